@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Build: transpile src/ and packages/ to dist/ with sucrase. Sucrase strips types line for
+// line, so dist/packages/maths.js line N is packages/maths.ts line N: package locations
+// captured from stack traces at run time map back to the TypeScript source with no source map.
+// Type checking is `tsc --noEmit` (npm run typecheck, part of npm test).
+import { readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync, copyFileSync } from 'node:fs';
+import { join, dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transform } from 'sucrase';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist');
+
+function* walk(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
+
+/** Rewrite relative `.ts` import specifiers to `.js` so the output runs on plain Node. */
+function fixSpecifiers(code) {
+  return code.replace(/(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+?)\.ts\2/g, '$1$2$3.js$2');
+}
+
+rmSync(out, { recursive: true, force: true });
+let count = 0;
+for (const top of ['src', 'packages']) {
+  for (const file of walk(join(root, top))) {
+    const rel = relative(root, file);
+    const dest = join(out, rel);
+    mkdirSync(dirname(dest), { recursive: true });
+    if (file.endsWith('.ts') && !file.endsWith('.d.ts')) {
+      const source = readFileSync(file, 'utf8');
+      let code;
+      try {
+        code = transform(source, { transforms: ['typescript'], filePath: file, disableESTransforms: true, keepUnusedImports: false }).code;
+      } catch (e) {
+        console.error(`build: ${rel}: ${e.message}`);
+        process.exit(1);
+      }
+      writeFileSync(dest.replace(/\.ts$/, '.js'), fixSpecifiers(code));
+      count++;
+    } else if (statSync(file).isFile()) {
+      copyFileSync(file, dest);
+    }
+  }
+}
+if (!process.env.TSDSL_BUILD_QUIET) console.error(`build: ${count} modules → dist/`);

@@ -1,0 +1,32 @@
+/**
+ * The shape of a command module: an options table, help text with examples, and `run`.
+ * Commands are thin: they parse, call the API, print.
+ */
+import type { OptionSpec, ParsedArgs } from './options.js';
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  /** e.g. `tsdsl graph [OPTION]... PACKAGE...` */
+  readonly usage: string;
+  /** A paragraph after the usage line. */
+  readonly details?: string;
+  readonly examples: ReadonlyArray<readonly [command: string, explanation: string]>;
+  readonly options: readonly OptionSpec[];
+  run(args: ParsedArgs): Promise<number>;
+}
+
+/** Write to stdout, ending quietly when the reader went away (`tsdsl graph mumps | head`). */
+export function out(text: string): void {
+  if (text) process.stdout.write(text);
+}
+
+/** Write a line to stderr (diagnostics, warnings, progress). */
+export function err(text: string): void {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Print a warning in the standard form. */
+export function warn(text: string): void {
+  err(`tsdsl: warning: ${text}`);
+}

@@ -1,0 +1,73 @@
+/** `tsdsl graph`: the dependency graph of packages, in any node type and backend. */
+import { TsdslError } from '../../errors.js';
+import { buildGraph, findNodeType } from '../../graph/build.js';
+import { backends, findBackend } from '../../graph/backends/index.js';
+import { nodeTypes } from '../../graph/node-types.js';
+import { shortestPath } from '../../graph/path.js';
+import { isPackage } from '../../dsl/package.js';
+import { parseSpec } from '../../registry/spec.js';
+import { versionMatches } from '../../registry/version.js';
+import type { Command } from '../command.js';
+import { out } from '../command.js';
+import { packageOptions, packagesFrom } from '../packages.js';
+
+export const command: Command = {
+  name: 'graph',
+  summary: 'draw the dependency graph of packages',
+  usage: 'tsdsl graph [OPTION]... PACKAGE...',
+  details:
+    'Prints the graph of PACKAGE and everything it depends on, as DOT by default. With --path A B, prints\n' +
+    'the shortest dependency path from A to B instead, one package a line.',
+  examples: [
+    ['tsdsl graph mumps | dot -Tsvg > mumps.svg', 'draw mumps and its dependencies'],
+    ['tsdsl graph mumps --type=bag', 'include the build systems\' implicit inputs (toolchain, make, …)'],
+    ['tsdsl graph --type=reverse-package scotch', 'everything that depends on scotch'],
+    ['tsdsl graph mumps --path mumps zlib', 'why does mumps depend on zlib?'],
+    ['tsdsl graph mumps --max-depth=1 --backend=mermaid', 'direct dependencies, as a Mermaid chart'],
+    ['tsdsl graph mumps --with-input=scotch=pt-scotch --backend=d3 > mumps.html', 'an interactive page of a transformed graph'],
+  ],
+  options: [
+    { name: 'type', short: 't', kind: 'string', arg: 'TYPE', description: 'node type: package (default), bag, reverse-package, … (--list-types)' },
+    { name: 'backend', short: 'b', kind: 'string', arg: 'BACKEND', description: 'output format: graphviz (default), json, mermaid, … (--list-backends)' },
+    { name: 'list-types', kind: 'boolean', description: 'list the node types and exit' },
+    { name: 'list-backends', kind: 'boolean', description: 'list the backends and exit' },
+    { name: 'path', kind: 'boolean', description: 'print the shortest path between the two packages given' },
+    { name: 'max-depth', short: 'M', kind: 'number', arg: 'N', description: 'only nodes at most N edges from the roots' },
+    ...packageOptions,
+  ],
+  async run(args) {
+    if (args.values['list-types']) {
+      const w = Math.max(...nodeTypes.map((t) => t.name.length));
+      out(['Available node types:', ...nodeTypes.map((t) => `  ${t.name.padEnd(w)}  ${t.description}`), ''].join('\n'));
+      return 0;
+    }
+    if (args.values['list-backends']) {
+      const w = Math.max(...backends.map((b) => b.name.length));
+      out(['Available backends:', ...backends.map((b) => `  ${b.name.padEnd(w)}  ${b.description}`), ''].join('\n'));
+      return 0;
+    }
+    const type = findNodeType((args.values['type'] as string | undefined) ?? 'package');
+    const backend = findBackend((args.values['backend'] as string | undefined) ?? 'graphviz');
+    const maxDepth = args.values['max-depth'] as number | undefined;
+    if (maxDepth !== undefined && maxDepth < 0) throw new TsdslError('tsdsl graph: --max-depth must be 0 or more');
+    if (args.positionals.length === 0) throw new TsdslError('tsdsl graph: no package given; try `tsdsl graph mumps` (see --help)');
+
+    if (args.values['path']) {
+      if (args.positionals.length !== 2) throw new TsdslError('tsdsl graph --path takes exactly two packages: FROM and TO (e.g. --path mumps zlib)');
+      const { packages, collection } = await packagesFrom(args, [args.positionals[0]!]);
+      const target = parseSpec(args.positionals[1]!);
+      collection.resolve({ ...target, variants: {} }); // fails with suggestions when the name is unknown
+      const roots = await type.roots(packages, { collection });
+      const matches = (n: unknown) =>
+        isPackage(n) && n.name === target.name && (target.version === undefined || versionMatches(target.version, n.version));
+      const path = shortestPath(type, roots[0]!, matches, { collection }, target.text);
+      out(path.map((n) => type.label(n)).join('\n') + '\n');
+      return 0;
+    }
+
+    const { packages, collection } = await packagesFrom(args, args.positionals);
+    const { graph } = await buildGraph(type, packages, { ctx: { collection }, ...(maxDepth !== undefined ? { maxDepth } : {}) });
+    out(backend.render(graph, { typeName: type.name }));
+    return 0;
+  },
+};

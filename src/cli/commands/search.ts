@@ -1,0 +1,49 @@
+/** `tsdsl search`: packages whose name, synopsis or description match every regexp given. */
+import { TsdslError } from '../../errors.js';
+import { formatLocation } from '../../dsl/location.js';
+import type { Command } from '../command.js';
+import { out } from '../command.js';
+import { collectionFrom } from '../packages.js';
+import { loadOptions } from '../options.js';
+import { packageJson } from './show.js';
+
+export const command: Command = {
+  name: 'search',
+  summary: 'search packages by name, synopsis and description',
+  usage: 'tsdsl search [OPTION]... REGEXP...',
+  details: 'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description.',
+  examples: [
+    ["tsdsl search 'sparse.*solver'", 'sparse direct solvers'],
+    ['tsdsl search mpi partition', 'packages matching both words'],
+    ['tsdsl search blas --json', 'as JSON'],
+  ],
+  options: [{ name: 'json', kind: 'boolean', description: 'print JSON' }, ...loadOptions],
+  async run(args) {
+    if (args.positionals.length === 0) throw new TsdslError("tsdsl search: no regular expression given; try `tsdsl search 'sparse.*solver'`");
+    const patterns = args.positionals.map((p) => {
+      try {
+        return new RegExp(p, 'i');
+      } catch (e) {
+        throw new TsdslError(`tsdsl search: \`${p}\` is not a valid regular expression: ${(e as Error).message}`);
+      }
+    });
+    const collection = await collectionFrom(args);
+    const hits = collection.search(patterns);
+    if (args.values['json']) {
+      out(JSON.stringify(hits.map((h) => ({ ...packageJson(h.pkg, collection), relevance: h.score })), null, 2) + '\n');
+      return 0;
+    }
+    if (hits.length === 0) {
+      process.stderr.write(`tsdsl search: no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')}\n`);
+      return 1;
+    }
+    out(
+      hits
+        .map(({ pkg, score }) =>
+          [`name: ${pkg.name}`, `version: ${pkg.version}`, `location: ${formatLocation(pkg.location)}`, `synopsis: ${pkg.synopsis}`, `relevance: ${score}`].join('\n'),
+        )
+        .join('\n\n') + '\n',
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,108 @@
+/**
+ * The `tsdsl` entry point: finds the command, loads only its module (so `tsdsl graph` never
+ * pays for ts-morph or SQLite), parses its options from its table, and turns TsdslErrors into
+ * one-paragraph messages and exit codes. Stack traces only with `--debug`.
+ */
+import { readFileSync } from 'node:fs';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import type { Command } from './command.js';
+import { commonOptions, formatOptions, parseArgs } from './options.js';
+
+/** The command table: name, one-line summary, and a lazy loader. */
+export const commands: ReadonlyArray<{ name: string; summary: string; load: () => Promise<{ command: Command }> }> = [
+  { name: 'graph', summary: 'draw the dependency graph of packages (DOT, JSON, Mermaid, …)', load: () => import('./commands/graph.js') },
+  { name: 'show', summary: 'show details of packages', load: () => import('./commands/show.js') },
+  { name: 'search', summary: 'search packages by name, synopsis and description', load: () => import('./commands/search.js') },
+];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: tsdsl COMMAND [OPTION]... [ARG]...',
+    'Typed package definitions, dependency graphs, reproducible builds and packs.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help          show this help (or `tsdsl COMMAND --help`)',
+    '  -V, --version       show the version',
+    '      --help-transform  list the package transformation options',
+    '',
+    'Examples:',
+    '  tsdsl graph mumps | dot -Tsvg > mumps.svg',
+    '  tsdsl show hwloc',
+    "  tsdsl search 'sparse.*solver'",
+    '',
+    'Environment: TSDSL_PACKAGE_PATH (extra package directories, colon-separated).',
+    '',
+  ].join('\n');
+}
+
+/** Full help of one command. */
+export function commandHelp(c: Command): string {
+  const lines = [`Usage: ${c.usage}`, c.summary.charAt(0).toUpperCase() + c.summary.slice(1) + '.', ''];
+  if (c.details) lines.push(c.details, '');
+  lines.push(formatOptions([...c.options, ...commonOptions]));
+  if (c.examples.length) {
+    lines.push('Examples:');
+    for (const [cmd, why] of c.examples) lines.push(`  ${cmd}`, `      ${why}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Run the CLI with `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      if (first === 'help' && rest[0]) return main([rest[0], '--help']);
+      process.stdout.write(mainHelp());
+      return first === undefined ? 2 : 0;
+    }
+    if (first === '--version' || first === '-V') {
+      process.stdout.write(`tsdsl ${version()}\n`);
+      return 0;
+    }
+    if (first === '--help-transform') {
+      const { transformHelp } = await import('./transform-options.js');
+      process.stdout.write(transformHelp());
+      return 0;
+    }
+    const entry = commands.find((c) => c.name === first);
+    if (!entry) {
+      throw new TsdslError(
+        first.startsWith('-')
+          ? `unknown option \`${first}\` before the command; usage: tsdsl COMMAND [OPTION]... (see tsdsl --help)`
+          : `unknown command \`${first}\`${didYouMean(first, commands.map((c) => c.name))} (commands: ${commands.map((c) => c.name).join(', ')})`,
+      );
+    }
+    const { command } = await entry.load();
+    const args = parseArgs(rest, [...command.options, ...commonOptions], command.name);
+    if (args.values['help']) {
+      process.stdout.write(commandHelp(command));
+      return 0;
+    }
+    return await command.run(args);
+  } catch (e) {
+    if (isTsdslError(e)) {
+      process.stderr.write(`tsdsl: error: ${e.message}\n`);
+      if (debug) process.stderr.write(`${e.stack}\n`);
+      return (e as TsdslError).exitCode ?? 1;
+    }
+    process.stderr.write(`tsdsl: internal error (please report it): ${debug ? (e as Error).stack : (e as Error).message}\n`);
+    if (!debug) process.stderr.write('Run again with --debug for the stack trace.\n');
+    return 70;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Command-line option parsing from tables. Each command declares its options as plain values
+ * (name, short letter, kind, help); shared groups — the package-loading options and the
+ * transformation options — are tables too, so every command that takes packages gets all of
+ * them from one place. Unknown flags fail with the closest known ones.
+ */
+import { TsdslError, didYouMean } from '../errors.js';
+
+export type OptionKind = 'boolean' | 'string' | 'number';
+
+/** One option of a command. */
+export interface OptionSpec {
+  readonly name: string;
+  readonly short?: string;
+  readonly kind: OptionKind;
+  /** May be given several times; values are collected in order. */
+  readonly multiple?: boolean;
+  /** Placeholder in help, e.g. `DIR`. */
+  readonly arg?: string;
+  readonly description: string;
+  /** Section heading in help. */
+  readonly group?: string;
+  /** For `--foo[=VALUE]`-style options whose value may be omitted. */
+  readonly optionalValue?: string;
+}
+
+/** Parsed options: values by name, positionals, and the order of every option given. */
+export interface ParsedArgs {
+  readonly values: Record<string, string | boolean | number | Array<string | number> | undefined>;
+  readonly positionals: string[];
+  /** Every option in command-line order with its value (transformations apply in this order). */
+  readonly ordered: Array<{ name: string; value: string | boolean | number }>;
+  /** Arguments after `--`. */
+  readonly rest: string[];
+}
+
+/** Parse argv against a table. `--` ends options; the rest goes to `rest`. */
+export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[], command: string): ParsedArgs {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
+  const values: ParsedArgs['values'] = {};
+  const positionals: string[] = [];
+  const ordered: ParsedArgs['ordered'] = [];
+  let rest: string[] = [];
+
+  const set = (spec: OptionSpec, raw: string | boolean, flag: string) => {
+    let v: string | boolean | number = raw;
+    if (spec.kind === 'number') {
+      if (typeof raw !== 'string' || !/^-?\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number, not \`${String(raw)}\``);
+      v = Number(raw);
+    }
+    ordered.push({ name: spec.name, value: v });
+    if (spec.multiple) {
+      const list = (values[spec.name] as Array<string | number> | undefined) ?? [];
+      list.push(v as string | number);
+      values[spec.name] = list;
+    } else values[spec.name] = v;
+  };
+
+  const unknown = (flag: string): never => {
+    const names = specs.map((s) => `--${s.name}`);
+    throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`${didYouMean(flag, names)} (see \`tsdsl ${command} --help\`)`);
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      rest = argv.slice(i + 1);
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      let spec = byName.get(name);
+      let negated = false;
+      if (!spec && name.startsWith('no-') && byName.get(name.slice(3))?.kind === 'boolean') {
+        spec = byName.get(name.slice(3));
+        negated = true;
+      }
+      if (!spec) unknown(`--${name}`);
+      if (spec!.kind === 'boolean') {
+        if (eq >= 0) throw new TsdslError(`tsdsl ${command}: --${name} is a switch and takes no value`);
+        set(spec!, !negated, a);
+      } else if (eq >= 0) set(spec!, a.slice(eq + 1), `--${name}`);
+      else if (spec!.optionalValue !== undefined) set(spec!, spec!.optionalValue, `--${name}`);
+      else {
+        const v = argv[++i];
+        if (v === undefined) throw new TsdslError(`tsdsl ${command}: --${name} needs a value (${spec!.arg ?? 'VALUE'})`);
+        set(spec!, v, `--${name}`);
+      }
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) {
+      // Short options: -x, -xVALUE, -x VALUE, and bundles of switches (-dK).
+      for (let j = 1; j < a.length; j++) {
+        const c = a[j]!;
+        const spec = byShort.get(c);
+        if (!spec) unknown(`-${c}`);
+        if (spec!.kind === 'boolean') {
+          set(spec!, true, `-${c}`);
+          continue;
+        }
+        const attached = a.slice(j + 1);
+        if (attached) set(spec!, attached, `-${c}`);
+        else {
+          const v = argv[++i];
+          if (v === undefined) throw new TsdslError(`tsdsl ${command}: -${c} needs a value (${spec!.arg ?? 'VALUE'})`);
+          set(spec!, v, `-${c}`);
+        }
+        break;
+      }
+      continue;
+    }
+    positionals.push(a);
+  }
+  return { values, positionals, ordered, rest };
+}
+
+/** Help text for a table of options, grouped, aligned. */
+export function formatOptions(specs: readonly OptionSpec[]): string {
+  const groups = new Map<string, OptionSpec[]>();
+  for (const s of specs) {
+    const g = s.group ?? 'Options';
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push(s);
+  }
+  const out: string[] = [];
+  for (const [g, list] of groups) {
+    out.push(`${g}:`);
+    const left = list.map((s) => {
+      const long = `--${s.name}${s.kind === 'boolean' ? '' : s.optionalValue !== undefined ? `[=${s.arg ?? 'VALUE'}]` : `=${s.arg ?? 'VALUE'}`}`;
+      return s.short ? `-${s.short}, ${long}` : `    ${long}`;
+    });
+    const width = Math.min(40, Math.max(...left.map((l) => l.length)));
+    list.forEach((s, i) => {
+      const l = left[i]!;
+      out.push(l.length > width ? `  ${l}\n  ${' '.repeat(width)}  ${s.description}` : `  ${l.padEnd(width)}  ${s.description}`);
+    });
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Options every command has. */
+export const commonOptions: readonly OptionSpec[] = [
+  { name: 'help', short: 'h', kind: 'boolean', description: 'show this help and exit', group: 'Common options' },
+  { name: 'debug', kind: 'boolean', description: 'print stack traces of errors', group: 'Common options' },
+];
+
+/** Options of commands that load packages. */
+export const loadOptions: readonly OptionSpec[] = [
+  {
+    name: 'load-path',
+    short: 'L',
+    kind: 'string',
+    multiple: true,
+    arg: 'DIR',
+    description: 'add package files (TypeScript) from DIR; also TSDSL_PACKAGE_PATH',
+    group: 'Package options',
+  },
+];

@@ -1,0 +1,113 @@
+/**
+ * Build systems: how a package is built, and which implicit inputs that adds. A build system is
+ * a plain value (STYLE.md: tables over conditionals): a name, its phases, the keys its
+ * `arguments` understand, and two lazily evaluated lists of implicit inputs — the toolchain
+ * (compiler, binutils, libc; what `--with-c-toolchain` replaces) and the tools (make, coreutils,
+ * …). The lists are thunks because the toolchain packages are themselves defined with the DSL;
+ * `gnu` and `cmake` live with the collection (`packages/build-systems.ts`), while `trivial` and
+ * `debianBinary`, which need nothing, live here.
+ */
+import type { Package } from './package.js';
+
+export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system') as never;
+
+/** Argument keys every build system accepts. */
+export const COMMON_ARGUMENT_KEYS = ['tests', 'phases', 'env', 'stripBinaries', 'validateRunpath', 'parallelBuild'] as const;
+
+/** A build system: a value with a name, phases and implicit inputs. */
+export interface BuildSystem {
+  readonly [BUILD_SYSTEM_BRAND]: true;
+  readonly name: string;
+  readonly description: string;
+  /** Phases in order; `arguments.phases` may replace any of them or add `pre<Phase>`/`post<Phase>`. */
+  readonly phases: readonly string[];
+  /** Keys `arguments` may hold for this build system (beyond the common ones). */
+  readonly argumentKeys: readonly string[];
+  /** The C/C++/Fortran toolchain added to every bag (replaced by `--with-c-toolchain`). */
+  toolchain(): readonly Package[];
+  /** Other implicit native inputs (make, coreutils, …). */
+  tools(): readonly Package[];
+}
+
+/** Fields of `defineBuildSystem`. */
+export interface BuildSystemSpec {
+  name: string;
+  description: string;
+  phases: readonly string[];
+  argumentKeys?: readonly string[];
+  toolchain?: () => readonly Package[];
+  tools?: () => readonly Package[];
+}
+
+/** True for a build system made by `defineBuildSystem` (from any loaded copy of tsdsl). */
+export function isBuildSystem(x: unknown): x is BuildSystem {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BUILD_SYSTEM_BRAND] === true;
+}
+
+/** Make a build system; the implicit-input thunks are evaluated once, on first use. */
+export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
+  const once = (f: (() => readonly Package[]) | undefined): (() => readonly Package[]) => {
+    let cache: readonly Package[] | undefined;
+    return () => (cache ??= Object.freeze([...(f ? f() : [])]));
+  };
+  return Object.freeze({
+    [BUILD_SYSTEM_BRAND]: true as const,
+    name: spec.name,
+    description: spec.description,
+    phases: Object.freeze([...spec.phases]),
+    argumentKeys: Object.freeze([...(spec.argumentKeys ?? [])]),
+    toolchain: once(spec.toolchain),
+    tools: once(spec.tools),
+  });
+}
+
+/** The same build system with another toolchain (what `--with-c-toolchain` does). */
+export function withToolchain(bs: BuildSystem, toolchain: readonly Package[]): BuildSystem {
+  return defineBuildSystem({
+    name: bs.name,
+    description: bs.description,
+    phases: bs.phases,
+    argumentKeys: bs.argumentKeys,
+    toolchain: () => toolchain,
+    tools: () => bs.tools(),
+  });
+}
+
+/** All implicit inputs of a build system: toolchain first, then tools. */
+export function implicitInputs(bs: BuildSystem): readonly Package[] {
+  return [...bs.toolchain(), ...bs.tools()];
+}
+
+/** The phase-hook names a build system accepts in `arguments.phases`. */
+export function phaseKeys(bs: BuildSystem): string[] {
+  const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+  return bs.phases.flatMap((p) => [p, `pre${cap(p)}`, `post${cap(p)}`]);
+}
+
+/** Runs `arguments.phases.build` (a shell script) with `$out` set; no implicit inputs. */
+export const trivial: BuildSystem = defineBuildSystem({
+  name: 'trivial',
+  description: 'runs the package\'s own build script; adds no implicit inputs',
+  phases: ['build'],
+});
+
+/**
+ * Unpacks a Debian binary package (`.deb`) into the output; done by tsdsl itself, so it needs
+ * no toolchain. This is how the bootstrap toolchain enters the store.
+ */
+export const debianBinary: BuildSystem = defineBuildSystem({
+  name: 'debian-binary',
+  description: 'unpacks a pinned Debian binary package into the store (bootstrap seed)',
+  phases: ['unpack', 'install'],
+  argumentKeys: ['keep', 'links'],
+});
+
+/**
+ * A symlink union of the package's inputs (propagated ones included), made by tsdsl itself:
+ * how toolchain bundles such as `gcc-toolchain` are put together.
+ */
+export const union: BuildSystem = defineBuildSystem({
+  name: 'union',
+  description: 'a symlink union of its inputs (toolchain bundles, profiles)',
+  phases: ['install'],
+});

@@ -1,0 +1,66 @@
+/**
+ * Source locations of package definitions. `definePackage` and `inherit` capture a stack trace
+ * (cheap: V8 formats it only when read); the location is worked out the first time someone asks
+ * for it (`tsdsl show`, `tsdsl edit`, error messages). The default collection runs from `dist/`,
+ * built by sucrase, which keeps line numbers, so `dist/packages/maths.js:42` is
+ * `packages/maths.ts:42`.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { sep } from 'node:path';
+
+/** Where something was defined: an absolute file name and a 1-based line and column. */
+export interface Location {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/** An unresolved capture: the stack of an Error made at the definition site. */
+export type CapturedLocation = { readonly error: Error } | Location;
+
+const DSL_DIR = (() => {
+  const here = fileURLToPath(import.meta.url);
+  return here.slice(0, here.lastIndexOf(sep) + 1);
+})();
+
+/** Capture the caller's location; frames inside the DSL itself are skipped when resolving. */
+export function captureLocation(): CapturedLocation {
+  return { error: new Error('location') };
+}
+
+const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/;
+
+/** Map a file in `dist/` back to the TypeScript source next to it, when that source exists. */
+export function sourceFileOf(file: string): string {
+  const marker = `${sep}dist${sep}`;
+  const i = file.lastIndexOf(marker);
+  if (i >= 0 && file.endsWith('.js')) {
+    const candidate = file.slice(0, i + 1) + file.slice(i + marker.length).replace(/\.js$/, '.ts');
+    if (existsSync(candidate)) return candidate;
+  }
+  return file;
+}
+
+/** Turn a capture into a location: the first stack frame outside the DSL modules. */
+export function resolveLocation(captured: CapturedLocation | undefined): Location | undefined {
+  if (captured === undefined) return undefined;
+  if (!('error' in captured)) return captured;
+  const lines = (captured.error.stack ?? '').split('\n').slice(1);
+  for (const line of lines) {
+    const m = FRAME.exec(line);
+    if (!m) continue;
+    let file = m[1]!;
+    if (file.startsWith('file://')) file = fileURLToPath(file);
+    if (file.startsWith(DSL_DIR) || file.includes(`${sep}node_modules${sep}`) || file.startsWith('node:')) continue;
+    return { file: sourceFileOf(file), line: Number(m[2]), column: Number(m[3]) };
+  }
+  return undefined;
+}
+
+/** `file:line` relative to `cwd` when that is shorter, for messages. */
+export function formatLocation(loc: Location | undefined, cwd = process.cwd()): string {
+  if (!loc) return '<unknown location>';
+  const file = loc.file.startsWith(cwd + sep) ? loc.file.slice(cwd.length + 1) : loc.file;
+  return `${file}:${loc.line}`;
+}

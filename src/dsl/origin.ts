@@ -1,0 +1,222 @@
+/**
+ * Origins: where a package's source comes from. `url()` names a tarball by URLs (upstream first,
+ * mirrors after, `mirror://NAME/…` resolved at fetch time) and its sha256; `git()` a commit of a
+ * repository; `local()` a file or directory on this machine. Declaring an origin does no I/O; the
+ * lowering stage turns it into a fixed-output derivation (url, git) or a store item (local).
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseHash } from '../derivation/hash.js';
+import { TsdslError } from '../errors.js';
+import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
+
+export const ORIGIN_BRAND: unique symbol = Symbol.for('tsdsl.origin') as never;
+
+/** A patch: a file on this machine (absolute path) or a fetched one. */
+export type Patch = string | UrlOrigin;
+
+interface OriginCommon {
+  readonly [ORIGIN_BRAND]: true;
+  /** Patches applied in order after unpacking. */
+  readonly patches: readonly Patch[];
+  /** Flags for `patch` (default `-p1`). */
+  readonly patchFlags: readonly string[];
+  /** A shell snippet run in the unpacked tree after the patches (e.g. to delete bundled code). */
+  readonly snippet: string | undefined;
+  /** Where the origin was declared. */
+  readonly location: Location | undefined;
+}
+
+/** A tarball (or single file) fetched from the first URL that answers, checked against sha256. */
+export interface UrlOrigin extends OriginCommon {
+  readonly kind: 'url';
+  readonly urls: readonly string[];
+  /**
+   * sha256 of the file, lower-case hex (normalised from hex, nix-base32 or SRI). Undefined only
+   * for sources given on the command line (`--with-source=URL`): fetched and hashed when
+   * lowered, and then not cacheable.
+   */
+  readonly sha256: string | undefined;
+  /** The file name in the store; defaults to the last component of the first URL. */
+  readonly fileName: string;
+}
+
+/** A URL whose hash is not known in advance (`--with-source=URL`); hashed when fetched. */
+export function unpinnedUrl(urls: string | readonly string[], fileName?: string): UrlOrigin {
+  const loc = captureLocation();
+  const list = typeof urls === 'string' ? [urls] : [...urls];
+  const problems: string[] = [];
+  for (const u of list) checkUrl(u, problems);
+  const name = fileName ?? decodeURIComponent(String(list[0] ?? '').replace(/[?#].*$/, '').split('/').pop() ?? '');
+  if (!name) problems.push('cannot infer a file name from the URL');
+  if (problems.length) fail('url', loc, problems);
+  return withLocation({ ...commonFields({}, loc, problems), kind: 'url' as const, urls: Object.freeze(list), sha256: undefined, fileName: name } as UrlOrigin, loc);
+}
+
+/** A git commit (or branch/tag resolved at fetch time when `commit` is not a full hash). */
+export interface GitOrigin extends OriginCommon {
+  readonly kind: 'git';
+  readonly url: string;
+  /** A commit id, or a ref (tag or branch) that the fetcher resolves. */
+  readonly commit: string;
+  /** sha256 of the checkout's NAR serialisation, hex; undefined when not pinned (not cacheable). */
+  readonly sha256: string | undefined;
+  readonly recursive: boolean;
+}
+
+/** A file or directory on this machine, hashed when lowered. */
+export interface LocalOrigin extends OriginCommon {
+  readonly kind: 'local';
+  readonly path: string;
+}
+
+export type Origin = UrlOrigin | GitOrigin | LocalOrigin;
+
+/** True for any origin made by `url`, `git` or `local` (from any loaded copy of tsdsl). */
+export function isOrigin(x: unknown): x is Origin {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[ORIGIN_BRAND] === true;
+}
+
+interface CommonSpec {
+  patches?: readonly (string | UrlOrigin)[];
+  patchFlags?: readonly string[];
+  snippet?: string;
+}
+
+/** Arguments of `url()`. */
+export interface UrlSpec extends CommonSpec {
+  /** One URL or a list tried in order; `mirror://gnu/…`, `mirror://debian/…` are allowed. */
+  urls: string | readonly string[];
+  /** sha256 in hex (64), nix-base32 (52), base64/SRI (`sha256-…`). */
+  sha256: string;
+  fileName?: string;
+}
+
+/** Arguments of `git()`. */
+export interface GitSpec extends CommonSpec {
+  url: string;
+  commit: string;
+  sha256?: string;
+  recursive?: boolean;
+}
+
+/** Mirror names that `mirror://NAME/…` may use; resolved to URLs by the fetcher. */
+export const KNOWN_MIRRORS: readonly string[] = ['debian', 'gnu', 'sourceforge', 'savannah', 'kernel', 'cpan', 'apache', 'xorg'];
+
+function fail(kind: string, loc: CapturedLocation, problems: string[]): never {
+  const where = formatLocation(resolveLocation(loc));
+  throw new TsdslError(
+    problems.length === 1
+      ? `${kind} origin at ${where}: ${problems[0]}`
+      : `${kind} origin at ${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+  );
+}
+
+function checkUrl(u: unknown, problems: string[]): void {
+  if (typeof u !== 'string' || u.length === 0) {
+    problems.push(`URL ${JSON.stringify(u)} is not a non-empty string`);
+    return;
+  }
+  const m = /^mirror:\/\/([^/]+)\/./.exec(u);
+  if (u.startsWith('mirror://')) {
+    if (!m) problems.push(`mirror URL \`${u}\` must look like mirror://NAME/path`);
+    else if (!KNOWN_MIRRORS.includes(m[1]!)) problems.push(`unknown mirror \`${m[1]}\` in \`${u}\`; known mirrors: ${KNOWN_MIRRORS.join(', ')}`);
+    return;
+  }
+  if (!/^(https?|ftp|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, ftp://, file:// or mirror://`);
+}
+
+function normaliseSha256(text: unknown, problems: string[]): string {
+  if (typeof text !== 'string') {
+    problems.push(`sha256 must be a string (hex, nix-base32 or SRI), not ${text === undefined ? 'missing' : typeof text}`);
+    return '';
+  }
+  try {
+    return parseHash(text, 'sha256').digest.toString('hex');
+  } catch (e) {
+    problems.push((e as Error).message);
+    return '';
+  }
+}
+
+function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[]) {
+  const base = callerDir(loc);
+  const patches: Patch[] = [];
+  for (const p of spec.patches ?? []) {
+    if (typeof p === 'string') patches.push(base && !isAbsolute(p) ? resolve(base, p) : p);
+    else if (isOrigin(p) && p.kind === 'url') patches.push(p);
+    else problems.push(`patch ${JSON.stringify(p)} is neither a file name nor a url() origin`);
+  }
+  if (spec.snippet !== undefined && typeof spec.snippet !== 'string') problems.push('snippet must be a shell script string');
+  return {
+    [ORIGIN_BRAND]: true as const,
+    patches: Object.freeze(patches),
+    patchFlags: Object.freeze([...(spec.patchFlags ?? ['-p1'])]),
+    snippet: spec.snippet,
+  };
+}
+
+function callerDir(loc: CapturedLocation): string | undefined {
+  const l = resolveLocation(loc);
+  return l ? dirname(l.file) : undefined;
+}
+
+function withLocation<T extends object>(o: T, loc: CapturedLocation): T {
+  let cached: Location | undefined | null = null;
+  Object.defineProperty(o, 'location', {
+    enumerable: true,
+    get: () => (cached === null ? (cached = resolveLocation(loc)) : cached),
+  });
+  return Object.freeze(o);
+}
+
+/** A source tarball fetched by URL and checked against its sha256. */
+export function url(spec: UrlSpec): UrlOrigin {
+  const loc = captureLocation();
+  const problems: string[] = [];
+  const urls = typeof spec.urls === 'string' ? [spec.urls] : [...(spec.urls ?? [])];
+  if (urls.length === 0) problems.push('no URL given');
+  for (const u of urls) checkUrl(u, problems);
+  const sha256 = normaliseSha256(spec.sha256, problems);
+  const fileName = spec.fileName ?? (urls[0] ? decodeURIComponent(String(urls[0]).replace(/[?#].*$/, '').split('/').pop() ?? '') : '');
+  if (!fileName) problems.push('cannot infer a file name from the first URL; set fileName');
+  const common = commonFields(spec, loc, problems);
+  if (problems.length) fail('url', loc, problems);
+  return withLocation({ ...common, kind: 'url' as const, urls: Object.freeze(urls), sha256, fileName } as UrlOrigin, loc);
+}
+
+/** A git checkout of `commit` (a full commit id pins it; a tag or branch is resolved when fetched). */
+export function git(spec: GitSpec): GitOrigin {
+  const loc = captureLocation();
+  const problems: string[] = [];
+  if (typeof spec.url !== 'string' || !spec.url) problems.push('git origin needs a url');
+  if (typeof spec.commit !== 'string' || !spec.commit) problems.push('git origin needs a commit (a commit id, tag or branch)');
+  const sha256 = spec.sha256 === undefined ? undefined : normaliseSha256(spec.sha256, problems);
+  const common = commonFields(spec, loc, problems);
+  if (problems.length) fail('git', loc, problems);
+  return withLocation(
+    { ...common, kind: 'git' as const, url: spec.url, commit: spec.commit, sha256, recursive: spec.recursive ?? false } as GitOrigin,
+    loc,
+  );
+}
+
+/**
+ * A file or directory on this machine. A relative path is taken relative to the module that
+ * calls `local()` (so `local('./patches/x.patch')` works from any package file), or to `base`.
+ */
+export function local(path: string, options: CommonSpec & { base?: string } = {}): LocalOrigin {
+  const loc = captureLocation();
+  const problems: string[] = [];
+  if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
+  const base = options.base ?? callerDir(loc) ?? process.cwd();
+  const common = commonFields(options, loc, problems);
+  if (problems.length) fail('local', loc, problems);
+  return withLocation({ ...common, kind: 'local' as const, path: isAbsolute(path) ? path : resolve(base, path) } as LocalOrigin, loc);
+}
+
+/** A copy of `origin` with other fields (patches, snippet, …), keeping its kind and checks. */
+export function withOrigin<O extends Origin>(origin: O, changes: Partial<Omit<O, 'kind' | typeof ORIGIN_BRAND | 'location'>>): O {
+  const copy = { ...origin, ...changes } as Record<string | symbol, unknown>;
+  delete copy['location'];
+  const loc = origin.location;
+  return withLocation(copy as unknown as O, loc ?? captureLocation());
+}

@@ -1,0 +1,518 @@
+/**
+ * The package record: what a scientist writes, and the node every later stage works on.
+ * `definePackage(spec)` checks the spec (every problem at once, with file:line), resolves the
+ * fields that are functions of the package's variants, and returns a frozen, brand-checked
+ * record. Variants of a package are new records: `inherit(p, overrides)` / `p.with(overrides)`,
+ * `withVariants(p, { mpi: true })`, `modifyInputs(p, { replace, delete, append, prepend })`.
+ * Nothing here touches the network, the store or the file system.
+ */
+import { TsdslError, didYouMean } from '../errors.js';
+import {
+  COMMON_ARGUMENT_KEYS,
+  isBuildSystem,
+  phaseKeys,
+  type BuildSystem,
+} from './build-systems.js';
+import { isKnownLicense, type License } from './licenses.js';
+import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
+import { isOrigin, type Origin } from './origin.js';
+
+export const PACKAGE_BRAND: unique symbol = Symbol.for('tsdsl.package') as never;
+
+/** A variant's declared default: a boolean switch, a number, or one string of a fixed set. */
+export type VariantDecl =
+  | boolean
+  | number
+  | { readonly default: boolean | number; readonly description?: string }
+  | { readonly default: string; readonly values: readonly string[]; readonly description?: string };
+
+export type VariantDecls = Readonly<Record<string, VariantDecl>>;
+export type VariantValue = boolean | number | string;
+
+/** The value type of each declared variant. */
+export type VariantValues<V extends VariantDecls> = {
+  readonly [K in keyof V]: V[K] extends boolean
+    ? boolean
+    : V[K] extends number
+      ? number
+      : V[K] extends { default: infer D }
+        ? D extends boolean
+          ? boolean
+          : D extends number
+            ? number
+            : string
+        : never;
+};
+
+/** Build arguments, as the build system reads them. */
+export interface BuildArguments {
+  readonly configureFlags?: readonly string[];
+  readonly makeFlags?: readonly string[];
+  readonly cmakeFlags?: readonly string[];
+  /** Run the test phase (default true). */
+  readonly tests?: boolean;
+  readonly testTarget?: string;
+  readonly installTarget?: string;
+  readonly parallelBuild?: boolean;
+  readonly parallelTests?: boolean;
+  /** Shell snippets keyed by phase: `configure` replaces it, `preConfigure`/`postConfigure` wrap it. */
+  readonly phases?: Readonly<Record<string, string>>;
+  /** Extra environment variables for the build. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stripBinaries?: boolean;
+  readonly validateRunpath?: boolean;
+  readonly outOfSource?: boolean;
+  /** Build-system specific keys (see each build system's `argumentKeys`). */
+  readonly [key: string]: unknown;
+}
+
+/** A value that may depend on the package's chosen variants. */
+export type OfVariants<T, V extends VariantDecls> = T | ((variants: VariantValues<V>) => T);
+
+/** What `definePackage` takes. Only name, version, buildSystem and the metadata are required. */
+export interface PackageSpec<V extends VariantDecls = VariantDecls> {
+  name: string;
+  version: string;
+  source?: Origin | null;
+  buildSystem: BuildSystem;
+  arguments?: OfVariants<BuildArguments, V>;
+  inputs?: OfVariants<readonly Package[], V>;
+  nativeInputs?: OfVariants<readonly Package[], V>;
+  propagatedInputs?: OfVariants<readonly Package[], V>;
+  outputs?: readonly string[];
+  variants?: V;
+  synopsis: string;
+  description: string;
+  homePage: string;
+  license: License | readonly License[];
+  properties?: Readonly<Record<string, unknown>>;
+  /** A replacement applied by grafting (set by `--with-graft`). */
+  replacement?: Package;
+}
+
+/** A package: immutable, frozen, brand-checked. */
+export interface Package {
+  readonly [PACKAGE_BRAND]: true;
+  readonly name: string;
+  readonly version: string;
+  readonly source: Origin | null;
+  readonly buildSystem: BuildSystem;
+  readonly arguments: BuildArguments;
+  readonly inputs: readonly Package[];
+  readonly nativeInputs: readonly Package[];
+  readonly propagatedInputs: readonly Package[];
+  readonly outputs: readonly string[];
+  /** Declared variants with their defaults. */
+  readonly variantDecls: VariantDecls;
+  /** The chosen value of every declared variant. */
+  readonly variants: Readonly<Record<string, VariantValue>>;
+  readonly synopsis: string;
+  readonly description: string;
+  readonly homePage: string;
+  readonly license: License | readonly License[];
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly replacement: Package | undefined;
+  /** Where it was defined (resolved on first read). */
+  readonly location: Location | undefined;
+  /** A new package inheriting every field of this one but `overrides`. */
+  with(overrides: Overrides): Package;
+}
+
+/** Overrides for `inherit`: any spec field; functions get the variants and the parent. */
+export type Overrides = {
+  [K in keyof PackageSpec]?: K extends 'inputs' | 'nativeInputs' | 'propagatedInputs'
+    ? readonly Package[] | ((variants: Readonly<Record<string, VariantValue>>, parent: Package) => readonly Package[])
+    : K extends 'arguments'
+      ? BuildArguments | ((variants: Readonly<Record<string, VariantValue>>, parent: Package) => BuildArguments)
+      : PackageSpec[K];
+};
+
+/** True for a package from any loaded copy of tsdsl. */
+export function isPackage(x: unknown): x is Package {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PACKAGE_BRAND] === true;
+}
+
+/** `name@version`, the way packages are named to users. */
+export function fullName(p: Package): string {
+  return `${p.name}@${p.version}`;
+}
+
+/** `name@version+a~b` including non-default variants, for graph labels and messages. */
+export function specString(p: Package): string {
+  let s = fullName(p);
+  for (const [k, v] of Object.entries(p.variants)) {
+    const d = defaultOf(p.variantDecls[k]!);
+    if (v === d) continue;
+    s += typeof v === 'boolean' ? (v ? `+${k}` : `~${k}`) : ` ${k}=${v}`;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** How a record was made: the spec (with its variant functions) and where. */
+interface Recipe {
+  readonly spec: PackageSpec<VariantDecls>;
+  readonly captured: CapturedLocation;
+  /** For inherited packages: the parent and the overrides (re-applied when variants change). */
+  readonly parent?: Package;
+  readonly overrides?: Overrides;
+}
+
+const recipes = new WeakMap<Package, Recipe>();
+/** withVariants memo: (recipe, canonical choice) → package, so `scotch+mpi` is one object. */
+const variantMemo = new WeakMap<Recipe, Map<string, Package>>();
+
+const SPEC_KEYS = [
+  'name', 'version', 'source', 'buildSystem', 'arguments', 'inputs', 'nativeInputs', 'propagatedInputs',
+  'outputs', 'variants', 'synopsis', 'description', 'homePage', 'license', 'properties', 'replacement',
+] as const;
+
+const NAME_RE = /^[A-Za-z0-9+_?=][A-Za-z0-9+\-._?=]*$/;
+const OUTPUT_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+function defaultOf(d: VariantDecl): VariantValue {
+  return typeof d === 'object' ? d.default : d;
+}
+
+function describe(x: unknown): string {
+  if (x === undefined) return 'undefined';
+  if (x === null) return 'null';
+  if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
+  if (typeof x === 'object') return Array.isArray(x) ? 'an array' : 'an object that is not a package';
+  return `${typeof x} ${String(x)}`;
+}
+
+/** Check a variant choice against the declarations; returns problems. */
+function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<Record<string, unknown>>): string[] {
+  const problems: string[] = [];
+  const declared = Object.keys(decls);
+  for (const [k, v] of Object.entries(choice)) {
+    const d = decls[k];
+    if (d === undefined) {
+      problems.push(
+        declared.length
+          ? `\`${name}\` has no variant \`${k}\`${didYouMean(k, declared)} Its variants: ${declared.map((n) => `${n} (${typeof defaultOf(decls[n]!)})`).join(', ')}`
+          : `\`${name}\` declares no variants, so \`${k}\` cannot be set`,
+      );
+      continue;
+    }
+    const def = defaultOf(d);
+    if (typeof v !== typeof def) {
+      problems.push(`variant \`${k}\` of \`${name}\` is a ${typeof def}, not ${describe(v)}`);
+    } else if (typeof d === 'object' && 'values' in d && !d.values.includes(v as string)) {
+      problems.push(`variant \`${k}\` of \`${name}\` must be one of ${d.values.join(', ')}, not \`${String(v)}\``);
+    }
+  }
+  return problems;
+}
+
+function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined): T {
+  return (typeof value === 'function' ? (value as (v: unknown, p: unknown) => T)(variants, parent) : value) as T;
+}
+
+const EMPTY: readonly Package[] = Object.freeze([]);
+
+function checkInputs(field: string, list: unknown, problems: string[]): readonly Package[] {
+  if (list === undefined) return EMPTY;
+  if (!Array.isArray(list)) {
+    problems.push(`${field} must be an array of packages, not ${describe(list)}`);
+    return EMPTY;
+  }
+  const out: Package[] = [];
+  list.forEach((x, i) => {
+    if (isPackage(x)) out.push(x);
+    else
+      problems.push(
+        `${field}[${i}] is ${describe(x)}, not a package` +
+          (x === undefined ? ' (is it imported? a package used before its definition in the same module, or an import cycle between package modules, gives undefined)' : ''),
+      );
+  });
+  return Object.freeze(out);
+}
+
+function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: string[]): BuildArguments {
+  if (args === undefined) return Object.freeze({});
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    problems.push(`arguments must be an object, not ${describe(args)}`);
+    return Object.freeze({});
+  }
+  const a = args as Record<string, unknown>;
+  const known: string[] = ['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests', 'outOfSource', 'cmakeFlags', ...COMMON_ARGUMENT_KEYS, ...(bs?.argumentKeys ?? [])];
+  for (const [k, v] of Object.entries(a)) {
+    if (!known.includes(k)) {
+      problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (${bs ? `the ${bs.name} build system takes: ${known.join(', ')}` : ''})`);
+      continue;
+    }
+    if (/Flags$/.test(k) && !(Array.isArray(v) && v.every((f) => typeof f === 'string'))) problems.push(`arguments.${k} must be an array of strings`);
+    if (['tests', 'parallelBuild', 'parallelTests', 'stripBinaries', 'validateRunpath', 'outOfSource'].includes(k) && typeof v !== 'boolean')
+      problems.push(`arguments.${k} must be true or false, not ${describe(v)}`);
+  }
+  if (a['phases'] !== undefined) {
+    const phases = a['phases'];
+    if (typeof phases !== 'object' || phases === null) problems.push('arguments.phases must map phase names to shell snippets');
+    else if (bs) {
+      const allowed = phaseKeys(bs);
+      for (const [k, v] of Object.entries(phases)) {
+        if (!allowed.includes(k)) problems.push(`unknown phase \`${k}\`${didYouMean(k, allowed)} (the ${bs.name} build system's phases: ${bs.phases.join(', ')}; prefix with pre/post to add a hook)`);
+        if (typeof v !== 'string') problems.push(`phase \`${k}\` must be a shell snippet (a string), not ${describe(v)}`);
+      }
+    }
+  }
+  if (a['env'] !== undefined) {
+    const env = a['env'];
+    if (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string'))
+      problems.push('arguments.env must map variable names to strings');
+  }
+  return deepFreeze({ ...a }) as BuildArguments;
+}
+
+function deepFreeze<T>(x: T): T {
+  if (typeof x === 'object' && x !== null && !Object.isFrozen(x) && !isPackage(x) && !isOrigin(x)) {
+    for (const v of Object.values(x)) deepFreeze(v);
+    Object.freeze(x);
+  }
+  return x;
+}
+
+/** Build the record from a recipe; throws a TsdslError listing every problem. */
+function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): Package {
+  const { spec } = recipe;
+  const problems: string[] = [];
+  const label = typeof spec.name === 'string' && spec.name ? `\`${spec.name}\`` : 'a package';
+
+  for (const k of Object.keys(spec)) {
+    if (!(SPEC_KEYS as readonly string[]).includes(k)) problems.push(`unknown field \`${k}\`${didYouMean(k, SPEC_KEYS)}`);
+  }
+  if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name))
+    problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ ? = (not starting with . or -)`);
+  if (typeof spec.version !== 'string' || !/^[A-Za-z0-9+\-._~:]+$/.test(spec.version))
+    problems.push(`version ${JSON.stringify(spec.version)} must be a non-empty string such as "2.9.0"`);
+  if (spec.source !== undefined && spec.source !== null && !isOrigin(spec.source))
+    problems.push(`source must be an origin made by url(), git() or local(), not ${describe(spec.source)}`);
+  const bs = isBuildSystem(spec.buildSystem) ? spec.buildSystem : undefined;
+  if (!bs)
+    problems.push(
+      spec.buildSystem === undefined
+        ? 'buildSystem is missing; add e.g. `buildSystem: gnu` (import { gnu } from \'tsdsl\')'
+        : `buildSystem must be a build system such as gnu, cmake or trivial, not ${describe(spec.buildSystem)}`,
+    );
+  for (const k of ['synopsis', 'description', 'homePage'] as const) {
+    if (typeof spec[k] !== 'string') problems.push(`${k} must be a string, not ${describe(spec[k])}`);
+  }
+  if (typeof spec.homePage === 'string' && spec.homePage && !/^https?:\/\/[^\s/]+\.[^\s]*$/.test(spec.homePage))
+    problems.push(`homePage \`${spec.homePage}\` is not an http(s) URL`);
+  const licenseList = Array.isArray(spec.license) ? spec.license : [spec.license];
+  if (licenseList.length === 0 || !licenseList.every(isKnownLicense))
+    problems.push(`license must be a value of the license table (e.g. licenses.bsd3) or a list of them, not ${describe(spec.license)}`);
+
+  const outputs = spec.outputs ?? ['out'];
+  if (!Array.isArray(outputs) || outputs.length === 0 || !outputs.every((o) => typeof o === 'string' && OUTPUT_RE.test(o)))
+    problems.push('outputs must be a non-empty list of output names such as ["out", "lib", "doc"]');
+  else if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
+  else if (!outputs.includes('out')) problems.push('outputs must include "out"');
+
+  // Variants: declarations, then the choice (defaults filled in).
+  const decls: VariantDecls = spec.variants ?? {};
+  const values: Record<string, VariantValue> = {};
+  if (typeof decls !== 'object' || decls === null) problems.push('variants must be an object of defaults such as { mpi: false }');
+  else
+    for (const [k, d] of Object.entries(decls)) {
+      const ok =
+        typeof d === 'boolean' ||
+        typeof d === 'number' ||
+        (typeof d === 'object' && d !== null && (typeof d.default === 'boolean' || typeof d.default === 'number' || (typeof d.default === 'string' && 'values' in d && Array.isArray(d.values) && d.values.includes(d.default))));
+      if (!/^[a-z][a-z0-9_-]*$/i.test(k)) problems.push(`variant name \`${k}\` must be a word such as mpi or int64`);
+      if (!ok) problems.push(`variant \`${k}\` must default to a boolean, a number, or { default, values } with the default among the values`);
+      else values[k] = defaultOf(d);
+    }
+  problems.push(...checkVariantChoice(String(spec.name), decls, choice));
+  Object.assign(values, choice);
+  Object.freeze(values);
+
+  const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
+  const inputs = checkInputs('inputs', evaluate(spec.inputs, values, parent), problems);
+  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, values, parent), problems);
+  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, values, parent), problems);
+  let args = evaluate<unknown>(spec.arguments, values, parent);
+  if (recipe.parent && recipe.overrides && typeof recipe.overrides.arguments === 'object' && parent) {
+    args = mergeArguments(parent.arguments, args as BuildArguments);
+  }
+  const argumentsChecked = checkArguments(args, bs, problems);
+  if (spec.replacement !== undefined && !isPackage(spec.replacement)) problems.push(`replacement must be a package, not ${describe(spec.replacement)}`);
+  if (spec.properties !== undefined && (typeof spec.properties !== 'object' || spec.properties === null))
+    problems.push('properties must be an object');
+
+  if (problems.length) {
+    const where = formatLocation(resolveLocation(recipe.captured));
+    throw new TsdslError(
+      problems.length === 1
+        ? `package ${label} at ${where}: ${problems[0]}`
+        : `package ${label} at ${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+
+  let location: Location | undefined | null = null;
+  const pkg: Package = {
+    [PACKAGE_BRAND]: true,
+    name: spec.name,
+    version: spec.version,
+    source: spec.source ?? null,
+    buildSystem: bs!,
+    arguments: argumentsChecked,
+    inputs,
+    nativeInputs,
+    propagatedInputs,
+    outputs: Object.freeze([...outputs]),
+    variantDecls: deepFreeze({ ...decls }),
+    variants: values,
+    synopsis: spec.synopsis,
+    description: spec.description,
+    homePage: spec.homePage,
+    license: Array.isArray(spec.license) ? Object.freeze([...spec.license]) : (spec.license as License),
+    properties: deepFreeze({ ...(spec.properties ?? {}) }),
+    replacement: spec.replacement,
+    get location() {
+      if (location === null) location = resolveLocation(recipe.captured);
+      return location;
+    },
+    with(overrides: Overrides) {
+      return inheritAt(pkg, overrides, captureLocation());
+    },
+  };
+  Object.freeze(pkg);
+  recipes.set(pkg, recipe);
+  return pkg;
+}
+
+function pick(choice: Readonly<Record<string, VariantValue>>, decls: VariantDecls): Record<string, VariantValue> {
+  const out: Record<string, VariantValue> = {};
+  for (const [k, v] of Object.entries(choice)) if (k in decls) out[k] = v;
+  return out;
+}
+
+function mergeArguments(base: BuildArguments, over: BuildArguments | undefined): BuildArguments {
+  if (!over) return base;
+  const merged: Record<string, unknown> = { ...base, ...over };
+  if (base.phases && over.phases) merged['phases'] = { ...base.phases, ...over.phases };
+  if (base.env && over.env) merged['env'] = { ...base.env, ...over.env };
+  return merged as BuildArguments;
+}
+
+/**
+ * Define a package. Fields `inputs`, `nativeInputs`, `propagatedInputs` and `arguments` may be
+ * functions of the package's variants. Throws a TsdslError naming file:line and every problem.
+ */
+export function definePackage<const V extends VariantDecls = Record<never, never>>(spec: PackageSpec<V>): Package {
+  const recipe: Recipe = { spec: spec as unknown as PackageSpec<VariantDecls>, captured: captureLocation() };
+  return make(recipe, {});
+}
+
+function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation): Package {
+  if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
+  const base = recipes.get(parent);
+  const spec: Record<string, unknown> = base ? { ...base.spec } : {};
+  if (!base) {
+    // A package from another copy of tsdsl: rebuild a spec from its resolved fields.
+    for (const k of SPEC_KEYS) spec[k] = (parent as unknown as Record<string, unknown>)[k === 'variants' ? 'variantDecls' : k];
+  }
+  // Resolved parent values are the defaults; overrides win.
+  for (const k of ['inputs', 'nativeInputs', 'propagatedInputs', 'arguments'] as const) spec[k] = (_v: unknown, p: Package) => p[k];
+  Object.assign(spec, overrides);
+  return make({ spec: spec as unknown as PackageSpec<VariantDecls>, captured, parent, overrides }, {});
+}
+
+/**
+ * A copy of `p` with some fields changed that keeps `p`'s location: what graph rewrites use,
+ * so a transformed package still points at the file that defines it.
+ */
+export function derive(p: Package, overrides: Overrides): Package {
+  return inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation());
+}
+
+/**
+ * A new package made from `parent` with some fields overridden (Guix's `inherit`). List and
+ * argument overrides may be functions `(variants, parent) => value`; a plain `arguments`
+ * object is merged key by key into the parent's (phases and env too).
+ */
+export function inherit(parent: Package, overrides: Overrides): Package {
+  return inheritAt(parent, overrides, captureLocation());
+}
+
+/**
+ * The same package with other variant values (`scotch+mpi`). Memoized: the same choice gives
+ * the same object, so graphs stay DAGs and derivations are computed once.
+ */
+export function withVariants(p: Package, choice: Readonly<Record<string, VariantValue>>): Package {
+  const problems = checkVariantChoice(p.name, p.variantDecls, choice);
+  if (problems.length) throw new TsdslError(problems.join('; '));
+  const full = { ...p.variants, ...choice };
+  if (Object.entries(full).every(([k, v]) => p.variants[k] === v)) return p;
+  const recipe = recipes.get(p);
+  if (!recipe) throw new TsdslError(`cannot change the variants of \`${fullName(p)}\`: it was not made by definePackage`);
+  let memo = variantMemo.get(recipe);
+  if (!memo) variantMemo.set(recipe, (memo = new Map()));
+  const key = JSON.stringify(Object.keys(full).sort().map((k) => [k, full[k]]));
+  let out = memo.get(key);
+  if (!out) {
+    out = make(recipe, full);
+    memo.set(key, out);
+  }
+  return out;
+}
+
+/** Edits to an input list, by package name (Guix's `modify-inputs`). */
+export interface InputEdits {
+  /** name → new package, in place. */
+  replace?: Readonly<Record<string, Package>>;
+  /** names to drop. */
+  delete?: readonly string[];
+  append?: readonly Package[];
+  prepend?: readonly Package[];
+}
+
+/** Apply `edits` to one input list; unknown names are an error listing the list. */
+export function modifyInputList(list: readonly Package[], edits: InputEdits, what = 'the input list'): readonly Package[] {
+  const names = list.map((p) => p.name);
+  const missing = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])].filter((n) => !names.includes(n));
+  if (missing.length)
+    throw new TsdslError(
+      `modifyInputs: ${what} has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, names)}`).join(', ')} (it has: ${names.join(', ') || 'none'})`,
+    );
+  for (const [n, p] of Object.entries(edits.replace ?? {}))
+    if (!isPackage(p)) throw new TsdslError(`modifyInputs: the replacement for \`${n}\` is ${describe(p)}, not a package`);
+  const del = new Set(edits.delete ?? []);
+  const out = list.filter((p) => !del.has(p.name)).map((p) => edits.replace?.[p.name] ?? p);
+  return Object.freeze([...(edits.prepend ?? []), ...out, ...(edits.append ?? [])]);
+}
+
+/**
+ * A package whose inputs are edited by name: `replace` and `delete` apply to whichever list
+ * holds the name (inputs, nativeInputs, propagatedInputs); `append`/`prepend` go to `inputs`.
+ */
+export function modifyInputs(p: Package, edits: InputEdits): Package {
+  const lists = { inputs: p.inputs, nativeInputs: p.nativeInputs, propagatedInputs: p.propagatedInputs };
+  const all = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((x) => x.name);
+  const wanted = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])];
+  const missing = wanted.filter((n) => !all.includes(n));
+  if (missing.length)
+    throw new TsdslError(
+      `modifyInputs: \`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`,
+    );
+  const edited: Record<string, readonly Package[]> = {};
+  for (const [field, list] of Object.entries(lists)) {
+    const names = new Set(list.map((x) => x.name));
+    const sub: InputEdits = {
+      replace: Object.fromEntries(Object.entries(edits.replace ?? {}).filter(([n]) => names.has(n))),
+      delete: (edits.delete ?? []).filter((n) => names.has(n)),
+      ...(field === 'inputs' ? { append: edits.append ?? [], prepend: edits.prepend ?? [] } : {}),
+    };
+    edited[field] = modifyInputList(list, sub);
+  }
+  return inheritAt(p, edited as Overrides, captureLocation());
+}
+
+/** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */
+export function directInputs(p: Package): readonly Package[] {
+  return [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs];
+}

@@ -1,0 +1,66 @@
+/**
+ * Errors that reach users. Every failure tsdsl reports on purpose is a `TsdslError`: one
+ * paragraph naming the culprit (package, file:line, flag) and, where there is one, the way out.
+ * The CLI prints the message alone and exits non-zero; any other exception is a bug and is
+ * printed with its stack.
+ */
+
+/** A user-facing error: `message` is the whole paragraph the CLI prints. */
+export class TsdslError extends Error {
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number;
+
+  constructor(message: string, options: { cause?: unknown; exitCode?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TsdslError';
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Brand check that works across several loaded copies of tsdsl. */
+export function isTsdslError(x: unknown): x is TsdslError {
+  return x instanceof Error && (x.name === 'TsdslError' || x instanceof TsdslError);
+}
+
+/** Levenshtein distance, used to suggest close names for misspelt packages, flags and types. */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  const m = a.length;
+  const n = b.length;
+  let prev = new Array<number>(n + 1);
+  let cur = new Array<number>(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
+  for (let i = 1; i <= m; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= n; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    [prev, cur] = [cur, prev];
+  }
+  return prev[n]!;
+}
+
+/**
+ * The candidates closest to `wanted`, best first: those within a distance that grows with the
+ * word's length, plus any that contain it or that it contains (so `mump` finds `mumps` and
+ * `mumps-openmpi`).
+ */
+export function closest(wanted: string, candidates: Iterable<string>, max = 3): string[] {
+  const limit = Math.max(2, Math.floor(wanted.length / 3));
+  const scored: Array<[string, number]> = [];
+  for (const c of candidates) {
+    let d = editDistance(wanted, c);
+    if (d > limit && (c.includes(wanted) || (wanted.includes(c) && c.length > 2))) d = limit;
+    if (d <= limit) scored.push([c, d]);
+  }
+  scored.sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));
+  return [...new Set(scored.map(([c]) => c))].slice(0, max);
+}
+
+/** "; did you mean `a` or `b`?" or the empty string. */
+export function didYouMean(wanted: string, candidates: Iterable<string>): string {
+  const close = closest(wanted, candidates);
+  if (close.length === 0) return '';
+  return `; did you mean ${close.map((c) => `\`${c}\``).join(close.length === 2 ? ' or ' : ', ')}?`;
+}

@@ -1,0 +1,159 @@
+/**
+ * Graph node types (Guix's `guix graph --type`): each is a plain value saying how to go from
+ * a node to its successors. `package` follows inputs; `bag` adds the build system's implicit
+ * inputs; `bag-emerged` is `bag` without the bootstrap nodes; `reverse-package` follows
+ * dependents. Adding a type means adding an entry to `nodeTypes`.
+ */
+import { implicitInputs } from '../dsl/build-systems.js';
+import { directInputs, specString, type Package } from '../dsl/package.js';
+import type { Collection } from '../registry/collection.js';
+
+/** What a node type may need beyond the nodes themselves. */
+export interface GraphContext {
+  readonly collection?: Collection;
+}
+
+/** A node of any type: a package, or something else (a derivation, a file) with an id. */
+export type GraphNode = Package | { readonly kind: string; readonly id: string; readonly label: string };
+
+/** How to walk one kind of graph. */
+export interface NodeType<N = GraphNode> {
+  readonly name: string;
+  readonly description: string;
+  /** The nodes to start from, given the packages named on the command line. */
+  roots(packages: readonly Package[], ctx: GraphContext): readonly N[] | Promise<readonly N[]>;
+  /** Direct successors of a node. */
+  edges(node: N, ctx: GraphContext): readonly N[];
+  /** Text shown for a node. */
+  label(node: N): string;
+  /** Extra attributes backends may show (e.g. the kind of node). */
+  kind(node: N): string;
+}
+
+function isBootstrap(p: Package): boolean {
+  return p.properties['bootstrap'] === true;
+}
+
+/** Implicit inputs of a package's build system, then its own inputs: the bag's inputs. */
+export function bagInputs(p: Package): readonly Package[] {
+  const seen = new Set<Package>();
+  const out: Package[] = [];
+  for (const x of [...directInputs(p), ...implicitInputs(p.buildSystem)]) {
+    if (!seen.has(x)) {
+      seen.add(x);
+      out.push(x);
+    }
+  }
+  return out;
+}
+
+const packageLabel = (p: Package) => specString(p);
+
+export const packageType: NodeType<Package> = {
+  name: 'package',
+  description: 'the DAG of packages (inputs, native inputs, propagated inputs)',
+  roots: (pkgs) => pkgs,
+  edges: (p) => directInputs(p),
+  label: packageLabel,
+  kind: () => 'package',
+};
+
+export const bagType: NodeType<Package> = {
+  name: 'bag',
+  description: 'the DAG of packages, including the implicit inputs of their build systems',
+  roots: (pkgs) => pkgs,
+  edges: (p) => bagInputs(p),
+  label: packageLabel,
+  kind: (p) => (isBootstrap(p) ? 'bootstrap' : 'package'),
+};
+
+export const bagEmergedType: NodeType<Package> = {
+  name: 'bag-emerged',
+  description: "same as 'bag', but without the bootstrap nodes",
+  roots: (pkgs) => pkgs,
+  edges: (p) => bagInputs(p).filter((x) => !isBootstrap(x)),
+  label: packageLabel,
+  kind: () => 'package',
+};
+
+/** Reverse edges over the whole collection, computed once per collection. */
+const reverseIndex = new WeakMap<Collection, Map<Package, Package[]>>();
+
+function reverseOf(ctx: GraphContext): Map<Package, Package[]> {
+  const c = ctx.collection;
+  if (!c) return new Map();
+  let idx = reverseIndex.get(c);
+  if (idx) return idx;
+  idx = new Map();
+  const seen = new Set<Package>();
+  const visit = (p: Package): void => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    for (const d of directInputs(p)) {
+      let l = idx!.get(d);
+      if (!l) idx!.set(d, (l = []));
+      if (!l.includes(p)) l.push(p);
+      visit(d);
+    }
+  };
+  for (const p of c.all()) visit(p);
+  reverseIndex.set(c, idx);
+  return idx;
+}
+
+export const reversePackageType: NodeType<Package> = {
+  name: 'reverse-package',
+  description: 'the reverse DAG of packages: who depends on each package, across the collection',
+  roots: (pkgs) => pkgs,
+  edges: (p, ctx) => reverseOf(ctx).get(p) ?? [],
+  label: packageLabel,
+  kind: () => 'package',
+};
+
+export const reverseBagType: NodeType<Package> = {
+  name: 'reverse-bag',
+  description: "the reverse DAG of packages, including implicit inputs (who would rebuild)",
+  roots: (pkgs) => pkgs,
+  edges: (p, ctx) => {
+    const c = ctx.collection;
+    if (!c) return [];
+    let idx = reverseBagIndex.get(c);
+    if (!idx) {
+      idx = new Map();
+      const seen = new Set<Package>();
+      const stack = [...c.all()];
+      while (stack.length) {
+        const q = stack.pop()!;
+        if (seen.has(q)) continue;
+        seen.add(q);
+        for (const d of bagInputs(q)) {
+          let l = idx.get(d);
+          if (!l) idx.set(d, (l = []));
+          if (!l.includes(q)) l.push(q);
+          stack.push(d);
+        }
+      }
+      reverseBagIndex.set(c, idx);
+    }
+    return idx.get(p) ?? [];
+  },
+  label: packageLabel,
+  kind: () => 'package',
+};
+const reverseBagIndex = new WeakMap<Collection, Map<Package, Package[]>>();
+
+/** The registry of node types, in `--list-types` order. Later stages add derivation, module… */
+export const nodeTypes: NodeType<never>[] = [
+  packageType,
+  reversePackageType,
+  bagType,
+  bagEmergedType,
+  reverseBagType,
+] as unknown as NodeType<never>[];
+
+/** Add a node type (used by stages that are loaded lazily, e.g. derivations). */
+export function registerNodeType(t: NodeType<never>): void {
+  const i = nodeTypes.findIndex((x) => x.name === t.name);
+  if (i >= 0) nodeTypes[i] = t;
+  else nodeTypes.push(t);
+}

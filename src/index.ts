@@ -1,0 +1,19 @@
+/**
+ * The tsdsl programmatic API: the DSL, collections, graphs and transformations. Package files
+ * import from here (`import { definePackage, url } from 'tsdsl'`) and the default collection
+ * from `tsdsl/packages`.
+ */
+export * from './dsl/index.js';
+export { TsdslError, isTsdslError } from './errors.js';
+export { Collection } from './registry/collection.js';
+export { loadCollection, type LoadOptions } from './registry/load.js';
+export { parseSpec, type PackageSpecString } from './registry/spec.js';
+export { compareVersions, versionMatches } from './registry/version.js';
+export { buildGraph, findNodeType, findCycle, topologicalOrder, type PackageGraph } from './graph/build.js';
+export { nodeTypes, bagInputs, type NodeType, type GraphContext } from './graph/node-types.js';
+export { backends, findBackend, type GraphBackend } from './graph/backends/index.js';
+export { shortestPath } from './graph/path.js';
+export { gnu, cmake } from '../packages/build-systems.js';
+export { transform, getDefaultCollection, type TransformSpec, type TransformOptions } from './transform/api.js';
+export { transformations, applyTransformations, findTransformation, type Transformation, type AppliedTransformation } from './transform/options.js';
+export { packageMapping, mapPackages, rewriteInputs, type MappingOptions, type PackageMapping } from './transform/rewrite.js';

@@ -1,0 +1,159 @@
+/**
+ * A collection: every package a command can name, indexed by name with versions newest first.
+ * `resolve("hwloc@1")` finds the newest matching version and applies variants; an unknown name
+ * fails with the closest names. Collections are built from module namespaces (the default
+ * collection, `-L` directories), taking every exported package.
+ */
+import { TsdslError, closest } from '../errors.js';
+import { formatLocation } from '../dsl/location.js';
+import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
+import { parseSpec, type PackageSpecString } from './spec.js';
+import { compareVersions, validRange, versionMatches } from './version.js';
+
+/** Packages by name, several versions each, newest first. */
+export class Collection {
+  private readonly byName = new Map<string, Package[]>();
+  private readonly seen = new Set<Package>();
+  private sorted = true;
+
+  constructor(packages: Iterable<Package> = []) {
+    for (const p of packages) this.add(p);
+  }
+
+  /** Add a package (ignored when this very object is already there). */
+  add(p: Package): void {
+    if (this.seen.has(p)) return;
+    this.seen.add(p);
+    const list = this.byName.get(p.name);
+    if (list) list.push(p);
+    else this.byName.set(p.name, [p]);
+    this.sorted = false;
+  }
+
+  /** Add every exported package of a module namespace (hidden ones included, flagged). */
+  addModule(ns: Readonly<Record<string, unknown>>): number {
+    let n = 0;
+    for (const v of Object.values(ns)) {
+      if (isPackage(v)) {
+        this.add(v);
+        n++;
+      } else if (Array.isArray(v)) {
+        for (const x of v) if (isPackage(x)) (this.add(x), n++);
+      }
+    }
+    return n;
+  }
+
+  private sort(): void {
+    if (this.sorted) return;
+    for (const list of this.byName.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+    this.sorted = true;
+  }
+
+  /** Every package, by name then newest version first. */
+  all(): Package[] {
+    this.sort();
+    return [...this.byName.keys()].sort().flatMap((n) => this.byName.get(n)!);
+  }
+
+  /** Every distinct name. */
+  names(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** All versions of `name`, newest first (empty when unknown). */
+  versions(name: string): readonly Package[] {
+    this.sort();
+    return this.byName.get(name) ?? [];
+  }
+
+  /** Resolve a spec string or parsed spec to one package (newest matching, variants applied). */
+  resolve(spec: string | PackageSpecString): Package {
+    const s = typeof spec === 'string' ? parseSpec(spec) : spec;
+    const candidates = this.versions(s.name);
+    if (candidates.length === 0) {
+      const near = closest(s.name, this.names(), 5);
+      throw new TsdslError(
+        `unknown package \`${s.name}\`` +
+          (near.length ? `; did you mean ${near.map((n) => `\`${n}\``).join(', ')}?` : '; `tsdsl search REGEXP` lists packages by name and description') +
+          ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)',
+      );
+    }
+    let pkg = candidates[0]!;
+    if (s.version !== undefined) {
+      if (!validRange(s.version)) throw new TsdslError(`\`${s.text}\`: \`${s.version}\` is neither a version nor a valid semver range`);
+      const match = candidates.find((p) => versionMatches(s.version!, p.version));
+      if (!match) {
+        throw new TsdslError(
+          `\`${s.name}\` has no version matching \`${s.version}\`; available: ${candidates.map((p) => p.version).join(', ')}`,
+        );
+      }
+      pkg = match;
+    }
+    if (Object.keys(s.variants).length) pkg = withVariants(pkg, coerceVariants(pkg, s.variants));
+    return pkg;
+  }
+
+  /** Like resolve, but for many specs, reporting every unknown one at once. */
+  resolveAll(specs: readonly string[]): Package[] {
+    const out: Package[] = [];
+    const errors: string[] = [];
+    for (const s of specs) {
+      try {
+        out.push(this.resolve(s));
+      } catch (e) {
+        if (e instanceof TsdslError) errors.push(e.message);
+        else throw e;
+      }
+    }
+    if (errors.length === 1) throw new TsdslError(errors[0]!);
+    if (errors.length) throw new TsdslError(errors.map((e) => `- ${e}`).join('\n'));
+    return out;
+  }
+
+  /** Packages whose name, synopsis or description match, ranked (name, then synopsis, then description). */
+  search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
+    this.sort();
+    const hits: Array<{ pkg: Package; score: number }> = [];
+    for (const [name, list] of this.byName) {
+      const p = list[0]!;
+      if (p.properties['hidden'] === true) continue;
+      let score = 0;
+      let all = true;
+      for (const re of patterns) {
+        let s = 0;
+        if (re.test(name)) s += name.match(re)?.[0] === name ? 6 : 4;
+        if (re.test(p.synopsis)) s += 2;
+        if (re.test(p.description)) s += 1;
+        if (s === 0) all = false;
+        score += s;
+      }
+      if (all && score > 0) hits.push({ pkg: p, score });
+    }
+    hits.sort((a, b) => b.score - a.score || a.pkg.name.localeCompare(b.pkg.name));
+    return hits;
+  }
+}
+
+/** Turn `name=value` strings into the declared variant types. */
+function coerceVariants(p: Package, variants: Readonly<Record<string, boolean | string>>): Record<string, VariantValue> {
+  const out: Record<string, VariantValue> = {};
+  for (const [k, v] of Object.entries(variants)) {
+    const d = p.variantDecls[k];
+    const def = d === undefined ? undefined : typeof d === 'object' ? d.default : d;
+    if (typeof v === 'string' && typeof def === 'boolean' && (v === 'true' || v === 'false')) out[k] = v === 'true';
+    else if (typeof v === 'string' && typeof def === 'number' && /^-?\d+(\.\d+)?$/.test(v)) out[k] = Number(v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** One line naming a package and where it is defined, for messages. */
+export function describePackage(p: Package): string {
+  return `${fullName(p)} (${formatLocation(p.location)})`;
+}
+

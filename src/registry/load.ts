@@ -1,0 +1,95 @@
+/**
+ * Loading collections: the default one (compiled, imported directly: fast) and users' package
+ * files from `-L DIR` and `TSDSL_PACKAGE_PATH`, TypeScript loaded at run time through the hooks
+ * in ts-hooks.ts. The hooks are registered only when a user directory is given, so plain
+ * `tsdsl graph mumps` pays nothing for them.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { delimiter, join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { TsdslError, isTsdslError } from '../errors.js';
+import { Collection } from './collection.js';
+
+/** Where to find package files beyond the default collection. */
+export interface LoadOptions {
+  /** Directories (or files) from `-L`, in order. */
+  loadPath?: readonly string[];
+  /** Include `TSDSL_PACKAGE_PATH` (default true). */
+  useEnv?: boolean;
+  /** Leave out the default collection (tests, custom channels). */
+  noDefault?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+let hooksRegistered = false;
+
+async function registerHooks(): Promise<void> {
+  if (hooksRegistered) return;
+  hooksRegistered = true;
+  const { register } = await import('node:module');
+  const here = import.meta.url;
+  const aliases = {
+    tsdsl: new URL('../index.js', here).href,
+    'tsdsl/packages': new URL('../../packages/index.js', here).href,
+  };
+  // When running from sources (tests), the modules are .ts files next to this one.
+  const ext = here.endsWith('.ts') ? '.ts' : '.js';
+  if (ext === '.ts') {
+    aliases.tsdsl = new URL('../index.ts', here).href;
+    aliases['tsdsl/packages'] = new URL('../../packages/index.ts', here).href;
+  }
+  register(new URL(`./ts-hooks${ext}`, here).href, { data: { aliases } });
+}
+
+const PACKAGE_FILE = /\.(ts|mts|js|mjs)$/;
+
+function packageFiles(entry: string): string[] {
+  const st = statSync(entry);
+  if (st.isFile()) return [entry];
+  const out: string[] = [];
+  for (const name of readdirSync(entry).sort()) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = join(entry, name);
+    const s = statSync(p);
+    if (s.isDirectory()) out.push(...packageFiles(p));
+    else if (PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name)) out.push(p);
+  }
+  return out;
+}
+
+/** Import one user package file, turning its failures into errors naming the file. */
+async function importUserFile(file: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    if (isTsdslError(e)) throw e;
+    const err = e as Error;
+    if (err instanceof SyntaxError && err.message.startsWith('/')) {
+      throw new TsdslError(`syntax error in package file ${err.message}`);
+    }
+    const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(err.stack ?? '');
+    const where = frame ? `${file}:${frame[1]}` : file;
+    throw new TsdslError(`loading package file ${where} failed: ${err.message}`, { cause: e });
+  }
+}
+
+/** The default collection plus user directories. */
+export async function loadCollection(options: LoadOptions = {}): Promise<Collection> {
+  const collection = new Collection();
+  if (!options.noDefault) {
+    const ns = (await import('../../packages/index.js')) as Record<string, unknown>;
+    collection.addModule(ns);
+  }
+  const env = options.env ?? process.env;
+  const dirs = [...(options.loadPath ?? [])];
+  if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
+  if (dirs.length) {
+    await registerHooks();
+    for (const d of dirs) {
+      const dir = resolvePath(d);
+      if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
+      for (const file of packageFiles(dir)) collection.addModule(await importUserFile(file));
+    }
+  }
+  return collection;
+}

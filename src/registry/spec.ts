@@ -1,0 +1,44 @@
+/**
+ * Package specs as users type them: `name`, `name@version-prefix`, `name@^2`, with variants in
+ * Spack's syntax: `scotch+mpi`, `mumps~metis`, `mumps+int64~metis`, `openblas target=generic`.
+ * Parsing is separate from lookup so every command reads specs the same way.
+ */
+import { TsdslError } from '../errors.js';
+
+/** A parsed spec: name, optional version part, and variant settings. */
+export interface PackageSpecString {
+  readonly text: string;
+  readonly name: string;
+  readonly version: string | undefined;
+  readonly variants: Readonly<Record<string, boolean | string>>;
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9+\-._]*?(?=[@~]|\+[A-Za-z]|\s|$)/;
+
+/** Parse `name[@version][+v|~v|-v …][ key=value …]`. */
+export function parseSpec(text: string): PackageSpecString {
+  const input = text.trim();
+  const m = NAME.exec(input);
+  if (!m || !m[0]) {
+    throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)`);
+  }
+  const name = m[0];
+  let rest = input.slice(name.length);
+  let version: string | undefined;
+  if (rest.startsWith('@')) {
+    const vm = /^@([^+\s]*?)(?=~[A-Za-z]|\+[A-Za-z]|\s|$)/.exec(rest);
+    version = vm?.[1] ?? '';
+    if (!version) throw new TsdslError(`\`${text}\`: the version after \`@\` is empty; write e.g. ${name}@2 or ${name}@^2.9`);
+    rest = rest.slice(1 + version.length);
+  }
+  const variants: Record<string, boolean | string> = {};
+  const re = /^\s*(?:([+~])([A-Za-z][A-Za-z0-9_-]*)(?:=([^\s+~]+))?|([A-Za-z][A-Za-z0-9_-]*)=([^\s]+))/;
+  while (rest.trim()) {
+    const vm = re.exec(rest);
+    if (!vm) throw new TsdslError(`\`${text}\`: cannot read \`${rest.trim()}\`; variants are written +name, ~name or name=value (e.g. scotch+mpi~int64)`);
+    if (vm[2] !== undefined) variants[vm[2]] = vm[3] !== undefined ? vm[3] : vm[1] === '+';
+    else variants[vm[4]!] = vm[5]!;
+    rest = rest.slice(vm[0].length);
+  }
+  return { text, name, version, variants };
+}

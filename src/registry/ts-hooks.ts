@@ -1,0 +1,58 @@
+/**
+ * Node module hooks (registered by load.ts with `module.register`) that let users write package
+ * files in TypeScript and load them at run time. They (1) resolve the bare specifiers `tsdsl`
+ * and `tsdsl/packages` to the running tsdsl, so a user's file shares our DSL and collection
+ * objects even with no node_modules beside it, (2) let relative imports omit `.ts` or name
+ * `.js` for a `.ts` file, and (3) strip types with sucrase, which keeps line numbers, so a
+ * location or stack frame in a user file points at the right line without source maps.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+interface HookData {
+  aliases: Record<string, string>;
+}
+
+let aliases: Record<string, string> = {};
+
+export function initialize(data: HookData): void {
+  aliases = data.aliases;
+}
+
+type Resolve = (specifier: string, context: { parentURL?: string }) => Promise<{ url: string; format?: string | null; shortCircuit?: boolean }>;
+type Load = (url: string, context: { format?: string | null }) => Promise<{ format: string; source?: string | ArrayBuffer | Uint8Array | null; shortCircuit?: boolean }>;
+
+const TS = /\.(ts|mts)$/;
+
+export async function resolve(specifier: string, context: { parentURL?: string }, next: Resolve) {
+  const alias = aliases[specifier];
+  if (alias) return { url: alias, shortCircuit: true };
+  if (context.parentURL && TS.test(context.parentURL) && (specifier.startsWith('./') || specifier.startsWith('../'))) {
+    const base = new URL(specifier, context.parentURL);
+    const path = fileURLToPath(base);
+    if (!existsSync(path)) {
+      for (const candidate of [path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {
+        if (candidate !== path && existsSync(candidate)) return { url: new URL(`file://${candidate}`).href, shortCircuit: true };
+      }
+    }
+  }
+  return next(specifier, context);
+}
+
+export async function load(url: string, context: { format?: string | null }, next: Load) {
+  if (url.startsWith('file:') && TS.test(url)) {
+    const file = fileURLToPath(url);
+    const source = readFileSync(file, 'utf8');
+    const { transform } = await import('sucrase');
+    try {
+      const code = transform(source, { transforms: ['typescript'], filePath: file, disableESTransforms: true }).code;
+      return { format: 'module', source: code, shortCircuit: true };
+    } catch (e) {
+      const err = e as Error & { loc?: { line: number; column: number } };
+      const pos = /\((\d+):(\d+)\)/.exec(err.message);
+      const where = err.loc ? `${err.loc.line}:${err.loc.column + 1}` : pos ? `${pos[1]}:${Number(pos[2]) + 1}` : '1';
+      throw new SyntaxError(`${file}:${where}: ${err.message.replace(/\s*\(\d+:\d+\)$/, '')}`);
+    }
+  }
+  return next(url, context);
+}

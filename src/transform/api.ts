@@ -1,0 +1,95 @@
+/**
+ * Transformations in code: `transform(mumps, { withInput: { scotch: ptScotch } })` or
+ * `transform(mumps, ['--with-input=scotch=pt-scotch'])`. Both return a new package and leave
+ * the input untouched; names are resolved in the default collection unless another is given.
+ */
+import { TsdslError } from '../errors.js';
+import { isPackage, type Package } from '../dsl/package.js';
+import { Collection } from '../registry/collection.js';
+import * as defaultPackages from '../../packages/index.js';
+import { applyTransformations, transformations } from './options.js';
+
+/** A package or its spec string. */
+type PackageRef = Package | string;
+type PerPackage<T> = Readonly<Record<string, T | readonly T[]>>;
+
+/** The object form: one key per option, camelCase. */
+export interface TransformSpec {
+  withSource?: string | readonly string[] | PerPackage<string>;
+  withInput?: PerPackage<PackageRef>;
+  withGraft?: PerPackage<PackageRef>;
+  withBranch?: PerPackage<string>;
+  withCommit?: PerPackage<string>;
+  withGitUrl?: PerPackage<string>;
+  withPatch?: PerPackage<string>;
+  withConfigureFlag?: PerPackage<string>;
+  withoutTests?: readonly string[];
+  withCToolchain?: PerPackage<PackageRef>;
+  withDebugInfo?: readonly string[];
+  tune?: string | true;
+}
+
+export interface TransformOptions {
+  /** Where names are resolved (default: the default collection). */
+  collection?: Collection;
+  /** Where warnings go (default: stderr). */
+  warn?: (text: string) => void;
+  /** Base for relative file names (default: the current directory). */
+  cwd?: string;
+}
+
+let defaultCollection: Collection | undefined;
+
+/** The default collection as a Collection (built once). */
+export function getDefaultCollection(): Collection {
+  if (!defaultCollection) {
+    defaultCollection = new Collection();
+    defaultCollection.addModule(defaultPackages as Record<string, unknown>);
+  }
+  return defaultCollection;
+}
+
+/** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
+function toOrdered(spec: TransformSpec, objects: Map<string, Package>): Array<{ name: string; value: string }> {
+  const out: Array<{ name: string; value: string }> = [];
+  const ref = (x: PackageRef): string => {
+    if (typeof x === 'string') return x;
+    if (!isPackage(x)) throw new TsdslError(`transform: ${String(x)} is neither a package nor a package name`);
+    const key = `\u0000obj${objects.size}`;
+    objects.set(key, x);
+    return key;
+  };
+  for (const [key, value] of Object.entries(spec)) {
+    const t = transformations.find((x) => x.key === key);
+    if (!t) throw new TsdslError(`transform: unknown transformation \`${key}\` (known: ${transformations.map((x) => x.key).join(', ')})`);
+    if (value === undefined) continue;
+    if (key === 'tune') out.push({ name: t.name, value: value === true ? 'native' : String(value) });
+    else if (typeof value === 'string') out.push({ name: t.name, value });
+    else if (Array.isArray(value)) for (const v of value) out.push({ name: t.name, value: String(v) });
+    else
+      for (const [pkg, v] of Object.entries(value as Record<string, unknown>)) {
+        for (const one of Array.isArray(v) ? v : [v]) out.push({ name: t.name, value: `${pkg}=${ref(one as PackageRef)}` });
+      }
+  }
+  return out;
+}
+
+/** Apply transformations to a package; returns the new package (or the same one if nothing changed). */
+export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
+  if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
+  const objects = new Map<string, Package>();
+  let ordered: Array<{ name: string; value: string }>;
+  if (Array.isArray(spec)) {
+    ordered = (spec as readonly string[]).map((s) => {
+      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(s);
+      const t = m && transformations.find((x) => x.name === m[1]);
+      if (!m || !t) throw new TsdslError(`transform: \`${s}\` is not a transformation option (see tsdsl --help-transform)`);
+      const value = m[2] ?? t.optionalValue;
+      if (value === undefined) throw new TsdslError(`transform: \`${s}\` needs a value: --${t.name}=${t.arg}`);
+      return { name: t.name, value };
+    });
+  } else ordered = toOrdered(spec as TransformSpec, objects);
+  const warn = options.warn ?? ((text: string) => process.stderr.write(`tsdsl: warning: ${text}\n`));
+  const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  return out!;
+}

@@ -1,0 +1,440 @@
+/**
+ * The transformation option table (Guix's "Package Transformation Options"): `--with-input`,
+ * `--with-source`, `--with-graft`, the git options, `--with-patch`, `--with-configure-flag`,
+ * `--without-tests`, `--with-c-toolchain`, `--with-debug-info`, `--tune`. Each entry parses its
+ * spec, says whether its result is cacheable, and builds a root → root function on the one
+ * rewriting primitive (rewrite.ts). `applyTransformOptions` runs them in command-line order,
+ * warns about those that change nothing, and records what was applied on each root package
+ * (`properties.transformations`), which packs copy into their provenance manifest.
+ *
+ * Effects that only the builder can make real are recorded on packages (the lowering stage
+ * reads them): `replacement` (grafts), `arguments.tests` (without-tests),
+ * `arguments.stripBinaries` + `properties.debugInfo` (with-debug-info), `properties.tune`
+ * (tune, on packages with `properties.tunable`), the build system's toolchain (with-c-toolchain).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve as resolvePath } from 'node:path';
+import { TsdslError } from '../errors.js';
+import { withToolchain } from '../dsl/build-systems.js';
+import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
+import { derive, fullName, type Package } from '../dsl/package.js';
+import type { Collection } from '../registry/collection.js';
+import { parseSpec, type PackageSpecString } from '../registry/spec.js';
+import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
+import { matchesSpec } from './match.js';
+import { packageMapping } from './rewrite.js';
+import { resolveCpu } from './tune.js';
+
+/** What a transformation needs besides its spec. */
+export interface TransformContext {
+  readonly collection: Collection;
+  /** Every option of this run, in order (git options look up a later `--with-git-url`). */
+  readonly all: ReadonlyArray<{ name: string; value: string }>;
+  /** Packages given as objects in the code API, by placeholder name. */
+  readonly objects?: ReadonlyMap<string, Package>;
+  readonly cwd: string;
+}
+
+/** One transformation option. */
+export interface Transformation {
+  readonly name: string;
+  /** The API's camelCase key (`withInput`). */
+  readonly key: string;
+  readonly takesValue: boolean;
+  /** The value when the option is given bare (`--tune` means `--tune=native`). */
+  readonly optionalValue?: string;
+  readonly arg: string;
+  readonly description: string;
+  /** Whether the result may be cached or substituted (false for moving targets). */
+  cacheable(spec: string): boolean;
+  /** Parse the spec (errors here, before anything runs) and build the root transformation. */
+  make(spec: string, ctx: TransformContext): (root: Package) => Package;
+}
+
+// --- spec helpers ------------------------------------------------------------------------------
+
+function malformed(option: string, spec: string, expected: string, example: string): never {
+  throw new TsdslError(`--${option}=${spec}: expected ${expected} (e.g. --${option}=${example})`);
+}
+
+/** Split `LEFT=RIGHT` at the first `=`; `RIGHT` may contain `=` only when allowed. */
+function splitPair(option: string, spec: string, expected: string, example: string, allowEqualsInRight = false): [string, string] {
+  const i = spec.indexOf('=');
+  if (i < 0) malformed(option, spec, expected, example);
+  const left = spec.slice(0, i);
+  const right = spec.slice(i + 1);
+  if (!left.trim()) malformed(option, spec, `${expected}; the package before \`=\` is missing`, example);
+  if (!right.trim()) malformed(option, spec, `${expected}; nothing after \`=\``, example);
+  if (!allowEqualsInRight && right.includes('=')) malformed(option, spec, `${expected}, with one \`=\``, example);
+  return [left, right];
+}
+
+/** Parse a package spec on the left of an option and check the name exists. */
+function targetSpec(text: string, ctx: TransformContext): PackageSpecString {
+  const s = parseSpec(text);
+  if (!ctx.objects?.has(s.name)) ctx.collection.resolve({ ...s, variants: {} });
+  return s;
+}
+
+/** Resolve a package named on the right of an option (objects from the API first). */
+function packageArg(text: string, ctx: TransformContext): Package {
+  return ctx.objects?.get(text) ?? ctx.collection.resolve(text);
+}
+
+/** A rewrite of everything but the root itself (Guix: "replaces its dependencies"). */
+function dependenciesOnly(fn: (p: Package) => Package, cut: (p: Package) => boolean, deep: boolean) {
+  return (root: Package) => {
+    const mapping = packageMapping((p) => (p === root ? p : fn(p)), { cut: (p) => p !== root && cut(p), deep });
+    return mapping(root);
+  };
+}
+
+/** Apply `fn` to every package matching `spec`, root included, implicit inputs too. */
+function everywhere(spec: PackageSpecString, fn: (p: Package) => Package) {
+  return (root: Package) => packageMapping((p) => (matchesSpec(p, spec) ? fn(p) : p), { deep: true })(root);
+}
+
+/** `hwloc-2.0.0rc1.tar.gz` → { name: 'hwloc', version: '2.0.0rc1' } (Guix's package-name->name+version). */
+export function nameAndVersionFromFile(file: string): { name: string; version: string } | undefined {
+  const base = basename(file.replace(/[?#].*$/, '')).replace(/\.(tar\.(gz|bz2|xz|zst|lz|Z)|tgz|tbz2?|txz|zip|tar|gem|crate)$/, '');
+  const m = /^(.+?)[-_](\d[^-_/]*)$/.exec(base) ?? /^(.+?)[-_](v\d[^-_/]*)$/.exec(base);
+  return m ? { name: m[1]!, version: m[2]!.replace(/^v(?=\d)/, '') } : undefined;
+}
+
+const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+
+// --- git options -------------------------------------------------------------------------------
+
+/** The git URL to use for `p`: its source's, or a `--with-git-url` given for it anywhere. */
+function gitUrlFor(p: Package, option: string, ctx: TransformContext): string {
+  for (const o of ctx.all) {
+    if (o.name !== 'with-git-url') continue;
+    const i = o.value.indexOf('=');
+    if (i > 0 && matchesSpec(p, parseSpec(o.value.slice(0, i)))) return o.value.slice(i + 1);
+  }
+  if (p.source?.kind === 'git') return p.source.url;
+  const fromProps = p.properties['gitUrl'];
+  if (typeof fromProps === 'string') return fromProps;
+  throw new TsdslError(
+    `--${option}: the source of \`${fullName(p)}\` is not a git repository and no URL is known; add --with-git-url=${p.name}=URL`,
+  );
+}
+
+type GitRef = { kind: 'branch' | 'tag' | 'commit' | 'head'; name: string };
+
+/** A package built from `url` at `ref`, the ref resolved to a commit now. */
+function withGitSource(p: Package, url: string, ref: GitRef): Package {
+  let commit: string;
+  let version: string;
+  if (ref.kind === 'branch') {
+    commit = resolveBranch(url, ref.name);
+    version = `git.${ref.name}`;
+  } else if (ref.kind === 'commit') {
+    resolveHead(url); // the repository must answer
+    commit = ref.name;
+    version = `git.${ref.name.slice(0, 7)}`;
+  } else if (ref.kind === 'tag') {
+    const c = resolveTag(url, ref.name) ?? (() => {
+      try {
+        return resolveBranch(url, ref.name);
+      } catch {
+        throw new TsdslError(`git repository \`${url}\` has no tag or branch \`${ref.name}\`; give a tag, a branch or a commit id`);
+      }
+    })();
+    commit = c;
+    version = ref.name;
+  } else {
+    const head = resolveHead(url);
+    commit = head.commit;
+    version = `git.${head.branch}`;
+  }
+  const source: GitOrigin = git({ url, commit, recursive: true });
+  return derive(p, { version, source, properties: { ...p.properties, gitRef: ref } });
+}
+
+// --- the table ---------------------------------------------------------------------------------
+
+export const transformations: readonly Transformation[] = [
+  {
+    name: 'with-source',
+    key: 'withSource',
+    takesValue: true,
+    arg: '[PACKAGE[@VERSION]=]SOURCE',
+    description: 'use SOURCE (a file, directory or URL) as the source of PACKAGE, and VERSION as its version',
+    cacheable: (spec) => !isUrl(spec.slice(spec.indexOf('=') + 1)),
+    make(spec, ctx) {
+      let target: string | undefined;
+      let source = spec;
+      const i = spec.indexOf('=');
+      // `PACKAGE=SOURCE` when what precedes the first `=` reads as a package spec, not a path or URL.
+      if (i > 0 && !/[/:]/.test(spec.slice(0, i))) {
+        target = spec.slice(0, i);
+        source = spec.slice(i + 1);
+      } else if (i === 0) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', 'hwloc@2.0.0rc1=./hwloc-2.0.0rc1.tar.gz');
+      if (!source) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', './hwloc-2.0.0rc1.tar.gz');
+      const inferred = nameAndVersionFromFile(source);
+      let name: string;
+      let version: string | undefined;
+      if (target) {
+        const s = parseSpec(target);
+        name = s.name;
+        version = s.version ?? (inferred && inferred.name.toLowerCase() === s.name.toLowerCase() ? inferred.version : undefined);
+      } else {
+        if (!inferred) {
+          throw new TsdslError(
+            `--with-source=${spec}: cannot infer a package name and version from \`${basename(source)}\` (expected NAME-VERSION.tar.gz); write --with-source=PACKAGE@VERSION=${source}`,
+          );
+        }
+        name = inferred.name;
+        version = inferred.version;
+      }
+      targetSpec(name, ctx);
+      let origin: Origin;
+      if (isUrl(source) && !source.startsWith('file://')) origin = unpinnedUrl(source);
+      else {
+        const path = resolvePath(ctx.cwd, source.replace(/^file:\/\//, ''));
+        if (!existsSync(path)) throw new TsdslError(`--with-source=${spec}: \`${source}\` does not exist (looked for ${path})`);
+        statSync(path);
+        origin = local(path);
+      }
+      const match = parseSpec(name);
+      return everywhere(match, (p) => derive(p, { source: origin, ...(version ? { version } : {}) }));
+    },
+  },
+  {
+    name: 'with-input',
+    key: 'withInput',
+    takesValue: true,
+    arg: 'PACKAGE=REPLACEMENT',
+    description: 'replace dependency PACKAGE by REPLACEMENT everywhere in the graph, implicit inputs included',
+    cacheable: () => true,
+    make(spec, ctx) {
+      const [left, right] = splitPair('with-input', spec, 'PACKAGE=REPLACEMENT', 'scotch=pt-scotch');
+      const target = targetSpec(left, ctx);
+      const replacement = packageArg(right, ctx);
+      const matches = (p: Package) => p !== replacement && matchesSpec(p, target);
+      return dependenciesOnly((p) => (matches(p) ? replacement : p), matches, true);
+    },
+  },
+  {
+    name: 'with-graft',
+    key: 'withGraft',
+    takesValue: true,
+    arg: 'PACKAGE=REPLACEMENT',
+    description: 'graft REPLACEMENT onto packages that refer to PACKAGE (no rebuild of dependents)',
+    cacheable: () => true,
+    make(spec, ctx) {
+      const [left, right] = splitPair('with-graft', spec, 'PACKAGE=REPLACEMENT', 'zlib=zlib-patched');
+      const target = targetSpec(left, ctx);
+      const replacement = packageArg(right, ctx);
+      const matches = (p: Package) => p !== replacement && matchesSpec(p, target);
+      return dependenciesOnly((p) => (matches(p) ? derive(p, { replacement }) : p), matches, true);
+    },
+  },
+  {
+    name: 'with-branch',
+    key: 'withBranch',
+    takesValue: true,
+    arg: 'PACKAGE=BRANCH',
+    description: 'build PACKAGE from the latest commit of BRANCH of its git repository',
+    cacheable: () => false,
+    make(spec, ctx) {
+      const [left, branch] = splitPair('with-branch', spec, 'PACKAGE=BRANCH', 'hwloc=master');
+      const target = targetSpec(left, ctx);
+      return everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-branch', ctx), { kind: 'branch', name: branch }));
+    },
+  },
+  {
+    name: 'with-commit',
+    key: 'withCommit',
+    takesValue: true,
+    arg: 'PACKAGE=COMMIT',
+    description: 'build PACKAGE from COMMIT (a commit id or a tag) of its git repository',
+    cacheable: (spec) => isCommitId(spec.slice(spec.indexOf('=') + 1)) && spec.length - spec.indexOf('=') - 1 >= 40,
+    make(spec, ctx) {
+      const [left, commit] = splitPair('with-commit', spec, 'PACKAGE=COMMIT', 'hwloc=v2.9.0');
+      const target = targetSpec(left, ctx);
+      const ref: GitRef = isCommitId(commit) ? { kind: 'commit', name: commit } : { kind: 'tag', name: commit };
+      return everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-commit', ctx), ref));
+    },
+  },
+  {
+    name: 'with-git-url',
+    key: 'withGitUrl',
+    takesValue: true,
+    arg: 'PACKAGE=URL',
+    description: 'build PACKAGE from the git repository at URL (its default branch, or the branch/commit chosen before)',
+    cacheable: () => false,
+    make(spec, ctx) {
+      const [left, url] = splitPair('with-git-url', spec, 'PACKAGE=URL', 'hwloc=https://github.com/open-mpi/hwloc.git', true);
+      const target = targetSpec(left, ctx);
+      return everywhere(target, (p) => {
+        const ref = p.properties['gitRef'] as GitRef | undefined;
+        return withGitSource(p, url, ref ?? { kind: 'head', name: 'HEAD' });
+      });
+    },
+  },
+  {
+    name: 'with-patch',
+    key: 'withPatch',
+    takesValue: true,
+    arg: 'PACKAGE=FILE',
+    description: 'add FILE to the patches applied to the source of PACKAGE',
+    cacheable: () => true,
+    make(spec, ctx) {
+      const [left, file] = splitPair('with-patch', spec, 'PACKAGE=FILE', 'scotch=./fix.patch', true);
+      const target = targetSpec(left, ctx);
+      const path = resolvePath(ctx.cwd, file);
+      if (!existsSync(path) || !statSync(path).isFile()) throw new TsdslError(`--with-patch=${spec}: patch file \`${file}\` does not exist (looked for ${path})`);
+      return everywhere(target, (p) => {
+        if (!p.source) throw new TsdslError(`--with-patch=${spec}: \`${fullName(p)}\` has no source to patch`);
+        return derive(p, { source: withOrigin(p.source, { patches: [...p.source.patches, path] }) });
+      });
+    },
+  },
+  {
+    name: 'with-configure-flag',
+    key: 'withConfigureFlag',
+    takesValue: true,
+    arg: 'PACKAGE=FLAG',
+    description: 'append FLAG to the configure flags of PACKAGE',
+    cacheable: () => true,
+    make(spec, ctx) {
+      const [left, flag] = splitPair('with-configure-flag', spec, 'PACKAGE=FLAG', 'hwloc=--disable-cairo', true);
+      const target = targetSpec(left, ctx);
+      return everywhere(target, (p) => {
+        if (!p.buildSystem.argumentKeys.includes('configureFlags'))
+          throw new TsdslError(`--with-configure-flag=${spec}: \`${fullName(p)}\` uses the ${p.buildSystem.name} build system, which has no configure flags`);
+        return derive(p, { arguments: { configureFlags: [...(p.arguments.configureFlags ?? []), flag] } });
+      });
+    },
+  },
+  {
+    name: 'without-tests',
+    key: 'withoutTests',
+    takesValue: true,
+    arg: 'PACKAGE',
+    description: 'build PACKAGE without running its test suite',
+    cacheable: () => true,
+    make(spec, ctx) {
+      if (spec.includes('=')) malformed('without-tests', spec, 'a package name', 'scotch');
+      const target = targetSpec(spec, ctx);
+      return everywhere(target, (p) => (p.arguments.tests === false ? p : derive(p, { arguments: { tests: false } })));
+    },
+  },
+  {
+    name: 'with-c-toolchain',
+    key: 'withCToolchain',
+    takesValue: true,
+    arg: 'PACKAGE=TOOLCHAIN',
+    description: 'build PACKAGE and everything that depends on it with TOOLCHAIN (comma-separated packages)',
+    cacheable: () => true,
+    make(spec, ctx) {
+      const [left, right] = splitPair('with-c-toolchain', spec, 'PACKAGE=TOOLCHAIN', 'mumps=gcc-toolchain');
+      const target = targetSpec(left, ctx);
+      const toolchain = right.split(',').map((t) => packageArg(t.trim(), ctx));
+      return (root: Package) => {
+        const changed = new Set<Package>();
+        const mapping = packageMapping((p) => {
+          const hit = matchesSpec(p, target) || [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
+          if (!hit) return p;
+          const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
+          changed.add(q);
+          return q;
+        });
+        return mapping(root);
+      };
+    },
+  },
+  {
+    name: 'with-debug-info',
+    key: 'withDebugInfo',
+    takesValue: true,
+    arg: 'PACKAGE',
+    description: 'build PACKAGE with debugging information kept (not stripped)',
+    cacheable: () => true,
+    make(spec, ctx) {
+      if (spec.includes('=')) malformed('with-debug-info', spec, 'a package name', 'scotch');
+      const target = targetSpec(spec, ctx);
+      return everywhere(target, (p) =>
+        p.properties['debugInfo'] === true ? p : derive(p, { arguments: { stripBinaries: false }, properties: { ...p.properties, debugInfo: true } }),
+      );
+    },
+  },
+  {
+    name: 'tune',
+    key: 'tune',
+    takesValue: true,
+    optionalValue: 'native',
+    arg: 'CPU',
+    description: 'tune tunable packages for CPU (a GCC -march name, or native: this machine\'s x86-64 level)',
+    cacheable: () => true,
+    make(spec) {
+      const cpu = resolveCpu(spec);
+      return (root: Package) =>
+        packageMapping((p) => (p.properties['tunable'] === true && p.properties['tune'] !== cpu ? derive(p, { properties: { ...p.properties, tune: cpu } }) : p), {
+          deep: true,
+        })(root);
+    },
+  },
+];
+
+/** Look up a transformation by option name. */
+export function findTransformation(name: string): Transformation | undefined {
+  return transformations.find((t) => t.name === name);
+}
+
+/** One applied transformation, as recorded in `properties.transformations`. */
+export interface AppliedTransformation {
+  readonly option: string;
+  readonly spec: string;
+  readonly cacheable: boolean;
+}
+
+/** Record `applied` on a root package. */
+function record(root: Package, applied: AppliedTransformation): Package {
+  const prev = (root.properties['transformations'] as AppliedTransformation[] | undefined) ?? [];
+  return derive(root, { properties: { ...root.properties, transformations: [...prev, applied] } });
+}
+
+/**
+ * Apply the transformation options found in `ordered` (command-line order) to the roots. Every
+ * spec is parsed before anything is applied, so a bad one changes nothing.
+ */
+export async function applyTransformOptions(
+  roots: readonly Package[],
+  ordered: ReadonlyArray<{ name: string; value: string | boolean | number }>,
+  collection: Collection,
+  io: { warn(text: string): void },
+  extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
+): Promise<Package[]> {
+  return applyTransformations(roots, ordered, collection, io, extra);
+}
+
+/** Synchronous core of applyTransformOptions (the code API uses it directly). */
+export function applyTransformations(
+  roots: readonly Package[],
+  ordered: ReadonlyArray<{ name: string; value: string | boolean | number }>,
+  collection: Collection,
+  io: { warn(text: string): void },
+  extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
+): Package[] {
+  const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), ...(extra.objects ? { objects: extra.objects } : {}) };
+  const steps = all.map((o) => {
+    const t = findTransformation(o.name)!;
+    return { t, spec: o.value, fn: t.make(o.value, ctx) };
+  });
+  let current = [...roots];
+  for (const { t, spec, fn } of steps) {
+    const next = current.map((r) => fn(r));
+    if (next.every((r, i) => r === current[i])) {
+      io.warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${fullName(r)}\``).join(', ')}`);
+      continue;
+    }
+    const applied = { option: t.name, spec, cacheable: t.cacheable(spec) };
+    current = next.map((r, i) => (r === current[i] ? r : record(r, applied)));
+  }
+  return current;
+}
+

@@ -1,0 +1,93 @@
+/**
+ * The one graph-rewriting primitive (Guix's `package-mapping`). `packageMapping(fn, { cut,
+ * deep })` returns a function that rewrites a package's whole dependency graph: each package
+ * gets its inputs rewritten first, then `fn` is applied to it. Results are memoized by object
+ * identity, so a diamond stays a diamond, and a package whose inputs did not change stays the
+ * very same object. `cut(p)` stops the descent at `p`; `deep` also rewrites the build
+ * systems' implicit inputs (toolchain, make, …). Every transformation option is built on it.
+ */
+import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
+import { derive, type Package } from '../dsl/package.js';
+
+export interface MappingOptions {
+  /** Do not descend into packages for which this is true (fn is still applied to them). */
+  readonly cut?: (p: Package) => boolean;
+  /** Also rewrite implicit inputs of build systems. */
+  readonly deep?: boolean;
+}
+
+/** A memoized graph rewrite; `created` counts the new package objects it made. */
+export interface PackageMapping {
+  (p: Package): Package;
+  readonly created: number;
+}
+
+/** Build a rewrite of whole dependency graphs from a per-package function. */
+export function packageMapping(fn: (p: Package) => Package, options: MappingOptions = {}): PackageMapping {
+  const memo = new Map<Package, Package>();
+  const bsMemo = new Map<BuildSystem, BuildSystem>();
+  let created = 0;
+
+  const mapList = (list: readonly Package[]): readonly Package[] => {
+    let out: Package[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const q = visit(list[i]!);
+      if (q !== list[i] && !out) out = list.slice(0, i);
+      if (out) out.push(q);
+    }
+    return out ?? list;
+  };
+
+  const mapBuildSystem = (bs: BuildSystem): BuildSystem => {
+    let hit = bsMemo.get(bs);
+    if (hit) return hit;
+    const toolchain = mapList(bs.toolchain());
+    const tools = mapList(bs.tools());
+    hit =
+      toolchain === bs.toolchain() && tools === bs.tools()
+        ? bs
+        : defineBuildSystem({
+            name: bs.name,
+            description: bs.description,
+            phases: bs.phases,
+            argumentKeys: bs.argumentKeys,
+            toolchain: () => toolchain,
+            tools: () => tools,
+          });
+    bsMemo.set(bs, hit);
+    return hit;
+  };
+
+  function visit(p: Package): Package {
+    const hit = memo.get(p);
+    if (hit) return hit;
+    let q = p;
+    if (!options.cut?.(p)) {
+      const inputs = mapList(p.inputs);
+      const nativeInputs = mapList(p.nativeInputs);
+      const propagatedInputs = mapList(p.propagatedInputs);
+      const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
+      if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
+        q = derive(p, { inputs, nativeInputs, propagatedInputs, buildSystem });
+        created++;
+      }
+    }
+    const r = fn(q);
+    memo.set(p, r);
+    return r;
+  }
+
+  const mapping = ((p: Package) => visit(p)) as PackageMapping;
+  Object.defineProperty(mapping, 'created', { get: () => created });
+  return mapping;
+}
+
+/** Rewrite one package's graph (a one-off `packageMapping`). */
+export function mapPackages(root: Package, fn: (p: Package) => Package, options: MappingOptions = {}): Package {
+  return packageMapping(fn, options)(root);
+}
+
+/** Replace packages by identity, everywhere in the graph (implicit inputs too when deep). */
+export function rewriteInputs(replacements: ReadonlyMap<Package, Package>, options: { deep?: boolean } = { deep: true }): PackageMapping {
+  return packageMapping((p) => replacements.get(p) ?? p, { cut: (p) => replacements.has(p), deep: options.deep ?? true });
+}

@@ -1,0 +1,200 @@
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import parseDot from 'dotparser';
+import { XMLParser } from 'fast-xml-parser';
+import { tsdsl } from './helpers.js';
+
+interface Edge { source: string; target: string }
+
+/** Nodes and edges of a DOT graph, parsed by a real DOT parser. */
+function dotGraph(text: string): { nodes: Map<string, string>; edges: Edge[] } {
+  const [g] = parseDot(text) as Array<{ children: Array<Record<string, unknown>> }>;
+  const nodes = new Map<string, string>();
+  const edges: Edge[] = [];
+  for (const c of g!.children) {
+    if (c['type'] === 'node_stmt') {
+      const id = (c['node_id'] as { id: string }).id;
+      const label = (c['attr_list'] as Array<{ id: string; eq: string }>).find((a) => a.id === 'label')!.eq;
+      nodes.set(id, label);
+    } else if (c['type'] === 'edge_stmt') {
+      const [a, b] = c['edge_list'] as Array<{ id: string }>;
+      edges.push({ source: a!.id, target: b!.id });
+    }
+  }
+  return { nodes, edges };
+}
+
+const targets = (edges: Edge[], from: string) => edges.filter((e) => e.source.startsWith(`${from}@`)).map((e) => e.target.replace(/@.*/, ''));
+
+describe('tsdsl graph', () => {
+  it('prints the DOT graph of mumps: scotch, metis, openblas, gfortran …', () => {
+    const r = tsdsl(['graph', 'mumps']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const { nodes, edges } = dotGraph(r.stdout);
+    expect(targets(edges, 'mumps')).toEqual(expect.arrayContaining(['scotch', 'metis', 'openblas', 'gfortran']));
+    expect(targets(edges, 'scotch')).toContain('zlib');
+    expect([...nodes.values()]).toContain('zlib@1.2.13');
+    // No implicit inputs in the package graph.
+    expect([...nodes.keys()].some((n) => n.startsWith('make@'))).toBe(false);
+  });
+
+  it('--type=bag adds the implicit inputs (toolchain, make …); bag-emerged drops bootstrap nodes', () => {
+    const bag = dotGraph(tsdsl(['graph', 'mumps', '--type=bag']).stdout);
+    expect(targets(bag.edges, 'mumps')).toEqual(expect.arrayContaining(['gcc-toolchain', 'make', 'scotch']));
+    const emerged = dotGraph(tsdsl(['graph', 'mumps', '--type=bag-emerged']).stdout);
+    expect([...emerged.nodes.keys()].some((n) => n.startsWith('make@'))).toBe(false);
+    expect(targets(emerged.edges, 'mumps')).toContain('scotch');
+  });
+
+  it('--type=reverse-package lists the dependents of scotch', () => {
+    const r = tsdsl(['graph', '--type=reverse-package', 'scotch']);
+    expect(r.code).toBe(0);
+    const { nodes } = dotGraph(r.stdout);
+    const names = [...nodes.keys()].map((n) => n.replace(/@.*/, ''));
+    expect(names).toEqual(expect.arrayContaining(['scotch', 'mumps']));
+    expect(names).not.toContain('zlib');
+  });
+
+  it('--path prints the shortest path, one package a line', () => {
+    const r = tsdsl(['graph', 'mumps', '--path', 'mumps', 'zlib']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^mumps@/);
+    expect(lines.at(-1)).toBe('zlib@1.2.13');
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('--max-depth=1 with mermaid shows only direct inputs', () => {
+    const r = tsdsl(['graph', 'mumps', '--max-depth=1', '--backend=mermaid']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith('flowchart TD\n')).toBe(true);
+    expect(r.stdout).toContain('scotch@');
+    expect(r.stdout).not.toContain('zlib@');
+  });
+
+  it('json and graphml backends parse back to the same nodes and edges as DOT', () => {
+    const dot = dotGraph(tsdsl(['graph', 'mumps']).stdout);
+    const json = JSON.parse(tsdsl(['graph', 'mumps', '--backend=json']).stdout) as { nodes: Array<{ id: string }>; edges: Edge[] };
+    expect(json.nodes.map((n) => n.id).sort()).toEqual([...dot.nodes.keys()].sort());
+    expect(json.edges.map((e) => `${e.source}>${e.target}`).sort()).toEqual(dot.edges.map((e) => `${e.source}>${e.target}`).sort());
+    const xml = new XMLParser({ ignoreAttributes: false }).parse(tsdsl(['graph', 'mumps', '--backend=graphml']).stdout);
+    const g = xml.graphml.graph;
+    expect((g.node as Array<Record<string, string>>).map((n) => n['@_id']).sort()).toEqual([...dot.nodes.keys()].sort());
+    expect((g.edge as Array<Record<string, string>>).length).toBe(dot.edges.length);
+  });
+
+  it('cypher and d3 backends describe every node', () => {
+    const dot = dotGraph(tsdsl(['graph', 'mumps']).stdout);
+    const cypher = tsdsl(['graph', 'mumps', '--backend=cypher']).stdout;
+    expect(cypher.match(/^MERGE \(:Package/gm)!.length).toBe(dot.nodes.size);
+    expect(cypher.match(/-\[:DEPENDS_ON\]->/g)!.length).toBe(dot.edges.length);
+    const html = tsdsl(['graph', 'mumps', '--backend=d3']).stdout;
+    expect(html).toMatch(/^<!DOCTYPE html>/);
+    const data = JSON.parse(/<script type="application\/json" id="graph-data">(.*?)<\/script>/s.exec(html)![1]!) as { nodes: unknown[]; edges: unknown[] };
+    expect(data.nodes.length).toBe(dot.nodes.size);
+    expect(html).not.toMatch(/<script src=/);
+  });
+
+  it('--list-types and --list-backends', () => {
+    const t = tsdsl(['graph', '--list-types']).stdout;
+    for (const n of ['package', 'reverse-package', 'bag', 'bag-emerged']) expect(t).toContain(`  ${n} `);
+    const b = tsdsl(['graph', '--list-backends']).stdout;
+    for (const n of ['graphviz', 'json', 'mermaid', 'graphml', 'cypher', 'd3']) expect(b).toContain(`  ${n} `);
+  });
+
+  it('the same graph twice is the same bytes', () => {
+    expect(tsdsl(['graph', 'mumps', '--type=bag']).stdout).toBe(tsdsl(['graph', 'mumps', '--type=bag']).stdout);
+  });
+});
+
+describe('bad input', () => {
+  it('an unknown package suggests close names, with no stack trace', () => {
+    const r = tsdsl(['graph', 'mumsp']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tsdsl: error: unknown package `mumsp`; did you mean `mumps`/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('an unknown version, type, backend or option is a one-line error', () => {
+    expect(tsdsl(['show', 'hwloc@7']).stderr).toMatch(/`hwloc` has no version matching `7`; available: 2\.9\.0, 1\.11\.13/);
+    expect(tsdsl(['graph', 'mumps', '--type=bagg']).stderr).toMatch(/unknown graph type `bagg`; did you mean `bag`/);
+    expect(tsdsl(['graph', 'mumps', '--backend=dott']).stderr).toMatch(/unknown graph backend `dott`/);
+    expect(tsdsl(['graph', 'mumps', '--max-dept=1']).stderr).toMatch(/unknown option `--max-dept`; did you mean `--max-depth`/);
+    expect(tsdsl(['grpah']).stderr).toMatch(/unknown command `grpah`; did you mean `graph`/);
+    for (const args of [['show', 'hwloc@7'], ['graph', 'mumps', '--type=bagg'], ['grpah']]) expect(tsdsl(args).code).not.toBe(0);
+  });
+
+  it('--debug adds the stack trace', () => {
+    expect(tsdsl(['graph', 'mumsp', '--debug']).stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('user package files (-L)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-user-'));
+  mkdirSync(join(dir, 'my-packages'));
+  writeFileSync(
+    join(dir, 'my-packages', 'solver.ts'),
+    `import { definePackage, licenses, type Package } from 'tsdsl';
+import { gnu } from 'tsdsl';
+import { mumps, hwloc } from 'tsdsl/packages';
+import { helper } from './helper';
+
+// A scientist's own solver, built on the default collection.
+export const mySolver: Package = definePackage({
+  name: 'my-solver',
+  version: '0.1',
+  buildSystem: gnu,
+  inputs: [mumps, hwloc, helper],
+  synopsis: 'Our group solver',
+  description: 'Solves our problems with MUMPS.',
+  homePage: 'https://example.org/solver',
+  license: licenses.gpl3Plus,
+});
+`,
+  );
+  writeFileSync(
+    join(dir, 'my-packages', 'helper.ts'),
+    `import { definePackage, licenses, trivial } from 'tsdsl';
+interface Unused { x: number }
+export const helper = definePackage({
+  name: 'my-helper', version: '1.0', buildSystem: trivial,
+  synopsis: 'Helper', description: 'Helper.', homePage: 'https://example.org/', license: licenses.expat,
+});
+`,
+  );
+
+  it('loads TypeScript package files that import tsdsl and tsdsl/packages', () => {
+    const r = tsdsl(['graph', '-L', './my-packages', 'my-solver'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const { edges } = dotGraph(r.stdout);
+    expect(targets(edges, 'my-solver').sort()).toEqual(['hwloc', 'mumps', 'my-helper']);
+    // The imported mumps is the collection's object: its subgraph is there, once.
+    expect(targets(edges, 'mumps')).toContain('scotch');
+    const show = tsdsl(['show', 'my-solver'], { cwd: dir, env: { TSDSL_PACKAGE_PATH: join(dir, 'my-packages') } });
+    expect(show.stdout).toMatch(/^location: .*my-packages\/solver\.ts:7$/m);
+  });
+
+  it('reports a syntax error and a validation error with file and line', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad, 'broken.ts'), 'import { definePackage } from "tsdsl";\n\nexport const x = definePackage({ name: "x", \n  version: ;\n});\n');
+    const r = tsdsl(['graph', '-L', bad, 'x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`syntax error in package file ${bad}/broken\\.ts:4:\\d+`));
+    const bad2 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad2, 'invalid.ts'), 'import { definePackage, trivial, licenses } from "tsdsl";\n\nexport const y = definePackage({\n  name: "y", version: 42 as unknown as string, buildSystem: trivial,\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat, inputs: [undefined as never],\n});\n');
+    const r2 = tsdsl(['graph', '-L', bad2, 'y']);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain(`package \`y\` at ${bad2}/invalid.ts:3 has 2 problems`);
+    expect(r2.stderr).toContain('version 42');
+    const bad3 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad3, 'throws.ts'), 'export const z = 1;\nthrow new Error("boom");\n');
+    const r3 = tsdsl(['graph', '-L', bad3, 'z']);
+    expect(r3.stderr).toMatch(new RegExp(`loading package file ${bad3}/throws\\.ts:2 failed: boom`));
+    expect(tsdsl(['graph', '-L', '/nonexistent/dir', 'x']).stderr).toMatch(/package directory `\/nonexistent\/dir` .* does not exist/);
+  });
+});

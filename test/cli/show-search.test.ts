@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { tsdsl } from './helpers.js';
+
+describe('tsdsl show', () => {
+  it('shows name, version, synopsis, inputs, home page, license and location file:line', () => {
+    const r = tsdsl(['show', 'hwloc']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^name: hwloc$/m);
+    expect(r.stdout).toMatch(/^version: 2\.9\.0$/m);
+    expect(r.stdout).toMatch(/^location: packages\/mpi\.ts:\d+$/m);
+    expect(r.stdout).toMatch(/^homepage: https:\/\//m);
+    expect(r.stdout).toMatch(/^license: Modified BSD \(3 clauses\)$/m);
+    expect(r.stdout).toMatch(/^synopsis: /m);
+    expect(r.stdout).toMatch(/^dependencies:/m);
+    expect(r.stdout).toMatch(/^other-versions: 1\.11\.13$/m);
+  });
+
+  it('hwloc@1 is another version of the same package', () => {
+    const r = tsdsl(['show', 'hwloc@1']);
+    expect(r.stdout).toMatch(/^version: 1\.11\.13$/m);
+    expect(tsdsl(['show', 'hwloc@^2']).stdout).toMatch(/^version: 2\.9\.0$/m);
+  });
+
+  it('--json gives the same facts as JSON', () => {
+    const j = JSON.parse(tsdsl(['show', 'mumps', '--json']).stdout) as Record<string, unknown>;
+    expect(j['name']).toBe('mumps');
+    expect(j['inputs']).toEqual(expect.arrayContaining([expect.stringMatching(/^scotch@/), expect.stringMatching(/^metis@/)]));
+    expect((j['location'] as { file: string }).file).toMatch(/packages\/maths\.ts$/);
+    expect((j['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('tsdsl search', () => {
+  it('ranks by name, then synopsis, then description', () => {
+    const r = tsdsl(['search', 'sparse.*solver']);
+    expect(r.code).toBe(0);
+    const names = [...r.stdout.matchAll(/^name: (.*)$/gm)].map((m) => m[1]);
+    expect(names[0]).toMatch(/^mumps/);
+    const j = JSON.parse(tsdsl(['search', 'scotch', '--json']).stdout) as Array<{ name: string; relevance: number }>;
+    expect(j[0]!.name).toBe('scotch');
+    expect(j.map((x) => x.relevance)).toEqual([...j.map((x) => x.relevance)].sort((a, b) => b - a));
+  });
+
+  it('no match exits 1; a bad regexp is a clear error', () => {
+    expect(tsdsl(['search', 'zzzzqqq']).code).toBe(1);
+    expect(tsdsl(['search', '(']).stderr).toMatch(/`\(` is not a valid regular expression/);
+  });
+});
+
+describe('tsdsl --help and --version', () => {
+  it('every command has --help with examples', () => {
+    for (const c of ['graph', 'show', 'search']) {
+      const r = tsdsl([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: tsdsl ${c}`));
+      expect(r.stdout).toContain('Examples:');
+    }
+    expect(tsdsl(['--help']).stdout).toContain('Commands:');
+    expect(tsdsl(['--version']).stdout).toMatch(/^tsdsl \d+\.\d+\.\d+/);
+    expect(tsdsl(['--help-transform']).stdout).toContain('--with-input=PACKAGE=REPLACEMENT');
+  });
+});

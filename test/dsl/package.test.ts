@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+import {
+  definePackage,
+  directInputs,
+  inherit,
+  isPackage,
+  licenses,
+  modifyInputs,
+  trivial,
+  url,
+  git,
+  local,
+  withVariants,
+  specString,
+  type Package,
+} from '../../src/dsl/index.js';
+import { TsdslError } from '../../src/errors.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+const SHA_HEX = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+const SHA_NIX32 = '1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s';
+const SHA_SRI = 'sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=';
+
+function errorOf(f: () => unknown): TsdslError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TsdslError);
+    return e as TsdslError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('definePackage', () => {
+  it('returns a frozen, brand-checked record with defaults filled in', () => {
+    const p = dummyPackage({ name: 'hello', version: '2.12' });
+    expect(isPackage(p)).toBe(true);
+    expect(isPackage({ name: 'hello' })).toBe(false);
+    expect(Object.isFrozen(p)).toBe(true);
+    expect(Object.isFrozen(p.inputs)).toBe(true);
+    expect(p.outputs).toEqual(['out']);
+    expect(p.source).toBeNull();
+    expect(() => {
+      (p as { name: string }).name = 'x';
+    }).toThrow();
+  });
+
+  it('captures the location of the definition (this file and line)', () => {
+    const line = new Error().stack!.split('\n')[1]!.match(/:(\d+):\d+\)?$/)![1];
+    const p = definePackage({
+      name: 'located', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    expect(p.location?.file).toMatch(/test\/dsl\/package\.test\.ts$/);
+    expect(p.location?.line).toBe(Number(line) + 1);
+  });
+
+  it('reports every problem at once, naming the file and line', () => {
+    const e = errorOf(() =>
+      definePackage({
+        name: 'bad name',
+        version: '',
+        buildSystem: trivial,
+        inputs: [undefined as unknown as Package, 'zlib' as unknown as Package],
+        outputs: ['lib'],
+        synopsis: 's',
+        description: 'd',
+        homePage: 'not a url',
+        license: 'MIT' as never,
+        bogus: 1,
+      } as never),
+    );
+    expect(e.message).toMatch(/package `bad name` at test\/dsl\/package\.test\.ts:\d+ has \d+ problems/);
+    expect(e.message).toContain('unknown field `bogus`');
+    expect(e.message).toContain('name "bad name"');
+    expect(e.message).toContain('version ""');
+    expect(e.message).toContain('inputs[0] is undefined, not a package (is it imported?');
+    expect(e.message).toContain('inputs[1] is the string "zlib", not a package');
+    expect(e.message).toContain('outputs must include "out"');
+    expect(e.message).toContain('homePage `not a url`');
+    expect(e.message).toContain('license must be a value of the license table');
+  });
+
+  it('suggests the right name for a misspelt field, phase or argument', () => {
+    const e = errorOf(() => dummyPackage({ sypnosis: 'x' } as never));
+    expect(e.message).toContain('unknown field `sypnosis`; did you mean `synopsis`?');
+    const e2 = errorOf(() => dummyPackage({ arguments: { phases: { biuld: 'make' } } }));
+    expect(e2.message).toContain('unknown phase `biuld`; did you mean `build`?');
+    const e3 = errorOf(() => dummyPackage({ arguments: { tests: 'yes' as never } }));
+    expect(e3.message).toContain('arguments.tests must be true or false');
+  });
+
+  it('requires a build system and says how to add one', () => {
+    const e = errorOf(() => dummyPackage({ buildSystem: undefined as never }));
+    expect(e.message).toContain('buildSystem is missing; add e.g. `buildSystem: gnu`');
+  });
+});
+
+describe('origins', () => {
+  it('accepts sha256 in hex, nix-base32 and SRI form, normalised to hex', () => {
+    for (const h of [SHA_HEX, SHA_NIX32, SHA_SRI]) {
+      const o = url({ urls: 'https://example.org/abc-1.0.tar.gz', sha256: h });
+      expect(o.sha256).toBe(SHA_HEX);
+      expect(o.fileName).toBe('abc-1.0.tar.gz');
+    }
+  });
+
+  it('rejects a malformed hash, an unknown mirror and a bad URL, with the location', () => {
+    const e = errorOf(() => url({ urls: ['mirror://nowhere/x.tar.gz', 'gopher://x'], sha256: 'abc' }));
+    expect(e.message).toMatch(/url origin at test\/dsl\/package\.test\.ts:\d+ has 3 problems/);
+    expect(e.message).toContain('unknown mirror `nowhere`');
+    expect(e.message).toContain('gopher://x');
+    expect(e.message).toMatch(/sha256/);
+  });
+
+  it('resolves relative patches and local paths against the defining file', () => {
+    const o = url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patches: ['./patches/fix.patch'] });
+    expect(o.patches[0]).toMatch(/test\/dsl\/patches\/fix\.patch$/);
+    expect(o.patchFlags).toEqual(['-p1']);
+    const l = local('../fixtures');
+    expect(l.path).toMatch(/test\/fixtures$/);
+    const g = git({ url: 'file:///srv/x.git', commit: 'v1.0' });
+    expect(g.kind).toBe('git');
+    expect(g.sha256).toBeUndefined();
+  });
+});
+
+describe('inherit, with and modifyInputs', () => {
+  const zlib = dummyPackage({ name: 'zlib' });
+  const mpi = dummyPackage({ name: 'openmpi' });
+  const scotch = dummyPackage({ name: 'scotch', version: '7.0.3', inputs: [zlib], arguments: { makeFlags: ['-C', 'src'], phases: { build: 'make' } } });
+
+  it('inherit keeps every field but the overrides, and the parent is untouched', () => {
+    const pt = inherit(scotch, { name: 'pt-scotch', propagatedInputs: [mpi] });
+    expect(pt.name).toBe('pt-scotch');
+    expect(pt.version).toBe('7.0.3');
+    expect(pt.inputs).toEqual([zlib]);
+    expect(pt.propagatedInputs).toEqual([mpi]);
+    expect(scotch.propagatedInputs).toEqual([]);
+    expect(pt.location?.file).toMatch(/package\.test\.ts$/);
+  });
+
+  it('merges argument overrides key by key, phases included', () => {
+    const v = scotch.with({ arguments: { tests: false, phases: { postBuild: 'true' } } });
+    expect(v.arguments.makeFlags).toEqual(['-C', 'src']);
+    expect(v.arguments.tests).toBe(false);
+    expect(v.arguments.phases).toEqual({ build: 'make', postBuild: 'true' });
+  });
+
+  it('override functions receive the parent', () => {
+    const v = inherit(scotch, { inputs: (_v, parent) => [...parent.inputs, mpi] });
+    expect(v.inputs.map((p) => p.name)).toEqual(['zlib', 'openmpi']);
+  });
+
+  it('modifyInputs replaces, deletes, appends and prepends by name', () => {
+    const bz = dummyPackage({ name: 'bzip2' });
+    const xz = dummyPackage({ name: 'xz' });
+    const zlib2 = dummyPackage({ name: 'zlib-ng' });
+    const p = modifyInputs(dummyPackage({ inputs: [zlib, bz], nativeInputs: [xz] }), {
+      replace: { zlib: zlib2 },
+      delete: ['xz'],
+      append: [mpi],
+      prepend: [xz],
+    });
+    expect(p.inputs.map((x) => x.name)).toEqual(['xz', 'zlib-ng', 'bzip2', 'openmpi']);
+    expect(p.nativeInputs).toEqual([]);
+  });
+
+  it('modifyInputs names the missing input and suggests close ones', () => {
+    const e = errorOf(() => modifyInputs(scotch, { delete: ['zlibb'] }));
+    expect(e.message).toContain('has no input named `zlibb`; did you mean `zlib`?');
+  });
+});
+
+describe('variants', () => {
+  const metis = dummyPackage({ name: 'metis' });
+  const mpi = dummyPackage({ name: 'openmpi' });
+  const solver = definePackage({
+    name: 'solver',
+    version: '5.5.1',
+    buildSystem: trivial,
+    variants: { metis: true, mpi: false, int: { default: '32', values: ['32', '64'] } },
+    inputs: (v) => [...(v.metis ? [metis] : []), ...(v.mpi ? [mpi] : [])],
+    arguments: (v) => ({ makeFlags: [`INTSIZE=${v.int}`] }),
+    synopsis: 's',
+    description: 'd',
+    homePage: 'https://example.org/',
+    license: licenses.expat,
+  });
+
+  it('fields are functions of the chosen variants', () => {
+    expect(solver.inputs).toEqual([metis]);
+    const v = withVariants(solver, { metis: false, mpi: true, int: '64' });
+    expect(v.inputs).toEqual([mpi]);
+    expect(v.arguments.makeFlags).toEqual(['INTSIZE=64']);
+    expect(specString(v)).toBe('solver@5.5.1~metis+mpi int=64');
+  });
+
+  it('the same choice gives the same object; the default choice gives the package itself', () => {
+    expect(withVariants(solver, { mpi: true })).toBe(withVariants(solver, { mpi: true }));
+    expect(withVariants(solver, { metis: true })).toBe(solver);
+  });
+
+  it('an unknown variant or a wrong type lists the declared ones', () => {
+    expect(() => withVariants(solver, { mip: true })).toThrow(/has no variant `mip`; did you mean `mpi`\? Its variants: metis \(boolean\), mpi \(boolean\), int \(string\)/);
+    expect(() => withVariants(solver, { mpi: 'yes' })).toThrow(/variant `mpi` of `solver` is a boolean/);
+    expect(() => withVariants(solver, { int: '16' })).toThrow(/must be one of 32, 64/);
+  });
+
+  it('inherited packages follow variant changes through their parent', () => {
+    const child = inherit(solver, { name: 'solver-extra', inputs: (_v, parent) => [...parent.inputs, mpi] });
+    expect(child.inputs).toEqual([metis, mpi]);
+    expect(withVariants(child, { metis: false }).inputs).toEqual([mpi]);
+  });
+
+  it('directInputs lists inputs, native and propagated inputs', () => {
+    const p = dummyPackage({ inputs: [metis], nativeInputs: [mpi] });
+    expect(directInputs(p)).toEqual([metis, mpi]);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { defineBuildSystem, type Package } from '../../src/dsl/index.js';
+import { buildGraph, findCycle, findNodeType, topologicalOrder } from '../../src/graph/build.js';
+import { bagType, packageType } from '../../src/graph/node-types.js';
+import { shortestPath } from '../../src/graph/path.js';
+import { backends } from '../../src/graph/backends/index.js';
+import { Collection } from '../../src/registry/collection.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+describe('graph engine', () => {
+  const zlib = dummyPackage({ name: 'zlib', version: '1.2.13' });
+  const scotch = dummyPackage({ name: 'scotch', version: '7.0.3', inputs: [zlib] });
+  const metis = dummyPackage({ name: 'metis', version: '5.1.0' });
+  const mumps = dummyPackage({ name: 'mumps', version: '5.5.1', inputs: [metis, scotch], nativeInputs: [zlib] });
+
+  it('walks inputs into a DAG with unique ids and depths', async () => {
+    const { graph } = await buildGraph(packageType, [mumps]);
+    expect(graph.nodes().sort()).toEqual(['metis@5.1.0', 'mumps@5.5.1', 'scotch@7.0.3', 'zlib@1.2.13']);
+    expect(graph.getNodeAttribute('zlib@1.2.13', 'depth')).toBe(1);
+    expect(graph.size).toBe(4);
+    expect(topologicalOrder(graph)[0]).toBe('mumps@5.5.1');
+    expect((await buildGraph(packageType, [mumps], { maxDepth: 1 })).graph.order).toBe(4);
+    expect((await buildGraph(packageType, [mumps], { maxDepth: 0 })).graph.order).toBe(1);
+  });
+
+  it('distinguishes two objects with the same name and version', async () => {
+    const other = dummyPackage({ name: 'zlib', version: '1.2.13', arguments: { tests: false } });
+    const top = dummyPackage({ name: 'top', version: '1', inputs: [zlib, other] });
+    const { graph } = await buildGraph(packageType, [top]);
+    expect(graph.nodes()).toEqual(['top@1', 'zlib@1.2.13', 'zlib@1.2.13#1']);
+  });
+
+  it('a dependency cycle (through implicit inputs) is an error that prints the cycle', async () => {
+    let tool: Package | undefined;
+    const bs = defineBuildSystem({ name: 'loopy', description: 'x', phases: ['build'], tools: () => [tool!] });
+    tool = dummyPackage({ name: 'tool', version: '1', buildSystem: bs });
+    const user = dummyPackage({ name: 'user', version: '1', buildSystem: bs });
+    await expect(buildGraph(bagType, [user])).rejects.toThrow(/dependency cycle in the bag graph: tool@1 → tool@1/);
+  });
+
+  it('findCycle returns a closed path', async () => {
+    const { graph } = await buildGraph(packageType, [mumps]);
+    expect(findCycle(graph)).toBeUndefined();
+    graph.addDirectedEdge('zlib@1.2.13', 'mumps@5.5.1');
+    const cycle = findCycle(graph)!;
+    expect(cycle[0]).toBe(cycle.at(-1));
+  });
+
+  it('shortest path, and a clear error when there is none', () => {
+    const path = shortestPath(packageType, mumps, zlib);
+    expect(path.map((p) => (p as Package).name)).toEqual(['mumps', 'zlib']);
+    expect(() => shortestPath(packageType, metis, zlib)).toThrow(/no path from `metis@5.1.0` to `zlib@1.2.13`/);
+  });
+
+  it('reverse-package uses the whole collection', async () => {
+    const c = new Collection([zlib, scotch, metis, mumps]);
+    const { graph } = await buildGraph(findNodeType('reverse-package'), [zlib], { ctx: { collection: c } });
+    expect(graph.nodes().sort()).toEqual(['mumps@5.5.1', 'scotch@7.0.3', 'zlib@1.2.13']);
+  });
+
+  it('every backend renders deterministically and names every node', async () => {
+    const { graph } = await buildGraph(packageType, [mumps]);
+    for (const b of backends) {
+      const a = b.render(graph, { typeName: 'package' });
+      expect(a).toBe(b.render(graph, { typeName: 'package' }));
+      for (const n of graph.nodes()) expect(a).toContain(n);
+    }
+  });
+
+  it('escapes quotes and markup in labels', async () => {
+    const weird = dummyPackage({ name: 'we_ird', version: '1"<&>' .replace(/[^A-Za-z0-9.]/g, '') });
+    const { graph } = await buildGraph(packageType, [weird]);
+    graph.setNodeAttribute(graph.nodes()[0]!, 'label', 'a "quoted" <tag> & \\ back');
+    const dot = backends.find((b) => b.name === 'graphviz')!.render(graph, { typeName: 'package' });
+    expect(dot).toContain('"a \\"quoted\\" <tag> & \\\\ back"');
+    const xml = backends.find((b) => b.name === 'graphml')!.render(graph, { typeName: 'package' });
+    expect(xml).toContain('a &quot;quoted&quot; &lt;tag&gt; &amp; \\ back');
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { Collection } from '../../src/registry/collection.js';
+import { parseSpec } from '../../src/registry/spec.js';
+import { compareVersions, versionMatches } from '../../src/registry/version.js';
+import { definePackage, licenses, trivial } from '../../src/dsl/index.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+describe('parseSpec', () => {
+  it('reads names, versions, ranges and variants', () => {
+    expect(parseSpec('hwloc')).toMatchObject({ name: 'hwloc', version: undefined, variants: {} });
+    expect(parseSpec('hwloc@1')).toMatchObject({ name: 'hwloc', version: '1' });
+    expect(parseSpec('hwloc@^2')).toMatchObject({ name: 'hwloc', version: '^2' });
+    expect(parseSpec('hwloc@~2.9')).toMatchObject({ name: 'hwloc', version: '~2.9' });
+    expect(parseSpec('scotch+mpi')).toMatchObject({ name: 'scotch', variants: { mpi: true } });
+    expect(parseSpec('mumps@5.5~metis+int64')).toMatchObject({ name: 'mumps', version: '5.5', variants: { metis: false, int64: true } });
+    expect(parseSpec('openblas target=generic')).toMatchObject({ name: 'openblas', variants: { target: 'generic' } });
+    expect(parseSpec('pt-scotch')).toMatchObject({ name: 'pt-scotch' });
+    expect(parseSpec('libstdc++6')).toMatchObject({ name: 'libstdc++6' });
+    expect(parseSpec('libstdc++-12-dev')).toMatchObject({ name: 'libstdc++-12-dev' });
+  });
+
+  it('rejects what is not a spec, saying what is expected', () => {
+    expect(() => parseSpec('@2')).toThrow(/is not a package spec; write NAME, NAME@VERSION/);
+    expect(() => parseSpec('hwloc@')).toThrow(/the version after `@` is empty/);
+    expect(() => parseSpec('scotch+mpi !x')).toThrow(/cannot read `!x`/);
+  });
+});
+
+describe('versions', () => {
+  it('compare component by component', () => {
+    expect(compareVersions('2.10.0', '2.9.0')).toBeGreaterThan(0);
+    expect(compareVersions('1.11.13', '2.9.0')).toBeLessThan(0);
+    expect(compareVersions('2.0.0rc1', '2.0.0')).toBeLessThan(0);
+    expect(compareVersions('5.1.0', '5.1.0')).toBe(0);
+  });
+
+  it('match by dot-component prefix or semver range', () => {
+    expect(versionMatches('4.1', '4.1.2')).toBe(true);
+    expect(versionMatches('4.1', '4.16')).toBe(false);
+    expect(versionMatches('4.1', '4.1')).toBe(true);
+    expect(versionMatches('^2', '2.9.0')).toBe(true);
+    expect(versionMatches('^2', '1.11.13')).toBe(false);
+    expect(versionMatches('>=5 <6', '5.1.0.dfsg')).toBe(true);
+    expect(versionMatches('^2', '2.0.0rc1')).toBe(true);
+  });
+});
+
+describe('Collection', () => {
+  const h2 = dummyPackage({ name: 'hwloc', version: '2.9.0' });
+  const h1 = dummyPackage({ name: 'hwloc', version: '1.11.13' });
+  const h210 = dummyPackage({ name: 'hwloc', version: '2.10.0' });
+  const scotch = definePackage({
+    name: 'scotch', version: '7.0.3', buildSystem: trivial, variants: { mpi: false },
+    synopsis: 'Graph partitioning', description: 'Partitions graphs and meshes; computes sparse matrix orderings.',
+    homePage: 'https://example.org/', license: licenses.cecillC,
+  });
+  const mumps = dummyPackage({ name: 'mumps', version: '5.5.1', synopsis: 'Multifrontal sparse direct solver', description: 'Solves sparse linear systems.' });
+  const c = new Collection([h2, h1, h210, scotch, mumps]);
+
+  it('the highest matching version wins', () => {
+    expect(c.resolve('hwloc')).toBe(h210);
+    expect(c.resolve('hwloc@1')).toBe(h1);
+    expect(c.resolve('hwloc@2.9')).toBe(h2);
+    expect(c.resolve('hwloc@^2')).toBe(h210);
+    expect(c.resolve('hwloc@<2.10')).toBe(h2);
+  });
+
+  it('applies variants and coerces value strings to the declared type', () => {
+    expect(c.resolve('scotch+mpi').variants).toEqual({ mpi: true });
+    expect(c.resolve('scotch mpi=true')).toBe(c.resolve('scotch+mpi'));
+    expect(() => c.resolve('scotch+mip')).toThrow(/has no variant `mip`; did you mean `mpi`/);
+  });
+
+  it('unknown names suggest the closest ones; unknown versions list the available ones', () => {
+    expect(() => c.resolve('scoth')).toThrow(/unknown package `scoth`; did you mean `scotch`/);
+    expect(() => c.resolve('hwlco')).toThrow(/did you mean `hwloc`/);
+    expect(() => c.resolve('hwloc@3')).toThrow(/`hwloc` has no version matching `3`; available: 2\.10\.0, 2\.9\.0, 1\.11\.13/);
+    expect(() => c.resolveAll(['scoth', 'mumsp'])).toThrow(/scoth[\s\S]*mumsp/);
+  });
+
+  it('search ranks name matches above synopsis above description', () => {
+    const hits = c.search([/sparse/i]);
+    expect(hits.map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
+    expect(c.search([/scotch/i])[0]!.pkg).toBe(scotch);
+  });
+});

@@ -1,0 +1,256 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineBuildSystem, definePackage, directInputs, licenses, trivial, type Package } from '../../src/dsl/index.js';
+import { Collection } from '../../src/registry/collection.js';
+import { applyTransformations } from '../../src/transform/options.js';
+import { packageMapping } from '../../src/transform/rewrite.js';
+import { transform } from '../../src/transform/api.js';
+import { nameAndVersionFromFile } from '../../src/transform/options.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+/** A small HPC-shaped collection: mumps → scotch → zlib, metis; pt-scotch; a toolchain. */
+function fixture() {
+  const zlib = dummyPackage({ name: 'zlib', version: '1.2.13' });
+  const make = dummyPackage({ name: 'make', version: '4.3' });
+  const gcc = dummyPackage({ name: 'gcc-toolchain', version: '12.2.0' });
+  const clang = dummyPackage({ name: 'clang-toolchain', version: '15.0.0' });
+  const gnuLike = defineBuildSystem({
+    name: 'gnu',
+    description: 'test gnu',
+    phases: ['configure', 'build', 'check', 'install'],
+    argumentKeys: ['configureFlags'],
+    toolchain: () => [gcc],
+    tools: () => [make, zlib],
+  });
+  const mpi = dummyPackage({ name: 'openmpi', version: '4.1.4', inputs: [zlib] });
+  const metis = dummyPackage({ name: 'metis', version: '5.1.0', buildSystem: gnuLike });
+  const scotch = dummyPackage({ name: 'scotch', version: '7.0.3', inputs: [zlib], buildSystem: gnuLike, source: null, properties: { tunable: true } });
+  const ptScotch = scotch.with({ name: 'pt-scotch', propagatedInputs: [mpi] });
+  const mumps = dummyPackage({ name: 'mumps', version: '5.5.1', inputs: [metis, scotch], buildSystem: gnuLike });
+  const app = dummyPackage({ name: 'app', version: '1.0', inputs: [mumps, scotch] });
+  const collection = new Collection([zlib, make, gcc, clang, mpi, metis, scotch, ptScotch, mumps, app]);
+  return { zlib, make, gcc, clang, mpi, metis, scotch, ptScotch, mumps, app, collection };
+}
+
+function run(root: Package, opts: Array<[string, string]>, collection: Collection, warnings: string[] = []): Package {
+  return applyTransformations([root], opts.map(([name, value]) => ({ name, value })), collection, { warn: (w) => warnings.push(w) }, { cwd: process.cwd() })[0]!;
+}
+
+function closure(p: Package, deep = false): Package[] {
+  const seen = new Set<Package>();
+  const visit = (q: Package) => {
+    if (seen.has(q)) return;
+    seen.add(q);
+    for (const d of directInputs(q)) visit(d);
+    if (deep) for (const d of [...q.buildSystem.toolchain(), ...q.buildSystem.tools()]) visit(d);
+  };
+  visit(p);
+  return [...seen];
+}
+
+describe('packageMapping', () => {
+  it('keeps untouched subgraphs as the same objects and diamonds as diamonds', () => {
+    const f = fixture();
+    const other = dummyPackage({ name: 'zlib-ng' });
+    const mapping = packageMapping((p) => (p === f.zlib ? other : p), { cut: (p) => p === f.zlib });
+    const app2 = mapping(f.app);
+    expect(app2).not.toBe(f.app);
+    const mumps2 = app2.inputs[0]!;
+    const scotch2 = app2.inputs[1]!;
+    expect(mumps2.inputs[1]).toBe(scotch2); // the diamond app → mumps → scotch, app → scotch
+    expect(mumps2.inputs[0]).toBe(f.metis); // metis does not depend on zlib: same object
+    expect(scotch2.inputs).toEqual([other]);
+    expect(mapping.created).toBe(3); // app, mumps, scotch
+    expect(f.app.inputs[0]).toBe(f.mumps); // the original is untouched
+  });
+
+  it('deep rewrites the implicit inputs of build systems, once per build system', () => {
+    const f = fixture();
+    const make2 = dummyPackage({ name: 'make', version: '4.4' });
+    const mumps2 = packageMapping((p) => (p === f.make ? make2 : p), { deep: true })(f.mumps);
+    expect(mumps2.buildSystem.tools()).toContain(make2);
+    expect(mumps2.inputs[0]!.buildSystem).toBe(mumps2.buildSystem);
+    const shallow = packageMapping((p) => (p === f.make ? make2 : p))(f.mumps);
+    expect(shallow).toBe(f.mumps);
+  });
+});
+
+describe('transformation options', () => {
+  it('--with-input replaces deep occurrences, keeps the rest, and records provenance', () => {
+    const f = fixture();
+    const app = run(f.app, [['with-input', 'scotch=pt-scotch']], f.collection);
+    const names = closure(app).map((p) => p.name);
+    expect(names).toContain('pt-scotch');
+    expect(names).not.toContain('scotch');
+    expect(app.inputs[0]!.inputs[0]).toBe(f.metis);
+    expect(app.properties['transformations']).toEqual([{ option: 'with-input', spec: 'scotch=pt-scotch', cacheable: true }]);
+    expect(f.app.properties['transformations']).toBeUndefined();
+  });
+
+  it('--with-input reaches implicit inputs (deep)', () => {
+    const f = fixture();
+    const zlib2 = dummyPackage({ name: 'zlib-ng', version: '2.0' });
+    const c = new Collection([...f.collection.all(), zlib2]);
+    const mumps = run(f.mumps, [['with-input', 'zlib=zlib-ng']], c);
+    expect(mumps.buildSystem.tools().map((p) => p.name)).toEqual(['make', 'zlib-ng']);
+    expect(closure(mumps, true).map((p) => p.name)).not.toContain('zlib');
+  });
+
+  it('matches versions by dot components', () => {
+    const f = fixture();
+    const warnings: string[] = [];
+    expect(closure(run(f.app, [['with-input', 'scotch@7.0=pt-scotch']], f.collection)).map((p) => p.name)).toContain('pt-scotch');
+    const same = run(f.app, [['with-input', 'scotch@7.01=pt-scotch']], f.collection, warnings);
+    expect(same).toBe(f.app);
+    expect(warnings[0]).toMatch(/--with-input=scotch@7.01=pt-scotch had no effect on `app@1.0`/);
+  });
+
+  it('applies options in command-line order', () => {
+    const f = fixture();
+    // Tests off for scotch, then scotch → pt-scotch: the replacement keeps its tests.
+    const a = run(f.app, [['without-tests', 'scotch'], ['with-input', 'scotch=pt-scotch']], f.collection);
+    expect(closure(a).find((p) => p.name === 'pt-scotch')!.arguments.tests).toBeUndefined();
+    // The other order: pt-scotch is in the graph when tests are turned off; scotch is gone.
+    const warnings: string[] = [];
+    const b = run(f.app, [['with-input', 'scotch=pt-scotch'], ['without-tests', 'scotch']], f.collection, warnings);
+    expect(closure(b).find((p) => p.name === 'pt-scotch')!.arguments.tests).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    const c = run(f.app, [['with-input', 'scotch=pt-scotch'], ['without-tests', 'pt-scotch']], f.collection);
+    expect(closure(c).find((p) => p.name === 'pt-scotch')!.arguments.tests).toBe(false);
+  });
+
+  it('--with-configure-flag, --with-debug-info, --tune and --with-graft record their effects', () => {
+    const f = fixture();
+    const zlib2 = dummyPackage({ name: 'zlib-patched', version: '1.2.13' });
+    const c = new Collection([...f.collection.all(), zlib2]);
+    const app = run(
+      f.app,
+      [
+        ['with-configure-flag', 'scotch=--with-x=y'],
+        ['with-debug-info', 'scotch'],
+        ['tune', 'x86-64-v3'],
+        ['with-graft', 'zlib=zlib-patched'],
+      ],
+      c,
+    );
+    const scotch = closure(app).find((p) => p.name === 'scotch')!;
+    expect(scotch.arguments.configureFlags).toEqual(['--with-x=y']);
+    expect(scotch.arguments.stripBinaries).toBe(false);
+    expect(scotch.properties['debugInfo']).toBe(true);
+    expect(scotch.properties['tune']).toBe('x86-64-v3');
+    expect(scotch.inputs[0]!.replacement).toBe(zlib2);
+    expect((app.properties['transformations'] as unknown[]).length).toBe(4);
+  });
+
+  it('--with-c-toolchain changes the package and its dependents, not its dependencies', () => {
+    const f = fixture();
+    const app = run(f.app, [['with-c-toolchain', 'scotch=clang-toolchain']], f.collection);
+    const all = closure(app);
+    const byName = (n: string) => all.find((p) => p.name === n)!;
+    expect(byName('scotch').buildSystem.toolchain().map((p) => p.name)).toEqual(['clang-toolchain']);
+    expect(byName('mumps').buildSystem.toolchain().map((p) => p.name)).toEqual(['clang-toolchain']);
+    expect(byName('metis').buildSystem.toolchain().map((p) => p.name)).toEqual(['gcc-toolchain']);
+  });
+
+  it('--with-source infers name and version from the file name, and --with-patch adds a patch', () => {
+    const f = fixture();
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-src-'));
+    writeFileSync(join(dir, 'scotch-7.1.0rc1.tar.gz'), 'not really a tarball');
+    writeFileSync(join(dir, 'fix.patch'), '--- a\n+++ b\n');
+    const app = run(f.app, [['with-source', join(dir, 'scotch-7.1.0rc1.tar.gz')]], f.collection);
+    const scotch = closure(app).find((p) => p.name === 'scotch')!;
+    expect(scotch.version).toBe('7.1.0rc1');
+    expect(scotch.source).toMatchObject({ kind: 'local', path: join(dir, 'scotch-7.1.0rc1.tar.gz') });
+    const patched = run(app, [['with-patch', `scotch=${join(dir, 'fix.patch')}`]], f.collection);
+    expect(closure(patched).find((p) => p.name === 'scotch')!.source!.patches).toEqual([join(dir, 'fix.patch')]);
+    const url = run(f.app, [['with-source', 'scotch@7.2=https://example.org/dl/scotch-7.2.tar.gz']], f.collection);
+    const s2 = closure(url).find((p) => p.name === 'scotch')!;
+    expect(s2.version).toBe('7.2');
+    expect(s2.source).toMatchObject({ kind: 'url', sha256: undefined, urls: ['https://example.org/dl/scotch-7.2.tar.gz'] });
+    expect((url.properties['transformations'] as Array<{ cacheable: boolean }>)[0]!.cacheable).toBe(false);
+  });
+
+  it('infers names and versions like Guix', () => {
+    expect(nameAndVersionFromFile('./hwloc-2.0.0rc1.tar.gz')).toEqual({ name: 'hwloc', version: '2.0.0rc1' });
+    expect(nameAndVersionFromFile('MUMPS_5.5.1.tar.gz')).toEqual({ name: 'MUMPS', version: '5.5.1' });
+    expect(nameAndVersionFromFile('pt-scotch-7.0.3.tar.xz')).toEqual({ name: 'pt-scotch', version: '7.0.3' });
+    expect(nameAndVersionFromFile('hwloc.tar.gz')).toBeUndefined();
+  });
+
+  it('git options resolve branches, tags and commits of a local repository', () => {
+    const f = fixture();
+    const repo = mkdtempSync(join(tmpdir(), 'tsdsl-git-'));
+    const sh = (args: string[], cwd = repo) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } }).trim();
+    sh(['init', '-q', '-b', 'master']);
+    mkdirSync(join(repo, 'src'));
+    writeFileSync(join(repo, 'src', 'a.c'), 'int main(){return 0;}\n');
+    sh(['add', '.']);
+    sh(['commit', '-qm', 'one']);
+    sh(['tag', 'v2.9.0']);
+    const tagged = sh(['rev-parse', 'HEAD']);
+    writeFileSync(join(repo, 'src', 'b.c'), '\n');
+    sh(['add', '.']);
+    sh(['commit', '-qm', 'two']);
+    const head = sh(['rev-parse', 'HEAD']);
+    const url = `file://${repo}`;
+
+    const a = run(f.app, [['with-commit', 'scotch=v2.9.0'], ['with-git-url', `scotch=${url}`]], f.collection);
+    const sa = closure(a).find((p) => p.name === 'scotch')!;
+    expect(sa.version).toBe('v2.9.0');
+    expect(sa.source).toMatchObject({ kind: 'git', url, commit: tagged });
+
+    const b = run(f.app, [['with-git-url', `scotch=${url}`], ['with-branch', 'scotch=master']], f.collection);
+    const sb = closure(b).find((p) => p.name === 'scotch')!;
+    expect(sb.version).toBe('git.master');
+    expect(sb.source).toMatchObject({ kind: 'git', commit: head });
+
+    const c = run(f.app, [['with-commit', `scotch=${tagged}`], ['with-git-url', `scotch=${url}`]], f.collection);
+    expect(closure(c).find((p) => p.name === 'scotch')!.version).toBe(`git.${tagged.slice(0, 7)}`);
+
+    expect(() => run(f.app, [['with-branch', 'scotch=nope'], ['with-git-url', `scotch=${url}`]], f.collection)).toThrow(/has no branch `nope` \(branches: master\)/);
+    expect(() => run(f.app, [['with-git-url', 'scotch=file:///nonexistent/repo.git']], f.collection)).toThrow(/does not answer/);
+    expect(() => run(f.app, [['with-branch', 'scotch=master']], f.collection)).toThrow(/not a git repository and no URL is known; add --with-git-url=scotch=URL/);
+  });
+
+  it('malformed specs and unknown packages are clear errors', () => {
+    const f = fixture();
+    const t = (name: string, value: string) => () => run(f.app, [[name, value]], f.collection);
+    expect(t('with-input', 'scotch')).toThrow(/--with-input=scotch: expected PACKAGE=REPLACEMENT \(e\.g\. --with-input=scotch=pt-scotch\)/);
+    expect(t('with-input', '=pt-scotch')).toThrow(/the package before `=` is missing/);
+    expect(t('with-input', 'a=b=c')).toThrow(/with one `=`/);
+    expect(t('with-input', 'scoth=pt-scotch')).toThrow(/unknown package `scoth`; did you mean `scotch`/);
+    expect(t('with-input', 'scotch=pt-scoth')).toThrow(/unknown package `pt-scoth`; did you mean `pt-scotch`/);
+    expect(t('with-source', '/nonexistent/hwloc-1.0.tar.gz')).toThrow(/does not exist/);
+    expect(t('with-source', './hwloc.tar.gz')).toThrow(/cannot infer a package name and version from `hwloc.tar.gz`/);
+    expect(t('tune', 'pentium9')).toThrow(/unknown CPU `pentium9`/);
+    expect(t('with-patch', 'scotch=/nonexistent.patch')).toThrow(/patch file/);
+  });
+});
+
+describe('transform (code API)', () => {
+  it('object form and option-string form give the same graph; the input is untouched', () => {
+    const f = fixture();
+    const viaObject = transform(f.app, { withInput: { scotch: f.ptScotch } }, { collection: f.collection });
+    const viaStrings = transform(f.app, ['--with-input=scotch=pt-scotch'], { collection: f.collection });
+    const shape = (p: Package): unknown => ({ n: p.name, i: directInputs(p).map(shape) });
+    expect(shape(viaObject)).toEqual(shape(viaStrings));
+    expect(closure(viaObject)).toContain(f.ptScotch);
+    expect(f.app.inputs[1]).toBe(f.scotch);
+  });
+
+  it('accepts variants in replacement specs', () => {
+    const f = fixture();
+    const solver = definePackage({
+      name: 'solver', version: '1', buildSystem: trivial, variants: { mpi: false },
+      inputs: (v) => (v.mpi ? [f.mpi] : []), synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    const top = dummyPackage({ name: 'top', inputs: [solver] });
+    const c = new Collection([...f.collection.all(), solver, top]);
+    const t = transform(top, ['--with-input=solver=solver+mpi'], { collection: c });
+    expect(t.inputs[0]!.variants).toEqual({ mpi: true });
+    expect(t.inputs[0]!.inputs).toEqual([f.mpi]);
+  });
+});
