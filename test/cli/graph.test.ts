@@ -10,7 +10,7 @@ interface Edge { source: string; target: string }
 
 /** Nodes and edges of a DOT graph, parsed by a real DOT parser. */
 function dotGraph(text: string): { nodes: Map<string, string>; edges: Edge[] } {
-  const [g] = parseDot(text) as Array<{ children: Array<Record<string, unknown>> }>;
+  const [g] = parseDot(text) as unknown as Array<{ children: Array<Record<string, unknown>> }>;
   const nodes = new Map<string, string>();
   const edges: Edge[] = [];
   for (const c of g!.children) {

@@ -103,9 +103,10 @@ describe('transformation options', () => {
     const f = fixture();
     const warnings: string[] = [];
     expect(closure(run(f.app, [['with-input', 'scotch@7.0=pt-scotch']], f.collection)).map((p) => p.name)).toContain('pt-scotch');
-    const same = run(f.app, [['with-input', 'scotch@7.01=pt-scotch']], f.collection, warnings);
+    expect(() => run(f.app, [['with-input', 'scotch@7.01=pt-scotch']], f.collection)).toThrow(/`scotch` has no version matching `7.01`; available: 7.0.3/);
+    const same = run(f.app, [['with-input', 'openmpi=pt-scotch']], f.collection, warnings);
     expect(same).toBe(f.app);
-    expect(warnings[0]).toMatch(/--with-input=scotch@7.01=pt-scotch had no effect on `app@1.0`/);
+    expect(warnings[0]).toMatch(/--with-input=openmpi=pt-scotch had no effect on `app@1.0`/);
   });
 
   it('applies options in command-line order', () => {
@@ -223,8 +224,8 @@ describe('transformation options', () => {
     expect(t('with-input', 'a=b=c')).toThrow(/with one `=`/);
     expect(t('with-input', 'scoth=pt-scotch')).toThrow(/unknown package `scoth`; did you mean `scotch`/);
     expect(t('with-input', 'scotch=pt-scoth')).toThrow(/unknown package `pt-scoth`; did you mean `pt-scotch`/);
-    expect(t('with-source', '/nonexistent/hwloc-1.0.tar.gz')).toThrow(/does not exist/);
-    expect(t('with-source', './hwloc.tar.gz')).toThrow(/cannot infer a package name and version from `hwloc.tar.gz`/);
+    expect(t('with-source', '/nonexistent/scotch-1.0.tar.gz')).toThrow(/does not exist/);
+    expect(t('with-source', './scotch.tar.gz')).toThrow(/cannot infer a package name and version from `scotch.tar.gz`/);
     expect(t('tune', 'pentium9')).toThrow(/unknown CPU `pentium9`/);
     expect(t('with-patch', 'scotch=/nonexistent.patch')).toThrow(/patch file/);
   });

@@ -16,8 +16,8 @@ export const command: Command = {
   summary: 'draw the dependency graph of packages',
   usage: 'tsdsl graph [OPTION]... PACKAGE...',
   details:
-    'Prints the graph of PACKAGE and everything it depends on, as DOT by default. With --path A B, prints\n' +
-    'the shortest dependency path from A to B instead, one package a line.',
+    'Prints the graph of PACKAGE and everything it depends on, as DOT by default. With --path, prints the\n' +
+    'shortest dependency path between the last two packages given (FROM TO) instead, one package a line.',
   examples: [
     ['tsdsl graph mumps | dot -Tsvg > mumps.svg', 'draw mumps and its dependencies'],
     ['tsdsl graph mumps --type=bag', 'include the build systems\' implicit inputs (toolchain, make, …)'],
@@ -53,9 +53,11 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl graph: no package given; try `tsdsl graph mumps` (see --help)');
 
     if (args.values['path']) {
-      if (args.positionals.length !== 2) throw new TsdslError('tsdsl graph --path takes exactly two packages: FROM and TO (e.g. --path mumps zlib)');
-      const { packages, collection } = await packagesFrom(args, [args.positionals[0]!]);
-      const target = parseSpec(args.positionals[1]!);
+      // `tsdsl graph --path A B`, and also `tsdsl graph A --path A B`: the last two are FROM and TO.
+      if (args.positionals.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
+      const [fromSpec, toSpec] = args.positionals.slice(-2) as [string, string];
+      const { packages, collection } = await packagesFrom(args, [fromSpec]);
+      const target = parseSpec(toSpec);
       collection.resolve({ ...target, variants: {} }); // fails with suggestions when the name is unknown
       const roots = await type.roots(packages, { collection });
       const matches = (n: unknown) =>
