@@ -13,6 +13,8 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'graph', summary: 'draw the dependency graph of packages (DOT, JSON, Mermaid, …)', load: () => import('./commands/graph.js') },
   { name: 'show', summary: 'show details of packages', load: () => import('./commands/show.js') },
   { name: 'search', summary: 'search packages by name, synopsis and description', load: () => import('./commands/search.js') },
+  { name: 'build', summary: 'build packages, or write their derivations (-d)', load: () => import('./commands/build.js') },
+  { name: 'derivation', summary: 'show the derivations of packages as JSON', load: () => import('./commands/derivation.js') },
 ];
 
 function version(): string {

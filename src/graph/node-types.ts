@@ -7,6 +7,7 @@
 import { implicitInputs } from '../dsl/build-systems.js';
 import { directInputs, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
+import { derivationType } from './derivation-type.js';
 
 /** What a node type may need beyond the nodes themselves. */
 export interface GraphContext {
@@ -140,20 +141,15 @@ export const reverseBagType: NodeType<Package> = {
   label: packageLabel,
   kind: () => 'package',
 };
+
 const reverseBagIndex = new WeakMap<Collection, Map<Package, Package[]>>();
 
-/** The registry of node types, in `--list-types` order. Later stages add derivation, module… */
+/** The registry of node types, in `--list-types` order. */
 export const nodeTypes: NodeType<never>[] = [
   packageType,
   reversePackageType,
   bagType,
   bagEmergedType,
   reverseBagType,
+  derivationType,
 ] as unknown as NodeType<never>[];
-
-/** Add a node type (used by stages that are loaded lazily, e.g. derivations). */
-export function registerNodeType(t: NodeType<never>): void {
-  const i = nodeTypes.findIndex((x) => x.name === t.name);
-  if (i >= 0) nodeTypes[i] = t;
-  else nodeTypes.push(t);
-}

@@ -1,0 +1,34 @@
+/**
+ * Instantiation: writing what lowering computed into a store — builder scripts (`text` items),
+ * local sources and patches (`source` items) and `.drv` files — in dependency order, in one
+ * batch (one database transaction for the derivations). This is `tsdsl build -d`. Idempotent:
+ * what is already valid is skipped; the paths the store computes must equal the lowering's.
+ */
+import { TsdslError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { FinalizedDerivation } from './aterm.js';
+import type { Lowerer } from './lower.js';
+
+/** Write the derivations (and everything they refer to) needed for `drvPaths` into `store`. */
+export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: readonly string[]): Promise<void> {
+  if (store.storeDir !== lowerer.storeDir) {
+    throw new TsdslError(`the store's directory is ${store.storeDir} but the derivations were computed for ${lowerer.storeDir}; set TSDSL_STORE_DIR consistently`);
+  }
+  const drvs: FinalizedDerivation[] = [];
+  const seen = new Set<string>();
+  for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));
+  const needed = new Set<string>();
+  for (const d of drvs) for (const src of d.drv.inputSrcs) needed.add(src);
+  for (const path of needed) {
+    if (store.isValid(path)) continue;
+    const item = lowerer.items.get(path);
+    if (!item) throw new TsdslError(`internal error: ${path} is an input of a derivation but was not made by the lowering`);
+    const got =
+      item.kind === 'text'
+        ? store.addTextToStore(item.name, item.text, item.references)
+        : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
+    if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
+  }
+  const todo = drvs.filter((d) => !store.isValid(d.drvPath));
+  if (todo.length) store.writeDerivations(todo);
+}

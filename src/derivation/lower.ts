@@ -1,0 +1,482 @@
+/**
+ * Lowering: package → bag → derivation, the step between the package graph and the store.
+ * A bag is a package plus its build system's implicit inputs; its derivation is the exact
+ * Nix/Guix model (aterm.ts) with Nix-identical store paths. Origins become fixed-output
+ * derivations (`builtin:fetchurl` for URLs, `builtin:git` for git); local files and patches
+ * become `source` items (NAR-hashed); the build systems' builder scripts become `text` items.
+ * Transformation effects recorded on packages (tests off, debug info, tune, another
+ * toolchain, grafts) change the derivation here.
+ *
+ * Lowering is pure and memoized per (package object, system, store dir): a `Lowerer` holds the
+ * memo and every derivation and item it made, so writing them to a store is one pass. The only
+ * I/O — hashing local files — happens in `prepare()`, before the synchronous `lower()`.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { TsdslError } from '../errors.js';
+import type { BuildSystem } from '../dsl/build-systems.js';
+import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
+import { directInputs, fullName, type Package } from '../dsl/package.js';
+import { formatLocation } from '../dsl/location.js';
+import { DerivationHasher, finalizeDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
+import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
+import { gnuBuilderScript } from './builders/gnu.js';
+import { narHash, narHashOfBytes } from '../store/nar.js';
+
+export const DEFAULT_SYSTEM = 'x86_64-linux';
+
+/** A store item that is not a derivation output: a builder script or a local file. */
+export type StoreItem =
+  | { readonly kind: 'text'; readonly path: string; readonly name: string; readonly text: string; readonly references: readonly string[] }
+  | { readonly kind: 'source'; readonly path: string; readonly name: string; readonly file: string; readonly narHash: Buffer; readonly narSize: number };
+
+/** The result of lowering one package. */
+export interface LoweredPackage {
+  readonly package: Package;
+  /** The derivation that builds the package. */
+  readonly derivation: FinalizedDerivation;
+  readonly drvPath: string;
+  /** Output name → store path. */
+  readonly outputs: Readonly<Record<string, string>>;
+}
+
+/** The result of lowering an origin: a fixed-output derivation, or a source item. */
+interface LoweredOrigin {
+  readonly path: string;
+  readonly drvPath?: string;
+}
+
+/** Environment variables the build systems set themselves; `arguments.env` may not override them. */
+const RESERVED_ENV = new Set([
+  'name', 'builder', 'system', 'out', 'outputs', 'src', 'patches', 'patchFlags', 'snippet', 'inputs', 'nativeInputs',
+  'configureFlags', 'makeFlags', 'cmakeFlags', 'doCheck', 'dontStrip', 'extraCFlags', 'variants', 'buildType',
+]);
+
+function fail(p: Package, field: string, message: string): never {
+  throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
+}
+
+/** Packages and everything they propagate, in order, without duplicates. */
+function withPropagated(list: readonly Package[], into: Package[] = [], seen = new Set<Package>()): Package[] {
+  for (const p of list) {
+    if (seen.has(p)) continue;
+    seen.add(p);
+    into.push(p);
+    withPropagated(p.propagatedInputs, into, seen);
+  }
+  return into;
+}
+
+/** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
+function variantsText(p: Package): string {
+  return Object.keys(p.variants)
+    .sort()
+    .map((k) => `${k}=${String(p.variants[k])}`)
+    .join(' ');
+}
+
+/** Lowers packages for one store dir and system, remembering everything it made. */
+export class Lowerer {
+  readonly hasher: DerivationHasher;
+  /** Every derivation made, by .drv path, in dependency order. */
+  readonly derivations = new Map<string, FinalizedDerivation>();
+  /** Every text and source item made, by store path. */
+  readonly items = new Map<string, StoreItem>();
+  private readonly memo = new WeakMap<Package, LoweredPackage>();
+  private readonly graftMemo = new WeakMap<Package, LoweredPackage>();
+  private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
+  private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
+  private readonly builderScripts = new Map<string, string>();
+
+  constructor(
+    readonly storeDir: string = storeDirFromEnv(),
+    readonly system: string = DEFAULT_SYSTEM,
+  ) {
+    this.hasher = new DerivationHasher(storeDir);
+  }
+
+  /**
+   * Hash every local file and directory the packages' bags refer to (sources, patches), so
+   * that `lower` needs no I/O. Reports every missing file at once.
+   */
+  async prepare(roots: readonly Package[]): Promise<void> {
+    const files = new Map<string, Package>();
+    const seen = new Set<Package>();
+    const stack = [...roots];
+    while (stack.length) {
+      const p = stack.pop()!;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      const src = p.source;
+      if (src?.kind === 'local') files.set(src.path, p);
+      for (const patch of src?.patches ?? []) if (typeof patch === 'string') files.set(patch, p);
+      stack.push(...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools());
+      if (p.replacement) stack.push(p.replacement);
+    }
+    const missing: string[] = [];
+    await Promise.all(
+      [...files].map(async ([file, p]) => {
+        if (this.fileHashes.has(file)) return;
+        try {
+          const st = statSync(file);
+          this.fileHashes.set(file, st.isFile() ? narHashOfBytes(readFileSync(file), (st.mode & 0o100) !== 0) : await narHash(file));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}) refers to \`${file}\`, which ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+        }
+      }),
+    );
+    if (missing.length === 1) throw new TsdslError(`missing file: ${missing[0]}`);
+    if (missing.length) throw new TsdslError(`missing files:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+  }
+
+  /** The derivation that builds `p` (its own build, before any graft). */
+  lower(p: Package): LoweredPackage {
+    const hit = this.memo.get(p);
+    if (hit) return hit;
+    // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
+    const order: Package[] = [];
+    const state = new Map<Package, 1 | 2>();
+    const stack: Array<[Package, boolean]> = [[p, false]];
+    while (stack.length) {
+      const [q, expanded] = stack.pop()!;
+      if (this.memo.has(q) || state.get(q) === 2) continue;
+      if (expanded) {
+        state.set(q, 2);
+        order.push(q);
+        continue;
+      }
+      if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
+      state.set(q, 1);
+      stack.push([q, true]);
+      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) stack.push([d, false]);
+    }
+    for (const q of order) this.memo.set(q, this.lowerOne(q));
+    return this.memo.get(p)!;
+  }
+
+  /**
+   * What a user of `p` gets: its own derivation, or, when a dependency has a replacement
+   * (`--with-graft`), a graft derivation that copies the output and rewrites references to
+   * each replaced dependency into references to its replacement (recursively, as Guix does).
+   */
+  lowerGrafted(p: Package): LoweredPackage {
+    const hit = this.graftMemo.get(p);
+    if (hit) return hit;
+    const own = this.lower(p);
+    const mapping: Array<[string, string]> = [];
+    const inputDrvs: Record<string, string[]> = {};
+    for (const d of this.bagInputs(p)) {
+      const orig = this.lower(d);
+      const used = d.replacement ? this.lowerGrafted(d.replacement) : this.lowerGrafted(d);
+      if (used.drvPath === orig.drvPath) continue;
+      for (const [o, path] of Object.entries(orig.outputs)) {
+        const to = used.outputs[o] ?? used.outputs['out']!;
+        mapping.push([path, to]);
+      }
+      inputDrvs[used.drvPath] = Object.keys(used.outputs);
+    }
+    if (mapping.length === 0) {
+      this.graftMemo.set(p, own);
+      return own;
+    }
+    inputDrvs[own.drvPath] = Object.keys(own.outputs);
+    const name = `${p.name}-${p.version}`;
+    const env: Record<string, string> = {
+      name,
+      builder: 'builtin:graft',
+      system: this.system,
+      original: Object.entries(own.outputs).map(([o, path]) => `${o}=${path}`).join(' '),
+      mapping: mapping.map(([a, b]) => `${a}=${b}`).join(' '),
+    };
+    const result = this.finalize(p, name, { outputs: p.outputs, builder: 'builtin:graft', args: [], env, inputDrvs, inputSrcs: [] });
+    this.graftMemo.set(p, result);
+    return result;
+  }
+
+  /** The bag's inputs: the package's own, then its build system's implicit ones. */
+  bagInputs(p: Package): Package[] {
+    return withPropagated([...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools()]);
+  }
+
+  /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
+  closureOf(drvPath: string): FinalizedDerivation[] {
+    const out: FinalizedDerivation[] = [];
+    const seen = new Set<string>();
+    const visit = (path: string) => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      const d = this.derivations.get(path);
+      if (!d) return;
+      for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
+      out.push(d);
+    };
+    visit(drvPath);
+    return out;
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private finalize(
+    p: Package,
+    name: string,
+    spec: { outputs: readonly string[]; builder: string; args: string[]; env: Record<string, string>; inputDrvs: Record<string, string[]>; inputSrcs: string[] },
+  ): LoweredPackage {
+    const problem = validateStoreName(`${name}.drv`);
+    if (problem) fail(p, 'name and version', problem);
+    const outputs: Derivation['outputs'] = {};
+    for (const o of spec.outputs) outputs[o] = { path: '', hashAlgo: '', hash: '' };
+    if (spec.outputs.length > 1) spec.env['outputs'] = spec.outputs.join(' ');
+    const partial: Derivation = {
+      outputs,
+      inputDrvs: spec.inputDrvs,
+      inputSrcs: spec.inputSrcs,
+      system: spec.env['system'] ?? this.system,
+      builder: spec.builder,
+      args: spec.args,
+      env: spec.env,
+    };
+    let fin: FinalizedDerivation;
+    try {
+      fin = finalizeDerivation(partial, name, this.hasher);
+    } catch (e) {
+      fail(p, 'derivation', (e as Error).message);
+    }
+    this.derivations.set(fin.drvPath, fin);
+    const outs: Record<string, string> = {};
+    for (const [o, v] of Object.entries(fin.drv.outputs)) outs[o] = v.path;
+    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs };
+  }
+
+  private addText(name: string, text: string, references: readonly string[] = []): string {
+    const path = makeTextPath(name, text, references, this.storeDir);
+    if (!this.items.has(path)) this.items.set(path, { kind: 'text', path, name, text, references: [...references].sort() });
+    return path;
+  }
+
+  private addSource(p: Package, file: string, field: string): string {
+    const h = this.fileHashes.get(file);
+    if (!h) fail(p, field, `\`${file}\` was not hashed; call prepare() before lower() (or check that it exists)`);
+    const name = basename(file).replace(/[^A-Za-z0-9+\-._?=]/g, '_');
+    const path = makeSourcePath(name, h.hash, [], this.storeDir);
+    if (!this.items.has(path)) this.items.set(path, { kind: 'source', path, name, file, narHash: h.hash, narSize: h.size });
+    return path;
+  }
+
+  private builderScript(bs: 'gnu' | 'cmake' | 'trivial'): string {
+    let path = this.builderScripts.get(bs);
+    if (!path) {
+      const text = bs === 'trivial' ? TRIVIAL_BUILDER : gnuBuilderScript(bs);
+      path = this.addText(`${bs}-builder.sh`, text);
+      this.builderScripts.set(bs, path);
+    }
+    return path;
+  }
+
+  /** A fixed-output derivation for a URL or git origin; a source item for a local one. */
+  private lowerOrigin(p: Package, origin: Origin | UrlOrigin, field: string): LoweredOrigin {
+    const hit = this.originMemo.get(origin);
+    if (hit) return hit;
+    let result: LoweredOrigin;
+    if (origin.kind === 'local') {
+      result = { path: this.addSource(p, origin.path, field) };
+    } else {
+      if (origin.sha256 === undefined) {
+        fail(
+          p,
+          field,
+          `${origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`,
+        );
+      }
+      const name = origin.kind === 'url' ? origin.fileName : `${p.name}-${p.version}-checkout`;
+      const problem = validateStoreName(name);
+      if (problem) fail(p, `${field} file name`, problem);
+      const env: Record<string, string> =
+        origin.kind === 'url'
+          ? {
+              name,
+              builder: 'builtin:fetchurl',
+              system: 'builtin',
+              url: origin.urls[0]!,
+              urls: origin.urls.join(' '),
+              outputHashMode: 'flat',
+              outputHashAlgo: 'sha256',
+              outputHash: origin.sha256,
+              preferLocalBuild: '1',
+            }
+          : {
+              name,
+              builder: 'builtin:git',
+              system: 'builtin',
+              url: (origin as GitOrigin).url,
+              commit: (origin as GitOrigin).commit,
+              recursive: (origin as GitOrigin).recursive ? '1' : '',
+              outputHashMode: 'recursive',
+              outputHashAlgo: 'sha256',
+              outputHash: origin.sha256,
+              preferLocalBuild: '1',
+            };
+      const partial: Derivation = {
+        outputs: { out: { path: '', hashAlgo: origin.kind === 'url' ? 'sha256' : 'r:sha256', hash: origin.sha256 } },
+        inputDrvs: {},
+        inputSrcs: [],
+        system: 'builtin',
+        builder: env['builder']!,
+        args: [],
+        env,
+      };
+      let fin: FinalizedDerivation;
+      try {
+        fin = finalizeDerivation(partial, name, this.hasher);
+      } catch (e) {
+        fail(p, field, (e as Error).message);
+      }
+      this.derivations.set(fin.drvPath, fin);
+      result = { path: fin.drv.outputs['out']!.path, drvPath: fin.drvPath };
+    }
+    this.originMemo.set(origin, result);
+    return result;
+  }
+
+  private lowerOne(p: Package): LoweredPackage {
+    const bs: BuildSystem = p.buildSystem;
+    const name = `${p.name}-${p.version}`;
+    const inputDrvs: Record<string, string[]> = {};
+    const inputSrcs: string[] = [];
+    const use = (o: LoweredOrigin) => {
+      if (o.drvPath) inputDrvs[o.drvPath] = ['out'];
+      else inputSrcs.push(o.path);
+      return o.path;
+    };
+    const pathsOf = (list: readonly Package[]) =>
+      list.map((d) => {
+        const l = this.memo.get(d) ?? this.lower(d);
+        inputDrvs[l.drvPath] = [...new Set([...(inputDrvs[l.drvPath] ?? []), ...Object.keys(l.outputs)])];
+        return Object.values(l.outputs).join(' ');
+      });
+
+    const env: Record<string, string> = { name, system: this.system };
+    const args = p.arguments;
+    for (const [k, v] of Object.entries(args.env ?? {})) {
+      if (RESERVED_ENV.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
+      env[k] = v;
+    }
+    if (Object.keys(p.variants).length) env['variants'] = variantsText(p);
+    if (p.source) env['src'] = use(this.lowerOrigin(p, p.source, 'source'));
+    const patches = (p.source?.patches ?? []).map((patch, i) =>
+      use(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`)),
+    );
+    if (patches.length) env['patches'] = patches.join(' ');
+    if (p.source && p.source.patchFlags.join(' ') !== '-p1') env['patchFlags'] = p.source.patchFlags.join(' ');
+    if (p.source?.snippet) env['snippet'] = p.source.snippet;
+
+    const host = withPropagated([...p.inputs, ...p.propagatedInputs]);
+    const native = withPropagated([...p.nativeInputs, ...bs.toolchain(), ...bs.tools()]);
+    let builder: string;
+    let builderArgs: string[];
+
+    switch (bs.name) {
+      case 'debian-binary':
+        builder = 'builtin:unpack-deb';
+        builderArgs = [];
+        if (!env['src']) fail(p, 'source', 'a debianBinary package needs its .deb as source');
+        pathsOf(host);
+        break;
+      case 'union':
+        builder = 'builtin:union';
+        builderArgs = [];
+        env['inputs'] = pathsOf(host).join(' ');
+        break;
+      default: {
+        // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
+        // conventions — are run by bash from the bag's native inputs.
+        const shell = native.find((d) => d.name === 'bash');
+        const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
+        inputSrcs.push(script);
+        if (shell) {
+          const l = this.lower(shell);
+          inputDrvs[l.drvPath] = Object.keys(l.outputs);
+          builder = `${l.outputs['out']}/bin/bash`;
+        } else builder = '/bin/sh';
+        builderArgs = ['-e', script];
+        env['inputs'] = pathsOf(host).join(' ');
+        env['nativeInputs'] = pathsOf(native).join(' ');
+        // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
+        // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
+        for (const d of [...native, ...host]) {
+          const v = d.name.replace(/[^A-Za-z0-9_]/g, '_');
+          if (!RESERVED_ENV.has(v) && env[v] === undefined && /^[A-Za-z_]/.test(v)) env[v] = this.lower(d).outputs['out']!;
+        }
+        const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
+        if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);
+        if (args.makeFlags?.length) env['makeFlags'] = lines(args.makeFlags);
+        if (args.cmakeFlags?.length) env['cmakeFlags'] = lines(args.cmakeFlags);
+        if (typeof args['buildType'] === 'string') env['buildType'] = args['buildType'];
+        if (args.testTarget) env['testTarget'] = args.testTarget;
+        if (args.installTarget) env['installTarget'] = args.installTarget;
+        env['doCheck'] = args.tests === false ? '' : '1';
+        env['parallelBuild'] = args.parallelBuild === false ? '' : '1';
+        env['parallelTests'] = args.parallelTests === false ? '' : '1';
+        if (args.stripBinaries === false) env['dontStrip'] = '1';
+        if (args.validateRunpath !== false && bs.name !== 'trivial') env['validateRunpath'] = '1';
+        const cflags: string[] = [];
+        if (p.properties['debugInfo'] === true) cflags.push('-g');
+        if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
+        if (cflags.length) env['extraCFlags'] = cflags.join(' ');
+        for (const [phase, snippet] of Object.entries(args.phases ?? {})) {
+          env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = snippet;
+        }
+      }
+    }
+    env['builder'] = builder;
+    return this.finalize(p, name, { outputs: p.outputs, builder, args: builderArgs, env, inputDrvs, inputSrcs });
+  }
+}
+
+const TRIVIAL_BUILDER = `# tsdsl trivial build system builder (generated)
+set -eu -o pipefail
+PATH=
+for p in \${nativeInputs-} \${inputs-}; do for d in bin usr/bin; do [ -d "$p/$d" ] && PATH="\${PATH:+$PATH:}$p/$d"; done; done
+export PATH
+cd "\${TMPDIR:-/build}"
+eval "\${buildPhase:?the trivial build system runs arguments.phases.build, which is empty}"
+`;
+
+const lowerers = new Map<string, Lowerer>();
+
+/** The shared lowerer for a store dir and system (memoization survives across calls). */
+export function lowererFor(storeDir: string = storeDirFromEnv(), system: string = DEFAULT_SYSTEM): Lowerer {
+  const key = `${storeDir}\u0000${system}`;
+  let l = lowerers.get(key);
+  if (!l) lowerers.set(key, (l = new Lowerer(storeDir, system)));
+  return l;
+}
+
+/** Lower packages (hashing local files first); returns each package's grafted result. */
+export async function lowerPackages(
+  packages: readonly Package[],
+  options: { storeDir?: string; system?: string; lowerer?: Lowerer } = {},
+): Promise<{ lowerer: Lowerer; results: LoweredPackage[] }> {
+  const lowerer = options.lowerer ?? lowererFor(options.storeDir, options.system);
+  await lowerer.prepare(packages);
+  return { lowerer, results: packages.map((p) => lowerer.lowerGrafted(p)) };
+}
+
+/** Nix's JSON form of a derivation (`nix derivation show`). */
+export function derivationJson(fin: FinalizedDerivation): Record<string, unknown> {
+  const d = fin.drv;
+  return {
+    [fin.drvPath]: {
+      name: fin.name,
+      outputs: Object.fromEntries(
+        Object.entries(d.outputs).map(([o, v]) => [o, v.hashAlgo ? { path: v.path, hashAlgo: v.hashAlgo, hash: v.hash } : { path: v.path }]),
+      ),
+      inputDrvs: Object.fromEntries(Object.keys(d.inputDrvs).sort().map((k) => [k, d.inputDrvs[k]])),
+      inputSrcs: d.inputSrcs,
+      system: d.system,
+      builder: d.builder,
+      args: d.args,
+      env: d.env,
+    },
+  };
+}

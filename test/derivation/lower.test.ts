@@ -1,0 +1,163 @@
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { definePackage, licenses, local, trivial, url, git, type Package } from '../../src/dsl/index.js';
+import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
+import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
+import { narHash } from '../../src/store/nar.js';
+import { transform, getDefaultCollection } from '../../src/transform/api.js';
+import { tsdsl } from '../cli/helpers.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+const SHA = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+const c = getDefaultCollection();
+
+async function lower(p: Package, storeDir = '/tsdsl/store') {
+  const l = new Lowerer(storeDir);
+  await l.prepare([p]);
+  return { l, r: l.lowerGrafted(p) };
+}
+
+/** All .drv paths of a package's build closure, by derivation name. */
+function closureByName(l: Lowerer, drvPath: string): Map<string, string> {
+  return new Map(l.closureOf(drvPath).map((d) => [d.name, d.drvPath]));
+}
+
+describe('lowering', () => {
+  it('url origins become flat sha256 fixed-output derivations with builtin:fetchurl', async () => {
+    const p = dummyPackage({ name: 'abc', version: '1.0', source: url({ urls: ['https://example.org/abc-1.0.tar.gz', 'mirror://gnu/abc/abc-1.0.tar.gz'], sha256: SHA }) });
+    const { l, r } = await lower(p);
+    const fetch = l.derivations.get(Object.keys(r.derivation.drv.inputDrvs).find((k) => k.endsWith('abc-1.0.tar.gz.drv'))!)!;
+    expect(fetch.drv.builder).toBe('builtin:fetchurl');
+    expect(fetch.drv.env['urls']).toBe('https://example.org/abc-1.0.tar.gz mirror://gnu/abc/abc-1.0.tar.gz');
+    expect(fetch.drv.outputs['out']).toEqual({
+      path: makeFixedOutputPath('abc-1.0.tar.gz', { method: 'flat', algo: 'sha256', digest: parseHash(SHA).digest }, '/tsdsl/store'),
+      hashAlgo: 'sha256',
+      hash: SHA,
+    });
+    expect(r.derivation.drv.env['src']).toBe(fetch.drv.outputs['out']!.path);
+  });
+
+  it('git origins are recursive fixed outputs; unpinned ones are a clear error', async () => {
+    const p = dummyPackage({ name: 'g', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'a'.repeat(40), sha256: SHA }) });
+    const { l, r } = await lower(p);
+    const fetch = l.derivations.get(Object.keys(r.derivation.drv.inputDrvs).find((k) => k.includes('checkout'))!)!;
+    expect(fetch.drv.outputs['out']!.hashAlgo).toBe('r:sha256');
+    expect(fetch.drv.builder).toBe('builtin:git');
+    const unpinned = dummyPackage({ name: 'u', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'main' }) });
+    await expect(lower(unpinned)).rejects.toThrow(/package `u@1` .*, source: git https:\/\/example.org\/g.git main has no sha256/);
+  });
+
+  it('local files and patches become NAR-hashed source items', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-'));
+    writeFileSync(join(dir, 'fix.patch'), '--- a/x\n+++ b/x\n');
+    writeFileSync(join(dir, 'src.tar.gz'), 'tarball bytes');
+    const p = dummyPackage({ name: 'loc', version: '1', source: local(join(dir, 'src.tar.gz'), { patches: [join(dir, 'fix.patch')] }) });
+    const { l, r } = await lower(p);
+    const nar = await narHash(join(dir, 'src.tar.gz'));
+    const srcPath = makeSourcePath('src.tar.gz', nar.hash, [], '/tsdsl/store');
+    expect(r.derivation.drv.inputSrcs).toContain(srcPath);
+    expect(r.derivation.drv.env['src']).toBe(srcPath);
+    expect(r.derivation.drv.env['patches']).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-fix\.patch$/);
+    expect(l.items.get(srcPath)).toMatchObject({ kind: 'source', file: join(dir, 'src.tar.gz') });
+  });
+
+  it('a missing patch file names the package and the file; nothing is lowered', async () => {
+    const p = dummyPackage({ name: 'nopatch', version: '1', source: url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA, patches: ['/nonexistent/fix.patch'] }) });
+    await expect(lower(p)).rejects.toThrow(/missing file: `nopatch@1` \(.*\) refers to `\/nonexistent\/fix.patch`, which does not exist/);
+  });
+
+  it('a version with characters the store forbids is an error naming the package and field', async () => {
+    const p = dummyPackage({ name: 'tilde', version: '1.0~rc1' });
+    await expect(lower(p)).rejects.toThrow(/package `tilde@1.0~rc1` .*name and version: .*/);
+  });
+
+  it('is deterministic across processes, and the store dir changes every path', () => {
+    const a = tsdsl(['derivation', 'show', '-r', 'mumps']);
+    const b = tsdsl(['derivation', 'show', '-r', 'mumps']);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    const nix = tsdsl(['derivation', 'show', 'hwloc'], { env: { TSDSL_STORE_DIR: '/nix/store' } });
+    expect(Object.keys(JSON.parse(nix.stdout))[0]).toMatch(/^\/nix\/store\/[0-9a-z]{32}-hwloc-2\.9\.0\.drv$/);
+  });
+
+  it('--with-input changes exactly the derivations that depend on the replaced package', async () => {
+    const mumps = c.resolve('mumps');
+    const t = transform(mumps, ['--with-input=scotch=pt-scotch'], { collection: c, warn: () => {} });
+    const { l: l1, r: r1 } = await lower(mumps);
+    const { l: l2, r: r2 } = await lower(t);
+    expect(r1.drvPath).not.toBe(r2.drvPath);
+    const before = closureByName(l1, r1.drvPath);
+    const after = closureByName(l2, r2.drvPath);
+    for (const unchanged of ['metis-5.1.0', 'openblas-0.3.21', 'zlib-1.2.13', 'gcc-toolchain-12.2.0', 'lapack-3.11.0']) {
+      expect(after.get(unchanged), unchanged).toBe(before.get(unchanged));
+    }
+    expect(after.has('scotch-7.0.3')).toBe(false);
+    expect(after.has('pt-scotch-7.0.3')).toBe(true);
+  });
+
+  it('variants, without-tests, tune, debug info and another toolchain change the derivation', async () => {
+    const scotch = c.resolve('scotch');
+    const base = (await lower(scotch)).r;
+    expect((await lower(c.resolve('scotch+mpi'))).r.drvPath).not.toBe(base.drvPath);
+    const noTests = (await lower(transform(scotch, { withoutTests: ['scotch'] }, { collection: c }))).r;
+    expect(noTests.derivation.drv.env['doCheck']).toBe('');
+    expect(base.derivation.drv.env['doCheck']).toBe('1');
+    const dbg = (await lower(transform(scotch, { withDebugInfo: ['scotch'] }, { collection: c }))).r;
+    expect(dbg.derivation.drv.env['extraCFlags']).toBe('-g');
+    expect(dbg.derivation.drv.env['dontStrip']).toBe('1');
+    const other = definePackage({ name: 'other-toolchain', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat });
+    const tc = (await lower(transform(scotch, { withCToolchain: { scotch: other } }, { collection: c }))).r;
+    expect(tc.drvPath).not.toBe(base.drvPath);
+    expect(tc.derivation.drv.env['nativeInputs']).not.toContain('gcc-toolchain');
+  });
+
+  it('a graft leaves dependents\' build derivations alone and adds a graft derivation', async () => {
+    const zlibPatched = c.resolve('zlib').with({ version: '1.2.13-patched' });
+    const scotch = c.resolve('scotch');
+    const grafted = transform(scotch, { withGraft: { zlib: zlibPatched } }, { collection: c });
+    const { r: plain } = await lower(scotch);
+    const { l, r } = await lower(grafted);
+    expect(l.lower(grafted).drvPath).not.toBe(r.drvPath);
+    expect(r.derivation.drv.builder).toBe('builtin:graft');
+    expect(r.derivation.drv.env['mapping']).toMatch(/-zlib-1\.2\.13=\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.13-patched/);
+    // The build of scotch itself differs only by its recorded provenance, not by zlib.
+    expect(l.lower(grafted).derivation.drv.env['inputs']).toBe(plain.derivation.drv.env['inputs']);
+  });
+
+  it('lowers the whole default collection', async () => {
+    const { results } = await lowerPackages(c.all(), { lowerer: new Lowerer('/tsdsl/store') });
+    expect(new Set(results.map((r) => r.drvPath)).size).toBe(results.length);
+  });
+});
+
+describe('tsdsl build -d and graph --type=derivation', () => {
+  it('writes the .drv and its inputs to the store and prints the path', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-root-'));
+    const r = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const drvPath = r.stdout.trim();
+    expect(drvPath).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-hwloc-2\.9\.0\.drv$/);
+    const physical = join(root, 'store', drvPath.slice('/tsdsl/store/'.length));
+    expect(existsSync(physical)).toBe(true);
+    expect(readFileSync(physical, 'utf8')).toMatch(/^Derive\(\[\("out","\/tsdsl\/store\/[0-9a-z]{32}-hwloc-2\.9\.0"/);
+    const shown = JSON.parse(tsdsl(['derivation', 'show', 'hwloc']).stdout) as Record<string, unknown>;
+    expect(Object.keys(shown)).toEqual([drvPath]);
+    // Again: idempotent.
+    expect(tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } }).stdout.trim()).toBe(drvPath);
+    const t = tsdsl(['build', '-d', 'mumps', '--with-input=scotch=pt-scotch'], { env: { TSDSL_ROOT: root } });
+    expect(t.code).toBe(0);
+    expect(t.stdout.trim()).not.toBe(tsdsl(['build', '-d', 'mumps'], { env: { TSDSL_ROOT: root } }).stdout.trim());
+  });
+
+  it('graph --type=derivation shows .drv files and sources', () => {
+    const r = tsdsl(['graph', '--type=derivation', 'hwloc', '--backend=json']);
+    expect(r.code).toBe(0);
+    const g = JSON.parse(r.stdout) as { nodes: Array<{ id: string; kind: string }> };
+    expect(g.nodes[0]!.id).toMatch(/-hwloc-2\.9\.0\.drv$/);
+    expect(g.nodes.some((n) => n.kind === 'source' && n.id.endsWith('-gnu-builder.sh'))).toBe(true);
+    expect(g.nodes.some((n) => n.id.endsWith('hwloc_2.9.0.orig.tar.bz2.drv'))).toBe(true);
+  });
+});
