@@ -49,8 +49,15 @@ const types = await import(dist('src/graph/node-types.js'));
 const backends = await import(dist('src/graph/backends/index.js'));
 const [loadMs, mod] = await time(() => import(pathToFileURL(file).href));
 report(`load a synthetic collection of ${count} packages`, loadMs.toFixed(0), 'ms');
-const [buildMs, { graph }] = await time(() => graphMod.buildGraph(types.packageType, [mod.root]));
-const [sortMs, order] = await time(() => graphMod.topologicalOrder(graph));
+// Median of three runs: the first also pays for compiling the engine's code.
+const runs = [];
+for (let i = 0; i < 3; i++) {
+  const [b, { graph: g }] = await time(() => graphMod.buildGraph(types.packageType, [mod.root]));
+  const [s, o] = await time(() => graphMod.topologicalOrder(g));
+  runs.push({ b, s, g, o });
+}
+runs.sort((x, y) => x.b + x.s - (y.b + y.s));
+const { b: buildMs, s: sortMs, g: graph, o: order } = runs[1];
 report(`build the full graph (${graph.order} nodes, ${graph.size} edges)`, buildMs.toFixed(0), 'ms');
 report('topological sort', sortMs.toFixed(0), 'ms');
 report('graph built and sorted', (buildMs + sortMs).toFixed(0), 'ms', '≤ 300 ms', buildMs + sortMs <= 300);
@@ -61,34 +68,45 @@ report(`emit DOT (${(dot.length / 1e6).toFixed(1)} MB)`, dotMs.toFixed(0), 'ms')
 // --- transformation on 20,000 packages ----------------------------------------------------------
 {
   const { packageMapping } = await import(dist('src/transform/rewrite.js'));
-  // Pick the package whose dependents are closest to half the graph.
-  const dependents = new Map();
-  const all = [...Object.values(mod)].filter(dsl.isPackage);
-  const memo = new Map();
-  const reach = (p) => {
-    // The set of packages each package depends on, as a bitset over indices (closure sizes).
-    if (memo.has(p)) return memo.get(p);
-    const s = new Set();
+  // Pick the package whose dependents (among packages reachable from the root) are closest to
+  // half the graph: reverse edges over the reachable graph, then a reverse BFS per candidate.
+  const reverse = new Map();
+  const reachable = [];
+  const seenR = new Set([mod.root]);
+  for (let i = 0, queue = [mod.root]; i < queue.length; i++) {
+    const p = queue[i];
+    reachable.push(p);
     for (const d of dsl.directInputs(p)) {
-      s.add(d);
-      for (const x of reach(d)) s.add(x);
+      if (!reverse.has(d)) reverse.set(d, []);
+      reverse.get(d).push(p);
+      if (!seenR.has(d)) (seenR.add(d), queue.push(d));
     }
-    memo.set(p, s);
-    return s;
+  }
+  const dependentsOf = (c) => {
+    const seen = new Set([c]);
+    const queue = [c];
+    for (let i = 0; i < queue.length; i++) for (const up of reverse.get(queue[i]) ?? []) if (!seen.has(up)) (seen.add(up), queue.push(up));
+    return seen.size - 1;
   };
-  // Counting dependents exactly for 20,000 packages is slow; sample the deepest layers.
-  const candidates = all.filter((p) => /^p3[0-9]-/.test(p.name)).slice(0, 400);
-  for (const c of candidates) dependents.set(c, 0);
-  for (const p of all) for (const d of reach(p)) if (dependents.has(d)) dependents.set(d, dependents.get(d) + 1);
+  const half = reachable.length / 2;
   let best;
-  for (const [c, n] of dependents) if (!best || Math.abs(n - all.length / 2) < Math.abs(best[1] - all.length / 2)) best = [c, n];
+  for (const c of reachable.filter((p) => /^p3[0-9]-/.test(p.name)).slice(0, 300)) {
+    const n = dependentsOf(c);
+    if (!best || Math.abs(n - half) < Math.abs(best[1] - half)) best = [c, n];
+  }
   const [target, nDependents] = best;
   const replacement = dsl.definePackage({ ...{ name: target.name, version: '2.0', buildSystem: dsl.trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: dsl.licenses.expat } });
   const mapping = packageMapping((p) => (p === target ? replacement : p), { cut: (p) => p === target, deep: true });
   const [ms] = await time(() => mapping(mod.root));
   report(`--with-input on the root, ${target.name} (${nDependents} dependents)`, ms.toFixed(0), 'ms', '≤ 100 ms', ms <= 100);
-  // Every dependent of target changes, plus the root itself.
-  report('new package objects / packages that really changed', `${mapping.created}/${nDependents + 1}`, '', 'equal', mapping.created === nDependents + 1);
+  // Every dependent of the target changes (the root among them); nothing else may be copied.
+  report('new package objects / packages that really changed', `${mapping.created}/${nDependents}`, '', 'equal', mapping.created === nDependents);
+}
+
+// --- lowering 20,000 packages, side by side with Nix ----------------------------------------------
+{
+  const { benchLowering } = await import('./lower-vs-nix.mjs');
+  await benchLowering(file, report);
 }
 
 // --- CLI start-up -------------------------------------------------------------------------------

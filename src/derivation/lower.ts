@@ -380,7 +380,10 @@ export class Lowerer {
         builder = 'builtin:unpack-deb';
         builderArgs = [];
         if (!env['src']) fail(p, 'source', 'a debianBinary package needs its .deb as source');
-        pathsOf(host);
+        // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
+        // the package graph (and so every input derivation appears in the env, as Nix requires
+        // of a derivation written as an expression).
+        env['inputs'] = pathsOf(host).join(' ');
         break;
       case 'union':
         builder = 'builtin:union';

@@ -42,7 +42,7 @@ export interface UrlOrigin extends OriginCommon {
 
 /** A URL whose hash is not known in advance (`--with-source=URL`); hashed when fetched. */
 export function unpinnedUrl(urls: string | readonly string[], fileName?: string): UrlOrigin {
-  const loc = captureLocation();
+  const loc = captureLocation(unpinnedUrl);
   const list = typeof urls === 'string' ? [urls] : [...urls];
   const problems: string[] = [];
   for (const u of list) checkUrl(u, problems);
@@ -171,7 +171,7 @@ function withLocation<T extends object>(o: T, loc: CapturedLocation): T {
 
 /** A source tarball fetched by URL and checked against its sha256. */
 export function url(spec: UrlSpec): UrlOrigin {
-  const loc = captureLocation();
+  const loc = captureLocation(url);
   const problems: string[] = [];
   const urls = typeof spec.urls === 'string' ? [spec.urls] : [...(spec.urls ?? [])];
   if (urls.length === 0) problems.push('no URL given');
@@ -186,7 +186,7 @@ export function url(spec: UrlSpec): UrlOrigin {
 
 /** A git checkout of `commit` (a full commit id pins it; a tag or branch is resolved when fetched). */
 export function git(spec: GitSpec): GitOrigin {
-  const loc = captureLocation();
+  const loc = captureLocation(git);
   const problems: string[] = [];
   if (typeof spec.url !== 'string' || !spec.url) problems.push('git origin needs a url');
   if (typeof spec.commit !== 'string' || !spec.commit) problems.push('git origin needs a commit (a commit id, tag or branch)');
@@ -204,7 +204,7 @@ export function git(spec: GitSpec): GitOrigin {
  * calls `local()` (so `local('./patches/x.patch')` works from any package file), or to `base`.
  */
 export function local(path: string, options: CommonSpec & { base?: string } = {}): LocalOrigin {
-  const loc = captureLocation();
+  const loc = captureLocation(local);
   const problems: string[] = [];
   if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
   const base = options.base ?? callerDir(loc) ?? process.cwd();

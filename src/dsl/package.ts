@@ -352,9 +352,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     );
   }
 
-  let location: Location | undefined | null = null;
-  const pkg: Package = {
-    [PACKAGE_BRAND]: true,
+  const pkg = new PackageRecord({
     name: spec.name,
     version: spec.version,
     source: spec.source ?? null,
@@ -372,18 +370,74 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     license: Array.isArray(spec.license) ? Object.freeze([...spec.license]) : (spec.license as License),
     properties: deepFreeze({ ...(spec.properties ?? {}) }),
     replacement: spec.replacement,
-    get location() {
-      if (location === null) location = resolveLocation(recipe.captured);
-      return location;
-    },
-    with(overrides: Overrides) {
-      return inheritAt(pkg, overrides, captureLocation());
-    },
-  };
-  Object.freeze(pkg);
+  });
   recipes.set(pkg, recipe);
-  return pkg;
+  return Object.freeze(pkg);
 }
+
+type PackageFields = Omit<Package, typeof PACKAGE_BRAND | 'location' | 'with'>;
+
+/** Resolved locations, cached (resolving formats a stack trace). */
+const locations = new WeakMap<Package, Location | undefined>();
+
+/**
+ * The record's class. Every package shares one hidden class (data fields only; `location` and
+ * `with` live on the prototype), which keeps property access monomorphic across a collection
+ * of 20,000 packages — an object literal with its own getter would give each package a shape
+ * of its own.
+ */
+class PackageRecord implements Package {
+  declare readonly [PACKAGE_BRAND]: true;
+  readonly name: string;
+  readonly version: string;
+  readonly source: Origin | null;
+  readonly buildSystem: BuildSystem;
+  readonly arguments: BuildArguments;
+  readonly inputs: readonly Package[];
+  readonly nativeInputs: readonly Package[];
+  readonly propagatedInputs: readonly Package[];
+  readonly outputs: readonly string[];
+  readonly variantDecls: VariantDecls;
+  readonly variants: Readonly<Record<string, VariantValue>>;
+  readonly synopsis: string;
+  readonly description: string;
+  readonly homePage: string;
+  readonly license: License | readonly License[];
+  readonly properties: Readonly<Record<string, unknown>>;
+  readonly replacement: Package | undefined;
+
+  constructor(f: PackageFields) {
+    this.name = f.name;
+    this.version = f.version;
+    this.source = f.source;
+    this.buildSystem = f.buildSystem;
+    this.arguments = f.arguments;
+    this.inputs = f.inputs;
+    this.nativeInputs = f.nativeInputs;
+    this.propagatedInputs = f.propagatedInputs;
+    this.outputs = f.outputs;
+    this.variantDecls = f.variantDecls;
+    this.variants = f.variants;
+    this.synopsis = f.synopsis;
+    this.description = f.description;
+    this.homePage = f.homePage;
+    this.license = f.license;
+    this.properties = f.properties;
+    this.replacement = f.replacement;
+  }
+
+  get location(): Location | undefined {
+    if (locations.has(this)) return locations.get(this);
+    const loc = resolveLocation(recipes.get(this)?.captured);
+    locations.set(this, loc);
+    return loc;
+  }
+
+  with(overrides: Overrides): Package {
+    return inheritAt(this, overrides, captureLocation(PackageRecord.prototype.with));
+  }
+}
+Object.defineProperty(PackageRecord.prototype, PACKAGE_BRAND, { value: true });
 
 function pick(choice: Readonly<Record<string, VariantValue>>, decls: VariantDecls): Record<string, VariantValue> {
   const out: Record<string, VariantValue> = {};
@@ -404,12 +458,12 @@ function mergeArguments(base: BuildArguments, over: BuildArguments | undefined):
  * functions of the package's variants. Throws a TsdslError naming file:line and every problem.
  */
 export function definePackage<const V extends VariantDecls = Record<never, never>>(spec: PackageSpec<V>): Package {
-  const recipe: Recipe = { spec: spec as unknown as PackageSpec<VariantDecls>, captured: captureLocation() };
+  const recipe: Recipe = { spec: spec as unknown as PackageSpec<VariantDecls>, captured: captureLocation(definePackage) };
   return make(recipe, {});
 }
 
-function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation): Package {
-  if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
+/** The spec of a package inheriting from `parent` with `overrides` (see `inherit`). */
+function inheritedSpec(parent: Package, overrides: Overrides): PackageSpec<VariantDecls> {
   const base = recipes.get(parent);
   const spec: Record<string, unknown> = base ? { ...base.spec } : {};
   if (!base) {
@@ -419,7 +473,69 @@ function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLoca
   // Resolved parent values are the defaults; overrides win.
   for (const k of ['inputs', 'nativeInputs', 'propagatedInputs', 'arguments'] as const) spec[k] = (_v: unknown, p: Package) => p[k];
   Object.assign(spec, overrides);
-  return make({ spec: spec as unknown as PackageSpec<VariantDecls>, captured, parent, overrides }, {});
+  return spec as unknown as PackageSpec<VariantDecls>;
+}
+
+function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation): Package {
+  if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
+  return make({ spec: inheritedSpec(parent, overrides), captured, parent, overrides }, {});
+}
+
+/** Fields `derive` can replace without re-running the whole definition. */
+const FAST_FIELDS = new Set(['inputs', 'nativeInputs', 'propagatedInputs', 'buildSystem', 'replacement', 'properties', 'version', 'source']);
+
+/**
+ * derive's fast path: a record like `p` with concrete new values for a few fields, checked
+ * only where they changed. Graph rewrites make one of these per changed package, so over a
+ * 20,000-package graph this is the difference between milliseconds and a second. Returns
+ * undefined when the slow path must run (functions, other fields, or a value to report).
+ */
+function deriveFast(p: Package, overrides: Overrides): Package | undefined {
+  const base = recipes.get(p);
+  if (!base || !(p instanceof PackageRecord)) return undefined;
+  const o = overrides as Record<string, unknown>;
+  for (const k in o) {
+    const v = o[k];
+    if (!FAST_FIELDS.has(k) || typeof v === 'function') return undefined;
+    if (k.endsWith('nputs') && !(Array.isArray(v) && v.every(isPackage))) return undefined;
+  }
+  if ('version' in o && !(typeof o['version'] === 'string' && /^[A-Za-z0-9+\-._~:]+$/.test(o['version']))) return undefined;
+  if ('source' in o && o['source'] !== null && !isOrigin(o['source'])) return undefined;
+  if ('buildSystem' in o && !isBuildSystem(o['buildSystem'])) return undefined;
+  if ('replacement' in o && o['replacement'] !== undefined && !isPackage(o['replacement'])) return undefined;
+  if ('properties' in o && (typeof o['properties'] !== 'object' || o['properties'] === null)) return undefined;
+  const freezeList = (x: unknown) => Object.freeze([...(x as Package[])]);
+  const q = new PackageRecord({
+    ...fieldsOf(p),
+    ...('inputs' in o ? { inputs: freezeList(o['inputs']) } : {}),
+    ...('nativeInputs' in o ? { nativeInputs: freezeList(o['nativeInputs']) } : {}),
+    ...('propagatedInputs' in o ? { propagatedInputs: freezeList(o['propagatedInputs']) } : {}),
+    ...('buildSystem' in o ? { buildSystem: o['buildSystem'] as BuildSystem } : {}),
+    ...('replacement' in o ? { replacement: o['replacement'] as Package | undefined } : {}),
+    ...('properties' in o ? { properties: deepFreeze({ ...(o['properties'] as object) }) } : {}),
+    ...('version' in o ? { version: o['version'] as string } : {}),
+    ...('source' in o ? { source: (o['source'] as Origin | null) ?? null } : {}),
+  });
+  // The recipe's spec is built only if someone inherits from or re-varies the result.
+  let spec: PackageSpec<VariantDecls> | undefined;
+  recipes.set(q, {
+    get spec() {
+      return (spec ??= inheritedSpec(p, overrides));
+    },
+    captured: base.captured,
+    parent: p,
+    overrides,
+  });
+  return Object.freeze(q);
+}
+
+function fieldsOf(p: Package): PackageFields {
+  return {
+    name: p.name, version: p.version, source: p.source, buildSystem: p.buildSystem, arguments: p.arguments,
+    inputs: p.inputs, nativeInputs: p.nativeInputs, propagatedInputs: p.propagatedInputs, outputs: p.outputs,
+    variantDecls: p.variantDecls, variants: p.variants, synopsis: p.synopsis, description: p.description,
+    homePage: p.homePage, license: p.license, properties: p.properties, replacement: p.replacement,
+  };
 }
 
 /**
@@ -427,7 +543,7 @@ function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLoca
  * so a transformed package still points at the file that defines it.
  */
 export function derive(p: Package, overrides: Overrides): Package {
-  return inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation());
+  return deriveFast(p, overrides) ?? inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation(derive));
 }
 
 /**
@@ -436,7 +552,7 @@ export function derive(p: Package, overrides: Overrides): Package {
  * object is merged key by key into the parent's (phases and env too).
  */
 export function inherit(parent: Package, overrides: Overrides): Package {
-  return inheritAt(parent, overrides, captureLocation());
+  return inheritAt(parent, overrides, captureLocation(inherit));
 }
 
 /**
@@ -509,7 +625,7 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
     };
     edited[field] = modifyInputList(list, sub);
   }
-  return inheritAt(p, edited as Overrides, captureLocation());
+  return inheritAt(p, edited as Overrides, captureLocation(modifyInputs));
 }
 
 /** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */

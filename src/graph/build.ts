@@ -4,7 +4,7 @@
  * Node ids are `name@version`, made unique when two different objects share a name and
  * version (variants, transformed copies).
  */
-import { DirectedGraph } from 'graphology';
+import { CompactGraph } from './compact.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
@@ -18,7 +18,7 @@ export interface NodeAttributes {
   root: boolean;
 }
 
-export type PackageGraph = DirectedGraph<NodeAttributes>;
+export type PackageGraph = CompactGraph<NodeAttributes>;
 
 export interface BuildGraphOptions {
   maxDepth?: number;
@@ -40,14 +40,18 @@ export class NodeIds {
   private readonly ids = new Map<GraphNode, string>();
   private readonly taken = new Map<string, number>();
 
-  id(node: GraphNode, label: string): string {
+  /** The id of `node`, if it has one already. */
+  get(node: GraphNode): string | undefined {
+    return this.ids.get(node);
+  }
+
+  id(node: GraphNode): string {
     let id = this.ids.get(node);
     if (id !== undefined) return id;
     const base = isPackage(node) ? `${node.name}@${node.version}` : node.id;
     const n = this.taken.get(base) ?? 0;
     this.taken.set(base, n + 1);
     id = n === 0 ? base : `${base}#${n}`;
-    void label;
     this.ids.set(node, id);
     return id;
   }
@@ -57,32 +61,36 @@ export class NodeIds {
 export async function buildGraph(type: NodeType, packages: readonly Package[], options: BuildGraphOptions = {}): Promise<{ graph: PackageGraph; ids: NodeIds; nodes: Map<string, GraphNode> }> {
   const ctx = options.ctx ?? {};
   const maxDepth = options.maxDepth ?? Infinity;
-  const graph: PackageGraph = new DirectedGraph<NodeAttributes>({ allowSelfLoops: true });
+  const graph: PackageGraph = new CompactGraph<NodeAttributes>();
   const ids = new NodeIds();
   const nodes = new Map<string, GraphNode>();
+  const indexOf = new Map<GraphNode, number>();
   const roots = await type.roots(packages, ctx);
   let frontier: GraphNode[] = [];
   for (const r of roots) {
-    const id = ids.id(r, type.label(r));
-    if (!graph.hasNode(id)) {
-      graph.addNode(id, { label: type.label(r), kind: type.kind(r), depth: 0, root: true });
-      nodes.set(id, r);
-      frontier.push(r);
-    }
+    if (indexOf.has(r)) continue;
+    const id = ids.id(r);
+    indexOf.set(r, graph.addNode(id, { label: type.label(r), kind: type.kind(r), depth: 0, root: true }));
+    nodes.set(id, r);
+    frontier.push(r);
   }
   for (let depth = 0; frontier.length && depth < maxDepth; depth++) {
     const next: GraphNode[] = [];
     for (const node of frontier) {
-      const from = ids.id(node, '');
+      const from = indexOf.get(node)!;
+      const seen = new Set<number>();
       for (const succ of type.edges(node, ctx)) {
-        const label = type.label(succ);
-        const to = ids.id(succ, label);
-        if (!graph.hasNode(to)) {
-          graph.addNode(to, { label, kind: type.kind(succ), depth: depth + 1, root: false });
-          nodes.set(to, succ);
+        let to = indexOf.get(succ);
+        if (to === undefined) {
+          const id = ids.id(succ);
+          to = graph.addNode(id, { label: type.label(succ), kind: type.kind(succ), depth: depth + 1, root: false });
+          indexOf.set(succ, to);
+          nodes.set(id, succ);
           next.push(succ);
         }
-        if (!graph.hasEdge(from, to)) graph.addDirectedEdge(from, to);
+        if (seen.has(to)) continue; // the same input listed twice is one edge
+        seen.add(to);
+        graph.addEdgeByIndex(from, to);
       }
     }
     frontier = next;
@@ -96,49 +104,46 @@ export async function buildGraph(type: NodeType, packages: readonly Package[], o
 
 /** A cycle as a list of node ids (first repeated at the end), or undefined for a DAG. */
 export function findCycle(graph: PackageGraph): string[] | undefined {
-  const state = new Map<string, 1 | 2>();
-  for (const start of graph.nodes()) {
-    if (state.has(start)) continue;
+  const n = graph.order;
+  const state = new Uint8Array(n); // 0 new, 1 on the path, 2 done
+  for (let start = 0; start < n; start++) {
+    if (state[start]) continue;
     // Iterative DFS keeping the path, so deep graphs do not overflow the stack.
-    const path: string[] = [];
-    const iters: Array<Iterator<string>> = [];
-    state.set(start, 1);
-    path.push(start);
-    iters.push(graph.outNeighbors(start)[Symbol.iterator]());
-    while (iters.length) {
-      const step = iters[iters.length - 1]!.next();
-      if (step.done) {
-        state.set(path.pop()!, 2);
-        iters.pop();
+    const path: number[] = [start];
+    const pos: number[] = [0];
+    state[start] = 1;
+    while (path.length) {
+      const top = path[path.length - 1]!;
+      const succ = graph.successorsOf(top);
+      const k = pos[pos.length - 1]!;
+      if (k >= succ.length) {
+        state[top] = 2;
+        path.pop();
+        pos.pop();
         continue;
       }
-      const n = step.value;
-      const s = state.get(n);
-      if (s === 1) return [...path.slice(path.indexOf(n)), n];
-      if (s === undefined) {
-        state.set(n, 1);
-        path.push(n);
-        iters.push(graph.outNeighbors(n)[Symbol.iterator]());
+      pos[pos.length - 1] = k + 1;
+      const m = succ[k]!;
+      if (state[m] === 1) return [...path.slice(path.indexOf(m)), m].map((i) => graph.keyOf(i));
+      if (state[m] === 0) {
+        state[m] = 1;
+        path.push(m);
+        pos.push(0);
       }
     }
   }
   return undefined;
 }
 
-/** Node ids in topological order (dependencies last, as `graph` draws them: roots first). */
+/** Node ids in topological order (dependents before dependencies: roots first). */
 export function topologicalOrder(graph: PackageGraph): string[] {
-  const indeg = new Map<string, number>();
-  graph.forEachNode((n) => indeg.set(n, graph.inDegree(n)));
-  const queue = graph.nodes().filter((n) => indeg.get(n) === 0);
-  const out: string[] = [];
-  for (let i = 0; i < queue.length; i++) {
-    const n = queue[i]!;
-    out.push(n);
-    graph.forEachOutNeighbor(n, (m) => {
-      const d = indeg.get(m)! - 1;
-      indeg.set(m, d);
-      if (d === 0) queue.push(m);
-    });
+  const n = graph.order;
+  const indeg = new Int32Array(n);
+  for (let i = 0; i < n; i++) indeg[i] = graph.inDegreeOf(i);
+  const queue: number[] = [];
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) queue.push(i);
+  for (let q = 0; q < queue.length; q++) {
+    for (const m of graph.successorsOf(queue[q]!)) if ((indeg[m] = indeg[m]! - 1) === 0) queue.push(m);
   }
-  return out;
+  return queue.map((i) => graph.keyOf(i));
 }
