@@ -282,6 +282,31 @@ describe('ATerm escaping and ordering', () => {
     expect(serializeDerivation(back)).toBe(text);
   });
 
+  it('matches Nix 2.8 on a derivation full of escapes and odd keys', () => {
+    // Paths printed by nix-instantiate 2.8 (dummy store, /nix/store) for the same `derivation { … }`.
+    const nasty = 'quote " backslash \\ newline \n tab \t cr \r dollar $x ${y} unicode ü 😀 end';
+    const d = partial({
+      args: [nasty, '', '"', '\\', '\n'],
+      env: {
+        ...nixEnv('esc', 'x86_64-linux', '/bin/sh'),
+        'k"ey': 'quoted key',
+        'back\\slash': 'b',
+        ü: 'non-ascii',
+        '😀': 'astral',
+        '': 'empty key',
+        'a b': 'space',
+        nasty,
+        Zkey: 'Z',
+        _under: '_',
+        zKey: 'z',
+      },
+    });
+    const f = finalizeDerivation(d, 'esc', new DerivationHasher(NIX));
+    expect(f.drvPath).toBe('/nix/store/6gqmxvc2s57hj0kk7lk7lryc2sdqgra0-esc.drv');
+    expect(f.drv.outputs['out']!.path).toBe('/nix/store/3dzjbj4kssik3rd7c18ddlc92agggnp4-esc');
+    expect(serializeDerivation(parseDerivation(f.text))).toBe(f.text);
+  });
+
   it('sorts env keys by UTF-8 bytes, not UTF-16 code units', () => {
     const keys = ['😀', 'zKey', 'ü', 'a b', '_under', 'Zkey', '', 'builder', '\ue000'];
     const drv = partial({ env: Object.fromEntries(keys.map((k) => [k, 'v'])) });
@@ -414,6 +439,10 @@ describe('finalizeDerivation', () => {
     for (const part of [/derivation name: .*contains ` `/, /output name `drv` is reserved/, /output `b d`/, /system .* contains a quote/, /input source: `\/elsewhere\/x` is not a store path in \/nix\/store/, /lists no outputs/]) {
       expect(message).toMatch(part);
     }
+  });
+
+  it('refuses derivation names ending in .drv, as Nix does', () => {
+    expect(() => finalizeDerivation(partial(), 'x.drv', new DerivationHasher(NIX))).toThrow(/may not end in `\.drv`/);
   });
 
   it('rejects malformed fixed outputs', () => {

@@ -1,0 +1,679 @@
+/**
+ * The derivation model, its ATerm text (the bytes of a `.drv` file), and the hashing that
+ * turns a derivation into Nix-identical output and `.drv` paths.
+ *
+ * Lowering (`lower.ts`) builds a partial `Derivation` with empty output paths and hands it to
+ * `finalizeDerivation`, which fills in the output paths (input-addressed: the `output:<id>`
+ * fingerprint over the masked "hash modulo" text; fixed-output: the content-addressed path)
+ * and computes the `.drv` path. The store (`src/store`) writes the resulting text. Every
+ * rule here follows Nix 2.8, so a `.drv` written by tsdsl is one Nix would write and accept.
+ *
+ * Reference: /work/shared/reference/nix-formats.md §1.5–§1.7 and §2.
+ */
+import {
+  HASH_SIZES,
+  makeFixedOutputPath,
+  makeStorePathFromHex,
+  makeTextPath,
+  parseHash,
+  parseStorePath,
+  sha256,
+  sha256Hex,
+  validateStoreName,
+} from './hash.js';
+import type { HashAlgo } from './hash.js';
+
+/** One output of a derivation. `hashAlgo`/`hash` are empty unless the output is fixed (content-addressed). */
+export interface DerivationOutput {
+  /** Output store path; empty while the derivation is not finalized. */
+  path: string;
+  /** `''` for input-addressed outputs; `<algo>` (flat) or `r:<algo>` (recursive) for fixed ones. */
+  hashAlgo: string;
+  /** Lower-case base16 of the expected digest for fixed outputs, else `''`. */
+  hash: string;
+}
+
+/** A derivation, field for field as in Nix's and Guix's `.drv` files. */
+export interface Derivation {
+  outputs: Record<string, DerivationOutput>;
+  /** Input `.drv` path → names of the outputs used. */
+  inputDrvs: Record<string, readonly string[]>;
+  inputSrcs: readonly string[];
+  system: string;
+  builder: string;
+  args: readonly string[];
+  env: Record<string, string>;
+}
+
+/** Options of `serializeDerivation` for the variants hashing needs. */
+export interface SerializeOptions {
+  /** Print every output as `("<name>","","","")` and blank the env vars named after outputs. */
+  maskOutputs?: boolean;
+  /**
+   * Print this key instead of each input `.drv` path (the hex hash modulo); inputs that map to
+   * the same key have their output lists merged, as Nix 2.8 does.
+   */
+  replaceInputDrv?: (drvPath: string) => string;
+}
+
+/**
+ * Compares strings by Unicode code point, which is UTF-8 byte order and so the order of
+ * C++ `std::string` that Nix sorts with. Plain `<` is UTF-16 order and differs when a
+ * surrogate pair meets a character at or above U+E000.
+ */
+export function compareStrings(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Move surrogates above U+E000–U+FFFF so code-unit order becomes code-point order.
+    if (x >= 0xd800) x += x < 0xe000 ? 0x2000 : -0x800;
+    if (y >= 0xd800) y += y < 0xe000 ? 0x2000 : -0x800;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function sortedKeys(record: object): string[] {
+  return Object.keys(record).sort(compareStrings);
+}
+
+const NEEDS_ESCAPE = /["\\\n\r\t]/;
+
+/** Quotes a string with Nix's five ATerm escapes; every other byte is written as is. */
+export function quoteATermString(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
+  // A scan with slices is about twice as fast as replace() with a callback.
+  let out = '"';
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let r: string;
+    if (c === 0x22) r = '\\"';
+    else if (c === 0x5c) r = '\\\\';
+    else if (c === 0x0a) r = '\\n';
+    else if (c === 0x0d) r = '\\r';
+    else if (c === 0x09) r = '\\t';
+    else continue;
+    out += s.slice(last, i) + r;
+    last = i + 1;
+  }
+  return out + s.slice(last) + '"';
+}
+
+// Fields Nix writes without escaping; a quote or backslash there makes a file nobody can read back.
+const UNQUOTABLE = /["\\]/;
+
+function quoteRaw(s: string, what: string): string {
+  if (UNQUOTABLE.test(s)) {
+    throw new Error(`${what} \`${s}\` contains \`"\` or \`\\\`, which Nix writes unescaped and could not read back; remove them`);
+  }
+  return '"' + s + '"';
+}
+
+function stringList(items: readonly string[], quote: (s: string) => string): string {
+  let out = '[';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    out += quote(items[i]!);
+  }
+  return out + ']';
+}
+
+const quoteOutputName = (s: string): string => quoteRaw(s, 'output name');
+const quotePath = (s: string): string => quoteRaw(s, 'store path');
+
+/**
+ * The parts of a derivation's ATerm that every hashing variant shares, computed once:
+ * hashing a derivation needs up to three texts (masked, modulo, final) that differ only in
+ * the outputs, the input-derivation table and the env vars named after outputs.
+ */
+class PreparedDerivation {
+  readonly outputNames: string[];
+  /** `,[srcs],"system","builder",[args],` — the fixed middle of the text. */
+  readonly middle: string;
+  /** Sorted env keys and, for those not named after an output, their printed `("k","v")`. */
+  readonly envKeys: string[];
+  readonly envPrinted: (string | undefined)[];
+
+  constructor(readonly drv: Derivation) {
+    this.outputNames = sortedKeys(drv.outputs);
+    const srcs = [...new Set(drv.inputSrcs)].sort(compareStrings);
+    this.middle =
+      ',' + stringList(srcs, quotePath) + ',' + quoteRaw(drv.system, 'system') + ',' + quoteATermString(drv.builder) + ',' +
+      stringList(drv.args, quoteATermString) + ',';
+    this.envKeys = sortedKeys(drv.env);
+    this.envPrinted = this.envKeys.map((k) =>
+      Object.hasOwn(drv.outputs, k) ? undefined : '(' + quoteATermString(k) + ',' + quoteATermString(drv.env[k]!) + ')',
+    );
+  }
+
+  outputsText(masked: boolean): string {
+    let out = '[';
+    for (let i = 0; i < this.outputNames.length; i++) {
+      const name = this.outputNames[i]!;
+      if (i > 0) out += ',';
+      if (masked) {
+        out += '(' + quoteOutputName(name) + ',"","","")';
+      } else {
+        const o = this.drv.outputs[name]!;
+        out += '(' + quoteOutputName(name) + ',' + quotePath(o.path) + ',' + quoteRaw(o.hashAlgo, 'hash algorithm') + ',' + quoteRaw(o.hash, 'hash') + ')';
+      }
+    }
+    return out + ']';
+  }
+
+  /** Env text; output vars get `outputValue(name)` (Nix's masking blanks them). */
+  envText(outputValue: (name: string) => string): string {
+    let out = '[';
+    for (let i = 0; i < this.envKeys.length; i++) {
+      if (i > 0) out += ',';
+      const printed = this.envPrinted[i];
+      if (printed !== undefined) {
+        out += printed;
+      } else {
+        const k = this.envKeys[i]!;
+        out += '(' + quoteATermString(k) + ',' + quoteATermString(outputValue(k)) + ')';
+      }
+    }
+    return out + ']';
+  }
+
+  text(outputs: string, inputDrvs: string, env: string): string {
+    return 'Derive(' + outputs + ',' + inputDrvs + this.middle + env + ')';
+  }
+}
+
+/** Prints an input-derivation table; keys may be `.drv` paths or hash-modulo hex. */
+function inputDrvsText(drv: Derivation, replace?: (drvPath: string) => string): string {
+  const table = new Map<string, Set<string>>();
+  for (const path of Object.keys(drv.inputDrvs)) {
+    const key = replace ? replace(path) : path;
+    let set = table.get(key);
+    if (!set) table.set(key, (set = new Set()));
+    for (const o of drv.inputDrvs[path]!) set.add(o);
+  }
+  const keys = [...table.keys()].sort(compareStrings);
+  let out = '[';
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0) out += ',';
+    const key = keys[i]!;
+    out += '(' + quotePath(key) + ',' + stringList([...table.get(key)!].sort(compareStrings), quoteOutputName) + ')';
+  }
+  return out + ']';
+}
+
+/**
+ * Prints a derivation as Nix's ATerm (one line, no trailing newline): outputs, input
+ * derivations (with their output names), input sources and env sorted by UTF-8 bytes; args
+ * in the given order. `options` select the masked and hash-modulo variants hashing uses.
+ */
+export function serializeDerivation(drv: Derivation, options: SerializeOptions = {}): string {
+  const p = new PreparedDerivation(drv);
+  const masked = options.maskOutputs === true;
+  return p.text(
+    p.outputsText(masked),
+    inputDrvsText(drv, options.replaceInputDrv),
+    p.envText(masked ? () => '' : (k) => drv.env[k]!),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+class ATermParser {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  fail(expected: string): never {
+    const context = JSON.stringify(this.text.slice(this.pos, this.pos + 20));
+    const found = this.pos >= this.text.length ? 'the end of the text' : context;
+    throw new Error(`derivation ATerm: expected ${expected} at character ${this.pos}, found ${found}; the file is damaged or not a .drv file`);
+  }
+
+  expect(token: string): void {
+    if (!this.text.startsWith(token, this.pos)) this.fail(`\`${token}\``);
+    this.pos += token.length;
+  }
+
+  /** Consumes `token` if it comes next. */
+  accept(token: string): boolean {
+    if (!this.text.startsWith(token, this.pos)) return false;
+    this.pos += token.length;
+    return true;
+  }
+
+  string(): string {
+    if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('a string');
+    const start = ++this.pos;
+    // Fast path: most strings have no escapes.
+    const quote = this.text.indexOf('"', start);
+    const backslash = this.text.indexOf('\\', start);
+    if (quote < 0) {
+      this.pos = this.text.length;
+      this.fail(`a closing \`"\` for the string that starts at character ${start - 1}`);
+    }
+    if (backslash < 0 || backslash > quote) {
+      this.pos = quote + 1;
+      return this.text.slice(start, quote);
+    }
+    const parts: string[] = [];
+    let chunk = start;
+    for (;;) {
+      const c = this.text.charCodeAt(this.pos);
+      if (Number.isNaN(c)) this.fail('a closing `"`');
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        parts.push(this.text.slice(chunk, this.pos));
+        const e = this.text[this.pos + 1];
+        if (e === undefined) this.fail('an escaped character');
+        // Like Nix, an unknown escape stands for the character itself.
+        parts.push(e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e);
+        this.pos += 2;
+        chunk = this.pos;
+      } else {
+        this.pos++;
+      }
+    }
+    parts.push(this.text.slice(chunk, this.pos));
+    this.pos++;
+    return parts.join('');
+  }
+
+  /** `[item,item,…]` */
+  list<T>(item: () => T): T[] {
+    this.expect('[');
+    const out: T[] = [];
+    if (this.accept(']')) return out;
+    do out.push(item());
+    while (this.accept(','));
+    this.expect(']');
+    return out;
+  }
+}
+
+function nullRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/**
+ * Reads a `.drv` file's ATerm. Strict about structure (no whitespace, nothing after the
+ * closing parenthesis, no duplicate keys); errors give the character position. Unsorted
+ * lists are accepted, as Nix accepts them, and re-printing sorts them.
+ */
+export function parseDerivation(text: string): Derivation {
+  const p = new ATermParser(text);
+  if (text.startsWith('DrvWithVersion(')) {
+    throw new Error('derivation ATerm: `DrvWithVersion` (Nix dynamic derivations) is not supported; only `Derive(...)` files can be read');
+  }
+  p.expect('Derive(');
+  const outputs = nullRecord<DerivationOutput>();
+  p.list(() => {
+    const at = p.pos;
+    p.expect('(');
+    const name = p.string();
+    p.expect(',');
+    const path = p.string();
+    p.expect(',');
+    const hashAlgo = p.string();
+    p.expect(',');
+    const hash = p.string();
+    p.expect(')');
+    if (Object.hasOwn(outputs, name)) {
+      p.pos = at;
+      p.fail(`a new output name, not a second \`${name}\``);
+    }
+    outputs[name] = { path, hashAlgo, hash };
+  });
+  p.expect(',');
+  const inputDrvs = nullRecord<readonly string[]>();
+  p.list(() => {
+    const at = p.pos;
+    p.expect('(');
+    const path = p.string();
+    p.expect(',');
+    const names = p.list(() => p.string());
+    p.expect(')');
+    if (Object.hasOwn(inputDrvs, path)) {
+      p.pos = at;
+      p.fail(`a new input derivation, not a second \`${path}\``);
+    }
+    inputDrvs[path] = names;
+  });
+  p.expect(',');
+  const inputSrcs = p.list(() => p.string());
+  p.expect(',');
+  const system = p.string();
+  p.expect(',');
+  const builder = p.string();
+  p.expect(',');
+  const args = p.list(() => p.string());
+  p.expect(',');
+  const env = nullRecord<string>();
+  p.list(() => {
+    const at = p.pos;
+    p.expect('(');
+    const key = p.string();
+    p.expect(',');
+    const value = p.string();
+    p.expect(')');
+    if (Object.hasOwn(env, key)) {
+      p.pos = at;
+      p.fail(`a new environment variable, not a second \`${key}\``);
+    }
+    env[key] = value;
+  });
+  p.expect(')');
+  if (p.pos !== text.length) p.fail('the end of the text');
+  return { outputs, inputDrvs, inputSrcs, system, builder, args, env };
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashing and paths
+
+/** True when the derivation has exactly one output, `out`, with a fixed hash (a fixed-output derivation). */
+export function isFixedOutput(drv: Derivation): boolean {
+  const names = Object.keys(drv.outputs);
+  if (names.length !== 1 || names[0] !== 'out') return false;
+  const out = drv.outputs['out']!;
+  return out.hashAlgo !== '' && out.hash !== '';
+}
+
+/** Store-path name of an output: the derivation name for `out`, `<name>-<output>` otherwise. */
+export function outputPathName(drvName: string, outputName: string): string {
+  return outputName === 'out' ? drvName : `${drvName}-${outputName}`;
+}
+
+/** The `.drv` file's references: its input derivations and input sources, sorted. */
+export function derivationReferences(drv: Derivation): string[] {
+  return [...new Set([...Object.keys(drv.inputDrvs), ...drv.inputSrcs])].sort(compareStrings);
+}
+
+function fixedOutputModuloHex(out: DerivationOutput): string {
+  return sha256Hex(`fixed:out:${out.hashAlgo}:${out.hash}:${out.path}`);
+}
+
+/**
+ * Computes Nix's `hashDerivationModulo`, memoized by `.drv` path so a graph of n
+ * derivations costs O(n) hashing. Callers that finalize derivations in dependency order
+ * never need `resolve`: `finalizeDerivation` records each result. `resolve` (e.g. reading
+ * from the store) is used only for input paths the hasher has not seen.
+ */
+export class DerivationHasher {
+  // Hex, since that is the form the modulo text embeds; Buffers are made only on request.
+  private readonly memo = new Map<string, string>();
+
+  constructor(
+    readonly storeDir: string,
+    private readonly resolve?: (drvPath: string) => Derivation,
+  ) {}
+
+  /** Number of memoized `.drv` paths. */
+  get size(): number {
+    return this.memo.size;
+  }
+
+  /** Records the (unmasked) hash modulo of a `.drv` path computed elsewhere, e.g. in an earlier run. */
+  record(drvPath: string, hashModulo: Uint8Array | string): void {
+    this.memo.set(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
+  }
+
+  /** True when the hash modulo of `drvPath` is memoized (it was finalized or recorded here). */
+  has(drvPath: string): boolean {
+    return this.memo.has(drvPath);
+  }
+
+  /** The memoized hash modulo of a `.drv` path, if known, without resolving anything. */
+  known(drvPath: string): Buffer | undefined {
+    const hex = this.memo.get(drvPath);
+    return hex === undefined ? undefined : Buffer.from(hex, 'hex');
+  }
+
+  /**
+   * The hash modulo of the derivation stored at `drvPath`: what replaces that path when it
+   * is an input.
+   */
+  hashModuloOfPath(drvPath: string): Buffer {
+    return Buffer.from(this.hashModuloHexOfPath(drvPath), 'hex');
+  }
+
+  /**
+   * `hashModuloOfPath` in lower-case hex. Unknown inputs are resolved depth-first without
+   * recursion, so a dependency chain of any length works.
+   */
+  hashModuloHexOfPath(drvPath: string): string {
+    const hit = this.memo.get(drvPath);
+    if (hit !== undefined) return hit;
+    const resolve = this.resolve;
+    if (!resolve) {
+      throw new Error(`hash modulo of \`${drvPath}\` is unknown and no resolver was given; finalize input derivations first or pass a resolver to DerivationHasher`);
+    }
+    const loaded = new Map<string, Derivation>();
+    const onStack = new Set<string>();
+    const stack = [drvPath];
+    while (stack.length > 0) {
+      const path = stack[stack.length - 1]!;
+      if (this.memo.has(path)) {
+        stack.pop();
+        continue;
+      }
+      let drv = loaded.get(path);
+      if (!drv) {
+        drv = resolve(path);
+        loaded.set(path, drv);
+        onStack.add(path);
+      }
+      let pending = false;
+      if (!isFixedOutput(drv)) {
+        for (const input of Object.keys(drv.inputDrvs)) {
+          if (this.memo.has(input)) continue;
+          if (onStack.has(input)) {
+            throw new Error(`derivation \`${input}\` depends on itself through its inputs; the .drv files are inconsistent`);
+          }
+          stack.push(input);
+          pending = true;
+        }
+      }
+      if (pending) continue;
+      this.memo.set(path, this.moduloHex(drv));
+      loaded.delete(path);
+      onStack.delete(path);
+      stack.pop();
+    }
+    return this.memo.get(drvPath)!;
+  }
+
+  /**
+   * Nix's unmasked `hashDerivationModulo` of a finalized derivation: for a fixed-output
+   * derivation SHA-256 of `fixed:out:<algo>:<hex>:<path>`, otherwise SHA-256 of its ATerm
+   * with every input `.drv` path replaced by that input's hash modulo. Memoized when `drvPath` is given.
+   */
+  hashModulo(drv: Derivation, drvPath?: string): Buffer {
+    if (drvPath !== undefined) {
+      const hit = this.memo.get(drvPath);
+      if (hit !== undefined) return Buffer.from(hit, 'hex');
+    }
+    const hex = this.moduloHex(drv);
+    if (drvPath !== undefined) this.memo.set(drvPath, hex);
+    return Buffer.from(hex, 'hex');
+  }
+
+  /** SHA-256 of the masked modulo text, from which input-addressed output paths derive. */
+  maskedHash(drv: Derivation): Buffer {
+    return sha256(serializeDerivation(drv, { maskOutputs: true, replaceInputDrv: this.replacer }));
+  }
+
+  /** Maps an input `.drv` path to its modulo hex, for `SerializeOptions.replaceInputDrv`. */
+  readonly replacer = (drvPath: string): string => this.hashModuloHexOfPath(drvPath);
+
+  private moduloHex(drv: Derivation): string {
+    return isFixedOutput(drv)
+      ? fixedOutputModuloHex(drv.outputs['out']!)
+      : sha256Hex(serializeDerivation(drv, { replaceInputDrv: this.replacer }));
+  }
+}
+
+/** A derivation with its output paths filled in, ready to be written to the store. */
+export interface FinalizedDerivation {
+  /** Derivation name (the `.drv` path's name without `.drv`). */
+  name: string;
+  drv: Derivation;
+  drvPath: string;
+  /** The exact bytes of the `.drv` file (ASCII/UTF-8 text). */
+  text: string;
+  /** The unmasked hash modulo, already recorded in the hasher under `drvPath`. */
+  hashModulo: Buffer;
+}
+
+const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
+const SYSTEM_FORBIDDEN = /["\\\x00-\x1f\x7f]/;
+
+function checkShape(partial: Derivation, name: string, hasher: DerivationHasher): void {
+  const storeDir = hasher.storeDir;
+  const problems: string[] = [];
+  const nameProblem = validateStoreName(name + '.drv');
+  if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
+  // As in Nix: a derivation named `x.drv` would have an output path that looks like a .drv file.
+  if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
+  const outputNames = Object.keys(partial.outputs);
+  if (outputNames.length === 0) problems.push('it has no outputs; declare at least `out`');
+  for (const o of outputNames) {
+    if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
+    const p = validateStoreName(outputPathName(name, o));
+    if (p) problems.push(`output \`${o}\`: ${p}`);
+  }
+  if (SYSTEM_FORBIDDEN.test(partial.system)) {
+    problems.push(`system \`${JSON.stringify(partial.system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+  }
+  for (const path of Object.keys(partial.inputDrvs)) {
+    if (!path.endsWith('.drv')) problems.push(`input derivation \`${path}\` is not a .drv path`);
+    else if (!hasher.has(path)) checkStorePath(path, storeDir, 'input derivation', problems);
+    if (partial.inputDrvs[path]!.length === 0) problems.push(`input derivation \`${path}\` lists no outputs; name the outputs used`);
+  }
+  for (const path of partial.inputSrcs) checkStorePath(path, storeDir, 'input source', problems);
+  if (problems.length > 0) {
+    throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+  }
+}
+
+function checkStorePath(path: string, storeDir: string, what: string, problems: string[]): void {
+  try {
+    parseStorePath(path, storeDir);
+  } catch (e) {
+    problems.push(`${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Copies a record into one without a prototype, so keys like `__proto__` stay plain data. */
+function copyRecord<T>(record: Record<string, T>): Record<string, T> {
+  const out = nullRecord<T>();
+  for (const k of Object.keys(record)) out[k] = record[k]!;
+  return out;
+}
+
+/** Normalises a fixed output's hash to lower-case hex, accepting any notation `parseHash` reads. */
+function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: string; hash: string; algo: HashAlgo; recursive: boolean; digest: Buffer } {
+  const m = FIXED_ALGO_RE.exec(out.hashAlgo);
+  if (!m) {
+    throw new Error(`derivation \`${name}\`: fixed output hash algorithm \`${out.hashAlgo}\` is not one of md5, sha1, sha256, sha512 (prefixed with \`r:\` for recursive)`);
+  }
+  const algo = m[2] as HashAlgo;
+  const digest = out.hash.length === HASH_SIZES[algo] * 2 && /^[0-9a-f]+$/.test(out.hash)
+    ? Buffer.from(out.hash, 'hex')
+    : parseHash(out.hash, algo).digest;
+  return { hashAlgo: out.hashAlgo, hash: digest.toString('hex'), algo, recursive: m[1] !== undefined, digest };
+}
+
+/**
+ * Turns a partial derivation (output paths empty or stale) into the final one: computes
+ * every output path (fixed-output: the content-addressed path of the declared hash;
+ * otherwise `output:<id>` over the masked modulo text), stores each path in the output and
+ * in the env var named after it (Nix rejects a `.drv` without those), and computes the
+ * `.drv` path as a text path referencing the input derivations and sources.
+ *
+ * The inputs' hash modulo must be known to `hasher` (finalize in dependency order, or give
+ * the hasher a resolver); the result's own hash modulo is recorded, so finalizing n
+ * derivations does O(n) work. Throws one error listing every problem with the derivation.
+ */
+export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  const storeDir = hasher.storeDir;
+  checkShape(partial, name, hasher);
+  const outputNames = Object.keys(partial.outputs);
+  const env = copyRecord(partial.env);
+  const outputs = nullRecord<DerivationOutput>();
+  const inputDrvs = nullRecord<readonly string[]>();
+  for (const k of Object.keys(partial.inputDrvs)) inputDrvs[k] = [...new Set(partial.inputDrvs[k]!)].sort(compareStrings);
+  const base = {
+    inputDrvs,
+    inputSrcs: [...new Set(partial.inputSrcs)].sort(compareStrings),
+    system: partial.system,
+    builder: partial.builder,
+    args: [...partial.args],
+  };
+
+  const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
+  let moduloHex: string;
+  let text: string;
+  if (fixed.length > 0) {
+    if (outputNames.length !== 1 || outputNames[0] !== 'out') {
+      throw new Error(`derivation \`${name}\` has a fixed hash on output${fixed.length > 1 ? 's' : ''} ${fixed.map((o) => `\`${o}\``).join(', ')}; a fixed-output derivation must have exactly one output, \`out\``);
+    }
+    const declared = partial.outputs['out']!;
+    if (declared.hashAlgo === '' || declared.hash === '') {
+      throw new Error(`derivation \`${name}\`: output \`out\` has ${declared.hash === '' ? 'a hash algorithm but no hash' : 'a hash but no algorithm'}; give both or neither`);
+    }
+    const f = normaliseFixedOutput(name, declared);
+    const path = makeFixedOutputPath(name, { method: f.recursive ? 'recursive' : 'flat', algo: f.algo, digest: f.digest }, storeDir);
+    outputs['out'] = { path, hashAlgo: f.hashAlgo, hash: f.hash };
+    env['out'] = path;
+    moduloHex = fixedOutputModuloHex(outputs['out']);
+    text = serializeDerivation({ ...base, outputs, env });
+  } else {
+    // The env must hold every output var at hashing time (blanked by masking) and at the end.
+    for (const o of outputNames) {
+      outputs[o] = { path: '', hashAlgo: '', hash: '' };
+      env[o] = '';
+    }
+    const draft: Derivation = { ...base, outputs, env };
+    // One prepared form serves all three texts: masked, modulo and final.
+    const prepared = new PreparedDerivation(draft);
+    const modulo = inputDrvsText(draft, hasher.replacer);
+    const maskedHex = sha256Hex(prepared.text(prepared.outputsText(true), modulo, prepared.envText(() => '')));
+    for (const o of outputNames) {
+      const path = makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir);
+      outputs[o]!.path = path;
+      env[o] = path;
+    }
+    const finalOutputs = prepared.outputsText(false);
+    const finalEnv = prepared.envText((k) => env[k]!);
+    moduloHex = sha256Hex(prepared.text(finalOutputs, modulo, finalEnv));
+    text = prepared.text(finalOutputs, inputDrvsText(draft), finalEnv);
+  }
+
+  const drv: Derivation = { ...base, outputs, env };
+  const drvPath = makeTextPath(name + '.drv', text, derivationReferences(drv), storeDir);
+  hasher.record(drvPath, moduloHex);
+  return { name, drv, drvPath, text, hashModulo: Buffer.from(moduloHex, 'hex') };
+}
+
+/**
+ * Checks that a finalized derivation's output paths and env vars are the ones
+ * `finalizeDerivation` computes (what Nix checks when it registers a `.drv`); throws an
+ * error naming the first wrong output.
+ */
+export function verifyDerivation(drv: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  const partial: Derivation = { ...drv, outputs: nullRecord<DerivationOutput>() };
+  for (const o of Object.keys(drv.outputs)) partial.outputs[o] = { ...drv.outputs[o]!, path: '' };
+  const expected = finalizeDerivation(partial, name, hasher);
+  for (const o of Object.keys(drv.outputs)) {
+    const want = expected.drv.outputs[o]!.path;
+    if (drv.outputs[o]!.path !== want) {
+      throw new Error(`derivation \`${name}\` has output \`${o}\` at \`${drv.outputs[o]!.path}\`, but its contents give \`${want}\`; finalize it with finalizeDerivation`);
+    }
+    if (drv.env[o] !== want) {
+      throw new Error(`derivation \`${name}\` has env var \`${o}\` = \`${drv.env[o] ?? '(missing)'}\`, but it must hold the output path \`${want}\``);
+    }
+  }
+  return expected;
+}

@@ -1,0 +1,297 @@
+/**
+ * The local store's database: which store paths are valid, their NAR hashes, references,
+ * derivers and content addresses, the outputs of each stored derivation, and GC roots.
+ *
+ * It sits under `store.ts`, which alone decides when rows are written (after an item is
+ * complete on disk). The schema follows Nix's (ValidPaths, Refs, DerivationOutputs) so its
+ * tools and ideas carry over. SQLite runs in WAL mode, so readers never block the writer
+ * and a crash loses at most uncommitted transactions. `better-sqlite3` is loaded on first
+ * open, not at import, so commands that never touch the store start fast.
+ */
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+
+type Database = BetterSqlite3.Database;
+type Statement<P extends unknown[] = unknown[], R = unknown> = BetterSqlite3.Statement<P, R>;
+
+/** What the store knows about a valid path. */
+export interface PathInfo {
+  path: string;
+  /** `sha256:<nix32>`, as narinfo files write it. */
+  narHash: string;
+  narSize: number;
+  /** Seconds since the epoch; informational only (nothing reproducible depends on it). */
+  registrationTime: number;
+  /** The `.drv` that built this path, if known. */
+  deriver: string | undefined;
+  /** Content address (`text:sha256:…`, `fixed:r:sha256:…`, `fixed:sha256:…`), if any. */
+  ca: string | undefined;
+  /** Full store paths this path refers to, sorted (may include itself). */
+  references: string[];
+}
+
+/** A row to insert for a newly valid path. */
+export interface NewPathInfo {
+  path: string;
+  narHash: string;
+  narSize: number;
+  registrationTime: number;
+  deriver?: string | undefined;
+  ca?: string | undefined;
+  references: readonly string[];
+  /** For `.drv` files: output name → output path. */
+  derivationOutputs?: Readonly<Record<string, string>>;
+}
+
+const SCHEMA_VERSION = '1';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS Meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ValidPaths (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  path             TEXT UNIQUE NOT NULL,
+  narHash          TEXT NOT NULL,
+  registrationTime INTEGER NOT NULL,
+  deriver          TEXT,
+  narSize          INTEGER,
+  ca               TEXT
+);
+CREATE TABLE IF NOT EXISTS Refs (
+  referrer  INTEGER NOT NULL,
+  reference INTEGER NOT NULL,
+  PRIMARY KEY (referrer, reference),
+  FOREIGN KEY (referrer) REFERENCES ValidPaths(id) ON DELETE CASCADE,
+  FOREIGN KEY (reference) REFERENCES ValidPaths(id) ON DELETE RESTRICT
+);
+CREATE INDEX IF NOT EXISTS IndexReferrer ON Refs(referrer);
+CREATE INDEX IF NOT EXISTS IndexReference ON Refs(reference);
+CREATE TABLE IF NOT EXISTS DerivationOutputs (
+  drv  INTEGER NOT NULL,
+  id   TEXT NOT NULL,
+  path TEXT NOT NULL,
+  PRIMARY KEY (drv, id),
+  FOREIGN KEY (drv) REFERENCES ValidPaths(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS IndexDerivationOutputs ON DerivationOutputs(path);
+CREATE TABLE IF NOT EXISTS Roots (
+  name TEXT PRIMARY KEY NOT NULL,
+  path TEXT NOT NULL
+);
+`;
+
+let driver: typeof BetterSqlite3 | undefined;
+
+function loadDriver(): typeof BetterSqlite3 {
+  if (!driver) {
+    const require = createRequire(import.meta.url);
+    try {
+      driver = require('better-sqlite3') as typeof BetterSqlite3;
+    } catch (e) {
+      throw new Error(`cannot load the SQLite binding better-sqlite3 (${(e as Error).message.split('\n')[0]}); run \`npm install\` in the tsdsl directory`);
+    }
+  }
+  return driver;
+}
+
+interface PathRow {
+  id: number;
+  path: string;
+  narHash: string;
+  registrationTime: number;
+  deriver: string | null;
+  narSize: number | null;
+  ca: string | null;
+}
+
+/** Typed access to the store database; every method is synchronous. */
+export class StoreDb {
+  readonly db: Database;
+  private readonly stmts: {
+    pathId: Statement<[string], number>;
+    pathRow: Statement<[string], PathRow>;
+    references: Statement<[number], string>;
+    referrers: Statement<[number], string>;
+    insertPath: Statement<[string, string, number, string | null, number, string | null]>;
+    insertRef: Statement<[number, number]>;
+    insertOutput: Statement<[number, string, string]>;
+    outputs: Statement<[string], { id: string; path: string }>;
+    derivers: Statement<[string], string>;
+    requisites: Statement<[string], string>;
+    addRoot: Statement<[string, string]>;
+    removeRoot: Statement<[string]>;
+    roots: Statement<[], { name: string; path: string }>;
+  };
+
+  /**
+   * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
+   * refuses a database made for another store dir, whose paths would all be wrong.
+   */
+  constructor(file: string, storeDir: string) {
+    const Driver = loadDriver();
+    this.db = new Driver(file, { timeout: 60_000 });
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never corrupt.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
+      const dir = meta.get('storeDir');
+      if (dir === undefined) {
+        const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
+        put.run('storeDir', storeDir);
+        put.run('schema', SCHEMA_VERSION);
+      } else if (dir !== storeDir) {
+        throw new Error(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+      } else if (meta.get('schema') !== SCHEMA_VERSION) {
+        throw new Error(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
+      }
+    }).immediate();
+
+    const db = this.db;
+    this.stmts = {
+      pathId: db.prepare<[string], number>('SELECT id FROM ValidPaths WHERE path = ?').pluck(),
+      pathRow: db.prepare<[string], PathRow>('SELECT * FROM ValidPaths WHERE path = ?'),
+      references: db
+        .prepare<[number], string>('SELECT v.path FROM Refs r JOIN ValidPaths v ON r.reference = v.id WHERE r.referrer = ? ORDER BY v.path')
+        .pluck(),
+      referrers: db
+        .prepare<[number], string>('SELECT v.path FROM Refs r JOIN ValidPaths v ON r.referrer = v.id WHERE r.reference = ? ORDER BY v.path')
+        .pluck(),
+      insertPath: db.prepare('INSERT INTO ValidPaths (path, narHash, registrationTime, deriver, narSize, ca) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertRef: db.prepare('INSERT OR IGNORE INTO Refs (referrer, reference) VALUES (?, ?)'),
+      insertOutput: db.prepare('INSERT OR REPLACE INTO DerivationOutputs (drv, id, path) VALUES (?, ?, ?)'),
+      outputs: db.prepare<[string], { id: string; path: string }>(
+        'SELECT o.id, o.path FROM DerivationOutputs o JOIN ValidPaths v ON o.drv = v.id WHERE v.path = ? ORDER BY o.id',
+      ),
+      derivers: db
+        .prepare<[string], string>('SELECT v.path FROM DerivationOutputs o JOIN ValidPaths v ON o.drv = v.id WHERE o.path = ? ORDER BY v.path')
+        .pluck(),
+      requisites: db
+        .prepare<[string], string>(
+          `WITH RECURSIVE closure(id) AS (
+             SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
+             UNION SELECT r.reference FROM Refs r JOIN closure c ON r.referrer = c.id)
+           SELECT v.path FROM ValidPaths v JOIN closure c ON v.id = c.id ORDER BY v.path`,
+        )
+        .pluck(),
+      addRoot: db.prepare('INSERT OR REPLACE INTO Roots (name, path) VALUES (?, ?)'),
+      removeRoot: db.prepare('DELETE FROM Roots WHERE name = ?'),
+      roots: db.prepare<[], { name: string; path: string }>('SELECT name, path FROM Roots ORDER BY name'),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs `fn` in a transaction (a savepoint when nested); `fn` must be synchronous. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Runs `fn` holding the database write lock, excluding every other writer process. */
+  exclusive<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).immediate();
+  }
+
+  pathId(path: string): number | undefined {
+    return this.stmts.pathId.get(path);
+  }
+
+  isValid(path: string): boolean {
+    return this.stmts.pathId.get(path) !== undefined;
+  }
+
+  queryPathInfo(path: string): PathInfo | undefined {
+    const row = this.stmts.pathRow.get(path);
+    if (!row) return undefined;
+    return {
+      path: row.path,
+      narHash: row.narHash,
+      narSize: row.narSize ?? 0,
+      registrationTime: row.registrationTime,
+      deriver: row.deriver ?? undefined,
+      ca: row.ca ?? undefined,
+      references: this.stmts.references.all(row.id),
+    };
+  }
+
+  references(path: string): string[] | undefined {
+    const id = this.pathId(path);
+    return id === undefined ? undefined : this.stmts.references.all(id);
+  }
+
+  referrers(path: string): string[] | undefined {
+    const id = this.pathId(path);
+    return id === undefined ? undefined : this.stmts.referrers.all(id);
+  }
+
+  /** The closure of `paths` under references, sorted; invalid paths are ignored. */
+  requisites(paths: readonly string[]): string[] {
+    return this.stmts.requisites.all(JSON.stringify(paths));
+  }
+
+  derivationOutputs(drvPath: string): Record<string, string> {
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const row of this.stmts.outputs.all(drvPath)) out[row.id] = row.path;
+    return out;
+  }
+
+  /** `.drv` files known to produce `outputPath`. */
+  derivers(outputPath: string): string[] {
+    return this.stmts.derivers.all(outputPath);
+  }
+
+  /**
+   * Registers paths in one transaction. Rows are inserted before references so a batch
+   * may refer to itself in any order; every reference must be valid afterwards. Paths
+   * already valid (registered meanwhile by another process) are skipped.
+   */
+  register(infos: readonly NewPathInfo[]): void {
+    this.transaction(() => {
+      const ids = new Map<string, number>();
+      const known = new Map<string, number>();
+      for (const info of infos) {
+        if (this.pathId(info.path) !== undefined) continue;
+        const r = this.stmts.insertPath.run(info.path, info.narHash, info.registrationTime, info.deriver ?? null, info.narSize, info.ca ?? null);
+        ids.set(info.path, Number(r.lastInsertRowid));
+      }
+      for (const info of infos) {
+        const id = ids.get(info.path);
+        if (id === undefined) continue;
+        for (const ref of info.references) {
+          let refId = ids.get(ref) ?? known.get(ref);
+          if (refId === undefined) {
+            refId = this.pathId(ref);
+            // Many items share references (builder scripts, common inputs): look each up once.
+            if (refId !== undefined) known.set(ref, refId);
+          }
+          if (refId === undefined) {
+            throw new Error(`cannot register ${info.path}: its reference ${ref} is not valid in the store; add or build it first`);
+          }
+          this.stmts.insertRef.run(id, refId);
+        }
+        if (info.derivationOutputs) {
+          for (const [name, path] of Object.entries(info.derivationOutputs)) this.stmts.insertOutput.run(id, name, path);
+        }
+      }
+    });
+  }
+
+  addRoot(name: string, path: string): void {
+    this.stmts.addRoot.run(name, path);
+  }
+
+  removeRoot(name: string): boolean {
+    return this.stmts.removeRoot.run(name).changes > 0;
+  }
+
+  roots(): { name: string; path: string }[] {
+    return this.stmts.roots.all();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Per-path lock files for the local store, and the process identity they record.
+ *
+ * Two processes that add or build the same store path must not both move a tree into
+ * place. The store takes `<root>/var/locks/<hash>.lock` around such work. A lock file is
+ * created atomically with its owner's identity inside (write a private file, then
+ * `link(2)` it to the lock name), so it is never seen empty. A lock whose owner has died
+ * (kill -9, power loss) is stale and is broken by the next process that wants it;
+ * breaking happens inside a caller-supplied exclusive section (the store uses an SQLite
+ * write transaction, whose kernel lock dies with its holder), so two breakers cannot
+ * delete each other's fresh locks.
+ *
+ * An owner is `<pid> <start time>`: the start time (from /proc) tells a live owner from
+ * an unrelated process that later got the same pid.
+ */
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
+function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces; fields after it are plain.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Field 22 (starttime) is the 20th after the command name; state (field 3) is the first.
+  return fields[19];
+}
+
+const HAVE_PROC = processStartTime(process.pid) !== undefined;
+
+/** This process's owner token, `<pid> <start time>`. */
+export function ownerToken(pid = process.pid): string {
+  return `${pid} ${HAVE_PROC ? (processStartTime(pid) ?? '0') : '0'}`;
+}
+
+/** True when the process named by an owner token is still running. */
+export function ownerAlive(token: string): boolean {
+  const [pidText, start] = token.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return start === ownerToken().split(' ')[1];
+  if (HAVE_PROC) {
+    const actual = processStartTime(pid);
+    return actual !== undefined && (start === '0' || actual === start);
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Options for waiting on a lock held by another process. */
+export interface AcquireOptions {
+  /** Give up after this many milliseconds (default: wait forever). */
+  timeoutMs?: number;
+  /** Called once when the lock turns out to be held, e.g. to print "waiting for lock on …". */
+  onWait?: (owner: string) => void;
+}
+
+/**
+ * Lock files in one directory, keyed by a short name (the store uses hash parts). Locks
+ * are exclusive between processes and between concurrent callers in one process.
+ */
+export class LockDirectory {
+  private readonly token = ownerToken();
+  private readonly held = new Set<string>();
+
+  /**
+   * @param dir where the lock files live
+   * @param exclusive runs a function while no other process can run its own (used only to break stale locks)
+   */
+  constructor(
+    readonly dir: string,
+    private readonly exclusive: <T>(fn: () => T) => T,
+  ) {}
+
+  private lockPath(key: string): string {
+    return join(this.dir, `${key}.lock`);
+  }
+
+  /** Takes the lock if it is free or stale; returns the live owner's token when it is held. */
+  tryAcquire(key: string): true | string {
+    const path = this.lockPath(key);
+    if (this.held.has(key)) return this.token;
+    const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    writeFileSync(tmp, this.token + '\n', { mode: 0o644 });
+    try {
+      for (;;) {
+        try {
+          linkSync(tmp, path);
+          this.held.add(key);
+          return true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+        const owner = readOwner(path);
+        if (owner === undefined) continue; // released meanwhile: try again
+        if (ownerAlive(owner)) return owner.trim();
+        this.breakStale(path, owner);
+      }
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+
+  /** Deletes a lock file if it still holds the dead owner it held when we looked. */
+  private breakStale(path: string, staleOwner: string): void {
+    this.exclusive(() => {
+      if (readOwner(path) === staleOwner) {
+        try {
+          unlinkSync(path);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      }
+    });
+  }
+
+  /** Waits (blocking the thread) until the lock is ours. */
+  acquireSync(key: string, options: AcquireOptions = {}): void {
+    const start = Date.now();
+    let delay = 2;
+    let warned = false;
+    for (;;) {
+      const r = this.tryAcquire(key);
+      if (r === true) return;
+      if (!warned) {
+        options.onWait?.(r);
+        warned = true;
+      }
+      this.checkTimeout(key, start, options, r);
+      sleepSync(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  /** Waits (without blocking the event loop) until the lock is ours. */
+  async acquire(key: string, options: AcquireOptions = {}): Promise<void> {
+    const start = Date.now();
+    let delay = 2;
+    let warned = false;
+    for (;;) {
+      const r = this.tryAcquire(key);
+      if (r === true) return;
+      if (!warned) {
+        options.onWait?.(r);
+        warned = true;
+      }
+      this.checkTimeout(key, start, options, r);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  private checkTimeout(key: string, start: number, options: AcquireOptions, owner: string): void {
+    if (options.timeoutMs !== undefined && Date.now() - start >= options.timeoutMs) {
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for lock ${this.lockPath(key)} held by process ${owner.split(' ')[0]}; if that process is stuck, stop it`);
+    }
+  }
+
+  /** True when this process holds the lock. */
+  holds(key: string): boolean {
+    return this.held.has(key);
+  }
+
+  /** Releases a lock this process holds. */
+  release(key: string): void {
+    if (!this.held.delete(key)) return;
+    const path = this.lockPath(key);
+    // Only delete the file if it is still ours (it always should be).
+    if (readOwner(path)?.trim() === this.token) {
+      try {
+        unlinkSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
+
+  /** Removes leftover private files of dead processes (from a crash between write and link). */
+  cleanup(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+      if (m && !ownerAlive(`${m[1]} 0`)) {
+        try {
+          unlinkSync(join(this.dir, name));
+        } catch {
+          // Another process cleaned it first.
+        }
+      }
+    }
+  }
+}
+
+function readOwner(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}

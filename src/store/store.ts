@@ -1,0 +1,726 @@
+/**
+ * The store: content-addressed and input-addressed items under a logical store dir, kept
+ * physically under `<root>/store` with their metadata in `<root>/var/db.sqlite`.
+ *
+ * Lowering writes builder scripts and `.drv` files here (`addTextToStore`,
+ * `writeDerivations`), fetchers and `local()` origins add sources (`addToStoreFromPath`),
+ * the builder registers outputs (`registerPath`), and packs read closures
+ * (`queryRequisites`). The `Store` interface is what the rest of tsdsl sees, so tests can
+ * open a store on a temporary root and exercise the real code.
+ *
+ * Crash safety: an item is written under `<root>/store/.tmp/`, made read-only with mtime 1,
+ * renamed into place, and only then committed to the database in one transaction. A crash
+ * (even kill -9) at any point leaves either no row or a complete item; leftover temporary
+ * files of dead processes are removed on the next open, and a stale unregistered item at
+ * a final path is replaced by the next add. Tree-shaped items are moved into place under a
+ * per-path lock (`lock.ts`). Text items (builder scripts, `.drv` files) are not locked:
+ * their bytes are fixed by their path and rename(2) replaces a regular file atomically,
+ * so racing writers can only put the same bytes in place.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  copyFileSync,
+  fchmodSync,
+  fsyncSync,
+  futimesSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import {
+  DerivationHasher,
+  derivationReferences,
+  parseDerivation,
+  verifyDerivation,
+} from '../derivation/aterm.js';
+import type { Derivation, FinalizedDerivation } from '../derivation/aterm.js';
+import {
+  formatHash,
+  makeFixedOutputPath,
+  makeTextPath,
+  nix32Encode,
+  parseStorePath,
+  sha256,
+  storeDirFromEnv,
+  validateStoreDir,
+} from '../derivation/hash.js';
+import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/hash.js';
+import { StoreDb } from './db.js';
+import type { NewPathInfo, PathInfo } from './db.js';
+import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
+import type { AcquireOptions } from './lock.js';
+import { ReferenceScanner, narHash, narHashOfBytes, narHashWith } from './nar.js';
+
+export type { PathInfo } from './db.js';
+
+/** Locks held on store paths; release them when the work on those paths is done. */
+export interface PathLock {
+  readonly paths: readonly string[];
+  release(): void;
+}
+
+/** Options of `addToStoreFromPath`. */
+export interface AddPathOptions {
+  /** `recursive` (default): the tree's NAR; `flat`: a regular file's bytes. */
+  method?: IngestionMethod;
+  /** References of a recursive item (sources normally have none). */
+  references?: readonly string[];
+}
+
+/** Options of `registerPath`. */
+export interface RegisterOptions {
+  /** The item's references, if already known. */
+  references?: readonly string[];
+  /** Store paths whose hash part to scan the item for (e.g. the build's input closure plus its own outputs). */
+  referenceCandidates?: readonly string[];
+  /** The `.drv` that produced the item. */
+  deriver?: string;
+  /** Expected content of a fixed output: registration fails if the item does not match. */
+  fixed?: FixedOutputHash;
+  /** A lock on the path already held by the caller (from `lockPaths`). */
+  lock?: PathLock;
+}
+
+/** The store as the rest of tsdsl uses it. Queries are synchronous; operations over trees are async. */
+export interface Store {
+  /** The logical store directory every path starts with. */
+  readonly storeDir: string;
+  /** Where a store path's bytes are on this machine. */
+  physicalPath(storePath: string): string;
+  isValid(path: string): boolean;
+  queryPathInfo(path: string): PathInfo | undefined;
+  queryReferences(path: string): string[];
+  queryReferrers(path: string): string[];
+  /** The closure of `paths` (themselves included), sorted. */
+  queryRequisites(paths: readonly string[]): string[];
+  /** Output name → path recorded for a stored `.drv`. */
+  queryDerivationOutputs(drvPath: string): Record<string, string>;
+  /** Stored `.drv` files that have `outputPath` as an output. */
+  queryDerivers(outputPath: string): string[];
+  addTextToStore(name: string, text: string | Uint8Array, references: readonly string[]): string;
+  addToStoreFromPath(name: string, srcPath: string, options?: AddPathOptions): Promise<string>;
+  /** A fresh directory on the store's file system for building an item to register. */
+  makeTempDir(label?: string): string;
+  registerPath(storePath: string, tempPath: string, options?: RegisterOptions): Promise<PathInfo>;
+  lockPaths(paths: readonly string[], options?: AcquireOptions): Promise<PathLock>;
+  writeDerivation(drv: Derivation, name: string): string;
+  writeDerivations(items: readonly FinalizedDerivation[]): string[];
+  readDerivation(drvPath: string): Derivation;
+  addRoot(storePath: string, name?: string): string;
+  removeRoot(name: string): boolean;
+  listRoots(): { name: string; path: string }[];
+  /** Runs synchronous store writes in one database transaction, with file syncs batched. */
+  batch<T>(fn: () => T): T;
+  close(): void;
+}
+
+/** How to open a local store. */
+export interface OpenStoreOptions {
+  /** Physical root; default `$TSDSL_ROOT`, `$XDG_DATA_HOME/tsdsl` or `~/.local/share/tsdsl`. */
+  root?: string;
+  /** Logical store dir; default `$TSDSL_STORE_DIR` or `/tsdsl/store`. */
+  storeDir?: string;
+  /** Environment to read defaults from (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** fsync files and directories before committing (default true); tests may turn it off for speed. */
+  durable?: boolean;
+  /** Registration time source in seconds (default: the clock). */
+  now?: () => number;
+}
+
+/** The physical root of the local store, from `TSDSL_ROOT`, `XDG_DATA_HOME` or the home dir. */
+export function storeRootFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const root = env['TSDSL_ROOT'];
+  if (root) {
+    if (!root.startsWith('/')) throw new Error(`TSDSL_ROOT \`${root}\` is not absolute; use an absolute path`);
+    return root;
+  }
+  const xdg = env['XDG_DATA_HOME'];
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'tsdsl');
+  return join(env['HOME'] || homedir(), '.local', 'share', 'tsdsl');
+}
+
+/** Opens (creating if needed) the local store. Loads the SQLite binding on first use. */
+export function openStore(options: OpenStoreOptions = {}): LocalStore {
+  const env = options.env ?? process.env;
+  const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
+  return new LocalStore(options.root ?? storeRootFromEnv(env), storeDir, options);
+}
+
+// ---------------------------------------------------------------------------------------
+// File-system helpers
+
+const CANONICAL_TIME = 1;
+// Creating files with mode 0444 saves an fchmod per file, unless the umask removes read bits.
+// (process.umask() is deprecated for reading; the value is read once, at load time.)
+const UMASK_HIDES_READ = (process.umask() & 0o444) !== 0;
+// Up to this many new files are fsynced one by one; more get one syncfs of the file system.
+const FSYNC_EACH_LIMIT = 32;
+const TMP_DIR = '.tmp';
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Makes a tree deletable by its owner (store dirs are read-only), then deletes it. */
+function removeTree(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) {
+    const walk = (dir: string): void => {
+      chmodSync(dir, 0o755);
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    };
+    walk(path);
+  }
+  rmSync(path, { recursive: true, force: true });
+}
+
+function describeKind(mode: number): string {
+  switch (mode & fsConstants.S_IFMT) {
+    case fsConstants.S_IFSOCK:
+      return 'a socket';
+    case fsConstants.S_IFIFO:
+      return 'a FIFO';
+    case fsConstants.S_IFCHR:
+      return 'a character device';
+    case fsConstants.S_IFBLK:
+      return 'a block device';
+    default:
+      return 'a special file';
+  }
+}
+
+/**
+ * Puts a tree in canonical form: files 0444 (0555 if owner-executable), directories 0555,
+ * no setuid/setgid/sticky bits, every mtime 1. The top directory stays writable (0755)
+ * when `keepTopWritable`, because renaming a directory to a new parent needs write
+ * permission on it; the caller finishes it after the rename.
+ */
+function canonicalise(path: Buffer, keepTopWritable: boolean): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) {
+    // Fall through to the time below.
+  } else if (st.isFile()) {
+    chmodSync(path, st.mode & 0o100 ? 0o555 : 0o444);
+  } else if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const name of readdirSync(path, { encoding: 'buffer' })) canonicalise(Buffer.concat([path, SLASH, name]), false);
+    chmodSync(path, keepTopWritable ? 0o755 : 0o555);
+  } else {
+    throw new Error(`cannot put \`${path.toString()}\` in the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
+  }
+  lutimesSync(path, CANONICAL_TIME, CANONICAL_TIME);
+}
+
+const SLASH = Buffer.from('/');
+
+/** Copies a tree (symlinks as symlinks) into a new path, in canonical form except the top's write bit. */
+function copyTree(src: Buffer, dest: Buffer, top: boolean): void {
+  const st = lstatSync(src);
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src, { encoding: 'buffer' }), dest);
+  } else if (st.isFile()) {
+    copyFileSync(src, dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    chmodSync(dest, st.mode & 0o100 ? 0o555 : 0o444);
+  } else if (st.isDirectory()) {
+    mkdirSync(dest, { mode: 0o755 });
+    for (const name of readdirSync(src, { encoding: 'buffer' })) {
+      copyTree(Buffer.concat([src, SLASH, name]), Buffer.concat([dest, SLASH, name]), false);
+    }
+    chmodSync(dest, top ? 0o755 : 0o555);
+  } else {
+    throw new Error(`cannot add \`${src.toString()}\` to the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
+  }
+  lutimesSync(dest, CANONICAL_TIME, CANONICAL_TIME);
+}
+
+function fileHash(algo: string, path: string): Buffer {
+  const h = createHash(algo);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest();
+}
+
+/** True when something (even a dangling symlink) is at `path`. */
+function occupied(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function caString(kind: 'text' | 'fixed', method: IngestionMethod, algo: HashAlgo, digest: Buffer): string {
+  const m = kind === 'fixed' && method === 'recursive' ? 'r:' : '';
+  return `${kind}:${m}${algo}:${nix32Encode(digest)}`;
+}
+
+function narHashString(hash: Buffer): string {
+  return 'sha256:' + nix32Encode(hash);
+}
+
+// ---------------------------------------------------------------------------------------
+
+interface TextItem {
+  path: string;
+  contents: string | Uint8Array;
+  references: readonly string[];
+  derivationOutputs?: Record<string, string>;
+}
+
+/** The local store on this machine. */
+export class LocalStore implements Store {
+  /** `<root>/store`: where items live. */
+  readonly storeRoot: string;
+  private readonly tmpRoot: string;
+  private readonly db: StoreDb;
+  private readonly locks: LockDirectory;
+  private readonly durable: boolean;
+  private readonly now: () => number;
+  private readonly owner = ownerToken().replace(' ', '-');
+  private tmpCounter = 0;
+  private batchDepth = 0;
+  /** Files renamed into place whose data still needs syncing before their rows commit. */
+  private unsynced: string[] = [];
+  /** Hash modulo of stored derivations, for checking new ones in O(1) per input. */
+  readonly hasher: DerivationHasher;
+
+  constructor(
+    readonly root: string,
+    readonly storeDir: string,
+    options: OpenStoreOptions = {},
+  ) {
+    this.storeRoot = join(root, 'store');
+    this.tmpRoot = join(this.storeRoot, TMP_DIR);
+    const varDir = join(root, 'var');
+    const lockDir = join(varDir, 'locks');
+    try {
+      for (const d of [this.storeRoot, this.tmpRoot, varDir, lockDir]) mkdirSync(d, { recursive: true });
+    } catch (e) {
+      throw new Error(`cannot create the store at ${root} (${(e as Error).message}); set TSDSL_ROOT to a writable directory`);
+    }
+    this.durable = options.durable ?? true;
+    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.db = new StoreDb(join(varDir, 'db.sqlite'), storeDir);
+    this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
+    this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
+    this.cleanup();
+  }
+
+  /** Removes temporary items and lock scraps left by processes that died. */
+  private cleanup(): void {
+    for (const name of readdirSync(this.tmpRoot)) {
+      const m = /^(\d+)-(\d+)-/.exec(name);
+      if (m && ownerAlive(`${m[1]} ${m[2]}`)) continue;
+      removeTree(join(this.tmpRoot, name));
+    }
+    this.locks.cleanup();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  physicalPath(storePath: string): string {
+    parseStorePath(storePath, this.storeDir);
+    return join(this.storeRoot, basename(storePath));
+  }
+
+  isValid(path: string): boolean {
+    return this.db.isValid(path);
+  }
+
+  queryPathInfo(path: string): PathInfo | undefined {
+    return this.db.queryPathInfo(path);
+  }
+
+  private requireValid(path: string, what: string): void {
+    if (!this.db.isValid(path)) {
+      throw new Error(`${what} \`${path}\` is not valid in the store at ${this.root}; add or build it first`);
+    }
+  }
+
+  queryReferences(path: string): string[] {
+    const refs = this.db.references(path);
+    if (refs === undefined) this.requireValid(path, 'path');
+    return refs ?? [];
+  }
+
+  queryReferrers(path: string): string[] {
+    const refs = this.db.referrers(path);
+    if (refs === undefined) this.requireValid(path, 'path');
+    return refs ?? [];
+  }
+
+  queryRequisites(paths: readonly string[]): string[] {
+    for (const p of paths) this.requireValid(p, 'path');
+    return this.db.requisites(paths);
+  }
+
+  queryDerivationOutputs(drvPath: string): Record<string, string> {
+    this.requireValid(drvPath, 'derivation');
+    return this.db.derivationOutputs(drvPath);
+  }
+
+  queryDerivers(outputPath: string): string[] {
+    return this.db.derivers(outputPath);
+  }
+
+  makeTempDir(label = 'build'): string {
+    const path = this.tempName(label);
+    mkdirSync(path, { mode: 0o755 });
+    return path;
+  }
+
+  private tempName(label: string): string {
+    // The owner prefix lets cleanup() tell a dead writer's leftovers from a live one's.
+    return join(this.tmpRoot, `${this.owner}-${++this.tmpCounter}-${label.replace(/[^A-Za-z0-9+._?=-]/g, '_').slice(0, 64)}`);
+  }
+
+  batch<T>(fn: () => T): T {
+    this.batchDepth++;
+    try {
+      return this.db.transaction(() => {
+        const result = fn();
+        if (result instanceof Promise) {
+          throw new Error('store.batch() needs a synchronous function; await asynchronous work before or after the batch');
+        }
+        if (this.batchDepth === 1) this.syncBatch();
+        return result;
+      });
+    } finally {
+      this.batchDepth--;
+    }
+  }
+
+  /** Makes the files written since the last sync durable, then their directory entries. */
+  private syncBatch(): void {
+    const files = this.unsynced;
+    this.unsynced = [];
+    if (!this.durable || files.length === 0) return;
+    if (files.length <= FSYNC_EACH_LIMIT) {
+      for (const f of files) fsyncPath(f);
+      fsyncPath(this.storeRoot);
+      return;
+    }
+    try {
+      // syncfs(2) of the store's file system: one call instead of an fsync per file
+      // (20,000 fsyncs take ~10 s here; one syncfs well under a second).
+      execFileSync('sync', ['-f', this.storeRoot], { stdio: 'ignore' });
+    } catch {
+      // No `sync -f` (non-GNU userland): a global sync is slower but as safe.
+      execFileSync('sync', [], { stdio: 'ignore' });
+    }
+  }
+
+  /**
+   * Writes text items (files whose bytes their path fixes) and registers them in one
+   * transaction. References must be valid or among the items.
+   */
+  private writeTextItems(items: readonly TextItem[]): void {
+    const seen = new Set<string>();
+    const todo: TextItem[] = [];
+    for (const item of items) {
+      if (seen.has(item.path) || this.db.isValid(item.path)) continue;
+      seen.add(item.path);
+      todo.push(item);
+    }
+    if (todo.length === 0) return;
+    const validRefs = new Set<string>();
+    for (const item of todo) {
+      for (const ref of item.references) {
+        if (seen.has(ref) || validRefs.has(ref)) continue;
+        if (!this.db.isValid(ref)) {
+          throw new Error(`cannot add ${item.path}: its reference ${ref} is not valid in the store; add it first`);
+        }
+        validRefs.add(ref);
+      }
+    }
+    const rows: NewPathInfo[] = [];
+    for (const item of todo) {
+      const bytes = typeof item.contents === 'string' ? Buffer.from(item.contents) : item.contents;
+      const tmp = this.tempName(basename(item.path).slice(33));
+      const fd = openSync(tmp, 'wx', 0o444);
+      try {
+        writeSync(fd, bytes);
+        if (UMASK_HIDES_READ) fchmodSync(fd, 0o444);
+        futimesSync(fd, CANONICAL_TIME, CANONICAL_TIME);
+      } finally {
+        closeSync(fd);
+      }
+      const dest = this.physicalPath(item.path);
+      renameSync(tmp, dest);
+      this.unsynced.push(dest);
+      const nar = narHashOfBytes(bytes);
+      rows.push({
+        path: item.path,
+        narHash: narHashString(nar.hash),
+        narSize: nar.size,
+        registrationTime: this.now(),
+        ca: caString('text', 'flat', 'sha256', sha256(bytes)),
+        references: item.references,
+        ...(item.derivationOutputs ? { derivationOutputs: item.derivationOutputs } : {}),
+      });
+    }
+    // Data before rows: a committed row must never name a file that a power cut could lose.
+    // Inside batch() the sync happens once, when the outermost batch commits.
+    if (this.batchDepth === 0) this.syncBatch();
+    this.db.register(rows);
+  }
+
+  addTextToStore(name: string, text: string | Uint8Array, references: readonly string[]): string {
+    const path = makeTextPath(name, text, references, this.storeDir);
+    this.writeTextItems([{ path, contents: text, references: [...new Set(references)].sort() }]);
+    return path;
+  }
+
+  writeDerivation(drv: Derivation, name: string): string {
+    // Check the output paths as Nix does on registration, so no wrong .drv gets in.
+    const f = verifyDerivation(drv, name, this.hasher);
+    this.writeDerivations([f]);
+    return f.drvPath;
+  }
+
+  /**
+   * Writes many finalized derivations (in any order; inputs may be among them or already
+   * stored) with one file-system sync and one transaction: the fast path for lowering a
+   * whole graph. The items must come from `finalizeDerivation` for this store dir.
+   */
+  writeDerivations(items: readonly FinalizedDerivation[]): string[] {
+    const textItems: TextItem[] = items.map((f) => {
+      if (!f.drvPath.startsWith(this.storeDir + '/')) {
+        throw new Error(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
+      }
+      this.hasher.record(f.drvPath, f.hashModulo);
+      const outputs: Record<string, string> = {};
+      for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
+      return { path: f.drvPath, contents: f.text, references: derivationReferences(f.drv), derivationOutputs: outputs };
+    });
+    this.writeTextItems(textItems);
+    return items.map((f) => f.drvPath);
+  }
+
+  readDerivation(drvPath: string): Derivation {
+    this.requireValid(drvPath, 'derivation');
+    const text = readFileSync(this.physicalPath(drvPath), 'utf8');
+    try {
+      return parseDerivation(text);
+    } catch (e) {
+      throw new Error(`${drvPath}: ${(e as Error).message}`);
+    }
+  }
+
+  async lockPaths(paths: readonly string[], options: AcquireOptions = {}): Promise<PathLock> {
+    // A fixed order stops two processes locking the same set from deadlocking.
+    const keys = [...new Set(paths.map((p) => parseStorePath(p, this.storeDir).hash))].sort();
+    const taken: string[] = [];
+    try {
+      for (const key of keys) {
+        await this.locks.acquire(key, options);
+        taken.push(key);
+      }
+    } catch (e) {
+      for (const key of taken) this.locks.release(key);
+      throw e;
+    }
+    let released = false;
+    return {
+      paths: [...paths],
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const key of taken) this.locks.release(key);
+      },
+    };
+  }
+
+  async addToStoreFromPath(name: string, srcPath: string, options: AddPathOptions = {}): Promise<string> {
+    const method = options.method ?? 'recursive';
+    const references = [...new Set(options.references ?? [])].sort();
+    if (method === 'flat' && references.length > 0) {
+      throw new Error(`flat item \`${name}\` cannot have references; add it with method 'recursive'`);
+    }
+    for (const ref of references) this.requireValid(ref, 'reference');
+    let st;
+    try {
+      st = method === 'flat' ? statSync(srcPath) : lstatSync(srcPath);
+    } catch (e) {
+      throw new Error(`cannot add \`${srcPath}\` to the store: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`);
+    }
+    if (method === 'flat' && !st.isFile()) {
+      throw new Error(`cannot add \`${srcPath}\` flat: it is not a regular file; use method 'recursive' for directories and symlinks`);
+    }
+    const tmp = this.tempName(name);
+    try {
+      copyTree(Buffer.from(srcPath), Buffer.from(tmp), true);
+      const nar = await narHash(tmp);
+      const digest = method === 'flat' ? fileHash('sha256', tmp) : nar.hash;
+      const path = makeFixedOutputPath(name, { method, algo: 'sha256', digest }, this.storeDir, references);
+      await this.moveIntoStore(path, tmp, {
+        path,
+        narHash: narHashString(nar.hash),
+        narSize: nar.size,
+        registrationTime: this.now(),
+        ca: caString('fixed', method, 'sha256', digest),
+        references,
+      });
+      return path;
+    } finally {
+      removeTree(tmp);
+    }
+  }
+
+  async registerPath(storePath: string, tempPath: string, options: RegisterOptions = {}): Promise<PathInfo> {
+    parseStorePath(storePath, this.storeDir);
+    const existing = this.db.queryPathInfo(storePath);
+    if (existing) {
+      removeTree(tempPath);
+      return existing;
+    }
+    let st;
+    try {
+      st = lstatSync(tempPath);
+    } catch {
+      throw new Error(`cannot register ${storePath}: its build result \`${tempPath}\` does not exist; did the builder write its output?`);
+    }
+    // Renaming needs the same file system; move foreign trees into our temp dir first.
+    let staged = tempPath;
+    if (lstatSync(this.tmpRoot).dev !== st.dev) {
+      staged = this.tempName(basename(storePath).slice(33));
+      copyTree(Buffer.from(tempPath), Buffer.from(staged), true);
+      removeTree(tempPath);
+    } else {
+      canonicalise(Buffer.from(tempPath), true);
+    }
+
+    const candidates = options.referenceCandidates ?? [];
+    const scanner = candidates.length > 0 ? new ReferenceScanner(candidates.map((p) => parseStorePath(p).hash)) : undefined;
+    const nar = await narHash(staged, scanner ? { scanner } : {});
+    let references: string[];
+    if (options.references) {
+      references = [...new Set(options.references)].sort();
+    } else if (scanner) {
+      const found = scanner.found();
+      references = [...new Set(candidates.filter((p) => found.has(parseStorePath(p).hash)))].sort();
+    } else {
+      references = [];
+    }
+    for (const ref of references) if (ref !== storePath) this.requireValid(ref, `reference of ${storePath}`);
+
+    let ca: string | undefined;
+    if (options.fixed) {
+      const { method, algo, digest } = options.fixed;
+      let actual: Buffer;
+      if (method === 'flat') {
+        if (!lstatSync(staged).isFile()) {
+          throw new Error(`fixed output ${storePath} should be a regular file (flat hash), but the build produced a directory or symlink`);
+        }
+        actual = fileHash(algo, staged);
+      } else {
+        actual = algo === 'sha256' ? nar.hash : (await narHashWith(staged, algo)).hash;
+      }
+      if (!actual.equals(Buffer.from(digest))) {
+        throw new Error(
+          `hash mismatch in fixed output ${storePath}: expected ${formatHash({ algo, digest: Buffer.from(digest) }, 'sri')}, got ${formatHash({ algo, digest: actual }, 'sri')}; fix the declared hash if the new content is right`,
+        );
+      }
+      const expectedPath = makeFixedOutputPath(outputNameOf(storePath), options.fixed, this.storeDir, references.filter((r) => r !== storePath));
+      if (expectedPath !== storePath) {
+        throw new Error(`fixed output content gives ${expectedPath}, not ${storePath}; the derivation's output path is wrong`);
+      }
+      ca = caString('fixed', method, algo, actual);
+    }
+
+    const info: NewPathInfo = {
+      path: storePath,
+      narHash: narHashString(nar.hash),
+      narSize: nar.size,
+      registrationTime: this.now(),
+      deriver: options.deriver,
+      ca,
+      references,
+    };
+    try {
+      await this.moveIntoStore(storePath, staged, info, options.lock);
+    } finally {
+      if (occupied(staged)) removeTree(staged);
+    }
+    return this.db.queryPathInfo(storePath)!;
+  }
+
+  /** Under the path's lock: replace any stale unregistered copy, rename, sync, commit. */
+  private async moveIntoStore(path: string, tmp: string, info: NewPathInfo, held?: PathLock): Promise<void> {
+    const key = parseStorePath(path, this.storeDir).hash;
+    const ownLock = !(held && held.paths.includes(path) && this.locks.holds(key));
+    if (ownLock) await this.locks.acquire(key);
+    try {
+      if (this.db.isValid(path)) return; // another process added it while we copied
+      const dest = this.physicalPath(path);
+      if (occupied(dest)) removeTree(dest);
+      renameSync(tmp, dest);
+      const st = lstatSync(dest);
+      if (st.isDirectory()) chmodSync(dest, 0o555);
+      lutimesSync(dest, CANONICAL_TIME, CANONICAL_TIME);
+      if (this.durable) fsyncPath(this.storeRoot);
+      this.db.register([info]);
+    } finally {
+      if (ownLock) this.locks.release(key);
+    }
+  }
+
+  addRoot(storePath: string, name: string = basename(storePath)): string {
+    this.requireValid(storePath, 'GC root target');
+    if (name === '') throw new Error('GC root name is empty; give the root a name');
+    this.db.addRoot(name, storePath);
+    return name;
+  }
+
+  removeRoot(name: string): boolean {
+    return this.db.removeRoot(name);
+  }
+
+  listRoots(): { name: string; path: string }[] {
+    return this.db.roots();
+  }
+}
+
+/** The name part of an output path, which is the name a fixed output's path is made from. */
+function outputNameOf(storePath: string): string {
+  return basename(storePath).slice(33);
+}

@@ -1,0 +1,591 @@
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transform } from 'sucrase';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
+import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
+import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
+import { narHash } from '../../src/store/nar.js';
+import { openStore, storeRootFromEnv } from '../../src/store/store.js';
+import type { LocalStore } from '../../src/store/store.js';
+
+const SD = '/tsdsl/store';
+let root: string;
+let work: string;
+let store: LocalStore;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'tsdsl-store-'));
+  work = mkdtempSync(join(tmpdir(), 'tsdsl-work-'));
+  store = openStore({ root, storeDir: SD, env: {}, durable: false });
+});
+
+afterEach(() => {
+  store.close();
+  for (const d of [root, work]) {
+    spawnSync('chmod', ['-R', 'u+w', d]);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+function partial(fields: Partial<Derivation> & { outputNames?: string[] } = {}): Derivation {
+  const { outputNames = ['out'], ...rest } = fields;
+  const outputs: Derivation['outputs'] = {};
+  for (const o of outputNames) outputs[o] = { path: '', hashAlgo: '', hash: '' };
+  return { outputs, inputDrvs: {}, inputSrcs: [], system: 'x86_64-linux', builder: '/bin/sh', args: [], env: {}, ...rest };
+}
+
+function makeTree(dir: string, files = 3): void {
+  mkdirSync(join(dir, 'sub/deep'), { recursive: true });
+  writeFileSync(join(dir, 'README'), 'hello\n');
+  writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\necho run\n');
+  chmodSync(join(dir, 'run.sh'), 0o4755); // setuid must not survive
+  symlinkSync('../README', join(dir, 'sub/link'));
+  for (let i = 0; i < files; i++) writeFileSync(join(dir, 'sub/deep', `f${i}`), `file ${i}\n`.repeat(i % 50));
+}
+
+/** Every node under `p` in canonical form: no write bits, no setuid, mtime 1. */
+function expectCanonical(p: string): void {
+  const st = lstatSync(p);
+  expect(st.mtimeMs, p).toBe(1000);
+  if (st.isDirectory()) {
+    expect(st.mode & 0o7777, p).toBe(0o555);
+    for (const n of readdirSync(p)) expectCanonical(join(p, n));
+  } else if (st.isFile()) {
+    expect([0o444, 0o555], p).toContain(st.mode & 0o7777);
+  }
+}
+
+async function expectIntact(s: LocalStore, path: string): Promise<void> {
+  const info = s.queryPathInfo(path)!;
+  const { hash, size } = await narHash(s.physicalPath(path));
+  expect(info.narHash).toBe('sha256:' + nix32Encode(hash));
+  expect(info.narSize).toBe(size);
+}
+
+describe('opening', () => {
+  it('finds the root from the environment', () => {
+    expect(storeRootFromEnv({ TSDSL_ROOT: '/x/y' })).toBe('/x/y');
+    expect(storeRootFromEnv({ XDG_DATA_HOME: '/d' })).toBe('/d/tsdsl');
+    expect(storeRootFromEnv({ HOME: '/home/u' })).toBe('/home/u/.local/share/tsdsl');
+    expect(() => storeRootFromEnv({ TSDSL_ROOT: 'rel' })).toThrow(/not absolute/);
+  });
+
+  it('lays out store/ and var/db.sqlite and maps logical to physical paths', () => {
+    expect(existsSync(join(root, 'store'))).toBe(true);
+    expect(existsSync(join(root, 'var/db.sqlite'))).toBe(true);
+    const p = makeTextPath('x', 'y', [], SD);
+    expect(store.physicalPath(p)).toBe(join(root, 'store', p.slice(SD.length + 1)));
+    expect(() => store.physicalPath('/nix/store/zr2knphxg8yyy2mkq8akf2hfknjvdiz7-x')).toThrow(/not a store path in \/tsdsl\/store/);
+  });
+
+  it('refuses a root made for another store dir', () => {
+    expect(() => openStore({ root, storeDir: '/nix/store', env: {} })).toThrow(/belongs to the store dir \/tsdsl\/store, not \/nix\/store/);
+  });
+
+  it('reads TSDSL_STORE_DIR and TSDSL_ROOT', () => {
+    const other = mkdtempSync(join(tmpdir(), 'tsdsl-env-'));
+    const s = openStore({ env: { TSDSL_ROOT: other, TSDSL_STORE_DIR: '/nix/store' }, durable: false });
+    expect(s.storeDir).toBe('/nix/store');
+    expect(s.root).toBe(other);
+    s.close();
+    rmSync(other, { recursive: true, force: true });
+  });
+});
+
+describe('addTextToStore', () => {
+  it('writes a read-only file with mtime 1 at the text path and registers it', () => {
+    const p = store.addTextToStore('builder.sh', 'echo hi\n', []);
+    expect(p).toBe(makeTextPath('builder.sh', 'echo hi\n', [], SD));
+    const phys = store.physicalPath(p);
+    expect(readFileSync(phys, 'utf8')).toBe('echo hi\n');
+    expect(lstatSync(phys).mode & 0o7777).toBe(0o444);
+    expect(lstatSync(phys).mtimeMs).toBe(1000);
+    const info = store.queryPathInfo(p)!;
+    expect(info.ca).toBe('text:sha256:' + nix32Encode(sha256('echo hi\n')));
+    expect(info.references).toEqual([]);
+    expect(info.narSize).toBe(120);
+    expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
+  });
+
+  it('is idempotent', () => {
+    let t = 100;
+    const s = openStore({ root, storeDir: SD, env: {}, durable: false, now: () => t++ });
+    const a = s.addTextToStore('t', 'same', []);
+    const first = s.queryPathInfo(a)!.registrationTime;
+    expect(s.addTextToStore('t', 'same', [])).toBe(a);
+    expect(s.queryPathInfo(a)!.registrationTime).toBe(first);
+    s.close();
+  });
+
+  it('records references and referrers, and requires references to be valid', () => {
+    const a = store.addTextToStore('a', 'A', []);
+    const b = store.addTextToStore('b', `uses ${a}`, [a]);
+    expect(store.queryReferences(b)).toEqual([a]);
+    expect(store.queryReferrers(a)).toEqual([b]);
+    const missing = makeTextPath('nope', 'x', [], SD);
+    expect(() => store.addTextToStore('c', 'C', [missing])).toThrow(/reference .*-nope is not valid in the store; add it first/);
+    expect(() => store.queryReferences(missing)).toThrow(/is not valid in the store/);
+  });
+
+  it('replaces a stale unregistered file at the final path (crash after rename)', () => {
+    const p = makeTextPath('t', 'good', [], SD);
+    writeFileSync(store.physicalPath(p), 'half-writ');
+    store.addTextToStore('t', 'good', []);
+    expect(readFileSync(store.physicalPath(p), 'utf8')).toBe('good');
+  });
+
+  it('fsyncs in durable mode without changing the result', () => {
+    const s = openStore({ root, storeDir: SD, env: {} });
+    const p = s.addTextToStore('durable', 'x', []);
+    expect(s.isValid(p)).toBe(true);
+    s.close();
+  });
+});
+
+describe('addToStoreFromPath', () => {
+  it('adds a tree as a source path, normalised, with its NAR hash', async () => {
+    makeTree(join(work, 'src'));
+    const { hash } = await narHash(join(work, 'src'));
+    const p = await store.addToStoreFromPath('src', join(work, 'src'));
+    expect(p).toBe(makeFixedOutputPath('src', { method: 'recursive', algo: 'sha256', digest: hash }, SD));
+    const phys = store.physicalPath(p);
+    expectCanonical(phys);
+    expect(readlinkSync(join(phys, 'sub/link'))).toBe('../README');
+    expect(lstatSync(join(phys, 'run.sh')).mode & 0o7777).toBe(0o555);
+    const info = store.queryPathInfo(p)!;
+    expect(info.ca).toBe('fixed:r:sha256:' + nix32Encode(hash));
+    await expectIntact(store, p);
+    // Same content, same path, no second row.
+    expect(await store.addToStoreFromPath('src', join(work, 'src'))).toBe(p);
+  });
+
+  it('adds a file flat and recursively with the paths Nix gives them', async () => {
+    writeFileSync(join(work, 'a.nix'), '"a"\n');
+    const other = openStore({ root: join(root, 'nix'), storeDir: '/nix/store', env: {}, durable: false });
+    expect(await other.addToStoreFromPath('a.nix', join(work, 'a.nix'))).toBe('/nix/store/m1a49k28kbvny5dnbkymp1nia4b403q8-a.nix');
+    writeFileSync(join(work, 'smash'), 'SMASH THE STATE');
+    const flat = await other.addToStoreFromPath('output', join(work, 'smash'), { method: 'flat' });
+    expect(flat).toBe(makeFixedOutputPath('output', { method: 'flat', algo: 'sha256', digest: sha256('SMASH THE STATE') }, '/nix/store'));
+    expect(other.queryPathInfo(flat)!.ca).toBe('fixed:sha256:0d9n3r2i4m1zgy0wpqbsyabsfzgs952066bfp8gwvcg4mkr4r5g8');
+    other.close();
+  });
+
+  it('explains bad sources', async () => {
+    await expect(store.addToStoreFromPath('x', join(work, 'missing'))).rejects.toThrow(/it does not exist/);
+    mkdirSync(join(work, 'dir'));
+    await expect(store.addToStoreFromPath('x', join(work, 'dir'), { method: 'flat' })).rejects.toThrow(/not a regular file/);
+    spawnSync('mkfifo', [join(work, 'dir/fifo')]);
+    await expect(store.addToStoreFromPath('x', join(work, 'dir'))).rejects.toThrow(/is a FIFO/);
+    expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
+  });
+
+  it('replaces a stale unregistered tree at the final path', async () => {
+    makeTree(join(work, 'src'));
+    const { hash } = await narHash(join(work, 'src'));
+    const p = makeFixedOutputPath('src', { method: 'recursive', algo: 'sha256', digest: hash }, SD);
+    mkdirSync(join(store.physicalPath(p), 'junk'), { recursive: true });
+    chmodSync(store.physicalPath(p), 0o555);
+    expect(await store.addToStoreFromPath('src', join(work, 'src'))).toBe(p);
+    expect(existsSync(join(store.physicalPath(p), 'junk'))).toBe(false);
+    await expectIntact(store, p);
+  });
+
+  it('breaks a stale lock left by a dead process', async () => {
+    makeTree(join(work, 'src'));
+    const { hash } = await narHash(join(work, 'src'));
+    const p = makeFixedOutputPath('src', { method: 'recursive', algo: 'sha256', digest: hash }, SD);
+    const dead = deadPid();
+    writeFileSync(join(root, 'var/locks', `${parseStorePath(p).hash}.lock`), `${dead} 12345\n`);
+    expect(await store.addToStoreFromPath('src', join(work, 'src'))).toBe(p);
+    expect(existsSync(join(root, 'var/locks', `${parseStorePath(p).hash}.lock`))).toBe(false);
+  });
+
+  it('waits for a lock held by a live owner', async () => {
+    makeTree(join(work, 'src'));
+    const { hash } = await narHash(join(work, 'src'));
+    const p = makeFixedOutputPath('src', { method: 'recursive', algo: 'sha256', digest: hash }, SD);
+    const lock = await store.lockPaths([p]);
+    let done = false;
+    const adding = store.addToStoreFromPath('src', join(work, 'src')).then((r) => {
+      done = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(done).toBe(false);
+    lock.release();
+    expect(await adding).toBe(p);
+  });
+});
+
+describe('closures and roots', () => {
+  it('computes requisites', () => {
+    const a = store.addTextToStore('a', 'A', []);
+    const b = store.addTextToStore('b', 'B', [a]);
+    const c = store.addTextToStore('c', 'C', [b]);
+    const d = store.addTextToStore('d', 'D', [a]);
+    expect(store.queryRequisites([c])).toEqual([a, b, c].sort());
+    expect(store.queryRequisites([c, d])).toEqual([a, b, c, d].sort());
+    expect(store.queryRequisites([a])).toEqual([a]);
+    expect(() => store.queryRequisites([makeTextPath('z', 'z', [], SD)])).toThrow(/not valid/);
+  });
+
+  it('adds, lists and removes GC roots', () => {
+    const a = store.addTextToStore('a', 'A', []);
+    expect(store.addRoot(a)).toBe(a.slice(SD.length + 1));
+    expect(store.addRoot(a, 'profile')).toBe('profile');
+    expect(store.listRoots()).toEqual([
+      { name: a.slice(SD.length + 1), path: a },
+      { name: 'profile', path: a },
+    ]);
+    expect(store.removeRoot('profile')).toBe(true);
+    expect(store.removeRoot('profile')).toBe(false);
+    expect(() => store.addRoot(makeTextPath('z', 'z', [], SD))).toThrow(/GC root target/);
+  });
+});
+
+describe('derivations', () => {
+  function graph(n: number, hasher = new DerivationHasher(SD)): FinalizedDerivation[] {
+    const script = store.addTextToStore('builder.sh', 'make install\n', []);
+    const out: FinalizedDerivation[] = [];
+    for (let i = 0; i < n; i++) {
+      const inputDrvs: Record<string, string[]> = {};
+      for (let k = 1; k <= 3 && i - k * 5 >= 0; k++) inputDrvs[out[i - k * 5]!.drvPath] = ['out'];
+      const outputNames = i % 4 === 0 ? ['out', 'dev'] : ['out'];
+      out.push(finalizeDerivation(partial({ outputNames, inputDrvs, inputSrcs: [script], args: [script], env: { i: String(i) } }), `p${i}`, hasher));
+    }
+    return out;
+  }
+
+  it('writes, reads back and records outputs', () => {
+    const [f] = graph(1);
+    const drvPath = store.writeDerivation(f!.drv, 'p0');
+    expect(drvPath).toBe(f!.drvPath);
+    expect(readFileSync(store.physicalPath(drvPath), 'utf8')).toBe(f!.text);
+    expect(serializeDerivation(store.readDerivation(drvPath))).toBe(f!.text);
+    expect(store.queryDerivationOutputs(drvPath)).toEqual({ dev: f!.drv.outputs['dev']!.path, out: f!.drv.outputs['out']!.path });
+    expect(store.queryDerivers(f!.drv.outputs['out']!.path)).toEqual([drvPath]);
+    expect(store.queryReferences(drvPath)).toEqual(f!.drv.inputSrcs);
+    expect(store.writeDerivation(f!.drv, 'p0')).toBe(drvPath);
+  });
+
+  it('checks output paths through stored inputs, as Nix does', () => {
+    const fs = graph(6);
+    store.writeDerivations(fs.slice(0, 5));
+    // A fresh store handle has no memo: it must read p0 from disk to check p5.
+    const fresh = openStore({ root, storeDir: SD, env: {}, durable: false });
+    expect(fresh.writeDerivation(fs[5]!.drv, 'p5')).toBe(fs[5]!.drvPath);
+    const bad = { ...fs[5]!.drv, outputs: { out: { path: fs[4]!.drv.outputs['out']!.path, hashAlgo: '', hash: '' } } };
+    expect(() => fresh.writeDerivation(bad, 'p5')).toThrow(/has output `out` at/);
+    fresh.close();
+  });
+
+  it('refuses a derivation whose inputs are not in the store', () => {
+    const fs = graph(6);
+    expect(() => store.writeDerivations([fs[5]!])).toThrow(/reference .*-p0\.drv is not valid in the store/);
+    expect(store.isValid(fs[5]!.drvPath)).toBe(false);
+  });
+
+  it('writes a batch in any order in one go, idempotently', () => {
+    const fs = graph(300);
+    const shuffled = [...fs].reverse();
+    expect(store.writeDerivations(shuffled)).toEqual(shuffled.map((f) => f.drvPath));
+    for (const f of fs) {
+      expect(store.isValid(f.drvPath)).toBe(true);
+      expect(makeTextPath(`${f.name}.drv`, readFileSync(store.physicalPath(f.drvPath)), store.queryReferences(f.drvPath), SD)).toBe(f.drvPath);
+    }
+    expect(store.queryRequisites([fs[299]!.drvPath]).length).toBeGreaterThan(10);
+    store.writeDerivations(fs);
+  });
+
+  it('batches text writes and derivations in one transaction', () => {
+    const fs = graph(10);
+    const paths = store.batch(() => {
+      const t = store.addTextToStore('in-batch', 'x', []);
+      store.writeDerivations(fs);
+      return t;
+    });
+    expect(store.isValid(paths)).toBe(true);
+    expect(() =>
+      store.batch(() => {
+        store.addTextToStore('rolled-back', 'y', []);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(store.isValid(makeTextPath('rolled-back', 'y', [], SD))).toBe(false);
+  });
+});
+
+describe('registerPath', () => {
+  it('normalises, scans references, and registers a build output', async () => {
+    const dep = store.addTextToStore('dep', 'D', []);
+    const unrelated = store.addTextToStore('unrelated', 'U', []);
+    const out = `${SD}/${nix32Encode(sha256('out').subarray(0, 20))}-hello`;
+    const tmp = store.makeTempDir('hello');
+    mkdirSync(join(tmp, 'bin'));
+    writeFileSync(join(tmp, 'bin/hello'), `#!${dep}/bin/sh\necho self is ${out}\n`);
+    chmodSync(join(tmp, 'bin/hello'), 0o6777);
+    const info = await store.registerPath(out, tmp, { referenceCandidates: [dep, unrelated, out], deriver: `${SD}/${'0'.repeat(32)}-hello.drv` });
+    expect(info.references).toEqual([dep, out].sort());
+    expect(info.deriver).toBe(`${SD}/${'0'.repeat(32)}-hello.drv`);
+    expect(existsSync(tmp)).toBe(false);
+    expectCanonical(store.physicalPath(out));
+    await expectIntact(store, out);
+    expect(store.queryReferrers(dep)).toEqual([out]);
+  });
+
+  it('keeps the first result when a path is registered twice', async () => {
+    const out = `${SD}/${nix32Encode(sha256('twice').subarray(0, 20))}-x`;
+    const t1 = store.makeTempDir();
+    writeFileSync(join(t1, 'f'), 'first');
+    await store.registerPath(out, t1);
+    const t2 = store.makeTempDir();
+    writeFileSync(join(t2, 'f'), 'second');
+    await store.registerPath(out, t2);
+    expect(readFileSync(join(store.physicalPath(out), 'f'), 'utf8')).toBe('first');
+    expect(existsSync(t2)).toBe(false);
+  });
+
+  it('checks fixed outputs against their declared hash', async () => {
+    const digest = sha256('tarball bytes');
+    const out = makeFixedOutputPath('src.tar', { method: 'flat', algo: 'sha256', digest }, SD);
+    const bad = store.makeTempDir();
+    rmSync(bad, { recursive: true });
+    writeFileSync(bad, 'other bytes');
+    await expect(store.registerPath(out, bad, { fixed: { method: 'flat', algo: 'sha256', digest } })).rejects.toThrow(
+      /hash mismatch in fixed output .*: expected sha256-.*, got sha256-/,
+    );
+    expect(store.isValid(out)).toBe(false);
+    const good = join(store.makeTempDir(), 'file');
+    writeFileSync(good, 'tarball bytes');
+    const info = await store.registerPath(out, good, { fixed: { method: 'flat', algo: 'sha256', digest } });
+    expect(info.ca).toBe('fixed:sha256:' + nix32Encode(digest));
+  });
+
+  it('uses a lock the caller already holds', async () => {
+    const out = `${SD}/${nix32Encode(sha256('locked').subarray(0, 20))}-x`;
+    const lock = await store.lockPaths([out]);
+    const t = store.makeTempDir();
+    writeFileSync(join(t, 'f'), 'x');
+    await store.registerPath(out, t, { lock });
+    lock.release();
+    expect(store.isValid(out)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Several processes. The children import the store modules transpiled with sucrase (as
+// `npm run build` does) into a private directory, so running these tests does not touch
+// dist/, which other test runs may be using.
+
+const here = dirname(fileURLToPath(import.meta.url));
+const projectRoot = join(here, '..', '..');
+let compiled: string;
+
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(r.stdout.toString());
+}
+
+const CHILD = `
+import { readFileSync, existsSync } from 'node:fs';
+const [mod, aterm, root, op, ...args] = process.argv.slice(2);
+const { openStore } = await import(mod);
+const { DerivationHasher, finalizeDerivation } = await import(aterm);
+const store = openStore({ root, storeDir: '/tsdsl/store', env: {} });
+const go = args.pop();
+console.log('ready');
+const deadline = Date.now() + 30_000;
+while (go !== '-' && !existsSync(go)) {
+  if (Date.now() > deadline) { console.error('no go file'); process.exit(3); }
+  await new Promise((r) => setTimeout(r, 5));
+}
+console.log('started');
+const t0 = performance.now();
+if (op === 'tree') {
+  console.log('path ' + await store.addToStoreFromPath(args[1] ?? 'tree', args[0]));
+} else if (op === 'text') {
+  console.log('path ' + store.addTextToStore('text', readFileSync(args[0], 'utf8'), []));
+} else if (op === 'drvs') {
+  const hasher = new DerivationHasher('/tsdsl/store');
+  const items = [];
+  for (let i = 0; i < Number(args[0]); i++) {
+    const inputDrvs = i > 0 ? { [items[i - 1].drvPath]: ['out'] } : {};
+    items.push(finalizeDerivation({ outputs: { out: { path: '', hashAlgo: '', hash: '' } }, inputDrvs, inputSrcs: [], system: 'x86_64-linux', builder: '/bin/sh', args: [], env: { i: String(i), seed: args[1] ?? '', pad: 'x'.repeat(2000) } }, 'd' + i, hasher));
+  }
+  store.writeDerivations(items);
+  console.log('path ' + items[items.length - 1].drvPath);
+}
+console.log('ms ' + Math.round(performance.now() - t0));
+store.close();
+`;
+
+beforeAll(() => {
+  // Inside node_modules so the children resolve better-sqlite3 from the project.
+  compiled = mkdtempSync(join(projectRoot, 'node_modules', '.cache-tsdsl-store-test-'));
+  for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/db.ts', 'src/store/store.ts']) {
+    const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
+    const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, code);
+  }
+  writeFileSync(join(compiled, 'child.mjs'), CHILD);
+});
+
+afterAll(() => {
+  rmSync(compiled, { recursive: true, force: true });
+});
+
+interface Child {
+  proc: ChildProcess;
+  output: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  /** Loaded and waiting for the go file. */
+  ready: Promise<void>;
+  /** Working. */
+  started: Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+afterEach(() => {
+  // A failed assertion must not leave children behind.
+  for (const proc of running) proc.kill('SIGKILL');
+  running.clear();
+});
+
+function child(storeRoot: string, op: string, args: string[], go = '-'): Child {
+  const proc = spawn(
+    process.execPath,
+    [join(compiled, 'child.mjs'), join(compiled, 'src/store/store.js'), join(compiled, 'src/derivation/aterm.js'), storeRoot, op, ...args, go],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
+  let stdout = '';
+  let stderr = '';
+  let onStart: () => void = () => {};
+  let onReady: () => void = () => {};
+  const started = new Promise<void>((r) => (onStart = r));
+  const ready = new Promise<void>((r) => (onReady = r));
+  proc.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (stdout.includes('ready')) onReady();
+    if (stdout.includes('started')) onStart();
+  });
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const output = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
+    proc.on('close', (code, signal) => {
+      onReady();
+      onStart();
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { proc, output, ready, started };
+}
+
+describe('several processes', () => {
+  it('two processes adding the same tree agree, and one item is registered', async () => {
+    makeTree(join(work, 'src'), 400);
+    writeFileSync(join(work, 'text'), 'shared text\n'.repeat(1000));
+    for (let round = 0; round < 3; round++) {
+      const r = join(work, `root${round}`);
+      const go = join(work, `go${round}`);
+      const kids = [child(r, 'tree', [join(work, 'src')], go), child(r, 'tree', [join(work, 'src')], go), child(r, 'text', [join(work, 'text')], go), child(r, 'text', [join(work, 'text')], go)];
+      await Promise.all(kids.map((k) => k.ready));
+      writeFileSync(go, '');
+      const results = await Promise.all(kids.map((k) => k.output));
+      for (const res of results) expect(res.code, res.stderr).toBe(0);
+      const paths = results.map((res) => /path (\S+)/.exec(res.stdout)![1]!);
+      expect(paths[0]).toBe(paths[1]);
+      expect(paths[2]).toBe(paths[3]);
+      const s = openStore({ root: r, storeDir: SD, env: {}, durable: false });
+      await expectIntact(s, paths[0]!);
+      await expectIntact(s, paths[2]!);
+      expectCanonical(s.physicalPath(paths[0]!));
+      const db = spawnSync('node', ['-e', `const D=require('better-sqlite3');const d=new D(${JSON.stringify(join(r, 'var/db.sqlite'))});console.log(d.prepare('select count(*) c from ValidPaths').get().c)`], { cwd: projectRoot });
+      expect(db.stdout.toString().trim()).toBe('2');
+      expect(readdirSync(join(r, 'store/.tmp'))).toEqual([]);
+      expect(readdirSync(join(r, 'var/locks'))).toEqual([]);
+      s.close();
+    }
+  }, 60_000);
+
+  it('kill -9 at any moment leaves nothing half-registered', async () => {
+    makeTree(join(work, 'src'), 800);
+    // Write the source back now, so the children's syncs do not pay for it and times are steady.
+    spawnSync('sync', ['-f', join(work, 'src')]);
+    // Time an uninterrupted run of each job, then kill runs at fractions of that time so
+    // kills land while copying, hashing, renaming, syncing and committing. Each run adds
+    // a different item (another name or seed), so every kill hits a fresh write.
+    const timed = async (op: 'tree' | 'drvs'): Promise<number> => {
+      const res = await child(join(work, `timing-${op}`), op, op === 'tree' ? [join(work, 'src'), 'timing'] : ['1500', 'timing']).output;
+      expect(res.code, res.stderr).toBe(0);
+      return Number(/ms (\d+)/.exec(res.stdout)![1]);
+    };
+    const times = { tree: await timed('tree'), drvs: await timed('drvs') };
+    const r = join(work, 'killroot');
+    let validSeen = 0;
+    let run = 0;
+    const checked = new Set<string>();
+    for (const op of ['tree', 'drvs'] as const) {
+      for (const fraction of [0, 0.2, 0.45, 0.7, 0.9, 1.1, 1.6]) {
+        run++;
+        const k = child(r, op, op === 'tree' ? [join(work, 'src'), `tree${run}`] : ['1500', String(run)]);
+        await k.started;
+        await new Promise((res) => setTimeout(res, Math.round(fraction * times[op])));
+        k.proc.kill('SIGKILL');
+        await k.output;
+        // Reopening cleans the dead writer's temporaries; whatever is valid must be whole.
+        const s = openStore({ root: r, storeDir: SD, env: {}, durable: false });
+        expect(readdirSync(join(r, 'store/.tmp'))).toEqual([]);
+        const valid = spawnSync(
+          'node',
+          ['-e', `const D=require('better-sqlite3');const d=new D(${JSON.stringify(join(r, 'var/db.sqlite'))});console.log(JSON.stringify(d.prepare('select path from ValidPaths').pluck().all()))`],
+          { cwd: projectRoot },
+        );
+        const paths = JSON.parse(valid.stdout.toString()) as string[];
+        validSeen = paths.length;
+        for (const p of paths) {
+          // Committed items stay as they were; check each once, right after it appeared.
+          if (checked.has(p)) continue;
+          checked.add(p);
+          await expectIntact(s, p);
+          if (p.endsWith('.drv')) {
+            // A registered .drv has exactly the bytes its path names, and its inputs are registered.
+            const bytes = readFileSync(s.physicalPath(p));
+            expect(makeTextPath(parseStorePath(p).name, bytes, s.queryReferences(p), SD)).toBe(p);
+            for (const ref of s.queryReferences(p)) expect(s.isValid(ref)).toBe(true);
+          }
+        }
+        s.close();
+      }
+    }
+    // Some kills landed after a commit (else the test proves little).
+    expect(validSeen).toBeGreaterThan(0);
+    // The store still works after all that: finish both jobs.
+    const tree = await child(r, 'tree', [join(work, 'src'), 'tree1']).output;
+    const drvs = await child(r, 'drvs', ['1500', '2']).output;
+    expect(tree.code, tree.stderr).toBe(0);
+    expect(drvs.code, drvs.stderr).toBe(0);
+    const s = openStore({ root: r, storeDir: SD, env: {}, durable: false });
+    await expectIntact(s, /path (\S+)/.exec(tree.stdout)![1]!);
+    expect(s.queryRequisites([/path (\S+)/.exec(drvs.stdout)![1]!])).toHaveLength(1500);
+    s.close();
+  }, 180_000);
+});
