@@ -19,7 +19,12 @@
  * `debian` mirror must also try the security archive's base URL for them.
  *
  * At the end, the bundles that build systems and packages refer to: `gccToolchain`, `gfortran`,
- * and the small run-time items `glibc` and `gccLib`. This module must not import
+ * and the small run-time items `glibc` and `gccLib`.
+ *
+ * `properties.runtime` marks the items built programs load at run time: `libc` (its
+ * ld-linux-x86-64.so.2 becomes every program's interpreter) and `lib` (GCC's run-time
+ * libraries). The gnu build system puts their library directories in every output's RUNPATH,
+ * so programs run from a root holding nothing but their closure. This module must not import
  * ./build-systems.js (which imports it).
  */
 import { debianBinary, definePackage, licenses, union, url, type Package } from '../src/dsl/index.js';
@@ -39,7 +44,7 @@ export const libc6 = definePackage({
     'The GNU C Library\'s shared libraries and dynamic loader (libc, libm, libpthread, ld-linux-x86-64.so.2, …), which every program here is linked against.',
   homePage: 'https://www.gnu.org/software/libc/',
   license: licenses.lgpl21Plus,
-  properties: { bootstrap: true, debianVersion: '2.36-9+deb12u14' },
+  properties: { bootstrap: true, runtime: 'libc', debianVersion: '2.36-9+deb12u14' },
 });
 
 export const dash = definePackage({
@@ -124,7 +129,7 @@ export const libatomic1 = definePackage({
     'GCC\'s libatomic implements the __atomic built-ins for operand sizes the processor cannot handle natively.',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.gpl3PlusGccRuntime,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libattr1 = definePackage({
@@ -192,7 +197,7 @@ export const libgccS1 = definePackage({
     'libgcc_s.so.1, the shared GCC support library with stack unwinding and arithmetic helpers.',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.gpl3PlusGccRuntime,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libgmp10 = definePackage({
@@ -226,7 +231,7 @@ export const libgomp1 = definePackage({
     'libgomp.so.1, GCC\'s runtime library for OpenMP and OpenACC programs.',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.gpl3PlusGccRuntime,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libisl23 = definePackage({
@@ -364,7 +369,7 @@ export const libquadmath0 = definePackage({
     'libquadmath provides the __float128 mathematical functions used by GNU Fortran\'s REAL(16).',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.lgpl21Plus,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libgcc12Dev = definePackage({
@@ -398,7 +403,7 @@ export const libgfortran5 = definePackage({
     'libgfortran.so.5, the shared runtime library of programs compiled by GNU Fortran.',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.gpl3PlusGccRuntime,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libgfortran12Dev = definePackage({
@@ -500,7 +505,7 @@ export const libstdcxx6 = definePackage({
     'libstdc++.so.6, the shared C++ standard library of GCC.',
   homePage: 'https://gcc.gnu.org/',
   license: licenses.gpl3PlusGccRuntime,
-  properties: { bootstrap: true, debianVersion: '12.2.0-14+deb12u1' },
+  properties: { bootstrap: true, runtime: 'lib', debianVersion: '12.2.0-14+deb12u1' },
 });
 
 export const libtinfo6 = definePackage({

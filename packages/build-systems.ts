@@ -10,7 +10,7 @@ import * as boot from './bootstrap.js';
 
 const gnuTools = () => [
   boot.make, boot.coreutils, boot.bash, boot.sed, boot.grep, boot.gawk, boot.tar, boot.gzip,
-  boot.bzip2Bootstrap, boot.xzUtils, boot.findutils, boot.diffutils, boot.patch,
+  boot.bzip2Bootstrap, boot.xzUtils, boot.findutils, boot.diffutils, boot.patch, boot.dash,
 ];
 
 /** GNU build system: unpack, patch, configure, build, check, install, strip, validate. */

@@ -50,6 +50,7 @@ interface LoweredOrigin {
 const RESERVED_ENV = new Set([
   'name', 'builder', 'system', 'out', 'outputs', 'src', 'patches', 'patchFlags', 'snippet', 'inputs', 'nativeInputs',
   'configureFlags', 'makeFlags', 'cmakeFlags', 'doCheck', 'dontStrip', 'extraCFlags', 'variants', 'buildType',
+  'libc', 'runtimeLibs',
 ]);
 
 function fail(p: Package, field: string, message: string): never {
@@ -402,8 +403,13 @@ export class Lowerer {
           builder = `${l.outputs['out']}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
-        env['inputs'] = pathsOf(host).join(' ');
-        env['nativeInputs'] = pathsOf(native).join(' ');
+        // Bootstrap packages are not on the search paths: the sandbox's root file system is
+        // made of them (FHS layout), and their variables below still name every one.
+        const notBootstrap = (d: Package) => d.properties['bootstrap'] !== true;
+        pathsOf(host);
+        pathsOf(native);
+        env['inputs'] = pathsOf(host.filter(notBootstrap)).join(' ');
+        env['nativeInputs'] = pathsOf(native.filter(notBootstrap)).join(' ');
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
         for (const d of [...native, ...host]) {
@@ -422,6 +428,14 @@ export class Lowerer {
         env['parallelTests'] = args.parallelTests === false ? '' : '1';
         if (args.stripBinaries === false) env['dontStrip'] = '1';
         if (args.validateRunpath !== false && bs.name !== 'trivial') env['validateRunpath'] = '1';
+        // The C library and GCC's run-time libraries of the toolchain: every program is linked
+        // against them by store path (interpreter and RUNPATH), so it needs nothing outside
+        // its closure at run time.
+        const libc = native.find((d) => d.properties['runtime'] === 'libc');
+        if (libc && bs.name !== 'trivial') {
+          env['libc'] = this.lower(libc).outputs['out']!;
+          env['runtimeLibs'] = native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lower(d).outputs['out']!).join(' ');
+        }
         const cflags: string[] = [];
         if (p.properties['debugInfo'] === true) cflags.push('-g');
         if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
@@ -440,7 +454,7 @@ const TRIVIAL_BUILDER = `# tsdsl trivial build system builder (generated)
 set -eu -o pipefail
 PATH=
 for p in \${nativeInputs-} \${inputs-}; do for d in bin usr/bin; do [ -d "$p/$d" ] && PATH="\${PATH:+$PATH:}$p/$d"; done; done
-export PATH
+export PATH="\${PATH:+$PATH:}/usr/bin:/bin"
 cd "\${TMPDIR:-/build}"
 eval "\${buildPhase:?the trivial build system runs arguments.phases.build, which is empty}"
 `;

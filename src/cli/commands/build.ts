@@ -1,33 +1,49 @@
-/** `tsdsl build`: compute derivations and write them to the store (`-d`), or build packages. */
+/** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { out } from '../command.js';
+import { err, out } from '../command.js';
 import { packageOptions, packagesFrom } from '../packages.js';
+import { progressReporter } from '../progress.js';
 
 export const command: Command = {
   name: 'build',
   summary: 'build packages, or write their derivations to the store',
   usage: 'tsdsl build [OPTION]... PACKAGE...',
   details:
-    'With -d, computes the derivation of each PACKAGE (and of everything it depends on), writes the .drv\n' +
-    'files, builder scripts and local sources into the store, and prints each .drv path. The store paths\n' +
-    'are the ones Nix computes for the same derivations (TSDSL_STORE_DIR picks the store directory;\n' +
-    'TSDSL_ROOT where the store lives on disk).',
+    'Builds each PACKAGE and everything it depends on that is not in the store yet, from source, in a\n' +
+    'rootless sandbox that sees only the declared inputs, and prints the output paths. Builds run in\n' +
+    'dependency order, --max-jobs at a time. With -d, only writes the derivations (.drv files) and prints\n' +
+    'their paths. TSDSL_ROOT says where the store lives (default ~/.local/share/tsdsl), TSDSL_STORE_DIR\n' +
+    'its logical directory (default /tsdsl/store).',
   examples: [
+    ['tsdsl build hwloc', 'fetch, unpack, patch, configure, make, make check, install; print the output path'],
+    ['tsdsl build hwloc zlib xz -j2 --cores=2', 'two builds at a time, two cores each'],
+    ['tsdsl build --dry-run hwloc', 'what would be fetched and built'],
+    ['tsdsl build -K hwloc', 'keep the build tree of a failed build and say where'],
+    ['tsdsl build --check hwloc', 'rebuild and compare bit for bit with the store'],
+    ['tsdsl build -r ./result hwloc', 'also make ./result a garbage-collector root pointing at the output'],
     ['tsdsl build -d hwloc', 'write hwloc\'s derivation and print its .drv path'],
-    ['tsdsl build -d mumps --with-input=scotch=pt-scotch', 'a different .drv; unchanged dependencies keep theirs'],
-    ['TSDSL_STORE_DIR=/nix/store tsdsl build -d hwloc', 'paths computed for Nix\'s store directory'],
   ],
   options: [
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
+    { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop' },
+    { name: 'max-jobs', short: 'j', kind: 'number', arg: 'N', description: 'run up to N builds at once (default 1)' },
+    { name: 'cores', short: 'c', kind: 'number', arg: 'N', description: 'let each build use N cores (NIX_BUILD_CORES, make -jN; default: all)' },
+    { name: 'keep-failed', short: 'K', kind: 'boolean', description: 'keep the build tree of a failed build' },
+    { name: 'keep-going', short: 'k', kind: 'boolean', description: 'go on building what does not depend on a failed build' },
+    { name: 'check', kind: 'boolean', description: 'rebuild packages already in the store and compare the results bit for bit' },
+    { name: 'rounds', kind: 'number', arg: 'N', description: 'build N times and compare the results bit for bit' },
+    { name: 'root', short: 'r', kind: 'string', arg: 'FILE', description: 'make FILE a symlink to the output and a garbage-collector root' },
+    { name: 'timeout', kind: 'number', arg: 'SECONDS', description: 'kill a build that runs longer than this' },
+    { name: 'max-silent-time', kind: 'number', arg: 'SECONDS', description: 'kill a build that prints nothing for this long' },
+    { name: 'quiet', short: 'q', kind: 'boolean', description: 'print only the output paths' },
     ...packageOptions,
   ],
   async run(args) {
-    if (args.positionals.length === 0) throw new TsdslError('tsdsl build: no package given; try `tsdsl build -d hwloc`');
+    if (args.positionals.length === 0) throw new TsdslError('tsdsl build: no package given; try `tsdsl build hwloc`');
+    const rounds = args.values['rounds'] as number | undefined;
+    if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
     const { packages } = await packagesFrom(args, args.positionals);
-    if (!args.values['derivations']) {
-      throw new TsdslError('tsdsl build: building from source is not available in this version yet; use `tsdsl build -d` to write derivations');
-    }
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
@@ -35,10 +51,66 @@ export const command: Command = {
     const store = openStore();
     try {
       await instantiate(store, lowerer, results.map((r) => r.drvPath));
+      if (args.values['derivations']) {
+        out(results.map((r) => r.drvPath).join('\n') + '\n');
+        return 0;
+      }
+      const { realise, missingDerivations } = await import('../../build/scheduler.js');
+      const roots = results.map((r) => r.drvPath);
+      if (args.values['dry-run']) {
+        const missing = missingDerivations(store, lowerer, roots);
+        const fetch = missing.filter((d) => d.drv.outputs['out']?.hashAlgo);
+        const build = missing.filter((d) => !d.drv.outputs['out']?.hashAlgo);
+        const lines: string[] = [];
+        if (build.length) lines.push(`${build.length} derivation${build.length > 1 ? 's' : ''} would be built:`, ...build.map((d) => `   ${d.drvPath}`));
+        if (fetch.length) lines.push(`${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded:`, ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}`));
+        if (!lines.length) lines.push('nothing to be built or downloaded');
+        err(lines.join('\n'));
+        return 0;
+      }
+      const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
+      const controller = new AbortController();
+      const onSignal = () => controller.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await realise(store, lowerer, roots, {
+          maxJobs: (args.values['max-jobs'] as number | undefined) ?? 1,
+          cores: (args.values['cores'] as number | undefined) ?? (await import('node:os')).availableParallelism(),
+          keepFailed: Boolean(args.values['keep-failed']),
+          keepGoing: Boolean(args.values['keep-going']),
+          check: Boolean(args.values['check']),
+          ...(rounds !== undefined ? { rounds } : {}),
+          ...(args.values['timeout'] !== undefined ? { timeoutMs: (args.values['timeout'] as number) * 1000 } : {}),
+          ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
+          onEvent: reporter.event,
+          signal: controller.signal,
+        });
+      } finally {
+        reporter.close();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
+      const paths = results.flatMap((r) => Object.values(r.outputs));
+      const root = args.values['root'] as string | undefined;
+      if (root) {
+        const { resolve } = await import('node:path');
+        const { symlinkSync, rmSync, lstatSync } = await import('node:fs');
+        const abs = resolve(root);
+        try {
+          if (lstatSync(abs).isSymbolicLink()) rmSync(abs);
+          else throw new TsdslError(`--root ${root}: the file exists and is not a symbolic link; remove it or choose another name`);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+        symlinkSync(store.physicalPath(paths[0]!), abs);
+        store.addRoot(paths[0]!, abs);
+      }
+      out(paths.join('\n') + '\n');
+      return 0;
     } finally {
       store.close();
     }
-    out(results.map((r) => r.drvPath).join('\n') + '\n');
-    return 0;
   },
 };

@@ -68,7 +68,36 @@ add_prefix() {
   return 0
 }
 for p in \${nativeInputs-} \${inputs-}; do add_prefix "$p"; done
+# Then the root file system: the bootstrap toolchain in its Debian (FHS) layout.
+PATH="\${PATH:+$PATH:}/usr/bin:/bin:/usr/sbin:/sbin"
 export PATH CPATH LIBRARY_PATH PKG_CONFIG_PATH
+# Self-contained outputs: compiler wrappers add a specs file so that every link gets the store's
+# dynamic linker and a RUNPATH with $out/lib, the run-time libraries and the inputs' libraries.
+if [ -n "\${libc-}" ]; then
+  interp=
+  for d in lib/x86_64-linux-gnu lib64 lib; do
+    if [ -e "$libc/$d/ld-linux-x86-64.so.2" ]; then interp="$libc/$d/ld-linux-x86-64.so.2"; break; fi
+  done
+  rpath="$out/lib"
+  for p in $libc \${runtimeLibs-} \${inputs-}; do
+    for d in lib lib64 lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do [ -d "$p/$d" ] && rpath="$rpath:$p/$d"; done
+  done
+  wrap="\${TMPDIR:-/build}/.tsdsl-cc"
+  mkdir -p "$wrap"
+  cat > "$wrap/store.specs" <<SPECS
+%rename link old_link
+
+*link:
+%(old_link) %{!static:%{!shared:-dynamic-linker $interp}} -rpath $rpath
+
+SPECS
+  for tool in gcc g++ gfortran cc c++ f95 gcc-12 g++-12 gfortran-12; do
+    real=$(command -v "$tool" 2>/dev/null) || continue
+    printf '#!/bin/sh\\nexec %s -specs=%s "$@"\\n' "$real" "$wrap/store.specs" > "$wrap/$tool"
+    chmod +x "$wrap/$tool"
+  done
+  export PATH="$wrap:$PATH"
+fi
 export CFLAGS="\${CFLAGS:--O2}\${extraCFlags:+ $extraCFlags}" CXXFLAGS="\${CXXFLAGS:--O2}\${extraCFlags:+ $extraCFlags}" FFLAGS="\${FFLAGS:--O2}\${extraCFlags:+ $extraCFlags}"
 
 phase_unpack() {

@@ -1,0 +1,349 @@
+/**
+ * Realising derivations: the scheduler behind `tsdsl build`. Given the derivations lowering
+ * computed, it works out which outputs are missing from the store, builds them in dependency
+ * order with up to `maxJobs` at once — builtins (fetches, .deb unpacking, unions, grafts) in
+ * tsdsl itself, everything else in the rootless sandbox on a merged bootstrap root — and
+ * registers each output atomically with the references found in it. Per-path locks make two
+ * `tsdsl build` processes wait for each other instead of building a path twice; a build that
+ * fails, is interrupted or killed leaves nothing valid-looking behind (outputs only become store
+ * items at registration).
+ */
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { TsdslError } from '../errors.js';
+import type { FinalizedDerivation } from '../derivation/aterm.js';
+import { isFixedOutput } from '../derivation/aterm.js';
+import { parseHash, storePathName } from '../derivation/hash.js';
+import type { Lowerer } from '../derivation/lower.js';
+import type { LocalStore, PathLock } from '../store/store.js';
+import { narHash } from '../store/nar.js';
+import { builtins } from './builtins.js';
+import { bootstrapRootfs } from './rootfs.js';
+import { checkSandboxSupport, runSandboxed } from './sandbox.js';
+
+/** What the scheduler tells the user interface. */
+export type BuildEvent =
+  | { kind: 'plan'; build: string[]; fetch: string[] }
+  | { kind: 'start'; drvPath: string; name: string }
+  | { kind: 'phase'; drvPath: string; phase: string }
+  | { kind: 'line'; drvPath: string; line: string }
+  | { kind: 'progress'; drvPath: string; bytes: number; total: number | undefined }
+  | { kind: 'done'; drvPath: string; name: string; ms: number }
+  | { kind: 'fail'; drvPath: string; name: string; message: string };
+
+export interface BuildOptions {
+  maxJobs?: number;
+  cores?: number;
+  keepFailed?: boolean;
+  keepGoing?: boolean;
+  /** Rebuild derivations whose outputs are valid and compare (`--check`, `--rounds`). */
+  check?: boolean;
+  /** Build each derivation this many times and compare (≥ 2 implies check). */
+  rounds?: number;
+  timeoutMs?: number;
+  maxSilentMs?: number;
+  onEvent?: (e: BuildEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** A failed build: the message holds the last lines of its log and the log's path. */
+export class BuildError extends TsdslError {}
+
+/** The derivations among `roots`' closure whose outputs are not all valid, in build order. */
+export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: readonly string[]): FinalizedDerivation[] {
+  const order: FinalizedDerivation[] = [];
+  const seen = new Set<string>();
+  const visit = (drvPath: string) => {
+    if (seen.has(drvPath)) return;
+    seen.add(drvPath);
+    const d = lowerer.derivations.get(drvPath);
+    if (!d) throw new TsdslError(`internal error: derivation ${drvPath} is unknown to the lowering`);
+    if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
+    for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
+    order.push(d);
+  };
+  for (const r of roots) visit(r);
+  return order;
+}
+
+/** The log file of a derivation (plain while building, gzipped after). */
+export function logPath(store: LocalStore, drvPath: string): string {
+  return join(store.root, 'var', 'log', `${storePathName(drvPath).replace(/\.drv$/, '')}-${drvPath.slice(store.storeDir.length + 1, store.storeDir.length + 33)}.log`);
+}
+
+/** Read a derivation's log (gzipped or not), or undefined. */
+export async function readLog(store: LocalStore, drvPath: string): Promise<string | undefined> {
+  const plain = logPath(store, drvPath);
+  if (existsSync(plain)) return readFileSync(plain, 'utf8');
+  if (existsSync(`${plain}.gz`)) {
+    const { gunzipSync } = await import('node:zlib');
+    return gunzipSync(readFileSync(`${plain}.gz`)).toString('utf8');
+  }
+  return undefined;
+}
+
+async function compressLog(path: string): Promise<void> {
+  await pipeline(createReadStream(path), createGzip({ level: 6 }), createWriteStream(`${path}.gz.tmp`));
+  renameSync(`${path}.gz.tmp`, `${path}.gz`);
+  unlinkSync(path);
+}
+
+function tail(path: string, n: number): string {
+  try {
+    const lines = readFileSync(path, 'utf8').split('\n');
+    return lines.slice(-n - 1).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Build one derivation; returns the temp paths of its outputs (not yet registered). */
+async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivation, opts: BuildOptions, tmp: string): Promise<Record<string, string>> {
+  const drv = d.drv;
+  const outputs: Record<string, string> = {};
+  for (const o of Object.keys(drv.outputs)) outputs[o] = join(tmp, `out-${o}`);
+  const log = logPath(store, d.drvPath);
+  mkdirSync(join(store.root, 'var', 'log'), { recursive: true });
+  const emit = opts.onEvent ?? (() => {});
+
+  if (drv.builder.startsWith('builtin:')) {
+    const name = drv.builder.slice('builtin:'.length);
+    const builtin = builtins[name];
+    if (!builtin) throw new BuildError(`${d.drvPath}: unknown builtin builder \`${drv.builder}\``);
+    const lines: string[] = [];
+    try {
+      await builtin({
+        drv,
+        outputs,
+        physical: (p) => store.physicalPath(p),
+        log: (line) => {
+          lines.push(line);
+          emit({ kind: 'line', drvPath: d.drvPath, line });
+        },
+        onProgress: (bytes, total) => emit({ kind: 'progress', drvPath: d.drvPath, bytes, total }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } finally {
+      writeFileSync(log, lines.join('\n') + (lines.length ? '\n' : ''));
+    }
+    return outputs;
+  }
+
+  // A sandboxed build: the closure of its inputs, bound read-only; its outputs, writable.
+  const inputPaths = [...Object.entries(drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...drv.inputSrcs];
+  const closure = store.queryRequisites(inputPaths);
+  const debs: Array<[string, string]> = [];
+  for (const p of closure) {
+    const deriver = store.queryDerivers(p)[0];
+    const dd = deriver ? lowerer.derivations.get(deriver) : undefined;
+    if (dd?.drv.builder === 'builtin:unpack-deb') debs.push([p, store.physicalPath(p)]);
+  }
+  // Fewer dependencies first, so a library's files win over a tool that ships a copy.
+  const rootfs = bootstrapRootfs(join(store.root, 'var', 'roots'), debs.sort((a, b) => a[0].localeCompare(b[0])));
+  const buildDir = join(tmp, 'build');
+  mkdirSync(buildDir, { mode: 0o755 });
+  for (const o of Object.values(outputs)) mkdirSync(o, { mode: 0o755 });
+  const cores = String(opts.cores ?? 1);
+  const env: Record<string, string> = {
+    PATH: '/path-not-set',
+    HOME: '/homeless-shelter',
+    NIX_STORE: store.storeDir,
+    NIX_BUILD_TOP: '/build',
+    NIX_BUILD_CORES: cores,
+    TMPDIR: '/build',
+    TEMPDIR: '/build',
+    TMP: '/build',
+    TEMP: '/build',
+    TERM: 'xterm-256color',
+    SOURCE_DATE_EPOCH: '1',
+    TZ: 'UTC',
+    LC_ALL: 'C',
+    ...drv.env,
+  };
+  const fd = createWriteStream(log);
+  await new Promise<void>((resolve, reject) => fd.once('open', () => resolve()).once('error', reject));
+  let result;
+  try {
+    result = await runSandboxed({
+      rootfs,
+      storeDir: store.storeDir,
+      storeBinds: [
+        ...closure.map((p) => ({ hostPath: store.physicalPath(p), path: p })),
+        ...Object.entries(outputs).map(([o, host]) => ({ hostPath: host, path: drv.outputs[o]!.path, writable: true })),
+      ],
+      buildDir,
+      env,
+      command: [drv.builder, ...drv.args],
+      network: isFixedOutput(drv),
+      stdout: fd,
+      stderr: fd,
+      onLine: (line) => {
+        const m = /^phase `(\w+)'$/.exec(line);
+        if (m) emit({ kind: 'phase', drvPath: d.drvPath, phase: m[1]! });
+        else emit({ kind: 'line', drvPath: d.drvPath, line });
+      },
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.maxSilentMs ? { maxSilentMs: opts.maxSilentMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } finally {
+    await new Promise<void>((resolve) => fd.end(() => resolve()));
+  }
+  if (result.code !== 0) {
+    const why =
+      result.killed === 'timeout'
+        ? 'it ran longer than --timeout'
+        : result.killed === 'silence'
+          ? 'it printed nothing for longer than --max-silent-time'
+          : result.killed === 'abort'
+            ? 'it was interrupted'
+            : result.signal
+              ? `it was killed by ${result.signal}`
+              : `its builder exited with status ${result.code}`;
+    throw new BuildError(`building ${d.drvPath} failed: ${why}.\nLast lines of the log:\n${tail(log, 40)}\nThe whole log: ${log}`);
+  }
+  return outputs;
+}
+
+/** Register the outputs of a finished build with the references found in them. */
+async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivation, outputs: Record<string, string>, lock: PathLock): Promise<void> {
+  const inputPaths = [...Object.entries(d.drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...d.drv.inputSrcs];
+  const candidates = [...store.queryRequisites(inputPaths), ...Object.values(d.drv.outputs).map((o) => o.path)];
+  for (const [o, tmp] of Object.entries(outputs)) {
+    const out = d.drv.outputs[o]!;
+    if (!existsSync(tmp)) throw new BuildError(`building ${d.drvPath} produced no output \`${o}\` (${out.path}); the builder must create it`);
+    const fixed = out.hashAlgo
+      ? { method: out.hashAlgo.startsWith('r:') ? ('recursive' as const) : ('flat' as const), algo: 'sha256' as const, digest: parseHash(out.hash, 'sha256').digest }
+      : undefined;
+    // An unpacked .deb refers to its Debian dependencies by FHS paths that no scan can see:
+    // its references are declared (its input derivations' outputs), so closures include them.
+    const declared = d.drv.builder === 'builtin:unpack-deb' ? inputPaths.filter((p) => p !== d.drv.env['src']) : undefined;
+    await store.registerPath(out.path, tmp, {
+      ...(declared ? { references: declared } : { referenceCandidates: fixed ? [] : candidates }),
+      deriver: d.drvPath,
+      lock,
+      ...(fixed ? { fixed } : {}),
+    });
+  }
+}
+
+/** Build `roots` (drv paths): everything missing, in dependency order, `maxJobs` at a time. */
+export async function realise(store: LocalStore, lowerer: Lowerer, roots: readonly string[], opts: BuildOptions = {}): Promise<{ built: string[]; failed: string[] }> {
+  const emit = opts.onEvent ?? (() => {});
+  let todo = missingDerivations(store, lowerer, roots);
+  if (opts.check || (opts.rounds ?? 1) > 1) {
+    // Also rebuild the roots themselves even though they are valid.
+    for (const r of roots) if (!todo.some((d) => d.drvPath === r)) todo.push(lowerer.derivations.get(r)!);
+  }
+  emit({
+    kind: 'plan',
+    build: todo.filter((d) => !isFixedOutput(d.drv)).map((d) => d.drvPath),
+    fetch: todo.filter((d) => isFixedOutput(d.drv)).map((d) => d.drvPath),
+  });
+  if (todo.some((d) => !d.drv.builder.startsWith('builtin:'))) {
+    const support = checkSandboxSupport();
+    if (!support.ok) throw new TsdslError(`cannot build in a sandbox here: ${support.reason}. ${support.fix}`);
+  }
+  const built: string[] = [];
+  const failed: string[] = [];
+  const done = new Set<string>();
+  const pending = new Map(todo.map((d) => [d.drvPath, d]));
+  const running = new Map<string, Promise<void>>();
+  const maxJobs = Math.max(1, opts.maxJobs ?? 1);
+  let firstError: Error | undefined;
+
+  const ready = (d: FinalizedDerivation) =>
+    Object.keys(d.drv.inputDrvs).every((i) => done.has(i) || (!pending.has(i) && Object.values(lowerer.derivations.get(i)!.drv.outputs).every((o) => store.isValid(o.path))));
+  const blocked = (d: FinalizedDerivation) => Object.keys(d.drv.inputDrvs).some((i) => failed.includes(i));
+
+  const buildOne = async (d: FinalizedDerivation): Promise<void> => {
+    const started = Date.now();
+    const outPaths = Object.values(d.drv.outputs).map((o) => o.path);
+    const lock = await store.lockPaths(outPaths);
+    try {
+      const checking = (opts.check || (opts.rounds ?? 1) > 1) && outPaths.every((p) => store.isValid(p));
+      if (!checking && outPaths.every((p) => store.isValid(p))) return; // another process built it
+      emit({ kind: 'start', drvPath: d.drvPath, name: d.name });
+      const rounds = checking ? Math.max(1, (opts.rounds ?? 2) - 1) : Math.max(1, opts.rounds ?? 1);
+      let reference: Record<string, string> | undefined;
+      if (checking) reference = Object.fromEntries(Object.entries(d.drv.outputs).map(([o, v]) => [o, store.physicalPath(v.path)]));
+      for (let round = 0; round < rounds; round++) {
+        const tmp = store.makeTempDir(`build-${d.name}`);
+        let ok = false;
+        try {
+          const outputs = await runOne(store, lowerer, d, opts, tmp);
+          if (reference) {
+            // Compare bit for bit with the registered (or first-round) outputs.
+            for (const [o, path] of Object.entries(outputs)) {
+              // NAR hashes ignore times and ownership, so no normalisation is needed first.
+              const a = (await narHash(reference[o]!)).hash.toString('hex');
+              const b = (await narHash(path)).hash.toString('hex');
+              if (a !== b) {
+                throw new BuildError(
+                  `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds (NAR sha256 ${a} vs ${b}); the second build is kept in ${path}`,
+                );
+              }
+            }
+            ok = true;
+          } else {
+            await register(store, lowerer, d, outputs, lock);
+            ok = true;
+            if (round + 1 < rounds) reference = Object.fromEntries(Object.entries(d.drv.outputs).map(([o, v]) => [o, store.physicalPath(v.path)]));
+          }
+        } catch (e) {
+          if (opts.keepFailed && e instanceof TsdslError) throw new BuildError(`${e.message}\nThe failed build tree is kept in ${tmp}/build`);
+          throw e;
+        } finally {
+          if (ok || !opts.keepFailed) rmSync(tmp, { recursive: true, force: true });
+        }
+      }
+      const log = logPath(store, d.drvPath);
+      if (existsSync(log) && statSync(log).size > 0) await compressLog(log);
+      built.push(d.drvPath);
+      emit({ kind: 'done', drvPath: d.drvPath, name: d.name, ms: Date.now() - started });
+    } finally {
+      lock.release();
+    }
+  };
+
+  while (pending.size || running.size) {
+    if (opts.signal?.aborted) break;
+    for (const [p, d] of pending) {
+      if (running.size >= maxJobs) break;
+      if (firstError && !opts.keepGoing) break;
+      if (blocked(d)) {
+        pending.delete(p);
+        failed.push(p);
+        continue;
+      }
+      if (!ready(d)) continue;
+      pending.delete(p);
+      const job = buildOne(d)
+        .then(() => {
+          done.add(p);
+        })
+        .catch((e: Error) => {
+          failed.push(p);
+          firstError ??= e;
+          emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
+        })
+        .finally(() => running.delete(p));
+      running.set(p, job);
+    }
+    if (running.size === 0) {
+      if (pending.size && (!firstError || opts.keepGoing)) {
+        // Nothing can start: every pending derivation waits on a failed one.
+        for (const p of pending.keys()) failed.push(p);
+        pending.clear();
+      }
+      break;
+    }
+    await Promise.race(running.values());
+    if (firstError && !opts.keepGoing && running.size === 0) break;
+  }
+  await Promise.allSettled(running.values());
+  if (firstError) throw firstError;
+  return { built, failed };
+}

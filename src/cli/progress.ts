@@ -1,0 +1,85 @@
+/**
+ * Progress of long work (builds, downloads) for the terminal. On a TTY, one status line is
+ * redrawn: what is building, its phase, elapsed time, and the last line of its log (or bytes
+ * downloaded). Otherwise — pipes, CI logs — plain, line-oriented messages on stderr, one per
+ * event that matters (start, done, failure), easy to grep.
+ */
+import type { BuildEvent } from '../build/scheduler.js';
+
+export interface Reporter {
+  event(e: BuildEvent): void;
+  close(): void;
+}
+
+function human(bytes: number): string {
+  return bytes > 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/** A reporter for stderr: a redrawn status line on a TTY, plain lines otherwise. */
+export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Reporter {
+  const stream = options.stream ?? process.stderr;
+  const tty = Boolean(stream.isTTY) && !process.env['CI'];
+  const active = new Map<string, { name: string; phase: string; line: string; started: number }>();
+  let last = '';
+  let timer: NodeJS.Timeout | undefined;
+
+  const draw = () => {
+    if (!tty) return;
+    const width = (stream.columns ?? 80) - 1;
+    const parts = [...active.values()].map((a) => `${a.name} [${a.phase}] ${Math.round((Date.now() - a.started) / 1000)}s ${a.line}`);
+    const text = parts.join(' | ').replace(/\s+/g, ' ').slice(0, width);
+    if (text !== last) stream.write(`\r\x1b[K${text}`);
+    last = text;
+  };
+  const say = (text: string) => {
+    if (options.quiet) return;
+    if (tty) stream.write('\r\x1b[K');
+    stream.write(`${text}\n`);
+    last = '';
+    draw();
+  };
+  if (tty) timer = setInterval(draw, 250).unref();
+
+  return {
+    event(e) {
+      switch (e.kind) {
+        case 'plan':
+          if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download`);
+          break;
+        case 'start':
+          active.set(e.drvPath, { name: e.name, phase: 'start', line: '', started: Date.now() });
+          if (!tty) say(`building ${e.name}`);
+          draw();
+          break;
+        case 'phase': {
+          const a = active.get(e.drvPath);
+          if (a) a.phase = e.phase;
+          draw();
+          break;
+        }
+        case 'line': {
+          const a = active.get(e.drvPath);
+          if (a) a.line = e.line.trim();
+          break;
+        }
+        case 'progress': {
+          const a = active.get(e.drvPath);
+          if (a) a.line = e.total ? `${human(e.bytes)} of ${human(e.total)}` : human(e.bytes);
+          break;
+        }
+        case 'done':
+          active.delete(e.drvPath);
+          say(`built ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
+          break;
+        case 'fail':
+          active.delete(e.drvPath);
+          say(`failed: ${e.name}`);
+          break;
+      }
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      if (tty && last) stream.write('\r\x1b[K');
+    },
+  };
+}
