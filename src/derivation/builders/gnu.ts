@@ -52,6 +52,8 @@ phase_check() {
   return `# tsdsl ${buildSystem} build system builder (generated; shared by every ${buildSystem} package)
 set -eu -o pipefail
 export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH="\${SOURCE_DATE_EPOCH:-1}"
+# The build runs as root in a user namespace that maps one uid: tar must not restore owners.
+export TAR_OPTIONS=--no-same-owner
 
 # Search paths from inputs: native inputs (tools) first, then host inputs (libraries).
 PATH= CPATH= LIBRARY_PATH= PKG_CONFIG_PATH=
