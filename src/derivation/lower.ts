@@ -195,6 +195,37 @@ export class Lowerer {
     return result;
   }
 
+  /**
+   * The package's source as `tsdsl build -S` gives it: the fetched file itself when there is
+   * nothing to patch, otherwise a derivation that unpacks it and applies the patches and the
+   * snippet (the gnu builder with only its unpack and patch phases), whose output is the tree.
+   */
+  lowerSource(p: Package): { path: string; drvPath?: string } {
+    if (!p.source) fail(p, 'source', 'the package has no source');
+    if (!p.source.patches.length && !p.source.snippet) {
+      const o = this.lowerOrigin(p, p.source, 'source');
+      return o.drvPath ? { path: o.path, drvPath: o.drvPath } : { path: o.path };
+    }
+    const full = this.lower(p).derivation.drv;
+    const env: Record<string, string> = { name: `${p.name}-${p.version}-source`, system: this.system, phaseList: 'unpack patch' };
+    for (const k of ['src', 'patches', 'patchFlags', 'snippet', 'nativeInputs', 'builder']) if (full.env[k] !== undefined) env[k] = full.env[k]!;
+    env['postPatch'] = 'cp -r . "$out"';
+    // The same inputs as the build (unpacking needs its tools), each named by its variable.
+    const inputOutputs = new Set(Object.keys(full.inputDrvs).flatMap((k) => Object.values(this.derivations.get(k)!.drv.outputs).map((o) => o.path)));
+    for (const [k, v] of Object.entries(full.env)) if (inputOutputs.has(v) && env[k] === undefined) env[k] = v;
+    const inputDrvs: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(full.inputDrvs)) inputDrvs[k] = [...v];
+    const r = this.finalize(p, `${p.name}-${p.version}-source`, {
+      outputs: ['out'],
+      builder: full.builder,
+      args: [...full.args],
+      env,
+      inputDrvs,
+      inputSrcs: [...full.inputSrcs],
+    });
+    return { path: r.outputs['out']!, drvPath: r.drvPath };
+  }
+
   /** The bag's inputs: the package's own, then its build system's implicit ones. */
   bagInputs(p: Package): Package[] {
     return withPropagated([...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools()]);

@@ -23,9 +23,11 @@ export const command: Command = {
     ['tsdsl build --check hwloc', 'rebuild and compare bit for bit with the store'],
     ['tsdsl build -r ./result hwloc', 'also make ./result a garbage-collector root pointing at the output'],
     ['tsdsl build -d hwloc', 'write hwloc\'s derivation and print its .drv path'],
+    ['tsdsl build -S hwloc', 'the patched source only'],
   ],
   options: [
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
+    { name: 'source', short: 'S', kind: 'boolean', description: 'build the source only: fetched, unpacked and patched' },
     { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop' },
     { name: 'max-jobs', short: 'j', kind: 'number', arg: 'N', description: 'run up to N builds at once (default 1)' },
     { name: 'cores', short: 'c', kind: 'number', arg: 'N', description: 'let each build use N cores (NIX_BUILD_CORES, make -jN; default: all)' },
@@ -47,16 +49,23 @@ export const command: Command = {
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
-    const { lowerer, results } = await lowerPackages(packages);
+    const { lowerer, results: lowered } = await lowerPackages(packages);
+    // With -S the "packages" are their sources: the fetched file, or the patched tree.
+    const results = args.values['source']
+      ? packages.map((p) => {
+          const s = lowerer.lowerSource(p);
+          return { drvPath: s.drvPath, outputs: { out: s.path } };
+        })
+      : lowered;
     const store = openStore();
     try {
-      await instantiate(store, lowerer, results.map((r) => r.drvPath));
+      const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
+      await instantiate(store, lowerer, roots);
       if (args.values['derivations']) {
-        out(results.map((r) => r.drvPath).join('\n') + '\n');
+        out(roots.join('\n') + '\n');
         return 0;
       }
       const { realise, missingDerivations } = await import('../../build/scheduler.js');
-      const roots = results.map((r) => r.drvPath);
       if (args.values['dry-run']) {
         const missing = missingDerivations(store, lowerer, roots);
         const fetch = missing.filter((d) => d.drv.outputs['out']?.hashAlgo);

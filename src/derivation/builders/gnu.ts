@@ -168,6 +168,7 @@ run_phase() {
 }
 
 cd "\${TMPDIR:-/build}"
-for phase in ${phases.join(' ')}; do run_phase "$phase"; done
+# \`phaseList\` (e.g. "unpack patch" for \`tsdsl build -S\`) runs only some phases.
+for phase in \${phaseList:-${phases.join(' ')}}; do run_phase "$phase"; done
 `;
 }
