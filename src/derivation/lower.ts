@@ -226,6 +226,43 @@ export class Lowerer {
     return { path: r.outputs['out']!, drvPath: r.drvPath };
   }
 
+  /**
+   * A profile: one store item that unions the packages' outputs (propagated inputs included)
+   * as symlinks, with `manifest.json` (packages, versions, outputs, store paths,
+   * transformations) and `etc/profile` setting the search paths. Built by `builtin:profile`.
+   */
+  lowerProfile(packages: readonly Package[], extra: { collectionRevision?: string } = {}): LoweredPackage {
+    const all = withPropagated(packages);
+    const entries = all.map((p) => {
+      const l = this.lowerGrafted(p);
+      return { p, l };
+    });
+    const manifest = {
+      version: 1,
+      packages: entries.map(({ p, l }) => ({
+        name: p.name,
+        version: p.version,
+        variants: p.variants,
+        outputs: l.outputs,
+        propagated: !packages.includes(p),
+        transformations: (p.properties['transformations'] as unknown[] | undefined) ?? [],
+      })),
+      ...(extra.collectionRevision ? { collectionRevision: extra.collectionRevision } : {}),
+    };
+    const inputDrvs: Record<string, string[]> = {};
+    for (const { l } of entries) inputDrvs[l.drvPath] = Object.keys(l.outputs);
+    const env: Record<string, string> = {
+      name: 'profile',
+      builder: 'builtin:profile',
+      system: this.system,
+      inputs: entries.flatMap(({ l }) => Object.values(l.outputs)).join(' '),
+      manifest: JSON.stringify(manifest),
+    };
+    const owner = packages[0] ?? all[0];
+    if (!owner) throw new TsdslError('a profile needs at least one package');
+    return this.finalize(owner, 'profile', { outputs: ['out'], builder: 'builtin:profile', args: [], env, inputDrvs, inputSrcs: [] });
+  }
+
   /** The bag's inputs: the package's own, then its build system's implicit ones. */
   bagInputs(p: Package): Package[] {
     return withPropagated([...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools()]);

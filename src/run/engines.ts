@@ -1,0 +1,583 @@
+/**
+ * Run engines: the last stage of the pipeline, where an unpacked closure (a pack, or a profile
+ * and its store items) runs on a machine that may have neither tsdsl's store nor root. Every
+ * engine is a plain value with one signature — `run(spec) → exit code` — kept in a table and
+ * looked up by name (`--engine NAME`, `--list-engines`); `auto` walks the table in order and
+ * takes the first engine the host supports, or says for each one why not.
+ *
+ * This module also holds what the engines share: the host they probe (injectable, so tests can
+ * hide binaries or fake `/proc/sys`), the process plumbing that makes a run faithful (exit code,
+ * 128+n for signal n, SIGINT/SIGTERM/… forwarded, stdio passed through, the environment exactly
+ * `spec.env`), and the "view" of a container — which host directories appear where — used to
+ * check a command exists before starting anything.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
+import { delimiter, join, posix } from 'node:path';
+import { TsdslError, didYouMean } from '../errors.js';
+import { usernsEngine } from './userns.js';
+import { charliecloudEngine } from './charliecloud.js';
+import { apptainerEngine } from './apptainer.js';
+import { dockerEngine, podmanEngine } from './oci.js';
+import { prootEngine } from './proot.js';
+
+// ---------------------------------------------------------------------------------------------
+// The signature
+
+/** A host directory shown inside the container: `--expose` (read-only) or `--share` (writable). */
+export interface Bind {
+  readonly source: string;
+  readonly target: string;
+  readonly writable: boolean;
+}
+
+/** What to run and how: the one argument every engine takes. */
+export interface RunSpec {
+  /** A directory holding an unpacked closure: `<root>/tsdsl/store/…`, maybe `<root>/bin -> …`, `<root>/etc`. */
+  readonly root: string;
+  /** The logical store directory the closure's paths point to, e.g. `/tsdsl/store`. */
+  readonly storeDir: string;
+  /** argv; argv[0] is absolute inside the root, or a name looked up in `env.PATH` inside the root. */
+  readonly command: readonly string[];
+  /** The exact environment of the command. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory (default: the caller's); a host directory is bound at the same path. */
+  readonly cwd?: string;
+  /** Extra host directories to show inside. */
+  readonly binds?: readonly Bind[];
+  /** Container mode: only the root, /proc, /dev, /sys and the working directory — no $HOME, no host dirs. */
+  readonly isolate?: boolean;
+  /** true: share the host network; false: none. Default: shared, except when isolated; podman/docker: none unless true. */
+  readonly network?: boolean;
+  /** 'inherit' (default) passes the terminal through; 'pipe' goes through `RunOptions.stdin/stdout/stderr`. */
+  readonly stdio?: 'inherit' | 'pipe';
+  /** For image engines: a docker-archive tarball (podman, docker, charliecloud) or a squashfs/SIF (apptainer). */
+  readonly image?: string;
+}
+
+/** Whether an engine can work here (or can take a given spec), and if not, why — one sentence with the fix. */
+export type Availability = { readonly ok: true; readonly detail?: string } | { readonly ok: false; readonly reason: string };
+
+/** Per-run options that are not part of the spec. */
+export interface RunOptions {
+  /** Aborting sends SIGTERM to the command (SIGKILL 10 s later). */
+  readonly signal?: AbortSignal;
+  /** With `stdio: 'pipe'`: the command's standard input (default: empty). */
+  readonly stdin?: string | Uint8Array | NodeJS.ReadableStream;
+  /** With `stdio: 'pipe'`: where its output goes (default: this process's stdout/stderr). */
+  readonly stdout?: NodeJS.WritableStream;
+  readonly stderr?: NodeJS.WritableStream;
+}
+
+/** One way of running a closure. */
+export interface RunEngine {
+  readonly name: string;
+  /** One line for `--list-engines`, including what the engine cannot do faithfully. */
+  readonly description: string;
+  /** Whether the engine works on this host, probed for real (binaries, kernel switches, a trial run). */
+  available(): Promise<Availability>;
+  /** Whether the engine can honour this spec (network isolation, an image it can read, …); cheap, no trial. */
+  accepts?(spec: RunSpec): Availability;
+  /** Runs the command; resolves to its exit code, 128+n when it was killed by signal n. */
+  run(spec: RunSpec, opts?: RunOptions): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host
+
+/** What engines learn about the machine, in one injectable record (tests fake `procSys` and `path`). */
+export interface Host {
+  /** Directory standing for `/proc/sys`. */
+  readonly procSys: string;
+  /** Search path for the engines' own tools (unshare, ch-run, podman, …). */
+  readonly path: string;
+  /** The caller's environment (USER, XDG_RUNTIME_DIR, TSDSL_PROOT, …) — never the command's. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly uid: number;
+  readonly gid: number;
+  readonly user: string;
+  readonly home: string;
+  /** Where per-run scratch directories go. */
+  readonly tmpdir: string;
+  /** Long-lived per-user cache (podman storage). */
+  readonly cacheDir: string;
+}
+
+/** The host this process runs on, with any field overridden. */
+export function currentHost(overrides: Partial<Host> = {}): Host {
+  const env = overrides.env ?? process.env;
+  const info = safeUserInfo();
+  const home = overrides.home ?? env['HOME'] ?? info?.homedir ?? homedir();
+  return {
+    procSys: '/proc/sys',
+    path: env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+    env,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    user: env['USER'] ?? info?.username ?? `uid${process.getuid?.() ?? 0}`,
+    home,
+    tmpdir: env['TMPDIR'] ?? tmpdir(),
+    cacheDir: join(env['XDG_CACHE_HOME'] ?? join(home, '.cache'), 'tsdsl'),
+    ...overrides,
+  };
+}
+
+function safeUserInfo(): { username: string; homedir: string } | undefined {
+  try {
+    return userInfo();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Absolute path of `name` on the host's search path, or undefined. */
+export function which(host: Host, name: string): string | undefined {
+  if (name.includes('/')) return isExecutable(name) ? name : undefined;
+  for (const dir of host.path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    const st = statSync(p);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** "`name` is not on PATH (PATH=…); fix: …" */
+export function missingBinary(host: Host, name: string, fix: string): string {
+  return `\`${name}\` is not on PATH (PATH=${host.path}); fix: ${fix}`;
+}
+
+/** Runs a probe synchronously with a bounded time; never throws. */
+export function probe(
+  argv: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
+): { ok: boolean; status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    env: options.env ?? {},
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 15_000,
+    input: options.input ?? '',
+  });
+  const stderr = r.error ? `${r.error.message}\n${r.stderr ?? ''}` : (r.stderr ?? '');
+  return { ok: r.status === 0, status: r.status, stdout: r.stdout ?? '', stderr };
+}
+
+/** The most telling line of a tool's error output (the last non-empty one, trimmed). */
+export function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines[lines.length - 1] ?? '(no message)';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faithful execution
+
+/** One process to start for a run. */
+export interface Launch {
+  readonly argv: readonly string[];
+  /** Environment of the started process (engines pass `spec.env` through their own means). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  readonly stdio: 'inherit' | 'pipe';
+  /**
+   * Which processes a forwarded signal goes to, given the started process's pid. Default: that
+   * process. Engines whose front process does not pass signals on (util-linux `unshare --fork`
+   * blocks SIGINT/SIGTERM, PRoot ignores them) name the process behind it.
+   */
+  readonly signalTargets?: (pid: number) => number[];
+}
+
+/** Signals sent to tsdsl that are passed on to the command. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/** Exit code of a process, shell style: its status, or 128+n when signal n killed it. */
+export function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const n = signal ? osConstants.signals[signal] : undefined;
+  return 128 + (n ?? 0);
+}
+
+/**
+ * Starts a process and waits for it, forwarding tsdsl's signals while it runs. Resolves to the
+ * exit code and the last signal forwarded (PRoot reports a signalled command as 255, so the
+ * engine needs to know which signal it sent).
+ */
+export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number; forwarded: NodeJS.Signals | undefined }> {
+  const [cmd, ...args] = l.argv;
+  if (!cmd) throw new TsdslError('internal: launch with an empty command line');
+  const piped = l.stdio === 'pipe';
+  const child = spawn(cmd, args, {
+    env: { ...l.env },
+    ...(l.cwd === undefined ? {} : { cwd: l.cwd }),
+    stdio: piped ? ['pipe', 'pipe', 'pipe'] : 'inherit',
+  });
+  let forwarded: NodeJS.Signals | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const send = (sig: NodeJS.Signals, attempt = 0): void => {
+    forwarded = sig;
+    const pid = child.pid;
+    if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const targets = l.signalTargets ? l.signalTargets(pid) : [pid];
+    // The process behind the front one may not exist yet (signal right at start-up): retry.
+    if (targets.length === 0) {
+      if (attempt < 50) timers.push(setTimeout(() => send(sig, attempt + 1), 10));
+      else kill(pid, sig);
+      return;
+    }
+    for (const t of targets) kill(t, sig);
+  };
+  const handlers = FORWARDED_SIGNALS.map((sig) => [sig, () => send(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const onAbort = (): void => {
+    send('SIGTERM');
+    const t = setTimeout(() => {
+      if (child.pid !== undefined) {
+        for (const p of l.signalTargets?.(child.pid) ?? []) kill(p, 'SIGKILL');
+        kill(child.pid, 'SIGKILL');
+      }
+    }, 10_000);
+    t.unref();
+    timers.push(t);
+  };
+  if (opts.signal) {
+    if (opts.signal.aborted) onAbort();
+    else opts.signal.addEventListener('abort', onAbort, { once: true });
+  }
+  if (piped) {
+    const input = opts.stdin;
+    child.stdin?.on('error', () => {}); // the command may exit without reading its input
+    if (input === undefined) child.stdin?.end();
+    else if (typeof input === 'string' || input instanceof Uint8Array) child.stdin?.end(input);
+    else input.pipe(child.stdin!);
+    child.stdout?.pipe(opts.stdout ?? process.stdout, { end: false });
+    child.stderr?.pipe(opts.stderr ?? process.stderr, { end: false });
+  }
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+      for (const t of timers) clearTimeout(t);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      cleanup();
+      reject(new TsdslError(`cannot start \`${cmd}\`: ${e.code === 'ENOENT' ? 'no such file' : e.message}; check that it is installed`, { cause: e }));
+    });
+    child.once('close', (code, signal) => {
+      cleanup();
+      resolve({ code: exitCode(code, signal), forwarded });
+    });
+  });
+}
+
+function kill(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Pids whose parent is `pid` (via /proc/PID/task/PID/children, else a scan of /proc). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    const out: number[] = [];
+    for (const name of safeReaddir('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === pid) out.push(Number(name));
+      } catch {
+        // raced with exit
+      }
+    }
+    return out;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The view: which host directories appear where inside the container
+
+/** Host directories shown in the container, in mount order, and the working directory inside. */
+export interface Shares {
+  readonly binds: readonly Bind[];
+  readonly cwd: string;
+}
+
+/** Resolved network choice: whether the command keeps the host network. */
+export function sharesNetwork(spec: RunSpec): boolean {
+  return spec.network ?? !spec.isolate;
+}
+
+/**
+ * The host directories a spec shows inside the container: `$HOME` (unless isolated), the working
+ * directory, then `spec.binds`. Drops a directory already visible at the same path through an
+ * earlier one; checks every source exists. The working directory is bound when it exists on the
+ * host; a path that exists only inside the root is used as is.
+ */
+export function planShares(spec: RunSpec, host: Host, options: { home?: boolean } = {}): Shares {
+  const binds: Bind[] = [];
+  const add = (b: Bind): void => {
+    if (!posix.isAbsolute(b.target)) throw new TsdslError(`bind target \`${b.target}\` is not an absolute path; write it as /path inside the container`);
+    if (!existsSync(b.source)) throw new TsdslError(`bind source \`${b.source}\` does not exist on this host; create it or fix the --expose/--share argument`);
+    const target = posix.normalize(b.target);
+    const source = realpathSafe(b.source);
+    if (target === '/') throw new TsdslError(`cannot bind \`${b.source}\` over the container's root; choose a target below /`);
+    const same = binds.findIndex((x) => x.target === target);
+    if (same >= 0) binds.splice(same, 1); // a later bind at the same place wins (--expose $PWD makes it read-only)
+    else if (visibleThrough(binds, source, target, b.writable)) return;
+    binds.push({ source, target, writable: b.writable });
+  };
+  if (!spec.isolate && options.home !== false && host.home && host.home !== '/' && existsSync(host.home)) {
+    add({ source: host.home, target: host.home, writable: true });
+  }
+  const cwd = posix.normalize(spec.cwd ?? process.cwd());
+  if (!posix.isAbsolute(cwd)) throw new TsdslError(`working directory \`${cwd}\` is not absolute; pass an absolute path`);
+  if (cwd !== '/' && existsSync(cwd)) add({ source: cwd, target: cwd, writable: true });
+  else if (cwd !== '/' && !resolveInView(spec.root, binds, cwd)) {
+    throw new TsdslError(`working directory \`${cwd}\` exists neither on this host nor inside the root ${spec.root}; cd to an existing directory or pass another cwd`);
+  }
+  for (const b of spec.binds ?? []) add(b);
+  return { binds, cwd };
+}
+
+function realpathSafe(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Whether `target` (showing host `source`) is already visible at that path, with that mode, through an earlier bind. */
+function visibleThrough(binds: readonly Bind[], source: string, target: string, writable: boolean): boolean {
+  for (const b of binds) {
+    if (b.writable !== writable) continue;
+    const rel = posix.relative(b.target, target);
+    if (rel.startsWith('..') || posix.isAbsolute(rel)) continue;
+    if (posix.join(b.source, rel) === source) return true;
+  }
+  return false;
+}
+
+/** The host path behind a container path: the longest bind target that contains it wins, else the root. */
+export function hostPathOf(root: string, binds: readonly Bind[], path: string): string {
+  let best: Bind | undefined;
+  for (const b of binds) {
+    if ((path === b.target || path.startsWith(b.target + '/')) && (!best || b.target.length > best.target.length)) best = b;
+  }
+  return best ? join(best.source, path.slice(best.target.length)) : join(root, path);
+}
+
+/**
+ * Resolves a container path to the host file behind it, following symlinks the way the kernel
+ * would after chroot (absolute links restart at the container's root). Undefined if it does not
+ * exist.
+ */
+export function resolveInView(root: string, binds: readonly Bind[], path: string, hops = 0): string | undefined {
+  const parts = posix.normalize(path).split('/').filter(Boolean);
+  let cur = '/';
+  for (let i = 0; i < parts.length; i++) {
+    const next = posix.join(cur, parts[i]!);
+    const hp = hostPathOf(root, binds, next);
+    let st;
+    try {
+      st = lstatSync(hp);
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) {
+      if (hops > 40) return undefined;
+      const target = readlinkSync(hp);
+      const rest = parts.slice(i + 1).join('/');
+      return resolveInView(root, binds, posix.resolve(target.startsWith('/') ? '/' : cur, target, rest), hops + 1);
+    }
+    cur = next;
+  }
+  return hostPathOf(root, binds, cur);
+}
+
+/**
+ * Checks the command can be found inside the container before any engine starts, so a typo is
+ * one clear sentence rather than an exec failure deep in a namespace. `extra` names what the
+ * engine itself shows besides the shares (the host's /tmp, say).
+ */
+export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind[] = []): void {
+  const view = [...extra, ...shares.binds];
+  const argv0 = spec.command[0];
+  if (argv0 === undefined || argv0 === '') throw new TsdslError('no command to run; give one after `--`');
+  const isFile = (p: string | undefined): boolean => {
+    if (!p) return false;
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (argv0.includes('/')) {
+    const abs = posix.resolve(shares.cwd, argv0);
+    if (!isFile(resolveInView(spec.root, view, abs))) {
+      throw new TsdslError(`command \`${argv0}\` does not exist inside the container (root ${spec.root}); check the path or the pack's contents`);
+    }
+    return;
+  }
+  const path = spec.env['PATH'] ?? '/bin:/usr/bin';
+  for (const dir of path.split(':')) {
+    const d = dir === '' ? shares.cwd : posix.resolve(shares.cwd, dir);
+    if (isFile(resolveInView(spec.root, view, posix.join(d, argv0)))) return;
+  }
+  const names = new Set<string>();
+  for (const dir of path.split(':')) {
+    const hp = resolveInView(spec.root, view, posix.resolve(shares.cwd, dir || '.'));
+    if (hp) for (const n of safeReaddir(hp)) names.add(n);
+  }
+  throw new TsdslError(
+    `command \`${argv0}\` not found in PATH=${path} inside the container (root ${spec.root})${didYouMean(argv0, names)}; add the package that provides it or give an absolute path`,
+  );
+}
+
+/** Fails with one sentence if the root directory is missing. */
+export function checkRoot(spec: RunSpec): void {
+  let st;
+  try {
+    st = statSync(spec.root);
+  } catch {
+    throw new TsdslError(`root directory ${spec.root} does not exist; unpack the pack there first`);
+  }
+  if (!st.isDirectory()) throw new TsdslError(`root ${spec.root} is not a directory; pass the directory the pack was unpacked into`);
+  if (!posix.isAbsolute(spec.storeDir)) throw new TsdslError(`store directory \`${spec.storeDir}\` is not absolute; it should look like /tsdsl/store`);
+}
+
+/** /etc/passwd and /etc/group lines for the caller (and root, nobody), for roots that carry none. */
+export function passwdFiles(host: Host, uid = host.uid, gid = host.gid): { passwd: string; group: string } {
+  const name = host.user.replace(/[:\n]/g, '_');
+  const passwd = [`root:x:0:0:root:/root:/bin/sh`];
+  const group = [`root:x:0:`];
+  if (uid !== 0) passwd.push(`${name}:x:${uid}:${gid}::${host.home}:/bin/sh`);
+  if (gid !== 0) group.push(`${name}:x:${gid}:`);
+  passwd.push('nobody:x:65534:65534:nobody:/nonexistent:/bin/false');
+  group.push('nogroup:x:65534:');
+  return { passwd: passwd.join('\n') + '\n', group: group.join('\n') + '\n' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+/** Engine names in the order `auto` tries them; see `runEngines`. */
+export const ENGINE_ORDER = ['userns', 'charliecloud', 'apptainer', 'singularity', 'podman', 'docker', 'proot'] as const;
+
+/**
+ * Every engine, in the order `auto` tries them:
+ *
+ * 1. `userns` — needs only util-linux and unprivileged user namespaces; no daemon, no image, no
+ *    steady-state overhead, a few milliseconds to start, keeps your uid.
+ * 2. `charliecloud` — the HPC centres' unprivileged runtime, same namespaces; runs the unpacked
+ *    directory but adds CH_RUNNING to the environment and needs mount points in the image.
+ * 3. `apptainer`, 4. `singularity` — ubiquitous on clusters, often installed setuid, so they work
+ *    where user namespaces are off; want a squashfs/SIF image.
+ * 5. `podman`, 6. `docker` — image load plus container set-up cost ~0.5 s per run, add HOSTNAME;
+ *    docker needs a daemon and root-owned infrastructure.
+ * 7. `proot` — last: works with no namespaces at all, but traps every system call (100× and more
+ *    per syscall) and Debian's 5.1.0 breaks statx (coreutils `ls`/`stat`).
+ */
+export function runEngines(host: Host = currentHost()): readonly RunEngine[] {
+  return [
+    usernsEngine(host),
+    charliecloudEngine(host),
+    apptainerEngine(host, 'apptainer'),
+    apptainerEngine(host, 'singularity'),
+    podmanEngine(host),
+    dockerEngine(host),
+    prootEngine(host),
+  ];
+}
+
+/** An engine's verdict during `auto`'s walk. */
+export interface EngineVerdict {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/**
+ * The first engine that is available and accepts the spec, with the verdicts of those tried
+ * before it; throws a TsdslError listing every engine and why it cannot run when none can.
+ */
+export async function chooseEngine(
+  spec: RunSpec | undefined,
+  engines: readonly RunEngine[] = runEngines(),
+): Promise<{ engine: RunEngine; tried: EngineVerdict[] }> {
+  const tried: EngineVerdict[] = [];
+  for (const engine of engines) {
+    const a = await engine.available();
+    if (!a.ok) {
+      tried.push({ name: engine.name, ok: false, reason: a.reason });
+      continue;
+    }
+    const fit = spec && engine.accepts ? engine.accepts(spec) : { ok: true as const };
+    if (!fit.ok) {
+      tried.push({ name: engine.name, ok: false, reason: fit.reason });
+      continue;
+    }
+    return { engine, tried };
+  }
+  const width = Math.max(...tried.map((t) => t.name.length));
+  throw new TsdslError(
+    `no run engine can run this on this host; here is why for each (run \`tsdsl run --explain\` for details):\n` +
+      tried.map((t) => `  ${t.name.padEnd(width)}  ${t.reason}`).join('\n'),
+  );
+}
+
+/** The `auto` engine: the first of `engines` (default: all, in ENGINE_ORDER) that can run the spec. */
+export function autoEngine(host: Host = currentHost(), engines: readonly RunEngine[] = runEngines(host)): RunEngine {
+  return {
+    name: 'auto',
+    description: `the first engine that works here, trying ${engines.map((e) => e.name).join(', ')} in that order`,
+    async available() {
+      try {
+        const { engine } = await chooseEngine(undefined, engines);
+        return { ok: true, detail: `would use ${engine.name}` };
+      } catch (e) {
+        return { ok: false, reason: (e as Error).message };
+      }
+    },
+    async run(spec, opts) {
+      const { engine } = await chooseEngine(spec, engines);
+      return engine.run(spec, opts);
+    },
+  };
+}
+
+/** Every engine name `findEngine` knows, `auto` first. */
+export function engineNames(): string[] {
+  return ['auto', ...ENGINE_ORDER];
+}
+
+/** The engine called `name` (`auto` included); a TsdslError with close names otherwise. */
+export function findEngine(name: string, host: Host = currentHost()): RunEngine {
+  if (name === 'auto') return autoEngine(host);
+  const alias = name === 'unshare' ? 'userns' : name === 'ch-run' ? 'charliecloud' : name;
+  const engine = runEngines(host).find((e) => e.name === alias);
+  if (!engine) {
+    throw new TsdslError(`unknown run engine \`${name}\`${didYouMean(name, engineNames())} (engines: ${engineNames().join(', ')}; see --list-engines)`);
+  }
+  return engine;
+}

@@ -1,0 +1,268 @@
+/**
+ * The `podman` and `docker` run engines: one module, two table entries, for OCI image runtimes.
+ * The image is the docker-archive `tsdsl pack -f docker` writes (`spec.image`), loaded into the
+ * engine's storage; without one, the unpacked root is imported as a single-layer image (cached
+ * under a tag derived from the closure). Then `run --rm` with the command as entrypoint, the
+ * environment, the binds, `--network none` unless the spec asks for the network, and an init
+ * process (catatonit/tini) so the command is not PID 1 and signals keep their default meaning.
+ *
+ * Podman runs rootless with the flags measured to work here (machine-facts D3): its own vfs
+ * storage under tsdsl's cache (so the user's podman configuration cannot clash), cgroupfs, file
+ * events, and runc where installed (crun fails on hybrid cgroups); `--userns keep-id` keeps the
+ * caller's uid when subordinate ids exist. Docker needs a reachable daemon; it runs the command
+ * as the caller's uid:gid so shared files stay the caller's.
+ *
+ * Faithfulness: exit codes and signals pass through (the CLIs proxy signals); both runtimes add
+ * HOSTNAME, and HOME when the spec's environment has none; docker also keeps the image's Env.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { TsdslError } from '../errors.js';
+import {
+  type Availability,
+  type Host,
+  type RunEngine,
+  type RunSpec,
+  currentHost,
+  lastLine,
+  launch,
+  missingBinary,
+  planShares,
+  probe,
+  which,
+} from './engines.js';
+import { usernsAvailability } from './userns.js';
+
+/** Which OCI front end. */
+export type OciKind = 'podman' | 'docker';
+
+interface Cli {
+  readonly bin: string;
+  /** Global flags before the subcommand. */
+  readonly global: readonly string[];
+  /** The CLI's own environment. */
+  readonly env: Record<string, string>;
+}
+
+/** A private 0700 directory for podman's runtime state when the session has no XDG_RUNTIME_DIR. */
+function runtimeDir(host: Host): string {
+  const rt = host.env['XDG_RUNTIME_DIR'];
+  if (rt) {
+    try {
+      accessSync(rt, fsConstants.W_OK);
+      return rt;
+    } catch {
+      // fall through
+    }
+  }
+  const dir = join(host.tmpdir, `tsdsl-runtime-${host.uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+function cli(host: Host, kind: OciKind): Cli | undefined {
+  const bin = which(host, kind);
+  if (!bin) return undefined;
+  if (kind === 'docker') {
+    const env: Record<string, string> = { PATH: host.path, HOME: host.home };
+    for (const [k, v] of Object.entries(host.env)) if (v !== undefined && k.startsWith('DOCKER_')) env[k] = v;
+    return { bin, global: [], env };
+  }
+  const rt = runtimeDir(host);
+  const runc = which(host, 'runc');
+  const driver = host.env['TSDSL_PODMAN_STORAGE_DRIVER'] ?? 'vfs';
+  return {
+    bin,
+    global: [
+      '--log-level=error',
+      `--root=${join(host.cacheDir, 'podman', driver)}`,
+      `--runroot=${join(rt, 'tsdsl-podman')}`,
+      `--storage-driver=${driver}`,
+      '--cgroup-manager=cgroupfs',
+      '--events-backend=file',
+      ...(runc ? [`--runtime=${runc}`] : []),
+    ],
+    env: { PATH: host.path, HOME: host.home, USER: host.env['USER'] ?? host.user, XDG_RUNTIME_DIR: rt },
+  };
+}
+
+/** Whether /etc/subuid gives the user subordinate ids (needed by `--userns keep-id`). */
+function hasSubuids(host: Host): boolean {
+  try {
+    return readFileSync('/etc/subuid', 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith(`${host.user}:`) || l.startsWith(`${host.uid}:`));
+  } catch {
+    return false;
+  }
+}
+
+/** A tag that names a root's closure: its real path, top-level entries and store item names. */
+function rootTag(spec: RunSpec): string {
+  const h = createHash('sha256');
+  const real = realpathSync(spec.root);
+  h.update(real);
+  const list = (dir: string): void => {
+    try {
+      for (const name of readdirSync(dir).sort()) {
+        const p = join(dir, name);
+        const st = lstatSync(p);
+        h.update(`\0${name}${st.isSymbolicLink() ? `->${readlinkSync(p)}` : ''}`);
+      }
+    } catch {
+      // absent
+    }
+  };
+  list(real);
+  list(join(real, spec.storeDir));
+  return `localhost/tsdsl-root:${h.digest('hex').slice(0, 16)}`;
+}
+
+/** sha256 of a docker-archive's config (its image ID), read without unpacking it; undefined if unreadable. */
+function archiveImageId(host: Host, image: string): string | undefined {
+  const tar = which(host, 'tar');
+  if (!tar) return undefined;
+  const env = { PATH: host.path };
+  const m = probe([tar, '-xOf', image, 'manifest.json'], { env });
+  if (!m.ok) return undefined;
+  try {
+    const config = (JSON.parse(m.stdout) as Array<{ Config?: string }>)[0]?.Config;
+    if (!config) return undefined;
+    const r = spawnSync(tar, ['-xOf', image, config], { env, maxBuffer: 64 << 20 });
+    if (r.status !== 0) return undefined;
+    return createHash('sha256').update(r.stdout).digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Loads the docker-archive (or imports the root) and returns the image reference to run. */
+async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec): Promise<string> {
+  if (spec.image) {
+    if (!existsSync(spec.image)) throw new TsdslError(`image ${spec.image} does not exist; build it with \`tsdsl pack -f docker\``);
+    // The image ID is the sha256 of its config: when the storage has it, skip the load.
+    const id = archiveImageId(host, spec.image);
+    if (id && probe([c.bin, ...c.global, 'image', 'inspect', '--format', '{{.Id}}', id], { env: c.env }).ok) return id;
+    const r = probe([c.bin, ...c.global, 'load', '-i', spec.image], { env: c.env, timeoutMs: 600_000 });
+    if (!r.ok) throw new TsdslError(`\`${kind} load -i ${spec.image}\` failed: ${lastLine(r.stderr)}; check that it is a docker-archive (\`skopeo inspect docker-archive:${spec.image}\`)`);
+    const m = /Loaded image(?:\(s\))?(?: ID)?:\s*(\S+)/.exec(r.stdout + r.stderr);
+    if (!m) throw new TsdslError(`\`${kind} load\` did not say which image it loaded (output: ${lastLine(r.stdout)}); load ${spec.image} by hand and report this`);
+    return m[1]!.split(',')[0]!.trim();
+  }
+  const ref = rootTag(spec);
+  const exists = kind === 'podman' ? ['image', 'exists', ref] : ['image', 'inspect', ref];
+  if (probe([c.bin, ...c.global, ...exists], { env: c.env }).ok) return ref;
+  const tar = which(host, 'tar');
+  if (!tar) throw new TsdslError(`engine ${kind}: ${missingBinary(host, 'tar', 'install GNU tar')}`);
+  await new Promise<void>((resolve, reject) => {
+    const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const imp = spawn(c.bin, [...c.global, 'import', '-', ref], { env: c.env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    pack.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    imp.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    pack.stdout.pipe(imp.stdin);
+    imp.stdin.on('error', () => {});
+    pack.on('error', reject);
+    imp.on('error', reject);
+    imp.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new TsdslError(`\`${kind} import\` of ${spec.root} failed: ${lastLine(err)}; pass a docker-archive (\`tsdsl pack -f docker\`) instead`));
+    });
+  });
+  return ref;
+}
+
+/** An init binary for `--init-path` (podman), static so it runs in an image with no libc of the host. */
+function podmanInit(host: Host): string[] {
+  for (const p of [which(host, 'catatonit'), '/usr/libexec/podman/catatonit', '/usr/bin/catatonit', which(host, 'tini-static'), '/usr/bin/tini-static']) {
+    if (p && existsSync(p)) return ['--init', `--init-path=${p}`];
+  }
+  return [];
+}
+
+/** The `run` argv after the CLI and its global flags. */
+export function ociRunArgs(host: Host, kind: OciKind, spec: RunSpec, image: string, tty: boolean, init: readonly string[]): string[] {
+  const shares = planShares(spec, host);
+  const args = ['run', '--rm', '-i', ...(tty ? ['-t'] : []), `--network=${spec.network === true ? 'host' : 'none'}`, '--security-opt=label=disable'];
+  args.push(...init);
+  if (kind === 'podman') {
+    args.push('--pull=never', '--unsetenv-all');
+    if (host.uid !== 0 && hasSubuids(host)) args.push('--userns=keep-id');
+  } else {
+    args.push(`--user=${host.uid}:${host.gid}`);
+  }
+  for (const [k, v] of Object.entries(spec.env)) args.push(`--env=${k}=${v}`);
+  for (const b of shares.binds) {
+    if (b.source.includes(',') || b.target.includes(',')) throw new TsdslError(`engine ${kind} cannot bind ${b.source}: its --mount syntax does not allow ',' in paths; rename it or use --engine userns`);
+    args.push(`--mount=type=bind,source=${b.source},target=${b.target}${b.writable ? '' : ',readonly'}`);
+  }
+  const [argv0, ...rest] = spec.command;
+  if (!argv0) throw new TsdslError('no command to run; give one after `--`');
+  args.push(`--workdir=${shares.cwd}`, `--entrypoint=${argv0}`, image, ...rest);
+  return args;
+}
+
+function ociEngine(host: Host, kind: OciKind): RunEngine {
+  const description =
+    kind === 'podman'
+      ? 'rootless Podman on the docker-archive image (or the root imported as one): private vfs storage, runc, --network none unless the network is asked for, keeps your uid (keep-id); adds HOSTNAME (and HOME when unset); ~0.5 s start-up'
+      : "Docker on the docker-archive image: needs a reachable daemon, runs as your uid:gid, --network none unless the network is asked for; adds HOSTNAME (and HOME when unset) and keeps the image's Env";
+  return {
+    name: kind,
+    description,
+
+    async available(): Promise<Availability> {
+      const c = cli(host, kind);
+      if (!c) {
+        return { ok: false, reason: missingBinary(host, kind, kind === 'podman' ? 'install Podman (apt install podman runc uidmap)' : 'install Docker, or use --engine podman') };
+      }
+      if (kind === 'docker') {
+        const r = probe([c.bin, 'info', '--format', '{{.ServerVersion}}'], { env: c.env, timeoutMs: 10_000 });
+        if (!r.ok || !r.stdout.trim()) {
+          const why = lastLine(r.stderr || r.stdout);
+          const fix = /permission denied/i.test(why) ? 'add yourself to the docker group, or use --engine podman' : 'start the Docker daemon (systemctl start docker), or use --engine podman';
+          return { ok: false, reason: `Docker daemon unreachable: \`docker info\` failed: ${why}; fix: ${fix}` };
+        }
+        return { ok: true, detail: `Docker daemon ${r.stdout.trim()}` };
+      }
+      if (host.uid !== 0) {
+        const u = usernsAvailability(host);
+        if (!u.ok) return { ok: false, reason: `rootless Podman needs user namespaces: ${u.reason}` };
+      }
+      const r = probe([c.bin, ...c.global, 'info', '--format', '{{.Version.Version}} {{.Host.OCIRuntime.Name}}'], { env: c.env, timeoutMs: 30_000 });
+      if (!r.ok) return { ok: false, reason: `\`podman info\` fails: ${lastLine(r.stderr)}` };
+      const [version, runtime] = r.stdout.trim().split(/\s+/);
+      const driver = c.global.find((g) => g.startsWith('--storage-driver='))!.slice('--storage-driver='.length);
+      return { ok: true, detail: `Podman ${version}; runtime ${basename(runtime ?? '?')}; ${driver} storage in ${host.cacheDir}` };
+    },
+
+    accepts(spec: RunSpec): Availability {
+      if (spec.image) return existsSync(spec.image) ? { ok: true } : { ok: false, reason: `image ${spec.image} does not exist` };
+      return existsSync(spec.root) ? { ok: true } : { ok: false, reason: `no image given and no root at ${spec.root}` };
+    },
+
+    async run(spec, opts = {}) {
+      const c = cli(host, kind);
+      if (!c) throw new TsdslError(`engine ${kind}: ${missingBinary(host, kind, `install ${kind}`)}`);
+      const image = await ensureImage(host, kind, c, spec);
+      const piped = spec.stdio === 'pipe';
+      const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;
+      const init = kind === 'podman' ? podmanInit(host) : ['--init'];
+      const argv = [c.bin, ...c.global, ...ociRunArgs(host, kind, spec, image, tty, init)];
+      const { code } = await launch({ argv, env: c.env, stdio: spec.stdio ?? 'inherit' }, opts);
+      return code;
+    },
+  };
+}
+
+/** The `podman` engine on `host`. */
+export function podmanEngine(host: Host = currentHost()): RunEngine {
+  return ociEngine(host, 'podman');
+}
+
+/** The `docker` engine on `host`. */
+export function dockerEngine(host: Host = currentHost()): RunEngine {
+  return ociEngine(host, 'docker');
+}
