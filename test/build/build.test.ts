@@ -43,7 +43,9 @@ async function build(p: Package, opts: Parameters<typeof realise>[3] = {}) {
 
 describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
   beforeAll(() => {
-    root = mkdtempSync(join(tmpdir(), 'tsdsl-build-'));
+    // Shared with the other slow suites, so hwloc is built once per machine (and CI run).
+    root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store');
+    mkdirSync(root, { recursive: true });
     chmodSync(root, 0o755);
     store = openStore({ root, storeDir: '/tsdsl/store', durable: false });
   });

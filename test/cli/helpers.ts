@@ -11,13 +11,13 @@ export interface Run {
   stderr: string;
 }
 
-export function tsdsl(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Run {
+export function tsdsl(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Run {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, TSDSL_PACKAGE_PATH: '', ...options.env },
     encoding: 'utf8',
     input: options.input ?? '',
-    timeout: 60_000,
+    timeout: options.timeoutMs ?? 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,0 +1,166 @@
+/**
+ * `pack()`: the programmatic form of `tsdsl pack`. Builds the packages (what the store lacks),
+ * makes their profile, takes the closure from the references recorded at build time, and hands
+ * it to a pack format. Everything a pack holds is in the store first, so packing twice gives
+ * the same bytes.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { TsdslError } from '../errors.js';
+import { isPackage, type Package } from '../dsl/package.js';
+import type { BuildEvent } from '../build/scheduler.js';
+import type { Collection } from '../registry/collection.js';
+import type { LocalStore } from '../store/store.js';
+import { findPackFormat, type PackOptions } from './formats.js';
+
+export interface PackRequest {
+  /** Packages, or spec strings resolved in `collection` (default: the default collection). */
+  packages: ReadonlyArray<Package | string>;
+  /** Transformation options applied to every package, e.g. `['--with-input=scotch=pt-scotch']`. */
+  transformations?: readonly string[];
+  /** `tarball` (default), `docker`, `oci`, `squashfs`. */
+  format?: string;
+  /** `{ '/bin': 'bin' }` or `['/bin=bin']`: links in the pack to directories of the profile. */
+  symlinks?: Readonly<Record<string, string>> | readonly string[];
+  entryPoint?: string;
+  compression?: string;
+  maxLayers?: number;
+  imageTag?: string;
+  /** Where to write the pack (default: `<name>-<format>-pack<ext>` in the current directory). */
+  output?: string;
+  collection?: Collection;
+  /** The store to build into (default: the user's store). */
+  store?: LocalStore;
+  maxJobs?: number;
+  cores?: number;
+  onEvent?: (e: BuildEvent) => void;
+  onWarning?: (message: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PackResult {
+  /** The pack file. */
+  path: string;
+  size: number;
+  /** The profile's store path. */
+  profile: string;
+  /** Every store item in the pack. */
+  closure: string[];
+}
+
+/** Parse `-S` specs (`/bin=bin`): the link must be absolute, the target relative to the profile. */
+export function parseSymlinks(specs: Readonly<Record<string, string>> | readonly string[]): Array<{ link: string; target: string }> {
+  const pairs: Array<[string, string]> = Array.isArray(specs)
+    ? (specs as readonly string[]).map((s) => {
+        const i = s.indexOf('=');
+        if (i <= 0 || i === s.length - 1) throw new TsdslError(`-S ${s}: expected LINK=TARGET, e.g. -S /bin=bin (a link /bin in the pack to the profile's bin)`);
+        return [s.slice(0, i), s.slice(i + 1)];
+      })
+    : Object.entries(specs as Readonly<Record<string, string>>);
+  return pairs.map(([link, target]) => {
+    if (!link.startsWith('/')) throw new TsdslError(`-S ${link}=${target}: the link must be an absolute path in the pack, e.g. /bin`);
+    if (target.startsWith('/')) throw new TsdslError(`-S ${link}=${target}: the target must be relative to the profile (e.g. bin), not an absolute path`);
+    return { link, target };
+  });
+}
+
+/** The default file name of a pack: `hwloc-tarball-pack.tar.gz`. */
+export function defaultPackName(packages: readonly Package[], format: string): string {
+  const names = packages.map((p) => p.name);
+  return `${names.slice(0, 3).join('-')}${names.length > 3 ? '-etc' : ''}-${format}-pack`;
+}
+
+/** Build and pack. */
+export async function pack(request: PackRequest): Promise<PackResult> {
+  const format = findPackFormat(request.format ?? 'tarball');
+  const symlinks = parseSymlinks(request.symlinks ?? []);
+  // Check the compressor now, not after a long build.
+  format.extension(request.compression ? { compression: request.compression } : {});
+  if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
+  const { getDefaultCollection } = await import('../transform/api.js');
+  const { applyTransformations } = await import('../transform/options.js');
+  const collection = request.collection ?? getDefaultCollection();
+  let packages = request.packages.map((p) => (isPackage(p) ? p : collection.resolve(p)));
+  if (request.transformations?.length) {
+    const ordered = request.transformations.map((t) => {
+      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
+      if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
+      return { name: m[1]!, value: m[2] ?? 'native' };
+    });
+    packages = applyTransformations(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
+  }
+  if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
+
+  const { Lowerer } = await import('../derivation/lower.js');
+  const { instantiate } = await import('../derivation/instantiate.js');
+  const { realise } = await import('../build/scheduler.js');
+  const { openStore } = await import('../store/store.js');
+  const store = request.store ?? openStore();
+  try {
+    const lowerer = new Lowerer(store.storeDir);
+    await lowerer.prepare(packages);
+    const profile = lowerer.lowerProfile(packages);
+    await instantiate(store, lowerer, [profile.drvPath]);
+    await realise(store, lowerer, [profile.drvPath], {
+      maxJobs: request.maxJobs ?? 1,
+      cores: request.cores ?? (await import('node:os')).availableParallelism(),
+      ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+    });
+    const profilePath = profile.outputs['out']!;
+    for (const { target } of symlinks) {
+      try {
+        statSync(resolve(store.physicalPath(profilePath), target));
+      } catch {
+        throw new TsdslError(`-S …=${target}: the profile has no \`${target}\`; what it has: see ${store.physicalPath(profilePath)}`);
+      }
+    }
+    if (request.entryPoint) {
+      try {
+        statSync(resolve(store.physicalPath(profilePath), request.entryPoint));
+      } catch {
+        throw new TsdslError(`--entry-point=${request.entryPoint}: the profile has no such file (entry points are relative to the profile, e.g. bin/lstopo-no-graphics)`);
+      }
+    }
+    const closure = store.queryRequisites([profilePath]);
+    const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
+    const { PROFILE_SEARCH_PATHS } = await import('../build/builtins.js');
+    const env: Record<string, string> = {};
+    for (const [variable, dirs] of PROFILE_SEARCH_PATHS) {
+      const present = dirs.filter((d) => {
+        try {
+          return statSync(resolve(store.physicalPath(profilePath), d)).isDirectory();
+        } catch {
+          return false;
+        }
+      });
+      if (present.length) env[variable] = present.map((d) => `${profilePath}/${d}`).join(':');
+    }
+    const name = defaultPackName(packages, format.name);
+    const options: PackOptions = {
+      ...(request.compression ? { compression: request.compression } : {}),
+      ...(request.maxLayers !== undefined ? { maxLayers: request.maxLayers } : {}),
+      ...(request.imageTag ? { imageTag: request.imageTag } : {}),
+      references,
+      ...(request.onWarning ? { onWarning: request.onWarning } : {}),
+    };
+    const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
+    await format.write(
+      {
+        storeDir: store.storeDir,
+        items: closure.map((p) => ({ path: p, physical: store.physicalPath(p) })),
+        profile: profilePath,
+        symlinks,
+        ...(request.entryPoint ? { entryPoint: request.entryPoint } : {}),
+        env,
+        name,
+        references,
+        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      },
+      options,
+      dest,
+    );
+    return { path: dest, size: statSync(dest).size, profile: profilePath, closure };
+  } finally {
+    if (!request.store) store.close();
+  }
+}
