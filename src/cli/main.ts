@@ -15,6 +15,9 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'search', summary: 'search packages by name, synopsis and description', load: () => import('./commands/search.js') },
   { name: 'build', summary: 'build packages, or write their derivations (-d)', load: () => import('./commands/build.js') },
   { name: 'derivation', summary: 'show the derivations of packages as JSON', load: () => import('./commands/derivation.js') },
+  { name: 'shell', summary: 'a shell or command with packages from the store, built on demand', load: () => import('./commands/shell.js') },
+  { name: 'run', summary: 'run a command from a pack without root', load: () => import('./commands/run.js') },
+  { name: 'pack', summary: 'make a reproducible bundle: tarball, Docker image, squashfs', load: () => import('./commands/pack.js') },
 ];
 
 function version(): string {
