@@ -14,6 +14,8 @@ export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: read
   if (store.storeDir !== lowerer.storeDir) {
     throw new TsdslError(`the store's directory is ${store.storeDir} but the derivations were computed for ${lowerer.storeDir}; set TSDSL_STORE_DIR consistently`);
   }
+  // Temporary roots: a garbage collection running meanwhile keeps these (and what they need).
+  store.addTempRoots(drvPaths);
   const drvs: FinalizedDerivation[] = [];
   const seen = new Set<string>();
   for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));

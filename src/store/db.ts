@@ -1,6 +1,7 @@
 /**
  * The local store's database: which store paths are valid, their NAR hashes, references,
- * derivers and content addresses, the outputs of each stored derivation, and GC roots.
+ * derivers and content addresses, the outputs of each stored derivation, GC roots, and the
+ * temporary roots of running processes (what they added or are using, kept until they exit).
  *
  * It sits under `store.ts`, which alone decides when rows are written (after an item is
  * complete on disk). The schema follows Nix's (ValidPaths, Refs, DerivationOutputs) so its
@@ -80,6 +81,11 @@ CREATE TABLE IF NOT EXISTS Roots (
   name TEXT PRIMARY KEY NOT NULL,
   path TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS TempRoots (
+  owner TEXT NOT NULL,
+  path  TEXT NOT NULL,
+  PRIMARY KEY (owner, path)
+) WITHOUT ROWID;
 `;
 
 let driver: typeof BetterSqlite3 | undefined;
@@ -123,6 +129,16 @@ export class StoreDb {
     addRoot: Statement<[string, string]>;
     removeRoot: Statement<[string]>;
     roots: Statement<[], { name: string; path: string }>;
+    allPaths: Statement<[], string>;
+    allRefs: Statement<[], { referrer: string; reference: string }>;
+    referrerRows: Statement<[number], { id: number; path: string }>;
+    deleteRefsOf: Statement<[number]>;
+    deletePath: Statement<[number]>;
+    pathsInRange: Statement<[string, string, string, string], string>;
+    danglingRefs: Statement<[], { referrer: string | null; reference: string | null }>;
+    addTempRoot: Statement<[string, string]>;
+    tempRoots: Statement<[], { owner: string; path: string }>;
+    removeTempRoots: Statement<[string]>;
   };
 
   /**
@@ -181,6 +197,29 @@ export class StoreDb {
       addRoot: db.prepare('INSERT OR REPLACE INTO Roots (name, path) VALUES (?, ?)'),
       removeRoot: db.prepare('DELETE FROM Roots WHERE name = ?'),
       roots: db.prepare<[], { name: string; path: string }>('SELECT name, path FROM Roots ORDER BY name'),
+      allPaths: db.prepare<[], string>('SELECT path FROM ValidPaths ORDER BY path').pluck(),
+      allRefs: db.prepare<[], { referrer: string; reference: string }>(
+        'SELECT a.path AS referrer, b.path AS reference FROM Refs r JOIN ValidPaths a ON r.referrer = a.id JOIN ValidPaths b ON r.reference = b.id',
+      ),
+      referrerRows: db.prepare<[number], { id: number; path: string }>(
+        'SELECT v.id, v.path FROM Refs r JOIN ValidPaths v ON r.referrer = v.id WHERE r.reference = ?',
+      ),
+      deleteRefsOf: db.prepare('DELETE FROM Refs WHERE referrer = ?'),
+      deletePath: db.prepare('DELETE FROM ValidPaths WHERE id = ?'),
+      pathsInRange: db
+        .prepare<[string, string, string, string], string>(
+          'SELECT path FROM ValidPaths WHERE path > ? AND path < ? UNION SELECT path FROM DerivationOutputs WHERE path > ? AND path < ? ORDER BY 1',
+        )
+        .pluck(),
+      // Foreign keys make these impossible, unless the database was edited with them off.
+      danglingRefs: db.prepare<[], { referrer: string | null; reference: string | null }>(
+        `SELECT a.path AS referrer, b.path AS reference FROM Refs r
+           LEFT JOIN ValidPaths a ON r.referrer = a.id LEFT JOIN ValidPaths b ON r.reference = b.id
+         WHERE a.id IS NULL OR b.id IS NULL`,
+      ),
+      addTempRoot: db.prepare('INSERT OR IGNORE INTO TempRoots (owner, path) VALUES (?, ?)'),
+      tempRoots: db.prepare<[], { owner: string; path: string }>('SELECT owner, path FROM TempRoots ORDER BY owner, path'),
+      removeTempRoots: db.prepare('DELETE FROM TempRoots WHERE owner = ?'),
     };
   }
 
@@ -188,9 +227,14 @@ export class StoreDb {
     this.db.close();
   }
 
-  /** Runs `fn` in a transaction (a savepoint when nested); `fn` must be synchronous. */
+  /**
+   * Runs `fn` in a write transaction (a savepoint when nested); `fn` must be synchronous.
+   * It takes the write lock up front: a deferred transaction that read first could not
+   * upgrade once another process had committed (SQLite fails at once, without waiting).
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    if (this.db.inTransaction) return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   /** Runs `fn` holding the database write lock, excluding every other writer process. */
@@ -293,5 +337,74 @@ export class StoreDb {
 
   roots(): { name: string; path: string }[] {
     return this.stmts.roots.all();
+  }
+
+  /** Every valid path, sorted. */
+  allValidPaths(): string[] {
+    return this.stmts.allPaths.all();
+  }
+
+  /** Every reference edge between valid paths, as [referrer, reference] (self-references included). */
+  allReferences(): Array<[referrer: string, reference: string]> {
+    return this.stmts.allRefs.all().map((r) => [r.referrer, r.reference]);
+  }
+
+  /**
+   * Valid paths and recorded derivation outputs whose base name starts with `<hash>-`: what
+   * a lock keyed by that hash part (see `lock.ts`) may be protecting.
+   */
+  pathsWithHash(storeDir: string, hash: string): string[] {
+    // `-` sorts just before `.`, so the range holds exactly the paths `<dir>/<hash>-…`.
+    const lo = `${storeDir}/${hash}-`;
+    const hi = `${storeDir}/${hash}.`;
+    return this.stmts.pathsInRange.all(lo, hi, lo, hi);
+  }
+
+  /**
+   * Removes `paths` from the valid set in one transaction, with their references, derivation
+   * outputs and nothing else (roots and files are the caller's business). Refuses, changing
+   * nothing, when a valid path outside `paths` still refers to one of them, so the database
+   * never holds a reference to an invalid path. Paths that are not valid are ignored.
+   */
+  invalidatePaths(paths: readonly string[]): void {
+    this.transaction(() => {
+      const ids = new Map<number, string>();
+      for (const p of paths) {
+        const id = this.pathId(p);
+        if (id !== undefined) ids.set(id, p);
+      }
+      for (const [id, path] of ids) {
+        for (const referrer of this.stmts.referrerRows.all(id)) {
+          if (!ids.has(referrer.id)) {
+            throw new Error(`cannot invalidate ${path}: the valid path ${referrer.path} still refers to it; invalidate that path too (referrers first), or keep both`);
+          }
+        }
+      }
+      // References out of the set go first, so no row is left pointing at a deleted path.
+      for (const id of ids.keys()) this.stmts.deleteRefsOf.run(id);
+      for (const id of ids.keys()) this.stmts.deletePath.run(id);
+    });
+  }
+
+  /** Reference rows whose referrer or reference is not a valid path (there should be none). */
+  danglingReferences(): Array<{ referrer: string | undefined; reference: string | undefined }> {
+    return this.stmts.danglingRefs.all().map((r) => ({ referrer: r.referrer ?? undefined, reference: r.reference ?? undefined }));
+  }
+
+  /** Records `paths` as temporary roots of `owner` (a process token plus an instance id). */
+  addTempRoots(owner: string, paths: Iterable<string>): void {
+    this.transaction(() => {
+      for (const p of paths) this.stmts.addTempRoot.run(owner, p);
+    });
+  }
+
+  /** Every temporary root with its owner, live or not. */
+  tempRoots(): Array<{ owner: string; path: string }> {
+    return this.stmts.tempRoots.all();
+  }
+
+  /** Forgets the temporary roots of `owner`; returns how many there were. */
+  removeTempRoots(owner: string): number {
+    return this.stmts.removeTempRoots.run(owner).changes;
   }
 }

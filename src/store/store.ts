@@ -16,8 +16,17 @@
  * per-path lock (`lock.ts`). Text items (builder scripts, `.drv` files) are not locked:
  * their bytes are fixed by their path and rename(2) replaces a regular file atomically,
  * so racing writers can only put the same bytes in place.
+ *
+ * Garbage collection (`gc.ts`) deletes through `deletePaths`: under the write lock of the
+ * database, each item is renamed into `.tmp/` and its row removed in the same transaction,
+ * and only after the commit are its files deleted. A crash before the commit leaves the
+ * renamed item with its row still valid, and the next open puts it back; a crash after it
+ * leaves an invalid leftover in `.tmp/` that the next open removes. What a process adds is
+ * also recorded as its temporary root (in the database, so writers and the collector are
+ * serialised) until it closes the store or dies. A root named by an absolute file name is an
+ * indirect root, as Nix's `--add-root`: it holds only while that file is a symlink to the item.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -42,7 +51,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   DerivationHasher,
   derivationReferences,
@@ -52,6 +61,7 @@ import {
 import type { Derivation, FinalizedDerivation } from '../derivation/aterm.js';
 import {
   formatHash,
+  isStorePath,
   makeFixedOutputPath,
   makeTextPath,
   nix32Encode,
@@ -81,6 +91,36 @@ export interface AddPathOptions {
   method?: IngestionMethod;
   /** References of a recursive item (sources normally have none). */
   references?: readonly string[];
+}
+
+/**
+ * A GC root. `name` is either a plain name (the root holds while its row exists) or an
+ * absolute file name: an indirect root, live only while that file is a symlink to the item.
+ */
+export type GcRoot =
+  | { readonly name: string; readonly path: string; readonly indirect?: undefined }
+  | { readonly name: string; readonly path: string; readonly indirect: true; readonly live: boolean };
+
+/** True when a root name is an absolute file name, i.e. the root is indirect. */
+export function isIndirectRootName(name: string): boolean {
+  return name.startsWith('/');
+}
+
+/** Options of `LocalStore.deletePaths`. */
+export interface DeleteOptions {
+  /**
+   * Paths that must stay, computed while the database write lock is held (so no root or
+   * temporary root can appear between the check and the deletion).
+   */
+  keep?: () => ReadonlySet<string>;
+}
+
+/** What `LocalStore.deletePaths` did. */
+export interface DeleteResult {
+  /** Paths removed from the valid set (their files, if any, are gone too). */
+  deleted: string[];
+  /** Bytes of regular files freed (files with other hard links do not count). */
+  freedBytes: number;
 }
 
 /** Options of `registerPath`. */
@@ -124,7 +164,9 @@ export interface Store {
   readDerivation(drvPath: string): Derivation;
   addRoot(storePath: string, name?: string): string;
   removeRoot(name: string): boolean;
-  listRoots(): { name: string; path: string }[];
+  listRoots(): GcRoot[];
+  /** Protects `paths` (and their closures) from garbage collection until this store is closed or the process dies. */
+  addTempRoots(paths: Iterable<string>): void;
   /** Runs synchronous store writes in one database transaction, with file syncs batched. */
   batch<T>(fn: () => T): T;
   close(): void;
@@ -173,6 +215,8 @@ const UMASK_HIDES_READ = (process.umask() & 0o444) !== 0;
 // Up to this many new files are fsynced one by one; more get one syncfs of the file system.
 const FSYNC_EACH_LIMIT = 32;
 const TMP_DIR = '.tmp';
+/** Names of items a collector moved into TMP_DIR: `<pid>-<start>-<n>~<store base name>`. */
+const TRASH_NAME = /^\d+-\d+-\d+~(.+)$/;
 
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
@@ -183,22 +227,39 @@ function fsyncPath(path: string): void {
   }
 }
 
+/**
+ * Deletes a tree the store made read-only (directories are made writable first) and returns
+ * the bytes freed: the sizes of its regular files that had no other hard link. A tree that
+ * vanishes meanwhile (another process cleaning up) is not an error.
+ */
+export function deleteTree(path: string): number {
+  let bytes = 0;
+  const walk = (p: Buffer): void => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      try {
+        chmodSync(p, 0o755);
+        for (const name of readdirSync(p, { encoding: 'buffer' })) walk(Buffer.concat([p, SLASH, name]));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    } else if (st.isFile() && st.nlink === 1) {
+      bytes += st.size;
+    }
+  };
+  walk(Buffer.from(path));
+  rmSync(path, { recursive: true, force: true });
+  return bytes;
+}
+
 /** Makes a tree deletable by its owner (store dirs are read-only), then deletes it. */
 function removeTree(path: string): void {
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    return;
-  }
-  if (st.isDirectory()) {
-    const walk = (dir: string): void => {
-      chmodSync(dir, 0o755);
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
-    };
-    walk(path);
-  }
-  rmSync(path, { recursive: true, force: true });
+  deleteTree(path);
 }
 
 function describeKind(mode: number): string {
@@ -314,6 +375,11 @@ export class LocalStore implements Store {
   private readonly durable: boolean;
   private readonly now: () => number;
   private readonly owner = ownerToken().replace(' ', '-');
+  /** Owner of this instance's temporary roots: the process token plus an instance id. */
+  private readonly tempRootOwner = `${ownerToken()} ${randomBytes(4).toString('hex')}`;
+  /** Paths whose temporary root is committed, so they need no second insert. */
+  private readonly tempRooted = new Set<string>();
+  private hasTempRoots = false;
   private tmpCounter = 0;
   private batchDepth = 0;
   /** Files renamed into place whose data still needs syncing before their rows commit. */
@@ -343,17 +409,53 @@ export class LocalStore implements Store {
     this.cleanup();
   }
 
-  /** Removes temporary items and lock scraps left by processes that died. */
-  private cleanup(): void {
+  /**
+   * Removes temporary items and lock scraps left by processes that died, and puts back the
+   * items of a collector that died before committing their deletion. Returns how many
+   * leftovers it removed.
+   */
+  removeStaleTemporaries(): number {
+    let removed = 0;
     for (const name of readdirSync(this.tmpRoot)) {
       const m = /^(\d+)-(\d+)-/.exec(name);
       if (m && ownerAlive(`${m[1]} ${m[2]}`)) continue;
-      removeTree(join(this.tmpRoot, name));
+      const file = join(this.tmpRoot, name);
+      const trash = TRASH_NAME.exec(name);
+      if (trash && this.restoreTrash(file, trash[1]!)) continue;
+      removeTree(file);
+      removed++;
     }
     this.locks.cleanup();
+    return removed;
+  }
+
+  /** Puts an item a dead collector moved aside back in place if its row is still valid. */
+  private restoreTrash(file: string, base: string): boolean {
+    const path = `${this.storeDir}/${base}`;
+    if (!isStorePath(path, this.storeDir)) return false;
+    return this.db.exclusive(() => {
+      const dest = join(this.storeRoot, base);
+      if (!this.db.isValid(path) || occupied(dest) || !occupied(file)) return false;
+      renameSync(file, dest);
+      if (lstatSync(dest).isDirectory()) chmodSync(dest, 0o555);
+      return true;
+    });
+  }
+
+  private cleanup(): void {
+    this.removeStaleTemporaries();
   }
 
   close(): void {
+    if (this.hasTempRoots && this.db.db.open) {
+      try {
+        this.db.removeTempRoots(this.tempRootOwner);
+      } catch {
+        // The rows of a dead or closed owner are ignored and purged by the next collection.
+      }
+      this.tempRooted.clear();
+      this.hasTempRoots = false;
+    }
     this.db.close();
   }
 
@@ -454,6 +556,8 @@ export class LocalStore implements Store {
    * transaction. References must be valid or among the items.
    */
   private writeTextItems(items: readonly TextItem[]): void {
+    // Temporary roots first: from here on a collector keeps these items (and what they refer to).
+    this.addTempRoots(items.map((i) => i.path));
     const seen = new Set<string>();
     const todo: TextItem[] = [];
     for (const item of items) {
@@ -608,6 +712,7 @@ export class LocalStore implements Store {
 
   async registerPath(storePath: string, tempPath: string, options: RegisterOptions = {}): Promise<PathInfo> {
     parseStorePath(storePath, this.storeDir);
+    this.addTempRoots([storePath]);
     const existing = this.db.queryPathInfo(storePath);
     if (existing) {
       removeTree(tempPath);
@@ -686,6 +791,7 @@ export class LocalStore implements Store {
 
   /** Under the path's lock: replace any stale unregistered copy, rename, sync, commit. */
   private async moveIntoStore(path: string, tmp: string, info: NewPathInfo, held?: PathLock): Promise<void> {
+    this.addTempRoots([path]);
     const key = parseStorePath(path, this.storeDir).hash;
     const ownLock = !(held && held.paths.includes(path) && this.locks.holds(key));
     if (ownLock) await this.locks.acquire(key);
@@ -704,10 +810,17 @@ export class LocalStore implements Store {
     }
   }
 
+  /**
+   * Makes `storePath` a GC root called `name`. An absolute file name makes an indirect root,
+   * which holds only while that file is a symlink to the item (create the link as well).
+   */
   addRoot(storePath: string, name: string = basename(storePath)): string {
-    this.requireValid(storePath, 'GC root target');
     if (name === '') throw new Error('GC root name is empty; give the root a name');
-    this.db.addRoot(name, storePath);
+    // Checked under the write lock, so a collector cannot delete the item in between.
+    this.db.exclusive(() => {
+      this.requireValid(storePath, 'GC root target');
+      this.db.addRoot(name, storePath);
+    });
     return name;
   }
 
@@ -715,8 +828,249 @@ export class LocalStore implements Store {
     return this.db.removeRoot(name);
   }
 
-  listRoots(): { name: string; path: string }[] {
-    return this.db.roots();
+  /** Every root, sorted by name; indirect roots say whether their symlink still points at the item. */
+  listRoots(): GcRoot[] {
+    return this.db.roots().map((r): GcRoot => (isIndirectRootName(r.name) ? { ...r, indirect: true, live: this.linkPointsAt(r.name, r.path) } : r));
+  }
+
+  /** True when `file` is a symlink whose target is the item at `storePath` (physical or logical). */
+  private linkPointsAt(file: string, storePath: string): boolean {
+    let target: string;
+    try {
+      if (!lstatSync(file).isSymbolicLink()) return false;
+      target = readlinkSync(file);
+    } catch {
+      return false;
+    }
+    const abs = resolve(dirname(file), target);
+    return abs === storePath || (isStorePath(storePath, this.storeDir) && abs === this.physicalPath(storePath));
+  }
+
+  /** Forgets the indirect roots whose symlink is gone or points elsewhere; returns their names. */
+  removeDeadIndirectRoots(): string[] {
+    return this.db.exclusive(() => {
+      const dead = this.listRoots().filter((r) => r.indirect && !r.live);
+      for (const r of dead) this.db.removeRoot(r.name);
+      return dead.map((r) => r.name);
+    });
+  }
+
+  addTempRoots(paths: Iterable<string>): void {
+    const fresh: string[] = [];
+    for (const p of paths) if (!this.tempRooted.has(p)) fresh.push(p);
+    if (fresh.length === 0) return;
+    this.db.exclusive(() => this.db.addTempRoots(this.tempRootOwner, fresh));
+    this.hasTempRoots = true;
+    // Inside a batch the rows may still be rolled back, so they are not memoised.
+    if (!this.db.db.inTransaction) for (const p of fresh) this.tempRooted.add(p);
+  }
+
+  /**
+   * The temporary roots of running processes, sorted. Those of this store instance are left
+   * out unless `includeOwn`: a process that collects garbage holds real roots for what it needs.
+   */
+  tempRoots(options: { includeOwn?: boolean } = {}): string[] {
+    const paths = new Set<string>();
+    const alive = new Map<string, boolean>();
+    for (const { owner, path } of this.db.tempRoots()) {
+      if (owner === this.tempRootOwner && !options.includeOwn) continue;
+      let live = alive.get(owner);
+      if (live === undefined) alive.set(owner, (live = ownerAlive(owner)));
+      if (live) paths.add(path);
+    }
+    return [...paths].sort();
+  }
+
+  /** Forgets the temporary roots of processes that died without closing the store; returns how many. */
+  purgeStaleTempRoots(): number {
+    return this.db.exclusive(() => {
+      let removed = 0;
+      const owners = new Set(this.db.tempRoots().map((r) => r.owner));
+      for (const owner of owners) if (!ownerAlive(owner)) removed += this.db.removeTempRoots(owner);
+      return removed;
+    });
+  }
+
+  /**
+   * Store paths whose per-path lock (`lock.ts`) is held by a live process: the valid paths
+   * and known derivation outputs with that hash part. A held lock means an item is being
+   * added or built right now.
+   */
+  lockedPaths(): string[] {
+    const paths = new Set<string>();
+    for (const key of this.busyLockKeys()) for (const p of this.db.pathsWithHash(this.storeDir, key)) paths.add(p);
+    return [...paths].sort();
+  }
+
+  /** Hash parts whose lock file is held by a live process (this one included). */
+  private busyLockKeys(): Set<string> {
+    const keys = new Set<string>();
+    let names: string[];
+    try {
+      names = readdirSync(this.locks.dir);
+    } catch {
+      return keys;
+    }
+    for (const name of names) {
+      const m = /^([0-9a-z]{32})\.lock$/.exec(name);
+      if (!m) continue;
+      let owner: string;
+      try {
+        owner = readFileSync(join(this.locks.dir, name), 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      if (ownerAlive(owner)) keys.add(m[1]!);
+    }
+    return keys;
+  }
+
+  /** Every valid path, sorted. */
+  allValidPaths(): string[] {
+    return this.db.allValidPaths();
+  }
+
+  /** Every reference between valid paths, as [referrer, reference]. */
+  queryAllReferences(): Array<[referrer: string, reference: string]> {
+    return this.db.allReferences();
+  }
+
+  /** Reference rows naming a path that is not valid; a sound store has none. */
+  danglingReferences(): Array<{ referrer: string | undefined; reference: string | undefined }> {
+    return this.db.danglingReferences();
+  }
+
+  /**
+   * Removes `paths` from the valid set in one transaction, leaving their files alone;
+   * refuses (changing nothing) when a remaining valid path refers to one of them.
+   */
+  invalidatePaths(paths: readonly string[]): void {
+    this.db.exclusive(() => this.db.invalidatePaths(paths));
+  }
+
+  /**
+   * Deletes valid items: their rows and their files. Skipped, without error: paths that are
+   * not valid, locked (being added or built), in `options.keep`, or still referred to by a
+   * valid path that is not deleted too (so list referrers with, or before, what they refer to).
+   * Under the database write lock each item is renamed into `.tmp/` and the rows go, in one
+   * transaction (made durable before any file is deleted); then the renamed trees are removed.
+   * Writers decide from the database alone whether an item is there, so none can see a row
+   * whose files are gone, nor put files in place that this then moves away.
+   */
+  deletePaths(paths: readonly string[], options: DeleteOptions = {}): DeleteResult {
+    if (this.db.db.inTransaction) throw new Error('store.deletePaths() cannot run inside a batch or transaction; call it on its own');
+    const candidates = [...new Set(paths)];
+    for (const p of candidates) parseStorePath(p, this.storeDir);
+    const moved: Array<{ dest: string; trash: string; dir: boolean }> = [];
+    let deleted: string[] = [];
+    const run = (): void => {
+      const keep = options.keep?.() ?? new Set<string>();
+      // A lock taken before this transaction means someone is adding or building the path;
+      // one taken after it finds the path valid (until the commit) and leaves it alone.
+      const busy = this.busyLockKeys();
+      const set = new Set(candidates.filter((p) => this.db.isValid(p) && !keep.has(p) && !busy.has(parseStorePath(p).hash)));
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const p of set) {
+          if (this.db.referrers(p)!.some((r) => r !== p && !set.has(r))) {
+            set.delete(p);
+            changed = true;
+          }
+        }
+      }
+      deleted = candidates.filter((p) => set.has(p));
+      for (const p of deleted) {
+        const dest = this.physicalPath(p);
+        let st;
+        try {
+          st = lstatSync(dest);
+        } catch {
+          continue; // the files are already gone: only the row remains to remove
+        }
+        const trash = join(this.tmpRoot, `${this.owner}-${++this.tmpCounter}~${basename(p)}`);
+        // Moving a directory to another parent needs write permission on the directory itself.
+        if (st.isDirectory()) chmodSync(dest, 0o755);
+        renameSync(dest, trash);
+        moved.push({ dest, trash, dir: st.isDirectory() });
+      }
+      this.db.invalidatePaths(deleted);
+    };
+    try {
+      this.durably(() => this.db.exclusive(run));
+    } catch (e) {
+      for (const m of moved.reverse()) {
+        try {
+          renameSync(m.trash, m.dest);
+          if (m.dir) chmodSync(m.dest, 0o555);
+        } catch {
+          // Left in .tmp/: the next open puts it back, since its row is still valid.
+        }
+      }
+      throw e;
+    }
+    let freedBytes = 0;
+    for (const m of moved) freedBytes += deleteTree(m.trash);
+    return { deleted, freedBytes };
+  }
+
+  /** Runs `fn` with every commit synced to disk (WAL mode otherwise defers that to checkpoints). */
+  private durably<T>(fn: () => T): T {
+    if (!this.durable) return fn();
+    this.db.db.pragma('synchronous = FULL');
+    try {
+      return fn();
+    } finally {
+      this.db.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /**
+   * Entries of the store directory that are not valid paths and have not changed for
+   * `minAgeSeconds` (default an hour): what a writer that died between moving an item in
+   * place and committing its row left. Younger ones may be a writer's work in progress.
+   */
+  leftovers(minAgeSeconds = 3600): string[] {
+    const cutoff = Date.now() - minAgeSeconds * 1000;
+    const found: string[] = [];
+    for (const name of readdirSync(this.storeRoot)) {
+      if (name.startsWith('.')) continue;
+      const path = `${this.storeDir}/${name}`;
+      if (!isStorePath(path, this.storeDir) || this.db.isValid(path)) continue;
+      try {
+        if (lstatSync(join(this.storeRoot, name)).ctimeMs > cutoff) continue;
+      } catch {
+        continue;
+      }
+      found.push(path);
+    }
+    return found.sort();
+  }
+
+  /** Deletes the `leftovers(minAgeSeconds)` whose lock is free; returns what went and the bytes freed. */
+  deleteLeftovers(minAgeSeconds = 3600): DeleteResult {
+    const deleted: string[] = [];
+    let freedBytes = 0;
+    for (const path of this.leftovers(minAgeSeconds)) {
+      const key = parseStorePath(path, this.storeDir).hash;
+      if (this.locks.holds(key) || this.locks.tryAcquire(key) !== true) continue;
+      try {
+        const trash = this.db.exclusive(() => {
+          const dest = this.physicalPath(path);
+          if (this.db.isValid(path) || !occupied(dest)) return undefined;
+          const t = join(this.tmpRoot, `${this.owner}-${++this.tmpCounter}-leftover`);
+          if (lstatSync(dest).isDirectory()) chmodSync(dest, 0o755);
+          renameSync(dest, t);
+          return t;
+        });
+        if (trash) {
+          freedBytes += deleteTree(trash);
+          deleted.push(path);
+        }
+      } finally {
+        this.locks.release(key);
+      }
+    }
+    return { deleted, freedBytes };
   }
 }
 

@@ -1,0 +1,232 @@
+/**
+ * `tsdsl gc`: delete the store items no root keeps alive, list live and dead items and the
+ * roots, and query the reference graph (references, requisites, referrers, derivers), as
+ * `guix gc` does. The listings and queries are tables, so each is one entry here.
+ *
+ * Also home of `storeArguments`, which `size` and `log` share: turning command-line words
+ * into store items. A word is a store path (`/tsdsl/store/…-hwloc-2.9.3`, a file inside
+ * one, or its physical path), a symlink into the store such as `./result`, or a package
+ * spec, which is lowered to its derivation and output paths.
+ */
+import { realpathSync } from 'node:fs';
+import { TsdslError } from '../../errors.js';
+import type { LocalStore } from '../../store/store.js';
+import type { Command } from '../command.js';
+import { err, out } from '../command.js';
+import type { OptionSpec, ParsedArgs } from '../options.js';
+import { packageOptions, packagesFrom } from '../packages.js';
+
+/** A command-line word resolved to store items. */
+export interface StoreArgument {
+  /** The word as given. */
+  readonly arg: string;
+  /** For a package spec: its derivation (computed, maybe not in the store). */
+  readonly drvPath?: string;
+  /** The store paths: the path given, or the package's outputs. */
+  readonly paths: readonly string[];
+}
+
+/** The store path a word names, if it names one (store path, file in the store, or symlink into it). */
+function storePathOf(store: LocalStore, word: string, command: string): string | undefined {
+  const itemOf = (rest: string): string => `${store.storeDir}/${rest.split('/')[0]}`;
+  if (word.startsWith(`${store.storeDir}/`)) return itemOf(word.slice(store.storeDir.length + 1));
+  // Package specs never contain a slash; anything else with one is a file name.
+  if (!word.includes('/')) return undefined;
+  let real: string;
+  try {
+    real = realpathSync(word);
+  } catch {
+    throw new TsdslError(`tsdsl ${command}: \`${word}\` does not exist (a dangling link to a collected item?); give a store path or a package`);
+  }
+  let physical: string;
+  try {
+    physical = realpathSync(store.storeRoot);
+  } catch {
+    physical = store.storeRoot;
+  }
+  if (real.startsWith(`${physical}/`) && !real.slice(physical.length + 1).startsWith('.')) return itemOf(real.slice(physical.length + 1));
+  throw new TsdslError(`tsdsl ${command}: \`${word}\` is not in the store (${store.storeDir}, kept in ${store.storeRoot}); give a store path or a package`);
+}
+
+/**
+ * Resolves words to store items. Packages are loaded (with `-L` and the transformation
+ * options) and lowered only when some word is not a path. With `requireValid`, every path
+ * must be valid in the store, and the error says how to get it there.
+ */
+export async function storeArguments(
+  args: ParsedArgs,
+  store: LocalStore,
+  words: readonly string[],
+  options: { command: string; requireValid: boolean },
+): Promise<StoreArgument[]> {
+  const { isStorePath } = await import('../../derivation/hash.js');
+  const resolved: Array<StoreArgument | undefined> = words.map((w) => {
+    const path = storePathOf(store, w, options.command);
+    if (path === undefined) return undefined;
+    if (!isStorePath(path, store.storeDir)) {
+      throw new TsdslError(`tsdsl ${options.command}: \`${w}\` is not a store path; store paths look like ${store.storeDir}/<32-character hash>-<name>`);
+    }
+    if (options.requireValid && !store.isValid(path)) {
+      throw new TsdslError(`tsdsl ${options.command}: ${path} is not a valid item of the store at ${store.root}; it was never built or added here, or it was collected`);
+    }
+    return { arg: w, paths: [path] };
+  });
+  const specs = words.filter((_, i) => resolved[i] === undefined);
+  if (specs.length > 0) {
+    const { packages } = await packagesFrom(args, specs);
+    const { lowerPackages } = await import('../../derivation/lower.js');
+    const { results } = await lowerPackages(packages, { storeDir: store.storeDir });
+    let k = 0;
+    for (let i = 0; i < words.length; i++) {
+      if (resolved[i] !== undefined) continue;
+      const r = results[k++]!;
+      const paths = Object.values(r.outputs);
+      if (options.requireValid) {
+        const missing = paths.find((p) => !store.isValid(p));
+        if (missing) {
+          throw new TsdslError(`tsdsl ${options.command}: package \`${words[i]}\` is not built yet (${missing} is not in the store); build it with \`tsdsl build ${words[i]}\``);
+        }
+      }
+      resolved[i] = { arg: words[i]!, drvPath: r.drvPath, paths };
+    }
+  }
+  return resolved as StoreArgument[];
+}
+
+/** Sizes as `guix gc` and `guix size` print them: MiB with one decimal (more when small). */
+export function mib(bytes: number): string {
+  const m = bytes / 1048576;
+  return m.toFixed(m < 1 && bytes > 0 ? 2 : 1);
+}
+
+/** Parses `500M`, `2G`, `1.5GiB`, `1024` (bytes) into bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) throw new TsdslError(`tsdsl gc: ${flag} takes a size such as 500M, 2G or 1048576 (bytes), not \`${text}\``);
+  const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  return Math.ceil(Number(m[1]) * 1024 ** power);
+}
+
+/** A query over the reference graph: PATH... in, store paths out (printed sorted, one a line). */
+interface Query {
+  readonly name: string;
+  readonly short?: string;
+  readonly description: string;
+  run(store: LocalStore, paths: readonly string[]): string[];
+}
+
+const queries: readonly Query[] = [
+  { name: 'references', description: 'list the items each PATH refers to directly', run: (s, ps) => ps.flatMap((p) => s.queryReferences(p)) },
+  { name: 'requisites', short: 'R', description: 'list the closure of the PATHs: what they refer to, recursively, and themselves', run: (s, ps) => s.queryRequisites(ps) },
+  { name: 'referrers', description: 'list the valid items that refer to each PATH directly', run: (s, ps) => ps.flatMap((p) => s.queryReferrers(p)) },
+  {
+    name: 'derivers',
+    description: 'list the derivations (.drv files in the store) that produce each PATH',
+    run: (s, ps) => ps.flatMap((p) => [...s.queryDerivers(p), s.queryPathInfo(p)?.deriver ?? ''].filter((d) => d !== '' && s.isValid(d))),
+  },
+];
+
+/** A listing of the whole store. */
+interface Listing {
+  readonly name: string;
+  readonly description: string;
+  run(store: LocalStore): Promise<string[]>;
+}
+
+const listings: readonly Listing[] = [
+  {
+    name: 'list-dead',
+    description: 'list the items the collector would delete',
+    run: async (s) => (await import('../../store/gc.js')).deadPaths(s).sort(),
+  },
+  {
+    name: 'list-live',
+    description: 'list the items the collector keeps',
+    run: async (s) => [...(await import('../../store/gc.js')).liveSet(s)].sort(),
+  },
+  {
+    name: 'list-roots',
+    description: 'list the GC roots as NAME<TAB>PATH; indirect roots whose link is gone are marked (dead)',
+    run: async (s) => s.listRoots().map((r) => `${r.name}\t${r.path}${r.indirect && !r.live ? '\t(dead)' : ''}`),
+  },
+];
+
+const options: readonly OptionSpec[] = [
+  { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print the items that would be deleted, and delete nothing', group: 'Collecting' },
+  { name: 'max-freed', short: 'F', kind: 'string', arg: 'SIZE', description: 'stop once SIZE is freed (e.g. 500M, 2G)', group: 'Collecting' },
+  ...listings.map((l): OptionSpec => ({ name: l.name, kind: 'boolean', description: l.description, group: 'Listing' })),
+  ...queries.map((q): OptionSpec => ({ name: q.name, ...(q.short ? { short: q.short } : {}), kind: 'boolean', description: q.description, group: 'Queries (PATH: store path, link into the store, or package)' })),
+  ...packageOptions,
+];
+
+async function collect(store: LocalStore, args: ParsedArgs): Promise<number> {
+  const { collectGarbage } = await import('../../store/gc.js');
+  const maxFreedText = args.values['max-freed'] as string | undefined;
+  const dryRun = Boolean(args.values['dry-run']);
+  const result = collectGarbage(store, {
+    dryRun,
+    ...(maxFreedText !== undefined ? { maxFreed: parseSize(maxFreedText, '--max-freed') } : {}),
+  });
+  if (dryRun) out(result.deleted.map((p) => `${p}\n`).join(''));
+  const items = result.deleted.length + result.leftovers.length;
+  const extra: string[] = [];
+  if (result.leftovers.length) extra.push(`${result.leftovers.length} unregistered leftover${result.leftovers.length > 1 ? 's' : ''}`);
+  if (result.caches.length) extra.push(`${result.caches.length} cached build root${result.caches.length > 1 ? 's' : ''}`);
+  if (result.deadRoots.length) extra.push(`${result.deadRoots.length} dead indirect root${result.deadRoots.length > 1 ? 's' : ''}`);
+  const summary = `${mib(result.freedBytes)} MiB in ${items} item${items === 1 ? '' : 's'}${extra.length ? ` (including ${extra.join(', ')})` : ''}`;
+  err(dryRun ? `would free about ${summary}` : `freed ${summary}`);
+  return 0;
+}
+
+export const command: Command = {
+  name: 'gc',
+  summary: 'delete unused store items, or query the store',
+  usage: 'tsdsl gc [OPTION]... [PATH-or-PACKAGE]...',
+  details:
+    'Without a query option, deletes every store item that no GC root keeps alive, and prints how much\n' +
+    'was freed. Roots are those added by `tsdsl build -r FILE` (live while FILE is a symlink to the item)\n' +
+    'and named roots; items in use by running tsdsl processes (temporary roots, locked builds) are kept\n' +
+    'too. A root keeps its whole closure, not the derivations that built it. The query options print\n' +
+    'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
+    'or a package, which stands for its output paths and must be built.',
+  examples: [
+    ['tsdsl gc', 'delete every dead item; print "freed N MiB in M items"'],
+    ['tsdsl gc --dry-run', 'print what would be deleted, delete nothing'],
+    ['tsdsl gc -F 2G', 'delete dead items until 2 GiB are freed'],
+    ['tsdsl gc --list-roots', 'what keeps items alive'],
+    ['tsdsl gc --requisites hwloc', 'the runtime closure of the built hwloc'],
+    ['tsdsl gc --referrers /tsdsl/store/…-zlib-1.2.13', 'which items refer to this zlib'],
+    ['tsdsl gc --derivers ./result', 'the .drv that built the item ./result points at'],
+  ],
+  options,
+  async run(args) {
+    const query = queries.filter((q) => args.values[q.name]);
+    const listing = listings.filter((l) => args.values[l.name]);
+    const modes = [...query.map((q) => q.name), ...listing.map((l) => l.name), ...(args.values['dry-run'] || args.values['max-freed'] !== undefined ? ['collect'] : [])];
+    if (modes.length > 1) {
+      const flags = modes.map((m) => (m === 'collect' ? (args.values['dry-run'] ? '--dry-run' : '--max-freed') : `--${m}`));
+      throw new TsdslError(`tsdsl gc: ${flags.join(' and ')} cannot be combined; give one of them`);
+    }
+    if (query.length === 0 && args.positionals.length > 0) {
+      throw new TsdslError(`tsdsl gc: unexpected argument \`${args.positionals[0]}\`; to query it, add an option such as \`--requisites\` (see \`tsdsl gc --help\`)`);
+    }
+    const { openStore } = await import('../../store/store.js');
+    const store = openStore();
+    try {
+      if (query[0]) {
+        if (args.positionals.length === 0) throw new TsdslError(`tsdsl gc: --${query[0].name} needs at least one PATH or package; try \`tsdsl gc --${query[0].name} hwloc\``);
+        const items = await storeArguments(args, store, args.positionals, { command: 'gc', requireValid: true });
+        const paths = [...new Set(query[0].run(store, items.flatMap((i) => i.paths)))].sort();
+        out(paths.map((p) => `${p}\n`).join(''));
+        return 0;
+      }
+      if (listing[0]) {
+        out((await listing[0].run(store)).map((l) => `${l}\n`).join(''));
+        return 0;
+      }
+      return await collect(store, args);
+    } finally {
+      store.close();
+    }
+  },
+};

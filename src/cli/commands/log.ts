@@ -1,0 +1,71 @@
+/**
+ * `tsdsl log`: print the build log of a package's derivation, of a `.drv`, or of the
+ * derivation that built a store item, from `<root>/var/log` (gunzipped), as
+ * `guix build --log-file` finds it.
+ */
+import { TsdslError } from '../../errors.js';
+import type { LocalStore } from '../../store/store.js';
+import type { Command } from '../command.js';
+import { out } from '../command.js';
+import { packageOptions } from '../packages.js';
+import { storeArguments } from './gc.js';
+import type { StoreArgument } from './gc.js';
+
+/** The derivations whose log would describe `item`: its own, or those that produce its paths. */
+function candidateDerivations(store: LocalStore, item: StoreArgument): string[] {
+  if (item.drvPath) return [item.drvPath];
+  const drvs: string[] = [];
+  for (const p of item.paths) {
+    if (p.endsWith('.drv')) drvs.push(p);
+    else {
+      const deriver = store.queryPathInfo(p)?.deriver;
+      if (deriver) drvs.push(deriver);
+      drvs.push(...store.queryDerivers(p));
+    }
+  }
+  return [...new Set(drvs)];
+}
+
+export const command: Command = {
+  name: 'log',
+  summary: 'show the build log of packages or store items',
+  usage: 'tsdsl log [OPTION]... PACKAGE-or-PATH...',
+  details:
+    'Prints the log of the build of each PACKAGE (of its derivation, with the transformation options\n' +
+    'applied), of a .drv file, or of the derivation that built a store item. Logs are kept, gzipped, in\n' +
+    '$TSDSL_ROOT/var/log; a build in progress shows its log so far.',
+  examples: [
+    ['tsdsl log hwloc', "hwloc's build log"],
+    ['tsdsl log hwloc | grep -i warning', 'the warnings of that build'],
+    ['tsdsl log /tsdsl/store/…-hwloc-2.9.3.drv', 'the log of a given derivation'],
+    ['tsdsl log ./result', 'the log of the build that made the item ./result points at'],
+  ],
+  options: [...packageOptions],
+  async run(args) {
+    if (args.positionals.length === 0) throw new TsdslError('tsdsl log: no package or store path given; try `tsdsl log hwloc`');
+    const { openStore } = await import('../../store/store.js');
+    const { readLog } = await import('../../build/scheduler.js');
+    const store = openStore();
+    try {
+      const items = await storeArguments(args, store, args.positionals, { command: 'log', requireValid: false });
+      for (const item of items) {
+        let text: string | undefined;
+        for (const drv of candidateDerivations(store, item)) {
+          text = await readLog(store, drv);
+          if (text !== undefined) break;
+        }
+        if (text === undefined) {
+          throw new TsdslError(
+            item.drvPath
+              ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`tsdsl build ${item.arg}\``
+              : `tsdsl log: no build log for ${item.paths[0]}: it was not built here (it was added or imported, or its log was deleted)`,
+          );
+        }
+        out(text);
+      }
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};

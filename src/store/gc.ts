@@ -1,0 +1,286 @@
+/**
+ * Store maintenance: garbage collection and verification of the local store.
+ *
+ * The collector works as Nix's does by default. What is live is the closure of the roots
+ * (named roots, and indirect roots whose symlink still points at their item), of the
+ * temporary roots of running processes, and of paths whose per-path lock a live process
+ * holds; a derivation a running process wrote or is building from also keeps its outputs and
+ * those of its inputs, which that build may be about to use. Roots do not keep their derivers.
+ * Everything else valid is dead. Dead paths are deleted referrers first, in batches, through
+ * `LocalStore.deletePaths`, which re-checks liveness under the database write lock, so a root
+ * added meanwhile still protects its closure. Collection also drops dead indirect roots,
+ * crash leftovers, and the merged build roots cached in `<root>/var/roots` (see
+ * `build/rootfs.ts`) whose items are gone. `tsdsl gc`, `tsdsl verify` and `tsdsl size` sit on
+ * this module.
+ */
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nix32Encode } from '../derivation/hash.js';
+import { ownerAlive } from './lock.js';
+import { narHash } from './nar.js';
+import { deleteTree } from './store.js';
+import type { LocalStore } from './store.js';
+
+/** How many dead paths are deleted per database transaction. */
+const BATCH = 256;
+
+/** Crash leftovers younger than this (seconds) may be a writer's work in progress and stay. */
+const LEFTOVER_MIN_AGE = 3600;
+
+/**
+ * The paths the collector keeps: the closure of live roots, temporary roots and locked
+ * paths, plus the outputs (with their closures) of derivations in use by running processes.
+ */
+export function liveSet(store: LocalStore): Set<string> {
+  const valid = (p: string): boolean => store.isValid(p);
+  const seeds = new Set<string>();
+  for (const r of store.listRoots()) if ((!r.indirect || r.live) && valid(r.path)) seeds.add(r.path);
+  const temp = store.tempRoots().filter(valid);
+  const locked = store.lockedPaths();
+  for (const p of temp) seeds.add(p);
+  for (const p of locked) if (valid(p)) seeds.add(p);
+  // A running process that wrote a derivation, or builds one (it holds the lock on an
+  // output), may use the outputs of any derivation in its closure as build inputs.
+  const drvs = new Set(temp.filter((p) => p.endsWith('.drv')));
+  for (const p of locked) for (const d of store.queryDerivers(p)) drvs.add(d);
+  if (drvs.size > 0) {
+    for (const d of store.queryRequisites([...drvs])) {
+      if (!d.endsWith('.drv')) continue;
+      seeds.add(d);
+      for (const out of Object.values(store.queryDerivationOutputs(d))) if (valid(out)) seeds.add(out);
+    }
+  }
+  return new Set(seeds.size > 0 ? store.queryRequisites([...seeds]) : []);
+}
+
+/**
+ * Orders `paths` so that every path comes after all of its referrers among them (the order
+ * that never leaves a valid path referring to a deleted one); deterministic for given input.
+ */
+export function referrersFirst(paths: Iterable<string>, references: Iterable<readonly [referrer: string, reference: string]>): string[] {
+  const set = new Set(paths);
+  const pending = new Map<string, number>();
+  const refsOf = new Map<string, string[]>();
+  for (const p of set) pending.set(p, 0);
+  for (const [from, to] of references) {
+    if (from === to || !set.has(from) || !set.has(to)) continue;
+    pending.set(to, pending.get(to)! + 1);
+    let list = refsOf.get(from);
+    if (!list) refsOf.set(from, (list = []));
+    list.push(to);
+  }
+  const ready = [...set].filter((p) => pending.get(p) === 0).sort();
+  const order: string[] = [];
+  for (let head = 0; head < ready.length; head++) {
+    const p = ready[head]!;
+    order.push(p);
+    for (const to of refsOf.get(p) ?? []) {
+      const n = pending.get(to)! - 1;
+      pending.set(to, n);
+      if (n === 0) ready.push(to);
+    }
+  }
+  // Reference cycles cannot be built, but a hand-edited database could hold one: those go
+  // last, where deletePaths keeps any path that is still referred to.
+  if (order.length < set.size) order.push(...[...set].filter((p) => pending.get(p)! > 0).sort());
+  return order;
+}
+
+/** The valid paths that are not live, in an order safe for deletion (referrers first). */
+export function deadPaths(store: LocalStore): string[] {
+  const live = liveSet(store);
+  return referrersFirst(
+    store.allValidPaths().filter((p) => !live.has(p)),
+    store.queryAllReferences(),
+  );
+}
+
+/** Options of `collectGarbage`. */
+export interface GcOptions {
+  /** Work out what would be deleted, and delete nothing. */
+  dryRun?: boolean;
+  /** Stop once at least this many bytes are freed (default: delete every dead path). */
+  maxFreed?: number;
+  /** Called after each batch of deletions, e.g. to print progress. */
+  onDeleted?: (paths: readonly string[]) => void;
+}
+
+/** What `collectGarbage` did (or, with `dryRun`, would do). */
+export interface GcResult {
+  dryRun: boolean;
+  /** Dead store paths deleted, referrers first. */
+  deleted: string[];
+  /**
+   * Bytes freed: regular files with no other hard link. With `dryRun`, an estimate from the
+   * NAR sizes in the database.
+   */
+  freedBytes: number;
+  /** Unregistered items in the store directory (crash leftovers) deleted. */
+  leftovers: string[];
+  /** Cached merged build roots under `<root>/var/roots` deleted. */
+  caches: string[];
+  /** Names of indirect roots dropped because their symlink is gone or points elsewhere. */
+  deadRoots: string[];
+  /** Temporary files of dead processes removed. */
+  tempFiles: number;
+}
+
+/**
+ * Deletes dead paths (all of them, or until `maxFreed` bytes are freed) and the stale files
+ * around them. Safe to run while other processes use the store: see the module comment.
+ */
+export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcResult {
+  const maxFreed = options.maxFreed ?? Number.POSITIVE_INFINITY;
+  const narSize = (p: string): number => store.queryPathInfo(p)?.narSize ?? 0;
+  if (options.dryRun) {
+    const deleted: string[] = [];
+    let bytes = 0;
+    for (const p of deadPaths(store)) {
+      if (bytes >= maxFreed) break;
+      deleted.push(p);
+      bytes += narSize(p);
+    }
+    return {
+      dryRun: true,
+      deleted,
+      freedBytes: bytes,
+      leftovers: bytes < maxFreed ? store.leftovers(LEFTOVER_MIN_AGE) : [],
+      caches: staleRootfsCaches(store, new Set(deleted)),
+      deadRoots: store.listRoots().filter((r) => r.indirect && !r.live).map((r) => r.name),
+      tempFiles: 0,
+    };
+  }
+
+  const deadRoots = store.removeDeadIndirectRoots();
+  store.purgeStaleTempRoots();
+  const tempFiles = store.removeStaleTemporaries();
+  const order = deadPaths(store);
+  const deleted: string[] = [];
+  let freedBytes = 0;
+  for (let i = 0; i < order.length && freedBytes < maxFreed; ) {
+    // A batch ends at BATCH paths, or once its NAR sizes should cover what is still wanted.
+    const batch: string[] = [];
+    let estimate = 0;
+    while (i < order.length && batch.length < BATCH && freedBytes + estimate < maxFreed) {
+      const p = order[i++]!;
+      batch.push(p);
+      estimate += narSize(p);
+    }
+    const r = store.deletePaths(batch, { keep: () => liveSet(store) });
+    freedBytes += r.freedBytes;
+    deleted.push(...r.deleted);
+    if (r.deleted.length > 0) options.onDeleted?.(r.deleted);
+  }
+  let leftovers: string[] = [];
+  if (freedBytes < maxFreed) {
+    const r = store.deleteLeftovers(LEFTOVER_MIN_AGE);
+    freedBytes += r.freedBytes;
+    leftovers = r.deleted;
+  }
+  // Last: cached roots hold hard links to store files, which only now have no other link.
+  const caches = staleRootfsCaches(store, new Set());
+  for (const c of caches) freedBytes += deleteTree(c);
+  return { dryRun: false, deleted, freedBytes, leftovers, caches, deadRoots, tempFiles };
+}
+
+/**
+ * Cached merged build roots (`<root>/var/roots/<key>`) that list an item that is no longer
+ * valid or is in `goingAway`, and half-made ones (`.tmp-<key>-<pid>-<time>`) of dead processes.
+ */
+function staleRootfsCaches(store: LocalStore, goingAway: ReadonlySet<string>): string[] {
+  const dir = join(store.root, 'var', 'roots');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const stale: string[] = [];
+  for (const name of names.sort()) {
+    const full = join(dir, name);
+    const tmp = /^\.tmp-[0-9a-f]+-(\d+)-\d+$/.exec(name);
+    if (tmp) {
+      if (!ownerAlive(`${tmp[1]} 0`)) stale.push(full);
+      continue;
+    }
+    let items: string[];
+    try {
+      items = readFileSync(join(full, '.complete'), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      continue; // not a cache entry made by rootfs.ts: leave it alone
+    }
+    if (items.some((p) => goingAway.has(p) || !store.isValid(p))) stale.push(full);
+  }
+  return stale;
+}
+
+/** Kinds of problem `verifyStore` reports. */
+export type StoreProblemKind = 'missing' | 'hash-mismatch' | 'dangling-reference' | 'dangling-root';
+
+/** One problem found in the store: `message` is a one-line description naming the path. */
+export interface StoreProblem {
+  kind: StoreProblemKind;
+  path: string;
+  message: string;
+}
+
+/** Options of `verifyStore`. */
+export interface VerifyOptions {
+  /** Also hash every item and compare with the NAR hash in the database (reads every byte). */
+  checkContents?: boolean;
+  /** Called before each item is checked. */
+  onItem?: (path: string, index: number, total: number) => void;
+}
+
+/**
+ * Checks the store against its database: every valid path's files exist (and, with
+ * `checkContents`, hash to the recorded NAR hash and size), every reference row names valid
+ * paths, and every live root points at a valid path. Returns all problems found.
+ */
+export async function verifyStore(store: LocalStore, options: VerifyOptions = {}): Promise<{ checked: number; problems: StoreProblem[] }> {
+  const problems: StoreProblem[] = [];
+  const paths = store.allValidPaths();
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    options.onItem?.(path, i, paths.length);
+    const physical = store.physicalPath(path);
+    try {
+      lstatSync(physical);
+    } catch {
+      problems.push({ kind: 'missing', path, message: `missing: ${path} is valid but ${physical} does not exist` });
+      continue;
+    }
+    if (!options.checkContents) continue;
+    const info = store.queryPathInfo(path)!;
+    let actual: { hash: Buffer; size: number };
+    try {
+      actual = await narHash(physical);
+    } catch (e) {
+      problems.push({ kind: 'hash-mismatch', path, message: `hash mismatch: ${path} cannot be read (${(e as Error).message})` });
+      continue;
+    }
+    const hash = `sha256:${nix32Encode(actual.hash)}`;
+    if (hash !== info.narHash || actual.size !== info.narSize) {
+      problems.push({
+        kind: 'hash-mismatch',
+        path,
+        message: `hash mismatch: ${path} has NAR hash ${hash} (${actual.size} bytes), but the database records ${info.narHash} (${info.narSize} bytes)`,
+      });
+    }
+  }
+  for (const r of store.danglingReferences()) {
+    const path = r.referrer ?? r.reference ?? '?';
+    problems.push({
+      kind: 'dangling-reference',
+      path,
+      message: r.referrer
+        ? `dangling reference: ${r.referrer} refers to a path that is not valid${r.reference ? ` (${r.reference})` : ''}`
+        : `dangling reference: a path that is not valid refers to ${r.reference ?? 'another path that is not valid'}`,
+    });
+  }
+  for (const root of store.listRoots()) {
+    if ((root.indirect && !root.live) || store.isValid(root.path)) continue;
+    problems.push({ kind: 'dangling-root', path: root.path, message: `dangling root: ${root.name} points at ${root.path}, which is not valid` });
+  }
+  return { checked: paths.length, problems };
+}

@@ -1,0 +1,214 @@
+/**
+ * `tsdsl gc`, `size`, `verify` and `log` on a temporary store: `tsdsl build -d hwloc` writes
+ * the real derivations and sources, and the test registers a fake hwloc output (referring to
+ * a fake library) and a build log, so nothing needs to be compiled.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logPath } from '../../src/build/scheduler.js';
+import { openStore } from '../../src/store/store.js';
+import type { LocalStore } from '../../src/store/store.js';
+import { tsdsl } from './helpers.js';
+
+const SD = '/tsdsl/store';
+let root: string;
+let work: string;
+let drvPath: string;
+let out: string;
+let lib: string;
+const LOG = 'configure: checking for gcc... gcc\nmake: hwloc built\n';
+
+const run = (args: string[]) => tsdsl(args, { env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } });
+const lines = (text: string) => text.split('\n').filter(Boolean);
+
+function withStore<T>(fn: (s: LocalStore) => T): T {
+  const s = openStore({ root, storeDir: SD, env: {}, durable: false });
+  try {
+    return fn(s);
+  } finally {
+    // Closing drops this process's temporary roots, so the CLI sees only real roots.
+    s.close();
+  }
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'tsdsl-cli-gc-'));
+  work = mkdtempSync(join(tmpdir(), 'tsdsl-cli-gc-work-'));
+  const d = run(['build', '-d', 'hwloc']);
+  expect(d.code, d.stderr).toBe(0);
+  drvPath = d.stdout.trim();
+  const shown = JSON.parse(run(['derivation', 'show', 'hwloc']).stdout) as Record<string, { outputs: { out: { path: string } } }>;
+  out = shown[drvPath]!.outputs.out.path;
+
+  const s = openStore({ root, storeDir: SD, env: {}, durable: false });
+  try {
+    mkdirSync(join(work, 'lib'));
+    writeFileSync(join(work, 'lib/libfake.so'), 'x'.repeat(300_000));
+    lib = `${SD}/${'0'.repeat(31)}1-libfake-1.0`;
+    await s.registerPath(lib, join(work, 'lib'));
+    mkdirSync(join(work, 'out/bin'), { recursive: true });
+    writeFileSync(join(work, 'out/bin/lstopo'), `#!/bin/sh\n# needs ${lib}\n` + 'y'.repeat(100_000));
+    await s.registerPath(out, join(work, 'out'), { referenceCandidates: [lib], deriver: drvPath });
+    mkdirSync(join(root, 'var/log'), { recursive: true });
+    writeFileSync(`${logPath(s, drvPath)}.gz`, gzipSync(LOG));
+  } finally {
+    s.close();
+  }
+}, 120_000);
+
+afterAll(() => {
+  for (const d of [root, work]) {
+    spawnSync('chmod', ['-R', 'u+w', d]);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+describe('tsdsl gc queries', () => {
+  it('--references, --requisites, --referrers and --derivers take store paths or packages', () => {
+    expect(run(['gc', '--references', 'hwloc']).stdout).toBe(`${lib}\n`);
+    expect(run(['gc', '--references', out]).stdout).toBe(`${lib}\n`);
+    expect(run(['gc', '--references', `${out}/bin/lstopo`]).stdout).toBe(`${lib}\n`);
+    expect(lines(run(['gc', '-R', 'hwloc']).stdout)).toEqual([lib, out].sort());
+    expect(run(['gc', '--referrers', lib]).stdout).toBe(`${out}\n`);
+    expect(run(['gc', '--derivers', 'hwloc']).stdout).toBe(`${drvPath}\n`);
+    // A .drv's references are its sources and input derivations.
+    const refs = lines(run(['gc', '--references', drvPath]).stdout);
+    expect(refs.length).toBeGreaterThan(1);
+    expect(refs.every((p) => p.startsWith(`${SD}/`))).toBe(true);
+  });
+
+  it('follows a symlink into the store, such as ./result', () => {
+    const link = join(work, 'result');
+    withStore((s) => symlinkSync(s.physicalPath(out), link));
+    expect(run(['gc', '--references', link]).stdout).toBe(`${lib}\n`);
+    unlinkSync(link);
+  });
+
+  it('says clearly when a path is not valid or a package not built', () => {
+    const bogus = `${SD}/${'2'.repeat(32)}-nothing-1.0`;
+    const r = run(['gc', '--references', bogus]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`tsdsl: error: tsdsl gc: ${bogus} is not a valid item of the store at ${root}; it was never built or added here, or it was collected\n`);
+    const z = run(['gc', '--requisites', 'zlib']);
+    expect(z.code).toBe(1);
+    expect(z.stderr).toMatch(/package `zlib` is not built yet \(.*-zlib-[\d.]+ is not in the store\); build it with `tsdsl build zlib`/);
+    expect(run(['gc', '--references', '/etc/passwd']).stderr).toMatch(/`\/etc\/passwd` is not in the store/);
+    expect(run(['gc', '--references']).stderr).toMatch(/--references needs at least one PATH/);
+    expect(run(['gc', '--references', '--list-dead', out]).stderr).toMatch(/--references and --list-dead cannot be combined/);
+  });
+
+  it('prints help with examples', () => {
+    const r = run(['gc', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: tsdsl gc /);
+    expect(r.stdout).toMatch(/--requisites/);
+    expect(r.stdout).toMatch(/Examples:\n {2}tsdsl gc\n/);
+  });
+});
+
+describe('tsdsl size', () => {
+  it('lists the closure with total and self sizes, largest closure first, and the total', () => {
+    const r = run(['size', 'hwloc']);
+    expect(r.code, r.stderr).toBe(0);
+    const [head, first, second, total] = lines(r.stdout);
+    expect(head).toMatch(/^store item +total +self$/);
+    expect(first).toMatch(new RegExp(`^${out} +0\\.38 +0\\.10 +2[0-9]\\.\\d%$`));
+    expect(second).toMatch(new RegExp(`^${lib} +0\\.29 +0\\.29 +7[0-9]\\.\\d%$`));
+    expect(total).toBe('total: 0.38 MiB');
+  });
+
+  it('--json gives bytes', () => {
+    const j = JSON.parse(run(['size', '--json', out]).stdout) as { items: Array<{ path: string; self: number; total: number }>; total: number };
+    expect(j.items.map((i) => i.path)).toEqual([out, lib]);
+    expect(j.items[0]!.total).toBe(j.total);
+    expect(j.items[0]!.self + j.items[1]!.self).toBe(j.total);
+    expect(j.items[1]!.self).toBeGreaterThan(300_000);
+  });
+
+  it('says how to build a package that is not built', () => {
+    const r = run(['size', 'zlib']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/tsdsl size: package `zlib` is not built yet .*; build it with `tsdsl build zlib`/);
+  });
+});
+
+describe('tsdsl log', () => {
+  it("prints the gunzipped log of a package's derivation, of a .drv, or of an output's deriver", () => {
+    for (const arg of ['hwloc', drvPath, out]) {
+      const r = run(['log', arg]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(LOG);
+    }
+  });
+
+  it('says when there is no log', () => {
+    const r = run(['log', 'zlib']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tsdsl: error: tsdsl log: no build log for `zlib`: it was not built here yet \(.*-zlib-[\d.]+\.drv\); build it with `tsdsl build zlib`\n$/);
+    expect(run(['log', lib]).stderr).toMatch(/no build log for .*-libfake-1\.0: it was not built here/);
+  });
+});
+
+describe('tsdsl verify', () => {
+  it('finds no problem in a sound store', () => {
+    const r = run(['verify', '--check-contents']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^checked presence and contents of \d+ items: no problems\n$/);
+  });
+});
+
+describe('tsdsl gc', () => {
+  it('lists dead items and roots; an indirect root keeps its closure while the link exists', () => {
+    const all = withStore((s) => s.allValidPaths());
+    expect(lines(run(['gc', '--list-dead']).stdout)).toEqual(all);
+    const link = join(work, 'keep');
+    withStore((s) => {
+      symlinkSync(s.physicalPath(out), link);
+      s.addRoot(out, link);
+    });
+    expect(run(['gc', '--list-roots']).stdout).toBe(`${link}\t${out}\n`);
+    expect(lines(run(['gc', '--list-live']).stdout)).toEqual([lib, out].sort());
+    expect(lines(run(['gc', '--list-dead']).stdout)).toEqual(all.filter((p) => p !== out && p !== lib));
+  });
+
+  it('--dry-run deletes nothing; gc deletes the dead items and says how much it freed', () => {
+    const before = withStore((s) => s.allValidPaths());
+    const dry = run(['gc', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(lines(dry.stdout).sort()).toEqual(before.filter((p) => p !== out && p !== lib));
+    expect(dry.stderr).toMatch(/^would free about [\d.]+ MiB in \d+ items\n$/);
+    expect(withStore((s) => s.allValidPaths())).toEqual(before);
+
+    const r = run(['gc']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^freed [\\d.]+ MiB in ${before.length - 2} items\\n$`));
+    expect(withStore((s) => s.allValidPaths())).toEqual([lib, out].sort());
+    expect(run(['gc', '--list-dead']).stdout).toBe('');
+    expect(run(['gc']).stderr).toBe('freed 0.0 MiB in 0 items\n');
+  });
+
+  it('verify reports a corrupted and a missing item, one line each, and fails', () => {
+    const file = withStore((s) => join(s.physicalPath(out), 'bin/lstopo'));
+    chmodSync(file, 0o644);
+    writeFileSync(file, 'tampered\n');
+    const r = run(['verify', '--check-contents']);
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout)).toEqual([expect.stringMatching(new RegExp(`^hash mismatch: ${out} has NAR hash sha256:\\w+ \\(\\d+ bytes\\), but the database records sha256:\\w+ \\(\\d+ bytes\\)$`))]);
+    expect(r.stderr).toMatch(/: 1 problem\n$/);
+
+    withStore((s) => {
+      const dir = s.physicalPath(lib);
+      chmodSync(dir, 0o755);
+      rmSync(dir, { recursive: true });
+    });
+    const quick = run(['verify']);
+    expect(quick.code).toBe(1);
+    expect(lines(quick.stdout)).toEqual([expect.stringMatching(new RegExp(`^missing: ${lib} is valid but .* does not exist$`))]);
+  });
+});
