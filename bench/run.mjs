@@ -109,6 +109,12 @@ report(`emit DOT (${(dot.length / 1e6).toFixed(1)} MB)`, dotMs.toFixed(0), 'ms')
   await benchLowering(file, report);
 }
 
+// --- builds ------------------------------------------------------------------------------------
+if (!process.argv.includes('--no-builds')) {
+  const { benchBuilds } = await import('./build.mjs');
+  await benchBuilds(report);
+}
+
 // --- CLI start-up -------------------------------------------------------------------------------
 const nodeMs = wall(process.execPath, ['-e', '0']);
 const graphMs = wall(process.execPath, [join(root, 'bin', 'tsdsl.js'), 'graph', 'mumps']);

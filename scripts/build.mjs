@@ -3,7 +3,7 @@
 // line, so dist/packages/maths.js line N is packages/maths.ts line N: package locations
 // captured from stack traces at run time map back to the TypeScript source with no source map.
 // Type checking is `tsc --noEmit` (npm run typecheck, part of npm test).
-import { readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync, copyFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync, renameSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'sucrase';
@@ -24,7 +24,15 @@ function fixSpecifiers(code) {
   return code.replace(/(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+?)\.ts\2/g, '$1$2$3.js$2');
 }
 
-rmSync(out, { recursive: true, force: true });
+// Files are replaced one by one (temporary name, then rename), never by emptying dist/ first,
+// so a CLI run or a test reading dist/ while it is rebuilt sees the old file or the new one.
+const produced = new Set();
+const writeAtomic = (dest, data) => {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, dest);
+  produced.add(dest);
+};
 let count = 0;
 for (const top of ['src', 'packages']) {
   for (const file of walk(join(root, top))) {
@@ -40,11 +48,21 @@ for (const top of ['src', 'packages']) {
         console.error(`build: ${rel}: ${e.message}`);
         process.exit(1);
       }
-      writeFileSync(dest.replace(/\.ts$/, '.js'), fixSpecifiers(code));
+      writeAtomic(dest.replace(/\.ts$/, '.js'), fixSpecifiers(code));
       count++;
     } else if (statSync(file).isFile()) {
-      copyFileSync(file, dest);
+      writeAtomic(dest, readFileSync(file));
     }
   }
+}
+// Remove what no source produces any more (a deleted or renamed module).
+for (const top of ['src', 'packages']) {
+  let files = [];
+  try {
+    files = [...walk(join(out, top))];
+  } catch {
+    continue;
+  }
+  for (const f of files) if (!produced.has(f) && !/\.tmp-\d+$/.test(f)) rmSync(f, { force: true });
 }
 if (!process.env.TSDSL_BUILD_QUIET) console.error(`build: ${count} modules → dist/`);

@@ -692,7 +692,10 @@ function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, star
         return;
       }
       if (!ready) for (const c of early.splice(0)) deliverErr(c);
-      resolve({ code, signal, killed, durationMs: Date.now() - started });
+      // Resolve only once what was written to the sinks has reached them: an empty write's
+      // callback runs after every earlier write (the caller may close an fd right away).
+      const flushed = (w: Writable | undefined) => new Promise<void>((ok) => (w && !w.destroyed ? w.write('', () => ok()) : ok()));
+      void Promise.all([flushed(out), flushed(err)]).then(() => resolve({ code, signal, killed, durationMs: Date.now() - started }));
     });
 
     function finish(): void {

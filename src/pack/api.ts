@@ -107,20 +107,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
     });
     const profilePath = profile.outputs['out']!;
-    for (const { target } of symlinks) {
-      try {
-        statSync(resolve(store.physicalPath(profilePath), target));
-      } catch {
-        throw new TsdslError(`-S …=${target}: the profile has no \`${target}\`; what it has: see ${store.physicalPath(profilePath)}`);
-      }
-    }
-    if (request.entryPoint) {
-      try {
-        statSync(resolve(store.physicalPath(profilePath), request.entryPoint));
-      } catch {
-        throw new TsdslError(`--entry-point=${request.entryPoint}: the profile has no such file (entry points are relative to the profile, e.g. bin/lstopo-no-graphics)`);
-      }
-    }
+    // `-S` targets and the entry point are checked by the format (checkPackInput), through the
+    // closure: the profile's links point at logical store paths, which need not exist here.
     const closure = store.queryRequisites([profilePath]);
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     const { PROFILE_SEARCH_PATHS } = await import('../build/builtins.js');

@@ -1,0 +1,143 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compressors, findCompressor, openCompressedFile, removeTree, writeAtomically, writeCompressedFile } from '../../src/pack/compress.js';
+import { ensureDist, itWith } from './fixtures/tools.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tsdsl-compress-'));
+});
+afterEach(() => removeTree(dir));
+
+// Compressible but not trivial: text with some noise, several chunks long.
+const DATA = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from(`line ${i} `.repeat(3000)), randomBytes(2000)])));
+
+async function compressFile(name: string, data: Buffer, level?: number): Promise<string> {
+  const file = join(dir, `out-${name}`);
+  const sink = openCompressedFile(file, findCompressor(name), level === undefined ? {} : { level });
+  for (let off = 0; off < data.length; off += 100_000) await sink.write(data.subarray(off, off + 100_000));
+  await sink.close();
+  return file;
+}
+
+function decompress(command: string, file: string): Buffer {
+  const r = spawnSync(command, ['-dc', file], { maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${command} -dc: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe('compressors table', () => {
+  it('lists gzip, xz, zstd and none with their extensions', () => {
+    expect(compressors.map((c) => [c.name, c.extension])).toEqual([
+      ['gzip', '.gz'],
+      ['xz', '.xz'],
+      ['zstd', '.zst'],
+      ['none', ''],
+    ]);
+  });
+
+  it('suggests the closest name and lists all for an unknown one', () => {
+    expect(() => findCompressor('zst')).toThrow(/unknown compressor `zst`; did you mean `zstd`\? \(compressors: gzip, xz, zstd, none/);
+    expect(() => findCompressor('gzipp')).toThrow(/did you mean `gzip`/);
+  });
+
+  it('refuses a level out of range', () => {
+    expect(() => findCompressor('gzip').open(1, { level: 12 })).toThrow(/level 12 is out of range for gzip; use an integer from 1 to 9/);
+    expect(() => findCompressor('none').open(1, { level: 3 })).toThrow(/takes no compression level/);
+  });
+});
+
+describe('compression', () => {
+  itWith(['gzip'])('gzip writes no name and no timestamp, and gzip -d reads it back', async () => {
+    const file = await compressFile('gzip', DATA);
+    const bytes = readFileSync(file);
+    expect([...bytes.subarray(0, 4)]).toEqual([0x1f, 0x8b, 8, 0]); // no FNAME flag
+    expect(bytes.readUInt32LE(4)).toBe(0); // mtime 0
+    expect(decompress('gzip', file).equals(DATA)).toBe(true);
+    const again = await compressFile('gzip', DATA);
+    expect(readFileSync(again).equals(bytes)).toBe(true);
+  });
+
+  itWith(['xz'])('xz round-trips and gives the same bytes twice', async () => {
+    const a = readFileSync(await compressFile('xz', DATA));
+    expect(decompress('xz', join(dir, 'out-xz')).equals(DATA)).toBe(true);
+    const b = readFileSync(await compressFile('xz', DATA));
+    expect(a.equals(b)).toBe(true);
+  });
+
+  itWith(['zstd'])('zstd round-trips, ignores ZSTD_CLEVEL, and gives the same bytes twice', async () => {
+    const a = readFileSync(await compressFile('zstd', DATA));
+    expect(decompress('zstd', join(dir, 'out-zstd')).equals(DATA)).toBe(true);
+    const saved = process.env.ZSTD_CLEVEL;
+    process.env.ZSTD_CLEVEL = '1';
+    try {
+      const b = readFileSync(await compressFile('zstd', DATA));
+      expect(a.equals(b)).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.ZSTD_CLEVEL;
+      else process.env.ZSTD_CLEVEL = saved;
+    }
+  });
+
+  it('reports a compressor that fails', async () => {
+    const file = join(dir, 'bad');
+    // xz with a level it rejects at run time is hard to provoke; a missing command is not.
+    const saved = process.env.PATH;
+    process.env.PATH = join(dir, 'empty-path');
+    try {
+      await expect(writeCompressedFile(file, findCompressor('zstd'), {}, async (sink) => sink.write(DATA))).rejects.toThrow(
+        /cannot run `zstd`: it is not installed or not on PATH; install it \(Debian: `apt-get install zstd`\)/,
+      );
+    } finally {
+      process.env.PATH = saved;
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('writeAtomically', () => {
+  it('renames into place on success and leaves nothing on failure', async () => {
+    const dest = join(dir, 'pack.tar');
+    await writeAtomically(dest, async (tmp) => writeFileSync(tmp, 'one'));
+    expect(readFileSync(dest, 'utf8')).toBe('one');
+    await expect(
+      writeAtomically(dest, async (tmp) => {
+        writeFileSync(tmp, 'two, half written');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    // The old file is untouched and no temporary file is left.
+    expect(readFileSync(dest, 'utf8')).toBe('one');
+    expect(readdirSync(dir)).toEqual(['pack.tar']);
+  });
+
+  it('removes the temporary file when the process is interrupted', async () => {
+    const dist = ensureDist();
+    const script = join(dir, 'interrupted.mjs');
+    writeFileSync(
+      script,
+      `const { writeAtomically } = await import(${JSON.stringify(pathToFileURL(join(dist, 'pack', 'compress.js')).href)});
+setInterval(() => {}, 1000);
+await writeAtomically(${JSON.stringify(join(dir, 'out', 'pack.tar'))}, async (tmp) => {
+  (await import('node:fs')).writeFileSync(tmp, 'partial');
+  console.log('writing');
+  await new Promise(() => {});
+});`,
+    );
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'out'));
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+    expect(readdirSync(join(dir, 'out')).length).toBe(1);
+    const status = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    child.kill('SIGINT');
+    expect(await status).toBe('SIGINT');
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
+    expect(existsSync(join(dir, 'out', 'pack.tar'))).toBe(false);
+  });
+});
