@@ -22,22 +22,27 @@ export function toNixExpression(derivations, items) {
     lines.push(`  ${v} = builtins.toFile ${nixString(item.name)} ${nixString(item.text)};`);
     outPaths.push([path, v]);
   }
+  // Store paths in a value are found by pattern and looked up, so this is linear in the text.
+  const exprOf = new Map(outPaths);
+  const pathRe = /\/[^\s"'=:]*\/[0-9a-z]{32}-[A-Za-z0-9+\-._?=]+/g;
   const interpolate = (value) => {
-    // Replace store paths we know by interpolations; longest first so no prefix clash.
-    let parts = [{ text: value }];
-    for (const [path, expr] of outPaths) {
-      const next = [];
-      for (const part of parts) {
-        if (part.expr) { next.push(part); continue; }
-        const pieces = part.text.split(path);
-        pieces.forEach((piece, i) => {
-          if (i > 0) next.push({ expr });
-          if (piece) next.push({ text: piece });
-        });
+    let out = '';
+    let last = 0;
+    for (const m of value.matchAll(pathRe)) {
+      // The longest known store path that is a prefix of the match (a match may run on: /bin/bash).
+      let path = m[0];
+      let expr = exprOf.get(path);
+      while (!expr && path.includes('/', 1)) {
+        const cut = path.lastIndexOf('/');
+        if (cut <= 0) break;
+        path = path.slice(0, cut);
+        expr = exprOf.get(path);
       }
-      parts = next;
+      if (!expr) continue;
+      out += nixString(value.slice(last, m.index)).slice(1, -1) + `\${${expr}}`;
+      last = m.index + path.length;
     }
-    return '"' + parts.map((p) => (p.expr ? `\${${p.expr}}` : nixString(p.text).slice(1, -1))).join('') + '"';
+    return '"' + out + nixString(value.slice(last)).slice(1, -1) + '"';
   };
   const order = [];
   for (const d of derivations) {
@@ -52,7 +57,7 @@ export function toNixExpression(derivations, items) {
     if (outs.length > 1 || outs[0] !== 'out') attrs.push(`outputs = [ ${outs.map((o) => nixString(o)).join(' ')} ];`);
     attrs.push(`args = [ ${d.drv.args.map(interpolate).join(' ')} ];`);
     lines.push(`  ${v} = derivation { ${attrs.join(' ')} };`);
-    for (const [o, out] of Object.entries(d.drv.outputs)) outPaths.push([out.path, `${v}.${o}`]);
+    for (const [o, out] of Object.entries(d.drv.outputs)) exprOf.set(out.path, `${v}.${o}`);
     order.push(d.drvPath);
   }
   lines.push('in [');
