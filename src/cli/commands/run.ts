@@ -47,6 +47,7 @@ export const command: Command = {
     const storeDir = storeDirFromEnv();
     const engineName = (args.values['engine'] as string | undefined) ?? 'auto';
     const host = currentHost();
+    if (engineName !== 'auto') findEngine(engineName, host); // an unknown name fails before unpacking
     const isImage = /\.(squashfs|sif|img)$/.test(file) || (engineName !== 'auto' && ['podman', 'docker', 'apptainer', 'singularity'].includes(engineName));
     let root = '';
     const env: Record<string, string> = {};

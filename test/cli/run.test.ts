@@ -1,0 +1,94 @@
+/**
+ * `tsdsl run` and `tsdsl shell` with the real binary: a hwloc tarball pack run through the
+ * engines as an unprivileged user, exit codes passed through, `--explain`, and archives that are
+ * refused (not a pack, corrupt, members escaping the cache) with nothing written outside it.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkSandboxSupport } from '../../src/build/sandbox.js';
+import { BIN, ROOT, tsdsl } from './helpers.js';
+
+const support = checkSandboxSupport();
+if (!support.ok) console.warn(`skipping run tests: ${support.reason}`);
+const root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store');
+const asUser = process.getuid?.() === 0 && spawnSync('id', ['tsdsltest']).status === 0;
+
+/** Run the CLI as tsdsltest (or as ourselves when there is no such user). */
+function asTester(args: string[], env: Record<string, string> = {}) {
+  const home = mkdtempSync(join(tmpdir(), 'tsdsl-runner-'));
+  chmodSync(home, 0o777);
+  const cmd = asUser
+    ? ['runuser', '-u', 'tsdsltest', '--', 'env', `HOME=${home}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, ...args]
+    : ['env', `HOME=${home}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, ...args];
+  return spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: home, timeout: 300_000 });
+}
+
+describe.skipIf(!support.ok)('tsdsl run', () => {
+  let pack = '';
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-runpack-'));
+    chmodSync(dir, 0o755);
+    pack = join(dir, 'hwloc.tar.gz');
+    const r = tsdsl(['pack', 'hwloc', '-S', '/bin=bin', '-o', pack], { env: { TSDSL_ROOT: root }, timeoutMs: 1_100_000 });
+    expect(r.code, r.stderr).toBe(0);
+    chmodSync(pack, 0o644);
+  }, 1_200_000);
+
+  it('runs a program of the pack without root, through userns and PRoot', () => {
+    for (const engine of ['auto', 'userns', 'proot']) {
+      const r = asTester(['run', `--engine=${engine}`, pack, '--', 'lstopo-no-graphics']);
+      expect(r.stderr, engine).toBe('');
+      expect(r.stdout, engine).toMatch(/^Machine \(/);
+    }
+  });
+
+  it('passes the exit code through, and names a missing command', () => {
+    const r = asTester(['run', pack, '--', 'lstopo-no-graphics', '/nonexistent/dir/out.xml']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Failed to export XML/);
+    const missing = asTester(['run', pack, '--', 'no-such-program']);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/no-such-program/);
+  });
+
+  it('--explain reports each engine truthfully', () => {
+    const r = asTester(['run', '--explain', pack]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/userns\s+works/);
+    expect(r.stdout).toMatch(/docker\s+no\s/);
+    const hidden = asTester(['run', '--explain', pack], { PATH: '/nonexistent' });
+    expect(hidden.stdout).toMatch(/proot\s+no\s+`proot` is not on PATH/);
+  });
+
+  it('refuses archives that are not packs or would write outside the cache', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-badpack-'));
+    const cache = join(dir, 'cache');
+    writeFileSync(join(dir, 'notes.txt'), 'hello');
+    spawnSync('tar', ['-cf', join(dir, 'plain.tar'), '-C', dir, 'notes.txt']);
+    expect(tsdsl(['run', join(dir, 'plain.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a tsdsl pack/);
+    writeFileSync(join(dir, 'truncated.tar.gz'), 'not a tarball at all');
+    expect(tsdsl(['run', join(dir, 'truncated.tar.gz'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a readable tar archive/);
+    mkdirSync(join(dir, 'tsdsl/store'), { recursive: true });
+    spawnSync('tar', ['-cf', join(dir, 'evil.tar'), '-C', dir, '--transform=s,^notes.txt,../../escaped.txt,', 'notes.txt', 'tsdsl/store'], { encoding: 'utf8' });
+    const evil = tsdsl(['run', join(dir, 'evil.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } });
+    expect(evil.stderr).toMatch(/outside the unpacked pack/);
+    expect(existsSync(join(dir, 'escaped.txt'))).toBe(false);
+    expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
+    expect(tsdsl(['run', '--engine=magic', join(dir, 'plain.tar')]).stderr).toMatch(/magic/);
+  });
+});
+
+describe.skipIf(!support.ok)('tsdsl shell', () => {
+  it('runs a command with the packages, on the host or in a container', () => {
+    const env = { TSDSL_ROOT: root };
+    const host = tsdsl(['shell', 'hwloc', '--', 'sh', '-c', `lstopo-no-graphics | head -1; test -e ${ROOT}/package.json && echo host-visible`], { env, timeoutMs: 600_000 });
+    expect(host.stdout).toMatch(/^Machine \([\s\S]*host-visible/);
+    const boxed = tsdsl(['shell', '--container', 'hwloc', '--', 'lstopo-no-graphics'], { env, timeoutMs: 600_000 });
+    expect(boxed.stdout).toMatch(/^Machine \(/);
+    const code = tsdsl(['shell', 'hwloc', '--', 'sh', '-c', 'exit 7'], { env, timeoutMs: 600_000 });
+    expect(code.code).toBe(7);
+  }, 700_000);
+});
