@@ -111,18 +111,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     // closure: the profile's links point at logical store paths, which need not exist here.
     const closure = store.queryRequisites([profilePath]);
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
-    const { PROFILE_SEARCH_PATHS } = await import('../build/builtins.js');
-    const env: Record<string, string> = {};
-    for (const [variable, dirs] of PROFILE_SEARCH_PATHS) {
-      const present = dirs.filter((d) => {
-        try {
-          return statSync(resolve(store.physicalPath(profilePath), d)).isDirectory();
-        } catch {
-          return false;
-        }
-      });
-      if (present.length) env[variable] = present.map((d) => `${profilePath}/${d}`).join(':');
-    }
+    const { profileSearchPaths } = await import('../build/builtins.js');
+    const env = profileSearchPaths(store.physicalPath(profilePath), profilePath);
     const name = defaultPackName(packages, format.name);
     const options: PackOptions = {
       ...(request.compression ? { compression: request.compression } : {}),

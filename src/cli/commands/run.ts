@@ -56,11 +56,8 @@ export const command: Command = {
       root = statSync(file).isDirectory() ? file : await unpackPack(file);
       const profile = profileOf(root, storeDir);
       if (profile) {
-        const { PROFILE_SEARCH_PATHS } = await import('../../build/builtins.js');
-        for (const [variable, dirs] of PROFILE_SEARCH_PATHS) {
-          const present = dirs.filter((d) => existsSync(resolve(root, `.${profile}`, d)));
-          if (present.length) env[variable] = present.map((d) => `${profile}/${d}`).join(':');
-        }
+        const { profileSearchPaths } = await import('../../build/builtins.js');
+        Object.assign(env, profileSearchPaths(resolve(root, `.${profile}`), profile));
       }
     }
     env['PATH'] = [env['PATH'], '/bin', '/usr/bin'].filter(Boolean).join(':');

@@ -1,5 +1,5 @@
 /** `tsdsl shell`: a shell (or a command) with packages from the store, built on demand. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../../errors.js';
@@ -36,7 +36,7 @@ export const command: Command = {
     const { instantiate } = await import('../../derivation/instantiate.js');
     const { realise } = await import('../../build/scheduler.js');
     const { openStore } = await import('../../store/store.js');
-    const { PROFILE_SEARCH_PATHS } = await import('../../build/builtins.js');
+    const { profileSearchPaths } = await import('../../build/builtins.js');
     const store = openStore();
     let profile: string;
     let closure: string[];
@@ -60,10 +60,8 @@ export const command: Command = {
     const env: Record<string, string> = {};
     if (!args.values['pure'] && !isolate) for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     for (const v of ['TERM', 'HOME', 'USER', 'LOGNAME']) if (process.env[v] !== undefined) env[v] = process.env[v]!;
-    const physicalProfile = store.physicalPath(profile);
-    for (const [variable, dirs] of PROFILE_SEARCH_PATHS) {
-      const present = dirs.filter((d) => existsSync(join(physicalProfile, d))).map((d) => `${profile}/${d}`);
-      if (present.length) env[variable] = [...present, ...(env[variable] ? [env[variable]!] : [])].join(':');
+    for (const [variable, value] of Object.entries(profileSearchPaths(store.physicalPath(profile), profile))) {
+      env[variable] = env[variable] ? `${value}:${env[variable]}` : value;
     }
     if (isolate) env['PATH'] = `${env['PATH'] ?? `${profile}/bin`}:/bin`;
     env['TSDSL_PROFILE'] = profile;
