@@ -8,7 +8,7 @@
  * fails, is interrupted or killed leaves nothing valid-looking behind (outputs only become store
  * items at registration).
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -207,13 +207,44 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
   return outputs;
 }
 
+/**
+ * Store paths that an output mentions but that are neither its inputs' closure nor its own
+ * outputs: a build can only see its inputs, so such a path was written in by hand (or leaked
+ * from the host) and would dangle wherever the closure is copied. Found by pattern over every
+ * file and link target.
+ */
+export function foreignReferences(dir: string, storeDir: string, allowed: ReadonlySet<string>): string[] {
+  const re = new RegExp(`${storeDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/([0-9a-df-np-sv-z]{32})-[A-Za-z0-9+\\-._?=]*`, 'g');
+  const found = new Set<string>();
+  const scan = (text: string) => {
+    for (const m of text.matchAll(re)) if (!allowed.has(m[1]!)) found.add(m[0]);
+  };
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) scan(readlinkSync(p));
+    else if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    else if (st.isFile()) scan(readFileSync(p).toString('latin1'));
+  };
+  if (existsSync(dir)) walk(dir);
+  return [...found].sort();
+}
+
 /** Register the outputs of a finished build with the references found in them. */
 async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivation, outputs: Record<string, string>, lock: PathLock): Promise<void> {
   const inputPaths = [...Object.entries(d.drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...d.drv.inputSrcs];
   const candidates = [...store.queryRequisites(inputPaths), ...Object.values(d.drv.outputs).map((o) => o.path)];
+  const allowed = new Set(candidates.map((p) => p.slice(store.storeDir.length + 1, store.storeDir.length + 33)));
   for (const [o, tmp] of Object.entries(outputs)) {
     const out = d.drv.outputs[o]!;
     if (!existsSync(tmp)) throw new BuildError(`building ${d.drvPath} produced no output \`${o}\` (${out.path}); the builder must create it`);
+    if (!out.hashAlgo && d.drv.builder !== 'builtin:unpack-deb') {
+      const foreign = foreignReferences(tmp, store.storeDir, allowed);
+      if (foreign.length) {
+        throw new BuildError(
+          `building ${d.drvPath} failed: output \`${o}\` refers to ${foreign.length === 1 ? 'a store path' : `${foreign.length} store paths`} outside its inputs' closure (${foreign.slice(0, 3).join(', ')}); add the package that provides ${foreign.length === 1 ? 'it' : 'them'} as an input, or stop the build from writing ${foreign.length === 1 ? 'it' : 'them'}`,
+        );
+      }
+    }
     const fixed = out.hashAlgo
       ? { method: out.hashAlgo.startsWith('r:') ? ('recursive' as const) : ('flat' as const), algo: 'sha256' as const, digest: parseHash(out.hash, 'sha256').digest }
       : undefined;

@@ -114,6 +114,20 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     for (const [p] of attempts) expect(store.isValid(l.lower(p).outputs['out']!)).toBe(false);
   }, 300_000);
 
+  it('refuses an output that refers to a store path outside its inputs\' closure', async () => {
+    const foreign = `${store.storeDir}/${'a'.repeat(32)}-not-an-input-1.0`;
+    const p = definePackage({
+      name: 'refers-outside',
+      version: '1',
+      buildSystem: trivial,
+      nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: `mkdir -p "$out"; echo ${foreign}/lib > "$out/paths"` } },
+      ...meta,
+    });
+    await expect(build(p)).rejects.toThrow(/refers to a store path outside its inputs' closure \(.*-not-an-input-1\.0\)/);
+    expect(store.isValid(new Lowerer(store.storeDir).lower(p).outputs['out']!)).toBe(false);
+  }, 120_000);
+
   it('verifies fixed outputs: a wrong hash prints both hashes and registers nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-fod-'));
     writeFileSync(join(dir, 'data-1.0.tar.gz'), 'not the expected bytes');
