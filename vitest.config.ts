@@ -10,8 +10,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // CLI tests spawn the real binary; two cores, so keep files from starving each other.
     fileParallelism: true,
     maxWorkers: 2,

@@ -171,7 +171,8 @@ for (const c of CASES) {
       let err = '';
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no "ready" from the command; stderr: ${err}`)), 60_000);
+        // Podman copies the image into its vfs storage first: slow on a loaded 2-core machine.
+        const t = setTimeout(() => reject(new Error(`no "ready" from the command; stderr: ${err}`)), 150_000);
         child.stdout!.on('data', (d: Buffer) => {
           out += d.toString();
           if (out.includes('ready')) {
@@ -184,9 +185,9 @@ for (const c of CASES) {
       process.kill(child.pid!, signal); // to tsdsl (the driver), which must pass it on
       expect(await exited, err).toBe(expected);
     };
-    it('SIGTERM sent to tsdsl reaches the command: 143', signalTest('SIGTERM', 143));
-    it('SIGINT sent to tsdsl reaches the command: 130', signalTest('SIGINT', 130));
-    it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, { isolate: true }));
+    it('SIGTERM sent to tsdsl reaches the command: 143', signalTest('SIGTERM', 143), 180_000);
+    it('SIGINT sent to tsdsl reaches the command: 130', signalTest('SIGINT', 130), 180_000);
+    it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, { isolate: true }), 180_000);
 
     it.skipIf(c.probe !== 'userns')('isolated: own PID namespace and a private /tmp', () => {
       // Host PIDs (this test runner's) are not in the fresh /proc; the host's /tmp (holding the
