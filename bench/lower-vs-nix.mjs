@@ -1,7 +1,7 @@
 // Lowering 20,000 packages to derivations, side by side with Nix 2.8 on the equivalent
 // 20,000 `derivation {}` expressions: read-only (hashing only) and cold (writing the .drv
 // files and registering them). Reports wall time and peak RSS of each, and the ratios.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,5 +54,4 @@ export async function benchLowering(syntheticFile, report) {
   report('  speed-up over Nix (cold)', (nixCold.ms / oursCold.ms).toFixed(1), '×', '≥ 5×', nixCold.ms / oursCold.ms >= 5);
   report('peak RSS: tsdsl read-only / cold', `${oursRo.rssMb.toFixed(0)}/${oursCold.rssMb.toFixed(0)}`, 'MB');
   report('peak RSS: Nix read-only / cold', `${nixRo.rssMb.toFixed(0)}/${nixCold.rssMb.toFixed(0)}`, 'MB', 'tsdsl ≤ Nix', oursRo.rssMb <= nixRo.rssMb && oursCold.rssMb <= nixCold.rssMb);
-  void execFileSync;
 }

@@ -1,6 +1,6 @@
 // `npm run bench`: speed targets live here, never in unit tests. Prints one line per
 // measurement (name, value, target, ok) and a JSON summary at the end.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,4 +122,3 @@ report('node -e 0 (cold start, median of 7)', nodeMs.toFixed(0), 'ms');
 report('tsdsl graph mumps (cold start, median of 7)', graphMs.toFixed(0), 'ms', `≤ 3 × node = ${(3 * nodeMs).toFixed(0)} ms`, graphMs <= 3 * nodeMs);
 
 console.log(JSON.stringify({ results }, null, 0));
-void execFileSync;

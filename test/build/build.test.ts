@@ -6,7 +6,7 @@
  * and, for zlib, as an unprivileged user. Downloads come from the shared download cache, so
  * only the first run on a machine fetches the ~80 MB of .debs.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,5 @@ describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status 
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.13$/);
-    void spawn;
   }, 600_000);
 });

@@ -1,6 +1,6 @@
 /** `tsdsl show`: a package's metadata, in recutils-like records (Guix's format) or JSON. */
 import { formatLocation } from '../../dsl/location.js';
-import { fullName, specString, type Package } from '../../dsl/package.js';
+import { fullName, type Package } from '../../dsl/package.js';
 import type { License } from '../../dsl/licenses.js';
 import type { Collection } from '../../registry/collection.js';
 import type { Command } from '../command.js';
@@ -103,7 +103,6 @@ export const command: Command = {
       const list = packages.map((p) => packageJson(p, collection));
       out(JSON.stringify(list.length === 1 ? list[0] : list, null, 2) + '\n');
     } else out(packages.map((p) => packageRecord(p, collection)).join('\n'));
-    void specString;
     return 0;
   },
 };
