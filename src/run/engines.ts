@@ -12,7 +12,7 @@
  * check a command exists before starting anything.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
@@ -149,6 +149,24 @@ function isExecutable(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** 'squashfs' or 'sif' when a file starts like one of those images (magic bytes), else undefined. */
+export function imageMagic(file: string): 'squashfs' | 'sif' | undefined {
+  const head = Buffer.alloc(64);
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, head, 0, 64, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  if (head.subarray(0, 4).toString('latin1') === 'hsqs') return 'squashfs';
+  if (head.toString('latin1').includes('SIF_MAGIC')) return 'sif';
+  return undefined;
 }
 
 /** "`name` is not on PATH (PATH=…); fix: …" */

@@ -26,6 +26,7 @@ import {
   type RunEngine,
   type RunSpec,
   currentHost,
+  imageMagic,
   lastLine,
   launch,
   missingBinary,
@@ -140,7 +141,8 @@ function archiveImageId(host: Host, image: string): string | undefined {
 
 /** Loads the docker-archive (or imports the root) and returns the image reference to run. */
 async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec): Promise<string> {
-  if (spec.image) {
+  // A docker-archive as it is; another image (squashfs) with an unpacked root is imported from the root.
+  if (spec.image && (!spec.root || !imageMagic(spec.image))) {
     if (!existsSync(spec.image)) throw new TsdslError(`image ${spec.image} does not exist; build it with \`tsdsl pack -f docker\``);
     // The image ID is the sha256 of its config: when the storage has it, skip the load.
     const id = archiveImageId(host, spec.image);
@@ -239,7 +241,7 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
     },
 
     accepts(spec: RunSpec): Availability {
-      if (spec.image) return existsSync(spec.image) ? { ok: true } : { ok: false, reason: `image ${spec.image} does not exist` };
+      if (spec.image && (!spec.root || !imageMagic(spec.image))) return existsSync(spec.image) ? { ok: true } : { ok: false, reason: `image ${spec.image} does not exist` };
       return existsSync(spec.root) ? { ok: true } : { ok: false, reason: `no image given and no root at ${spec.root}` };
     },
 

@@ -1,18 +1,48 @@
 /**
- * Unpacking a pack for `tsdsl run`: a tarball is unpacked once into a per-user cache keyed by
- * its sha256 (`~/.cache/tsdsl/packs/<hash>`), so reruns start at once. Members are listed and
- * checked before anything is written: an absolute name, a `..` component, or a hard link
- * leaving the archive is refused, so nothing can land outside the cache. Unpacking goes to a
- * temporary directory renamed into place, so an interrupted unpack is never mistaken for one.
+ * The per-user cache of unpacked packs for `tsdsl run`: a pack is unpacked once into
+ * `~/.cache/tsdsl/packs/<sha256 of the file>`, so reruns start at once, and `tsdsl gc --packs`
+ * reclaims entries nobody used for a while.
+ *
+ * What can be unpacked: a tarball pack (members listed and checked before anything is written:
+ * an absolute name, a `..` component, or a hard link leaving the archive is refused, so nothing
+ * lands outside the cache), a docker-archive (`tsdsl pack -f docker`: layers flattened, with
+ * `ch-convert` when installed) and a squashfs image (`tsdsl pack -f squashfs`, with
+ * `unsquashfs`). Unpacking goes to a temporary directory renamed into place, so an interrupted
+ * unpack is never mistaken for one.
+ *
+ * Concurrency: each entry has a lock file (`.locks/<hash>.lock`, the store's lock protocol) held
+ * only for short sections — a run takes it to unpack (if needed) and to register itself as a user
+ * (`.users/<hash>/<pid>-<start time>`), then releases it and runs; `gc` takes it (without waiting),
+ * skips an entry that has a live user, and otherwise moves it out of the way before deleting it.
+ * A run that starts after that simply unpacks again. The entry's `.tsdsl-unpacked` marker's mtime
+ * is its last use.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  chmodSync,
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
+import { currentHost, imageMagic, lastLine, probe, which, type Host } from './engines.js';
+import { unpackDockerArchive } from './charliecloud.js';
 
-/** The per-user cache of unpacked packs. */
+/** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
 export function packCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['TSDSL_PACK_CACHE']) return env['TSDSL_PACK_CACHE'];
   const base = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].startsWith('/') ? env['XDG_CACHE_HOME'] : join(env['HOME'] || homedir(), '.cache');
@@ -30,12 +60,37 @@ function bad(name: string): boolean {
   return n.startsWith('/') || n.split('/').includes('..');
 }
 
-/** Unpack a tarball pack (once) and return the root directory. */
-export async function unpackPack(file: string, cacheDir = packCacheDir()): Promise<string> {
-  if (!existsSync(file)) throw new TsdslError(`pack \`${file}\` does not exist`);
-  const hash = await sha256File(file);
-  const dest = join(cacheDir, hash);
-  if (existsSync(join(dest, '.tsdsl-unpacked'))) return dest;
+// ---------------------------------------------------------------------------------------------
+// What a pack file is
+
+/** The kinds of pack `tsdsl run` takes. */
+export type PackKind = 'directory' | 'tarball' | 'docker' | 'squashfs' | 'sif';
+
+/**
+ * What `file` holds, from its contents (never its name): a directory (an unpacked pack), a
+ * squashfs image (magic `hsqs`), a SIF image, a docker-archive (a tar with `manifest.json` at its
+ * top), or else a tarball pack (checked when unpacked).
+ */
+export function packKind(file: string, host: Host = currentHost()): PackKind {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    throw new TsdslError(`pack \`${file}\` does not exist; make one with \`tsdsl pack\``);
+  }
+  if (st.isDirectory()) return 'directory';
+  const magic = imageMagic(file);
+  if (magic) return magic;
+  const tar = which(host, 'tar');
+  if (tar && probe([tar, '-tf', file, 'manifest.json'], { env: { PATH: host.path }, timeoutMs: 120_000 }).ok) return 'docker';
+  return 'tarball';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unpacking
+
+/** Unpacks a tarball pack into `tmp` (which exists and is empty), refusing members that escape it. */
+function unpackTarball(file: string, tmp: string): void {
   // List first: names and hard-link targets must stay inside the archive.
   const list = spawnSync('tar', ['-tvf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 256 << 20 });
   if (list.status !== 0) {
@@ -53,25 +108,325 @@ export async function unpackPack(file: string, cacheDir = packCacheDir()): Promi
   if (!names.some((n) => /^(\.\/)?[^/]+\/store\//.test(n))) {
     throw new TsdslError(`\`${file}\` is not a tsdsl pack: it holds no store directory (expected members like ./tsdsl/store/…)`);
   }
-  mkdirSync(cacheDir, { recursive: true });
-  const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
   try {
     execFileSync('tar', ['-xf', file, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc']) mkdirSync(join(tmp, d), { recursive: true });
-    execFileSync('sh', ['-c', `: > "${join(tmp, '.tsdsl-unpacked')}"`]);
-    try {
-      renameSync(tmp, dest);
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }); // another process finished first
-    }
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
     throw new TsdslError(`unpacking \`${file}\` failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`);
   }
-  return dest;
 }
+
+/** Unpacks `file` of `kind` into the new directory `tmp` (which must not exist). */
+function unpackInto(file: string, kind: PackKind, tmp: string, host: Host): void {
+  if (kind === 'tarball') {
+    mkdirSync(tmp);
+    unpackTarball(file, tmp);
+  } else if (kind === 'docker') {
+    unpackDockerArchive(host, file, tmp);
+  } else if (kind === 'squashfs') {
+    const unsquashfs = which(host, 'unsquashfs');
+    if (!unsquashfs) throw new TsdslError(`cannot unpack the squashfs image ${file}: \`unsquashfs\` is not on PATH (PATH=${host.path}); install squashfs-tools, or run it with --engine=apptainer`);
+    const u = probe([unsquashfs, '-no-xattrs', '-no-progress', '-d', tmp, file], { env: { PATH: host.path }, timeoutMs: 600_000 });
+    if (!u.ok) throw new TsdslError(`cannot unpack the squashfs image ${file} with unsquashfs: ${lastLine(u.stderr || u.stdout)}; is it truncated?`);
+  } else {
+    throw new TsdslError(`${file} is a SIF image, which only Apptainer/Singularity can open; run it with --engine=apptainer, or make a tarball or squashfs pack (\`tsdsl pack -f squashfs\`)`);
+  }
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc']) {
+    const p = join(tmp, d);
+    if (!existsSync(p) && !isLink(p)) mkdirSync(p, { recursive: true });
+  }
+  writeFileSync(join(tmp, MARKER), '');
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+const MARKER = '.tsdsl-unpacked';
+const HASH = /^[0-9a-f]{64}$/;
+
+/** The cache's locks: one file per entry; stale locks (dead owners) are broken under a SQLite lock. */
+function cacheLocks(cacheDir: string): LockDirectory {
+  const dir = join(cacheDir, '.locks');
+  mkdirSync(dir, { recursive: true });
+  return new LockDirectory(dir, <T>(fn: () => T): T => {
+    // Only reached to break the lock of a process that died holding it.
+    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(join(dir, 'break.sqlite'));
+    try {
+      db.pragma('busy_timeout = 60000');
+      return db.transaction(fn).immediate();
+    } finally {
+      db.close();
+    }
+  });
+}
+
+function usersDir(cacheDir: string, hash: string): string {
+  return join(cacheDir, '.users', hash);
+}
+
+/** Live users of an entry (their owner tokens); files of dead users are removed. */
+function liveUsers(cacheDir: string, hash: string): string[] {
+  const dir = usersDir(cacheDir, hash);
+  const live: string[] = [];
+  for (const name of safeReaddir(dir)) {
+    const p = join(dir, name);
+    let token: string;
+    try {
+      token = readFileSync(p, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (ownerAlive(token)) live.push(token);
+    else rmSync(p, { force: true });
+  }
+  return live;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** An unpacked pack in use: `release()` when the run is over. */
+export interface UnpackedPack {
+  readonly root: string;
+  readonly hash: string;
+  readonly kind: PackKind;
+  release(): void;
+}
+
+/**
+ * Unpacks `file` into the cache unless it is there already, and registers this process as a user
+ * of the entry so `tsdsl gc --packs` leaves it alone until `release()`.
+ */
+export async function acquireUnpacked(file: string, options: { kind?: PackKind; cacheDir?: string; host?: Host } = {}): Promise<UnpackedPack> {
+  const host = options.host ?? currentHost();
+  const kind = options.kind ?? packKind(file, host);
+  if (kind === 'directory') return { root: file, hash: '', kind, release: () => {} };
+  const cacheDir = options.cacheDir ?? packCacheDir();
+  const hash = await sha256File(file);
+  const dest = join(cacheDir, hash);
+  mkdirSync(cacheDir, { recursive: true });
+  const locks = cacheLocks(cacheDir);
+  await locks.acquire(hash);
+  const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    if (!existsSync(join(dest, MARKER))) {
+      if (existsSync(dest)) rmTree(dest); // a foreign or broken directory under our name
+      const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}`);
+      rmTree(tmp);
+      try {
+        unpackInto(file, kind, tmp, host);
+        renameSync(tmp, dest);
+      } catch (e) {
+        rmTree(tmp);
+        throw e;
+      }
+    }
+    mkdirSync(usersDir(cacheDir, hash), { recursive: true });
+    writeFileSync(user, ownerToken() + '\n');
+    touch(join(dest, MARKER));
+  } finally {
+    locks.release(hash);
+  }
+  let released = false;
+  return {
+    root: dest,
+    hash,
+    kind,
+    release() {
+      if (released) return;
+      released = true;
+      touch(join(dest, MARKER));
+      rmSync(user, { force: true });
+    },
+  };
+}
+
+function touch(p: string): void {
+  try {
+    const now = new Date();
+    utimesSync(p, now, now);
+  } catch {
+    // collected meanwhile: nothing to record
+  }
+}
+
+/** Unpacks a tarball pack (once) and returns the root directory, without holding it. */
+export async function unpackPack(file: string, cacheDir = packCacheDir()): Promise<string> {
+  const u = await acquireUnpacked(file, { kind: 'tarball', cacheDir });
+  u.release();
+  return u.root;
+}
+
+/** Deletes a tree, making read-only directories writable first (unpacked store items are 0555). */
+function rmTree(p: string): void {
+  try {
+    rmSync(p, { recursive: true, force: true });
+    return;
+  } catch {
+    // EACCES below a read-only directory: open them up and try again
+  }
+  const open = (dir: string): void => {
+    try {
+      chmodSync(dir, 0o755);
+    } catch {
+      return;
+    }
+    for (const name of safeReaddir(dir)) {
+      const c = join(dir, name);
+      try {
+        if (lstatSync(c).isDirectory()) open(c);
+      } catch {
+        // gone
+      }
+    }
+  };
+  open(p);
+  rmSync(p, { recursive: true, force: true });
+}
+
+/** Bytes used by a tree (apparent sizes of files and links, as `du -b`). */
+function treeBytes(p: string): number {
+  let total = 0;
+  const walk = (q: string): void => {
+    let st;
+    try {
+      st = lstatSync(q);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) for (const n of safeReaddir(q)) walk(join(q, n));
+    else total += st.size;
+  };
+  walk(p);
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reclaiming
+
+/** One entry of the cache. */
+export interface PackCacheEntry {
+  readonly hash: string;
+  readonly root: string;
+  readonly bytes: number;
+  /** When a run last used it (its marker's mtime); epoch 0 for a leftover without one. */
+  readonly lastUsed: Date;
+  /** Live processes using it now. */
+  readonly users: number;
+}
+
+/** The entries of the cache, oldest use first. */
+export function listPackCache(cacheDir = packCacheDir()): PackCacheEntry[] {
+  const out: PackCacheEntry[] = [];
+  for (const name of safeReaddir(cacheDir)) {
+    if (!HASH.test(name)) continue;
+    const root = join(cacheDir, name);
+    let lastUsed = new Date(0);
+    try {
+      lastUsed = statSync(join(root, MARKER)).mtime;
+    } catch {
+      // no marker: never completed
+    }
+    out.push({ hash: name, root, bytes: treeBytes(root), lastUsed, users: liveUsers(cacheDir, name).length });
+  }
+  return out.sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+}
+
+/** What `collectPackCache` did. */
+export interface PackCacheCollection {
+  readonly removed: readonly PackCacheEntry[];
+  /** Entries kept, with the reason ("in use by process N", "used 3 days ago"). */
+  readonly kept: ReadonlyArray<{ entry: PackCacheEntry; reason: string }>;
+  /** Interrupted unpacks of dead processes, removed too. */
+  readonly leftovers: number;
+  readonly freedBytes: number;
+}
+
+/**
+ * Removes the unpacked packs not used for `olderThanMs` (0: all not in use). An entry a running
+ * `tsdsl run` uses, or whose lock another process holds, is kept. With `dryRun`, removes nothing
+ * and reports what would go.
+ */
+export function collectPackCache(options: { cacheDir?: string; olderThanMs: number; dryRun?: boolean; now?: Date }): PackCacheCollection {
+  const cacheDir = options.cacheDir ?? packCacheDir();
+  const now = (options.now ?? new Date()).getTime();
+  const removed: PackCacheEntry[] = [];
+  const kept: Array<{ entry: PackCacheEntry; reason: string }> = [];
+  let freed = 0;
+  let leftovers = 0;
+  if (!existsSync(cacheDir)) return { removed, kept, leftovers, freedBytes: 0 };
+  const locks = cacheLocks(cacheDir);
+  for (const entry of listPackCache(cacheDir)) {
+    const age = now - entry.lastUsed.getTime();
+    if (age < options.olderThanMs) {
+      kept.push({ entry, reason: `used ${describeAge(age)} ago` });
+      continue;
+    }
+    const got = locks.tryAcquire(entry.hash);
+    if (got !== true) {
+      kept.push({ entry, reason: `locked by process ${got.split(' ')[0]}` });
+      continue;
+    }
+    let trash: string | undefined;
+    try {
+      const users = liveUsers(cacheDir, entry.hash);
+      if (users.length > 0) {
+        kept.push({ entry, reason: `in use by process ${users.map((u) => u.split(' ')[0]).join(', ')}` });
+        continue;
+      }
+      if (!options.dryRun) {
+        trash = join(cacheDir, `.trash-${entry.hash}-${process.pid}`);
+        renameSync(entry.root, trash);
+        rmSync(usersDir(cacheDir, entry.hash), { recursive: true, force: true });
+      }
+    } finally {
+      locks.release(entry.hash);
+    }
+    if (trash) rmTree(trash);
+    removed.push(entry);
+    freed += entry.bytes;
+  }
+  // Interrupted unpacks and deletions of processes that are gone.
+  for (const name of safeReaddir(cacheDir)) {
+    const m = /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)$/.exec(name) ?? /^\.tsdsl-unpack-\w+$/.exec(name);
+    if (!m) continue;
+    const p = join(cacheDir, name);
+    const dead = m[1] !== undefined ? !ownerAlive(`${m[1]} 0`) : now - safeMtime(p) > 86_400_000;
+    if (!dead) continue;
+    leftovers++;
+    freed += treeBytes(p);
+    if (!options.dryRun) rmTree(p);
+  }
+  if (!options.dryRun) locks.cleanup();
+  return { removed, kept, leftovers, freedBytes: freed };
+}
+
+function safeMtime(p: string): number {
+  try {
+    return lstatSync(p).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
+function describeAge(ms: number): string {
+  const days = ms / 86_400_000;
+  if (days >= 1) return `${Math.floor(days)} day${Math.floor(days) === 1 ? '' : 's'}`;
+  const hours = ms / 3_600_000;
+  if (hours >= 1) return `${Math.floor(hours)} hour${Math.floor(hours) === 1 ? '' : 's'}`;
+  return `${Math.max(0, Math.floor(ms / 60_000))} min`;
+}
+
 
 /** The profile of an unpacked pack: where `/bin` points, or the only `*-profile` item. */
 export function profileOf(root: string, storeDir: string): string | undefined {

@@ -1,0 +1,337 @@
+/**
+ * `run()`: the programmatic form of `tsdsl run` and `tsdsl shell`, and the one code path both
+ * commands take. Give it a pack (a tarball, docker-archive or squashfs image made by `tsdsl pack`,
+ * or a directory holding an unpacked one) or packages (built on demand, then made into a profile),
+ * a command and an engine; it resolves to the command's exit status (128+n for signal n).
+ *
+ *   await run({ pack: 'hwloc-tarball-pack.tar.gz', command: ['lstopo-no-graphics'] })
+ *   await run({ packages: ['hwloc'], command: ['lstopo-no-graphics'], container: true })
+ *
+ * Packs: a tarball is unpacked once into the per-user cache (unpack.ts) and held there while the
+ * command runs, so `tsdsl gc --packs` cannot pull it away. The image engines take the images they
+ * know as they are (podman/docker a docker-archive, apptainer/singularity a squashfs or SIF); every
+ * other combination unpacks the image into the cache first, so Charliecloud, userns and PRoot run
+ * docker-archives and squashfs images too. The environment is the pack's profile (or the image's
+ * configured Env) plus TERM, HOME, USER, LOGNAME, DISPLAY and LANG, `preserve`d variables and `env`.
+ *
+ * Packages: the profile's closure is bound read-only at its store paths in an empty root; unless
+ * `container`, the host's top-level directories are bound too, so the command sees the host with
+ * the profile first on its search paths. The environment is the caller's (none of it with `pure`
+ * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
+ * userns, else PRoot: the image runtimes cannot bind items into the store directory.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { TsdslError } from '../errors.js';
+import { isPackage, type Package } from '../dsl/package.js';
+import type { BuildEvent } from '../build/scheduler.js';
+import type { Collection } from '../registry/collection.js';
+import type { LocalStore } from '../store/store.js';
+import {
+  type Bind,
+  type Host,
+  type RunEngine,
+  type RunOptions,
+  type RunSpec,
+  autoEngine,
+  currentHost,
+  findEngine,
+  probe,
+  runEngines,
+  which,
+} from './engines.js';
+import { acquireUnpacked, packKind, profileOf, type PackKind } from './unpack.js';
+
+/** A host directory to show inside: `SRC` or `SRC=DST` (as on the command line), or a pair. */
+export type BindRequest = string | { readonly source: string; readonly target?: string };
+
+/** What to run, where, and how. */
+export interface RunRequest {
+  /** A pack file (tarball, docker-archive, squashfs/SIF image) or a directory holding an unpacked pack. */
+  readonly pack?: string;
+  /** Packages, or spec strings resolved in `collection` (default: the default collection); built on demand. */
+  readonly packages?: ReadonlyArray<Package | string>;
+  /** With `packages`: transformation options in order, e.g. `['--with-input=scotch=pt-scotch']`. */
+  readonly transformations?: readonly string[];
+  readonly collection?: Collection;
+  /** With `packages`: the store to build into (default: the user's store). */
+  readonly store?: LocalStore;
+  /** argv (default: a shell — `$SHELL` for packages on the host, else `sh`). */
+  readonly command?: readonly string[];
+  /** An engine name (`auto`, the default, or userns, proot, charliecloud, podman, docker, apptainer, singularity) or an engine. */
+  readonly engine?: string | RunEngine;
+  /** Isolate: only the closure, /proc, /dev, /sys and the working directory. */
+  readonly container?: boolean;
+  /** Keep the host network (default: kept unless `container`; the OCI runtimes cut it unless true). */
+  readonly network?: boolean;
+  /** With `packages`: start from an empty environment (but TERM, HOME, USER, LOGNAME). */
+  readonly pure?: boolean;
+  /** Variables of the caller's environment to pass: names matching these regular expressions. */
+  readonly preserve?: ReadonlyArray<string | RegExp>;
+  /** Variables to set, last (they win). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Host directories shown read-only (`--expose`). */
+  readonly expose?: readonly BindRequest[];
+  /** Host directories shown writable (`--share`). */
+  readonly share?: readonly BindRequest[];
+  /** Working directory (default: the current one). */
+  readonly cwd?: string;
+  /** 'inherit' (default) passes the terminal through; 'pipe' uses stdin/stdout/stderr below. */
+  readonly stdio?: 'inherit' | 'pipe';
+  readonly stdin?: RunOptions['stdin'];
+  readonly stdout?: RunOptions['stdout'];
+  readonly stderr?: RunOptions['stderr'];
+  /** Aborting sends SIGTERM to the command (SIGKILL 10 s later). */
+  readonly signal?: AbortSignal;
+  /** The unpacked-pack cache (default: TSDSL_PACK_CACHE, else ~/.cache/tsdsl/packs). */
+  readonly cacheDir?: string;
+  /** The host to probe (tests hide binaries or fake /proc/sys). */
+  readonly host?: Host;
+  /** With `packages`: build events (progress). */
+  readonly onEvent?: (e: BuildEvent) => void;
+  /** With `packages`: called once they are built, just before the command starts. */
+  readonly onBuilt?: () => void;
+  readonly cores?: number;
+  readonly maxJobs?: number;
+}
+
+/** Variables of the caller passed even into a pure or packed environment. */
+const KEPT = ['TERM', 'HOME', 'USER', 'LOGNAME'] as const;
+
+/** `SRC` or `SRC=DST` (or a pair) as a bind; the source must exist. */
+export function parseBind(b: BindRequest, writable: boolean, cwd = process.cwd()): Bind {
+  const flag = writable ? '--share' : '--expose';
+  const [src, dst] = typeof b === 'string' ? splitBind(b) : [b.source, b.target];
+  if (!src) throw new TsdslError(`${flag}=${String(typeof b === 'string' ? b : b.source)}: no source directory; write ${flag}=SRC or ${flag}=SRC=DST`);
+  const source = resolve(cwd, src);
+  const target = dst === undefined || dst === '' ? source : dst;
+  if (!target.startsWith('/')) throw new TsdslError(`${flag}=${src}=${target}: the target must be an absolute path inside the container, e.g. ${flag}=${src}=/data`);
+  try {
+    readdirSync(source);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TsdslError(`${flag}=${typeof b === 'string' ? b : src}: \`${source}\` does not exist; create it or fix the path`);
+    // ENOTDIR: a file is fine; other errors show up when binding
+  }
+  return { source, target, writable };
+}
+
+function splitBind(s: string): [string, string | undefined] {
+  const i = s.indexOf('=');
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** Adds the caller's variables whose names match `preserve` to `env`. */
+function preserveInto(env: Record<string, string>, preserve: ReadonlyArray<string | RegExp>, from: NodeJS.ProcessEnv): void {
+  for (const p of preserve) {
+    let re: RegExp;
+    if (p instanceof RegExp) re = p;
+    else {
+      try {
+        re = new RegExp(p);
+      } catch (e) {
+        throw new TsdslError(`--preserve=${p} is not a valid regular expression (${(e as Error).message}); e.g. --preserve='^SLURM_'`);
+      }
+    }
+    for (const [k, v] of Object.entries(from)) if (v !== undefined && re.test(k)) env[k] = v;
+  }
+}
+
+/** Engines that take an image file as it is, by kind. */
+const NATIVE_IMAGES: Readonly<Record<string, readonly PackKind[]>> = {
+  podman: ['docker'],
+  docker: ['docker'],
+  apptainer: ['squashfs', 'sif'],
+  singularity: ['squashfs', 'sif'],
+};
+
+/** The `Env` of a docker-archive's image configuration, as a record (empty if unreadable). */
+function imageEnv(host: Host, image: string): Record<string, string> {
+  const tar = which(host, 'tar');
+  if (!tar) return {};
+  const env = { PATH: host.path };
+  const m = probe([tar, '-xOf', image, 'manifest.json'], { env });
+  try {
+    const config = (JSON.parse(m.stdout) as Array<{ Config?: string }>)[0]?.Config;
+    if (!config) return {};
+    const c = probe([tar, '-xOf', image, config], { env });
+    const vars = (JSON.parse(c.stdout) as { config?: { Env?: string[] } }).config?.Env ?? [];
+    const out: Record<string, string> = {};
+    for (const v of vars) {
+      const i = v.indexOf('=');
+      if (i > 0) out[v.slice(0, i)] = v.slice(i + 1);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function engineOf(request: RunRequest, host: Host, candidates?: readonly RunEngine[]): RunEngine {
+  const e = request.engine ?? 'auto';
+  if (typeof e !== 'string') return e;
+  if (e === 'auto' && candidates) return autoEngine(host, candidates);
+  return findEngine(e, host);
+}
+
+/** Fails with the engine's reason and the whole diagnosis when it cannot run here. */
+async function checkAvailable(engine: RunEngine, host: Host): Promise<void> {
+  const ok = await engine.available();
+  if (ok.ok) return;
+  const { explainEngines, formatExplanation } = await import('./diagnose.js');
+  const explanation = engine.name === 'auto' ? '' : `\n${formatExplanation(await explainEngines(host)).trim()}`;
+  throw new TsdslError(`the ${engine.name} engine cannot run here: ${ok.reason}${explanation}`);
+}
+
+/**
+ * Runs a command from a pack or with packages, through an engine; resolves to its exit status
+ * (128+n when killed by signal n). Throws a TsdslError for bad input (no such pack, a corrupt
+ * one, an unknown engine, a command not in the pack) and when no engine can run here.
+ */
+export async function run(request: RunRequest): Promise<number> {
+  if ((request.pack === undefined) === (request.packages === undefined)) {
+    throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
+  }
+  const host = request.host ?? currentHost();
+  const cwd = resolve(request.cwd ?? process.cwd());
+  const binds = [...(request.expose ?? []).map((b) => parseBind(b, false, cwd)), ...(request.share ?? []).map((b) => parseBind(b, true, cwd))];
+  const options: RunOptions = {
+    ...(request.signal ? { signal: request.signal } : {}),
+    ...(request.stdin !== undefined ? { stdin: request.stdin } : {}),
+    ...(request.stdout ? { stdout: request.stdout } : {}),
+    ...(request.stderr ? { stderr: request.stderr } : {}),
+  };
+  return request.pack !== undefined ? runPack(request, request.pack, host, cwd, binds, options) : runPackages(request, host, cwd, binds, options);
+}
+
+async function runPack(request: RunRequest, packFile: string, host: Host, cwd: string, binds: Bind[], options: RunOptions): Promise<number> {
+  const file = resolve(cwd, packFile);
+  const engine = engineOf(request, host); // an unknown name fails before any unpacking
+  const kind = packKind(file, host);
+  const { storeDirFromEnv } = await import('../derivation/hash.js');
+  const storeDir = storeDirFromEnv();
+  await checkAvailable(engine, host);
+  const native = NATIVE_IMAGES[engine.name]?.includes(kind) ?? false;
+  const unpacked = native ? undefined : await acquireUnpacked(file, { kind, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}), host });
+  try {
+    const root = unpacked?.root ?? '';
+    const env: Record<string, string> = {};
+    const profile = root ? profileOf(root, storeDir) : undefined;
+    if (profile) {
+      const { profileSearchPaths } = await import('../build/builtins.js');
+      Object.assign(env, profileSearchPaths(resolve(root, `.${profile}`), profile));
+    } else if (kind === 'docker') Object.assign(env, imageEnv(host, file));
+    env['PATH'] = [env['PATH'], '/bin', '/usr/bin'].filter(Boolean).join(':');
+    for (const v of [...KEPT, 'DISPLAY', 'LANG']) if (process.env[v] !== undefined) env[v] ??= process.env[v]!;
+    preserveInto(env, request.preserve ?? [], process.env);
+    Object.assign(env, request.env ?? {});
+    const spec: RunSpec = {
+      root,
+      storeDir,
+      command: request.command?.length ? request.command : ['sh'],
+      env,
+      cwd,
+      binds,
+      isolate: request.container === true,
+      ...(request.network !== undefined ? { network: request.network } : {}),
+      ...(request.stdio ? { stdio: request.stdio } : {}),
+      // The image engines prefer the image itself; the directory engines use the unpacked root.
+      ...(kind === 'docker' || kind === 'squashfs' || kind === 'sif' ? { image: file } : {}),
+    };
+    return await engine.run(spec, options);
+  } finally {
+    unpacked?.release();
+  }
+}
+
+async function runPackages(request: RunRequest, host: Host, cwd: string, binds: Bind[], options: RunOptions): Promise<number> {
+  // Only userns and PRoot can bind store items at their store paths in an empty root.
+  const candidates = runEngines(host).filter((e) => e.name === 'userns' || e.name === 'proot');
+  const engine = engineOf(request, host, candidates);
+  await checkAvailable(engine, host);
+  const { getDefaultCollection } = await import('../transform/api.js');
+  const { applyTransformations } = await import('../transform/options.js');
+  const collection = request.collection ?? getDefaultCollection();
+  let packages = request.packages!.map((p) => (isPackage(p) ? p : collection.resolve(p)));
+  if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
+  if (request.transformations?.length) {
+    const ordered = request.transformations.map((t) => {
+      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
+      if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
+      return { name: m[1]!, value: m[2] ?? 'native' };
+    });
+    packages = applyTransformations(packages, ordered, collection, { warn: () => {} });
+  }
+
+  const { Lowerer } = await import('../derivation/lower.js');
+  const { instantiate } = await import('../derivation/instantiate.js');
+  const { realise } = await import('../build/scheduler.js');
+  const { openStore } = await import('../store/store.js');
+  const { profileSearchPaths } = await import('../build/builtins.js');
+  const store = request.store ?? openStore();
+  let profile: string;
+  let closure: Array<{ path: string; physical: string }>;
+  let storeDir: string;
+  let profileEnv: Record<string, string>;
+  try {
+    const lowerer = new Lowerer(store.storeDir);
+    await lowerer.prepare(packages);
+    const p = lowerer.lowerProfile(packages);
+    await instantiate(store, lowerer, [p.drvPath]);
+    await realise(store, lowerer, [p.drvPath], {
+      maxJobs: request.maxJobs ?? 1,
+      cores: request.cores ?? (await import('node:os')).availableParallelism(),
+      ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+    });
+    profile = p.outputs['out']!;
+    closure = store.queryRequisites([profile]).map((path) => ({ path, physical: store.physicalPath(path) }));
+    storeDir = store.storeDir;
+    profileEnv = profileSearchPaths(store.physicalPath(profile), profile);
+  } finally {
+    if (!request.store) store.close();
+  }
+  request.onBuilt?.();
+
+  const isolate = request.container === true;
+  const env: Record<string, string> = {};
+  if (!request.pure && !isolate) for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const v of KEPT) if (process.env[v] !== undefined) env[v] = process.env[v]!;
+  for (const [variable, value] of Object.entries(profileEnv)) env[variable] = env[variable] ? `${value}:${env[variable]}` : value;
+  if (isolate) env['PATH'] = `${env['PATH'] ?? `${profile}/bin`}:/bin`;
+  env['TSDSL_PROFILE'] = profile;
+  preserveInto(env, request.preserve ?? [], process.env);
+  Object.assign(env, request.env ?? {});
+
+  // The view: an empty root with the store items bound at their logical paths, and (unless
+  // isolated) the host's top-level directories bound at their own.
+  const root = mkdtempSync(join(host.tmpdir || tmpdir(), 'tsdsl-shell-'));
+  try {
+    mkdirSync(join(root, storeDir.replace(/^\//, '')), { recursive: true });
+    symlinkSync(`${profile.replace(/^\//, '')}/bin`, join(root, 'bin'));
+    const view: Bind[] = closure.map((c) => ({ source: c.physical, target: c.path, writable: false }));
+    if (!isolate) {
+      for (const name of readdirSync('/')) {
+        if (['proc', 'dev', 'sys', 'tmp', 'bin'].includes(name) || storeDir.startsWith(`/${name}/`)) continue;
+        view.push({ source: `/${name}`, target: `/${name}`, writable: true });
+      }
+    }
+    const command = request.command?.length ? request.command : [isolate ? 'sh' : (process.env['SHELL'] ?? 'sh')];
+    return await engine.run(
+      {
+        root,
+        storeDir,
+        command,
+        env,
+        cwd,
+        binds: [...view, ...binds],
+        isolate,
+        ...(request.network !== undefined ? { network: request.network } : {}),
+        ...(request.stdio ? { stdio: request.stdio } : {}),
+      },
+      options,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
