@@ -19,7 +19,7 @@ import {
   type RunEngine,
   type RunSpec,
   currentHost,
-  imageMagic,
+  isDockerArchive,
   lastLine,
   launch,
   missingBinary,
@@ -106,15 +106,15 @@ export function apptainerEngine(host: Host = currentHost(), flavour: ApptainerFl
     },
 
     accepts(spec: RunSpec): Availability {
-      if (spec.image && (!spec.root || imageMagic(spec.image))) return existsSync(spec.image) ? { ok: true } : { ok: false, reason: `image ${spec.image} does not exist` };
+      if (spec.image && !(spec.root && isDockerArchive(host, spec.image))) return existsSync(spec.image) ? { ok: true } : { ok: false, reason: `image ${spec.image} does not exist` };
       return existsSync(spec.root) ? { ok: true } : { ok: false, reason: `no image given and no root at ${spec.root}` };
     },
 
     async run(spec, opts = {}) {
       const bin = which(host, flavour);
       if (!bin) throw new TsdslError(`engine ${flavour}: ${missingBinary(host, flavour, `install ${flavour}`)}`);
-      // A squashfs/SIF image as it is; anything else (a docker-archive) through the unpacked root.
-      const image = spec.image && (!spec.root || imageMagic(spec.image)) ? spec.image : spec.root;
+      // The image as it is, but a docker-archive through its unpacked root.
+      const image = spec.image && !(spec.root && isDockerArchive(host, spec.image)) ? spec.image : spec.root;
       if (!existsSync(image)) throw new TsdslError(`engine ${flavour}: ${image} does not exist; build a squashfs image with \`tsdsl pack -f squashfs\``);
       const scratch = mkdtempSync(join(scratchParent(host), 'tsdsl-apptainer-'));
       try {

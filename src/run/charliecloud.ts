@@ -23,6 +23,7 @@ import {
   type RunSpec,
   checkCommand,
   currentHost,
+  isDockerArchive,
   lastLine,
   launch,
   missingBinary,
@@ -44,12 +45,6 @@ function isNonEmptyDir(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Whether a file is a tar archive holding a docker-archive `manifest.json`. */
-function looksLikeDockerArchive(host: Host, image: string): boolean {
-  const tar = which(host, 'tar');
-  return tar !== undefined && probe([tar, '-tf', image, 'manifest.json'], { env: { PATH: host.path } }).ok;
 }
 
 /**
@@ -127,7 +122,7 @@ function ensureImageDir(host: Host, spec: RunSpec): string {
   if (!spec.image) throw new TsdslError(`engine charliecloud: ${spec.root} holds no unpacked image and no image was given; unpack the pack or pass a docker-archive`);
   if (!existsSync(spec.image)) throw new TsdslError(`image ${spec.image} does not exist; build it with \`tsdsl pack -f docker\``);
   if (existsSync(spec.root)) rmSync(spec.root, { recursive: true, force: true }); // empty
-  if (looksLikeDockerArchive(host, spec.image)) unpackDockerArchive(host, spec.image, spec.root);
+  if (isDockerArchive(host, spec.image)) unpackDockerArchive(host, spec.image, spec.root);
   else {
     const unsquashfs = which(host, 'unsquashfs');
     if (!unsquashfs) throw new TsdslError(`engine charliecloud: ${spec.image} is not a docker-archive and ${missingBinary(host, 'unsquashfs', 'install squashfs-tools')}`);

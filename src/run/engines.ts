@@ -169,6 +169,13 @@ export function imageMagic(file: string): 'squashfs' | 'sif' | undefined {
   return undefined;
 }
 
+/** Whether a file is a tar archive with a docker-archive `manifest.json` at its top. */
+export function isDockerArchive(host: Host, file: string): boolean {
+  if (imageMagic(file)) return false;
+  const tar = which(host, 'tar');
+  return tar !== undefined && probe([tar, '-tf', file, 'manifest.json'], { env: { PATH: host.path }, timeoutMs: 120_000 }).ok;
+}
+
 /** "`name` is not on PATH (PATH=…); fix: …" */
 export function missingBinary(host: Host, name: string, fix: string): string {
   return `\`${name}\` is not on PATH (PATH=${host.path}); fix: ${fix}`;

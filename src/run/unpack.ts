@@ -39,7 +39,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
-import { currentHost, imageMagic, lastLine, probe, which, type Host } from './engines.js';
+import { currentHost, imageMagic, isDockerArchive, lastLine, probe, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
@@ -81,9 +81,7 @@ export function packKind(file: string, host: Host = currentHost()): PackKind {
   if (st.isDirectory()) return 'directory';
   const magic = imageMagic(file);
   if (magic) return magic;
-  const tar = which(host, 'tar');
-  if (tar && probe([tar, '-tf', file, 'manifest.json'], { env: { PATH: host.path }, timeoutMs: 120_000 }).ok) return 'docker';
-  return 'tarball';
+  return isDockerArchive(host, file) ? 'docker' : 'tarball';
 }
 
 // ---------------------------------------------------------------------------------------------
