@@ -154,10 +154,42 @@ const listings: readonly Listing[] = [
 const options: readonly OptionSpec[] = [
   { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print the items that would be deleted, and delete nothing', group: 'Collecting' },
   { name: 'max-freed', short: 'F', kind: 'string', arg: 'SIZE', description: 'stop once SIZE is freed (e.g. 500M, 2G)', group: 'Collecting' },
+  {
+    name: 'packs',
+    kind: 'string',
+    optionalValue: '30',
+    arg: 'DAYS|all',
+    description: 'instead of the store, reclaim the packs `tsdsl run` unpacked (~/.cache/tsdsl/packs) not used for DAYS days (default 30), or all not in use',
+    group: 'Collecting',
+  },
   ...listings.map((l): OptionSpec => ({ name: l.name, kind: 'boolean', description: l.description, group: 'Listing' })),
   ...queries.map((q): OptionSpec => ({ name: q.name, ...(q.short ? { short: q.short } : {}), kind: 'boolean', description: q.description, group: 'Queries (PATH: store path, link into the store, or package)' })),
   ...packageOptions,
 ];
+
+/** `--packs[=DAYS|all]`: the unpacked-pack cache, not the store. */
+async function collectPacks(args: ParsedArgs): Promise<number> {
+  const text = String(args.values['packs']);
+  let olderThanMs: number;
+  if (text === 'all') olderThanMs = 0;
+  else {
+    const days = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(days)) {
+      throw new TsdslError(`tsdsl gc: --packs takes a number of days (e.g. --packs=7) or \`all\`, not \`${text}\``);
+    }
+    olderThanMs = days * 86_400_000;
+  }
+  const { collectPackCache, packCacheDir } = await import('../../run/unpack.js');
+  const dryRun = Boolean(args.values['dry-run']);
+  const cacheDir = packCacheDir();
+  const r = collectPackCache({ cacheDir, olderThanMs, dryRun });
+  if (dryRun) out(r.removed.map((e) => `${e.root}\n`).join(''));
+  for (const k of r.kept) if (k.entry.users > 0 || k.reason.startsWith('locked')) err(`kept ${k.entry.root}: ${k.reason}`);
+  const n = r.removed.length;
+  const extra = r.leftovers ? ` (and ${r.leftovers} interrupted unpack${r.leftovers > 1 ? 's' : ''})` : '';
+  err(`${dryRun ? 'would free' : 'freed'} ${mib(r.freedBytes)} MiB in ${n} unpacked pack${n === 1 ? '' : 's'}${extra} from ${cacheDir}; ${r.kept.length} kept`);
+  return 0;
+}
 
 async function collect(store: LocalStore, args: ParsedArgs): Promise<number> {
   const { collectGarbage } = await import('../../store/gc.js');
@@ -188,12 +220,16 @@ export const command: Command = {
     'and named roots; items in use by running tsdsl processes (temporary roots, locked builds) are kept\n' +
     'too. A root keeps its whole closure, not the derivations that built it. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
-    'or a package, which stands for its output paths and must be built.',
+    'or a package, which stands for its output paths and must be built.\n' +
+    '--packs works on the cache of unpacked packs instead of the store: an entry a running `tsdsl run`\n' +
+    'uses is always kept (each run registers itself under the entry\'s lock).',
   examples: [
     ['tsdsl gc', 'delete every dead item; print "freed N MiB in M items"'],
     ['tsdsl gc --dry-run', 'print what would be deleted, delete nothing'],
     ['tsdsl gc -F 2G', 'delete dead items until 2 GiB are freed'],
     ['tsdsl gc --list-roots', 'what keeps items alive'],
+    ['tsdsl gc --packs', 'delete the packs `tsdsl run` unpacked and nobody used for 30 days'],
+    ['tsdsl gc --packs=all --dry-run', 'list every unpacked pack not in use, delete nothing'],
     ['tsdsl gc --requisites hwloc', 'the runtime closure of the built hwloc'],
     ['tsdsl gc --referrers /tsdsl/store/…-zlib-1.2.13', 'which items refer to this zlib'],
     ['tsdsl gc --derivers ./result', 'the .drv that built the item ./result points at'],
@@ -202,6 +238,12 @@ export const command: Command = {
   async run(args) {
     const query = queries.filter((q) => args.values[q.name]);
     const listing = listings.filter((l) => args.values[l.name]);
+    if (args.values['packs'] !== undefined) {
+      const other = [...query.map((q) => `--${q.name}`), ...listing.map((l) => `--${l.name}`), ...(args.values['max-freed'] !== undefined ? ['--max-freed'] : [])];
+      if (other.length) throw new TsdslError(`tsdsl gc: --packs and ${other.join(' and ')} cannot be combined; --packs takes only --dry-run`);
+      if (args.positionals.length) throw new TsdslError(`tsdsl gc: unexpected argument \`${args.positionals[0]}\`; --packs takes no argument (write --packs=DAYS)`);
+      return collectPacks(args);
+    }
     const modes = [...query.map((q) => q.name), ...listing.map((l) => l.name), ...(args.values['dry-run'] || args.values['max-freed'] !== undefined ? ['collect'] : [])];
     if (modes.length > 1) {
       const flags = modes.map((m) => (m === 'collect' ? (args.values['dry-run'] ? '--dry-run' : '--max-freed') : `--${m}`));

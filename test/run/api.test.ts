@@ -1,0 +1,193 @@
+// run() — the code path of `tsdsl run` and `tsdsl shell` — as the unprivileged user `tsdsltest`,
+// on the fixture closure packed three ways (tarball, docker-archive, squashfs): exit statuses
+// through every engine that works here, the pack cache (unpacked once, held while a command
+// runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
+// environment (-E/--preserve) and binds (--expose/--share), and bad requests.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunRequest } from '../../src/run/api.js';
+import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
+import { BIN } from '../cli/helpers.js';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+const skipAll = cannotSwitchUser();
+if (skipAll) console.log(`run() tests skipped: ${skipAll}`);
+const f: Fixture | undefined = skipAll ? undefined : buildFixture();
+const user = testUser();
+afterAll(() => {
+  if (f) rmSync(f.dir, { recursive: true, force: true });
+});
+
+const packs: Record<string, string> = {};
+const availability = new Map<string, { ok: boolean; reason?: string }>();
+let cache = '';
+if (f) {
+  packs['tarball'] = join(f.dir, 'fixture-pack.tar.gz');
+  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', f.root, '-czf', packs['tarball'], '.']);
+  packs['docker'] = makeDockerArchive(f, join(f.dir, 'fixture-docker'));
+  packs['squashfs'] = join(f.dir, 'fixture-image');
+  execFileSync('mksquashfs', [f.root, packs['squashfs'], '-all-root', '-noappend', '-quiet', '-no-progress']);
+  execFileSync('chmod', ['a+r', ...Object.values(packs)]);
+  cache = join(f.dir, 'cache');
+  mkdirSync(cache);
+  chownSync(cache, user!.uid, user!.gid);
+  const r = runDriver(f, { mode: 'explain' });
+  for (const e of (JSON.parse(r.stdout) as { report: { engines: Array<{ name: string; ok: boolean; reason?: string }> } }).report.engines) {
+    availability.set(e.name, e.reason === undefined ? { ok: e.ok } : { ok: e.ok, reason: e.reason });
+  }
+}
+
+/** Runs requests through run() as the test user; defaults: cwd f.work, the test cache. */
+function api(runs: RunRequest[], env: Record<string, string> = {}): Result[] {
+  const r = runDriver(f!, { mode: 'api', runs: runs.map((x) => ({ cwd: f!.work, cacheDir: cache, ...x })) }, { env, timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`driver failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Result[];
+}
+const codeOf = (r: Result): number | string => r.error ?? r.code;
+
+describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
+  const engines = ['auto', 'userns', 'proot', 'charliecloud', 'podman'];
+  for (const kind of ['tarball', 'docker', 'squashfs']) {
+    it(`runs a ${kind} pack under every engine that works here and returns the exit status`, () => {
+      const usable = engines.filter((e) => e === 'auto' || availability.get(e)?.ok);
+      for (const e of engines.filter((x) => !usable.includes(x))) console.log(`${kind} under ${e} skipped: ${availability.get(e)?.reason}`);
+      const results = api(usable.map((engine, i) => ({ pack: packs[kind]!, engine, command: ['fixture', 'exit', String(20 + i)] })));
+      expect(results.map(codeOf)).toEqual(usable.map((_, i) => 20 + i));
+    }, 600_000);
+  }
+
+  it('apptainer: skipped with the reason its own probe gives (it is not installable here)', () => {
+    const a = availability.get('apptainer');
+    if (a?.ok) {
+      const [r] = api([{ pack: packs['squashfs']!, engine: 'apptainer', command: ['fixture', 'exit', '4'] }]);
+      expect(codeOf(r!)).toBe(4);
+    } else {
+      console.log(`apptainer run tests skipped: ${a?.reason}`);
+      expect(a?.reason).toMatch(/apptainer/);
+      const [r] = api([{ pack: packs['squashfs']!, engine: 'apptainer', command: ['fixture', 'exit', '4'] }]);
+      expect(r!.error).toMatch(/the apptainer engine cannot run here: .*apptainer/);
+    }
+  });
+
+  it('unpacks each pack once into the cache and reuses it', () => {
+    api([{ pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'] }]);
+    const entries = readdirSync(cache).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expect(entries.length).toBe(3); // tarball, docker, squashfs
+    const before = Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]));
+    api([{ pack: packs['docker']!, engine: 'userns', command: ['fixture', 'true'] }, { pack: packs['tarball']!, engine: 'proot', command: ['fixture', 'true'] }]);
+    expect(Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]))).toEqual(before);
+    expect(readdirSync(cache).filter((n) => n.startsWith('.tmp-') || n.startsWith('.tsdsl-unpack-'))).toEqual([]);
+  });
+
+  it('passes -E/--preserve variables and sets env; nothing else of the caller', () => {
+    const [r] = api([{ pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'env'], preserve: ['^TSDSL_T_'], env: { EXTRA: 'x' } }], {
+      TSDSL_T_ONE: '1',
+      TSDSL_T_TWO: 'two words',
+      NOT_PASSED: 'no',
+    });
+    const lines = r!.stdout.split('\n');
+    expect(lines).toContain('TSDSL_T_ONE=1');
+    expect(lines).toContain('TSDSL_T_TWO=two words');
+    expect(lines).toContain('EXTRA=x');
+    expect(r!.stdout).not.toMatch(/NOT_PASSED/);
+    const [bad] = api([{ pack: packs['tarball']!, command: ['true'], preserve: ['(unclosed'] }]);
+    expect(bad!.error).toMatch(/--preserve=\(unclosed is not a valid regular expression/);
+  });
+
+  it('--expose binds read-only, --share writable, at SRC or at DST', () => {
+    const dir = join(f!.dir, 'binds');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'in'), 'exposed');
+    chownSync(dir, user!.uid, user!.gid);
+    const [read, denied, written] = api([
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'read', '/data/in'], expose: [`${dir}=/data`], container: true },
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'write', '/data/out', 'no'], expose: [`${dir}=/data`] },
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'write', join(dir, 'out'), 'shared'], share: [dir], container: true },
+    ]);
+    expect(read!.stdout).toBe('exposed');
+    expect(denied!.code).not.toBe(0);
+    expect(denied!.stderr).toMatch(/Read-only file system/);
+    expect(codeOf(written!)).toBe(0);
+    expect(existsSync(join(dir, 'out'))).toBe(true);
+    const [missing] = api([{ pack: packs['tarball']!, command: ['true'], share: ['/no/such/dir=/x'] }]);
+    expect(missing!.error).toMatch(/--share=\/no\/such\/dir=\/x: `\/no\/such\/dir` does not exist/);
+  });
+
+  it('refuses bad requests with one clear sentence', () => {
+    const [both, unknown, missing, notInPack] = api([
+      { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
+      { pack: packs['tarball']!, engine: 'magic', command: ['true'] },
+      { pack: join(f!.dir, 'nope.tar.gz'), command: ['true'] },
+      { pack: packs['tarball']!, engine: 'userns', command: ['no-such-program'] },
+    ]);
+    expect(both!.error).toMatch(/either `pack`.*or `packages`/);
+    expect(unknown!.error).toMatch(/unknown run engine `magic`/);
+    expect(missing!.error).toMatch(/nope\.tar\.gz` does not exist/);
+    expect(notInPack!.error).toMatch(/command `no-such-program` not found/);
+  });
+});
+
+describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', () => {
+  const gc = (...args: string[]) => {
+    const argv = ['setpriv', `--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', process.execPath, BIN, 'gc', ...args];
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache }, cwd: f!.work });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  let gcCache = '';
+
+  it('keeps an entry while a run uses it, removes it afterwards; --dry-run removes nothing', async () => {
+    gcCache = join(f!.dir, 'gc-cache');
+    mkdirSync(gcCache);
+    chownSync(gcCache, user!.uid, user!.gid);
+    const sleeper = startDriver(f!, { mode: 'api-run', run: { pack: packs['tarball'], engine: 'userns', command: ['fixture', 'sleep'], cwd: f!.work, cacheDir: gcCache } });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        sleeper.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        sleeper.once('exit', (code) => reject(new Error(`the sleeping run exited (${code}) before it was ready`)));
+      });
+      const entry = readdirSync(gcCache).find((n) => /^[0-9a-f]{64}$/.test(n))!;
+      const held = gc('--packs=all');
+      expect(held.code, held.stderr).toBe(0);
+      expect(held.stderr).toMatch(new RegExp(`kept .*${entry}: in use by process \\d+`));
+      expect(existsSync(join(gcCache, entry))).toBe(true);
+    } finally {
+      sleeper.kill('SIGTERM');
+      await new Promise((resolve) => sleeper.once('close', resolve));
+    }
+    const entry = readdirSync(gcCache).find((n) => /^[0-9a-f]{64}$/.test(n))!;
+    const dry = gc('--packs=all', '--dry-run');
+    expect(dry.stdout).toBe(`${join(gcCache, entry)}\n`);
+    expect(existsSync(join(gcCache, entry))).toBe(true);
+    const freed = gc('--packs=all');
+    expect(freed.stderr).toMatch(/freed [\d.]+ MiB in 1 unpacked pack /);
+    expect(readdirSync(gcCache).filter((n) => !n.startsWith('.'))).toEqual([]);
+  }, 120_000);
+
+  it('--packs=DAYS removes only what was not used for that long; bad values are refused', () => {
+    api([
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'], cacheDir: gcCache },
+      { pack: packs['docker']!, engine: 'userns', command: ['fixture', 'true'], cacheDir: gcCache },
+    ]);
+    const entries = readdirSync(gcCache).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expect(entries.length).toBe(2);
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    utimesSync(join(gcCache, entries[0]!, '.tsdsl-unpacked'), old, old);
+    const r = gc('--packs');
+    expect(r.stderr).toMatch(/freed [\d.]+ MiB in 1 unpacked pack .*; 1 kept/);
+    expect(readdirSync(gcCache).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([entries[1]]);
+    expect(gc('--packs=soon').stderr).toMatch(/--packs takes a number of days \(e\.g\. --packs=7\) or `all`, not `soon`/);
+    expect(gc('--packs', '--list-dead').stderr).toMatch(/--packs and --list-dead cannot be combined/);
+  }, 120_000);
+});
