@@ -24,3 +24,5 @@ export { openStore, type Store, type LocalStore } from './store/store.js';
 export { realise, type BuildEvent, type BuildOptions } from './build/scheduler.js';
 export { runEngines, findEngine, autoEngine, type RunEngine, type RunSpec } from './run/engines.js';
 export { explainEngines, formatExplanation } from './run/diagnose.js';
+export { run, type RunRequest, type BindRequest } from './run/api.js';
+export { collectPackCache, listPackCache, packCacheDir, type PackCacheEntry, type PackCacheCollection } from './run/unpack.js';

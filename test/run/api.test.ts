@@ -53,6 +53,14 @@ function api(runs: RunRequest[], env: Record<string, string> = {}): Result[] {
 }
 const codeOf = (r: Result): number | string => r.error ?? r.code;
 
+describe('the API', () => {
+  it('exports run() from the package entry point', async () => {
+    const index = await import('../../src/index.js');
+    const api = await import('../../src/run/api.js');
+    expect(index.run).toBe(api.run);
+  });
+});
+
 describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   const engines = ['auto', 'userns', 'proot', 'charliecloud', 'podman'];
   for (const kind of ['tarball', 'docker', 'squashfs']) {
