@@ -4,12 +4,14 @@
 // runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunRequest } from '../../src/run/api.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
-import { BIN } from '../cli/helpers.js';
+import { BIN, ROOT } from '../cli/helpers.js';
 
 interface Result {
   code: number;
@@ -59,6 +61,21 @@ describe('the API', () => {
     const api = await import('../../src/run/api.js');
     expect(index.run).toBe(api.run);
   });
+
+  // The example as a user runs it: pack hwloc, run() from the pack, run() from the packages in a
+  // container (with the shared test store, where hwloc is usually built already).
+  it.skipIf(!checkSandboxSupport().ok)('examples/run-pack.ts packs hwloc and runs lstopo from the pack and the packages', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'tsdsl-example-')), 'hwloc.tar.gz');
+    const r = spawnSync(process.execPath, ['scripts/run-ts.mjs', 'examples/run-pack.ts', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, TSDSL_ROOT: process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store'), TSDSL_PACK_CACHE: join(out, '..', 'cache') },
+      timeout: 1_100_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Machine \(/m);
+    expect(r.stdout).toMatch(/^Core L#0\nCore L#1/m);
+  }, 1_200_000);
 });
 
 describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
