@@ -212,8 +212,13 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const cacheDir = options.cacheDir ?? packCacheDir();
   const hash = await sha256File(file);
   const dest = join(cacheDir, hash);
-  mkdirSync(cacheDir, { recursive: true });
-  const locks = cacheLocks(cacheDir);
+  let locks: LockDirectory;
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    locks = cacheLocks(cacheDir);
+  } catch (e) {
+    throw new TsdslError(`cannot use ${cacheDir} as the cache of unpacked packs (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_PACK_CACHE to a directory you can write`, { cause: e });
+  }
   await locks.acquire(hash);
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
   try {

@@ -147,12 +147,15 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   });
 
   it('refuses bad requests with one clear sentence', () => {
-    const [both, unknown, missing, notInPack] = api([
+    const [both, unknown, missing, notInPack, unwritable] = api([
       { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
       { pack: packs['tarball']!, engine: 'magic', command: ['true'] },
       { pack: join(f!.dir, 'nope.tar.gz'), command: ['true'] },
       { pack: packs['tarball']!, engine: 'userns', command: ['no-such-program'] },
+      // f.dir belongs to root: the test user cannot make a directory in it
+      { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: join(f!.dir, 'no-cache-here') },
     ]);
+    expect(unwritable!.error).toMatch(/cannot use .*\/no-cache-here as the cache of unpacked packs \(EACCES\); set TSDSL_PACK_CACHE/);
     expect(both!.error).toMatch(/either `pack`.*or `packages`/);
     expect(unknown!.error).toMatch(/unknown run engine `magic`/);
     expect(missing!.error).toMatch(/nope\.tar\.gz` does not exist/);
