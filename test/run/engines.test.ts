@@ -21,10 +21,13 @@ const skipAll = cannotSwitchUser();
 if (skipAll) console.log(`run-engine integration tests skipped: ${skipAll}`);
 
 const f: Fixture | undefined = skipAll ? undefined : buildFixture();
+// A file in the test user's $HOME, named for this process: test runs of other checkouts share that
+// home and remove their own marker when they end.
+const MARKER = `.tsdsl-run-marker-${process.pid}`;
 afterAll(() => {
   if (f) rmSync(f.dir, { recursive: true, force: true });
   const u = testUser();
-  if (u) rmSync(join(u.home, '.tsdsl-run-marker'), { force: true });
+  if (u) rmSync(join(u.home, MARKER), { force: true });
 });
 
 /** What each engine may add to the environment (documented in its description). */
@@ -76,8 +79,8 @@ if (f) {
   CASES.find((c) => c.engine === 'podman')!.image = archive;
   CASES.find((c) => c.engine === 'docker')!.image = archive;
   // a file in $HOME and a directory to bind
-  writeFileSync(join(user!.home, '.tsdsl-run-marker'), 'home');
-  chownSync(join(user!.home, '.tsdsl-run-marker'), uid, user!.gid);
+  writeFileSync(join(user!.home, MARKER), 'home');
+  chownSync(join(user!.home, MARKER), uid, user!.gid);
   mkdirSync(join(f.dir, 'share'));
   writeFileSync(join(f.dir, 'share', 'file'), 'shared-content');
 }
@@ -138,7 +141,7 @@ for (const c of CASES) {
     });
 
     it('shows $HOME unless isolated', () => {
-      const marker = join(user!.home, '.tsdsl-run-marker');
+      const marker = join(user!.home, MARKER);
       const [shared, isolated] = batch([{ spec: spec(['fixture', 'exists', marker]) }, { spec: spec(['fixture', 'exists', marker, '/dev/null', '/proc/self'], { isolate: true }) }]);
       if (c.sharesHome) expect(ok(shared!).stdout).toBe(`${marker} yes\n`);
       expect(ok(isolated!).stdout).toBe(`${marker} no\n/dev/null yes\n/proc/self yes\n`);
