@@ -251,7 +251,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   const engine = engineOf(request, host, candidates);
   await checkAvailable(engine, host);
   const { getDefaultCollection } = await import('../transform/api.js');
-  const { applyTransformations } = await import('../transform/options.js');
+  const { applyTransformOptions } = await import('../transform/options.js');
   const collection = request.collection ?? getDefaultCollection();
   let packages = request.packages!.map((p) => (isPackage(p) ? p : collection.resolve(p)));
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
@@ -261,7 +261,8 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
       if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
       return { name: m[1]!, value: m[2] ?? 'native' };
     });
-    packages = applyTransformations(packages, ordered, collection, { warn: () => {} });
+    // The async form: --with-latest/--with-version look releases up first.
+    packages = await applyTransformOptions(packages, ordered, collection, { warn: () => {} });
   }
 
   const { Lowerer } = await import('../derivation/lower.js');
