@@ -26,6 +26,8 @@ export interface PackRequest {
   compression?: string;
   maxLayers?: number;
   imageTag?: string;
+  /** 1 (`-R`): wrap the programs of `-S` directories to run from anywhere under user namespaces; 2 (`-RR`): also carry PRoot as a fallback. Tarballs only. */
+  relocatable?: number;
   /** Where to write the pack (default: `<name>-<format>-pack<ext>` in the current directory). */
   output?: string;
   collection?: Collection;
@@ -76,6 +78,14 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.
   format.extension(request.compression ? { compression: request.compression } : {});
+  const relocatable = request.relocatable ?? 0;
+  if (relocatable > 0 && format.name !== 'tarball') {
+    throw new TsdslError(`-R makes relocatable tarballs; it does not apply to -f ${format.name} (drop -R, or use -f tarball)`);
+  }
+  if (relocatable > 2) throw new TsdslError(`-R was given ${relocatable} times: use -R (user namespaces) or -RR (with a PRoot fallback)`);
+  if (relocatable > 0 && symlinks.length === 0) {
+    throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
+  }
   if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
   const { getDefaultCollection } = await import('../transform/api.js');
   const { applyTransformations } = await import('../transform/options.js');
@@ -98,10 +108,16 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const store = request.store ?? openStore();
   try {
     const lowerer = new Lowerer(store.storeDir);
-    await lowerer.prepare(packages);
+    // -RR carries PRoot, its library and the C library it is started with, beside the profile.
+    const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;
+    const { libc6 } = await import('../../packages/bootstrap.js');
+    const carried = relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [];
+    await lowerer.prepare([...packages, ...carried]);
     const profile = lowerer.lowerProfile(packages);
-    await instantiate(store, lowerer, [profile.drvPath]);
-    await realise(store, lowerer, [profile.drvPath], {
+    const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
+    const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
+    await instantiate(store, lowerer, drvPaths);
+    await realise(store, lowerer, drvPaths, {
       maxJobs: request.maxJobs ?? 1,
       cores: request.cores ?? (await import('node:os')).availableParallelism(),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
@@ -109,7 +125,9 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     const profilePath = profile.outputs['out']!;
     // `-S` targets and the entry point are checked by the format (checkPackInput), through the
     // closure: the profile's links point at logical store paths, which need not exist here.
-    const closure = store.queryRequisites([profilePath]);
+    const carriedPaths = carriedOut.map((l) => l.outputs['out']!);
+    const closure = store.queryRequisites([profilePath, ...carriedPaths]);
+    const [prootPath, tallocPath, libcPath] = carriedPaths;
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     const { profileSearchPaths } = await import('../build/builtins.js');
     const env = profileSearchPaths(store.physicalPath(profilePath), profilePath);
@@ -120,6 +138,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(request.imageTag ? { imageTag: request.imageTag } : {}),
       references,
       ...(request.onWarning ? { onWarning: request.onWarning } : {}),
+      ...(relocatable > 0 ? { relocatable } : {}),
     };
     const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
     await format.write(
@@ -133,6 +152,15 @@ export async function pack(request: PackRequest): Promise<PackResult> {
         name,
         references,
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+        ...(prootPath && tallocPath && libcPath
+          ? {
+              proot: {
+                proot: `${prootPath}/usr/bin/proot`,
+                loader: `${libcPath}/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
+                libraryPath: [`${tallocPath}/usr/lib/x86_64-linux-gnu`, `${libcPath}/lib/x86_64-linux-gnu`],
+              },
+            }
+          : {}),
       },
       options,
       dest,
