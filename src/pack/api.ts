@@ -28,6 +28,12 @@ export interface PackRequest {
   imageTag?: string;
   /** 1 (`-R`): wrap the programs of `-S` directories to run from anywhere under user namespaces; 2 (`-RR`): also carry PRoot as a fallback. Tarballs only. */
   relocatable?: number;
+  /**
+   * `--save-provenance`: record the collection's revision in the profile's manifest — this
+   * text, or with `true` the one `collectionRevision()` computes for the default collection.
+   * (The transformations of each package are always recorded.)
+   */
+  provenance?: string | boolean;
   /** Where to write the pack (default: `<name>-<format>-pack<ext>` in the current directory). */
   output?: string;
   collection?: Collection;
@@ -113,7 +119,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     const { libc6 } = await import('../../packages/bootstrap.js');
     const carried = relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [];
     await lowerer.prepare([...packages, ...carried]);
-    const profile = lowerer.lowerProfile(packages);
+    const revision = typeof request.provenance === 'string' ? request.provenance : request.provenance ? (await import('./manifest.js')).collectionRevision([]) : undefined;
+    const profile = lowerer.lowerProfile(packages, revision ? { collectionRevision: revision } : {});
     const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
     const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
     await instantiate(store, lowerer, drvPaths);

@@ -36,7 +36,7 @@ export interface PackInput {
   readonly name: string;
   /** The references of each item (store paths), for `maxLayers`; the options may give them instead. */
   readonly references?: ReadonlyMap<string, readonly string[]>;
-  /** Called as bytes are written: (done, total), in bytes of uncompressed archive. */
+  /** Called as the pack is written: (done, total), in bytes of uncompressed archive (squashfs: mksquashfs's blocks). */
   readonly onProgress?: (done: number, total: number) => void;
   /** `-RR`: where PRoot and its libraries are in the closure. */
   readonly proot?: ProotSupport;
