@@ -6,6 +6,7 @@
 // a synthetic item of text to pass 300 MB (or synthetic items only when the store is empty).
 // Each side runs RUNS times, alternating; the medians are compared.
 //   node bench/pack.mjs            (after node scripts/build.mjs)
+//   TSDSL_BENCH_COMPRESSORS=zstd TSDSL_BENCH_RUNS=5 node bench/pack.mjs
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -96,10 +97,11 @@ async function ours(compression, out) {
 }
 
 const results = [];
+const only = process.env['TSDSL_BENCH_COMPRESSORS']?.split(',');
 for (const [compression, command] of [
   ['gzip', 'gzip -n -6'],
   ['zstd', 'zstd -q -T1 -3'],
-]) {
+].filter(([c]) => !only || only.includes(c))) {
   const a = [];
   const b = [];
   for (let i = 0; i < RUNS; i++) {

@@ -10,11 +10,12 @@
  * name, mtime 0, like `gzip -n`), xz and zstd are the usual commands run single-threaded with
  * an explicit level and an environment stripped of the variables that change their defaults.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { chmodSync, closeSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
@@ -50,7 +51,11 @@ export interface Compressor {
   readonly extension: string;
   readonly defaultLevel: number | undefined;
   readonly levels: readonly [number, number] | undefined;
-  /** Its sink writes synchronously (no compressor working alongside the caller). */
+  /**
+   * Its sink is done with each chunk when `write` returns (no queue in front of the
+   * compressor): the caller may read files synchronously and reuse one buffer. True for none,
+   * and for xz and zstd, which are fed through a blocking pipe as GNU tar feeds them.
+   */
   readonly synchronous: boolean;
   /** Compresses what is written to the sink into the open file descriptor `fd` (not closed). */
   open(fd: number, options?: CompressOptions): ByteSink;
@@ -238,6 +243,115 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
   };
 }
 
+// A blocking pipe yields to the event loop (signals, timers) after this many bytes.
+const BLOCKING_TURN = 16 * 1024 * 1024;
+
+/**
+ * The two ends of a new pipe with blocking I/O, made through a FIFO (Node has no pipe(2)):
+ * opened read-write first so that neither of the other opens blocks, then unlinked.
+ * Undefined when `mkfifo` cannot be run.
+ */
+function blockingPipe(): { read: number; write: number } | undefined {
+  const fifo = join(tmpdir(), `.tsdsl-pipe-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
+  if (made.status !== 0) return undefined;
+  try {
+    const both = openSync(fifo, fsConstants.O_RDWR);
+    try {
+      const write = openSync(fifo, fsConstants.O_WRONLY);
+      const read = openSync(fifo, fsConstants.O_RDONLY);
+      return { read, write };
+    } finally {
+      closeSync(both);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(fifo, { force: true });
+  }
+}
+
+/**
+ * A sink that pipes into `command args` (standard output `fd`) as GNU tar does: blocking
+ * writes of the caller's chunks straight into the pipe, so the writer can read files
+ * synchronously with no event-loop round trip per chunk (the event loop gets a turn every
+ * 16 MiB, for signals). Falls back to `commandSink`, with copies of the chunks, without FIFOs.
+ */
+function blockingCommandSink(fd: number, command: string, args: readonly string[], debianPackage: string): ByteSink {
+  const pipe = blockingPipe();
+  if (!pipe) {
+    const queued = commandSink(fd, command, args, debianPackage);
+    return { ...queued, write: (chunk, release) => queued.write(Buffer.from(chunk), release) };
+  }
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { stdio: [pipe.read, fd, 'pipe'], env: compressorEnv() });
+  } catch (e) {
+    closeSync(pipe.write);
+    throw missingCommand(command, debianPackage, e);
+  } finally {
+    closeSync(pipe.read);
+  }
+  let error: Error | undefined;
+  let stderr = '';
+  let writeEnd: number | undefined = pipe.write;
+  const closeWriteEnd = (): void => {
+    if (writeEnd === undefined) return;
+    closeSync(writeEnd);
+    writeEnd = undefined;
+  };
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
+      closeWriteEnd();
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      if (error) return reject(error);
+      if (code === 0) return resolve();
+      error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
+      reject(error);
+    });
+  });
+  exited.catch(() => {});
+  let sinceTurn = 0;
+  return {
+    async write(chunk, release) {
+      if (error) throw error;
+      if (writeEnd === undefined) throw new Error('write after close');
+      try {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(writeEnd, chunk, off, chunk.length - off);
+      } catch (e) {
+        // EPIPE: the command stopped reading; its exit status says why.
+        closeWriteEnd();
+        await exited.catch(() => {});
+        throw error ?? e;
+      }
+      release?.();
+      sinceTurn += chunk.length;
+      if (sinceTurn >= BLOCKING_TURN) {
+        sinceTurn = 0;
+        await nextTurn();
+      }
+    },
+    async close() {
+      if (error) throw error;
+      closeWriteEnd();
+      await exited;
+    },
+    abort() {
+      error ??= new Error('aborted');
+      closeWriteEnd();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+  };
+}
+
 function missingCommand(command: string, debianPackage: string, cause: unknown): TsdslError {
   return new TsdslError(
     `cannot run \`${command}\`: it is not installed or not on PATH; install it (Debian: \`apt-get install ${debianPackage}\`) or choose another compressor with --compression (see --list-compressors)`,
@@ -279,14 +393,14 @@ export const gzip: Compressor = {
  */
 export const xz: Compressor = {
   name: 'xz',
-  synchronous: false,
+  synchronous: true,
   description: 'xz (`xz -T1 -6`, single-threaded for determinism)',
   extension: '.xz',
   defaultLevel: 6,
   levels: [0, 9],
   open(fd, options = {}) {
     checkLevel(this, options.level);
-    return commandSink(fd, 'xz', ['-z', '-c', '-q', '-T1', '--check=crc64', `-${options.level ?? this.defaultLevel}`], 'xz-utils');
+    return blockingCommandSink(fd, 'xz', ['-z', '-c', '-q', '-T1', '--check=crc64', `-${options.level ?? this.defaultLevel}`], 'xz-utils');
   },
   squashfsOptions(options = {}) {
     // mksquashfs's xz has dictionary and filter options but no preset level.
@@ -304,14 +418,14 @@ export const xz: Compressor = {
  */
 export const zstd: Compressor = {
   name: 'zstd',
-  synchronous: false,
+  synchronous: true,
   description: 'zstd (`zstd -T1 -3`, single-threaded for determinism)',
   extension: '.zst',
   defaultLevel: 3,
   levels: [1, 19],
   open(fd, options = {}) {
     checkLevel(this, options.level);
-    return commandSink(fd, 'zstd', ['-q', '-c', '-T1', '--no-progress', `-${options.level ?? this.defaultLevel}`], 'zstd');
+    return blockingCommandSink(fd, 'zstd', ['-q', '-c', '-T1', '--no-progress', `-${options.level ?? this.defaultLevel}`], 'zstd');
   },
   squashfsOptions(options = {}) {
     checkLevel(this, options.level);

@@ -2,9 +2,9 @@
  * Relocatable packs (`tsdsl pack -R`, `-RR`), as Guix's `guix pack -R`: a tarball that runs
  * from whatever directory it is unpacked in, without root and without tsdsl on the target.
  *
- * Each `-S` link that points at a directory of the profile (`-S /bin=bin`) becomes a real
- * directory in the pack, holding one POSIX shell wrapper per program of that directory (other
- * entries become relative links into the store). A wrapper finds the pack's root from its own
+ * Each `-S` link to the profile's `bin` or `sbin` (`-S /bin=bin`) becomes a real directory in
+ * the pack, holding one POSIX shell wrapper per program of that directory (other entries become
+ * relative links into the store); other `-S` links stay links. A wrapper finds the pack's root from its own
  * location and hands the program's store path to the pack's runner, `/.tsdsl-relocatable/run`,
  * which re-executes it with the pack's store visible at the store directory:
  *
@@ -47,6 +47,9 @@ export const RELOCATABLE_ENGINES = ['auto', 'userns', 'proot'] as const;
 
 /** The environment variable that picks the engine at run time. */
 export const ENGINE_VARIABLE = 'TSDSL_RELOCATABLE_ENGINE';
+
+/** The directories of the profile whose programs get wrappers (as Guix wraps bin and sbin). */
+const PROGRAM_DIRS = ['bin', 'sbin'];
 
 /** Single-quotes `s` for sh. */
 function q(s: string): string {
@@ -183,8 +186,9 @@ export function relocatableTree(checked: CheckedInput, proot: ProotSupport | und
   }
   const tree = closureTree(checked, { links: false });
   let wrapped = 0;
+  const programDirs = PROGRAM_DIRS.map((d) => `${closure.profile.path}/${d}`);
   for (const { link, target } of checked.symlinks) {
-    const dir = closure.resolve(target);
+    const dir = programDirs.includes(target) ? closure.resolve(target) : undefined;
     if (!dir?.stats?.isDirectory() || dir.physical === undefined) {
       tree.symlink(link, posix.relative(posix.dirname(link), target), `the link \`-S ${link}\``);
       continue;
@@ -204,7 +208,7 @@ export function relocatableTree(checked: CheckedInput, proot: ProotSupport | und
   }
   if (wrapped === 0) {
     throw new TsdslError(
-      '-R wraps the programs of the directories that -S links point to, and there are none: add a link such as -S /bin=bin (the profile\'s bin directory)',
+      '-R wraps the programs of the profile\'s bin and sbin directories that -S links point to, and there are none: add a link such as -S /bin=bin',
     );
   }
   tree.file(`${RELOCATABLE_DIR}/run`, runnerScript(closure.storeDir, proot), 0o755, 'the relocatable runner');

@@ -33,7 +33,7 @@ export const command: Command = {
     { name: 'format', short: 'f', kind: 'string', arg: 'FORMAT', description: 'tarball (default), docker, oci, squashfs (--list-formats)' },
     { name: 'compression', short: 'C', kind: 'string', arg: 'TOOL', description: 'gzip, xz, zstd or none (default: the format\'s)' },
     { name: 'symlink', short: 'S', kind: 'string', multiple: true, arg: 'LINK=TARGET', description: 'a link LINK in the pack to TARGET in the profile, e.g. /bin=bin' },
-    { name: 'relocatable', short: 'R', kind: 'boolean', description: 'tarball: wrap the programs of -S links to run from any directory without root (user namespaces); -RR also carries PRoot as a fallback' },
+    { name: 'relocatable', short: 'R', kind: 'boolean', description: 'tarball: wrap the programs of -S links to bin/sbin to run from any directory without root (user namespaces); -RR also carries PRoot as a fallback' },
     { name: 'entry-point', kind: 'string', arg: 'PROGRAM', description: 'the image\'s entry point, relative to the profile (bin/…)' },
     { name: 'max-layers', kind: 'number', arg: 'N', description: 'docker/oci: split the closure into up to N layers by popularity' },
     { name: 'image-tag', kind: 'string', arg: 'NAME:TAG', description: 'docker/oci: the image reference' },
