@@ -16,7 +16,8 @@ export const command: Command = {
     'Builds the packages if needed, makes their profile (one tree of links to every package, with\n' +
     'manifest.json and etc/profile), and writes the profile\'s closure — exactly the store items it\n' +
     'refers to — in the chosen format. The same packages give the same bytes. The last line printed is\n' +
-    'the pack\'s path and size.',
+    'the pack\'s path and size; on a terminal a progress line is shown while the pack is written.\n' +
+    'Relocatable packs (-R, -RR): TSDSL_RELOCATABLE_ENGINE=userns|proot picks how their programs run.',
   examples: [
     ['tsdsl pack hwloc -S /bin=bin', 'hwloc-tarball-pack.tar.gz; then: tar xf … -C ~/.local && unshare -mrf chroot ~/.local /bin/lstopo-no-graphics'],
     ['tsdsl pack hwloc -S /bin=bin -C zstd', 'compressed with zstd (also xz, none)'],
@@ -33,7 +34,7 @@ export const command: Command = {
     { name: 'format', short: 'f', kind: 'string', arg: 'FORMAT', description: 'tarball (default), docker, oci, squashfs (--list-formats)' },
     { name: 'compression', short: 'C', kind: 'string', arg: 'TOOL', description: 'gzip, xz, zstd or none (default: the format\'s)' },
     { name: 'symlink', short: 'S', kind: 'string', multiple: true, arg: 'LINK=TARGET', description: 'a link LINK in the pack to TARGET in the profile, e.g. /bin=bin' },
-    { name: 'relocatable', short: 'R', kind: 'boolean', description: 'tarball: wrap the programs of -S links to bin/sbin to run from any directory without root (user namespaces); -RR also carries PRoot as a fallback' },
+    { name: 'relocatable', short: 'R', kind: 'boolean', description: 'tarball: programs under -S links to bin run from any directory, no root; -RR adds PRoot' },
     { name: 'entry-point', kind: 'string', arg: 'PROGRAM', description: 'the image\'s entry point, relative to the profile (bin/…)' },
     { name: 'max-layers', kind: 'number', arg: 'N', description: 'docker/oci: split the closure into up to N layers by popularity' },
     { name: 'image-tag', kind: 'string', arg: 'NAME:TAG', description: 'docker/oci: the image reference' },
