@@ -43,6 +43,6 @@ describe.skipIf(!support.ok)('the seed\'s commands', () => {
     );
     expect(bound.stderr).toBe('');
     expect(bound.code).toBe(0);
-    expect(bound.stdout).toMatch(/^Machine \(\d+MB total\)\n\s+Package/);
+    expect(bound.stdout).toMatch(/^Machine \(\d+[KMGT]?B total\)\n\s+Package/);
   }, 1_200_000);
 });
