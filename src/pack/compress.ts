@@ -187,6 +187,37 @@ function compressorEnv(): NodeJS.ProcessEnv {
 }
 
 /** A sink that pipes into `command args` whose standard output is `fd`. */
+/** A compressor process being watched: `error` is its failure so far, `exited` settles with its fate. */
+interface Watched {
+  error: Error | undefined;
+  readonly exited: Promise<void>;
+}
+
+/** Collects the command's stderr and turns a spawn error or a failed exit into `error`. */
+function watchCommand(child: ChildProcess, command: string, args: readonly string[], debianPackage: string, onSpawnError: () => void = () => {}): Watched {
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  const watched: { error: Error | undefined; exited: Promise<void> } = { error: undefined, exited: Promise.resolve() };
+  watched.exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      watched.error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
+      onSpawnError();
+      reject(watched.error);
+    });
+    child.on('close', (code, signal) => {
+      if (watched.error) return reject(watched.error);
+      if (code === 0) return resolve();
+      watched.error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
+      reject(watched.error);
+    });
+  });
+  watched.exited.catch(() => {});
+  return watched;
+}
+
 function commandSink(fd: number, command: string, args: readonly string[], debianPackage: string): ByteSink {
   let child: ChildProcess;
   try {
@@ -194,36 +225,19 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
   } catch (e) {
     throw missingCommand(command, debianPackage, e);
   }
-  let error: Error | undefined;
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    if (stderr.length < 4000) stderr += s;
-  });
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      if (error) return reject(error);
-      if (code === 0) return resolve();
-      error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
-      reject(error);
-    });
-  });
-  exited.catch(() => {});
+  const watched = watchCommand(child, command, args, debianPackage);
+  const { exited } = watched;
   const stdin = child.stdin!;
   // EPIPE when the command dies early: the exit status (or spawn error) tells the real story.
   stdin.on('error', () => {});
   return {
     async write(chunk, release) {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       // The pipe calls back once the chunk is in the kernel.
       stdin.write(chunk, release && (() => release()));
       if (stdin.writableLength > QUEUE) {
-        await Promise.race([drained(stdin, () => error), exited.then(() => undefined)]);
-        if (error) throw error;
+        await Promise.race([drained(stdin, () => watched.error), exited.then(() => undefined)]);
+        if (watched.error) throw watched.error;
       } else if (stdin.writableLength > 0) {
         // What the pipe could not take at once moves into it only when the event loop runs;
         // the caller reads small files synchronously, so let the loop run once per chunk.
@@ -231,12 +245,12 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
       }
     },
     async close() {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       stdin.end();
       await exited;
     },
     abort() {
-      error ??= new Error('aborted');
+      watched.error ??= new Error('aborted');
       stdin.destroy();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },
@@ -292,36 +306,18 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
   } finally {
     closeSync(pipe.read);
   }
-  let error: Error | undefined;
-  let stderr = '';
   let writeEnd: number | undefined = pipe.write;
   const closeWriteEnd = (): void => {
     if (writeEnd === undefined) return;
     closeSync(writeEnd);
     writeEnd = undefined;
   };
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    if (stderr.length < 4000) stderr += s;
-  });
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
-      closeWriteEnd();
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      if (error) return reject(error);
-      if (code === 0) return resolve();
-      error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
-      reject(error);
-    });
-  });
-  exited.catch(() => {});
+  const watched = watchCommand(child, command, args, debianPackage, closeWriteEnd);
+  const { exited } = watched;
   let sinceTurn = 0;
   return {
     async write(chunk, release) {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       if (writeEnd === undefined) throw new Error('write after close');
       try {
         let off = 0;
@@ -330,7 +326,7 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
         // EPIPE: the command stopped reading; its exit status says why.
         closeWriteEnd();
         await exited.catch(() => {});
-        throw error ?? e;
+        throw watched.error ?? e;
       }
       release?.();
       sinceTurn += chunk.length;
@@ -340,12 +336,12 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
       }
     },
     async close() {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       closeWriteEnd();
       await exited;
     },
     abort() {
-      error ??= new Error('aborted');
+      watched.error ??= new Error('aborted');
       closeWriteEnd();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },
