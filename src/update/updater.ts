@@ -57,7 +57,7 @@ export async function findRelease(updater: Updater, name: string, version: strin
   if (hit) return hit;
   throw new TsdslError(
     `the ${updater.name} updater has no ${name} ${version}; it knows ${all.map((r) => `${r.version} (${r.where})`).join(', ')}. ` +
-      'Pick one of those, or add the suite that has it (see `tsdsl refresh --help`)',
+      'Pick one of those, or list a suite that has it in TSDSL_DEBIAN_SUITES (e.g. `unstable bookworm-backports`)',
   );
 }
 
