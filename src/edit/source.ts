@@ -46,8 +46,11 @@ function display(file: string): string {
 async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Project; sf: TsMorph.SourceFile }> {
   const m = await loadTsMorph();
   const root = tsdslRoot();
+  // New import declarations use the file's own quotes.
+  const single = !/^import[^\n]*from\s*"/m.test(readFileSync(file, 'utf8'));
   const project = new m.Project({
     skipAddingFilesFromTsConfig: true,
+    manipulationSettings: { quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double },
     compilerOptions: {
       target: m.ts.ScriptTarget.ES2022,
       module: m.ts.ModuleKind.NodeNext,

@@ -74,11 +74,14 @@ const REPACK = /[+.~](?:dfsg|ds|repack)\d*(?:[.+~].*)?$/i;
 
 /**
  * The upstream version a Debian version packages: epoch, revision and repack suffix removed
- * (`2:3.8.2+dfsg-1` → `3.8.2`), and whether Debian repacked the tarball (then its file is not
+ * (`2:3.8.2+dfsg-1` → `3.8.2`, `1:1.3.dfsg+really1.3.2-4` → `1.3.2`), and whether Debian repacked the tarball (then its file is not
  * upstream's and only Debian's pool serves it).
  */
 export function upstreamOf(debianVersion: string): { version: string; repacked: boolean } {
-  const { upstream } = parseDebianVersion(debianVersion);
+  let { upstream } = parseDebianVersion(debianVersion);
+  // `1.3.dfsg+really1.3.2`: Debian's way to go back to (or on to) another upstream version.
+  const really = upstream.lastIndexOf('+really');
+  if (really >= 0) upstream = upstream.slice(really + '+really'.length);
   const repacked = REPACK.test(upstream);
   return { version: upstream.replace(REPACK, ''), repacked };
 }

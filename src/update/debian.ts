@@ -304,8 +304,10 @@ export class DebianUpdater implements Updater {
     return out.sort((a, b) => compareDebianVersions(b.fullVersion, a.fullVersion));
   }
 
+  /** The newest release that is not a pre-release (`~rc2`), else the newest. */
   async latest(name: string): Promise<Release | undefined> {
-    return (await this.releases(name))[0];
+    const all = await this.releases(name);
+    return all.find((r) => !r.version.includes('~')) ?? all[0];
   }
 
   /** The latest release from the cached indexes only (synchronous; undefined when none is cached). */
@@ -320,7 +322,8 @@ export class DebianUpdater implements Updater {
       const r = e && this.release(e, suite);
       if (r) out.push(r);
     }
-    return { release: out.sort((a, b) => compareDebianVersions(b.fullVersion, a.fullVersion))[0], cached };
+    out.sort((a, b) => compareDebianVersions(b.fullVersion, a.fullVersion));
+    return { release: out.find((r) => !r.version.includes('~')) ?? out[0], cached };
   }
 
   async names(): Promise<Iterable<string>> {
