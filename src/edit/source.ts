@@ -65,7 +65,6 @@ async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Pr
       noEmit: true,
       allowImportingTsExtensions: true,
       // User package files import `tsdsl` and `tsdsl/packages`; resolve them to this tsdsl.
-      baseUrl: root,
       paths: { tsdsl: [join(root, 'src/index.ts')], 'tsdsl/packages': [join(root, 'packages/index.ts')] },
     },
   });
@@ -80,7 +79,7 @@ function errorsOf(m: Morph, sf: TsMorph.SourceFile): Array<{ key: string; text: 
     .getPreEmitDiagnostics()
     .filter((d) => d.getCategory() === m.DiagnosticCategory.Error)
     .map((d) => {
-      const message = m.ts.flattenDiagnosticMessageText(d.getMessageText() as never, ' ');
+      const message = m.ts.flattenDiagnosticMessageText(d.compilerObject.messageText, ' ');
       const start = d.getStart();
       const pos = start === undefined ? { line: 1, column: 1 } : sf.getLineAndColumnAtPos(start);
       return { key: `${d.getCode()} ${message}`, text: `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${message}` };
