@@ -25,7 +25,7 @@ import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
 import { matchesSpec } from './match.js';
 import { packageMapping } from './rewrite.js';
 import { resolveCpu } from './tune.js';
-import { prepareRelease, preparedRelease, updaterName, withRelease } from './latest.js';
+import type * as Latest from './latest.js';
 
 /** What a transformation needs besides its spec. */
 export interface TransformContext {
@@ -156,6 +156,24 @@ function withGitSource(p: Package, url: string, ref: GitRef): Package {
   }
   const source: GitOrigin = git({ url, commit, recursive: true });
   return derive(p, { version, source, properties: { ...p.properties, gitRef: ref } });
+}
+
+// --- updater options -----------------------------------------------------------------------------
+
+// latest.ts (and the updater behind it) is loaded by `prepare` only, so that commands without
+// --with-latest/--with-version start as fast as before.
+let latestModule: typeof Latest | undefined;
+
+async function loadLatest(): Promise<typeof Latest> {
+  latestModule ??= await import('./latest.js');
+  return latestModule;
+}
+
+function latest(option: string): typeof Latest {
+  if (!latestModule) {
+    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: use applyTransformOptions (as the CLI does), not the synchronous transform()`);
+  }
+  return latestModule;
 }
 
 // --- the table ---------------------------------------------------------------------------------
@@ -376,13 +394,15 @@ export const transformations: readonly Transformation[] = [
     cacheable: () => false,
     async prepare(spec, ctx) {
       if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
-      await prepareRelease(updaterName(packageArg(spec, ctx)));
+      const l = await loadLatest();
+      await l.prepareRelease(l.updaterName(packageArg(spec, ctx)));
     },
     make(spec, ctx) {
       if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
       const target = targetSpec(spec, ctx);
-      const release = preparedRelease('with-latest', updaterName(packageArg(spec, ctx)));
-      return everywhere(target, (p) => withRelease(p, release, 'with-latest', ctx.warn ?? (() => {})));
+      const l = latest('with-latest');
+      const release = l.preparedRelease('with-latest', l.updaterName(packageArg(spec, ctx)));
+      return everywhere(target, (p) => l.withRelease(p, release, 'with-latest', ctx.warn ?? (() => {})));
     },
   },
   {
@@ -394,13 +414,15 @@ export const transformations: readonly Transformation[] = [
     cacheable: () => false,
     async prepare(spec, ctx) {
       const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');
-      await prepareRelease(updaterName(packageArg(left, ctx)), version);
+      const l = await loadLatest();
+      await l.prepareRelease(l.updaterName(packageArg(left, ctx)), version);
     },
     make(spec, ctx) {
       const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');
       const target = targetSpec(left, ctx);
-      const release = preparedRelease('with-version', updaterName(packageArg(left, ctx)), version);
-      return everywhere(target, (p) => withRelease(p, release, 'with-version', ctx.warn ?? (() => {})));
+      const l = latest('with-version');
+      const release = l.preparedRelease('with-version', l.updaterName(packageArg(left, ctx)), version);
+      return everywhere(target, (p) => l.withRelease(p, release, 'with-version', ctx.warn ?? (() => {})));
     },
   },
   {
