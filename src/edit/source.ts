@@ -42,22 +42,24 @@ function display(file: string): string {
   return rel.startsWith('..') ? file : rel;
 }
 
-/** A project that type-checks one package file as tsdsl's own tsconfig would. */
+let shared: TsMorph.Project | undefined;
+
+/**
+ * The project that type-checks package files as tsdsl's own tsconfig would. One per process:
+ * building the program (tsdsl's sources and Node's types) is most of an edit's cost, so a
+ * `refresh -u` of many packages pays it once; each file is re-read from disk before an edit.
+ */
 async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Project; sf: TsMorph.SourceFile }> {
   const m = await loadTsMorph();
   const root = tsdslRoot();
-  // New import declarations use the file's own quotes.
-  const single = !/^import[^\n]*from\s*"/m.test(readFileSync(file, 'utf8'));
-  const project = new m.Project({
+  shared ??= new m.Project({
     skipAddingFilesFromTsConfig: true,
-    manipulationSettings: { quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double },
     compilerOptions: {
       target: m.ts.ScriptTarget.ES2022,
       module: m.ts.ModuleKind.NodeNext,
       moduleResolution: m.ts.ModuleResolutionKind.NodeNext,
       lib: ['lib.es2023.d.ts'],
       types: [],
-      typeRoots: [join(root, 'node_modules/@types')],
       strict: true,
       noUncheckedIndexedAccess: true,
       exactOptionalPropertyTypes: true,
@@ -68,8 +70,17 @@ async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Pr
       paths: { tsdsl: [join(root, 'src/index.ts')], 'tsdsl/packages': [join(root, 'packages/index.ts')] },
     },
   });
-  const sf = project.addSourceFileAtPath(file);
-  project.resolveSourceFileDependencies();
+  const project = shared;
+  // New import declarations use the file's own quotes.
+  const single = !/^import[^\n]*from\s*"/m.test(readFileSync(file, 'utf8'));
+  project.manipulationSettings.set({ quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double });
+  let sf = project.getSourceFile(file);
+  // Always the text on disk: an earlier dry run or refused edit may have left another in memory.
+  if (sf) sf.replaceWithText(readFileSync(file, 'utf8'));
+  else {
+    sf = project.addSourceFileAtPath(file);
+    project.resolveSourceFileDependencies();
+  }
   return { m, project, sf };
 }
 

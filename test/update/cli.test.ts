@@ -105,6 +105,18 @@ describe('tsdsl import', () => {
     expect(readFileSync(p.file, 'utf8')).toBe(readFileSync(join(FIXTURES, 'expected/hpc.import-libxc.ts'), 'utf8'));
   });
 
+  it('prints the definition with the imports it needs from tsdsl', (ctx) => {
+    if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
+    const r = tsdsl(['import', 'debian', 'libxc=5.2.3-1'], { env, timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const inserted = readFileSync(join(FIXTURES, 'expected/hpc.import-libxc.ts'), 'utf8');
+    const definition = inserted.slice(inserted.indexOf('export const libxc'), inserted.indexOf('export const mpfr')).replace(/\n+$/, '\n');
+    expect(r.stdout).toBe(
+      "import { cmake, definePackage, licenses, url } from 'tsdsl';\nimport { gfortran } from 'tsdsl/packages';\n\n" +
+        definition.replace('5.2.3-3.1, unstable', '5.2.3-1, bookworm').replace("debianVersion: '5.2.3-3.1'", "debianVersion: '5.2.3-1'"),
+    );
+  });
+
   it('refuses a package file that does not parse, naming file:line, and leaves it untouched', (ctx) => {
     if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
     const d = mkdtempSync(join(dir, 'broken-'));

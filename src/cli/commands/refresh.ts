@@ -86,6 +86,7 @@ export const command: Command = {
     const dryRun = args.values['dry-run'] === true;
     const work = named.length ? named : candidates(collection.all()).map((pkg) => ({ pkg, version: undefined as string | undefined }));
     let changed = 0;
+    let failed = 0;
     for (const { pkg, version } of work) {
       const where = formatLocation(pkg.location);
       let release: Release | undefined;
@@ -108,23 +109,32 @@ export const command: Command = {
       if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${release.version}`);
       const { rewritePackage } = await import('../../edit/source.js');
       const from = pkg.version;
-      const result = await rewritePackage(
-        pkg.location,
-        pkg.name,
-        {
-          version: release.version,
-          sha256: release.source.sha256,
-          urls: (old) => newUrls(old, from, release!, where),
-          properties: { debianVersion: release.fullVersion },
-        },
-        { dryRun },
-      );
+      let result: { changed: boolean };
+      try {
+        result = await rewritePackage(
+          pkg.location,
+          pkg.name,
+          {
+            version: release.version,
+            sha256: release.source.sha256,
+            urls: (old) => newUrls(old, from, release!, where),
+            properties: { debianVersion: release.fullVersion },
+          },
+          { dryRun },
+        );
+      } catch (e) {
+        // Updating everything: one definition that cannot be rewritten does not stop the others.
+        if (named.length || !(e instanceof TsdslError)) throw e;
+        err(`tsdsl: error: ${e.message}`);
+        failed++;
+        continue;
+      }
       if (result.changed) {
         changed++;
         out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${release.version}\n`);
       }
     }
-    if (changed === 0 && named.length === 0) err('tsdsl: every package is up to date with the index, or unknown to it');
-    return 0;
+    if (changed === 0 && failed === 0 && named.length === 0) err('tsdsl: every package is up to date with the index, or unknown to it');
+    return failed ? 1 : 0;
   },
 };
