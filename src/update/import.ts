@@ -13,6 +13,7 @@ import type { Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
 import type { Release, Updater } from './updater.js';
+import { newUrls } from './urls.js';
 
 const run = promisify(execFile);
 
@@ -120,6 +121,23 @@ export interface ImportedDefinition {
   unmapped: string[];
 }
 
+/**
+ * Upstream URLs for `release` when the collection has the package with upstream URLs that
+ * contain its version (they are carried over, version substituted); undefined otherwise, or
+ * when Debian repacked the tarball (upstream's file then differs).
+ */
+function upstreamUrls(release: Release, collection: Collection): { urls: string[]; from: string } | undefined {
+  if (release.repacked) return undefined;
+  const known = [...collection.versions(release.name), ...collection.all().filter((p) => p.properties['debianName'] === release.name)];
+  for (const p of known) {
+    if (p.source?.kind !== 'url') continue;
+    const urls = p.source.urls.filter((u) => !u.startsWith('mirror://') && u.includes(p.version));
+    if (urls.length === 0) continue;
+    return { urls: newUrls(urls, p.version, release, `${p.name}@${p.version}`), from: `${p.name}@${p.version}` };
+  }
+  return undefined;
+}
+
 function quote(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
@@ -160,6 +178,7 @@ export async function importDefinition(
     if (inputs.some((i) => i.pkg === pkg)) continue;
     inputs.push({ pkg, native: !/^lib.*-dev$/.test(dep) });
   }
+  const upstream = upstreamUrls(release, collection);
   const identifier = identifierFor(release.name);
   const imports: NeededImport[] = [];
   const need = (module: string, name: string) => {
@@ -179,8 +198,18 @@ export async function importDefinition(
     `  name: ${quote(release.name)},`,
     `  version: ${quote(release.version)},`,
     '  source: url({',
-    `    // Debian's ${release.source.fileName} (${release.name} ${release.fullVersion}, ${release.where})${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
-    `    urls: ${quote(release.source.urls[0]!)},`,
+    ...(upstream
+      ? [
+          `    // Upstream URLs as in the collection's ${upstream.from} (version substituted); the sha256 is that of`,
+          `    // Debian's ${release.source.fileName} (${release.name} ${release.fullVersion}, ${release.where}), tried when upstream's file differs.`,
+          '    urls: [',
+          ...[...upstream.urls, release.source.urls[0]!].map((u) => `      ${quote(u)},`),
+          '    ],',
+        ]
+      : [
+          `    // Debian's ${release.source.fileName} (${release.name} ${release.fullVersion}, ${release.where})${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
+          `    urls: ${quote(release.source.urls[0]!)},`,
+        ]),
     `    sha256: ${quote(release.source.sha256)},`,
     '  }),',
     `  // ${facts.reason.startsWith('TODO') ? facts.reason : `${facts.buildSystem}: ${facts.reason}.`}`,

@@ -13,6 +13,7 @@ import { tsdsl } from '../cli/helpers.js';
 import { FIXTURES, archiveEnv, makeArchive } from './archive.js';
 
 const LIBXC = { sha256: '38b60ed552b46367175b370e1ad5409fcf45c49b71ed13706a65b485f06a5417', file: 'libxc_5.2.3.orig.tar.gz', dir: 'pool/main/libx/libxc' };
+const HWLOC = { sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970', file: 'hwloc_2.9.0.orig.tar.bz2', dir: 'pool/main/h/hwloc' };
 
 let dir: string;
 let env: Record<string, string>;
@@ -33,9 +34,11 @@ beforeAll(async () => {
   // The import test looks inside libxc's real tarball: put it in the fixture archive's pool
   // from the shared download cache (fetched from apt's archive the first time).
   try {
-    const got = await fetchUrl({ urls: [`mirror://debian/${LIBXC.dir}/${LIBXC.file}`], sha256: LIBXC.sha256, fileName: LIBXC.file }, { retries: 1 });
-    mkdirSync(join(dir, 'archive', LIBXC.dir), { recursive: true });
-    copyFileSync(got.path, join(dir, 'archive', LIBXC.dir, LIBXC.file));
+    for (const t of [LIBXC, HWLOC]) {
+      const got = await fetchUrl({ urls: [`mirror://debian/${t.dir}/${t.file}`], sha256: t.sha256, fileName: t.file }, { retries: 1 });
+      mkdirSync(join(dir, 'archive', t.dir), { recursive: true });
+      copyFileSync(got.path, join(dir, 'archive', t.dir, t.file));
+    }
   } catch (e) {
     libxcMissing = (e as Error).message.split('\n')[0];
   }
@@ -115,6 +118,20 @@ describe('tsdsl import', () => {
       "import { cmake, definePackage, licenses, url } from 'tsdsl';\nimport { gfortran } from 'tsdsl/packages';\n\n" +
         definition.replace('5.2.3-3.1, unstable', '5.2.3-1, bookworm').replace("debianVersion: '5.2.3-3.1'", "debianVersion: '5.2.3-1'"),
     );
+  });
+
+  it('maps Build-Depends to the collection, guesses gnu from configure, and carries upstream URLs over', (ctx) => {
+    if (libxcMissing) return ctx.skip(`a tarball cannot be fetched: ${libxcMissing}`);
+    const p = pkgDir();
+    const r = tsdsl(['import', '-L', p.dir, 'debian', 'hwloc=2.9.0'], { env, timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("import { libxml2, pkgconf } from 'tsdsl/packages';");
+    expect(r.stdout).toContain(
+      "    urls: [\n      'https://download.open-mpi.org/release/hwloc/v2.9/hwloc-2.9.0.tar.bz2',\n      'mirror://debian/pool/main/h/hwloc/hwloc_2.9.0.orig.tar.bz2',\n    ],\n",
+    );
+    expect(r.stdout).toContain('  // gnu: the tarball has a configure script.\n  buildSystem: gnu,\n  inputs: [libxml2],\n  nativeInputs: [pkgconf],\n');
+    expect(r.stdout).toMatch(/\/\/ TODO\(inputs\): Debian build dependencies with no package here: .*libltdl-dev.*autoconf/);
+    expect(r.stdout).toContain('license: licenses.bsd3,');
   });
 
   it('refuses a package file that does not parse, naming file:line, and leaves it untouched', (ctx) => {

@@ -8,37 +8,11 @@ import type { Package } from '../../dsl/package.js';
 import { TsdslError } from '../../errors.js';
 import { isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
+import { newUrls } from '../../update/urls.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import { collectionFrom } from '../packages.js';
 import { loadOptions } from '../options.js';
-
-/** Escape a string for a RegExp. */
-function re(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/**
- * The URLs of `p`'s definition for `release`: Debian pool URLs become the release's, other
- * URLs get the new version in place of the old (and `vMAJOR.MINOR/` directories likewise).
- */
-export function newUrls(old: readonly string[], from: string, release: Release, where: string): string[] {
-  const upstream = old.filter((u) => !u.startsWith('mirror://debian/'));
-  if (release.repacked && upstream.length) {
-    throw new TsdslError(
-      `${where}: Debian repacked ${release.name} ${release.version} (${release.fullVersion}), so the upstream URLs ${upstream.join(', ')} do not serve its sha256; ` +
-        'make the Debian pool URL the only one, then run again',
-    );
-  }
-  const mm = (v: string) => v.split('.').slice(0, 2).join('.');
-  return old.map((u) => {
-    if (u.startsWith('mirror://debian/')) return release.source.urls[0]!;
-    if (!u.includes(from)) throw new TsdslError(`${where}: the URL ${u} does not contain the version ${from}, so its new form is unknown; update it by hand`);
-    let n = u.split(from).join(release.version);
-    if (mm(from) !== mm(release.version)) n = n.replace(new RegExp(`(/v?)${re(mm(from))}/`, 'g'), `$1${mm(release.version)}/`);
-    return n;
-  });
-}
 
 /** The packages `refresh` looks at: named ones, else every package with a url() source that is not a bootstrap seed. */
 function candidates(all: readonly Package[]): Package[] {
