@@ -104,7 +104,12 @@ export const command: Command = {
     const dryRun = args.values['dry-run'] === true;
     const result = await insertDefinition(file, release.name, def.text, def.imports, { dryRun });
     if (dryRun) out(result.text);
-    else err(`tsdsl: ${insert}: inserted ${def.identifier} (${release.name} ${release.version})`);
+    else {
+      err(`tsdsl: ${insert}: inserted ${def.identifier} (${release.name} ${release.version})`);
+      const { rebuildNote } = await import('../../edit/source.js');
+      const note = rebuildNote(file);
+      if (note) err(`tsdsl: note: ${note}`);
+    }
     return 0;
   },
 };

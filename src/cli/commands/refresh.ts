@@ -61,6 +61,7 @@ export const command: Command = {
     const work = named.length ? named : candidates(collection.all()).map((pkg) => ({ pkg, version: undefined as string | undefined }));
     let changed = 0;
     let failed = 0;
+    const edited = new Set<string>();
     for (const { pkg, version } of work) {
       const where = formatLocation(pkg.location);
       let release: Release | undefined;
@@ -105,7 +106,15 @@ export const command: Command = {
       }
       if (result.changed) {
         changed++;
+        if (!dryRun) edited.add(pkg.location.file);
         out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${release.version}\n`);
+      }
+    }
+    if (edited.size) {
+      const { rebuildNote } = await import('../../edit/source.js');
+      for (const f of edited) {
+        const note = rebuildNote(f);
+        if (note) err(`tsdsl: note: ${note}`);
       }
     }
     if (changed === 0 && failed === 0 && named.length === 0) err('tsdsl: every package is up to date with the index, or unknown to it');
