@@ -94,7 +94,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   }
   if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
   const { getDefaultCollection } = await import('../transform/api.js');
-  const { applyTransformations } = await import('../transform/options.js');
+  const { applyTransformOptions } = await import('../transform/options.js');
   const collection = request.collection ?? getDefaultCollection();
   let packages = request.packages.map((p) => (isPackage(p) ? p : collection.resolve(p)));
   if (request.transformations?.length) {
@@ -103,7 +103,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
       return { name: m[1]!, value: m[2] ?? 'native' };
     });
-    packages = applyTransformations(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
+    // The async form: --with-latest/--with-version look releases up first.
+    packages = await applyTransformOptions(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
   }
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
