@@ -109,6 +109,12 @@ report(`emit DOT (${(dot.length / 1e6).toFixed(1)} MB)`, dotMs.toFixed(0), 'ms')
   await benchLowering(file, report);
 }
 
+// --- the Debian updater's index ------------------------------------------------------------------
+{
+  const { benchUpdater } = await import('./update.mjs');
+  await benchUpdater(report);
+}
+
 // --- builds ------------------------------------------------------------------------------------
 if (!process.argv.includes('--no-builds')) {
   const { benchBuilds } = await import('./build.mjs');

@@ -8,3 +8,4 @@ export { cmakeMinimal } from './build-systems.js';
 export * from './base.js';
 export * from './mpi.js';
 export * from './maths.js';
+export * from './relocation.js';

@@ -15,9 +15,10 @@ export { backends, findBackend, type GraphBackend } from './graph/backends/index
 export { shortestPath } from './graph/path.js';
 export { gnu, cmake } from '../packages/build-systems.js';
 export { transform, getDefaultCollection, type TransformSpec, type TransformOptions } from './transform/api.js';
-export { transformations, applyTransformations, findTransformation, type Transformation, type AppliedTransformation } from './transform/options.js';
+export { transformations, applyTransformations, applyTransformOptions, findTransformation, type Transformation, type AppliedTransformation } from './transform/options.js';
 export { packageMapping, mapPackages, rewriteInputs, type MappingOptions, type PackageMapping } from './transform/rewrite.js';
 export { pack, parseSymlinks, type PackRequest, type PackResult } from './pack/api.js';
+export { defineManifest, collectionRevision, type PackManifest } from './pack/manifest.js';
 export { packFormats, findPackFormat, type PackFormat, type PackInput, type PackOptions } from './pack/formats.js';
 export { lowerPackages, Lowerer, derivationJson, type LoweredPackage } from './derivation/lower.js';
 export { openStore, type Store, type LocalStore } from './store/store.js';

@@ -22,6 +22,8 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'shell', summary: 'a shell or command with packages from the store, built on demand', load: () => import('./commands/shell.js') },
   { name: 'run', summary: 'run a command from a pack without root', load: () => import('./commands/run.js') },
   { name: 'pack', summary: 'make a reproducible bundle: tarball, Docker image, squashfs', load: () => import('./commands/pack.js') },
+  { name: 'refresh', summary: "list packages with newer releases in Debian's source index, or update their definitions", load: () => import('./commands/refresh.js') },
+  { name: 'import', summary: "write a package definition from Debian's source index", load: () => import('./commands/import.js') },
 ];
 
 function version(): string {

@@ -26,6 +26,14 @@ export interface PackRequest {
   compression?: string;
   maxLayers?: number;
   imageTag?: string;
+  /** 1 (`-R`): wrap the programs of `-S` directories to run from anywhere under user namespaces; 2 (`-RR`): also carry PRoot as a fallback. Tarballs only. */
+  relocatable?: number;
+  /**
+   * `--save-provenance`: record the collection's revision in the profile's manifest — this
+   * text, or with `true` the one `collectionRevision()` computes for the default collection.
+   * (The transformations of each package are always recorded.)
+   */
+  provenance?: string | boolean;
   /** Where to write the pack (default: `<name>-<format>-pack<ext>` in the current directory). */
   output?: string;
   collection?: Collection;
@@ -76,9 +84,17 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.
   format.extension(request.compression ? { compression: request.compression } : {});
+  const relocatable = request.relocatable ?? 0;
+  if (relocatable > 0 && format.name !== 'tarball') {
+    throw new TsdslError(`-R makes relocatable tarballs; it does not apply to -f ${format.name} (drop -R, or use -f tarball)`);
+  }
+  if (relocatable > 2) throw new TsdslError(`-R was given ${relocatable} times: use -R (user namespaces) or -RR (with a PRoot fallback)`);
+  if (relocatable > 0 && symlinks.length === 0) {
+    throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
+  }
   if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
   const { getDefaultCollection } = await import('../transform/api.js');
-  const { applyTransformations } = await import('../transform/options.js');
+  const { applyTransformOptions } = await import('../transform/options.js');
   const collection = request.collection ?? getDefaultCollection();
   let packages = request.packages.map((p) => (isPackage(p) ? p : collection.resolve(p)));
   if (request.transformations?.length) {
@@ -87,7 +103,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
       return { name: m[1]!, value: m[2] ?? 'native' };
     });
-    packages = applyTransformations(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
+    // The async form: --with-latest/--with-version look releases up first.
+    packages = await applyTransformOptions(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
   }
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
@@ -98,10 +115,17 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const store = request.store ?? openStore();
   try {
     const lowerer = new Lowerer(store.storeDir);
-    await lowerer.prepare(packages);
-    const profile = lowerer.lowerProfile(packages);
-    await instantiate(store, lowerer, [profile.drvPath]);
-    await realise(store, lowerer, [profile.drvPath], {
+    // -RR carries PRoot, its library and the C library it is started with, beside the profile.
+    const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;
+    const { libc6 } = await import('../../packages/bootstrap.js');
+    const carried = relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [];
+    await lowerer.prepare([...packages, ...carried]);
+    const revision = typeof request.provenance === 'string' ? request.provenance : request.provenance ? (await import('./manifest.js')).collectionRevision([]) : undefined;
+    const profile = lowerer.lowerProfile(packages, revision ? { collectionRevision: revision } : {});
+    const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
+    const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
+    await instantiate(store, lowerer, drvPaths);
+    await realise(store, lowerer, drvPaths, {
       maxJobs: request.maxJobs ?? 1,
       cores: request.cores ?? (await import('node:os')).availableParallelism(),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
@@ -109,7 +133,9 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     const profilePath = profile.outputs['out']!;
     // `-S` targets and the entry point are checked by the format (checkPackInput), through the
     // closure: the profile's links point at logical store paths, which need not exist here.
-    const closure = store.queryRequisites([profilePath]);
+    const carriedPaths = carriedOut.map((l) => l.outputs['out']!);
+    const closure = store.queryRequisites([profilePath, ...carriedPaths]);
+    const [prootPath, tallocPath, libcPath] = carriedPaths;
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     const { profileSearchPaths } = await import('../build/builtins.js');
     const env = profileSearchPaths(store.physicalPath(profilePath), profilePath);
@@ -120,6 +146,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(request.imageTag ? { imageTag: request.imageTag } : {}),
       references,
       ...(request.onWarning ? { onWarning: request.onWarning } : {}),
+      ...(relocatable > 0 ? { relocatable } : {}),
     };
     const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
     await format.write(
@@ -133,6 +160,15 @@ export async function pack(request: PackRequest): Promise<PackResult> {
         name,
         references,
         ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+        ...(prootPath && tallocPath && libcPath
+          ? {
+              proot: {
+                proot: `${prootPath}/usr/bin/proot`,
+                loader: `${libcPath}/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
+                libraryPath: [`${tallocPath}/usr/lib/x86_64-linux-gnu`, `${libcPath}/lib/x86_64-linux-gnu`],
+              },
+            }
+          : {}),
       },
       options,
       dest,

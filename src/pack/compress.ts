@@ -10,11 +10,12 @@
  * name, mtime 0, like `gzip -n`), xz and zstd are the usual commands run single-threaded with
  * an explicit level and an environment stripped of the variables that change their defaults.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { chmodSync, closeSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
@@ -50,7 +51,11 @@ export interface Compressor {
   readonly extension: string;
   readonly defaultLevel: number | undefined;
   readonly levels: readonly [number, number] | undefined;
-  /** Its sink writes synchronously (no compressor working alongside the caller). */
+  /**
+   * Its sink is done with each chunk when `write` returns (no queue in front of the
+   * compressor): the caller may read files synchronously and reuse one buffer. True for none,
+   * and for xz and zstd, which are fed through a blocking pipe as GNU tar feeds them.
+   */
   readonly synchronous: boolean;
   /** Compresses what is written to the sink into the open file descriptor `fd` (not closed). */
   open(fd: number, options?: CompressOptions): ByteSink;
@@ -182,6 +187,37 @@ function compressorEnv(): NodeJS.ProcessEnv {
 }
 
 /** A sink that pipes into `command args` whose standard output is `fd`. */
+/** A compressor process being watched: `error` is its failure so far, `exited` settles with its fate. */
+interface Watched {
+  error: Error | undefined;
+  readonly exited: Promise<void>;
+}
+
+/** Collects the command's stderr and turns a spawn error or a failed exit into `error`. */
+function watchCommand(child: ChildProcess, command: string, args: readonly string[], debianPackage: string, onSpawnError: () => void = () => {}): Watched {
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4000) stderr += s;
+  });
+  const watched: { error: Error | undefined; exited: Promise<void> } = { error: undefined, exited: Promise.resolve() };
+  watched.exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      watched.error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
+      onSpawnError();
+      reject(watched.error);
+    });
+    child.on('close', (code, signal) => {
+      if (watched.error) return reject(watched.error);
+      if (code === 0) return resolve();
+      watched.error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
+      reject(watched.error);
+    });
+  });
+  watched.exited.catch(() => {});
+  return watched;
+}
+
 function commandSink(fd: number, command: string, args: readonly string[], debianPackage: string): ByteSink {
   let child: ChildProcess;
   try {
@@ -189,36 +225,19 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
   } catch (e) {
     throw missingCommand(command, debianPackage, e);
   }
-  let error: Error | undefined;
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    if (stderr.length < 4000) stderr += s;
-  });
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      error ??= e.code === 'ENOENT' ? missingCommand(command, debianPackage, e) : e;
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      if (error) return reject(error);
-      if (code === 0) return resolve();
-      error = new TsdslError(`\`${command} ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`);
-      reject(error);
-    });
-  });
-  exited.catch(() => {});
+  const watched = watchCommand(child, command, args, debianPackage);
+  const { exited } = watched;
   const stdin = child.stdin!;
   // EPIPE when the command dies early: the exit status (or spawn error) tells the real story.
   stdin.on('error', () => {});
   return {
     async write(chunk, release) {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       // The pipe calls back once the chunk is in the kernel.
       stdin.write(chunk, release && (() => release()));
       if (stdin.writableLength > QUEUE) {
-        await Promise.race([drained(stdin, () => error), exited.then(() => undefined)]);
-        if (error) throw error;
+        await Promise.race([drained(stdin, () => watched.error), exited.then(() => undefined)]);
+        if (watched.error) throw watched.error;
       } else if (stdin.writableLength > 0) {
         // What the pipe could not take at once moves into it only when the event loop runs;
         // the caller reads small files synchronously, so let the loop run once per chunk.
@@ -226,13 +245,104 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
       }
     },
     async close() {
-      if (error) throw error;
+      if (watched.error) throw watched.error;
       stdin.end();
       await exited;
     },
     abort() {
-      error ??= new Error('aborted');
+      watched.error ??= new Error('aborted');
       stdin.destroy();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+  };
+}
+
+// A blocking pipe yields to the event loop (signals, timers) after this many bytes.
+const BLOCKING_TURN = 16 * 1024 * 1024;
+
+/**
+ * The two ends of a new pipe with blocking I/O, made through a FIFO (Node has no pipe(2)):
+ * opened read-write first so that neither of the other opens blocks, then unlinked.
+ * Undefined when `mkfifo` cannot be run.
+ */
+function blockingPipe(): { read: number; write: number } | undefined {
+  const fifo = join(tmpdir(), `.tsdsl-pipe-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
+  if (made.status !== 0) return undefined;
+  try {
+    const both = openSync(fifo, fsConstants.O_RDWR);
+    try {
+      const write = openSync(fifo, fsConstants.O_WRONLY);
+      const read = openSync(fifo, fsConstants.O_RDONLY);
+      return { read, write };
+    } finally {
+      closeSync(both);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(fifo, { force: true });
+  }
+}
+
+/**
+ * A sink that pipes into `command args` (standard output `fd`) as GNU tar does: blocking
+ * writes of the caller's chunks straight into the pipe, so the writer can read files
+ * synchronously with no event-loop round trip per chunk (the event loop gets a turn every
+ * 16 MiB, for signals). Falls back to `commandSink`, with copies of the chunks, without FIFOs.
+ */
+function blockingCommandSink(fd: number, command: string, args: readonly string[], debianPackage: string): ByteSink {
+  const pipe = blockingPipe();
+  if (!pipe) {
+    const queued = commandSink(fd, command, args, debianPackage);
+    return { ...queued, write: (chunk, release) => queued.write(Buffer.from(chunk), release) };
+  }
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { stdio: [pipe.read, fd, 'pipe'], env: compressorEnv() });
+  } catch (e) {
+    closeSync(pipe.write);
+    throw missingCommand(command, debianPackage, e);
+  } finally {
+    closeSync(pipe.read);
+  }
+  let writeEnd: number | undefined = pipe.write;
+  const closeWriteEnd = (): void => {
+    if (writeEnd === undefined) return;
+    closeSync(writeEnd);
+    writeEnd = undefined;
+  };
+  const watched = watchCommand(child, command, args, debianPackage, closeWriteEnd);
+  const { exited } = watched;
+  let sinceTurn = 0;
+  return {
+    async write(chunk, release) {
+      if (watched.error) throw watched.error;
+      if (writeEnd === undefined) throw new Error('write after close');
+      try {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(writeEnd, chunk, off, chunk.length - off);
+      } catch (e) {
+        // EPIPE: the command stopped reading; its exit status says why.
+        closeWriteEnd();
+        await exited.catch(() => {});
+        throw watched.error ?? e;
+      }
+      release?.();
+      sinceTurn += chunk.length;
+      if (sinceTurn >= BLOCKING_TURN) {
+        sinceTurn = 0;
+        await nextTurn();
+      }
+    },
+    async close() {
+      if (watched.error) throw watched.error;
+      closeWriteEnd();
+      await exited;
+    },
+    abort() {
+      watched.error ??= new Error('aborted');
+      closeWriteEnd();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },
   };
@@ -279,14 +389,14 @@ export const gzip: Compressor = {
  */
 export const xz: Compressor = {
   name: 'xz',
-  synchronous: false,
+  synchronous: true,
   description: 'xz (`xz -T1 -6`, single-threaded for determinism)',
   extension: '.xz',
   defaultLevel: 6,
   levels: [0, 9],
   open(fd, options = {}) {
     checkLevel(this, options.level);
-    return commandSink(fd, 'xz', ['-z', '-c', '-q', '-T1', '--check=crc64', `-${options.level ?? this.defaultLevel}`], 'xz-utils');
+    return blockingCommandSink(fd, 'xz', ['-z', '-c', '-q', '-T1', '--check=crc64', `-${options.level ?? this.defaultLevel}`], 'xz-utils');
   },
   squashfsOptions(options = {}) {
     // mksquashfs's xz has dictionary and filter options but no preset level.
@@ -304,14 +414,14 @@ export const xz: Compressor = {
  */
 export const zstd: Compressor = {
   name: 'zstd',
-  synchronous: false,
+  synchronous: true,
   description: 'zstd (`zstd -T1 -3`, single-threaded for determinism)',
   extension: '.zst',
   defaultLevel: 3,
   levels: [1, 19],
   open(fd, options = {}) {
     checkLevel(this, options.level);
-    return commandSink(fd, 'zstd', ['-q', '-c', '-T1', '--no-progress', `-${options.level ?? this.defaultLevel}`], 'zstd');
+    return blockingCommandSink(fd, 'zstd', ['-q', '-c', '-T1', '--no-progress', `-${options.level ?? this.defaultLevel}`], 'zstd');
   },
   squashfsOptions(options = {}) {
     checkLevel(this, options.level);

@@ -132,6 +132,9 @@ interface ImagePlan {
 }
 
 /** Checks the input and options and plans the layers (this reads the closure's metadata). */
+/** Directories container runtimes mount over, present (empty) in every image. */
+const MOUNT_POINTS = ['/dev', '/proc', '/sys'];
+
 function planImage(input: PackInput, options: PackOptions): ImagePlan {
   if (options.maxLayers !== undefined) checkMaxLayers(options.maxLayers);
   const { repository, tag } = parseImageTag(options.imageTag ?? defaultImageTag(input.name));
@@ -147,7 +150,12 @@ function planImage(input: PackInput, options: PackOptions): ImagePlan {
     const last = index === groups.length - 1;
     const items = paths.map((p) => closure.item(p)!);
     const tree = closureTree(checked, { items, links: last });
-    if (last) tree.directory('/tmp', 0o1777, "the image's /tmp");
+    if (last) {
+      tree.directory('/tmp', 0o1777, "the image's /tmp");
+      // Empty mount points: docker and podman make them, but Charliecloud's ch-run binds the
+      // host's /dev, /proc and /sys onto directories that must exist in the unpacked image.
+      for (const d of MOUNT_POINTS) if (!tree.get(d)) tree.directory(d, 0o755, `the mount point ${d}`);
+    }
     const entries = planTar(tree);
     const comment = layerComment(items, last);
     // A legacy layer id, like `docker save`'s: a hash of the layer's description and its parent.

@@ -14,6 +14,7 @@
 import { TsdslError, didYouMean } from '../errors.js';
 import { checkDestination, compressOptions, packCompressor, writeCompressedFile } from './compress.js';
 import { docker, oci } from './docker.js';
+import { relocatableTree, type ProotSupport } from './relocatable.js';
 import { squashfs } from './squashfs.js';
 import { checkPackInput, closureTree, planTar, writeTar } from './tar.js';
 
@@ -35,8 +36,10 @@ export interface PackInput {
   readonly name: string;
   /** The references of each item (store paths), for `maxLayers`; the options may give them instead. */
   readonly references?: ReadonlyMap<string, readonly string[]>;
-  /** Called as bytes are written: (done, total), in bytes of uncompressed archive. */
+  /** Called as the pack is written: (done, total), in bytes of uncompressed archive (squashfs: mksquashfs's blocks). */
   readonly onProgress?: (done: number, total: number) => void;
+  /** `-RR`: where PRoot and its libraries are in the closure. */
+  readonly proot?: ProotSupport;
 }
 
 /** Options of `tsdsl pack` that formats interpret; each ignores those that do not concern it. */
@@ -53,6 +56,8 @@ export interface PackOptions {
   readonly references?: ReadonlyMap<string, readonly string[]>;
   /** Called with a sentence for each thing worth telling the user that does not stop the pack. */
   readonly onWarning?: (message: string) => void;
+  /** tarball: 1 for `-R` (wrappers that re-execute under user namespaces), 2 for `-RR` (PRoot fallback). */
+  readonly relocatable?: number;
   /** squashfs: where to stage the image's tree (default: beside the destination). */
   readonly workDir?: string;
 }
@@ -85,9 +90,12 @@ export const tarball: PackFormat = {
     const compressor = packCompressor(this, options);
     const checked = checkPackInput(input);
     checkDestination(destPath);
+    const level = options.relocatable ?? 0;
+    if (level >= 2 && !input.proot) throw new TsdslError('cannot pack -RR: the pack input does not say where PRoot is in the closure');
+    const tree = level > 0 ? relocatableTree(checked, level >= 2 ? input.proot : undefined) : closureTree(checked);
     // Planning reads every directory of the closure: errors there (an unreadable or special
     // file) surface before the destination is touched.
-    const entries = planTar(closureTree(checked));
+    const entries = planTar(tree);
     await writeCompressedFile(destPath, compressor, compressOptions(options), async (sink) => {
       await writeTar(entries, (chunk, release) => sink.write(chunk, release), {
         prefix: './',

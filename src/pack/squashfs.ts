@@ -247,15 +247,29 @@ const SLASH = Buffer.from('/');
 /** The fixed options that make mksquashfs's output depend on the tree alone. */
 export const MKSQUASHFS_OPTIONS = ['-all-root', '-noappend', '-mkfs-time', '1', '-all-time', '1', '-no-xattrs', '-quiet', '-no-progress'] as const;
 
-function runMksquashfs(stage: string, out: string, extra: readonly string[]): Promise<void> {
-  const args = [stage, out, ...MKSQUASHFS_OPTIONS, ...extra];
+/**
+ * Runs mksquashfs. With `onProgress`, its progress bar (`[==…] DONE/TOTAL PCT%`, the only
+ * thing `-quiet` lets through) is read instead of switched off; it does not change the image.
+ */
+function runMksquashfs(stage: string, out: string, extra: readonly string[], onProgress?: (done: number, total: number) => void): Promise<void> {
+  const fixed = onProgress ? MKSQUASHFS_OPTIONS.filter((o) => o !== '-no-progress') : MKSQUASHFS_OPTIONS;
+  const args = [stage, out, ...fixed, ...extra];
   return new Promise((resolve, reject) => {
     const child = spawn('mksquashfs', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let bar = '';
     const collect = (s: Buffer): void => {
       if (output.length < 8000) output += s.toString();
     };
-    child.stdout.on('data', collect);
+    child.stdout.on('data', (s: Buffer) => {
+      if (!onProgress) return collect(s);
+      bar = (bar + s.toString('latin1')).slice(-200);
+      const all = [...bar.matchAll(/\] (\d+)\/(\d+) +\d+%/g)];
+      const last = all[all.length - 1];
+      if (last) onProgress(Number(last[1]), Number(last[2]));
+      const text = s.toString().replace(/\r?\[[=|/\\ -]*\] \d+\/\d+ +\d+%/g, '').trim();
+      if (text) collect(Buffer.from(text));
+    });
     child.stderr.on('data', collect);
     child.on('error', (e: NodeJS.ErrnoException) => {
       reject(
@@ -284,7 +298,6 @@ export const squashfs: PackFormat = {
     const checked = checkPackInput(input);
     checkDestination(destPath);
     const tree = squashfsTree(checked, input.env, options.onWarning ?? (() => {}));
-    // TODO(progress): mksquashfs's progress bar is not parsed, so onProgress is not called.
     // Staging hard-links store files only when the stage is on the store's file system:
     // callers should pass a `workDir` there (e.g. under the tsdsl root); beside the
     // destination is the fallback, where files may have to be copied.
@@ -294,7 +307,7 @@ export const squashfs: PackFormat = {
       mkdirSync(dirname(stage), { recursive: true });
       mkdirSync(stage);
       stageTree(tree, stage);
-      await writeAtomically(destPath, (tmp) => runMksquashfs(stage, tmp, compression));
+      await writeAtomically(destPath, (tmp) => runMksquashfs(stage, tmp, compression, input.onProgress));
     } finally {
       removeTree(stage);
       release();

@@ -26,6 +26,8 @@ export interface TransformSpec {
   withoutTests?: readonly string[];
   withCToolchain?: PerPackage<PackageRef>;
   withDebugInfo?: readonly string[];
+  withLatest?: readonly string[];
+  withVersion?: PerPackage<string>;
   tune?: string | true;
 }
 

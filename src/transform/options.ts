@@ -1,6 +1,7 @@
 /**
  * The transformation option table (Guix's "Package Transformation Options"): `--with-input`,
  * `--with-source`, `--with-graft`, the git options, `--with-patch`, `--with-configure-flag`,
+ * `--with-latest`, `--with-version` (releases from an updater, see latest.ts),
  * `--without-tests`, `--with-c-toolchain`, `--with-debug-info`, `--tune`. Each entry parses its
  * spec, says whether its result is cacheable, and builds a root → root function on the one
  * rewriting primitive (rewrite.ts). `applyTransformOptions` runs them in command-line order,
@@ -24,6 +25,7 @@ import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
 import { matchesSpec } from './match.js';
 import { packageMapping } from './rewrite.js';
 import { resolveCpu } from './tune.js';
+import type * as Latest from './latest.js';
 
 /** What a transformation needs besides its spec. */
 export interface TransformContext {
@@ -33,6 +35,8 @@ export interface TransformContext {
   /** Packages given as objects in the code API, by placeholder name. */
   readonly objects?: ReadonlyMap<string, Package>;
   readonly cwd: string;
+  /** Where transformations report what they could not keep (dropped patches). */
+  readonly warn?: (text: string) => void;
 }
 
 /** One transformation option. */
@@ -49,6 +53,8 @@ export interface Transformation {
   cacheable(spec: string): boolean;
   /** Parse the spec (errors here, before anything runs) and build the root transformation. */
   make(spec: string, ctx: TransformContext): (root: Package) => Package;
+  /** Asynchronous look-ups `make` needs (an updater's index), awaited by applyTransformOptions. */
+  prepare?(spec: string, ctx: TransformContext): Promise<void>;
 }
 
 // --- spec helpers ------------------------------------------------------------------------------
@@ -150,6 +156,24 @@ function withGitSource(p: Package, url: string, ref: GitRef): Package {
   }
   const source: GitOrigin = git({ url, commit, recursive: true });
   return derive(p, { version, source, properties: { ...p.properties, gitRef: ref } });
+}
+
+// --- updater options -----------------------------------------------------------------------------
+
+// latest.ts (and the updater behind it) is loaded by `prepare` only, so that commands without
+// --with-latest/--with-version start as fast as before.
+let latestModule: typeof Latest | undefined;
+
+async function loadLatest(): Promise<typeof Latest> {
+  latestModule ??= await import('./latest.js');
+  return latestModule;
+}
+
+function latest(option: string): typeof Latest {
+  if (!latestModule) {
+    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: use applyTransformOptions (as the CLI does), not the synchronous transform()`);
+  }
+  return latestModule;
 }
 
 // --- the table ---------------------------------------------------------------------------------
@@ -362,6 +386,46 @@ export const transformations: readonly Transformation[] = [
     },
   },
   {
+    name: 'with-latest',
+    key: 'withLatest',
+    takesValue: true,
+    arg: 'PACKAGE',
+    description: "build PACKAGE from its latest release in Debian's source index (patches dropped)",
+    cacheable: () => false,
+    async prepare(spec, ctx) {
+      if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
+      const l = await loadLatest();
+      await l.prepareRelease(l.updaterName(packageArg(spec, ctx)));
+    },
+    make(spec, ctx) {
+      if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
+      const target = targetSpec(spec, ctx);
+      const l = latest('with-latest');
+      const release = l.preparedRelease('with-latest', l.updaterName(packageArg(spec, ctx)));
+      return everywhere(target, (p) => l.withRelease(p, release, 'with-latest', ctx.warn ?? (() => {})));
+    },
+  },
+  {
+    name: 'with-version',
+    key: 'withVersion',
+    takesValue: true,
+    arg: 'PACKAGE=VERSION',
+    description: "build PACKAGE from release VERSION found in Debian's source index (patches dropped)",
+    cacheable: () => false,
+    async prepare(spec, ctx) {
+      const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');
+      const l = await loadLatest();
+      await l.prepareRelease(l.updaterName(packageArg(left, ctx)), version);
+    },
+    make(spec, ctx) {
+      const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');
+      const target = targetSpec(left, ctx);
+      const l = latest('with-version');
+      const release = l.preparedRelease('with-version', l.updaterName(packageArg(left, ctx)), version);
+      return everywhere(target, (p) => l.withRelease(p, release, 'with-version', ctx.warn ?? (() => {})));
+    },
+  },
+  {
     name: 'tune',
     key: 'tune',
     takesValue: true,
@@ -408,6 +472,9 @@ export async function applyTransformOptions(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Promise<Package[]> {
+  const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
+  for (const o of all) await findTransformation(o.name)!.prepare?.(o.value, ctx);
   return applyTransformations(roots, ordered, collection, io, extra);
 }
 
@@ -420,7 +487,7 @@ export function applyTransformations(
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Package[] {
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
-  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), ...(extra.objects ? { objects: extra.objects } : {}) };
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   const steps = all.map((o) => {
     const t = findTransformation(o.name)!;
     return { t, spec: o.value, fn: t.make(o.value, ctx) };

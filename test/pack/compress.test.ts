@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -82,6 +82,43 @@ describe('compression', () => {
       if (saved === undefined) delete process.env.ZSTD_CLEVEL;
       else process.env.ZSTD_CLEVEL = saved;
     }
+  });
+
+  itWith(['zstd'])('feeds zstd through a blocking pipe, or through Node\'s pipe when mkfifo is missing, with the same bytes', async () => {
+    const withPath = async <T>(tools: readonly string[], fn: () => Promise<T>): Promise<T> => {
+      const bin = mkdtempSync(join(tmpdir(), 'tsdsl-path-'));
+      for (const t of tools) symlinkSync(spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim(), join(bin, t));
+      const saved = process.env.PATH;
+      process.env.PATH = bin;
+      try {
+        return await fn();
+      } finally {
+        process.env.PATH = saved;
+        removeTree(bin);
+      }
+    };
+    // One buffer reused for every chunk, as the tar writer does with a synchronous compressor.
+    const reusing = async (): Promise<string> => {
+      const file = join(dir, 'out-zstd');
+      const sink = openCompressedFile(file, findCompressor('zstd'));
+      const buffer = Buffer.alloc(65536);
+      for (let off = 0; off < DATA.length; off += buffer.length) {
+        const n = DATA.copy(buffer, 0, off, off + buffer.length);
+        await sink.write(buffer.subarray(0, n));
+      }
+      await sink.close();
+      return file;
+    };
+    const blocking = readFileSync(await withPath(['zstd', 'mkfifo'], reusing));
+    const queued = readFileSync(await withPath(['zstd'], reusing));
+    expect(blocking.equals(queued)).toBe(true);
+    expect(decompress('zstd', join(dir, 'out-zstd')).equals(DATA)).toBe(true);
+    // The blocking pipe reports a missing command as clearly, and leaves nothing behind.
+    const file = join(dir, 'missing');
+    await expect(withPath(['mkfifo'], () => writeCompressedFile(file, findCompressor('zstd'), {}, async (sink) => sink.write(DATA)))).rejects.toThrow(
+      /cannot run `zstd`: it is not installed or not on PATH/,
+    );
+    expect(existsSync(file)).toBe(false);
   });
 
   it('reports a compressor that fails', async () => {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -110,9 +110,30 @@ describe('docker-archive', () => {
     expect(config.rootfs.diff_ids).toEqual([`sha256:${createHash('sha256').update(layer).digest('hex')}`]);
     expect(JSON.parse(extract(file, 'repositories').toString())).toEqual({ 'tsdsl/hello': { '1.0': manifest[0].Layers[0].split('/')[0] } });
     const inLayer = members(file, manifest[0].Layers[0]);
-    expect(inLayer).toEqual(expect.arrayContaining(['bin', 'tmp/', 'tsdsl/', 'tsdsl/store/', `${closure.paths.hello.slice(1)}/bin/hello`]));
+    expect(inLayer).toEqual(expect.arrayContaining(['bin', 'dev/', 'proc/', 'sys/', 'tmp/', 'tsdsl/', 'tsdsl/store/', `${closure.paths.hello.slice(1)}/bin/hello`]));
     const tmp = run('sh', ['-c', `tar -xOf "${file}" "${manifest[0].Layers[0]}" | tar -tv --numeric-owner tmp/`]);
     expect(tmp.startsWith('drwxrwxrwt 0/0')).toBe(true);
+  });
+
+  itWith(['tar', 'ch-convert', 'ch-run'])('is converted by Charliecloud\'s ch-convert to a directory where ch-run runs the entry point as a plain user', async () => {
+    const file = join(dir, 'image.tar');
+    await docker.write(closure.input, {}, file);
+    chmodSync(dir, 0o777);
+    chmodSync(file, 0o644);
+    const manifest = JSON.parse(extract(file, 'manifest.json').toString());
+    const entrypoint = JSON.parse(extract(file, manifest[0].Config).toString()).config.Entrypoint as string[];
+    expect(entrypoint).toEqual([`${closure.input.profile}/bin/hello`]);
+    const hasUser = spawnSync('id', ['tsdsltest']).status === 0 && process.getuid?.() === 0;
+    // ch-run binds the host's /dev, /proc and /sys (the image has the mount points) and, without
+    // --no-passwd, /etc/passwd and /etc/group, which a closure-only image does not hold.
+    const script = 'set -e; cd "$1"; tar -xf "$2" "$3"; ch-convert -i tar -o dir "$3" img >/dev/null 2>&1; shift 3; exec ch-run --no-passwd img -- "$@"';
+    const argv = ['sh', '-c', script, 'sh', dir, file, manifest[0].Layers[0], ...entrypoint];
+    const r = hasUser
+      ? spawnSync('runuser', ['-u', 'tsdsltest', '--', 'env', 'USER=tsdsltest', ...argv], { encoding: 'utf8' })
+      : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, USER: process.env['USER'] ?? 'root' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(GREETING);
   });
 
   itWith(['skopeo'])('passes skopeo inspect with its env, entry point and layers', async () => {

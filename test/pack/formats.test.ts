@@ -106,6 +106,21 @@ describe('progress', () => {
   }
 });
 
+describe('squashfs progress', () => {
+  itWith(['mksquashfs'])('reads mksquashfs\'s progress bar up to the total', async () => {
+    const calls: Array<[number, number]> = [];
+    const input = { ...closure.input, onProgress: (d: number, t: number) => void calls.push([d, t]) };
+    await findPackFormat('squashfs').write(input, { onWarning: () => {} }, join(dir, 'p.squashfs'));
+    expect(calls.length).toBeGreaterThan(0);
+    const last = calls.at(-1)!;
+    expect(last[0]).toBe(last[1]);
+    expect(calls.every(([d, t]) => d <= t && t > 0)).toBe(true);
+    // Reading the bar does not change the image.
+    await findPackFormat('squashfs').write(closure.input, { onWarning: () => {} }, join(dir, 'q.squashfs'));
+    expect(readFileSync(join(dir, 'p.squashfs')).equals(readFileSync(join(dir, 'q.squashfs')))).toBe(true);
+  });
+});
+
 describe('reproducibility', () => {
   itWith(['xz', 'zstd', 'mksquashfs'])(
     'two separate processes give identical bytes for every format and compressor',
@@ -122,7 +137,7 @@ describe('reproducibility', () => {
         return out;
       });
       const files = readdirSync(outputs[0]!).sort();
-      expect(files.length).toBe(12);
+      expect(files.length).toBe(13);
       expect(readdirSync(outputs[1]!).sort()).toEqual(files);
       for (const f of files) {
         expect(readFileSync(join(outputs[0]!, f)).equals(readFileSync(join(outputs[1]!, f))), f).toBe(true);

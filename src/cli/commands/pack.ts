@@ -2,23 +2,31 @@
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
+import type { Package } from '../../dsl/package.js';
+import type { Collection } from '../../registry/collection.js';
+import type { ParsedArgs } from '../options.js';
 import { packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
   name: 'pack',
   summary: 'make a reproducible bundle (tarball, Docker image, squashfs) of packages and their closure',
-  usage: 'tsdsl pack [OPTION]... PACKAGE...',
+  usage: 'tsdsl pack [OPTION]... PACKAGE...   or   tsdsl pack [OPTION]... -m MANIFEST.ts',
   details:
     'Builds the packages if needed, makes their profile (one tree of links to every package, with\n' +
     'manifest.json and etc/profile), and writes the profile\'s closure — exactly the store items it\n' +
     'refers to — in the chosen format. The same packages give the same bytes. The last line printed is\n' +
-    'the pack\'s path and size.',
+    'the pack\'s path and size; on a terminal a progress line is shown while the pack is written.\n' +
+    'Relocatable packs (-R, -RR): TSDSL_RELOCATABLE_ENGINE=userns|proot picks how their programs run.',
   examples: [
     ['tsdsl pack hwloc -S /bin=bin', 'hwloc-tarball-pack.tar.gz; then: tar xf … -C ~/.local && unshare -mrf chroot ~/.local /bin/lstopo-no-graphics'],
     ['tsdsl pack hwloc -S /bin=bin -C zstd', 'compressed with zstd (also xz, none)'],
     ['tsdsl pack -f docker --entry-point=bin/lstopo-no-graphics hwloc', 'a docker-archive for docker/podman load'],
+    ['tsdsl pack -R hwloc -S /bin=bin', 'relocatable: tar xf it anywhere, then run ./bin/lstopo-no-graphics as a plain user'],
+    ['tsdsl pack -RR hwloc -S /bin=bin', 'relocatable, falling back to PRoot where user namespaces are off'],
     ['tsdsl pack -f squashfs hwloc bash', 'a Singularity/Apptainer image'],
+    ['tsdsl pack -m manifest.ts -S /bin=bin', 'the packages and transformations listed in a TypeScript manifest (export default defineManifest({...}))'],
+    ['tsdsl pack --save-provenance hwloc', 'also record the collection\'s revision in the profile\'s manifest.json'],
     ['tsdsl pack -d hwloc', 'print the profile\'s derivation without building'],
     ['tsdsl pack --list-formats', 'the formats'],
   ],
@@ -26,9 +34,12 @@ export const command: Command = {
     { name: 'format', short: 'f', kind: 'string', arg: 'FORMAT', description: 'tarball (default), docker, oci, squashfs (--list-formats)' },
     { name: 'compression', short: 'C', kind: 'string', arg: 'TOOL', description: 'gzip, xz, zstd or none (default: the format\'s)' },
     { name: 'symlink', short: 'S', kind: 'string', multiple: true, arg: 'LINK=TARGET', description: 'a link LINK in the pack to TARGET in the profile, e.g. /bin=bin' },
+    { name: 'relocatable', short: 'R', kind: 'boolean', description: 'tarball: programs under -S links to bin run from any directory, no root; -RR adds PRoot' },
     { name: 'entry-point', kind: 'string', arg: 'PROGRAM', description: 'the image\'s entry point, relative to the profile (bin/…)' },
     { name: 'max-layers', kind: 'number', arg: 'N', description: 'docker/oci: split the closure into up to N layers by popularity' },
     { name: 'image-tag', kind: 'string', arg: 'NAME:TAG', description: 'docker/oci: the image reference' },
+    { name: 'manifest', short: 'm', kind: 'string', multiple: true, arg: 'FILE', description: 'pack the packages listed by a TypeScript manifest file (see docs/cli.md)' },
+    { name: 'save-provenance', kind: 'boolean', description: 'record the collection\'s revision (git commit or files hash) in the profile\'s manifest' },
     { name: 'output', short: 'o', kind: 'string', arg: 'FILE', description: 'write the pack to FILE' },
     { name: 'derivation', short: 'd', kind: 'boolean', description: 'print the profile\'s derivation path and build nothing' },
     { name: 'list-formats', kind: 'boolean', description: 'list the pack formats and exit' },
@@ -43,14 +54,18 @@ export const command: Command = {
       out(['Available formats:', ...packFormats.map((f) => `  ${f.name.padEnd(w)}  ${f.description}`), ''].join('\n'));
       return 0;
     }
-    if (args.positionals.length === 0) throw new TsdslError('tsdsl pack: no package given; try `tsdsl pack hwloc -S /bin=bin`');
-    const { packages, collection } = await packagesFrom(args, args.positionals);
+    const manifests = (args.values['manifest'] as string[] | undefined) ?? [];
+    if (args.positionals.length === 0 && manifests.length === 0) {
+      throw new TsdslError('tsdsl pack: no package given; try `tsdsl pack hwloc -S /bin=bin` or `tsdsl pack -m manifest.ts`');
+    }
+    const { packages, collection, userPaths } = await packagesAndManifests(args, manifests);
+    const provenance = args.values['save-provenance'] ? (await import('../../pack/manifest.js')).collectionRevision(userPaths) : undefined;
     if (args.values['derivation']) {
       const { lowerPackages } = await import('../../derivation/lower.js');
       const { instantiate } = await import('../../derivation/instantiate.js');
       const { openStore } = await import('../../store/store.js');
       const { lowerer } = await lowerPackages(packages);
-      const profile = lowerer.lowerProfile(packages);
+      const profile = lowerer.lowerProfile(packages, provenance ? { collectionRevision: provenance } : {});
       const store = openStore();
       try {
         await instantiate(store, lowerer, [profile.drvPath]);
@@ -62,12 +77,15 @@ export const command: Command = {
     }
     const { pack } = await import('../../pack/api.js');
     const reporter = progressReporter();
+    const format = (args.values['format'] as string | undefined) ?? 'tarball';
+    const packing = packingProgress(format);
     let result;
     try {
       result = await pack({
         packages,
         collection,
-        format: (args.values['format'] as string | undefined) ?? 'tarball',
+        format,
+        relocatable: args.ordered.filter((o) => o.name === 'relocatable' && o.value === true).length,
         symlinks: (args.values['symlink'] as string[] | undefined) ?? [],
         ...(args.values['entry-point'] ? { entryPoint: args.values['entry-point'] as string } : {}),
         ...(args.values['compression'] ? { compression: args.values['compression'] as string } : {}),
@@ -76,10 +94,13 @@ export const command: Command = {
         ...(args.values['output'] ? { output: args.values['output'] as string } : {}),
         ...(args.values['max-jobs'] !== undefined ? { maxJobs: args.values['max-jobs'] as number } : {}),
         ...(args.values['cores'] !== undefined ? { cores: args.values['cores'] as number } : {}),
+        ...(provenance ? { provenance } : {}),
         onEvent: reporter.event,
         onWarning: warn,
+        ...(packing.onProgress ? { onProgress: packing.onProgress } : {}),
       });
     } finally {
+      packing.close();
       reporter.close();
     }
     const mib = (result.size / (1 << 20)).toFixed(1);
@@ -88,3 +109,53 @@ export const command: Command = {
     return 0;
   },
 };
+
+/**
+ * The packages to pack: the command line's specs and the manifests' packages (each manifest is
+ * loaded like a `-L` file, so packages it defines join the collection), all with the command
+ * line's transformation options applied after the manifests' own.
+ */
+async function packagesAndManifests(args: ParsedArgs, manifests: readonly string[]): Promise<{ packages: Package[]; collection: Collection; userPaths: string[] }> {
+  const { existsSync, statSync } = await import('node:fs');
+  for (const m of manifests) {
+    if (!existsSync(m) || !statSync(m).isFile()) throw new TsdslError(`-m ${m}: no such manifest file; write one with \`export default defineManifest({ packages: ['hwloc'] })\``);
+  }
+  const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
+  const { loadCollection } = await import('../../registry/load.js');
+  const collection = await loadCollection({ loadPath: [...loadPath, ...manifests] });
+  const { packages } = await packagesFrom(args, args.positionals, collection);
+  if (manifests.length > 0) {
+    const { loadManifest } = await import('../../pack/manifest.js');
+    const { applyTransformOptions } = await import('../../transform/options.js');
+    for (const m of manifests) {
+      const loaded = await loadManifest(m, collection, warn);
+      packages.push(...(await applyTransformOptions(loaded.packages, args.ordered, collection, { warn })));
+    }
+  }
+  const env = process.env['TSDSL_PACKAGE_PATH'];
+  const { delimiter } = await import('node:path');
+  return { packages, collection, userPaths: [...loadPath, ...(env ? env.split(delimiter).filter(Boolean) : []), ...manifests] };
+}
+
+/** A redrawn `packing NN%` line on a TTY (nothing otherwise; the last line says where the pack is). */
+function packingProgress(format: string): { onProgress?: (done: number, total: number) => void; close(): void } {
+  const stream = process.stderr;
+  if (!stream.isTTY || process.env['CI']) return { close() {} };
+  let last = 0;
+  let drawn = false;
+  const mib = (n: number): string => `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return {
+    onProgress(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      drawn = true;
+      const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+      const size = format === 'squashfs' ? '' : ` (${mib(done)} of ${mib(total)})`;
+      stream.write(`\r\x1b[Kpacking ${format}: ${pct}%${size}`);
+    },
+    close() {
+      if (drawn) stream.write('\r\x1b[K');
+    },
+  };
+}

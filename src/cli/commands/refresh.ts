@@ -1,0 +1,123 @@
+/**
+ * `tsdsl refresh`: which packages have a newer release in an updater's index (Debian's source
+ * index), and with `-u` rewrite their definitions — version, sha256, URLs, `debianVersion` —
+ * in place, comments and layout kept (src/edit/source.ts). `-u NAME=VERSION` picks a release.
+ */
+import { formatLocation } from '../../dsl/location.js';
+import type { Package } from '../../dsl/package.js';
+import { TsdslError } from '../../errors.js';
+import { isNewer, updaterName } from '../../transform/latest.js';
+import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
+import { newUrls } from '../../update/urls.js';
+import type { Command } from '../command.js';
+import { err, out, warn } from '../command.js';
+import { collectionFrom } from '../packages.js';
+import { loadOptions } from '../options.js';
+
+/** The packages `refresh` looks at: named ones, else every package with a url() source that is not a bootstrap seed. */
+function candidates(all: readonly Package[]): Package[] {
+  const seen = new Set<string>();
+  return all.filter((p) => {
+    if (p.source?.kind !== 'url' || p.properties['bootstrap'] === true || p.properties['hidden'] === true) return false;
+    if (seen.has(p.name)) return false;
+    seen.add(p.name);
+    return true;
+  });
+}
+
+export const command: Command = {
+  name: 'refresh',
+  summary: "list packages with newer releases in Debian's source index, or update their definitions",
+  usage: 'tsdsl refresh [OPTION]... [PACKAGE[=VERSION]]...',
+  details:
+    "Compares package versions with the updater's index (Debian's Sources index of the archive in apt's sources; " +
+    'suites `unstable` and apt\'s own unless TSDSL_DEBIAN_SUITES says otherwise). With -u, rewrites version, sha256, ' +
+    'URLs and debianVersion in the package files, keeping their comments and layout; an edit that would break the file ' +
+    'is refused and the file left as it was. PACKAGE=VERSION picks a release instead of the latest.',
+  examples: [
+    ['tsdsl refresh', 'which packages have a newer version in the index'],
+    ['tsdsl refresh -u hwloc', "rewrite hwloc's definition to the latest version (version and sha256)"],
+    ['tsdsl refresh -u hwloc=2.15.0', 'rewrite it to release 2.15.0'],
+    ['TSDSL_DEBIAN_SUITES=bookworm tsdsl refresh', "compare with Debian 12's versions only"],
+  ],
+  options: [
+    { name: 'update', short: 'u', kind: 'boolean', description: 'rewrite the definitions in their files' },
+    { name: 'updater', short: 't', kind: 'string', arg: 'NAME', description: `updater to use (${updaters.map((u) => u.name).join(', ')}; default debian)` },
+    { name: 'dry-run', short: 'n', kind: 'boolean', description: 'with -u: say what would change, write nothing' },
+    ...loadOptions,
+  ],
+  async run(args) {
+    const collection = await collectionFrom(args);
+    const updater = makeUpdater((args.values['updater'] as string | undefined) ?? 'debian', { log: (t) => err(`tsdsl: ${t}`) });
+    const named = args.positionals.map((spec) => {
+      const i = spec.indexOf('=');
+      const name = i < 0 ? spec : spec.slice(0, i);
+      const version = i < 0 ? undefined : spec.slice(i + 1);
+      if (version === '') throw new TsdslError(`tsdsl refresh: \`${spec}\`: nothing after \`=\`; write NAME=VERSION (e.g. hwloc=2.15.0)`);
+      return { pkg: collection.resolve(name), version };
+    });
+    const update = args.values['update'] === true;
+    const dryRun = args.values['dry-run'] === true;
+    const work = named.length ? named : candidates(collection.all()).map((pkg) => ({ pkg, version: undefined as string | undefined }));
+    let changed = 0;
+    let failed = 0;
+    const edited = new Set<string>();
+    for (const { pkg, version } of work) {
+      const where = formatLocation(pkg.location);
+      let release: Release | undefined;
+      if (version !== undefined) release = await findRelease(updater, updaterName(pkg), version);
+      else if (named.length) release = await latestRelease(updater, updaterName(pkg));
+      else release = await updater.latest(updaterName(pkg));
+      if (!release) continue;
+      const wanted = version !== undefined || isNewer(release, pkg);
+      if (!wanted || (release.version === pkg.version && pkg.source?.kind === 'url' && pkg.source.sha256 === release.source.sha256)) {
+        if (named.length) err(`${where}: ${pkg.name} ${pkg.version} is up to date (${updater.name}: ${release.fullVersion} in ${release.where})`);
+        continue;
+      }
+      if (!update) {
+        changed++;
+        out(`${where}: ${pkg.name} would be upgraded from ${pkg.version} to ${release.version} (${updater.name}: ${release.fullVersion} in ${release.where})\n`);
+        continue;
+      }
+      if (!pkg.location) throw new TsdslError(`${pkg.name}: its definition's location is unknown, so it cannot be rewritten`);
+      const patches = pkg.source?.kind === 'url' ? pkg.source.patches.length : 0;
+      if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${release.version}`);
+      const { rewritePackage } = await import('../../edit/source.js');
+      const from = pkg.version;
+      let result: { changed: boolean };
+      try {
+        result = await rewritePackage(
+          pkg.location,
+          pkg.name,
+          {
+            version: release.version,
+            sha256: release.source.sha256,
+            urls: (old) => newUrls(old, from, release!, where),
+            properties: { debianVersion: release.fullVersion },
+          },
+          { dryRun },
+        );
+      } catch (e) {
+        // Updating everything: one definition that cannot be rewritten does not stop the others.
+        if (named.length || !(e instanceof TsdslError)) throw e;
+        err(`tsdsl: error: ${e.message}`);
+        failed++;
+        continue;
+      }
+      if (result.changed) {
+        changed++;
+        if (!dryRun) edited.add(pkg.location.file);
+        out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${release.version}\n`);
+      }
+    }
+    if (edited.size) {
+      const { rebuildNote } = await import('../../edit/source.js');
+      for (const f of edited) {
+        const note = rebuildNote(f);
+        if (note) err(`tsdsl: note: ${note}`);
+      }
+    }
+    if (changed === 0 && failed === 0 && named.length === 0) err('tsdsl: every package is up to date with the index, or unknown to it');
+    return failed ? 1 : 0;
+  },
+};

@@ -1,0 +1,353 @@
+/**
+ * Rewriting package files while keeping their comments and layout (ts-morph): find the
+ * `definePackage`/`inherit` call a package came from (packages carry their `location`), replace
+ * string fields (version, sha256, URLs, `properties.debianVersion`), or insert a new definition
+ * in alphabetical order. Every edit is type-checked before anything is written: an edit that
+ * adds a TypeScript error is refused with the error's file:line and the file is left as it was;
+ * the file is then replaced in one rename. Used by `tsdsl refresh -u` and `tsdsl import
+ * --insert`; ts-morph is loaded only here, on demand, so other commands never pay for it.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as TsMorph from 'ts-morph';
+import { TsdslError } from '../errors.js';
+import type { Location } from '../dsl/location.js';
+
+type Morph = typeof TsMorph;
+
+let morph: Promise<Morph> | undefined;
+
+/** ts-morph, imported the first time an edit needs it. */
+export function loadTsMorph(): Promise<Morph> {
+  morph ??= import('ts-morph');
+  return morph;
+}
+
+/**
+ * A note for files of the default collection, which commands load compiled from `dist/`: an
+ * edit there is seen after a rebuild. Undefined for user package files (loaded as TypeScript).
+ */
+export function rebuildNote(file: string): string | undefined {
+  const packages = join(tsdslRoot(), 'packages') + '/';
+  if (!resolve(file).startsWith(packages)) return undefined;
+  const where = display(tsdslRoot());
+  return `${display(file)} belongs to the compiled default collection: run \`node scripts/build.mjs\` (or \`npm run build\`)${where ? ` in ${where}` : ''} for commands to see the change`;
+}
+
+/** The root of this tsdsl (where its package.json is), for `tsdsl` and `tsdsl/packages` imports. */
+function tsdslRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'tsdsl') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the tsdsl package root');
+    dir = up;
+  }
+}
+
+function display(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+let shared: TsMorph.Project | undefined;
+
+/**
+ * The project that type-checks package files as tsdsl's own tsconfig would. One per process:
+ * building the program (tsdsl's sources and Node's types) is most of an edit's cost, so a
+ * `refresh -u` of many packages pays it once; each file is re-read from disk before an edit.
+ */
+async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Project; sf: TsMorph.SourceFile }> {
+  const m = await loadTsMorph();
+  const root = tsdslRoot();
+  shared ??= new m.Project({
+    skipAddingFilesFromTsConfig: true,
+    compilerOptions: {
+      target: m.ts.ScriptTarget.ES2022,
+      module: m.ts.ModuleKind.NodeNext,
+      moduleResolution: m.ts.ModuleResolutionKind.NodeNext,
+      lib: ['lib.es2023.d.ts'],
+      types: [],
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      exactOptionalPropertyTypes: true,
+      skipLibCheck: true,
+      noEmit: true,
+      allowImportingTsExtensions: true,
+      // User package files import `tsdsl` and `tsdsl/packages`; resolve them to this tsdsl.
+      paths: { tsdsl: [join(root, 'src/index.ts')], 'tsdsl/packages': [join(root, 'packages/index.ts')] },
+    },
+  });
+  const project = shared;
+  // New import declarations use the file's own quotes.
+  const single = !/^import[^\n]*from\s*"/m.test(readFileSync(file, 'utf8'));
+  project.manipulationSettings.set({ quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double });
+  let sf = project.getSourceFile(file);
+  // Always the text on disk: an earlier dry run or refused edit may have left another in memory.
+  if (sf) sf.replaceWithText(readFileSync(file, 'utf8'));
+  else {
+    sf = project.addSourceFileAtPath(file);
+    project.resolveSourceFileDependencies();
+  }
+  return { m, project, sf };
+}
+
+/** Errors TypeScript reports in `sf`, as `file:line:col: message` keyed without the position. */
+function errorsOf(m: Morph, sf: TsMorph.SourceFile): Array<{ key: string; text: string }> {
+  return sf
+    .getPreEmitDiagnostics()
+    .filter((d) => d.getCategory() === m.DiagnosticCategory.Error)
+    .map((d) => {
+      const message = m.ts.flattenDiagnosticMessageText(d.compilerObject.messageText, ' ');
+      const start = d.getStart();
+      const pos = start === undefined ? { line: 1, column: 1 } : sf.getLineAndColumnAtPos(start);
+      return { key: `${d.getCode()} ${message}`, text: `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${message}` };
+    });
+}
+
+/** Refuse a file that does not parse, naming the first syntax error's file:line. */
+function checkSyntax(m: Morph, sf: TsMorph.SourceFile): void {
+  const diags = (sf.compilerNode as unknown as { parseDiagnostics?: TsMorph.ts.DiagnosticWithLocation[] }).parseDiagnostics ?? [];
+  const first = diags[0];
+  if (!first) return;
+  const pos = sf.getLineAndColumnAtPos(first.start);
+  throw new TsdslError(
+    `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${m.ts.flattenDiagnosticMessageText(first.messageText, ' ')}; ` +
+      'the file does not parse, so it was not edited (fix it, then run the command again)',
+  );
+}
+
+/**
+ * Check the edited text of `sf` (already set) against the original: errors that were not there
+ * before make the whole edit fail with their file:line, and nothing is written.
+ */
+function checkEdit(m: Morph, sf: TsMorph.SourceFile, original: string, what: string): void {
+  const after = errorsOf(m, sf);
+  if (after.length === 0) return;
+  const edited = sf.getFullText();
+  sf.replaceWithText(original);
+  const before = new Set(errorsOf(m, sf).map((e) => e.key));
+  sf.replaceWithText(edited);
+  const added = after.filter((e) => !before.has(e.key));
+  if (added.length === 0) return;
+  throw new TsdslError(
+    `${what} would break ${display(sf.getFilePath())}, so it was rolled back (the file is unchanged):\n${added
+      .slice(0, 5)
+      .map((e) => `  ${e.text}`)
+      .join('\n')}`,
+  );
+}
+
+/** Replace `file` with `text` in one rename, keeping its mode; a no-op when the text is the same. */
+export function writeAtomically(file: string, text: string): boolean {
+  if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
+  const tmp = join(dirname(file), `.${randomBytes(6).toString('hex')}.tsdsl-edit`);
+  try {
+    writeFileSync(tmp, text, { mode: existsSync(file) ? statSync(file).mode & 0o7777 : 0o644 });
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // the temporary file was never made
+    }
+    throw new TsdslError(`cannot write ${display(file)}: ${(e as Error).message}`);
+  }
+  return true;
+}
+
+/** The call a package definition is: `definePackage({…})` or `inherit(base, {…})`, and its fields. */
+interface Definition {
+  call: TsMorph.CallExpression;
+  fields: TsMorph.ObjectLiteralExpression;
+  kind: 'definePackage' | 'inherit';
+}
+
+function calleeName(call: TsMorph.CallExpression): string {
+  const e = call.getExpression();
+  return e.getText().split('.').pop() ?? '';
+}
+
+/** The definition starting at `line` of `sf` (the line its location names). */
+function definitionAt(m: Morph, sf: TsMorph.SourceFile, line: number, name: string): Definition {
+  for (const call of sf.getDescendantsOfKind(m.SyntaxKind.CallExpression)) {
+    const kind = calleeName(call);
+    if (kind !== 'definePackage' && kind !== 'inherit') continue;
+    if (call.getExpression().getStartLineNumber() !== line) continue;
+    const arg = call.getArguments()[kind === 'definePackage' ? 0 : 1];
+    if (!arg || !m.Node.isObjectLiteralExpression(arg)) continue;
+    return { call, fields: arg, kind };
+  }
+  throw new TsdslError(
+    `${display(sf.getFilePath())}:${line}: no definePackage(…) or inherit(…, {…}) call for \`${name}\` starts on this line; ` +
+      'the file changed since the package was loaded, or the definition is built by other code (edit it by hand)',
+  );
+}
+
+function property(m: Morph, obj: TsMorph.ObjectLiteralExpression, key: string): TsMorph.PropertyAssignment | undefined {
+  const p = obj.getProperty(key);
+  return p && m.Node.isPropertyAssignment(p) ? p : undefined;
+}
+
+/** Replace a string literal's value keeping its quote character. */
+function setString(m: Morph, node: TsMorph.Node, value: string, where: string): boolean {
+  if (!m.Node.isStringLiteral(node) && !m.Node.isNoSubstitutionTemplateLiteral(node)) {
+    throw new TsdslError(`${where}: expected a string literal, found \`${node.getText()}\`; edit this field by hand`);
+  }
+  if (node.getLiteralValue() === value) return false;
+  const quote = node.getText()[0]!;
+  const escaped = value.replace(/\\/g, '\\\\').split(quote).join(`\\${quote}`);
+  node.replaceWithText(`${quote}${escaped}${quote}`);
+  return true;
+}
+
+function at(node: TsMorph.Node): string {
+  return `${display(node.getSourceFile().getFilePath())}:${node.getStartLineNumber()}`;
+}
+
+/** What `rewritePackage` changes; each field is optional. */
+export interface PackageEdit {
+  version?: string;
+  sha256?: string;
+  /** New URLs from the old ones (same count: each literal is replaced in place). */
+  urls?: (old: readonly string[]) => readonly string[];
+  /** String fields of `properties` to set where they already exist (`debianVersion`). */
+  properties?: Readonly<Record<string, string>>;
+}
+
+/** The outcome of an edit: the file, whether it changed, and its new text. */
+export interface EditResult {
+  file: string;
+  changed: boolean;
+  text: string;
+}
+
+/**
+ * Rewrite the definition of package `name` found at `location`: version, sha256, URLs and
+ * properties as `edit` says, comments and layout untouched. Nothing is written when nothing
+ * changes (running it twice is a no-op) or when `dryRun` is set.
+ */
+export async function rewritePackage(location: Location, name: string, edit: PackageEdit, options: { dryRun?: boolean } = {}): Promise<EditResult> {
+  const { m, sf } = await projectFor(location.file);
+  checkSyntax(m, sf);
+  const original = sf.getFullText();
+  const def = definitionAt(m, sf, location.line, name);
+  const where = at(def.call);
+  let changed = false;
+  if (edit.version !== undefined) {
+    const p = property(m, def.fields, 'version');
+    if (!p) throw new TsdslError(`${where}: \`${name}\` has no version field of its own (it inherits it); give it one, then run again`);
+    changed = setString(m, p.getInitializerOrThrow(), edit.version, at(p)) || changed;
+  }
+  if (edit.sha256 !== undefined || edit.urls) {
+    const src = property(m, def.fields, 'source');
+    const init = src?.getInitializer();
+    const arg = init && m.Node.isCallExpression(init) && calleeName(init) === 'url' ? init.getArguments()[0] : undefined;
+    if (!arg || !m.Node.isObjectLiteralExpression(arg)) {
+      throw new TsdslError(`${where}: the source of \`${name}\` is not written as url({ urls, sha256 }) in this definition; update it by hand`);
+    }
+    if (edit.sha256 !== undefined) {
+      const h = property(m, arg, 'sha256');
+      if (!h) throw new TsdslError(`${at(arg)}: the url() origin of \`${name}\` has no sha256 field`);
+      changed = setString(m, h.getInitializerOrThrow(), edit.sha256, at(h)) || changed;
+    }
+    if (edit.urls) {
+      const u = property(m, arg, 'urls')?.getInitializer();
+      if (!u) throw new TsdslError(`${at(arg)}: the url() origin of \`${name}\` has no urls field`);
+      const literals = m.Node.isArrayLiteralExpression(u) ? u.getElements() : [u];
+      const old = literals.map((l) => (m.Node.isStringLiteral(l) || m.Node.isNoSubstitutionTemplateLiteral(l) ? l.getLiteralValue() : l.getText()));
+      const next = edit.urls(old);
+      // Replace from the last so that earlier nodes stay valid.
+      for (let i = literals.length - 1; i >= 0; i--) changed = setString(m, literals[i]!, next[i] ?? old[i]!, at(literals[i]!)) || changed;
+    }
+  }
+  for (const [key, value] of Object.entries(edit.properties ?? {})) {
+    const props = property(m, def.fields, 'properties')?.getInitializer();
+    if (!props || !m.Node.isObjectLiteralExpression(props)) continue;
+    const p = property(m, props, key);
+    if (p) changed = setString(m, p.getInitializerOrThrow(), value, at(p)) || changed;
+  }
+  const text = sf.getFullText();
+  if (!changed) return { file: location.file, changed: false, text: original };
+  checkEdit(m, sf, original, `updating \`${name}\``);
+  if (!options.dryRun) writeAtomically(location.file, text);
+  return { file: location.file, changed: true, text };
+}
+
+/** A named import a new definition needs: `names` from `module` (a specifier as written in the file). */
+export interface NeededImport {
+  module: string;
+  names: readonly string[];
+}
+
+/** The `name:` of a definePackage call, if it is a string literal. */
+function definedName(m: Morph, call: TsMorph.CallExpression): string | undefined {
+  const arg = call.getArguments()[0];
+  if (!arg || !m.Node.isObjectLiteralExpression(arg)) return undefined;
+  const init = property(m, arg, 'name')?.getInitializer();
+  return init && m.Node.isStringLiteral(init) ? init.getLiteralValue() : undefined;
+}
+
+/**
+ * Insert the statement `text` defining package `name` into `file`, before the first top-level
+ * `definePackage` statement whose package name sorts after it (after the last one otherwise),
+ * and add the named imports it needs (merged into existing import declarations of the same
+ * module, kept sorted). Refuses a file that already defines `name`.
+ */
+export async function insertDefinition(file: string, name: string, text: string, imports: readonly NeededImport[], options: { dryRun?: boolean } = {}): Promise<EditResult> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new TsdslError(`--insert ${file}: no such file; give an existing package file (e.g. packages/maths.ts)`);
+  const { m, sf } = await projectFor(path);
+  checkSyntax(m, sf);
+  const original = sf.getFullText();
+  const defs: Array<{ name: string; statement: TsMorph.Statement }> = [];
+  for (const st of sf.getStatements()) {
+    if (!m.Node.isVariableStatement(st)) continue;
+    for (const d of st.getDeclarations()) {
+      const init = d.getInitializer();
+      if (init && m.Node.isCallExpression(init) && calleeName(init) === 'definePackage') {
+        const n = definedName(m, init);
+        if (n === name) throw new TsdslError(`${at(st)}: \`${name}\` is already defined here; use \`tsdsl refresh -u ${name}\` to update it`);
+        if (n !== undefined) defs.push({ name: n, statement: st });
+      }
+    }
+  }
+  const body = text.replace(/\s+$/, '');
+  const after = defs.find((d) => d.name.localeCompare(name) > 0);
+  let edited: string;
+  if (after) {
+    // Before the statement and its doc comment, at the start of its line.
+    const start = after.statement.getStart(true);
+    const lineStart = original.lastIndexOf('\n', start - 1) + 1;
+    edited = `${original.slice(0, lineStart)}${body}\n\n${original.slice(lineStart)}`;
+  } else {
+    const last = defs[defs.length - 1]?.statement;
+    const end = last ? last.getEnd() : original.replace(/\s+$/, '').length;
+    edited = `${original.slice(0, end)}\n\n${body}${end === original.length ? '\n' : ''}${original.slice(end)}`;
+  }
+  sf.replaceWithText(edited);
+  for (const need of imports) {
+    const decl = sf.getImportDeclaration((d) => d.getModuleSpecifierValue() === need.module && !d.isTypeOnly());
+    const have = new Set([...sf.getImportDeclarations().flatMap((d) => d.getNamedImports().map((n) => (n.getAliasNode() ?? n.getNameNode()).getText()))]);
+    const localNames = new Set(sf.getVariableDeclarations().map((v) => v.getName()));
+    const missing = need.names.filter((n) => !have.has(n) && !localNames.has(n));
+    if (missing.length === 0) continue;
+    if (decl) {
+      for (const n of missing) {
+        const names = decl.getNamedImports().map((x) => x.getName());
+        const index = names.findIndex((x) => x.localeCompare(n) > 0);
+        decl.insertNamedImport(index < 0 ? names.length : index, n);
+      }
+    } else {
+      const decls = sf.getImportDeclarations();
+      sf.insertImportDeclaration(decls.length, { moduleSpecifier: need.module, namedImports: [...missing].sort() });
+    }
+  }
+  checkEdit(m, sf, original, `inserting \`${name}\``);
+  const result = sf.getFullText();
+  if (!options.dryRun) writeAtomically(path, result);
+  return { file: path, changed: result !== original, text: result };
+}

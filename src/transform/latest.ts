@@ -1,0 +1,74 @@
+/**
+ * `--with-latest` and `--with-version`: a package built from another release than the one its
+ * definition names, found by an updater (src/update; Debian's source index by default). The
+ * transformation itself is synchronous, as every entry of the table is, so the releases are
+ * looked up beforehand (`prepareRelease`, awaited by `applyTransformOptions`); synchronous
+ * callers of the code API get them from the updater's cached index. The new source is the
+ * updater's tarball with its sha256; the definition's patches were written for its own
+ * version, so they are dropped and the drop is reported (as Guix does). Results are not
+ * cacheable: the latest release moves.
+ */
+import { TsdslError } from '../errors.js';
+import { url } from '../dsl/origin.js';
+import { derive, fullName, type Package } from '../dsl/package.js';
+import { DebianUpdater } from '../update/debian.js';
+import { compareDebianVersions } from '../update/debian-version.js';
+import { defaultUpdater, findRelease, latestRelease, type Release } from '../update/index.js';
+
+/** Releases looked up by `prepareRelease`, by `name` or `name=version`. */
+const prepared = new Map<string, Release>();
+
+function key(name: string, version: string | undefined): string {
+  return version === undefined ? name : `${name}=${version}`;
+}
+
+/** The updater's name for a package: `properties.debianName`, else its own name. */
+export function updaterName(p: Package): string {
+  const n = p.properties['debianName'];
+  return typeof n === 'string' ? n : p.name;
+}
+
+/** Look up (and remember) the latest release of `name`, or release `version` of it. */
+export async function prepareRelease(name: string, version?: string): Promise<Release> {
+  const hit = prepared.get(key(name, version));
+  if (hit) return hit;
+  const updater = defaultUpdater('debian', (t) => process.stderr.write(`tsdsl: ${t}\n`));
+  const r = version === undefined ? await latestRelease(updater, name) : await findRelease(updater, name, version);
+  prepared.set(key(name, version), r);
+  return r;
+}
+
+/** The release looked up beforehand, or (latest only) the one in the updater's cached index. */
+export function preparedRelease(option: string, name: string, version?: string): Release {
+  const hit = prepared.get(key(name, version));
+  if (hit) return hit;
+  const updater = defaultUpdater('debian');
+  if (version === undefined && updater instanceof DebianUpdater) {
+    const { release, cached } = updater.latestCachedSync(name);
+    if (release) return release;
+    if (cached) throw new TsdslError(`--${option}: Debian's source index has no package \`${name}\``);
+  }
+  throw new TsdslError(
+    `--${option}: the release of \`${name}\` has not been looked up; use the asynchronous API (applyTransformOptions) or run \`tsdsl refresh ${name}\` once to cache Debian's index`,
+  );
+}
+
+/**
+ * `p` built from `release`: its version, the updater's tarball and sha256, no patches. The
+ * `debianVersion` property follows; `warn` hears about dropped patches.
+ */
+export function withRelease(p: Package, release: Release, option: string, warn: (text: string) => void): Package {
+  if (p.source?.kind === 'url' && p.source.sha256 === release.source.sha256 && p.version === release.version) return p;
+  const patches = p.source?.patches.length ?? 0;
+  if (patches > 0) {
+    warn(`--${option}: the ${patches} patch${patches === 1 ? '' : 'es'} of ${fullName(p)} ${patches === 1 ? 'is' : 'are'} dropped (written for version ${p.version}, not ${release.version})`);
+  }
+  const source = url({ urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName });
+  const properties = { ...p.properties, ...(typeof p.properties['debianVersion'] === 'string' ? { debianVersion: release.fullVersion } : {}) };
+  return derive(p, { version: release.version, source, properties });
+}
+
+/** True when `release` is newer than the package's version (Debian's ordering on upstream versions). */
+export function isNewer(release: Release, p: Package): boolean {
+  return compareDebianVersions(release.version, p.version) > 0;
+}

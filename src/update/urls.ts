@@ -1,0 +1,33 @@
+/**
+ * URLs of a definition carried over to another release: Debian pool URLs become the release's
+ * pool file, other URLs get the new version in place of the old (and `vMAJOR.MINOR/`
+ * directories likewise). Used by `tsdsl refresh -u` and by `tsdsl import` when the collection
+ * already knows where a package's upstream tarballs live.
+ */
+import { TsdslError } from '../errors.js';
+import type { Release } from './updater.js';
+
+/** Escape a string for a RegExp. */
+function re(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `old` (the URLs of a definition of version `from`) for `release`; `where` names it in errors. */
+export function newUrls(old: readonly string[], from: string, release: Release, where: string): string[] {
+  const upstream = old.filter((u) => !u.startsWith('mirror://debian/'));
+  if (release.repacked && upstream.length) {
+    throw new TsdslError(
+      `${where}: Debian repacked ${release.name} ${release.version} (${release.fullVersion}), so the upstream URLs ${upstream.join(', ')} do not serve its sha256; ` +
+        'make the Debian pool URL the only one, then run again',
+    );
+  }
+  const mm = (v: string) => v.split('.').slice(0, 2).join('.');
+  return old.map((u) => {
+    if (u.startsWith('mirror://debian/')) return release.source.urls[0]!;
+    if (!u.includes(from)) throw new TsdslError(`${where}: the URL ${u} does not contain the version ${from}, so its new form is unknown; update it by hand`);
+    let n = u.split(from).join(release.version);
+    if (mm(from) !== mm(release.version)) n = n.replace(new RegExp(`(/v?)${re(mm(from))}/`, 'g'), `$1${mm(release.version)}/`);
+    return n;
+  });
+}
+

@@ -1,0 +1,112 @@
+/**
+ * The ts-morph rewrites on fixture package files in a temporary directory: field replacement
+ * keeps everything else byte for byte and is a no-op the second time, insertion lands in
+ * alphabetical order with its imports, and edits that break or cannot read a file leave it
+ * untouched with a file:line error.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { insertDefinition, rewritePackage } from '../../src/edit/source.js';
+
+const FIXTURE = new URL('../fixtures/update/pkgs/hpc.ts', import.meta.url);
+const original = readFileSync(FIXTURE, 'utf8');
+
+function copy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-edit-'));
+  const file = join(dir, 'hpc.ts');
+  copyFileSync(FIXTURE, file);
+  return file;
+}
+
+const HWLOC_LINE = original.split('\n').indexOf('export const hwloc = definePackage({') + 1;
+
+describe('rewritePackage', () => {
+  it('replaces version, sha256, URLs and debianVersion, keeping quotes, comments and layout', async () => {
+    const file = copy();
+    const r = await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', {
+      version: '2.9.0',
+      sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970',
+      urls: (old) => old.map((u) => u.replaceAll('2.8', '2.9')),
+      properties: { debianVersion: '2.9.0-1' },
+    });
+    expect(r.changed).toBe(true);
+    const expected = original
+      .replace('version: "2.8.0",   // quoted', 'version: "2.9.0",   // quoted')
+      .replace('/v2.8/hwloc-2.8.0.tar.bz2', '/v2.9/hwloc-2.9.0.tar.bz2')
+      .replace('hwloc_2.8.0.orig.tar.bz2', 'hwloc_2.9.0.orig.tar.bz2')
+      .replace('311d44e99bbf6d269c2cbc569d073978d88352bc31d51e31457d4df94783172d', 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970')
+      .replace("debianVersion: '2.8.0-1'", "debianVersion: '2.9.0-1'");
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+    const again = await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', { version: '2.9.0', sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970' });
+    expect(again.changed).toBe(false);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+  });
+
+  it('refuses a file that does not parse, naming file:line, and leaves it untouched', async () => {
+    const file = copy();
+    const broken = original.replace("  buildSystem: gnu,\n  arguments:", "  buildSystem: gnu,,\n  arguments:");
+    writeFileSync(file, broken);
+    const line = broken.split('\n').findIndex((l) => l.includes('gnu,,')) + 1;
+    await expect(rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', { version: '2.9.0' })).rejects.toThrow(
+      new RegExp(`hpc\\.ts:${line}:\\d+: .*the file does not parse, so it was not edited`),
+    );
+    expect(readFileSync(file, 'utf8')).toBe(broken);
+  });
+
+  it('says so when no definition starts at the given line', async () => {
+    const file = copy();
+    await expect(rewritePackage({ file, line: 3, column: 1 }, 'hwloc', { version: '2.9.0' })).rejects.toThrow(/hpc\.ts:3: no definePackage/);
+    expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+});
+
+describe('insertDefinition', () => {
+  const libxc = [
+    'export const libxc = definePackage({',
+    "  name: 'libxc',",
+    "  version: '5.2.3',",
+    '  source: url({',
+    "    urls: 'mirror://debian/pool/main/libx/libxc/libxc_5.2.3.orig.tar.gz',",
+    "    sha256: '38b60ed552b46367175b370e1ad5409fcf45c49b71ed13706a65b485f06a5417',",
+    '  }),',
+    '  buildSystem: cmake,',
+    '  nativeInputs: [gfortran],',
+    "  synopsis: 'TODO',",
+    "  description: 'TODO',",
+    "  homePage: 'http://www.tddft.org/programs/octopus/wiki/index.php/Libxc',",
+    '  license: licenses.mpl2,',
+    '});',
+    '',
+  ].join('\n');
+
+  it('inserts in alphabetical order and merges the imports it needs', async () => {
+    const file = copy();
+    await insertDefinition(file, 'libxc', libxc, [
+      { module: 'tsdsl', names: ['definePackage', 'licenses', 'url', 'cmake'] },
+      { module: 'tsdsl/packages', names: ['gfortran'] },
+    ]);
+    const expected = original
+      .replace("import { definePackage, gnu, licenses, url } from 'tsdsl';", "import { cmake, definePackage, gnu, licenses, url } from 'tsdsl';\nimport { gfortran } from 'tsdsl/packages';")
+      .replace('export const mpfr = definePackage({', `${libxc}\nexport const mpfr = definePackage({`);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+    await expect(insertDefinition(file, 'libxc', libxc, [])).rejects.toThrow(/`libxc` is already defined here; use `tsdsl refresh -u libxc`/);
+  });
+
+  it('appends after the last definition when the name sorts last', async () => {
+    const file = copy();
+    const text = libxc.replace("'libxc'", "'zfp'").replace('const libxc', 'const zfp');
+    await insertDefinition(file, 'zfp', text, [{ module: 'tsdsl', names: ['cmake'] }, { module: 'tsdsl/packages', names: ['gfortran'] }]);
+    expect(readFileSync(file, 'utf8').endsWith(`});\n\n${text}`)).toBe(true);
+  });
+
+  it('rolls back an insertion that would not type-check, naming the error', async () => {
+    const file = copy();
+    const bad = libxc.replace('buildSystem: cmake', 'buildSystem: nosuchSystem');
+    await expect(insertDefinition(file, 'libxc', bad, [{ module: 'tsdsl/packages', names: ['gfortran'] }])).rejects.toThrow(
+      /inserting `libxc` would break .*hpc\.ts, so it was rolled back \(the file is unchanged\):\n {2}.*hpc\.ts:\d+:\d+: Cannot find name 'nosuchSystem'/,
+    );
+    expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+});

@@ -1,0 +1,48 @@
+/**
+ * `tsdsl pack` output, through the real binary on hwloc from the shared test store: on a
+ * terminal (a pseudo-terminal made by util-linux `script`) a redrawn `packing …%` line; in a
+ * pipe only the last lines (items packed on stderr, `PATH<TAB>SIZE` on stdout); and the entry
+ * point checked before anything is written.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkSandboxSupport } from '../../src/build/sandbox.js';
+import { removeTree } from '../../src/pack/compress.js';
+import { BIN, tsdsl } from '../cli/helpers.js';
+
+const root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store');
+const env = { TSDSL_ROOT: root };
+const dir = mkdtempSync(join(tmpdir(), 'tsdsl-pack-cli-'));
+afterAll(() => removeTree(dir));
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
+  it('is quiet in a pipe: the last line is the pack and its size', () => {
+    const r = tsdsl(['pack', 'hwloc', '-S', '/bin=bin', '-o', join(dir, 'p.tar.gz'), '-j2'], { env, timeoutMs: 1_100_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${join(dir, 'p.tar.gz')}\t${r.stdout.split('\t')[1]}`);
+    expect(r.stdout).toMatch(/\t\d+\.\d MiB\n$/);
+    expect(r.stderr).not.toMatch(/packing|\r/);
+  }, 1_200_000);
+
+  it.skipIf(!hasScript)('draws a progress line on a terminal, for tarballs and squashfs', () => {
+    for (const [format, file] of [['tarball', 'tty.tar.gz'], ['squashfs', 'tty.squashfs']] as const) {
+      const command = `${process.execPath} ${BIN} pack -f ${format} hwloc -S /bin=bin -o ${join(dir, file)}`;
+      const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env, CI: '', TSDSL_PACKAGE_PATH: '' }, timeout: 600_000 });
+      expect(r.status, r.stdout).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`\\r\\x1b\\[Kpacking ${format}: 100%`));
+      expect(r.stdout).toMatch(new RegExp(`${file}\\t\\d+\\.\\d MiB\\r?\\n$`));
+    }
+  }, 1_200_000);
+
+  it('checks the entry point before writing anything', () => {
+    const out = join(dir, 'bad.tar');
+    const r = tsdsl(['pack', '-f', 'docker', '--entry-point=bin/no-such-program', 'hwloc', '-o', out], { env, timeoutMs: 600_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the entry point `bin\/no-such-program` is not in the profile/);
+    expect(existsSync(out)).toBe(false);
+  }, 600_000);
+});

@@ -1,0 +1,100 @@
+/**
+ * `tsdsl pack -m manifest.ts` and `--save-provenance`, through the real binary. The derivation
+ * of a manifest's profile (`-d`, nothing built) must equal the one of the same packages and
+ * transformations given on the command line; errors name the manifest's file and line; a full
+ * pack of hwloc (from the shared test store) records the collection revision, reproducibly.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkSandboxSupport } from '../../src/build/sandbox.js';
+import { removeTree } from '../../src/pack/compress.js';
+import { collectionRevision, defineManifest } from '../../src/pack/manifest.js';
+import { tsdsl } from '../cli/helpers.js';
+
+const root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store');
+const env = { TSDSL_ROOT: root };
+const dir = mkdtempSync(join(tmpdir(), 'tsdsl-manifest-'));
+afterAll(() => removeTree(dir));
+
+function manifest(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function drv(args: readonly string[]): string {
+  const r = tsdsl(['pack', '-d', ...args], { env, cwd: dir });
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+describe('pack manifests', () => {
+  it('gives the profile of the same packages and transformations as the command line', () => {
+    const object = manifest(
+      'object.ts',
+      `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc', 'mumps'],\n  transformations: { withInput: { scotch: 'pt-scotch' }, withoutTests: ['hwloc'] },\n});\n`,
+    );
+    const strings = manifest(
+      'strings.ts',
+      `import { defineManifest } from 'tsdsl';\nimport { hwloc } from 'tsdsl/packages';\nexport default defineManifest({\n  packages: [hwloc, 'mumps'],\n  transformations: ['--with-input=scotch=pt-scotch', '--without-tests=hwloc'],\n});\n`,
+    );
+    const cli = drv(['hwloc', 'mumps', '--with-input=scotch=pt-scotch', '--without-tests=hwloc']);
+    expect(cli).toMatch(/^\/[^\n]+-profile\.drv$/);
+    expect(drv(['-m', object])).toBe(cli);
+    expect(drv(['-m', strings])).toBe(cli);
+    // Without the transformations it is another profile.
+    expect(drv(['hwloc', 'mumps'])).not.toBe(cli);
+  }, 300_000);
+
+  it('reports errors with the manifest file and line', () => {
+    const unknown = manifest('unknown.ts', `import { defineManifest } from 'tsdsl';\n\nexport default defineManifest({\n  packages: ['hwlok'],\n});\n`);
+    expect(tsdsl(['pack', '-d', '-m', unknown], { env, cwd: dir }).stderr).toMatch(/unknown\.ts:3: unknown package `hwlok`; did you mean `hwloc`/);
+    const badKey = manifest('bad-key.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withFoo: {} },\n});\n`);
+    expect(tsdsl(['pack', '-d', '-m', badKey], { env, cwd: dir }).stderr).toMatch(/bad-key\.ts:2: unknown transformation `withFoo`/);
+    const badField = manifest('bad-field.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  package: ['hwloc'],\n} as never);\n`);
+    expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:2: unknown manifest field `package`/);
+    const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
+    expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax\.ts:4/);
+    const noDefault = manifest('no-default.ts', `export const x = 1;\n`);
+    expect(tsdsl(['pack', '-d', '-m', noDefault], { env, cwd: dir }).stderr).toMatch(/no-default\.ts: the manifest file has no default export/);
+    expect(tsdsl(['pack', '-m', join(dir, 'missing.ts')], { env, cwd: dir }).stderr).toMatch(/missing\.ts: no such manifest file/);
+  }, 300_000);
+
+  it('checks the manifest where defineManifest is called', () => {
+    expect(() => defineManifest({ packages: [] })).toThrow(/manifest\.test\.ts:\d+: `packages` must be a non-empty list/);
+    expect(() => defineManifest({ packages: ['hwloc'], transformations: 3 as never })).toThrow(/`transformations` is an object/);
+  });
+
+  it('computes the same collection revision twice, and another one when a user file changes', () => {
+    const file = manifest('rev.ts', 'export default { packages: ["hwloc"] };\n');
+    const a = collectionRevision([file]);
+    expect(a).toMatch(/^tsdsl \d+\.\d+\.\d+ (git:[0-9a-f]{40}(-dirty)?|sha256:[0-9a-f]{64}); rev\.ts sha256:[0-9a-f]{64}$/);
+    expect(collectionRevision([file])).toBe(a);
+    writeFileSync(file, 'export default { packages: ["mumps"] };\n');
+    expect(collectionRevision([file])).not.toBe(a);
+  });
+});
+
+describe.skipIf(!checkSandboxSupport().ok)('--save-provenance', () => {
+  it('records the collection revision in the profile manifest, reproducibly', () => {
+    const m = manifest('hwloc.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({ packages: ['hwloc'] });\n`);
+    const slow = { env, cwd: dir, timeoutMs: 1_100_000 };
+    const a = tsdsl(['pack', '-m', m, '--save-provenance', '-S', '/bin=bin', '-o', 'a.tar.gz', '-j2'], slow);
+    expect(a.code, a.stderr).toBe(0);
+    const b = tsdsl(['pack', '-m', m, '--save-provenance', '-S', '/bin=bin', '-o', 'b.tar.gz'], slow);
+    expect(b.code, b.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'a.tar.gz')).equals(readFileSync(join(dir, 'b.tar.gz')))).toBe(true);
+    const json = spawnSync('tar', ['-xzOf', join(dir, 'a.tar.gz'), '--wildcards', './tsdsl/store/*-profile/manifest.json'], { encoding: 'utf8' }).stdout;
+    const profile = JSON.parse(json) as { packages: Array<{ name: string; transformations: unknown[] }>; collectionRevision?: string };
+    expect(profile.packages.map((p) => p.name)).toEqual(['hwloc']);
+    expect(profile.collectionRevision).toMatch(/^tsdsl \d+\.\d+\.\d+ \S+; hwloc\.ts sha256:[0-9a-f]{64}$/);
+    // Without the flag there is no revision, hence another profile.
+    const c = tsdsl(['pack', '-m', m, '-S', '/bin=bin', '-o', 'c.tar.gz'], slow);
+    expect(c.code, c.stderr).toBe(0);
+    const plain = spawnSync('tar', ['-xzOf', join(dir, 'c.tar.gz'), '--wildcards', './tsdsl/store/*-profile/manifest.json'], { encoding: 'utf8' }).stdout;
+    expect(JSON.parse(plain)).not.toHaveProperty('collectionRevision');
+  }, 1_200_000);
+});

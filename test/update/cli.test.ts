@@ -1,0 +1,148 @@
+/**
+ * `tsdsl refresh` and `tsdsl import` end to end, on a fixture archive (recorded Sources
+ * stanzas) and fixture package files in a temporary directory: byte-exact results of
+ * `refresh -u` and `import --insert`, a second `refresh -u` that changes nothing, and the bad
+ * inputs (unknown package, unreachable index, file that does not parse) leaving files as they were.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fetchUrl } from '../../src/build/fetch.js';
+import { tsdsl } from '../cli/helpers.js';
+import { FIXTURES, archiveEnv, makeArchive } from './archive.js';
+
+const LIBXC = { sha256: '38b60ed552b46367175b370e1ad5409fcf45c49b71ed13706a65b485f06a5417', file: 'libxc_5.2.3.orig.tar.gz', dir: 'pool/main/libx/libxc' };
+const HWLOC = { sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970', file: 'hwloc_2.9.0.orig.tar.bz2', dir: 'pool/main/h/hwloc' };
+
+let dir: string;
+let env: Record<string, string>;
+let libxcMissing: string | undefined;
+
+/** A fresh copy of the fixture package file in its own -L directory. */
+function pkgDir(): { dir: string; file: string } {
+  const d = mkdtempSync(join(dir, 'pkgs-'));
+  const file = join(d, 'hpc.ts');
+  copyFileSync(join(FIXTURES, 'pkgs/hpc.ts'), file);
+  return { dir: d, file };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tsdsl-update-cli-'));
+  const archive = makeArchive(join(dir, 'archive'));
+  env = { ...archiveEnv(archive, join(dir, 'cache')), TSDSL_DOWNLOAD_CACHE: join(dir, 'downloads') };
+  // The import test looks inside libxc's real tarball: put it in the fixture archive's pool
+  // from the shared download cache (fetched from apt's archive the first time).
+  try {
+    for (const t of [LIBXC, HWLOC]) {
+      const got = await fetchUrl({ urls: [`mirror://debian/${t.dir}/${t.file}`], sha256: t.sha256, fileName: t.file }, { retries: 1 });
+      mkdirSync(join(dir, 'archive', t.dir), { recursive: true });
+      copyFileSync(got.path, join(dir, 'archive', t.dir, t.file));
+    }
+  } catch (e) {
+    libxcMissing = (e as Error).message.split('\n')[0];
+  }
+}, 300_000);
+
+describe('tsdsl refresh', () => {
+  it('lists the newer release of a package', () => {
+    const p = pkgDir();
+    const r = tsdsl(['refresh', '-L', p.dir, 'hwloc@2.8.0'], { env });
+    expect(r.stderr).not.toMatch(/error|warning/);
+    expect(r.stdout).toBe(`${p.file}:22: hwloc would be upgraded from 2.8.0 to 2.15.0 (debian: 2.15.0-2 in unstable)\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it('-u rewrites the definition byte-exactly, and a second run changes nothing', () => {
+    const p = pkgDir();
+    const r = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0'], { env, timeoutMs: 180_000 });
+    expect(r.stderr).not.toMatch(/error|warning/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${p.file}:22: hwloc: updated from version 2.8.0 to version 2.15.0\n`);
+    const expected = readFileSync(join(FIXTURES, 'expected/hpc.refresh-hwloc.ts'), 'utf8');
+    expect(readFileSync(p.file, 'utf8')).toBe(expected);
+    const again = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.15.0'], { env, timeoutMs: 180_000 });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(/hwloc 2\.15\.0 is up to date/);
+    expect(readFileSync(p.file, 'utf8')).toBe(expected);
+  });
+
+  it('-u NAME=VERSION picks a release, and an unknown release lists the known ones', () => {
+    const p = pkgDir();
+    const bad = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0=2.10.0'], { env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no hwloc 2\.10\.0; it knows 2\.15\.0 \(unstable\), 2\.9\.0 \(bookworm\)/);
+    const r = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0=2.9.0'], { env, timeoutMs: 180_000 });
+    expect(r.code).toBe(0);
+    const text = readFileSync(p.file, 'utf8');
+    expect(text).toContain('version: "2.9.0",   // quoted and spaced on purpose');
+    expect(text).toContain("sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970'");
+    expect(text).toContain("'https://download.open-mpi.org/release/hwloc/v2.9/hwloc-2.9.0.tar.bz2'");
+  });
+
+  it('an unreachable index is a clear error and writes nothing', () => {
+    const p = pkgDir();
+    const cache = join(dir, 'unreachable-cache');
+    const r = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0'], { env: { ...env, TSDSL_MIRROR_DEBIAN: 'http://127.0.0.1:9', TSDSL_UPDATER_CACHE: cache } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tsdsl: error: cannot reach Debian's source index for suite `unstable` .*nothing was written/);
+    expect(readFileSync(p.file, 'utf8')).toBe(readFileSync(join(FIXTURES, 'pkgs/hpc.ts'), 'utf8'));
+    expect(existsSync(cache)).toBe(false);
+  });
+});
+
+describe('tsdsl import', () => {
+  it('suggests close names for a package the index does not know', () => {
+    const r = tsdsl(['import', 'debian', 'libxcc'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/knows no package `libxcc`; did you mean `libxc`/);
+  });
+
+  it('--insert adds the definition alphabetically with its imports, byte-exactly', (ctx) => {
+    if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
+    const p = pkgDir();
+    const r = tsdsl(['import', '-L', p.dir, 'debian', 'libxc', '--insert', p.file], { env, timeoutMs: 240_000 });
+    expect(r.stderr).toContain('inserted libxc (libxc 5.2.3)');
+    expect(r.code).toBe(0);
+    expect(readFileSync(p.file, 'utf8')).toBe(readFileSync(join(FIXTURES, 'expected/hpc.import-libxc.ts'), 'utf8'));
+  });
+
+  it('prints the definition with the imports it needs from tsdsl', (ctx) => {
+    if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
+    const r = tsdsl(['import', 'debian', 'libxc=5.2.3-1'], { env, timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const inserted = readFileSync(join(FIXTURES, 'expected/hpc.import-libxc.ts'), 'utf8');
+    const definition = inserted.slice(inserted.indexOf('export const libxc'), inserted.indexOf('export const mpfr')).replace(/\n+$/, '\n');
+    expect(r.stdout).toBe(
+      "import { cmake, definePackage, licenses, url } from 'tsdsl';\nimport { gfortran } from 'tsdsl/packages';\n\n" +
+        definition.replace('5.2.3-3.1, unstable', '5.2.3-1, bookworm').replace("debianVersion: '5.2.3-3.1'", "debianVersion: '5.2.3-1'"),
+    );
+  });
+
+  it('maps Build-Depends to the collection, guesses gnu from configure, and carries upstream URLs over', (ctx) => {
+    if (libxcMissing) return ctx.skip(`a tarball cannot be fetched: ${libxcMissing}`);
+    const p = pkgDir();
+    const r = tsdsl(['import', '-L', p.dir, 'debian', 'hwloc=2.9.0'], { env, timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("import { libxml2, pkgconf } from 'tsdsl/packages';");
+    expect(r.stdout).toContain(
+      "    urls: [\n      'https://download.open-mpi.org/release/hwloc/v2.9/hwloc-2.9.0.tar.bz2',\n      'mirror://debian/pool/main/h/hwloc/hwloc_2.9.0.orig.tar.bz2',\n    ],\n",
+    );
+    expect(r.stdout).toContain('  // gnu: the tarball has a configure script.\n  buildSystem: gnu,\n  inputs: [libxml2],\n  nativeInputs: [pkgconf],\n');
+    expect(r.stdout).toMatch(/\/\/ TODO\(inputs\): Debian build dependencies with no package here: .*libltdl-dev.*autoconf/);
+    expect(r.stdout).toContain('license: licenses.bsd3,');
+  });
+
+  it('refuses a package file that does not parse, naming file:line, and leaves it untouched', (ctx) => {
+    if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
+    const d = mkdtempSync(join(dir, 'broken-'));
+    const file = join(d, 'broken.ts');
+    const text = "import { definePackage } from 'tsdsl';\n\nexport const x = definePackage({\n  name: 'x',,\n});\n";
+    writeFileSync(file, text);
+    const r = tsdsl(['import', 'debian', 'libxc', '--insert', file], { env, timeoutMs: 240_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/broken\.ts:4:\d+: .*the file does not parse, so it was not edited/);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+});

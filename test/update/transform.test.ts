@@ -1,0 +1,75 @@
+/**
+ * `--with-latest` and `--with-version` over the fixture archive: the new version and the
+ * index's tarball and sha256, recorded as not cacheable, patches dropped with a warning, and
+ * a different derivation (`build -d`).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { withOrigin } from '../../src/dsl/origin.js';
+import { derive, type Package } from '../../src/dsl/package.js';
+import { Collection } from '../../src/registry/collection.js';
+import { applyTransformOptions } from '../../src/transform/options.js';
+import { getDefaultCollection } from '../../src/transform/api.js';
+import { tsdsl } from '../cli/helpers.js';
+import { archiveEnv, makeArchive } from './archive.js';
+
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tsdsl-with-latest-'));
+  env = archiveEnv(makeArchive(join(dir, 'archive')), join(dir, 'cache'));
+  // The transformations use the process-wide updater, configured from the environment.
+  Object.assign(process.env, env);
+});
+
+describe('--with-latest / --with-version', () => {
+  it('--with-latest takes version, tarball and sha256 from the index, not cacheable', async () => {
+    const collection = getDefaultCollection();
+    const warnings: string[] = [];
+    const [p] = await applyTransformOptions([collection.resolve('hwloc')], [{ name: 'with-latest', value: 'hwloc' }], collection, { warn: (t) => warnings.push(t) });
+    expect(p!.version).toBe('2.15.0');
+    expect(p!.source).toMatchObject({
+      kind: 'url',
+      urls: ['mirror://debian/pool/main/h/hwloc/hwloc_2.15.0.orig.tar.bz2'],
+      sha256: '0084b926fff9a960ddbf175654db39054ed60afbb830d2039d8a60686ca06a7f',
+    });
+    expect(p!.properties['debianVersion']).toBe('2.15.0-2');
+    expect(p!.properties['transformations']).toEqual([{ option: 'with-latest', spec: 'hwloc', cacheable: false }]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('drops the patches of the old version and says so', async () => {
+    const patch = join(dir, 'fix.patch');
+    writeFileSync(patch, '--- a/x\n+++ b/x\n');
+    const base = getDefaultCollection().resolve('hwloc');
+    const patched: Package = derive(base, { source: withOrigin(base.source!, { patches: [patch] }) });
+    const collection = new Collection([patched]);
+    const warnings: string[] = [];
+    const [p] = await applyTransformOptions([patched], [{ name: 'with-version', value: 'hwloc=2.15.0' }], collection, { warn: (t) => warnings.push(t) });
+    expect(p!.source!.patches).toEqual([]);
+    expect(warnings).toEqual(['--with-version: the 1 patch of hwloc@2.9.0 is dropped (written for version 2.9.0, not 2.15.0)']);
+  });
+
+  it('--with-version of a release the index lacks fails with the known ones', async () => {
+    const collection = getDefaultCollection();
+    await expect(applyTransformOptions([collection.resolve('hwloc')], [{ name: 'with-version', value: 'hwloc=2.10.0' }], collection, { warn: () => {} })).rejects.toThrow(
+      /no hwloc 2\.10\.0; it knows 2\.15\.0 \(unstable\), 2\.9\.0 \(bookworm\)/,
+    );
+  });
+
+  it('build -d writes a different derivation for the new release', () => {
+    const root = join(dir, 'store-root');
+    const run = (args: string[]) => tsdsl(['build', '-d', ...args], { env: { ...env, TSDSL_ROOT: root }, timeoutMs: 120_000 });
+    const plain = run(['hwloc']);
+    const latest = run(['hwloc', '--with-latest=hwloc']);
+    const pinned = run(['hwloc', '--with-version=hwloc=2.15.0']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/-hwloc-2\.9\.0\.drv\n$/);
+    expect(latest.stdout).toMatch(/-hwloc-2\.15\.0\.drv\n$/);
+    expect(pinned.stdout).toBe(latest.stdout);
+  });
+});
