@@ -36,7 +36,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, which, type Host } from './engines.js';
@@ -214,7 +214,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const dest = join(cacheDir, hash);
   let locks: LockDirectory;
   try {
-    mkdirSync(cacheDir, { recursive: true });
+    mkdirParents(cacheDir);
     locks = cacheLocks(cacheDir);
   } catch (e) {
     throw new TsdslError(`cannot use ${cacheDir} as the cache of unpacked packs (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_PACK_CACHE to a directory you can write`, { cause: e });
@@ -252,6 +252,22 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       rmSync(user, { force: true });
     },
   };
+}
+
+/**
+ * `mkdir -p`, one component at a time: Node's recursive mkdir loops forever where mkdir(2) says
+ * ENOENT although the parent exists (under /proc, say).
+ */
+function mkdirParents(dir: string): void {
+  let cur = '';
+  for (const part of resolve(dir).split('/').slice(1)) {
+    cur += `/${part}`;
+    try {
+      mkdirSync(cur);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
 }
 
 function touch(p: string): void {

@@ -147,14 +147,17 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   });
 
   it('refuses bad requests with one clear sentence', () => {
-    const [both, unknown, missing, notInPack, unwritable] = api([
+    const [both, unknown, missing, notInPack, unwritable, procfs] = api([
       { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
       { pack: packs['tarball']!, engine: 'magic', command: ['true'] },
       { pack: join(f!.dir, 'nope.tar.gz'), command: ['true'] },
       { pack: packs['tarball']!, engine: 'userns', command: ['no-such-program'] },
       // f.dir belongs to root: the test user cannot make a directory in it
       { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: join(f!.dir, 'no-cache-here') },
+      // mkdir(2) says ENOENT there although /proc exists (Node's recursive mkdir would loop forever)
+      { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: '/proc/no-cache-here' },
     ]);
+    expect(procfs!.error).toMatch(/cannot use \/proc\/no-cache-here as the cache of unpacked packs \(ENOENT\)/);
     expect(unwritable!.error).toMatch(/cannot use .*\/no-cache-here as the cache of unpacked packs \(EACCES\); set TSDSL_PACK_CACHE/);
     expect(both!.error).toMatch(/either `pack`.*or `packages`/);
     expect(unknown!.error).toMatch(/unknown run engine `magic`/);
