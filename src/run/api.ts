@@ -249,6 +249,11 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   // Only userns and PRoot can bind store items at their store paths in an empty root.
   const candidates = runEngines(host).filter((e) => e.name === 'userns' || e.name === 'proot');
   const engine = engineOf(request, host, candidates);
+  if (engine.name !== 'auto' && !candidates.some((c) => c.name === engine.name) && typeof request.engine === 'string') {
+    throw new TsdslError(
+      `the ${engine.name} engine cannot run packages from the store (it cannot bind store items at their store paths); use --engine=userns or proot, or pack them (\`tsdsl pack -f docker PACKAGE...\`) and \`tsdsl run --engine=${engine.name}\` the pack`,
+    );
+  }
   await checkAvailable(engine, host);
   const { getDefaultCollection } = await import('../transform/api.js');
   const { applyTransformOptions } = await import('../transform/options.js');

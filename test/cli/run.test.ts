@@ -171,5 +171,6 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     expect(rw.code, rw.stderr).toBe(0);
     expect(readFileSync(join(dir, 'new'), 'utf8')).toBe('written');
     expect(tsdsl(['shell', '--expose=/no/such/dir', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/--expose=\/no\/such\/dir: `\/no\/such\/dir` does not exist/);
+    expect(tsdsl(['shell', '--engine=podman', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/the podman engine cannot run packages from the store .*use --engine=userns or proot/);
   }, 700_000);
 });
