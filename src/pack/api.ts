@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -93,52 +93,29 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
   }
   if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
-  const { getDefaultCollection } = await import('../transform/api.js');
-  const { applyTransformOptions } = await import('../transform/options.js');
-  const collection = request.collection ?? getDefaultCollection();
-  let packages = request.packages.map((p) => (isPackage(p) ? p : collection.resolve(p)));
-  if (request.transformations?.length) {
-    const ordered = request.transformations.map((t) => {
-      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
-      if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
-      return { name: m[1]!, value: m[2] ?? 'native' };
-    });
-    // The async form: --with-latest/--with-version look releases up first.
-    packages = await applyTransformOptions(packages, ordered, collection, { warn: request.onWarning ?? (() => {}) });
-  }
+  const { requestedPackages, buildProfile } = await import('../build/profile.js');
+  const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
-  const { Lowerer } = await import('../derivation/lower.js');
-  const { instantiate } = await import('../derivation/instantiate.js');
-  const { realise } = await import('../build/scheduler.js');
   const { openStore } = await import('../store/store.js');
   const store = request.store ?? openStore();
   try {
-    const lowerer = new Lowerer(store.storeDir);
     // -RR carries PRoot, its library and the C library it is started with, beside the profile.
     const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;
     const { libc6 } = await import('../../packages/bootstrap.js');
-    const carried = relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [];
-    await lowerer.prepare([...packages, ...carried]);
     const revision = typeof request.provenance === 'string' ? request.provenance : request.provenance ? (await import('./manifest.js')).collectionRevision([]) : undefined;
-    const profile = lowerer.lowerProfile(packages, revision ? { collectionRevision: revision } : {});
-    const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
-    const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
-    await instantiate(store, lowerer, drvPaths);
-    await realise(store, lowerer, drvPaths, {
-      maxJobs: request.maxJobs ?? 1,
-      cores: request.cores ?? (await import('node:os')).availableParallelism(),
-      ...(request.onEvent ? { onEvent: request.onEvent } : {}),
-    });
-    const profilePath = profile.outputs['out']!;
     // `-S` targets and the entry point are checked by the format (checkPackInput), through the
     // closure: the profile's links point at logical store paths, which need not exist here.
-    const carriedPaths = carriedOut.map((l) => l.outputs['out']!);
-    const closure = store.queryRequisites([profilePath, ...carriedPaths]);
-    const [prootPath, tallocPath, libcPath] = carriedPaths;
+    const built = await buildProfile(store, packages, {
+      carried: relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [],
+      ...(revision ? { collectionRevision: revision } : {}),
+      ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),
+      ...(request.cores !== undefined ? { cores: request.cores } : {}),
+      ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+    });
+    const { profile: profilePath, closure, env } = built;
+    const [prootPath, tallocPath, libcPath] = built.carried;
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
-    const { profileSearchPaths } = await import('../build/builtins.js');
-    const env = profileSearchPaths(store.physicalPath(profilePath), profilePath);
     const name = defaultPackName(packages, format.name);
     const options: PackOptions = {
       ...(request.compression ? { compression: request.compression } : {}),

@@ -24,7 +24,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -255,45 +255,26 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   }
   await checkAvailable(engine, host);
-  const { getDefaultCollection } = await import('../transform/api.js');
-  const { applyTransformOptions } = await import('../transform/options.js');
-  const collection = request.collection ?? getDefaultCollection();
-  let packages = request.packages!.map((p) => (isPackage(p) ? p : collection.resolve(p)));
+  const { requestedPackages, buildProfile } = await import('../build/profile.js');
+  const packages = await requestedPackages(request.packages!, request.transformations, request.collection);
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
-  if (request.transformations?.length) {
-    const ordered = request.transformations.map((t) => {
-      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
-      if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
-      return { name: m[1]!, value: m[2] ?? 'native' };
-    });
-    // The async form: --with-latest/--with-version look releases up first.
-    packages = await applyTransformOptions(packages, ordered, collection, { warn: () => {} });
-  }
 
-  const { Lowerer } = await import('../derivation/lower.js');
-  const { instantiate } = await import('../derivation/instantiate.js');
-  const { realise } = await import('../build/scheduler.js');
   const { openStore } = await import('../store/store.js');
-  const { profileSearchPaths } = await import('../build/builtins.js');
   const store = request.store ?? openStore();
   let profile: string;
   let closure: Array<{ path: string; physical: string }>;
   let storeDir: string;
   let profileEnv: Record<string, string>;
   try {
-    const lowerer = new Lowerer(store.storeDir);
-    await lowerer.prepare(packages);
-    const p = lowerer.lowerProfile(packages);
-    await instantiate(store, lowerer, [p.drvPath]);
-    await realise(store, lowerer, [p.drvPath], {
-      maxJobs: request.maxJobs ?? 1,
-      cores: request.cores ?? (await import('node:os')).availableParallelism(),
+    const built = await buildProfile(store, packages, {
+      ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),
+      ...(request.cores !== undefined ? { cores: request.cores } : {}),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
     });
-    profile = p.outputs['out']!;
-    closure = store.queryRequisites([profile]).map((path) => ({ path, physical: store.physicalPath(path) }));
+    profile = built.profile;
+    closure = built.closure.map((path) => ({ path, physical: store.physicalPath(path) }));
     storeDir = store.storeDir;
-    profileEnv = profileSearchPaths(store.physicalPath(profile), profile);
+    profileEnv = built.env;
   } finally {
     if (!request.store) store.close();
   }

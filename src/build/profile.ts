@@ -1,0 +1,83 @@
+/**
+ * What `pack()` and `run({ packages })` share: resolve the requested packages (spec strings and
+ * transformation options, in order), then lower their profile, build what the store lacks, and
+ * read the profile's closure and search paths back from the store.
+ */
+import { TsdslError } from '../errors.js';
+import { isPackage, type Package } from '../dsl/package.js';
+import type { Collection } from '../registry/collection.js';
+import type { LocalStore } from '../store/store.js';
+import type { BuildEvent } from './scheduler.js';
+
+/**
+ * Packages (or spec strings resolved in `collection`, default the default collection) with the
+ * transformation options (`--with-input=scotch=pt-scotch`, …) applied in order. The async form:
+ * `--with-latest`/`--with-version` look releases up first.
+ */
+export async function requestedPackages(
+  requested: ReadonlyArray<Package | string>,
+  transformations: readonly string[] | undefined,
+  collection: Collection | undefined,
+  warn: (message: string) => void = () => {},
+): Promise<Package[]> {
+  const { getDefaultCollection } = await import('../transform/api.js');
+  const { applyTransformOptions } = await import('../transform/options.js');
+  const c = collection ?? getDefaultCollection();
+  const packages = requested.map((p) => (isPackage(p) ? p : c.resolve(p)));
+  if (!transformations?.length) return packages;
+  const ordered = transformations.map((t) => {
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
+    if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
+    return { name: m[1]!, value: m[2] ?? 'native' };
+  });
+  return applyTransformOptions(packages, ordered, c, { warn });
+}
+
+export interface ProfileBuild {
+  /** Packages built beside the profile but not in it (their store paths come back in `carried`). */
+  carried?: readonly Package[];
+  /** The collection revision to record in the profile's manifest (`--save-provenance`). */
+  collectionRevision?: string;
+  maxJobs?: number;
+  cores?: number;
+  onEvent?: (e: BuildEvent) => void;
+}
+
+export interface BuiltProfile {
+  /** The profile's store path. */
+  profile: string;
+  /** The output paths of `carried`, in order. */
+  carried: string[];
+  /** Every store item the profile and the carried packages need, from the recorded references. */
+  closure: string[];
+  /** Search-path variables (PATH, LIBRARY_PATH, …) of the profile, at its logical path. */
+  env: Record<string, string>;
+}
+
+/** Lower the profile of `packages`, build what `store` lacks, and read its closure. */
+export async function buildProfile(store: LocalStore, packages: readonly Package[], options: ProfileBuild = {}): Promise<BuiltProfile> {
+  const { Lowerer } = await import('../derivation/lower.js');
+  const { instantiate } = await import('../derivation/instantiate.js');
+  const { realise } = await import('./scheduler.js');
+  const { profileSearchPaths } = await import('./builtins.js');
+  const carried = options.carried ?? [];
+  const lowerer = new Lowerer(store.storeDir);
+  await lowerer.prepare([...packages, ...carried]);
+  const profile = lowerer.lowerProfile(packages, options.collectionRevision ? { collectionRevision: options.collectionRevision } : {});
+  const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
+  const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
+  await instantiate(store, lowerer, drvPaths);
+  await realise(store, lowerer, drvPaths, {
+    maxJobs: options.maxJobs ?? 1,
+    cores: options.cores ?? (await import('node:os')).availableParallelism(),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  const profilePath = profile.outputs['out']!;
+  const carriedPaths = carriedOut.map((l) => l.outputs['out']!);
+  return {
+    profile: profilePath,
+    carried: carriedPaths,
+    closure: store.queryRequisites([profilePath, ...carriedPaths]),
+    env: profileSearchPaths(store.physicalPath(profilePath), profilePath),
+  };
+}
