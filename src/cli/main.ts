@@ -22,6 +22,9 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'shell', summary: 'a shell or command with packages from the store, built on demand', load: () => import('./commands/shell.js') },
   { name: 'run', summary: 'run a command from a pack without root', load: () => import('./commands/run.js') },
   { name: 'pack', summary: 'make a reproducible bundle: tarball, Docker image, squashfs', load: () => import('./commands/pack.js') },
+  { name: 'edit', summary: 'open the definition of a package in $VISUAL or $EDITOR', load: () => import('./commands/edit.js') },
+  { name: 'lint', summary: 'check package definitions for common mistakes', load: () => import('./commands/lint.js') },
+  { name: 'style', summary: 'put package files in canonical form (field order, sorted inputs)', load: () => import('./commands/style.js') },
 ];
 
 function version(): string {
