@@ -29,8 +29,8 @@ export const command: Command = {
   usage: 'tsdsl edit [OPTION]... PACKAGE...',
   details:
     'Starts $VISUAL (or $EDITOR) on the file that defines each PACKAGE, at its line, as `EDITOR +LINE\n' +
-    'FILE` (`--goto FILE:LINE:COLUMN` for VS Code). With neither variable set, or when stdout is not\n' +
-    'a terminal and --print is given, prints FILE:LINE for each package instead.',
+    'FILE` (`--goto FILE:LINE:COLUMN` for VS Code). With neither variable set, or with --print,\n' +
+    'prints FILE:LINE for each package instead.',
   examples: [
     ['tsdsl edit hwloc', 'open hwloc\'s definition in your editor'],
     ['EDITOR=emacsclient tsdsl edit mumps scotch', 'both definitions in Emacs'],
