@@ -28,6 +28,8 @@ export interface LintContext {
   readonly sources: SourceIndex;
   /** The shared lowerer for the derivation checker (created on first use). */
   lowerer(): Promise<Lowerer>;
+  /** Hash the local files `p`'s closure refers to (once for the whole run when they all exist). */
+  prepare(p: Package): Promise<void>;
 }
 
 export interface LintChecker {
@@ -96,7 +98,7 @@ const synopsisChecker: LintChecker = {
     else if (/^[a-z]/.test(t) && !namesPackage(t.split(/\s/)[0]!, p.name)) add(`synopsis should start with a capital letter: \`${t[0]!.toUpperCase()}${t.slice(1, 30)}…\``);
     if (/[.]$/.test(t) && !/\.\.\.$|etc\.$/.test(t)) add('synopsis should not end with a period');
     if (t.length > 80) add(`synopsis is ${t.length} characters long; keep it under 80 (the details go in the description)`);
-    if (new RegExp(`^${p.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'i').test(t)) add(`synopsis should not start with the package name \`${p.name}\``);
+    if (t.toLowerCase().startsWith(p.name.toLowerCase()) && !/^[\w+-]/.test(t.slice(p.name.length))) add(`synopsis should not start with the package name \`${p.name}\``);
     return out;
   },
 };
@@ -350,7 +352,7 @@ const derivationChecker: LintChecker = {
   async check(p, ctx) {
     try {
       const lowerer = await ctx.lowerer();
-      await lowerer.prepare([p]);
+      await ctx.prepare(p);
       lowerer.lowerGrafted(p);
       return [];
     } catch (e) {
@@ -359,6 +361,8 @@ const derivationChecker: LintChecker = {
   },
 };
 
+const styled = new WeakMap<object, readonly Problem[]>();
+
 const formattingChecker: LintChecker = {
   name: 'formatting',
   description: 'the definition is in the canonical form of `tsdsl style` (field order, sorted inputs)',
@@ -366,13 +370,18 @@ const formattingChecker: LintChecker = {
   async check(p, ctx) {
     const obj = ctx.sources.definition(p.location);
     if (!obj || !p.location) return [];
+    // Packages made by one helper share a definition: style it once.
+    const hit = styled.get(obj);
+    if (hit) return hit;
     const { styleDefinition } = await import('../edit/style.js');
     const file = p.location.file;
-    return styleDefinition(obj).map((e) => {
+    const problems = styleDefinition(obj).map((e) => {
       const { line, column } = obj.getSourceFile().getLineAndColumnAtPos(e.pos);
       const shown = file.startsWith(process.cwd() + sep) ? file.slice(process.cwd().length + 1) : file;
       return { message: `${e.message}; run \`tsdsl style ${shown}\``, at: { file, line, column } };
     });
+    styled.set(obj, problems);
+    return problems;
   },
 };
 

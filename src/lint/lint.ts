@@ -44,6 +44,9 @@ export function selectCheckers(only: readonly string[], exclude: readonly string
 export async function lintPackages(packages: readonly Package[], selected: readonly LintChecker[] = checkers.filter((c) => !c.network)): Promise<Finding[]> {
   const sources = new SourceIndex();
   let lowerer: Lowerer | undefined;
+  // Preparing walks a package's whole closure: do it once for every package linted, and fall
+  // back to one package at a time only when some file is missing, to say which package it is.
+  let preparedAll: boolean | undefined;
   const ctx: LintContext = {
     sources,
     async lowerer() {
@@ -52,6 +55,18 @@ export async function lintPackages(packages: readonly Package[], selected: reado
         lowerer = new L();
       }
       return lowerer;
+    },
+    async prepare(p) {
+      const l = await ctx.lowerer();
+      if (preparedAll === undefined) {
+        try {
+          await l.prepare(packages);
+          preparedAll = true;
+        } catch {
+          preparedAll = false;
+        }
+      }
+      if (!preparedAll) await l.prepare([p]);
     },
   };
   const findings: Finding[] = [];
