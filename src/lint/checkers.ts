@@ -224,6 +224,49 @@ const sourceChecker: LintChecker = {
   },
 };
 
+/** Does `url` answer? An HTTP status, or the network error's code. */
+async function probe(url: string): Promise<{ ok: boolean; why: string }> {
+  if (url.startsWith('file://')) return { ok: existsSync(new URL(url)), why: 'no such file' };
+  const attempt = async (method: 'HEAD' | 'GET') => {
+    const res = await fetch(url, { method, redirect: 'follow', signal: AbortSignal.timeout(20_000), ...(method === 'GET' ? { headers: { range: 'bytes=0-0' } } : {}) });
+    await res.body?.cancel();
+    return res.status;
+  };
+  try {
+    let status = await attempt('HEAD');
+    // Some servers refuse HEAD; ask for one byte instead.
+    if (status === 405 || status === 501 || status === 403) status = await attempt('GET');
+    return { ok: status < 400, why: `HTTP ${status}` };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return { ok: false, why: err.cause?.code ?? (err.name === 'TimeoutError' ? 'timed out' : err.message) };
+  }
+}
+
+const sourceAvailableChecker: LintChecker = {
+  name: 'source-available',
+  description: 'one of the source URLs (mirrors expanded) answers',
+  network: true,
+  async check(p) {
+    const o = p.source;
+    if (o?.kind !== 'url') return [];
+    const { expandUrls } = await import('../build/mirrors.js');
+    let candidates: string[];
+    try {
+      candidates = expandUrls(o.urls);
+    } catch (e) {
+      return [problem((e as Error).message, 'source', 'urls')];
+    }
+    const failures: string[] = [];
+    for (const u of candidates) {
+      const r = await probe(u);
+      if (r.ok) return [];
+      failures.push(`${u} (${r.why})`);
+    }
+    return [problem(`no source URL answers: ${failures.join(', ')}`, 'source', 'urls')];
+  },
+};
+
 const PATCH_NAME = /^[a-z0-9][a-z0-9+._-]*\.(patch|diff)$/;
 
 const patchChecker: LintChecker = {
@@ -394,6 +437,7 @@ export const checkers: readonly LintChecker[] = [
   licenseChecker,
   homePageChecker,
   sourceChecker,
+  sourceAvailableChecker,
   patchChecker,
   nativeChecker,
   duplicateChecker,

@@ -179,6 +179,32 @@ describe('tsdsl lint', () => {
     for (const c of checkers) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.description.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
   });
 
+  it('source-available (network) finds a source no URL serves, and passes a real one', (ctx) => {
+    const real = tsdsl(['lint', '-c', 'source-available', 'zlib']);
+    if (/no source URL answers: \S+ \((?!HTTP)/.test(real.stdout)) ctx.skip(); // the Debian archive cannot be reached from here
+    expect(real.stdout).toBe('');
+    expect(real.code).toBe(0);
+    const d = fixtureDir({
+      'gone.ts': `import { definePackage, licenses, trivial, url } from 'tsdsl';
+export const gone = definePackage({
+  name: 'gone',
+  version: '1.0',
+  source: url({ urls: 'mirror://debian/pool/main/n/no-such-package/no-such-package_1.0.orig.tar.gz', sha256: '${'0'.repeat(64)}' }),
+  buildSystem: trivial,
+  synopsis: 'Package whose source is gone',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+`,
+    });
+    const r = tsdsl(['lint', '-L', 'pkgs', '--network', 'gone'], { cwd: d });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^pkgs\/gone\.ts:5:17: source-available: gone@1\.0: no source URL answers: \S+no-such-package_1\.0\.orig\.tar\.gz \(HTTP 404\)/m);
+    // Without --network (or -c), network checkers do not run.
+    expect(tsdsl(['lint', '-L', 'pkgs', 'gone'], { cwd: d }).stdout).not.toMatch(/source-available/);
+  });
+
   it('an unknown checker or package is an error with a suggestion', () => {
     const r = tsdsl(['lint', '-c', 'synopis', 'hwloc']);
     expect(r.code).not.toBe(0);
