@@ -174,10 +174,11 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
     let sep = text.slice(s.end, next);
     let trail = '';
     // `field: x, // note` — the note belongs to the field.
-    const m = /^(\s*,?)([ \t]*)(\/\/[^\n]*|\/\*[^\n]*?\*\/)(?=[ \t]*\n)/.exec(sep);
-    if (m && !m[1]!.includes('\n')) {
-      trail = m[2]! + m[3]!;
-      sep = m[1]! + sep.slice(m[0].length);
+    const m = /^([ \t]*,?)([ \t]*)(\/\/[^\n]*|\/\*[^\n]*?\*\/)(?=[ \t]*(?:\n|$))/.exec(sep);
+    if (m) {
+      const comma = m[1]!.includes(',') ? m[1]! : '';
+      trail = (comma ? '' : m[1]!) + m[2]! + m[3]!;
+      sep = comma + sep.slice(m[0].length);
     }
     return { body: sub(s.start, s.end), trail, sep };
   });

@@ -78,6 +78,11 @@ describe('tsdsl style', () => {
     expect(edits.map((e) => e.line)).toEqual([7, 30, 31]);
   });
 
+  it('a comment after the last field (no comma) moves with it; a dangling comment stays last', () => {
+    const input = "x = definePackage({\n  license: licenses.expat, // lic\n  name: 'a' // last\n  // dangling\n});\n";
+    expect(styleText('a.ts', input).text).toBe("x = definePackage({\n  name: 'a', // last\n  license: licenses.expat // lic\n  // dangling\n});\n");
+  });
+
   it('is idempotent', () => {
     const once = styleText('fixture.ts', INPUT).text;
     const twice = styleText('fixture.ts', once);
