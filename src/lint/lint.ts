@@ -41,7 +41,11 @@ export function selectCheckers(only: readonly string[], exclude: readonly string
 }
 
 /** Lint `packages` with `selected`; findings sorted by file, line, column, checker. */
-export async function lintPackages(packages: readonly Package[], selected: readonly LintChecker[] = checkers.filter((c) => !c.network)): Promise<Finding[]> {
+export async function lintPackages(
+  packages: readonly Package[],
+  selected: readonly LintChecker[] = checkers.filter((c) => !c.network),
+  options: { onProgress?: (done: number, total: number) => void } = {},
+): Promise<Finding[]> {
   const sources = new SourceIndex();
   let lowerer: Lowerer | undefined;
   // Preparing walks a package's whole closure: do it once for every package linted, and fall
@@ -71,7 +75,9 @@ export async function lintPackages(packages: readonly Package[], selected: reado
   };
   const findings: Finding[] = [];
   const seen = new Set<string>();
+  let done = 0;
   for (const p of packages) {
+    if (options.onProgress && done++ % 250 === 0) options.onProgress(done - 1, packages.length);
     for (const c of selected) {
       for (const prob of await c.check(p, ctx)) {
         const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? { file: '<unknown>', line: 0, column: 0 };

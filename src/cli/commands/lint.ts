@@ -42,7 +42,11 @@ export const command: Command = {
     const selected = selectCheckers(list(args.values['checkers']), list(args.values['exclude']), args.values['network'] === true);
     const collection = await collectionFrom(args);
     const packages = args.positionals.length ? collection.resolveAll(args.positionals) : collection.all();
-    const findings = await lintPackages(packages, selected);
+    // On a terminal, a redrawn count; otherwise nothing but the findings.
+    const tty = process.stderr.isTTY && !process.env['CI'];
+    const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);
+    const findings = await lintPackages(packages, selected, tty ? { onProgress } : {});
+    if (tty) process.stderr.write('\r\x1b[K');
     const cwd = process.cwd();
     const show = (f: string) => {
       if (!isAbsolute(f)) return f;
@@ -50,7 +54,7 @@ export const command: Command = {
       return r.startsWith('..') ? f : r;
     };
     out(findings.map((f) => `${show(f.file)}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}\n`).join(''));
-    if (process.stderr.isTTY)
+    if (tty)
       err(findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'} in ${new Set(findings.map((f) => f.package)).size} of ${packages.length} packages` : `${packages.length} packages, no findings`);
     return findings.length ? 1 : 0;
   },
