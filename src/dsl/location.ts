@@ -66,14 +66,16 @@ function skipFile(file: string): boolean {
 function callSites(error: Error): NodeJS.CallSite[] | undefined {
   // A source-map hook (a test runner, --enable-source-maps) maps positions when formatting the
   // text; raw call sites would bypass it, so leave the stack to it then.
+  // (Node 20 exposes its own default as `ErrorPrepareStackTrace`: that one maps nothing.)
   const prev = Error.prepareStackTrace;
-  if (prev !== undefined || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return undefined;
+  if ((prev !== undefined && prev.name !== 'ErrorPrepareStackTrace') || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return undefined;
   Error.prepareStackTrace = (_e, sites) => sites;
   try {
     const stack: unknown = error.stack;
     return Array.isArray(stack) ? (stack as NodeJS.CallSite[]) : undefined;
   } finally {
-    delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+    if (prev === undefined) delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+    else Error.prepareStackTrace = prev;
   }
 }
 
