@@ -534,7 +534,7 @@ export const bash = definePackage({
   }),
   buildSystem: debianBinary,
   inputs: [libc6, libtinfo6],
-  synopsis: 'The GNU Bourne-Again shell',
+  synopsis: 'GNU Bourne-Again shell',
   description:
     'Bash is the GNU shell, compatible with the Bourne shell and adding features from the Korn and C shells. It runs the build scripts of every package.',
   homePage: 'https://www.gnu.org/software/bash/',
@@ -977,9 +977,9 @@ export const libcrypt1 = definePackage({
   }),
   buildSystem: debianBinary,
   inputs: [libc6],
-  synopsis: 'libcrypt shared library',
+  synopsis: 'Password-hashing library (libcrypt), shared library',
   description:
-    'libxcrypt, the password-hashing library (crypt(3)) that Perl links.',
+    'The libxcrypt password-hashing library (crypt(3)) that Perl links.',
   homePage: 'https://github.com/besser82/libxcrypt',
   license: licenses.lgpl21Plus,
   properties: { bootstrap: true, debianVersion: '1:4.4.33-2' },

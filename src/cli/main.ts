@@ -24,6 +24,9 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'pack', summary: 'make a reproducible bundle: tarball, Docker image, squashfs', load: () => import('./commands/pack.js') },
   { name: 'refresh', summary: "list packages with newer releases in Debian's source index, or update their definitions", load: () => import('./commands/refresh.js') },
   { name: 'import', summary: "write a package definition from Debian's source index", load: () => import('./commands/import.js') },
+  { name: 'edit', summary: 'open the definition of a package in $VISUAL or $EDITOR', load: () => import('./commands/edit.js') },
+  { name: 'lint', summary: 'check package definitions for common mistakes', load: () => import('./commands/lint.js') },
+  { name: 'style', summary: 'put package files in canonical form (field order, sorted inputs)', load: () => import('./commands/style.js') },
 ];
 
 function version(): string {

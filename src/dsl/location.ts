@@ -52,10 +52,50 @@ export function sourceFileOf(file: string): string {
   return file;
 }
 
+/** True for a frame's file that is not where a package was defined. */
+function skipFile(file: string): boolean {
+  return !file.startsWith('/') || file.startsWith(DSL_DIR) || file.includes(`${sep}node_modules${sep}`);
+}
+
+/**
+ * The captured frames as V8 call sites, read before anything formats the stack as text. V8
+ * works out a frame's line only when asked, and for the top-level frame of a large module that
+ * costs a scan of the whole module, so formatting every frame made resolving the locations of a
+ * 20,000-package file quadratic; only the frame we use is asked for its line here.
+ */
+function callSites(error: Error): NodeJS.CallSite[] | undefined {
+  // A source-map hook (a test runner, --enable-source-maps) maps positions when formatting the
+  // text; raw call sites would bypass it, so leave the stack to it then.
+  // (Node 20 exposes its own default as `ErrorPrepareStackTrace`: that one maps nothing.)
+  const prev = Error.prepareStackTrace;
+  if ((prev !== undefined && prev.name !== 'ErrorPrepareStackTrace') || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return undefined;
+  Error.prepareStackTrace = (_e, sites) => sites;
+  try {
+    const stack: unknown = error.stack;
+    return Array.isArray(stack) ? (stack as NodeJS.CallSite[]) : undefined;
+  } finally {
+    if (prev === undefined) delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+    else Error.prepareStackTrace = prev;
+  }
+}
+
 /** Turn a capture into a location: the first stack frame outside the DSL modules. */
 export function resolveLocation(captured: CapturedLocation | undefined): Location | undefined {
   if (captured === undefined) return undefined;
   if (!('error' in captured)) return captured;
+  const sites = callSites(captured.error);
+  if (sites) {
+    for (const site of sites) {
+      let file = site.getFileName() ?? '';
+      if (file.startsWith('file://')) file = fileURLToPath(file);
+      if (skipFile(file)) continue;
+      const line = site.getLineNumber();
+      if (line === null) continue;
+      return { file: sourceFileOf(file), line, column: site.getColumnNumber() ?? 1 };
+    }
+    return undefined;
+  }
+  // The stack was already formatted (someone read it): parse the text.
   const lines = (captured.error.stack ?? '').split('\n').slice(1);
   for (const line of lines) {
     const m = FRAME.exec(line);

@@ -8,6 +8,7 @@ import { implicitInputs } from '../dsl/build-systems.js';
 import { directInputs, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { derivationType } from './derivation-type.js';
+import { moduleType } from './module-type.js';
 
 /** What a node type may need beyond the nodes themselves. */
 export interface GraphContext {
@@ -152,4 +153,5 @@ export const nodeTypes: NodeType<never>[] = [
   bagEmergedType,
   reverseBagType,
   derivationType,
+  moduleType,
 ] as unknown as NodeType<never>[];

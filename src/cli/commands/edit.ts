@@ -1,0 +1,60 @@
+/**
+ * `tsdsl edit`: open the file defining a package at its line, in $VISUAL or $EDITOR (Guix's
+ * `guix edit`). The default collection runs from dist/, but package locations already name the
+ * TypeScript sources (src/dsl/location.ts maps them back), so the editor gets packages/x.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { basename } from 'node:path';
+import { TsdslError } from '../../errors.js';
+import { formatLocation } from '../../dsl/location.js';
+import { fullName } from '../../dsl/package.js';
+import type { Command } from '../command.js';
+import { out } from '../command.js';
+import { loadOptions } from '../options.js';
+import { collectionFrom } from '../packages.js';
+
+/** Editors that take `--goto FILE:LINE:COLUMN` rather than the common `+LINE FILE`. */
+const GOTO_EDITORS = ['code', 'codium', 'code-insiders'];
+
+/** The editor's arguments to open each location: `+LINE FILE` (vi, emacs, nano, …) or `--goto`. */
+export function editorArguments(editor: string, locations: ReadonlyArray<{ file: string; line: number; column: number }>): string[] {
+  const name = basename(editor);
+  if (GOTO_EDITORS.includes(name)) return locations.flatMap((l) => ['--goto', `${l.file}:${l.line}:${l.column}`]);
+  return locations.flatMap((l) => [`+${l.line}`, l.file]);
+}
+
+export const command: Command = {
+  name: 'edit',
+  summary: 'open the definition of packages in $VISUAL or $EDITOR',
+  usage: 'tsdsl edit [OPTION]... PACKAGE...',
+  details:
+    'Starts $VISUAL (or $EDITOR) on the file that defines each PACKAGE, at its line, as `EDITOR +LINE\n' +
+    'FILE` (`--goto FILE:LINE:COLUMN` for VS Code). With neither variable set, or with --print,\n' +
+    'prints FILE:LINE for each package instead.',
+  examples: [
+    ['tsdsl edit hwloc', 'open hwloc\'s definition in your editor'],
+    ['EDITOR=emacsclient tsdsl edit mumps scotch', 'both definitions in Emacs'],
+    ['tsdsl edit --print pt-scotch', 'just print packages/maths.ts:LINE'],
+  ],
+  options: [{ name: 'print', short: 'p', kind: 'boolean', description: 'print FILE:LINE instead of starting an editor' }, ...loadOptions],
+  async run(args) {
+    if (args.positionals.length === 0) throw new TsdslError('tsdsl edit: no package given; try `tsdsl edit hwloc` (see --help)');
+    const collection = await collectionFrom(args);
+    const packages = collection.resolveAll(args.positionals);
+    const locations = packages.map((p) => {
+      const l = p.location;
+      if (!l) throw new TsdslError(`cannot tell where \`${fullName(p)}\` is defined (it was not made by definePackage or inherit in a file)`);
+      return l;
+    });
+    const editor = (process.env['VISUAL'] || process.env['EDITOR'] || '').trim();
+    if (!editor || args.values['print']) {
+      out(locations.map((l) => `${formatLocation(l)}\n`).join(''));
+      return 0;
+    }
+    // Like Guix, the variable may hold a command with arguments (`emacsclient -nw`).
+    const [cmd, ...cmdArgs] = editor.split(/\s+/) as [string, ...string[]];
+    const r = spawnSync(cmd, [...cmdArgs, ...editorArguments(cmd, locations)], { stdio: 'inherit' });
+    if (r.error) throw new TsdslError(`cannot start the editor \`${cmd}\` (from ${process.env['VISUAL'] ? 'VISUAL' : 'EDITOR'}): ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message}; set VISUAL or EDITOR to an installed editor, or use --print`);
+    return r.status ?? 1;
+  },
+};

@@ -1,0 +1,61 @@
+/** `tsdsl lint`: check package definitions for common mistakes (Guix's `guix lint`). */
+import { relative, isAbsolute } from 'node:path';
+import type { Command } from '../command.js';
+import { err, out } from '../command.js';
+import { loadOptions } from '../options.js';
+import { collectionFrom } from '../packages.js';
+
+const list = (v: unknown): string[] =>
+  ((v as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+
+export const command: Command = {
+  name: 'lint',
+  summary: 'check package definitions for common mistakes',
+  usage: 'tsdsl lint [OPTION]... [PACKAGE]...',
+  details:
+    'Runs the checkers over PACKAGE (every package of the collection and -L directories when none is\n' +
+    'given) and prints one line per finding: FILE:LINE:COLUMN: CHECKER: PACKAGE: MESSAGE. Exits with 1\n' +
+    'when there are findings, 0 when there are none. Checkers that need the network run only when\n' +
+    'named with -c or when --network is given.',
+  examples: [
+    ['tsdsl lint hwloc', 'every checker on hwloc'],
+    ['tsdsl lint', 'the whole collection'],
+    ['tsdsl lint -c synopsis,description -L ./my-packages', 'only the metadata checkers, on my packages too'],
+    ['tsdsl lint -x derivation,formatting', 'all but the slower checkers'],
+    ['tsdsl lint --list-checkers', 'what each checker looks for'],
+  ],
+  options: [
+    { name: 'checkers', short: 'c', kind: 'string', multiple: true, arg: 'NAME,…', description: 'run only these checkers (comma-separated; repeatable)' },
+    { name: 'exclude', short: 'x', kind: 'string', multiple: true, arg: 'NAME,…', description: 'skip these checkers' },
+    { name: 'list-checkers', short: 'l', kind: 'boolean', description: 'list the checkers and exit' },
+    { name: 'network', short: 'n', kind: 'boolean', description: 'also run the checkers that need the network' },
+    ...loadOptions,
+  ],
+  async run(args) {
+    const { checkers } = await import('../../lint/checkers.js');
+    if (args.values['list-checkers']) {
+      const w = Math.max(...checkers.map((c) => c.name.length));
+      out(['Available checkers:', ...checkers.map((c) => `  ${c.name.padEnd(w)}  ${c.description}${c.network ? ' (network)' : ''}`), ''].join('\n'));
+      return 0;
+    }
+    const { lintPackages, selectCheckers } = await import('../../lint/lint.js');
+    const selected = selectCheckers(list(args.values['checkers']), list(args.values['exclude']), args.values['network'] === true);
+    const collection = await collectionFrom(args);
+    const packages = args.positionals.length ? collection.resolveAll(args.positionals) : collection.all();
+    // On a terminal, a redrawn count; otherwise nothing but the findings.
+    const tty = process.stderr.isTTY && !process.env['CI'];
+    const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);
+    const findings = await lintPackages(packages, selected, tty ? { onProgress } : {});
+    if (tty) process.stderr.write('\r\x1b[K');
+    const cwd = process.cwd();
+    const show = (f: string) => {
+      if (!isAbsolute(f)) return f;
+      const r = relative(cwd, f);
+      return r.startsWith('..') ? f : r;
+    };
+    out(findings.map((f) => `${show(f.file)}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}\n`).join(''));
+    if (tty)
+      err(findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'} in ${new Set(findings.map((f) => f.package)).size} of ${packages.length} packages` : `${packages.length} packages, no findings`);
+    return findings.length ? 1 : 0;
+  },
+};

@@ -1,0 +1,46 @@
+/** `tsdsl style`: put package files in canonical form (Guix's `guix style`). */
+import { renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { TsdslError } from '../../errors.js';
+import type { Command } from '../command.js';
+import { err, out } from '../command.js';
+
+export const command: Command = {
+  name: 'style',
+  summary: 'put package files in canonical form (field order, sorted inputs)',
+  usage: 'tsdsl style [OPTION]... FILE...',
+  details:
+    'Rewrites the package definitions of each FILE (the objects given to definePackage, inherit and\n' +
+    '.with) so their fields come in the canonical order (name, version, source, buildSystem, outputs,\n' +
+    'variants, inputs, propagatedInputs, nativeInputs, arguments, synopsis, description, homePage,\n' +
+    'license, properties) and their input lists are sorted. Comments, blank lines and the text of each\n' +
+    'field are kept; a list with a comment inside keeps its order. Running it twice changes nothing.\n' +
+    'With --dry-run, prints FILE:LINE:COLUMN: what would change, writes nothing, and exits with 1\n' +
+    'when some file is not in canonical form.',
+  examples: [
+    ['tsdsl style packages/maths.ts', 'rewrite one file in place'],
+    ['tsdsl style --dry-run my-packages/*.ts', 'check, as the `formatting` lint checker does'],
+  ],
+  options: [{ name: 'dry-run', short: 'n', kind: 'boolean', description: 'report what would change; write nothing' }],
+  async run(args) {
+    if (args.positionals.length === 0) throw new TsdslError('tsdsl style: no file given; try `tsdsl style packages/maths.ts` (see --help)');
+    const { styleFile } = await import('../../edit/style.js');
+    const dry = args.values['dry-run'] === true;
+    // Style every file first, so a syntax error in one leaves all of them untouched.
+    const results = args.positionals.map((file) => ({ file, ...styleFile(file) }));
+    let changed = 0;
+    for (const r of results) {
+      if (r.text === r.original) continue;
+      changed++;
+      if (dry) {
+        out(r.edits.map((e) => `${r.file}:${e.line}:${e.column}: ${e.message}\n`).join(''));
+        continue;
+      }
+      const tmp = `${r.file}.tsdsl-style-${process.pid}`;
+      writeFileSync(tmp, r.text);
+      chmodSync(tmp, statSync(r.file).mode & 0o7777);
+      renameSync(tmp, r.file);
+      if (process.stderr.isTTY) err(`styled ${r.file} (${r.edits.length} definition${r.edits.length === 1 ? '' : 's'})`);
+    }
+    return dry && changed ? 1 : 0;
+  },
+};

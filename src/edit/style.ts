@@ -1,0 +1,285 @@
+/**
+ * `tsdsl style`: the canonical form of package definitions, as Guix's `guix style` gives for
+ * Scheme. A definition is the object literal passed to `definePackage(…)`, `inherit(p, …)` or
+ * `p.with(…)`. Its fields are put in one order (name and version first, metadata last) and its
+ * input lists sorted by package; everything else — comments, blank lines, indentation, the
+ * text of each field — is kept byte for byte, so a file already in canonical form is untouched
+ * and running the style twice changes nothing. The rewrite works on ts-morph's syntax tree and
+ * replaces text spans, never prints the tree, which is what keeps the layout. `tsdsl lint`'s
+ * formatting checker uses the same edits in check mode.
+ */
+import { readFileSync } from 'node:fs';
+import { Node, Project, SyntaxKind, ts, type ArrayLiteralExpression, type CallExpression, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
+import { TsdslError } from '../errors.js';
+
+/** Field order of a package definition: identity, source and build, then metadata. */
+export const FIELD_ORDER: readonly string[] = [
+  'name', 'version', 'source', 'buildSystem', 'outputs', 'variants',
+  'inputs', 'propagatedInputs', 'nativeInputs', 'arguments',
+  'synopsis', 'description', 'homePage', 'license', 'properties', 'replacement',
+];
+
+/** Fields holding lists of packages, sorted by `style`. */
+export const INPUT_FIELDS: readonly string[] = ['inputs', 'nativeInputs', 'propagatedInputs'];
+
+/** One difference from the canonical form: a text replacement and why. */
+export interface StyleEdit {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+  /** Where the problem is (for lint): the position of the first misplaced node. */
+  readonly pos: number;
+  readonly message: string;
+}
+
+/** Calls that define a package, with the argument holding the definition. */
+export function definitionObject(call: CallExpression): ObjectLiteralExpression | undefined {
+  const callee = call.getExpression();
+  const name = Node.isIdentifier(callee) ? callee.getText() : Node.isPropertyAccessExpression(callee) ? callee.getName() : '';
+  const args = call.getArguments();
+  const arg = name === 'definePackage' ? args[0] : name === 'inherit' ? args[1] : name === 'with' ? args[0] : undefined;
+  return arg && Node.isObjectLiteralExpression(arg) ? arg : undefined;
+}
+
+/** Every package definition object in a file, outermost first. */
+export function definitionObjects(sf: SourceFile): ObjectLiteralExpression[] {
+  const out: ObjectLiteralExpression[] = [];
+  sf.forEachDescendant((n) => {
+    if (Node.isCallExpression(n)) {
+      const o = definitionObject(n);
+      if (o) out.push(o);
+    }
+  });
+  return out;
+}
+
+/** The sort key of an input: the package variable, looking through `withVariants(x, …)`-style calls. */
+function inputKey(n: Node): string {
+  if (Node.isCallExpression(n)) {
+    const first = n.getArguments()[0];
+    return first ? inputKey(first) : n.getText();
+  }
+  return n.getText();
+}
+
+function compareKeys(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+}
+
+function hasComments(n: Node): boolean {
+  const text = n.getSourceFile().getFullText();
+  const inner = text.slice(n.getStart(), n.getEnd());
+  return inner.includes('//') || inner.includes('/*') ? scanComments(inner) : false;
+}
+
+/** True when `text` holds a comment outside string literals. */
+function scanComments(text: string): boolean {
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, false, ts.LanguageVariant.Standard, text);
+  for (let k = scanner.scan(); k !== ts.SyntaxKind.EndOfFileToken; k = scanner.scan()) {
+    if (k === ts.SyntaxKind.SingleLineCommentTrivia || k === ts.SyntaxKind.MultiLineCommentTrivia) return true;
+  }
+  return false;
+}
+
+/** A list we may sort: plain package expressions, no spreads, no holes, no comments. */
+function sortableElements(a: ArrayLiteralExpression): Node[] | undefined {
+  const els = a.getElements();
+  if (els.length < 2) return undefined;
+  for (const e of els) {
+    if (!(Node.isIdentifier(e) || Node.isPropertyAccessExpression(e) || Node.isCallExpression(e))) return undefined;
+  }
+  if (hasComments(a)) return undefined;
+  return els;
+}
+
+/** Edits sorting the input lists of one definition (arrays directly in the field or returned by its function). */
+function inputEdits(obj: ObjectLiteralExpression): StyleEdit[] {
+  const edits: StyleEdit[] = [];
+  for (const field of INPUT_FIELDS) {
+    const prop = obj.getProperty(field);
+    if (!prop || !Node.isPropertyAssignment(prop)) continue;
+    const init = prop.getInitializer();
+    if (!init) continue;
+    const arrays = Node.isArrayLiteralExpression(init) ? [init] : init.getDescendantsOfKind(SyntaxKind.ArrayLiteralExpression);
+    for (const a of arrays) {
+      const els = sortableElements(a);
+      if (!els) continue;
+      const sorted = [...els].sort((x, y) => compareKeys(inputKey(x), inputKey(y)));
+      if (sorted.every((e, i) => e === els[i])) continue;
+      const text = a.getSourceFile().getFullText();
+      let out = '';
+      let last = a.getStart();
+      els.forEach((e, i) => {
+        out += text.slice(last, e.getStart()) + sorted[i]!.getText();
+        last = e.getEnd();
+      });
+      out += text.slice(last, a.getEnd());
+      const firstWrong = els.findIndex((e, i) => e !== sorted[i]);
+      edits.push({
+        start: a.getStart(),
+        end: a.getEnd(),
+        text: out,
+        pos: els[firstWrong]!.getStart(),
+        message: `${field} are not sorted: \`${inputKey(sorted[firstWrong]!)}\` should come before \`${inputKey(els[firstWrong]!)}\``,
+      });
+    }
+  }
+  return edits;
+}
+
+function rank(name: string): number {
+  const i = FIELD_ORDER.indexOf(name);
+  return i < 0 ? FIELD_ORDER.length : i;
+}
+
+function propName(p: Node): string | undefined {
+  if (Node.isPropertyAssignment(p) || Node.isShorthandPropertyAssignment(p) || Node.isMethodDeclaration(p)) return p.getName().replace(/^['"]|['"]$/g, '');
+  return undefined;
+}
+
+/**
+ * The edit putting the fields of one definition in canonical order, or undefined. Each field
+ * moves with the comment lines above it and the comment after it on its own line; commas,
+ * blank lines and indentation stay where they were.
+ */
+function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: number) => string): StyleEdit | undefined {
+  const props = obj.getProperties();
+  if (props.length < 2) return undefined;
+  const names = props.map(propName);
+  // A spread makes the order meaningful (later fields win); leave such objects alone.
+  if (names.some((n) => n === undefined)) return undefined;
+  const order = props.map((_, i) => i).sort((a, b) => rank(names[a]!) - rank(names[b]!) || a - b);
+  if (order.every((v, i) => v === i)) return undefined;
+
+  const sf = obj.getSourceFile();
+  const text = sf.getFullText();
+  const lineOf = (pos: number) => sf.getLineAndColumnAtPos(pos).line;
+  // Each slot: [start, end) is the field with its own-line leading comments; trail is a comment
+  // on the field's last line after the comma; sepStart..next slot is the separator kept in place.
+  const slots = props.map((p, i) => {
+    const prevEnd = i === 0 ? obj.getStart() + 1 : props[i - 1]!.getEnd();
+    let start = p.getStart();
+    for (const c of ts.getLeadingCommentRanges(text, p.getFullStart()) ?? []) {
+      if (c.pos >= prevEnd && lineOf(c.pos) > lineOf(prevEnd)) {
+        start = c.pos;
+        break;
+      }
+    }
+    return { start, end: p.getEnd() };
+  });
+  const pieces = slots.map((s, i) => {
+    const next = i + 1 < slots.length ? slots[i + 1]!.start : obj.getEnd() - 1;
+    let sep = text.slice(s.end, next);
+    let trail = '';
+    // `field: x, // note` — the note belongs to the field.
+    const m = /^([ \t]*,?)([ \t]*)(\/\/[^\n]*|\/\*[^\n]*?\*\/)(?=[ \t]*(?:\n|$))/.exec(sep);
+    if (m) {
+      const comma = m[1]!.includes(',') ? m[1]! : '';
+      trail = (comma ? '' : m[1]!) + m[2]! + m[3]!;
+      sep = comma + sep.slice(m[0].length);
+    }
+    return { body: sub(s.start, s.end), trail, sep };
+  });
+  let out = text.slice(obj.getStart(), slots[0]!.start);
+  order.forEach((from, i) => {
+    const p = pieces[i]!;
+    const moved = pieces[from]!;
+    // Keep the slot's comma, put the moved field's trailing comment after it.
+    const comma = /^\s*,/.exec(p.sep)?.[0] ?? '';
+    out += moved.body + comma + moved.trail + p.sep.slice(comma.length);
+  });
+  out += text.slice(obj.getEnd() - 1, obj.getEnd());
+  const firstWrong = order.findIndex((v, i) => v !== i);
+  const should = names[order[firstWrong]!]!;
+  return {
+    start: obj.getStart(),
+    end: obj.getEnd(),
+    text: out,
+    pos: props[order[firstWrong]!]!.getStart(),
+    message: `fields are not in canonical order: \`${should}\` should come before \`${names[firstWrong]!}\` (order: ${FIELD_ORDER.join(', ')})`,
+  };
+}
+
+/**
+ * The differences of one definition from the canonical form, each as an edit of the file's
+ * text. Input sorting and field order are combined into one edit when both apply.
+ */
+export function styleDefinition(obj: ObjectLiteralExpression): StyleEdit[] {
+  const text = obj.getSourceFile().getFullText();
+  const inner = inputEdits(obj);
+  const sub = (start: number, end: number) => {
+    let s = '';
+    let last = start;
+    for (const e of inner) {
+      if (e.start < start || e.end > end) continue;
+      s += text.slice(last, e.start) + e.text;
+      last = e.end;
+    }
+    return s + text.slice(last, end);
+  };
+  const order = orderEdit(obj, sub);
+  if (!order) return inner;
+  return [{ ...order, message: [order.message, ...inner.map((e) => e.message)].join('; '), pos: Math.min(order.pos, ...inner.map((e) => e.pos)) }];
+}
+
+/** Apply non-overlapping edits (outermost wins; inner ones are redone on the next pass). */
+function applyEdits(text: string, edits: readonly StyleEdit[]): string {
+  const sorted = [...edits].sort((a, b) => a.start - b.start || b.end - a.end);
+  const kept: StyleEdit[] = [];
+  for (const e of sorted) if (!kept.length || e.start >= kept[kept.length - 1]!.end) kept.push(e);
+  let out = '';
+  let last = 0;
+  for (const e of kept) {
+    out += text.slice(last, e.start) + e.text;
+    last = e.end;
+  }
+  return out + text.slice(last);
+}
+
+let project: Project | undefined;
+
+/** A ts-morph project for parsing single files (no type checking, no file system lookups). */
+export function parsingProject(): Project {
+  return (project ??= new Project({ useInMemoryFileSystem: true, skipFileDependencyResolution: true, compilerOptions: { allowJs: true } }));
+}
+
+/** Parse `text` as `file`, failing with file:line on syntax errors. */
+export function parseFile(file: string, text: string): SourceFile {
+  const p = parsingProject();
+  const name = file.startsWith('/') ? file : `/${file}`;
+  const sf = p.createSourceFile(name, text, { overwrite: true });
+  const diags = (sf.compilerNode as unknown as { parseDiagnostics?: ts.DiagnosticWithLocation[] }).parseDiagnostics ?? [];
+  if (diags.length) {
+    const d = diags[0]!;
+    const { line, character } = ts.getLineAndCharacterOfPosition(sf.compilerNode, d.start);
+    throw new TsdslError(`${file}:${line + 1}:${character + 1}: syntax error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}; fix it before running style (the file was not changed)`);
+  }
+  return sf;
+}
+
+/** The canonical form of a file's text; running it on its own output returns the same text. */
+export function styleText(file: string, text: string): { text: string; edits: Array<StyleEdit & { line: number; column: number }> } {
+  let current = text;
+  const report: Array<StyleEdit & { line: number; column: number }> = [];
+  for (let pass = 0; pass < 10; pass++) {
+    const sf = parseFile(file, current);
+    const edits = definitionObjects(sf).flatMap(styleDefinition);
+    if (!edits.length) break;
+    if (pass === 0) for (const e of edits) report.push({ ...e, ...sf.getLineAndColumnAtPos(e.pos) });
+    current = applyEdits(current, edits);
+  }
+  return { text: current, edits: report };
+}
+
+/** Read and style a file (nothing written). */
+export function styleFile(file: string): { original: string; text: string; edits: Array<StyleEdit & { line: number; column: number }> } {
+  let original: string;
+  try {
+    original = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TsdslError(`cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return { original, ...styleText(file, original) };
+}

@@ -1,0 +1,447 @@
+/**
+ * The lint checkers (Guix's `guix lint` checkers): each is a plain value with a name, a
+ * description, whether it needs the network, and a function from a package to its problems.
+ * A problem names the field it is about (a property path in the definition), so the runner
+ * (lint.ts) can point at that property's line and column. Adding a checker means adding an
+ * entry to `checkers`.
+ */
+import { existsSync } from 'node:fs';
+import { basename, sep } from 'node:path';
+import { MIRRORS } from '../build/mirrors.js';
+import { isKnownLicense, type License } from '../dsl/licenses.js';
+import type { Origin } from '../dsl/origin.js';
+import { fullName, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import type { Lowerer } from '../derivation/lower.js';
+import type { SourceIndex } from './positions.js';
+
+/** One problem a checker found. */
+export interface Problem {
+  readonly message: string;
+  /** The property the problem is about, e.g. ['source', 'sha256']; the definition when absent. */
+  readonly field?: readonly string[];
+  /** An exact position (formatting findings), overriding `field`. */
+  readonly at?: { readonly file: string; readonly line: number; readonly column: number };
+}
+
+/** What checkers may use beyond the package. */
+export interface LintContext {
+  readonly sources: SourceIndex;
+  /** The shared lowerer for the derivation checker (created on first use). */
+  lowerer(): Promise<Lowerer>;
+  /** Hash the local files `p`'s closure refers to (once for the whole run when they all exist). */
+  prepare(p: Package): Promise<void>;
+}
+
+export interface LintChecker {
+  readonly name: string;
+  readonly description: string;
+  readonly network: boolean;
+  check(p: Package, ctx: LintContext): readonly Problem[] | Promise<readonly Problem[]>;
+}
+
+const problem = (message: string, ...field: string[]): Problem => (field.length ? { message, field } : { message });
+
+// ---------------------------------------------------------------------------------------------
+// Identity
+
+const nameChecker: LintChecker = {
+  name: 'name',
+  description: 'the name is lower case letters, digits and - + . _',
+  network: false,
+  check(p) {
+    if (/^[a-z0-9][a-z0-9+._-]*$/.test(p.name)) return [];
+    const suggestion = p.name.toLowerCase().replace(/[^a-z0-9+._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+    return [problem(`name \`${p.name}\` should be lower case letters, digits and - + . _ (e.g. \`${suggestion}\`)`, 'name')];
+  },
+};
+
+const versionChecker: LintChecker = {
+  name: 'version',
+  description: 'the version starts with a digit and has no prefix such as `v`',
+  network: false,
+  check(p) {
+    const v = p.version;
+    if (/^v\d/i.test(v)) return [problem(`version \`${v}\` should not start with \`${v[0]}\`; write \`${v.slice(1)}\``, 'version')];
+    if (!/^\d/.test(v)) return [problem(`version \`${v}\` should start with a digit (the upstream release number, e.g. 2.9.0)`, 'version')];
+    if (/[.\-_+~]$/.test(v)) return [problem(`version \`${v}\` should not end with \`${v.slice(-1)}\``, 'version')];
+    return [];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+
+const ARTICLE = /^(a|an|the)\s/i;
+
+/**
+ * True when a lower-case first word is the package's own (lower-case) name, as in "hwloc
+ * provides…" or "libgomp is…" for libgomp1: equal once punctuation and the soname digits go.
+ */
+function namesPackage(word: string, name: string): boolean {
+  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '').replace(/\d+$/, '');
+  const w = norm(word);
+  return w.length >= 3 && norm(name).includes(w);
+}
+
+const synopsisChecker: LintChecker = {
+  name: 'synopsis',
+  description: 'the synopsis is short, capitalised, with no leading article and no trailing period',
+  network: false,
+  check(p) {
+    const s = p.synopsis;
+    const out: Problem[] = [];
+    const add = (m: string) => out.push(problem(m, 'synopsis'));
+    if (!s.trim()) return [problem('synopsis is empty; say in a few words what the package is', 'synopsis')];
+    if (s !== s.trim()) add('synopsis has leading or trailing white space');
+    const t = s.trim();
+    if (ARTICLE.test(t)) add(`synopsis should not start with an article: drop \`${t.split(/\s/)[0]}\``);
+    else if (/^[a-z]/.test(t) && !namesPackage(t.split(/\s/)[0]!, p.name)) add(`synopsis should start with a capital letter: \`${t[0]!.toUpperCase()}${t.slice(1, 30)}…\``);
+    if (/[.]$/.test(t) && !/\.\.\.$|etc\.$/.test(t)) add('synopsis should not end with a period');
+    if (t.length > 80) add(`synopsis is ${t.length} characters long; keep it under 80 (the details go in the description)`);
+    if (t.toLowerCase().startsWith(p.name.toLowerCase()) && !/^[\w+-]/.test(t.slice(p.name.length))) add(`synopsis should not start with the package name \`${p.name}\``);
+    return out;
+  },
+};
+
+const descriptionChecker: LintChecker = {
+  name: 'description',
+  description: 'the description is full sentences: capitalised (or the package name), ending with a period',
+  network: false,
+  check(p) {
+    const d = p.description;
+    const out: Problem[] = [];
+    const add = (m: string) => out.push(problem(m, 'description'));
+    if (!d.trim()) return [problem('description is empty; describe what the package does in a few sentences', 'description')];
+    if (d !== d.trim()) add('description has leading or trailing white space');
+    const t = d.trim();
+    const first = t.split(/[\s,.:;]/)[0] ?? '';
+    if (/^[a-z]/.test(t) && !namesPackage(first, p.name))
+      add(`description should start with a capital letter or the package name, not \`${first}\``);
+    if (!/[.!?][)"'`]?$/.test(t)) add('description should end with a full stop');
+    if (/ {2,}|\t/.test(t)) add('description has runs of white space (tabs or several spaces); use single spaces');
+    if (t === p.synopsis.trim()) add('description repeats the synopsis; say more in it');
+    return out;
+  },
+};
+
+const licenseChecker: LintChecker = {
+  name: 'license',
+  description: 'the license is from the license table, listed once',
+  network: false,
+  check(p) {
+    const list: readonly License[] = Array.isArray(p.license) ? (p.license as readonly License[]) : [p.license as License];
+    const out: Problem[] = [];
+    for (const l of list) if (!isKnownLicense(l)) out.push(problem(`license ${JSON.stringify(l)} is not in the license table; use a value of \`licenses\``, 'license'));
+    const spdx = list.map((l) => l.spdx);
+    const dup = spdx.filter((s, i) => spdx.indexOf(s) !== i);
+    if (dup.length) out.push(problem(`license ${[...new Set(dup)].join(', ')} is listed more than once`, 'license'));
+    return out;
+  },
+};
+
+const homePageChecker: LintChecker = {
+  name: 'home-page',
+  description: 'the home page is a well-formed http(s) URL',
+  network: false,
+  check(p) {
+    const h = p.homePage;
+    if (!h) return [problem('home page is empty; give the project\'s web page', 'homePage')];
+    let u: URL;
+    try {
+      u = new URL(h);
+    } catch {
+      return [problem(`home page \`${h}\` is not a well-formed URL`, 'homePage')];
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return [problem(`home page \`${h}\` should be an http(s) URL`, 'homePage')];
+    if (!u.hostname.includes('.') || /\s/.test(h)) return [problem(`home page \`${h}\` has no valid host name`, 'homePage')];
+    if (u.username || u.password) return [problem(`home page \`${h}\` should not hold a user name or password`, 'homePage')];
+    return [];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Source
+
+/** `https://host/…/` prefixes of the fixed mirrors, longest first, for the mirror-URL advice. */
+const mirrorPrefixes: Array<[string, string]> = Object.entries(MIRRORS)
+  .flatMap(([name, roots]) => roots.map((r) => [r.replace(/^https?:\/\//, ''), name] as [string, string]))
+  .sort((a, b) => b[0].length - a[0].length);
+
+/** The `mirror://` form of a URL that points into a known mirror, if any. */
+export function mirrorForm(url: string): string | undefined {
+  const m = /^(?:https?|ftp):\/\/(.*)$/.exec(url);
+  if (!m) return undefined;
+  const rest = m[1]!;
+  for (const [prefix, name] of mirrorPrefixes) if (rest.startsWith(prefix)) return `mirror://${name}/${rest.slice(prefix.length)}`;
+  // Any Debian archive: its host comes from apt's sources, so the file is named by its pool path.
+  const pool = /^[^/]+\/(?:[^/]+\/)*?debian\/(pool\/.+)$/.exec(rest);
+  if (pool) return `mirror://debian/${pool[1]}`;
+  return undefined;
+}
+
+/** The text of the sha256 literal in the definition, when it is written there. */
+function writtenHash(p: Package, ctx: LintContext): string | undefined {
+  const obj = ctx.sources.definition(p.location);
+  const prop = obj?.getProperty('source');
+  if (!prop) return undefined;
+  const text = prop.getText();
+  const m = /\bsha256\s*:\s*(['"`])([^'"`]*)\1/.exec(text);
+  return m?.[2];
+}
+
+function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
+  const out: Problem[] = [];
+  if (o.kind === 'url') {
+    if (o.sha256 === undefined) out.push(problem('source is not pinned: give its sha256 (`sha256sum FILE`)', 'source'));
+    else {
+      const written = writtenHash(p, ctx);
+      if (written !== undefined && written !== o.sha256)
+        out.push(problem(`sha256 should be written as lower-case hex (what \`sha256sum\` prints): '${o.sha256}'`, 'source', 'sha256'));
+    }
+    let sawMirror = false;
+    for (const u of o.urls) {
+      const m = mirrorForm(u);
+      if (m) out.push(problem(`URL \`${u}\` should be written \`${m}\` (the mirror list then supplies every host)`, 'source', 'urls'));
+      if (u.startsWith('mirror://')) sawMirror = true;
+      else if (sawMirror && !m) out.push(problem(`upstream URL \`${u}\` comes after a mirror:// URL; list upstream URLs first, mirrors after`, 'source', 'urls'));
+      if (u.startsWith('http://') && !m) out.push(problem(`URL \`${u}\` uses http://; use https:// where the host offers it`, 'source', 'urls'));
+    }
+  } else if (o.kind === 'git') {
+    if (!/^[0-9a-f]{40}$/.test(o.commit)) out.push(problem(`git commit \`${o.commit}\` is a tag or branch, which can move; pin the 40-hex commit id`, 'source', 'commit'));
+    if (o.sha256 === undefined) out.push(problem('git source is not pinned: give the sha256 of the checkout', 'source'));
+  } else if (!existsSync(o.path)) {
+    out.push(problem(`local source \`${o.path}\` does not exist`, 'source'));
+  }
+  return out;
+}
+
+const sourceChecker: LintChecker = {
+  name: 'source',
+  description: 'the source is pinned by a hex sha256, uses mirror:// URLs for mirrored hosts, upstream first',
+  network: false,
+  check(p, ctx) {
+    return p.source ? checkOrigin(p.source, p, ctx) : [];
+  },
+};
+
+/** Does `url` answer? An HTTP status, or the network error's code. */
+async function probe(url: string): Promise<{ ok: boolean; why: string }> {
+  if (url.startsWith('file://')) return { ok: existsSync(new URL(url)), why: 'no such file' };
+  const attempt = async (method: 'HEAD' | 'GET') => {
+    const res = await fetch(url, { method, redirect: 'follow', signal: AbortSignal.timeout(20_000), ...(method === 'GET' ? { headers: { range: 'bytes=0-0' } } : {}) });
+    await res.body?.cancel();
+    return res.status;
+  };
+  try {
+    let status = await attempt('HEAD');
+    // Some servers refuse HEAD; ask for one byte instead.
+    if (status === 405 || status === 501 || status === 403) status = await attempt('GET');
+    return { ok: status < 400, why: `HTTP ${status}` };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return { ok: false, why: err.cause?.code ?? (err.name === 'TimeoutError' ? 'timed out' : err.message) };
+  }
+}
+
+const sourceAvailableChecker: LintChecker = {
+  name: 'source-available',
+  description: 'one of the source URLs (mirrors expanded) answers',
+  network: true,
+  async check(p) {
+    const o = p.source;
+    if (o?.kind !== 'url') return [];
+    const { expandUrls } = await import('../build/mirrors.js');
+    let candidates: string[];
+    try {
+      candidates = expandUrls(o.urls);
+    } catch (e) {
+      return [problem((e as Error).message, 'source', 'urls')];
+    }
+    const failures: string[] = [];
+    for (const u of candidates) {
+      const r = await probe(u);
+      if (r.ok) return [];
+      failures.push(`${u} (${r.why})`);
+    }
+    return [problem(`no source URL answers: ${failures.join(', ')}`, 'source', 'urls')];
+  },
+};
+
+const PATCH_NAME = /^[a-z0-9][a-z0-9+._-]*\.(patch|diff)$/;
+
+const patchChecker: LintChecker = {
+  name: 'patch-file-names',
+  description: 'patch files exist and are named PACKAGE-what.patch',
+  network: false,
+  check(p) {
+    if (!p.source) return [];
+    const out: Problem[] = [];
+    for (const patch of p.source.patches) {
+      if (typeof patch !== 'string') continue;
+      const name = basename(patch);
+      if (!existsSync(patch)) out.push(problem(`patch \`${patch}\` not found; add the file or fix its name`, 'source', 'patches'));
+      if (!PATCH_NAME.test(name)) out.push(problem(`patch file name \`${name}\` should be lower case and end in .patch`, 'source', 'patches'));
+      else if (!name.startsWith(`${p.name}-`)) out.push(problem(`patch file name \`${name}\` should start with the package name: \`${p.name}-${name}\``, 'source', 'patches'));
+      if (name.length > 100) out.push(problem(`patch file name \`${name}\` is ${name.length} characters long; keep it under 100 (tar's name limit)`, 'source', 'patches'));
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+/** Programs run at build time only: they belong in nativeInputs. */
+export const BUILD_TOOLS: readonly string[] = [
+  'autoconf', 'automake', 'bison', 'cmake', 'cmake-minimal', 'flex', 'gettext', 'help2man', 'intltool', 'libtool',
+  'm4', 'meson', 'nasm', 'ninja', 'pkg-config', 'pkgconf', 'swig', 'texinfo', 'yasm',
+];
+
+const nativeChecker: LintChecker = {
+  name: 'inputs-should-be-native',
+  description: 'build tools (pkgconf, bison, flex, cmake, …) are in nativeInputs, not inputs',
+  network: false,
+  check(p) {
+    const out: Problem[] = [];
+    // Propagated inputs are left alone: a tool users of the package run (bison runs m4) is propagated on purpose.
+    for (const i of p.inputs)
+      if (BUILD_TOOLS.includes(i.name)) out.push(problem(`\`${i.name}\` is a build tool; move it from inputs to nativeInputs`, 'inputs'));
+    return out;
+  },
+};
+
+const duplicateChecker: LintChecker = {
+  name: 'duplicate-inputs',
+  description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs',
+  network: false,
+  check(p) {
+    // Native inputs run on the build machine; the same package among the (propagated) inputs is
+    // for the target, so m4 may be both a native input and a propagated one (bison).
+    const out: Problem[] = [];
+    for (const group of [['inputs', 'propagatedInputs'], ['nativeInputs']] as const) {
+      const where = new Map<string, string[]>();
+      for (const field of group)
+        for (const i of p[field]) {
+          const l = where.get(i.name) ?? [];
+          l.push(field);
+          where.set(i.name, l);
+        }
+      for (const [name, fields] of where)
+        if (fields.length > 1)
+          out.push(problem(`\`${name}\` is listed ${fields.length} times (${fields.join(', ')}); keep it once`, fields[fields.length - 1]!));
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Variants
+
+/** A stable text of everything a variant can change: inputs, arguments, source, outputs, properties. */
+function fingerprint(p: Package): string {
+  return JSON.stringify(
+    { i: p.inputs, n: p.nativeInputs, g: p.propagatedInputs, a: p.arguments, s: p.source, o: p.outputs, p: p.properties, b: p.buildSystem.name },
+    (_k, v: unknown) => (isPackage(v) ? `${fullName(v)}:${JSON.stringify(v.variants)}:${fingerprintId(v)}` : v),
+  );
+}
+
+/** Distinguish two packages with the same name, version and variants (e.g. other inputs). */
+const ids = new WeakMap<Package, number>();
+let nextId = 0;
+function fingerprintId(p: Package): number {
+  let id = ids.get(p);
+  if (id === undefined) ids.set(p, (id = nextId++));
+  return id;
+}
+
+/** The values a variant can take other than its default. */
+function otherValues(d: VariantDecl): VariantValue[] {
+  const def = typeof d === 'object' ? d.default : d;
+  if (typeof def === 'boolean') return [!def];
+  if (typeof def === 'number') return [def + 1];
+  return typeof d === 'object' && 'values' in d ? d.values.filter((v) => v !== def) : [];
+}
+
+const variantsChecker: LintChecker = {
+  name: 'unused-variants',
+  description: 'every declared variant changes something (inputs, arguments, source, …)',
+  network: false,
+  check(p) {
+    const out: Problem[] = [];
+    const base = fingerprint(p);
+    for (const [name, decl] of Object.entries(p.variantDecls)) {
+      const values = otherValues(decl);
+      if (!values.length) continue;
+      const used = values.some((v) => {
+        try {
+          return fingerprint(withVariants(p, { [name]: v })) !== base;
+        } catch {
+          return true; // a value that fails is used somewhere; the derivation checker reports failures
+        }
+      });
+      if (!used) out.push(problem(`variant \`${name}\` changes nothing: no input, argument or source depends on it; use it or remove it`, 'variants', name));
+    }
+    return out;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Derivation and formatting
+
+const derivationChecker: LintChecker = {
+  name: 'derivation',
+  description: 'the package lowers to a derivation (its bag, builder and inputs are consistent)',
+  network: false,
+  async check(p, ctx) {
+    try {
+      const lowerer = await ctx.lowerer();
+      await ctx.prepare(p);
+      lowerer.lowerGrafted(p);
+      return [];
+    } catch (e) {
+      return [problem(`lowering to a derivation fails: ${(e as Error).message}`)];
+    }
+  },
+};
+
+const styled = new WeakMap<object, readonly Problem[]>();
+
+const formattingChecker: LintChecker = {
+  name: 'formatting',
+  description: 'the definition is in the canonical form of `tsdsl style` (field order, sorted inputs)',
+  network: false,
+  async check(p, ctx) {
+    const obj = ctx.sources.definition(p.location);
+    if (!obj || !p.location) return [];
+    // Packages made by one helper share a definition: style it once.
+    const hit = styled.get(obj);
+    if (hit) return hit;
+    const { styleDefinition } = await import('../edit/style.js');
+    const file = p.location.file;
+    const problems = styleDefinition(obj).map((e) => {
+      const { line, column } = obj.getSourceFile().getLineAndColumnAtPos(e.pos);
+      const shown = file.startsWith(process.cwd() + sep) ? file.slice(process.cwd().length + 1) : file;
+      return { message: `${e.message}; run \`tsdsl style ${shown}\``, at: { file, line, column } };
+    });
+    styled.set(obj, problems);
+    return problems;
+  },
+};
+
+/** Every checker, in `--list-checkers` order. */
+export const checkers: readonly LintChecker[] = [
+  nameChecker,
+  versionChecker,
+  synopsisChecker,
+  descriptionChecker,
+  licenseChecker,
+  homePageChecker,
+  sourceChecker,
+  sourceAvailableChecker,
+  patchChecker,
+  nativeChecker,
+  duplicateChecker,
+  variantsChecker,
+  derivationChecker,
+  formattingChecker,
+];

@@ -1,0 +1,94 @@
+/**
+ * Running lint checkers over packages: choose checkers by name (`-c`, `-x`), run them over each
+ * package, and turn problems into `file:line:col: checker: message` findings, positioned on the
+ * field they are about. The checkers themselves live in checkers.ts.
+ */
+import { TsdslError, didYouMean } from '../errors.js';
+import { fullName, type Package } from '../dsl/package.js';
+import type { Lowerer } from '../derivation/lower.js';
+import { checkers, type LintChecker, type LintContext } from './checkers.js';
+import { SourceIndex } from './positions.js';
+
+/** One finding, ready to print. */
+export interface Finding {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly checker: string;
+  readonly package: string;
+  readonly message: string;
+}
+
+/** Look up checkers by name; unknown names fail with a suggestion. */
+export function findCheckers(names: readonly string[]): LintChecker[] {
+  const known = checkers.map((c) => c.name);
+  const bad = names.filter((n) => !known.includes(n));
+  if (bad.length)
+    throw new TsdslError(
+      `unknown lint checker ${bad.map((n) => `\`${n}\`${didYouMean(n, known)}`).join(', ')} (checkers: ${known.join(', ')}; see --list-checkers)`,
+    );
+  return checkers.filter((c) => names.includes(c.name));
+}
+
+/**
+ * The checkers to run: those named by `only` (all when empty) minus `exclude`. Checkers that
+ * need the network run only when named or when `network` is set.
+ */
+export function selectCheckers(only: readonly string[], exclude: readonly string[], network = false): LintChecker[] {
+  findCheckers([...only, ...exclude]);
+  const base = only.length ? checkers.filter((c) => only.includes(c.name)) : checkers.filter((c) => network || !c.network);
+  return base.filter((c) => !exclude.includes(c.name));
+}
+
+/** Lint `packages` with `selected`; findings sorted by file, line, column, checker. */
+export async function lintPackages(
+  packages: readonly Package[],
+  selected: readonly LintChecker[] = checkers.filter((c) => !c.network),
+  options: { onProgress?: (done: number, total: number) => void } = {},
+): Promise<Finding[]> {
+  const sources = new SourceIndex();
+  let lowerer: Lowerer | undefined;
+  // Preparing walks a package's whole closure: do it once for every package linted, and fall
+  // back to one package at a time only when some file is missing, to say which package it is.
+  let preparedAll: boolean | undefined;
+  const ctx: LintContext = {
+    sources,
+    async lowerer() {
+      if (!lowerer) {
+        const { Lowerer: L } = await import('../derivation/lower.js');
+        lowerer = new L();
+      }
+      return lowerer;
+    },
+    async prepare(p) {
+      const l = await ctx.lowerer();
+      if (preparedAll === undefined) {
+        try {
+          await l.prepare(packages);
+          preparedAll = true;
+        } catch {
+          preparedAll = false;
+        }
+      }
+      if (!preparedAll) await l.prepare([p]);
+    },
+  };
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+  let done = 0;
+  for (const p of packages) {
+    if (options.onProgress && done++ % 250 === 0) options.onProgress(done - 1, packages.length);
+    for (const c of selected) {
+      for (const prob of await c.check(p, ctx)) {
+        const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? { file: '<unknown>', line: 0, column: 0 };
+        // Packages sharing one definition (a helper function) report its formatting once.
+        const key = `${pos.file}:${pos.line}:${pos.column}:${c.name}:${prob.message}`;
+        if (prob.at && seen.has(key)) continue;
+        seen.add(key);
+        findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message: prob.message });
+      }
+    }
+  }
+  findings.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column || (a.checker < b.checker ? -1 : a.checker > b.checker ? 1 : 0)));
+  return findings;
+}

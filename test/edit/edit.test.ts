@@ -1,0 +1,63 @@
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { editorArguments } from '../../src/cli/commands/edit.js';
+import { ROOT, tsdsl } from '../cli/helpers.js';
+
+/** An "editor" that records its arguments, one a line, into `log`. */
+function recordingEditor(): { script: string; log: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-edit-'));
+  const script = join(dir, 'vi');
+  const log = join(dir, 'args');
+  writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$@" > '${log}'\n`);
+  chmodSync(script, 0o755);
+  return { script, log };
+}
+
+/** hwloc's definition line, read from the source itself. */
+function hwlocLine(): number {
+  const lines = readFileSync(join(ROOT, 'packages', 'mpi.ts'), 'utf8').split('\n');
+  return lines.findIndex((l) => /^export const hwloc = definePackage\(/.test(l)) + 1;
+}
+
+describe('tsdsl edit', () => {
+  it('starts $EDITOR as `EDITOR +LINE FILE` on the TypeScript source (not dist/)', () => {
+    const { script, log } = recordingEditor();
+    const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: script, VISUAL: '' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe(`+${hwlocLine()}\n${join(ROOT, 'packages', 'mpi.ts')}\n`);
+  });
+
+  it('prefers $VISUAL, passes its own arguments, and opens several packages at once', () => {
+    const { script, log } = recordingEditor();
+    const r = tsdsl(['edit', 'hwloc', 'scotch'], { env: { VISUAL: `${script} -n`, EDITOR: '/nonexistent/editor' } });
+    expect(r.code).toBe(0);
+    const args = readFileSync(log, 'utf8').split('\n');
+    expect(args.slice(0, 3)).toEqual(['-n', `+${hwlocLine()}`, join(ROOT, 'packages', 'mpi.ts')]);
+    expect(args[3]).toMatch(/^\+\d+$/);
+    expect(args[4]).toBe(join(ROOT, 'packages', 'maths.ts'));
+  });
+
+  it('prints FILE:LINE when no editor is set, or with --print', () => {
+    const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: '', VISUAL: '' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`packages/mpi.ts:${hwlocLine()}\n`);
+    const p = tsdsl(['edit', '--print', 'hwloc'], { env: { EDITOR: '/nonexistent/editor' } });
+    expect(p.stdout).toBe(`packages/mpi.ts:${hwlocLine()}\n`);
+  });
+
+  it('VS Code gets --goto FILE:LINE:COLUMN', () => {
+    expect(editorArguments('/usr/bin/code', [{ file: '/p/x.ts', line: 3, column: 22 }])).toEqual(['--goto', '/p/x.ts:3:22']);
+    expect(editorArguments('emacsclient', [{ file: '/p/x.ts', line: 3, column: 22 }])).toEqual(['+3', '/p/x.ts']);
+  });
+
+  it('a missing editor or unknown package is a clear error', () => {
+    const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: '/nonexistent/editor', VISUAL: '' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/cannot start the editor `\/nonexistent\/editor` \(from EDITOR\): not found; set VISUAL or EDITOR/);
+    expect(tsdsl(['edit', 'hwlok'], { env: { EDITOR: '' } }).stderr).toMatch(/unknown package `hwlok`; did you mean `hwloc`/);
+    expect(tsdsl(['edit']).stderr).toMatch(/no package given/);
+  });
+});

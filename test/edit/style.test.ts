@@ -1,0 +1,141 @@
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { styleText } from '../../src/edit/style.js';
+import { ROOT, tsdsl } from '../cli/helpers.js';
+
+const INPUT = `// My group's packages.
+import { definePackage, inherit, licenses, gnu } from 'tsdsl';
+import { bison, flex, hwloc, zlib } from 'tsdsl/packages';
+
+export const solver = definePackage({
+  synopsis: 'Sparse solver', // short
+  name: 'solver',
+  version: '1.0',
+
+  // Needed at run time.
+  inputs: [zlib, hwloc],
+  nativeInputs: (v) => (v.fast ? [flex, bison] : [flex]),
+  buildSystem: gnu,
+  description: 'Solves things.',
+  variants: { fast: false },
+  homePage: 'https://example.org/',
+  /* The usual. */
+  license: licenses.expat
+});
+
+export const kept = definePackage({
+  name: 'kept', version: '1.0', buildSystem: gnu,
+  inputs: [
+    zlib, // the order matters here: a comment keeps it
+    hwloc,
+  ],
+  synopsis: 'Kept', description: 'Kept.', homePage: 'https://example.org/', license: licenses.expat,
+});
+
+export const variant = inherit(solver, { version: '2.0', name: 'solver2' });
+export const inline = solver.with({ inputs: [zlib, bison, hwloc] });
+`;
+
+const EXPECTED = `// My group's packages.
+import { definePackage, inherit, licenses, gnu } from 'tsdsl';
+import { bison, flex, hwloc, zlib } from 'tsdsl/packages';
+
+export const solver = definePackage({
+  name: 'solver',
+  version: '1.0',
+  buildSystem: gnu,
+
+  variants: { fast: false },
+  // Needed at run time.
+  inputs: [hwloc, zlib],
+  nativeInputs: (v) => (v.fast ? [bison, flex] : [flex]),
+  synopsis: 'Sparse solver', // short
+  description: 'Solves things.',
+  homePage: 'https://example.org/',
+  /* The usual. */
+  license: licenses.expat
+});
+
+export const kept = definePackage({
+  name: 'kept', version: '1.0', buildSystem: gnu,
+  inputs: [
+    zlib, // the order matters here: a comment keeps it
+    hwloc,
+  ],
+  synopsis: 'Kept', description: 'Kept.', homePage: 'https://example.org/', license: licenses.expat,
+});
+
+export const variant = inherit(solver, { name: 'solver2', version: '2.0' });
+export const inline = solver.with({ inputs: [bison, hwloc, zlib] });
+`;
+
+describe('tsdsl style', () => {
+  it('orders fields, sorts inputs, keeps comments and layout (byte-exact)', () => {
+    const { text, edits } = styleText('fixture.ts', INPUT);
+    expect(text).toBe(EXPECTED);
+    expect(edits.map((e) => e.line)).toEqual([7, 30, 31]);
+  });
+
+  it('a comment after the last field (no comma) moves with it; a dangling comment stays last', () => {
+    const input = "x = definePackage({\n  license: licenses.expat, // lic\n  name: 'a' // last\n  // dangling\n});\n";
+    expect(styleText('a.ts', input).text).toBe("x = definePackage({\n  name: 'a', // last\n  license: licenses.expat // lic\n  // dangling\n});\n");
+  });
+
+  it('is idempotent', () => {
+    const once = styleText('fixture.ts', INPUT).text;
+    const twice = styleText('fixture.ts', once);
+    expect(twice.text).toBe(once);
+    expect(twice.edits).toEqual([]);
+  });
+
+  it('rewrites files in place; --dry-run reports and writes nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-style-'));
+    const file = join(dir, 'solver.ts');
+    writeFileSync(file, INPUT);
+    const dry = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(/^solver\.ts:7:3: fields are not in canonical order: `name` should come before `synopsis`/m);
+    expect(dry.stdout).toMatch(/^solver\.ts:31:\d+: inputs are not sorted: `bison` should come before `zlib`/m);
+    expect(readFileSync(file, 'utf8')).toBe(INPUT);
+    const r = tsdsl(['style', 'solver.ts'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(EXPECTED);
+    const again = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
+    expect(again.stdout).toBe('');
+    expect(again.code).toBe(0);
+  });
+
+  it('a file that does not parse is an error with file:line, and no file is touched', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-style-'));
+    writeFileSync(join(dir, 'good.ts'), INPUT);
+    const broken = 'export const x = definePackage({\n  name: "x",\n  version: ,\n});\n';
+    writeFileSync(join(dir, 'broken.ts'), broken);
+    const r = tsdsl(['style', 'good.ts', 'broken.ts'], { cwd: dir });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/broken\.ts:3:\d+: syntax error: .*the file was not changed/);
+    expect(readFileSync(join(dir, 'good.ts'), 'utf8')).toBe(INPUT);
+    expect(readFileSync(join(dir, 'broken.ts'), 'utf8')).toBe(broken);
+    expect(tsdsl(['style'], { cwd: dir }).stderr).toMatch(/no file given; try `tsdsl style packages\/maths\.ts`/);
+    expect(tsdsl(['style', 'missing.ts'], { cwd: dir }).stderr).toMatch(/cannot read `missing\.ts`: no such file/);
+  });
+
+  it('works on the default collection: its files keep every definition and reach a fixed point', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-style-'));
+    const files = readdirSync(join(ROOT, 'packages')).filter((f) => f.endsWith('.ts'));
+    for (const f of files) copyFileSync(join(ROOT, 'packages', f), join(dir, f));
+    const r = tsdsl(['style', ...files], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const f of files) {
+      const before = readFileSync(join(ROOT, 'packages', f), 'utf8');
+      const after = readFileSync(join(dir, f), 'utf8');
+      // Only order changes: the same characters, rearranged.
+      expect([...after].sort().join('')).toBe([...before].sort().join(''));
+      expect(styleText(f, after).edits).toEqual([]);
+    }
+    expect(tsdsl(['style', '--dry-run', ...files], { cwd: dir }).code).toBe(0);
+  });
+});

@@ -1,0 +1,215 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MIRRORS } from '../../src/build/mirrors.js';
+import { checkers } from '../../src/lint/checkers.js';
+import { tsdsl } from '../cli/helpers.js';
+
+/** A fixture directory of package files, loaded with -L. */
+function fixtureDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lint-'));
+  mkdirSync(join(dir, 'pkgs'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'pkgs', name), text);
+  return dir;
+}
+
+// A GNU mirror root from the mirror table (host names are not written in the code).
+const gnuRoot = MIRRORS['gnu']![MIRRORS['gnu']!.length - 1]!;
+
+/** One bad package per checker; each line noted is where that checker's finding must point. */
+const BAD = `import { definePackage, inherit, licenses, local, trivial, url } from 'tsdsl';
+import { pkgconf, zlib } from 'tsdsl/packages';
+
+export const badName = definePackage({
+  name: 'Bad_Name',
+  version: '1.0',
+  buildSystem: trivial,
+  synopsis: 'Name checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+
+export const badVersion = inherit(badName, { name: 'bad-version', version: 'v2.0' });
+
+export const badMeta = definePackage({
+  name: 'bad-meta',
+  version: '1.0',
+  buildSystem: trivial,
+  synopsis: 'A library for things.',
+  description: 'does things',
+  homePage: 'https://example.org:99999/',
+  license: [licenses.expat, licenses.expat],
+});
+
+export const badSource = definePackage({
+  name: 'bad-source',
+  version: '2.12',
+  source: url({
+    urls: ['mirror://debian/pool/main/h/hello/hello_2.12.orig.tar.gz', '${gnuRoot}hello/hello-2.12.tar.gz', 'https://example.org/hello-2.12.tar.gz'],
+    sha256: '1j69p8a1pjpbpwn4w7l4dfxmaxxqikchjzqw1ncw05zmcmvlnjd4',
+    patches: ['./Fix_Build.patch'],
+  }),
+  buildSystem: trivial,
+  synopsis: 'Source checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+
+export const badInputs = definePackage({
+  name: 'bad-inputs',
+  version: '1.0',
+  buildSystem: trivial,
+  variants: { fast: false },
+  inputs: [zlib, pkgconf, zlib],
+  synopsis: 'Inputs checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+
+export const badDerivation = definePackage({
+  name: 'bad-derivation',
+  version: '1.0',
+  source: local('./no-such-directory'),
+  buildSystem: trivial,
+  synopsis: 'Derivation checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+
+export const badFormat = definePackage({
+  version: '1.0',
+  name: 'bad-format',
+  buildSystem: trivial,
+  synopsis: 'Formatting checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+`;
+
+const GOOD = `import { definePackage, licenses, trivial } from 'tsdsl';
+import { zlib } from 'tsdsl/packages';
+
+export const good = definePackage({
+  name: 'good',
+  version: '1.0',
+  buildSystem: trivial,
+  variants: { compress: true },
+  inputs: (v) => (v.compress ? [zlib] : []),
+  synopsis: 'Package that lints clean',
+  description: 'good is a package with nothing to say against it.',
+  homePage: 'https://example.org/good',
+  license: licenses.expat,
+});
+`;
+
+describe('tsdsl lint', () => {
+  const dir = fixtureDir({ 'bad.ts': BAD, 'good.ts': GOOD });
+  const run = (...args: string[]) => tsdsl(['lint', '-L', 'pkgs', ...args], { cwd: dir });
+  const lines = (out: string) => out.split('\n').filter(Boolean);
+
+  it('every checker fires on a crafted bad package, at the field it is about', () => {
+    const names = ['bad-name', 'bad-version', 'bad-meta', 'bad-source', 'bad-inputs', 'bad-derivation', 'bad-format'].map((n) => (n === 'bad-name' ? 'Bad_Name' : n));
+    const r = run(...names);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const out = lines(r.stdout);
+    const fired = new Set(out.map((l) => l.split(': ')[1]));
+    expect([...fired].sort()).toEqual(checkers.filter((c) => !c.network).map((c) => c.name).sort());
+    const at = (line: number, checker: string, text: RegExp) =>
+      expect(out.some((l) => l.startsWith(`pkgs/bad.ts:${line}:`) && l.includes(`: ${checker}: `) && text.test(l)), `${checker} at line ${line}`).toBe(true);
+    at(5, 'name', /`Bad_Name` should be lower case .* `bad_name`/);
+    at(14, 'version', /should not start with `v`; write `2.0`/);
+    at(20, 'synopsis', /should not start with an article: drop `A`/);
+    at(20, 'synopsis', /should not end with a period/);
+    at(21, 'description', /should start with a capital letter/);
+    at(21, 'description', /should end with a full stop/);
+    at(22, 'home-page', /not a well-formed URL/);
+    at(23, 'license', /listed more than once/);
+    at(31, 'source', /sha256 should be written as lower-case hex/);
+    at(30, 'source', new RegExp(`should be written \`mirror://gnu/hello/hello-2.12.tar.gz\``));
+    at(30, 'source', /upstream URL .* comes after a mirror:\/\/ URL/);
+    at(32, 'patch-file-names', /patch `.*Fix_Build.patch` not found/);
+    at(32, 'patch-file-names', /should be lower case and end in .patch/);
+    at(46, 'inputs-should-be-native', /`pkgconf` is a build tool; move it from inputs to nativeInputs/);
+    at(46, 'duplicate-inputs', /`zlib` is listed 2 times/);
+    at(45, 'unused-variants', /variant `fast` changes nothing/);
+    at(53, 'derivation', /bad-derivation@1.0: lowering to a derivation fails/);
+    at(66, 'formatting', /`name` should come before `version`.*; run `tsdsl style pkgs\/bad.ts`/);
+    // Each line has the documented shape.
+    for (const l of out) expect(l).toMatch(/^pkgs\/bad\.ts:\d+:\d+: [a-z-]+: [A-Za-z_-]+@[\w.]+: .+$/);
+  });
+
+  it('is silent on a clean package, and exits 0', () => {
+    const r = run('good');
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('is silent on the default collection', () => {
+    // TODO(style not yet run over packages/): the default collection is not yet in `tsdsl style`
+    // form (its files are edited in parallel); drop `-x formatting` once `tsdsl style packages/*.ts` ran.
+    const r = tsdsl(['lint', '-x', 'formatting'], { timeoutMs: 120_000 });
+    expect(r.stderr).toBe('');
+    // TODO(source field of hwloc@1 in packages/mpi.ts, not edited here): its sha256 is written in
+    // Guix's nix-base32; the hex form is in the comment above it. Empty this list once replaced.
+    const pending = [
+      "packages/mpi.ts:77:5: source: hwloc@1.11.13: sha256 should be written as lower-case hex (what `sha256sum` prints): 'a4494b7765f517c0990d1c7f09d98cb87755bb6b841e4e2cbfebca1b14bac9c8'",
+    ];
+    expect(lines(r.stdout)).toEqual(pending);
+    expect(r.code).toBe(pending.length ? 1 : 0);
+  });
+
+  it('-c runs only the named checkers, -x skips some', () => {
+    const only = lines(run('bad-meta', '-c', 'synopsis,license').stdout);
+    expect(new Set(only.map((l) => l.split(': ')[1]))).toEqual(new Set(['synopsis', 'license']));
+    const rest = lines(run('bad-meta', '-x', 'synopsis', '-x', 'description').stdout);
+    expect(rest.map((l) => l.split(': ')[1]).sort()).toEqual(['home-page', 'license']);
+  });
+
+  it('--list-checkers lists every checker with its description', () => {
+    const r = tsdsl(['lint', '--list-checkers']);
+    expect(r.code).toBe(0);
+    for (const c of checkers) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.description.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+  });
+
+  it('source-available (network) finds a source no URL serves, and passes a real one', (ctx) => {
+    const real = tsdsl(['lint', '-c', 'source-available', 'zlib']);
+    if (/no source URL answers: \S+ \((?!HTTP)/.test(real.stdout)) ctx.skip(); // the Debian archive cannot be reached from here
+    expect(real.stdout).toBe('');
+    expect(real.code).toBe(0);
+    const d = fixtureDir({
+      'gone.ts': `import { definePackage, licenses, trivial, url } from 'tsdsl';
+export const gone = definePackage({
+  name: 'gone',
+  version: '1.0',
+  source: url({ urls: 'mirror://debian/pool/main/n/no-such-package/no-such-package_1.0.orig.tar.gz', sha256: '${'0'.repeat(64)}' }),
+  buildSystem: trivial,
+  synopsis: 'Package whose source is gone',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+`,
+    });
+    const r = tsdsl(['lint', '-L', 'pkgs', '--network', 'gone'], { cwd: d });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^pkgs\/gone\.ts:5:17: source-available: gone@1\.0: no source URL answers: \S+no-such-package_1\.0\.orig\.tar\.gz \(HTTP 404\)/m);
+    // Without --network (or -c), network checkers do not run.
+    expect(tsdsl(['lint', '-L', 'pkgs', 'gone'], { cwd: d }).stdout).not.toMatch(/source-available/);
+  });
+
+  it('an unknown checker or package is an error with a suggestion', () => {
+    const r = tsdsl(['lint', '-c', 'synopis', 'hwloc']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown lint checker `synopis`.*did you mean `synopsis`/);
+    const p = tsdsl(['lint', 'hwlco']);
+    expect(p.stderr).toMatch(/unknown package `hwlco`; did you mean `hwloc`/);
+  });
+});
