@@ -585,6 +585,68 @@ function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: 
   return { hashAlgo: out.hashAlgo, hash: digest.toString('hex'), algo, recursive: m[1] !== undefined, digest };
 }
 
+/** Sorts strings in place in Nix's (UTF-8 byte) order: plain `sort()` unless a surrogate could make UTF-16 order differ. */
+function sortNix(xs: string[]): string[] {
+  for (let i = 0; i < xs.length; i++) if (SURROGATE.test(xs[i]!)) return xs.sort(compareStrings);
+  return xs.sort();
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** True when `xs` is strictly increasing in Nix's order (so already sorted and without duplicates). */
+function strictlySorted(xs: readonly string[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (compareStrings(xs[i - 1]!, xs[i]!) >= 0) return false;
+  return true;
+}
+
+/** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
+function sortedUnique(xs: readonly string[], reuse: boolean): readonly string[] {
+  if (strictlySorted(xs)) return reuse ? xs : xs.slice();
+  return sortNix([...new Set(xs)]);
+}
+
+const OUT_LIST = '["out"]';
+
+/** `["a","b"]` for a list of output names (the common `["out"]` without work). */
+function outputList(outs: readonly string[]): string {
+  return outs.length === 1 && outs[0] === 'out' ? OUT_LIST : stringList(outs, quoteOutputName);
+}
+
+/**
+ * The input-derivation table with each `.drv` path replaced by its hash modulo (hex), sorted
+ * by that key; inputs with the same key have their output lists merged, as Nix 2.8 does.
+ */
+function moduloInputsText(inputDrvs: Record<string, readonly string[]>, paths: readonly string[], hasher: DerivationHasher): string {
+  if (paths.length === 0) return '[]';
+  const entries: Array<{ key: string; outs: readonly string[] }> = new Array(paths.length);
+  for (let i = 0; i < paths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(paths[i]!), outs: inputDrvs[paths[i]!]! };
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  let out = '[';
+  for (let i = 0; i < entries.length; i++) {
+    const { key } = entries[i]!;
+    let outs = entries[i]!.outs;
+    while (i + 1 < entries.length && entries[i + 1]!.key === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outs])]);
+    if (out.length > 1) out += ',';
+    out += '(' + quotePath(key) + ',' + outputList(outs) + ')';
+  }
+  return out + ']';
+}
+
+/** A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for. */
+class Finalized implements FinalizedDerivation {
+  constructor(
+    readonly name: string,
+    readonly drv: Derivation,
+    readonly drvPath: string,
+    readonly text: string,
+    readonly hashModuloHex: string,
+  ) {}
+
+  get hashModulo(): Buffer {
+    return Buffer.from(this.hashModuloHex, 'hex');
+  }
+}
+
 /**
  * Turns a partial derivation (output paths empty or stale) into the final one: computes
  * every output path (fixed-output: the content-addressed path of the declared hash;
@@ -597,19 +659,34 @@ function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: 
  * derivations does O(n) work. Throws one error listing every problem with the derivation.
  */
 export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  return finalize(partial, name, hasher, false);
+}
+
+/**
+ * `finalizeDerivation` for a caller that hands over the partial derivation: its `env` and
+ * `inputDrvs` must be prototype-less records made for this call and never touched again (they
+ * become the result's), its lists are not copied. Lowering uses it to skip the copies.
+ */
+export function finalizeOwnedDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  return finalize(partial, name, hasher, true);
+}
+
+function finalize(partial: Derivation, name: string, hasher: DerivationHasher, owned: boolean): FinalizedDerivation {
   const storeDir = hasher.storeDir;
   checkShape(partial, name, hasher);
   const outputNames = Object.keys(partial.outputs);
-  const env = copyRecord(partial.env);
+  const env = owned ? partial.env : copyRecord(partial.env);
   const outputs = nullRecord<DerivationOutput>();
-  const inputDrvs = nullRecord<readonly string[]>();
-  for (const k of Object.keys(partial.inputDrvs)) inputDrvs[k] = [...new Set(partial.inputDrvs[k]!)].sort(compareStrings);
+  const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
+  const inputPaths = Object.keys(partial.inputDrvs);
+  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  sortNix(inputPaths);
   const base = {
     inputDrvs,
-    inputSrcs: [...new Set(partial.inputSrcs)].sort(compareStrings),
+    inputSrcs: sortedUnique(partial.inputSrcs, owned),
     system: partial.system,
     builder: partial.builder,
-    args: [...partial.args],
+    args: owned ? partial.args : [...partial.args],
   };
 
   const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
@@ -635,26 +712,64 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
       outputs[o] = { path: '', hashAlgo: '', hash: '' };
       env[o] = '';
     }
-    const draft: Derivation = { ...base, outputs, env };
-    // One prepared form serves all three texts: masked, modulo and final.
-    const prepared = new PreparedDerivation(draft);
-    const modulo = inputDrvsText(draft, hasher.replacer);
-    const maskedHex = sha256Hex(prepared.text(prepared.outputsText(true), modulo, prepared.envText(() => '')));
-    for (const o of outputNames) {
+    // The three texts (masked, modulo, final) share everything but the outputs, the
+    // input-derivation table and the env vars named after outputs: print the rest once.
+    const outs = sortNix([...outputNames]);
+    const middle =
+      ',' + stringList(base.inputSrcs, quotePath) + ',' + quoteRaw(base.system, 'system') + ',' + quoteATermString(base.builder) + ',' +
+      stringList(base.args, quoteATermString) + ',';
+    // Env entries between the output vars (which sort among them), with their separators.
+    const keys = sortNix(Object.keys(env));
+    const segments: string[] = [];
+    let segment = '';
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (i > 0) segment += ',';
+      if (outputs[k] !== undefined) {
+        segments.push(segment);
+        segment = '';
+      } else segment += '(' + quoteATermString(k) + ',' + quoteATermString(env[k]!) + ')';
+    }
+    segments.push(segment);
+    const quotedOuts = outs.map(quoteOutputName);
+    const modulo = moduloInputsText(inputDrvs, inputPaths, hasher);
+    let maskedOutputs = '[';
+    let maskedEnv = '[' + segments[0]!;
+    for (let i = 0; i < outs.length; i++) {
+      maskedOutputs += (i > 0 ? ',(' : '(') + quotedOuts[i] + ',"","","")';
+      maskedEnv += '(' + quoteATermString(outs[i]!) + ',"")' + segments[i + 1]!;
+    }
+    maskedOutputs += ']';
+    maskedEnv += ']';
+    const maskedHex = sha256Hex('Derive(' + maskedOutputs + ',' + modulo + middle + maskedEnv + ')');
+    let finalOutputs = '[';
+    let finalEnv = '[' + segments[0]!;
+    for (let i = 0; i < outs.length; i++) {
+      const o = outs[i]!;
       const path = makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir);
       outputs[o]!.path = path;
       env[o] = path;
+      finalOutputs += (i > 0 ? ',(' : '(') + quotedOuts[i] + ',' + quotePath(path) + ',"","")';
+      finalEnv += '(' + quoteATermString(o) + ',' + quoteATermString(path) + ')' + segments[i + 1]!;
     }
-    const finalOutputs = prepared.outputsText(false);
-    const finalEnv = prepared.envText((k) => env[k]!);
-    moduloHex = sha256Hex(prepared.text(finalOutputs, modulo, finalEnv));
-    text = prepared.text(finalOutputs, inputDrvsText(draft), finalEnv);
+    finalOutputs += ']';
+    finalEnv += ']';
+    moduloHex = sha256Hex('Derive(' + finalOutputs + ',' + modulo + middle + finalEnv + ')');
+    let real = '[';
+    for (let i = 0; i < inputPaths.length; i++) {
+      const path = inputPaths[i]!;
+      real += (i > 0 ? ',(' : '(') + quotePath(path) + ',' + outputList(inputDrvs[path]!) + ')';
+    }
+    text = 'Derive(' + finalOutputs + ',' + real + ']' + middle + finalEnv + ')';
   }
 
   const drv: Derivation = { ...base, outputs, env };
-  const drvPath = makeTextPath(name + '.drv', text, derivationReferences(drv), storeDir);
+  // References: input derivations and sources, both sorted already.
+  const srcs = base.inputSrcs;
+  const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
+  const drvPath = makeTextPath(name + '.drv', text, references, storeDir);
   hasher.record(drvPath, moduloHex);
-  return { name, drv, drvPath, text, hashModulo: Buffer.from(moduloHex, 'hex') };
+  return new Finalized(name, drv, drvPath, text, moduloHex);
 }
 
 /**

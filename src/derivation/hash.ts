@@ -107,9 +107,19 @@ export function nix32Decode(s: string): Buffer {
 // short inputs path computation hashes by the thousand; hex output is its fastest form.
 const oneShot = (crypto as { hash?: (algo: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
 
+// Hashing a string directly makes crypto convert it on every call, which costs several times
+// the hashing itself; encoding it into one reused buffer first is far cheaper. The buffer
+// grows to the longest text hashed (a few hundred kB for the biggest derivations).
+let scratch = Buffer.allocUnsafe(1 << 16);
+
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+  if (!oneShot) return createHash('sha256').update(data).digest('hex');
+  if (typeof data !== 'string') return oneShot('sha256', data, 'hex');
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+  if (data.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(Math.max(data.length * 3, scratch.length * 2));
+  const n = scratch.write(data, 0, 'utf8');
+  return oneShot('sha256', scratch.subarray(0, n), 'hex');
 }
 
 /** SHA-256 of a string (UTF-8) or bytes. */
