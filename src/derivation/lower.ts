@@ -289,16 +289,24 @@ export class Lowerer {
   /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
   closureOf(drvPath: string): FinalizedDerivation[] {
     const out: FinalizedDerivation[] = [];
-    const seen = new Set<string>();
-    const visit = (path: string) => {
-      if (seen.has(path)) return;
-      seen.add(path);
+    const seen = new Set<string>([drvPath]);
+    // Depth-first, inputs before users, without recursion (graphs can be deep).
+    const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
+    const enter = (path: string) => {
       const d = this.derivations.get(path);
-      if (!d) return;
-      for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
-      out.push(d);
+      if (d) stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
     };
-    visit(drvPath);
+    enter(drvPath);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.inputs.length) {
+        const input = top.inputs[top.i++]!;
+        if (!seen.has(input)) (seen.add(input), enter(input));
+      } else {
+        stack.pop();
+        out.push(top.d);
+      }
+    }
     return out;
   }
 

@@ -144,6 +144,8 @@ export interface Store {
   /** Where a store path's bytes are on this machine. */
   physicalPath(storePath: string): string;
   isValid(path: string): boolean;
+  /** The valid paths among `paths` (one database query however many there are). */
+  validAmong(paths: readonly string[]): Set<string>;
   queryPathInfo(path: string): PathInfo | undefined;
   queryReferences(path: string): string[];
   queryReferrers(path: string): string[];
@@ -475,6 +477,10 @@ export class LocalStore implements Store {
   isValid(path: string): boolean {
     return this.db.isValid(path);
   }
+  validAmong(paths: readonly string[]): Set<string> {
+    return this.db.validAmong(paths);
+  }
+
 
   queryPathInfo(path: string): PathInfo | undefined {
     return this.db.queryPathInfo(path);
@@ -666,7 +672,7 @@ export class LocalStore implements Store {
       this.hasher.record(f.drvPath, f.hashModulo);
       const outputs: Record<string, string> = {};
       for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.text, references: derivationReferences(f.drv), derivationOutputs: outputs };
+      return { path: f.drvPath, contents: f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);
