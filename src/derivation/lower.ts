@@ -45,16 +45,16 @@ interface Lowered extends LoweredPackage {
   /** Output names, and output paths joined by spaces (as `inputs` lists them). */
   readonly outputNames: readonly string[];
   readonly joinedOutputs: string;
+  /** The env variable users get this input's prefix in (`pt-scotch` → `pt_scotch`), or '' when the name cannot be one. */
+  readonly envVar: string;
   /** No input in the bag's closure has a replacement: the package is its own grafted form. */
   readonly graftFree: boolean;
 }
 
-/** The env variable named after an input (`pt-scotch` → `pt_scotch`), by package name. */
-const varNames = new Map<string, string>();
-function varName(name: string): string {
-  let v = varNames.get(name);
-  if (v === undefined) varNames.set(name, (v = name.replace(/[^A-Za-z0-9_]/g, '_')));
-  return v;
+/** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
+function envVarOf(name: string): string {
+  const v = name.replace(/[^A-Za-z0-9_]/g, '_');
+  return !RESERVED_ENV.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
 }
 
 /** The result of lowering an origin: a fixed-output derivation, or a source item. */
@@ -348,7 +348,7 @@ export class Lowerer {
       outs[o] = path;
       joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
     }
-    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, graftFree: owned?.graftFree ?? false };
+    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree: owned?.graftFree ?? false };
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -534,8 +534,8 @@ export class Lowerer {
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
         for (const list of [native, host]) {
           for (const d of list) {
-            const v = varName(d.name);
-            if (!RESERVED_ENV.has(v) && env[v] === undefined && /^[A-Za-z_]/.test(v)) env[v] = loweredOf(d).outputs['out']!;
+            const l = loweredOf(d);
+            if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
           }
         }
         const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
