@@ -14,8 +14,10 @@
  * files of dead processes are removed on the next open, and a stale unregistered item at
  * a final path is replaced by the next add. Tree-shaped items are moved into place under a
  * per-path lock (`lock.ts`). Text items (builder scripts, `.drv` files) are not locked:
- * their bytes are fixed by their path and rename(2) replaces a regular file atomically,
- * so racing writers can only put the same bytes in place.
+ * their bytes are fixed by their path, so each is created at its final name with O_EXCL
+ * (never truncated); when the name is taken it is written under `.tmp/` and renamed over,
+ * which replaces a regular file atomically, so racing writers can only put the same bytes
+ * in place (docs/architecture.md, "Performance", has the whole argument).
  *
  * Garbage collection (`gc.ts`) deletes through `deletePaths`: under the write lock of the
  * database, each item is renamed into `.tmp/` and its row removed in the same transaction,
