@@ -752,46 +752,62 @@ function reserve(n: number): void {
 function put(s: string): void {
   const n = s.length;
   reserve(n);
+  // Locals, not the module's bindings, in the loops: the compiler keeps them in registers.
+  const o = out;
+  let p = pos;
+  let high = 0;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0x7f) ascii = false;
-    out[pos++] = c;
+    high |= c;
+    o[p++] = c;
   }
+  pos = p;
+  if (high > 0x7f) ascii = false;
 }
 
 /** Appends `s` quoted with the ATerm escapes. */
 function putQuoted(s: string): void {
   const n = s.length;
   reserve(2 * n + 2);
-  out[pos++] = 0x22;
+  const o = out;
+  let p = pos;
+  let high = 0;
+  o[p++] = 0x22;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x22 || c === 0x5c) {
-      out[pos++] = 0x5c;
-      out[pos++] = c;
+      o[p++] = 0x5c;
+      o[p++] = c;
     } else if (c === 0x0a || c === 0x0d || c === 0x09) {
-      out[pos++] = 0x5c;
-      out[pos++] = c === 0x0a ? 0x6e : c === 0x0d ? 0x72 : 0x74;
+      o[p++] = 0x5c;
+      o[p++] = c === 0x0a ? 0x6e : c === 0x0d ? 0x72 : 0x74;
     } else {
-      if (c > 0x7f) ascii = false;
-      out[pos++] = c;
+      high |= c;
+      o[p++] = c;
     }
   }
-  out[pos++] = 0x22;
+  o[p++] = 0x22;
+  pos = p;
+  if (high > 0x7f) ascii = false;
 }
 
 /** Appends `"s"` for a field Nix writes unescaped (paths, output names), refusing `"` and `\`. */
 function putRaw(s: string, what: string): void {
   const n = s.length;
   reserve(n + 2);
-  out[pos++] = 0x22;
+  const o = out;
+  let p = pos;
+  let high = 0;
+  o[p++] = 0x22;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x22 || c === 0x5c) quoteRaw(s, what);
-    if (c > 0x7f) ascii = false;
-    out[pos++] = c;
+    high |= c;
+    o[p++] = c;
   }
-  out[pos++] = 0x22;
+  o[p++] = 0x22;
+  pos = p;
+  if (high > 0x7f) ascii = false;
 }
 
 /** Appends bytes printed earlier in the buffer, [from, to). */
