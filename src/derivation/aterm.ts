@@ -15,6 +15,7 @@ import {
   makeFixedOutputPath,
   makeStorePathFromHex,
   makeTextPath,
+  makeTextPathFromHex,
   parseHash,
   parseStorePath,
   sha256,
@@ -403,6 +404,8 @@ function fixedOutputModuloHex(out: DerivationOutput): string {
 export class DerivationHasher {
   // Hex, since that is the form the modulo text embeds; Buffers are made only on request.
   private readonly memo = new Map<string, string>();
+  /** Input sources already found to be well-formed store paths in `storeDir`. */
+  readonly checkedSources = new Set<string>();
 
   constructor(
     readonly storeDir: string,
@@ -524,6 +527,8 @@ export interface FinalizedDerivation {
   text: string;
   /** The unmasked hash modulo, already recorded in the hasher under `drvPath`. */
   hashModulo: Buffer;
+  /** The `.drv` file's references (`derivationReferences(drv)`), when already computed. */
+  readonly references?: readonly string[];
 }
 
 const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
@@ -551,10 +556,12 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
     else if (!hasher.has(path)) checkStorePath(path, storeDir, 'input derivation', problems);
     if (partial.inputDrvs[path]!.length === 0) problems.push(`input derivation \`${path}\` lists no outputs; name the outputs used`);
   }
-  for (const path of partial.inputSrcs) checkStorePath(path, storeDir, 'input source', problems);
+  for (const path of partial.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, storeDir, 'input source', problems);
   if (problems.length > 0) {
     throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
   }
+  // The same few sources (builder scripts) recur in thousands of derivations: check each once.
+  for (const path of partial.inputSrcs) hasher.checkedSources.add(path);
 }
 
 function checkStorePath(path: string, storeDir: string, what: string, problems: string[]): void {
@@ -585,6 +592,410 @@ function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: 
   return { hashAlgo: out.hashAlgo, hash: digest.toString('hex'), algo, recursive: m[1] !== undefined, digest };
 }
 
+/** Sorts strings in place in Nix's (UTF-8 byte) order: plain `sort()` unless a surrogate could make UTF-16 order differ. */
+function sortNix(xs: string[]): string[] {
+  for (let i = 0; i < xs.length; i++) if (SURROGATE.test(xs[i]!)) return xs.sort(compareStrings);
+  if (xs.length > 24) return xs.sort();
+  // Insertion sort: the lists here are short, and Array#sort allocates work space per call.
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i]!;
+    let j = i - 1;
+    while (j >= 0 && xs[j]! > x) {
+      xs[j + 1] = xs[j]!;
+      j--;
+    }
+    xs[j + 1] = x;
+  }
+  return xs;
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** True when `xs` is strictly increasing in Nix's order (so already sorted and without duplicates). */
+function strictlySorted(xs: readonly string[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (compareStrings(xs[i - 1]!, xs[i]!) >= 0) return false;
+  return true;
+}
+
+/** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
+function sortedUnique(xs: readonly string[], reuse: boolean): readonly string[] {
+  if (strictlySorted(xs)) return reuse ? xs : xs.slice();
+  return sortNix([...new Set(xs)]);
+}
+
+const OUT_LIST = '["out"]';
+
+/** `["a","b"]` for a list of output names (the common `["out"]` without work). */
+function outputList(outs: readonly string[]): string {
+  return outs.length === 1 && outs[0] === 'out' ? OUT_LIST : stringList(outs, quoteOutputName);
+}
+
+/**
+ * The input-derivation table with each `.drv` path replaced by its hash modulo (hex), sorted
+ * by that key; inputs with the same key have their output lists merged, as Nix 2.8 does.
+ */
+function moduloInputsText(inputDrvs: Record<string, readonly string[]>, paths: readonly string[], hasher: DerivationHasher): string {
+  if (paths.length === 0) return '[]';
+  const entries: Array<{ key: string; outs: readonly string[] }> = new Array(paths.length);
+  for (let i = 0; i < paths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(paths[i]!), outs: inputDrvs[paths[i]!]! };
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  let out = '[';
+  for (let i = 0; i < entries.length; i++) {
+    const { key } = entries[i]!;
+    let outs = entries[i]!.outs;
+    while (i + 1 < entries.length && entries[i + 1]!.key === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outs])]);
+    if (out.length > 1) out += ',';
+    out += '(' + quotePath(key) + ',' + outputList(outs) + ')';
+  }
+  return out + ']';
+}
+
+/** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
+interface PrintedTexts {
+  text: string;
+  /** SHA-256 (hex) of `text`, when computed on the way. */
+  textHex?: string;
+  moduloHex: string;
+}
+
+type Base = { inputSrcs: readonly string[]; system: string; builder: string; args: readonly string[] };
+
+/**
+ * Prints the masked text (hashed into the output paths, which it fills in), the modulo text
+ * (hashed into the hash modulo) and the final text of an input-addressed derivation, with
+ * strings: the general form, for any characters.
+ */
+function printTexts(
+  name: string,
+  outputs: Record<string, DerivationOutput>,
+  env: Record<string, string>,
+  inputDrvs: Record<string, readonly string[]>,
+  inputPaths: readonly string[],
+  base: Base,
+  hasher: DerivationHasher,
+): PrintedTexts {
+  const storeDir = hasher.storeDir;
+  const outputNames = Object.keys(outputs);
+  let moduloHex: string;
+  let text: string;
+  // The three texts (masked, modulo, final) share everything but the outputs, the
+  // input-derivation table and the env vars named after outputs: print the rest once.
+  const outs = sortNix([...outputNames]);
+  const middle =
+    ',' + stringList(base.inputSrcs, quotePath) + ',' + quoteRaw(base.system, 'system') + ',' + quoteATermString(base.builder) + ',' +
+    stringList(base.args, quoteATermString) + ',';
+  // Env entries between the output vars (which sort among them), with their separators.
+  const keys = sortNix(Object.keys(env));
+  const segments: string[] = [];
+  let segment = '';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (i > 0) segment += ',';
+    if (outputs[k] !== undefined) {
+      segments.push(segment);
+      segment = '';
+    } else segment += '(' + quoteATermString(k) + ',' + quoteATermString(env[k]!) + ')';
+  }
+  segments.push(segment);
+  const quotedOuts = outs.map(quoteOutputName);
+  const modulo = moduloInputsText(inputDrvs, inputPaths, hasher);
+  let maskedOutputs = '[';
+  let maskedEnv = '[' + segments[0]!;
+  for (let i = 0; i < outs.length; i++) {
+    maskedOutputs += (i > 0 ? ',(' : '(') + quotedOuts[i] + ',"","","")';
+    maskedEnv += '(' + quoteATermString(outs[i]!) + ',"")' + segments[i + 1]!;
+  }
+  maskedOutputs += ']';
+  maskedEnv += ']';
+  const maskedHex = sha256Hex('Derive(' + maskedOutputs + ',' + modulo + middle + maskedEnv + ')');
+  let finalOutputs = '[';
+  let finalEnv = '[' + segments[0]!;
+  for (let i = 0; i < outs.length; i++) {
+    const o = outs[i]!;
+    const path = makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir);
+    outputs[o]!.path = path;
+    env[o] = path;
+    finalOutputs += (i > 0 ? ',(' : '(') + quotedOuts[i] + ',' + quotePath(path) + ',"","")';
+    finalEnv += '(' + quoteATermString(o) + ',' + quoteATermString(path) + ')' + segments[i + 1]!;
+  }
+  finalOutputs += ']';
+  finalEnv += ']';
+  moduloHex = sha256Hex('Derive(' + finalOutputs + ',' + modulo + middle + finalEnv + ')');
+  let real = '[';
+  for (let i = 0; i < inputPaths.length; i++) {
+    const path = inputPaths[i]!;
+    real += (i > 0 ? ',(' : '(') + quotePath(path) + ',' + outputList(inputDrvs[path]!) + ')';
+  }
+  text = 'Derive(' + finalOutputs + ',' + real + ']' + middle + finalEnv + ')';
+  return { text, moduloHex };
+}
+
+// ---------------------------------------------------------------------------------------
+// Printing into bytes
+
+// The texts of a derivation are printed straight into this buffer (reused, grown as needed),
+// hashed from it, and the final one read back as a string: no intermediate strings. Only
+// ASCII is handled here (every derivation tsdsl makes); `printTextsAscii` returns undefined
+// for anything else and `printTexts` does the work with strings.
+let out = Buffer.allocUnsafe(1 << 16);
+let pos = 0;
+let ascii = true;
+
+function reserve(n: number): void {
+  if (pos + n <= out.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, pos + n));
+  out.copy(bigger, 0, 0, pos);
+  out = bigger;
+}
+
+/** Appends `s` as is. */
+function put(s: string): void {
+  const n = s.length;
+  reserve(n);
+  // Locals, not the module's bindings, in the loops: the compiler keeps them in registers.
+  const o = out;
+  let p = pos;
+  let high = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    high |= c;
+    o[p++] = c;
+  }
+  pos = p;
+  if (high > 0x7f) ascii = false;
+}
+
+/** Appends `s` quoted with the ATerm escapes. */
+function putQuoted(s: string): void {
+  const n = s.length;
+  reserve(2 * n + 2);
+  const o = out;
+  let p = pos;
+  let high = 0;
+  o[p++] = 0x22;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) {
+      o[p++] = 0x5c;
+      o[p++] = c;
+    } else if (c === 0x0a || c === 0x0d || c === 0x09) {
+      o[p++] = 0x5c;
+      o[p++] = c === 0x0a ? 0x6e : c === 0x0d ? 0x72 : 0x74;
+    } else {
+      high |= c;
+      o[p++] = c;
+    }
+  }
+  o[p++] = 0x22;
+  pos = p;
+  if (high > 0x7f) ascii = false;
+}
+
+/** Appends `"s"` for a field Nix writes unescaped (paths, output names), refusing `"` and `\`. */
+function putRaw(s: string, what: string): void {
+  const n = s.length;
+  reserve(n + 2);
+  const o = out;
+  let p = pos;
+  let high = 0;
+  o[p++] = 0x22;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) quoteRaw(s, what);
+    high |= c;
+    o[p++] = c;
+  }
+  o[p++] = 0x22;
+  pos = p;
+  if (high > 0x7f) ascii = false;
+}
+
+/** Appends bytes printed earlier in the buffer, [from, to). */
+function putAgain(from: number, to: number): void {
+  reserve(to - from);
+  out.copyWithin(pos, from, to);
+  pos += to - from;
+}
+
+function putOutputList(outs: readonly string[]): void {
+  if (outs.length === 1 && outs[0] === 'out') return put(OUT_LIST);
+  put('[');
+  for (let i = 0; i < outs.length; i++) {
+    if (i > 0) put(',');
+    putRaw(outs[i]!, 'output name');
+  }
+  put(']');
+}
+
+const sha256OfBytes = (from: number, to: number): string => sha256Hex(out.subarray(from, to));
+
+/** `printTexts` into bytes; undefined when a string is not ASCII (then printTexts does it). */
+function printTextsAscii(
+  name: string,
+  outputs: Record<string, DerivationOutput>,
+  env: Record<string, string>,
+  inputDrvs: Record<string, readonly string[]>,
+  inputPaths: readonly string[],
+  base: Base,
+  hasher: DerivationHasher,
+): PrintedTexts | undefined {
+  const storeDir = hasher.storeDir;
+  pos = 0;
+  ascii = true;
+  const outs = sortNix(Object.keys(outputs));
+  // The pieces every text shares, printed once: sources, system, builder and args ...
+  const middleAt = pos;
+  put(',[');
+  for (let i = 0; i < base.inputSrcs.length; i++) {
+    if (i > 0) put(',');
+    putRaw(base.inputSrcs[i]!, 'store path');
+  }
+  put('],');
+  putRaw(base.system, 'system');
+  put(',');
+  putQuoted(base.builder);
+  put(',[');
+  for (let i = 0; i < base.args.length; i++) {
+    if (i > 0) put(',');
+    putQuoted(base.args[i]!);
+  }
+  put('],');
+  const middleEnd = pos;
+  // ... the env entries between the output vars (which sort among them), with separators ...
+  const keys = sortNix(Object.keys(env));
+  const segments: number[] = [pos];
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (i > 0) put(',');
+    if (outputs[k] !== undefined) segments.push(pos, pos);
+    else {
+      put('(');
+      putQuoted(k);
+      put(',');
+      putQuoted(env[k]!);
+      put(')');
+    }
+  }
+  segments.push(pos);
+  // ... and the input derivations keyed by hash modulo, sorted and merged as Nix does.
+  const moduloAt = pos;
+  put('[');
+  if (inputPaths.length > 0) {
+    const entries: Array<{ key: string; outs: readonly string[] }> = new Array(inputPaths.length);
+    for (let i = 0; i < inputPaths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(inputPaths[i]!), outs: inputDrvs[inputPaths[i]!]! };
+    if (entries.length > 24) entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    else {
+      for (let i = 1; i < entries.length; i++) {
+        const e = entries[i]!;
+        let j = i - 1;
+        while (j >= 0 && entries[j]!.key > e.key) {
+          entries[j + 1] = entries[j]!;
+          j--;
+        }
+        entries[j + 1] = e;
+      }
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const { key } = entries[i]!;
+      let list = entries[i]!.outs;
+      while (i + 1 < entries.length && entries[i + 1]!.key === key) list = sortNix([...new Set([...list, ...entries[++i]!.outs])]);
+      put(i > 0 && pos > moduloAt + 1 ? ',(' : '(');
+      putRaw(key, 'store path');
+      put(',');
+      putOutputList(list);
+      put(')');
+    }
+  }
+  put(']');
+  const moduloEnd = pos;
+  if (!ascii) return undefined;
+
+  const printEnv = (values: readonly string[] | undefined): void => {
+    put('[');
+    for (let j = 0; j < outs.length; j++) {
+      putAgain(segments[2 * j]!, segments[2 * j + 1]!);
+      put('(');
+      putQuoted(outs[j]!);
+      put(',');
+      if (values) putQuoted(values[j]!);
+      else put('""');
+      put(')');
+    }
+    putAgain(segments[2 * outs.length]!, segments[2 * outs.length + 1]!);
+    put(']');
+  };
+  const printOutputs = (paths: readonly string[] | undefined): void => {
+    put('Derive([');
+    for (let j = 0; j < outs.length; j++) {
+      put(j > 0 ? ',(' : '(');
+      putRaw(outs[j]!, 'output name');
+      if (paths) {
+        put(',');
+        putRaw(paths[j]!, 'store path');
+        put(',"","")');
+      } else put(',"","","")');
+    }
+    put('],');
+  };
+
+  // Masked: blank outputs, hashed into the output paths.
+  let at = pos;
+  printOutputs(undefined);
+  putAgain(moduloAt, moduloEnd);
+  putAgain(middleAt, middleEnd);
+  printEnv(undefined);
+  put(')');
+  const maskedHex = sha256OfBytes(at, pos);
+  const paths = outs.map((o) => makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir));
+  // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
+  const moduloTextAt = pos;
+  printOutputs(paths);
+  const outputsEnd = pos;
+  putAgain(moduloAt, moduloEnd);
+  const tailAt = pos;
+  putAgain(middleAt, middleEnd);
+  printEnv(paths);
+  put(')');
+  const tailEnd = pos;
+  const moduloHex = sha256OfBytes(moduloTextAt, tailEnd);
+  // Final: the .drv file's bytes, with the input derivations by path.
+  at = pos;
+  putAgain(moduloTextAt, outputsEnd);
+  put('[');
+  for (let i = 0; i < inputPaths.length; i++) {
+    const path = inputPaths[i]!;
+    put(i > 0 ? ',(' : '(');
+    putRaw(path, 'store path');
+    put(',');
+    putOutputList(inputDrvs[path]!);
+    put(')');
+  }
+  put(']');
+  putAgain(tailAt, tailEnd);
+  if (!ascii) return undefined;
+  for (let j = 0; j < outs.length; j++) {
+    outputs[outs[j]!]!.path = paths[j]!;
+    env[outs[j]!] = paths[j]!;
+  }
+  return { text: out.toString('latin1', at, pos), textHex: sha256OfBytes(at, pos), moduloHex };
+}
+
+/** A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for. */
+class Finalized implements FinalizedDerivation {
+  constructor(
+    readonly name: string,
+    readonly drv: Derivation,
+    readonly drvPath: string,
+    readonly text: string,
+    readonly hashModuloHex: string,
+    readonly references: readonly string[],
+  ) {}
+
+  get hashModulo(): Buffer {
+    return Buffer.from(this.hashModuloHex, 'hex');
+  }
+}
+
 /**
  * Turns a partial derivation (output paths empty or stale) into the final one: computes
  * every output path (fixed-output: the content-addressed path of the declared hash;
@@ -597,24 +1008,40 @@ function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: 
  * derivations does O(n) work. Throws one error listing every problem with the derivation.
  */
 export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  return finalize(partial, name, hasher, false);
+}
+
+/**
+ * `finalizeDerivation` for a caller that hands over the partial derivation: its `env` and
+ * `inputDrvs` must be prototype-less records made for this call and never touched again (they
+ * become the result's), its lists are not copied. Lowering uses it to skip the copies.
+ */
+export function finalizeOwnedDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
+  return finalize(partial, name, hasher, true);
+}
+
+function finalize(partial: Derivation, name: string, hasher: DerivationHasher, owned: boolean): FinalizedDerivation {
   const storeDir = hasher.storeDir;
   checkShape(partial, name, hasher);
   const outputNames = Object.keys(partial.outputs);
-  const env = copyRecord(partial.env);
+  const env = owned ? partial.env : copyRecord(partial.env);
   const outputs = nullRecord<DerivationOutput>();
-  const inputDrvs = nullRecord<readonly string[]>();
-  for (const k of Object.keys(partial.inputDrvs)) inputDrvs[k] = [...new Set(partial.inputDrvs[k]!)].sort(compareStrings);
+  const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
+  const inputPaths = Object.keys(partial.inputDrvs);
+  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  sortNix(inputPaths);
   const base = {
     inputDrvs,
-    inputSrcs: [...new Set(partial.inputSrcs)].sort(compareStrings),
+    inputSrcs: sortedUnique(partial.inputSrcs, owned),
     system: partial.system,
     builder: partial.builder,
-    args: [...partial.args],
+    args: owned ? partial.args : [...partial.args],
   };
 
   const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
   let moduloHex: string;
   let text: string;
+  let textHex: string | undefined;
   if (fixed.length > 0) {
     if (outputNames.length !== 1 || outputNames[0] !== 'out') {
       throw new Error(`derivation \`${name}\` has a fixed hash on output${fixed.length > 1 ? 's' : ''} ${fixed.map((o) => `\`${o}\``).join(', ')}; a fixed-output derivation must have exactly one output, \`out\``);
@@ -635,26 +1062,19 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
       outputs[o] = { path: '', hashAlgo: '', hash: '' };
       env[o] = '';
     }
-    const draft: Derivation = { ...base, outputs, env };
-    // One prepared form serves all three texts: masked, modulo and final.
-    const prepared = new PreparedDerivation(draft);
-    const modulo = inputDrvsText(draft, hasher.replacer);
-    const maskedHex = sha256Hex(prepared.text(prepared.outputsText(true), modulo, prepared.envText(() => '')));
-    for (const o of outputNames) {
-      const path = makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir);
-      outputs[o]!.path = path;
-      env[o] = path;
-    }
-    const finalOutputs = prepared.outputsText(false);
-    const finalEnv = prepared.envText((k) => env[k]!);
-    moduloHex = sha256Hex(prepared.text(finalOutputs, modulo, finalEnv));
-    text = prepared.text(finalOutputs, inputDrvsText(draft), finalEnv);
+    const texts = printTextsAscii(name, outputs, env, inputDrvs, inputPaths, base, hasher) ?? printTexts(name, outputs, env, inputDrvs, inputPaths, base, hasher);
+    moduloHex = texts.moduloHex;
+    text = texts.text;
+    textHex = texts.textHex;
   }
 
   const drv: Derivation = { ...base, outputs, env };
-  const drvPath = makeTextPath(name + '.drv', text, derivationReferences(drv), storeDir);
+  // References: input derivations and sources, both sorted already.
+  const srcs = base.inputSrcs;
+  const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
+  const drvPath = textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text, references, storeDir);
   hasher.record(drvPath, moduloHex);
-  return { name, drv, drvPath, text, hashModulo: Buffer.from(moduloHex, 'hex') };
+  return new Finalized(name, drv, drvPath, text, moduloHex, references);
 }
 
 /**

@@ -106,10 +106,24 @@ export function nix32Decode(s: string): Buffer {
 // One-shot `crypto.hash` (Node ≥ 20.12) is several times cheaper than createHash for the
 // short inputs path computation hashes by the thousand; hex output is its fastest form.
 const oneShot = (crypto as { hash?: (algo: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+const oneShotBuffer = (crypto as { hash?: (algo: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
+// Hashing a string directly makes crypto convert it on every call, which costs several times
+// the hashing itself; encoding it into one reused buffer first is far cheaper. The buffer
+// grows to the longest text hashed (a few hundred kB for the biggest derivations).
+let scratch = Buffer.allocUnsafe(1 << 16);
+
+/** The UTF-8 bytes of `s` in the reused buffer (valid until the next call). */
+function utf8(s: string): Buffer {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+  if (s.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(Math.max(s.length * 3, scratch.length * 2));
+  return scratch.subarray(0, scratch.write(s, 0, 'utf8'));
+}
 
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+  if (!oneShot) return createHash('sha256').update(data).digest('hex');
+  return oneShot('sha256', typeof data === 'string' ? utf8(data) : data, 'hex');
 }
 
 /** SHA-256 of a string (UTF-8) or bytes. */
@@ -281,8 +295,26 @@ export function makeStorePath(type: string, innerDigest: Uint8Array, name: strin
 /** `makeStorePath` with the inner digest already in lower-case hex (saves a conversion in hot loops). */
 export function makeStorePathFromHex(type: string, innerHex: string, name: string, storeDir: string): string {
   assertStoreName(name);
-  const outer = Buffer.from(sha256Hex(`${type}:sha256:${innerHex}:${storeDir}:${name}`), 'hex');
-  return `${storeDir}/${nix32Encode(compressHash(outer, 20))}-${name}`;
+  return `${storeDir}/${storePathHashPart(`${type}:sha256:${innerHex}:${storeDir}:${name}`)}-${name}`;
+}
+
+// Reused by storePathHashPart: the 20-byte fold and the 32 characters of its encoding.
+const folded = new Uint8Array(20);
+const hashPart = Buffer.allocUnsafe(32);
+
+/** nix32 of SHA-256 of the fingerprint folded to 20 bytes: the 32 characters after the store dir. */
+function storePathHashPart(fingerprint: string): string {
+  const digest = oneShotBuffer ? oneShotBuffer('sha256', utf8(fingerprint), 'buffer') : createHash('sha256').update(fingerprint).digest();
+  for (let i = 0; i < 20; i++) folded[i] = digest[i]! ^ (i < 12 ? digest[i + 20]! : 0);
+  for (let k = 0; k < 32; k++) {
+    const b = 5 * (31 - k);
+    const i = b >>> 3;
+    const j = b & 7;
+    let v = folded[i]! >>> j;
+    if (i + 1 < 20) v |= folded[i + 1]! << (8 - j);
+    hashPart[k] = NIX32_CODES[v & 31]!;
+  }
+  return hashPart.toString('latin1', 0, 32);
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -305,6 +337,11 @@ function referenceSuffix(references: readonly string[]): string {
  */
 export function makeTextPath(name: string, contents: string | Uint8Array, references: readonly string[], storeDir: string): string {
   return makeStorePathFromHex('text' + referenceSuffix(references), sha256Hex(contents), name, storeDir);
+}
+
+/** `makeTextPath` when the contents' SHA-256 (hex) is already known. */
+export function makeTextPathFromHex(name: string, contentsHex: string, references: readonly string[], storeDir: string): string {
+  return makeStorePathFromHex('text' + referenceSuffix(references), contentsHex, name, storeDir);
 }
 
 /**

@@ -21,8 +21,9 @@ export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: read
   for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));
   const needed = new Set<string>();
   for (const d of drvs) for (const src of d.drv.inputSrcs) needed.add(src);
+  const validSrcs = store.validAmong([...needed]);
   for (const path of needed) {
-    if (store.isValid(path)) continue;
+    if (validSrcs.has(path)) continue;
     const item = lowerer.items.get(path);
     if (!item) throw new TsdslError(`internal error: ${path} is an input of a derivation but was not made by the lowering`);
     const got =
@@ -31,6 +32,7 @@ export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: read
         : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
     if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
   }
-  const todo = drvs.filter((d) => !store.isValid(d.drvPath));
+  const valid = store.validAmong(drvs.map((d) => d.drvPath));
+  const todo = drvs.filter((d) => !valid.has(d.drvPath));
   if (todo.length) store.writeDerivations(todo);
 }

@@ -18,7 +18,7 @@ import type { BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { directInputs, fullName, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
-import { DerivationHasher, finalizeDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
+import { DerivationHasher, finalizeDerivation, finalizeOwnedDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -38,6 +38,23 @@ export interface LoweredPackage {
   readonly drvPath: string;
   /** Output name → store path. */
   readonly outputs: Readonly<Record<string, string>>;
+}
+
+/** What the lowerer keeps per lowered package: the result plus pieces its users need again. */
+interface Lowered extends LoweredPackage {
+  /** Output names, and output paths joined by spaces (as `inputs` lists them). */
+  readonly outputNames: readonly string[];
+  readonly joinedOutputs: string;
+  /** The env variable users get this input's prefix in (`pt-scotch` → `pt_scotch`), or '' when the name cannot be one. */
+  readonly envVar: string;
+  /** No input in the bag's closure has a replacement: the package is its own grafted form. */
+  readonly graftFree: boolean;
+}
+
+/** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
+function envVarOf(name: string): string {
+  const v = name.replace(/[^A-Za-z0-9_]/g, '_');
+  return !RESERVED_ENV.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
 }
 
 /** The result of lowering an origin: a fixed-output derivation, or a source item. */
@@ -83,7 +100,7 @@ export class Lowerer {
   readonly derivations = new Map<string, FinalizedDerivation>();
   /** Every text and source item made, by store path. */
   readonly items = new Map<string, StoreItem>();
-  private readonly memo = new WeakMap<Package, LoweredPackage>();
+  private readonly memo = new WeakMap<Package, Lowered>();
   private readonly graftMemo = new WeakMap<Package, LoweredPackage>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
@@ -132,7 +149,7 @@ export class Lowerer {
   }
 
   /** The derivation that builds `p` (its own build, before any graft). */
-  lower(p: Package): LoweredPackage {
+  lower(p: Package): Lowered {
     const hit = this.memo.get(p);
     if (hit) return hit;
     // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
@@ -165,6 +182,7 @@ export class Lowerer {
     const hit = this.graftMemo.get(p);
     if (hit) return hit;
     const own = this.lower(p);
+    if (own.graftFree) return own;
     const mapping: Array<[string, string]> = [];
     const inputDrvs: Record<string, string[]> = {};
     for (const d of this.bagInputs(p)) {
@@ -271,16 +289,24 @@ export class Lowerer {
   /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
   closureOf(drvPath: string): FinalizedDerivation[] {
     const out: FinalizedDerivation[] = [];
-    const seen = new Set<string>();
-    const visit = (path: string) => {
-      if (seen.has(path)) return;
-      seen.add(path);
+    const seen = new Set<string>([drvPath]);
+    // Depth-first, inputs before users, without recursion (graphs can be deep).
+    const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
+    const enter = (path: string) => {
       const d = this.derivations.get(path);
-      if (!d) return;
-      for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
-      out.push(d);
+      if (d) stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
     };
-    visit(drvPath);
+    enter(drvPath);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.inputs.length) {
+        const input = top.inputs[top.i++]!;
+        if (!seen.has(input)) (seen.add(input), enter(input));
+      } else {
+        stack.pop();
+        out.push(top.d);
+      }
+    }
     return out;
   }
 
@@ -290,7 +316,8 @@ export class Lowerer {
     p: Package,
     name: string,
     spec: { outputs: readonly string[]; builder: string; args: string[]; env: Record<string, string>; inputDrvs: Record<string, string[]>; inputSrcs: string[] },
-  ): LoweredPackage {
+    owned?: { graftFree: boolean },
+  ): Lowered {
     const problem = validateStoreName(`${name}.drv`);
     if (problem) fail(p, 'name and version', problem);
     const outputs: Derivation['outputs'] = {};
@@ -307,14 +334,21 @@ export class Lowerer {
     };
     let fin: FinalizedDerivation;
     try {
-      fin = finalizeDerivation(partial, name, this.hasher);
+      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
+      fin = owned ? finalizeOwnedDerivation(partial, name, this.hasher) : finalizeDerivation(partial, name, this.hasher);
     } catch (e) {
       fail(p, 'derivation', (e as Error).message);
     }
     this.derivations.set(fin.drvPath, fin);
     const outs: Record<string, string> = {};
-    for (const [o, v] of Object.entries(fin.drv.outputs)) outs[o] = v.path;
-    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs };
+    const outputNames = Object.keys(fin.drv.outputs);
+    let joinedOutputs = '';
+    for (const o of outputNames) {
+      const path = fin.drv.outputs[o]!.path;
+      outs[o] = path;
+      joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
+    }
+    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree: owned?.graftFree ?? false };
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -407,24 +441,39 @@ export class Lowerer {
     return result;
   }
 
-  private lowerOne(p: Package): LoweredPackage {
+  private lowerOne(p: Package): Lowered {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
-    const inputDrvs: Record<string, string[]> = {};
+    // Prototype-less records: keys such as `__proto__` stay data, and the many distinct keys
+    // (.drv paths, input names) do not each make a new hidden class.
+    const inputDrvs = Object.create(null) as Record<string, string[]>;
     const inputSrcs: string[] = [];
     const use = (o: LoweredOrigin) => {
       if (o.drvPath) inputDrvs[o.drvPath] = ['out'];
       else inputSrcs.push(o.path);
       return o.path;
     };
-    const pathsOf = (list: readonly Package[]) =>
-      list.map((d) => {
-        const l = this.memo.get(d) ?? this.lower(d);
-        inputDrvs[l.drvPath] = [...new Set([...(inputDrvs[l.drvPath] ?? []), ...Object.keys(l.outputs)])];
-        return Object.values(l.outputs).join(' ');
-      });
+    // Every input derivation is used with all its outputs; the lists are shared, never changed.
+    const addInput = (l: Lowered) => {
+      const had = inputDrvs[l.drvPath];
+      if (had === undefined || had === l.outputNames) inputDrvs[l.drvPath] = l.outputNames as string[];
+      else inputDrvs[l.drvPath] = [...new Set([...had, ...l.outputNames])];
+    };
+    // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
+    const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
+    const pathsOf = (list: readonly Package[]): string => {
+      let out = '';
+      for (let i = 0; i < list.length; i++) {
+        const l = loweredOf(list[i]!);
+        addInput(l);
+        out = i === 0 ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
+      }
+      return out;
+    };
 
-    const env: Record<string, string> = { name, system: this.system };
+    const env = Object.create(null) as Record<string, string>;
+    env['name'] = name;
+    env['system'] = this.system;
     const args = p.arguments;
     for (const [k, v] of Object.entries(args.env ?? {})) {
       if (RESERVED_ENV.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
@@ -441,6 +490,9 @@ export class Lowerer {
 
     const host = withPropagated([...p.inputs, ...p.propagatedInputs]);
     const native = withPropagated([...p.nativeInputs, ...bs.toolchain(), ...bs.tools()]);
+    // host and native together are the bag's inputs.
+    let graftFree = true;
+    for (const list of [host, native]) for (const d of list) if (d.replacement || !loweredOf(d).graftFree) graftFree = false;
     let builder: string;
     let builderArgs: string[];
 
@@ -452,12 +504,12 @@ export class Lowerer {
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        env['inputs'] = pathsOf(host).join(' ');
+        env['inputs'] = pathsOf(host);
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
-        env['inputs'] = pathsOf(host).join(' ');
+        env['inputs'] = pathsOf(host);
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
@@ -466,8 +518,8 @@ export class Lowerer {
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
         inputSrcs.push(script);
         if (shell) {
-          const l = this.lower(shell);
-          inputDrvs[l.drvPath] = Object.keys(l.outputs);
+          const l = loweredOf(shell);
+          addInput(l);
           builder = `${l.outputs['out']}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
@@ -476,13 +528,15 @@ export class Lowerer {
         const notBootstrap = (d: Package) => d.properties['bootstrap'] !== true;
         pathsOf(host);
         pathsOf(native);
-        env['inputs'] = pathsOf(host.filter(notBootstrap)).join(' ');
-        env['nativeInputs'] = pathsOf(native.filter(notBootstrap)).join(' ');
+        env['inputs'] = pathsOf(host.filter(notBootstrap));
+        env['nativeInputs'] = pathsOf(native.filter(notBootstrap));
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
-        for (const d of [...native, ...host]) {
-          const v = d.name.replace(/[^A-Za-z0-9_]/g, '_');
-          if (!RESERVED_ENV.has(v) && env[v] === undefined && /^[A-Za-z_]/.test(v)) env[v] = this.lower(d).outputs['out']!;
+        for (const list of [native, host]) {
+          for (const d of list) {
+            const l = loweredOf(d);
+            if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
+          }
         }
         const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
         if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);
@@ -514,7 +568,7 @@ export class Lowerer {
       }
     }
     env['builder'] = builder;
-    return this.finalize(p, name, { outputs: p.outputs, builder, args: builderArgs, env, inputDrvs, inputSrcs });
+    return this.finalize(p, name, { outputs: p.outputs, builder, args: builderArgs, env, inputDrvs, inputSrcs }, { graftFree });
   }
 }
 

@@ -117,6 +117,7 @@ export class StoreDb {
   readonly db: Database;
   private readonly stmts: {
     pathId: Statement<[string], number>;
+    validAmong: Statement<[string], string>;
     pathRow: Statement<[string], PathRow>;
     references: Statement<[number], string>;
     referrers: Statement<[number], string>;
@@ -170,6 +171,7 @@ export class StoreDb {
     const db = this.db;
     this.stmts = {
       pathId: db.prepare<[string], number>('SELECT id FROM ValidPaths WHERE path = ?').pluck(),
+      validAmong: db.prepare<[string], string>('SELECT path FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))').pluck(),
       pathRow: db.prepare<[string], PathRow>('SELECT * FROM ValidPaths WHERE path = ?'),
       references: db
         .prepare<[number], string>('SELECT v.path FROM Refs r JOIN ValidPaths v ON r.reference = v.id WHERE r.referrer = ? ORDER BY v.path')
@@ -177,7 +179,8 @@ export class StoreDb {
       referrers: db
         .prepare<[number], string>('SELECT v.path FROM Refs r JOIN ValidPaths v ON r.referrer = v.id WHERE r.reference = ? ORDER BY v.path')
         .pluck(),
-      insertPath: db.prepare('INSERT INTO ValidPaths (path, narHash, registrationTime, deriver, narSize, ca) VALUES (?, ?, ?, ?, ?, ?)'),
+      // A path registered meanwhile (by another process) is left as it is: `changes` is 0.
+      insertPath: db.prepare('INSERT INTO ValidPaths (path, narHash, registrationTime, deriver, narSize, ca) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING'),
       insertRef: db.prepare('INSERT OR IGNORE INTO Refs (referrer, reference) VALUES (?, ?)'),
       insertOutput: db.prepare('INSERT OR REPLACE INTO DerivationOutputs (drv, id, path) VALUES (?, ?, ?)'),
       outputs: db.prepare<[string], { id: string; path: string }>(
@@ -251,6 +254,13 @@ export class StoreDb {
     return this.stmts.pathId.get(path) !== undefined;
   }
 
+  /** The valid paths among `paths`, in one query (many single lookups cost far more). */
+  validAmong(paths: readonly string[]): Set<string> {
+    if (paths.length === 0) return new Set();
+    if (paths.length === 1) return this.isValid(paths[0]!) ? new Set(paths) : new Set();
+    return new Set(this.stmts.validAmong.all(JSON.stringify(paths)));
+  }
+
   queryPathInfo(path: string): PathInfo | undefined {
     const row = this.stmts.pathRow.get(path);
     if (!row) return undefined;
@@ -301,9 +311,9 @@ export class StoreDb {
       const ids = new Map<string, number>();
       const known = new Map<string, number>();
       for (const info of infos) {
-        if (this.pathId(info.path) !== undefined) continue;
+        if (ids.has(info.path)) continue;
         const r = this.stmts.insertPath.run(info.path, info.narHash, info.registrationTime, info.deriver ?? null, info.narSize, info.ca ?? null);
-        ids.set(info.path, Number(r.lastInsertRowid));
+        if (r.changes > 0) ids.set(info.path, Number(r.lastInsertRowid));
       }
       for (const info of infos) {
         const id = ids.get(info.path);

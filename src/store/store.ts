@@ -14,8 +14,10 @@
  * files of dead processes are removed on the next open, and a stale unregistered item at
  * a final path is replaced by the next add. Tree-shaped items are moved into place under a
  * per-path lock (`lock.ts`). Text items (builder scripts, `.drv` files) are not locked:
- * their bytes are fixed by their path and rename(2) replaces a regular file atomically,
- * so racing writers can only put the same bytes in place.
+ * their bytes are fixed by their path, so each is created at its final name with O_EXCL
+ * (never truncated); when the name is taken it is written under `.tmp/` and renamed over,
+ * which replaces a regular file atomically, so racing writers can only put the same bytes
+ * in place (docs/architecture.md, "Performance", has the whole argument).
  *
  * Garbage collection (`gc.ts`) deletes through `deletePaths`: under the write lock of the
  * database, each item is renamed into `.tmp/` and its row removed in the same transaction,
@@ -144,6 +146,8 @@ export interface Store {
   /** Where a store path's bytes are on this machine. */
   physicalPath(storePath: string): string;
   isValid(path: string): boolean;
+  /** The valid paths among `paths` (one database query however many there are). */
+  validAmong(paths: readonly string[]): Set<string>;
   queryPathInfo(path: string): PathInfo | undefined;
   queryReferences(path: string): string[];
   queryReferrers(path: string): string[];
@@ -352,6 +356,14 @@ function caString(kind: 'text' | 'fixed', method: IngestionMethod, algo: HashAlg
   return `${kind}:${m}${algo}:${nix32Encode(digest)}`;
 }
 
+/** The UTF-8 bytes of a text item, in a buffer reused from one item to the next. */
+let textScratch = Buffer.allocUnsafe(1 << 16);
+function textBytes(contents: string | Uint8Array): Uint8Array {
+  if (typeof contents !== 'string') return contents;
+  if (contents.length * 3 > textScratch.length) textScratch = Buffer.allocUnsafe(Math.max(contents.length * 3, textScratch.length * 2));
+  return textScratch.subarray(0, textScratch.write(contents, 0, 'utf8'));
+}
+
 function narHashString(hash: Buffer): string {
   return 'sha256:' + nix32Encode(hash);
 }
@@ -467,6 +479,10 @@ export class LocalStore implements Store {
   isValid(path: string): boolean {
     return this.db.isValid(path);
   }
+  validAmong(paths: readonly string[]): Set<string> {
+    return this.db.validAmong(paths);
+  }
+
 
   queryPathInfo(path: string): PathInfo | undefined {
     return this.db.queryPathInfo(path);
@@ -554,49 +570,48 @@ export class LocalStore implements Store {
   /**
    * Writes text items (files whose bytes their path fixes) and registers them in one
    * transaction. References must be valid or among the items.
+   *
+   * Each file is created at its final name with O_EXCL, never truncated, so a registered
+   * file is never seen short: when the name is taken (a crash leftover, or another writer of
+   * the same bytes), the file is written under a temporary name and renamed over it, which
+   * replaces it atomically. Rows are inserted only after every file is complete and synced.
    */
   private writeTextItems(items: readonly TextItem[]): void {
-    // Temporary roots first: from here on a collector keeps these items (and what they refer to).
-    this.addTempRoots(items.map((i) => i.path));
-    const seen = new Set<string>();
+    const unique = new Map<string, TextItem>();
+    for (const item of items) if (!unique.has(item.path)) unique.set(item.path, item);
+    const valid = this.db.validAmong([...unique.keys()]);
     const todo: TextItem[] = [];
-    for (const item of items) {
-      if (seen.has(item.path) || this.db.isValid(item.path)) continue;
-      seen.add(item.path);
-      todo.push(item);
-    }
+    for (const item of unique.values()) if (!valid.has(item.path)) todo.push(item);
+    // Temporary roots first: from here on a collector keeps these items (and what they refer
+    // to). New items that another new item refers to need none: until the commit they are
+    // not valid (the collector deletes only valid paths, and young leftovers), and after it
+    // they are in the closure of an item that has one.
+    const referenced = new Set<string>();
+    for (const item of todo) for (const ref of item.references) referenced.add(ref);
+    const roots = [...valid];
+    for (const item of todo) if (!referenced.has(item.path)) roots.push(item.path);
+    this.addTempRoots(roots);
     if (todo.length === 0) return;
-    const validRefs = new Set<string>();
-    for (const item of todo) {
-      for (const ref of item.references) {
-        if (seen.has(ref) || validRefs.has(ref)) continue;
-        if (!this.db.isValid(ref)) {
-          throw new Error(`cannot add ${item.path}: its reference ${ref} is not valid in the store; add it first`);
-        }
-        validRefs.add(ref);
-      }
+    const outside = [...referenced].filter((ref) => !unique.has(ref));
+    const validRefs = this.db.validAmong(outside);
+    if (validRefs.size !== outside.length) {
+      const missing = outside.find((ref) => !validRefs.has(ref))!;
+      const item = todo.find((i) => i.references.includes(missing))!;
+      throw new Error(`cannot add ${item.path}: its reference ${missing} is not valid in the store; add it first`);
     }
     const rows: NewPathInfo[] = [];
+    const now = this.now();
     for (const item of todo) {
-      const bytes = typeof item.contents === 'string' ? Buffer.from(item.contents) : item.contents;
-      const tmp = this.tempName(basename(item.path).slice(33));
-      const fd = openSync(tmp, 'wx', 0o444);
-      try {
-        writeSync(fd, bytes);
-        if (UMASK_HIDES_READ) fchmodSync(fd, 0o444);
-        futimesSync(fd, CANONICAL_TIME, CANONICAL_TIME);
-      } finally {
-        closeSync(fd);
-      }
+      const bytes = textBytes(item.contents);
       const dest = this.physicalPath(item.path);
-      renameSync(tmp, dest);
+      this.writeNewFile(dest, bytes, basename(item.path).slice(33));
       this.unsynced.push(dest);
       const nar = narHashOfBytes(bytes);
       rows.push({
         path: item.path,
         narHash: narHashString(nar.hash),
         narSize: nar.size,
-        registrationTime: this.now(),
+        registrationTime: now,
         ca: caString('text', 'flat', 'sha256', sha256(bytes)),
         references: item.references,
         ...(item.derivationOutputs ? { derivationOutputs: item.derivationOutputs } : {}),
@@ -606,6 +621,31 @@ export class LocalStore implements Store {
     // Inside batch() the sync happens once, when the outermost batch commits.
     if (this.batchDepth === 0) this.syncBatch();
     this.db.register(rows);
+  }
+
+  /** Creates `dest` (read-only, mtime 1) holding `bytes`; see writeTextItems for why this is safe. */
+  private writeNewFile(dest: string, bytes: Uint8Array, label: string): void {
+    let fd: number;
+    let tmp: string | undefined;
+    try {
+      fd = openSync(dest, 'wx', 0o444);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      tmp = this.tempName(label);
+      fd = openSync(tmp, 'wx', 0o444);
+    }
+    try {
+      writeSync(fd, bytes);
+      if (UMASK_HIDES_READ) fchmodSync(fd, 0o444);
+      futimesSync(fd, CANONICAL_TIME, CANONICAL_TIME);
+    } catch (e) {
+      // Leave no short file behind (a crash still can; the next add replaces it).
+      closeSync(fd);
+      rmSync(tmp ?? dest, { force: true });
+      throw e;
+    }
+    closeSync(fd);
+    if (tmp !== undefined) renameSync(tmp, dest);
   }
 
   addTextToStore(name: string, text: string | Uint8Array, references: readonly string[]): string {
@@ -634,7 +674,7 @@ export class LocalStore implements Store {
       this.hasher.record(f.drvPath, f.hashModulo);
       const outputs: Record<string, string> = {};
       for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.text, references: derivationReferences(f.drv), derivationOutputs: outputs };
+      return { path: f.drvPath, contents: f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);

@@ -12,7 +12,7 @@ import {
   verifyDerivation,
 } from '../../src/derivation/aterm.js';
 import type { Derivation } from '../../src/derivation/aterm.js';
-import { makeTextPath, sha256, storePathHash } from '../../src/derivation/hash.js';
+import { compressHash, makeTextPath, nix32Encode, sha256, storePathHash } from '../../src/derivation/hash.js';
 
 const NIX = '/nix/store';
 
@@ -305,6 +305,34 @@ describe('ATerm escaping and ordering', () => {
     expect(f.drvPath).toBe('/nix/store/6gqmxvc2s57hj0kk7lk7lryc2sdqgra0-esc.drv');
     expect(f.drv.outputs['out']!.path).toBe('/nix/store/3dzjbj4kssik3rd7c18ddlc92agggnp4-esc');
     expect(serializeDerivation(parseDerivation(f.text))).toBe(f.text);
+  });
+
+  it('prints the same bytes and hashes as the reference printer, ASCII or not, with inputs and several outputs', () => {
+    // finalizeDerivation prints ASCII derivations into bytes and others with strings;
+    // serializeDerivation is the plain printer: all three texts must agree with it.
+    const hasher = new DerivationHasher(NIX);
+    const dep = finalizeDerivation(partial({ outputNames: ['out', 'lib'], env: nixEnv('dep', 'x86_64-linux', '/bin/sh') }), 'dep', hasher);
+    for (const [label, value] of [['ascii', 'quote " backslash \\ newline \n tab \t cr \r $x'], ['unicode', 'ü 😀 \ue000']] as const) {
+      const d = partial({
+        outputNames: ['out', 'dev', 'doc'],
+        inputDrvs: { [dep.drvPath]: ['lib', 'out', 'lib'] },
+        args: ['-c', value],
+        env: { ...nixEnv(`mix-${label}`, 'x86_64-linux', '/bin/sh'), a: value, zz: 'z', dev: 'overwritten', dependency: dep.drv.outputs['lib']!.path },
+      });
+      const f = finalizeDerivation(d, `mix-${label}`, hasher);
+      expect(serializeDerivation(f.drv)).toBe(f.text);
+      const replace = (path: string): string => hasher.hashModuloOfPath(path).toString('hex');
+      const maskedText = serializeDerivation({ ...f.drv, env: { ...f.drv.env, out: '', dev: '', doc: '' } }, { maskOutputs: true, replaceInputDrv: replace });
+      const masked = sha256(maskedText).toString('hex');
+      for (const o of ['out', 'dev', 'doc']) {
+        const fp = `output:${o}:sha256:${masked}:${NIX}:${outputPathName(`mix-${label}`, o)}`;
+        const expected = `${NIX}/${nix32Encode(compressHash(sha256(fp), 20))}-${outputPathName(`mix-${label}`, o)}`;
+        expect(f.drv.outputs[o]!.path).toBe(expected);
+        expect(f.drv.env[o]).toBe(expected);
+      }
+      expect(f.hashModulo.toString('hex')).toBe(sha256(serializeDerivation(f.drv, { replaceInputDrv: replace })).toString('hex'));
+      expect(f.drvPath).toBe(makeTextPath(`mix-${label}.drv`, f.text, derivationReferences(f.drv), NIX));
+    }
   });
 
   it('sorts env keys by UTF-8 bytes, not UTF-16 code units', () => {

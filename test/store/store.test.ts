@@ -314,6 +314,23 @@ describe('derivations', () => {
     store.writeDerivations(fs);
   });
 
+  it('replaces partial files a killed writer left at final names, and leaves every file whole and normalised', () => {
+    const fs = graph(40);
+    // What a writer killed mid-batch leaves: some files short at their final names, unregistered.
+    for (const f of [fs[3]!, fs[17]!, fs[39]!]) writeFileSync(store.physicalPath(f.drvPath), f.text.slice(0, 20));
+    store.writeDerivations(fs);
+    for (const f of fs) {
+      expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+      expectCanonical(store.physicalPath(f.drvPath));
+    }
+    expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
+    // Only the derivations nothing else in the batch uses are temporary roots; the rest are in their closures.
+    const own = store.tempRoots({ includeOwn: true }).filter((p) => p.endsWith('.drv'));
+    const used = new Set(fs.flatMap((f) => Object.keys(f.drv.inputDrvs)));
+    expect(own).toEqual(fs.filter((f) => !used.has(f.drvPath)).map((f) => f.drvPath).sort());
+    expect(store.queryRequisites(own)).toEqual(expect.arrayContaining(fs.map((f) => f.drvPath)));
+  });
+
   it('batches text writes and derivations in one transaction', () => {
     const fs = graph(10);
     const paths = store.batch(() => {
