@@ -310,14 +310,15 @@ function mumpsMakefileInc(c: MumpsConfig): string {
  * the C example.
  */
 function mumpsCheck(launcher: string): string {
-  return [
+  // A subshell: phases share one shell, and the install phase runs from the top of the tree.
+  return `(${[
     'cd examples',
     `${launcher}./ssimpletest < input_simpletest_real | tee s.log && grep -q 'Solution is' s.log`,
     `${launcher}./dsimpletest < input_simpletest_real | tee d.log && grep -Eq 'Solution is +1\\.0+ +2\\.0+ +3\\.0+ +4\\.0+ +5\\.0+' d.log`,
     `${launcher}./csimpletest < input_simpletest_cmplx | tee c.log && grep -q 'Solution is' c.log`,
     `${launcher}./zsimpletest < input_simpletest_cmplx | tee z.log && grep -q 'Solution is' z.log`,
     `${launcher}./c_example | tee c_example.log && grep -Eq 'Solution is : \\( *1\\.00 +2\\.00\\)' c_example.log`,
-  ].join(' && ');
+  ].join(' && ')})`;
 }
 
 /** Libraries, headers, and the example drivers with their inputs (what packs and users run). */
