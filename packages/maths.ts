@@ -56,7 +56,7 @@ export const metis = definePackage({
 
 /** Make targets that build PT-Scotch and its MUMPS interface (they build Scotch first). */
 const PT_SCOTCH_BUILD = 'make -C src -j"$NIX_BUILD_CORES" ptscotch ptesmumps';
-const PT_SCOTCH_CHECK = 'make -C src ptcheck';
+const PT_SCOTCH_CHECK = 'make -C src ptcheck FC=gfortran';
 
 export const scotch = definePackage({
   name: 'scotch',
@@ -75,7 +75,8 @@ export const scotch = definePackage({
   // The libraries are static and read gzip-compressed graphs, so whoever links them needs
   // zlib too; with PT-Scotch, the headers include mpi.h, so its users need Open MPI as well.
   propagatedInputs: (v) => (v.mpi ? [zlib, openmpi] : [zlib]),
-  nativeInputs: [flex, bison],
+  // The checks include Fortran programs (the METIS-compatible interface, compiled with $(FC)).
+  nativeInputs: [flex, bison, gfortran],
   arguments: (v) => ({
     phases: {
       // The upstream Makefile.inc for x86-64 Linux: gzip-compressed graph files, threads, a
@@ -87,7 +88,7 @@ export const scotch = definePackage({
         ...(v.int64 ? ["sed -i 's/^CFLAGS\\(.*\\)$/CFLAGS\\1 -DINTSIZE64/' src/Makefile.inc"] : []),
       ].join(' && '),
       build: v.mpi ? PT_SCOTCH_BUILD : 'make -C src -j"$NIX_BUILD_CORES" scotch esmumps',
-      check: v.mpi ? PT_SCOTCH_CHECK : 'make -C src check',
+      check: v.mpi ? PT_SCOTCH_CHECK : 'make -C src check FC=gfortran',
       install: 'make -C src install prefix="$out"',
     },
     ...(v.mpi ? { env: openmpiSandboxEnv } : {}),
