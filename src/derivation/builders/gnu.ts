@@ -106,15 +106,16 @@ export CFLAGS="\${CFLAGS:--O2}\${extraCFlags:+ $extraCFlags}" CXXFLAGS="\${CXXFL
 # (\`--with-hwloc=\${hwloc}\`), expanded here and nowhere else: no word splitting, no globbing,
 # and make's own $(VAR) references are left alone.
 expand_refs() {
-  local s="$1" out="" rest name
-  while [[ "$s" == *'\${'* ]]; do
-    out+="\${s%%'\${'*}"; rest="\${s#*'\${'}"; name="\${rest%%'}'*}"
-    if [[ "$rest" == *'}'* && "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-      [ -n "\${!name+x}" ] || { echo "flag \\\`$1' names \\\`\${name}', which is not an input of this package (nor a variable of the build)" >&2; return 1; }
-      out+="\${!name}"; s="\${rest#*'}'}"
-    else out+='\${'; s="$rest"; fi
+  # Locals start with _ so that they never hide the variable a flag names, such as out.
+  local _s="$1" _acc="" _rest _name
+  while [[ "$_s" == *'\${'* ]]; do
+    _acc+="\${_s%%'\${'*}"; _rest="\${_s#*'\${'}"; _name="\${_rest%%'}'*}"
+    if [[ "$_rest" == *'}'* && "$_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+      [ -n "\${!_name+x}" ] || { echo "flag \\\`$1' names \\\`\${_name}', which is not an input of this package (nor a variable of the build)" >&2; return 1; }
+      _acc+="\${!_name}"; _s="\${_rest#*'}'}"
+    else _acc+='\${'; _s="$_rest"; fi
   done
-  printf '%s' "$out$s"
+  printf '%s' "$_acc$_s"
 }
 # read_flags ARRAY TEXT: append each non-empty line of TEXT, expanded, to the array ARRAY.
 read_flags() {
@@ -194,6 +195,10 @@ phase_validate() {
       [ -n "$found" ] || { echo "$f: needs $lib, which is in none of its RUNPATH directories (\${rp:-none})"; bad=1; }
     done
   done < <(find "$out" -type f -print0)
+  if [ -z "$(ls -A "$out")" ]; then
+    echo "the install phase put nothing in \$out; check that it installs into \$out (e.g. PREFIX=\\\${out} among the make flags)" >&2
+    return 1
+  fi
   if [ "$bad" != 0 ]; then
     echo 'some ELF files of $out are not self-contained in the store: link them with the compiler wrappers (store C library and RUNPATH) and list every library they need among the inputs' >&2
     return 1
