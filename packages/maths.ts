@@ -41,9 +41,10 @@ export const metis = definePackage({
         "sed -i 's|\"GKlib\" CACHE|\"${CMAKE_SOURCE_DIR}/GKlib\" CACHE|' CMakeLists.txt",
         ...(v.int64 ? ["sed -i 's/#define IDXTYPEWIDTH 32/#define IDXTYPEWIDTH 64/' include/metis.h"] : []),
       ].join(' && '),
+      // METIS has no test suite: partition one of its sample graphs into 4 parts instead (the
+      // check phase runs in CMake's build directory).
+      check: "programs/gpmetis ../graphs/4elt.graph 4 | tee gpmetis.log && grep -Eq 'Edgecut: +[0-9]+' gpmetis.log",
     },
-    // METIS has no test suite.
-    tests: false,
   }),
   synopsis: 'Graph partitioning and fill-reducing matrix ordering library',
   description:
@@ -55,7 +56,7 @@ export const metis = definePackage({
 
 /** Make targets that build PT-Scotch and its MUMPS interface (they build Scotch first). */
 const PT_SCOTCH_BUILD = 'make -C src -j"$NIX_BUILD_CORES" ptscotch ptesmumps';
-const PT_SCOTCH_CHECK = 'make -C src ptcheck';
+const PT_SCOTCH_CHECK = 'make -C src ptcheck FC=gfortran';
 
 export const scotch = definePackage({
   name: 'scotch',
@@ -71,10 +72,11 @@ export const scotch = definePackage({
     mpi: { default: false, description: 'also build PT-Scotch (distributed graphs, with Open MPI)' },
     int64: { default: false, description: '64-bit integers (SCOTCH_Num) instead of int' },
   },
-  inputs: [zlib],
-  // Scotch's headers include mpi.h when PT-Scotch is built, so its users need Open MPI too.
-  propagatedInputs: (v) => (v.mpi ? [openmpi] : []),
-  nativeInputs: [flex, bison],
+  // The libraries are static and read gzip-compressed graphs, so whoever links them needs
+  // zlib too; with PT-Scotch, the headers include mpi.h, so its users need Open MPI as well.
+  propagatedInputs: (v) => (v.mpi ? [zlib, openmpi] : [zlib]),
+  // The checks include Fortran programs (the METIS-compatible interface, compiled with $(FC)).
+  nativeInputs: [flex, bison, gfortran],
   arguments: (v) => ({
     phases: {
       // The upstream Makefile.inc for x86-64 Linux: gzip-compressed graph files, threads, a
@@ -86,7 +88,7 @@ export const scotch = definePackage({
         ...(v.int64 ? ["sed -i 's/^CFLAGS\\(.*\\)$/CFLAGS\\1 -DINTSIZE64/' src/Makefile.inc"] : []),
       ].join(' && '),
       build: v.mpi ? PT_SCOTCH_BUILD : 'make -C src -j"$NIX_BUILD_CORES" scotch esmumps',
-      check: v.mpi ? PT_SCOTCH_CHECK : 'make -C src check',
+      check: v.mpi ? PT_SCOTCH_CHECK : 'make -C src check FC=gfortran',
       install: 'make -C src install prefix="$out"',
     },
     ...(v.mpi ? { env: openmpiSandboxEnv } : {}),
@@ -128,14 +130,15 @@ export const openblas = definePackage({
   }),
   buildSystem: gnu,
   variants: {
-    // `dynamic` (the default) builds kernels for every x86-64 CPU OpenBLAS knows and picks one
-    // at run time, on top of the GENERIC baseline, as Debian does: the binary then does not
-    // depend on the machine that built it (reproducible, runs everywhere), and OpenBLAS's
-    // CPU detection, which fails on recent CPUs (e.g. family 6 model 207), is never used.
-    // A fixed TARGET builds several times faster but only runs on that CPU or newer.
+    // GENERIC (the default) is OpenBLAS's plain-C target: it runs on every x86-64 CPU, builds in
+    // a few minutes, and never uses OpenBLAS's CPU detection (which fails on recent CPUs such
+    // as family 6 model 207), so the result does not depend on the machine that built it.
+    // `dynamic` builds kernels for every x86-64 CPU OpenBLAS knows and picks one at run time,
+    // as Debian does (fast everywhere, but several times longer to build); a named TARGET is
+    // fast and only runs on that CPU or newer.
     arch: {
-      default: 'dynamic',
-      values: ['dynamic', 'CORE2', 'NEHALEM', 'SANDYBRIDGE', 'HASWELL', 'SKYLAKEX', 'ZEN'],
+      default: 'GENERIC',
+      values: ['GENERIC', 'dynamic', 'CORE2', 'NEHALEM', 'SANDYBRIDGE', 'HASWELL', 'SKYLAKEX', 'ZEN'],
       description: 'CPU kernels: all, selected at run time, or one TARGET',
     },
     int64: { default: false, description: '64-bit integer BLAS interface (INTERFACE64)' },
@@ -152,7 +155,7 @@ export const openblas = definePackage({
       'CC=gcc',
       'FC=gfortran',
       ...(v.int64 ? ['INTERFACE64=1'] : []),
-      'PREFIX=$out',
+      'PREFIX=${out}',
     ],
     phases: { configure: ':' },
     // The default make target already builds and runs OpenBLAS's tests.
@@ -285,9 +288,9 @@ function mumpsMakefileInc(c: MumpsConfig): string {
     'LPORD    = -L$(LPORDDIR) -lpord',
     ...(c.metis ? ['LMETISDIR = ${metis}/lib', 'IMETIS    = -I${metis}/include', 'LMETIS    = -L$(LMETISDIR) -lmetis'] : []),
     ...(c.scotch === 'scotch'
-      ? ['SCOTCHDIR = ${scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lesmumps -lscotch -lscotcherr']
+      ? ['SCOTCHDIR = ${scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lesmumps -lscotch -lscotcherr -lz']
       : c.scotch === 'ptscotch'
-        ? ['SCOTCHDIR = ${pt_scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lptesmumps -lptscotch -lptscotcherr -lscotch']
+        ? ['SCOTCHDIR = ${pt_scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lptesmumps -lptscotch -lptscotcherr -lscotch -lz']
         : []),
     `ORDERINGSF = ${orderings.join(' ')}`,
     'ORDERINGSC = $(ORDERINGSF)',
@@ -301,22 +304,32 @@ function mumpsMakefileInc(c: MumpsConfig): string {
   return `cat > Makefile.inc <<EOF\n${text}\nEOF`;
 }
 
-/** Runs MUMPS's simple test drivers for the four arithmetics, optionally under mpirun. */
+/**
+ * Runs MUMPS's example drivers with their shipped inputs (optionally under mpirun): the simple
+ * tests of the four arithmetics and the C example. A driver that solves wrongly may still exit
+ * 0, so the printed solutions are checked too: (1, 2, 3, 4, 5) in double precision, (1, 2) for
+ * the C example.
+ */
 function mumpsCheck(launcher: string): string {
-  return [
+  // A subshell: phases share one shell, and the install phase runs from the top of the tree.
+  return `(${[
     'cd examples',
-    `${launcher}./ssimpletest < input_simpletest_real`,
-    `${launcher}./dsimpletest < input_simpletest_real`,
-    `${launcher}./csimpletest < input_simpletest_cmplx`,
-    `${launcher}./zsimpletest < input_simpletest_cmplx`,
-  ].join(' && ');
+    `${launcher}./ssimpletest < input_simpletest_real | tee s.log && grep -q 'Solution is' s.log`,
+    `${launcher}./dsimpletest < input_simpletest_real | tee d.log && grep -Eq 'Solution is +1\\.0+ +2\\.0+ +3\\.0+ +4\\.0+ +5\\.0+' d.log`,
+    `${launcher}./csimpletest < input_simpletest_cmplx | tee c.log && grep -q 'Solution is' c.log`,
+    `${launcher}./zsimpletest < input_simpletest_cmplx | tee z.log && grep -q 'Solution is' z.log`,
+    `${launcher}./c_example | tee c_example.log && grep -Eq 'Solution is : \\( *1\\.00 +2\\.00\\)' c_example.log`,
+  ].join(' && ')})`;
 }
 
+/** Libraries, headers, and the example drivers with their inputs (what packs and users run). */
 const MUMPS_INSTALL = [
-  'mkdir -p "$out/lib" "$out/include"',
+  'mkdir -p "$out/lib" "$out/include" "$out/bin" "$out/share/mumps/examples"',
   'cp -a lib/. "$out/lib/"',
   'cp -a include/. "$out/include/"',
   'if [ -f libseq/libmpiseq.a ]; then cp libseq/libmpiseq.a "$out/lib/" && mkdir -p "$out/include/mumps_seq" && cp libseq/*.h "$out/include/mumps_seq/"; fi',
+  'for e in ssimpletest dsimpletest csimpletest zsimpletest c_example multiple_arithmetics_example; do cp "examples/$e" "$out/bin/"; done',
+  'cp examples/input_simpletest_real examples/input_simpletest_cmplx examples/README "$out/share/mumps/examples/"',
 ].join(' && ');
 
 export const mumps = definePackage({

@@ -9,8 +9,8 @@
  * `${zlib}`, … stand for the store path of the input of that name.
  */
 import { definePackage, inherit, licenses, url } from '../src/dsl/index.js';
-import { libxml2, perl, pkgconf, zlib } from './base.js';
-import { gfortran } from './bootstrap.js';
+import { libxml2, pkgconf, zlib } from './base.js';
+import { gfortran, perlBase } from './bootstrap.js';
 import { gnu } from './build-systems.js';
 
 /**
@@ -91,8 +91,9 @@ export const openmpi = definePackage({
   }),
   buildSystem: gnu,
   inputs: [hwloc, zlib],
-  // Perl runs Open MPI's code generators; gfortran builds the Fortran bindings.
-  nativeInputs: [perl, gfortran, pkgconf],
+  // Perl runs Open MPI's code generators (the bootstrap's perl-base is enough, so the stack
+  // does not wait for a Perl built from source); gfortran builds the Fortran bindings.
+  nativeInputs: [perlBase, gfortran, pkgconf],
   arguments: {
     configureFlags: [
       // Use the collection's hwloc rather than the embedded copy (hwloc 2.0.x): a DIR value

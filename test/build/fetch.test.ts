@@ -133,7 +133,11 @@ describe('fetchUrl', () => {
     const r = await fetchUrl({ urls: [`${base}/drop`], sha256: payloadSha, fileName: 'f' }, { cacheDir: join(dir, 'c'), ...fast });
     expect(readFileSync(r.path).equals(payload)).toBe(true);
     expect(ranges[0]).toBeUndefined();
-    expect(ranges[1]).toBe('bytes=100000-');
+    // It resumes from what it received before the cut: all 100 000 bytes sent, or (on a loaded
+    // machine, where the reset can drop data the client has not read yet) fewer.
+    const from = Number(/^bytes=(\d+)-$/.exec(ranges[1] ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(100_000);
   });
 
   it('keeps nothing on a hash mismatch and prints both hashes in hex and nix-base32', async () => {

@@ -21,7 +21,7 @@ export function gnuBuilderScript(buildSystem: 'gnu' | 'cmake'): string {
       ? `phase_configure() {
   mkdir -p build && cd build
   local flags=()
-  while IFS= read -r f; do [ -n "$f" ] && flags+=("$f"); done <<< "\${cmakeFlags-}
+  read_flags flags "\${cmakeFlags-}
 \${configureFlags-}"
   cmake .. -DCMAKE_INSTALL_PREFIX="$out" -DCMAKE_BUILD_TYPE="\${buildType:-Release}" \\
     -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_SKIP_BUILD_RPATH=OFF -DCMAKE_INSTALL_RPATH_USE_LINK_PATH=ON "\${flags[@]}"
@@ -39,14 +39,14 @@ phase_check() {
 }
 phase_configure() {
   local flags=()
-  while IFS= read -r f; do [ -n "$f" ] && flags+=("$f"); done <<< "\${configureFlags-}"
+  read_flags flags "\${configureFlags-}"
   [ -x ./configure ] || { echo "no ./configure script; override the configure phase"; return 0; }
   ./configure --prefix="$out" "\${flags[@]}"
 }
 phase_check() {
   [ -n "\${doCheck-}" ] || { echo "tests disabled"; return 0; }
   local flags=()
-  while IFS= read -r f; do [ -n "$f" ] && flags+=("$f"); done <<< "\${makeFlags-}"
+  read_flags flags "\${makeFlags-}"
   make \${parallelTests:+-j"\${NIX_BUILD_CORES:-1}"} "\${flags[@]}" "\${testTarget:-check}"
 }`;
   return `# tsdsl ${buildSystem} build system builder (generated; shared by every ${buildSystem} package)
@@ -102,6 +102,31 @@ SPECS
 fi
 export CFLAGS="\${CFLAGS:--O2}\${extraCFlags:+ $extraCFlags}" CXXFLAGS="\${CXXFLAGS:--O2}\${extraCFlags:+ $extraCFlags}" FFLAGS="\${FFLAGS:--O2}\${extraCFlags:+ $extraCFlags}"
 
+# Flag lists hold one flag a line. \${name} in a flag is the prefix of the input of that name
+# (\`--with-hwloc=\${hwloc}\`), expanded here and nowhere else: no word splitting, no globbing,
+# and make's own $(VAR) references are left alone.
+expand_refs() {
+  # Locals start with _ so that they never hide the variable a flag names, such as out.
+  local _s="$1" _acc="" _rest _name
+  while [[ "$_s" == *'\${'* ]]; do
+    _acc+="\${_s%%'\${'*}"; _rest="\${_s#*'\${'}"; _name="\${_rest%%'}'*}"
+    if [[ "$_rest" == *'}'* && "$_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+      [ -n "\${!_name+x}" ] || { echo "flag \\\`$1' names \\\`\${_name}', which is not an input of this package (nor a variable of the build)" >&2; return 1; }
+      _acc+="\${!_name}"; _s="\${_rest#*'}'}"
+    else _acc+='\${'; _s="$_rest"; fi
+  done
+  printf '%s' "$_acc$_s"
+}
+# read_flags ARRAY TEXT: append each non-empty line of TEXT, expanded, to the array ARRAY.
+read_flags() {
+  local -n into="$1"; local f
+  while IFS= read -r f; do
+    [ -n "$f" ] || continue
+    f=$(expand_refs "$f") || return 1
+    into+=("$f")
+  done <<< "$2"
+  return 0
+}
 phase_unpack() {
   if [ -d "$src" ]; then
     cp -r --no-preserve=mode "$src" source
@@ -128,12 +153,12 @@ phase_patch() {
 ${configure}
 phase_build() {
   local flags=()
-  while IFS= read -r f; do [ -n "$f" ] && flags+=("$f"); done <<< "\${makeFlags-}"
+  read_flags flags "\${makeFlags-}"
   make \${parallelBuild:+-j"\${NIX_BUILD_CORES:-1}"} "\${flags[@]}"
 }
 phase_install() {
   local flags=()
-  while IFS= read -r f; do [ -n "$f" ] && flags+=("$f"); done <<< "\${makeFlags-}"
+  read_flags flags "\${makeFlags-}"
   make "\${flags[@]}" "\${installTarget:-install}"
 }
 phase_strip() {
@@ -146,15 +171,38 @@ phase_strip() {
 }
 phase_validate() {
   [ -n "\${validateRunpath-}" ] || return 0
-  command -v readelf >/dev/null || return 0
-  local f bad=0
-  while IFS= read -r f; do
-    if readelf -h "$f" >/dev/null 2>&1; then
-      interp=$(readelf -l "$f" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \\(.*\\)]/\\1/p')
-      case "$interp" in ""|"$NIX_STORE"/*) ;; *) echo "$f: interpreter $interp is outside the store"; bad=1 ;; esac
-    fi
-  done < <(find "$out" -type f -perm -u+x)
-  [ "$bad" = 0 ]
+  command -v readelf >/dev/null || { echo "no readelf: cannot check that the outputs are self-contained" >&2; return 1; }
+  # Every dynamically linked ELF file (programs and shared libraries) must load from the store
+  # alone: its interpreter is in the store, its RUNPATH names only store directories, and each
+  # library it needs is found in one of them. Otherwise it would pick up the host's libraries
+  # (or fail) once packed and run outside the build sandbox.
+  local f bad=0 interp rp needed lib d found type
+  while IFS= read -r -d '' f; do
+    [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+    type=$(readelf -h "$f" 2>/dev/null | sed -n 's/^ *Type: *\\([A-Z]*\\).*/\\1/p')
+    case "$type" in EXEC|DYN) ;; *) continue ;; esac
+    interp=$(readelf -l "$f" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \\(.*\\)]/\\1/p')
+    case "$interp" in ""|"$NIX_STORE"/*) ;; *) echo "$f: interpreter $interp is outside the store"; bad=1 ;; esac
+    rp=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(\\(RUNPATH\\|RPATH\\)).*: \\[\\(.*\\)\\]$/\\2/p' | tr '\\n' ':')
+    rp="\${rp//'$ORIGIN'/\${f%/*}}"; rp="\${rp//'\${ORIGIN}'/\${f%/*}}"
+    for d in \${rp//:/ }; do
+      case "$d" in "$NIX_STORE"/*) ;; *) echo "$f: RUNPATH entry $d is outside the store"; bad=1 ;; esac
+    done
+    needed=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*: \\[\\(.*\\)\\]$/\\1/p')
+    for lib in $needed; do
+      found=
+      for d in \${rp//:/ }; do [ -e "$d/$lib" ] && { found=1; break; }; done
+      [ -n "$found" ] || { echo "$f: needs $lib, which is in none of its RUNPATH directories (\${rp:-none})"; bad=1; }
+    done
+  done < <(find "$out" -type f -print0)
+  if [ -z "$(ls -A "$out")" ]; then
+    echo "the install phase put nothing in \$out; check that it installs into \$out (e.g. PREFIX=\\\${out} among the make flags)" >&2
+    return 1
+  fi
+  if [ "$bad" != 0 ]; then
+    echo 'some ELF files of $out are not self-contained in the store: link them with the compiler wrappers (store C library and RUNPATH) and list every library they need among the inputs' >&2
+    return 1
+  fi
 }
 
 run_phase() {
@@ -162,6 +210,8 @@ run_phase() {
   cap="$(printf '%s' "\${phase:0:1}" | tr a-z A-Z)\${phase:1}"
   pre="pre$cap"; post="post$cap"; override="\${phase}Phase"
   echo "phase \\\`$phase'"
+  # An overridden check phase is still a test suite: --without-tests turns it off too.
+  if [ "$phase" = check ] && [ -z "\${doCheck-}" ]; then echo "tests disabled"; return 0; fi
   [ -z "\${!pre-}" ] || eval "\${!pre}"
   if [ -n "\${!override-}" ]; then eval "\${!override}"; elif declare -F "phase_$phase" >/dev/null; then "phase_$phase"; fi
   [ -z "\${!post-}" ] || eval "\${!post}"
