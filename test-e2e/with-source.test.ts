@@ -29,11 +29,11 @@ describe('--with-source with a local tarball', () => {
     sh('tar', ['-czf', 'hwloc-2.9.0-mine.tar.gz', 'hwloc-2.9.0'], dir);
 
     const plain = tsdsl(['build', '-d', 'hwloc']).stdout.trim();
-    const mine = tsdsl(['build', '-d', 'hwloc', '--with-source=hwloc=./hwloc-2.9.0-mine.tar.gz'], { cwd: dir }).stdout.trim();
+    const mine = tsdsl(['build', '-d', 'hwloc', '--with-source=./hwloc-2.9.0-mine.tar.gz'], { cwd: dir }).stdout.trim();
     expect(mine).toMatch(/\.drv$/);
     expect(mine).not.toBe(plain);
 
-    const r = tsdsl(['build', '-q', '--cores=2', 'hwloc', '--with-source=hwloc=./hwloc-2.9.0-mine.tar.gz'], { cwd: dir });
+    const r = tsdsl(['build', '-q', '--cores=2', 'hwloc', '--with-source=./hwloc-2.9.0-mine.tar.gz'], { cwd: dir });
     expect(r.code).toBe(0);
     const out = r.stdout.trim();
     const run = runInClosure([out], [`${out}/bin/lstopo-no-graphics`, '--version']);

@@ -100,10 +100,14 @@ function everywhere(spec: PackageSpecString, fn: (p: Package) => Package) {
   return (root: Package) => packageMapping((p) => (matchesSpec(p, spec) ? fn(p) : p), { deep: true })(root);
 }
 
-/** `hwloc-2.0.0rc1.tar.gz` → { name: 'hwloc', version: '2.0.0rc1' } (Guix's package-name->name+version). */
+/**
+ * `hwloc-2.0.0rc1.tar.gz` → { name: 'hwloc', version: '2.0.0rc1' }, split, as Guix's
+ * package-name->name+version does, at the first hyphen followed by a digit:
+ * `hwloc-2.9.0-mine.tar.gz` → hwloc, `2.9.0-mine`.
+ */
 export function nameAndVersionFromFile(file: string): { name: string; version: string } | undefined {
   const base = basename(file.replace(/[?#].*$/, '')).replace(/\.(tar\.(gz|bz2|xz|zst|lz|Z)|tgz|tbz2?|txz|zip|tar|gem|crate)$/, '');
-  const m = /^(.+?)[-_](\d[^-_/]*)$/.exec(base) ?? /^(.+?)[-_](v\d[^-_/]*)$/.exec(base);
+  const m = /^(.+?)[-_](\d[^/]*)$/.exec(base) ?? /^(.+?)[-_](v\d[^/]*)$/.exec(base);
   return m ? { name: m[1]!, version: m[2]!.replace(/^v(?=\d)/, '') } : undefined;
 }
 

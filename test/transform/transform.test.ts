@@ -179,6 +179,7 @@ describe('transformation options', () => {
     expect(nameAndVersionFromFile('MUMPS_5.5.1.tar.gz')).toEqual({ name: 'MUMPS', version: '5.5.1' });
     expect(nameAndVersionFromFile('pt-scotch-7.0.3.tar.xz')).toEqual({ name: 'pt-scotch', version: '7.0.3' });
     expect(nameAndVersionFromFile('hwloc.tar.gz')).toBeUndefined();
+    expect(nameAndVersionFromFile('./hwloc-2.9.0-mine.tar.gz')).toEqual({ name: 'hwloc', version: '2.9.0-mine' });
   });
 
   it('git options resolve branches, tags and commits of a local repository', () => {
