@@ -125,9 +125,9 @@ export const bison = definePackage({
     sha256: 'dff8a3c96dd34121828f62a7fa49e1f7765815b89e59f564e8d2a9e71c177be5',
   }),
   buildSystem: gnu,
-  nativeInputs: [m4],
   // Bison runs m4 on its skeletons every time it generates a parser.
   propagatedInputs: [m4],
+  nativeInputs: [m4],
   arguments: {
     phases: {
       // As debian/rules does for the repacked tarball: a stub manual, and every file the info
@@ -162,10 +162,10 @@ export const flex = definePackage({
     sha256: 'e87aae032bf07c26f85ac0ed3250998c37621d95f8bd748b31f15b33c45ee995',
   }),
   buildSystem: gnu,
-  // Bison is only needed by the test suite (the bison-bridge tests).
-  nativeInputs: [m4, bison],
   // Generated scanners are produced by running m4 on flex's skeleton, at run time.
   propagatedInputs: [m4],
+  // Bison is only needed by the test suite (the bison-bridge tests).
+  nativeInputs: [bison, m4],
   arguments: {
     // glibc ≥ 2.26 has reallocarray, so configure finds it, but stdlib.h declares it only with
     // _GNU_SOURCE; without the declaration the bootstrap stage1flex truncates the returned
@@ -221,7 +221,7 @@ export const libxml2 = definePackage({
     sha256: '4fe913dec8b1ab89d13b489b419a8203176ea39e931eaa0d25b17eafb9c279e9',
   }),
   buildSystem: gnu,
-  inputs: [zlib, xz],
+  inputs: [xz, zlib],
   nativeInputs: [pkgconf],
   arguments: {
     // TODO(input prefixes): how an input's prefix reaches the builder is not decided; `${zlib}`

@@ -380,7 +380,7 @@ export const libgcc12Dev = definePackage({
     sha256: 'd720259380a84f2ffc6fe516eff5cbe9c8a005138e8d6a5748747ba4b3404a82',
   }),
   buildSystem: debianBinary,
-  inputs: [libgccS1, libgomp1, libatomic1, libquadmath0],
+  inputs: [libgccS1, libgomp1, libatomic1, libquadmath0 /* order of the .deb's Depends */],
   synopsis: 'GCC support library (development files)',
   description:
     'libgcc.a, the C runtime start files (crtbegin.o, …) and the link-time pieces of GCC 12\'s support libraries.',
@@ -635,7 +635,7 @@ export const libstdcxx12Dev = definePackage({
     sha256: 'd28def6c23630432b57cb38a4c2fd67a79d4e0484027386ca6e8d6005c3d7a73',
   }),
   buildSystem: debianBinary,
-  inputs: [libgcc12Dev, libstdcxx6, libc6Dev],
+  inputs: [libgcc12Dev, libstdcxx6, libc6Dev /* order of the .deb's Depends */],
   synopsis: 'GNU Standard C++ Library v3 (development files)',
   description:
     'The headers and link-time libraries of GCC 12\'s C++ standard library.',
@@ -823,7 +823,7 @@ export const binutilsX8664LinuxGnu = definePackage({
     sha256: '2d7ea8a570d768224d7f2424abbe6f373d2154865a1fa7f56c80d43ecf492521',
   }),
   buildSystem: debianBinary,
-  inputs: [libbinutils, libc6, libctfNobfd0, libctf0, libgccS1, libjansson4, libstdcxx6, libzstd1, zlib1g],
+  inputs: [libbinutils, libc6, libctfNobfd0, libctf0, libgccS1, libjansson4, libstdcxx6, libzstd1, zlib1g /* order of the .deb's Depends */],
   synopsis: 'GNU binary utilities for the x86-64-linux-gnu target',
   description:
     'The assembler, linker and binary utilities of GNU Binutils built for x86-64 GNU/Linux, as called by GCC.',
@@ -840,7 +840,7 @@ export const binutils = definePackage({
     sha256: '83c3e20b53e1fbd84d764c3ba27d26a0376e361ae5d7fb37120196934dd87424',
   }),
   buildSystem: debianBinary,
-  inputs: [libbinutils, binutilsX8664LinuxGnu],
+  inputs: [libbinutils, binutilsX8664LinuxGnu /* order of the .deb's Depends */],
   synopsis: 'GNU assembler, linker and binary utilities',
   description:
     'GNU Binutils: `as`, `ld`, `ar`, `nm`, `objdump`, `strip` and friends. This package holds the generic names; the tools themselves are in binutils-x86-64-linux-gnu.',
@@ -857,7 +857,7 @@ export const gcc12 = definePackage({
     sha256: 'b46f33cc2ec245e435e043807038cecf4b201ef004800e9dfc1455240360e49d',
   }),
   buildSystem: debianBinary,
-  inputs: [cpp12, binutils, libgcc12Dev, libc6, libgccS1, libgmp10, libisl23, libmpc3, libmpfr6, libstdcxx6, libzstd1, zlib1g],
+  inputs: [cpp12, binutils, libgcc12Dev, libc6, libgccS1, libgmp10, libisl23, libmpc3, libmpfr6, libstdcxx6, libzstd1, zlib1g /* order of the .deb's Depends */],
   synopsis: 'GNU C compiler',
   description:
     'The GNU Compiler Collection, version 12: the `gcc-12` driver, the link-time optimiser and the GCC plug-in headers.',
@@ -874,7 +874,7 @@ export const gxx12 = definePackage({
     sha256: '68b182badae4ace7d472f1393c559d3532a95a2d70817498b10bb481d2627251',
   }),
   buildSystem: debianBinary,
-  inputs: [gcc12, libstdcxx12Dev, libc6, libgmp10, libisl23, libmpc3, libmpfr6, libzstd1, zlib1g],
+  inputs: [gcc12, libstdcxx12Dev, libc6, libgmp10, libisl23, libmpc3, libmpfr6, libzstd1, zlib1g /* order of the .deb's Depends */],
   synopsis: 'GNU C++ compiler',
   description:
     'The C++ front end of GCC 12 (`g++-12` and `cc1plus`).',
@@ -891,7 +891,7 @@ export const gfortran12 = definePackage({
     sha256: '9241c39f8a3adc70c039a3945eddcc2804295d953873546461465a4af071481d',
   }),
   buildSystem: debianBinary,
-  inputs: [gcc12, libgfortran12Dev, libc6Dev, libc6, libgmp10, libisl23, libmpc3, libmpfr6, libzstd1, zlib1g],
+  inputs: [gcc12, libgfortran12Dev, libc6Dev, libc6, libgmp10, libisl23, libmpc3, libmpfr6, libzstd1, zlib1g /* order of the .deb's Depends */],
   synopsis: 'GNU Fortran compiler',
   description:
     'The Fortran 95/2003/2008 front end of GCC 12 (`gfortran-12` and `f951`).',
@@ -942,7 +942,7 @@ export const bisonBootstrap = definePackage({
     sha256: 'a414afd7519c53bfa33415ba5b951bc8b4906877004c49723ffda50a6033c3e8',
   }),
   buildSystem: debianBinary,
-  inputs: [m4Bootstrap, libc6],
+  inputs: [m4Bootstrap, libc6 /* order of the .deb's Depends */],
   synopsis: 'YACC-compatible parser generator',
   description:
     'GNU Bison turns a grammar description into a C parser; a prebuilt Bison, kept as a seed for packages that need one.',
@@ -959,7 +959,7 @@ export const zlib1gDev = definePackage({
     sha256: 'f9ce531f60cbd5df37996af9370e0171be96902a17ec2bdbd8d62038c354094f',
   }),
   buildSystem: debianBinary,
-  inputs: [zlib1g, libc6Dev],
+  inputs: [zlib1g, libc6Dev /* order of the .deb's Depends */],
   synopsis: 'Compression library (development files)',
   description:
     'Headers and link-time libraries for zlib.',
@@ -1014,6 +1014,7 @@ export const gccToolchain = definePackage({
   // The whole run-time closure is listed (not only the drivers), so that the union alone is a
   // working compiler: cc1 needs gmp/mpfr/mpc/isl/zstd/zlib, ld needs libbinutils and libctf.
   propagatedInputs: [
+    // Drivers first, then the run-time libraries: search-path order.
     gcc12, gxx12, cpp12, binutils, binutilsX8664LinuxGnu, libc6Dev, linuxLibcDev, libgcc12Dev, libstdcxx12Dev,
     libc6, libgccS1, libstdcxx6, libgomp1, libatomic1, libquadmath0,
     libbinutils, libctf0, libctfNobfd0, libjansson4, libgmp10, libmpfr6, libmpc3, libisl23, libzstd1, zlib1g,
@@ -1031,7 +1032,7 @@ export const gfortran = definePackage({
   name: 'gfortran',
   version: '12.2.0',
   buildSystem: union,
-  propagatedInputs: [gfortran12, libgfortran12Dev, libgfortran5, gccToolchain],
+  propagatedInputs: [gfortran12, libgfortran12Dev, libgfortran5, gccToolchain /* search-path order */],
   synopsis: 'GNU Fortran 12 compiler (bootstrap)',
   description:
     'A union of GNU Fortran 12 (gfortran-12 and its runtime library libgfortran, with libquadmath for REAL(16)) and the C/C++ toolchain it drives for preprocessing, assembling and linking. Packages with Fortran sources list it as a native input.',
@@ -1059,7 +1060,7 @@ export const gccLib = definePackage({
   name: 'gcc-lib',
   version: '12.2.0',
   buildSystem: union,
-  propagatedInputs: [libgccS1, libstdcxx6, libgfortran5, libgomp1, libquadmath0, libatomic1],
+  propagatedInputs: [libgccS1, libstdcxx6, libgfortran5, libgomp1, libquadmath0, libatomic1 /* search-path order */],
   synopsis: 'GCC 12 shared run-time libraries',
   description:
     'The shared libraries that programs compiled by GCC 12 load at run time: libgcc_s, libstdc++, libgfortran, libgomp (OpenMP), libquadmath and libatomic. Without them in the link, GCC silently falls back to static copies, so they are kept as their own small item.',

@@ -74,9 +74,9 @@ export const scotch = definePackage({
   },
   // The libraries are static and read gzip-compressed graphs, so whoever links them needs
   // zlib too; with PT-Scotch, the headers include mpi.h, so its users need Open MPI as well.
-  propagatedInputs: (v) => (v.mpi ? [zlib, openmpi] : [zlib]),
+  propagatedInputs: (v) => (v.mpi ? [openmpi, zlib] : [zlib]),
   // The checks include Fortran programs (the METIS-compatible interface, compiled with $(FC)).
-  nativeInputs: [flex, bison, gfortran],
+  nativeInputs: [bison, flex, gfortran],
   arguments: (v) => ({
     phases: {
       // The upstream Makefile.inc for x86-64 Linux: gzip-compressed graph files, threads, a
@@ -216,7 +216,7 @@ export const scalapack = definePackage({
     sha256: '4aede775fdb28fa44b331875730bcd5bab130caaec225fadeccf424c8fcb55aa',
   }),
   buildSystem: cmake,
-  inputs: [openmpi, lapack],
+  inputs: [lapack, openmpi],
   nativeInputs: [gfortran],
   arguments: {
     cmakeFlags: [

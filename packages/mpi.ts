@@ -71,10 +71,10 @@ export const hwloc1 = inherit(hwloc, {
       'https://www.open-mpi.org/software/hwloc/v1.11/downloads/hwloc-1.11.13.tar.bz2',
     ],
     // Debian no longer has hwloc 1.x, so this hash is not from Debian: it is GNU Guix's
-    // (gnu/packages/mpi.scm, `hwloc-1`, nix-base32), i.e. hex
-    // a4494b7765f517c0990d1c7f09d98cb87755bb6b841e4e2cbfebca1b14bac9c8, the same value
-    // Homebrew's hwloc@1, Yocto's hwloc_1.11.13 recipe and Arch's AUR hwloc1 pin.
-    sha256: '1j69p8a1pjpbpwn4w7l4dfxmaxxqikchjzqw1ncw05zmcmvlnjd4',
+    // (gnu/packages/mpi.scm, `hwloc-1`, 1j69p8a1pjpbpwn4w7l4dfxmaxxqikchjzqw1ncw05zmcmvlnjd4
+    // in nix-base32), the same value Homebrew's hwloc@1, Yocto's hwloc_1.11.13 recipe and
+    // Arch's AUR hwloc1 pin.
+    sha256: 'a4494b7765f517c0990d1c7f09d98cb87755bb6b841e4e2cbfebca1b14bac9c8',
   }),
   properties: {},
 });
@@ -93,7 +93,7 @@ export const openmpi = definePackage({
   inputs: [hwloc, zlib],
   // Perl runs Open MPI's code generators (the bootstrap's perl-base is enough, so the stack
   // does not wait for a Perl built from source); gfortran builds the Fortran bindings.
-  nativeInputs: [perlBase, gfortran, pkgconf],
+  nativeInputs: [gfortran, perlBase, pkgconf],
   arguments: {
     configureFlags: [
       // Use the collection's hwloc rather than the embedded copy (hwloc 2.0.x): a DIR value

@@ -36,7 +36,7 @@ export const proot = definePackage({
   }),
   buildSystem: debianBinary,
   inputs: [libc6, libtalloc2],
-  synopsis: 'chroot, mount --bind and binfmt_misc without privilege, through ptrace',
+  synopsis: 'Run programs with another root and bind mounts, unprivileged, through ptrace',
   description:
     'PRoot intercepts the system calls of a program with ptrace to give it another root directory and bind mounts, without root and without user namespaces. tsdsl pack -RR carries it as the fallback run engine of relocatable packs. This Debian build (5.1.0) does not translate statx.',
   homePage: 'https://proot-me.github.io/',
