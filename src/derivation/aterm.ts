@@ -529,6 +529,15 @@ export interface FinalizedDerivation {
   hashModulo: Buffer;
   /** The `.drv` file's references (`derivationReferences(drv)`), when already computed. */
   readonly references?: readonly string[];
+  /**
+   * What writing and walking the graph need without `drv` (which lowering does not keep, so
+   * it is parsed back from `text` when first asked for): output names in declaration order
+   * with their paths, input derivation paths in insertion order, and the input sources.
+   */
+  readonly outputNames?: readonly string[];
+  readonly outputPaths?: readonly string[];
+  readonly inputDrvPaths?: readonly string[];
+  readonly inputSrcs?: readonly string[];
 }
 
 const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
@@ -980,16 +989,34 @@ function printTextsAscii(
   return { text: out.toString('latin1', at, pos), textHex: sha256OfBytes(at, pos), moduloHex };
 }
 
-/** A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for. */
+/**
+ * A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for.
+ * Lowering keeps tens of thousands of these, so for its (owned) derivations the Derivation
+ * object is not kept: its records are most of the memory the collector has to trace, and
+ * `text` holds all of it. `drv` parses it back once when something asks (the env then lists
+ * its variables in sorted order, as the `.drv` file does).
+ */
 class Finalized implements FinalizedDerivation {
+  #drv: Derivation | undefined;
+
   constructor(
     readonly name: string,
-    readonly drv: Derivation,
+    drv: Derivation | undefined,
     readonly drvPath: string,
     readonly text: string,
     readonly hashModuloHex: string,
     readonly references: readonly string[],
-  ) {}
+    readonly outputNames: readonly string[],
+    readonly outputPaths: readonly string[],
+    readonly inputDrvPaths: readonly string[],
+    readonly inputSrcs: readonly string[],
+  ) {
+    this.#drv = drv;
+  }
+
+  get drv(): Derivation {
+    return (this.#drv ??= parseDerivation(this.text));
+  }
 
   get hashModulo(): Buffer {
     return Buffer.from(this.hashModuloHex, 'hex');
@@ -1029,6 +1056,7 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
   const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
   const inputPaths = Object.keys(partial.inputDrvs);
   for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  const inputDrvPaths = inputPaths.slice();
   sortNix(inputPaths);
   const base = {
     inputDrvs,
@@ -1068,13 +1096,13 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
     textHex = texts.textHex;
   }
 
-  const drv: Derivation = { ...base, outputs, env };
   // References: input derivations and sources, both sorted already.
   const srcs = base.inputSrcs;
   const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
   const drvPath = textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text, references, storeDir);
   hasher.record(drvPath, moduloHex);
-  return new Finalized(name, drv, drvPath, text, moduloHex, references);
+  const outputPaths = outputNames.map((o) => outputs[o]!.path);
+  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs);
 }
 
 /**

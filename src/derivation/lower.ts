@@ -291,10 +291,10 @@ export class Lowerer {
     const out: FinalizedDerivation[] = [];
     const seen = new Set<string>([drvPath]);
     // Depth-first, inputs before users, without recursion (graphs can be deep).
-    const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
+    const stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }> = [];
     const enter = (path: string) => {
       const d = this.derivations.get(path);
-      if (d) stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
+      if (d) stack.push({ d, inputs: d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs), i: 0 });
     };
     enter(drvPath);
     while (stack.length) {
@@ -341,10 +341,13 @@ export class Lowerer {
     }
     this.derivations.set(fin.drvPath, fin);
     const outs: Record<string, string> = {};
-    const outputNames = Object.keys(fin.drv.outputs);
+    // finalize* fills these (reading `drv` would parse the text back).
+    const outputNames = fin.outputNames!;
+    const outputPaths = fin.outputPaths!;
     let joinedOutputs = '';
-    for (const o of outputNames) {
-      const path = fin.drv.outputs[o]!.path;
+    for (let i = 0; i < outputNames.length; i++) {
+      const o = outputNames[i]!;
+      const path = outputPaths[i]!;
       outs[o] = path;
       joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
     }

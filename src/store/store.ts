@@ -673,7 +673,8 @@ export class LocalStore implements Store {
       }
       this.hasher.record(f.drvPath, f.hashModulo);
       const outputs: Record<string, string> = {};
-      for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
+      if (f.outputNames && f.outputPaths) for (let i = 0; i < f.outputNames.length; i++) outputs[f.outputNames[i]!] = f.outputPaths[i]!;
+      else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
       return { path: f.drvPath, contents: f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
