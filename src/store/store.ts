@@ -675,7 +675,7 @@ export class LocalStore implements Store {
       const outputs: Record<string, string> = {};
       if (f.outputNames && f.outputPaths) for (let i = 0; i < f.outputNames.length; i++) outputs[f.outputNames[i]!] = f.outputPaths[i]!;
       else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
+      return { path: f.drvPath, contents: f.bytes ?? f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);
