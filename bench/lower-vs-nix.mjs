@@ -7,7 +7,9 @@
 // process; Nix's is its run minus a run that only starts, parses the expression and counts
 // the list without evaluating a derivation. "Whole process" compares the wall time of the
 // two commands as run (tsdsl's includes starting Node and loading the 20,000-package module
-// through the DSL). Each figure is the median of RUNS runs; peak RSS is of the whole process.
+// through the DSL); it is reported beside, but the speed targets are checked on the first
+// (the issue sets them "for lowering alone"). Each figure is the median of RUNS runs; peak RSS
+// is of the whole process.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,26 +72,35 @@ export async function benchLowering(syntheticFile, report) {
   report(`Nix computes the same ${order.length} .drv paths`, same ? 'yes' : 'NO', '', 'yes', same);
 
   // Nix's fixed cost: start, parse the expression, count the list (no derivation is forced).
-  const nixBase = medianOf(() => measure('nix-instantiate', ['--readonly-mode', ...dummy, '--eval', '-E', `builtins.length (import ${nixFile})`], nixEnv));
+  // Each Nix run is paired with such a run just before it, and "less start and parse" is the
+  // median of the pairs' differences: on a loaded machine two separate medians can be minutes
+  // apart in conditions (and once gave a negative difference).
+  const nixStart = () => measure('nix-instantiate', ['--readonly-mode', ...dummy, '--eval', '-E', `builtins.length (import ${nixFile})`], nixEnv);
+  const paired = (run) => medianOf((i) => {
+    const b = nixStart();
+    const r = run(i);
+    return { ...r, baseMs: b.ms, aloneMs: r.ms - b.ms };
+  });
   const oursRo = medianOf(() => ours(syntheticFile, storeDir));
-  const nixRo = medianOf(() => measure('nix-instantiate', ['--readonly-mode', ...dummy, nixFile], nixEnv));
-  const nixRoAlone = nixRo.ms - nixBase.ms;
+  const nixRo = paired(() => measure('nix-instantiate', ['--readonly-mode', ...dummy, nixFile], nixEnv));
+  const nixBase = { ms: nixRo.baseMs };
+  const nixRoAlone = nixRo.aloneMs;
   report('lower 20,000 packages (hashing only): tsdsl, lowering alone', oursRo.lowerMs.toFixed(0), 'ms');
   report('  nix-instantiate --readonly-mode, less start and parse', nixRoAlone.toFixed(0), 'ms');
   report('  speed-up over Nix (read-only, lowering alone)', (nixRoAlone / oursRo.lowerMs).toFixed(1), '×', '≥ 3×', nixRoAlone / oursRo.lowerMs >= 3);
   report('  whole process: tsdsl / nix-instantiate', `${oursRo.ms.toFixed(0)}/${nixRo.ms.toFixed(0)}`, 'ms');
-  report('  whole process: speed-up over Nix (read-only)', (nixRo.ms / oursRo.ms).toFixed(1), '×');
+  report('  whole process: speed-up over Nix (read-only; not judged)', (nixRo.ms / oursRo.ms).toFixed(1), '×');
   report('  Nix start + parse only', nixBase.ms.toFixed(0), 'ms');
 
   const oursCold = medianOf((i) => ours(syntheticFile, storeDir, join(dir, `ours-root-${i}`)));
-  const nixCold = medianOf((i) => measure('nix-instantiate', ['--store', `local?root=${join(dir, `nix-root-${i}`)}`, nixFile], nixEnv));
-  const nixColdAlone = nixCold.ms - nixBase.ms;
+  const nixCold = paired((i) => measure('nix-instantiate', ['--store', `local?root=${join(dir, `nix-root-${i}`)}`, nixFile], nixEnv));
+  const nixColdAlone = nixCold.aloneMs;
   report('lower + write 20,000 .drv files (cold): tsdsl, lowering + writing', oursCold.inner.toFixed(0), 'ms');
   report('  of which writing the .drv files and DB rows', oursCold.writeMs.toFixed(0), 'ms');
   report('  nix-instantiate (cold, local store), less start and parse', nixColdAlone.toFixed(0), 'ms');
   report('  speed-up over Nix (cold)', (nixColdAlone / oursCold.inner).toFixed(1), '×', '≥ 5×', nixColdAlone / oursCold.inner >= 5);
   report('  whole process: tsdsl / nix-instantiate', `${oursCold.ms.toFixed(0)}/${nixCold.ms.toFixed(0)}`, 'ms');
-  report('  whole process: speed-up over Nix (cold)', (nixCold.ms / oursCold.ms).toFixed(1), '×');
+  report('  whole process: speed-up over Nix (cold; not judged)', (nixCold.ms / oursCold.ms).toFixed(1), '×');
   report('peak RSS: tsdsl read-only / cold', `${oursRo.rssMb.toFixed(0)}/${oursCold.rssMb.toFixed(0)}`, 'MB');
   report('peak RSS: Nix read-only / cold', `${nixRo.rssMb.toFixed(0)}/${nixCold.rssMb.toFixed(0)}`, 'MB', 'tsdsl ≤ Nix', oursRo.rssMb <= nixRo.rssMb && oursCold.rssMb <= nixCold.rssMb);
 }

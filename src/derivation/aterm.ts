@@ -529,6 +529,17 @@ export interface FinalizedDerivation {
   hashModulo: Buffer;
   /** The `.drv` file's references (`derivationReferences(drv)`), when already computed. */
   readonly references?: readonly string[];
+  /**
+   * What writing and walking the graph need without `drv` (which lowering does not keep, so
+   * it is parsed back from `text` when first asked for): output names in declaration order
+   * with their paths, input derivation paths in insertion order, and the input sources.
+   */
+  readonly outputNames?: readonly string[];
+  /** `text` as bytes, when kept that way (writing uses them as they are). */
+  readonly bytes?: Uint8Array | undefined;
+  readonly outputPaths?: readonly string[];
+  readonly inputDrvPaths?: readonly string[];
+  readonly inputSrcs?: readonly string[];
 }
 
 const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
@@ -652,7 +663,9 @@ function moduloInputsText(inputDrvs: Record<string, readonly string[]>, paths: r
 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
 interface PrintedTexts {
-  text: string;
+  /** The text, or where its bytes were kept (see `keepBytes`). */
+  text?: string;
+  kept?: KeptBytes;
   /** SHA-256 (hex) of `text`, when computed on the way. */
   textHex?: string;
   moduloHex: string;
@@ -829,6 +842,32 @@ function putOutputList(outs: readonly string[]): void {
 
 const sha256OfBytes = (from: number, to: number): string => sha256Hex(out.subarray(from, to));
 
+// Printed .drv texts are kept as bytes in shared chunks outside the JS heap, not as strings:
+// a whole graph's texts (tens of MB) then cost the collector nothing to copy or mark. A chunk
+// is freed when no derivation printed into it is left.
+const CHUNK = 1 << 20;
+let chunk = Buffer.allocUnsafeSlow(CHUNK);
+let chunkPos = 0;
+
+interface KeptBytes {
+  chunk: Buffer;
+  start: number;
+  end: number;
+}
+
+/** Copies the buffer's bytes [from, to) into the current chunk. */
+function keepBytes(from: number, to: number): KeptBytes {
+  const n = to - from;
+  if (chunkPos + n > chunk.length) {
+    chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, n));
+    chunkPos = 0;
+  }
+  out.copy(chunk, chunkPos, from, to);
+  const start = chunkPos;
+  chunkPos += n;
+  return { chunk, start, end: chunkPos };
+}
+
 /** `printTexts` into bytes; undefined when a string is not ASCII (then printTexts does it). */
 function printTextsAscii(
   name: string,
@@ -977,19 +1016,59 @@ function printTextsAscii(
     outputs[outs[j]!]!.path = paths[j]!;
     env[outs[j]!] = paths[j]!;
   }
-  return { text: out.toString('latin1', at, pos), textHex: sha256OfBytes(at, pos), moduloHex };
+  return { kept: keepBytes(at, pos), textHex: sha256OfBytes(at, pos), moduloHex };
 }
 
-/** A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for. */
+/**
+ * A finalized derivation; the hash modulo is kept as hex and made a Buffer only when asked for.
+ * Lowering keeps tens of thousands of these, so for its (owned) derivations the Derivation
+ * object is not kept: its records are most of the memory the collector has to trace, and
+ * `text` holds all of it. `drv` parses it back once when something asks (the env then lists
+ * its variables in sorted order, as the `.drv` file does).
+ */
 class Finalized implements FinalizedDerivation {
+  #drv: Derivation | undefined;
+  // The text as a string, or its bytes in a chunk (see keepBytes).
+  readonly #text: string | undefined;
+  readonly #chunk: Buffer | undefined;
+  readonly #start: number;
+  readonly #end: number;
+
   constructor(
     readonly name: string,
-    readonly drv: Derivation,
+    drv: Derivation | undefined,
     readonly drvPath: string,
-    readonly text: string,
+    text: string | KeptBytes,
     readonly hashModuloHex: string,
     readonly references: readonly string[],
-  ) {}
+    readonly outputNames: readonly string[],
+    readonly outputPaths: readonly string[],
+    readonly inputDrvPaths: readonly string[],
+    readonly inputSrcs: readonly string[],
+  ) {
+    this.#drv = drv;
+    if (typeof text === 'string') {
+      this.#text = text;
+      this.#start = this.#end = 0;
+    } else {
+      this.#chunk = text.chunk;
+      this.#start = text.start;
+      this.#end = text.end;
+    }
+  }
+
+  /** Decoded on each use (not kept, so as not to grow the heap again). */
+  get text(): string {
+    return this.#text ?? this.#chunk!.toString('utf8', this.#start, this.#end);
+  }
+
+  get bytes(): Uint8Array | undefined {
+    return this.#chunk?.subarray(this.#start, this.#end);
+  }
+
+  get drv(): Derivation {
+    return (this.#drv ??= parseDerivation(this.text));
+  }
 
   get hashModulo(): Buffer {
     return Buffer.from(this.hashModuloHex, 'hex');
@@ -1029,6 +1108,7 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
   const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
   const inputPaths = Object.keys(partial.inputDrvs);
   for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  const inputDrvPaths = inputPaths.slice();
   sortNix(inputPaths);
   const base = {
     inputDrvs,
@@ -1040,7 +1120,7 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
 
   const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
   let moduloHex: string;
-  let text: string;
+  let text: string | KeptBytes;
   let textHex: string | undefined;
   if (fixed.length > 0) {
     if (outputNames.length !== 1 || outputNames[0] !== 'out') {
@@ -1064,17 +1144,18 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
     }
     const texts = printTextsAscii(name, outputs, env, inputDrvs, inputPaths, base, hasher) ?? printTexts(name, outputs, env, inputDrvs, inputPaths, base, hasher);
     moduloHex = texts.moduloHex;
-    text = texts.text;
+    text = texts.text ?? texts.kept!;
     textHex = texts.textHex;
   }
 
-  const drv: Derivation = { ...base, outputs, env };
   // References: input derivations and sources, both sorted already.
   const srcs = base.inputSrcs;
   const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
-  const drvPath = textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text, references, storeDir);
+  const drvPath =
+    textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, moduloHex);
-  return new Finalized(name, drv, drvPath, text, moduloHex, references);
+  const outputPaths = outputNames.map((o) => outputs[o]!.path);
+  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs);
 }
 
 /**

@@ -20,7 +20,7 @@ export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: read
   const seen = new Set<string>();
   for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));
   const needed = new Set<string>();
-  for (const d of drvs) for (const src of d.drv.inputSrcs) needed.add(src);
+  for (const d of drvs) for (const src of d.inputSrcs ?? d.drv.inputSrcs) needed.add(src);
   const validSrcs = store.validAmong([...needed]);
   for (const path of needed) {
     if (validSrcs.has(path)) continue;

@@ -291,10 +291,10 @@ export class Lowerer {
     const out: FinalizedDerivation[] = [];
     const seen = new Set<string>([drvPath]);
     // Depth-first, inputs before users, without recursion (graphs can be deep).
-    const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
+    const stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }> = [];
     const enter = (path: string) => {
       const d = this.derivations.get(path);
-      if (d) stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
+      if (d) stack.push({ d, inputs: d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs), i: 0 });
     };
     enter(drvPath);
     while (stack.length) {
@@ -341,10 +341,13 @@ export class Lowerer {
     }
     this.derivations.set(fin.drvPath, fin);
     const outs: Record<string, string> = {};
-    const outputNames = Object.keys(fin.drv.outputs);
+    // finalize* fills these (reading `drv` would parse the text back).
+    const outputNames = fin.outputNames!;
+    const outputPaths = fin.outputPaths!;
     let joinedOutputs = '';
-    for (const o of outputNames) {
-      const path = fin.drv.outputs[o]!.path;
+    for (let i = 0; i < outputNames.length; i++) {
+      const o = outputNames[i]!;
+      const path = outputPaths[i]!;
       outs[o] = path;
       joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
     }
@@ -461,11 +464,12 @@ export class Lowerer {
     };
     // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
     const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
-    const pathsOf = (list: readonly Package[]): string => {
+    // Output paths of a list of inputs, space-separated; `add` also makes them input derivations.
+    const pathsOf = (list: readonly Lowered[], add: boolean): string => {
       let out = '';
       for (let i = 0; i < list.length; i++) {
-        const l = loweredOf(list[i]!);
-        addInput(l);
+        const l = list[i]!;
+        if (add) addInput(l);
         out = i === 0 ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
       }
       return out;
@@ -491,8 +495,12 @@ export class Lowerer {
     const host = withPropagated([...p.inputs, ...p.propagatedInputs]);
     const native = withPropagated([...p.nativeInputs, ...bs.toolchain(), ...bs.tools()]);
     // host and native together are the bag's inputs.
+    // Each input's lowering, looked up once.
+    const hostL = host.map(loweredOf);
+    const nativeL = native.map(loweredOf);
     let graftFree = true;
-    for (const list of [host, native]) for (const d of list) if (d.replacement || !loweredOf(d).graftFree) graftFree = false;
+    for (let i = 0; i < host.length; i++) if (host[i]!.replacement || !hostL[i]!.graftFree) graftFree = false;
+    for (let i = 0; i < native.length; i++) if (native[i]!.replacement || !nativeL[i]!.graftFree) graftFree = false;
     let builder: string;
     let builderArgs: string[];
 
@@ -504,12 +512,12 @@ export class Lowerer {
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        env['inputs'] = pathsOf(host);
+        env['inputs'] = pathsOf(hostL, true);
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
-        env['inputs'] = pathsOf(host);
+        env['inputs'] = pathsOf(hostL, true);
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
@@ -525,18 +533,15 @@ export class Lowerer {
         builderArgs = ['-e', script];
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
-        const notBootstrap = (d: Package) => d.properties['bootstrap'] !== true;
-        pathsOf(host);
-        pathsOf(native);
-        env['inputs'] = pathsOf(host.filter(notBootstrap));
-        env['nativeInputs'] = pathsOf(native.filter(notBootstrap));
+        const notBootstrap = (l: Lowered) => l.package.properties['bootstrap'] !== true;
+        pathsOf(hostL, true);
+        pathsOf(nativeL, true);
+        env['inputs'] = pathsOf(hostL.filter(notBootstrap), false);
+        env['nativeInputs'] = pathsOf(nativeL.filter(notBootstrap), false);
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
-        for (const list of [native, host]) {
-          for (const d of list) {
-            const l = loweredOf(d);
-            if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
-          }
+        for (const list of [nativeL, hostL]) {
+          for (const l of list) if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
         }
         const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
         if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);

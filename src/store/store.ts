@@ -591,6 +591,20 @@ export class LocalStore implements Store {
     const roots = [...valid];
     for (const item of todo) if (!referenced.has(item.path)) roots.push(item.path);
     this.addTempRoots(roots);
+    // A collector may have deleted a valid item between the check above and its temporary
+    // root (deleting re-checks roots under the write lock, so from now on it cannot): look
+    // again, and write whatever went meanwhile.
+    if (valid.size > 0) {
+      const still = this.db.validAmong([...valid]);
+      if (still.size !== valid.size) {
+        for (const path of valid) {
+          if (still.has(path)) continue;
+          const item = unique.get(path)!;
+          todo.push(item);
+          for (const ref of item.references) referenced.add(ref);
+        }
+      }
+    }
     if (todo.length === 0) return;
     const outside = [...referenced].filter((ref) => !unique.has(ref));
     const validRefs = this.db.validAmong(outside);
@@ -673,8 +687,9 @@ export class LocalStore implements Store {
       }
       this.hasher.record(f.drvPath, f.hashModulo);
       const outputs: Record<string, string> = {};
-      for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
+      if (f.outputNames && f.outputPaths) for (let i = 0; i < f.outputNames.length; i++) outputs[f.outputNames[i]!] = f.outputPaths[i]!;
+      else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
+      return { path: f.drvPath, contents: f.bytes ?? f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { definePackage, licenses, local, trivial, url, git, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
+import { serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
 import { narHash } from '../../src/store/nar.js';
 import { transform, getDefaultCollection } from '../../src/transform/api.js';
@@ -129,6 +130,26 @@ describe('lowering', () => {
   it('lowers the whole default collection', async () => {
     const { results } = await lowerPackages(c.all(), { lowerer: new Lowerer('/tsdsl/store') });
     expect(new Set(results.map((r) => r.drvPath)).size).toBe(results.length);
+  });
+
+  it('keeps only the text of lowered derivations, as bytes off the heap; what it records and parses back matches it', async () => {
+    const l = new Lowerer('/tsdsl/store');
+    const { results } = await lowerPackages(c.all(), { lowerer: l });
+    expect(l.derivations.size).toBeGreaterThan(50);
+    let kept = 0;
+    for (const d of l.derivations.values()) {
+      const drv = d.drv;
+      expect(serializeDerivation(drv)).toBe(d.text);
+      expect(d.drv).toBe(drv); // parsed once
+      // Input-addressed ASCII texts are kept as bytes; fixed-output ones as strings.
+      if (d.bytes) (kept++, expect(Buffer.from(d.bytes).equals(Buffer.from(d.text, 'utf8'))).toBe(true));
+      expect(Object.fromEntries(d.outputNames!.map((o, i) => [o, d.outputPaths![i]]))).toEqual(Object.fromEntries(Object.entries(drv.outputs).map(([o, v]) => [o, v.path])));
+      for (const o of d.outputNames!) expect(drv.env[o]).toBe(drv.outputs[o]!.path);
+      expect([...d.inputDrvPaths!].sort()).toEqual(Object.keys(drv.inputDrvs).sort());
+      expect(d.inputSrcs).toEqual(drv.inputSrcs);
+    }
+    expect(kept).toBeGreaterThan(50);
+    for (const r of results) expect(r.outputs).toEqual(Object.fromEntries(Object.entries(r.derivation.drv.outputs).map(([o, v]) => [o, v.path])));
   });
 });
 
