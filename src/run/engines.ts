@@ -330,7 +330,8 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
-function safeReaddir(dir: string): string[] {
+/** The names in `dir`, or none when it cannot be read. */
+export function safeReaddir(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch {

@@ -21,7 +21,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
-  chmodSync,
   createReadStream,
   existsSync,
   lstatSync,
@@ -39,7 +38,8 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
-import { currentHost, imageMagic, isDockerArchive, lastLine, probe, which, type Host } from './engines.js';
+import { deleteTree } from '../store/tree.js';
+import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
@@ -185,14 +185,6 @@ function liveUsers(cacheDir: string, hash: string): string[] {
   return live;
 }
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
 /** An unpacked pack in use: `release()` when the run is over. */
 export interface UnpackedPack {
   readonly root: string;
@@ -223,14 +215,14 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     if (!existsSync(join(dest, MARKER))) {
-      if (existsSync(dest)) rmTree(dest); // a foreign or broken directory under our name
+      if (existsSync(dest)) deleteTree(dest); // a foreign or broken directory under our name
       const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}`);
-      rmTree(tmp);
+      deleteTree(tmp);
       try {
         unpackInto(file, kind, tmp, host);
         renameSync(tmp, dest);
       } catch (e) {
-        rmTree(tmp);
+        deleteTree(tmp);
         throw e;
       }
     }
@@ -284,33 +276,6 @@ export async function unpackPack(file: string, cacheDir = packCacheDir()): Promi
   const u = await acquireUnpacked(file, { kind: 'tarball', cacheDir });
   u.release();
   return u.root;
-}
-
-/** Deletes a tree, making read-only directories writable first (unpacked store items are 0555). */
-function rmTree(p: string): void {
-  try {
-    rmSync(p, { recursive: true, force: true });
-    return;
-  } catch {
-    // EACCES below a read-only directory: open them up and try again
-  }
-  const open = (dir: string): void => {
-    try {
-      chmodSync(dir, 0o755);
-    } catch {
-      return;
-    }
-    for (const name of safeReaddir(dir)) {
-      const c = join(dir, name);
-      try {
-        if (lstatSync(c).isDirectory()) open(c);
-      } catch {
-        // gone
-      }
-    }
-  };
-  open(p);
-  rmSync(p, { recursive: true, force: true });
 }
 
 /** Bytes used by a tree (apparent sizes of files and links, as `du -b`). */
@@ -411,7 +376,7 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
     } finally {
       locks.release(entry.hash);
     }
-    if (trash) rmTree(trash);
+    if (trash) deleteTree(trash);
     removed.push(entry);
     freed += entry.bytes;
   }
@@ -424,7 +389,7 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
     if (!dead) continue;
     leftovers++;
     freed += treeBytes(p);
-    if (!options.dryRun) rmTree(p);
+    if (!options.dryRun) deleteTree(p);
   }
   if (!options.dryRun) locks.cleanup();
   return { removed, kept, leftovers, freedBytes: freed };

@@ -39,6 +39,7 @@ import {
   planShares,
   probe,
   resolveInView,
+  safeReaddir,
   sharesNetwork,
   which,
 } from './engines.js';
@@ -360,7 +361,7 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
   if (isolate) tmpfs('/dev/shm');
   else {
     if (isDir('/dev/shm')) bind('/dev/shm', '/dev/shm');
-    for (const name of safeList('/dev')) {
+    for (const name of safeReaddir('/dev')) {
       if (!HPC_DEVICES.test(name)) continue;
       const dir = isDir(`/dev/${name}`);
       placeholder(`/dev/${name}`, dir);
@@ -404,14 +405,6 @@ function existsFile(p: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 

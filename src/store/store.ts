@@ -76,6 +76,8 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
+import { deleteTree } from './tree.js';
+export { deleteTree };
 import type { AcquireOptions } from './lock.js';
 import { ReferenceScanner, narHash, narHashOfBytes, narHashWith } from './nar.js';
 
@@ -229,41 +231,6 @@ function fsyncPath(path: string): void {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Deletes a tree the store made read-only (directories are made writable first) and returns
- * the bytes freed: the sizes of its regular files that had no other hard link. A tree that
- * vanishes meanwhile (another process cleaning up) is not an error.
- */
-export function deleteTree(path: string): number {
-  let bytes = 0;
-  const walk = (p: Buffer): void => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (st.isDirectory()) {
-      try {
-        chmodSync(p, 0o755);
-        for (const name of readdirSync(p, { encoding: 'buffer' })) walk(Buffer.concat([p, SLASH, name]));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-    } else if (st.isFile() && st.nlink === 1) {
-      bytes += st.size;
-    }
-  };
-  walk(Buffer.from(path));
-  rmSync(path, { recursive: true, force: true });
-  return bytes;
-}
-
-/** Makes a tree deletable by its owner (store dirs are read-only), then deletes it. */
-function removeTree(path: string): void {
-  deleteTree(path);
 }
 
 function describeKind(mode: number): string {
@@ -434,7 +401,7 @@ export class LocalStore implements Store {
       const file = join(this.tmpRoot, name);
       const trash = TRASH_NAME.exec(name);
       if (trash && this.restoreTrash(file, trash[1]!)) continue;
-      removeTree(file);
+      deleteTree(file);
       removed++;
     }
     this.locks.cleanup();
@@ -761,7 +728,7 @@ export class LocalStore implements Store {
       });
       return path;
     } finally {
-      removeTree(tmp);
+      deleteTree(tmp);
     }
   }
 
@@ -770,7 +737,7 @@ export class LocalStore implements Store {
     this.addTempRoots([storePath]);
     const existing = this.db.queryPathInfo(storePath);
     if (existing) {
-      removeTree(tempPath);
+      deleteTree(tempPath);
       return existing;
     }
     let st;
@@ -784,7 +751,7 @@ export class LocalStore implements Store {
     if (lstatSync(this.tmpRoot).dev !== st.dev) {
       staged = this.tempName(basename(storePath).slice(33));
       copyTree(Buffer.from(tempPath), Buffer.from(staged), true);
-      removeTree(tempPath);
+      deleteTree(tempPath);
     } else {
       canonicalise(Buffer.from(tempPath), true);
     }
@@ -839,7 +806,7 @@ export class LocalStore implements Store {
     try {
       await this.moveIntoStore(storePath, staged, info, options.lock);
     } finally {
-      if (occupied(staged)) removeTree(staged);
+      if (occupied(staged)) deleteTree(staged);
     }
     return this.db.queryPathInfo(storePath)!;
   }
@@ -853,7 +820,7 @@ export class LocalStore implements Store {
     try {
       if (this.db.isValid(path)) return; // another process added it while we copied
       const dest = this.physicalPath(path);
-      if (occupied(dest)) removeTree(dest);
+      if (occupied(dest)) deleteTree(dest);
       renameSync(tmp, dest);
       const st = lstatSync(dest);
       if (st.isDirectory()) chmodSync(dest, 0o555);

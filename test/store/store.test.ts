@@ -456,7 +456,7 @@ store.close();
 beforeAll(() => {
   // Inside node_modules so the children resolve better-sqlite3 from the project.
   compiled = mkdtempSync(join(projectRoot, 'node_modules', '.cache-tsdsl-store-test-'));
-  for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/db.ts', 'src/store/store.ts']) {
+  for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/tree.ts', 'src/store/db.ts', 'src/store/store.ts']) {
     const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
     const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
     mkdirSync(dirname(dest), { recursive: true });
