@@ -139,10 +139,14 @@ function normaliseSha256(text: unknown, problems: string[]): string {
 }
 
 function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[]) {
-  const base = callerDir(loc);
+  // Resolving the caller's file costs V8 a scan of the module, so only a relative patch pays it.
+  let base: string | undefined | null = null;
   const patches: Patch[] = [];
   for (const p of spec.patches ?? []) {
-    if (typeof p === 'string') patches.push(base && !isAbsolute(p) ? resolve(base, p) : p);
+    if (typeof p === 'string') {
+      if (!isAbsolute(p) && base === null) base = callerDir(loc);
+      patches.push(base && !isAbsolute(p) ? resolve(base, p) : p);
+    }
     else if (isOrigin(p) && p.kind === 'url') patches.push(p);
     else problems.push(`patch ${JSON.stringify(p)} is neither a file name nor a url() origin`);
   }

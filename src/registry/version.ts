@@ -5,7 +5,14 @@
  * components (`4.1` matches `4.1.2`, not `4.16`) or a semver range (`^2`, `>=1.11 <2`), checked
  * with `semver` after coercing versions such as `5.1.0.dfsg`.
  */
-import semver from 'semver';
+import { createRequire } from 'node:module';
+
+type Semver = typeof import('semver');
+let semverModule: Semver | undefined;
+/** `semver` is loaded on first use: its forty modules cost more start-up time than most commands need. */
+function semver(): Semver {
+  return (semverModule ??= createRequire(import.meta.url)('semver') as Semver);
+}
 
 function components(v: string): Array<number | string> {
   return (v.match(/\d+|[A-Za-z]+/g) ?? []).map((c) => (/^\d+$/.test(c) ? Number(c) : c));
@@ -44,10 +51,10 @@ export function isRange(text: string): boolean {
 /** Does `version` satisfy the spec's version part (prefix or semver range)? */
 export function versionMatches(wanted: string, version: string): boolean {
   if (!isRange(wanted)) return versionPrefixMatches(wanted, version);
-  const coerced = semver.coerce(version, { loose: true });
+  const coerced = semver().coerce(version, { loose: true });
   if (!coerced) return false;
   try {
-    return semver.satisfies(coerced, wanted, { loose: true, includePrerelease: true });
+    return semver().satisfies(coerced, wanted, { loose: true, includePrerelease: true });
   } catch {
     return false;
   }
@@ -55,5 +62,5 @@ export function versionMatches(wanted: string, version: string): boolean {
 
 /** Is the text a usable range (so a typo such as `^^2` is reported, not silently unmatched)? */
 export function validRange(text: string): boolean {
-  return !isRange(text) || semver.validRange(text, { loose: true }) !== null;
+  return !isRange(text) || semver().validRange(text, { loose: true }) !== null;
 }

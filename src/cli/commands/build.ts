@@ -1,6 +1,10 @@
 /** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
+import { availableParallelism } from 'node:os';
+import type { Lowerer } from '../../derivation/lower.js';
 import { TsdslError } from '../../errors.js';
+import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
+import type { ParsedArgs } from '../options.js';
 import { err, out } from '../command.js';
 import { packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
@@ -65,8 +69,8 @@ export const command: Command = {
         out(roots.join('\n') + '\n');
         return 0;
       }
-      const { realise, missingDerivations } = await import('../../build/scheduler.js');
       if (args.values['dry-run']) {
+        const { missingDerivations } = await import('../../build/scheduler.js');
         const missing = missingDerivations(store, lowerer, roots);
         const fetch = missing.filter((d) => d.drv.outputs['out']?.hashAlgo);
         const build = missing.filter((d) => !d.drv.outputs['out']?.hashAlgo);
@@ -77,31 +81,10 @@ export const command: Command = {
         err(lines.join('\n'));
         return 0;
       }
-      const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
-      const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        await realise(store, lowerer, roots, {
-          maxJobs: (args.values['max-jobs'] as number | undefined) ?? 1,
-          cores: (args.values['cores'] as number | undefined) ?? (await import('node:os')).availableParallelism(),
-          keepFailed: Boolean(args.values['keep-failed']),
-          keepGoing: Boolean(args.values['keep-going']),
-          check: Boolean(args.values['check']),
-          ...(rounds !== undefined ? { rounds } : {}),
-          ...(args.values['timeout'] !== undefined ? { timeoutMs: (args.values['timeout'] as number) * 1000 } : {}),
-          ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
-          onEvent: reporter.event,
-          signal: controller.signal,
-        });
-      } finally {
-        reporter.close();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-      if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
       const paths = results.flatMap((r) => Object.values(r.outputs));
+      // Everything already built (the common case of a re-run): the scheduler is not even loaded.
+      const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
+      if (!upToDate) await realiseWithProgress(store, lowerer, roots, args);
       const root = args.values['root'] as string | undefined;
       if (root) {
         const { resolve } = await import('node:path');
@@ -123,3 +106,33 @@ export const command: Command = {
     }
   },
 };
+
+/** Builds what ROOTS need, with the progress display and Ctrl-C handling of the command line. */
+async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs): Promise<void> {
+  const rounds = args.values['rounds'] as number | undefined;
+  const { realise } = await import('../../build/scheduler.js');
+  const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await realise(store, lowerer, roots, {
+      maxJobs: (args.values['max-jobs'] as number | undefined) ?? 1,
+      cores: (args.values['cores'] as number | undefined) ?? availableParallelism(),
+      keepFailed: Boolean(args.values['keep-failed']),
+      keepGoing: Boolean(args.values['keep-going']),
+      check: Boolean(args.values['check']),
+      ...(rounds !== undefined ? { rounds } : {}),
+      ...(args.values['timeout'] !== undefined ? { timeoutMs: (args.values['timeout'] as number) * 1000 } : {}),
+      ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
+      onEvent: reporter.event,
+      signal: controller.signal,
+    });
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
+}
