@@ -288,7 +288,13 @@ function mumpsMakefileInc(c: MumpsConfig): string {
     'LPORD    = -L$(LPORDDIR) -lpord',
     ...(c.metis ? ['LMETISDIR = ${metis}/lib', 'IMETIS    = -I${metis}/include', 'LMETIS    = -L$(LMETISDIR) -lmetis'] : []),
     ...(c.scotch === 'scotch'
-      ? ['SCOTCHDIR = ${scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lesmumps -lscotch -lscotcherr -lz']
+      ? [
+          'SCOTCHDIR = ${scotch}',
+          'ISCOTCH   = -I$(SCOTCHDIR)/include',
+          // Given PT-Scotch instead (--with-input=scotch=pt-scotch), link its sequential parts:
+          // its libptesmumps is libesmumps built by the sequential compiler, under another name.
+          'LSCOTCH   = -L$(SCOTCHDIR)/lib $(if $(wildcard $(SCOTCHDIR)/lib/libesmumps.a),-lesmumps,-lptesmumps) -lscotch -lscotcherr -lz',
+        ]
       : c.scotch === 'ptscotch'
         ? ['SCOTCHDIR = ${pt_scotch}', 'ISCOTCH   = -I$(SCOTCHDIR)/include', 'LSCOTCH   = -L$(SCOTCHDIR)/lib -lptesmumps -lptscotch -lptscotcherr -lscotch -lz']
         : []),

@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { TsdslError } from '../errors.js';
 import type { BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { directInputs, fullName, type Package } from '../dsl/package.js';
+import { directInputs, fullName, inputLabels, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, finalizeDerivation, finalizeOwnedDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
@@ -539,9 +539,21 @@ export class Lowerer {
         env['inputs'] = pathsOf(hostL.filter(notBootstrap), false);
         env['nativeInputs'] = pathsOf(nativeL.filter(notBootstrap), false);
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
-        // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
+        // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets. A
+        // replacement put in by a rewrite is also known by the label of what it replaced
+        // (`$scotch` after --with-input=scotch=pt-scotch).
+        const labels = inputLabels(p);
         for (const list of [nativeL, hostL]) {
           for (const l of list) if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
+        }
+        if (labels) {
+          for (const list of [nativeL, hostL]) {
+            for (const l of list) {
+              const label: string | undefined = labels.get(l.package);
+              const v = label === undefined ? '' : envVarOf(label);
+              if (v !== '' && env[v] === undefined) env[v] = l.outputs['out']!;
+            }
+          }
         }
         const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
         if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);

@@ -548,7 +548,29 @@ function fieldsOf(p: Package): PackageFields {
  * so a transformed package still points at the file that defines it.
  */
 export function derive(p: Package, overrides: Overrides): Package {
-  return deriveFast(p, overrides) ?? inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation(derive));
+  const q = deriveFast(p, overrides) ?? inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation(derive));
+  const labels = labelTable.get(p);
+  if (labels) labelTable.set(q, labels);
+  return q;
+}
+
+/**
+ * Input labels that differ from the input's own name. An input is known to its user's build by
+ * its name (`$scotch`); when a graph rewrite (`--with-input=scotch=pt-scotch`) puts another
+ * package in its place, the replacement keeps the old label as well as its own, as in Guix, so
+ * a recipe that says `${scotch}` still finds it. Kept beside the frozen records, set only by
+ * rewrites, and carried over by `derive`.
+ */
+const labelTable = new WeakMap<Package, ReadonlyMap<Package, string>>();
+
+/** The labels of `p`'s inputs that differ from their names (replacement → the replaced input's label). */
+export function inputLabels(p: Package): ReadonlyMap<Package, string> | undefined {
+  return labelTable.get(p);
+}
+
+/** Record that in `p`, each replacement stands for an input of another name (see `inputLabels`). */
+export function setInputLabels(p: Package, labels: ReadonlyMap<Package, string>): void {
+  if (labels.size) labelTable.set(p, labels);
 }
 
 /**

@@ -7,7 +7,7 @@
  * systems' implicit inputs (toolchain, make, …). Every transformation option is built on it.
  */
 import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
-import { derive, type Package } from '../dsl/package.js';
+import { derive, inputLabels, setInputLabels, type Package } from '../dsl/package.js';
 
 export interface MappingOptions {
   /** Do not descend into packages for which this is true (fn is still applied to them). */
@@ -28,12 +28,14 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
   const bsMemo = new Map<BuildSystem, BuildSystem>();
   let created = 0;
 
-  const mapList = (list: readonly Package[]): readonly Package[] => {
+  /** Maps a list; a replacement of another name goes in `renamed` (replaced → replacement). */
+  const mapList = (list: readonly Package[], renamed?: Array<[Package, Package]>): readonly Package[] => {
     let out: Package[] | undefined;
     for (let i = 0; i < list.length; i++) {
       const q = visit(list[i]!);
       if (q !== list[i] && !out) out = list.slice(0, i);
       if (out) out.push(q);
+      if (renamed && q.name !== list[i]!.name) renamed.push([list[i]!, q]);
     }
     return out ?? list;
   };
@@ -63,13 +65,21 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
     if (hit) return hit;
     let q = p;
     if (!options.cut?.(p)) {
-      const inputs = mapList(p.inputs);
-      const nativeInputs = mapList(p.nativeInputs);
-      const propagatedInputs = mapList(p.propagatedInputs);
+      const renamed: Array<[Package, Package]> = [];
+      const inputs = mapList(p.inputs, renamed);
+      const nativeInputs = mapList(p.nativeInputs, renamed);
+      const propagatedInputs = mapList(p.propagatedInputs, renamed);
       const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
       if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
         q = derive(p, { inputs, nativeInputs, propagatedInputs, buildSystem });
         created++;
+        // The replacement keeps the label of what it replaces (`$scotch` for pt-scotch).
+        if (renamed.length) {
+          const old = inputLabels(p);
+          const labels = new Map(old);
+          for (const [from, to] of renamed) labels.set(to, old?.get(from) ?? from.name);
+          setInputLabels(q, labels);
+        }
       }
     }
     const r = fn(q);

@@ -96,6 +96,20 @@ describe('lowering', () => {
     }
     expect(after.has('scotch-7.0.3')).toBe(false);
     expect(after.has('pt-scotch-7.0.3')).toBe(true);
+    // The replacement keeps the label of what it replaced, as in Guix: the recipe's ${scotch}
+    // names PT-Scotch now (and ${pt_scotch} too); untransformed mumps has no $pt_scotch.
+    const env = r2.derivation.drv.env;
+    expect(env['scotch']).toMatch(/-pt-scotch-7\.0\.3$/);
+    expect(env['pt_scotch']).toBe(env['scotch']);
+    expect(r1.derivation.drv.env['scotch']).toMatch(/-scotch-7\.0\.3$/);
+    expect(r1.derivation.drv.env['pt_scotch']).toBeUndefined();
+    // A second rewrite on top (pt-scotch → scotch+mpi) keeps the label; an unrelated one carries it over.
+    const again = transform(t, ['--with-input=pt-scotch=scotch+mpi', '--without-tests=mumps'], { collection: c, warn: () => {} });
+    const env2 = (await lower(again)).r.derivation.drv.env;
+    expect(env2['scotch']).toMatch(/-scotch-7\.0\.3$/);
+    expect(env2['scotch']).not.toBe(r1.derivation.drv.env['scotch']);
+    expect(env2['pt_scotch']).toBeUndefined();
+    expect(env2['doCheck']).toBe('');
   });
 
   it('variants, without-tests, tune, debug info and another toolchain change the derivation', async () => {
