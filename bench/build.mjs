@@ -61,8 +61,12 @@ export async function benchBuilds(report) {
     }
   }
 
-  // CPU use with -j2: two independent builds (zlib and xz from source, rebuilt with --check).
-  const time = spawnSync('/usr/bin/time', ['-f', '%P %e', process.execPath, bin, 'build', '-q', '--check', '-j2', '--cores=1', 'zlib', 'xz'], { env, encoding: 'utf8' });
-  const m = /(\d+)% ([\d.]+)\s*$/.exec(time.stderr.trim());
-  if (m) report(`CPU use while building zlib and xz with -j2 (${m[2]} s)`, `${m[1]}%`, '', '≥ 180% (90% of 2 cores)', Number(m[1]) >= 180);
+  // CPU use with -j2: two independent builds of the same length (two copies of xz that differ
+  // only in their name, new each run), one core each. xz itself is built first, so that the
+  // toolchain and the source are in the store and only the two builds are timed.
+  spawnSync(process.execPath, [bin, 'build', '-q', 'xz'], { env, stdio: 'ignore' });
+  const pair = spawnSync('/usr/bin/time', ['-f', '%P %e', process.execPath, join(root, 'bench', 'build-pair-child.mjs'), String(Date.now())], { env, encoding: 'utf8' });
+  const m = /(\d+)% ([\d.]+)\s*$/.exec(pair.stderr.trim());
+  if (pair.status !== 0 || !m) console.log(`builds: the -j2 pair failed:\n${pair.stderr.slice(-3000)}`);
+  else report(`CPU use while two independent xz builds run with -j2 --cores=1 (${m[2]} s)`, `${m[1]}%`, '', '≥ 180% (90% of 2 cores)', Number(m[1]) >= 180);
 }
