@@ -19,14 +19,14 @@ export interface Run {
 }
 
 /** Runs `tsdsl ARGS` on the e2e store; builds print their progress to this process's stderr. */
-export function tsdsl(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Run {
+export function tsdsl(args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Run {
   mkdirSync(E2E_ROOT, { recursive: true });
   chmodSync(E2E_ROOT, 0o755);
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, TSDSL_ROOT: E2E_ROOT, TSDSL_STORE_DIR: STORE_DIR, TSDSL_PACKAGE_PATH: '' },
+    env: { ...process.env, ...options.env, TSDSL_ROOT: E2E_ROOT, TSDSL_STORE_DIR: STORE_DIR, TSDSL_PACKAGE_PATH: '' },
     encoding: 'utf8',
-    input: '',
+    input: options.input ?? '',
     timeout: options.timeoutMs ?? 4 * 3600_000,
     maxBuffer: 64 << 20,
   });

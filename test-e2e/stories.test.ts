@@ -86,9 +86,13 @@ describe.skipIf(!asRoot)('the seed story: MUMPS with PT-Scotch, packed, run with
   });
 
   it('solves it under Charliecloud from the docker pack (and packs mumps-openmpi in 16 layers)', () => {
+    // Issue 6's command: the transformed MUMPS as a docker image of at most 20 layers.
     const image = join(work, 'mumps-pt-docker.tar.gz');
-    expect(tsdsl(['pack', '-f', 'docker', 'mumps', '--with-input=scotch=pt-scotch', '-S', '/bin=bin', '-o', image]).code).toBe(0);
+    expect(tsdsl(['pack', '-f', 'docker', '--max-layers=20', 'mumps', '--with-input=scotch=pt-scotch', '-S', '/bin=bin', '-o', image]).code).toBe(0);
     chmodSync(image, 0o644);
+    const layers = spawnSync('skopeo', ['inspect', `docker-archive:${image}`], { encoding: 'utf8' });
+    expect(layers.status, layers.stderr).toBe(0);
+    expect((JSON.parse(layers.stdout) as { Layers: string[] }).Layers.length).toBeLessThanOrEqual(20);
     const cmd = ['runuser', '-u', 'tsdsltest', '--', 'env', `HOME=${home}`, 'USER=tsdsltest', process.execPath, BIN, 'run', '--engine=charliecloud', image, '--', 'dsimpletest'];
     const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', input, cwd: home, timeout: 900_000 });
     expect(r.status, r.stderr).toBe(0);
