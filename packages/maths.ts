@@ -35,10 +35,13 @@ export const metis = definePackage({
     cmakeFlags: ['-DSHARED=ON'],
     phases: {
       // GKlib is found through a relative path, which breaks in an out-of-source build; make it
-      // absolute, as Debian's 01_fix_installation_paths.patch does. The index width is a
-      // #define in the installed metis.h, so the int64 variant edits it before building.
+      // absolute, as Debian's 01_fix_installation_paths.patch does. The programs link from the
+      // author's home directory (link_directories(/home/karypis/local/lib)), which CMake would
+      // put in their installed RUNPATH: drop it. The index width is a #define in the installed
+      // metis.h, so the int64 variant edits it before building.
       preConfigure: [
         "sed -i 's|\"GKlib\" CACHE|\"${CMAKE_SOURCE_DIR}/GKlib\" CACHE|' CMakeLists.txt",
+        "sed -i '/link_directories(\\/home\\/karypis/d' programs/CMakeLists.txt",
         ...(v.int64 ? ["sed -i 's/#define IDXTYPEWIDTH 32/#define IDXTYPEWIDTH 64/' include/metis.h"] : []),
       ].join(' && '),
       // METIS has no test suite: partition one of its sample graphs into 4 parts instead (the
