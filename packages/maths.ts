@@ -348,7 +348,11 @@ function mumpsMakefileInc(c: MumpsConfig): string {
       ? ['SCALAP  = -L${scalapack_debian}/lib -lscalapack', 'INCS    =', 'LIBS    = $(SCALAP) $(LAPACK)', 'LIBSEQNEEDED =']
       : ['INCSEQ  = -I$(topdir)/libseq', 'LIBSEQ  = $(LAPACK) -L$(topdir)/libseq -lmpiseq', 'INCS    = $(INCSEQ)', 'LIBS    = $(LIBSEQ)', 'LIBSEQNEEDED = libseqneeded']),
     'LIBBLAS = -L${openblas}/lib -lopenblas',
-    'LIBOTHERS = -lpthread',
+    // Debian's libgfortran.so.5 (a bootstrap item) has no RUNPATH, so its own dependencies
+    // libquadmath and libgcc_s are only found if the program already loaded them: link them
+    // directly (gfortran would drop -lquadmath as not needed), so the examples run from their
+    // closure alone and not only where /usr/lib has them.
+    'LIBOTHERS = -lpthread -Wl,--no-as-needed -lquadmath -lgcc_s',
     'CDEFS   = -DAdd_',
     // gfortran ≥ 10 rejects MUMPS's calls that pass INTEGER(4) and INTEGER(8) buffers to the
     // same MPI routine unless -fallow-argument-mismatch is given.

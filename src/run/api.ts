@@ -290,16 +290,17 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   preserveInto(env, request.preserve ?? [], process.env);
   Object.assign(env, request.env ?? {});
 
-  // The view: an empty root with the store items bound at their logical paths, and (unless
-  // isolated) the host's top-level directories bound at their own.
+  // The view: an empty root with the store items bound at their logical paths, and either the
+  // host's top-level directories bound at their own (its /bin included: $SHELL is often
+  // /bin/bash), or, isolated, /bin pointing at the profile's bin.
   const root = mkdtempSync(join(host.tmpdir || tmpdir(), 'tsdsl-shell-'));
   try {
     mkdirSync(join(root, storeDir.replace(/^\//, '')), { recursive: true });
-    symlinkSync(`${profile.replace(/^\//, '')}/bin`, join(root, 'bin'));
+    if (isolate) symlinkSync(`${profile.replace(/^\//, '')}/bin`, join(root, 'bin'));
     const view: Bind[] = closure.map((c) => ({ source: c.physical, target: c.path, writable: false }));
     if (!isolate) {
       for (const name of readdirSync('/')) {
-        if (['proc', 'dev', 'sys', 'tmp', 'bin'].includes(name) || storeDir.startsWith(`/${name}/`)) continue;
+        if (['proc', 'dev', 'sys', 'tmp'].includes(name) || storeDir.startsWith(`/${name}/`)) continue;
         view.push({ source: `/${name}`, target: `/${name}`, writable: true });
       }
     }

@@ -129,6 +129,10 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     expect(boxed.stdout).toMatch(/^Machine \(/);
     const code = tsdsl(['shell', 'hwloc', '--', 'sh', '-c', 'exit 7'], { env, timeoutMs: 600_000 });
     expect(code.code).toBe(7);
+    // The host's /bin stays visible outside a container: $SHELL is often /bin/bash or /bin/sh.
+    const shell = tsdsl(['shell', 'hwloc', '--', '/bin/sh', '-c', 'command -v lstopo-no-graphics'], { env, timeoutMs: 600_000 });
+    expect(shell.code, shell.stderr).toBe(0);
+    expect(shell.stdout).toMatch(/-profile\/bin\/lstopo-no-graphics$/m);
   }, 700_000);
 
   // hwloc's closure has no shell: a static build of the run-engine fixture (read, write, env
