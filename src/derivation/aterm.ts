@@ -537,6 +537,8 @@ export interface FinalizedDerivation {
   readonly outputNames?: readonly string[];
   /** `text` as bytes, when kept that way (writing uses them as they are). */
   readonly bytes?: Uint8Array | undefined;
+  /** SHA-256 (hex) of `text`, when hashing computed it (writing reuses it for the content address). */
+  readonly textSha256Hex?: string | undefined;
   readonly outputPaths?: readonly string[];
   readonly inputDrvPaths?: readonly string[];
   readonly inputSrcs?: readonly string[];
@@ -1045,6 +1047,7 @@ class Finalized implements FinalizedDerivation {
     readonly outputPaths: readonly string[],
     readonly inputDrvPaths: readonly string[],
     readonly inputSrcs: readonly string[],
+    readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
     if (typeof text === 'string') {
@@ -1155,7 +1158,7 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs);
+  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex);
 }
 
 /**

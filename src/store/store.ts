@@ -340,6 +340,8 @@ function narHashString(hash: Buffer): string {
 interface TextItem {
   path: string;
   contents: string | Uint8Array;
+  /** SHA-256 (hex) of `contents`, when the caller has it already. */
+  sha256Hex?: string | undefined;
   references: readonly string[];
   derivationOutputs?: Record<string, string>;
 }
@@ -593,7 +595,7 @@ export class LocalStore implements Store {
         narHash: narHashString(nar.hash),
         narSize: nar.size,
         registrationTime: now,
-        ca: caString('text', 'flat', 'sha256', sha256(bytes)),
+        ca: caString('text', 'flat', 'sha256', item.sha256Hex !== undefined ? Buffer.from(item.sha256Hex, 'hex') : sha256(bytes)),
         references: item.references,
         ...(item.derivationOutputs ? { derivationOutputs: item.derivationOutputs } : {}),
       });
@@ -656,7 +658,7 @@ export class LocalStore implements Store {
       const outputs: Record<string, string> = {};
       if (f.outputNames && f.outputPaths) for (let i = 0; i < f.outputNames.length; i++) outputs[f.outputNames[i]!] = f.outputPaths[i]!;
       else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.bytes ?? f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
+      return { path: f.drvPath, contents: f.bytes ?? f.text, sha256Hex: f.textSha256Hex, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);
