@@ -577,6 +577,27 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
   for (const path of partial.inputSrcs) hasher.checkedSources.add(path);
 }
 
+/** `checkShape` for `finalizeKnownInputs`: the inputs were finalized (so checked) already. */
+function checkKnownShape(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): void {
+  const problems: string[] = [];
+  const nameProblem = validateStoreName(name + '.drv');
+  if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
+  if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
+  if (spec.outputs.length === 0) problems.push('it has no outputs; declare at least `out`');
+  for (const o of spec.outputs) {
+    if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
+    const p = validateStoreName(outputPathName(name, o));
+    if (p) problems.push(`output \`${o}\`: ${p}`);
+  }
+  if (SYSTEM_FORBIDDEN.test(spec.system)) {
+    problems.push(`system \`${JSON.stringify(spec.system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+  }
+  for (const input of spec.inputs) if (input.outputNames.length === 0) problems.push(`input derivation \`${input.drvPath}\` lists no outputs; name the outputs used`);
+  for (const path of spec.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, hasher.storeDir, 'input source', problems);
+  if (problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+  for (const path of spec.inputSrcs) hasher.checkedSources.add(path);
+}
+
 function checkStorePath(path: string, storeDir: string, what: string, problems: string[]): void {
   try {
     parseStorePath(path, storeDir);
@@ -647,20 +668,34 @@ function outputList(outs: readonly string[]): string {
  * The input-derivation table with each `.drv` path replaced by its hash modulo (hex), sorted
  * by that key; inputs with the same key have their output lists merged, as Nix 2.8 does.
  */
-function moduloInputsText(inputDrvs: Record<string, readonly string[]>, paths: readonly string[], hasher: DerivationHasher): string {
-  if (paths.length === 0) return '[]';
-  const entries: Array<{ key: string; outs: readonly string[] }> = new Array(paths.length);
-  for (let i = 0; i < paths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(paths[i]!), outs: inputDrvs[paths[i]!]! };
-  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+function moduloInputsText(inputs: readonly KnownInput[]): string {
+  if (inputs.length === 0) return '[]';
+  const entries = byModulo(inputs);
   let out = '[';
   for (let i = 0; i < entries.length; i++) {
-    const { key } = entries[i]!;
-    let outs = entries[i]!.outs;
-    while (i + 1 < entries.length && entries[i + 1]!.key === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outs])]);
+    const key = entries[i]!.hashModuloHex;
+    let outs = entries[i]!.outputNames;
+    while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outputNames])]);
     if (out.length > 1) out += ',';
     out += '(' + quotePath(key) + ',' + outputList(outs) + ')';
   }
   return out + ']';
+}
+
+/** A copy of the inputs sorted by hash modulo (insertion sort: the lists are short). */
+function byModulo(inputs: readonly KnownInput[]): KnownInput[] {
+  const entries = inputs.slice();
+  if (entries.length > 24) return entries.sort((a, b) => (a.hashModuloHex < b.hashModuloHex ? -1 : a.hashModuloHex > b.hashModuloHex ? 1 : 0));
+  for (let i = 1; i < entries.length; i++) {
+    const e = entries[i]!;
+    let j = i - 1;
+    while (j >= 0 && entries[j]!.hashModuloHex > e.hashModuloHex) {
+      entries[j + 1] = entries[j]!;
+      j--;
+    }
+    entries[j + 1] = e;
+  }
+  return entries;
 }
 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
@@ -684,12 +719,10 @@ function printTexts(
   name: string,
   outputs: Record<string, DerivationOutput>,
   env: Record<string, string>,
-  inputDrvs: Record<string, readonly string[]>,
-  inputPaths: readonly string[],
+  inputs: readonly KnownInput[],
   base: Base,
-  hasher: DerivationHasher,
+  storeDir: string,
 ): PrintedTexts {
-  const storeDir = hasher.storeDir;
   const outputNames = Object.keys(outputs);
   let moduloHex: string;
   let text: string;
@@ -713,7 +746,7 @@ function printTexts(
   }
   segments.push(segment);
   const quotedOuts = outs.map(quoteOutputName);
-  const modulo = moduloInputsText(inputDrvs, inputPaths, hasher);
+  const modulo = moduloInputsText(inputs);
   let maskedOutputs = '[';
   let maskedEnv = '[' + segments[0]!;
   for (let i = 0; i < outs.length; i++) {
@@ -737,9 +770,8 @@ function printTexts(
   finalEnv += ']';
   moduloHex = sha256Hex('Derive(' + finalOutputs + ',' + modulo + middle + finalEnv + ')');
   let real = '[';
-  for (let i = 0; i < inputPaths.length; i++) {
-    const path = inputPaths[i]!;
-    real += (i > 0 ? ',(' : '(') + quotePath(path) + ',' + outputList(inputDrvs[path]!) + ')';
+  for (let i = 0; i < inputs.length; i++) {
+    real += (i > 0 ? ',(' : '(') + quotePath(inputs[i]!.drvPath) + ',' + outputList(inputs[i]!.outputNames) + ')';
   }
   text = 'Derive(' + finalOutputs + ',' + real + ']' + middle + finalEnv + ')';
   return { text, moduloHex };
@@ -875,12 +907,10 @@ function printTextsAscii(
   name: string,
   outputs: Record<string, DerivationOutput>,
   env: Record<string, string>,
-  inputDrvs: Record<string, readonly string[]>,
-  inputPaths: readonly string[],
+  inputs: readonly KnownInput[],
   base: Base,
-  hasher: DerivationHasher,
+  storeDir: string,
 ): PrintedTexts | undefined {
-  const storeDir = hasher.storeDir;
   pos = 0;
   ascii = true;
   const outs = sortNix(Object.keys(outputs));
@@ -921,25 +951,12 @@ function printTextsAscii(
   // ... and the input derivations keyed by hash modulo, sorted and merged as Nix does.
   const moduloAt = pos;
   put('[');
-  if (inputPaths.length > 0) {
-    const entries: Array<{ key: string; outs: readonly string[] }> = new Array(inputPaths.length);
-    for (let i = 0; i < inputPaths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(inputPaths[i]!), outs: inputDrvs[inputPaths[i]!]! };
-    if (entries.length > 24) entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    else {
-      for (let i = 1; i < entries.length; i++) {
-        const e = entries[i]!;
-        let j = i - 1;
-        while (j >= 0 && entries[j]!.key > e.key) {
-          entries[j + 1] = entries[j]!;
-          j--;
-        }
-        entries[j + 1] = e;
-      }
-    }
+  if (inputs.length > 0) {
+    const entries = byModulo(inputs);
     for (let i = 0; i < entries.length; i++) {
-      const { key } = entries[i]!;
-      let list = entries[i]!.outs;
-      while (i + 1 < entries.length && entries[i + 1]!.key === key) list = sortNix([...new Set([...list, ...entries[++i]!.outs])]);
+      const key = entries[i]!.hashModuloHex;
+      let list = entries[i]!.outputNames;
+      while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
       put(i > 0 && pos > moduloAt + 1 ? ',(' : '(');
       putRaw(key, 'store path');
       put(',');
@@ -1003,12 +1020,11 @@ function printTextsAscii(
   at = pos;
   putAgain(moduloTextAt, outputsEnd);
   put('[');
-  for (let i = 0; i < inputPaths.length; i++) {
-    const path = inputPaths[i]!;
+  for (let i = 0; i < inputs.length; i++) {
     put(i > 0 ? ',(' : '(');
-    putRaw(path, 'store path');
+    putRaw(inputs[i]!.drvPath, 'store path');
     put(',');
-    putOutputList(inputDrvs[path]!);
+    putOutputList(inputs[i]!.outputNames);
     put(')');
   }
   put(']');
@@ -1089,36 +1105,23 @@ class Finalized implements FinalizedDerivation {
  * the hasher a resolver); the result's own hash modulo is recorded, so finalizing n
  * derivations does O(n) work. Throws one error listing every problem with the derivation.
  */
-export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
-  return finalize(partial, name, hasher, false);
-}
-
-/**
- * `finalizeDerivation` for a caller that hands over the partial derivation: its `env` and
- * `inputDrvs` must be prototype-less records made for this call and never touched again (they
- * become the result's), its lists are not copied. Lowering uses it to skip the copies.
- */
-export function finalizeOwnedDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
-  return finalize(partial, name, hasher, true);
-}
-
-function finalize(partial: Derivation, name: string, hasher: DerivationHasher, owned: boolean): FinalizedDerivation {
+export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkShape(partial, name, hasher);
   const outputNames = Object.keys(partial.outputs);
-  const env = owned ? partial.env : copyRecord(partial.env);
+  const env = copyRecord(partial.env);
   const outputs = nullRecord<DerivationOutput>();
-  const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
+  const inputDrvs = nullRecord<readonly string[]>();
   const inputPaths = Object.keys(partial.inputDrvs);
-  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, false);
   const inputDrvPaths = inputPaths.slice();
   sortNix(inputPaths);
   const base = {
     inputDrvs,
-    inputSrcs: sortedUnique(partial.inputSrcs, owned),
+    inputSrcs: sortedUnique(partial.inputSrcs, false),
     system: partial.system,
     builder: partial.builder,
-    args: owned ? partial.args : [...partial.args],
+    args: [...partial.args],
   };
 
   const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
@@ -1145,7 +1148,13 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
       outputs[o] = { path: '', hashAlgo: '', hash: '' };
       env[o] = '';
     }
-    const texts = printTextsAscii(name, outputs, env, inputDrvs, inputPaths, base, hasher) ?? printTexts(name, outputs, env, inputDrvs, inputPaths, base, hasher);
+    // The input table: each input's hash modulo and sorted output names, by path.
+    const inputs: KnownInput[] = new Array(inputPaths.length);
+    for (let i = 0; i < inputPaths.length; i++) {
+      const path = inputPaths[i]!;
+      inputs[i] = { drvPath: path, hashModuloHex: hasher.hashModuloHexOfPath(path), outputNames: inputDrvs[path]! };
+    }
+    const texts = printTextsAscii(name, outputs, env, inputs, base, storeDir) ?? printTexts(name, outputs, env, inputs, base, storeDir);
     moduloHex = texts.moduloHex;
     text = texts.text ?? texts.kept!;
     textHex = texts.textHex;
@@ -1158,7 +1167,90 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex);
+  return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex);
+}
+
+/** An input derivation finalized earlier with the same hasher (every `FinalizedDerivation` is one). */
+export interface KnownInput {
+  readonly drvPath: string;
+  /** Its hash modulo, lower-case hex. */
+  readonly hashModuloHex: string;
+  /** The outputs used. */
+  readonly outputNames: readonly string[];
+}
+
+/**
+ * An input-addressed derivation whose input derivations the caller holds as objects, as
+ * lowering does: `inputs` replaces the `inputDrvs` table (a path may appear more than once;
+ * its output lists are merged), and `env` is a prototype-less record made for this call and
+ * handed over (the output vars are set in it). Lists are not copied.
+ */
+export interface KnownInputsDerivation {
+  readonly outputs: readonly string[];
+  readonly inputs: readonly KnownInput[];
+  readonly inputSrcs: readonly string[];
+  readonly system: string;
+  readonly builder: string;
+  readonly args: readonly string[];
+  readonly env: Record<string, string>;
+}
+
+/**
+ * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
+ * come as objects (each finalized with `hasher`), so their hash modulo is read from them
+ * instead of looked up by path, and nothing is copied. The result keeps no `Derivation`
+ * object (`drv` parses the text back when asked).
+ */
+export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): FinalizedDerivation & KnownInput {
+  const storeDir = hasher.storeDir;
+  checkKnownShape(spec, name, hasher);
+  const outputNames = spec.outputs;
+  const env = spec.env;
+  const outputs = nullRecord<DerivationOutput>();
+  for (const o of outputNames) {
+    if (outputs[o] !== undefined) throw new Error(`derivation \`${name}\` is invalid: output \`${o}\` is declared twice`);
+    outputs[o] = { path: '', hashAlgo: '', hash: '' };
+    env[o] = '';
+  }
+  // Inputs by path (insertion sort: the lists are short), each path once, output names sorted.
+  const inputs = spec.inputs.slice();
+  if (inputs.length > 24) inputs.sort((a, b) => (a.drvPath < b.drvPath ? -1 : a.drvPath > b.drvPath ? 1 : 0));
+  else {
+    for (let i = 1; i < inputs.length; i++) {
+      const e = inputs[i]!;
+      let j = i - 1;
+      while (j >= 0 && inputs[j]!.drvPath > e.drvPath) {
+        inputs[j + 1] = inputs[j]!;
+        j--;
+      }
+      inputs[j + 1] = e;
+    }
+  }
+  let n = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    let e = inputs[i]!;
+    if (n > 0 && inputs[n - 1]!.drvPath === e.drvPath) {
+      const had = inputs[n - 1]!;
+      if (had.outputNames !== e.outputNames) inputs[n - 1] = { drvPath: had.drvPath, hashModuloHex: had.hashModuloHex, outputNames: sortNix([...new Set([...had.outputNames, ...e.outputNames])]) };
+      continue;
+    }
+    if (!(e.outputNames.length === 1 || strictlySorted(e.outputNames))) e = { drvPath: e.drvPath, hashModuloHex: e.hashModuloHex, outputNames: sortedUnique(e.outputNames, false) };
+    inputs[n++] = e;
+  }
+  inputs.length = n;
+  const inputPaths: string[] = new Array(n);
+  for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
+  const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
+  const texts = printTextsAscii(name, outputs, env, inputs, base, storeDir) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  const text = texts.text ?? texts.kept!;
+  const srcs = base.inputSrcs;
+  const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
+  const drvPath =
+    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
+  hasher.record(drvPath, texts.moduloHex);
+  const outputPaths: string[] = new Array(outputNames.length);
+  for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
+  return new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex);
 }
 
 /**

@@ -18,7 +18,7 @@ import type { BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { directInputs, fullName, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
-import { DerivationHasher, finalizeDerivation, finalizeOwnedDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
+import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -42,6 +42,8 @@ export interface LoweredPackage {
 
 /** What the lowerer keeps per lowered package: the result plus pieces its users need again. */
 interface Lowered extends LoweredPackage {
+  /** The derivation, with what its users print of it (path, hash modulo, output names). */
+  readonly derivation: FinalizedDerivation & KnownInput;
   /** Output names, and output paths joined by spaces (as `inputs` lists them). */
   readonly outputNames: readonly string[];
   readonly joinedOutputs: string;
@@ -61,6 +63,8 @@ function envVarOf(name: string): string {
 interface LoweredOrigin {
   readonly path: string;
   readonly drvPath?: string;
+  /** The fixed-output derivation, when there is one. */
+  readonly derivation?: KnownInput;
 }
 
 /** Environment variables the build systems set themselves; `arguments.env` may not override them. */
@@ -316,7 +320,6 @@ export class Lowerer {
     p: Package,
     name: string,
     spec: { outputs: readonly string[]; builder: string; args: string[]; env: Record<string, string>; inputDrvs: Record<string, string[]>; inputSrcs: string[] },
-    owned?: { graftFree: boolean },
   ): Lowered {
     const problem = validateStoreName(`${name}.drv`);
     if (problem) fail(p, 'name and version', problem);
@@ -332,17 +335,41 @@ export class Lowerer {
       args: spec.args,
       env: spec.env,
     };
-    let fin: FinalizedDerivation;
+    let fin: FinalizedDerivation & KnownInput;
     try {
-      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
-      fin = owned ? finalizeOwnedDerivation(partial, name, this.hasher) : finalizeDerivation(partial, name, this.hasher);
+      fin = finalizeDerivation(partial, name, this.hasher);
     } catch (e) {
       fail(p, 'derivation', (e as Error).message);
     }
+    return this.lowered(p, fin, false);
+  }
+
+  /** `finalize` for lowerOne, whose input derivations are lowered packages and origins, held as objects. */
+  private finalizeKnown(
+    p: Package,
+    name: string,
+    spec: { builder: string; args: string[]; env: Record<string, string>; inputs: KnownInput[]; inputSrcs: string[] },
+    graftFree: boolean,
+  ): Lowered {
+    const problem = validateStoreName(`${name}.drv`);
+    if (problem) fail(p, 'name and version', problem);
+    if (p.outputs.length > 1) spec.env['outputs'] = p.outputs.join(' ');
+    let fin: FinalizedDerivation & KnownInput;
+    try {
+      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
+      fin = finalizeKnownInputs({ outputs: p.outputs, inputs: spec.inputs, inputSrcs: spec.inputSrcs, system: this.system, builder: spec.builder, args: spec.args, env: spec.env }, name, this.hasher);
+    } catch (e) {
+      fail(p, 'derivation', (e as Error).message);
+    }
+    return this.lowered(p, fin, graftFree);
+  }
+
+  /** Records a finalized derivation and what its users need of it. */
+  private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
     this.derivations.set(fin.drvPath, fin);
     const outs: Record<string, string> = {};
     // finalize* fills these (reading `drv` would parse the text back).
-    const outputNames = fin.outputNames!;
+    const outputNames = fin.outputNames;
     const outputPaths = fin.outputPaths!;
     let joinedOutputs = '';
     for (let i = 0; i < outputNames.length; i++) {
@@ -351,7 +378,7 @@ export class Lowerer {
       outs[o] = path;
       joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
     }
-    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree: owned?.graftFree ?? false };
+    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree };
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -431,14 +458,14 @@ export class Lowerer {
         args: [],
         env,
       };
-      let fin: FinalizedDerivation;
+      let fin: FinalizedDerivation & KnownInput;
       try {
         fin = finalizeDerivation(partial, name, this.hasher);
       } catch (e) {
         fail(p, field, (e as Error).message);
       }
       this.derivations.set(fin.drvPath, fin);
-      result = { path: fin.drv.outputs['out']!.path, drvPath: fin.drvPath };
+      result = { path: fin.outputPaths![0]!, drvPath: fin.drvPath, derivation: fin };
     }
     this.originMemo.set(origin, result);
     return result;
@@ -449,18 +476,17 @@ export class Lowerer {
     const name = `${p.name}-${p.version}`;
     // Prototype-less records: keys such as `__proto__` stay data, and the many distinct keys
     // (.drv paths, input names) do not each make a new hidden class.
-    const inputDrvs = Object.create(null) as Record<string, string[]>;
+    // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
+    // sorts them and merges repeats, so no table keyed by .drv path is needed here.
+    const inputs: KnownInput[] = [];
     const inputSrcs: string[] = [];
     const use = (o: LoweredOrigin) => {
-      if (o.drvPath) inputDrvs[o.drvPath] = ['out'];
+      if (o.derivation) inputs.push(o.derivation);
       else inputSrcs.push(o.path);
       return o.path;
     };
-    // Every input derivation is used with all its outputs; the lists are shared, never changed.
     const addInput = (l: Lowered) => {
-      const had = inputDrvs[l.drvPath];
-      if (had === undefined || had === l.outputNames) inputDrvs[l.drvPath] = l.outputNames as string[];
-      else inputDrvs[l.drvPath] = [...new Set([...had, ...l.outputNames])];
+      inputs.push(l.derivation);
     };
     // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
     const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
@@ -573,7 +599,7 @@ export class Lowerer {
       }
     }
     env['builder'] = builder;
-    return this.finalize(p, name, { outputs: p.outputs, builder, args: builderArgs, env, inputDrvs, inputSrcs }, { graftFree });
+    return this.finalizeKnown(p, name, { builder, args: builderArgs, env, inputs, inputSrcs }, graftFree);
   }
 }
 
