@@ -403,9 +403,31 @@ function fixedOutputModuloHex(out: DerivationOutput): string {
  */
 export class DerivationHasher {
   // Hex, since that is the form the modulo text embeds; Buffers are made only on request.
-  private readonly memo = new Map<string, string>();
+  private readonly table = new Map<string, string>();
+  // What `record` was given and `table` does not hold yet, as path, hex, path, hex…: lowering
+  // records every derivation it finalizes but looks none up by path (its inputs carry their
+  // hash modulo), so the map, whose inserts of new 60-character keys cost several percent of
+  // lowering, is filled only when something asks.
+  private pending: string[] = [];
+
+  private get memo(): Map<string, string> {
+    const p = this.pending;
+    if (p.length > 0) {
+      for (let i = 0; i < p.length; i += 2) this.table.set(p[i]!, p[i + 1]!);
+      this.pending = [];
+    }
+    return this.table;
+  }
   /** Input sources already found to be well-formed store paths in `storeDir`. */
   readonly checkedSources = new Set<string>();
+  /**
+   * Printing's byte buffer for the derivations finalized with this hasher: [0, printedEnd)
+   * holds each one's input-table entries, `("<.drv path>",[outputs])` and `("<hash modulo>",
+   * [outputs])`, printed once and copied into every user's texts; the texts are printed after.
+   * Internal to this module.
+   */
+  printBuffer: Buffer = Buffer.allocUnsafe(1 << 16);
+  printedEnd = 0;
 
   constructor(
     readonly storeDir: string,
@@ -419,7 +441,7 @@ export class DerivationHasher {
 
   /** Records the (unmasked) hash modulo of a `.drv` path computed elsewhere, e.g. in an earlier run. */
   record(drvPath: string, hashModulo: Uint8Array | string): void {
-    this.memo.set(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
+    this.pending.push(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
   }
 
   /** True when the hash modulo of `drvPath` is memoized (it was finalized or recorded here). */
@@ -527,6 +549,8 @@ export interface FinalizedDerivation {
   text: string;
   /** The unmasked hash modulo, already recorded in the hasher under `drvPath`. */
   hashModulo: Buffer;
+  /** `hashModulo` in lower-case hex, when kept that way. */
+  readonly hashModuloHex?: string;
   /** The `.drv` file's references (`derivationReferences(drv)`), when already computed. */
   readonly references?: readonly string[];
   /**
@@ -649,6 +673,23 @@ const SURROGATE = /[\ud800-\udfff]/;
 function strictlySorted(xs: readonly string[]): boolean {
   for (let i = 1; i < xs.length; i++) if (compareStrings(xs[i - 1]!, xs[i]!) >= 0) return false;
   return true;
+}
+
+/** The union of two strictly increasing lists of store paths (ASCII), in order. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x < y) (out.push(x), i++);
+    else if (y < x) (out.push(y), j++);
+    else (out.push(x), i++, j++);
+  }
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
 }
 
 /** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
@@ -784,7 +825,7 @@ function printTexts(
 // hashed from it, and the final one read back as a string: no intermediate strings. Only
 // ASCII is handled here (every derivation tsdsl makes); `printTextsAscii` returns undefined
 // for anything else and `printTexts` does the work with strings.
-let out = Buffer.allocUnsafe(1 << 16);
+let out: Buffer = Buffer.allocUnsafe(1 << 16);
 let pos = 0;
 let ascii = true;
 
@@ -909,10 +950,27 @@ function printTextsAscii(
   env: Record<string, string>,
   inputs: readonly KnownInput[],
   base: Base,
+  hasher: DerivationHasher,
+): PrintedTexts | undefined {
+  const storeDir = hasher.storeDir;
+  // Printed after the hasher's entries, so those can be copied with copyWithin.
+  out = hasher.printBuffer;
+  pos = hasher.printedEnd;
+  ascii = true;
+  const r = printTextsInto(name, outputs, env, inputs, base, hasher, storeDir);
+  hasher.printBuffer = out;
+  return r;
+}
+
+function printTextsInto(
+  name: string,
+  outputs: Record<string, DerivationOutput>,
+  env: Record<string, string>,
+  inputs: readonly KnownInput[],
+  base: Base,
+  hasher: DerivationHasher,
   storeDir: string,
 ): PrintedTexts | undefined {
-  pos = 0;
-  ascii = true;
   const outs = sortNix(Object.keys(outputs));
   // The pieces every text shares, printed once: sources, system, builder and args ...
   const middleAt = pos;
@@ -957,11 +1015,16 @@ function printTextsAscii(
       const key = entries[i]!.hashModuloHex;
       let list = entries[i]!.outputNames;
       while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
-      put(i > 0 && pos > moduloAt + 1 ? ',(' : '(');
-      putRaw(key, 'store path');
-      put(',');
-      putOutputList(list);
-      put(')');
+      put(i > 0 && pos > moduloAt + 1 ? ',' : '');
+      const e = entries[i]!;
+      if (list === e.outputNames && e instanceof Finalized && e.printedBy === hasher) putAgain(e.moduloEntryAt, e.entriesEnd);
+      else {
+        put('(');
+        putRaw(key, 'store path');
+        put(',');
+        putOutputList(list);
+        put(')');
+      }
     }
   }
   put(']');
@@ -1021,11 +1084,16 @@ function printTextsAscii(
   putAgain(moduloTextAt, outputsEnd);
   put('[');
   for (let i = 0; i < inputs.length; i++) {
-    put(i > 0 ? ',(' : '(');
-    putRaw(inputs[i]!.drvPath, 'store path');
-    put(',');
-    putOutputList(inputs[i]!.outputNames);
-    put(')');
+    if (i > 0) put(',');
+    const e = inputs[i]!;
+    if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
+    else {
+      put('(');
+      putRaw(e.drvPath, 'store path');
+      put(',');
+      putOutputList(e.outputNames);
+      put(')');
+    }
   }
   put(']');
   putAgain(tailAt, tailEnd);
@@ -1092,6 +1160,46 @@ class Finalized implements FinalizedDerivation {
   get hashModulo(): Buffer {
     return Buffer.from(this.hashModuloHex, 'hex');
   }
+
+  /** The hasher whose print buffer holds this derivation's input-table entries. */
+  printedBy: DerivationHasher | undefined = undefined;
+  /** Where: the entry by path at [entriesAt, moduloEntryAt), by hash modulo at [moduloEntryAt, entriesEnd). */
+  entriesAt = 0;
+  moduloEntryAt = 0;
+  entriesEnd = 0;
+
+  /**
+   * Prints this derivation's two input-table entries (with all its outputs) once into the
+   * hasher's print buffer, from which its users' texts copy them. Only for output names in
+   * order (as every printed list is); others are printed at each use.
+   */
+  printEntries(hasher: DerivationHasher): this {
+    const names = this.outputNames;
+    if (names.length > 1 && !strictlySorted(names)) return this;
+    out = hasher.printBuffer;
+    pos = hasher.printedEnd;
+    ascii = true;
+    this.entriesAt = pos;
+    put('(');
+    putRaw(this.drvPath, 'store path');
+    put(',');
+    putOutputList(names);
+    put(')');
+    this.moduloEntryAt = pos;
+    put('(');
+    putRaw(this.hashModuloHex, 'store path');
+    put(',');
+    putOutputList(names);
+    put(')');
+    this.entriesEnd = pos;
+    hasher.printBuffer = out;
+    // Store paths, hex and output names are ASCII; anything else is printed at each use.
+    if (ascii) {
+      hasher.printedEnd = pos;
+      this.printedBy = hasher;
+    }
+    return this;
+  }
 }
 
 /**
@@ -1154,7 +1262,7 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
       const path = inputPaths[i]!;
       inputs[i] = { drvPath: path, hashModuloHex: hasher.hashModuloHexOfPath(path), outputNames: inputDrvs[path]! };
     }
-    const texts = printTextsAscii(name, outputs, env, inputs, base, storeDir) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+    const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
     moduloHex = texts.moduloHex;
     text = texts.text ?? texts.kept!;
     textHex = texts.textHex;
@@ -1167,7 +1275,7 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex);
+  return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
 }
 
 /** An input derivation finalized earlier with the same hasher (every `FinalizedDerivation` is one). */
@@ -1241,16 +1349,16 @@ export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, h
   const inputPaths: string[] = new Array(n);
   for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
-  const texts = printTextsAscii(name, outputs, env, inputs, base, storeDir) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
   const text = texts.text ?? texts.kept!;
   const srcs = base.inputSrcs;
-  const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
+  const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);
   const drvPath =
     texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, texts.moduloHex);
   const outputPaths: string[] = new Array(outputNames.length);
   for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
-  return new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex);
+  return new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex).printEntries(hasher);
 }
 
 /**

@@ -485,18 +485,18 @@ export class Lowerer {
       else inputSrcs.push(o.path);
       return o.path;
     };
-    const addInput = (l: Lowered) => {
-      inputs.push(l.derivation);
+    const addInputs = (list: readonly Lowered[]) => {
+      for (let i = 0; i < list.length; i++) inputs.push(list[i]!.derivation);
     };
     // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
     const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
-    // Output paths of a list of inputs, space-separated; `add` also makes them input derivations.
-    const pathsOf = (list: readonly Lowered[], add: boolean): string => {
+    // Output paths of a list of inputs, space-separated (without bootstrap packages when asked).
+    const pathsOf = (list: readonly Lowered[], skipBootstrap = false): string => {
       let out = '';
       for (let i = 0; i < list.length; i++) {
         const l = list[i]!;
-        if (add) addInput(l);
-        out = i === 0 ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
+        if (skipBootstrap && l.package.properties['bootstrap'] === true) continue;
+        out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
       }
       return out;
     };
@@ -538,12 +538,14 @@ export class Lowerer {
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        env['inputs'] = pathsOf(hostL, true);
+        addInputs(hostL);
+        env['inputs'] = pathsOf(hostL);
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
-        env['inputs'] = pathsOf(hostL, true);
+        addInputs(hostL);
+        env['inputs'] = pathsOf(hostL);
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
@@ -553,17 +555,16 @@ export class Lowerer {
         inputSrcs.push(script);
         if (shell) {
           const l = loweredOf(shell);
-          addInput(l);
+          inputs.push(l.derivation);
           builder = `${l.outputs['out']}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
-        const notBootstrap = (l: Lowered) => l.package.properties['bootstrap'] !== true;
-        pathsOf(hostL, true);
-        pathsOf(nativeL, true);
-        env['inputs'] = pathsOf(hostL.filter(notBootstrap), false);
-        env['nativeInputs'] = pathsOf(nativeL.filter(notBootstrap), false);
+        addInputs(hostL);
+        addInputs(nativeL);
+        env['inputs'] = pathsOf(hostL, true);
+        env['nativeInputs'] = pathsOf(nativeL, true);
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets.
         for (const list of [nativeL, hostL]) {

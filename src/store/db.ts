@@ -48,6 +48,9 @@ const SCHEMA_VERSION = '1';
 
 /** Batches with more rows than this are registered through JSON arrays (`registerBulk`). */
 const BULK_ROWS = 16;
+/** Rows per JSON array: bigger arrays save nothing more and cost memory (SQLite parses each whole). */
+const BULK_CHUNK = 2048;
+
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Meta (
@@ -345,24 +348,31 @@ export class StoreDb {
     });
   }
 
-  /** `register` for a big batch: the same rows, inserted by three statements over JSON arrays. */
+  /**
+   * `register` for a big batch: the same rows, inserted by three statements over JSON arrays
+   * of up to BULK_CHUNK rows each (so what is held at once stays small).
+   */
   private registerBulk(infos: readonly NewPathInfo[]): void {
     this.transaction(() => {
-      // Rows differ only in registrationTime across a batch in practice; group by it.
-      const byTime = new Map<number, unknown[]>();
-      const first = new Set<string>();
+      const ids = new Map<string, number>();
+      const seen = new Set<string>();
+      let rows: unknown[] = [];
+      let time = 0;
+      const flushPaths = () => {
+        if (rows.length) for (const r of this.stmts.insertPaths.all(time, JSON.stringify(rows))) ids.set(r.path, r.id);
+        rows = [];
+      };
       for (const info of infos) {
-        if (first.has(info.path)) continue;
-        first.add(info.path);
-        let rows = byTime.get(info.registrationTime);
-        if (!rows) byTime.set(info.registrationTime, (rows = []));
+        if (seen.has(info.path)) continue;
+        seen.add(info.path);
+        if (rows.length === BULK_CHUNK || (rows.length > 0 && info.registrationTime !== time)) flushPaths();
+        time = info.registrationTime;
         rows.push([info.path, info.narHash, info.deriver ?? null, info.narSize, info.ca ?? null]);
       }
-      const ids = new Map<string, number>();
-      for (const [time, rows] of byTime) for (const r of this.stmts.insertPaths.all(time, JSON.stringify(rows))) ids.set(r.path, r.id);
+      flushPaths();
       const known = new Map<string, number>();
-      const refs: Array<[number, number]> = [];
-      const outputs: Array<[number, string, string]> = [];
+      let refs: Array<[number, number]> = [];
+      let outputs: Array<[number, string, string]> = [];
       const done = new Set<number>();
       for (const info of infos) {
         const id = ids.get(info.path);
@@ -370,6 +380,8 @@ export class StoreDb {
         done.add(id);
         for (const ref of info.references) refs.push([id, this.refId(info.path, ref, ids, known)]);
         if (info.derivationOutputs) for (const [name, path] of Object.entries(info.derivationOutputs)) outputs.push([id, name, path]);
+        if (refs.length >= BULK_CHUNK) (this.stmts.insertRefs.run(JSON.stringify(refs)), (refs = []));
+        if (outputs.length >= BULK_CHUNK) (this.stmts.insertOutputs.run(JSON.stringify(outputs)), (outputs = []));
       }
       if (refs.length) this.stmts.insertRefs.run(JSON.stringify(refs));
       if (outputs.length) this.stmts.insertOutputs.run(JSON.stringify(outputs));
