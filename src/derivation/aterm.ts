@@ -15,6 +15,7 @@ import {
   makeFixedOutputPath,
   makeStorePathFromHex,
   makeTextPath,
+  storePathOfCheckedName,
   makeTextPathFromHex,
   parseHash,
   parseStorePath,
@@ -900,9 +901,18 @@ function putRaw(s: string, what: string): void {
 
 /** Appends bytes printed earlier in the buffer, [from, to). */
 function putAgain(from: number, to: number): void {
-  reserve(to - from);
-  out.copyWithin(pos, from, to);
-  pos += to - from;
+  const n = to - from;
+  reserve(n);
+  if (n > 96) {
+    out.copyWithin(pos, from, to);
+    pos += n;
+    return;
+  }
+  // Short ranges (input-table entries) copy faster in a loop than through the builtin's call.
+  const o = out;
+  let p = pos;
+  for (let i = from; i < to; i++) o[p++] = o[i]!;
+  pos = p;
 }
 
 function putOutputList(outs: readonly string[]): void {
@@ -915,7 +925,8 @@ function putOutputList(outs: readonly string[]): void {
   put(']');
 }
 
-const sha256OfBytes = (from: number, to: number): string => sha256Hex(out.subarray(from, to));
+// A plain view: Buffer#subarray costs several times as much (it makes a Buffer).
+const sha256OfBytes = (from: number, to: number): string => sha256Hex(new Uint8Array(out.buffer, out.byteOffset + from, to - from));
 
 // Printed .drv texts are kept as bytes in shared chunks outside the JS heap, not as strings:
 // a whole graph's texts (tens of MB) then cost the collector nothing to copy or mark. A chunk
@@ -1067,7 +1078,8 @@ function printTextsInto(
   printEnv(undefined);
   put(')');
   const maskedHex = sha256OfBytes(at, pos);
-  const paths = outs.map((o) => makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir));
+  // Output names were checked with the derivation (checkShape).
+  const paths = outs.map((o) => storePathOfCheckedName('output:' + o, maskedHex, outputPathName(name, o), storeDir));
   // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
   const moduloTextAt = pos;
   printOutputs(paths);
@@ -1354,7 +1366,7 @@ export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, h
   const srcs = base.inputSrcs;
   const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);
   const drvPath =
-    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
+    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, texts.moduloHex);
   const outputPaths: string[] = new Array(outputNames.length);
   for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;

@@ -78,15 +78,24 @@ function fail(p: Package, field: string, message: string): never {
   throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
 }
 
-/** Packages and everything they propagate, in order, without duplicates. */
-function withPropagated(list: readonly Package[], into: Package[] = [], seen = new Set<Package>()): Package[] {
-  for (const p of list) {
-    if (seen.has(p)) continue;
-    seen.add(p);
-    into.push(p);
-    withPropagated(p.propagatedInputs, into, seen);
-  }
+/** Packages of the lists and everything they propagate, in order, without duplicates. */
+function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
+  const into: Package[] = [];
+  const seen: { set?: Set<Package> } = {};
+  for (const list of lists) addPropagated(list, into, seen);
   return into;
+}
+
+// Short lists (most bags) are searched; a set is made only once one grows past 16.
+function addPropagated(list: readonly Package[], into: Package[], seen: { set?: Set<Package> }): void {
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (seen.set ? seen.set.has(p) : into.includes(p)) continue;
+    into.push(p);
+    if (seen.set) seen.set.add(p);
+    else if (into.length > 16) seen.set = new Set(into);
+    if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
+  }
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -287,7 +296,7 @@ export class Lowerer {
 
   /** The bag's inputs: the package's own, then its build system's implicit ones. */
   bagInputs(p: Package): Package[] {
-    return withPropagated([...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools()]);
+    return withPropagated(p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
   }
 
   /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
@@ -518,8 +527,8 @@ export class Lowerer {
     if (p.source && p.source.patchFlags.join(' ') !== '-p1') env['patchFlags'] = p.source.patchFlags.join(' ');
     if (p.source?.snippet) env['snippet'] = p.source.snippet;
 
-    const host = withPropagated([...p.inputs, ...p.propagatedInputs]);
-    const native = withPropagated([...p.nativeInputs, ...bs.toolchain(), ...bs.tools()]);
+    const host = withPropagated(p.inputs, p.propagatedInputs);
+    const native = withPropagated(p.nativeInputs, bs.toolchain(), bs.tools());
     // host and native together are the bag's inputs.
     // Each input's lowering, looked up once.
     const hostL = host.map(loweredOf);
