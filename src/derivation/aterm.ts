@@ -557,7 +557,8 @@ export interface FinalizedDerivation {
   /**
    * What writing and walking the graph need without `drv` (which lowering does not keep, so
    * it is parsed back from `text` when first asked for): output names in declaration order
-   * with their paths, input derivation paths in insertion order, and the input sources.
+   * with their paths, input derivation paths (in insertion order, or sorted when lowering made
+   * them with finalizeKnownInputs), and the input sources.
    */
   readonly outputNames?: readonly string[];
   /** `text` as bytes, when kept that way (writing uses them as they are). */

@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { TsdslError } from '../errors.js';
 import type { BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { directInputs, fullName, type Package } from '../dsl/package.js';
+import { fullName, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
@@ -141,7 +141,10 @@ export class Lowerer {
       const src = p.source;
       if (src?.kind === 'local') files.set(src.path, p);
       for (const patch of src?.patches ?? []) if (typeof patch === 'string') files.set(patch, p);
-      stack.push(...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools());
+      // The bag's packages (directInputs, then the build system's), pushed without spreading.
+      for (const list of [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()]) {
+        for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
+      }
       if (p.replacement) stack.push(p.replacement);
     }
     const missing: string[] = [];
@@ -168,9 +171,12 @@ export class Lowerer {
     // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
     const order: Package[] = [];
     const state = new Map<Package, 1 | 2>();
-    const stack: Array<[Package, boolean]> = [[p, false]];
+    // Two parallel stacks (package, expanded) rather than a pair per entry.
+    const stack: Package[] = [p];
+    const expandedStack: boolean[] = [false];
     while (stack.length) {
-      const [q, expanded] = stack.pop()!;
+      const q = stack.pop()!;
+      const expanded = expandedStack.pop()!;
       if (this.memo.has(q) || state.get(q) === 2) continue;
       if (expanded) {
         state.set(q, 2);
@@ -179,8 +185,9 @@ export class Lowerer {
       }
       if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
       state.set(q, 1);
-      stack.push([q, true]);
-      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) stack.push([d, false]);
+      stack.push(q);
+      expandedStack.push(true);
+      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) (stack.push(d), expandedStack.push(false));
     }
     for (const q of order) this.memo.set(q, this.lowerOne(q));
     return this.memo.get(p)!;
