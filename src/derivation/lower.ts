@@ -490,8 +490,6 @@ export class Lowerer {
   private lowerOne(p: Package): Lowered {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
-    // Prototype-less records: keys such as `__proto__` stay data, and the many distinct keys
-    // (.drv paths, input names) do not each make a new hidden class.
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
     // sorts them and merges repeats, so no table keyed by .drv path is needed here.
     const inputs: KnownInput[] = [];
@@ -517,6 +515,8 @@ export class Lowerer {
       return out;
     };
 
+    // A prototype-less record: keys such as `__proto__` stay data, and the many distinct keys
+    // (input variable names) do not each make a new hidden class.
     const env = Object.create(null) as Record<string, string>;
     env['name'] = name;
     env['system'] = this.system;
