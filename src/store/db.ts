@@ -46,12 +46,6 @@ export interface NewPathInfo {
 
 const SCHEMA_VERSION = '1';
 
-/** Batches with more rows than this are registered through JSON arrays (`registerBulk`). */
-const BULK_ROWS = 16;
-/** Rows per JSON array: bigger arrays save nothing more and cost memory (SQLite parses each whole). */
-const BULK_CHUNK = 2048;
-
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Meta (
   key   TEXT PRIMARY KEY NOT NULL,
@@ -130,9 +124,6 @@ export class StoreDb {
     insertPath: Statement<[string, string, number, string | null, number, string | null]>;
     insertRef: Statement<[number, number]>;
     insertOutput: Statement<[number, string, string]>;
-    insertPaths: Statement<[number, string], { id: number; path: string }>;
-    insertRefs: Statement<[string]>;
-    insertOutputs: Statement<[string]>;
     outputs: Statement<[string], { id: string; path: string }>;
     derivers: Statement<[string], string>;
     requisites: Statement<[string], string>;
@@ -192,18 +183,6 @@ export class StoreDb {
       insertPath: db.prepare('INSERT INTO ValidPaths (path, narHash, registrationTime, deriver, narSize, ca) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING'),
       insertRef: db.prepare('INSERT OR IGNORE INTO Refs (referrer, reference) VALUES (?, ?)'),
       insertOutput: db.prepare('INSERT OR REPLACE INTO DerivationOutputs (drv, id, path) VALUES (?, ?, ?)'),
-      // The same three for a whole batch, from JSON arrays of rows: one statement each instead
-      // of one per row (20,000 derivations make ~140,000 rows; each statement costs several µs
-      // in the binding). `WHERE true` lets SQLite tell the upsert clause from a join's ON.
-      // RETURNING lists only the rows this statement inserted, so paths registered meanwhile
-      // by another process are skipped as above.
-      insertPaths: db.prepare<[number, string], { id: number; path: string }>(
-        `INSERT INTO ValidPaths (path, narHash, registrationTime, deriver, narSize, ca)
-           SELECT value ->> 0, value ->> 1, ?, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) WHERE true
-           ON CONFLICT (path) DO NOTHING RETURNING id, path`,
-      ),
-      insertRefs: db.prepare<[string]>('INSERT OR IGNORE INTO Refs (referrer, reference) SELECT value ->> 0, value ->> 1 FROM json_each(?)'),
-      insertOutputs: db.prepare<[string]>('INSERT OR REPLACE INTO DerivationOutputs (drv, id, path) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)'),
       outputs: db.prepare<[string], { id: string; path: string }>(
         'SELECT o.id, o.path FROM DerivationOutputs o JOIN ValidPaths v ON o.drv = v.id WHERE v.path = ? ORDER BY o.id',
       ),
@@ -328,7 +307,6 @@ export class StoreDb {
    * already valid (registered meanwhile by another process) are skipped.
    */
   register(infos: readonly NewPathInfo[]): void {
-    if (infos.length > BULK_ROWS) return this.registerBulk(infos);
     this.transaction(() => {
       const ids = new Map<string, number>();
       const known = new Map<string, number>();
@@ -340,66 +318,23 @@ export class StoreDb {
       for (const info of infos) {
         const id = ids.get(info.path);
         if (id === undefined) continue;
-        for (const ref of info.references) this.stmts.insertRef.run(id, this.refId(info.path, ref, ids, known));
+        for (const ref of info.references) {
+          let refId = ids.get(ref) ?? known.get(ref);
+          if (refId === undefined) {
+            refId = this.pathId(ref);
+            // Many items share references (builder scripts, common inputs): look each up once.
+            if (refId !== undefined) known.set(ref, refId);
+          }
+          if (refId === undefined) {
+            throw new Error(`cannot register ${info.path}: its reference ${ref} is not valid in the store; add or build it first`);
+          }
+          this.stmts.insertRef.run(id, refId);
+        }
         if (info.derivationOutputs) {
           for (const [name, path] of Object.entries(info.derivationOutputs)) this.stmts.insertOutput.run(id, name, path);
         }
       }
     });
-  }
-
-  /**
-   * `register` for a big batch: the same rows, inserted by three statements over JSON arrays
-   * of up to BULK_CHUNK rows each (so what is held at once stays small).
-   */
-  private registerBulk(infos: readonly NewPathInfo[]): void {
-    this.transaction(() => {
-      const ids = new Map<string, number>();
-      const seen = new Set<string>();
-      let rows: unknown[] = [];
-      let time = 0;
-      const flushPaths = () => {
-        if (rows.length) for (const r of this.stmts.insertPaths.all(time, JSON.stringify(rows))) ids.set(r.path, r.id);
-        rows = [];
-      };
-      for (const info of infos) {
-        if (seen.has(info.path)) continue;
-        seen.add(info.path);
-        if (rows.length === BULK_CHUNK || (rows.length > 0 && info.registrationTime !== time)) flushPaths();
-        time = info.registrationTime;
-        rows.push([info.path, info.narHash, info.deriver ?? null, info.narSize, info.ca ?? null]);
-      }
-      flushPaths();
-      const known = new Map<string, number>();
-      let refs: Array<[number, number]> = [];
-      let outputs: Array<[number, string, string]> = [];
-      const done = new Set<number>();
-      for (const info of infos) {
-        const id = ids.get(info.path);
-        if (id === undefined || done.has(id)) continue;
-        done.add(id);
-        for (const ref of info.references) refs.push([id, this.refId(info.path, ref, ids, known)]);
-        if (info.derivationOutputs) for (const [name, path] of Object.entries(info.derivationOutputs)) outputs.push([id, name, path]);
-        if (refs.length >= BULK_CHUNK) (this.stmts.insertRefs.run(JSON.stringify(refs)), (refs = []));
-        if (outputs.length >= BULK_CHUNK) (this.stmts.insertOutputs.run(JSON.stringify(outputs)), (outputs = []));
-      }
-      if (refs.length) this.stmts.insertRefs.run(JSON.stringify(refs));
-      if (outputs.length) this.stmts.insertOutputs.run(JSON.stringify(outputs));
-    });
-  }
-
-  /** The row id of `ref`, a reference of `path`: one of the batch's rows or a valid path (looked up once). */
-  private refId(path: string, ref: string, ids: Map<string, number>, known: Map<string, number>): number {
-    let refId = ids.get(ref) ?? known.get(ref);
-    if (refId === undefined) {
-      refId = this.pathId(ref);
-      // Many items share references (builder scripts, common inputs): look each up once.
-      if (refId !== undefined) known.set(ref, refId);
-    }
-    if (refId === undefined) {
-      throw new Error(`cannot register ${path}: its reference ${ref} is not valid in the store; add or build it first`);
-    }
-    return refId;
   }
 
   addRoot(name: string, path: string): void {

@@ -24,7 +24,6 @@ import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 
 import { narHash } from '../../src/store/nar.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
-import type { StoreDb } from '../../src/store/db.js';
 
 const SD = '/tsdsl/store';
 let root: string;
@@ -313,45 +312,6 @@ describe('derivations', () => {
     }
     expect(store.queryRequisites([fs[299]!.drvPath]).length).toBeGreaterThan(10);
     store.writeDerivations(fs);
-  });
-
-  it('registers a big batch (JSON rows) exactly as it registers rows one by one', () => {
-    // Over 16 rows a batch goes through StoreDb.registerBulk; under, row by row.
-    const db = (s: LocalStore) => (s as unknown as { db: StoreDb }).db;
-    const fs = graph(40);
-    const info = (f: FinalizedDerivation, i: number) => ({
-      path: f.drvPath,
-      narHash: `sha256:${'0'.repeat(51)}${i % 10}`,
-      narSize: 100 + i,
-      registrationTime: 7,
-      ca: i % 2 ? `text:sha256:${'1'.repeat(52)}` : undefined,
-      deriver: i % 3 ? undefined : fs[0]!.drvPath,
-      references: Object.keys(f.drv.inputDrvs).sort(),
-      derivationOutputs: Object.fromEntries(Object.entries(f.drv.outputs).map(([o, v]) => [o, v.path])),
-    });
-    const rows = [...fs].reverse().map(info);
-    // One already registered (as by another process meanwhile): left as it is.
-    db(store).register([{ ...rows[rows.length - 1]!, narSize: 1 }]);
-    db(store).register([...rows, rows[5]!]);
-    const other = openStore({ root: mkdtempSync(join(tmpdir(), 'tsdsl-store-')), storeDir: SD, env: {}, durable: false });
-    try {
-      db(other).register([{ ...rows[rows.length - 1]!, narSize: 1 }]);
-      // Row by row, inputs first (each row's references must be valid already).
-      for (const r of [...rows].reverse()) db(other).register([r]);
-      db(other).register([rows[5]!]);
-      for (const f of fs) {
-        const { registrationTime: _a, ...a } = store.queryPathInfo(f.drvPath)!;
-        const { registrationTime: _b, ...b } = other.queryPathInfo(f.drvPath)!;
-        expect(a).toEqual(b);
-        expect(db(store).derivationOutputs(f.drvPath)).toEqual(db(other).derivationOutputs(f.drvPath));
-      }
-      expect(store.queryPathInfo(rows[rows.length - 1]!.path)!.narSize).toBe(1);
-      expect(() => db(store).register(graph(20).map((f, i) => ({ ...info(f, i), path: f.drvPath.replace('.drv', '-x.drv'), references: ['/tsdsl/store/00000000000000000000000000000000-missing'] })))).toThrow(
-        /its reference \/tsdsl\/store\/0+-missing is not valid/,
-      );
-    } finally {
-      other.close();
-    }
   });
 
   it('replaces partial files a killed writer left at final names, and leaves every file whole and normalised', () => {
