@@ -15,6 +15,7 @@ import {
   makeFixedOutputPath,
   makeStorePathFromHex,
   makeTextPath,
+  storePathOfCheckedName,
   makeTextPathFromHex,
   parseHash,
   parseStorePath,
@@ -403,9 +404,31 @@ function fixedOutputModuloHex(out: DerivationOutput): string {
  */
 export class DerivationHasher {
   // Hex, since that is the form the modulo text embeds; Buffers are made only on request.
-  private readonly memo = new Map<string, string>();
+  private readonly table = new Map<string, string>();
+  // What `record` was given and `table` does not hold yet, as path, hex, path, hex…: lowering
+  // records every derivation it finalizes but looks none up by path (its inputs carry their
+  // hash modulo), so the map, whose inserts of new 60-character keys cost several percent of
+  // lowering, is filled only when something asks.
+  private pending: string[] = [];
+
+  private get memo(): Map<string, string> {
+    const p = this.pending;
+    if (p.length > 0) {
+      for (let i = 0; i < p.length; i += 2) this.table.set(p[i]!, p[i + 1]!);
+      this.pending = [];
+    }
+    return this.table;
+  }
   /** Input sources already found to be well-formed store paths in `storeDir`. */
   readonly checkedSources = new Set<string>();
+  /**
+   * Printing's byte buffer for the derivations finalized with this hasher: [0, printedEnd)
+   * holds each one's input-table entries, `("<.drv path>",[outputs])` and `("<hash modulo>",
+   * [outputs])`, printed once and copied into every user's texts; the texts are printed after.
+   * Internal to this module.
+   */
+  printBuffer: Buffer = Buffer.allocUnsafe(1 << 16);
+  printedEnd = 0;
 
   constructor(
     readonly storeDir: string,
@@ -419,7 +442,7 @@ export class DerivationHasher {
 
   /** Records the (unmasked) hash modulo of a `.drv` path computed elsewhere, e.g. in an earlier run. */
   record(drvPath: string, hashModulo: Uint8Array | string): void {
-    this.memo.set(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
+    this.pending.push(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
   }
 
   /** True when the hash modulo of `drvPath` is memoized (it was finalized or recorded here). */
@@ -527,16 +550,21 @@ export interface FinalizedDerivation {
   text: string;
   /** The unmasked hash modulo, already recorded in the hasher under `drvPath`. */
   hashModulo: Buffer;
+  /** `hashModulo` in lower-case hex, when kept that way. */
+  readonly hashModuloHex?: string;
   /** The `.drv` file's references (`derivationReferences(drv)`), when already computed. */
   readonly references?: readonly string[];
   /**
    * What writing and walking the graph need without `drv` (which lowering does not keep, so
    * it is parsed back from `text` when first asked for): output names in declaration order
-   * with their paths, input derivation paths in insertion order, and the input sources.
+   * with their paths, input derivation paths (in insertion order, or sorted when lowering made
+   * them with finalizeKnownInputs), and the input sources.
    */
   readonly outputNames?: readonly string[];
   /** `text` as bytes, when kept that way (writing uses them as they are). */
   readonly bytes?: Uint8Array | undefined;
+  /** SHA-256 (hex) of `text`, when hashing computed it (writing reuses it for the content address). */
+  readonly textSha256Hex?: string | undefined;
   readonly outputPaths?: readonly string[];
   readonly inputDrvPaths?: readonly string[];
   readonly inputSrcs?: readonly string[];
@@ -573,6 +601,27 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
   }
   // The same few sources (builder scripts) recur in thousands of derivations: check each once.
   for (const path of partial.inputSrcs) hasher.checkedSources.add(path);
+}
+
+/** `checkShape` for `finalizeKnownInputs`: the inputs were finalized (so checked) already. */
+function checkKnownShape(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): void {
+  const problems: string[] = [];
+  const nameProblem = validateStoreName(name + '.drv');
+  if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
+  if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
+  if (spec.outputs.length === 0) problems.push('it has no outputs; declare at least `out`');
+  for (const o of spec.outputs) {
+    if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
+    const p = validateStoreName(outputPathName(name, o));
+    if (p) problems.push(`output \`${o}\`: ${p}`);
+  }
+  if (SYSTEM_FORBIDDEN.test(spec.system)) {
+    problems.push(`system \`${JSON.stringify(spec.system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+  }
+  for (const input of spec.inputs) if (input.outputNames.length === 0) problems.push(`input derivation \`${input.drvPath}\` lists no outputs; name the outputs used`);
+  for (const path of spec.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, hasher.storeDir, 'input source', problems);
+  if (problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+  for (const path of spec.inputSrcs) hasher.checkedSources.add(path);
 }
 
 function checkStorePath(path: string, storeDir: string, what: string, problems: string[]): void {
@@ -628,6 +677,23 @@ function strictlySorted(xs: readonly string[]): boolean {
   return true;
 }
 
+/** The union of two strictly increasing lists of store paths (ASCII), in order. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x < y) (out.push(x), i++);
+    else if (y < x) (out.push(y), j++);
+    else (out.push(x), i++, j++);
+  }
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
 /** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
 function sortedUnique(xs: readonly string[], reuse: boolean): readonly string[] {
   if (strictlySorted(xs)) return reuse ? xs : xs.slice();
@@ -645,20 +711,34 @@ function outputList(outs: readonly string[]): string {
  * The input-derivation table with each `.drv` path replaced by its hash modulo (hex), sorted
  * by that key; inputs with the same key have their output lists merged, as Nix 2.8 does.
  */
-function moduloInputsText(inputDrvs: Record<string, readonly string[]>, paths: readonly string[], hasher: DerivationHasher): string {
-  if (paths.length === 0) return '[]';
-  const entries: Array<{ key: string; outs: readonly string[] }> = new Array(paths.length);
-  for (let i = 0; i < paths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(paths[i]!), outs: inputDrvs[paths[i]!]! };
-  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+function moduloInputsText(inputs: readonly KnownInput[]): string {
+  if (inputs.length === 0) return '[]';
+  const entries = byModulo(inputs);
   let out = '[';
   for (let i = 0; i < entries.length; i++) {
-    const { key } = entries[i]!;
-    let outs = entries[i]!.outs;
-    while (i + 1 < entries.length && entries[i + 1]!.key === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outs])]);
+    const key = entries[i]!.hashModuloHex;
+    let outs = entries[i]!.outputNames;
+    while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) outs = sortNix([...new Set([...outs, ...entries[++i]!.outputNames])]);
     if (out.length > 1) out += ',';
     out += '(' + quotePath(key) + ',' + outputList(outs) + ')';
   }
   return out + ']';
+}
+
+/** A copy of the inputs sorted by hash modulo (insertion sort: the lists are short). */
+function byModulo(inputs: readonly KnownInput[]): KnownInput[] {
+  const entries = inputs.slice();
+  if (entries.length > 24) return entries.sort((a, b) => (a.hashModuloHex < b.hashModuloHex ? -1 : a.hashModuloHex > b.hashModuloHex ? 1 : 0));
+  for (let i = 1; i < entries.length; i++) {
+    const e = entries[i]!;
+    let j = i - 1;
+    while (j >= 0 && entries[j]!.hashModuloHex > e.hashModuloHex) {
+      entries[j + 1] = entries[j]!;
+      j--;
+    }
+    entries[j + 1] = e;
+  }
+  return entries;
 }
 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
@@ -682,12 +762,10 @@ function printTexts(
   name: string,
   outputs: Record<string, DerivationOutput>,
   env: Record<string, string>,
-  inputDrvs: Record<string, readonly string[]>,
-  inputPaths: readonly string[],
+  inputs: readonly KnownInput[],
   base: Base,
-  hasher: DerivationHasher,
+  storeDir: string,
 ): PrintedTexts {
-  const storeDir = hasher.storeDir;
   const outputNames = Object.keys(outputs);
   let moduloHex: string;
   let text: string;
@@ -711,7 +789,7 @@ function printTexts(
   }
   segments.push(segment);
   const quotedOuts = outs.map(quoteOutputName);
-  const modulo = moduloInputsText(inputDrvs, inputPaths, hasher);
+  const modulo = moduloInputsText(inputs);
   let maskedOutputs = '[';
   let maskedEnv = '[' + segments[0]!;
   for (let i = 0; i < outs.length; i++) {
@@ -735,9 +813,8 @@ function printTexts(
   finalEnv += ']';
   moduloHex = sha256Hex('Derive(' + finalOutputs + ',' + modulo + middle + finalEnv + ')');
   let real = '[';
-  for (let i = 0; i < inputPaths.length; i++) {
-    const path = inputPaths[i]!;
-    real += (i > 0 ? ',(' : '(') + quotePath(path) + ',' + outputList(inputDrvs[path]!) + ')';
+  for (let i = 0; i < inputs.length; i++) {
+    real += (i > 0 ? ',(' : '(') + quotePath(inputs[i]!.drvPath) + ',' + outputList(inputs[i]!.outputNames) + ')';
   }
   text = 'Derive(' + finalOutputs + ',' + real + ']' + middle + finalEnv + ')';
   return { text, moduloHex };
@@ -750,7 +827,7 @@ function printTexts(
 // hashed from it, and the final one read back as a string: no intermediate strings. Only
 // ASCII is handled here (every derivation tsdsl makes); `printTextsAscii` returns undefined
 // for anything else and `printTexts` does the work with strings.
-let out = Buffer.allocUnsafe(1 << 16);
+let out: Buffer = Buffer.allocUnsafe(1 << 16);
 let pos = 0;
 let ascii = true;
 
@@ -825,9 +902,18 @@ function putRaw(s: string, what: string): void {
 
 /** Appends bytes printed earlier in the buffer, [from, to). */
 function putAgain(from: number, to: number): void {
-  reserve(to - from);
-  out.copyWithin(pos, from, to);
-  pos += to - from;
+  const n = to - from;
+  reserve(n);
+  if (n > 96) {
+    out.copyWithin(pos, from, to);
+    pos += n;
+    return;
+  }
+  // Short ranges (input-table entries) copy faster in a loop than through the builtin's call.
+  const o = out;
+  let p = pos;
+  for (let i = from; i < to; i++) o[p++] = o[i]!;
+  pos = p;
 }
 
 function putOutputList(outs: readonly string[]): void {
@@ -840,7 +926,8 @@ function putOutputList(outs: readonly string[]): void {
   put(']');
 }
 
-const sha256OfBytes = (from: number, to: number): string => sha256Hex(out.subarray(from, to));
+// A plain view: Buffer#subarray costs several times as much (it makes a Buffer).
+const sha256OfBytes = (from: number, to: number): string => sha256Hex(new Uint8Array(out.buffer, out.byteOffset + from, to - from));
 
 // Printed .drv texts are kept as bytes in shared chunks outside the JS heap, not as strings:
 // a whole graph's texts (tens of MB) then cost the collector nothing to copy or mark. A chunk
@@ -862,7 +949,8 @@ function keepBytes(from: number, to: number): KeptBytes {
     chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, n));
     chunkPos = 0;
   }
-  out.copy(chunk, chunkPos, from, to);
+  // TypedArray#set from a view: Buffer#copy's checks and wrapper cost more than the copy.
+  chunk.set(new Uint8Array(out.buffer, out.byteOffset + from, n), chunkPos);
   const start = chunkPos;
   chunkPos += n;
   return { chunk, start, end: chunkPos };
@@ -873,14 +961,29 @@ function printTextsAscii(
   name: string,
   outputs: Record<string, DerivationOutput>,
   env: Record<string, string>,
-  inputDrvs: Record<string, readonly string[]>,
-  inputPaths: readonly string[],
+  inputs: readonly KnownInput[],
   base: Base,
   hasher: DerivationHasher,
 ): PrintedTexts | undefined {
   const storeDir = hasher.storeDir;
-  pos = 0;
+  // Printed after the hasher's entries, so those can be copied with copyWithin.
+  out = hasher.printBuffer;
+  pos = hasher.printedEnd;
   ascii = true;
+  const r = printTextsInto(name, outputs, env, inputs, base, hasher, storeDir);
+  hasher.printBuffer = out;
+  return r;
+}
+
+function printTextsInto(
+  name: string,
+  outputs: Record<string, DerivationOutput>,
+  env: Record<string, string>,
+  inputs: readonly KnownInput[],
+  base: Base,
+  hasher: DerivationHasher,
+  storeDir: string,
+): PrintedTexts | undefined {
   const outs = sortNix(Object.keys(outputs));
   // The pieces every text shares, printed once: sources, system, builder and args ...
   const middleAt = pos;
@@ -919,30 +1022,22 @@ function printTextsAscii(
   // ... and the input derivations keyed by hash modulo, sorted and merged as Nix does.
   const moduloAt = pos;
   put('[');
-  if (inputPaths.length > 0) {
-    const entries: Array<{ key: string; outs: readonly string[] }> = new Array(inputPaths.length);
-    for (let i = 0; i < inputPaths.length; i++) entries[i] = { key: hasher.hashModuloHexOfPath(inputPaths[i]!), outs: inputDrvs[inputPaths[i]!]! };
-    if (entries.length > 24) entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    else {
-      for (let i = 1; i < entries.length; i++) {
-        const e = entries[i]!;
-        let j = i - 1;
-        while (j >= 0 && entries[j]!.key > e.key) {
-          entries[j + 1] = entries[j]!;
-          j--;
-        }
-        entries[j + 1] = e;
-      }
-    }
+  if (inputs.length > 0) {
+    const entries = byModulo(inputs);
     for (let i = 0; i < entries.length; i++) {
-      const { key } = entries[i]!;
-      let list = entries[i]!.outs;
-      while (i + 1 < entries.length && entries[i + 1]!.key === key) list = sortNix([...new Set([...list, ...entries[++i]!.outs])]);
-      put(i > 0 && pos > moduloAt + 1 ? ',(' : '(');
-      putRaw(key, 'store path');
-      put(',');
-      putOutputList(list);
-      put(')');
+      const key = entries[i]!.hashModuloHex;
+      let list = entries[i]!.outputNames;
+      while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
+      put(i > 0 && pos > moduloAt + 1 ? ',' : '');
+      const e = entries[i]!;
+      if (list === e.outputNames && e instanceof Finalized && e.printedBy === hasher) putAgain(e.moduloEntryAt, e.entriesEnd);
+      else {
+        put('(');
+        putRaw(key, 'store path');
+        put(',');
+        putOutputList(list);
+        put(')');
+      }
     }
   }
   put(']');
@@ -985,7 +1080,8 @@ function printTextsAscii(
   printEnv(undefined);
   put(')');
   const maskedHex = sha256OfBytes(at, pos);
-  const paths = outs.map((o) => makeStorePathFromHex('output:' + o, maskedHex, outputPathName(name, o), storeDir));
+  // Output names were checked with the derivation (checkShape).
+  const paths = outs.map((o) => storePathOfCheckedName('output:' + o, maskedHex, outputPathName(name, o), storeDir));
   // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
   const moduloTextAt = pos;
   printOutputs(paths);
@@ -1001,13 +1097,17 @@ function printTextsAscii(
   at = pos;
   putAgain(moduloTextAt, outputsEnd);
   put('[');
-  for (let i = 0; i < inputPaths.length; i++) {
-    const path = inputPaths[i]!;
-    put(i > 0 ? ',(' : '(');
-    putRaw(path, 'store path');
-    put(',');
-    putOutputList(inputDrvs[path]!);
-    put(')');
+  for (let i = 0; i < inputs.length; i++) {
+    if (i > 0) put(',');
+    const e = inputs[i]!;
+    if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
+    else {
+      put('(');
+      putRaw(e.drvPath, 'store path');
+      put(',');
+      putOutputList(e.outputNames);
+      put(')');
+    }
   }
   put(']');
   putAgain(tailAt, tailEnd);
@@ -1045,6 +1145,7 @@ class Finalized implements FinalizedDerivation {
     readonly outputPaths: readonly string[],
     readonly inputDrvPaths: readonly string[],
     readonly inputSrcs: readonly string[],
+    readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
     if (typeof text === 'string') {
@@ -1073,6 +1174,46 @@ class Finalized implements FinalizedDerivation {
   get hashModulo(): Buffer {
     return Buffer.from(this.hashModuloHex, 'hex');
   }
+
+  /** The hasher whose print buffer holds this derivation's input-table entries. */
+  printedBy: DerivationHasher | undefined = undefined;
+  /** Where: the entry by path at [entriesAt, moduloEntryAt), by hash modulo at [moduloEntryAt, entriesEnd). */
+  entriesAt = 0;
+  moduloEntryAt = 0;
+  entriesEnd = 0;
+
+  /**
+   * Prints this derivation's two input-table entries (with all its outputs) once into the
+   * hasher's print buffer, from which its users' texts copy them. Only for output names in
+   * order (as every printed list is); others are printed at each use.
+   */
+  printEntries(hasher: DerivationHasher): this {
+    const names = this.outputNames;
+    if (names.length > 1 && !strictlySorted(names)) return this;
+    out = hasher.printBuffer;
+    pos = hasher.printedEnd;
+    ascii = true;
+    this.entriesAt = pos;
+    put('(');
+    putRaw(this.drvPath, 'store path');
+    put(',');
+    putOutputList(names);
+    put(')');
+    this.moduloEntryAt = pos;
+    put('(');
+    putRaw(this.hashModuloHex, 'store path');
+    put(',');
+    putOutputList(names);
+    put(')');
+    this.entriesEnd = pos;
+    hasher.printBuffer = out;
+    // Store paths, hex and output names are ASCII; anything else is printed at each use.
+    if (ascii) {
+      hasher.printedEnd = pos;
+      this.printedBy = hasher;
+    }
+    return this;
+  }
 }
 
 /**
@@ -1086,36 +1227,23 @@ class Finalized implements FinalizedDerivation {
  * the hasher a resolver); the result's own hash modulo is recorded, so finalizing n
  * derivations does O(n) work. Throws one error listing every problem with the derivation.
  */
-export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
-  return finalize(partial, name, hasher, false);
-}
-
-/**
- * `finalizeDerivation` for a caller that hands over the partial derivation: its `env` and
- * `inputDrvs` must be prototype-less records made for this call and never touched again (they
- * become the result's), its lists are not copied. Lowering uses it to skip the copies.
- */
-export function finalizeOwnedDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation {
-  return finalize(partial, name, hasher, true);
-}
-
-function finalize(partial: Derivation, name: string, hasher: DerivationHasher, owned: boolean): FinalizedDerivation {
+export function finalizeDerivation(partial: Derivation, name: string, hasher: DerivationHasher): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkShape(partial, name, hasher);
   const outputNames = Object.keys(partial.outputs);
-  const env = owned ? partial.env : copyRecord(partial.env);
+  const env = copyRecord(partial.env);
   const outputs = nullRecord<DerivationOutput>();
-  const inputDrvs = owned ? (partial.inputDrvs as Record<string, readonly string[]>) : nullRecord<readonly string[]>();
+  const inputDrvs = nullRecord<readonly string[]>();
   const inputPaths = Object.keys(partial.inputDrvs);
-  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, owned);
+  for (const k of inputPaths) inputDrvs[k] = sortedUnique(partial.inputDrvs[k]!, false);
   const inputDrvPaths = inputPaths.slice();
   sortNix(inputPaths);
   const base = {
     inputDrvs,
-    inputSrcs: sortedUnique(partial.inputSrcs, owned),
+    inputSrcs: sortedUnique(partial.inputSrcs, false),
     system: partial.system,
     builder: partial.builder,
-    args: owned ? partial.args : [...partial.args],
+    args: [...partial.args],
   };
 
   const fixed = outputNames.filter((o) => partial.outputs[o]!.hashAlgo !== '' || partial.outputs[o]!.hash !== '');
@@ -1142,7 +1270,13 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
       outputs[o] = { path: '', hashAlgo: '', hash: '' };
       env[o] = '';
     }
-    const texts = printTextsAscii(name, outputs, env, inputDrvs, inputPaths, base, hasher) ?? printTexts(name, outputs, env, inputDrvs, inputPaths, base, hasher);
+    // The input table: each input's hash modulo and sorted output names, by path.
+    const inputs: KnownInput[] = new Array(inputPaths.length);
+    for (let i = 0; i < inputPaths.length; i++) {
+      const path = inputPaths[i]!;
+      inputs[i] = { drvPath: path, hashModuloHex: hasher.hashModuloHexOfPath(path), outputNames: inputDrvs[path]! };
+    }
+    const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
     moduloHex = texts.moduloHex;
     text = texts.text ?? texts.kept!;
     textHex = texts.textHex;
@@ -1155,7 +1289,90 @@ function finalize(partial: Derivation, name: string, hasher: DerivationHasher, o
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized(name, owned ? undefined : { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs);
+  return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
+}
+
+/** An input derivation finalized earlier with the same hasher (every `FinalizedDerivation` is one). */
+export interface KnownInput {
+  readonly drvPath: string;
+  /** Its hash modulo, lower-case hex. */
+  readonly hashModuloHex: string;
+  /** The outputs used. */
+  readonly outputNames: readonly string[];
+}
+
+/**
+ * An input-addressed derivation whose input derivations the caller holds as objects, as
+ * lowering does: `inputs` replaces the `inputDrvs` table (a path may appear more than once;
+ * its output lists are merged), and `env` is a prototype-less record made for this call and
+ * handed over (the output vars are set in it). Lists are not copied.
+ */
+export interface KnownInputsDerivation {
+  readonly outputs: readonly string[];
+  readonly inputs: readonly KnownInput[];
+  readonly inputSrcs: readonly string[];
+  readonly system: string;
+  readonly builder: string;
+  readonly args: readonly string[];
+  readonly env: Record<string, string>;
+}
+
+/**
+ * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
+ * come as objects (each finalized with `hasher`), so their hash modulo is read from them
+ * instead of looked up by path, and nothing is copied. The result keeps no `Derivation`
+ * object (`drv` parses the text back when asked).
+ */
+export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): FinalizedDerivation & KnownInput {
+  const storeDir = hasher.storeDir;
+  checkKnownShape(spec, name, hasher);
+  const outputNames = spec.outputs;
+  const env = spec.env;
+  const outputs = nullRecord<DerivationOutput>();
+  for (const o of outputNames) {
+    if (outputs[o] !== undefined) throw new Error(`derivation \`${name}\` is invalid: output \`${o}\` is declared twice`);
+    outputs[o] = { path: '', hashAlgo: '', hash: '' };
+    env[o] = '';
+  }
+  // Inputs by path (insertion sort: the lists are short), each path once, output names sorted.
+  const inputs = spec.inputs.slice();
+  if (inputs.length > 24) inputs.sort((a, b) => (a.drvPath < b.drvPath ? -1 : a.drvPath > b.drvPath ? 1 : 0));
+  else {
+    for (let i = 1; i < inputs.length; i++) {
+      const e = inputs[i]!;
+      let j = i - 1;
+      while (j >= 0 && inputs[j]!.drvPath > e.drvPath) {
+        inputs[j + 1] = inputs[j]!;
+        j--;
+      }
+      inputs[j + 1] = e;
+    }
+  }
+  let n = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    let e = inputs[i]!;
+    if (n > 0 && inputs[n - 1]!.drvPath === e.drvPath) {
+      const had = inputs[n - 1]!;
+      if (had.outputNames !== e.outputNames) inputs[n - 1] = { drvPath: had.drvPath, hashModuloHex: had.hashModuloHex, outputNames: sortNix([...new Set([...had.outputNames, ...e.outputNames])]) };
+      continue;
+    }
+    if (!(e.outputNames.length === 1 || strictlySorted(e.outputNames))) e = { drvPath: e.drvPath, hashModuloHex: e.hashModuloHex, outputNames: sortedUnique(e.outputNames, false) };
+    inputs[n++] = e;
+  }
+  inputs.length = n;
+  const inputPaths: string[] = new Array(n);
+  for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
+  const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
+  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  const text = texts.text ?? texts.kept!;
+  const srcs = base.inputSrcs;
+  const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);
+  const drvPath =
+    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
+  hasher.record(drvPath, texts.moduloHex);
+  const outputPaths: string[] = new Array(outputNames.length);
+  for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
+  return new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex).printEntries(hasher);
 }
 
 /**

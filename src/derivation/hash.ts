@@ -106,7 +106,9 @@ export function nix32Decode(s: string): Buffer {
 // One-shot `crypto.hash` (Node ≥ 20.12) is several times cheaper than createHash for the
 // short inputs path computation hashes by the thousand; hex output is its fastest form.
 const oneShot = (crypto as { hash?: (algo: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
-const oneShotBuffer = (crypto as { hash?: (algo: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+// A digest as a 'binary' (latin1) string, one character per byte, costs a third of a Buffer, which is a
+// new ArrayBuffer each time.
+const oneShotLatin1 = (crypto as { hash?: (algo: string, data: Uint8Array, encoding: 'binary') => string }).hash;
 
 // Hashing a string directly makes crypto convert it on every call, which costs several times
 // the hashing itself; encoding it into one reused buffer first is far cheaper. The buffer
@@ -114,10 +116,10 @@ const oneShotBuffer = (crypto as { hash?: (algo: string, data: Uint8Array, encod
 let scratch = Buffer.allocUnsafe(1 << 16);
 
 /** The UTF-8 bytes of `s` in the reused buffer (valid until the next call). */
-function utf8(s: string): Buffer {
+function utf8(s: string): Uint8Array {
   // UTF-8 needs at most 3 bytes per UTF-16 code unit.
   if (s.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(Math.max(s.length * 3, scratch.length * 2));
-  return scratch.subarray(0, scratch.write(s, 0, 'utf8'));
+  return new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.write(s, 0, 'utf8'));
 }
 
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
@@ -295,6 +297,11 @@ export function makeStorePath(type: string, innerDigest: Uint8Array, name: strin
 /** `makeStorePath` with the inner digest already in lower-case hex (saves a conversion in hot loops). */
 export function makeStorePathFromHex(type: string, innerHex: string, name: string, storeDir: string): string {
   assertStoreName(name);
+  return storePathOfCheckedName(type, innerHex, name, storeDir);
+}
+
+/** `makeStorePathFromHex` for a name the caller has validated already (finalizing checks every name first). */
+export function storePathOfCheckedName(type: string, innerHex: string, name: string, storeDir: string): string {
   return `${storeDir}/${storePathHashPart(`${type}:sha256:${innerHex}:${storeDir}:${name}`)}-${name}`;
 }
 
@@ -304,8 +311,8 @@ const hashPart = Buffer.allocUnsafe(32);
 
 /** nix32 of SHA-256 of the fingerprint folded to 20 bytes: the 32 characters after the store dir. */
 function storePathHashPart(fingerprint: string): string {
-  const digest = oneShotBuffer ? oneShotBuffer('sha256', utf8(fingerprint), 'buffer') : createHash('sha256').update(fingerprint).digest();
-  for (let i = 0; i < 20; i++) folded[i] = digest[i]! ^ (i < 12 ? digest[i + 20]! : 0);
+  const d = oneShotLatin1 ? oneShotLatin1('sha256', utf8(fingerprint), 'binary') : createHash('sha256').update(fingerprint).digest('binary');
+  for (let i = 0; i < 20; i++) folded[i] = d.charCodeAt(i) ^ (i < 12 ? d.charCodeAt(i + 20) : 0);
   for (let k = 0; k < 32; k++) {
     const b = 5 * (31 - k);
     const i = b >>> 3;
@@ -340,8 +347,9 @@ export function makeTextPath(name: string, contents: string | Uint8Array, refere
 }
 
 /** `makeTextPath` when the contents' SHA-256 (hex) is already known. */
-export function makeTextPathFromHex(name: string, contentsHex: string, references: readonly string[], storeDir: string): string {
-  return makeStorePathFromHex('text' + referenceSuffix(references), contentsHex, name, storeDir);
+export function makeTextPathFromHex(name: string, contentsHex: string, references: readonly string[], storeDir: string, nameChecked = false): string {
+  const type = 'text' + referenceSuffix(references);
+  return nameChecked ? storePathOfCheckedName(type, contentsHex, name, storeDir) : makeStorePathFromHex(type, contentsHex, name, storeDir);
 }
 
 /**

@@ -16,9 +16,9 @@ import { basename } from 'node:path';
 import { TsdslError } from '../errors.js';
 import type { BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { directInputs, fullName, inputLabels, type Package } from '../dsl/package.js';
+import { fullName, inputLabels, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
-import { DerivationHasher, finalizeDerivation, finalizeOwnedDerivation, type Derivation, type FinalizedDerivation } from './aterm.js';
+import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -42,6 +42,8 @@ export interface LoweredPackage {
 
 /** What the lowerer keeps per lowered package: the result plus pieces its users need again. */
 interface Lowered extends LoweredPackage {
+  /** The derivation, with what its users print of it (path, hash modulo, output names). */
+  readonly derivation: FinalizedDerivation & KnownInput;
   /** Output names, and output paths joined by spaces (as `inputs` lists them). */
   readonly outputNames: readonly string[];
   readonly joinedOutputs: string;
@@ -61,6 +63,8 @@ function envVarOf(name: string): string {
 interface LoweredOrigin {
   readonly path: string;
   readonly drvPath?: string;
+  /** The fixed-output derivation, when there is one. */
+  readonly derivation?: KnownInput;
 }
 
 /** Environment variables the build systems set themselves; `arguments.env` may not override them. */
@@ -74,15 +78,24 @@ function fail(p: Package, field: string, message: string): never {
   throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
 }
 
-/** Packages and everything they propagate, in order, without duplicates. */
-function withPropagated(list: readonly Package[], into: Package[] = [], seen = new Set<Package>()): Package[] {
-  for (const p of list) {
-    if (seen.has(p)) continue;
-    seen.add(p);
-    into.push(p);
-    withPropagated(p.propagatedInputs, into, seen);
-  }
+/** Packages of the lists and everything they propagate, in order, without duplicates. */
+function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
+  const into: Package[] = [];
+  const seen: { set?: Set<Package> } = {};
+  for (const list of lists) addPropagated(list, into, seen);
   return into;
+}
+
+// Short lists (most bags) are searched; a set is made only once one grows past 16.
+function addPropagated(list: readonly Package[], into: Package[], seen: { set?: Set<Package> }): void {
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (seen.set ? seen.set.has(p) : into.includes(p)) continue;
+    into.push(p);
+    if (seen.set) seen.set.add(p);
+    else if (into.length > 16) seen.set = new Set(into);
+    if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
+  }
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -128,7 +141,10 @@ export class Lowerer {
       const src = p.source;
       if (src?.kind === 'local') files.set(src.path, p);
       for (const patch of src?.patches ?? []) if (typeof patch === 'string') files.set(patch, p);
-      stack.push(...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools());
+      // The bag's packages (directInputs, then the build system's), pushed without spreading.
+      for (const list of [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()]) {
+        for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
+      }
       if (p.replacement) stack.push(p.replacement);
     }
     const missing: string[] = [];
@@ -155,9 +171,12 @@ export class Lowerer {
     // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
     const order: Package[] = [];
     const state = new Map<Package, 1 | 2>();
-    const stack: Array<[Package, boolean]> = [[p, false]];
+    // Two parallel stacks (package, expanded) rather than a pair per entry.
+    const stack: Package[] = [p];
+    const expandedStack: boolean[] = [false];
     while (stack.length) {
-      const [q, expanded] = stack.pop()!;
+      const q = stack.pop()!;
+      const expanded = expandedStack.pop()!;
       if (this.memo.has(q) || state.get(q) === 2) continue;
       if (expanded) {
         state.set(q, 2);
@@ -166,8 +185,9 @@ export class Lowerer {
       }
       if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
       state.set(q, 1);
-      stack.push([q, true]);
-      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) stack.push([d, false]);
+      stack.push(q);
+      expandedStack.push(true);
+      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) (stack.push(d), expandedStack.push(false));
     }
     for (const q of order) this.memo.set(q, this.lowerOne(q));
     return this.memo.get(p)!;
@@ -283,7 +303,7 @@ export class Lowerer {
 
   /** The bag's inputs: the package's own, then its build system's implicit ones. */
   bagInputs(p: Package): Package[] {
-    return withPropagated([...directInputs(p), ...p.buildSystem.toolchain(), ...p.buildSystem.tools()]);
+    return withPropagated(p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
   }
 
   /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
@@ -316,7 +336,6 @@ export class Lowerer {
     p: Package,
     name: string,
     spec: { outputs: readonly string[]; builder: string; args: string[]; env: Record<string, string>; inputDrvs: Record<string, string[]>; inputSrcs: string[] },
-    owned?: { graftFree: boolean },
   ): Lowered {
     const problem = validateStoreName(`${name}.drv`);
     if (problem) fail(p, 'name and version', problem);
@@ -332,17 +351,41 @@ export class Lowerer {
       args: spec.args,
       env: spec.env,
     };
-    let fin: FinalizedDerivation;
+    let fin: FinalizedDerivation & KnownInput;
     try {
-      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
-      fin = owned ? finalizeOwnedDerivation(partial, name, this.hasher) : finalizeDerivation(partial, name, this.hasher);
+      fin = finalizeDerivation(partial, name, this.hasher);
     } catch (e) {
       fail(p, 'derivation', (e as Error).message);
     }
+    return this.lowered(p, fin, false);
+  }
+
+  /** `finalize` for lowerOne, whose input derivations are lowered packages and origins, held as objects. */
+  private finalizeKnown(
+    p: Package,
+    name: string,
+    spec: { builder: string; args: string[]; env: Record<string, string>; inputs: KnownInput[]; inputSrcs: string[] },
+    graftFree: boolean,
+  ): Lowered {
+    const problem = validateStoreName(`${name}.drv`);
+    if (problem) fail(p, 'name and version', problem);
+    if (p.outputs.length > 1) spec.env['outputs'] = p.outputs.join(' ');
+    let fin: FinalizedDerivation & KnownInput;
+    try {
+      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
+      fin = finalizeKnownInputs({ outputs: p.outputs, inputs: spec.inputs, inputSrcs: spec.inputSrcs, system: this.system, builder: spec.builder, args: spec.args, env: spec.env }, name, this.hasher);
+    } catch (e) {
+      fail(p, 'derivation', (e as Error).message);
+    }
+    return this.lowered(p, fin, graftFree);
+  }
+
+  /** Records a finalized derivation and what its users need of it. */
+  private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
     this.derivations.set(fin.drvPath, fin);
     const outs: Record<string, string> = {};
     // finalize* fills these (reading `drv` would parse the text back).
-    const outputNames = fin.outputNames!;
+    const outputNames = fin.outputNames;
     const outputPaths = fin.outputPaths!;
     let joinedOutputs = '';
     for (let i = 0; i < outputNames.length; i++) {
@@ -351,7 +394,7 @@ export class Lowerer {
       outs[o] = path;
       joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
     }
-    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree: owned?.graftFree ?? false };
+    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree };
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -431,14 +474,14 @@ export class Lowerer {
         args: [],
         env,
       };
-      let fin: FinalizedDerivation;
+      let fin: FinalizedDerivation & KnownInput;
       try {
         fin = finalizeDerivation(partial, name, this.hasher);
       } catch (e) {
         fail(p, field, (e as Error).message);
       }
       this.derivations.set(fin.drvPath, fin);
-      result = { path: fin.drv.outputs['out']!.path, drvPath: fin.drvPath };
+      result = { path: fin.outputPaths![0]!, drvPath: fin.drvPath, derivation: fin };
     }
     this.originMemo.set(origin, result);
     return result;
@@ -447,34 +490,33 @@ export class Lowerer {
   private lowerOne(p: Package): Lowered {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
-    // Prototype-less records: keys such as `__proto__` stay data, and the many distinct keys
-    // (.drv paths, input names) do not each make a new hidden class.
-    const inputDrvs = Object.create(null) as Record<string, string[]>;
+    // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
+    // sorts them and merges repeats, so no table keyed by .drv path is needed here.
+    const inputs: KnownInput[] = [];
     const inputSrcs: string[] = [];
     const use = (o: LoweredOrigin) => {
-      if (o.drvPath) inputDrvs[o.drvPath] = ['out'];
+      if (o.derivation) inputs.push(o.derivation);
       else inputSrcs.push(o.path);
       return o.path;
     };
-    // Every input derivation is used with all its outputs; the lists are shared, never changed.
-    const addInput = (l: Lowered) => {
-      const had = inputDrvs[l.drvPath];
-      if (had === undefined || had === l.outputNames) inputDrvs[l.drvPath] = l.outputNames as string[];
-      else inputDrvs[l.drvPath] = [...new Set([...had, ...l.outputNames])];
+    const addInputs = (list: readonly Lowered[]) => {
+      for (let i = 0; i < list.length; i++) inputs.push(list[i]!.derivation);
     };
     // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
     const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
-    // Output paths of a list of inputs, space-separated; `add` also makes them input derivations.
-    const pathsOf = (list: readonly Lowered[], add: boolean): string => {
+    // Output paths of a list of inputs, space-separated (without bootstrap packages when asked).
+    const pathsOf = (list: readonly Lowered[], skipBootstrap = false): string => {
       let out = '';
       for (let i = 0; i < list.length; i++) {
         const l = list[i]!;
-        if (add) addInput(l);
-        out = i === 0 ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
+        if (skipBootstrap && l.package.properties['bootstrap'] === true) continue;
+        out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
       }
       return out;
     };
 
+    // A prototype-less record: keys such as `__proto__` stay data, and the many distinct keys
+    // (input variable names) do not each make a new hidden class.
     const env = Object.create(null) as Record<string, string>;
     env['name'] = name;
     env['system'] = this.system;
@@ -492,8 +534,8 @@ export class Lowerer {
     if (p.source && p.source.patchFlags.join(' ') !== '-p1') env['patchFlags'] = p.source.patchFlags.join(' ');
     if (p.source?.snippet) env['snippet'] = p.source.snippet;
 
-    const host = withPropagated([...p.inputs, ...p.propagatedInputs]);
-    const native = withPropagated([...p.nativeInputs, ...bs.toolchain(), ...bs.tools()]);
+    const host = withPropagated(p.inputs, p.propagatedInputs);
+    const native = withPropagated(p.nativeInputs, bs.toolchain(), bs.tools());
     // host and native together are the bag's inputs.
     // Each input's lowering, looked up once.
     const hostL = host.map(loweredOf);
@@ -512,12 +554,14 @@ export class Lowerer {
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        env['inputs'] = pathsOf(hostL, true);
+        addInputs(hostL);
+        env['inputs'] = pathsOf(hostL);
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
-        env['inputs'] = pathsOf(hostL, true);
+        addInputs(hostL);
+        env['inputs'] = pathsOf(hostL);
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
@@ -527,17 +571,16 @@ export class Lowerer {
         inputSrcs.push(script);
         if (shell) {
           const l = loweredOf(shell);
-          addInput(l);
+          inputs.push(l.derivation);
           builder = `${l.outputs['out']}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
-        const notBootstrap = (l: Lowered) => l.package.properties['bootstrap'] !== true;
-        pathsOf(hostL, true);
-        pathsOf(nativeL, true);
-        env['inputs'] = pathsOf(hostL.filter(notBootstrap), false);
-        env['nativeInputs'] = pathsOf(nativeL.filter(notBootstrap), false);
+        addInputs(hostL);
+        addInputs(nativeL);
+        env['inputs'] = pathsOf(hostL, true);
+        env['nativeInputs'] = pathsOf(nativeL, true);
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets. A
         // replacement put in by a rewrite is also known by the label of what it replaced
@@ -585,7 +628,7 @@ export class Lowerer {
       }
     }
     env['builder'] = builder;
-    return this.finalize(p, name, { outputs: p.outputs, builder, args: builderArgs, env, inputDrvs, inputSrcs }, { graftFree });
+    return this.finalizeKnown(p, name, { builder, args: builderArgs, env, inputs, inputSrcs }, graftFree);
   }
 }
 

@@ -267,9 +267,24 @@ export function narOfFile(contents: string | Uint8Array, executable = false): Bu
 
 /** NAR hash and size of a single regular file with the given contents, without touching disk. */
 export function narHashOfBytes(contents: string | Uint8Array, executable = false): { hash: Buffer; size: number } {
-  const nar = narOfFile(contents, executable);
-  return { hash: sha256(nar), size: nar.length };
+  if (typeof contents === 'string') contents = Buffer.from(contents);
+  // The NAR is laid out in a reused buffer: this runs once per .drv when writing whole graphs.
+  const prefix = FILE_PREFIX[executable ? 1 : 0]!;
+  const padded = Math.ceil(contents.length / 8) * 8;
+  const size = prefix.length + 8 + padded + FILE_SUFFIX.length;
+  if (size > narScratch.length) narScratch = Buffer.allocUnsafe(Math.max(size, 2 * narScratch.length));
+  const out = narScratch;
+  prefix.copy(out, 0);
+  let at = prefix.length;
+  out.writeUInt32LE(contents.length >>> 0, at);
+  out.writeUInt32LE(Math.floor(contents.length / 2 ** 32), at + 4);
+  out.set(contents, (at += 8));
+  out.fill(0, at + contents.length, at + padded);
+  FILE_SUFFIX.copy(out, at + padded);
+  return { hash: sha256(out.subarray(0, size)), size };
 }
+
+let narScratch = Buffer.allocUnsafe(1 << 16);
 
 // ---------------------------------------------------------------------------------------
 // Reference scanning

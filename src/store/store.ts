@@ -53,6 +53,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   DerivationHasher,
@@ -224,6 +225,34 @@ const TMP_DIR = '.tmp';
 /** Names of items a collector moved into TMP_DIR: `<pid>-<start>-<n>~<store base name>`. */
 const TRASH_NAME = /^\d+-\d+-\d+~(.+)$/;
 
+/** Makes every file written on `dir`'s file system durable: syncfs(2) through `sync -f`. */
+function syncFileSystem(dir: string): void {
+  try {
+    // syncfs(2) of the store's file system: one call instead of an fsync per file
+    // (20,000 fsyncs take ~10 s here; one syncfs well under a second).
+    execFileSync('sync', ['-f', dir], { stdio: 'ignore' });
+  } catch {
+    // No `sync -f` (non-GNU userland): a global sync is slower but as safe.
+    execFileSync('sync', [], { stdio: 'ignore' });
+  }
+}
+
+// `syncFileSystem` in a worker thread (startSync); reports 1 when done, 2 when it failed.
+const SYNC_WORKER = `
+const { workerData } = require('node:worker_threads');
+const { execFileSync } = require('node:child_process');
+let done = 1;
+try {
+  execFileSync('sync', ['-f', workerData.dir], { stdio: 'ignore' });
+} catch {
+  try { execFileSync('sync', [], { stdio: 'ignore' }); } catch { done = 2; }
+}
+Atomics.store(workerData.flag, 0, done);
+Atomics.notify(workerData.flag, 0);
+`;
+// How long startSync's caller waits for the worker before syncing itself.
+const SYNC_WAIT_MS = 120_000;
+
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
@@ -340,6 +369,8 @@ function narHashString(hash: Buffer): string {
 interface TextItem {
   path: string;
   contents: string | Uint8Array;
+  /** SHA-256 (hex) of `contents`, when the caller has it already. */
+  sha256Hex?: string | undefined;
   references: readonly string[];
   derivationOutputs?: Record<string, string>;
 }
@@ -524,14 +555,32 @@ export class LocalStore implements Store {
       fsyncPath(this.storeRoot);
       return;
     }
+    syncFileSystem(this.storeRoot);
+  }
+
+  /**
+   * `syncBatch` that lets the caller work meanwhile: returns a function that waits until the
+   * files written since the last sync are durable (throwing if they cannot be made so). For a
+   * big batch the file system's sync runs in a worker thread, mostly waiting for the disk,
+   * while the caller inserts its rows; the caller commits them only after the wait.
+   */
+  private startSync(): () => void {
+    if (!this.durable || this.unsynced.length <= FSYNC_EACH_LIMIT) return () => this.syncBatch();
+    this.unsynced = [];
+    const dir = this.storeRoot;
+    let flag: Int32Array;
     try {
-      // syncfs(2) of the store's file system: one call instead of an fsync per file
-      // (20,000 fsyncs take ~10 s here; one syncfs well under a second).
-      execFileSync('sync', ['-f', this.storeRoot], { stdio: 'ignore' });
+      flag = new Int32Array(new SharedArrayBuffer(4));
+      new Worker(SYNC_WORKER, { eval: true, workerData: { dir, flag } }).unref();
     } catch {
-      // No `sync -f` (non-GNU userland): a global sync is slower but as safe.
-      execFileSync('sync', [], { stdio: 'ignore' });
+      return () => syncFileSystem(dir);
     }
+    return () => {
+      // 1: synced; 2: the worker could not sync. Neither in time (a worker that failed to
+      // start never answers): sync here, the slow way round.
+      Atomics.wait(flag, 0, 0, SYNC_WAIT_MS);
+      if (Atomics.load(flag, 0) !== 1) syncFileSystem(dir);
+    };
   }
 
   /**
@@ -584,7 +633,8 @@ export class LocalStore implements Store {
     const now = this.now();
     for (const item of todo) {
       const bytes = textBytes(item.contents);
-      const dest = this.physicalPath(item.path);
+      // The items' paths were computed for this store dir (makeTextPath, finalize): no parsing.
+      const dest = this.storeRoot + item.path.slice(this.storeDir.length);
       this.writeNewFile(dest, bytes, basename(item.path).slice(33));
       this.unsynced.push(dest);
       const nar = narHashOfBytes(bytes);
@@ -593,15 +643,20 @@ export class LocalStore implements Store {
         narHash: narHashString(nar.hash),
         narSize: nar.size,
         registrationTime: now,
-        ca: caString('text', 'flat', 'sha256', sha256(bytes)),
+        ca: caString('text', 'flat', 'sha256', item.sha256Hex !== undefined ? Buffer.from(item.sha256Hex, 'hex') : sha256(bytes)),
         references: item.references,
         ...(item.derivationOutputs ? { derivationOutputs: item.derivationOutputs } : {}),
       });
     }
     // Data before rows: a committed row must never name a file that a power cut could lose.
-    // Inside batch() the sync happens once, when the outermost batch commits.
-    if (this.batchDepth === 0) this.syncBatch();
-    this.db.register(rows);
+    // Inside batch() the sync happens once, when the outermost batch commits; otherwise the
+    // rows are inserted while the sync runs, and committed after it.
+    if (this.batchDepth > 0) return this.db.register(rows);
+    const synced = this.startSync();
+    this.db.transaction(() => {
+      this.db.register(rows);
+      synced();
+    });
   }
 
   /** Creates `dest` (read-only, mtime 1) holding `bytes`; see writeTextItems for why this is safe. */
@@ -649,14 +704,14 @@ export class LocalStore implements Store {
    */
   writeDerivations(items: readonly FinalizedDerivation[]): string[] {
     const textItems: TextItem[] = items.map((f) => {
-      if (!f.drvPath.startsWith(this.storeDir + '/')) {
+      if (!f.drvPath.startsWith(this.storeDir + '/') || f.drvPath.includes('/', this.storeDir.length + 1)) {
         throw new Error(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
       }
-      this.hasher.record(f.drvPath, f.hashModulo);
+      this.hasher.record(f.drvPath, f.hashModuloHex ?? f.hashModulo);
       const outputs: Record<string, string> = {};
       if (f.outputNames && f.outputPaths) for (let i = 0; i < f.outputNames.length; i++) outputs[f.outputNames[i]!] = f.outputPaths[i]!;
       else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
-      return { path: f.drvPath, contents: f.bytes ?? f.text, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
+      return { path: f.drvPath, contents: f.bytes ?? f.text, sha256Hex: f.textSha256Hex, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
     this.writeTextItems(textItems);
     return items.map((f) => f.drvPath);
