@@ -69,3 +69,16 @@ export function runInClosure(roots: readonly string[], command: readonly string[
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', input: options.input ?? '', maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * The solution MUMPS's `dsimpletest` prints for its shipped input, as one line of text, after
+ * checking that it is (1, 2, 3, 4, 5) to within 1e-9 (OpenBLAS prints 0.99999999999999989 and
+ * the like). Throws with the output's end when there is none, or a wrong one.
+ */
+export function simpletestSolution(stdout: string): string {
+  const m = /Solution is([^\n]*(?:\n[ \t]+[-+0-9][-+0-9.E ]*)*)/.exec(stdout);
+  if (!m) throw new Error(`no solution in the output:\n${stdout.slice(-3000)}`);
+  const values = m[1]!.trim().split(/\s+/).map(Number);
+  if (values.length !== 5 || values.some((v, i) => !(Math.abs(v - (i + 1)) < 1e-9))) throw new Error(`a wrong solution: ${m[0]}`);
+  return m[0].replace(/\s+/g, ' ').trim();
+}

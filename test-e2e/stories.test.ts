@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../test/cli/helpers.js';
-import { E2E_ROOT, build, physical, runInClosure, tsdsl } from './helpers.js';
+import { E2E_ROOT, build, physical, runInClosure, simpletestSolution, tsdsl } from './helpers.js';
 
 const asRoot = process.getuid?.() === 0 && spawnSync('id', ['tsdsltest']).status === 0;
 if (!asRoot) console.warn('the run stories run as the unprivileged user tsdsltest: run the e2e suite as root where that user exists (.ci/run creates it)');
@@ -31,12 +31,8 @@ function onSupercomputer(script: string, input = ''): { code: number | null; std
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The lines of MUMPS's example output that hold the solution. */
-function solution(stdout: string): string {
-  const m = /Solution is[^\n]*(\n\s+[-+0-9.E ]+)*/.exec(stdout);
-  if (!m) throw new Error(`no solution in the output:\n${stdout.slice(-3000)}`);
-  return m[0].replace(/\s+/g, ' ').trim();
-}
+/** The solution the example printed, checked to be (1, 2, 3, 4, 5) up to rounding. */
+const solution = simpletestSolution;
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -72,7 +68,6 @@ describe.skipIf(!asRoot)('the seed story: MUMPS with PT-Scotch, packed, run with
     const r = onSupercomputer(`mkdir -p .local && tar xf ${q(pack)} -C ~/.local && unshare -mrf chroot ~/.local /bin/dsimpletest`, input);
     expect(r.code, r.stderr).toBe(0);
     solutions['unshare'] = solution(r.stdout);
-    expect(solutions['unshare']).toMatch(/Solution is 1\.0+ 2\.0+ 3\.0+ 4\.0+ 5\.0+/);
   });
 
   it('solves it through PRoot and through tsdsl run', () => {
