@@ -113,7 +113,7 @@ const formats = [
   ['tarball, zstd', ['-C', 'zstd']],
   ['tarball, xz', ['-C', 'xz']],
   ['tarball, no compression', ['-C', 'none']],
-  ['docker image (docker-archive, gzip)', ['-f', 'docker']],
+  ['docker image (docker-archive)', ['-f', 'docker']],
   ['docker image, 16 layers', ['-f', 'docker', '--max-layers=16']],
   ['squashfs (Singularity/Apptainer)', ['-f', 'squashfs']],
   ['relocatable (-R)', ['-R']],
