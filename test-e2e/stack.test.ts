@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { build, physical, runInClosure, simpletestSolution } from './helpers.js';
 
-const STACK = ['metis', 'scotch', 'pt-scotch', 'openblas', 'lapack', 'openmpi', 'scalapack', 'mumps', 'mumps-openmpi'];
+const STACK = ['metis', 'scotch', 'pt-scotch', 'openblas', 'lapack', 'openmpi', 'scalapack-debian', 'mumps', 'mumps-openmpi'];
 
 describe('the MUMPS stack', () => {
   let outs: Record<string, string> = {};
