@@ -7,10 +7,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../test/cli/helpers.js';
 import { E2E_ROOT, build, physical, runInClosure, simpletestSolution, tsdsl } from './helpers.js';
 
@@ -46,6 +46,8 @@ describe.skipIf(!asRoot)('the seed story: MUMPS with PT-Scotch, packed, run with
     input = readFileSync(join(physical(mumps!), 'share/mumps/examples/input_simpletest_real'), 'utf8');
     spawnSync('install', ['-d', '-o', 'tsdsltest', '-g', 'tsdsltest', home]);
   });
+  // The packs and the unpacked copies take a few hundred MB.
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('graphs the transformed stack as HTML', () => {
     const r = tsdsl(['graph', 'mumps', '--with-input=scotch=pt-scotch', '--backend=d3']);
