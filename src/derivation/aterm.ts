@@ -725,20 +725,28 @@ function moduloInputsText(inputs: readonly KnownInput[]): string {
   return out + ']';
 }
 
-/** A copy of the inputs sorted by hash modulo (insertion sort: the lists are short). */
-function byModulo(inputs: readonly KnownInput[]): KnownInput[] {
-  const entries = inputs.slice();
-  if (entries.length > 24) return entries.sort((a, b) => (a.hashModuloHex < b.hashModuloHex ? -1 : a.hashModuloHex > b.hashModuloHex ? 1 : 0));
+/**
+ * Sorts `entries` in place by an ASCII string key: insertion sort for the short lists here
+ * (Array#sort allocates work space per call), Array#sort past 24 entries.
+ */
+function sortShortBy<T>(entries: T[], key: (e: T) => string): T[] {
+  if (entries.length > 24) return entries.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   for (let i = 1; i < entries.length; i++) {
     const e = entries[i]!;
+    const k = key(e);
     let j = i - 1;
-    while (j >= 0 && entries[j]!.hashModuloHex > e.hashModuloHex) {
+    while (j >= 0 && key(entries[j]!) > k) {
       entries[j + 1] = entries[j]!;
       j--;
     }
     entries[j + 1] = e;
   }
   return entries;
+}
+
+/** A copy of the inputs sorted by hash modulo. */
+function byModulo(inputs: readonly KnownInput[]): KnownInput[] {
+  return sortShortBy(inputs.slice(), (e) => e.hashModuloHex);
 }
 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
@@ -1334,20 +1342,8 @@ export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, h
     outputs[o] = { path: '', hashAlgo: '', hash: '' };
     env[o] = '';
   }
-  // Inputs by path (insertion sort: the lists are short), each path once, output names sorted.
-  const inputs = spec.inputs.slice();
-  if (inputs.length > 24) inputs.sort((a, b) => (a.drvPath < b.drvPath ? -1 : a.drvPath > b.drvPath ? 1 : 0));
-  else {
-    for (let i = 1; i < inputs.length; i++) {
-      const e = inputs[i]!;
-      let j = i - 1;
-      while (j >= 0 && inputs[j]!.drvPath > e.drvPath) {
-        inputs[j + 1] = inputs[j]!;
-        j--;
-      }
-      inputs[j + 1] = e;
-    }
-  }
+  // Inputs by path, each path once, output names sorted.
+  const inputs = sortShortBy(spec.inputs.slice(), (e) => e.drvPath);
   let n = 0;
   for (let i = 0; i < inputs.length; i++) {
     let e = inputs[i]!;
