@@ -1,19 +1,14 @@
 import { defineConfig } from 'vitest/config';
-import { fileURLToPath } from 'node:url';
+import base from './vitest.config.js';
 
 /**
  * The opt-in end-to-end suite (`npm run e2e`): real builds of the slow packages — the base
  * tools, hwloc from a local tarball, the MUMPS stack — each twice (`--rounds=2`). `npm test`
  * does not run it (its files are outside test/). One file at a time: the builds already use
- * every core.
+ * every core. The aliases (`tsdsl`, `tsdsl/packages`) are the unit tests' config's.
  */
 export default defineConfig({
-  resolve: {
-    alias: {
-      'tsdsl/packages': fileURLToPath(new URL('./packages/index.ts', import.meta.url)),
-      tsdsl: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
-    },
-  },
+  resolve: base.resolve,
   test: {
     include: ['test-e2e/**/*.test.ts'],
     testTimeout: 4 * 3600_000,
