@@ -2,7 +2,9 @@
  * What every package-taking command does first: load the collection (default + `-L` dirs),
  * resolve the spec arguments, and apply the transformation options in command-line order.
  */
+import { availableParallelism } from 'node:os';
 import type { Package } from '../dsl/package.js';
+import { TsdslError } from '../errors.js';
 import type { Collection } from '../registry/collection.js';
 import { loadCollection } from '../registry/load.js';
 import { applyTransformOptions } from '../transform/options.js';
@@ -13,6 +15,21 @@ import { warn } from './command.js';
 
 /** Load options and transformation options: append to a command's own table. */
 export const packageOptions: readonly OptionSpec[] = [...loadOptions, ...transformOptionSpecs];
+
+/** How commands that build what is missing (build, pack, shell) run their builds. */
+export const buildOptions: readonly OptionSpec[] = [
+  { name: 'max-jobs', short: 'j', kind: 'number', arg: 'N', description: 'run up to N builds at once (default 1)' },
+  { name: 'cores', short: 'c', kind: 'number', arg: 'N', description: 'let each build use N cores (NIX_BUILD_CORES, make -jN; default: all)' },
+];
+
+/** `--max-jobs` and `--cores` with the same defaults for every command: one job, every core. */
+export function buildSettings(args: ParsedArgs): { maxJobs: number; cores: number } {
+  const maxJobs = (args.values['max-jobs'] as number | undefined) ?? 1;
+  const cores = (args.values['cores'] as number | undefined) ?? availableParallelism();
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
+  if (!Number.isInteger(cores) || cores < 1) throw new TsdslError(`--cores ${cores}: give a whole number of cores, 1 or more (e.g. --cores=2)`);
+  return { maxJobs, cores };
+}
 
 /** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */
 export async function collectionFrom(args: ParsedArgs): Promise<Collection> {

@@ -52,6 +52,11 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(tsdsl(['pack', '-S', '/bin=/bin', 'hwloc'], { env }).stderr).toMatch(/the target must be relative to the profile/);
     expect(tsdsl(['pack', '-f', 'docker', '--max-layers=1', 'hwloc'], { env }).stderr).toMatch(/at least 2 layers/);
     expect(tsdsl(['pack', '--list-formats']).stdout).toMatch(/tarball[\s\S]*docker[\s\S]*squashfs/);
+    // build, pack and shell share -j/--cores and their checks.
+    for (const cmd of ['build', 'pack', 'shell']) {
+      expect(tsdsl([cmd, '-j0', 'hwloc'], { env }).stderr).toMatch(/--max-jobs 0: give a whole number of builds, 1 or more/);
+      expect(tsdsl([cmd, '--cores=0', 'hwloc'], { env }).stderr).toMatch(/--cores 0: give a whole number of cores/);
+    }
     expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('x');
   }, 600_000);
 });

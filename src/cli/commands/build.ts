@@ -1,12 +1,11 @@
 /** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
-import { availableParallelism } from 'node:os';
 import type { Lowerer } from '../../derivation/lower.js';
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import type { ParsedArgs } from '../options.js';
 import { err, out } from '../command.js';
-import { packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
@@ -33,8 +32,7 @@ export const command: Command = {
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
     { name: 'source', short: 'S', kind: 'boolean', description: 'build the source only: fetched, unpacked and patched' },
     { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop' },
-    { name: 'max-jobs', short: 'j', kind: 'number', arg: 'N', description: 'run up to N builds at once (default 1)' },
-    { name: 'cores', short: 'c', kind: 'number', arg: 'N', description: 'let each build use N cores (NIX_BUILD_CORES, make -jN; default: all)' },
+    ...buildOptions,
     { name: 'keep-failed', short: 'K', kind: 'boolean', description: 'keep the build tree of a failed build' },
     { name: 'keep-going', short: 'k', kind: 'boolean', description: 'go on building what does not depend on a failed build' },
     { name: 'check', kind: 'boolean', description: 'rebuild packages already in the store and compare the results bit for bit' },
@@ -49,6 +47,7 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl build: no package given; try `tsdsl build hwloc`');
     const rounds = args.values['rounds'] as number | undefined;
     if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
+    const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');
@@ -84,7 +83,7 @@ export const command: Command = {
       const paths = results.flatMap((r) => Object.values(r.outputs));
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
-      if (!upToDate) await realiseWithProgress(store, lowerer, roots, args);
+      if (!upToDate) await realiseWithProgress(store, lowerer, roots, args, settings);
       const root = args.values['root'] as string | undefined;
       if (root) {
         const { resolve } = await import('node:path');
@@ -108,7 +107,7 @@ export const command: Command = {
 };
 
 /** Builds what ROOTS need, with the progress display and Ctrl-C handling of the command line. */
-async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs): Promise<void> {
+async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs, settings: { maxJobs: number; cores: number }): Promise<void> {
   const rounds = args.values['rounds'] as number | undefined;
   const { realise } = await import('../../build/scheduler.js');
   const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
@@ -118,8 +117,7 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   process.once('SIGTERM', onSignal);
   try {
     await realise(store, lowerer, roots, {
-      maxJobs: (args.values['max-jobs'] as number | undefined) ?? 1,
-      cores: (args.values['cores'] as number | undefined) ?? availableParallelism(),
+      ...settings,
       keepFailed: Boolean(args.values['keep-failed']),
       keepGoing: Boolean(args.values['keep-going']),
       check: Boolean(args.values['check']),

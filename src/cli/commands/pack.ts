@@ -5,7 +5,7 @@ import { err, out, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { ParsedArgs } from '../options.js';
-import { packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
@@ -43,11 +43,11 @@ export const command: Command = {
     { name: 'output', short: 'o', kind: 'string', arg: 'FILE', description: 'write the pack to FILE' },
     { name: 'derivation', short: 'd', kind: 'boolean', description: 'print the profile\'s derivation path and build nothing' },
     { name: 'list-formats', kind: 'boolean', description: 'list the pack formats and exit' },
-    { name: 'max-jobs', short: 'j', kind: 'number', arg: 'N', description: 'run up to N builds at once' },
-    { name: 'cores', short: 'c', kind: 'number', arg: 'N', description: 'cores per build' },
+    ...buildOptions,
     ...packageOptions,
   ],
   async run(args) {
+    const settings = buildSettings(args);
     const { packFormats } = await import('../../pack/formats.js');
     if (args.values['list-formats']) {
       const w = Math.max(...packFormats.map((f) => f.name.length));
@@ -92,8 +92,7 @@ export const command: Command = {
         ...(args.values['max-layers'] !== undefined ? { maxLayers: args.values['max-layers'] as number } : {}),
         ...(args.values['image-tag'] ? { imageTag: args.values['image-tag'] as string } : {}),
         ...(args.values['output'] ? { output: args.values['output'] as string } : {}),
-        ...(args.values['max-jobs'] !== undefined ? { maxJobs: args.values['max-jobs'] as number } : {}),
-        ...(args.values['cores'] !== undefined ? { cores: args.values['cores'] as number } : {}),
+        ...settings,
         ...(provenance ? { provenance } : {}),
         onEvent: reporter.event,
         onWarning: warn,

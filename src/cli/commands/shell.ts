@@ -1,7 +1,7 @@
 /** `tsdsl shell`: a shell (or a command) with packages from the store, built on demand. */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
@@ -29,10 +29,12 @@ export const command: Command = {
     { name: 'expose', kind: 'string', multiple: true, arg: 'SRC[=DST]', description: 'show host directory SRC at DST, read-only' },
     { name: 'share', kind: 'string', multiple: true, arg: 'SRC[=DST]', description: 'show host directory SRC at DST, writable' },
     { name: 'engine', short: 'e', kind: 'string', arg: 'ENGINE', description: 'auto (default: userns, else proot), userns or proot' },
+    ...buildOptions,
     ...packageOptions,
   ],
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl shell: no package given; try `tsdsl shell hwloc -- lstopo-no-graphics`');
+    const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
     const { run } = await import('../../run/api.js');
     const reporter = progressReporter();
@@ -52,6 +54,7 @@ export const command: Command = {
         preserve: (args.values['preserve'] as string[] | undefined) ?? [],
         expose: (args.values['expose'] as string[] | undefined) ?? [],
         share: (args.values['share'] as string[] | undefined) ?? [],
+        ...settings,
         onEvent: (e) => reporter.event(e),
         onBuilt: close,
       });
