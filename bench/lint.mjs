@@ -3,7 +3,7 @@
 // never load ts-morph (their start-up must not change: `tsdsl graph mumps` is timed too).
 // Prints one line per measurement and a JSON summary, like run.mjs.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,6 +53,7 @@ const count = (out) => out.split('\n').filter(Boolean).length;
   report(`tsdsl lint -L synthetic (${n} packages + default; ${extra} extra findings)`, all.ms.toFixed(0), 'ms', '≤ 60 s', all.ms <= 60_000 && extra === 0);
   const meta = wall(['lint', '-L', join(dir, 'synthetic'), '-x', 'derivation'], 1);
   report(`  the same without the derivation checker`, meta.ms.toFixed(0), 'ms');
+  rmSync(dir, { recursive: true, force: true });
 }
 
 // --- start-up of commands that do not use ts-morph --------------------------------------------------

@@ -103,4 +103,7 @@ export async function benchLowering(syntheticFile, report) {
   report('  whole process: speed-up over Nix (cold; not judged)', (nixCold.ms / oursCold.ms).toFixed(1), '×');
   report('peak RSS: tsdsl read-only / cold', `${oursRo.rssMb.toFixed(0)}/${oursCold.rssMb.toFixed(0)}`, 'MB');
   report('peak RSS: Nix read-only / cold', `${nixRo.rssMb.toFixed(0)}/${nixCold.rssMb.toFixed(0)}`, 'MB', 'tsdsl ≤ Nix', oursRo.rssMb <= nixRo.rssMb && oursCold.rssMb <= nixCold.rssMb);
+  // Both kinds of store are read-only trees; deleteTree makes them writable as it goes.
+  const { deleteTree } = await import(pathToFileURL(join(root, 'dist/src/store/tree.js')).href);
+  deleteTree(dir);
 }

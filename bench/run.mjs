@@ -1,7 +1,7 @@
 // `npm run bench`: speed targets live here, never in unit tests. Prints one line per
 // measurement (name, value, target, ok) and a JSON summary at the end.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -127,4 +127,5 @@ const graphMs = wall(process.execPath, [join(root, 'bin', 'tsdsl.js'), 'graph', 
 report('node -e 0 (cold start, median of 7)', nodeMs.toFixed(0), 'ms');
 report('tsdsl graph mumps (cold start, median of 7)', graphMs.toFixed(0), 'ms', `≤ 3 × node = ${(3 * nodeMs).toFixed(0)} ms`, graphMs <= 3 * nodeMs);
 
+rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify({ results }, null, 0));
