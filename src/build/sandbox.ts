@@ -23,7 +23,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, closeSync, createWriteStream, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync,
+  chmodSync, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync,
   realpathSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,7 @@ import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
+import { readElf } from '../store/elf.js';
 
 /** A host path made visible inside the sandbox. */
 export interface SandboxBind {
@@ -125,38 +126,6 @@ function findProgram(name: string): string | undefined {
   return undefined;
 }
 
-/** The PT_INTERP of an ELF executable, or undefined for a static one. */
-export function elfInterpreter(path: string): string | undefined {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(64);
-    readSync(fd, head, 0, 64, 0);
-    if (head.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${path} is not an ELF file`);
-    const is64 = head[4] === 2;
-    const le = head[5] === 1;
-    const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-    const u32 = (b: Buffer, o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-    const word = (b: Buffer, o: number): number => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
-    const phoff = word(head, is64 ? 0x20 : 0x1c);
-    const phentsize = u16(head, is64 ? 0x36 : 0x2a);
-    const phnum = u16(head, is64 ? 0x38 : 0x2c);
-    const table = Buffer.alloc(phentsize * phnum);
-    readSync(fd, table, 0, table.length, phoff);
-    for (let i = 0; i < phnum; i++) {
-      const ph = table.subarray(i * phentsize, (i + 1) * phentsize);
-      if (u32(ph, 0) !== 3) continue; // PT_INTERP
-      const offset = word(ph, is64 ? 8 : 4);
-      const size = word(ph, is64 ? 32 : 16);
-      const name = Buffer.alloc(size);
-      readSync(fd, name, 0, size, offset);
-      return name.toString('latin1').replace(/\0.*$/s, '');
-    }
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 let toolsCache: HostTools | undefined;
 
 function hostTools(): HostTools {
@@ -170,7 +139,9 @@ function hostTools(): HostTools {
   let umountLoader: HostTools['umountLoader'];
   let interp: string | undefined;
   try {
-    interp = elfInterpreter(umount);
+    const elf = readElf(umount);
+    if (!elf) throw new Error(`${umount} is not an ELF file`);
+    interp = elf.interpreter;
   } catch (e) {
     throw new TsdslError(`the build sandbox cannot read ${umount} to learn how to run it after pivot_root (${(e as Error).message}); make it readable by this user`);
   }

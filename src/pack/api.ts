@@ -115,6 +115,17 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     });
     const { profile: profilePath, closure, env } = built;
     const [prootPath, tallocPath, libcPath] = built.carried;
+    // Programs that would load something from outside the pack (the host's /lib) are reported,
+    // not refused: the pack may still be meant for a host that has it.
+    if (request.onWarning) {
+      const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
+      const problems = checkLoadable({
+        storeDir: store.storeDir,
+        items: closure.map((p) => ({ path: p, physical: store.physicalPath(p) })),
+        programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`],
+      });
+      for (const problem of problems) request.onWarning(describeLoadProblem(problem));
+    }
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     const name = defaultPackName(packages, format.name);
     const options: PackOptions = {

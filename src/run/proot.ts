@@ -11,10 +11,11 @@
  * signal tsdsl forwarded. PRoot sets PWD to the working directory and cannot make binds
  * read-only nor take the network away.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { readElf } from '../store/elf.js';
 import {
   type Availability,
   type Bind,
@@ -37,36 +38,13 @@ import {
 } from './engines.js';
 import { scratchParent } from './userns.js';
 
-/** The ELF interpreter a binary asks for, '' for a static binary, undefined when not ELF. */
+/** The ELF interpreter a binary asks for, '' for a static binary, undefined when not ELF (or unreadable). */
 export function elfInterpreter(path: string): string | undefined {
-  let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
-    const head = Buffer.alloc(64);
-    if (readSync(fd, head, 0, 64, 0) < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2) return undefined;
-    const le = head[5] === 1;
-    const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-    const u64 = (b: Buffer, o: number): number => Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
-    const phoff = u64(head, 32);
-    const phentsize = u16(head, 54);
-    const phnum = u16(head, 56);
-    const ph = Buffer.alloc(phentsize * phnum);
-    readSync(fd, ph, 0, ph.length, phoff);
-    for (let i = 0; i < phnum; i++) {
-      const o = i * phentsize;
-      const type = le ? ph.readUInt32LE(o) : ph.readUInt32BE(o);
-      if (type !== 3) continue; // PT_INTERP
-      const off = u64(ph, o + 8);
-      const size = u64(ph, o + 32);
-      const buf = Buffer.alloc(size);
-      readSync(fd, buf, 0, size, off);
-      return buf.toString('utf8').replace(/\0.*$/s, '');
-    }
-    return '';
+    const elf = readElf(path);
+    return elf ? (elf.interpreter ?? '') : undefined;
   } catch {
     return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

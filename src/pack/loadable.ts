@@ -1,0 +1,201 @@
+/**
+ * Whether a pack's programs load from the pack alone. The build's validate phase checks each ELF
+ * file's own NEEDED entries against its own RUNPATH; this follows the loader's whole walk from each
+ * program of the profile (bin/, sbin/), as glibc's ld.so does it: a library already loaded
+ * satisfies a NEEDED of the same soname, otherwise the requesting object's DT_RPATH (and, when
+ * neither has a DT_RUNPATH, the program's), then its DT_RUNPATH. What is found nowhere in the
+ * closure would be looked for in the default directories (/lib, /usr/lib) of the machine the pack
+ * runs on: the program fails there, or loads a foreign copy. Debian's run-time libraries have no
+ * RUNPATH (libgfortran.so.5 needs libquadmath.so.0), which is how such a pack comes about.
+ */
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
+import { readElf, type ElfInfo } from '../store/elf.js';
+
+export interface LoadProblem {
+  /** `needed`: a library an object needs is not found; `interpreter`: programs ask for a loader outside the pack. */
+  kind: 'needed' | 'interpreter';
+  /** The object (logical path) whose NEEDED entry is not found; for `interpreter`, the store item of the programs. */
+  object: string;
+  /** The library it needs; for `interpreter`, the loader the programs ask for. */
+  needed: string;
+  /** The programs whose loading reaches the problem (logical paths, sorted). */
+  programs: string[];
+  /** A store directory the object searches that is not in the closure (its item was left out). */
+  outsideClosure: string | undefined;
+}
+
+export interface LoadCheckInput {
+  storeDir: string;
+  /** The closure: every store item of the pack, with where its files are here. */
+  items: ReadonlyArray<{ path: string; physical: string }>;
+  /** Directories (logical, e.g. `<profile>/bin`) whose ELF programs are checked. */
+  programDirs: readonly string[];
+}
+
+/** Every way the programs of `programDirs` would reach outside the closure when loaded. */
+export function checkLoadable(input: LoadCheckInput): LoadProblem[] {
+  const { storeDir } = input;
+  const physicalOf = new Map(input.items.map((i) => [i.path, i.physical]));
+  const itemOf = (logical: string): string | undefined => {
+    if (!logical.startsWith(storeDir + '/')) return undefined;
+    const slash = logical.indexOf('/', storeDir.length + 1);
+    return slash < 0 ? logical : logical.slice(0, slash);
+  };
+  const toPhysical = (logical: string): string | undefined => {
+    const item = itemOf(logical);
+    const base = item === undefined ? undefined : physicalOf.get(item);
+    return base === undefined ? undefined : base + logical.slice(item!.length);
+  };
+
+  /** The path without symbolic links, if it exists inside the closure. */
+  const resolve = (path: string, hops = 0): string | undefined => {
+    if (!path.startsWith(storeDir + '/')) return undefined;
+    const parts = path.slice(storeDir.length + 1).split('/');
+    let cur = storeDir;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        cur = dirname(cur);
+        continue;
+      }
+      const next = `${cur}/${part}`;
+      const phys = toPhysical(next);
+      if (phys === undefined) return undefined;
+      let link: string | undefined;
+      try {
+        link = lstatSync(phys).isSymbolicLink() ? readlinkSync(phys) : undefined;
+      } catch {
+        return undefined;
+      }
+      if (link !== undefined) {
+        if (hops >= 40) return undefined;
+        const target = isAbsolute(link) ? link : `${cur}/${link}`;
+        const rest = parts.slice(i + 1).join('/');
+        return resolve(rest ? `${target}/${rest}` : target, hops + 1);
+      }
+      cur = next;
+    }
+    return cur;
+  };
+
+  const elfCache = new Map<string, ElfInfo | undefined>();
+  const elfOf = (logical: string): ElfInfo | undefined => {
+    if (!elfCache.has(logical)) {
+      let info: ElfInfo | undefined;
+      try {
+        const phys = toPhysical(logical);
+        info = phys !== undefined && lstatSync(phys).isFile() ? readElf(phys) : undefined;
+      } catch {
+        info = undefined;
+      }
+      elfCache.set(logical, info);
+    }
+    return elfCache.get(logical);
+  };
+
+  // The programs: ELF files with an interpreter in the given directories.
+  const programs = new Set<string>();
+  for (const dir of input.programDirs) {
+    const real = resolve(dir);
+    const phys = real === undefined ? undefined : toPhysical(real);
+    if (phys === undefined) continue;
+    let names: string[];
+    try {
+      names = readdirSync(phys).sort();
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const p = resolve(`${real}/${name}`);
+      if (p !== undefined && elfOf(p)?.interpreter !== undefined) programs.add(p);
+    }
+  }
+
+  const problems = new Map<string, LoadProblem>();
+  const report = (kind: LoadProblem['kind'], object: string, needed: string, program: string, outsideClosure: string | undefined): void => {
+    const key = `${kind}\0${object}\0${needed}`;
+    const known = problems.get(key);
+    if (known) {
+      if (!known.programs.includes(program)) known.programs.push(program);
+    } else problems.set(key, { kind, object, needed, programs: [program], outsideClosure });
+  };
+  const outside = (path: string): string | undefined => {
+    const item = itemOf(path);
+    return item !== undefined && !physicalOf.has(item) ? item : undefined;
+  };
+  const expand = (dirs: readonly string[] | undefined, origin: string): string[] =>
+    (dirs ?? []).map((d) => d.replaceAll('${ORIGIN}', origin).replaceAll('$ORIGIN', origin));
+
+  for (const program of programs) {
+    const main = elfOf(program)!;
+    const loaded = new Set<string>();
+    const interpreter = resolve(main.interpreter!);
+    if (interpreter === undefined) {
+      // The program cannot start from the pack at all; what it needs would come from the host too.
+      report('interpreter', itemOf(program)!, main.interpreter!, program, outside(main.interpreter!));
+      continue;
+    }
+    loaded.add(elfOf(interpreter)?.soname ?? interpreter.slice(interpreter.lastIndexOf('/') + 1));
+    const seen = new Set<string>([program]);
+    const queue: string[] = [program];
+    while (queue.length) {
+      const object = queue.shift()!;
+      const info = elfOf(object);
+      if (!info) continue;
+      const origin = dirname(object);
+      for (const needed of info.needed) {
+        if (loaded.has(needed)) continue;
+        const dirs: string[] = [];
+        if (info.runpath === undefined) {
+          dirs.push(...expand(info.rpath, origin));
+          if (main.runpath === undefined && object !== program) dirs.push(...expand(main.rpath, dirname(program)));
+        }
+        dirs.push(...expand(info.runpath, origin));
+        let found: string | undefined;
+        for (const d of dirs) {
+          found = resolve(needed.includes('/') ? needed : `${d}/${needed}`);
+          if (found !== undefined && elfOf(found)) break;
+          found = undefined;
+        }
+        loaded.add(needed);
+        if (found === undefined) {
+          report('needed', object, needed, program, dirs.map(outside).find((item) => item !== undefined));
+          continue;
+        }
+        const soname = elfOf(found)!.soname;
+        if (soname) loaded.add(soname);
+        if (!seen.has(found)) {
+          seen.add(found);
+          queue.push(found);
+        }
+      }
+    }
+  }
+  return [...problems.values()]
+    .map((p) => ({ ...p, programs: p.programs.sort() }))
+    .sort((a, b) => (a.object === b.object ? (a.needed < b.needed ? -1 : a.needed > b.needed ? 1 : 0) : a.object < b.object ? -1 : 1));
+}
+
+/** One paragraph per problem, for `tsdsl pack`'s warnings. */
+export function describeLoadProblem(p: LoadProblem): string {
+  const seenFrom = `${p.programs[0]}${p.programs.length > 1 ? ` and ${p.programs.length - 1} other program${p.programs.length > 2 ? 's' : ''}` : ''}`;
+  if (p.kind === 'interpreter') {
+    const names = p.programs.map((q) => q.slice(p.object.length + 1));
+    const list = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+    return (
+      `${names.length === 1 ? 'the program' : `${names.length} programs`} of ${p.object} (${list}) ${names.length === 1 ? 'asks' : 'ask'} for the loader ${p.needed}, ` +
+      `which is not in the pack${p.outsideClosure ? ` (${p.outsideClosure} is not in the closure)` : ''}: ${names.length === 1 ? 'it starts' : 'they start'} only where the host has a compatible C library at that path. ` +
+      `Prebuilt binaries (such as the toolchain's Debian packages) are made this way; pack a package built from source instead, which is linked against the store's C library.`
+    );
+  }
+  if (p.outsideClosure) {
+    return `${p.object} needs ${p.needed} from ${p.outsideClosure}, which the pack does not hold (loaded from ${seenFrom}): the item was not recorded as a reference of the package that uses it. Rebuild that package (\`tsdsl build --check\`) and report the package definition if it persists.`;
+  }
+  return (
+    `${p.object} needs ${p.needed}, which none of its RUNPATH directories hold and nothing loads before it (loaded from ${seenFrom}): ` +
+    `where the pack runs, the loader looks for it in that machine's /lib and /usr/lib, so the program fails there or loads a foreign copy. ` +
+    `Link the program against ${p.needed} too (e.g. -l${p.needed.replace(/^lib/, '').replace(/\.so.*$/, '')} -Wl,--no-as-needed), or give ${p.object.slice(p.object.lastIndexOf('/') + 1)} a RUNPATH (patchelf --set-rpath).`
+  );
+}
