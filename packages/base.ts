@@ -116,6 +116,43 @@ export const m4 = definePackage({
   properties: { debianVersion: '1.4.19-3' },
 });
 
+/**
+ * Bash built from source, linked against the store's C library like every package built here,
+ * so that it runs from a pack on any machine. The toolchain's `bash` (bootstrap.ts, Debian's
+ * binary) runs the build scripts but asks for the host's /lib64 loader and libraries; it is
+ * hidden, so `tsdsl pack … bash` and `tsdsl shell bash` get this one.
+ */
+export const bashFromSource = definePackage({
+  name: 'bash',
+  version: '5.2.15',
+  source: url({
+    // GNU releases bash 5.2 and its patches separately; Debian's orig tarball is 5.2 with
+    // patches 1–15 applied, so it is the only release file of 5.2.15.
+    urls: 'mirror://debian/pool/main/b/bash/bash_5.2.15.orig.tar.gz',
+    sha256: '7a315bc0e9d90713159e4390ec1096a41e4f33cd8cc3d1a749a8e5ad56600f51',
+  }),
+  buildSystem: gnu,
+  arguments: {
+    configureFlags: [
+      // glibc's malloc, as Guix and Debian build it.
+      '--without-bash-malloc',
+      // Readline is bash's own copy; its terminal handling is bash's termcap emulation, so
+      // nothing outside the closure (no libtinfo) is needed at run time.
+      'bash_cv_termcap_lib=gnutermcap',
+    ],
+    phases: {
+      // `sh` for scripts and for images whose /bin/sh this is.
+      postInstall: 'ln -s bash "$out/bin/sh"',
+    },
+  },
+  synopsis: 'GNU Bourne-Again shell',
+  description:
+    'Bash is the GNU shell, compatible with the Bourne shell and adding features from the Korn and C shells: command-line editing, history, arrays, arithmetic.',
+  homePage: 'https://www.gnu.org/software/bash/',
+  license: licenses.gpl3Plus,
+  properties: { debianVersion: '5.2.15-2' },
+});
+
 export const bison = definePackage({
   name: 'bison',
   version: '3.8.2',

@@ -539,7 +539,8 @@ export const bash = definePackage({
     'Bash is the GNU shell, compatible with the Bourne shell and adding features from the Korn and C shells. It runs the build scripts of every package.',
   homePage: 'https://www.gnu.org/software/bash/',
   license: licenses.gpl3Plus,
-  properties: { bootstrap: true, debianVersion: '5.2.15-2+b13' },
+  // Hidden: by name, users get base.ts's bash, built against the store's C library.
+  properties: { bootstrap: true, hidden: true, debianVersion: '5.2.15-2+b13' },
 });
 
 export const libreadline8 = definePackage({

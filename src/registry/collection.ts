@@ -74,7 +74,11 @@ export class Collection {
   /** Resolve a spec string or parsed spec to one package (newest matching, variants applied). */
   resolve(spec: string | PackageSpecString): Package {
     const s = typeof spec === 'string' ? parseSpec(spec) : spec;
-    const candidates = this.versions(s.name);
+    // A hidden package (properties.hidden, as Guix's hidden-package) is chosen by name only when
+    // no visible one has that name: the toolchain's Debian bash stays behind the bash built here.
+    const all = this.versions(s.name);
+    const visible = all.filter((p) => p.properties['hidden'] !== true);
+    const candidates = visible.length ? visible : all;
     if (candidates.length === 0) {
       const near = closest(s.name, this.names(), 5);
       throw new TsdslError(

@@ -65,6 +65,20 @@ describe('Collection', () => {
     expect(c.resolve('hwloc@<2.10')).toBe(h2);
   });
 
+  it('a hidden package is chosen by name only when no visible one has that name', () => {
+    const hidden = dummyPackage({ name: 'bash', version: '5.2.15', properties: { hidden: true } });
+    const built = dummyPackage({ name: 'bash', version: '5.2.15' });
+    const older = dummyPackage({ name: 'bash', version: '5.1' });
+    const onlyHidden = dummyPackage({ name: 'libc6', version: '2.36', properties: { hidden: true } });
+    const d = new Collection([hidden, built, older, onlyHidden]);
+    expect(d.resolve('bash')).toBe(built);
+    expect(d.resolve('bash@5.1')).toBe(older);
+    expect(d.resolve('libc6')).toBe(onlyHidden);
+    // Registered the other way round: still the visible one.
+    expect(new Collection([built, hidden]).resolve('bash')).toBe(built);
+    expect(new Collection([hidden, built]).resolve('bash')).toBe(built);
+  });
+
   it('applies variants and coerces value strings to the declared type', () => {
     expect(c.resolve('scotch+mpi').variants).toEqual({ mpi: true });
     expect(c.resolve('scotch mpi=true')).toBe(c.resolve('scotch+mpi'));
