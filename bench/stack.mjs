@@ -42,6 +42,12 @@ function tsdsl(storeRoot, argv, options = {}) {
   return r.stdout;
 }
 
+/** Remove a directory holding a store (read-only items: made writable as they are deleted). */
+async function removeStore(dir) {
+  const { deleteTree } = await import(pathToFileURL(join(root, 'dist', 'src', 'store', 'tree.js')).href);
+  deleteTree(dir);
+}
+
 function timed(fn) {
   const t0 = performance.now();
   const v = fn();
@@ -148,7 +154,7 @@ if (args.includes('--build')) {
   for (const p of differ) console.log(`  differs: ${p}`);
   for (const p of [...built.keys()].filter((p) => !before.has(p)).sort()) console.log(`  only in the new store: ${p}`);
   if (args.includes('--keep')) console.log(`kept ${fresh}`);
-  else rmSync(fresh, { recursive: true, force: true });
+  else await removeStore(fresh);
 }
 
 // --- packs -------------------------------------------------------------------------------------
@@ -193,4 +199,5 @@ for (const [name, ms] of Object.entries(medians)) {
 }
 if (new Set(Object.values(outputs)).size !== 1) throw new Error(`the engines disagree: ${JSON.stringify(outputs)}`);
 console.log(`every engine printed: ${outputs.native}`);
-rmSync(work, { recursive: true, force: true });
+// With --keep, the new store stays for a look (it is inside WORK).
+if (!args.includes('--keep')) await removeStore(work);

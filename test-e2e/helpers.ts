@@ -19,7 +19,7 @@ export interface Run {
 }
 
 /** Runs `tsdsl ARGS` on the e2e store; builds print their progress to this process's stderr. */
-export function tsdsl(args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Run {
+export function tsdsl(args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: Record<string, string>; expectCode?: number } = {}): Run {
   mkdirSync(E2E_ROOT, { recursive: true });
   chmodSync(E2E_ROOT, 0o755);
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -30,7 +30,7 @@ export function tsdsl(args: readonly string[], options: { cwd?: string; timeoutM
     timeout: options.timeoutMs ?? 4 * 3600_000,
     maxBuffer: 64 << 20,
   });
-  if (r.status !== 0) process.stderr.write(`tsdsl ${args.join(' ')} failed:\n${r.stderr.slice(-6000)}\n`);
+  if (r.status !== (options.expectCode ?? 0)) process.stderr.write(`tsdsl ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr.slice(-6000)}\n`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

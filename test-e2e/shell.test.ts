@@ -24,7 +24,7 @@ describe('tsdsl shell with the MPI stack', () => {
       'dsimpletest < "${p%/bin/dsimpletest}/share/mumps/examples/input_simpletest_real"',
       'exit 7',
     ].join('\n');
-    const r = tsdsl(['shell', 'mumps', '--with-input=scotch=pt-scotch'], { input: script, env: { SHELL: '/bin/sh' } });
+    const r = tsdsl(['shell', 'mumps', '--with-input=scotch=pt-scotch'], { input: script, env: { SHELL: '/bin/sh' }, expectCode: 7 });
     expect(r.code, r.stderr).toBe(7);
     // The profile's dsimpletest is the transformed MUMPS (its bin/ is linked into the profile).
     expect(r.stdout).toMatch(/dsimpletest is \/\S+\/bin\/dsimpletest/);
