@@ -16,13 +16,13 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transform } from 'sucrase';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
+import { compileStoreModules } from './compile.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
 
@@ -491,14 +491,7 @@ store.close();
 `;
 
 beforeAll(() => {
-  // Inside node_modules so the children resolve better-sqlite3 from the project.
-  compiled = mkdtempSync(join(projectRoot, 'node_modules', '.cache-tsdsl-store-test-'));
-  for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/tree.ts', 'src/store/drv-files.ts', 'src/store/db.ts', 'src/store/store.ts']) {
-    const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
-    const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, code);
-  }
+  compiled = compileStoreModules(projectRoot, '.cache-tsdsl-store-test-');
   writeFileSync(join(compiled, 'child.mjs'), CHILD);
 });
 
