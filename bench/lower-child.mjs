@@ -16,13 +16,17 @@ const { instantiate } = storeRoot ? await import(dist('src/derivation/instantiat
 const mod = await import(pathToFileURL(file).href);
 const t0 = performance.now();
 const l = new Lowerer(storeDir);
+// Cold, as `tsdsl build -d` does: the store is open while lowering, and a worker thread creates
+// each .drv file as soon as it is finalized.
+const store = storeRoot ? openStore({ root: storeRoot, storeDir }) : undefined;
+const files = store?.derivationFiles();
+if (files) l.onDerivation = (path, bytes) => files.add(path, bytes);
 await l.prepare([mod.root]);
 const r = l.lowerGrafted(mod.root);
 const t1 = performance.now();
 const drvs = l.derivations.size;
-if (storeRoot) {
-  const store = openStore({ root: storeRoot, storeDir });
-  await instantiate(store, l, [r.drvPath]);
+if (store) {
+  await instantiate(store, l, [r.drvPath], files);
   store.close();
 }
 const t2 = performance.now();

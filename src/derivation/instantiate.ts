@@ -5,12 +5,25 @@
  * what is already valid is skipped; the paths the store computes must equal the lowering's.
  */
 import { TsdslError } from '../errors.js';
+import type { DerivationFiles } from '../store/drv-files.js';
 import type { Store } from '../store/store.js';
 import type { FinalizedDerivation } from './aterm.js';
 import type { Lowerer } from './lower.js';
 
-/** Write the derivations (and everything they refer to) needed for `drvPaths` into `store`. */
-export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: readonly string[]): Promise<void> {
+/**
+ * Write the derivations (and everything they refer to) needed for `drvPaths` into `store`.
+ * `files`, when lowering handed it the derivations (`lowerer.onDerivation`), has created some of
+ * the `.drv` files already; it is finished here either way.
+ */
+export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: readonly string[], files?: DerivationFiles): Promise<void> {
+  try {
+    await write(store, lowerer, drvPaths, files);
+  } finally {
+    files?.abort();
+  }
+}
+
+async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[], files: DerivationFiles | undefined): Promise<void> {
   if (store.storeDir !== lowerer.storeDir) {
     throw new TsdslError(`the store's directory is ${store.storeDir} but the derivations were computed for ${lowerer.storeDir}; set TSDSL_STORE_DIR consistently`);
   }
@@ -34,5 +47,5 @@ export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: read
   }
   const valid = store.validAmong(drvs.map((d) => d.drvPath));
   const todo = drvs.filter((d) => !valid.has(d.drvPath));
-  if (todo.length) store.writeDerivations(todo);
+  if (todo.length) store.writeDerivations(todo, files);
 }

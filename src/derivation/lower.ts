@@ -111,6 +111,11 @@ export class Lowerer {
   readonly hasher: DerivationHasher;
   /** Every derivation made, by .drv path, in dependency order. */
   readonly derivations = new Map<string, FinalizedDerivation>();
+  /**
+   * Called with each derivation as it is finalized (`.drv` path and bytes): `tsdsl build` hands
+   * them to the store's `derivationFiles()`, which creates the files on another thread meanwhile.
+   */
+  onDerivation: ((drvPath: string, bytes: Uint8Array | undefined) => void) | undefined;
   /** Every text and source item made, by store path. */
   readonly items = new Map<string, StoreItem>();
   private readonly memo = new WeakMap<Package, Lowered>();
@@ -383,6 +388,7 @@ export class Lowerer {
   /** Records a finalized derivation and what its users need of it. */
   private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
     this.derivations.set(fin.drvPath, fin);
+    this.onDerivation?.(fin.drvPath, fin.bytes);
     const outs: Record<string, string> = {};
     // finalize* fills these (reading `drv` would parse the text back).
     const outputNames = fin.outputNames;
@@ -481,6 +487,7 @@ export class Lowerer {
         fail(p, field, (e as Error).message);
       }
       this.derivations.set(fin.drvPath, fin);
+      this.onDerivation?.(fin.drvPath, fin.bytes);
       result = { path: fin.outputPaths![0]!, drvPath: fin.drvPath, derivation: fin };
     }
     this.originMemo.set(origin, result);

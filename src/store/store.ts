@@ -77,6 +77,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
+import { DerivationFiles } from './drv-files.js';
 import { deleteTree } from './tree.js';
 export { deleteTree };
 import type { AcquireOptions } from './lock.js';
@@ -167,7 +168,10 @@ export interface Store {
   registerPath(storePath: string, tempPath: string, options?: RegisterOptions): Promise<PathInfo>;
   lockPaths(paths: readonly string[], options?: AcquireOptions): Promise<PathLock>;
   writeDerivation(drv: Derivation, name: string): string;
-  writeDerivations(items: readonly FinalizedDerivation[]): string[];
+  /** Writes finalized derivations in one batch; `files` (from `derivationFiles()`) may have created some of their files already. */
+  writeDerivations(items: readonly FinalizedDerivation[], files?: DerivationFiles): string[];
+  /** A writer that creates `.drv` files on another thread while lowering runs; pass it to writeDerivations. */
+  derivationFiles(): DerivationFiles;
   readDerivation(drvPath: string): Derivation;
   addRoot(storePath: string, name?: string): string;
   removeRoot(name: string): boolean;
@@ -590,9 +594,10 @@ export class LocalStore implements Store {
    * Each file is created at its final name with O_EXCL, never truncated, so a registered
    * file is never seen short: when the name is taken (a crash leftover, or another writer of
    * the same bytes), the file is written under a temporary name and renamed over it, which
-   * replaces it atomically. Rows are inserted only after every file is complete and synced.
+   * replaces it atomically. Rows are committed only after every file is complete and synced.
+   * With `files` (derivations only), its worker may have created some files already.
    */
-  private writeTextItems(items: readonly TextItem[]): void {
+  private writeTextItems(items: readonly TextItem[], files?: DerivationFiles): void {
     const unique = new Map<string, TextItem>();
     for (const item of items) if (!unique.has(item.path)) unique.set(item.path, item);
     const valid = this.db.validAmong([...unique.keys()]);
@@ -621,7 +626,10 @@ export class LocalStore implements Store {
         }
       }
     }
-    if (todo.length === 0) return;
+    if (todo.length === 0) {
+      files?.finish();
+      return;
+    }
     const outside = [...referenced].filter((ref) => !unique.has(ref));
     const validRefs = this.db.validAmong(outside);
     if (validRefs.size !== outside.length) {
@@ -634,9 +642,12 @@ export class LocalStore implements Store {
     for (const item of todo) {
       const bytes = textBytes(item.contents);
       // The items' paths were computed for this store dir (makeTextPath, finalize): no parsing.
-      const dest = this.storeRoot + item.path.slice(this.storeDir.length);
-      this.writeNewFile(dest, bytes, basename(item.path).slice(33));
-      this.unsynced.push(dest);
+      // Files handed to `files` are checked (and written here if it did not) before the commit.
+      if (!files) {
+        const dest = this.storeRoot + item.path.slice(this.storeDir.length);
+        this.writeNewFile(dest, bytes, basename(item.path).slice(33));
+        this.unsynced.push(dest);
+      }
       const nar = narHashOfBytes(bytes);
       rows.push({
         path: item.path,
@@ -650,12 +661,32 @@ export class LocalStore implements Store {
     }
     // Data before rows: a committed row must never name a file that a power cut could lose.
     // Inside batch() the sync happens once, when the outermost batch commits; otherwise the
-    // rows are inserted while the sync runs, and committed after it.
-    if (this.batchDepth > 0) return this.db.register(rows);
-    const synced = this.startSync();
+    // rows are inserted while the sync runs, and committed after it. With `files`, the rows
+    // are inserted while its worker still creates files, and committed after it is done.
+    const settle = (): void => {
+      if (!files) return;
+      const { created, synced } = files.finish();
+      for (const item of todo) {
+        const dest = files.physical(item.path);
+        if (created.has(dest)) {
+          if (!synced) this.unsynced.push(dest);
+          continue;
+        }
+        // Not created by the worker (its name was taken, or it never started): as without it.
+        this.writeNewFile(dest, textBytes(item.contents), basename(item.path).slice(33));
+        this.unsynced.push(dest);
+      }
+    };
+    if (this.batchDepth > 0) {
+      this.db.register(rows);
+      return settle();
+    }
+    // Without `files` every file is written by now: its sync starts before the inserts.
+    const earlySync = files ? undefined : this.startSync();
     this.db.transaction(() => {
       this.db.register(rows);
-      synced();
+      settle();
+      (earlySync ?? this.startSync())();
     });
   }
 
@@ -702,7 +733,7 @@ export class LocalStore implements Store {
    * stored) with one file-system sync and one transaction: the fast path for lowering a
    * whole graph. The items must come from `finalizeDerivation` for this store dir.
    */
-  writeDerivations(items: readonly FinalizedDerivation[]): string[] {
+  writeDerivations(items: readonly FinalizedDerivation[], files?: DerivationFiles): string[] {
     const textItems: TextItem[] = items.map((f) => {
       if (!f.drvPath.startsWith(this.storeDir + '/') || f.drvPath.includes('/', this.storeDir.length + 1)) {
         throw new Error(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
@@ -713,8 +744,12 @@ export class LocalStore implements Store {
       else for (const o of Object.keys(f.drv.outputs)) outputs[o] = f.drv.outputs[o]!.path;
       return { path: f.drvPath, contents: f.bytes ?? f.text, sha256Hex: f.textSha256Hex, references: f.references ?? derivationReferences(f.drv), derivationOutputs: outputs };
     });
-    this.writeTextItems(textItems);
+    this.writeTextItems(textItems, files);
     return items.map((f) => f.drvPath);
+  }
+
+  derivationFiles(): DerivationFiles {
+    return new DerivationFiles(this.storeRoot, this.storeDir, this.durable);
   }
 
   readDerivation(drvPath: string): Derivation {

@@ -5,7 +5,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -15,13 +14,13 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transform } from 'sucrase';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DerivationHasher, finalizeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation } from '../../src/derivation/aterm.js';
 import { collectGarbage, deadPaths, liveSet, referrersFirst, verifyStore } from '../../src/store/gc.js';
 import { openStore } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
+import { compileStoreModules } from './compile.js';
 
 const SD = '/tsdsl/store';
 let root: string;
@@ -420,14 +419,7 @@ function child(op: string, arg: string): { proc: ReturnType<typeof spawn>; outpu
 
 describe('several processes', () => {
   beforeAll(() => {
-    // Inside node_modules so the children resolve better-sqlite3 from the project.
-    compiled = mkdtempSync(join(projectRoot, 'node_modules', '.cache-tsdsl-gc-test-'));
-    for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/tree.ts', 'src/store/db.ts', 'src/store/store.ts', 'src/store/gc.ts']) {
-      const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
-      const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
-      mkdirSync(dirname(dest), { recursive: true });
-      writeFileSync(dest, code);
-    }
+    compiled = compileStoreModules(projectRoot, '.cache-tsdsl-gc-test-');
     writeFileSync(join(compiled, 'child.mjs'), CHILD);
   });
 

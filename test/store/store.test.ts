@@ -16,12 +16,13 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transform } from 'sucrase';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
+import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
+import { compileStoreModules } from './compile.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
 
@@ -331,6 +332,42 @@ describe('derivations', () => {
     expect(store.queryRequisites(own)).toEqual(expect.arrayContaining(fs.map((f) => f.drvPath)));
   });
 
+  it('registers the .drv files a DerivationFiles worker created while lowering, and writes what it could not', () => {
+    const fs = graph(60);
+    // A killed writer's leftovers (short, unregistered) at two final names: the worker finds the
+    // names taken, and writeDerivations replaces them.
+    for (const f of [fs[7]!, fs[41]!]) writeFileSync(store.physicalPath(f.drvPath), f.text.slice(0, 20));
+    const files = new DerivationFiles(join(root, 'store'), SD, true, 10);
+    for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
+    store.writeDerivations(fs, files);
+    for (const f of fs) {
+      expect(store.isValid(f.drvPath)).toBe(true);
+      expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+      expectCanonical(store.physicalPath(f.drvPath));
+    }
+    // The worker created all but the two taken names.
+    expect(files.finish().created.size).toBe(58);
+    expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
+  });
+
+  it('a DerivationFiles worker stopped before registration leaves only whole, unregistered files, which the next write takes', () => {
+    const fs = graph(30);
+    const files = new DerivationFiles(join(root, 'store'), SD, false, 0);
+    for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
+    files.finish();
+    files.abort();
+    for (const f of fs) {
+      expect(store.isValid(f.drvPath)).toBe(false);
+      expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+    }
+    store.writeDerivations(fs);
+    for (const f of fs) expect(store.isValid(f.drvPath)).toBe(true);
+    // Below its threshold the writer starts no thread, and the store writes every file itself.
+    const few = new DerivationFiles(join(root, 'store'), SD, true);
+    few.add(fs[0]!.drvPath, fs[0]!.bytes);
+    expect(few.finish().created.size).toBe(0);
+  });
+
   it('batches text writes and derivations in one transaction', () => {
     const fs = graph(10);
     const paths = store.batch(() => {
@@ -454,14 +491,7 @@ store.close();
 `;
 
 beforeAll(() => {
-  // Inside node_modules so the children resolve better-sqlite3 from the project.
-  compiled = mkdtempSync(join(projectRoot, 'node_modules', '.cache-tsdsl-store-test-'));
-  for (const rel of ['src/derivation/hash.ts', 'src/derivation/aterm.ts', 'src/store/nar.ts', 'src/store/lock.ts', 'src/store/tree.ts', 'src/store/db.ts', 'src/store/store.ts']) {
-    const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
-    const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, code);
-  }
+  compiled = compileStoreModules(projectRoot, '.cache-tsdsl-store-test-');
   writeFileSync(join(compiled, 'child.mjs'), CHILD);
 });
 

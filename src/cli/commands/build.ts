@@ -49,21 +49,25 @@ export const command: Command = {
     if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
-    const { lowerPackages } = await import('../../derivation/lower.js');
+    const { lowerPackages, lowererFor } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
-    const { lowerer, results: lowered } = await lowerPackages(packages);
-    // With -S the "packages" are their sources: the fetched file, or the patched tree.
-    const results = args.values['source']
-      ? packages.map((p) => {
-          const s = lowerer.lowerSource(p);
-          return { drvPath: s.drvPath, outputs: { out: s.path } };
-        })
-      : lowered;
     const store = openStore();
+    // Big graphs: a worker thread creates the .drv files while lowering runs (drv-files.ts).
+    const files = store.derivationFiles();
+    const lowerer = lowererFor(store.storeDir);
+    lowerer.onDerivation = (path, bytes) => files.add(path, bytes);
     try {
+      const { results: lowered } = await lowerPackages(packages, { lowerer });
+      // With -S the "packages" are their sources: the fetched file, or the patched tree.
+      const results = args.values['source']
+        ? packages.map((p) => {
+            const s = lowerer.lowerSource(p);
+            return { drvPath: s.drvPath, outputs: { out: s.path } };
+          })
+        : lowered;
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
-      await instantiate(store, lowerer, roots);
+      await instantiate(store, lowerer, roots, files);
       if (args.values['derivations']) {
         out(roots.join('\n') + '\n');
         return 0;
@@ -101,6 +105,8 @@ export const command: Command = {
       out(paths.join('\n') + '\n');
       return 0;
     } finally {
+      lowerer.onDerivation = undefined;
+      files.abort();
       store.close();
     }
   },

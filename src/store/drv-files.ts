@@ -1,0 +1,180 @@
+/**
+ * `.drv` files created while lowering still runs. Lowering a big graph spends most of its
+ * writing time in the kernel creating files (one directory, tens of thousands of names), which
+ * is the time of a second core, not of the hashing: a worker thread creates each file as soon as
+ * its derivation is finalized, and `LocalStore.writeDerivations` later registers what it created.
+ *
+ * The worker follows the store's rules for text items (store.ts, writeTextItems): a file is
+ * created at its final name with O_EXCL (read-only, mtime 1), never truncated or opened for
+ * writing when it exists; a name already taken is left alone and reported, and the store deals
+ * with it (a valid item is skipped, a crash leftover is replaced atomically). Files become
+ * durable by one sync of the file system when the worker finishes, and rows are committed only
+ * after that. A file the worker created but nobody registered (lowering failed later, or the
+ * process was killed) is an invalid leftover with the right bytes: the next add of that path
+ * replaces it, and the collector removes it once it is an hour old.
+ *
+ * The worker starts only after `startAfter` derivations, so commands that lower a few hundred
+ * derivations (most builds) do not pay for a thread.
+ */
+import { receiveMessageOnPort, MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+
+const UMASK_HIDES_READ = (process.umask() & 0o444) !== 0;
+// Bytes handed over per message (transferred, not copied again).
+const BATCH_BYTES = 256 << 10;
+// How long finish() waits for the worker before giving up on it (the store then writes itself).
+const WAIT_MS = 120_000;
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const { port, flag, dir, durable, umaskHidesRead } = workerData;
+const created = [];
+parentPort.on('message', (m) => {
+  if (m.end) {
+    let synced = !durable || created.length === 0;
+    if (!synced) {
+      try { execFileSync('sync', ['-f', dir], { stdio: 'ignore' }); synced = true; }
+      catch { try { execFileSync('sync', [], { stdio: 'ignore' }); synced = true; } catch {} }
+    }
+    port.postMessage({ created, synced });
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    parentPort.close();
+    return;
+  }
+  const bytes = new Uint8Array(m.buf);
+  for (let i = 0; i < m.dests.length; i++) {
+    const dest = m.dests[i];
+    let fd;
+    try { fd = fs.openSync(dest, 'wx', 0o444); } catch { continue; } // taken (or failing): the store decides
+    try {
+      fs.writeSync(fd, bytes, m.offsets[i], m.offsets[i + 1] - m.offsets[i]);
+      if (umaskHidesRead) fs.fchmodSync(fd, 0o444);
+      fs.futimesSync(fd, 1, 1);
+      fs.closeSync(fd);
+      created.push(dest);
+    } catch {
+      try { fs.closeSync(fd); } catch {}
+      try { fs.rmSync(dest, { force: true }); } catch {}
+    }
+  }
+});
+`;
+
+export interface DerivationFilesResult {
+  /** Physical paths of the files the worker created, complete (and durable when `synced`). */
+  created: Set<string>;
+  synced: boolean;
+}
+
+export class DerivationFiles {
+  private worker: Worker | undefined;
+  private port: MessagePort | undefined;
+  private flag: Int32Array | undefined;
+  private waiting: Array<{ dest: string; bytes: Uint8Array }> = [];
+  private dests: string[] = [];
+  private offsets: number[] = [0];
+  private buf = new Uint8Array(BATCH_BYTES);
+  private used = 0;
+  private result: DerivationFilesResult | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly storeRoot: string,
+    private readonly storeDir: string,
+    private readonly durable: boolean,
+    private readonly startAfter = 1000,
+  ) {}
+
+  /** The physical file of a `.drv` path of this store. */
+  physical(drvPath: string): string {
+    return this.storeRoot + drvPath.slice(this.storeDir.length);
+  }
+
+  /** Hands a finalized derivation's bytes over (copied: the caller may reuse them). */
+  add(drvPath: string, bytes: Uint8Array | undefined): void {
+    if (this.result || this.failed || bytes === undefined) return;
+    const dest = this.physical(drvPath);
+    if (!this.worker) {
+      this.waiting.push({ dest, bytes });
+      if (this.waiting.length < this.startAfter) return;
+      if (!this.start()) return;
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const w of waiting) this.put(w.dest, w.bytes);
+      return;
+    }
+    this.put(dest, bytes);
+  }
+
+  private start(): boolean {
+    try {
+      const { port1, port2 } = new MessageChannel();
+      this.flag = new Int32Array(new SharedArrayBuffer(4));
+      this.worker = new Worker(WORKER, {
+        eval: true,
+        workerData: { port: port2, flag: this.flag, dir: this.storeRoot, durable: this.durable, umaskHidesRead: UMASK_HIDES_READ },
+        transferList: [port2],
+      });
+      this.worker.unref();
+      this.worker.on('error', () => (this.failed = true));
+      this.port = port1;
+      return true;
+    } catch {
+      this.failed = true;
+      this.waiting = [];
+      return false;
+    }
+  }
+
+  private put(dest: string, bytes: Uint8Array): void {
+    if (this.used + bytes.length > this.buf.length) this.flush(bytes.length);
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+    this.dests.push(dest);
+    this.offsets.push(this.used);
+  }
+
+  private flush(next = 0): void {
+    if (this.dests.length) {
+      const buf = this.buf.buffer as ArrayBuffer;
+      this.worker!.postMessage({ dests: this.dests, offsets: this.offsets, buf }, [buf]);
+    }
+    this.buf = new Uint8Array(Math.max(BATCH_BYTES, next));
+    this.used = 0;
+    this.dests = [];
+    this.offsets = [0];
+  }
+
+  /**
+   * Waits until the worker has created (and synced) every file handed over; synchronous, so it
+   * can run inside a database transaction. Without a worker (too few derivations, or it could
+   * not start or failed), nothing was created: the store writes every file itself.
+   */
+  finish(): DerivationFilesResult {
+    if (this.result) return this.result;
+    this.waiting = [];
+    if (!this.worker || this.failed) return (this.result = { created: new Set(), synced: false });
+    this.flush();
+    this.worker.postMessage({ end: true });
+    Atomics.wait(this.flag!, 0, 0, WAIT_MS);
+    const message = Atomics.load(this.flag!, 0) === 1 ? receiveMessageOnPort(this.port!) : undefined;
+    this.port!.close();
+    if (!message) {
+      // No answer: stop it, and let the store write (and replace) every file itself.
+      void this.worker.terminate();
+      return (this.result = { created: new Set(), synced: false });
+    }
+    const m = message.message as { created: string[]; synced: boolean };
+    return (this.result = { created: new Set(m.created), synced: m.synced });
+  }
+
+  /** Stops the worker without waiting (lowering failed): what it created are leftovers. */
+  abort(): void {
+    this.failed = true;
+    this.waiting = [];
+    if (this.worker) void this.worker.terminate();
+    this.port?.close();
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The store's modules compiled for child processes (the multi-process tests run real writers,
+ * collectors and killed processes): written inside node_modules, so that the children resolve
+ * better-sqlite3 from the project. One list, so a new module of the store is added once.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { transform } from 'sucrase';
+
+const STORE_MODULES = [
+  'src/derivation/hash.ts',
+  'src/derivation/aterm.ts',
+  'src/store/nar.ts',
+  'src/store/lock.ts',
+  'src/store/tree.ts',
+  'src/store/drv-files.ts',
+  'src/store/db.ts',
+  'src/store/store.ts',
+  'src/store/gc.ts',
+];
+
+/** Compiles the store's modules into a new directory under node_modules; returns it. */
+export function compileStoreModules(projectRoot: string, prefix: string): string {
+  const compiled = mkdtempSync(join(projectRoot, 'node_modules', prefix));
+  for (const rel of STORE_MODULES) {
+    const code = transform(readFileSync(join(projectRoot, rel), 'utf8'), { transforms: ['typescript'], disableESTransforms: true }).code;
+    const dest = join(compiled, rel.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, code);
+  }
+  return compiled;
+}
