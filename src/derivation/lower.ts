@@ -385,10 +385,15 @@ export class Lowerer {
     return this.lowered(p, fin, graftFree);
   }
 
-  /** Records a finalized derivation and what its users need of it. */
-  private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
+  /** Keeps a finalized derivation, and hands it to `onDerivation`. */
+  private record(fin: FinalizedDerivation): void {
     this.derivations.set(fin.drvPath, fin);
     this.onDerivation?.(fin.drvPath, fin.bytes);
+  }
+
+  /** Records a finalized derivation and what its users need of it. */
+  private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
+    this.record(fin);
     const outs: Record<string, string> = {};
     // finalize* fills these (reading `drv` would parse the text back).
     const outputNames = fin.outputNames;
@@ -486,8 +491,7 @@ export class Lowerer {
       } catch (e) {
         fail(p, field, (e as Error).message);
       }
-      this.derivations.set(fin.drvPath, fin);
-      this.onDerivation?.(fin.drvPath, fin.bytes);
+      this.record(fin);
       result = { path: fin.outputPaths![0]!, drvPath: fin.drvPath, derivation: fin };
     }
     this.originMemo.set(origin, result);

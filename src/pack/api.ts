@@ -115,13 +115,14 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     });
     const { profile: profilePath, closure, env } = built;
     const [prootPath, tallocPath, libcPath] = built.carried;
+    const items = closure.map((p) => ({ path: p, physical: store.physicalPath(p) }));
     // Programs that would load something from outside the pack (the host's /lib) are reported,
     // not refused: the pack may still be meant for a host that has it.
     if (request.onWarning) {
       const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
       const problems = checkLoadable({
         storeDir: store.storeDir,
-        items: closure.map((p) => ({ path: p, physical: store.physicalPath(p) })),
+        items,
         programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`],
       });
       for (const problem of problems) request.onWarning(describeLoadProblem(problem));
@@ -140,7 +141,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     await format.write(
       {
         storeDir: store.storeDir,
-        items: closure.map((p) => ({ path: p, physical: store.physicalPath(p) })),
+        items,
         profile: profilePath,
         symlinks,
         ...(request.entryPoint ? { entryPoint: request.entryPoint } : {}),

@@ -88,7 +88,7 @@ export class DerivationFiles {
   ) {}
 
   /** The physical file of a `.drv` path of this store. */
-  physical(drvPath: string): string {
+  private physical(drvPath: string): string {
     return this.storeRoot + drvPath.slice(this.storeDir.length);
   }
 

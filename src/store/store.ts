@@ -637,17 +637,19 @@ export class LocalStore implements Store {
       const item = todo.find((i) => i.references.includes(missing))!;
       throw new Error(`cannot add ${item.path}: its reference ${missing} is not valid in the store; add it first`);
     }
+    // The items' paths were computed for this store dir (makeTextPath, finalize): no parsing.
+    const destOf = (item: TextItem): string => this.storeRoot + item.path.slice(this.storeDir.length);
+    const writeOwn = (item: TextItem, bytes: Uint8Array): void => {
+      const dest = destOf(item);
+      this.writeNewFile(dest, bytes, basename(item.path).slice(33));
+      this.unsynced.push(dest);
+    };
     const rows: NewPathInfo[] = [];
     const now = this.now();
     for (const item of todo) {
       const bytes = textBytes(item.contents);
-      // The items' paths were computed for this store dir (makeTextPath, finalize): no parsing.
       // Files handed to `files` are checked (and written here if it did not) before the commit.
-      if (!files) {
-        const dest = this.storeRoot + item.path.slice(this.storeDir.length);
-        this.writeNewFile(dest, bytes, basename(item.path).slice(33));
-        this.unsynced.push(dest);
-      }
+      if (!files) writeOwn(item, bytes);
       const nar = narHashOfBytes(bytes);
       rows.push({
         path: item.path,
@@ -667,14 +669,13 @@ export class LocalStore implements Store {
       if (!files) return;
       const { created, synced } = files.finish();
       for (const item of todo) {
-        const dest = files.physical(item.path);
+        const dest = destOf(item);
         if (created.has(dest)) {
           if (!synced) this.unsynced.push(dest);
           continue;
         }
         // Not created by the worker (its name was taken, or it never started): as without it.
-        this.writeNewFile(dest, textBytes(item.contents), basename(item.path).slice(33));
-        this.unsynced.push(dest);
+        writeOwn(item, textBytes(item.contents));
       }
     };
     if (this.batchDepth > 0) {
