@@ -305,11 +305,14 @@ describe('derivations', () => {
 
   it('writes a batch in any order in one go, idempotently', () => {
     const fs = graph(300);
-    const shuffled = [...fs].reverse();
+    // Listed twice: registered once. (Over a thousand references and 375 outputs: several
+    // multi-row statements and a remainder.)
+    const shuffled = [...fs].reverse().concat(fs.slice(0, 3));
     expect(store.writeDerivations(shuffled)).toEqual(shuffled.map((f) => f.drvPath));
     for (const f of fs) {
       expect(store.isValid(f.drvPath)).toBe(true);
       expect(makeTextPath(`${f.name}.drv`, readFileSync(store.physicalPath(f.drvPath)), store.queryReferences(f.drvPath), SD)).toBe(f.drvPath);
+      expect(store.queryDerivationOutputs(f.drvPath)).toEqual(Object.fromEntries(Object.entries(f.drv.outputs).map(([o, v]) => [o, v.path])));
     }
     expect(store.queryRequisites([fs[299]!.drvPath]).length).toBeGreaterThan(10);
     store.writeDerivations(fs);
