@@ -79,6 +79,7 @@ export class DerivationFiles {
   private used = 0;
   private result: DerivationFilesResult | undefined;
   private failed = false;
+  private ended = false;
 
   constructor(
     private readonly storeRoot: string,
@@ -94,7 +95,7 @@ export class DerivationFiles {
 
   /** Hands a finalized derivation's bytes over (copied: the caller may reuse them). */
   add(drvPath: string, bytes: Uint8Array | undefined): void {
-    if (this.result || this.failed || bytes === undefined) return;
+    if (this.ended || this.failed || bytes === undefined) return;
     const dest = this.physical(drvPath);
     if (!this.worker) {
       this.waiting.push({ dest, bytes });
@@ -154,10 +155,8 @@ export class DerivationFiles {
    */
   finish(): DerivationFilesResult {
     if (this.result) return this.result;
-    this.waiting = [];
+    this.end();
     if (!this.worker || this.failed) return (this.result = { created: new Set(), synced: false });
-    this.flush();
-    this.worker.postMessage({ end: true });
     Atomics.wait(this.flag!, 0, 0, WAIT_MS);
     const message = Atomics.load(this.flag!, 0) === 1 ? receiveMessageOnPort(this.port!) : undefined;
     this.port!.close();
@@ -168,6 +167,20 @@ export class DerivationFiles {
     }
     const m = message.message as { created: string[]; synced: boolean };
     return (this.result = { created: new Set(m.created), synced: m.synced });
+  }
+
+  /**
+   * No more derivations will come: the worker creates the last files and syncs them while the
+   * caller goes on (the store inserts the rows meanwhile); `finish` waits for it. Further
+   * `add`s are ignored.
+   */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.waiting = [];
+    if (!this.worker || this.failed) return;
+    this.flush();
+    this.worker.postMessage({ end: true });
   }
 
   /** Stops the worker without waiting (lowering failed): what it created are leftovers. */

@@ -598,6 +598,8 @@ export class LocalStore implements Store {
    * With `files` (derivations only), its worker may have created some files already.
    */
   private writeTextItems(items: readonly TextItem[], files?: DerivationFiles): void {
+    // Every file it will create has been handed over: it finishes and syncs them meanwhile.
+    files?.end();
     const unique = new Map<string, TextItem>();
     for (const item of items) if (!unique.has(item.path)) unique.set(item.path, item);
     const valid = this.db.validAmong([...unique.keys()]);
@@ -664,7 +666,8 @@ export class LocalStore implements Store {
     // Data before rows: a committed row must never name a file that a power cut could lose.
     // Inside batch() the sync happens once, when the outermost batch commits; otherwise the
     // rows are inserted while the sync runs, and committed after it. With `files`, the rows
-    // are inserted while its worker still creates files, and committed after it is done.
+    // are inserted while its worker creates the last files and syncs them (told to at the top),
+    // and committed after it is done.
     const settle = (): void => {
       if (!files) return;
       const { created, synced } = files.finish();
