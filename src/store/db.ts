@@ -44,7 +44,40 @@ export interface NewPathInfo {
   derivationOutputs?: Readonly<Record<string, string>>;
 }
 
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
+
+// Nix's tables, as WITHOUT ROWID tables keyed by their primary key (schema 2): a row costs one
+// B-tree instead of a table and its key's index, and the key serves lookups by referrer, which
+// Nix's schema (and schema 1) indexed a third time.
+const REFS = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+  referrer  INTEGER NOT NULL,
+  reference INTEGER NOT NULL,
+  PRIMARY KEY (referrer, reference),
+  FOREIGN KEY (referrer) REFERENCES ValidPaths(id) ON DELETE CASCADE,
+  FOREIGN KEY (reference) REFERENCES ValidPaths(id) ON DELETE RESTRICT
+) WITHOUT ROWID;`;
+const OUTPUTS = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+  drv  INTEGER NOT NULL,
+  id   TEXT NOT NULL,
+  path TEXT NOT NULL,
+  PRIMARY KEY (drv, id),
+  FOREIGN KEY (drv) REFERENCES ValidPaths(id) ON DELETE CASCADE
+) WITHOUT ROWID;`;
+
+/** Schema 1 → 2: Refs and DerivationOutputs become WITHOUT ROWID tables, without IndexReferrer. */
+const MIGRATE_1_TO_2 = `
+${REFS('Refs2')}
+INSERT INTO Refs2 (referrer, reference) SELECT referrer, reference FROM Refs;
+DROP TABLE Refs;
+ALTER TABLE Refs2 RENAME TO Refs;
+CREATE INDEX IndexReference ON Refs(reference);
+${OUTPUTS('DerivationOutputs2')}
+INSERT INTO DerivationOutputs2 (drv, id, path) SELECT drv, id, path FROM DerivationOutputs;
+DROP TABLE DerivationOutputs;
+ALTER TABLE DerivationOutputs2 RENAME TO DerivationOutputs;
+CREATE INDEX IndexDerivationOutputs ON DerivationOutputs(path);
+UPDATE Meta SET value = '2' WHERE key = 'schema';
+`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Meta (
@@ -60,22 +93,9 @@ CREATE TABLE IF NOT EXISTS ValidPaths (
   narSize          INTEGER,
   ca               TEXT
 );
-CREATE TABLE IF NOT EXISTS Refs (
-  referrer  INTEGER NOT NULL,
-  reference INTEGER NOT NULL,
-  PRIMARY KEY (referrer, reference),
-  FOREIGN KEY (referrer) REFERENCES ValidPaths(id) ON DELETE CASCADE,
-  FOREIGN KEY (reference) REFERENCES ValidPaths(id) ON DELETE RESTRICT
-);
-CREATE INDEX IF NOT EXISTS IndexReferrer ON Refs(referrer);
+${REFS('Refs')}
 CREATE INDEX IF NOT EXISTS IndexReference ON Refs(reference);
-CREATE TABLE IF NOT EXISTS DerivationOutputs (
-  drv  INTEGER NOT NULL,
-  id   TEXT NOT NULL,
-  path TEXT NOT NULL,
-  PRIMARY KEY (drv, id),
-  FOREIGN KEY (drv) REFERENCES ValidPaths(id) ON DELETE CASCADE
-);
+${OUTPUTS('DerivationOutputs')}
 CREATE INDEX IF NOT EXISTS IndexDerivationOutputs ON DerivationOutputs(path);
 CREATE TABLE IF NOT EXISTS Roots (
   name TEXT PRIMARY KEY NOT NULL,
@@ -212,6 +232,8 @@ export class StoreDb {
         put.run('schema', SCHEMA_VERSION);
       } else if (dir !== storeDir) {
         throw new Error(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+      } else if (meta.get('schema') === '1') {
+        this.db.exec(MIGRATE_1_TO_2);
       } else if (meta.get('schema') !== SCHEMA_VERSION) {
         throw new Error(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
       }

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import {
   chmodSync,
@@ -98,6 +99,48 @@ describe('opening', () => {
 
   it('refuses a root made for another store dir', () => {
     expect(() => openStore({ root, storeDir: '/nix/store', env: {} })).toThrow(/belongs to the store dir \/tsdsl\/store, not \/nix\/store/);
+  });
+
+  it('migrates a schema 1 database, keeping every reference and output, and refuses a newer one', () => {
+    const script = store.addTextToStore('builder.sh', 'make\n', []);
+    const hasher = new DerivationHasher(SD);
+    const a = finalizeDerivation(partial({ inputSrcs: [script], args: [script], outputNames: ['out', 'dev'] }), 'a', hasher);
+    const b = finalizeDerivation(partial({ inputDrvs: { [a.drvPath]: ['dev'] }, inputSrcs: [script] }), 'b', hasher);
+    store.writeDerivations([a, b]);
+    store.close();
+    // Back to schema 1 (rowid tables and IndexReferrer), as a store made before it changed.
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+    const file = join(root, 'var/db.sqlite');
+    const raw = new Sqlite(file);
+    raw.exec(`
+      CREATE TABLE R1 (referrer INTEGER NOT NULL, reference INTEGER NOT NULL, PRIMARY KEY (referrer, reference),
+        FOREIGN KEY (referrer) REFERENCES ValidPaths(id) ON DELETE CASCADE, FOREIGN KEY (reference) REFERENCES ValidPaths(id) ON DELETE RESTRICT);
+      INSERT INTO R1 SELECT referrer, reference FROM Refs; DROP TABLE Refs; ALTER TABLE R1 RENAME TO Refs;
+      CREATE INDEX IndexReferrer ON Refs(referrer); CREATE INDEX IndexReference ON Refs(reference);
+      CREATE TABLE O1 (drv INTEGER NOT NULL, id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (drv, id),
+        FOREIGN KEY (drv) REFERENCES ValidPaths(id) ON DELETE CASCADE);
+      INSERT INTO O1 SELECT drv, id, path FROM DerivationOutputs; DROP TABLE DerivationOutputs; ALTER TABLE O1 RENAME TO DerivationOutputs;
+      CREATE INDEX IndexDerivationOutputs ON DerivationOutputs(path);
+      UPDATE Meta SET value = '1' WHERE key = 'schema';`);
+    raw.close();
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+    expect(store.queryReferences(b.drvPath)).toEqual([a.drvPath, script].sort());
+    expect(store.queryReferences(a.drvPath)).toEqual([script]);
+    expect(store.queryDerivationOutputs(a.drvPath)).toEqual({ dev: a.drv.outputs['dev']!.path, out: a.drv.outputs['out']!.path });
+    expect(store.queryDerivers(b.drv.outputs['out']!.path)).toEqual([b.drvPath]);
+    store.close();
+    const check = new Sqlite(file);
+    const tables = check.prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE name IN ('Refs', 'DerivationOutputs', 'IndexReferrer')").all();
+    expect(tables.map((t) => t.name).sort()).toEqual(['DerivationOutputs', 'Refs']);
+    for (const t of tables) expect(t.sql).toMatch(/WITHOUT ROWID$/);
+    expect(check.prepare("SELECT value FROM Meta WHERE key = 'schema'").pluck().get()).toBe('2');
+    check.prepare("UPDATE Meta SET value = '3' WHERE key = 'schema'").run();
+    check.close();
+    expect(() => openStore({ root, storeDir: SD, env: {}, durable: false })).toThrow(/has schema version 3, but this tsdsl understands 2; use a matching tsdsl version/);
+    const back = new Sqlite(file);
+    back.prepare("UPDATE Meta SET value = '2' WHERE key = 'schema'").run();
+    back.close();
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
   });
 
   it('reads TSDSL_STORE_DIR and TSDSL_ROOT', () => {
