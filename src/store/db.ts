@@ -175,6 +175,24 @@ class RowBatch {
   }
 }
 
+/**
+ * Puts the database in WAL mode (which the file keeps). Two processes opening a new store at
+ * once both try to switch it, and SQLite answers the loser SQLITE_BUSY at once, without waiting
+ * for its busy timeout: wait and look again.
+ */
+function setWal(db: Database): void {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
 /** Typed access to the store database; every method is synchronous. */
 export class StoreDb {
   readonly db: Database;
@@ -214,7 +232,7 @@ export class StoreDb {
   constructor(file: string, storeDir: string) {
     const Driver = loadDriver();
     this.db = new Driver(file, { timeout: 60_000 });
-    this.db.pragma('journal_mode = WAL');
+    setWal(this.db);
     // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never corrupt.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
