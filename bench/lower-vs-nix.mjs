@@ -12,12 +12,16 @@
 // starting once the disks are quiet; each figure is the median over the rounds, and each
 // speed-up the median of the rounds' ratios. Peak RSS is of the whole process.
 //
-// Run it at least five minutes after many files were deleted (an earlier run of this bench
-// deletes 200,000): ext4's inode allocator skips inodes freed in the last minutes
-// (`recently_deleted()`, which perf shows taking most of the time), and creating 20,000 files
-// then takes 5-10 s instead of under one, for tsdsl and Nix alike.
+// After many files were deleted, ext4 creates files slowly for minutes: its inode allocator
+// skips inodes freed recently (`recently_deleted()` takes most of the time in perf), and
+// creating 20,000 files then takes 5-12 s instead of under one. Nix deletes a lock file for
+// each path it writes, 20,000 a run. So, as root, each cold run (tsdsl's and Nix's) writes into
+// a new ext4 file system of its own, a loop-mounted image; otherwise, into a directory on the
+// temporary directory's file system, and then run the bench at least five minutes after many
+// files were deleted there (by a test run, say), and expect Nix's deletions to slow the runs
+// that follow them.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -70,6 +74,35 @@ function measure(cmd, args, env = {}) {
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.slice(-2000)}`);
   const rssKb = Number(r.stderr.trim().split('\n').pop());
   return { ms, rssMb: rssKb / 1024, stdout: r.stdout };
+}
+
+/**
+ * A new, empty ext4 file system (a loop-mounted image in `dir`) for one cold run, as root with
+ * mkfs.ext4; otherwise a new directory in `dir`. Nix deletes a lock file for every path it
+ * writes (20,000 a run), and after mass deletions ext4 creates files slowly for minutes (see
+ * above): on a shared file system, whichever tool ran next would pay for the other's deletions.
+ * Returns the directory and a function that removes it (unmounting first).
+ */
+function freshFileSystem(dir, name) {
+  const at = join(dir, name);
+  mkdirSync(at);
+  if (process.getuid?.() !== 0 || spawnSync('mkfs.ext4', ['-V']).status !== 0) return { at, fresh: false, done: () => {} };
+  const image = `${at}.img`;
+  const ok = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+  // Inode tables and journal written now, not by a kernel thread during the run.
+  const mkfs = ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image];
+  if (!(ok('truncate', ['-s', '2G', image]) && ok('mkfs.ext4', mkfs) && ok('mount', ['-o', 'loop', image, at]))) {
+    rmSync(image, { force: true });
+    return { at, fresh: false, done: () => {} };
+  }
+  return {
+    at,
+    fresh: true,
+    done: () => {
+      spawnSync('umount', [at]);
+      rmSync(image, { force: true });
+    },
+  };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -132,6 +165,7 @@ export async function benchLowering(syntheticFile, report) {
     report(nixLabel, med(rs, (r) => r.nixAlone).toFixed(0), 'ms');
     report(`  speed-up over Nix (${what})`, speedup.toFixed(1), '×', `≥ ${target}×`, speedup >= target);
     report("    the rounds' speed-ups", rs.map((r) => (r.nixAlone / oursMs(r)).toFixed(1)).join(' '), '×');
+    report("    the rounds' times, tsdsl/Nix", rs.map((r) => `${(oursMs(r) / 1000).toFixed(1)}/${(r.nixAlone / 1000).toFixed(1)}`).join(' '), 's');
     report('  whole process: tsdsl / nix-instantiate', `${med(rs, (r) => r.ours.ms).toFixed(0)}/${med(rs, (r) => r.nix.ms).toFixed(0)}`, 'ms');
     report(`  whole process: speed-up over Nix (${what.split(',')[0]}; not judged)`, med(rs, (r) => r.nix.ms / r.ours.ms).toFixed(1), '×');
   };
@@ -139,10 +173,22 @@ export async function benchLowering(syntheticFile, report) {
     '  nix-instantiate --readonly-mode, less start and parse', 3);
   report('  Nix start + parse only', med(ro, (r) => r.baseMs).toFixed(0), 'ms');
 
+  // Each cold run writes into a file system of its own, made before and removed after it.
+  let fresh = true;
+  const onFresh = (name, run) => {
+    const fs = freshFileSystem(dir, name);
+    fresh &&= fs.fresh;
+    try {
+      return run(fs.at);
+    } finally {
+      fs.done();
+    }
+  };
   const cold = rounds(
-    (i) => ours(syntheticFile, storeDir, join(dir, `ours-root-${i}`)),
-    (i) => measure('nix-instantiate', ['--store', `local?root=${join(dir, `nix-root-${i}`)}`, nixFile], nixEnv),
+    (i) => onFresh(`ours-${i}`, (at) => ours(syntheticFile, storeDir, join(at, 'root'))),
+    (i) => onFresh(`nix-${i}`, (at) => measure('nix-instantiate', ['--store', `local?root=${join(at, 'root')}`, nixFile], nixEnv)),
   );
+  if (!fresh) console.log('  (cold runs shared one file system: making a new ext4 file system for each needs root and mkfs.ext4)');
   compare(cold, 'cold', 'lower + write 20,000 .drv files (cold): tsdsl, lowering + writing', (r) => r.ours.inner,
     '  nix-instantiate (cold, local store), less start and parse', 5,
     () => report('  of which writing the .drv files and DB rows', med(cold, (r) => r.ours.writeMs).toFixed(0), 'ms'));
