@@ -21,6 +21,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
+import { StoreDb } from '../../src/store/db.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
 import { compileStoreModules } from './compile.js';
@@ -141,6 +142,14 @@ describe('opening', () => {
     back.prepare("UPDATE Meta SET value = '2' WHERE key = 'schema'").run();
     back.close();
     store = openStore({ root, storeDir: SD, env: {}, durable: false });
+  });
+
+  it('keeps SQLite\'s statement journals in memory, and the database in WAL mode', () => {
+    // In a temporary file, registering 20,000 derivations wrote 280 MB of statement journal.
+    const db = new StoreDb(join(root, 'var/db.sqlite'), SD);
+    expect(db.db.pragma('temp_store', { simple: true })).toBe(2);
+    expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
   });
 
   it('reads TSDSL_STORE_DIR and TSDSL_ROOT', () => {
