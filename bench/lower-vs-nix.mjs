@@ -50,8 +50,9 @@ function diskActivity() {
 /**
  * Waits until the disks are quiet: everything written is synced, and no write or discard
  * has completed for half a second (at most a minute). Every measured run starts so, ours and
- * Nix's alike: on a file system mounted with \`discard\`, deleting an earlier run's 20,000 files
- * keeps the disk busy for many seconds, and the next run to create files pays for it.
+ * Nix's alike, and none pays for what an earlier run left to write back or discard (Nix does
+ * not sync its files; a removed image's blocks are discarded on a file system mounted with
+ * `discard`).
  */
 function settle() {
   spawnSync('sync');
@@ -78,10 +79,8 @@ function measure(cmd, args, env = {}) {
 
 /**
  * A new, empty ext4 file system (a loop-mounted image in `dir`) for one cold run, as root with
- * mkfs.ext4; otherwise a new directory in `dir`. Nix deletes a lock file for every path it
- * writes (20,000 a run), and after mass deletions ext4 creates files slowly for minutes (see
- * above): on a shared file system, whichever tool ran next would pay for the other's deletions.
- * Returns the directory and a function that removes it (unmounting first).
+ * mkfs.ext4; otherwise a new directory in `dir` (see above for why). Returns the directory,
+ * whether it is a file system of its own, and a function that removes it (unmounting first).
  */
 function freshFileSystem(dir, name) {
   const at = join(dir, name);

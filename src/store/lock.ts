@@ -56,7 +56,8 @@ export function ownerAlive(token: string): boolean {
   }
 }
 
-function sleepSync(ms: number): void {
+/** Blocks the thread for `ms` milliseconds (for waits inside synchronous code). */
+export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
