@@ -17,6 +17,7 @@
  * derivations (most builds) do not pay for a thread.
  */
 import { receiveMessageOnPort, MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { syncWorkerScript } from './sync.js';
 
 const UMASK_HIDES_READ = (process.umask() & 0o444) !== 0;
 // Bytes handed over per message (transferred, not copied again).
@@ -24,18 +25,16 @@ const BATCH_BYTES = 256 << 10;
 // How long finish() waits for the worker before giving up on it (the store then writes itself).
 const WAIT_MS = 120_000;
 
-const WORKER = `
+const WORKER = syncWorkerScript(`
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { execFileSync } = require('node:child_process');
 const { port, flag, dir, durable, umaskHidesRead } = workerData;
 const created = [];
 parentPort.on('message', (m) => {
   if (m.end) {
     let synced = !durable || created.length === 0;
     if (!synced) {
-      try { execFileSync('sync', ['-f', dir], { stdio: 'ignore' }); synced = true; }
-      catch { try { execFileSync('sync', [], { stdio: 'ignore' }); synced = true; } catch {} }
+      try { syncFileSystem(dir); synced = true; } catch {}
     }
     port.postMessage({ created, synced });
     Atomics.store(flag, 0, 1);
@@ -60,7 +59,7 @@ parentPort.on('message', (m) => {
     }
   }
 });
-`;
+`);
 
 export interface DerivationFilesResult {
   /** Physical paths of the files the worker created, complete (and durable when `synced`). */

@@ -29,7 +29,6 @@
  * indirect root, as Nix's `--add-root`: it holds only while that file is a symlink to the item.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -78,6 +77,7 @@ import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
 import { DerivationFiles } from './drv-files.js';
+import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree } from './tree.js';
 export { deleteTree };
 import type { AcquireOptions } from './lock.js';
@@ -229,31 +229,14 @@ const TMP_DIR = '.tmp';
 /** Names of items a collector moved into TMP_DIR: `<pid>-<start>-<n>~<store base name>`. */
 const TRASH_NAME = /^\d+-\d+-\d+~(.+)$/;
 
-/** Makes every file written on `dir`'s file system durable: syncfs(2) through `sync -f`. */
-function syncFileSystem(dir: string): void {
-  try {
-    // syncfs(2) of the store's file system: one call instead of an fsync per file
-    // (20,000 fsyncs take ~10 s here; one syncfs well under a second).
-    execFileSync('sync', ['-f', dir], { stdio: 'ignore' });
-  } catch {
-    // No `sync -f` (non-GNU userland): a global sync is slower but as safe.
-    execFileSync('sync', [], { stdio: 'ignore' });
-  }
-}
-
 // `syncFileSystem` in a worker thread (startSync); reports 1 when done, 2 when it failed.
-const SYNC_WORKER = `
+const SYNC_WORKER = syncWorkerScript(`
 const { workerData } = require('node:worker_threads');
-const { execFileSync } = require('node:child_process');
 let done = 1;
-try {
-  execFileSync('sync', ['-f', workerData.dir], { stdio: 'ignore' });
-} catch {
-  try { execFileSync('sync', [], { stdio: 'ignore' }); } catch { done = 2; }
-}
+try { syncFileSystem(workerData.dir); } catch { done = 2; }
 Atomics.store(workerData.flag, 0, done);
 Atomics.notify(workerData.flag, 0);
-`;
+`);
 // How long startSync's caller waits for the worker before syncing itself.
 const SYNC_WAIT_MS = 120_000;
 

@@ -13,6 +13,7 @@ const STORE_MODULES = [
   'src/store/nar.ts',
   'src/store/lock.ts',
   'src/store/tree.ts',
+  'src/store/sync.ts',
   'src/store/drv-files.ts',
   'src/store/db.ts',
   'src/store/store.ts',

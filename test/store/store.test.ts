@@ -400,8 +400,9 @@ describe('derivations', () => {
       expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
       expectCanonical(store.physicalPath(f.drvPath));
     }
-    // The worker created all but the two taken names.
+    // The worker created all but the two taken names, and synced them itself.
     expect(files.finish().created.size).toBe(58);
+    expect(files.finish().synced).toBe(true);
     expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
   });
 
