@@ -9,16 +9,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeSyntheticCollection } from './synthetic.mjs';
+import { median, reporter } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const bin = join(root, 'bin', 'tsdsl.js');
 const results = [];
 
-function report(name, value, unit, target, ok) {
-  results.push({ name, value, unit, target, ok });
-  const mark = ok === undefined ? '' : ok ? '  ok' : '  MISSED';
-  console.log(`${name.padEnd(58)} ${String(value).padStart(10)} ${unit.padEnd(4)} ${target ? `(target ${target})` : ''}${mark}`);
-}
+const report = reporter(results);
 
 /** Median wall time of `runs` runs; lint exits 1 on findings, which is not a failure here. */
 function wall(args, runs, cwd = root) {
@@ -30,8 +27,7 @@ function wall(args, runs, cwd = root) {
     times.push(performance.now() - t0);
     if (last.status !== 0 && last.status !== 1) throw new Error(`tsdsl ${args.join(' ')} failed: ${last.stderr}`);
   }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)], run: last };
+  return { ms: median(times), run: last };
 }
 
 const count = (out) => out.split('\n').filter(Boolean).length;

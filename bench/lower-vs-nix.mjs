@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { toNixExpression } from './nix-expr.mjs';
+import { median } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const RUNS = Number(process.env['TSDSL_BENCH_RUNS'] ?? 5);
@@ -104,7 +105,6 @@ function freshFileSystem(dir, name) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Our child process: whole-process wall and RSS, plus the in-process times it prints. */
 function ours(syntheticFile, storeDir, storeRoot) {

@@ -14,22 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, reporter } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const { findPackFormat } = await import(pathToFileURL(join(root, 'dist', 'src', 'pack', 'formats.js')).href);
 const RUNS = Number(process.env['TSDSL_BENCH_RUNS'] ?? 3);
 const TARGET_BYTES = 300 * 1000 * 1000;
 const STORE_DIR = '/tsdsl/store';
-
-function report(name, value, unit, target, ok) {
-  const mark = ok === undefined ? '' : ok ? '  ok' : '  MISSED';
-  console.log(`${name.padEnd(58)} ${String(value).padStart(10)} ${unit.padEnd(4)} ${target ? `(target ${target})` : ''}${mark}`);
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+const figures = [];
+const report = reporter(figures);
 
 function treeSize(p) {
   const st = lstatSync(p);
@@ -121,4 +114,4 @@ for (const [compression, command] of [
   results.push({ compression, ours: a, gnu: b, ratio });
 }
 rmSync(work, { recursive: true, force: true });
-console.log(JSON.stringify({ bench: 'pack', bytes, results }));
+console.log(JSON.stringify({ bench: 'pack', bytes, results, figures }));

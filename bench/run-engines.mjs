@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { median, reporter } from './common.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const args = process.argv.slice(2);
@@ -41,13 +42,8 @@ const f = fixtures.buildFixture();
 const host = currentHost();
 const results = [];
 
-function report(name, value, unit, target, ok) {
-  results.push({ name, value, unit, target, ok });
-  const mark = ok === undefined ? '' : ok ? '  ok' : '  MISSED';
-  console.log(`${name.padEnd(52)} ${String(value).padStart(10)} ${unit.padEnd(6)} ${target ? `(target ${target})` : ''}${mark}`);
-}
+const report = reporter(results, { width: 52, unitWidth: 6 });
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 function sink() {

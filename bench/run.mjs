@@ -7,26 +7,18 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { writeSyntheticCollection } from './synthetic.mjs';
+import { median, reporter } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 const results = [];
 
-function report(name, value, unit, target, ok) {
-  results.push({ name, value, unit, target, ok });
-  const mark = ok === undefined ? '' : ok ? '  ok' : '  MISSED';
-  console.log(`${name.padEnd(58)} ${String(value).padStart(10)} ${unit.padEnd(4)} ${target ? `(target ${target})` : ''}${mark}`);
-}
+const report = reporter(results);
 
 async function time(fn) {
   const t0 = performance.now();
   const v = await fn();
   return [performance.now() - t0, v];
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function wall(cmd, args, runs = 7) {

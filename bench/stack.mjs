@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const bin = join(root, 'bin', 'tsdsl.js');
@@ -25,7 +26,6 @@ const SUBJECT = ['mumps', '--with-input=scotch=pt-scotch'];
 const RUNS = Number(process.env['TSDSL_BENCH_RUNS'] ?? 20);
 const args = process.argv.slice(2);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function report(name, value, unit, note = '') {
   console.log(`${name.padEnd(60)} ${String(value).padStart(10)} ${unit.padEnd(4)} ${note}`);
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 
@@ -24,8 +25,8 @@ export async function benchUpdater(report) {
     index = parseSources(text);
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  report(`parse a Sources index of ${index.size} packages (${(text.length / 1e6).toFixed(0)} MB, median of 3)`, times[1].toFixed(0), 'ms', '≤ 2000 ms', times[1] <= 2000);
+  const parseMs = median(times);
+  report(`parse a Sources index of ${index.size} packages (${(text.length / 1e6).toFixed(0)} MB, median of 3)`, parseMs.toFixed(0), 'ms', '≤ 2000 ms', parseMs <= 2000);
   const json = JSON.stringify({ entries: [...index.values()] });
   const t0 = performance.now();
   JSON.parse(json);
