@@ -573,23 +573,28 @@ export interface FinalizedDerivation {
 const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
 const SYSTEM_FORBIDDEN = /["\\\x00-\x1f\x7f]/;
 
-function checkShape(partial: Derivation, name: string, hasher: DerivationHasher): void {
-  const storeDir = hasher.storeDir;
+/** The problems of a derivation's name, output names and system (the checks both shape checks make). */
+function namingProblems(name: string, outputNames: readonly string[], system: string): string[] {
   const problems: string[] = [];
   const nameProblem = validateStoreName(name + '.drv');
   if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
   // As in Nix: a derivation named `x.drv` would have an output path that looks like a .drv file.
   if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
-  const outputNames = Object.keys(partial.outputs);
   if (outputNames.length === 0) problems.push('it has no outputs; declare at least `out`');
   for (const o of outputNames) {
     if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
     const p = validateStoreName(outputPathName(name, o));
     if (p) problems.push(`output \`${o}\`: ${p}`);
   }
-  if (SYSTEM_FORBIDDEN.test(partial.system)) {
-    problems.push(`system \`${JSON.stringify(partial.system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+  if (SYSTEM_FORBIDDEN.test(system)) {
+    problems.push(`system \`${JSON.stringify(system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
   }
+  return problems;
+}
+
+function checkShape(partial: Derivation, name: string, hasher: DerivationHasher): void {
+  const storeDir = hasher.storeDir;
+  const problems = namingProblems(name, Object.keys(partial.outputs), partial.system);
   for (const path of Object.keys(partial.inputDrvs)) {
     if (!path.endsWith('.drv')) problems.push(`input derivation \`${path}\` is not a .drv path`);
     else if (!hasher.has(path)) checkStorePath(path, storeDir, 'input derivation', problems);
@@ -605,19 +610,7 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
 
 /** `checkShape` for `finalizeKnownInputs`: the inputs were finalized (so checked) already. */
 function checkKnownShape(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): void {
-  const problems: string[] = [];
-  const nameProblem = validateStoreName(name + '.drv');
-  if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
-  if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
-  if (spec.outputs.length === 0) problems.push('it has no outputs; declare at least `out`');
-  for (const o of spec.outputs) {
-    if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
-    const p = validateStoreName(outputPathName(name, o));
-    if (p) problems.push(`output \`${o}\`: ${p}`);
-  }
-  if (SYSTEM_FORBIDDEN.test(spec.system)) {
-    problems.push(`system \`${JSON.stringify(spec.system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
-  }
+  const problems = namingProblems(name, spec.outputs, spec.system);
   for (const input of spec.inputs) if (input.outputNames.length === 0) problems.push(`input derivation \`${input.drvPath}\` lists no outputs; name the outputs used`);
   for (const path of spec.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, hasher.storeDir, 'input source', problems);
   if (problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
