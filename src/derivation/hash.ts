@@ -10,6 +10,7 @@
  * Reference: /work/shared/reference/nix-formats.md §1.1–§1.4.
  */
 import crypto, { createHash } from 'node:crypto';
+import { TsdslError } from '../errors.js';
 
 /** Hash algorithms Nix 2.8 and Guix know, by their Nix names. */
 export type HashAlgo = 'md5' | 'sha1' | 'sha256' | 'sha512';
@@ -457,13 +458,18 @@ export function storeDirFromEnv(env: Readonly<Record<string, string | undefined>
 /** Checks a logical store directory and returns it; `what` names its origin in the error. */
 export function validateStoreDir(dir: string, what = 'store directory'): string {
   if (!dir.startsWith('/')) {
-    throw new Error(`${what} \`${dir}\` is not absolute; use an absolute path such as ${DEFAULT_STORE_DIR}`);
+    throw new TsdslError(`${what} \`${dir}\` is not absolute; use an absolute path such as ${DEFAULT_STORE_DIR}`);
   }
   if (dir.length > 1 && dir.endsWith('/')) {
-    throw new Error(`${what} \`${dir}\` ends with \`/\`; remove the trailing slash (it is part of every store path's hash)`);
+    throw new TsdslError(`${what} \`${dir}\` ends with \`/\`; remove the trailing slash (it is part of every store path's hash)`);
   }
   if (dir === '/' || /\/\/|\/\.\.?(\/|$)/.test(dir) || /[\0\n]/.test(dir)) {
-    throw new Error(`${what} \`${dir}\` is not a normalised directory path; write it like ${DEFAULT_STORE_DIR}`);
+    throw new TsdslError(`${what} \`${dir}\` is not a normalised directory path; write it like ${DEFAULT_STORE_DIR}`);
+  }
+  // Nix writes store paths into .drv files unescaped: a quote, backslash or control character
+  // in the store dir would make every derivation unreadable.
+  if (/["\\\x00-\x1f\x7f]/.test(dir)) {
+    throw new TsdslError(`${what} \`${JSON.stringify(dir).slice(1, -1)}\` contains a quote, backslash or control character, which .drv files cannot hold unescaped; use a plain path such as ${DEFAULT_STORE_DIR}`);
   }
   return dir;
 }

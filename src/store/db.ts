@@ -11,6 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { TsdslError } from '../errors.js';
 import { sleepSync } from './lock.js';
 
 type Database = BetterSqlite3.Database;
@@ -117,7 +118,7 @@ function loadDriver(): typeof BetterSqlite3 {
     try {
       driver = require('better-sqlite3') as typeof BetterSqlite3;
     } catch (e) {
-      throw new Error(`cannot load the SQLite binding better-sqlite3 (${(e as Error).message.split('\n')[0]}); run \`npm install\` in the tsdsl directory`);
+      throw new TsdslError(`cannot load the SQLite binding better-sqlite3 (${(e as Error).message.split('\n')[0]}); run \`npm install\` in the tsdsl directory`);
     }
   }
   return driver;
@@ -250,11 +251,11 @@ export class StoreDb {
         put.run('storeDir', storeDir);
         put.run('schema', SCHEMA_VERSION);
       } else if (dir !== storeDir) {
-        throw new Error(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+        throw new TsdslError(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
       } else if (meta.get('schema') === '1') {
         this.db.exec(MIGRATE_1_TO_2);
       } else if (meta.get('schema') !== SCHEMA_VERSION) {
-        throw new Error(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
+        throw new TsdslError(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
       }
     }).immediate();
 

@@ -76,6 +76,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
+import { TsdslError } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree } from './tree.js';
@@ -201,7 +202,7 @@ export interface OpenStoreOptions {
 export function storeRootFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const root = env['TSDSL_ROOT'];
   if (root) {
-    if (!root.startsWith('/')) throw new Error(`TSDSL_ROOT \`${root}\` is not absolute; use an absolute path`);
+    if (!root.startsWith('/')) throw new TsdslError(`TSDSL_ROOT \`${root}\` is not absolute; use an absolute path`);
     return root;
   }
   const xdg = env['XDG_DATA_HOME'];
@@ -239,6 +240,27 @@ Atomics.notify(workerData.flag, 0);
 `);
 // How long startSync's caller waits for the worker before syncing itself.
 const SYNC_WAIT_MS = 120_000;
+
+/**
+ * `mkdir -p`, one directory at a time: Node's recursive mkdir never returns when the kernel
+ * answers ENOENT for a directory whose parent exists (as /proc does), and a store root is
+ * whatever the user set.
+ */
+function makeDirectories(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (!statSync(dir).isDirectory()) throw e;
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || statSync(parent, { throwIfNoEntry: false })) throw e;
+    makeDirectories(parent);
+    mkdirSync(dir);
+  }
+}
 
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
@@ -394,13 +416,21 @@ export class LocalStore implements Store {
     const varDir = join(root, 'var');
     const lockDir = join(varDir, 'locks');
     try {
-      for (const d of [this.storeRoot, this.tmpRoot, varDir, lockDir]) mkdirSync(d, { recursive: true });
+      for (const d of [this.storeRoot, this.tmpRoot, varDir, lockDir]) makeDirectories(d);
     } catch (e) {
-      throw new Error(`cannot create the store at ${root} (${(e as Error).message}); set TSDSL_ROOT to a writable directory`);
+      throw new TsdslError(`cannot create the store at ${root} (${(e as Error).message}); set TSDSL_ROOT to a writable directory`);
     }
     this.durable = options.durable ?? true;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    this.db = new StoreDb(join(varDir, 'db.sqlite'), storeDir);
+    try {
+      this.db = new StoreDb(join(varDir, 'db.sqlite'), storeDir);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (!/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) throw e;
+      throw new TsdslError(
+        `cannot open the store database ${join(varDir, 'db.sqlite')} for writing (${(e as Error).message}); the store at ${root} belongs to another user or is read-only: set TSDSL_ROOT to a store of your own`,
+      );
+    }
     this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
     this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
     this.cleanup();

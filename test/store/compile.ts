@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { transform } from 'sucrase';
 
 const STORE_MODULES = [
+  'src/errors.ts',
   'src/derivation/hash.ts',
   'src/derivation/aterm.ts',
   'src/store/nar.ts',

@@ -1,0 +1,74 @@
+/**
+ * Store settings a user can get wrong (TSDSL_ROOT, TSDSL_STORE_DIR, a store that is not
+ * theirs): each is a one-paragraph `tsdsl: error:` naming the setting and the way out, with
+ * exit code 1, never an "internal error", and never a hang.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cannotSwitchUser, testUser } from '../run/fixtures/closure.js';
+import { BIN, ROOT, tsdsl } from './helpers.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function newRoot(): string {
+  const d = mkdtempSync(join(tmpdir(), 'tsdsl-settings-'));
+  dirs.push(d);
+  return d;
+}
+
+function expectUserError(r: { code: number | null; stderr: string }, message: RegExp): void {
+  expect(r.stderr).not.toMatch(/internal error/);
+  expect(r.stderr).toMatch(/^tsdsl: error: /);
+  expect(r.stderr).toMatch(message);
+  expect(r.code).toBe(1);
+}
+
+describe('store settings', () => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['a relative TSDSL_ROOT', { TSDSL_ROOT: 'store-here' }, /TSDSL_ROOT `store-here` is not absolute; use an absolute path/],
+    // The kernel answers ENOENT for any new name under /proc: Node's recursive mkdir would loop forever.
+    ['a TSDSL_ROOT where no directory can be made', { TSDSL_ROOT: '/proc/tsdsl-here' }, /cannot create the store at \/proc\/tsdsl-here \(ENOENT.*\); set TSDSL_ROOT to a writable directory/],
+    ['a relative TSDSL_STORE_DIR', { TSDSL_STORE_DIR: 'nix/store' }, /TSDSL_STORE_DIR `nix\/store` is not absolute/],
+    ['a TSDSL_STORE_DIR with a quote', { TSDSL_STORE_DIR: '/a"b' }, /TSDSL_STORE_DIR `\/a\\"b` contains a quote, backslash or control character/],
+  ];
+  for (const [what, env, message] of cases) {
+    it(`${what}: a clear error`, () => {
+      const root = newRoot();
+      const r = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root, ...env }, timeoutMs: 30_000 });
+      expectUserError(r, message);
+    });
+  }
+
+  it('a store made for another store dir names both, and the way out', () => {
+    const root = newRoot();
+    const made = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } });
+    expect(made.code).toBe(0);
+    const r = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: '/nix/store' } });
+    expectUserError(r, /belongs to the store dir \/tsdsl\/store, not \/nix\/store; use another TSDSL_ROOT for \/nix\/store, or set TSDSL_STORE_DIR=\/tsdsl\/store/);
+  });
+
+  const why = cannotSwitchUser();
+  if (why) console.log(`skipping the other user's store test: ${why}`);
+  it.skipIf(why !== undefined)("another user's store: says so, instead of SQLite's read-only error", () => {
+    const root = newRoot();
+    expect(tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } }).code).toBe(0);
+    chmodSync(root, 0o755);
+    const user = testUser()!;
+    const r = spawnSync(process.execPath, [BIN, 'build', '-d', 'hwloc'], {
+      cwd: ROOT,
+      uid: user.uid,
+      gid: user.gid,
+      env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expectUserError(
+      { code: r.status, stderr: r.stderr },
+      new RegExp(`cannot open the store database ${root}/var/db.sqlite for writing .*belongs to another user or is read-only: set TSDSL_ROOT to a store of your own`),
+    );
+  });
+});
