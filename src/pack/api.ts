@@ -97,6 +97,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
+  // Where the pack goes is checked before anything is built: a typo in -o costs no build.
+  if (request.output !== undefined) (await import('./compress.js')).checkDestination(resolve(request.output));
   const { openStore } = await import('../store/store.js');
   const store = request.store ?? openStore();
   try {

@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
@@ -554,7 +554,12 @@ export function checkDestination(dest: string): void {
   } catch {
     // Reported below.
   }
-  if (!ok) throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` does not exist`);
+  if (!ok) throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` does not exist; create it first, or choose another place with -o FILE`);
+  try {
+    accessSync(dir, fsConstants.W_OK);
+  } catch {
+    throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` is not writable by you; choose another place with -o FILE`);
+  }
   try {
     if (statSync(dest).isDirectory()) throw new TsdslError(`cannot write \`${dest}\`: it is a directory; give a file name`);
   } catch (e) {

@@ -58,5 +58,12 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
       expect(tsdsl([cmd, '--cores=0', 'hwloc'], { env }).stderr).toMatch(/--cores 0: give a whole number of cores/);
     }
     expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('x');
+    // Where the pack would go is checked before anything is built: an empty store stays empty.
+    const fresh = join(dir, 'fresh-root');
+    const nowhere = tsdsl(['pack', '-o', join(dir, 'no-such-dir', 'p.tar.gz'), 'hwloc'], { env: { TSDSL_ROOT: fresh } });
+    expect(nowhere.stderr).toMatch(/^tsdsl: error: cannot write `.*\/no-such-dir\/p\.tar\.gz`: the directory `.*\/no-such-dir` does not exist; create it first/);
+    expect(nowhere.code).toBe(1);
+    expect(tsdsl(['pack', '-o', join(dir, 'x'), 'hwloc'], { env: { TSDSL_ROOT: fresh } }).stderr).toMatch(/it is a directory; give a file name/);
+    expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('x');
   }, 600_000);
 });
