@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TsdslError, isTsdslError } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { Collection } from './collection.js';
 
 /** Where to find package files beyond the default collection. */
@@ -69,8 +69,24 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     }
     const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(err.stack ?? '');
     const where = frame ? `${file}:${frame[1]}` : file;
-    throw new TsdslError(`loading package file ${where} failed: ${err.message}`, { cause: e });
+    const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
+    const hint = missing ? await undefinedNameHint(missing) : '';
+    throw new TsdslError(`loading package file ${where} failed: ${err.message}${hint}`, { cause: e });
   }
+}
+
+/**
+ * What to do about a name a package file uses without defining it: import it, when the
+ * default collection or the DSL exports it (a forgotten import), or the closest such names.
+ */
+async function undefinedNameHint(name: string): Promise<string> {
+  const packages = Object.keys((await import('../../packages/index.js')) as Record<string, unknown>);
+  const api = Object.keys((await import('../index.js')) as Record<string, unknown>);
+  const from = (n: string) => (packages.includes(n) ? 'tsdsl/packages' : 'tsdsl');
+  if (packages.includes(name) || api.includes(name)) return `; import it: \`import { ${name} } from '${from(name)}';\``;
+  const close = didYouMean(name, [...packages, ...api]);
+  if (!close) return '';
+  return `${close} (packages of the default collection are imported from 'tsdsl/packages', the DSL from 'tsdsl')`;
 }
 
 /** The default collection plus user directories. */

@@ -197,4 +197,16 @@ export const helper = definePackage({
     expect(r3.stderr).toMatch(new RegExp(`loading package file ${bad3}/throws\\.ts:2 failed: boom`));
     expect(tsdsl(['graph', '-L', '/nonexistent/dir', 'x']).stderr).toMatch(/package directory `\/nonexistent\/dir` .* does not exist/);
   });
+
+  it('a name used without its import: the import to add, or the closest names', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    const file = (input: string) =>
+      `import { definePackage, trivial, licenses } from "tsdsl";\n\nexport const w = definePackage({\n  name: "w", version: "1", buildSystem: trivial,\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat, inputs: [${input}],\n});\n`;
+    writeFileSync(join(bad, 'w.ts'), file('hwloc'));
+    const forgot = tsdsl(['graph', '-L', bad, 'w']);
+    expect(forgot.code).toBe(1);
+    expect(forgot.stderr).toContain(`loading package file ${bad}/w.ts:5 failed: hwloc is not defined; import it: \`import { hwloc } from 'tsdsl/packages';\``);
+    writeFileSync(join(bad, 'w.ts'), file('hwlocc'));
+    expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toMatch(/hwlocc is not defined; did you mean `hwloc`.*imported from 'tsdsl\/packages'/);
+  });
 });
