@@ -247,18 +247,22 @@ const SYNC_WAIT_MS = 120_000;
  * whatever the user set.
  */
 function makeDirectories(dir: string): void {
-  try {
-    mkdirSync(dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      if (!statSync(dir).isDirectory()) throw e;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      mkdirSync(dir);
       return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
+        if (!statSync(dir).isDirectory()) throw e;
+        return;
+      }
+      const parent = dirname(dir);
+      if (code !== 'ENOENT' || parent === dir || attempt > 0) throw e;
+      // The parent is missing (make it), or another process made it meanwhile: try once more.
+      // ENOENT again, under a parent that exists, is a file system refusing the name (/proc).
+      if (!statSync(parent, { throwIfNoEntry: false })) makeDirectories(parent);
     }
-    const parent = dirname(dir);
-    if (code !== 'ENOENT' || parent === dir || statSync(parent, { throwIfNoEntry: false })) throw e;
-    makeDirectories(parent);
-    mkdirSync(dir);
   }
 }
 
@@ -1166,7 +1170,9 @@ export class LocalStore implements Store {
       const path = `${this.storeDir}/${name}`;
       if (!isStorePath(path, this.storeDir) || this.db.isValid(path)) continue;
       try {
-        if (lstatSync(join(this.storeRoot, name)).ctimeMs > cutoff) continue;
+        // Whole milliseconds, as Date.now() counts them: a file changed within the current
+        // millisecond is as old as the cutoff, not younger.
+        if (Math.floor(lstatSync(join(this.storeRoot, name)).ctimeMs) > cutoff) continue;
       } catch {
         continue;
       }
