@@ -312,7 +312,17 @@ describe('ATerm escaping and ordering', () => {
     // serializeDerivation is the plain printer: all three texts must agree with it.
     const hasher = new DerivationHasher(NIX);
     const dep = finalizeDerivation(partial({ outputNames: ['out', 'lib'], env: nixEnv('dep', 'x86_64-linux', '/bin/sh') }), 'dep', hasher);
-    for (const [label, value] of [['ascii', 'quote " backslash \\ newline \n tab \t cr \r $x'], ['unicode', 'ü 😀 \ue000']] as const) {
+    // Short and long strings (the byte printer writes long ones natively), each escaped
+    // character alone in a long one, and non-ASCII after a long ASCII run.
+    const long = 'a value long enough for the native writer';
+    const cases = [
+      ['ascii', 'quote " backslash \\ newline \n tab \t cr \r $x'],
+      ['unicode', 'ü 😀 \ue000'],
+      ['long', long],
+      ['long-unicode', `${long} ü`],
+      ...['"', '\\', '\n', '\r', '\t'].map((c, i) => [`long-escape${i}`, `${long}${c}`]),
+    ] as const;
+    for (const [label, value] of cases) {
       const d = partial({
         outputNames: ['out', 'dev', 'doc'],
         inputDrvs: { [dep.drvPath]: ['lib', 'out', 'lib'] },
