@@ -463,7 +463,7 @@ export function validateStoreDir(dir: string, what = 'store directory'): string 
   if (dir.length > 1 && dir.endsWith('/')) {
     throw new TsdslError(`${what} \`${dir}\` ends with \`/\`; remove the trailing slash (it is part of every store path's hash)`);
   }
-  if (dir === '/' || /\/\/|\/\.\.?(\/|$)/.test(dir) || /[\0\n]/.test(dir)) {
+  if (dir === '/' || /\/\/|\/\.\.?(\/|$)/.test(dir)) {
     throw new TsdslError(`${what} \`${dir}\` is not a normalised directory path; write it like ${DEFAULT_STORE_DIR}`);
   }
   // Nix writes store paths into .drv files unescaped: a quote, backslash or control character

@@ -290,5 +290,8 @@ describe('storeDirFromEnv', () => {
     expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: 'nix/store' })).toThrow(/TSDSL_STORE_DIR `nix\/store` is not absolute/);
     expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/nix/store/' })).toThrow(/remove the trailing slash/);
     expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/nix/../store' })).toThrow(/not a normalised/);
+    for (const bad of ['/nix\nstore', '/nix\0store', '/ni"x/store', '/nix\\store']) {
+      expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: bad })).toThrow(/contains a quote, backslash or control character/);
+    }
   });
 });
