@@ -25,6 +25,7 @@ import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
 import { LockDirectory } from '../store/lock.js';
+import { makeDirectories } from '../store/tree.js';
 import { resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
 
@@ -34,6 +35,15 @@ export function defaultDownloadCache(env: Env = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
   if (xdg && xdg.startsWith('/')) return join(xdg, 'tsdsl', 'downloads');
   return join(env.HOME || homedir(), '.cache', 'tsdsl', 'downloads');
+}
+
+/** Makes a directory of the download cache, or says which setting to change. */
+function makeCache(dir: string): void {
+  try {
+    makeDirectories(dir);
+  } catch (e) {
+    throw new TsdslError(`cannot use ${dir} for the download cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_DOWNLOAD_CACHE to a directory you can write`, { cause: e });
+  }
 }
 
 /** What to download: URLs tried in order, the expected sha256, and the file's name. */
@@ -330,7 +340,7 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
     const st = await exists(cached);
     if (st) return { path: cached, sha256: expected, size: st.size, url: undefined };
   }
-  await fsp.mkdir(cacheDir, { recursive: true });
+  makeCache(cacheDir);
 
   const failures: Array<{ url: string; error: string }> = [];
   const candidates: string[] = [];
@@ -506,9 +516,7 @@ export async function fetchGit(request: FetchGitRequest, options: FetchGitOption
   const gitDir = join(cacheDir, 'git');
   const reposDir = join(gitDir, 'repos');
   const checkoutsDir = join(gitDir, 'checkouts');
-  await fsp.mkdir(reposDir, { recursive: true });
-  await fsp.mkdir(checkoutsDir, { recursive: true });
-  await fsp.mkdir(join(gitDir, 'locks'), { recursive: true });
+  for (const d of [reposDir, checkoutsDir, join(gitDir, 'locks')]) makeCache(d);
   const expected = request.sha256 === undefined ? undefined : normaliseSha256(request.sha256);
   const key = urlKey(request.url);
   const repo = join(reposDir, `${key}.git`);

@@ -38,7 +38,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
-import { deleteTree } from '../store/tree.js';
+import { deleteTree, makeDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
@@ -206,7 +206,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const dest = join(cacheDir, hash);
   let locks: LockDirectory;
   try {
-    mkdirParents(cacheDir);
+    makeDirectories(cacheDir);
     locks = cacheLocks(cacheDir);
   } catch (e) {
     throw new TsdslError(`cannot use ${cacheDir} as the cache of unpacked packs (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_PACK_CACHE to a directory you can write`, { cause: e });
@@ -244,22 +244,6 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       rmSync(user, { force: true });
     },
   };
-}
-
-/**
- * `mkdir -p`, one component at a time: Node's recursive mkdir loops forever where mkdir(2) says
- * ENOENT although the parent exists (under /proc, say).
- */
-function mkdirParents(dir: string): void {
-  let cur = '';
-  for (const part of resolve(dir).split('/').slice(1)) {
-    cur += `/${part}`;
-    try {
-      mkdirSync(cur);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-  }
 }
 
 function touch(p: string): void {

@@ -79,7 +79,7 @@ import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
 import { TsdslError } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
-import { deleteTree } from './tree.js';
+import { deleteTree, makeDirectories } from './tree.js';
 export { deleteTree };
 import type { AcquireOptions } from './lock.js';
 import { ReferenceScanner, narHash, narHashOfBytes, narHashWith } from './nar.js';
@@ -240,31 +240,6 @@ Atomics.notify(workerData.flag, 0);
 `);
 // How long startSync's caller waits for the worker before syncing itself.
 const SYNC_WAIT_MS = 120_000;
-
-/**
- * `mkdir -p`, one directory at a time: Node's recursive mkdir never returns when the kernel
- * answers ENOENT for a directory whose parent exists (as /proc does), and a store root is
- * whatever the user set.
- */
-function makeDirectories(dir: string): void {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      mkdirSync(dir);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') {
-        if (!statSync(dir).isDirectory()) throw e;
-        return;
-      }
-      const parent = dirname(dir);
-      if (code !== 'ENOENT' || parent === dir || attempt > 0) throw e;
-      // The parent is missing (make it), or another process made it meanwhile: try once more.
-      // ENOENT again, under a parent that exists, is a file system refusing the name (/proc).
-      if (!statSync(parent, { throwIfNoEntry: false })) makeDirectories(parent);
-    }
-  }
-}
 
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');

@@ -1,8 +1,27 @@
 /**
- * Deleting read-only trees (store items, unpacked packs): a small module of its own, so that
- * `tsdsl run` can use it without loading the store.
+ * Making directories and deleting read-only trees (store items, unpacked packs): a small module
+ * of its own, so that `tsdsl run` can use it without loading the store.
  */
-import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/**
+ * `mkdir -p`, one directory at a time from the root down, for directories a user's setting
+ * names (the store root, caches): Node's recursive mkdir never returns when the kernel answers
+ * ENOENT under a parent that exists, as /proc does. A directory another process makes
+ * meanwhile is fine.
+ */
+export function makeDirectories(dir: string): void {
+  let path = '';
+  for (const part of resolve(dir).split('/').slice(1)) {
+    path += `/${part}`;
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
 
 const SLASH = Buffer.from('/');
 

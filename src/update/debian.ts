@@ -16,11 +16,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsdslError } from '../errors.js';
+import { makeDirectories } from '../store/tree.js';
 import { debianArchives, readAptSources, type Env, type MirrorOptions } from '../build/mirrors.js';
 import { compareDebianVersions, upstreamOf } from './debian-version.js';
 import { parseSources, type SourceEntry } from './sources-index.js';
@@ -259,7 +260,12 @@ export class DebianUpdater implements Updater {
         if (actual !== sum.sha256) throw new Error(`${sourcesUrl} has sha256 ${actual}, but InRelease says ${sum.sha256} (the index changed while fetching? try again)`);
         const entries = [...parseSources(await xzDecompress(xz)).values()];
         const fresh: CachedIndex = { format: CACHE_FORMAT, archive, suite, sourcesSha256: sum.sha256, entries };
-        mkdirSync(join(this.cacheDir, 'debian'), { recursive: true });
+        // Made only now: an index that cannot be reached leaves nothing behind.
+        try {
+          makeDirectories(join(this.cacheDir, 'debian'));
+        } catch (e) {
+          throw new TsdslError(`cannot use ${this.cacheDir} for the updaters' cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_UPDATER_CACHE to a directory you can write`, { cause: e });
+        }
         atomicWrite(file, JSON.stringify(fresh));
         return DebianUpdater.toLoaded(fresh);
       } catch (e) {

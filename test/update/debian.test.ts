@@ -92,6 +92,13 @@ describe('DebianUpdater on a fixture archive', () => {
     expect((await latestRelease(again, 'hwloc')).version).toBe('2.15.0');
   });
 
+  it('a cache where no directory can be made is a clear error naming its setting, not a hang', async () => {
+    const dir = tmp();
+    // The kernel answers ENOENT for any new name under /proc; Node's recursive mkdir would loop.
+    const u = updater('/proc/tsdsl-updaters', makeArchive(join(dir, 'archive')));
+    await expect(u.latest('hwloc')).rejects.toThrow(/cannot use \/proc\/tsdsl-updaters for the updaters' cache \(ENOENT\); set TSDSL_UPDATER_CACHE to a directory you can write/);
+  });
+
   it('fails clearly and writes nothing when the index cannot be reached', async () => {
     const dir = tmp();
     const cache = join(dir, 'cache');

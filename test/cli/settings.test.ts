@@ -1,7 +1,7 @@
 /**
- * Store settings a user can get wrong (TSDSL_ROOT, TSDSL_STORE_DIR, a store that is not
- * theirs): each is a one-paragraph `tsdsl: error:` naming the setting and the way out, with
- * exit code 1, never an "internal error", and never a hang.
+ * Settings a user can get wrong (TSDSL_ROOT, TSDSL_STORE_DIR, a store that is not theirs, the
+ * caches' directories): each is a one-paragraph `tsdsl: error:` naming the setting and the way
+ * out, with exit code 1, never an "internal error", and never a hang.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -22,12 +22,12 @@ function newRoot(): string {
 
 function expectUserError(r: { code: number | null; stderr: string }, message: RegExp): void {
   expect(r.stderr).not.toMatch(/internal error/);
-  expect(r.stderr).toMatch(/^tsdsl: error: /);
+  expect(r.stderr).toMatch(/^tsdsl: error: /m);
   expect(r.stderr).toMatch(message);
   expect(r.code).toBe(1);
 }
 
-describe('store settings', () => {
+describe('settings', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
     ['a relative TSDSL_ROOT', { TSDSL_ROOT: 'store-here' }, /TSDSL_ROOT `store-here` is not absolute; use an absolute path/],
     // The kernel answers ENOENT for any new name under /proc: Node's recursive mkdir would loop forever.
@@ -50,6 +50,18 @@ describe('store settings', () => {
     const r = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: '/nix/store' } });
     expectUserError(r, /belongs to the store dir \/tsdsl\/store, not \/nix\/store; use another TSDSL_ROOT for \/nix\/store, or set TSDSL_STORE_DIR=\/tsdsl\/store/);
   });
+
+  // The kernel answers ENOENT for any new name under /proc: the cache fails at once, before a
+  // download, instead of looping in Node's recursive mkdir. (The updaters' cache: test/update.)
+  const caches: Array<[string, string[], Record<string, string>, RegExp]> = [
+    ['the download cache', ['build', 'zlib'], { TSDSL_DOWNLOAD_CACHE: '/proc/tsdsl-downloads' }, /cannot use \/proc\/tsdsl-downloads for the download cache \(ENOENT\); set TSDSL_DOWNLOAD_CACHE/],
+  ];
+  for (const [what, args, env, message] of caches) {
+    it(`${what} where no directory can be made: a clear error`, () => {
+      const r = tsdsl(args, { env: { TSDSL_ROOT: newRoot(), ...env }, timeoutMs: 30_000 });
+      expectUserError(r, message);
+    });
+  }
 
   const why = cannotSwitchUser();
   if (why) console.log(`skipping the other user's store test: ${why}`);
