@@ -175,26 +175,36 @@ export class Lowerer {
     if (hit) return hit;
     // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
     const order: Package[] = [];
+    // Each ordered package's host and native inputs, found by the walk and used by lowerOne.
+    const orderBags: Package[][] = [];
     const state = new Map<Package, 1 | 2>();
-    // Two parallel stacks (package, expanded) rather than a pair per entry.
+    // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
-    const expandedStack: boolean[] = [false];
+    const bagStack: Array<Package[][] | undefined> = [undefined];
     while (stack.length) {
       const q = stack.pop()!;
-      const expanded = expandedStack.pop()!;
+      const bag = bagStack.pop();
       if (this.memo.has(q) || state.get(q) === 2) continue;
-      if (expanded) {
+      if (bag) {
         state.set(q, 2);
         order.push(q);
+        orderBags.push(bag[0]!, bag[1]!);
         continue;
       }
       if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
       state.set(q, 1);
+      const host = withPropagated(q.inputs, q.propagatedInputs);
+      const native = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
       stack.push(q);
-      expandedStack.push(true);
-      for (const d of this.bagInputs(q)) if (!this.memo.has(d) && state.get(d) !== 2) (stack.push(d), expandedStack.push(false));
+      bagStack.push([host, native]);
+      for (const list of [host, native]) {
+        for (let i = 0; i < list.length; i++) {
+          const d = list[i]!;
+          if (!this.memo.has(d) && state.get(d) !== 2) (stack.push(d), bagStack.push(undefined));
+        }
+      }
     }
-    for (const q of order) this.memo.set(q, this.lowerOne(q));
+    for (let i = 0; i < order.length; i++) this.memo.set(order[i]!, this.lowerOne(order[i]!, orderBags[2 * i]!, orderBags[2 * i + 1]!));
     return this.memo.get(p)!;
   }
 
@@ -498,7 +508,8 @@ export class Lowerer {
     return result;
   }
 
-  private lowerOne(p: Package): Lowered {
+  /** Lowers `p`, whose host and native inputs (propagated ones included) are lowered already. */
+  private lowerOne(p: Package, host: readonly Package[], native: readonly Package[]): Lowered {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
@@ -545,8 +556,6 @@ export class Lowerer {
     if (p.source && p.source.patchFlags.join(' ') !== '-p1') env['patchFlags'] = p.source.patchFlags.join(' ');
     if (p.source?.snippet) env['snippet'] = p.source.snippet;
 
-    const host = withPropagated(p.inputs, p.propagatedInputs);
-    const native = withPropagated(p.nativeInputs, bs.toolchain(), bs.tools());
     // host and native together are the bag's inputs.
     // Each input's lowering, looked up once.
     const hostL = host.map(loweredOf);
