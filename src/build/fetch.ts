@@ -25,7 +25,7 @@ import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
 import { LockDirectory } from '../store/lock.js';
-import { makeDirectories } from '../store/tree.js';
+import { makeCacheDirectories } from '../store/tree.js';
 import { resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
 
@@ -38,13 +38,7 @@ export function defaultDownloadCache(env: Env = process.env): string {
 }
 
 /** Makes a directory of the download cache, or says which setting to change. */
-function makeCache(dir: string): void {
-  try {
-    makeDirectories(dir);
-  } catch (e) {
-    throw new TsdslError(`cannot use ${dir} for the download cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_DOWNLOAD_CACHE to a directory you can write`, { cause: e });
-  }
-}
+const makeCache = (dir: string): void => makeCacheDirectories(dir, 'the download cache', 'TSDSL_DOWNLOAD_CACHE');
 
 /** What to download: URLs tried in order, the expected sha256, and the file's name. */
 export interface FetchUrlRequest {

@@ -845,11 +845,14 @@ function reserve(n: number): void {
 // whether the string was ASCII. Shorter strings are copied in a loop, cheaper than the calls.
 const LONG = 24;
 
-/** Writes `s` (which needs no escapes) at `pos` natively; false when it is not ASCII. */
-function writeNative(s: string): boolean {
+/** Appends `s` (which needs no escapes) natively, wrapped in `quote` (a byte, or none). */
+function putNative(s: string, quote?: number): void {
+  reserve(3 * s.length + 2);
+  if (quote !== undefined) out[pos++] = quote;
   const written = out.write(s, pos, 'utf8');
   pos += written;
-  return written === s.length;
+  if (written !== s.length) ascii = false;
+  if (quote !== undefined) out[pos++] = quote;
 }
 
 /** Whether `s` has a character the ATerm form escapes. */
@@ -860,11 +863,7 @@ function hasEscapes(s: string): boolean {
 /** Appends `s` as is. */
 function put(s: string): void {
   const n = s.length;
-  if (n >= LONG) {
-    reserve(3 * n);
-    if (!writeNative(s)) ascii = false;
-    return;
-  }
+  if (n >= LONG) return putNative(s);
   reserve(n);
   // Locals, not the module's bindings, in the loops: the compiler keeps them in registers.
   const o = out;
@@ -882,13 +881,7 @@ function put(s: string): void {
 /** Appends `s` quoted with the ATerm escapes. */
 function putQuoted(s: string): void {
   const n = s.length;
-  if (n >= LONG && !hasEscapes(s)) {
-    reserve(3 * n + 2);
-    out[pos++] = 0x22;
-    if (!writeNative(s)) ascii = false;
-    out[pos++] = 0x22;
-    return;
-  }
+  if (n >= LONG && !hasEscapes(s)) return putNative(s, 0x22);
   reserve(2 * n + 2);
   const o = out;
   let p = pos;
@@ -917,11 +910,7 @@ function putRaw(s: string, what: string): void {
   const n = s.length;
   if (n >= LONG) {
     if (s.indexOf('"') !== -1 || s.indexOf('\\') !== -1) quoteRaw(s, what);
-    reserve(3 * n + 2);
-    out[pos++] = 0x22;
-    if (!writeNative(s)) ascii = false;
-    out[pos++] = 0x22;
-    return;
+    return putNative(s, 0x22);
   }
   reserve(n + 2);
   const o = out;

@@ -176,11 +176,11 @@ export class Lowerer {
     // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
     const order: Package[] = [];
     // Each ordered package's host and native inputs, found by the walk and used by lowerOne.
-    const orderBags: Package[][] = [];
+    const orderBags: Array<[Package[], Package[]]> = [];
     const state = new Map<Package, 1 | 2>();
     // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
-    const bagStack: Array<Package[][] | undefined> = [undefined];
+    const bagStack: Array<[Package[], Package[]] | undefined> = [undefined];
     while (stack.length) {
       const q = stack.pop()!;
       const bag = bagStack.pop();
@@ -188,7 +188,7 @@ export class Lowerer {
       if (bag) {
         state.set(q, 2);
         order.push(q);
-        orderBags.push(bag[0]!, bag[1]!);
+        orderBags.push(bag);
         continue;
       }
       if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
@@ -204,7 +204,10 @@ export class Lowerer {
         }
       }
     }
-    for (let i = 0; i < order.length; i++) this.memo.set(order[i]!, this.lowerOne(order[i]!, orderBags[2 * i]!, orderBags[2 * i + 1]!));
+    for (let i = 0; i < order.length; i++) {
+      const [host, native] = orderBags[i]!;
+      this.memo.set(order[i]!, this.lowerOne(order[i]!, host, native));
+    }
     return this.memo.get(p)!;
   }
 

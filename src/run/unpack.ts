@@ -35,7 +35,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
 import { deleteTree, makeDirectories } from '../store/tree.js';

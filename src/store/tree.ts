@@ -3,7 +3,8 @@
  * of its own, so that `tsdsl run` can use it without loading the store.
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { TsdslError } from '../errors.js';
 
 /**
  * `mkdir -p`, one directory at a time from the root down, for directories a user's setting
@@ -20,6 +21,18 @@ export function makeDirectories(dir: string): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
+  }
+}
+
+/**
+ * `makeDirectories` for a cache a setting names (`dir`, or `sub` inside it): a failure is the
+ * user's error, naming `dir`, what it is for and the setting to change.
+ */
+export function makeCacheDirectories(dir: string, what: string, setting: string, sub = ''): void {
+  try {
+    makeDirectories(sub ? join(dir, sub) : dir);
+  } catch (e) {
+    throw new TsdslError(`cannot use ${dir} for ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set ${setting} to a directory you can write`, { cause: e });
   }
 }
 

@@ -21,7 +21,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsdslError } from '../errors.js';
-import { makeDirectories } from '../store/tree.js';
+import { makeCacheDirectories } from '../store/tree.js';
 import { debianArchives, readAptSources, type Env, type MirrorOptions } from '../build/mirrors.js';
 import { compareDebianVersions, upstreamOf } from './debian-version.js';
 import { parseSources, type SourceEntry } from './sources-index.js';
@@ -261,11 +261,7 @@ export class DebianUpdater implements Updater {
         const entries = [...parseSources(await xzDecompress(xz)).values()];
         const fresh: CachedIndex = { format: CACHE_FORMAT, archive, suite, sourcesSha256: sum.sha256, entries };
         // Made only now: an index that cannot be reached leaves nothing behind.
-        try {
-          makeDirectories(join(this.cacheDir, 'debian'));
-        } catch (e) {
-          throw new TsdslError(`cannot use ${this.cacheDir} for the updaters' cache (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_UPDATER_CACHE to a directory you can write`, { cause: e });
-        }
+        makeCacheDirectories(this.cacheDir, "the updaters' cache", 'TSDSL_UPDATER_CACHE', 'debian');
         atomicWrite(file, JSON.stringify(fresh));
         return DebianUpdater.toLoaded(fresh);
       } catch (e) {
