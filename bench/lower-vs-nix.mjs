@@ -105,7 +105,6 @@ function freshFileSystem(dir, name) {
   };
 }
 
-
 /** Our child process: whole-process wall and RSS, plus the in-process times it prints. */
 function ours(syntheticFile, storeDir, storeRoot) {
   const m = measure(process.execPath, [join(root, 'bench/lower-child.mjs'), syntheticFile, storeDir, ...(storeRoot ? [storeRoot] : [])]);
