@@ -6,7 +6,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseHash } from '../derivation/hash.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, didYouMean } from '../errors.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 
 export const ORIGIN_BRAND: unique symbol = Symbol.for('tsdsl.origin') as never;
@@ -138,11 +138,33 @@ function normaliseSha256(text: unknown, problems: string[]): string {
   }
 }
 
+const COMMON_KEYS = ['patches', 'patchFlags', 'snippet'] as const;
+const URL_KEYS: readonly string[] = ['urls', 'sha256', 'fileName', ...COMMON_KEYS];
+const GIT_KEYS: readonly string[] = ['url', 'commit', 'sha256', 'recursive', ...COMMON_KEYS];
+const LOCAL_KEYS: readonly string[] = ['base', ...COMMON_KEYS];
+
+/**
+ * Fields an origin's spec does not know (`url: …` given to url(), whose field is `urls`), each
+ * with the closest known names: a misspelt field would otherwise be dropped without a word.
+ */
+function checkKeys(kind: string, spec: unknown, known: readonly string[], example: string, loc: CapturedLocation, problems: string[]): void {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    const what = spec === null ? 'null' : Array.isArray(spec) ? 'an array' : typeof spec === 'string' ? `the string ${JSON.stringify(spec)}` : typeof spec;
+    fail(kind, loc, [`${kind}() takes one object such as ${example}, not ${what}`]);
+  }
+  for (const k of Object.keys(spec)) {
+    if (!known.includes(k)) problems.push(`unknown field \`${k}\`${didYouMean(k, known) || ` (${kind}() takes: ${known.join(', ')})`}`);
+  }
+}
+
 function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[]) {
   // Resolving the caller's file costs V8 a scan of the module, so only a relative patch pays it.
   let base: string | undefined | null = null;
   const patches: Patch[] = [];
-  for (const p of spec.patches ?? []) {
+  if (spec.patches !== undefined && !Array.isArray(spec.patches)) problems.push('patches must be a list of file names and url() origins, such as [\'./fix.patch\']');
+  if (spec.patchFlags !== undefined && (!Array.isArray(spec.patchFlags) || spec.patchFlags.some((f) => typeof f !== 'string')))
+    problems.push("patchFlags must be a list of strings, such as ['-p0']");
+  for (const p of Array.isArray(spec.patches) ? spec.patches : []) {
     if (typeof p === 'string') {
       if (!isAbsolute(p) && base === null) base = callerDir(loc);
       patches.push(base && !isAbsolute(p) ? resolve(base, p) : p);
@@ -154,7 +176,7 @@ function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[
   return {
     [ORIGIN_BRAND]: true as const,
     patches: Object.freeze(patches),
-    patchFlags: Object.freeze([...(spec.patchFlags ?? ['-p1'])]),
+    patchFlags: Object.freeze(Array.isArray(spec.patchFlags) ? [...spec.patchFlags] : ['-p1']),
     snippet: spec.snippet,
   };
 }
@@ -177,12 +199,13 @@ function withLocation<T extends object>(o: T, loc: CapturedLocation): T {
 export function url(spec: UrlSpec): UrlOrigin {
   const loc = captureLocation(url);
   const problems: string[] = [];
+  checkKeys('url', spec, URL_KEYS, "{ urls: 'https://…/x-1.0.tar.gz', sha256: '…' }", loc, problems);
   const urls = typeof spec.urls === 'string' ? [spec.urls] : [...(spec.urls ?? [])];
   if (urls.length === 0) problems.push('no URL given');
   for (const u of urls) checkUrl(u, problems);
   const sha256 = normaliseSha256(spec.sha256, problems);
   const fileName = spec.fileName ?? (urls[0] ? decodeURIComponent(String(urls[0]).replace(/[?#].*$/, '').split('/').pop() ?? '') : '');
-  if (!fileName) problems.push('cannot infer a file name from the first URL; set fileName');
+  if (!fileName && urls.length) problems.push('cannot infer a file name from the first URL; set fileName');
   const common = commonFields(spec, loc, problems);
   if (problems.length) fail('url', loc, problems);
   return withLocation({ ...common, kind: 'url' as const, urls: Object.freeze(urls), sha256, fileName } as UrlOrigin, loc);
@@ -192,6 +215,7 @@ export function url(spec: UrlSpec): UrlOrigin {
 export function git(spec: GitSpec): GitOrigin {
   const loc = captureLocation(git);
   const problems: string[] = [];
+  checkKeys('git', spec, GIT_KEYS, "{ url: 'https://…/x.git', commit: 'v1.0', sha256: '…' }", loc, problems);
   if (typeof spec.url !== 'string' || !spec.url) problems.push('git origin needs a url');
   if (typeof spec.commit !== 'string' || !spec.commit) problems.push('git origin needs a commit (a commit id, tag or branch)');
   const sha256 = spec.sha256 === undefined ? undefined : normaliseSha256(spec.sha256, problems);
@@ -210,6 +234,7 @@ export function git(spec: GitSpec): GitOrigin {
 export function local(path: string, options: CommonSpec & { base?: string } = {}): LocalOrigin {
   const loc = captureLocation(local);
   const problems: string[] = [];
+  checkKeys('local', options, LOCAL_KEYS, "local('./x-1.0.tar.gz', { patches: ['./fix.patch'] })", loc, problems);
   if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
   const base = options.base ?? callerDir(loc) ?? process.cwd();
   const common = commonFields(options, loc, problems);

@@ -112,6 +112,25 @@ describe('origins', () => {
     expect(e.message).toMatch(/sha256/);
   });
 
+  it('names unknown and misshapen fields of url(), git() and local(), with the closest names', () => {
+    const e = errorOf(() => url({ url: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patchez: [] } as never));
+    expect(e.message).toMatch(/url origin at test\/dsl\/package\.test\.ts:\d+ has 3 problems/);
+    expect(e.message).toContain('no URL given');
+    expect(e.message).toContain('unknown field `url`; did you mean `urls`?');
+    expect(e.message).toContain('unknown field `patchez`; did you mean `patches`?');
+    expect(e.message).not.toContain('file name');
+    const g = errorOf(() => git({ url: 'file:///srv/x.git', commit: 'v1', recursiv: true, zzz: 1 } as never));
+    expect(g.message).toContain('unknown field `recursiv`; did you mean `recursive`?');
+    expect(g.message).toContain('unknown field `zzz` (git() takes: url, commit, sha256, recursive, patches, patchFlags, snippet)');
+    expect(errorOf(() => local('./x', { patch: ['a'] } as never)).message).toContain('unknown field `patch`; did you mean `patches` or `patchFlags`?');
+    expect(errorOf(() => url('https://example.org/a-1.tar.gz' as never)).message).toMatch(
+      /url\(\) takes one object such as \{ urls: .*, not the string "https:\/\/example\.org\/a-1\.tar\.gz"/,
+    );
+    const p = errorOf(() => url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patches: './fix.patch', patchFlags: '-p0' } as never));
+    expect(p.message).toContain('patches must be a list');
+    expect(p.message).toContain('patchFlags must be a list of strings');
+  });
+
   it('resolves relative patches and local paths against the defining file', () => {
     const o = url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patches: ['./patches/fix.patch'] });
     expect(o.patches[0]).toMatch(/test\/dsl\/patches\/fix\.patch$/);
