@@ -70,7 +70,8 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(err.stack ?? '');
     const where = frame ? `${file}:${frame[1]}` : file;
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
-    const hint = missing ? await undefinedNameHint(missing) : '';
+    const noExport = err instanceof SyntaxError ? /^The requested module '(tsdsl(?:\/packages)?)' does not provide an export named '([^']+)'$/.exec(err.message) : null;
+    const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
     throw new TsdslError(`loading package file ${where} failed: ${err.message}${hint}`, { cause: e });
   }
 }
@@ -87,6 +88,19 @@ async function undefinedNameHint(name: string): Promise<string> {
   const close = didYouMean(name, [...packages, ...api]);
   if (!close) return '';
   return `${close} (packages of the default collection are imported from 'tsdsl/packages', the DSL from 'tsdsl')`;
+}
+
+/**
+ * What to do about an import that tsdsl's module does not export: import it from the other
+ * module (a package imported from 'tsdsl', or the DSL from 'tsdsl/packages'), or the closest
+ * names that module does export.
+ */
+async function missingExportHint(from: string, name: string): Promise<string> {
+  const packages = Object.keys((await import('../../packages/index.js')) as Record<string, unknown>);
+  const api = Object.keys((await import('../index.js')) as Record<string, unknown>);
+  const [own, other, otherName] = from === 'tsdsl' ? [api, packages, 'tsdsl/packages'] : [packages, api, 'tsdsl'];
+  if (other.includes(name)) return `; \`${name}\` comes from '${otherName}': \`import { ${name} } from '${otherName}';\``;
+  return didYouMean(name, own);
 }
 
 /** The default collection plus user directories. */

@@ -198,7 +198,7 @@ export const helper = definePackage({
     expect(tsdsl(['graph', '-L', '/nonexistent/dir', 'x']).stderr).toMatch(/package directory `\/nonexistent\/dir` .* does not exist/);
   });
 
-  it('a name used without its import: the import to add, or the closest names', () => {
+  it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const file = (input: string) =>
       `import { definePackage, trivial, licenses } from "tsdsl";\n\nexport const w = definePackage({\n  name: "w", version: "1", buildSystem: trivial,\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat, inputs: [${input}],\n});\n`;
@@ -208,5 +208,12 @@ export const helper = definePackage({
     expect(forgot.stderr).toContain(`loading package file ${bad}/w.ts:5 failed: hwloc is not defined; import it: \`import { hwloc } from 'tsdsl/packages';\``);
     writeFileSync(join(bad, 'w.ts'), file('hwlocc'));
     expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toMatch(/hwlocc is not defined; did you mean `hwloc`.*imported from 'tsdsl\/packages'/);
+    // Imported from the wrong module, or misspelt in the import itself.
+    writeFileSync(join(bad, 'w.ts'), file('hwloc').replace('licenses }', 'licenses, hwloc }'));
+    expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toContain(
+      `${bad}/w.ts:1 failed: The requested module 'tsdsl' does not provide an export named 'hwloc'; \`hwloc\` comes from 'tsdsl/packages': \`import { hwloc } from 'tsdsl/packages';\``,
+    );
+    writeFileSync(join(bad, 'w.ts'), `import { hwlok } from 'tsdsl/packages';\n${file('hwlok')}`);
+    expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toMatch(/w\.ts:1 failed: .*does not provide an export named 'hwlok'; did you mean `hwloc`/);
   });
 });
