@@ -15,7 +15,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
-import { TsdslError } from '../errors.js';
+import { TsdslError, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
 import { derive, fullName, type Package } from '../dsl/package.js';
@@ -459,6 +459,21 @@ export interface AppliedTransformation {
   readonly cacheable: boolean;
 }
 
+/**
+ * Runs `fn` for the option `o`, naming the option in a user error that does not name it yet
+ * (an unknown package on either side of `--with-input=A=B`, a missing file).
+ */
+function inOption<T>(o: { name: string; value: string }, fn: () => T): T {
+  const named = (e: unknown): unknown =>
+    isTsdslError(e) && !e.message.startsWith(`--${o.name}`) ? new TsdslError(`--${o.name}=${o.value}: ${e.message}`, { cause: e, exitCode: e.exitCode }) : e;
+  try {
+    const r = fn();
+    return (r instanceof Promise ? r.catch((e: unknown) => Promise.reject(named(e))) : r) as T;
+  } catch (e) {
+    throw named(e);
+  }
+}
+
 /** Record `applied` on a root package. */
 function record(root: Package, applied: AppliedTransformation): Package {
   const prev = (root.properties['transformations'] as AppliedTransformation[] | undefined) ?? [];
@@ -478,7 +493,10 @@ export async function applyTransformOptions(
 ): Promise<Package[]> {
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
-  for (const o of all) await findTransformation(o.name)!.prepare?.(o.value, ctx);
+  for (const o of all) {
+    const t = findTransformation(o.name)!;
+    if (t.prepare) await inOption(o, () => t.prepare!(o.value, ctx));
+  }
   return applyTransformations(roots, ordered, collection, io, extra);
 }
 
@@ -494,7 +512,7 @@ export function applyTransformations(
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   const steps = all.map((o) => {
     const t = findTransformation(o.name)!;
-    return { t, spec: o.value, fn: t.make(o.value, ctx) };
+    return { t, spec: o.value, fn: inOption(o, () => t.make(o.value, ctx)) };
   });
   let current = [...roots];
   for (const { t, spec, fn } of steps) {
