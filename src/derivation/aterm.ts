@@ -293,6 +293,28 @@ class ATermParser {
     this.expect(']');
     return out;
   }
+
+  /**
+   * `[(key,…),…]` into a prototype-less record; `rest` reads what follows the key's comma. A
+   * repeated key is an error at its tuple, naming it as `what`.
+   */
+  keyedList<T>(what: string, rest: () => T): Record<string, T> {
+    const into = nullRecord<T>();
+    this.list(() => {
+      const at = this.pos;
+      this.expect('(');
+      const key = this.string();
+      this.expect(',');
+      const value = rest();
+      this.expect(')');
+      if (Object.hasOwn(into, key)) {
+        this.pos = at;
+        this.fail(`a new ${what}, not a second \`${key}\``);
+      }
+      into[key] = value;
+    });
+    return into;
+  }
 }
 
 function nullRecord<T>(): Record<string, T> {
@@ -310,39 +332,15 @@ export function parseDerivation(text: string): Derivation {
     throw new Error('derivation ATerm: `DrvWithVersion` (Nix dynamic derivations) is not supported; only `Derive(...)` files can be read');
   }
   p.expect('Derive(');
-  const outputs = nullRecord<DerivationOutput>();
-  p.list(() => {
-    const at = p.pos;
-    p.expect('(');
-    const name = p.string();
-    p.expect(',');
+  const outputs = p.keyedList<DerivationOutput>('output name', () => {
     const path = p.string();
     p.expect(',');
     const hashAlgo = p.string();
     p.expect(',');
-    const hash = p.string();
-    p.expect(')');
-    if (Object.hasOwn(outputs, name)) {
-      p.pos = at;
-      p.fail(`a new output name, not a second \`${name}\``);
-    }
-    outputs[name] = { path, hashAlgo, hash };
+    return { path, hashAlgo, hash: p.string() };
   });
   p.expect(',');
-  const inputDrvs = nullRecord<readonly string[]>();
-  p.list(() => {
-    const at = p.pos;
-    p.expect('(');
-    const path = p.string();
-    p.expect(',');
-    const names = p.list(() => p.string());
-    p.expect(')');
-    if (Object.hasOwn(inputDrvs, path)) {
-      p.pos = at;
-      p.fail(`a new input derivation, not a second \`${path}\``);
-    }
-    inputDrvs[path] = names;
-  });
+  const inputDrvs = p.keyedList<readonly string[]>('input derivation', () => p.list(() => p.string()));
   p.expect(',');
   const inputSrcs = p.list(() => p.string());
   p.expect(',');
@@ -352,20 +350,7 @@ export function parseDerivation(text: string): Derivation {
   p.expect(',');
   const args = p.list(() => p.string());
   p.expect(',');
-  const env = nullRecord<string>();
-  p.list(() => {
-    const at = p.pos;
-    p.expect('(');
-    const key = p.string();
-    p.expect(',');
-    const value = p.string();
-    p.expect(')');
-    if (Object.hasOwn(env, key)) {
-      p.pos = at;
-      p.fail(`a new environment variable, not a second \`${key}\``);
-    }
-    env[key] = value;
-  });
+  const env = p.keyedList<string>('environment variable', () => p.string());
   p.expect(')');
   if (p.pos !== text.length) p.fail('the end of the text');
   return { outputs, inputDrvs, inputSrcs, system, builder, args, env };
