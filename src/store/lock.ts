@@ -132,36 +132,27 @@ export class LockDirectory {
 
   /** Waits (blocking the thread) until the lock is ours. */
   acquireSync(key: string, options: AcquireOptions = {}): void {
-    const start = Date.now();
-    let delay = 2;
-    let warned = false;
-    for (;;) {
-      const r = this.tryAcquire(key);
-      if (r === true) return;
-      if (!warned) {
-        options.onWait?.(r);
-        warned = true;
-      }
-      this.checkTimeout(key, start, options, r);
-      sleepSync(delay);
-      delay = Math.min(delay * 2, 100);
-    }
+    for (const delay of this.waits(key, options)) sleepSync(delay);
   }
 
   /** Waits (without blocking the event loop) until the lock is ours. */
   async acquire(key: string, options: AcquireOptions = {}): Promise<void> {
+    for (const delay of this.waits(key, options)) await sleep(delay);
+  }
+
+  /**
+   * Tries the lock until it is ours, yielding how long to wait before each new try (2 ms,
+   * doubling up to 100 ms); tells `onWait` once who holds it, and throws past the timeout.
+   */
+  private *waits(key: string, options: AcquireOptions): Generator<number, void> {
     const start = Date.now();
     let delay = 2;
-    let warned = false;
-    for (;;) {
+    for (let first = true; ; first = false) {
       const r = this.tryAcquire(key);
       if (r === true) return;
-      if (!warned) {
-        options.onWait?.(r);
-        warned = true;
-      }
+      if (first) options.onWait?.(r);
       this.checkTimeout(key, start, options, r);
-      await sleep(delay);
+      yield delay;
       delay = Math.min(delay * 2, 100);
     }
   }
