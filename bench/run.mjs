@@ -88,9 +88,17 @@ report(`emit DOT (${(dot.length / 1e6).toFixed(1)} MB)`, dotMs.toFixed(0), 'ms')
   }
   const [target, nDependents] = best;
   const replacement = dsl.definePackage({ ...{ name: target.name, version: '2.0', buildSystem: dsl.trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: dsl.licenses.expat } });
-  const mapping = packageMapping((p) => (p === target ? replacement : p), { cut: (p) => p === target, deep: true });
-  const [ms] = await time(() => mapping(mod.root));
+  // Median of three runs, each a fresh mapping (its own memo), as for the graph above: one
+  // sample of a 100 ms operation is at the mercy of the collector and of this machine's speed.
+  const runs = [];
+  let mapping;
+  for (let i = 0; i < 3; i++) {
+    mapping = packageMapping((p) => (p === target ? replacement : p), { cut: (p) => p === target, deep: true });
+    runs.push((await time(() => mapping(mod.root)))[0]);
+  }
+  const ms = median(runs);
   report(`--with-input on the root, ${target.name} (${nDependents} dependents)`, ms.toFixed(0), 'ms', '≤ 100 ms', ms <= 100);
+  report('  the three runs', runs.map((r) => r.toFixed(0)).join(' '), 'ms');
   // Every dependent of the target changes (the root among them); nothing else may be copied.
   report('new package objects / packages that really changed', `${mapping.created}/${nDependents}`, '', 'equal', mapping.created === nDependents);
 }

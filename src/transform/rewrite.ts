@@ -7,7 +7,7 @@
  * systems' implicit inputs (toolchain, make, …). Every transformation option is built on it.
  */
 import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
-import { derive, inputLabels, setInputLabels, type Package } from '../dsl/package.js';
+import { derive, inputLabels, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
 
 export interface MappingOptions {
   /** Do not descend into packages for which this is true (fn is still applied to them). */
@@ -71,7 +71,13 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
       const propagatedInputs = mapList(p.propagatedInputs, renamed);
       const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
       if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
-        q = derive(p, { inputs, nativeInputs, propagatedInputs, buildSystem });
+        // Only the fields that changed: derive checks each one it is given.
+        const changes: { -readonly [K in 'inputs' | 'nativeInputs' | 'propagatedInputs' | 'buildSystem']?: Overrides[K] } = {};
+        if (inputs !== p.inputs) changes.inputs = inputs;
+        if (nativeInputs !== p.nativeInputs) changes.nativeInputs = nativeInputs;
+        if (propagatedInputs !== p.propagatedInputs) changes.propagatedInputs = propagatedInputs;
+        if (buildSystem !== p.buildSystem) changes.buildSystem = buildSystem;
+        q = derive(p, changes);
         created++;
         // The replacement keeps the label of what it replaces (`$scotch` for pt-scotch).
         if (renamed.length) {
