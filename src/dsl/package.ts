@@ -598,11 +598,27 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
   const key = JSON.stringify(Object.keys(full).sort().map((k) => [k, full[k]]));
   let out = memo.get(key);
   if (!out) {
-    out = make(recipe, full);
+    // A variant whose inputs (or arguments) ask for itself would make it again without end.
+    const making = variantsInMaking.get(recipe) ?? new Set<string>();
+    if (making.has(key)) {
+      const choice = Object.keys(full).sort().map((k) => `${k}=${String(full[k])}`).join(' ');
+      throw new TsdslError(
+        `dependency cycle: \`${p.name}\` with variants ${choice} (${formatLocation(resolveLocation(recipe.captured))}) needs itself with the same variants; a package cannot be its own input (choose another variant in the input, or drop it)`,
+      );
+    }
+    variantsInMaking.set(recipe, making.add(key));
+    try {
+      out = make(recipe, full);
+    } finally {
+      making.delete(key);
+    }
     memo.set(key, out);
   }
   return out;
 }
+
+/** The variant choices being made now, per recipe (see withVariants). */
+const variantsInMaking = new WeakMap<Recipe, Set<string>>();
 
 /** Edits to an input list, by package name (Guix's `modify-inputs`). */
 export interface InputEdits {

@@ -225,6 +225,18 @@ describe('variants', () => {
     expect(() => withVariants(solver, { int: '16' })).toThrow(/must be one of 32, 64/);
   });
 
+  it('a variant that needs itself is a cycle error naming the package and its file, not a stack overflow', () => {
+    const self: Package = definePackage({
+      name: 'selfish', version: '1', buildSystem: trivial, variants: { x: false },
+      inputs: (v) => (v.x ? [withVariants(self, { x: true })] : []),
+      synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    const e = errorOf(() => withVariants(self, { x: true }));
+    expect(e.message).toMatch(/^dependency cycle: `selfish` with variants x=true \(test\/dsl\/package\.test\.ts:\d+\) needs itself with the same variants/);
+    // Nothing half-made is remembered: asking again gives the same error.
+    expect(() => withVariants(self, { x: true })).toThrow(/dependency cycle/);
+  });
+
   it('inherited packages follow variant changes through their parent', () => {
     const child = inherit(solver, { name: 'solver-extra', inputs: (_v, parent) => [...parent.inputs, mpi] });
     expect(child.inputs).toEqual([metis, mpi]);
