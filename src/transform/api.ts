@@ -7,7 +7,7 @@ import { TsdslError } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
-import { applyTransformations, transformations } from './options.js';
+import { applyTransformations, objectPlaceholder, transformations } from './options.js';
 
 /** A package or its spec string. */
 type PackageRef = Package | string;
@@ -57,7 +57,7 @@ function toOrdered(spec: TransformSpec, objects: Map<string, Package>): Array<{ 
   const ref = (x: PackageRef): string => {
     if (typeof x === 'string') return x;
     if (!isPackage(x)) throw new TsdslError(`transform: ${String(x)} is neither a package nor a package name`);
-    const key = `\u0000obj${objects.size}`;
+    const key = objectPlaceholder(objects.size);
     objects.set(key, x);
     return key;
   };

@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { derive, fullName, type Package } from '../dsl/package.js';
+import { derive, fullName, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -459,13 +459,30 @@ export interface AppliedTransformation {
   readonly cacheable: boolean;
 }
 
+/** The name the code API gives its `n`th package object in option values (see `shown`). */
+export function objectPlaceholder(n: number): string {
+  return `\u0000obj${n}`;
+}
+
+/** `text` with each code-API package object's placeholder replaced by its spec (`pt-scotch@7.0.3`). */
+function shown(text: string, objects: ReadonlyMap<string, Package> | undefined): string {
+  if (!objects || !text.includes('\u0000')) return text;
+  return text.replace(/\u0000obj\d+/g, (k) => {
+    const p = objects.get(k);
+    return p ? specString(p) : k;
+  });
+}
+
 /**
  * Runs `fn` for the option `o`, naming the option in a user error that does not name it yet
  * (an unknown package on either side of `--with-input=A=B`, a missing file).
  */
-function inOption<T>(o: { name: string; value: string }, fn: () => T): T {
-  const named = (e: unknown): unknown =>
-    isTsdslError(e) && !e.message.startsWith(`--${o.name}`) ? new TsdslError(`--${o.name}=${o.value}: ${e.message}`, { cause: e, exitCode: e.exitCode }) : e;
+function inOption<T>(o: { name: string; value: string }, objects: ReadonlyMap<string, Package> | undefined, fn: () => T): T {
+  const named = (e: unknown): unknown => {
+    if (!isTsdslError(e)) return e;
+    const message = shown(e.message.startsWith(`--${o.name}`) ? e.message : `--${o.name}=${o.value}: ${e.message}`, objects);
+    return message === e.message ? e : new TsdslError(message, { cause: e, exitCode: e.exitCode });
+  };
   try {
     const r = fn();
     return (r instanceof Promise ? r.catch((e: unknown) => Promise.reject(named(e))) : r) as T;
@@ -495,7 +512,7 @@ export async function applyTransformOptions(
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   for (const o of all) {
     const t = findTransformation(o.name)!;
-    if (t.prepare) await inOption(o, () => t.prepare!(o.value, ctx));
+    if (t.prepare) await inOption(o, extra.objects, () => t.prepare!(o.value, ctx));
   }
   return applyTransformations(roots, ordered, collection, io, extra);
 }
@@ -509,19 +526,21 @@ export function applyTransformations(
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Package[] {
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
-  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
+  const warn = (text: string) => io.warn(shown(text, extra.objects));
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   const steps = all.map((o) => {
     const t = findTransformation(o.name)!;
-    return { t, spec: o.value, fn: inOption(o, () => t.make(o.value, ctx)) };
+    return { t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, ctx)) };
   });
   let current = [...roots];
   for (const { t, spec, fn } of steps) {
     const next = current.map((r) => fn(r));
     if (next.every((r, i) => r === current[i])) {
-      io.warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${fullName(r)}\``).join(', ')}`);
+      warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${fullName(r)}\``).join(', ')}`);
       continue;
     }
-    const applied = { option: t.name, spec, cacheable: t.cacheable(spec) };
+    // Provenance names a package object by its spec, as the command line would.
+    const applied = { option: t.name, spec: shown(spec, extra.objects), cacheable: t.cacheable(spec) };
     current = next.map((r, i) => (r === current[i] ? r : record(r, applied)));
   }
   return current;

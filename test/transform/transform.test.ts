@@ -242,6 +242,15 @@ describe('transform (code API)', () => {
     expect(shape(viaObject)).toEqual(shape(viaStrings));
     expect(closure(viaObject)).toContain(f.ptScotch);
     expect(f.app.inputs[1]).toBe(f.scotch);
+    // Provenance, warnings and errors name a package object by its spec, as the CLI would.
+    expect(viaObject.properties['transformations']).toEqual([{ option: 'with-input', spec: `scotch=pt-scotch@${f.ptScotch.version}`, cacheable: true }]);
+    const warnings: string[] = [];
+    transform(f.app, { withInput: { 'pt-scotch': f.ptScotch } }, { collection: f.collection, warn: (w) => warnings.push(w) });
+    expect(warnings).toEqual([`--with-input=pt-scotch=pt-scotch@${f.ptScotch.version} had no effect on \`app@1.0\``]);
+    expect(() => transform(f.app, { withInput: { scoth: f.ptScotch } }, { collection: f.collection })).toThrow(
+      new RegExp(`^--with-input=scoth=pt-scotch@${f.ptScotch.version.replace(/\./g, '\\.')}: unknown package \`scoth\``),
+    );
+    expect(JSON.stringify(warnings)).not.toContain('\\u0000');
   });
 
   it('accepts variants in replacement specs', () => {
