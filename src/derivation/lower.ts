@@ -122,6 +122,15 @@ export class Lowerer {
   private readonly graftMemo = new WeakMap<Package, LoweredPackage>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
+  /** The sha256 of each unpinned origin, found by fetching it in prepare(). */
+  private readonly unpinnedHashes = new WeakMap<Origin, string>();
+  /**
+   * How prepare() hashes a URL or git origin that has no sha256 (`--with-source=URL`,
+   * `--with-git-url`, `--with-branch`, `--with-commit`): by default it fetches it into the
+   * download cache (where the build finds it again) and returns the sha256 of the file, or of
+   * the checkout's NAR. Undefined: such an origin cannot be lowered (`tsdsl lint` works offline).
+   */
+  fetchUnpinned: ((origin: UrlOrigin | GitOrigin) => Promise<string>) | undefined = fetchAndHash;
   private readonly builderScripts = new Map<string, string>();
 
   constructor(
@@ -137,6 +146,7 @@ export class Lowerer {
    */
   async prepare(roots: readonly Package[]): Promise<void> {
     const files = new Map<string, Package>();
+    const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new Set<Package>();
     const stack = [...roots];
     while (stack.length) {
@@ -145,7 +155,11 @@ export class Lowerer {
       seen.add(p);
       const src = p.source;
       if (src?.kind === 'local') files.set(src.path, p);
-      for (const patch of src?.patches ?? []) if (typeof patch === 'string') files.set(patch, p);
+      else if (src && src.sha256 === undefined) unpinned.set(src, [p, 'source']);
+      (src?.patches ?? []).forEach((patch, i) => {
+        if (typeof patch === 'string') files.set(patch, p);
+        else if (patch.sha256 === undefined) unpinned.set(patch, [p, `source.patches[${i}]`]);
+      });
       // The bag's packages (directInputs, then the build system's), pushed without spreading.
       for (const list of [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()]) {
         for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
@@ -167,6 +181,18 @@ export class Lowerer {
     );
     if (missing.length === 1) throw new TsdslError(`missing file: ${missing[0]}`);
     if (missing.length) throw new TsdslError(`missing files:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    // One at a time: each may be a large download, and they share the cache's locks.
+    const fetch = this.fetchUnpinned;
+    if (!fetch) return;
+    for (const [origin, [p, field]] of unpinned) {
+      if (this.unpinnedHashes.has(origin)) continue;
+      try {
+        this.unpinnedHashes.set(origin, await fetch(origin));
+      } catch (e) {
+        const what = origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`;
+        fail(p, field, `${what} has no sha256, and fetching it to compute one failed: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** The derivation that builds `p` (its own build, before any graft). */
@@ -454,7 +480,8 @@ export class Lowerer {
     if (origin.kind === 'local') {
       result = { path: this.addSource(p, origin.path, field) };
     } else {
-      if (origin.sha256 === undefined) {
+      const sha256 = origin.sha256 ?? this.unpinnedHashes.get(origin);
+      if (sha256 === undefined) {
         fail(
           p,
           field,
@@ -474,7 +501,7 @@ export class Lowerer {
               urls: origin.urls.join(' '),
               outputHashMode: 'flat',
               outputHashAlgo: 'sha256',
-              outputHash: origin.sha256,
+              outputHash: sha256,
               preferLocalBuild: '1',
             }
           : {
@@ -486,11 +513,11 @@ export class Lowerer {
               recursive: (origin as GitOrigin).recursive ? '1' : '',
               outputHashMode: 'recursive',
               outputHashAlgo: 'sha256',
-              outputHash: origin.sha256,
+              outputHash: sha256,
               preferLocalBuild: '1',
             };
       const partial: Derivation = {
-        outputs: { out: { path: '', hashAlgo: origin.kind === 'url' ? 'sha256' : 'r:sha256', hash: origin.sha256 } },
+        outputs: { out: { path: '', hashAlgo: origin.kind === 'url' ? 'sha256' : 'r:sha256', hash: sha256 } },
         inputDrvs: {},
         inputSrcs: [],
         system: 'builtin',
@@ -663,6 +690,21 @@ export PATH="\${PATH:+$PATH:}/usr/bin:/bin"
 cd "\${TMPDIR:-/build}"
 eval "\${buildPhase:?the trivial build system runs arguments.phases.build, which is empty}"
 `;
+
+/**
+ * Fetches an unpinned origin into the download cache and returns its sha256 (of the file; of
+ * the checkout's NAR for git), as `builtin:fetchurl` and `builtin:git` will check it. The fetch
+ * code is loaded only when such an origin is lowered.
+ */
+async function fetchAndHash(origin: UrlOrigin | GitOrigin): Promise<string> {
+  const { fetchUrl, fetchGit } = await import('../build/fetch.js');
+  if (origin.kind === 'url') {
+    process.stderr.write(`tsdsl: fetching ${origin.urls[0]} to hash it (its sha256 is not given)\n`);
+    return (await fetchUrl({ urls: origin.urls, sha256: undefined, fileName: origin.fileName })).sha256;
+  }
+  process.stderr.write(`tsdsl: fetching ${origin.url} at ${origin.commit} to hash it (its sha256 is not given)\n`);
+  return (await fetchGit({ url: origin.url, commit: origin.commit, recursive: origin.recursive })).sha256;
+}
 
 const lowerers = new Map<string, Lowerer>();
 

@@ -57,6 +57,8 @@ export async function lintPackages(
       if (!lowerer) {
         const { Lowerer: L } = await import('../derivation/lower.js');
         lowerer = new L();
+        // Offline: an unpinned source is reported (checkers `source`, `derivation`), not fetched.
+        lowerer.fetchUnpinned = undefined;
       }
       return lowerer;
     },

@@ -1,8 +1,12 @@
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { definePackage, licenses, local, trivial, url, git, type Package } from '../../src/dsl/index.js';
+import { definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
 import { serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
@@ -46,8 +50,53 @@ describe('lowering', () => {
     const fetch = l.derivations.get(Object.keys(r.derivation.drv.inputDrvs).find((k) => k.includes('checkout'))!)!;
     expect(fetch.drv.outputs['out']!.hashAlgo).toBe('r:sha256');
     expect(fetch.drv.builder).toBe('builtin:git');
+    // Offline (as `tsdsl lint` lowers), an unpinned origin cannot be lowered.
     const unpinned = dummyPackage({ name: 'u', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'main' }) });
-    await expect(lower(unpinned)).rejects.toThrow(/package `u@1` .*, source: git https:\/\/example.org\/g.git main has no sha256/);
+    const offline = new Lowerer('/tsdsl/store');
+    offline.fetchUnpinned = undefined;
+    await offline.prepare([unpinned]);
+    expect(() => offline.lowerGrafted(unpinned)).toThrow(/package `u@1` .*, source: git https:\/\/example.org\/g.git main has no sha256/);
+  });
+
+  it('unpinned url and git origins are fetched by prepare() and lowered with the hash of what came', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-unpinned-'));
+    const saved = process.env['TSDSL_DOWNLOAD_CACHE'];
+    process.env['TSDSL_DOWNLOAD_CACHE'] = join(dir, 'cache');
+    const server = createServer((req, res) => (req.url === '/abc-1.0.tar.gz' ? res.end('tarball bytes') : ((res.statusCode = 404), res.end())));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const p = dummyPackage({ name: 'abc', version: '1.0', source: unpinnedUrl(`${base}/abc-1.0.tar.gz`) });
+      const { l, r } = await lower(p);
+      const fetch = l.derivations.get(Object.keys(r.derivation.drv.inputDrvs).find((k) => k.endsWith('abc-1.0.tar.gz.drv'))!)!;
+      expect(fetch.drv.outputs['out']!.hash).toBe(createHash('sha256').update('tarball bytes').digest('hex'));
+      // A URL that does not answer names the package, the field and the URL.
+      const gone = dummyPackage({ name: 'gone', version: '1', source: unpinnedUrl(`${base}/gone-1.tar.gz`) });
+      await expect(lower(gone)).rejects.toThrow(/package `gone@1` .*, source: `http:\/\/127\.0\.0\.1:\d+\/gone-1\.tar\.gz` has no sha256, and fetching it to compute one failed: [\s\S]*404/);
+
+      const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
+      const sh = (args: string[], cwd: string) => execFileSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd, env: gitEnv, encoding: 'utf8' }).trim();
+      const work = join(dir, 'work');
+      mkdirSync(work);
+      sh(['init', '-q'], work);
+      writeFileSync(join(work, 'configure'), '#!/bin/sh\n', { mode: 0o755 });
+      writeFileSync(join(work, 'README'), 'hello\n');
+      sh(['add', '.'], work);
+      sh(['commit', '-qm', 'one'], work);
+      const commit = sh(['rev-parse', 'HEAD'], work);
+      const g = dummyPackage({ name: 'g', version: '1', source: git({ url: `file://${work}`, commit }) });
+      const lg = await lower(g);
+      const checkout = lg.l.derivations.get(Object.keys(lg.r.derivation.drv.inputDrvs).find((k) => k.includes('checkout'))!)!;
+      // The NAR hash of the tree, computed here from a copy of the work tree without .git.
+      const tree = join(dir, 'tree');
+      mkdirSync(tree);
+      for (const f of ['configure', 'README']) cpSync(join(work, f), join(tree, f));
+      expect(checkout.drv.outputs['out']!.hash).toBe((await narHash(tree)).hash.toString('hex'));
+    } finally {
+      server.close();
+      if (saved === undefined) delete process.env['TSDSL_DOWNLOAD_CACHE'];
+      else process.env['TSDSL_DOWNLOAD_CACHE'] = saved;
+    }
   });
 
   it('local files and patches become NAR-hashed source items', async () => {
