@@ -9,7 +9,8 @@
  *
  * Lowering is pure and memoized per (package object, system, store dir): a `Lowerer` holds the
  * memo and every derivation and item it made, so writing them to a store is one pass. The only
- * I/O — hashing local files — happens in `prepare()`, before the synchronous `lower()`.
+ * I/O — hashing local files, and fetching sources that have no sha256 to hash them — happens in
+ * `prepare()`, before the synchronous `lower()`.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -141,8 +142,9 @@ export class Lowerer {
   }
 
   /**
-   * Hash every local file and directory the packages' bags refer to (sources, patches), so
-   * that `lower` needs no I/O. Reports every missing file at once.
+   * Hash every local file and directory the packages' bags refer to (sources, patches), and
+   * fetch and hash every URL or git origin that has no sha256 (see `fetchUnpinned`), so that
+   * `lower` needs no I/O. Reports every missing file at once.
    */
   async prepare(roots: readonly Package[]): Promise<void> {
     const files = new Map<string, Package>();
