@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError } from '../errors.js';
-import type { BuildSystem } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -57,7 +57,7 @@ interface Lowered extends LoweredPackage {
 /** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
 function envVarOf(name: string): string {
   const v = name.replace(/[^A-Za-z0-9_]/g, '_');
-  return !RESERVED_ENV.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
+  return !BUILD_ENV_NAMES.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
 }
 
 /** The result of lowering an origin: a fixed-output derivation, or a source item. */
@@ -68,12 +68,7 @@ interface LoweredOrigin {
   readonly derivation?: KnownInput;
 }
 
-/** Environment variables the build systems set themselves; `arguments.env` may not override them. */
-const RESERVED_ENV = new Set([
-  'name', 'builder', 'system', 'out', 'outputs', 'src', 'patches', 'patchFlags', 'snippet', 'inputs', 'nativeInputs',
-  'configureFlags', 'makeFlags', 'cmakeFlags', 'doCheck', 'dontStrip', 'extraCFlags', 'variants', 'buildType',
-  'libc', 'runtimeLibs',
-]);
+
 
 function fail(p: Package, field: string, message: string): never {
   throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
@@ -576,7 +571,7 @@ export class Lowerer {
     env['system'] = this.system;
     const args = p.arguments;
     for (const [k, v] of Object.entries(args.env ?? {})) {
-      if (RESERVED_ENV.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
+      if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
       env[k] = v;
     }
     if (Object.keys(p.variants).length) env['variants'] = variantsText(p);

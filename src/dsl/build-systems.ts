@@ -14,6 +14,28 @@ export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system'
 /** Argument keys every build system accepts. */
 export const COMMON_ARGUMENT_KEYS = ['tests', 'phases', 'env', 'stripBinaries', 'validateRunpath', 'parallelBuild'] as const;
 
+/**
+ * Environment variables the build systems set themselves: `arguments.env` may not set them, nor
+ * may an output other than `out` be named after one (its path would replace their value).
+ */
+export const BUILD_ENV_NAMES: ReadonlySet<string> = new Set([
+  'name', 'builder', 'system', 'out', 'outputs', 'src', 'patches', 'patchFlags', 'snippet', 'inputs', 'nativeInputs',
+  'configureFlags', 'makeFlags', 'cmakeFlags', 'doCheck', 'dontStrip', 'extraCFlags', 'variants', 'buildType',
+  'libc', 'runtimeLibs', 'parallelBuild', 'parallelTests', 'testTarget', 'installTarget', 'validateRunpath',
+]);
+
+/**
+ * Environment variables that mean something to Nix (fixed outputs, structured attributes,
+ * reference checks, sandbox escapes): in a derivation tsdsl writes they would make Nix build
+ * something else than tsdsl's builder does, so packages may not set them.
+ */
+export const NIX_SPECIAL_ENV: ReadonlySet<string> = new Set([
+  'outputHash', 'outputHashAlgo', 'outputHashMode', '__structuredAttrs', '__json', 'allowedReferences', 'allowedRequisites',
+  'disallowedReferences', 'disallowedRequisites', 'outputChecks', 'unsafeDiscardReferences', 'passAsFile', 'impureEnvVars',
+  'exportReferencesGraph', 'requiredSystemFeatures', 'preferLocalBuild', 'allowSubstitutes', '__contentAddressed', '__impure',
+  '__noChroot', '__impureHostDeps', '__sandboxProfile', '__propagatedSandboxProfile', '__darwinAllowLocalNetworking',
+]);
+
 /** A build system: a value with a name, phases and implicit inputs. */
 export interface BuildSystem {
   readonly [BUILD_SYSTEM_BRAND]: true;

@@ -8,7 +8,9 @@
  */
 import { TsdslError, didYouMean } from '../errors.js';
 import {
+  BUILD_ENV_NAMES,
   COMMON_ARGUMENT_KEYS,
+  NIX_SPECIAL_ENV,
   isBuildSystem,
   phaseKeys,
   type BuildSystem,
@@ -169,7 +171,8 @@ const SPEC_KEYS = [
 ] as const;
 
 const NAME_RE = /^[A-Za-z0-9+_?=][A-Za-z0-9+\-._?=]*$/;
-const OUTPUT_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+// Each output is an environment variable of the build, so its name must be one.
+const OUTPUT_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 function defaultOf(d: VariantDecl): VariantValue {
   return typeof d === 'object' ? d.default : d;
@@ -244,7 +247,10 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
       problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (${bs ? `the ${bs.name} build system takes: ${known.join(', ')}` : ''})`);
       continue;
     }
-    if (/Flags$/.test(k) && !(Array.isArray(v) && v.every((f) => typeof f === 'string'))) problems.push(`arguments.${k} must be an array of strings`);
+    if (/Flags$/.test(k)) {
+      if (!(Array.isArray(v) && v.every((f) => typeof f === 'string'))) problems.push(`arguments.${k} must be an array of strings`);
+      else problems.push(...flagProblems(`arguments.${k}`, v));
+    }
     if (['tests', 'parallelBuild', 'parallelTests', 'stripBinaries', 'validateRunpath', 'outOfSource'].includes(k) && typeof v !== 'boolean')
       problems.push(`arguments.${k} must be true or false, not ${describe(v)}`);
   }
@@ -263,8 +269,38 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
     const env = a['env'];
     if (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string'))
       problems.push('arguments.env must map variable names to strings');
+    else {
+      const phases = typeof a['phases'] === 'object' && a['phases'] !== null ? Object.keys(a['phases']) : [];
+      for (const [k, v] of Object.entries(env as Record<string, string>)) problems.push(...envProblems(k, v, bs, phases));
+    }
   }
   return deepFreeze({ ...a }) as BuildArguments;
+}
+
+/** What is wrong with one flag list: each flag is passed to the build as one line. */
+export function flagProblems(field: string, flags: readonly string[]): string[] {
+  const out: string[] = [];
+  flags.forEach((f, i) => {
+    if (f === '') out.push(`${field}[${i}] is empty, and an empty flag cannot be passed; drop it`);
+    else if (/[\n\r\0]/.test(f)) out.push(`${field}[${i}] ${JSON.stringify(f)} holds a line break or NUL; give each flag as its own string`);
+  });
+  return out;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** What is wrong with one `arguments.env` entry (the phases given beside it may set the same variable). */
+function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: readonly string[]): string[] {
+  const out: string[] = [];
+  if (!ENV_NAME.test(k)) out.push(`arguments.env: ${JSON.stringify(k)} is not a variable name (letters, digits and underscores, not starting with a digit)`);
+  else if (BUILD_ENV_NAMES.has(k)) out.push(`arguments.env.${k}: \`${k}\` is set by the build system; choose another variable name`);
+  else if (NIX_SPECIAL_ENV.has(k)) out.push(`arguments.env.${k}: \`${k}\` means something to Nix (a fixed output, reference checks, structured attributes, …) that tsdsl's builder does not do; choose another variable name`);
+  if (v.includes('\0')) out.push(`arguments.env.${k} holds a NUL byte, which no environment can carry`);
+  for (const ph of phases) {
+    const set = bs?.phases.includes(ph) ? `${ph}Phase` : ph;
+    if (set === k) out.push(`arguments.env.${k} and arguments.phases.${ph} both set \`${k}\`; keep one`);
+  }
+  return out;
 }
 
 function deepFreeze<T>(x: T): T {
@@ -311,6 +347,11 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     problems.push('outputs must be a non-empty list of output names such as ["out", "lib", "doc"]');
   else if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
   else if (!outputs.includes('out')) problems.push('outputs must include "out"');
+  else {
+    for (const o of outputs) {
+      if (o !== 'out' && BUILD_ENV_NAMES.has(o)) problems.push(`output \`${o}\` is named after a variable the build system sets (its path would replace it); choose another name`);
+    }
+  }
 
   // Variants: declarations, then the choice (defaults filled in).
   const decls: VariantDecls = spec.variants ?? {};

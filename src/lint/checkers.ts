@@ -355,11 +355,12 @@ function fingerprintId(p: Package): number {
 }
 
 /** The values a variant can take other than its default. */
-function otherValues(d: VariantDecl): VariantValue[] {
-  const def = typeof d === 'object' ? d.default : d;
-  if (typeof def === 'boolean') return [!def];
-  if (typeof def === 'number') return [def + 1];
-  return typeof d === 'object' && 'values' in d ? d.values.filter((v) => v !== def) : [];
+/** Values of a variant other than `current` (the package's own choice, which need not be the default). */
+function otherValues(d: VariantDecl, current: VariantValue | undefined): VariantValue[] {
+  const now = current ?? (typeof d === 'object' ? d.default : d);
+  if (typeof now === 'boolean') return [!now];
+  if (typeof now === 'number') return [now + 1];
+  return typeof d === 'object' && 'values' in d ? d.values.filter((v) => v !== now) : [];
 }
 
 const variantsChecker: LintChecker = {
@@ -370,7 +371,7 @@ const variantsChecker: LintChecker = {
     const out: Problem[] = [];
     const base = fingerprint(p);
     for (const [name, decl] of Object.entries(p.variantDecls)) {
-      const values = otherValues(decl);
+      const values = otherValues(decl, p.variants[name]);
       if (!values.length) continue;
       const used = values.some((v) => {
         try {

@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { derive, fullName, specString, type Package } from '../dsl/package.js';
+import { derive, flagProblems, fullName, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -329,6 +329,8 @@ export const transformations: readonly Transformation[] = [
     cacheable: () => true,
     make(spec, ctx) {
       const [left, flag] = splitPair('with-configure-flag', spec, 'PACKAGE=FLAG', 'hwloc=--disable-cairo', true);
+      const [bad] = flagProblems('the flag', [flag]);
+      if (bad) throw new TsdslError(`--with-configure-flag=${JSON.stringify(spec).slice(1, -1)}: ${bad.replace('[0]', '')}; repeat the option for each flag`);
       const target = targetSpec(left, ctx);
       return everywhere(target, (p) => {
         if (!p.buildSystem.argumentKeys.includes('configureFlags'))

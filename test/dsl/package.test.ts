@@ -54,6 +54,32 @@ describe('definePackage', () => {
     expect(p.location?.line).toBe(Number(line) + 1);
   });
 
+  it('refuses env entries, flags and outputs the build could not pass or would silently override', () => {
+    const e = errorOf(() =>
+      dummyPackage({
+        name: 'envy',
+        outputs: ['out', 'inputs', 'lib-dev'],
+        arguments: {
+          configureFlags: ['--a=x\n--b', '', '--fine'],
+          phases: { build: 'make' },
+          env: { 'BAD=NAME': 'x', '': 'e', NUL: 'a\u0000b', outputHash: '0'.repeat(64), doCheck: '', buildPhase: 'echo', OK_1: 'fine' },
+        },
+      }),
+    );
+    expect(e.message).toMatch(/package `envy` at test\/fixtures\/dummy\.ts:\d+ has 9 problems/);
+    expect(e.message).toContain('arguments.configureFlags[0] "--a=x\\n--b" holds a line break or NUL; give each flag as its own string');
+    expect(e.message).toContain('arguments.configureFlags[1] is empty');
+    expect(e.message).toContain('arguments.env: "BAD=NAME" is not a variable name');
+    expect(e.message).toContain('arguments.env: "" is not a variable name');
+    expect(e.message).toContain('arguments.env.NUL holds a NUL byte');
+    expect(e.message).toContain('arguments.env.outputHash: `outputHash` means something to Nix');
+    expect(e.message).toContain('arguments.env.doCheck: `doCheck` is set by the build system');
+    expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
+    expect(e.message).toContain('outputs must be a non-empty list of output names');
+    const o = errorOf(() => dummyPackage({ name: 'outy', outputs: ['out', 'inputs'] }));
+    expect(o.message).toContain('output `inputs` is named after a variable the build system sets');
+  });
+
   it('reports every problem at once, naming the file and line', () => {
     const e = errorOf(() =>
       definePackage({

@@ -206,3 +206,20 @@ export const gone = definePackage({
     expect(p.stderr).toMatch(/unknown package `hwlco`; did you mean `hwloc`/);
   });
 });
+
+describe('unused-variants on a chosen variant', () => {
+  it('judges each variant against the package\'s own value, not the default', async () => {
+    const { definePackage, trivial, licenses, withVariants } = await import('../../src/dsl/index.js');
+    const dep = definePackage({ name: 'dep', version: '1', buildSystem: trivial, synopsis: 'D', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });
+    const p = definePackage({
+      name: 'vary', version: '1', buildSystem: trivial, variants: { mpi: false, idle: false },
+      inputs: (v) => (v['mpi'] ? [dep] : []),
+      synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    const checker = checkers.find((c) => c.name === 'unused-variants')!;
+    for (const q of [p, withVariants(p, { mpi: true })]) {
+      const found = await checker.check(q, {} as never);
+      expect(found.map((f) => f.message)).toEqual(['variant `idle` changes nothing: no input, argument or source depends on it; use it or remove it']);
+    }
+  });
+});
