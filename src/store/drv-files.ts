@@ -9,9 +9,9 @@
  * writing when it exists; a name already taken is left alone and reported, and the store deals
  * with it (a valid item is skipped, a crash leftover is replaced atomically). Files become
  * durable by one sync of the file system when the worker finishes, and rows are committed only
- * after that. A file the worker created but nobody registered (lowering failed later, or the
- * process was killed) is an invalid leftover with the right bytes: the next add of that path
- * replaces it, and the collector removes it once it is an hour old.
+ * after that. When lowering fails, `abort` has the worker delete what it created. A file left
+ * by a killed process is an invalid leftover (possibly short): nothing reads it, the next add of
+ * that path replaces it, and the collector removes it once it is an hour old.
  *
  * The worker starts only after `startAfter` derivations, so commands that lower a few hundred
  * derivations (most builds) do not pay for a thread.
@@ -30,16 +30,25 @@ const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { port, flag, dir, durable, umaskHidesRead } = workerData;
 const created = [];
+const done = () => {
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+  parentPort.close();
+};
 parentPort.on('message', (m) => {
+  if (m.discard) {
+    // Lowering failed: nothing will be registered, so nothing this worker made may stay.
+    for (const dest of created) { try { fs.rmSync(dest, { force: true }); } catch {} }
+    done();
+    return;
+  }
   if (m.end) {
     let synced = !durable || created.length === 0;
     if (!synced) {
       try { syncFileSystem(dir); synced = true; } catch {}
     }
     port.postMessage({ created, synced });
-    Atomics.store(flag, 0, 1);
-    Atomics.notify(flag, 0);
-    parentPort.close();
+    done();
     return;
   }
   const bytes = new Uint8Array(m.buf);
@@ -182,10 +191,20 @@ export class DerivationFiles {
     this.worker.postMessage({ end: true });
   }
 
-  /** Stops the worker without waiting (lowering failed): what it created are leftovers. */
+  /**
+   * Stops the worker. Before `finish` (lowering failed), it first deletes every file it created,
+   * so a failed command leaves nothing behind; a kill -9 cannot, and leaves unregistered files
+   * (possibly short) that the next add of their path replaces and the collector removes.
+   */
   abort(): void {
+    const discard = !this.result && !this.ended && this.worker !== undefined && !this.failed;
     this.failed = true;
     this.waiting = [];
+    if (discard) {
+      this.ended = true;
+      this.worker!.postMessage({ discard: true });
+      Atomics.wait(this.flag!, 0, 0, WAIT_MS);
+    }
     if (this.worker) void this.worker.terminate();
     this.port?.close();
   }

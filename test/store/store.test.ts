@@ -424,6 +424,19 @@ describe('derivations', () => {
     expect(few.finish().created.size).toBe(0);
   });
 
+  it('a DerivationFiles worker aborted before finish (lowering failed) deletes every file it created', () => {
+    const fs = graph(3000);
+    const files = new DerivationFiles(join(root, 'store'), SD, false, 0);
+    for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
+    // Wait until the worker has created some (the batches sent so far), then abort.
+    const first = store.physicalPath(fs[0]!.drvPath);
+    for (let i = 0; i < 500 && !existsSync(first); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    expect(existsSync(first)).toBe(true);
+    files.abort();
+    for (const f of fs) expect(existsSync(store.physicalPath(f.drvPath))).toBe(false);
+    expect(files.finish().created.size).toBe(0);
+  });
+
   it('batches text writes and derivations in one transaction', () => {
     const fs = graph(10);
     const paths = store.batch(() => {
