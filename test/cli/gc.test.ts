@@ -212,3 +212,26 @@ describe('tsdsl gc', () => {
     expect(lines(quick.stdout)).toEqual([expect.stringMatching(new RegExp(`^missing: ${lib} is valid but .* does not exist$`))]);
   });
 });
+
+describe('tsdsl build -d with -r, and options -d cannot honour', () => {
+  it('-r roots the .drv (and so its closure of derivations and sources), as Guix does', () => {
+    const link = join(work, 'drv-root');
+    const r = run(['build', '-d', '-r', link, 'hwloc']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${drvPath}\n`);
+    expect(run(['gc', '--list-roots']).stdout).toContain(`${link}\t${drvPath}\n`);
+    const live = lines(run(['gc', '--list-live']).stdout);
+    expect(live).toContain(drvPath);
+    expect(live.length).toBeGreaterThan(10);
+    expect(run(['gc', '--list-dead']).stdout).not.toContain('.drv\n');
+  });
+
+  it('an option about building given with -d, or an argument to verify, is an error, not ignored', () => {
+    expect(run(['verify', 'foo']).stderr).toMatch(/^tsdsl: error: tsdsl verify: unexpected argument `foo`/);
+    for (const opt of ['--check', '--dry-run', '-j2', '--rounds=2', '--keep-going']) {
+      const r = run(['build', '-d', opt, 'hwloc']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^tsdsl: error: tsdsl build: -d writes derivations and builds nothing, so --[a-z-]+ has no effect; drop one of them\n$/);
+    }
+  });
+});

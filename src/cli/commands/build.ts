@@ -37,7 +37,7 @@ export const command: Command = {
     { name: 'keep-going', short: 'k', kind: 'boolean', description: 'go on building what does not depend on a failed build' },
     { name: 'check', kind: 'boolean', description: 'rebuild packages already in the store and compare the results bit for bit' },
     { name: 'rounds', kind: 'number', arg: 'N', description: 'build N times and compare the results bit for bit' },
-    { name: 'root', short: 'r', kind: 'string', arg: 'FILE', description: 'make FILE a symlink to the output and a garbage-collector root' },
+    { name: 'root', short: 'r', kind: 'string', arg: 'FILE', description: 'make FILE a symlink to the output (with -d, to the .drv) and a garbage-collector root' },
     { name: 'timeout', kind: 'number', arg: 'SECONDS', description: 'kill a build that runs longer than this' },
     { name: 'max-silent-time', kind: 'number', arg: 'SECONDS', description: 'kill a build that prints nothing for this long' },
     { name: 'quiet', short: 'q', kind: 'boolean', description: 'print only the output paths' },
@@ -47,6 +47,11 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl build: no package given; try `tsdsl build hwloc`');
     const rounds = args.values['rounds'] as number | undefined;
     if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
+    if (args.values['derivations']) {
+      // -d builds nothing, so an option about building would be dropped without a word.
+      const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'].filter((o) => args.values[o] !== undefined);
+      if (building.length) throw new TsdslError(`tsdsl build: -d writes derivations and builds nothing, so --${building[0]} has no effect; drop one of them`);
+    }
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
     const { lowerPackages, lowererFor } = await import('../../derivation/lower.js');
@@ -68,7 +73,10 @@ export const command: Command = {
         : lowered;
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       await instantiate(store, lowerer, roots, files);
+      const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
+        // As in Guix, -r with -d roots the derivation.
+        if (root && roots[0]) await makeRoot(store, roots[0], root);
         out(roots.join('\n') + '\n');
         return 0;
       }
@@ -88,20 +96,7 @@ export const command: Command = {
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
       if (!upToDate) await realiseWithProgress(store, lowerer, roots, args, settings);
-      const root = args.values['root'] as string | undefined;
-      if (root) {
-        const { resolve } = await import('node:path');
-        const { symlinkSync, rmSync, lstatSync } = await import('node:fs');
-        const abs = resolve(root);
-        try {
-          if (lstatSync(abs).isSymbolicLink()) rmSync(abs);
-          else throw new TsdslError(`--root ${root}: the file exists and is not a symbolic link; remove it or choose another name`);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        }
-        symlinkSync(store.physicalPath(paths[0]!), abs);
-        store.addRoot(paths[0]!, abs);
-      }
+      if (root) await makeRoot(store, paths[0]!, root);
       out(paths.join('\n') + '\n');
       return 0;
     } finally {
@@ -111,6 +106,21 @@ export const command: Command = {
     }
   },
 };
+
+/** Makes `file` a symlink to the store item `path` and a garbage-collector root (`-r FILE`). */
+async function makeRoot(store: LocalStore, path: string, file: string): Promise<void> {
+  const { resolve } = await import('node:path');
+  const { symlinkSync, rmSync, lstatSync } = await import('node:fs');
+  const abs = resolve(file);
+  try {
+    if (lstatSync(abs).isSymbolicLink()) rmSync(abs);
+    else throw new TsdslError(`--root ${file}: the file exists and is not a symbolic link; remove it or choose another name`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  symlinkSync(store.physicalPath(path), abs);
+  store.addRoot(path, abs);
+}
 
 /** Builds what ROOTS need, with the progress display and Ctrl-C handling of the command line. */
 async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs, settings: { maxJobs: number; cores: number }): Promise<void> {

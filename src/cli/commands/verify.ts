@@ -3,6 +3,7 @@
  * report each problem on one line: a valid item whose files are missing, one whose contents no
  * longer hash to the recorded NAR hash (`--check-contents`), a dangling reference or root.
  */
+import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 
@@ -21,6 +22,9 @@ export const command: Command = {
   ],
   options: [{ name: 'check-contents', kind: 'boolean', description: 'rehash every item and compare with the database' }],
   async run(args) {
+    if (args.positionals.length) {
+      throw new TsdslError(`tsdsl verify: unexpected argument \`${args.positionals[0]}\`: verify checks the whole store and takes no path or package (see \`tsdsl verify --help\`)`);
+    }
     const { openStore } = await import('../../store/store.js');
     const { verifyStore } = await import('../../store/gc.js');
     const store = openStore();
