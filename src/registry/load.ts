@@ -4,7 +4,7 @@
  * in ts-hooks.ts. The hooks are registered only when a user directory is given, so plain
  * `tsdsl graph mumps` pays nothing for them.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
@@ -42,19 +42,42 @@ async function registerHooks(): Promise<void> {
 }
 
 const PACKAGE_FILE = /\.(ts|mts|js|mjs)$/;
+// A package file imports the DSL or the collection; other scripts under a package directory (a
+// `local('./src')` tree, helpers) are not loaded, so running a command never runs them.
+const IMPORTS_TSDSL = /\b(?:from|import)\s*\(?\s*['"]tsdsl(?:\/packages)?['"]/;
 
-function packageFiles(entry: string): string[] {
+/**
+ * The package files below `entry`, sorted. Links are followed, but a directory is read once
+ * (a link loop ends there) and a dangling link is skipped.
+ */
+function packageFiles(entry: string, seen = new Set<string>()): string[] {
   const st = statSync(entry);
   if (st.isFile()) return [entry];
+  const real = realpathSync(entry);
+  if (seen.has(real)) return [];
+  seen.add(real);
   const out: string[] = [];
   for (const name of readdirSync(entry).sort()) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const p = join(entry, name);
-    const s = statSync(p);
-    if (s.isDirectory()) out.push(...packageFiles(p));
-    else if (PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name)) out.push(p);
+    let s;
+    try {
+      s = statSync(p);
+    } catch {
+      continue; // a dangling link, a link loop, or a file that went away
+    }
+    if (s.isDirectory()) out.push(...packageFiles(p, seen));
+    else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name) && importsTsdsl(p)) out.push(p);
   }
   return out;
+}
+
+function importsTsdsl(file: string): boolean {
+  try {
+    return IMPORTS_TSDSL.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** Import one user package file, turning its failures into errors naming the file. */

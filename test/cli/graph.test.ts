@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -192,10 +192,26 @@ export const helper = definePackage({
     expect(r2.stderr).toContain(`package \`y\` at ${bad2}/invalid.ts:3 has 2 problems`);
     expect(r2.stderr).toContain('version 42');
     const bad3 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
-    writeFileSync(join(bad3, 'throws.ts'), 'export const z = 1;\nthrow new Error("boom");\n');
+    writeFileSync(join(bad3, 'throws.ts'), 'import "tsdsl/packages";\nthrow new Error("boom");\n');
     const r3 = tsdsl(['graph', '-L', bad3, 'z']);
     expect(r3.stderr).toMatch(new RegExp(`loading package file ${bad3}/throws\\.ts:2 failed: boom`));
     expect(tsdsl(['graph', '-L', '/nonexistent/dir', 'x']).stderr).toMatch(/package directory `\/nonexistent\/dir` .* does not exist/);
+  });
+
+  it('loads only package files: not scripts in a source tree, not through dangling links or link loops', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-load-'));
+    writeFileSync(
+      join(dir, 'mine.ts'),
+      `import { definePackage, trivial, licenses, local } from 'tsdsl';\nexport const mine = definePackage({ name: 'mine', version: '1', buildSystem: trivial, source: local('./tree'), synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+    );
+    mkdirSync(join(dir, 'tree/sub'), { recursive: true });
+    writeFileSync(join(dir, 'tree/setup.js'), 'process.exit(3);\n');
+    writeFileSync(join(dir, 'tree/sub/build.ts'), 'throw new Error("a script of the source tree ran");\n');
+    symlinkSync('/nonexistent', join(dir, 'tree/dangling'));
+    symlinkSync('..', join(dir, 'tree/sub/loop'));
+    const r = tsdsl(['show', '-L', dir, 'mine']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^name: mine$/m);
   });
 
   it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
