@@ -13,8 +13,12 @@ import { compareVersions, validRange, versionMatches } from './version.js';
 /** Packages by name, several versions each, newest first. */
 export class Collection {
   private readonly byName = new Map<string, Package[]>();
-  private readonly seen = new Set<Package>();
+  /** Each package's rank in loading order: of two definitions of one version, the later wins. */
+  private readonly order = new Map<Package, number>();
+  private readonly warned = new Set<string>();
   private sorted = true;
+  /** Where warnings go (an ambiguous name: one version defined twice). */
+  warn: (text: string) => void = (text) => process.stderr.write(`tsdsl: warning: ${text}\n`);
 
   constructor(packages: Iterable<Package> = []) {
     for (const p of packages) this.add(p);
@@ -22,8 +26,8 @@ export class Collection {
 
   /** Add a package (ignored when this very object is already there). */
   add(p: Package): void {
-    if (this.seen.has(p)) return;
-    this.seen.add(p);
+    if (this.order.has(p)) return;
+    this.order.set(p, this.order.size);
     const list = this.byName.get(p.name);
     if (list) list.push(p);
     else this.byName.set(p.name, [p]);
@@ -46,7 +50,7 @@ export class Collection {
 
   private sort(): void {
     if (this.sorted) return;
-    for (const list of this.byName.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+    for (const list of this.byName.values()) list.sort((a, b) => compareVersions(b.version, a.version) || this.order.get(b)! - this.order.get(a)!);
     this.sorted = true;
   }
 
@@ -62,7 +66,7 @@ export class Collection {
   }
 
   get size(): number {
-    return this.seen.size;
+    return this.order.size;
   }
 
   /** All versions of `name`, newest first (empty when unknown). */
@@ -97,6 +101,15 @@ export class Collection {
         );
       }
       pkg = match;
+    }
+    const twins = candidates.filter((q) => q !== pkg && q.version === pkg.version);
+    if (twins.length && !this.warned.has(fullName(pkg))) {
+      // As Guix does: say so, and which one is used (the one loaded last, so -L overrides the default collection).
+      this.warned.add(fullName(pkg));
+      const where = (q: Package) => formatLocation(q.location);
+      this.warn(
+        `ambiguous package specification \`${s.text}\`: \`${fullName(pkg)}\` is defined ${twins.length + 1} times (${[pkg, ...twins].map(where).join(', ')}); choosing the one at ${where(pkg)}, loaded last`,
+      );
     }
     if (Object.keys(s.variants).length) pkg = withVariants(pkg, coerceVariants(pkg, s.variants));
     return pkg;

@@ -65,6 +65,21 @@ describe('Collection', () => {
     expect(c.resolve('hwloc@<2.10')).toBe(h2);
   });
 
+  it('one version defined twice: the one added last wins, with one warning naming both places', () => {
+    const first = dummyPackage({ name: 'twin', version: '1.0' });
+    const second = dummyPackage({ name: 'twin', version: '1.0' });
+    const older = dummyPackage({ name: 'twin', version: '0.9' });
+    const c = new Collection([first, older, second]);
+    const warnings: string[] = [];
+    c.warn = (w) => warnings.push(w);
+    expect(c.resolve('twin')).toBe(second);
+    expect(c.resolve('twin@1.0')).toBe(second);
+    expect(c.resolve('twin@0.9')).toBe(older);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^ambiguous package specification `twin`: `twin@1\.0` is defined 2 times \(test\/fixtures\/dummy\.ts:\d+, test\/fixtures\/dummy\.ts:\d+\); choosing the one at .*, loaded last$/),
+    ]);
+  });
+
   it('a hidden package is chosen by name only when no visible one has that name', () => {
     const hidden = dummyPackage({ name: 'bash', version: '5.2.15', properties: { hidden: true } });
     const built = dummyPackage({ name: 'bash', version: '5.2.15' });
