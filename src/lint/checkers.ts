@@ -310,6 +310,25 @@ const nativeChecker: LintChecker = {
   },
 };
 
+const flagVariablesChecker: LintChecker = {
+  name: 'flag-variables',
+  description: 'flags name an input\'s prefix as ${name}: a bare $name is passed as written',
+  network: false,
+  check(p) {
+    const out: Problem[] = [];
+    // Flags are not run through a shell: only `${name}` is replaced (by the input's prefix, or `${out}`).
+    const known = new Set(['out', ...p.outputs, ...[...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((i) => i.name.replace(/[^A-Za-z0-9_]/g, '_'))]);
+    for (const field of ['configureFlags', 'makeFlags', 'cmakeFlags'] as const) {
+      for (const flag of p.arguments[field] ?? []) {
+        for (const m of flag.matchAll(/(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)/g)) {
+          if (known.has(m[1]!)) out.push(problem(`\`${flag}\`: \`$${m[1]}\` is passed as written (flags go to the build without a shell); write \`\${${m[1]}}\``, 'arguments'));
+        }
+      }
+    }
+    return out;
+  },
+};
+
 const duplicateChecker: LintChecker = {
   name: 'duplicate-inputs',
   description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs',
@@ -441,6 +460,7 @@ export const checkers: readonly LintChecker[] = [
   sourceAvailableChecker,
   patchChecker,
   nativeChecker,
+  flagVariablesChecker,
   duplicateChecker,
   variantsChecker,
   derivationChecker,

@@ -64,6 +64,7 @@ export const badInputs = definePackage({
   buildSystem: trivial,
   variants: { fast: false },
   inputs: [zlib, pkgconf, zlib],
+  arguments: { makeFlags: ['ZLIB=$zlib', 'RPATH=$ORIGIN', 'X=$$zlib'] },
   synopsis: 'Inputs checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -139,8 +140,9 @@ describe('tsdsl lint', () => {
     at(46, 'inputs-should-be-native', /`pkgconf` is a build tool; move it from inputs to nativeInputs/);
     at(46, 'duplicate-inputs', /`zlib` is listed 2 times/);
     at(45, 'unused-variants', /variant `fast` changes nothing/);
-    at(53, 'derivation', /bad-derivation@1.0: lowering to a derivation fails/);
-    at(66, 'formatting', /`name` should come before `version`.*; run `tsdsl style pkgs\/bad.ts`/);
+    at(47, 'flag-variables', /`ZLIB=\$zlib`: `\$zlib` is passed as written .*; write `\$\{zlib\}`/);
+    at(54, 'derivation', /bad-derivation@1.0: lowering to a derivation fails/);
+    at(67, 'formatting', /`name` should come before `version`.*; run `tsdsl style pkgs\/bad.ts`/);
     // Each line has the documented shape.
     for (const l of out) expect(l).toMatch(/^pkgs\/bad\.ts:\d+:\d+: [a-z-]+: [A-Za-z_-]+@[\w.]+: .+$/);
   });
