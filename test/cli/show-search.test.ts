@@ -22,11 +22,13 @@ describe('tsdsl show', () => {
   });
 
   it('--json gives the same facts as JSON', () => {
-    const j = JSON.parse(tsdsl(['show', 'mumps', '--json']).stdout) as Record<string, unknown>;
-    expect(j['name']).toBe('mumps');
-    expect(j['inputs']).toEqual(expect.arrayContaining([expect.stringMatching(/^scotch@/), expect.stringMatching(/^metis@/)]));
-    expect((j['location'] as { file: string }).file).toMatch(/packages\/maths\.ts$/);
-    expect((j['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
+    const [j, ...rest] = JSON.parse(tsdsl(['show', 'mumps', '--json']).stdout) as Array<Record<string, unknown>>;
+    expect(rest).toEqual([]);
+    expect((JSON.parse(tsdsl(['show', 'mumps', 'hwloc', '--json']).stdout) as Array<{ name: string }>).map((x) => x.name)).toEqual(['mumps', 'hwloc']);
+    expect(j!['name']).toBe('mumps');
+    expect(j!['inputs']).toEqual(expect.arrayContaining([expect.stringMatching(/^scotch@/), expect.stringMatching(/^metis@/)]));
+    expect((j!['location'] as { file: string }).file).toMatch(/packages\/maths\.ts$/);
+    expect((j!['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 });
 
@@ -43,6 +45,8 @@ describe('tsdsl search', () => {
 
   it('no match exits 1; a bad regexp is a clear error', () => {
     expect(tsdsl(['search', 'zzzzqqq']).code).toBe(1);
+    const none = tsdsl(['search', 'zzzzqqq', '--json']);
+    expect([none.code, none.stdout]).toEqual([1, '[]\n']);
     expect(tsdsl(['search', '(']).stderr).toMatch(/`\(` is not a valid regular expression/);
   });
 });

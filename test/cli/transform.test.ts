@@ -26,8 +26,8 @@ describe('transformations on the command line', () => {
     writeFileSync(join(dir, 'fix.patch'), '--- a/x\n+++ b/x\n');
     const r = tsdsl(['show', 'mumps', '--json', `--with-patch=scotch=${join(dir, 'fix.patch')}`, '--with-configure-flag=hwloc=--disable-cairo', '--without-tests=scotch']);
     expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as { properties: { transformations: Array<{ option: string }> } };
-    expect(j.properties.transformations.map((t) => t.option)).toEqual(['with-patch', 'without-tests']);
+    const [j] = JSON.parse(r.stdout) as Array<{ properties: { transformations: Array<{ option: string }> } }>;
+    expect(j!.properties.transformations.map((t) => t.option)).toEqual(['with-patch', 'without-tests']);
     expect(r.stderr).toMatch(/warning: --with-configure-flag=hwloc=--disable-cairo had no effect on `mumps@5\.5\.1`/);
     const v = tsdsl(['graph', 'mumps~metis', '--max-depth=1']);
     expect(v.stdout).not.toContain('metis@');

@@ -31,7 +31,8 @@ export const command: Command = {
     const hits = collection.search(patterns);
     if (args.values['json']) {
       out(JSON.stringify(hits.map((h) => ({ ...packageJson(h.pkg, collection), relevance: h.score })), null, 2) + '\n');
-      return 0;
+      // `[]` and exit code 1, as without --json: a script can test either.
+      return hits.length ? 0 : 1;
     }
     if (hits.length === 0) {
       process.stderr.write(`tsdsl search: no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')}\n`);

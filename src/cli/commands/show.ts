@@ -100,8 +100,8 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new (await import('../../errors.js')).TsdslError('tsdsl show: no package given; try `tsdsl show hwloc`');
     const { packages, collection } = await packagesFrom(args, args.positionals);
     if (args.values['json']) {
-      const list = packages.map((p) => packageJson(p, collection));
-      out(JSON.stringify(list.length === 1 ? list[0] : list, null, 2) + '\n');
+      // Always a list, one element per package named, so scripts see one shape.
+      out(JSON.stringify(packages.map((p) => packageJson(p, collection)), null, 2) + '\n');
     } else out(packages.map((p) => packageRecord(p, collection)).join('\n'));
     return 0;
   },
