@@ -219,7 +219,11 @@ const EMPTY: readonly Package[] = Object.freeze([]);
 function checkInputs(field: string, list: unknown, problems: string[]): readonly Package[] {
   if (list === undefined) return EMPTY;
   if (!Array.isArray(list)) {
-    problems.push(`${field} must be an array of packages, not ${describe(list)}`);
+    problems.push(
+      isPackage(list)
+        ? `${field} must be a list of packages, not one package; wrap it: [${(list as Package).name.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase())}]`
+        : `${field} must be an array of packages, not ${describe(list)}`,
+    );
     return EMPTY;
   }
   const out: Package[] = [];
@@ -241,7 +245,7 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
     return Object.freeze({});
   }
   const a = args as Record<string, unknown>;
-  const known: string[] = ['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests', 'outOfSource', 'cmakeFlags', ...COMMON_ARGUMENT_KEYS, ...(bs?.argumentKeys ?? [])];
+  const known: string[] = [...new Set(['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests', 'outOfSource', 'cmakeFlags', ...COMMON_ARGUMENT_KEYS, ...(bs?.argumentKeys ?? [])])];
   for (const [k, v] of Object.entries(a)) {
     if (!known.includes(k)) {
       problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (${bs ? `the ${bs.name} build system takes: ${known.join(', ')}` : ''})`);

@@ -279,7 +279,10 @@ export function styleFile(file: string): { original: string; text: string; edits
   try {
     original = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new TsdslError(`cannot read \`${file}\`: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TsdslError(
+      `cannot read \`${file}\`: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory; give the package files in it (e.g. `tsdsl style DIR/*.ts`)' : (e as Error).message}`,
+    );
   }
   return { original, ...styleText(file, original) };
 }

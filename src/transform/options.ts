@@ -313,7 +313,8 @@ export const transformations: readonly Transformation[] = [
       const [left, file] = splitPair('with-patch', spec, 'PACKAGE=FILE', 'scotch=./fix.patch', true);
       const target = targetSpec(left, ctx);
       const path = resolvePath(ctx.cwd, file);
-      if (!existsSync(path) || !statSync(path).isFile()) throw new TsdslError(`--with-patch=${spec}: patch file \`${file}\` does not exist (looked for ${path})`);
+      if (!existsSync(path)) throw new TsdslError(`--with-patch=${spec}: patch file \`${file}\` does not exist (looked for ${path})`);
+      if (!statSync(path).isFile()) throw new TsdslError(`--with-patch=${spec}: \`${file}\` is a directory, not a patch file; name the .patch file itself`);
       return everywhere(target, (p) => {
         if (!p.source) throw new TsdslError(`--with-patch=${spec}: \`${fullName(p)}\` has no source to patch`);
         return derive(p, { source: withOrigin(p.source, { patches: [...p.source.patches, path] }) });

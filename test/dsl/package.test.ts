@@ -76,6 +76,8 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.doCheck: `doCheck` is set by the build system');
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
     expect(e.message).toContain('outputs must be a non-empty list of output names');
+    const one = dummyPackage({ name: 'pt-scotch' });
+    expect(errorOf(() => dummyPackage({ name: 'listy', nativeInputs: one as never })).message).toContain('nativeInputs must be a list of packages, not one package; wrap it: [ptScotch]');
     const o = errorOf(() => dummyPackage({ name: 'outy', outputs: ['out', 'inputs'] }));
     expect(o.message).toContain('output `inputs` is named after a variable the build system sets');
   });

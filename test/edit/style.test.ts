@@ -120,6 +120,7 @@ describe('tsdsl style', () => {
     expect(readFileSync(join(dir, 'broken.ts'), 'utf8')).toBe(broken);
     expect(tsdsl(['style'], { cwd: dir }).stderr).toMatch(/no file given; try `tsdsl style packages\/maths\.ts`/);
     expect(tsdsl(['style', 'missing.ts'], { cwd: dir }).stderr).toMatch(/cannot read `missing\.ts`: no such file/);
+    expect(tsdsl(['style', '.'], { cwd: dir }).stderr).toMatch(/cannot read `\.`: it is a directory; give the package files in it/);
   });
 
   it('works on the default collection: its files keep every definition and reach a fixed point', () => {

@@ -228,6 +228,7 @@ describe('transformation options', () => {
     expect(t('with-source', './scotch.tar.gz')).toThrow(/cannot infer a package name and version from `scotch.tar.gz`/);
     expect(t('tune', 'pentium9')).toThrow(/unknown CPU `pentium9`/);
     expect(t('with-patch', 'scotch=/nonexistent.patch')).toThrow(/patch file/);
+    expect(t('with-patch', `scotch=${tmpdir()}`)).toThrow(/is a directory, not a patch file; name the \.patch file itself/);
     expect(t('without-tests', 'scoth')).toThrow(/^--without-tests=scoth: unknown package `scoth`/);
     expect(t('with-source', '/nonexistent/scotch-1.0.tar.gz')).toThrow(/^--with-source=\/nonexistent\/scotch-1\.0\.tar\.gz: .*does not exist/);
   });
