@@ -695,13 +695,14 @@ export function modifyInputList(list: readonly Package[], edits: InputEdits, wha
  * holds the name (inputs, nativeInputs, propagatedInputs); `append`/`prepend` go to `inputs`.
  */
 export function modifyInputs(p: Package, edits: InputEdits): Package {
+  const loc = captureLocation(modifyInputs);
   const lists = { inputs: p.inputs, nativeInputs: p.nativeInputs, propagatedInputs: p.propagatedInputs };
   const all = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((x) => x.name);
   const wanted = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])];
   const missing = wanted.filter((n) => !all.includes(n));
   if (missing.length)
     throw new TsdslError(
-      `modifyInputs: \`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`,
+      `modifyInputs at ${formatLocation(resolveLocation(loc))}: \`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`,
     );
   const edited: Record<string, readonly Package[]> = {};
   for (const [field, list] of Object.entries(lists)) {
@@ -713,7 +714,7 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
     };
     edited[field] = modifyInputList(list, sub);
   }
-  return inheritAt(p, edited as Overrides, captureLocation(modifyInputs));
+  return inheritAt(p, edited as Overrides, loc);
 }
 
 /** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */

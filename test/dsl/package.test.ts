@@ -212,9 +212,10 @@ describe('inherit, with and modifyInputs', () => {
     expect(p.nativeInputs).toEqual([]);
   });
 
-  it('modifyInputs names the missing input and suggests close ones', () => {
+  it('modifyInputs names the missing input, suggests close ones, and says where it was called', () => {
     const e = errorOf(() => modifyInputs(scotch, { delete: ['zlibb'] }));
     expect(e.message).toContain('has no input named `zlibb`; did you mean `zlib`?');
+    expect(e.message).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:216: /);
   });
 });
 
