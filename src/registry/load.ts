@@ -5,7 +5,7 @@
  * `tsdsl graph mumps` pays nothing for them.
  */
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, join, resolve as resolvePath } from 'node:path';
+import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { Collection } from './collection.js';
@@ -91,11 +91,32 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
       throw new TsdslError(`syntax error in package file ${err.message}`);
     }
     const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(err.stack ?? '');
+    // A relative import of a file that is not there: the line of the import, in the file that has it.
+    const notFound = /^Cannot find module '([^']+)' imported from (\/.+)$/.exec(err.message);
+    if (notFound) {
+      const line = importLine(notFound[2]!, notFound[1]!);
+      throw new TsdslError(
+        `loading package file ${file} failed: ${notFound[2]}${line ? `:${line}` : ''} imports \`${notFound[1]}\`, which does not exist (tried it with .ts, .js and /index.ts too)`,
+        { cause: e },
+      );
+    }
     const where = frame ? `${file}:${frame[1]}` : file;
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
     const noExport = err instanceof SyntaxError ? /^The requested module '(tsdsl(?:\/packages)?)' does not provide an export named '([^']+)'$/.exec(err.message) : null;
     const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
     throw new TsdslError(`loading package file ${where} failed: ${err.message}${hint}`, { cause: e });
+  }
+}
+
+/** The line of `importer` that imports the module `resolved` (by its last path component), if found. */
+function importLine(importer: string, resolved: string): number | undefined {
+  const name = basename(resolved).replace(/\.[mc]?[jt]s$/, '');
+  try {
+    const lines = readFileSync(importer, 'utf8').split('\n');
+    const i = lines.findIndex((l) => /\b(?:from|import)\b/.test(l) && new RegExp(`['"][^'"]*\\b${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\.[mc]?[jt]s)?['"]`).test(l));
+    return i >= 0 ? i + 1 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -195,6 +195,9 @@ export const helper = definePackage({
     writeFileSync(join(bad3, 'throws.ts'), 'import "tsdsl/packages";\nthrow new Error("boom");\n');
     const r3 = tsdsl(['graph', '-L', bad3, 'z']);
     expect(r3.stderr).toMatch(new RegExp(`loading package file ${bad3}/throws\\.ts:2 failed: boom`));
+    const bad4 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad4, 'a.ts'), 'import { definePackage } from "tsdsl";\n\nimport { helper } from "./helpers";\nexport const z = helper;\n');
+    expect(tsdsl(['graph', '-L', bad4, 'z']).stderr).toContain(`${bad4}/a.ts:3 imports \`${bad4}/helpers\`, which does not exist`);
     expect(tsdsl(['graph', '-L', '/nonexistent/dir', 'x']).stderr).toMatch(/package directory `\/nonexistent\/dir` .* does not exist/);
   });
 
