@@ -170,7 +170,8 @@ const SPEC_KEYS = [
   'outputs', 'variants', 'synopsis', 'description', 'homePage', 'license', 'properties', 'replacement',
 ] as const;
 
-const NAME_RE = /^[A-Za-z0-9+_?=][A-Za-z0-9+\-._?=]*$/;
+// What the command line can name (`?` and `=`, which store names allow, would read as variants there).
+const NAME_RE = /^[A-Za-z0-9+_][A-Za-z0-9+\-._]*$/;
 // Each output is an environment variable of the build, so its name must be one.
 const OUTPUT_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 
@@ -195,7 +196,7 @@ function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<
     if (d === undefined) {
       problems.push(
         declared.length
-          ? `\`${name}\` has no variant \`${k}\`${didYouMean(k, declared)} Its variants: ${declared.map((n) => `${n} (${typeof defaultOf(decls[n]!)})`).join(', ')}`
+          ? `\`${name}\` has no variant \`${k}\`${didYouMean(k, declared) || '.'} Its variants: ${declared.map((n) => `${n} (${typeof defaultOf(decls[n]!)})`).join(', ')}`
           : `\`${name}\` declares no variants, so \`${k}\` cannot be set`,
       );
       continue;
@@ -204,7 +205,8 @@ function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<
     if (typeof v !== typeof def) {
       problems.push(`variant \`${k}\` of \`${name}\` is a ${typeof def}, not ${describe(v)}`);
     } else if (typeof d === 'object' && 'values' in d && !d.values.includes(v as string)) {
-      problems.push(`variant \`${k}\` of \`${name}\` must be one of ${d.values.join(', ')}, not \`${String(v)}\``);
+      const sameBut = d.values.find((x) => x.toLowerCase() === String(v).toLowerCase());
+      problems.push(`variant \`${k}\` of \`${name}\` must be one of ${d.values.join(', ')}, not \`${String(v)}\`${sameBut ? `; did you mean \`${sameBut}\`?` : ''}`);
     }
   }
   return problems;
@@ -325,7 +327,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     if (!(SPEC_KEYS as readonly string[]).includes(k)) problems.push(`unknown field \`${k}\`${didYouMean(k, SPEC_KEYS)}`);
   }
   if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name))
-    problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ ? = (not starting with . or -)`);
+    problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)`);
   if (typeof spec.version !== 'string' || !/^[A-Za-z0-9+\-._~:]+$/.test(spec.version))
     problems.push(`version ${JSON.stringify(spec.version)} must be a non-empty string such as "2.9.0"`);
   if (spec.source !== undefined && spec.source !== null && !isOrigin(spec.source))

@@ -36,8 +36,10 @@ export function parseSpec(text: string): PackageSpecString {
   while (rest.trim()) {
     const vm = re.exec(rest);
     if (!vm) throw new TsdslError(`\`${text}\`: cannot read \`${rest.trim()}\`; variants are written +name, ~name or name=value (e.g. scotch+mpi~int64)`);
-    if (vm[2] !== undefined) variants[vm[2]] = vm[3] !== undefined ? vm[3] : vm[1] === '+';
-    else variants[vm[4]!] = vm[5]!;
+    const key = vm[2] ?? vm[4]!;
+    if (Object.hasOwn(variants, key)) throw new TsdslError(`\`${text}\`: variant \`${key}\` is given twice; give it once`);
+    if (vm[2] !== undefined) variants[key] = vm[3] !== undefined ? vm[3] : vm[1] === '+';
+    else variants[key] = vm[5]!;
     rest = rest.slice(vm[0].length);
   }
   return { text, name, version, variants };

@@ -252,6 +252,7 @@ describe('variants', () => {
     expect(() => withVariants(solver, { mip: true })).toThrow(/has no variant `mip`; did you mean `mpi`\? Its variants: metis \(boolean\), mpi \(boolean\), int \(string\)/);
     expect(() => withVariants(solver, { mpi: 'yes' })).toThrow(/variant `mpi` of `solver` is a boolean/);
     expect(() => withVariants(solver, { int: '16' })).toThrow(/must be one of 32, 64/);
+    expect(() => withVariants(solver, { zzz: true })).toThrow(/has no variant `zzz`\. Its variants: metis/);
   });
 
   it('a variant that needs itself is a cycle error naming the package and its file, not a stack overflow', () => {

@@ -23,6 +23,8 @@ describe('parseSpec', () => {
     expect(() => parseSpec('@2')).toThrow(/is not a package spec; write NAME, NAME@VERSION/);
     expect(() => parseSpec('hwloc@')).toThrow(/the version after `@` is empty/);
     expect(() => parseSpec('scotch+mpi !x')).toThrow(/cannot read `!x`/);
+    expect(() => parseSpec('scotch+mpi~mpi')).toThrow(/^`scotch\+mpi~mpi`: variant `mpi` is given twice; give it once$/);
+    expect(() => parseSpec('openblas arch=a arch=b')).toThrow(/variant `arch` is given twice/);
   });
 });
 
