@@ -256,7 +256,16 @@ export const transformations: readonly Transformation[] = [
       const target = targetSpec(left, ctx);
       const replacement = packageArg(right, ctx);
       const matches = (p: Package) => p !== replacement && matchesSpec(p, target);
-      return dependenciesOnly((p) => (matches(p) ? derive(p, { replacement }) : p), matches, true);
+      // The graft rewrites store paths inside the files in place, so they must be as long.
+      const storeName = (p: Package) => `${p.name}-${p.version}`;
+      const graft = (p: Package) => {
+        if (storeName(p).length !== storeName(replacement).length)
+          throw new TsdslError(
+            `--with-graft=${spec}: \`${storeName(p)}\` and \`${storeName(replacement)}\` differ in length (${storeName(p).length} and ${storeName(replacement).length} characters), and a graft rewrites each store path in place, so a replacement's name and version must be exactly as long as the original's (as in Guix); use --with-input to rebuild the dependents instead`,
+          );
+        return derive(p, { replacement });
+      };
+      return dependenciesOnly((p) => (matches(p) ? graft(p) : p), matches, true);
     },
   },
   {

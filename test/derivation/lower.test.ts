@@ -178,14 +178,16 @@ describe('lowering', () => {
   });
 
   it('a graft leaves dependents\' build derivations alone and adds a graft derivation', async () => {
-    const zlibPatched = c.resolve('zlib').with({ version: '1.2.13-patched' });
+    const zlibPatched = c.resolve('zlib').with({ version: '1.2.99' });
     const scotch = c.resolve('scotch');
     const grafted = transform(scotch, { withGraft: { zlib: zlibPatched } }, { collection: c });
     const { r: plain } = await lower(scotch);
     const { l, r } = await lower(grafted);
     expect(l.lower(grafted).drvPath).not.toBe(r.drvPath);
     expect(r.derivation.drv.builder).toBe('builtin:graft');
-    expect(r.derivation.drv.env['mapping']).toMatch(/-zlib-1\.2\.13=\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.13-patched/);
+    expect(r.derivation.drv.env['mapping']).toMatch(/-zlib-1\.2\.13=\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.99/);
+    // A replacement of another length cannot be grafted: said when the option is read.
+    expect(() => transform(scotch, { withGraft: { zlib: c.resolve('zlib').with({ version: '1.2.13-patched' }) } }, { collection: c })).toThrow(/differ in length \(11 and 19 characters\)/);
     // The build of scotch itself differs only by its recorded provenance, not by zlib.
     expect(l.lower(grafted).derivation.drv.env['inputs']).toBe(plain.derivation.drv.env['inputs']);
   });

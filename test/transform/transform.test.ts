@@ -125,7 +125,7 @@ describe('transformation options', () => {
 
   it('--with-configure-flag, --with-debug-info, --tune and --with-graft record their effects', () => {
     const f = fixture();
-    const zlib2 = dummyPackage({ name: 'zlib-patched', version: '1.2.13' });
+    const zlib2 = dummyPackage({ name: 'zlibp', version: '1.2.1' });
     const c = new Collection([...f.collection.all(), zlib2]);
     const app = run(
       f.app,
@@ -133,7 +133,7 @@ describe('transformation options', () => {
         ['with-configure-flag', 'scotch=--with-x=y'],
         ['with-debug-info', 'scotch'],
         ['tune', 'x86-64-v3'],
-        ['with-graft', 'zlib=zlib-patched'],
+        ['with-graft', 'zlib=zlibp'],
       ],
       c,
     );
