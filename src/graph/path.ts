@@ -30,5 +30,5 @@ export function shortestPath(
       }
     }
   }
-  throw new TsdslError(`no path from \`${type.label(from)}\` to \`${toLabel}\` in the ${type.name} graph (try --type=bag to include implicit inputs)`);
+  throw new TsdslError(`no path from \`${type.label(from)}\` to \`${toLabel}\` in the ${type.name} graph${type.name === 'package' ? ' (try --type=bag to include implicit inputs)' : ''}`);
 }

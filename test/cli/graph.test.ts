@@ -67,6 +67,15 @@ describe('tsdsl graph', () => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('--path works in the derivation and module graphs, by package name, .drv path or file', () => {
+    const d = tsdsl(['graph', '--type=derivation', '--path', 'mumps', 'zlib@1']).stdout.trim().split('\n');
+    expect(d[0]).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-mumps-[\d.]+\.drv$/);
+    expect(d.at(-1)).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.13\.drv$/);
+    expect(tsdsl(['graph', '--type=derivation', '--path', 'mumps', d.at(-1)!]).stdout.trim().split('\n')).toEqual(d);
+    expect(tsdsl(['graph', '--type=module', '--path', 'mumps', 'base.ts']).stdout).toBe('packages/maths.ts\npackages/base.ts\n');
+    expect(tsdsl(['graph', '--path', 'mumps', 'zlib', '--max-depth=1']).stderr).toMatch(/--path prints one node a line, so --max-depth has no effect/);
+  });
+
   it('--max-depth=1 with mermaid shows only direct inputs', () => {
     const r = tsdsl(['graph', 'mumps', '--max-depth=1', '--backend=mermaid']);
     expect(r.code).toBe(0);

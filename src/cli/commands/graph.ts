@@ -56,13 +56,33 @@ export const command: Command = {
       // `tsdsl graph --path A B`, and also `tsdsl graph A --path A B`: the last two are FROM and TO.
       if (args.positionals.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
       const [fromSpec, toSpec] = args.positionals.slice(-2) as [string, string];
+      for (const o of ['max-depth', 'backend']) {
+        if (args.values[o] !== undefined) throw new TsdslError(`tsdsl graph: --path prints one node a line, so --${o} has no effect with it; drop one of them`);
+      }
       const { packages, collection } = await packagesFrom(args, [fromSpec]);
-      const target = parseSpec(toSpec);
-      collection.resolve({ ...target, variants: {} }); // fails with suggestions when the name is unknown
       const roots = await type.roots(packages, { collection });
-      const matches = (n: unknown) =>
-        isPackage(n) && n.name === target.name && (target.version === undefined || versionMatches(target.version, n.version));
-      const path = shortestPath(type, roots[0]!, matches, { collection }, target.text);
+      let matches: (n: unknown) => boolean;
+      let label = toSpec;
+      if (toSpec.startsWith('/') || /\.[mc]?[jt]s$/.test(toSpec)) {
+        // A node named as it is printed: a .drv or store path, a module file (or its end).
+        matches = (n) => {
+          const l = type.label(n as never);
+          return l === toSpec || l.endsWith(`/${toSpec}`);
+        };
+      } else {
+        const target = parseSpec(toSpec);
+        collection.resolve({ ...target, variants: {} }); // fails with suggestions when the name is unknown
+        label = target.text;
+        const versionOk = (v: string) => target.version === undefined || versionMatches(target.version, v);
+        // Packages by name and version; other nodes (derivations, store items) by their store name.
+        const storeName = new RegExp(`^/.*/[0-9a-z]{32}-${target.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d[^/]*?)(?:\\.drv)?$`);
+        matches = (n) => {
+          if (isPackage(n)) return n.name === target.name && versionOk(n.version);
+          const m = storeName.exec(type.label(n as never));
+          return m !== null && versionOk(m[1]!);
+        };
+      }
+      const path = shortestPath(type, roots[0]!, matches, { collection }, label);
       out(path.map((n) => type.label(n)).join('\n') + '\n');
       return 0;
     }
