@@ -49,9 +49,13 @@ export function editDistance(a: string, b: string): number {
 export function closest(wanted: string, candidates: Iterable<string>, max = 3): string[] {
   const limit = Math.max(2, Math.floor(wanted.length / 3));
   const scored: Array<[string, number]> = [];
+  // Case is compared apart: `MUMPS` finds `mumps`, after any candidate of the same case.
+  const w = wanted.toLowerCase();
   for (const c of candidates) {
-    let d = editDistance(wanted, c);
-    if (d > limit && (c.includes(wanted) || (wanted.includes(c) && c.length > 2))) d = limit;
+    const lc = c.toLowerCase();
+    let d = editDistance(w, lc);
+    if (d === 0 && c !== wanted) d = 0.5;
+    if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2))) d = limit;
     if (d <= limit) scored.push([c, d]);
   }
   scored.sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));

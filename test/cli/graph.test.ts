@@ -126,6 +126,9 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/^tsdsl: error: unknown package `mumsp`; did you mean `mumps`/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe('');
+    // Case does not hide a name: MUMPS finds mumps, JSON the json backend.
+    expect(tsdsl(['graph', 'MUMPS']).stderr).toMatch(/unknown package `MUMPS`; did you mean `mumps`/);
+    expect(tsdsl(['graph', 'hwloc', '--backend=JSON']).stderr).toMatch(/unknown graph backend `JSON`; did you mean `json`/);
   });
 
   it('an unknown version, type, backend or option is a one-line error', () => {
