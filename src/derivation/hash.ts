@@ -471,5 +471,9 @@ export function validateStoreDir(dir: string, what = 'store directory'): string 
   if (/["\\\x00-\x1f\x7f]/.test(dir)) {
     throw new TsdslError(`${what} \`${JSON.stringify(dir).slice(1, -1)}\` contains a quote, backslash or control character, which .drv files cannot hold unescaped; use a plain path such as ${DEFAULT_STORE_DIR}`);
   }
+  // Builders get their inputs as one space-separated list, as Nix and Guix builders do.
+  if (dir.includes(' ')) {
+    throw new TsdslError(`${what} \`${dir}\` contains a space, which would split every list of store paths a build is given; use a path without spaces such as ${DEFAULT_STORE_DIR}`);
+  }
   return dir;
 }

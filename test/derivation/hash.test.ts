@@ -293,5 +293,6 @@ describe('storeDirFromEnv', () => {
     for (const bad of ['/nix\nstore', '/nix\0store', '/ni"x/store', '/nix\\store']) {
       expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: bad })).toThrow(/contains a quote, backslash or control character/);
     }
+    expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/a b/store' })).toThrow(/contains a space, which would split every list of store paths/);
   });
 });
