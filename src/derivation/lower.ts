@@ -172,7 +172,8 @@ export class Lowerer {
           this.fileHashes.set(file, st.isFile() ? narHashOfBytes(readFileSync(file), (st.mode & 0o100) !== 0) : await narHash(file));
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}) refers to \`${file}\`, which ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+          const why = code === 'ENOENT' ? 'does not exist' : code ? `cannot be read (${code})` : `cannot be hashed: ${(e as Error).message}`;
+          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}) refers to \`${file}\`, which ${why}`);
         }
       }),
     );

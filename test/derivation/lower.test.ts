@@ -116,6 +116,11 @@ describe('lowering', () => {
   it('a missing patch file names the package and the file; nothing is lowered', async () => {
     const p = dummyPackage({ name: 'nopatch', version: '1', source: url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA, patches: ['/nonexistent/fix.patch'] }) });
     await expect(lower(p)).rejects.toThrow(/missing file: `nopatch@1` \(.*\) refers to `\/nonexistent\/fix.patch`, which does not exist/);
+    // A tree holding what a store item cannot (a FIFO) says what and where.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-fifo-'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const fifo = dummyPackage({ name: 'fifo', version: '1', source: local(dir) });
+    await expect(lower(fifo)).rejects.toThrow(/refers to `.*`, which cannot be hashed: cannot archive `.*\/pipe`: it is a FIFO; only regular files, symlinks and directories/);
   });
 
   it('a version with characters the store forbids is an error naming the package and field', async () => {
