@@ -53,7 +53,7 @@ export const metis = definePackage({
     'METIS is a set of serial programs and a library for partitioning graphs, partitioning finite element meshes, and producing fill-reducing orderings for sparse matrices. Its algorithms are based on multilevel recursive bisection, multilevel k-way and multi-constraint partitioning schemes.',
   homePage: 'http://glaros.dtc.umn.edu/gkhome/metis/metis/overview',
   license: licenses.asl2,
-  properties: { debianVersion: '5.1.0.dfsg-7' },
+  properties: { debianVersion: '5.1.0.dfsg-7', tunable: true },
 });
 
 /** Make targets that build PT-Scotch and its MUMPS interface (they build Scotch first). */
@@ -100,7 +100,7 @@ export const scotch = definePackage({
     'Scotch is a set of programs and libraries which implement the static mapping and sparse matrix reordering algorithms developed within the Scotch project. It applies graph theory, with a divide and conquer approach, to scientific computing problems such as graph and mesh partitioning, static mapping, and sparse matrix ordering, in domains ranging from structural mechanics to operating systems or bio-chemistry. It includes the libesmumps interface used by MUMPS.',
   homePage: 'https://gitlab.inria.fr/scotch/scotch',
   license: licenses.cecillC,
-  properties: { debianVersion: '7.0.3-2' },
+  properties: { debianVersion: '7.0.3-2', tunable: true },
 });
 
 /**
@@ -204,7 +204,7 @@ export const lapack = definePackage({
     'LAPACK provides routines for solving systems of simultaneous linear equations, least-squares solutions of linear systems, eigenvalue problems and singular value problems, with the associated matrix factorizations (LU, Cholesky, QR, SVD, Schur, generalized Schur). This is the reference implementation, with the reference BLAS, CBLAS and LAPACKE.',
   homePage: 'https://www.netlib.org/lapack/',
   license: licenses.bsd3,
-  properties: { debianVersion: '3.11.0-2' },
+  properties: { debianVersion: '3.11.0-2', tunable: true },
 });
 
 export const scalapack = definePackage({
@@ -240,7 +240,7 @@ export const scalapack = definePackage({
     'ScaLAPACK is a Fortran 90 library of high-performance linear algebra routines for parallel distributed-memory machines, built on MPI. It solves dense and banded linear systems, least-squares problems, eigenvalue problems and singular value problems; it includes BLACS and PBLAS.',
   homePage: 'https://www.netlib.org/scalapack/',
   license: licenses.bsd3,
-  properties: { debianVersion: '2.2.1-2' },
+  properties: { debianVersion: '2.2.1-2', tunable: true },
 });
 
 /** Debian's patchelf, to give a prebuilt library a RUNPATH into the store (scalapack-debian). */
@@ -459,7 +459,7 @@ export const mumps = definePackage({
     'MUMPS (MUltifrontal Massively Parallel sparse direct Solver) solves sparse systems of linear equations A x = b by Gaussian elimination (LU, or LDLT for symmetric matrices), in real and complex, single and double precision. This is the sequential build; orderings come from PORD and, by default, METIS and Scotch.',
   homePage: 'https://mumps-solver.org/',
   license: licenses.cecillC,
-  properties: { debianVersion: '5.5.1-1' },
+  properties: { debianVersion: '5.5.1-1', tunable: true },
 });
 
 /** Replace the sequential Scotch input by PT-Scotch (same int64 choice), as Guix's mumps-openmpi does. */

@@ -18,9 +18,11 @@ export const transformOptionSpecs: readonly OptionSpec[] = transformations.map((
 
 /** What `tsdsl --help-transform` prints. */
 export function transformHelp(): string {
-  const width = Math.max(...transformations.map((t) => `--${t.name}${t.takesValue ? `=${t.arg}` : ''}`.length));
+  // Written as each command's --help writes it (`--tune[=CPU]` when the value may be left out).
+  const form = (t: (typeof transformations)[number]) => `--${t.name}${!t.takesValue ? '' : t.optionalValue !== undefined ? `[=${t.arg}]` : `=${t.arg}`}`;
+  const width = Math.max(...transformations.map((t) => form(t).length));
   const lines = ['Package transformation options (every command that takes packages accepts them;', 'they apply in command-line order):', ''];
-  for (const t of transformations) lines.push(`  ${`--${t.name}${t.takesValue ? `=${t.arg}` : ''}`.padEnd(width)}  ${t.description}`);
+  for (const t of transformations) lines.push(`  ${form(t).padEnd(width)}  ${t.description}`);
   lines.push('', 'Examples:', '  tsdsl graph mumps --with-input=scotch=pt-scotch', '  tsdsl show hwloc --with-source=./hwloc-2.0.0rc1.tar.gz', '');
   return lines.join('\n');
 }

@@ -176,6 +176,12 @@ describe('lowering', () => {
     const dbg = (await lower(transform(scotch, { withDebugInfo: ['scotch'] }, { collection: c }))).r;
     expect(dbg.derivation.drv.env['extraCFlags']).toBe('-g');
     expect(dbg.derivation.drv.env['dontStrip']).toBe('1');
+    // scotch is tunable in the collection; hwloc is not, and keeps its derivation.
+    const tuned = (await lower(transform(scotch, { tune: 'haswell' }, { collection: c }))).r;
+    expect(tuned.derivation.drv.env['extraCFlags']).toBe('-march=haswell');
+    expect(base.derivation.drv.env['extraCFlags']).toBeUndefined();
+    const hwloc = c.resolve('hwloc');
+    expect((await lower(transform(hwloc, { tune: 'haswell' }, { collection: c, warn: () => {} }))).r.drvPath).toBe((await lower(hwloc)).r.drvPath);
     const other = definePackage({ name: 'other-toolchain', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat });
     const tc = (await lower(transform(scotch, { withCToolchain: { scotch: other } }, { collection: c }))).r;
     expect(tc.drvPath).not.toBe(base.drvPath);
