@@ -206,7 +206,8 @@ export const transformations: readonly Transformation[] = [
       if (target) {
         const s = parseSpec(target);
         name = s.name;
-        version = s.version ?? (inferred && inferred.name.toLowerCase() === s.name.toLowerCase() ? inferred.version : undefined);
+        // As Guix does: the file's version even when its name is another (`mysrc-3.1.tar.gz` for hwloc).
+        version = s.version ?? inferred?.version;
       } else {
         if (!inferred) {
           throw new TsdslError(

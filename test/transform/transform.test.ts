@@ -165,6 +165,10 @@ describe('transformation options', () => {
     const scotch = closure(app).find((p) => p.name === 'scotch')!;
     expect(scotch.version).toBe('7.1.0rc1');
     expect(scotch.source).toMatchObject({ kind: 'local', path: join(dir, 'scotch-7.1.0rc1.tar.gz') });
+    // The version comes from the file even when its name is another, as in Guix.
+    writeFileSync(join(dir, 'mysrc-7.5.tar.gz'), 'not really a tarball');
+    const other = run(f.app, [['with-source', `scotch=${join(dir, 'mysrc-7.5.tar.gz')}`]], f.collection);
+    expect(closure(other).find((p) => p.name === 'scotch')!.version).toBe('7.5');
     const patched = run(app, [['with-patch', `scotch=${join(dir, 'fix.patch')}`]], f.collection);
     expect(closure(patched).find((p) => p.name === 'scotch')!.source!.patches).toEqual([join(dir, 'fix.patch')]);
     const url = run(f.app, [['with-source', 'scotch@7.2=https://example.org/dl/scotch-7.2.tar.gz']], f.collection);
