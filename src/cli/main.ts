@@ -53,7 +53,13 @@ function mainHelp(): string {
     '  tsdsl show hwloc',
     "  tsdsl search 'sparse.*solver'",
     '',
-    'Environment: TSDSL_PACKAGE_PATH (extra package directories, colon-separated).',
+    'Environment:',
+    '  TSDSL_PACKAGE_PATH    extra package directories, colon-separated',
+    '  TSDSL_ROOT            where the store and its database live (default ~/.local/share/tsdsl)',
+    '  TSDSL_STORE_DIR       the logical store directory (default /tsdsl/store)',
+    '  TSDSL_DOWNLOAD_CACHE  fetched sources, by hash (default ~/.cache/tsdsl/downloads)',
+    '  TSDSL_PACK_CACHE      where tsdsl run unpacks packs (default ~/.cache/tsdsl/packs)',
+    'and more in docs/cli.md (Environment).',
     '',
   ].join('\n');
 }

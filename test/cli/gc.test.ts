@@ -116,7 +116,7 @@ describe('tsdsl size', () => {
     expect(r.code, r.stderr).toBe(0);
     const [head, first, second, total] = lines(r.stdout);
     expect(head).toMatch(/^store item +total +self$/);
-    expect(first).toMatch(new RegExp(`^${out} +0\\.38 +0\\.10 +2[0-9]\\.\\d%$`));
+    expect(first).toMatch(new RegExp(`^${out} +0\\.38 +0\\.096 +2[0-9]\\.\\d%$`));
     expect(second).toMatch(new RegExp(`^${lib} +0\\.29 +0\\.29 +7[0-9]\\.\\d%$`));
     expect(total).toBe('total: 0.38 MiB');
   });

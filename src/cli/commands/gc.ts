@@ -93,10 +93,14 @@ export async function storeArguments(
   return resolved as StoreArgument[];
 }
 
-/** Sizes as `guix gc` and `guix size` print them: MiB with one decimal (more when small). */
+/**
+ * Sizes as `guix gc` and `guix size` print them: MiB with one decimal; below 1 MiB two
+ * significant digits (`0.0039`), so a small item does not read as empty.
+ */
 export function mib(bytes: number): string {
   const m = bytes / 1048576;
-  return m.toFixed(m < 1 && bytes > 0 ? 2 : 1);
+  if (m >= 1 || bytes === 0) return m.toFixed(1);
+  return m >= 0.1 ? m.toFixed(2) : Number(m.toPrecision(2)).toFixed(Math.min(8, 1 - Math.floor(Math.log10(m))));
 }
 
 /** Parses `500M`, `2G`, `1.5GiB`, `1024` (bytes) into bytes. */

@@ -52,7 +52,8 @@ export const command: Command = {
     'Prints every item of the closure of the given packages or store items (what they refer to,\n' +
     'recursively) with the size of its own closure (total) and its own size (self), in MiB, largest\n' +
     'closure first, and its share of the whole; then the whole. Sizes are NAR sizes from the store\n' +
-    'database. Packages must be built first (`tsdsl build PACKAGE`).',
+    'database of the store at TSDSL_ROOT (default ~/.local/share/tsdsl). Packages must be built first\n' +
+    '(`tsdsl build PACKAGE`).',
   examples: [
     ['tsdsl size hwloc', "hwloc's runtime closure, item by item"],
     ['tsdsl size ./result', 'the closure of the item ./result points at'],

@@ -15,7 +15,8 @@ export const command: Command = {
     'Checks that every valid store item exists on disk, that references and roots name valid items,\n' +
     'and, with --check-contents, that every item still hashes to the NAR hash recorded when it was\n' +
     'added (this reads the whole store). Prints one line per problem and exits with status 1 if\n' +
-    'there is any. Nothing is repaired: rebuild or re-add a damaged item after collecting it.',
+    'there is any. Nothing is repaired: rebuild or re-add a damaged item after collecting it. The\n' +
+    'store is the one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
   examples: [
     ['tsdsl verify', 'quick check: every valid item is present'],
     ['tsdsl verify --check-contents', 'also rehash every item and compare with the database'],
