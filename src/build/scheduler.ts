@@ -202,7 +202,12 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
             : result.signal
               ? `it was killed by ${result.signal}`
               : `its builder exited with status ${result.code}`;
-    throw new BuildError(`building ${d.drvPath} failed: ${why}.\nLast lines of the log:\n${tail(log, 40)}\nThe whole log: ${log}`);
+    // A builder the sandbox cannot run (a trivial package with no bash among its native inputs).
+    const hint =
+      result.code === 127 && d.drv.builder === '/bin/sh'
+        ? '\nIts builder is /bin/sh, and the sandbox holds only the declared inputs: add bash (and coreutils, and what the script runs) to the nativeInputs of a trivial package.'
+        : '';
+    throw new BuildError(`building ${d.drvPath} failed: ${why}.${hint}\nLast lines of the log:\n${tail(log, 40)}\nThe whole log: ${log}`);
   }
   return outputs;
 }

@@ -68,6 +68,11 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(existsSync(log) || existsSync(`${log}.gz`)).toBe(true);
   }, 300_000);
 
+  it('a trivial package without bash fails saying to add it to its native inputs', async () => {
+    const p = definePackage({ name: 'trivial-nobash', version: '1', buildSystem: trivial, arguments: { phases: { build: 'echo hi > "$out"' } }, ...meta });
+    await expect(build(p)).rejects.toThrow(/exited with status 127\.\nIts builder is \/bin\/sh, and the sandbox holds only the declared inputs: add bash/);
+  }, 300_000);
+
   it('builds a C program with the gnu build system, self-contained in the store', async () => {
     const src = mkdtempSync(join(tmpdir(), 'tsdsl-hello-src-'));
     writeFileSync(join(src, 'hello.c'), '#include <stdio.h>\n#include <zlib.h>\nint main(void){printf("hello %s\\n", zlibVersion());return 0;}\n');
