@@ -289,11 +289,13 @@ export function flagProblems(field: string, flags: readonly string[]): string[] 
   flags.forEach((f, i) => {
     if (f === '') out.push(`${field}[${i}] is empty, and an empty flag cannot be passed; drop it`);
     else if (/[\n\r\0]/.test(f)) out.push(`${field}[${i}] ${JSON.stringify(f)} holds a line break or NUL; give each flag as its own string`);
+    else if (LONE_SURROGATE.test(f)) out.push(`${field}[${i}] holds a lone UTF-16 surrogate, which the .drv file (UTF-8) cannot hold`);
   });
   return out;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** What is wrong with one `arguments.env` entry (the phases given beside it may set the same variable). */
 function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: readonly string[]): string[] {
@@ -302,6 +304,7 @@ function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: 
   else if (BUILD_ENV_NAMES.has(k)) out.push(`arguments.env.${k}: \`${k}\` is set by the build system; choose another variable name`);
   else if (NIX_SPECIAL_ENV.has(k)) out.push(`arguments.env.${k}: \`${k}\` means something to Nix (a fixed output, reference checks, structured attributes, …) that tsdsl's builder does not do; choose another variable name`);
   if (v.includes('\0')) out.push(`arguments.env.${k} holds a NUL byte, which no environment can carry`);
+  if (LONE_SURROGATE.test(v)) out.push(`arguments.env.${k} holds a lone UTF-16 surrogate, which the .drv file (UTF-8) cannot hold`);
   for (const ph of phases) {
     const set = bs?.phases.includes(ph) ? `${ph}Phase` : ph;
     if (set === k) out.push(`arguments.env.${k} and arguments.phases.${ph} both set \`${k}\`; keep one`);
