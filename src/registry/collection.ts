@@ -136,21 +136,24 @@ export class Collection {
   search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
     this.sort();
     const hits: Array<{ pkg: Package; score: number }> = [];
+    // Every version, as guix search lists them (newest first within a name).
     for (const [name, list] of this.byName) {
-      const p = list[0]!;
-      if (p.properties['hidden'] === true) continue;
-      let score = 0;
-      let all = true;
-      for (const re of patterns) {
-        let s = 0;
-        if (re.test(name)) s += name.match(re)?.[0] === name ? 6 : 4;
-        if (re.test(p.synopsis)) s += 2;
-        if (re.test(p.description)) s += 1;
-        if (s === 0) all = false;
-        score += s;
+      for (const p of list) {
+        if (p.properties['hidden'] === true) continue;
+        let score = 0;
+        let all = true;
+        for (const re of patterns) {
+          let s = 0;
+          if (re.test(name)) s += name.match(re)?.[0] === name ? 6 : 4;
+          if (re.test(p.synopsis)) s += 2;
+          if (re.test(p.description)) s += 1;
+          if (s === 0) all = false;
+          score += s;
+        }
+        if (all && score > 0) hits.push({ pkg: p, score });
       }
-      if (all && score > 0) hits.push({ pkg: p, score });
     }
+    // Stable: versions keep their newest-first order.
     hits.sort((a, b) => b.score - a.score || a.pkg.name.localeCompare(b.pkg.name));
     return hits;
   }

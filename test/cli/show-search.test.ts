@@ -38,6 +38,9 @@ describe('tsdsl search', () => {
     expect(r.code).toBe(0);
     const names = [...r.stdout.matchAll(/^name: (.*)$/gm)].map((m) => m[1]);
     expect(names[0]).toMatch(/^mumps/);
+    // Every version is listed, newest first.
+    const versions = [...tsdsl(['search', '^hwloc$']).stdout.matchAll(/^version: (.*)$/gm)].map((m) => m[1]);
+    expect(versions).toEqual(['2.9.0', '1.11.13']);
     const j = JSON.parse(tsdsl(['search', 'scotch', '--json']).stdout) as Array<{ name: string; relevance: number }>;
     expect(j[0]!.name).toBe('scotch');
     expect(j.map((x) => x.relevance)).toEqual([...j.map((x) => x.relevance)].sort((a, b) => b - a));
