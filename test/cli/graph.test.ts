@@ -56,6 +56,10 @@ describe('tsdsl graph', () => {
     const names = [...nodes.keys()].map((n) => n.replace(/@.*/, ''));
     expect(names).toEqual(expect.arrayContaining(['scotch', 'mumps']));
     expect(names).not.toContain('zlib');
+    // A transformation would make a copy nothing depends on: refused, not an empty graph.
+    const t = tsdsl(['graph', '--type=reverse-package', 'scotch', '--with-input=zlib=xz']);
+    expect([t.code, t.stdout]).toEqual([1, '']);
+    expect(t.stderr).toMatch(/--type=reverse-package finds who depends on a package in the collection.*drop --with-input/);
   });
 
   it('--path prints the shortest path, one package a line', () => {

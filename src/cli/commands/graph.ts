@@ -47,6 +47,12 @@ export const command: Command = {
       return 0;
     }
     const type = findNodeType((args.values['type'] as string | undefined) ?? 'package');
+    if (type.name.startsWith('reverse-')) {
+      // Dependents are found in the collection, where nothing depends on a transformed copy.
+      const { findTransformation } = await import('../../transform/options.js');
+      const t = args.ordered.find((o) => findTransformation(o.name));
+      if (t) throw new TsdslError(`tsdsl graph: --type=${type.name} finds who depends on a package in the collection, and nothing there depends on the copy --${t.name} would make; drop --${t.name}, or draw the forward graph of a dependent (tsdsl graph DEPENDENT --${t.name}=…)`);
+    }
     const backend = findBackend((args.values['backend'] as string | undefined) ?? 'graphviz');
     const maxDepth = args.values['max-depth'] as number | undefined;
     if (maxDepth !== undefined && maxDepth < 0) throw new TsdslError('tsdsl graph: --max-depth must be 0 or more');
