@@ -15,7 +15,7 @@ import {
   phaseKeys,
   type BuildSystem,
 } from './build-systems.js';
-import { isKnownLicense, type License } from './licenses.js';
+import { isKnownLicense, licenses, type License } from './licenses.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 import { isOrigin, type Origin } from './origin.js';
 
@@ -349,7 +349,12 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     problems.push(`homePage \`${spec.homePage}\` is not an http(s) URL`);
   const licenseList = Array.isArray(spec.license) ? spec.license : [spec.license];
   if (licenseList.length === 0 || !licenseList.every(isKnownLicense))
-    problems.push(`license must be a value of the license table (e.g. licenses.bsd3) or a list of them, not ${describe(spec.license)}`);
+    problems.push(
+      `license must be a value of the license table (e.g. licenses.bsd3) or a list of them, not ${describe(spec.license)}` +
+        (('license' in spec && spec.license === undefined) || (Array.isArray(spec.license) && spec.license.includes(undefined))
+          ? ` (a misspelt name such as licenses.gpl3plus is undefined; the names are ${Object.keys(licenses).join(', ')})`
+          : ''),
+    );
 
   const outputs = spec.outputs ?? ['out'];
   if (!Array.isArray(outputs) || outputs.length === 0 || !outputs.every((o) => typeof o === 'string' && OUTPUT_RE.test(o)))

@@ -77,6 +77,9 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
     expect(e.message).toContain('outputs must be a non-empty list of output names');
     expect(errorOf(() => dummyPackage({ name: 'lone', arguments: { env: { X: 'a\ud800b', OK: '😀' } } })).message).toMatch(/: arguments\.env\.X holds a lone UTF-16 surrogate/);
+    expect(errorOf(() => dummyPackage({ name: 'lic', license: (licenses as Record<string, never>)['gpl3plus'] })).message).toContain(
+      'a misspelt name such as licenses.gpl3plus is undefined; the names are agpl3Plus,',
+    );
     const one = dummyPackage({ name: 'pt-scotch' });
     expect(errorOf(() => dummyPackage({ name: 'listy', nativeInputs: one as never })).message).toContain('nativeInputs must be a list of packages, not one package; wrap it: [ptScotch]');
     const o = errorOf(() => dummyPackage({ name: 'outy', outputs: ['out', 'inputs'] }));
