@@ -77,7 +77,7 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
     expect(e.message).toContain('outputs must be a non-empty list of output names');
     expect(errorOf(() => dummyPackage({ name: 'lone', arguments: { env: { X: 'a\ud800b', OK: '😀' } } })).message).toMatch(/: arguments\.env\.X holds a lone UTF-16 surrogate/);
-    expect(errorOf(() => dummyPackage({ name: 'lic', license: (licenses as Record<string, never>)['gpl3plus'] })).message).toContain(
+    expect(errorOf(() => dummyPackage({ name: 'lic', license: (licenses as unknown as Record<string, never>)['gpl3plus'] } as never)).message).toContain(
       'a misspelt name such as licenses.gpl3plus is undefined; the names are agpl3Plus,',
     );
     const one = dummyPackage({ name: 'pt-scotch' });
