@@ -68,8 +68,6 @@ interface LoweredOrigin {
   readonly derivation?: KnownInput;
 }
 
-
-
 function fail(p: Package, field: string, message: string): never {
   throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
 }
@@ -153,10 +151,12 @@ export class Lowerer {
       const src = p.source;
       if (src?.kind === 'local') files.set(src.path, p);
       else if (src && src.sha256 === undefined) unpinned.set(src, [p, 'source']);
-      (src?.patches ?? []).forEach((patch, i) => {
+      const patches = src?.patches ?? [];
+      for (let i = 0; i < patches.length; i++) {
+        const patch = patches[i]!;
         if (typeof patch === 'string') files.set(patch, p);
         else if (patch.sha256 === undefined) unpinned.set(patch, [p, `source.patches[${i}]`]);
-      });
+      }
       // The bag's packages (directInputs, then the build system's), pushed without spreading.
       for (const list of [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()]) {
         for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
