@@ -213,6 +213,21 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
 }
 
 /**
+ * Moves a build's temporary directory (`-K`) where the store's clean-up of dead processes'
+ * temporary files does not reach: `<root>/var/kept/NAME-N`. Returns the new place.
+ */
+function keepTree(store: LocalStore, tmp: string, name: string): string {
+  const dir = join(store.root, 'var', 'kept');
+  mkdirSync(dir, { recursive: true });
+  for (let n = 0; ; n++) {
+    const dest = join(dir, `${name}-${n}`);
+    if (existsSync(dest)) continue;
+    renameSync(tmp, dest);
+    return dest;
+  }
+}
+
+/**
  * Store paths that an output mentions but that are neither its inputs' closure nor its own
  * outputs: a build can only see its inputs, so such a path was written in by hand (or leaked
  * from the host) and would dangle wherever the closure is copied. Found by pattern over every
@@ -305,35 +320,48 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
       const rounds = checking ? Math.max(1, (opts.rounds ?? 2) - 1) : Math.max(1, opts.rounds ?? 1);
       let reference: Record<string, string> | undefined;
       if (checking) reference = Object.fromEntries(Object.entries(d.drv.outputs).map(([o, v]) => [o, store.physicalPath(v.path)]));
-      for (let round = 0; round < rounds; round++) {
-        const tmp = store.makeTempDir(`build-${d.name}`);
-        let ok = false;
-        try {
-          const outputs = await runOne(store, lowerer, d, opts, tmp);
-          if (reference) {
-            // Compare bit for bit with the registered (or first-round) outputs.
-            for (const [o, path] of Object.entries(outputs)) {
-              // NAR hashes ignore times and ownership, so no normalisation is needed first.
-              const a = (await narHash(reference[o]!)).hash.toString('hex');
-              const b = (await narHash(path)).hash.toString('hex');
-              if (a !== b) {
-                throw new BuildError(
-                  `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds (NAR sha256 ${a} vs ${b}); the second build is kept in ${path}`,
-                );
+      // With --rounds on a new package, the first round's outputs wait in their temporary
+      // directory, unregistered, until every round has matched them.
+      let first: { tmp: string; outputs: Record<string, string> } | undefined;
+      try {
+        for (let round = 0; round < rounds; round++) {
+          const tmp = store.makeTempDir(`build-${d.name}`);
+          let keep = false;
+          try {
+            const outputs = await runOne(store, lowerer, d, opts, tmp);
+            if (reference) {
+              // Compare bit for bit with the registered (or first-round) outputs.
+              for (const [o, path] of Object.entries(outputs)) {
+                // NAR hashes ignore times and ownership, so no normalisation is needed first.
+                const a = (await narHash(reference[o]!)).hash.toString('hex');
+                const b = (await narHash(path)).hash.toString('hex');
+                if (a !== b) {
+                  const kept = opts.keepFailed ? keepTree(store, tmp, d.name) : undefined;
+                  keep = kept !== undefined;
+                  throw new BuildError(
+                    `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds (NAR sha256 ${a} vs ${b}); ` +
+                      (kept ? `the second build is kept in ${kept}${path.slice(tmp.length)}` : 'run again with -K to keep the second build'),
+                  );
+                }
               }
+            } else if (rounds > 1) {
+              first = { tmp, outputs };
+              reference = outputs;
+              keep = true;
+            } else await register(store, lowerer, d, outputs, lock);
+          } catch (e) {
+            if (opts.keepFailed && e instanceof TsdslError && !keep) {
+              keep = true;
+              throw new BuildError(`${e.message}\nThe failed build tree is kept in ${keepTree(store, tmp, d.name)}/build`);
             }
-            ok = true;
-          } else {
-            await register(store, lowerer, d, outputs, lock);
-            ok = true;
-            if (round + 1 < rounds) reference = Object.fromEntries(Object.entries(d.drv.outputs).map(([o, v]) => [o, store.physicalPath(v.path)]));
+            throw e;
+          } finally {
+            if (!keep) rmSync(tmp, { recursive: true, force: true });
           }
-        } catch (e) {
-          if (opts.keepFailed && e instanceof TsdslError) throw new BuildError(`${e.message}\nThe failed build tree is kept in ${tmp}/build`);
-          throw e;
-        } finally {
-          if (ok || !opts.keepFailed) rmSync(tmp, { recursive: true, force: true });
         }
+        if (first) await register(store, lowerer, d, first.outputs, lock);
+      } finally {
+        if (first) rmSync(first.tmp, { recursive: true, force: true });
       }
       const log = logPath(store, d.drvPath);
       if (existsSync(log) && statSync(log).size > 0) await compressLog(log);

@@ -224,6 +224,12 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     expect(live).toContain(drvPath);
     expect(live.length).toBeGreaterThan(10);
     expect(run(['gc', '--list-dead']).stdout).not.toContain('.drv\n');
+    // Several packages: FILE, FILE-2; a missing directory is an error before anything is done.
+    const two = run(['build', '-d', '-r', join(work, 'two'), 'hwloc', 'zlib']);
+    expect(two.code, two.stderr).toBe(0);
+    const roots = run(['gc', '--list-roots']).stdout;
+    for (const [i, drv] of two.stdout.trim().split('\n').entries()) expect(roots).toContain(`${join(work, i ? `two-${i + 1}` : 'two')}\t${drv}\n`);
+    expect(run(['build', '-d', '-r', '/nonexistent/dir/r', 'hwloc']).stderr).toBe('tsdsl: error: --root /nonexistent/dir/r: the directory /nonexistent/dir does not exist; create it or choose another place for the link\n');
   });
 
   it('an option about building given with -d, or an argument to verify, is an error, not ignored', () => {

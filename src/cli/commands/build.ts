@@ -52,6 +52,7 @@ export const command: Command = {
       const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'].filter((o) => args.values[o] !== undefined);
       if (building.length) throw new TsdslError(`tsdsl build: -d writes derivations and builds nothing, so --${building[0]} has no effect; drop one of them`);
     }
+    if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
     const { lowerPackages, lowererFor } = await import('../../derivation/lower.js');
@@ -76,7 +77,7 @@ export const command: Command = {
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
         // As in Guix, -r with -d roots the derivation.
-        if (root && roots[0]) await makeRoot(store, roots[0], root);
+        if (root) await makeRoots(store, roots, root);
         out(roots.join('\n') + '\n');
         return 0;
       }
@@ -96,7 +97,8 @@ export const command: Command = {
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
       if (!upToDate) await realiseWithProgress(store, lowerer, roots, args, settings);
-      if (root) await makeRoot(store, paths[0]!, root);
+      // One root per package (its first output): FILE, FILE-2, FILE-3, … as Nix names them.
+      if (root) await makeRoots(store, results.map((r) => Object.values(r.outputs)[0]!), root);
       out(paths.join('\n') + '\n');
       return 0;
     } finally {
@@ -106,6 +108,25 @@ export const command: Command = {
     }
   },
 };
+
+/** `-r FILE`: FILE, FILE-2, … symlinks to the store items `paths`, each a garbage-collector root. */
+async function makeRoots(store: LocalStore, paths: readonly string[], file: string): Promise<void> {
+  for (let i = 0; i < paths.length; i++) await makeRoot(store, paths[i]!, i === 0 ? file : `${file}-${i + 1}`);
+}
+
+/** Checks before anything is built that `-r FILE` can be made: its directory exists. */
+async function checkRootFile(file: string): Promise<void> {
+  const { resolve, dirname } = await import('node:path');
+  const { statSync } = await import('node:fs');
+  const dir = dirname(resolve(file));
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {
+    /* reported below */
+  }
+  if (!ok) throw new TsdslError(`--root ${file}: the directory ${dir} does not exist; create it or choose another place for the link`);
+}
 
 /** Makes `file` a symlink to the store item `path` and a garbage-collector root (`-r FILE`). */
 async function makeRoot(store: LocalStore, path: string, file: string): Promise<void> {

@@ -129,7 +129,8 @@ read_flags() {
 }
 phase_unpack() {
   if [ -d "$src" ]; then
-    cp -r --no-preserve=mode "$src" source
+    # Keep the execute bits (./configure, scripts) and make the copy writable.
+    cp -r "$src" source && chmod -R u+w source
   else
     mkdir unpack
     case "$src" in
