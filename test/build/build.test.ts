@@ -73,6 +73,28 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await expect(build(p)).rejects.toThrow(/exited with status 127\.\nIts builder is \/bin\/sh, and the sandbox holds only the declared inputs: add bash/);
   }, 300_000);
 
+  it('--rounds on a package that is not reproducible registers nothing; -K keeps the differing build where the next command leaves it', async () => {
+    const p = definePackage({
+      name: 'trivial-nondet',
+      version: `${process.pid}.${Date.now()}`,
+      buildSystem: trivial,
+      nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: 'cat /proc/sys/kernel/random/uuid > "$out/id"' } },
+      ...meta,
+    });
+    await expect(build(p, { rounds: 2 })).rejects.toThrow(/is not reproducible: output `out` differs between two builds .*; run again with -K to keep the second build$/);
+    const l = new Lowerer(store.storeDir);
+    await l.prepare([p]);
+    const out = l.lowerGrafted(p).outputs['out']!;
+    expect(store.isValid(out)).toBe(false);
+    const e = await build(p, { rounds: 2, keepFailed: true }).then(() => undefined, (x: Error) => x);
+    const kept = /the second build is kept in (\S+)$/.exec(e?.message ?? '')?.[1];
+    expect(kept).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/`));
+    // A new store handle (as the next command opens) cleans dead processes' temporary files, not this.
+    openStore({ root, storeDir: '/tsdsl/store', durable: false }).close();
+    expect(existsSync(kept!)).toBe(true);
+  }, 300_000);
+
   it('builds a C program with the gnu build system, self-contained in the store', async () => {
     const src = mkdtempSync(join(tmpdir(), 'tsdsl-hello-src-'));
     writeFileSync(join(src, 'hello.c'), '#include <stdio.h>\n#include <zlib.h>\nint main(void){printf("hello %s\\n", zlibVersion());return 0;}\n');
