@@ -6,7 +6,7 @@
  * and, for zlib, as an unprivileged user. Downloads come from the shared download cache, so
  * only the first run on a machine fetches the ~80 MB of .debs.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,25 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     // A new store handle (as the next command opens) cleans dead processes' temporary files, not this.
     openStore({ root, storeDir: '/tsdsl/store', durable: false }).close();
     expect(existsSync(kept!)).toBe(true);
+  }, 300_000);
+
+  it('Ctrl-C during a build: "interrupted", exit 130, nothing of that build registered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-'));
+    writeFileSync(
+      join(dir, 'slow.ts'),
+      `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\nexport const slow = definePackage({ name: 'slow-${process.pid}', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'sleep 60; echo > "$out/x"' } }, synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+    );
+    const child = spawn(process.execPath, [BIN, 'build', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (/building slow-/.test(stderr)) setTimeout(() => child.kill('SIGINT'), 1000);
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).toMatch(/tsdsl: error: interrupted; what was built so far stays in the store\n$/);
+    expect(code).toBe(130);
+    const dry = spawnSync(process.execPath, [BIN, 'build', '-n', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
+    expect(dry.stderr).toMatch(/^1 derivation would be built:\n.*slow-\d+-1\.drv\n$/);
   }, 300_000);
 
   it('builds a C program with the gnu build system, self-contained in the store', async () => {

@@ -164,6 +164,10 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
       onEvent: reporter.event,
       signal: controller.signal,
     });
+  } catch (e) {
+    // Whatever failed once interrupted (a build, or a tar unpacking the bootstrap, which got the
+    // terminal's SIGINT too) failed because of the interruption: say that, with one exit code.
+    if (!controller.signal.aborted) throw e;
   } finally {
     reporter.close();
     process.off('SIGINT', onSignal);
