@@ -106,6 +106,8 @@ interface HostTools {
   pivotRoot: string;
   hostname: string | undefined;
   ip: string | undefined;
+  /** util-linux's setpriv, to have the sandbox killed when tsdsl dies (even by SIGKILL). */
+  setpriv: string | undefined;
   /** How to run `umount` once the host root only exists under `/tmp`: its ELF interpreter and library directories. */
   umountLoader: { interpreter: string; libraryDirs: string[] } | undefined;
 }
@@ -164,6 +166,7 @@ function hostTools(): HostTools {
     pivotRoot: need('pivot_root', 'util-linux'),
     hostname: findProgram('hostname'),
     ip: findProgram('ip'),
+    setpriv: findProgram('setpriv'),
     umountLoader,
   };
   return toolsCache;
@@ -551,7 +554,10 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
     const launchEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(spec.env)) if (!HOST_SENSITIVE.test(k)) launchEnv[k] = v;
     const args = [...UNSHARE_FLAGS, ...(spec.network ? [] : ['--net']), '--', tools.sh, '-c', setupScript(tools, paths, spec), 'tsdsl-sandbox', ...spec.command];
-    return await supervise(spawnChild(tools.unshare, args, launchEnv), spec, started);
+    // With setpriv, unshare gets SIGKILL when tsdsl dies (kill -9 included), and --kill-child
+    // then takes the whole sandbox with it: a killed tsdsl leaves no build running on a login node.
+    const child = tools.setpriv ? spawnChild(tools.setpriv, ['--pdeathsig', 'KILL', '--', tools.unshare, ...args], launchEnv) : spawnChild(tools.unshare, args, launchEnv);
+    return await supervise(child, spec, started);
   } finally {
     cleanup(work, paths.root);
   }

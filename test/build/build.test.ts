@@ -112,6 +112,17 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(code).toBe(130);
     const dry = spawnSync(process.execPath, [BIN, 'build', '-n', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(dry.stderr).toMatch(/^1 derivation would be built:\n.*slow-\d+-1\.drv\n$/);
+
+    // kill -9 of tsdsl takes its sandbox with it: no build goes on running on the machine.
+    const killed = spawn(process.execPath, [BIN, 'build', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    await new Promise<void>((started) => killed.stderr.on('data', (b: Buffer) => ((err += b.toString()), /building slow-/.test(err) && started())));
+    await new Promise((r) => setTimeout(r, 1500));
+    const sleeping = () => spawnSync('pgrep', ['-f', '^sleep 60$']).stdout.toString().trim();
+    expect(sleeping()).not.toBe('');
+    killed.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sleeping()).toBe('');
   }, 300_000);
 
   it('builds a C program with the gnu build system, self-contained in the store', async () => {
