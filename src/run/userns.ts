@@ -122,6 +122,19 @@ export function unshareFeatures(unshare: string): UnshareFeatures {
   return f;
 }
 
+const defaultSignalCache = new Map<string, boolean>();
+
+/**
+ * True when this `env` has `--default-signal` (coreutils ≥ 8.31). An isolated run starts the
+ * command from its init shell as a background job, which a shell starts with SIGINT and SIGQUIT
+ * ignored (and which the command could then not even trap): env puts them back to default.
+ */
+export function envResetsSignals(env: string): boolean {
+  let ok = defaultSignalCache.get(env);
+  if (ok === undefined) defaultSignalCache.set(env, (ok = probe([env, '--default-signal=INT,QUIT', 'true'], { timeoutMs: 5000 }).status === 0));
+  return ok;
+}
+
 /**
  * An actual trial: create a user + mount namespace and mount a tmpfs in it (what AppArmor's
  * restriction forbids even when the namespace itself is created), then, where util-linux can,
@@ -543,6 +556,7 @@ export function usernsEngine(host: Host = currentHost(), options: UsernsOptions 
           // `env -i` sets the command's environment exactly: a shell would add PWD and drop or
           // rewrite names it does not like (IFS, A-B, …).
           t.env,
+          ...(isolate && envResetsSignals(t.env) ? ['--default-signal=INT,QUIT'] : []),
           '-i',
           '--',
           ...assignments,

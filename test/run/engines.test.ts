@@ -194,6 +194,9 @@ for (const c of CASES) {
     it('SIGTERM sent to tsdsl reaches the command: 143', signalTest('SIGTERM', 143), 180_000);
     it('SIGINT sent to tsdsl reaches the command: 130', signalTest('SIGINT', 130), 180_000);
     it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, { isolate: true }), 180_000);
+    // The isolated init starts the command as a background job, which shells start with SIGINT
+    // ignored; env --default-signal restores it (the run hung until SIGKILL before).
+    it.skipIf(c.probe !== 'userns')('SIGINT reaches the command when isolated too', signalTest('SIGINT', 130, { isolate: true }), 180_000);
 
     it.skipIf(c.probe !== 'userns')('isolated: own PID namespace and a private /tmp', () => {
       // Host PIDs (this test runner's) are not in the fresh /proc; the host's /tmp (holding the
