@@ -92,7 +92,16 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   if (relocatable > 0 && symlinks.length === 0) {
     throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
   }
-  if (request.maxLayers !== undefined && request.maxLayers < 2) throw new TsdslError(`--max-layers=${request.maxLayers}: an image needs at least 2 layers`);
+  // Options of some formats only: an option the format would drop is an error, as -R's is.
+  const image = format.name === 'docker' || format.name === 'oci';
+  if (request.maxLayers !== undefined && !image) throw new TsdslError(`--max-layers applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
+  if (request.imageTag !== undefined && !image) throw new TsdslError(`--image-tag applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
+  if (request.entryPoint !== undefined && format.name === 'tarball') {
+    throw new TsdslError('--entry-point applies to images (-f docker, oci, squashfs); a tarball has none (drop it, or link the program with -S /bin=bin)');
+  }
+  if (request.maxLayers !== undefined && request.maxLayers < 2) {
+    throw new TsdslError(`--max-layers=${request.maxLayers}: a layered image has at least 2 layers (leave --max-layers out for one layer holding everything)`);
+  }
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');

@@ -350,7 +350,7 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
 
 function missingCommand(command: string, debianPackage: string, cause: unknown): TsdslError {
   return new TsdslError(
-    `cannot run \`${command}\`: it is not installed or not on PATH; install it (Debian: \`apt-get install ${debianPackage}\`) or choose another compressor with --compression (see --list-compressors)`,
+    `cannot run \`${command}\`: it is not installed or not on PATH; install it (Debian: \`apt-get install ${debianPackage}\`) or choose another compressor with -C (its values are listed by \`tsdsl pack --help\`)`,
     { cause },
   );
 }
@@ -449,7 +449,7 @@ export const none: Compressor = {
   ociMediaSuffix: '',
 };
 
-/** The compressors, in the order `--list-compressors` prints them. */
+/** The compressors, in the order `tsdsl pack --help` lists them. */
 export const compressors: readonly Compressor[] = [gzip, xz, zstd, none];
 
 /** The compressor called `name`; an unknown name is a TsdslError that suggests the closest. */
@@ -457,7 +457,7 @@ export function findCompressor(name: string): Compressor {
   const c = compressors.find((x) => x.name === name);
   if (!c) {
     const names = compressors.map((x) => x.name);
-    throw new TsdslError(`unknown compressor \`${name}\`${didYouMean(name, names)} (compressors: ${names.join(', ')}; see --list-compressors)`);
+    throw new TsdslError(`unknown compressor \`${name}\`${didYouMean(name, names)} (compressors: ${names.join(', ')})`);
   }
   return c;
 }

@@ -2,7 +2,7 @@
  * Run engines: the last stage of the pipeline, where an unpacked closure (a pack, or a profile
  * and its store items) runs on a machine that may have neither tsdsl's store nor root. Every
  * engine is a plain value with one signature — `run(spec) → exit code` — kept in a table and
- * looked up by name (`--engine NAME`, `--list-engines`); `auto` walks the table in order and
+ * looked up by name (`--engine NAME`, `--explain`); `auto` walks the table in order and
  * takes the first engine the host supports, or says for each one why not.
  *
  * This module also holds what the engines share: the host they probe (injectable, so tests can
@@ -73,7 +73,7 @@ export interface RunOptions {
 /** One way of running a closure. */
 export interface RunEngine {
   readonly name: string;
-  /** One line for `--list-engines`, including what the engine cannot do faithfully. */
+  /** One line for `--explain`, including what the engine cannot do faithfully. */
   readonly description: string;
   /** Whether the engine works on this host, probed for real (binaries, kernel switches, a trial run). */
   available(): Promise<Availability>;
@@ -603,7 +603,7 @@ export function findEngine(name: string, host: Host = currentHost()): RunEngine 
   const alias = name === 'unshare' ? 'userns' : name === 'ch-run' ? 'charliecloud' : name;
   const engine = runEngines(host).find((e) => e.name === alias);
   if (!engine) {
-    throw new TsdslError(`unknown run engine \`${name}\`${didYouMean(name, engineNames())} (engines: ${engineNames().join(', ')}; see --list-engines)`);
+    throw new TsdslError(`unknown run engine \`${name}\`${didYouMean(name, engineNames())} (engines: ${engineNames().join(', ')}; \`tsdsl run --explain\` says which work here)`);
   }
   return engine;
 }

@@ -136,9 +136,14 @@ describe.skipIf(!support.ok)('tsdsl pack -R / -RR of hwloc', () => {
     expect(bad.stderr).toMatch(/TSDSL_RELOCATABLE_ENGINE=chroot is not an engine/);
   }, 1_200_000);
 
-  it('-R is refused for other formats and without -S', () => {
+  it('-R is refused for other formats and without -S; so are other options of other formats', () => {
     expect(tsdsl(['pack', '-R', '-f', 'docker', 'hwloc'], { env }).stderr).toMatch(/-R makes relocatable tarballs/);
     expect(tsdsl(['pack', '-R', 'hwloc'], { env }).stderr).toMatch(/-S \/bin=bin/);
     expect(tsdsl(['pack', '-RRR', 'hwloc', '-S', '/bin=bin'], { env }).stderr).toMatch(/3 times/);
+    // Other options of some formats only are refused the same way, not dropped.
+    expect(tsdsl(['pack', '--image-tag=a:b', 'hwloc'], { env }).stderr).toMatch(/--image-tag applies to -f docker and -f oci images; it does not apply to -f tarball/);
+    expect(tsdsl(['pack', '-f', 'squashfs', '--max-layers=3', 'hwloc'], { env }).stderr).toMatch(/--max-layers applies to -f docker and -f oci images; it does not apply to -f squashfs/);
+    expect(tsdsl(['pack', '--entry-point=bin/lstopo', 'hwloc'], { env }).stderr).toMatch(/--entry-point applies to images/);
+    expect(tsdsl(['pack', '-C', 'lz4', 'hwloc'], { env }).stderr).not.toMatch(/--list-compressors/);
   });
 });
