@@ -47,6 +47,10 @@ describe('pack manifests', () => {
     expect(drv(['-m', strings])).toBe(cli);
     // Without the transformations it is another profile.
     expect(drv(['hwloc', 'mumps'])).not.toBe(cli);
+    // Command-line transformations apply to a manifest's packages, with no "had no effect" warning.
+    const plain = manifest('plain.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({ packages: ['hwloc', 'mumps'] });\n`);
+    const both = tsdsl(['pack', '-d', '-m', plain, '--with-input=scotch=pt-scotch', '--without-tests=hwloc'], { env, cwd: dir });
+    expect([both.stdout.trim(), both.stderr]).toEqual([cli, '']);
   }, 300_000);
 
   it('reports errors with the manifest file and line', () => {

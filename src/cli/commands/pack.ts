@@ -122,14 +122,16 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
   const { loadCollection } = await import('../../registry/load.js');
   const collection = await loadCollection({ loadPath: [...loadPath, ...manifests] });
-  const { packages } = await packagesFrom(args, args.positionals, collection);
-  if (manifests.length > 0) {
+  let packages: Package[];
+  if (manifests.length === 0) packages = (await packagesFrom(args, args.positionals, collection)).packages;
+  else {
+    // The command line's packages and the manifests' together, then the command line's
+    // transformations once over all of them (so "had no effect" speaks of all of them).
     const { loadManifest } = await import('../../pack/manifest.js');
     const { applyTransformOptions } = await import('../../transform/options.js');
-    for (const m of manifests) {
-      const loaded = await loadManifest(m, collection, warn);
-      packages.push(...(await applyTransformOptions(loaded.packages, args.ordered, collection, { warn })));
-    }
+    const roots = collection.resolveAll(args.positionals);
+    for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
+    packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
   }
   const env = process.env['TSDSL_PACKAGE_PATH'];
   const { delimiter } = await import('node:path');
