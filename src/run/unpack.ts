@@ -104,6 +104,9 @@ function unpackTarball(file: string, tmp: string): void {
     throw new TsdslError(`\`${file}\` has members that would be written outside the unpacked pack (${offending.slice(0, 3).join(', ')}); refusing to unpack it`);
   }
   if (!names.some((n) => /^(\.\/)?[^/]+\/store\//.test(n))) {
+    if (names.includes('oci-layout') || names.includes('./oci-layout')) {
+      throw new TsdslError(`\`${file}\` is an OCI image (pack -f oci), which tsdsl run does not run; run it with podman or umoci, or make the pack with -f docker, -f squashfs or the default tarball`);
+    }
     throw new TsdslError(`\`${file}\` is not a tsdsl pack: it holds no store directory (expected members like ./tsdsl/store/…)`);
   }
   try {

@@ -107,6 +107,10 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     writeFileSync(join(dir, 'notes.txt'), 'hello');
     spawnSync('tar', ['-cf', join(dir, 'plain.tar'), '-C', dir, 'notes.txt']);
     expect(tsdsl(['run', join(dir, 'plain.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a tsdsl pack/);
+    // An OCI layout (pack -f oci) is named as such.
+    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    spawnSync('tar', ['-cf', join(dir, 'oci.tar'), '-C', dir, 'oci-layout']);
+    expect(tsdsl(['run', join(dir, 'oci.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is an OCI image \(pack -f oci\), which tsdsl run does not run/);
     writeFileSync(join(dir, 'truncated.tar.gz'), 'not a tarball at all');
     expect(tsdsl(['run', join(dir, 'truncated.tar.gz'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a readable tar archive/);
     mkdirSync(join(dir, 'tsdsl/store'), { recursive: true });
