@@ -221,13 +221,29 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       if (existsSync(dest)) deleteTree(dest); // a foreign or broken directory under our name
       const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}`);
       deleteTree(tmp);
+      // A Ctrl-C or SIGTERM meanwhile is held until the unpacking (synchronous) ends, so that
+      // no half-unpacked directory stays behind; then it ends the command (128+n).
+      let interrupted: NodeJS.Signals | undefined;
+      const hold = (sig: NodeJS.Signals): void => {
+        interrupted ??= sig;
+      };
+      process.on('SIGINT', hold);
+      process.on('SIGTERM', hold);
+      const stop = async (): Promise<void> => {
+        await new Promise((r) => setTimeout(r, 20)); // let a held signal arrive (setImmediate is too soon)
+        process.off('SIGINT', hold);
+        process.off('SIGTERM', hold);
+        if (interrupted) throw new TsdslError(`interrupted while unpacking ${file}; nothing half-unpacked was left`, { exitCode: interrupted === 'SIGINT' ? 130 : 143 });
+      };
       try {
         unpackInto(file, kind, tmp, host);
         renameSync(tmp, dest);
       } catch (e) {
         deleteTree(tmp);
+        await stop();
         throw e;
       }
+      await stop();
     }
     mkdirSync(usersDir(cacheDir, hash), { recursive: true });
     writeFileSync(user, ownerToken() + '\n');

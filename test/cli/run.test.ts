@@ -3,7 +3,7 @@
  * engines as an unprivileged user, exit codes passed through, `--explain`, and archives that are
  * refused (not a pack, corrupt, members escaping the cache) with nothing written outside it.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,27 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     expect(existsSync(cache) ? readdirSync(cache).filter((n) => n !== '.locks' && n !== '.users') : []).toEqual([]);
     expect(tsdsl(['run', '--engine=magic', join(dir, 'plain.tar')]).stderr).toMatch(/magic/);
   });
+
+  it('Ctrl-C while a pack is first unpacked: exit 130, and no half-unpacked directory in the cache', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-pack-'));
+    const cache = join(dir, 'cache');
+    // Many files, so that unpacking takes a while.
+    const files = join(dir, 'tsdsl/store/00000000000000000000000000000000-many');
+    mkdirSync(files, { recursive: true });
+    for (let i = 0; i < 30000; i++) writeFileSync(join(files, `f${i}`), `${i}\n`);
+    spawnSync('tar', ['-cf', join(dir, 'many.tar'), '-C', dir, 'tsdsl']);
+    const child = spawn(process.execPath, [BIN, 'run', join(dir, 'many.tar'), '--', '/bin/true'], { env: { ...process.env, TSDSL_PACK_CACHE: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const closed = new Promise<number | null>((done) => child.on('close', done));
+    const tmpNow = () => (existsSync(cache) ? readdirSync(cache).some((n) => n.startsWith('.tmp-')) : false);
+    for (let i = 0; i < 600 && !tmpNow(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(tmpNow()).toBe(true);
+    child.kill('SIGINT');
+    expect(await closed, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted while unpacking .*many\.tar; nothing half-unpacked was left/);
+    expect(readdirSync(cache).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+  }, 120_000);
 });
 
 describe.skipIf(!support.ok)('tsdsl shell', () => {
