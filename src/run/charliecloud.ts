@@ -30,6 +30,7 @@ import {
   planShares,
   probe,
   resolveInView,
+  sharesNetwork,
   which,
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
@@ -178,7 +179,7 @@ function isDirectory(p: string): boolean {
 
 /** Whether ch-run can honour a spec: it cannot cut the network nor make binds read-only. */
 function accepts(spec: RunSpec): Availability {
-  if (spec.network === false) return { ok: false, reason: 'ch-run shares the host network and cannot take it away (network: false); use userns or podman' };
+  if (!sharesNetwork(spec)) return { ok: false, reason: 'ch-run shares the host network and cannot take it away (--container without --network); use userns or podman, or add --network' };
   const ro = (spec.binds ?? []).find((b) => !b.writable);
   if (ro) return { ok: false, reason: `ch-run cannot make the bind of ${ro.source} read-only; use --share, or userns` };
   if (!isNonEmptyDir(spec.root) && !spec.image) return { ok: false, reason: `no unpacked image at ${spec.root} and no image given` };

@@ -73,6 +73,20 @@ export function findProot(host: Host, root?: string): string | undefined {
   return which(host, 'proot');
 }
 
+/** Whether PRoot can honour a spec: it cannot cut the network nor make binds read-only. */
+function accepts(spec: RunSpec): Availability {
+  // --container without --network asks for no network, which PRoot cannot give.
+  if (!sharesNetwork(spec)) return { ok: false, reason: 'PRoot cannot take the network away (--container without --network); use userns or podman, or add --network' };
+  const ro = (spec.binds ?? []).find((b) => !b.writable);
+  if (ro) return { ok: false, reason: `PRoot cannot make the bind of ${ro.source} read-only; use --share, or userns` };
+  try {
+    checkRoot(spec);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+  return { ok: true };
+}
+
 /** The `proot` engine on `host`. */
 export function prootEngine(host: Host = currentHost()): RunEngine {
   return {
@@ -99,19 +113,12 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
       return { ok: true, detail: `${proot}${version ? ` ${version}` : ''}; slow system calls, no statx translation in 5.1.0` };
     },
 
-    accepts(spec: RunSpec): Availability {
-      if (spec.network === false) return { ok: false, reason: 'PRoot cannot take the network away (network: false); use userns or podman' };
-      try {
-        checkRoot(spec);
-      } catch (e) {
-        return { ok: false, reason: (e as Error).message };
-      }
-      return { ok: true };
-    },
+    accepts,
 
     async run(spec, opts = {}) {
       checkRoot(spec);
-      if (spec.network === false) throw new TsdslError('engine proot cannot take the network away (network: false); use --engine userns or podman');
+      const refused = accepts(spec);
+      if (!refused.ok) throw new TsdslError(`engine proot: ${refused.reason}`);
       const proot = findProot(host, spec.root);
       if (!proot) throw new TsdslError(`engine proot: ${missingBinary(host, 'proot', 'install PRoot or set TSDSL_PROOT to a static PRoot binary')}`);
       const isolate = spec.isolate === true;

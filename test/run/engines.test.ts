@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Bind, RunSpec } from '../../src/run/engines.js';
+import { findEngine, type Bind, type RunSpec } from '../../src/run/engines.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
 
 interface Result {
@@ -45,6 +45,8 @@ interface EngineCase {
   readonly oddNames: boolean;
   /** Whether a missing command is caught before starting (directory engines). */
   readonly checksCommand: boolean;
+  /** Whether the engine can take the network away (isolated runs have none unless asked). */
+  readonly cutsNetwork: boolean;
   root?: string;
   image?: string;
 }
@@ -52,14 +54,14 @@ interface EngineCase {
 const user = testUser();
 const uid = user?.uid ?? 1001;
 const CASES: EngineCase[] = [
-  { engine: 'userns', probe: 'userns', extras: [], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true },
-  { engine: 'userns-rootmapped', probe: 'userns', extras: [], uid: 0, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true },
-  { engine: 'userns-old', probe: 'userns', extras: [], uid: 0, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true },
-  { engine: 'charliecloud', probe: 'charliecloud', extras: ['CH_RUNNING'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true },
-  { engine: 'proot', probe: 'proot', extras: ['PWD'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true },
-  { engine: 'podman', probe: 'podman', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false },
-  { engine: 'docker', probe: 'docker', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false },
-  { engine: 'apptainer', probe: 'apptainer', extras: ['APPTAINER_*', 'SINGULARITY_*', 'LD_LIBRARY_PATH', 'PS1', 'LANG', 'TERM'], uid, readOnlyBinds: true, sharesHome: true, oddNames: false, checksCommand: false },
+  { engine: 'userns', probe: 'userns', extras: [], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
+  { engine: 'userns-rootmapped', probe: 'userns', extras: [], uid: 0, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
+  { engine: 'userns-old', probe: 'userns', extras: [], uid: 0, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
+  { engine: 'charliecloud', probe: 'charliecloud', extras: ['CH_RUNNING'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: false },
+  { engine: 'proot', probe: 'proot', extras: ['PWD'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: false },
+  { engine: 'podman', probe: 'podman', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false, cutsNetwork: true },
+  { engine: 'docker', probe: 'docker', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false, cutsNetwork: true },
+  { engine: 'apptainer', probe: 'apptainer', extras: ['APPTAINER_*', 'SINGULARITY_*', 'LD_LIBRARY_PATH', 'PS1', 'LANG', 'TERM'], uid, readOnlyBinds: true, sharesHome: true, oddNames: false, checksCommand: false, cutsNetwork: true },
 ];
 
 // Which engines work here, as the test user — asked of the engines themselves.
@@ -91,6 +93,8 @@ for (const c of CASES) {
   if (why && !skipAll) console.log(`run-engine tests for ${c.engine} skipped: ${why}`);
 
   describe.skipIf(why !== undefined)(`engine ${c.engine}`, () => {
+    // Isolated runs have no network unless asked; engines that cannot cut it are asked to keep it.
+    const ISOLATED: Partial<RunSpec> = c.cutsNetwork ? { isolate: true } : { isolate: true, network: true };
     const spec = (command: string[], more: Partial<RunSpec> = {}): RunSpec => ({
       root: c.root ?? f!.root,
       storeDir: f!.storeDir,
@@ -142,7 +146,7 @@ for (const c of CASES) {
 
     it('shows $HOME unless isolated', () => {
       const marker = join(user!.home, MARKER);
-      const [shared, isolated] = batch([{ spec: spec(['fixture', 'exists', marker]) }, { spec: spec(['fixture', 'exists', marker, '/dev/null', '/proc/self'], { isolate: true }) }]);
+      const [shared, isolated] = batch([{ spec: spec(['fixture', 'exists', marker]) }, { spec: spec(['fixture', 'exists', marker, '/dev/null', '/proc/self'], ISOLATED) }]);
       if (c.sharesHome) expect(ok(shared!).stdout).toBe(`${marker} yes\n`);
       expect(ok(isolated!).stdout).toBe(`${marker} no\n/dev/null yes\n/proc/self yes\n`);
     });
@@ -155,6 +159,12 @@ for (const c of CASES) {
         expect(ok(write!).code).not.toBe(0);
         expect(write!.stderr).toMatch(/Read-only file system/);
       }
+    });
+
+    it.skipIf(c.cutsNetwork)('refuses what it cannot do: no network, read-only binds', () => {
+      const eng = findEngine(c.probe);
+      expect(eng.accepts?.(spec(['fixture', 'true'], { isolate: true }))).toMatchObject({ ok: false, reason: expect.stringMatching(/cannot take (the network|it) away \(--container without --network\)/) });
+      expect(eng.accepts?.(spec(['fixture', 'true'], { binds: [{ source: f!.dir, target: '/data', writable: false }] }))).toMatchObject({ ok: false, reason: expect.stringMatching(/read-only/) });
     });
 
     it('the store is read-only inside', () => {
@@ -193,7 +203,7 @@ for (const c of CASES) {
     };
     it('SIGTERM sent to tsdsl reaches the command: 143', signalTest('SIGTERM', 143), 180_000);
     it('SIGINT sent to tsdsl reaches the command: 130', signalTest('SIGINT', 130), 180_000);
-    it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, { isolate: true }), 180_000);
+    it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, ISOLATED), 180_000);
     // The isolated init starts the command as a background job, which shells start with SIGINT
     // ignored; env --default-signal restores it (the run hung until SIGKILL before).
     it.skipIf(c.probe !== 'userns')('SIGINT reaches the command when isolated too', signalTest('SIGINT', 130, { isolate: true }), 180_000);
