@@ -92,6 +92,11 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   if (relocatable > 0 && symlinks.length === 0) {
     throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
   }
+  if (format.name === 'docker' && request.compression !== undefined && request.compression !== 'none') {
+    request.onWarning?.(
+      `a ${request.compression}-compressed docker-archive is for \`docker load\` only: skopeo and \`podman load\` (and so \`tsdsl run --engine=podman\`) read uncompressed ones; leave -C out for those`,
+    );
+  }
   // Options of some formats only: an option the format would drop is an error, as -R's is.
   const image = format.name === 'docker' || format.name === 'oci';
   if (request.maxLayers !== undefined && !image) throw new TsdslError(`--max-layers applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
