@@ -92,9 +92,9 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   if (relocatable > 0 && symlinks.length === 0) {
     throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
   }
-  if (format.name === 'docker' && request.compression !== undefined && request.compression !== 'none') {
+  if (format.name === 'docker' && request.compression === 'gzip') {
     request.onWarning?.(
-      `a ${request.compression}-compressed docker-archive is for \`docker load\` only: skopeo and \`podman load\` (and so \`tsdsl run --engine=podman\`) read uncompressed ones; leave -C out for those`,
+      'a gzip-compressed docker-archive is for `docker load` only: skopeo 1.9 and `podman load` (and so `tsdsl run --engine=podman`) fail on it with "invalid tar header"; use -C xz or zstd, or leave -C out',
     );
   }
   // Options of some formats only: an option the format would drop is an error, as -R's is.

@@ -270,8 +270,9 @@ async function writeDockerArchive(
 export const docker: PackFormat = {
   name: 'docker',
   description: 'a docker-archive image (`docker load`, `podman load`, `skopeo copy docker-archive:…`), optionally layered',
-  // Uncompressed by default: skopeo 1.9 reads only uncompressed docker-archives (a gzipped one
-  // fails with "archive/tar: invalid tar header"); `docker load` also takes compressed ones.
+  // Uncompressed by default. skopeo 1.9 (and podman load) read xz- and zstd-compressed
+  // docker-archives but fail on a gzipped one ("archive/tar: invalid tar header"), which only
+  // `docker load` takes: `pack` warns about it.
   defaultCompression: 'none',
   extension(options = {}) {
     return `.tar${packCompressor(this, options).extension}`;
