@@ -97,9 +97,11 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
 
   it('Ctrl-C during a build: "interrupted", exit 130, nothing of that build registered', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-'));
+    // A sleep of its own length, so that no other test's process is taken for it.
+    const SLEEP = 600 + (process.pid % 300);
     writeFileSync(
       join(dir, 'slow.ts'),
-      `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\nexport const slow = definePackage({ name: 'slow-${process.pid}', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'sleep 60; echo > "$out/x"' } }, synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+      `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\nexport const slow = definePackage({ name: 'slow-${process.pid}', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'sleep ${SLEEP}; echo > "$out/x"' } }, synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat });\n`,
     );
     const child = spawn(process.execPath, [BIN, 'build', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -118,10 +120,11 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     let err = '';
     await new Promise<void>((started) => killed.stderr.on('data', (b: Buffer) => ((err += b.toString()), /building slow-/.test(err) && started())));
     await new Promise((r) => setTimeout(r, 1500));
-    const sleeping = () => spawnSync('pgrep', ['-f', '^sleep 60$']).stdout.toString().trim();
+    const sleeping = () => spawnSync('pgrep', ['-f', `^sleep ${SLEEP}$`]).stdout.toString().trim();
     expect(sleeping()).not.toBe('');
     killed.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The kernel kills the sandbox's processes at once; a loaded machine may take a moment to reap them.
+    for (let i = 0; i < 100 && sleeping() !== ''; i++) await new Promise((r) => setTimeout(r, 100));
     expect(sleeping()).toBe('');
   }, 300_000);
 
