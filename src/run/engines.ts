@@ -461,7 +461,7 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
   if (argv0.includes('/')) {
     const abs = posix.resolve(shares.cwd, argv0);
     if (!isFile(resolveInView(spec.root, view, abs))) {
-      throw new TsdslError(`command \`${argv0}\` does not exist inside the container (root ${spec.root}); check the path or the pack's contents`);
+      throw new TsdslError(`command \`${argv0}\` does not exist inside the container (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
     }
     return;
   }
@@ -477,6 +477,8 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
   }
   throw new TsdslError(
     `command \`${argv0}\` not found in PATH=${path} inside the container (root ${spec.root})${didYouMean(argv0, names)}; add the package that provides it or give an absolute path`,
+    // 127, as a shell's "command not found".
+    { exitCode: 127 },
   );
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTsdslError } from '../../src/errors.js';
+import { isTsdslError, type TsdslError } from '../../src/errors.js';
 import {
   type RunEngine,
   type RunSpec,
@@ -147,6 +147,14 @@ describe('the container view', () => {
     expect(() => checkCommand(spec({ command: ['/profile/bin/hello'] }), s)).not.toThrow();
     expect(() => checkCommand(spec({ command: ['helo'] }), s)).toThrow(/command `helo` not found in PATH=\/bin inside the container .*did you mean `hello`/);
     expect(() => checkCommand(spec({ command: ['/bin/nope'] }), s)).toThrow(/`\/bin\/nope` does not exist inside the container/);
+    // Exit code 127, as a shell's "command not found".
+    for (const command of [['helo'], ['/bin/nope']]) {
+      try {
+        checkCommand(spec({ command }), s);
+      } catch (e) {
+        expect((e as TsdslError).exitCode).toBe(127);
+      }
+    }
   });
 });
 
