@@ -30,7 +30,7 @@ import {
   planShares,
   probe,
   resolveInView,
-  sharesNetwork,
+  sharedNetworkWritableBinds,
   which,
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
@@ -179,9 +179,8 @@ function isDirectory(p: string): boolean {
 
 /** Whether ch-run can honour a spec: it cannot cut the network nor make binds read-only. */
 function accepts(spec: RunSpec): Availability {
-  if (!sharesNetwork(spec)) return { ok: false, reason: 'ch-run shares the host network and cannot take it away (--container without --network); use userns or podman, or add --network' };
-  const ro = (spec.binds ?? []).find((b) => !b.writable);
-  if (ro) return { ok: false, reason: `ch-run cannot make the bind of ${ro.source} read-only; use --share, or userns` };
+  const refused = sharedNetworkWritableBinds(spec, 'ch-run', 'ch-run shares the host network and cannot take it away');
+  if (refused) return refused;
   if (!isNonEmptyDir(spec.root) && !spec.image) return { ok: false, reason: `no unpacked image at ${spec.root} and no image given` };
   return { ok: true };
 }

@@ -354,6 +354,19 @@ export function sharesNetwork(spec: RunSpec): boolean {
 }
 
 /**
+ * Why an engine that shares the host network and cannot make binds read-only (PRoot,
+ * Charliecloud) must refuse `spec`, or undefined when it can run it. `who` and `cannotCut`
+ * word the reason for that engine.
+ */
+export function sharedNetworkWritableBinds(spec: RunSpec, who: string, cannotCut: string): Availability | undefined {
+  // --container without --network asks for no network.
+  if (!sharesNetwork(spec)) return { ok: false, reason: `${cannotCut} (--container without --network); use userns or podman, or add --network` };
+  const ro = (spec.binds ?? []).find((b) => !b.writable);
+  if (ro) return { ok: false, reason: `${who} cannot make the bind of ${ro.source} read-only; use --share, or userns` };
+  return undefined;
+}
+
+/**
  * The host directories a spec shows inside the container: `$HOME` (unless isolated), the working
  * directory, then `spec.binds`. Drops a directory already visible at the same path through an
  * earlier one; checks every source exists. The working directory is bound when it exists on the

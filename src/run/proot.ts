@@ -33,6 +33,7 @@ import {
   planShares,
   probe,
   resolveInView,
+  sharedNetworkWritableBinds,
   sharesNetwork,
   which,
 } from './engines.js';
@@ -75,10 +76,8 @@ export function findProot(host: Host, root?: string): string | undefined {
 
 /** Whether PRoot can honour a spec: it cannot cut the network nor make binds read-only. */
 function accepts(spec: RunSpec): Availability {
-  // --container without --network asks for no network, which PRoot cannot give.
-  if (!sharesNetwork(spec)) return { ok: false, reason: 'PRoot cannot take the network away (--container without --network); use userns or podman, or add --network' };
-  const ro = (spec.binds ?? []).find((b) => !b.writable);
-  if (ro) return { ok: false, reason: `PRoot cannot make the bind of ${ro.source} read-only; use --share, or userns` };
+  const refused = sharedNetworkWritableBinds(spec, 'PRoot', 'PRoot cannot take the network away');
+  if (refused) return refused;
   try {
     checkRoot(spec);
   } catch (e) {
@@ -116,7 +115,6 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
     accepts,
 
     async run(spec, opts = {}) {
-      checkRoot(spec);
       const refused = accepts(spec);
       if (!refused.ok) throw new TsdslError(`engine proot: ${refused.reason}`);
       const proot = findProot(host, spec.root);
