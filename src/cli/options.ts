@@ -116,6 +116,16 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   return { values, positionals, ordered, rest };
 }
 
+/**
+ * Refuses the first of `options` given on the command line, which `mode` makes meaningless:
+ * an option that would be dropped without a word is an error instead. `mode` says why, e.g.
+ * `tsdsl build: -d writes derivations and builds nothing, so`.
+ */
+export function refuseWith(args: ParsedArgs, options: readonly string[], mode: string): void {
+  const given = options.find((o) => args.values[o] !== undefined);
+  if (given !== undefined) throw new TsdslError(`${mode} --${given} has no effect; drop one of them`);
+}
+
 /** Help text for a table of options, grouped, aligned. */
 export function formatOptions(specs: readonly OptionSpec[]): string {
   const groups = new Map<string, OptionSpec[]>();

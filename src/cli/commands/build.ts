@@ -3,7 +3,7 @@ import type { Lowerer } from '../../derivation/lower.js';
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
-import type { ParsedArgs } from '../options.js';
+import { refuseWith, type ParsedArgs } from '../options.js';
 import { err, out } from '../command.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
@@ -48,9 +48,8 @@ export const command: Command = {
     const rounds = args.values['rounds'] as number | undefined;
     if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
     if (args.values['derivations']) {
-      // -d builds nothing, so an option about building would be dropped without a word.
-      const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'].filter((o) => args.values[o] !== undefined);
-      if (building.length) throw new TsdslError(`tsdsl build: -d writes derivations and builds nothing, so --${building[0]} has no effect; drop one of them`);
+      const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'];
+      refuseWith(args, building, 'tsdsl build: -d writes derivations and builds nothing, so');
     }
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args);

@@ -10,6 +10,7 @@ import { versionMatches } from '../../registry/version.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { packageOptions, packagesFrom } from '../packages.js';
+import { refuseWith } from '../options.js';
 
 export const command: Command = {
   name: 'graph',
@@ -62,9 +63,7 @@ export const command: Command = {
       // `tsdsl graph --path A B`, and also `tsdsl graph A --path A B`: the last two are FROM and TO.
       if (args.positionals.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
       const [fromSpec, toSpec] = args.positionals.slice(-2) as [string, string];
-      for (const o of ['max-depth', 'backend']) {
-        if (args.values[o] !== undefined) throw new TsdslError(`tsdsl graph: --path prints one node a line, so --${o} has no effect with it; drop one of them`);
-      }
+      refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
       const { packages, collection } = await packagesFrom(args, [fromSpec]);
       const roots = await type.roots(packages, { collection });
       let matches: (n: unknown) => boolean;
