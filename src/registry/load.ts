@@ -111,13 +111,22 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
 /** The line of `importer` that imports the module `resolved` (by its last path component), if found. */
 function importLine(importer: string, resolved: string): number | undefined {
   const name = basename(resolved).replace(/\.[mc]?[jt]s$/, '');
+  const specifier = new RegExp(`['"][^'"]*\\b${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\.[mc]?[jt]s)?['"]`);
   try {
     const lines = readFileSync(importer, 'utf8').split('\n');
-    const i = lines.findIndex((l) => /\b(?:from|import)\b/.test(l) && new RegExp(`['"][^'"]*\\b${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\.[mc]?[jt]s)?['"]`).test(l));
+    const i = lines.findIndex((l) => /\b(?:from|import)\b/.test(l) && specifier.test(l));
     return i >= 0 ? i + 1 : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** What `tsdsl/packages` (the default collection) and `tsdsl` (the DSL) export, for hints. */
+async function exportedNames(): Promise<{ packages: string[]; api: string[] }> {
+  return {
+    packages: Object.keys((await import('../../packages/index.js')) as Record<string, unknown>),
+    api: Object.keys((await import('../index.js')) as Record<string, unknown>),
+  };
 }
 
 /**
@@ -125,8 +134,7 @@ function importLine(importer: string, resolved: string): number | undefined {
  * default collection or the DSL exports it (a forgotten import), or the closest such names.
  */
 async function undefinedNameHint(name: string): Promise<string> {
-  const packages = Object.keys((await import('../../packages/index.js')) as Record<string, unknown>);
-  const api = Object.keys((await import('../index.js')) as Record<string, unknown>);
+  const { packages, api } = await exportedNames();
   const from = (n: string) => (packages.includes(n) ? 'tsdsl/packages' : 'tsdsl');
   if (packages.includes(name) || api.includes(name)) return `; import it: \`import { ${name} } from '${from(name)}';\``;
   const close = didYouMean(name, [...packages, ...api]);
@@ -140,8 +148,7 @@ async function undefinedNameHint(name: string): Promise<string> {
  * names that module does export.
  */
 async function missingExportHint(from: string, name: string): Promise<string> {
-  const packages = Object.keys((await import('../../packages/index.js')) as Record<string, unknown>);
-  const api = Object.keys((await import('../index.js')) as Record<string, unknown>);
+  const { packages, api } = await exportedNames();
   const [own, other, otherName] = from === 'tsdsl' ? [api, packages, 'tsdsl/packages'] : [packages, api, 'tsdsl'];
   if (other.includes(name)) return `; \`${name}\` comes from '${otherName}': \`import { ${name} } from '${otherName}';\``;
   return didYouMean(name, own);
