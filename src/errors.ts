@@ -62,9 +62,9 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
   return [...new Set(scored.map(([c]) => c))].slice(0, max);
 }
 
-/** "; did you mean `a` or `b`?" or the empty string. */
-export function didYouMean(wanted: string, candidates: Iterable<string>): string {
+/** "; did you mean `a` or `b`?" or the empty string; `show` writes a candidate as the user would (`${a}`). */
+export function didYouMean(wanted: string, candidates: Iterable<string>, show: (c: string) => string = (c) => c): string {
   const close = closest(wanted, candidates);
   if (close.length === 0) return '';
-  return `; did you mean ${close.map((c) => `\`${c}\``).join(close.length === 2 ? ' or ' : ', ')}?`;
+  return `; did you mean ${close.map((c) => `\`${show(c)}\``).join(close.length === 2 ? ' or ' : ', ')}?`;
 }

@@ -14,8 +14,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { TsdslError } from '../errors.js';
-import { BUILD_ENV_NAMES, type BuildSystem } from '../dsl/build-systems.js';
+import { TsdslError, didYouMean } from '../errors.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -91,6 +91,32 @@ function addPropagated(list: readonly Package[], into: Package[], seen: { set?: 
     if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
   }
 }
+
+/**
+ * Refuses a flag naming `${name}` that the derivation does not set, unless the build may (upper
+ * case): the builder would stop there with "not an input of this package", after the whole
+ * closure was built. Names the flag and suggests the closest variables.
+ */
+function checkFlagReferences(p: Package, env: Record<string, string>): void {
+  for (const field of FLAG_FIELDS) {
+    const flags = p.arguments[field];
+    if (!flags) continue;
+    for (let i = 0; i < flags.length; i++) {
+      if (!flags[i]!.includes('${')) continue;
+      for (const name of flagReferences(flags[i]!)) {
+        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name)) continue;
+        const known = [...p.outputs, ...Object.keys(env).filter((k) => !mayBeBuildVariable(k))];
+        fail(
+          p,
+          `arguments.${field}[${i}]`,
+          `\`${flags[i]}\` names \`\${${name}}\`, which is neither an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')} (an input's prefix is \`\${NAME}\`, with \`_\` for \`-\`: \`\${pt_scotch}\`)`,
+        );
+      }
+    }
+  }
+}
+
+const FLAG_FIELDS = ['configureFlags', 'makeFlags', 'cmakeFlags'] as const;
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
 function variantsText(p: Package): string {
@@ -673,6 +699,7 @@ export class Lowerer {
         for (const [phase, snippet] of Object.entries(args.phases ?? {})) {
           env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = snippet;
         }
+        checkFlagReferences(p, env);
       }
     }
     env['builder'] = builder;

@@ -25,6 +25,34 @@ export const BUILD_ENV_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * The variables a flag names as `${name}`, which the builder replaces with their values (an
+ * input's prefix, `out`, …), as its `expand_refs` reads them: from each `${` to the next `}`,
+ * when that text is a variable name. Anything else (`$ORIGIN`, `$(CC)`, `${a b}`) is passed as is.
+ */
+export function flagReferences(flag: string): string[] {
+  const names: string[] = [];
+  for (let at = flag.indexOf('${'); at !== -1; ) {
+    const end = flag.indexOf('}', at + 2);
+    if (end === -1) break;
+    const name = flag.slice(at + 2, end);
+    if (VARIABLE_NAME.test(name)) {
+      names.push(name);
+      at = flag.indexOf('${', end + 1);
+    } else at = flag.indexOf('${', at + 2);
+  }
+  return names;
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Whether a variable a flag names may be set by the build environment rather than by the
+ * derivation: those are upper case (`NIX_BUILD_CORES`, `TMPDIR`, `CFLAGS`), and only the build
+ * can tell. A lower-case name the derivation does not set names nothing: a misspelt input.
+ */
+export const mayBeBuildVariable = (name: string): boolean => !/[a-z]/.test(name);
+
+/**
  * Environment variables that mean something to Nix (fixed outputs, structured attributes,
  * reference checks, sandbox escapes): in a derivation tsdsl writes they would make Nix build
  * something else than tsdsl's builder does, so packages may not set them.

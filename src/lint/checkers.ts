@@ -8,9 +8,11 @@
 import { existsSync } from 'node:fs';
 import { basename, sep } from 'node:path';
 import { MIRRORS } from '../build/mirrors.js';
+import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
-import { fullName, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable } from '../dsl/build-systems.js';
+import { fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
 
@@ -312,22 +314,42 @@ const nativeChecker: LintChecker = {
 
 const flagVariablesChecker: LintChecker = {
   name: 'flag-variables',
-  description: 'flags name an input\'s prefix as ${name}: a bare $name is passed as written',
+  description: 'flags name an input\'s prefix as ${name}, and name only variables the build sets',
   network: false,
   check(p) {
     const out: Problem[] = [];
     // Flags are not run through a shell: only `${name}` is replaced (by the input's prefix, or `${out}`).
-    const known = new Set(['out', ...p.outputs, ...[...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((i) => i.name.replace(/[^A-Za-z0-9_]/g, '_'))]);
+    const inputs = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((i) => i.name.replace(/[^A-Za-z0-9_]/g, '_'));
+    const known = new Set(['out', ...p.outputs, ...inputs]);
+    const set = new Set([...known, ...BUILD_ENV_NAMES, ...Object.keys(p.arguments.env ?? {}), ...bagVariables(p)]);
     for (const field of ['configureFlags', 'makeFlags', 'cmakeFlags'] as const) {
       for (const flag of p.arguments[field] ?? []) {
         for (const m of flag.matchAll(/(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)/g)) {
           if (known.has(m[1]!)) out.push(problem(`\`${flag}\`: \`$${m[1]}\` is passed as written (flags go to the build without a shell); write \`\${${m[1]}}\``, 'arguments'));
+        }
+        for (const name of flagReferences(flag)) {
+          if (set.has(name) || mayBeBuildVariable(name)) continue;
+          out.push(problem(`\`${flag}\`: \`\${${name}}\` is not an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')}`, 'arguments'));
         }
       }
     }
     return out;
   },
 };
+
+/** The variables of every package in the bag: inputs, what they propagate, the build system's (`${gcc}`). */
+function bagVariables(p: Package): string[] {
+  const seen = new Set<Package>();
+  const stack = [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()].flat();
+  while (stack.length) {
+    const q = stack.pop()!;
+    if (seen.has(q)) continue;
+    seen.add(q);
+    stack.push(...q.propagatedInputs);
+  }
+  // An input put in by a rewrite is also known by the label of what it replaced.
+  return [...seen, ...(inputLabels(p)?.values() ?? [])].map((q) => (typeof q === 'string' ? q : q.name).replace(/[^A-Za-z0-9_]/g, '_'));
+}
 
 const duplicateChecker: LintChecker = {
   name: 'duplicate-inputs',

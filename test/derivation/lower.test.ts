@@ -128,6 +128,15 @@ describe('lowering', () => {
     await expect(lower(p)).rejects.toThrow(/package `tilde@1.0~rc1` .*name and version: .*/);
   });
 
+
+  it('a flag naming ${x} that the derivation does not set is an error naming the flag, with the closest input', async () => {
+    const zlib = c.resolve('zlib');
+    const typo = dummyPackage({ name: 'typo', inputs: [zlib], arguments: { configureFlags: ['--with-z=${zlib}', '--x=${zlbi}'] } });
+    await expect(lower(typo)).rejects.toThrow(/package `typo@1.0` .*, arguments.configureFlags\[1\]: `--x=\$\{zlbi\}` names `\$\{zlbi\}`, which is neither an input .*; did you mean `\$\{zlib\}`\?/);
+    // Outputs, upper-case names (which the build may set), and text that is not a name are left alone.
+    const fine = dummyPackage({ outputs: ['out', 'doc'], arguments: { makeFlags: ['P=${out}', 'D=${doc}', '-j${NIX_BUILD_CORES}', 'X=${a b}', 'Y=$(CC)', 'Z=${'] } });
+    await expect(lower(fine)).resolves.toBeDefined();
+  });
   it('is deterministic across processes, and the store dir changes every path', () => {
     const a = tsdsl(['derivation', 'show', '-r', 'mumps']);
     const b = tsdsl(['derivation', 'show', '-r', 'mumps']);

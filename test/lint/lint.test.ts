@@ -64,7 +64,7 @@ export const badInputs = definePackage({
   buildSystem: trivial,
   variants: { fast: false },
   inputs: [zlib, pkgconf, zlib],
-  arguments: { makeFlags: ['ZLIB=$zlib', 'RPATH=$ORIGIN', 'X=$$zlib'] },
+  arguments: { makeFlags: ['ZLIB=$zlib', 'RPATH=$ORIGIN', 'X=$$zlib', 'Z=\${zlbi}', 'J=\${NIX_BUILD_CORES}', 'O=\${out}/\${zlib}', 'M=$(CC)'] },
   synopsis: 'Inputs checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -141,6 +141,8 @@ describe('tsdsl lint', () => {
     at(46, 'duplicate-inputs', /`zlib` is listed 2 times/);
     at(45, 'unused-variants', /variant `fast` changes nothing/);
     at(47, 'flag-variables', /`ZLIB=\$zlib`: `\$zlib` is passed as written .*; write `\$\{zlib\}`/);
+    at(47, 'flag-variables', /`Z=\$\{zlbi\}`: `\$\{zlbi\}` is not an input of this package nor a variable of its build; did you mean `\$\{zlib\}`\?/);
+    expect(out.filter((l) => l.includes('flag-variables'))).toHaveLength(2);
     at(54, 'derivation', /bad-derivation@1.0: lowering to a derivation fails/);
     at(67, 'formatting', /`name` should come before `version`.*; run `tsdsl style pkgs\/bad.ts`/);
     // Each line has the documented shape.
