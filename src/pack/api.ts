@@ -72,6 +72,25 @@ export function parseSymlinks(specs: Readonly<Record<string, string>> | readonly
   });
 }
 
+// File name endings that say how a file is compressed.
+const COMPRESSED_ENDINGS: ReadonlyArray<[string, string]> = [
+  ['.tar.gz', 'gzip'], ['.tgz', 'gzip'], ['.tar.xz', 'xz'], ['.txz', 'xz'], ['.tar.zst', 'zstd'], ['.tzst', 'zstd'], ['.tar', 'none'],
+];
+const compressionOfName = (name: string): string | undefined => COMPRESSED_ENDINGS.find(([e]) => name.endsWith(e))?.[1];
+
+/**
+ * A warning when `-o FILE`'s ending names another compression than the pack's (`-C none -o
+ * x.tar.gz`): tools that go by the name (`tar xf` does not, a browser or `file` might) would be
+ * misled. Undefined when they agree, or when either name says nothing (`-o pack`, squashfs).
+ */
+function misnamedCompression(output: string, extension: string): string | undefined {
+  const named = compressionOfName(output);
+  const actual = compressionOfName(extension);
+  if (named === undefined || actual === undefined || named === actual) return undefined;
+  const base = output.slice(0, output.length - (COMPRESSED_ENDINGS.find(([e]) => output.endsWith(e))![0].length));
+  return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
+}
+
 /** The default file name of a pack: `hwloc-tarball-pack.tar.gz`. */
 export function defaultPackName(packages: readonly Package[], format: string): string {
   const names = packages.map((p) => p.name);
@@ -112,7 +131,12 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
   // Where the pack goes is checked before anything is built: a typo in -o costs no build.
+  if (request.output === '') throw new TsdslError('-o: the file name is empty; give one (-o pack.tar.gz), or leave -o out for the default name');
   if (request.output !== undefined) (await import('./compress.js')).checkDestination(resolve(request.output));
+  if (request.output !== undefined && request.onWarning) {
+    const wrong = misnamedCompression(request.output, format.extension(request.compression ? { compression: request.compression } : {}));
+    if (wrong) request.onWarning(wrong);
+  }
   const { openStore } = await import('../store/store.js');
   const store = request.store ?? openStore();
   try {

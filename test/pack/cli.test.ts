@@ -5,7 +5,8 @@
  * point checked before anything is written.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,31 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
       expect(r.stdout).toMatch(new RegExp(`\\r\\x1b\\[Kpacking ${format}: 100%`));
       expect(r.stdout).toMatch(new RegExp(`${file}\\t\\d+\\.\\d MiB\\r?\\n$`));
     }
+  }, 1_200_000);
+
+  it('-o - writes the same bytes to standard output, and refuses a terminal or an empty name', () => {
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const piped = spawnSync(process.execPath, [BIN, 'pack', 'hwloc', '-S', '/bin=bin', '-o', '-'], { env: { ...process.env, ...env, TSDSL_PACKAGE_PATH: '', TMPDIR: tmp }, timeout: 600_000, maxBuffer: 1 << 30 });
+    expect(piped.status, String(piped.stderr)).toBe(0);
+    expect(String(piped.stderr)).toMatch(/store items packed, \d+\.\d MiB written to standard output\n$/);
+    expect(createHash('sha256').update(piped.stdout).digest('hex')).toBe(createHash('sha256').update(readFileSync(join(dir, 'p.tar.gz'))).digest('hex'));
+    // The temporary copy is gone.
+    expect(readdirSync(tmp)).toEqual([]);
+    if (hasScript) {
+      const tty = spawnSync('script', ['-qec', `${process.execPath} ${BIN} pack hwloc -o -`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env, TSDSL_PACKAGE_PATH: '' }, timeout: 600_000 });
+      expect(tty.status).toBe(1);
+      expect(tty.stdout).toMatch(/-o -: standard output is a terminal; redirect it/);
+    }
+    expect(tsdsl(['pack', 'hwloc', '-o', ''], { env }).stderr).toMatch(/-o: the file name is empty/);
+  }, 600_000);
+
+  it('warns when -o names another compression than the pack has', () => {
+    const out = join(dir, 'plain.tar.gz');
+    const r = tsdsl(['pack', 'hwloc', '-C', 'none', '-o', out], { env, timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/-o .*plain\.tar\.gz: the name ends as a gzip tar would, but the pack is not compressed; name it .*plain\.tar, or choose -C gzip/);
+    const agree = tsdsl(['pack', 'hwloc', '-C', 'xz', '-o', join(dir, 'x.tar.xz')], { env, timeoutMs: 600_000 });
+    expect(agree.stderr).not.toMatch(/the name ends/);
   }, 1_200_000);
 
   it('checks the entry point before writing anything', () => {

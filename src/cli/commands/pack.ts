@@ -27,6 +27,7 @@ export const command: Command = {
     ['tsdsl pack -f squashfs hwloc bash', 'a Singularity/Apptainer image'],
     ['tsdsl pack -m manifest.ts -S /bin=bin', 'the packages and transformations listed in a TypeScript manifest (export default defineManifest({...}))'],
     ['tsdsl pack --save-provenance hwloc', 'also record the collection\'s revision in the profile\'s manifest.json'],
+    ['tsdsl pack -o - hwloc -S /bin=bin | ssh HOST tar -xzf - -C pack', 'write the pack to standard output'],
     ['tsdsl pack -d hwloc', 'print the profile\'s derivation without building'],
     ['tsdsl pack --list-formats', 'the formats'],
   ],
@@ -40,7 +41,7 @@ export const command: Command = {
     { name: 'image-tag', kind: 'string', arg: 'NAME:TAG', description: 'docker/oci: the image reference' },
     { name: 'manifest', short: 'm', kind: 'string', multiple: true, arg: 'FILE', description: 'pack the packages listed by a TypeScript manifest file (see docs/cli.md)' },
     { name: 'save-provenance', kind: 'boolean', description: 'record the collection\'s revision (git commit or files hash) in the profile\'s manifest' },
-    { name: 'output', short: 'o', kind: 'string', arg: 'FILE', description: 'write the pack to FILE' },
+    { name: 'output', short: 'o', kind: 'string', arg: 'FILE', description: 'write the pack to FILE (- for standard output)' },
     { name: 'derivation', short: 'd', kind: 'boolean', description: 'print the profile\'s derivation path and build nothing' },
     { name: 'list-formats', kind: 'boolean', description: 'list the pack formats and exit' },
     ...buildOptions,
@@ -76,6 +77,12 @@ export const command: Command = {
       return 0;
     }
     const { pack } = await import('../../pack/api.js');
+    // `-o -`: the pack is written to a temporary file, then copied to standard output.
+    const toStdout = args.values['output'] === '-';
+    if (toStdout && process.stdout.isTTY) {
+      throw new TsdslError('-o -: standard output is a terminal; redirect it (`tsdsl pack -o - hwloc > hwloc.tar.gz`, or `| ssh HOST tar -xzf -`), or give -o FILE');
+    }
+    const stdoutPack = toStdout ? await temporaryPackFile() : undefined;
     const reporter = progressReporter();
     const format = (args.values['format'] as string | undefined) ?? 'tarball';
     const packing = packingProgress(format);
@@ -91,23 +98,54 @@ export const command: Command = {
         ...(args.values['compression'] ? { compression: args.values['compression'] as string } : {}),
         ...(args.values['max-layers'] !== undefined ? { maxLayers: args.values['max-layers'] as number } : {}),
         ...(args.values['image-tag'] ? { imageTag: args.values['image-tag'] as string } : {}),
-        ...(args.values['output'] ? { output: args.values['output'] as string } : {}),
+        ...(args.values['output'] !== undefined ? { output: stdoutPack?.file ?? (args.values['output'] as string) } : {}),
         ...settings,
         ...(provenance ? { provenance } : {}),
         onEvent: reporter.event,
         onWarning: warn,
         ...(packing.onProgress ? { onProgress: packing.onProgress } : {}),
       });
+      if (stdoutPack) await stdoutPack.copyToStdout();
     } finally {
       packing.close();
       reporter.close();
+      stdoutPack?.remove();
     }
     const mib = (result.size / (1 << 20)).toFixed(1);
+    if (stdoutPack) {
+      err(`${result.closure.length} store items packed, ${mib} MiB written to standard output`);
+      return 0;
+    }
     err(`${result.closure.length} store items packed`);
     out(`${result.path}\t${mib} MiB\n`);
     return 0;
   },
 };
+
+/**
+ * A temporary file for a pack bound for standard output (in TMPDIR; removed on interrupt and
+ * on exit, as when the reader stops early and tsdsl exits quietly), and how to copy it there.
+ */
+async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => Promise<void>; remove: () => void }> {
+  const { mkdtempSync, createReadStream } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { pipeline } = await import('node:stream/promises');
+  const { removeTree, trackTemporary } = await import('../../pack/compress.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-pack-'));
+  const release = trackTemporary(dir);
+  const file = join(dir, 'pack');
+  return {
+    file,
+    async copyToStdout() {
+      await pipeline(createReadStream(file), process.stdout, { end: false });
+    },
+    remove() {
+      removeTree(dir);
+      release();
+    },
+  };
+}
 
 /**
  * The packages to pack: the command line's specs and the manifests' packages (each manifest is
