@@ -22,7 +22,7 @@
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, normalize, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -115,6 +115,26 @@ export function parseBind(b: BindRequest, writable: boolean, cwd = process.cwd()
     // ENOTDIR: a file is fine; other errors show up when binding
   }
   return { source, target, writable };
+}
+
+/**
+ * Refuses binds whose target would hide what the run needs: the store (or a directory holding
+ * it, such as `/`), a path inside it, or the kernel's `/proc`, `/dev` and `/sys`.
+ */
+export function checkBindTargets(binds: readonly Bind[], storeDir: string): void {
+  for (const b of binds) {
+    const target = normalize(b.target).replace(/(.)\/+$/, '$1');
+    const flag = `${b.writable ? '--share' : '--expose'}=${b.source === b.target ? b.source : `${b.source}=${b.target}`}`;
+    const hides =
+      target === storeDir || storeDir.startsWith(target === '/' ? '/' : `${target}/`)
+        ? `the store (${storeDir}), which the programs run from`
+        : target.startsWith(`${storeDir}/`)
+          ? `a path in the store (${storeDir}), whose items are read-only and part of the run`
+          : ['/proc', '/dev', '/sys'].includes(target)
+            ? `the container's ${target}, which programs need`
+            : undefined;
+    if (hides) throw new TsdslError(`${flag}: binding onto \`${target}\` would hide ${hides}; choose another target, e.g. ${b.writable ? '--share' : '--expose'}=${b.source}=/data`);
+  }
 }
 
 function splitBind(s: string): [string, string | undefined] {
@@ -211,6 +231,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
   const kind = packKind(file, host);
   const { storeDirFromEnv } = await import('../derivation/hash.js');
   const storeDir = storeDirFromEnv();
+  checkBindTargets(binds, storeDir);
   await checkAvailable(engine, host);
   const native = NATIVE_IMAGES[engine.name]?.includes(kind) ?? false;
   const unpacked = native ? undefined : await acquireUnpacked(file, { kind, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}), host });
@@ -249,6 +270,8 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   // Only userns and PRoot can bind store items at their store paths in an empty root.
   const candidates = runEngines(host).filter((e) => e.name === 'userns' || e.name === 'proot');
   const engine = engineOf(request, host, candidates);
+  const { storeDirFromEnv } = await import('../derivation/hash.js');
+  checkBindTargets(binds, request.store?.storeDir ?? storeDirFromEnv());
   if (engine.name !== 'auto' && !candidates.some((c) => c.name === engine.name) && typeof request.engine === 'string') {
     throw new TsdslError(
       `the ${engine.name} engine cannot run packages from the store (it cannot bind store items at their store paths); use --engine=userns or proot, or pack them (\`tsdsl pack -f docker PACKAGE...\`) and \`tsdsl run --engine=${engine.name}\` the pack`,

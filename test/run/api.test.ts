@@ -56,6 +56,24 @@ function api(runs: RunRequest[], env: Record<string, string> = {}): Result[] {
 const codeOf = (r: Result): number | string => r.error ?? r.code;
 
 describe('the API', () => {
+  it('refuses binds that would hide the store, a path in it, /proc, /dev or /sys', async () => {
+    const { checkBindTargets } = await import('../../src/run/api.js');
+    const bind = (target: string, writable = true) => [{ source: '/tmp', target, writable }];
+    for (const [target, why] of [
+      ['/tsdsl/store', /would hide the store \(\/tsdsl\/store\)/],
+      ['/tsdsl/', /would hide the store/],
+      ['/', /would hide the store/],
+      ['/tsdsl/store/abc-x', /would hide a path in the store/],
+      ['/proc', /would hide the container's \/proc/],
+      ['//dev/', /would hide the container's \/dev/],
+    ] as const) {
+      expect(() => checkBindTargets(bind(target), '/tsdsl/store'), target).toThrow(why);
+    }
+    expect(() => checkBindTargets(bind('/tsdsl/store', false), '/tsdsl/store')).toThrow(/^--expose=\/tmp=\/tsdsl\/store: binding onto .*; choose another target, e.g. --expose=\/tmp=\/data$/);
+    // Beside the store, under /dev, and a store dir that only shares a prefix are fine.
+    for (const target of ['/tsdsl/other', '/dev/shm', '/tsdsl/storehouse', '/data']) expect(() => checkBindTargets(bind(target), '/tsdsl/store'), target).not.toThrow();
+  });
+
   it('exports run() from the package entry point', async () => {
     const index = await import('../../src/index.js');
     const api = await import('../../src/run/api.js');
