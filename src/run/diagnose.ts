@@ -60,14 +60,16 @@ export async function explainEngines(host: Host = currentHost(), engines: readon
 }
 
 /** The report as text for the terminal. */
-export function formatExplanation(x: Explanation, options: { descriptions?: boolean } = {}): string {
+export function formatExplanation(x: Explanation, options: { descriptions?: boolean; single?: boolean } = {}): string {
   const width = Math.max(...x.engines.map((e) => e.name.length));
-  const lines = ['Run engines on this host, in the order `--engine auto` tries them:'];
+  // One engine asked for (`--explain --engine=X`): its line, and no word of what auto would do.
+  const one = x.engines.length === 1 && options.single === true;
+  const lines = [one ? 'Run engine on this host:' : 'Run engines on this host, in the order `--engine auto` tries them:'];
   for (const e of x.engines) {
     lines.push(`  ${e.name.padEnd(width)}  ${e.ok ? 'works' : 'no   '}  ${e.ok ? (e.detail ?? '') : e.reason}`.trimEnd());
     if (options.descriptions) lines.push(`  ${''.padEnd(width)}         ${e.description}`);
   }
-  lines.push(x.chosen ? `auto would use: ${x.chosen}` : 'auto would fail: no engine works here (see the reasons above)');
+  if (!one) lines.push(x.chosen ? `auto would use: ${x.chosen}` : 'auto would fail: no engine works here (see the reasons above)');
   const sys = Object.entries(x.host.sysctls)
     .map(([k, v]) => `${k}=${v === undefined ? '(absent)' : v}`)
     .join(', ');

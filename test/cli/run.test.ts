@@ -99,6 +99,14 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     expect(r.stdout).toMatch(/docker\s+no\s/);
     const hidden = asTester(['run', '--explain', pack], { PATH: '/nonexistent' });
     expect(hidden.stdout).toMatch(/proot\s+no\s+`proot` is not on PATH/);
+    // --engine: that engine alone, and exit 1 when it cannot run here.
+    const one = asTester(['run', '--explain', '--engine=userns']);
+    expect(one.status).toBe(0);
+    expect(one.stdout).toMatch(/^Run engine on this host:\n  userns  works/);
+    expect(one.stdout).not.toMatch(/docker|auto would/);
+    const no = asTester(['run', '--explain', '--engine=proot'], { PATH: '/nonexistent' });
+    expect(no.status).toBe(1);
+    expect(no.stdout).toMatch(/proot\s+no\s+`proot` is not on PATH/);
   });
 
   it('refuses archives that are not packs or would write outside the cache', () => {

@@ -19,6 +19,7 @@ export const command: Command = {
     ['tsdsl run hwloc-tarball-pack.tar.gz -- lstopo-no-graphics', 'unpack once, run inside it'],
     ['tsdsl run --engine=proot hwloc-tarball-pack.tar.gz -- lstopo-no-graphics', 'through PRoot'],
     ['tsdsl run --explain hwloc-tarball-pack.tar.gz', 'which engines work here, and why the others do not'],
+    ['tsdsl run --explain --engine=proot', 'whether PRoot works here (exit 1 when it does not), and why'],
     ['tsdsl run -C hwloc-tarball-pack.tar.gz -- lstopo-no-graphics', 'isolated: only the pack, /proc, /dev, /sys and the cwd'],
     ['tsdsl run --engine=podman hwloc-docker-pack.tar -- lstopo-no-graphics', 'a docker-archive under rootless podman'],
     ['tsdsl run --engine=charliecloud hwloc-squashfs-pack.squashfs -- lstopo-no-graphics', 'a squashfs image, unpacked once for ch-run'],
@@ -36,8 +37,16 @@ export const command: Command = {
   async run(args) {
     if (args.values['explain']) {
       const { explainEngines, formatExplanation } = await import('../../run/diagnose.js');
-      out(formatExplanation(await explainEngines(), { descriptions: true }));
-      return 0;
+      const name = args.values['engine'] as string | undefined;
+      if (name === undefined || name === 'auto') {
+        out(formatExplanation(await explainEngines(), { descriptions: true }));
+        return 0;
+      }
+      // One engine: its diagnosis, and exit 1 when it cannot run here.
+      const { findEngine } = await import('../../run/engines.js');
+      const x = await explainEngines(undefined, [findEngine(name)]);
+      out(formatExplanation(x, { descriptions: true, single: true }));
+      return x.engines[0]!.ok ? 0 : 1;
     }
     const [pack, ...extra] = args.positionals;
     if (!pack) throw new TsdslError('tsdsl run: no pack given; try `tsdsl run hwloc-tarball-pack.tar.gz -- lstopo-no-graphics`');
