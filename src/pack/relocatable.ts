@@ -152,7 +152,7 @@ case $engine in
   userns) run_userns "$@" ;;
   proot)
     if [ -z "$proot" ]; then
-      echo "tsdsl pack: ${ENGINE_VARIABLE}=proot, but this pack carries no PRoot; make it with tsdsl pack -RR" >&2
+      echo "\${1##*/} (relocatable pack): ${ENGINE_VARIABLE}=proot, but this pack carries no PRoot; make it with tsdsl pack -RR" >&2
       exit 127
     fi
     run_proot "$@" ;;
@@ -160,13 +160,13 @@ case $engine in
     if err=$(unshare -mr /bin/sh -c : 2>&1); then run_userns "$@"; fi
     why=$(why_no_userns "$err")
     if [ -z "$proot" ]; then
-      echo "tsdsl pack: cannot run $1: $why. Enable user namespaces, or make the pack with tsdsl pack -RR to carry PRoot as a fallback." >&2
+      echo "\${1##*/} (relocatable pack): cannot run $1: $why. Enable user namespaces, or make the pack with tsdsl pack -RR to carry PRoot as a fallback." >&2
       exit 127
     fi
-    echo "tsdsl pack: $why; running $1 under PRoot instead (slower, and Debian's PRoot 5.1.0 fails on programs that use statx, such as ls). ${ENGINE_VARIABLE}=proot skips this message." >&2
+    echo "\${1##*/} (relocatable pack): $why; running $1 under PRoot instead (slower, and Debian's PRoot 5.1.0 fails on programs that use statx, such as ls). ${ENGINE_VARIABLE}=proot skips this message." >&2
     run_proot "$@" ;;
   *)
-    echo "tsdsl pack: ${ENGINE_VARIABLE}=$engine is not an engine; use userns or proot (or leave it unset)" >&2
+    echo "\${1##*/} (relocatable pack): ${ENGINE_VARIABLE}=$engine is not an engine; use userns or proot (or leave it unset)" >&2
     exit 127 ;;
 esac
 `;
@@ -188,6 +188,9 @@ export function relocatableTree(checked: CheckedInput, proot: ProotSupport | und
   let wrapped = 0;
   const programDirs = PROGRAM_DIRS.map((d) => `${closure.profile.path}/${d}`);
   for (const { link, target } of checked.symlinks) {
+    if (link === RELOCATABLE_DIR || link.startsWith(`${RELOCATABLE_DIR}/`) || RELOCATABLE_DIR.startsWith(`${link}/`)) {
+      throw new TsdslError(`-S ${link}=${posix.relative(closure.profile.path, target) || '.'}: \`${RELOCATABLE_DIR}\` holds the runner of a relocatable pack; choose a link outside it, such as -S /bin=bin`);
+    }
     const dir = programDirs.includes(target) ? closure.resolve(target) : undefined;
     if (!dir?.stats?.isDirectory() || dir.physical === undefined) {
       tree.symlink(link, posix.relative(posix.dirname(link), target), `the link \`-S ${link}\``);

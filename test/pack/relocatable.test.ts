@@ -129,17 +129,23 @@ describe.skipIf(!support.ok)('tsdsl pack -R / -RR of hwloc', () => {
     // The fallback: user namespaces disabled by sysctl inside an outer namespace.
     const off = asUser(`cd ${dir}/w && unshare -Ur sh -c 'echo 0 >/proc/sys/user/max_user_namespaces; exec ${lstopo} --of xml t.xml'`);
     expect(off.code, off.stderr).toBe(0);
-    expect(off.stderr).toMatch(/user namespaces are disabled \(\/proc\/sys\/user\/max_user_namespaces is 0\); running .* under PRoot/);
+    expect(off.stderr).toMatch(/^lstopo-no-graphics \(relocatable pack\): user namespaces are disabled \(\/proc\/sys\/user\/max_user_namespaces is 0\); running .* under PRoot/);
     expect(readFileSync(join(dir, 'w', 't.xml'), 'utf8')).toMatch(/<topology/);
     const bad = asUser(lstopo, { TSDSL_RELOCATABLE_ENGINE: 'chroot' });
     expect(bad.code).toBe(127);
-    expect(bad.stderr).toMatch(/TSDSL_RELOCATABLE_ENGINE=chroot is not an engine/);
+    expect(bad.stderr).toMatch(/^lstopo-no-graphics \(relocatable pack\): TSDSL_RELOCATABLE_ENGINE=chroot is not an engine/);
   }, 1_200_000);
 
   it('-R is refused for other formats and without -S; so are other options of other formats', () => {
     expect(tsdsl(['pack', '-R', '-f', 'docker', 'hwloc'], { env }).stderr).toMatch(/-R makes relocatable tarballs/);
     expect(tsdsl(['pack', '-R', 'hwloc'], { env }).stderr).toMatch(/-S \/bin=bin/);
     expect(tsdsl(['pack', '-RRR', 'hwloc', '-S', '/bin=bin'], { env }).stderr).toMatch(/3 times/);
+    // A link where the runner lives would replace it.
+    for (const link of ['/.tsdsl-relocatable/root', '/.tsdsl-relocatable']) {
+      const r = tsdsl(['pack', '-R', 'hwloc', '-S', '/bin=bin', '-S', `${link}=bin`, '-o', join(dir, 'clash.tar.gz')], { env });
+      expect(r.stderr).toMatch(new RegExp(`-S ${link}=bin: \`/\.tsdsl-relocatable\` holds the runner of a relocatable pack`));
+      expect(existsSync(join(dir, 'clash.tar.gz'))).toBe(false);
+    }
     // Other options of some formats only are refused the same way, not dropped.
     expect(tsdsl(['pack', '--image-tag=a:b', 'hwloc'], { env }).stderr).toMatch(/--image-tag applies to -f docker and -f oci images; it does not apply to -f tarball/);
     expect(tsdsl(['pack', '-f', 'squashfs', '--max-layers=3', 'hwloc'], { env }).stderr).toMatch(/--max-layers applies to -f docker and -f oci images; it does not apply to -f squashfs/);
