@@ -51,6 +51,18 @@ export interface BuildOptions {
 /** A failed build: the message holds the last lines of its log and the log's path. */
 export class BuildError extends TsdslError {}
 
+/**
+ * The error a build that kept going ends with: the first failure's, then which other builds
+ * failed, which were not tried because they depend on a failed one, and how many were built.
+ */
+function keptGoing(first: Error, failed: readonly string[], skipped: readonly string[], built: number): Error {
+  if (!(first instanceof TsdslError) || (failed.length < 2 && skipped.length === 0)) return first;
+  const lines = [first.message, `${failed.length} build${failed.length === 1 ? '' : 's'} failed: ${failed.join(', ')}`];
+  if (skipped.length) lines.push(`${skipped.length} not built, as ${skipped.length === 1 ? 'it depends' : 'they depend'} on a failed build: ${skipped.join(', ')}`);
+  lines.push(`${built} built`);
+  return new BuildError(lines.join('\n'));
+}
+
 /** The derivations among `roots`' closure whose outputs are not all valid, in build order. */
 export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: readonly string[]): FinalizedDerivation[] {
   const order: FinalizedDerivation[] = [];
@@ -304,6 +316,9 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
   const running = new Map<string, Promise<void>>();
   const maxJobs = Math.max(1, opts.maxJobs ?? 1);
   let firstError: Error | undefined;
+  // With keepGoing: the names of the builds that failed, and of those not built because of them.
+  const failedNames: string[] = [];
+  const skippedNames: string[] = [];
 
   const ready = (d: FinalizedDerivation) =>
     Object.keys(d.drv.inputDrvs).every((i) => done.has(i) || (!pending.has(i) && Object.values(lowerer.derivations.get(i)!.drv.outputs).every((o) => store.isValid(o.path))));
@@ -380,6 +395,7 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
       if (blocked(d)) {
         pending.delete(p);
         failed.push(p);
+        skippedNames.push(d.name);
         continue;
       }
       if (!ready(d)) continue;
@@ -390,6 +406,7 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
         })
         .catch((e: Error) => {
           failed.push(p);
+          failedNames.push(d.name);
           firstError ??= e;
           emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
         })
@@ -399,7 +416,7 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
     if (running.size === 0) {
       if (pending.size && (!firstError || opts.keepGoing)) {
         // Nothing can start: every pending derivation waits on a failed one.
-        for (const p of pending.keys()) failed.push(p);
+        for (const [p, d] of pending) (failed.push(p), skippedNames.push(d.name));
         pending.clear();
       }
       break;
@@ -408,6 +425,6 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
     if (firstError && !opts.keepGoing && running.size === 0) break;
   }
   await Promise.allSettled(running.values());
-  if (firstError) throw firstError;
+  if (firstError) throw keptGoing(firstError, failedNames, skippedNames, built.length);
   return { built, failed };
 }

@@ -68,6 +68,23 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(existsSync(log) || existsSync(`${log}.gz`)).toBe(true);
   }, 300_000);
 
+  it('-k builds what does not depend on a failed build, and names what failed and what was not built', async () => {
+    const v = `${process.pid}.${Date.now()}`;
+    const t = (name: string, build: string, inputs: Package[] = []) =>
+      definePackage({ name, version: v, buildSystem: trivial, nativeInputs: [bash, coreutils], inputs, arguments: { phases: { build } }, ...meta });
+    const bad = t('kg-bad', 'exit 3');
+    const dependent = t('kg-dependent', 'echo x > "$out/x"', [bad]);
+    const fine = t('kg-fine', 'echo x > "$out/x"');
+    const l = new Lowerer(store.storeDir);
+    await l.prepare([dependent, fine]);
+    const roots = [dependent, fine].map((p) => l.lowerGrafted(p));
+    await instantiate(store, l, roots.map((r) => r.drvPath));
+    const e = await realise(store, l, roots.map((r) => r.drvPath), { cores: 2, keepGoing: true }).then(() => undefined, (x: Error) => x);
+    expect(e?.message).toMatch(new RegExp(`\n1 build failed: kg-bad-${v}\n1 not built, as it depends on a failed build: kg-dependent-${v}\n1 built$`));
+    expect(store.isValid(roots[1]!.outputs['out']!)).toBe(true);
+    expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
+  }, 300_000);
+
   it('a trivial package without bash fails saying to add it to its native inputs', async () => {
     const p = definePackage({ name: 'trivial-nobash', version: '1', buildSystem: trivial, arguments: { phases: { build: 'echo hi > "$out"' } }, ...meta });
     await expect(build(p)).rejects.toThrow(/exited with status 127\.\nIts builder is \/bin\/sh, and the sandbox holds only the declared inputs: add bash/);
