@@ -150,15 +150,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     writeFileSync(join(src, 'hello.c'), '#include <stdio.h>\n#include <zlib.h>\nint main(void){printf("hello %s\\n", zlibVersion());return 0;}\n');
     writeFileSync(join(src, 'Makefile'), 'hello: hello.c\n\t$(CC) $(CFLAGS) -o $@ $< -lz\ncheck: hello\n\t./hello | grep -q "hello 1.2.13"\ninstall: hello\n\tmkdir -p $(PREFIX)/bin && cp hello $(PREFIX)/bin/\n');
     const zlib = getDefaultCollection().resolve('zlib');
-    const p = definePackage({
-      name: 'hello-zlib',
-      version: '1.0',
-      source: local(src),
-      buildSystem: gnu,
-      inputs: [zlib],
-      arguments: { phases: { configure: 'true' }, makeFlags: ['CC=gcc', 'PREFIX=$(out)'] },
-      ...meta,
-    });
+    const spec = { name: 'hello-zlib', version: '1.0', source: local(src), buildSystem: gnu, inputs: [zlib], ...meta };
+    const p = definePackage({ ...spec, arguments: { phases: { configure: 'true' }, makeFlags: ['CC=gcc', 'PREFIX=$(out)'] } });
     const r = await build(p);
     const out = r.outputs['out']!;
     const exe = join(store.physicalPath(out), 'bin/hello');
@@ -168,6 +161,9 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(refs).toEqual(expect.arrayContaining(['libc6-2.36', 'zlib-1.2.13']));
     // --check: a second build is bit-identical.
     await build(p, { check: true });
+    // A failing step is named at the end of the log, which the error shows.
+    const failing = definePackage({ ...spec, name: 'hello-zlib-fails', arguments: { phases: { configure: 'true', postBuild: 'echo about to fail; false' }, makeFlags: ['CC=gcc'] } });
+    await expect(build(failing)).rejects.toThrow(/about to fail\ntsdsl: the build failed in arguments\.phases\.postBuild \(status 1\)\n\nThe whole log/);
   }, 600_000);
 
   it('is hermetic: no host files, no network, no writes outside $out', async () => {

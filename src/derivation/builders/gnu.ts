@@ -213,11 +213,16 @@ run_phase() {
   echo "phase \\\`$phase'"
   # An overridden check phase is still a test suite: --without-tests turns it off too.
   if [ "$phase" = check ] && [ -z "\${doCheck-}" ]; then echo "tests disabled"; return 0; fi
-  [ -z "\${!pre-}" ] || eval "\${!pre}"
-  if [ -n "\${!override-}" ]; then eval "\${!override}"; elif declare -F "phase_$phase" >/dev/null; then "phase_$phase"; fi
-  [ -z "\${!post-}" ] || eval "\${!post}"
+  # _where names the step running, for the message a failure ends the log with.
+  _where="arguments.phases.$pre"; [ -z "\${!pre-}" ] || eval "\${!pre}"
+  if [ -n "\${!override-}" ]; then _where="arguments.phases.$phase"; eval "\${!override}"
+  elif declare -F "phase_$phase" >/dev/null; then _where="the $phase phase"; "phase_$phase"; fi
+  _where="arguments.phases.$post"; [ -z "\${!post-}" ] || eval "\${!post}"
+  _where=
 }
 
+_where=
+trap '_rc=$?; [ "$_rc" = 0 ] || [ -z "$_where" ] || echo "tsdsl: the build failed in $_where (status $_rc)" >&2' EXIT
 cd "\${TMPDIR:-/build}"
 # \`phaseList\` (e.g. "unpack patch" for \`tsdsl build -S\`) runs only some phases.
 for phase in \${phaseList:-${phases.join(' ')}}; do run_phase "$phase"; done
