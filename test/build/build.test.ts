@@ -277,6 +277,14 @@ describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status 
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-zlib-1\.2\.13$/);
+    // --check rebuilds it and says the result is the same.
+    const check = spawnSync('runuser', ['-u', 'tsdsltest', '--', 'env', `HOME=${home}`, `TSDSL_ROOT=${home}/tsdsl`, ...shared, process.execPath, BIN, 'build', '--check', 'zlib'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 600_000,
+    });
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stderr).toMatch(/\nchecked 1 build: bit-identical to the outputs in the store\n$/);
   }, 600_000);
 });
 

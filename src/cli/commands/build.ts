@@ -151,8 +151,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let built: readonly string[] = [];
   try {
-    await realise(store, lowerer, roots, {
+    ({ built } = await realise(store, lowerer, roots, {
       ...settings,
       keepFailed: Boolean(args.values['keep-failed']),
       keepGoing: Boolean(args.values['keep-going']),
@@ -162,7 +163,7 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
       ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
       onEvent: reporter.event,
       signal: controller.signal,
-    });
+    }));
   } catch (e) {
     // Whatever failed once interrupted (a build, or a tar unpacking the bootstrap, which got the
     // terminal's SIGINT too) failed because of the interruption: say that, with one exit code.
@@ -173,4 +174,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     process.off('SIGTERM', onSignal);
   }
   if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
+  // A comparison that found no difference says so (a difference is an error).
+  const n = `${built.length} build${built.length === 1 ? '' : 's'}`;
+  if (args.values['quiet']) return;
+  if (args.values['check'] && built.length) err(`checked ${n}: bit-identical to the outputs in the store`);
+  else if (rounds !== undefined && rounds > 1 && built.length) err(`${n} done ${rounds} times each: bit-identical every time`);
 }
