@@ -17,7 +17,7 @@ import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
 import type { Lowerer } from '../derivation/lower.js';
-import type { LocalStore, PathLock } from '../store/store.js';
+import type { LocalStore, PathLock, RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
 import { builtins } from './builtins.js';
 import { bootstrapRootfs } from './rootfs.js';
@@ -266,6 +266,7 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
   const inputPaths = [...Object.entries(d.drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...d.drv.inputSrcs];
   const candidates = [...store.queryRequisites(inputPaths), ...Object.values(d.drv.outputs).map((o) => o.path)];
   const allowed = new Set(candidates.map((p) => p.slice(store.storeDir.length + 1, store.storeDir.length + 33)));
+  const items: Array<{ path: string; tempPath: string; options: RegisterOptions }> = [];
   for (const [o, tmp] of Object.entries(outputs)) {
     const out = d.drv.outputs[o]!;
     if (!existsSync(tmp)) throw new BuildError(`building ${d.drvPath} produced no output \`${o}\` (${out.path}); the builder must create it`);
@@ -283,12 +284,18 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
     // An unpacked .deb refers to its Debian dependencies by FHS paths that no scan can see:
     // its references are declared (its input derivations' outputs), so closures include them.
     const declared = d.drv.builder === 'builtin:unpack-deb' ? inputPaths.filter((p) => p !== d.drv.env['src']) : undefined;
-    await store.registerPath(out.path, tmp, {
-      ...(declared ? { references: declared } : { referenceCandidates: fixed ? [] : candidates }),
-      deriver: d.drvPath,
-      lock,
-      ...(fixed ? { fixed } : {}),
+    items.push({
+      path: out.path,
+      tempPath: tmp,
+      options: { ...(declared ? { references: declared } : { referenceCandidates: fixed ? [] : candidates }), deriver: d.drvPath, lock, ...(fixed ? { fixed } : {}) },
     });
+  }
+  // All outputs at once: one may refer to another (doc to out), and none is valid without the rest.
+  try {
+    await store.registerPaths(items);
+  } catch (e) {
+    if (e instanceof TsdslError) throw new BuildError(`building ${d.drvPath} failed: ${e.message}`);
+    throw e;
   }
 }
 

@@ -167,6 +167,8 @@ export interface Store {
   /** A fresh directory on the store's file system for building an item to register. */
   makeTempDir(label?: string): string;
   registerPath(storePath: string, tempPath: string, options?: RegisterOptions): Promise<PathInfo>;
+  /** Registers items (a build's outputs) in one transaction: all or none; they may refer to each other, but not in a cycle. */
+  registerPaths(items: ReadonlyArray<{ path: string; tempPath: string; options?: RegisterOptions }>): Promise<PathInfo[]>;
   lockPaths(paths: readonly string[], options?: AcquireOptions): Promise<PathLock>;
   writeDerivation(drv: Derivation, name: string): string;
   /** Writes finalized derivations in one batch; `files` (from `derivationFiles()`) may have created some of their files already. */
@@ -240,6 +242,26 @@ Atomics.notify(workerData.flag, 0);
 `);
 // How long startSync's caller waits for the worker before syncing itself.
 const SYNC_WAIT_MS = 120_000;
+
+/**
+ * Refuses references that go round among items registered together (`out` naming `doc` and
+ * `doc` naming `out`): a closure must be acyclic, as Nix requires, or no order could copy it.
+ */
+function refuseCycles(infos: readonly NewPathInfo[], together: ReadonlySet<string>): void {
+  const refs = new Map(infos.map((i) => [i.path, i.references.filter((r) => r !== i.path && together.has(r))]));
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (path: string, trail: string[]): void => {
+    if (state.get(path) === 'done') return;
+    if (state.get(path) === 'open') {
+      const cycle = [...trail.slice(trail.indexOf(path)), path].map((p) => basename(p)).join(' → ');
+      throw new TsdslError(`the outputs refer to each other in a cycle (${cycle}); one output may refer to another, but not back: keep the other's path out of one of them`);
+    }
+    state.set(path, 'open');
+    for (const r of refs.get(path) ?? []) visit(r, [...trail, path]);
+    state.set(path, 'done');
+  };
+  for (const i of infos) visit(i.path, []);
+}
 
 function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
@@ -804,14 +826,13 @@ export class LocalStore implements Store {
       const nar = await narHash(tmp);
       const digest = method === 'flat' ? fileHash('sha256', tmp) : nar.hash;
       const path = makeFixedOutputPath(name, { method, algo: 'sha256', digest }, this.storeDir, references);
-      await this.moveIntoStore(path, tmp, {
-        path,
-        narHash: narHashString(nar.hash),
-        narSize: nar.size,
-        registrationTime: this.now(),
-        ca: caString('fixed', method, 'sha256', digest),
-        references,
-      });
+      await this.moveIntoStore([
+        {
+          path,
+          staged: tmp,
+          info: { path, narHash: narHashString(nar.hash), narSize: nar.size, registrationTime: this.now(), ca: caString('fixed', method, 'sha256', digest), references },
+        },
+      ]);
       return path;
     } finally {
       deleteTree(tmp);
@@ -819,12 +840,47 @@ export class LocalStore implements Store {
   }
 
   async registerPath(storePath: string, tempPath: string, options: RegisterOptions = {}): Promise<PathInfo> {
+    return (await this.registerPaths([{ path: storePath, tempPath, options }]))[0]!;
+  }
+
+  /**
+   * Registers a build's outputs together: each may refer to the others (a `doc` output naming
+   * `out`), and either all become valid, in one transaction, or none does. References that go
+   * both ways between them are refused, as Nix refuses them: closures must stay acyclic.
+   */
+  async registerPaths(items: ReadonlyArray<{ path: string; tempPath: string; options?: RegisterOptions }>): Promise<PathInfo[]> {
+    const together = new Set(items.map((i) => i.path));
+    const prepared: Array<{ path: string; staged: string; info: NewPathInfo }> = [];
+    const lock = items.find((i) => i.options?.lock)?.options?.lock;
+    try {
+      for (const item of items) {
+        const p = await this.prepareItem(item.path, item.tempPath, item.options ?? {}, together);
+        if (p) prepared.push(p);
+      }
+      refuseCycles(prepared.map((p) => p.info), together);
+      await this.moveIntoStore(prepared, lock);
+    } finally {
+      for (const p of prepared) if (occupied(p.staged)) deleteTree(p.staged);
+    }
+    return items.map((i) => this.db.queryPathInfo(i.path)!);
+  }
+
+  /**
+   * Canonicalises a build result, scans its references and checks a fixed output's hash: what
+   * registering it needs. Undefined when the path is valid already (the result is deleted).
+   * References must be valid, or among `together` (registered in the same transaction).
+   */
+  private async prepareItem(
+    storePath: string,
+    tempPath: string,
+    options: RegisterOptions,
+    together: ReadonlySet<string>,
+  ): Promise<{ path: string; staged: string; info: NewPathInfo } | undefined> {
     parseStorePath(storePath, this.storeDir);
     this.addTempRoots([storePath]);
-    const existing = this.db.queryPathInfo(storePath);
-    if (existing) {
+    if (this.db.queryPathInfo(storePath)) {
       deleteTree(tempPath);
-      return existing;
+      return undefined;
     }
     let st;
     try {
@@ -854,7 +910,7 @@ export class LocalStore implements Store {
     } else {
       references = [];
     }
-    for (const ref of references) if (ref !== storePath) this.requireValid(ref, `reference of ${storePath}`);
+    for (const ref of references) if (!together.has(ref)) this.requireValid(ref, `reference of ${storePath}`);
 
     let ca: string | undefined;
     if (options.fixed) {
@@ -879,7 +935,6 @@ export class LocalStore implements Store {
       }
       ca = caString('fixed', method, algo, actual);
     }
-
     const info: NewPathInfo = {
       path: storePath,
       narHash: narHashString(nar.hash),
@@ -889,32 +944,40 @@ export class LocalStore implements Store {
       ca,
       references,
     };
-    try {
-      await this.moveIntoStore(storePath, staged, info, options.lock);
-    } finally {
-      if (occupied(staged)) deleteTree(staged);
-    }
-    return this.db.queryPathInfo(storePath)!;
+    return { path: storePath, staged, info };
   }
 
-  /** Under the path's lock: replace any stale unregistered copy, rename, sync, commit. */
-  private async moveIntoStore(path: string, tmp: string, info: NewPathInfo, held?: PathLock): Promise<void> {
-    this.addTempRoots([path]);
-    const key = parseStorePath(path, this.storeDir).hash;
-    const ownLock = !(held && held.paths.includes(path) && this.locks.holds(key));
-    if (ownLock) await this.locks.acquire(key);
+  /**
+   * Under the paths' locks: replace any stale unregistered copy, rename each into place, sync,
+   * and commit them all in one transaction (those another process added meanwhile are skipped).
+   */
+  private async moveIntoStore(items: ReadonlyArray<{ path: string; staged: string; info: NewPathInfo }>, held?: PathLock): Promise<void> {
+    if (items.length === 0) return;
+    this.addTempRoots(items.map((i) => i.path));
+    const own = items
+      .map((i) => ({ path: i.path, key: parseStorePath(i.path, this.storeDir).hash }))
+      .filter(({ path, key }) => !(held && held.paths.includes(path) && this.locks.holds(key)))
+      .map(({ key }) => key)
+      .sort();
+    const taken: string[] = [];
     try {
-      if (this.db.isValid(path)) return; // another process added it while we copied
-      const dest = this.physicalPath(path);
-      if (occupied(dest)) deleteTree(dest);
-      renameSync(tmp, dest);
-      const st = lstatSync(dest);
-      if (st.isDirectory()) chmodSync(dest, 0o555);
-      lutimesSync(dest, CANONICAL_TIME, CANONICAL_TIME);
+      for (const key of own) (await this.locks.acquire(key), taken.push(key));
+      const infos: NewPathInfo[] = [];
+      for (const { path, staged, info } of items) {
+        if (this.db.isValid(path)) continue; // another process added it while we copied
+        const dest = this.physicalPath(path);
+        if (occupied(dest)) deleteTree(dest);
+        renameSync(staged, dest);
+        const st = lstatSync(dest);
+        if (st.isDirectory()) chmodSync(dest, 0o555);
+        lutimesSync(dest, CANONICAL_TIME, CANONICAL_TIME);
+        infos.push(info);
+      }
+      if (infos.length === 0) return;
       if (this.durable) fsyncPath(this.storeRoot);
-      this.db.register([info]);
+      this.db.register(infos);
     } finally {
-      if (ownLock) this.locks.release(key);
+      for (const key of taken) this.locks.release(key);
     }
   }
 

@@ -85,6 +85,37 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
   }, 300_000);
 
+  it('registers every output at once: doc may refer to out, though doc comes first', async () => {
+    const p = definePackage({
+      name: 'two-outputs',
+      version: `${process.pid}.${Date.now()}`,
+      buildSystem: trivial,
+      outputs: ['out', 'doc'],
+      nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: 'mkdir -p "$out/bin" "$doc/share"; echo "$out" > "$doc/share/where"' } },
+      ...meta,
+    });
+    const r = await build(p);
+    const [out, doc] = [r.outputs['out']!, r.outputs['doc']!];
+    expect(store.isValid(out) && store.isValid(doc)).toBe(true);
+    expect(store.queryPathInfo(doc)!.references).toEqual([out]);
+    // Both ways round is a cycle: refused, and neither output is registered.
+    const cyclic = definePackage({
+      name: 'two-outputs-cycle',
+      version: `${process.pid}.${Date.now()}`,
+      buildSystem: trivial,
+      outputs: ['out', 'doc'],
+      nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: 'mkdir -p "$out" "$doc"; echo "$out" > "$doc/where"; echo "$doc" > "$out/docs"' } },
+      ...meta,
+    });
+    const l = new Lowerer(store.storeDir);
+    await l.prepare([cyclic]);
+    const c = l.lowerGrafted(cyclic);
+    await expect(build(cyclic)).rejects.toThrow(/^building .*-two-outputs-cycle-.*\.drv failed: the outputs refer to each other in a cycle/);
+    expect(store.isValid(c.outputs['out']!) || store.isValid(c.outputs['doc']!)).toBe(false);
+  }, 300_000);
+
   it('a trivial package without bash fails saying to add it to its native inputs', async () => {
     const p = definePackage({ name: 'trivial-nobash', version: '1', buildSystem: trivial, arguments: { phases: { build: 'echo hi > "$out"' } }, ...meta });
     await expect(build(p)).rejects.toThrow(/exited with status 127\.\nIts builder is \/bin\/sh, and the sandbox holds only the declared inputs: add bash/);

@@ -473,6 +473,38 @@ describe('registerPath', () => {
     expect(store.queryReferrers(dep)).toEqual([out]);
   });
 
+  it('registers outputs together: one may name another (in any order), none is valid if one fails, and cycles are refused', async () => {
+    const path = (name: string) => `${SD}/${nix32Encode(sha256(`${name}-${process.pid}`).subarray(0, 20))}-${name}`;
+    const item = (p: string, text: string) => {
+      const tmp = store.makeTempDir();
+      writeFileSync(join(tmp, 'f'), text);
+      return tmp;
+    };
+    // doc names out, and comes first (outputs are registered in name order).
+    const [doc, out] = [path('m-doc'), path('m')];
+    const together = [doc, out];
+    await store.registerPaths([
+      { path: doc, tempPath: item(doc, `see ${out}`), options: { referenceCandidates: together } },
+      { path: out, tempPath: item(out, 'program'), options: { referenceCandidates: together } },
+    ]);
+    expect(store.queryPathInfo(doc)!.references).toEqual([out]);
+    expect(store.isValid(out)).toBe(true);
+    // A missing second result: the first is not registered either.
+    const [a, b] = [path('n-a'), path('n-b')];
+    await expect(store.registerPaths([{ path: a, tempPath: item(a, 'x') }, { path: b, tempPath: join(store.makeTempDir(), 'gone') }])).rejects.toThrow(/does not exist/);
+    expect(store.isValid(a)).toBe(false);
+    // Two outputs naming each other.
+    const [c, d] = [path('o-c'), path('o-d')];
+    await expect(
+      store.registerPaths([
+        { path: c, tempPath: item(c, `uses ${d}`), options: { referenceCandidates: [c, d] } },
+        { path: d, tempPath: item(d, `uses ${c}`), options: { referenceCandidates: [c, d] } },
+      ]),
+    ).rejects.toThrow(/the outputs refer to each other in a cycle \(.*-o-c → .*-o-d → .*-o-c\)/);
+    expect(store.isValid(c) || store.isValid(d)).toBe(false);
+    expect(existsSync(store.physicalPath(c)) || existsSync(store.physicalPath(d))).toBe(false);
+  });
+
   it('keeps the first result when a path is registered twice', async () => {
     const out = `${SD}/${nix32Encode(sha256('twice').subarray(0, 20))}-x`;
     const t1 = store.makeTempDir();
