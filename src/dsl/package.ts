@@ -159,6 +159,8 @@ interface Recipe {
   /** For inherited packages: the parent and the overrides (re-applied when variants change). */
   readonly parent?: Package;
   readonly overrides?: Overrides;
+  /** Input labels (see `inputLabels`), shared by the recipe's variants and its heirs. */
+  readonly labels?: ReadonlyMap<Package, string> | undefined;
 }
 
 const recipes = new WeakMap<Package, Recipe>();
@@ -531,9 +533,9 @@ function inheritedSpec(parent: Package, overrides: Overrides): PackageSpec<Varia
   return spec as unknown as PackageSpec<VariantDecls>;
 }
 
-function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation): Package {
+function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation, labels = inputLabels(parent)): Package {
   if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
-  return make({ spec: inheritedSpec(parent, overrides), captured, parent, overrides }, {});
+  return make({ spec: inheritedSpec(parent, overrides), captured, parent, overrides, labels }, {});
 }
 
 /** Fields `derive` can replace without re-running the whole definition. */
@@ -572,7 +574,7 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   if ('source' in o) f.source = (o['source'] as Origin | null) ?? null;
   const q = new PackageRecord(f);
   // The recipe's spec is built only if someone inherits from or re-varies the result.
-  recipes.set(q, new DerivedRecipe(p, overrides, base.captured));
+  recipes.set(q, new DerivedRecipe(p, overrides, base.captured, inputLabels(p)));
   return Object.freeze(q);
 }
 
@@ -583,6 +585,7 @@ class DerivedRecipe implements Recipe {
     readonly parent: Package,
     readonly overrides: Overrides,
     readonly captured: CapturedLocation,
+    readonly labels: ReadonlyMap<Package, string> | undefined,
   ) {}
   get spec(): PackageSpec<VariantDecls> {
     return (this.cached ??= inheritedSpec(this.parent, this.overrides));
@@ -613,14 +616,15 @@ export function derive(p: Package, overrides: Overrides): Package {
  * Input labels that differ from the input's own name. An input is known to its user's build by
  * its name (`$scotch`); when a graph rewrite (`--with-input=scotch=pt-scotch`) puts another
  * package in its place, the replacement keeps the old label as well as its own, as in Guix, so
- * a recipe that says `${scotch}` still finds it. Kept beside the frozen records, set only by
- * rewrites, and carried over by `derive`.
+ * a recipe that says `${scotch}` still finds it. Kept beside the frozen records (set by
+ * rewrites, carried over by `derive`), and in recipes (set by `modifyInputs`, kept by `inherit`
+ * and variants).
  */
 const labelTable = new WeakMap<Package, ReadonlyMap<Package, string>>();
 
 /** The labels of `p`'s inputs that differ from their names (replacement → the replaced input's label). */
 export function inputLabels(p: Package): ReadonlyMap<Package, string> | undefined {
-  return labelTable.get(p);
+  return labelTable.get(p) ?? recipes.get(p)?.labels;
 }
 
 /** Record that in `p`, each replacement stands for an input of another name (see `inputLabels`). */
@@ -685,8 +689,35 @@ export interface InputEdits {
   prepend?: readonly Package[];
 }
 
+const EDIT_KEYS = ['replace', 'delete', 'append', 'prepend'];
+
+/** Refuses edits of the wrong shape: an unknown key, a name instead of a list, a list instead of a table. */
+function checkEdits(edits: InputEdits, where: string): void {
+  if (typeof edits !== 'object' || edits === null || Array.isArray(edits)) {
+    throw new TsdslError(`${where}: the edits are ${describe(edits)}; give an object such as { replace: { scotch: ptScotch }, append: [hwloc] }`);
+  }
+  for (const k of Object.keys(edits)) {
+    if (!EDIT_KEYS.includes(k)) throw new TsdslError(`${where}: unknown edit \`${k}\`${didYouMean(k, EDIT_KEYS)} (the edits are replace, delete, append and prepend)`);
+  }
+  const del: unknown = edits.delete;
+  if (del !== undefined && (!Array.isArray(del) || del.some((n) => typeof n !== 'string'))) {
+    throw new TsdslError(`${where}: \`delete\` is ${describe(del)}; give a list of input names${typeof del === 'string' ? `: delete: ['${del}']` : ", such as delete: ['metis']"}`);
+  }
+  const rep: unknown = edits.replace;
+  if (rep !== undefined && (typeof rep !== 'object' || rep === null || Array.isArray(rep) || isPackage(rep))) {
+    throw new TsdslError(`${where}: \`replace\` is ${describe(rep)}; give a table from input names to packages, such as replace: { scotch: ptScotch }`);
+  }
+  for (const k of ['append', 'prepend'] as const) {
+    const list: unknown = edits[k];
+    if (list === undefined) continue;
+    if (isPackage(list)) throw new TsdslError(`${where}: \`${k}\` is one package; wrap it in a list: ${k}: [${(list as Package).name.replace(/-(.)/g, (_m, c: string) => c.toUpperCase())}]`);
+    if (!Array.isArray(list) || !list.every(isPackage)) throw new TsdslError(`${where}: \`${k}\` is ${describe(list)}; give a list of packages, such as ${k}: [hwloc]`);
+  }
+}
+
 /** Apply `edits` to one input list; unknown names are an error listing the list. */
 export function modifyInputList(list: readonly Package[], edits: InputEdits, what = 'the input list'): readonly Package[] {
+  checkEdits(edits, 'modifyInputList');
   const names = list.map((p) => p.name);
   const missing = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])].filter((n) => !names.includes(n));
   if (missing.length)
@@ -706,6 +737,7 @@ export function modifyInputList(list: readonly Package[], edits: InputEdits, wha
  */
 export function modifyInputs(p: Package, edits: InputEdits): Package {
   const loc = captureLocation(modifyInputs);
+  checkEdits(edits, `modifyInputs at ${formatLocation(resolveLocation(loc))}`);
   const lists = { inputs: p.inputs, nativeInputs: p.nativeInputs, propagatedInputs: p.propagatedInputs };
   const all = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((x) => x.name);
   const wanted = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])];
@@ -724,7 +756,15 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
     };
     edited[field] = modifyInputList(list, sub);
   }
-  return inheritAt(p, edited as Overrides, loc);
+  // A replacement keeps the name of what it replaces as a recipe variable (`${scotch}` for
+  // pt-scotch), as --with-input does and as Guix keeps input labels.
+  const old = inputLabels(p);
+  const labels = new Map(old);
+  for (const [name, to] of Object.entries(edits.replace ?? {})) {
+    const from = directInputs(p).find((x) => x.name === name)!;
+    labels.set(to, old?.get(from) ?? name);
+  }
+  return inheritAt(p, edited as Overrides, loc, labels.size ? labels : undefined);
 }
 
 /** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */

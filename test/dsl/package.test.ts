@@ -14,6 +14,7 @@ import {
   specString,
   type Package,
 } from '../../src/dsl/index.js';
+import { inputLabels } from '../../src/dsl/package.js';
 import { TsdslError } from '../../src/errors.js';
 import { dummyPackage } from '../fixtures/dummy.js';
 
@@ -220,6 +221,29 @@ describe('inherit, with and modifyInputs', () => {
     const e = errorOf(() => modifyInputs(scotch, { delete: ['zlibb'] }));
     expect(e.message).toContain('has no input named `zlibb`; did you mean `zlib`?');
     expect(e.message).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:\d+: /);
+  });
+
+  it('modifyInputs refuses edits of the wrong shape instead of ignoring them or reading a name as letters', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ remove: ['zlib'] }, /unknown edit `remove`.*\(the edits are replace, delete, append and prepend\)/],
+      [{ delete: 'zlib' }, /`delete` is the string "zlib"; give a list of input names: delete: \['zlib'\]/],
+      [{ replace: mpi }, /`replace` is .*; give a table from input names to packages/],
+      [{ append: mpi }, /`append` is one package; wrap it in a list: append: \[openmpi\]/],
+      [{ prepend: ['hwloc'] }, /`prepend` is .*; give a list of packages/],
+    ];
+    for (const [edits, why] of cases) {
+      const e = errorOf(() => modifyInputs(scotch, edits as never));
+      expect(e.message, JSON.stringify(edits)).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:\d+: /);
+      expect(e.message).toMatch(why);
+    }
+  });
+
+  it('a replacement keeps the replaced name as a label, through inherit and variants', () => {
+    const zlib2 = dummyPackage({ name: 'zlib-ng' });
+    const edited = modifyInputs(dummyPackage({ inputs: [zlib], variants: { fast: false } }), { replace: { zlib: zlib2 } });
+    expect(inputLabels(edited)?.get(zlib2)).toBe('zlib');
+    expect(inputLabels(inherit(edited, { name: 'my-scotch' }))?.get(zlib2)).toBe('zlib');
+    expect(inputLabels(withVariants(edited, { fast: true }))?.get(zlib2)).toBe('zlib');
   });
 });
 
