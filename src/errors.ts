@@ -68,3 +68,13 @@ export function didYouMean(wanted: string, candidates: Iterable<string>, show: (
   if (close.length === 0) return '';
   return `; did you mean ${close.map((c) => `\`${show(c)}\``).join(close.length === 2 ? ' or ' : ', ')}?`;
 }
+
+/**
+ * Refuses keys of an API request that it does not know (`symlink:` for `symlinks:`), which would
+ * otherwise be dropped without a word; `known` lists every key of the request's type.
+ */
+export function checkRequestKeys(request: object, known: readonly string[], who: string): void {
+  for (const k of Object.keys(request)) {
+    if (!known.includes(k)) throw new TsdslError(`${who}: unknown field \`${k}\`${didYouMean(k, known)} (the fields: ${known.join(', ')})`);
+  }
+}

@@ -3,9 +3,9 @@
  * transformation options, in order), then lower their profile, build what the store lacks, and
  * read the profile's closure and search paths back from the store.
  */
-import { TsdslError } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
+import type { TransformSpec } from '../transform/api.js';
 import type { LocalStore } from '../store/store.js';
 import type { BuildEvent } from './scheduler.js';
 
@@ -16,21 +16,19 @@ import type { BuildEvent } from './scheduler.js';
  */
 export async function requestedPackages(
   requested: ReadonlyArray<Package | string>,
-  transformations: readonly string[] | undefined,
+  transformations: TransformSpec | readonly string[] | undefined,
   collection: Collection | undefined,
   warn: (message: string) => void = () => {},
+  who = 'pack()',
 ): Promise<Package[]> {
-  const { getDefaultCollection } = await import('../transform/api.js');
+  const { getDefaultCollection, orderedTransformations } = await import('../transform/api.js');
   const { applyTransformOptions } = await import('../transform/options.js');
   const c = collection ?? getDefaultCollection();
   const packages = requested.map((p) => (isPackage(p) ? p : c.resolve(p)));
-  if (!transformations?.length) return packages;
-  const ordered = transformations.map((t) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(t);
-    if (!m) throw new TsdslError(`\`${t}\` is not a transformation option (see tsdsl --help-transform)`);
-    return { name: m[1]!, value: m[2] ?? 'native' };
-  });
-  return applyTransformOptions(packages, ordered, c, { warn });
+  if (transformations === undefined) return packages;
+  const { ordered, objects } = orderedTransformations(transformations, who);
+  if (ordered.length === 0) return packages;
+  return applyTransformOptions(packages, ordered, c, { warn }, { objects });
 }
 
 export interface ProfileBuild {

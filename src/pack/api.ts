@@ -6,7 +6,8 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys } from '../errors.js';
+import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
@@ -16,8 +17,8 @@ import { findPackFormat, type PackOptions } from './formats.js';
 export interface PackRequest {
   /** Packages, or spec strings resolved in `collection` (default: the default collection). */
   packages: ReadonlyArray<Package | string>;
-  /** Transformation options applied to every package, e.g. `['--with-input=scotch=pt-scotch']`. */
-  transformations?: readonly string[];
+  /** Transformations applied to every package: options (`['--with-input=scotch=pt-scotch']`) or the object form of `transform()`. */
+  transformations?: TransformSpec | readonly string[];
   /** `tarball` (default), `docker`, `oci`, `squashfs`. */
   format?: string;
   /** `{ '/bin': 'bin' }` or `['/bin=bin']`: links in the pack to directories of the profile. */
@@ -97,8 +98,15 @@ export function defaultPackName(packages: readonly Package[], format: string): s
   return `${names.slice(0, 3).join('-')}${names.length > 3 ? '-etc' : ''}-${format}-pack`;
 }
 
+// Every field of a PackRequest, so that a misspelt one is an error (checked by the type).
+const PACK_REQUEST_KEYS = Object.keys({
+  packages: 1, transformations: 1, format: 1, symlinks: 1, entryPoint: 1, compression: 1, maxLayers: 1, imageTag: 1, relocatable: 1,
+  provenance: 1, output: 1, collection: 1, store: 1, maxJobs: 1, cores: 1, onEvent: 1, onWarning: 1, onProgress: 1,
+} satisfies Record<keyof PackRequest, 1>);
+
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
+  checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
   const format = findPackFormat(request.format ?? 'tarball');
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.

@@ -23,7 +23,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
-import { TsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys } from '../errors.js';
+import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
@@ -52,8 +53,8 @@ export interface RunRequest {
   readonly pack?: string;
   /** Packages, or spec strings resolved in `collection` (default: the default collection); built on demand. */
   readonly packages?: ReadonlyArray<Package | string>;
-  /** With `packages`: transformation options in order, e.g. `['--with-input=scotch=pt-scotch']`. */
-  readonly transformations?: readonly string[];
+  /** With `packages`: transformations, as options in order (`['--with-input=scotch=pt-scotch']`) or the object form of `transform()`. */
+  readonly transformations?: TransformSpec | readonly string[];
   readonly collection?: Collection;
   /** With `packages`: the store to build into (default: the user's store). */
   readonly store?: LocalStore;
@@ -209,9 +210,20 @@ async function checkAvailable(engine: RunEngine, host: Host): Promise<void> {
  * (128+n when killed by signal n). Throws a TsdslError for bad input (no such pack, a corrupt
  * one, an unknown engine, a command not in the pack) and when no engine can run here.
  */
+// Every field of a RunRequest, so that a misspelt one is an error (checked by the type).
+const RUN_REQUEST_KEYS = Object.keys({
+  pack: 1, packages: 1, transformations: 1, collection: 1, store: 1, command: 1, engine: 1, container: 1, network: 1, pure: 1,
+  preserve: 1, env: 1, expose: 1, share: 1, cwd: 1, stdio: 1, stdin: 1, stdout: 1, stderr: 1, signal: 1, cacheDir: 1, host: 1,
+  onEvent: 1, onBuilt: 1, cores: 1, maxJobs: 1,
+} satisfies Record<keyof RunRequest, 1>);
+
 export async function run(request: RunRequest): Promise<number> {
+  checkRequestKeys(request, RUN_REQUEST_KEYS, 'run()');
   if ((request.pack === undefined) === (request.packages === undefined)) {
     throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
+  }
+  for (const k of ['transformations', 'collection', 'store', 'pure', 'onBuilt', 'onEvent'] as const) {
+    if (request.pack !== undefined && request[k] !== undefined) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
   }
   const host = request.host ?? currentHost();
   const cwd = resolve(request.cwd ?? process.cwd());
@@ -279,7 +291,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   }
   await checkAvailable(engine, host);
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
-  const packages = await requestedPackages(request.packages!, request.transformations, request.collection);
+  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, undefined, 'run()');
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
 
   const { openStore } = await import('../store/store.js');

@@ -3,7 +3,7 @@
  * `transform(mumps, ['--with-input=scotch=pt-scotch'])`. Both return a new package and leave
  * the input untouched; names are resolved in the default collection unless another is given.
  */
-import { TsdslError } from '../errors.js';
+import { TsdslError, didYouMean } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
@@ -52,18 +52,18 @@ export function getDefaultCollection(): Collection {
 }
 
 /** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
-function toOrdered(spec: TransformSpec, objects: Map<string, Package>): Array<{ name: string; value: string }> {
+function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: string): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
   const ref = (x: PackageRef): string => {
     if (typeof x === 'string') return x;
-    if (!isPackage(x)) throw new TsdslError(`transform: ${String(x)} is neither a package nor a package name`);
+    if (!isPackage(x)) throw new TsdslError(`${who}: ${String(x)} is neither a package nor a package name`);
     const key = objectPlaceholder(objects.size);
     objects.set(key, x);
     return key;
   };
   for (const [key, value] of Object.entries(spec)) {
     const t = transformations.find((x) => x.key === key);
-    if (!t) throw new TsdslError(`transform: unknown transformation \`${key}\` (known: ${transformations.map((x) => x.key).join(', ')})`);
+    if (!t) throw new TsdslError(`${who}: unknown transformation \`${key}\`${didYouMean(key, transformations.map((x) => x.key))} (known: ${transformations.map((x) => x.key).join(', ')})`);
     if (value === undefined) continue;
     if (key === 'tune') out.push({ name: t.name, value: value === true ? 'native' : String(value) });
     else if (typeof value === 'string') out.push({ name: t.name, value });
@@ -76,21 +76,35 @@ function toOrdered(spec: TransformSpec, objects: Map<string, Package>): Array<{ 
   return out;
 }
 
+/**
+ * Transformations as the code API takes them — option strings (`--with-input=scotch=pt-scotch`)
+ * or the object form — checked and turned into ordered options, with the package objects they
+ * name. `who` starts each error (`transform`, `pack()`).
+ */
+export function orderedTransformations(spec: TransformSpec | readonly string[], who: string): { ordered: Array<{ name: string; value: string }>; objects: Map<string, Package> } {
+  const objects = new Map<string, Package>();
+  if (typeof spec !== 'object' || spec === null) {
+    throw new TsdslError(`${who}: transformations are ${spec === null ? 'null' : typeof spec}; give option strings such as ['--with-input=scotch=pt-scotch'], or an object such as { withInput: { scotch: 'pt-scotch' } }`);
+  }
+  if (!Array.isArray(spec)) return { ordered: toOrdered(spec as TransformSpec, objects, who), objects };
+  const ordered = (spec as readonly unknown[]).map((s) => {
+    const m = typeof s === 'string' ? /^--([a-z-]+)(?:=(.*))?$/s.exec(s) : null;
+    const t = m && transformations.find((x) => x.name === m[1]);
+    if (!m || !t) {
+      const hint = m ? didYouMean(`--${m[1]}`, transformations.map((x) => `--${x.name}`)) : '';
+      throw new TsdslError(`${who}: \`${String(s)}\` is not a transformation option${hint} (see tsdsl --help-transform)`);
+    }
+    const value = m[2] ?? t.optionalValue;
+    if (value === undefined) throw new TsdslError(`${who}: \`${s as string}\` needs a value: --${t.name}=${t.arg}`);
+    return { name: t.name, value };
+  });
+  return { ordered, objects };
+}
+
 /** Apply transformations to a package; returns the new package (or the same one if nothing changed). */
 export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
   if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
-  const objects = new Map<string, Package>();
-  let ordered: Array<{ name: string; value: string }>;
-  if (Array.isArray(spec)) {
-    ordered = (spec as readonly string[]).map((s) => {
-      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(s);
-      const t = m && transformations.find((x) => x.name === m[1]);
-      if (!m || !t) throw new TsdslError(`transform: \`${s}\` is not a transformation option (see tsdsl --help-transform)`);
-      const value = m[2] ?? t.optionalValue;
-      if (value === undefined) throw new TsdslError(`transform: \`${s}\` needs a value: --${t.name}=${t.arg}`);
-      return { name: t.name, value };
-    });
-  } else ordered = toOrdered(spec as TransformSpec, objects);
+  const { ordered, objects } = orderedTransformations(spec, 'transform');
   const warn = options.warn ?? ((text: string) => process.stderr.write(`tsdsl: warning: ${text}\n`));
   const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(options.cwd ? { cwd: options.cwd } : {}) });
   return out!;

@@ -1,0 +1,38 @@
+/**
+ * The code API's requests (`pack()`, `run()`): what they are given is checked before anything
+ * is built, as the command line's options are. A misspelt field or transformation is an error
+ * with the closest name, never dropped; the object form of `transform()` is taken too.
+ */
+import { describe, expect, it } from 'vitest';
+import { pack } from '../../src/pack/api.js';
+import { run } from '../../src/run/api.js';
+import { requestedPackages } from '../../src/build/profile.js';
+
+describe('pack() and run() requests', () => {
+  it('refuse a transformation they do not know, in either form, with the closest name', async () => {
+    await expect(pack({ packages: ['hwloc'], transformations: ['--with-inpt=zlib=zlib'] })).rejects.toThrow(
+      /^pack\(\): `--with-inpt=zlib=zlib` is not a transformation option; did you mean `--with-input`\?/,
+    );
+    await expect(pack({ packages: ['hwloc'], transformations: { withoutTest: ['hwloc'] } as never })).rejects.toThrow(
+      /^pack\(\): unknown transformation `withoutTest`; did you mean `withoutTests`/,
+    );
+    await expect(run({ packages: ['hwloc'], transformations: ['--without-test=hwloc'], command: ['true'] })).rejects.toThrow(
+      /^run\(\): `--without-test=hwloc` is not a transformation option; did you mean `--without-tests`/,
+    );
+  });
+
+  it('refuse a field they do not know, and run() refuses package fields with a pack', async () => {
+    await expect(pack({ packages: ['hwloc'], symlink: ['/bin=bin'] } as never)).rejects.toThrow(/^pack\(\): unknown field `symlink`; did you mean `symlinks`\?/);
+    await expect(run({ pack: 'x.tar.gz', comand: ['true'] } as never)).rejects.toThrow(/^run\(\): unknown field `comand`; did you mean `command`\?/);
+    await expect(run({ pack: 'x.tar.gz', transformations: ['--without-tests=hwloc'] })).rejects.toThrow(/^run\(\): `transformations` applies with `packages`/);
+  });
+
+  it('apply the object form of transform() as they apply options', async () => {
+    const [byObject] = await requestedPackages(['hwloc'], { withoutTests: ['hwloc'] }, undefined);
+    const [byOption] = await requestedPackages(['hwloc'], ['--without-tests=hwloc'], undefined);
+    const [plain] = await requestedPackages(['hwloc'], undefined, undefined);
+    expect(byObject!.arguments.tests).toBe(false);
+    expect(byOption!.arguments.tests).toBe(false);
+    expect(plain!.arguments.tests).not.toBe(false);
+  });
+});
