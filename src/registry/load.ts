@@ -12,8 +12,8 @@ import { Collection } from './collection.js';
 
 /** Where to find package files beyond the default collection. */
 export interface LoadOptions {
-  /** Directories (or files) from `-L`, in order. */
-  loadPath?: readonly string[];
+  /** Directories (or files) from `-L`, in order; one may be given as a string. */
+  loadPath?: string | readonly string[];
   /** Include `TSDSL_PACKAGE_PATH` (default true). */
   useEnv?: boolean;
   /** Leave out the default collection (tests, custom channels). */
@@ -50,14 +50,22 @@ const IMPORTS_TSDSL = /\b(?:from|import)\s*\(?\s*['"]tsdsl(?:\/packages)?['"]/;
  * The package files below `entry`, sorted. Links are followed, but a directory is read once
  * (a link loop ends there) and a dangling link is skipped.
  */
-function packageFiles(entry: string, seen = new Set<string>()): string[] {
+function packageFiles(entry: string, unreadable: string[], seen = new Set<string>()): string[] {
   const st = statSync(entry);
   if (st.isFile()) return [entry];
   const real = realpathSync(entry);
   if (seen.has(real)) return [];
   seen.add(real);
   const out: string[] = [];
-  for (const name of readdirSync(entry).sort()) {
+  let names: string[];
+  try {
+    names = readdirSync(entry).sort();
+  } catch (e) {
+    // A directory the user cannot read (another user's, /proc's): skipped, and said once.
+    unreadable.push(`${entry} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    return [];
+  }
+  for (const name of names) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const p = join(entry, name);
     let s;
@@ -66,7 +74,7 @@ function packageFiles(entry: string, seen = new Set<string>()): string[] {
     } catch {
       continue; // a dangling link, a link loop, or a file that went away
     }
-    if (s.isDirectory()) out.push(...packageFiles(p, seen));
+    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, seen));
     else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name) && importsTsdsl(p)) out.push(p);
   }
   return out;
@@ -162,14 +170,24 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
     collection.addModule(ns);
   }
   const env = options.env ?? process.env;
-  const dirs = [...(options.loadPath ?? [])];
+  const dirs = typeof options.loadPath === 'string' ? [options.loadPath] : [...(options.loadPath ?? [])];
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
   if (dirs.length) {
     await registerHooks();
     for (const d of dirs) {
       const dir = resolvePath(d);
+      if (dir === '/') throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) is the whole file system; give the directory that holds your package files`);
       if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
-      for (const file of packageFiles(dir)) collection.addModule(await importUserFile(file));
+      const unreadable: string[] = [];
+      const files = packageFiles(dir, unreadable);
+      if (unreadable.length === 1 && unreadable[0]!.startsWith(`${dir} (`)) {
+        throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) cannot be read ${unreadable[0]!.slice(dir.length + 1)}; check its permissions`);
+      }
+      if (unreadable.length) {
+        const shown = unreadable.slice(0, 3).join(', ') + (unreadable.length > 3 ? `, and ${unreadable.length - 3} more` : '');
+        collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
+      }
+      for (const file of files) collection.addModule(await importUserFile(file));
     }
   }
   return collection;

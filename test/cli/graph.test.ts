@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import parseDot from 'dotparser';
 import { XMLParser } from 'fast-xml-parser';
-import { tsdsl } from './helpers.js';
+import { BIN, ROOT, tsdsl } from './helpers.js';
 
 interface Edge { source: string; target: string }
 
@@ -231,6 +233,29 @@ export const helper = definePackage({
     const r = tsdsl(['show', '-L', dir, 'mine']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^name: mine$/m);
+    // A directory its user cannot read is skipped with a warning (tsdsltest: root reads anything).
+    mkdirSync(join(dir, 'tree/private'));
+    chmodSync(join(dir, 'tree/private'), 0);
+    chmodSync(dir, 0o755);
+    const user = spawnSync('runuser', ['-u', 'tsdsltest', '--', process.execPath, BIN, 'show', '-L', dir, 'mine'], { encoding: 'utf8', env: { ...process.env, HOME: dir, TSDSL_PACKAGE_PATH: '' } });
+    if (user.error || /runuser: user tsdsltest does not exist/.test(user.stderr)) console.log('skipped the unreadable-directory check: no user tsdsltest');
+    else {
+      expect(user.status, user.stderr).toBe(0);
+      expect(user.stderr).toMatch(/^tsdsl: warning: -L .*: 1 directory under it cannot be read and was skipped: .*\/tree\/private \(EACCES\)$/m);
+    }
+    expect(tsdsl(['show', '-L', '/', 'mine']).stderr).toMatch(/package directory `\/` .* is the whole file system/);
+    chmodSync(dir, 0o700);
+    const closed = spawnSync('runuser', ['-u', 'tsdsltest', '--', process.execPath, BIN, 'show', '-L', dir, 'mine'], { encoding: 'utf8', env: { ...process.env, HOME: dir, TSDSL_PACKAGE_PATH: '' } });
+    if (!user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L or TSDSL_PACKAGE_PATH\) cannot be read \(EACCES\); check its permissions/);
+  });
+
+  it('loadCollection takes one directory as a string (it used to scan / letter by letter)', async () => {
+    // The built module, as the CLI runs it: the .ts loader hooks need plain Node, not vitest's.
+    const { loadCollection } = (await import(pathToFileURL(join(ROOT, 'dist/src/registry/load.js')).href)) as typeof import('../../src/registry/load.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-load-string-'));
+    writeFileSync(join(dir, 'one.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nexport const one = definePackage({ name: 'one', version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`);
+    const c = await loadCollection({ loadPath: dir, useEnv: false });
+    expect(c.resolve('one').name).toBe('one');
   });
 
   it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
