@@ -17,6 +17,11 @@ export class Collection {
   private readonly order = new Map<Package, number>();
   private readonly warned = new Set<string>();
   private sorted = true;
+  /**
+   * Files under -L that look like package files (they call definePackage) but were not loaded,
+   * since they do not import 'tsdsl': named when a package is not found.
+   */
+  skippedFiles: string[] = [];
   /** Where warnings go (an ambiguous name: one version defined twice). */
   warn: (text: string) => void = (text) => process.stderr.write(`tsdsl: warning: ${text}\n`);
 
@@ -88,7 +93,9 @@ export class Collection {
       throw new TsdslError(
         `unknown package \`${s.name}\`` +
           (near.length ? `; did you mean ${near.map((n) => `\`${n}\``).join(', ')}?` : '; `tsdsl search REGEXP` lists packages by name and description') +
-          ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)',
+          (this.skippedFiles.length
+            ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages': ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
+            : ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)'),
       );
     }
     let pkg = candidates[0]!;

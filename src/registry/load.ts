@@ -44,13 +44,13 @@ async function registerHooks(): Promise<void> {
 const PACKAGE_FILE = /\.(ts|mts|js|mjs)$/;
 // A package file imports the DSL or the collection; other scripts under a package directory (a
 // `local('./src')` tree, helpers) are not loaded, so running a command never runs them.
-const IMPORTS_TSDSL = /\b(?:from|import)\s*\(?\s*['"]tsdsl(?:\/packages)?['"]/;
+const IMPORTS_TSDSL = /\b(?:from|import)\s*\(?\s*['"]tsdsl(?:\/[^'"]*)?['"]/;
 
 /**
  * The package files below `entry`, sorted. Links are followed, but a directory is read once
  * (a link loop ends there) and a dangling link is skipped.
  */
-function packageFiles(entry: string, unreadable: string[], seen = new Set<string>()): string[] {
+function packageFiles(entry: string, unreadable: string[], skipped: string[] = [], seen = new Set<string>()): string[] {
   const st = statSync(entry);
   if (st.isFile()) return [entry];
   const real = realpathSync(entry);
@@ -74,17 +74,22 @@ function packageFiles(entry: string, unreadable: string[], seen = new Set<string
     } catch {
       continue; // a dangling link, a link loop, or a file that went away
     }
-    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, seen));
-    else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name) && importsTsdsl(p)) out.push(p);
+    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, skipped, seen));
+    else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name)) {
+      const text = readText(p);
+      if (IMPORTS_TSDSL.test(text)) out.push(p);
+      else if (/\bdefinePackage\s*\(/.test(text)) skipped.push(p);
+    }
   }
   return out;
 }
 
-function importsTsdsl(file: string): boolean {
+/** A file's text, or '' when it cannot be read. */
+function readText(file: string): string {
   try {
-    return IMPORTS_TSDSL.test(readFileSync(file, 'utf8'));
+    return readFileSync(file, 'utf8');
   } catch {
-    return false;
+    return '';
   }
 }
 
@@ -107,6 +112,13 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
         `loading package file ${file} failed: ${notFound[2]}${line ? `:${line}` : ''} imports \`${notFound[1]}\`, which does not exist (tried it with .ts, .js and /index.ts too)`,
         { cause: e },
       );
+    }
+    const noModule = /^No module '(tsdsl\/[^']*)' in tsdsl \((its modules are [^)]*)\) imported from (\/.+)$/.exec(err.message);
+    if (noModule) {
+      const [, specifier, modules, importer] = noModule as unknown as [string, string, string, string];
+      const line = importLine(importer, specifier);
+      const close = didYouMean(specifier, ['tsdsl/packages']);
+      throw new TsdslError(`loading package file ${file} failed: ${importer}${line ? `:${line}` : ''} imports '${specifier}', which tsdsl does not have${close} (${modules})`, { cause: e });
     }
     const where = frame ? `${file}:${frame[1]}` : file;
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
@@ -179,7 +191,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
       if (dir === '/') throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) is the whole file system; give the directory that holds your package files`);
       if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
       const unreadable: string[] = [];
-      const files = packageFiles(dir, unreadable);
+      const files = packageFiles(dir, unreadable, collection.skippedFiles);
       if (unreadable.length === 1 && unreadable[0]!.startsWith(`${dir} (`)) {
         throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) cannot be read ${unreadable[0]!.slice(dir.length + 1)}; check its permissions`);
       }

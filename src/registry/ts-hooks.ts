@@ -27,6 +27,11 @@ const TS = /\.(ts|mts)$/;
 export async function resolve(specifier: string, context: { parentURL?: string }, next: Resolve) {
   const alias = aliases[specifier];
   if (alias) return { url: alias, shortCircuit: true };
+  // Another module of tsdsl (`tsdsl/package`): Node would say it cannot find tsdsl at all.
+  if (specifier.startsWith('tsdsl/') && context.parentURL?.startsWith('file:')) {
+    const known = Object.keys(aliases).map((a) => `'${a}'`).join(' and ');
+    throw new Error(`No module '${specifier}' in tsdsl (its modules are ${known}) imported from ${fileURLToPath(context.parentURL)}`);
+  }
   if (context.parentURL && TS.test(context.parentURL) && (specifier.startsWith('./') || specifier.startsWith('../'))) {
     const base = new URL(specifier, context.parentURL);
     const path = fileURLToPath(base);

@@ -258,6 +258,16 @@ export const helper = definePackage({
     expect(c.resolve('one').name).toBe('one');
   });
 
+  it('a misspelt tsdsl module names the line; a file importing tsdsl by a path is named when its package is not found', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-modules-'));
+    const body = `export const w = definePackage({ name: 'w', version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`;
+    // (An import whose names are unused is dropped with the types, so this one is used.)
+    writeFileSync(join(dir, 'a.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { zlib } from 'tsdsl/package';\n${body.replace('version:', 'inputs: [zlib], version:')}`);
+    expect(tsdsl(['show', '-L', dir, 'w']).stderr).toContain(`${dir}/a.ts:2 imports 'tsdsl/package', which tsdsl does not have; did you mean \`tsdsl/packages\`? (its modules are 'tsdsl' and 'tsdsl/packages')`);
+    writeFileSync(join(dir, 'a.ts'), `import { definePackage, trivial, licenses } from '${ROOT}/dist/src/index.js';\n${body}`);
+    expect(tsdsl(['show', '-L', dir, 'w']).stderr).toMatch(new RegExp(`unknown package \`w\`.*\\(not loaded, as it does not import from 'tsdsl' or 'tsdsl/packages': ${dir}/a\\.ts; import the DSL as`));
+  });
+
   it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const file = (input: string) =>
