@@ -217,7 +217,7 @@ export const transformations: readonly Transformation[] = [
         name = inferred.name;
         version = inferred.version;
       }
-      targetSpec(name, ctx);
+      // The file first: a missing `./nope-1.0.tar.gz` is that, not an unknown package `nope`.
       let origin: Origin;
       if (isUrl(source) && !source.startsWith('file://')) origin = unpinnedUrl(source);
       else {
@@ -226,6 +226,7 @@ export const transformations: readonly Transformation[] = [
         statSync(path);
         origin = local(path);
       }
+      targetSpec(name, ctx);
       const match = parseSpec(name);
       return everywhere(match, (p) => derive(p, { source: origin, ...(version ? { version } : {}) }));
     },

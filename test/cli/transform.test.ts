@@ -39,6 +39,8 @@ describe('transformations on the command line', () => {
     expect(tsdsl(['graph', 'mumps', '--with-input=scotch']).stderr).toMatch(/^tsdsl: error: --with-input=scotch: expected PACKAGE=REPLACEMENT/);
     expect(tsdsl(['graph', 'mumps', '--with-input=scoth=pt-scotch']).stderr).toMatch(/did you mean `scotch`/);
     expect(tsdsl(['show', 'hwloc', '--with-source=./nope/hwloc-2.0.0rc1.tar.gz']).stderr).toMatch(/does not exist/);
+    // A missing file is said to be missing, even when its name names no package.
+    expect(tsdsl(['show', 'hwloc', '--with-source=./nope-1.0.tar.gz']).stderr).toMatch(/--with-source=\.\/nope-1\.0\.tar\.gz: `\.\/nope-1\.0\.tar\.gz` does not exist/);
     expect(tsdsl(['show', 'mumps', '--tune=pentium9']).stderr).toMatch(/unknown CPU `pentium9`/);
     expect(tsdsl(['--help-transform']).stdout).toMatch(/--with-c-toolchain=PACKAGE=TOOLCHAIN/);
   });
