@@ -71,7 +71,10 @@ export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: r
     if (seen.has(drvPath)) return;
     seen.add(drvPath);
     const d = lowerer.derivations.get(drvPath);
-    if (!d) throw new TsdslError(`internal error: derivation ${drvPath} is unknown to the lowering`);
+    if (!d) {
+      const what = drvPath.endsWith('.drv') ? 'a derivation' : 'a .drv path';
+      throw new TsdslError(`realise: \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`);
+    }
     if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
     for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
     order.push(d);
@@ -301,6 +304,7 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
 
 /** Build `roots` (drv paths): everything missing, in dependency order, `maxJobs` at a time. */
 export async function realise(store: LocalStore, lowerer: Lowerer, roots: readonly string[], opts: BuildOptions = {}): Promise<{ built: string[]; failed: string[] }> {
+  if (!lowerer?.derivations) throw new TsdslError('realise: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
   const emit = opts.onEvent ?? (() => {});
   let todo = missingDerivations(store, lowerer, roots);
   if (opts.check || (opts.rounds ?? 1) > 1) {

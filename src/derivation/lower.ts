@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
 import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { fullName, inputLabels, type Package } from '../dsl/package.js';
+import { fullName, inputLabels, isPackage, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
@@ -743,9 +743,17 @@ export function lowererFor(storeDir: string = storeDirFromEnv(), system: string 
 
 /** Lower packages (hashing local files first); returns each package's grafted result. */
 export async function lowerPackages(
-  packages: readonly Package[],
+  requested: ReadonlyArray<Package | string>,
   options: { storeDir?: string; system?: string; lowerer?: Lowerer } = {},
 ): Promise<{ lowerer: Lowerer; results: LoweredPackage[] }> {
+  // Spec strings are resolved in the default collection, as pack() and run() resolve them.
+  const packages = requested.some((p) => typeof p === 'string')
+    ? await (async () => {
+        const c = (await import('../transform/api.js')).getDefaultCollection();
+        return requested.map((p) => (typeof p === 'string' ? c.resolve(p) : p));
+      })()
+    : (requested as readonly Package[]);
+  for (const p of packages) if (!isPackage(p)) throw new TsdslError(`lowerPackages: ${String(p)} is neither a package nor a package name`);
   const lowerer = options.lowerer ?? lowererFor(options.storeDir, options.system);
   await lowerer.prepare(packages);
   return { lowerer, results: packages.map((p) => lowerer.lowerGrafted(p)) };

@@ -129,6 +129,21 @@ describe('lowering', () => {
   });
 
 
+  it('lowerPackages resolves spec strings; realise refuses what its lowerer did not make, by name', async () => {
+    const { results } = await lowerPackages(['zlib'], { storeDir: '/tsdsl/store' });
+    expect(results[0]!.drvPath).toMatch(/-zlib-1\.2\.13\.drv$/);
+    await expect(lowerPackages([42 as never])).rejects.toThrow(/lowerPackages: 42 is neither a package nor a package name/);
+    const { openStore } = await import('../../src/store/store.js');
+    const { realise } = await import('../../src/build/scheduler.js');
+    const store = openStore({ root: mkdtempSync(join(tmpdir(), 'tsdsl-realise-')), storeDir: '/tsdsl/store', durable: false });
+    try {
+      await expect(realise(store, new Lowerer('/tsdsl/store'), [results[0]!.drvPath])).rejects.toThrow(/^realise: `.*-zlib-1\.2\.13\.drv` is not a derivation this Lowerer made/);
+      await expect(realise(store, undefined as never, [])).rejects.toThrow(/^realise: the second argument must be the Lowerer/);
+    } finally {
+      store.close();
+    }
+  });
+
   it('a flag naming ${x} that the derivation does not set is an error naming the flag, with the closest input', async () => {
     const zlib = c.resolve('zlib');
     const typo = dummyPackage({ name: 'typo', inputs: [zlib], arguments: { configureFlags: ['--with-z=${zlib}', '--x=${zlbi}'] } });
