@@ -181,11 +181,23 @@ function defaultOf(d: VariantDecl): VariantValue {
   return typeof d === 'object' ? d.default : d;
 }
 
+/** What is wrong with a variant declaration (one that is not a boolean, a number, or { default, values }). */
+function variantDeclProblem(d: unknown): string {
+  const shape = 'a variant is declared by its default (a boolean or a number), or as { default, values } with a string default among the values';
+  if (typeof d === 'string') return `is declared as the string ${JSON.stringify(d)}; ${shape}: { default: ${JSON.stringify(d)}, values: [${JSON.stringify(d)}, …] }`;
+  if (typeof d !== 'object' || d === null) return `is declared as ${describe(d)}; ${shape}`;
+  const o = d as { default?: unknown; values?: unknown };
+  if (!('default' in o)) return `has no \`default\`; ${shape}`;
+  if (typeof o.default !== 'string') return `has the default ${describe(o.default)}; ${shape}`;
+  if (!Array.isArray(o.values)) return `has the string default ${JSON.stringify(o.default)} but no list of \`values\`; ${shape}`;
+  return `has the default ${JSON.stringify(o.default)}, which is not among its values (${o.values.map((v) => JSON.stringify(v)).join(', ')}); add it, or choose one of them`;
+}
+
 function describe(x: unknown): string {
   if (x === undefined) return 'undefined';
   if (x === null) return 'null';
   if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
-  if (typeof x === 'object') return Array.isArray(x) ? 'an array' : 'an object that is not a package';
+  if (typeof x === 'object') return Array.isArray(x) ? (x.length ? 'an array' : 'an empty list') : 'an object that is not a package';
   return `${typeof x} ${String(x)}`;
 }
 
@@ -359,8 +371,13 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     );
 
   const outputs = spec.outputs ?? ['out'];
-  if (!Array.isArray(outputs) || outputs.length === 0 || !outputs.every((o) => typeof o === 'string' && OUTPUT_RE.test(o)))
-    problems.push('outputs must be a non-empty list of output names such as ["out", "lib", "doc"]');
+  if (!Array.isArray(outputs) || outputs.length === 0) problems.push(`outputs must be a non-empty list of output names such as ["out", "lib", "doc"], not ${describe(outputs)}`);
+  else if (!outputs.every((o) => typeof o === 'string' && OUTPUT_RE.test(o))) {
+    const bad = outputs.filter((o) => typeof o !== 'string' || !OUTPUT_RE.test(o));
+    problems.push(
+      `output name${bad.length > 1 ? 's' : ''} ${bad.map((o) => (typeof o === 'string' ? `\`${o}\`` : describe(o))).join(', ')} must be words of letters, digits and _ (not -), such as "out", "lib", "doc_html"`,
+    );
+  }
   else if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
   else if (!outputs.includes('out')) problems.push('outputs must include "out"');
   else {
@@ -380,7 +397,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
         typeof d === 'number' ||
         (typeof d === 'object' && d !== null && (typeof d.default === 'boolean' || typeof d.default === 'number' || (typeof d.default === 'string' && 'values' in d && Array.isArray(d.values) && d.values.includes(d.default))));
       if (!/^[a-z][a-z0-9_-]*$/i.test(k)) problems.push(`variant name \`${k}\` must be a word such as mpi or int64`);
-      if (!ok) problems.push(`variant \`${k}\` must default to a boolean, a number, or { default, values } with the default among the values`);
+      if (!ok) problems.push(`variant \`${k}\` ${variantDeclProblem(d)}`);
       else values[k] = defaultOf(d);
     }
   problems.push(...checkVariantChoice(String(spec.name), decls, choice));

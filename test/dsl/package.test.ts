@@ -76,7 +76,13 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.outputHash: `outputHash` means something to Nix');
     expect(e.message).toContain('arguments.env.doCheck: `doCheck` is set by the build system');
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
-    expect(e.message).toContain('outputs must be a non-empty list of output names');
+    expect(e.message).toContain('output name `lib-dev` must be words of letters, digits and _ (not -)');
+    expect(errorOf(() => dummyPackage({ name: 'none', outputs: [] })).message).toContain('outputs must be a non-empty list of output names such as ["out", "lib", "doc"], not an empty list');
+    // A variant declaration says what is wrong with it.
+    const variant = (d: unknown) => errorOf(() => dummyPackage({ name: 'v', variants: { mode: d } as never })).message;
+    expect(variant('yes')).toContain('variant `mode` is declared as the string "yes"; a variant is declared by its default');
+    expect(variant({ default: 'c', values: ['a', 'b'] })).toContain('variant `mode` has the default "c", which is not among its values ("a", "b"); add it, or choose one of them');
+    expect(variant({ values: ['a'] })).toContain('variant `mode` has no `default`');
     expect(errorOf(() => dummyPackage({ name: 'lone', arguments: { env: { X: 'a\ud800b', OK: '😀' } } })).message).toMatch(/: arguments\.env\.X holds a lone UTF-16 surrogate/);
     expect(errorOf(() => dummyPackage({ name: 'lic', license: (licenses as unknown as Record<string, never>)['gpl3plus'] } as never)).message).toContain(
       'a misspelt name such as licenses.gpl3plus is undefined; the names are agpl3Plus,',
