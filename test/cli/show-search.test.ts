@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tsdsl } from './helpers.js';
 
@@ -29,6 +32,16 @@ describe('tsdsl show', () => {
     expect(j!['inputs']).toEqual(expect.arrayContaining([expect.stringMatching(/^scotch@/), expect.stringMatching(/^metis@/)]));
     expect((j!['location'] as { file: string }).file).toMatch(/packages\/maths\.ts$/);
     expect((j!['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('shows a source\'s patches, whatever its kind, in the record and in JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-show-patch-'));
+    writeFileSync(join(dir, 'hwloc-fix.patch'), '');
+    mkdirSync(join(dir, 'src'));
+    const args = ['hwloc', `--with-source=hwloc=${dir}/src`, `--with-patch=hwloc=${dir}/hwloc-fix.patch`];
+    expect(tsdsl(['show', ...args]).stdout).toMatch(new RegExp(`^patches: ${dir}/hwloc-fix\\.patch$`, 'm'));
+    const [j] = JSON.parse(tsdsl(['show', '--json', ...args]).stdout) as Array<{ source: Record<string, unknown> }>;
+    expect(j!.source).toEqual({ kind: 'local', path: `${dir}/src`, patches: [`${dir}/hwloc-fix.patch`], patchFlags: ['-p1'], snippet: null });
   });
 });
 

@@ -2,6 +2,7 @@
 import { formatLocation } from '../../dsl/location.js';
 import { fullName, type Package } from '../../dsl/package.js';
 import type { License } from '../../dsl/licenses.js';
+import type { Origin } from '../../dsl/origin.js';
 import type { Collection } from '../../registry/collection.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
@@ -9,6 +10,24 @@ import { packageOptions, packagesFrom } from '../packages.js';
 
 function licenses(p: Package): readonly License[] {
   return Array.isArray(p.license) ? (p.license as readonly License[]) : [p.license as License];
+}
+
+/** Where an origin comes from, as JSON. */
+function originJson(o: Origin): Record<string, unknown> {
+  return o.kind === 'url'
+    ? { kind: 'url', urls: o.urls, sha256: o.sha256 ?? null, fileName: o.fileName }
+    : o.kind === 'git'
+      ? { kind: 'git', url: o.url, commit: o.commit, sha256: o.sha256 ?? null }
+      : { kind: 'local', path: o.path };
+}
+
+/** What is done to a source once unpacked, for every kind: patches (files, or URL origins), their flags, the snippet. */
+function sourceChanges(o: Origin): Record<string, unknown> {
+  return {
+    patches: o.patches.map((x) => (typeof x === 'string' ? x : originJson(x))),
+    patchFlags: o.patchFlags,
+    snippet: o.snippet ?? null,
+  };
 }
 
 /** A JSON-ready description of a package (also used by `search --json`). */
@@ -28,14 +47,7 @@ export function packageJson(p: Package, collection?: Collection): Record<string,
     nativeInputs: p.nativeInputs.map(fullName),
     propagatedInputs: p.propagatedInputs.map(fullName),
     variants: p.variants,
-    source:
-      src === null
-        ? null
-        : src.kind === 'url'
-          ? { kind: 'url', urls: src.urls, sha256: src.sha256, fileName: src.fileName, patches: src.patches.map((x) => (typeof x === 'string' ? x : x.urls[0])) }
-          : src.kind === 'git'
-            ? { kind: 'git', url: src.url, commit: src.commit, sha256: src.sha256 ?? null }
-            : { kind: 'local', path: src.path },
+    source: src === null ? null : { ...originJson(src), ...sourceChanges(src) },
     arguments: p.arguments,
     properties: p.properties,
     otherVersions: collection ? collection.versions(p.name).filter((q) => q.version !== p.version).map((q) => q.version) : [],
@@ -75,6 +87,9 @@ export function packageRecord(p: Package, collection?: Collection): string {
   if (p.source?.kind === 'url') lines.push(`source: ${p.source.urls[0]}`);
   else if (p.source?.kind === 'git') lines.push(`source: ${p.source.url} (${p.source.commit})`);
   else if (p.source?.kind === 'local') lines.push(`source: ${p.source.path}`);
+  const patches = p.source?.patches ?? [];
+  if (patches.length) lines.push(recField('patches', patches.map((x) => (typeof x === 'string' ? x : x.urls[0]!)).join(' ')));
+  if (p.source?.snippet) lines.push(recField('snippet', p.source.snippet));
   const transformations = p.properties['transformations'];
   if (Array.isArray(transformations) && transformations.length)
     lines.push(recField('transformations', transformations.map((t: { option: string; spec: string }) => `--${t.option}${t.spec ? `=${t.spec}` : ''}`).join(' ')));
