@@ -784,6 +784,13 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
   return inheritAt(p, edited as Overrides, loc, labels.size ? labels : undefined);
 }
 
+/** The packages `p` was inherited from (`inherit`, `modifyInputs`, rewrites), nearest first. */
+export function ancestors(p: Package): Package[] {
+  const out: Package[] = [];
+  for (let q = recipes.get(p)?.parent; q && !out.includes(q); q = recipes.get(q)?.parent) out.push(q);
+  return out;
+}
+
 /** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */
 export function directInputs(p: Package): readonly Package[] {
   return [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs];

@@ -12,7 +12,7 @@ import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable } from '../dsl/build-systems.js';
-import { fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
 
@@ -283,7 +283,8 @@ const patchChecker: LintChecker = {
       const name = basename(patch);
       if (!existsSync(patch)) out.push(problem(`patch \`${patch}\` not found; add the file or fix its name`, 'source', 'patches'));
       if (!PATCH_NAME.test(name)) out.push(problem(`patch file name \`${name}\` should be lower case and end in .patch`, 'source', 'patches'));
-      else if (!name.startsWith(`${p.name}-`)) out.push(problem(`patch file name \`${name}\` should start with the package name: \`${p.name}-${name}\``, 'source', 'patches'));
+      // A patch an inherited package keeps from its parent is named after the parent.
+      else if (![p, ...ancestors(p)].some((q) => name.startsWith(`${q.name}-`))) out.push(problem(`patch file name \`${name}\` should start with the package name: \`${p.name}-${name}\``, 'source', 'patches'));
       if (name.length > 100) out.push(problem(`patch file name \`${name}\` is ${name.length} characters long; keep it under 100 (tar's name limit)`, 'source', 'patches'));
     }
     return out;
@@ -400,7 +401,8 @@ function fingerprintId(p: Package): number {
 function otherValues(d: VariantDecl, current: VariantValue | undefined): VariantValue[] {
   const now = current ?? (typeof d === 'object' ? d.default : d);
   if (typeof now === 'boolean') return [!now];
-  if (typeof now === 'number') return [now + 1];
+  // A number may matter only past a threshold (`v.jobs > 8`): try a spread of values.
+  if (typeof now === 'number') return [...new Set([0, 1, 2, now - 1, now + 1, now * 2, now * 10, 64, 1024, 1e6])].filter((x) => x !== now);
   return typeof d === 'object' && 'values' in d ? d.values.filter((v) => v !== now) : [];
 }
 

@@ -225,5 +225,27 @@ describe('unused-variants on a chosen variant', () => {
       const found = await checker.check(q, {} as never);
       expect(found.map((f) => f.message)).toEqual(['variant `idle` changes nothing: no input, argument or source depends on it; use it or remove it']);
     }
+    // A number that matters only past a threshold is used.
+    const threshold = definePackage({
+      name: 'threshold', version: '1', buildSystem: trivial, variants: { jobs: 4 },
+      inputs: (v) => ((v['jobs'] as number) > 8 ? [dep] : []),
+      synopsis: 'T', description: 'T.', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    expect(await checker.check(threshold, {} as never)).toEqual([]);
+  });
+
+  it('a patch an inherited package keeps from its parent may be named after the parent', async () => {
+    const { definePackage, inherit, trivial, licenses, local } = await import('../../src/dsl/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lint-inherit-'));
+    writeFileSync(join(dir, 'hello-fix.patch'), '');
+    mkdirSync(join(dir, 'src'));
+    const hello = definePackage({
+      name: 'hello', version: '1', buildSystem: trivial, source: local(join(dir, 'src'), { patches: [join(dir, 'hello-fix.patch')] }),
+      synopsis: 'H', description: 'H.', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    const checker = checkers.find((c) => c.name === 'patch-file-names')!;
+    expect(await checker.check(inherit(hello, { name: 'hello-mine' }), {} as never)).toEqual([]);
+    const other = definePackage({ ...{ name: 'other', version: '1', buildSystem: trivial, synopsis: 'O', description: 'O.', homePage: 'https://example.org/', license: licenses.expat }, source: hello.source });
+    expect((await checker.check(other, {} as never)).map((f) => f.message)).toEqual(['patch file name `hello-fix.patch` should start with the package name: `other-hello-fix.patch`']);
   });
 });
