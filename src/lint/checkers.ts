@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { basename, sep } from 'node:path';
 import { MIRRORS } from '../build/mirrors.js';
-import { didYouMean } from '../errors.js';
+import { TsdslError, didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable } from '../dsl/build-systems.js';
@@ -434,17 +434,32 @@ const variantsChecker: LintChecker = {
 
 const derivationChecker: LintChecker = {
   name: 'derivation',
-  description: 'the package lowers to a derivation (its bag, builder and inputs are consistent)',
+  description: 'the package lowers to a derivation, with each other value of its boolean and listed variants too',
   network: false,
   async check(p, ctx) {
+    const lowerer = await ctx.lowerer();
     try {
-      const lowerer = await ctx.lowerer();
       await ctx.prepare(p);
       lowerer.lowerGrafted(p);
-      return [];
     } catch (e) {
       return [problem(`lowering to a derivation fails: ${(e as Error).message}`)];
     }
+    // A recipe that fails only with another variant value (`mumps+int64`) fails when a user asks
+    // for it: each value is tried alone (numbers, which have no list of values, are not).
+    const out: Problem[] = [];
+    for (const [name, decl] of Object.entries(p.variantDecls)) {
+      if (typeof p.variants[name] === 'number') continue;
+      for (const v of otherValues(decl, p.variants[name])) {
+        try {
+          const q = withVariants(p, { [name]: v });
+          await ctx.prepare(q);
+          lowerer.lowerGrafted(q);
+        } catch (e) {
+          out.push(problem(`with ${typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`}, ${e instanceof TsdslError || e instanceof Error ? e.message : String(e)}`, 'variants', name));
+        }
+      }
+    }
+    return out;
   },
 };
 

@@ -51,6 +51,7 @@ export async function lintPackages(
   // Preparing walks a package's whole closure: do it once for every package linted, and fall
   // back to one package at a time only when some file is missing, to say which package it is.
   let preparedAll: boolean | undefined;
+  let listed: Set<Package> | undefined;
   const ctx: LintContext = {
     sources,
     async lowerer() {
@@ -72,7 +73,8 @@ export async function lintPackages(
           preparedAll = false;
         }
       }
-      if (!preparedAll) await l.prepare([p]);
+      // A package not among those prepared at once (another variant of one) is prepared alone.
+      if (!preparedAll || !(listed ??= new Set(packages)).has(p)) await l.prepare([p]);
     },
   };
   const findings: Finding[] = [];

@@ -234,6 +234,18 @@ describe('unused-variants on a chosen variant', () => {
     expect(await checker.check(threshold, {} as never)).toEqual([]);
   });
 
+  it('derivation: a package that fails only with another variant value is reported, naming the value', async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const p = definePackage({
+      name: 'varfn', version: '1', buildSystem: trivial, variants: { debug: false },
+      arguments: (v) => (v['debug'] ? ({ makeFlag: ['-g'] } as never) : {}),
+      synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat,
+    });
+    const found = await lintPackages([p], checkers.filter((c) => c.name === 'derivation'));
+    expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `makeFlag`.*did you mean `makeFlags`/)]);
+  });
+
   it('a patch an inherited package keeps from its parent may be named after the parent', async () => {
     const { definePackage, inherit, trivial, licenses, local } = await import('../../src/dsl/index.js');
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lint-inherit-'));
