@@ -332,7 +332,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   try {
     mkdirSync(join(root, storeDir.replace(/^\//, '')), { recursive: true });
     if (isolate) symlinkSync(`${profile.replace(/^\//, '')}/bin`, join(root, 'bin'));
-    const view: Bind[] = closure.map((c) => ({ source: c.physical, target: c.path, writable: false }));
+    const view: Bind[] = closure.map((c) => ({ source: c.physical, target: c.path, writable: false, storeItem: true }));
     if (!isolate) {
       for (const name of readdirSync('/')) {
         if (['proc', 'dev', 'sys', 'tmp'].includes(name) || storeDir.startsWith(`/${name}/`)) continue;

@@ -30,6 +30,11 @@ export interface Bind {
   readonly source: string;
   readonly target: string;
   readonly writable: boolean;
+  /**
+   * A store item shown at its store path: read-only by its files' modes already, so an engine
+   * that cannot make binds read-only (PRoot, ch-run) may still show it.
+   */
+  readonly storeItem?: boolean;
 }
 
 /** What to run and how: the one argument every engine takes. */
@@ -361,7 +366,7 @@ export function sharesNetwork(spec: RunSpec): boolean {
 export function sharedNetworkWritableBinds(spec: RunSpec, who: string, cannotCut: string): Availability | undefined {
   // --container without --network asks for no network.
   if (!sharesNetwork(spec)) return { ok: false, reason: `${cannotCut} (--container without --network); use userns or podman, or add --network` };
-  const ro = (spec.binds ?? []).find((b) => !b.writable);
+  const ro = (spec.binds ?? []).find((b) => !b.writable && !b.storeItem);
   if (ro) return { ok: false, reason: `${who} cannot make the bind of ${ro.source} read-only; use --share, or userns` };
   return undefined;
 }

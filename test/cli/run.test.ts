@@ -210,4 +210,13 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     expect(tsdsl(['shell', '--expose=/no/such/dir', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/--expose=\/no\/such\/dir: `\/no\/such\/dir` does not exist/);
     expect(tsdsl(['shell', '--engine=podman', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/the podman engine cannot run packages from the store .*use --engine=userns or proot/);
   }, 700_000);
+
+  it('shell --engine=proot shows the store items (read-only by their modes), though PRoot cannot make binds read-only', () => {
+    const env = { TSDSL_ROOT: root };
+    const r = tsdsl(['shell', '--engine=proot', 'hwloc', '--', 'lstopo-no-graphics', '--version'], { env, timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^lstopo-no-graphics 2\.9\.0$/m);
+    // A bind the user asks to be read-only is still refused.
+    expect(tsdsl(['shell', '--engine=proot', `--expose=${tools}=/tools`, 'hwloc', '--', 'true'], { env }).stderr).toMatch(/PRoot cannot make the bind of .* read-only; use --share, or userns/);
+  }, 700_000);
 });
