@@ -30,10 +30,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  accessSync,
   chmodSync,
   closeSync,
   constants as fsConstants,
   copyFileSync,
+  existsSync,
   fchmodSync,
   fsyncSync,
   futimesSync,
@@ -420,6 +422,16 @@ export class LocalStore implements Store {
       for (const d of [this.storeRoot, this.tmpRoot, varDir, lockDir]) makeDirectories(d);
     } catch (e) {
       throw new TsdslError(`cannot create the store at ${root} (${(e as Error).message}); set TSDSL_ROOT to a writable directory`);
+    }
+    // Another user's store (or a read-only one) opens, but its first write would fail deep in a
+    // command (SQLite opens a file it cannot write read-only, without a word): refuse it here.
+    const dbFile = join(varDir, 'db.sqlite');
+    for (const f of [this.storeRoot, this.tmpRoot, varDir, lockDir, ...(existsSync(dbFile) ? [dbFile] : [])]) {
+      try {
+        accessSync(f, fsConstants.W_OK);
+      } catch {
+        throw new TsdslError(`the store at ${root} is not writable by you (${f}): it belongs to another user or is read-only; set TSDSL_ROOT to a store of your own`);
+      }
     }
     this.durable = options.durable ?? true;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));

@@ -70,17 +70,17 @@ describe('settings', () => {
     expect(tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } }).code).toBe(0);
     chmodSync(root, 0o755);
     const user = testUser()!;
-    const r = spawnSync(process.execPath, [BIN, 'build', '-d', 'hwloc'], {
-      cwd: ROOT,
-      uid: user.uid,
-      gid: user.gid,
-      env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expectUserError(
-      { code: r.status, stderr: r.stderr },
-      new RegExp(`cannot open the store database ${root}/var/db.sqlite for writing .*belongs to another user or is read-only: set TSDSL_ROOT to a store of your own`),
-    );
+    // Commands that write and commands that only read alike: the store is refused when opened.
+    for (const args of [['build', '-d', 'hwloc'], ['build', '-d', 'zlib'], ['build', '-n', 'hwloc'], ['verify'], ['gc', '--list-dead']]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], {
+        cwd: ROOT,
+        uid: user.uid,
+        gid: user.gid,
+        env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expectUserError({ code: r.status, stderr: r.stderr }, new RegExp(`the store at ${root} is not writable by you \\(.*\\): it belongs to another user or is read-only; set TSDSL_ROOT to a store of your own`));
+    }
   });
 });
