@@ -545,8 +545,11 @@ export function temporaryName(dest: string, tag = 'tmp'): string {
   return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** A TsdslError unless a file can be created at `dest`: its directory exists and `dest` is not a directory. */
-export function checkDestination(dest: string): void {
+/**
+ * A TsdslError unless a file can be created at `dest`: its directory exists and is writable, and
+ * `dest` is not a directory. `option` is how the user names another place (`-o FILE`, `-r FILE`).
+ */
+export function checkDestination(dest: string, option = '-o FILE'): void {
   const dir = dirname(dest);
   let ok = false;
   try {
@@ -554,11 +557,11 @@ export function checkDestination(dest: string): void {
   } catch {
     // Reported below.
   }
-  if (!ok) throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` does not exist; create it first, or choose another place with -o FILE`);
+  if (!ok) throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` does not exist; create it first, or choose another place with ${option}`);
   try {
     accessSync(dir, fsConstants.W_OK);
   } catch {
-    throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` is not writable by you; choose another place with -o FILE`);
+    throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` is not writable by you; choose another place with ${option}`);
   }
   try {
     if (statSync(dest).isDirectory()) throw new TsdslError(`cannot write \`${dest}\`: it is a directory; give a file name`);

@@ -229,7 +229,7 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     expect(two.code, two.stderr).toBe(0);
     const roots = run(['gc', '--list-roots']).stdout;
     for (const [i, drv] of two.stdout.trim().split('\n').entries()) expect(roots).toContain(`${join(work, i ? `two-${i + 1}` : 'two')}\t${drv}\n`);
-    expect(run(['build', '-d', '-r', '/nonexistent/dir/r', 'hwloc']).stderr).toBe('tsdsl: error: --root /nonexistent/dir/r: the directory /nonexistent/dir does not exist; create it or choose another place for the link\n');
+    expect(run(['build', '-d', '-r', '/nonexistent/dir/r', 'hwloc']).stderr).toBe('tsdsl: error: cannot write `/nonexistent/dir/r`: the directory `/nonexistent/dir` does not exist; create it first, or choose another place with -r FILE\n');
   });
 
   it('an option about building given with -d, or an argument to verify, is an error, not ignored', () => {

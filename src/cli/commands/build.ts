@@ -113,18 +113,11 @@ async function makeRoots(store: LocalStore, paths: readonly string[], file: stri
   for (let i = 0; i < paths.length; i++) await makeRoot(store, paths[i]!, i === 0 ? file : `${file}-${i + 1}`);
 }
 
-/** Checks before anything is built that `-r FILE` can be made: its directory exists. */
+/** Checks before anything is built that `-r FILE` can be made: its directory exists and is writable (as `-o FILE` of pack). */
 async function checkRootFile(file: string): Promise<void> {
-  const { resolve, dirname } = await import('node:path');
-  const { statSync } = await import('node:fs');
-  const dir = dirname(resolve(file));
-  let ok = false;
-  try {
-    ok = statSync(dir).isDirectory();
-  } catch {
-    /* reported below */
-  }
-  if (!ok) throw new TsdslError(`--root ${file}: the directory ${dir} does not exist; create it or choose another place for the link`);
+  const { resolve } = await import('node:path');
+  const { checkDestination } = await import('../../pack/compress.js');
+  checkDestination(resolve(file), '-r FILE');
 }
 
 /** Makes `file` a symlink to the store item `path` and a garbage-collector root (`-r FILE`). */
