@@ -1,5 +1,4 @@
 /** `tsdsl style`: put package files in canonical form (Guix's `guix style`). */
-import { renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
@@ -24,6 +23,7 @@ export const command: Command = {
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl style: no file given; try `tsdsl style packages/maths.ts` (see --help)');
     const { styleFile } = await import('../../edit/style.js');
+    const { writeAtomically } = await import('../../edit/source.js');
     const dry = args.values['dry-run'] === true;
     // Style every file first, so a syntax error in one leaves all of them untouched.
     const results = args.positionals.map((file) => ({ file, ...styleFile(file) }));
@@ -35,10 +35,7 @@ export const command: Command = {
         out(r.edits.map((e) => `${r.file}:${e.line}:${e.column}: ${e.message}\n`).join(''));
         continue;
       }
-      const tmp = `${r.file}.tsdsl-style-${process.pid}`;
-      writeFileSync(tmp, r.text);
-      chmodSync(tmp, statSync(r.file).mode & 0o7777);
-      renameSync(tmp, r.file);
+      writeAtomically(r.file, r.text);
       if (process.stderr.isTTY) err(`styled ${r.file} (${r.edits.length} definition${r.edits.length === 1 ? '' : 's'})`);
     }
     return dry && changed ? 1 : 0;
