@@ -82,7 +82,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
-    throw e;
+    // A full disk (> /dev/full), a closed file: said as any error is, not as a stack trace.
+    process.stderr.write(`tsdsl: error: cannot write to standard output: ${e.code ?? e.message}${e.code === 'ENOSPC' ? ' (no space left on the device)' : ''}\n`);
+    process.exit(1);
   });
   try {
     const [first, ...rest] = argv;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -247,6 +247,14 @@ export const helper = definePackage({
     chmodSync(dir, 0o700);
     const closed = spawnSync('runuser', ['-u', 'tsdsltest', '--', process.execPath, BIN, 'show', '-L', dir, 'mine'], { encoding: 'utf8', env: { ...process.env, HOME: dir, TSDSL_PACKAGE_PATH: '' } });
     if (!user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L or TSDSL_PACKAGE_PATH\) cannot be read \(EACCES\); check its permissions/);
+  });
+
+  it('a full disk on standard output is an error line, not a stack trace', () => {
+    const full = openSync('/dev/full', 'w');
+    const r = spawnSync(process.execPath, [BIN, 'graph', 'mumps'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '' } });
+    closeSync(full);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('tsdsl: error: cannot write to standard output: ENOSPC (no space left on the device)\n');
   });
 
   it('loadCollection takes one directory as a string (it used to scan / letter by letter)', async () => {
