@@ -13,6 +13,8 @@ export interface Command {
   readonly details?: string;
   readonly examples: ReadonlyArray<readonly [command: string, explanation: string]>;
   readonly options: readonly OptionSpec[];
+  /** Takes a command to run after `--` (run, shell); for the others, words after `--` are an error. */
+  readonly takesCommand?: boolean;
   run(args: ParsedArgs): Promise<number>;
 }
 

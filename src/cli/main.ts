@@ -116,6 +116,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(commandHelp(command));
       return 0;
     }
+    if (args.rest.length && !command.takesCommand) {
+      throw new TsdslError(
+        `tsdsl ${command.name} runs no command, so \`-- ${args.rest.join(' ')}\` means nothing to it; give ${args.rest.length === 1 ? 'that word' : 'those words'} without \`--\` (\`tsdsl ${command.name} ${args.rest.join(' ')}\`)`,
+      );
+    }
     return await command.run(args);
   } catch (e) {
     if (isTsdslError(e)) {

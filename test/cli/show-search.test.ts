@@ -34,6 +34,12 @@ describe('tsdsl show', () => {
     expect((j!['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('words after -- are an error for a command that runs none (they were dropped)', () => {
+    const r = tsdsl(['show', 'hwloc', '--', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('tsdsl: error: tsdsl show runs no command, so `-- --json` means nothing to it; give that word without `--` (`tsdsl show --json`)\n');
+  });
+
   it('shows a source\'s patches, whatever its kind, in the record and in JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-show-patch-'));
     writeFileSync(join(dir, 'hwloc-fix.patch'), '');

@@ -34,6 +34,7 @@ export const command: Command = {
     { name: 'expose', kind: 'string', multiple: true, arg: 'SRC[=DST]', description: 'show host directory SRC at DST, read-only' },
     { name: 'share', kind: 'string', multiple: true, arg: 'SRC[=DST]', description: 'show host directory SRC at DST, writable' },
   ],
+  takesCommand: true,
   async run(args) {
     if (args.values['explain']) {
       const { explainEngines, formatExplanation } = await import('../../run/diagnose.js');

@@ -33,6 +33,7 @@ export const command: Command = {
     ...buildOptions,
     ...packageOptions,
   ],
+  takesCommand: true,
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl shell: no package given; try `tsdsl shell hwloc -- lstopo-no-graphics`');
     const settings = buildSettings(args);
