@@ -46,7 +46,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   const set = (spec: OptionSpec, raw: string | boolean, flag: string) => {
     let v: string | boolean | number = raw;
     if (spec.kind === 'number') {
-      if (typeof raw !== 'string' || !/^-?\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number, not \`${String(raw)}\``);
+      // Counts, sizes and durations: none of them can be negative.
+      if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number, 0 or more, not \`${String(raw)}\``);
       v = Number(raw);
     }
     ordered.push({ name: spec.name, value: v });

@@ -38,6 +38,8 @@ describe('tsdsl show', () => {
     const r = tsdsl(['show', 'hwloc', '--', '--json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('tsdsl: error: tsdsl show runs no command, so `-- --json` means nothing to it; give that word without `--` (`tsdsl show --json`)\n');
+    // Numbers are counts, sizes or durations: a negative one is refused (--timeout=-1 failed every build at once).
+    expect(tsdsl(['build', '--timeout=-1', 'zlib']).stderr).toBe('tsdsl: error: tsdsl build: --timeout takes a whole number, 0 or more, not `-1`\n');
   });
 
   it('shows a source\'s patches, whatever its kind, in the record and in JSON', () => {
