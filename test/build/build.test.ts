@@ -85,6 +85,21 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
   }, 300_000);
 
+  it('--check on a damaged store copy blames the store copy, not the build', async () => {
+    const p = definePackage({
+      name: 'check-damaged', version: `${process.pid}.${Date.now()}`, buildSystem: trivial, nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: 'echo same > "$out/f"' } }, ...meta,
+    });
+    const r = await build(p);
+    const file = join(store.physicalPath(r.outputs['out']!), 'f');
+    chmodSync(file, 0o644);
+    writeFileSync(file, 'damaged\n');
+    await expect(build(p, { check: true })).rejects.toThrow(/^the store copy of .*-check-damaged-.* is damaged: its contents \(NAR sha256 [0-9a-f]{64}\) no longer match those recorded when it was built, which this build reproduced/);
+    // The shared test store is left whole.
+    writeFileSync(file, 'same\n');
+    chmodSync(file, 0o444);
+  }, 300_000);
+
   it('registers every output at once: doc may refer to out, though doc comes first', async () => {
     const p = definePackage({
       name: 'two-outputs',
