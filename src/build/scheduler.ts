@@ -88,15 +88,29 @@ export function logPath(store: LocalStore, drvPath: string): string {
   return join(store.root, 'var', 'log', `${storePathName(drvPath).replace(/\.drv$/, '')}-${drvPath.slice(store.storeDir.length + 1, store.storeDir.length + 33)}.log`);
 }
 
-/** Read a derivation's log (gzipped or not), or undefined. */
+/**
+ * Read a derivation's log, or undefined. A log is gzipped when its build succeeded; a plain one
+ * beside it is of a later attempt that failed or was interrupted (a `--check`), so while the
+ * outputs are valid the gzipped log, which tells how they were made, is the one read.
+ */
 export async function readLog(store: LocalStore, drvPath: string): Promise<string | undefined> {
   const plain = logPath(store, drvPath);
-  if (existsSync(plain)) return readFileSync(plain, 'utf8');
-  if (existsSync(`${plain}.gz`)) {
+  const hasGz = existsSync(`${plain}.gz`);
+  if (existsSync(plain) && !(hasGz && outputsValid(store, drvPath))) return readFileSync(plain, 'utf8');
+  if (hasGz) {
     const { gunzipSync } = await import('node:zlib');
     return gunzipSync(readFileSync(`${plain}.gz`)).toString('utf8');
   }
   return undefined;
+}
+
+/** Whether every output of a stored derivation is valid (false when the .drv cannot be read). */
+function outputsValid(store: LocalStore, drvPath: string): boolean {
+  try {
+    return Object.values(store.readDerivation(drvPath).outputs).every((o) => store.isValid(o.path));
+  } catch {
+    return false;
+  }
 }
 
 async function compressLog(path: string): Promise<void> {

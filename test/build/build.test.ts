@@ -7,7 +7,7 @@
  * only the first run on a machine fetches the ~80 MB of .debs.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { definePackage, licenses, local, trivial, url, type Package } from '../.
 import { Lowerer } from '../../src/derivation/lower.js';
 import { instantiate } from '../../src/derivation/instantiate.js';
 import { openStore, type LocalStore } from '../../src/store/store.js';
-import { realise, logPath } from '../../src/build/scheduler.js';
+import { realise, logPath, readLog } from '../../src/build/scheduler.js';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
 import { gnu } from '../../packages/build-systems.js';
@@ -57,15 +57,23 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       version: '1',
       buildSystem: trivial,
       nativeInputs: [bash, coreutils],
-      arguments: { phases: { build: 'mkdir -p "$out/bin"; printf "#!/bin/sh\\necho hello\\n" > "$out/bin/hello"; chmod +x "$out/bin/hello"' } },
+      arguments: { phases: { build: 'echo making hello; mkdir -p "$out/bin"; printf "#!/bin/sh\\necho hello\\n" > "$out/bin/hello"; chmod +x "$out/bin/hello"' } },
       ...meta,
     });
     const r = await build(p);
     const out = r.outputs['out']!;
     expect(store.isValid(out)).toBe(true);
     expect(readFileSync(join(store.physicalPath(out), 'bin/hello'), 'utf8')).toContain('echo hello');
+    // A successful build's log is kept gzipped.
     const log = logPath(store, r.drvPath);
-    expect(existsSync(log) || existsSync(`${log}.gz`)).toBe(true);
+    expect(existsSync(`${log}.gz`)).toBe(true);
+    const made = await readLog(store, r.drvPath);
+    expect(made).toMatch(/making hello/);
+    // A plain log beside it is of a later, interrupted attempt (a --check): while the output is
+    // valid, the log read is the one of the build that made it.
+    writeFileSync(log, 'make: *** [Makefile:177: trees.o] Interrupt\n');
+    expect(await readLog(store, r.drvPath)).toBe(made);
+    rmSync(log);
   }, 300_000);
 
   it('-k builds what does not depend on a failed build, and names what failed and what was not built', async () => {
