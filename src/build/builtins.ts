@@ -168,7 +168,8 @@ const graftBuiltin: Builtin = async (ctx) => {
 
 /** Search-path variables of a profile: variable → directories inside it, in order. */
 export const PROFILE_SEARCH_PATHS: ReadonlyArray<readonly [string, readonly string[]]> = [
-  ['PATH', ['bin', 'sbin']],
+  // usr/bin: Debian's binary packages (coreutils' env, …) keep programs there, as the builders' PATH knows.
+  ['PATH', ['bin', 'sbin', 'usr/bin', 'usr/sbin']],
   ['LIBRARY_PATH', ['lib']],
   ['CPATH', ['include']],
   ['PKG_CONFIG_PATH', ['lib/pkgconfig', 'share/pkgconfig']],

@@ -211,6 +211,13 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     expect(tsdsl(['shell', '--engine=podman', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/the podman engine cannot run packages from the store .*use --engine=userns or proot/);
   }, 700_000);
 
+  it('shell --pure: the help example runs; Debian packages\' usr/bin is on PATH (coreutils keeps env there)', () => {
+    const r = tsdsl(['shell', '--pure', 'hwloc', 'coreutils', '--', 'env'], { env: { TSDSL_ROOT: root, TSDSL_DROP_ME: 'x' }, timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^PATH=.*-profile\/usr\/bin(:|$)/m);
+    expect(r.stdout).not.toMatch(/TSDSL_DROP_ME/);
+  }, 700_000);
+
   it('shell --engine=proot shows the store items (read-only by their modes), though PRoot cannot make binds read-only', () => {
     const env = { TSDSL_ROOT: root };
     const r = tsdsl(['shell', '--engine=proot', 'hwloc', '--', 'lstopo-no-graphics', '--version'], { env, timeoutMs: 600_000 });
