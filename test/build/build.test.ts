@@ -93,6 +93,18 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
   }, 300_000);
 
+  it('build -k prints the outputs of the packages it could build, then the error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-kg-cli-'));
+    const v = `${process.pid}.${Date.now()}`;
+    const pkg = (name: string, build: string) =>
+      `export const ${name.replace('-', '_')} = definePackage({ name: '${name}', version: '${v}', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: '${build}' } }, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`;
+    writeFileSync(join(dir, 'k.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\n${pkg('kgc-bad', 'exit 3')}${pkg('kgc-fine', 'echo x > $out/x')}`);
+    const r = spawnSync(process.execPath, [BIN, 'build', '-k', '-L', dir, 'kgc-bad', 'kgc-fine'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^/tsdsl/store/[0-9a-z]{32}-kgc-fine-${v.replace('.', '\\.')}\n$`));
+    expect(r.stderr).toMatch(/tsdsl: error: building .*-kgc-bad-.*\.drv failed: its builder exited with status 3/);
+  }, 300_000);
+
   it('--check on a damaged store copy blames the store copy, not the build', async () => {
     const p = definePackage({
       name: 'check-damaged', version: `${process.pid}.${Date.now()}`, buildSystem: trivial, nativeInputs: [bash, coreutils],

@@ -95,7 +95,16 @@ export const command: Command = {
       const paths = results.flatMap((r) => Object.values(r.outputs));
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
-      if (!upToDate) await realiseWithProgress(store, lowerer, roots, args, settings);
+      if (!upToDate) {
+        try {
+          await realiseWithProgress(store, lowerer, roots, args, settings);
+        } catch (e) {
+          // -k: the outputs of the packages that were built are printed before the error.
+          const valid = store.validAmong(paths);
+          if (args.values['keep-going'] && valid.size) out(paths.filter((p) => valid.has(p)).join('\n') + '\n');
+          throw e;
+        }
+      }
       // One root per package (its first output): FILE, FILE-2, FILE-3, … as Nix names them.
       if (root) await makeRoots(store, results.map((r) => Object.values(r.outputs)[0]!), root);
       out(paths.join('\n') + '\n');
