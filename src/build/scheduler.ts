@@ -317,7 +317,12 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
 }
 
 /** Build `roots` (drv paths): everything missing, in dependency order, `maxJobs` at a time. */
-export async function realise(store: LocalStore, lowerer: Lowerer, roots: readonly string[], opts: BuildOptions = {}): Promise<{ built: string[]; failed: string[] }> {
+export async function realise(
+  store: LocalStore,
+  lowerer: Lowerer,
+  roots: readonly string[],
+  opts: BuildOptions = {},
+): Promise<{ built: string[]; failed: string[]; checked: string[] }> {
   if (!lowerer?.derivations) throw new TsdslError('realise: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
   const emit = opts.onEvent ?? (() => {});
   let todo = missingDerivations(store, lowerer, roots);
@@ -335,6 +340,8 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
     if (!support.ok) throw new TsdslError(`cannot build in a sandbox here: ${support.reason}. ${support.fix}`);
   }
   const built: string[] = [];
+  // Of those, the ones compared with outputs already in the store (--check, --rounds on valid ones).
+  const checked: string[] = [];
   const failed: string[] = [];
   const done = new Set<string>();
   const pending = new Map(todo.map((d) => [d.drvPath, d]));
@@ -415,6 +422,7 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
       const log = logPath(store, d.drvPath);
       if (existsSync(log) && statSync(log).size > 0) await compressLog(log);
       built.push(d.drvPath);
+      if (checking) checked.push(d.drvPath);
       emit({ kind: 'done', drvPath: d.drvPath, name: d.name, ms: Date.now() - started });
     } finally {
       lock.release();
@@ -460,5 +468,5 @@ export async function realise(store: LocalStore, lowerer: Lowerer, roots: readon
   }
   await Promise.allSettled(running.values());
   if (firstError) throw keptGoing(firstError, failedNames, skippedNames, built.length);
-  return { built, failed };
+  return { built, failed, checked };
 }

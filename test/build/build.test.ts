@@ -103,6 +103,11 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`^/tsdsl/store/[0-9a-z]{32}-kgc-fine-${v.replace('.', '\\.')}\n$`));
     expect(r.stderr).toMatch(/tsdsl: error: building .*-kgc-bad-.*\.drv failed: its builder exited with status 3/);
+    // --check compares what is in the store, and says so of what was not (built, not compared).
+    writeFileSync(join(dir, 'k.ts'), readFileSync(join(dir, 'k.ts'), 'utf8') + pkg('kgc-new', 'echo y > $out/y'));
+    const check = spawnSync(process.execPath, [BIN, 'build', '--check', '-L', dir, 'kgc-fine', 'kgc-new'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stderr).toMatch(new RegExp(`\nchecked 1 build: bit-identical to the outputs in the store\nnot checked, as it was not in the store \\(built now; run --check again to compare\\): kgc-new-${v.replace('.', '\\.')}\n$`));
   }, 300_000);
 
   it('--check on a damaged store copy blames the store copy, not the build', async () => {

@@ -154,8 +154,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let built: readonly string[] = [];
+  let checked: readonly string[] = [];
   try {
-    ({ built } = await realise(store, lowerer, roots, {
+    ({ built, checked } = await realise(store, lowerer, roots, {
       ...settings,
       keepFailed: Boolean(args.values['keep-failed']),
       keepGoing: Boolean(args.values['keep-going']),
@@ -176,9 +177,13 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     process.off('SIGTERM', onSignal);
   }
   if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
-  // A comparison that found no difference says so (a difference is an error).
-  const n = `${built.length} build${built.length === 1 ? '' : 's'}`;
+  // A comparison that found no difference says so (a difference is an error); a package that
+  // was not in the store was built, with nothing to compare it to.
   if (args.values['quiet']) return;
-  if (args.values['check'] && built.length) err(`checked ${n}: bit-identical to the outputs in the store`);
-  else if (rounds !== undefined && rounds > 1 && built.length) err(`${n} done ${rounds} times each: bit-identical every time`);
+  const count = (xs: readonly unknown[]) => `${xs.length} build${xs.length === 1 ? '' : 's'}`;
+  const fresh = roots.filter((r) => built.includes(r) && !checked.includes(r));
+  if (args.values['check']) {
+    if (checked.length) err(`checked ${count(checked)}: bit-identical to the outputs in the store`);
+    if (fresh.length) err(`not checked, as ${fresh.length === 1 ? 'it was' : 'they were'} not in the store (built now; run --check again to compare): ${fresh.map((r) => lowerer.derivations.get(r)!.name).join(', ')}`);
+  } else if (rounds !== undefined && rounds > 1 && built.length) err(`${count(built)} done ${rounds} times each: bit-identical every time`);
 }
