@@ -102,11 +102,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(transformHelp());
       return 0;
     }
+    // --debug may come first (`tsdsl --debug graph x`), as it may anywhere after the command.
+    if (first === '--debug' && rest.length) return main([...rest, '--debug']);
     const entry = commands.find((c) => c.name === first);
     if (!entry) {
+      const globals = ['--help', '--version', '--help-transform', '--debug'];
       throw new TsdslError(
         first.startsWith('-')
-          ? `unknown option \`${first}\` before the command; usage: tsdsl COMMAND [OPTION]... (see tsdsl --help)`
+          ? `unknown option \`${first}\` before the command${didYouMean(first, globals)} (usage: tsdsl COMMAND [OPTION]...; see tsdsl --help)`
           : `unknown command \`${first}\`${didYouMean(first, commands.map((c) => c.name))} (commands: ${commands.map((c) => c.name).join(', ')})`,
       );
     }

@@ -34,6 +34,15 @@ describe('tsdsl show', () => {
     expect((j!['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('a misspelt global option or subcommand gets the closest name; --debug may come before the command', () => {
+    expect(tsdsl(['--hlep']).stderr).toBe('tsdsl: error: unknown option `--hlep` before the command; did you mean `--help`? (usage: tsdsl COMMAND [OPTION]...; see tsdsl --help)\n');
+    expect(tsdsl(['derivation', 'shwo', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl derivation: unknown subcommand `shwo`; did you mean `show`? (use `tsdsl derivation show PACKAGE`)\n');
+    expect(tsdsl(['derivation']).stderr).toMatch(/no subcommand given/);
+    const debug = tsdsl(['--debug', 'show', 'nosuchpkg']);
+    expect(debug.stderr).toMatch(/^tsdsl: error: unknown package `nosuchpkg`/);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+
   it('words after -- are an error for a command that runs none (they were dropped)', () => {
     const r = tsdsl(['show', 'hwloc', '--', '--json']);
     expect(r.code).toBe(1);

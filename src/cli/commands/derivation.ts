@@ -1,5 +1,5 @@
 /** `tsdsl derivation show`: the derivations of packages, as JSON (like `nix derivation show`). */
-import { TsdslError } from '../../errors.js';
+import { TsdslError, didYouMean } from '../../errors.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { packageOptions, packagesFrom } from '../packages.js';
@@ -20,7 +20,7 @@ export const command: Command = {
   options: [{ name: 'recursive', short: 'r', kind: 'boolean', description: 'include the derivations of all dependencies' }, ...packageOptions],
   async run(args) {
     const [sub, ...specs] = args.positionals;
-    if (sub !== 'show') throw new TsdslError(`tsdsl derivation: unknown subcommand ${sub ? `\`${sub}\`` : '(none)'}; use \`tsdsl derivation show PACKAGE\``);
+    if (sub !== 'show') throw new TsdslError(`tsdsl derivation: ${sub ? `unknown subcommand \`${sub}\`${didYouMean(sub, ['show'])}` : 'no subcommand given'} (use \`tsdsl derivation show PACKAGE\`)`);
     if (specs.length === 0) throw new TsdslError('tsdsl derivation show: no package given; try `tsdsl derivation show hwloc`');
     const { packages } = await packagesFrom(args, specs);
     const { lowerPackages, derivationJson } = await import('../../derivation/lower.js');
