@@ -190,6 +190,9 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
       const dir = resolvePath(d);
       if (dir === '/') throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) is the whole file system; give the directory that holds your package files`);
       if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
+      if (statSync(dir).isFile() && !PACKAGE_FILE.test(dir)) {
+        throw new TsdslError(`\`${d}\` (from -L or TSDSL_PACKAGE_PATH) is neither a directory nor a package file (.ts, .mts, .js or .mjs); give the directory that holds your package files`);
+      }
       const unreadable: string[] = [];
       const files = packageFiles(dir, unreadable, collection.skippedFiles);
       if (unreadable.length === 1 && unreadable[0]!.startsWith(`${dir} (`)) {

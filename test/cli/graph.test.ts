@@ -244,6 +244,9 @@ export const helper = definePackage({
       expect(user.stderr).toMatch(/^tsdsl: warning: -L .*: 1 directory under it cannot be read and was skipped: .*\/tree\/private \(EACCES\)$/m);
     }
     expect(tsdsl(['show', '-L', '/', 'mine']).stderr).toMatch(/package directory `\/` .* is the whole file system/);
+    expect(tsdsl(['show', '-L', join(dir, 'tree/setup.js').replace('.js', '.txt'), 'mine']).stderr).toMatch(/does not exist/);
+    writeFileSync(join(dir, 'notes.txt'), 'x');
+    expect(tsdsl(['show', '-L', join(dir, 'notes.txt'), 'mine']).stderr).toMatch(/notes\.txt` \(from -L or TSDSL_PACKAGE_PATH\) is neither a directory nor a package file/);
     chmodSync(dir, 0o700);
     const closed = spawnSync('runuser', ['-u', 'tsdsltest', '--', process.execPath, BIN, 'show', '-L', dir, 'mine'], { encoding: 'utf8', env: { ...process.env, HOME: dir, TSDSL_PACKAGE_PATH: '' } });
     if (!user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L or TSDSL_PACKAGE_PATH\) cannot be read \(EACCES\); check its permissions/);
