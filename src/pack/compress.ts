@@ -482,8 +482,12 @@ const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 function onSignal(signal: NodeJS.Signals): void {
   cleanupPending();
   for (const s of SIGNALS) process.off(s, onSignal);
-  // Die of the same signal (so the shell sees it) unless the program handles it itself.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  // Die of the same signal (so the shell sees it) unless the program handles it itself; say
+  // so first, as an interrupted build does.
+  if (process.listenerCount(signal) === 0) {
+    process.stderr.write('tsdsl: error: interrupted; the partly written files were removed\n');
+    process.kill(process.pid, signal);
+  }
 }
 
 function cleanupPending(): void {

@@ -168,12 +168,15 @@ await writeAtomically(${JSON.stringify(join(dir, 'out', 'pack.tar'))}, async (tm
     );
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(dir, 'out'));
-    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
     expect(readdirSync(join(dir, 'out')).length).toBe(1);
     const status = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     child.kill('SIGINT');
     expect(await status).toBe('SIGINT');
+    expect(stderr).toBe('tsdsl: error: interrupted; the partly written files were removed\n');
     expect(readdirSync(join(dir, 'out'))).toEqual([]);
     expect(existsSync(join(dir, 'out', 'pack.tar'))).toBe(false);
   });
