@@ -21,7 +21,11 @@ export function transformHelp(): string {
   // Written as each command's --help writes it (`--tune[=CPU]` when the value may be left out).
   const form = (t: (typeof transformations)[number]) => `--${t.name}${!t.takesValue ? '' : t.optionalValue !== undefined ? `[=${t.arg}]` : `=${t.arg}`}`;
   const width = Math.max(...transformations.map((t) => form(t).length));
-  const lines = ['Package transformation options (every command that takes packages accepts them;', 'they apply in command-line order):', ''];
+  const lines = [
+    'Package transformation options (build, derivation, gc, graph, log, pack, shell, show and size accept',
+    'them; they apply in command-line order):',
+    '',
+  ];
   for (const t of transformations) lines.push(`  ${form(t).padEnd(width)}  ${t.description}`);
   lines.push('', 'Examples:', '  tsdsl graph mumps --with-input=scotch=pt-scotch', '  tsdsl show hwloc --with-source=./hwloc-2.0.0rc1.tar.gz', '');
   return lines.join('\n');

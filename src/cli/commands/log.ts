@@ -32,8 +32,9 @@ export const command: Command = {
   usage: 'tsdsl log [OPTION]... PACKAGE-or-PATH...',
   details:
     'Prints the log of the build of each PACKAGE (of its derivation, with the transformation options\n' +
-    'applied), of a .drv file, or of the derivation that built a store item. Logs are kept, gzipped, in\n' +
-    '$TSDSL_ROOT/var/log; a build in progress shows its log so far.',
+    'applied), of a .drv file, or of the derivation that built a store item. Logs are kept in\n' +
+    '$TSDSL_ROOT/var/log, gzipped once the build succeeded; a build in progress or one that failed\n' +
+    'shows its plain log.',
   examples: [
     ['tsdsl log hwloc', "hwloc's build log"],
     ['tsdsl log hwloc | grep -i warning', 'the warnings of that build'],
