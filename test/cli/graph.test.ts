@@ -41,6 +41,12 @@ describe('tsdsl graph', () => {
     expect([...nodes.values()]).toContain('zlib@1.2.13');
     // No implicit inputs in the package graph.
     expect([...nodes.keys()].some((n) => n.startsWith('make@'))).toBe(false);
+    // Graphviz itself reads it without a warning (.ci/run installs it).
+    const dot = spawnSync('dot', ['-Tsvg'], { input: r.stdout, encoding: 'utf8' });
+    expect(dot.error, 'graphviz is not installed (apt-get install graphviz)').toBeUndefined();
+    expect(dot.status).toBe(0);
+    expect(dot.stderr).toBe('');
+    expect(dot.stdout).toMatch(/<svg/);
   });
 
   it('--type=bag adds the implicit inputs (toolchain, make …); bag-emerged drops bootstrap nodes', () => {

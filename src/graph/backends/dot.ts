@@ -14,7 +14,9 @@ export const graphviz: GraphBackend = {
   name: 'graphviz',
   description: 'Graphviz DOT, for `dot -Tsvg` (default)',
   render(graph, { typeName }) {
-    const lines = [`digraph ${dotString(`tsdsl ${typeName}`)} {`, '  colorscheme = "svg";'];
+    // No `colorscheme = "svg"` (Guix writes it): Graphviz 2.43 then warns "transparent is not a known
+    // color" on every graph, and the colours below are X11 names, Graphviz's default scheme.
+    const lines = [`digraph ${dotString(`tsdsl ${typeName}`)} {`];
     const colour = new Map<string, string>();
     let i = 0;
     graph.forEachNode((id, a) => {
