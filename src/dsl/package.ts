@@ -6,7 +6,7 @@
  * `withVariants(p, { mpi: true })`, `modifyInputs(p, { replace, delete, append, prepend })`.
  * Nothing here touches the network, the store or the file system.
  */
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, closest, didYouMean } from '../errors.js';
 import {
   BUILD_ENV_NAMES,
   COMMON_ARGUMENT_KEYS,
@@ -340,9 +340,16 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   const problems: string[] = [];
   const label = typeof spec.name === 'string' && spec.name ? `\`${spec.name}\`` : 'a package';
 
+  // A misspelt field (`sypnosis`) is reported once, with its fix; the field it stands for is not
+  // reported missing as well.
+  const misspelt = new Set<string>();
   for (const k of Object.keys(spec)) {
-    if (!(SPEC_KEYS as readonly string[]).includes(k)) problems.push(`unknown field \`${k}\`${didYouMean(k, SPEC_KEYS)}`);
+    if (!(SPEC_KEYS as readonly string[]).includes(k)) {
+      problems.push(`unknown field \`${k}\`${didYouMean(k, SPEC_KEYS)}`);
+      for (const c of closest(k, SPEC_KEYS)) misspelt.add(c);
+    }
   }
+  const missingButMisspelt = (k: string) => (spec as unknown as Record<string, unknown>)[k] === undefined && misspelt.has(k);
   if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name))
     problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)`);
   if (typeof spec.version !== 'string' || !/^[A-Za-z0-9+\-._~:]+$/.test(spec.version))
@@ -350,19 +357,19 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   if (spec.source !== undefined && spec.source !== null && !isOrigin(spec.source))
     problems.push(`source must be an origin made by url(), git() or local(), not ${describe(spec.source)}`);
   const bs = isBuildSystem(spec.buildSystem) ? spec.buildSystem : undefined;
-  if (!bs)
+  if (!bs && !missingButMisspelt('buildSystem'))
     problems.push(
       spec.buildSystem === undefined
         ? 'buildSystem is missing; add e.g. `buildSystem: gnu` (import { gnu } from \'tsdsl\')'
         : `buildSystem must be a build system such as gnu, cmake or trivial, not ${describe(spec.buildSystem)}`,
     );
   for (const k of ['synopsis', 'description', 'homePage'] as const) {
-    if (typeof spec[k] !== 'string') problems.push(`${k} must be a string, not ${describe(spec[k])}`);
+    if (typeof spec[k] !== 'string' && !missingButMisspelt(k)) problems.push(`${k} must be a string, not ${describe(spec[k])}`);
   }
   if (typeof spec.homePage === 'string' && spec.homePage && !/^https?:\/\/[^\s/]+\.[^\s]*$/.test(spec.homePage))
     problems.push(`homePage \`${spec.homePage}\` is not an http(s) URL`);
   const licenseList = Array.isArray(spec.license) ? spec.license : [spec.license];
-  if (licenseList.length === 0 || !licenseList.every(isKnownLicense))
+  if ((licenseList.length === 0 || !licenseList.every(isKnownLicense)) && !missingButMisspelt('license'))
     problems.push(
       `license must be a value of the license table (e.g. licenses.bsd3) or a list of them, not ${describe(spec.license)}` +
         (('license' in spec && spec.license === undefined) || (Array.isArray(spec.license) && spec.license.includes(undefined))

@@ -122,6 +122,9 @@ describe('definePackage', () => {
   it('suggests the right name for a misspelt field, phase or argument', () => {
     const e = errorOf(() => dummyPackage({ sypnosis: 'x' } as never));
     expect(e.message).toContain('unknown field `sypnosis`; did you mean `synopsis`?');
+    // The field it stands for is not reported missing as well: one problem, not two.
+    const only = errorOf(() => definePackage({ name: 'typo', version: '1', buildSystem: trivial, sypnosis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat } as never));
+    expect(only.message).toMatch(/^package `typo` at .*: unknown field `sypnosis`; did you mean `synopsis`\?$/);
     const e2 = errorOf(() => dummyPackage({ arguments: { phases: { biuld: 'make' } } }));
     expect(e2.message).toContain('unknown phase `biuld`; did you mean `build`?');
     const e3 = errorOf(() => dummyPackage({ arguments: { tests: 'yes' as never } }));
