@@ -15,10 +15,18 @@ function human(bytes: number): string {
   return bytes > 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
 }
 
+/**
+ * Whether lines may be redrawn on `stream` (`\r` and erase-line): a terminal that understands
+ * them, outside CI. `TERM=dumb` (Emacs shells, some CI runners) gets plain lines.
+ */
+export function redraws(stream: NodeJS.WriteStream = process.stderr): boolean {
+  return Boolean(stream.isTTY) && !process.env['CI'] && process.env['TERM'] !== 'dumb';
+}
+
 /** A reporter for stderr: a redrawn status line on a TTY, plain lines otherwise. */
 export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Reporter {
   const stream = options.stream ?? process.stderr;
-  const tty = Boolean(stream.isTTY) && !process.env['CI'];
+  const tty = redraws(stream);
   const active = new Map<string, { name: string; phase: string; line: string; started: number }>();
   let last = '';
   let timer: NodeJS.Timeout | undefined;
@@ -40,15 +48,18 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
   };
   if (tty) timer = setInterval(draw, 250).unref();
 
+  // The fixed-output derivations of the plan: downloads, said as such.
+  const fetches = new Set<string>();
   return {
     event(e) {
       switch (e.kind) {
         case 'plan':
+          for (const d of e.fetch) fetches.add(d);
           if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download`);
           break;
         case 'start':
           active.set(e.drvPath, { name: e.name, phase: 'start', line: '', started: Date.now() });
-          if (!tty) say(`building ${e.name}`);
+          if (!tty) say(`${fetches.has(e.drvPath) ? 'downloading' : 'building'} ${e.name}`);
           draw();
           break;
         case 'phase': {
@@ -69,7 +80,7 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
         }
         case 'done':
           active.delete(e.drvPath);
-          say(`built ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
+          say(`${fetches.has(e.drvPath) ? 'downloaded' : 'built'} ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
           break;
         case 'fail':
           active.delete(e.drvPath);

@@ -84,3 +84,19 @@ describe('settings', () => {
     }
   });
 });
+
+describe('progress off a terminal', () => {
+  it('says downloads are downloads, and builds builds, one line each', async () => {
+    const { progressReporter } = await import('../../src/cli/progress.js');
+    let text = '';
+    const stream = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    const r = progressReporter({ stream });
+    r.event({ kind: 'plan', build: ['/s/b-hwloc.drv'], fetch: ['/s/f-hwloc.tar.bz2.drv'] });
+    r.event({ kind: 'start', drvPath: '/s/f-hwloc.tar.bz2.drv', name: 'hwloc.tar.bz2' });
+    r.event({ kind: 'done', drvPath: '/s/f-hwloc.tar.bz2.drv', name: 'hwloc.tar.bz2', ms: 1500 });
+    r.event({ kind: 'start', drvPath: '/s/b-hwloc.drv', name: 'hwloc-2.9.0' });
+    r.event({ kind: 'done', drvPath: '/s/b-hwloc.drv', name: 'hwloc-2.9.0', ms: 20000 });
+    r.close();
+    expect(text).toBe('1 to build, 1 to download\ndownloading hwloc.tar.bz2\ndownloaded hwloc.tar.bz2 in 1.5 s\nbuilding hwloc-2.9.0\nbuilt hwloc-2.9.0 in 20.0 s\n');
+  });
+});

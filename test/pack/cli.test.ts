@@ -37,6 +37,11 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
       expect(r.stdout).toMatch(new RegExp(`\\r\\x1b\\[Kpacking ${format}: 100%`));
       expect(r.stdout).toMatch(new RegExp(`${file}\\t\\d+\\.\\d MiB\\r?\\n$`));
     }
+    // A terminal that cannot redraw (TERM=dumb) gets plain lines.
+    const command = `${process.execPath} ${BIN} pack hwloc -S /bin=bin -o ${join(dir, 'dumb.tar.gz')}`;
+    const dumb = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env, CI: '', TERM: 'dumb', TSDSL_PACKAGE_PATH: '' }, timeout: 600_000 });
+    expect(dumb.status, dumb.stdout).toBe(0);
+    expect(dumb.stdout).not.toMatch(/\x1b\[K/);
   }, 1_200_000);
 
   it('-o - writes the same bytes to standard output, and refuses a terminal or an empty name', () => {

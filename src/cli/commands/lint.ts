@@ -43,7 +43,7 @@ export const command: Command = {
     const collection = await collectionFrom(args);
     const packages = args.positionals.length ? collection.resolveAll(args.positionals) : collection.all();
     // On a terminal, a redrawn count; otherwise nothing but the findings.
-    const tty = process.stderr.isTTY && !process.env['CI'];
+    const tty = (await import('../progress.js')).redraws();
     const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);
     const findings = await lintPackages(packages, selected, tty ? { onProgress } : {});
     if (tty) process.stderr.write('\r\x1b[K');

@@ -6,7 +6,7 @@ import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { ParsedArgs } from '../options.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
-import { progressReporter } from '../progress.js';
+import { progressReporter, redraws } from '../progress.js';
 
 export const command: Command = {
   name: 'pack',
@@ -179,7 +179,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
 /** A redrawn `packing NN%` line on a TTY (nothing otherwise; the last line says where the pack is). */
 function packingProgress(format: string): { onProgress?: (done: number, total: number) => void; close(): void } {
   const stream = process.stderr;
-  if (!stream.isTTY || process.env['CI']) return { close() {} };
+  if (!redraws(stream)) return { close() {} };
   let last = 0;
   let drawn = false;
   const mib = (n: number): string => `${(n / (1 << 20)).toFixed(1)} MiB`;
