@@ -479,7 +479,7 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
   if (argv0.includes('/')) {
     const abs = posix.resolve(shares.cwd, argv0);
     if (!isFile(resolveInView(spec.root, view, abs))) {
-      throw new TsdslError(`command \`${argv0}\` does not exist inside the container (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
+      throw new TsdslError(`command \`${argv0}\` does not exist ${spec.isolate ? 'inside the container' : 'where the command runs'} (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
     }
     return;
   }
@@ -493,8 +493,13 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
     const hp = resolveInView(spec.root, view, posix.resolve(shares.cwd, dir || '.'));
     if (hp) for (const n of safeReaddir(hp)) names.add(n);
   }
+  // `sh` alone is what runs when no command is given: the pack has no shell.
+  const fix =
+    argv0 === 'sh' && spec.command.length === 1
+      ? 'there is no shell to start: give the command to run after `--` (`-- lstopo-no-graphics`), or add bash to what you pack'
+      : 'add the package that provides it or give an absolute path';
   throw new TsdslError(
-    `command \`${argv0}\` not found in PATH=${path} inside the container (root ${spec.root})${didYouMean(argv0, names)}; add the package that provides it or give an absolute path`,
+    `command \`${argv0}\` not found in PATH=${path} ${spec.isolate ? 'inside the container' : 'where the command runs'} (root ${spec.root})${didYouMean(argv0, names)}; ${fix}`,
     // 127, as a shell's "command not found".
     { exitCode: 127 },
   );

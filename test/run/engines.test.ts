@@ -175,7 +175,7 @@ for (const c of CASES) {
     it.skipIf(!c.checksCommand)('a missing command is one sentence, before anything starts', () => {
       const [r] = batch([{ spec: spec(['fixtur', 'true']) }]);
       expect(r!.tsdsl).toBe(true);
-      expect(r!.error).toMatch(/command `fixtur` not found in PATH=\/bin inside the container .*did you mean `fixture`\?/);
+      expect(r!.error).toMatch(/command `fixtur` not found in PATH=\/bin where the command runs .*did you mean `fixture`\?/);
     });
 
     const signalTest = (signal: NodeJS.Signals, expected: number, more: Partial<RunSpec> = {}) => async () => {

@@ -145,8 +145,11 @@ describe('the container view', () => {
     const s = planShares(spec(), host);
     expect(() => checkCommand(spec(), s)).not.toThrow();
     expect(() => checkCommand(spec({ command: ['/profile/bin/hello'] }), s)).not.toThrow();
-    expect(() => checkCommand(spec({ command: ['helo'] }), s)).toThrow(/command `helo` not found in PATH=\/bin inside the container .*did you mean `hello`/);
-    expect(() => checkCommand(spec({ command: ['/bin/nope'] }), s)).toThrow(/`\/bin\/nope` does not exist inside the container/);
+    expect(() => checkCommand(spec({ command: ['helo'] }), s)).toThrow(/command `helo` not found in PATH=\/bin where the command runs .*did you mean `hello`/);
+    expect(() => checkCommand(spec({ command: ['helo'], isolate: true }), s)).toThrow(/command `helo` not found in PATH=\/bin inside the container /);
+    expect(() => checkCommand(spec({ command: ['/bin/nope'] }), s)).toThrow(/`\/bin\/nope` does not exist where the command runs/);
+    // No command given: a pack without a shell says what to do.
+    expect(() => checkCommand(spec({ command: ['sh'] }), s)).toThrow(/there is no shell to start: give the command to run after `--`/);
     // Exit code 127, as a shell's "command not found".
     for (const command of [['helo'], ['/bin/nope']]) {
       try {
