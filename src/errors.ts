@@ -78,3 +78,16 @@ export function checkRequestKeys(request: object, known: readonly string[], who:
     if (!known.includes(k)) throw new TsdslError(`${who}: unknown field \`${k}\`${didYouMean(k, known)} (the fields: ${known.join(', ')})`);
   }
 }
+
+/**
+ * The line of a tool's error output that says what went wrong: the first `fatal:`, `error:` or
+ * `PROGRAM:` line (git's "does not appear to be a git repository", gzip's "not in gzip format"),
+ * not the last, which is often a generic epilogue ("Error is not recoverable: exiting now",
+ * "…and the repository exists."). `fallback` when there is no output.
+ */
+export function causeOf(stderr: string | undefined, fallback: string): string {
+  const lines = (stderr ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const generic = /Error is not recoverable|Child returned status|Could not read from remote repository/;
+  const telling = lines.find((l) => /^(fatal|error|[a-z][\w.+-]*): /i.test(l) && !generic.test(l));
+  return telling ?? lines[lines.length - 1] ?? fallback;
+}

@@ -31,7 +31,7 @@ import { delimiter, dirname, isAbsolute, join, normalize } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
 
 /** A host path made visible inside the sandbox. */
@@ -222,7 +222,7 @@ export function checkSandboxSupport(): SandboxSupport {
   }
   const trial = spawnSync(tools.unshare, [...UNSHARE_FLAGS, '--net', '--', tools.sh, '-c', 'exit 0'], { encoding: 'utf8', env: {}, timeout: 10_000 });
   if (trial.error || trial.status !== 0) {
-    const why = (trial.error?.message ?? trial.stderr ?? '').trim().split('\n').pop() || `exit status ${trial.status}`;
+    const why = causeOf(trial.error?.message ?? trial.stderr, `exit status ${trial.status}`);
     return {
       ok: false,
       reason: `\`unshare --user --map-root-user --mount --pid --net --uts --ipc\` fails here: ${why}`,

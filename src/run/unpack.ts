@@ -36,7 +36,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { TsdslError } from '../errors.js';
+import { TsdslError, causeOf } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
 import { deleteTree, makeDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
@@ -92,7 +92,7 @@ function unpackTarball(file: string, tmp: string): void {
   // List first: names and hard-link targets must stay inside the archive.
   const list = spawnSync('tar', ['-tvf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 256 << 20 });
   if (list.status !== 0) {
-    throw new TsdslError(`\`${file}\` is not a readable tar archive (${list.stderr.trim().split('\n').pop() ?? 'tar failed'}); is it truncated, or not a tarball pack?`);
+    throw new TsdslError(`\`${file}\` is not a readable tar archive (${causeOf(list.stderr, 'tar failed')}); is it truncated, or not a tarball pack?`);
   }
   const names = spawnSync('tar', ['-tf', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout.split('\n').filter(Boolean);
   const offending = names.filter(bad);

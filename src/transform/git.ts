@@ -5,7 +5,7 @@
  * fetched and hashed when the source is lowered.
  */
 import { execFileSync } from 'node:child_process';
-import { TsdslError } from '../errors.js';
+import { TsdslError, causeOf } from '../errors.js';
 
 const cache = new Map<string, Array<{ ref: string; commit: string }>>();
 
@@ -24,7 +24,7 @@ export function lsRemote(url: string): Array<{ ref: string; commit: string }> {
   } catch (e) {
     const err = e as { code?: string; stderr?: string; message: string };
     if (err.code === 'ENOENT') throw new TsdslError('the `git` command is not installed; install git to use --with-branch, --with-commit or --with-git-url');
-    const why = (err.stderr ?? err.message).trim().split('\n').filter(Boolean).pop() ?? 'no answer';
+    const why = causeOf(err.stderr ?? err.message, 'no answer');
     throw new TsdslError(`git repository \`${url}\` does not answer (${why}); check the URL, or that you can reach it with \`git ls-remote ${url}\``);
   }
   const refs: Array<{ ref: string; commit: string }> = [];

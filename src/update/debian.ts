@@ -20,7 +20,7 @@ import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSy
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TsdslError } from '../errors.js';
+import { TsdslError, causeOf } from '../errors.js';
 import { makeCacheDirectories } from '../store/tree.js';
 import { debianArchives, readAptSources, type Env, type MirrorOptions } from '../build/mirrors.js';
 import { compareDebianVersions, upstreamOf } from './debian-version.js';
@@ -115,7 +115,7 @@ function verifiedRelease(bytes: Buffer, keyring: string, url: string): string {
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
     throw new TsdslError('the `gpgv` command is not installed; install gpgv to check Debian\'s index signatures, or set TSDSL_DEBIAN_KEYRING=none');
   if (r.status !== 0) {
-    const why = r.stderr.toString().trim().split('\n').pop() ?? '';
+    const why = causeOf(r.stderr.toString(), `gpgv exited with status ${r.status}`);
     throw new TsdslError(`the signature of ${url} does not check out against ${keyring} (${why}); the archive or a proxy in between serves altered data`);
   }
   return r.stdout.toString('utf8');

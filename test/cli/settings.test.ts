@@ -100,3 +100,14 @@ describe('progress off a terminal', () => {
     expect(text).toBe('1 to build, 1 to download\ndownloading hwloc.tar.bz2\ndownloaded hwloc.tar.bz2 in 1.5 s\nbuilding hwloc-2.9.0\nbuilt hwloc-2.9.0 in 20.0 s\n');
   });
 });
+
+describe('causeOf', () => {
+  it('quotes the line of a tool\'s error output that tells the cause, not its epilogue', async () => {
+    const { causeOf } = await import('../../src/errors.js');
+    const git = "fatal: '/srv/hwloc.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+    expect(causeOf(git, '?')).toBe("fatal: '/srv/hwloc.git' does not appear to be a git repository");
+    expect(causeOf('gzip: stdin: not in gzip format\ntar: Child returned status 1\ntar: Error is not recoverable: exiting now\n', '?')).toBe('gzip: stdin: not in gzip format');
+    expect(causeOf('just one line\n', '?')).toBe('just one line');
+    expect(causeOf('', 'exit status 2')).toBe('exit status 2');
+  });
+});
