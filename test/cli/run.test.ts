@@ -120,7 +120,7 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     spawnSync('tar', ['-cf', join(dir, 'oci.tar'), '-C', dir, 'oci-layout']);
     expect(tsdsl(['run', join(dir, 'oci.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is an OCI image \(pack -f oci\), which tsdsl run does not run/);
     writeFileSync(join(dir, 'truncated.tar.gz'), 'not a tarball at all');
-    expect(tsdsl(['run', join(dir, 'truncated.tar.gz'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a readable tar archive \(gzip: stdin: not in gzip format\)/);
+    expect(tsdsl(['run', join(dir, 'truncated.tar.gz'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } }).stderr).toMatch(/is not a readable tar archive \(tar: This does not look like a tar archive\)/);
     mkdirSync(join(dir, 'tsdsl/store'), { recursive: true });
     spawnSync('tar', ['-cf', join(dir, 'evil.tar'), '-C', dir, '--transform=s,^notes.txt,../../escaped.txt,', 'notes.txt', 'tsdsl/store'], { encoding: 'utf8' });
     const evil = tsdsl(['run', join(dir, 'evil.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } });
