@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { Collection } from './collection.js';
 
@@ -120,12 +120,35 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
       const close = didYouMean(specifier, ['tsdsl/packages']);
       throw new TsdslError(`loading package file ${file} failed: ${importer}${line ? `:${line}` : ''} imports '${specifier}', which tsdsl does not have${close} (${modules})`, { cause: e });
     }
-    const where = frame ? `${file}:${frame[1]}` : file;
+    // The failing line may be in a file this one imports (b.ts, loaded by a.ts): the first frame
+    // of a user file, not tsdsl's own.
+    const userFrame = frame ? undefined : firstUserFrame(err.stack ?? '');
+    const where = frame ? `${file}:${frame[1]}` : userFrame ?? file;
+    const tdz = /^Cannot access '([^']+)' before initialization$/.exec(err.message);
+    if (tdz) {
+      throw new TsdslError(
+        `loading package file ${where} failed: ${err.message}: \`${tdz[1]}\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import`,
+        { cause: e },
+      );
+    }
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
     const noExport = err instanceof SyntaxError ? /^The requested module '(tsdsl(?:\/packages)?)' does not provide an export named '([^']+)'$/.exec(err.message) : null;
     const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
     throw new TsdslError(`loading package file ${where} failed: ${err.message}${hint}`, { cause: e });
   }
+}
+
+// tsdsl's own code (the tutorial's ./my-packages may sit in the same checkout, so not all of it).
+const TSDSL_CODE = ['dist/', 'src/', 'packages/'].map((d) => fileURLToPath(new URL(`../../../${d}`, import.meta.url)));
+
+/** `file:line` of the first stack frame in a user's file (not tsdsl's, not a dependency's), if any. */
+function firstUserFrame(stack: string): string | undefined {
+  for (const m of stack.matchAll(/file:\/\/(\/[^:)\s]+\.[mc]?[jt]s):(\d+)/g)) {
+    const path = decodeURIComponent(m[1]!);
+    if (TSDSL_CODE.some((d) => path.startsWith(d)) || path.includes('/node_modules/')) continue;
+    return `${path}:${m[2]}`;
+  }
+  return undefined;
 }
 
 /** The line of `importer` that imports the module `resolved` (by its last path component), if found. */

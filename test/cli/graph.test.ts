@@ -258,6 +258,15 @@ export const helper = definePackage({
     if (!user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L or TSDSL_PACKAGE_PATH\) cannot be read \(EACCES\); check its permissions/);
   });
 
+  it('a name used before its definition ran, between two files importing each other: the file and line, and the way out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-cycle-'));
+    writeFileSync(join(dir, 'a.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { fromB } from './b';\nexport const common = { synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat };\nexport const a = definePackage({ name: 'a', version: '1', buildSystem: trivial, ...common, inputs: [fromB] });\n`);
+    writeFileSync(join(dir, 'b.ts'), `import { definePackage, trivial } from 'tsdsl';\nimport { common } from './a';\nexport const fromB = definePackage({ name: 'b', version: '1', buildSystem: trivial, ...common });\n`);
+    expect(tsdsl(['show', '-L', dir, 'a']).stderr).toBe(
+      `tsdsl: error: loading package file ${dir}/b.ts:3 failed: Cannot access 'common' before initialization: \`common\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import\n`,
+    );
+  });
+
   it('a full disk on standard output is an error line, not a stack trace', () => {
     const full = openSync('/dev/full', 'w');
     const r = spawnSync(process.execPath, [BIN, 'graph', 'mumps'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '' } });
