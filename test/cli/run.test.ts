@@ -189,6 +189,9 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     const shared = tsdsl(['shell', '--container', '--network', `--expose=${tools}=/tools`, ...read], { env, timeoutMs: 600_000 });
     expect(shared.code, shared.stderr).toBe(0);
     expect(devices(shared.stdout)).toEqual(host);
+    // Without -C the network is there anyway: -N is refused, as in Guix; -E without --pure or -C warns.
+    expect(tsdsl(['shell', '--network', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/-N\/--network keeps the network in a container; without -C\/--container/);
+    expect(tsdsl(['shell', '-E', '^HOME$', 'hwloc', '--', 'true'], { env }).stderr).toMatch(/^tsdsl: warning: -E\/--preserve means nothing without --pure or -C\/--container/);
   }, 700_000);
 
   it('-E/--preserve, --expose and --share in a container', () => {

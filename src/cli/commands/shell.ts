@@ -1,6 +1,7 @@
 /** `tsdsl shell`: a shell (or a command) with packages from the store, built on demand. */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
+import { warn } from '../command.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
@@ -36,6 +37,13 @@ export const command: Command = {
   takesCommand: true,
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl shell: no package given; try `tsdsl shell hwloc -- lstopo-no-graphics`');
+    // As in Guix: -N only means something in a container; -E only when the environment is emptied.
+    if (args.values['network'] && !args.values['container']) {
+      throw new TsdslError('tsdsl shell: -N/--network keeps the network in a container; without -C/--container the command has the network anyway (add -C, or drop -N)');
+    }
+    if ((args.values['preserve'] as string[] | undefined)?.length && !args.values['pure'] && !args.values['container']) {
+      warn('-E/--preserve means nothing without --pure or -C/--container: every variable of yours is passed already');
+    }
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
     const { run } = await import('../../run/api.js');
