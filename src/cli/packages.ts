@@ -26,7 +26,7 @@ export const buildOptions: readonly OptionSpec[] = [
 export function buildSettings(args: ParsedArgs): { maxJobs: number; cores: number } {
   const maxJobs = (args.values['max-jobs'] as number | undefined) ?? 1;
   const cores = (args.values['cores'] as number | undefined) ?? availableParallelism();
-  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`-j/--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
   if (!Number.isInteger(cores) || cores < 1) throw new TsdslError(`--cores ${cores}: give a whole number of cores, 1 or more (e.g. --cores=2)`);
   return { maxJobs, cores };
 }

@@ -64,6 +64,8 @@ describe('pack manifests', () => {
     expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax\.ts:4/);
     const noDefault = manifest('no-default.ts', `export const x = 1;\n`);
     expect(tsdsl(['pack', '-d', '-m', noDefault], { env, cwd: dir }).stderr).toMatch(/no-default\.ts: the manifest file has no default export/);
+    // -d builds nothing, so options about building or packing are refused, as with build -d.
+    expect(tsdsl(['pack', '-d', '-j2', 'hwloc'], { env, cwd: dir }).stderr).toBe("tsdsl: error: tsdsl pack: -d writes the profile's derivation and builds nothing, so --max-jobs has no effect; drop one of them\n");
     expect(tsdsl(['pack', '-m', join(dir, 'missing.ts')], { env, cwd: dir }).stderr).toMatch(/missing\.ts: no such manifest file/);
   }, 300_000);
 

@@ -4,7 +4,7 @@ import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
-import type { ParsedArgs } from '../options.js';
+import { refuseWith, type ParsedArgs } from '../options.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter, redraws } from '../progress.js';
 
@@ -54,6 +54,11 @@ export const command: Command = {
       const w = Math.max(...packFormats.map((f) => f.name.length));
       out(['Available formats:', ...packFormats.map((f) => `  ${f.name.padEnd(w)}  ${f.description}`), ''].join('\n'));
       return 0;
+    }
+    if (args.values['derivation']) {
+      // As build -d: nothing is built or written but the profile's .drv, so these mean nothing.
+      const packing = ['max-jobs', 'cores', 'format', 'compression', 'symlink', 'relocatable', 'entry-point', 'max-layers', 'image-tag', 'output'];
+      refuseWith(args, packing, 'tsdsl pack: -d writes the profile\'s derivation and builds nothing, so');
     }
     const manifests = (args.values['manifest'] as string[] | undefined) ?? [];
     if (args.positionals.length === 0 && manifests.length === 0) {
