@@ -37,7 +37,12 @@ export function findCheckers(names: readonly string[]): LintChecker[] {
 export function selectCheckers(only: readonly string[], exclude: readonly string[], network = false): LintChecker[] {
   findCheckers([...only, ...exclude]);
   const base = only.length ? checkers.filter((c) => only.includes(c.name)) : checkers.filter((c) => network || !c.network);
-  return base.filter((c) => !exclude.includes(c.name));
+  const selected = base.filter((c) => !exclude.includes(c.name));
+  // Silence from no checker at all would read as a clean bill.
+  if (selected.length === 0) {
+    throw new TsdslError(`-x excludes every checker ${only.length ? `-c names (${only.join(', ')})` : 'there is'}, so nothing would be checked; drop one of them`);
+  }
+  return selected;
 }
 
 /** Lint `packages` with `selected`; findings sorted by file, line, column, checker. */

@@ -163,6 +163,10 @@ describe('tsdsl lint', () => {
     expect(r.code).toBe(0);
   });
 
+  it('-c and -x that leave no checker are an error, not a clean bill', () => {
+    expect(run('good', '-c', 'synopsis', '-x', 'synopsis').stderr).toBe('tsdsl: error: -x excludes every checker -c names (synopsis), so nothing would be checked; drop one of them\n');
+  });
+
   it('-c runs only the named checkers, -x skips some', () => {
     const only = lines(run('bad-meta', '-c', 'synopsis,license').stdout);
     expect(new Set(only.map((l) => l.split(': ')[1]))).toEqual(new Set(['synopsis', 'license']));
