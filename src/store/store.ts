@@ -200,6 +200,11 @@ export interface OpenStoreOptions {
   durable?: boolean;
   /** Registration time source in seconds (default: the clock). */
   now?: () => number;
+  /**
+   * Commands that only read (verify, gc, size, log) open an existing store: a root with no store
+   * yet is an error naming it (a misspelt TSDSL_ROOT), not an empty store made there.
+   */
+  existing?: boolean;
 }
 
 /** The physical root of the local store, from `TSDSL_ROOT`, `XDG_DATA_HOME` or the home dir. */
@@ -218,7 +223,11 @@ export function storeRootFromEnv(env: Readonly<Record<string, string | undefined
 export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const env = options.env ?? process.env;
   const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
-  return new LocalStore(options.root ?? storeRootFromEnv(env), storeDir, options);
+  const root = options.root ?? storeRootFromEnv(env);
+  if (options.existing && !existsSync(join(root, 'var', 'db.sqlite'))) {
+    throw new TsdslError(`there is no store at ${root} (${env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset'}): nothing was built there yet, or TSDSL_ROOT is misspelt`);
+  }
+  return new LocalStore(root, storeDir, options);
 }
 
 // ---------------------------------------------------------------------------------------

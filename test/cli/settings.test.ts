@@ -4,7 +4,7 @@
  * out, with exit code 1, never an "internal error", and never a hang.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,6 +82,18 @@ describe('settings', () => {
       });
       expectUserError({ code: r.status, stderr: r.stderr }, new RegExp(`the store at ${root} is not writable by you \\(.*\\): it belongs to another user or is read-only; set TSDSL_ROOT to a store of your own`));
     }
+  });
+});
+
+describe('a root with no store', () => {
+  it('is an error for the commands that only read it, and is left uncreated', () => {
+    const root = join(tmpdir(), `tsdsl-no-store-${process.pid}`);
+    for (const args of [['verify'], ['gc', '--list-roots'], ['size', 'hwloc'], ['log', 'hwloc']]) {
+      const r = tsdsl(args, { env: { TSDSL_ROOT: root } });
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toBe(`tsdsl: error: there is no store at ${root} (TSDSL_ROOT): nothing was built there yet, or TSDSL_ROOT is misspelt\n`);
+    }
+    expect(existsSync(root)).toBe(false);
   });
 });
 

@@ -46,7 +46,7 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl log: no package or store path given; try `tsdsl log hwloc`');
     const { openStore } = await import('../../store/store.js');
     const { readLog } = await import('../../build/scheduler.js');
-    const store = openStore();
+    const store = openStore({ existing: true });
     try {
       const items = await storeArguments(args, store, args.positionals, { command: 'log', requireValid: false });
       for (const item of items) {

@@ -28,7 +28,7 @@ export const command: Command = {
     }
     const { openStore } = await import('../../store/store.js');
     const { verifyStore } = await import('../../store/gc.js');
-    const store = openStore();
+    const store = openStore({ existing: true });
     try {
       const { checked, problems } = await verifyStore(store, { checkContents: Boolean(args.values['check-contents']) });
       out(problems.map((p) => `${p.message}\n`).join(''));
