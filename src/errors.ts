@@ -55,7 +55,9 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
     const lc = c.toLowerCase();
     let d = editDistance(w, lc);
     if (d === 0 && c !== wanted) d = 0.5;
-    if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2))) d = limit;
+    // Containment, either way (`mump` in `mumps`, `hwloc` in `hwloc2`); a short candidate found
+    // inside a long word (`ack` in `nosuchpackagexyz`) says nothing.
+    if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2 && 2 * c.length >= w.length))) d = limit;
     if (d <= limit) scored.push([c, d]);
   }
   scored.sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));

@@ -123,3 +123,13 @@ describe('causeOf', () => {
     expect(causeOf('', 'exit status 2')).toBe('exit status 2');
   });
 });
+
+describe('closest', () => {
+  it('finds a name inside a word or a word inside a name, but not a short name inside a long word', async () => {
+    const { closest } = await import('../../src/errors.js');
+    expect(closest('mump', ['mumps', 'mumps-openmpi', 'metis'])).toEqual(['mumps', 'mumps-openmpi']);
+    expect(closest('hwloc2', ['hwloc', 'zlib'])).toEqual(['hwloc']);
+    expect(closest('MUMPS', ['mumps'])).toEqual(['mumps']);
+    expect(closest('nosuchpackagexyz', ['ack', 'age', 'zlib'])).toEqual([]);
+  });
+});
