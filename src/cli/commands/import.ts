@@ -75,6 +75,7 @@ export const command: Command = {
     const updater = makeUpdater(updaterName, { log: (t) => err(`tsdsl: ${t}`) });
     const i = spec.indexOf('=');
     const name = i < 0 ? spec : spec.slice(0, i);
+    if (i >= 0 && spec.slice(i + 1) === '') throw new TsdslError(`tsdsl import: \`${spec}\`: nothing after \`=\`; write NAME=VERSION (e.g. libxc=5.2.3), or NAME alone for the newest`);
     const release = i < 0 ? await latestRelease(updater, name) : await findRelease(updater, name, spec.slice(i + 1));
     const collection = await collectionFrom(args);
     const insert = args.values['insert'] as string | undefined;
