@@ -254,7 +254,7 @@ export function parseFile(file: string, text: string): SourceFile {
   if (diags.length) {
     const d = diags[0]!;
     const { line, character } = ts.getLineAndCharacterOfPosition(sf.compilerNode, d.start);
-    throw new TsdslError(`${file}:${line + 1}:${character + 1}: syntax error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}; fix it before running style (the file was not changed)`);
+    throw new TsdslError(`${file}:${line + 1}:${character + 1}: syntax error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ').replace(/\.$/, '')}; fix it before running style (the file was not changed)`);
   }
   return sf;
 }

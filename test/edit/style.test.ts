@@ -116,6 +116,7 @@ describe('tsdsl style', () => {
     const r = tsdsl(['style', 'good.ts', 'broken.ts'], { cwd: dir });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/broken\.ts:3:\d+: syntax error: .*the file was not changed/);
+    expect(r.stderr).not.toMatch(/\.;/);
     expect(readFileSync(join(dir, 'good.ts'), 'utf8')).toBe(INPUT);
     expect(readFileSync(join(dir, 'broken.ts'), 'utf8')).toBe(broken);
     expect(tsdsl(['style'], { cwd: dir }).stderr).toMatch(/no file given; try `tsdsl style packages\/maths\.ts`/);
