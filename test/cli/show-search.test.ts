@@ -78,6 +78,7 @@ describe('tsdsl search', () => {
 
   it('no match exits 1; a bad regexp is a clear error', () => {
     expect(tsdsl(['search', 'zzzzqqq']).code).toBe(1);
+    expect(tsdsl(['search', 'zzzzqqq']).stderr).toMatch(/^tsdsl: error: no package matches `zzzzqqq`/);
     const none = tsdsl(['search', 'zzzzqqq', '--json']);
     expect([none.code, none.stdout]).toEqual([1, '[]\n']);
     expect(tsdsl(['search', '(']).stderr).toMatch(/`\(` is not a valid regular expression/);

@@ -35,8 +35,7 @@ export const command: Command = {
       return hits.length ? 0 : 1;
     }
     if (hits.length === 0) {
-      process.stderr.write(`tsdsl search: no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')}\n`);
-      return 1;
+      throw new TsdslError(`no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')} (in names, synopses and descriptions; the expressions are case-insensitive regular expressions)`);
     }
     out(
       hits
