@@ -47,7 +47,12 @@ interface Cli {
   readonly env: Record<string, string>;
 }
 
-/** A private 0700 directory for podman's runtime state when the session has no XDG_RUNTIME_DIR. */
+/**
+ * A private 0700 directory for podman's runtime state when the session has no XDG_RUNTIME_DIR:
+ * always /tmp/tsdsl-runtime-UID, not under TMPDIR, whose path podman would record (a later run
+ * with another TMPDIR then failed with "database configuration mismatch", and a long one with
+ * "runroot is longer than 50 characters"). One another user made first is refused.
+ */
 function runtimeDir(host: Host): string {
   const rt = host.env['XDG_RUNTIME_DIR'];
   if (rt) {
@@ -58,8 +63,12 @@ function runtimeDir(host: Host): string {
       // fall through
     }
   }
-  const dir = join(host.tmpdir, `tsdsl-runtime-${host.uid}`);
+  const dir = `/tmp/tsdsl-runtime-${host.uid}`;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== host.uid || (st.mode & 0o077) !== 0) {
+    throw new TsdslError(`${dir}, podman's runtime directory, is not a private directory of yours; remove it, or set XDG_RUNTIME_DIR to one`);
+  }
   return dir;
 }
 
@@ -78,7 +87,9 @@ function cli(host: Host, kind: OciKind): Cli | undefined {
     bin,
     global: [
       '--log-level=error',
-      `--root=${join(host.cacheDir, 'podman', driver)}`,
+      // Podman's storage records the runroot it was made with: one store per runroot (a session
+      // with XDG_RUNTIME_DIR and a batch job without), so neither finds the other's.
+      `--root=${join(host.cacheDir, 'podman', `${driver}-${createHash('sha256').update(rt).digest('hex').slice(0, 8)}`)}`,
       `--runroot=${join(rt, 'tsdsl-podman')}`,
       `--storage-driver=${driver}`,
       '--cgroup-manager=cgroupfs',
