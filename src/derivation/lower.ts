@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, type BuildSystem } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -104,7 +104,7 @@ function checkFlagReferences(p: Package, env: Record<string, string>): void {
     for (let i = 0; i < flags.length; i++) {
       if (!flags[i]!.includes('${')) continue;
       for (const name of flagReferences(flags[i]!)) {
-        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name)) continue;
+        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, packageSnippets(p))) continue;
         const known = [...p.outputs, ...Object.keys(env).filter((k) => !mayBeBuildVariable(k))];
         fail(
           p,

@@ -46,6 +46,22 @@ export function flagReferences(flag: string): string[] {
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
+ * Whether shell snippets (phases, a source snippet) set variable `name` (`name=…`, `export name`,
+ * `for name in`, `read … name`): they run in the builder's shell before the flags are read, so a
+ * flag may name what they set.
+ */
+export function snippetsSet(name: string, snippets: readonly string[]): boolean {
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const sets = new RegExp(`(?:^|[^\\w$-])${n}\\+?=|\\b(?:export|local|declare|readonly|typeset)\\s+(?:-\\w+\\s+)*${n}\\b|\\bfor\\s+${n}\\s|\\bread\\b[^\\n;]*\\s${n}\\b`);
+  return snippets.some((s) => sets.test(s));
+}
+
+/** The shell snippets a package runs in its builder's shell: its phases and its source's snippet. */
+export function packageSnippets(p: Package): string[] {
+  return [...Object.values(p.arguments.phases ?? {}), ...(p.source?.snippet ? [p.source.snippet] : [])];
+}
+
+/**
  * Whether a variable a flag names may be set by the build environment rather than by the
  * derivation: those are upper case (`NIX_BUILD_CORES`, `TMPDIR`, `CFLAGS`), and only the build
  * can tell. A lower-case name the derivation does not set names nothing: a misspelt input.

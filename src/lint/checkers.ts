@@ -11,7 +11,7 @@ import { MIRRORS } from '../build/mirrors.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet } from '../dsl/build-systems.js';
 import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
@@ -329,7 +329,7 @@ const flagVariablesChecker: LintChecker = {
           if (known.has(m[1]!)) out.push(problem(`\`${flag}\`: \`$${m[1]}\` is passed as written (flags go to the build without a shell); write \`\${${m[1]}}\``, 'arguments'));
         }
         for (const name of flagReferences(flag)) {
-          if (set.has(name) || mayBeBuildVariable(name)) continue;
+          if (set.has(name) || mayBeBuildVariable(name) || snippetsSet(name, packageSnippets(p))) continue;
           out.push(problem(`\`${flag}\`: \`\${${name}}\` is not an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')}`, 'arguments'));
         }
       }

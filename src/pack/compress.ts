@@ -568,7 +568,8 @@ export function checkDestination(dest: string, option = '-o FILE'): void {
     throw new TsdslError(`cannot write \`${dest}\`: the directory \`${dir}\` is not writable by you; choose another place with ${option}`);
   }
   try {
-    if (statSync(dest).isDirectory()) throw new TsdslError(`cannot write \`${dest}\`: it is a directory; give a file name`);
+    // lstat: a link (a -r root to a store directory) is replaced, not followed.
+    if (lstatSync(dest).isDirectory()) throw new TsdslError(`cannot write \`${dest}\`: it is a directory; give a file name`);
   } catch (e) {
     if (e instanceof TsdslError) throw e;
   }

@@ -105,6 +105,12 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(r.stderr).toMatch(/tsdsl: error: building .*-kgc-bad-.*\.drv failed: its builder exited with status 3/);
     // --check compares what is in the store, and says so of what was not (built, not compared).
     writeFileSync(join(dir, 'k.ts'), readFileSync(join(dir, 'k.ts'), 'utf8') + pkg('kgc-new', 'echo y > $out/y'));
+    // -r twice: the second run replaces the link to the output directory (it was refused as a directory).
+    for (let i = 0; i < 2; i++) {
+      const again = spawnSync(process.execPath, [BIN, 'build', '-r', join(dir, 'result'), '-L', dir, 'kgc-fine'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
+      expect(again.status, again.stderr).toBe(0);
+    }
+    expect(readFileSync(join(dir, 'result', 'x'), 'utf8')).toBe('x\n');
     const check = spawnSync(process.execPath, [BIN, 'build', '--check', '-L', dir, 'kgc-fine', 'kgc-new'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
     expect(check.status, check.stderr).toBe(0);
     expect(check.stderr).toMatch(new RegExp(`\nchecked 1 build: bit-identical to the outputs in the store\nnot checked, as it was not in the store \\(built now; run --check again to compare\\): kgc-new-${v.replace('.', '\\.')}\n$`));

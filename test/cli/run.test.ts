@@ -69,6 +69,20 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
         expect(code.status, `${engine} ${format}: ${code.stderr}`).toBe(1);
         expect(code.stderr).toMatch(/Failed to export XML/);
       }
+      if (engine === 'podman') {
+        // One user, one HOME, two TMPDIRs (a long one too): podman's state does not follow TMPDIR.
+        const home = mkdtempSync(join(tmpdir(), 'tsdsl-podman-home-'));
+        chmodSync(home, 0o777);
+        for (const t of ['a', 'a-much-longer-temporary-directory-name-than-podman-likes-to-see']) {
+          const tmp = join(home, t);
+          mkdirSync(tmp);
+          chmodSync(tmp, 0o777);
+          const cmd = [...(asUser ? ['runuser', '-u', 'tsdsltest', '--'] : []), 'env', `HOME=${home}`, `TMPDIR=${tmp}`, 'XDG_RUNTIME_DIR=', process.execPath, BIN, 'run', '--engine=podman', images['docker']!, '--', 'lstopo-no-graphics'];
+          const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: home, timeout: 300_000 });
+          expect(r.status, `TMPDIR=${tmp}: ${r.stderr}`).toBe(0);
+          expect(r.stdout).toMatch(/^Machine \(/);
+        }
+      }
     }
     // Apptainer is not packaged for Debian bookworm: its skip says why, from its own probe.
     const apptainer = /^\s*apptainer\s+(works|no)\s+(.*)$/m.exec(explain);

@@ -151,6 +151,12 @@ describe('lowering', () => {
     // Outputs, upper-case names (which the build may set), and text that is not a name are left alone.
     const fine = dummyPackage({ outputs: ['out', 'doc'], arguments: { makeFlags: ['P=${out}', 'D=${doc}', '-j${NIX_BUILD_CORES}', 'X=${a b}', 'Y=$(CC)', 'Z=${'] } });
     await expect(lower(fine)).resolves.toBeDefined();
+    // A variable a phase sets is known to the flags, which the builder reads after it runs.
+    const phased = dummyPackage({ arguments: { phases: { build: 'export blasdir=/x; for lib in a; do :; done; ./configure --prefix=$out' }, makeFlags: ['B=${blasdir}', 'L=${lib}'] } });
+    await expect(lower(phased)).resolves.toBeDefined();
+    // `--prefix=` in a phase is an option, not an assignment: ${prefix} is still unknown.
+    const option = dummyPackage({ name: 'opt', arguments: { phases: { build: './configure --prefix=$out' }, makeFlags: ['P=${prefix}'] } });
+    await expect(lower(option)).rejects.toThrow(/names `\$\{prefix\}`, which is neither/);
   });
   it('is deterministic across processes, and the store dir changes every path', () => {
     const a = tsdsl(['derivation', 'show', '-r', 'mumps']);
