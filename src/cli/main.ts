@@ -79,7 +79,9 @@ export function commandHelp(c: Command): string {
 
 /** Run the CLI with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const debug = argv.includes('--debug');
+  // tsdsl's own --debug: before any `--` (after it, the words belong to the program run).
+  const dashes = argv.indexOf('--');
+  const debug = (dashes < 0 ? argv : argv.slice(0, dashes)).includes('--debug');
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
     // A full disk (> /dev/full), a closed file: said as any error is, not as a stack trace.
@@ -103,7 +105,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     // --debug may come first (`tsdsl --debug graph x`), as it may anywhere after the command.
-    if (first === '--debug' && rest.length) return main([...rest, '--debug']);
+    if (first === '--debug') return main(rest.length ? [rest[0]!, '--debug', ...rest.slice(1)] : []);
     const entry = commands.find((c) => c.name === first);
     if (!entry) {
       const globals = ['--help', '--version', '--help-transform', '--debug'];
@@ -120,8 +122,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (args.rest.length && !command.takesCommand) {
+      const without = [...rest.slice(0, rest.indexOf('--')), ...rest.slice(rest.indexOf('--') + 1)];
       throw new TsdslError(
-        `tsdsl ${command.name} runs no command, so \`-- ${args.rest.join(' ')}\` means nothing to it; give ${args.rest.length === 1 ? 'that word' : 'those words'} without \`--\` (\`tsdsl ${command.name} ${args.rest.join(' ')}\`)`,
+        `tsdsl ${command.name} runs no command, so \`-- ${args.rest.join(' ')}\` means nothing to it; give ${args.rest.length === 1 ? 'that word' : 'those words'} without \`--\` (\`tsdsl ${command.name} ${without.join(' ')}\`)`,
       );
     }
     return await command.run(args);

@@ -46,7 +46,9 @@ describe('tsdsl show', () => {
   it('words after -- are an error for a command that runs none (they were dropped)', () => {
     const r = tsdsl(['show', 'hwloc', '--', '--json']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('tsdsl: error: tsdsl show runs no command, so `-- --json` means nothing to it; give that word without `--` (`tsdsl show --json`)\n');
+    expect(r.stderr).toBe('tsdsl: error: tsdsl show runs no command, so `-- --json` means nothing to it; give that word without `--` (`tsdsl show hwloc --json`)\n');
+    // --debug before the command stays tsdsl's, even with words after --.
+    expect(tsdsl(['--debug', 'build', '-n', 'hwloc', '--', 'x']).stderr).toMatch(/^tsdsl: error: tsdsl build runs no command, so `-- x` means/);
     // Numbers are counts, sizes or durations: a negative one is refused (--timeout=-1 failed every build at once).
     expect(tsdsl(['build', '--timeout=-1', 'zlib']).stderr).toBe('tsdsl: error: tsdsl build: --timeout takes a whole number, 0 or more, not `-1`\n');
   });
