@@ -82,14 +82,15 @@ export function checkRequestKeys(request: object, known: readonly string[], who:
 }
 
 /**
- * The line of a tool's error output that says what went wrong: the first `fatal:`, `error:` or
- * `PROGRAM:` line (git's "does not appear to be a git repository", gzip's "not in gzip format"),
- * not the last, which is often a generic epilogue ("Error is not recoverable: exiting now",
- * "…and the repository exists."). `fallback` when there is no output.
+ * The line of a tool's error output that says what went wrong: a `fatal:` or `error:` line, or
+ * one that names a known cause (git's "does not appear to be a git repository", gpgv's "BAD
+ * signature", gzip's "not in gzip format"); else the last line that is not a generic epilogue
+ * ("Error is not recoverable: exiting now", "…and the repository exists."). `fallback` when
+ * there is no output.
  */
 export function causeOf(stderr: string | undefined, fallback: string): string {
   const lines = (stderr ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
-  const generic = /Error is not recoverable|Child returned status|Could not read from remote repository/;
-  const telling = lines.find((l) => /^(fatal|error|[a-z][\w.+-]*): /i.test(l) && !generic.test(l));
-  return telling ?? lines[lines.length - 1] ?? fallback;
+  const telling = /^(fatal|error): |BAD signature|Can't check signature|no valid OpenPGP|not in gzip format|does not look like a tar archive|does not appear to be a git repository|not found|No such file|Permission denied|Operation not permitted/i;
+  const generic = /Error is not recoverable|Child returned status|Could not read from remote repository|Please make sure you have the correct access rights|and the repository exists/;
+  return lines.find((l) => telling.test(l) && !generic.test(l)) ?? [...lines].reverse().find((l) => !generic.test(l)) ?? lines[lines.length - 1] ?? fallback;
 }

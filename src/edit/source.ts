@@ -8,7 +8,7 @@
  * --insert`; ts-morph is loaded only here, on demand, so other commands never pay for it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TsMorph from 'ts-morph';
@@ -146,7 +146,9 @@ export function writeAtomically(file: string, text: string): boolean {
   if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
   const tmp = join(dirname(file), `.${randomBytes(6).toString('hex')}.tsdsl-edit`);
   try {
-    writeFileSync(tmp, text, { mode: existsSync(file) ? statSync(file).mode & 0o7777 : 0o644 });
+    writeFileSync(tmp, text);
+    // The file's own mode, past the umask (which writeFileSync's mode would go through).
+    chmodSync(tmp, existsSync(file) ? statSync(file).mode & 0o7777 : 0o644);
     renameSync(tmp, file);
   } catch (e) {
     try {

@@ -120,6 +120,10 @@ describe('causeOf', () => {
     expect(causeOf(git, '?')).toBe("fatal: '/srv/hwloc.git' does not appear to be a git repository");
     expect(causeOf('gzip: stdin: not in gzip format\ntar: Child returned status 1\ntar: Error is not recoverable: exiting now\n', '?')).toBe('gzip: stdin: not in gzip format');
     expect(causeOf('just one line\n', '?')).toBe('just one line');
+    // gpgv says where the signature was made first, and what is wrong last.
+    const gpgv = 'gpgv: Signature made Fri Nov 27 10:00:00 2026 UTC\ngpgv:                using RSA key 0123456789ABCDEF\ngpgv: BAD signature from "Debian Archive Automatic Signing Key"\n';
+    expect(causeOf(gpgv, '?')).toBe('gpgv: BAD signature from "Debian Archive Automatic Signing Key"');
+    expect(causeOf('warning: redirecting to https://x/\nfatal: repository not found\n', '?')).toBe('fatal: repository not found');
     expect(causeOf('', 'exit status 2')).toBe('exit status 2');
   });
 });

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -94,6 +94,8 @@ describe('tsdsl style', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-style-'));
     const file = join(dir, 'solver.ts');
     writeFileSync(file, INPUT);
+    // A group-writable file stays so, whatever the umask.
+    chmodSync(file, 0o664);
     const dry = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
     expect(dry.code).toBe(1);
     expect(dry.stdout).toMatch(/^solver\.ts:7:3: fields are not in canonical order: `name` should come before `synopsis`/m);
@@ -103,6 +105,7 @@ describe('tsdsl style', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe(EXPECTED);
+    expect(statSync(file).mode & 0o777).toBe(0o664);
     const again = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
     expect(again.stdout).toBe('');
     expect(again.code).toBe(0);
