@@ -559,7 +559,15 @@ function inheritedSpec(parent: Package, overrides: Overrides): PackageSpec<Varia
 
 function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation, labels = inputLabels(parent)): Package {
   if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
-  return make({ spec: inheritedSpec(parent, overrides), captured, parent, overrides, labels }, {});
+  const spec = inheritedSpec(parent, overrides);
+  // The heir keeps the parent's variant values (`inherit(withVariants(mumps, { metis: false }), …)`
+  // is ~metis, as its inputs are), where it still declares the variant and the value fits.
+  const decls: VariantDecls = spec.variants ?? {};
+  const choice: Record<string, VariantValue> = {};
+  for (const [k, v] of Object.entries(pick(parent.variants, decls))) {
+    if (v !== defaultOf(decls[k]!) && checkVariantChoice(String(spec.name), decls, { [k]: v }).length === 0) choice[k] = v;
+  }
+  return make({ spec, captured, parent, overrides, labels }, choice);
 }
 
 /** Fields `derive` can replace without re-running the whole definition. */
@@ -770,15 +778,19 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
     throw new TsdslError(
       `modifyInputs at ${formatLocation(resolveLocation(loc))}: \`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`,
     );
-  const edited: Record<string, readonly Package[]> = {};
-  for (const [field, list] of Object.entries(lists)) {
+  // Each list is edited from the parent's for the variant values in force, so another variant
+  // of the result (`withVariants(mine, { metis: true })`) has its own inputs, edited alike.
+  const editsFor = (field: keyof typeof lists, list: readonly Package[]): InputEdits => {
     const names = new Set(list.map((x) => x.name));
-    const sub: InputEdits = {
+    return {
       replace: Object.fromEntries(Object.entries(edits.replace ?? {}).filter(([n]) => names.has(n))),
       delete: (edits.delete ?? []).filter((n) => names.has(n)),
       ...(field === 'inputs' ? { append: edits.append ?? [], prepend: edits.prepend ?? [] } : {}),
     };
-    edited[field] = modifyInputList(list, sub);
+  };
+  const edited: Record<string, (v: unknown, parent: Package) => readonly Package[]> = {};
+  for (const field of Object.keys(lists) as Array<keyof typeof lists>) {
+    edited[field] = (_v, parent) => modifyInputList(parent[field], editsFor(field, parent[field]));
   }
   // A replacement keeps the name of what it replaces as a recipe variable (`${scotch}` for
   // pt-scotch), as --with-input does and as Guix keeps input labels.

@@ -247,6 +247,18 @@ describe('inherit, with and modifyInputs', () => {
     }
   });
 
+  it('an heir keeps its parent\'s variant values, so its variants and inputs agree', () => {
+    const dep = dummyPackage({ name: 'dep' });
+    const p = dummyPackage({ name: 'vp', variants: { dep: true }, inputs: (v) => (v['dep'] ? [dep] : []) });
+    const without = withVariants(p, { dep: false });
+    for (const heir of [inherit(without, { name: 'vp2' }), modifyInputs(without, { append: [zlib] })]) {
+      expect(heir.variants['dep'], heir.name).toBe(false);
+      expect(heir.inputs.map((x) => x.name)).not.toContain('dep');
+      // And the other value brings the input back.
+      expect(withVariants(heir, { dep: true }).inputs.map((x) => x.name)).toContain('dep');
+    }
+  });
+
   it('a replacement keeps the replaced name as a label, through inherit and variants', () => {
     const zlib2 = dummyPackage({ name: 'zlib-ng' });
     const edited = modifyInputs(dummyPackage({ inputs: [zlib], variants: { fast: false } }), { replace: { zlib: zlib2 } });
