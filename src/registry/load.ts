@@ -139,7 +139,9 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
 }
 
 // tsdsl's own code (the tutorial's ./my-packages may sit in the same checkout, so not all of it).
-const TSDSL_CODE = ['dist/', 'src/', 'packages/'].map((d) => fileURLToPath(new URL(`../../../${d}`, import.meta.url)));
+// From dist/src/registry/load.js the checkout is three levels up; from src/registry/load.ts, two.
+const CHECKOUT = new URL(import.meta.url.endsWith('.ts') ? '../../' : '../../../', import.meta.url);
+const TSDSL_CODE = ['dist/', 'src/', 'packages/'].map((d) => fileURLToPath(new URL(d, CHECKOUT)));
 
 /** `file:line` of the first stack frame in a user's file (not tsdsl's, not a dependency's), if any. */
 function firstUserFrame(stack: string): string | undefined {

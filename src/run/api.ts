@@ -222,8 +222,10 @@ export async function run(request: RunRequest): Promise<number> {
   if ((request.pack === undefined) === (request.packages === undefined)) {
     throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
   }
-  for (const k of ['transformations', 'collection', 'store', 'pure', 'onBuilt', 'onEvent'] as const) {
-    if (request.pack !== undefined && request[k] !== undefined) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
+  // A field about building or the host's environment means nothing for a pack (false is no ask).
+  for (const k of ['transformations', 'collection', 'store', 'pure', 'onBuilt', 'onEvent', 'cores', 'maxJobs'] as const) {
+    const v = request[k];
+    if (request.pack !== undefined && v !== undefined && v !== false) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
   }
   const host = request.host ?? currentHost();
   const cwd = resolve(request.cwd ?? process.cwd());

@@ -25,6 +25,9 @@ describe('pack() and run() requests', () => {
     await expect(pack({ packages: ['hwloc'], symlink: ['/bin=bin'] } as never)).rejects.toThrow(/^pack\(\): unknown field `symlink`; did you mean `symlinks`\?/);
     await expect(run({ pack: 'x.tar.gz', comand: ['true'] } as never)).rejects.toThrow(/^run\(\): unknown field `comand`; did you mean `command`\?/);
     await expect(run({ pack: 'x.tar.gz', transformations: ['--without-tests=hwloc'] })).rejects.toThrow(/^run\(\): `transformations` applies with `packages`/);
+    await expect(run({ pack: 'x.tar.gz', maxJobs: 2 })).rejects.toThrow(/^run\(\): `maxJobs` applies with `packages`/);
+    // false asks for nothing: pure: false with a pack is fine (the pack is then looked for).
+    await expect(run({ pack: '/nonexistent/x.tar.gz', pure: false })).rejects.toThrow(/nonexistent/);
   });
 
   it('apply the object form of transform() as they apply options', async () => {
