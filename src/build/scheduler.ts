@@ -388,7 +388,7 @@ export async function realise(
                 if (a !== b && recorded && parseHash(recorded, 'sha256').digest.toString('hex') === b) {
                   throw new BuildError(
                     `the store copy of ${d.drv.outputs[o]!.path} is damaged: its contents (NAR sha256 ${a}) no longer match those recorded when it was built, which this build reproduced (${b}); ` +
-                      '`tsdsl verify --check-contents` lists damaged items: collect it (drop its roots, `tsdsl gc`) and build again',
+                      '`tsdsl verify --check-contents` lists damaged items. To replace it, collect it (drop its roots and those of the items that refer to it, then `tsdsl gc`) and build again',
                   );
                 }
                 if (a !== b) {

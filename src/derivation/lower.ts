@@ -106,11 +106,16 @@ function checkFlagReferences(p: Package, env: Record<string, string>): void {
       for (const name of flagReferences(flags[i]!)) {
         if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, packageSnippets(p))) continue;
         const known = [...p.outputs, ...Object.keys(env).filter((k) => !mayBeBuildVariable(k))];
-        fail(
-          p,
-          `arguments.${field}[${i}]`,
-          `\`${flags[i]}\` names \`\${${name}}\`, which is neither an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')} (an input's prefix is \`\${NAME}\`, with \`_\` for \`-\`: \`\${pt_scotch}\`)`,
-        );
+        try {
+          fail(
+            p,
+            `arguments.${field}[${i}]`,
+            `\`${flags[i]}\` names \`\${${name}}\`, which is neither an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')} (an input's prefix is \`\${NAME}\`, with \`_\` for \`-\`: \`\${pt_scotch}\`)`,
+          );
+        } catch (e) {
+          // Marked, so that lint reports it once (its flag-variables checker finds it already).
+          throw Object.assign(e as TsdslError, { flagReference: true });
+        }
       }
     }
   }

@@ -33,8 +33,8 @@ export const command: Command = {
   details:
     'Prints the log of the build of each PACKAGE (of its derivation, with the transformation options\n' +
     'applied), of a .drv file, or of the derivation that built a store item. Logs are kept in\n' +
-    '$TSDSL_ROOT/var/log, gzipped once the build succeeded; a build in progress or one that failed\n' +
-    'shows its plain log.',
+    '$TSDSL_ROOT/var/log, gzipped once the build succeeded. While the outputs are valid, the log is\n' +
+    'that of the build that made them; otherwise that of the build in progress or the one that failed.',
   examples: [
     ['tsdsl log hwloc', "hwloc's build log"],
     ['tsdsl log hwloc | grep -i warning', 'the warnings of that build'],

@@ -15,7 +15,7 @@ function licenses(p: Package): readonly License[] {
 /** Where an origin comes from, as JSON. */
 function originJson(o: Origin): Record<string, unknown> {
   return o.kind === 'url'
-    ? { kind: 'url', urls: o.urls, sha256: o.sha256 ?? null, fileName: o.fileName }
+    ? { kind: 'url', urls: o.urls, sha256: o.sha256, fileName: o.fileName }
     : o.kind === 'git'
       ? { kind: 'git', url: o.url, commit: o.commit, sha256: o.sha256 ?? null }
       : { kind: 'local', path: o.path };
@@ -24,7 +24,8 @@ function originJson(o: Origin): Record<string, unknown> {
 /** What is done to a source once unpacked, for every kind: patches (files, or URL origins), their flags, the snippet. */
 function sourceChanges(o: Origin): Record<string, unknown> {
   return {
-    patches: o.patches.map((x) => (typeof x === 'string' ? x : originJson(x))),
+    // A file's path, or a fetched patch's URL (as this field always held).
+    patches: o.patches.map((x) => (typeof x === 'string' ? x : x.urls[0]!)),
     patchFlags: o.patchFlags,
     snippet: o.snippet ?? null,
   };
