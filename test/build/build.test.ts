@@ -16,6 +16,7 @@ import { definePackage, licenses, local, trivial, url, type Package } from '../.
 import { Lowerer } from '../../src/derivation/lower.js';
 import { instantiate } from '../../src/derivation/instantiate.js';
 import { openStore, type LocalStore } from '../../src/store/store.js';
+import { deleteTree } from '../../src/store/tree.js';
 import { realise, logPath, readLog } from '../../src/build/scheduler.js';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
@@ -340,8 +341,9 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
 });
 
 describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status !== 0)('tsdsl build as an unprivileged user', () => {
+  let userHome = '';
   it('builds zlib with the CLI as tsdsltest', () => {
-    const home = mkdtempSync(join(tmpdir(), 'tsdsl-user-'));
+    const home = (userHome = mkdtempSync(join(tmpdir(), 'tsdsl-user-')));
     chmodSync(home, 0o777);
     const cache = process.env['TSDSL_DOWNLOAD_CACHE'] ?? join(process.env['HOME'] ?? '/root', '.cache/tsdsl/downloads');
     // The download cache is shared when the machine has one writable by all (CI makes one).
@@ -363,6 +365,10 @@ describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status 
     expect(check.status, check.stderr).toBe(0);
     expect(check.stderr).toMatch(/\nchecked 1 build: bit-identical to the outputs in the store\n$/);
   }, 600_000);
+  // The user's store holds a whole bootstrap (about 400 MB): every run left one in /tmp.
+  afterAll(() => {
+    if (userHome) deleteTree(userHome);
+  });
 });
 
 describe('tsdsl build hwloc@1', () => {

@@ -7,8 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
+import { deleteTree } from '../../src/store/tree.js';
 import { BIN, ROOT, tsdsl } from './helpers.js';
 
 const support = checkSandboxSupport();
@@ -17,8 +18,15 @@ const root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store'
 const asUser = process.getuid?.() === 0 && spawnSync('id', ['tsdsltest']).status === 0;
 
 /** Run the CLI as tsdsltest (or as ourselves when there is no such user). */
+// Homes made for the test user (each holds an unpacked pack cache): removed after the file.
+const homes: string[] = [];
+afterAll(() => {
+  for (const h of homes) deleteTree(h);
+});
+
 function asTester(args: string[], env: Record<string, string> = {}) {
   const home = mkdtempSync(join(tmpdir(), 'tsdsl-runner-'));
+  homes.push(home);
   chmodSync(home, 0o777);
   const cmd = asUser
     ? ['runuser', '-u', 'tsdsltest', '--', 'env', `HOME=${home}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, ...args]
@@ -72,6 +80,7 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
       if (engine === 'podman') {
         // One user, one HOME, two TMPDIRs (a long one too): podman's state does not follow TMPDIR.
         const home = mkdtempSync(join(tmpdir(), 'tsdsl-podman-home-'));
+        homes.push(home);
         chmodSync(home, 0o777);
         for (const t of ['a', 'a-much-longer-temporary-directory-name-than-podman-likes-to-see']) {
           const tmp = join(home, t);
@@ -147,6 +156,7 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
 
   it('Ctrl-C while a pack is first unpacked: exit 130, and no half-unpacked directory in the cache', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-pack-'));
+    homes.push(dir);
     const cache = join(dir, 'cache');
     // Many files, so that unpacking takes a while.
     const files = join(dir, 'tsdsl/store/00000000000000000000000000000000-many');

@@ -4,10 +4,10 @@
  * `refresh -u` and `import --insert`, a second `refresh -u` that changes nothing, and the bad
  * inputs (unknown package, unreachable index, file that does not parse) leaving files as they were.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchUrl } from '../../src/build/fetch.js';
 import { tsdsl } from '../cli/helpers.js';
 import { FIXTURES, archiveEnv, makeArchive } from './archive.js';
@@ -26,6 +26,11 @@ function pkgDir(): { dir: string; file: string } {
   copyFileSync(join(FIXTURES, 'pkgs/hpc.ts'), file);
   return { dir: d, file };
 }
+
+// The fixture archive and its caches: about 100 MB a run.
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tsdsl-update-cli-'));
