@@ -85,7 +85,8 @@ export const xz = definePackage({
   homePage: 'https://tukaani.org/xz/',
   // liblzma and most tools are public domain; some scripts are GPL 2+ and getopt is LGPL 2.1+.
   license: [licenses.publicDomain, licenses.lgpl21Plus, licenses.gpl2Plus],
-  properties: { debianVersion: '5.4.1-1+deb12u1' },
+  // Debian's source package is xz-utils: the updater looks it up by that name.
+  properties: { debianVersion: '5.4.1-1+deb12u1', debianName: 'xz-utils' },
 });
 
 export const m4 = definePackage({

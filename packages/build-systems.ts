@@ -55,4 +55,6 @@ export const cmakeMinimal = definePackage({
     'CMake generates native build files (Makefiles) from a platform-independent description. This minimal variant uses its bundled libraries and no OpenSSL, so that it depends only on the bootstrap toolchain.',
   homePage: 'https://cmake.org/',
   license: licenses.bsd3,
+  // Debian's source package is cmake: the updater looks it up by that name.
+  properties: { debianName: 'cmake' },
 });

@@ -8,7 +8,7 @@
  * --insert`; ts-morph is loaded only here, on demand, so other commands never pay for it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TsMorph from 'ts-morph';
@@ -142,7 +142,10 @@ function checkEdit(m: Morph, sf: TsMorph.SourceFile, original: string, what: str
 }
 
 /** Replace `file` with `text` in one rename, keeping its mode; a no-op when the text is the same. */
-export function writeAtomically(file: string, text: string): boolean {
+export function writeAtomically(path: string, text: string): boolean {
+  // A link is followed: its target is rewritten and the link stays (a renamed temporary file
+  // would replace the link itself).
+  const file = existsSync(path) ? realpathSync(path) : path;
   if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
   const tmp = join(dirname(file), `.${randomBytes(6).toString('hex')}.tsdsl-edit`);
   try {

@@ -4,7 +4,7 @@
  * a fake library) and a build log, so nothing needs to be compiled.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -230,6 +230,11 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     const roots = run(['gc', '--list-roots']).stdout;
     for (const [i, drv] of two.stdout.trim().split('\n').entries()) expect(roots).toContain(`${join(work, i ? `two-${i + 1}` : 'two')}\t${drv}\n`);
     expect(run(['build', '-d', '-r', '/nonexistent/dir/r', 'hwloc']).stderr).toBe('tsdsl: error: cannot write `/nonexistent/dir/r`: the directory `/nonexistent/dir` does not exist; create it first, or choose another place with -r FILE\n');
+    // A regular file in the way is refused before anything is built, and left as it was.
+    const precious = join(root, 'precious.txt');
+    writeFileSync(precious, 'data');
+    expect(run(['build', '-d', '-r', precious, 'hwloc']).stderr).toBe(`tsdsl: error: --root ${precious}: the file exists and is not a symbolic link; remove it or choose another name\n`);
+    expect(readFileSync(precious, 'utf8')).toBe('data');
   });
 
   it('an option about building given with -d, or an argument to verify, is an error, not ignored', () => {

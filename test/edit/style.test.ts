@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +106,12 @@ describe('tsdsl style', () => {
     expect(r.code).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe(EXPECTED);
     expect(statSync(file).mode & 0o777).toBe(0o664);
+    // Through a link: the target is rewritten, the link stays a link.
+    writeFileSync(file, INPUT);
+    symlinkSync('solver.ts', join(dir, 'link.ts'));
+    expect(tsdsl(['style', 'link.ts'], { cwd: dir }).code).toBe(0);
+    expect(lstatSync(join(dir, 'link.ts')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(EXPECTED);
     const again = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
     expect(again.stdout).toBe('');
     expect(again.code).toBe(0);

@@ -125,8 +125,17 @@ async function makeRoots(store: LocalStore, paths: readonly string[], file: stri
 /** Checks before anything is built that `-r FILE` can be made: its directory exists and is writable (as `-o FILE` of pack). */
 async function checkRootFile(file: string): Promise<void> {
   const { resolve } = await import('node:path');
+  const { lstatSync } = await import('node:fs');
   const { checkDestination } = await import('../../pack/compress.js');
   checkDestination(resolve(file), '-r FILE');
+  // A file that is not a link would be refused after the build (it is never replaced): say so now.
+  let isFile = false;
+  try {
+    isFile = !lstatSync(resolve(file)).isSymbolicLink();
+  } catch {
+    // absent: it will be made
+  }
+  if (isFile) throw new TsdslError(`--root ${file}: the file exists and is not a symbolic link; remove it or choose another name`);
 }
 
 /** Makes `file` a symlink to the store item `path` and a garbage-collector root (`-r FILE`). */
