@@ -432,8 +432,14 @@ export class LocalStore implements Store {
     } catch (e) {
       throw new TsdslError(`cannot create the store at ${root} (${(e as Error).message}); set TSDSL_ROOT to a writable directory`);
     }
-    // Another user's store (or a read-only one) opens, but its first write would fail deep in a
-    // command (SQLite opens a file it cannot write read-only, without a word): refuse it here.
+    // Another user's store is refused even where it could be written (by root, or opened up with
+    // chmod): items of mixed owners cannot be collected or repaired by either (EPERM).
+    const owner = statSync(root).uid;
+    if (process.getuid && owner !== process.getuid()) {
+      throw new TsdslError(`the store at ${root} belongs to another user (uid ${owner}); set TSDSL_ROOT to a store of your own`);
+    }
+    // A read-only one opens, but its first write would fail deep in a command (SQLite opens a
+    // file it cannot write read-only, without a word): refuse it here.
     const dbFile = join(varDir, 'db.sqlite');
     for (const f of [this.storeRoot, this.tmpRoot, varDir, lockDir, ...(existsSync(dbFile) ? [dbFile] : [])]) {
       try {

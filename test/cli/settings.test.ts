@@ -4,7 +4,7 @@
  * out, with exit code 1, never an "internal error", and never a hang.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,8 +80,15 @@ describe('settings', () => {
         encoding: 'utf8',
         timeout: 60_000,
       });
-      expectUserError({ code: r.status, stderr: r.stderr }, new RegExp(`the store at ${root} is not writable by you \\(.*\\): it belongs to another user or is read-only; set TSDSL_ROOT to a store of your own`));
+      expectUserError({ code: r.status, stderr: r.stderr }, new RegExp(`the store at ${root} belongs to another user \\(uid 0\\); set TSDSL_ROOT to a store of your own`));
     }
+    // Even opened up to everyone, and by root the other way round: no store of mixed owners.
+    spawnSync('chmod', ['-R', 'a+rwX', root]);
+    const opened = spawnSync(process.execPath, [BIN, 'verify'], { cwd: ROOT, uid: user.uid, gid: user.gid, env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, encoding: 'utf8', timeout: 60_000 });
+    expectUserError({ code: opened.status, stderr: opened.stderr }, /belongs to another user \(uid 0\)/);
+    const theirs = newRoot();
+    chownSync(theirs, user.uid, user.gid);
+    expectUserError(tsdsl(['build', '-d', 'zlib'], { env: { TSDSL_ROOT: theirs } }), new RegExp(`the store at ${theirs} belongs to another user \\(uid ${user.uid}\\)`));
   });
 });
 
