@@ -65,6 +65,12 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     const out = r.outputs['out']!;
     expect(store.isValid(out)).toBe(true);
     expect(readFileSync(join(store.physicalPath(out), 'bin/hello'), 'utf8')).toContain('echo hello');
+    // A sandbox directory a killed tsdsl left (kill -9) goes at the next build.
+    const stale = join(tmpdir(), 'tsdsl-sandbox-4194999-AbC123');
+    mkdirSync(join(stale, 'root'), { recursive: true });
+    writeFileSync(join(stale, 'fstab'), '');
+    await build(definePackage({ name: 'trivial-sweep', version: `${process.pid}.${Date.now()}`, buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'echo x > "$out/x"' } }, ...meta }));
+    expect(existsSync(stale)).toBe(false);
     // A successful build's log is kept gzipped.
     const log = logPath(store, r.drvPath);
     expect(existsSync(`${log}.gz`)).toBe(true);
