@@ -121,6 +121,17 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     const check = spawnSync(process.execPath, [BIN, 'build', '--check', '-L', dir, 'kgc-fine', 'kgc-new'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
     expect(check.status, check.stderr).toBe(0);
     expect(check.stderr).toMatch(new RegExp(`\nchecked 1 build: bit-identical to the outputs in the store\nnot checked, as it was not in the store \\(built now; run --check again to compare\\): kgc-new-${v.replace('.', '\\.')}\n$`));
+    // An output deleted by hand is not reported as built.
+    const newOut = check.stdout.trim().split('\n')[1]!;
+    deleteTree(store.physicalPath(newOut));
+    const gone = spawnSync(process.execPath, [BIN, 'build', '-L', dir, 'kgc-new'], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, timeout: 300_000 });
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toMatch(/-kgc-new-.* is registered, but its files are gone from .*; `tsdsl verify` lists what else is missing/);
+    // Put the files back as they were, so that the shared test store stays whole.
+    mkdirSync(store.physicalPath(newOut));
+    writeFileSync(join(store.physicalPath(newOut), 'y'), 'y\n');
+    chmodSync(join(store.physicalPath(newOut), 'y'), 0o444);
+    chmodSync(store.physicalPath(newOut), 0o555);
   }, 300_000);
 
   it('--check on a damaged store copy blames the store copy, not the build', async () => {

@@ -105,6 +105,15 @@ export const command: Command = {
           throw e;
         }
       }
+      // What is printed exists: the database trusts files nobody should touch, but they can be
+      // deleted by hand (one lstat per output; `tsdsl verify` checks the whole store).
+      const { existsSync } = await import('node:fs');
+      const gone = paths.filter((p) => !existsSync(store.physicalPath(p)));
+      if (gone.length) {
+        throw new TsdslError(
+          `${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} registered, but ${gone.length === 1 ? 'its files are' : 'their files are'} gone from ${store.root}/store; \`tsdsl verify\` lists what else is missing. Drop ${gone.length === 1 ? 'its roots' : 'their roots'} and run \`tsdsl gc\`, then build again`,
+        );
+      }
       // One root per package (its first output): FILE, FILE-2, FILE-3, … as Nix names them.
       if (root) await makeRoots(store, results.map((r) => Object.values(r.outputs)[0]!), root);
       out(paths.join('\n') + '\n');
