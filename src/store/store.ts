@@ -1187,8 +1187,15 @@ export class LocalStore implements Store {
         }
         const trash = join(this.tmpRoot, `${this.owner}-${++this.tmpCounter}~${basename(p)}`);
         // Moving a directory to another parent needs write permission on the directory itself.
-        if (st.isDirectory()) chmodSync(dest, 0o755);
-        renameSync(dest, trash);
+        try {
+          if (st.isDirectory()) chmodSync(dest, 0o755);
+          renameSync(dest, trash);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EPERM' && code !== 'EACCES') throw e;
+          // Nothing of this batch is deleted (the transaction rolls back, moved items come back).
+          throw new TsdslError(`cannot delete ${p}: its files at ${dest} are not yours (${code}), so nothing was collected; give them back to the store's owner (chown -R) or remove them as their owner`);
+        }
         moved.push({ dest, trash, dir: st.isDirectory() });
       }
       this.db.invalidatePaths(deleted);

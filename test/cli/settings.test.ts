@@ -4,7 +4,7 @@
  * out, with exit code 1, never an "internal error", and never a hang.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,29 @@ describe('settings', () => {
 
   const why = cannotSwitchUser();
   if (why) console.log(`skipping the other user's store test: ${why}`);
+  it.skipIf(why !== undefined)('gc of a store holding an item its user cannot delete: a clean error, nothing collected', () => {
+    const user = testUser()!;
+    const home = newRoot();
+    chmodSync(home, 0o755);
+    const pkgs = join(home, 'pkgs');
+    mkdirSync(join(pkgs, 'src'), { recursive: true });
+    writeFileSync(join(pkgs, 'src', 'f'), 'x');
+    writeFileSync(join(pkgs, 'p.ts'), `import { definePackage, trivial, licenses, local } from 'tsdsl';\nexport const p = definePackage({ name: 'gcperm', version: '1', source: local('./src'), buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`);
+    spawnSync('chmod', ['-R', 'a+rX', pkgs]);
+    const root = join(home, 'root');
+    mkdirSync(root);
+    chownSync(root, user.uid, user.gid);
+    const asUser = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, uid: user.uid, gid: user.gid, env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, encoding: 'utf8', timeout: 60_000 });
+    expect(asUser(['build', '-d', '-L', pkgs, 'gcperm']).status).toBe(0);
+    // The source tree in the store (a directory), made root's by hand.
+    const item = readdirSync(join(root, 'store')).find((n) => n.endsWith('-src'))!;
+    spawnSync('chown', ['-R', '0:0', join(root, 'store', item)]);
+    const gc = asUser(['gc']);
+    expectUserError({ code: gc.status, stderr: gc.stderr }, new RegExp(`cannot delete /tsdsl/store/${item}: its files at .* are not yours \\(EPERM\\), so nothing was collected`));
+    expect(existsSync(join(root, 'store', item))).toBe(true);
+  });
+
   it.skipIf(why !== undefined)("another user's store: says so, instead of SQLite's read-only error", () => {
     const root = newRoot();
     expect(tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: root } }).code).toBe(0);
