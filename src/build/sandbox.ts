@@ -33,7 +33,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
-import { ownerAlive } from '../store/lock.js';
+import { removeLeftoversOfDead } from '../store/lock.js';
 
 /** A host path made visible inside the sandbox. */
 export interface SandboxBind {
@@ -528,28 +528,6 @@ function lineSplitter(stream: 'stdout' | 'stderr', onLine: NonNullable<SandboxSp
  * when the cause is the machine's configuration, how to fix it.
  */
 
-/**
- * Removes the sandbox directories of tsdsl processes that died without cleaning up (kill -9):
- * `tsdsl-sandbox-PID-XXXXXX` in the temporary directory, whose PID no longer runs. Others' and
- * unreadable ones are left alone.
- */
-function removeDeadSandboxes(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^tsdsl-sandbox-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || ownerAlive(`${m[1]} 0`)) continue;
-    try {
-      rmSync(join(tmpdir(), name), { recursive: true, force: true });
-    } catch {
-      // another user's, or in use in a way we cannot see: left
-    }
-  }
-}
 
 export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const started = Date.now();
@@ -567,7 +545,8 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   if (spec.signal?.aborted) return { code: null, signal: null, killed: 'abort', durationMs: 0 };
   const tools = hostTools();
 
-  removeDeadSandboxes();
+  // The sandbox directories of tsdsl processes that died (kill -9) go first.
+  removeLeftoversOfDead(tmpdir(), /^tsdsl-sandbox-(\d+)-[A-Za-z0-9]{6}$/);
   const work = mkdtempSync(join(tmpdir(), `tsdsl-sandbox-${process.pid}-`));
   chmodSync(work, 0o755);
   const paths = { root: join(work, 'root'), fstab: join(work, 'fstab') };

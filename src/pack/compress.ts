@@ -20,7 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import type { TransformOptions } from 'node:stream';
-import { ownerAlive } from '../store/lock.js';
+import { removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import type { PackFormat, PackOptions } from './formats.js';
 
@@ -550,25 +550,9 @@ export function removeTree(path: string): void {
  * temporaries of `dest` left by a process that died (kill -9 leaves them) are removed first.
  */
 export function temporaryName(dest: string, tag = 'tmp'): string {
-  removeDeadTemporaries(dest);
+  const escaped = basename(dest).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  removeLeftoversOfDead(dirname(dest), new RegExp(`^\\.${escaped}\\.[a-z]+-(\\d+)-[0-9a-f]{8}$`));
   return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-/** Removes `.NAME.TAG-PID-XXXXXXXX` siblings of `dest` whose process is gone. */
-function removeDeadTemporaries(dest: string): void {
-  const dir = dirname(dest);
-  const prefix = `.${basename(dest)}.`;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const m = /^[a-z]+-(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
-    if (m && Number(m[1]) !== process.pid && !ownerAlive(`${m[1]} 0`)) removeTree(join(dir, name));
-  }
 }
 
 /**

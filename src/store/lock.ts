@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deleteTree } from './tree.js';
 
 /** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
 function processStartTime(pid: number): string | undefined {
@@ -53,6 +54,29 @@ export function ownerAlive(token: string): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them):
+ * those whose name `pattern` matches, with the process id as its first group, when that process
+ * is not this one and no longer runs. An entry that cannot be removed (another user's) is left.
+ */
+export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = pattern.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || ownerAlive(`${pid} 0`)) continue;
+    try {
+      deleteTree(join(dir, name));
+    } catch {
+      // not ours to remove
+    }
   }
 }
 
