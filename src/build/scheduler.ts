@@ -382,16 +382,16 @@ export async function realise(
                 // NAR hashes ignore times and ownership, so no normalisation is needed first.
                 const a = (await narHash(reference[o]!)).hash.toString('hex');
                 const b = (await narHash(path)).hash.toString('hex');
-                // --check: the build may match what was registered while the store copy was
-                // damaged since; that is the store's fault, not the build's.
-                const recorded = checking ? store.queryPathInfo(d.drv.outputs[o]!.path)?.narHash : undefined;
-                if (a !== b && recorded && parseHash(recorded, 'sha256').digest.toString('hex') === b) {
-                  throw new BuildError(
-                    `the store copy of ${d.drv.outputs[o]!.path} is damaged: its contents (NAR sha256 ${a}) no longer match those recorded when it was built, which this build reproduced (${b}); ` +
-                      '`tsdsl verify --check-contents` lists damaged items. To replace it, collect it (drop its roots and those of the items that refer to it, then `tsdsl gc`) and build again',
-                  );
-                }
                 if (a !== b) {
+                  // --check: the build may match what was registered while the store copy was
+                  // damaged since; that is the store's fault, not the build's.
+                  const recorded = checking ? store.queryPathInfo(d.drv.outputs[o]!.path)?.narHash : undefined;
+                  if (recorded && parseHash(recorded, 'sha256').digest.toString('hex') === b) {
+                    throw new BuildError(
+                      `the store copy of ${d.drv.outputs[o]!.path} is damaged: its contents (NAR sha256 ${a}) no longer match those recorded when it was built, which this build reproduced (${b}); ` +
+                        '`tsdsl verify --check-contents` lists damaged items. To replace it, collect it (drop its roots and those of the items that refer to it, then `tsdsl gc`) and build again',
+                    );
+                  }
                   const kept = opts.keepFailed ? keepTree(store, tmp, d.name) : undefined;
                   keep = kept !== undefined;
                   throw new BuildError(
