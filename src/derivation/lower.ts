@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, type BuildSystem } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -56,7 +56,7 @@ interface Lowered extends LoweredPackage {
 
 /** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
 function envVarOf(name: string): string {
-  const v = name.replace(/[^A-Za-z0-9_]/g, '_');
+  const v = variableOf(name);
   return !BUILD_ENV_NAMES.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
 }
 
@@ -98,13 +98,14 @@ function addPropagated(list: readonly Package[], into: Package[], seen: { set?: 
  * closure was built. Names the flag and suggests the closest variables.
  */
 function checkFlagReferences(p: Package, env: Record<string, string>): void {
+  let snippets: string[] | undefined;
   for (const field of FLAG_FIELDS) {
     const flags = p.arguments[field];
     if (!flags) continue;
     for (let i = 0; i < flags.length; i++) {
       if (!flags[i]!.includes('${')) continue;
       for (const name of flagReferences(flags[i]!)) {
-        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, packageSnippets(p))) continue;
+        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, (snippets ??= packageSnippets(p)))) continue;
         const known = [...p.outputs, ...Object.keys(env).filter((k) => !mayBeBuildVariable(k))];
         try {
           fail(

@@ -51,10 +51,13 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * flag may name what they set.
  */
 export function snippetsSet(name: string, snippets: readonly string[]): boolean {
-  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const sets = new RegExp(`(?:^|[^\\w$-])${n}\\+?=|\\b(?:export|local|declare|readonly|typeset)\\s+(?:-\\w+\\s+)*${n}\\b|\\bfor\\s+${n}\\s|\\bread\\b[^\\n;]*\\s${n}\\b`);
+  // `name` is a variable name (what flagReferences returns), so it needs no escaping.
+  const sets = new RegExp(`(?:^|[^\\w$-])${name}\\+?=|\\b(?:export|local|declare|readonly|typeset)\\s+(?:-\\w+\\s+)*${name}\\b|\\bfor\\s+${name}\\s|\\bread\\b[^\\n;]*\\s${name}\\b`);
   return snippets.some((s) => sets.test(s));
 }
+
+/** The shell variable a package name is written as in a flag or snippet (`pt-scotch` → `pt_scotch`). */
+export const variableOf = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_');
 
 /** The shell snippets a package runs in its builder's shell: its phases and its source's snippet. */
 export function packageSnippets(p: Package): string[] {

@@ -8,10 +8,10 @@
 import { existsSync } from 'node:fs';
 import { basename, sep } from 'node:path';
 import { MIRRORS } from '../build/mirrors.js';
-import { TsdslError, didYouMean } from '../errors.js';
+import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
 import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
@@ -320,7 +320,8 @@ const flagVariablesChecker: LintChecker = {
   check(p) {
     const out: Problem[] = [];
     // Flags are not run through a shell: only `${name}` is replaced (by the input's prefix, or `${out}`).
-    const inputs = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((i) => i.name.replace(/[^A-Za-z0-9_]/g, '_'));
+    const inputs = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((i) => variableOf(i.name));
+    const snippets = packageSnippets(p);
     const known = new Set(['out', ...p.outputs, ...inputs]);
     const set = new Set([...known, ...BUILD_ENV_NAMES, ...Object.keys(p.arguments.env ?? {}), ...bagVariables(p)]);
     for (const field of ['configureFlags', 'makeFlags', 'cmakeFlags'] as const) {
@@ -329,7 +330,7 @@ const flagVariablesChecker: LintChecker = {
           if (known.has(m[1]!)) out.push(problem(`\`${flag}\`: \`$${m[1]}\` is passed as written (flags go to the build without a shell); write \`\${${m[1]}}\``, 'arguments'));
         }
         for (const name of flagReferences(flag)) {
-          if (set.has(name) || mayBeBuildVariable(name) || snippetsSet(name, packageSnippets(p))) continue;
+          if (set.has(name) || mayBeBuildVariable(name) || snippetsSet(name, snippets)) continue;
           out.push(problem(`\`${flag}\`: \`\${${name}}\` is not an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')}`, 'arguments'));
         }
       }
@@ -349,7 +350,7 @@ function bagVariables(p: Package): string[] {
     stack.push(...q.propagatedInputs);
   }
   // An input put in by a rewrite is also known by the label of what it replaced.
-  return [...seen, ...(inputLabels(p)?.values() ?? [])].map((q) => (typeof q === 'string' ? q : q.name).replace(/[^A-Za-z0-9_]/g, '_'));
+  return [...[...seen].map((q) => q.name), ...(inputLabels(p)?.values() ?? [])].map(variableOf);
 }
 
 const duplicateChecker: LintChecker = {
@@ -458,7 +459,7 @@ const derivationChecker: LintChecker = {
           await ctx.prepare(q);
           lowerer.lowerGrafted(q);
         } catch (e) {
-          out.push(problem(`with ${typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`}, ${e instanceof TsdslError || e instanceof Error ? e.message : String(e)}`, 'variants', name));
+          out.push(problem(`with ${typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`}, ${e instanceof Error ? e.message : String(e)}`, 'variants', name));
         }
       }
     }
