@@ -77,7 +77,7 @@ export function parseSymlinks(specs: Readonly<Record<string, string>> | readonly
 const COMPRESSED_ENDINGS: ReadonlyArray<[string, string]> = [
   ['.tar.gz', 'gzip'], ['.tgz', 'gzip'], ['.tar.xz', 'xz'], ['.txz', 'xz'], ['.tar.zst', 'zstd'], ['.tzst', 'zstd'], ['.tar', 'none'],
 ];
-const compressionOfName = (name: string): string | undefined => COMPRESSED_ENDINGS.find(([e]) => name.endsWith(e))?.[1];
+const endingOf = (name: string): readonly [string, string] | undefined => COMPRESSED_ENDINGS.find(([e]) => name.endsWith(e));
 
 /**
  * A warning when `-o FILE`'s ending names another compression than the pack's (`-C none -o
@@ -85,10 +85,11 @@ const compressionOfName = (name: string): string | undefined => COMPRESSED_ENDIN
  * misled. Undefined when they agree, or when either name says nothing (`-o pack`, squashfs).
  */
 function misnamedCompression(output: string, extension: string): string | undefined {
-  const named = compressionOfName(output);
-  const actual = compressionOfName(extension);
-  if (named === undefined || actual === undefined || named === actual) return undefined;
-  const base = output.slice(0, output.length - (COMPRESSED_ENDINGS.find(([e]) => output.endsWith(e))![0].length));
+  const ending = endingOf(output);
+  const actual = endingOf(extension)?.[1];
+  if (ending === undefined || actual === undefined || ending[1] === actual) return undefined;
+  const [suffix, named] = ending;
+  const base = output.slice(0, output.length - suffix.length);
   return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
 }
 
@@ -110,7 +111,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   const format = findPackFormat(request.format ?? 'tarball');
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.
-  format.extension(request.compression ? { compression: request.compression } : {});
+  const extension = format.extension(request.compression ? { compression: request.compression } : {});
   const relocatable = request.relocatable ?? 0;
   if (relocatable > 0 && format.name !== 'tarball') {
     throw new TsdslError(`-R makes relocatable tarballs; it does not apply to -f ${format.name} (drop -R, or use -f tarball)`);
@@ -142,7 +143,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   if (request.output === '') throw new TsdslError('-o: the file name is empty; give one (-o pack.tar.gz), or leave -o out for the default name');
   if (request.output !== undefined) (await import('./compress.js')).checkDestination(resolve(request.output));
   if (request.output !== undefined && request.onWarning) {
-    const wrong = misnamedCompression(request.output, format.extension(request.compression ? { compression: request.compression } : {}));
+    const wrong = misnamedCompression(request.output, extension);
     if (wrong) request.onWarning(wrong);
   }
   const { openStore } = await import('../store/store.js');

@@ -150,29 +150,16 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
   }, 300_000);
 
   it('registers every output at once: doc may refer to out, though doc comes first', async () => {
-    const p = definePackage({
-      name: 'two-outputs',
-      version: `${process.pid}.${Date.now()}`,
-      buildSystem: trivial,
-      outputs: ['out', 'doc'],
-      nativeInputs: [bash, coreutils],
-      arguments: { phases: { build: 'mkdir -p "$out/bin" "$doc/share"; echo "$out" > "$doc/share/where"' } },
-      ...meta,
-    });
+    // A trivial package with outputs out and doc, made by `build`.
+    const twoOutputs = (name: string, build: string) =>
+      definePackage({ name, version: `${process.pid}.${Date.now()}`, buildSystem: trivial, outputs: ['out', 'doc'], nativeInputs: [bash, coreutils], arguments: { phases: { build } }, ...meta });
+    const p = twoOutputs('two-outputs', 'mkdir -p "$out/bin" "$doc/share"; echo "$out" > "$doc/share/where"');
     const r = await build(p);
     const [out, doc] = [r.outputs['out']!, r.outputs['doc']!];
     expect(store.isValid(out) && store.isValid(doc)).toBe(true);
     expect(store.queryPathInfo(doc)!.references).toEqual([out]);
     // Both ways round is a cycle: refused, and neither output is registered.
-    const cyclic = definePackage({
-      name: 'two-outputs-cycle',
-      version: `${process.pid}.${Date.now()}`,
-      buildSystem: trivial,
-      outputs: ['out', 'doc'],
-      nativeInputs: [bash, coreutils],
-      arguments: { phases: { build: 'mkdir -p "$out" "$doc"; echo "$out" > "$doc/where"; echo "$doc" > "$out/docs"' } },
-      ...meta,
-    });
+    const cyclic = twoOutputs('two-outputs-cycle', 'mkdir -p "$out" "$doc"; echo "$out" > "$doc/where"; echo "$doc" > "$out/docs"');
     const l = new Lowerer(store.storeDir);
     await l.prepare([cyclic]);
     const c = l.lowerGrafted(cyclic);

@@ -131,6 +131,9 @@ async function makeRoots(store: LocalStore, paths: readonly string[], file: stri
   for (let i = 0; i < paths.length; i++) await makeRoot(store, paths[i]!, i === 0 ? file : `${file}-${i + 1}`);
 }
 
+/** `-r FILE` names a file that is not a link: it is never replaced. */
+const notALink = (file: string) => new TsdslError(`--root ${file}: the file exists and is not a symbolic link; remove it or choose another name`);
+
 /** Checks before anything is built that `-r FILE` can be made: its directory exists and is writable (as `-o FILE` of pack). */
 async function checkRootFile(file: string): Promise<void> {
   const { resolve } = await import('node:path');
@@ -144,7 +147,7 @@ async function checkRootFile(file: string): Promise<void> {
   } catch {
     // absent: it will be made
   }
-  if (isFile) throw new TsdslError(`--root ${file}: the file exists and is not a symbolic link; remove it or choose another name`);
+  if (isFile) throw notALink(file);
 }
 
 /** Makes `file` a symlink to the store item `path` and a garbage-collector root (`-r FILE`). */
@@ -154,7 +157,7 @@ async function makeRoot(store: LocalStore, path: string, file: string): Promise<
   const abs = resolve(file);
   try {
     if (lstatSync(abs).isSymbolicLink()) rmSync(abs);
-    else throw new TsdslError(`--root ${file}: the file exists and is not a symbolic link; remove it or choose another name`);
+    else throw notALink(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
