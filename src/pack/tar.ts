@@ -18,6 +18,7 @@ import type { Stats } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { posix } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { isAncestor } from '../store/tree.js';
 import type { PackInput } from './formats.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -129,12 +130,6 @@ export class PackClosure {
     }
     return { logical: cur, physical, stats };
   }
-}
-
-/** `a` is a proper ancestor directory of `b` (both absolute and normalised). */
-export function isAncestor(a: string, b: string): boolean {
-  if (a === '/') return b !== '/';
-  return b.startsWith(`${a}/`);
 }
 
 /** Byte order of the UTF-8 encodings, which is what GNU tar's --sort=name uses. */

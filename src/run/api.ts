@@ -24,6 +24,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys } from '../errors.js';
+import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -127,9 +128,9 @@ export function checkBindTargets(binds: readonly Bind[], storeDir: string): void
     const target = normalize(b.target).replace(/(.)\/+$/, '$1');
     const flag = `${b.writable ? '--share' : '--expose'}=${b.source === b.target ? b.source : `${b.source}=${b.target}`}`;
     const hides =
-      target === storeDir || storeDir.startsWith(target === '/' ? '/' : `${target}/`)
+      target === storeDir || isAncestor(target, storeDir)
         ? `the store (${storeDir}), which the programs run from`
-        : target.startsWith(`${storeDir}/`)
+        : isAncestor(storeDir, target)
           ? `a path in the store (${storeDir}), whose items are read-only and part of the run`
           : ['/proc', '/dev', '/sys'].includes(target)
             ? `the container's ${target}, which programs need`

@@ -67,3 +67,9 @@ export function deleteTree(path: string): number {
   rmSync(path, { recursive: true, force: true });
   return bytes;
 }
+
+/** `a` is a proper ancestor directory of `b` (both absolute and normalised). */
+export function isAncestor(a: string, b: string): boolean {
+  if (a === '/') return b !== '/';
+  return b.startsWith(`${a}/`);
+}
