@@ -27,6 +27,8 @@ import { checkSandboxSupport, runSandboxed } from './sandbox.js';
 export type BuildEvent =
   | { kind: 'plan'; build: string[]; fetch: string[] }
   | { kind: 'start'; drvPath: string; name: string }
+  /** Another process holds the outputs' lock (it is building them); `pid` is its process. */
+  | { kind: 'wait'; drvPath: string; name: string; pid: string }
   | { kind: 'phase'; drvPath: string; phase: string }
   | { kind: 'line'; drvPath: string; line: string }
   | { kind: 'progress'; drvPath: string; bytes: number; total: number | undefined }
@@ -359,7 +361,7 @@ export async function realise(
   const buildOne = async (d: FinalizedDerivation): Promise<void> => {
     const started = Date.now();
     const outPaths = Object.values(d.drv.outputs).map((o) => o.path);
-    const lock = await store.lockPaths(outPaths);
+    const lock = await store.lockPaths(outPaths, { onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]! }) });
     try {
       const checking = (opts.check || (opts.rounds ?? 1) > 1) && outPaths.every((p) => store.isValid(p));
       if (!checking && outPaths.every((p) => store.isValid(p))) return; // another process built it

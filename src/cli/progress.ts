@@ -62,6 +62,9 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
           if (!tty) say(`${fetches.has(e.drvPath) ? 'downloading' : 'building'} ${e.name}`);
           draw();
           break;
+        case 'wait':
+          say(`waiting for process ${e.pid}, which holds the lock on ${e.name} (another tsdsl building it)`);
+          break;
         case 'phase': {
           const a = active.get(e.drvPath);
           if (a) a.phase = e.phase;

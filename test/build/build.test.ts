@@ -316,6 +316,44 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(readFileSync(join(store.physicalPath(a.outputs['out']!), 'log'), 'utf8')).toBe('built-once\n');
   }, 120_000);
 
+  it('a second tsdsl building the same package says it waits for the first, then finds it built', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-wait-'));
+    try {
+      writeFileSync(
+        join(dir, 'slow.ts'),
+        `import { definePackage, licenses, trivial } from 'tsdsl';
+import { bash, coreutils } from 'tsdsl/packages';
+export const waited = definePackage({
+  name: 'waited', version: '${Date.now()}', buildSystem: trivial, nativeInputs: [bash, coreutils],
+  arguments: { phases: { build: 'sleep 3; echo once > "$out/log"' } },
+  synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat,
+});
+`,
+      );
+      const env = { ...process.env, TSDSL_ROOT: root, TSDSL_STORE_DIR: '/tsdsl/store', TSDSL_PACKAGE_PATH: '' };
+      const run = () =>
+        new Promise<{ pid: number; code: number | null; stdout: string; stderr: string }>((resolve) => {
+          const c = spawn(process.execPath, [BIN, 'build', '-L', dir, 'waited'], { env });
+          let stdout = '';
+          let stderr = '';
+          c.stdout.on('data', (b: Buffer) => (stdout += b));
+          c.stderr.on('data', (b: Buffer) => (stderr += b));
+          c.on('close', (code) => resolve({ pid: c.pid!, code, stdout, stderr }));
+        });
+      const first = run();
+      // The second starts once the first is building (it printed "building waited").
+      await new Promise((r) => setTimeout(r, 1500));
+      const [a, b] = await Promise.all([first, run()]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toBe(a.stdout);
+      expect(b.stderr).toContain(`waiting for process ${a.pid}, which holds the lock on waited-`);
+      expect(b.stderr).not.toMatch(/^built waited/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('builds hwloc from upstream, and lstopo-no-graphics runs from a chroot of its closure (unprivileged)', async () => {
     const hwloc = getDefaultCollection().resolve('hwloc');
     const r = await build(hwloc);
