@@ -115,7 +115,7 @@ describe('tsdsl size', () => {
     const r = run(['size', 'hwloc']);
     expect(r.code, r.stderr).toBe(0);
     const [head, first, second, total] = lines(r.stdout);
-    expect(head).toMatch(/^store item +total +self$/);
+    expect(head).toMatch(/^store item +total +self +share$/);
     expect(first).toMatch(new RegExp(`^${out} +0\\.38 +0\\.096 +2[0-9]\\.\\d%$`));
     expect(second).toMatch(new RegExp(`^${lib} +0\\.29 +0\\.29 +7[0-9]\\.\\d%$`));
     expect(total).toBe('total: 0.38 MiB');

@@ -35,7 +35,8 @@ export function closureSizes(store: LocalStore, paths: readonly string[]): { ite
 /** The table `guix size` prints: store item, total, self (MiB), self as a percentage of the whole. */
 export function formatSizes({ items, total }: { items: readonly SizeEntry[]; total: number }): string {
   const width = Math.max('store item'.length, ...items.map((i) => i.path.length));
-  const lines = [`${'store item'.padEnd(width)}  ${'total'.padStart(8)}  ${'self'.padStart(8)}`];
+  // The last column is the item's own size as a share of the whole closure's.
+  const lines = [`${'store item'.padEnd(width)}  ${'total'.padStart(8)}  ${'self'.padStart(8)}  ${'share'.padStart(6)}`];
   for (const i of items) {
     const share = total > 0 ? ((100 * i.self) / total).toFixed(1) : '0.0';
     lines.push(`${i.path.padEnd(width)}  ${mib(i.total).padStart(8)}  ${mib(i.self).padStart(8)}  ${share.padStart(5)}%`);
@@ -51,7 +52,7 @@ export const command: Command = {
   details:
     'Prints every item of the closure of the given packages or store items (what they refer to,\n' +
     'recursively) with the size of its own closure (total) and its own size (self), in MiB, largest\n' +
-    'closure first, and its share of the whole; then the whole. Sizes are NAR sizes from the store\n' +
+    'closure first, and its own size as a share of the whole (share); then the whole. Sizes are NAR sizes from the store\n' +
     'database of the store at TSDSL_ROOT (default ~/.local/share/tsdsl). Packages must be built first\n' +
     '(`tsdsl build PACKAGE`).',
   examples: [
