@@ -92,7 +92,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [first, ...rest] = argv;
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       if (first === 'help' && rest[0]) return main([rest[0], '--help']);
-      process.stdout.write(mainHelp());
+      // Without a command it is a usage error: the help goes to stderr (as a usage error's
+      // message does), so `tsdsl > file` with a forgotten command leaves no help in the file.
+      (first === undefined ? process.stderr : process.stdout).write(mainHelp());
       return first === undefined ? 2 : 0;
     }
     if (first === '--version' || first === '-V') {

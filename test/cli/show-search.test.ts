@@ -38,6 +38,10 @@ describe('tsdsl show', () => {
     expect(tsdsl(['--hlep']).stderr).toBe('tsdsl: error: unknown option `--hlep` before the command; did you mean `--help`? (usage: tsdsl COMMAND [OPTION]...; see tsdsl --help)\n');
     expect(tsdsl(['derivation', 'shwo', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl derivation: unknown subcommand `shwo`; did you mean `show`? (use `tsdsl derivation show PACKAGE`)\n');
     expect(tsdsl(['derivation']).stderr).toMatch(/no subcommand given/);
+    // No command at all: a usage error, the help on stderr and nothing on stdout.
+    const none = tsdsl([]);
+    expect([none.code, none.stdout]).toEqual([2, '']);
+    expect(none.stderr).toMatch(/^Usage: tsdsl COMMAND/);
     const debug = tsdsl(['--debug', 'show', 'nosuchpkg']);
     expect(debug.stderr).toMatch(/^tsdsl: error: unknown package `nosuchpkg`/);
     expect(debug.stderr).toMatch(/\n\s+at /);
