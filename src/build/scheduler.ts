@@ -57,11 +57,13 @@ export class BuildError extends TsdslError {}
  * The error a build that kept going ends with: the first failure's, then which other builds
  * failed, which were not tried because they depend on a failed one, and how many were built.
  */
-function keptGoing(first: Error, failed: readonly string[], skipped: readonly string[], built: number): Error {
+function keptGoing(first: Error, failed: readonly string[], skipped: readonly string[], built: readonly FinalizedDerivation[]): Error {
   if (!(first instanceof TsdslError) || (failed.length < 2 && skipped.length === 0)) return first;
   const lines = [first.message, `${failed.length} build${failed.length === 1 ? '' : 's'} failed: ${failed.join(', ')}`];
   if (skipped.length) lines.push(`${skipped.length} not built, as ${skipped.length === 1 ? 'it depends' : 'they depend'} on a failed build: ${skipped.join(', ')}`);
-  lines.push(`${built} built`);
+  // Fixed-output derivations are downloads, said apart from builds.
+  const downloads = built.filter((d) => Object.values(d.drv.outputs).some((o) => o.hash !== '')).length;
+  lines.push(`${built.length - downloads} built${downloads ? `, ${downloads} downloaded` : ''}`);
   return new BuildError(lines.join('\n'));
 }
 
@@ -469,6 +471,6 @@ export async function realise(
     if (firstError && !opts.keepGoing && running.size === 0) break;
   }
   await Promise.allSettled(running.values());
-  if (firstError) throw keptGoing(firstError, failedNames, skippedNames, built.length);
+  if (firstError) throw keptGoing(firstError, failedNames, skippedNames, built.map((p) => lowerer.derivations.get(p)!));
   return { built, failed, checked };
 }

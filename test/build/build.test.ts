@@ -7,6 +7,7 @@
  * only the first run on a machine fetches the ~80 MB of .debs.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -89,15 +90,24 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       definePackage({ name, version: v, buildSystem: trivial, nativeInputs: [bash, coreutils], inputs, arguments: { phases: { build } }, ...meta });
     const bad = t('kg-bad', 'exit 3');
     const dependent = t('kg-dependent', 'echo x > "$out/x"', [bad]);
-    const fine = t('kg-fine', 'echo x > "$out/x"');
+    // The fine one has a source to download: counted apart from the builds.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-kg-'));
+    writeFileSync(join(dir, `data-${v}.txt`), v);
+    const sha256 = createHash('sha256').update(v).digest('hex');
+    const fine = definePackage({
+      name: 'kg-fine', version: v, buildSystem: trivial, nativeInputs: [bash, coreutils],
+      source: url({ urls: `file://${dir}/data-${v}.txt`, sha256 }),
+      arguments: { phases: { build: 'cp "$src" "$out/x"' } }, ...meta,
+    });
     const l = new Lowerer(store.storeDir);
     await l.prepare([dependent, fine]);
     const roots = [dependent, fine].map((p) => l.lowerGrafted(p));
     await instantiate(store, l, roots.map((r) => r.drvPath));
     const e = await realise(store, l, roots.map((r) => r.drvPath), { cores: 2, keepGoing: true }).then(() => undefined, (x: Error) => x);
-    expect(e?.message).toMatch(new RegExp(`\n1 build failed: kg-bad-${v}\n1 not built, as it depends on a failed build: kg-dependent-${v}\n1 built$`));
+    expect(e?.message).toMatch(new RegExp(`\n1 build failed: kg-bad-${v}\n1 not built, as it depends on a failed build: kg-dependent-${v}\n1 built, 1 downloaded$`));
     expect(store.isValid(roots[1]!.outputs['out']!)).toBe(true);
     expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   }, 300_000);
 
   it('build -k prints the outputs of the packages it could build, then the error', () => {
