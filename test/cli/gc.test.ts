@@ -191,6 +191,11 @@ describe('tsdsl gc', () => {
     expect(withStore((s) => s.allValidPaths())).toEqual([lib, out].sort());
     expect(run(['gc', '--list-dead']).stdout).toBe('');
     expect(run(['gc']).stderr).toBe('freed 0.0 MiB in 0 items\n');
+    // A root whose link is gone is dropped, and said apart from the items.
+    withStore((s) => s.addRoot(lib, join(work, 'gone-link')));
+    expect(run(['gc', '--dry-run']).stderr).toBe('would free about 0.0 MiB in 0 items; 1 dead indirect root would be dropped\n');
+    expect(run(['gc']).stderr).toBe('freed 0.0 MiB in 0 items; 1 dead indirect root dropped\n');
+    expect(run(['gc', '--list-roots']).stdout).not.toContain('gone-link');
   });
 
   it('verify reports a corrupted and a missing item, one line each, and fails', () => {

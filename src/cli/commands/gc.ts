@@ -204,12 +204,14 @@ async function collect(store: LocalStore, args: ParsedArgs): Promise<number> {
     ...(maxFreedText !== undefined ? { maxFreed: parseSize(maxFreedText, '--max-freed') } : {}),
   });
   if (dryRun) out(result.deleted.map((p) => `${p}\n`).join(''));
-  const items = result.deleted.length + result.leftovers.length;
-  const extra: string[] = [];
-  if (result.leftovers.length) extra.push(`${result.leftovers.length} unregistered leftover${result.leftovers.length > 1 ? 's' : ''}`);
-  if (result.caches.length) extra.push(`${result.caches.length} cached build root${result.caches.length > 1 ? 's' : ''}`);
-  if (result.deadRoots.length) extra.push(`${result.deadRoots.length} dead indirect root${result.deadRoots.length > 1 ? 's' : ''}`);
-  const summary = `${mib(result.freedBytes)} MiB in ${items} item${items === 1 ? '' : 's'}${extra.length ? ` (including ${extra.join(', ')})` : ''}`;
+  // What was deleted, each kind counted apart: the store items, then what lay around them.
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const parts = [plural(result.deleted.length, 'item')];
+  if (result.leftovers.length) parts.push(plural(result.leftovers.length, 'unregistered leftover'));
+  if (result.caches.length) parts.push(plural(result.caches.length, 'cached build root'));
+  const listed = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}` : parts[0]!;
+  const dropped = result.deadRoots.length ? `; ${plural(result.deadRoots.length, 'dead indirect root')} ${dryRun ? 'would be dropped' : 'dropped'}` : '';
+  const summary = `${mib(result.freedBytes)} MiB in ${listed}${dropped}`;
   err(dryRun ? `would free about ${summary}` : `freed ${summary}`);
   return 0;
 }
