@@ -766,7 +766,7 @@ export async function lowerPackages(
 }
 
 /** Nix's JSON form of a derivation (`nix derivation show`). */
-export function derivationJson(fin: FinalizedDerivation): Record<string, unknown> {
+export function derivationJson(fin: Pick<FinalizedDerivation, 'drvPath' | 'name' | 'drv'>): Record<string, unknown> {
   const d = fin.drv;
   return {
     [fin.drvPath]: {

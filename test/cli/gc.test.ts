@@ -153,6 +153,20 @@ describe('tsdsl log', () => {
   });
 });
 
+describe('tsdsl derivation show on store paths', () => {
+  it('reads a .drv from the store, or the deriver of an output, as the package gives it', () => {
+    const byPackage = run(['derivation', 'show', 'hwloc']).stdout;
+    const byDrv = run(['derivation', 'show', drvPath]);
+    expect(byDrv.code, byDrv.stderr).toBe(0);
+    expect(byDrv.stdout).toBe(byPackage);
+    expect(run(['derivation', 'show', out]).stdout).toBe(byPackage);
+    const all = (words: string[]) => Object.keys(JSON.parse(run(['derivation', 'show', '-r', ...words]).stdout) as object).sort();
+    expect(all([drvPath])).toEqual(all(['hwloc']));
+    expect(run(['derivation', 'show', lib]).stderr).toMatch(/libfake-1\.0 was not built from a derivation here \(it was added or imported\)/);
+    expect(run(['derivation', 'show', `${SD}/${'3'.repeat(32)}-nothing.drv`]).stderr).toMatch(/is not in the store at .*; write it with `tsdsl build -d PACKAGE`/);
+  });
+});
+
 describe('tsdsl verify', () => {
   it('finds no problem in a sound store', () => {
     const r = run(['verify', '--check-contents']);
