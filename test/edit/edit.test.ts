@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { editorArguments } from '../../src/cli/commands/edit.js';
+import { editorArguments, editorWords } from '../../src/cli/commands/edit.js';
 import { ROOT, tsdsl } from '../cli/helpers.js';
 
 /** An "editor" that records its arguments, one a line, into `log`. */
@@ -46,6 +46,20 @@ describe('tsdsl edit', () => {
     expect(r.stdout).toBe(`packages/mpi.ts:${hwlocLine()}\n`);
     const p = tsdsl(['edit', '--print', 'hwloc'], { env: { EDITOR: '/nonexistent/editor' } });
     expect(p.stdout).toBe(`packages/mpi.ts:${hwlocLine()}\n`);
+  });
+
+  it('an editor variable is split as a shell splits words: quotes keep blanks', () => {
+    expect(editorWords('emacsclient  -nw', 'EDITOR')).toEqual(['emacsclient', '-nw']);
+    expect(editorWords(`"/opt/My Editor/ed" -w 'a b' c\\ d ""`, 'EDITOR')).toEqual(['/opt/My Editor/ed', '-w', 'a b', 'c d', '']);
+    expect(() => editorWords('"/opt/ed -w', 'VISUAL')).toThrow(/VISUAL has an unclosed " quote/);
+    // A program whose directory has a blank in its name starts.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl edit '));
+    const log = join(dir, 'args');
+    writeFileSync(join(dir, 'my vi'), `#!/bin/sh\nprintf '%s\\n' "$@" > '${log}'\n`);
+    chmodSync(join(dir, 'my vi'), 0o755);
+    const r = tsdsl(['edit', 'hwloc'], { env: { VISUAL: `'${join(dir, 'my vi')}' -n`, EDITOR: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe(`-n\n+${hwlocLine()}\n${join(ROOT, 'packages', 'mpi.ts')}\n`);
   });
 
   it('VS Code gets --goto FILE:LINE:COLUMN', () => {

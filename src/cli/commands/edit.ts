@@ -23,6 +23,40 @@ export function editorArguments(editor: string, locations: ReadonlyArray<{ file:
   return locations.flatMap((l) => [`+${l.line}`, l.file]);
 }
 
+/**
+ * Splits an editor variable into words as a shell would, without running one: blanks separate
+ * words, quotes ('…' and "…") keep blanks, a backslash outside single quotes keeps the next
+ * character. So `"/opt/My Editor/ed" -w` is the program `/opt/My Editor/ed` and `-w`.
+ */
+export function editorWords(text: string, variable: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i];
+      else word += c;
+      continue;
+    }
+    if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+      continue;
+    }
+    inWord = true;
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '\\' && i + 1 < text.length) word += text[++i];
+    else word += c;
+  }
+  if (quote) throw new TsdslError(`${variable} has an unclosed ${quote} quote: ${text}; close it, or set ${variable} to the editor's command without quotes`);
+  if (inWord) words.push(word);
+  return words;
+}
+
 export const command: Command = {
   name: 'edit',
   summary: 'open the definition of packages in $VISUAL or $EDITOR',
@@ -51,10 +85,11 @@ export const command: Command = {
       out(locations.map((l) => `${formatLocation(l)}\n`).join(''));
       return 0;
     }
-    // Like Guix, the variable may hold a command with arguments (`emacsclient -nw`).
-    const [cmd, ...cmdArgs] = editor.split(/\s+/) as [string, ...string[]];
+    // Like Guix, the variable may hold a command with arguments (`emacsclient -nw`), quoted as for a shell.
+    const variable = process.env['VISUAL'] ? 'VISUAL' : 'EDITOR';
+    const [cmd, ...cmdArgs] = editorWords(editor, variable) as [string, ...string[]];
     const r = spawnSync(cmd, [...cmdArgs, ...editorArguments(cmd, locations)], { stdio: 'inherit' });
-    if (r.error) throw new TsdslError(`cannot start the editor \`${cmd}\` (from ${process.env['VISUAL'] ? 'VISUAL' : 'EDITOR'}): ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message}; set VISUAL or EDITOR to an installed editor, or use --print`);
+    if (r.error) throw new TsdslError(`cannot start the editor \`${cmd}\` (from ${variable}): ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message}; set VISUAL or EDITOR to an installed editor, or use --print`);
     return r.status ?? 1;
   },
 };
