@@ -25,6 +25,7 @@ import {
   type Host,
   type RunEngine,
   type RunSpec,
+  checkCommand,
   currentHost,
   imageMagic,
   lastLine,
@@ -259,6 +260,9 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
     async run(spec, opts = {}) {
       const c = cli(host, kind);
       if (!c) throw new TsdslError(`engine ${kind}: ${missingBinary(host, kind, `install ${kind}`)}`);
+      // With the pack unpacked, a missing command is said as the other engines say it (the
+      // runtime's own error is an init's "failed to exec pid1", exit 1, after the image load).
+      if (spec.root && existsSync(spec.root)) checkCommand(spec, planShares(spec, host));
       const image = await ensureImage(host, kind, c, spec);
       const piped = spec.stdio === 'pipe';
       const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;

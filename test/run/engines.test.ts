@@ -59,8 +59,8 @@ const CASES: EngineCase[] = [
   { engine: 'userns-old', probe: 'userns', extras: [], uid: 0, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
   { engine: 'charliecloud', probe: 'charliecloud', extras: ['CH_RUNNING'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: false },
   { engine: 'proot', probe: 'proot', extras: ['PWD'], uid, readOnlyBinds: false, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: false },
-  { engine: 'podman', probe: 'podman', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false, cutsNetwork: true },
-  { engine: 'docker', probe: 'docker', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: false, cutsNetwork: true },
+  { engine: 'podman', probe: 'podman', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
+  { engine: 'docker', probe: 'docker', extras: ['HOSTNAME'], uid, readOnlyBinds: true, sharesHome: true, oddNames: true, checksCommand: true, cutsNetwork: true },
   { engine: 'apptainer', probe: 'apptainer', extras: ['APPTAINER_*', 'SINGULARITY_*', 'LD_LIBRARY_PATH', 'PS1', 'LANG', 'TERM'], uid, readOnlyBinds: true, sharesHome: true, oddNames: false, checksCommand: false, cutsNetwork: true },
 ];
 
