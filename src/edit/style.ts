@@ -261,7 +261,10 @@ export function parseFile(file: string, text: string): SourceFile {
 
 /** The canonical form of a file's text; running it on its own output returns the same text. */
 export function styleText(file: string, text: string): { text: string; edits: Array<StyleEdit & { line: number; column: number }> } {
-  let current = text;
+  // A file with CRLF line ends is styled with LF ones and given back with CRLF throughout
+  // (the edits' new lines would otherwise be LF among CRLF).
+  const crlf = text.includes('\r\n');
+  let current = crlf ? text.replace(/\r\n/g, '\n') : text;
   const report: Array<StyleEdit & { line: number; column: number }> = [];
   for (let pass = 0; pass < 10; pass++) {
     const sf = parseFile(file, current);
@@ -270,7 +273,8 @@ export function styleText(file: string, text: string): { text: string; edits: Ar
     if (pass === 0) for (const e of edits) report.push({ ...e, ...sf.getLineAndColumnAtPos(e.pos) });
     current = applyEdits(current, edits);
   }
-  return { text: current, edits: report };
+  if (!report.length) return { text, edits: report };
+  return { text: crlf ? current.replace(/\n/g, '\r\n') : current, edits: report };
 }
 
 /** Read and style a file (nothing written). */

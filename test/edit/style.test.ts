@@ -83,6 +83,14 @@ describe('tsdsl style', () => {
     expect(styleText('a.ts', input).text).toBe("x = definePackage({\n  name: 'a', // last\n  license: licenses.expat // lic\n  // dangling\n});\n");
   });
 
+  it('a file with CRLF line ends keeps CRLF throughout', () => {
+    const crlf = (t: string) => t.replace(/\n/g, '\r\n');
+    const { text, edits } = styleText('fixture.ts', crlf(INPUT));
+    expect(text).toBe(crlf(EXPECTED));
+    expect(edits.map((e) => e.line)).toEqual([7, 30, 31]);
+    expect(styleText('fixture.ts', text)).toEqual({ text, edits: [] });
+  });
+
   it('is idempotent', () => {
     const once = styleText('fixture.ts', INPUT).text;
     const twice = styleText('fixture.ts', once);
