@@ -94,6 +94,8 @@ export interface RunRequest {
   readonly onEvent?: (e: BuildEvent) => void;
   /** With `packages`: called once they are built, just before the command starts. */
   readonly onBuilt?: () => void;
+  /** With `packages`: warnings (a transformation that matched nothing, a host-bound binary). */
+  readonly onWarning?: (message: string) => void;
   readonly cores?: number;
   readonly maxJobs?: number;
 }
@@ -215,7 +217,7 @@ async function checkAvailable(engine: RunEngine, host: Host): Promise<void> {
 const RUN_REQUEST_KEYS = Object.keys({
   pack: 1, packages: 1, transformations: 1, collection: 1, store: 1, command: 1, engine: 1, container: 1, network: 1, pure: 1,
   preserve: 1, env: 1, expose: 1, share: 1, cwd: 1, stdio: 1, stdin: 1, stdout: 1, stderr: 1, signal: 1, cacheDir: 1, host: 1,
-  onEvent: 1, onBuilt: 1, cores: 1, maxJobs: 1,
+  onEvent: 1, onBuilt: 1, onWarning: 1, cores: 1, maxJobs: 1,
 } satisfies Record<keyof RunRequest, 1>);
 
 export async function run(request: RunRequest): Promise<number> {
@@ -224,7 +226,7 @@ export async function run(request: RunRequest): Promise<number> {
     throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
   }
   // A field about building or the host's environment means nothing for a pack (false is no ask).
-  for (const k of ['transformations', 'collection', 'store', 'pure', 'onBuilt', 'onEvent', 'cores', 'maxJobs'] as const) {
+  for (const k of ['transformations', 'collection', 'store', 'pure', 'onBuilt', 'onEvent', 'onWarning', 'cores', 'maxJobs'] as const) {
     const v = request[k];
     if (request.pack !== undefined && v !== undefined && v !== false) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
   }
@@ -294,8 +296,19 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   }
   await checkAvailable(engine, host);
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
-  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, undefined, 'run()');
+  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, request.onWarning, 'run()');
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
+  // The toolchain's Debian binaries name the FHS loader: they start only where the host has it.
+  // (A pack says the same of each program, after checking its ELF files.)
+  const hostBound = packages.filter((p) => p.properties['bootstrap'] === true && p.buildSystem.name === 'debian-binary' && p.properties['runtime'] === undefined);
+  if (hostBound.length) {
+    const one = hostBound.length === 1;
+    request.onWarning?.(
+      `${hostBound.map((p) => `${p.name}@${p.version}`).join(', ')} ${one ? 'is one of' : 'are'} the bootstrap toolchain's Debian binaries: ${one ? 'its' : 'their'} programs ask for the ` +
+        `loader /lib64/ld-linux-x86-64.so.2 and the libraries of the system they run on, so they start on a host like Debian 12${request.container ? ', not in this container' : ''}, ` +
+        'and not from a pack or on another system; packages built here from source (bash, hwloc, …) have no such limit',
+    );
+  }
 
   const { openStore } = await import('../store/store.js');
   const store = request.store ?? openStore();

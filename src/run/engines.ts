@@ -16,6 +16,7 @@ import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, rea
 import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
+import { readElf } from '../store/elf.js';
 import { usernsEngine } from './userns.js';
 import { charliecloudEngine } from './charliecloud.js';
 import { apptainerEngine } from './apptainer.js';
@@ -476,17 +477,36 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
       return false;
     }
   };
+  const where = spec.isolate ? 'inside the container' : 'where the command runs';
+  // A program found must also find its loader there: a prebuilt binary names the FHS one.
+  const loaderFound = (hostPath: string, logical: string): void => {
+    let interpreter: string | undefined;
+    try {
+      interpreter = readElf(hostPath)?.interpreter;
+    } catch {
+      return; // unreadable here: the engine will say
+    }
+    if (interpreter === undefined || isFile(resolveInView(spec.root, view, interpreter))) return;
+    throw new TsdslError(
+      `command \`${argv0}\` (${logical}) asks for the loader ${interpreter}, which is not ${where} (root ${spec.root}): it is a prebuilt binary made for ` +
+        "another system's layout (the toolchain's Debian packages are); run a package built here from source, or run it where that loader is (without -C on a host like Debian 12)",
+      { exitCode: 126 },
+    );
+  };
   if (argv0.includes('/')) {
     const abs = posix.resolve(shares.cwd, argv0);
-    if (!isFile(resolveInView(spec.root, view, abs))) {
-      throw new TsdslError(`command \`${argv0}\` does not exist ${spec.isolate ? 'inside the container' : 'where the command runs'} (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
+    const host = resolveInView(spec.root, view, abs);
+    if (!isFile(host)) {
+      throw new TsdslError(`command \`${argv0}\` does not exist ${where} (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
     }
+    loaderFound(host!, abs);
     return;
   }
   const path = spec.env['PATH'] ?? '/bin:/usr/bin';
   for (const dir of path.split(':')) {
     const d = dir === '' ? shares.cwd : posix.resolve(shares.cwd, dir);
-    if (isFile(resolveInView(spec.root, view, posix.join(d, argv0)))) return;
+    const host = resolveInView(spec.root, view, posix.join(d, argv0));
+    if (isFile(host)) return loaderFound(host!, posix.join(d, argv0));
   }
   const names = new Set<string>();
   for (const dir of path.split(':')) {
@@ -499,7 +519,7 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
       ? 'there is no shell to start: give the command to run after `--` (`-- lstopo-no-graphics`), or add bash to what you pack'
       : 'add the package that provides it or give an absolute path';
   throw new TsdslError(
-    `command \`${argv0}\` not found in PATH=${path} ${spec.isolate ? 'inside the container' : 'where the command runs'} (root ${spec.root})${didYouMean(argv0, names)}; ${fix}`,
+    `command \`${argv0}\` not found in PATH=${path} ${where} (root ${spec.root})${didYouMean(argv0, names)}; ${fix}`,
     // 127, as a shell's "command not found".
     { exitCode: 127 },
   );

@@ -243,6 +243,12 @@ describe.skipIf(!support.ok)('tsdsl shell', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^PATH=.*-profile\/usr\/bin(:|$)/m);
     expect(r.stdout).not.toMatch(/TSDSL_DROP_ME/);
+    // This coreutils is the toolchain's Debian binary: it runs here, and the user is told where it does not.
+    expect(r.stderr).toMatch(/tsdsl: warning: coreutils@9\.1 is one of the bootstrap toolchain's Debian binaries: .*start on a host like Debian 12, and not from a pack/);
+    const c = tsdsl(['shell', '-C', 'hwloc', 'coreutils', '--', 'ls'], { env: { TSDSL_ROOT: root }, timeoutMs: 600_000 });
+    expect(c.code).toBe(126);
+    expect(c.stderr).toMatch(/not in this container/);
+    expect(c.stderr).toMatch(/tsdsl: error: command `ls` \(.*-profile\/bin\/ls\) asks for the loader \/lib64\/ld-linux-x86-64\.so\.2, which is not inside the container/);
   }, 700_000);
 
   it('shell --engine=proot shows the store items (read-only by their modes), though PRoot cannot make binds read-only', () => {

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTsdslError, type TsdslError } from '../../src/errors.js';
 import {
@@ -121,6 +121,31 @@ describe('the container view', () => {
     expect(resolveInView(root, [], '/bin/hello')).toBe(join(root, 'tsdsl/store/aaaa-hello-1.0/bin/hello'));
     expect(resolveInView(root, [], '/bin/nope')).toBeUndefined();
     expect(resolveInView(root, [{ source: join(dir, 'share'), target: '/data', writable: false }], '/data/data.txt')).toBe(join(dir, 'share/data.txt'));
+  });
+
+  it('checkCommand, a program whose loader is missing there (a prebuilt FHS binary) is one sentence, exit 126', () => {
+    // The host's own `true` names the FHS loader, which the fake root does not hold.
+    const fhs = join(root, 'tsdsl/store/aaaa-hello-1.0/bin/fhs-true');
+    writeFileSync(fhs, readFileSync('/bin/true'), { mode: 0o755 });
+    const s = planShares(spec(), host);
+    const interpreter = elfInterpreter('/bin/true')!;
+    try {
+      checkCommand(spec({ command: ['fhs-true'], isolate: true }), s);
+      expect.unreachable();
+    } catch (e) {
+      expect((e as TsdslError).message).toMatch(new RegExp(`command \`fhs-true\` \\(/bin/fhs-true\\) asks for the loader ${interpreter}, which is not inside the container .*prebuilt binary`));
+      expect((e as TsdslError).exitCode).toBe(126);
+    }
+    expect(() => checkCommand(spec({ command: ['/bin/fhs-true'] }), s)).toThrow(/asks for the loader/);
+    // With the loader there, it starts.
+    mkdirSync(join(root, posix.dirname(interpreter)), { recursive: true });
+    writeFileSync(join(root, interpreter), '');
+    try {
+      expect(() => checkCommand(spec({ command: ['fhs-true'] }), s)).not.toThrow();
+    } finally {
+      rmSync(join(root, interpreter));
+      rmSync(fhs);
+    }
   });
 
   it('planShares, binds the working directory and drops one already visible', () => {

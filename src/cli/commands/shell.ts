@@ -67,6 +67,7 @@ export const command: Command = {
         ...settings,
         onEvent: (e) => reporter.event(e),
         onBuilt: close,
+        onWarning: warn,
       });
     } finally {
       close();
