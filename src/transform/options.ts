@@ -21,7 +21,7 @@ import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from
 import { derive, flagProblems, fullName, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
-import { isCommitId, resolveBranch, resolveHead, resolveTag } from './git.js';
+import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
 import { matchesSpec } from './match.js';
 import { packageMapping } from './rewrite.js';
 import { resolveCpu } from './tune.js';
@@ -53,6 +53,8 @@ export interface Transformation {
   cacheable(spec: string): boolean;
   /** Parse the spec (errors here, before anything runs) and build the root transformation. */
   make(spec: string, ctx: TransformContext): (root: Package) => Package;
+  /** The spec as provenance records it, when it depends on the machine (`--tune=native`). */
+  recorded?(spec: string): string;
   /** Asynchronous look-ups `make` needs (an updater's index), awaited by applyTransformOptions. */
   prepare?(spec: string, ctx: TransformContext): Promise<void>;
 }
@@ -106,7 +108,11 @@ function everywhere(spec: PackageSpecString, fn: (p: Package) => Package) {
  * `hwloc-2.9.0-mine.tar.gz` → hwloc, `2.9.0-mine`.
  */
 export function nameAndVersionFromFile(file: string): { name: string; version: string } | undefined {
-  const base = basename(file.replace(/[?#].*$/, '')).replace(/\.(tar\.(gz|bz2|xz|zst|lz|Z)|tgz|tbz2?|txz|zip|tar|gem|crate)$/, '');
+  // As Guix's tarball-sans-extension, everything from `.tar` (any compression after it), `.tgz`,
+  // `.tbz`, `.txz` or `.zip` is extension; so is Debian's `.orig` before it (hwloc_2.2.orig.tar.gz).
+  const base = basename(file.replace(/[?#].*$/, ''))
+    .replace(/(\.orig)?\.(tar|tgz|tbz2?|txz|zip)(\..*)?$/, '')
+    .replace(/\.(gem|crate)$/, '');
   const m = /^(.+?)[-_](\d[^/]*)$/.exec(base) ?? /^(.+?)[-_](v\d[^/]*)$/.exec(base);
   return m ? { name: m[1]!, version: m[2]!.replace(/^v(?=\d)/, '') } : undefined;
 }
@@ -138,11 +144,11 @@ function withGitSource(p: Package, url: string, ref: GitRef): Package {
   let version: string;
   if (ref.kind === 'branch') {
     commit = resolveBranch(url, ref.name);
-    version = `git.${ref.name}`;
+    // As Guix: `feature/x` makes version git.feature-x (a version has no `/`).
+    version = `git.${ref.name.replaceAll('/', '-')}`;
   } else if (ref.kind === 'commit') {
-    resolveHead(url); // the repository must answer
-    commit = ref.name;
-    version = `git.${ref.name.slice(0, 7)}`;
+    commit = fullCommit(url, ref.name);
+    version = `git.${commit.slice(0, 7)}`;
   } else if (ref.kind === 'tag') {
     const c = resolveTag(url, ref.name) ?? (() => {
       try {
@@ -152,14 +158,32 @@ function withGitSource(p: Package, url: string, ref: GitRef): Package {
       }
     })();
     commit = c;
-    version = ref.name;
+    // As Guix's commit->version-string: tag v2.9.1 is version 2.9.1.
+    version = ref.name.replace(/^v(?=\d)/, '').replaceAll('/', '-');
   } else {
     const head = resolveHead(url);
     commit = head.commit;
-    version = `git.${head.branch}`;
+    version = `git.${head.branch.replaceAll('/', '-')}`;
   }
   const source: GitOrigin = git({ url, commit, recursive: true });
   return derive(p, { version, source, properties: { ...p.properties, gitRef: ref } });
+}
+
+/**
+ * The full id of a commit given in full or abbreviated. An abbreviation is resolved against the
+ * repository's advertised refs (branch and tag heads); another one would need the whole history
+ * fetched, and is refused (the derivation and the provenance record the full id).
+ */
+function fullCommit(url: string, id: string): string {
+  const refs = lsRemote(url); // the repository must answer
+  if (id.length >= 40) return id;
+  const hits = [...new Set(refs.filter((r) => r.commit.startsWith(id)).map((r) => r.commit))];
+  if (hits.length === 1) return hits[0]!;
+  throw new TsdslError(
+    hits.length > 1
+      ? `commit id \`${id}\` is ambiguous in \`${url}\` (${hits.map((h) => h.slice(0, 12)).join(', ')}); give more of it, or the full 40-character id`
+      : `the abbreviated commit id \`${id}\` is not the head of a branch or tag of \`${url}\`, so it cannot be resolved without fetching the history; give the full 40-character id (\`git rev-parse ${id}\` in a clone) or a tag`,
+  );
 }
 
 // --- updater options -----------------------------------------------------------------------------
@@ -226,7 +250,13 @@ export const transformations: readonly Transformation[] = [
         statSync(path);
         origin = local(path);
       }
-      targetSpec(name, ctx);
+      try {
+        targetSpec(name, ctx);
+      } catch (e) {
+        // A name read from the file: it may be another package's source.
+        if (target || !isTsdslError(e)) throw e;
+        throw new TsdslError(`${e.message}; \`${name}\` was read from the file name: if \`${basename(source)}\` is the source of another package, name it (--with-source=PACKAGE=${source})`, { cause: e });
+      }
       const match = parseSpec(name);
       return everywhere(match, (p) => derive(p, { source: origin, ...(version ? { version } : {}) }));
     },
@@ -307,6 +337,7 @@ export const transformations: readonly Transformation[] = [
     make(spec, ctx) {
       const [left, url] = splitPair('with-git-url', spec, 'PACKAGE=URL', 'hwloc=https://github.com/open-mpi/hwloc.git', true);
       const target = targetSpec(left, ctx);
+      lsRemote(url); // checked now, even where the package is not in the graph
       return everywhere(target, (p) => {
         const ref = p.properties['gitRef'] as GitRef | undefined;
         return withGitSource(p, url, ref ?? { kind: 'head', name: 'HEAD' });
@@ -347,6 +378,10 @@ export const transformations: readonly Transformation[] = [
       return everywhere(target, (p) => {
         if (!p.buildSystem.argumentKeys.includes('configureFlags'))
           throw new TsdslError(`--with-configure-flag=${spec}: \`${fullName(p)}\` uses the ${p.buildSystem.name} build system, which has no configure flags`);
+        const own = p.arguments.phases?.['configure'];
+        if (own !== undefined && !own.includes('configureFlags')) {
+          ctx.warn?.(`--with-configure-flag=${spec}: \`${fullName(p)}\` replaces the configure phase with its own, which does not read configureFlags: the flag changes the derivation but may not reach the build (see the package's arguments.phases.configure)`);
+        }
         return derive(p, { arguments: { configureFlags: [...(p.arguments.configureFlags ?? []), flag] } });
       });
     },
@@ -451,10 +486,14 @@ export const transformations: readonly Transformation[] = [
     arg: 'CPU',
     description: 'tune tunable packages for CPU (a GCC -march name, or native: this machine\'s x86-64 level)',
     cacheable: () => true,
+    recorded: (spec) => resolveCpu(spec),
     make(spec) {
       const cpu = resolveCpu(spec);
+      // As Guix: a tuned package's tests are not run, since the machine that builds it may not
+      // run code for that CPU; they run in the package's generic build.
+      const tuned = (p: Package) => derive(p, { properties: { ...p.properties, tune: cpu }, arguments: { tests: false } });
       return (root: Package) =>
-        packageMapping((p) => (p.properties['tunable'] === true && p.properties['tune'] !== cpu ? derive(p, { properties: { ...p.properties, tune: cpu } }) : p), {
+        packageMapping((p) => (p.properties['tunable'] === true && p.properties['tune'] !== cpu ? tuned(p) : p), {
           deep: true,
         })(root);
     },
@@ -544,17 +583,18 @@ export function applyTransformations(
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   const steps = all.map((o) => {
     const t = findTransformation(o.name)!;
-    return { t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, ctx)) };
+    return { o, t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, ctx)) };
   });
   let current = [...roots];
-  for (const { t, spec, fn } of steps) {
-    const next = current.map((r) => fn(r));
+  for (const { o, t, spec, fn } of steps) {
+    // Errors found while applying it (a git ref, a version, a flag) name the option too.
+    const next = current.map((r) => inOption(o, extra.objects, () => fn(r)));
     if (next.every((r, i) => r === current[i])) {
       warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${fullName(r)}\``).join(', ')}`);
       continue;
     }
     // Provenance names a package object by its spec, as the command line would.
-    const applied = { option: t.name, spec: shown(spec, extra.objects), cacheable: t.cacheable(spec) };
+    const applied = { option: t.name, spec: shown(t.recorded?.(spec) ?? spec, extra.objects), cacheable: t.cacheable(spec) };
     current = next.map((r, i) => (r === current[i] ? r : record(r, applied)));
   }
   return current;

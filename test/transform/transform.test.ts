@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -142,8 +142,22 @@ describe('transformation options', () => {
     expect(scotch.arguments.stripBinaries).toBe(false);
     expect(scotch.properties['debugInfo']).toBe(true);
     expect(scotch.properties['tune']).toBe('x86-64-v3');
+    // As Guix: a tuned package's tests do not run (the builder may not run code for that CPU).
+    expect(scotch.arguments.tests).toBe(false);
     expect(scotch.inputs[0]!.replacement).toBe(zlib2);
     expect((app.properties['transformations'] as unknown[]).length).toBe(4);
+  });
+
+  it('--tune=native is recorded as the CPU it resolved to; --with-configure-flag warns of a configure phase of its own', () => {
+    const f = fixture();
+    const tuned = run(f.app, [['tune', 'native']], f.collection);
+    const cpu = closure(tuned).find((p) => p.name === 'scotch')!.properties['tune'];
+    expect(cpu).toMatch(/^x86-64/);
+    expect(tuned.properties['transformations']).toEqual([{ option: 'tune', spec: cpu, cacheable: true }]);
+    const own = f.metis.with({ arguments: { phases: { configure: 'cmake .' } } });
+    const warnings: string[] = [];
+    run(own, [['with-configure-flag', 'metis=--x']], new Collection([...f.collection.all().filter((p) => p !== f.metis), own]), warnings);
+    expect(warnings).toEqual([expect.stringMatching(/^--with-configure-flag=metis=--x: `metis@5\.1\.0` replaces the configure phase with its own, which does not read configureFlags/)]);
   });
 
   it('--with-c-toolchain changes the package and its dependents, not its dependencies', () => {
@@ -184,6 +198,10 @@ describe('transformation options', () => {
     expect(nameAndVersionFromFile('pt-scotch-7.0.3.tar.xz')).toEqual({ name: 'pt-scotch', version: '7.0.3' });
     expect(nameAndVersionFromFile('hwloc.tar.gz')).toBeUndefined();
     expect(nameAndVersionFromFile('./hwloc-2.9.0-mine.tar.gz')).toEqual({ name: 'hwloc', version: '2.9.0-mine' });
+    // Everything from `.tar` is extension, whatever compresses it; Debian's `.orig` too.
+    expect(nameAndVersionFromFile('hwloc-2.1.tar.lz4')).toEqual({ name: 'hwloc', version: '2.1' });
+    expect(nameAndVersionFromFile('hwloc_2.2.orig.tar.gz')).toEqual({ name: 'hwloc', version: '2.2' });
+    expect(nameAndVersionFromFile('hwloc-2.3.zip')).toEqual({ name: 'hwloc', version: '2.3' });
   });
 
   it('git options resolve branches, tags and commits of a local repository', () => {
@@ -205,7 +223,8 @@ describe('transformation options', () => {
 
     const a = run(f.app, [['with-commit', 'scotch=v2.9.0'], ['with-git-url', `scotch=${url}`]], f.collection);
     const sa = closure(a).find((p) => p.name === 'scotch')!;
-    expect(sa.version).toBe('v2.9.0');
+    // As Guix's commit->version-string: the tag's leading v is dropped.
+    expect(sa.version).toBe('2.9.0');
     expect(sa.source).toMatchObject({ kind: 'git', url, commit: tagged });
 
     const b = run(f.app, [['with-git-url', `scotch=${url}`], ['with-branch', 'scotch=master']], f.collection);
@@ -215,8 +234,25 @@ describe('transformation options', () => {
 
     const c = run(f.app, [['with-commit', `scotch=${tagged}`], ['with-git-url', `scotch=${url}`]], f.collection);
     expect(closure(c).find((p) => p.name === 'scotch')!.version).toBe(`git.${tagged.slice(0, 7)}`);
+    // An abbreviated id of a branch or tag head is resolved to the full one; another is refused.
+    const short = run(f.app, [['with-commit', `scotch=${head.slice(0, 8)}`], ['with-git-url', `scotch=${url}`]], f.collection);
+    expect(closure(short).find((p) => p.name === 'scotch')!.source).toMatchObject({ commit: head });
+    // A second repository (its refs read afresh): one commit that is no branch or tag head.
+    const repo2 = mkdtempSync(join(tmpdir(), 'tsdsl-git-'));
+    sh(['clone', '-q', repo, repo2]);
+    sh(['checkout', '-q', '-b', 'feature/x'], repo2);
+    sh(['commit', '-q', '--allow-empty', '-m', 'three'], repo2);
+    const between = sh(['rev-parse', 'HEAD'], repo2);
+    sh(['commit', '-q', '--allow-empty', '-m', 'four'], repo2);
+    const url2 = `file://${repo2}`;
+    expect(() => run(f.app, [['with-commit', `scotch=${between.slice(0, 9)}`], ['with-git-url', `scotch=${url2}`]], f.collection)).toThrow(
+      new RegExp(`^--with-commit=scotch=${between.slice(0, 9)}: the abbreviated commit id .* give the full 40-character id`),
+    );
+    // A branch with a slash makes a version without one (as Guix: git.feature-x).
+    const slash = run(f.app, [['with-branch', 'scotch=feature/x'], ['with-git-url', `scotch=${url2}`]], f.collection);
+    expect(closure(slash).find((p) => p.name === 'scotch')!.version).toBe('git.feature-x');
 
-    expect(() => run(f.app, [['with-branch', 'scotch=nope'], ['with-git-url', `scotch=${url}`]], f.collection)).toThrow(/has no branch `nope` \(branches: master\)/);
+    expect(() => run(f.app, [['with-branch', 'scotch=nope'], ['with-git-url', `scotch=${url}`]], f.collection)).toThrow(/^--with-branch=scotch=nope: git repository .* has no branch `nope` \(branches: master\)/);
     expect(() => run(f.app, [['with-git-url', 'scotch=file:///nonexistent/repo.git']], f.collection)).toThrow(/does not answer/);
     expect(() => run(f.app, [['with-branch', 'scotch=master']], f.collection)).toThrow(/not a git repository and no URL is known; add --with-git-url=scotch=URL/);
   });
@@ -235,6 +271,13 @@ describe('transformation options', () => {
     expect(t('with-patch', `scotch=${tmpdir()}`)).toThrow(/is a directory, not a patch file; name the \.patch file itself/);
     expect(t('without-tests', 'scoth')).toThrow(/^--without-tests=scoth: unknown package `scoth`/);
     expect(t('with-source', '/nonexistent/scotch-1.0.tar.gz')).toThrow(/^--with-source=\/nonexistent\/scotch-1\.0\.tar\.gz: .*does not exist/);
+    // A name read from the file that is no package: the PACKAGE= form is suggested.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-src-'));
+    writeFileSync(join(dir, 'mysrc-3.1.tar.gz'), 'x');
+    expect(t('with-source', join(dir, 'mysrc-3.1.tar.gz'))).toThrow(/unknown package `mysrc`.*if `mysrc-3\.1\.tar\.gz` is the source of another package, name it \(--with-source=PACKAGE=/);
+    // A version that is none (found when applied) names the option.
+    expect(t('with-source', `scotch@^2=${join(dir, 'mysrc-3.1.tar.gz')}`)).toThrow(/^--with-source=scotch@\^2=.*version "\^2"/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
