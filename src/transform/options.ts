@@ -415,6 +415,10 @@ export const transformations: readonly Transformation[] = [
         const mapping = packageMapping((p) => {
           const hit = matchesSpec(p, target) || [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
           if (!hit) return p;
+          // Already that toolchain, and no input changed: the very same package (so "had no effect").
+          const current = p.buildSystem.toolchain();
+          const same = current.length === toolchain.length && current.every((t, i) => t === toolchain[i]);
+          if (same && ![...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x))) return p;
           const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
           changed.add(q);
           return q;

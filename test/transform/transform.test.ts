@@ -168,6 +168,10 @@ describe('transformation options', () => {
     expect(byName('scotch').buildSystem.toolchain().map((p) => p.name)).toEqual(['clang-toolchain']);
     expect(byName('mumps').buildSystem.toolchain().map((p) => p.name)).toEqual(['clang-toolchain']);
     expect(byName('metis').buildSystem.toolchain().map((p) => p.name)).toEqual(['gcc-toolchain']);
+    // The toolchain a package has already: nothing changes, and the warning says so.
+    const warnings: string[] = [];
+    expect(run(f.app, [['with-c-toolchain', 'scotch=gcc-toolchain']], f.collection, warnings)).toBe(f.app);
+    expect(warnings).toEqual([expect.stringMatching(/^--with-c-toolchain=scotch=gcc-toolchain had no effect/)]);
   });
 
   it('--with-source infers name and version from the file name, and --with-patch adds a patch', () => {
