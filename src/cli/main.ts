@@ -18,6 +18,7 @@ export const commands: ReadonlyArray<{ name: string; summary: string; load: () =
   { name: 'gc', summary: 'delete unused store items, or query references, referrers, roots', load: () => import('./commands/gc.js') },
   { name: 'size', summary: 'show the disk size of the closure of packages or store items', load: () => import('./commands/size.js') },
   { name: 'verify', summary: 'check the store for missing or corrupted items', load: () => import('./commands/verify.js') },
+  { name: 'hash', summary: 'print the sha256 of files or directories, as package sources pin them', load: () => import('./commands/hash.js') },
   { name: 'log', summary: 'show the build log of packages or store items', load: () => import('./commands/log.js') },
   { name: 'shell', summary: 'a shell or command with packages from the store, built on demand', load: () => import('./commands/shell.js') },
   { name: 'run', summary: 'run a command from a pack without root', load: () => import('./commands/run.js') },

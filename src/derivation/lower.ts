@@ -729,12 +729,17 @@ eval "\${buildPhase:?the trivial build system runs arguments.phases.build, which
  */
 async function fetchAndHash(origin: UrlOrigin | GitOrigin): Promise<string> {
   const { fetchUrl, fetchGit } = await import('../build/fetch.js');
+  // The hash found is said, so that it can be written into the package (and nothing fetched again to compute it).
+  const found = (sha256: string) => {
+    process.stderr.write(`tsdsl: its sha256 is ${sha256} (give it as the source's sha256 to pin it)\n`);
+    return sha256;
+  };
   if (origin.kind === 'url') {
     process.stderr.write(`tsdsl: fetching ${origin.urls[0]} to hash it (its sha256 is not given)\n`);
-    return (await fetchUrl({ urls: origin.urls, sha256: undefined, fileName: origin.fileName })).sha256;
+    return found((await fetchUrl({ urls: origin.urls, sha256: undefined, fileName: origin.fileName })).sha256);
   }
   process.stderr.write(`tsdsl: fetching ${origin.url} at ${origin.commit} to hash it (its sha256 is not given)\n`);
-  return (await fetchGit({ url: origin.url, commit: origin.commit, recursive: origin.recursive })).sha256;
+  return found((await fetchGit({ url: origin.url, commit: origin.commit, recursive: origin.recursive })).sha256);
 }
 
 const lowerers = new Map<string, Lowerer>();

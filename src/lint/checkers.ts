@@ -194,7 +194,7 @@ function writtenHash(p: Package, ctx: LintContext): string | undefined {
 function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
   const out: Problem[] = [];
   if (o.kind === 'url') {
-    if (o.sha256 === undefined) out.push(problem('source is not pinned: give its sha256 (`sha256sum FILE`)', 'source'));
+    if (o.sha256 === undefined) out.push(problem('source is not pinned: give its sha256 (`tsdsl hash FILE`, or `sha256sum FILE`)', 'source'));
     else {
       const written = writtenHash(p, ctx);
       if (written !== undefined && written !== o.sha256)
@@ -210,7 +210,7 @@ function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
     }
   } else if (o.kind === 'git') {
     if (!/^[0-9a-f]{40}$/.test(o.commit)) out.push(problem(`git commit \`${o.commit}\` is a tag or branch, which can move; pin the 40-hex commit id`, 'source', 'commit'));
-    if (o.sha256 === undefined) out.push(problem('git source is not pinned: give the sha256 of the checkout', 'source'));
+    if (o.sha256 === undefined) out.push(problem('git source is not pinned: give the sha256 of the checkout (`tsdsl hash -rx CLONE` of a clone checked out at the commit)', 'source'));
   } else if (!existsSync(o.path)) {
     out.push(problem(`local source \`${o.path}\` does not exist`, 'source'));
   }

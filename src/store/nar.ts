@@ -156,7 +156,7 @@ function changedSize(path: Buffer): never {
   throw new Error(`file \`${pathToString(path)}\` changed size while it was being archived; make sure nothing writes to it and try again`);
 }
 
-async function dumpNode(w: NarWriter, path: Buffer, yielder: Yielder): Promise<void> {
+async function dumpNode(w: NarWriter, path: Buffer, yielder: Yielder, exclude?: (name: Buffer) => boolean): Promise<void> {
   await yielder.maybe();
   const st = lstatSync(path);
   await w.str('(');
@@ -173,12 +173,13 @@ async function dumpNode(w: NarWriter, path: Buffer, yielder: Yielder): Promise<v
     // NAR orders entries by raw bytes, which is what Buffer.compare does.
     names.sort(Buffer.compare);
     for (const name of names) {
+      if (exclude?.(name)) continue;
       await w.str('entry');
       await w.str('(');
       await w.str('name');
       await w.str(name);
       await w.str('node');
-      await dumpNode(w, Buffer.concat([path, SLASH, name]), yielder);
+      await dumpNode(w, Buffer.concat([path, SLASH, name]), yielder, exclude);
       await w.str(')');
     }
   } else {
@@ -208,22 +209,32 @@ function fileKind(mode: number): string {
  * Serialises the tree at `path` (a file, symlink or directory, not followed if a symlink)
  * as a NAR, streaming it to `sink`. Resolves to the NAR's size in bytes.
  */
-export async function writeNar(path: string, sink: NarSink): Promise<number> {
+export async function writeNar(path: string, sink: NarSink, options: NarOptions = {}): Promise<number> {
   const w = new NarWriter(sink);
   await w.str(NAR_MAGIC);
-  await dumpNode(w, Buffer.from(path), new Yielder());
+  await dumpNode(w, Buffer.from(path), new Yielder(), options.exclude);
   await w.flush();
   return w.size;
 }
 
+/** Options of `writeNar`. */
+export interface NarOptions {
+  /** Directory entries (at any depth) left out of the archive, by name: `.git` for a checkout's hash. */
+  exclude?: (name: Buffer) => boolean;
+}
+
 /** SHA-256 and size of the NAR of `path`, computed while streaming (what Nix records as NarHash/NarSize). */
-export async function narHash(path: string, options: { scanner?: ReferenceScanner } = {}): Promise<{ hash: Buffer; size: number }> {
+export async function narHash(path: string, options: { scanner?: ReferenceScanner } & NarOptions = {}): Promise<{ hash: Buffer; size: number }> {
   const h = createHash('sha256');
   const scanner = options.scanner;
-  const size = await writeNar(path, (chunk) => {
-    h.update(chunk);
-    scanner?.feed(chunk);
-  });
+  const size = await writeNar(
+    path,
+    (chunk) => {
+      h.update(chunk);
+      scanner?.feed(chunk);
+    },
+    options,
+  );
   return { hash: h.digest(), size };
 }
 

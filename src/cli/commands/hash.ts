@@ -1,0 +1,77 @@
+/**
+ * `tsdsl hash`: the sha256 a package file pins a source with (Guix's `guix hash`, Nix's
+ * `nix hash file`/`nix hash path`). A tarball's is the file's own; a directory's, or a git
+ * checkout's (`-rx`), is the hash of its NAR serialisation, exactly as tsdsl computes it for a
+ * `local()` directory or a `git()` source, so the value can be written into the package.
+ */
+import { lstatSync } from 'node:fs';
+import { TsdslError, didYouMean } from '../../errors.js';
+import type { HashEncoding } from '../../derivation/hash.js';
+import type { Command } from '../command.js';
+import { out } from '../command.js';
+
+const FORMATS: Readonly<Record<string, HashEncoding>> = { hex: 'base16', base16: 'base16', nix32: 'nix32', 'nix-base32': 'nix32', base32: 'nix32', base64: 'base64', sri: 'sri' };
+
+export const command: Command = {
+  name: 'hash',
+  summary: 'print the sha256 of files or directories, as package sources pin them',
+  usage: 'tsdsl hash [OPTION]... FILE...',
+  details:
+    'Prints the sha256 of each FILE, one a line, in the order given: of the file itself, or with -r of\n' +
+    'its NAR serialisation (what a directory, a `local()` directory source or a `git()` checkout is pinned\n' +
+    'with). -x leaves out `.git` entries at any depth, as a `git()` source is fetched: the hash of a clone\n' +
+    'checked out at the commit is then the one its package writes. Hexadecimal by default, the form\n' +
+    'package files keep (`tsdsl lint` asks for it); --format=nix32 or sri for Nix and Guix.',
+  examples: [
+    ['tsdsl hash hwloc-2.9.0.tar.bz2', 'the sha256 to write in url({ …, sha256 })'],
+    ['tsdsl hash -rx ./hwloc', 'the sha256 of a git() source, from a clone checked out at its commit'],
+    ['tsdsl hash -r --format=nix32 ./dir', 'as `nix hash path --base32` prints it'],
+  ],
+  options: [
+    { name: 'recursive', short: 'r', kind: 'boolean', description: 'hash the NAR serialisation (directories, symlinks; the executable bit counts)' },
+    { name: 'exclude-vcs', short: 'x', kind: 'boolean', description: 'with -r, leave out `.git` entries, as git() sources are hashed' },
+    { name: 'format', short: 'f', kind: 'string', arg: 'FORMAT', description: 'hex (default), nix32, base64 or sri' },
+  ],
+  async run(args) {
+    const files = args.positionals;
+    if (files.length === 0) throw new TsdslError('tsdsl hash: no file given; try `tsdsl hash hwloc-2.9.0.tar.bz2`, or `tsdsl hash -r DIR` for a directory');
+    const recursive = Boolean(args.values['recursive']);
+    const excludeVcs = Boolean(args.values['exclude-vcs']);
+    if (excludeVcs && !recursive) throw new TsdslError('tsdsl hash: -x/--exclude-vcs leaves entries out of a directory, so it needs -r (`tsdsl hash -rx DIR`)');
+    const formatName = (args.values['format'] as string | undefined) ?? 'hex';
+    const encoding = FORMATS[formatName];
+    if (!encoding) throw new TsdslError(`tsdsl hash: --format=${formatName} is not a format${didYouMean(formatName, Object.keys(FORMATS))} (hex, nix32, base64 or sri)`);
+    const { formatHash } = await import('../../derivation/hash.js');
+    const { narHash } = await import('../../store/nar.js');
+    const { createHash } = await import('node:crypto');
+    const { createReadStream } = await import('node:fs');
+    const git = Buffer.from('.git');
+    const lines: string[] = [];
+    for (const file of files) {
+      let st;
+      try {
+        st = lstatSync(file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new TsdslError(`tsdsl hash: \`${file}\` ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+      }
+      let digest: Buffer;
+      try {
+        if (recursive) digest = (await narHash(file, excludeVcs ? { exclude: (name) => name.equals(git) } : {})).hash;
+        else {
+          if (st.isDirectory()) throw new TsdslError(`tsdsl hash: \`${file}\` is a directory; hash its NAR serialisation with -r (add -x for a git checkout)`);
+          const h = createHash('sha256');
+          for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+          digest = h.digest();
+        }
+      } catch (e) {
+        if (e instanceof TsdslError) throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new TsdslError(`tsdsl hash: \`${file}\` cannot be hashed: ${code ? `${code} reading it` : (e as Error).message}`);
+      }
+      lines.push(formatHash({ algo: 'sha256', digest }, encoding));
+    }
+    out(lines.map((l) => `${l}\n`).join(''));
+    return 0;
+  },
+};
