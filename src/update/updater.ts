@@ -56,7 +56,7 @@ export async function findRelease(updater: Updater, name: string, version: strin
   const hit = all.find((r) => r.version === version || r.fullVersion === version);
   if (hit) return hit;
   throw new TsdslError(
-    `the ${updater.name} updater has no ${name} ${version}; it knows ${all.map((r) => `${r.version} (${r.where})`).join(', ')}. ` +
+    `the ${updater.name} updater has no ${name} ${version}; it knows ${all.map((r) => `${r.version} (${r.where}${r.fullVersion !== r.version ? `, ${r.fullVersion}` : ''})`).join(', ')}. ` +
       'Pick one of those, or list a suite that has it in TSDSL_DEBIAN_SUITES (e.g. `unstable bookworm-backports`)',
   );
 }

@@ -56,7 +56,7 @@ describe('--with-latest / --with-version', () => {
   it('--with-version of a release the index lacks fails with the known ones', async () => {
     const collection = getDefaultCollection();
     await expect(applyTransformOptions([collection.resolve('hwloc')], [{ name: 'with-version', value: 'hwloc=2.10.0' }], collection, { warn: () => {} })).rejects.toThrow(
-      /no hwloc 2\.10\.0; it knows 2\.15\.0 \(unstable\), 2\.9\.0 \(bookworm\)/,
+      /no hwloc 2\.10\.0; it knows 2\.15\.0 \(unstable, 2\.15\.0-2\), 2\.9\.0 \(bookworm, 2\.9\.0-1\)/,
     );
   });
 
