@@ -292,6 +292,10 @@ describe('transform (code API)', () => {
     const viaStrings = transform(f.app, ['--with-input=scotch=pt-scotch'], { collection: f.collection });
     const shape = (p: Package): unknown => ({ n: p.name, i: directInputs(p).map(shape) });
     expect(shape(viaObject)).toEqual(shape(viaStrings));
+    // Split as a shell would split it, the option is one string with `=`: the error says so.
+    expect(() => transform(f.app, ['--with-input', 'scotch=pt-scotch'], { collection: f.collection })).toThrow(
+      /^transform: `--with-input` and `scotch=pt-scotch` are one option here, written with `=`: '--with-input=scotch=pt-scotch'$/,
+    );
     expect(closure(viaObject)).toContain(f.ptScotch);
     expect(f.app.inputs[1]).toBe(f.scotch);
     // Provenance, warnings and errors name a package object by its spec, as the CLI would.
