@@ -4,9 +4,9 @@
  * it to a pack format. Everything a pack holds is in the store first, so packing twice gives
  * the same bytes.
  */
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TsdslError, checkRequestKeys } from '../errors.js';
+import { TsdslError, checkRequestKeys, isTsdslError } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -105,6 +105,25 @@ const PACK_REQUEST_KEYS = Object.keys({
   provenance: 1, output: 1, collection: 1, store: 1, maxJobs: 1, cores: 1, onEvent: 1, onWarning: 1, onProgress: 1,
 } satisfies Record<keyof PackRequest, 1>);
 
+/**
+ * A failure of the file system while the pack is written (full, read-only, not allowed), said
+ * as an error about `-o`: what was written so far is removed by then.
+ */
+function writeError(e: unknown, output: string): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const why: Record<string, string> = {
+    ENOSPC: 'the file system is full',
+    EDQUOT: 'your disk quota is used up',
+    EROFS: 'the file system is read-only',
+    EACCES: 'you may not write there',
+    EPERM: 'you may not write there',
+    ENOENT: 'its directory does not accept new files',
+    EIO: 'the device reported an I/O error',
+  };
+  if (isTsdslError(e) || code === undefined || why[code] === undefined) return e;
+  return new TsdslError(`cannot write the pack ${output}: ${why[code]} (${code}); nothing was left there. Free space, or choose another place with -o`, { cause: e });
+}
+
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
@@ -187,30 +206,39 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(relocatable > 0 ? { relocatable } : {}),
     };
     const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
-    await format.write(
-      {
-        storeDir: store.storeDir,
-        items,
-        profile: profilePath,
-        symlinks,
-        ...(request.entryPoint ? { entryPoint: request.entryPoint } : {}),
-        env,
-        name,
-        references,
-        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-        ...(prootPath && tallocPath && libcPath
-          ? {
-              proot: {
-                proot: `${prootPath}/usr/bin/proot`,
-                loader: `${libcPath}/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
-                libraryPath: [`${tallocPath}/usr/lib/x86_64-linux-gnu`, `${libcPath}/lib/x86_64-linux-gnu`],
-              },
-            }
-          : {}),
-      },
-      options,
-      dest,
-    );
+    // squashfs stages the tree by hard links: beside the store, on its file system, they need
+    // no copy of the closure (beside the destination, on another one, they would).
+    const workDir = format.name === 'squashfs' ? store.makeTempDir('pack') : undefined;
+    try {
+      await format.write(
+        {
+          storeDir: store.storeDir,
+          items,
+          profile: profilePath,
+          symlinks,
+          ...(request.entryPoint ? { entryPoint: request.entryPoint } : {}),
+          env,
+          name,
+          references,
+          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+          ...(prootPath && tallocPath && libcPath
+            ? {
+                proot: {
+                  proot: `${prootPath}/usr/bin/proot`,
+                  loader: `${libcPath}/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
+                  libraryPath: [`${tallocPath}/usr/lib/x86_64-linux-gnu`, `${libcPath}/lib/x86_64-linux-gnu`],
+                },
+              }
+            : {}),
+        },
+        workDir ? { ...options, workDir } : options,
+        dest,
+      );
+    } catch (e) {
+      throw writeError(e, request.output === undefined ? dest : request.output);
+    } finally {
+      if (workDir) rmSync(workDir, { recursive: true, force: true });
+    }
     return { path: dest, size: statSync(dest).size, profile: profilePath, closure };
   } finally {
     if (!request.store) store.close();

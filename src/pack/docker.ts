@@ -15,7 +15,7 @@
  * the uncompressed layers (skopeo checks them on copy), and every date is 1970-01-01T00:00:01Z.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { checkDestination, compressOptions, none, openCompressedFile, packCompressor, removeTree, temporaryName, trackTemporary, writeCompressedFile } from './compress.js';
@@ -351,6 +351,8 @@ async function writeOciArchive(plan: ImagePlan, options: PackOptions, destPath: 
       diffIds.push(`sha256:${hash.digest('hex')}`);
       const hex = await hashFile(file);
       const { size } = statSync(file);
+      // The blob goes into the layout with this file's mode, which the umask made: fix it.
+      chmodSync(file, 0o644);
       layers.push({ mediaType: OCI_LAYER + compressor.ociMediaSuffix!, digest: `sha256:${hex}`, size });
       blob(hex, undefined, file);
     }
@@ -397,7 +399,9 @@ export const oci: PackFormat = {
   name: 'oci',
   description: 'an OCI image layout in a tar (`skopeo copy oci-archive:…`, `podman load`), optionally layered',
   defaultCompression: 'gzip',
-  extension() {
+  extension(options = {}) {
+    // The layers' compressor is checked now, before anything is built.
+    ociLayerCompressor(options);
     // The layers inside are compressed; the layout's tar itself is not.
     return '.tar';
   },

@@ -255,7 +255,11 @@ function runMksquashfs(stage: string, out: string, extra: readonly string[], onP
   const fixed = onProgress ? MKSQUASHFS_OPTIONS.filter((o) => o !== '-no-progress') : MKSQUASHFS_OPTIONS;
   const args = [stage, out, ...fixed, ...extra];
   return new Promise((resolve, reject) => {
-    const child = spawn('mksquashfs', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // SOURCE_DATE_EPOCH (common in CI) makes mksquashfs refuse -mkfs-time/-all-time, which
+    // set the same thing: the image's times are fixed here already.
+    const env = { ...process.env };
+    delete env['SOURCE_DATE_EPOCH'];
+    const child = spawn('mksquashfs', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     let bar = '';
     const collect = (s: Buffer): void => {
@@ -280,6 +284,9 @@ function runMksquashfs(stage: string, out: string, extra: readonly string[], onP
     });
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
+      // A full disk is said as the pack API says it of every format (it looks at the code).
+      else if (/No space left on device/.test(output)) reject(Object.assign(new Error(`mksquashfs: ${output.trim()}`), { code: 'ENOSPC' }));
+      else if (/Disk quota exceeded/.test(output)) reject(Object.assign(new Error(`mksquashfs: ${output.trim()}`), { code: 'EDQUOT' }));
       else reject(new TsdslError(`\`mksquashfs ${args.join(' ')}\` failed (${signal ? `signal ${signal}` : `exit code ${code}`}): ${output.trim()}`));
     });
   });
@@ -290,7 +297,9 @@ export const squashfs: PackFormat = {
   name: 'squashfs',
   description: 'a SquashFS image for Singularity/Apptainer (`apptainer exec pack.squashfs PROG`)',
   defaultCompression: 'gzip',
-  extension() {
+  extension(options = {}) {
+    // The compressor is checked here, before anything is built (the pack API asks this first).
+    packCompressor(this, options);
     return '.squashfs';
   },
   async write(input, options: PackOptions, destPath) {

@@ -65,5 +65,24 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(nowhere.code).toBe(1);
     expect(tsdsl(['pack', '-o', join(dir, 'x'), 'hwloc'], { env: { TSDSL_ROOT: fresh } }).stderr).toMatch(/it is a directory; give a file name/);
     expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('x');
+    // A squashfs compressor that does not exist is found before anything is built.
+    expect(tsdsl(['pack', '-f', 'squashfs', '-C', 'zstd9', 'hwloc'], { env: { TSDSL_ROOT: fresh } }).stderr).toMatch(/zstd9/);
+    // A full file system while writing: one error about -o, nothing left there (root mounts a small one).
+    if (process.getuid?.() === 0) {
+      const small = join(dir, 'small');
+      mkdirSync(small);
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tsdsl-test', small]).status === 0) {
+        try {
+          for (const format of ['tarball', 'squashfs']) {
+            const full = tsdsl(['pack', '-f', format, '-o', join(small, `p-${format}`), 'hwloc'], { env, timeoutMs: 600_000 });
+            expect(full.stderr).toMatch(new RegExp(`^tsdsl: error: cannot write the pack .*small/p-${format}: the file system is full \\(ENOSPC\\); nothing was left there`, 'm'));
+            expect(full.code).toBe(1);
+            expect(spawnSync('ls', ['-A', small], { encoding: 'utf8' }).stdout).toBe('');
+          }
+        } finally {
+          spawnSync('umount', [small]);
+        }
+      } else console.log('skipped the full-disk case: mounting a tmpfs failed');
+    }
   }, 600_000);
 });

@@ -129,9 +129,13 @@ describe('reproducibility', () => {
       const script = fileURLToPath(new URL('./fixtures/pack-all.mjs', import.meta.url));
       const inputFile = join(dir, 'input.json');
       writeFileSync(inputFile, JSON.stringify({ input: closure.input, references: [...closure.references] }));
+      // The second in another umask, time zone and locale, with SOURCE_DATE_EPOCH set (as CI
+      // jobs often have it): none of it may reach the bytes, nor stop a packer.
       const outputs = ['one', 'two'].map((name) => {
         const out = join(dir, name);
-        const r = spawnSync(process.execPath, [script, dist, inputFile, out], { encoding: 'utf8' });
+        const other = name === 'two';
+        const env = other ? { ...process.env, TZ: 'Asia/Kolkata', LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8', SOURCE_DATE_EPOCH: '1700000000' } : process.env;
+        const r = spawnSync('/bin/sh', ['-c', `umask ${other ? '077' : '022'} && exec "$0" "$@"`, process.execPath, script, dist, inputFile, out], { encoding: 'utf8', env });
         expect(r.stderr).toBe('');
         expect(r.status).toBe(0);
         return out;
