@@ -196,7 +196,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       for (const problem of problems) request.onWarning(describeLoadProblem(problem));
     }
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
-    const name = defaultPackName(packages, format.name);
+    // A relocatable tarball is named apart from a plain one (it would replace it otherwise).
+    const name = defaultPackName(packages, relocatable > 0 ? 'relocatable' : format.name);
     const options: PackOptions = {
       ...(request.compression ? { compression: request.compression } : {}),
       ...(request.maxLayers !== undefined ? { maxLayers: request.maxLayers } : {}),

@@ -8,7 +8,7 @@
  * location and hands the program's store path to the pack's runner, `/.tsdsl-relocatable/run`,
  * which re-executes it with the pack's store visible at the store directory:
  *
- * - `userns`: `unshare -mrf`, a tmpfs on the pack's empty `/.tsdsl-relocatable/root` mirroring
+ * - `userns`: `unshare -mr`, a tmpfs on the pack's empty `/.tsdsl-relocatable/root` mirroring
  *   the host's top-level directories by bind mounts (so /proc, /dev, /sys, $HOME, /tmp and the
  *   working directory are all there, as a user expects), the pack's store directory bound over
  *   the store directory's top component, then `chroot` and `cd` back to the working directory.
@@ -86,7 +86,7 @@ libs=${q(proot.libraryPath.join(':'))}`
   return `#!/bin/sh
 # Made by tsdsl pack -R${proot ? 'R' : ''}. Usage: run ROOT PROGRAM [ARG]...
 # Runs PROGRAM, a path under ${storeDir}, with ROOT${top} (this pack's) seen at ${top}:
-#  - userns: unshare -mrf; a tmpfs on ROOT${RELOCATABLE_DIR}/root mirrors the host's top-level
+#  - userns: unshare -mr; a tmpfs on ROOT${RELOCATABLE_DIR}/root mirrors the host's top-level
 #    directories (bind mounts) with ROOT${top} bound at ${top}; then chroot and cd back to the
 #    working directory. Needs /bin/sh, unshare, mount, mkdir and chroot.
 #  - proot (packs made with -RR): the pack's PRoot, started by the pack's glibc loader.
@@ -124,9 +124,13 @@ why_no_userns() {
 }
 
 run_userns() {
-  exec unshare -mrf /bin/sh -c '
-    root=$1 cwd=$2 top=$3 path=$PATH
-    shift 3
+  # No --fork: every step execs the next, so the program keeps this process id, gets the
+  # signals sent to it and exits with its own status. The mounts are made as the namespace's
+  # root; where unshare has --map-user and --root (util-linux 2.38), a nested user namespace
+  # gives the program your uid back (as root, or with an older unshare, it runs as uid 0).
+  exec unshare -mr /bin/sh -c '
+    root=$1 cwd=$2 top=$3 uid=$4 gid=$5 path=$PATH
+    shift 5
     PATH=$PATH:/usr/sbin:/sbin
     new=$root${RELOCATABLE_DIR}/root
     mount -t tmpfs -o mode=0755 tsdsl-pack "$new" || exit 127
@@ -135,8 +139,12 @@ run_userns() {
       mkdir "$new$e" && mount --rbind "$e" "$new$e" 2>/dev/null
     done
     mkdir -p "$new$top" && mount --rbind "$root$top" "$new$top" || exit 127
-    exec chroot "$new" /bin/sh -c "PATH=\\$1; cd \\"\\$2\\" 2>/dev/null || cd /; shift 2; exec \\"\\$@\\"" sh "$path" "$cwd" "$@"
-  ' sh "$root" "$PWD" "$top" "$@"
+    enter="PATH=\\$1; cd \\"\\$2\\" 2>/dev/null || cd /; shift 2; exec \\"\\$@\\""
+    if [ "$uid" != 0 ] && unshare --help 2>&1 | grep -q -- --map-user; then
+      exec unshare --user --map-user="$uid" --map-group="$gid" --root="$new" /bin/sh -c "$enter" sh "$path" "$cwd" "$@"
+    fi
+    exec chroot "$new" /bin/sh -c "$enter" sh "$path" "$cwd" "$@"
+  ' sh "$root" "$PWD" "$top" "$(id -u)" "$(id -g)" "$@"
 }
 
 run_proot() {

@@ -76,6 +76,14 @@ describe('relocatable tarball (-R)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${GREETING}${dir}/work\n`);
+    // The runner keeps the user's uid (a nested user namespace where util-linux has --map-user)
+    // and the process id: a signal sent to it reaches the program, whose status comes back.
+    const run = `${dir}/unpacked/here${RELOCATABLE_DIR}/run ${dir}/unpacked/here`;
+    const mapUser = spawnSync('unshare', ['--help'], { encoding: 'utf8' }).stdout.includes('--map-user');
+    const uid = asUser(`${run} /usr/bin/id -u`);
+    expect(uid.stdout.trim()).toBe(hasUser && mapUser ? spawnSync('id', ['-u', 'tsdsltest'], { encoding: 'utf8' }).stdout.trim() : String(process.getuid?.()));
+    const signalled = asUser(`${run} /bin/sleep 30 & p=$!; sleep 1; kill -TERM $p; wait $p; echo "status $?"`);
+    expect(signalled.stdout).toBe('status 143\n');
   });
 
   it('refuses a pack without a -S link to a directory of programs, leaving nothing behind', async () => {

@@ -19,7 +19,7 @@ export const command: Command = {
     'the pack\'s path and size; on a terminal a progress line is shown while the pack is written.\n' +
     'Relocatable packs (-R, -RR): TSDSL_RELOCATABLE_ENGINE=userns|proot picks how their programs run.',
   examples: [
-    ['tsdsl pack hwloc -S /bin=bin', 'hwloc-tarball-pack.tar.gz; then: mkdir ~/hw && tar xf … -C ~/hw && unshare -mrf chroot ~/hw /bin/lstopo-no-graphics'],
+    ['tsdsl pack hwloc -S /bin=bin', 'hwloc-tarball-pack.tar.gz; then: mkdir ~/hw && tar xf … -C ~/hw && unshare -mrf /usr/sbin/chroot ~/hw /bin/lstopo-no-graphics'],
     ['tsdsl pack hwloc -S /bin=bin -C zstd', 'compressed with zstd (also xz, none)'],
     ['tsdsl pack -f docker --entry-point=bin/lstopo-no-graphics hwloc', 'a docker-archive for docker/podman load'],
     ['tsdsl pack -R hwloc -S /bin=bin', 'relocatable: tar xf it anywhere, then run ./bin/lstopo-no-graphics as a plain user'],
