@@ -598,7 +598,13 @@ export async function chooseEngine(
 ): Promise<{ engine: RunEngine; tried: EngineVerdict[] }> {
   const tried: EngineVerdict[] = [];
   for (const engine of engines) {
-    const a = await engine.available();
+    // A probe that fails outright rules that engine out, as --explain reports it; the next is tried.
+    let a: Availability;
+    try {
+      a = await engine.available();
+    } catch (err) {
+      a = { ok: false, reason: `probing it failed: ${(err as Error).message}` };
+    }
     if (!a.ok) {
       tried.push({ name: engine.name, ok: false, reason: a.reason });
       continue;

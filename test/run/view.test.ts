@@ -87,6 +87,11 @@ describe('the engine table', () => {
     const ok: RunEngine = { ...no('ok', ''), available: async () => ({ ok: true }), run: async () => 7 };
     expect((await chooseEngine(spec(), [...engines, ok])).engine.name).toBe('ok');
     expect(await autoEngine(currentHost(), [...engines, ok]).run(spec())).toBe(7);
+    // An engine whose probe throws (podman's runtime directory not private, say) is passed over.
+    const crashing: RunEngine = { ...no('crashing', ''), available: async () => { throw new Error('runtime directory is not private'); } };
+    const chosen = await chooseEngine(spec(), [crashing, ok]);
+    expect(chosen.engine.name).toBe('ok');
+    expect(chosen.tried).toEqual([{ name: 'crashing', ok: false, reason: 'probing it failed: runtime directory is not private' }]);
   });
 
   it('launch, an aborted run gets SIGTERM and reports 143; pipes carry stdin and stdout', async () => {
