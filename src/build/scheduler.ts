@@ -454,7 +454,8 @@ export async function realise(
           failed.push(p);
           failedNames.push(d.name);
           firstError ??= e;
-          emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
+          // A build stopped by an interrupt did not fail: the caller says "interrupted".
+          if (!opts.signal?.aborted) emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
         })
         .finally(() => running.delete(p));
       running.set(p, job);

@@ -119,7 +119,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     const { command } = await entry.load();
-    const args = parseArgs(rest, [...command.options, ...commonOptions], command.name);
+    const args = parseArgs(rest, [...command.options, ...commonOptions], command.name, command.takesCommand === true);
     if (args.values['help']) {
       process.stdout.write(commandHelp(command));
       return 0;

@@ -35,7 +35,7 @@ export interface ParsedArgs {
 }
 
 /** Parse argv against a table. `--` ends options; the rest goes to `rest`. */
-export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[], command: string): ParsedArgs {
+export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[], command: string, takesCommand = false): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const values: ParsedArgs['values'] = {};
@@ -60,7 +60,10 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
 
   const unknown = (flag: string): never => {
     const names = specs.map((s) => `--${s.name}`);
-    throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`${didYouMean(flag, names)} (see \`tsdsl ${command} --help\`)`);
+    const close = didYouMean(flag, names);
+    // `tsdsl run PACK prog --version`: an option of the program, which goes after `--`.
+    const hint = takesCommand && !close ? `; if it is an option of the command to run, put the command after \`--\` (\`tsdsl ${command} … -- PROGRAM ${flag}\`)` : '';
+    throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`${close}${hint} (see \`tsdsl ${command} --help\`)`);
   };
 
   for (let i = 0; i < argv.length; i++) {

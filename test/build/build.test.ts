@@ -220,6 +220,7 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     });
     const code = await new Promise<number | null>((done) => child.on('close', done));
     expect(stderr).toMatch(/tsdsl: error: interrupted; what was built so far stays in the store\n$/);
+    expect(stderr).not.toMatch(/^failed: /m); // interrupted, not failed
     expect(code).toBe(130);
     const dry = spawnSync(process.execPath, [BIN, 'build', '-n', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(dry.stderr).toMatch(/^1 derivation would be built:\n.*slow-\d+-1\.drv\n$/);

@@ -150,6 +150,12 @@ describe('tsdsl log', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tsdsl: error: tsdsl log: no build log for `zlib`: it was not built here yet \(.*-zlib-[\d.]+\.drv\); build it with `tsdsl build zlib`\n$/);
     expect(run(['log', lib]).stderr).toMatch(/no build log for .*-libfake-1\.0: it was not built here/);
+    // A builtin's log is empty: said, not printed as nothing.
+    const libc = Object.keys(JSON.parse(run(['derivation', 'show', 'libc6']).stdout) as object)[0]!;
+    withStore((s) => writeFileSync(logPath(s, libc), ''));
+    const empty = run(['log', 'libc6']);
+    expect([empty.code, empty.stdout]).toEqual([0, '']);
+    expect(empty.stderr).toMatch(/^tsdsl log: the build of libc6 wrote nothing to its log \(a builtin builder/);
   });
 });
 

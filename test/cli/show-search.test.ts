@@ -38,6 +38,10 @@ describe('tsdsl show', () => {
     expect(tsdsl(['--hlep']).stderr).toBe('tsdsl: error: unknown option `--hlep` before the command; did you mean `--help`? (usage: tsdsl COMMAND [OPTION]...; see tsdsl --help)\n');
     expect(tsdsl(['derivation', 'shwo', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl derivation: unknown subcommand `shwo`; did you mean `show`? (use `tsdsl derivation show PACKAGE`)\n');
     expect(tsdsl(['derivation']).stderr).toMatch(/no subcommand given/);
+    // A command (or its option) where packages or tsdsl's options go: the error says to use `--`.
+    expect(tsdsl(['shell', 'hwloc', 'lstopo-no-graphics']).stderr).toMatch(/unknown package `lstopo-no-graphics`.*; if `lstopo-no-graphics` is the command to run, put it after `--` \(`tsdsl shell hwloc -- lstopo-no-graphics`\)/);
+    expect(tsdsl(['run', 'p.tar.gz', 'prog', '--version']).stderr).toMatch(/unknown option `--version`; if it is an option of the command to run, put the command after `--`/);
+    expect(tsdsl(['run', 'p.tar.gz', '--engin=userns']).stderr).toMatch(/unknown option `--engin`; did you mean `--engine`\? \(see/);
     // No command at all: a usage error, the help on stderr and nothing on stdout.
     const none = tsdsl([]);
     expect([none.code, none.stdout]).toEqual([2, '']);

@@ -6,7 +6,7 @@
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
-import { out } from '../command.js';
+import { err, out } from '../command.js';
 import { packageOptions } from '../packages.js';
 import { storeArguments } from './gc.js';
 import type { StoreArgument } from './gc.js';
@@ -62,6 +62,8 @@ export const command: Command = {
               : `tsdsl log: no build log for ${item.paths[0]}: it was not built here (it was added or imported, or its log was deleted)`,
           );
         }
+        // A builtin (unpacking a .deb, fetching a file) runs no build script: its log is empty.
+        if (text === '') err(`tsdsl log: the build of ${item.arg} wrote nothing to its log (a builtin builder, such as unpacking a Debian package or fetching a file, runs no build script)`);
         out(text);
       }
       return 0;

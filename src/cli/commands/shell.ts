@@ -1,5 +1,5 @@
 /** `tsdsl shell`: a shell (or a command) with packages from the store, built on demand. */
-import { TsdslError } from '../../errors.js';
+import { TsdslError, isTsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { warn } from '../command.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
@@ -45,7 +45,13 @@ export const command: Command = {
       warn('-E/--preserve means nothing without --pure or -C/--container: every variable of yours is passed already');
     }
     const settings = buildSettings(args);
-    const { packages } = await packagesFrom(args, args.positionals);
+    const { packages } = await packagesFrom(args, args.positionals).catch((e: unknown) => {
+      // `tsdsl shell hwloc lstopo-no-graphics`: a command where packages go.
+      const word = isTsdslError(e) && args.rest.length === 0 ? /unknown package `([^`]+)`/.exec(e.message)?.[1] : undefined;
+      if (!word || args.positionals.indexOf(word) < 1) throw e;
+      const before = args.positionals.slice(0, args.positionals.indexOf(word)).join(' ');
+      throw new TsdslError(`${(e as Error).message}; if \`${word}\` is the command to run, put it after \`--\` (\`tsdsl shell ${before} -- ${args.positionals.slice(args.positionals.indexOf(word)).join(' ')}\`)`, { cause: e });
+    });
     const { run } = await import('../../run/api.js');
     const reporter = progressReporter();
     let closed = false;
