@@ -203,9 +203,16 @@ function engineOf(request: RunRequest, host: Host, candidates?: readonly RunEngi
 async function checkAvailable(engine: RunEngine, host: Host): Promise<void> {
   const ok = await engine.available();
   if (ok.ok) return;
-  const { explainEngines, formatExplanation } = await import('./diagnose.js');
-  const explanation = engine.name === 'auto' ? '' : `\n${formatExplanation(await explainEngines(host)).trim()}`;
-  throw new TsdslError(`the ${engine.name} engine cannot run here: ${ok.reason}${explanation}`);
+  // One paragraph: why, and which engines do work here (--explain says why the others do not).
+  const { explainEngines } = await import('./diagnose.js');
+  const working = engine.name === 'auto' ? [] : (await explainEngines(host)).engines.filter((e) => e.ok).map((e) => e.name);
+  const others =
+    engine.name === 'auto'
+      ? ''
+      : working.length
+        ? `; engines that work here: ${working.join(', ')} (\`tsdsl run --explain\` says why the others do not)`
+        : '; no engine works here (`tsdsl run --explain` says why for each)';
+  throw new TsdslError(`the ${engine.name} engine cannot run here: ${ok.reason.replace(/\.$/, '')}${others}`);
 }
 
 /**

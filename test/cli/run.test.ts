@@ -99,7 +99,8 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
       console.log(`tsdsl run --engine=apptainer IMAGE skipped: ${apptainer[2]}`);
       const r = asTester(['run', '--engine=apptainer', images['squashfs']!, '--', 'lstopo-no-graphics']);
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/the apptainer engine cannot run here: `apptainer` is not on PATH/);
+      expect(r.stderr).toMatch(/the apptainer engine cannot run here: `apptainer` is not on PATH.*; engines that work here: userns.* \(`tsdsl run --explain` says why the others do not\)\n$/);
+      expect(r.stderr.split('\n')).toHaveLength(2); // one paragraph
     } else {
       const r = asTester(['run', '--engine=apptainer', images['squashfs']!, '--', 'lstopo-no-graphics']);
       expect(r.stdout).toMatch(/^Machine \(/);
