@@ -55,8 +55,10 @@ export async function load(url: string, context: { format?: string | null }, nex
     } catch (e) {
       const err = e as Error & { loc?: { line: number; column: number } };
       const pos = /\((\d+):(\d+)\)/.exec(err.message);
-      const where = err.loc ? `${err.loc.line}:${err.loc.column + 1}` : pos ? `${pos[1]}:${Number(pos[2]) + 1}` : '1';
-      throw new SyntaxError(`${file}:${where}: ${err.message.replace(/\s*\(\d+:\d+\)$/, '')}`);
+      // Sucrase's columns count from 1 already (`foo bar;` points at column 5, `bar`).
+      const where = err.loc ? `${err.loc.line}:${err.loc.column}` : pos ? `${pos[1]}:${pos[2]}` : '1';
+      const message = err.message.replace(/\s*\(\d+:\d+\)$/, '').replace(/^Error transforming \S+: /, '');
+      throw new SyntaxError(`${file}:${where}: ${message}`);
     }
   }
   return next(url, context);
