@@ -124,6 +124,9 @@ function writeError(e: unknown, output: string): unknown {
   return new TsdslError(`cannot write the pack ${output}: ${why[code]} (${code}); nothing was left there. Free space, or choose another place with -o`, { cause: e });
 }
 
+/** The most layers `--max-layers` may ask for: overlayfs, as Docker uses it, stacks at most 125 (its max depth is 128). */
+const MAX_LAYERS = 125;
+
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
@@ -153,6 +156,10 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   }
   if (request.maxLayers !== undefined && request.maxLayers < 2) {
     throw new TsdslError(`--max-layers=${request.maxLayers}: a layered image has at least 2 layers (leave --max-layers out for one layer holding everything)`);
+  }
+  // Docker's overlay storage stacks at most 125 layers.
+  if (request.maxLayers !== undefined && request.maxLayers > MAX_LAYERS) {
+    throw new TsdslError(`--max-layers=${request.maxLayers}: Docker and Podman run images of at most ${MAX_LAYERS} layers; give ${MAX_LAYERS} or fewer (the most shared store items get layers of their own, the rest share the last)`);
   }
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);

@@ -51,6 +51,7 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(tsdsl(['pack', '-S', 'bin=bin', 'hwloc'], { env }).stderr).toMatch(/the link must be an absolute path/);
     expect(tsdsl(['pack', '-S', '/bin=/bin', 'hwloc'], { env }).stderr).toMatch(/the target must be relative to the profile/);
     expect(tsdsl(['pack', '-f', 'docker', '--max-layers=1', 'hwloc'], { env }).stderr).toMatch(/at least 2 layers/);
+    expect(tsdsl(['pack', '-f', 'docker', '--max-layers=500', 'hwloc'], { env }).stderr).toMatch(/--max-layers=500: Docker and Podman run images of at most 125 layers; give 125 or fewer/);
     expect(tsdsl(['pack', '--list-formats']).stdout).toMatch(/tarball[\s\S]*docker[\s\S]*squashfs/);
     // build, pack and shell share -j/--cores and their checks.
     for (const cmd of ['build', 'pack', 'shell']) {
