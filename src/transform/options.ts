@@ -413,12 +413,11 @@ export const transformations: readonly Transformation[] = [
       return (root: Package) => {
         const changed = new Set<Package>();
         const mapping = packageMapping((p) => {
-          const hit = matchesSpec(p, target) || [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
-          if (!hit) return p;
+          const inputChanged = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
+          if (!inputChanged && !matchesSpec(p, target)) return p;
           // Already that toolchain, and no input changed: the very same package (so "had no effect").
           const current = p.buildSystem.toolchain();
-          const same = current.length === toolchain.length && current.every((t, i) => t === toolchain[i]);
-          if (same && ![...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x))) return p;
+          if (!inputChanged && current.length === toolchain.length && current.every((t, i) => t === toolchain[i])) return p;
           const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
           changed.add(q);
           return q;
