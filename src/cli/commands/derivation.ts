@@ -3,7 +3,6 @@
  * (lowered, nothing written) or of store items (a `.drv` read from the store, or the
  * derivation that built an output).
  */
-import { readFileSync } from 'node:fs';
 import { TsdslError, didYouMean } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
@@ -16,7 +15,6 @@ import { packageOptions, packagesFrom } from '../packages.js';
  * the store, where they must be).
  */
 async function storeDerivations(store: LocalStore, items: ReadonlyArray<{ arg: string; paths: readonly string[] }>, recursive: boolean): Promise<Record<string, unknown>> {
-  const { parseDerivation } = await import('../../derivation/aterm.js');
   const { derivationJson } = await import('../../derivation/lower.js');
   const { parseStorePath } = await import('../../derivation/hash.js');
   const json: Record<string, unknown> = {};
@@ -24,7 +22,7 @@ async function storeDerivations(store: LocalStore, items: ReadonlyArray<{ arg: s
     if (!store.isValid(drvPath)) throw new TsdslError(`tsdsl derivation show: ${drvPath} (${why}) is not in the store at ${store.root}; write it with \`tsdsl build -d PACKAGE\`, or show the package instead`);
     let drv;
     try {
-      drv = parseDerivation(readFileSync(store.physicalPath(drvPath), 'utf8'));
+      drv = store.readDerivation(drvPath);
     } catch (e) {
       throw new TsdslError(`tsdsl derivation show: ${drvPath} cannot be read as a derivation: ${(e as Error).message}; \`tsdsl verify --check-contents\` checks the store`);
     }
