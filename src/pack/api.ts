@@ -149,6 +149,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   }
   // Options of some formats only: an option the format would drop is an error, as -R's is.
   const image = format.name === 'docker' || format.name === 'oci';
+  if (image) (await import('./docker.js')).checkImageLinks(symlinks);
   if (request.maxLayers !== undefined && !image) throw new TsdslError(`--max-layers applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
   if (request.imageTag !== undefined && !image) throw new TsdslError(`--image-tag applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
   if (request.entryPoint !== undefined && format.name === 'tarball') {

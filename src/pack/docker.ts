@@ -131,15 +131,31 @@ interface ImagePlan {
   readonly architecture: string;
 }
 
-/** Checks the input and options and plans the layers (this reads the closure's metadata). */
 /** Directories container runtimes mount over, present (empty) in every image. */
 const MOUNT_POINTS = ['/dev', '/proc', '/sys'];
 
+/**
+ * Refuses `-S` links where a runtime mounts (/dev, /proc, /sys) or that would replace the
+ * image's own /tmp (1777): the container would break. The pack API calls it before building.
+ */
+export function checkImageLinks(symlinks: ReadonlyArray<{ readonly link: string }>): void {
+  for (const { link } of symlinks) {
+    const under = [...MOUNT_POINTS, '/tmp'].find((d) => link === d || link.startsWith(`${d}/`));
+    if (under) {
+      throw new TsdslError(
+        `-S ${link}: \`${under}\` is where container runtimes mount ${under === '/tmp' ? "the image's temporary directory" : `the host's ${under}`}, so an image can have no link there; choose another path (such as -S /lib=lib)`,
+      );
+    }
+  }
+}
+
+/** Checks the input and options and plans the layers (this reads the closure's metadata). */
 function planImage(input: PackInput, options: PackOptions): ImagePlan {
   if (options.maxLayers !== undefined) checkMaxLayers(options.maxLayers);
   const { repository, tag } = parseImageTag(options.imageTag ?? defaultImageTag(input.name));
   const checked = checkPackInput(input);
   const { closure } = checked;
+  checkImageLinks(checked.symlinks);
   const groups = splitLayers(
     closure.items.map((i) => i.path),
     options.references ?? input.references,
