@@ -34,7 +34,8 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
     for (let i = 0; i < list.length; i++) {
       const q = visit(list[i]!);
       if (q !== list[i] && !out) out = list.slice(0, i);
-      if (out) out.push(q);
+      // A replacement that is already in the list (--with-input=scotch=metis on mumps) is kept once.
+      if (out && !out.includes(q)) out.push(q);
       if (renamed && q.name !== list[i]!.name) renamed.push([list[i]!, q]);
     }
     return out ?? list;

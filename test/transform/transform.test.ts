@@ -160,6 +160,12 @@ describe('transformation options', () => {
     expect(warnings).toEqual([expect.stringMatching(/^--with-configure-flag=metis=--x: `metis@5\.1\.0` replaces the configure phase with its own, which does not read configureFlags/)]);
   });
 
+  it('a replacement already among the inputs is kept once', () => {
+    const f = fixture();
+    const app = run(f.mumps, [['with-input', 'scotch=metis']], f.collection);
+    expect(app.inputs.map((p) => p.name)).toEqual(['metis']);
+  });
+
   it('--with-c-toolchain changes the package and its dependents, not its dependencies', () => {
     const f = fixture();
     const app = run(f.app, [['with-c-toolchain', 'scotch=clang-toolchain']], f.collection);
