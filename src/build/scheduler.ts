@@ -32,7 +32,8 @@ export type BuildEvent =
   | { kind: 'phase'; drvPath: string; phase: string }
   | { kind: 'line'; drvPath: string; line: string }
   | { kind: 'progress'; drvPath: string; bytes: number; total: number | undefined }
-  | { kind: 'done'; drvPath: string; name: string; ms: number }
+  /** Built (or, with `elsewhere`, found built by another process meanwhile). */
+  | { kind: 'done'; drvPath: string; name: string; ms: number; elsewhere?: true }
   | { kind: 'fail'; drvPath: string; name: string; message: string };
 
 export interface BuildOptions {
@@ -366,7 +367,10 @@ export async function realise(
     const lock = await store.lockPaths(outPaths, { onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]! }) });
     try {
       const checking = (opts.check || (opts.rounds ?? 1) > 1) && outPaths.every((p) => store.isValid(p));
-      if (!checking && outPaths.every((p) => store.isValid(p))) return; // another process built it
+      if (!checking && outPaths.every((p) => store.isValid(p))) {
+        emit({ kind: 'done', drvPath: d.drvPath, name: d.name, ms: Date.now() - started, elsewhere: true });
+        return; // another process built it
+      }
       emit({ kind: 'start', drvPath: d.drvPath, name: d.name });
       const rounds = checking ? Math.max(1, (opts.rounds ?? 2) - 1) : Math.max(1, opts.rounds ?? 1);
       let reference: Record<string, string> | undefined;

@@ -83,7 +83,8 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
         }
         case 'done':
           active.delete(e.drvPath);
-          say(`${fetches.has(e.drvPath) ? 'downloaded' : 'built'} ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
+          if (e.elsewhere) say(`${e.name} was ${fetches.has(e.drvPath) ? 'downloaded' : 'built'} by another tsdsl meanwhile`);
+          else say(`${fetches.has(e.drvPath) ? 'downloaded' : 'built'} ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
           break;
         case 'fail':
           active.delete(e.drvPath);

@@ -360,6 +360,7 @@ export const waited = definePackage({
       expect(b.stdout).toBe(a.stdout);
       expect(b.stderr).toContain(`waiting for process ${a.pid}, which holds the lock on waited-`);
       expect(b.stderr).not.toMatch(/^built waited/m);
+      expect(b.stderr).toMatch(/^waited-\d+ was built by another tsdsl meanwhile$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
