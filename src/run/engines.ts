@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
 import { usernsEngine } from './userns.js';
 import { charliecloudEngine } from './charliecloud.js';
@@ -479,14 +479,31 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
   };
   const where = spec.isolate ? 'inside the container' : 'where the command runs';
   // A program found must also find its loader there: a prebuilt binary names the FHS one.
+  // So must a script its `#!` interpreter.
   const loaderFound = (hostPath: string, logical: string): void => {
     let interpreter: string | undefined;
     try {
       interpreter = readElf(hostPath)?.interpreter;
-    } catch {
+      if (interpreter === undefined) {
+        const head = Buffer.alloc(256);
+        const fd = openSync(hostPath, 'r');
+        const n = readSync(fd, head, 0, head.length, 0);
+        closeSync(fd);
+        const line = head.subarray(0, n).toString('latin1');
+        const script = /^#!\s*(\/\S+)/.exec(line)?.[1];
+        if (script !== undefined && !isFile(resolveInView(spec.root, view, script))) {
+          throw new TsdslError(
+            `command \`${argv0}\` (${logical}) is a script for ${script}, which is not ${where} (root ${spec.root}); add the package that provides it (bash gives /bin/sh in a pack made with -S /bin=bin), or run it without -C`,
+            { exitCode: 126 },
+          );
+        }
+        return;
+      }
+    } catch (e) {
+      if (isTsdslError(e)) throw e;
       return; // unreadable here: the engine will say
     }
-    if (interpreter === undefined || isFile(resolveInView(spec.root, view, interpreter))) return;
+    if (isFile(resolveInView(spec.root, view, interpreter))) return;
     throw new TsdslError(
       `command \`${argv0}\` (${logical}) asks for the loader ${interpreter}, which is not ${where} (root ${spec.root}): it is a prebuilt binary made for ` +
         "another system's layout (the toolchain's Debian packages are); run a package built here from source, or run it where that loader is (without -C on a host like Debian 12)",

@@ -34,7 +34,8 @@ beforeAll(() => {
   root = join(dir, 'root');
   const item = join(root, 'tsdsl/store/aaaa-hello-1.0');
   mkdirSync(join(item, 'bin'), { recursive: true });
-  writeFileSync(join(item, 'bin/hello'), '#!/bin/sh\n', { mode: 0o755 });
+  writeFileSync(join(item, 'bin/hello'), '#!/bin/dash\n', { mode: 0o755 });
+  writeFileSync(join(item, 'bin/dash'), '', { mode: 0o755 }); // hello's interpreter (no `sh`: a pack without a shell)
   symlinkSync('tsdsl/store/aaaa-hello-1.0/bin', join(root, 'bin'));
   mkdirSync(join(root, 'profile'), { recursive: true });
   symlinkSync('/tsdsl/store/aaaa-hello-1.0/bin', join(root, 'profile/bin')); // absolute, as in profiles
@@ -126,6 +127,17 @@ describe('the container view', () => {
     expect(resolveInView(root, [], '/bin/hello')).toBe(join(root, 'tsdsl/store/aaaa-hello-1.0/bin/hello'));
     expect(resolveInView(root, [], '/bin/nope')).toBeUndefined();
     expect(resolveInView(root, [{ source: join(dir, 'share'), target: '/data', writable: false }], '/data/data.txt')).toBe(join(dir, 'share/data.txt'));
+  });
+
+  it('checkCommand, a script whose #! interpreter is missing there is one sentence, exit 126', () => {
+    const script = join(root, 'tsdsl/store/aaaa-hello-1.0/bin/py-tool');
+    writeFileSync(script, '#!/usr/bin/python3 -u\nprint(1)\n', { mode: 0o755 });
+    try {
+      const s = planShares(spec(), host);
+      expect(() => checkCommand(spec({ command: ['py-tool'], isolate: true }), s)).toThrow(/command `py-tool` \(\/bin\/py-tool\) is a script for \/usr\/bin\/python3, which is not inside the container/);
+    } finally {
+      rmSync(script);
+    }
   });
 
   it('checkCommand, a program whose loader is missing there (a prebuilt FHS binary) is one sentence, exit 126', () => {
