@@ -159,10 +159,10 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-pack-'));
     homes.push(dir);
     const cache = join(dir, 'cache');
-    // Many files, so that unpacking takes a while.
+    // Many files, so that unpacking takes long enough for the signal to land in it on a busy machine.
     const files = join(dir, 'tsdsl/store/00000000000000000000000000000000-many');
     mkdirSync(files, { recursive: true });
-    for (let i = 0; i < 30000; i++) writeFileSync(join(files, `f${i}`), `${i}\n`);
+    for (let i = 0; i < 80000; i++) writeFileSync(join(files, `f${i}`), `${i}\n`);
     spawnSync('tar', ['-cf', join(dir, 'many.tar'), '-C', dir, 'tsdsl']);
     const child = spawn(process.execPath, [BIN, 'run', join(dir, 'many.tar'), '--', '/bin/true'], { env: { ...process.env, TSDSL_PACK_CACHE: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
