@@ -124,9 +124,6 @@ function writeError(e: unknown, output: string): unknown {
   return new TsdslError(`cannot write the pack ${output}: ${why[code]} (${code}); nothing was left there. Free space, or choose another place with -o`, { cause: e });
 }
 
-/** The most layers `--max-layers` may ask for: overlayfs, as Docker uses it, stacks at most 125 (its max depth is 128). */
-const MAX_LAYERS = 125;
-
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
@@ -149,18 +146,16 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   }
   // Options of some formats only: an option the format would drop is an error, as -R's is.
   const image = format.name === 'docker' || format.name === 'oci';
-  if (image) (await import('./docker.js')).checkImageLinks(symlinks);
   if (request.maxLayers !== undefined && !image) throw new TsdslError(`--max-layers applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
   if (request.imageTag !== undefined && !image) throw new TsdslError(`--image-tag applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);
   if (request.entryPoint !== undefined && format.name === 'tarball') {
     throw new TsdslError('--entry-point applies to images (-f docker, oci, squashfs); a tarball has none (drop it, or link the program with -S /bin=bin)');
   }
-  if (request.maxLayers !== undefined && request.maxLayers < 2) {
-    throw new TsdslError(`--max-layers=${request.maxLayers}: a layered image has at least 2 layers (leave --max-layers out for one layer holding everything)`);
-  }
-  // Docker's overlay storage stacks at most 125 layers.
-  if (request.maxLayers !== undefined && request.maxLayers > MAX_LAYERS) {
-    throw new TsdslError(`--max-layers=${request.maxLayers}: Docker and Podman run images of at most ${MAX_LAYERS} layers; give ${MAX_LAYERS} or fewer (the most shared store items get layers of their own, the rest share the last)`);
+  // The image's checks, before anything is built (the image writer makes them again, for its other callers).
+  if (image) {
+    const docker = await import('./docker.js');
+    docker.checkImageLinks(symlinks);
+    if (request.maxLayers !== undefined) docker.checkMaxLayers(request.maxLayers);
   }
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);

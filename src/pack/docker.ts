@@ -78,9 +78,18 @@ export function splitLayers(
   return [...singles.map((p) => [p]), rest];
 }
 
-function checkMaxLayers(n: number): void {
+/** The most layers `--max-layers` may ask for: overlayfs, as Docker uses it, stacks at most 125 (its max depth is 128). */
+const MAX_LAYERS = 125;
+
+/** Checks `--max-layers` (the pack API calls it before building). */
+export function checkMaxLayers(n: number): void {
   if (!Number.isInteger(n) || n < 2) {
-    throw new TsdslError(`--max-layers must be an integer of at least 2 (one layer for the most shared items, one for the rest), not ${n}`);
+    throw new TsdslError(
+      `--max-layers must be an integer of at least 2 layers (one for the most shared items, one for the rest), not ${n}; leave --max-layers out for one layer holding everything`,
+    );
+  }
+  if (n > MAX_LAYERS) {
+    throw new TsdslError(`--max-layers=${n}: Docker and Podman run images of at most ${MAX_LAYERS} layers; give ${MAX_LAYERS} or fewer (the most shared store items get layers of their own, the rest share the last)`);
   }
 }
 
