@@ -527,8 +527,6 @@ function lineSplitter(stream: 'stdout' | 'stderr', onLine: NonNullable<SandboxSp
  * `killed`. A sandbox that cannot be set up throws a `TsdslError` naming the failed step and,
  * when the cause is the machine's configuration, how to fix it.
  */
-
-
 export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const started = Date.now();
   if (spec.command.length === 0) throw new TsdslError('the sandbox was given an empty command; give it a program to run');

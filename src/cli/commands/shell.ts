@@ -48,9 +48,10 @@ export const command: Command = {
     const { packages } = await packagesFrom(args, args.positionals).catch((e: unknown) => {
       // `tsdsl shell hwloc lstopo-no-graphics`: a command where packages go.
       const word = isTsdslError(e) && args.rest.length === 0 ? /unknown package `([^`]+)`/.exec(e.message)?.[1] : undefined;
-      if (!word || args.positionals.indexOf(word) < 1) throw e;
-      const before = args.positionals.slice(0, args.positionals.indexOf(word)).join(' ');
-      throw new TsdslError(`${(e as Error).message}; if \`${word}\` is the command to run, put it after \`--\` (\`tsdsl shell ${before} -- ${args.positionals.slice(args.positionals.indexOf(word)).join(' ')}\`)`, { cause: e });
+      const at = word === undefined ? -1 : args.positionals.indexOf(word);
+      if (at < 1) throw e;
+      const [before, after] = [args.positionals.slice(0, at), args.positionals.slice(at)].map((w) => w.join(' '));
+      throw new TsdslError(`${(e as Error).message}; if \`${word}\` is the command to run, put it after \`--\` (\`tsdsl shell ${before} -- ${after}\`)`, { cause: e });
     });
     const { run } = await import('../../run/api.js');
     const reporter = progressReporter();
