@@ -89,15 +89,15 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
   if (!Array.isArray(spec)) return { ordered: toOrdered(spec as TransformSpec, objects, who), objects };
   const ordered = (spec as readonly unknown[]).map((s, i, all) => {
     const m = typeof s === 'string' ? /^--([a-z-]+)(?:=(.*))?$/s.exec(s) : null;
-    // `['--with-input', 'scotch=pt-scotch']`, as a shell would split it: one string per option here.
-    const next = all[i + 1];
-    if (m && m[2] === undefined && typeof next === 'string' && !next.startsWith('--') && transformations.some((x) => x.name === m[1] && x.takesValue)) {
-      throw new TsdslError(`${who}: \`${s as string}\` and \`${next}\` are one option here, written with \`=\`: '--${m[1]}=${next}'`);
-    }
     const t = m && transformations.find((x) => x.name === m[1]);
     if (!m || !t) {
       const hint = m ? didYouMean(`--${m[1]}`, transformations.map((x) => `--${x.name}`)) : '';
       throw new TsdslError(`${who}: \`${String(s)}\` is not a transformation option${hint} (see tsdsl --help-transform)`);
+    }
+    // `['--with-input', 'scotch=pt-scotch']`, as a shell would split it: one string per option here.
+    const next = all[i + 1];
+    if (m[2] === undefined && t.takesValue && typeof next === 'string' && !next.startsWith('--')) {
+      throw new TsdslError(`${who}: \`${s as string}\` and \`${next}\` are one option here, written with \`=\`: '--${t.name}=${next}'`);
     }
     const value = m[2] ?? t.optionalValue;
     if (value === undefined) throw new TsdslError(`${who}: \`${s as string}\` needs a value: --${t.name}=${t.arg}`);
