@@ -487,8 +487,12 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
       if (interpreter === undefined) {
         const head = Buffer.alloc(256);
         const fd = openSync(hostPath, 'r');
-        const n = readSync(fd, head, 0, head.length, 0);
-        closeSync(fd);
+        let n: number;
+        try {
+          n = readSync(fd, head, 0, head.length, 0);
+        } finally {
+          closeSync(fd);
+        }
         const line = head.subarray(0, n).toString('latin1');
         const script = /^#!\s*(\/\S+)/.exec(line)?.[1];
         if (script !== undefined && !isFile(resolveInView(spec.root, view, script))) {
