@@ -15,9 +15,10 @@
  * the uncompressed layers (skopeo checks them on copy), and every date is 1970-01-01T00:00:01Z.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, createReadStream, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { fileSha256 } from '../store/nar.js';
 import { checkDestination, compressOptions, none, openCompressedFile, packCompressor, removeTree, temporaryName, trackTemporary, writeCompressedFile } from './compress.js';
 import type { Compressor } from './compress.js';
 import type { PackFormat, PackInput, PackOptions } from './formats.js';
@@ -329,12 +330,6 @@ function ociLayerCompressor(options: PackOptions): Compressor {
   return compressor;
 }
 
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * Writes an OCI image layout as a tar. Blobs are named by their digest, so each layer is first
  * compressed into a temporary file beside the destination (its digest is known only then);
@@ -374,7 +369,7 @@ async function writeOciArchive(plan: ImagePlan, options: PackOptions, destPath: 
         throw e;
       }
       diffIds.push(`sha256:${hash.digest('hex')}`);
-      const hex = await hashFile(file);
+      const hex = (await fileSha256(file)).toString('hex');
       const { size } = statSync(file);
       // The blob goes into the layout with this file's mode, which the umask made: fix it.
       chmodSync(file, 0o644);

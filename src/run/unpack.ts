@@ -17,11 +17,10 @@
  * A run that starts after that simply unpacks again. The entry's `.tsdsl-unpacked` marker's mtime
  * is its last use.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
-  createReadStream,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -38,6 +37,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError, causeOf } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
+import { fileSha256 } from '../store/nar.js';
 import { deleteTree, makeDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
@@ -47,12 +47,6 @@ export function packCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['TSDSL_PACK_CACHE']) return env['TSDSL_PACK_CACHE'];
   const base = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].startsWith('/') ? env['XDG_CACHE_HOME'] : join(env['HOME'] || homedir(), '.cache');
   return join(base, 'tsdsl', 'packs');
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 function bad(name: string): boolean {
@@ -205,7 +199,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const kind = options.kind ?? packKind(file, host);
   if (kind === 'directory') return { root: file, hash: '', kind, release: () => {} };
   const cacheDir = options.cacheDir ?? packCacheDir();
-  const hash = await sha256File(file);
+  const hash = (await fileSha256(file)).toString('hex');
   const dest = join(cacheDir, hash);
   let locks: LockDirectory;
   try {

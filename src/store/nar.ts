@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hash as CryptoHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, lstatSync, openSync, promises as fsp, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, lstatSync, openSync, promises as fsp, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { sha256 } from '../derivation/hash.js';
 
@@ -236,6 +236,13 @@ export async function narHash(path: string, options: { scanner?: ReferenceScanne
     options,
   );
   return { hash: h.digest(), size };
+}
+
+/** SHA-256 of a file's own bytes (Nix's flat hash, what a `url()` source's sha256 is), read as a stream. */
+export async function fileSha256(path: string): Promise<Buffer> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest();
 }
 
 /** Hashes a NAR stream incrementally, with any algorithm (e.g. `sha1` for `r:sha1` fixed outputs). */

@@ -42,9 +42,7 @@ export const command: Command = {
     const encoding = FORMATS[formatName];
     if (!encoding) throw new TsdslError(`tsdsl hash: --format=${formatName} is not a format${didYouMean(formatName, Object.keys(FORMATS))} (hex, nix32, base64 or sri)`);
     const { formatHash } = await import('../../derivation/hash.js');
-    const { narHash } = await import('../../store/nar.js');
-    const { createHash } = await import('node:crypto');
-    const { createReadStream } = await import('node:fs');
+    const { fileSha256, narHash } = await import('../../store/nar.js');
     const git = Buffer.from('.git');
     const lines: string[] = [];
     for (const file of files) {
@@ -60,9 +58,7 @@ export const command: Command = {
         if (recursive) digest = (await narHash(file, excludeVcs ? { exclude: (name) => name.equals(git) } : {})).hash;
         else {
           if (st.isDirectory()) throw new TsdslError(`tsdsl hash: \`${file}\` is a directory; hash its NAR serialisation with -r (add -x for a git checkout)`);
-          const h = createHash('sha256');
-          for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-          digest = h.digest();
+          digest = await fileSha256(file);
         }
       } catch (e) {
         if (e instanceof TsdslError) throw e;
