@@ -47,6 +47,7 @@ import {
   readFileSync,
   readSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -1026,23 +1027,41 @@ export class LocalStore implements Store {
     return this.db.removeRoot(name);
   }
 
-  /** Every root, sorted by name; indirect roots say whether their symlink still points at the item. */
+  /**
+   * Every root, sorted by name. An indirect root holds the item its symlink leads to now, as Nix's
+   * do: `path` is that item (the one recorded, when the link was not changed), and `live` says
+   * whether the link still leads to a valid item. The link is followed through every symlink on
+   * the way (a `TSDSL_ROOT` or home directory reached through one, as on many clusters).
+   */
   listRoots(): GcRoot[] {
-    return this.db.roots().map((r): GcRoot => (isIndirectRootName(r.name) ? { ...r, indirect: true, live: this.linkPointsAt(r.name, r.path) } : r));
+    return this.db.roots().map((r): GcRoot => {
+      if (!isIndirectRootName(r.name)) return r;
+      const target = this.linkTarget(r.name);
+      return { name: r.name, path: target ?? r.path, indirect: true, live: target !== undefined && this.isValid(target) };
+    });
   }
 
-  /** True when `file` is a symlink whose target is the item at `storePath` (physical or logical). */
-  private linkPointsAt(file: string, storePath: string): boolean {
+  /** The store item (logical path) the symlink `file` leads to, or undefined when it leads nowhere in this store. */
+  private linkTarget(file: string): string | undefined {
     let target: string;
     try {
-      if (!lstatSync(file).isSymbolicLink()) return false;
+      if (!lstatSync(file).isSymbolicLink()) return undefined;
       target = readlinkSync(file);
     } catch {
-      return false;
+      return undefined;
     }
-    const abs = resolve(dirname(file), target);
-    return abs === storePath || (isStorePath(storePath, this.storeDir) && abs === this.physicalPath(storePath));
+    const itemOf = (path: string, dir: string) => (path.startsWith(`${dir}/`) ? `${this.storeDir}/${path.slice(dir.length + 1).split('/')[0]}` : undefined);
+    // A link to the logical path (which need not exist on this host), or through the physical one.
+    const logical = itemOf(resolve(dirname(file), target), this.storeDir);
+    if (logical) return logical;
+    try {
+      return itemOf(realpathSync(file), (this.realStoreRoot ??= realpathSync(this.storeRoot)));
+    } catch {
+      return undefined;
+    }
   }
+
+  private realStoreRoot: string | undefined;
 
   /** Forgets the indirect roots whose symlink is gone or points elsewhere; returns their names. */
   removeDeadIndirectRoots(): string[] {

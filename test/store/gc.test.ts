@@ -133,7 +133,7 @@ describe('collectGarbage', () => {
     if (r.deleted.includes(g.a)) expect(r.deleted).toEqual(expect.arrayContaining([g.b, g.c, g.d]));
   });
 
-  it('treats an indirect root as live only while its symlink points at the item', async () => {
+  it('treats an indirect root as live while its symlink leads to a valid item, the one it leads to now (as Nix does)', async () => {
     const g = await graph();
     const link = join(work, 'result');
     symlinkSync(store.physicalPath(g.f), link);
@@ -143,19 +143,47 @@ describe('collectGarbage', () => {
     collectGarbage(store);
     expect(store.isValid(g.f) && store.isValid(g.e)).toBe(true);
 
-    // A link to the logical path counts too; one pointing elsewhere does not.
+    // A link to the logical path counts too, and one to a file inside the item.
     unlinkSync(link);
     symlinkSync(g.f, link);
-    expect(store.listRoots()[0]).toMatchObject({ live: true });
+    expect(store.listRoots()[0]).toMatchObject({ path: g.f, live: true });
+    unlinkSync(link);
+    symlinkSync(join(store.physicalPath(g.f), 'bin', 'f'), link);
+    expect(store.listRoots()[0]).toMatchObject({ path: g.f, live: true });
+    // A link pointed at another item since roots that one: nothing it leads to is deleted.
     unlinkSync(link);
     symlinkSync(store.physicalPath(g.e), link);
+    expect(store.listRoots()[0]).toMatchObject({ path: g.e, live: true });
+    expect(collectGarbage(store).deleted).toContain(g.f);
+    expect(store.isValid(g.e)).toBe(true);
+    // One leading out of the store, or nowhere, roots nothing.
+    unlinkSync(link);
+    symlinkSync(work, link);
     expect(store.listRoots()[0]).toMatchObject({ live: false });
     unlinkSync(link);
     expect(store.listRoots()).toEqual([{ name: link, path: g.f, indirect: true, live: false }]);
     const r = collectGarbage(store);
     expect(r.deadRoots).toEqual([link]);
-    expect(r.deleted).toEqual(expect.arrayContaining([g.e, g.f]));
+    expect(r.deleted).toContain(g.e);
     expect(store.listRoots()).toEqual([]);
+  });
+
+  it('follows an indirect root made through a symlinked TSDSL_ROOT (a home or scratch directory reached by a link)', async () => {
+    const g = await graph();
+    store.close();
+    const via = join(work, 'root-link');
+    symlinkSync(root, via);
+    store = openStore({ root: via, storeDir: SD, env: {}, durable: false });
+    const link = join(work, 'result');
+    symlinkSync(store.physicalPath(g.f), link);
+    store.addRoot(g.f, link);
+    expect(store.listRoots()).toEqual([{ name: link, path: g.f, indirect: true, live: true }]);
+    // Opened by its real path, the same link still roots the item.
+    store.close();
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+    const r = collectGarbage(store);
+    expect(r.deadRoots).toEqual([]);
+    expect(store.isValid(g.f) && store.isValid(g.e)).toBe(true);
   });
 
   it('keeps a path locked by a running build, and the inputs of that build', async () => {
