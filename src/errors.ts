@@ -5,6 +5,8 @@
  * printed with its stack.
  */
 
+import { compareNames } from './compare.js';
+
 /** A user-facing error: `message` is the whole paragraph the CLI prints. */
 export class TsdslError extends Error {
   /** Process exit code the CLI uses for this error. */
@@ -60,7 +62,7 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
     if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2 && 2 * c.length >= w.length))) d = limit;
     if (d <= limit) scored.push([c, d]);
   }
-  scored.sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));
+  scored.sort((x, y) => x[1] - y[1] || compareNames(x[0], y[0]));
   return [...new Set(scored.map(([c]) => c))].slice(0, max);
 }
 
@@ -93,4 +95,12 @@ export function causeOf(stderr: string | undefined, fallback: string): string {
   const telling = /^(fatal|error): |BAD signature|Can't check signature|no valid OpenPGP|not in gzip format|does not look like a tar archive|does not appear to be a git repository|not found|No such file|Permission denied|Operation not permitted/i;
   const generic = /Error is not recoverable|Child returned status|Could not read from remote repository|Please make sure you have the correct access rights|and the repository exists/;
   return lines.find((l) => telling.test(l) && !generic.test(l)) ?? [...lines].reverse().find((l) => !generic.test(l)) ?? lines[lines.length - 1] ?? fallback;
+}
+
+/**
+ * Where the library's warnings go when its caller gives no handler (`onWarning`, `warn`): stderr,
+ * one line each, as the CLI prints them. Dropping them silently would hide what the CLI says.
+ */
+export function warnOnStderr(text: string): void {
+  process.stderr.write(`tsdsl: warning: ${text}\n`);
 }

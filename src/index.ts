@@ -22,7 +22,8 @@ export { defineManifest, collectionRevision, type PackManifest } from './pack/ma
 export { packFormats, findPackFormat, type PackFormat, type PackInput, type PackOptions } from './pack/formats.js';
 export { lowerPackages, Lowerer, derivationJson, type LoweredPackage } from './derivation/lower.js';
 export { openStore, type Store, type LocalStore } from './store/store.js';
-export { realise, type BuildEvent, type BuildOptions } from './build/scheduler.js';
+export { realise, readLog, type BuildEvent, type BuildOptions } from './build/scheduler.js';
+export { instantiate } from './derivation/instantiate.js';
 export { runEngines, findEngine, autoEngine, type RunEngine, type RunSpec } from './run/engines.js';
 export { explainEngines, formatExplanation } from './run/diagnose.js';
 export { run, type RunRequest, type BindRequest } from './run/api.js';

@@ -3,6 +3,7 @@
  * transformation options, in order), then lower their profile, build what the store lacks, and
  * read the profile's closure and search paths back from the store.
  */
+import { warnOnStderr } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -18,7 +19,7 @@ export async function requestedPackages(
   requested: ReadonlyArray<Package | string>,
   transformations: TransformSpec | readonly string[] | undefined,
   collection: Collection | undefined,
-  warn: (message: string) => void = () => {},
+  warn: (message: string) => void = warnOnStderr,
   who = 'pack()',
 ): Promise<Package[]> {
   const { getDefaultCollection, orderedTransformations } = await import('../transform/api.js');
@@ -39,6 +40,8 @@ export interface ProfileBuild {
   maxJobs?: number;
   cores?: number;
   onEvent?: (e: BuildEvent) => void;
+  /** Stops the builds (what was built stays in the store); then an `interrupted` error is thrown. */
+  signal?: AbortSignal;
 }
 
 export interface BuiltProfile {
@@ -56,7 +59,7 @@ export interface BuiltProfile {
 export async function buildProfile(store: LocalStore, packages: readonly Package[], options: ProfileBuild = {}): Promise<BuiltProfile> {
   const { Lowerer } = await import('../derivation/lower.js');
   const { instantiate } = await import('../derivation/instantiate.js');
-  const { realise } = await import('./scheduler.js');
+  const { interruptedError, realise } = await import('./scheduler.js');
   const { profileSearchPaths } = await import('./builtins.js');
   const carried = options.carried ?? [];
   const lowerer = new Lowerer(store.storeDir);
@@ -65,11 +68,18 @@ export async function buildProfile(store: LocalStore, packages: readonly Package
   const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
   const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
   await instantiate(store, lowerer, drvPaths);
-  await realise(store, lowerer, drvPaths, {
-    maxJobs: options.maxJobs ?? 1,
-    cores: options.cores ?? (await import('node:os')).availableParallelism(),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  });
+  try {
+    await realise(store, lowerer, drvPaths, {
+      maxJobs: options.maxJobs ?? 1,
+      cores: options.cores ?? (await import('node:os')).availableParallelism(),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (e) {
+    // A build that failed once interrupted failed because of the interruption.
+    if (!options.signal?.aborted) throw e;
+  }
+  if (options.signal?.aborted) throw interruptedError();
   const profilePath = profile.outputs['out']!;
   const carriedPaths = carriedOut.map((l) => l.outputs['out']!);
   return {

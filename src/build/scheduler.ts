@@ -20,8 +20,10 @@ import type { Lowerer } from '../derivation/lower.js';
 import type { LocalStore, PathLock, RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
 import { builtins } from './builtins.js';
+import { instantiate } from '../derivation/instantiate.js';
 import { bootstrapRootfs } from './rootfs.js';
 import { checkSandboxSupport, runSandboxed } from './sandbox.js';
+import { compareStrings } from '../compare.js';
 
 /** What the scheduler tells the user interface. */
 export type BuildEvent =
@@ -174,8 +176,9 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
     const dd = deriver ? lowerer.derivations.get(deriver) : undefined;
     if (dd?.drv.builder === 'builtin:unpack-deb') debs.push([p, store.physicalPath(p)]);
   }
-  // Fewer dependencies first, so a library's files win over a tool that ships a copy.
-  const rootfs = bootstrapRootfs(join(store.root, 'var', 'roots'), debs.sort((a, b) => a[0].localeCompare(b[0])));
+  // In store-path order, by code point and never by the user's locale: the same set of items
+  // always merges the same way (where two ship a file, the first wins), into the same cached root.
+  const rootfs = bootstrapRootfs(join(store.root, 'var', 'roots'), debs.sort((a, b) => compareStrings(a[0], b[0])));
   const buildDir = join(tmp, 'build');
   mkdirSync(buildDir, { mode: 0o755 });
   for (const o of Object.values(outputs)) mkdirSync(o, { mode: 0o755 });
@@ -322,6 +325,11 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
 }
 
 /** Build `roots` (drv paths): everything missing, in dependency order, `maxJobs` at a time. */
+/** What a build stopped by its signal (Ctrl-C, `AbortSignal`) reports. */
+export function interruptedError(): TsdslError {
+  return new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
+}
+
 export async function realise(
   store: LocalStore,
   lowerer: Lowerer,
@@ -329,8 +337,15 @@ export async function realise(
   opts: BuildOptions = {},
 ): Promise<{ built: string[]; failed: string[]; checked: string[] }> {
   if (!lowerer?.derivations) throw new TsdslError('realise: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
+  // The CLI checks its flags; this is for the API's callers (pack(), run(), build(), realise()).
+  for (const [field, value] of [['maxJobs', opts.maxJobs], ['cores', opts.cores], ['rounds', opts.rounds]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new TsdslError(`\`${field}: ${value}\`: give a whole number, 1 or more (e.g. ${field}: 2)`);
+  }
   const emit = opts.onEvent ?? (() => {});
   let todo = missingDerivations(store, lowerer, roots);
+  // What the builds need in the store: their .drv files, builder scripts and local sources
+  // (`tsdsl build` wrote them already, and then this finds them all valid).
+  if (todo.length) await instantiate(store, lowerer, roots);
   if (opts.check || (opts.rounds ?? 1) > 1) {
     // Also rebuild the roots themselves even though they are valid.
     for (const r of roots) if (!todo.some((d) => d.drvPath === r)) todo.push(lowerer.derivations.get(r)!);

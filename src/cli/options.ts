@@ -47,7 +47,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     let v: string | boolean | number = raw;
     if (spec.kind === 'number') {
       // Counts, sizes and durations: none of them can be negative.
-      if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number, 0 or more, not \`${String(raw)}\``);
+      if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number (digits only), not \`${String(raw)}\``);
       v = Number(raw);
     }
     ordered.push({ name: spec.name, value: v });

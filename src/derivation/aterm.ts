@@ -24,6 +24,9 @@ import {
   validateStoreName,
 } from './hash.js';
 import type { HashAlgo } from './hash.js';
+import { compareStrings } from '../compare.js';
+
+export { compareStrings };
 
 /** One output of a derivation. `hashAlgo`/`hash` are empty unless the output is fixed (content-addressed). */
 export interface DerivationOutput {
@@ -56,25 +59,6 @@ export interface SerializeOptions {
    * the same key have their output lists merged, as Nix 2.8 does.
    */
   replaceInputDrv?: (drvPath: string) => string;
-}
-
-/**
- * Compares strings by Unicode code point, which is UTF-8 byte order and so the order of
- * C++ `std::string` that Nix sorts with. Plain `<` is UTF-16 order and differs when a
- * surrogate pair meets a character at or above U+E000.
- */
-export function compareStrings(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    // Move surrogates above U+E000–U+FFFF so code-unit order becomes code-point order.
-    if (x >= 0xd800) x += x < 0xe000 ? 0x2000 : -0x800;
-    if (y >= 0xd800) y += y < 0xe000 ? 0x2000 : -0x800;
-    return x - y;
-  }
-  return a.length - b.length;
 }
 
 function sortedKeys(record: object): string[] {

@@ -20,7 +20,7 @@ import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
-import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreName } from './hash.js';
+import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
 
@@ -163,6 +163,10 @@ export class Lowerer {
     readonly storeDir: string = storeDirFromEnv(),
     readonly system: string = DEFAULT_SYSTEM,
   ) {
+    validateStoreDir(storeDir);
+    // The collection's toolchain is Debian's amd64 binaries: derivations for another system
+    // could be written, but would name builders and inputs that cannot run there.
+    if (system !== DEFAULT_SYSTEM) throw new TsdslError(`system \`${system}\` is not supported: tsdsl's toolchain (Debian's amd64 binaries) builds for ${DEFAULT_SYSTEM} only`);
     this.hasher = new DerivationHasher(storeDir);
   }
 
@@ -742,17 +746,12 @@ async function fetchAndHash(origin: UrlOrigin | GitOrigin): Promise<string> {
   return found((await fetchGit({ url: origin.url, commit: origin.commit, recursive: origin.recursive })).sha256);
 }
 
-const lowerers = new Map<string, Lowerer>();
-
-/** The shared lowerer for a store dir and system (memoization survives across calls). */
-export function lowererFor(storeDir: string = storeDirFromEnv(), system: string = DEFAULT_SYSTEM): Lowerer {
-  const key = `${storeDir}\u0000${system}`;
-  let l = lowerers.get(key);
-  if (!l) lowerers.set(key, (l = new Lowerer(storeDir, system)));
-  return l;
-}
-
-/** Lower packages (hashing local files first); returns each package's grafted result. */
+/**
+ * Lower packages (hashing local files first); returns each package's grafted result. Each call
+ * makes a new `Lowerer` unless one is given: a local source or patch edited between two calls is
+ * hashed again, and a script that lowers many times does not keep every derivation it ever made.
+ * Pass `lowerer` to share the memo (and the derivations) between calls.
+ */
 export async function lowerPackages(
   requested: ReadonlyArray<Package | string>,
   options: { storeDir?: string; system?: string; lowerer?: Lowerer } = {},
@@ -765,7 +764,7 @@ export async function lowerPackages(
       })()
     : (requested as readonly Package[]);
   for (const p of packages) if (!isPackage(p)) throw new TsdslError(`lowerPackages: ${String(p)} is neither a package nor a package name`);
-  const lowerer = options.lowerer ?? lowererFor(options.storeDir, options.system);
+  const lowerer = options.lowerer ?? new Lowerer(options.storeDir, options.system);
   await lowerer.prepare(packages);
   return { lowerer, results: packages.map((p) => lowerer.lowerGrafted(p)) };
 }

@@ -294,7 +294,7 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
       for (const [k, v] of Object.entries(env as Record<string, string>)) problems.push(...envProblems(k, v, bs, phases));
     }
   }
-  return deepFreeze({ ...a }) as BuildArguments;
+  return deepFreeze(a) as BuildArguments;
 }
 
 /** What is wrong with one flag list: each flag is passed to the build as one line. */
@@ -326,12 +326,19 @@ function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: 
   return out;
 }
 
+/**
+ * A frozen copy of plain arrays and objects, all the way down, so that a package never shares a
+ * mutable array with its caller: the caller's own lists stay theirs to change, and changing them
+ * does not change the package. Frozen values, packages, origins and other objects are kept.
+ */
 function deepFreeze<T>(x: T): T {
-  if (typeof x === 'object' && x !== null && !Object.isFrozen(x) && !isPackage(x) && !isOrigin(x)) {
-    for (const v of Object.values(x)) deepFreeze(v);
-    Object.freeze(x);
-  }
-  return x;
+  if (typeof x !== 'object' || x === null || Object.isFrozen(x) || isPackage(x) || isOrigin(x)) return x;
+  if (Array.isArray(x)) return Object.freeze(x.map(deepFreeze)) as T;
+  const proto = Object.getPrototypeOf(x);
+  if (proto !== Object.prototype && proto !== null) return x;
+  const out = Object.create(proto) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(x)) out[k] = deepFreeze(v);
+  return Object.freeze(out) as T;
 }
 
 /** Build the record from a recipe; throws a TsdslError listing every problem. */
@@ -443,13 +450,13 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     nativeInputs,
     propagatedInputs,
     outputs: Object.freeze([...outputs]),
-    variantDecls: deepFreeze({ ...decls }),
+    variantDecls: deepFreeze(decls),
     variants: values,
     synopsis: spec.synopsis,
     description: spec.description,
     homePage: spec.homePage,
     license: Array.isArray(spec.license) ? Object.freeze([...spec.license]) : (spec.license as License),
-    properties: deepFreeze({ ...(spec.properties ?? {}) }),
+    properties: deepFreeze(spec.properties ?? {}),
     replacement: spec.replacement,
   });
   recipes.set(pkg, recipe);
@@ -595,13 +602,13 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   if ('properties' in o && (typeof o['properties'] !== 'object' || o['properties'] === null)) return undefined;
   // One fresh field object, patched in place: cheaper than spreading per changed field.
   const f = fieldsOf(p) as { -readonly [K in keyof PackageFields]: PackageFields[K] };
-  const list = (x: unknown) => (Object.isFrozen(x) ? (x as readonly Package[]) : Object.freeze(x as Package[]));
+  const list = (x: unknown) => (Object.isFrozen(x) ? (x as readonly Package[]) : Object.freeze([...(x as Package[])]));
   if ('inputs' in o) f.inputs = list(o['inputs']);
   if ('nativeInputs' in o) f.nativeInputs = list(o['nativeInputs']);
   if ('propagatedInputs' in o) f.propagatedInputs = list(o['propagatedInputs']);
   if ('buildSystem' in o) f.buildSystem = o['buildSystem'] as BuildSystem;
   if ('replacement' in o) f.replacement = o['replacement'] as Package | undefined;
-  if ('properties' in o) f.properties = deepFreeze({ ...(o['properties'] as object) });
+  if ('properties' in o) f.properties = deepFreeze(o['properties'] as Readonly<Record<string, unknown>>);
   if ('version' in o) f.version = o['version'] as string;
   if ('source' in o) f.source = (o['source'] as Origin | null) ?? null;
   const q = new PackageRecord(f);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type * as TsMorph from 'ts-morph';
 import { TsdslError } from '../errors.js';
 import type { Location } from '../dsl/location.js';
+import { compareNames } from '../compare.js';
 
 type Morph = typeof TsMorph;
 
@@ -321,7 +322,7 @@ export async function insertDefinition(file: string, name: string, text: string,
     }
   }
   const body = text.replace(/\s+$/, '');
-  const after = defs.find((d) => d.name.localeCompare(name) > 0);
+  const after = defs.find((d) => compareNames(d.name, name) > 0);
   let edited: string;
   if (after) {
     // Before the statement and its doc comment, at the start of its line.
@@ -343,7 +344,7 @@ export async function insertDefinition(file: string, name: string, text: string,
     if (decl) {
       for (const n of missing) {
         const names = decl.getNamedImports().map((x) => x.getName());
-        const index = names.findIndex((x) => x.localeCompare(n) > 0);
+        const index = names.findIndex((x) => compareNames(x, n) > 0);
         decl.insertNamedImport(index < 0 ? names.length : index, n);
       }
     } else {

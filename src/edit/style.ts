@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { Node, Project, SyntaxKind, ts, type ArrayLiteralExpression, type CallExpression, type ObjectLiteralExpression, type SourceFile } from 'ts-morph';
 import { TsdslError } from '../errors.js';
+import { compareNames } from '../compare.js';
 
 /** Field order of a package definition: identity, source and build, then metadata. */
 export const FIELD_ORDER: readonly string[] = [
@@ -62,12 +63,6 @@ function inputKey(n: Node): string {
   return n.getText();
 }
 
-function compareKeys(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
-}
-
 function hasComments(n: Node): boolean {
   const text = n.getSourceFile().getFullText();
   const inner = text.slice(n.getStart(), n.getEnd());
@@ -106,7 +101,7 @@ function inputEdits(obj: ObjectLiteralExpression): StyleEdit[] {
     for (const a of arrays) {
       const els = sortableElements(a);
       if (!els) continue;
-      const sorted = [...els].sort((x, y) => compareKeys(inputKey(x), inputKey(y)));
+      const sorted = [...els].sort((x, y) => compareNames(inputKey(x), inputKey(y)));
       if (sorted.every((e, i) => e === els[i])) continue;
       const text = a.getSourceFile().getFullText();
       let out = '';

@@ -6,7 +6,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, isTsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys, isTsdslError, warnOnStderr } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -43,8 +43,14 @@ export interface PackRequest {
   maxJobs?: number;
   cores?: number;
   onEvent?: (e: BuildEvent) => void;
+  /** Warnings (a transformation that matched nothing, a program that needs the host's loader); default: printed on stderr. */
   onWarning?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Stops the builds (what was built stays in the store) and rejects with an `interrupted` error;
+   * once the pack is being written, it is finished.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PackResult {
@@ -102,7 +108,7 @@ export function defaultPackName(packages: readonly Package[], format: string): s
 // Every field of a PackRequest, so that a misspelt one is an error (checked by the type).
 const PACK_REQUEST_KEYS = Object.keys({
   packages: 1, transformations: 1, format: 1, symlinks: 1, entryPoint: 1, compression: 1, maxLayers: 1, imageTag: 1, relocatable: 1,
-  provenance: 1, output: 1, collection: 1, store: 1, maxJobs: 1, cores: 1, onEvent: 1, onWarning: 1, onProgress: 1,
+  provenance: 1, output: 1, collection: 1, store: 1, maxJobs: 1, cores: 1, onEvent: 1, onWarning: 1, onProgress: 1, signal: 1,
 } satisfies Record<keyof PackRequest, 1>);
 
 /**
@@ -132,6 +138,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   // Check the compressor now, not after a long build.
   const extension = format.extension(request.compression ? { compression: request.compression } : {});
   const relocatable = request.relocatable ?? 0;
+  const warn = request.onWarning ?? warnOnStderr;
   if (relocatable > 0 && format.name !== 'tarball') {
     throw new TsdslError(`-R makes relocatable tarballs; it does not apply to -f ${format.name} (drop -R, or use -f tarball)`);
   }
@@ -140,7 +147,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     throw new TsdslError('-R wraps the programs that -S links point to: add a link such as -S /bin=bin');
   }
   if (format.name === 'docker' && request.compression === 'gzip') {
-    request.onWarning?.(
+    warn(
       'a gzip-compressed docker-archive is for `docker load` only: skopeo 1.9 and `podman load` (and so `tsdsl run --engine=podman`) fail on it with "invalid tar header"; use -C xz or zstd, or leave -C out',
     );
   }
@@ -158,15 +165,15 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     if (request.maxLayers !== undefined) docker.checkMaxLayers(request.maxLayers);
   }
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
-  const packages = await requestedPackages(request.packages, request.transformations, request.collection, request.onWarning);
+  const packages = await requestedPackages(request.packages, request.transformations, request.collection, warn);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
 
   // Where the pack goes is checked before anything is built: a typo in -o costs no build.
   if (request.output === '') throw new TsdslError('-o: the file name is empty; give one (-o pack.tar.gz), or leave -o out for the default name');
   if (request.output !== undefined) (await import('./compress.js')).checkDestination(resolve(request.output));
-  if (request.output !== undefined && request.onWarning) {
+  if (request.output !== undefined) {
     const wrong = misnamedCompression(request.output, extension);
-    if (wrong) request.onWarning(wrong);
+    if (wrong) warn(wrong);
   }
   const { openStore } = await import('../store/store.js');
   const store = request.store ?? openStore();
@@ -183,20 +190,21 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),
       ...(request.cores !== undefined ? { cores: request.cores } : {}),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
     });
     const { profile: profilePath, closure, env } = built;
     const [prootPath, tallocPath, libcPath] = built.carried;
     const items = closure.map((p) => ({ path: p, physical: store.physicalPath(p) }));
     // Programs that would load something from outside the pack (the host's /lib) are reported,
     // not refused: the pack may still be meant for a host that has it.
-    if (request.onWarning) {
+    {
       const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
       const problems = checkLoadable({
         storeDir: store.storeDir,
         items,
         programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`],
       });
-      for (const problem of problems) request.onWarning(describeLoadProblem(problem));
+      for (const problem of problems) warn(describeLoadProblem(problem));
     }
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     // A relocatable tarball is named apart from a plain one (it would replace it otherwise).
@@ -206,12 +214,13 @@ export async function pack(request: PackRequest): Promise<PackResult> {
       ...(request.maxLayers !== undefined ? { maxLayers: request.maxLayers } : {}),
       ...(request.imageTag ? { imageTag: request.imageTag } : {}),
       references,
-      ...(request.onWarning ? { onWarning: request.onWarning } : {}),
+      onWarning: warn,
       ...(relocatable > 0 ? { relocatable } : {}),
     };
     const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
     // squashfs stages the tree by hard links: beside the store, on its file system, they need
     // no copy of the closure (beside the destination, on another one, they would).
+    if (request.signal?.aborted) throw (await import('../build/scheduler.js')).interruptedError();
     const workDir = format.name === 'squashfs' ? store.makeTempDir('pack') : undefined;
     try {
       await format.write(

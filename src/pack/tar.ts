@@ -18,6 +18,7 @@ import type { Stats } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { posix } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { compareStrings } from '../compare.js';
 import { isAncestor } from '../store/tree.js';
 import type { PackInput } from './formats.js';
 
@@ -130,11 +131,6 @@ export class PackClosure {
     }
     return { logical: cur, physical, stats };
   }
-}
-
-/** Byte order of the UTF-8 encodings, which is what GNU tar's --sort=name uses. */
-function compareStrings(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 /** A normalised relative path inside a profile ('.' for the profile itself), or undefined if it escapes. */

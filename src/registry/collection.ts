@@ -4,11 +4,12 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
-import { TsdslError, closest } from '../errors.js';
+import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { formatLocation } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
 import { parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
+import { compareNames } from '../compare.js';
 
 /** Packages by name, several versions each, newest first. */
 export class Collection {
@@ -23,7 +24,7 @@ export class Collection {
    */
   skippedFiles: string[] = [];
   /** Where warnings go (an ambiguous name: one version defined twice). */
-  warn: (text: string) => void = (text) => process.stderr.write(`tsdsl: warning: ${text}\n`);
+  warn: (text: string) => void = warnOnStderr;
 
   constructor(packages: Iterable<Package> = []) {
     for (const p of packages) this.add(p);
@@ -142,6 +143,8 @@ export class Collection {
   /** Packages whose name, synopsis or description match, ranked (name, then synopsis, then description). */
   search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
     this.sort();
+    // A global or sticky pattern's test() starts where its last match ended: use one without that state.
+    const res = patterns.map((re) => (re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re));
     const hits: Array<{ pkg: Package; score: number }> = [];
     // Every version, as guix search lists them (newest first within a name).
     for (const [name, list] of this.byName) {
@@ -149,7 +152,7 @@ export class Collection {
         if (p.properties['hidden'] === true) continue;
         let score = 0;
         let all = true;
-        for (const re of patterns) {
+        for (const re of res) {
           let s = 0;
           if (re.test(name)) s += name.match(re)?.[0] === name ? 6 : 4;
           if (re.test(p.synopsis)) s += 2;
@@ -161,7 +164,7 @@ export class Collection {
       }
     }
     // Stable: versions keep their newest-first order.
-    hits.sort((a, b) => b.score - a.score || a.pkg.name.localeCompare(b.pkg.name));
+    hits.sort((a, b) => b.score - a.score || compareNames(a.pkg.name, b.pkg.name));
     return hits;
   }
 }

@@ -23,7 +23,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys } from '../errors.js';
+import { TsdslError, checkRequestKeys, warnOnStderr } from '../errors.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
@@ -84,7 +84,11 @@ export interface RunRequest {
   readonly stdin?: RunOptions['stdin'];
   readonly stdout?: RunOptions['stdout'];
   readonly stderr?: RunOptions['stderr'];
-  /** Aborting sends SIGTERM to the command (SIGKILL 10 s later). */
+  /**
+   * Aborting sends SIGTERM to the command (SIGKILL 10 s later). With `packages`, aborting while
+   * they are built stops the builds (what was built stays in the store), starts no command, and
+   * rejects with an `interrupted` error.
+   */
   readonly signal?: AbortSignal;
   /** The unpacked-pack cache (default: TSDSL_PACK_CACHE, else ~/.cache/tsdsl/packs). */
   readonly cacheDir?: string;
@@ -94,7 +98,7 @@ export interface RunRequest {
   readonly onEvent?: (e: BuildEvent) => void;
   /** With `packages`: called once they are built, just before the command starts. */
   readonly onBuilt?: () => void;
-  /** With `packages`: warnings (a transformation that matched nothing, a host-bound binary). */
+  /** With `packages`: warnings (a transformation that matched nothing, a host-bound binary); default: printed on stderr. */
   readonly onWarning?: (message: string) => void;
   readonly cores?: number;
   readonly maxJobs?: number;
@@ -150,7 +154,8 @@ function splitBind(s: string): [string, string | undefined] {
 function preserveInto(env: Record<string, string>, preserve: ReadonlyArray<string | RegExp>, from: NodeJS.ProcessEnv): void {
   for (const p of preserve) {
     let re: RegExp;
-    if (p instanceof RegExp) re = p;
+    // A global or sticky pattern's test() starts where its last match ended: use one without that state.
+    if (p instanceof RegExp) re = p.global || p.sticky ? new RegExp(p.source, p.flags.replace(/[gy]/g, '')) : p;
     else {
       try {
         re = new RegExp(p);
@@ -303,14 +308,15 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   }
   await checkAvailable(engine, host);
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
-  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, request.onWarning, 'run()');
+  const warn = request.onWarning ?? warnOnStderr;
+  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, warn, 'run()');
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
   // The toolchain's Debian binaries name the FHS loader: they start only where the host has it.
   // (A pack says the same of each program, after checking its ELF files.)
   const hostBound = packages.filter((p) => p.properties['bootstrap'] === true && p.buildSystem.name === 'debian-binary' && p.properties['runtime'] === undefined);
   if (hostBound.length) {
     const one = hostBound.length === 1;
-    request.onWarning?.(
+    warn(
       `${hostBound.map((p) => `${p.name}@${p.version}`).join(', ')} ${one ? 'is one of' : 'are'} the bootstrap toolchain's Debian binaries: ${one ? 'its' : 'their'} programs ask for the ` +
         `loader /lib64/ld-linux-x86-64.so.2 and the libraries of the system they run on, so they start on a host like Debian 12${request.container ? ', not in this container' : ''}, ` +
         'and not from a pack or on another system; packages built here from source (bash, hwloc, …) have no such limit',
@@ -328,6 +334,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
       ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),
       ...(request.cores !== undefined ? { cores: request.cores } : {}),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
     });
     profile = built.profile;
     closure = built.closure.map((path) => ({ path, physical: store.physicalPath(path) }));

@@ -3,7 +3,7 @@
  * `transform(mumps, ['--with-input=scotch=pt-scotch'])`. Both return a new package and leave
  * the input untouched; names are resolved in the default collection unless another is given.
  */
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, didYouMean, warnOnStderr } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
@@ -110,7 +110,7 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
 export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
   if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
   const { ordered, objects } = orderedTransformations(spec, 'transform');
-  const warn = options.warn ?? ((text: string) => process.stderr.write(`tsdsl: warning: ${text}\n`));
+  const warn = options.warn ?? warnOnStderr;
   const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(options.cwd ? { cwd: options.cwd } : {}) });
   return out!;
 }

@@ -6,6 +6,7 @@
  * parses in well under a second and caches as a small JSON file.
  */
 import { compareDebianVersions } from './debian-version.js';
+import { compareStrings } from '../compare.js';
 
 /** One file of a source package, from `Checksums-Sha256`. */
 export interface SourceFile {
@@ -49,7 +50,7 @@ function entryOf(fields: Map<string, string>): SourceEntry | undefined {
     if (/\.orig(-[A-Za-z0-9][A-Za-z0-9-]*)?\.tar\.[a-z0-9]+$/.test(file)) orig.push({ name: file, size: Number(size), sha256 });
   }
   // The main tarball (`_V.orig.tar.*`) first, components after it in name order.
-  orig.sort((a, b) => Number(/\.orig-/.test(a.name)) - Number(/\.orig-/.test(b.name)) || a.name.localeCompare(b.name));
+  orig.sort((a, b) => Number(/\.orig-/.test(a.name)) - Number(/\.orig-/.test(b.name)) || compareStrings(a.name, b.name));
   const deps = [fields.get('build-depends'), fields.get('build-depends-indep')].filter((x): x is string => !!x).join(', ');
   return {
     name,

@@ -58,7 +58,7 @@ describe('tsdsl show', () => {
     // --debug before the command stays tsdsl's, even with words after --.
     expect(tsdsl(['--debug', 'build', '-n', 'hwloc', '--', 'x']).stderr).toMatch(/^tsdsl: error: tsdsl build runs no command, so `-- x` means/);
     // Numbers are counts, sizes or durations: a negative one is refused (--timeout=-1 failed every build at once).
-    expect(tsdsl(['build', '--timeout=-1', 'zlib']).stderr).toBe('tsdsl: error: tsdsl build: --timeout takes a whole number, 0 or more, not `-1`\n');
+    expect(tsdsl(['build', '--timeout=-1', 'zlib']).stderr).toBe('tsdsl: error: tsdsl build: --timeout takes a whole number (digits only), not `-1`\n');
   });
 
   it('shows a source\'s patches, whatever its kind, in the record and in JSON', () => {

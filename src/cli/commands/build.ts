@@ -54,13 +54,13 @@ export const command: Command = {
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
-    const { lowerPackages, lowererFor } = await import('../../derivation/lower.js');
+    const { lowerPackages, Lowerer } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
     const store = openStore();
     // Big graphs: a worker thread creates the .drv files while lowering runs (drv-files.ts).
     const files = store.derivationFiles();
-    const lowerer = lowererFor(store.storeDir);
+    const lowerer = new Lowerer(store.storeDir);
     lowerer.onDerivation = (path, bytes) => files.add(path, bytes);
     try {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
@@ -168,7 +168,7 @@ async function makeRoot(store: LocalStore, path: string, file: string): Promise<
 /** Builds what ROOTS need, with the progress display and Ctrl-C handling of the command line. */
 async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs, settings: { maxJobs: number; cores: number }): Promise<void> {
   const rounds = args.values['rounds'] as number | undefined;
-  const { realise } = await import('../../build/scheduler.js');
+  const { interruptedError, realise } = await import('../../build/scheduler.js');
   const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -197,7 +197,7 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (controller.signal.aborted) throw new TsdslError('interrupted; what was built so far stays in the store', { exitCode: 130 });
+  if (controller.signal.aborted) throw interruptedError();
   // A comparison that found no difference says so (a difference is an error); a package that
   // was not in the store was built, with nothing to compare it to.
   if (args.values['quiet']) return;

@@ -9,6 +9,7 @@ import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { packageOptions } from '../packages.js';
 import { mib, storeArguments } from './gc.js';
+import { compareStrings } from '../../compare.js';
 
 /** One line of the report. */
 export interface SizeEntry {
@@ -28,7 +29,7 @@ export function closureSizes(store: LocalStore, paths: readonly string[]): { ite
     self: self.get(path)!,
     total: store.queryRequisites([path]).reduce((n, p) => n + (self.get(p) ?? 0), 0),
   }));
-  items.sort((a, b) => b.total - a.total || a.path.localeCompare(b.path));
+  items.sort((a, b) => b.total - a.total || compareStrings(a.path, b.path));
   return { items, total: [...self.values()].reduce((n, s) => n + s, 0) };
 }
 
