@@ -53,6 +53,28 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
   });
   afterAll(() => store?.close());
 
+  it('realise() alone writes what the builds need (the .drv files, builder script, local source) and builds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-realise-alone-'));
+    writeFileSync(join(dir, 'data.txt'), `${process.pid}.${Date.now()}`);
+    const p = definePackage({
+      name: 'realise-alone',
+      version: '1',
+      source: local(dir),
+      buildSystem: trivial,
+      nativeInputs: [bash, coreutils],
+      arguments: { phases: { build: 'cp "$src/data.txt" "$out"' } },
+      ...meta,
+    });
+    const l = new Lowerer(store.storeDir);
+    await l.prepare([p]);
+    const r = l.lowerGrafted(p);
+    await realise(store, l, [r.drvPath], { cores: 1 });
+    expect(store.isValid(r.drvPath)).toBe(true);
+    expect(readFileSync(join(store.physicalPath(r.outputs['out']!), 'data.txt'), 'utf8')).toBe(readFileSync(join(dir, 'data.txt'), 'utf8'));
+    await expect(realise(store, l, [r.drvPath], { cores: 0 })).rejects.toThrow(/`cores: 0`: give a whole number, 1 or more/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('builds a trivial derivation and registers its output', async () => {
     const p = definePackage({
       name: 'trivial-hello',

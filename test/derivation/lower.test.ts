@@ -144,6 +144,18 @@ describe('lowering', () => {
     }
   });
 
+  it('lowerPackages hashes a local source again on each call; a Lowerer checks its store dir and system', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-local-again-'));
+    writeFileSync(join(dir, 'data.txt'), 'one');
+    const p = dummyPackage({ name: 'local-again', source: local(dir) });
+    const first = (await lowerPackages([p])).results[0]!.drvPath;
+    writeFileSync(join(dir, 'data.txt'), 'two');
+    expect((await lowerPackages([p])).results[0]!.drvPath).not.toBe(first);
+    expect(() => new Lowerer('relative/store')).toThrow(/store directory `relative\/store` is not absolute/);
+    expect(() => new Lowerer('/my store')).toThrow(/contains a space/);
+    expect(() => new Lowerer('/tsdsl/store', 'aarch64-linux')).toThrow(/system `aarch64-linux` is not supported: .* builds for x86_64-linux only/);
+  });
+
   it('a flag naming ${x} that the derivation does not set is an error naming the flag, with the closest input', async () => {
     const zlib = c.resolve('zlib');
     const typo = dummyPackage({ name: 'typo', inputs: [zlib], arguments: { configureFlags: ['--with-z=${zlib}', '--x=${zlbi}'] } });

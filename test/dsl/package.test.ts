@@ -46,6 +46,24 @@ describe('definePackage', () => {
     }).toThrow();
   });
 
+  it("freezes copies: the caller's arrays and objects stay theirs, and changing them does not change the package", () => {
+    const flags = ['--enable-x'];
+    const phases = { build: 'make' };
+    const meta = { tags: ['a'] };
+    const p = dummyPackage({ name: 'own-lists', arguments: { configureFlags: flags, phases }, properties: { meta } });
+    flags.push('--more');
+    phases.build = 'other';
+    meta.tags.push('b');
+    expect(p.arguments.configureFlags).toEqual(['--enable-x']);
+    expect(p.arguments.phases).toEqual({ build: 'make' });
+    expect(p.properties['meta']).toEqual({ tags: ['a'] });
+    expect(Object.isFrozen(p.arguments.configureFlags)).toBe(true);
+    const inputs = [p];
+    const q = dummyPackage({ name: 'user', inputs });
+    inputs.push(q);
+    expect(q.inputs).toEqual([p]);
+  });
+
   it('captures the location of the definition (this file and line)', () => {
     const line = new Error().stack!.split('\n')[1]!.match(/:(\d+):\d+\)?$/)![1];
     const p = definePackage({

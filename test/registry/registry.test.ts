@@ -113,5 +113,9 @@ describe('Collection', () => {
     const hits = c.search([/sparse/i]);
     expect(hits.map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
     expect(c.search([/scotch/i])[0]!.pkg).toBe(scotch);
+    // A global pattern's test() would start where its last match ended and skip packages.
+    const g = /sparse/gi;
+    expect(c.search([g]).map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
+    expect(c.search([g]).map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
   });
 });
