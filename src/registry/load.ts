@@ -93,11 +93,26 @@ function readText(file: string): string {
   }
 }
 
+/**
+ * The package file being imported, while one is: a file whose top-level `await` never settles
+ * leaves nothing else running, and the CLI says which file it was (see `unfinishedLoad`).
+ */
+let loading: string | undefined;
+
+/** What never finished, when the process is about to exit with work pending: a package file that never finished loading. */
+export function unfinishedLoad(): string | undefined {
+  return loading;
+}
+
 /** Import one user package file, turning its failures into errors naming the file. */
 async function importUserFile(file: string): Promise<Record<string, unknown>> {
+  loading = file;
   try {
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    const ns = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    loading = undefined;
+    return ns;
   } catch (e) {
+    loading = undefined;
     if (isTsdslError(e)) throw e;
     const err = e as Error;
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
@@ -208,6 +223,8 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   }
   const env = options.env ?? process.env;
   const dirs = typeof options.loadPath === 'string' ? [options.loadPath] : [...(options.loadPath ?? [])];
+  // `-L ''` (or `--load-path=` with a variable that was empty) would be the working directory.
+  if (dirs.some((d) => d === '')) throw new TsdslError('-L/--load-path is empty; give the directory that holds your package files (-L ./my-packages)');
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
   if (dirs.length) {
     await registerHooks();

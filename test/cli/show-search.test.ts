@@ -72,6 +72,20 @@ describe('tsdsl show', () => {
   });
 });
 
+describe('package files that never load', () => {
+  it('a top-level await that never settles is an error naming the file, not a silent exit 0; an empty -L is refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-tla-'));
+    writeFileSync(join(dir, 't.ts'), "import { definePackage } from 'tsdsl';\nawait new Promise(() => {});\n");
+    const r = tsdsl(['show', '-L', dir, 'hwloc']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`tsdsl: error: loading package file ${join(dir, 't.ts')} never finished: its top-level \`await\` waits for something that will never happen (a promise nobody resolves); fix or remove that await\n`);
+    const e = tsdsl(['show', '--load-path=', 'hwloc']);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/-L\/--load-path is empty; give the directory/);
+  });
+});
+
 describe('tsdsl search', () => {
   it('ranks by name, then synopsis, then description', () => {
     const r = tsdsl(['search', 'sparse.*solver']);
