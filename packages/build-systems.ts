@@ -18,7 +18,7 @@ export const gnu: BuildSystem = defineBuildSystem({
   name: 'gnu',
   description: 'GNU build system: ./configure && make && make check && make install',
   phases: ['unpack', 'patch', 'bootstrap', 'configure', 'build', 'check', 'install', 'strip', 'validate'],
-  argumentKeys: ['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests', 'outOfSource'],
+  argumentKeys: ['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests'],
   toolchain: () => [boot.gccToolchain],
   tools: gnuTools,
 });

@@ -113,8 +113,21 @@ export function isBuildSystem(x: unknown): x is BuildSystem {
   return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BUILD_SYSTEM_BRAND] === true;
 }
 
+/** Argument key → names of the build systems defined so far that take it (for error messages). */
+const argumentOwners = new Map<string, Set<string>>();
+
+/** The build systems defined so far that take the argument `key` (`cmakeFlags` → cmake). */
+export function buildSystemsTaking(key: string): string[] {
+  return [...(argumentOwners.get(key) ?? [])].sort();
+}
+
 /** Make a build system; the implicit-input thunks are evaluated once, on first use. */
 export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
+  for (const k of spec.argumentKeys ?? []) {
+    let owners = argumentOwners.get(k);
+    if (!owners) argumentOwners.set(k, (owners = new Set()));
+    owners.add(spec.name);
+  }
   const once = (f: (() => readonly Package[]) | undefined): (() => readonly Package[]) => {
     let cache: readonly Package[] | undefined;
     return () => (cache ??= Object.freeze([...(f ? f() : [])]));

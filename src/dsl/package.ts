@@ -11,6 +11,7 @@ import {
   BUILD_ENV_NAMES,
   COMMON_ARGUMENT_KEYS,
   NIX_SPECIAL_ENV,
+  buildSystemsTaking,
   isBuildSystem,
   phaseKeys,
   type BuildSystem,
@@ -63,7 +64,6 @@ export interface BuildArguments {
   readonly env?: Readonly<Record<string, string>>;
   readonly stripBinaries?: boolean;
   readonly validateRunpath?: boolean;
-  readonly outOfSource?: boolean;
   /** Build-system specific keys (see each build system's `argumentKeys`). */
   readonly [key: string]: unknown;
 }
@@ -261,17 +261,22 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
     return Object.freeze({});
   }
   const a = args as Record<string, unknown>;
-  const known: string[] = [...new Set(['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests', 'outOfSource', 'cmakeFlags', ...COMMON_ARGUMENT_KEYS, ...(bs?.argumentKeys ?? [])])];
+  // Each build system takes its own keys (gnu's configureFlags, cmake's cmakeFlags) besides the
+  // common ones: another's key would be accepted and silently ignored. Without a build system
+  // (reported apart), only the values' shapes are checked.
+  const known: string[] = [...new Set([...COMMON_ARGUMENT_KEYS, ...(bs?.argumentKeys ?? [])])];
   for (const [k, v] of Object.entries(a)) {
-    if (!known.includes(k)) {
-      problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (${bs ? `the ${bs.name} build system takes: ${known.join(', ')}` : ''})`);
+    if (bs && !known.includes(k)) {
+      const owners = buildSystemsTaking(k);
+      const elsewhere = owners.length && !didYouMean(k, known) ? `; \`${k}\` is an argument of the ${owners.join(' and ')} build system${owners.length > 1 ? 's' : ''}` : '';
+      problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (the ${bs.name} build system takes: ${known.join(', ')})${elsewhere}`);
       continue;
     }
     if (/Flags$/.test(k)) {
       if (!(Array.isArray(v) && v.every((f) => typeof f === 'string'))) problems.push(`arguments.${k} must be an array of strings`);
       else problems.push(...flagProblems(`arguments.${k}`, v));
     }
-    if (['tests', 'parallelBuild', 'parallelTests', 'stripBinaries', 'validateRunpath', 'outOfSource'].includes(k) && typeof v !== 'boolean')
+    if (['tests', 'parallelBuild', 'parallelTests', 'stripBinaries', 'validateRunpath'].includes(k) && typeof v !== 'boolean')
       problems.push(`arguments.${k} must be true or false, not ${describe(v)}`);
   }
   if (a['phases'] !== undefined) {

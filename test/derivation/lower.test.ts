@@ -14,6 +14,7 @@ import { narHash } from '../../src/store/nar.js';
 import { transform, getDefaultCollection } from '../../src/transform/api.js';
 import { tsdsl } from '../cli/helpers.js';
 import { dummyPackage } from '../fixtures/dummy.js';
+import { gnu } from '../../packages/build-systems.js';
 
 const SHA = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 const c = getDefaultCollection();
@@ -158,16 +159,16 @@ describe('lowering', () => {
 
   it('a flag naming ${x} that the derivation does not set is an error naming the flag, with the closest input', async () => {
     const zlib = c.resolve('zlib');
-    const typo = dummyPackage({ name: 'typo', inputs: [zlib], arguments: { configureFlags: ['--with-z=${zlib}', '--x=${zlbi}'] } });
+    const typo = dummyPackage({ name: 'typo', buildSystem: gnu, inputs: [zlib], arguments: { configureFlags: ['--with-z=${zlib}', '--x=${zlbi}'] } });
     await expect(lower(typo)).rejects.toThrow(/package `typo@1.0` .*, arguments.configureFlags\[1\]: `--x=\$\{zlbi\}` names `\$\{zlbi\}`, which is neither an input .*; did you mean `\$\{zlib\}`\?/);
     // Outputs, upper-case names (which the build may set), and text that is not a name are left alone.
-    const fine = dummyPackage({ outputs: ['out', 'doc'], arguments: { makeFlags: ['P=${out}', 'D=${doc}', '-j${NIX_BUILD_CORES}', 'X=${a b}', 'Y=$(CC)', 'Z=${'] } });
+    const fine = dummyPackage({ buildSystem: gnu, outputs: ['out', 'doc'], arguments: { makeFlags: ['P=${out}', 'D=${doc}', '-j${NIX_BUILD_CORES}', 'X=${a b}', 'Y=$(CC)', 'Z=${'] } });
     await expect(lower(fine)).resolves.toBeDefined();
     // A variable a phase sets is known to the flags, which the builder reads after it runs.
-    const phased = dummyPackage({ arguments: { phases: { build: 'export blasdir=/x; for lib in a; do :; done; ./configure --prefix=$out' }, makeFlags: ['B=${blasdir}', 'L=${lib}'] } });
+    const phased = dummyPackage({ buildSystem: gnu, arguments: { phases: { build: 'export blasdir=/x; for lib in a; do :; done; ./configure --prefix=$out' }, makeFlags: ['B=${blasdir}', 'L=${lib}'] } });
     await expect(lower(phased)).resolves.toBeDefined();
     // `--prefix=` in a phase is an option, not an assignment: ${prefix} is still unknown.
-    const option = dummyPackage({ name: 'opt', arguments: { phases: { build: './configure --prefix=$out' }, makeFlags: ['P=${prefix}'] } });
+    const option = dummyPackage({ buildSystem: gnu, name: 'opt', arguments: { phases: { build: './configure --prefix=$out' }, makeFlags: ['P=${prefix}'] } });
     await expect(lower(option)).rejects.toThrow(/names `\$\{prefix\}`, which is neither/);
   });
   it('is deterministic across processes, and the store dir changes every path', () => {

@@ -17,6 +17,7 @@ import {
 import { inputLabels } from '../../src/dsl/package.js';
 import { TsdslError } from '../../src/errors.js';
 import { dummyPackage } from '../fixtures/dummy.js';
+import { gnu } from '../../packages/build-systems.js';
 
 const SHA_HEX = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 const SHA_NIX32 = '1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s';
@@ -50,7 +51,7 @@ describe('definePackage', () => {
     const flags = ['--enable-x'];
     const phases = { build: 'make' };
     const meta = { tags: ['a'] };
-    const p = dummyPackage({ name: 'own-lists', arguments: { configureFlags: flags, phases }, properties: { meta } });
+    const p = dummyPackage({ name: 'own-lists', buildSystem: gnu, arguments: { configureFlags: flags, phases }, properties: { meta } });
     flags.push('--more');
     phases.build = 'other';
     meta.tags.push('b');
@@ -77,6 +78,7 @@ describe('definePackage', () => {
     const e = errorOf(() =>
       dummyPackage({
         name: 'envy',
+        buildSystem: gnu,
         outputs: ['out', 'inputs', 'lib-dev'],
         arguments: {
           configureFlags: ['--a=x\n--b', '', '--fine'],
@@ -147,6 +149,11 @@ describe('definePackage', () => {
     expect(e2.message).toContain('unknown phase `biuld`; did you mean `build`?');
     const e3 = errorOf(() => dummyPackage({ arguments: { tests: 'yes' as never } }));
     expect(e3.message).toContain('arguments.tests must be true or false');
+    // Another build system's argument would be ignored: it is refused, naming who takes it.
+    const e4 = errorOf(() => dummyPackage({ arguments: { configureFlags: ['--x'] } }));
+    expect(e4.message).toMatch(/unknown argument `configureFlags` \(the trivial build system takes: tests, phases, .*\); `configureFlags` is an argument of the cmake and gnu build systems/);
+    const e5 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { cmakeFlags: ['-DX=1'] } }));
+    expect(e5.message).toMatch(/unknown argument `cmakeFlags`.*; did you mean `makeFlags`\?|`cmakeFlags` is an argument of the cmake build system/);
   });
 
   it('requires a build system and says how to add one', () => {
@@ -206,7 +213,7 @@ describe('origins', () => {
 describe('inherit, with and modifyInputs', () => {
   const zlib = dummyPackage({ name: 'zlib' });
   const mpi = dummyPackage({ name: 'openmpi' });
-  const scotch = dummyPackage({ name: 'scotch', version: '7.0.3', inputs: [zlib], arguments: { makeFlags: ['-C', 'src'], phases: { build: 'make' } } });
+  const scotch = dummyPackage({ name: 'scotch', buildSystem: gnu, version: '7.0.3', inputs: [zlib], arguments: { makeFlags: ['-C', 'src'], phases: { build: 'make' } } });
 
   it('inherit keeps every field but the overrides, and the parent is untouched', () => {
     const pt = inherit(scotch, { name: 'pt-scotch', propagatedInputs: [mpi] });
@@ -292,7 +299,7 @@ describe('variants', () => {
   const solver = definePackage({
     name: 'solver',
     version: '5.5.1',
-    buildSystem: trivial,
+    buildSystem: gnu,
     variants: { metis: true, mpi: false, int: { default: '32', values: ['32', '64'] } },
     inputs: (v) => [...(v.metis ? [metis] : []), ...(v.mpi ? [mpi] : [])],
     arguments: (v) => ({ makeFlags: [`INTSIZE=${v.int}`] }),

@@ -18,7 +18,7 @@ function fixtureDir(files: Record<string, string>): string {
 const gnuRoot = MIRRORS['gnu']![MIRRORS['gnu']!.length - 1]!;
 
 /** One bad package per checker; each line noted is where that checker's finding must point. */
-const BAD = `import { definePackage, inherit, licenses, local, trivial, url } from 'tsdsl';
+const BAD = `import { definePackage, gnu, inherit, licenses, local, trivial, url } from 'tsdsl';
 import { pkgconf, zlib } from 'tsdsl/packages';
 
 export const badName = definePackage({
@@ -61,7 +61,7 @@ export const badSource = definePackage({
 export const badInputs = definePackage({
   name: 'bad-inputs',
   version: '1.0',
-  buildSystem: trivial,
+  buildSystem: gnu,
   variants: { fast: false },
   inputs: [zlib, pkgconf, zlib],
   arguments: { makeFlags: ['ZLIB=$zlib', 'RPATH=$ORIGIN', 'X=$$zlib', 'Z=\${zlbi}', 'J=\${NIX_BUILD_CORES}', 'O=\${out}/\${zlib}', 'M=$(CC)'] },
@@ -243,11 +243,11 @@ describe('unused-variants on a chosen variant', () => {
     const { lintPackages } = await import('../../src/lint/lint.js');
     const p = definePackage({
       name: 'varfn', version: '1', buildSystem: trivial, variants: { debug: false },
-      arguments: (v) => (v['debug'] ? ({ makeFlag: ['-g'] } as never) : {}),
+      arguments: (v) => (v['debug'] ? ({ phase: { build: 'x' } } as never) : {}),
       synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat,
     });
     const found = await lintPackages([p], checkers.filter((c) => c.name === 'derivation'));
-    expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `makeFlag`.*did you mean `makeFlags`/)]);
+    expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `phase`.*did you mean `phases`/)]);
   });
 
   it('a patch an inherited package keeps from its parent may be named after the parent', async () => {
