@@ -124,6 +124,29 @@ function checkFlagReferences(p: Package, env: Record<string, string>): void {
 
 const FLAG_FIELDS = ['configureFlags', 'makeFlags', 'cmakeFlags'] as const;
 
+/** `${NAME-REST}`: to the shell, `$NAME` with REST as its default. */
+const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
+
+/**
+ * Refuses `${pt-scotch}` in a flag or phase when `pt-scotch` is an input: the shell reads it as
+ * `$pt`, or the text `scotch` when that is unset, so the build would silently get the wrong
+ * value. The input's variable has `_` for `-`: `${pt_scotch}`.
+ */
+function checkDashedReferences(p: Package, env: Record<string, string>): void {
+  const places: Array<[string, string]> = [];
+  for (const field of FLAG_FIELDS) (p.arguments[field] ?? []).forEach((f, i) => places.push([`arguments.${field}[${i}]`, f]));
+  for (const [phase, snippet] of Object.entries(p.arguments.phases ?? {})) places.push([`arguments.phases.${phase}`, snippet]);
+  for (const [where, text] of places) {
+    if (!text.includes('${')) continue;
+    for (const m of text.matchAll(DASHED_REFERENCE)) {
+      const name = `${m[1]}-${m[2]}`;
+      const v = variableOf(name);
+      if (v === m[1] || env[v] === undefined) continue;
+      fail(p, where, `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
+    }
+  }
+}
+
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
 function variantsText(p: Package): string {
   return Object.keys(p.variants)
@@ -710,6 +733,7 @@ export class Lowerer {
           env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = snippet;
         }
         checkFlagReferences(p, env);
+        checkDashedReferences(p, env);
       }
     }
     env['builder'] = builder;

@@ -171,6 +171,17 @@ describe('lowering', () => {
     const option = dummyPackage({ buildSystem: gnu, name: 'opt', arguments: { phases: { build: './configure --prefix=$out' }, makeFlags: ['P=${prefix}'] } });
     await expect(lower(option)).rejects.toThrow(/names `\$\{prefix\}`, which is neither/);
   });
+  it('`${pt-scotch}` in a flag or phase, where pt-scotch is an input, is an error giving `${pt_scotch}`', async () => {
+    const pt = c.resolve('pt-scotch');
+    const flag = dummyPackage({ name: 'dashed', buildSystem: gnu, inputs: [pt], arguments: { configureFlags: ['--with-scotch=${pt-scotch}'] } });
+    await expect(lower(flag)).rejects.toThrow(/arguments\.configureFlags\[0\]: `\$\{pt-scotch\}` is read by the shell as `\$pt`, or `scotch` when that is unset, not as the input `pt-scotch`: .*write `\$\{pt_scotch\}`/);
+    const phase = dummyPackage({ name: 'dashed-phase', buildSystem: gnu, inputs: [pt], arguments: { phases: { build: 'echo ${pt-scotch}' } } });
+    await expect(lower(phase)).rejects.toThrow(/arguments\.phases\.build: `\$\{pt-scotch\}`/);
+    // A default the author meant (no input of that name) is left alone.
+    const meant = dummyPackage({ name: 'dashed-default', buildSystem: gnu, arguments: { phases: { build: 'echo ${CC-gcc}' } } });
+    await expect(lower(meant)).resolves.toBeDefined();
+  });
+
   it('is deterministic across processes, and the store dir changes every path', () => {
     const a = tsdsl(['derivation', 'show', '-r', 'mumps']);
     const b = tsdsl(['derivation', 'show', '-r', 'mumps']);
