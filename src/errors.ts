@@ -104,3 +104,42 @@ export function causeOf(stderr: string | undefined, fallback: string): string {
 export function warnOnStderr(text: string): void {
   process.stderr.write(`tsdsl: warning: ${text}\n`);
 }
+
+/**
+ * A failure of the machine rather than of tsdsl — a full disk, a damaged or locked database —
+ * as one paragraph with the way out, or undefined for anything else. The CLI says these as
+ * errors, not as internal errors to report; `database` names the store's database file.
+ */
+export function systemFailure(e: unknown, database?: string): TsdslError | undefined {
+  const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown };
+  const code = typeof err.code === 'string' ? err.code : '';
+  const message = typeof err.message === 'string' ? err.message : String(e);
+  const db = database ? `the store database ${database}` : 'the store database';
+  // SQLite cannot size its shared-memory file on a full disk: IOERR_SHMSIZE is that symptom.
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
+    const what = typeof err.path === 'string' ? ` (writing ${err.path})` : code.startsWith('SQLITE_') ? ` (writing ${db})` : '';
+    return new TsdslError(
+      `the file system is full${what}: ${code === 'EDQUOT' ? 'your disk quota is used up' : 'no space is left'}. Free some space and try again: \`tsdsl gc\` deletes the store items no root needs, \`tsdsl gc --packs\` the packs \`tsdsl run\` unpacked`,
+      { cause: e },
+    );
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return new TsdslError(
+      `${db} is damaged (${message}). Restore it from a backup, or recover what it holds (\`sqlite3 ${database ?? 'DB'} .recover | sqlite3 NEW\`, then put NEW in its place); \`tsdsl verify\` then checks it against the store's files`,
+      { cause: e },
+    );
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new TsdslError(
+      `${db} stayed locked for a minute by another process: a tsdsl writing to it (a \`tsdsl gc\` stopped with Ctrl-Z holds it), or a sqlite3 with a transaction open. Let it finish, or stop it, and try again`,
+      { cause: e },
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new TsdslError(`reading or writing ${db} failed (${message}, ${code}): the disk may be full or failing; check it (\`df\`), then try again`, { cause: e });
+  }
+  if (code === 'EROFS') {
+    return new TsdslError(`the file system is read-only${typeof err.path === 'string' ? ` (writing ${err.path})` : ''}; set TSDSL_ROOT to a store on a writable one`, { cause: e });
+  }
+  return undefined;
+}

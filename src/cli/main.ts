@@ -4,7 +4,7 @@
  * one-paragraph messages and exit codes. Stack traces only with `--debug`.
  */
 import { readFileSync } from 'node:fs';
-import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError, systemFailure } from '../errors.js';
 import type { Command } from './command.js';
 import { commonOptions, formatOptions, parseArgs } from './options.js';
 
@@ -136,6 +136,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`tsdsl: error: ${e.message}\n`);
       if (debug) process.stderr.write(`${e.stack}\n`);
       return (e as TsdslError).exitCode ?? 1;
+    }
+    // A full disk, a damaged or locked database: the machine's trouble, said with the way out.
+    const failure = systemFailure(e);
+    if (failure) {
+      process.stderr.write(`tsdsl: error: ${failure.message}\n`);
+      if (debug) process.stderr.write(`${(e as Error).stack}\n`);
+      return 1;
     }
     process.stderr.write(`tsdsl: internal error (please report it): ${debug ? (e as Error).stack : (e as Error).message}\n`);
     if (!debug) process.stderr.write('Run again with --debug for the stack trace.\n');

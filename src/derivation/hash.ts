@@ -82,14 +82,14 @@ export function nix32Encode(bytes: Uint8Array): string {
 export function nix32Decode(s: string): Buffer {
   const size = Math.floor((s.length * 5) / 8);
   if (nix32Length(size) !== s.length) {
-    throw new Error(`nix-base32 string \`${s}\` has ${s.length} characters, which no byte length encodes; check that it was copied whole`);
+    throw new TsdslError(`nix-base32 string \`${s}\` has ${s.length} characters, which no byte length encodes; check that it was copied whole`);
   }
   const out = Buffer.alloc(size);
   for (let k = 0; k < s.length; k++) {
     const code = s.charCodeAt(k);
     const c = code < 128 ? NIX32_VALUES[code]! : -1;
     if (c < 0) {
-      throw new Error(`nix-base32 string \`${s}\` has the invalid character \`${s[k]}\` at position ${k}; the alphabet is ${NIX32_ALPHABET}`);
+      throw new TsdslError(`nix-base32 string \`${s}\` has the invalid character \`${s[k]}\` at position ${k}; the alphabet is ${NIX32_ALPHABET}`);
     }
     const b = 5 * (s.length - 1 - k);
     const i = b >>> 3;
@@ -98,7 +98,7 @@ export function nix32Decode(s: string): Buffer {
     const carry = c >>> (8 - j);
     if (carry !== 0) {
       if (i + 1 < size) out[i + 1]! |= carry;
-      else throw new Error(`nix-base32 string \`${s}\` has bits set beyond its ${size}-byte length; it is not a valid encoding`);
+      else throw new TsdslError(`nix-base32 string \`${s}\` has bits set beyond its ${size}-byte length; it is not a valid encoding`);
     }
   }
   return out;
@@ -189,7 +189,7 @@ function decodeDigest(body: string, algo: HashAlgo, original: string): Buffer {
   const size = HASH_SIZES[algo];
   if (body.length === size * 2) {
     if (!HEX_RE.test(body)) {
-      throw new Error(`${algo} hash \`${original}\` has the length of a hex digest but characters outside 0-9a-f; check it was copied correctly`);
+      throw new TsdslError(`${algo} hash \`${original}\` has the length of a hex digest but characters outside 0-9a-f; check it was copied correctly`);
     }
     return Buffer.from(body, 'hex');
   }
@@ -197,15 +197,15 @@ function decodeDigest(body: string, algo: HashAlgo, original: string): Buffer {
     try {
       return nix32Decode(body);
     } catch (e) {
-      throw new Error(`${algo} hash \`${original}\` is not valid nix-base32: ${(e as Error).message}`);
+      throw new TsdslError(`${algo} hash \`${original}\` is not valid nix-base32: ${(e as Error).message}`);
     }
   }
   if (body.length === base64Length(size)) {
     const digest = decodeBase64Strict(body, size);
     if (digest) return digest;
-    throw new Error(`${algo} hash \`${original}\` has the length of a base64 digest but is not valid base64; check it was copied correctly`);
+    throw new TsdslError(`${algo} hash \`${original}\` has the length of a base64 digest but is not valid base64; check it was copied correctly`);
   }
-  throw new Error(`${algo} hash \`${original}\` has ${body.length} characters; ${expectedForms(algo)}`);
+  throw new TsdslError(`${algo} hash \`${original}\` has ${body.length} characters; ${expectedForms(algo)}`);
 }
 
 /** The algorithms whose base16, nix32 or base64 digest has this many characters. */
@@ -229,7 +229,7 @@ export function parseHash(text: string, expectedAlgo?: HashAlgo): Hash {
     checkAlgo(algo, expectedAlgo, text);
     const digest = decodeBase64Strict(sri[2]!, HASH_SIZES[algo]);
     if (!digest) {
-      throw new Error(`SRI hash \`${text}\` does not hold a base64 ${algo} digest (${base64Length(HASH_SIZES[algo])} characters); check it was copied whole`);
+      throw new TsdslError(`SRI hash \`${text}\` does not hold a base64 ${algo} digest (${base64Length(HASH_SIZES[algo])} characters); check it was copied whole`);
     }
     return { algo, digest };
   }
@@ -237,7 +237,7 @@ export function parseHash(text: string, expectedAlgo?: HashAlgo): Hash {
   if (colon >= 0) {
     const prefix = text.slice(0, colon);
     if (!isHashAlgo(prefix)) {
-      throw new Error(`hash \`${text}\` names the unknown algorithm \`${prefix}\`; use one of ${HASH_ALGOS.join(', ')}`);
+      throw new TsdslError(`hash \`${text}\` names the unknown algorithm \`${prefix}\`; use one of ${HASH_ALGOS.join(', ')}`);
     }
     checkAlgo(prefix, expectedAlgo, text);
     return { algo: prefix, digest: decodeDigest(text.slice(colon + 1), prefix, text) };
@@ -246,14 +246,14 @@ export function parseHash(text: string, expectedAlgo?: HashAlgo): Hash {
   const candidates = algosForLength(text.length);
   if (candidates.length === 1) return { algo: candidates[0]!, digest: decodeDigest(text, candidates[0]!, text) };
   if (candidates.length > 1) {
-    throw new Error(`hash \`${text}\` could be ${candidates.join(' or ')}; write it as \`${candidates[0]}:${text}\` or in SRI form`);
+    throw new TsdslError(`hash \`${text}\` could be ${candidates.join(' or ')}; write it as \`${candidates[0]}:${text}\` or in SRI form`);
   }
-  throw new Error(`hash \`${text}\` has ${text.length} characters, which fits no algorithm; write it as \`sha256:<digest>\` or in SRI form \`sha256-<base64>\``);
+  throw new TsdslError(`hash \`${text}\` has ${text.length} characters, which fits no algorithm; write it as \`sha256:<digest>\` or in SRI form \`sha256-<base64>\``);
 }
 
 function checkAlgo(found: HashAlgo, expected: HashAlgo | undefined, text: string): void {
   if (expected && found !== expected) {
-    throw new Error(`hash \`${text}\` is ${found}, but ${expected} was expected; use a ${expected} hash`);
+    throw new TsdslError(`hash \`${text}\` is ${found}, but ${expected} was expected; use a ${expected} hash`);
   }
 }
 
@@ -284,7 +284,7 @@ export function validateStoreName(name: string): string | undefined {
 
 function assertStoreName(name: string): void {
   const problem = validateStoreName(name);
-  if (problem) throw new Error(problem);
+  if (problem) throw new TsdslError(problem);
 }
 
 /**
@@ -389,13 +389,13 @@ export function makeFixedOutputPath(
   references: readonly string[] = [],
 ): string {
   if (hash.digest.length !== HASH_SIZES[hash.algo]) {
-    throw new Error(`${hash.algo} digest for \`${name}\` has ${hash.digest.length} bytes instead of ${HASH_SIZES[hash.algo]}; pass a decoded ${hash.algo} digest`);
+    throw new TsdslError(`${hash.algo} digest for \`${name}\` has ${hash.digest.length} bytes instead of ${HASH_SIZES[hash.algo]}; pass a decoded ${hash.algo} digest`);
   }
   if (hash.method === 'recursive' && hash.algo === 'sha256') {
     return makeSourcePath(name, hash.digest, references, storeDir);
   }
   if (references.length > 0) {
-    throw new Error(`content-addressed item \`${name}\` (${hash.method} ${hash.algo}) cannot have references; only recursive sha256 items can`);
+    throw new TsdslError(`content-addressed item \`${name}\` (${hash.method} ${hash.algo}) cannot have references; only recursive sha256 items can`);
   }
   const inner = `fixed:out:${hash.method === 'recursive' ? 'r:' : ''}${hash.algo}:${toHex(hash.digest)}:`;
   return makeStorePathFromHex('output:out', sha256Hex(inner), name, storeDir);
@@ -407,21 +407,21 @@ export function parseStorePath(path: string, storeDir?: string): { storeDir: str
   const dir = path.slice(0, slash);
   const base = path.slice(slash + 1);
   if (slash <= 0 || (storeDir !== undefined && dir !== storeDir)) {
-    throw new Error(`\`${path}\` is not a store path${storeDir !== undefined ? ` in ${storeDir}` : ''}; store paths look like ${storeDir ?? DEFAULT_STORE_DIR}/<32-character hash>-<name>`);
+    throw new TsdslError(`\`${path}\` is not a store path${storeDir !== undefined ? ` in ${storeDir}` : ''}; store paths look like ${storeDir ?? DEFAULT_STORE_DIR}/<32-character hash>-<name>`);
   }
   if (base.length < 34 || base[32] !== '-') {
-    throw new Error(`\`${path}\` is not a store path: its base name must be a 32-character hash, \`-\`, and a name`);
+    throw new TsdslError(`\`${path}\` is not a store path: its base name must be a 32-character hash, \`-\`, and a name`);
   }
   const hash = base.slice(0, 32);
   for (let k = 0; k < 32; k++) {
     const code = hash.charCodeAt(k);
     if (code >= 128 || NIX32_VALUES[code]! < 0) {
-      throw new Error(`\`${path}\` is not a store path: its hash part \`${hash}\` is not nix-base32`);
+      throw new TsdslError(`\`${path}\` is not a store path: its hash part \`${hash}\` is not nix-base32`);
     }
   }
   const name = base.slice(33);
   const problem = validateStoreName(name);
-  if (problem) throw new Error(`\`${path}\` is not a valid store path: ${problem}`);
+  if (problem) throw new TsdslError(`\`${path}\` is not a valid store path: ${problem}`);
   return { storeDir: dir, hash, name };
 }
 

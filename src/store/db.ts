@@ -231,33 +231,51 @@ export class StoreDb {
    * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
    * refuses a database made for another store dir, whose paths would all be wrong.
    */
+  /** True when the schema is this version's and the database is for `storeDir` (nothing to create or migrate). */
+  private current(storeDir: string): boolean {
+    try {
+      const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
+      return meta.get('storeDir') === storeDir && meta.get('schema') === SCHEMA_VERSION;
+    } catch {
+      return false; // no Meta table yet
+    }
+  }
+
   constructor(file: string, storeDir: string) {
     const Driver = loadDriver();
     this.db = new Driver(file, { timeout: 60_000 });
-    setWal(this.db);
-    // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never corrupt.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    // Statement and savepoint journals in memory: in a temporary file, registering a graph's
-    // derivations (tens of thousands of statements inside a transaction) wrote some 70,000
-    // pages to it, twenty times the size of the database.
-    this.db.pragma('temp_store = MEMORY');
-    this.db.transaction(() => {
-      this.db.exec(SCHEMA);
-      const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
-      const dir = meta.get('storeDir');
-      if (dir === undefined) {
-        const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
-        put.run('storeDir', storeDir);
-        put.run('schema', SCHEMA_VERSION);
-      } else if (dir !== storeDir) {
-        throw new TsdslError(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
-      } else if (meta.get('schema') === '1') {
-        this.db.exec(MIGRATE_1_TO_2);
-      } else if (meta.get('schema') !== SCHEMA_VERSION) {
-        throw new TsdslError(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
-      }
-    }).immediate();
+    // A database that cannot be set up is closed again: its open file would keep the file system busy.
+    try {
+      setWal(this.db);
+      // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never corrupt.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      // Statement and savepoint journals in memory: in a temporary file, registering a graph's
+      // derivations (tens of thousands of statements inside a transaction) wrote some 70,000
+      // pages to it, twenty times the size of the database.
+      this.db.pragma('temp_store = MEMORY');
+      // An up-to-date database is only read here: opening takes no write lock, so read-only
+      // commands work while another process writes, and gc opens a store on a full disk.
+      if (!this.current(storeDir)) this.db.transaction(() => {
+        this.db.exec(SCHEMA);
+        const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
+        const dir = meta.get('storeDir');
+        if (dir === undefined) {
+          const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
+          put.run('storeDir', storeDir);
+          put.run('schema', SCHEMA_VERSION);
+        } else if (dir !== storeDir) {
+          throw new TsdslError(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+        } else if (meta.get('schema') === '1') {
+          this.db.exec(MIGRATE_1_TO_2);
+        } else if (meta.get('schema') !== SCHEMA_VERSION) {
+          throw new TsdslError(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
+        }
+      }).immediate();
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
 
     const db = this.db;
     this.stmts = {
@@ -429,7 +447,7 @@ export class StoreDb {
             if (refId !== undefined) known.set(ref, refId);
           }
           if (refId === undefined) {
-            throw new Error(`cannot register ${info.path}: its reference ${ref} is not valid in the store; add or build it first`);
+            throw new TsdslError(`cannot register ${info.path}: its reference ${ref} is not valid in the store; add or build it first`);
           }
           refs.add2(id, refId);
         }
@@ -491,7 +509,7 @@ export class StoreDb {
       for (const [id, path] of ids) {
         for (const referrer of this.stmts.referrerRows.all(id)) {
           if (!ids.has(referrer.id)) {
-            throw new Error(`cannot invalidate ${path}: the valid path ${referrer.path} still refers to it; invalidate that path too (referrers first), or keep both`);
+            throw new TsdslError(`cannot invalidate ${path}: the valid path ${referrer.path} still refers to it; invalidate that path too (referrers first), or keep both`);
           }
         }
       }

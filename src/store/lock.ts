@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
+import { TsdslError } from '../errors.js';
 
 /** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
 function processStartTime(pid: number): string | undefined {
@@ -183,7 +184,7 @@ export class LockDirectory {
 
   private checkTimeout(key: string, start: number, options: AcquireOptions, owner: string): void {
     if (options.timeoutMs !== undefined && Date.now() - start >= options.timeoutMs) {
-      throw new Error(`timed out after ${options.timeoutMs} ms waiting for lock ${this.lockPath(key)} held by process ${owner.split(' ')[0]}; if that process is stuck, stop it`);
+      throw new TsdslError(`timed out after ${options.timeoutMs} ms waiting for lock ${this.lockPath(key)} held by process ${owner.split(' ')[0]}; if that process is stuck, stop it`);
     }
   }
 

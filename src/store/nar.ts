@@ -17,6 +17,7 @@ import type { Hash as CryptoHash } from 'node:crypto';
 import { closeSync, constants as fsConstants, createReadStream, lstatSync, openSync, promises as fsp, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { sha256 } from '../derivation/hash.js';
+import { TsdslError } from '../errors.js';
 
 /** Receives NAR bytes in order; a returned promise is awaited before more bytes come (backpressure). */
 export type NarSink = (chunk: Buffer) => void | Promise<void>;
@@ -153,7 +154,7 @@ async function dumpFile(w: NarWriter, path: Buffer, size: number, executable: bo
 }
 
 function changedSize(path: Buffer): never {
-  throw new Error(`file \`${pathToString(path)}\` changed size while it was being archived; make sure nothing writes to it and try again`);
+  throw new TsdslError(`file \`${pathToString(path)}\` changed size while it was being archived; make sure nothing writes to it and try again`);
 }
 
 async function dumpNode(w: NarWriter, path: Buffer, yielder: Yielder, exclude?: (name: Buffer) => boolean): Promise<void> {
@@ -183,7 +184,7 @@ async function dumpNode(w: NarWriter, path: Buffer, yielder: Yielder, exclude?: 
       await w.str(')');
     }
   } else {
-    throw new Error(`cannot archive \`${pathToString(path)}\`: it is a ${fileKind(st.mode)}; only regular files, symlinks and directories can go in the store`);
+    throw new TsdslError(`cannot archive \`${pathToString(path)}\`: it is a ${fileKind(st.mode)}; only regular files, symlinks and directories can go in the store`);
   }
   await w.str(')');
 }
@@ -380,7 +381,7 @@ class NarReader {
   }
 
   fail(message: string): never {
-    throw new Error(`invalid NAR at byte ${this.pos}: ${message}; the archive is damaged or not a NAR`);
+    throw new TsdslError(`invalid NAR at byte ${this.pos}: ${message}; the archive is damaged or not a NAR`);
   }
 
   private async fill(): Promise<boolean> {

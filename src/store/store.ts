@@ -52,6 +52,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
@@ -79,7 +80,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, systemFailure } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree, makeDirectories } from './tree.js';
@@ -206,7 +207,15 @@ export interface OpenStoreOptions {
    * yet is an error naming it (a misspelt TSDSL_ROOT), not an empty store made there.
    */
   existing?: boolean;
+  /**
+   * The store keeps 1 MiB of reserved space (`var/reserved`), as Nix's gc does: on a full disk,
+   * where SQLite cannot even open the database, a store opened with this gives that space up so
+   * that `tsdsl gc` can run and free more. It is made again once there is room.
+   */
+  useReserve?: boolean;
 }
+
+const RESERVED_BYTES = 1 << 20;
 
 /** The physical root of the local store, from `TSDSL_ROOT`, `XDG_DATA_HOME` or the home dir. */
 export function storeRootFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -225,6 +234,7 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const env = options.env ?? process.env;
   const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
   const root = options.root ?? storeRootFromEnv(env);
+  if (!root.startsWith('/')) throw new TsdslError(`store root \`${root}\` is not absolute; use an absolute path`);
   if (options.existing && !existsSync(join(root, 'var', 'db.sqlite'))) {
     throw new TsdslError(`there is no store at ${root} (${env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset'}): nothing was built there yet, or TSDSL_ROOT is misspelt`);
   }
@@ -316,7 +326,7 @@ function canonicalise(path: Buffer, keepTopWritable: boolean): void {
     for (const name of readdirSync(path, { encoding: 'buffer' })) canonicalise(Buffer.concat([path, SLASH, name]), false);
     chmodSync(path, keepTopWritable ? 0o755 : 0o555);
   } else {
-    throw new Error(`cannot put \`${path.toString()}\` in the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
+    throw new TsdslError(`cannot put \`${path.toString()}\` in the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
   }
   lutimesSync(path, CANONICAL_TIME, CANONICAL_TIME);
 }
@@ -338,7 +348,7 @@ function copyTree(src: Buffer, dest: Buffer, top: boolean): void {
     }
     chmodSync(dest, top ? 0o755 : 0o555);
   } else {
-    throw new Error(`cannot add \`${src.toString()}\` to the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
+    throw new TsdslError(`cannot add \`${src.toString()}\` to the store: it is ${describeKind(st.mode)}; only regular files, symlinks and directories are allowed`);
   }
   lutimesSync(dest, CANONICAL_TIME, CANONICAL_TIME);
 }
@@ -451,18 +461,49 @@ export class LocalStore implements Store {
     }
     this.durable = options.durable ?? true;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    // A missing or emptied database beside a store that holds items was lost or replaced: a new
+    // one would call every item a leftover of a crash, for the next gc to delete.
+    if (!existsSync(dbFile) || statSync(dbFile).size === 0) {
+      const items = readdirSync(this.storeRoot).filter((n) => !n.startsWith('.'));
+      if (items.length) {
+        throw new TsdslError(
+          `the store database ${dbFile} is ${existsSync(dbFile) ? 'empty' : 'missing'}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${root} away (a new store is made at the next command)`,
+        );
+      }
+    }
+    const reserved = join(varDir, 'reserved');
     try {
-      this.db = new StoreDb(join(varDir, 'db.sqlite'), storeDir);
+      try {
+        this.db = new StoreDb(dbFile, storeDir);
+      } catch (e) {
+        if (!(options.useReserve && systemFailure(e) && existsSync(reserved))) throw e;
+        rmSync(reserved, { force: true });
+        this.db = new StoreDb(dbFile, storeDir);
+      }
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
-      if (!/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) throw e;
-      throw new TsdslError(
-        `cannot open the store database ${join(varDir, 'db.sqlite')} for writing (${(e as Error).message}); the store at ${root} belongs to another user or is read-only: set TSDSL_ROOT to a store of your own`,
-      );
+      if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) {
+        throw new TsdslError(
+          `cannot open the store database ${dbFile} for writing (${(e as Error).message}); the store at ${root} belongs to another user or is read-only: set TSDSL_ROOT to a store of your own`,
+        );
+      }
+      throw systemFailure(e, dbFile) ?? e;
     }
     this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
     this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
-    this.cleanup();
+    try {
+      this.cleanup();
+    } catch (e) {
+      // Housekeeping: on a full disk the store must still open (gc is what frees space).
+      if (!systemFailure(e)) throw e;
+    }
+    if (!existsSync(reserved)) {
+      try {
+        writeFileSync(reserved, Buffer.alloc(RESERVED_BYTES));
+      } catch {
+        rmSync(reserved, { force: true }); // no room yet: made at a later open
+      }
+    }
   }
 
   /**
@@ -534,7 +575,7 @@ export class LocalStore implements Store {
 
   private requireValid(path: string, what: string): void {
     if (!this.db.isValid(path)) {
-      throw new Error(`${what} \`${path}\` is not valid in the store at ${this.root}; add or build it first`);
+      throw new TsdslError(`${what} \`${path}\` is not valid in the store at ${this.root}; add or build it first`);
     }
   }
 
@@ -581,7 +622,7 @@ export class LocalStore implements Store {
       return this.db.transaction(() => {
         const result = fn();
         if (result instanceof Promise) {
-          throw new Error('store.batch() needs a synchronous function; await asynchronous work before or after the batch');
+          throw new TsdslError('store.batch() needs a synchronous function; await asynchronous work before or after the batch');
         }
         if (this.batchDepth === 1) this.syncBatch();
         return result;
@@ -679,7 +720,7 @@ export class LocalStore implements Store {
     if (validRefs.size !== outside.length) {
       const missing = outside.find((ref) => !validRefs.has(ref))!;
       const item = todo.find((i) => i.references.includes(missing))!;
-      throw new Error(`cannot add ${item.path}: its reference ${missing} is not valid in the store; add it first`);
+      throw new TsdslError(`cannot add ${item.path}: its reference ${missing} is not valid in the store; add it first`);
     }
     // The items' paths were computed for this store dir (makeTextPath, finalize): no parsing.
     const destOf = (item: TextItem): string => this.storeRoot + item.path.slice(this.storeDir.length);
@@ -782,7 +823,7 @@ export class LocalStore implements Store {
   writeDerivations(items: readonly FinalizedDerivation[], files?: DerivationFiles): string[] {
     const textItems: TextItem[] = items.map((f) => {
       if (!f.drvPath.startsWith(this.storeDir + '/') || f.drvPath.includes('/', this.storeDir.length + 1)) {
-        throw new Error(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
+        throw new TsdslError(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
       }
       this.hasher.record(f.drvPath, f.hashModuloHex ?? f.hashModulo);
       const outputs: Record<string, string> = {};
@@ -804,7 +845,7 @@ export class LocalStore implements Store {
     try {
       return parseDerivation(text);
     } catch (e) {
-      throw new Error(`${drvPath}: ${(e as Error).message}`);
+      throw new TsdslError(`${drvPath}: ${(e as Error).message}`);
     }
   }
 
@@ -836,17 +877,17 @@ export class LocalStore implements Store {
     const method = options.method ?? 'recursive';
     const references = [...new Set(options.references ?? [])].sort();
     if (method === 'flat' && references.length > 0) {
-      throw new Error(`flat item \`${name}\` cannot have references; add it with method 'recursive'`);
+      throw new TsdslError(`flat item \`${name}\` cannot have references; add it with method 'recursive'`);
     }
     for (const ref of references) this.requireValid(ref, 'reference');
     let st;
     try {
       st = method === 'flat' ? statSync(srcPath) : lstatSync(srcPath);
     } catch (e) {
-      throw new Error(`cannot add \`${srcPath}\` to the store: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`);
+      throw new TsdslError(`cannot add \`${srcPath}\` to the store: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`);
     }
     if (method === 'flat' && !st.isFile()) {
-      throw new Error(`cannot add \`${srcPath}\` flat: it is not a regular file; use method 'recursive' for directories and symlinks`);
+      throw new TsdslError(`cannot add \`${srcPath}\` flat: it is not a regular file; use method 'recursive' for directories and symlinks`);
     }
     const tmp = this.tempName(name);
     try {
@@ -914,7 +955,7 @@ export class LocalStore implements Store {
     try {
       st = lstatSync(tempPath);
     } catch {
-      throw new Error(`cannot register ${storePath}: its build result \`${tempPath}\` does not exist; did the builder write its output?`);
+      throw new TsdslError(`cannot register ${storePath}: its build result \`${tempPath}\` does not exist; did the builder write its output?`);
     }
     // Renaming needs the same file system; move foreign trees into our temp dir first.
     let staged = tempPath;
@@ -946,20 +987,20 @@ export class LocalStore implements Store {
       let actual: Buffer;
       if (method === 'flat') {
         if (!lstatSync(staged).isFile()) {
-          throw new Error(`fixed output ${storePath} should be a regular file (flat hash), but the build produced a directory or symlink`);
+          throw new TsdslError(`fixed output ${storePath} should be a regular file (flat hash), but the build produced a directory or symlink`);
         }
         actual = fileHash(algo, staged);
       } else {
         actual = algo === 'sha256' ? nar.hash : (await narHashWith(staged, algo)).hash;
       }
       if (!actual.equals(Buffer.from(digest))) {
-        throw new Error(
+        throw new TsdslError(
           `hash mismatch in fixed output ${storePath}: expected ${formatHash({ algo, digest: Buffer.from(digest) }, 'sri')}, got ${formatHash({ algo, digest: actual }, 'sri')}; fix the declared hash if the new content is right`,
         );
       }
       const expectedPath = makeFixedOutputPath(outputNameOf(storePath), options.fixed, this.storeDir, references.filter((r) => r !== storePath));
       if (expectedPath !== storePath) {
-        throw new Error(`fixed output content gives ${expectedPath}, not ${storePath}; the derivation's output path is wrong`);
+        throw new TsdslError(`fixed output content gives ${expectedPath}, not ${storePath}; the derivation's output path is wrong`);
       }
       ca = caString('fixed', method, algo, actual);
     }
@@ -1014,7 +1055,7 @@ export class LocalStore implements Store {
    * which holds only while that file is a symlink to the item (create the link as well).
    */
   addRoot(storePath: string, name: string = basename(storePath)): string {
-    if (name === '') throw new Error('GC root name is empty; give the root a name');
+    if (name === '') throw new TsdslError('GC root name is empty; give the root a name');
     // Checked under the write lock, so a collector cannot delete the item in between.
     this.db.exclusive(() => {
       this.requireValid(storePath, 'GC root target');
@@ -1175,7 +1216,7 @@ export class LocalStore implements Store {
    * whose files are gone, nor put files in place that this then moves away.
    */
   deletePaths(paths: readonly string[], options: DeleteOptions = {}): DeleteResult {
-    if (this.db.db.inTransaction) throw new Error('store.deletePaths() cannot run inside a batch or transaction; call it on its own');
+    if (this.db.db.inTransaction) throw new TsdslError('store.deletePaths() cannot run inside a batch or transaction; call it on its own');
     const candidates = [...new Set(paths)];
     for (const p of candidates) parseStorePath(p, this.storeDir);
     const moved: Array<{ dest: string; trash: string; dir: boolean }> = [];

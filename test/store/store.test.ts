@@ -102,6 +102,46 @@ describe('opening', () => {
     expect(() => openStore({ root, storeDir: '/nix/store', env: {} })).toThrow(/belongs to the store dir \/tsdsl\/store, not \/nix\/store/);
   });
 
+  it('refuses a lost or emptied database beside stored items, and says a damaged one is damaged, with the way out', () => {
+    store.addTextToStore('kept', 'K', []);
+    store.close();
+    const db = join(root, 'var', 'db.sqlite');
+    writeFileSync(db, '');
+    expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is empty, but .*\/store holds 1 item: the database was lost or replaced\. Restore it from a backup; or, to start over, move/);
+    rmSync(db);
+    expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/is missing, but/);
+    writeFileSync(db, 'not a database '.repeat(500));
+    for (const f of ['db.sqlite-wal', 'db.sqlite-shm']) rmSync(join(root, 'var', f), { force: true });
+    expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is damaged \(file is not a database\)\. Restore it from a backup, or recover what it holds/);
+    // The test's own handle, for afterEach.
+    rmSync(root, { recursive: true, force: true });
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+    expect(() => openStore({ root: 'relative/root', storeDir: SD, env: {} })).toThrow(/store root `relative\/root` is not absolute/);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('opens on a full disk when asked to give up its reserved space (tsdsl gc), and keeps 1 MiB reserved', () => {
+    store.close();
+    const mnt = mkdtempSync(join(tmpdir(), 'tsdsl-full-'));
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]).status).toBe(0);
+    try {
+      const r = join(mnt, 'root');
+      const s = openStore({ root: r, storeDir: SD, env: {}, durable: false });
+      s.addTextToStore('kept', 'K', []);
+      s.close();
+      expect(lstatSync(join(r, 'var', 'reserved')).size).toBe(1 << 20);
+      spawnSync('sh', ['-c', `cat /dev/zero > ${mnt}/filler`]);
+      expect(() => openStore({ root: r, storeDir: SD, env: {} })).toThrow(/the file system is full .*no space is left\. Free some space and try again: `tsdsl gc`/);
+      const g = openStore({ root: r, storeDir: SD, env: {}, useReserve: true });
+      expect(g.allValidPaths()).toHaveLength(1);
+      g.close();
+      expect(existsSync(join(r, 'var', 'reserved'))).toBe(false);
+    } finally {
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+  });
+
   it('migrates a schema 1 database, keeping every reference and output, and refuses a newer one', () => {
     const script = store.addTextToStore('builder.sh', 'make\n', []);
     const hasher = new DerivationHasher(SD);
