@@ -226,7 +226,7 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(existsSync(kept!)).toBe(true);
   }, 300_000);
 
-  it('Ctrl-C during a build: "interrupted", exit 130, nothing of that build registered', async () => {
+  it('Ctrl-C (or SIGHUP) during a build: "interrupted", exit 130 (129), nothing of that build registered', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-'));
     // A sleep of its own length, so that no other test's process is taken for it.
     const SLEEP = 600 + (process.pid % 300);
@@ -244,6 +244,15 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(stderr).toMatch(/tsdsl: error: interrupted; what was built so far stays in the store\n$/);
     expect(stderr).not.toMatch(/^failed: /m); // interrupted, not failed
     expect(code).toBe(130);
+    // A closed terminal or a dropped ssh connection (SIGHUP) stops it as cleanly: exit 128 + 1.
+    const hup = spawn(process.execPath, [BIN, 'build', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let hupErr = '';
+    hup.stderr.on('data', (b: Buffer) => {
+      hupErr += b.toString();
+      if (/building slow-/.test(hupErr)) setTimeout(() => hup.kill('SIGHUP'), 1000);
+    });
+    expect(await new Promise<number | null>((done) => hup.on('close', done))).toBe(129);
+    expect(hupErr).toMatch(/tsdsl: error: interrupted \(SIGHUP\); what was built so far stays in the store\n$/);
     const dry = spawnSync(process.execPath, [BIN, 'build', '-n', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(dry.stderr).toMatch(/^1 derivation would be built:\n.*slow-\d+-1\.drv\n$/);
 

@@ -171,9 +171,15 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   const { interruptedError, realise } = await import('../../build/scheduler.js');
   const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C, kill, and a closed terminal or dropped ssh (SIGHUP): each stops the builds cleanly,
+  // and the exit status is 128 + the signal's number, as a shell reports a killed command.
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    received ??= signal;
+    controller.abort();
+  };
+  for (const s of SIGNALS) process.once(s, onSignal);
   let built: readonly string[] = [];
   let checked: readonly string[] = [];
   try {
@@ -194,10 +200,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     if (!controller.signal.aborted) throw e;
   } finally {
     reporter.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of SIGNALS) process.off(s, onSignal);
   }
-  if (controller.signal.aborted) throw interruptedError();
+  if (controller.signal.aborted) throw interruptedError(received);
   // A comparison that found no difference says so (a difference is an error); a package that
   // was not in the store was built, with nothing to compare it to.
   if (args.values['quiet']) return;
