@@ -3,7 +3,8 @@
 // line, so dist/packages/maths.js line N is packages/maths.ts line N: package locations
 // captured from stack traces at run time map back to the TypeScript source with no source map.
 // Type checking is `tsc --noEmit` (npm run typecheck, part of npm test).
-import { readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync, renameSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, rmSync, renameSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'sucrase';
@@ -65,4 +66,31 @@ for (const top of ['src', 'packages']) {
   }
   for (const f of files) if (!produced.has(f) && !/\.tmp-\d+$/.test(f)) rmSync(f, { force: true });
 }
-if (!process.env.TSDSL_BUILD_QUIET) console.error(`build: ${count} modules → dist/`);
+// Declaration files for the package's users (package.json `exports` points their compiler at
+// dist/types): without them, a user's compiler checked tsdsl's sources under the user's own
+// settings (and needed tsdsl's dev-only @types). Made by tsc where it is installed (a
+// development checkout, or npm's prepare of a git dependency); a packed tarball ships them.
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
+let types = '';
+if (existsSync(tsc)) {
+  // Written beside, then swapped in: two builds at once (test files rebuilding a stale dist/)
+  // each write their own directory.
+  const fresh = join(out, `.types-${process.pid}`);
+  const old = join(out, `.types-old-${process.pid}`);
+  const r = spawnSync(tsc, ['-p', join(root, 'tsconfig.types.json'), '--outDir', fresh], { cwd: root, encoding: 'utf8' });
+  // Type errors are the type check's to report (npm run typecheck); the declarations are written anyway.
+  if (r.error || !existsSync(join(fresh, 'src', 'index.d.ts'))) {
+    rmSync(fresh, { recursive: true, force: true });
+    console.error(`build: writing the declaration files failed: ${r.error?.message ?? r.stdout + r.stderr}`);
+    process.exit(1);
+  }
+  try {
+    renameSync(join(out, 'types'), old);
+  } catch {
+    // none yet, or another build swapped it away
+  }
+  renameSync(fresh, join(out, 'types'));
+  rmSync(old, { recursive: true, force: true });
+  types = ' and declarations → dist/types/';
+}
+if (!process.env.TSDSL_BUILD_QUIET) console.error(`build: ${count} modules → dist/${types}`);

@@ -1,6 +1,6 @@
 /** The examples run as users would run them. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,23 @@ describe('examples', () => {
     const r = tsdsl(['graph', '-L', 'examples/my-packages', 'my-solver', '--max-depth=1']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('"my-solver@0.1" -> "mumps@5.5.1"');
+  });
+
+  it('the examples type-check as a project that installed tsdsl would, against its declaration files, under strict settings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-consumer-'));
+    mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
+    symlinkSync(ROOT, join(dir, 'node_modules', 'tsdsl'));
+    symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'));
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+    // Settings common in users' projects that tsdsl's own sources do not follow: its sources must not be compiled.
+    const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, noEmit: true, noPropertyAccessFromIndexSignature: true, erasableSyntaxOnly: true };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
+    for (const f of ['custom-bundle.ts', 'run-pack.ts']) writeFileSync(join(dir, f), readFileSync(join(ROOT, 'examples', f)));
+    writeFileSync(join(dir, 'typed.ts'), "import { pack } from 'tsdsl';\nconst r = await pack({ packages: ['hwloc'] });\n// @ts-expect-error: a size is a number\nexport const size: string = r.size;\n");
+    const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir, '--listFiles'], { encoding: 'utf8' });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(join(ROOT, 'dist', 'types', 'src', 'index.d.ts'));
+    expect(r.stdout).not.toContain(join(ROOT, 'src', 'index.ts'));
   });
 
   it.skipIf(!support.ok)('custom-bundle.ts builds and packs hwloc through the API', () => {
