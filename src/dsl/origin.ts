@@ -203,7 +203,11 @@ export function url(spec: UrlSpec): UrlOrigin {
   const urls = typeof spec.urls === 'string' ? [spec.urls] : [...(spec.urls ?? [])];
   if (urls.length === 0) problems.push('no URL given');
   for (const u of urls) checkUrl(u, problems);
-  const sha256 = normaliseSha256(spec.sha256, problems);
+  // As in Guix, a URL source is pinned: say how to find the value rather than only that it is missing.
+  const sha256 =
+    spec.sha256 === undefined
+      ? (problems.push('sha256 is missing: a url() source is pinned by the sha256 of its file; download the file and run `tsdsl hash FILE`, or try it unpinned once with `--with-source=PACKAGE=URL`, which prints the sha256 it finds'), '')
+      : normaliseSha256(spec.sha256, problems);
   const fileName = spec.fileName ?? (urls[0] ? decodeURIComponent(String(urls[0]).replace(/[?#].*$/, '').split('/').pop() ?? '') : '');
   if (!fileName && urls.length) problems.push('cannot infer a file name from the first URL; set fileName');
   const common = commonFields(spec, loc, problems);

@@ -155,7 +155,7 @@ describe('tsdsl log', () => {
     withStore((s) => writeFileSync(logPath(s, libc), ''));
     const empty = run(['log', 'libc6']);
     expect([empty.code, empty.stdout]).toEqual([0, '']);
-    expect(empty.stderr).toMatch(/^tsdsl log: the build of libc6 wrote nothing to its log \(a builtin builder/);
+    expect(empty.stderr).toMatch(/^tsdsl: warning: the build of libc6 wrote nothing to its log \(a builtin builder/);
   });
 });
 

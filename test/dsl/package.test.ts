@@ -179,6 +179,10 @@ describe('origins', () => {
     expect(e.message).toMatch(/sha256/);
   });
 
+  it('a url() without sha256 says how to find it', () => {
+    expect(errorOf(() => url({ urls: 'https://example.org/x-1.tar.gz' } as never)).message).toMatch(/sha256 is missing: a url\(\) source is pinned by the sha256 of its file; download the file and run `tsdsl hash FILE`/);
+  });
+
   it('names unknown and misshapen fields of url(), git() and local(), with the closest names', () => {
     const e = errorOf(() => url({ url: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patchez: [] } as never));
     expect(e.message).toMatch(/url origin at test\/dsl\/package\.test\.ts:\d+ has 3 problems/);

@@ -6,7 +6,7 @@
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
-import { err, out } from '../command.js';
+import { out, warn } from '../command.js';
 import { packageOptions } from '../packages.js';
 import { storeArguments } from './gc.js';
 import type { StoreArgument } from './gc.js';
@@ -63,7 +63,10 @@ export const command: Command = {
           );
         }
         // A builtin (unpacking a .deb, fetching a file) runs no build script: its log is empty.
-        if (text === '') err(`tsdsl log: the build of ${item.arg} wrote nothing to its log (a builtin builder, such as unpacking a Debian package or fetching a file, runs no build script)`);
+        if (text === '') {
+          const builtin = item.drvPath && store.isValid(item.drvPath) && store.readDerivation(item.drvPath).builder.startsWith('builtin:');
+          warn(`the build of ${item.arg} wrote nothing to its log${builtin ? ' (a builtin builder, such as unpacking a Debian package or fetching a file, runs no build script)' : ': its build script printed nothing'}`);
+        }
         out(text);
       }
       return 0;
