@@ -497,7 +497,10 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
         const script = /^#!\s*(\/\S+)/.exec(line)?.[1];
         if (script !== undefined && !isFile(resolveInView(spec.root, view, script))) {
           throw new TsdslError(
-            `command \`${argv0}\` (${logical}) is a script for ${script}, which is not ${where} (root ${spec.root}); add the package that provides it (bash gives /bin/sh in a pack made with -S /bin=bin), or run it without -C`,
+            `command \`${argv0}\` (${logical}) is a script for ${script}, which is not ${where} (root ${spec.root}); ` +
+              (spec.isolate
+                ? 'add the package that provides it (bash provides /bin/sh: in a pack made with -S /bin=bin, or added to `tsdsl shell -C`), or run it without -C'
+                : 'add the package that provides it to the pack (bash provides /bin/sh, in a pack made with -S /bin=bin)'),
             { exitCode: 126 },
           );
         }

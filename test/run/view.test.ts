@@ -134,7 +134,9 @@ describe('the container view', () => {
     writeFileSync(script, '#!/usr/bin/python3 -u\nprint(1)\n', { mode: 0o755 });
     try {
       const s = planShares(spec(), host);
-      expect(() => checkCommand(spec({ command: ['py-tool'], isolate: true }), s)).toThrow(/command `py-tool` \(\/bin\/py-tool\) is a script for \/usr\/bin\/python3, which is not inside the container/);
+      expect(() => checkCommand(spec({ command: ['py-tool'], isolate: true }), s)).toThrow(/command `py-tool` \(\/bin\/py-tool\) is a script for \/usr\/bin\/python3, which is not inside the container .*, or run it without -C$/);
+      // Not isolated (a pack run as it is): the advice is about the pack, and -C is not named.
+      expect(() => checkCommand(spec({ command: ['py-tool'] }), s)).toThrow(/is a script for \/usr\/bin\/python3, which is not where the command runs .*; add the package that provides it to the pack \(bash provides \/bin\/sh, in a pack made with -S \/bin=bin\)$/);
     } finally {
       rmSync(script);
     }
