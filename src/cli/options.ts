@@ -50,6 +50,11 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new TsdslError(`tsdsl ${command}: ${flag} takes a whole number (digits only), not \`${String(raw)}\``);
       v = Number(raw);
     }
+    // `--with-input hwloc`: an option whose value is PACKAGE=… took the next word, maybe the
+    // package meant for the command. Said here, before "no package given" would hide it.
+    if (typeof raw === 'string' && spec.arg && /^[A-Z]+=/.test(spec.arg) && !raw.includes('=')) {
+      throw new TsdslError(`tsdsl ${command}: ${flag} takes ${spec.arg}, and \`${raw}\` has no \`=\`; write ${flag.startsWith('--') ? `--${spec.name}=${spec.arg}` : `${flag} ${spec.arg}`}`);
+    }
     ordered.push({ name: spec.name, value: v });
     if (spec.multiple) {
       const list = (values[spec.name] as Array<string | number> | undefined) ?? [];

@@ -72,6 +72,14 @@ describe('tsdsl show', () => {
   });
 });
 
+describe('options whose value is PACKAGE=…', () => {
+  it('given without `=`, they do not take the package meant for the command silently', () => {
+    const r = tsdsl(['build', '-d', '--with-input', 'hwloc']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('tsdsl: error: tsdsl build: --with-input takes PACKAGE=REPLACEMENT, and `hwloc` has no `=`; write --with-input=PACKAGE=REPLACEMENT\n');
+  });
+});
+
 describe('package files that never load', () => {
   it('a top-level await that never settles is an error naming the file, not a silent exit 0; an empty -L is refused', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-tla-'));
