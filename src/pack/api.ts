@@ -31,7 +31,8 @@ export interface PackRequest {
   relocatable?: number;
   /**
    * `--save-provenance`: record the collection's revision in the profile's manifest — this
-   * text, or with `true` the one `collectionRevision()` computes for the default collection.
+   * text, or with `true` the one `collectionRevision()` computes for the default collection and
+   * for each directory whose package files define what is packed (and what it needs).
    * (The transformations of each package are always recorded.)
    */
   provenance?: string | boolean;
@@ -181,7 +182,9 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     // -RR carries PRoot, its library and the C library it is started with, beside the profile.
     const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;
     const { libc6 } = await import('../../packages/bootstrap.js');
-    const revision = typeof request.provenance === 'string' ? request.provenance : request.provenance ? (await import('./manifest.js')).collectionRevision([]) : undefined;
+    const manifest = request.provenance === true ? await import('./manifest.js') : undefined;
+    // `true`: tsdsl's revision, and that of every directory whose package files define what is packed.
+    const revision = typeof request.provenance === 'string' ? request.provenance : manifest?.collectionRevision(manifest.definingDirectories(packages));
     // `-S` targets and the entry point are checked by the format (checkPackInput), through the
     // closure: the profile's links point at logical store paths, which need not exist here.
     const built = await buildProfile(store, packages, {

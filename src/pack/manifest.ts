@@ -23,10 +23,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, isTsdslError } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { directInputs, isPackage, type Package } from '../dsl/package.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation } from '../dsl/location.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -133,9 +133,15 @@ export async function loadManifest(file: string, collection: Collection, warn: (
 function gitRevision(dir: string): string | undefined {
   const head = spawnSync('git', ['-C', dir, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' });
   if (head.status !== 0 || !/^[0-9a-f]{40}\n$/.test(head.stdout)) return undefined;
-  const status = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '--', '.'], { encoding: 'utf8' });
-  return `git:${head.stdout.trim()}${status.status === 0 && status.stdout.trim() !== '' ? '-dirty' : ''}`;
+  // Dirty: a tracked file changed, or a file that is not in the commit could define packages or
+  // be their source (an untracked `b.ts` beside the committed ones).
+  const status = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=all', '--', '.'], { encoding: 'utf8' });
+  const lines = status.status === 0 ? status.stdout.split('\n').filter(Boolean) : [];
+  const dirty = lines.some((l) => !l.startsWith('?? ') || PACKAGE_FILE_OR_PATCH.test(l));
+  return `git:${head.stdout.trim()}${dirty ? '-dirty' : ''}`;
 }
+
+const PACKAGE_FILE_OR_PATCH = /\.(ts|mts|js|mjs|patch|diff)$/;
 
 /** sha256 over the sorted relative names and contents of the package files under `path`. */
 function filesHash(path: string): string {
@@ -147,7 +153,7 @@ function filesHash(path: string): string {
         if (name === 'node_modules' || name.startsWith('.')) continue;
         walk(join(p, name), rel ? `${rel}/${name}` : name);
       }
-    } else if (/\.(ts|mts|js|mjs|patch|diff)$/.test(p)) {
+    } else if (PACKAGE_FILE_OR_PATCH.test(p)) {
       h.update(`${rel}\0${st.size}\0`);
       h.update(readFileSync(p));
     }
@@ -165,21 +171,50 @@ function revisionOf(path: string): string {
   return filesHash(path);
 }
 
+/** The directory tsdsl is installed in (the one holding its package.json). */
+function tsdslRoot(): string {
+  const here = fileURLToPath(import.meta.url);
+  const marker = `${sep}dist${sep}src${sep}`;
+  return here.includes(marker) ? here.slice(0, here.lastIndexOf(marker)) : resolve(dirname(here), '..', '..');
+}
+
+/**
+ * The directories of the package files that define `packages` and everything they need, other
+ * than tsdsl's own: what a pack made through the API records beside tsdsl's revision, as the
+ * CLI records its -L directories.
+ */
+export function definingDirectories(packages: readonly Package[]): string[] {
+  // tsdsl's own collection is recorded apart (sources or built).
+  const own = [join(tsdslRoot(), 'packages') + sep, join(tsdslRoot(), 'dist', 'packages') + sep];
+  const dirs = new Set<string>();
+  const seen = new Set<Package>();
+  const stack = [...packages];
+  while (stack.length) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    const file = p.location?.file;
+    if (file && isAbsolute(file) && !own.some((o) => file.startsWith(o))) dirs.add(dirname(file));
+    stack.push(...directInputs(p));
+    if (p.replacement) stack.push(p.replacement);
+  }
+  return [...dirs].sort();
+}
+
 /**
  * The collection revision recorded by `--save-provenance`: the default collection as
  * `tsdsl <version> <git:commit | sha256:…>`, then each user directory or file (`-L`, the
  * manifest) by its base name and revision. Deterministic: the same sources give the same text.
  */
 export function collectionRevision(userPaths: readonly string[]): string {
-  const here = fileURLToPath(import.meta.url);
-  const marker = `${sep}dist${sep}src${sep}`;
-  const root = here.includes(marker) ? here.slice(0, here.lastIndexOf(marker)) : resolve(dirname(here), '..', '..');
+  const root = tsdslRoot();
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
   const sources = existsSync(join(root, 'packages')) ? join(root, 'packages') : join(root, 'dist', 'packages');
   const parts = [`tsdsl ${pkg.version ?? 'unknown'} ${revisionOf(sources)}`];
   for (const p of userPaths) {
     const abs = resolve(p);
-    if (!existsSync(abs)) continue;
+    // A path that is not there would be left out of the record without a word: it is an error.
+    if (!existsSync(abs)) throw new TsdslError(`collection revision: \`${p}\` does not exist; give the package directories and files the packs are made from`);
     parts.push(`${basename(abs)} ${revisionOf(abs)}`);
   }
   return parts.join('; ');

@@ -81,6 +81,26 @@ describe('pack manifests', () => {
     expect(collectionRevision([file])).toBe(a);
     writeFileSync(file, 'export default { packages: ["mumps"] };\n');
     expect(collectionRevision([file])).not.toBe(a);
+    expect(() => collectionRevision([join(dir, 'typo')])).toThrow(/collection revision: `.*typo` does not exist/);
+  });
+
+  it('calls a git checkout dirty when an untracked package file is there, and finds the directories defining what is packed', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'tsdsl-rev-git-'));
+    const git = (...args: string[]) => spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
+    git('init', '-q');
+    writeFileSync(join(repo, 'a.ts'), 'export {};\n');
+    git('add', 'a.ts');
+    git('commit', '-qm', 'a');
+    expect(collectionRevision([repo])).toMatch(/; tsdsl-rev-git-\w+ git:[0-9a-f]{40}$/);
+    writeFileSync(join(repo, 'notes.txt'), 'not a package file\n');
+    expect(collectionRevision([repo])).toMatch(/git:[0-9a-f]{40}$/);
+    writeFileSync(join(repo, 'b.ts'), "import { definePackage } from 'tsdsl';\n");
+    expect(collectionRevision([repo])).toMatch(/git:[0-9a-f]{40}-dirty$/);
+    const { definingDirectories } = await import('../../src/pack/manifest.js');
+    const { dummyPackage } = await import('../fixtures/dummy.js');
+    const { getDefaultCollection } = await import('../../src/transform/api.js');
+    const mine = dummyPackage({ name: 'mine', inputs: [getDefaultCollection().resolve('hwloc')] });
+    expect(definingDirectories([mine])).toEqual([expect.stringMatching(/\/test\/fixtures$/)]);
   });
 });
 
