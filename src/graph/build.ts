@@ -59,7 +59,9 @@ export class NodeIds {
 
 /** Walk `type` from `roots` breadth first into a graph. */
 export async function buildGraph(type: NodeType, packages: readonly Package[], options: BuildGraphOptions = {}): Promise<{ graph: PackageGraph; ids: NodeIds; nodes: Map<string, GraphNode> }> {
-  const ctx = options.ctx ?? {};
+  let ctx = options.ctx ?? {};
+  // A reverse graph searches a collection for dependents: the default one unless given.
+  if (type.needsCollection && !ctx.collection) ctx = { ...ctx, collection: (await import('../transform/api.js')).getDefaultCollection() };
   const maxDepth = options.maxDepth ?? Infinity;
   const graph: PackageGraph = new CompactGraph<NodeAttributes>();
   const ids = new NodeIds();

@@ -7,6 +7,7 @@
 import { implicitInputs } from '../dsl/build-systems.js';
 import { directInputs, specString, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
+import { TsdslError } from '../errors.js';
 import { derivationType } from './derivation-type.js';
 import { moduleType } from './module-type.js';
 
@@ -30,6 +31,8 @@ export interface NodeType<N = GraphNode> {
   label(node: N): string;
   /** Extra attributes backends may show (e.g. the kind of node). */
   kind(node: N): string;
+  /** Its edges search a collection (reverse graphs): buildGraph uses the default one when the context has none. */
+  readonly needsCollection?: boolean;
 }
 
 function isBootstrap(p: Package): boolean {
@@ -78,12 +81,17 @@ export const bagEmergedType: NodeType<Package> = {
   kind: () => 'package',
 };
 
+/** A reverse graph is over a collection: without one, it would silently be the roots alone. */
+function needCollection(ctx: GraphContext): Collection {
+  if (!ctx.collection) throw new TsdslError('a reverse graph needs the collection to search for dependents: pass it in the context, e.g. buildGraph(type, roots, { ctx: { collection } })');
+  return ctx.collection;
+}
+
 /** Reverse edges over the whole collection, computed once per collection. */
 const reverseIndex = new WeakMap<Collection, Map<Package, Package[]>>();
 
 function reverseOf(ctx: GraphContext): Map<Package, Package[]> {
-  const c = ctx.collection;
-  if (!c) return new Map();
+  const c = needCollection(ctx);
   let idx = reverseIndex.get(c);
   if (idx) return idx;
   idx = new Map();
@@ -106,6 +114,7 @@ function reverseOf(ctx: GraphContext): Map<Package, Package[]> {
 export const reversePackageType: NodeType<Package> = {
   name: 'reverse-package',
   description: 'the reverse DAG of packages: who depends on each package, across the collection',
+  needsCollection: true,
   roots: (pkgs) => pkgs,
   edges: (p, ctx) => reverseOf(ctx).get(p) ?? [],
   label: packageLabel,
@@ -115,10 +124,10 @@ export const reversePackageType: NodeType<Package> = {
 export const reverseBagType: NodeType<Package> = {
   name: 'reverse-bag',
   description: "the reverse DAG of packages, including implicit inputs (who would rebuild)",
+  needsCollection: true,
   roots: (pkgs) => pkgs,
   edges: (p, ctx) => {
-    const c = ctx.collection;
-    if (!c) return [];
+    const c = needCollection(ctx);
     let idx = reverseBagIndex.get(c);
     if (!idx) {
       idx = new Map();

@@ -28,15 +28,18 @@ async function registerHooks(): Promise<void> {
   hooksRegistered = true;
   const { register } = await import('node:module');
   const here = import.meta.url;
+  // Every entry of package.json's `exports`: the hook answers for `tsdsl/*` in the whole process.
   const aliases = {
     tsdsl: new URL('../index.js', here).href,
     'tsdsl/packages': new URL('../../packages/index.js', here).href,
+    'tsdsl/package.json': new URL('../../../package.json', here).href,
   };
   // When running from sources (tests), the modules are .ts files next to this one.
   const ext = here.endsWith('.ts') ? '.ts' : '.js';
   if (ext === '.ts') {
     aliases.tsdsl = new URL('../index.ts', here).href;
     aliases['tsdsl/packages'] = new URL('../../packages/index.ts', here).href;
+    aliases['tsdsl/package.json'] = new URL('../../package.json', here).href;
   }
   register(new URL(`./ts-hooks${ext}`, here).href, { data: { aliases } });
 }

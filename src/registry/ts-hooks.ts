@@ -29,7 +29,7 @@ export async function resolve(specifier: string, context: { parentURL?: string }
   if (alias) return { url: alias, shortCircuit: true };
   // Another module of tsdsl (`tsdsl/package`): Node would say it cannot find tsdsl at all.
   if (specifier.startsWith('tsdsl/') && context.parentURL?.startsWith('file:')) {
-    const known = Object.keys(aliases).map((a) => `'${a}'`).join(' and ');
+    const known = Object.keys(aliases).filter((a) => !a.endsWith('.json')).map((a) => `'${a}'`).join(' and ');
     throw new Error(`No module '${specifier}' in tsdsl (its modules are ${known}) imported from ${fileURLToPath(context.parentURL)}`);
   }
   if (context.parentURL && TS.test(context.parentURL) && (specifier.startsWith('./') || specifier.startsWith('../'))) {

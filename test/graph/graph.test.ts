@@ -56,6 +56,11 @@ describe('graph engine', () => {
     const c = new Collection([zlib, scotch, metis, mumps]);
     const { graph } = await buildGraph(findNodeType('reverse-package'), [zlib], { ctx: { collection: c } });
     expect(graph.nodes().sort()).toEqual(['mumps@5.5.1', 'scotch@7.0.3', 'zlib@1.2.13']);
+    // Without a collection, the default one is searched (it was the root alone).
+    const { getDefaultCollection } = await import('../../src/transform/api.js');
+    const all = await buildGraph(findNodeType('reverse-package'), [getDefaultCollection().resolve('zlib')]);
+    expect(all.graph.order).toBeGreaterThan(3);
+    expect(all.graph.nodes()).toContain('mumps@5.5.1');
   });
 
   it('every backend renders deterministically and names every node', async () => {
