@@ -227,10 +227,6 @@ export class StoreDb {
     removeTempRoots: Statement<[string]>;
   };
 
-  /**
-   * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
-   * refuses a database made for another store dir, whose paths would all be wrong.
-   */
   /** True when the schema is this version's and the database is for `storeDir` (nothing to create or migrate). */
   private current(storeDir: string): boolean {
     try {
@@ -241,6 +237,10 @@ export class StoreDb {
     }
   }
 
+  /**
+   * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
+   * refuses a database made for another store dir, whose paths would all be wrong.
+   */
   constructor(file: string, storeDir: string) {
     const Driver = loadDriver();
     this.db = new Driver(file, { timeout: 60_000 });
