@@ -259,7 +259,9 @@ export function styleText(file: string, text: string): { text: string; edits: Ar
   // A file with CRLF line ends is styled with LF ones and given back with CRLF throughout
   // (the edits' new lines would otherwise be LF among CRLF).
   const crlf = text.includes('\r\n');
-  let current = crlf ? text.replace(/\r\n/g, '\n') : text;
+  // A byte-order mark is kept, outside the text styled: ts-morph's positions do not count it.
+  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
+  let current = (crlf ? text.replace(/\r\n/g, '\n') : text).slice(bom.length);
   const report: Array<StyleEdit & { line: number; column: number }> = [];
   for (let pass = 0; pass < 10; pass++) {
     const sf = parseFile(file, current);
@@ -269,7 +271,7 @@ export function styleText(file: string, text: string): { text: string; edits: Ar
     current = applyEdits(current, edits);
   }
   if (!report.length) return { text, edits: report };
-  return { text: crlf ? current.replace(/\n/g, '\r\n') : current, edits: report };
+  return { text: bom + (crlf ? current.replace(/\n/g, '\r\n') : current), edits: report };
 }
 
 /** Read and style a file (nothing written). */

@@ -91,6 +91,12 @@ describe('tsdsl style', () => {
     expect(styleText('fixture.ts', text)).toEqual({ text, edits: [] });
   });
 
+  it('a file that starts with a byte-order mark is styled, keeping the mark', () => {
+    const { text, edits } = styleText('fixture.ts', `\uFEFF${INPUT}`);
+    expect(text).toBe(`\uFEFF${EXPECTED}`);
+    expect(edits.map((e) => e.line)).toEqual([7, 30, 31]);
+  });
+
   it('is idempotent', () => {
     const once = styleText('fixture.ts', INPUT).text;
     const twice = styleText('fixture.ts', once);
