@@ -282,7 +282,7 @@ const patchChecker: LintChecker = {
       if (typeof patch !== 'string') continue;
       const name = basename(patch);
       if (!existsSync(patch)) out.push(problem(`patch \`${patch}\` not found; add the file or fix its name`, 'source', 'patches'));
-      if (!PATCH_NAME.test(name)) out.push(problem(`patch file name \`${name}\` should be lower case and end in .patch`, 'source', 'patches'));
+      if (!PATCH_NAME.test(name)) out.push(problem(`patch file name \`${name}\` should be lower case (letters, digits, \`+._-\`) and end in .patch or .diff: e.g. \`${name.toLowerCase().replace(/[^a-z0-9+._-]/g, '-').replace(/^[^a-z0-9]+/, '')}\``, 'source', 'patches'));
       // A patch an inherited package keeps from its parent is named after the parent.
       else if (![p, ...ancestors(p)].some((q) => name.startsWith(`${q.name}-`))) out.push(problem(`patch file name \`${name}\` should start with the package name: \`${p.name}-${name}\``, 'source', 'patches'));
       if (name.length > 100) out.push(problem(`patch file name \`${name}\` is ${name.length} characters long; keep it under 100 (tar's name limit)`, 'source', 'patches'));
@@ -307,8 +307,9 @@ const nativeChecker: LintChecker = {
   check(p) {
     const out: Problem[] = [];
     // Propagated inputs are left alone: a tool users of the package run (bison runs m4) is propagated on purpose.
-    for (const i of p.inputs)
-      if (BUILD_TOOLS.includes(i.name)) out.push(problem(`\`${i.name}\` is a build tool; move it from inputs to nativeInputs`, 'inputs'));
+    // Each tool once, even when listed twice.
+    for (const name of new Set(p.inputs.map((i) => i.name)))
+      if (BUILD_TOOLS.includes(name)) out.push(problem(`\`${name}\` is a build tool; move it from inputs to nativeInputs`, 'inputs'));
     return out;
   },
 };

@@ -136,7 +136,7 @@ describe('tsdsl lint', () => {
     at(30, 'source', new RegExp(`should be written \`mirror://gnu/hello/hello-2.12.tar.gz\``));
     at(30, 'source', /upstream URL .* comes after a mirror:\/\/ URL/);
     at(32, 'patch-file-names', /patch `.*Fix_Build.patch` not found/);
-    at(32, 'patch-file-names', /should be lower case and end in .patch/);
+    at(32, 'patch-file-names', /patch file name `Fix_Build\.patch` should be lower case .* and end in \.patch or \.diff: e\.g\. `fix_build\.patch`/);
     at(46, 'inputs-should-be-native', /`pkgconf` is a build tool; move it from inputs to nativeInputs/);
     at(46, 'duplicate-inputs', /`zlib` is listed 2 times/);
     at(45, 'unused-variants', /variant `fast` changes nothing/);
@@ -172,6 +172,10 @@ describe('tsdsl lint', () => {
     expect(new Set(only.map((l) => l.split(': ')[1]))).toEqual(new Set(['synopsis', 'license']));
     const rest = lines(run('bad-meta', '-x', 'synopsis', '-x', 'description').stdout);
     expect(rest.map((l) => l.split(': ')[1]).sort()).toEqual(['home-page', 'license']);
+    // An empty list (a variable that was empty) is refused: it would have run every checker.
+    const empty = run('bad-meta', '--checkers=');
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/tsdsl lint: --checkers names no checker; give their names/);
   });
 
   it('--list-checkers lists every checker with its description', () => {

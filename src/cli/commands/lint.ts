@@ -1,12 +1,18 @@
 /** `tsdsl lint`: check package definitions for common mistakes (Guix's `guix lint`). */
 import { relative, isAbsolute } from 'node:path';
+import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import { loadOptions } from '../options.js';
 import { collectionFrom } from '../packages.js';
 
-const list = (v: unknown): string[] =>
-  ((v as string[] | undefined) ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+const list = (v: unknown, flag: string): string[] => {
+  const given = (v as string[] | undefined) ?? [];
+  const names = given.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  // `--checkers=` (a variable that was empty) would run every checker: refuse it.
+  if (given.length && names.length === 0) throw new TsdslError(`tsdsl lint: ${flag} names no checker; give their names (e.g. ${flag}=synopsis,description; see --list-checkers)`);
+  return names;
+};
 
 export const command: Command = {
   name: 'lint',
@@ -39,7 +45,7 @@ export const command: Command = {
       return 0;
     }
     const { lintPackages, selectCheckers } = await import('../../lint/lint.js');
-    const selected = selectCheckers(list(args.values['checkers']), list(args.values['exclude']), args.values['network'] === true);
+    const selected = selectCheckers(list(args.values['checkers'], '--checkers'), list(args.values['exclude'], '--exclude'), args.values['network'] === true);
     const collection = await collectionFrom(args);
     const packages = args.positionals.length ? collection.resolveAll(args.positionals) : collection.all();
     // On a terminal, a redrawn count; otherwise nothing but the findings.
