@@ -90,7 +90,13 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       if (spec!.kind === 'boolean') {
         if (eq >= 0) throw new TsdslError(`tsdsl ${command}: --${name} is a switch and takes no value`);
         set(spec!, !negated, a);
-      } else if (eq >= 0) set(spec!, a.slice(eq + 1), `--${name}`);
+      } else if (eq >= 0) {
+        // `--tune=` (a variable that was empty) is not `--tune`: say so rather than pick the default.
+        if (eq === a.length - 1 && spec!.optionalValue !== undefined) {
+          throw new TsdslError(`tsdsl ${command}: --${name}= has an empty value; give one (--${name}=${spec!.arg ?? 'VALUE'}), or write --${name} alone for ${spec!.optionalValue}`);
+        }
+        set(spec!, a.slice(eq + 1), `--${name}`);
+      }
       else if (spec!.optionalValue !== undefined) set(spec!, spec!.optionalValue, `--${name}`);
       else {
         const v = argv[++i];

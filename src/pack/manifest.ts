@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { TsdslError, isTsdslError } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { directInputs, isPackage, type Package } from '../dsl/package.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation } from '../dsl/location.js';
 import type { Collection } from '../registry/collection.js';
@@ -56,7 +56,7 @@ function checkShape(m: unknown, at: () => string): asserts m is PackManifest {
   }
   const known = ['packages', 'transformations'];
   for (const key of Object.keys(m)) {
-    if (!known.includes(key)) throw new TsdslError(`${at()}: unknown manifest field \`${key}\` (fields: ${known.join(', ')})`);
+    if (!known.includes(key)) throw new TsdslError(`${at()}: unknown manifest field \`${key}\`${didYouMean(key, known)} (fields: ${known.join(', ')})`);
   }
   const { packages, transformations } = m as Record<string, unknown>;
   if (!Array.isArray(packages) || packages.length === 0) {

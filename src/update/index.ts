@@ -31,7 +31,7 @@ export const updaters: readonly UpdaterEntry[] = [
 export function makeUpdater(name: string, options: UpdaterOptions = {}): Updater {
   const entry = updaters.find((u) => u.name === name);
   if (!entry) {
-    throw new TsdslError(`unknown updater \`${name}\`${didYouMean(name, updaters.map((u) => u.name))}; known updaters: ${updaters.map((u) => u.name).join(', ')}`);
+    throw new TsdslError(`unknown updater \`${name}\`${didYouMean(name, updaters.map((u) => u.name))} (the updaters: ${updaters.map((u) => u.name).join(', ')})`);
   }
   return entry.make(options);
 }

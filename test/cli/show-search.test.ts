@@ -78,6 +78,11 @@ describe('options whose value is PACKAGE=…', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('tsdsl: error: tsdsl build: --with-input takes PACKAGE=REPLACEMENT, and `hwloc` has no `=`; write --with-input=PACKAGE=REPLACEMENT\n');
   });
+
+  it('an empty value is not the default value, and suggestions come from the names listed', () => {
+    expect(tsdsl(['build', '-d', '--tune=', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl build: --tune= has an empty value; give one (--tune=CPU), or write --tune alone for native\n');
+    expect(tsdsl(['hash', '--format=nix3', 'README.md']).stderr).toBe('tsdsl: error: tsdsl hash: --format=nix3 is not a format; did you mean `nix32`? (hex, nix32, base64 or sri)\n');
+  });
 });
 
 describe('package files that never load', () => {

@@ -10,6 +10,7 @@ import type { HashEncoding } from '../../derivation/hash.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
 
+const LISTED_FORMATS = ['hex', 'nix32', 'base64', 'sri'];
 const FORMATS: Readonly<Record<string, HashEncoding>> = { hex: 'base16', base16: 'base16', nix32: 'nix32', 'nix-base32': 'nix32', base32: 'nix32', base64: 'base64', sri: 'sri' };
 
 export const command: Command = {
@@ -40,7 +41,8 @@ export const command: Command = {
     if (excludeVcs && !recursive) throw new TsdslError('tsdsl hash: -x/--exclude-vcs leaves entries out of a directory, so it needs -r (`tsdsl hash -rx DIR`)');
     const formatName = (args.values['format'] as string | undefined) ?? 'hex';
     const encoding = FORMATS[formatName];
-    if (!encoding) throw new TsdslError(`tsdsl hash: --format=${formatName} is not a format${didYouMean(formatName, Object.keys(FORMATS))} (hex, nix32, base64 or sri)`);
+    // Suggested among the formats listed (the aliases, such as base16, are accepted but not offered).
+    if (!encoding) throw new TsdslError(`tsdsl hash: --format=${formatName} is not a format${formatName ? didYouMean(formatName, LISTED_FORMATS) : ''} (${LISTED_FORMATS.slice(0, -1).join(', ')} or ${LISTED_FORMATS.at(-1)})`);
     const { formatHash } = await import('../../derivation/hash.js');
     const { fileSha256, narHash } = await import('../../store/nar.js');
     const git = Buffer.from('.git');
