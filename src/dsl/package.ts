@@ -390,18 +390,19 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     );
 
   const outputs = spec.outputs ?? ['out'];
+  // Every problem of the list at once, as for the other fields (a fix should not reveal the next one).
   if (!Array.isArray(outputs) || outputs.length === 0) problems.push(`outputs must be a non-empty list of output names such as ["out", "lib", "doc"], not ${describe(outputs)}`);
-  else if (!outputs.every((o) => typeof o === 'string' && OUTPUT_RE.test(o))) {
-    const bad = outputs.filter((o) => typeof o !== 'string' || !OUTPUT_RE.test(o));
-    problems.push(
-      `output name${bad.length > 1 ? 's' : ''} ${bad.map((o) => (typeof o === 'string' ? `\`${o}\`` : describe(o))).join(', ')} must be words of letters, digits and _ (not -), such as "out", "lib", "doc_html"`,
-    );
-  }
-  else if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
-  else if (!outputs.includes('out')) problems.push('outputs must include "out"');
   else {
+    const bad = outputs.filter((o) => typeof o !== 'string' || !OUTPUT_RE.test(o));
+    if (bad.length) {
+      problems.push(
+        `output name${bad.length > 1 ? 's' : ''} ${bad.map((o) => (typeof o === 'string' ? `\`${o}\`` : describe(o))).join(', ')} must be words of letters, digits and _ (not -), such as "out", "lib", "doc_html"`,
+      );
+    }
+    if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
+    if (!outputs.includes('out')) problems.push('outputs must include "out"');
     for (const o of outputs) {
-      if (o !== 'out' && BUILD_ENV_NAMES.has(o)) problems.push(`output \`${o}\` is named after a variable the build system sets (its path would replace it); choose another name`);
+      if (o !== 'out' && typeof o === 'string' && BUILD_ENV_NAMES.has(o)) problems.push(`output \`${o}\` is named after a variable the build system sets (its path would replace it); choose another name`);
     }
   }
 

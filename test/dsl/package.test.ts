@@ -87,7 +87,7 @@ describe('definePackage', () => {
         },
       }),
     );
-    expect(e.message).toMatch(/package `envy` at test\/fixtures\/dummy\.ts:\d+ has 9 problems/);
+    expect(e.message).toMatch(/package `envy` at test\/fixtures\/dummy\.ts:\d+ has 10 problems/);
     expect(e.message).toContain('arguments.configureFlags[0] "--a=x\\n--b" holds a line break or NUL; give each flag as its own string');
     expect(e.message).toContain('arguments.configureFlags[1] is empty');
     expect(e.message).toContain('arguments.env: "BAD=NAME" is not a variable name');
@@ -97,6 +97,9 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.doCheck: `doCheck` is set by the build system');
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
     expect(e.message).toContain('output name `lib-dev` must be words of letters, digits and _ (not -)');
+    // Found together with the bad name, not one fix at a time.
+    expect(e.message).toContain('output `inputs` is named after a variable the build system sets');
+    expect(errorOf(() => dummyPackage({ name: 'two', outputs: ['lib', 'bad-name'] })).message).toMatch(/has 2 problems:\n  - output name `bad-name` .*\n  - outputs must include "out"$/);
     expect(errorOf(() => dummyPackage({ name: 'none', outputs: [] })).message).toContain('outputs must be a non-empty list of output names such as ["out", "lib", "doc"], not an empty list');
     // A variant declaration says what is wrong with it.
     const variant = (d: unknown) => errorOf(() => dummyPackage({ name: 'v', variants: { mode: d } as never })).message;
