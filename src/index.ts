@@ -17,7 +17,7 @@ export { gnu, cmake } from '../packages/build-systems.js';
 export { transform, getDefaultCollection, type TransformSpec, type TransformOptions } from './transform/api.js';
 export { transformations, applyTransformations, applyTransformOptions, findTransformation, type Transformation, type AppliedTransformation } from './transform/options.js';
 export { packageMapping, mapPackages, rewriteInputs, type MappingOptions, type PackageMapping } from './transform/rewrite.js';
-export { pack, parseSymlinks, type PackRequest, type PackResult } from './pack/api.js';
+export { pack, parseSymlinks, type PackRequest, type PackResult, type PackFormatName, type CompressionName } from './pack/api.js';
 export { defineManifest, collectionRevision, type PackManifest } from './pack/manifest.js';
 export { packFormats, findPackFormat, type PackFormat, type PackInput, type PackOptions } from './pack/formats.js';
 export { lowerPackages, Lowerer, derivationJson, type LoweredPackage } from './derivation/lower.js';
@@ -26,5 +26,5 @@ export { realise, readLog, type BuildEvent, type BuildOptions } from './build/sc
 export { instantiate } from './derivation/instantiate.js';
 export { runEngines, findEngine, autoEngine, type RunEngine, type RunSpec } from './run/engines.js';
 export { explainEngines, formatExplanation } from './run/diagnose.js';
-export { run, type RunRequest, type BindRequest } from './run/api.js';
+export { run, type RunRequest, type BindRequest, type EngineName } from './run/api.js';
 export { collectPackCache, listPackCache, packCacheDir, type PackCacheEntry, type PackCacheCollection } from './run/unpack.js';

@@ -14,21 +14,27 @@ import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
 import { findPackFormat, type PackOptions } from './formats.js';
 
+/** The pack formats (`-f`). */
+export type PackFormatName = 'tarball' | 'docker' | 'oci' | 'squashfs';
+/** The compressors (`-C`). */
+export type CompressionName = 'gzip' | 'xz' | 'zstd' | 'none';
+
 export interface PackRequest {
   /** Packages, or spec strings resolved in `collection` (default: the default collection). */
   packages: ReadonlyArray<Package | string>;
   /** Transformations applied to every package: options (`['--with-input=scotch=pt-scotch']`) or the object form of `transform()`. */
   transformations?: TransformSpec | readonly string[];
   /** `tarball` (default), `docker`, `oci`, `squashfs`. */
-  format?: string;
+  format?: PackFormatName;
   /** `{ '/bin': 'bin' }` or `['/bin=bin']`: links in the pack to directories of the profile. */
   symlinks?: Readonly<Record<string, string>> | readonly string[];
   entryPoint?: string;
-  compression?: string;
+  /** The compressor (default: the format's, gzip for tarballs); `none` for none. */
+  compression?: CompressionName;
   maxLayers?: number;
   imageTag?: string;
   /** 1 (`-R`): wrap the programs of `-S` directories to run from anywhere under user namespaces; 2 (`-RR`): also carry PRoot as a fallback. Tarballs only. */
-  relocatable?: number;
+  relocatable?: 0 | 1 | 2;
   /**
    * `--save-provenance`: record the collection's revision in the profile's manifest — this
    * text, or with `true` the one `collectionRevision()` computes for the default collection and

@@ -49,6 +49,9 @@ import { acquireUnpacked, packKind, profileOf, type PackKind } from './unpack.js
 export type BindRequest = string | { readonly source: string; readonly target?: string };
 
 /** What to run, where, and how. */
+/** The run engines (`--engine`); `auto` picks the first that works here. */
+export type EngineName = 'auto' | 'userns' | 'proot' | 'charliecloud' | 'podman' | 'docker' | 'apptainer' | 'singularity';
+
 export interface RunRequest {
   /** A pack file (tarball, docker-archive, squashfs/SIF image) or a directory holding an unpacked pack. */
   readonly pack?: string;
@@ -62,7 +65,7 @@ export interface RunRequest {
   /** argv (default: a shell — `$SHELL` for packages on the host, else `sh`). */
   readonly command?: readonly string[];
   /** An engine name (`auto`, the default, or userns, proot, charliecloud, podman, docker, apptainer, singularity) or an engine. */
-  readonly engine?: string | RunEngine;
+  readonly engine?: EngineName | RunEngine;
   /** Isolate: only the closure, /proc, /dev, /sys and the working directory. */
   readonly container?: boolean;
   /** Keep the host network (default: kept unless `container`; the OCI runtimes cut it unless true). */

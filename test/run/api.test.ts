@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RunRequest } from '../../src/run/api.js';
+import type { EngineName, RunRequest } from '../../src/run/api.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
 import { BIN, ROOT } from '../cli/helpers.js';
 
@@ -102,7 +102,7 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     it(`runs a ${kind} pack under every engine that works here and returns the exit status`, () => {
       const usable = engines.filter((e) => e === 'auto' || availability.get(e)?.ok);
       for (const e of engines.filter((x) => !usable.includes(x))) console.log(`${kind} under ${e} skipped: ${availability.get(e)?.reason}`);
-      const results = api(usable.map((engine, i) => ({ pack: packs[kind]!, engine, command: ['fixture', 'exit', String(20 + i)] })));
+      const results = api(usable.map((engine, i) => ({ pack: packs[kind]!, engine: engine as EngineName, command: ['fixture', 'exit', String(20 + i)] })));
       expect(results.map(codeOf)).toEqual(usable.map((_, i) => 20 + i));
     }, 600_000);
   }
@@ -167,7 +167,7 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   it('refuses bad requests with one clear sentence', () => {
     const [both, unknown, missing, notInPack, unwritable, procfs] = api([
       { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
-      { pack: packs['tarball']!, engine: 'magic', command: ['true'] },
+      { pack: packs['tarball']!, engine: 'magic' as never, command: ['true'] },
       { pack: join(f!.dir, 'nope.tar.gz'), command: ['true'] },
       { pack: packs['tarball']!, engine: 'userns', command: ['no-such-program'] },
       // f.dir belongs to root: the test user cannot make a directory in it

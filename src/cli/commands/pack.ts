@@ -4,6 +4,7 @@ import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
+import type { CompressionName, PackFormatName } from '../../pack/api.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter, redraws } from '../progress.js';
@@ -96,11 +97,12 @@ export const command: Command = {
       result = await pack({
         packages,
         collection,
-        format,
-        relocatable: args.ordered.filter((o) => o.name === 'relocatable' && o.value === true).length,
+        // The words as given: pack() checks them, with its messages naming the flags.
+        format: format as PackFormatName,
+        relocatable: args.ordered.filter((o) => o.name === 'relocatable' && o.value === true).length as 0 | 1 | 2,
         symlinks: (args.values['symlink'] as string[] | undefined) ?? [],
         ...(args.values['entry-point'] ? { entryPoint: args.values['entry-point'] as string } : {}),
-        ...(args.values['compression'] ? { compression: args.values['compression'] as string } : {}),
+        ...(args.values['compression'] ? { compression: args.values['compression'] as CompressionName } : {}),
         ...(args.values['max-layers'] !== undefined ? { maxLayers: args.values['max-layers'] as number } : {}),
         ...(args.values['image-tag'] ? { imageTag: args.values['image-tag'] as string } : {}),
         ...(args.values['output'] !== undefined ? { output: stdoutPack?.file ?? (args.values['output'] as string) } : {}),

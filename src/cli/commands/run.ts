@@ -1,6 +1,7 @@
 /** `tsdsl run`: run a command from a pack, without root, through the first engine that works here. */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
+import type { EngineName } from '../../run/api.js';
 import { out } from '../command.js';
 
 export const command: Command = {
@@ -55,7 +56,7 @@ export const command: Command = {
     return run({
       pack,
       command: [...extra, ...args.rest],
-      engine: (args.values['engine'] as string | undefined) ?? 'auto',
+      engine: ((args.values['engine'] as string | undefined) ?? 'auto') as EngineName, // checked by run()
       container: Boolean(args.values['container']),
       ...(args.values['network'] ? { network: true } : {}),
       preserve: (args.values['preserve'] as string[] | undefined) ?? [],

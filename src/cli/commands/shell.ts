@@ -1,6 +1,7 @@
 /** `tsdsl shell`: a shell (or a command) with packages from the store, built on demand. */
 import { TsdslError, isTsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
+import type { EngineName } from '../../run/api.js';
 import { warn } from '../command.js';
 import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
@@ -64,7 +65,7 @@ export const command: Command = {
       return await run({
         packages,
         command: args.rest,
-        engine: (args.values['engine'] as string | undefined) ?? 'auto',
+        engine: ((args.values['engine'] as string | undefined) ?? 'auto') as EngineName, // checked by run()
         container: Boolean(args.values['container']),
         ...(args.values['network'] ? { network: true } : {}),
         pure: Boolean(args.values['pure']),
