@@ -177,6 +177,8 @@ export async function pack(request: PackRequest): Promise<PackResult> {
 
   // Where the pack goes is checked before anything is built: a typo in -o costs no build.
   if (request.output === '') throw new TsdslError('-o: the file name is empty; give one (-o pack.tar.gz), or leave -o out for the default name');
+  // `-o -` is the command line's standard output (it copies the file there); here it would be a file named `-`.
+  if (request.output === '-') throw new TsdslError("pack(): output '-' is the command line's way to write to standard output; give a file name, and read the file (createReadStream(result.path)) to stream it");
   if (request.output !== undefined) (await import('./compress.js')).checkDestination(resolve(request.output));
   if (request.output !== undefined) {
     const wrong = misnamedCompression(request.output, extension);
