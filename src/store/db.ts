@@ -182,6 +182,9 @@ class RowBatch {
  * once both try to switch it, and SQLite answers the loser SQLITE_BUSY at once, without waiting
  * for its busy timeout: wait and look again.
  */
+/** How long a statement waits for another process's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 60_000;
+
 function setWal(db: Database): void {
   const until = Date.now() + 60_000;
   for (;;) {
@@ -241,9 +244,12 @@ export class StoreDb {
    * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
    * refuses a database made for another store dir, whose paths would all be wrong.
    */
-  constructor(file: string, storeDir: string) {
+  constructor(
+    private readonly file: string,
+    storeDir: string,
+  ) {
     const Driver = loadDriver();
-    this.db = new Driver(file, { timeout: 60_000 });
+    this.db = new Driver(file, { timeout: BUSY_TIMEOUT_MS });
     // A database that cannot be set up is closed again: its open file would keep the file system busy.
     try {
       setWal(this.db);
@@ -350,14 +356,38 @@ export class StoreDb {
    */
   transaction<T>(fn: () => T): T {
     if (this.db.inTransaction) return this.db.transaction(fn)();
-    return this.db.transaction(fn).immediate();
+    return this.immediate(fn);
   }
 
   /** Runs `fn` holding the database write lock, excluding every other writer process. */
   exclusive<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
-    return this.db.transaction(fn).immediate();
+    return this.immediate(fn);
   }
+
+  /**
+   * `fn` in a transaction that takes the write lock first. When another process holds it for
+   * more than a second (a long write, or a `tsdsl gc` stopped with Ctrl-Z), says what it waits
+   * for, then waits up to a minute more. (In WAL mode only taking the lock can be busy, before
+   * `fn` runs, so trying again runs it once.)
+   */
+  private immediate<T>(fn: () => T): T {
+    const tx = this.db.transaction(fn);
+    this.db.pragma('busy_timeout = 1000');
+    try {
+      return tx.immediate();
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+      this.onWait(`waiting for the store database ${this.file}: another process holds its write lock (a tsdsl writing to it, a stopped one, or a sqlite3 with a transaction open)`);
+      this.db.pragma('busy_timeout = 59000');
+      return tx.immediate();
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
+  /** Told once a transaction waits for another process's write lock (default: a line on stderr). */
+  onWait: (message: string) => void = (message) => process.stderr.write(`tsdsl: ${message}\n`);
 
   pathId(path: string): number | undefined {
     return this.stmts.pathId.get(path);

@@ -142,6 +142,19 @@ describe('opening', () => {
     store = openStore({ root, storeDir: SD, env: {}, durable: false });
   });
 
+  it('a write that waits for another process holding the database lock says so, then goes on', async () => {
+    const file = join(root, 'var', 'db.sqlite');
+    // Another process takes the write lock for 2.5 s.
+    const holder = spawn(process.execPath, ['-e', `const D=require('better-sqlite3');const d=new D(${JSON.stringify(file)});d.exec('BEGIN IMMEDIATE');console.log('held');setTimeout(()=>{d.exec('COMMIT');d.close()},2500)`], { cwd: dirname(dirname(dirname(fileURLToPath(import.meta.url)))), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((held) => holder.stdout!.once('data', () => held()));
+    const waits: string[] = [];
+    (store as unknown as { db: { onWait: (m: string) => void } }).db.onWait = (m) => waits.push(m);
+    const path = store.addTextToStore('waited', 'W', []);
+    expect(store.isValid(path)).toBe(true);
+    expect(waits).toEqual([expect.stringMatching(/^waiting for the store database .*db\.sqlite: another process holds its write lock/)]);
+    await new Promise((done) => holder.on('close', done));
+  });
+
   it('migrates a schema 1 database, keeping every reference and output, and refuses a newer one', () => {
     const script = store.addTextToStore('builder.sh', 'make\n', []);
     const hasher = new DerivationHasher(SD);
