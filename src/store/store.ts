@@ -1031,6 +1031,11 @@ export class LocalStore implements Store {
     const taken: string[] = [];
     try {
       for (const key of own) (await this.locks.acquire(key), taken.push(key));
+      // Data before names and rows: the staged trees' files (a build's outputs, never synced
+      // by whoever wrote them) reach the disk before they are renamed into the store and
+      // registered, so a power cut cannot leave a valid row over an empty file. One syncfs of
+      // the store's file system, where the trees are staged (an fsync per file costs far more).
+      if (this.durable) syncFileSystem(this.storeRoot);
       const infos: NewPathInfo[] = [];
       for (const { path, staged, info } of items) {
         if (this.db.isValid(path)) continue; // another process added it while we copied
