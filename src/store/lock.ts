@@ -207,7 +207,11 @@ export class LockDirectory {
     }
   }
 
-  /** Removes leftover private files of dead processes (from a crash between write and link). */
+  /**
+   * Removes leftover private files of dead processes (from a crash between write and link), and
+   * the locks a killed process left: each is broken as a process wanting it would break it, so
+   * `var/locks` does not fill up with the locks of every build ever killed.
+   */
   cleanup(): void {
     let names: string[];
     try {
@@ -223,6 +227,15 @@ export class LockDirectory {
         } catch {
           // Another process cleaned it first.
         }
+      } else if (name.endsWith('.lock')) {
+        const path = join(this.dir, name);
+        let owner: string | undefined;
+        try {
+          owner = readOwner(path);
+        } catch {
+          continue; // unreadable: not ours to judge
+        }
+        if (owner !== undefined && owner.trim() !== this.token && !ownerAlive(owner)) this.breakStale(path, owner);
       }
     }
   }

@@ -323,6 +323,16 @@ describe('addToStoreFromPath', () => {
     expect(existsSync(join(root, 'var/locks', `${parseStorePath(p).hash}.lock`))).toBe(false);
   });
 
+  it('the next open removes the locks of dead processes, and keeps a live one', () => {
+    const stale = join(root, 'var/locks', 'deadbeef.lock');
+    const live = join(root, 'var/locks', 'cafebabe.lock');
+    writeFileSync(stale, `${deadPid()} 12345\n`);
+    writeFileSync(live, `${process.ppid} 0\n`);
+    openStore({ root, storeDir: SD, env: {}, durable: false }).close();
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+  });
+
   it('waits for a lock held by a live owner', async () => {
     makeTree(join(work, 'src'));
     const { hash } = await narHash(join(work, 'src'));
