@@ -419,9 +419,18 @@ export async function realise(
                   }
                   const kept = opts.keepFailed ? keepTree(store, tmp, d.name) : undefined;
                   keep = kept !== undefined;
+                  // --rounds: the first round's tree is kept too, for comparing the two (diffoscope A B).
+                  const firstTmp = first?.tmp;
+                  const firstKept = kept && firstTmp ? keepTree(store, firstTmp, d.name) : undefined;
+                  if (firstKept) first = undefined;
+                  const where = (dir: string, from: string, p: string) => `${dir}${p.slice(from.length)}`;
                   throw new BuildError(
                     `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds (NAR sha256 ${a} vs ${b}); ` +
-                      (kept ? `the second build is kept in ${kept}${path.slice(tmp.length)}` : 'run again with -K to keep the second build'),
+                      (firstKept
+                        ? `the first build is kept in ${where(firstKept, firstTmp!, reference[o]!)} and the second in ${where(kept!, tmp, path)}`
+                        : kept
+                          ? `the second build is kept in ${where(kept, tmp, path)}`
+                          : `run again with -K to keep ${checking ? 'the second build' : 'both builds'}`),
                   );
                 }
               }

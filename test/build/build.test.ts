@@ -213,17 +213,20 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       arguments: { phases: { build: 'cat /proc/sys/kernel/random/uuid > "$out/id"' } },
       ...meta,
     });
-    await expect(build(p, { rounds: 2 })).rejects.toThrow(/is not reproducible: output `out` differs between two builds .*; run again with -K to keep the second build$/);
+    await expect(build(p, { rounds: 2 })).rejects.toThrow(/is not reproducible: output `out` differs between two builds .*; run again with -K to keep both builds$/);
     const l = new Lowerer(store.storeDir);
     await l.prepare([p]);
     const out = l.lowerGrafted(p).outputs['out']!;
     expect(store.isValid(out)).toBe(false);
     const e = await build(p, { rounds: 2, keepFailed: true }).then(() => undefined, (x: Error) => x);
-    const kept = /the second build is kept in (\S+)$/.exec(e?.message ?? '')?.[1];
-    expect(kept).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/`));
+    // Both rounds are kept, to compare them.
+    const [, first, kept] = /the first build is kept in (\S+) and the second in (\S+)$/.exec(e?.message ?? '') ?? [];
+    expect(first).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/out-out$`));
+    expect(kept).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/out-out$`));
+    expect(readFileSync(join(first!, 'id'), 'utf8')).not.toBe(readFileSync(join(kept!, 'id'), 'utf8'));
     // A new store handle (as the next command opens) cleans dead processes' temporary files, not this.
     openStore({ root, storeDir: '/tsdsl/store', durable: false }).close();
-    expect(existsSync(kept!)).toBe(true);
+    expect(existsSync(kept!) && existsSync(first!)).toBe(true);
   }, 300_000);
 
   it('Ctrl-C (or SIGHUP) during a build: "interrupted", exit 130 (129), nothing of that build registered', async () => {
