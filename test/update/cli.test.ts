@@ -104,6 +104,10 @@ describe('tsdsl import', () => {
     expect(r.stderr).toMatch(/knows no package `libxcc`; did you mean `libxc`/);
   });
 
+  it('says why a bootstrap package or one without a url() source is not refreshed', () => {
+    expect(tsdsl(['refresh', 'libc6'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl refresh: `libc6` is part of the bootstrap toolchain \(packages\/bootstrap\.ts:\d+\), Debian binaries pinned together/);
+  });
+
   it('--insert adds the definition alphabetically with its imports, byte-exactly', (ctx) => {
     if (libxcMissing) return ctx.skip(`libxc's tarball cannot be fetched: ${libxcMissing}`);
     const p = pkgDir();

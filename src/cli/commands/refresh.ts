@@ -54,7 +54,16 @@ export const command: Command = {
       const name = i < 0 ? spec : spec.slice(0, i);
       const version = i < 0 ? undefined : spec.slice(i + 1);
       if (version === '') throw new TsdslError(`tsdsl refresh: \`${spec}\`: nothing after \`=\`; write NAME=VERSION (e.g. hwloc=2.15.0)`);
-      return { pkg: collection.resolve(name), version };
+      const pkg = collection.resolve(name);
+      // What the updater cannot refresh is said as such, not as a name its index lacks.
+      const why =
+        pkg.properties['bootstrap'] === true
+          ? `is part of the bootstrap toolchain (${formatLocation(pkg.location)}), Debian binaries pinned together: they are refreshed with the toolchain, not one by one`
+          : pkg.source?.kind !== 'url'
+            ? `has ${pkg.source ? `a ${pkg.source.kind}() source` : 'no source'} (${formatLocation(pkg.location)}); refresh follows url() sources in the updater's index`
+            : undefined;
+      if (why) throw new TsdslError(`tsdsl refresh: \`${pkg.name}\` ${why}`);
+      return { pkg, version };
     });
     const update = args.values['update'] === true;
     const dryRun = args.values['dry-run'] === true;
