@@ -43,7 +43,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   const ordered: ParsedArgs['ordered'] = [];
   let rest: string[] = [];
 
-  const set = (spec: OptionSpec, raw: string | boolean, flag: string) => {
+  // `separate`: the value is the next word (`--with-input X`), not joined (`--with-input=X`).
+  const set = (spec: OptionSpec, raw: string | boolean, flag: string, separate = false) => {
     let v: string | boolean | number = raw;
     if (spec.kind === 'number') {
       // Counts, sizes and durations: none of them can be negative.
@@ -52,7 +53,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     }
     // `--with-input hwloc`: an option whose value is PACKAGE=… took the next word, maybe the
     // package meant for the command. Said here, before "no package given" would hide it.
-    if (typeof raw === 'string' && spec.arg && /^[A-Z]+=/.test(spec.arg) && !raw.includes('=')) {
+    if (separate && typeof raw === 'string' && spec.arg && /^[A-Z]+=/.test(spec.arg) && !raw.includes('=')) {
       throw new TsdslError(`tsdsl ${command}: ${flag} takes ${spec.arg}, and \`${raw}\` has no \`=\`; write ${flag.startsWith('--') ? `--${spec.name}=${spec.arg}` : `${flag} ${spec.arg}`}`);
     }
     ordered.push({ name: spec.name, value: v });
@@ -101,7 +102,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       else {
         const v = argv[++i];
         if (v === undefined) throw new TsdslError(`tsdsl ${command}: --${name} needs a value (${spec!.arg ?? 'VALUE'})`);
-        set(spec!, v, `--${name}`);
+        set(spec!, v, `--${name}`, true);
       }
       continue;
     }
@@ -120,7 +121,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
         else {
           const v = argv[++i];
           if (v === undefined) throw new TsdslError(`tsdsl ${command}: -${c} needs a value (${spec!.arg ?? 'VALUE'})`);
-          set(spec!, v, `-${c}`);
+          set(spec!, v, `-${c}`, true);
         }
         break;
       }
