@@ -85,5 +85,9 @@ export const fromgit = definePackage({
     expect(tsdsl(['hash', '-x', join(dir, 'tree')]).stderr).toMatch(/needs -r \(`tsdsl hash -rx DIR`\)/);
     const r = tsdsl(['hash', '-f', 'hx', join(dir, 'tree')]);
     expect([r.code, r.stderr]).toEqual([1, 'tsdsl: error: tsdsl hash: --format=hx is not a format; did you mean `hex`? (hex, nix32, base64 or sri)\n']);
+    // A FIFO is refused, not read until someone writes to it (the command hung).
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(tsdsl(['hash', fifo], { timeoutMs: 10_000 }).stderr).toMatch(/`.*fifo` is a FIFO, not a file/);
   });
 });

@@ -60,6 +60,8 @@ export const command: Command = {
         if (recursive) digest = (await narHash(file, excludeVcs ? { exclude: (name) => name.equals(git) } : {})).hash;
         else {
           if (st.isDirectory()) throw new TsdslError(`tsdsl hash: \`${file}\` is a directory; hash its NAR serialisation with -r (add -x for a git checkout)`);
+          // A FIFO would be read until someone writes and closes it: tsdsl hash would hang.
+          if (!st.isFile() && !st.isSymbolicLink()) throw new TsdslError(`tsdsl hash: \`${file}\` is ${st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device'}, not a file; a source is a file or (with -r) a directory`);
           digest = await fileSha256(file);
         }
       } catch (e) {
