@@ -118,7 +118,8 @@ export const command: Command = {
       reporter.close();
       stdoutPack?.remove();
     }
-    const mib = (result.size / (1 << 20)).toFixed(1);
+    // As gc and size print sizes: a small pack is not `0.0 MiB`.
+    const mib = (await import('./gc.js')).mib(result.size);
     if (stdoutPack) {
       err(`${result.closure.length} store items packed, ${mib} MiB written to standard output`);
       return 0;
