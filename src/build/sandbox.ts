@@ -33,7 +33,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
-import { removeLeftoversOfDead } from '../store/lock.js';
+import { PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
 
 /** A host path made visible inside the sandbox. */
 export interface SandboxBind {
@@ -543,9 +543,10 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   if (spec.signal?.aborted) return { code: null, signal: null, killed: 'abort', durationMs: 0 };
   const tools = hostTools();
 
-  // The sandbox directories of tsdsl processes that died (kill -9) go first.
-  removeLeftoversOfDead(tmpdir(), /^tsdsl-sandbox-(\d+)-[A-Za-z0-9]{6}$/);
-  const work = mkdtempSync(join(tmpdir(), `tsdsl-sandbox-${process.pid}-`));
+  // The sandbox directories of tsdsl processes that died (kill -9) go first: those of this PID
+  // namespace (named with it), whose processes can be seen to be gone.
+  removeLeftoversOfDead(tmpdir(), /^tsdsl-sandbox-(\d+)-(?:ns(\d+)-)?[A-Za-z0-9]{6}$/);
+  const work = mkdtempSync(join(tmpdir(), `tsdsl-sandbox-${process.pid}-ns${PID_NAMESPACE}-`));
   chmodSync(work, 0o755);
   const paths = { root: join(work, 'root'), fstab: join(work, 'fstab') };
   try {

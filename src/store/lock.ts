@@ -14,7 +14,7 @@
  * an unrelated process that later got the same pid.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
 import { TsdslError } from '../errors.js';
@@ -59,9 +59,24 @@ export function ownerAlive(token: string): boolean {
 }
 
 /**
+ * This process's PID namespace (the inode of /proc/self/ns/pid), or '0' without /proc. A process
+ * id means something only in its own namespace: one of another namespace (a container sharing
+ * /tmp, `unshare --pid`) cannot be judged alive or dead from here.
+ */
+export const PID_NAMESPACE: string = (() => {
+  try {
+    return String(statSync('/proc/self/ns/pid').ino);
+  } catch {
+    return '0';
+  }
+})();
+
+/**
  * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them):
  * those whose name `pattern` matches, with the process id as its first group, when that process
  * is not this one and no longer runs. An entry that cannot be removed (another user's) is left.
+ * A second group, when it matched, is the PID namespace of the process that made the entry: one
+ * of another namespace is left alone, since its process cannot be seen from here.
  */
 export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
   let names: string[];
@@ -71,8 +86,10 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
     return;
   }
   for (const name of names) {
-    const pid = pattern.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || ownerAlive(`${pid} 0`)) continue;
+    const m = pattern.exec(name);
+    const pid = m?.[1];
+    if (pid === undefined || (m![2] !== undefined && m![2] !== PID_NAMESPACE)) continue;
+    if (Number(pid) === process.pid || ownerAlive(`${pid} 0`)) continue;
     try {
       deleteTree(join(dir, name));
     } catch {

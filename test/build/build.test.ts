@@ -89,11 +89,20 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(store.isValid(out)).toBe(true);
     expect(readFileSync(join(store.physicalPath(out), 'bin/hello'), 'utf8')).toContain('echo hello');
     // A sandbox directory a killed tsdsl left (kill -9) goes at the next build.
+    // So does one of this PID namespace; one of another namespace (a container sharing /tmp) is
+    // left: its process cannot be seen from here, and may be building.
+    const { PID_NAMESPACE } = await import('../../src/store/lock.js');
     const stale = join(tmpdir(), 'tsdsl-sandbox-4194999-AbC123');
-    mkdirSync(join(stale, 'root'), { recursive: true });
-    writeFileSync(join(stale, 'fstab'), '');
+    const staleHere = join(tmpdir(), `tsdsl-sandbox-4194999-ns${PID_NAMESPACE}-AbC124`);
+    const foreign = join(tmpdir(), 'tsdsl-sandbox-4194999-ns1-AbC125');
+    for (const d of [stale, staleHere, foreign]) {
+      mkdirSync(join(d, 'root'), { recursive: true });
+      writeFileSync(join(d, 'fstab'), '');
+    }
     await build(definePackage({ name: 'trivial-sweep', version: `${process.pid}.${Date.now()}`, buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'echo x > "$out/x"' } }, ...meta }));
-    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(stale) || existsSync(staleHere)).toBe(false);
+    expect(existsSync(foreign)).toBe(true);
+    rmSync(foreign, { recursive: true, force: true });
     // A successful build's log is kept gzipped.
     const log = logPath(store, r.drvPath);
     expect(existsSync(`${log}.gz`)).toBe(true);
