@@ -275,7 +275,7 @@ export async function verifyStore(store: LocalStore, options: VerifyOptions = {}
       path,
       message: r.referrer
         ? `dangling reference: ${r.referrer} refers to a path that is not valid${r.reference ? ` (${r.reference})` : ''}`
-        : `dangling reference: a path that is not valid refers to ${r.reference ?? 'another path that is not valid'}`,
+        : `dangling reference: a path that is no longer valid (its row was removed) refers to ${r.reference ?? 'another path that is no longer valid'}`,
     });
   }
   for (const root of store.listRoots()) {

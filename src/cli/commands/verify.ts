@@ -34,6 +34,13 @@ export const command: Command = {
       out(problems.map((p) => `${p.message}\n`).join(''));
       const what = args.values['check-contents'] ? 'presence and contents' : 'presence';
       err(`checked ${what} of ${checked} item${checked === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}`);
+      // What to do, said once after the list (it was only in --help).
+      if (problems.length) {
+        err(
+          'Nothing was repaired. A missing or damaged item: drop the roots that keep it and the items that refer to it, run `tsdsl gc`, and build again. ' +
+            'A dangling reference or root means the database was changed by hand or damaged: restore it from a backup, or move the store away and build again',
+        );
+      }
       return problems.length === 0 ? 0 : 1;
     } finally {
       store.close();
