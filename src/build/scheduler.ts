@@ -9,7 +9,7 @@
  * items at registration).
  */
 import { constants as osConstants } from 'node:os';
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -244,10 +244,26 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
     const hint =
       result.code === 127 && d.drv.builder === '/bin/sh'
         ? '\nIts builder is /bin/sh, and the sandbox holds only the declared inputs: add bash (and coreutils, and what the script runs) to the nativeInputs of a trivial package.'
-        : '';
+        : fullDisk(store.root);
     throw new BuildError(`building ${d.drvPath} failed: ${why}.${hint}\nLast lines of the log:\n${tail(log, 40)}\nThe whole log: ${log}`);
   }
   return outputs;
+}
+
+/**
+ * A note when the file system of the store (where builds write) is full or nearly so: a build
+ * that failed there may have failed for want of space, and its log may not even say so (the
+ * log could not be written either).
+ */
+function fullDisk(root: string): string {
+  try {
+    const fs = statfsSync(root);
+    const free = fs.bavail * fs.bsize;
+    if (free >= 16 << 20 && fs.bavail / fs.blocks >= 0.01) return '';
+    return `\nThe file system of the store (${root}) has ${(free / (1 << 20)).toFixed(1)} MiB free: the build may have run out of space. Free some (\`tsdsl gc\`) and build again.`;
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -53,6 +53,23 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
   });
   afterAll(() => store?.close());
 
+  it.skipIf(!isRoot)('a build that fills the store\'s file system says so beside its log tail', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'tsdsl-full-build-'));
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=120m', 'tmpfs', mnt]).status).toBe(0);
+    const small = openStore({ root: join(mnt, 'root'), storeDir: '/tsdsl/store', durable: false });
+    try {
+      const p = definePackage({ name: 'fills-disk', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'head -c 300M /dev/zero > "$out/big"' } }, ...meta });
+      const l = new Lowerer(small.storeDir);
+      await l.prepare([p]);
+      const r = l.lowerGrafted(p);
+      await expect(realise(small, l, [r.drvPath], { cores: 1 })).rejects.toThrow(/The file system of the store \(.*\) has \d+\.\d MiB free: the build may have run out of space\. Free some \(`tsdsl gc`\) and build again\./);
+    } finally {
+      small.close();
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it('realise() alone writes what the builds need (the .drv files, builder script, local source) and builds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-realise-alone-'));
     writeFileSync(join(dir, 'data.txt'), `${process.pid}.${Date.now()}`);
