@@ -147,7 +147,10 @@ export function writeAtomically(path: string, text: string): boolean {
   // A link is followed: its target is rewritten and the link stays (a renamed temporary file
   // would replace the link itself).
   const file = existsSync(path) ? realpathSync(path) : path;
-  if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  // A byte-order mark the file had is kept (ts-morph's text of it has none).
+  if (old?.startsWith('\uFEFF') && !text.startsWith('\uFEFF')) text = `\uFEFF${text}`;
+  if (old === text) return false;
   const tmp = join(dirname(file), `.${randomBytes(6).toString('hex')}.tsdsl-edit`);
   try {
     writeFileSync(tmp, text);

@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { insertDefinition, rewritePackage } from '../../src/edit/source.js';
+import { insertDefinition, rewritePackage, writeAtomically } from '../../src/edit/source.js';
 
 const FIXTURE = new URL('../fixtures/update/pkgs/hpc.ts', import.meta.url);
 const original = readFileSync(FIXTURE, 'utf8');
@@ -42,6 +42,14 @@ describe('rewritePackage', () => {
     const again = await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', { version: '2.9.0', sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970' });
     expect(again.changed).toBe(false);
     expect(readFileSync(file, 'utf8')).toBe(expected);
+  });
+
+  it('keeps a byte-order mark the file had when it writes the edited text', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tsdsl-bom-')), 'a.ts');
+    writeFileSync(file, '\uFEFFexport const a = 1;\n');
+    expect(writeAtomically(file, 'export const a = 2;\n')).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe('\uFEFFexport const a = 2;\n');
+    expect(writeAtomically(file, 'export const a = 2;\n')).toBe(false);
   });
 
   it('refuses a file that does not parse, naming file:line, and leaves it untouched', async () => {
