@@ -1057,7 +1057,8 @@ export class LocalStore implements Store {
 
   /**
    * Makes `storePath` a GC root called `name`. An absolute file name makes an indirect root,
-   * which holds only while that file is a symlink to the item (create the link as well).
+   * which keeps whatever store item that symlink leads to, for as long as it leads to one (create
+   * the link as well).
    */
   addRoot(storePath: string, name: string = basename(storePath)): string {
     if (name === '') throw new TsdslError('GC root name is empty; give the root a name');

@@ -222,7 +222,7 @@ export const command: Command = {
   usage: 'tsdsl gc [OPTION]... [PATH-or-PACKAGE]...',
   details:
     'Without a query option, deletes every store item that no GC root keeps alive, and prints how much\n' +
-    'was freed. Roots are those added by `tsdsl build -r FILE` (live while FILE is a symlink to the item)\n' +
+    'was freed. Roots are those added by `tsdsl build -r FILE` (FILE keeps the item it links to)\n' +
     'and named roots; items in use by running tsdsl processes (temporary roots, locked builds) are kept\n' +
     'too. A root keeps its whole closure, not the derivations that built it. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
