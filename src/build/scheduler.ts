@@ -355,7 +355,7 @@ export async function realise(
   opts: BuildOptions = {},
 ): Promise<{ built: string[]; failed: string[]; checked: string[] }> {
   if (!lowerer?.derivations) throw new TsdslError('realise: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
-  // The CLI checks its flags; this is for the API's callers (pack(), run(), build(), realise()).
+  // The CLI checks its flags; this is for the API's callers (pack(), run(), realise()).
   for (const [field, value] of [['maxJobs', opts.maxJobs], ['cores', opts.cores], ['rounds', opts.rounds]] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new TsdslError(`\`${field}: ${value}\`: give a whole number, 1 or more (e.g. ${field}: 2)`);
   }
