@@ -208,15 +208,9 @@ export async function pack(request: PackRequest): Promise<PackResult> {
     const items = closure.map((p) => ({ path: p, physical: store.physicalPath(p) }));
     // Programs that would load something from outside the pack (the host's /lib) are reported,
     // not refused: the pack may still be meant for a host that has it.
-    {
-      const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
-      const problems = checkLoadable({
-        storeDir: store.storeDir,
-        items,
-        programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`],
-      });
-      for (const problem of problems) warn(describeLoadProblem(problem));
-    }
+    const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
+    const problems = checkLoadable({ storeDir: store.storeDir, items, programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`] });
+    for (const problem of problems) warn(describeLoadProblem(problem));
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     // A relocatable tarball is named apart from a plain one (it would replace it otherwise).
     const name = defaultPackName(packages, relocatable > 0 ? 'relocatable' : format.name);
