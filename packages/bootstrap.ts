@@ -454,7 +454,8 @@ export const coreutils = definePackage({
     'The basic file, shell and text manipulation utilities of the GNU system: ls, cp, mv, rm, cat, sort, install, and many more.',
   homePage: 'https://www.gnu.org/software/coreutils/',
   license: licenses.gpl3Plus,
-  properties: { bootstrap: true, debianVersion: '9.1-1' },
+  // Hidden: by name, users get base.ts's coreutils, built against the store's C library.
+  properties: { bootstrap: true, hidden: true, debianVersion: '9.1-1' },
 });
 
 export const findutils = definePackage({
