@@ -70,6 +70,16 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     }
   }, 300_000);
 
+  it('run({ packages, signal }): aborting while they are built stops the build, starts no command, and rejects with interrupted', async () => {
+    const { run } = await import('../../src/run/api.js');
+    const p = definePackage({ name: 'abort-me', version: `${process.pid}.${Date.now()}`, buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'sleep 60; mkdir "$out"' } }, ...meta });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 3000);
+    const started = Date.now();
+    await expect(run({ packages: [p], command: ['true'], signal: controller.signal, store, onWarning: () => {} })).rejects.toThrow(/^interrupted; what was built so far stays in the store$/);
+    expect(Date.now() - started).toBeLessThan(40_000);
+  }, 120_000);
+
   it('realise() alone writes what the builds need (the .drv files, builder script, local source) and builds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-realise-alone-'));
     writeFileSync(join(dir, 'data.txt'), `${process.pid}.${Date.now()}`);

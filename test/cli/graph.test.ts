@@ -285,6 +285,17 @@ export const helper = definePackage({
     writeFileSync(join(dir, 'one.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nexport const one = definePackage({ name: 'one', version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`);
     const c = await loadCollection({ loadPath: dir, useEnv: false });
     expect(c.resolve('one').name).toBe('one');
+    // The loader's hook answers for tsdsl/* in the whole process (a Node process: vitest's own
+    // module runner does not go through it): package.json stays importable after loading.
+    const script = join(mkdtempSync(join(tmpdir(), 'tsdsl-load-json-')), 'reads-version.mjs');
+    writeFileSync(
+      script,
+      `const { loadCollection } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/registry/load.js')).href)});\n` +
+        `await loadCollection({ loadPath: ${JSON.stringify(dir)}, useEnv: false });\n` +
+        "console.log((await import('tsdsl/package.json', { with: { type: 'json' } })).default.name);\n",
+    );
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+    expect(r.stdout, r.stderr).toBe('tsdsl\n');
   });
 
   it('a misspelt tsdsl module names the line; a file importing tsdsl by a path is named when its package is not found', () => {

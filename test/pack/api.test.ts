@@ -38,4 +38,18 @@ describe('pack() and run() requests', () => {
     expect(byOption!.arguments.tests).toBe(false);
     expect(plain!.arguments.tests).not.toBe(false);
   });
+
+  it("refuse output '-' (the command line's standard output), and print warnings on stderr when no onWarning is given", async () => {
+    await expect(pack({ packages: ['hwloc'], output: '-' })).rejects.toThrow(/^pack\(\): output '-' is the command line's way to write to standard output; give a file name/);
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      // The warning comes while the packages are resolved; the missing directory then stops it before any build.
+      await expect(pack({ packages: ['zlib'], transformations: ['--without-tests=mumps'], output: '/nonexistent-dir/x.tar.gz' })).rejects.toThrow(/nonexistent-dir/);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(written.join('')).toMatch(/^tsdsl: warning: --without-tests=mumps had no effect on `zlib@1\.2\.13`\n/);
+  });
 });
