@@ -26,8 +26,6 @@ import {
 import type { HashAlgo } from './hash.js';
 import { compareStrings } from '../compare.js';
 
-export { compareStrings };
-
 /** One output of a derivation. `hashAlgo`/`hash` are empty unless the output is fixed (content-addressed). */
 export interface DerivationOutput {
   /** Output store path; empty while the derivation is not finalized. */

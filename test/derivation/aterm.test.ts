@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { compareStrings } from '../../src/compare.js';
 import {
   DerivationHasher,
-  compareStrings,
   derivationReferences,
   finalizeDerivation,
   isFixedOutput,
