@@ -224,7 +224,11 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       process.on('SIGINT', hold);
       process.on('SIGTERM', hold);
       const stop = async (): Promise<void> => {
-        await new Promise((r) => setTimeout(r, 20)); // let a held signal arrive (setImmediate is too soon)
+        // A signal that came during the synchronous unpacking waits in libuv's signal pipe until
+        // the event loop next polls. A timer does not wait for that poll: its start is the loop's
+        // time from before the unpacking, so it is due at once and may run first. Two turns of
+        // the loop (setImmediate twice) take in one poll at least.
+        for (let turn = 0; turn < 2; turn++) await new Promise((r) => setImmediate(r));
         process.off('SIGINT', hold);
         process.off('SIGTERM', hold);
         if (interrupted) throw new TsdslError(`interrupted while unpacking ${file}; nothing half-unpacked was left`, { exitCode: interrupted === 'SIGINT' ? 130 : 143 });
