@@ -4,6 +4,7 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
+import { statelessRegExp } from '../regexp.js';
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { formatLocation } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
@@ -140,11 +141,18 @@ export class Collection {
     return out;
   }
 
-  /** Packages whose name, synopsis or description match, ranked (name, then synopsis, then description). */
+  /**
+   * Packages whose name, synopsis or description match every pattern, ranked: a match in the
+   * name counts most (the whole name most of all), then the synopsis, then the description; in
+   * the synopsis and description, a match that starts a word (`mpi` in "MPI library") counts
+   * twice one inside a word (`mpi` in "compiler").
+   */
   search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
     this.sort();
-    // A global or sticky pattern's test() starts where its last match ended: use one without that state.
-    const res = patterns.map((re) => (re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re));
+    const res = patterns.map(statelessRegExp);
+    // The same pattern, matching only where no letter or digit comes before.
+    const atWord = res.map((re) => new RegExp(`(?<![A-Za-z0-9])(?:${re.source})`, re.flags));
+    const text = (re: RegExp, word: RegExp, field: string, weight: number) => (re.test(field) ? (word.test(field) ? 2 * weight : weight) : 0);
     const hits: Array<{ pkg: Package; score: number }> = [];
     // Every version, as guix search lists them (newest first within a name).
     for (const [name, list] of this.byName) {
@@ -152,11 +160,11 @@ export class Collection {
         if (p.properties['hidden'] === true) continue;
         let score = 0;
         let all = true;
-        for (const re of res) {
+        for (let i = 0; i < res.length; i++) {
+          const re = res[i]!;
           let s = 0;
-          if (re.test(name)) s += name.match(re)?.[0] === name ? 6 : 4;
-          if (re.test(p.synopsis)) s += 2;
-          if (re.test(p.description)) s += 1;
+          if (re.test(name)) s += name.match(re)?.[0] === name ? 12 : 8;
+          s += text(re, atWord[i]!, p.synopsis, 2) + text(re, atWord[i]!, p.description, 1);
           if (s === 0) all = false;
           score += s;
         }

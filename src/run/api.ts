@@ -20,6 +20,7 @@
  * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
+import { statelessRegExp } from '../regexp.js';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
@@ -157,8 +158,7 @@ function splitBind(s: string): [string, string | undefined] {
 function preserveInto(env: Record<string, string>, preserve: ReadonlyArray<string | RegExp>, from: NodeJS.ProcessEnv): void {
   for (const p of preserve) {
     let re: RegExp;
-    // A global or sticky pattern's test() starts where its last match ended: use one without that state.
-    if (p instanceof RegExp) re = p.global || p.sticky ? new RegExp(p.source, p.flags.replace(/[gy]/g, '')) : p;
+    if (p instanceof RegExp) re = statelessRegExp(p);
     else {
       try {
         re = new RegExp(p);

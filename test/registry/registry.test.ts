@@ -118,4 +118,14 @@ describe('Collection', () => {
     expect(c.search([g]).map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
     expect(c.search([g]).map((h) => h.pkg.name)).toEqual(['mumps', 'scotch']);
   });
+
+  it('search ranks a match that starts a word above one inside a word, and still lists both', () => {
+    const gcc = dummyPackage({ name: 'gcc', synopsis: 'GNU C compiler', description: 'The GNU compiler collection.' });
+    const ompi = dummyPackage({ name: 'ompi', synopsis: 'Message passing', description: 'An MPI implementation.' });
+    const tools = dummyPackage({ name: 'tools', synopsis: 'MPI tools', description: 'Tools.' });
+    const hits = new Collection([gcc, ompi, tools]).search([/mpi/i]);
+    // `mpi` is the word MPI in `tools`' synopsis (4), in `ompi`'s name (8) and description (2),
+    // and only inside "compiler" in `gcc`'s synopsis (2) and description (1).
+    expect(hits.map((h) => [h.pkg.name, h.score])).toEqual([['ompi', 10], ['tools', 4], ['gcc', 3]]);
+  });
 });

@@ -11,7 +11,8 @@ export const command: Command = {
   name: 'search',
   summary: 'search packages by name, synopsis and description',
   usage: 'tsdsl search [OPTION]... REGEXP...',
-  details: 'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description.',
+  details:
+    'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description; a match that starts a word (`mpi` in "MPI library") counts\ntwice one inside a word (`mpi` in "compiler").',
   examples: [
     ["tsdsl search 'sparse.*solver'", 'sparse direct solvers'],
     ['tsdsl search mpi partition', 'packages matching both words'],
