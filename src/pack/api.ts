@@ -137,8 +137,47 @@ function writeError(e: unknown, output: string): unknown {
   return new TsdslError(`cannot write the pack ${output}: ${why[code]} (${code}); nothing was left there. Free space, or choose another place with -o`, { cause: e });
 }
 
+/**
+ * Set on a request by the command line. The checks' errors name the command-line flags
+ * (`-S /proc=proc: …`); without this mark, pack() adds which request field each flag is.
+ */
+export const FROM_COMMAND_LINE: unique symbol = Symbol('tsdsl pack from the command line');
+
+// The flags the checks' errors name, and the request fields they stand for.
+const FIELDS_OF_FLAGS: ReadonlyArray<[RegExp, string]> = [
+  [/(?<![\w-])-S(?=[\s=:]|$)/, '-S is `symlinks`'],
+  [/(?<![\w-])-RR?\b/, '-R is `relocatable: 1` (-RR `relocatable: 2`)'],
+  [/(?<![\w-])-f (?=[a-z])/, '-f is `format`'],
+  [/(?<![\w-])-C (?=[a-z])/, '-C is `compression`'],
+  [/(?<![\w-])-o(?=[\s:]|$)/, '-o is `output`'],
+  [/--max-layers\b/, '--max-layers is `maxLayers`'],
+  [/--image-tag\b/, '--image-tag is `imageTag`'],
+  [/--entry-point\b/, '--entry-point is `entryPoint`'],
+];
+
+/**
+ * An error of pack()'s checks, for a caller of the API: the same message, followed by the
+ * request fields its flags stand for. Only messages that are about the options (they start
+ * with a flag, or end by pointing at one) are changed; a build's error is left as it is.
+ */
+function withRequestFields(e: unknown): unknown {
+  if (!isTsdslError(e)) return e;
+  const aboutOptions = /^(-S|-RR?|-o|--max-layers|--image-tag|--entry-point)\b|^cannot pack -RR|^cannot write the pack .*with -o$/s.test(e.message);
+  const fields = aboutOptions ? FIELDS_OF_FLAGS.filter(([re]) => re.test(e.message)).map(([, said]) => said) : [];
+  if (fields.length === 0) return e;
+  return new TsdslError(`${e.message} (in pack()'s request, ${fields.join(', ')})`, { cause: e, exitCode: e.exitCode });
+}
+
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
+  try {
+    return await buildAndPack(request);
+  } catch (e) {
+    throw (request as { [FROM_COMMAND_LINE]?: true })[FROM_COMMAND_LINE] ? e : withRequestFields(e);
+  }
+}
+
+async function buildAndPack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
   const format = findPackFormat(request.format ?? 'tarball');
   const symlinks = parseSymlinks(request.symlinks ?? []);

@@ -4,7 +4,7 @@
  * with the closest name, never dropped; the object form of `transform()` is taken too.
  */
 import { describe, expect, it } from 'vitest';
-import { pack } from '../../src/pack/api.js';
+import { FROM_COMMAND_LINE, pack } from '../../src/pack/api.js';
 import { run } from '../../src/run/api.js';
 import { requestedPackages } from '../../src/build/profile.js';
 
@@ -51,5 +51,18 @@ describe('pack() and run() requests', () => {
       process.stderr.write = write;
     }
     expect(written.join('')).toMatch(/^tsdsl: warning: --without-tests=mumps had no effect on `zlib@1\.2\.13`\n/);
+  });
+
+  it("say which request field an option error's flags are, unless the command line asked", async () => {
+    await expect(pack({ packages: ['hwloc'], symlinks: ['bin'] })).rejects.toThrow(/^-S bin: expected LINK=TARGET, .* \(in pack\(\)'s request, -S is `symlinks`\)$/);
+    await expect(pack({ packages: ['hwloc'], format: 'docker', relocatable: 1, symlinks: ['/bin=bin'] })).rejects.toThrow(
+      /^-R makes relocatable tarballs; it does not apply to -f docker .*\(in pack\(\)'s request, -R is `relocatable: 1` \(-RR `relocatable: 2`\), -f is `format`\)$/,
+    );
+    await expect(pack({ packages: ['hwloc'], maxLayers: 3 })).rejects.toThrow(/^--max-layers applies to .*\(in pack\(\)'s request, -f is `format`, --max-layers is `maxLayers`\)$/);
+    await expect(pack({ packages: ['hwloc'], output: '' })).rejects.toThrow(/\(in pack\(\)'s request, -o is `output`\)$/);
+    // A message that is not about the options is left alone.
+    await expect(pack({ packages: ['no-such-package-x'] })).rejects.toThrow(/unknown package `no-such-package-x`(?![\s\S]*in pack\(\)'s request)/);
+    // The command line's own requests keep the flags alone.
+    await expect(pack({ packages: ['hwloc'], symlinks: ['bin'], [FROM_COMMAND_LINE]: true } as never)).rejects.toThrow(/^-S bin: expected LINK=TARGET, e\.g\. -S \/bin=bin \(a link \/bin in the pack to the profile's bin\)$/);
   });
 });

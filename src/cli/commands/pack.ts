@@ -82,7 +82,7 @@ export const command: Command = {
       out(`${profile.drvPath}\n`);
       return 0;
     }
-    const { pack } = await import('../../pack/api.js');
+    const { pack, FROM_COMMAND_LINE } = await import('../../pack/api.js');
     // `-o -`: the pack is written to a temporary file, then copied to standard output.
     const toStdout = args.values['output'] === '-';
     if (toStdout && process.stdout.isTTY) {
@@ -98,6 +98,7 @@ export const command: Command = {
         packages,
         collection,
         // The words as given: pack() checks them, with its messages naming the flags.
+        [FROM_COMMAND_LINE]: true,
         format: format as PackFormatName,
         relocatable: args.ordered.filter((o) => o.name === 'relocatable' && o.value === true).length as 0 | 1 | 2,
         symlinks: (args.values['symlink'] as string[] | undefined) ?? [],
