@@ -26,12 +26,29 @@ describe('examples', () => {
     // Settings common in users' projects that tsdsl's own sources do not follow: its sources must not be compiled.
     const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, noEmit: true, noPropertyAccessFromIndexSignature: true, erasableSyntaxOnly: true };
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
-    for (const f of ['custom-bundle.ts', 'run-pack.ts']) writeFileSync(join(dir, f), readFileSync(join(ROOT, 'examples', f)));
+    for (const f of ['custom-bundle.ts', 'run-pack.ts', 'check-packages.ts']) writeFileSync(join(dir, f), readFileSync(join(ROOT, 'examples', f)));
     writeFileSync(join(dir, 'typed.ts'), "import { pack } from 'tsdsl';\nconst r = await pack({ packages: ['hwloc'] });\n// @ts-expect-error: a size is a number\nexport const size: string = r.size;\n");
     const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir, '--listFiles'], { encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(join(ROOT, 'dist', 'types', 'src', 'index.d.ts'));
     expect(r.stdout).not.toContain(join(ROOT, 'src', 'index.ts'));
+  });
+
+  it('check-packages.ts lints a directory of package files and names the files to restyle', () => {
+    const runCheck = (dir: string) => spawnSync(process.execPath, ['scripts/run-ts.mjs', 'examples/check-packages.ts', dir], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '' } });
+    const clean = runCheck('examples/my-packages');
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(/^1 packages: 0 findings, 0 files to restyle$/m);
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-check-example-'));
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      "import { definePackage, licenses, trivial } from 'tsdsl';\n\nexport const bad = definePackage({\n  version: '1.0',\n  name: 'Bad_Name',\n  buildSystem: trivial,\n  synopsis: 'S',\n  description: 'D.',\n  homePage: 'https://example.org/',\n  license: licenses.expat,\n});\n",
+    );
+    const bad = runCheck(dir);
+    expect(bad.status, bad.stderr).toBe(1);
+    expect(bad.stdout).toMatch(/bad\.ts:5:\d+: name: Bad_Name@1\.0: /);
+    expect(bad.stdout).toMatch(/^would restyle .*bad\.ts$/m);
+    expect(readFileSync(join(dir, 'bad.ts'), 'utf8')).toMatch(/^  version: '1\.0',\n  name:/m);
   });
 
   it.skipIf(!support.ok)('custom-bundle.ts builds and packs hwloc through the API', () => {

@@ -1,5 +1,5 @@
 /**
- * Store maintenance: garbage collection and verification of the local store.
+ * Store maintenance: garbage collection, verification and closure sizes of the local store.
  *
  * The collector works as Nix's does by default. What is live is the closure of the roots
  * (named roots, and indirect roots whose symlink still points at their item), of the
@@ -15,6 +15,7 @@
  */
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compareStrings } from '../compare.js';
 import { nix32Encode } from '../derivation/hash.js';
 import { ownerAlive } from './lock.js';
 import { narHash } from './nar.js';
@@ -283,4 +284,26 @@ export async function verifyStore(store: LocalStore, options: VerifyOptions = {}
     problems.push({ kind: 'dangling-root', path: root.path, message: `dangling root: ${root.name} points at ${root.path}, which is not valid` });
   }
   return { checked: paths.length, problems };
+}
+
+/** One item of `closureSizes`' report. */
+export interface SizeEntry {
+  path: string;
+  /** Bytes of the item itself (NAR size). */
+  self: number;
+  /** Bytes of the item's closure, itself included. */
+  total: number;
+}
+
+/** The closure of `paths` with sizes, sorted by closure size (largest first), then by path. */
+export function closureSizes(store: LocalStore, paths: readonly string[]): { items: SizeEntry[]; total: number } {
+  const closure = store.queryRequisites(paths);
+  const self = new Map(closure.map((p) => [p, store.queryPathInfo(p)?.narSize ?? 0]));
+  const items = closure.map((path) => ({
+    path,
+    self: self.get(path)!,
+    total: store.queryRequisites([path]).reduce((n, p) => n + (self.get(p) ?? 0), 0),
+  }));
+  items.sort((a, b) => b.total - a.total || compareStrings(a.path, b.path));
+  return { items, total: [...self.values()].reduce((n, s) => n + s, 0) };
 }

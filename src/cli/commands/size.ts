@@ -4,34 +4,11 @@
  * and the size of its own closure, largest closure first, with each item's share of the whole.
  */
 import { TsdslError } from '../../errors.js';
-import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { packageOptions } from '../packages.js';
 import { mib, storeArguments } from './gc.js';
-import { compareStrings } from '../../compare.js';
-
-/** One line of the report. */
-export interface SizeEntry {
-  path: string;
-  /** Bytes of the item itself (NAR size). */
-  self: number;
-  /** Bytes of the item's closure, itself included. */
-  total: number;
-}
-
-/** The closure of `paths` with sizes, sorted by closure size (largest first), then by path. */
-export function closureSizes(store: LocalStore, paths: readonly string[]): { items: SizeEntry[]; total: number } {
-  const closure = store.queryRequisites(paths);
-  const self = new Map(closure.map((p) => [p, store.queryPathInfo(p)?.narSize ?? 0]));
-  const items = closure.map((path) => ({
-    path,
-    self: self.get(path)!,
-    total: store.queryRequisites([path]).reduce((n, p) => n + (self.get(p) ?? 0), 0),
-  }));
-  items.sort((a, b) => b.total - a.total || compareStrings(a.path, b.path));
-  return { items, total: [...self.values()].reduce((n, s) => n + s, 0) };
-}
+import { closureSizes, type SizeEntry } from '../../store/gc.js';
 
 /** The table `guix size` prints: store item, total, self (MiB), self as a percentage of the whole. */
 export function formatSizes({ items, total }: { items: readonly SizeEntry[]; total: number }): string {
