@@ -10,6 +10,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // A TMPDIR of the run's own, removed at its end (see the file).
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // CLI tests spawn the real binary; two cores, so keep files from starving each other.

@@ -1,0 +1,26 @@
+/**
+ * Every test run gets a temporary directory of its own (TMPDIR, so `os.tmpdir()` in the tests
+ * and in every `tsdsl` they start), removed when the run ends: the tests' stores, packs,
+ * fixtures and sandboxes do not pile up in /tmp. The shared store of slow builds stays where
+ * it was (TSDSL_TEST_ROOT, by default /tmp/tsdsl-test-store), so nothing is built again.
+ */
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deleteTree } from '../src/store/tree.js';
+
+export default function setup(): () => void {
+  const shared = tmpdir();
+  process.env['TSDSL_TEST_ROOT'] ??= join(shared, 'tsdsl-test-store');
+  const dir = mkdtempSync(join(shared, 'tsdsl-tests-'));
+  // As /tmp: the unprivileged test user writes there too.
+  chmodSync(dir, 0o1777);
+  process.env['TMPDIR'] = dir;
+  return () => {
+    try {
+      deleteTree(dir);
+    } catch (e) {
+      console.warn(`the tests' temporary directory ${dir} was not removed: ${(e as Error).message}`);
+    }
+  };
+}
