@@ -36,6 +36,7 @@ import {
   which,
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
+import { checkCommandInImage } from './archive-files.js';
 
 /** Which OCI front end. */
 export type OciKind = 'podman' | 'docker';
@@ -260,9 +261,11 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
     async run(spec, opts = {}) {
       const c = cli(host, kind);
       if (!c) throw new TsdslError(`engine ${kind}: ${missingBinary(host, kind, `install ${kind}`)}`);
-      // With the pack unpacked, a missing command is said as the other engines say it (the
-      // runtime's own error is an init's "failed to exec pid1", exit 1, after the image load).
+      // A missing command is said as the other engines say it, from the unpacked pack or the
+      // image's tar headers (the runtime's own error is an init's "failed to exec pid1", exit 1,
+      // after the image load).
       if (spec.root && existsSync(spec.root)) checkCommand(spec, planShares(spec, host));
+      else if (spec.image) checkCommandInImage(spec.image, spec.command[0] ?? '', spec.env['PATH'] ?? '/bin:/usr/bin', planShares(spec, host).cwd);
       const image = await ensureImage(host, kind, c, spec);
       const piped = spec.stdio === 'pipe';
       const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;

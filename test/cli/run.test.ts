@@ -76,6 +76,10 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
         const code = asTester(['run', `--engine=${engine}`, images[format]!, '--', 'lstopo-no-graphics', '/nonexistent/dir/out.xml']);
         expect(code.status, `${engine} ${format}: ${code.stderr}`).toBe(1);
         expect(code.stderr).toMatch(/Failed to export XML/);
+        // A misspelt command is said before the runtime starts, as the directory engines say it.
+        const typo = asTester(['run', `--engine=${engine}`, images[format]!, '--', 'lstopo-no-graphic']);
+        expect(typo.status, `${engine} ${format}: ${typo.stderr}`).toBe(127);
+        expect(typo.stderr).toMatch(/^tsdsl: error: command `lstopo-no-graphic` not found in PATH=.* did you mean `lstopo-no-graphics`\?/);
       }
       if (engine === 'podman') {
         // One user, one HOME, two TMPDIRs (a long one too): podman's state does not follow TMPDIR.
