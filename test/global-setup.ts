@@ -4,7 +4,7 @@
  * fixtures and sandboxes do not pile up in /tmp. The shared store of slow builds stays where
  * it was (TSDSL_TEST_ROOT, by default /tmp/tsdsl-test-store), so nothing is built again.
  */
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteTree } from '../src/store/tree.js';
@@ -17,6 +17,15 @@ export default function setup(): () => void {
   chmodSync(dir, 0o1777);
   process.env['TMPDIR'] = dir;
   return () => {
+    // Never delete through a mount point a test left behind (a tmpfs, a bind of something else).
+    const mounted = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
+      .filter((at) => at.startsWith(`${dir}/`));
+    if (mounted.length) {
+      console.warn(`the tests' temporary directory ${dir} was left in place: something is still mounted in it (${mounted.join(', ')})`);
+      return;
+    }
     try {
       deleteTree(dir);
     } catch (e) {
