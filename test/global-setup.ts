@@ -20,7 +20,8 @@ export default function setup(): () => void {
     // Never delete through a mount point a test left behind (a tmpfs, a bind of something else).
     const mounted = readFileSync('/proc/self/mounts', 'utf8')
       .split('\n')
-      .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
+      // Mount points are written with octal escapes for space, tab, newline and backslash.
+      .map((line) => line.split(' ')[1]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) ?? '')
       .filter((at) => at.startsWith(`${dir}/`));
     if (mounted.length) {
       console.warn(`the tests' temporary directory ${dir} was left in place: something is still mounted in it (${mounted.join(', ')})`);

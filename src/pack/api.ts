@@ -162,7 +162,7 @@ const FIELDS_OF_FLAGS: ReadonlyArray<[RegExp, string]> = [
  */
 function withRequestFields(e: unknown): unknown {
   if (!isTsdslError(e)) return e;
-  const aboutOptions = /^(-S|-RR?|-o|--max-layers|--image-tag|--entry-point)\b|^cannot pack -RR|^cannot write the pack .*with -o$/s.test(e.message);
+  const aboutOptions = /^(-S|-RR?|-o|--max-layers|--image-tag|--entry-point)\b|^cannot pack -RR|^cannot write .*with -o( FILE)?$/s.test(e.message);
   const fields = aboutOptions ? FIELDS_OF_FLAGS.filter(([re]) => re.test(e.message)).map(([, said]) => said) : [];
   if (fields.length === 0) return e;
   return new TsdslError(`${e.message} (in pack()'s request, ${fields.join(', ')})`, { cause: e, exitCode: e.exitCode });

@@ -19,6 +19,8 @@ export interface ImageFile {
 }
 
 const BLOCK = 512;
+/** The largest long name, long link or pax header read (corrupt sizes are not allocated). */
+const MAX_EXTENSION = 1 << 20;
 
 interface Member {
   name: string;
@@ -109,11 +111,15 @@ function members(file: WindowReader, start: number, length: number): Member[] | 
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
     if (sum === 8 * 0x20) break;
     if (number(h, 148, 8) !== sum) return undefined;
-    const size = number(h, 124, 12);
     const typeflag = String.fromCharCode(h[156]!);
+    // A pax `size` record replaces the header's (Go's archive/tar writes files of 8 GiB and more so).
+    const paxSize = typeflag === 'x' || typeflag === 'g' ? undefined : pax?.get('size');
+    const size = paxSize !== undefined && /^\d+$/.test(paxSize) ? Number(paxSize) : number(h, 124, 12);
     const data = at + BLOCK;
     at = data + Math.ceil(size / BLOCK) * BLOCK;
     if (typeflag === 'L' || typeflag === 'K' || typeflag === 'x') {
+      // A name or a few records; a bigger one is not a header this reader trusts.
+      if (size > MAX_EXTENSION) return undefined;
       // Read after the header's fields are used: the read may move the window.
       const body = file.read(data, size);
       if (typeflag === 'L') longName = field(body, 0, size);
@@ -123,7 +129,8 @@ function members(file: WindowReader, start: number, length: number): Member[] | 
     }
     if (typeflag === 'g') continue;
     const prefix = h.toString('latin1', 257, 263) === 'ustar\0' ? field(h, 345, 155) : '';
-    const name = pax?.get('path') ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
+    // A pax sparse file (GNU 0.1, 1.0) is named `GNUSparseFile.N/NAME` in the header, and its real name in a record.
+    const name = pax?.get('GNU.sparse.name') ?? pax?.get('path') ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
     const linkname = pax?.get('linkpath') ?? longLink ?? field(h, 157, 100);
     out.push({ name, typeflag, linkname, mode: number(h, 100, 8), offset: data, size });
     longName = longLink = pax = undefined;
@@ -163,31 +170,11 @@ export function imageFiles(image: string): Map<string, ImageFile> | undefined {
     const files = new Map<string, ImageFile>();
     for (const layer of layers) {
       const m = byName.get(posix.normalize(layer));
-      if (!m) return undefined;
+      // A layer must be a regular member (docker save may link a repeated layer: not read here).
+      if (!m || !(m.typeflag === '0' || m.typeflag === '\0')) return undefined;
       const entries = members(file, m.offset, m.size);
       if (!entries) return undefined; // a compressed layer
-      for (const e of entries) {
-        const path = absolute(e.name);
-        const base = posix.basename(path);
-        if (base === '.wh..wh..opq') {
-          const dir = posix.dirname(path);
-          for (const p of [...files.keys()]) if (p.startsWith(dir === '/' ? '/' : `${dir}/`) && p !== dir) files.delete(p);
-          continue;
-        }
-        if (base.startsWith('.wh.')) {
-          const gone = posix.join(posix.dirname(path), base.slice(4));
-          for (const p of [...files.keys()]) if (p === gone || p.startsWith(`${gone}/`)) files.delete(p);
-          continue;
-        }
-        if (e.typeflag === '1') {
-          // A hard link is the file it links to.
-          const to = files.get(absolute(e.linkname));
-          files.set(path, to ?? { kind: 'file', executable: (e.mode & 0o111) !== 0 });
-        } else if (e.typeflag === '2') files.set(path, { kind: 'symlink', target: e.linkname, executable: false });
-        else if (e.typeflag === '5') files.set(path, { kind: 'directory', executable: false });
-        else if (e.typeflag === '0' || e.typeflag === '\0' || e.typeflag === '7') files.set(path, { kind: 'file', executable: (e.mode & 0o111) !== 0 });
-        else files.set(path, { kind: 'other', executable: false });
-      }
+      applyLayer(files, entries);
     }
     return files;
   } finally {
@@ -195,6 +182,49 @@ export function imageFiles(image: string): Map<string, ImageFile> | undefined {
   }
 }
 
+/**
+ * Applies one layer's entries over the files of the layers below. Its whiteouts (`.wh.NAME`,
+ * and `.wh..wh..opq` for a directory's whole contents) remove what the lower layers hold, in
+ * one pass, whatever their order in the layer; entries under a lower layer's symlinked
+ * directory land where the link leads, as the runtime would put them.
+ */
+function applyLayer(files: Map<string, ImageFile>, entries: readonly Member[]): void {
+  const gone = new Set<string>();
+  const opaque = new Set<string>();
+  const added: Array<[string, Member]> = [];
+  for (const e of entries) {
+    const path = absolute(e.name);
+    const base = posix.basename(path);
+    const dir = resolvedPath(files, posix.dirname(path)) ?? posix.dirname(path);
+    if (base === '.wh..wh..opq') opaque.add(dir);
+    else if (base.startsWith('.wh.')) gone.add(posix.join(dir, base.slice(4)));
+    else added.push([path === '/' ? '/' : posix.join(dir, base), e]);
+  }
+  if (gone.size || opaque.size) {
+    for (const p of [...files.keys()]) {
+      // Removed when it, or a directory above it, is whited out, or it lies in an opaque directory.
+      for (let up = p, first = true; ; first = false) {
+        if (gone.has(up) || (!first && opaque.has(up))) {
+          files.delete(p);
+          break;
+        }
+        if (up === '/') break;
+        up = posix.dirname(up);
+      }
+    }
+  }
+  for (const [path, e] of added) {
+    if (e.typeflag === '1') {
+      // A hard link is the file it links to.
+      const to = files.get(absolute(e.linkname));
+      files.set(path, to ?? { kind: 'file', executable: (e.mode & 0o111) !== 0 });
+    } else if (e.typeflag === '2') files.set(path, { kind: 'symlink', target: e.linkname, executable: false });
+    else if (e.typeflag === '5') files.set(path, { kind: 'directory', executable: false });
+    // Regular, contiguous and GNU sparse files.
+    else if (e.typeflag === '0' || e.typeflag === '\0' || e.typeflag === '7' || e.typeflag === 'S') files.set(path, { kind: 'file', executable: (e.mode & 0o111) !== 0 });
+    else files.set(path, { kind: 'other', executable: false });
+  }
+}
 const DIRECTORY: ImageFile = { kind: 'directory', executable: false };
 
 /**
@@ -214,14 +244,19 @@ export function lookupImageFile(files: ReadonlyMap<string, ImageFile>, path: str
 
 /**
  * Checks that `argv0` can be found in the image's files (through `path` when it has no `/`),
- * as `checkCommand` checks an unpacked root; a command that is there, or an image that cannot
- * be read this way, passes (the runtime then says what it says).
+ * as `checkCommand` checks an unpacked root. A command that is there, one that may come from a
+ * directory bound into the container (`binds`: their targets, the working directory's among
+ * them), or an image that cannot be read this way passes: the runtime then says what it says.
  */
-export function checkCommandInImage(image: string, argv0: string, path: string, cwd: string): void {
+export function checkCommandInImage(image: string, argv0: string, path: string, cwd: string, binds: readonly string[] = []): void {
   if (argv0 === '') throw new TsdslError('no command to run; give one after `--`');
   const files = imageFiles(image);
   if (!files) return;
-  const found = (p: string) => lookupImageFile(files, p)?.kind === 'file';
+  const bound = (p: string) => {
+    const real = resolvedPath(files, p) ?? p;
+    return binds.some((b) => b === '/' || [p, real].some((q) => q === b || q.startsWith(`${b}/`)));
+  };
+  const found = (p: string) => bound(p) || lookupImageFile(files, p)?.kind === 'file';
   if (argv0.includes('/')) {
     if (!found(posix.resolve(cwd, argv0))) {
       throw new TsdslError(`command \`${argv0}\` does not exist in the image ${image}; check the path or the pack's contents`, { exitCode: 127 });

@@ -60,6 +60,7 @@ describe('pack() and run() requests', () => {
     );
     await expect(pack({ packages: ['hwloc'], maxLayers: 3 })).rejects.toThrow(/^--max-layers applies to .*\(in pack\(\)'s request, -f is `format`, --max-layers is `maxLayers`\)$/);
     await expect(pack({ packages: ['hwloc'], output: '' })).rejects.toThrow(/\(in pack\(\)'s request, -o is `output`\)$/);
+    await expect(pack({ packages: ['hwloc'], output: '/nonexistent-dir/x.tar.gz' })).rejects.toThrow(/does not exist; create it first, or choose another place with -o FILE \(in pack\(\)'s request, -o is `output`\)$/);
     // A message that is not about the options is left alone.
     await expect(pack({ packages: ['no-such-package-x'] })).rejects.toThrow(/unknown package `no-such-package-x`(?![\s\S]*in pack\(\)'s request)/);
     // The command line's own requests keep the flags alone.
