@@ -225,6 +225,7 @@ function applyLayer(files: Map<string, ImageFile>, entries: readonly Member[]): 
     else files.set(path, { kind: 'other', executable: false });
   }
 }
+
 const DIRECTORY: ImageFile = { kind: 'directory', executable: false };
 
 /**
