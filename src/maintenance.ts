@@ -40,13 +40,22 @@ export function lintCheckers(): Array<{ name: string; description: string; netwo
 /** Lints packages as `tsdsl lint` does; the findings (file, line, column, checker, message) sorted by place. */
 export async function lint(request: LintRequest = {}): Promise<Finding[]> {
   checkRequestKeys(request, LINT_REQUEST_KEYS, 'lint()');
-  const { lintPackages, selectCheckers } = await import('./lint/lint.js');
+  const { findCheckers, lintPackages, selectCheckers } = await import('./lint/lint.js');
+  // The command line's messages name -c, -x and --list-checkers: say the fields instead.
+  const said = (e: unknown, field?: string) =>
+    new TsdslError(`lint(): ${field ? `\`${field}\`: ` : ''}${(e as Error).message.replace(/^-x/, '`exclude`').replace(/-c names/, '`checkers` names').replace('see --list-checkers', 'see lintCheckers()')}`);
+  for (const field of ['checkers', 'exclude'] as const) {
+    try {
+      findCheckers(request[field] ?? []);
+    } catch (e) {
+      throw said(e, field);
+    }
+  }
   let selected;
   try {
     selected = selectCheckers(request.checkers ?? [], request.exclude ?? [], request.network === true);
   } catch (e) {
-    // Its messages name the command line's -c and -x.
-    throw new TsdslError(`lint(): ${(e as Error).message.replace(/^-x/, '`exclude`').replace(/-c names/, '`checkers` names').replace('see --list-checkers', 'see lintCheckers()')}`);
+    throw said(e);
   }
   const collection = request.collection ?? (await import('./transform/api.js')).getDefaultCollection();
   const packages = request.packages

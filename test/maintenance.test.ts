@@ -29,7 +29,8 @@ describe('maintenance functions of the API', () => {
     expect(findings.map((f) => [f.checker, f.package])).toEqual([['name', 'Bad_Name@1.0']]);
     expect(findings[0]!.file).toMatch(/maintenance\.test\.ts$/);
     expect(lintCheckers().map((c) => c.name)).toContain('name');
-    await expect(lint({ checkers: ['nmae'] })).rejects.toThrow(/^lint\(\): unknown lint checker `nmae`; did you mean `name`\?.*see lintCheckers\(\)/);
+    await expect(lint({ checkers: ['nmae'] })).rejects.toThrow(/^lint\(\): `checkers`: unknown lint checker `nmae`; did you mean `name`\?.*see lintCheckers\(\)/);
+    await expect(lint({ exclude: ['nmae'] })).rejects.toThrow(/^lint\(\): `exclude`: unknown lint checker `nmae`/);
     await expect(lint({ checkers: ['name'], exclude: ['name'] })).rejects.toThrow(/^lint\(\): `exclude` excludes every checker `checkers` names \(name\)/);
     await expect(lint({ checker: ['name'] } as never)).rejects.toThrow(/^lint\(\): unknown field `checker`; did you mean `checkers`\?/);
   });
