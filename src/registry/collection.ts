@@ -150,8 +150,16 @@ export class Collection {
   search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
     this.sort();
     const res = patterns.map(statelessRegExp);
-    // The same pattern, matching only where no letter or digit comes before.
-    const atWord = res.map((re) => new RegExp(`(?<![A-Za-z0-9])(?:${re.source})`, re.flags));
+    // The same pattern, matching only where no letter or digit (of any script) comes before;
+    // a pattern that is not valid in Unicode mode (`\-`, say) looks behind for ASCII ones only.
+    const atWord = res.map((re) => {
+      const unicode = re.unicode || re.flags.includes('v');
+      try {
+        return new RegExp(`(?<![\\p{L}\\p{N}])(?:${re.source})`, unicode ? re.flags : `${re.flags}u`);
+      } catch {
+        return new RegExp(`(?<![A-Za-z0-9])(?:${re.source})`, re.flags);
+      }
+    });
     const text = (re: RegExp, word: RegExp, field: string, weight: number) => (re.test(field) ? (word.test(field) ? 2 * weight : weight) : 0);
     const hits: Array<{ pkg: Package; score: number }> = [];
     // Every version, as guix search lists them (newest first within a name).

@@ -127,5 +127,10 @@ describe('Collection', () => {
     // `mpi` is the word MPI in `tools`' synopsis (4), in `ompi`'s name (8) and description (2),
     // and only inside "compiler" in `gcc`'s synopsis (2) and description (1).
     expect(hits.map((h) => [h.pkg.name, h.score])).toEqual([['ompi', 10], ['tools', 4], ['gcc', 3]]);
+    // Letters of any script count: `mpi` after "é" is inside a word. A pattern that Unicode mode
+    // refuses (`\-`) still ranks, with ASCII letters and digits.
+    const accent = dummyPackage({ name: 'accent', synopsis: 'Outil émpi', description: 'MPI.' });
+    expect(new Collection([accent]).search([/mpi/i])[0]!.score).toBe(2 + 2);
+    expect(new Collection([tools]).search([/m\-?pi/i])[0]!.score).toBe(4);
   });
 });
