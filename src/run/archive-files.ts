@@ -14,8 +14,6 @@ export interface ImageFile {
   kind: 'file' | 'directory' | 'symlink' | 'other';
   /** A symlink's target. */
   target?: string;
-  /** Any execute bit set (files). */
-  executable: boolean;
 }
 
 const BLOCK = 512;
@@ -26,7 +24,6 @@ interface Member {
   name: string;
   typeflag: string;
   linkname: string;
-  mode: number;
   /** Offset of the member's data in the file, and its size. */
   offset: number;
   size: number;
@@ -132,7 +129,7 @@ function members(file: WindowReader, start: number, length: number): Member[] | 
     // A pax sparse file (GNU 0.1, 1.0) is named `GNUSparseFile.N/NAME` in the header, and its real name in a record.
     const name = pax?.get('GNU.sparse.name') ?? pax?.get('path') ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
     const linkname = pax?.get('linkpath') ?? longLink ?? field(h, 157, 100);
-    out.push({ name, typeflag, linkname, mode: number(h, 100, 8), offset: data, size });
+    out.push({ name, typeflag, linkname, offset: data, size });
     longName = longLink = pax = undefined;
   }
   return out;
@@ -217,16 +214,16 @@ function applyLayer(files: Map<string, ImageFile>, entries: readonly Member[]): 
     if (e.typeflag === '1') {
       // A hard link is the file it links to.
       const to = files.get(absolute(e.linkname));
-      files.set(path, to ?? { kind: 'file', executable: (e.mode & 0o111) !== 0 });
-    } else if (e.typeflag === '2') files.set(path, { kind: 'symlink', target: e.linkname, executable: false });
-    else if (e.typeflag === '5') files.set(path, { kind: 'directory', executable: false });
+      files.set(path, to ?? { kind: 'file' });
+    } else if (e.typeflag === '2') files.set(path, { kind: 'symlink', target: e.linkname });
+    else if (e.typeflag === '5') files.set(path, { kind: 'directory' });
     // Regular, contiguous and GNU sparse files.
-    else if (e.typeflag === '0' || e.typeflag === '\0' || e.typeflag === '7' || e.typeflag === 'S') files.set(path, { kind: 'file', executable: (e.mode & 0o111) !== 0 });
-    else files.set(path, { kind: 'other', executable: false });
+    else if (e.typeflag === '0' || e.typeflag === '\0' || e.typeflag === '7' || e.typeflag === 'S') files.set(path, { kind: 'file' });
+    else files.set(path, { kind: 'other' });
   }
 }
 
-const DIRECTORY: ImageFile = { kind: 'directory', executable: false };
+const DIRECTORY: ImageFile = { kind: 'directory' };
 
 /**
  * What `path` leads to in `files`, following symlinks (in any component, at most 40 of them);

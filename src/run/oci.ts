@@ -264,11 +264,9 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
       // A missing command is said as the other engines say it, from the unpacked pack or the
       // image's tar headers (the runtime's own error is an init's "failed to exec pid1", exit 1,
       // after the image load).
-      if (spec.root && existsSync(spec.root)) checkCommand(spec, planShares(spec, host));
-      else if (spec.image) {
-        const shares = planShares(spec, host);
-        checkCommandInImage(spec.image, spec.command[0] ?? '', spec.env['PATH'] ?? '/bin:/usr/bin', shares.cwd, shares.binds.map((b) => b.target));
-      }
+      const shares = planShares(spec, host);
+      if (spec.root && existsSync(spec.root)) checkCommand(spec, shares);
+      else if (spec.image) checkCommandInImage(spec.image, spec.command[0] ?? '', spec.env['PATH'] ?? '/bin:/usr/bin', shares.cwd, shares.binds.map((b) => b.target));
       const image = await ensureImage(host, kind, c, spec);
       const piped = spec.stdio === 'pipe';
       const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;
