@@ -4,8 +4,8 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
-import { statelessRegExp } from '../regexp.js';
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
+import { statelessRegExp } from '../regexp.js';
 import { formatLocation } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
 import { parseSpec, type PackageSpecString } from './spec.js';

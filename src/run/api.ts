@@ -20,11 +20,11 @@
  * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
-import { statelessRegExp } from '../regexp.js';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, warnOnStderr } from '../errors.js';
+import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { Package } from '../dsl/package.js';
