@@ -85,9 +85,12 @@ export const scotch = definePackage({
       // fixed random seed (reproducible orderings), SCOTCH_RENAME (no symbol clashes with
       // other libraries) and 64-bit indices for the Fortran interface (IDXSIZE64). int64 also
       // makes SCOTCH_Num 64 bits.
+      // The template sets CFLAGS itself, so the flags --tune and --with-debug-info add
+      // ($extraCFlags, from the environment) are appended to it, as make reads them.
       configure: [
         'cp src/Make.inc/Makefile.inc.x86-64_pc_linux2 src/Makefile.inc',
         ...(v.int64 ? ["sed -i 's/^CFLAGS\\(.*\\)$/CFLAGS\\1 -DINTSIZE64/' src/Makefile.inc"] : []),
+        "sed -i 's/^CFLAGS\\(.*\\)$/CFLAGS\\1 $(extraCFlags)/' src/Makefile.inc",
       ].join(' && '),
       build: v.mpi ? PT_SCOTCH_BUILD : 'make -C src -j"$NIX_BUILD_CORES" scotch esmumps',
       check: v.mpi ? PT_SCOTCH_CHECK : 'make -C src check FC=gfortran',
@@ -228,8 +231,9 @@ export const scalapack = definePackage({
       '-DLAPACK_LIBRARIES=${lapack}/lib/liblapack.so',
       '-DBLAS_LIBRARIES=${lapack}/lib/libblas.so',
       // BLACS passes buffers of different types to the same routines, which gfortran ≥ 10
-      // rejects unless told otherwise.
-      '-DCMAKE_Fortran_FLAGS=-fallow-argument-mismatch',
+      // rejects unless told otherwise. Given here, the variable replaces what CMake would take
+      // from $FFLAGS, so those (with --tune's and --with-debug-info's flags) are added to it.
+      '-DCMAKE_Fortran_FLAGS=-fallow-argument-mismatch ${FFLAGS}',
       '-DSCALAPACK_BUILD_TESTS=OFF',
     ],
     // The tests (SCALAPACK_BUILD_TESTS) are MPI programs that take longer than the build.
@@ -356,9 +360,11 @@ function mumpsMakefileInc(c: MumpsConfig): string {
     'CDEFS   = -DAdd_',
     // gfortran ≥ 10 rejects MUMPS's calls that pass INTEGER(4) and INTEGER(8) buffers to the
     // same MPI routine unless -fallow-argument-mismatch is given.
-    `OPTF    = -O2 -fPIC -fallow-argument-mismatch${c.int64 ? ' -fdefault-integer-8' : ''}`,
-    `OPTC    = -O2 -fPIC -I.${c.int64 ? ' -DINTSIZE64' : ''}`,
-    'OPTL    = -O2 -fPIC',
+    // $(extraCFlags), from the environment: what --tune (-march) and --with-debug-info (-g)
+    // add; these variables are MUMPS's only compiler flags.
+    `OPTF    = -O2 -fPIC -fallow-argument-mismatch${c.int64 ? ' -fdefault-integer-8' : ''} $(extraCFlags)`,
+    `OPTC    = -O2 -fPIC -I.${c.int64 ? ' -DINTSIZE64' : ''} $(extraCFlags)`,
+    'OPTL    = -O2 -fPIC $(extraCFlags)',
     'LPORDDIR = $(topdir)/PORD/lib/',
     'IPORD    = -I$(topdir)/PORD/include/',
     'LPORD    = -L$(LPORDDIR) -lpord',

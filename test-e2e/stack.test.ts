@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { build, physical, runInClosure, simpletestSolution } from './helpers.js';
+import { build, physical, runInClosure, simpletestSolution, tsdsl } from './helpers.js';
 
 const STACK = ['metis', 'scotch', 'pt-scotch', 'openblas', 'lapack', 'openmpi', 'scalapack-debian', 'mumps', 'mumps-openmpi'];
 
@@ -44,5 +44,19 @@ describe('the MUMPS stack', () => {
     });
     simpletestSolution(r.stdout);
     expect(r.code).toBe(0);
+  });
+
+  it('--tune: the tuned Scotch is compiled with -march (its makefile sets CFLAGS itself)', () => {
+    const [tuned] = build(['scotch'], ['--tune=x86-64-v2']);
+    expect(tuned).not.toBe(outs['scotch']);
+    const compiles = (extra: string[]) => {
+      const log = tsdsl(['log', 'scotch', ...extra]);
+      expect(log.code).toBe(0);
+      return log.stdout.split('\n').filter((l) => /^gcc .* -c /.test(l));
+    };
+    const lines = compiles(['--tune=x86-64-v2']);
+    expect(lines.length).toBeGreaterThan(50);
+    for (const l of lines) expect(l).toContain('-march=x86-64-v2');
+    for (const l of compiles([])) expect(l).not.toContain('-march');
   });
 });
