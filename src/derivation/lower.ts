@@ -133,18 +133,22 @@ const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
  * value. The input's variable has `_` for `-`: `${pt_scotch}`.
  */
 function checkDashedReferences(p: Package, env: Record<string, string>): void {
-  const places: Array<[string, string]> = [];
-  for (const field of FLAG_FIELDS) (p.arguments[field] ?? []).forEach((f, i) => places.push([`arguments.${field}[${i}]`, f]));
-  for (const [phase, snippet] of Object.entries(p.arguments.phases ?? {})) places.push([`arguments.phases.${phase}`, snippet]);
-  for (const [where, text] of places) {
-    if (!text.includes('${')) continue;
+  // Every package is checked while lowering, and most have no `${`: nothing is made for them.
+  const check = (where: () => string, text: string) => {
+    if (!text.includes('${')) return;
     for (const m of text.matchAll(DASHED_REFERENCE)) {
       const name = `${m[1]}-${m[2]}`;
       const v = variableOf(name);
       if (v === m[1] || env[v] === undefined) continue;
-      fail(p, where, `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
+      fail(p, where(), `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
     }
+  };
+  for (const field of FLAG_FIELDS) {
+    const flags = p.arguments[field];
+    if (flags) for (let i = 0; i < flags.length; i++) check(() => `arguments.${field}[${i}]`, flags[i]!);
   }
+  const phases = p.arguments.phases;
+  if (phases) for (const phase in phases) check(() => `arguments.phases.${phase}`, phases[phase]!);
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -630,11 +634,17 @@ export class Lowerer {
     env['name'] = name;
     env['system'] = this.system;
     const args = p.arguments;
-    for (const [k, v] of Object.entries(args.env ?? {})) {
-      if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
-      env[k] = v;
+    const ownEnv = args.env;
+    if (ownEnv) {
+      for (const k in ownEnv) {
+        if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
+        env[k] = ownEnv[k]!;
+      }
     }
-    if (Object.keys(p.variants).length) env['variants'] = variantsText(p);
+    for (const _ in p.variants) {
+      env['variants'] = variantsText(p);
+      break;
+    }
     if (p.source) env['src'] = use(this.lowerOrigin(p, p.source, 'source'));
     const patches = (p.source?.patches ?? []).map((patch, i) =>
       use(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`)),
@@ -693,8 +703,13 @@ export class Lowerer {
         // replacement put in by a rewrite is also known by the label of what it replaced
         // (`$scotch` after --with-input=scotch=pt-scotch).
         const labels = inputLabels(p);
-        for (const list of [nativeL, hostL]) {
-          for (const l of list) if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
+        for (let i = 0; i < nativeL.length; i++) {
+          const l = nativeL[i]!;
+          if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
+        }
+        for (let i = 0; i < hostL.length; i++) {
+          const l = hostL[i]!;
+          if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
         }
         if (labels) {
           for (const list of [nativeL, hostL]) {
@@ -729,9 +744,8 @@ export class Lowerer {
         if (p.properties['debugInfo'] === true) cflags.push('-g');
         if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
         if (cflags.length) env['extraCFlags'] = cflags.join(' ');
-        for (const [phase, snippet] of Object.entries(args.phases ?? {})) {
-          env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = snippet;
-        }
+        const phases = args.phases;
+        if (phases) for (const phase in phases) env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = phases[phase]!;
         checkFlagReferences(p, env);
         checkDashedReferences(p, env);
       }
