@@ -226,6 +226,27 @@ function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<
   return problems;
 }
 
+/**
+ * The variant values as a package's variant functions see them: reading a variant the package
+ * does not declare (`v.mpii` for `mpi`) is an error, not `undefined` that silently turns the
+ * variant off. Names of Object.prototype, `then` and `toJSON` (asked by `await`, printing and
+ * JSON) and symbols read as usual.
+ */
+function guardVariants(values: Readonly<Record<string, VariantValue>>, label: string): Readonly<Record<string, VariantValue>> {
+  return new Proxy(values, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && !(key in target) && !(key in Object.prototype) && key !== 'then' && key !== 'toJSON') {
+        const names = Object.keys(target);
+        throw new TsdslError(
+          `a variant function of package ${label} reads the variant \`${key}\`, which the package does not declare` +
+            (names.length ? `${didYouMean(key, names)} (its variants: ${names.join(', ')})` : ` (it declares none: add \`variants: { ${key}: false }\`, or drop the test)`),
+        );
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
 function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined): T {
   return (typeof value === 'function' ? (value as (v: unknown, p: unknown) => T)(variants, parent) : value) as T;
 }
@@ -268,8 +289,14 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
   for (const [k, v] of Object.entries(a)) {
     if (bs && !known.includes(k)) {
       const owners = buildSystemsTaking(k);
-      const elsewhere = owners.length && !didYouMean(k, known) ? `; \`${k}\` is an argument of the ${owners.join(' and ')} build system${owners.length > 1 ? 's' : ''}` : '';
-      problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (the ${bs.name} build system takes: ${known.join(', ')})${elsewhere}`);
+      // A key of another build system is said to be one first (`cmakeFlags` on gnu is cmake's,
+      // whatever it looks like); a close name of this one's comes after.
+      if (owners.length) {
+        const close = closest(k, known);
+        const alt = close.length ? `, or write ${close.map((c) => `\`${c}\``).join(' or ')} if you meant the ${bs.name} build system's` : '';
+        const systems = `${owners.join(' and ')} build system${owners.length > 1 ? 's' : ''}`;
+        problems.push(`argument \`${k}\` belongs to the ${systems}, not to ${bs.name}: choose \`buildSystem: ${owners[0]}\`${alt} (the ${bs.name} build system takes: ${known.join(', ')})`);
+      } else problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (the ${bs.name} build system takes: ${known.join(', ')})`);
       continue;
     }
     if (/Flags$/.test(k)) {
@@ -425,10 +452,11 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   Object.freeze(values);
 
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
-  const inputs = checkInputs('inputs', evaluate(spec.inputs, values, parent), problems);
-  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, values, parent), problems);
-  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, values, parent), problems);
-  let args = evaluate<unknown>(spec.arguments, values, parent);
+  const seen = guardVariants(values, label);
+  const inputs = checkInputs('inputs', evaluate(spec.inputs, seen, parent), problems);
+  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, seen, parent), problems);
+  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, seen, parent), problems);
+  let args = evaluate<unknown>(spec.arguments, seen, parent);
   if (recipe.parent && recipe.overrides && typeof recipe.overrides.arguments === 'object' && parent) {
     args = mergeArguments(parent.arguments, args as BuildArguments);
   }

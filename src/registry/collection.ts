@@ -4,11 +4,12 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
+import { readFileSync } from 'node:fs';
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { formatLocation } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
-import { parseSpec, type PackageSpecString } from './spec.js';
+import { joinVariantWords, parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
 
@@ -24,6 +25,8 @@ export class Collection {
    * since they do not import 'tsdsl': named when a package is not found.
    */
   skippedFiles: string[] = [];
+  /** The user's package files loaded (-L), searched for a package defined but not exported. */
+  userFiles: string[] = [];
   /** Where warnings go (an ambiguous name: one version defined twice). */
   warn: (text: string) => void = warnOnStderr;
 
@@ -82,6 +85,23 @@ export class Collection {
     return this.byName.get(name) ?? [];
   }
 
+  /** `file:line` of a `name: 'NAME'` in a loaded user file, for a name no exported package has. */
+  private definedNotExported(name: string): string | undefined {
+    const quoted = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const re = new RegExp(`\\bname\\s*:\\s*(['"\`])${quoted}\\1`);
+    for (const file of this.userFiles) {
+      let lines: string[];
+      try {
+        lines = readFileSync(file, 'utf8').split('\n');
+      } catch {
+        continue;
+      }
+      const i = lines.findIndex((l) => re.test(l));
+      if (i >= 0) return formatLocation({ file, line: i + 1, column: 1 });
+    }
+    return undefined;
+  }
+
   /** Resolve a spec string or parsed spec to one package (newest matching, variants applied). */
   resolve(spec: string | PackageSpecString): Package {
     const s = typeof spec === 'string' ? parseSpec(spec) : spec;
@@ -91,6 +111,12 @@ export class Collection {
     const visible = all.filter((p) => p.properties['hidden'] !== true);
     const candidates = visible.length ? visible : all;
     if (candidates.length === 0) {
+      const unexported = this.definedNotExported(s.name);
+      if (unexported) {
+        throw new TsdslError(
+          `unknown package \`${s.name}\`: ${unexported} defines it, but the file does not export it; tsdsl knows the packages a file exports at its top level: write \`export const … = definePackage({ name: '${s.name}', … })\``,
+        );
+      }
       const near = closest(s.name, this.names(), 5);
       throw new TsdslError(
         `unknown package \`${s.name}\`` +
@@ -124,11 +150,15 @@ export class Collection {
     return pkg;
   }
 
-  /** Like resolve, but for many specs, reporting every unknown one at once. */
+  /**
+   * Like resolve, but for many specs, reporting every unknown one at once. The specs are words
+   * as a shell splits them: a variant typed apart (`openblas arch=HASWELL`) joins the spec
+   * before it (see `joinVariantWords`).
+   */
   resolveAll(specs: readonly string[]): Package[] {
     const out: Package[] = [];
     const errors: string[] = [];
-    for (const s of specs) {
+    for (const s of joinVariantWords(specs)) {
       try {
         out.push(this.resolve(s));
       } catch (e) {

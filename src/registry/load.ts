@@ -116,7 +116,13 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     return ns;
   } catch (e) {
     loading = undefined;
-    if (isTsdslError(e)) throw e;
+    if (isTsdslError(e)) {
+      // A DSL helper's error (withVariants, inherit, transform, a variant function): said with
+      // the line of the user's file that called it, unless it names a place already.
+      const at = /\.[mc]?[jt]s:\d+/.test(e.message) ? undefined : firstUserFrame(e.stack ?? '');
+      if (!at) throw e;
+      throw new TsdslError(`loading package file ${at} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    }
     const err = e as Error;
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
       throw new TsdslError(`syntax error in package file ${err.message}`);
@@ -247,7 +253,10 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         const shown = unreadable.slice(0, 3).join(', ') + (unreadable.length > 3 ? `, and ${unreadable.length - 3} more` : '');
         collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
       }
-      for (const file of files) collection.addModule(await importUserFile(file));
+      for (const file of files) {
+        collection.addModule(await importUserFile(file));
+        collection.userFiles.push(file);
+      }
     }
   }
   return collection;

@@ -15,11 +15,29 @@ export interface PackageSpecString {
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9+\-._]*?(?=[@~]|\+[A-Za-z]|\s|$)/;
 
+/** A word that is a variant alone: `+mpi`, `~metis`, `arch=HASWELL`. */
+const VARIANT_WORD = /^(?:[+~][A-Za-z][^\s]*|[A-Za-z][A-Za-z0-9_-]*=[^\s=]+)$/;
+
+/**
+ * Specs as a shell splits them: a variant typed as a word of its own (`openblas arch=HASWELL`,
+ * `mumps ~metis`, as Spack reads them) belongs to the spec before it. No package name starts
+ * with `+` or `~` or holds `=`, so nothing else is joined.
+ */
+export function joinVariantWords(words: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const w of words) {
+    if (out.length > 0 && VARIANT_WORD.test(w.trim())) out[out.length - 1] += ` ${w.trim()}`;
+    else out.push(w);
+  }
+  return out;
+}
+
 /** Parse `name[@version][+v|~v|-v …][ key=value …]`. */
 export function parseSpec(text: string): PackageSpecString {
   const input = text.trim();
   const m = NAME.exec(input);
   if (!m || !m[0]) {
+    if (VARIANT_WORD.test(input)) throw new TsdslError(`\`${text}\` is a variant, not a package: give it after its package (\`mumps ~metis\`, \`openblas arch=HASWELL\`, or as one word: \`mumps~metis\`)`);
     throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)`);
   }
   const name = m[0];

@@ -326,4 +326,28 @@ export const helper = definePackage({
     writeFileSync(join(bad, 'w.ts'), `import { hwlok } from 'tsdsl/packages';\n${file('hwlok')}`);
     expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toMatch(/w\.ts:1 failed: .*does not provide an export named 'hwlok'; did you mean `hwloc`/);
   });
+  it("a helper's error names the line that called it; a misspelt variant in a variant function is an error; an unexported package is said to be one", () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    const pkg = (fields: string) =>
+      `definePackage({\n  name: "w", version: "1", buildSystem: trivial,${fields}\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat,\n})`;
+    const head = 'import { definePackage, trivial, licenses, withVariants } from "tsdsl";\nimport { scotch, zlib } from "tsdsl/packages";\n';
+    // withVariants throws while the file loads: the error says which line of which file.
+    writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  inputs: [withVariants(scotch, { mpii: true })],')};\n`);
+    expect(tsdsl(['show', '-L', bad, 'hwloc']).stderr).toBe(
+      `tsdsl: error: loading package file ${bad}/w.ts:5 failed: \`scotch\` has no variant \`mpii\`; did you mean \`mpi\`? Its variants: mpi (boolean), int64 (boolean)\n`,
+    );
+    // `v.mpii` for the declared `mpi` would silently turn the variant off.
+    writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpii ? [zlib] : []),')};\n`);
+    expect(tsdsl(['show', '-L', bad, 'w']).stderr).toBe(
+      `tsdsl: error: loading package file ${bad}/w.ts:6 failed: a variant function of package \`w\` reads the variant \`mpii\`, which the package does not declare; did you mean \`mpi\`? (its variants: mpi)\n`,
+    );
+    // Declared variants, and the names every object has, read as before.
+    writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpi || String(v.toString) === "" ? [zlib] : []),')};\n`);
+    expect(tsdsl(['show', '-L', bad, 'w+mpi']).stdout).toMatch(/^dependencies: zlib@1\.2\.13$/m);
+    // Defined, not exported.
+    writeFileSync(join(bad, 'w.ts'), `${head}const w = ${pkg('')};\nexport const other = w.with({ name: "other" });\n`);
+    expect(tsdsl(['show', '-L', bad, 'w']).stderr).toBe(
+      `tsdsl: error: unknown package \`w\`: ${bad}/w.ts:4 defines it, but the file does not export it; tsdsl knows the packages a file exports at its top level: write \`export const … = definePackage({ name: 'w', … })\`\n`,
+    );
+  });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Collection } from '../../src/registry/collection.js';
-import { parseSpec } from '../../src/registry/spec.js';
+import { joinVariantWords, parseSpec } from '../../src/registry/spec.js';
 import { compareVersions, versionMatches } from '../../src/registry/version.js';
 import { definePackage, licenses, trivial } from '../../src/dsl/index.js';
 import { dummyPackage } from '../fixtures/dummy.js';
+import { getDefaultCollection } from '../../src/transform/api.js';
 
 describe('parseSpec', () => {
   it('reads names, versions, ranges and variants', () => {
@@ -100,6 +101,17 @@ describe('Collection', () => {
     expect(c.resolve('scotch+mpi').variants).toEqual({ mpi: true });
     expect(c.resolve('scotch mpi=true')).toBe(c.resolve('scotch+mpi'));
     expect(() => c.resolve('scotch+mip')).toThrow(/has no variant `mip`; did you mean `mpi`/);
+  });
+
+  it('a variant typed as a word of its own belongs to the spec before it (as a shell splits `scotch mpi=true`)', () => {
+    expect(joinVariantWords(['openblas', 'arch=HASWELL', 'mumps', '~metis', '+int64', 'scotch'])).toEqual(['openblas arch=HASWELL', 'mumps ~metis +int64', 'scotch']);
+    const all = getDefaultCollection();
+    const [openblas, mumps, scotch] = all.resolveAll(['openblas', 'arch=HASWELL', 'mumps', '~metis', 'scotch', '+mpi']);
+    expect(openblas!.variants['arch']).toBe('HASWELL');
+    expect(mumps).toBe(all.resolve('mumps~metis'));
+    expect(scotch).toBe(all.resolve('scotch+mpi'));
+    // Alone, it is said to be a variant.
+    expect(() => all.resolveAll(['~metis'])).toThrow(/`~metis` is a variant, not a package: give it after its package \(`mumps ~metis`/);
   });
 
   it('unknown names suggest the closest ones; unknown versions list the available ones', () => {

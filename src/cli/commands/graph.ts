@@ -5,7 +5,7 @@ import { backends, findBackend } from '../../graph/backends/index.js';
 import { nodeTypes } from '../../graph/node-types.js';
 import { shortestPath } from '../../graph/path.js';
 import { isPackage } from '../../dsl/package.js';
-import { parseSpec } from '../../registry/spec.js';
+import { joinVariantWords, parseSpec } from '../../registry/spec.js';
 import { versionMatches } from '../../registry/version.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
@@ -61,8 +61,9 @@ export const command: Command = {
 
     if (args.values['path']) {
       // `tsdsl graph --path A B`, and also `tsdsl graph A --path A B`: the last two are FROM and TO.
-      if (args.positionals.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
-      const [fromSpec, toSpec] = args.positionals.slice(-2) as [string, string];
+      const specs = joinVariantWords(args.positionals);
+      if (specs.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
+      const [fromSpec, toSpec] = specs.slice(-2) as [string, string];
       refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
       const { packages, collection } = await packagesFrom(args, [fromSpec]);
       const roots = await type.roots(packages, { collection });
