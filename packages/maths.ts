@@ -120,6 +120,8 @@ export const ptScotch = inherit(scotch, {
     env: openmpiSandboxEnv,
   },
   synopsis: 'Programs and libraries for graph algorithms (with MPI)',
+  // Built from Debian's scotch tarball: the updater (refresh, --with-latest) looks it up there.
+  properties: { ...scotch.properties, debianName: 'scotch' },
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -493,4 +495,6 @@ export const mumpsOpenmpi = inherit(mumps, {
     env: openmpiSandboxEnv,
   }),
   synopsis: 'Multifrontal sparse direct solver (with MPI)',
+  description:
+    'MUMPS (MUltifrontal Massively Parallel sparse direct Solver) solves sparse systems of linear equations A x = b by Gaussian elimination (LU, or LDLT for symmetric matrices), in real and complex, single and double precision. This is the parallel build, with Open MPI and ScaLAPACK; orderings come from PORD and, by default, METIS and PT-Scotch.',
 });

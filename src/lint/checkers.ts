@@ -187,7 +187,8 @@ function writtenHash(p: Package, ctx: LintContext): string | undefined {
   const prop = obj?.getProperty('source');
   if (!prop) return undefined;
   const text = prop.getText();
-  const m = /\bsha256\s*:\s*(['"`])([^'"`]*)\1/.exec(text);
+  // A literal alone: `'a'.repeat(64)` or a constant is an expression, whose text says nothing.
+  const m = /\bsha256\s*:\s*(['"`])([^'"`]*)\1\s*(?=[,}]|$)/m.exec(text);
   return m?.[2];
 }
 

@@ -149,7 +149,10 @@ describe('tsdsl log', () => {
     const r = run(['log', 'zlib']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tsdsl: error: tsdsl log: no build log for `zlib`: it was not built here yet \(.*-zlib-[\d.]+\.drv\); build it with `tsdsl build zlib`\n$/);
-    expect(run(['log', lib]).stderr).toMatch(/no build log for .*-libfake-1\.0: it was not built here/);
+    expect(run(['log', lib]).stderr).toMatch(/no build log for .*-libfake-1\.0: it was not built here \(it was added or imported/);
+    // A .drv (from build -d) that was never built: not built yet, not "imported".
+    const zlibDrv = run(['build', '-d', 'zlib']).stdout.trim();
+    expect(run(['log', zlibDrv]).stderr).toBe(`tsdsl: error: tsdsl log: no build log for ${zlibDrv}: it was not built here yet (none of its outputs is in the store); build its package with \`tsdsl build\`\n`);
     // A builtin's log is empty: said, not printed as nothing.
     const libc = Object.keys(JSON.parse(run(['derivation', 'show', 'libc6']).stdout) as object)[0]!;
     withStore((s) => writeFileSync(logPath(s, libc), ''));
@@ -260,6 +263,23 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     writeFileSync(precious, 'data');
     expect(run(['build', '-d', '-r', precious, 'hwloc']).stderr).toBe(`tsdsl: error: --root ${precious}: the file exists and is not a symbolic link; remove it or choose another name\n`);
     expect(readFileSync(precious, 'utf8')).toBe('data');
+  });
+
+  it('a registered .drv deleted by hand is not printed (or rooted): said, as build says it of outputs', () => {
+    const own = mkdtempSync(join(tmpdir(), 'tsdsl-cli-gone-'));
+    const runOwn = (args: string[]) => tsdsl(args, { env: { TSDSL_ROOT: own, TSDSL_STORE_DIR: SD } });
+    const drv = runOwn(['build', '-d', 'zlib']).stdout.trim();
+    const file = join(own, 'store', drv.slice(SD.length + 1));
+    chmodSync(join(own, 'store'), 0o755);
+    unlinkSync(file);
+    const r = runOwn(['build', '-d', '-r', join(own, 'r'), 'zlib']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`tsdsl: error: ${drv} is registered, but its files are gone from ${own}/store; \`tsdsl verify\` lists what else is missing. Drop its roots and run \`tsdsl gc\`, then build again\n`);
+    expect(runOwn(['gc', '--list-roots']).stdout).toBe('');
+    chmodSync(own, 0o755);
+    spawnSync('chmod', ['-R', 'u+w', own]);
+    rmSync(own, { recursive: true, force: true });
   });
 
   it('an option about building given with -d, or an argument to verify, is an error, not ignored', () => {

@@ -267,7 +267,9 @@ describe('inherit, with and modifyInputs', () => {
 
   it('modifyInputs refuses edits of the wrong shape instead of ignoring them or reading a name as letters', () => {
     const cases: Array<[unknown, RegExp]> = [
-      [{ remove: ['zlib'] }, /unknown edit `remove`.*\(the edits are replace, delete, append and prepend\)/],
+      [{ remove: ['zlib'] }, /unknown edit `remove`; did you mean `delete`\? \(the edits are replace, delete, append and prepend\)/],
+      [{ add: [mpi] }, /unknown edit `add`; did you mean `append`\?/],
+      [{ constructor: [mpi] }, /unknown edit `constructor` \(the edits are/],
       [{ delete: 'zlib' }, /`delete` is the string "zlib"; give a list of input names: delete: \['zlib'\]/],
       [{ replace: mpi }, /`replace` is .*; give a table from input names to packages/],
       [{ append: mpi }, /`append` is one package; wrap it in a list: append: \[openmpi\]/],

@@ -93,8 +93,22 @@ export const badFormat = definePackage({
 });
 `;
 
-const GOOD = `import { definePackage, licenses, trivial } from 'tsdsl';
+const GOOD = `import { definePackage, licenses, trivial, url } from 'tsdsl';
 import { zlib } from 'tsdsl/packages';
+
+// A sha256 written as an expression: its text is no hash to compare with.
+const DIGEST = 'a'.repeat(64);
+export const goodHash = definePackage({
+  name: 'good-hash',
+  version: '1.0',
+  source: url({ urls: 'https://example.org/good-hash-1.0.tar.gz', sha256: 'b'.repeat(64) }),
+  buildSystem: trivial,
+  synopsis: 'Package whose sha256 is an expression',
+  description: 'good-hash has a hash computed by an expression.',
+  homePage: 'https://example.org/good',
+  license: licenses.expat,
+});
+export const goodConst = goodHash.with({ name: 'good-const', source: url({ urls: 'https://example.org/good-const-1.0.tar.gz', sha256: DIGEST }), description: 'Its hash is a constant.' });
 
 export const good = definePackage({
   name: 'good',
@@ -150,7 +164,7 @@ describe('tsdsl lint', () => {
   });
 
   it('is silent on a clean package, and exits 0', () => {
-    const r = run('good');
+    const r = run('good', 'good-hash', 'good-const');
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -75,6 +75,7 @@ export const command: Command = {
       await instantiate(store, lowerer, roots, files);
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
+        await checkPrintedExist(store, roots);
         // As in Guix, -r with -d roots the derivation.
         if (root) await makeRoots(store, roots, root);
         out(roots.join('\n') + '\n');
@@ -105,15 +106,7 @@ export const command: Command = {
           throw e;
         }
       }
-      // What is printed exists: the database trusts files nobody should touch, but they can be
-      // deleted by hand (one lstat per output; `tsdsl verify` checks the whole store).
-      const { existsSync } = await import('node:fs');
-      const gone = paths.filter((p) => !existsSync(store.physicalPath(p)));
-      if (gone.length) {
-        throw new TsdslError(
-          `${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} registered, but ${gone.length === 1 ? 'its files are' : 'their files are'} gone from ${store.root}/store; \`tsdsl verify\` lists what else is missing. Drop ${gone.length === 1 ? 'its roots' : 'their roots'} and run \`tsdsl gc\`, then build again`,
-        );
-      }
+      await checkPrintedExist(store, paths);
       // One root per package (its first output): FILE, FILE-2, FILE-3, … as Nix names them.
       if (root) await makeRoots(store, results.map((r) => Object.values(r.outputs)[0]!), root);
       out(paths.join('\n') + '\n');
@@ -212,4 +205,18 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     if (checked.length) err(`checked ${count(checked)}: bit-identical to the outputs in the store`);
     if (fresh.length) err(`not checked, as ${fresh.length === 1 ? 'it was' : 'they were'} not in the store (built now; run --check again to compare): ${fresh.map((r) => lowerer.derivations.get(r)!.name).join(', ')}`);
   } else if (rounds !== undefined && rounds > 1 && built.length) err(`${count(built)} done ${rounds} times each: bit-identical every time`);
+}
+
+/**
+ * What is printed exists: the database trusts files nobody should touch, but they can be
+ * deleted by hand (one lstat per path; `tsdsl verify` checks the whole store).
+ */
+async function checkPrintedExist(store: LocalStore, paths: readonly string[]): Promise<void> {
+  const { existsSync } = await import('node:fs');
+  const gone = paths.filter((p) => !existsSync(store.physicalPath(p)));
+  if (gone.length) {
+    throw new TsdslError(
+      `${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} registered, but ${gone.length === 1 ? 'its files are' : 'their files are'} gone from ${store.root}/store; \`tsdsl verify\` lists what else is missing. Drop ${gone.length === 1 ? 'its roots' : 'their roots'} and run \`tsdsl gc\`, then build again`,
+    );
+  }
 }

@@ -4,7 +4,7 @@
  * `guix gc` does. The listings and queries are tables, so each is one entry here.
  *
  * Also home of `storeArguments`, which `size` and `log` share: turning command-line words
- * into store items. A word is a store path (`/tsdsl/store/…-hwloc-2.9.3`, a file inside
+ * into store items. A word is a store path (`/tsdsl/store/…-hwloc-2.9.0`, a file inside
  * one, or its physical path), a symlink into the store such as `./result`, or a package
  * spec, which is lowered to its derivation and output paths.
  */

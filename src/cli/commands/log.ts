@@ -38,7 +38,7 @@ export const command: Command = {
   examples: [
     ['tsdsl log hwloc', "hwloc's build log"],
     ['tsdsl log hwloc | grep -i warning', 'the warnings of that build'],
-    ['tsdsl log /tsdsl/store/…-hwloc-2.9.3.drv', 'the log of a given derivation'],
+    ['tsdsl log /tsdsl/store/…-hwloc-2.9.0.drv', 'the log of a given derivation'],
     ['tsdsl log ./result', 'the log of the build that made the item ./result points at'],
   ],
   options: [...packageOptions],
@@ -56,10 +56,15 @@ export const command: Command = {
           if (text !== undefined) break;
         }
         if (text === undefined) {
+          const path = item.paths[0]!;
+          // A .drv (written by `build -d`, say) none of whose outputs is in the store: not built yet.
+          const unbuilt = !item.drvPath && path.endsWith('.drv') && store.isValid(path) && store.validAmong(Object.values(store.readDerivation(path).outputs).map((o) => o.path)).size === 0;
           throw new TsdslError(
             item.drvPath
               ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`tsdsl build ${item.arg}\``
-              : `tsdsl log: no build log for ${item.paths[0]}: it was not built here (it was added or imported, or its log was deleted)`,
+              : unbuilt
+                ? `tsdsl log: no build log for ${path}: it was not built here yet (none of its outputs is in the store); build its package with \`tsdsl build\``
+                : `tsdsl log: no build log for ${path}: it was not built here (it was added or imported, or its log was deleted)`,
           );
         }
         // A builtin (unpacking a .deb, fetching a file) runs no build script: its log is empty.

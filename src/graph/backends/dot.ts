@@ -12,7 +12,7 @@ const COLOURS = ['dimgrey', 'darkgoldenrod', 'darkviolet', 'peachpuff', 'darkcya
 
 export const graphviz: GraphBackend = {
   name: 'graphviz',
-  description: 'Graphviz DOT, for `dot -Tsvg` (default)',
+  description: 'Graphviz DOT, for `dot -Tsvg` (default; also `-b dot`)',
   render(graph, { typeName }) {
     // No `colorscheme = "svg"` (Guix writes it): Graphviz 2.43 then warns "transparent is not a known
     // color" on every graph, and the colours below are X11 names, Graphviz's default scheme.

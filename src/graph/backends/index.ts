@@ -30,7 +30,8 @@ export function findBackend(name: string): GraphBackend {
   const b = backends.find((x) => x.name === name || (name === 'dot' && x.name === 'graphviz'));
   if (!b) {
     const names = backends.map((x) => x.name);
-    throw new TsdslError(`unknown graph backend \`${name}\`${didYouMean(name, names)} (backends: ${names.join(', ')}; see --list-backends)`);
+    // `dot`, graphviz's other name, is suggested too (`-b DOT`).
+    throw new TsdslError(`unknown graph backend \`${name}\`${didYouMean(name, [...names, 'dot'])} (backends: ${names.join(', ')}; see --list-backends)`);
   }
   return b;
 }
