@@ -27,6 +27,8 @@ export class Collection {
   skippedFiles: string[] = [];
   /** The user's package files loaded (-L), searched for a package defined but not exported. */
   userFiles: string[] = [];
+  /** Files of TSDSL_PACKAGE_PATH that failed to load (warned about): named when a package is not found. */
+  failedFiles: string[] = [];
   /** Where warnings go (an ambiguous name: one version defined twice). */
   warn: (text: string) => void = warnOnStderr;
 
@@ -115,6 +117,12 @@ export class Collection {
       if (unexported) {
         throw new TsdslError(
           `unknown package \`${s.name}\`: ${unexported} defines it, but the file does not export it; tsdsl knows the packages a file exports at its top level: write \`export const … = definePackage({ name: '${s.name}', … })\``,
+        );
+      }
+      if (this.failedFiles.length) {
+        const files = this.failedFiles;
+        throw new TsdslError(
+          `unknown package \`${s.name}\`: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''} failed to load (see the warning above), and may define it; fix ${files.length === 1 ? 'that file' : 'those files'} first`,
         );
       }
       const near = closest(s.name, this.names(), 5);

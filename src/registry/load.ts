@@ -234,10 +234,12 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   const dirs = typeof options.loadPath === 'string' ? [options.loadPath] : [...(options.loadPath ?? [])];
   // `-L ''` (or `--load-path=` with a variable that was empty) would be the working directory.
   if (dirs.some((d) => d === '')) throw new TsdslError('-L/--load-path is empty; give the directory that holds your package files (-L ./my-packages)');
+  // Directories from -L come first; those after `fromEnv` are TSDSL_PACKAGE_PATH's.
+  const fromEnv = dirs.length;
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
   if (dirs.length) {
     await registerHooks();
-    for (const d of dirs) {
+    for (const [index, d] of dirs.entries()) {
       const dir = resolvePath(d);
       if (dir === '/') throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) is the whole file system; give the directory that holds your package files`);
       if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
@@ -254,7 +256,20 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
       }
       for (const file of files) {
-        collection.addModule(await importUserFile(file));
+        let ns: Record<string, unknown>;
+        try {
+          ns = await importUserFile(file);
+        } catch (e) {
+          // A file of TSDSL_PACKAGE_PATH (set once, in a shell profile) that fails to load would
+          // stop every command, for packages it does not even define: as Guix does with
+          // GUIX_PACKAGE_PATH, it is a warning and its packages are left out. -L is the user's
+          // request now, and stays an error.
+          if (index < fromEnv || !isTsdslError(e)) throw e;
+          collection.warn(`${e.message} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)`);
+          collection.failedFiles.push(file);
+          continue;
+        }
+        collection.addModule(ns);
         collection.userFiles.push(file);
       }
     }

@@ -326,6 +326,20 @@ export const helper = definePackage({
     writeFileSync(join(bad, 'w.ts'), `import { hwlok } from 'tsdsl/packages';\n${file('hwlok')}`);
     expect(tsdsl(['graph', '-L', bad, 'w']).stderr).toMatch(/w\.ts:1 failed: .*does not provide an export named 'hwlok'; did you mean `hwloc`/);
   });
+  it('a file of TSDSL_PACKAGE_PATH that fails to load is a warning, and its packages are left out; with -L it is an error', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad, 'a.ts'), 'import { definePackage, licenses } from "tsdsl";\nexport const a = definePackage({ name: "a", version: "1", buildSystem: "gnu" as never, synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat });\n');
+    const problem = `package \`a\` at ${bad}/a.ts:2: buildSystem must be a build system such as gnu, cmake or trivial, not the string "gnu"`;
+    const other = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: bad } });
+    expect(other.code).toBe(0);
+    expect(other.stdout).toMatch(/^name: zlib$/m);
+    expect(other.stderr).toBe(`tsdsl: warning: ${problem} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)\n`);
+    const own = tsdsl(['show', 'a'], { env: { TSDSL_PACKAGE_PATH: bad } });
+    expect(own.code).toBe(1);
+    expect(own.stderr).toContain(`tsdsl: error: unknown package \`a\`: ${bad}/a.ts failed to load (see the warning above), and may define it; fix that file first\n`);
+    expect(tsdsl(['show', '-L', bad, 'zlib']).stderr).toBe(`tsdsl: error: ${problem}\n`);
+  });
+
   it("a helper's error names the line that called it; a misspelt variant in a variant function is an error; an unexported package is said to be one", () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const pkg = (fields: string) =>
