@@ -764,17 +764,16 @@ export interface InputEdits {
 
 const EDIT_KEYS = ['replace', 'delete', 'append', 'prepend'];
 
-/** Refuses edits of the wrong shape: an unknown key, a name instead of a list, a list instead of a table. */
 /** Names of edits a user may reach for first, and the edit each means. */
 const SYNONYM_EDITS: Readonly<Record<string, string>> = { add: 'append', remove: 'delete', drop: 'delete', substitute: 'replace' };
 
+/** Refuses edits of the wrong shape: an unknown key, a name instead of a list, a list instead of a table. */
 function checkEdits(edits: InputEdits, where: string): void {
   if (typeof edits !== 'object' || edits === null || Array.isArray(edits)) {
     throw new TsdslError(`${where}: the edits are ${describe(edits)}; give an object such as { replace: { scotch: ptScotch }, append: [hwloc] }`);
   }
   for (const k of Object.keys(edits)) {
     if (!EDIT_KEYS.includes(k)) {
-      // Words of other tools (Guix's modify-inputs says append, prepend, delete, replace too).
       const meant = Object.hasOwn(SYNONYM_EDITS, k) ? `; did you mean \`${SYNONYM_EDITS[k]}\`?` : didYouMean(k, EDIT_KEYS);
       throw new TsdslError(`${where}: unknown edit \`${k}\`${meant} (the edits are replace, delete, append and prepend)`);
     }
