@@ -68,7 +68,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     const names = specs.map((s) => `--${s.name}`);
     // A one-letter flag is not compared with long names (`-V` is not close to `--with-version`).
     const close = /^-[^-]$/.test(flag) ? '' : didYouMean(flag, names);
-    if (flag === '-V' || flag === '--version') throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`; tsdsl's version is \`tsdsl --version\`, given before any command`);
+    if ((flag === '-V' || flag === '--version') && !takesCommand) throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`; tsdsl's version is \`tsdsl --version\`, given before any command`);
     // `tsdsl run PACK prog --version`: an option of the program, which goes after `--`.
     const hint = takesCommand && !close ? `; if it is an option of the command to run, put the command after \`--\` (\`tsdsl ${command} … -- PROGRAM ${flag}\`)` : '';
     throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`${close}${hint} (see \`tsdsl ${command} --help\`)`);

@@ -7,6 +7,7 @@ import type { Package } from '../dsl/package.js';
 import { TsdslError } from '../errors.js';
 import type { Collection } from '../registry/collection.js';
 import { loadCollection } from '../registry/load.js';
+import { joinVariantWords } from '../registry/spec.js';
 import { applyTransformOptions } from '../transform/options.js';
 import type { OptionSpec, ParsedArgs } from './options.js';
 import { loadOptions } from './options.js';
@@ -36,10 +37,14 @@ export async function collectionFrom(args: ParsedArgs): Promise<Collection> {
   return loadCollection({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] });
 }
 
-/** Resolve specs and apply every transformation option, warning about those with no effect. */
+/**
+ * Resolve specs and apply every transformation option, warning about those with no effect. The
+ * specs are the command's words: a variant typed as a word of its own joins the spec before it
+ * (`joinVariantWords`), so there may be fewer packages than words.
+ */
 export async function packagesFrom(args: ParsedArgs, specs: readonly string[], collection?: Collection): Promise<{ collection: Collection; packages: Package[] }> {
   const c = collection ?? (await collectionFrom(args));
-  const resolved = c.resolveAll(specs);
+  const resolved = c.resolveAll(joinVariantWords(specs));
   const packages = await applyTransformOptions(resolved, args.ordered, c, { warn });
   return { collection: c, packages };
 }

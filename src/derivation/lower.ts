@@ -148,7 +148,11 @@ function checkDashedReferences(p: Package, env: Record<string, string>): void {
     if (flags) for (let i = 0; i < flags.length; i++) check(() => `arguments.${field}[${i}]`, flags[i]!);
   }
   const phases = p.arguments.phases;
-  if (phases) for (const phase in phases) check(() => `arguments.phases.${phase}`, phases[phase]!);
+  if (phases) {
+    // Own keys only, as the package's checks read them (Object.keys makes no entry pairs).
+    const names = Object.keys(phases);
+    for (let i = 0; i < names.length; i++) check(() => `arguments.phases.${names[i]}`, phases[names[i]!]!);
+  }
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -636,15 +640,14 @@ export class Lowerer {
     const args = p.arguments;
     const ownEnv = args.env;
     if (ownEnv) {
-      for (const k in ownEnv) {
+      const keys = Object.keys(ownEnv);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
         env[k] = ownEnv[k]!;
       }
     }
-    for (const _ in p.variants) {
-      env['variants'] = variantsText(p);
-      break;
-    }
+    if (Object.keys(p.variants).length) env['variants'] = variantsText(p);
     if (p.source) env['src'] = use(this.lowerOrigin(p, p.source, 'source'));
     const patches = (p.source?.patches ?? []).map((patch, i) =>
       use(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`)),
@@ -745,7 +748,10 @@ export class Lowerer {
         if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
         if (cflags.length) env['extraCFlags'] = cflags.join(' ');
         const phases = args.phases;
-        if (phases) for (const phase in phases) env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = phases[phase]!;
+        if (phases) {
+          const names = Object.keys(phases);
+          for (let i = 0; i < names.length; i++) env[bs.phases.includes(names[i]!) ? `${names[i]}Phase` : names[i]!] = phases[names[i]!]!;
+        }
         checkFlagReferences(p, env);
         checkDashedReferences(p, env);
       }

@@ -232,23 +232,41 @@ function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<
  * variant off. Names of Object.prototype, `then` and `toJSON` (asked by `await`, printing and
  * JSON) and symbols read as usual.
  */
-function guardVariants(values: Readonly<Record<string, VariantValue>>, label: string): Readonly<Record<string, VariantValue>> {
+function guardVariants(values: Readonly<Record<string, VariantValue>>): Readonly<Record<string, VariantValue>> {
   return new Proxy(values, {
     get(target, key, receiver) {
       if (typeof key === 'string' && !(key in target) && !(key in Object.prototype) && key !== 'then' && key !== 'toJSON') {
         const names = Object.keys(target);
-        throw new TsdslError(
-          `a variant function of package ${label} reads the variant \`${key}\`, which the package does not declare` +
+        const e = new TsdslError(
+          `a variant function reads the variant \`${key}\`, which the package does not declare` +
             (names.length ? `${didYouMean(key, names)} (its variants: ${names.join(', ')})` : ` (it declares none: add \`variants: { ${key}: false }\`, or drop the test)`),
         );
+        undeclaredReads.add(e);
+        throw e;
       }
       return Reflect.get(target, key, receiver);
     },
   });
 }
 
-function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined): T {
-  return (typeof value === 'function' ? (value as (v: unknown, p: unknown) => T)(variants, parent) : value) as T;
+/** The errors `guardVariants` threw: `make` reports them as the package's problems, with its location. */
+const undeclaredReads = new WeakSet<Error>();
+
+/**
+ * A field's value, calling it with the variant values when it is a function. A read of an
+ * undeclared variant becomes one of `problems` (and the field `fallback`): it may happen only for
+ * some variant values (`v.mpi && v.mpii`), long after the file loaded, and is said with the
+ * package's location all the same.
+ */
+function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined, problems: string[], fallback?: T): T {
+  if (typeof value !== 'function') return value as T;
+  try {
+    return (value as (v: unknown, p: unknown) => T)(variants, parent);
+  } catch (e) {
+    if (!(e instanceof Error && undeclaredReads.has(e))) throw e;
+    if (!problems.includes(e.message)) problems.push(e.message);
+    return fallback as T;
+  }
 }
 
 const EMPTY: readonly Package[] = Object.freeze([]);
@@ -295,7 +313,8 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
         const close = closest(k, known);
         const alt = close.length ? `, or write ${close.map((c) => `\`${c}\``).join(' or ')} if you meant the ${bs.name} build system's` : '';
         const systems = `${owners.join(' and ')} build system${owners.length > 1 ? 's' : ''}`;
-        problems.push(`argument \`${k}\` belongs to the ${systems}, not to ${bs.name}: choose \`buildSystem: ${owners[0]}\`${alt} (the ${bs.name} build system takes: ${known.join(', ')})`);
+        const choose = owners.map((o) => `\`buildSystem: ${o}\``).join(' or ');
+        problems.push(`argument \`${k}\` belongs to the ${systems}, not to ${bs.name}: choose ${choose}${alt} (the ${bs.name} build system takes: ${known.join(', ')})`);
       } else problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (the ${bs.name} build system takes: ${known.join(', ')})`);
       continue;
     }
@@ -452,11 +471,11 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   Object.freeze(values);
 
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
-  const seen = guardVariants(values, label);
-  const inputs = checkInputs('inputs', evaluate(spec.inputs, seen, parent), problems);
-  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, seen, parent), problems);
-  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, seen, parent), problems);
-  let args = evaluate<unknown>(spec.arguments, seen, parent);
+  const seen = guardVariants(values);
+  const inputs = checkInputs('inputs', evaluate(spec.inputs, seen, parent, problems), problems);
+  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, seen, parent, problems), problems);
+  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, seen, parent, problems), problems);
+  let args = evaluate<unknown>(spec.arguments, seen, parent, problems, {});
   if (recipe.parent && recipe.overrides && typeof recipe.overrides.arguments === 'object' && parent) {
     args = mergeArguments(parent.arguments, args as BuildArguments);
   }

@@ -181,23 +181,13 @@ export function mirrorForm(url: string): string | undefined {
   return undefined;
 }
 
-/** The text of the sha256 literal in the definition, when it is written there. */
-function writtenHash(p: Package, ctx: LintContext): string | undefined {
-  const obj = ctx.sources.definition(p.location);
-  const prop = obj?.getProperty('source');
-  if (!prop) return undefined;
-  const text = prop.getText();
-  // A literal alone: `'a'.repeat(64)` or a constant is an expression, whose text says nothing.
-  const m = /\bsha256\s*:\s*(['"`])([^'"`]*)\1\s*(?=[,}]|$)/m.exec(text);
-  return m?.[2];
-}
-
 function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
   const out: Problem[] = [];
   if (o.kind === 'url') {
     if (o.sha256 === undefined) out.push(problem('source is not pinned: give its sha256 (`tsdsl hash FILE`, or `sha256sum FILE`)', 'source'));
     else {
-      const written = writtenHash(p, ctx);
+      // The hash as written, when it is a literal: a base-32 or SRI one is converted when loaded.
+      const written = ctx.sources.literal(p.location, ['source', 'sha256']);
       if (written !== undefined && written !== o.sha256)
         out.push(problem(`sha256 should be written as lower-case hex (what \`sha256sum\` prints): '${o.sha256}'`, 'source', 'sha256'));
     }

@@ -46,6 +46,18 @@ export class SourceIndex {
     return found;
   }
 
+  /**
+   * The text of the property at `path` (e.g. ['source', 'sha256']) when it is written as a string
+   * literal; undefined when it is missing or an expression (`'a'.repeat(64)`, a constant).
+   */
+  literal(loc: Location | undefined, path: readonly string[]): string | undefined {
+    const obj = this.definition(loc);
+    const node = obj ? propertyAt(obj, path) : undefined;
+    if (!node || !Node.isPropertyAssignment(node) || node.getName() !== path[path.length - 1]) return undefined;
+    const value = node.getInitializer();
+    return value && (Node.isStringLiteral(value) || Node.isNoSubstitutionTemplateLiteral(value)) ? value.getLiteralValue() : undefined;
+  }
+
   /** Position of the property at `path` (e.g. ['source', 'sha256']) in the definition, or the definition itself. */
   position(loc: Location | undefined, path: readonly string[] = []): Position | undefined {
     if (!loc) return undefined;

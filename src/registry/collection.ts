@@ -9,7 +9,7 @@ import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { formatLocation } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
-import { joinVariantWords, parseSpec, type PackageSpecString } from './spec.js';
+import { parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
 
@@ -119,17 +119,14 @@ export class Collection {
           `unknown package \`${s.name}\`: ${unexported} defines it, but the file does not export it; tsdsl knows the packages a file exports at its top level: write \`export const … = definePackage({ name: '${s.name}', … })\``,
         );
       }
-      if (this.failedFiles.length) {
-        const files = this.failedFiles;
-        throw new TsdslError(
-          `unknown package \`${s.name}\`: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''} failed to load (see the warning above), and may define it; fix ${files.length === 1 ? 'that file' : 'those files'} first`,
-        );
-      }
       const near = closest(s.name, this.names(), 5);
+      const failed = this.failedFiles;
       throw new TsdslError(
         `unknown package \`${s.name}\`` +
-          (near.length ? `; did you mean ${near.map((n) => `\`${n}\``).join(', ')}?` : '; `tsdsl search REGEXP` lists packages by name and description') +
-          (this.skippedFiles.length
+          (near.length ? `; did you mean ${near.map((n) => `\`${n}\``).join(', ')}?` : failed.length ? '' : '; `tsdsl search REGEXP` lists packages by name and description') +
+          (failed.length
+            ? ` (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
+            : this.skippedFiles.length
             ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages': ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
             : ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)'),
       );
@@ -158,15 +155,11 @@ export class Collection {
     return pkg;
   }
 
-  /**
-   * Like resolve, but for many specs, reporting every unknown one at once. The specs are words
-   * as a shell splits them: a variant typed apart (`openblas arch=HASWELL`) joins the spec
-   * before it (see `joinVariantWords`).
-   */
+  /** Like resolve, but for many specs (one package each), reporting every unknown one at once. */
   resolveAll(specs: readonly string[]): Package[] {
     const out: Package[] = [];
     const errors: string[] = [];
-    for (const s of joinVariantWords(specs)) {
+    for (const s of specs) {
       try {
         out.push(this.resolve(s));
       } catch (e) {

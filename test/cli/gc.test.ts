@@ -145,6 +145,15 @@ describe('tsdsl log', () => {
     }
   });
 
+  it('a variant typed as a word of its own is part of the package before it (log, size)', () => {
+    // hwloc's default is ~libxml2: the same derivation, whose fake output and log are there.
+    expect(run(['log', 'hwloc', '~libxml2']).stdout).toBe(run(['log', 'hwloc']).stdout);
+    const size = run(['size', 'hwloc', '~libxml2']);
+    expect(size.code, size.stderr).toBe(0);
+    expect(size.stdout).toBe(run(['size', 'hwloc']).stdout);
+    expect(run(['size', 'hwloc', '+libxml2']).stderr).toMatch(/^tsdsl: error: tsdsl size: package `hwloc \+libxml2` is not built yet \(.*\); build it with `tsdsl build hwloc \+libxml2`\n$/);
+  });
+
   it('says when there is no log', () => {
     const r = run(['log', 'zlib']);
     expect(r.code).toBe(1);
@@ -277,6 +286,7 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`tsdsl: error: ${drv} is registered, but its files are gone from ${own}/store; \`tsdsl verify\` lists what else is missing. Drop its roots and run \`tsdsl gc\`, then build again\n`);
     expect(runOwn(['gc', '--list-roots']).stdout).toBe('');
+    expect(runOwn(['log', drv]).stderr).toBe(`tsdsl: error: tsdsl log: no build log for ${drv}, and it is registered, but its files are gone from ${own}/store; \`tsdsl verify\` lists what else is missing\n`);
     chmodSync(own, 0o755);
     spawnSync('chmod', ['-R', 'u+w', own]);
     rmSync(own, { recursive: true, force: true });

@@ -336,7 +336,9 @@ export const helper = definePackage({
     expect(other.stderr).toBe(`tsdsl: warning: ${problem} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)\n`);
     const own = tsdsl(['show', 'a'], { env: { TSDSL_PACKAGE_PATH: bad } });
     expect(own.code).toBe(1);
-    expect(own.stderr).toContain(`tsdsl: error: unknown package \`a\`: ${bad}/a.ts failed to load (see the warning above), and may define it; fix that file first\n`);
+    expect(own.stderr).toMatch(new RegExp(`tsdsl: error: unknown package \`a\`.* \\(${bad}/a\\.ts failed to load, see the warning above, and may define it\\)\n$`));
+    // A misspelt name keeps its suggestion.
+    expect(tsdsl(['show', 'zlibb'], { env: { TSDSL_PACKAGE_PATH: bad } }).stderr).toMatch(new RegExp(`unknown package \`zlibb\`; did you mean \`zlib\`.*\\? \\(${bad}/a\\.ts failed to load`));
     expect(tsdsl(['show', '-L', bad, 'zlib']).stderr).toBe(`tsdsl: error: ${problem}\n`);
   });
 
@@ -353,7 +355,13 @@ export const helper = definePackage({
     // `v.mpii` for the declared `mpi` would silently turn the variant off.
     writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpii ? [zlib] : []),')};\n`);
     expect(tsdsl(['show', '-L', bad, 'w']).stderr).toBe(
-      `tsdsl: error: loading package file ${bad}/w.ts:6 failed: a variant function of package \`w\` reads the variant \`mpii\`, which the package does not declare; did you mean \`mpi\`? (its variants: mpi)\n`,
+      `tsdsl: error: package \`w\` at ${bad}/w.ts:3: a variant function reads the variant \`mpii\`, which the package does not declare; did you mean \`mpi\`? (its variants: mpi)\n`,
+    );
+    // A read only a chosen variant reaches: said when it is chosen, with the package's line.
+    writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpi && v.mpii ? [zlib] : []),')};\n`);
+    expect(tsdsl(['show', '-L', bad, 'w']).code).toBe(0);
+    expect(tsdsl(['show', '-L', bad, 'w', '+mpi']).stderr).toBe(
+      `tsdsl: error: package \`w\` at ${bad}/w.ts:3: a variant function reads the variant \`mpii\`, which the package does not declare; did you mean \`mpi\`? (its variants: mpi)\n`,
     );
     // Declared variants, and the names every object has, read as before.
     writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpi || String(v.toString) === "" ? [zlib] : []),')};\n`);

@@ -154,7 +154,7 @@ describe('definePackage', () => {
     expect(e3.message).toContain('arguments.tests must be true or false');
     // Another build system's argument would be ignored: it is refused, naming who takes it.
     const e4 = errorOf(() => dummyPackage({ arguments: { configureFlags: ['--x'] } }));
-    expect(e4.message).toMatch(/argument `configureFlags` belongs to the cmake and gnu build systems, not to trivial: choose `buildSystem: cmake` \(the trivial build system takes: tests, phases, .*\)$/);
+    expect(e4.message).toMatch(/argument `configureFlags` belongs to the cmake and gnu build systems, not to trivial: choose `buildSystem: cmake` or `buildSystem: gnu` \(the trivial build system takes: tests, phases, .*\)$/);
     const e5 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { cmakeFlags: ['-DX=1'] } }));
     // It is cmake's first, whatever it looks like; the close name of gnu's comes after.
     expect(e5.message).toMatch(/argument `cmakeFlags` belongs to the cmake build system, not to gnu: choose `buildSystem: cmake`, or write `makeFlags` if you meant the gnu build system's \(the gnu build system takes: /);

@@ -106,12 +106,12 @@ describe('Collection', () => {
   it('a variant typed as a word of its own belongs to the spec before it (as a shell splits `scotch mpi=true`)', () => {
     expect(joinVariantWords(['openblas', 'arch=HASWELL', 'mumps', '~metis', '+int64', 'scotch'])).toEqual(['openblas arch=HASWELL', 'mumps ~metis +int64', 'scotch']);
     const all = getDefaultCollection();
-    const [openblas, mumps, scotch] = all.resolveAll(['openblas', 'arch=HASWELL', 'mumps', '~metis', 'scotch', '+mpi']);
+    const [openblas, mumps, scotch] = all.resolveAll(joinVariantWords(['openblas', 'arch=HASWELL', 'mumps', '~metis', 'scotch', '+mpi']));
     expect(openblas!.variants['arch']).toBe('HASWELL');
     expect(mumps).toBe(all.resolve('mumps~metis'));
     expect(scotch).toBe(all.resolve('scotch+mpi'));
     // Alone, it is said to be a variant.
-    expect(() => all.resolveAll(['~metis'])).toThrow(/`~metis` is a variant, not a package: give it after its package \(`mumps ~metis`/);
+    expect(() => all.resolveAll(joinVariantWords(['~metis']))).toThrow(/`~metis` is a variant, not a package: give it after its package \(`mumps ~metis`/);
   });
 
   it('unknown names suggest the closest ones; unknown versions list the available ones', () => {

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { basename } from 'node:path';
 import { TsdslError } from '../../errors.js';
+import { joinVariantWords } from '../../registry/spec.js';
 import { formatLocation } from '../../dsl/location.js';
 import { fullName } from '../../dsl/package.js';
 import type { Command } from '../command.js';
@@ -74,7 +75,7 @@ export const command: Command = {
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl edit: no package given; try `tsdsl edit hwloc` (see --help)');
     const collection = await collectionFrom(args);
-    const packages = collection.resolveAll(args.positionals);
+    const packages = collection.resolveAll(joinVariantWords(args.positionals));
     const locations = packages.map((p) => {
       const l = p.location;
       if (!l) throw new TsdslError(`cannot tell where \`${fullName(p)}\` is defined (it was not made by definePackage or inherit in a file)`);

@@ -10,6 +10,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { TsdslError } from '../../errors.js';
+import { joinVariantWords } from '../../registry/spec.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
@@ -60,7 +61,9 @@ export async function storeArguments(
   options: { command: string; requireValid: boolean },
 ): Promise<StoreArgument[]> {
   const { isStorePath } = await import('../../derivation/hash.js');
-  const resolved: Array<StoreArgument | undefined> = words.map((w) => {
+  // A variant typed as a word of its own (`mumps ~metis`) is part of the spec before it.
+  const joined = joinVariantWords(words);
+  const resolved: Array<StoreArgument | undefined> = joined.map((w) => {
     const path = storePathOf(store, w, options.command);
     if (path === undefined) return undefined;
     if (!isStorePath(path, store.storeDir)) {
@@ -71,23 +74,25 @@ export async function storeArguments(
     }
     return { arg: w, paths: [path] };
   });
-  const specs = words.filter((_, i) => resolved[i] === undefined);
+  const specs = joined.filter((_, i) => resolved[i] === undefined);
   if (specs.length > 0) {
     const { packages } = await packagesFrom(args, specs);
+    // One package per spec: they are joined already.
+    if (packages.length !== specs.length) throw new Error(`storeArguments: ${specs.length} specs gave ${packages.length} packages`);
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { results } = await lowerPackages(packages, { storeDir: store.storeDir });
     let k = 0;
-    for (let i = 0; i < words.length; i++) {
+    for (let i = 0; i < joined.length; i++) {
       if (resolved[i] !== undefined) continue;
       const r = results[k++]!;
       const paths = Object.values(r.outputs);
       if (options.requireValid) {
         const missing = paths.find((p) => !store.isValid(p));
         if (missing) {
-          throw new TsdslError(`tsdsl ${options.command}: package \`${words[i]}\` is not built yet (${missing} is not in the store); build it with \`tsdsl build ${words[i]}\``);
+          throw new TsdslError(`tsdsl ${options.command}: package \`${joined[i]}\` is not built yet (${missing} is not in the store); build it with \`tsdsl build ${joined[i]}\``);
         }
       }
-      resolved[i] = { arg: words[i]!, drvPath: r.drvPath, paths };
+      resolved[i] = { arg: joined[i]!, drvPath: r.drvPath, paths };
     }
   }
   return resolved as StoreArgument[];

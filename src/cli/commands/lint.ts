@@ -1,6 +1,7 @@
 /** `tsdsl lint`: check package definitions for common mistakes (Guix's `guix lint`). */
 import { relative, isAbsolute } from 'node:path';
 import { TsdslError } from '../../errors.js';
+import { joinVariantWords } from '../../registry/spec.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import { loadOptions } from '../options.js';
@@ -47,7 +48,7 @@ export const command: Command = {
     const { lintPackages, selectCheckers } = await import('../../lint/lint.js');
     const selected = selectCheckers(list(args.values['checkers'], '--checkers'), list(args.values['exclude'], '--exclude'), args.values['network'] === true);
     const collection = await collectionFrom(args);
-    const packages = args.positionals.length ? collection.resolveAll(args.positionals) : collection.all();
+    const packages = args.positionals.length ? collection.resolveAll(joinVariantWords(args.positionals)) : collection.all();
     // On a terminal, a redrawn count; otherwise nothing but the findings.
     const tty = (await import('../progress.js')).redraws();
     const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);

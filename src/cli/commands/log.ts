@@ -3,6 +3,7 @@
  * derivation that built a store item, from `<root>/var/log` (gunzipped), as
  * `guix build --log-file` finds it.
  */
+import { existsSync } from 'node:fs';
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
@@ -57,6 +58,9 @@ export const command: Command = {
         }
         if (text === undefined) {
           const path = item.paths[0]!;
+          if (!item.drvPath && store.isValid(path) && !existsSync(store.physicalPath(path))) {
+            throw new TsdslError(`tsdsl log: no build log for ${path}, and it is registered, but its files are gone from ${store.root}/store; \`tsdsl verify\` lists what else is missing`);
+          }
           // A .drv (written by `build -d`, say) none of whose outputs is in the store: not built yet.
           const unbuilt = !item.drvPath && path.endsWith('.drv') && store.isValid(path) && store.validAmong(Object.values(store.readDerivation(path).outputs).map((o) => o.path)).size === 0;
           throw new TsdslError(

@@ -1,5 +1,6 @@
 /** `tsdsl pack`: a reproducible bundle of packages and their whole closure. */
 import { TsdslError } from '../../errors.js';
+import { joinVariantWords } from '../../registry/spec.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
@@ -176,7 +177,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
     // transformations once over all of them (so "had no effect" speaks of all of them).
     const { loadManifest } = await import('../../pack/manifest.js');
     const { applyTransformOptions } = await import('../../transform/options.js');
-    const roots = collection.resolveAll(args.positionals);
+    const roots = collection.resolveAll(joinVariantWords(args.positionals));
     for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
     packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
   }
