@@ -12,7 +12,8 @@ export default defineConfig({
   test: {
     include: ['test-e2e/**/*.test.ts'],
     testTimeout: 4 * 3600_000,
-    hookTimeout: 600_000,
+    // Hooks build too (the stories' beforeAll builds MUMPS): as long as a test may take.
+    hookTimeout: 4 * 3600_000,
     fileParallelism: false,
     maxWorkers: 1,
   },
