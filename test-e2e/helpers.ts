@@ -3,7 +3,7 @@
  * store program in a chroot that holds nothing but its closure (what a pack carries).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../test/cli/helpers.js';
@@ -67,6 +67,8 @@ export function runInClosure(roots: readonly string[], command: readonly string[
   const asUser = process.getuid?.() === 0 && spawnSync('id', ['tsdsltest']).status === 0;
   const cmd = [...(asUser ? ['runuser', '-u', 'tsdsltest', '--'] : []), 'unshare', '-mrf', '--pid', 'sh', '-c', script];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', input: options.input ?? '', maxBuffer: 64 << 20 });
+  // The mounts were in the command's own namespace: only the empty mount points are left.
+  rmSync(chroot, { recursive: true, force: true });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

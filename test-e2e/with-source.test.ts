@@ -4,7 +4,7 @@
  * in the sandbox, and the change shows in the installed program's output.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,5 +38,6 @@ describe('--with-source with a local tarball', () => {
     const out = r.stdout.trim();
     const run = runInClosure([out], [`${out}/bin/lstopo-no-graphics`, '--version']);
     expect(run.stdout.trim()).toBe('lstopo-no-graphics 2.9.0 (mine)');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
