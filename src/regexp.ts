@@ -1,3 +1,8 @@
+/** `s` as a RegExp source that matches it literally. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /**
  * `re` without the `g` and `y` flags, for `test()`: a global or sticky pattern's `test()`
  * starts where its last match ended, so calling it on one string after another skips matches.

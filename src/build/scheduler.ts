@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { TsdslError } from '../errors.js';
+import { escapeRegExp } from '../regexp.js';
 import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
@@ -288,7 +289,7 @@ function keepTree(store: LocalStore, tmp: string, name: string): string {
  * file and link target.
  */
 export function foreignReferences(dir: string, storeDir: string, allowed: ReadonlySet<string>): string[] {
-  const re = new RegExp(`${storeDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}/([0-9a-df-np-sv-z]{32})-[A-Za-z0-9+\\-._?=]*`, 'g');
+  const re = new RegExp(`${escapeRegExp(storeDir)}/([0-9a-df-np-sv-z]{32})-[A-Za-z0-9+\\-._?=]*`, 'g');
   const found = new Set<string>();
   const scan = (text: string) => {
     for (const m of text.matchAll(re)) if (!allowed.has(m[1]!)) found.add(m[0]);

@@ -5,7 +5,7 @@
  * built by sucrase, which keeps line numbers, so `dist/packages/maths.js:42` is
  * `packages/maths.ts:42`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sep } from 'node:path';
 
@@ -113,4 +113,16 @@ export function formatLocation(loc: Location | undefined, cwd = process.cwd()): 
   if (!loc) return '<unknown location>';
   const file = loc.file.startsWith(cwd + sep) ? loc.file.slice(cwd.length + 1) : loc.file;
   return `${file}:${loc.line}`;
+}
+
+/** The 1-based number of the first line of `file` that passes `test`; undefined when none does or the file cannot be read. */
+export function lineWhere(file: string, test: (line: string) => boolean): number | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(file, 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const i = lines.findIndex(test);
+  return i >= 0 ? i + 1 : undefined;
 }

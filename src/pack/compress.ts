@@ -22,6 +22,7 @@ import type { ZlibOptions } from 'node:zlib';
 import type { TransformOptions } from 'node:stream';
 import { removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
+import { escapeRegExp } from '../regexp.js';
 import type { PackFormat, PackOptions } from './formats.js';
 
 /**
@@ -550,7 +551,7 @@ export function removeTree(path: string): void {
  * temporaries of `dest` left by a process that died (kill -9 leaves them) are removed first.
  */
 export function temporaryName(dest: string, tag = 'tmp'): string {
-  const escaped = basename(dest).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const escaped = escapeRegExp(basename(dest));
   removeLeftoversOfDead(dirname(dest), new RegExp(`^\\.${escaped}\\.[a-z]+-(\\d+)-[0-9a-f]{8}$`));
   return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }

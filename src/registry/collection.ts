@@ -4,10 +4,9 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
-import { readFileSync } from 'node:fs';
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
-import { statelessRegExp } from '../regexp.js';
-import { formatLocation } from '../dsl/location.js';
+import { escapeRegExp, statelessRegExp } from '../regexp.js';
+import { formatLocation, lineWhere } from '../dsl/location.js';
 import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
 import { parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
@@ -89,17 +88,11 @@ export class Collection {
 
   /** `file:line` of a `name: 'NAME'` in a loaded user file, for a name no exported package has. */
   private definedNotExported(name: string): string | undefined {
-    const quoted = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const quoted = escapeRegExp(name);
     const re = new RegExp(`\\bname\\s*:\\s*(['"\`])${quoted}\\1`);
     for (const file of this.userFiles) {
-      let lines: string[];
-      try {
-        lines = readFileSync(file, 'utf8').split('\n');
-      } catch {
-        continue;
-      }
-      const i = lines.findIndex((l) => re.test(l));
-      if (i >= 0) return formatLocation({ file, line: i + 1, column: 1 });
+      const line = lineWhere(file, (l) => re.test(l));
+      if (line !== undefined) return formatLocation({ file, line, column: 1 });
     }
     return undefined;
   }

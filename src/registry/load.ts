@@ -8,6 +8,8 @@ import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'n
 import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import { escapeRegExp } from '../regexp.js';
+import { lineWhere } from '../dsl/location.js';
 import { Collection } from './collection.js';
 
 /** Where to find package files beyond the default collection. */
@@ -127,7 +129,7 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
       throw new TsdslError(`syntax error in package file ${err.message}`);
     }
-    const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec(err.stack ?? '');
+    const frame = new RegExp(`${escapeRegExp(file)}:(\\d+)`).exec(err.stack ?? '');
     // A relative import of a file that is not there: the line of the import, in the file that has it.
     const notFound = /^Cannot find module '([^']+)' imported from (\/.+)$/.exec(err.message);
     if (notFound) {
@@ -180,14 +182,8 @@ function firstUserFrame(stack: string): string | undefined {
 /** The line of `importer` that imports the module `resolved` (by its last path component), if found. */
 function importLine(importer: string, resolved: string): number | undefined {
   const name = basename(resolved).replace(/\.[mc]?[jt]s$/, '');
-  const specifier = new RegExp(`['"][^'"]*\\b${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\.[mc]?[jt]s)?['"]`);
-  try {
-    const lines = readFileSync(importer, 'utf8').split('\n');
-    const i = lines.findIndex((l) => /\b(?:from|import)\b/.test(l) && specifier.test(l));
-    return i >= 0 ? i + 1 : undefined;
-  } catch {
-    return undefined;
-  }
+  const specifier = new RegExp(`['"][^'"]*\\b${escapeRegExp(name)}(?:\\.[mc]?[jt]s)?['"]`);
+  return lineWhere(importer, (l) => /\b(?:from|import)\b/.test(l) && specifier.test(l));
 }
 
 /** What `tsdsl/packages` (the default collection) and `tsdsl` (the DSL) export, for hints. */

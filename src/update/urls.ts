@@ -5,12 +5,8 @@
  * already knows where a package's upstream tarballs live.
  */
 import { TsdslError } from '../errors.js';
+import { escapeRegExp } from '../regexp.js';
 import type { Release } from './updater.js';
-
-/** Escape a string for a RegExp. */
-function re(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** `old` (the URLs of a definition of version `from`) for `release`; `where` names it in errors. */
 export function newUrls(old: readonly string[], from: string, release: Release, where: string): string[] {
@@ -26,7 +22,7 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
     if (u.startsWith('mirror://debian/')) return release.source.urls[0]!;
     if (!u.includes(from)) throw new TsdslError(`${where}: the URL ${u} does not contain the version ${from}, so its new form is unknown; update it by hand`);
     let n = u.split(from).join(release.version);
-    if (mm(from) !== mm(release.version)) n = n.replace(new RegExp(`(/v?)${re(mm(from))}/`, 'g'), `$1${mm(release.version)}/`);
+    if (mm(from) !== mm(release.version)) n = n.replace(new RegExp(`(/v?)${escapeRegExp(mm(from))}/`, 'g'), `$1${mm(release.version)}/`);
     return n;
   });
 }

@@ -1,5 +1,6 @@
 /** `tsdsl graph`: the dependency graph of packages, in any node type and backend. */
 import { TsdslError } from '../../errors.js';
+import { escapeRegExp } from '../../regexp.js';
 import { buildGraph, findNodeType } from '../../graph/build.js';
 import { backends, findBackend } from '../../graph/backends/index.js';
 import { nodeTypes } from '../../graph/node-types.js';
@@ -81,7 +82,7 @@ export const command: Command = {
         label = target.text;
         const versionOk = (v: string) => target.version === undefined || versionMatches(target.version, v);
         // Packages by name and version; other nodes (derivations, store items) by their store name.
-        const storeName = new RegExp(`^/.*/[0-9a-z]{32}-${target.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d[^/]*?)(?:\\.drv)?$`);
+        const storeName = new RegExp(`^/.*/[0-9a-z]{32}-${escapeRegExp(target.name)}-(\\d[^/]*?)(?:\\.drv)?$`);
         matches = (n) => {
           if (isPackage(n)) return n.name === target.name && versionOk(n.version);
           const m = storeName.exec(type.label(n as never));
