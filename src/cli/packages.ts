@@ -38,13 +38,17 @@ export async function collectionFrom(args: ParsedArgs): Promise<Collection> {
 }
 
 /**
- * Resolve specs and apply every transformation option, warning about those with no effect. The
- * specs are the command's words: a variant typed as a word of its own joins the spec before it
- * (`joinVariantWords`), so there may be fewer packages than words.
+ * The packages a command's words name. A variant typed as a word of its own joins the spec
+ * before it (`joinVariantWords`), so there may be fewer packages than words.
  */
+export function resolveWords(collection: Collection, words: readonly string[]): Package[] {
+  return collection.resolveAll(joinVariantWords(words));
+}
+
+/** Resolve spec words (`resolveWords`) and apply every transformation option, warning about those with no effect. */
 export async function packagesFrom(args: ParsedArgs, specs: readonly string[], collection?: Collection): Promise<{ collection: Collection; packages: Package[] }> {
   const c = collection ?? (await collectionFrom(args));
-  const resolved = c.resolveAll(joinVariantWords(specs));
+  const resolved = resolveWords(c, specs);
   const packages = await applyTransformOptions(resolved, args.ordered, c, { warn });
   return { collection: c, packages };
 }

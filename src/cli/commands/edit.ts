@@ -6,13 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { basename } from 'node:path';
 import { TsdslError } from '../../errors.js';
-import { joinVariantWords } from '../../registry/spec.js';
 import { formatLocation } from '../../dsl/location.js';
 import { fullName } from '../../dsl/package.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { loadOptions } from '../options.js';
-import { collectionFrom } from '../packages.js';
+import { collectionFrom, resolveWords } from '../packages.js';
 
 /** Editors that take `--goto FILE:LINE:COLUMN` rather than the common `+LINE FILE`. */
 const GOTO_EDITORS = ['code', 'codium', 'code-insiders'];
@@ -75,7 +74,7 @@ export const command: Command = {
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl edit: no package given; try `tsdsl edit hwloc` (see --help)');
     const collection = await collectionFrom(args);
-    const packages = collection.resolveAll(joinVariantWords(args.positionals));
+    const packages = resolveWords(collection, args.positionals);
     const locations = packages.map((p) => {
       const l = p.location;
       if (!l) throw new TsdslError(`cannot tell where \`${fullName(p)}\` is defined (it was not made by definePackage or inherit in a file)`);

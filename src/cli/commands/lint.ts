@@ -1,11 +1,10 @@
 /** `tsdsl lint`: check package definitions for common mistakes (Guix's `guix lint`). */
 import { relative, isAbsolute } from 'node:path';
 import { TsdslError } from '../../errors.js';
-import { joinVariantWords } from '../../registry/spec.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import { loadOptions } from '../options.js';
-import { collectionFrom } from '../packages.js';
+import { collectionFrom, resolveWords } from '../packages.js';
 
 const list = (v: unknown, flag: string): string[] => {
   const given = (v as string[] | undefined) ?? [];
@@ -48,7 +47,7 @@ export const command: Command = {
     const { lintPackages, selectCheckers } = await import('../../lint/lint.js');
     const selected = selectCheckers(list(args.values['checkers'], '--checkers'), list(args.values['exclude'], '--exclude'), args.values['network'] === true);
     const collection = await collectionFrom(args);
-    const packages = args.positionals.length ? collection.resolveAll(joinVariantWords(args.positionals)) : collection.all();
+    const packages = args.positionals.length ? resolveWords(collection, args.positionals) : collection.all();
     // On a terminal, a redrawn count; otherwise nothing but the findings.
     const tty = (await import('../progress.js')).redraws();
     const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);

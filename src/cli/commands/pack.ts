@@ -1,13 +1,12 @@
 /** `tsdsl pack`: a reproducible bundle of packages and their whole closure. */
 import { TsdslError } from '../../errors.js';
-import { joinVariantWords } from '../../registry/spec.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { CompressionName, PackFormatName } from '../../pack/api.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
-import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom, resolveWords } from '../packages.js';
 import { progressReporter, redraws } from '../progress.js';
 
 export const command: Command = {
@@ -177,7 +176,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
     // transformations once over all of them (so "had no effect" speaks of all of them).
     const { loadManifest } = await import('../../pack/manifest.js');
     const { applyTransformOptions } = await import('../../transform/options.js');
-    const roots = collection.resolveAll(joinVariantWords(args.positionals));
+    const roots = resolveWords(collection, args.positionals);
     for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
     packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
   }
