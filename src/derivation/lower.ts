@@ -72,6 +72,21 @@ function fail(p: Package, field: string, message: string): never {
   throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
 }
 
+/** An input's own variable name (`hwloc`, `pt_scotch`; empty when it has none). */
+const ownVariable = (l: Lowered): string => l.envVar;
+
+/**
+ * Sets a variable to each input's prefix (`out`), named by `variable` (none when it gives ''),
+ * never over one already set: the build system's, or an earlier input's.
+ */
+function setInputVariables(env: Record<string, string>, list: readonly Lowered[], variable: (l: Lowered) => string): void {
+  for (let i = 0; i < list.length; i++) {
+    const l = list[i]!;
+    const v = variable(l);
+    if (v !== '' && env[v] === undefined) env[v] = l.outputs['out']!;
+  }
+}
+
 /** Packages of the lists and everything they propagate, in order, without duplicates. */
 function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
   const into: Package[] = [];
@@ -705,23 +720,16 @@ export class Lowerer {
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets. A
         // replacement put in by a rewrite is also known by the label of what it replaced
         // (`$scotch` after --with-input=scotch=pt-scotch).
+        setInputVariables(env, nativeL, ownVariable);
+        setInputVariables(env, hostL, ownVariable);
         const labels = inputLabels(p);
-        for (let i = 0; i < nativeL.length; i++) {
-          const l = nativeL[i]!;
-          if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
-        }
-        for (let i = 0; i < hostL.length; i++) {
-          const l = hostL[i]!;
-          if (l.envVar !== '' && env[l.envVar] === undefined) env[l.envVar] = l.outputs['out']!;
-        }
         if (labels) {
-          for (const list of [nativeL, hostL]) {
-            for (const l of list) {
-              const label: string | undefined = labels.get(l.package);
-              const v = label === undefined ? '' : envVarOf(label);
-              if (v !== '' && env[v] === undefined) env[v] = l.outputs['out']!;
-            }
-          }
+          const labelVariable = (l: Lowered) => {
+            const label = labels.get(l.package);
+            return label === undefined ? '' : envVarOf(label);
+          };
+          setInputVariables(env, nativeL, labelVariable);
+          setInputVariables(env, hostL, labelVariable);
         }
         const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
         if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);
@@ -750,7 +758,10 @@ export class Lowerer {
         const phases = args.phases;
         if (phases) {
           const names = Object.keys(phases);
-          for (let i = 0; i < names.length; i++) env[bs.phases.includes(names[i]!) ? `${names[i]}Phase` : names[i]!] = phases[names[i]!]!;
+          for (let i = 0; i < names.length; i++) {
+            const phase = names[i]!;
+            env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = phases[phase]!;
+          }
         }
         checkFlagReferences(p, env);
         checkDashedReferences(p, env);
