@@ -58,11 +58,12 @@ export const command: Command = {
         }
         if (text === undefined) {
           const path = item.paths[0]!;
-          if (!item.drvPath && store.isValid(path) && !existsSync(store.physicalPath(path))) {
+          const registered = !item.drvPath && store.isValid(path);
+          if (registered && !existsSync(store.physicalPath(path))) {
             throw new TsdslError(`tsdsl log: no build log for ${path}, and it is registered, but its files are gone from ${store.root}/store; \`tsdsl verify\` lists what else is missing`);
           }
           // A .drv (written by `build -d`, say) none of whose outputs is in the store: not built yet.
-          const unbuilt = !item.drvPath && path.endsWith('.drv') && store.isValid(path) && store.validAmong(Object.values(store.readDerivation(path).outputs).map((o) => o.path)).size === 0;
+          const unbuilt = registered && path.endsWith('.drv') && store.validAmong(Object.values(store.readDerivation(path).outputs).map((o) => o.path)).size === 0;
           throw new TsdslError(
             item.drvPath
               ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`tsdsl build ${item.arg}\``
