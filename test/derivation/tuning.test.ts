@@ -16,6 +16,9 @@ import { gnuBuilderScript } from '../../src/derivation/builders/gnu.js';
 import { transform, getDefaultCollection } from '../../src/transform/api.js';
 
 const c = getDefaultCollection();
+/** The CMake builder's script, and its line that exports CFLAGS, CXXFLAGS and FFLAGS with $extraCFlags. */
+const CMAKE_BUILDER = gnuBuilderScript('cmake');
+const FLAG_EXPORTS = /^export CFLAGS=.*$/m.exec(CMAKE_BUILDER)![0];
 const work = mkdtempSync(join(tmpdir(), 'tsdsl-tuning-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -85,14 +88,12 @@ describe('--tune and --with-debug-info reach the compilers', () => {
   });
 
   it("scalapack: CMAKE_Fortran_FLAGS as the builder expands the package's CMake flags", async () => {
-    const script = gnuBuilderScript('cmake');
     // The builder's own flag exports and expansion function, run on the package's flag line.
-    const exports = /^export CFLAGS=.*$/m.exec(script)![0];
-    const expand = /^expand_refs\(\) \{[\s\S]*?^\}$/m.exec(script)![0];
+    const expand = /^expand_refs\(\) \{[\s\S]*?^\}$/m.exec(CMAKE_BUILDER)![0];
     const fortranFlags = async (how: 'tuned' | 'debug' | 'plain') => {
       const env = await buildEnv('scalapack', how);
       const line = env['cmakeFlags']!.split('\n').find((f) => f.startsWith('-DCMAKE_Fortran_FLAGS='))!;
-      return bash({ ...env, line }, `${exports}\n${expand}\nexpand_refs "$line"`);
+      return bash({ ...env, line }, `${FLAG_EXPORTS}\n${expand}\nexpand_refs "$line"`);
     };
     expect(await fortranFlags('tuned')).toBe('-DCMAKE_Fortran_FLAGS=-fallow-argument-mismatch -O2 -march=haswell');
     expect(await fortranFlags('debug')).toBe('-DCMAKE_Fortran_FLAGS=-fallow-argument-mismatch -O2 -g');
@@ -102,11 +103,10 @@ describe('--tune and --with-debug-info reach the compilers', () => {
   it('metis and lapack (CMake, flags from the environment) see the tuned CFLAGS and FFLAGS', async () => {
     // Neither sets CMAKE_C_FLAGS or CMAKE_Fortran_FLAGS, so CMake starts them from $CFLAGS and
     // $FFLAGS, which the builder exports with $extraCFlags appended.
-    const exports = /^export CFLAGS=.*$/m.exec(gnuBuilderScript('cmake'))![0];
     for (const spec of ['metis', 'lapack']) {
       const env = await buildEnv(spec, 'tuned');
       expect(env['cmakeFlags'], spec).not.toMatch(/CMAKE_(C|CXX|Fortran)_FLAGS=/);
-      expect(bash(env, `${exports}\nprintf '%s|%s' "$CFLAGS" "$FFLAGS"`), spec).toBe('-O2 -march=haswell|-O2 -march=haswell');
+      expect(bash(env, `${FLAG_EXPORTS}\nprintf '%s|%s' "$CFLAGS" "$FFLAGS"`), spec).toBe('-O2 -march=haswell|-O2 -march=haswell');
     }
   });
 
