@@ -1026,7 +1026,8 @@ export const gccToolchain = definePackage({
     'A union of the Debian bookworm packages that make a complete C and C++ compiler: GCC 12 (gcc, g++, cpp), GNU Binutils 2.40, the GNU C Library 2.36 headers and libraries, the Linux API headers, and the GCC support and C++ standard libraries. It is the implicit toolchain of the gnu and cmake build systems.',
   homePage: 'https://gcc.gnu.org/',
   license: [licenses.gpl3Plus, licenses.gpl3PlusGccRuntime, licenses.lgpl21Plus],
-  properties: { bootstrap: true },
+  // What --with-c-toolchain accepts (itself, or a package that propagates it, as gfortran does).
+  properties: { bootstrap: true, toolchain: true },
 });
 
 /** The GNU Fortran compiler on top of the C/C++ toolchain. */

@@ -89,6 +89,20 @@ function packageArg(text: string, ctx: TransformContext): Package {
   return ctx.objects?.get(text) ?? ctx.collection.resolve(text);
 }
 
+/** Whether `p`, or a package it propagates, is marked as a C toolchain (`properties.toolchain`). */
+function isToolchain(p: Package): boolean {
+  const seen = new Set<Package>();
+  const stack = [p];
+  while (stack.length) {
+    const q = stack.pop()!;
+    if (seen.has(q)) continue;
+    seen.add(q);
+    if (q.properties['toolchain'] === true) return true;
+    stack.push(...q.propagatedInputs);
+  }
+  return false;
+}
+
 /** A rewrite of everything but the root itself (Guix: "replaces its dependencies"). */
 function dependenciesOnly(fn: (p: Package) => Package, cut: (p: Package) => boolean, deep: boolean) {
   return (root: Package) => {
@@ -410,6 +424,18 @@ export const transformations: readonly Transformation[] = [
       const [left, right] = splitPair('with-c-toolchain', spec, 'PACKAGE=TOOLCHAIN', 'mumps=gcc-toolchain');
       const target = targetSpec(left, ctx);
       const toolchain = right.split(',').map((t) => packageArg(t.trim(), ctx));
+      if (!toolchain.some(isToolchain)) {
+        const known = ctx.collection
+          .all()
+          .filter(isToolchain)
+          .map((p) => p.name);
+        const names = [...new Set(known)].sort().join(', ') || '(none)';
+        throw new TsdslError(
+          `--with-c-toolchain=${spec}: ${toolchain.map((t) => `\`${t.name}\``).join(', ')} ${toolchain.length > 1 ? 'are' : 'is'} not a C toolchain: ` +
+            `neither ${toolchain.length > 1 ? 'they' : 'it'} nor anything ${toolchain.length > 1 ? 'they propagate' : 'it propagates'} is marked \`properties: { toolchain: true }\`, ` +
+            `so the build would find no compiler. Toolchains known here: ${names}. A toolchain package of your own needs that property.`,
+        );
+      }
       return (root: Package) => {
         const changed = new Set<Package>();
         const mapping = packageMapping((p) => {

@@ -15,8 +15,8 @@ import { dummyPackage } from '../fixtures/dummy.js';
 function fixture() {
   const zlib = dummyPackage({ name: 'zlib', version: '1.2.13' });
   const make = dummyPackage({ name: 'make', version: '4.3' });
-  const gcc = dummyPackage({ name: 'gcc-toolchain', version: '12.2.0' });
-  const clang = dummyPackage({ name: 'clang-toolchain', version: '15.0.0' });
+  const gcc = dummyPackage({ name: 'gcc-toolchain', version: '12.2.0', properties: { toolchain: true } });
+  const clang = dummyPackage({ name: 'clang-toolchain', version: '15.0.0', properties: { toolchain: true } });
   const gnuLike = defineBuildSystem({
     name: 'gnu',
     description: 'test gnu',
@@ -178,6 +178,15 @@ describe('transformation options', () => {
     const warnings: string[] = [];
     expect(run(f.app, [['with-c-toolchain', 'scotch=gcc-toolchain']], f.collection, warnings)).toBe(f.app);
     expect(warnings).toEqual([expect.stringMatching(/^--with-c-toolchain=scotch=gcc-toolchain had no effect/)]);
+  });
+
+  it('--with-c-toolchain refuses a package that is not a toolchain, and lists the ones there are', () => {
+    const f = fixture();
+    expect(() => run(f.app, [['with-c-toolchain', 'scotch=metis']], f.collection)).toThrow(
+      /--with-c-toolchain=scotch=metis: `metis` is not a C toolchain: .* marked `properties: \{ toolchain: true \}`.*Toolchains known here: clang-toolchain, gcc-toolchain\./,
+    );
+    // A toolchain with extra packages (as gcc-toolchain,gfortran) is one.
+    expect(() => run(f.app, [['with-c-toolchain', 'scotch=metis,clang-toolchain']], f.collection)).not.toThrow();
   });
 
   it('--with-source infers name and version from the file name, and --with-patch adds a patch', () => {
