@@ -398,7 +398,11 @@ export async function realise(
   const buildOne = async (d: FinalizedDerivation): Promise<void> => {
     const started = Date.now();
     const outPaths = Object.values(d.drv.outputs).map((o) => o.path);
-    const lock = await store.lockPaths(outPaths, { onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]! }) });
+    const lock = await store.lockPaths(outPaths, {
+      onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]! }),
+      // Ctrl-C stops the wait for another process's build at once, not when that build ends.
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     try {
       const checking = (opts.check || (opts.rounds ?? 1) > 1) && outPaths.every((p) => store.isValid(p));
       if (!checking && outPaths.every((p) => store.isValid(p))) {

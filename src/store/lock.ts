@@ -103,7 +103,18 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds, or as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Options for waiting on a lock held by another process. */
 export interface AcquireOptions {
@@ -111,6 +122,8 @@ export interface AcquireOptions {
   timeoutMs?: number;
   /** Called once when the lock turns out to be held, e.g. to print "waiting for lock on …". */
   onWait?: (owner: string) => void;
+  /** Stop waiting when it aborts (Ctrl-C): the wait throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -179,7 +192,7 @@ export class LockDirectory {
 
   /** Waits (without blocking the event loop) until the lock is ours. */
   async acquire(key: string, options: AcquireOptions = {}): Promise<void> {
-    for (const delay of this.waits(key, options)) await sleep(delay);
+    for (const delay of this.waits(key, options)) await sleep(delay, options.signal);
   }
 
   /**
@@ -190,6 +203,7 @@ export class LockDirectory {
     const start = Date.now();
     let delay = 2;
     for (let first = true; ; first = false) {
+      options.signal?.throwIfAborted();
       const r = this.tryAcquire(key);
       if (r === true) return;
       if (first) options.onWait?.(r);

@@ -348,6 +348,20 @@ describe('addToStoreFromPath', () => {
     lock.release();
     expect(await adding).toBe(p);
   });
+
+  it('stops waiting for a lock held by another process when its signal aborts (Ctrl-C)', async () => {
+    const p = store.addTextToStore('held', 'H', []);
+    const file = join(root, 'var/locks', `${parseStorePath(p).hash}.lock`);
+    // Held by a live process that is not this one, and never released.
+    writeFileSync(file, `${process.ppid} 0\n`);
+    const controller = new AbortController();
+    let waited = false;
+    const locking = store.lockPaths([p], { signal: controller.signal, onWait: () => (waited = true) });
+    setTimeout(() => controller.abort(), 100);
+    await expect(locking).rejects.toThrow(/abort/i);
+    expect(waited).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(`${process.ppid} 0\n`);
+  });
 });
 
 describe('closures and roots', () => {
