@@ -5,6 +5,7 @@
  * printed with its stack.
  */
 
+import { dirname } from 'node:path';
 import { compareNames } from './compare.js';
 
 /** A user-facing error: `message` is the whole paragraph the CLI prints. */
@@ -125,7 +126,10 @@ export function systemFailure(e: unknown, database?: string): TsdslError | undef
   }
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
     return new TsdslError(
-      `${db} is damaged (${message}). Restore it from a backup, or recover what it holds (\`sqlite3 ${database ?? 'DB'} .recover | sqlite3 NEW\`, then put NEW in its place); \`tsdsl verify\` then checks it against the store's files`,
+      // Not sqlite3's .recover or .dump: Debian's sqlite3 fails .recover on every database,
+      // and a partly read database can list an item without all its references, whose
+      // closure the next gc would then break.
+      `${db} is damaged (${message}). Restore it from a backup (then \`tsdsl verify\` checks it against the store's files); without one, move the store (${database ? dirname(dirname(database)) : 'TSDSL_ROOT'}) away and build again: downloads are cached, so only the builds are repeated`,
       { cause: e },
     );
   }

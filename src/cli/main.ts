@@ -138,7 +138,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (e as TsdslError).exitCode ?? 1;
     }
     // A full disk, a damaged or locked database: the machine's trouble, said with the way out.
-    const failure = systemFailure(e);
+    const failure = systemFailure(e, /^SQLITE_/.test(String((e as { code?: unknown }).code)) ? await databaseOfEnv() : undefined);
     if (failure) {
       process.stderr.write(`tsdsl: error: ${failure.message}\n`);
       if (debug) process.stderr.write(`${(e as Error).stack}\n`);
@@ -147,5 +147,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tsdsl: internal error (please report it): ${debug ? (e as Error).stack : (e as Error).message}\n`);
     if (!debug) process.stderr.write('Run again with --debug for the stack trace.\n');
     return 70;
+  }
+}
+
+/** The store database the environment names, for an error about it (undefined if TSDSL_ROOT is bad). */
+async function databaseOfEnv(): Promise<string | undefined> {
+  try {
+    const { storeRootFromEnv } = await import('../store/store.js');
+    return `${storeRootFromEnv()}/var/db.sqlite`;
+  } catch {
+    return undefined;
   }
 }

@@ -242,11 +242,13 @@ export class StoreDb {
 
   /**
    * Opens (creating if needed) the database at `file` for the logical store `storeDir`;
-   * refuses a database made for another store dir, whose paths would all be wrong.
+   * refuses a database made for another store dir, whose paths would all be wrong. When the
+   * database is new, `onCreate` runs first and may refuse it by throwing (nothing is kept).
    */
   constructor(
     private readonly file: string,
     storeDir: string,
+    onCreate?: () => void,
   ) {
     const Driver = loadDriver();
     this.db = new Driver(file, { timeout: BUSY_TIMEOUT_MS });
@@ -267,6 +269,8 @@ export class StoreDb {
         const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
         const dir = meta.get('storeDir');
         if (dir === undefined) {
+          // Throwing here rolls the new tables back: the file stays as it was.
+          onCreate?.();
           const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
           put.run('storeDir', storeDir);
           put.run('schema', SCHEMA_VERSION);

@@ -235,7 +235,8 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
   const root = options.root ?? storeRootFromEnv(env);
   if (!root.startsWith('/')) throw new TsdslError(`store root \`${root}\` is not absolute; use an absolute path`);
-  if (options.existing && !existsSync(join(root, 'var', 'db.sqlite'))) {
+  // With items but no database, the store was not "never built in": LocalStore says what it is.
+  if (options.existing && !existsSync(join(root, 'var', 'db.sqlite')) && !hasItems(join(root, 'store'))) {
     throw new TsdslError(`there is no store at ${root} (${env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset'}): nothing was built there yet, or TSDSL_ROOT is misspelt`);
   }
   return new LocalStore(root, storeDir, options);
@@ -243,6 +244,15 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
 
 // ---------------------------------------------------------------------------------------
 // File-system helpers
+
+/** Whether a store directory exists and holds an item (names starting with `.` are its own). */
+function hasItems(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((n) => !n.startsWith('.'));
+  } catch {
+    return false;
+  }
+}
 
 const CANONICAL_TIME = 1;
 // Creating files with mode 0444 saves an fchmod per file, unless the umask removes read bits.
@@ -463,22 +473,25 @@ export class LocalStore implements Store {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     // A missing or emptied database beside a store that holds items was lost or replaced: a new
     // one would call every item a leftover of a crash, for the next gc to delete.
-    if (!existsSync(dbFile) || statSync(dbFile).size === 0) {
+    const lost = (what: string): void => {
       const items = readdirSync(this.storeRoot).filter((n) => !n.startsWith('.'));
       if (items.length) {
         throw new TsdslError(
-          `the store database ${dbFile} is ${existsSync(dbFile) ? 'empty' : 'missing'}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${root} away (a new store is made at the next command)`,
+          `the store database ${dbFile} ${what}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${root} away (a new store is made at the next command)`,
         );
       }
-    }
+    };
+    if (!existsSync(dbFile) || statSync(dbFile).size === 0) lost(existsSync(dbFile) ? 'is empty' : 'is missing');
+    // A database file without the store's tables (what a failed recovery leaves) too.
+    const newDatabase = () => lost('has no tables');
     const reserved = join(varDir, 'reserved');
     try {
       try {
-        this.db = new StoreDb(dbFile, storeDir);
+        this.db = new StoreDb(dbFile, storeDir, newDatabase);
       } catch (e) {
         if (!(options.useReserve && systemFailure(e) && existsSync(reserved))) throw e;
         rmSync(reserved, { force: true });
-        this.db = new StoreDb(dbFile, storeDir);
+        this.db = new StoreDb(dbFile, storeDir, newDatabase);
       }
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';

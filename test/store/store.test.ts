@@ -110,9 +110,17 @@ describe('opening', () => {
     expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is empty, but .*\/store holds 1 item: the database was lost or replaced\. Restore it from a backup; or, to start over, move/);
     rmSync(db);
     expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/is missing, but/);
+    // A valid SQLite file without the store's tables (what a failed `.recover` leaves).
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };
+    const other = new Sqlite(db);
+    other.exec('CREATE TABLE lost_and_found (x)');
+    other.close();
+    // Refused again: the refusal made no tables in it.
+    for (let i = 0; i < 2; i++) expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite has no tables, but .*\/store holds 1 item: the database was lost or replaced/);
+    rmSync(db);
     writeFileSync(db, 'not a database '.repeat(500));
     for (const f of ['db.sqlite-wal', 'db.sqlite-shm']) rmSync(join(root, 'var', f), { force: true });
-    expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is damaged \(file is not a database\)\. Restore it from a backup, or recover what it holds/);
+    expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is damaged \(file is not a database\)\. Restore it from a backup .*; without one, move the store \(.*\) away and build again/);
     // The test's own handle, for afterEach.
     rmSync(root, { recursive: true, force: true });
     store = openStore({ root, storeDir: SD, env: {}, durable: false });
