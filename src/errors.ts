@@ -112,13 +112,15 @@ export function warnOnStderr(text: string): void {
  * errors, not as internal errors to report; `database` names the store's database file.
  */
 export function systemFailure(e: unknown, database?: string): TsdslError | undefined {
-  const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown };
+  const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown; dest?: unknown };
+  // A copy's error names its source as `path` and what it was writing as `dest`.
+  const written = typeof err.dest === 'string' ? err.dest : typeof err.path === 'string' ? err.path : undefined;
   const code = typeof err.code === 'string' ? err.code : '';
   const message = typeof err.message === 'string' ? err.message : String(e);
   const db = database ? `the store database ${database}` : 'the store database';
   // SQLite cannot size its shared-memory file on a full disk: IOERR_SHMSIZE is that symptom.
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
-    const what = typeof err.path === 'string' ? ` (writing ${err.path})` : code.startsWith('SQLITE_') ? ` (writing ${db})` : '';
+    const what = written !== undefined ? ` (writing ${written})` : code.startsWith('SQLITE_') ? ` (writing ${db})` : '';
     return new TsdslError(
       `the file system is full${what}: ${code === 'EDQUOT' ? 'your disk quota is used up' : 'no space is left'}. Free some space and try again: \`tsdsl gc\` deletes the store items no root needs, \`tsdsl gc --packs\` the packs \`tsdsl run\` unpacked`,
       { cause: e },
@@ -143,7 +145,10 @@ export function systemFailure(e: unknown, database?: string): TsdslError | undef
     return new TsdslError(`reading or writing ${db} failed (${message}, ${code}): the disk may be full or failing; check it (\`df\`), then try again`, { cause: e });
   }
   if (code === 'EROFS') {
-    return new TsdslError(`the file system is read-only${typeof err.path === 'string' ? ` (writing ${err.path})` : ''}; set TSDSL_ROOT to a store on a writable one`, { cause: e });
+    return new TsdslError(
+      `the file system is read-only${written !== undefined ? ` (writing ${written})` : ''}; point the setting for that directory at a writable one: TSDSL_ROOT for the store, TSDSL_DOWNLOAD_CACHE for downloads, TSDSL_PACK_CACHE for unpacked packs, TMPDIR for temporary files`,
+      { cause: e },
+    );
   }
   return undefined;
 }

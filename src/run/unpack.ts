@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { TsdslError, causeOf } from '../errors.js';
 import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
-import { deleteTree, makeDirectories } from '../store/tree.js';
+import { deleteTree, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
@@ -201,13 +201,8 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const cacheDir = options.cacheDir ?? packCacheDir();
   const hash = (await fileSha256(file)).toString('hex');
   const dest = join(cacheDir, hash);
-  let locks: LockDirectory;
-  try {
-    makeDirectories(cacheDir);
-    locks = cacheLocks(cacheDir);
-  } catch (e) {
-    throw new TsdslError(`cannot use ${cacheDir} as the cache of unpacked packs (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set TSDSL_PACK_CACHE to a directory you can write`, { cause: e });
-  }
+  makeCacheDirectories(cacheDir, 'the cache of unpacked packs', 'TSDSL_PACK_CACHE', '.locks');
+  const locks = cacheLocks(cacheDir);
   await locks.acquire(hash);
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
   try {

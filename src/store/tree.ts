@@ -2,7 +2,7 @@
  * Making directories and deleting read-only trees (store items, unpacked packs): a small module
  * of its own, so that `tsdsl run` can use it without loading the store.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsdslError } from '../errors.js';
 
@@ -30,7 +30,11 @@ export function makeDirectories(dir: string): void {
  */
 export function makeCacheDirectories(dir: string, what: string, setting: string, sub = ''): void {
   try {
-    makeDirectories(sub ? join(dir, sub) : dir);
+    const leaf = sub ? join(dir, sub) : dir;
+    makeDirectories(leaf);
+    // One that exists already may be another user's or read-only: say so now, not as an
+    // EACCES from the first file written in it.
+    for (const d of new Set([dir, leaf])) accessSync(d, fsConstants.W_OK);
   } catch (e) {
     throw new TsdslError(`cannot use ${dir} for ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set ${setting} to a directory you can write`, { cause: e });
   }

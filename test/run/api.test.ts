@@ -165,7 +165,7 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   });
 
   it('refuses bad requests with one clear sentence', () => {
-    const [both, unknown, missing, notInPack, unwritable, procfs] = api([
+    const [both, unknown, missing, notInPack, unwritable, procfs, existing] = api([
       { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
       { pack: packs['tarball']!, engine: 'magic' as never, command: ['true'] },
       { pack: join(f!.dir, 'nope.tar.gz'), command: ['true'] },
@@ -174,9 +174,12 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
       { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: join(f!.dir, 'no-cache-here') },
       // mkdir(2) says ENOENT there although /proc exists (Node's recursive mkdir would loop forever)
       { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: '/proc/no-cache-here' },
+      // one that exists, but is root's: refused before anything is written in it
+      { pack: packs['tarball']!, engine: 'userns', command: ['true'], cacheDir: f!.dir },
     ]);
-    expect(procfs!.error).toMatch(/cannot use \/proc\/no-cache-here as the cache of unpacked packs \(ENOENT\)/);
-    expect(unwritable!.error).toMatch(/cannot use .*\/no-cache-here as the cache of unpacked packs \(EACCES\); set TSDSL_PACK_CACHE/);
+    expect(procfs!.error).toMatch(/cannot use \/proc\/no-cache-here for the cache of unpacked packs \(ENOENT\)/);
+    expect(unwritable!.error).toMatch(/cannot use .*\/no-cache-here for the cache of unpacked packs \(EACCES\); set TSDSL_PACK_CACHE/);
+    expect(existing!.error).toMatch(/cannot use .* for the cache of unpacked packs \(EACCES\); set TSDSL_PACK_CACHE to a directory you can write/);
     expect(both!.error).toMatch(/either `pack`.*or `packages`/);
     expect(unknown!.error).toMatch(/unknown run engine `magic`/);
     expect(missing!.error).toMatch(/nope\.tar\.gz` does not exist/);
