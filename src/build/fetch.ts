@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
-import { LockDirectory } from '../store/lock.js';
+import { LockDirectory, PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
 import { makeCacheDirectories } from '../store/tree.js';
 import { resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
@@ -38,6 +38,9 @@ export function defaultDownloadCache(env: Env = process.env): string {
 }
 
 /** Makes a directory of the download cache, or says which setting to change. */
+/** A partial download's name: its process and PID namespace (the cache may be shared across containers). */
+const PARTIAL = /^\.tmp-(\d+)-ns(\d+)-[0-9a-f]{12}$/;
+
 const makeCache = (dir: string): void => makeCacheDirectories(dir, 'the download cache', 'TSDSL_DOWNLOAD_CACHE');
 
 /** What to download: URLs tried in order, the expected sha256, and the file's name. */
@@ -335,6 +338,8 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
     if (st) return { path: cached, sha256: expected, size: st.size, url: undefined };
   }
   makeCache(cacheDir);
+  // Partial downloads of processes that were killed (kill -9 runs no clean-up).
+  removeLeftoversOfDead(cacheDir, PARTIAL);
 
   const failures: Array<{ url: string; error: string }> = [];
   const candidates: string[] = [];
@@ -350,7 +355,7 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
 
   for (const url of candidates) {
     if (options.signal?.aborted) throw abortReason(options.signal);
-    const tmp = join(cacheDir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(cacheDir, `.tmp-${process.pid}-ns${PID_NAMESPACE}-${randomBytes(6).toString('hex')}`);
     const handle = await fsp.open(tmp, 'w+', 0o644);
     let moved = false;
     try {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PID_NAMESPACE } from '../../src/store/lock.js';
 import { dash } from '../../packages/bootstrap.js';
 import { nix32Encode } from '../../src/derivation/hash.js';
 import { isTsdslError } from '../../src/errors.js';
@@ -99,6 +100,20 @@ describe('fetchUrl', () => {
     expect(progress.at(-1)).toEqual([payload.length, payload.length]);
     // Only the verified file is left: no temporary files.
     expect(readdirSync(cacheDir)).toEqual([payloadSha]);
+  });
+
+  it('removes the partial downloads of processes that died, and keeps a live one\'s', async () => {
+    const cacheDir = join(dir, 'cache');
+    mkdirSync(cacheDir);
+    const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
+    const ns = PID_NAMESPACE;
+    const stale = `.tmp-${dead}-ns${ns}-${'a'.repeat(12)}`;
+    const live = `.tmp-${process.ppid}-ns${ns}-${'b'.repeat(12)}`;
+    // Another PID namespace's (a container sharing the cache): its pids mean nothing here.
+    const foreign = `.tmp-${dead}-ns1-${'c'.repeat(12)}`;
+    for (const f of [stale, live, foreign]) writeFileSync(join(cacheDir, f), 'partial');
+    await fetchUrl({ urls: [`${base}/file.bin`], sha256: payloadSha, fileName: 'file.bin' }, { cacheDir });
+    expect(readdirSync(cacheDir).sort()).toEqual([foreign, live, payloadSha].sort());
   });
 
   it('serves a cached file without touching the network', async () => {

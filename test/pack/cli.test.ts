@@ -6,12 +6,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { removeTree } from '../../src/pack/compress.js';
+import { PID_NAMESPACE } from '../../src/store/lock.js';
 import { BIN, tsdsl } from '../cli/helpers.js';
 
 const root = process.env['TSDSL_TEST_ROOT'] ?? join(tmpdir(), 'tsdsl-test-store');
@@ -46,6 +47,10 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
 
   it('-o - writes the same bytes to standard output, and refuses a terminal or an empty name', () => {
     const tmp = mkdtempSync(join(dir, 'tmp-'));
+    // What a `pack -o -` killed with -9 left: removed by the next one.
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
+    mkdirSync(join(tmp, `tsdsl-pack-${dead}-ns${PID_NAMESPACE}-AbC123`));
+    writeFileSync(join(tmp, `tsdsl-pack-${dead}-ns${PID_NAMESPACE}-AbC123`, 'pack'), 'partial');
     const piped = spawnSync(process.execPath, [BIN, 'pack', 'hwloc', '-S', '/bin=bin', '-o', '-'], { env: { ...process.env, ...env, TSDSL_PACKAGE_PATH: '', TMPDIR: tmp }, timeout: 600_000, maxBuffer: 1 << 30 });
     expect(piped.status, String(piped.stderr)).toBe(0);
     expect(String(piped.stderr)).toMatch(/store items packed, \d+\.\d MiB written to standard output\n$/);

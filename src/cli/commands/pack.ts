@@ -141,7 +141,10 @@ async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => 
   const { join } = await import('node:path');
   const { pipeline } = await import('node:stream/promises');
   const { removeTree, trackTemporary } = await import('../../pack/compress.js');
-  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-pack-'));
+  const { PID_NAMESPACE, removeLeftoversOfDead } = await import('../../store/lock.js');
+  // Named by process, so that what a killed one left (kill -9 runs no clean-up) goes now.
+  removeLeftoversOfDead(tmpdir(), /^tsdsl-pack-(\d+)-ns(\d+)-[A-Za-z0-9]{6}$/);
+  const dir = mkdtempSync(join(tmpdir(), `tsdsl-pack-${process.pid}-ns${PID_NAMESPACE}-`));
   const release = trackTemporary(dir);
   const file = join(dir, 'pack');
   return {
