@@ -28,4 +28,4 @@ export { runEngines, findEngine, autoEngine, type RunEngine, type RunSpec } from
 export { explainEngines, formatExplanation } from './run/diagnose.js';
 export { run, type RunRequest, type BindRequest, type EngineName } from './run/api.js';
 export { collectPackCache, listPackCache, packCacheDir, type PackCacheEntry, type PackCacheCollection } from './run/unpack.js';
-export { lint, lintCheckers, style, collectGarbage, verifyStore, closureSizes, type LintRequest, type Finding, type StyleResult, type GcOptions, type GcResult, type VerifyOptions, type StoreProblem, type SizeEntry } from './maintenance.js';
+export { lint, lintCheckers, style, collectGarbage, verifyStore, repairStore, closureSizes, type LintRequest, type Finding, type StyleResult, type GcOptions, type GcResult, type VerifyOptions, type StoreProblem, type RepairResult, type SizeEntry } from './maintenance.js';

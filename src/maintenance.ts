@@ -1,7 +1,7 @@
 /**
  * The maintenance commands as functions, for scripts: `lint()` and `style()` over package files
  * (as `tsdsl lint` and `tsdsl style`; they load ts-morph when called, not when tsdsl is
- * imported), and, over a store, `collectGarbage()`, `verifyStore()` and `closureSizes()` (as
+ * imported), and, over a store, `collectGarbage()`, `verifyStore()` (with `repairStore()`) and `closureSizes()` (as
  * `tsdsl gc`, `tsdsl verify` and `tsdsl size`).
  */
 import { checkRequestKeys, TsdslError } from './errors.js';
@@ -11,7 +11,7 @@ import type { Finding } from './lint/lint.js';
 import { checkers } from './lint/checkers.js';
 import type { StyleEdit } from './edit/style.js';
 
-export { collectGarbage, verifyStore, closureSizes, type GcOptions, type GcResult, type VerifyOptions, type StoreProblem, type SizeEntry } from './store/gc.js';
+export { collectGarbage, verifyStore, repairStore, closureSizes, type GcOptions, type GcResult, type VerifyOptions, type StoreProblem, type RepairResult, type SizeEntry } from './store/gc.js';
 export type { Finding } from './lint/lint.js';
 
 /** What `lint()` checks. */

@@ -172,6 +172,14 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
   // A sandboxed build: the closure of its inputs, bound read-only; its outputs, writable.
   const inputPaths = [...Object.entries(drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...drv.inputSrcs];
   const closure = store.queryRequisites(inputPaths);
+  // An item valid in the database whose files were deleted by hand: said as that, with the way out.
+  const gone = closure.filter((p) => !existsSync(store.physicalPath(p)));
+  if (gone.length) {
+    throw new BuildError(
+      `cannot build ${d.drvPath}: ${gone.length === 1 ? 'the store item' : `${gone.length} store items`} it needs ${gone.length === 1 ? 'is' : 'are'} registered but missing from disk (${gone.slice(0, 3).join(', ')}${gone.length > 3 ? ', …' : ''}); ` +
+        'run `tsdsl verify --repair` to forget the damaged items and those that refer to them, then build again',
+    );
+  }
   const debs: Array<[string, string]> = [];
   for (const p of closure) {
     const deriver = store.queryDerivers(p)[0];

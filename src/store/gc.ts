@@ -286,6 +286,38 @@ export async function verifyStore(store: LocalStore, options: VerifyOptions = {}
   return { checked: paths.length, problems };
 }
 
+/** What `repairStore` did. */
+export interface RepairResult {
+  /** The damaged items and every valid item that refers to them, directly or not, now forgotten. */
+  forgotten: string[];
+  /** Of those, the ones that could not be forgotten (being built or added meanwhile). */
+  busy: string[];
+}
+
+/**
+ * Forgets the items `verifyStore` found missing or damaged, with every item that refers to
+ * them (an item is valid only with its whole closure), deleting what is left of their files:
+ * the next build makes them again, at the same paths. Roots that kept them stay, and hold them
+ * again once they are rebuilt. Dangling references and roots are the database's damage, not
+ * repaired here.
+ */
+export function repairStore(store: LocalStore, problems: readonly StoreProblem[]): RepairResult {
+  const damaged = problems.filter((p) => p.kind === 'missing' || p.kind === 'hash-mismatch').map((p) => p.path);
+  const set = new Set<string>();
+  const stack = [...damaged];
+  while (stack.length) {
+    const p = stack.pop()!;
+    if (set.has(p)) continue;
+    set.add(p);
+    for (const r of store.queryReferrers(p)) if (!set.has(r)) stack.push(r);
+  }
+  // Referrers first, as deletePaths wants them.
+  const order = [...set].sort(compareStrings);
+  const { deleted } = store.deletePaths(order);
+  const gone = new Set(deleted);
+  return { forgotten: deleted.sort(compareStrings), busy: order.filter((p) => !gone.has(p)) };
+}
+
 /** One item of `closureSizes`' report. */
 export interface SizeEntry {
   path: string;

@@ -4,7 +4,7 @@
  * a fake library) and a build log, so nothing needs to be compiled.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -237,7 +237,7 @@ describe('tsdsl gc', () => {
     const r = run(['verify', '--check-contents']);
     expect(r.code).toBe(1);
     expect(lines(r.stdout)).toEqual([expect.stringMatching(new RegExp(`^hash mismatch: ${out} has NAR hash sha256:\\w+ \\(\\d+ bytes\\), but the database records sha256:\\w+ \\(\\d+ bytes\\)$`))]);
-    expect(r.stderr).toMatch(/: 1 problem\nNothing was repaired\. A missing or damaged item: drop the roots that keep it .* run `tsdsl gc`, and build again\. .*\n$/);
+    expect(r.stderr).toMatch(/: 1 problem\nNothing was repaired\. A missing or damaged item: `tsdsl verify --repair` forgets it and the items that refer to it, for the next build to make again\. \n$/);
 
     withStore((s) => {
       const dir = s.physicalPath(lib);
@@ -247,6 +247,17 @@ describe('tsdsl gc', () => {
     const quick = run(['verify']);
     expect(quick.code).toBe(1);
     expect(lines(quick.stdout)).toEqual([expect.stringMatching(new RegExp(`^missing: ${lib} is valid but .* does not exist$`))]);
+
+    // --repair forgets both, and what refers to them (only out refers to lib), deleting their files.
+    const before = withStore((s) => s.allValidPaths());
+    const repaired = run(['verify', '--check-contents', '--repair']);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(lines(repaired.stdout).filter((l) => l.startsWith('forgotten: '))).toEqual([lib, out].sort().map((p) => `forgotten: ${p}`));
+    expect(repaired.stderr).toMatch(/\nrepaired: forgot 2 items \(the 2 damaged and what refers to them\); building again makes them at the same paths\n$/);
+    expect(withStore((s) => s.allValidPaths())).toEqual(before.filter((p) => p !== lib && p !== out));
+    expect(withStore((s) => existsSync(s.physicalPath(out)))).toBe(false);
+    const after = run(['verify', '--check-contents']);
+    expect([after.code, after.stdout]).toEqual([0, '']);
   });
 });
 

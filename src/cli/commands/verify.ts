@@ -15,30 +15,49 @@ export const command: Command = {
     'Checks that every valid store item exists on disk, that references and roots name valid items,\n' +
     'and, with --check-contents, that every item still hashes to the NAR hash recorded when it was\n' +
     'added (this reads the whole store). Prints one line per problem and exits with status 1 if\n' +
-    'there is any. Nothing is repaired: rebuild or re-add a damaged item after collecting it. The\n' +
-    'store is the one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
+    'there is any. With --repair, the missing and damaged items are forgotten, with every item that\n' +
+    'refers to them, and what is left of their files deleted: the next build makes them again, at the\n' +
+    'same paths. The store is the one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
   examples: [
     ['tsdsl verify', 'quick check: every valid item is present'],
     ['tsdsl verify --check-contents', 'also rehash every item and compare with the database'],
+    ['tsdsl verify --check-contents --repair && tsdsl build hwloc', 'forget what is damaged, then build it again'],
   ],
-  options: [{ name: 'check-contents', kind: 'boolean', description: 'rehash every item and compare with the database' }],
+  options: [
+    { name: 'check-contents', kind: 'boolean', description: 'rehash every item and compare with the database' },
+    { name: 'repair', kind: 'boolean', description: 'forget missing and damaged items (and what refers to them), for the next build to make again' },
+  ],
   async run(args) {
     if (args.positionals.length) {
       throw new TsdslError(`tsdsl verify: unexpected argument \`${args.positionals[0]}\`: verify checks the whole store and takes no path or package (see \`tsdsl verify --help\`)`);
     }
     const { openStore } = await import('../../store/store.js');
-    const { verifyStore } = await import('../../store/gc.js');
+    const { repairStore, verifyStore } = await import('../../store/gc.js');
     const store = openStore({ existing: true });
     try {
       const { checked, problems } = await verifyStore(store, { checkContents: Boolean(args.values['check-contents']) });
       out(problems.map((p) => `${p.message}\n`).join(''));
       const what = args.values['check-contents'] ? 'presence and contents' : 'presence';
       err(`checked ${what} of ${checked} item${checked === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}`);
+      const damaged = problems.filter((p) => p.kind === 'missing' || p.kind === 'hash-mismatch').length;
+      const database = problems.length - damaged;
+      const databaseAdvice =
+        'A dangling reference or root means the database was changed by hand or damaged: restore it from a backup, or move the store away and build again';
+      if (args.values['repair'] && damaged) {
+        const { forgotten, busy } = repairStore(store, problems);
+        out(forgotten.map((p) => `forgotten: ${p}\n`).join(''));
+        err(
+          `repaired: forgot ${forgotten.length} item${forgotten.length === 1 ? '' : 's'} (the ${damaged} damaged and what refers to them); building again makes them at the same paths` +
+            (busy.length ? `; ${busy.length} could not be forgotten, being built or added meanwhile (${busy.slice(0, 3).join(', ')}): run again once that is done` : ''),
+        );
+        if (database) err(databaseAdvice);
+        return busy.length || database ? 1 : 0;
+      }
       // What to do, said once after the list (it was only in --help).
       if (problems.length) {
         err(
-          'Nothing was repaired. A missing or damaged item: drop the roots that keep it and the items that refer to it, run `tsdsl gc`, and build again. ' +
-            'A dangling reference or root means the database was changed by hand or damaged: restore it from a backup, or move the store away and build again',
+          (damaged ? 'Nothing was repaired. A missing or damaged item: `tsdsl verify --repair` forgets it and the items that refer to it, for the next build to make again. ' : '') +
+            (database ? databaseAdvice : ''),
         );
       }
       return problems.length === 0 ? 0 : 1;
