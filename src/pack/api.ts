@@ -55,7 +55,10 @@ export interface PackRequest {
   onProgress?: (done: number, total: number) => void;
   /**
    * Stops the builds (what was built stays in the store) and rejects with an `interrupted` error;
-   * once the pack is being written, it is finished.
+   * once the pack is being written, it is finished. While it is written, a SIGINT, SIGTERM or
+   * SIGHUP the program does not handle itself removes the partly written file and ends the
+   * process by that signal (as the command line does); with a handler of its own, the file is
+   * left to finish, and removed only if the process exits first.
    */
   signal?: AbortSignal;
 }

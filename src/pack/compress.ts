@@ -482,14 +482,14 @@ const pending = new Set<string>();
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function onSignal(signal: NodeJS.Signals): void {
+  // A program that handles the signal itself (a script's own Ctrl-C handler) decides whether
+  // its packs go on: their files stay, and what is unfinished when it exits is removed then.
+  if (process.listenerCount(signal) > 1) return;
   cleanupPending();
   for (const s of SIGNALS) process.off(s, onSignal);
-  // Die of the same signal (so the shell sees it) unless the program handles it itself; say
-  // so first, as an interrupted build does.
-  if (process.listenerCount(signal) === 0) {
-    process.stderr.write('tsdsl: error: interrupted; the partly written files were removed\n');
-    process.kill(process.pid, signal);
-  }
+  // Die of the same signal, so the shell sees it; say so first, as an interrupted build does.
+  process.stderr.write('tsdsl: error: interrupted; the partly written files were removed\n');
+  process.kill(process.pid, signal);
 }
 
 function cleanupPending(): void {

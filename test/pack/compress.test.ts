@@ -195,4 +195,30 @@ await writeAtomically(${JSON.stringify(join(dir, 'out', 'pack.tar'))}, async (tm
     expect(readdirSync(join(dir, 'out'))).toEqual([]);
     expect(existsSync(join(dir, 'out', 'pack.tar'))).toBe(false);
   });
+
+  it('leaves the pack alone when the program handles the signal itself, and it finishes', async () => {
+    const dist = ensureDist();
+    const script = join(dir, 'handled.mjs');
+    // A script with its own Ctrl-C handler: the pack being written goes on and lands.
+    writeFileSync(
+      script,
+      `const { writeAtomically } = await import(${JSON.stringify(pathToFileURL(join(dist, 'pack', 'compress.js')).href)});
+const fs = await import('node:fs');
+let interrupted = false;
+process.on('SIGINT', () => (interrupted = true));
+await writeAtomically(${JSON.stringify(join(dir, 'own', 'pack.tar'))}, async (tmp) => {
+  fs.writeFileSync(tmp, 'first half, ');
+  process.kill(process.pid, 'SIGINT');
+  while (!interrupted) await new Promise((r) => setTimeout(r, 10));
+  fs.appendFileSync(tmp, 'second half');
+});
+console.log('done');`,
+    );
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'own'));
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, 'done\n', '']);
+    expect(readdirSync(join(dir, 'own'))).toEqual(['pack.tar']);
+    expect(readFileSync(join(dir, 'own', 'pack.tar'), 'utf8')).toBe('first half, second half');
+  });
 });
