@@ -84,6 +84,48 @@ export function checkRequestKeys(request: object, known: readonly string[], who:
   }
 }
 
+/** A check of one request field: a test and what it expects, said as "must be …". */
+export type FieldCheck = readonly [test: (value: unknown) => boolean, expected: string];
+
+/** Field checks shared by the API's requests. */
+export const fieldChecks = {
+  text: [(v) => typeof v === 'string' && v !== '', 'a non-empty string'],
+  boolean: [(v) => typeof v === 'boolean', 'true or false'],
+  count: [(v) => Number.isInteger(v) && (v as number) >= 1, 'a whole number of at least 1'],
+  texts: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), 'an array of strings'],
+  command: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string') && (v.length === 0 || v[0] !== ''), "an array of strings, the program first (['hwloc-info', '--version'])"],
+  textRecord: [
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'),
+    'an object of strings',
+  ],
+  function: [(v) => typeof v === 'function', 'a function'],
+} satisfies Record<string, FieldCheck>;
+
+/** Says a value in an error: short JSON for data, the kind of anything else. */
+function shown(v: unknown): string {
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol' || typeof v === 'bigint') return String(v);
+  try {
+    const text = JSON.stringify(v);
+    if (text === undefined) return String(v);
+    return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+  } catch {
+    return 'an object';
+  }
+}
+
+/**
+ * Checks the types of an API request's fields before anything is done: a field given with the
+ * wrong type is one error naming it, what it must be and what it was (not a TypeError from
+ * deep inside, nor a value silently taken for another).
+ */
+export function checkRequestTypes(request: object, checks: Readonly<Record<string, FieldCheck>>, who: string): void {
+  for (const [k, [test, expected]] of Object.entries(checks)) {
+    const v = (request as Record<string, unknown>)[k];
+    if (v !== undefined && !test(v)) throw new TsdslError(`${who}: \`${k}\` must be ${expected}, not ${shown(v)}`);
+  }
+}
+
 /**
  * The line of a tool's error output that says what went wrong: a `fatal:` or `error:` line, or
  * one that names a known cause (git's "does not appear to be a git repository", gpgv's "BAD

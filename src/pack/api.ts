@@ -6,9 +6,9 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, isTsdslError, warnOnStderr } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
-import type { Package } from '../dsl/package.js';
+import { isPackage, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -180,8 +180,30 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   }
 }
 
+// The types of the fields, checked before anything is built.
+const PACK_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  packages: [(v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)), "a non-empty array of packages or specs (['hwloc'])"],
+  format: fieldChecks.text,
+  symlinks: [(v) => fieldChecks.texts[0](v) || fieldChecks.textRecord[0](v), "an array of LINK=TARGET strings (['/bin=bin']) or an object ({ '/bin': 'bin' })"],
+  entryPoint: fieldChecks.text,
+  compression: fieldChecks.text,
+  maxLayers: fieldChecks.count,
+  imageTag: fieldChecks.text,
+  relocatable: [(v) => v === 0 || v === 1 || v === 2, '0, 1 (-R) or 2 (-RR)'],
+  provenance: [(v) => typeof v === 'boolean' || (typeof v === 'string' && v !== ''), 'true, false or a non-empty string'],
+  // '' is said by the -o check below, in the command line's words.
+  output: [(v) => typeof v === 'string', 'a file name'],
+  maxJobs: fieldChecks.count,
+  cores: fieldChecks.count,
+  onEvent: fieldChecks.function,
+  onWarning: fieldChecks.function,
+  onProgress: fieldChecks.function,
+};
+
 async function buildAndPack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
+  if (request.packages === undefined) throw new TsdslError("pack(): `packages` is missing: give what to pack, e.g. { packages: ['hwloc'] }");
+  checkRequestTypes(request, PACK_FIELD_CHECKS, 'pack()');
   const format = findPackFormat(request.format ?? 'tarball');
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.

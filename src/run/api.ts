@@ -23,11 +23,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, warnOnStderr } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
-import type { Package } from '../dsl/package.js';
+import { isPackage, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -235,8 +235,25 @@ const RUN_REQUEST_KEYS = Object.keys({
   onEvent: 1, onBuilt: 1, onWarning: 1, cores: 1, maxJobs: 1,
 } satisfies Record<keyof RunRequest, 1>);
 
+// The types of the fields, checked before anything is built or unpacked.
+const RUN_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  pack: fieldChecks.text,
+  packages: [(v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)), "a non-empty array of packages or specs (['hwloc'])"],
+  command: fieldChecks.command,
+  container: fieldChecks.boolean,
+  network: fieldChecks.boolean,
+  pure: fieldChecks.boolean,
+  preserve: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string' || x instanceof RegExp), 'an array of strings or regular expressions'],
+  env: fieldChecks.textRecord,
+  cwd: fieldChecks.text,
+  cacheDir: fieldChecks.text,
+  cores: fieldChecks.count,
+  maxJobs: fieldChecks.count,
+};
+
 export async function run(request: RunRequest): Promise<number> {
   checkRequestKeys(request, RUN_REQUEST_KEYS, 'run()');
+  checkRequestTypes(request, RUN_FIELD_CHECKS, 'run()');
   if ((request.pack === undefined) === (request.packages === undefined)) {
     throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
   }

@@ -30,6 +30,22 @@ describe('pack() and run() requests', () => {
     await expect(run({ pack: '/nonexistent/x.tar.gz', pure: false })).rejects.toThrow(/nonexistent/);
   });
 
+  it('refuse a field of the wrong type, naming it, what it must be and what it was', async () => {
+    const bad = (request: object) => pack(request as never);
+    await expect(bad({})).rejects.toThrow(/^pack\(\): `packages` is missing: give what to pack, e\.g\. \{ packages: \['hwloc'\] \}/);
+    await expect(bad({ packages: 'hwloc' })).rejects.toThrow(/^pack\(\): `packages` must be a non-empty array of packages or specs \(\['hwloc'\]\), not "hwloc"/);
+    await expect(bad({ packages: [undefined] })).rejects.toThrow(/`packages` must be .*, not \[null\]/);
+    await expect(bad({ packages: [42] })).rejects.toThrow(/`packages` must be .*, not \[42\]/);
+    await expect(bad({ packages: ['hwloc'], symlinks: '/bin=bin' })).rejects.toThrow(/^pack\(\): `symlinks` must be an array of LINK=TARGET strings .*, not "\/bin=bin"/);
+    await expect(bad({ packages: ['hwloc'], symlinks: { '/bin': 42 } })).rejects.toThrow(/`symlinks` must be .*, not \{"\/bin":42\}/);
+    for (const relocatable of ['RR', -1, 1.5, true]) await expect(bad({ packages: ['hwloc'], relocatable })).rejects.toThrow(/^pack\(\): `relocatable` must be 0, 1 \(-R\) or 2 \(-RR\)/);
+    await expect(bad({ packages: ['hwloc'], imageTag: '' })).rejects.toThrow(/^pack\(\): `imageTag` must be a non-empty string, not ""/);
+    await expect(bad({ packages: ['hwloc'], entryPoint: '' })).rejects.toThrow(/`entryPoint` must be a non-empty string/);
+    await expect(bad({ packages: ['hwloc'], maxLayers: '3' })).rejects.toThrow(/^pack\(\): `maxLayers` must be a whole number of at least 1, not "3"/);
+    await expect(run({ pack: 'x.tar.gz', command: 'lstopo-no-graphics' as never })).rejects.toThrow(/^run\(\): `command` must be an array of strings, the program first .*, not "lstopo-no-graphics"/);
+    await expect(run({ pack: 'x.tar.gz', env: { A: 1 } as never })).rejects.toThrow(/^run\(\): `env` must be an object of strings, not \{"A":1\}/);
+  });
+
   it('apply the object form of transform() as they apply options', async () => {
     const [byObject] = await requestedPackages(['hwloc'], { withoutTests: ['hwloc'] }, undefined);
     const [byOption] = await requestedPackages(['hwloc'], ['--without-tests=hwloc'], undefined);
