@@ -36,7 +36,7 @@ import {
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError, causeOf } from '../errors.js';
-import { LockDirectory, ownerAlive, ownerToken } from '../store/lock.js';
+import { LockDirectory, PID_NAMESPACE, ownerAlive, ownerToken, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
@@ -205,10 +205,13 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const locks = cacheLocks(cacheDir);
   await locks.acquire(hash);
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
+  // Unpackings are named by process and PID namespace: what a killed run left (kill -9 runs no
+  // clean-up) goes at the next run, of any pack, once its process is gone.
+  removeLeftoversOfDead(cacheDir, /^\.tmp-[0-9a-f]{64}-(\d+)-ns(\d+)$/);
   try {
     if (!existsSync(join(dest, MARKER))) {
       if (existsSync(dest)) deleteTree(dest); // a foreign or broken directory under our name
-      const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}`);
+      const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}-ns${PID_NAMESPACE}`);
       deleteTree(tmp);
       // A Ctrl-C or SIGTERM meanwhile is held until the unpacking (synchronous) ends, so that
       // no half-unpacked directory stays behind; then it ends the command (128+n).
@@ -218,7 +221,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       };
       process.on('SIGINT', hold);
       process.on('SIGTERM', hold);
-      const stop = async (): Promise<void> => {
+      const stop = async (unpacked: boolean): Promise<void> => {
         // A signal that came during the synchronous unpacking waits in libuv's signal pipe until
         // the event loop next polls. A timer does not wait for that poll: its start is the loop's
         // time from before the unpacking, so it is due at once and may run first. Two turns of
@@ -226,17 +229,20 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
         for (let turn = 0; turn < 2; turn++) await new Promise((r) => setImmediate(r));
         process.off('SIGINT', hold);
         process.off('SIGTERM', hold);
-        if (interrupted) throw new TsdslError(`interrupted while unpacking ${file}; nothing half-unpacked was left`, { exitCode: interrupted === 'SIGINT' ? 130 : 143 });
+        if (interrupted) {
+          const kept = unpacked ? `; it was unpacked whole, and the next run uses it (${dest})` : '; nothing half-unpacked was left';
+          throw new TsdslError(`interrupted while unpacking ${file}${kept}`, { exitCode: interrupted === 'SIGINT' ? 130 : 143 });
+        }
       };
       try {
         unpackInto(file, kind, tmp, host);
         renameSync(tmp, dest);
       } catch (e) {
         deleteTree(tmp);
-        await stop();
+        await stop(false);
         throw e;
       }
-      await stop();
+      await stop(true);
     }
     mkdirSync(usersDir(cacheDir, hash), { recursive: true });
     writeFileSync(user, ownerToken() + '\n');
@@ -378,8 +384,9 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
   }
   // Interrupted unpacks and deletions of processes that are gone.
   for (const name of safeReaddir(cacheDir)) {
-    const m = /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)$/.exec(name) ?? /^\.tsdsl-unpack-\w+$/.exec(name);
-    if (!m) continue;
+    const m = /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)(?:-ns(\d+))?$/.exec(name) ?? /^\.tsdsl-unpack-\w+$/.exec(name);
+    // Another PID namespace's process cannot be judged from here.
+    if (!m || (m[2] !== undefined && m[2] !== PID_NAMESPACE)) continue;
     const p = join(cacheDir, name);
     const dead = m[1] !== undefined ? !ownerAlive(`${m[1]} 0`) : now - safeMtime(p) > 86_400_000;
     if (!dead) continue;

@@ -8,6 +8,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
+import { PID_NAMESPACE } from '../../src/store/lock.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineName, RunRequest } from '../../src/run/api.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
@@ -125,9 +126,15 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     const entries = readdirSync(cache).filter((n) => /^[0-9a-f]{64}$/.test(n));
     expect(entries.length).toBe(3); // tarball, docker, squashfs
     const before = Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]));
+    // What a run killed while unpacking left: removed by the next run.
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
+    const left = join(cache, `.tmp-${'e'.repeat(64)}-${dead}-ns${PID_NAMESPACE}`);
+    mkdirSync(join(left, 'usr'), { recursive: true });
+    for (const d of [left, join(left, 'usr')]) chownSync(d, user!.uid, user!.gid);
     api([{ pack: packs['docker']!, engine: 'userns', command: ['fixture', 'true'] }, { pack: packs['tarball']!, engine: 'proot', command: ['fixture', 'true'] }]);
     expect(Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]))).toEqual(before);
     expect(readdirSync(cache).filter((n) => n.startsWith('.tmp-') || n.startsWith('.tsdsl-unpack-'))).toEqual([]);
+    expect(existsSync(left)).toBe(false);
   });
 
   it('passes -E/--preserve variables and sets env; nothing else of the caller', () => {
