@@ -235,6 +235,12 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     docker.checkImageLinks(symlinks);
     if (request.maxLayers !== undefined) docker.checkMaxLayers(request.maxLayers);
   }
+  // The -S links' own checks (a link given twice, links inside each other), before the build.
+  {
+    const { checkLinkSpecs, packInputError } = await import('./tar.js');
+    const { problems } = checkLinkSpecs(symlinks, request.store?.storeDir ?? (await import('../derivation/hash.js')).storeDirFromEnv());
+    if (problems.length) throw packInputError(problems);
+  }
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, warn);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');

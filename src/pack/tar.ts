@@ -189,8 +189,48 @@ export function checkPackInput(input: PackInput): CheckedInput {
   const profile = closure.profile.path;
 
   const links: Array<{ link: string; target: string }> = [];
+  const specs = checkLinkSpecs(input.symlinks, storeDir);
+  problems.push(...specs.problems);
+  for (const { spec, link, rel } of specs.links) {
+    const logicalTarget = rel === '.' ? profile : `${profile}/${rel}`;
+    if (!closure.resolve(logicalTarget, false)) {
+      problems.push(`\`${spec}\`: the profile has no \`${rel}\` (\`${logicalTarget}\`)`);
+      continue;
+    }
+    links.push({ link, target: logicalTarget });
+  }
+
+  let entryPoint: string | undefined;
+  if (input.entryPoint !== undefined) {
+    const rel = profileRelative(input.entryPoint);
+    if (rel === undefined || rel === '.') {
+      problems.push(`the entry point \`${input.entryPoint}\` must be a path relative to the profile, such as \`bin/hello\``);
+    } else {
+      entryPoint = `${profile}/${rel}`;
+      const r = closure.resolve(entryPoint);
+      if (!r?.stats) problems.push(`the entry point \`${rel}\` is not in the profile or points outside the closure (\`${entryPoint}\`)`);
+      else if (!r.stats.isFile()) problems.push(`the entry point \`${rel}\` is not a file (\`${r.logical}\`)`);
+    }
+  }
+  if (problems.length > 0) throw packInputError(problems);
+  links.sort((a, b) => compareStrings(a.link, b.link));
+  return { closure, symlinks: links, entryPoint };
+}
+
+/**
+ * The checks of `-S` links that need no build: each link an absolute path that is not `/`, not
+ * in the store directory and given once, no link inside another, each target relative to the
+ * profile. Returns the problems, and the links that passed (normalised, with their target
+ * relative to the profile), which the format then resolves in the closure.
+ */
+export function checkLinkSpecs(
+  symlinks: ReadonlyArray<{ link: string; target: string }>,
+  storeDir: string,
+): { problems: string[]; links: Array<{ spec: string; link: string; rel: string }> } {
+  const problems: string[] = [];
+  const links: Array<{ spec: string; link: string; rel: string }> = [];
   const linkPaths = new Set<string>();
-  for (const { link, target } of input.symlinks) {
+  for (const { link, target } of symlinks) {
     const spec = `-S ${link}=${target}`;
     const normal = posix.normalize(link).replace(/(.)\/+$/, '$1');
     if (!link.startsWith('/')) {
@@ -216,38 +256,19 @@ export function checkPackInput(input: PackInput): CheckedInput {
       );
       continue;
     }
-    const logicalTarget = rel === '.' ? profile : `${profile}/${rel}`;
-    if (!closure.resolve(logicalTarget, false)) {
-      problems.push(`\`${spec}\`: the profile has no \`${rel}\` (\`${logicalTarget}\`)`);
-      continue;
-    }
     linkPaths.add(normal);
-    links.push({ link: normal, target: logicalTarget });
+    links.push({ spec, link: normal, rel });
   }
   for (const a of linkPaths) {
     for (const b of linkPaths) {
       if (isAncestor(a, b)) problems.push(`\`-S\` links \`${a}\` and \`${b}\` overlap: \`${b}\` would be inside the link \`${a}\``);
     }
   }
-
-  let entryPoint: string | undefined;
-  if (input.entryPoint !== undefined) {
-    const rel = profileRelative(input.entryPoint);
-    if (rel === undefined || rel === '.') {
-      problems.push(`the entry point \`${input.entryPoint}\` must be a path relative to the profile, such as \`bin/hello\``);
-    } else {
-      entryPoint = `${profile}/${rel}`;
-      const r = closure.resolve(entryPoint);
-      if (!r?.stats) problems.push(`the entry point \`${rel}\` is not in the profile or points outside the closure (\`${entryPoint}\`)`);
-      else if (!r.stats.isFile()) problems.push(`the entry point \`${rel}\` is not a file (\`${r.logical}\`)`);
-    }
-  }
-  if (problems.length > 0) throw packInputError(problems);
-  links.sort((a, b) => compareStrings(a.link, b.link));
-  return { closure, symlinks: links, entryPoint };
+  return { problems, links };
 }
 
-function packInputError(problems: readonly string[]): TsdslError {
+/** One error listing every problem of a pack's input. */
+export function packInputError(problems: readonly string[]): TsdslError {
   if (problems.length === 1) return new TsdslError(`cannot pack: ${problems[0]}`);
   return new TsdslError(`cannot pack:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }

@@ -3,7 +3,11 @@
  * is built, as the command line's options are. A misspelt field or transformation is an error
  * with the closest name, never dropped; the object form of `transform()` is taken too.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/store.js';
 import { FROM_COMMAND_LINE, pack } from '../../src/pack/api.js';
 import { run } from '../../src/run/api.js';
 import { requestedPackages } from '../../src/build/profile.js';
@@ -44,6 +48,20 @@ describe('pack() and run() requests', () => {
     await expect(bad({ packages: ['hwloc'], maxLayers: '3' })).rejects.toThrow(/^pack\(\): `maxLayers` must be a whole number of at least 1, not "3"/);
     await expect(run({ pack: 'x.tar.gz', command: 'lstopo-no-graphics' as never })).rejects.toThrow(/^run\(\): `command` must be an array of strings, the program first .*, not "lstopo-no-graphics"/);
     await expect(run({ pack: 'x.tar.gz', env: { A: 1 } as never })).rejects.toThrow(/^run\(\): `env` must be an object of strings, not \{"A":1\}/);
+  });
+
+  it('refuse -S links given twice or inside each other before anything is built', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-pack-links-'));
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    try {
+      await expect(pack({ packages: ['hwloc'], symlinks: ['/bin=bin', '/bin=lib'], store })).rejects.toThrow(/^cannot pack: `-S \/bin=lib`: `\/bin` is given twice/);
+      await expect(pack({ packages: ['hwloc'], symlinks: { '/a': 'bin', '/a/b': 'lib' }, store })).rejects.toThrow(/`-S` links `\/a` and `\/a\/b` overlap/);
+      await expect(pack({ packages: ['hwloc'], format: 'docker', symlinks: ['/=bin'], store })).rejects.toThrow(/cannot create a link at `\/`/);
+      expect(store.allValidPaths()).toEqual([]);
+    } finally {
+      store.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('apply the object form of transform() as they apply options', async () => {
