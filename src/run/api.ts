@@ -63,7 +63,7 @@ export interface RunRequest {
   readonly collection?: Collection;
   /** With `packages`: the store to build into (default: the user's store). */
   readonly store?: LocalStore;
-  /** argv (default: a shell — `$SHELL` for packages on the host, else `sh`). */
+  /** argv (default: a shell — `$SHELL` for packages on the host, else `sh`; for a docker pack, the command its image runs, `--entry-point`, if it has one). */
   readonly command?: readonly string[];
   /** An engine name (`auto`, the default, or userns, proot, charliecloud, podman, docker, apptainer, singularity) or an engine. */
   readonly engine?: EngineName | RunEngine;
@@ -178,25 +178,30 @@ const NATIVE_IMAGES: Readonly<Record<string, readonly PackKind[]>> = {
   singularity: ['squashfs', 'sif'],
 };
 
-/** The `Env` of a docker-archive's image configuration, as a record (empty if unreadable). */
-function imageEnv(host: Host, image: string): Record<string, string> {
+/**
+ * A docker-archive's image configuration: its `Env` as a record, and the command it runs by
+ * default (`Entrypoint` then `Cmd`, as `docker run IMAGE` does); empty if unreadable.
+ */
+function imageConfig(host: Host, image: string): { env: Record<string, string>; command: string[] } {
+  const none = { env: {}, command: [] };
   const tar = which(host, 'tar');
-  if (!tar) return {};
+  if (!tar) return none;
   const env = { PATH: host.path };
   const m = probe([tar, '-xOf', image, 'manifest.json'], { env });
   try {
     const config = (JSON.parse(m.stdout) as Array<{ Config?: string }>)[0]?.Config;
-    if (!config) return {};
+    if (!config) return none;
     const c = probe([tar, '-xOf', image, config], { env });
-    const vars = (JSON.parse(c.stdout) as { config?: { Env?: string[] } }).config?.Env ?? [];
-    const out: Record<string, string> = {};
-    for (const v of vars) {
+    const parsed = (JSON.parse(c.stdout) as { config?: { Env?: string[]; Entrypoint?: string[] | null; Cmd?: string[] | null } }).config ?? {};
+    const vars: Record<string, string> = {};
+    for (const v of parsed.Env ?? []) {
       const i = v.indexOf('=');
-      if (i > 0) out[v.slice(0, i)] = v.slice(i + 1);
+      if (i > 0) vars[v.slice(0, i)] = v.slice(i + 1);
     }
-    return out;
+    const command = [...(parsed.Entrypoint ?? []), ...(parsed.Cmd ?? [])].filter((a) => typeof a === 'string');
+    return { env: vars, command };
   } catch {
-    return {};
+    return none;
   }
 }
 
@@ -288,10 +293,13 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
     const root = unpacked?.root ?? '';
     const env: Record<string, string> = {};
     const profile = root ? profileOf(root, storeDir) : undefined;
+    // A docker image's configuration: its Env when there is no profile to read, and with no
+    // command given, the command it runs (`--entry-point`), as `docker run IMAGE` runs it.
+    const config = kind === 'docker' && (!profile || !request.command?.length) ? imageConfig(host, file) : undefined;
     if (profile) {
       const { profileSearchPaths } = await import('../build/builtins.js');
       Object.assign(env, profileSearchPaths(resolve(root, `.${profile}`), profile));
-    } else if (kind === 'docker') Object.assign(env, imageEnv(host, file));
+    } else if (config) Object.assign(env, config.env);
     env['PATH'] = [env['PATH'], '/bin', '/usr/bin'].filter(Boolean).join(':');
     for (const v of [...KEPT, 'DISPLAY', 'LANG']) if (process.env[v] !== undefined) env[v] ??= process.env[v]!;
     preserveInto(env, request.preserve ?? [], process.env);
@@ -299,7 +307,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
     const spec: RunSpec = {
       root,
       storeDir,
-      command: request.command?.length ? request.command : ['sh'],
+      command: request.command?.length ? request.command : config?.command.length ? config.command : ['sh'],
       env,
       cwd,
       binds,

@@ -121,6 +121,16 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     }
   });
 
+  it("with no command, a docker pack runs its image's entry point (a tarball, sh)", () => {
+    const [docker, tarball] = api([
+      { pack: packs['docker']!, engine: 'userns' },
+      { pack: packs['tarball']!, engine: 'userns' },
+    ]);
+    // The fixture's entry point with no argument exits 0; the tarball has no shell.
+    expect(codeOf(docker!)).toBe(0);
+    expect(tarball!.error).toMatch(/there is no shell to start/);
+  });
+
   it('unpacks each pack once into the cache and reuses it', () => {
     api([{ pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'] }]);
     const entries = readdirSync(cache).filter((n) => /^[0-9a-f]{64}$/.test(n));
