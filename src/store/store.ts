@@ -237,7 +237,8 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
   if (!root.startsWith('/')) throw new TsdslError(`store root \`${root}\` is not absolute; use an absolute path`);
   // With items but no database, the store was not "never built in": LocalStore says what it is.
   if (options.existing && !existsSync(join(root, 'var', 'db.sqlite')) && !hasItems(join(root, 'store'))) {
-    throw new TsdslError(`there is no store at ${root} (${env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset'}): nothing was built there yet, or TSDSL_ROOT is misspelt`);
+    const named = options.root !== undefined ? 'the root given to openStore()' : env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset';
+    throw new TsdslError(`there is no store at ${root} (${named}): nothing was built there yet, or ${options.root !== undefined ? 'the root' : 'TSDSL_ROOT'} is misspelt`);
   }
   return new LocalStore(root, storeDir, options);
 }

@@ -98,6 +98,12 @@ describe('opening', () => {
     expect(() => store.physicalPath('/nix/store/zr2knphxg8yyy2mkq8akf2hfknjvdiz7-x')).toThrow(/not a store path in \/tsdsl\/store/);
   });
 
+  it('an existing store asked for by root: a missing one is said as that root, not TSDSL_ROOT', () => {
+    expect(() => openStore({ root: join(root, 'nothing-here'), storeDir: SD, env: {}, existing: true })).toThrow(
+      /^there is no store at .*nothing-here \(the root given to openStore\(\)\): nothing was built there yet, or the root is misspelt$/,
+    );
+  });
+
   it('refuses a root made for another store dir', () => {
     expect(() => openStore({ root, storeDir: '/nix/store', env: {} })).toThrow(/belongs to the store dir \/tsdsl\/store, not \/nix\/store/);
   });
