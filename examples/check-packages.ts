@@ -10,9 +10,13 @@
  */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { lint, loadCollection, style } from 'tsdsl';
 
-export async function main(dir = 'examples/my-packages'): Promise<number> {
+// The example's own package files, wherever it is run from.
+const MY_PACKAGES = fileURLToPath(new URL('./my-packages', import.meta.url));
+
+export async function main(dir = MY_PACKAGES): Promise<number> {
   const root = resolve(dir);
   // Only the directory's own packages: the default collection is loaded too, for their inputs.
   const own = await loadCollection({ loadPath: root, useEnv: false, noDefault: true });

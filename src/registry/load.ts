@@ -237,15 +237,17 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
     await registerHooks();
     for (const [index, d] of dirs.entries()) {
       const dir = resolvePath(d);
-      if (dir === '/') throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) is the whole file system; give the directory that holds your package files`);
-      if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) does not exist`);
+      // Where the directory was named: -L (loadCollection's loadPath) or TSDSL_PACKAGE_PATH.
+      const from = index < fromEnv ? 'from -L, or loadPath in the API' : 'from TSDSL_PACKAGE_PATH';
+      if (dir === '/') throw new TsdslError(`package directory \`${d}\` (${from}) is the whole file system; give the directory that holds your package files`);
+      if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (${from}) does not exist`);
       if (statSync(dir).isFile() && !PACKAGE_FILE.test(dir)) {
-        throw new TsdslError(`\`${d}\` (from -L or TSDSL_PACKAGE_PATH) is neither a directory nor a package file (.ts, .mts, .js or .mjs); give the directory that holds your package files`);
+        throw new TsdslError(`\`${d}\` (${from}) is neither a directory nor a package file (.ts, .mts, .js or .mjs); give the directory that holds your package files`);
       }
       const unreadable: string[] = [];
       const files = packageFiles(dir, unreadable, collection.skippedFiles);
       if (unreadable.length === 1 && unreadable[0]!.startsWith(`${dir} (`)) {
-        throw new TsdslError(`package directory \`${d}\` (from -L or TSDSL_PACKAGE_PATH) cannot be read ${unreadable[0]!.slice(dir.length + 1)}; check its permissions`);
+        throw new TsdslError(`package directory \`${d}\` (${from}) cannot be read ${unreadable[0]!.slice(dir.length + 1)}; check its permissions`);
       }
       if (unreadable.length) {
         const shown = unreadable.slice(0, 3).join(', ') + (unreadable.length > 3 ? `, and ${unreadable.length - 3} more` : '');

@@ -253,12 +253,13 @@ export const helper = definePackage({
       expect(user.stderr).toMatch(/^tsdsl: warning: -L .*: 1 directory under it cannot be read and was skipped: .*\/tree\/private \(EACCES\)$/m);
     }
     expect(tsdsl(['show', '-L', '/', 'mine']).stderr).toMatch(/package directory `\/` .* is the whole file system/);
-    expect(tsdsl(['show', '-L', join(dir, 'tree/setup.js').replace('.js', '.txt'), 'mine']).stderr).toMatch(/does not exist/);
+    expect(tsdsl(['show', '-L', join(dir, 'tree/setup.js').replace('.js', '.txt'), 'mine']).stderr).toMatch(/\(from -L, or loadPath in the API\) does not exist/);
+    expect(tsdsl(['show', 'mine'], { env: { TSDSL_PACKAGE_PATH: join(dir, 'no-such-dir') } }).stderr).toMatch(/no-such-dir` \(from TSDSL_PACKAGE_PATH\) does not exist/);
     writeFileSync(join(dir, 'notes.txt'), 'x');
-    expect(tsdsl(['show', '-L', join(dir, 'notes.txt'), 'mine']).stderr).toMatch(/notes\.txt` \(from -L or TSDSL_PACKAGE_PATH\) is neither a directory nor a package file/);
+    expect(tsdsl(['show', '-L', join(dir, 'notes.txt'), 'mine']).stderr).toMatch(/notes\.txt` \(from -L, or loadPath in the API\) is neither a directory nor a package file/);
     chmodSync(dir, 0o700);
     const closed = spawnSync('runuser', ['-u', 'tsdsltest', '--', process.execPath, BIN, 'show', '-L', dir, 'mine'], { encoding: 'utf8', env: { ...process.env, HOME: dir, TSDSL_PACKAGE_PATH: '' } });
-    if (process.getuid?.() === 0 && !user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L or TSDSL_PACKAGE_PATH\) cannot be read \(EACCES\); check its permissions/);
+    if (process.getuid?.() === 0 && !user.error) expect(closed.stderr).toMatch(/package directory `.*` \(from -L, or loadPath in the API\) cannot be read \(EACCES\); check its permissions/);
   });
 
   it('a name used before its definition ran, between two files importing each other: the file and line, and the way out', () => {
