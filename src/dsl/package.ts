@@ -6,7 +6,7 @@
  * `withVariants(p, { mpi: true })`, `modifyInputs(p, { replace, delete, append, prepend })`.
  * Nothing here touches the network, the store or the file system.
  */
-import { TsdslError, closest, didYouMean } from '../errors.js';
+import { TsdslError, closest, didYouMean, type FieldCheck } from '../errors.js';
 import {
   BUILD_ENV_NAMES,
   COMMON_ARGUMENT_KEYS,
@@ -133,6 +133,12 @@ export type Overrides = {
 export function isPackage(x: unknown): x is Package {
   return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PACKAGE_BRAND] === true;
 }
+
+/** The API's check of a `packages` field (pack(), run()): a non-empty array of packages or specs. */
+export const packageListCheck: FieldCheck = [
+  (v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)),
+  "a non-empty array of packages or specs (['hwloc'])",
+];
 
 /** `name@version`, the way packages are named to users. */
 export function fullName(p: Package): string {

@@ -8,7 +8,7 @@ import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { packageListCheck, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -182,7 +182,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
 
 // The types of the fields, checked before anything is built.
 const PACK_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
-  packages: [(v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)), "a non-empty array of packages or specs (['hwloc'])"],
+  packages: packageListCheck,
   format: fieldChecks.text,
   symlinks: [(v) => fieldChecks.texts[0](v) || fieldChecks.textRecord[0](v), "an array of LINK=TARGET strings (['/bin=bin']) or an object ({ '/bin': 'bin' })"],
   entryPoint: fieldChecks.text,

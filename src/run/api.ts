@@ -27,7 +27,7 @@ import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, warnOnStd
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { packageListCheck, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -243,7 +243,7 @@ const RUN_REQUEST_KEYS = Object.keys({
 // The types of the fields, checked before anything is built or unpacked.
 const RUN_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   pack: fieldChecks.text,
-  packages: [(v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)), "a non-empty array of packages or specs (['hwloc'])"],
+  packages: packageListCheck,
   command: fieldChecks.command,
   container: fieldChecks.boolean,
   network: fieldChecks.boolean,
