@@ -189,7 +189,8 @@ const PACK_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   compression: fieldChecks.text,
   maxLayers: fieldChecks.count,
   imageTag: fieldChecks.text,
-  relocatable: [(v) => v === 0 || v === 1 || v === 2, '0, 1 (-R) or 2 (-RR)'],
+  // More than 2 (-RRR) is said below, in the command line's words.
+  relocatable: [(v) => Number.isInteger(v) && (v as number) >= 0, '0, 1 (-R) or 2 (-RR)'],
   provenance: [(v) => typeof v === 'boolean' || (typeof v === 'string' && v !== ''), 'true, false or a non-empty string'],
   // '' is said by the -o check below, in the command line's words.
   output: [(v) => typeof v === 'string', 'a file name'],

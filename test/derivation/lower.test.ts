@@ -236,7 +236,7 @@ describe('lowering', () => {
     expect(base.derivation.drv.env['extraCFlags']).toBeUndefined();
     const hwloc = c.resolve('hwloc');
     expect((await lower(transform(hwloc, { tune: 'haswell' }, { collection: c, warn: () => {} }))).r.drvPath).toBe((await lower(hwloc)).r.drvPath);
-    const other = definePackage({ name: 'other-toolchain', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat });
+    const other = definePackage({ name: 'other-toolchain', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat, properties: { toolchain: true } });
     const tc = (await lower(transform(scotch, { withCToolchain: { scotch: other } }, { collection: c }))).r;
     expect(tc.drvPath).not.toBe(base.drvPath);
     expect(tc.derivation.drv.env['nativeInputs']).not.toContain('gcc-toolchain');

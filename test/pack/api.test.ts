@@ -42,7 +42,7 @@ describe('pack() and run() requests', () => {
     await expect(bad({ packages: [42] })).rejects.toThrow(/`packages` must be .*, not \[42\]/);
     await expect(bad({ packages: ['hwloc'], symlinks: '/bin=bin' })).rejects.toThrow(/^pack\(\): `symlinks` must be an array of LINK=TARGET strings .*, not "\/bin=bin"/);
     await expect(bad({ packages: ['hwloc'], symlinks: { '/bin': 42 } })).rejects.toThrow(/`symlinks` must be .*, not \{"\/bin":42\}/);
-    for (const relocatable of ['RR', -1, 1.5, true]) await expect(bad({ packages: ['hwloc'], relocatable })).rejects.toThrow(/^pack\(\): `relocatable` must be 0, 1 \(-R\) or 2 \(-RR\)/);
+    for (const relocatable of ['RR', -1, 1.5, true] as unknown[]) await expect(bad({ packages: ['hwloc'], relocatable })).rejects.toThrow(/^pack\(\): `relocatable` must be 0, 1 \(-R\) or 2 \(-RR\)/);
     await expect(bad({ packages: ['hwloc'], imageTag: '' })).rejects.toThrow(/^pack\(\): `imageTag` must be a non-empty string, not ""/);
     await expect(bad({ packages: ['hwloc'], entryPoint: '' })).rejects.toThrow(/`entryPoint` must be a non-empty string/);
     await expect(bad({ packages: ['hwloc'], maxLayers: '3' })).rejects.toThrow(/^pack\(\): `maxLayers` must be a whole number of at least 1, not "3"/);
