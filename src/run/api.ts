@@ -317,7 +317,9 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
       // The image engines prefer the image itself; the directory engines use the unpacked root.
       ...(kind === 'docker' || kind === 'squashfs' || kind === 'sif' ? { image: file } : {}),
     };
-    return await engine.run(spec, options);
+    // The command is a user of the unpacked pack too: should this process be killed (-9), gc
+    // --packs still sees the pack in use while the command runs.
+    return await engine.run(spec, unpacked ? { ...options, onStart: (pid) => unpacked.addProcess(pid) } : options);
   } finally {
     unpacked?.release();
   }

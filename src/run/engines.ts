@@ -74,6 +74,8 @@ export interface RunOptions {
   /** With `stdio: 'pipe'`: where its output goes (default: this process's stdout/stderr). */
   readonly stdout?: NodeJS.WritableStream;
   readonly stderr?: NodeJS.WritableStream;
+  /** Called with the process id of what is started (the pack cache registers it as a user). */
+  readonly onStart?: (pid: number) => void;
 }
 
 /** One way of running a closure. */
@@ -250,6 +252,7 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
     ...(l.cwd === undefined ? {} : { cwd: l.cwd }),
     stdio: piped ? ['pipe', 'pipe', 'pipe'] : 'inherit',
   });
+  if (child.pid !== undefined) opts.onStart?.(child.pid);
   let forwarded: NodeJS.Signals | undefined;
   const timers: NodeJS.Timeout[] = [];
   const send = (sig: NodeJS.Signals, attempt = 0): void => {

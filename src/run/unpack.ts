@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
+  appendFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -176,7 +177,10 @@ function liveUsers(cacheDir: string, hash: string): string[] {
     } catch {
       continue;
     }
-    if (ownerAlive(token)) live.push(token);
+    // One line per process: the tsdsl that runs the pack, then the command it started (which
+    // goes on running if that tsdsl is killed). In use while any of them runs.
+    const alive = token.split('\n').find((t) => t.trim() !== '' && ownerAlive(t));
+    if (alive !== undefined) live.push(alive.trim());
     else rmSync(p, { force: true });
   }
   return live;
@@ -187,6 +191,8 @@ export interface UnpackedPack {
   readonly root: string;
   readonly hash: string;
   readonly kind: PackKind;
+  /** Registers a process started from the pack (the command) as a user too, until `release()`. */
+  addProcess(pid: number): void;
   release(): void;
 }
 
@@ -197,7 +203,7 @@ export interface UnpackedPack {
 export async function acquireUnpacked(file: string, options: { kind?: PackKind; cacheDir?: string; host?: Host } = {}): Promise<UnpackedPack> {
   const host = options.host ?? currentHost();
   const kind = options.kind ?? packKind(file, host);
-  if (kind === 'directory') return { root: file, hash: '', kind, release: () => {} };
+  if (kind === 'directory') return { root: file, hash: '', kind, addProcess: () => {}, release: () => {} };
   const cacheDir = options.cacheDir ?? packCacheDir();
   const hash = (await fileSha256(file)).toString('hex');
   const dest = join(cacheDir, hash);
@@ -255,6 +261,14 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
     root: dest,
     hash,
     kind,
+    addProcess(pid: number) {
+      if (released) return;
+      try {
+        appendFileSync(user, ownerToken(pid) + '\n');
+      } catch {
+        // The entry is held by this process anyway; the command's line only outlives a kill -9.
+      }
+    },
     release() {
       if (released) return;
       released = true;

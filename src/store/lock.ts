@@ -29,7 +29,10 @@ function processStartTime(pid: number): string | undefined {
   }
   // The command name (field 2) is in parentheses and may contain spaces; fields after it are plain.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Field 22 (starttime) is the 20th after the command name; state (field 3) is the first.
+  // Field 22 (starttime) is the 20th after the command name; state (field 3) is the first. A
+  // zombie (Z) or dead (X) process is not running: one whose parent does not reap it (an orphan
+  // under a PID 1 that does not wait) would otherwise hold its locks and pack entries forever.
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
   return fields[19];
 }
 

@@ -4,7 +4,7 @@
 // runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
@@ -231,9 +231,31 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
       expect(held.code, held.stderr).toBe(0);
       expect(held.stderr).toMatch(new RegExp(`kept .*${entry}: in use by process \\d+`));
       expect(existsSync(join(gcCache, entry))).toBe(true);
+      // The run killed with -9 while its command goes on: the command still holds the entry.
+      // 'exit', not 'close': the command still holds the driver's output pipe.
+      const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+      sleeper.kill('SIGKILL');
+      await exited;
+      const orphan = gc('--packs=all');
+      expect(orphan.stderr).toMatch(new RegExp(`kept .*${entry}: in use by process \\d+`));
+      expect(existsSync(join(gcCache, entry))).toBe(true);
+      // Stop the command (the tokens of the users file: tsdsl's, then the command's).
+      for (const name of readdirSync(join(gcCache, '.users', entry))) {
+        for (const line of readFileSync(join(gcCache, '.users', entry, name), 'utf8').split('\n').filter(Boolean)) {
+          try {
+            process.kill(Number(line.split(' ')[0]), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      spawnSync('pkill', ['-KILL', '-f', '^fixture sleep$']);
+      for (let i = 0; i < 200 && spawnSync('pgrep', ['-f', '^fixture sleep$']).status === 0; i++) await new Promise((r) => setTimeout(r, 25));
     } finally {
-      sleeper.kill('SIGTERM');
-      await new Promise((resolve) => sleeper.once('close', resolve));
+      if (sleeper.exitCode === null && sleeper.signalCode === null) {
+        sleeper.kill('SIGTERM');
+        await new Promise((resolve) => sleeper.once('close', resolve));
+      }
     }
     const entry = readdirSync(gcCache).find((n) => /^[0-9a-f]{64}$/.test(n))!;
     const dry = gc('--packs=all', '--dry-run');
