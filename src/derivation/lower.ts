@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
 import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { fullName, inputLabels, isPackage, type Package } from '../dsl/package.js';
+import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
@@ -84,26 +84,6 @@ function setInputVariables(env: Record<string, string>, list: readonly Lowered[]
     const l = list[i]!;
     const v = variable(l);
     if (v !== '' && env[v] === undefined) env[v] = l.outputs['out']!;
-  }
-}
-
-/** Packages of the lists and everything they propagate, in order, without duplicates. */
-function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
-  const into: Package[] = [];
-  const seen: { set?: Set<Package> } = {};
-  for (const list of lists) addPropagated(list, into, seen);
-  return into;
-}
-
-// Short lists (most bags) are searched; a set is made only once one grows past 16.
-function addPropagated(list: readonly Package[], into: Package[], seen: { set?: Set<Package> }): void {
-  for (let i = 0; i < list.length; i++) {
-    const p = list[i]!;
-    if (seen.set ? seen.set.has(p) : into.includes(p)) continue;
-    into.push(p);
-    if (seen.set) seen.set.add(p);
-    else if (into.length > 16) seen.set = new Set(into);
-    if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
   }
 }
 

@@ -134,6 +134,26 @@ export function isPackage(x: unknown): x is Package {
   return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PACKAGE_BRAND] === true;
 }
 
+/** Packages of the lists and everything they propagate, in order, without duplicates. */
+export function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
+  const into: Package[] = [];
+  const seen: { set?: Set<Package> } = {};
+  for (const list of lists) addPropagated(list, into, seen);
+  return into;
+}
+
+// Short lists (most bags) are searched; a set is made only once one grows past 16.
+function addPropagated(list: readonly Package[], into: Package[], seen: { set?: Set<Package> }): void {
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (seen.set ? seen.set.has(p) : into.includes(p)) continue;
+    into.push(p);
+    if (seen.set) seen.set.add(p);
+    else if (into.length > 16) seen.set = new Set(into);
+    if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
+  }
+}
+
 /** The API's check of a `packages` field (pack(), run()): a non-empty array of packages or specs. */
 export const packageListCheck: FieldCheck = [
   (v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)),

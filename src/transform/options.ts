@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { derive, flagProblems, fullName, specString, type Package } from '../dsl/package.js';
+import { derive, flagProblems, fullName, specString, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -91,16 +91,7 @@ function packageArg(text: string, ctx: TransformContext): Package {
 
 /** Whether `p`, or a package it propagates, is marked as a C toolchain (`properties.toolchain`). */
 function isToolchain(p: Package): boolean {
-  const seen = new Set<Package>();
-  const stack = [p];
-  while (stack.length) {
-    const q = stack.pop()!;
-    if (seen.has(q)) continue;
-    seen.add(q);
-    if (q.properties['toolchain'] === true) return true;
-    stack.push(...q.propagatedInputs);
-  }
-  return false;
+  return withPropagated([p]).some((q) => q.properties['toolchain'] === true);
 }
 
 /** A rewrite of everything but the root itself (Guix: "replaces its dependencies"). */
