@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
-import { LockDirectory, PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
+import { LockDirectory, PID_NAMESPACE, abortReason, removeLeftoversOfDead, sleep } from '../store/lock.js';
 import { makeCacheDirectories } from '../store/tree.js';
 import { resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
@@ -117,25 +117,6 @@ async function exists(path: string): Promise<{ size: number } | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The useful part of an error thrown by `fetch` (which says only "fetch failed" and hides the cause). */
