@@ -23,7 +23,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync,
+  chmodSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync,
   realpathSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
-import { PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
+import { makeOwnedTempDir } from '../store/lock.js';
 
 /** A host path made visible inside the sandbox. */
 export interface SandboxBind {
@@ -545,8 +545,7 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
 
   // The sandbox directories of tsdsl processes that died (kill -9) go first: those of this PID
   // namespace (named with it), whose processes can be seen to be gone.
-  removeLeftoversOfDead(tmpdir(), /^tsdsl-sandbox-(\d+)-(?:ns(\d+)-)?[A-Za-z0-9]{6}$/);
-  const work = mkdtempSync(join(tmpdir(), `tsdsl-sandbox-${process.pid}-ns${PID_NAMESPACE}-`));
+  const work = makeOwnedTempDir(tmpdir(), 'tsdsl-sandbox');
   chmodSync(work, 0o755);
   const paths = { root: join(work, 'root'), fstab: join(work, 'fstab') };
   try {

@@ -14,10 +14,11 @@
  * an unrelated process that later got the same pid.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
 import { TsdslError } from '../errors.js';
+import { escapeRegExp } from '../regexp.js';
 
 /** Start time of a process in clock ticks since boot, or undefined when it does not exist. */
 function processStartTime(pid: number): string | undefined {
@@ -99,6 +100,16 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
       // not ours to remove
     }
   }
+}
+
+/**
+ * A new temporary directory `PREFIX-PID-nsNS-XXXXXX` in `parent`, named by this process and its
+ * PID namespace so that what a killed one left (kill -9 runs no clean-up) can be told apart: those
+ * of processes gone from this namespace are removed first (and older names without `ns`).
+ */
+export function makeOwnedTempDir(parent: string, prefix: string): string {
+  removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:ns(\\d+)-)?[A-Za-z0-9]{6}$`));
+  return mkdtempSync(join(parent, `${prefix}-${process.pid}-ns${PID_NAMESPACE}-`));
 }
 
 /** Blocks the thread for `ms` milliseconds (for waits inside synchronous code). */

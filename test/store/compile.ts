@@ -10,6 +10,7 @@ import { transform } from 'sucrase';
 const STORE_MODULES = [
   'src/errors.ts',
   'src/compare.ts',
+  'src/regexp.ts',
   'src/derivation/hash.ts',
   'src/derivation/aterm.ts',
   'src/store/nar.ts',

@@ -136,15 +136,13 @@ export const command: Command = {
  * on exit, as when the reader stops early and tsdsl exits quietly), and how to copy it there.
  */
 async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => Promise<void>; remove: () => void }> {
-  const { mkdtempSync, createReadStream } = await import('node:fs');
+  const { createReadStream } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { pipeline } = await import('node:stream/promises');
   const { removeTree, trackTemporary } = await import('../../pack/compress.js');
-  const { PID_NAMESPACE, removeLeftoversOfDead } = await import('../../store/lock.js');
   // Named by process, so that what a killed one left (kill -9 runs no clean-up) goes now.
-  removeLeftoversOfDead(tmpdir(), /^tsdsl-pack-(\d+)-ns(\d+)-[A-Za-z0-9]{6}$/);
-  const dir = mkdtempSync(join(tmpdir(), `tsdsl-pack-${process.pid}-ns${PID_NAMESPACE}-`));
+  const dir = (await import('../../store/lock.js')).makeOwnedTempDir(tmpdir(), 'tsdsl-pack');
   const release = trackTemporary(dir);
   const file = join(dir, 'pack');
   return {
