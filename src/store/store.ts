@@ -236,7 +236,7 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const root = options.root ?? storeRootFromEnv(env);
   if (!root.startsWith('/')) throw new TsdslError(`store root \`${root}\` is not absolute; use an absolute path`);
   // With items but no database, the store was not "never built in": LocalStore says what it is.
-  if (options.existing && !existsSync(join(root, 'var', 'db.sqlite')) && !hasItems(join(root, 'store'))) {
+  if (options.existing && !existsSync(join(root, 'var', 'db.sqlite')) && itemNames(join(root, 'store')).length === 0) {
     const named = options.root !== undefined ? 'the root given to openStore()' : env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset';
     throw new TsdslError(`there is no store at ${root} (${named}): nothing was built there yet, or ${options.root !== undefined ? 'the root' : 'TSDSL_ROOT'} is misspelt`);
   }
@@ -246,12 +246,12 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
 // ---------------------------------------------------------------------------------------
 // File-system helpers
 
-/** Whether a store directory exists and holds an item (names starting with `.` are its own). */
-function hasItems(dir: string): boolean {
+/** The items of a store directory (names starting with `.` are its own); none if it does not exist. */
+function itemNames(dir: string): string[] {
   try {
-    return readdirSync(dir).some((n) => !n.startsWith('.'));
+    return readdirSync(dir).filter((n) => !n.startsWith('.'));
   } catch {
-    return false;
+    return [];
   }
 }
 
@@ -475,7 +475,7 @@ export class LocalStore implements Store {
     // A missing or emptied database beside a store that holds items was lost or replaced: a new
     // one would call every item a leftover of a crash, for the next gc to delete.
     const lost = (what: string): void => {
-      const items = readdirSync(this.storeRoot).filter((n) => !n.startsWith('.'));
+      const items = itemNames(this.storeRoot);
       if (items.length) {
         throw new TsdslError(
           `the store database ${dbFile} ${what}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${root} away (a new store is made at the next command)`,
