@@ -294,6 +294,11 @@ export interface RepairResult {
   busy: string[];
 }
 
+/** Whether a problem is a damaged item (missing or changed files), what `repairStore` repairs; the others are the database's. */
+export function isDamagedItem(p: StoreProblem): boolean {
+  return p.kind === 'missing' || p.kind === 'hash-mismatch';
+}
+
 /**
  * Forgets the items `verifyStore` found missing or damaged, with every item that refers to
  * them (an item is valid only with its whole closure), deleting what is left of their files:
@@ -302,7 +307,7 @@ export interface RepairResult {
  * repaired here.
  */
 export function repairStore(store: LocalStore, problems: readonly StoreProblem[]): RepairResult {
-  const damaged = problems.filter((p) => p.kind === 'missing' || p.kind === 'hash-mismatch').map((p) => p.path);
+  const damaged = problems.filter(isDamagedItem).map((p) => p.path);
   const set = new Set<string>();
   const stack = [...damaged];
   while (stack.length) {

@@ -32,14 +32,14 @@ export const command: Command = {
       throw new TsdslError(`tsdsl verify: unexpected argument \`${args.positionals[0]}\`: verify checks the whole store and takes no path or package (see \`tsdsl verify --help\`)`);
     }
     const { openStore } = await import('../../store/store.js');
-    const { repairStore, verifyStore } = await import('../../store/gc.js');
+    const { isDamagedItem, repairStore, verifyStore } = await import('../../store/gc.js');
     const store = openStore({ existing: true });
     try {
       const { checked, problems } = await verifyStore(store, { checkContents: Boolean(args.values['check-contents']) });
       out(problems.map((p) => `${p.message}\n`).join(''));
       const what = args.values['check-contents'] ? 'presence and contents' : 'presence';
       err(`checked ${what} of ${checked} item${checked === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}`);
-      const damaged = problems.filter((p) => p.kind === 'missing' || p.kind === 'hash-mismatch').length;
+      const damaged = problems.filter(isDamagedItem).length;
       const database = problems.length - damaged;
       const databaseAdvice =
         'A dangling reference or root means the database was changed by hand or damaged: restore it from a backup, or move the store away and build again';
