@@ -151,9 +151,10 @@ export function warnOnStderr(text: string): void {
 /**
  * A failure of the machine rather than of tsdsl — a full disk, a damaged or locked database —
  * as one paragraph with the way out, or undefined for anything else. The CLI says these as
- * errors, not as internal errors to report; `database` names the store's database file.
+ * errors, not as internal errors to report; `database` names the store's database file, and
+ * `command` the tsdsl command that failed (`gc` cannot be the way out of a disk too full for it).
  */
-export function systemFailure(e: unknown, database?: string): TsdslError | undefined {
+export function systemFailure(e: unknown, database?: string, command?: string): TsdslError | undefined {
   const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown; dest?: unknown };
   // A copy's error names its source as `path` and what it was writing as `dest`.
   const written = typeof err.dest === 'string' ? err.dest : typeof err.path === 'string' ? err.path : undefined;
@@ -164,7 +165,12 @@ export function systemFailure(e: unknown, database?: string): TsdslError | undef
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
     const what = written !== undefined ? ` (writing ${written})` : code.startsWith('SQLITE_') ? ` (writing ${db})` : '';
     return new TsdslError(
-      `the file system is full${what}: ${code === 'EDQUOT' ? 'your disk quota is used up' : 'no space is left'}. Free some space and try again: \`tsdsl gc\` deletes the store items no root needs, \`tsdsl gc --packs\` the packs \`tsdsl run\` unpacked`,
+      `the file system is full${what}: ${code === 'EDQUOT' ? 'your disk quota is used up' : 'no space is left'}. ${
+        // A store made when the disk was already full has no reserve for gc to free first.
+        command === 'gc'
+          ? 'gc needs a little room to start: delete or move some files outside the store, then run `tsdsl gc` again'
+          : 'Free some space and try again: `tsdsl gc` deletes the store items no root needs, `tsdsl gc --packs` the packs `tsdsl run` unpacked'
+      }`,
       { cause: e },
     );
   }

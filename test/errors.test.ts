@@ -9,6 +9,9 @@ describe('systemFailure', () => {
     const e = failure({ code: 'ENOSPC', path: '/cache/downloads/abc', dest: '/root/store/.tmp/x' });
     expect(systemFailure(e)!.message).toMatch(/^the file system is full \(writing \/root\/store\/\.tmp\/x\): no space is left\. .*tsdsl gc/);
     expect(systemFailure(failure({ code: 'ENOSPC', path: '/a/b' }))!.message).toMatch(/\(writing \/a\/b\)/);
+    // gc itself failed: running gc is not the way out.
+    const gc = systemFailure(failure({ code: 'SQLITE_FULL' }), '/r/var/db.sqlite', 'gc')!.message;
+    expect(gc).toMatch(/^the file system is full \(writing the store database \/r\/var\/db\.sqlite\): no space is left\. gc needs a little room to start: delete or move some files outside the store, then run `tsdsl gc` again$/);
   });
 
   it('a read-only file system: which setting points where', () => {

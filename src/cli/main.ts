@@ -138,15 +138,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (e as TsdslError).exitCode ?? 1;
     }
     // A full disk, a damaged or locked database: the machine's trouble, said with the way out.
-    const failure = systemFailure(e, /^SQLITE_/.test(String((e as { code?: unknown }).code)) ? await databaseOfEnv() : undefined);
+    const failure = systemFailure(e, /^SQLITE_/.test(String((e as { code?: unknown }).code)) ? await databaseOfEnv() : undefined, argv[0]);
     if (failure) {
-      // `tsdsl gc` itself could not run on the full disk (a store made when it was full has no
-      // reserve to free first): the way out is to make room by other means.
-      const message =
-        argv[0] === 'gc' && failure.message.startsWith('the file system is full')
-          ? failure.message.replace(/\. Free some space and try again: .*$/s, '. gc needs a little room to start: delete or move some files outside the store, then run `tsdsl gc` again')
-          : failure.message;
-      process.stderr.write(`tsdsl: error: ${message}\n`);
+      process.stderr.write(`tsdsl: error: ${failure.message}\n`);
       if (debug) process.stderr.write(`${(e as Error).stack}\n`);
       return 1;
     }
