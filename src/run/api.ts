@@ -20,7 +20,7 @@
  * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
@@ -42,6 +42,7 @@ import {
   findEngine,
   probe,
   runEngines,
+  runScratch,
   which,
 } from './engines.js';
 import { acquireUnpacked, packKind, profileOf, type PackKind } from './unpack.js';
@@ -388,8 +389,11 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   // The view: an empty root with the store items bound at their logical paths, and either the
   // host's top-level directories bound at their own (its /bin included: $SHELL is often
   // /bin/bash), or, isolated, /bin pointing at the profile's bin.
-  const root = mkdtempSync(join(host.tmpdir || tmpdir(), 'tsdsl-shell-'));
+  // The root is a directory of the scratch one, which also lists the command as its user.
+  const scratch = runScratch(host.tmpdir || tmpdir(), 'tsdsl-shell', options);
+  const root = join(scratch.dir, 'root');
   try {
+    mkdirSync(root);
     mkdirSync(join(root, storeDir.replace(/^\//, '')), { recursive: true });
     if (isolate) symlinkSync(`${profile.replace(/^\//, '')}/bin`, join(root, 'bin'));
     const view: Bind[] = closure.map((c) => ({ source: c.physical, target: c.path, writable: false, storeItem: true }));
@@ -412,9 +416,9 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
         ...(request.network !== undefined ? { network: request.network } : {}),
         ...(request.stdio ? { stdio: request.stdio } : {}),
       },
-      options,
+      scratch.opts,
     );
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    rmSync(scratch.dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@
  * but Apptainer adds its own variables (APPTAINER_*, SINGULARITY_*, and a LD_LIBRARY_PATH entry
  * for /.singularity.d/libs). Signals are forwarded by Apptainer's starter.
  */
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import {
@@ -25,6 +25,7 @@ import {
   missingBinary,
   planShares,
   probe,
+  runScratch,
   which,
 } from './engines.js';
 import { scratchParent, usernsBlockers } from './userns.js';
@@ -116,12 +117,12 @@ export function apptainerEngine(host: Host = currentHost(), flavour: ApptainerFl
       // The image as it is, but a docker-archive through its unpacked root.
       const image = spec.image && !(spec.root && isDockerArchive(host, spec.image)) ? spec.image : spec.root;
       if (!existsSync(image)) throw new TsdslError(`engine ${flavour}: ${image} does not exist; build a squashfs image with \`tsdsl pack -f squashfs\``);
-      const scratch = mkdtempSync(join(scratchParent(host), 'tsdsl-apptainer-'));
+      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), 'tsdsl-apptainer', opts);
       try {
         const envPath = join(scratch, 'env');
         writeFileSync(envPath, envFile(spec.env), { mode: 0o600 });
         const argv = [bin, ...apptainerExecArgs(host, spec, image, envPath)];
-        const { code } = await launch({ argv, env: { PATH: host.path, HOME: host.home, USER: host.env['USER'] ?? host.user }, stdio: spec.stdio ?? 'inherit' }, opts);
+        const { code } = await launch({ argv, env: { PATH: host.path, HOME: host.home, USER: host.env['USER'] ?? host.user }, stdio: spec.stdio ?? 'inherit' }, runOpts);
         return code;
       } finally {
         rmSync(scratch, { recursive: true, force: true });

@@ -12,9 +12,10 @@
  * `CH_RUNNING`. ch-run shares the host network, binds the host /tmp unless isolated (`-t`), and
  * (0.31) cannot make binds read-only.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { TsdslError } from '../errors.js';
+import { makeOwnedTempDir } from '../store/lock.js';
 import {
   type Availability,
   type Bind,
@@ -68,7 +69,8 @@ export function unpackDockerArchive(host: Host, image: string, dest: string): vo
   }
   if (layers.length === 0) throw new TsdslError(`${image}: manifest.json lists no layers; remake the image`);
   mkdirSync(dirname(dest), { recursive: true });
-  const work = mkdtempSync(join(dirname(dest), '.tsdsl-unpack-'));
+  // Named by this process: what a tsdsl killed with -9 left here is removed by the next unpack.
+  const work = makeOwnedTempDir(dirname(dest), '.tsdsl-unpack');
   try {
     const x = probe([tar, '-xf', image, '-C', work, ...layers], { env, timeoutMs: 600_000 });
     if (!x.ok) throw new TsdslError(`cannot extract the layers of ${image}: ${lastLine(x.stderr)}`);

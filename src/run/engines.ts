@@ -17,6 +17,7 @@ import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
+import { addDirectoryUser, makeOwnedTempDir } from '../store/lock.js';
 import { usernsEngine } from './userns.js';
 import { charliecloudEngine } from './charliecloud.js';
 import { apptainerEngine } from './apptainer.js';
@@ -76,6 +77,21 @@ export interface RunOptions {
   readonly stderr?: NodeJS.WritableStream;
   /** Called with the process id of what is started (the pack cache registers it as a user). */
   readonly onStart?: (pid: number) => void;
+}
+
+/**
+ * A scratch directory for one run, `PREFIX-PID-nsNS-XXXXXX` in `parent` (see makeOwnedTempDir),
+ * and `opts` that record the command, once started, as a user of it. A run killed with -9
+ * cleans nothing up while its command goes on using the directory; a later run removes it
+ * once both are gone.
+ */
+export function runScratch(parent: string, prefix: string, opts: RunOptions): { dir: string; opts: RunOptions } {
+  const dir = makeOwnedTempDir(parent, prefix);
+  const onStart = (pid: number): void => {
+    addDirectoryUser(dir, pid);
+    opts.onStart?.(pid);
+  };
+  return { dir, opts: { ...opts, onStart } };
 }
 
 /** One way of running a closure. */

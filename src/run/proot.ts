@@ -11,7 +11,7 @@
  * signal tsdsl forwarded. PRoot sets PWD to the working directory and cannot make binds
  * read-only nor take the network away.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
@@ -33,6 +33,7 @@ import {
   planShares,
   probe,
   resolveInView,
+  runScratch,
   sharedNetworkWritableBinds,
   sharesNetwork,
   which,
@@ -121,7 +122,7 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
       if (!proot) throw new TsdslError(`engine proot: ${missingBinary(host, 'proot', 'install PRoot or set TSDSL_PROOT to a static PRoot binary')}`);
       const isolate = spec.isolate === true;
       const shares = planShares(spec, host);
-      const scratch = mkdtempSync(join(scratchParent(host), 'tsdsl-proot-'));
+      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), 'tsdsl-proot', opts);
       try {
         const sys: Bind[] = [];
         const add = (source: string, target = source): void => {
@@ -153,7 +154,7 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
         argv.push('-w', shares.cwd, ...spec.command);
         const { code, forwarded } = await launch(
           { argv, env: { ...spec.env }, stdio: spec.stdio ?? 'inherit', signalTargets: childrenOf },
-          opts,
+          runOpts,
         );
         // PRoot exits 255 when the traced command was killed by a signal.
         if (code === 255 && forwarded) return 128 + signalNumber(forwarded);

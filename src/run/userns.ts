@@ -19,7 +19,7 @@
  * small shell init (PID 1) forwards signals to the command, which is not PID 1 and so keeps the
  * default signal dispositions.
  */
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, accessSync, constants as fsConstants } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, accessSync, constants as fsConstants } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsdslError } from '../errors.js';
 import {
@@ -27,6 +27,7 @@ import {
   type Bind,
   type Host,
   type RunEngine,
+  type RunOptions,
   type RunSpec,
   checkCommand,
   checkRoot,
@@ -39,6 +40,7 @@ import {
   planShares,
   probe,
   resolveInView,
+  runScratch,
   safeReaddir,
   sharesNetwork,
   which,
@@ -234,6 +236,8 @@ const HPC_DEVICES = /^(infiniband|dri|hugepages|nvidia.*|kfd|hfi1_\d+|cxi\d+|ipa
 
 interface Skeleton {
   readonly work: string;
+  /** The run's options, which record the command as a user of `work`. */
+  readonly opts: RunOptions;
   readonly rootfs: string;
   readonly fstab: string;
 }
@@ -261,9 +265,9 @@ export function scratchParent(host: Host): string {
  * without privilege happens here, in Node (cheap syscalls, no execs): directories, placeholder
  * files for bound files, the root's symlinks, generated /etc files.
  */
-function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network: boolean): Skeleton {
+function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network: boolean, runOpts: RunOptions): Skeleton {
   const isolate = spec.isolate === true;
-  const work = mkdtempSync(join(scratchParent(host), 'tsdsl-run-'));
+  const { dir: work, opts } = runScratch(scratchParent(host), 'tsdsl-run', runOpts);
   const rootfs = join(work, 'root');
   mkdirSync(rootfs, { mode: 0o755 });
   const lines: MountLine[] = [];
@@ -409,7 +413,7 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
 
   const fstab = join(work, 'fstab');
   writeFileSync(fstab, lines.map((l) => `${fstabEscape(l.source)} ${fstabEscape(l.target)} ${l.type} ${l.options} 0 0\n`).join(''), { mode: 0o600 });
-  return { work, rootfs, fstab };
+  return { work, rootfs, fstab, opts };
 }
 
 function existsFile(p: string): boolean {
@@ -525,7 +529,7 @@ export function usernsEngine(host: Host = currentHost(), options: UsernsOptions 
       const network = sharesNetwork(spec);
       const ip = network ? '' : (which(host, 'ip') ?? ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find(existsFile) ?? '');
 
-      const sk = buildSkeleton(spec, host, shares.binds, network);
+      const sk = buildSkeleton(spec, host, shares.binds, network, opts);
       try {
         const assignments = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
         const chroot = features.root
@@ -571,7 +575,7 @@ export function usernsEngine(host: Host = currentHost(), options: UsernsOptions 
             // `unshare --fork` blocks SIGINT/SIGTERM; its child is the init that forwards them.
             ...(isolate ? { signalTargets: childrenOf } : {}),
           },
-          opts,
+          sk.opts,
         );
         return code;
       } finally {

@@ -14,7 +14,7 @@
  * an unrelated process that later got the same pid.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdtempSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdtempSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
 import { TsdslError } from '../errors.js';
@@ -78,9 +78,10 @@ export const PID_NAMESPACE: string = (() => {
 /**
  * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them):
  * those whose name `pattern` matches, with the process id as its first group, when that process
- * is not this one and no longer runs. An entry that cannot be removed (another user's) is left.
- * A second group, when it matched, is the PID namespace of the process that made the entry: one
- * of another namespace is left alone, since its process cannot be seen from here.
+ * is not this one and no longer runs, nor does any process it lists as users (`addDirectoryUser`).
+ * An entry that cannot be removed (another user's) is left. A second group, when it matched, is
+ * the PID namespace of the process that made the entry: one of another namespace is left alone,
+ * since its process cannot be seen from here.
  */
 export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
   let names: string[];
@@ -93,7 +94,7 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
     const m = pattern.exec(name);
     const pid = m?.[1];
     if (pid === undefined || (m![2] !== undefined && m![2] !== PID_NAMESPACE)) continue;
-    if (Number(pid) === process.pid || ownerAlive(`${pid} 0`)) continue;
+    if (Number(pid) === process.pid || ownerAlive(`${pid} 0`) || usedByLiving(join(dir, name))) continue;
     try {
       deleteTree(join(dir, name));
     } catch {
@@ -102,10 +103,34 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
   }
 }
 
+/** The file of an owned temporary directory that lists the other processes using it. */
+const USERS_FILE = '.users';
+
+/**
+ * Records process `pid` as a user of `dir`, a directory made by `makeOwnedTempDir`: the
+ * directory is then left alone while that process runs, even once its maker is gone (a
+ * command started by `tsdsl run` goes on using the run's scratch directory when tsdsl is
+ * killed with -9).
+ */
+export function addDirectoryUser(dir: string, pid: number): void {
+  appendFileSync(join(dir, USERS_FILE), `${ownerToken(pid)}\n`);
+}
+
+function usedByLiving(dir: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, USERS_FILE), 'utf8');
+  } catch {
+    return false;
+  }
+  return text.split('\n').some((token) => token !== '' && ownerAlive(token));
+}
+
 /**
  * A new temporary directory `PREFIX-PID-nsNS-XXXXXX` in `parent`, named by this process and its
  * PID namespace so that what a killed one left (kill -9 runs no clean-up) can be told apart: those
- * of processes gone from this namespace are removed first (and older names without `ns`).
+ * of processes gone from this namespace are removed first (and older names without `ns`),
+ * unless a process recorded by `addDirectoryUser` still runs.
  */
 export function makeOwnedTempDir(parent: string, prefix: string): string {
   removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:ns(\\d+)-)?[A-Za-z0-9]{6}$`));

@@ -239,6 +239,13 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
       const orphan = gc('--packs=all');
       expect(orphan.stderr).toMatch(new RegExp(`kept .*${entry}: in use by process \\d+`));
       expect(existsSync(join(gcCache, entry))).toBe(true);
+      // Its scratch directory (in /dev/shm) too: the command uses the root made there. A later
+      // run leaves it while the command runs, and removes it once the command is gone.
+      const scratch = () => readdirSync('/dev/shm').filter((n) => n.startsWith(`tsdsl-run-${sleeper.pid}-ns${PID_NAMESPACE}-`));
+      const quick = { pack: packs['tarball']!, engine: 'userns' as EngineName, command: ['fixture', 'true'], cacheDir: gcCache };
+      expect(scratch()).toHaveLength(1);
+      expect(codeOf(api([quick])[0]!)).toBe(0);
+      expect(scratch()).toHaveLength(1);
       // Stop the command (the tokens of the users file: tsdsl's, then the command's).
       for (const name of readdirSync(join(gcCache, '.users', entry))) {
         for (const line of readFileSync(join(gcCache, '.users', entry, name), 'utf8').split('\n').filter(Boolean)) {
@@ -251,6 +258,8 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
       }
       spawnSync('pkill', ['-KILL', '-f', '^fixture sleep$']);
       for (let i = 0; i < 200 && spawnSync('pgrep', ['-f', '^fixture sleep$']).status === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(codeOf(api([quick])[0]!)).toBe(0);
+      expect(scratch()).toEqual([]);
     } finally {
       if (sleeper.exitCode === null && sleeper.signalCode === null) {
         sleeper.kill('SIGTERM');
