@@ -284,7 +284,7 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     for (const problem of problems) warn(describeLoadProblem(problem));
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     // A relocatable tarball is named apart from a plain one (it would replace it otherwise).
-    const name = defaultPackName(packages, relocatable > 0 ? 'relocatable' : format.name);
+    const name = defaultPackName(packages, relocatable === 2 ? 'relocatable-proot' : relocatable === 1 ? 'relocatable' : format.name);
     const options: PackOptions = {
       ...(request.compression ? { compression: request.compression } : {}),
       ...(request.maxLayers !== undefined ? { maxLayers: request.maxLayers } : {}),
