@@ -160,6 +160,8 @@ describe.skipIf(!support.ok)('tsdsl pack -R / -RR of hwloc', () => {
     expect(tsdsl(['pack', '--image-tag=a:b', 'hwloc'], { env }).stderr).toMatch(/--image-tag applies to -f docker and -f oci images; it does not apply to -f tarball/);
     expect(tsdsl(['pack', '-f', 'squashfs', '--max-layers=3', 'hwloc'], { env }).stderr).toMatch(/--max-layers applies to -f docker and -f oci images; it does not apply to -f squashfs/);
     expect(tsdsl(['pack', '--entry-point=bin/lstopo', 'hwloc'], { env }).stderr).toMatch(/--entry-point applies to images/);
+    expect(tsdsl(['pack', '-f', 'docker', '--image-tag=', 'hwloc'], { env }).stderr).toMatch(/--image-tag was given an empty value; give one \(--image-tag=hwloc:2\.9\)/);
+    expect(tsdsl(['pack', '-f', 'docker', '--entry-point=', 'hwloc'], { env }).stderr).toMatch(/--entry-point was given an empty value/);
     expect(tsdsl(['pack', '-C', 'lz4', 'hwloc'], { env }).stderr).not.toMatch(/--list-compressors/);
     // A gzipped docker-archive is for docker load only: said before anything is built.
     const gz = tsdsl(['pack', '-f', 'docker', '-C', 'gzip', '-o', '/nonexistent/x.tar.gz', 'hwloc'], { env });

@@ -61,6 +61,11 @@ export const command: Command = {
       const packing = ['max-jobs', 'cores', 'format', 'compression', 'symlink', 'relocatable', 'entry-point', 'max-layers', 'image-tag', 'output'];
       refuseWith(args, packing, 'tsdsl pack: -d writes the profile\'s derivation and builds nothing, so');
     }
+    // An empty value is a slip (`--image-tag=$TAG` with TAG unset), not "the default".
+    const examples: Record<string, string> = { 'image-tag': '--image-tag=hwloc:2.9', 'entry-point': '--entry-point=bin/lstopo', compression: '-C xz', format: '-f docker' };
+    for (const [flag, example] of Object.entries(examples)) {
+      if (args.values[flag] === '') throw new TsdslError(`tsdsl pack: --${flag} was given an empty value; give one (${example}), or leave the option out for the default`);
+    }
     const manifests = (args.values['manifest'] as string[] | undefined) ?? [];
     if (args.positionals.length === 0 && manifests.length === 0) {
       throw new TsdslError('tsdsl pack: no package given; try `tsdsl pack hwloc -S /bin=bin` or `tsdsl pack -m manifest.ts`');
@@ -102,10 +107,10 @@ export const command: Command = {
         format: format as PackFormatName,
         relocatable: args.ordered.filter((o) => o.name === 'relocatable' && o.value === true).length as 0 | 1 | 2,
         symlinks: (args.values['symlink'] as string[] | undefined) ?? [],
-        ...(args.values['entry-point'] ? { entryPoint: args.values['entry-point'] as string } : {}),
-        ...(args.values['compression'] ? { compression: args.values['compression'] as CompressionName } : {}),
+        ...(args.values['entry-point'] !== undefined ? { entryPoint: args.values['entry-point'] as string } : {}),
+        ...(args.values['compression'] !== undefined ? { compression: args.values['compression'] as CompressionName } : {}),
         ...(args.values['max-layers'] !== undefined ? { maxLayers: args.values['max-layers'] as number } : {}),
-        ...(args.values['image-tag'] ? { imageTag: args.values['image-tag'] as string } : {}),
+        ...(args.values['image-tag'] !== undefined ? { imageTag: args.values['image-tag'] as string } : {}),
         ...(args.values['output'] !== undefined ? { output: stdoutPack?.file ?? (args.values['output'] as string) } : {}),
         ...settings,
         ...(provenance ? { provenance } : {}),
