@@ -21,6 +21,8 @@ export interface LoadOptions {
   /** Leave out the default collection (tests, custom channels). */
   noDefault?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Files of `loadPath` that are pack manifests (`tsdsl pack -m`): their errors say so. */
+  manifests?: readonly string[];
 }
 
 let hooksRegistered = false;
@@ -109,8 +111,8 @@ export function unfinishedLoad(): string | undefined {
   return loading;
 }
 
-/** Import one user package file, turning its failures into errors naming the file. */
-async function importUserFile(file: string): Promise<Record<string, unknown>> {
+/** Import one user package file (or manifest: `kind`), turning its failures into errors naming the file. */
+async function importUserFile(file: string, kind = 'package file'): Promise<Record<string, unknown>> {
   loading = file;
   try {
     const ns = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -123,11 +125,11 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
       // the line of the user's file that called it, unless it names a place already.
       const at = /\.[mc]?[jt]s:\d+/.test(e.message) ? undefined : firstUserFrame(e.stack ?? '');
       if (!at) throw e;
-      throw new TsdslError(`loading package file ${at} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
+      throw new TsdslError(`loading ${kind} ${at} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
     }
     const err = e as Error;
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
-      throw new TsdslError(`syntax error in package file ${err.message}`);
+      throw new TsdslError(`syntax error in ${kind} ${err.message}`);
     }
     const frame = new RegExp(`${escapeRegExp(file)}:(\\d+)`).exec(err.stack ?? '');
     // A relative import of a file that is not there: the line of the import, in the file that has it.
@@ -135,7 +137,7 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     if (notFound) {
       const line = importLine(notFound[2]!, notFound[1]!);
       throw new TsdslError(
-        `loading package file ${file} failed: ${notFound[2]}${line ? `:${line}` : ''} imports \`${notFound[1]}\`, which does not exist (tried it with .ts, .js and /index.ts too)`,
+        `loading ${kind} ${file} failed: ${notFound[2]}${line ? `:${line}` : ''} imports \`${notFound[1]}\`, which does not exist (tried it with .ts, .js and /index.ts too)`,
         { cause: e },
       );
     }
@@ -144,7 +146,7 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
       const [, specifier, modules, importer] = noModule as unknown as [string, string, string, string];
       const line = importLine(importer, specifier);
       const close = didYouMean(specifier, ['tsdsl/packages']);
-      throw new TsdslError(`loading package file ${file} failed: ${importer}${line ? `:${line}` : ''} imports '${specifier}', which tsdsl does not have${close} (${modules})`, { cause: e });
+      throw new TsdslError(`loading ${kind} ${file} failed: ${importer}${line ? `:${line}` : ''} imports '${specifier}', which tsdsl does not have${close} (${modules})`, { cause: e });
     }
     // The failing line may be in a file this one imports (b.ts, loaded by a.ts): the first frame
     // of a user file, not tsdsl's own.
@@ -153,14 +155,14 @@ async function importUserFile(file: string): Promise<Record<string, unknown>> {
     const tdz = /^Cannot access '([^']+)' before initialization$/.exec(err.message);
     if (tdz) {
       throw new TsdslError(
-        `loading package file ${where} failed: ${err.message}: \`${tdz[1]}\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import`,
+        `loading ${kind} ${where} failed: ${err.message}: \`${tdz[1]}\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import`,
         { cause: e },
       );
     }
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
     const noExport = err instanceof SyntaxError ? /^The requested module '(tsdsl(?:\/packages)?)' does not provide an export named '([^']+)'$/.exec(err.message) : null;
     const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
-    throw new TsdslError(`loading package file ${where} failed: ${err.message}${hint}`, { cause: e });
+    throw new TsdslError(`loading ${kind} ${where} failed: ${err.message}${hint}`, { cause: e });
   }
 }
 
@@ -232,6 +234,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   if (dirs.some((d) => d === '')) throw new TsdslError('-L/--load-path is empty; give the directory that holds your package files (-L ./my-packages)');
   // Directories from -L come first; those after `fromEnv` are TSDSL_PACKAGE_PATH's.
   const fromEnv = dirs.length;
+  const manifests = new Set((options.manifests ?? []).map((m) => resolvePath(m)));
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
   if (dirs.length) {
     await registerHooks();
@@ -256,7 +259,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
       for (const file of files) {
         let ns: Record<string, unknown>;
         try {
-          ns = await importUserFile(file);
+          ns = await importUserFile(file, manifests.has(file) ? 'manifest file (-m)' : undefined);
         } catch (e) {
           // A file of TSDSL_PACKAGE_PATH (set once, in a shell profile) that fails to load would
           // stop every command, for packages it does not even define: as Guix does with

@@ -61,7 +61,7 @@ describe('pack manifests', () => {
     const badField = manifest('bad-field.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  package: ['hwloc'],\n} as never);\n`);
     expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:2: unknown manifest field `package`/);
     const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
-    expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax\.ts:4/);
+    expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax error in manifest file \(-m\) .*syntax\.ts:4/);
     const noDefault = manifest('no-default.ts', `export const x = 1;\n`);
     expect(tsdsl(['pack', '-d', '-m', noDefault], { env, cwd: dir }).stderr).toMatch(/no-default\.ts: the manifest file has no default export/);
     // -d builds nothing, so options about building or packing are refused, as with build -d.

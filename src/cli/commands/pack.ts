@@ -174,7 +174,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   }
   const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
   const { loadCollection } = await import('../../registry/load.js');
-  const collection = await loadCollection({ loadPath: [...loadPath, ...manifests] });
+  const collection = await loadCollection({ loadPath: [...loadPath, ...manifests], manifests });
   let packages: Package[];
   if (manifests.length === 0) packages = (await packagesFrom(args, args.positionals, collection)).packages;
   else {
