@@ -255,8 +255,8 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     const wrong = misnamedCompression(request.output, extension);
     if (wrong) warn(wrong);
   }
-  const { openStore } = await import('../store/store.js');
-  const store = request.store ?? openStore();
+  const { requestStore } = await import('../store/store.js');
+  const store = requestStore(request.store, 'pack()');
   try {
     // -RR carries PRoot, its library and the C library it is started with, beside the profile.
     const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;

@@ -354,8 +354,8 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   }
 
-  const { openStore } = await import('../store/store.js');
-  const store = request.store ?? openStore();
+  const { requestStore } = await import('../store/store.js');
+  const store = requestStore(request.store, 'run()');
   let profile: string;
   let closure: Array<{ path: string; physical: string }>;
   let storeDir: string;

@@ -229,6 +229,19 @@ export function storeRootFromEnv(env: Readonly<Record<string, string | undefined
   return join(env['HOME'] || homedir(), '.local', 'share', 'tsdsl');
 }
 
+/**
+ * The store an API request gave (`store`), checked to be one `openStore` made and still open, or
+ * the default store, opened now (the caller closes only that one). `who` names the API call.
+ */
+export function requestStore(given: unknown, who: string): LocalStore {
+  if (given === undefined) return openStore();
+  if (!(given instanceof LocalStore)) throw new TsdslError(`${who}: \`store\` must be a store made by openStore(), not ${typeof given === 'object' ? 'another object' : typeof given}`);
+  if (!given.isOpen) {
+    throw new TsdslError(`${who}: \`store\` (${given.root}) was closed before ${who} used it; close it once ${who} has resolved, or leave \`store\` out to use the default store`);
+  }
+  return given;
+}
+
 /** Opens (creating if needed) the local store. Loads the SQLite binding on first use. */
 export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const env = options.env ?? process.env;
@@ -555,6 +568,11 @@ export class LocalStore implements Store {
 
   private cleanup(): void {
     this.removeStaleTemporaries();
+  }
+
+  /** False once `close()` was called. */
+  get isOpen(): boolean {
+    return this.db.db.open;
   }
 
   close(): void {

@@ -64,6 +64,19 @@ describe('pack() and run() requests', () => {
     }
   });
 
+  it('refuse a store that was closed, or is not one, naming it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-pack-closed-'));
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    store.close();
+    try {
+      await expect(pack({ packages: ['hwloc'], store })).rejects.toThrow(`pack(): \`store\` (${root}) was closed before pack() used it; close it once pack() has resolved`);
+      await expect(run({ packages: ['hwloc'], command: ['true'], store })).rejects.toThrow(/^run\(\): `store` \(.*\) was closed before run\(\) used it/);
+      await expect(pack({ packages: ['hwloc'], store: { storeDir: '/tsdsl/store' } as never })).rejects.toThrow(/^pack\(\): `store` must be a store made by openStore\(\), not another object/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('apply the object form of transform() as they apply options', async () => {
     const [byObject] = await requestedPackages(['hwloc'], { withoutTests: ['hwloc'] }, undefined);
     const [byOption] = await requestedPackages(['hwloc'], ['--without-tests=hwloc'], undefined);
