@@ -45,7 +45,7 @@ import {
   runScratch,
   which,
 } from './engines.js';
-import { acquireUnpacked, packKind, profileOf, type PackKind } from './unpack.js';
+import { NATIVE_IMAGES, acquireUnpacked, packKind, profileOf } from './unpack.js';
 
 /** A host directory to show inside: `SRC` or `SRC=DST` (as on the command line), or a pair. */
 export type BindRequest = string | { readonly source: string; readonly target?: string };
@@ -170,14 +170,6 @@ function preserveInto(env: Record<string, string>, preserve: ReadonlyArray<strin
     for (const [k, v] of Object.entries(from)) if (v !== undefined && re.test(k)) env[k] = v;
   }
 }
-
-/** Engines that take an image file as it is, by kind. */
-const NATIVE_IMAGES: Readonly<Record<string, readonly PackKind[]>> = {
-  podman: ['docker'],
-  docker: ['docker'],
-  apptainer: ['squashfs', 'sif'],
-  singularity: ['squashfs', 'sif'],
-};
 
 /**
  * A docker-archive's image configuration: its `Env` as a record, and the command it runs by

@@ -61,6 +61,39 @@ function bad(name: string): boolean {
 /** The kinds of pack `tsdsl run` takes. */
 export type PackKind = 'directory' | 'tarball' | 'docker' | 'squashfs' | 'sif';
 
+/** Engines that take an image file as it is, by kind (the others run the pack unpacked). */
+export const NATIVE_IMAGES: Readonly<Record<string, readonly PackKind[]>> = {
+  podman: ['docker'],
+  docker: ['docker'],
+  apptainer: ['squashfs', 'sif'],
+  singularity: ['squashfs', 'sif'],
+};
+
+const KIND_NAMES: Readonly<Record<PackKind, string>> = {
+  directory: 'an unpacked pack (a directory)',
+  tarball: 'a tarball pack',
+  docker: 'a docker-archive',
+  squashfs: 'a squashfs image',
+  sif: 'a SIF image',
+};
+
+/**
+ * How the engines would take `file` (`tsdsl run --explain PACK`): what it is, which engines run
+ * it as it is, and that the others run a copy unpacked once into the pack cache.
+ */
+export function explainPack(file: string, engines: readonly string[], host: Host = currentHost()): string {
+  const kind = packKind(file, host);
+  const runs = (names: readonly string[]): string => `${names.join(', ').replace(/, ([^,]*)$/, ' and $1')} ${names.length === 1 ? 'runs' : 'run'}`;
+  if (kind === 'directory') return `${file} is ${KIND_NAMES[kind]}: ${engines.length === 1 ? runs(engines) : 'every engine runs'} it as it is.`;
+  const native = engines.filter((e) => NATIVE_IMAGES[e]?.includes(kind));
+  const others = engines.filter((e) => !native.includes(e));
+  const unpacked = 'unpacked once into the pack cache (`tsdsl gc --packs` removes such copies)';
+  const said: string[] = [];
+  if (native.length) said.push(`${runs(native)} it as it is`);
+  if (others.length) said.push(`${native.length ? 'the other engines run' : engines.length === 1 ? runs(others) : 'every engine runs'} it ${unpacked}`);
+  return `${file} is ${KIND_NAMES[kind]}: ${said.join('; ')}.`;
+}
+
 /**
  * What `file` holds, from its contents (never its name): a directory (an unpacked pack), a
  * squashfs image (magic `hsqs`), a SIF image, a docker-archive (a tar with `manifest.json` at its

@@ -125,6 +125,12 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/userns\s+works/);
     expect(r.stdout).toMatch(/docker\s+no\s/);
+    // The pack given: what it is and how the engines take it; one that is not there is an error.
+    expect(r.stdout).toContain(`${pack} is a tarball pack: every engine runs it unpacked once into the pack cache`);
+    expect(asTester(['run', '--explain', '--engine=proot', pack]).stdout).toContain(`${pack} is a tarball pack: proot runs it unpacked once`);
+    const absent = asTester(['run', '--explain', `${pack}.missing`]);
+    expect(absent.status).toBe(1);
+    expect(absent.stderr).toMatch(/pack `.*\.missing` does not exist/);
     const hidden = asTester(['run', '--explain', pack], { PATH: '/nonexistent' });
     expect(hidden.stdout).toMatch(/proot\s+no\s+`proot` is not on PATH/);
     // --engine: that engine alone, and exit 1 when it cannot run here.

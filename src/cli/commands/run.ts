@@ -40,14 +40,20 @@ export const command: Command = {
     if (args.values['explain']) {
       const { explainEngines, formatExplanation } = await import('../../run/diagnose.js');
       const name = args.values['engine'] as string | undefined;
-      if (name === undefined || name === 'auto') {
-        out(formatExplanation(await explainEngines(), { descriptions: true }));
+      // With a pack: what it is, and which engines take it as it is (checked first: a pack
+      // that does not exist is an error, not a diagnosis of the host).
+      const packFile = args.positionals[0];
+      const { explainPack } = await import('../../run/unpack.js');
+      const { findEngine, runEngines } = await import('../../run/engines.js');
+      const engines = name === undefined || name === 'auto' ? runEngines() : [findEngine(name)];
+      const about = packFile === undefined ? '' : `${explainPack(packFile, engines.map((e) => e.name))}\n`;
+      if (engines.length > 1) {
+        out(formatExplanation(await explainEngines(undefined, engines), { descriptions: true }) + about);
         return 0;
       }
       // One engine: its diagnosis, and exit 1 when it cannot run here.
-      const { findEngine } = await import('../../run/engines.js');
-      const x = await explainEngines(undefined, [findEngine(name)]);
-      out(formatExplanation(x, { descriptions: true, single: true }));
+      const x = await explainEngines(undefined, engines);
+      out(formatExplanation(x, { descriptions: true, single: true }) + about);
       return x.engines[0]!.ok ? 0 : 1;
     }
     const [pack, ...extra] = args.positionals;
