@@ -57,7 +57,8 @@ parentPort.on('message', (m) => {
     let fd;
     try { fd = fs.openSync(dest, 'wx', 0o444); } catch { continue; } // taken (or failing): the store decides
     try {
-      fs.writeSync(fd, bytes, m.offsets[i], m.offsets[i + 1] - m.offsets[i]);
+      // A short write (a disk filling up) is continued: the next write fails with the reason.
+      for (let off = m.offsets[i]; off < m.offsets[i + 1]; ) off += fs.writeSync(fd, bytes, off, m.offsets[i + 1] - off);
       if (umaskHidesRead) fs.fchmodSync(fd, 0o444);
       fs.futimesSync(fd, 1, 1);
       fs.closeSync(fd);

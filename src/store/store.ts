@@ -821,13 +821,18 @@ export class LocalStore implements Store {
       fd = openSync(tmp, 'wx', 0o444);
     }
     try {
-      writeSync(fd, bytes);
+      // write(2) may write part of the bytes (a disk filling up): go on until all are written,
+      // or the next write fails with the reason.
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
       if (UMASK_HIDES_READ) fchmodSync(fd, 0o444);
       futimesSync(fd, CANONICAL_TIME, CANONICAL_TIME);
     } catch (e) {
       // Leave no short file behind (a crash still can; the next add replaces it).
       closeSync(fd);
       rmSync(tmp ?? dest, { force: true });
+      // A write's error names no file (it had a descriptor): name it, for the full-disk message.
+      const err = e as NodeJS.ErrnoException;
+      if (err && typeof err === 'object' && err.path === undefined) err.path = dest;
       throw e;
     }
     closeSync(fd);

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { systemFailure } from '../../src/errors.js';
 import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
@@ -141,7 +142,18 @@ describe('opening', () => {
       const r = join(mnt, 'root');
       const s = openStore({ root: r, storeDir: SD, env: {}, durable: false });
       s.addTextToStore('kept', 'K', []);
+      // A write that fills the disk names the file it was writing, and registers nothing.
+      let failure: unknown;
+      try {
+        s.addTextToStore('big', 'x'.repeat(6 << 20), []);
+      } catch (e) {
+        failure = e;
+      }
+      const said = systemFailure(failure)?.message ?? String(failure);
+      const valid = s.allValidPaths();
       s.close();
+      expect(said).toMatch(new RegExp(`^the file system is full \\(writing ${r}/store/[0-9a-z]{32}-big\\): no space is left`));
+      expect(valid).toHaveLength(1);
       expect(lstatSync(join(r, 'var', 'reserved')).size).toBe(1 << 20);
       spawnSync('sh', ['-c', `cat /dev/zero > ${mnt}/filler`]);
       expect(() => openStore({ root: r, storeDir: SD, env: {} })).toThrow(/the file system is full .*no space is left\. Free some space and try again: `tsdsl gc`/);
