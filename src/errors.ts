@@ -135,8 +135,8 @@ export function checkRequestTypes(request: object, checks: Readonly<Record<strin
  */
 export function causeOf(stderr: string | undefined, fallback: string): string {
   const lines = (stderr ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
-  const telling = /^(fatal|error): |BAD signature|Can't check signature|no valid OpenPGP|not in gzip format|does not look like a tar archive|does not appear to be a git repository|not found|No such file|Permission denied|Operation not permitted/i;
-  const generic = /Error is not recoverable|Child returned status|Could not read from remote repository|Please make sure you have the correct access rights|and the repository exists/;
+  const telling = /^(fatal|error): |BAD signature|Can't check signature|no valid OpenPGP|not in gzip format|does not look like a tar archive|does not appear to be a git repository|not found|No such file|Permission denied|Operation not permitted|No space left on device|Disk quota exceeded/i;
+  const generic = /Error is not recoverable|Exiting with failure status|Child returned status|Could not read from remote repository|Please make sure you have the correct access rights|and the repository exists/;
   return lines.find((l) => telling.test(l) && !generic.test(l)) ?? [...lines].reverse().find((l) => !generic.test(l)) ?? lines[lines.length - 1] ?? fallback;
 }
 

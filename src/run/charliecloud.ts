@@ -14,7 +14,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import { TsdslError } from '../errors.js';
+import { TsdslError, causeOf } from '../errors.js';
 import { makeOwnedTempDir } from '../store/lock.js';
 import {
   type Availability,
@@ -73,7 +73,7 @@ export function unpackDockerArchive(host: Host, image: string, dest: string): vo
   const work = makeOwnedTempDir(dirname(dest), '.tsdsl-unpack');
   try {
     const x = probe([tar, '-xf', image, '-C', work, ...layers], { env, timeoutMs: 600_000 });
-    if (!x.ok) throw new TsdslError(`cannot extract the layers of ${image}: ${lastLine(x.stderr)}`);
+    if (!x.ok) throw new TsdslError(`cannot extract the layers of ${image}: ${causeOf(x.stderr, 'tar failed')}`);
     const out = join(work, 'rootfs');
     const convert = which(host, 'ch-convert');
     if (convert && layers.length === 1) {
@@ -108,7 +108,7 @@ function applyLayer(tar: string, layer: string, root: string, env: Record<string
     } else rmSync(join(dir, base.slice(4)), { recursive: true, force: true });
   }
   const x = probe([tar, '-xf', layer, '-C', root, '--no-same-owner', '--exclude=.wh.*'], { env, timeoutMs: 600_000 });
-  if (!x.ok) throw new TsdslError(`cannot extract layer ${layer}: ${lastLine(x.stderr)}`);
+  if (!x.ok) throw new TsdslError(`cannot extract layer ${layer}: ${causeOf(x.stderr, 'tar failed')}`);
 }
 
 function safeList(dir: string): string[] {

@@ -35,8 +35,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { TsdslError, causeOf } from '../errors.js';
+import { dirname, join } from 'node:path';
+import { TsdslError, causeOf, isTsdslError } from '../errors.js';
 import { LockDirectory, PID_NAMESPACE, ownerAlive, ownerToken, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, makeCacheDirectories } from '../store/tree.js';
@@ -140,12 +140,29 @@ function unpackTarball(file: string, tmp: string): void {
   try {
     execFileSync('tar', ['-xf', file, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
-    throw new TsdslError(`unpacking \`${file}\` failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`);
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new TsdslError(`unpacking \`${file}\` failed: ${causeOf(stderr, (e as Error).message)}`);
   }
 }
 
-/** Unpacks `file` of `kind` into the new directory `tmp` (which must not exist). */
+/**
+ * Unpacks `file` of `kind` into the new directory `tmp` (which must not exist). A full disk is
+ * said once, with the cache's place and the way out (tar alone says it for every file).
+ */
 function unpackInto(file: string, kind: PackKind, tmp: string, host: Host): void {
+  try {
+    unpackAs(file, kind, tmp, host);
+  } catch (e) {
+    const full = /No space left on device|Disk quota exceeded/i.exec(isTsdslError(e) ? e.message : String((e as Error).message));
+    if (!full) throw e;
+    throw new TsdslError(
+      `cannot unpack ${file} into the pack cache ${dirname(tmp)}: the file system is full (${full[0]}); free some space (\`tsdsl gc --packs\` removes the unpacked packs no run uses), or set TSDSL_PACK_CACHE to a directory on another file system`,
+      { cause: e },
+    );
+  }
+}
+
+function unpackAs(file: string, kind: PackKind, tmp: string, host: Host): void {
   if (kind === 'tarball') {
     mkdirSync(tmp);
     unpackTarball(file, tmp);

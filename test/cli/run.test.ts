@@ -3,6 +3,7 @@
  * engines as an unprivileged user, exit codes passed through, `--explain`, and archives that are
  * refused (not a pack, corrupt, members escaping the cache) with nothing written outside it.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -163,6 +164,25 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     // Only the cache's own lock directory may exist: no entry, no temporary directory.
     expect(existsSync(cache) ? readdirSync(cache).filter((n) => n !== '.locks' && n !== '.users') : []).toEqual([]);
     expect(tsdsl(['run', '--engine=magic', join(dir, 'plain.tar')]).stderr).toMatch(/magic/);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a pack cache on a full file system: one line that says so, and nothing left in the cache', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-fullcache-'));
+    const cache = join(dir, 'cache');
+    mkdirSync(cache);
+    mkdirSync(join(dir, 'tsdsl/store/00000000000000000000000000000000-big'), { recursive: true });
+    for (let i = 0; i < 8; i++) writeFileSync(join(dir, `tsdsl/store/00000000000000000000000000000000-big/f${i}`), randomBytes(256 << 10));
+    spawnSync('tar', ['-cf', join(dir, 'big.tar'), '-C', dir, 'tsdsl']);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', cache]).status).toBe(0);
+    try {
+      const r = tsdsl(['run', join(dir, 'big.tar'), '--', 'true'], { env: { TSDSL_PACK_CACHE: cache } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^tsdsl: error: cannot unpack .*big\\.tar into the pack cache ${cache}: the file system is full \\(No space left on device\\); free some space .*TSDSL_PACK_CACHE[^\\n]*\\n$`));
+      expect(readdirSync(cache).filter((n) => n !== '.locks' && n !== '.users')).toEqual([]);
+    } finally {
+      spawnSync('umount', [cache]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('Ctrl-C while a pack is first unpacked: exit 130, and no half-unpacked directory in the cache', async () => {
