@@ -98,14 +98,18 @@ const endingOf = (name: string): readonly [string, string] | undefined => COMPRE
 /**
  * A warning when `-o FILE`'s ending names another compression than the pack's (`-C none -o
  * x.tar.gz`): tools that go by the name (`tar xf` does not, a browser or `file` might) would be
- * misled. Undefined when they agree, or when either name says nothing (`-o pack`, squashfs).
+ * misled; so is a squashfs image named as a tar. Undefined when they agree, or when the name
+ * says nothing (`-o pack`).
  */
 function misnamedCompression(output: string, extension: string): string | undefined {
   const ending = endingOf(output);
-  const actual = endingOf(extension)?.[1];
-  if (ending === undefined || actual === undefined || ending[1] === actual) return undefined;
+  if (ending === undefined) return undefined;
   const [suffix, named] = ending;
   const base = output.slice(0, output.length - suffix.length);
+  const actual = endingOf(extension)?.[1];
+  // A squashfs image is no tar at all.
+  if (actual === undefined) return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is not a tar archive; name it ${base}${extension}`;
+  if (ending[1] === actual) return undefined;
   return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
 }
 

@@ -72,6 +72,9 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
     expect(r.stderr).toMatch(/-o .*plain\.tar\.gz: the name ends as a gzip tar would, but the pack is not compressed; name it .*plain\.tar, or choose -C gzip/);
     const agree = tsdsl(['pack', 'hwloc', '-C', 'xz', '-o', join(dir, 'x.tar.xz')], { env, timeoutMs: 600_000 });
     expect(agree.stderr).not.toMatch(/the name ends/);
+    const image = tsdsl(['pack', '-f', 'squashfs', 'hwloc', '-o', join(dir, 'image.tar.gz')], { env, timeoutMs: 600_000 });
+    expect(image.code, image.stderr).toBe(0);
+    expect(image.stderr).toMatch(/-o .*image\.tar\.gz: the name ends as a gzip tar would, but the pack is not a tar archive; name it .*image\.squashfs/);
   }, 1_200_000);
 
   it('checks the entry point before writing anything', () => {
