@@ -951,7 +951,7 @@ function keepBytes(from: number, to: number): KeptBytes {
   return { chunk, start, end: chunkPos };
 }
 
-/** `printTexts` into bytes; undefined when a string is not ASCII (then printTexts does it). */
+/** `printTexts` into bytes, kept unless `keep` is false; undefined when a string is not ASCII (then printTexts does it). */
 function printTextsAscii(
   name: string,
   outputs: Record<string, DerivationOutput>,
@@ -959,13 +959,14 @@ function printTextsAscii(
   inputs: readonly KnownInput[],
   base: Base,
   hasher: DerivationHasher,
+  keep = true,
 ): PrintedTexts | undefined {
   const storeDir = hasher.storeDir;
   // Printed after the hasher's entries, so those can be copied with copyWithin.
   out = hasher.printBuffer;
   pos = hasher.printedEnd;
   ascii = true;
-  const r = printTextsInto(name, outputs, env, inputs, base, hasher, storeDir);
+  const r = printTextsInto(name, outputs, env, inputs, base, hasher, storeDir, keep);
   hasher.printBuffer = out;
   return r;
 }
@@ -978,6 +979,7 @@ function printTextsInto(
   base: Base,
   hasher: DerivationHasher,
   storeDir: string,
+  keep: boolean,
 ): PrintedTexts | undefined {
   const outs = sortNix(Object.keys(outputs));
   // The pieces every text shares, printed once: sources, system, builder and args ...
@@ -1111,7 +1113,8 @@ function printTextsInto(
     outputs[outs[j]!]!.path = paths[j]!;
     env[outs[j]!] = paths[j]!;
   }
-  return { kept: keepBytes(at, pos), textHex: sha256OfBytes(at, pos), moduloHex };
+  const textHex = sha256OfBytes(at, pos);
+  return keep ? { kept: keepBytes(at, pos), textHex, moduloHex } : { textHex, moduloHex };
 }
 
 /**
@@ -1123,17 +1126,19 @@ function printTextsInto(
  */
 class Finalized implements FinalizedDerivation {
   #drv: Derivation | undefined;
-  // The text as a string, or its bytes in a chunk (see keepBytes).
+  // The text as a string, or its bytes in a chunk (see keepBytes), or a function that prints
+  // them again (when lowering kept only the paths and hashes).
   readonly #text: string | undefined;
   readonly #chunk: Buffer | undefined;
   readonly #start: number;
   readonly #end: number;
+  readonly #again: (() => Uint8Array) | undefined;
 
   constructor(
     readonly name: string,
     drv: Derivation | undefined,
     readonly drvPath: string,
-    text: string | KeptBytes,
+    text: string | KeptBytes | (() => Uint8Array),
     readonly hashModuloHex: string,
     readonly references: readonly string[],
     readonly outputNames: readonly string[],
@@ -1146,6 +1151,9 @@ class Finalized implements FinalizedDerivation {
     if (typeof text === 'string') {
       this.#text = text;
       this.#start = this.#end = 0;
+    } else if (typeof text === 'function') {
+      this.#again = text;
+      this.#start = this.#end = 0;
     } else {
       this.#chunk = text.chunk;
       this.#start = text.start;
@@ -1155,10 +1163,13 @@ class Finalized implements FinalizedDerivation {
 
   /** Decoded on each use (not kept, so as not to grow the heap again). */
   get text(): string {
-    return this.#text ?? this.#chunk!.toString('utf8', this.#start, this.#end);
+    if (this.#text !== undefined) return this.#text;
+    if (this.#chunk) return this.#chunk.toString('utf8', this.#start, this.#end);
+    return Buffer.from(this.bytes!).toString('utf8');
   }
 
   get bytes(): Uint8Array | undefined {
+    if (this.#again) return this.#again();
     return this.#chunk?.subarray(this.#start, this.#end);
   }
 
@@ -1316,9 +1327,16 @@ export interface KnownInputsDerivation {
  * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
  * come as objects (each finalized with `hasher`), so their hash modulo is read from them
  * instead of looked up by path, and nothing is copied. The result keeps no `Derivation`
- * object (`drv` parses the text back when asked).
+ * object (`drv` parses the text back when asked). With `again` a function, it keeps no text
+ * either: `bytes` calls it to print them again. `'again'` is that second printing (of a
+ * derivation finalized before with this hasher): its input-table entries are not printed twice.
  */
-export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): FinalizedDerivation & KnownInput {
+export function finalizeKnownInputs(
+  spec: KnownInputsDerivation,
+  name: string,
+  hasher: DerivationHasher,
+  again?: (() => Uint8Array) | 'again',
+): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkKnownShape(spec, name, hasher);
   const outputNames = spec.outputs;
@@ -1346,8 +1364,9 @@ export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, h
   const inputPaths: string[] = new Array(n);
   for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
-  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
-  const text = texts.text ?? texts.kept!;
+  const reprint = typeof again === 'function' ? again : undefined;
+  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher, reprint === undefined) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
   const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);
   const drvPath =
@@ -1355,7 +1374,9 @@ export function finalizeKnownInputs(spec: KnownInputsDerivation, name: string, h
   hasher.record(drvPath, texts.moduloHex);
   const outputPaths: string[] = new Array(outputNames.length);
   for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
-  return new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex).printEntries(hasher);
+  const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex);
+  // Printed again: its entries are in the buffer already.
+  return again === 'again' ? fin : fin.printEntries(hasher);
 }
 
 /**

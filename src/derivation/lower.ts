@@ -464,26 +464,6 @@ export class Lowerer {
     return this.lowered(p, fin, false);
   }
 
-  /** `finalize` for lowerOne, whose input derivations are lowered packages and origins, held as objects. */
-  private finalizeKnown(
-    p: Package,
-    name: string,
-    spec: { builder: string; args: string[]; env: Record<string, string>; inputs: KnownInput[]; inputSrcs: string[] },
-    graftFree: boolean,
-  ): Lowered {
-    const problem = validateStoreName(`${name}.drv`);
-    if (problem) fail(p, 'name and version', problem);
-    if (p.outputs.length > 1) spec.env['outputs'] = p.outputs.join(' ');
-    let fin: FinalizedDerivation & KnownInput;
-    try {
-      // lowerOne's records are made for this call (prototype-less, not shared): no copies.
-      fin = finalizeKnownInputs({ outputs: p.outputs, inputs: spec.inputs, inputSrcs: spec.inputSrcs, system: this.system, builder: spec.builder, args: spec.args, env: spec.env }, name, this.hasher);
-    } catch (e) {
-      fail(p, 'derivation', (e as Error).message);
-    }
-    return this.lowered(p, fin, graftFree);
-  }
-
   /** Keeps a finalized derivation, and hands it to `onDerivation`. */
   private record(fin: FinalizedDerivation): void {
     this.derivations.set(fin.drvPath, fin);
@@ -600,6 +580,40 @@ export class Lowerer {
 
   /** Lowers `p`, whose host and native inputs (propagated ones included) are lowered already. */
   private lowerOne(p: Package, host: readonly Package[], native: readonly Package[]): Lowered {
+    const s = this.derivationSpec(p, host, native);
+    const problem = validateStoreName(`${s.name}.drv`);
+    if (problem) fail(p, 'name and version', problem);
+    if (p.outputs.length > 1) s.env['outputs'] = p.outputs.join(' ');
+    // Without a consumer of the bytes now (a store writing them as they come), the .drv text is
+    // not kept: lowering only for paths (graph, show, an up-to-date build) keeps 1.3 kB less a
+    // derivation, and the few texts asked for later are printed again.
+    const again = this.onDerivation ? undefined : () => this.printAgain(p);
+    let fin: FinalizedDerivation & KnownInput;
+    try {
+      // derivationSpec's records are made for this call (prototype-less, not shared): no copies.
+      fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
+    } catch (e) {
+      fail(p, 'derivation', (e as Error).message);
+    }
+    return this.lowered(p, fin, s.graftFree);
+  }
+
+  /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
+  private printAgain(p: Package): Uint8Array {
+    const s = this.derivationSpec(p, withPropagated(p.inputs, p.propagatedInputs), withPropagated(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools()));
+    if (p.outputs.length > 1) s.env['outputs'] = p.outputs.join(' ');
+    const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, 'again');
+    const was = this.memo.get(p)?.drvPath;
+    if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);
+    return fin.bytes!;
+  }
+
+  /** What lowerOne finalizes for `p`: name, builder, env and inputs, and whether no input has a graft. */
+  private derivationSpec(
+    p: Package,
+    host: readonly Package[],
+    native: readonly Package[],
+  ): { name: string; builder: string; args: string[]; env: Record<string, string>; inputs: KnownInput[]; inputSrcs: string[]; graftFree: boolean } {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
@@ -748,7 +762,7 @@ export class Lowerer {
       }
     }
     env['builder'] = builder;
-    return this.finalizeKnown(p, name, { builder, args: builderArgs, env, inputs, inputSrcs }, graftFree);
+    return { name, builder, args: builderArgs, env, inputs, inputSrcs, graftFree };
   }
 }
 

@@ -264,6 +264,9 @@ describe('lowering', () => {
 
   it('keeps only the text of lowered derivations, as bytes off the heap; what it records and parses back matches it', async () => {
     const l = new Lowerer('/tsdsl/store');
+    // Something takes the bytes as they come (as a store writing them does): they are kept.
+    const handed = new Map<string, Buffer>();
+    l.onDerivation = (path, bytes) => void (bytes && handed.set(path, Buffer.from(bytes)));
     const { results } = await lowerPackages(c.all(), { lowerer: l });
     expect(l.derivations.size).toBeGreaterThan(50);
     let kept = 0;
@@ -279,7 +282,25 @@ describe('lowering', () => {
       expect(d.inputSrcs).toEqual(drv.inputSrcs);
     }
     expect(kept).toBeGreaterThan(50);
+    expect(handed.size).toBe(kept);
     for (const r of results) expect(r.outputs).toEqual(Object.fromEntries(Object.entries(r.derivation.drv.outputs).map(([o, v]) => [o, v.path])));
+
+    // Lowering for paths alone keeps no text: each is printed again when asked for, the same
+    // bytes, without growing the hasher's buffer of input-table entries.
+    const bare = new Lowerer('/tsdsl/store');
+    await lowerPackages(c.all(), { lowerer: bare });
+    expect([...bare.derivations.keys()]).toEqual([...l.derivations.keys()]);
+    const entriesEnd = bare.hasher.printedEnd;
+    let again = 0;
+    for (const [path, d] of bare.derivations) {
+      const bytes = d.bytes;
+      if (!handed.has(path)) continue;
+      again++;
+      expect(Buffer.from(bytes!).equals(handed.get(path)!), path).toBe(true);
+      expect(d.text).toBe(handed.get(path)!.toString('utf8'));
+    }
+    expect(again).toBe(kept);
+    expect(bare.hasher.printedEnd).toBe(entriesEnd);
   });
 });
 
