@@ -583,29 +583,30 @@ export class Lowerer {
     const s = this.derivationSpec(p, host, native);
     const problem = validateStoreName(`${s.name}.drv`);
     if (problem) fail(p, 'name and version', problem);
-    if (p.outputs.length > 1) s.env['outputs'] = p.outputs.join(' ');
     // Without a consumer of the bytes now (a store writing them as they come), the .drv text is
     // not kept: lowering only for paths (graph, show, an up-to-date build) keeps 1.3 kB less a
     // derivation, and the few texts asked for later are printed again.
-    const again = this.onDerivation ? undefined : () => this.printAgain(p);
-    let fin: FinalizedDerivation & KnownInput;
-    try {
-      // derivationSpec's records are made for this call (prototype-less, not shared): no copies.
-      fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
-    } catch (e) {
-      fail(p, 'derivation', (e as Error).message);
-    }
+    const fin = this.finalizeSpec(p, s, this.onDerivation ? undefined : () => this.printAgain(p));
     return this.lowered(p, fin, s.graftFree);
   }
 
   /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
   private printAgain(p: Package): Uint8Array {
-    const s = this.derivationSpec(p, withPropagated(p.inputs, p.propagatedInputs), withPropagated(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools()));
-    if (p.outputs.length > 1) s.env['outputs'] = p.outputs.join(' ');
-    const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, 'again');
+    const host = withPropagated(p.inputs, p.propagatedInputs);
+    const native = withPropagated(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
+    const fin = this.finalizeSpec(p, this.derivationSpec(p, host, native), 'again');
     const was = this.memo.get(p)?.drvPath;
     if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);
     return fin.bytes!;
+  }
+
+  private finalizeSpec(p: Package, s: ReturnType<Lowerer['derivationSpec']>, again: Parameters<typeof finalizeKnownInputs>[3]): FinalizedDerivation & KnownInput {
+    try {
+      // derivationSpec's records are made for this call (prototype-less, not shared): no copies.
+      return finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
+    } catch (e) {
+      fail(p, 'derivation', (e as Error).message);
+    }
   }
 
   /** What lowerOne finalizes for `p`: name, builder, env and inputs, and whether no input has a graft. */
@@ -762,6 +763,7 @@ export class Lowerer {
       }
     }
     env['builder'] = builder;
+    if (p.outputs.length > 1) env['outputs'] = p.outputs.join(' ');
     return { name, builder, args: builderArgs, env, inputs, inputSrcs, graftFree };
   }
 }
