@@ -528,7 +528,11 @@ export interface FinalizedDerivation {
    * them with finalizeKnownInputs), and the input sources.
    */
   readonly outputNames?: readonly string[];
-  /** `text` as bytes, when kept that way (writing uses them as they are). */
+  /**
+   * `text` as bytes, when kept that way (writing uses them as they are). When lowering kept no
+   * text (nothing took the bytes as they were printed), the first read prints the derivation
+   * again from its package, and keeps the bytes from then on.
+   */
   readonly bytes?: Uint8Array | undefined;
   /** SHA-256 (hex) of `text`, when hashing computed it (writing reuses it for the content address). */
   readonly textSha256Hex?: string | undefined;
@@ -951,7 +955,13 @@ function keepBytes(from: number, to: number): KeptBytes {
   return { chunk, start, end: chunkPos };
 }
 
-/** `printTexts` into bytes, kept unless `keep` is false; undefined when a string is not ASCII (then printTexts does it). */
+/**
+ * How printed .drv bytes are kept: in the shared chunks (`keepBytes`), in a buffer of their own
+ * (a text printed again, asked for once), or not at all (its hashes are what is needed).
+ */
+type Keep = 'chunk' | 'copy' | 'none';
+
+/** `printTexts` into bytes, kept as `keep` says; undefined when a string is not ASCII (then printTexts does it). */
 function printTextsAscii(
   name: string,
   outputs: Record<string, DerivationOutput>,
@@ -959,7 +969,7 @@ function printTextsAscii(
   inputs: readonly KnownInput[],
   base: Base,
   hasher: DerivationHasher,
-  keep = true,
+  keep: Keep = 'chunk',
 ): PrintedTexts | undefined {
   const storeDir = hasher.storeDir;
   // Printed after the hasher's entries, so those can be copied with copyWithin.
@@ -979,7 +989,7 @@ function printTextsInto(
   base: Base,
   hasher: DerivationHasher,
   storeDir: string,
-  keep: boolean,
+  keep: Keep,
 ): PrintedTexts | undefined {
   const outs = sortNix(Object.keys(outputs));
   // The pieces every text shares, printed once: sources, system, builder and args ...
@@ -1114,7 +1124,8 @@ function printTextsInto(
     env[outs[j]!] = paths[j]!;
   }
   const textHex = sha256OfBytes(at, pos);
-  return keep ? { kept: keepBytes(at, pos), textHex, moduloHex } : { textHex, moduloHex };
+  if (keep === 'none') return { textHex, moduloHex };
+  return { kept: keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at }, textHex, moduloHex };
 }
 
 /**
@@ -1129,16 +1140,16 @@ class Finalized implements FinalizedDerivation {
   // The text as a string, or its bytes in a chunk (see keepBytes), or a function that prints
   // them again (when lowering kept only the paths and hashes).
   readonly #text: string | undefined;
-  readonly #chunk: Buffer | undefined;
-  readonly #start: number;
-  readonly #end: number;
-  readonly #again: (() => Uint8Array) | undefined;
+  #chunk: Buffer | undefined;
+  #start: number;
+  #end: number;
+  #again: (() => Buffer) | undefined;
 
   constructor(
     readonly name: string,
     drv: Derivation | undefined,
     readonly drvPath: string,
-    text: string | KeptBytes | (() => Uint8Array),
+    text: string | KeptBytes | (() => Buffer),
     readonly hashModuloHex: string,
     readonly references: readonly string[],
     readonly outputNames: readonly string[],
@@ -1168,8 +1179,14 @@ class Finalized implements FinalizedDerivation {
     return Buffer.from(this.bytes!).toString('utf8');
   }
 
+  /** Printed again the first time when lowering kept none (then kept: they are asked for again). */
   get bytes(): Uint8Array | undefined {
-    if (this.#again) return this.#again();
+    if (this.#again) {
+      this.#chunk = this.#again();
+      this.#start = 0;
+      this.#end = this.#chunk.length;
+      this.#again = undefined;
+    }
     return this.#chunk?.subarray(this.#start, this.#end);
   }
 
@@ -1335,7 +1352,7 @@ export function finalizeKnownInputs(
   spec: KnownInputsDerivation,
   name: string,
   hasher: DerivationHasher,
-  again?: (() => Uint8Array) | 'again',
+  again?: (() => Buffer) | 'again',
 ): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkKnownShape(spec, name, hasher);
@@ -1365,7 +1382,7 @@ export function finalizeKnownInputs(
   for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
   const reprint = typeof again === 'function' ? again : undefined;
-  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher, reprint === undefined) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk') ?? printTexts(name, outputs, env, inputs, base, storeDir);
   const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
   const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);

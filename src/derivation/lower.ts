@@ -591,13 +591,13 @@ export class Lowerer {
   }
 
   /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
-  private printAgain(p: Package): Uint8Array {
+  private printAgain(p: Package): Buffer {
     const host = withPropagated(p.inputs, p.propagatedInputs);
     const native = withPropagated(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
     const fin = this.finalizeSpec(p, this.derivationSpec(p, host, native), 'again');
     const was = this.memo.get(p)?.drvPath;
     if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);
-    return fin.bytes!;
+    return fin.bytes as Buffer;
   }
 
   private finalizeSpec(p: Package, s: ReturnType<Lowerer['derivationSpec']>, again: Parameters<typeof finalizeKnownInputs>[3]): FinalizedDerivation & KnownInput {

@@ -209,6 +209,7 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
   checkRequestKeys(request, PACK_REQUEST_KEYS, 'pack()');
   if (request.packages === undefined) throw new TsdslError("pack(): `packages` is missing: give what to pack, e.g. { packages: ['hwloc'] }");
   checkRequestTypes(request, PACK_FIELD_CHECKS, 'pack()');
+  if (request.store !== undefined) (await import('../store/store.js')).checkRequestStore(request.store, 'pack()');
   const format = findPackFormat(request.format ?? 'tarball');
   const symlinks = parseSymlinks(request.symlinks ?? []);
   // Check the compressor now, not after a long build.

@@ -120,16 +120,19 @@ async function importUserFile(file: string, kind = 'package file'): Promise<Reco
     return ns;
   } catch (e) {
     loading = undefined;
+    // The place that failed may be a file this one imports; a manifest's is said to be imported.
+    const what = (place: string): string => (kind === 'package file' || place.startsWith(`${file}:`) || place === file ? `${kind} ${place}` : `${kind} ${file} (at ${place}, in a file it imports)`);
     if (isTsdslError(e)) {
       // A DSL helper's error (withVariants, inherit, transform, a variant function): said with
       // the line of the user's file that called it, unless it names a place already.
       const at = /\.[mc]?[jt]s:\d+/.test(e.message) ? undefined : firstUserFrame(e.stack ?? '');
       if (!at) throw e;
-      throw new TsdslError(`loading ${kind} ${at} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
+      throw new TsdslError(`loading ${what(at)} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
     }
     const err = e as Error;
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
-      throw new TsdslError(`syntax error in ${kind} ${err.message}`);
+      const place = /^(\/[^:]+)/.exec(err.message)![1]!;
+      throw new TsdslError(place === file || kind === 'package file' ? `syntax error in ${kind} ${err.message}` : `syntax error in ${err.message} (a file that ${kind} ${file} imports)`);
     }
     const frame = new RegExp(`${escapeRegExp(file)}:(\\d+)`).exec(err.stack ?? '');
     // A relative import of a file that is not there: the line of the import, in the file that has it.
@@ -155,14 +158,14 @@ async function importUserFile(file: string, kind = 'package file'): Promise<Reco
     const tdz = /^Cannot access '([^']+)' before initialization$/.exec(err.message);
     if (tdz) {
       throw new TsdslError(
-        `loading ${kind} ${where} failed: ${err.message}: \`${tdz[1]}\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import`,
+        `loading ${what(where)} failed: ${err.message}: \`${tdz[1]}\` is used before its definition has run. Define it above its first use; if two package files import each other, move what both need into a third file that both import`,
         { cause: e },
       );
     }
     const missing = err instanceof ReferenceError ? /^([\p{L}\p{N}_$]+) is not defined$/u.exec(err.message)?.[1] : undefined;
     const noExport = err instanceof SyntaxError ? /^The requested module '(tsdsl(?:\/packages)?)' does not provide an export named '([^']+)'$/.exec(err.message) : null;
     const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
-    throw new TsdslError(`loading ${kind} ${where} failed: ${err.message}${hint}`, { cause: e });
+    throw new TsdslError(`loading ${what(where)} failed: ${err.message}${hint}`, { cause: e });
   }
 }
 

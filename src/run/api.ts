@@ -260,6 +260,7 @@ export async function run(request: RunRequest): Promise<number> {
     const v = request[k];
     if (request.pack !== undefined && v !== undefined && v !== false) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
   }
+  if (request.store !== undefined) (await import('../store/store.js')).checkRequestStore(request.store, 'run()');
   const host = request.host ?? currentHost();
   const cwd = resolve(request.cwd ?? process.cwd());
   const binds = [...(request.expose ?? []).map((b) => parseBind(b, false, cwd)), ...(request.share ?? []).map((b) => parseBind(b, true, cwd))];

@@ -78,7 +78,7 @@ export function unpackDockerArchive(host: Host, image: string, dest: string): vo
     const convert = which(host, 'ch-convert');
     if (convert && layers.length === 1) {
       const c = probe([convert, '-i', 'tar', '-o', 'dir', '--tmp', work, join(work, layers[0]!), out], { env: chEnv(host), timeoutMs: 600_000 });
-      if (!c.ok) throw new TsdslError(`\`ch-convert -i tar -o dir\` failed on ${image}: ${lastLine(c.stderr)}`);
+      if (!c.ok) throw new TsdslError(`\`ch-convert -i tar -o dir\` failed on ${image}: ${causeOf(c.stderr, 'ch-convert failed')}`);
     } else {
       mkdirSync(out);
       for (const layer of layers) applyLayer(tar, join(work, layer), out, env);

@@ -88,7 +88,12 @@ export interface RunOptions {
 export function runScratch(parent: string, prefix: string, opts: RunOptions): { dir: string; opts: RunOptions } {
   const dir = makeOwnedTempDir(parent, prefix);
   const onStart = (pid: number): void => {
-    addDirectoryUser(dir, pid);
+    try {
+      addDirectoryUser(dir, pid);
+    } catch {
+      // A full /dev/shm: the command runs anyway; a later run may then take the directory for
+      // a leftover once this tsdsl is gone, which only kill -9 makes happen.
+    }
     opts.onStart?.(pid);
   };
   return { dir, opts: { ...opts, onStart } };

@@ -40,7 +40,7 @@ import { TsdslError, causeOf, isTsdslError } from '../errors.js';
 import { LockDirectory, PID_NAMESPACE, ownerAlive, ownerToken, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, makeCacheDirectories } from '../store/tree.js';
-import { currentHost, imageMagic, isDockerArchive, lastLine, probe, safeReaddir, which, type Host } from './engines.js';
+import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
@@ -87,10 +87,14 @@ export function explainPack(file: string, engines: readonly string[], host: Host
   if (kind === 'directory') return `${file} is ${KIND_NAMES[kind]}: ${engines.length === 1 ? runs(engines) : 'every engine runs'} it as it is.`;
   const native = engines.filter((e) => NATIVE_IMAGES[e]?.includes(kind));
   const others = engines.filter((e) => !native.includes(e));
-  const unpacked = 'unpacked once into the pack cache (`tsdsl gc --packs` removes such copies)';
+  // Only Apptainer/Singularity open a SIF image: the others cannot unpack it either.
+  const unpacked = kind === 'sif' ? 'cannot run it (make a squashfs or tarball pack for them)' : 'it unpacked once into the pack cache (`tsdsl gc --packs` removes such copies)';
   const said: string[] = [];
   if (native.length) said.push(`${runs(native)} it as it is`);
-  if (others.length) said.push(`${native.length ? 'the other engines run' : engines.length === 1 ? runs(others) : 'every engine runs'} it ${unpacked}`);
+  if (others.length) {
+    const who = native.length ? 'the other engines' : engines.length === 1 ? others[0]! : 'every engine';
+    said.push(kind === 'sif' ? `${who} ${unpacked}` : `${native.length ? 'the other engines run' : engines.length === 1 ? runs(others) : 'every engine runs'} ${unpacked}`);
+  }
   return `${file} is ${KIND_NAMES[kind]}: ${said.join('; ')}.`;
 }
 
@@ -155,8 +159,9 @@ function unpackInto(file: string, kind: PackKind, tmp: string, host: Host): void
   } catch (e) {
     const full = /No space left on device|Disk quota exceeded/i.exec(isTsdslError(e) ? e.message : String((e as Error).message));
     if (!full) throw e;
+    const why = /quota/i.test(full[0]) ? 'your disk quota is used up' : 'the file system is full';
     throw new TsdslError(
-      `cannot unpack ${file} into the pack cache ${dirname(tmp)}: the file system is full (${full[0]}); free some space (\`tsdsl gc --packs\` removes the unpacked packs no run uses), or set TSDSL_PACK_CACHE to a directory on another file system`,
+      `cannot unpack ${file} into the pack cache ${dirname(tmp)}: ${why} (${full[0]}); free some space (\`tsdsl gc --packs\` removes the unpacked packs no run uses), or set TSDSL_PACK_CACHE to a directory on another file system`,
       { cause: e },
     );
   }
@@ -172,7 +177,7 @@ function unpackAs(file: string, kind: PackKind, tmp: string, host: Host): void {
     const unsquashfs = which(host, 'unsquashfs');
     if (!unsquashfs) throw new TsdslError(`cannot unpack the squashfs image ${file}: \`unsquashfs\` is not on PATH (PATH=${host.path}); install squashfs-tools, or run it with --engine=apptainer`);
     const u = probe([unsquashfs, '-no-xattrs', '-no-progress', '-d', tmp, file], { env: { PATH: host.path }, timeoutMs: 600_000 });
-    if (!u.ok) throw new TsdslError(`cannot unpack the squashfs image ${file} with unsquashfs: ${lastLine(u.stderr || u.stdout)}; is it truncated?`);
+    if (!u.ok) throw new TsdslError(`cannot unpack the squashfs image ${file} with unsquashfs: ${causeOf(u.stderr || u.stdout, 'unsquashfs failed')}; is it truncated?`);
   } else {
     throw new TsdslError(`${file} is a SIF image, which only Apptainer/Singularity can open; run it with --engine=apptainer, or make a tarball or squashfs pack (\`tsdsl pack -f squashfs\`)`);
   }
@@ -448,7 +453,12 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
   }
   // Interrupted unpacks and deletions of processes that are gone.
   for (const name of safeReaddir(cacheDir)) {
-    const m = /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)(?:-ns(\d+))?$/.exec(name) ?? /^\.tsdsl-unpack-\w+$/.exec(name);
+    // Docker-archive unpacks: `.tsdsl-unpack-PID-nsNS-XXXXXX` (makeOwnedTempDir), older ones
+    // `.tsdsl-unpack-XXXXXX` (judged by age).
+    const m =
+      /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)(?:-ns(\d+))?$/.exec(name) ??
+      /^\.tsdsl-unpack-(\d+)-ns(\d+)-[A-Za-z0-9]{6}$/.exec(name) ??
+      /^\.tsdsl-unpack-[A-Za-z0-9]{6}$/.exec(name);
     // Another PID namespace's process cannot be judged from here.
     if (!m || (m[2] !== undefined && m[2] !== PID_NAMESPACE)) continue;
     const p = join(cacheDir, name);

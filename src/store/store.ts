@@ -230,16 +230,22 @@ export function storeRootFromEnv(env: Readonly<Record<string, string | undefined
 }
 
 /**
- * The store an API request gave (`store`), checked to be one `openStore` made and still open, or
+ * The store an API request gave (`store`), checked (checkRequestStore) to be one `openStore` made and still open, or
  * the default store, opened now (the caller closes only that one). `who` names the API call.
  */
 export function requestStore(given: unknown, who: string): LocalStore {
   if (given === undefined) return openStore();
+  checkRequestStore(given, who);
+  return given as LocalStore;
+}
+
+/** requestStore's checks alone, for a request's first checks (before anything is built or run). */
+export function checkRequestStore(given: unknown, who: string): void {
+  if (given === undefined) return;
   if (!(given instanceof LocalStore)) throw new TsdslError(`${who}: \`store\` must be a store made by openStore(), not ${typeof given === 'object' ? 'another object' : typeof given}`);
   if (!given.isOpen) {
     throw new TsdslError(`${who}: \`store\` (${given.root}) was closed before ${who} used it; close it once ${who} has resolved, or leave \`store\` out to use the default store`);
   }
-  return given;
 }
 
 /** Opens (creating if needed) the local store. Loads the SQLite binding on first use. */

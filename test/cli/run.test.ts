@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { deleteTree } from '../../src/store/tree.js';
@@ -129,6 +129,13 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     // The pack given: what it is and how the engines take it; one that is not there is an error.
     expect(r.stdout).toContain(`${pack} is a tarball pack: every engine runs it unpacked once into the pack cache`);
     expect(asTester(['run', '--explain', '--engine=proot', pack]).stdout).toContain(`${pack} is a tarball pack: proot runs it unpacked once`);
+    // A SIF image: only Apptainer/Singularity open it; the others cannot run it at all.
+    const sif = join(mkdtempSync(join(tmpdir(), 'tsdsl-sif-')), 'image.sif');
+    writeFileSync(sif, Buffer.concat([Buffer.from('#!/usr/bin/env run-singularity\nSIF_MAGIC'), Buffer.alloc(64)]));
+    chmodSync(dirname(sif), 0o755);
+    chmodSync(sif, 0o644);
+    expect(asTester(['run', '--explain', sif]).stdout).toContain(`${sif} is a SIF image: apptainer and singularity run it as it is; the other engines cannot run it`);
+    expect(asTester(['run', '--explain', '--engine=userns', sif]).stdout).toContain(`${sif} is a SIF image: userns cannot run it`);
     const absent = asTester(['run', '--explain', `${pack}.missing`]);
     expect(absent.status).toBe(1);
     expect(absent.stderr).toMatch(/pack `.*\.missing` does not exist/);

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
 import { serializeDerivation } from '../../src/derivation/aterm.js';
@@ -291,6 +291,7 @@ describe('lowering', () => {
     await lowerPackages(c.all(), { lowerer: bare });
     expect([...bare.derivations.keys()]).toEqual([...l.derivations.keys()]);
     const entriesEnd = bare.hasher.printedEnd;
+    const printAgain = vi.spyOn(bare as unknown as { printAgain: (p: Package) => Buffer }, 'printAgain');
     let again = 0;
     for (const [path, d] of bare.derivations) {
       const bytes = d.bytes;
@@ -298,8 +299,11 @@ describe('lowering', () => {
       again++;
       expect(Buffer.from(bytes!).equals(handed.get(path)!), path).toBe(true);
       expect(d.text).toBe(handed.get(path)!.toString('utf8'));
+      expect(d.bytes).toEqual(bytes); // kept once printed again
     }
     expect(again).toBe(kept);
+    // Each text was printed again once, by its first read, and the hasher's entries not again.
+    expect(printAgain).toHaveBeenCalledTimes(kept);
     expect(bare.hasher.printedEnd).toBe(entriesEnd);
   });
 });

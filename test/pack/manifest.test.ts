@@ -62,6 +62,10 @@ describe('pack manifests', () => {
     expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:2: unknown manifest field `package`/);
     const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
     expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax error in manifest file \(-m\) .*syntax\.ts:4/);
+    // A file the manifest imports is said to be that, with the manifest.
+    manifest('lib.ts', 'export const x = undefinedThing;\n');
+    const imports = manifest('imports.ts', `import { x } from './lib.ts';\nexport default { packages: ['hwloc'], x };\n`);
+    expect(tsdsl(['pack', '-d', '-m', imports], { env, cwd: dir }).stderr).toMatch(/loading manifest file \(-m\) \S*imports\.ts \(at \S*lib\.ts:1, in a file it imports\) failed: undefinedThing is not defined/);
     const noDefault = manifest('no-default.ts', `export const x = 1;\n`);
     expect(tsdsl(['pack', '-d', '-m', noDefault], { env, cwd: dir }).stderr).toMatch(/no-default\.ts: the manifest file has no default export/);
     // -d builds nothing, so options about building or packing are refused, as with build -d.

@@ -267,11 +267,18 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
       }
     }
     const entry = readdirSync(gcCache).find((n) => /^[0-9a-f]{64}$/.test(n))!;
+    // What a docker-archive unpack killed with -9 left (charliecloud's unpack directory).
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
+    const unpackLeft = join(gcCache, `.tsdsl-unpack-${dead}-ns${PID_NAMESPACE}-AbC123`);
+    mkdirSync(unpackLeft);
+    writeFileSync(join(unpackLeft, 'layer.tar'), 'x');
+    chownSync(unpackLeft, user!.uid, user!.gid);
     const dry = gc('--packs=all', '--dry-run');
     expect(dry.stdout).toBe(`${join(gcCache, entry)}\n`);
     expect(existsSync(join(gcCache, entry))).toBe(true);
     const freed = gc('--packs=all');
-    expect(freed.stderr).toMatch(/freed [\d.]+ MiB in 1 unpacked pack /);
+    expect(freed.stderr).toMatch(/freed [\d.]+ MiB in 1 unpacked pack \(and 1 interrupted unpack\) /);
+    expect(existsSync(unpackLeft)).toBe(false);
     expect(readdirSync(gcCache).filter((n) => !n.startsWith('.'))).toEqual([]);
   }, 120_000);
 
