@@ -83,17 +83,20 @@ const KIND_NAMES: Readonly<Record<PackKind, string>> = {
  */
 export function explainPack(file: string, engines: readonly string[], host: Host = currentHost()): string {
   const kind = packKind(file, host);
-  const runs = (names: readonly string[]): string => `${names.join(', ').replace(/, ([^,]*)$/, ' and $1')} ${names.length === 1 ? 'runs' : 'run'}`;
-  if (kind === 'directory') return `${file} is ${KIND_NAMES[kind]}: ${engines.length === 1 ? runs(engines) : 'every engine runs'} it as it is.`;
-  const native = engines.filter((e) => NATIVE_IMAGES[e]?.includes(kind));
+  const native = kind === 'directory' ? engines : engines.filter((e) => NATIVE_IMAGES[e]?.includes(kind));
   const others = engines.filter((e) => !native.includes(e));
-  // Only Apptainer/Singularity open a SIF image: the others cannot unpack it either.
-  const unpacked = kind === 'sif' ? 'cannot run it (make a squashfs or tarball pack for them)' : 'it unpacked once into the pack cache (`tsdsl gc --packs` removes such copies)';
+  // Who, and whether the verb is plural: all of several engines, the rest, or their names.
+  const subject = (names: readonly string[], rest: boolean): [string, boolean] =>
+    names.length > 1 && names.length === engines.length ? ['every engine', false] : rest ? ['the other engines', true] : [names.join(', ').replace(/, ([^,]*)$/, ' and $1'), names.length > 1];
   const said: string[] = [];
-  if (native.length) said.push(`${runs(native)} it as it is`);
+  if (native.length) {
+    const [who, plural] = subject(native, false);
+    said.push(`${who} ${plural ? 'run' : 'runs'} it as it is`);
+  }
   if (others.length) {
-    const who = native.length ? 'the other engines' : engines.length === 1 ? others[0]! : 'every engine';
-    said.push(kind === 'sif' ? `${who} ${unpacked}` : `${native.length ? 'the other engines run' : engines.length === 1 ? runs(others) : 'every engine runs'} ${unpacked}`);
+    const [who, plural] = subject(others, native.length > 0);
+    // Only Apptainer/Singularity open a SIF image: the others cannot unpack it either.
+    said.push(kind === 'sif' ? `${who} cannot run it (make a squashfs or tarball pack for them)` : `${who} ${plural ? 'run' : 'runs'} it unpacked once into the pack cache (\`tsdsl gc --packs\` removes such copies)`);
   }
   return `${file} is ${KIND_NAMES[kind]}: ${said.join('; ')}.`;
 }
