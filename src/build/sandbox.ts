@@ -24,15 +24,16 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync, createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync,
-  realpathSync, rmdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
+  realpathSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, normalize } from 'node:path';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
+import { findOnPath } from '../child.js';
 import { makeOwnedTempDir } from '../store/lock.js';
 
 /** A host path made visible inside the sandbox. */
@@ -117,16 +118,8 @@ interface HostTools {
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((d) => isAbsolute(d)), ...EXTRA_PATH];
-  for (const d of dirs) {
-    const p = join(d, name);
-    try {
-      if (statSync(p).isFile()) return realpathSync(p);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  const found = findOnPath(name, undefined, EXTRA_PATH);
+  return found === undefined ? undefined : realpathSync(found);
 }
 
 let toolsCache: HostTools | undefined;

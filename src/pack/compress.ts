@@ -20,6 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import type { TransformOptions } from 'node:stream';
+import { dyingWithParent } from '../child.js';
 import { removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
@@ -223,7 +224,9 @@ function watchCommand(child: ChildProcess, command: string, args: readonly strin
 function commandSink(fd: number, command: string, args: readonly string[], debianPackage: string): ByteSink {
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { stdio: ['pipe', fd, 'pipe'], env: compressorEnv() });
+    // Killed with tsdsl (kill -9 included): a compressor left running would write on for minutes.
+    const [program, argv] = dyingWithParent(command, args);
+    child = spawn(program, argv, { stdio: ['pipe', fd, 'pipe'], env: compressorEnv() });
   } catch (e) {
     throw missingCommand(command, debianPackage, e);
   }
@@ -301,7 +304,8 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
   }
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { stdio: [pipe.read, fd, 'pipe'], env: compressorEnv() });
+    const [program, argv] = dyingWithParent(command, args);
+    child = spawn(program, argv, { stdio: [pipe.read, fd, 'pipe'], env: compressorEnv() });
   } catch (e) {
     closeSync(pipe.write);
     throw missingCommand(command, debianPackage, e);

@@ -28,6 +28,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { dyingWithParent } from '../child.js';
 import { TsdslError } from '../errors.js';
 import { checkDestination, compressOptions, packCompressor, removeTree, temporaryName, trackTemporary, writeAtomically } from './compress.js';
 import type { PackFormat, PackOptions } from './formats.js';
@@ -259,7 +260,9 @@ function runMksquashfs(stage: string, out: string, extra: readonly string[], onP
     // set the same thing: the image's times are fixed here already.
     const env = { ...process.env };
     delete env['SOURCE_DATE_EPOCH'];
-    const child = spawn('mksquashfs', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    // Killed with tsdsl (kill -9 included), as the compressors are.
+    const [program, argv] = dyingWithParent('mksquashfs', args);
+    const child = spawn(program, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     let bar = '';
     const collect = (s: Buffer): void => {

@@ -168,6 +168,30 @@ describe('writeAtomically', () => {
     expect(readFileSync(join(out, 'pack.tar'), 'utf8')).toBe('whole');
   });
 
+  it('starts compressors and mksquashfs so that they die with tsdsl, even of kill -9', async () => {
+    const dist = ensureDist();
+    const script = join(dir, 'parent.mjs');
+    // What the pack code does (dyingWithParent), with a program that would otherwise run on.
+    writeFileSync(
+      script,
+      `const { dyingWithParent } = await import(${JSON.stringify(pathToFileURL(join(dist, 'child.js')).href)});
+const [program, args] = dyingWithParent('sleep', ['300']);
+const child = (await import('node:child_process')).spawn(program, args, { stdio: 'ignore' });
+child.on('spawn', () => console.log(child.pid));
+setInterval(() => {}, 1000);`,
+    );
+    const parent = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+    const alive = (): boolean => existsSync(`/proc/${pid}`) && !/^\S+ \([^)]*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    expect(alive()).toBe(true);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toMatch(/sleep$/);
+    const exited = new Promise((resolve) => parent.once('exit', resolve));
+    parent.kill('SIGKILL');
+    await exited;
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
+  });
+
   it('removes the temporary file when the process is interrupted', async () => {
     const dist = ensureDist();
     const script = join(dir, 'interrupted.mjs');
