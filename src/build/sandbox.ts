@@ -33,7 +33,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_STORE_DIR } from '../derivation/hash.js';
 import { TsdslError, causeOf } from '../errors.js';
 import { readElf } from '../store/elf.js';
-import { findOnPath } from '../child.js';
+import { SYSTEM_DIRS, findOnPath, setprivWithPdeathsig } from '../child.js';
 import { makeOwnedTempDir } from '../store/lock.js';
 
 /** A host path made visible inside the sandbox. */
@@ -108,17 +108,14 @@ interface HostTools {
   pivotRoot: string;
   hostname: string | undefined;
   ip: string | undefined;
-  /** util-linux's setpriv, to have the sandbox killed when tsdsl dies (even by SIGKILL). */
+  /** util-linux's setpriv with --pdeathsig, to have the sandbox killed when tsdsl dies (even by SIGKILL). */
   setpriv: string | undefined;
   /** How to run `umount` once the host root only exists under `/tmp`: its ELF interpreter and library directories. */
   umountLoader: { interpreter: string; libraryDirs: string[] } | undefined;
 }
 
-// sbin directories are searched too: an unprivileged user's PATH often lacks them.
-const EXTRA_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
 function findProgram(name: string): string | undefined {
-  const found = findOnPath(name, undefined, EXTRA_PATH);
+  const found = findOnPath(name, undefined, SYSTEM_DIRS);
   return found === undefined ? undefined : realpathSync(found);
 }
 
@@ -160,7 +157,7 @@ function hostTools(): HostTools {
     pivotRoot: need('pivot_root', 'util-linux'),
     hostname: findProgram('hostname'),
     ip: findProgram('ip'),
-    setpriv: findProgram('setpriv'),
+    setpriv: setprivWithPdeathsig(),
     umountLoader,
   };
   return toolsCache;
