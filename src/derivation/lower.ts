@@ -834,7 +834,8 @@ export function derivationJson(fin: Pick<FinalizedDerivation, 'drvPath' | 'name'
       system: d.system,
       builder: d.builder,
       args: d.args,
-      env: d.env,
+      // Sorted, as in the .drv file: a derivation finalized here keeps the order it was built in.
+      env: Object.fromEntries(Object.keys(d.env).sort().map((k) => [k, d.env[k]])),
     },
   };
 }

@@ -180,6 +180,13 @@ describe('tsdsl derivation show on store paths', () => {
     expect(run(['derivation', 'show', out]).stdout).toBe(byPackage);
     const all = (words: string[]) => Object.keys(JSON.parse(run(['derivation', 'show', '-r', ...words]).stdout) as object).sort();
     expect(all([drvPath])).toEqual(all(['hwloc']));
+    // Every derivation the same, byte for byte, however it is named: env in sorted order (the
+    // fetches, finalized from records in the order they were made, included).
+    const recursive = JSON.parse(run(['derivation', 'show', '-r', 'hwloc']).stdout) as Record<string, { env: Record<string, string> }>;
+    for (const d of Object.values(recursive)) expect(Object.keys(d.env)).toEqual(Object.keys(d.env).sort());
+    const fetches = Object.keys(recursive).filter((p) => recursive[p]!.env['url'] !== undefined).slice(0, 2);
+    expect(fetches.length).toBeGreaterThan(0);
+    for (const path of fetches) expect(run(['derivation', 'show', path]).stdout).toBe(`${JSON.stringify({ [path]: recursive[path] }, null, 2)}\n`);
     expect(run(['derivation', 'show', lib]).stderr).toMatch(/libfake-1\.0 was not built from a derivation here \(it was added or imported\)/);
     expect(run(['derivation', 'show', `${SD}/${'3'.repeat(32)}-nothing.drv`]).stderr).toMatch(/is not in the store at .*; write it with `tsdsl build -d PACKAGE`/);
   });
