@@ -895,6 +895,15 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
   return inheritAt(p, edited as Overrides, loc, labels.size ? labels : undefined);
 }
 
+/**
+ * The package whose version `p` takes, when `p` was inherited (`inherit`) without a version of
+ * its own (PT-Scotch follows Scotch); undefined when `p` sets its version.
+ */
+export function versionParent(p: Package): Package | undefined {
+  const r = recipes.get(p);
+  return r?.parent && r.overrides && !('version' in r.overrides) ? r.parent : undefined;
+}
+
 /** The packages `p` was inherited from (`inherit`, `modifyInputs`, rewrites), nearest first. */
 export function ancestors(p: Package): Package[] {
   const out: Package[] = [];

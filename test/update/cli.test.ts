@@ -106,6 +106,9 @@ describe('tsdsl import', () => {
 
   it('says why a bootstrap package or one without a url() source is not refreshed', () => {
     expect(tsdsl(['refresh', 'libc6'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl refresh: `libc6` is part of the bootstrap toolchain \(packages\/bootstrap\.ts:\d+\), Debian binaries pinned together/);
+    // PT-Scotch inherits Scotch's version and source: refreshing Scotch refreshes it (and -u over
+    // every package skips it instead of failing on it after the other files were rewritten).
+    expect(tsdsl(['refresh', '-u', 'pt-scotch'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl refresh: `pt-scotch` takes its version from `scotch` \(packages\/maths\.ts:\d+ inherits it\): refresh `scotch`, and pt-scotch follows/);
   });
 
   it('--insert adds the definition alphabetically with its imports, byte-exactly', (ctx) => {

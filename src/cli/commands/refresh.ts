@@ -4,7 +4,7 @@
  * in place, comments and layout kept (src/edit/source.ts). `-u NAME=VERSION` picks a release.
  */
 import { formatLocation } from '../../dsl/location.js';
-import type { Package } from '../../dsl/package.js';
+import { versionParent, type Package } from '../../dsl/package.js';
 import { TsdslError } from '../../errors.js';
 import { isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
@@ -19,6 +19,8 @@ function candidates(all: readonly Package[]): Package[] {
   const seen = new Set<string>();
   return all.filter((p) => {
     if (p.source?.kind !== 'url' || p.properties['bootstrap'] === true || p.properties['hidden'] === true) return false;
+    // One that takes its version from another (PT-Scotch from Scotch) follows that one's refresh.
+    if (versionParent(p)) return false;
     if (seen.has(p.name)) return false;
     seen.add(p.name);
     return true;
@@ -61,7 +63,9 @@ export const command: Command = {
           ? `is part of the bootstrap toolchain (${formatLocation(pkg.location)}), Debian binaries pinned together: they are refreshed with the toolchain, not one by one`
           : pkg.source?.kind !== 'url'
             ? `has ${pkg.source ? `a ${pkg.source.kind}() source` : 'no source'} (${formatLocation(pkg.location)}); refresh follows url() sources in the updater's index`
-            : undefined;
+            : versionParent(pkg)
+              ? `takes its version from \`${versionParent(pkg)!.name}\` (${formatLocation(pkg.location)} inherits it): refresh \`${versionParent(pkg)!.name}\`, and ${pkg.name} follows`
+              : undefined;
       if (why) throw new TsdslError(`tsdsl refresh: \`${pkg.name}\` ${why}`);
       return { pkg, version };
     });
