@@ -246,7 +246,15 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
       // Where the directory was named: -L (loadCollection's loadPath) or TSDSL_PACKAGE_PATH.
       const from = index < fromEnv ? 'from -L, or loadPath in the API' : 'from TSDSL_PACKAGE_PATH';
       if (dir === '/') throw new TsdslError(`package directory \`${d}\` (${from}) is the whole file system; give the directory that holds your package files`);
-      if (!existsSync(dir)) throw new TsdslError(`package directory \`${d}\` (${from}) does not exist`);
+      if (!existsSync(dir)) {
+        // A stale entry of TSDSL_PACKAGE_PATH (set once, in a shell profile) is a warning, as a
+        // file there that fails to load is: it would otherwise stop every command.
+        if (index >= fromEnv) {
+          collection.warn(`package directory \`${d}\` (${from}) does not exist; it is left out (remove it from TSDSL_PACKAGE_PATH)`);
+          continue;
+        }
+        throw new TsdslError(`package directory \`${d}\` (${from}) does not exist`);
+      }
       if (statSync(dir).isFile() && !PACKAGE_FILE.test(dir)) {
         throw new TsdslError(`\`${d}\` (${from}) is neither a directory nor a package file (.ts, .mts, .js or .mjs); give the directory that holds your package files`);
       }
