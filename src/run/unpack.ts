@@ -79,10 +79,14 @@ const KIND_NAMES: Readonly<Record<PackKind, string>> = {
 
 /**
  * How the engines would take `file` (`tsdsl run --explain PACK`): what it is, which engines run
- * it as it is, and that the others run a copy unpacked once into the pack cache.
+ * it as it is, and that the others run a copy unpacked once into the pack cache. A file that is
+ * no pack is the error running it would give.
  */
 export function explainPack(file: string, engines: readonly string[], host: Host = currentHost()): string {
   const kind = packKind(file, host);
+  // What is not an image is taken for a tarball pack: check that it is one, as unpacking would
+  // (when tar is at hand: the diagnosis of a host without it goes on).
+  if (kind === 'tarball' && which(host, 'tar')) checkTarballPack(file);
   const native = kind === 'directory' ? engines : engines.filter((e) => NATIVE_IMAGES[e]?.includes(kind));
   const others = engines.filter((e) => !native.includes(e));
   // Who, and whether the verb is plural: all of several engines, the rest, or their names.
@@ -124,6 +128,20 @@ export function packKind(file: string, host: Host = currentHost()): PackKind {
 
 /** Unpacks a tarball pack into `tmp` (which exists and is empty), refusing members that escape it. */
 function unpackTarball(file: string, tmp: string): void {
+  checkTarballPack(file);
+  try {
+    execFileSync('tar', ['-xf', file, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new TsdslError(`unpacking \`${file}\` failed: ${causeOf(stderr, (e as Error).message)}`);
+  }
+}
+
+/**
+ * Throws unless `file` is a tarball pack that can be unpacked safely: a readable tar archive
+ * holding a store directory, whose names and hard-link targets all stay inside it.
+ */
+function checkTarballPack(file: string): void {
   // List first: names and hard-link targets must stay inside the archive.
   const list = spawnSync('tar', ['-tvf', file, '--quoting-style=escape'], { encoding: 'utf8', maxBuffer: 256 << 20 });
   if (list.status !== 0) {
@@ -143,12 +161,6 @@ function unpackTarball(file: string, tmp: string): void {
       throw new TsdslError(`\`${file}\` is an OCI image (pack -f oci), which tsdsl run does not run; run it with podman or umoci, or make the pack with -f docker, -f squashfs or the default tarball`);
     }
     throw new TsdslError(`\`${file}\` is not a tsdsl pack: it holds no store directory (expected members like ./tsdsl/store/…)`);
-  }
-  try {
-    execFileSync('tar', ['-xf', file, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new TsdslError(`unpacking \`${file}\` failed: ${causeOf(stderr, (e as Error).message)}`);
   }
 }
 

@@ -136,6 +136,12 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     chmodSync(sif, 0o644);
     expect(asTester(['run', '--explain', sif]).stdout).toContain(`${sif} is a SIF image: apptainer and singularity run it as it is; the other engines cannot run it`);
     expect(asTester(['run', '--explain', '--engine=userns', sif]).stdout).toContain(`${sif} is a SIF image: userns cannot run it`);
+    // A file that is no pack is said to be none, as running it says, not called a tarball pack.
+    const notes = join(dirname(sif), 'notes.txt');
+    writeFileSync(notes, 'hello\n', { mode: 0o644 });
+    const bogus = asTester(['run', '--explain', notes]);
+    expect(bogus.status).toBe(1);
+    expect(bogus.stderr).toMatch(/notes\.txt` is not a readable tar archive/);
     const absent = asTester(['run', '--explain', `${pack}.missing`]);
     expect(absent.status).toBe(1);
     expect(absent.stderr).toMatch(/pack `.*\.missing` does not exist/);
