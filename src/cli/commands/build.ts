@@ -31,7 +31,7 @@ export const command: Command = {
   options: [
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
     { name: 'source', short: 'S', kind: 'boolean', description: 'build the source only: fetched, unpacked and patched' },
-    { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop' },
+    { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop (the .drv files are written, as with -d)' },
     ...buildOptions,
     { name: 'keep-failed', short: 'K', kind: 'boolean', description: 'keep the build tree of a failed build' },
     { name: 'keep-going', short: 'k', kind: 'boolean', description: 'go on building what does not depend on a failed build' },
