@@ -106,7 +106,8 @@ export async function loadManifest(file: string, collection: Collection, warn: (
   }
   checkShape(manifest, () => file);
   const at = where(manifest, file);
-  const { transform } = await import('../transform/api.js');
+  const { orderedTransformations } = await import('../transform/api.js');
+  const { applyTransformations } = await import('../transform/options.js');
   const packages = manifest.packages.map((p) => {
     if (isPackage(p)) return p;
     try {
@@ -119,7 +120,10 @@ export async function loadManifest(file: string, collection: Collection, warn: (
   const spec = manifest.transformations;
   if (spec === undefined || (Array.isArray(spec) ? spec.length === 0 : Object.keys(spec).length === 0)) return { file: abs, packages };
   try {
-    return { file: abs, packages: packages.map((p) => transform(p, spec, { collection, warn })) };
+    // Over all the manifest's packages at once, as the command line's options are: "had no
+    // effect" is said of a transformation that changes none of them, not of each it leaves.
+    const { ordered, objects } = orderedTransformations(spec, 'transform');
+    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects }) };
   } catch (e) {
     if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message.replace(/^transform: /, '')}`, { cause: e });
     throw e;

@@ -45,6 +45,10 @@ describe('pack manifests', () => {
     expect(cli).toMatch(/^\/[^\n]+-profile\.drv$/);
     expect(drv(['-m', object])).toBe(cli);
     expect(drv(['-m', strings])).toBe(cli);
+    // The manifest's own transformations change some of its packages: no "had no effect".
+    expect(tsdsl(['pack', '-d', '-m', object], { env, cwd: dir }).stderr).toBe('');
+    const none = manifest('none.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withInput: { scotch: 'pt-scotch' } },\n});\n`);
+    expect(tsdsl(['pack', '-d', '-m', none], { env, cwd: dir }).stderr).toMatch(/warning: --with-input=scotch=pt-scotch had no effect on `hwloc@2\.9\.0`\n$/);
     // Without the transformations it is another profile.
     expect(drv(['hwloc', 'mumps'])).not.toBe(cli);
     // Command-line transformations apply to a manifest's packages, with no "had no effect" warning.
