@@ -301,17 +301,15 @@ function definedName(m: Morph, call: TsMorph.CallExpression): string | undefined
 }
 
 /**
- * Insert the statement `text` defining package `name` into `file`, before the first top-level
- * `definePackage` statement whose package name sorts after it (after the last one otherwise),
- * and add the named imports it needs (merged into existing import declarations of the same
- * module, kept sorted). Refuses a file that already defines `name`.
+ * The `definePackage` statements of `file` with their package names, after checking that the
+ * file parses and does not define `name` already (what insertDefinition refuses: `tsdsl import
+ * --insert` asks first, before downloading anything).
  */
-export async function insertDefinition(file: string, name: string, text: string, imports: readonly NeededImport[], options: { dryRun?: boolean } = {}): Promise<EditResult> {
+export async function definitionsIn(file: string, name: string): Promise<{ m: Morph; sf: TsMorph.SourceFile; defs: Array<{ name: string; statement: TsMorph.Statement }> }> {
   const path = resolve(file);
   if (!existsSync(path)) throw new TsdslError(`--insert ${file}: no such file; give an existing package file (e.g. packages/maths.ts)`);
   const { m, sf } = await projectFor(path);
   checkSyntax(m, sf);
-  const original = sf.getFullText();
   const defs: Array<{ name: string; statement: TsMorph.Statement }> = [];
   for (const st of sf.getStatements()) {
     if (!m.Node.isVariableStatement(st)) continue;
@@ -324,6 +322,19 @@ export async function insertDefinition(file: string, name: string, text: string,
       }
     }
   }
+  return { m, sf, defs };
+}
+
+/**
+ * Insert the statement `text` defining package `name` into `file`, before the first top-level
+ * `definePackage` statement whose package name sorts after it (after the last one otherwise),
+ * and add the named imports it needs (merged into existing import declarations of the same
+ * module, kept sorted). Refuses a file that already defines `name`.
+ */
+export async function insertDefinition(file: string, name: string, text: string, imports: readonly NeededImport[], options: { dryRun?: boolean } = {}): Promise<EditResult> {
+  const path = resolve(file);
+  const { m, sf, defs } = await definitionsIn(path, name);
+  const original = sf.getFullText();
   const body = text.replace(/\s+$/, '');
   const after = defs.find((d) => compareNames(d.name, name) > 0);
   let edited: string;

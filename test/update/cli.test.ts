@@ -4,7 +4,7 @@
  * `refresh -u` and `import --insert`, a second `refresh -u` that changes nothing, and the bad
  * inputs (unknown package, unreachable index, file that does not parse) leaving files as they were.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,15 @@ describe('tsdsl import', () => {
     expect(r.stderr).toContain('inserted libxc (libxc 5.2.3)');
     expect(r.code).toBe(0);
     expect(readFileSync(p.file, 'utf8')).toBe(readFileSync(join(FIXTURES, 'expected/hpc.import-libxc.ts'), 'utf8'));
+  });
+
+  it('--insert into a file that defines the package already is refused before anything is downloaded', () => {
+    const p = pkgDir();
+    const downloads = mkdtempSync(join(dir, 'downloads-'));
+    const r = tsdsl(['import', 'debian', 'hwloc', '--insert', p.file, '-n'], { env: { ...env, TSDSL_DOWNLOAD_CACHE: downloads } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hpc\.ts:\d+: `hwloc` is already defined here; use `tsdsl refresh -u hwloc` to update it/);
+    expect(readdirSync(downloads).filter((n) => n.includes('hwloc'))).toEqual([]);
   });
 
   it('prints the definition with the imports it needs from tsdsl', (ctx) => {

@@ -86,6 +86,8 @@ export const command: Command = {
       } catch {
         throw new TsdslError(`tsdsl import: --insert ${insert}: no such file; give an existing package file (e.g. packages/maths.ts)`);
       }
+      // A file that cannot take the definition is said before the tarball is downloaded.
+      await (await import('../../edit/source.js')).definitionsIn(file, release.name);
     }
     const names = await exportNames();
     const def = await importDefinition(
