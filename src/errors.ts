@@ -10,13 +10,16 @@ import { compareNames } from './compare.js';
 
 /** A user-facing error: `message` is the whole paragraph the CLI prints. */
 export class TsdslError extends Error {
-  /** Process exit code the CLI uses for this error. */
-  readonly exitCode: number;
+  /**
+   * Process exit code the CLI uses for this error; undefined: 1, or 2 for a command whose exit 1
+   * is a result (lint's findings, search's no match).
+   */
+  readonly exitCode: number | undefined;
 
-  constructor(message: string, options: { cause?: unknown; exitCode?: number } = {}) {
+  constructor(message: string, options: { cause?: unknown; exitCode?: number | undefined } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TsdslError';
-    this.exitCode = options.exitCode ?? 1;
+    this.exitCode = options.exitCode;
   }
 }
 

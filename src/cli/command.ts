@@ -15,6 +15,11 @@ export interface Command {
   readonly options: readonly OptionSpec[];
   /** Takes a command to run after `--` (run, shell); for the others, words after `--` are an error. */
   readonly takesCommand?: boolean;
+  /**
+   * Exit 1 is one of its results (lint's findings, search's no match, style -n's would-change),
+   * as with grep and diff: its errors then exit 2, so a script can tell them apart.
+   */
+  readonly exitOneIsResult?: boolean;
   run(args: ParsedArgs): Promise<number>;
 }
 

@@ -89,6 +89,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tsdsl: error: cannot write to standard output: ${e.code ?? e.message}${e.code === 'ENOSPC' ? ' (no space left on the device)' : ''}\n`);
     process.exit(1);
   });
+  // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search).
+  let errorCode = 1;
   try {
     const [first, ...rest] = argv;
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
@@ -119,6 +121,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     const { command } = await entry.load();
+    errorCode = command.exitOneIsResult ? 2 : 1;
     const args = parseArgs(rest, [...command.options, ...commonOptions], command.name, command.takesCommand === true);
     if (args.values['help']) {
       process.stdout.write(commandHelp(command));
@@ -135,7 +138,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isTsdslError(e)) {
       process.stderr.write(`tsdsl: error: ${e.message}\n`);
       if (debug) process.stderr.write(`${e.stack}\n`);
-      return (e as TsdslError).exitCode ?? 1;
+      return (e as TsdslError).exitCode ?? errorCode;
     }
     // A full disk, a damaged or locked database: the machine's trouble, said with the way out.
     const failure = systemFailure(e, /^SQLITE_/.test(String((e as { code?: unknown }).code)) ? await databaseOfEnv() : undefined, argv[0]);

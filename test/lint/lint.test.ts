@@ -187,8 +187,10 @@ describe('tsdsl lint', () => {
     const rest = lines(run('bad-meta', '-x', 'synopsis', '-x', 'description').stdout);
     expect(rest.map((l) => l.split(': ')[1]).sort()).toEqual(['home-page', 'license']);
     // An empty list (a variable that was empty) is refused: it would have run every checker.
+    // A usage error exits 2: exit 1 is lint's "there are findings" (as grep's and diff's).
     const empty = run('bad-meta', '--checkers=');
-    expect(empty.code).toBe(1);
+    expect(empty.code).toBe(2);
+    expect(run('bad-meta', '-c', 'bogus').code).toBe(2);
     expect(empty.stderr).toMatch(/tsdsl lint: --checkers names no checker; give their names/);
   });
 

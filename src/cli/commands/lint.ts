@@ -23,6 +23,7 @@ export const command: Command = {
     'given) and prints one line per finding: FILE:LINE:COLUMN: CHECKER: PACKAGE: MESSAGE. Exits with 1\n' +
     'when there are findings, 0 when there are none. Checkers that need the network run only when\n' +
     'named with -c or when --network is given.',
+  exitOneIsResult: true,
   examples: [
     ['tsdsl lint hwloc', 'every checker on hwloc'],
     ['tsdsl lint', 'the whole collection'],

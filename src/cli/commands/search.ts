@@ -13,6 +13,7 @@ export const command: Command = {
   usage: 'tsdsl search [OPTION]... REGEXP...',
   details:
     'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description; a match that starts a word (`mpi` in "MPI library") counts\ntwice one inside a word (`mpi` in "compiler").',
+  exitOneIsResult: true,
   examples: [
     ["tsdsl search 'sparse.*solver'", 'sparse direct solvers'],
     ['tsdsl search mpi partition', 'packages matching both words'],
@@ -36,7 +37,8 @@ export const command: Command = {
       return hits.length ? 0 : 1;
     }
     if (hits.length === 0) {
-      throw new TsdslError(`no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')} (in names, synopses and descriptions; the expressions are case-insensitive regular expressions)`);
+      // A result (exit 1, as grep's), said as an error line; errors exit 2.
+      throw new TsdslError(`no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')} (in names, synopses and descriptions; the expressions are case-insensitive regular expressions)`, { exitCode: 1 });
     }
     out(
       hits

@@ -15,6 +15,7 @@ export const command: Command = {
     'field are kept; a list with a comment inside keeps its order. Running it twice changes nothing.\n' +
     'With --dry-run, prints FILE:LINE:COLUMN: what would change, writes nothing, and exits with 1\n' +
     'when some file is not in canonical form.',
+  exitOneIsResult: true,
   examples: [
     ['tsdsl style packages/maths.ts', 'rewrite one file in place'],
     ['tsdsl style --dry-run my-packages/*.ts', 'check, as the `formatting` lint checker does'],
