@@ -12,7 +12,7 @@ export const command: Command = {
   summary: 'search packages by name, synopsis and description',
   usage: 'tsdsl search [OPTION]... REGEXP...',
   details:
-    'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description; a match that starts a word (`mpi` in "MPI library") counts\ntwice one inside a word (`mpi` in "compiler").',
+    'Every REGEXP must match (case-insensitively). Results are ranked: a match in the name counts most,\nthen the synopsis, then the description; a match that starts a word (`mpi` in "MPI library") counts\ntwice one inside a word (`mpi` in "compiler"). Every version of a package is listed. Exits with 1\nwhen nothing matches (`[]` with --json), as grep does, and 2 on an error (an invalid REGEXP).',
   exitOneIsResult: true,
   examples: [
     ["tsdsl search 'sparse.*solver'", 'sparse direct solvers'],

@@ -11,10 +11,11 @@ export const command: Command = {
     'Rewrites the package definitions of each FILE (the objects given to definePackage, inherit and\n' +
     '.with) so their fields come in the canonical order (name, version, source, buildSystem, outputs,\n' +
     'variants, inputs, propagatedInputs, nativeInputs, arguments, synopsis, description, homePage,\n' +
-    'license, properties) and their input lists are sorted. Comments, blank lines and the text of each\n' +
-    'field are kept; a list with a comment inside keeps its order. Running it twice changes nothing.\n' +
+    'license, properties, replacement; unknown fields after them) and their input lists are sorted.\n' +
+    'Comments, blank lines and the text of each field are kept; a list with a comment inside keeps\n' +
+    'its order. Running it twice changes nothing.\n' +
     'With --dry-run, prints FILE:LINE:COLUMN: what would change, writes nothing, and exits with 1\n' +
-    'when some file is not in canonical form.',
+    'when some file is not in canonical form (errors exit 2).',
   exitOneIsResult: true,
   examples: [
     ['tsdsl style packages/maths.ts', 'rewrite one file in place'],
