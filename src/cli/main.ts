@@ -89,7 +89,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tsdsl: error: cannot write to standard output: ${e.code ?? e.message}${e.code === 'ENOSPC' ? ' (no space left on the device)' : ''}\n`);
     process.exit(1);
   });
-  // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search).
+  // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search, style).
   let errorCode = 1;
   try {
     const [first, ...rest] = argv;
