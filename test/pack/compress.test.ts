@@ -183,8 +183,11 @@ setInterval(() => {}, 1000);`,
     const parent = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
     const alive = (): boolean => existsSync(`/proc/${pid}`) && !/^\S+ \([^)]*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    // setpriv sets the parent-death signal, then execs sleep: wait until it has.
+    const program = (): string => (existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]! : '');
+    for (let i = 0; i < 250 && !/sleep$/.test(program()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(program()).toMatch(/sleep$/);
     expect(alive()).toBe(true);
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toMatch(/sleep$/);
     const exited = new Promise((resolve) => parent.once('exit', resolve));
     parent.kill('SIGKILL');
     await exited;
