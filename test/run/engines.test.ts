@@ -198,12 +198,17 @@ for (const c of CASES) {
       // Podman starts its signal proxy a moment after the container runs: a signal in that
       // instant stops podman itself (exit 1). docs/running.md says so; give the proxy time.
       if (c.engine === 'podman') await new Promise((r) => setTimeout(r, 1500));
+      // A run that ended by itself is said with its code and output, not as kill's ESRCH.
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the run ended before the signal was sent (${child.exitCode ?? child.signalCode}); stderr: ${err}`);
       process.kill(child.pid!, signal); // to tsdsl (the driver), which must pass it on
       expect(await exited, err).toBe(expected);
     };
-    it('SIGTERM sent to tsdsl reaches the command: 143', signalTest('SIGTERM', 143), 180_000);
-    it('SIGINT sent to tsdsl reaches the command: 130', signalTest('SIGINT', 130), 180_000);
-    it('SIGTERM reaches the command when isolated too', signalTest('SIGTERM', 143, ISOLATED), 180_000);
+    // Podman under a full test run once ended a container a moment after it started (the run was
+    // gone before the signal; not seen alone): one more try for podman only.
+    const retry = c.engine === 'podman' ? 1 : 0;
+    it('SIGTERM sent to tsdsl reaches the command: 143', { timeout: 180_000, retry }, signalTest('SIGTERM', 143));
+    it('SIGINT sent to tsdsl reaches the command: 130', { timeout: 180_000, retry }, signalTest('SIGINT', 130));
+    it('SIGTERM reaches the command when isolated too', { timeout: 180_000, retry }, signalTest('SIGTERM', 143, ISOLATED));
     // The isolated init starts the command as a background job, which shells start with SIGINT
     // ignored; env --default-signal restores it (the run hung until SIGKILL before).
     it.skipIf(c.probe !== 'userns')('SIGINT reaches the command when isolated too', signalTest('SIGINT', 130, { isolate: true }), 180_000);
