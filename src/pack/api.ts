@@ -260,8 +260,9 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     const wrong = misnamedCompression(request.output, extension);
     if (wrong) warn(wrong);
   }
-  const { requestStore } = await import('../store/store.js');
-  const store = requestStore(request.store, 'pack()');
+  const { openStore } = await import('../store/store.js');
+  // A store given was checked first (checkRequestStore); the default one is opened (and closed) here.
+  const store = request.store ?? openStore();
   try {
     // -RR carries PRoot, its library and the C library it is started with, beside the profile.
     const relocation = relocatable >= 2 ? await import('../../packages/relocation.js') : undefined;

@@ -347,8 +347,9 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   }
 
-  const { requestStore } = await import('../store/store.js');
-  const store = requestStore(request.store, 'run()');
+  const { openStore } = await import('../store/store.js');
+  // A store given was checked first (checkRequestStore); the default one is opened (and closed) here.
+  const store = request.store ?? openStore();
   let profile: string;
   let closure: Array<{ path: string; physical: string }>;
   let storeDir: string;

@@ -316,7 +316,7 @@ export function repairStore(store: LocalStore, problems: readonly StoreProblem[]
     set.add(p);
     for (const r of store.queryReferrers(p)) if (!set.has(r)) stack.push(r);
   }
-  // Referrers first, as deletePaths wants them.
+  // deletePaths takes the whole set at once (every referrer is in it); sorted for a stable report.
   const order = [...set].sort(compareStrings);
   const { deleted } = store.deletePaths(order);
   const gone = new Set(deleted);

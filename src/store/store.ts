@@ -230,16 +230,9 @@ export function storeRootFromEnv(env: Readonly<Record<string, string | undefined
 }
 
 /**
- * The store an API request gave (`store`), checked (checkRequestStore) to be one `openStore` made and still open, or
- * the default store, opened now (the caller closes only that one). `who` names the API call.
+ * Checks that the store an API request gave (`store`) is one `openStore` made and still open,
+ * among the request's first checks (before anything is built or run). `who` names the API call.
  */
-export function requestStore(given: unknown, who: string): LocalStore {
-  if (given === undefined) return openStore();
-  checkRequestStore(given, who);
-  return given as LocalStore;
-}
-
-/** requestStore's checks alone, for a request's first checks (before anything is built or run). */
 export function checkRequestStore(given: unknown, who: string): void {
   if (given === undefined) return;
   if (!(given instanceof LocalStore)) throw new TsdslError(`${who}: \`store\` must be a store made by openStore(), not ${typeof given === 'object' ? 'another object' : typeof given}`);
