@@ -590,6 +590,38 @@ function cleanup(work: string, root: string): void {
   }
 }
 
+/**
+ * Writes a child's output stream to a sink, pausing the stream while the sink is behind. A sink
+ * that fails (its file system is full) is written no more, and the stream goes on being read:
+ * a paused pipe would block the builder, or keep its end from being seen, and the run would
+ * never end. The failure is left to the caller, who knows the sink (a build says when its store's
+ * file system is full).
+ */
+function forwarder(from: Readable, to: Writable | undefined): (chunk: Buffer) => void {
+  if (!to) return () => {};
+  let failed = false;
+  // The sink's error is expected here: without a listener it would be thrown.
+  if (!to.listeners('error').includes(noteFailure)) to.on('error', noteFailure);
+  const resume = (): void => {
+    to.off('drain', resume);
+    to.off('close', resume);
+    to.off('error', resume);
+    from.resume();
+  };
+  return (chunk) => {
+    if (failed || to.destroyed || to.errored) {
+      failed = true;
+      return;
+    }
+    if (!to.write(chunk) && !to.destroyed && !to.errored) {
+      from.pause();
+      to.once('drain', resume).once('close', resume).once('error', resume);
+    }
+  };
+}
+
+function noteFailure(): void {}
+
 function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, started: number): Promise<SandboxResult> {
   return new Promise((resolve, reject) => {
     const out = sinkFor(spec.stdout);
@@ -622,17 +654,15 @@ function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, star
     const stdout = child.stdout!;
     const stderr = child.stderr!;
     const ctl = child.stdio[3] as Readable;
-    if (out) stdout.pipe(out, { end: false });
-    else stdout.resume();
+    const toOut = forwarder(stdout, out);
+    const toErr = forwarder(stderr, err);
     stdout.on('data', (c: Buffer) => {
       armSilence();
+      toOut(c);
       splitters?.stdout.push(c);
     });
     const deliverErr = (c: Buffer): void => {
-      if (err && !err.write(c)) {
-        stderr.pause();
-        err.once('drain', () => stderr.resume());
-      }
+      toErr(c);
       splitters?.stderr.push(c);
     };
     stderr.on('data', (c: Buffer) => {

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTsdslError } from '../../src/errors.js';
@@ -324,6 +324,31 @@ describe.skipIf(!support.ok)('runSandboxed set-up', () => {
     expect(readFileSync(logFile, 'utf8')).toBe('one\nthree\n');
     expect(Buffer.concat(chunks).toString()).toBe('two\n');
   });
+
+  it('a log that cannot be written (a full disk) neither stops reading the builder nor crashes: the run ends with its code', async () => {
+    const p = runners.self!.paths;
+    // Fails every write as a file on a full file system does, after the first one.
+    let writes = 0;
+    const full = () =>
+      new Writable({
+        write(_chunk, _enc, cb) {
+          if (writes++ === 0) return cb();
+          cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+        },
+      });
+    // Output after the failure on both streams, more than a pipe holds: the builder blocks
+    // on a pipe nobody reads, and the run never ends, if the sink's failure stops the reading.
+    const lines: string[] = [];
+    const script = 'echo first; sleep 0.2; i=0; while [ $i -lt 3000 ]; do echo "out line $i with some padding to fill the pipe"; echo "err line $i with some padding" >&2; i=$((i+1)); done; exit 3';
+    for (const sinks of [{ stdout: full(), stderr: full() }, (() => { const s = full(); return { stdout: s, stderr: s }; })()]) {
+      writes = 0;
+      lines.length = 0;
+      const x = await runSandboxed({ ...specFor({ command: ['/bin/sh', '-c', script] }, p), ...sinks, timeoutMs: 60_000, onLine: (l) => lines.push(l) });
+      expect(x).toMatchObject({ code: 3, killed: null });
+      // onLine still sees everything (the progress display does not depend on the log).
+      expect(lines.length).toBe(6001);
+    }
+  }, 120_000);
 
   it('starts quickly (median of 20 runs of `true`)', async () => {
     const p = runners.self!.paths;
