@@ -41,17 +41,56 @@ export interface LoweredPackage {
   readonly outputs: Readonly<Record<string, string>>;
 }
 
-/** What the lowerer keeps per lowered package: the result plus pieces its users need again. */
-interface Lowered extends LoweredPackage {
-  /** The derivation, with what its users print of it (path, hash modulo, output names). */
-  readonly derivation: FinalizedDerivation & KnownInput;
-  /** Output names, and output paths joined by spaces (as `inputs` lists them). */
-  readonly outputNames: readonly string[];
+/**
+ * What the lowerer keeps per lowered package: the result plus pieces its users need again.
+ * Tens of thousands are kept, so the output record is made only when asked for: users of an
+ * input read its paths from the derivation.
+ */
+class Lowered implements LoweredPackage {
+  /** Output paths joined by spaces (as `inputs` lists them). */
   readonly joinedOutputs: string;
-  /** The env variable users get this input's prefix in (`pt-scotch` → `pt_scotch`), or '' when the name cannot be one. */
-  readonly envVar: string;
-  /** No input in the bag's closure has a replacement: the package is its own grafted form. */
-  readonly graftFree: boolean;
+  readonly package: Package;
+  #outputs: Record<string, string> | undefined;
+
+  constructor(
+    pkg: Package,
+    /** The derivation, with what its users print of it (path, hash modulo, output names). */
+    readonly derivation: FinalizedDerivation & KnownInput,
+    /** The env variable users get this input's prefix in (`pt-scotch` → `pt_scotch`), or '' when the name cannot be one. */
+    readonly envVar: string,
+    /** No input in the bag's closure has a replacement: the package is its own grafted form. */
+    readonly graftFree: boolean,
+  ) {
+    this.package = pkg;
+    const paths = derivation.outputPaths!;
+    this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
+  }
+
+  get drvPath(): string {
+    return this.derivation.drvPath;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.derivation.outputNames!;
+  }
+
+  get outputs(): Readonly<Record<string, string>> {
+    if (!this.#outputs) {
+      const outs: Record<string, string> = {};
+      const names = this.derivation.outputNames!;
+      const paths = this.derivation.outputPaths!;
+      for (let i = 0; i < names.length; i++) outs[names[i]!] = paths[i]!;
+      this.#outputs = outs;
+    }
+    return this.#outputs;
+  }
+
+  /** The path of output `out` (undefined when the package has none). */
+  get out(): string | undefined {
+    const names = this.derivation.outputNames!;
+    const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
+    return i < 0 ? undefined : this.derivation.outputPaths![i];
+  }
 }
 
 /** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
@@ -83,7 +122,7 @@ function setInputVariables(env: Record<string, string>, list: readonly Lowered[]
   for (let i = 0; i < list.length; i++) {
     const l = list[i]!;
     const v = variable(l);
-    if (v !== '' && env[v] === undefined) env[v] = l.outputs['out']!;
+    if (v !== '' && env[v] === undefined) env[v] = l.out!;
   }
 }
 
@@ -129,25 +168,48 @@ const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
  */
 function checkDashedReferences(p: Package, env: Record<string, string>): void {
   // Every package is checked while lowering, and most have no `${`: nothing is made for them.
-  const check = (where: () => string, text: string) => {
-    if (!text.includes('${')) return;
-    for (const m of text.matchAll(DASHED_REFERENCE)) {
-      const name = `${m[1]}-${m[2]}`;
-      const v = variableOf(name);
-      if (v === m[1] || env[v] === undefined) continue;
-      fail(p, where(), `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
-    }
-  };
   for (const field of FLAG_FIELDS) {
     const flags = p.arguments[field];
-    if (flags) for (let i = 0; i < flags.length; i++) check(() => `arguments.${field}[${i}]`, flags[i]!);
+    if (flags) for (let i = 0; i < flags.length; i++) if (flags[i]!.includes('${')) checkDashed(p, env, `arguments.${field}[${i}]`, flags[i]!);
   }
   const phases = p.arguments.phases;
   if (phases) {
     // Own keys only, as the package's checks read them (Object.keys makes no entry pairs).
     const names = Object.keys(phases);
-    for (let i = 0; i < names.length; i++) check(() => `arguments.phases.${names[i]}`, phases[names[i]!]!);
+    for (let i = 0; i < names.length; i++) if (phases[names[i]!]!.includes('${')) checkDashed(p, env, `arguments.phases.${names[i]}`, phases[names[i]!]!);
   }
+}
+
+function checkDashed(p: Package, env: Record<string, string>, where: string, text: string): void {
+  for (const m of text.matchAll(DASHED_REFERENCE)) {
+    const name = `${m[1]}-${m[2]}`;
+    const v = variableOf(name);
+    if (v === m[1] || env[v] === undefined) continue;
+    fail(p, where, `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
+  }
+}
+
+/** Adds a lowered origin to a derivation's inputs (a fixed-output derivation, or a source item); returns its path. */
+function useOrigin(o: LoweredOrigin, inputs: KnownInput[], inputSrcs: string[]): string {
+  if (o.derivation) inputs.push(o.derivation);
+  else inputSrcs.push(o.path);
+  return o.path;
+}
+
+/** Adds the derivations of lowered packages to a derivation's inputs. */
+function addDerivations(inputs: KnownInput[], list: readonly Lowered[]): void {
+  for (let i = 0; i < list.length; i++) inputs.push(list[i]!.derivation);
+}
+
+/** Output paths of a list of inputs, space-separated (without bootstrap packages when asked). */
+function pathsOf(list: readonly Lowered[], skipBootstrap = false): string {
+  let out = '';
+  for (let i = 0; i < list.length; i++) {
+    const l = list[i]!;
+    if (skipBootstrap && l.package.properties['bootstrap'] === true) continue;
+    out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
+  }
+  return out;
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -170,7 +232,9 @@ export class Lowerer {
   onDerivation: ((drvPath: string, bytes: Uint8Array | undefined) => void) | undefined;
   /** Every text and source item made, by store path. */
   readonly items = new Map<string, StoreItem>();
-  private readonly memo = new WeakMap<Package, Lowered>();
+  // Maps, not WeakMaps: a Lowerer lives for one command, and the collector traces weak maps'
+  // entries at a cost on every collection.
+  private readonly memo = new Map<Package, Lowered>();
   private readonly graftMemo = new WeakMap<Package, LoweredPackage>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
@@ -259,42 +323,37 @@ export class Lowerer {
   lower(p: Package): Lowered {
     const hit = this.memo.get(p);
     if (hit) return hit;
-    // Lower dependencies first, iteratively, so deep graphs do not overflow the stack.
-    const order: Package[] = [];
-    // Each ordered package's host and native inputs, found by the walk and used by lowerOne.
-    const orderBags: Array<[Package[], Package[]]> = [];
-    const state = new Map<Package, 1 | 2>();
+    // Dependencies first, iteratively (deep graphs would overflow the stack), each package
+    // lowered as soon as its inputs are: the walk keeps nothing of a package once it is done.
+    // A package on the stack is in `open` until lowered; met there again, it is a cycle.
+    const open = new Set<Package>();
     // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
-    const bagStack: Array<[Package[], Package[]] | undefined> = [undefined];
+    const hostStack: Array<Package[] | undefined> = [undefined];
+    const nativeStack: Array<Package[] | undefined> = [undefined];
+    const memo = this.memo;
     while (stack.length) {
       const q = stack.pop()!;
-      const bag = bagStack.pop();
-      if (this.memo.has(q) || state.get(q) === 2) continue;
-      if (bag) {
-        state.set(q, 2);
-        order.push(q);
-        orderBags.push(bag);
+      const host = hostStack.pop();
+      const native = nativeStack.pop();
+      if (host) {
+        // Its inputs are lowered: lowerOne finds each in the memo.
+        open.delete(q);
+        memo.set(q, this.lowerOne(q, host, native!));
         continue;
       }
-      if (state.get(q) === 1) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
-      state.set(q, 1);
-      const host = withPropagated(q.inputs, q.propagatedInputs);
-      const native = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
+      if (memo.has(q)) continue;
+      if (open.has(q)) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
+      open.add(q);
+      const h = withPropagated(q.inputs, q.propagatedInputs);
+      const n = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
       stack.push(q);
-      bagStack.push([host, native]);
-      for (const list of [host, native]) {
-        for (let i = 0; i < list.length; i++) {
-          const d = list[i]!;
-          if (!this.memo.has(d) && state.get(d) !== 2) (stack.push(d), bagStack.push(undefined));
-        }
-      }
+      hostStack.push(h);
+      nativeStack.push(n);
+      for (let i = 0; i < h.length; i++) if (!memo.has(h[i]!)) (stack.push(h[i]!), hostStack.push(undefined), nativeStack.push(undefined));
+      for (let i = 0; i < n.length; i++) if (!memo.has(n[i]!)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
     }
-    for (let i = 0; i < order.length; i++) {
-      const [host, native] = orderBags[i]!;
-      this.memo.set(order[i]!, this.lowerOne(order[i]!, host, native));
-    }
-    return this.memo.get(p)!;
+    return memo.get(p)!;
   }
 
   /**
@@ -473,18 +532,7 @@ export class Lowerer {
   /** Records a finalized derivation and what its users need of it. */
   private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
     this.record(fin);
-    const outs: Record<string, string> = {};
-    // finalize* fills these (reading `drv` would parse the text back).
-    const outputNames = fin.outputNames;
-    const outputPaths = fin.outputPaths!;
-    let joinedOutputs = '';
-    for (let i = 0; i < outputNames.length; i++) {
-      const o = outputNames[i]!;
-      const path = outputPaths[i]!;
-      outs[o] = path;
-      joinedOutputs = joinedOutputs ? joinedOutputs + ' ' + path : path;
-    }
-    return { package: p, derivation: fin, drvPath: fin.drvPath, outputs: outs, outputNames, joinedOutputs, envVar: envVarOf(p.name), graftFree };
+    return new Lowered(p, fin, envVarOf(p.name), graftFree);
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -590,6 +638,13 @@ export class Lowerer {
     return this.lowered(p, fin, s.graftFree);
   }
 
+  /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
+  private loweredList(list: readonly Package[]): Lowered[] {
+    const out: Lowered[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) out[i] = this.memo.get(list[i]!) ?? this.lower(list[i]!);
+    return out;
+  }
+
   /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
   private printAgain(p: Package): Buffer {
     const host = withPropagated(p.inputs, p.propagatedInputs);
@@ -621,27 +676,6 @@ export class Lowerer {
     // sorts them and merges repeats, so no table keyed by .drv path is needed here.
     const inputs: KnownInput[] = [];
     const inputSrcs: string[] = [];
-    const use = (o: LoweredOrigin) => {
-      if (o.derivation) inputs.push(o.derivation);
-      else inputSrcs.push(o.path);
-      return o.path;
-    };
-    const addInputs = (list: readonly Lowered[]) => {
-      for (let i = 0; i < list.length; i++) inputs.push(list[i]!.derivation);
-    };
-    // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
-    const loweredOf = (d: Package) => this.memo.get(d) ?? this.lower(d);
-    // Output paths of a list of inputs, space-separated (without bootstrap packages when asked).
-    const pathsOf = (list: readonly Lowered[], skipBootstrap = false): string => {
-      let out = '';
-      for (let i = 0; i < list.length; i++) {
-        const l = list[i]!;
-        if (skipBootstrap && l.package.properties['bootstrap'] === true) continue;
-        out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
-      }
-      return out;
-    };
-
     // A prototype-less record: keys such as `__proto__` stay data, and the many distinct keys
     // (input variable names) do not each make a new hidden class.
     const env = Object.create(null) as Record<string, string>;
@@ -658,18 +692,22 @@ export class Lowerer {
       }
     }
     if (Object.keys(p.variants).length) env['variants'] = variantsText(p);
-    if (p.source) env['src'] = use(this.lowerOrigin(p, p.source, 'source'));
-    const patches = (p.source?.patches ?? []).map((patch, i) =>
-      use(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`)),
-    );
-    if (patches.length) env['patches'] = patches.join(' ');
-    if (p.source && p.source.patchFlags.join(' ') !== '-p1') env['patchFlags'] = p.source.patchFlags.join(' ');
-    if (p.source?.snippet) env['snippet'] = p.source.snippet;
+    const source = p.source;
+    if (source) {
+      env['src'] = useOrigin(this.lowerOrigin(p, source, 'source'), inputs, inputSrcs);
+      const patches = source.patches.map((patch, i) =>
+        useOrigin(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`), inputs, inputSrcs),
+      );
+      if (patches.length) env['patches'] = patches.join(' ');
+      if (source.patchFlags.length !== 1 || source.patchFlags[0] !== '-p1') env['patchFlags'] = source.patchFlags.join(' ');
+      if (source.snippet) env['snippet'] = source.snippet;
+    }
 
     // host and native together are the bag's inputs.
     // Each input's lowering, looked up once.
-    const hostL = host.map(loweredOf);
-    const nativeL = native.map(loweredOf);
+    // Lowering graph-ordered, so every input is in the memo already (lower() covers the rest).
+    const hostL = this.loweredList(host);
+    const nativeL = this.loweredList(native);
     let graftFree = true;
     for (let i = 0; i < host.length; i++) if (host[i]!.replacement || !hostL[i]!.graftFree) graftFree = false;
     for (let i = 0; i < native.length; i++) if (native[i]!.replacement || !nativeL[i]!.graftFree) graftFree = false;
@@ -684,13 +722,13 @@ export class Lowerer {
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        addInputs(hostL);
+        addDerivations(inputs, hostL);
         env['inputs'] = pathsOf(hostL);
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
-        addInputs(hostL);
+        addDerivations(inputs, hostL);
         env['inputs'] = pathsOf(hostL);
         break;
       default: {
@@ -700,15 +738,15 @@ export class Lowerer {
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
         inputSrcs.push(script);
         if (shell) {
-          const l = loweredOf(shell);
+          const l = this.memo.get(shell) ?? this.lower(shell);
           inputs.push(l.derivation);
           builder = `${l.outputs['out']}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
-        addInputs(hostL);
-        addInputs(nativeL);
+        addDerivations(inputs, hostL);
+        addDerivations(inputs, nativeL);
         env['inputs'] = pathsOf(hostL, true);
         env['nativeInputs'] = pathsOf(nativeL, true);
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
@@ -726,10 +764,9 @@ export class Lowerer {
           setInputVariables(env, nativeL, labelVariable);
           setInputVariables(env, hostL, labelVariable);
         }
-        const lines = (xs: readonly string[] | undefined) => (xs ?? []).join('\n');
-        if (args.configureFlags?.length) env['configureFlags'] = lines(args.configureFlags);
-        if (args.makeFlags?.length) env['makeFlags'] = lines(args.makeFlags);
-        if (args.cmakeFlags?.length) env['cmakeFlags'] = lines(args.cmakeFlags);
+        if (args.configureFlags?.length) env['configureFlags'] = args.configureFlags.join('\n');
+        if (args.makeFlags?.length) env['makeFlags'] = args.makeFlags.join('\n');
+        if (args.cmakeFlags?.length) env['cmakeFlags'] = args.cmakeFlags.join('\n');
         if (typeof args['buildType'] === 'string') env['buildType'] = args['buildType'];
         if (args.testTarget) env['testTarget'] = args.testTarget;
         if (args.installTarget) env['installTarget'] = args.installTarget;
