@@ -658,6 +658,26 @@ function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * `:ref:ref…` of the union of two strictly increasing lists of store paths (ASCII), as a text
+ * path's type lists its references: `mergeSorted` without the list.
+ */
+function referencesSuffix(a: readonly string[], b: readonly string[]): string {
+  let out = '';
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x < y) (out += ':' + x, i++);
+    else if (y < x) (out += ':' + y, j++);
+    else (out += ':' + x, i++, j++);
+  }
+  while (i < a.length) out += ':' + a[i++]!;
+  while (j < b.length) out += ':' + b[j++]!;
+  return out;
+}
+
 /** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
 function sortedUnique(xs: readonly string[], reuse: boolean): readonly string[] {
   if (strictlySorted(xs)) return reuse ? xs : xs.slice();
@@ -1144,6 +1164,8 @@ class Finalized implements FinalizedDerivation {
   #start: number;
   #end: number;
   #again: (() => Buffer) | undefined;
+  // Undefined when they are the input derivations and sources merged (made when asked for).
+  readonly #references: readonly string[] | undefined;
 
   constructor(
     readonly name: string,
@@ -1151,7 +1173,7 @@ class Finalized implements FinalizedDerivation {
     readonly drvPath: string,
     text: string | KeptBytes | (() => Buffer),
     readonly hashModuloHex: string,
-    readonly references: readonly string[],
+    references: readonly string[] | undefined,
     readonly outputNames: readonly string[],
     readonly outputPaths: readonly string[],
     readonly inputDrvPaths: readonly string[],
@@ -1159,6 +1181,7 @@ class Finalized implements FinalizedDerivation {
     readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
+    this.#references = references;
     if (typeof text === 'string') {
       this.#text = text;
       this.#start = this.#end = 0;
@@ -1170,6 +1193,14 @@ class Finalized implements FinalizedDerivation {
       this.#start = text.start;
       this.#end = text.end;
     }
+  }
+
+  /** The `.drv` file's references: input derivations and sources, sorted. */
+  get references(): readonly string[] {
+    if (this.#references) return this.#references;
+    const srcs = this.inputSrcs;
+    const drvs = this.inputDrvPaths;
+    return srcs.length === 0 ? drvs : drvs.length === 0 ? srcs : mergeSorted(drvs, srcs);
   }
 
   /** Decoded on each use (not kept, so as not to grow the heap again). */
@@ -1385,13 +1416,15 @@ export function finalizeKnownInputs(
   const texts = printTextsAscii(name, outputs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk') ?? printTexts(name, outputs, env, inputs, base, storeDir);
   const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
-  const references = srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs);
   const drvPath =
-    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
+    texts.textHex !== undefined
+      ? makeTextPathFromHex(name + '.drv', texts.textHex, [], storeDir, true, referencesSuffix(inputPaths, srcs))
+      : makeTextPath(name + '.drv', text as string, srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs), storeDir);
   hasher.record(drvPath, texts.moduloHex);
   const outputPaths: string[] = new Array(outputNames.length);
   for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
-  const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, references, outputNames, outputPaths, inputPaths, srcs, texts.textHex);
+  // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
+  const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }

@@ -50,6 +50,8 @@ class Lowered implements LoweredPackage {
   /** Output paths joined by spaces (as `inputs` lists them). */
   readonly joinedOutputs: string;
   readonly package: Package;
+  /** The path of output `out` (undefined when the package has none). */
+  readonly out: string | undefined;
   #outputs: Record<string, string> | undefined;
 
   constructor(
@@ -63,7 +65,10 @@ class Lowered implements LoweredPackage {
   ) {
     this.package = pkg;
     const paths = derivation.outputPaths!;
+    const names = derivation.outputNames!;
     this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
+    const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
+    this.out = i < 0 ? undefined : paths[i];
   }
 
   get drvPath(): string {
@@ -83,13 +88,6 @@ class Lowered implements LoweredPackage {
       this.#outputs = outs;
     }
     return this.#outputs;
-  }
-
-  /** The path of output `out` (undefined when the package has none). */
-  get out(): string | undefined {
-    const names = this.derivation.outputNames!;
-    const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
-    return i < 0 ? undefined : this.derivation.outputPaths![i];
   }
 }
 
