@@ -52,6 +52,10 @@ class Lowered implements LoweredPackage {
   readonly package: Package;
   /** The path of output `out` (undefined when the package has none). */
   readonly out: string | undefined;
+  /** A user of this package has no graft to make for it: it has no replacement, and it is graft-free. */
+  readonly usedAsIs: boolean;
+  /** A bootstrap package (not on its users' search paths). */
+  readonly bootstrap: boolean;
   #outputs: Record<string, string> | undefined;
 
   constructor(
@@ -64,6 +68,8 @@ class Lowered implements LoweredPackage {
     readonly graftFree: boolean,
   ) {
     this.package = pkg;
+    this.usedAsIs = graftFree && !pkg.replacement;
+    this.bootstrap = pkg.properties['bootstrap'] === true;
     const paths = derivation.outputPaths!;
     const names = derivation.outputNames!;
     this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
@@ -204,7 +210,7 @@ function pathsOf(list: readonly Lowered[], skipBootstrap = false): string {
   let out = '';
   for (let i = 0; i < list.length; i++) {
     const l = list[i]!;
-    if (skipBootstrap && l.package.properties['bootstrap'] === true) continue;
+    if (skipBootstrap && l.bootstrap) continue;
     out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
   }
   return out;
@@ -707,8 +713,8 @@ export class Lowerer {
     const hostL = this.loweredList(host);
     const nativeL = this.loweredList(native);
     let graftFree = true;
-    for (let i = 0; i < host.length; i++) if (host[i]!.replacement || !hostL[i]!.graftFree) graftFree = false;
-    for (let i = 0; i < native.length; i++) if (native[i]!.replacement || !nativeL[i]!.graftFree) graftFree = false;
+    for (let i = 0; i < hostL.length; i++) if (!hostL[i]!.usedAsIs) graftFree = false;
+    for (let i = 0; i < nativeL.length; i++) if (!nativeL[i]!.usedAsIs) graftFree = false;
     let builder: string;
     let builderArgs: string[];
 
