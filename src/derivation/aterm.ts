@@ -48,6 +48,45 @@ export interface Derivation {
   env: Record<string, string>;
 }
 
+/**
+ * A derivation's environment while lowering makes it: each variable once, in the order set.
+ * Cheaper than a record for the few variables of each of tens of thousands of derivations
+ * (a record with that many distinct keys is a dictionary, and printing sorts its keys anyway).
+ */
+export class EnvVars {
+  readonly keys: string[] = [];
+  readonly values: string[] = [];
+
+  /** Sets `k` (replacing its value when it is set already). */
+  set(k: string, v: string): void {
+    const i = this.keys.indexOf(k);
+    if (i < 0) this.add(k, v);
+    else this.values[i] = v;
+  }
+
+  /** Sets `k`, which the caller knows is not set yet. */
+  add(k: string, v: string): void {
+    this.keys.push(k);
+    this.values.push(v);
+  }
+
+  has(k: string): boolean {
+    return this.keys.indexOf(k) >= 0;
+  }
+
+  get(k: string): string | undefined {
+    const i = this.keys.indexOf(k);
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  delete(k: string): void {
+    const i = this.keys.indexOf(k);
+    if (i < 0) return;
+    this.keys.splice(i, 1);
+    this.values.splice(i, 1);
+  }
+}
+
 /** Options of `serializeDerivation` for the variants hashing needs. */
 export interface SerializeOptions {
   /** Print every output as `("<name>","","","")` and blank the env vars named after outputs. */
@@ -741,6 +780,8 @@ interface PrintedTexts {
   /** SHA-256 (hex) of `text`, when computed on the way. */
   textHex?: string;
   moduloHex: string;
+  /** The output paths, in sorted output-name order (printTextsInto; printTexts sets them in the records). */
+  paths?: readonly string[];
 }
 
 type Base = { inputSrcs: readonly string[]; system: string; builder: string; args: readonly string[] };
@@ -984,8 +1025,8 @@ type Keep = 'chunk' | 'copy' | 'none';
 /** `printTexts` into bytes, kept as `keep` says; undefined when a string is not ASCII (then printTexts does it). */
 function printTextsAscii(
   name: string,
-  outputs: Record<string, DerivationOutput>,
-  env: Record<string, string>,
+  outs: readonly string[],
+  env: EnvVars,
   inputs: readonly KnownInput[],
   base: Base,
   hasher: DerivationHasher,
@@ -996,22 +1037,26 @@ function printTextsAscii(
   out = hasher.printBuffer;
   pos = hasher.printedEnd;
   ascii = true;
-  const r = printTextsInto(name, outputs, env, inputs, base, hasher, storeDir, keep);
+  const r = printTextsInto(name, outs, env, inputs, base, hasher, storeDir, keep);
   hasher.printBuffer = out;
   return r;
 }
 
+/**
+ * Prints the three texts. `outs` are the output names, sorted; `env` holds every other variable
+ * (the output vars are printed from `outs`: blank, then their paths, which the result gives in
+ * `outs`'s order).
+ */
 function printTextsInto(
   name: string,
-  outputs: Record<string, DerivationOutput>,
-  env: Record<string, string>,
+  outs: readonly string[],
+  env: EnvVars,
   inputs: readonly KnownInput[],
   base: Base,
   hasher: DerivationHasher,
   storeDir: string,
   keep: Keep,
 ): PrintedTexts | undefined {
-  const outs = sortNix(Object.keys(outputs));
   // The pieces every text shares, printed once: sources, system, builder and args ...
   const middleAt = pos;
   put(',[');
@@ -1031,19 +1076,31 @@ function printTextsInto(
   put('],');
   const middleEnd = pos;
   // ... the env entries between the output vars (which sort among them), with separators ...
-  const keys = sortNix(Object.keys(env));
+  const keys = env.keys;
+  const values = env.values;
+  const order = sortedOrder(keys);
   const segments: number[] = [pos];
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (i > 0) put(',');
-    if (outputs[k] !== undefined) segments.push(pos, pos);
-    else {
-      put('(');
-      putQuoted(k);
-      put(',');
-      putQuoted(env[k]!);
-      put(')');
+  let j = 0;
+  let first = true;
+  for (let i = 0; i < order.length; i++) {
+    const k = keys[order[i]!]!;
+    for (; j < outs.length && outs[j]! < k; j++) {
+      if (!first) put(',');
+      first = false;
+      segments.push(pos, pos);
     }
+    if (!first) put(',');
+    first = false;
+    put('(');
+    putQuoted(k);
+    put(',');
+    putQuoted(values[order[i]!]!);
+    put(')');
+  }
+  for (; j < outs.length; j++) {
+    if (!first) put(',');
+    first = false;
+    segments.push(pos, pos);
   }
   segments.push(pos);
   // ... and the input derivations keyed by hash modulo, sorted and merged as Nix does.
@@ -1139,13 +1196,27 @@ function printTextsInto(
   put(']');
   putAgain(tailAt, tailEnd);
   if (!ascii) return undefined;
-  for (let j = 0; j < outs.length; j++) {
-    outputs[outs[j]!]!.path = paths[j]!;
-    env[outs[j]!] = paths[j]!;
-  }
   const textHex = sha256OfBytes(at, pos);
-  if (keep === 'none') return { textHex, moduloHex };
-  return { kept: keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at }, textHex, moduloHex };
+  if (keep === 'none') return { textHex, moduloHex, paths };
+  return { kept: keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at }, textHex, moduloHex, paths };
+}
+
+/**
+ * The indices of `keys` in Nix's order of the keys (UTF-16 order: only ASCII keys are printed
+ * this way). Insertion sort: the lists are short.
+ */
+function sortedOrder(keys: readonly string[]): number[] {
+  const order: number[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[order[j]!]! > k) {
+      order[j + 1] = order[j]!;
+      j--;
+    }
+    order[j + 1] = i;
+  }
+  return order;
 }
 
 /**
@@ -1330,7 +1401,16 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
       const path = inputPaths[i]!;
       inputs[i] = { drvPath: path, hashModuloHex: hasher.hashModuloHexOfPath(path), outputNames: inputDrvs[path]! };
     }
-    const texts = printTextsAscii(name, outputs, env, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+    const outs = sortNix(outputNames.slice());
+    const vars = new EnvVars();
+    for (const k of Object.keys(env)) if (outputs[k] === undefined) vars.add(k, env[k]!);
+    const texts = printTextsAscii(name, outs, vars, inputs, base, hasher) ?? printTexts(name, outputs, env, inputs, base, storeDir);
+    if (texts.paths) {
+      for (let j = 0; j < outs.length; j++) {
+        outputs[outs[j]!]!.path = texts.paths[j]!;
+        env[outs[j]!] = texts.paths[j]!;
+      }
+    }
     moduloHex = texts.moduloHex;
     text = texts.text ?? texts.kept!;
     textHex = texts.textHex;
@@ -1358,8 +1438,8 @@ export interface KnownInput {
 /**
  * An input-addressed derivation whose input derivations the caller holds as objects, as
  * lowering does: `inputs` replaces the `inputDrvs` table (a path may appear more than once;
- * its output lists are merged), and `env` is a prototype-less record made for this call and
- * handed over (the output vars are set in it). Lists are not copied.
+ * its output lists are merged), and `env` is made for this call and handed over (a variable
+ * named after an output is dropped: the output's path is its value). Lists are not copied.
  */
 export interface KnownInputsDerivation {
   readonly outputs: readonly string[];
@@ -1368,7 +1448,7 @@ export interface KnownInputsDerivation {
   readonly system: string;
   readonly builder: string;
   readonly args: readonly string[];
-  readonly env: Record<string, string>;
+  readonly env: EnvVars;
 }
 
 /**
@@ -1389,11 +1469,10 @@ export function finalizeKnownInputs(
   checkKnownShape(spec, name, hasher);
   const outputNames = spec.outputs;
   const env = spec.env;
-  const outputs = nullRecord<DerivationOutput>();
-  for (const o of outputNames) {
-    if (outputs[o] !== undefined) throw new Error(`derivation \`${name}\` is invalid: output \`${o}\` is declared twice`);
-    outputs[o] = { path: '', hashAlgo: '', hash: '' };
-    env[o] = '';
+  const outs = outputNames.length === 1 ? outputNames : sortNix(outputNames.slice());
+  for (let j = 0; j < outs.length; j++) {
+    if (j > 0 && outs[j] === outs[j - 1]) throw new Error(`derivation \`${name}\` is invalid: output \`${outs[j]}\` is declared twice`);
+    env.delete(outs[j]!);
   }
   // Inputs by path, each path once, output names sorted.
   const inputs = sortShortBy(spec.inputs.slice(), (e) => e.drvPath);
@@ -1413,7 +1492,22 @@ export function finalizeKnownInputs(
   for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
   const reprint = typeof again === 'function' ? again : undefined;
-  const texts = printTextsAscii(name, outputs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk') ?? printTexts(name, outputs, env, inputs, base, storeDir);
+  let texts = printTextsAscii(name, outs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk');
+  const outputPaths: string[] = new Array(outputNames.length);
+  if (texts) {
+    for (let i = 0; i < outputNames.length; i++) outputPaths[i] = texts.paths![outs.length === 1 ? 0 : outs.indexOf(outputNames[i]!)]!;
+  } else {
+    // Not ASCII: printed with strings, from records.
+    const outputs = nullRecord<DerivationOutput>();
+    const vars = nullRecord<string>();
+    for (let i = 0; i < env.keys.length; i++) vars[env.keys[i]!] = env.values[i]!;
+    for (const o of outs) {
+      outputs[o] = { path: '', hashAlgo: '', hash: '' };
+      vars[o] = '';
+    }
+    texts = printTexts(name, outputs, vars, inputs, base, storeDir);
+    for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
+  }
   const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
   const drvPath =
@@ -1421,8 +1515,6 @@ export function finalizeKnownInputs(
       ? makeTextPathFromHex(name + '.drv', texts.textHex, [], storeDir, true, referencesSuffix(inputPaths, srcs))
       : makeTextPath(name + '.drv', text as string, srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs), storeDir);
   hasher.record(drvPath, texts.moduloHex);
-  const outputPaths: string[] = new Array(outputNames.length);
-  for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
   const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
   // Printed again: its entries are in the buffer already.

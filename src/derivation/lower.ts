@@ -19,7 +19,7 @@ import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, s
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
-import { DerivationHasher, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
+import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -122,11 +122,11 @@ const ownVariable = (l: Lowered): string => l.envVar;
  * Sets a variable to each input's prefix (`out`), named by `variable` (none when it gives ''),
  * never over one already set: the build system's, or an earlier input's.
  */
-function setInputVariables(env: Record<string, string>, list: readonly Lowered[], variable: (l: Lowered) => string): void {
+function setInputVariables(env: EnvVars, list: readonly Lowered[], variable: (l: Lowered) => string): void {
   for (let i = 0; i < list.length; i++) {
     const l = list[i]!;
     const v = variable(l);
-    if (v !== '' && env[v] === undefined) env[v] = l.out!;
+    if (v !== '' && l.out !== undefined && !env.has(v)) env.add(v, l.out);
   }
 }
 
@@ -135,7 +135,7 @@ function setInputVariables(env: Record<string, string>, list: readonly Lowered[]
  * case): the builder would stop there with "not an input of this package", after the whole
  * closure was built. Names the flag and suggests the closest variables.
  */
-function checkFlagReferences(p: Package, env: Record<string, string>): void {
+function checkFlagReferences(p: Package, env: EnvVars): void {
   let snippets: string[] | undefined;
   for (const field of FLAG_FIELDS) {
     const flags = p.arguments[field];
@@ -143,8 +143,8 @@ function checkFlagReferences(p: Package, env: Record<string, string>): void {
     for (let i = 0; i < flags.length; i++) {
       if (!flags[i]!.includes('${')) continue;
       for (const name of flagReferences(flags[i]!)) {
-        if (env[name] !== undefined || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, (snippets ??= packageSnippets(p)))) continue;
-        const known = [...p.outputs, ...Object.keys(env).filter((k) => !mayBeBuildVariable(k))];
+        if (env.has(name) || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, (snippets ??= packageSnippets(p)))) continue;
+        const known = [...p.outputs, ...env.keys.filter((k) => !mayBeBuildVariable(k))];
         try {
           fail(
             p,
@@ -170,7 +170,7 @@ const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
  * `$pt`, or the text `scotch` when that is unset, so the build would silently get the wrong
  * value. The input's variable has `_` for `-`: `${pt_scotch}`.
  */
-function checkDashedReferences(p: Package, env: Record<string, string>): void {
+function checkDashedReferences(p: Package, env: EnvVars): void {
   // Every package is checked while lowering, and most have no `${`: nothing is made for them.
   for (const field of FLAG_FIELDS) {
     const flags = p.arguments[field];
@@ -184,11 +184,11 @@ function checkDashedReferences(p: Package, env: Record<string, string>): void {
   }
 }
 
-function checkDashed(p: Package, env: Record<string, string>, where: string, text: string): void {
+function checkDashed(p: Package, env: EnvVars, where: string, text: string): void {
   for (const m of text.matchAll(DASHED_REFERENCE)) {
     const name = `${m[1]}-${m[2]}`;
     const v = variableOf(name);
-    if (v === m[1] || env[v] === undefined) continue;
+    if (v === m[1] || !env.has(v)) continue;
     fail(p, where, `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
   }
 }
@@ -673,18 +673,16 @@ export class Lowerer {
     p: Package,
     host: readonly Package[],
     native: readonly Package[],
-  ): { name: string; builder: string; args: string[]; env: Record<string, string>; inputs: KnownInput[]; inputSrcs: string[]; graftFree: boolean } {
+  ): { name: string; builder: string; args: string[]; env: EnvVars; inputs: KnownInput[]; inputSrcs: string[]; graftFree: boolean } {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
     // sorts them and merges repeats, so no table keyed by .drv path is needed here.
     const inputs: KnownInput[] = [];
     const inputSrcs: string[] = [];
-    // A prototype-less record: keys such as `__proto__` stay data, and the many distinct keys
-    // (input variable names) do not each make a new hidden class.
-    const env = Object.create(null) as Record<string, string>;
-    env['name'] = name;
-    env['system'] = this.system;
+    const env = new EnvVars();
+    env.add('name', name);
+    env.add('system', this.system);
     const args = p.arguments;
     const ownEnv = args.env;
     if (ownEnv) {
@@ -692,19 +690,19 @@ export class Lowerer {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
-        env[k] = ownEnv[k]!;
+        env.set(k, ownEnv[k]!);
       }
     }
-    if (Object.keys(p.variants).length) env['variants'] = variantsText(p);
+    if (Object.keys(p.variants).length) env.set('variants', variantsText(p));
     const source = p.source;
     if (source) {
-      env['src'] = useOrigin(this.lowerOrigin(p, source, 'source'), inputs, inputSrcs);
+      env.set('src', useOrigin(this.lowerOrigin(p, source, 'source'), inputs, inputSrcs));
       const patches = source.patches.map((patch, i) =>
         useOrigin(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`), inputs, inputSrcs),
       );
-      if (patches.length) env['patches'] = patches.join(' ');
-      if (source.patchFlags.length !== 1 || source.patchFlags[0] !== '-p1') env['patchFlags'] = source.patchFlags.join(' ');
-      if (source.snippet) env['snippet'] = source.snippet;
+      if (patches.length) env.set('patches', patches.join(' '));
+      if (source.patchFlags.length !== 1 || source.patchFlags[0] !== '-p1') env.set('patchFlags', source.patchFlags.join(' '));
+      if (source.snippet) env.set('snippet', source.snippet);
     }
 
     // host and native together are the bag's inputs.
@@ -722,18 +720,18 @@ export class Lowerer {
       case 'debian-binary':
         builder = 'builtin:unpack-deb';
         builderArgs = [];
-        if (!env['src']) fail(p, 'source', 'a debianBinary package needs its .deb as source');
+        if (!env.get('src')) fail(p, 'source', 'a debianBinary package needs its .deb as source');
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
         addDerivations(inputs, hostL);
-        env['inputs'] = pathsOf(hostL);
+        env.set('inputs', pathsOf(hostL));
         break;
       case 'union':
         builder = 'builtin:union';
         builderArgs = [];
         addDerivations(inputs, hostL);
-        env['inputs'] = pathsOf(hostL);
+        env.set('inputs', pathsOf(hostL));
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
@@ -751,8 +749,8 @@ export class Lowerer {
         // made of them (FHS layout), and their variables below still name every one.
         addDerivations(inputs, hostL);
         addDerivations(inputs, nativeL);
-        env['inputs'] = pathsOf(hostL, true);
-        env['nativeInputs'] = pathsOf(nativeL, true);
+        env.set('inputs', pathsOf(hostL, true));
+        env.set('nativeInputs', pathsOf(nativeL, true));
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
         // such as `--with-hwloc=$hwloc`; never overriding a variable the build system sets. A
         // replacement put in by a rewrite is also known by the label of what it replaced
@@ -768,43 +766,43 @@ export class Lowerer {
           setInputVariables(env, nativeL, labelVariable);
           setInputVariables(env, hostL, labelVariable);
         }
-        if (args.configureFlags?.length) env['configureFlags'] = args.configureFlags.join('\n');
-        if (args.makeFlags?.length) env['makeFlags'] = args.makeFlags.join('\n');
-        if (args.cmakeFlags?.length) env['cmakeFlags'] = args.cmakeFlags.join('\n');
-        if (typeof args['buildType'] === 'string') env['buildType'] = args['buildType'];
-        if (args.testTarget) env['testTarget'] = args.testTarget;
-        if (args.installTarget) env['installTarget'] = args.installTarget;
-        env['doCheck'] = args.tests === false ? '' : '1';
-        env['parallelBuild'] = args.parallelBuild === false ? '' : '1';
-        env['parallelTests'] = args.parallelTests === false ? '' : '1';
-        if (args.stripBinaries === false) env['dontStrip'] = '1';
-        if (args.validateRunpath !== false && bs.name !== 'trivial') env['validateRunpath'] = '1';
+        if (args.configureFlags?.length) env.set('configureFlags', args.configureFlags.join('\n'));
+        if (args.makeFlags?.length) env.set('makeFlags', args.makeFlags.join('\n'));
+        if (args.cmakeFlags?.length) env.set('cmakeFlags', args.cmakeFlags.join('\n'));
+        if (typeof args['buildType'] === 'string') env.set('buildType', args['buildType']);
+        if (args.testTarget) env.set('testTarget', args.testTarget);
+        if (args.installTarget) env.set('installTarget', args.installTarget);
+        env.set('doCheck', args.tests === false ? '' : '1');
+        env.set('parallelBuild', args.parallelBuild === false ? '' : '1');
+        env.set('parallelTests', args.parallelTests === false ? '' : '1');
+        if (args.stripBinaries === false) env.set('dontStrip', '1');
+        if (args.validateRunpath !== false && bs.name !== 'trivial') env.set('validateRunpath', '1');
         // The C library and GCC's run-time libraries of the toolchain: every program is linked
         // against them by store path (interpreter and RUNPATH), so it needs nothing outside
         // its closure at run time.
         const libc = native.find((d) => d.properties['runtime'] === 'libc');
         if (libc && bs.name !== 'trivial') {
-          env['libc'] = this.lower(libc).outputs['out']!;
-          env['runtimeLibs'] = native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lower(d).outputs['out']!).join(' ');
+          env.set('libc', this.lower(libc).outputs['out']!);
+          env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lower(d).outputs['out']!).join(' '));
         }
         const cflags: string[] = [];
         if (p.properties['debugInfo'] === true) cflags.push('-g');
         if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
-        if (cflags.length) env['extraCFlags'] = cflags.join(' ');
+        if (cflags.length) env.set('extraCFlags', cflags.join(' '));
         const phases = args.phases;
         if (phases) {
           const names = Object.keys(phases);
           for (let i = 0; i < names.length; i++) {
             const phase = names[i]!;
-            env[bs.phases.includes(phase) ? `${phase}Phase` : phase] = phases[phase]!;
+            env.set(bs.phases.includes(phase) ? `${phase}Phase` : phase, phases[phase]!);
           }
         }
         checkFlagReferences(p, env);
         checkDashedReferences(p, env);
       }
     }
-    env['builder'] = builder;
-    if (p.outputs.length > 1) env['outputs'] = p.outputs.join(' ');
+    env.set('builder', builder);
+    if (p.outputs.length > 1) env.set('outputs', p.outputs.join(' '));
     return { name, builder, args: builderArgs, env, inputs, inputSrcs, graftFree };
   }
 }
