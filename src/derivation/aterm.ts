@@ -1228,13 +1228,13 @@ function sortedOrder(keys: readonly string[]): number[] {
  */
 class Finalized implements FinalizedDerivation {
   #drv: Derivation | undefined;
-  // The text as a string, or its bytes in a chunk (see keepBytes), or a function that prints
-  // them again (when lowering kept only the paths and hashes).
-  readonly #text: string | undefined;
-  #chunk: Buffer | undefined;
+  // The text as a string; or its bytes, [#start, #end) of a chunk (see keepBytes) or a buffer
+  // of their own; or who prints them again, from #key (when lowering kept only the paths and
+  // hashes). One field for the three, and no closure: tens of thousands are kept.
+  #held: string | Buffer | Reprinter;
   #start: number;
   #end: number;
-  #again: (() => Buffer) | undefined;
+  #key: unknown;
   // Undefined when they are the input derivations and sources merged (made when asked for).
   readonly #references: readonly string[] | undefined;
 
@@ -1242,7 +1242,7 @@ class Finalized implements FinalizedDerivation {
     readonly name: string,
     drv: Derivation | undefined,
     readonly drvPath: string,
-    text: string | KeptBytes | (() => Buffer),
+    text: string | KeptBytes | { by: Reprinter; key: unknown },
     readonly hashModuloHex: string,
     references: readonly string[] | undefined,
     readonly outputNames: readonly string[],
@@ -1253,14 +1253,13 @@ class Finalized implements FinalizedDerivation {
   ) {
     this.#drv = drv;
     this.#references = references;
-    if (typeof text === 'string') {
-      this.#text = text;
-      this.#start = this.#end = 0;
-    } else if (typeof text === 'function') {
-      this.#again = text;
-      this.#start = this.#end = 0;
+    this.#start = this.#end = 0;
+    if (typeof text === 'string') this.#held = text;
+    else if ('by' in text) {
+      this.#held = text.by;
+      this.#key = text.key;
     } else {
-      this.#chunk = text.chunk;
+      this.#held = text.chunk;
       this.#start = text.start;
       this.#end = text.end;
     }
@@ -1276,20 +1275,23 @@ class Finalized implements FinalizedDerivation {
 
   /** Decoded on each use (not kept, so as not to grow the heap again). */
   get text(): string {
-    if (this.#text !== undefined) return this.#text;
-    if (this.#chunk) return this.#chunk.toString('utf8', this.#start, this.#end);
+    const held = this.#held;
+    if (typeof held === 'string') return held;
+    if (held instanceof Uint8Array) return held.toString('utf8', this.#start, this.#end);
     return Buffer.from(this.bytes!).toString('utf8');
   }
 
   /** Printed again the first time when lowering kept none (then kept: they are asked for again). */
   get bytes(): Uint8Array | undefined {
-    if (this.#again) {
-      this.#chunk = this.#again();
+    let held = this.#held;
+    if (typeof held === 'string') return undefined;
+    if (!(held instanceof Uint8Array)) {
+      held = this.#held = held.reprint(this.#key);
       this.#start = 0;
-      this.#end = this.#chunk.length;
-      this.#again = undefined;
+      this.#end = held.length;
+      this.#key = undefined;
     }
-    return this.#chunk?.subarray(this.#start, this.#end);
+    return held.subarray(this.#start, this.#end);
   }
 
   get drv(): Derivation {
@@ -1451,19 +1453,24 @@ export interface KnownInputsDerivation {
   readonly env: EnvVars;
 }
 
+/** Prints a derivation's bytes again from `key` (what it was made from), when lowering kept none. */
+export interface Reprinter {
+  reprint(key: unknown): Buffer;
+}
+
 /**
  * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
  * come as objects (each finalized with `hasher`), so their hash modulo is read from them
  * instead of looked up by path, and nothing is copied. The result keeps no `Derivation`
- * object (`drv` parses the text back when asked). With `again` a function, it keeps no text
- * either: `bytes` calls it to print them again. `'again'` is that second printing (of a
+ * object (`drv` parses the text back when asked). With `again` a reprinter and its key, it keeps
+ * no text either: `bytes` asks it to print them again. `'again'` is that second printing (of a
  * derivation finalized before with this hasher): its input-table entries are not printed twice.
  */
 export function finalizeKnownInputs(
   spec: KnownInputsDerivation,
   name: string,
   hasher: DerivationHasher,
-  again?: (() => Buffer) | 'again',
+  again?: { by: Reprinter; key: unknown } | 'again',
 ): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkKnownShape(spec, name, hasher);
@@ -1491,7 +1498,7 @@ export function finalizeKnownInputs(
   const inputPaths: string[] = new Array(n);
   for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
-  const reprint = typeof again === 'function' ? again : undefined;
+  const reprint = typeof again === 'object' ? again : undefined;
   let texts = printTextsAscii(name, outs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk');
   const outputPaths: string[] = new Array(outputNames.length);
   if (texts) {

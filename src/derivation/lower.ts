@@ -19,7 +19,7 @@ import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, s
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
-import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput } from './aterm.js';
+import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -638,8 +638,17 @@ export class Lowerer {
     // Without a consumer of the bytes now (a store writing them as they come), the .drv text is
     // not kept: lowering only for paths (graph, show, an up-to-date build) keeps 1.3 kB less a
     // derivation, and the few texts asked for later are printed again.
-    const fin = this.finalizeSpec(p, s, this.onDerivation ? undefined : () => this.printAgain(p));
+    const fin = this.finalizeSpec(p, s, this.onDerivation ? undefined : { by: this.reprinter, key: p });
     return this.lowered(p, fin, s.graftFree);
+  }
+
+  private readonly singleSources = new Map<string, readonly string[]>();
+
+  /** `[path]`, one list for every derivation whose only source it is. */
+  private singleSource(path: string): readonly string[] {
+    let list = this.singleSources.get(path);
+    if (!list) this.singleSources.set(path, (list = Object.freeze([path])));
+    return list;
   }
 
   /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
@@ -648,6 +657,9 @@ export class Lowerer {
     for (let i = 0; i < list.length; i++) out[i] = this.memo.get(list[i]!) ?? this.lower(list[i]!);
     return out;
   }
+
+  /** Prints a package's .drv again for the derivations lowerOne kept no text of (one for them all). */
+  private readonly reprinter: Reprinter = { reprint: (p) => this.printAgain(p as Package) };
 
   /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
   private printAgain(p: Package): Buffer {
@@ -673,7 +685,7 @@ export class Lowerer {
     p: Package,
     host: readonly Package[],
     native: readonly Package[],
-  ): { name: string; builder: string; args: string[]; env: EnvVars; inputs: KnownInput[]; inputSrcs: string[]; graftFree: boolean } {
+  ): { name: string; builder: string; args: string[]; env: EnvVars; inputs: KnownInput[]; inputSrcs: readonly string[]; graftFree: boolean } {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
@@ -742,7 +754,7 @@ export class Lowerer {
         if (shell) {
           const l = this.memo.get(shell) ?? this.lower(shell);
           inputs.push(l.derivation);
-          builder = `${l.outputs['out']}/bin/bash`;
+          builder = `${l.out}/bin/bash`;
         } else builder = '/bin/sh';
         builderArgs = ['-e', script];
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
@@ -803,7 +815,10 @@ export class Lowerer {
     }
     env.set('builder', builder);
     if (p.outputs.length > 1) env.set('outputs', p.outputs.join(' '));
-    return { name, builder, args: builderArgs, env, inputs, inputSrcs, graftFree };
+    // Kept by the derivation: without the slack of a list grown by push, and the common list of
+    // the builder script alone shared.
+    const srcs = inputSrcs.length === 1 ? this.singleSource(inputSrcs[0]!) : inputSrcs.slice();
+    return { name, builder, args: builderArgs, env, inputs, inputSrcs: srcs, graftFree };
   }
 }
 
