@@ -137,21 +137,23 @@ export function isPackage(x: unknown): x is Package {
 /** Packages of the lists and everything they propagate, in order, without duplicates. */
 export function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
   const into: Package[] = [];
-  const seen: { set?: Set<Package> } = {};
-  for (const list of lists) addPropagated(list, into, seen);
+  let seen: Set<Package> | undefined;
+  for (let l = 0; l < lists.length; l++) seen = addPropagated(lists[l]!, into, seen);
   return into;
 }
 
 // Short lists (most bags) are searched; a set is made only once one grows past 16.
-function addPropagated(list: readonly Package[], into: Package[], seen: { set?: Set<Package> }): void {
+/** Adds what is not in `into` yet; `seen` (made past 16 packages) holds the same. Returns it. */
+function addPropagated(list: readonly Package[], into: Package[], seen: Set<Package> | undefined): Set<Package> | undefined {
   for (let i = 0; i < list.length; i++) {
     const p = list[i]!;
-    if (seen.set ? seen.set.has(p) : into.includes(p)) continue;
+    if (seen ? seen.has(p) : into.includes(p)) continue;
     into.push(p);
-    if (seen.set) seen.set.add(p);
-    else if (into.length > 16) seen.set = new Set(into);
-    if (p.propagatedInputs.length > 0) addPropagated(p.propagatedInputs, into, seen);
+    if (seen) seen.add(p);
+    else if (into.length > 16) seen = new Set(into);
+    if (p.propagatedInputs.length > 0) seen = addPropagated(p.propagatedInputs, into, seen);
   }
+  return seen;
 }
 
 /** The API's check of a `packages` field (pack(), run()): a non-empty array of packages or specs. */
