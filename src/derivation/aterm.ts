@@ -432,8 +432,13 @@ export class DerivationHasher {
    * holds each one's input-table entries, `("<.drv path>",[outputs])` and `("<hash modulo>",
    * [outputs])`, printed once and copied into every user's texts; the texts are printed after.
    * Internal to this module.
+   *
+   * It starts large (16 MB, about 100,000 derivations' entries) and uninitialized: its pages
+   * are mapped only as they are first written, so a small graph uses little of it, and a large
+   * one is not copied into a new buffer at each doubling (a page written for the first time
+   * costs 5-15 µs on this kind of machine, and the copies wrote twice as many as were kept).
    */
-  printBuffer: Buffer = Buffer.allocUnsafe(1 << 16);
+  printBuffer: Buffer = Buffer.allocUnsafe(16 << 20);
   printedEnd = 0;
 
   constructor(
