@@ -597,30 +597,38 @@ function cleanup(work: string, root: string): void {
  * never end. The failure is left to the caller, who knows the sink (a build says when its store's
  * file system is full).
  */
-function forwarder(from: Readable, to: Writable | undefined): (chunk: Buffer) => void {
-  if (!to) return () => {};
+function forwarder(from: Readable, to: Writable | undefined): { write: (chunk: Buffer) => void; done: () => void } {
+  if (!to) return { write: () => {}, done: () => {} };
   let failed = false;
-  // The sink's error is expected here: without a listener it would be thrown.
-  if (!to.listeners('error').includes(noteFailure)) to.on('error', noteFailure);
+  // The sink's error is expected while the run writes to it (without a listener it would be
+  // thrown); the listener is this run's own, removed when it ends (a sink may serve others).
+  const onError = (): void => {};
+  to.on('error', onError);
   const resume = (): void => {
     to.off('drain', resume);
     to.off('close', resume);
     to.off('error', resume);
     from.resume();
   };
-  return (chunk) => {
-    if (failed || to.destroyed || to.errored) {
-      failed = true;
-      return;
-    }
-    if (!to.write(chunk) && !to.destroyed && !to.errored) {
-      from.pause();
-      to.once('drain', resume).once('close', resume).once('error', resume);
-    }
+  return {
+    write: (chunk) => {
+      if (failed || to.destroyed || to.errored) {
+        failed = true;
+        return;
+      }
+      if (!to.write(chunk) && !to.destroyed && !to.errored) {
+        from.pause();
+        to.once('drain', resume).once('close', resume).once('error', resume);
+      }
+    },
+    done: () => {
+      resume();
+      // A failed sink keeps the listener: its error may not have been emitted yet, and it
+      // fails only once.
+      if (!to.errored) to.off('error', onError);
+    },
   };
 }
-
-function noteFailure(): void {}
 
 function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, started: number): Promise<SandboxResult> {
   return new Promise((resolve, reject) => {
@@ -658,11 +666,11 @@ function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, star
     const toErr = forwarder(stderr, err);
     stdout.on('data', (c: Buffer) => {
       armSilence();
-      toOut(c);
+      toOut.write(c);
       splitters?.stdout.push(c);
     });
     const deliverErr = (c: Buffer): void => {
-      toErr(c);
+      toErr.write(c);
       splitters?.stderr.push(c);
     };
     stderr.on('data', (c: Buffer) => {
@@ -681,6 +689,8 @@ function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, star
 
     child.on('error', (e) => {
       finish();
+      toOut.done();
+      toErr.done();
       reject(new TsdslError(`cannot start the build sandbox: ${e.message}`, { cause: e }));
     });
     child.on('close', (code, signal) => {
@@ -688,14 +698,22 @@ function supervise(child: ReturnType<typeof spawnChild>, spec: SandboxSpec, star
       splitters?.stdout.end();
       splitters?.stderr.end();
       if (!ready && killed === null) {
+        toOut.done();
+        toErr.done();
         reject(setupError(control, Buffer.concat(early).toString('utf8')));
         return;
       }
       if (!ready) for (const c of early.splice(0)) deliverErr(c);
       // Resolve only once what was written to the sinks has reached them: an empty write's
       // callback runs after every earlier write (the caller may close an fd right away).
-      const flushed = (w: Writable | undefined) => new Promise<void>((ok) => (w && !w.destroyed ? w.write('', () => ok()) : ok()));
-      void Promise.all([flushed(out), flushed(err)]).then(() => resolve({ code, signal, killed, durationMs: Date.now() - started }));
+      // A failed sink is not waited for: a write to one that is not destroyed (autoDestroy off)
+      // would wait in its buffer for ever.
+      const flushed = (w: Writable | undefined) => new Promise<void>((ok) => (w && !w.destroyed && !w.errored ? w.write('', () => ok()) : ok()));
+      void Promise.all([flushed(out), flushed(err)]).then(() => {
+        toOut.done();
+        toErr.done();
+        resolve({ code, signal, killed, durationMs: Date.now() - started });
+      });
     });
 
     function finish(): void {

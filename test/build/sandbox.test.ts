@@ -329,8 +329,9 @@ describe.skipIf(!support.ok)('runSandboxed set-up', () => {
     const p = runners.self!.paths;
     // Fails every write as a file on a full file system does, after the first one.
     let writes = 0;
-    const full = () =>
+    const full = (autoDestroy = true) =>
       new Writable({
+        autoDestroy,
         write(_chunk, _enc, cb) {
           if (writes++ === 0) return cb();
           cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
@@ -340,7 +341,8 @@ describe.skipIf(!support.ok)('runSandboxed set-up', () => {
     // on a pipe nobody reads, and the run never ends, if the sink's failure stops the reading.
     const lines: string[] = [];
     const script = 'echo first; sleep 0.2; i=0; while [ $i -lt 3000 ]; do echo "out line $i with some padding to fill the pipe"; echo "err line $i with some padding" >&2; i=$((i+1)); done; exit 3';
-    for (const sinks of [{ stdout: full(), stderr: full() }, (() => { const s = full(); return { stdout: s, stderr: s }; })()]) {
+    // Separate sinks, one shared by both streams, and one that stays undestroyed when it fails.
+    for (const sinks of [{ stdout: full(), stderr: full() }, (() => { const s = full(); return { stdout: s, stderr: s }; })(), { stdout: full(false), stderr: full(false) }]) {
       writes = 0;
       lines.length = 0;
       const x = await runSandboxed({ ...specFor({ command: ['/bin/sh', '-c', script] }, p), ...sinks, timeoutMs: 60_000, onLine: (l) => lines.push(l) });
@@ -348,6 +350,14 @@ describe.skipIf(!support.ok)('runSandboxed set-up', () => {
       // onLine still sees everything (the progress display does not depend on the log).
       expect(lines.length).toBe(6001);
     }
+    // A healthy sink shared by runs keeps no listener of theirs once they end.
+    const chunks: Buffer[] = [];
+    const sink = new PassThrough().on('data', (c: Buffer) => chunks.push(c));
+    const listeners = () => ['error', 'drain', 'close'].map((e) => sink.listenerCount(e));
+    const before = listeners();
+    await Promise.all([1, 2].map(() => runSandboxed({ ...specFor({ command: ['/bin/sh', '-c', 'echo out; echo err >&2'] }, p), stdout: sink, stderr: sink })));
+    expect(listeners()).toEqual(before);
+    expect(Buffer.concat(chunks).toString().split('\n').sort().join(' ')).toBe(' err err out out');
   }, 120_000);
 
   it('starts quickly (median of 20 runs of `true`)', async () => {
