@@ -433,12 +433,13 @@ export class DerivationHasher {
    * [outputs])`, printed once and copied into every user's texts; the texts are printed after.
    * Internal to this module.
    *
-   * It starts large (16 MB, about 100,000 derivations' entries) and uninitialized: its pages
-   * are mapped only as they are first written, so a small graph uses little of it, and a large
-   * one is not copied into a new buffer at each doubling (a page written for the first time
-   * costs 5-15 µs on this kind of machine, and the copies wrote twice as many as were kept).
+   * It starts at 64 kB and grows once to 16 MB (about 100,000 derivations' entries), then
+   * doubles: uninitialized, its pages are mapped only as they are first written, so a large
+   * graph is not copied into a new buffer at each doubling (a page written for the first time
+   * costs 5-15 µs on this kind of machine, and the copies wrote twice as many as were kept),
+   * and a store checking a few derivations holds no large buffer.
    */
-  printBuffer: Buffer = Buffer.allocUnsafe(16 << 20);
+  printBuffer: Buffer = Buffer.allocUnsafe(1 << 16);
   printedEnd = 0;
 
   constructor(
@@ -869,9 +870,12 @@ let out: Buffer = Buffer.allocUnsafe(1 << 16);
 let pos = 0;
 let ascii = true;
 
+/** The print buffer's size after its first growth (see DerivationHasher.printBuffer). */
+const LARGE = 16 << 20;
+
 function reserve(n: number): void {
   if (pos + n <= out.length) return;
-  const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, pos + n));
+  const bigger = Buffer.allocUnsafe(Math.max(out.length < LARGE ? LARGE : out.length * 2, pos + n));
   out.copy(bigger, 0, 0, pos);
   out = bigger;
 }

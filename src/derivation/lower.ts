@@ -97,6 +97,18 @@ class Lowered implements LoweredPackage {
   }
 }
 
+/**
+ * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
+ * made per call; the lowerer keeps the leaner `Lowered`.
+ */
+function resultOf(l: Lowered): LoweredPackage {
+  const outputs: Record<string, string> = {};
+  const names = l.derivation.outputNames!;
+  const paths = l.derivation.outputPaths!;
+  for (let i = 0; i < names.length; i++) outputs[names[i]!] = paths[i]!;
+  return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs };
+}
+
 /** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
 function envVarOf(name: string): string {
   const v = variableOf(name);
@@ -239,7 +251,7 @@ export class Lowerer {
   // Maps, not WeakMaps: a Lowerer lives for one command, and the collector traces weak maps'
   // entries at a cost on every collection.
   private readonly memo = new Map<Package, Lowered>();
-  private readonly graftMemo = new WeakMap<Package, LoweredPackage>();
+  private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
   /** The sha256 of each unpinned origin, found by fetching it in prepare(). */
@@ -324,7 +336,21 @@ export class Lowerer {
   }
 
   /** The derivation that builds `p` (its own build, before any graft). */
-  lower(p: Package): Lowered {
+  lower(p: Package): LoweredPackage {
+    return resultOf(this.lowerEntry(p));
+  }
+
+  /**
+   * What a user of `p` gets: its own derivation, or, when a dependency has a replacement
+   * (`--with-graft`), a graft derivation that copies the output and rewrites references to
+   * each replaced dependency into references to its replacement (recursively, as Guix does).
+   */
+  lowerGrafted(p: Package): LoweredPackage {
+    return resultOf(this.graftedEntry(p));
+  }
+
+  /** `lower`, as the lowerer keeps it. */
+  private lowerEntry(p: Package): Lowered {
     const hit = this.memo.get(p);
     if (hit) return hit;
     // Dependencies first, iteratively (deep graphs would overflow the stack), each package
@@ -360,21 +386,17 @@ export class Lowerer {
     return memo.get(p)!;
   }
 
-  /**
-   * What a user of `p` gets: its own derivation, or, when a dependency has a replacement
-   * (`--with-graft`), a graft derivation that copies the output and rewrites references to
-   * each replaced dependency into references to its replacement (recursively, as Guix does).
-   */
-  lowerGrafted(p: Package): LoweredPackage {
+  /** `lowerGrafted`, as the lowerer keeps it. */
+  private graftedEntry(p: Package): Lowered {
     const hit = this.graftMemo.get(p);
     if (hit) return hit;
-    const own = this.lower(p);
+    const own = this.lowerEntry(p);
     if (own.graftFree) return own;
     const mapping: Array<[string, string]> = [];
     const inputDrvs: Record<string, string[]> = {};
     for (const d of this.bagInputs(p)) {
-      const orig = this.lower(d);
-      const used = d.replacement ? this.lowerGrafted(d.replacement) : this.lowerGrafted(d);
+      const orig = this.lowerEntry(d);
+      const used = d.replacement ? this.graftedEntry(d.replacement) : this.graftedEntry(d);
       if (used.drvPath === orig.drvPath) continue;
       for (const [o, path] of Object.entries(orig.outputs)) {
         const to = used.outputs[o] ?? used.outputs['out']!;
@@ -411,7 +433,7 @@ export class Lowerer {
       const o = this.lowerOrigin(p, p.source, 'source');
       return o.drvPath ? { path: o.path, drvPath: o.drvPath } : { path: o.path };
     }
-    const full = this.lower(p).derivation.drv;
+    const full = this.lowerEntry(p).derivation.drv;
     const env: Record<string, string> = { name: `${p.name}-${p.version}-source`, system: this.system, phaseList: 'unpack patch' };
     for (const k of ['src', 'patches', 'patchFlags', 'snippet', 'nativeInputs', 'builder']) if (full.env[k] !== undefined) env[k] = full.env[k]!;
     env['postPatch'] = 'cp -r . "$out"';
@@ -439,7 +461,7 @@ export class Lowerer {
   lowerProfile(packages: readonly Package[], extra: { collectionRevision?: string } = {}): LoweredPackage {
     const all = withPropagated(packages);
     const entries = all.map((p) => {
-      const l = this.lowerGrafted(p);
+      const l = this.graftedEntry(p);
       return { p, l };
     });
     const manifest = {
@@ -465,7 +487,7 @@ export class Lowerer {
     };
     const owner = packages[0] ?? all[0];
     if (!owner) throw new TsdslError('a profile needs at least one package');
-    return this.finalize(owner, 'profile', { outputs: ['out'], builder: 'builtin:profile', args: [], env, inputDrvs, inputSrcs: [] });
+    return resultOf(this.finalize(owner, 'profile', { outputs: ['out'], builder: 'builtin:profile', args: [], env, inputDrvs, inputSrcs: [] }));
   }
 
   /** The bag's inputs: the package's own, then its build system's implicit ones. */
@@ -654,7 +676,7 @@ export class Lowerer {
   /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
   private loweredList(list: readonly Package[]): Lowered[] {
     const out: Lowered[] = new Array(list.length);
-    for (let i = 0; i < list.length; i++) out[i] = this.memo.get(list[i]!) ?? this.lower(list[i]!);
+    for (let i = 0; i < list.length; i++) out[i] = this.memo.get(list[i]!) ?? this.lowerEntry(list[i]!);
     return out;
   }
 
@@ -752,7 +774,7 @@ export class Lowerer {
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
         inputSrcs.push(script);
         if (shell) {
-          const l = this.memo.get(shell) ?? this.lower(shell);
+          const l = this.memo.get(shell) ?? this.lowerEntry(shell);
           inputs.push(l.derivation);
           builder = `${l.out}/bin/bash`;
         } else builder = '/bin/sh';
@@ -794,8 +816,8 @@ export class Lowerer {
         // its closure at run time.
         const libc = native.find((d) => d.properties['runtime'] === 'libc');
         if (libc && bs.name !== 'trivial') {
-          env.set('libc', this.lower(libc).outputs['out']!);
-          env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lower(d).outputs['out']!).join(' '));
+          env.set('libc', this.lowerEntry(libc).outputs['out']!);
+          env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lowerEntry(d).outputs['out']!).join(' '));
         }
         const cflags: string[] = [];
         if (p.properties['debugInfo'] === true) cflags.push('-g');
