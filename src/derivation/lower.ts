@@ -109,6 +109,10 @@ function resultOf(l: Lowered): LoweredPackage {
   return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs };
 }
 
+function cycleError(q: Package): TsdslError {
+  return new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
+}
+
 /** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
 function envVarOf(name: string): string {
   const v = variableOf(name);
@@ -369,11 +373,18 @@ export class Lowerer {
       if (host) {
         // Its inputs are lowered: lowerOne finds each in the memo.
         open.delete(q);
-        memo.set(q, this.lowerOne(q, host, native!));
+        try {
+          memo.set(q, this.lowerOne(q, host, native!));
+        } catch (e) {
+          // A cycle is said first, wherever it is in the graph, as when the whole graph was
+          // walked before any package was lowered.
+          this.checkCycles(p);
+          throw e;
+        }
         continue;
       }
       if (memo.has(q)) continue;
-      if (open.has(q)) throw new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
+      if (open.has(q)) throw cycleError(q);
       open.add(q);
       const h = withPropagated(q.inputs, q.propagatedInputs);
       const n = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
@@ -384,6 +395,33 @@ export class Lowerer {
       for (let i = 0; i < n.length; i++) if (!memo.has(n[i]!)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
     }
     return memo.get(p)!;
+  }
+
+  /**
+   * Throws the dependency-cycle error if `p`'s graph has a cycle: the same depth-first walk as
+   * lowerEntry's, without lowering (lowered packages have none below them).
+   */
+  private checkCycles(p: Package): void {
+    const open = new Set<Package>();
+    const done = new Set<Package>();
+    const stack: Package[] = [p];
+    const expanded: boolean[] = [false];
+    while (stack.length) {
+      const q = stack.pop()!;
+      if (expanded.pop()) {
+        open.delete(q);
+        done.add(q);
+        continue;
+      }
+      if (this.memo.has(q) || done.has(q)) continue;
+      if (open.has(q)) throw cycleError(q);
+      open.add(q);
+      stack.push(q);
+      expanded.push(true);
+      for (const d of [...withPropagated(q.inputs, q.propagatedInputs), ...withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools())]) {
+        if (!this.memo.has(d) && !done.has(d)) (stack.push(d), expanded.push(false));
+      }
+    }
   }
 
   /** `lowerGrafted`, as the lowerer keeps it. */

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
+import { defineBuildSystem, definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
 import { serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
@@ -31,6 +31,22 @@ function closureByName(l: Lowerer, drvPath: string): Map<string, string> {
 }
 
 describe('lowering', () => {
+  it('a dependency cycle is said first, even when a package lowered before it reaches the cycle fails', () => {
+    let cc: Package | undefined;
+    const cyclic = defineBuildSystem({ name: 'trivial', description: 'a toolchain that needs itself', phases: ['build'], toolchain: () => [cc!] });
+    cc = dummyPackage({ name: 'cc', buildSystem: cyclic });
+    const user = dummyPackage({ name: 'user', buildSystem: cyclic });
+    // Lowered before the walk reaches `user` (the last input is walked first); fails offline.
+    const bad = dummyPackage({ name: 'bad', source: git({ url: 'https://example.org/g.git', commit: 'main' }) });
+    const top = dummyPackage({ name: 'top', inputs: [user, bad] });
+    const l = new Lowerer('/tsdsl/store');
+    l.fetchUnpinned = undefined;
+    expect(() => l.lower(top)).toThrow(/^dependency cycle through `cc@/);
+    // Without the cycle, the package's own error.
+    const fine = dummyPackage({ name: 'top2', inputs: [bad] });
+    expect(() => new Lowerer('/tsdsl/store').lower(fine)).toThrow(/has no sha256/);
+  });
+
   it('url origins become flat sha256 fixed-output derivations with builtin:fetchurl', async () => {
     const p = dummyPackage({ name: 'abc', version: '1.0', source: url({ urls: ['https://example.org/abc-1.0.tar.gz', 'mirror://gnu/abc/abc-1.0.tar.gz'], sha256: SHA }) });
     const { l, r } = await lower(p);
