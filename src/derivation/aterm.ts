@@ -1212,9 +1212,10 @@ function printTextsInto(
 
 /**
  * The indices of `keys` in Nix's order of the keys (UTF-16 order: only ASCII keys are printed
- * this way). Insertion sort: the lists are short.
+ * this way). Insertion sort for the short lists most derivations have.
  */
 function sortedOrder(keys: readonly string[]): number[] {
+  if (keys.length > 24) return keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
   const order: number[] = new Array(keys.length);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
