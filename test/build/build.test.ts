@@ -58,7 +58,9 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=120m', 'tmpfs', mnt]).status).toBe(0);
     const small = openStore({ root: join(mnt, 'root'), storeDir: '/tsdsl/store', durable: false });
     try {
-      const p = definePackage({ name: 'fills-disk', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build: 'head -c 300M /dev/zero > "$out/big"' } }, ...meta });
+      // Output after the disk is full: the log's writes fail too (the build must still end).
+      const build = 'head -c 300M /dev/zero > "$out/big" || { i=0; while [ $i -lt 5000 ]; do echo "the disk is full: line $i"; echo "line $i" >&2; i=$((i+1)); done; exit 1; }';
+      const p = definePackage({ name: 'fills-disk', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], arguments: { phases: { build } }, ...meta });
       const l = new Lowerer(small.storeDir);
       await l.prepare([p]);
       const r = l.lowerGrafted(p);
