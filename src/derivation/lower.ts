@@ -252,8 +252,8 @@ export class Lowerer {
   onDerivation: ((drvPath: string, bytes: Uint8Array | undefined) => void) | undefined;
   /** Every text and source item made, by store path. */
   readonly items = new Map<string, StoreItem>();
-  // Maps, not WeakMaps: a Lowerer lives for one command, and the collector traces weak maps'
-  // entries at a cost on every collection.
+  // A Map, not a WeakMap: a Lowerer lives for one command, and the collector traces a weak
+  // map's entries at a cost on every collection (this one has an entry per package).
   private readonly memo = new Map<Package, Lowered>();
   private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
