@@ -703,24 +703,9 @@ function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
   return out;
 }
 
-/**
- * `:ref:ref…` of the union of two strictly increasing lists of store paths (ASCII), as a text
- * path's type lists its references: `mergeSorted` without the list.
- */
-function referencesSuffix(a: readonly string[], b: readonly string[]): string {
-  let out = '';
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x < y) (out += ':' + x, i++);
-    else if (y < x) (out += ':' + y, j++);
-    else (out += ':' + x, i++, j++);
-  }
-  while (i < a.length) out += ':' + a[i++]!;
-  while (j < b.length) out += ':' + b[j++]!;
-  return out;
+/** A `.drv` file's references: the union of its input derivations and sources (each strictly increasing). */
+function mergedReferences(drvs: readonly string[], srcs: readonly string[]): readonly string[] {
+  return srcs.length === 0 ? drvs : drvs.length === 0 ? srcs : mergeSorted(drvs, srcs);
 }
 
 /** Sorted, de-duplicated copy of a list (or the list itself when `reuse` and it already is). */
@@ -1277,10 +1262,7 @@ class Finalized implements FinalizedDerivation {
 
   /** The `.drv` file's references: input derivations and sources, sorted. */
   get references(): readonly string[] {
-    if (this.#references) return this.#references;
-    const srcs = this.inputSrcs;
-    const drvs = this.inputDrvPaths;
-    return srcs.length === 0 ? drvs : drvs.length === 0 ? srcs : mergeSorted(drvs, srcs);
+    return this.#references ?? mergedReferences(this.inputDrvPaths, this.inputSrcs);
   }
 
   /** Decoded on each use (not kept, so as not to grow the heap again). */
@@ -1527,10 +1509,10 @@ export function finalizeKnownInputs(
   }
   const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
+  // Not kept: the derivation merges them again when asked for.
+  const references = mergedReferences(inputPaths, srcs);
   const drvPath =
-    texts.textHex !== undefined
-      ? makeTextPathFromHex(name + '.drv', texts.textHex, [], storeDir, true, referencesSuffix(inputPaths, srcs))
-      : makeTextPath(name + '.drv', text as string, srcs.length === 0 ? inputPaths : n === 0 ? srcs : mergeSorted(inputPaths, srcs), storeDir);
+    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.record(drvPath, texts.moduloHex);
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
   const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);

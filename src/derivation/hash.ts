@@ -348,9 +348,8 @@ export function makeTextPath(name: string, contents: string | Uint8Array, refere
 }
 
 /** `makeTextPath` when the contents' SHA-256 (hex) is already known. */
-export function makeTextPathFromHex(name: string, contentsHex: string, references: readonly string[], storeDir: string, nameChecked = false, suffix?: string): string {
-  // `suffix`: the references' `:ref:ref…` made by the caller (then `references` is not read).
-  const type = 'text' + (suffix ?? referenceSuffix(references));
+export function makeTextPathFromHex(name: string, contentsHex: string, references: readonly string[], storeDir: string, nameChecked = false): string {
+  const type = 'text' + referenceSuffix(references);
   return nameChecked ? storePathOfCheckedName(type, contentsHex, name, storeDir) : makeStorePathFromHex(type, contentsHex, name, storeDir);
 }
 
