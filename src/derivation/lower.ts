@@ -86,15 +86,17 @@ class Lowered implements LoweredPackage {
   }
 
   get outputs(): Readonly<Record<string, string>> {
-    if (!this.#outputs) {
-      const outs: Record<string, string> = {};
-      const names = this.derivation.outputNames!;
-      const paths = this.derivation.outputPaths!;
-      for (let i = 0; i < names.length; i++) outs[names[i]!] = paths[i]!;
-      this.#outputs = outs;
-    }
-    return this.#outputs;
+    return (this.#outputs ??= outputRecord(this.derivation));
   }
+}
+
+/** Output name → path of a finalized derivation (from what it keeps, not its parsed text). */
+function outputRecord(d: FinalizedDerivation): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const names = d.outputNames!;
+  const paths = d.outputPaths!;
+  for (let i = 0; i < names.length; i++) outputs[names[i]!] = paths[i]!;
+  return outputs;
 }
 
 /**
@@ -102,11 +104,7 @@ class Lowered implements LoweredPackage {
  * made per call; the lowerer keeps the leaner `Lowered`.
  */
 function resultOf(l: Lowered): LoweredPackage {
-  const outputs: Record<string, string> = {};
-  const names = l.derivation.outputNames!;
-  const paths = l.derivation.outputPaths!;
-  for (let i = 0; i < names.length; i++) outputs[names[i]!] = paths[i]!;
-  return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs };
+  return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs: outputRecord(l.derivation) };
 }
 
 function cycleError(q: Package): TsdslError {
@@ -812,7 +810,7 @@ export class Lowerer {
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
         inputSrcs.push(script);
         if (shell) {
-          const l = this.memo.get(shell) ?? this.lowerEntry(shell);
+          const l = this.lowerEntry(shell);
           inputs.push(l.derivation);
           builder = `${l.out}/bin/bash`;
         } else builder = '/bin/sh';
@@ -854,8 +852,8 @@ export class Lowerer {
         // its closure at run time.
         const libc = native.find((d) => d.properties['runtime'] === 'libc');
         if (libc && bs.name !== 'trivial') {
-          env.set('libc', this.lowerEntry(libc).outputs['out']!);
-          env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lowerEntry(d).outputs['out']!).join(' '));
+          env.set('libc', this.lowerEntry(libc).out!);
+          env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lowerEntry(d).out!).join(' '));
         }
         const cflags: string[] = [];
         if (p.properties['debugInfo'] === true) cflags.push('-g');
