@@ -313,11 +313,16 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
     };
     // The command is a user of the unpacked pack too: should this process be killed (-9), gc
     // --packs still sees the pack in use while the command runs.
-    const onStart = (pid: number): void => {
-      unpacked!.addProcess(pid);
-      options.onStart?.(pid);
-    };
-    return await engine.run(spec, unpacked ? { ...options, onStart } : options);
+    const withUser: RunOptions = unpacked
+      ? {
+          ...options,
+          onStart: (pid) => {
+            unpacked.addProcess(pid);
+            options.onStart?.(pid);
+          },
+        }
+      : options;
+    return await engine.run(spec, withUser);
   } finally {
     unpacked?.release();
   }

@@ -58,13 +58,14 @@ export const command: Command = {
       if (version === '') throw new TsdslError(`tsdsl refresh: \`${spec}\`: nothing after \`=\`; write NAME=VERSION (e.g. hwloc=2.15.0)`);
       const pkg = collection.resolve(name);
       // What the updater cannot refresh is said as such, not as a name its index lacks.
+      const parent = versionParent(pkg);
       const why =
         pkg.properties['bootstrap'] === true
           ? `is part of the bootstrap toolchain (${formatLocation(pkg.location)}), Debian binaries pinned together: they are refreshed with the toolchain, not one by one`
           : pkg.source?.kind !== 'url'
             ? `has ${pkg.source ? `a ${pkg.source.kind}() source` : 'no source'} (${formatLocation(pkg.location)}); refresh follows url() sources in the updater's index`
-            : versionParent(pkg)
-              ? `takes its version from \`${versionParent(pkg)!.name}\` (${formatLocation(pkg.location)} inherits it): refresh \`${versionParent(pkg)!.name}\`, and ${pkg.name} follows`
+            : parent
+              ? `takes its version from \`${parent.name}\` (${formatLocation(pkg.location)} inherits it): refresh \`${parent.name}\`, and ${pkg.name} follows`
               : undefined;
       if (why) throw new TsdslError(`tsdsl refresh: \`${pkg.name}\` ${why}`);
       return { pkg, version };
