@@ -138,6 +138,30 @@ function tail(path: string, n: number): string {
 }
 
 /** Build one derivation; returns the temp paths of its outputs (not yet registered). */
+/**
+ * A build's environment, as Nix's builder makes it: defaults the derivation's env may replace
+ * (PATH, HOME, …), then the derivation's env, then what it may not (the build directory and its
+ * aliases, the terminal), so a `.drv` builds with the same environment here and under Nix.
+ */
+export function buildEnvironment(drvEnv: Readonly<Record<string, string>>, storeDir: string, cores: number): Record<string, string> {
+  return {
+    PATH: '/path-not-set',
+    HOME: '/homeless-shelter',
+    NIX_STORE: storeDir,
+    NIX_BUILD_CORES: String(cores),
+    SOURCE_DATE_EPOCH: '1',
+    TZ: 'UTC',
+    LC_ALL: 'C',
+    ...drvEnv,
+    NIX_BUILD_TOP: '/build',
+    TMPDIR: '/build',
+    TEMPDIR: '/build',
+    TMP: '/build',
+    TEMP: '/build',
+    TERM: 'xterm-256color',
+  };
+}
+
 async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivation, opts: BuildOptions, tmp: string): Promise<Record<string, string>> {
   const drv = d.drv;
   const outputs: Record<string, string> = {};
@@ -192,23 +216,7 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
   const buildDir = join(tmp, 'build');
   mkdirSync(buildDir, { mode: 0o755 });
   for (const o of Object.values(outputs)) mkdirSync(o, { mode: 0o755 });
-  const cores = String(opts.cores ?? 1);
-  const env: Record<string, string> = {
-    PATH: '/path-not-set',
-    HOME: '/homeless-shelter',
-    NIX_STORE: store.storeDir,
-    NIX_BUILD_TOP: '/build',
-    NIX_BUILD_CORES: cores,
-    TMPDIR: '/build',
-    TEMPDIR: '/build',
-    TMP: '/build',
-    TEMP: '/build',
-    TERM: 'xterm-256color',
-    SOURCE_DATE_EPOCH: '1',
-    TZ: 'UTC',
-    LC_ALL: 'C',
-    ...drv.env,
-  };
+  const env = buildEnvironment(drv.env, store.storeDir, opts.cores ?? 1);
   const fd = createWriteStream(log);
   await new Promise<void>((resolve, reject) => fd.once('open', () => resolve()).once('error', reject));
   let result;

@@ -18,7 +18,7 @@ import { Lowerer } from '../../src/derivation/lower.js';
 import { instantiate } from '../../src/derivation/instantiate.js';
 import { openStore, type LocalStore } from '../../src/store/store.js';
 import { deleteTree } from '../../src/store/tree.js';
-import { realise, logPath, readLog } from '../../src/build/scheduler.js';
+import { buildEnvironment, realise, logPath, readLog } from '../../src/build/scheduler.js';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
 import { gnu } from '../../packages/build-systems.js';
@@ -515,4 +515,12 @@ describe('tsdsl build hwloc@1', () => {
     expect(r.stderr).toMatch(/^ {2}https:\/\/www\.open-mpi\.org\/software\/hwloc\/v1\.11\/downloads\/hwloc-1\.11\.13\.tar\.bz2: .+$/m);
     expect(r.stdout).toBe('');
   }, 300_000);
+});
+
+describe('a build\'s environment', () => {
+  it('is Nix\'s: the derivation may replace PATH or HOME, never the build directory or the terminal', () => {
+    const env = buildEnvironment({ name: 'x', PATH: '/p', HOME: '/h', TMPDIR: '/elsewhere', TMP: '/t', NIX_BUILD_TOP: '/n', TERM: 'dumb' }, '/tsdsl/store', 3);
+    expect(env).toMatchObject({ name: 'x', PATH: '/p', HOME: '/h', NIX_STORE: '/tsdsl/store', NIX_BUILD_CORES: '3', NIX_BUILD_TOP: '/build', TMPDIR: '/build', TEMPDIR: '/build', TMP: '/build', TEMP: '/build', TERM: 'xterm-256color' });
+    expect(buildEnvironment({}, '/nix/store', 1)).toMatchObject({ PATH: '/path-not-set', HOME: '/homeless-shelter', LC_ALL: 'C', TZ: 'UTC', SOURCE_DATE_EPOCH: '1' });
+  });
 });

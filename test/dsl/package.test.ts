@@ -114,6 +114,11 @@ describe('definePackage', () => {
     expect(errorOf(() => dummyPackage({ name: 'listy', nativeInputs: one as never })).message).toContain('nativeInputs must be a list of packages, not one package; wrap it: [ptScotch]');
     const o = errorOf(() => dummyPackage({ name: 'outy', outputs: ['out', 'inputs'] }));
     expect(o.message).toContain('output `inputs` is named after a variable the build system sets');
+    // What the builder script or the sandbox sets over the derivation's env would never reach the build.
+    const over = errorOf(() => dummyPackage({ name: 'over', outputs: ['out', 'HOME', 'PATH'], arguments: { env: { PATH: '/opt/bin', PKG_CONFIG_PATH: '/opt', LC_ALL: 'en_US.UTF-8', TMPDIR: '/x', HOME: '/h', CFLAGS: '-O3' } } }));
+    expect(over.message).toMatch(/has 5 problems/);
+    for (const k of ['PATH', 'PKG_CONFIG_PATH', 'LC_ALL', 'TMPDIR']) expect(over.message).toContain(`arguments.env.${k}: \`${k}\` is set by the build system`);
+    expect(over.message).toContain('output `PATH` is named after a variable the build system sets');
   });
 
   it('reports every problem at once, naming the file and line', () => {
