@@ -420,6 +420,11 @@ function deepFreeze<T>(x: T): T {
   return Object.freeze(out) as T;
 }
 
+/** Build arguments of the common build systems, said where they belong when written at the top level. */
+const ARGUMENT_KEYS_ANYWHERE: ReadonlySet<string> = new Set([
+  ...COMMON_ARGUMENT_KEYS, 'configureFlags', 'makeFlags', 'cmakeFlags', 'testTarget', 'installTarget', 'parallelTests', 'buildType',
+]);
+
 /** Build the record from a recipe; throws a TsdslError listing every problem. */
 function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): Package {
   const { spec } = recipe;
@@ -431,7 +436,9 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   const misspelt = new Set<string>();
   for (const k of Object.keys(spec)) {
     if (!(SPEC_KEYS as readonly string[]).includes(k)) {
-      problems.push(`unknown field \`${k}\`${didYouMean(k, SPEC_KEYS)}`);
+      // A build argument or an origin's field written at the top level: where it belongs.
+      const belongs = ARGUMENT_KEYS_ANYWHERE.has(k) ? ` (a build argument: put it in \`arguments: { ${k}: … }\`)` : k === 'patches' || k === 'sha256' ? ` (a field of the source: put it in \`source: url({ …, ${k} })\`)` : '';
+      problems.push(`unknown field \`${k}\`${belongs || didYouMean(k, SPEC_KEYS)}`);
       for (const c of closest(k, SPEC_KEYS)) misspelt.add(c);
     }
   }
@@ -627,8 +634,13 @@ function mergeArguments(base: BuildArguments, over: BuildArguments | undefined):
  * functions of the package's variants. Throws a TsdslError naming file:line and every problem.
  */
 export function definePackage<const V extends VariantDecls = Record<never, never>>(spec: PackageSpec<V>): Package {
-  const recipe: Recipe = { spec: spec as unknown as PackageSpec<VariantDecls>, captured: captureLocation(definePackage) };
-  return make(recipe, {});
+  const captured = captureLocation(definePackage);
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    throw new TsdslError(
+      `definePackage at ${formatLocation(resolveLocation(captured))} takes one object of fields ({ name, version, source, buildSystem, inputs, … }), not ${describe(spec)}`,
+    );
+  }
+  return make({ spec: spec as unknown as PackageSpec<VariantDecls>, captured }, {});
 }
 
 /** The spec of a package inheriting from `parent` with `overrides` (see `inherit`). */

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import { lineWhere } from '../dsl/location.js';
@@ -129,7 +130,15 @@ async function importUserFile(file: string, kind = 'package file'): Promise<Reco
       if (!at) throw e;
       throw new TsdslError(`loading ${what(at)} failed: ${e.message}`, { cause: e, exitCode: e.exitCode });
     }
-    const err = e as Error;
+    if (!(e instanceof Error)) {
+      // `throw 'oops'`, `throw null`: no message and no stack to find the line in.
+      const shown = inspect(e, { depth: 1, breakLength: Infinity });
+      throw new TsdslError(
+        `loading ${kind} ${file} failed: it (or a file it imports) threw ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown}, which is not an Error; throw new Error('…') to say what is wrong, with the line`,
+        { cause: e },
+      );
+    }
+    const err = e;
     if (err instanceof SyntaxError && err.message.startsWith('/')) {
       const place = /^(\/[^:]+)/.exec(err.message)![1]!;
       throw new TsdslError(place === file || kind === 'package file' ? `syntax error in ${kind} ${err.message}` : `syntax error in ${err.message} (a file that ${kind} ${file} imports)`);

@@ -6,7 +6,7 @@
  * `.js` for a `.ts` file, and (3) strip types with sucrase, which keeps line numbers, so a
  * location or stack frame in a user file points at the right line without source maps.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 interface HookData {
@@ -35,7 +35,8 @@ export async function resolve(specifier: string, context: { parentURL?: string }
   if (context.parentURL && TS.test(context.parentURL) && (specifier.startsWith('./') || specifier.startsWith('../'))) {
     const base = new URL(specifier, context.parentURL);
     const path = fileURLToPath(base);
-    if (!existsSync(path)) {
+    // Not there, or a directory (`./lib` for `./lib/index.ts`; Node's own resolver refuses those).
+    if (!existsSync(path) || statSync(path).isDirectory()) {
       for (const candidate of [path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {
         if (candidate !== path && existsSync(candidate)) return { url: new URL(`file://${candidate}`).href, shortCircuit: true };
       }

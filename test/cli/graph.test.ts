@@ -274,6 +274,28 @@ export const helper = definePackage({
     );
   });
 
+  it('imports a directory by its index.ts; a file that throws something not an Error is said plainly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-dirimport-'));
+    const meta = "synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat";
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib/index.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nexport const helper = definePackage({ name: 'helper', version: '1', buildSystem: trivial, ${meta} });\n`);
+    writeFileSync(join(dir, 'top.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { helper } from './lib';\nexport const top = definePackage({ name: 'top', version: '1', buildSystem: trivial, inputs: [helper], ${meta} });\n`);
+    const r = tsdsl(['graph', '-L', dir, 'top']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('"helper@1"');
+    for (const [thrown, shown] of [["'oops'", "'oops'"], ['null', 'null'], ['{ code: 3 }', '{ code: 3 }']] as const) {
+      const bad = mkdtempSync(join(tmpdir(), 'tsdsl-throws-'));
+      writeFileSync(join(bad, 'b.ts'), `import { definePackage } from 'tsdsl';\nif (definePackage) throw ${thrown};\n`);
+      const e = tsdsl(['show', '-L', bad, 'zlib']);
+      expect(e.code).toBe(1);
+      expect(e.stderr).toBe(`tsdsl: error: loading package file ${bad}/b.ts failed: it (or a file it imports) threw ${shown}, which is not an Error; throw new Error('…') to say what is wrong, with the line\n`);
+      // On TSDSL_PACKAGE_PATH, a broken file is a warning and the rest still works.
+      const warned = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: bad } });
+      expect(warned.code, warned.stderr).toBe(0);
+      expect(warned.stderr).toContain(`threw ${shown}, which is not an Error`);
+    }
+  });
+
   it('a full disk on standard output is an error line, not a stack trace', () => {
     const full = openSync('/dev/full', 'w');
     const r = spawnSync(process.execPath, [BIN, 'graph', 'mumps'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '' } });

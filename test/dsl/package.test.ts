@@ -121,6 +121,18 @@ describe('definePackage', () => {
     expect(over.message).toContain('output `PATH` is named after a variable the build system sets');
   });
 
+  it('says where a build argument or a source field written at the top level belongs; refuses anything but an object of fields', () => {
+    const e = errorOf(() => dummyPackage({ name: 'flat', configureFlags: ['--x'], tests: false, sha256: '0'.repeat(64), synopsys: 's' } as never));
+    expect(e.message).toContain('unknown field `configureFlags` (a build argument: put it in `arguments: { configureFlags: … }`)');
+    expect(e.message).toContain('unknown field `tests` (a build argument: put it in `arguments: { tests: … }`)');
+    expect(e.message).toContain('unknown field `sha256` (a field of the source: put it in `source: url({ …, sha256 })`)');
+    expect(e.message).toMatch(/unknown field `synopsys`; did you mean `synopsis`/);
+    for (const [arg, shown] of [['a', 'the string "a"'], [null, 'null'], [undefined, 'undefined'], [[], 'an empty list']] as const) {
+      const m = errorOf(() => definePackage(arg as never)).message;
+      expect(m).toMatch(new RegExp(`^definePackage at test/dsl/package\\.test\\.ts:\\d+ takes one object of fields \\(\\{ name, version, source, buildSystem, inputs, … \\}\\), not ${shown.replace(/[()[\]]/g, '\\$&')}$`));
+    }
+  });
+
   it('reports every problem at once, naming the file and line', () => {
     const e = errorOf(() =>
       definePackage({

@@ -26,11 +26,11 @@ export const command: Command = {
     ['tsdsl build --check hwloc', 'rebuild and compare bit for bit with the store'],
     ['tsdsl build -r ./result hwloc', 'also make ./result a garbage-collector root pointing at the output'],
     ['tsdsl build -d hwloc', 'write hwloc\'s derivation and print its .drv path'],
-    ['tsdsl build -S hwloc', 'the patched source only'],
+    ['tsdsl build -S hwloc', 'its source only: the tarball (an unpacked, patched tree when it has patches)'],
   ],
   options: [
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
-    { name: 'source', short: 'S', kind: 'boolean', description: 'build the source only: fetched, unpacked and patched' },
+    { name: 'source', short: 'S', kind: 'boolean', description: 'build the source only: the fetched file as it is, or, when the source has patches, the unpacked and patched tree' },
     { name: 'dry-run', short: 'n', kind: 'boolean', description: 'print what would be fetched and built, and stop (the .drv files are written, as with -d)' },
     ...buildOptions,
     { name: 'keep-failed', short: 'K', kind: 'boolean', description: 'keep the build tree of a failed build' },
