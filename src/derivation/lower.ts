@@ -632,11 +632,10 @@ export class Lowerer {
     } else {
       const sha256 = origin.sha256 ?? this.unpinnedHashes.get(origin);
       if (sha256 === undefined) {
-        fail(
-          p,
-          field,
-          `${origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`,
-        );
+        const what = origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`;
+        const message = `${what} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`;
+        // Marked: lowering without fetching (lint) says the source is not pinned instead.
+        throw Object.assign(new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`), { unpinned: true });
       }
       const name = origin.kind === 'url' ? origin.fileName : `${p.name}-${p.version}-checkout`;
       const problem = validateStoreName(name);

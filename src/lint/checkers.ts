@@ -432,8 +432,9 @@ const derivationChecker: LintChecker = {
   async check(p, ctx) {
     const lowerer = await ctx.lowerer();
     // A flag naming an unknown `${name}` is flag-variables' finding, at the flag (which checks
-    // the package as given; other variant values are reported below).
-    const own = (e: unknown) => !(e as { flagReference?: boolean }).flagReference;
+    // the package as given; other variant values are reported below); a source without a
+    // sha256 is the source checker's (lint does not fetch it; `build -d` would, and hash it).
+    const own = (e: unknown) => !(e as { flagReference?: boolean }).flagReference && !(e as { unpinned?: boolean }).unpinned;
     try {
       await ctx.prepare(p);
       lowerer.lowerGrafted(p);

@@ -270,6 +270,16 @@ describe('unused-variants on a chosen variant', () => {
     expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `phase`.*did you mean `phases`/)]);
   });
 
+  it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
+    const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const meta = { synopsis: 'G', description: 'G.', homePage: 'https://example.org/', license: licenses.expat };
+    const g = definePackage({ name: 'unpinned', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'a'.repeat(40) }), buildSystem: trivial, ...meta });
+    const user = definePackage({ name: 'user-of-unpinned', version: '1', buildSystem: trivial, inputs: [g], ...meta });
+    const found = await lintPackages([g, user], checkers.filter((c) => c.name === 'derivation' || c.name === 'source'));
+    expect(found.map((f) => `${f.package}: ${f.message}`)).toEqual([expect.stringMatching(/^unpinned@1: git source is not pinned/)]);
+  });
+
   it('a patch an inherited package keeps from its parent may be named after the parent', async () => {
     const { definePackage, inherit, trivial, licenses, local } = await import('../../src/dsl/index.js');
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lint-inherit-'));
