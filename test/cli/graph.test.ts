@@ -77,6 +77,13 @@ describe('tsdsl graph', () => {
     expect(lines[0]).toMatch(/^mumps@/);
     expect(lines.at(-1)).toBe('zlib@1.2.13');
     expect(lines.length).toBeGreaterThanOrEqual(3);
+    // FROM and TO the wrong way round: the way round that has a path.
+    expect(tsdsl(['graph', '--path', 'zlib', 'mumps']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `mumps` in the package graph: it is `mumps` that depends on `zlib` (tsdsl graph --path mumps zlib)\n');
+    expect(tsdsl(['graph', '--path', 'zlib', 'metis']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `metis` in the package graph (try --type=bag to include implicit inputs)\n');
+    // A package more than FROM and TO is not dropped unsaid.
+    const three = tsdsl(['graph', '--path', 'mumps', 'scotch', 'zlib']);
+    expect(three.code).toBe(1);
+    expect(three.stderr).toBe('tsdsl: error: tsdsl graph --path takes two packages, FROM and TO, not 3 (mumps scotch zlib); e.g. tsdsl graph --path scotch zlib\n');
   });
 
   it('--path works in the derivation and module graphs, by package name, .drv path or file', () => {

@@ -1,5 +1,5 @@
 /** `tsdsl graph`: the dependency graph of packages, in any node type and backend. */
-import { TsdslError } from '../../errors.js';
+import { TsdslError, isTsdslError } from '../../errors.js';
 import { escapeRegExp } from '../../regexp.js';
 import { buildGraph, findNodeType } from '../../graph/build.js';
 import { backends, findBackend } from '../../graph/backends/index.js';
@@ -64,12 +64,17 @@ export const command: Command = {
       // `tsdsl graph --path A B`, and also `tsdsl graph A --path A B`: the last two are FROM and TO.
       const specs = joinVariantWords(args.positionals);
       if (specs.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
+      // Three only as `tsdsl graph A --path A B`; any other extra package would be dropped unsaid.
+      if (specs.length > 3 || (specs.length === 3 && specs[0] !== specs[1])) {
+        throw new TsdslError(`tsdsl graph --path takes two packages, FROM and TO, not ${specs.length} (${specs.join(' ')}); e.g. tsdsl graph --path ${specs[specs.length - 2]} ${specs[specs.length - 1]}`);
+      }
       const [fromSpec, toSpec] = specs.slice(-2) as [string, string];
       refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
       const { packages, collection } = await packagesFrom(args, [fromSpec]);
       const roots = await type.roots(packages, { collection });
       let matches: (n: unknown) => boolean;
       let label = toSpec;
+      let byPackage = false;
       if (toSpec.startsWith('/') || /\.[mc]?[jt]s$/.test(toSpec)) {
         // A node named as it is printed: a .drv or store path, a module file (or its end).
         matches = (n) => {
@@ -80,6 +85,7 @@ export const command: Command = {
         const target = parseSpec(toSpec);
         collection.resolve({ ...target, variants: {} }); // fails with suggestions when the name is unknown
         label = target.text;
+        byPackage = true;
         const versionOk = (v: string) => target.version === undefined || versionMatches(target.version, v);
         // Packages by name and version; other nodes (derivations, store items) by their store name.
         const storeName = new RegExp(`^/.*/[0-9a-z]{32}-${escapeRegExp(target.name)}-(\\d[^/]*?)(?:\\.drv)?$`);
@@ -89,7 +95,21 @@ export const command: Command = {
           return m !== null && versionOk(m[1]!);
         };
       }
-      const path = shortestPath(type, roots[0]!, matches, { collection }, label);
+      let path;
+      try {
+        path = shortestPath(type, roots[0]!, matches, { collection }, label);
+      } catch (e) {
+        // FROM and TO the other way round? Said when TO depends on FROM.
+        if (!isTsdslError(e) || !byPackage) throw e;
+        const back = (await type.roots((await packagesFrom(args, [toSpec])).packages, { collection }))[0]!;
+        const fromLabel = type.label(roots[0]!);
+        try {
+          shortestPath(type, back, (n) => type.label(n) === fromLabel, { collection });
+        } catch {
+          throw e;
+        }
+        throw new TsdslError(`no path from \`${fromLabel}\` to \`${label}\` in the ${type.name} graph: it is \`${toSpec}\` that depends on \`${fromSpec}\` (tsdsl graph --path ${toSpec} ${fromSpec})`);
+      }
       out(path.map((n) => type.label(n)).join('\n') + '\n');
       return 0;
     }
