@@ -6,7 +6,7 @@
  *
  * (DIR defaults to examples/my-packages). It prints `file:line:col: checker: package: message`
  * for every finding and `would restyle FILE` for every file not in the canonical form, and
- * exits 1 when there is either; nothing is written.
+ * exits 1 when there is either (2 when the directory cannot be loaded); nothing is written.
  */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,4 +35,11 @@ export async function main(dir = MY_PACKAGES): Promise<number> {
 }
 
 // Run when executed as a script (not when a test imports it).
-if (process.argv[1]?.endsWith('check-packages.ts')) process.exitCode = await main(process.argv[2]);
+// A directory that cannot be loaded (missing, a syntax error in a file) is said in one line, as
+// tsdsl says it, and exits 2.
+if (process.argv[1]?.endsWith('check-packages.ts')) {
+  process.exitCode = await main(process.argv[2]).catch((e: unknown) => {
+    console.error(`check-packages: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  });
+}

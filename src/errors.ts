@@ -105,7 +105,7 @@ export const fieldChecks = {
 } satisfies Record<string, FieldCheck>;
 
 /** Says a value in an error: short JSON for data, the kind of anything else. */
-function shown(v: unknown): string {
+export function shown(v: unknown): string {
   if (typeof v === 'function') return 'a function';
   if (typeof v === 'symbol' || typeof v === 'bigint') return String(v);
   try {

@@ -20,7 +20,7 @@ export { packageMapping, mapPackages, rewriteInputs, type MappingOptions, type P
 export { pack, parseSymlinks, type PackRequest, type PackResult, type PackFormatName, type CompressionName } from './pack/api.js';
 export { defineManifest, collectionRevision, type PackManifest } from './pack/manifest.js';
 export { packFormats, findPackFormat, type PackFormat, type PackInput, type PackOptions } from './pack/formats.js';
-export { lowerPackages, Lowerer, derivationJson, type LoweredPackage } from './derivation/lower.js';
+export { lowerPackages, Lowerer, derivationJson, type LoweredPackage, type LowerOptions } from './derivation/lower.js';
 export { openStore, type Store, type LocalStore } from './store/store.js';
 export { realise, readLog, type BuildEvent, type BuildOptions } from './build/scheduler.js';
 export { instantiate } from './derivation/instantiate.js';

@@ -49,6 +49,11 @@ describe('examples', () => {
     expect(bad.stdout).toMatch(/bad\.ts:5:\d+: name: Bad_Name@1\.0: /);
     expect(bad.stdout).toMatch(/^would restyle .*bad\.ts$/m);
     expect(readFileSync(join(dir, 'bad.ts'), 'utf8')).toMatch(/^  version: '1\.0',\n  name:/m);
+    // A directory that cannot be loaded: one line, exit 2, no stack trace.
+    writeFileSync(join(dir, 'bad.ts'), "import { definePackage } from 'tsdsl';\nexport const x = definePackage({ name: 'x', version: '1',, });\n");
+    const broken = runCheck(dir);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toBe(`check-packages: syntax error in package file ${dir}/bad.ts:2: Unexpected token ','\n`);
   });
 
   it.skipIf(!support.ok)('custom-bundle.ts builds and packs hwloc through the API', () => {

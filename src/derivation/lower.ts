@@ -14,7 +14,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
 import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
@@ -23,6 +23,7 @@ import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, typ
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
+import type { Collection } from '../registry/collection.js';
 
 export const DEFAULT_SYSTEM = 'x86_64-linux';
 
@@ -908,20 +909,42 @@ async function fetchAndHash(origin: UrlOrigin | GitOrigin): Promise<string> {
   return found((await fetchGit({ url: origin.url, commit: origin.commit, recursive: origin.recursive })).sha256);
 }
 
+/** What `lowerPackages` takes besides the packages. */
+export interface LowerOptions {
+  /** The logical store directory the paths are computed for (default: TSDSL_STORE_DIR, or /tsdsl/store). */
+  storeDir?: string;
+  system?: string;
+  /** A lowerer to share its memo and derivations with earlier calls (then storeDir and system are its own). */
+  lowerer?: Lowerer;
+  /** Where package names are resolved (`loadCollection({ loadPath })` for your own packages); default: the default collection. */
+  collection?: Collection;
+}
+
+// Every field of LowerOptions, so that a misspelt one is an error (checked by the type).
+const LOWER_OPTION_KEYS = Object.keys({ storeDir: 1, system: 1, lowerer: 1, collection: 1 } satisfies Record<keyof LowerOptions, 1>);
+const LOWER_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  storeDir: fieldChecks.text,
+  system: fieldChecks.text,
+  lowerer: [(v) => v instanceof Lowerer, 'a Lowerer'],
+  collection: [(v) => typeof v === 'object' && v !== null && typeof (v as Collection).resolve === 'function', 'a collection (loadCollection())'],
+};
+
 /**
  * Lower packages (hashing local files first); returns each package's grafted result. Each call
  * makes a new `Lowerer` unless one is given: a local source or patch edited between two calls is
  * hashed again, and a script that lowers many times does not keep every derivation it ever made.
  * Pass `lowerer` to share the memo (and the derivations) between calls.
  */
-export async function lowerPackages(
-  requested: ReadonlyArray<Package | string>,
-  options: { storeDir?: string; system?: string; lowerer?: Lowerer } = {},
-): Promise<{ lowerer: Lowerer; results: LoweredPackage[] }> {
-  // Spec strings are resolved in the default collection, as pack() and run() resolve them.
+export async function lowerPackages(requested: ReadonlyArray<Package | string>, options: LowerOptions = {}): Promise<{ lowerer: Lowerer; results: LoweredPackage[] }> {
+  if (!Array.isArray(requested)) {
+    throw new TsdslError(`lowerPackages() takes an array of packages or package names, not ${isPackage(requested) ? `one package: wrap it, [${(requested as Package).name}]` : typeof requested === 'string' ? `a string: wrap it, [${JSON.stringify(requested)}]` : String(requested)}`);
+  }
+  checkRequestKeys(options, LOWER_OPTION_KEYS, 'lowerPackages()');
+  checkRequestTypes(options, LOWER_OPTION_CHECKS, 'lowerPackages()');
+  // Spec strings are resolved in `collection` (the default one unless given), as pack() and run() resolve them.
   const packages = requested.some((p) => typeof p === 'string')
     ? await (async () => {
-        const c = (await import('../transform/api.js')).getDefaultCollection();
+        const c = options.collection ?? (await import('../transform/api.js')).getDefaultCollection();
         return requested.map((p) => (typeof p === 'string' ? c.resolve(p) : p));
       })()
     : (requested as readonly Package[]);

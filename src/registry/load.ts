@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'n
 import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
-import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import { lineWhere } from '../dsl/location.js';
 import { Collection } from './collection.js';
@@ -25,6 +25,16 @@ export interface LoadOptions {
   /** Files of `loadPath` that are pack manifests (`tsdsl pack -m`): their errors say so. */
   manifests?: readonly string[];
 }
+
+// Every field of LoadOptions, so that a misspelt one is an error (checked by the type).
+const LOAD_OPTION_KEYS = Object.keys({ loadPath: 1, useEnv: 1, noDefault: 1, env: 1, manifests: 1 } satisfies Record<keyof LoadOptions, 1>);
+const LOAD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  loadPath: [(v) => (typeof v === 'string' && v !== '') || fieldChecks.texts[0](v), 'a directory, or an array of directories'],
+  useEnv: fieldChecks.boolean,
+  noDefault: fieldChecks.boolean,
+  env: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object of variables, as process.env'],
+  manifests: fieldChecks.texts,
+};
 
 let hooksRegistered = false;
 
@@ -143,6 +153,9 @@ async function importUserFile(file: string, kind = 'package file'): Promise<Reco
       const place = /^(\/[^:]+)/.exec(err.message)![1]!;
       throw new TsdslError(place === file || kind === 'package file' ? `syntax error in ${kind} ${err.message}` : `syntax error in ${err.message} (a file that ${kind} ${file} imports)`);
     }
+    // V8's own syntax errors (`{ a: 1,, }`, which the TypeScript stripper passes on) carry no place.
+    const line = err instanceof SyntaxError ? await syntaxErrorLine(file, err.message) : undefined;
+    if (line !== undefined) throw new TsdslError(`syntax error in ${kind} ${file}:${line}: ${err.message}`, { cause: e });
     const frame = new RegExp(`${escapeRegExp(file)}:(\\d+)`).exec(err.stack ?? '');
     // A relative import of a file that is not there: the line of the import, in the file that has it.
     const notFound = /^Cannot find module '([^']+)' imported from (\/.+)$/.exec(err.message);
@@ -176,6 +189,24 @@ async function importUserFile(file: string, kind = 'package file'): Promise<Reco
     const hint = missing ? await undefinedNameHint(missing) : noExport ? await missingExportHint(noExport[1]!, noExport[2]!) : '';
     throw new TsdslError(`loading ${what(where)} failed: ${err.message}${hint}`, { cause: e });
   }
+}
+
+/**
+ * The line of `file` where V8 finds the syntax error `message`, found by compiling the file again
+ * as a script (imports turned into requires, in an async function for a top-level await: lines
+ * are kept); undefined when it compiles, or fails otherwise (the error is in a file it imports).
+ */
+async function syntaxErrorLine(file: string, message: string): Promise<number | undefined> {
+  try {
+    const { transform } = await import('sucrase');
+    const { Script } = await import('node:vm');
+    const code = transform(readFileSync(file, 'utf8'), { transforms: /\.[mc]?ts$/.test(file) ? ['typescript', 'imports'] : ['imports'], filePath: file }).code;
+    new Script(`(async function () {${code}\n})`, { filename: file });
+  } catch (e) {
+    const at = new RegExp(`^${escapeRegExp(file)}:(\\d+)`).exec((e as Error).stack ?? '');
+    if (at && (e as Error).message === message) return Number(at[1]);
+  }
+  return undefined;
 }
 
 // tsdsl's own code (the tutorial's ./my-packages may sit in the same checkout, so not all of it).
@@ -235,6 +266,11 @@ async function missingExportHint(from: string, name: string): Promise<string> {
 
 /** The default collection plus user directories. */
 export async function loadCollection(options: LoadOptions = {}): Promise<Collection> {
+  if (typeof options === 'string' || options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TsdslError(`loadCollection() takes options, not ${typeof options === 'string' ? `the string ${JSON.stringify(options)}` : Array.isArray(options) ? 'an array' : String(options)}: loadCollection({ loadPath: ['./my-packages'] })`);
+  }
+  checkRequestKeys(options, LOAD_OPTION_KEYS, 'loadCollection()');
+  checkRequestTypes(options, LOAD_OPTION_CHECKS, 'loadCollection()');
   const collection = new Collection();
   if (!options.noDefault) {
     const ns = (await import('../../packages/index.js')) as Record<string, unknown>;

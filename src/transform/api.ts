@@ -3,7 +3,7 @@
  * `transform(mumps, ['--with-input=scotch=pt-scotch'])`. Both return a new package and leave
  * the input untouched; names are resolved in the default collection unless another is given.
  */
-import { TsdslError, didYouMean, warnOnStderr } from '../errors.js';
+import { TsdslError, checkRequestKeys, didYouMean, shown, warnOnStderr } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
@@ -40,6 +40,9 @@ export interface TransformOptions {
   cwd?: string;
 }
 
+// Every field of TransformOptions, so that a misspelt one is an error (checked by the type).
+const TRANSFORM_OPTION_KEYS = Object.keys({ collection: 1, warn: 1, cwd: 1 } satisfies Record<keyof TransformOptions, 1>);
+
 let defaultCollection: Collection | undefined;
 
 /** The default collection as a Collection (built once). */
@@ -52,6 +55,9 @@ export function getDefaultCollection(): Collection {
 }
 
 /** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
+/** The object form's keys whose value is a list of package names. */
+const LISTED: ReadonlySet<string> = new Set(['withoutTests', 'withDebugInfo', 'withLatest']);
+
 function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: string): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
   const ref = (x: PackageRef): string => {
@@ -65,6 +71,12 @@ function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: stri
     const t = transformations.find((x) => x.key === key);
     if (!t) throw new TsdslError(`${who}: unknown transformation \`${key}\`${didYouMean(key, transformations.map((x) => x.key))} (known: ${transformations.map((x) => x.key).join(', ')})`);
     if (value === undefined) continue;
+    // A value of another shape (`withoutTests: 3`, `tune: false`) would change nothing, unsaid.
+    const ok = key === 'tune' ? value === true || typeof value === 'string' : typeof value === 'string' || (typeof value === 'object' && value !== null);
+    if (!ok) {
+      const example = key === 'tune' ? "true (the build machine's CPU) or a CPU name such as 'skylake'" : LISTED.has(key) ? "a list of package names, such as ['hwloc']" : "an object of package = value, such as { hwloc: '…' }";
+      throw new TsdslError(`${who}: \`${key}\` is ${shown(value)}; give ${example} (or leave it out)`);
+    }
     if (key === 'tune') out.push({ name: t.name, value: value === true ? 'native' : String(value) });
     else if (typeof value === 'string') out.push({ name: t.name, value });
     else if (Array.isArray(value)) for (const v of value) out.push({ name: t.name, value: String(v) });
@@ -109,6 +121,7 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
 /** Apply transformations to a package; returns the new package (or the same one if nothing changed). */
 export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
   if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
+  checkRequestKeys(options, TRANSFORM_OPTION_KEYS, 'transform');
   const { ordered, objects } = orderedTransformations(spec, 'transform');
   const warn = options.warn ?? warnOnStderr;
   const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(options.cwd ? { cwd: options.cwd } : {}) });

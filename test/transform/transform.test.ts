@@ -324,6 +324,24 @@ describe('transform (code API)', () => {
     expect(JSON.stringify(warnings)).not.toContain('\\u0000');
   });
 
+  it('a value or an option of the wrong shape is an error, not a silent no-op (transform, lowerPackages, loadCollection)', async () => {
+    const f = fixture();
+    const c = { collection: f.collection };
+    expect(() => transform(f.app, { withoutTests: 3 } as never, c)).toThrow(/^transform: `withoutTests` is 3; give a list of package names, such as \['hwloc'\] \(or leave it out\)$/);
+    expect(() => transform(f.app, { tune: false } as never, c)).toThrow(/^transform: `tune` is false; give true \(the build machine's CPU\) or a CPU name/);
+    expect(() => transform(f.app, ['--without-tests=app'], { colection: f.collection } as never)).toThrow(/^transform: unknown field `colection`; did you mean `collection`/);
+    const { lowerPackages } = await import('../../src/derivation/lower.js');
+    await expect(lowerPackages([f.app], { storedir: '/nix/store' } as never)).rejects.toThrow(/^lowerPackages\(\): unknown field `storedir`; did you mean `storeDir`/);
+    await expect(lowerPackages(f.app as never)).rejects.toThrow('lowerPackages() takes an array of packages or package names, not one package: wrap it, [app]');
+    await expect(lowerPackages([f.app], { storeDir: 3 } as never)).rejects.toThrow(/^lowerPackages\(\): `storeDir` must be a non-empty string, not 3$/);
+    // Names resolved in the collection given.
+    const { results } = await lowerPackages(['app'], { collection: f.collection, storeDir: '/nix/store' });
+    expect(results[0]!.drvPath).toMatch(/^\/nix\/store\/[0-9a-z]{32}-app-1\.0\.drv$/);
+    const { loadCollection } = await import('../../src/registry/load.js');
+    await expect(loadCollection('/dir' as never)).rejects.toThrow(`loadCollection() takes options, not the string "/dir": loadCollection({ loadPath: ['./my-packages'] })`);
+    await expect(loadCollection({ loadpath: '/dir' } as never)).rejects.toThrow(/^loadCollection\(\): unknown field `loadpath`; did you mean `loadPath`/);
+  });
+
   it('accepts variants in replacement specs', () => {
     const f = fixture();
     const solver = definePackage({
