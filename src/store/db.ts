@@ -401,6 +401,19 @@ export class StoreDb {
     return this.stmts.pathId.get(path) !== undefined;
   }
 
+  /**
+   * How many times a process has removed unregistered files it had created (a failed lowering's
+   * `.drv` files): a writer that sees it change while it wrote checks that its files are there.
+   */
+  removals(): number {
+    return Number(this.db.prepare<[], string>("SELECT value FROM Meta WHERE key = 'removals'").pluck().get() ?? 0);
+  }
+
+  /** Counts one more removal (inside the transaction that removes the files). */
+  countRemoval(): void {
+    this.db.prepare("INSERT INTO Meta (key, value) VALUES ('removals', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1").run();
+  }
+
   /** The valid paths among `paths`, in one query (many single lookups cost far more). */
   validAmong(paths: readonly string[]): Set<string> {
     if (paths.length === 0) return new Set();

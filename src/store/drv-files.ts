@@ -9,7 +9,8 @@
  * writing when it exists; a name already taken is left alone and reported, and the store deals
  * with it (a valid item is skipped, a crash leftover is replaced atomically). Files become
  * durable by one sync of the file system when the worker finishes, and rows are committed only
- * after that. When lowering fails, `abort` has the worker delete what it created. A file left
+ * after that. When lowering fails, `abort` has the store delete what the worker created, but
+ * for what another process registered meanwhile (see LocalStore.removeUnregistered). A file left
  * by a killed process is an invalid leftover (possibly short): nothing reads it, the next add of
  * that path replaces it, and the collector removes it once it is an hour old.
  *
@@ -37,8 +38,9 @@ const done = () => {
 };
 parentPort.on('message', (m) => {
   if (m.discard) {
-    // Lowering failed: nothing will be registered, so nothing this worker made may stay.
-    for (const dest of created) { try { fs.rmSync(dest, { force: true }); } catch {} }
+    // Lowering failed: nothing will be registered. The store removes what this worker made,
+    // except what another process registered meanwhile (it may have taken the same names).
+    port.postMessage({ created, synced: false });
     done();
     return;
   }
@@ -95,6 +97,8 @@ export class DerivationFiles {
     private readonly storeDir: string,
     private readonly durable: boolean,
     private readonly startAfter = 1000,
+    /** Removes those of the files that no process registered (the store's, under its write lock). */
+    private readonly removeUnregistered: (dests: readonly string[]) => void = () => {},
   ) {}
 
   /** The physical file of a `.drv` path of this store. */
@@ -193,8 +197,8 @@ export class DerivationFiles {
   }
 
   /**
-   * Stops the worker. Before `finish` (lowering failed), it first deletes every file it created,
-   * so a failed command leaves nothing behind; a kill -9 cannot, and leaves unregistered files
+   * Stops the worker. Before `finish` (lowering failed), the store first deletes every file it
+   * created that no process registered, so a failed command leaves nothing behind; a kill -9 cannot, and leaves unregistered files
    * (possibly short) that the next add of their path replaces and the collector removes.
    */
   abort(): void {
@@ -205,6 +209,13 @@ export class DerivationFiles {
       this.ended = true;
       this.worker!.postMessage({ discard: true });
       Atomics.wait(this.flag!, 0, 0, WAIT_MS);
+      const message = Atomics.load(this.flag!, 0) === 1 ? receiveMessageOnPort(this.port!) : undefined;
+      const created = (message?.message as { created?: string[] } | undefined)?.created ?? [];
+      try {
+        if (created.length) this.removeUnregistered(created);
+      } catch {
+        // Left as a killed process leaves them: the next add of a path replaces its file, the collector removes the rest.
+      }
     }
     if (this.worker) void this.worker.terminate();
     this.port?.close();

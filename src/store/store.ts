@@ -698,6 +698,8 @@ export class LocalStore implements Store {
       // start never answers): sync here, the slow way round.
       Atomics.wait(flag, 0, 0, SYNC_WAIT_MS);
       if (Atomics.load(flag, 0) !== 1) syncFileSystem(dir);
+      // Files written after the worker started (written again: see writeTextItems).
+      this.syncBatch();
     };
   }
 
@@ -714,6 +716,8 @@ export class LocalStore implements Store {
   private writeTextItems(items: readonly TextItem[], files?: DerivationFiles): void {
     // Every file it will create has been handed over: it finishes and syncs them meanwhile.
     files?.end();
+    // Files another process removes from now on may include ones written here (removeUnregistered).
+    const removals = this.db.removals();
     const unique = new Map<string, TextItem>();
     for (const item of items) if (!unique.has(item.path)) unique.set(item.path, item);
     const valid = this.db.validAmong([...unique.keys()]);
@@ -783,17 +787,21 @@ export class LocalStore implements Store {
     // are inserted while its worker creates the last files and syncs them (told to at the top),
     // and committed after it is done.
     const settle = (): void => {
-      if (!files) return;
-      const { created, synced } = files.finish();
-      for (const item of todo) {
-        const dest = destOf(item);
-        if (created.has(dest)) {
-          if (!synced) this.unsynced.push(dest);
-          continue;
+      if (files) {
+        const { created, synced } = files.finish();
+        for (const item of todo) {
+          const dest = destOf(item);
+          if (created.has(dest)) {
+            if (!synced) this.unsynced.push(dest);
+            continue;
+          }
+          // Not created by the worker (its name was taken, or it never started): as without it.
+          writeOwn(item, textBytes(item.contents));
         }
-        // Not created by the worker (its name was taken, or it never started): as without it.
-        writeOwn(item, textBytes(item.contents));
       }
+      // Under the write lock: a failed lowering elsewhere removed unregistered files since the
+      // start, perhaps ones written here under names it had taken first. Write those again.
+      if (this.db.removals() !== removals) for (const item of todo) if (!existsSync(destOf(item))) writeOwn(item, textBytes(item.contents));
     };
     if (this.batchDepth > 0) {
       this.db.register(rows);
@@ -872,7 +880,23 @@ export class LocalStore implements Store {
   }
 
   derivationFiles(): DerivationFiles {
-    return new DerivationFiles(this.storeRoot, this.storeDir, this.durable);
+    return new DerivationFiles(this.storeRoot, this.storeDir, this.durable, undefined, (dests) => this.removeUnregistered(dests));
+  }
+
+  /**
+   * Deletes the files `dests` (physical; a failed lowering's `.drv` files) that are not
+   * registered, holding the write lock, and counts the removal. Another process may have taken
+   * one of those names meanwhile (writeTextItems replaces a taken name): if it committed first,
+   * its row keeps the file here; if not, it sees the count change before its commit and writes
+   * again what is gone.
+   */
+  removeUnregistered(dests: readonly string[]): void {
+    this.db.transaction(() => {
+      this.db.countRemoval();
+      const paths = dests.map((d) => this.storeDir + d.slice(this.storeRoot.length));
+      const valid = this.db.validAmong(paths);
+      for (let i = 0; i < dests.length; i++) if (!valid.has(paths[i]!)) rmSync(dests[i]!, { force: true });
+    });
   }
 
   readDerivation(drvPath: string): Derivation {

@@ -529,7 +529,7 @@ describe('derivations', () => {
 
   it('a DerivationFiles worker aborted before finish (lowering failed) deletes every file it created', () => {
     const fs = graph(3000);
-    const files = new DerivationFiles(join(root, 'store'), SD, false, 0);
+    const files = new DerivationFiles(join(root, 'store'), SD, false, 0, (dests) => store.removeUnregistered(dests));
     for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
     // Wait until the worker has created some (the batches sent so far), then abort.
     const first = store.physicalPath(fs[0]!.drvPath);
@@ -538,6 +538,40 @@ describe('derivations', () => {
     files.abort();
     for (const f of fs) expect(existsSync(store.physicalPath(f.drvPath))).toBe(false);
     expect(files.finish().created.size).toBe(0);
+  });
+
+  it('a failed lowering elsewhere never deletes what another process registered under the same names', () => {
+    const fs = graph(50);
+    // Process A's worker created these files; process B then wrote the same derivations (the
+    // names taken, it replaced them) and committed; A's lowering fails and A removes its files.
+    const a = openStore({ root, storeDir: SD, env: {}, durable: false });
+    for (const f of fs) writeFileSync(store.physicalPath(f.drvPath), f.text, { mode: 0o444 });
+    store.writeDerivations(fs.slice(0, 30));
+    a.removeUnregistered(fs.map((f) => store.physicalPath(f.drvPath)));
+    for (const f of fs.slice(0, 30)) expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+    for (const f of fs.slice(30)) expect(existsSync(store.physicalPath(f.drvPath))).toBe(false);
+    // A removes them after B wrote its files but before B committed: B writes them again.
+    const later = graph(80).slice(50);
+    for (const f of later) writeFileSync(store.physicalPath(f.drvPath), f.text, { mode: 0o444 });
+    const own = store as unknown as { writeNewFile: (dest: string, bytes: Uint8Array, label: string) => void };
+    const write = own.writeNewFile;
+    let written = 0;
+    own.writeNewFile = function (dest, bytes, label) {
+      write.call(this, dest, bytes, label);
+      if (++written === later.length) a.removeUnregistered(later.map((f) => store.physicalPath(f.drvPath)));
+    };
+    try {
+      store.writeDerivations([...fs.slice(30), ...later]);
+    } finally {
+      own.writeNewFile = write;
+    }
+    // Some were written twice: those A removed.
+    expect(written).toBeGreaterThan(fs.length - 30 + later.length);
+    for (const f of [...fs, ...later]) {
+      expect(store.isValid(f.drvPath)).toBe(true);
+      expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+    }
+    a.close();
   });
 
   it('batches text writes and derivations in one transaction', () => {
