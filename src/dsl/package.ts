@@ -202,6 +202,26 @@ const SPEC_KEYS = [
 
 // What the command line can name (`?` and `=`, which store names allow, would read as variants there).
 const NAME_RE = /^[A-Za-z0-9+_][A-Za-z0-9+\-._]*$/;
+const VERSION_RE = /^[A-Za-z0-9+\-._]+$/;
+
+/**
+ * What is wrong with a version, or undefined: it goes into store path names (`hwloc-2.9.0`),
+ * which hold only letters, digits and + - . _ (and ? =): Debian's `~` and epoch `:` cannot.
+ */
+export function versionProblem(version: unknown): string | undefined {
+  if (typeof version === 'string' && VERSION_RE.test(version)) return undefined;
+  if (typeof version !== 'string' || version === '') return `version ${JSON.stringify(version)} must be a non-empty string such as "2.9.0"`;
+  const bad = [...version].find((c) => !VERSION_RE.test(c))!;
+  const what = bad === ' ' ? 'a space' : /\s/.test(bad) ? 'a blank' : `\`${bad}\``;
+  const fixed = versionLike(version);
+  return `version ${JSON.stringify(version)} contains ${what}, which a store path name cannot hold (letters, digits and + - . _ only)${fixed ? `; write it as "${fixed}"` : ''}`;
+}
+
+/** `version` made fit for a store path (`1:2.3~rc1` → `2.3rc1`, `1.0 beta` → `1.0-beta`), or undefined. */
+export function versionLike(version: string): string | undefined {
+  const fixed = version.replace(/^\d+:/, '').replace(/[^A-Za-z0-9+\-._]+/g, (m, at: number) => (at > 0 && m.trim() === '' ? '-' : ''));
+  return VERSION_RE.test(fixed) ? fixed : undefined;
+}
 // Each output is an environment variable of the build, so its name must be one.
 const OUTPUT_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 
@@ -445,8 +465,8 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   const missingButMisspelt = (k: string) => (spec as unknown as Record<string, unknown>)[k] === undefined && misspelt.has(k);
   if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name))
     problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)`);
-  if (typeof spec.version !== 'string' || !/^[A-Za-z0-9+\-._~:]+$/.test(spec.version))
-    problems.push(`version ${JSON.stringify(spec.version)} must be a non-empty string such as "2.9.0"`);
+  const badVersion = versionProblem(spec.version);
+  if (badVersion) problems.push(badVersion);
   if (spec.source !== undefined && spec.source !== null && !isOrigin(spec.source))
     problems.push(`source must be an origin made by url(), git() or local(), not ${describe(spec.source)}`);
   const bs = isBuildSystem(spec.buildSystem) ? spec.buildSystem : undefined;
@@ -688,7 +708,7 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
     if (!FAST_FIELDS.has(k) || typeof v === 'function') return undefined;
     if (k.endsWith('nputs') && !(Array.isArray(v) && v.every(isPackage))) return undefined;
   }
-  if ('version' in o && !(typeof o['version'] === 'string' && /^[A-Za-z0-9+\-._~:]+$/.test(o['version']))) return undefined;
+  if ('version' in o && versionProblem(o['version']) !== undefined) return undefined;
   if ('source' in o && o['source'] !== null && !isOrigin(o['source'])) return undefined;
   if ('buildSystem' in o && !isBuildSystem(o['buildSystem'])) return undefined;
   if ('replacement' in o && o['replacement'] !== undefined && !isPackage(o['replacement'])) return undefined;

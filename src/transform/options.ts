@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { derive, flagProblems, fullName, specString, withPropagated, type Package } from '../dsl/package.js';
+import { derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -245,6 +245,12 @@ export const transformations: readonly Transformation[] = [
         }
         name = inferred.name;
         version = inferred.version;
+      }
+      if (version !== undefined && versionProblem(version)) {
+        const given = target !== undefined && parseSpec(target).version !== undefined;
+        throw new TsdslError(
+          `--with-source=${spec}: ${given ? 'the' : 'the file name\'s'} version \`${version}\` cannot be part of a store path name (letters, digits and + - . _ only); give one that can: --with-source=${name}@${versionLike(version) ?? 'VERSION'}=${source}`,
+        );
       }
       // The file first: a missing `./nope-1.0.tar.gz` is that, not an unknown package `nope`.
       let origin: Origin;

@@ -121,6 +121,12 @@ describe('definePackage', () => {
     expect(over.message).toContain('output `PATH` is named after a variable the build system sets');
   });
 
+  it('refuses a version a store path name cannot hold, saying how to write it', () => {
+    expect(errorOf(() => dummyPackage({ name: 'tilde', version: '1.0~rc1' })).message).toMatch(/: version "1\.0~rc1" contains `~`, which a store path name cannot hold \(letters, digits and \+ - \. _ only\); write it as "1\.0rc1"$/);
+    expect(errorOf(() => dummyPackage({ name: 'epoch', version: '1:2.3' })).message).toMatch(/contains `:`, .*; write it as "2\.3"$/);
+    expect(errorOf(() => dummyPackage({ name: 'spaced', version: '1.0 beta' })).message).toMatch(/contains a space, .*; write it as "1\.0-beta"$/);
+  });
+
   it('says where a build argument or a source field written at the top level belongs; refuses anything but an object of fields', () => {
     const e = errorOf(() => dummyPackage({ name: 'flat', configureFlags: ['--x'], tests: false, sha256: '0'.repeat(64), synopsys: 's' } as never));
     expect(e.message).toContain('unknown field `configureFlags` (a build argument: put it in `arguments: { configureFlags: … }`)');
