@@ -285,7 +285,7 @@ export class Lowerer {
    * `lower` needs no I/O. Reports every missing file at once.
    */
   async prepare(roots: readonly Package[]): Promise<void> {
-    const files = new Map<string, Package>();
+    const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new Set<Package>();
     const stack = [...roots];
@@ -294,12 +294,12 @@ export class Lowerer {
       if (seen.has(p)) continue;
       seen.add(p);
       const src = p.source;
-      if (src?.kind === 'local') files.set(src.path, p);
+      if (src?.kind === 'local') files.set(src.path, [p, 'source']);
       else if (src && src.sha256 === undefined) unpinned.set(src, [p, 'source']);
       const patches = src?.patches ?? [];
       for (let i = 0; i < patches.length; i++) {
         const patch = patches[i]!;
-        if (typeof patch === 'string') files.set(patch, p);
+        if (typeof patch === 'string') files.set(patch, [p, `source.patches[${i}]`]);
         else if (patch.sha256 === undefined) unpinned.set(patch, [p, `source.patches[${i}]`]);
       }
       // The bag's packages (directInputs, then the build system's), pushed without spreading.
@@ -310,7 +310,7 @@ export class Lowerer {
     }
     const missing: string[] = [];
     await Promise.all(
-      [...files].map(async ([file, p]) => {
+      [...files].map(async ([file, [p, field]]) => {
         if (this.fileHashes.has(file)) return;
         try {
           const st = statSync(file);
@@ -318,7 +318,7 @@ export class Lowerer {
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           const why = code === 'ENOENT' ? 'does not exist' : code ? `cannot be read (${code})` : `cannot be hashed: ${(e as Error).message}`;
-          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}) refers to \`${file}\`, which ${why}`);
+          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: \`${file}\` ${why}`);
         }
       }),
     );

@@ -119,7 +119,7 @@ function checkUrl(u: unknown, problems: string[]): void {
   const m = /^mirror:\/\/([^/]+)\/./.exec(u);
   if (u.startsWith('mirror://')) {
     if (!m) problems.push(`mirror URL \`${u}\` must look like mirror://NAME/path`);
-    else if (!KNOWN_MIRRORS.includes(m[1]!)) problems.push(`unknown mirror \`${m[1]}\` in \`${u}\`; known mirrors: ${KNOWN_MIRRORS.join(', ')}`);
+    else if (!KNOWN_MIRRORS.includes(m[1]!)) problems.push(`unknown mirror \`${m[1]}\` in \`${u}\`${didYouMean(m[1]!, KNOWN_MIRRORS)} (the mirrors: ${KNOWN_MIRRORS.join(', ')}; or give the full https:// URL)`);
     return;
   }
   if (!/^(https?|ftp|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, ftp://, file:// or mirror://`);
@@ -133,7 +133,8 @@ function normaliseSha256(text: unknown, problems: string[]): string {
   try {
     return parseHash(text, 'sha256').digest.toString('hex');
   } catch (e) {
-    problems.push((e as Error).message);
+    // What to do about it: the file's digest is one command away.
+    problems.push(`${(e as Error).message}; \`tsdsl hash FILE\` (or \`sha256sum FILE\`) prints the sha256 of the downloaded file`);
     return '';
   }
 }

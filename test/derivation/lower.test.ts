@@ -130,19 +130,21 @@ describe('lowering', () => {
     expect(l.items.get(srcPath)).toMatchObject({ kind: 'source', file: join(dir, 'src.tar.gz') });
   });
 
-  it('a missing patch file names the package and the file; nothing is lowered', async () => {
+  it('a missing patch file names the package, the field and the file; nothing is lowered', async () => {
     const p = dummyPackage({ name: 'nopatch', version: '1', source: url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA, patches: ['/nonexistent/fix.patch'] }) });
-    await expect(lower(p)).rejects.toThrow(/missing file: `nopatch@1` \(.*\) refers to `\/nonexistent\/fix.patch`, which does not exist/);
+    await expect(lower(p)).rejects.toThrow(/missing file: `nopatch@1` \(.*\), source\.patches\[0\]: `\/nonexistent\/fix.patch` does not exist/);
     // A tree holding what a store item cannot (a FIFO) says what and where.
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-fifo-'));
     execFileSync('mkfifo', [join(dir, 'pipe')]);
     const fifo = dummyPackage({ name: 'fifo', version: '1', source: local(dir) });
-    await expect(lower(fifo)).rejects.toThrow(/refers to `.*`, which cannot be hashed: cannot archive `.*\/pipe`: it is a FIFO; only regular files, symlinks and directories/);
+    await expect(lower(fifo)).rejects.toThrow(/`fifo@1` \(.*\), source: `.*` cannot be hashed: cannot archive `.*\/pipe`: it is a FIFO; only regular files, symlinks and directories/);
   });
 
-  it('a version with characters the store forbids is an error naming the package and field', async () => {
-    const p = dummyPackage({ name: 'tilde', version: '1.0~rc1' });
-    await expect(lower(p)).rejects.toThrow(/package `tilde@1.0~rc1` .*name and version: .*/);
+  it('a name and version too long for a store path is an error naming the package and field', async () => {
+    // (Characters a store path cannot hold are refused by definePackage already.)
+    expect(() => dummyPackage({ name: 'tilde', version: '1.0~rc1' })).toThrow(/version "1\.0~rc1" contains `~`/);
+    const p = dummyPackage({ name: 'long', version: '1'.repeat(220) });
+    await expect(lower(p)).rejects.toThrow(/package `long@1{220}` .*name and version: store path name `long-1+…` is 229 characters long; the limit is 211, so shorten it/);
   });
 
 

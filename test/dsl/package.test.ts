@@ -203,7 +203,8 @@ describe('origins', () => {
     expect(e.message).toMatch(/url origin at test\/dsl\/package\.test\.ts:\d+ has 3 problems/);
     expect(e.message).toContain('unknown mirror `nowhere`');
     expect(e.message).toContain('gopher://x');
-    expect(e.message).toMatch(/sha256/);
+    expect(e.message).toContain('sha256 hash `abc` has 3 characters; expected 64 hex, 52 nix-base32 or 44 base64 characters, or an SRI `sha256-…` string; `tsdsl hash FILE` (or `sha256sum FILE`) prints the sha256 of the downloaded file');
+    expect(errorOf(() => url({ urls: 'mirror://gnuu/x.tar.gz', sha256: 'a'.repeat(64) })).message).toMatch(/unknown mirror `gnuu` in `mirror:\/\/gnuu\/x\.tar\.gz`; did you mean `gnu`\? \(the mirrors: debian, gnu, .*; or give the full https:\/\/ URL\)$/);
   });
 
   it('a url() without sha256 says how to find it', () => {
