@@ -31,6 +31,8 @@ export interface StyleEdit {
   /** Where the problem is (for lint): the position of the first misplaced node. */
   readonly pos: number;
   readonly message: string;
+  /** It reorders an input list, which changes the package's derivation (inputs are searched in order). */
+  readonly reordersInputs?: boolean;
 }
 
 /** Calls that define a package, with the argument holding the definition. */
@@ -118,6 +120,7 @@ function inputEdits(obj: ObjectLiteralExpression): StyleEdit[] {
         text: out,
         pos: els[firstWrong]!.getStart(),
         message: `${field} are not sorted: \`${inputKey(sorted[firstWrong]!)}\` should come before \`${inputKey(els[firstWrong]!)}\``,
+        reordersInputs: true,
       });
     }
   }
@@ -216,7 +219,14 @@ export function styleDefinition(obj: ObjectLiteralExpression): StyleEdit[] {
   };
   const order = orderEdit(obj, sub);
   if (!order) return inner;
-  return [{ ...order, message: [order.message, ...inner.map((e) => e.message)].join('; '), pos: Math.min(order.pos, ...inner.map((e) => e.pos)) }];
+  return [
+    {
+      ...order,
+      message: [order.message, ...inner.map((e) => e.message)].join('; '),
+      pos: Math.min(order.pos, ...inner.map((e) => e.pos)),
+      ...(inner.length ? { reordersInputs: true } : {}),
+    },
+  ];
 }
 
 /** Apply non-overlapping edits (outermost wins; inner ones are redone on the next pass). */

@@ -1,7 +1,7 @@
 /** `tsdsl style`: put package files in canonical form (Guix's `guix style`). */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { err, out } from '../command.js';
+import { err, out, warn } from '../command.js';
 
 export const command: Command = {
   name: 'style',
@@ -39,6 +39,10 @@ export const command: Command = {
       }
       writeAtomically(r.file, r.text);
       if (process.stderr.isTTY) err(`styled ${r.file} (${r.edits.length} definition${r.edits.length === 1 ? '' : 's'})`);
+      // Said always: the packages' store paths change, and they are built again.
+      for (const e of r.edits.filter((x) => x.reordersInputs)) {
+        warn(`${r.file}:${e.line}:${e.column}: sorted an input list, which changes the package's derivation (its inputs are searched in order), so it is built again; put a comment in the list to keep an order that matters`);
+      }
     }
     return dry && changed ? 1 : 0;
   },
