@@ -269,7 +269,17 @@ export const transformations: readonly Transformation[] = [
         throw new TsdslError(`${e.message}; \`${name}\` was read from the file name: if \`${basename(source)}\` is the source of another package, name it (--with-source=PACKAGE=${source})`, { cause: e });
       }
       const match = parseSpec(name);
-      return everywhere(match, (p) => derive(p, { source: origin, ...(version ? { version } : {}) }));
+      return everywhere(match, (p) => {
+        // The new source replaces the old one with its patches (as in Guix): said, as --with-latest says it.
+        const patches = p.source?.patches ?? [];
+        if (patches.length) {
+          const names = patches.map((x) => basename(typeof x === 'string' ? x : x.fileName));
+          ctx.warn?.(
+            `--with-source=${spec}: the source of \`${fullName(p)}\` it replaces had ${names.length === 1 ? 'a patch' : `${names.length} patches`} (${names.join(', ')}), which the new source does not get; to apply ${names.length === 1 ? 'it' : 'them'}, give --with-patch after --with-source`,
+          );
+        }
+        return derive(p, { source: origin, ...(version ? { version } : {}) });
+      });
     },
   },
   {

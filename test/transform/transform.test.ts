@@ -204,6 +204,13 @@ describe('transformation options', () => {
     expect(closure(other).find((p) => p.name === 'scotch')!.version).toBe('7.5');
     const patched = run(app, [['with-patch', `scotch=${join(dir, 'fix.patch')}`]], f.collection);
     expect(closure(patched).find((p) => p.name === 'scotch')!.source!.patches).toEqual([join(dir, 'fix.patch')]);
+    // --with-source after --with-patch: the patch goes with the old source, and that is said.
+    const warnings: string[] = [];
+    const lost = run(app, [['with-patch', `scotch=${join(dir, 'fix.patch')}`], ['with-source', `scotch=${join(dir, 'mysrc-7.5.tar.gz')}`]], f.collection, warnings);
+    expect(closure(lost).find((p) => p.name === 'scotch')!.source!.patches).toEqual([]);
+    expect(warnings).toEqual([
+      `--with-source=scotch=${join(dir, 'mysrc-7.5.tar.gz')}: the source of \`scotch@7.1.0rc1\` it replaces had a patch (fix.patch), which the new source does not get; to apply it, give --with-patch after --with-source`,
+    ]);
     const url = run(f.app, [['with-source', 'scotch@7.2=https://example.org/dl/scotch-7.2.tar.gz']], f.collection);
     const s2 = closure(url).find((p) => p.name === 'scotch')!;
     expect(s2.version).toBe('7.2');
