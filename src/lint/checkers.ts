@@ -347,7 +347,7 @@ function bagVariables(p: Package): string[] {
 
 const duplicateChecker: LintChecker = {
   name: 'duplicate-inputs',
-  description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs',
+  description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs, and no two inputs share a build variable (foo-bar, foo_bar)',
   network: false,
   check(p) {
     // Native inputs run on the build machine; the same package among the (propagated) inputs is
@@ -364,6 +364,27 @@ const duplicateChecker: LintChecker = {
       for (const [name, fields] of where)
         if (fields.length > 1)
           out.push(problem(`\`${name}\` is listed ${fields.length} times (${fields.join(', ')}); keep it once`, fields[fields.length - 1]!));
+    }
+    // Inputs whose names differ only in `-`, `.` or `_` share one build variable (`$foo_bar`),
+    // set to the first of them (native inputs first, as lowering sets it): the others have none.
+    const byVariable = new Map<string, Array<[string, string]>>();
+    for (const field of ['nativeInputs', 'inputs', 'propagatedInputs'] as const) {
+      for (const i of p[field]) {
+        const v = variableOf(i.name);
+        const l = byVariable.get(v) ?? [];
+        if (!l.some(([n]) => n === i.name)) l.push([i.name, field]);
+        byVariable.set(v, l);
+      }
+    }
+    for (const [v, named] of byVariable) {
+      if (named.length < 2) continue;
+      const names = named.map(([n]) => `\`${n}\``);
+      out.push(
+        problem(
+          `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are all known to the build as \`$${v}\`, which holds the prefix of \`${named[0]![0]}\` only (the others are on the search paths and in \`$inputs\`, without a variable); a flag naming \`\${${v}}\` gets \`${named[0]![0]}\``,
+          named[1]![1],
+        ),
+      );
     }
     return out;
   },

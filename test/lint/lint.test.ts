@@ -270,6 +270,22 @@ describe('unused-variants on a chosen variant', () => {
     expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `phase`.*did you mean `phases`/)]);
   });
 
+  it('duplicate-inputs: inputs whose names differ only in - . _ share a build variable, which holds the first', async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const meta = { synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat };
+    const [a, b, c] = ['foo-bar', 'foo_bar', 'foo.bar'].map((name) => definePackage({ name, version: '1', buildSystem: trivial, ...meta }));
+    const top = definePackage({ name: 'top', version: '1', buildSystem: trivial, nativeInputs: [c!], inputs: [a!, b!], ...meta });
+    const found = await lintPackages([top], checkers.filter((x) => x.name === 'duplicate-inputs'));
+    expect(found.map((f) => f.message)).toEqual([
+      '`foo.bar`, `foo-bar` and `foo_bar` are all known to the build as `$foo_bar`, which holds the prefix of `foo.bar` only (the others are on the search paths and in `$inputs`, without a variable); a flag naming `${foo_bar}` gets `foo.bar`',
+    ]);
+    // Lowering agrees: the native input's prefix is the variable's value.
+    const { Lowerer } = await import('../../src/derivation/lower.js');
+    const l = new Lowerer('/tsdsl/store');
+    expect(l.lower(top).derivation.drv.env['foo_bar']).toBe(l.lower(c!).outputs['out']);
+  });
+
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
