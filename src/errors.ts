@@ -82,6 +82,9 @@ export function didYouMean(wanted: string, candidates: Iterable<string>, show: (
  * otherwise be dropped without a word; `known` lists every key of the request's type.
  */
 export function checkRequestKeys(request: object, known: readonly string[], who: string): void {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    throw new TsdslError(`${who} takes one object of fields (${known.join(', ')}), not ${request === undefined ? 'nothing' : shown(request)}`);
+  }
   for (const k of Object.keys(request)) {
     if (!known.includes(k)) throw new TsdslError(`${who}: unknown field \`${k}\`${didYouMean(k, known)} (the fields: ${known.join(', ')})`);
   }

@@ -40,6 +40,9 @@ export function lintCheckers(): Array<{ name: string; description: string; netwo
 /** Lints packages as `tsdsl lint` does; the findings (file, line, column, checker, message) sorted by place. */
 export async function lint(request: LintRequest = {}): Promise<Finding[]> {
   checkRequestKeys(request, LINT_REQUEST_KEYS, 'lint()');
+  if (request.packages !== undefined && !Array.isArray(request.packages)) {
+    throw new TsdslError(`lint(): \`packages\` is an array of packages or package names${typeof request.packages === 'string' ? `: wrap it, ['${request.packages}']` : ''}`);
+  }
   const { findCheckers, lintPackages, selectCheckers } = await import('./lint/lint.js');
   // The command line's messages name -c, -x and --list-checkers: say the fields instead.
   const said = (e: unknown, field?: string) =>

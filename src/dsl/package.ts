@@ -798,6 +798,8 @@ export function inherit(parent: Package, overrides: Overrides): Package {
  * the same object, so graphs stay DAGs and derivations are computed once.
  */
 export function withVariants(p: Package, choice: Readonly<Record<string, VariantValue>>): Package {
+  if (!isPackage(p)) throw new TsdslError(`withVariants: the first argument is ${describe(p)}, not a package${typeof p === 'string' ? ` (resolve a name first: getDefaultCollection().resolve('${p}'))` : ''}`);
+  if (typeof choice !== 'object' || choice === null || Array.isArray(choice)) throw new TsdslError(`withVariants(${p.name}, …): the variants are ${describe(choice)}; give an object such as { mpi: true }`);
   const problems = checkVariantChoice(p.name, p.variantDecls, choice);
   if (problems.length) throw new TsdslError(problems.join('; '));
   const full = { ...p.variants, ...choice };

@@ -59,6 +59,10 @@ export class NodeIds {
 
 /** Walk `type` from `roots` breadth first into a graph. */
 export async function buildGraph(type: NodeType, packages: readonly Package[], options: BuildGraphOptions = {}): Promise<{ graph: PackageGraph; ids: NodeIds; nodes: Map<string, GraphNode> }> {
+  if (typeof (type as Partial<NodeType> | undefined)?.roots !== 'function') {
+    throw new TsdslError(`buildGraph: the first argument is a node type, such as findNodeType(${typeof type === 'string' ? `'${type}'` : "'package'"}), not ${typeof type === 'string' ? `the string '${type}'` : String(type)}`);
+  }
+  if (!Array.isArray(packages)) throw new TsdslError('buildGraph: the second argument is an array of packages (the roots)');
   let ctx = options.ctx ?? {};
   // A reverse graph searches a collection for dependents: the default one unless given.
   if (type.needsCollection && !ctx.collection) ctx = { ...ctx, collection: (await import('../transform/api.js')).getDefaultCollection() };

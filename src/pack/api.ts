@@ -180,7 +180,7 @@ export async function pack(request: PackRequest): Promise<PackResult> {
   try {
     return await buildAndPack(request);
   } catch (e) {
-    throw (request as { [FROM_COMMAND_LINE]?: true })[FROM_COMMAND_LINE] ? e : withRequestFields(e);
+    throw (request as { [FROM_COMMAND_LINE]?: true } | undefined)?.[FROM_COMMAND_LINE] ? e : withRequestFields(e);
   }
 }
 

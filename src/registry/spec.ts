@@ -34,6 +34,7 @@ export function joinVariantWords(words: readonly string[]): string[] {
 
 /** Parse `name[@version][+v|~v|-v …][ key=value …]`. */
 export function parseSpec(text: string): PackageSpecString {
+  if (typeof text !== 'string') throw new TsdslError(`parseSpec: a package spec is a string such as 'mumps@5.5~metis', not ${text === undefined ? 'nothing' : typeof text}`);
   const input = text.trim();
   const m = NAME.exec(input);
   if (!m || !m[0]) {

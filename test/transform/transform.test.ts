@@ -351,6 +351,23 @@ describe('transform (code API)', () => {
     const { loadCollection } = await import('../../src/registry/load.js');
     await expect(loadCollection('/dir' as never)).rejects.toThrow(`loadCollection() takes options, not the string "/dir": loadCollection({ loadPath: ['./my-packages'] })`);
     await expect(loadCollection({ loadpath: '/dir' } as never)).rejects.toThrow(/^loadCollection\(\): unknown field `loadpath`; did you mean `loadPath`/);
+    // The rest of the API: an argument of the wrong kind is a TsdslError saying what to give.
+    const api = await import('../../src/index.js');
+    const said = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (e) {
+        expect(api.isTsdslError(e), String(e)).toBe(true);
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(await said(() => api.withVariants('mumps' as never, {}))).toBe(`withVariants: the first argument is the string "mumps", not a package (resolve a name first: getDefaultCollection().resolve('mumps'))`);
+    expect(await said(() => api.buildGraph('package' as never, []))).toBe("buildGraph: the first argument is a node type, such as findNodeType('package'), not the string 'package'");
+    expect(await said(() => api.lint({ packages: 'hwloc' as never }))).toBe("lint(): `packages` is an array of packages or package names: wrap it, ['hwloc']");
+    expect(await said(() => api.pack(undefined as never))).toMatch(/^pack\(\) takes one object of fields \(packages, .*\), not nothing$/);
+    expect(await said(() => api.run(undefined as never))).toMatch(/^run\(\) takes one object of fields \(pack, packages, .*\), not nothing$/);
+    expect(await said(() => api.parseSpec(undefined as never))).toBe("parseSpec: a package spec is a string such as 'mumps@5.5~metis', not nothing");
   });
 
   it('accepts variants in replacement specs', () => {
