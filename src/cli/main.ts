@@ -94,7 +94,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const [first, ...rest] = argv;
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-      if (first === 'help' && rest[0]) return main([rest[0], '--help']);
+      // `tsdsl help graph` and `tsdsl --help graph`: graph's help.
+      if (rest[0] && !rest[0].startsWith('-')) return main([rest[0], '--help']);
       // Without a command it is a usage error: the help goes to stderr (as a usage error's
       // message does), so `tsdsl > file` with a forgotten command leaves no help in the file.
       (first === undefined ? process.stderr : process.stdout).write(mainHelp());

@@ -112,6 +112,11 @@ export class Collection {
           `unknown package \`${s.name}\`: ${unexported} defines it, but the file does not export it; tsdsl knows the packages a file exports at its top level: write \`export const … = definePackage({ name: '${s.name}', … })\``,
         );
       }
+      // `openmpi-4.1.4`, as a store path names it: the version goes after `@`.
+      const dashed = /^(.+?)-(\d[^@]*)$/.exec(s.name);
+      if (dashed && this.versions(dashed[1]!).length) {
+        throw new TsdslError(`unknown package \`${s.name}\`; did you mean \`${dashed[1]}@${dashed[2]}\`? (a version is written after @)`);
+      }
       const near = closest(s.name, this.names(), 5);
       const failed = this.failedFiles;
       throw new TsdslError(

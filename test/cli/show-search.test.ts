@@ -133,6 +133,8 @@ describe('tsdsl --help and --version', () => {
       expect(r.stdout).toContain('Examples:');
     }
     expect(tsdsl(['--help']).stdout).toContain('Commands:');
+    // `tsdsl help graph` and `tsdsl --help graph` are graph's help.
+    for (const h of ['help', '--help']) expect(tsdsl([h, 'graph']).stdout).toMatch(/^Usage: tsdsl graph/);
     expect(tsdsl(['--version']).stdout).toMatch(/^tsdsl \d+\.\d+\.\d+/);
     expect(tsdsl(['--help-transform']).stdout).toContain('--with-input=PACKAGE=REPLACEMENT');
   });

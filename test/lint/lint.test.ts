@@ -198,6 +198,10 @@ describe('tsdsl lint', () => {
     const r = tsdsl(['lint', '--list-checkers']);
     expect(r.code).toBe(0);
     for (const c of checkers) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.description.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    // A selection beside it would be ignored: said.
+    const both = tsdsl(['lint', '--list-checkers', '-c', 'nonsense']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('tsdsl: error: tsdsl lint: --list-checkers lists every checker, so --checkers has no effect; drop one of them\n');
   });
 
   it('source-available (network) finds a source no URL serves, and passes a real one', (ctx) => {

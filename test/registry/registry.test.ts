@@ -117,6 +117,8 @@ describe('Collection', () => {
   it('unknown names suggest the closest ones; unknown versions list the available ones', () => {
     expect(() => c.resolve('scoth')).toThrow(/unknown package `scoth`; did you mean `scotch`/);
     expect(() => c.resolve('hwlco')).toThrow(/did you mean `hwloc`/);
+    // Named as a store path names it: the version goes after @.
+    expect(() => c.resolve('scotch-7.0.3')).toThrow(/^unknown package `scotch-7\.0\.3`; did you mean `scotch@7\.0\.3`\? \(a version is written after @\)$/);
     expect(() => c.resolve('hwloc@3')).toThrow(/`hwloc` has no version matching `3`; available: 2\.10\.0, 2\.9\.0, 1\.11\.13/);
     expect(() => c.resolveAll(['scoth', 'mumsp'])).toThrow(/scoth[\s\S]*mumsp/);
   });

@@ -228,8 +228,9 @@ export const command: Command = {
   details:
     'Without a query option, deletes every store item that no GC root keeps alive, and prints how much\n' +
     'was freed. Roots are those added by `tsdsl build -r FILE` (FILE keeps the item it links to)\n' +
-    'and named roots; items in use by running tsdsl processes (temporary roots, locked builds) are kept\n' +
-    'too. A root keeps its whole closure, not the derivations that built it. The query options print\n' +
+    'and named roots (scripts make them: `openStore().addRoot(path, name)`); items in use by running\n' +
+    'tsdsl processes (temporary roots, locked builds) are kept too. A root keeps its whole closure, not\n' +
+    'the derivations that built it. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
     'or a package, which stands for its output paths and must be built.\n' +
     '--packs works on the cache of unpacked packs instead of the store: an entry a running `tsdsl run`\n' +

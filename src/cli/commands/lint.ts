@@ -3,7 +3,7 @@ import { relative, isAbsolute } from 'node:path';
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
-import { loadOptions } from '../options.js';
+import { loadOptions, refuseWith } from '../options.js';
 import { collectionFrom, resolveWords } from '../packages.js';
 
 const list = (v: unknown, flag: string): string[] => {
@@ -41,6 +41,7 @@ export const command: Command = {
   async run(args) {
     const { checkers } = await import('../../lint/checkers.js');
     if (args.values['list-checkers']) {
+      refuseWith(args, ['checkers', 'exclude', 'network'], 'tsdsl lint: --list-checkers lists every checker, so');
       const w = Math.max(...checkers.map((c) => c.name.length));
       out(['Available checkers:', ...checkers.map((c) => `  ${c.name.padEnd(w)}  ${c.description}${c.network ? ' (network)' : ''}`), ''].join('\n'));
       return 0;
