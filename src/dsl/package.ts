@@ -449,7 +449,8 @@ const ARGUMENT_KEYS_ANYWHERE: ReadonlySet<string> = new Set([
 function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): Package {
   const { spec } = recipe;
   const problems: string[] = [];
-  const label = typeof spec.name === 'string' && spec.name ? `\`${spec.name}\`` : 'a package';
+  // `package \`hwloc\` at …`, or `the package at …` when it has no usable name.
+  const label = typeof spec.name === 'string' && spec.name ? `package \`${spec.name}\`` : 'the package';
 
   // A misspelt field (`sypnosis`) is reported once, with its fix; the field it stands for is not
   // reported missing as well.
@@ -543,8 +544,8 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     const where = formatLocation(resolveLocation(recipe.captured));
     throw new TsdslError(
       problems.length === 1
-        ? `package ${label} at ${where}: ${problems[0]}`
-        : `package ${label} at ${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+        ? `${label} at ${where}: ${problems[0]}`
+        : `${label} at ${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
 

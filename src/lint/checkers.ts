@@ -465,6 +465,10 @@ const derivationChecker: LintChecker = {
     // A recipe that fails only with another variant value (`mumps+int64`) fails when a user asks
     // for it: each value is tried alone (numbers, which have no list of values, are not).
     const out: Problem[] = [];
+    // It lowers, but its build would stop at once, after its inputs were built.
+    if (p.buildSystem.name === 'trivial' && !p.arguments.phases?.['build']) {
+      out.push(problem("the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }", 'buildSystem'));
+    }
     for (const [name, decl] of Object.entries(p.variantDecls)) {
       if (typeof p.variants[name] === 'number') continue;
       for (const v of otherValues(decl, p.variants[name])) {

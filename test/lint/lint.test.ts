@@ -267,11 +267,16 @@ describe('unused-variants on a chosen variant', () => {
     const { lintPackages } = await import('../../src/lint/lint.js');
     const p = definePackage({
       name: 'varfn', version: '1', buildSystem: trivial, variants: { debug: false },
-      arguments: (v) => (v['debug'] ? ({ phase: { build: 'x' } } as never) : {}),
+      arguments: (v) => (v['debug'] ? ({ phase: { build: 'x' } } as never) : { phases: { build: 'mkdir -p $out' } }),
       synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat,
     });
     const found = await lintPackages([p], checkers.filter((c) => c.name === 'derivation'));
     expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^with \+debug, .*unknown argument `phase`.*did you mean `phases`/)]);
+    // A trivial package without its build phase lowers, but its build would fail at once.
+    const empty = definePackage({ name: 'empty', version: '1', buildSystem: trivial, synopsis: 'E', description: 'E.', homePage: 'https://example.org/', license: licenses.expat });
+    expect((await lintPackages([empty], checkers.filter((c) => c.name === 'derivation'))).map((f) => f.message)).toEqual([
+      "the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }",
+    ]);
   });
 
   it('duplicate-inputs: inputs whose names differ only in - . _ share a build variable, which holds the first', async () => {
