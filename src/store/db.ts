@@ -228,6 +228,8 @@ export class StoreDb {
     addTempRoot: Statement<[string, string]>;
     tempRoots: Statement<[], { owner: string; path: string }>;
     removeTempRoots: Statement<[string]>;
+    removals: Statement<[], string>;
+    countRemoval: Statement<[]>;
   };
 
   /** True when the schema is this version's and the database is for `storeDir` (nothing to create or migrate). */
@@ -289,6 +291,8 @@ export class StoreDb {
 
     const db = this.db;
     this.stmts = {
+      removals: db.prepare<[], string>("SELECT value FROM Meta WHERE key = 'removals'").pluck(),
+      countRemoval: db.prepare<[]>("INSERT INTO Meta (key, value) VALUES ('removals', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"),
       pathId: db.prepare<[string], number>('SELECT id FROM ValidPaths WHERE path = ?').pluck(),
       validAmong: db.prepare<[string], string>('SELECT path FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))').pluck(),
       pathRow: db.prepare<[string], PathRow>('SELECT * FROM ValidPaths WHERE path = ?'),
@@ -390,6 +394,25 @@ export class StoreDb {
     }
   }
 
+  /**
+   * `fn` holding the write lock if it can be had within `waitMs`, without a word; undefined
+   * when another process holds it longer (for work that may be left undone, such as cleaning up
+   * after a failure, whose own error should not wait behind a message about the lock).
+   */
+  tryExclusive<T>(fn: () => T, waitMs: number): T | undefined {
+    if (this.db.inTransaction) return fn();
+    const tx = this.db.transaction(fn);
+    this.db.pragma(`busy_timeout = ${waitMs}`);
+    try {
+      return tx.immediate();
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') return undefined;
+      throw e;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
   /** Told once a transaction waits for another process's write lock (default: a line on stderr). */
   onWait: (message: string) => void = (message) => process.stderr.write(`tsdsl: ${message}\n`);
 
@@ -406,12 +429,12 @@ export class StoreDb {
    * `.drv` files): a writer that sees it change while it wrote checks that its files are there.
    */
   removals(): number {
-    return Number(this.db.prepare<[], string>("SELECT value FROM Meta WHERE key = 'removals'").pluck().get() ?? 0);
+    return Number(this.stmts.removals.get() ?? 0);
   }
 
   /** Counts one more removal (inside the transaction that removes the files). */
   countRemoval(): void {
-    this.db.prepare("INSERT INTO Meta (key, value) VALUES ('removals', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1").run();
+    this.stmts.countRemoval.run();
   }
 
   /** The valid paths among `paths`, in one query (many single lookups cost far more). */

@@ -99,6 +99,11 @@ export class DerivationFiles {
     private readonly startAfter = 1000,
     /** Removes those of the files that no process registered (the store's, under its write lock). */
     private readonly removeUnregistered: (dests: readonly string[]) => void = () => {},
+    /**
+     * The store's count of such removals when this writer was made, before any file of it was
+     * created: the store checks it again before registering (see LocalStore.removeUnregistered).
+     */
+    readonly removalsAtStart?: number,
   ) {}
 
   /** The physical file of a `.drv` path of this store. */

@@ -716,8 +716,9 @@ export class LocalStore implements Store {
   private writeTextItems(items: readonly TextItem[], files?: DerivationFiles): void {
     // Every file it will create has been handed over: it finishes and syncs them meanwhile.
     files?.end();
-    // Files another process removes from now on may include ones written here (removeUnregistered).
-    const removals = this.db.removals();
+    // Files another process removes from now on may include ones written here (removeUnregistered):
+    // from the start of lowering when a worker has been creating them since.
+    const removals = files?.removalsAtStart ?? this.db.removals();
     const unique = new Map<string, TextItem>();
     for (const item of items) if (!unique.has(item.path)) unique.set(item.path, item);
     const valid = this.db.validAmong([...unique.keys()]);
@@ -880,7 +881,7 @@ export class LocalStore implements Store {
   }
 
   derivationFiles(): DerivationFiles {
-    return new DerivationFiles(this.storeRoot, this.storeDir, this.durable, undefined, (dests) => this.removeUnregistered(dests));
+    return new DerivationFiles(this.storeRoot, this.storeDir, this.durable, undefined, (dests) => this.removeUnregistered(dests), this.db.removals());
   }
 
   /**
@@ -891,12 +892,14 @@ export class LocalStore implements Store {
    * again what is gone.
    */
   removeUnregistered(dests: readonly string[]): void {
-    this.db.transaction(() => {
+    // A few seconds at most: when a long write holds the lock, the files stay, as a killed
+    // process leaves them (the next add of a path replaces its file, the collector the rest).
+    this.db.tryExclusive(() => {
       this.db.countRemoval();
       const paths = dests.map((d) => this.storeDir + d.slice(this.storeRoot.length));
       const valid = this.db.validAmong(paths);
       for (let i = 0; i < dests.length; i++) if (!valid.has(paths[i]!)) rmSync(dests[i]!, { force: true });
-    });
+    }, 3000);
   }
 
   readDerivation(drvPath: string): Derivation {

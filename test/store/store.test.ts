@@ -529,7 +529,8 @@ describe('derivations', () => {
 
   it('a DerivationFiles worker aborted before finish (lowering failed) deletes every file it created', () => {
     const fs = graph(3000);
-    const files = new DerivationFiles(join(root, 'store'), SD, false, 0, (dests) => store.removeUnregistered(dests));
+    // As build -d makes it (past its threshold of a thousand, a worker starts).
+    const files = store.derivationFiles();
     for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
     // Wait until the worker has created some (the batches sent so far), then abort.
     const first = store.physicalPath(fs[0]!.drvPath);
@@ -572,6 +573,25 @@ describe('derivations', () => {
       expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
     }
     a.close();
+  });
+
+  it('a removal by a failed lowering while this one lowers (its worker creating files) is caught before the commit', () => {
+    const fs = graph(3000);
+    const files = store.derivationFiles();
+    for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
+    const first = store.physicalPath(fs[0]!.drvPath);
+    for (let i = 0; i < 500 && !existsSync(first); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    expect(existsSync(first)).toBe(true);
+    // Another process's lowering failed; it had created the same files first (so it believes),
+    // and removes the unregistered ones: this worker's.
+    const a = openStore({ root, storeDir: SD, env: {}, durable: false });
+    a.removeUnregistered(fs.map((f) => store.physicalPath(f.drvPath)));
+    a.close();
+    store.writeDerivations(fs, files);
+    for (const f of fs) {
+      expect(store.isValid(f.drvPath)).toBe(true);
+      expect(readFileSync(store.physicalPath(f.drvPath), 'utf8')).toBe(f.text);
+    }
   });
 
   it('batches text writes and derivations in one transaction', () => {
