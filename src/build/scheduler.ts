@@ -137,7 +137,6 @@ function tail(path: string, n: number): string {
   }
 }
 
-/** Build one derivation; returns the temp paths of its outputs (not yet registered). */
 /**
  * A build's environment, as Nix's builder makes it: defaults the derivation's env may replace
  * (PATH, HOME, …), then the derivation's env, then what it may not (the build directory and its
@@ -162,6 +161,7 @@ export function buildEnvironment(drvEnv: Readonly<Record<string, string>>, store
   };
 }
 
+/** Build one derivation; returns the temp paths of its outputs (not yet registered). */
 async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivation, opts: BuildOptions, tmp: string): Promise<Record<string, string>> {
   const drv = d.drv;
   const outputs: Record<string, string> = {};

@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -759,7 +759,7 @@ export class Lowerer {
       const keys = Object.keys(ownEnv);
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
-        if (BUILD_ENV_NAMES.has(k) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
+        if (setByBuild(k, bs) || p.outputs.includes(k)) fail(p, `arguments.env.${k}`, `\`${k}\` is set by the build system; choose another variable name`);
         env.set(k, ownEnv[k]!);
       }
     }

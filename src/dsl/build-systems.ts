@@ -17,18 +17,28 @@ export const COMMON_ARGUMENT_KEYS = ['tests', 'phases', 'env', 'stripBinaries', 
 /**
  * Environment variables the build systems set themselves: `arguments.env` may not set them, nor
  * may an output other than `out` be named after one (its path would replace their value), nor
- * does an input get a variable named after it. Besides the derivation's own variables: those the
- * builder scripts overwrite (the search paths, the locale, the time zone, tar's options), and
- * those the sandbox sets after the derivation's env, as Nix's builder does (the build directory
- * and its aliases, the terminal). A value given for one of them would never reach the build.
+ * does an input get a variable named after it. Besides the derivation's own variables: PATH,
+ * which every builder script sets, and those the sandbox sets after the derivation's env, as
+ * Nix's builder does (the build directory and its aliases, the terminal). A value given for one
+ * of them would never reach the build.
  */
 export const BUILD_ENV_NAMES: ReadonlySet<string> = new Set([
   'name', 'builder', 'system', 'out', 'outputs', 'src', 'patches', 'patchFlags', 'snippet', 'inputs', 'nativeInputs',
   'configureFlags', 'makeFlags', 'cmakeFlags', 'doCheck', 'dontStrip', 'extraCFlags', 'variants', 'buildType',
   'libc', 'runtimeLibs', 'parallelBuild', 'parallelTests', 'testTarget', 'installTarget', 'validateRunpath',
-  'PATH', 'CPATH', 'LIBRARY_PATH', 'PKG_CONFIG_PATH', 'LC_ALL', 'TZ', 'TAR_OPTIONS',
-  'NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'TERM',
+  'PATH', 'NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'TERM',
 ]);
+
+/**
+ * What the gnu builder script (run for every build system but `trivial`) also sets over the
+ * derivation's env: the search paths, the locale, the time zone and tar's options.
+ */
+const GNU_SCRIPT_ENV_NAMES: ReadonlySet<string> = new Set(['CPATH', 'LIBRARY_PATH', 'PKG_CONFIG_PATH', 'LC_ALL', 'TZ', 'TAR_OPTIONS']);
+
+/** Whether the build of a package of build system `bs` sets variable `name` itself (see above). */
+export function setByBuild(name: string, bs: BuildSystem | undefined): boolean {
+  return BUILD_ENV_NAMES.has(name) || (bs?.name !== 'trivial' && GNU_SCRIPT_ENV_NAMES.has(name));
+}
 
 /**
  * The variables a flag names as `${name}`, which the builder replaces with their values (an

@@ -8,7 +8,7 @@
  */
 import { TsdslError, closest, didYouMean, type FieldCheck } from '../errors.js';
 import {
-  BUILD_ENV_NAMES,
+  setByBuild,
   COMMON_ARGUMENT_KEYS,
   NIX_SPECIAL_ENV,
   buildSystemsTaking,
@@ -414,7 +414,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: readonly string[]): string[] {
   const out: string[] = [];
   if (!ENV_NAME.test(k)) out.push(`arguments.env: ${JSON.stringify(k)} is not a variable name (letters, digits and underscores, not starting with a digit)`);
-  else if (BUILD_ENV_NAMES.has(k)) out.push(`arguments.env.${k}: \`${k}\` is set by the build system; choose another variable name`);
+  else if (setByBuild(k, bs)) out.push(`arguments.env.${k}: \`${k}\` is set by the build system; choose another variable name`);
   else if (NIX_SPECIAL_ENV.has(k)) out.push(`arguments.env.${k}: \`${k}\` means something to Nix (a fixed output, reference checks, structured attributes, …) that tsdsl's builder does not do; choose another variable name`);
   if (v.includes('\0')) out.push(`arguments.env.${k} holds a NUL byte, which no environment can carry`);
   if (LONE_SURROGATE.test(v)) out.push(`arguments.env.${k} holds a lone UTF-16 surrogate, which the .drv file (UTF-8) cannot hold`);
@@ -504,7 +504,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     if (new Set(outputs).size !== outputs.length) problems.push(`outputs ${JSON.stringify(outputs)} has duplicates`);
     if (!outputs.includes('out')) problems.push('outputs must include "out"');
     for (const o of outputs) {
-      if (o !== 'out' && typeof o === 'string' && BUILD_ENV_NAMES.has(o)) problems.push(`output \`${o}\` is named after a variable the build system sets (its path would replace it); choose another name`);
+      if (o !== 'out' && typeof o === 'string' && setByBuild(o, bs)) problems.push(`output \`${o}\` is named after a variable the build system sets (its path would replace it); choose another name`);
     }
   }
 

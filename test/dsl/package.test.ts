@@ -115,10 +115,13 @@ describe('definePackage', () => {
     const o = errorOf(() => dummyPackage({ name: 'outy', outputs: ['out', 'inputs'] }));
     expect(o.message).toContain('output `inputs` is named after a variable the build system sets');
     // What the builder script or the sandbox sets over the derivation's env would never reach the build.
-    const over = errorOf(() => dummyPackage({ name: 'over', outputs: ['out', 'HOME', 'PATH'], arguments: { env: { PATH: '/opt/bin', PKG_CONFIG_PATH: '/opt', LC_ALL: 'en_US.UTF-8', TMPDIR: '/x', HOME: '/h', CFLAGS: '-O3' } } }));
+    const over = errorOf(() => dummyPackage({ name: 'over', buildSystem: gnu, outputs: ['out', 'HOME', 'PATH'], arguments: { env: { PATH: '/opt/bin', PKG_CONFIG_PATH: '/opt', LC_ALL: 'en_US.UTF-8', TMPDIR: '/x', HOME: '/h', CFLAGS: '-O3' } } }));
     expect(over.message).toMatch(/has 5 problems/);
     for (const k of ['PATH', 'PKG_CONFIG_PATH', 'LC_ALL', 'TMPDIR']) expect(over.message).toContain(`arguments.env.${k}: \`${k}\` is set by the build system`);
     expect(over.message).toContain('output `PATH` is named after a variable the build system sets');
+    // The trivial build system's script sets only PATH: the locale and search paths are the package's to set.
+    const trivialOver = errorOf(() => dummyPackage({ name: 'trivial-over', arguments: { phases: { build: 'mkdir $out' }, env: { PATH: '/opt/bin', LC_ALL: 'C.UTF-8', PKG_CONFIG_PATH: '/opt' } } }));
+    expect(trivialOver.message).toMatch(/: arguments\.env\.PATH: `PATH` is set by the build system; choose another variable name$/);
   });
 
   it('refuses a version a store path name cannot hold, saying how to write it', () => {
