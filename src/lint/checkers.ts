@@ -377,11 +377,12 @@ const duplicateChecker: LintChecker = {
       }
     }
     for (const [v, named] of byVariable) {
-      if (named.length < 2) continue;
+      // Only a variable lowering sets (a name starting with a letter or _, not the build's own).
+      if (named.length < 2 || BUILD_ENV_NAMES.has(v) || !/^[A-Za-z_]/.test(v)) continue;
       const names = named.map(([n]) => `\`${n}\``);
       out.push(
         problem(
-          `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are all known to the build as \`$${v}\`, which holds the prefix of \`${named[0]![0]}\` only (the others are on the search paths and in \`$inputs\`, without a variable); a flag naming \`\${${v}}\` gets \`${named[0]![0]}\``,
+          `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are all known to the build as \`$${v}\`, which holds the prefix of \`${named[0]![0]}\` only (the others are on the search paths and in \`$inputs\` or \`$nativeInputs\`, without a variable); a flag naming \`\${${v}}\` gets \`${named[0]![0]}\``,
           named[1]![1],
         ),
       );
@@ -456,19 +457,20 @@ const derivationChecker: LintChecker = {
     // the package as given; other variant values are reported below); a source without a
     // sha256 is the source checker's (lint does not fetch it; `build -d` would, and hash it).
     const own = (e: unknown) => !(e as { flagReference?: boolean }).flagReference && !(e as { unpinned?: boolean }).unpinned;
+    // It may lower, but its build would stop at once, after its inputs were built.
+    const empty =
+      p.buildSystem.name === 'trivial' && !p.arguments.phases?.['build']
+        ? [problem("the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }", 'buildSystem')]
+        : [];
     try {
       await ctx.prepare(p);
       lowerer.lowerGrafted(p);
     } catch (e) {
-      return own(e) ? [problem(`lowering to a derivation fails: ${(e as Error).message}`)] : [];
+      return own(e) ? [...empty, problem(`lowering to a derivation fails: ${(e as Error).message}`)] : empty;
     }
     // A recipe that fails only with another variant value (`mumps+int64`) fails when a user asks
     // for it: each value is tried alone (numbers, which have no list of values, are not).
-    const out: Problem[] = [];
-    // It lowers, but its build would stop at once, after its inputs were built.
-    if (p.buildSystem.name === 'trivial' && !p.arguments.phases?.['build']) {
-      out.push(problem("the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }", 'buildSystem'));
-    }
+    const out: Problem[] = [...empty];
     for (const [name, decl] of Object.entries(p.variantDecls)) {
       if (typeof p.variants[name] === 'number') continue;
       for (const v of otherValues(decl, p.variants[name])) {

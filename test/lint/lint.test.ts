@@ -24,7 +24,7 @@ import { pkgconf, zlib } from 'tsdsl/packages';
 export const badName = definePackage({
   name: 'Bad_Name',
   version: '1.0',
-  buildSystem: trivial,
+  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Name checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -36,7 +36,7 @@ export const badVersion = inherit(badName, { name: 'bad-version', version: 'v2.0
 export const badMeta = definePackage({
   name: 'bad-meta',
   version: '1.0',
-  buildSystem: trivial,
+  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'A library for things.',
   description: 'does things',
   homePage: 'https://example.org:99999/',
@@ -51,7 +51,7 @@ export const badSource = definePackage({
     sha256: '1j69p8a1pjpbpwn4w7l4dfxmaxxqikchjzqw1ncw05zmcmvlnjd4',
     patches: ['./Fix_Build.patch'],
   }),
-  buildSystem: trivial,
+  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Source checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -75,7 +75,7 @@ export const badDerivation = definePackage({
   name: 'bad-derivation',
   version: '1.0',
   source: local('./no-such-directory'),
-  buildSystem: trivial,
+  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Derivation checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -85,7 +85,7 @@ export const badDerivation = definePackage({
 export const badFormat = definePackage({
   version: '1.0',
   name: 'bad-format',
-  buildSystem: trivial,
+  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Formatting checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -103,6 +103,7 @@ export const goodHash = definePackage({
   version: '1.0',
   source: url({ urls: 'https://example.org/good-hash-1.0.tar.gz', sha256: 'b'.repeat(64) }),
   buildSystem: trivial,
+  arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Package whose sha256 is an expression',
   description: 'good-hash has a hash computed by an expression.',
   homePage: 'https://example.org/good',
@@ -116,6 +117,7 @@ export const good = definePackage({
   buildSystem: trivial,
   variants: { compress: true },
   inputs: (v) => (v.compress ? [zlib] : []),
+  arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Package that lints clean',
   description: 'good is a package with nothing to say against it.',
   homePage: 'https://example.org/good',
@@ -287,7 +289,7 @@ describe('unused-variants on a chosen variant', () => {
     const top = definePackage({ name: 'top', version: '1', buildSystem: trivial, nativeInputs: [c!], inputs: [a!, b!], ...meta });
     const found = await lintPackages([top], checkers.filter((x) => x.name === 'duplicate-inputs'));
     expect(found.map((f) => f.message)).toEqual([
-      '`foo.bar`, `foo-bar` and `foo_bar` are all known to the build as `$foo_bar`, which holds the prefix of `foo.bar` only (the others are on the search paths and in `$inputs`, without a variable); a flag naming `${foo_bar}` gets `foo.bar`',
+      '`foo.bar`, `foo-bar` and `foo_bar` are all known to the build as `$foo_bar`, which holds the prefix of `foo.bar` only (the others are on the search paths and in `$inputs` or `$nativeInputs`, without a variable); a flag naming `${foo_bar}` gets `foo.bar`',
     ]);
     // Lowering agrees: the native input's prefix is the variable's value.
     const { Lowerer } = await import('../../src/derivation/lower.js');
@@ -298,7 +300,7 @@ describe('unused-variants on a chosen variant', () => {
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
-    const meta = { synopsis: 'G', description: 'G.', homePage: 'https://example.org/', license: licenses.expat };
+    const meta = { synopsis: 'G', description: 'G.', homePage: 'https://example.org/', license: licenses.expat, arguments: { phases: { build: 'mkdir -p $out' } } };
     const g = definePackage({ name: 'unpinned', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'a'.repeat(40) }), buildSystem: trivial, ...meta });
     const user = definePackage({ name: 'user-of-unpinned', version: '1', buildSystem: trivial, inputs: [g], ...meta });
     const found = await lintPackages([g, user], checkers.filter((c) => c.name === 'derivation' || c.name === 'source'));

@@ -42,6 +42,7 @@ export const command: Command = {
     const { checkers } = await import('../../lint/checkers.js');
     if (args.values['list-checkers']) {
       refuseWith(args, ['checkers', 'exclude', 'network'], 'tsdsl lint: --list-checkers lists every checker, so');
+      if (args.positionals.length) throw new TsdslError(`tsdsl lint: --list-checkers lists the checkers and checks no package; drop ${args.positionals.join(' ')}, or --list-checkers`);
       const w = Math.max(...checkers.map((c) => c.name.length));
       out(['Available checkers:', ...checkers.map((c) => `  ${c.name.padEnd(w)}  ${c.description}${c.network ? ' (network)' : ''}`), ''].join('\n'));
       return 0;
