@@ -34,7 +34,8 @@ export async function resolve(specifier: string, context: { parentURL?: string }
   }
   if (context.parentURL && TS.test(context.parentURL) && (specifier.startsWith('./') || specifier.startsWith('../'))) {
     const base = new URL(specifier, context.parentURL);
-    const path = fileURLToPath(base);
+    // Without a trailing slash (`./lib/`): one module, one URL (lib//index.ts would load it again).
+    const path = fileURLToPath(base).replace(/(.)\/+$/, '$1');
     // Not there, or a directory (`./lib` for `./lib/index.ts`; Node's own resolver refuses those).
     if (!existsSync(path) || statSync(path).isDirectory()) {
       for (const candidate of [path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -290,6 +290,12 @@ export const helper = definePackage({
     const r = tsdsl(['graph', '-L', dir, 'top']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('"helper@1"');
+    // With a trailing slash, the same module (not loaded twice, as helper@1 and helper@1#1).
+    writeFileSync(join(dir, 'top.ts'), readFileSync(join(dir, 'top.ts'), 'utf8').replace("'./lib'", "'./lib/'"));
+    const slash = tsdsl(['graph', '-L', dir, 'top', 'helper']);
+    expect(slash.code, slash.stderr).toBe(0);
+    expect(slash.stdout).toContain('"top@1" -> "helper@1"');
+    expect(slash.stdout).not.toContain('#1');
     for (const [thrown, shown] of [["'oops'", "'oops'"], ['null', 'null'], ['{ code: 3 }', '{ code: 3 }']] as const) {
       const bad = mkdtempSync(join(tmpdir(), 'tsdsl-throws-'));
       writeFileSync(join(bad, 'b.ts'), `import { definePackage } from 'tsdsl';\nif (definePackage) throw ${thrown};\n`);
