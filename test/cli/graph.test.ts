@@ -78,7 +78,9 @@ describe('tsdsl graph', () => {
     expect(lines.at(-1)).toBe('zlib@1.2.13');
     expect(lines.length).toBeGreaterThanOrEqual(3);
     // FROM and TO the wrong way round: the way round that has a path.
-    expect(tsdsl(['graph', '--path', 'zlib', 'mumps']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `mumps` in the package graph: it is `mumps` that depends on `zlib` (tsdsl graph --path mumps zlib)\n');
+    expect(tsdsl(['graph', '--path', 'zlib', 'mumps']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `mumps` in the package graph: it is `mumps` that depends on `zlib` (swap them: --path mumps zlib)\n');
+    // In a reverse graph the edges go the other way: no such hint.
+    expect(tsdsl(['graph', '--type=reverse-package', '--path', 'mumps', 'zlib']).stderr).toMatch(/^tsdsl: error: no path from `mumps@5\.5\.1` to `zlib` in the reverse-package graph\n$/);
     expect(tsdsl(['graph', '--path', 'zlib', 'metis']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `metis` in the package graph (try --type=bag to include implicit inputs)\n');
     // A package more than FROM and TO is not dropped unsaid.
     const three = tsdsl(['graph', '--path', 'mumps', 'scotch', 'zlib']);

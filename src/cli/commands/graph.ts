@@ -99,8 +99,11 @@ export const command: Command = {
       try {
         path = shortestPath(type, roots[0]!, matches, { collection }, label);
       } catch (e) {
-        // FROM and TO the other way round? Said when TO depends on FROM.
-        if (!isTsdslError(e) || !byPackage) throw e;
+        // FROM and TO the other way round? Said when TO depends on FROM (in a forward graph, and
+        // without transformations, whose warnings a second load would print again).
+        if (!isTsdslError(e) || !byPackage || type.name.startsWith('reverse')) throw e;
+        const { findTransformation } = await import('../../transform/options.js');
+        if (args.ordered.some((o) => findTransformation(o.name))) throw e;
         const back = (await type.roots((await packagesFrom(args, [toSpec])).packages, { collection }))[0]!;
         const fromLabel = type.label(roots[0]!);
         try {
@@ -108,7 +111,7 @@ export const command: Command = {
         } catch {
           throw e;
         }
-        throw new TsdslError(`no path from \`${fromLabel}\` to \`${label}\` in the ${type.name} graph: it is \`${toSpec}\` that depends on \`${fromSpec}\` (tsdsl graph --path ${toSpec} ${fromSpec})`);
+        throw new TsdslError(`no path from \`${fromLabel}\` to \`${label}\` in the ${type.name} graph: it is \`${toSpec}\` that depends on \`${fromSpec}\` (swap them: --path ${toSpec} ${fromSpec})`);
       }
       out(path.map((n) => type.label(n)).join('\n') + '\n');
       return 0;
