@@ -223,8 +223,9 @@ export const transformations: readonly Transformation[] = [
       let target: string | undefined;
       let source = spec;
       const i = spec.indexOf('=');
-      // `PACKAGE=SOURCE` when what precedes the first `=` reads as a package spec, not a path or URL.
-      if (i > 0 && !/[/:]/.test(spec.slice(0, i))) {
+      // `PACKAGE=SOURCE` when what precedes the first `=` reads as a package spec, not a path or
+      // URL (a `:` before any `@` is a URL's scheme; after it, part of a version, refused below).
+      if (i > 0 && !spec.slice(0, i).includes('/') && !/^[^@]*:/.test(spec.slice(0, i))) {
         target = spec.slice(0, i);
         source = spec.slice(i + 1);
       } else if (i === 0) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', 'hwloc@2.0.0rc1=./hwloc-2.0.0rc1.tar.gz');
@@ -232,11 +233,13 @@ export const transformations: readonly Transformation[] = [
       const inferred = nameAndVersionFromFile(source);
       let name: string;
       let version: string | undefined;
+      // PACKAGE@VERSION, split at the `@` as it is written: a version is not read as a spec
+      // (`2.0~rc1` would be version 2.0 with a variant `rc1` off).
+      const at = target?.indexOf('@') ?? -1;
       if (target) {
-        const s = parseSpec(target);
-        name = s.name;
+        name = at < 0 ? target : target.slice(0, at);
         // As Guix does: the file's version even when its name is another (`mysrc-3.1.tar.gz` for hwloc).
-        version = s.version ?? inferred?.version;
+        version = at < 0 ? inferred?.version : target.slice(at + 1);
       } else {
         if (!inferred) {
           throw new TsdslError(
@@ -246,8 +249,9 @@ export const transformations: readonly Transformation[] = [
         name = inferred.name;
         version = inferred.version;
       }
+      if (version === '') malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', `${name}@2.0.0rc1=${source}`);
       if (version !== undefined && versionProblem(version)) {
-        const given = target !== undefined && parseSpec(target).version !== undefined;
+        const given = at >= 0;
         throw new TsdslError(
           `--with-source=${spec}: ${given ? 'the' : 'the file name\'s'} version \`${version}\` cannot be part of a store path name (letters, digits and + - . _ only); give one that can: --with-source=${name}@${versionLike(version) ?? 'VERSION'}=${source}`,
         );

@@ -292,6 +292,9 @@ describe('transformation options', () => {
     expect(t('with-input', 'scoth=pt-scotch')).toThrow(/^--with-input=scoth=pt-scotch: unknown package `scoth`; did you mean `scotch`/);
     expect(t('with-input', 'scotch=pt-scoth')).toThrow(/^--with-input=scotch=pt-scoth: unknown package `pt-scoth`; did you mean `pt-scotch`/);
     expect(t('with-source', './scotch.tar.gz')).toThrow(/cannot infer a package name and version from `scotch.tar.gz`/);
+    // Written after @, a version is taken as written (not `~rc1` read as a variant), and checked.
+    expect(t('with-source', 'scotch@7.1~rc1=/x/mysrc.tar.gz')).toThrow(/^--with-source=scotch@7\.1~rc1=\/x\/mysrc\.tar\.gz: the version `7\.1~rc1` cannot be part of a store path name .*; give one that can: --with-source=scotch@7\.1rc1=\/x\/mysrc\.tar\.gz$/);
+    expect(t('with-source', 'scotch@1:7.1=/x/mysrc.tar.gz')).toThrow(/: the version `1:7\.1` cannot be part of a store path name .*: --with-source=scotch@7\.1=/);
     // A version a store path cannot hold (Debian's `~`), read from the file name: what to give instead.
     expect(t('with-source', '/x/scotch-7.1~rc1.tar.gz')).toThrow(
       /^--with-source=\/x\/scotch-7\.1~rc1\.tar\.gz: the file name's version `7\.1~rc1` cannot be part of a store path name \(letters, digits and \+ - \. _ only\); give one that can: --with-source=scotch@7\.1rc1=\/x\/scotch-7\.1~rc1\.tar\.gz$/,
