@@ -10,10 +10,11 @@
  */
 import { TsdslError } from '../errors.js';
 import { url } from '../dsl/origin.js';
-import { derive, fullName, type Package } from '../dsl/package.js';
+import { derive, fullName, versionLike, type Package } from '../dsl/package.js';
 import { DebianUpdater } from '../update/debian.js';
-import { compareDebianVersions } from '../update/debian-version.js';
+import { compareDebianVersions, upstreamOf } from '../update/debian-version.js';
 import { defaultUpdater, findRelease, latestRelease, type Release } from '../update/index.js';
+import { packageVersion } from '../update/updater.js';
 
 /** Releases looked up by `prepareRelease`, by `name` or `name=version`. */
 const prepared = new Map<string, Release>();
@@ -58,17 +59,22 @@ export function preparedRelease(option: string, name: string, version?: string):
  * `debianVersion` property follows; `warn` hears about dropped patches.
  */
 export function withRelease(p: Package, release: Release, option: string, warn: (text: string) => void): Package {
-  if (p.source?.kind === 'url' && p.source.sha256 === release.source.sha256 && p.version === release.version) return p;
+  if (p.source?.kind === 'url' && p.source.sha256 === release.source.sha256 && p.version === packageVersion(release)) return p;
   const patches = p.source?.patches.length ?? 0;
   if (patches > 0) {
     warn(`--${option}: the ${patches} patch${patches === 1 ? '' : 'es'} of ${fullName(p)} ${patches === 1 ? 'is' : 'are'} dropped (written for version ${p.version}, not ${release.version})`);
   }
   const source = url({ urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName });
   const properties = { ...p.properties, ...(typeof p.properties['debianVersion'] === 'string' ? { debianVersion: release.fullVersion } : {}) };
-  return derive(p, { version: release.version, source, properties });
+  return derive(p, { version: packageVersion(release), source, properties });
 }
 
 /** True when `release` is newer than the package's version (Debian's ordering on upstream versions). */
 export function isNewer(release: Release, p: Package): boolean {
-  return compareDebianVersions(release.version, p.version) > 0;
+  // The Debian version it was made from, when it is that version: `3.0.0rc1` (from 3.0.0~rc1)
+  // precedes 3.0.0, as Debian orders them.
+  const debian = p.properties['debianVersion'];
+  const upstream = typeof debian === 'string' ? upstreamOf(debian).version : undefined;
+  const mine = upstream !== undefined && versionLike(upstream) === p.version ? upstream : p.version;
+  return compareDebianVersions(release.version, mine) > 0;
 }

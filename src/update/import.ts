@@ -12,7 +12,7 @@ import { fetchUrl } from '../build/fetch.js';
 import type { Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
-import type { Release, Updater } from './updater.js';
+import { packageVersion, type Release, type Updater } from './updater.js';
 import { newUrls } from './urls.js';
 
 const run = promisify(execFile);
@@ -196,7 +196,7 @@ export async function importDefinition(
   const lines = [
     `export const ${identifier} = definePackage({`,
     `  name: ${quote(release.name)},`,
-    `  version: ${quote(release.version)},`,
+    `  version: ${quote(packageVersion(release))},`,
     '  source: url({',
     ...(upstream
       ? [

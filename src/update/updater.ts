@@ -7,6 +7,7 @@
  * as Guix's `%updaters`; the Debian source index (debian.ts) is the first entry.
  */
 import { TsdslError, didYouMean } from '../errors.js';
+import { versionLike } from '../dsl/package.js';
 
 /** A tarball of a release: URLs to try (upstream first where it is the same file) and its sha256. */
 export interface ReleaseFile {
@@ -17,6 +18,15 @@ export interface ReleaseFile {
 }
 
 /** One release of a package as an updater sees it. */
+/**
+ * The version a package built from `release` gets: the upstream version as a store path can hold
+ * it (Debian's `3.0.0~rc1` is `3.0.0rc1`). Releases are compared by their own version, in which
+ * `~` sorts before the release it precedes.
+ */
+export function packageVersion(release: Release): string {
+  return versionLike(release.version) ?? release.version;
+}
+
 export interface Release {
   /** The updater's own name for the package (Debian's source package name). */
   readonly name: string;

@@ -73,3 +73,20 @@ describe('--with-latest / --with-version', () => {
     expect(pinned.stdout).toBe(latest.stdout);
   });
 });
+
+describe('a release whose version a store path cannot hold', () => {
+  it('is built as the version written without `~` (3.0.0~rc1 is 3.0.0rc1), and still ordered as Debian orders it', async () => {
+    const { withRelease, isNewer } = await import('../../src/transform/latest.js');
+    const base = getDefaultCollection().resolve('hwloc');
+    const release = (version: string, fullVersion: string) => ({
+      name: 'hwloc', version, fullVersion, where: 'experimental', repacked: false, buildDepends: [],
+      source: { urls: [`mirror://debian/pool/main/h/hwloc/hwloc_${version}.orig.tar.bz2`], sha256: 'c'.repeat(64), size: 1, fileName: `hwloc_${version}.orig.tar.bz2` },
+    });
+    const rc = withRelease(base, release('3.0.0~rc1', '3.0.0~rc1-1'), 'with-version', () => {});
+    expect(rc.version).toBe('3.0.0rc1');
+    expect(rc.properties['debianVersion']).toBe('3.0.0~rc1-1');
+    // The final release is newer than the candidate built from 3.0.0~rc1, though `3.0.0rc1` sorts after `3.0.0`.
+    expect(isNewer(release('3.0.0', '3.0.0-1'), rc)).toBe(true);
+    expect(isNewer(release('3.0.0~rc1', '3.0.0~rc1-1'), rc)).toBe(false);
+  });
+});

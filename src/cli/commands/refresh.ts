@@ -8,6 +8,7 @@ import { versionParent, type Package } from '../../dsl/package.js';
 import { TsdslError } from '../../errors.js';
 import { isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
+import { packageVersion } from '../../update/updater.js';
 import { newUrls } from '../../update/urls.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
@@ -84,18 +85,18 @@ export const command: Command = {
       else release = await updater.latest(updaterName(pkg));
       if (!release) continue;
       const wanted = version !== undefined || isNewer(release, pkg);
-      if (!wanted || (release.version === pkg.version && pkg.source?.kind === 'url' && pkg.source.sha256 === release.source.sha256)) {
+      if (!wanted || (packageVersion(release) === pkg.version && pkg.source?.kind === 'url' && pkg.source.sha256 === release.source.sha256)) {
         if (named.length) err(`${where}: ${pkg.name} ${pkg.version} is up to date (${updater.name}: ${release.fullVersion} in ${release.where})`);
         continue;
       }
       if (!update) {
         changed++;
-        out(`${where}: ${pkg.name} would be upgraded from ${pkg.version} to ${release.version} (${updater.name}: ${release.fullVersion} in ${release.where})\n`);
+        out(`${where}: ${pkg.name} would be upgraded from ${pkg.version} to ${packageVersion(release)} (${updater.name}: ${release.fullVersion} in ${release.where})\n`);
         continue;
       }
       if (!pkg.location) throw new TsdslError(`${pkg.name}: its definition's location is unknown, so it cannot be rewritten`);
       const patches = pkg.source?.kind === 'url' ? pkg.source.patches.length : 0;
-      if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${release.version}`);
+      if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${packageVersion(release)}`);
       const { rewritePackage } = await import('../../edit/source.js');
       const from = pkg.version;
       let result: { changed: boolean };
@@ -104,7 +105,7 @@ export const command: Command = {
           pkg.location,
           pkg.name,
           {
-            version: release.version,
+            version: packageVersion(release),
             sha256: release.source.sha256,
             urls: (old) => newUrls(old, from, release!, where),
             properties: { debianVersion: release.fullVersion },
@@ -121,7 +122,7 @@ export const command: Command = {
       if (result.changed) {
         changed++;
         if (!dryRun) edited.add(pkg.location.file);
-        out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${release.version}\n`);
+        out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${packageVersion(release)}\n`);
       }
     }
     if (edited.size) {
