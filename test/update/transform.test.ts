@@ -79,7 +79,7 @@ describe('a release whose version a store path cannot hold', () => {
     const { withRelease, isNewer } = await import('../../src/transform/latest.js');
     const base = getDefaultCollection().resolve('hwloc');
     const release = (version: string, fullVersion: string) => ({
-      name: 'hwloc', version, fullVersion, where: 'experimental', repacked: false, buildDepends: [],
+      name: 'hwloc', version, fullVersion, where: 'experimental', repacked: false, buildDepends: [], homePage: undefined,
       source: { urls: [`mirror://debian/pool/main/h/hwloc/hwloc_${version}.orig.tar.bz2`], sha256: 'c'.repeat(64), size: 1, fileName: `hwloc_${version}.orig.tar.bz2` },
     });
     const rc = withRelease(base, release('3.0.0~rc1', '3.0.0~rc1-1'), 'with-version', () => {});
