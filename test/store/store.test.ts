@@ -527,15 +527,22 @@ describe('derivations', () => {
     expect(few.finish().created.size).toBe(0);
   });
 
-  it('a DerivationFiles worker aborted before finish (lowering failed) deletes every file it created', () => {
-    const fs = graph(3000);
-    // As build -d makes it (past its threshold of a thousand, a worker starts).
+  /**
+   * `n` derivations handed to a writer as build -d makes it (past its threshold of a thousand, a
+   * worker starts), once the worker has created some of their files (the batches sent so far).
+   */
+  function lowering(n: number): { fs: ReturnType<typeof graph>; files: DerivationFiles } {
+    const fs = graph(n);
     const files = store.derivationFiles();
     for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
-    // Wait until the worker has created some (the batches sent so far), then abort.
     const first = store.physicalPath(fs[0]!.drvPath);
     for (let i = 0; i < 500 && !existsSync(first); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     expect(existsSync(first)).toBe(true);
+    return { fs, files };
+  }
+
+  it('a DerivationFiles worker aborted before finish (lowering failed) deletes every file it created', () => {
+    const { fs, files } = lowering(3000);
     files.abort();
     for (const f of fs) expect(existsSync(store.physicalPath(f.drvPath))).toBe(false);
     expect(files.finish().created.size).toBe(0);
@@ -576,12 +583,7 @@ describe('derivations', () => {
   });
 
   it('a removal by a failed lowering while this one lowers (its worker creating files) is caught before the commit', () => {
-    const fs = graph(3000);
-    const files = store.derivationFiles();
-    for (const f of fs) files.add(f.drvPath, f.bytes ?? Buffer.from(f.text));
-    const first = store.physicalPath(fs[0]!.drvPath);
-    for (let i = 0; i < 500 && !existsSync(first); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    expect(existsSync(first)).toBe(true);
+    const { fs, files } = lowering(3000);
     // Another process's lowering failed; it had created the same files first (so it believes),
     // and removes the unregistered ones: this worker's.
     const a = openStore({ root, storeDir: SD, env: {}, durable: false });
