@@ -117,7 +117,7 @@ describe('tsdsl search', () => {
     expect(tsdsl(['search', 'zzzzqqq']).code).toBe(1);
     // No match is a result (1, as grep's); a mistake is an error (2).
     expect(tsdsl(['search', '(']).code).toBe(2);
-    expect(tsdsl(['search', 'zzzzqqq']).stderr).toMatch(/^tsdsl: error: no package matches `zzzzqqq`/);
+    expect(tsdsl(['search', 'zzzzqqq']).stderr).toMatch(/^tsdsl: no package matches `zzzzqqq`/);
     const none = tsdsl(['search', 'zzzzqqq', '--json']);
     expect([none.code, none.stdout]).toEqual([1, '[]\n']);
     expect(tsdsl(['search', '(']).stderr).toMatch(/`\(` is not a valid regular expression/);

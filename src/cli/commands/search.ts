@@ -2,7 +2,7 @@
 import { TsdslError } from '../../errors.js';
 import { formatLocation } from '../../dsl/location.js';
 import type { Command } from '../command.js';
-import { out } from '../command.js';
+import { err, out } from '../command.js';
 import { collectionFrom } from '../packages.js';
 import { loadOptions } from '../options.js';
 import { packageJson } from './show.js';
@@ -37,8 +37,9 @@ export const command: Command = {
       return hits.length ? 0 : 1;
     }
     if (hits.length === 0) {
-      // A result (exit 1, as grep's), said as an error line; errors exit 2.
-      throw new TsdslError(`no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')} (in names, synopses and descriptions; the expressions are case-insensitive regular expressions)`, { exitCode: 1 });
+      // A result (exit 1, as grep's), not an error (those exit 2): said on stderr, without `error:`.
+      err(`tsdsl: no package matches ${args.positionals.map((p) => `\`${p}\``).join(' and ')} (in names, synopses and descriptions; the expressions are case-insensitive regular expressions)`);
+      return 1;
     }
     out(
       hits
