@@ -126,8 +126,12 @@ interface LoweredOrigin {
   readonly derivation?: KnownInput;
 }
 
-function fail(p: Package, field: string, message: string): never {
-  throw new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`);
+/**
+ * Throws the error of `p`'s `field`; `mark` tells lint a finding another checker reports
+ * (`flagReference`: an unknown flag variable; `unpinned`: a source without a sha256).
+ */
+function fail(p: Package, field: string, message: string, mark?: { flagReference?: true; unpinned?: true }): never {
+  throw Object.assign(new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`), mark);
 }
 
 /** An input's own variable name (`hwloc`, `pt_scotch`; empty when it has none). */
@@ -160,16 +164,13 @@ function checkFlagReferences(p: Package, env: EnvVars): void {
       for (const name of flagReferences(flags[i]!)) {
         if (env.has(name) || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, (snippets ??= packageSnippets(p)))) continue;
         const known = [...p.outputs, ...env.keys.filter((k) => !mayBeBuildVariable(k))];
-        try {
-          fail(
-            p,
-            `arguments.${field}[${i}]`,
-            `\`${flags[i]}\` names \`\${${name}}\`, which is neither an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')} (an input's prefix is \`\${NAME}\`, with \`_\` for \`-\`: \`\${pt_scotch}\`)`,
-          );
-        } catch (e) {
-          // Marked, so that lint reports it once (its flag-variables checker finds it already).
-          throw Object.assign(e as TsdslError, { flagReference: true });
-        }
+        // Marked, so that lint reports it once (its flag-variables checker finds it already).
+        fail(
+          p,
+          `arguments.${field}[${i}]`,
+          `\`${flags[i]}\` names \`\${${name}}\`, which is neither an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')} (an input's prefix is \`\${NAME}\`, with \`_\` for \`-\`: \`\${pt_scotch}\`)`,
+          { flagReference: true },
+        );
       }
     }
   }
@@ -633,10 +634,13 @@ export class Lowerer {
     } else {
       const sha256 = origin.sha256 ?? this.unpinnedHashes.get(origin);
       if (sha256 === undefined) {
-        const what = origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`;
-        const message = `${what} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`;
         // Marked: lowering without fetching (lint) says the source is not pinned instead.
-        throw Object.assign(new TsdslError(`package \`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: ${message}`), { unpinned: true });
+        fail(
+          p,
+          field,
+          `${origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`,
+          { unpinned: true },
+        );
       }
       const name = origin.kind === 'url' ? origin.fileName : `${p.name}-${p.version}-checkout`;
       const problem = validateStoreName(name);
