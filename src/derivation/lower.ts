@@ -15,7 +15,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
-import { BUILD_ENV_NAMES, flagReferences, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
+import { flagReferences, inputVariable, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
@@ -110,12 +110,6 @@ function resultOf(l: Lowered): LoweredPackage {
 
 function cycleError(q: Package): TsdslError {
   return new TsdslError(`dependency cycle through \`${fullName(q)}\`; run \`tsdsl graph --type=bag ${q.name}\` to see it`);
-}
-
-/** The env variable named after an input (`pt-scotch` → `pt_scotch`); '' when it would be reserved or invalid. */
-function envVarOf(name: string): string {
-  const v = variableOf(name);
-  return !BUILD_ENV_NAMES.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
 }
 
 /** The result of lowering an origin: a fixed-output derivation, or a source item. */
@@ -596,7 +590,7 @@ export class Lowerer {
   /** Records a finalized derivation and what its users need of it. */
   private lowered(p: Package, fin: FinalizedDerivation & KnownInput, graftFree: boolean): Lowered {
     this.record(fin);
-    return new Lowered(p, fin, envVarOf(p.name), graftFree);
+    return new Lowered(p, fin, inputVariable(p.name), graftFree);
   }
 
   private addText(name: string, text: string, references: readonly string[] = []): string {
@@ -835,7 +829,7 @@ export class Lowerer {
         if (labels) {
           const labelVariable = (l: Lowered) => {
             const label = labels.get(l.package);
-            return label === undefined ? '' : envVarOf(label);
+            return label === undefined ? '' : inputVariable(label);
           };
           setInputVariables(env, nativeL, labelVariable);
           setInputVariables(env, hostL, labelVariable);

@@ -75,6 +75,15 @@ export function snippetsSet(name: string, snippets: readonly string[]): boolean 
 /** The shell variable a package name is written as in a flag or snippet (`pt-scotch` → `pt_scotch`). */
 export const variableOf = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_');
 
+/**
+ * The variable lowering sets to an input's prefix (`pt-scotch` → `pt_scotch`); '' when it would
+ * be one the build sets, or not a shell name. Lint judges input variables by the same rule.
+ */
+export function inputVariable(name: string): string {
+  const v = variableOf(name);
+  return !BUILD_ENV_NAMES.has(v) && /^[A-Za-z_]/.test(v) ? v : '';
+}
+
 /** The shell snippets a package runs in its builder's shell: its phases and its source's snippet. */
 export function packageSnippets(p: Package): string[] {
   return [...Object.values(p.arguments.phases ?? {}), ...(p.source?.snippet ? [p.source.snippet] : [])];

@@ -11,7 +11,7 @@ import { MIRRORS } from '../build/mirrors.js';
 import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
-import { BUILD_ENV_NAMES, flagReferences, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
 import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
@@ -370,15 +370,15 @@ const duplicateChecker: LintChecker = {
     const byVariable = new Map<string, Array<[string, string]>>();
     for (const field of ['nativeInputs', 'inputs', 'propagatedInputs'] as const) {
       for (const i of p[field]) {
-        const v = variableOf(i.name);
+        const v = inputVariable(i.name);
+        if (v === '') continue;
         const l = byVariable.get(v) ?? [];
         if (!l.some(([n]) => n === i.name)) l.push([i.name, field]);
         byVariable.set(v, l);
       }
     }
     for (const [v, named] of byVariable) {
-      // Only a variable lowering sets (a name starting with a letter or _, not the build's own).
-      if (named.length < 2 || BUILD_ENV_NAMES.has(v) || !/^[A-Za-z_]/.test(v)) continue;
+      if (named.length < 2) continue;
       const names = named.map(([n]) => `\`${n}\``);
       out.push(
         problem(

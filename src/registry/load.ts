@@ -266,7 +266,7 @@ async function missingExportHint(from: string, name: string): Promise<string> {
 
 /** The default collection plus user directories. */
 export async function loadCollection(options: LoadOptions = {}): Promise<Collection> {
-  if (typeof options === 'string' || options === null || typeof options !== 'object' || Array.isArray(options)) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TsdslError(`loadCollection() takes options, not ${typeof options === 'string' ? `the string ${JSON.stringify(options)}` : Array.isArray(options) ? 'an array' : String(options)}: loadCollection({ loadPath: ['./my-packages'] })`);
   }
   checkRequestKeys(options, LOAD_OPTION_KEYS, 'loadCollection()');

@@ -85,18 +85,20 @@ export const command: Command = {
       else release = await updater.latest(updaterName(pkg));
       if (!release) continue;
       const wanted = version !== undefined || isNewer(release, pkg);
-      if (!wanted || (packageVersion(release) === pkg.version && pkg.source?.kind === 'url' && pkg.source.sha256 === release.source.sha256)) {
+      // The version the package gets (`3.0.0rc1` for Debian's 3.0.0~rc1).
+      const next = packageVersion(release);
+      if (!wanted || (next === pkg.version && pkg.source?.kind === 'url' && pkg.source.sha256 === release.source.sha256)) {
         if (named.length) err(`${where}: ${pkg.name} ${pkg.version} is up to date (${updater.name}: ${release.fullVersion} in ${release.where})`);
         continue;
       }
       if (!update) {
         changed++;
-        out(`${where}: ${pkg.name} would be upgraded from ${pkg.version} to ${packageVersion(release)} (${updater.name}: ${release.fullVersion} in ${release.where})\n`);
+        out(`${where}: ${pkg.name} would be upgraded from ${pkg.version} to ${next} (${updater.name}: ${release.fullVersion} in ${release.where})\n`);
         continue;
       }
       if (!pkg.location) throw new TsdslError(`${pkg.name}: its definition's location is unknown, so it cannot be rewritten`);
       const patches = pkg.source?.kind === 'url' ? pkg.source.patches.length : 0;
-      if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${packageVersion(release)}`);
+      if (patches) warn(`${where}: ${pkg.name} has ${patches} patch${patches === 1 ? '' : 'es'} written for ${pkg.version}; check that they still apply to ${next}`);
       const { rewritePackage } = await import('../../edit/source.js');
       const from = pkg.version;
       let result: { changed: boolean };
@@ -105,7 +107,7 @@ export const command: Command = {
           pkg.location,
           pkg.name,
           {
-            version: packageVersion(release),
+            version: next,
             sha256: release.source.sha256,
             urls: (old) => newUrls(old, from, release!, where),
             properties: { debianVersion: release.fullVersion },
@@ -122,7 +124,7 @@ export const command: Command = {
       if (result.changed) {
         changed++;
         if (!dryRun) edited.add(pkg.location.file);
-        out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${packageVersion(release)}\n`);
+        out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${next}\n`);
       }
     }
     if (edited.size) {
