@@ -445,9 +445,14 @@ export class DerivationHasher {
   constructor(
     readonly storeDir: string,
     private readonly resolve?: (drvPath: string) => Derivation,
+    /**
+     * Where the derivations finalized with this hasher are found by path, when their owner
+     * keeps them (a `Lowerer`): then finalizing records nothing here, and lookups ask it.
+     */
+    private readonly finalized?: (drvPath: string) => { readonly hashModuloHex?: string } | undefined,
   ) {}
 
-  /** Number of memoized `.drv` paths. */
+  /** Number of memoized `.drv` paths (besides those `finalized` finds). */
   get size(): number {
     return this.memo.size;
   }
@@ -457,14 +462,24 @@ export class DerivationHasher {
     this.pending.push(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
   }
 
+  /** Records a derivation just finalized with this hasher, unless its owner keeps it (`finalized`). */
+  recordFinalized(drvPath: string, moduloHex: string): void {
+    if (this.finalized === undefined) this.pending.push(drvPath, moduloHex);
+  }
+
+  /** The memoized hash modulo (hex) of `drvPath`, without resolving anything. */
+  private lookup(drvPath: string): string | undefined {
+    return this.memo.get(drvPath) ?? this.finalized?.(drvPath)?.hashModuloHex;
+  }
+
   /** True when the hash modulo of `drvPath` is memoized (it was finalized or recorded here). */
   has(drvPath: string): boolean {
-    return this.memo.has(drvPath);
+    return this.lookup(drvPath) !== undefined;
   }
 
   /** The memoized hash modulo of a `.drv` path, if known, without resolving anything. */
   known(drvPath: string): Buffer | undefined {
-    const hex = this.memo.get(drvPath);
+    const hex = this.lookup(drvPath);
     return hex === undefined ? undefined : Buffer.from(hex, 'hex');
   }
 
@@ -481,7 +496,7 @@ export class DerivationHasher {
    * recursion, so a dependency chain of any length works.
    */
   hashModuloHexOfPath(drvPath: string): string {
-    const hit = this.memo.get(drvPath);
+    const hit = this.lookup(drvPath);
     if (hit !== undefined) return hit;
     const resolve = this.resolve;
     if (!resolve) {
@@ -492,7 +507,7 @@ export class DerivationHasher {
     const stack = [drvPath];
     while (stack.length > 0) {
       const path = stack[stack.length - 1]!;
-      if (this.memo.has(path)) {
+      if (this.has(path)) {
         stack.pop();
         continue;
       }
@@ -505,7 +520,7 @@ export class DerivationHasher {
       let pending = false;
       if (!isFixedOutput(drv)) {
         for (const input of Object.keys(drv.inputDrvs)) {
-          if (this.memo.has(input)) continue;
+          if (this.has(input)) continue;
           if (onStack.has(input)) {
             throw new Error(`derivation \`${input}\` depends on itself through its inputs; the .drv files are inconsistent`);
           }
@@ -519,7 +534,7 @@ export class DerivationHasher {
       onStack.delete(path);
       stack.pop();
     }
-    return this.memo.get(drvPath)!;
+    return this.lookup(drvPath)!;
   }
 
   /**
@@ -529,7 +544,7 @@ export class DerivationHasher {
    */
   hashModulo(drv: Derivation, drvPath?: string): Buffer {
     if (drvPath !== undefined) {
-      const hit = this.memo.get(drvPath);
+      const hit = this.lookup(drvPath);
       if (hit !== undefined) return Buffer.from(hit, 'hex');
     }
     const hex = this.moduloHex(drv);
@@ -759,8 +774,38 @@ function sortShortBy<T>(entries: T[], key: (e: T) => string): T[] {
 }
 
 /** A copy of the inputs sorted by hash modulo. */
-function byModulo(inputs: readonly KnownInput[]): KnownInput[] {
-  return sortShortBy(inputs.slice(), (e) => e.hashModuloHex);
+function byModulo(inputs: readonly KnownInput[], hasher?: DerivationHasher): KnownInput[] {
+  const entries = inputs.slice();
+  if (entries.length > 24) return entries.sort((a, b) => compareModulo(a, b, hasher));
+  for (let i = 1; i < entries.length; i++) {
+    const e = entries[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareModulo(entries[j]!, e, hasher) > 0) {
+      entries[j + 1] = entries[j]!;
+      j--;
+    }
+    entries[j + 1] = e;
+  }
+  return entries;
+}
+
+/**
+ * Orders two inputs by hash modulo: from the hex digits in `hasher`'s print buffer when both
+ * were printed there (no string is made), else by their strings.
+ */
+function compareModulo(a: KnownInput, b: KnownInput, hasher: DerivationHasher | undefined): number {
+  if (hasher !== undefined && a instanceof Finalized && b instanceof Finalized && a.printedBy === hasher && b.printedBy === hasher) {
+    const buf = hasher.printBuffer;
+    // The digits start after `("`; hashes mostly differ in their first one.
+    for (let i = a.moduloEntryAt + 2, j = b.moduloEntryAt + 2, end = i + 64; i < end; i++, j++) {
+      const d = buf[i]! - buf[j]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+  const x = a.hashModuloHex;
+  const y = b.hashModuloHex;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
@@ -1101,17 +1146,17 @@ function printTextsInto(
   const moduloAt = pos;
   put('[');
   if (inputs.length > 0) {
-    const entries = byModulo(inputs);
+    const entries = byModulo(inputs, hasher);
     for (let i = 0; i < entries.length; i++) {
-      const key = entries[i]!.hashModuloHex;
-      let list = entries[i]!.outputNames;
-      while (i + 1 < entries.length && entries[i + 1]!.hashModuloHex === key) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
+      const first = entries[i]!;
+      let list = first.outputNames;
+      while (i + 1 < entries.length && compareModulo(entries[i + 1]!, first, hasher) === 0) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
       put(i > 0 && pos > moduloAt + 1 ? ',' : '');
       const e = entries[i]!;
       if (list === e.outputNames && e instanceof Finalized && e.printedBy === hasher) putAgain(e.moduloEntryAt, e.entriesEnd);
       else {
         put('(');
-        putRaw(key, 'store path');
+        putRaw(first.hashModuloHex, 'store path');
         put(',');
         putOutputList(list);
         put(')');
@@ -1232,22 +1277,29 @@ class Finalized implements FinalizedDerivation {
   #key: unknown;
   // Undefined when they are the input derivations and sources merged (made when asked for).
   readonly #references: readonly string[] | undefined;
+  // The hash modulo in hex; undefined once printEntries printed it into the hasher's buffer,
+  // where it is read from (a string less for each of tens of thousands of derivations).
+  #moduloHex: string | undefined;
+  // The output paths: the path itself for a single output (no array kept).
+  readonly #paths: string | readonly string[];
 
   constructor(
-    readonly name: string,
+    name: string,
     drv: Derivation | undefined,
     readonly drvPath: string,
     text: string | KeptBytes | { by: Reprinter; key: unknown },
-    readonly hashModuloHex: string,
+    hashModuloHex: string,
     references: readonly string[] | undefined,
     readonly outputNames: readonly string[],
-    readonly outputPaths: readonly string[],
+    outputPaths: readonly string[],
     readonly inputDrvPaths: readonly string[],
     readonly inputSrcs: readonly string[],
     readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
     this.#references = references;
+    this.#moduloHex = hashModuloHex;
+    this.#paths = outputPaths.length === 1 ? outputPaths[0]! : outputPaths;
     this.#start = this.#end = 0;
     if (typeof text === 'string') this.#held = text;
     else if ('by' in text) {
@@ -1258,6 +1310,12 @@ class Finalized implements FinalizedDerivation {
       this.#start = text.start;
       this.#end = text.end;
     }
+  }
+
+  /** The derivation's name: the `.drv` path's, after the store dir and hash, without `.drv` (not kept). */
+  get name(): string {
+    const path = this.drvPath;
+    return path.slice(path.lastIndexOf('/') + 34, -4);
   }
 
   /** The `.drv` file's references: input derivations and sources, sorted. */
@@ -1294,6 +1352,23 @@ class Finalized implements FinalizedDerivation {
     return Buffer.from(this.hashModuloHex, 'hex');
   }
 
+  get hashModuloHex(): string {
+    // After `("`, the 64 hex digits of the entry by hash modulo.
+    return this.#moduloHex ?? this.printedBy!.printBuffer.toString('latin1', this.moduloEntryAt + 2, this.moduloEntryAt + 66);
+  }
+
+  /** The output paths, in the order of `outputNames` (a new array for a single output). */
+  get outputPaths(): readonly string[] {
+    const paths = this.#paths;
+    return typeof paths === 'string' ? [paths] : paths;
+  }
+
+  /** The path of output `i` (of `outputNames`). */
+  outputPath(i: number): string {
+    const paths = this.#paths;
+    return typeof paths === 'string' ? paths : paths[i]!;
+  }
+
   /** The hasher whose print buffer holds this derivation's input-table entries. */
   printedBy: DerivationHasher | undefined = undefined;
   /** Where: the entry by path at [entriesAt, moduloEntryAt), by hash modulo at [moduloEntryAt, entriesEnd). */
@@ -1308,7 +1383,7 @@ class Finalized implements FinalizedDerivation {
    */
   printEntries(hasher: DerivationHasher): this {
     const names = this.outputNames;
-    if (names.length > 1 && !strictlySorted(names)) return this;
+    if (this.printedBy !== undefined || (names.length > 1 && !strictlySorted(names))) return this;
     out = hasher.printBuffer;
     pos = hasher.printedEnd;
     ascii = true;
@@ -1320,7 +1395,7 @@ class Finalized implements FinalizedDerivation {
     put(')');
     this.moduloEntryAt = pos;
     put('(');
-    putRaw(this.hashModuloHex, 'store path');
+    putRaw(this.#moduloHex!, 'store path');
     put(',');
     putOutputList(names);
     put(')');
@@ -1330,6 +1405,7 @@ class Finalized implements FinalizedDerivation {
     if (ascii) {
       hasher.printedEnd = pos;
       this.printedBy = hasher;
+      this.#moduloHex = undefined;
     }
     return this;
   }
@@ -1415,7 +1491,7 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
   const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
   const drvPath =
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
-  hasher.record(drvPath, moduloHex);
+  hasher.recordFinalized(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
   return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
 }
@@ -1513,7 +1589,7 @@ export function finalizeKnownInputs(
   const references = mergedReferences(inputPaths, srcs);
   const drvPath =
     texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
-  hasher.record(drvPath, texts.moduloHex);
+  hasher.recordFinalized(drvPath, texts.moduloHex);
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
   const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
   // Printed again: its entries are in the buffer already.

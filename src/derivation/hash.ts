@@ -261,6 +261,9 @@ function checkAlgo(found: HashAlgo, expected: HashAlgo | undefined, text: string
 export const MAX_STORE_NAME_LENGTH = 211;
 
 const STORE_NAME_RE = /^[A-Za-z0-9+\-._?=]+$/;
+/** Which ASCII characters a store-path name may have (1), by code. */
+const STORE_NAME_CHARS = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=') STORE_NAME_CHARS[c.charCodeAt(0)] = 1;
 
 /**
  * Checks a store-path name against Nix's rules: 1–211 characters from `A–Z a–z 0–9 + - . _ ? =`,
@@ -268,6 +271,22 @@ const STORE_NAME_RE = /^[A-Za-z0-9+\-._?=]+$/;
  * wrong, or undefined when the name is valid.
  */
 export function validateStoreName(name: string): string | undefined {
+  // Lowering checks every derivation's name: a loop over a table first (a regex costs several
+  // times as much), the sentences only for a name it does not pass.
+  const n = name.length;
+  if (n > 0 && n <= MAX_STORE_NAME_LENGTH && name.charCodeAt(0) !== 0x2e) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = name.charCodeAt(i);
+      if (c > 0x7f || STORE_NAME_CHARS[c] === 0) break;
+    }
+    if (i === n) return undefined;
+  }
+  return storeNameProblem(name);
+}
+
+/** `validateStoreName`'s full check, with the sentence saying what is wrong. */
+function storeNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'store path name is empty; give the item a name';
   if (name.length > MAX_STORE_NAME_LENGTH) {
     return `store path name \`${name.slice(0, 40)}…\` is ${name.length} characters long; the limit is ${MAX_STORE_NAME_LENGTH}, so shorten it`;
@@ -303,15 +322,42 @@ export function makeStorePathFromHex(type: string, innerHex: string, name: strin
 
 /** `makeStorePathFromHex` for a name the caller has validated already (finalizing checks every name first). */
 export function storePathOfCheckedName(type: string, innerHex: string, name: string, storeDir: string): string {
-  return `${storeDir}/${storePathHashPart(`${type}:sha256:${innerHex}:${storeDir}:${name}`)}-${name}`;
+  const fingerprint = `${type}:sha256:${innerHex}:${storeDir}:${name}`;
+  const at = storeDir.length + 1;
+  const n = at + 33 + name.length;
+  if (n > pathBytes.length || !asciiStoreDir(storeDir)) return `${storeDir}/${storePathHashPart(fingerprint, hashPart, 0).toString('latin1', 0, 32)}-${name}`;
+  // The path is assembled as bytes and read once as a string: lowering keeps two paths for
+  // each of tens of thousands of derivations, and a string joined from pieces would keep its
+  // pieces' record besides the flat copy any use makes of it.
+  storePathHashPart(fingerprint, pathBytes, at);
+  pathBytes[at + 32] = 0x2d;
+  for (let i = 0; i < name.length; i++) pathBytes[at + 33 + i] = name.charCodeAt(i);
+  return pathBytes.toString('latin1', 0, n);
 }
 
-// Reused by storePathHashPart: the 20-byte fold and the 32 characters of its encoding.
+// Reused by storePathOfCheckedName: `<store dir>/` at its start (written again when the store
+// dir changes), then the hash and the name of the path being made.
+const pathBytes = Buffer.allocUnsafe(1024);
+let pathBytesDir = '';
+
+/** Whether `storeDir` is ASCII, written at the start of `pathBytes` (once per store dir). */
+function asciiStoreDir(storeDir: string): boolean {
+  if (storeDir === pathBytesDir) return true;
+  for (let i = 0; i < storeDir.length; i++) if (storeDir.charCodeAt(i) > 0x7f) return false;
+  pathBytes.write(storeDir + '/', 0, 'latin1');
+  pathBytesDir = storeDir;
+  return true;
+}
+
+// Reused by storePathHashPart: the 20-byte fold; and the 32 characters of a hash part alone.
 const folded = new Uint8Array(20);
 const hashPart = Buffer.allocUnsafe(32);
 
-/** nix32 of SHA-256 of the fingerprint folded to 20 bytes: the 32 characters after the store dir. */
-function storePathHashPart(fingerprint: string): string {
+/**
+ * nix32 of SHA-256 of the fingerprint folded to 20 bytes: the 32 characters after the store
+ * dir, written into `into` at `at`, which it returns.
+ */
+function storePathHashPart(fingerprint: string, into: Buffer, at: number): Buffer {
   const d = oneShotLatin1 ? oneShotLatin1('sha256', utf8(fingerprint), 'binary') : createHash('sha256').update(fingerprint).digest('binary');
   for (let i = 0; i < 20; i++) folded[i] = d.charCodeAt(i) ^ (i < 12 ? d.charCodeAt(i + 20) : 0);
   for (let k = 0; k < 32; k++) {
@@ -320,9 +366,9 @@ function storePathHashPart(fingerprint: string): string {
     const j = b & 7;
     let v = folded[i]! >>> j;
     if (i + 1 < 20) v |= folded[i + 1]! << (8 - j);
-    hashPart[k] = NIX32_CODES[v & 31]!;
+    into[at + k] = NIX32_CODES[v & 31]!;
   }
-  return hashPart.toString('latin1', 0, 32);
+  return into;
 }
 
 function toHex(bytes: Uint8Array): string {

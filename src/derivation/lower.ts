@@ -22,6 +22,7 @@ import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
+import { DerivationTable } from './table.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
 import type { Collection } from '../registry/collection.js';
 
@@ -44,20 +45,15 @@ export interface LoweredPackage {
 
 /**
  * What the lowerer keeps per lowered package: the result plus pieces its users need again.
- * Tens of thousands are kept, so the output record is made only when asked for: users of an
- * input read its paths from the derivation.
+ * Tens of thousands are kept, so it holds five fields: the output record and the path of `out`
+ * are made when asked for (users of an input read its paths from the derivation).
  */
 class Lowered implements LoweredPackage {
   /** Output paths joined by spaces (as `inputs` lists them). */
   readonly joinedOutputs: string;
   readonly package: Package;
-  /** The path of output `out` (undefined when the package has none). */
-  readonly out: string | undefined;
-  /** A user of this package has no graft to make for it: it has no replacement, and it is graft-free. */
-  readonly usedAsIs: boolean;
-  /** A bootstrap package (not on its users' search paths). */
-  readonly bootstrap: boolean;
-  #outputs: Record<string, string> | undefined;
+  // USED_AS_IS | BOOTSTRAP | GRAFT_FREE, one field for the three.
+  readonly #flags: number;
 
   constructor(
     pkg: Package,
@@ -65,17 +61,35 @@ class Lowered implements LoweredPackage {
     readonly derivation: FinalizedDerivation & KnownInput,
     /** The env variable users get this input's prefix in (`pt-scotch` → `pt_scotch`), or '' when the name cannot be one. */
     readonly envVar: string,
-    /** No input in the bag's closure has a replacement: the package is its own grafted form. */
-    readonly graftFree: boolean,
+    graftFree: boolean,
   ) {
     this.package = pkg;
-    this.usedAsIs = graftFree && !pkg.replacement;
-    this.bootstrap = pkg.properties['bootstrap'] === true;
+    this.#flags = (graftFree ? GRAFT_FREE : 0) | (graftFree && !pkg.replacement ? USED_AS_IS : 0) | (pkg.properties['bootstrap'] === true ? BOOTSTRAP : 0);
     const paths = derivation.outputPaths!;
-    const names = derivation.outputNames!;
     this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
-    const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
-    this.out = i < 0 ? undefined : paths[i];
+  }
+
+  /** No input in the bag's closure has a replacement: the package is its own grafted form. */
+  get graftFree(): boolean {
+    return (this.#flags & GRAFT_FREE) !== 0;
+  }
+
+  /** A user of this package has no graft to make for it: it has no replacement, and it is graft-free. */
+  get usedAsIs(): boolean {
+    return (this.#flags & USED_AS_IS) !== 0;
+  }
+
+  /** A bootstrap package (not on its users' search paths). */
+  get bootstrap(): boolean {
+    return (this.#flags & BOOTSTRAP) !== 0;
+  }
+
+  /** The path of output `out` (undefined when the package has none). */
+  get out(): string | undefined {
+    const names = this.derivation.outputNames!;
+    if (names.length === 1) return names[0] === 'out' ? this.joinedOutputs : undefined;
+    const i = names.indexOf('out');
+    return i < 0 ? undefined : this.derivation.outputPaths![i];
   }
 
   get drvPath(): string {
@@ -87,9 +101,13 @@ class Lowered implements LoweredPackage {
   }
 
   get outputs(): Readonly<Record<string, string>> {
-    return (this.#outputs ??= outputRecord(this.derivation));
+    return outputRecord(this.derivation);
   }
 }
+
+const USED_AS_IS = 1;
+const BOOTSTRAP = 2;
+const GRAFT_FREE = 4;
 
 /** Output name → path of a finalized derivation (from what it keeps, not its parsed text). */
 function outputRecord(d: FinalizedDerivation): Record<string, string> {
@@ -238,7 +256,7 @@ function variantsText(p: Package): string {
 export class Lowerer {
   readonly hasher: DerivationHasher;
   /** Every derivation made, by .drv path, in dependency order. */
-  readonly derivations = new Map<string, FinalizedDerivation>();
+  readonly derivations: DerivationTable;
   /**
    * Called with each derivation as it is finalized (`.drv` path and bytes): `tsdsl build` hands
    * them to the store's `derivationFiles()`, which creates the files on another thread meanwhile.
@@ -268,10 +286,12 @@ export class Lowerer {
     readonly system: string = DEFAULT_SYSTEM,
   ) {
     validateStoreDir(storeDir);
+    this.derivations = new DerivationTable(storeDir);
     // The collection's toolchain is Debian's amd64 binaries: derivations for another system
     // could be written, but would name builders and inputs that cannot run there.
     if (system !== DEFAULT_SYSTEM) throw new TsdslError(`system \`${system}\` is not supported: tsdsl's toolchain (Debian's amd64 binaries) builds for ${DEFAULT_SYSTEM} only`);
-    this.hasher = new DerivationHasher(storeDir);
+    // The hasher finds the derivations made here in `derivations` (it keeps no table of its own).
+    this.hasher = new DerivationHasher(storeDir, undefined, (drvPath) => this.derivations.get(drvPath));
   }
 
   /**
@@ -583,7 +603,7 @@ export class Lowerer {
 
   /** Keeps a finalized derivation, and hands it to `onDerivation`. */
   private record(fin: FinalizedDerivation): void {
-    this.derivations.set(fin.drvPath, fin);
+    this.derivations.add(fin);
     this.onDerivation?.(fin.drvPath, fin.bytes);
   }
 

@@ -10,7 +10,7 @@ import type { GraphNode, NodeType } from './node-types.js';
 type DrvNode = { readonly kind: 'derivation' | 'source'; readonly id: string; readonly label: string };
 
 const nodes = new Map<string, DrvNode>();
-let drvs = new Map<string, FinalizedDerivation>();
+let drvs: { get(path: string): FinalizedDerivation | undefined } = new Map<string, FinalizedDerivation>();
 
 function node(path: string): DrvNode {
   let n = nodes.get(path);

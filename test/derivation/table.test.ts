@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { FinalizedDerivation } from '../../src/derivation/aterm.js';
+import { compressHash, makeStorePath, nix32Encode, validateStoreName } from '../../src/derivation/hash.js';
+import { DerivationTable } from '../../src/derivation/table.js';
+
+const drv = (drvPath: string, tag = ''): FinalizedDerivation => ({ drvPath, name: tag }) as unknown as FinalizedDerivation;
+const pathOf = (i: number, dir = '/nix/store') => `${dir}/${nix32Encode(compressHash(createHash('sha256').update(String(i)).digest(), 20))}-p${i}-1.0.drv`;
+
+describe('DerivationTable', () => {
+  it('finds each of many derivations by path, keeps the order made, and replaces one made again in its place', () => {
+    const t = new DerivationTable('/nix/store');
+    const paths = Array.from({ length: 5000 }, (_, i) => pathOf(i));
+    for (const p of paths) t.add(drv(p));
+    expect(t.size).toBe(5000);
+    for (const p of paths) expect(t.get(p)?.drvPath).toBe(p);
+    expect([...t.keys()]).toEqual(paths);
+    t.add(drv(paths[17]!, 'again'));
+    expect(t.size).toBe(5000);
+    expect(t.get(paths[17]!)?.name).toBe('again');
+    expect([...t.values()][17]!.name).toBe('again');
+    expect([...t].map(([k]) => k)).toEqual(paths);
+    // Paths that differ only after the characters the slot is computed from, other store dirs, and other strings.
+    const near = paths[3]!.replace(/-p3-/, '-q3-');
+    expect(t.get(near)).toBeUndefined();
+    expect(t.has(pathOf(6000))).toBe(false);
+    expect(t.get('')).toBeUndefined();
+    t.add(drv(near));
+    t.add(drv('not a path'));
+    t.add(drv(pathOf(1, '/other/store')));
+    expect(t.get(near)?.drvPath).toBe(near);
+    expect(t.get(paths[3]!)?.drvPath).toBe(paths[3]);
+    expect(t.get('not a path')?.drvPath).toBe('not a path');
+    expect(t.get(pathOf(1, '/other/store'))?.drvPath).toBe(pathOf(1, '/other/store'));
+    const seen: string[] = [];
+    t.forEach((d, k) => seen.push(k) && expect(d.drvPath).toBe(k));
+    expect(seen.length).toBe(5003);
+  });
+});
+
+describe('store paths and names made on the fast paths', () => {
+  it('gives the same path for a store dir of any characters (assembled as bytes for ASCII ones)', () => {
+    const inner = createHash('sha256').update('x').digest();
+    for (const dir of ['/nix/store', '/tmp/störe', '/a', `/${'d'.repeat(900)}`]) {
+      const fingerprint = `output:out:sha256:${inner.toString('hex')}:${dir}:hello-1.0`;
+      const want = `${dir}/${nix32Encode(compressHash(createHash('sha256').update(fingerprint).digest(), 20))}-hello-1.0`;
+      expect(makeStorePath('output:out', inner, 'hello-1.0', dir)).toBe(want);
+      // Once more after another dir: the reused prefix is written again.
+      expect(makeStorePath('output:out', inner, 'hello-1.0', '/nix/store')).toBe(makeStorePath('output:out', inner, 'hello-1.0', '/nix/store'));
+      expect(makeStorePath('output:out', inner, 'hello-1.0', dir)).toBe(want);
+    }
+  });
+
+  it('validates names as the regex does', () => {
+    for (const ok of ['a', 'hello-1.0', '.x', '..x', 'A+-._?=9', 'x'.repeat(211)]) expect(validateStoreName(ok)).toBeUndefined();
+    for (const bad of ['', '.', '..', '.-x', '..-x', 'a b', 'é', 'a/b', 'x'.repeat(212), 'a\u0000']) expect(validateStoreName(bad)).toMatch(/store path name/);
+  });
+});
