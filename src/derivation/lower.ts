@@ -45,12 +45,14 @@ export interface LoweredPackage {
 
 /**
  * What the lowerer keeps per lowered package: the result plus pieces its users need again.
- * Tens of thousands are kept, so it holds five fields: the output record and the path of `out`
- * are made when asked for (users of an input read its paths from the derivation).
+ * Tens of thousands are kept, so it holds six fields: the output record is made when asked
+ * for (users of an input read its paths from the derivation).
  */
 class Lowered implements LoweredPackage {
   /** Output paths joined by spaces (as `inputs` lists them). */
   readonly joinedOutputs: string;
+  /** The path of output `out` (undefined when the package has none). */
+  readonly out: string | undefined;
   readonly package: Package;
   // USED_AS_IS | BOOTSTRAP | GRAFT_FREE, one field for the three.
   readonly #flags: number;
@@ -66,7 +68,11 @@ class Lowered implements LoweredPackage {
     this.package = pkg;
     this.#flags = (graftFree ? GRAFT_FREE : 0) | (graftFree && !pkg.replacement ? USED_AS_IS : 0) | (pkg.properties['bootstrap'] === true ? BOOTSTRAP : 0);
     const paths = derivation.outputPaths!;
+    const names = derivation.outputNames!;
     this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
+    // Read for every user of the package: a field (the same string as joinedOutputs for the usual single `out`).
+    const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
+    this.out = i < 0 ? undefined : paths[i];
   }
 
   /** No input in the bag's closure has a replacement: the package is its own grafted form. */
@@ -82,14 +88,6 @@ class Lowered implements LoweredPackage {
   /** A bootstrap package (not on its users' search paths). */
   get bootstrap(): boolean {
     return (this.#flags & BOOTSTRAP) !== 0;
-  }
-
-  /** The path of output `out` (undefined when the package has none). */
-  get out(): string | undefined {
-    const names = this.derivation.outputNames!;
-    if (names.length === 1) return names[0] === 'out' ? this.joinedOutputs : undefined;
-    const i = names.indexOf('out');
-    return i < 0 ? undefined : this.derivation.outputPaths![i];
   }
 
   get drvPath(): string {
@@ -266,7 +264,7 @@ export class Lowerer {
   readonly items = new Map<string, StoreItem>();
   // A Map, not a WeakMap: a Lowerer lives for one command, and the collector traces a weak
   // map's entries at a cost on every collection (this one has an entry per package).
-  private readonly memo = new Map<Package, Lowered>();
+  private readonly memo = new Map<Package, Lowered | null>();
   private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
@@ -373,8 +371,8 @@ export class Lowerer {
     if (hit) return hit;
     // Dependencies first, iteratively (deep graphs would overflow the stack), each package
     // lowered as soon as its inputs are: the walk keeps nothing of a package once it is done.
-    // A package on the stack is in `open` until lowered; met there again, it is a cycle.
-    const open = new Set<Package>();
+    // A package being expanded is in the memo as null until lowered; met there again, it is a
+    // cycle (the memo's one look-up per package met, rather than a set of its own besides).
     // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
     const hostStack: Array<Package[] | undefined> = [undefined];
@@ -386,10 +384,10 @@ export class Lowerer {
       const native = nativeStack.pop();
       if (host) {
         // Its inputs are lowered: lowerOne finds each in the memo.
-        open.delete(q);
         try {
           memo.set(q, this.lowerOne(q, host, native!));
         } catch (e) {
+          this.forgetOpen();
           // A cycle is said first, wherever it is in the graph, as when the whole graph was
           // walked before any package was lowered.
           this.checkCycles(p);
@@ -397,18 +395,28 @@ export class Lowerer {
         }
         continue;
       }
-      if (memo.has(q)) continue;
-      if (open.has(q)) throw cycleError(q);
-      open.add(q);
+      const m = memo.get(q);
+      if (m !== undefined) {
+        if (m !== null) continue;
+        this.forgetOpen();
+        throw cycleError(q);
+      }
+      memo.set(q, null);
       const h = withPropagated(q.inputs, q.propagatedInputs);
       const n = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
       stack.push(q);
       hostStack.push(h);
       nativeStack.push(n);
-      for (let i = 0; i < h.length; i++) if (!memo.has(h[i]!)) (stack.push(h[i]!), hostStack.push(undefined), nativeStack.push(undefined));
-      for (let i = 0; i < n.length; i++) if (!memo.has(n[i]!)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
+      // Not lowered yet (absent, or null: being expanded, which popped again is a cycle).
+      for (let i = 0; i < h.length; i++) if (!memo.get(h[i]!)) (stack.push(h[i]!), hostStack.push(undefined), nativeStack.push(undefined));
+      for (let i = 0; i < n.length; i++) if (!memo.get(n[i]!)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
     }
     return memo.get(p)!;
+  }
+
+  /** After a failed walk: the packages it left being expanded are not in the memo. */
+  private forgetOpen(): void {
+    for (const [q, l] of this.memo) if (l === null) this.memo.delete(q);
   }
 
   /**
@@ -427,13 +435,13 @@ export class Lowerer {
         done.add(q);
         continue;
       }
-      if (this.memo.has(q) || done.has(q)) continue;
+      if (this.memo.get(q) || done.has(q)) continue;
       if (open.has(q)) throw cycleError(q);
       open.add(q);
       stack.push(q);
       expanded.push(true);
       for (const d of [...withPropagated(q.inputs, q.propagatedInputs), ...withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools())]) {
-        if (!this.memo.has(d) && !done.has(d)) (stack.push(d), expanded.push(false));
+        if (!this.memo.get(d) && !done.has(d)) (stack.push(d), expanded.push(false));
       }
     }
   }

@@ -47,6 +47,20 @@ describe('lowering', () => {
     expect(() => new Lowerer('/tsdsl/store').lower(fine)).toThrow(/has no sha256/);
   });
 
+  it('a lowerer whose walk failed half-way lowers the packages it was expanding later, without a false cycle', () => {
+    const leaf = dummyPackage({ name: 'leaf' });
+    const bad = dummyPackage({ name: 'bad', source: git({ url: 'https://example.org/g.git', commit: 'main' }) });
+    // `mid` is being expanded when `bad`, walked first, fails.
+    const mid = dummyPackage({ name: 'mid', inputs: [leaf] });
+    const top = dummyPackage({ name: 'top', inputs: [mid, bad] });
+    const l = new Lowerer('/tsdsl/store');
+    l.fetchUnpinned = undefined;
+    expect(() => l.lower(top)).toThrow(/has no sha256/);
+    const again = dummyPackage({ name: 'again', inputs: [mid] });
+    expect(l.lower(again).drvPath).toBe(new Lowerer('/tsdsl/store').lower(again).drvPath);
+    expect(() => l.lower(top)).toThrow(/has no sha256/);
+  });
+
   it('url origins become flat sha256 fixed-output derivations with builtin:fetchurl', async () => {
     const p = dummyPackage({ name: 'abc', version: '1.0', source: url({ urls: ['https://example.org/abc-1.0.tar.gz', 'mirror://gnu/abc/abc-1.0.tar.gz'], sha256: SHA }) });
     const { l, r } = await lower(p);
