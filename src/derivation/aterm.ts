@@ -21,6 +21,7 @@ import {
   parseStorePath,
   sha256,
   sha256Hex,
+  validateDrvName,
   validateStoreName,
 } from './hash.js';
 import type { HashAlgo } from './hash.js';
@@ -607,14 +608,15 @@ const SYSTEM_FORBIDDEN = /["\\\x00-\x1f\x7f]/;
 /** The problems of a derivation's name, output names and system (the checks both shape checks make). */
 function namingProblems(name: string, outputNames: readonly string[], system: string): string[] {
   const problems: string[] = [];
-  const nameProblem = validateStoreName(name + '.drv');
+  const nameProblem = validateDrvName(name);
   if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
   // As in Nix: a derivation named `x.drv` would have an output path that looks like a .drv file.
   if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
   if (outputNames.length === 0) problems.push('it has no outputs; declare at least `out`');
   for (const o of outputNames) {
     if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
-    const p = validateStoreName(outputPathName(name, o));
+    // The path of `out` has the derivation's name: valid when `name.drv` is, unless the name is empty or starts with `.`.
+    const p = o === 'out' && nameProblem === undefined && name.length > 0 && name.charCodeAt(0) !== 0x2e ? undefined : validateStoreName(outputPathName(name, o));
     if (p) problems.push(`output \`${o}\`: ${p}`);
   }
   if (SYSTEM_FORBIDDEN.test(system)) {

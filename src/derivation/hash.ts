@@ -301,6 +301,12 @@ function storeNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** `validateStoreName(name + '.drv')`, without making that string when `name` is valid already. */
+export function validateDrvName(name: string): string | undefined {
+  // A valid name of 207 characters or fewer stays valid with `.drv` after it.
+  return name.length <= MAX_STORE_NAME_LENGTH - 4 && validateStoreName(name) === undefined ? undefined : validateStoreName(name + '.drv');
+}
+
 function assertStoreName(name: string): void {
   const problem = validateStoreName(name);
   if (problem) throw new TsdslError(problem);

@@ -17,10 +17,10 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { fullName, inputLabels, isPackage, withPropagated, type Package } from '../dsl/package.js';
+import { fullName, inputLabels, isPackage, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
-import { makeSourcePath, makeTextPath, storeDirFromEnv, validateStoreDir, validateStoreName } from './hash.js';
+import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
 import { gnuBuilderScript } from './builders/gnu.js';
 import { DerivationTable } from './table.js';
 import { narHash, narHashOfBytes } from '../store/nar.js';
@@ -301,7 +301,11 @@ export class Lowerer {
     const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new Set<Package>();
+    const systems = new Set<BuildSystem>();
     const stack = [...roots];
+    const push = (list: readonly Package[]): void => {
+      for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
+    };
     while (stack.length) {
       const p = stack.pop()!;
       if (seen.has(p)) continue;
@@ -315,9 +319,15 @@ export class Lowerer {
         if (typeof patch === 'string') files.set(patch, [p, `source.patches[${i}]`]);
         else if (patch.sha256 === undefined) unpinned.set(patch, [p, `source.patches[${i}]`]);
       }
-      // The bag's packages (directInputs, then the build system's), pushed without spreading.
-      for (const list of [p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools()]) {
-        for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
+      // The bag's packages (directInputs, then the build system's: once per build system).
+      push(p.inputs);
+      push(p.nativeInputs);
+      push(p.propagatedInputs);
+      const bs = p.buildSystem;
+      if (!systems.has(bs)) {
+        systems.add(bs);
+        push(bs.toolchain());
+        push(bs.tools());
       }
       if (p.replacement) stack.push(p.replacement);
     }
@@ -375,8 +385,8 @@ export class Lowerer {
     // cycle (the memo's one look-up per package met, rather than a set of its own besides).
     // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
-    const hostStack: Array<Package[] | undefined> = [undefined];
-    const nativeStack: Array<Package[] | undefined> = [undefined];
+    const hostStack: Array<readonly Package[] | undefined> = [undefined];
+    const nativeStack: Array<readonly Package[] | undefined> = [undefined];
     const memo = this.memo;
     while (stack.length) {
       const q = stack.pop()!;
@@ -402,8 +412,8 @@ export class Lowerer {
         throw cycleError(q);
       }
       memo.set(q, null);
-      const h = withPropagated(q.inputs, q.propagatedInputs);
-      const n = withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
+      const h = withPropagatedShared(q.inputs, q.propagatedInputs);
+      const n = withPropagatedShared(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
       stack.push(q);
       hostStack.push(h);
       nativeStack.push(n);
@@ -586,7 +596,7 @@ export class Lowerer {
     name: string,
     spec: { outputs: readonly string[]; builder: string; args: string[]; env: Record<string, string>; inputDrvs: Record<string, string[]>; inputSrcs: string[] },
   ): Lowered {
-    const problem = validateStoreName(`${name}.drv`);
+    const problem = validateDrvName(name);
     if (problem) fail(p, 'name and version', problem);
     const outputs: Derivation['outputs'] = {};
     for (const o of spec.outputs) outputs[o] = { path: '', hashAlgo: '', hash: '' };
@@ -717,7 +727,7 @@ export class Lowerer {
   /** Lowers `p`, whose host and native inputs (propagated ones included) are lowered already. */
   private lowerOne(p: Package, host: readonly Package[], native: readonly Package[]): Lowered {
     const s = this.derivationSpec(p, host, native);
-    const problem = validateStoreName(`${s.name}.drv`);
+    const problem = validateDrvName(s.name);
     if (problem) fail(p, 'name and version', problem);
     // Without a consumer of the bytes now (a store writing them as they come), the .drv text is
     // not kept: lowering only for paths (graph, show, an up-to-date build) keeps 1.3 kB less a
@@ -747,8 +757,8 @@ export class Lowerer {
 
   /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
   private printAgain(p: Package): Buffer {
-    const host = withPropagated(p.inputs, p.propagatedInputs);
-    const native = withPropagated(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
+    const host = withPropagatedShared(p.inputs, p.propagatedInputs);
+    const native = withPropagatedShared(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
     const fin = this.finalizeSpec(p, this.derivationSpec(p, host, native), 'again');
     const was = this.memo.get(p)?.drvPath;
     if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);

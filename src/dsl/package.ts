@@ -142,6 +142,27 @@ export function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Pac
   return into;
 }
 
+/**
+ * `withPropagated` of up to three lists, as lowering asks for each package's two halves of its
+ * bag: when only one list has packages, none of them twice and none propagating, that list
+ * itself (which the caller must not modify), without a copy.
+ */
+export function withPropagatedShared(a: readonly Package[], b: readonly Package[], c: readonly Package[] = NONE): readonly Package[] {
+  const only = b.length === 0 && c.length === 0 ? a : a.length === 0 && c.length === 0 ? b : a.length === 0 && b.length === 0 ? c : undefined;
+  if (only !== undefined && only.length <= 16) {
+    let plain = true;
+    for (let i = 0; i < only.length && plain; i++) {
+      const p = only[i]!;
+      if (p.propagatedInputs.length > 0) plain = false;
+      for (let j = 0; j < i && plain; j++) if (only[j] === p) plain = false;
+    }
+    if (plain) return only;
+  }
+  return withPropagated(a, b, c);
+}
+
+const NONE: readonly Package[] = Object.freeze([]);
+
 // Short lists (most bags) are searched; a set is made only once one grows past 16.
 /** Adds what is not in `into` yet; `seen` (made past 16 packages) holds the same. Returns it. */
 function addPropagated(list: readonly Package[], into: Package[], seen: Set<Package> | undefined): Set<Package> | undefined {

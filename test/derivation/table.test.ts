@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { FinalizedDerivation } from '../../src/derivation/aterm.js';
-import { compressHash, makeStorePath, nix32Encode, validateStoreName } from '../../src/derivation/hash.js';
+import { compressHash, makeStorePath, nix32Encode, validateDrvName, validateStoreName } from '../../src/derivation/hash.js';
 import { DerivationTable } from '../../src/derivation/table.js';
 
 const drv = (drvPath: string, tag = ''): FinalizedDerivation => ({ drvPath, name: tag }) as unknown as FinalizedDerivation;
@@ -54,5 +54,11 @@ describe('store paths and names made on the fast paths', () => {
   it('validates names as the regex does', () => {
     for (const ok of ['a', 'hello-1.0', '.x', '..x', 'A+-._?=9', 'x'.repeat(211)]) expect(validateStoreName(ok)).toBeUndefined();
     for (const bad of ['', '.', '..', '.-x', '..-x', 'a b', 'é', 'a/b', 'x'.repeat(212), 'a\u0000']) expect(validateStoreName(bad)).toMatch(/store path name/);
+  });
+
+  it('checks a derivation name as its .drv name would be checked', () => {
+    const names = ['', '.', '..', '.-', '..-', '.x', '-x', 'a', 'a b', 'é', 'hello-1.0', 'x'.repeat(207), 'x'.repeat(208), '.'.repeat(3)];
+    for (const a of ['', '.', '-', 'a', ' ']) for (const b of ['', '.', '-', 'b', '..']) names.push(a + b, `${a}x${b}`);
+    for (const n of names) expect(validateDrvName(n), JSON.stringify(n)).toBe(validateStoreName(n + '.drv'));
   });
 });
