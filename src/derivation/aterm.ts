@@ -1087,6 +1087,11 @@ function printTextsAscii(
  * Prints the three texts. `outs` are the output names, sorted; `env` holds every other variable
  * (the output vars are printed from `outs`: blank, then their paths, which the result gives in
  * `outs`'s order).
+ *
+ * The masked text is printed first, in place; the modulo text copies it but for the outputs
+ * and the output vars (the input table, sources, system, builder, args and the env entries
+ * between the output vars are contiguous there); the final text copies the modulo text's
+ * outputs and everything after its input table, with the input table by path in between.
  */
 function printTextsInto(
   name: string,
@@ -1098,53 +1103,10 @@ function printTextsInto(
   storeDir: string,
   keep: Keep,
 ): PrintedTexts | undefined {
-  // The pieces every text shares, printed once: sources, system, builder and args ...
-  const middleAt = pos;
-  put(',[');
-  for (let i = 0; i < base.inputSrcs.length; i++) {
-    if (i > 0) put(',');
-    putRaw(base.inputSrcs[i]!, 'store path');
-  }
-  put('],');
-  putRaw(base.system, 'system');
-  put(',');
-  putQuoted(base.builder);
-  put(',[');
-  for (let i = 0; i < base.args.length; i++) {
-    if (i > 0) put(',');
-    putQuoted(base.args[i]!);
-  }
-  put('],');
-  const middleEnd = pos;
-  // ... the env entries between the output vars (which sort among them), with separators ...
-  const keys = env.keys;
-  const values = env.values;
-  const order = sortedOrder(keys);
-  const segments: number[] = [pos];
-  let j = 0;
-  let first = true;
-  for (let i = 0; i < order.length; i++) {
-    const k = keys[order[i]!]!;
-    for (; j < outs.length && outs[j]! < k; j++) {
-      if (!first) put(',');
-      first = false;
-      segments.push(pos, pos);
-    }
-    if (!first) put(',');
-    first = false;
-    put('(');
-    putQuoted(k);
-    put(',');
-    putQuoted(values[order[i]!]!);
-    put(')');
-  }
-  for (; j < outs.length; j++) {
-    if (!first) put(',');
-    first = false;
-    segments.push(pos, pos);
-  }
-  segments.push(pos);
-  // ... and the input derivations keyed by hash modulo, sorted and merged as Nix does.
+  // Masked: blank outputs, hashed into the output paths.
+  const maskedAt = pos;
+  printOutputs(outs, undefined);
+  // The input derivations keyed by hash modulo, sorted and merged as Nix does.
   const moduloAt = pos;
   put('[');
   if (inputs.length > 0) {
@@ -1167,59 +1129,79 @@ function printTextsInto(
   }
   put(']');
   const moduloEnd = pos;
+  // Sources, system, builder and args ...
+  put(',[');
+  for (let i = 0; i < base.inputSrcs.length; i++) {
+    if (i > 0) put(',');
+    putRaw(base.inputSrcs[i]!, 'store path');
+  }
+  put('],');
+  putRaw(base.system, 'system');
+  put(',');
+  putQuoted(base.builder);
+  put(',[');
+  for (let i = 0; i < base.args.length; i++) {
+    if (i > 0) put(',');
+    putQuoted(base.args[i]!);
+  }
+  put('],[');
+  // ... and the env, the output vars (which sort among the others) blank; `cuts` holds where
+  // each output var's entry starts and ends.
+  const keys = env.keys;
+  const values = env.values;
+  const order = sortedOrder(keys);
+  const cuts: number[] = [];
+  let j = 0;
+  let first = true;
+  const blank = (): void => {
+    if (!first) put(',');
+    first = false;
+    cuts.push(pos);
+    put('(');
+    putQuoted(outs[j]!);
+    put(',"")');
+    cuts.push(pos);
+  };
+  for (let i = 0; i < order.length; i++) {
+    const k = keys[order[i]!]!;
+    for (; j < outs.length && outs[j]! < k; j++) blank();
+    if (!first) put(',');
+    first = false;
+    put('(');
+    putQuoted(k);
+    put(',');
+    putQuoted(values[order[i]!]!);
+    put(')');
+  }
+  for (; j < outs.length; j++) blank();
+  put('])');
+  const maskedEnd = pos;
   if (!ascii) return undefined;
-
-  const printEnv = (values: readonly string[] | undefined): void => {
-    put('[');
-    for (let j = 0; j < outs.length; j++) {
-      putAgain(segments[2 * j]!, segments[2 * j + 1]!);
-      put('(');
-      putQuoted(outs[j]!);
-      put(',');
-      if (values) putQuoted(values[j]!);
-      else put('""');
-      put(')');
-    }
-    putAgain(segments[2 * outs.length]!, segments[2 * outs.length + 1]!);
-    put(']');
-  };
-  const printOutputs = (paths: readonly string[] | undefined): void => {
-    put('Derive([');
-    for (let j = 0; j < outs.length; j++) {
-      put(j > 0 ? ',(' : '(');
-      putRaw(outs[j]!, 'output name');
-      if (paths) {
-        put(',');
-        putRaw(paths[j]!, 'store path');
-        put(',"","")');
-      } else put(',"","","")');
-    }
-    put('],');
-  };
-
-  // Masked: blank outputs, hashed into the output paths.
-  let at = pos;
-  printOutputs(undefined);
-  putAgain(moduloAt, moduloEnd);
-  putAgain(middleAt, middleEnd);
-  printEnv(undefined);
-  put(')');
-  const maskedHex = sha256OfBytes(at, pos);
+  const maskedHex = sha256OfBytes(maskedAt, maskedEnd);
   // Output names were checked with the derivation (checkShape).
   const paths = outs.map((o) => storePathOfCheckedName('output:' + o, maskedHex, outputPathName(name, o), storeDir));
+
   // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
   const moduloTextAt = pos;
-  printOutputs(paths);
+  printOutputs(outs, paths);
   const outputsEnd = pos;
-  putAgain(moduloAt, moduloEnd);
-  const tailAt = pos;
-  putAgain(middleAt, middleEnd);
-  printEnv(paths);
-  put(')');
+  const tailAt = outputsEnd + (moduloEnd - moduloAt);
+  let from = moduloAt;
+  for (let k = 0; k < outs.length; k++) {
+    putAgain(from, cuts[2 * k]!);
+    put('(');
+    putQuoted(outs[k]!);
+    put(',');
+    putQuoted(paths[k]!);
+    put(')');
+    from = cuts[2 * k + 1]!;
+  }
+  putAgain(from, maskedEnd);
   const tailEnd = pos;
   const moduloHex = sha256OfBytes(moduloTextAt, tailEnd);
+
   // Final: the .drv file's bytes, with the input derivations by path.
-  at = pos;
+  const at = pos;
   putAgain(moduloTextAt, outputsEnd);
   put('[');
   for (let i = 0; i < inputs.length; i++) {
@@ -1240,6 +1222,21 @@ function printTextsInto(
   const textHex = sha256OfBytes(at, pos);
   if (keep === 'none') return { textHex, moduloHex, paths };
   return { kept: keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at }, textHex, moduloHex, paths };
+}
+
+/** `Derive([` and the outputs, blank or with their paths, and the `,` after them. */
+function printOutputs(outs: readonly string[], paths: readonly string[] | undefined): void {
+  put('Derive([');
+  for (let j = 0; j < outs.length; j++) {
+    put(j > 0 ? ',(' : '(');
+    putRaw(outs[j]!, 'output name');
+    if (paths) {
+      put(',');
+      putRaw(paths[j]!, 'store path');
+      put(',"","")');
+    } else put(',"","","")');
+  }
+  put('],');
 }
 
 /**
