@@ -178,6 +178,8 @@ describe('tsdsl derivation show on store paths', () => {
     expect(byDrv.code, byDrv.stderr).toBe(0);
     expect(byDrv.stdout).toBe(byPackage);
     expect(run(['derivation', 'show', out]).stdout).toBe(byPackage);
+    // --json, which other commands take, changes nothing: the output is JSON.
+    expect(run(['derivation', 'show', '--json', 'hwloc']).stdout).toBe(byPackage);
     const all = (words: string[]) => Object.keys(JSON.parse(run(['derivation', 'show', '-r', ...words]).stdout) as object).sort();
     expect(all([drvPath])).toEqual(all(['hwloc']));
     // Every derivation the same, byte for byte, however it is named: env in sorted order (the

@@ -66,7 +66,12 @@ export const command: Command = {
     ['tsdsl derivation show ./result', 'the derivation that built what ./result points at'],
     ['TSDSL_STORE_DIR=/nix/store tsdsl derivation show hwloc', 'paths computed for another store dir'],
   ],
-  options: [{ name: 'recursive', short: 'r', kind: 'boolean', description: 'include the derivations of all dependencies' }, ...packageOptions],
+  options: [
+    { name: 'recursive', short: 'r', kind: 'boolean', description: 'include the derivations of all dependencies' },
+    // Other commands print JSON with --json; here it is what is printed anyway.
+    { name: 'json', kind: 'boolean', description: 'print JSON (what it prints anyway; accepted as other commands take it)' },
+    ...packageOptions,
+  ],
   async run(args) {
     const [sub, ...specs] = args.positionals;
     if (sub !== 'show') throw new TsdslError(`tsdsl derivation: ${sub ? `unknown subcommand \`${sub}\`${didYouMean(sub, ['show'])}` : 'no subcommand given'} (use \`tsdsl derivation show PACKAGE\`)`);
