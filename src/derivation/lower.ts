@@ -303,8 +303,9 @@ export class Lowerer {
     const seen = new Set<Package>();
     const systems = new Set<BuildSystem>();
     const stack = [...roots];
+    // Pushed unchecked: each package is looked up once, when popped.
     const push = (list: readonly Package[]): void => {
-      for (let i = 0; i < list.length; i++) if (!seen.has(list[i]!)) stack.push(list[i]!);
+      for (let i = 0; i < list.length; i++) stack.push(list[i]!);
     };
     while (stack.length) {
       const p = stack.pop()!;

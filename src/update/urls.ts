@@ -6,7 +6,7 @@
  */
 import { TsdslError } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
-import type { Release } from './updater.js';
+import { packageVersion, type Release } from './updater.js';
 
 /** `old` (the URLs of a definition of version `from`) for `release`; `where` names it in errors. */
 export function newUrls(old: readonly string[], from: string, release: Release, where: string): string[] {
@@ -18,11 +18,13 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
     );
   }
   const mm = (v: string) => v.split('.').slice(0, 2).join('.');
+  // The version as the package writes it (Debian's `3.0.0~rc1` is `3.0.0rc1`): no upstream URL has a `~`.
+  const to = packageVersion(release);
   return old.map((u) => {
     if (u.startsWith('mirror://debian/')) return release.source.urls[0]!;
     if (!u.includes(from)) throw new TsdslError(`${where}: the URL ${u} does not contain the version ${from}, so its new form is unknown; update it by hand`);
-    let n = u.split(from).join(release.version);
-    if (mm(from) !== mm(release.version)) n = n.replace(new RegExp(`(/v?)${escapeRegExp(mm(from))}/`, 'g'), `$1${mm(release.version)}/`);
+    let n = u.split(from).join(to);
+    if (mm(from) !== mm(to)) n = n.replace(new RegExp(`(/v?)${escapeRegExp(mm(from))}/`, 'g'), `$1${mm(to)}/`);
     return n;
   });
 }

@@ -11,6 +11,7 @@ import { withOrigin } from '../../src/dsl/origin.js';
 import { derive, type Package } from '../../src/dsl/package.js';
 import { Collection } from '../../src/registry/collection.js';
 import { applyTransformOptions } from '../../src/transform/options.js';
+import { newUrls } from '../../src/update/urls.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
 import { tsdsl } from '../cli/helpers.js';
 import { archiveEnv, makeArchive } from './archive.js';
@@ -88,5 +89,12 @@ describe('a release whose version a store path cannot hold', () => {
     // The final release is newer than the candidate built from 3.0.0~rc1, though `3.0.0rc1` sorts after `3.0.0`.
     expect(isNewer(release('3.0.0', '3.0.0-1'), rc)).toBe(true);
     expect(isNewer(release('3.0.0~rc1', '3.0.0~rc1-1'), rc)).toBe(false);
+    // Upstream URLs carried over get the version as the package writes it (no `~`), in the
+    // file name and the `vMAJOR.MINOR/` directory; the pool URL is Debian's own.
+    const old = ['https://download.example.org/hwloc/v2.9/hwloc-2.9.0.tar.bz2', 'mirror://debian/pool/main/h/hwloc/hwloc_2.9.0.orig.tar.bz2'];
+    expect(newUrls(old, '2.9.0', release('3.0.0~rc1', '3.0.0~rc1-1'), 'hwloc@2.9.0')).toEqual([
+      'https://download.example.org/hwloc/v3.0/hwloc-3.0.0rc1.tar.bz2',
+      'mirror://debian/pool/main/h/hwloc/hwloc_3.0.0~rc1.orig.tar.bz2',
+    ]);
   });
 });
