@@ -201,6 +201,19 @@ describe('tsdsl verify', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^checked presence and contents of \d+ items: no problems\n$/);
   });
+
+  it('notes what a killed writer left in the store directory, without calling it a problem', () => {
+    const left = join(root, 'store', `${'4'.repeat(32)}-half-written-1.0.drv`);
+    writeFileSync(left, 'Derive([("out"');
+    try {
+      const r = run(['verify']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/no problems\nnote: 1 unregistered entry in the store directory \(4{32}-half-written-1\.0\.drv\): left by an interrupted build or `build -d`, or being added right now; nothing uses it, and `tsdsl gc` deletes it once it is an hour old\n$/);
+    } finally {
+      rmSync(left);
+    }
+  });
 });
 
 describe('tsdsl gc', () => {

@@ -17,7 +17,9 @@ export const command: Command = {
     'added (this reads the whole store). Prints one line per problem and exits with status 1 if\n' +
     'there is any. With --repair, the missing and damaged items are forgotten, with every item that\n' +
     'refers to them, and what is left of their files deleted: the next build makes them again, at the\n' +
-    'same paths. The store is the one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
+    'same paths. Unregistered entries in the store directory (what a killed writer left) are noted,\n' +
+    'not counted as problems: `tsdsl gc` deletes them once they are an hour old. The store is the\n' +
+    'one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
   examples: [
     ['tsdsl verify', 'quick check: every valid item is present'],
     ['tsdsl verify --check-contents', 'also rehash every item and compare with the database'],
@@ -39,6 +41,14 @@ export const command: Command = {
       out(problems.map((p) => `${p.message}\n`).join(''));
       const what = args.values['check-contents'] ? 'presence and contents' : 'presence';
       err(`checked ${what} of ${checked} item${checked === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}`);
+      // Not a problem (nothing reads them), but taking space: what a killed writer left.
+      const leftovers = store.leftovers(0);
+      if (leftovers.length) {
+        err(
+          `note: ${leftovers.length} unregistered entr${leftovers.length === 1 ? 'y' : 'ies'} in the store directory (${leftovers.slice(0, 3).map((p) => p.slice(store.storeDir.length + 1)).join(', ')}${leftovers.length > 3 ? ', …' : ''}): ` +
+            `left by an interrupted build or \`build -d\`, or being added right now; nothing uses ${leftovers.length === 1 ? 'it' : 'them'}, and \`tsdsl gc\` deletes ${leftovers.length === 1 ? 'it once it is' : 'those'} an hour old`,
+        );
+      }
       const damaged = problems.filter(isDamagedItem).length;
       const database = problems.length - damaged;
       const databaseAdvice =
