@@ -463,7 +463,7 @@ export class DerivationHasher {
     this.pending.push(drvPath, typeof hashModulo === 'string' ? hashModulo : Buffer.from(hashModulo).toString('hex'));
   }
 
-  /** Records a derivation just finalized with this hasher, unless its owner keeps it (`finalized`). */
+  /** Records a derivation `finalizeKnownInputs` just made, unless this hasher's owner keeps it (`finalized`). */
   recordFinalized(drvPath: string, moduloHex: string): void {
     if (this.finalized === undefined) this.pending.push(drvPath, moduloHex);
   }
@@ -1490,7 +1490,8 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
   const references = srcs.length === 0 ? inputPaths : inputPaths.length === 0 ? srcs : sortNix([...new Set([...inputPaths, ...srcs])]);
   const drvPath =
     textHex !== undefined ? makeTextPathFromHex(name + '.drv', textHex, references, storeDir) : makeTextPath(name + '.drv', text as string, references, storeDir);
-  hasher.recordFinalized(drvPath, moduloHex);
+  // Recorded even in a lowerer's hasher: a derivation finalized by path with it need not be one the lowerer keeps.
+  hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
   return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
 }

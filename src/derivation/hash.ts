@@ -337,7 +337,12 @@ export function storePathOfCheckedName(type: string, innerHex: string, name: str
   // pieces' record besides the flat copy any use makes of it.
   storePathHashPart(fingerprint, pathBytes, at);
   pathBytes[at + 32] = 0x2d;
-  for (let i = 0; i < name.length; i++) pathBytes[at + 33 + i] = name.charCodeAt(i);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    // Checked names are ASCII; anything else is joined as a string (a byte would mangle it).
+    if (c > 0x7f) return `${storeDir}/${pathBytes.toString('latin1', at, at + 32)}-${name}`;
+    pathBytes[at + 33 + i] = c;
+  }
   return pathBytes.toString('latin1', 0, n);
 }
 

@@ -103,6 +103,9 @@ class Lowered implements LoweredPackage {
   }
 }
 
+/** What marks, in the memo, the packages one walk of the graph is expanding. */
+class WalkMark {}
+
 const USED_AS_IS = 1;
 const BOOTSTRAP = 2;
 const GRAFT_FREE = 4;
@@ -264,7 +267,7 @@ export class Lowerer {
   readonly items = new Map<string, StoreItem>();
   // A Map, not a WeakMap: a Lowerer lives for one command, and the collector traces a weak
   // map's entries at a cost on every collection (this one has an entry per package).
-  private readonly memo = new Map<Package, Lowered | null>();
+  private readonly memo = new Map<Package, Lowered | WalkMark>();
   private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
@@ -301,7 +304,6 @@ export class Lowerer {
     const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new Set<Package>();
-    const systems = new Set<BuildSystem>();
     const stack = [...roots];
     // Pushed unchecked: each package is looked up once, when popped.
     const push = (list: readonly Package[]): void => {
@@ -320,16 +322,12 @@ export class Lowerer {
         if (typeof patch === 'string') files.set(patch, [p, `source.patches[${i}]`]);
         else if (patch.sha256 === undefined) unpinned.set(patch, [p, `source.patches[${i}]`]);
       }
-      // The bag's packages (directInputs, then the build system's: once per build system).
+      // The bag's packages (directInputs, then the build system's).
       push(p.inputs);
       push(p.nativeInputs);
       push(p.propagatedInputs);
-      const bs = p.buildSystem;
-      if (!systems.has(bs)) {
-        systems.add(bs);
-        push(bs.toolchain());
-        push(bs.tools());
-      }
+      push(p.buildSystem.toolchain());
+      push(p.buildSystem.tools());
       if (p.replacement) stack.push(p.replacement);
     }
     const missing: string[] = [];
@@ -379,55 +377,61 @@ export class Lowerer {
   /** `lower`, as the lowerer keeps it. */
   private lowerEntry(p: Package): Lowered {
     const hit = this.memo.get(p);
-    if (hit) return hit;
+    if (hit instanceof Lowered) return hit;
     // Dependencies first, iteratively (deep graphs would overflow the stack), each package
     // lowered as soon as its inputs are: the walk keeps nothing of a package once it is done.
-    // A package being expanded is in the memo as null until lowered; met there again, it is a
-    // cycle (the memo's one look-up per package met, rather than a set of its own besides).
+    // A package being expanded is in the memo as this walk's mark until lowered; met there
+    // again, it is a cycle (the memo's one look-up per package met, rather than a set of its
+    // own besides). Another walk's mark (a walk started from `onDerivation`, say) is not one.
+    const open = new WalkMark();
     // Parallel stacks (package, its bag once expanded) rather than a record per entry.
     const stack: Package[] = [p];
     const hostStack: Array<readonly Package[] | undefined> = [undefined];
     const nativeStack: Array<readonly Package[] | undefined> = [undefined];
     const memo = this.memo;
-    while (stack.length) {
-      const q = stack.pop()!;
-      const host = hostStack.pop();
-      const native = nativeStack.pop();
-      if (host) {
-        // Its inputs are lowered: lowerOne finds each in the memo.
-        try {
-          memo.set(q, this.lowerOne(q, host, native!));
-        } catch (e) {
-          this.forgetOpen();
-          // A cycle is said first, wherever it is in the graph, as when the whole graph was
-          // walked before any package was lowered.
-          this.checkCycles(p);
-          throw e;
+    try {
+      while (stack.length) {
+        const q = stack.pop()!;
+        const host = hostStack.pop();
+        const native = nativeStack.pop();
+        if (host) {
+          // Its inputs are lowered: lowerOne finds each in the memo.
+          try {
+            memo.set(q, this.lowerOne(q, host, native!));
+          } catch (e) {
+            this.forgetMarks(open);
+            // A cycle is said first, wherever it is in the graph, as when the whole graph was
+            // walked before any package was lowered.
+            this.checkCycles(p);
+            throw e;
+          }
+          continue;
         }
-        continue;
+        const m = memo.get(q);
+        if (m instanceof Lowered) continue;
+        if (m === open) throw cycleError(q);
+        memo.set(q, open);
+        const h = withPropagatedShared(q.inputs, q.propagatedInputs);
+        const n = withPropagatedShared(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
+        stack.push(q);
+        hostStack.push(h);
+        nativeStack.push(n);
+        // Not lowered yet (absent, or marked: being expanded, which popped again is a cycle).
+        for (let i = 0; i < h.length; i++) if (!(memo.get(h[i]!) instanceof Lowered)) (stack.push(h[i]!), hostStack.push(undefined), nativeStack.push(undefined));
+        for (let i = 0; i < n.length; i++) if (!(memo.get(n[i]!) instanceof Lowered)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
       }
-      const m = memo.get(q);
-      if (m !== undefined) {
-        if (m !== null) continue;
-        this.forgetOpen();
-        throw cycleError(q);
-      }
-      memo.set(q, null);
-      const h = withPropagatedShared(q.inputs, q.propagatedInputs);
-      const n = withPropagatedShared(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools());
-      stack.push(q);
-      hostStack.push(h);
-      nativeStack.push(n);
-      // Not lowered yet (absent, or null: being expanded, which popped again is a cycle).
-      for (let i = 0; i < h.length; i++) if (!memo.get(h[i]!)) (stack.push(h[i]!), hostStack.push(undefined), nativeStack.push(undefined));
-      for (let i = 0; i < n.length; i++) if (!memo.get(n[i]!)) (stack.push(n[i]!), hostStack.push(undefined), nativeStack.push(undefined));
+    } catch (e) {
+      // Whatever stopped the walk (a cycle, a build system's toolchain that throws), the
+      // packages it was expanding are not left marked.
+      this.forgetMarks(open);
+      throw e;
     }
-    return memo.get(p)!;
+    return memo.get(p) as Lowered;
   }
 
-  /** After a failed walk: the packages it left being expanded are not in the memo. */
-  private forgetOpen(): void {
-    for (const [q, l] of this.memo) if (l === null) this.memo.delete(q);
+  /** After a failed walk: the packages it left marked as being expanded are not in the memo. */
+  private forgetMarks(open: WalkMark): void {
+    for (const [q, l] of this.memo) if (l === open) this.memo.delete(q);
   }
 
   /**
@@ -446,13 +450,13 @@ export class Lowerer {
         done.add(q);
         continue;
       }
-      if (this.memo.get(q) || done.has(q)) continue;
+      if (this.memo.get(q) instanceof Lowered || done.has(q)) continue;
       if (open.has(q)) throw cycleError(q);
       open.add(q);
       stack.push(q);
       expanded.push(true);
       for (const d of [...withPropagated(q.inputs, q.propagatedInputs), ...withPropagated(q.nativeInputs, q.buildSystem.toolchain(), q.buildSystem.tools())]) {
-        if (!this.memo.get(d) && !done.has(d)) (stack.push(d), expanded.push(false));
+        if (!(this.memo.get(d) instanceof Lowered) && !done.has(d)) (stack.push(d), expanded.push(false));
       }
     }
   }
@@ -749,7 +753,10 @@ export class Lowerer {
   /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
   private loweredList(list: readonly Package[]): Lowered[] {
     const out: Lowered[] = new Array(list.length);
-    for (let i = 0; i < list.length; i++) out[i] = this.memo.get(list[i]!) ?? this.lowerEntry(list[i]!);
+    for (let i = 0; i < list.length; i++) {
+      const m = this.memo.get(list[i]!);
+      out[i] = m instanceof Lowered ? m : this.lowerEntry(list[i]!);
+    }
     return out;
   }
 
@@ -761,7 +768,8 @@ export class Lowerer {
     const host = withPropagatedShared(p.inputs, p.propagatedInputs);
     const native = withPropagatedShared(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
     const fin = this.finalizeSpec(p, this.derivationSpec(p, host, native), 'again');
-    const was = this.memo.get(p)?.drvPath;
+    const m = this.memo.get(p);
+    const was = m instanceof Lowered ? m.drvPath : undefined;
     if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);
     return fin.bytes as Buffer;
   }

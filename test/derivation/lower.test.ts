@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { defineBuildSystem, definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
-import { serializeDerivation } from '../../src/derivation/aterm.js';
+import { finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
 import { narHash } from '../../src/store/nar.js';
 import { transform, getDefaultCollection } from '../../src/transform/api.js';
@@ -59,6 +59,48 @@ describe('lowering', () => {
     const again = dummyPackage({ name: 'again', inputs: [mid] });
     expect(l.lower(again).drvPath).toBe(new Lowerer('/tsdsl/store').lower(again).drvPath);
     expect(() => l.lower(top)).toThrow(/has no sha256/);
+  });
+
+  it('a build system whose toolchain throws gives its error at every try, and leaves no mark that says cycle', () => {
+    const broken = defineBuildSystem({ name: 'trivial', description: 'x', phases: ['build'], toolchain: () => { throw new Error('package `gcc-toolchain` not found'); } });
+    const bad = dummyPackage({ name: 'bad', buildSystem: broken });
+    const top = dummyPackage({ name: 'top', inputs: [dummyPackage({ name: 'mid' }), bad] });
+    const l = new Lowerer('/tsdsl/store');
+    for (let i = 0; i < 2; i++) expect(() => l.lower(top)).toThrow(/^package `gcc-toolchain` not found$/);
+    expect(() => l.lower(dummyPackage({ name: 'user', inputs: [top] }))).toThrow(/^package `gcc-toolchain` not found$/);
+  });
+
+  it('a package lowered from onDerivation, in the middle of another walk, is lowered (the walks do not take each other for cycles)', () => {
+    const leaf = dummyPackage({ name: 'leaf' });
+    const mid = dummyPackage({ name: 'mid', inputs: [leaf] });
+    const top = dummyPackage({ name: 'top', inputs: [mid] });
+    const side = dummyPackage({ name: 'side', inputs: [mid] });
+    const l = new Lowerer('/tsdsl/store');
+    let inner: string | undefined;
+    let once = false;
+    l.onDerivation = (path) => {
+      if (!path.endsWith('-leaf-1.0.drv') || once) return;
+      once = true;
+      inner = l.lower(side).drvPath;
+    };
+    expect(l.lower(top).drvPath).toBe(new Lowerer('/tsdsl/store').lower(top).drvPath);
+    expect(inner).toBe(new Lowerer('/tsdsl/store').lower(side).drvPath);
+  });
+
+  it("a derivation finalized by path with a lowerer's hasher is known to it, as to any hasher", () => {
+    const l = new Lowerer('/tsdsl/store');
+    const a = finalizeDerivation(
+      { outputs: { out: { path: '', hashAlgo: '', hash: '' } }, inputDrvs: {}, inputSrcs: [], system: 'x86_64-linux', builder: '/bin/sh', args: [], env: { name: 'a', builder: '/bin/sh', system: 'x86_64-linux' } },
+      'a',
+      l.hasher,
+    );
+    expect(l.hasher.has(a.drvPath)).toBe(true);
+    const b = finalizeDerivation(
+      { outputs: { out: { path: '', hashAlgo: '', hash: '' } }, inputDrvs: { [a.drvPath]: ['out'] }, inputSrcs: [], system: 'x86_64-linux', builder: '/bin/sh', args: [], env: { name: 'b', builder: '/bin/sh', system: 'x86_64-linux' } },
+      'b',
+      l.hasher,
+    );
+    expect(b.drvPath).toMatch(/-b\.drv$/);
   });
 
   it('url origins become flat sha256 fixed-output derivations with builtin:fetchurl', async () => {

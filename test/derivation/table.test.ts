@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { FinalizedDerivation } from '../../src/derivation/aterm.js';
-import { compressHash, makeStorePath, nix32Encode, validateDrvName, validateStoreName } from '../../src/derivation/hash.js';
+import { compressHash, makeStorePath, nix32Encode, storePathOfCheckedName, validateDrvName, validateStoreName } from '../../src/derivation/hash.js';
 import { DerivationTable } from '../../src/derivation/table.js';
 
 const drv = (drvPath: string, tag = ''): FinalizedDerivation => ({ drvPath, name: tag }) as unknown as FinalizedDerivation;
@@ -49,6 +49,14 @@ describe('store paths and names made on the fast paths', () => {
       expect(makeStorePath('output:out', inner, 'hello-1.0', '/nix/store')).toBe(makeStorePath('output:out', inner, 'hello-1.0', '/nix/store'));
       expect(makeStorePath('output:out', inner, 'hello-1.0', dir)).toBe(want);
     }
+  });
+
+  it('joins a name that is not ASCII as a string (a byte would mangle it), though lowering checks every name first', () => {
+    const hex = 'a'.repeat(64);
+    const path = storePathOfCheckedName('output:out', hex, 'caf\u00e9-\u20ac', '/nix/store');
+    expect(path).toMatch(/^\/nix\/store\/[0-9a-z]{32}-caf\u00e9-\u20ac$/);
+    const fingerprint = `output:out:sha256:${hex}:/nix/store:caf\u00e9-\u20ac`;
+    expect(path.slice(11, 43)).toBe(nix32Encode(compressHash(createHash('sha256').update(fingerprint).digest(), 20)));
   });
 
   it('validates names as the regex does', () => {
