@@ -399,9 +399,8 @@ export class Lowerer {
           try {
             memo.set(q, this.lowerOne(q, host, native!));
           } catch (e) {
-            this.forgetMarks(open);
             // A cycle is said first, wherever it is in the graph, as when the whole graph was
-            // walked before any package was lowered.
+            // walked before any package was lowered (checkCycles walks apart from the marks).
             this.checkCycles(p);
             throw e;
           }
