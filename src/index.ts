@@ -22,6 +22,7 @@ export { defineManifest, collectionRevision, type PackManifest } from './pack/ma
 export { packFormats, findPackFormat, type PackFormat, type PackInput, type PackOptions } from './pack/formats.js';
 export { lowerPackages, Lowerer, derivationJson, type LoweredPackage, type LowerOptions } from './derivation/lower.js';
 export type { Derivation, DerivationOutput, FinalizedDerivation } from './derivation/aterm.js';
+export type { DerivationTable } from './derivation/table.js';
 export { openStore, type Store, type LocalStore } from './store/store.js';
 export { realise, readLog, type BuildEvent, type BuildOptions } from './build/scheduler.js';
 export { instantiate } from './derivation/instantiate.js';
