@@ -757,16 +757,15 @@ function moduloInputsText(inputs: readonly KnownInput[]): string {
 }
 
 /**
- * Sorts `entries` in place by an ASCII string key: insertion sort for the short lists here
- * (Array#sort allocates work space per call), Array#sort past 24 entries.
+ * Sorts `entries` in place by `compare`: insertion sort for the short lists here (Array#sort
+ * allocates work space per call), Array#sort past 24 entries.
  */
-function sortShortBy<T>(entries: T[], key: (e: T) => string): T[] {
-  if (entries.length > 24) return entries.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+function sortShort<T>(entries: T[], compare: (a: T, b: T) => number): T[] {
+  if (entries.length > 24) return entries.sort(compare);
   for (let i = 1; i < entries.length; i++) {
     const e = entries[i]!;
-    const k = key(e);
     let j = i - 1;
-    while (j >= 0 && key(entries[j]!) > k) {
+    while (j >= 0 && compare(entries[j]!, e) > 0) {
       entries[j + 1] = entries[j]!;
       j--;
     }
@@ -775,20 +774,12 @@ function sortShortBy<T>(entries: T[], key: (e: T) => string): T[] {
   return entries;
 }
 
+/** Orders inputs by `.drv` path (ASCII: UTF-16 order is byte order). */
+const byDrvPath = (a: KnownInput, b: KnownInput): number => (a.drvPath < b.drvPath ? -1 : a.drvPath > b.drvPath ? 1 : 0);
+
 /** A copy of the inputs sorted by hash modulo. */
 function byModulo(inputs: readonly KnownInput[], hasher?: DerivationHasher): KnownInput[] {
-  const entries = inputs.slice();
-  if (entries.length > 24) return entries.sort((a, b) => compareModulo(a, b, hasher));
-  for (let i = 1; i < entries.length; i++) {
-    const e = entries[i]!;
-    let j = i - 1;
-    while (j >= 0 && compareModulo(entries[j]!, e, hasher) > 0) {
-      entries[j + 1] = entries[j]!;
-      j--;
-    }
-    entries[j + 1] = e;
-  }
-  return entries;
+  return sortShort(inputs.slice(), (a, b) => compareModulo(a, b, hasher));
 }
 
 /**
@@ -1550,7 +1541,7 @@ export function finalizeKnownInputs(
     env.delete(outs[j]!);
   }
   // Inputs by path, each path once, output names sorted.
-  const inputs = sortShortBy(spec.inputs.slice(), (e) => e.drvPath);
+  const inputs = sortShort(spec.inputs.slice(), byDrvPath);
   let n = 0;
   for (let i = 0; i < inputs.length; i++) {
     let e = inputs[i]!;
