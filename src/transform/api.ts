@@ -54,10 +54,10 @@ export function getDefaultCollection(): Collection {
   return defaultCollection;
 }
 
-/** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
 /** The object form's keys whose value is a list of package names. */
 const LISTED: ReadonlySet<string> = new Set(['withoutTests', 'withDebugInfo', 'withLatest']);
 
+/** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
 function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: string): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
   const ref = (x: PackageRef): string => {

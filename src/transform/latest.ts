@@ -59,14 +59,15 @@ export function preparedRelease(option: string, name: string, version?: string):
  * `debianVersion` property follows; `warn` hears about dropped patches.
  */
 export function withRelease(p: Package, release: Release, option: string, warn: (text: string) => void): Package {
-  if (p.source?.kind === 'url' && p.source.sha256 === release.source.sha256 && p.version === packageVersion(release)) return p;
+  const version = packageVersion(release);
+  if (p.source?.kind === 'url' && p.source.sha256 === release.source.sha256 && p.version === version) return p;
   const patches = p.source?.patches.length ?? 0;
   if (patches > 0) {
     warn(`--${option}: the ${patches} patch${patches === 1 ? '' : 'es'} of ${fullName(p)} ${patches === 1 ? 'is' : 'are'} dropped (written for version ${p.version}, not ${release.version})`);
   }
   const source = url({ urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName });
   const properties = { ...p.properties, ...(typeof p.properties['debianVersion'] === 'string' ? { debianVersion: release.fullVersion } : {}) };
-  return derive(p, { version: packageVersion(release), source, properties });
+  return derive(p, { version, source, properties });
 }
 
 /** True when `release` is newer than the package's version (Debian's ordering on upstream versions). */
