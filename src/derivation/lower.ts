@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { fullName, inputLabels, isPackage, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, fullName, inputLabels, isPackage, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -265,9 +265,9 @@ export class Lowerer {
   onDerivation: ((drvPath: string, bytes: Uint8Array | undefined) => void) | undefined;
   /** Every text and source item made, by store path. */
   readonly items = new Map<string, StoreItem>();
-  // A Map, not a WeakMap: a Lowerer lives for one command, and the collector traces a weak
-  // map's entries at a cost on every collection (this one has an entry per package).
-  private readonly memo = new Map<Package, Lowered | WalkMark>();
+  // Not a WeakMap: a Lowerer lives for one command, and the collector traces a weak map's
+  // entries at a cost on every collection (this one has an entry per package).
+  private readonly memo = new PackageMap<Lowered | WalkMark>();
   private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
   private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
@@ -303,7 +303,7 @@ export class Lowerer {
   async prepare(roots: readonly Package[]): Promise<void> {
     const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
-    const seen = new Set<Package>();
+    const seen = new PackageMap<true>();
     const stack = [...roots];
     // Pushed unchecked: each package is looked up once, when popped.
     const push = (list: readonly Package[]): void => {
@@ -312,7 +312,7 @@ export class Lowerer {
     while (stack.length) {
       const p = stack.pop()!;
       if (seen.has(p)) continue;
-      seen.add(p);
+      seen.set(p, true);
       const src = p.source;
       if (src?.kind === 'local') files.set(src.path, [p, 'source']);
       else if (src && src.sha256 === undefined) unpinned.set(src, [p, 'source']);
@@ -430,7 +430,7 @@ export class Lowerer {
 
   /** After a failed walk: the packages it left marked as being expanded are not in the memo. */
   private forgetMarks(open: WalkMark): void {
-    for (const [q, l] of this.memo) if (l === open) this.memo.delete(q);
+    for (const [q, l] of this.memo.entries()) if (l === open) this.memo.delete(q);
   }
 
   /**

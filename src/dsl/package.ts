@@ -595,6 +595,54 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
 
 type PackageFields = Omit<Package, typeof PACKAGE_BRAND | 'location' | 'with'>;
 
+/** How many package records were made (each one's serial is the count before it). */
+let serials = 0;
+
+/**
+ * A map keyed by package: arrays indexed by each package's serial (the order packages were
+ * made). Lowering and its preparation look every package of a graph up several times, once
+ * per edge; an array slot costs a fraction of a `Map`'s hashed look-up, and filling it never
+ * rehashes a table (whose new pages, first written, cost this kind of machine 5-15 µs each).
+ * Its arrays are as long as the highest serial among its keys: made for one command's graph.
+ * Iterates in serial order (the order the packages were made), not insertion order.
+ */
+export class PackageMap<V> {
+  #values: Array<V | undefined> = [];
+  #keys: Array<Package | undefined> = [];
+
+  get(p: Package): V | undefined {
+    return this.#values[PackageRecord.serialOf(p)];
+  }
+
+  has(p: Package): boolean {
+    return this.#values[PackageRecord.serialOf(p)] !== undefined;
+  }
+
+  /** Sets `p`'s value (never `undefined`, which stands for none). */
+  set(p: Package, value: V): this {
+    const i = PackageRecord.serialOf(p);
+    const values = this.#values;
+    // Grown by pushes, not by writing past the end: the arrays stay packed.
+    while (values.length <= i) {
+      values.push(undefined);
+      this.#keys.push(undefined);
+    }
+    values[i] = value;
+    this.#keys[i] = p;
+    return this;
+  }
+
+  delete(p: Package): void {
+    const i = PackageRecord.serialOf(p);
+    if (i < this.#values.length) this.#values[i] = this.#keys[i] = undefined;
+  }
+
+  *entries(): IterableIterator<[Package, V]> {
+    const values = this.#values;
+    for (let i = 0; i < values.length; i++) if (values[i] !== undefined) yield [this.#keys[i]!, values[i]!];
+  }
+}
+
 /** Resolved locations, cached (resolving formats a stack trace). */
 const locations = new WeakMap<Package, Location | undefined>();
 
@@ -606,6 +654,8 @@ const locations = new WeakMap<Package, Location | undefined>();
  */
 class PackageRecord implements Package {
   declare readonly [PACKAGE_BRAND]: true;
+  /** Its number in the order packages were made: `PackageMap` indexes arrays by it. */
+  readonly #serial = serials++;
   readonly name: string;
   readonly version: string;
   readonly source: Origin | null;
@@ -653,6 +703,10 @@ class PackageRecord implements Package {
 
   with(overrides: Overrides): Package {
     return inheritAt(this, overrides, captureLocation(PackageRecord.prototype.with));
+  }
+
+  static serialOf(p: Package): number {
+    return (p as PackageRecord).#serial;
   }
 }
 Object.defineProperty(PackageRecord.prototype, PACKAGE_BRAND, { value: true });

@@ -14,7 +14,7 @@ import {
   specString,
   type Package,
 } from '../../src/dsl/index.js';
-import { inputLabels } from '../../src/dsl/package.js';
+import { PackageMap, inputLabels } from '../../src/dsl/package.js';
 import { TsdslError } from '../../src/errors.js';
 import { dummyPackage } from '../fixtures/dummy.js';
 import { gnu } from '../../packages/build-systems.js';
@@ -387,5 +387,38 @@ describe('variants', () => {
   it('directInputs lists inputs, native and propagated inputs', () => {
     const p = dummyPackage({ inputs: [metis], nativeInputs: [mpi] });
     expect(directInputs(p)).toEqual([metis, mpi]);
+  });
+});
+
+describe('PackageMap', () => {
+  it('maps packages (made, derived, or varied) to values, each its own key', () => {
+    const a = dummyPackage();
+    const b = dummyPackage({ inputs: [a] });
+    const c = b.with({ version: '2.0' });
+    const m = new PackageMap<string>();
+    expect(m.get(a)).toBeUndefined();
+    expect(m.has(c)).toBe(false);
+    m.set(c, 'c').set(a, 'a');
+    expect([m.get(a), m.get(b), m.get(c)]).toEqual(['a', undefined, 'c']);
+    m.set(a, 'A');
+    expect(m.get(a)).toBe('A');
+    m.delete(a);
+    m.delete(b);
+    expect([m.has(a), m.has(b), m.get(c)]).toEqual([false, false, 'c']);
+    // Iteration is in the order the packages were made.
+    m.set(b, 'b').set(a, 'a');
+    expect([...m.entries()]).toEqual([
+      [a, 'a'],
+      [b, 'b'],
+      [c, 'c'],
+    ]);
+  });
+
+  it('keeps thousands of packages apart, whatever order they are set in', () => {
+    const ps = Array.from({ length: 3000 }, () => dummyPackage());
+    const m = new PackageMap<number>();
+    for (let i = ps.length - 1; i >= 0; i -= 2) m.set(ps[i]!, i);
+    for (let i = 0; i < ps.length; i++) expect(m.get(ps[i]!)).toBe(i % 2 === 1 ? i : undefined);
+    expect([...m.entries()].length).toBe(1500);
   });
 });
