@@ -604,23 +604,33 @@ let serials = 0;
  * per edge; an array slot costs a fraction of a `Map`'s hashed look-up, and filling it never
  * rehashes a table (whose new pages, first written, cost this kind of machine 5-15 µs each).
  * Its arrays are as long as the highest serial among its keys: made for one command's graph.
- * Iterates in serial order (the order the packages were made), not insertion order.
+ * Iterates in serial order (the order the packages were made), not insertion order. A package
+ * made by another copy of this module (packages of two copies mix: their brand is a registered
+ * symbol) is kept in a Map.
  */
 export class PackageMap<V> {
   #values: Array<V | undefined> = [];
   #keys: Array<Package | undefined> = [];
+  // Packages made by another copy of this module (a package file that imports another
+  // installation of tsdsl): their serials are not this copy's.
+  #foreign: Map<Package, V> | undefined;
 
   get(p: Package): V | undefined {
-    return this.#values[PackageRecord.serialOf(p)];
+    const i = PackageRecord.serialOf(p);
+    return i >= 0 ? this.#values[i] : this.#foreign?.get(p);
   }
 
   has(p: Package): boolean {
-    return this.#values[PackageRecord.serialOf(p)] !== undefined;
+    return this.get(p) !== undefined;
   }
 
   /** Sets `p`'s value (never `undefined`, which stands for none). */
   set(p: Package, value: V): this {
     const i = PackageRecord.serialOf(p);
+    if (i < 0) {
+      (this.#foreign ??= new Map()).set(p, value);
+      return this;
+    }
     const values = this.#values;
     // Grown by pushes, not by writing past the end: the arrays stay packed.
     while (values.length <= i) {
@@ -634,12 +644,15 @@ export class PackageMap<V> {
 
   delete(p: Package): void {
     const i = PackageRecord.serialOf(p);
-    if (i < this.#values.length) this.#values[i] = this.#keys[i] = undefined;
+    if (i < 0) this.#foreign?.delete(p);
+    else if (i < this.#values.length) this.#values[i] = this.#keys[i] = undefined;
   }
 
+  /** This copy's packages in the order they were made, then any other copy's. */
   *entries(): IterableIterator<[Package, V]> {
     const values = this.#values;
     for (let i = 0; i < values.length; i++) if (values[i] !== undefined) yield [this.#keys[i]!, values[i]!];
+    if (this.#foreign) yield* this.#foreign;
   }
 }
 
@@ -705,8 +718,9 @@ class PackageRecord implements Package {
     return inheritAt(this, overrides, captureLocation(PackageRecord.prototype.with));
   }
 
+  /** Its serial; -1 for a package made by another copy of this module (which has its own). */
   static serialOf(p: Package): number {
-    return (p as PackageRecord).#serial;
+    return #serial in p ? p.#serial : -1;
   }
 }
 Object.defineProperty(PackageRecord.prototype, PACKAGE_BRAND, { value: true });

@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { defineBuildSystem, definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
@@ -12,7 +13,7 @@ import { finalizeDerivation, serializeDerivation } from '../../src/derivation/at
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
 import { narHash } from '../../src/store/nar.js';
 import { transform, getDefaultCollection } from '../../src/transform/api.js';
-import { tsdsl } from '../cli/helpers.js';
+import { ROOT, tsdsl } from '../cli/helpers.js';
 import { dummyPackage } from '../fixtures/dummy.js';
 import { gnu } from '../../packages/build-systems.js';
 
@@ -101,6 +102,27 @@ describe('lowering', () => {
       l.hasher,
     );
     expect(b.drvPath).toMatch(/-b\.drv$/);
+  });
+
+  it('lowers a graph mixing packages of two copies of the DSL (a package file importing another tsdsl) as one', async () => {
+    // dist/ is another copy of the modules: its packages have serials of their own.
+    const other = (await import(pathToFileURL(join(ROOT, 'dist/src/dsl/index.js')).href)) as typeof import('../../src/dsl/index.js');
+    const spec = { version: '1.0', synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat };
+    const leaf = other.definePackage({ name: 'leaf', buildSystem: other.trivial, ...spec });
+    const mid = definePackage({ name: 'mid', buildSystem: trivial, inputs: [leaf], ...spec });
+    const top = other.definePackage({ name: 'top', buildSystem: other.trivial, inputs: [mid, leaf], ...spec });
+    const l = new Lowerer('/tsdsl/store');
+    await l.prepare([top]);
+    const got = l.lower(top);
+    // The same paths as with one copy throughout.
+    const leaf1 = definePackage({ name: 'leaf', buildSystem: trivial, ...spec });
+    const mid1 = definePackage({ name: 'mid', buildSystem: trivial, inputs: [leaf1], ...spec });
+    const top1 = definePackage({ name: 'top', buildSystem: trivial, inputs: [mid1, leaf1], ...spec });
+    const one = new Lowerer('/tsdsl/store');
+    await one.prepare([top1]);
+    expect(got.drvPath).toBe(one.lower(top1).drvPath);
+    expect(l.derivations.size).toBe(3);
+    expect(l.lower(leaf).outputs).toEqual(one.lower(leaf1).outputs);
   });
 
   it('url origins become flat sha256 fixed-output derivations with builtin:fetchurl', async () => {
