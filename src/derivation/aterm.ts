@@ -1191,24 +1191,47 @@ function printTextsInto(
   const tailEnd = pos;
   const moduloHex = sha256OfBytes(moduloTextAt, tailEnd);
 
-  // Final: the .drv file's bytes, with the input derivations by path.
-  const at = pos;
-  putAgain(moduloTextAt, outputsEnd);
-  put('[');
-  for (let i = 0; i < inputs.length; i++) {
-    if (i > 0) put(',');
+  // Final: the .drv file's bytes, with the input derivations by path. They end as the modulo
+  // text does: when every input's entry is in the buffer, the head (outputs and inputs) is
+  // written just before the modulo text's tail, over what is no longer needed, and the tail
+  // (most of the text) is not copied again.
+  let at = -1;
+  let headLength = outputsEnd - moduloTextAt + 2 + Math.max(inputs.length - 1, 0);
+  for (let i = 0; i < inputs.length && headLength >= 0; i++) {
     const e = inputs[i]!;
-    if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
-    else {
-      put('(');
-      putRaw(e.drvPath, 'store path');
-      put(',');
-      putOutputList(e.outputNames);
-      put(')');
-    }
+    headLength = e instanceof Finalized && e.printedBy === hasher ? headLength + e.moduloEntryAt - e.entriesAt : -1;
   }
-  put(']');
-  putAgain(tailAt, tailEnd);
+  if (headLength >= 0 && tailAt - headLength >= maskedAt) {
+    at = tailAt - headLength;
+    out.copyWithin(at, moduloTextAt, outputsEnd);
+    pos = at + (outputsEnd - moduloTextAt);
+    put('[');
+    for (let i = 0; i < inputs.length; i++) {
+      if (i > 0) put(',');
+      const e = inputs[i] as Finalized;
+      putAgain(e.entriesAt, e.moduloEntryAt);
+    }
+    put(']');
+    pos = tailEnd;
+  } else {
+    at = pos;
+    putAgain(moduloTextAt, outputsEnd);
+    put('[');
+    for (let i = 0; i < inputs.length; i++) {
+      if (i > 0) put(',');
+      const e = inputs[i]!;
+      if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
+      else {
+        put('(');
+        putRaw(e.drvPath, 'store path');
+        put(',');
+        putOutputList(e.outputNames);
+        put(')');
+      }
+    }
+    put(']');
+    putAgain(tailAt, tailEnd);
+  }
   if (!ascii) return undefined;
   const textHex = sha256OfBytes(at, pos);
   if (keep === 'none') return { textHex, moduloHex, paths };
