@@ -1081,8 +1081,11 @@ function printTextsAscii(
  *
  * The masked text is printed first, in place; the modulo text copies it but for the outputs
  * and the output vars (the input table, sources, system, builder, args and the env entries
- * between the output vars are contiguous there); the final text copies the modulo text's
- * outputs and everything after its input table, with the input table by path in between.
+ * between the output vars are contiguous there). The final text has the modulo text's outputs
+ * and everything after its input table, with the input table by path in between: when every
+ * input's entry is in the buffer, its outputs and input table are written just before the
+ * modulo text's tail (over the texts already hashed) and the tail is shared; otherwise the
+ * final text is printed after the modulo text, copying both parts.
  */
 function printTextsInto(
   name: string,

@@ -20,7 +20,9 @@ import { isKnownLicense, licenses, type License } from './licenses.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 import { isOrigin, type Origin } from './origin.js';
 
-export const PACKAGE_BRAND: unique symbol = Symbol.for('tsdsl.package') as never;
+import { PACKAGE_BRAND, isPackage } from './brand.js';
+
+export { PACKAGE_BRAND, isPackage };
 
 /** A variant's declared default: a boolean switch, a number, or one string of a fixed set. */
 export type VariantDecl =
@@ -129,10 +131,6 @@ export type Overrides = {
       : PackageSpec[K];
 };
 
-/** True for a package from any loaded copy of tsdsl. */
-export function isPackage(x: unknown): x is Package {
-  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PACKAGE_BRAND] === true;
-}
 
 /** Packages of the lists and everything they propagate, in order, without duplicates. */
 export function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
@@ -603,21 +601,24 @@ let serials = 0;
  * made). Lowering and its preparation look every package of a graph up several times, once
  * per edge; an array slot costs a fraction of a `Map`'s hashed look-up, and filling it never
  * rehashes a table (whose new pages, first written, cost this kind of machine 5-15 µs each).
- * Its arrays are as long as the highest serial among its keys: made for one command's graph.
- * Iterates in serial order (the order the packages were made), not insertion order. A package
- * made by another copy of this module (packages of two copies mix: their brand is a registered
- * symbol) is kept in a Map.
+ * The arrays are pages of 1,024 slots, made as keys come into their range: a map costs what its
+ * keys' ranges span, not the number of packages the process has made (a long-lived process
+ * makes millions). Iterates in serial order (the order the packages were made), not insertion
+ * order. A package made by another copy of this module (packages of two copies mix: their
+ * brand is a registered symbol) is kept in a Map.
  */
 export class PackageMap<V> {
-  #values: Array<V | undefined> = [];
-  #keys: Array<Package | undefined> = [];
+  #values: Array<Array<V | undefined> | undefined> = [];
+  #keys: Array<Array<Package | undefined> | undefined> = [];
   // Packages made by another copy of this module (a package file that imports another
   // installation of tsdsl): their serials are not this copy's.
   #foreign: Map<Package, V> | undefined;
 
   get(p: Package): V | undefined {
     const i = PackageRecord.serialOf(p);
-    return i >= 0 ? this.#values[i] : this.#foreign?.get(p);
+    if (i < 0) return this.#foreign?.get(p);
+    const page = this.#values[i >>> PAGE_BITS];
+    return page === undefined ? undefined : page[i & PAGE_MASK];
   }
 
   has(p: Package): boolean {
@@ -631,29 +632,47 @@ export class PackageMap<V> {
       (this.#foreign ??= new Map()).set(p, value);
       return this;
     }
-    const values = this.#values;
+    const n = i >>> PAGE_BITS;
+    const pages = this.#values;
     // Grown by pushes, not by writing past the end: the arrays stay packed.
-    while (values.length <= i) {
-      values.push(undefined);
+    while (pages.length <= n) {
+      pages.push(undefined);
       this.#keys.push(undefined);
     }
-    values[i] = value;
-    this.#keys[i] = p;
+    const page = (pages[n] ??= emptyPage());
+    page[i & PAGE_MASK] = value;
+    (this.#keys[n] ??= emptyPage())[i & PAGE_MASK] = p;
     return this;
   }
 
   delete(p: Package): void {
     const i = PackageRecord.serialOf(p);
-    if (i < 0) this.#foreign?.delete(p);
-    else if (i < this.#values.length) this.#values[i] = this.#keys[i] = undefined;
+    if (i < 0) return void this.#foreign?.delete(p);
+    const n = i >>> PAGE_BITS;
+    if (n < this.#values.length && this.#values[n] !== undefined) this.#values[n]![i & PAGE_MASK] = this.#keys[n]![i & PAGE_MASK] = undefined;
   }
 
   /** This copy's packages in the order they were made, then any other copy's. */
   *entries(): IterableIterator<[Package, V]> {
-    const values = this.#values;
-    for (let i = 0; i < values.length; i++) if (values[i] !== undefined) yield [this.#keys[i]!, values[i]!];
+    const pages = this.#values;
+    for (let n = 0; n < pages.length; n++) {
+      const page = pages[n];
+      if (page === undefined) continue;
+      for (let j = 0; j < PAGE; j++) if (page[j] !== undefined) yield [this.#keys[n]![j]!, page[j]!];
+    }
     if (this.#foreign) yield* this.#foreign;
   }
+}
+
+const PAGE_BITS = 10;
+const PAGE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE - 1;
+
+/** A page of a PackageMap: PAGE slots, packed (pushed, not holes). */
+function emptyPage<T>(): Array<T | undefined> {
+  const page: Array<T | undefined> = [];
+  for (let j = 0; j < PAGE; j++) page.push(undefined);
+  return page;
 }
 
 /** Resolved locations, cached (resolving formats a stack trace). */
@@ -718,9 +737,9 @@ class PackageRecord implements Package {
     return inheritAt(this, overrides, captureLocation(PackageRecord.prototype.with));
   }
 
-  /** Its serial; -1 for a package made by another copy of this module (which has its own). */
+  /** Its serial; -1 for a package made by another copy of this module (which has its own), or for what is not a package. */
   static serialOf(p: Package): number {
-    return #serial in p ? p.#serial : -1;
+    return typeof p === 'object' && p !== null && #serial in p ? p.#serial : -1;
   }
 }
 Object.defineProperty(PackageRecord.prototype, PACKAGE_BRAND, { value: true });

@@ -421,4 +421,15 @@ describe('PackageMap', () => {
     for (let i = 0; i < ps.length; i++) expect(m.get(ps[i]!)).toBe(i % 2 === 1 ? i : undefined);
     expect([...m.entries()].length).toBe(1500);
   });
+
+  it('keeps keys made far apart (on pages of their own) and deletes them', () => {
+    const first = dummyPackage();
+    for (let i = 0; i < 5000; i++) dummyPackage();
+    const last = dummyPackage();
+    const m = new PackageMap<string>().set(last, 'last').set(first, 'first');
+    expect([m.get(first), m.get(last)]).toEqual(['first', 'last']);
+    expect([...m.entries()].map(([, v]) => v)).toEqual(['first', 'last']);
+    m.delete(first);
+    expect([m.has(first), m.get(last)]).toEqual([false, 'last']);
+  });
 });
