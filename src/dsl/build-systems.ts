@@ -7,6 +7,8 @@
  * `gnu` and `cmake` live with the collection (`packages/build-systems.ts`), while `trivial` and
  * `debianBinary`, which need nothing, live here.
  */
+import { TsdslError } from '../errors.js';
+import { isPackage } from './brand.js';
 import type { Package } from './package.js';
 
 export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system') as never;
@@ -153,9 +155,9 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
     if (!owners) argumentOwners.set(k, (owners = new Set()));
     owners.add(spec.name);
   }
-  const once = (f: (() => readonly Package[]) | undefined): (() => readonly Package[]) => {
+  const once = (f: (() => readonly Package[]) | undefined, what: 'toolchain' | 'tools'): (() => readonly Package[]) => {
     let cache: readonly Package[] | undefined;
-    return () => (cache ??= Object.freeze([...(f ? f() : [])]));
+    return () => (cache ??= Object.freeze(checkedList(spec.name, what, f ? f() : [])));
   };
   return Object.freeze({
     [BUILD_SYSTEM_BRAND]: true as const,
@@ -163,9 +165,21 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
     description: spec.description,
     phases: Object.freeze([...spec.phases]),
     argumentKeys: Object.freeze([...(spec.argumentKeys ?? [])]),
-    toolchain: once(spec.toolchain),
-    tools: once(spec.tools),
+    toolchain: once(spec.toolchain, 'toolchain'),
+    tools: once(spec.tools, 'tools'),
   });
+}
+
+/** What a build system's `toolchain()` or `tools()` returned, checked to be a list of packages (copied). */
+function checkedList(name: string, what: 'toolchain' | 'tools', list: unknown): Package[] {
+  const bad = (got: string) =>
+    new TsdslError(`build system \`${name}\`: ${what}() returned ${got}; it must return a list of packages, e.g. \`${what}: () => [gcc, binutils]\``);
+  if (!Array.isArray(list)) throw bad(list === null ? 'null' : typeof list === 'string' ? `the string ${JSON.stringify(list)}` : typeof list === 'object' ? 'an object that is not a list' : String(list));
+  for (let i = 0; i < list.length; i++) {
+    const x: unknown = list[i];
+    if (!isPackage(x)) throw bad(`a list whose item ${i} is ${x === null ? 'null' : typeof x === 'string' ? `the string ${JSON.stringify(x)}` : typeof x === 'object' ? 'an object that is not a package' : String(x)}`);
+  }
+  return [...(list as Package[])];
 }
 
 /** The same build system with another toolchain (what `--with-c-toolchain` does). */

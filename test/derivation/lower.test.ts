@@ -71,6 +71,24 @@ describe('lowering', () => {
     expect(() => l.lower(dummyPackage({ name: 'user', inputs: [top] }))).toThrow(/^package `gcc-toolchain` not found$/);
   });
 
+  it("a build system whose toolchain or tools are not a list of packages is an error naming it and the function", async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['gcc', /toolchain\(\) returned a list whose item 0 is the string "g"|toolchain\(\) returned the string "gcc"/],
+      [null, /toolchain\(\) returned null/],
+      [[undefined], /toolchain\(\) returned a list whose item 0 is undefined/],
+      [[dummyPackage(), {}], /toolchain\(\) returned a list whose item 1 is an object that is not a package/],
+    ];
+    for (const [got, message] of cases) {
+      const odd = defineBuildSystem({ name: 'odd', description: 'x', phases: ['build'], toolchain: () => got as Package[] });
+      const p = dummyPackage({ name: 'user', buildSystem: odd });
+      const l = new Lowerer('/tsdsl/store');
+      await expect(l.prepare([p])).rejects.toThrow(message);
+      expect(() => l.lower(p)).toThrow(/^build system `odd`: toolchain\(\) returned .*; it must return a list of packages, e.g. `toolchain: \(\) => \[gcc, binutils\]`$/);
+    }
+    const tools = defineBuildSystem({ name: 'odd', description: 'x', phases: ['build'], tools: () => [42] as unknown as Package[] });
+    expect(() => new Lowerer('/tsdsl/store').lower(dummyPackage({ buildSystem: tools }))).toThrow(/^build system `odd`: tools\(\) returned a list whose item 0 is 42;/);
+  });
+
   it('a package lowered from onDerivation, in the middle of another walk, is lowered (the walks do not take each other for cycles)', () => {
     const leaf = dummyPackage({ name: 'leaf' });
     const mid = dummyPackage({ name: 'mid', inputs: [leaf] });
