@@ -1198,7 +1198,7 @@ function printTextsInto(
   // text does: when every input's entry is in the buffer, the head (outputs and inputs) is
   // written just before the modulo text's tail, over what is no longer needed, and the tail
   // (most of the text) is not copied again.
-  let at = -1;
+  let at: number;
   let headLength = outputsEnd - moduloTextAt + 2 + Math.max(inputs.length - 1, 0);
   for (let i = 0; i < inputs.length && headLength >= 0; i++) {
     const e = inputs[i]!;

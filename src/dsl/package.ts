@@ -19,7 +19,6 @@ import {
 import { isKnownLicense, licenses, type License } from './licenses.js';
 import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 import { isOrigin, type Origin } from './origin.js';
-
 import { PACKAGE_BRAND, isPackage } from './brand.js';
 
 export { PACKAGE_BRAND, isPackage };
@@ -130,7 +129,6 @@ export type Overrides = {
       ? BuildArguments | ((variants: Readonly<Record<string, VariantValue>>, parent: Package) => BuildArguments)
       : PackageSpec[K];
 };
-
 
 /** Packages of the lists and everything they propagate, in order, without duplicates. */
 export function withPropagated(...lists: ReadonlyArray<readonly Package[]>): Package[] {
