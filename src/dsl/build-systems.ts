@@ -7,9 +7,9 @@
  * `gnu` and `cmake` live with the collection (`packages/build-systems.ts`), while `trivial` and
  * `debianBinary`, which need nothing, live here.
  */
+import type { Package } from './package.js';
 import { TsdslError } from '../errors.js';
 import { isPackage } from './brand.js';
-import type { Package } from './package.js';
 
 export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system') as never;
 
@@ -156,6 +156,12 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
     owners.add(spec.name);
   }
   const once = (f: (() => readonly Package[]) | undefined, what: 'toolchain' | 'tools'): (() => readonly Package[]) => {
+    // A list given as is would fail at first use with "f is not a function", naming nothing.
+    if (f !== undefined && typeof f !== 'function') {
+      throw new TsdslError(
+        `build system \`${spec.name}\`: ${what} is ${valueText(f)}, not a function; write \`${what}: () => [gcc, binutils]\` (evaluated when first needed, so it may name packages defined after the build system)`,
+      );
+    }
     let cache: readonly Package[] | undefined;
     return () => (cache ??= Object.freeze(checkedList(spec.name, what, f ? f() : [])));
   };
@@ -170,16 +176,33 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
   });
 }
 
-/** What a build system's `toolchain()` or `tools()` returned, checked to be a list of packages (copied). */
-function checkedList(name: string, what: 'toolchain' | 'tools', list: unknown): Package[] {
-  const bad = (got: string) =>
-    new TsdslError(`build system \`${name}\`: ${what}() returned ${got}; it must return a list of packages, e.g. \`${what}: () => [gcc, binutils]\``);
-  if (!Array.isArray(list)) throw bad(list === null ? 'null' : typeof list === 'string' ? `the string ${JSON.stringify(list)}` : typeof list === 'object' ? 'an object that is not a list' : String(list));
+/**
+ * What a build system's `toolchain()` or `tools()` returned, checked to be a list (or another
+ * iterable, not a string) of packages; a copy.
+ */
+function checkedList(name: string, what: 'toolchain' | 'tools', got: unknown): Package[] {
+  const bad = (text: string) =>
+    new TsdslError(`build system \`${name}\`: ${what}() returned ${text}; it must return a list of packages, e.g. \`${what}: () => [gcc, binutils]\``);
+  const iterable = typeof got === 'object' && got !== null && typeof (got as Iterable<unknown>)[Symbol.iterator] === 'function';
+  if (!iterable) throw bad(valueText(got));
+  const list = [...(got as Iterable<unknown>)];
   for (let i = 0; i < list.length; i++) {
-    const x: unknown = list[i];
-    if (!isPackage(x)) throw bad(`a list whose item ${i} is ${x === null ? 'null' : typeof x === 'string' ? `the string ${JSON.stringify(x)}` : typeof x === 'object' ? 'an object that is not a package' : String(x)}`);
+    // An item undefined is most often a package used before its definition (or misspelt).
+    if (!isPackage(list[i])) throw bad(`a list whose item ${i} is ${valueText(list[i])}${list[i] === undefined ? ' (is it defined yet, and spelt right?)' : ''}`);
   }
-  return [...(list as Package[])];
+  return list as Package[];
+}
+
+/** A value as an error message names it (never its whole text: a function's source can be long). */
+function valueText(x: unknown): string {
+  if (x === undefined || x === null) return String(x);
+  if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? x.slice(0, 40) + '…' : x)}`;
+  if (typeof x === 'function') return 'a function';
+  if (typeof x === 'bigint') return `${x}n`;
+  if (typeof x !== 'object') return String(x);
+  if (Array.isArray(x)) return 'a list';
+  if (isBuildSystem(x)) return `the build system \`${x.name}\``;
+  return 'an object that is not a package';
 }
 
 /** The same build system with another toolchain (what `--with-c-toolchain` does). */

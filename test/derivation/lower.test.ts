@@ -87,6 +87,16 @@ describe('lowering', () => {
     }
     const tools = defineBuildSystem({ name: 'odd', description: 'x', phases: ['build'], tools: () => [42] as unknown as Package[] });
     expect(() => new Lowerer('/tsdsl/store').lower(dummyPackage({ buildSystem: tools }))).toThrow(/^build system `odd`: tools\(\) returned a list whose item 0 is 42;/);
+    // What a package file in plain JavaScript might give instead.
+    const named = (toolchain: unknown) => () => defineBuildSystem({ name: 'odd', description: 'x', phases: ['build'], toolchain: toolchain as () => Package[] }).toolchain();
+    expect(named([dummyPackage()])).toThrow(/^build system `odd`: toolchain is a list, not a function; write `toolchain: \(\) => \[gcc, binutils\]`/);
+    expect(named(() => () => [dummyPackage()])).toThrow(/toolchain\(\) returned a function;/);
+    expect(named(() => [[dummyPackage()]])).toThrow(/toolchain\(\) returned a list whose item 0 is a list;/);
+    expect(named(() => [trivial])).toThrow(/toolchain\(\) returned a list whose item 0 is the build system `trivial`;/);
+    expect(named(() => [undefined])).toThrow(/item 0 is undefined \(is it defined yet, and spelt right\?\);/);
+    // Another iterable of packages is taken as its list.
+    const cc = dummyPackage({ name: 'cc' });
+    expect(named(() => new Set([cc]))()).toEqual([cc]);
   });
 
   it('a package lowered from onDerivation, in the middle of another walk, is lowered (the walks do not take each other for cycles)', () => {
