@@ -3,7 +3,7 @@
  * package, and turn problems into `file:line:col: checker: message` findings, positioned on the
  * field they are about. The checkers themselves live in checkers.ts.
  */
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { fullName, type Package } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import { checkers, type LintChecker, type LintContext } from './checkers.js';
@@ -87,8 +87,21 @@ export async function lintPackages(
   let done = 0;
   for (const p of packages) {
     if (options.onProgress && done++ % 250 === 0) options.onProgress(done - 1, packages.length);
+    // A package that stops a checker with an error of tsdsl's (its build system's toolchain() is
+    // malformed, say) gets that error as a finding of the first checker it stopped, unless
+    // another checker reported it already; the other packages are linted all the same.
+    const before = findings.length;
+    const stopped = new Map<string, LintChecker>();
     for (const c of selected) {
-      for (const prob of await c.check(p, ctx)) {
+      let problems: Awaited<ReturnType<LintChecker['check']>>;
+      try {
+        problems = await c.check(p, ctx);
+      } catch (e) {
+        if (!isTsdslError(e)) throw e;
+        if (!stopped.has((e as Error).message)) stopped.set((e as Error).message, c);
+        continue;
+      }
+      for (const prob of problems) {
         const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? { file: '<unknown>', line: 0, column: 0 };
         // Packages sharing one definition (a helper function) report its formatting once.
         const key = `${pos.file}:${pos.line}:${pos.column}:${c.name}:${prob.message}`;
@@ -96,6 +109,11 @@ export async function lintPackages(
         seen.add(key);
         findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message: prob.message });
       }
+    }
+    for (const [message, c] of stopped) {
+      if (findings.slice(before).some((f) => f.message.includes(message))) continue;
+      const pos = sources.position(p.location, []) ?? { file: '<unknown>', line: 0, column: 0 };
+      findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message });
     }
   }
   findings.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column || (a.checker < b.checker ? -1 : a.checker > b.checker ? 1 : 0)));

@@ -281,6 +281,24 @@ describe('unused-variants on a chosen variant', () => {
     ]);
   });
 
+  it('a package whose build system is malformed is one finding; the other packages are linted all the same', async () => {
+    const { defineBuildSystem, definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const meta = { version: '1', synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat };
+    const odd = defineBuildSystem({ name: 'odd', description: 'x', phases: ['build'], toolchain: () => ['gcc'] as never });
+    const bad = definePackage({ name: 'bad', buildSystem: odd, ...meta });
+    const [a, b] = ['foo-bar', 'foo_bar'].map((name) => definePackage({ name, buildSystem: trivial, ...meta }));
+    const good = definePackage({ name: 'good', buildSystem: trivial, inputs: [a!, b!], ...meta });
+    const found = await lintPackages([bad, good], checkers.filter((c) => !c.network));
+    // Said once (the derivation checker says it; the checkers it stopped do not say it again).
+    const stopped = found.filter((f) => f.package.startsWith('bad@'));
+    expect(stopped.map((f) => f.message)).toEqual([expect.stringMatching(/build system `odd`: toolchain\(\) returned a list whose item 0 is the string "gcc"; it must return a list of packages/)]);
+    expect(found.filter((f) => f.package.startsWith('good@')).map((f) => f.checker)).toContain('duplicate-inputs');
+    // Without the derivation checker, the first checker it stopped reports it, at the definition.
+    const alone = await lintPackages([bad], checkers.filter((c) => c.name === 'flag-variables'));
+    expect(alone.map((f) => [f.checker, f.message, f.line > 0])).toEqual([['flag-variables', expect.stringMatching(/^build system `odd`: toolchain\(\) returned/), true]]);
+  });
+
   it('duplicate-inputs: inputs whose names differ only in - . _ share a build variable, which holds the first', async () => {
     const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
