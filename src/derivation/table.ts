@@ -28,17 +28,13 @@ export class DerivationTable {
   add(d: FinalizedDerivation): void {
     const list = this.#list;
     if (2 * (list.length + 1) > this.#slots.length) this.#grow();
-    const slots = this.#slots;
-    const mask = slots.length - 1;
     const path = d.drvPath;
     const h = this.#hash(path);
-    let i = h & mask;
-    for (let s = slots[i]!; s !== 0; s = slots[i]!) {
-      if (this.#hashes[s - 1] === h && list[s - 1]!.drvPath === path) {
-        list[s - 1] = d;
-        return;
-      }
-      i = (i + 1) & mask;
+    const i = this.#slotOf(path, h);
+    const s = this.#slots[i]!;
+    if (s !== 0) {
+      list[s - 1] = d;
+      return;
     }
     if (list.length === this.#hashes.length) {
       const hashes = new Int32Array(2 * list.length);
@@ -47,20 +43,24 @@ export class DerivationTable {
     }
     this.#hashes[list.length] = h;
     list.push(d);
-    slots[i] = list.length;
+    this.#slots[i] = list.length;
   }
 
   get(path: string): FinalizedDerivation | undefined {
-    const list = this.#list;
+    const s = this.#slots[this.#slotOf(path, this.#hash(path))]!;
+    return s === 0 ? undefined : this.#list[s - 1];
+  }
+
+  /** The slot of `path` (whose hash is `h`): the one holding it, or the empty one where it would go. */
+  #slotOf(path: string, h: number): number {
     const slots = this.#slots;
     const mask = slots.length - 1;
-    const h = this.#hash(path);
     let i = h & mask;
     for (let s = slots[i]!; s !== 0; s = slots[i]!) {
-      if (this.#hashes[s - 1] === h && list[s - 1]!.drvPath === path) return list[s - 1];
+      if (this.#hashes[s - 1] === h && this.#list[s - 1]!.drvPath === path) return i;
       i = (i + 1) & mask;
     }
-    return undefined;
+    return i;
   }
 
   has(path: string): boolean {
