@@ -1198,43 +1198,33 @@ function printTextsInto(
   // text does: when every input's entry is in the buffer, the head (outputs and inputs) is
   // written just before the modulo text's tail, over what is no longer needed, and the tail
   // (most of the text) is not copied again.
-  let at: number;
   let headLength = outputsEnd - moduloTextAt + 2 + Math.max(inputs.length - 1, 0);
   for (let i = 0; i < inputs.length && headLength >= 0; i++) {
     const e = inputs[i]!;
     headLength = e instanceof Finalized && e.printedBy === hasher ? headLength + e.moduloEntryAt - e.entriesAt : -1;
   }
-  if (headLength >= 0 && tailAt - headLength >= maskedAt) {
-    at = tailAt - headLength;
+  const shared = headLength >= 0 && tailAt - headLength >= maskedAt;
+  const at = shared ? tailAt - headLength : pos;
+  if (shared) {
     out.copyWithin(at, moduloTextAt, outputsEnd);
     pos = at + (outputsEnd - moduloTextAt);
-    put('[');
-    for (let i = 0; i < inputs.length; i++) {
-      if (i > 0) put(',');
-      const e = inputs[i] as Finalized;
-      putAgain(e.entriesAt, e.moduloEntryAt);
+  } else putAgain(moduloTextAt, outputsEnd);
+  put('[');
+  for (let i = 0; i < inputs.length; i++) {
+    if (i > 0) put(',');
+    const e = inputs[i]!;
+    if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
+    else {
+      put('(');
+      putRaw(e.drvPath, 'store path');
+      put(',');
+      putOutputList(e.outputNames);
+      put(')');
     }
-    put(']');
-    pos = tailEnd;
-  } else {
-    at = pos;
-    putAgain(moduloTextAt, outputsEnd);
-    put('[');
-    for (let i = 0; i < inputs.length; i++) {
-      if (i > 0) put(',');
-      const e = inputs[i]!;
-      if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
-      else {
-        put('(');
-        putRaw(e.drvPath, 'store path');
-        put(',');
-        putOutputList(e.outputNames);
-        put(')');
-      }
-    }
-    put(']');
-    putAgain(tailAt, tailEnd);
   }
+  put(']');
+  if (shared) pos = tailEnd;
+  else putAgain(tailAt, tailEnd);
   if (!ascii) return undefined;
   const textHex = sha256OfBytes(at, pos);
   if (keep === 'none') return { textHex, moduloHex, paths };
@@ -1300,7 +1290,6 @@ class Finalized implements FinalizedDerivation {
   readonly #paths: string | readonly string[];
 
   constructor(
-    name: string,
     drv: Derivation | undefined,
     readonly drvPath: string,
     text: string | KeptBytes | { by: Reprinter; key: unknown },
@@ -1510,7 +1499,7 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
   // Recorded even in a lowerer's hasher: a derivation finalized by path with it need not be one the lowerer keeps.
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized(name, { ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
+  return new Finalized({ ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
 }
 
 /** An input derivation finalized earlier with the same hasher (every `FinalizedDerivation` is one). */
@@ -1608,7 +1597,7 @@ export function finalizeKnownInputs(
     texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
   hasher.recordFinalized(drvPath, texts.moduloHex);
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
-  const fin = new Finalized(name, undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }
