@@ -1,12 +1,12 @@
 /**
- * Source locations of package definitions. `definePackage` and `inherit` capture a stack trace
- * (cheap: V8 formats it only when read); the location is worked out the first time someone asks
- * for it (`tsdsl show`, `tsdsl edit`, error messages). The default collection runs from `dist/`,
- * built by sucrase, which keeps line numbers, so `dist/packages/maths.js:42` is
- * `packages/maths.ts:42`.
+ * Source locations of package definitions. `definePackage` and `inherit` capture the caller's
+ * stack frame (cheap: V8 works out its line only when asked); the location is worked out the
+ * first time someone asks for it (`tsdsl show`, `tsdsl edit`, error messages). The default
+ * collection runs from `dist/`, built by sucrase, which keeps line numbers, so
+ * `dist/packages/maths.js:42` is `packages/maths.ts:42`.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sep } from 'node:path';
 
 /** Where something was defined: an absolute file name and a 1-based line and column. */
@@ -16,27 +16,69 @@ export interface Location {
   readonly column: number;
 }
 
-/** An unresolved capture: the stack of an Error made at the definition site. */
-export type CapturedLocation = { readonly error: Error } | Location;
+/**
+ * An unresolved capture: the one V8 call site that is the definition; or, when a source-map hook
+ * formats stacks, the stack of an Error made at the definition site (the hook maps it).
+ */
+export type CapturedLocation = NodeJS.CallSite | { readonly error: Error } | Location;
 
 const DSL_DIR = (() => {
   const here = fileURLToPath(import.meta.url);
   return here.slice(0, here.lastIndexOf(sep) + 1);
 })();
+const DSL_URL = pathToFileURL(DSL_DIR).href;
+
+/** Hands V8's call sites over as they are, instead of formatting them. */
+const rawSites = (_e: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] => sites;
 
 /**
- * Capture the caller's location. Only a few frames are recorded, above `skip` (the DSL entry
- * point the user called), because a collection of 20,000 packages keeps 20,000 of these alive;
- * frames inside the DSL itself are skipped when resolving.
+ * Whether stacks are formatted by someone else's hook (a test runner's, `--enable-source-maps`)
+ * that maps positions: raw call sites would bypass it. (Node 20 exposes its own default as
+ * `ErrorPrepareStackTrace`: that one maps nothing.)
+ */
+function hooked(prev: typeof Error.prepareStackTrace): boolean {
+  return (prev !== undefined && prev.name !== 'ErrorPrepareStackTrace') || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true;
+}
+
+/** Calls `f` with V8's call sites handed over raw (see `callSites`); undefined when a hook formats stacks. */
+function withRawSites<T>(f: () => T): T | undefined {
+  const prev = Error.prepareStackTrace;
+  if (hooked(prev)) return undefined;
+  Error.prepareStackTrace = rawSites;
+  try {
+    return f();
+  } finally {
+    if (prev === undefined) delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+    else Error.prepareStackTrace = prev;
+  }
+}
+
+/**
+ * Capture the caller's location. Only a few frames are looked at, above `skip` (the DSL entry
+ * point the user called); frames inside the DSL itself are passed over. Only the call site of
+ * the definition is kept: a collection of 20,000 packages keeps 20,000 of these alive, and a
+ * stack held for formatting later costs three times the memory (an object in dictionary mode,
+ * an accessor, every frame).
  */
 // eslint-disable-next-line @typescript-eslint/ban-types
 export function captureLocation(skip?: Function): CapturedLocation {
   const holder = {} as Error;
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 3;
-  Error.captureStackTrace(holder, skip ?? captureLocation);
-  Error.stackTraceLimit = limit;
-  return { error: holder };
+  try {
+    const site = withRawSites(() => {
+      Error.captureStackTrace(holder, skip ?? captureLocation);
+      const sites: unknown = holder.stack;
+      if (!Array.isArray(sites)) return undefined;
+      for (const s of sites as NodeJS.CallSite[]) if (!skipFile(s.getFileName() ?? '')) return s;
+      return undefined;
+    });
+    if (site) return site;
+    if (holder.stack === undefined) Error.captureStackTrace(holder, skip ?? captureLocation);
+    return { error: holder };
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/;
@@ -52,51 +94,41 @@ export function sourceFileOf(file: string): string {
   return file;
 }
 
-/** True for a frame's file that is not where a package was defined. */
+/** True for a frame's file (a path or a `file:` URL) that is not where a package was defined. */
 function skipFile(file: string): boolean {
+  if (file.startsWith('file://')) return file.startsWith(DSL_URL) || file.includes('/node_modules/');
   return !file.startsWith('/') || file.startsWith(DSL_DIR) || file.includes(`${sep}node_modules${sep}`);
 }
 
-/**
- * The captured frames as V8 call sites, read before anything formats the stack as text. V8
- * works out a frame's line only when asked, and for the top-level frame of a large module that
- * costs a scan of the whole module, so formatting every frame made resolving the locations of a
- * 20,000-package file quadratic; only the frame we use is asked for its line here.
- */
-function callSites(error: Error): NodeJS.CallSite[] | undefined {
-  // A source-map hook (a test runner, --enable-source-maps) maps positions when formatting the
-  // text; raw call sites would bypass it, so leave the stack to it then.
-  // (Node 20 exposes its own default as `ErrorPrepareStackTrace`: that one maps nothing.)
-  const prev = Error.prepareStackTrace;
-  if ((prev !== undefined && prev.name !== 'ErrorPrepareStackTrace') || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) return undefined;
-  Error.prepareStackTrace = (_e, sites) => sites;
-  try {
-    const stack: unknown = error.stack;
-    return Array.isArray(stack) ? (stack as NodeJS.CallSite[]) : undefined;
-  } finally {
-    if (prev === undefined) delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
-    else Error.prepareStackTrace = prev;
-  }
+/** The location of a call site: the file (a `dist/` one mapped to its source), line and column. */
+function siteLocation(site: NodeJS.CallSite): Location | undefined {
+  let file = site.getFileName() ?? '';
+  if (file.startsWith('file://')) file = fileURLToPath(file);
+  // V8 works out a frame's line only when asked; for the top-level frame of a large module that
+  // costs a scan of the whole module, so only the frame used is asked.
+  const line = site.getLineNumber();
+  if (line === null) return undefined;
+  return { file: sourceFileOf(file), line, column: site.getColumnNumber() ?? 1 };
 }
 
 /** Turn a capture into a location: the first stack frame outside the DSL modules. */
 export function resolveLocation(captured: CapturedLocation | undefined): Location | undefined {
   if (captured === undefined) return undefined;
-  if (!('error' in captured)) return captured;
-  const sites = callSites(captured.error);
-  if (sites) {
-    for (const site of sites) {
-      let file = site.getFileName() ?? '';
-      if (file.startsWith('file://')) file = fileURLToPath(file);
-      if (skipFile(file)) continue;
-      const line = site.getLineNumber();
-      if (line === null) continue;
-      return { file: sourceFileOf(file), line, column: site.getColumnNumber() ?? 1 };
+  if ('file' in captured) return captured;
+  if (!('error' in captured)) return siteLocation(captured);
+  const error = captured.error;
+  // Read before anything formats the stack as text (then it is parsed below).
+  const sites = withRawSites(() => error.stack as unknown);
+  if (Array.isArray(sites)) {
+    for (const site of sites as NodeJS.CallSite[]) {
+      if (skipFile(site.getFileName() ?? '')) continue;
+      const loc = siteLocation(site);
+      if (loc) return loc;
     }
     return undefined;
   }
-  // The stack was already formatted (someone read it): parse the text.
-  const lines = (captured.error.stack ?? '').split('\n').slice(1);
+  // The stack was formatted as text (by a hook, or someone read it): parse the text.
+  const lines = (error.stack ?? '').split('\n').slice(1);
   for (const line of lines) {
     const m = FRAME.exec(line);
     if (!m) continue;

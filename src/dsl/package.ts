@@ -334,7 +334,20 @@ function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantVa
   }
 }
 
-const EMPTY: readonly Package[] = Object.freeze([]);
+// Empty lists and records are one frozen value each, shared by every package that has them
+// (most have no arguments, variants or properties): 20,000 packages would otherwise keep
+// 20,000 copies of each.
+const NO_ITEMS: readonly never[] = Object.freeze([]);
+const NO_KEYS: Readonly<Record<string, never>> = Object.freeze({});
+const NO_KEYS_NULL: Readonly<Record<string, never>> = Object.freeze(Object.create(null) as Record<string, never>);
+const ONLY_OUT: readonly string[] = Object.freeze(['out']);
+
+/** Whether `x` has an own key (string or symbol). */
+function hasOwnKey(x: object): boolean {
+  return Reflect.ownKeys(x).length > 0;
+}
+
+const EMPTY: readonly Package[] = NO_ITEMS;
 
 function checkInputs(field: string, list: unknown, problems: string[]): readonly Package[] {
   if (list === undefined) return EMPTY;
@@ -355,11 +368,11 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
           (x === undefined ? ' (is it imported? a package used before its definition in the same module, or an import cycle between package modules, gives undefined)' : ''),
       );
   });
-  return Object.freeze(out);
+  return out.length === 0 ? EMPTY : Object.freeze(out);
 }
 
 function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: string[]): BuildArguments {
-  if (args === undefined) return Object.freeze({});
+  if (args === undefined) return NO_KEYS;
   if (typeof args !== 'object' || args === null || Array.isArray(args)) {
     problems.push(`arguments must be an object, not ${describe(args)}`);
     return Object.freeze({});
@@ -449,9 +462,10 @@ function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: 
  */
 function deepFreeze<T>(x: T): T {
   if (typeof x !== 'object' || x === null || Object.isFrozen(x) || isPackage(x) || isOrigin(x)) return x;
-  if (Array.isArray(x)) return Object.freeze(x.map(deepFreeze)) as T;
+  if (Array.isArray(x)) return (x.length === 0 ? NO_ITEMS : Object.freeze(x.map(deepFreeze))) as T;
   const proto = Object.getPrototypeOf(x);
   if (proto !== Object.prototype && proto !== null) return x;
+  if (!hasOwnKey(x)) return (proto === null ? NO_KEYS_NULL : NO_KEYS) as T;
   const out = Object.create(proto) as Record<string, unknown>;
   for (const [k, v] of Object.entries(x)) out[k] = deepFreeze(v);
   return Object.freeze(out) as T;
@@ -541,7 +555,6 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     }
   problems.push(...checkVariantChoice(String(spec.name), decls, choice));
   Object.assign(values, choice);
-  Object.freeze(values);
 
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
   const seen = guardVariants(values);
@@ -575,9 +588,9 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     inputs,
     nativeInputs,
     propagatedInputs,
-    outputs: Object.freeze([...outputs]),
+    outputs: outputs.length === 1 && outputs[0] === 'out' ? ONLY_OUT : Object.freeze([...outputs]),
     variantDecls: deepFreeze(decls),
-    variants: values,
+    variants: hasOwnKey(values) ? Object.freeze(values) : NO_KEYS,
     synopsis: spec.synopsis,
     description: spec.description,
     homePage: spec.homePage,

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/**
+ * Runs `body` as a package file of its own in a plain Node, with the built modules: no test
+ * runner's source-map hook formats stacks there, so the DSL keeps only the definition's call
+ * site (under vitest it keeps the stack for the hook; package.test.ts checks that path).
+ */
+function run(body: string, prelude = ''): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-location-'));
+  try {
+    const file = join(dir, 'defs.mjs');
+    const dsl = pathToFileURL(join(ROOT, 'dist/src/index.js')).href;
+    writeFileSync(
+      file,
+      `import { definePackage, inherit, trivial, licenses } from ${JSON.stringify(dsl)};\n` +
+        `const spec = { version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat };\n` +
+        `${prelude}\n` +
+        `const at = (p) => p.location && { file: p.location.file, line: p.location.line };\n` +
+        body,
+    );
+    return JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('package locations (built modules, no source-map hook)', () => {
+  it('are the lines of definePackage, inherit, .with() and a helper that defines packages', () => {
+    const got = run(
+      [
+        /* 5 */ `const a = definePackage({ name: 'a', ...spec });`,
+        /* 6 */ `const b = inherit(a, { name: 'b' });`,
+        /* 7 */ `const c = a.with({ name: 'c' });`,
+        /* 8 */ `const helper = (name) =>`,
+        /* 9 */ `  definePackage({ name, ...spec });`,
+        /* 10 */ `const d = helper('d');`,
+        /* 11 */ `console.log(JSON.stringify([a, b, c, d].map(at)));`,
+      ].join('\n'),
+    ) as { file: string; line: number }[];
+    expect(got.map((l) => l.line)).toEqual([5, 6, 7, 9]);
+    for (const l of got) expect(l.file).toMatch(/tsdsl-location-[^/]+\/defs\.mjs$/);
+  });
+
+  it('pass over frames inside node_modules to the package file that called them', () => {
+    // A library of helpers installed as a dependency: the location is where the package file used it.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-location-lib-'));
+    try {
+      const lib = join(dir, 'node_modules', 'helpers', 'index.mjs');
+      execFileSync('mkdir', ['-p', join(dir, 'node_modules', 'helpers')]);
+      const dsl = pathToFileURL(join(ROOT, 'dist/src/index.js')).href;
+      writeFileSync(lib, `import { definePackage } from ${JSON.stringify(dsl)};\nexport const make = (spec) => definePackage(spec);\n`);
+      const got = run(
+        [/* 5 */ `const e = make({ name: 'e', ...spec });`, /* 6 */ `console.log(JSON.stringify(at(e)));`].join('\n'),
+        `import { make } from ${JSON.stringify(pathToFileURL(lib).href)};`,
+      ) as { file: string; line: number };
+      expect(got.line).toBe(5);
+      expect(got.file).toMatch(/defs\.mjs$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('name the line in an error about the definition', () => {
+    const got = run(
+      [/* 5 */ `try { definePackage({ name: 'bad', ...spec, version: '' }); } catch (e) { console.log(JSON.stringify(e.message)); }`].join('\n'),
+    ) as string;
+    expect(got).toMatch(/package `bad` at .*defs\.mjs:5: version "" must be/);
+  });
+});
