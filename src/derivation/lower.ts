@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, fullName, inputLabels, isPackage, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, fullName, inputLabels, isPackage, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -298,9 +298,12 @@ export class Lowerer {
   /**
    * Hash every local file and directory the packages' bags refer to (sources, patches), and
    * fetch and hash every URL or git origin that has no sha256 (see `fetchUnpinned`), so that
-   * `lower` needs no I/O. Reports every missing file at once.
+   * `lower` needs no I/O. Reports every missing file at once. While no package made so far has
+   * such a source (the usual case: every origin pinned, no local file), there is nothing to
+   * look for, and the graph is not walked.
    */
   async prepare(roots: readonly Package[]): Promise<void> {
+    if (packagesToPrepare() === 0) return;
     const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new PackageMap<true>();

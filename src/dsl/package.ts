@@ -599,10 +599,30 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     replacement: spec.replacement,
   });
   recipes.set(pkg, recipe);
+  countToPrepare(pkg.source);
   return Object.freeze(pkg);
 }
 
 type PackageFields = Omit<Package, typeof PACKAGE_BRAND | 'location' | 'with'>;
+
+// How many packages have been made (by any loaded copy of this module: the count lives on the
+// global object under a registered symbol, as the brands do) whose source `Lowerer.prepare` has
+// work for: a local file or directory to hash, or an origin or patch without a sha256 to fetch.
+// While there is none, no graph holds one, and prepare need not walk the graph to look.
+const TO_PREPARE = Symbol.for('tsdsl.packagesToPrepare');
+
+/** How many packages made so far have a source that `Lowerer.prepare` must hash or fetch (see TO_PREPARE). */
+export function packagesToPrepare(): number {
+  return (globalThis as { [TO_PREPARE]?: number })[TO_PREPARE] ?? 0;
+}
+
+/** Counts a package made with `source` when prepare has work for it. */
+function countToPrepare(source: Origin | null | undefined): void {
+  if (!source) return;
+  let needs = source.kind === 'local' || source.sha256 === undefined;
+  for (const patch of source.patches) needs ||= typeof patch === 'string' || patch.sha256 === undefined;
+  if (needs) (globalThis as { [TO_PREPARE]?: number })[TO_PREPARE] = packagesToPrepare() + 1;
+}
 
 /** How many package records were made (each one's serial is the count before it). */
 let serials = 0;
@@ -845,6 +865,7 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   if ('version' in o) f.version = o['version'] as string;
   if ('source' in o) f.source = (o['source'] as Origin | null) ?? null;
   const q = new PackageRecord(f);
+  countToPrepare(q.source);
   // The recipe's spec is built only if someone inherits from or re-varies the result.
   recipes.set(q, new DerivedRecipe(p, overrides, base.captured, inputLabels(p)));
   return Object.freeze(q);
