@@ -40,7 +40,7 @@ function hooked(prev: typeof Error.prepareStackTrace): boolean {
   return (prev !== undefined && prev.name !== 'ErrorPrepareStackTrace') || (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true;
 }
 
-/** Calls `f` with V8's call sites handed over raw (see `callSites`); undefined when a hook formats stacks. */
+/** Calls `f` with V8's call sites handed over raw (an array, not text); undefined, without calling it, when a hook formats stacks. */
 function withRawSites<T>(f: () => T): T | undefined {
   const prev = Error.prepareStackTrace;
   if (hooked(prev)) return undefined;
@@ -128,7 +128,9 @@ export function resolveLocation(captured: CapturedLocation | undefined): Locatio
     return undefined;
   }
   // The stack was formatted as text (by a hook, or someone read it): parse the text.
-  const lines = (error.stack ?? '').split('\n').slice(1);
+  const text: unknown = error.stack;
+  if (typeof text !== 'string') return undefined;
+  const lines = text.split('\n').slice(1);
   for (const line of lines) {
     const m = FRAME.exec(line);
     if (!m) continue;

@@ -555,6 +555,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     }
   problems.push(...checkVariantChoice(String(spec.name), decls, choice));
   Object.assign(values, choice);
+  Object.freeze(values);
 
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
   const seen = guardVariants(values);
@@ -590,7 +591,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     propagatedInputs,
     outputs: outputs.length === 1 && outputs[0] === 'out' ? ONLY_OUT : Object.freeze([...outputs]),
     variantDecls: deepFreeze(decls),
-    variants: hasOwnKey(values) ? Object.freeze(values) : NO_KEYS,
+    variants: hasOwnKey(values) ? values : NO_KEYS,
     synopsis: spec.synopsis,
     description: spec.description,
     homePage: spec.homePage,
@@ -706,7 +707,7 @@ function emptyPage<T>(): Array<T | undefined> {
   return page;
 }
 
-/** Resolved locations, cached (resolving formats a stack trace). */
+/** Resolved locations, cached (resolving asks V8 for a line, or parses a formatted stack). */
 const locations = new WeakMap<Package, Location | undefined>();
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,20 +48,33 @@ describe('package locations (built modules, no source-map hook)', () => {
     for (const l of got) expect(l.file).toMatch(/tsdsl-location-[^/]+\/defs\.mjs$/);
   });
 
-  it('pass over frames inside node_modules to the package file that called them', () => {
+  it('pass over frames inside node_modules to the package file that called them (none when it is too deep)', () => {
     // A library of helpers installed as a dependency: the location is where the package file used it.
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-location-lib-'));
     try {
       const lib = join(dir, 'node_modules', 'helpers', 'index.mjs');
-      execFileSync('mkdir', ['-p', join(dir, 'node_modules', 'helpers')]);
+      mkdirSync(join(dir, 'node_modules', 'helpers'), { recursive: true });
       const dsl = pathToFileURL(join(ROOT, 'dist/src/index.js')).href;
-      writeFileSync(lib, `import { definePackage } from ${JSON.stringify(dsl)};\nexport const make = (spec) => definePackage(spec);\n`);
+      writeFileSync(
+        lib,
+        `import { definePackage } from ${JSON.stringify(dsl)};\n` +
+          `export const make = (spec) => definePackage(spec);\n` +
+          // Three calls deep in the library: no frame V8 records is the package file's.
+          `export const deep = (spec) => deeper(spec);\nconst deeper = (spec) => deepest(spec);\nconst deepest = (spec) => definePackage(spec);\n`,
+      );
       const got = run(
-        [/* 5 */ `const e = make({ name: 'e', ...spec });`, /* 6 */ `console.log(JSON.stringify(at(e)));`].join('\n'),
-        `import { make } from ${JSON.stringify(pathToFileURL(lib).href)};`,
-      ) as { file: string; line: number };
-      expect(got.line).toBe(5);
-      expect(got.file).toMatch(/defs\.mjs$/);
+        [
+          /* 5 */ `const e = make({ name: 'e', ...spec });`,
+          /* 6 */ `const f = deep({ name: 'f', ...spec });`,
+          // A stack formatter installed after the definitions (source-map-support, say) changes nothing.
+          /* 7 */ `Error.prepareStackTrace = (e, sites) => String(e) + sites.map((s) => '\\n    at ' + s).join('');`,
+          /* 8 */ `console.log(JSON.stringify([at(e), at(f) ?? null]));`,
+        ].join('\n'),
+        `import { make, deep } from ${JSON.stringify(pathToFileURL(lib).href)};`,
+      ) as [{ file: string; line: number }, null];
+      expect(got[0].line).toBe(5);
+      expect(got[0].file).toMatch(/defs\.mjs$/);
+      expect(got[1]).toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

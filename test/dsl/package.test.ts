@@ -74,6 +74,20 @@ describe('definePackage', () => {
     expect(p.location?.line).toBe(Number(line) + 1);
   });
 
+  it('does not let a field function change the variants it is given', () => {
+    // The variants handed to `inputs: (v) => …` are the package's own (frozen) record.
+    expect(() =>
+      definePackage({
+        name: 'meddler', version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat,
+        variants: { mpi: false },
+        inputs: (v: Record<string, unknown>) => {
+          v['mpi'] = true;
+          return [];
+        },
+      }),
+    ).toThrow(TypeError);
+  });
+
   it('refuses env entries, flags and outputs the build could not pass or would silently override', () => {
     const e = errorOf(() =>
       dummyPackage({
