@@ -15,9 +15,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
-import { flagReferences, inputVariable, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
+import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, fullName, inputLabels, isPackage, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -303,7 +303,15 @@ export class Lowerer {
    * look for, and the graph is not walked.
    */
   async prepare(roots: readonly Package[]): Promise<void> {
-    if (packagesToPrepare() === 0) return;
+    // Nothing to look for while no package made so far has a local or unpinned source, once the
+    // build systems' lists (made when first needed, and they may make packages) are made. The
+    // packages of another copy of tsdsl (an older one) may not be counted: their graphs are walked.
+    if (packagesToPrepare() === 0 && roots.every(madeHere)) {
+      settleBuildSystems();
+      this.walkSkipped = packagesToPrepare() === 0;
+      if (this.walkSkipped) return;
+    }
+    this.walkSkipped = false;
     const files = new Map<string, [Package, string]>();
     const unpinned = new Map<UrlOrigin | GitOrigin, [Package, string]>();
     const seen = new PackageMap<true>();
@@ -361,6 +369,16 @@ export class Lowerer {
         fail(p, field, `${what} has no sha256, and fetching it to compute one failed: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** The last prepare() found no package with a local or unpinned source, and did not walk the graph. */
+  private walkSkipped = false;
+
+  /** For an error about a file not hashed or an origin not fetched: why prepare() may have missed it. */
+  private skippedHint(): string {
+    return this.walkSkipped
+      ? ' (prepare() did not look: no package made by this copy of tsdsl had a local or unpinned source when it ran; was this one made after it, or by another, older, copy of tsdsl?)'
+      : '';
   }
 
   /** The derivation that builds `p` (its own build, before any graft). */
@@ -646,7 +664,7 @@ export class Lowerer {
 
   private addSource(p: Package, file: string, field: string): string {
     const h = this.fileHashes.get(file);
-    if (!h) fail(p, field, `\`${file}\` was not hashed; call prepare() before lower() (or check that it exists)`);
+    if (!h) fail(p, field, `\`${file}\` was not hashed; call prepare() before lower() (or check that it exists)${this.skippedHint()}`);
     const name = basename(file).replace(/[^A-Za-z0-9+\-._?=]/g, '_');
     const path = makeSourcePath(name, h.hash, [], this.storeDir);
     if (!this.items.has(path)) this.items.set(path, { kind: 'source', path, name, file, narHash: h.hash, narSize: h.size });
@@ -677,7 +695,7 @@ export class Lowerer {
         fail(
           p,
           field,
-          `${origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)`,
+          `${origin.kind === 'url' ? `\`${origin.urls[0]}\`` : `git ${origin.url} ${origin.commit}`} has no sha256, so its store path cannot be computed before it is fetched; pin it with a sha256, or give a local file (--with-source=./FILE)${this.skippedHint()}`,
           { unpinned: true },
         );
       }

@@ -165,7 +165,7 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
     let cache: readonly Package[] | undefined;
     return () => (cache ??= Object.freeze(checkedList(spec.name, what, f ? f() : [])));
   };
-  return Object.freeze({
+  const bs: BuildSystem = Object.freeze({
     [BUILD_SYSTEM_BRAND]: true as const,
     name: spec.name,
     description: spec.description,
@@ -174,6 +174,40 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
     toolchain: once(spec.toolchain, 'toolchain'),
     tools: once(spec.tools, 'tools'),
   });
+  // A thunk may define packages (a local helper) when first called: prepare() settles them first.
+  if (spec.toolchain || spec.tools) unsettled().add(new WeakRef(bs));
+  return bs;
+}
+
+// Build systems (of any loaded copy) whose thunks may not have run yet, on the global object as the
+// count of packages to prepare is (package.ts): weakly held, so an unused one is not kept alive.
+const UNSETTLED = Symbol.for('tsdsl.unsettledBuildSystems');
+function unsettled(): Set<WeakRef<BuildSystem>> {
+  return ((globalThis as { [UNSETTLED]?: Set<WeakRef<BuildSystem>> })[UNSETTLED] ??= new Set());
+}
+
+/**
+ * Runs the toolchain and tools thunks of every build system defined so far that has not run
+ * them (each once; they are cached), so that the packages they define exist before
+ * `Lowerer.prepare` counts them. A thunk that throws is left for the lowering that needs it to report.
+ */
+export function settleBuildSystems(): void {
+  const set = unsettled();
+  // A thunk may define a build system in turn: until none is left.
+  while (set.size) {
+    for (const ref of [...set]) {
+      set.delete(ref);
+      const bs = ref.deref();
+      if (!bs) continue;
+      for (const list of [bs.toolchain, bs.tools]) {
+        try {
+          list();
+        } catch {
+          // Reported by the lowering that needs the list, if any does.
+        }
+      }
+    }
+  }
 }
 
 /**

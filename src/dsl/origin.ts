@@ -247,10 +247,38 @@ export function local(path: string, options: CommonSpec & { base?: string } = {}
   return withLocation({ ...common, kind: 'local' as const, path: isAbsolute(path) ? path : resolve(base, path) } as LocalOrigin, loc);
 }
 
-/** A copy of `origin` with other fields (patches, snippet, …), keeping its kind and checks. */
+/**
+ * A copy of `origin` with other fields (patches, snippet, …), keeping its kind and location.
+ * The changed fields are checked as `url()`, `git()` and `local()` check theirs (a relative
+ * patch or path is taken relative to the module that calls `withOrigin`).
+ */
 export function withOrigin<O extends Origin>(origin: O, changes: Partial<Omit<O, 'kind' | typeof ORIGIN_BRAND | 'location'>>): O {
-  const copy = { ...origin, ...changes } as Record<string | symbol, unknown>;
+  const loc = captureLocation(withOrigin);
+  if (!isOrigin(origin)) fail('withOrigin', loc, [`the first argument is ${origin === null ? 'null' : typeof origin}, not an origin made by url(), git() or local()`]);
+  const kind = origin.kind;
+  const problems: string[] = [];
+  const known = kind === 'url' ? URL_KEYS : kind === 'git' ? GIT_KEYS : ['path', ...COMMON_KEYS];
+  checkKeys(kind, changes, known, "{ patches: [...origin.patches, './fix.patch'] }", loc, problems);
+  const c = changes as Record<string, unknown>;
+  const copy: Record<string | symbol, unknown> = { ...origin, ...changes };
   delete copy['location'];
-  const loc = origin.location;
-  return withLocation(copy as unknown as O, loc ?? captureLocation());
+  Object.assign(copy, commonFields({ patches: copy['patches'], patchFlags: copy['patchFlags'], snippet: copy['snippet'] } as CommonSpec, loc, problems));
+  if (kind !== 'local' && c['sha256'] !== undefined) copy['sha256'] = normaliseSha256(c['sha256'], problems);
+  if (kind === 'url' && 'urls' in c) {
+    const urls: unknown[] = typeof c['urls'] === 'string' ? [c['urls']] : Array.isArray(c['urls']) ? [...(c['urls'] as unknown[])] : [];
+    if (urls.length === 0) problems.push('no URL given');
+    for (const u of urls) checkUrl(u, problems);
+    copy['urls'] = Object.freeze(urls);
+  }
+  if (kind === 'url' && 'fileName' in c && (typeof c['fileName'] !== 'string' || !c['fileName'])) problems.push('fileName must be a non-empty string');
+  if (kind === 'git' && 'url' in c && (typeof c['url'] !== 'string' || !c['url'])) problems.push('git origin needs a url');
+  if (kind === 'git' && 'commit' in c && (typeof c['commit'] !== 'string' || !c['commit'])) problems.push('git origin needs a commit (a commit id, tag or branch)');
+  if (kind === 'git' && 'recursive' in c && typeof c['recursive'] !== 'boolean') problems.push('recursive must be true or false');
+  if (kind === 'local' && 'path' in c) {
+    const path = c['path'];
+    if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
+    else if (!isAbsolute(path)) copy['path'] = resolve(callerDir(loc) ?? process.cwd(), path);
+  }
+  if (problems.length) fail(kind, loc, problems);
+  return withLocation(copy as unknown as O, origin.location ?? loc);
 }

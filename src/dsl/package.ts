@@ -617,11 +617,19 @@ export function packagesToPrepare(): number {
   return (globalThis as { [TO_PREPARE]?: number })[TO_PREPARE] ?? 0;
 }
 
+/**
+ * Whether `p` was made by this copy of the DSL, which counts its packages to prepare (one made
+ * by another copy, an older one say, may not be counted).
+ */
+export function madeHere(p: Package): boolean {
+  return PackageRecord.serialOf(p) >= 0;
+}
+
 /** Counts a package made with `source` when prepare has work for it. */
 function countToPrepare(source: Origin | null | undefined): void {
   if (!source) return;
   let needs = source.kind === 'local' || source.sha256 === undefined;
-  for (const patch of source.patches) needs ||= typeof patch === 'string' || patch.sha256 === undefined;
+  for (const patch of source.patches ?? []) needs ||= typeof patch === 'string' || patch.sha256 === undefined;
   if (needs) (globalThis as { [TO_PREPARE]?: number })[TO_PREPARE] = packagesToPrepare() + 1;
 }
 

@@ -37,17 +37,25 @@ function run(body: string): Record<string, unknown> {
 describe('Lowerer.prepare', () => {
   it('does not walk the graph while no package has a local file or an unpinned origin, and lowers the same', () => {
     const got = run(`
-      const leaf = definePackage({ name: 'leaf', buildSystem: counting, source: url({ urls: 'https://example.org/leaf-1.tar.gz', sha256: '${'0'.repeat(64)}' }), ...spec });
+      const made = definePackage({ name: 'leaf', buildSystem: counting, source: url({ urls: 'https://example.org/leaf-1.tar.gz', sha256: '${'0'.repeat(64)}' }), ...spec });
+      // The walk reads each package's source: a proxy of the leaf counts the reads.
+      let reads = 0;
+      const leaf = new Proxy(made, { get: (t, k) => (k === 'source' && reads++, t[k]) });
       const top = definePackage({ name: 'top', buildSystem: trivial, inputs: [leaf], ...spec });
       const l = new Lowerer('/tsdsl/store');
       await l.prepare([top]);
-      const afterPrepare = walked;
+      const afterPrepare = reads;
       const drv = l.lower(top).drvPath;
-      console.log(JSON.stringify({ afterPrepare, afterLower: walked, drv }));
+      // A root that is not this copy's own record (another copy of tsdsl may not count what it
+      // makes) is walked all the same.
+      reads = 0;
+      await new Lowerer('/tsdsl/store').prepare([leaf]);
+      console.log(JSON.stringify({ afterPrepare, thunks: walked, drv, foreignRoot: reads }));
     `);
     expect(got['afterPrepare']).toBe(0);
-    expect(got['afterLower']).toBe(1);
+    expect(got['thunks']).toBe(1);
     expect(got['drv']).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-top-1\.drv$/);
+    expect(got['foreignRoot']).toBeGreaterThan(0);
   });
 
   it('walks it once any package has one (in the graph or not), and still says which file is missing', () => {
@@ -79,5 +87,31 @@ describe('Lowerer.prepare', () => {
     `.replace('writeFileSync', `(await import('node:fs')).writeFileSync`));
     expect(got['afterPrepare']).toBe(1);
     expect(got['drv']).toMatch(/-leaf-1\.drv$/);
+  });
+
+  it("hashes what a build system's thunk defines on first use (it runs before the count is read)", () => {
+    const got = run(`
+      (await import('node:fs')).writeFileSync(dir + '/tool.tar.gz', 'x');
+      const lazy = defineBuildSystem({ name: 'lazy', description: 'x', phases: ['build'],
+        tools: () => [definePackage({ name: 'tool', buildSystem: trivial, source: local(dir + '/tool.tar.gz'), ...spec })] });
+      const top = definePackage({ name: 'top', buildSystem: lazy, ...spec });
+      const l = new Lowerer('/tsdsl/store');
+      await l.prepare([top]);
+      console.log(JSON.stringify({ drv: l.lower(top).drvPath }));
+    `);
+    expect(got['drv']).toMatch(/-top-1\.drv$/);
+  });
+
+  it('says why a file was not hashed when prepare() had nothing to look for and a package made later has one', () => {
+    const got = run(`
+      const top = definePackage({ name: 'top', buildSystem: trivial, ...spec });
+      const l = new Lowerer('/tsdsl/store');
+      await l.prepare([top]);
+      const late = definePackage({ name: 'late', buildSystem: trivial, source: local(dir + '/late.tar.gz'), ...spec });
+      let error = '';
+      try { l.lower(late); } catch (e) { error = e.message; }
+      console.log(JSON.stringify({ error }));
+    `);
+    expect(got['error']).toMatch(/late\.tar\.gz` was not hashed; call prepare\(\) before lower\(\) .*\(prepare\(\) did not look: no package made by this copy of tsdsl had a local or unpinned source when it ran; was this one made after it/);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import {
   definePackage,
   directInputs,
@@ -10,6 +11,7 @@ import {
   url,
   git,
   local,
+  withOrigin,
   withVariants,
   specString,
   type Package,
@@ -222,6 +224,22 @@ describe('origins', () => {
     expect(e.message).toContain('gopher://x');
     expect(e.message).toContain('sha256 hash `abc` has 3 characters; expected 64 hex, 52 nix-base32 or 44 base64 characters, or an SRI `sha256-…` string; `tsdsl hash FILE` (or `sha256sum FILE`) prints the sha256 of the downloaded file');
     expect(errorOf(() => url({ urls: 'mirror://gnuu/x.tar.gz', sha256: 'a'.repeat(64) })).message).toMatch(/unknown mirror `gnuu` in `mirror:\/\/gnuu\/x\.tar\.gz`; did you mean `gnu`\? \(the mirrors: debian, gnu, .*; or give the full https:\/\/ URL\)$/);
+  });
+
+  it('withOrigin checks what it changes as url() does, and keeps the kind and location', () => {
+    const o = url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA_HEX, patches: ['/srv/one.patch'] });
+    const more = withOrigin(o, { patches: [...o.patches, './two.patch'] });
+    expect(more.patches).toEqual(['/srv/one.patch', join(import.meta.dirname, 'two.patch')]);
+    expect(more.kind).toBe('url');
+    expect(more.location).toEqual(o.location);
+    expect(withOrigin(o, { patches: undefined } as never).patches).toEqual([]);
+    const e = errorOf(() => withOrigin(o, { patches: './fix.patch' as never, sha256: 'abc', urls: ['gopher://x'] }));
+    expect(e.message).toMatch(/url origin at test\/dsl\/package\.test\.ts:\d+ has 3 problems/);
+    expect(e.message).toContain('patches must be a list of file names and url() origins');
+    expect(e.message).toContain('sha256 hash `abc` has 3 characters');
+    expect(e.message).toContain('gopher://x');
+    expect(errorOf(() => withOrigin(o, { patchez: [] } as never)).message).toContain('unknown field `patchez`; did you mean `patches`?');
+    expect(errorOf(() => withOrigin(null as never, {})).message).toMatch(/withOrigin origin at .*: the first argument is null, not an origin/);
   });
 
   it('a url() without sha256 says how to find it', () => {
