@@ -208,7 +208,10 @@ interface Recipe {
   readonly labels?: ReadonlyMap<Package, string> | undefined;
 }
 
-const recipes = new WeakMap<Package, Recipe>();
+/** How `p` was made; undefined for a package of another copy of this module. */
+function recipeOf(p: Package): Recipe | undefined {
+  return PackageRecord.recipeOf(p);
+}
 /** withVariants memo: (recipe, canonical choice) → package, so `scotch+mpi` is one object. */
 const variantMemo = new WeakMap<Recipe, Map<string, Package>>();
 
@@ -359,16 +362,19 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
     );
     return EMPTY;
   }
-  const out: Package[] = [];
-  list.forEach((x, i) => {
-    if (isPackage(x)) out.push(x);
-    else
-      problems.push(
-        `${field}[${i}] is ${describe(x)}, not a package` +
-          (x === undefined ? ' (is it imported? a package used before its definition in the same module, or an import cycle between package modules, gives undefined)' : ''),
-      );
-  });
-  return out.length === 0 ? EMPTY : Object.freeze(out);
+  if (list.length === 0) return EMPTY;
+  // A copy of the caller's list (which stays theirs to change) of its very length: one grown by
+  // pushes would keep twice the slots, in each of 20,000 packages.
+  const out = list.slice() as Package[];
+  for (let i = 0; i < out.length; i++) {
+    const x: unknown = out[i];
+    if (isPackage(x)) continue;
+    problems.push(
+      `${field}[${i}] is ${describe(x)}, not a package` +
+        (x === undefined ? ' (is it imported? a package used before its definition in the same module, or an import cycle between package modules, gives undefined)' : ''),
+    );
+  }
+  return Object.freeze(out);
 }
 
 function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: string[]): BuildArguments {
@@ -580,7 +586,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     );
   }
 
-  const pkg = new PackageRecord({
+  const pkg = new PackageRecord(recipe, {
     name: spec.name,
     version: spec.version,
     source: spec.source ?? null,
@@ -599,7 +605,6 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     properties: deepFreeze(spec.properties ?? {}),
     replacement: spec.replacement,
   });
-  recipes.set(pkg, recipe);
   countToPrepare(pkg.source);
   return Object.freeze(pkg);
 }
@@ -728,6 +733,8 @@ class PackageRecord implements Package {
   declare readonly [PACKAGE_BRAND]: true;
   /** Its number in the order packages were made: `PackageMap` indexes arrays by it. */
   readonly #serial = serials++;
+  /** How it was made (a field, not a `WeakMap` entry: 20,000 of those cost the collector). */
+  readonly #recipe: Recipe;
   readonly name: string;
   readonly version: string;
   readonly source: Origin | null;
@@ -746,7 +753,8 @@ class PackageRecord implements Package {
   readonly properties: Readonly<Record<string, unknown>>;
   readonly replacement: Package | undefined;
 
-  constructor(f: PackageFields) {
+  constructor(recipe: Recipe, f: PackageFields) {
+    this.#recipe = recipe;
     this.name = f.name;
     this.version = f.version;
     this.source = f.source;
@@ -768,7 +776,7 @@ class PackageRecord implements Package {
 
   get location(): Location | undefined {
     if (locations.has(this)) return locations.get(this);
-    const loc = resolveLocation(recipes.get(this)?.captured);
+    const loc = resolveLocation(recipeOf(this)?.captured);
     locations.set(this, loc);
     return loc;
   }
@@ -780,6 +788,11 @@ class PackageRecord implements Package {
   /** Its serial; -1 for a package made by another copy of this module (which has its own), or for what is not a package. */
   static serialOf(p: Package): number {
     return typeof p === 'object' && p !== null && #serial in p ? p.#serial : -1;
+  }
+
+  /** Its recipe; undefined for a package made by another copy of this module, or for what is not a package. */
+  static recipeOf(p: Package): Recipe | undefined {
+    return typeof p === 'object' && p !== null && #recipe in p ? p.#recipe : undefined;
   }
 }
 Object.defineProperty(PackageRecord.prototype, PACKAGE_BRAND, { value: true });
@@ -814,7 +827,7 @@ export function definePackage<const V extends VariantDecls = Record<never, never
 
 /** The spec of a package inheriting from `parent` with `overrides` (see `inherit`). */
 function inheritedSpec(parent: Package, overrides: Overrides): PackageSpec<VariantDecls> {
-  const base = recipes.get(parent);
+  const base = recipeOf(parent);
   const spec: Record<string, unknown> = base ? { ...base.spec } : {};
   if (!base) {
     // A package from another copy of tsdsl: rebuild a spec from its resolved fields.
@@ -849,7 +862,7 @@ const FAST_FIELDS = new Set(['inputs', 'nativeInputs', 'propagatedInputs', 'buil
  * undefined when the slow path must run (functions, other fields, or a value to report).
  */
 function deriveFast(p: Package, overrides: Overrides): Package | undefined {
-  const base = recipes.get(p);
+  const base = recipeOf(p);
   if (!base || !(p instanceof PackageRecord)) return undefined;
   const o = overrides as Record<string, unknown>;
   for (const k in o) {
@@ -873,10 +886,9 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   if ('properties' in o) f.properties = deepFreeze(o['properties'] as Readonly<Record<string, unknown>>);
   if ('version' in o) f.version = o['version'] as string;
   if ('source' in o) f.source = (o['source'] as Origin | null) ?? null;
-  const q = new PackageRecord(f);
-  countToPrepare(q.source);
   // The recipe's spec is built only if someone inherits from or re-varies the result.
-  recipes.set(q, new DerivedRecipe(p, overrides, base.captured, inputLabels(p)));
+  const q = new PackageRecord(new DerivedRecipe(p, overrides, base.captured, inputLabels(p)), f);
+  countToPrepare(q.source);
   return Object.freeze(q);
 }
 
@@ -908,7 +920,7 @@ function fieldsOf(p: Package): PackageFields {
  * so a transformed package still points at the file that defines it.
  */
 export function derive(p: Package, overrides: Overrides): Package {
-  const q = deriveFast(p, overrides) ?? inheritAt(p, overrides, recipes.get(p)?.captured ?? captureLocation(derive));
+  const q = deriveFast(p, overrides) ?? inheritAt(p, overrides, recipeOf(p)?.captured ?? captureLocation(derive));
   const labels = labelTable.get(p);
   if (labels) labelTable.set(q, labels);
   return q;
@@ -926,7 +938,7 @@ const labelTable = new WeakMap<Package, ReadonlyMap<Package, string>>();
 
 /** The labels of `p`'s inputs that differ from their names (replacement → the replaced input's label). */
 export function inputLabels(p: Package): ReadonlyMap<Package, string> | undefined {
-  return labelTable.get(p) ?? recipes.get(p)?.labels;
+  return labelTable.get(p) ?? recipeOf(p)?.labels;
 }
 
 /** Record that in `p`, each replacement stands for an input of another name (see `inputLabels`). */
@@ -954,7 +966,7 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
   if (problems.length) throw new TsdslError(problems.join('; '));
   const full = { ...p.variants, ...choice };
   if (Object.entries(full).every(([k, v]) => p.variants[k] === v)) return p;
-  const recipe = recipes.get(p);
+  const recipe = recipeOf(p);
   if (!recipe) throw new TsdslError(`cannot change the variants of \`${fullName(p)}\`: it was not made by definePackage`);
   let memo = variantMemo.get(recipe);
   if (!memo) variantMemo.set(recipe, (memo = new Map()));
@@ -1086,14 +1098,14 @@ export function modifyInputs(p: Package, edits: InputEdits): Package {
  * its own (PT-Scotch follows Scotch); undefined when `p` sets its version.
  */
 export function versionParent(p: Package): Package | undefined {
-  const r = recipes.get(p);
+  const r = recipeOf(p);
   return r?.parent && r.overrides && !('version' in r.overrides) ? r.parent : undefined;
 }
 
 /** The packages `p` was inherited from (`inherit`, `modifyInputs`, rewrites), nearest first. */
 export function ancestors(p: Package): Package[] {
   const out: Package[] = [];
-  for (let q = recipes.get(p)?.parent; q && !out.includes(q); q = recipes.get(q)?.parent) out.push(q);
+  for (let q = recipeOf(p)?.parent; q && !out.includes(q); q = recipeOf(q)?.parent) out.push(q);
   return out;
 }
 
