@@ -6,6 +6,7 @@
  * `withVariants(p, { mpi: true })`, `modifyInputs(p, { replace, delete, append, prepend })`.
  * Nothing here touches the network, the store or the file system.
  */
+import { types } from 'node:util';
 import { TsdslError, closest, didYouMean, type FieldCheck } from '../errors.js';
 import {
   setByBuild,
@@ -363,18 +364,39 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
     return EMPTY;
   }
   if (list.length === 0) return EMPTY;
-  // A copy of the caller's list (which stays theirs to change) of its very length: one grown by
-  // pushes would keep twice the slots, in each of 20,000 packages.
-  const out = list.slice() as Package[];
+  // A frozen plain list of packages (ownSpec's copy, say) is kept as it is.
+  if (Object.isFrozen(list) && Object.getPrototypeOf(list) === Array.prototype && allPackages(list)) return list as readonly Package[];
+  const out = plainCopy<unknown>(list as unknown[]);
+  let bad = 0;
   for (let i = 0; i < out.length; i++) {
-    const x: unknown = out[i];
+    const x = out[i];
     if (isPackage(x)) continue;
+    // The first few, and how many more (a list of a million holes is one mistake, not a million).
+    if (++bad > MAX_LISTED) continue;
     problems.push(
       `${field}[${i}] is ${describe(x)}, not a package` +
         (x === undefined ? ' (is it imported? a package used before its definition in the same module, or an import cycle between package modules, gives undefined)' : ''),
     );
   }
-  return Object.freeze(out);
+  if (bad > MAX_LISTED) problems.push(`${field}: ${bad - MAX_LISTED} more items are not packages`);
+  return Object.freeze(out as Package[]);
+}
+
+/** How many bad items of one list are named, one problem each. */
+const MAX_LISTED = 10;
+
+/**
+ * A plain array with the items of `list` (which stays the caller's to change), of its very
+ * length (one grown by pushes keeps twice the slots, in each of 20,000 packages). `slice()`
+ * for a plain array (the copy lowering reads fastest); for anything else (an Array subclass,
+ * whose species would make the copy, or a proxy) the items read by index.
+ */
+function plainCopy<T>(list: readonly T[]): T[] {
+  if (Object.getPrototypeOf(list) === Array.prototype && !Object.prototype.hasOwnProperty.call(list, 'constructor') && !types.isProxy(list)) return list.slice();
+  const n = list.length;
+  const out = new Array<T>(n);
+  for (let i = 0; i < n; i++) out[i] = list[i]!;
+  return out;
 }
 
 function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: string[]): BuildArguments {
@@ -822,7 +844,7 @@ export function definePackage<const V extends VariantDecls = Record<never, never
       `definePackage at ${formatLocation(resolveLocation(captured))} takes one object of fields ({ name, version, source, buildSystem, inputs, … }), not ${describe(spec)}`,
     );
   }
-  return make({ spec: spec as unknown as PackageSpec<VariantDecls>, captured }, {});
+  return make({ spec: ownSpec(spec as unknown as Record<string, unknown>), captured }, {});
 }
 
 /** The spec of a package inheriting from `parent` with `overrides` (see `inherit`). */
@@ -836,7 +858,26 @@ function inheritedSpec(parent: Package, overrides: Overrides): PackageSpec<Varia
   // Resolved parent values are the defaults; overrides win.
   for (const k of ['inputs', 'nativeInputs', 'propagatedInputs', 'arguments'] as const) spec[k] = (_v: unknown, p: Package) => p[k];
   Object.assign(spec, overrides);
-  return spec as unknown as PackageSpec<VariantDecls>;
+  return ownSpec(spec);
+}
+
+/**
+ * The spec a recipe keeps, made again for each variant: a copy whose lists and records are the
+ * package's own, frozen, so that changing the caller's objects after the definition changes
+ * neither the package nor its variants. A list kept here is the very one the record holds
+ * (checkInputs keeps a frozen plain list of packages as it is).
+ */
+function ownSpec(spec: Record<string, unknown>): PackageSpec<VariantDecls> {
+  const own: Record<string, unknown> = { ...spec };
+  for (const k of ['inputs', 'nativeInputs', 'propagatedInputs', 'outputs', 'license']) {
+    const v = own[k];
+    if (Array.isArray(v) && !(Object.isFrozen(v) && Object.getPrototypeOf(v) === Array.prototype)) own[k] = Object.freeze(plainCopy(v));
+  }
+  for (const k of ['arguments', 'properties', 'variants']) {
+    const v = own[k];
+    if (typeof v === 'object' && v !== null) own[k] = deepFreeze(v);
+  }
+  return own as unknown as PackageSpec<VariantDecls>;
 }
 
 function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation, labels = inputLabels(parent)): Package {
@@ -850,6 +891,12 @@ function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLoca
     if (v !== defaultOf(decls[k]!) && checkVariantChoice(String(spec.name), decls, { [k]: v }).length === 0) choice[k] = v;
   }
   return make({ spec, captured, parent, overrides, labels }, choice);
+}
+
+/** Whether every index of `list` holds a package. */
+function allPackages(list: readonly unknown[]): boolean {
+  for (let i = 0; i < list.length; i++) if (!isPackage(list[i])) return false;
+  return true;
 }
 
 /** Fields `derive` can replace without re-running the whole definition. */
@@ -868,7 +915,8 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   for (const k in o) {
     const v = o[k];
     if (!FAST_FIELDS.has(k) || typeof v === 'function') return undefined;
-    if (k.endsWith('nputs') && !(Array.isArray(v) && v.every(isPackage))) return undefined;
+    // Every index (every() passes over holes): anything else goes to the slow path, which reports it.
+    if (k.endsWith('nputs') && !(Array.isArray(v) && allPackages(v))) return undefined;
   }
   if ('version' in o && versionProblem(o['version']) !== undefined) return undefined;
   if ('source' in o && o['source'] !== null && !isOrigin(o['source'])) return undefined;
@@ -877,7 +925,8 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   if ('properties' in o && (typeof o['properties'] !== 'object' || o['properties'] === null)) return undefined;
   // One fresh field object, patched in place: cheaper than spreading per changed field.
   const f = fieldsOf(p) as { -readonly [K in keyof PackageFields]: PackageFields[K] };
-  const list = (x: unknown) => (Object.isFrozen(x) ? (x as readonly Package[]) : Object.freeze([...(x as Package[])]));
+  // A frozen plain list is kept as it is; anything else (a subclass, a proxy) is copied.
+  const list = (x: unknown) => (Object.isFrozen(x) && Object.getPrototypeOf(x) === Array.prototype ? (x as readonly Package[]) : Object.freeze(plainCopy(x as Package[])));
   if ('inputs' in o) f.inputs = list(o['inputs']);
   if ('nativeInputs' in o) f.nativeInputs = list(o['nativeInputs']);
   if ('propagatedInputs' in o) f.propagatedInputs = list(o['propagatedInputs']);

@@ -16,7 +16,7 @@ import {
   specString,
   type Package,
 } from '../../src/dsl/index.js';
-import { PackageMap, inputLabels } from '../../src/dsl/package.js';
+import { PackageMap, derive, inputLabels } from '../../src/dsl/package.js';
 import { TsdslError } from '../../src/errors.js';
 import { dummyPackage } from '../fixtures/dummy.js';
 import { gnu } from '../../packages/build-systems.js';
@@ -74,6 +74,38 @@ describe('definePackage', () => {
     });
     expect(p.location?.file).toMatch(/test\/dsl\/package\.test\.ts$/);
     expect(p.location?.line).toBe(Number(line) + 1);
+  });
+
+  it('keeps input lists of its own: plain, frozen, checked at every index, unchanged by later edits to the caller\'s', () => {
+    const spec = { version: '1', buildSystem: trivial, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat };
+    const a = definePackage({ name: 'a', ...spec });
+    const b = definePackage({ name: 'b', ...spec });
+    // An Array subclass does not make (or iterate) the package's list.
+    class Odd<T> extends Array<T> {
+      override *[Symbol.iterator](): ArrayIterator<T> {
+        yield this[0]!;
+      }
+    }
+    const odd = new Odd<Package>();
+    odd.push(a, b);
+    const p = definePackage({ name: 'p', ...spec, inputs: odd });
+    expect(Object.getPrototypeOf(p.inputs)).toBe(Array.prototype);
+    expect([...p.inputs].map((x) => x.name)).toEqual(['a', 'b']);
+    // Changing the caller's list after the definition changes neither the package nor its variants.
+    const list: Package[] = [a];
+    const q = definePackage({ name: 'q', ...spec, variants: { x: false }, inputs: list });
+    list.push(b);
+    expect(q.inputs.map((x) => x.name)).toEqual(['a']);
+    expect(withVariants(q, { x: true }).inputs.map((x) => x.name)).toEqual(['a']);
+    // A hole is an undefined input, in a definition and in derive's fast path alike; a list of
+    // many is named by its first few.
+    expect(errorOf(() => definePackage({ name: 'r', ...spec, inputs: [a, , b] as Package[] })).message).toMatch(/inputs\[1\] is undefined, not a package/);
+    expect(errorOf(() => derive(a, { inputs: [a, , b] as Package[] })).message).toMatch(/inputs\[1\] is undefined, not a package/);
+    const holes: Package[] = [];
+    holes.length = 100_000;
+    const many = errorOf(() => definePackage({ name: 's', ...spec, inputs: holes })).message;
+    expect(many).toMatch(/has 11 problems/);
+    expect(many).toContain('inputs: 99990 more items are not packages');
   });
 
   it('does not let a field function change the variants it is given', () => {
