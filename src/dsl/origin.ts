@@ -196,14 +196,36 @@ function withLocation<T extends object>(o: T, loc: CapturedLocation): T {
   return Object.freeze(o);
 }
 
+/** A url() origin's URLs (one, or a list tried in order) as a list, each checked. */
+function urlList(urls: unknown, problems: string[]): string[] {
+  const iterable = typeof urls === 'object' && urls !== null && typeof (urls as Iterable<unknown>)[Symbol.iterator] === 'function';
+  const list = typeof urls === 'string' ? [urls] : iterable ? [...(urls as Iterable<string>)] : [];
+  if (list.length === 0) problems.push('no URL given');
+  for (const u of list) checkUrl(u, problems);
+  return list;
+}
+
+/** The checks of a git() origin's repository URL and commit. */
+function checkGitRef(url: unknown, commit: unknown, problems: string[]): void {
+  if (typeof url !== 'string' || !url) problems.push('git origin needs a url');
+  if (typeof commit !== 'string' || !commit) problems.push('git origin needs a commit (a commit id, tag or branch)');
+}
+
+/** A local() origin's path, checked; a relative one taken relative to `base()`. */
+function localPath(path: unknown, base: () => string, problems: string[]): string {
+  if (typeof path !== 'string' || !path) {
+    problems.push('local origin needs a path');
+    return '';
+  }
+  return isAbsolute(path) ? path : resolve(base(), path);
+}
+
 /** A source tarball fetched by URL and checked against its sha256. */
 export function url(spec: UrlSpec): UrlOrigin {
   const loc = captureLocation(url);
   const problems: string[] = [];
   checkKeys('url', spec, URL_KEYS, "{ urls: 'https://…/x-1.0.tar.gz', sha256: '…' }", loc, problems);
-  const urls = typeof spec.urls === 'string' ? [spec.urls] : [...(spec.urls ?? [])];
-  if (urls.length === 0) problems.push('no URL given');
-  for (const u of urls) checkUrl(u, problems);
+  const urls = urlList(spec.urls, problems);
   // As in Guix, a URL source is pinned: say how to find the value rather than only that it is missing.
   const sha256 =
     spec.sha256 === undefined
@@ -221,8 +243,7 @@ export function git(spec: GitSpec): GitOrigin {
   const loc = captureLocation(git);
   const problems: string[] = [];
   checkKeys('git', spec, GIT_KEYS, "{ url: 'https://…/x.git', commit: 'v1.0', sha256: '…' }", loc, problems);
-  if (typeof spec.url !== 'string' || !spec.url) problems.push('git origin needs a url');
-  if (typeof spec.commit !== 'string' || !spec.commit) problems.push('git origin needs a commit (a commit id, tag or branch)');
+  checkGitRef(spec.url, spec.commit, problems);
   const sha256 = spec.sha256 === undefined ? undefined : normaliseSha256(spec.sha256, problems);
   const common = commonFields(spec, loc, problems);
   if (problems.length) fail('git', loc, problems);
@@ -240,11 +261,10 @@ export function local(path: string, options: CommonSpec & { base?: string } = {}
   const loc = captureLocation(local);
   const problems: string[] = [];
   checkKeys('local', options, LOCAL_KEYS, "local('./x-1.0.tar.gz', { patches: ['./fix.patch'] })", loc, problems);
-  if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
-  const base = options.base ?? callerDir(loc) ?? process.cwd();
+  const full = localPath(path, () => options.base ?? callerDir(loc) ?? process.cwd(), problems);
   const common = commonFields(options, loc, problems);
   if (problems.length) fail('local', loc, problems);
-  return withLocation({ ...common, kind: 'local' as const, path: isAbsolute(path) ? path : resolve(base, path) } as LocalOrigin, loc);
+  return withLocation({ ...common, kind: 'local' as const, path: full } as LocalOrigin, loc);
 }
 
 /**
@@ -264,21 +284,12 @@ export function withOrigin<O extends Origin>(origin: O, changes: Partial<Omit<O,
   delete copy['location'];
   Object.assign(copy, commonFields({ patches: copy['patches'], patchFlags: copy['patchFlags'], snippet: copy['snippet'] } as CommonSpec, loc, problems));
   if (kind !== 'local' && c['sha256'] !== undefined) copy['sha256'] = normaliseSha256(c['sha256'], problems);
-  if (kind === 'url' && 'urls' in c) {
-    const urls: unknown[] = typeof c['urls'] === 'string' ? [c['urls']] : Array.isArray(c['urls']) ? [...(c['urls'] as unknown[])] : [];
-    if (urls.length === 0) problems.push('no URL given');
-    for (const u of urls) checkUrl(u, problems);
-    copy['urls'] = Object.freeze(urls);
-  }
+  // The origin's own fields were checked when it was made: the changed ones are checked here.
+  if (kind === 'url' && 'urls' in c) copy['urls'] = Object.freeze(urlList(c['urls'], problems));
   if (kind === 'url' && 'fileName' in c && (typeof c['fileName'] !== 'string' || !c['fileName'])) problems.push('fileName must be a non-empty string');
-  if (kind === 'git' && 'url' in c && (typeof c['url'] !== 'string' || !c['url'])) problems.push('git origin needs a url');
-  if (kind === 'git' && 'commit' in c && (typeof c['commit'] !== 'string' || !c['commit'])) problems.push('git origin needs a commit (a commit id, tag or branch)');
+  if (kind === 'git') checkGitRef(copy['url'], copy['commit'], problems);
   if (kind === 'git' && 'recursive' in c && typeof c['recursive'] !== 'boolean') problems.push('recursive must be true or false');
-  if (kind === 'local' && 'path' in c) {
-    const path = c['path'];
-    if (typeof path !== 'string' || !path) problems.push('local origin needs a path');
-    else if (!isAbsolute(path)) copy['path'] = resolve(callerDir(loc) ?? process.cwd(), path);
-  }
+  if (kind === 'local' && 'path' in c) copy['path'] = localPath(c['path'], () => callerDir(loc) ?? process.cwd(), problems);
   if (problems.length) fail(kind, loc, problems);
   return withLocation(copy as unknown as O, origin.location ?? loc);
 }
