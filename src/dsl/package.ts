@@ -365,7 +365,7 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
   }
   if (list.length === 0) return EMPTY;
   // A frozen plain list of packages (ownSpec's copy, say) is kept as it is.
-  if (Object.isFrozen(list) && Object.getPrototypeOf(list) === Array.prototype && allPackages(list)) return list as readonly Package[];
+  if (isFrozenPlain(list) && allPackages(list)) return list as readonly Package[];
   const out = plainCopy<unknown>(list as unknown[]);
   let bad = 0;
   for (let i = 0; i < out.length; i++) {
@@ -380,6 +380,16 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
   }
   if (bad > MAX_LISTED) problems.push(`${field}: ${bad - MAX_LISTED} more items are not packages`);
   return Object.freeze(out as Package[]);
+}
+
+/** Whether `list` is a frozen plain array: one that can be kept as it is, never to change. */
+function isFrozenPlain(list: readonly unknown[]): boolean {
+  return Object.isFrozen(list) && Object.getPrototypeOf(list) === Array.prototype;
+}
+
+/** `list` itself when it is a frozen plain array, else a frozen plain copy of it. */
+function ownList<T>(list: readonly T[]): readonly T[] {
+  return isFrozenPlain(list) ? list : Object.freeze(plainCopy(list));
 }
 
 /** How many bad items of one list are named, one problem each. */
@@ -871,7 +881,7 @@ function ownSpec(spec: Record<string, unknown>): PackageSpec<VariantDecls> {
   const own: Record<string, unknown> = { ...spec };
   for (const k of ['inputs', 'nativeInputs', 'propagatedInputs', 'outputs', 'license']) {
     const v = own[k];
-    if (Array.isArray(v) && !(Object.isFrozen(v) && Object.getPrototypeOf(v) === Array.prototype)) own[k] = Object.freeze(plainCopy(v));
+    if (Array.isArray(v)) own[k] = ownList(v);
   }
   for (const k of ['arguments', 'properties', 'variants']) {
     const v = own[k];
@@ -926,10 +936,9 @@ function deriveFast(p: Package, overrides: Overrides): Package | undefined {
   // One fresh field object, patched in place: cheaper than spreading per changed field.
   const f = fieldsOf(p) as { -readonly [K in keyof PackageFields]: PackageFields[K] };
   // A frozen plain list is kept as it is; anything else (a subclass, a proxy) is copied.
-  const list = (x: unknown) => (Object.isFrozen(x) && Object.getPrototypeOf(x) === Array.prototype ? (x as readonly Package[]) : Object.freeze(plainCopy(x as Package[])));
-  if ('inputs' in o) f.inputs = list(o['inputs']);
-  if ('nativeInputs' in o) f.nativeInputs = list(o['nativeInputs']);
-  if ('propagatedInputs' in o) f.propagatedInputs = list(o['propagatedInputs']);
+  if ('inputs' in o) f.inputs = ownList(o['inputs'] as Package[]);
+  if ('nativeInputs' in o) f.nativeInputs = ownList(o['nativeInputs'] as Package[]);
+  if ('propagatedInputs' in o) f.propagatedInputs = ownList(o['propagatedInputs'] as Package[]);
   if ('buildSystem' in o) f.buildSystem = o['buildSystem'] as BuildSystem;
   if ('replacement' in o) f.replacement = o['replacement'] as Package | undefined;
   if ('properties' in o) f.properties = deepFreeze(o['properties'] as Readonly<Record<string, unknown>>);
