@@ -45,6 +45,9 @@ export function selectCheckers(only: readonly string[], exclude: readonly string
   return selected;
 }
 
+/** Where a finding whose package has no known location is put. */
+const NOWHERE = { file: '<unknown>', line: 0, column: 0 } as const;
+
 /** Lint `packages` with `selected`; findings sorted by file, line, column, checker. */
 export async function lintPackages(
   packages: readonly Package[],
@@ -102,7 +105,7 @@ export async function lintPackages(
         continue;
       }
       for (const prob of problems) {
-        const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? { file: '<unknown>', line: 0, column: 0 };
+        const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? NOWHERE;
         // Packages sharing one definition (a helper function) report its formatting once.
         const key = `${pos.file}:${pos.line}:${pos.column}:${c.name}:${prob.message}`;
         if (prob.at && seen.has(key)) continue;
@@ -112,7 +115,7 @@ export async function lintPackages(
     }
     for (const [message, c] of stopped) {
       if (findings.slice(before).some((f) => f.message.includes(message))) continue;
-      const pos = sources.position(p.location, []) ?? { file: '<unknown>', line: 0, column: 0 };
+      const pos = sources.position(p.location, []) ?? NOWHERE;
       findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message });
     }
   }
