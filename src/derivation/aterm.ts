@@ -15,6 +15,7 @@ import {
   makeFixedOutputPath,
   makeStorePathFromHex,
   makeTextPath,
+  storePathOfChecked,
   storePathOfCheckedName,
   makeTextPathFromHex,
   parseHash,
@@ -53,38 +54,67 @@ export interface Derivation {
  * A derivation's environment while lowering makes it: each variable once, in the order set.
  * Cheaper than a record for the few variables of each of tens of thousands of derivations
  * (a record with that many distinct keys is a dictionary, and printing sorts its keys anyway).
+ * The variables are the first `size` entries of `keys` and `values`; `clear()` keeps the lists'
+ * room, so that one object serves derivation after derivation.
  */
 export class EnvVars {
   readonly keys: string[] = [];
   readonly values: string[] = [];
+  size = 0;
 
   /** Sets `k` (replacing its value when it is set already). */
   set(k: string, v: string): void {
-    const i = this.keys.indexOf(k);
+    const i = this.indexOf(k);
     if (i < 0) this.add(k, v);
     else this.values[i] = v;
   }
 
   /** Sets `k`, which the caller knows is not set yet. */
   add(k: string, v: string): void {
-    this.keys.push(k);
-    this.values.push(v);
+    const n = this.size;
+    if (n < this.keys.length) {
+      this.keys[n] = k;
+      this.values[n] = v;
+    } else {
+      this.keys.push(k);
+      this.values.push(v);
+    }
+    this.size = n + 1;
   }
 
   has(k: string): boolean {
-    return this.keys.indexOf(k) >= 0;
+    return this.indexOf(k) >= 0;
   }
 
   get(k: string): string | undefined {
-    const i = this.keys.indexOf(k);
+    const i = this.indexOf(k);
     return i < 0 ? undefined : this.values[i];
   }
 
   delete(k: string): void {
-    const i = this.keys.indexOf(k);
+    const i = this.indexOf(k);
     if (i < 0) return;
-    this.keys.splice(i, 1);
-    this.values.splice(i, 1);
+    const n = --this.size;
+    for (let j = i; j < n; j++) {
+      this.keys[j] = this.keys[j + 1]!;
+      this.values[j] = this.values[j + 1]!;
+    }
+  }
+
+  /** The names set, in the order set. */
+  names(): string[] {
+    return this.keys.slice(0, this.size);
+  }
+
+  /** Empties it, keeping the lists' room (the old entries stay until written over). */
+  clear(): void {
+    this.size = 0;
+  }
+
+  private indexOf(k: string): number {
+    const keys = this.keys;
+    for (let i = 0, n = this.size; i < n; i++) if (keys[i] === k) return i;
+    return -1;
   }
 }
 
@@ -605,29 +635,38 @@ export interface FinalizedDerivation {
 const FIXED_ALGO_RE = /^(r:)?(md5|sha1|sha256|sha512)$/;
 const SYSTEM_FORBIDDEN = /["\\\x00-\x1f\x7f]/;
 
-/** The problems of a derivation's name, output names and system (the checks both shape checks make). */
-function namingProblems(name: string, outputNames: readonly string[], system: string): string[] {
-  const problems: string[] = [];
+/** The systems found valid already (one or two in a run): each is checked once. */
+const checkedSystems = new Set<string>();
+
+/**
+ * The problems of a derivation's name, output names and system (the checks both shape checks
+ * make), added to `problems` (made when there is one); returns the list, or undefined.
+ */
+function namingProblems(name: string, outputNames: readonly string[], system: string, problems?: string[]): string[] | undefined {
   const nameProblem = validateDrvName(name);
-  if (nameProblem) problems.push(`derivation name: ${nameProblem}`);
+  if (nameProblem) (problems ??= []).push(`derivation name: ${nameProblem}`);
   // As in Nix: a derivation named `x.drv` would have an output path that looks like a .drv file.
-  if (name.endsWith('.drv')) problems.push('derivation names may not end in `.drv`; drop the suffix');
-  if (outputNames.length === 0) problems.push('it has no outputs; declare at least `out`');
-  for (const o of outputNames) {
-    if (o === 'drv') problems.push('output name `drv` is reserved by Nix; rename the output');
+  if (name.endsWith('.drv')) (problems ??= []).push('derivation names may not end in `.drv`; drop the suffix');
+  if (outputNames.length === 0) (problems ??= []).push('it has no outputs; declare at least `out`');
+  for (let i = 0; i < outputNames.length; i++) {
+    const o = outputNames[i]!;
+    if (o === 'drv') (problems ??= []).push('output name `drv` is reserved by Nix; rename the output');
     // The path of `out` has the derivation's name: valid when `name.drv` is, unless the name is empty or starts with `.`.
     const p = o === 'out' && nameProblem === undefined && name.length > 0 && name.charCodeAt(0) !== 0x2e ? undefined : validateStoreName(outputPathName(name, o));
-    if (p) problems.push(`output \`${o}\`: ${p}`);
+    if (p) (problems ??= []).push(`output \`${o}\`: ${p}`);
   }
-  if (SYSTEM_FORBIDDEN.test(system)) {
-    problems.push(`system \`${JSON.stringify(system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+  if (!checkedSystems.has(system)) {
+    if (SYSTEM_FORBIDDEN.test(system)) {
+      (problems ??= []).push(`system \`${JSON.stringify(system)}\` contains a quote, backslash or control character, which Nix writes unescaped; use a plain system name like x86_64-linux`);
+    } else checkedSystems.add(system);
   }
   return problems;
 }
 
 function checkShape(partial: Derivation, name: string, hasher: DerivationHasher): void {
   const storeDir = hasher.storeDir;
-  const problems = namingProblems(name, Object.keys(partial.outputs), partial.system);
+  const problems: string[] = [];
+  namingProblems(name, Object.keys(partial.outputs), partial.system, problems);
   for (const path of Object.keys(partial.inputDrvs)) {
     if (!path.endsWith('.drv')) problems.push(`input derivation \`${path}\` is not a .drv path`);
     else if (!hasher.has(path)) checkStorePath(path, storeDir, 'input derivation', problems);
@@ -641,13 +680,21 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
   for (const path of partial.inputSrcs) hasher.checkedSources.add(path);
 }
 
-/** `checkShape` for `finalizeKnownInputs`: the inputs were finalized (so checked) already. */
+/**
+ * `checkShape` for `finalizeKnownInputs`: the inputs were finalized (so checked) already. Lowering
+ * checks every derivation: a valid one makes nothing.
+ */
 function checkKnownShape(spec: KnownInputsDerivation, name: string, hasher: DerivationHasher): void {
-  const problems = namingProblems(name, spec.outputs, spec.system);
-  for (const input of spec.inputs) if (input.outputNames.length === 0) problems.push(`input derivation \`${input.drvPath}\` lists no outputs; name the outputs used`);
-  for (const path of spec.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, hasher.storeDir, 'input source', problems);
-  if (problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
-  for (const path of spec.inputSrcs) hasher.checkedSources.add(path);
+  let problems = namingProblems(name, spec.outputs, spec.system);
+  const inputs = spec.inputs;
+  for (let i = 0; i < inputs.length; i++) {
+    if (inputs[i]!.outputNames.length === 0) (problems ??= []).push(`input derivation \`${inputs[i]!.drvPath}\` lists no outputs; name the outputs used`);
+  }
+  const srcs = spec.inputSrcs;
+  const checked = hasher.checkedSources;
+  for (let i = 0; i < srcs.length; i++) if (!checked.has(srcs[i]!)) checkStorePath(srcs[i]!, hasher.storeDir, 'input source', (problems ??= []));
+  if (problems !== undefined && problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+  for (let i = 0; i < srcs.length; i++) checked.add(srcs[i]!);
 }
 
 function checkStorePath(path: string, storeDir: string, what: string, problems: string[]): void {
@@ -777,10 +824,17 @@ function sortShort<T>(entries: T[], compare: (a: T, b: T) => number): T[] {
 /** Orders inputs by `.drv` path (ASCII: UTF-16 order is byte order). */
 const byDrvPath = (a: KnownInput, b: KnownInput): number => (a.drvPath < b.drvPath ? -1 : a.drvPath > b.drvPath ? 1 : 0);
 
-/** A copy of the inputs sorted by hash modulo. */
-function byModulo(inputs: readonly KnownInput[], hasher?: DerivationHasher): KnownInput[] {
-  return sortShort(inputs.slice(), (a, b) => compareModulo(a, b, hasher));
+/** The inputs sorted by hash modulo, in `into` (a new list by default). */
+function byModulo(inputs: readonly KnownInput[], hasher?: DerivationHasher, into: KnownInput[] = []): KnownInput[] {
+  into.length = inputs.length;
+  for (let i = 0; i < inputs.length; i++) into[i] = inputs[i]!;
+  return sortShort(into, (a, b) => compareModulo(a, b, hasher));
 }
+
+// printTextsInto's inputs by hash modulo, and the env's order: lists reused by every call (it
+// does not call itself; the first holds the last derivation's inputs until the next).
+const BY_MODULO: KnownInput[] = [];
+const ENV_ORDER: number[] = [];
 
 /**
  * Orders two inputs by hash modulo: from the hex digits in `hasher`'s print buffer when both
@@ -924,6 +978,19 @@ function hasEscapes(s: string): boolean {
   return s.indexOf('"') !== -1 || s.indexOf('\\') !== -1 || s.indexOf('\n') !== -1 || s.indexOf('\r') !== -1 || s.indexOf('\t') !== -1;
 }
 
+// The single characters printed between the strings.
+const COMMA = 0x2c;
+const LPAREN = 0x28;
+const RPAREN = 0x29;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+
+/** Appends one ASCII character (a code): smaller, where it is written forty times, than `put`'s loop. */
+function byte(c: number): void {
+  reserve(1);
+  out[pos++] = c;
+}
+
 /** Appends `s` as is. */
 function put(s: string): void {
   const n = s.length;
@@ -1010,12 +1077,12 @@ function putAgain(from: number, to: number): void {
 
 function putOutputList(outs: readonly string[]): void {
   if (outs.length === 1 && outs[0] === 'out') return put(OUT_LIST);
-  put('[');
+  byte(LBRACKET);
   for (let i = 0; i < outs.length; i++) {
-    if (i > 0) put(',');
+    if (i > 0) byte(COMMA);
     putRaw(outs[i]!, 'output name');
   }
-  put(']');
+  byte(RBRACKET);
 }
 
 // A plain view: Buffer#subarray costs several times as much (it makes a Buffer).
@@ -1074,6 +1141,9 @@ function printTextsAscii(
   return r;
 }
 
+/** Where printTextsInto's output vars start and end in the masked text (reused). */
+const CUTS: number[] = [];
+
 /**
  * Prints the three texts. `outs` are the output names, sorted; `env` holds every other variable
  * (the output vars are printed from `outs`: blank, then their paths, which the result gives in
@@ -1102,78 +1172,79 @@ function printTextsInto(
   printOutputs(outs, undefined);
   // The input derivations keyed by hash modulo, sorted and merged as Nix does.
   const moduloAt = pos;
-  put('[');
+  byte(LBRACKET);
   if (inputs.length > 0) {
-    const entries = byModulo(inputs, hasher);
+    const entries = byModulo(inputs, hasher, BY_MODULO);
     for (let i = 0; i < entries.length; i++) {
       const first = entries[i]!;
       let list = first.outputNames;
       while (i + 1 < entries.length && compareModulo(entries[i + 1]!, first, hasher) === 0) list = sortNix([...new Set([...list, ...entries[++i]!.outputNames])]);
-      put(i > 0 && pos > moduloAt + 1 ? ',' : '');
+      if (i > 0 && pos > moduloAt + 1) byte(COMMA);
       const e = entries[i]!;
       if (list === e.outputNames && e instanceof Finalized && e.printedBy === hasher) putAgain(e.moduloEntryAt, e.entriesEnd);
       else {
-        put('(');
+        byte(LPAREN);
         putRaw(first.hashModuloHex, 'store path');
-        put(',');
+        byte(COMMA);
         putOutputList(list);
-        put(')');
+        byte(RPAREN);
       }
     }
   }
-  put(']');
+  byte(RBRACKET);
   const moduloEnd = pos;
   // Sources, system, builder and args ...
   put(',[');
   for (let i = 0; i < base.inputSrcs.length; i++) {
-    if (i > 0) put(',');
+    if (i > 0) byte(COMMA);
     putRaw(base.inputSrcs[i]!, 'store path');
   }
   put('],');
   putRaw(base.system, 'system');
-  put(',');
+  byte(COMMA);
   putQuoted(base.builder);
   put(',[');
   for (let i = 0; i < base.args.length; i++) {
-    if (i > 0) put(',');
+    if (i > 0) byte(COMMA);
     putQuoted(base.args[i]!);
   }
   put('],[');
   // ... and the env, the output vars (which sort among the others) blank; `cuts` holds where
-  // each output var's entry starts and ends.
+  // each output var's entry starts and ends (a list reused by every call: no closure or list
+  // is made per derivation).
   const keys = env.keys;
   const values = env.values;
-  const order = sortedOrder(keys);
-  const cuts: number[] = [];
+  const order = sortedOrder(keys, env.size, ENV_ORDER);
+  const cuts = CUTS;
+  const envAt = pos;
+  let c = 0;
   let j = 0;
-  let first = true;
-  const blank = (): void => {
-    if (!first) put(',');
-    first = false;
-    cuts.push(pos);
-    put('(');
-    putQuoted(outs[j]!);
-    put(',"")');
-    cuts.push(pos);
-  };
-  for (let i = 0; i < order.length; i++) {
-    const k = keys[order[i]!]!;
-    for (; j < outs.length && outs[j]! < k; j++) blank();
-    if (!first) put(',');
-    first = false;
-    put('(');
+  for (let i = 0; i <= order.length; i++) {
+    const k = i < order.length ? keys[order[i]!]! : undefined;
+    // The output vars that sort before `k` (after the last key: those left), blank.
+    for (; j < outs.length && (k === undefined || outs[j]! < k); j++) {
+      if (pos !== envAt) byte(COMMA);
+      cuts[c++] = pos;
+      byte(LPAREN);
+      putQuoted(outs[j]!);
+      put(',"")');
+      cuts[c++] = pos;
+    }
+    if (k === undefined) break;
+    if (pos !== envAt) byte(COMMA);
+    byte(LPAREN);
     putQuoted(k);
-    put(',');
+    byte(COMMA);
     putQuoted(values[order[i]!]!);
-    put(')');
+    byte(RPAREN);
   }
-  for (; j < outs.length; j++) blank();
   put('])');
   const maskedEnd = pos;
   if (!ascii) return undefined;
   const maskedHex = sha256OfBytes(maskedAt, maskedEnd);
   // Output names were checked with the derivation (checkShape).
-  const paths = outs.map((o) => storePathOfCheckedName('output:' + o, maskedHex, outputPathName(name, o), storeDir));
+  const paths: string[] = new Array(outs.length);
+  for (let k = 0; k < outs.length; k++) paths[k] = storePathOfCheckedName(outs[k] === 'out' ? 'output:out' : 'output:' + outs[k], maskedHex, outputPathName(name, outs[k]!), storeDir);
 
   // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
   const moduloTextAt = pos;
@@ -1183,11 +1254,11 @@ function printTextsInto(
   let from = moduloAt;
   for (let k = 0; k < outs.length; k++) {
     putAgain(from, cuts[2 * k]!);
-    put('(');
+    byte(LPAREN);
     putQuoted(outs[k]!);
-    put(',');
+    byte(COMMA);
     putQuoted(paths[k]!);
-    put(')');
+    byte(RPAREN);
     from = cuts[2 * k + 1]!;
   }
   putAgain(from, maskedEnd);
@@ -1209,20 +1280,20 @@ function printTextsInto(
     out.copyWithin(at, moduloTextAt, outputsEnd);
     pos = at + (outputsEnd - moduloTextAt);
   } else putAgain(moduloTextAt, outputsEnd);
-  put('[');
+  byte(LBRACKET);
   for (let i = 0; i < inputs.length; i++) {
-    if (i > 0) put(',');
+    if (i > 0) byte(COMMA);
     const e = inputs[i]!;
     if (e instanceof Finalized && e.printedBy === hasher) putAgain(e.entriesAt, e.moduloEntryAt);
     else {
-      put('(');
+      byte(LPAREN);
       putRaw(e.drvPath, 'store path');
-      put(',');
+      byte(COMMA);
       putOutputList(e.outputNames);
-      put(')');
+      byte(RPAREN);
     }
   }
-  put(']');
+  byte(RBRACKET);
   if (shared) pos = tailEnd;
   else putAgain(tailAt, tailEnd);
   if (!ascii) return undefined;
@@ -1238,7 +1309,7 @@ function printOutputs(outs: readonly string[], paths: readonly string[] | undefi
     put(j > 0 ? ',(' : '(');
     putRaw(outs[j]!, 'output name');
     if (paths) {
-      put(',');
+      byte(COMMA);
       putRaw(paths[j]!, 'store path');
       put(',"","")');
     } else put(',"","","")');
@@ -1247,13 +1318,16 @@ function printOutputs(outs: readonly string[], paths: readonly string[] | undefi
 }
 
 /**
- * The indices of `keys` in Nix's order of the keys (UTF-16 order: only ASCII keys are printed
- * this way). Insertion sort for the short lists most derivations have.
+ * The indices of the first `n` of `keys` in Nix's order of the keys (UTF-16 order: only ASCII
+ * keys are printed this way), in `order`. Insertion sort for the short lists most derivations have.
  */
-function sortedOrder(keys: readonly string[]): number[] {
-  if (keys.length > 24) return keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
-  const order: number[] = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
+function sortedOrder(keys: readonly string[], n: number, order: number[] = []): number[] {
+  order.length = n;
+  if (n > 24) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  }
+  for (let i = 0; i < n; i++) {
     const k = keys[i]!;
     let j = i - 1;
     while (j >= 0 && keys[order[j]!]! > k) {
@@ -1393,17 +1467,17 @@ class Finalized implements FinalizedDerivation {
     pos = hasher.printedEnd;
     ascii = true;
     this.entriesAt = pos;
-    put('(');
+    byte(LPAREN);
     putRaw(this.drvPath, 'store path');
-    put(',');
+    byte(COMMA);
     putOutputList(names);
-    put(')');
+    byte(RPAREN);
     this.moduloEntryAt = pos;
-    put('(');
+    byte(LPAREN);
     putRaw(this.#moduloHex!, 'store path');
-    put(',');
+    byte(COMMA);
     putOutputList(names);
-    put(')');
+    byte(RPAREN);
     this.entriesEnd = pos;
     hasher.printBuffer = out;
     // Store paths, hex and output names are ASCII; anything else is printed at each use.
@@ -1514,12 +1588,13 @@ export interface KnownInput {
 /**
  * An input-addressed derivation whose input derivations the caller holds as objects, as
  * lowering does: `inputs` replaces the `inputDrvs` table (a path may appear more than once;
- * its output lists are merged), and `env` is made for this call and handed over (a variable
- * named after an output is dropped: the output's path is its value). Lists are not copied.
+ * its output lists are merged). `inputs` and `env` are made for this call and handed over:
+ * the inputs are sorted and merged in place, and a variable named after an output is dropped
+ * (the output's path is its value). The other lists are not copied.
  */
 export interface KnownInputsDerivation {
   readonly outputs: readonly string[];
-  readonly inputs: readonly KnownInput[];
+  readonly inputs: KnownInput[];
   readonly inputSrcs: readonly string[];
   readonly system: string;
   readonly builder: string;
@@ -1555,8 +1630,8 @@ export function finalizeKnownInputs(
     if (j > 0 && outs[j] === outs[j - 1]) throw new Error(`derivation \`${name}\` is invalid: output \`${outs[j]}\` is declared twice`);
     env.delete(outs[j]!);
   }
-  // Inputs by path, each path once, output names sorted.
-  const inputs = sortShort(spec.inputs.slice(), byDrvPath);
+  // Inputs by path, each path once, output names sorted: the caller's list, in place.
+  const inputs = sortShort(spec.inputs, byDrvPath);
   let n = 0;
   for (let i = 0; i < inputs.length; i++) {
     let e = inputs[i]!;
@@ -1574,27 +1649,32 @@ export function finalizeKnownInputs(
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
   const reprint = typeof again === 'object' ? again : undefined;
   let texts = printTextsAscii(name, outs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk');
-  const outputPaths: string[] = new Array(outputNames.length);
+  let outputPaths: readonly string[];
   if (texts) {
-    for (let i = 0; i < outputNames.length; i++) outputPaths[i] = texts.paths![outs.length === 1 ? 0 : outs.indexOf(outputNames[i]!)]!;
+    // In `outs`' order: the same list when there is one output.
+    const printed = texts.paths!;
+    outputPaths = outs === outputNames ? printed : outputNames.map((o) => printed[outs.indexOf(o)]!);
   } else {
     // Not ASCII: printed with strings, from records.
     const outputs = nullRecord<DerivationOutput>();
     const vars = nullRecord<string>();
-    for (let i = 0; i < env.keys.length; i++) vars[env.keys[i]!] = env.values[i]!;
+    for (let i = 0; i < env.size; i++) vars[env.keys[i]!] = env.values[i]!;
     for (const o of outs) {
       outputs[o] = { path: '', hashAlgo: '', hash: '' };
       vars[o] = '';
     }
     texts = printTexts(name, outputs, vars, inputs, base, storeDir);
-    for (let i = 0; i < outputNames.length; i++) outputPaths[i] = outputs[outputNames[i]!]!.path;
+    outputPaths = outputNames.map((o) => outputs[o]!.path);
   }
   const text = texts.text ?? texts.kept ?? reprint!;
   const srcs = base.inputSrcs;
-  // Not kept: the derivation merges them again when asked for.
-  const references = mergedReferences(inputPaths, srcs);
+  // The references (input derivations and sources) are written into the path's fingerprint as
+  // they are merged; only a name or path that is not ASCII has them merged into a list.
   const drvPath =
-    texts.textHex !== undefined ? makeTextPathFromHex(name + '.drv', texts.textHex, references, storeDir, true) : makeTextPath(name + '.drv', text as string, references, storeDir);
+    (texts.textHex !== undefined ? storePathOfChecked('text', inputPaths, srcs, texts.textHex, name, '.drv', storeDir) : undefined) ??
+    (texts.textHex !== undefined
+      ? makeTextPathFromHex(name + '.drv', texts.textHex, mergedReferences(inputPaths, srcs), storeDir, true)
+      : makeTextPath(name + '.drv', text as string, mergedReferences(inputPaths, srcs), storeDir));
   hasher.recordFinalized(drvPath, texts.moduloHex);
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
   const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);

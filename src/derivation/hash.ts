@@ -328,25 +328,98 @@ export function makeStorePathFromHex(type: string, innerHex: string, name: strin
 
 /** `makeStorePathFromHex` for a name the caller has validated already (finalizing checks every name first). */
 export function storePathOfCheckedName(type: string, innerHex: string, name: string, storeDir: string): string {
-  const fingerprint = `${type}:sha256:${innerHex}:${storeDir}:${name}`;
+  return storePathOfChecked(type, NO_REFERENCES, NO_REFERENCES, innerHex, name, '', storeDir) ?? joinedStorePath(`${type}:sha256:${innerHex}:${storeDir}:${name}`, name, storeDir);
+}
+
+const NO_REFERENCES: readonly string[] = Object.freeze([]);
+
+/** The store path of a fingerprint made as a string: the general form, for any characters. */
+function joinedStorePath(fingerprint: string, name: string, storeDir: string): string {
+  return `${storeDir}/${writeHashPart(sha256Latin1(utf8(fingerprint)), hashPart, 0).toString('latin1', 0, 32)}-${name}`;
+}
+
+/**
+ * The store path of type `type` followed by the references `a` and `b` merged (each strictly
+ * increasing; a path in both is named once), inner digest `innerHex`, and name `name` + `suffix`
+ * (checked): `<type>:<ref>…:sha256:<hex>:<store dir>:<name>` written byte by byte into a reused
+ * buffer and hashed from there, the path assembled as bytes and read once as a string. Lowering
+ * makes two paths for each of tens of thousands of derivations; joining each fingerprint from
+ * strings (and the `.drv`'s list of references) made a kilobyte of garbage a derivation. Undefined
+ * when a string is not ASCII (the caller joins strings then).
+ */
+export function storePathOfChecked(type: string, a: readonly string[], b: readonly string[], innerHex: string, name: string, suffix: string, storeDir: string): string | undefined {
+  if (!asciiStoreDir(storeDir)) return undefined;
   const at = storeDir.length + 1;
-  const n = at + 33 + name.length;
-  if (n > pathBytes.length || !asciiStoreDir(storeDir)) return `${storeDir}/${storePathHashPart(fingerprint, hashPart, 0).toString('latin1', 0, 32)}-${name}`;
-  // The path is assembled as bytes and read once as a string: lowering keeps two paths for
-  // each of tens of thousands of derivations, and a string joined from pieces would keep its
-  // pieces' record besides the flat copy any use makes of it.
-  storePathHashPart(fingerprint, pathBytes, at);
-  pathBytes[at + 32] = 0x2d;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    // Checked names are ASCII; anything else is joined as a string (a byte would mangle it).
-    if (c > 0x7f) return `${storeDir}/${pathBytes.toString('latin1', at, at + 32)}-${name}`;
-    pathBytes[at + 33 + i] = c;
+  const n = at + 33 + name.length + suffix.length;
+  if (n > pathBytes.length) return undefined;
+  let need = type.length + 8 + innerHex.length + 2 + storeDir.length + name.length + suffix.length;
+  for (let i = 0; i < a.length; i++) need += 1 + a[i]!.length;
+  for (let i = 0; i < b.length; i++) need += 1 + b[i]!.length;
+  if (3 * need > fp.length) fp = Buffer.allocUnsafe(Math.max(3 * need, 2 * fp.length));
+  fpLength = 0;
+  if (!fpPut(type)) return undefined;
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = i < a.length ? a[i]! : undefined;
+    const y = j < b.length ? b[j]! : undefined;
+    let ref: string;
+    if (y === undefined || (x !== undefined && x < y)) (ref = x!), i++;
+    else if (x === undefined || y < x) (ref = y), j++;
+    else (ref = x), i++, j++;
+    fp[fpLength++] = 0x3a;
+    if (!fpPut(ref)) return undefined;
   }
+  if (!(fpPut(':sha256:') && fpPut(innerHex))) return undefined;
+  fp[fpLength++] = 0x3a;
+  if (!fpPut(storeDir)) return undefined;
+  fp[fpLength++] = 0x3a;
+  if (!(fpPut(name) && fpPut(suffix))) return undefined;
+  writeHashPart(sha256Latin1(fingerprintView(fpLength)), pathBytes, at);
+  pathBytes[at + 32] = 0x2d;
+  // The name and suffix, ASCII (they were just written as such), from the fingerprint's end.
+  for (let k = at + 33, m = fpLength - name.length - suffix.length; m < fpLength; ) pathBytes[k++] = fp[m++]!;
   return pathBytes.toString('latin1', 0, n);
 }
 
-// Reused by storePathOfCheckedName: `<store dir>/` at its start (written again when the store
+// The fingerprint being hashed (grown as needed), and how much of it is written.
+let fp = Buffer.allocUnsafe(1 << 12);
+let fpLength = 0;
+// Views of fp's start, by length: fingerprints have few lengths, and each hash needs a view.
+let fpViews: Uint8Array[] = [];
+let fpViewsOf = fp;
+
+function fingerprintView(length: number): Uint8Array {
+  if (fpViewsOf !== fp) (fpViews = []), (fpViewsOf = fp);
+  return (fpViews[length] ??= new Uint8Array(fp.buffer, fp.byteOffset, length));
+}
+
+/** Appends `s` to the fingerprint; false when it is not ASCII. */
+function fpPut(s: string): boolean {
+  const n = s.length;
+  if (n < 16) {
+    const f = fp;
+    let p = fpLength;
+    let high = 0;
+    for (let k = 0; k < n; k++) {
+      const c = s.charCodeAt(k);
+      high |= c;
+      f[p++] = c;
+    }
+    fpLength = p;
+    return high < 0x80;
+  }
+  const written = fp.write(s, fpLength, 'utf8');
+  fpLength += written;
+  return written === n;
+}
+
+/** SHA-256 of bytes as a 'binary' string (one character per byte). */
+function sha256Latin1(data: Uint8Array): string {
+  return oneShotLatin1 ? oneShotLatin1('sha256', data, 'binary') : createHash('sha256').update(data).digest('binary');
+}
+
+// Reused by storePathOfChecked: `<store dir>/` at its start (written again when the store
 // dir changes), then the hash and the name of the path being made.
 const pathBytes = Buffer.allocUnsafe(1024);
 let pathBytesDir = '';
@@ -355,21 +428,21 @@ let pathBytesDir = '';
 function asciiStoreDir(storeDir: string): boolean {
   if (storeDir === pathBytesDir) return true;
   for (let i = 0; i < storeDir.length; i++) if (storeDir.charCodeAt(i) > 0x7f) return false;
+  if (storeDir.length + 1 > pathBytes.length) return false;
   pathBytes.write(storeDir + '/', 0, 'latin1');
   pathBytesDir = storeDir;
   return true;
 }
 
-// Reused by storePathHashPart: the 20-byte fold; and the 32 characters of a hash part alone.
+// Reused by writeHashPart: the 20-byte fold; and the 32 characters of a hash part alone.
 const folded = new Uint8Array(20);
 const hashPart = Buffer.allocUnsafe(32);
 
 /**
- * nix32 of SHA-256 of the fingerprint folded to 20 bytes: the 32 characters after the store
- * dir, written into `into` at `at`, which it returns.
+ * nix32 of a SHA-256 digest (a 'binary' string) folded to 20 bytes: the 32 characters of a
+ * store path's hash part, written into `into` at `at`, which it returns.
  */
-function storePathHashPart(fingerprint: string, into: Buffer, at: number): Buffer {
-  const d = oneShotLatin1 ? oneShotLatin1('sha256', utf8(fingerprint), 'binary') : createHash('sha256').update(fingerprint).digest('binary');
+function writeHashPart(d: string, into: Buffer, at: number): Buffer {
   for (let i = 0; i < 20; i++) folded[i] = d.charCodeAt(i) ^ (i < 12 ? d.charCodeAt(i + 20) : 0);
   for (let k = 0; k < 32; k++) {
     const b = 5 * (31 - k);

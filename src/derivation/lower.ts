@@ -176,7 +176,7 @@ function checkFlagReferences(p: Package, env: EnvVars): void {
       if (!flags[i]!.includes('${')) continue;
       for (const name of flagReferences(flags[i]!)) {
         if (env.has(name) || p.outputs.includes(name) || mayBeBuildVariable(name) || snippetsSet(name, (snippets ??= packageSnippets(p)))) continue;
-        const known = [...p.outputs, ...env.keys.filter((k) => !mayBeBuildVariable(k))];
+        const known = [...p.outputs, ...env.names().filter((k) => !mayBeBuildVariable(k))];
         // Marked, so that lint reports it once (its flag-variables checker finds it already).
         fail(
           p,
@@ -222,27 +222,67 @@ function checkDashed(p: Package, env: EnvVars, where: string, text: string): voi
   }
 }
 
+/** What a package's source and patches add to its derivation: fixed-output derivations, or source items. */
+interface OriginInputs {
+  readonly drvs: KnownInput[];
+  readonly srcs: string[];
+}
+
 /** Adds a lowered origin to a derivation's inputs (a fixed-output derivation, or a source item); returns its path. */
-function useOrigin(o: LoweredOrigin, inputs: KnownInput[], inputSrcs: string[]): string {
-  if (o.derivation) inputs.push(o.derivation);
-  else inputSrcs.push(o.path);
+function useOrigin(o: LoweredOrigin, origins: OriginInputs): string {
+  if (o.derivation) origins.drvs.push(o.derivation);
+  else origins.srcs.push(o.path);
   return o.path;
 }
 
-/** Adds the derivations of lowered packages to a derivation's inputs. */
-function addDerivations(inputs: KnownInput[], list: readonly Lowered[]): void {
-  for (let i = 0; i < list.length; i++) inputs.push(list[i]!.derivation);
+/**
+ * A derivation's inputs: the origins' derivations, the shell's, and those of the lowered
+ * packages, in one list of their number (made once; the order does not matter, they are sorted).
+ */
+function inputsOf(origins: OriginInputs | undefined, shell: KnownInput | undefined, host: readonly Lowered[], native: readonly Lowered[]): KnownInput[] {
+  const first = origins?.drvs.length ?? 0;
+  const inputs: KnownInput[] = new Array(first + (shell ? 1 : 0) + host.length + native.length);
+  let n = 0;
+  for (let i = 0; i < first; i++) inputs[n++] = origins!.drvs[i]!;
+  if (shell) inputs[n++] = shell;
+  for (let i = 0; i < host.length; i++) inputs[n++] = host[i]!.derivation;
+  for (let i = 0; i < native.length; i++) inputs[n++] = native[i]!.derivation;
+  return inputs;
 }
+
+/** The first package of `list` named `name`. */
+function findNamed(list: readonly Package[], name: string): Package | undefined {
+  for (let i = 0; i < list.length; i++) if (list[i]!.name === name) return list[i];
+  return undefined;
+}
+
+/** The first package of `list` whose `runtime` property is `kind` (`libc`, `lib`). */
+function findRuntime(list: readonly Package[], kind: string): Package | undefined {
+  for (let i = 0; i < list.length; i++) if (list[i]!.properties['runtime'] === kind) return list[i];
+  return undefined;
+}
+
+/** Whether a record has an own enumerable key (without making the list of them). */
+function hasKeys(record: object): boolean {
+  for (const k in record) if (Object.prototype.hasOwnProperty.call(record, k)) return true;
+  return false;
+}
+
+/** The shared empty list of sources (or arguments), and of lowered packages. */
+const NO_SOURCES: readonly string[] = Object.freeze([]);
+const NO_LOWERED: readonly Lowered[] = Object.freeze([]);
 
 /** Output paths of a list of inputs, space-separated (without bootstrap packages when asked). */
 function pathsOf(list: readonly Lowered[], skipBootstrap = false): string {
-  let out = '';
-  for (let i = 0; i < list.length; i++) {
-    const l = list[i]!;
-    if (skipBootstrap && l.bootstrap) continue;
-    out = out === '' ? l.joinedOutputs : out + ' ' + l.joinedOutputs;
-  }
-  return out;
+  // Joined by Array#join from a list of their number: one flat string, where adding them one
+  // by one would make a chain of pieces that printing it then flattens into a copy.
+  let n = 0;
+  for (let i = 0; i < list.length; i++) if (!(skipBootstrap && list[i]!.bootstrap)) n++;
+  if (n === 0) return '';
+  const paths: string[] = new Array(n);
+  n = 0;
+  for (let i = 0; i < list.length; i++) if (!(skipBootstrap && list[i]!.bootstrap)) paths[n++] = list[i]!.joinedOutputs;
+  return n === 1 ? paths[0]! : paths.join(' ');
 }
 
 /** Sorted `k=v` of the chosen variants, so a variant choice is part of the derivation. */
@@ -763,6 +803,18 @@ export class Lowerer {
 
   private readonly singleSources = new Map<string, readonly string[]>();
 
+  /** An env no derivation uses (see derivationSpec). */
+  private spareEnv: EnvVars | undefined;
+
+  private readonly scriptArgsMemo = new Map<string, readonly string[]>();
+
+  /** `['-e', script]`, one list for every derivation the script builds. */
+  private scriptArgs(script: string): readonly string[] {
+    let args = this.scriptArgsMemo.get(script);
+    if (!args) this.scriptArgsMemo.set(script, (args = Object.freeze(['-e', script])));
+    return args;
+  }
+
   /** `[path]`, one list for every derivation whose only source it is. */
   private singleSource(path: string): readonly string[] {
     let list = this.singleSources.get(path);
@@ -797,7 +849,10 @@ export class Lowerer {
   private finalizeSpec(p: Package, s: ReturnType<Lowerer['derivationSpec']>, again: Parameters<typeof finalizeKnownInputs>[3]): FinalizedDerivation & KnownInput {
     try {
       // derivationSpec's records are made for this call (prototype-less, not shared): no copies.
-      return finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
+      const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
+      // Printed and hashed: the env is free for the next derivation.
+      this.spareEnv = s.env;
+      return fin;
     } catch (e) {
       fail(p, 'derivation', (e as Error).message);
     }
@@ -808,14 +863,18 @@ export class Lowerer {
     p: Package,
     host: readonly Package[],
     native: readonly Package[],
-  ): { name: string; builder: string; args: string[]; env: EnvVars; inputs: KnownInput[]; inputSrcs: readonly string[]; graftFree: boolean } {
+  ): { name: string; builder: string; args: readonly string[]; env: EnvVars; inputs: KnownInput[]; inputSrcs: readonly string[]; graftFree: boolean } {
     const bs: BuildSystem = p.buildSystem;
     const name = `${p.name}-${p.version}`;
     // Input derivations as objects (each used with all its outputs); finalizeKnownInputs
-    // sorts them and merges repeats, so no table keyed by .drv path is needed here.
-    const inputs: KnownInput[] = [];
-    const inputSrcs: string[] = [];
-    const env = new EnvVars();
+    // sorts them and merges repeats, so no table keyed by .drv path is needed here. Lists are
+    // made only for what there is: most derivations have the builder script as only source.
+    let origins: OriginInputs | undefined;
+    // The env of the last derivation finalized, emptied: no new lists for each derivation.
+    // Taken, so that a package lowered meanwhile (a shell not lowered yet) makes its own.
+    const env = this.spareEnv ?? new EnvVars();
+    this.spareEnv = undefined;
+    env.clear();
     env.add('name', name);
     env.add('system', this.system);
     const args = p.arguments;
@@ -828,12 +887,13 @@ export class Lowerer {
         env.set(k, ownEnv[k]!);
       }
     }
-    if (Object.keys(p.variants).length) env.set('variants', variantsText(p));
+    if (hasKeys(p.variants)) env.set('variants', variantsText(p));
     const source = p.source;
     if (source) {
-      env.set('src', useOrigin(this.lowerOrigin(p, source, 'source'), inputs, inputSrcs));
+      const o: OriginInputs = (origins = { drvs: [], srcs: [] });
+      env.set('src', useOrigin(this.lowerOrigin(p, source, 'source'), o));
       const patches = source.patches.map((patch, i) =>
-        useOrigin(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`), inputs, inputSrcs),
+        useOrigin(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`), o),
       );
       if (patches.length) env.set('patches', patches.join(' '));
       if (source.patchFlags.length !== 1 || source.patchFlags[0] !== '-p1') env.set('patchFlags', source.patchFlags.join(' '));
@@ -849,41 +909,46 @@ export class Lowerer {
     for (let i = 0; i < hostL.length; i++) if (!hostL[i]!.usedAsIs) graftFree = false;
     for (let i = 0; i < nativeL.length; i++) if (!nativeL[i]!.usedAsIs) graftFree = false;
     let builder: string;
-    let builderArgs: string[];
+    let builderArgs: readonly string[];
+    let inputs: KnownInput[];
+    let srcs: readonly string[];
 
     switch (bs.name) {
       case 'debian-binary':
         builder = 'builtin:unpack-deb';
-        builderArgs = [];
+        builderArgs = NO_SOURCES;
         if (!env.get('src')) fail(p, 'source', 'a debianBinary package needs its .deb as source');
         // Debian's Depends: not needed to unpack, but named so the derivation graph mirrors
         // the package graph (and so every input derivation appears in the env, as Nix requires
         // of a derivation written as an expression).
-        addDerivations(inputs, hostL);
+        inputs = inputsOf(origins, undefined, hostL, NO_LOWERED);
+        srcs = origins?.srcs.length ? origins.srcs : NO_SOURCES;
         env.set('inputs', pathsOf(hostL));
         break;
       case 'union':
         builder = 'builtin:union';
-        builderArgs = [];
-        addDerivations(inputs, hostL);
+        builderArgs = NO_SOURCES;
+        inputs = inputsOf(origins, undefined, hostL, NO_LOWERED);
+        srcs = origins?.srcs.length ? origins.srcs : NO_SOURCES;
         env.set('inputs', pathsOf(hostL));
         break;
       default: {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
         // conventions — are run by bash from the bag's native inputs.
-        const shell = native.find((d) => d.name === 'bash');
+        const shell = findNamed(native, 'bash');
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
-        inputSrcs.push(script);
+        // Kept by the derivation: the common list of the builder script alone is shared.
+        srcs = origins?.srcs.length ? [...origins.srcs, script] : this.singleSource(script);
+        let shellDrv: KnownInput | undefined;
         if (shell) {
           const l = this.lowerEntry(shell);
-          inputs.push(l.derivation);
+          shellDrv = l.derivation;
           builder = `${l.out}/bin/bash`;
         } else builder = '/bin/sh';
-        builderArgs = ['-e', script];
+        builderArgs = this.scriptArgs(script);
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
-        addDerivations(inputs, hostL);
-        addDerivations(inputs, nativeL);
+        inputs = inputsOf(origins, shellDrv, hostL, nativeL);
         env.set('inputs', pathsOf(hostL, true));
         env.set('nativeInputs', pathsOf(nativeL, true));
         // Each input's prefix as a variable named after it (`$hwloc`, `$pt_scotch`), for snippets
@@ -915,15 +980,14 @@ export class Lowerer {
         // The C library and GCC's run-time libraries of the toolchain: every program is linked
         // against them by store path (interpreter and RUNPATH), so it needs nothing outside
         // its closure at run time.
-        const libc = native.find((d) => d.properties['runtime'] === 'libc');
+        const libc = findRuntime(native, 'libc');
         if (libc && bs.name !== 'trivial') {
           env.set('libc', this.lowerEntry(libc).out!);
           env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lowerEntry(d).out!).join(' '));
         }
-        const cflags: string[] = [];
-        if (p.properties['debugInfo'] === true) cflags.push('-g');
-        if (typeof p.properties['tune'] === 'string') cflags.push(`-march=${p.properties['tune']}`);
-        if (cflags.length) env.set('extraCFlags', cflags.join(' '));
+        const debug = p.properties['debugInfo'] === true;
+        const tune = p.properties['tune'];
+        if (debug || typeof tune === 'string') env.set('extraCFlags', [...(debug ? ['-g'] : []), ...(typeof tune === 'string' ? [`-march=${tune}`] : [])].join(' '));
         const phases = args.phases;
         if (phases) {
           const names = Object.keys(phases);
@@ -938,9 +1002,6 @@ export class Lowerer {
     }
     env.set('builder', builder);
     if (p.outputs.length > 1) env.set('outputs', p.outputs.join(' '));
-    // Kept by the derivation: without the slack of a list grown by push, and the common list of
-    // the builder script alone shared.
-    const srcs = inputSrcs.length === 1 ? this.singleSource(inputSrcs[0]!) : inputSrcs.slice();
     return { name, builder, args: builderArgs, env, inputs, inputSrcs: srcs, graftFree };
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compareStrings } from '../../src/compare.js';
 import {
   DerivationHasher,
+  EnvVars,
   derivationReferences,
   finalizeDerivation,
   isFixedOutput,
@@ -521,5 +522,36 @@ describe('finalizeDerivation', () => {
     expect(consumer.hashModuloOfPath(prev!).equals(producer.known(prev!)!)).toBe(true);
     expect(consumer.size).toBe(20000);
     expect(storePathHash(prev!)).toHaveLength(32);
+  });
+});
+
+describe('EnvVars', () => {
+  it('keeps each variable once in the order set, and serves again once cleared', () => {
+    const env = new EnvVars();
+    env.add('name', 'a-1.0');
+    env.set('system', 'x86_64-linux');
+    env.set('name', 'b-1.0');
+    env.add('out', '');
+    env.set('doCheck', '1');
+    expect(env.names()).toEqual(['name', 'system', 'out', 'doCheck']);
+    expect(env.get('name')).toBe('b-1.0');
+    env.delete('out');
+    env.delete('missing');
+    expect(env.names()).toEqual(['name', 'system', 'doCheck']);
+    expect(env.has('out')).toBe(false);
+    expect(env.get('doCheck')).toBe('1');
+    env.clear();
+    // The old entries are still in the lists, but not variables any more.
+    expect(env.size).toBe(0);
+    expect(env.has('name')).toBe(false);
+    expect(env.get('system')).toBeUndefined();
+    env.set('system', 'i686-linux');
+    env.add('x', 'y');
+    expect(env.names()).toEqual(['system', 'x']);
+    expect(env.get('system')).toBe('i686-linux');
+    expect(env.has('doCheck')).toBe(false);
+    for (let i = 0; i < 10; i++) env.add(`v${i}`, String(i));
+    expect(env.size).toBe(12);
+    expect(env.get('v9')).toBe('9');
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { FinalizedDerivation } from '../../src/derivation/aterm.js';
-import { compressHash, makeStorePath, nix32Encode, storePathOfCheckedName, validateDrvName, validateStoreName } from '../../src/derivation/hash.js';
+import { compressHash, makeStorePath, makeTextPathFromHex, nix32Encode, storePathOfChecked, storePathOfCheckedName, validateDrvName, validateStoreName } from '../../src/derivation/hash.js';
 import { DerivationTable } from '../../src/derivation/table.js';
 
 const drv = (drvPath: string, tag = ''): FinalizedDerivation => ({ drvPath, name: tag }) as unknown as FinalizedDerivation;
@@ -57,6 +57,32 @@ describe('store paths and names made on the fast paths', () => {
     expect(path).toMatch(/^\/nix\/store\/[0-9a-z]{32}-caf\u00e9-\u20ac$/);
     const fingerprint = `output:out:sha256:${hex}:/nix/store:caf\u00e9-\u20ac`;
     expect(path.slice(11, 43)).toBe(nix32Encode(compressHash(createHash('sha256').update(fingerprint).digest(), 20)));
+  });
+
+  it('writes a path\'s fingerprint with two lists of references merged, as the joined string gives it', () => {
+    const hex = createHash('sha256').update('text').digest('hex');
+    const ref = (i: number, name = `p${i}-1.0.drv`, dir = '/nix/store') => `${dir}/${nix32Encode(compressHash(createHash('sha256').update(String(i)).digest(), 20))}-${name}`;
+    const sorted = (xs: string[]) => [...new Set(xs)].sort();
+    const drvs = sorted([1, 2, 3, 5, 8].map((i) => ref(i)));
+    const srcs = sorted([ref(4, 'builder.sh'), ref(9, 'patch'), drvs[2]!]);
+    for (const [a, b] of [[[], []], [drvs, []], [[], srcs], [drvs, srcs], [srcs, drvs], [drvs.slice(0, 1), srcs.slice(2)]] as Array<[string[], string[]]>) {
+      const want = makeTextPathFromHex('hello-1.0.drv', hex, sorted([...a, ...b]), '/nix/store');
+      expect(storePathOfChecked('text', a, b, hex, 'hello-1.0', '.drv', '/nix/store')).toBe(want);
+    }
+    // Another store dir between two uses, a long one, and the output path type without references.
+    expect(storePathOfChecked('text', drvs, [], hex, 'x', '.drv', '/other')).toBe(makeTextPathFromHex('x.drv', hex, drvs, '/other'));
+    expect(storePathOfChecked('text', drvs, srcs, hex, 'hello-1.0', '.drv', '/nix/store')).toBe(makeTextPathFromHex('hello-1.0.drv', hex, sorted([...drvs, ...srcs]), '/nix/store'));
+    expect(storePathOfChecked('output:out', [], [], hex, 'hello-1.0', '', `/${'d'.repeat(500)}`)).toBe(makeStorePath('output:out', Buffer.from(hex, 'hex'), 'hello-1.0', `/${'d'.repeat(500)}`));
+    // Long enough to grow the fingerprint buffer, then a short one again.
+    const many = sorted(Array.from({ length: 300 }, (_, i) => ref(i)));
+    expect(storePathOfChecked('text', many, [], hex, 'big-1.0', '.drv', '/nix/store')).toBe(makeTextPathFromHex('big-1.0.drv', hex, many, '/nix/store'));
+    expect(storePathOfChecked('text', [], [], hex, 'a', '.drv', '/nix/store')).toBe(makeTextPathFromHex('a.drv', hex, [], '/nix/store'));
+    // Anything not ASCII, or a path too long for the reused bytes: undefined, and the caller joins strings.
+    expect(storePathOfChecked('text', [ref(1, 'caf\u00e9')], [], hex, 'a', '.drv', '/nix/store')).toBeUndefined();
+    expect(storePathOfChecked('text', [], [], hex, 'caf\u00e9', '.drv', '/nix/store')).toBeUndefined();
+    expect(storePathOfChecked('text', [], [], hex, 'a', '.drv', '/tmp/st\u00f6re')).toBeUndefined();
+    expect(storePathOfChecked('text', [], [], hex, 'a', '.drv', `/${'d'.repeat(1100)}`)).toBeUndefined();
+    expect(storePathOfChecked('text', [], [], hex, 'a', '.drv', '/nix/store')).toBe(makeTextPathFromHex('a.drv', hex, [], '/nix/store'));
   });
 
   it('validates names as the regex does', () => {
