@@ -1357,6 +1357,8 @@ class Finalized implements FinalizedDerivation {
   #key: unknown;
   // Undefined when they are the input derivations and sources merged (made when asked for).
   readonly #references: readonly string[] | undefined;
+  // Undefined when lowering kept neither text nor input paths: printed again with the text.
+  #inputDrvPaths: readonly string[] | undefined;
   // The hash modulo in hex; undefined once printEntries printed it into the hasher's buffer,
   // where it is read from (a string less for each of tens of thousands of derivations).
   #moduloHex: string | undefined;
@@ -1371,12 +1373,13 @@ class Finalized implements FinalizedDerivation {
     references: readonly string[] | undefined,
     readonly outputNames: readonly string[],
     outputPaths: readonly string[],
-    readonly inputDrvPaths: readonly string[],
+    inputDrvPaths: readonly string[] | undefined,
     readonly inputSrcs: readonly string[],
     readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
     this.#references = references;
+    this.#inputDrvPaths = inputDrvPaths;
     this.#moduloHex = hashModuloHex;
     this.#paths = outputPaths.length === 1 ? outputPaths[0]! : outputPaths;
     this.#start = this.#end = 0;
@@ -1414,13 +1417,30 @@ class Finalized implements FinalizedDerivation {
   get bytes(): Uint8Array | undefined {
     let held = this.#held;
     if (typeof held === 'string') return undefined;
-    if (!(held instanceof Uint8Array)) {
-      held = this.#held = held.reprint(this.#key);
-      this.#start = 0;
-      this.#end = held.length;
-      this.#key = undefined;
-    }
+    if (!(held instanceof Uint8Array)) held = this.#printAgain(held);
     return held.subarray(this.#start, this.#end);
+  }
+
+  /**
+   * The input derivations' paths, sorted (in the order given, for one made by
+   * `finalizeDerivation`). Printed again with the text when lowering kept neither.
+   */
+  get inputDrvPaths(): readonly string[] {
+    const paths = this.#inputDrvPaths;
+    if (paths !== undefined) return paths;
+    this.#printAgain(this.#held as Reprinter);
+    return this.#inputDrvPaths!;
+  }
+
+  /** Has the text and input paths printed again, and keeps them (they are asked for again). */
+  #printAgain(by: Reprinter): Buffer {
+    const again = by.reprint(this.#key);
+    this.#held = again.bytes;
+    this.#start = 0;
+    this.#end = again.bytes.length;
+    this.#key = undefined;
+    this.#inputDrvPaths ??= again.inputDrvPaths;
+    return again.bytes;
   }
 
   get drv(): Derivation {
@@ -1602,9 +1622,12 @@ export interface KnownInputsDerivation {
   readonly env: EnvVars;
 }
 
-/** Prints a derivation's bytes again from `key` (what it was made from), when lowering kept none. */
+/**
+ * Prints a derivation's bytes again from `key` (what it was made from), when lowering kept
+ * none, with the paths of its input derivations, sorted (which it did not keep either).
+ */
 export interface Reprinter {
-  reprint(key: unknown): Buffer;
+  reprint(key: unknown): { bytes: Buffer; inputDrvPaths: readonly string[] };
 }
 
 /**
@@ -1677,7 +1700,8 @@ export function finalizeKnownInputs(
       : makeTextPath(name + '.drv', text as string, mergedReferences(inputPaths, srcs), storeDir));
   hasher.recordFinalized(drvPath, texts.moduloHex);
   // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
-  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, inputPaths, srcs, reprint ? undefined : texts.textHex);
+  // Printed again when asked for, the input paths are not kept either (a tenth of what lowering for paths keeps).
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, reprint ? undefined : inputPaths, srcs, reprint ? undefined : texts.textHex);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }

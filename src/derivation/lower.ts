@@ -835,15 +835,15 @@ export class Lowerer {
   /** Prints a package's .drv again for the derivations lowerOne kept no text of (one for them all). */
   private readonly reprinter: Reprinter = { reprint: (p) => this.printAgain(p as Package) };
 
-  /** The bytes of `p`'s .drv, printed again (lowerOne kept only its paths and hashes). */
-  private printAgain(p: Package): Buffer {
+  /** The bytes of `p`'s .drv and its input paths, printed again (lowerOne kept only its paths and hashes). */
+  private printAgain(p: Package): { bytes: Buffer; inputDrvPaths: readonly string[] } {
     const host = withPropagatedShared(p.inputs, p.propagatedInputs);
     const native = withPropagatedShared(p.nativeInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
     const fin = this.finalizeSpec(p, this.derivationSpec(p, host, native), 'again');
     const m = this.memo.get(p);
     const was = m instanceof Lowered ? m.drvPath : undefined;
     if (fin.drvPath !== was) throw new Error(`internal: \`${fullName(p)}\` printed again gave ${fin.drvPath}, not ${was}`);
-    return fin.bytes as Buffer;
+    return { bytes: fin.bytes as Buffer, inputDrvPaths: fin.inputDrvPaths! };
   }
 
   private finalizeSpec(p: Package, s: ReturnType<Lowerer['derivationSpec']>, again: Parameters<typeof finalizeKnownInputs>[3]): FinalizedDerivation & KnownInput {
