@@ -409,21 +409,30 @@ describe('lowering', () => {
     expect(handed.size).toBe(kept);
     for (const r of results) expect(r.outputs).toEqual(Object.fromEntries(Object.entries(r.derivation.drv.outputs).map(([o, v]) => [o, v.path])));
 
-    // Lowering for paths alone keeps no text: each is printed again when asked for, the same
-    // bytes, without growing the hasher's buffer of input-table entries.
+    // Lowering for paths alone keeps no text, nor the input paths: each is printed again when
+    // either is asked for, the same bytes and paths, without growing the hasher's buffer of
+    // input-table entries.
     const bare = new Lowerer('/tsdsl/store');
     await lowerPackages(c.all(), { lowerer: bare });
     expect([...bare.derivations.keys()]).toEqual([...l.derivations.keys()]);
     const entriesEnd = bare.hasher.printedEnd;
-    const printAgain = vi.spyOn(bare as unknown as { printAgain: (p: Package) => Buffer }, 'printAgain');
+    const printAgain = vi.spyOn(bare as unknown as { printAgain: (p: Package) => unknown }, 'printAgain');
     let again = 0;
     for (const [path, d] of bare.derivations) {
-      const bytes = d.bytes;
-      if (!handed.has(path)) continue;
+      if (!handed.has(path)) {
+        expect(d.bytes).toBeUndefined();
+        continue;
+      }
       again++;
+      const full = l.derivations.get(path)!;
+      // Every other one, the input paths are read first: one printing gives both.
+      if (again % 2) expect(d.references).toEqual(full.references);
+      const bytes = d.bytes;
       expect(Buffer.from(bytes!).equals(handed.get(path)!), path).toBe(true);
       expect(d.text).toBe(handed.get(path)!.toString('utf8'));
       expect(d.bytes).toEqual(bytes); // kept once printed again
+      expect(d.inputDrvPaths).toEqual(full.inputDrvPaths);
+      expect(d.references).toEqual(full.references);
     }
     expect(again).toBe(kept);
     // Each text was printed again once, by its first read, and the hasher's entries not again.
