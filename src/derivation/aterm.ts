@@ -828,8 +828,13 @@ const byDrvPath = (a: KnownInput, b: KnownInput): number => (a.drvPath < b.drvPa
 function byModulo(inputs: readonly KnownInput[], hasher?: DerivationHasher, into: KnownInput[] = []): KnownInput[] {
   into.length = inputs.length;
   for (let i = 0; i < inputs.length; i++) into[i] = inputs[i]!;
-  return sortShort(into, (a, b) => compareModulo(a, b, hasher));
+  sortingHasher = hasher;
+  return sortShort(into, bySortingModulo);
 }
+
+// The hasher byModulo sorts with, read by one comparator (rather than a closure made per call).
+let sortingHasher: DerivationHasher | undefined;
+const bySortingModulo = (a: KnownInput, b: KnownInput): number => compareModulo(a, b, sortingHasher);
 
 // printTextsInto's inputs by hash modulo, and the env's order: lists reused by every call (it
 // does not call itself; the first holds the last derivation's inputs until the next).
@@ -858,13 +863,16 @@ function compareModulo(a: KnownInput, b: KnownInput, hasher: DerivationHasher | 
 /** What printing an input-addressed derivation yields: its text and the hashes made on the way. */
 interface PrintedTexts {
   /** The text, or where its bytes were kept (see `keepBytes`). */
-  text?: string;
-  kept?: KeptBytes;
+  text?: string | undefined;
+  kept?: KeptBytes | undefined;
   /** SHA-256 (hex) of `text`, when computed on the way. */
-  textHex?: string;
+  textHex?: string | undefined;
   moduloHex: string;
-  /** The output paths, in sorted output-name order (printTextsInto; printTexts sets them in the records). */
-  paths?: readonly string[];
+  /**
+   * The output paths, in sorted output-name order (printTextsInto; printTexts sets them in the
+   * records): a list printTextsInto reuses, to be copied by whoever keeps it.
+   */
+  paths?: readonly string[] | undefined;
 }
 
 type Base = { inputSrcs: readonly string[]; system: string; builder: string; args: readonly string[] };
@@ -1141,8 +1149,13 @@ function printTextsAscii(
   return r;
 }
 
-/** Where printTextsInto's output vars start and end in the masked text (reused). */
+/**
+ * Where printTextsInto's output vars start and end in the masked text, the output paths, and
+ * what it returns: reused by every call (read at once by its caller), not made per derivation.
+ */
 const CUTS: number[] = [];
+const PATHS: string[] = [];
+const PRINTED: PrintedTexts = { text: undefined, kept: undefined, textHex: undefined, moduloHex: '', paths: undefined };
 
 /**
  * Prints the three texts. `outs` are the output names, sorted; `env` holds every other variable
@@ -1243,7 +1256,8 @@ function printTextsInto(
   if (!ascii) return undefined;
   const maskedHex = sha256OfBytes(maskedAt, maskedEnd);
   // Output names were checked with the derivation (checkShape).
-  const paths: string[] = new Array(outs.length);
+  const paths = PATHS;
+  paths.length = outs.length;
   for (let k = 0; k < outs.length; k++) paths[k] = storePathOfCheckedName(outs[k] === 'out' ? 'output:out' : 'output:' + outs[k], maskedHex, outputPathName(name, outs[k]!), storeDir);
 
   // Modulo: the hash that replaces this derivation's path in its users' modulo texts.
@@ -1297,9 +1311,12 @@ function printTextsInto(
   if (shared) pos = tailEnd;
   else putAgain(tailAt, tailEnd);
   if (!ascii) return undefined;
-  const textHex = sha256OfBytes(at, pos);
-  if (keep === 'none') return { textHex, moduloHex, paths };
-  return { kept: keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at }, textHex, moduloHex, paths };
+  const printed = PRINTED;
+  printed.textHex = sha256OfBytes(at, pos);
+  printed.moduloHex = moduloHex;
+  printed.paths = paths;
+  printed.kept = keep === 'none' ? undefined : keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at };
+  return printed;
 }
 
 /** `Derive([` and the outputs, blank or with their paths, and the `,` after them. */
