@@ -169,7 +169,8 @@ function setInputVariables(env: EnvVars, list: readonly Lowered[], variable: (l:
  */
 function checkFlagReferences(p: Package, env: EnvVars): void {
   let snippets: string[] | undefined;
-  for (const field of FLAG_FIELDS) {
+  for (let f = 0; f < FLAG_FIELDS.length; f++) {
+    const field = FLAG_FIELDS[f]!;
     const flags = p.arguments[field];
     if (!flags) continue;
     for (let i = 0; i < flags.length; i++) {
@@ -201,7 +202,8 @@ const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
  */
 function checkDashedReferences(p: Package, env: EnvVars): void {
   // Every package is checked while lowering, and most have no `${`: nothing is made for them.
-  for (const field of FLAG_FIELDS) {
+  for (let f = 0; f < FLAG_FIELDS.length; f++) {
+    const field = FLAG_FIELDS[f]!;
     const flags = p.arguments[field];
     if (flags) for (let i = 0; i < flags.length; i++) if (flags[i]!.includes('${')) checkDashed(p, env, `arguments.${field}[${i}]`, flags[i]!);
   }
@@ -823,7 +825,9 @@ export class Lowerer {
   }
 
   /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
-  private loweredList(list: readonly Package[]): Lowered[] {
+  private loweredList(list: readonly Package[]): readonly Lowered[] {
+    // Most packages of a trivial build have no native input: one shared empty list for them.
+    if (list.length === 0) return NO_LOWERED;
     const out: Lowered[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       const m = this.memo.get(list[i]!);
