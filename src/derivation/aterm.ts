@@ -780,6 +780,14 @@ function sortedUnique(xs: readonly string[], reuse: boolean): readonly string[] 
 
 const OUT_LIST = '["out"]';
 
+/** The length of `outputList(outs)` (ASCII names). */
+function outputListLength(outs: readonly string[]): number {
+  if (outs.length === 1) return outs[0]!.length + 4;
+  let n = outs.length + 1;
+  for (let i = 0; i < outs.length; i++) n += outs[i]!.length + 2;
+  return n;
+}
+
 /** `["a","b"]` for a list of output names (the common `["out"]` without work). */
 function outputList(outs: readonly string[]): string {
   return outs.length === 1 && outs[0] === 'out' ? OUT_LIST : stringList(outs, quoteOutputName);
@@ -1103,14 +1111,19 @@ const CHUNK = 1 << 20;
 let chunk = Buffer.allocUnsafeSlow(CHUNK);
 let chunkPos = 0;
 
-interface KeptBytes {
-  chunk: Buffer;
-  start: number;
-  end: number;
+/** Where a printed .drv text is kept: bytes [start, end) of a chunk (or of a buffer of its own), with their SHA-256. */
+class KeptBytes {
+  constructor(
+    readonly chunk: Buffer,
+    readonly start: number,
+    readonly end: number,
+    /** SHA-256 (hex) of the bytes (writing them uses it for their content address). */
+    readonly sha256Hex: string,
+  ) {}
 }
 
-/** Copies the buffer's bytes [from, to) into the current chunk. */
-function keepBytes(from: number, to: number): KeptBytes {
+/** Copies the buffer's bytes [from, to), whose SHA-256 is `sha256Hex`, into the current chunk. */
+function keepBytes(from: number, to: number, sha256Hex: string): KeptBytes {
   const n = to - from;
   if (chunkPos + n > chunk.length) {
     chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, n));
@@ -1120,7 +1133,7 @@ function keepBytes(from: number, to: number): KeptBytes {
   chunk.set(new Uint8Array(out.buffer, out.byteOffset + from, n), chunkPos);
   const start = chunkPos;
   chunkPos += n;
-  return { chunk, start, end: chunkPos };
+  return new KeptBytes(chunk, start, chunkPos, sha256Hex);
 }
 
 /**
@@ -1315,7 +1328,7 @@ function printTextsInto(
   printed.textHex = sha256OfBytes(at, pos);
   printed.moduloHex = moduloHex;
   printed.paths = paths;
-  printed.kept = keep === 'none' ? undefined : keep === 'chunk' ? keepBytes(at, pos) : { chunk: Buffer.from(out.subarray(at, pos)), start: 0, end: pos - at };
+  printed.kept = keep === 'none' ? undefined : keep === 'chunk' ? keepBytes(at, pos, printed.textHex) : new KeptBytes(Buffer.from(out.subarray(at, pos)), 0, pos - at, printed.textHex);
   return printed;
 }
 
@@ -1364,16 +1377,13 @@ function sortedOrder(keys: readonly string[], n: number, order: number[] = []): 
  * its variables in sorted order, as the `.drv` file does).
  */
 class Finalized implements FinalizedDerivation {
+  // Set when made from a Derivation, or once parsed from the text.
   #drv: Derivation | undefined;
-  // The text as a string; or its bytes, [#start, #end) of a chunk (see keepBytes) or a buffer
-  // of their own; or who prints them again, from #key (when lowering kept only the paths and
-  // hashes). One field for the three, and no closure: tens of thousands are kept.
-  #held: string | Buffer | Reprinter;
-  #start: number;
-  #end: number;
+  // The text as a string; or its bytes: where in a shared chunk (see keepBytes), or a buffer of
+  // their own (printed again); or who prints them again, from #key (when lowering kept only
+  // the paths and hashes). One field for the three, and no closure: tens of thousands are kept.
+  #held: string | KeptBytes | Buffer | Reprinter;
   #key: unknown;
-  // Undefined when they are the input derivations and sources merged (made when asked for).
-  readonly #references: readonly string[] | undefined;
   // Undefined when lowering kept neither text nor input paths: printed again with the text.
   #inputDrvPaths: readonly string[] | undefined;
   // The hash modulo in hex; undefined once printEntries printed it into the hasher's buffer,
@@ -1387,27 +1397,19 @@ class Finalized implements FinalizedDerivation {
     readonly drvPath: string,
     text: string | KeptBytes | { by: Reprinter; key: unknown },
     hashModuloHex: string,
-    references: readonly string[] | undefined,
     readonly outputNames: readonly string[],
     outputPaths: readonly string[],
     inputDrvPaths: readonly string[] | undefined,
     readonly inputSrcs: readonly string[],
-    readonly textSha256Hex: string | undefined,
   ) {
     this.#drv = drv;
-    this.#references = references;
     this.#inputDrvPaths = inputDrvPaths;
     this.#moduloHex = hashModuloHex;
     this.#paths = outputPaths.length === 1 ? outputPaths[0]! : outputPaths;
-    this.#start = this.#end = 0;
-    if (typeof text === 'string') this.#held = text;
-    else if ('by' in text) {
+    if (typeof text === 'string' || text instanceof KeptBytes) this.#held = text;
+    else {
       this.#held = text.by;
       this.#key = text.key;
-    } else {
-      this.#held = text.chunk;
-      this.#start = text.start;
-      this.#end = text.end;
     }
   }
 
@@ -1417,25 +1419,36 @@ class Finalized implements FinalizedDerivation {
     return path.slice(path.lastIndexOf('/') + 34, -4);
   }
 
-  /** The `.drv` file's references: input derivations and sources, sorted. */
+  /**
+   * The `.drv` file's references: input derivations and sources, sorted (from the derivation
+   * when there is one: `finalizeDerivation` keeps its input paths in the order given).
+   */
   get references(): readonly string[] {
-    return this.#references ?? mergedReferences(this.inputDrvPaths, this.inputSrcs);
+    return this.#drv !== undefined ? derivationReferences(this.#drv) : mergedReferences(this.inputDrvPaths, this.inputSrcs);
+  }
+
+  /** SHA-256 (hex) of the text, when its bytes were kept as printed. */
+  get textSha256Hex(): string | undefined {
+    const held = this.#held;
+    return held instanceof KeptBytes ? held.sha256Hex : undefined;
   }
 
   /** Decoded on each use (not kept, so as not to grow the heap again). */
   get text(): string {
     const held = this.#held;
     if (typeof held === 'string') return held;
-    if (held instanceof Uint8Array) return held.toString('utf8', this.#start, this.#end);
-    return Buffer.from(this.bytes!).toString('utf8');
+    if (held instanceof KeptBytes) return held.chunk.toString('utf8', held.start, held.end);
+    if (held instanceof Uint8Array) return held.toString('utf8');
+    return this.#printAgain(held).toString('utf8');
   }
 
   /** Printed again the first time when lowering kept none (then kept: they are asked for again). */
   get bytes(): Uint8Array | undefined {
-    let held = this.#held;
+    const held = this.#held;
     if (typeof held === 'string') return undefined;
-    if (!(held instanceof Uint8Array)) held = this.#printAgain(held);
-    return held.subarray(this.#start, this.#end);
+    if (held instanceof KeptBytes) return held.chunk.subarray(held.start, held.end);
+    if (held instanceof Uint8Array) return held;
+    return this.#printAgain(held);
   }
 
   /**
@@ -1453,8 +1466,6 @@ class Finalized implements FinalizedDerivation {
   #printAgain(by: Reprinter): Buffer {
     const again = by.reprint(this.#key);
     this.#held = again.bytes;
-    this.#start = 0;
-    this.#end = again.bytes.length;
     this.#key = undefined;
     this.#inputDrvPaths ??= again.inputDrvPaths;
     return again.bytes;
@@ -1487,10 +1498,22 @@ class Finalized implements FinalizedDerivation {
 
   /** The hasher whose print buffer holds this derivation's input-table entries. */
   printedBy: DerivationHasher | undefined = undefined;
-  /** Where: the entry by path at [entriesAt, moduloEntryAt), by hash modulo at [moduloEntryAt, entriesEnd). */
+  /**
+   * Where: the entry by path at [entriesAt, moduloEntryAt), by hash modulo at [moduloEntryAt,
+   * entriesEnd). Only the start is kept: the entries' lengths follow from the path's and the
+   * output list's (ASCII, or they are not printed there).
+   */
   entriesAt = 0;
-  moduloEntryAt = 0;
-  entriesEnd = 0;
+
+  get moduloEntryAt(): number {
+    // `("` path `",` list `)`
+    return this.entriesAt + this.drvPath.length + outputListLength(this.outputNames) + 5;
+  }
+
+  get entriesEnd(): number {
+    // `("` 64 hex digits `",` list `)`
+    return this.moduloEntryAt + outputListLength(this.outputNames) + 69;
+  }
 
   /**
    * Prints this derivation's two input-table entries (with all its outputs) once into the
@@ -1509,13 +1532,11 @@ class Finalized implements FinalizedDerivation {
     byte(COMMA);
     putOutputList(names);
     byte(RPAREN);
-    this.moduloEntryAt = pos;
     byte(LPAREN);
     putRaw(this.#moduloHex!, 'store path');
     byte(COMMA);
     putOutputList(names);
     byte(RPAREN);
-    this.entriesEnd = pos;
     hasher.printBuffer = out;
     // Store paths, hex and output names are ASCII; anything else is printed at each use.
     if (ascii) {
@@ -1610,7 +1631,7 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
   // Recorded even in a lowerer's hasher: a derivation finalized by path with it need not be one the lowerer keeps.
   hasher.record(drvPath, moduloHex);
   const outputPaths = outputNames.map((o) => outputs[o]!.path);
-  return new Finalized({ ...base, outputs, env }, drvPath, text, moduloHex, references, outputNames, outputPaths, inputDrvPaths, srcs, textHex).printEntries(hasher);
+  return new Finalized({ ...base, outputs, env }, drvPath, text, moduloHex, outputNames, outputPaths, inputDrvPaths, srcs).printEntries(hasher);
 }
 
 /** An input derivation finalized earlier with the same hasher (every `FinalizedDerivation` is one). */
@@ -1716,9 +1737,9 @@ export function finalizeKnownInputs(
       ? makeTextPathFromHex(name + '.drv', texts.textHex, mergedReferences(inputPaths, srcs), storeDir, true)
       : makeTextPath(name + '.drv', text as string, mergedReferences(inputPaths, srcs), storeDir));
   hasher.recordFinalized(drvPath, texts.moduloHex);
-  // Without the text kept, its hash would only be needed with the bytes printed again (which hash anew).
-  // Printed again when asked for, the input paths are not kept either (a tenth of what lowering for paths keeps).
-  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, undefined, outputNames, outputPaths, reprint ? undefined : inputPaths, srcs, reprint ? undefined : texts.textHex);
+  // The text's hash is kept with its bytes. Without them (printed again when asked for, and
+  // hashed anew), the input paths are not kept either (a tenth of what lowering for paths keeps).
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, reprint ? undefined : inputPaths, srcs);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }
