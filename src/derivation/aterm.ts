@@ -15,6 +15,7 @@ import {
   makeFixedOutputPath,
   makeStorePathFromHex,
   makeTextPath,
+  copyChars,
   storePathOfChecked,
   storePathOfCheckedName,
   makeTextPathFromHex,
@@ -1012,17 +1013,8 @@ function put(s: string): void {
   const n = s.length;
   if (n >= LONG) return putNative(s);
   reserve(n);
-  // Locals, not the module's bindings, in the loops: the compiler keeps them in registers.
-  const o = out;
-  let p = pos;
-  let high = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    high |= c;
-    o[p++] = c;
-  }
-  pos = p;
-  if (high > 0x7f) ascii = false;
+  if (copyChars(s, out, pos) > 0x7f) ascii = false;
+  pos += n;
 }
 
 /** Appends `s` quoted with the ATerm escapes. */
