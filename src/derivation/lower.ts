@@ -45,12 +45,10 @@ export interface LoweredPackage {
 
 /**
  * What the lowerer keeps per lowered package: the result plus pieces its users need again.
- * Tens of thousands are kept, so it holds six fields: the output record is made when asked
+ * Tens of thousands are kept, so it holds five fields: the output record is made when asked
  * for (users of an input read its paths from the derivation).
  */
 class Lowered implements LoweredPackage {
-  /** Output paths joined by spaces (as `inputs` lists them). */
-  readonly joinedOutputs: string;
   /** The path of output `out` (undefined when the package has none). */
   readonly out: string | undefined;
   readonly package: Package;
@@ -69,10 +67,15 @@ class Lowered implements LoweredPackage {
     this.#flags = (graftFree ? GRAFT_FREE : 0) | (graftFree && !pkg.replacement ? USED_AS_IS : 0) | (pkg.properties['bootstrap'] === true ? BOOTSTRAP : 0);
     const paths = derivation.outputPaths!;
     const names = derivation.outputNames!;
-    this.joinedOutputs = paths.length === 1 ? paths[0]! : paths.join(' ');
-    // Read for every user of the package: a field (the same string as joinedOutputs for the usual single `out`).
+    // Read for every user of the package: a field.
     const i = names.length === 1 ? (names[0] === 'out' ? 0 : -1) : names.indexOf('out');
     this.out = i < 0 ? undefined : paths[i];
+  }
+
+  /** Output paths joined by spaces (as `inputs` lists them): the one path of the usual single output. */
+  get joinedOutputs(): string {
+    // `out` alone (the usual case): its path, the field; otherwise joined when asked for.
+    return this.out !== undefined && this.derivation.outputNames!.length === 1 ? this.out : this.derivation.outputPaths!.join(' ');
   }
 
   /** No input in the bag's closure has a replacement: the package is its own grafted form. */
