@@ -1730,8 +1730,9 @@ export function finalizeKnownInputs(
       : makeTextPath(name + '.drv', text as string, mergedReferences(inputPaths, srcs), storeDir));
   hasher.recordFinalized(drvPath, texts.moduloHex);
   // The text's hash is kept with its bytes. Without them (printed again when asked for, and
-  // hashed anew), the input paths are not kept either (a tenth of what lowering for paths keeps).
-  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, reprint ? undefined : inputPaths, srcs);
+  // hashed anew), the input paths are not kept either (a tenth of what lowering for paths keeps);
+  // a text printed as a string (not ASCII) is kept, and so are they.
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, text === reprint ? undefined : inputPaths, srcs);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }

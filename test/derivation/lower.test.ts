@@ -439,6 +439,27 @@ describe('lowering', () => {
     expect(printAgain).toHaveBeenCalledTimes(kept);
     expect(bare.hasher.printedEnd).toBe(entriesEnd);
   });
+
+  it('keeps the text and input paths of a derivation printed as a string (not ASCII), even lowering for paths alone', () => {
+    const make = (env: Record<string, string>) => {
+      const a = definePackage({ name: 'a', version: '1.0', buildSystem: trivial, arguments: { phases: { build: 'true' } }, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat });
+      return definePackage({ name: 'b', version: '1.0', buildSystem: trivial, inputs: [a], arguments: { env, phases: { build: 'true' } }, synopsis: 's', description: 'd', homePage: 'https://example.org/', license: licenses.expat });
+    };
+    for (const env of [{ GREETING: 'gr\u00fc\u00df dich' }, { GREETING: 'hello' }]) {
+      const b = make(env);
+      const full = new Lowerer('/tsdsl/store');
+      full.onDerivation = () => {};
+      const want = full.lower(b);
+      const bare = new Lowerer('/tsdsl/store');
+      const got = bare.lower(b);
+      expect(got.drvPath).toBe(want.drvPath);
+      const d = bare.derivations.get(got.drvPath)!;
+      expect(d.inputDrvPaths).toEqual(full.derivations.get(want.drvPath)!.inputDrvPaths);
+      expect(d.references).toEqual(full.derivations.get(want.drvPath)!.references);
+      expect(bare.closureOf(got.drvPath).map((x) => x.drvPath)).toEqual(full.closureOf(want.drvPath).map((x) => x.drvPath));
+      expect(d.text).toBe(full.derivations.get(want.drvPath)!.text);
+    }
+  });
 });
 
 describe('tsdsl build -d and graph --type=derivation', () => {
