@@ -855,7 +855,8 @@ export class Lowerer {
 
   private finalizeSpec(p: Package, s: ReturnType<Lowerer['derivationSpec']>, again: Parameters<typeof finalizeKnownInputs>[3]): FinalizedDerivation & KnownInput {
     try {
-      // derivationSpec's records are made for this call (prototype-less, not shared): no copies.
+      // derivationSpec's inputs and env are made for this call (finalizeKnownInputs sorts the
+      // one in place and drops the other's output variables); its other lists are only read.
       const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
       // Printed and hashed: the env is free for the next derivation.
       this.spareEnv = s.env;
@@ -992,9 +993,9 @@ export class Lowerer {
           env.set('libc', this.lowerEntry(libc).out!);
           env.set('runtimeLibs', native.filter((d) => d.properties['runtime'] === 'lib').map((d) => this.lowerEntry(d).out!).join(' '));
         }
-        const debug = p.properties['debugInfo'] === true;
-        const tune = p.properties['tune'];
-        if (debug || typeof tune === 'string') env.set('extraCFlags', [...(debug ? ['-g'] : []), ...(typeof tune === 'string' ? [`-march=${tune}`] : [])].join(' '));
+        const debug = p.properties['debugInfo'] === true ? '-g' : '';
+        const tune = typeof p.properties['tune'] === 'string' ? `-march=${p.properties['tune']}` : '';
+        if (debug || tune) env.set('extraCFlags', debug && tune ? `${debug} ${tune}` : debug || tune);
         const phases = args.phases;
         if (phases) {
           const names = Object.keys(phases);
