@@ -1660,6 +1660,13 @@ export interface Reprinter {
   reprint(key: unknown): { bytes: Buffer; inputDrvPaths: readonly string[] };
 }
 
+/** The `.drv` paths of a list of inputs: made only where a list is kept or joined. */
+function drvPathsOf(inputs: readonly KnownInput[]): string[] {
+  const paths: string[] = new Array(inputs.length);
+  for (let i = 0; i < inputs.length; i++) paths[i] = inputs[i]!.drvPath;
+  return paths;
+}
+
 /**
  * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
  * come as objects (each finalized with `hasher`), so their hash modulo is read from them
@@ -1697,8 +1704,6 @@ export function finalizeKnownInputs(
     inputs[n++] = e;
   }
   inputs.length = n;
-  const inputPaths: string[] = new Array(n);
-  for (let i = 0; i < n; i++) inputPaths[i] = inputs[i]!.drvPath;
   const base = { inputSrcs: sortedUnique(spec.inputSrcs, true), system: spec.system, builder: spec.builder, args: spec.args };
   const reprint = typeof again === 'object' ? again : undefined;
   let texts = printTextsAscii(name, outs, env, inputs, base, hasher, reprint ? 'none' : again === 'again' ? 'copy' : 'chunk');
@@ -1724,15 +1729,15 @@ export function finalizeKnownInputs(
   // The references (input derivations and sources) are written into the path's fingerprint as
   // they are merged; only a name or path that is not ASCII has them merged into a list.
   const drvPath =
-    (texts.textHex !== undefined ? storePathOfChecked('text', inputPaths, srcs, texts.textHex, name, '.drv', storeDir) : undefined) ??
+    (texts.textHex !== undefined ? storePathOfChecked('text', inputs, srcs, texts.textHex, name, '.drv', storeDir) : undefined) ??
     (texts.textHex !== undefined
-      ? makeTextPathFromHex(name + '.drv', texts.textHex, mergedReferences(inputPaths, srcs), storeDir, true)
-      : makeTextPath(name + '.drv', text as string, mergedReferences(inputPaths, srcs), storeDir));
+      ? makeTextPathFromHex(name + '.drv', texts.textHex, mergedReferences(drvPathsOf(inputs), srcs), storeDir, true)
+      : makeTextPath(name + '.drv', text as string, mergedReferences(drvPathsOf(inputs), srcs), storeDir));
   hasher.recordFinalized(drvPath, texts.moduloHex);
   // The text's hash is kept with its bytes. Without them (printed again when asked for, and
   // hashed anew), the input paths are not kept either (a tenth of what lowering for paths keeps);
   // a text printed as a string (not ASCII) is kept, and so are they.
-  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, text === reprint ? undefined : inputPaths, srcs);
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, text === reprint ? undefined : drvPathsOf(inputs), srcs);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }

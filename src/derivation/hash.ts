@@ -333,6 +333,9 @@ export function storePathOfCheckedName(type: string, innerHex: string, name: str
 
 const NO_REFERENCES: readonly string[] = Object.freeze([]);
 
+/** A reference: a store path, or a derivation's `.drv` path. */
+const pathOf = (r: string | { readonly drvPath: string }): string => (typeof r === 'string' ? r : r.drvPath);
+
 /** The store path of a fingerprint made as a string: the general form, for any characters. */
 function joinedStorePath(fingerprint: string, name: string, storeDir: string): string {
   return `${storeDir}/${writeHashPart(sha256Latin1(utf8(fingerprint)), hashPart, 0).toString('latin1', 0, 32)}-${name}`;
@@ -344,16 +347,25 @@ function joinedStorePath(fingerprint: string, name: string, storeDir: string): s
  * (checked): `<type>:<ref>…:sha256:<hex>:<store dir>:<name>` written byte by byte into a reused
  * buffer and hashed from there, the path assembled as bytes and read once as a string. Lowering
  * makes two paths for each of tens of thousands of derivations; joining each fingerprint from
- * strings (and the `.drv`'s list of references) made a kilobyte of garbage a derivation. Undefined
+ * strings (and the `.drv`'s list of references) made a kilobyte of garbage a derivation. `a` may
+ * be derivations (their `.drv` paths are the references), so that no list of paths is made. Undefined
  * when a string is not ASCII (the caller joins strings then).
  */
-export function storePathOfChecked(type: string, a: readonly string[], b: readonly string[], innerHex: string, name: string, suffix: string, storeDir: string): string | undefined {
+export function storePathOfChecked(
+  type: string,
+  a: readonly string[] | readonly { readonly drvPath: string }[],
+  b: readonly string[],
+  innerHex: string,
+  name: string,
+  suffix: string,
+  storeDir: string,
+): string | undefined {
   if (!asciiStoreDir(storeDir)) return undefined;
   const at = storeDir.length + 1;
   const n = at + 33 + name.length + suffix.length;
   if (n > pathBytes.length) return undefined;
   let need = type.length + 8 + innerHex.length + 2 + storeDir.length + name.length + suffix.length;
-  for (let i = 0; i < a.length; i++) need += 1 + a[i]!.length;
+  for (let i = 0; i < a.length; i++) need += 1 + pathOf(a[i]!).length;
   for (let i = 0; i < b.length; i++) need += 1 + b[i]!.length;
   if (3 * need > fp.length) fp = Buffer.allocUnsafe(Math.max(3 * need, 2 * fp.length));
   fpLength = 0;
@@ -361,7 +373,7 @@ export function storePathOfChecked(type: string, a: readonly string[], b: readon
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    const x = i < a.length ? a[i]! : undefined;
+    const x = i < a.length ? pathOf(a[i]!) : undefined;
     const y = j < b.length ? b[j]! : undefined;
     let ref: string;
     if (y === undefined || (x !== undefined && x < y)) (ref = x!), i++;
