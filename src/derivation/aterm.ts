@@ -1387,22 +1387,21 @@ class Finalized implements FinalizedDerivation {
   constructor(
     drv: Derivation | undefined,
     readonly drvPath: string,
-    text: string | KeptBytes | { by: Reprinter; key: unknown },
+    text: string | KeptBytes | Reprinter,
     hashModuloHex: string,
     readonly outputNames: readonly string[],
     outputPaths: readonly string[],
     inputDrvPaths: readonly string[] | undefined,
     readonly inputSrcs: readonly string[],
+    /** What `text`, a reprinter, prints the derivation again from. */
+    key?: unknown,
   ) {
     this.#drv = drv;
     this.#inputDrvPaths = inputDrvPaths;
     this.#moduloHex = hashModuloHex;
     this.#paths = outputPaths.length === 1 ? outputPaths[0]! : outputPaths;
-    if (typeof text === 'string' || text instanceof KeptBytes) this.#held = text;
-    else {
-      this.#held = text.by;
-      this.#key = text.key;
-    }
+    this.#held = text;
+    if (typeof text !== 'string' && !(text instanceof KeptBytes)) this.#key = key;
   }
 
   /** The derivation's name: the `.drv` path's, after the store dir and hash, without `.drv` (not kept). */
@@ -1671,7 +1670,7 @@ function drvPathsOf(inputs: readonly KnownInput[]): string[] {
  * `finalizeDerivation` for lowering: the same derivation, texts and paths, but the inputs
  * come as objects (each finalized with `hasher`), so their hash modulo is read from them
  * instead of looked up by path, and nothing is copied. The result keeps no `Derivation`
- * object (`drv` parses the text back when asked). With `again` a reprinter and its key, it keeps
+ * object (`drv` parses the text back when asked). With `again` a reprinter (and `key`, what it prints from), it keeps
  * no text either: `bytes` asks it to print them again. `'again'` is that second printing (of a
  * derivation finalized before with this hasher): its input-table entries are not printed twice.
  */
@@ -1679,7 +1678,8 @@ export function finalizeKnownInputs(
   spec: KnownInputsDerivation,
   name: string,
   hasher: DerivationHasher,
-  again?: { by: Reprinter; key: unknown } | 'again',
+  again?: Reprinter | 'again',
+  key?: unknown,
 ): FinalizedDerivation & KnownInput {
   const storeDir = hasher.storeDir;
   checkKnownShape(spec, name, hasher);
@@ -1737,7 +1737,7 @@ export function finalizeKnownInputs(
   // The text's hash is kept with its bytes. Without them (printed again when asked for, and
   // hashed anew), the input paths are not kept either (a tenth of what lowering for paths keeps);
   // a text printed as a string (not ASCII) is kept, and so are they.
-  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, text === reprint ? undefined : drvPathsOf(inputs), srcs);
+  const fin = new Finalized(undefined, drvPath, text, texts.moduloHex, outputNames, outputPaths, text === reprint ? undefined : drvPathsOf(inputs), srcs, key);
   // Printed again: its entries are in the buffer already.
   return again === 'again' ? fin : fin.printEntries(hasher);
 }

@@ -802,7 +802,7 @@ export class Lowerer {
     // Without a consumer of the bytes now (a store writing them as they come), the .drv text is
     // not kept: lowering only for paths (graph, show, an up-to-date build) keeps 1.3 kB less a
     // derivation, and the few texts asked for later are printed again.
-    const fin = this.finalizeSpec(p, s, this.onDerivation ? undefined : { by: this.reprinter, key: p });
+    const fin = this.finalizeSpec(p, s, this.onDerivation ? undefined : this.reprinter);
     return this.lowered(p, fin, s.graftFree);
   }
 
@@ -857,7 +857,7 @@ export class Lowerer {
     try {
       // derivationSpec's inputs and env are made for this call (finalizeKnownInputs sorts the
       // one in place and drops the other's output variables); its other lists are only read.
-      const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again);
+      const fin = finalizeKnownInputs({ outputs: p.outputs, inputs: s.inputs, inputSrcs: s.inputSrcs, system: this.system, builder: s.builder, args: s.args, env: s.env }, s.name, this.hasher, again, p);
       // Printed and hashed: the env is free for the next derivation.
       this.spareEnv = s.env;
       return fin;
