@@ -1343,7 +1343,7 @@ function printOutputs(outs: readonly string[], paths: readonly string[] | undefi
  * The indices of the first `n` of `keys` in Nix's order of the keys (UTF-16 order: only ASCII
  * keys are printed this way), in `order`. Insertion sort for the short lists most derivations have.
  */
-function sortedOrder(keys: readonly string[], n: number, order: number[] = []): number[] {
+function sortedOrder(keys: readonly string[], n: number, order: number[]): number[] {
   order.length = n;
   if (n > 24) {
     for (let i = 0; i < n; i++) order[i] = i;

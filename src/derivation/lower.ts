@@ -273,6 +273,16 @@ function hasKeys(record: object): boolean {
   return false;
 }
 
+/**
+ * A builder script's store path, and the lists every derivation it builds shares: its sources
+ * when the script is the only one, and its arguments (`-e script`).
+ */
+interface BuilderScript {
+  readonly path: string;
+  readonly sources: readonly string[];
+  readonly args: readonly string[];
+}
+
 /** The shared empty list of sources (or arguments), and of lowered packages. */
 const NO_SOURCES: readonly string[] = Object.freeze([]);
 const NO_LOWERED: readonly Lowered[] = Object.freeze([]);
@@ -325,7 +335,7 @@ export class Lowerer {
    * the checkout's NAR. Undefined: such an origin cannot be lowered (`tsdsl lint` works offline).
    */
   fetchUnpinned: ((origin: UrlOrigin | GitOrigin) => Promise<string>) | undefined = fetchAndHash;
-  private readonly builderScripts = new Map<string, string>();
+  private readonly builderScripts = new Map<string, BuilderScript>();
 
   constructor(
     readonly storeDir: string = storeDirFromEnv(),
@@ -716,14 +726,14 @@ export class Lowerer {
     return path;
   }
 
-  private builderScript(bs: 'gnu' | 'cmake' | 'trivial'): string {
-    let path = this.builderScripts.get(bs);
-    if (!path) {
-      const text = bs === 'trivial' ? TRIVIAL_BUILDER : gnuBuilderScript(bs);
-      path = this.addText(`${bs}-builder.sh`, text);
-      this.builderScripts.set(bs, path);
+  private builderScript(bs: 'gnu' | 'cmake' | 'trivial'): BuilderScript {
+    let script = this.builderScripts.get(bs);
+    if (!script) {
+      const path = this.addText(`${bs}-builder.sh`, bs === 'trivial' ? TRIVIAL_BUILDER : gnuBuilderScript(bs));
+      script = { path, sources: Object.freeze([path]), args: Object.freeze(['-e', path]) };
+      this.builderScripts.set(bs, script);
     }
-    return path;
+    return script;
   }
 
   /** A fixed-output derivation for a URL or git origin; a source item for a local one. */
@@ -806,26 +816,8 @@ export class Lowerer {
     return this.lowered(p, fin, s.graftFree);
   }
 
-  private readonly singleSources = new Map<string, readonly string[]>();
-
   /** An env no derivation uses (see derivationSpec). */
   private spareEnv: EnvVars | undefined;
-
-  private readonly scriptArgsMemo = new Map<string, readonly string[]>();
-
-  /** `['-e', script]`, one list for every derivation the script builds. */
-  private scriptArgs(script: string): readonly string[] {
-    let args = this.scriptArgsMemo.get(script);
-    if (!args) this.scriptArgsMemo.set(script, (args = Object.freeze(['-e', script])));
-    return args;
-  }
-
-  /** `[path]`, one list for every derivation whose only source it is. */
-  private singleSource(path: string): readonly string[] {
-    let list = this.singleSources.get(path);
-    if (!list) this.singleSources.set(path, (list = Object.freeze([path])));
-    return list;
-  }
 
   /** The lowering of each package (each is lowered already when lowering is graph-ordered). */
   private loweredList(list: readonly Package[]): readonly Lowered[] {
@@ -946,14 +938,14 @@ export class Lowerer {
         const shell = findNamed(native, 'bash');
         const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
         // Kept by the derivation: the common list of the builder script alone is shared.
-        srcs = origins?.srcs.length ? [...origins.srcs, script] : this.singleSource(script);
+        srcs = origins?.srcs.length ? [...origins.srcs, script.path] : script.sources;
         let shellDrv: KnownInput | undefined;
         if (shell) {
           const l = this.lowerEntry(shell);
           shellDrv = l.derivation;
           builder = `${l.out}/bin/bash`;
         } else builder = '/bin/sh';
-        builderArgs = this.scriptArgs(script);
+        builderArgs = script.args;
         // Bootstrap packages are not on the search paths: the sandbox's root file system is
         // made of them (FHS layout), and their variables below still name every one.
         inputs = inputsOf(origins, shellDrv, hostL, nativeL);
