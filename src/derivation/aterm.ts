@@ -28,6 +28,7 @@ import {
 } from './hash.js';
 import type { HashAlgo } from './hash.js';
 import { compareStrings } from '../compare.js';
+import { latin1Slice, utf8Write } from './buffer-native.js';
 
 /** One output of a derivation. `hashAlgo`/`hash` are empty unless the output is fixed (content-addressed). */
 export interface DerivationOutput {
@@ -984,7 +985,7 @@ const LONG = 24;
 function putNative(s: string, quote?: number): void {
   reserve(3 * s.length + 2);
   if (quote !== undefined) out[pos++] = quote;
-  const written = out.write(s, pos, 'utf8');
+  const written = utf8Write.call(out, s, pos, out.length - pos);
   pos += written;
   if (written !== s.length) ascii = false;
   if (quote !== undefined) out[pos++] = quote;
@@ -1472,7 +1473,7 @@ class Finalized implements FinalizedDerivation {
 
   get hashModuloHex(): string {
     // After `("`, the 64 hex digits of the entry by hash modulo.
-    return this.#moduloHex ?? this.printedBy!.printBuffer.toString('latin1', this.moduloEntryAt + 2, this.moduloEntryAt + 66);
+    return this.#moduloHex ?? latin1Slice.call(this.printedBy!.printBuffer, this.moduloEntryAt + 2, this.moduloEntryAt + 66);
   }
 
   /** The output paths, in the order of `outputNames` (a new array for a single output). */

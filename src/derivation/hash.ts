@@ -11,6 +11,7 @@
  */
 import crypto, { createHash } from 'node:crypto';
 import { TsdslError } from '../errors.js';
+import { latin1Slice, utf8Write } from './buffer-native.js';
 
 /** Hash algorithms Nix 2.8 and Guix know, by their Nix names. */
 export type HashAlgo = 'md5' | 'sha1' | 'sha256' | 'sha512';
@@ -391,7 +392,7 @@ export function storePathOfChecked(
   pathBytes[at + 32] = 0x2d;
   // The name and suffix, ASCII (they were just written as such), from the fingerprint's end.
   for (let k = at + 33, m = fpLength - name.length - suffix.length; m < fpLength; ) pathBytes[k++] = fp[m++]!;
-  return pathBytes.toString('latin1', 0, n);
+  return latin1Slice.call(pathBytes, 0, n);
 }
 
 // The fingerprint being hashed (grown as needed), and how much of it is written.
@@ -429,7 +430,7 @@ function fpPut(s: string): boolean {
     fpLength += n;
     return high < 0x80;
   }
-  const written = fp.write(s, fpLength, 'utf8');
+  const written = utf8Write.call(fp, s, fpLength, fp.length - fpLength);
   fpLength += written;
   return written === n;
 }
