@@ -12,20 +12,28 @@
 type Utf8Write = (this: Buffer, s: string, offset: number, length: number) => number;
 type Latin1Slice = (this: Buffer, start: number, end: number) => string;
 
-const proto = Buffer.prototype as Buffer & { utf8Write?: Utf8Write; latin1Slice?: Latin1Slice };
+/** The two methods: `proto`'s own where it has them, else the documented calls. */
+export function nativeBufferMethods(proto: { utf8Write?: unknown; latin1Slice?: unknown }): { utf8Write: Utf8Write; latin1Slice: Latin1Slice } {
+  return {
+    utf8Write:
+      typeof proto.utf8Write === 'function'
+        ? (proto.utf8Write as Utf8Write)
+        : function (this: Buffer, s: string, offset: number, length: number): number {
+            return this.write(s, offset, length, 'utf8');
+          },
+    latin1Slice:
+      typeof proto.latin1Slice === 'function'
+        ? (proto.latin1Slice as Latin1Slice)
+        : function (this: Buffer, start: number, end: number): string {
+            return this.toString('latin1', start, end);
+          },
+  };
+}
+
+const methods = nativeBufferMethods(Buffer.prototype as object);
 
 /** `buf.write(s, offset, length, 'utf8')`: the bytes written (fewer than asked when `s` does not fit). */
-export const utf8Write: Utf8Write =
-  typeof proto.utf8Write === 'function'
-    ? proto.utf8Write
-    : function (this: Buffer, s: string, offset: number, length: number): number {
-        return this.write(s, offset, length, 'utf8');
-      };
+export const utf8Write: Utf8Write = methods.utf8Write;
 
 /** `buf.toString('latin1', start, end)`. */
-export const latin1Slice: Latin1Slice =
-  typeof proto.latin1Slice === 'function'
-    ? proto.latin1Slice
-    : function (this: Buffer, start: number, end: number): string {
-        return this.toString('latin1', start, end);
-      };
+export const latin1Slice: Latin1Slice = methods.latin1Slice;

@@ -298,18 +298,22 @@ describe('storeDirFromEnv', () => {
 });
 
 describe('the native Buffer calls lowering makes (buffer-native.ts)', () => {
-  it('write and read as the documented calls do, non-ASCII and a short buffer included', async () => {
-    const { latin1Slice, utf8Write } = await import('../../src/derivation/buffer-native.js');
-    for (const s of ['/nix/store/abc-hwloc-2.9.0', 'stö', '', 'x'.repeat(40)]) {
-      const a = Buffer.alloc(64, 0xff);
-      const b = Buffer.alloc(64, 0xff);
-      expect(utf8Write.call(a, s, 3, 61)).toBe(b.write(s, 3, 61, 'utf8'));
-      expect(a).toEqual(b);
-      expect(latin1Slice.call(a, 2, 20)).toBe(b.toString('latin1', 2, 20));
+  it('write and read as the documented calls do, non-ASCII and a short buffer included; so do the stand-ins', async () => {
+    const { latin1Slice, nativeBufferMethods, utf8Write } = await import('../../src/derivation/buffer-native.js');
+    expect(utf8Write).toBe((Buffer.prototype as unknown as { utf8Write: unknown }).utf8Write);
+    const standIn = nativeBufferMethods({});
+    for (const m of [{ utf8Write, latin1Slice }, standIn]) {
+      for (const s of ['/nix/store/abc-hwloc-2.9.0', 'stö', '', 'x'.repeat(40)]) {
+        const a = Buffer.alloc(64, 0xff);
+        const b = Buffer.alloc(64, 0xff);
+        expect(m.utf8Write.call(a, s, 3, 61)).toBe(b.write(s, 3, 61, 'utf8'));
+        expect(a).toEqual(b);
+        expect(m.latin1Slice.call(a, 2, 20)).toBe(b.toString('latin1', 2, 20));
+      }
+      // Fewer bytes than the string has when it does not fit, as write() says.
+      const short = Buffer.alloc(8);
+      expect(m.utf8Write.call(short, 'abcdefghij', 2, 6)).toBe(6);
+      expect(short.toString('latin1')).toBe('\0\0abcdef');
     }
-    // Fewer bytes than the string has when it does not fit, as write() says.
-    const short = Buffer.alloc(8);
-    expect(utf8Write.call(short, 'abcdefghij', 2, 6)).toBe(6);
-    expect(short.toString('latin1')).toBe('\0\0abcdef');
   });
 });
