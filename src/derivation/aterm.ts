@@ -1503,8 +1503,8 @@ class Finalized implements FinalizedDerivation {
   }
 
   get entriesEnd(): number {
-    // `("` 64 hex digits `",` list `)`
-    return this.moduloEntryAt + outputListLength(this.outputNames) + 69;
+    // The entry by path (above), then `("` 64 hex digits `",` list `)`: the list's length once.
+    return this.entriesAt + this.drvPath.length + 2 * outputListLength(this.outputNames) + 74;
   }
 
   /**
