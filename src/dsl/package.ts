@@ -1050,6 +1050,34 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
   return out;
 }
 
+/**
+ * `p` with one variant changed at a time, to each other value it can take: a switch flipped,
+ * each other string of its set (a number, which has no set, is left as it is). What a search
+ * across a collection meets besides the defaults (`hwloc+libxml2` depends on libxml2). A choice
+ * the package refuses (its variant functions throw) is left out: it could not be built either.
+ */
+export function variantNeighbours(p: Package): Package[] {
+  const out: Package[] = [];
+  for (const [k, d] of Object.entries(p.variantDecls)) {
+    const now = p.variants[k];
+    const values: VariantValue[] = typeof defaultOf(d) === 'boolean' ? [!now] : typeof d === 'object' && 'values' in d ? d.values.filter((v) => v !== now) : [];
+    for (const v of values) {
+      try {
+        out.push(withVariants(p, { [k]: v }));
+      } catch {
+        // refused: not a package anyone can use
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether `q` is `p` with other variant values (made by withVariants from one definition). */
+export function isVariantOf(q: Package, p: Package): boolean {
+  const r = recipeOf(p);
+  return q !== p && r !== undefined && recipeOf(q) === r;
+}
+
 /** The variant choices being made now, per recipe (see withVariants). */
 const variantsInMaking = new WeakMap<Recipe, Set<string>>();
 

@@ -5,7 +5,7 @@
  * dependents. Adding a type means adding an entry to `nodeTypes`.
  */
 import { implicitInputs } from '../dsl/build-systems.js';
-import { directInputs, specString, type Package } from '../dsl/package.js';
+import { directInputs, isVariantOf, specString, variantNeighbours, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { TsdslError } from '../errors.js';
 import { derivationType } from './derivation-type.js';
@@ -87,72 +87,68 @@ function needCollection(ctx: GraphContext): Collection {
   return ctx.collection;
 }
 
-/** Reverse edges over the whole collection, computed once per collection. */
-const reverseIndex = new WeakMap<Collection, Map<Package, Package[]>>();
-
-function reverseOf(ctx: GraphContext): Map<Package, Package[]> {
-  const c = needCollection(ctx);
-  let idx = reverseIndex.get(c);
+/**
+ * Reverse edges over the whole collection (successors `inputsOf`), computed once per
+ * collection: from every package and each of its variants one change away (a dependent of
+ * `scotch+mpi`, or `hwloc+libxml2` itself, is a dependent too), through everything they need.
+ */
+function reverseIndex(c: Collection, inputsOf: (p: Package) => readonly Package[], cache: WeakMap<Collection, Map<Package, Package[]>>): Map<Package, Package[]> {
+  let idx = cache.get(c);
   if (idx) return idx;
   idx = new Map();
   const seen = new Set<Package>();
-  const visit = (p: Package): void => {
-    if (seen.has(p)) return;
-    seen.add(p);
-    for (const d of directInputs(p)) {
-      let l = idx!.get(d);
-      if (!l) idx!.set(d, (l = []));
-      if (!l.includes(p)) l.push(p);
-      visit(d);
+  const stack: Package[] = [];
+  for (const p of c.all()) stack.push(p, ...variantNeighbours(p));
+  while (stack.length) {
+    const q = stack.pop()!;
+    if (seen.has(q)) continue;
+    seen.add(q);
+    for (const d of inputsOf(q)) {
+      let l = idx.get(d);
+      if (!l) idx.set(d, (l = []));
+      if (!l.includes(q)) l.push(q);
+      stack.push(d);
     }
-  };
-  for (const p of c.all()) visit(p);
-  reverseIndex.set(c, idx);
+  }
+  cache.set(c, idx);
   return idx;
 }
 
+/**
+ * The roots of a reverse graph: each package named, and those of its variants something
+ * depends on (who depends on scotch includes who depends on `scotch+mpi`), in label order.
+ */
+function reverseRoots(pkgs: readonly Package[], idx: Map<Package, Package[]>): Package[] {
+  const out = [...pkgs];
+  for (const p of pkgs) {
+    const variants = [...idx.keys()].filter((q) => isVariantOf(q, p) && !out.includes(q));
+    out.push(...variants.sort((a, b) => (specString(a) < specString(b) ? -1 : 1)));
+  }
+  return out;
+}
+
+const reversePackageIndex = new WeakMap<Collection, Map<Package, Package[]>>();
+const reverseBagIndex = new WeakMap<Collection, Map<Package, Package[]>>();
+
 export const reversePackageType: NodeType<Package> = {
   name: 'reverse-package',
-  description: 'the reverse DAG of packages: who depends on each package, across the collection',
+  description: 'the reverse DAG of packages: who depends on each package (and on its variants), across the collection',
   needsCollection: true,
-  roots: (pkgs) => pkgs,
-  edges: (p, ctx) => reverseOf(ctx).get(p) ?? [],
+  roots: (pkgs, ctx) => reverseRoots(pkgs, reverseIndex(needCollection(ctx), directInputs, reversePackageIndex)),
+  edges: (p, ctx) => reverseIndex(needCollection(ctx), directInputs, reversePackageIndex).get(p) ?? [],
   label: packageLabel,
   kind: () => 'package',
 };
 
 export const reverseBagType: NodeType<Package> = {
   name: 'reverse-bag',
-  description: "the reverse DAG of packages, including implicit inputs (who would rebuild)",
+  description: 'the reverse DAG of packages, including implicit inputs (who would rebuild)',
   needsCollection: true,
-  roots: (pkgs) => pkgs,
-  edges: (p, ctx) => {
-    const c = needCollection(ctx);
-    let idx = reverseBagIndex.get(c);
-    if (!idx) {
-      idx = new Map();
-      const seen = new Set<Package>();
-      const stack = [...c.all()];
-      while (stack.length) {
-        const q = stack.pop()!;
-        if (seen.has(q)) continue;
-        seen.add(q);
-        for (const d of bagInputs(q)) {
-          let l = idx.get(d);
-          if (!l) idx.set(d, (l = []));
-          if (!l.includes(q)) l.push(q);
-          stack.push(d);
-        }
-      }
-      reverseBagIndex.set(c, idx);
-    }
-    return idx.get(p) ?? [];
-  },
+  roots: (pkgs, ctx) => reverseRoots(pkgs, reverseIndex(needCollection(ctx), bagInputs, reverseBagIndex)),
+  edges: (p, ctx) => reverseIndex(needCollection(ctx), bagInputs, reverseBagIndex).get(p) ?? [],
   label: packageLabel,
   kind: () => 'package',
 };
-
-const reverseBagIndex = new WeakMap<Collection, Map<Package, Package[]>>();
 
 /** The registry of node types, in `--list-types` order. */
 export const nodeTypes: NodeType<never>[] = [

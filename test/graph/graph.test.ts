@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineBuildSystem, type Package } from '../../src/dsl/index.js';
+import { defineBuildSystem, specString, type Package } from '../../src/dsl/index.js';
 import { buildGraph, findCycle, findNodeType, topologicalOrder } from '../../src/graph/build.js';
 import { bagType, packageType } from '../../src/graph/node-types.js';
 import { shortestPath } from '../../src/graph/path.js';
@@ -61,6 +61,25 @@ describe('graph engine', () => {
     const all = await buildGraph(findNodeType('reverse-package'), [getDefaultCollection().resolve('zlib')]);
     expect(all.graph.order).toBeGreaterThan(3);
     expect(all.graph.nodes()).toContain('mumps@5.5.1');
+  });
+
+  it('reverse graphs find the dependents of variants, and variants that depend on the package', async () => {
+    const vz = dummyPackage({ name: 'vz', version: '1' });
+    const vx = dummyPackage({ name: 'vx', version: '2' });
+    // vlib+xml needs vx; no package of the collection uses that variant: it still depends on vx.
+    const vlib = dummyPackage({ name: 'vlib', version: '3', variants: { xml: false, mpi: false }, inputs: (v: { xml: boolean }) => (v.xml ? [vz, vx] : [vz]) } as never);
+    const { withVariants } = await import('../../src/dsl/index.js');
+    // A package using vlib+mpi depends on vlib: the variant is a root beside vlib itself.
+    const user = dummyPackage({ name: 'vuser', version: '1', inputs: [withVariants(vlib, { mpi: true })] });
+    const c = new Collection([vz, vx, vlib, user]);
+    const labels = async (type: string, root: Package) => [...(await buildGraph(findNodeType(type), [root], { ctx: { collection: c } })).nodes.values()].map((n) => specString(n as Package));
+    for (const type of ['reverse-package', 'reverse-bag']) {
+      expect(await labels(type, vx)).toEqual(['vx@2', 'vlib@3+xml']);
+      const fromZ = await labels(type, vz);
+      expect(fromZ.slice(0, 1)).toEqual(['vz@1']);
+      expect(fromZ.slice(1).sort()).toEqual(['vlib@3', 'vlib@3+mpi', 'vlib@3+xml', 'vuser@1']);
+      expect(await labels(type, vlib)).toEqual(['vlib@3', 'vlib@3+mpi', 'vuser@1']);
+    }
   });
 
   it('every backend renders deterministically and names every node', async () => {
