@@ -1032,18 +1032,21 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
   let out = memo.get(key);
   if (!out) {
     // A variant whose inputs (or arguments) ask for itself would make it again without end.
-    const making = variantsInMaking.get(recipe) ?? new Set<string>();
-    if (making.has(key)) {
-      const choice = Object.keys(full).sort().map((k) => `${k}=${String(full[k])}`).join(' ');
+    const at = variantsInMaking.findIndex((m) => m.recipe === recipe && m.key === key);
+    const here = { recipe, key, name: p.name, full };
+    if (at >= 0) {
+      const via = variantsInMaking.slice(at + 1).map(describeMaking);
       throw new TsdslError(
-        `dependency cycle: \`${p.name}\` with variants ${choice} (${formatLocation(resolveLocation(recipe.captured))}) needs itself with the same variants; a package cannot be its own input (choose another variant in the input, or drop it)`,
+        via.length
+          ? `dependency cycle: ${describeMaking(here)} needs ${via.join(', which needs ')}, which needs the first again; a package cannot need itself (choose another variant in one of these inputs, or drop it)`
+          : `dependency cycle: ${describeMaking(here)} needs itself with the same variants; a package cannot be its own input (choose another variant in the input, or drop it)`,
       );
     }
-    variantsInMaking.set(recipe, making.add(key));
+    variantsInMaking.push(here);
     try {
       out = make(recipe, full);
     } finally {
-      making.delete(key);
+      variantsInMaking.pop();
     }
     memo.set(key, out);
   }
@@ -1078,8 +1081,21 @@ export function isVariantOf(q: Package, p: Package): boolean {
   return q !== p && r !== undefined && recipeOf(q) === r;
 }
 
-/** The variant choices being made now, per recipe (see withVariants). */
-const variantsInMaking = new WeakMap<Recipe, Set<string>>();
+/** The variants being made now, outermost first (see withVariants): a cycle is the part from a repeated one on. */
+const variantsInMaking: VariantInMaking[] = [];
+
+interface VariantInMaking {
+  readonly recipe: Recipe;
+  readonly key: string;
+  readonly name: string;
+  readonly full: Readonly<Record<string, VariantValue>>;
+}
+
+/** `` `cyc-a` with variants x=true (cyc.ts:11) ``, for a cycle's error. */
+function describeMaking(m: VariantInMaking): string {
+  const choice = Object.keys(m.full).sort().map((k) => `${k}=${String(m.full[k])}`).join(' ');
+  return `\`${m.name}\` with variants ${choice} (${formatLocation(resolveLocation(m.recipe.captured))})`;
+}
 
 /** Edits to an input list, by package name (Guix's `modify-inputs`). */
 export interface InputEdits {

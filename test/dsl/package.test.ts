@@ -442,6 +442,16 @@ describe('variants', () => {
     expect(() => withVariants(self, { x: true })).toThrow(/dependency cycle/);
   });
 
+  it('a cycle through variants of two packages names both, in order', () => {
+    const meta = { version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat } as const;
+    const a: Package = definePackage({ ...meta, name: 'cyc-a', variants: { x: false }, inputs: (v) => (v.x ? [withVariants(b, { y: true })] : []) });
+    const b: Package = definePackage({ ...meta, name: 'cyc-b', variants: { y: false }, inputs: (v) => (v.y ? [withVariants(a, { x: true })] : []) });
+    const e = errorOf(() => withVariants(a, { x: true }));
+    expect(e.message).toMatch(/^dependency cycle: `cyc-a` with variants x=true \(test\/dsl\/package\.test\.ts:\d+\) needs `cyc-b` with variants y=true \(test\/dsl\/package\.test\.ts:\d+\), which needs the first again/);
+    // The stack of variants being made is left empty: b+y alone is the same cycle, seen from b.
+    expect(errorOf(() => withVariants(b, { y: true })).message).toMatch(/^dependency cycle: `cyc-b` with variants y=true .* needs `cyc-a` with variants x=true/);
+  });
+
   it('inherited packages follow variant changes through their parent', () => {
     const child = inherit(solver, { name: 'solver-extra', inputs: (_v, parent) => [...parent.inputs, mpi] });
     expect(child.inputs).toEqual([metis, mpi]);
