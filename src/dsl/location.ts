@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 
 /** Where something was defined: an absolute file name and a 1-based line and column. */
 export interface Location {
@@ -140,6 +140,20 @@ export function resolveLocation(captured: CapturedLocation | undefined): Locatio
     return { file: sourceFileOf(file), line: Number(m[2]), column: Number(m[3]) };
   }
   return undefined;
+}
+
+/**
+ * The directory of the file that called `fn` (a package file, a script), which relative file
+ * names in its arguments are read from, as `local()` reads them; undefined from a REPL or `-e`.
+ */
+export function callerDirectory(fn: Function): string | undefined {
+  return directoryOf(captureLocation(fn));
+}
+
+/** The directory of a captured location's file. */
+export function directoryOf(captured: CapturedLocation): string | undefined {
+  const loc = resolveLocation(captured);
+  return loc ? dirname(loc.file) : undefined;
 }
 
 /** `file:line` relative to `cwd` when that is shorter, for messages. */

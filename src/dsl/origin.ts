@@ -4,10 +4,10 @@
  * repository; `local()` a file or directory on this machine. Declaring an origin does no I/O; the
  * lowering stage turns it into a fixed-output derivation (url, git) or a store item (local).
  */
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { parseHash } from '../derivation/hash.js';
 import { TsdslError, didYouMean } from '../errors.js';
-import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
+import { captureLocation, directoryOf, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 
 export const ORIGIN_BRAND: unique symbol = Symbol.for('tsdsl.origin') as never;
 
@@ -167,7 +167,7 @@ function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[
     problems.push("patchFlags must be a list of strings, such as ['-p0']");
   for (const p of Array.isArray(spec.patches) ? spec.patches : []) {
     if (typeof p === 'string') {
-      if (!isAbsolute(p) && base === null) base = callerDir(loc);
+      if (!isAbsolute(p) && base === null) base = directoryOf(loc);
       patches.push(base && !isAbsolute(p) ? resolve(base, p) : p);
     }
     else if (isOrigin(p) && p.kind === 'url') patches.push(p);
@@ -180,11 +180,6 @@ function commonFields(spec: CommonSpec, loc: CapturedLocation, problems: string[
     patchFlags: Object.freeze(Array.isArray(spec.patchFlags) ? [...spec.patchFlags] : ['-p1']),
     snippet: spec.snippet,
   };
-}
-
-function callerDir(loc: CapturedLocation): string | undefined {
-  const l = resolveLocation(loc);
-  return l ? dirname(l.file) : undefined;
 }
 
 function withLocation<T extends object>(o: T, loc: CapturedLocation): T {
@@ -261,7 +256,7 @@ export function local(path: string, options: CommonSpec & { base?: string } = {}
   const loc = captureLocation(local);
   const problems: string[] = [];
   checkKeys('local', options, LOCAL_KEYS, "local('./x-1.0.tar.gz', { patches: ['./fix.patch'] })", loc, problems);
-  const full = localPath(path, () => options.base ?? callerDir(loc) ?? process.cwd(), problems);
+  const full = localPath(path, () => options.base ?? directoryOf(loc) ?? process.cwd(), problems);
   const common = commonFields(options, loc, problems);
   if (problems.length) fail('local', loc, problems);
   return withLocation({ ...common, kind: 'local' as const, path: full } as LocalOrigin, loc);
@@ -289,7 +284,7 @@ export function withOrigin<O extends Origin>(origin: O, changes: Partial<Omit<O,
   if (kind === 'url' && 'fileName' in c && (typeof c['fileName'] !== 'string' || !c['fileName'])) problems.push('fileName must be a non-empty string');
   if (kind === 'git') checkGitRef(copy['url'], copy['commit'], problems);
   if (kind === 'git' && 'recursive' in c && typeof c['recursive'] !== 'boolean') problems.push('recursive must be true or false');
-  if (kind === 'local' && 'path' in c) copy['path'] = localPath(c['path'], () => callerDir(loc) ?? process.cwd(), problems);
+  if (kind === 'local' && 'path' in c) copy['path'] = localPath(c['path'], () => directoryOf(loc) ?? process.cwd(), problems);
   if (problems.length) fail(kind, loc, problems);
   return withLocation(copy as unknown as O, origin.location ?? loc);
 }

@@ -123,7 +123,9 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     // Over all the manifest's packages at once, as the command line's options are: "had no
     // effect" is said of a transformation that changes none of them, not of each it leaves.
     const { ordered, objects } = orderedTransformations(spec, 'transform');
-    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects }) };
+    // Relative file names (`withPatch: { hwloc: './fix.patch' }`) are the manifest's neighbours,
+    // as a `local()` in it is, wherever tsdsl runs.
+    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(abs) }) };
   } catch (e) {
     if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message.replace(/^transform: /, '')}`, { cause: e });
     throw e;

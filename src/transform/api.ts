@@ -5,6 +5,7 @@
  */
 import { TsdslError, checkRequestKeys, didYouMean, shown, warnOnStderr } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
+import { callerDirectory } from '../dsl/location.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
 import { applyTransformations, objectPlaceholder, transformations } from './options.js';
@@ -36,7 +37,10 @@ export interface TransformOptions {
   collection?: Collection;
   /** Where warnings go (default: stderr). */
   warn?: (text: string) => void;
-  /** Base for relative file names (default: the current directory). */
+  /**
+   * Base for relative file names (`withSource: { hwloc: './hwloc.tar.gz' }`); by default the
+   * directory of the file calling transform(), as for `local()`, or the current directory.
+   */
   cwd?: string;
 }
 
@@ -122,8 +126,9 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
 export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
   if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
   checkRequestKeys(options, TRANSFORM_OPTION_KEYS, 'transform');
+  const cwd = options.cwd ?? callerDirectory(transform);
   const { ordered, objects } = orderedTransformations(spec, 'transform');
   const warn = options.warn ?? warnOnStderr;
-  const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(cwd ? { cwd } : {}) });
   return out!;
 }

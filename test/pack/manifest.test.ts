@@ -57,6 +57,16 @@ describe('pack manifests', () => {
     expect([both.stdout.trim(), both.stderr]).toEqual([cli, '']);
   }, 300_000);
 
+  it("reads relative file names from the manifest's directory, wherever tsdsl runs", () => {
+    const patch = join(dir, 'fix.patch');
+    writeFileSync(patch, '--- a/README\n+++ b/README\n@@ -1 +1,2 @@\n x\n+y\n');
+    const rel = manifest('relative.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withPatch: { hwloc: './fix.patch' } },\n});\n`);
+    const fromElsewhere = tsdsl(['pack', '-d', '-m', rel], { env, cwd: tmpdir() });
+    expect(fromElsewhere.code, fromElsewhere.stderr).toBe(0);
+    // The same as the command line run in the manifest's directory (the option as written is recorded).
+    expect(fromElsewhere.stdout.trim()).toBe(drv(['hwloc', '--with-patch=hwloc=./fix.patch']));
+  }, 300_000);
+
   it('reports errors with the manifest file and line', () => {
     const unknown = manifest('unknown.ts', `import { defineManifest } from 'tsdsl';\n\nexport default defineManifest({\n  packages: ['hwlok'],\n});\n`);
     expect(tsdsl(['pack', '-d', '-m', unknown], { env, cwd: dir }).stderr).toMatch(/unknown\.ts:3: unknown package `hwlok`; did you mean `hwloc`/);

@@ -10,6 +10,7 @@ import { packageMapping } from '../../src/transform/rewrite.js';
 import { transform } from '../../src/transform/api.js';
 import { nameAndVersionFromFile } from '../../src/transform/options.js';
 import { dummyPackage } from '../fixtures/dummy.js';
+import { tsdsl } from '../cli/helpers.js';
 
 /** A small HPC-shaped collection: mumps → scotch → zlib, metis; pt-scotch; a toolchain. */
 function fixture() {
@@ -315,6 +316,24 @@ describe('transformation options', () => {
 });
 
 describe('transform (code API)', () => {
+  it("reads relative file names from the directory of the file calling it, as local() does", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-transform-cwd-'));
+    try {
+      mkdirSync(join(dir, 'pk'));
+      writeFileSync(join(dir, 'pk', 'fix.patch'), '--- a/README\n+++ b/README\n@@ -1 +1,2 @@\n x\n+y\n');
+      writeFileSync(
+        join(dir, 'pk', 't.ts'),
+        "import { inherit, transform } from 'tsdsl';\nimport { hwloc } from 'tsdsl/packages';\nexport const patched = inherit(transform(hwloc, { withPatch: { hwloc: './fix.patch' } }), { name: 'hwloc-patched' });\n",
+      );
+      // Run from the directory above the package file's: './fix.patch' is still pk/fix.patch.
+      const r = tsdsl(['show', '--json', '-L', 'pk', 'hwloc-patched'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)[0].source.patches).toEqual([join(dir, 'pk', 'fix.patch')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('object form and option-string form give the same graph; the input is untouched', () => {
     const f = fixture();
     const viaObject = transform(f.app, { withInput: { scotch: f.ptScotch } }, { collection: f.collection });
