@@ -13,6 +13,7 @@ import type { OptionSpec, ParsedArgs } from './options.js';
 import { loadOptions } from './options.js';
 import { transformOptionSpecs } from './transform-options.js';
 import { warn } from './command.js';
+import { shellWord } from '../shell.js';
 
 /** Load options and transformation options: append to a command's own table. */
 export const packageOptions: readonly OptionSpec[] = [...loadOptions, ...transformOptionSpecs];
@@ -30,6 +31,18 @@ export function buildSettings(args: ParsedArgs): { maxJobs: number; cores: numbe
   if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`-j/--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
   if (!Number.isInteger(cores) || cores < 1) throw new TsdslError(`--cores ${cores}: give a whole number of cores, 1 or more (e.g. --cores=2)`);
   return { maxJobs, cores };
+}
+
+/**
+ * `tsdsl COMMAND` with the options of ARGS that choose the packages (`-L`, transformations, in
+ * their order) and WORDS: a command a hint suggests names the same packages as the one typed.
+ */
+export function commandWithPackageOptions(command: string, args: ParsedArgs, words: readonly string[]): string {
+  const chosen = args.ordered.flatMap((o) =>
+    o.name === 'load-path' ? ['-L', String(o.value)] : transformOptionSpecs.some((t) => t.name === o.name) ? [o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`] : [],
+  );
+  // A spec with its variants as words of their own (`hwloc +libxml2`) is shown as it was typed.
+  return ['tsdsl', command, ...chosen, ...words.flatMap((w) => w.split(' '))].map(shellWord).join(' ');
 }
 
 /** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */

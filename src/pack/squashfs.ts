@@ -34,16 +34,12 @@ import { checkDestination, compressOptions, packCompressor, removeTree, temporar
 import type { PackFormat, PackOptions } from './formats.js';
 import { checkPackInput, closureTree } from './tar.js';
 import type { CheckedInput, PackTree, TreeNode } from './tar.js';
+import { shellQuote } from '../shell.js';
 
 // Shells that can be /bin/sh, best first; busybox acts as `sh` when called through a link of that name.
 const SHELLS = ['sh', 'bash', 'dash', 'busybox'];
 const MOUNT_POINTS = ['/proc', '/sys', '/dev', '/home', '/tmp'];
 const ETC_FILES = ['/etc/passwd', '/etc/group', '/etc/hosts', '/etc/resolv.conf'];
-
-/** `'…'` for the shell. */
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The logical path of a shell in the closure for `/bin/sh`: the profile's first, then any

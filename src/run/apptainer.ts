@@ -29,14 +29,10 @@ import {
   which,
 } from './engines.js';
 import { scratchParent, usernsBlockers } from './userns.js';
+import { shellQuote } from '../shell.js';
 
 /** Which of the two command names. */
 export type ApptainerFlavour = 'apptainer' | 'singularity';
-
-/** Single-quotes a value for the env file Apptainer evaluates as shell. */
-function shellQuote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The env file for `--env-file`: one `export NAME='value'` per variable. */
 export function envFile(env: Readonly<Record<string, string>>): string {

@@ -133,6 +133,11 @@ describe('tsdsl size', () => {
     const r = run(['size', 'zlib']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/tsdsl size: package `zlib` is not built yet .*; build it with `tsdsl build zlib`/);
+    // The command it suggests chooses the same package: the -L and transformation options go with it.
+    const empty = mkdtempSync(join(tmpdir(), 'tsdsl-empty-'));
+    const t = run(['size', '-L', empty, 'zlib', '--without-tests=zlib', '--with-configure-flag=zlib=--a b']);
+    rmSync(empty, { recursive: true });
+    expect(t.stderr).toContain(`; build it with \`tsdsl build -L ${empty} --without-tests=zlib '--with-configure-flag=zlib=--a b' zlib\`\n`);
   });
 });
 

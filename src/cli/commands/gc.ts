@@ -15,7 +15,7 @@ import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import type { OptionSpec, ParsedArgs } from '../options.js';
-import { packageOptions, packagesFrom } from '../packages.js';
+import { commandWithPackageOptions, packageOptions, packagesFrom } from '../packages.js';
 
 /** A command-line word resolved to store items. */
 export interface StoreArgument {
@@ -89,7 +89,7 @@ export async function storeArguments(
       if (options.requireValid) {
         const missing = paths.find((p) => !store.isValid(p));
         if (missing) {
-          throw new TsdslError(`tsdsl ${options.command}: package \`${joined[i]}\` is not built yet (${missing} is not in the store); build it with \`tsdsl build ${joined[i]}\``);
+          throw new TsdslError(`tsdsl ${options.command}: package \`${joined[i]}\` is not built yet (${missing} is not in the store); build it with \`${commandWithPackageOptions('build', args, [joined[i]!])}\``);
         }
       }
       resolved[i] = { arg: joined[i]!, drvPath: r.drvPath, paths };

@@ -8,7 +8,7 @@ import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { out, warn } from '../command.js';
-import { packageOptions } from '../packages.js';
+import { commandWithPackageOptions, packageOptions } from '../packages.js';
 import { storeArguments } from './gc.js';
 import type { StoreArgument } from './gc.js';
 
@@ -66,7 +66,7 @@ export const command: Command = {
           const unbuilt = registered && path.endsWith('.drv') && store.validAmong(Object.values(store.readDerivation(path).outputs).map((o) => o.path)).size === 0;
           throw new TsdslError(
             item.drvPath
-              ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`tsdsl build ${item.arg}\``
+              ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`${commandWithPackageOptions('build', args, [item.arg])}\``
               : unbuilt
                 ? `tsdsl log: no build log for ${path}: it was not built here yet (none of its outputs is in the store); build its package with \`tsdsl build\``
                 : `tsdsl log: no build log for ${path}: it was not built here (it was added or imported, or its log was deleted)`,
