@@ -3,7 +3,7 @@
  * breadth-first from A along the type's edges until B, without building the whole graph.
  */
 import { TsdslError } from '../errors.js';
-import type { GraphContext, GraphNode, NodeType } from './node-types.js';
+import { bagType, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** The nodes from `from` to `to` inclusive, or throws naming both when there is no path. */
 export function shortestPath(
@@ -30,5 +30,18 @@ export function shortestPath(
       }
     }
   }
-  throw new TsdslError(`no path from \`${type.label(from)}\` to \`${toLabel}\` in the ${type.name} graph${type.name === 'package' ? ' (try --type=bag to include implicit inputs)' : ''}`);
+  // In the package graph, the target may be an implicit input (the toolchain, make): said only when it is one.
+  const viaBag = type.name === 'package' && reaches(bagType, from, isTarget, ctx);
+  throw new TsdslError(`no path from \`${type.label(from)}\` to \`${toLabel}\` in the ${type.name} graph${viaBag ? ` (there is one through implicit inputs: add --type=bag)` : ''}`);
+}
+
+/** Whether a node `isTarget` accepts can be reached from `from` along `type`'s edges. */
+function reaches(type: NodeType, from: GraphNode, isTarget: (n: GraphNode) => boolean, ctx: GraphContext): boolean {
+  const seen = new Set<GraphNode>([from]);
+  const queue: GraphNode[] = [from];
+  for (let i = 0; i < queue.length; i++) {
+    if (isTarget(queue[i]!)) return true;
+    for (const succ of type.edges(queue[i]!, ctx)) if (!seen.has(succ)) (seen.add(succ), queue.push(succ));
+  }
+  return false;
 }

@@ -81,11 +81,13 @@ describe('tsdsl graph', () => {
     expect(tsdsl(['graph', '--path', 'zlib', 'mumps']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `mumps` in the package graph: it is `mumps` that depends on `zlib` (swap them: --path mumps zlib)\n');
     // In a reverse graph the edges go the other way: no such hint.
     expect(tsdsl(['graph', '--type=reverse-package', '--path', 'mumps', 'zlib']).stderr).toMatch(/^tsdsl: error: no path from `mumps@5\.5\.1` to `zlib` in the reverse-package graph\n$/);
-    expect(tsdsl(['graph', '--path', 'zlib', 'metis']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `metis` in the package graph (try --type=bag to include implicit inputs)\n');
+    expect(tsdsl(['graph', '--path', 'zlib', 'metis']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `metis` in the package graph\n');
+    // --type=bag is suggested only when it has a path: to an implicit input.
+    expect(tsdsl(['graph', '--path', 'hwloc', 'make']).stderr).toBe('tsdsl: error: no path from `hwloc@2.9.0` to `make` in the package graph (there is one through implicit inputs: add --type=bag)\n');
     // A package more than FROM and TO is not dropped unsaid.
     const three = tsdsl(['graph', '--path', 'mumps', 'scotch', 'zlib']);
     expect(three.code).toBe(1);
-    expect(three.stderr).toBe('tsdsl: error: tsdsl graph --path takes two packages, FROM and TO, not 3 (mumps scotch zlib); e.g. tsdsl graph --path scotch zlib\n');
+    expect(three.stderr).toBe('tsdsl: error: tsdsl graph --path takes two packages, FROM and TO, not 3 (mumps scotch zlib); FROM depends on TO: e.g. tsdsl graph --path mumps scotch, one command a pair\n');
   });
 
   it('--path works in the derivation and module graphs, by package name, .drv path or file', () => {
