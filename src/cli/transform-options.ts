@@ -27,6 +27,6 @@ export function transformHelp(): string {
     '',
   ];
   for (const t of transformations) lines.push(`  ${form(t).padEnd(width)}  ${t.description}`);
-  lines.push('', 'Examples:', '  tsdsl graph mumps --with-input=scotch=pt-scotch', '  tsdsl show hwloc --with-source=./hwloc-2.0.0rc1.tar.gz', '');
+  lines.push('', 'Examples:', '  tsdsl graph mumps --with-input=scotch=pt-scotch', '  tsdsl show hwloc --with-source=./hwloc-2.0.0rc1.tar.gz   # a tarball you have', '');
   return lines.join('\n');
 }
