@@ -32,6 +32,8 @@ export interface ParsedArgs {
   readonly ordered: Array<{ name: string; value: string | boolean | number }>;
   /** Arguments after `--`. */
   readonly rest: string[];
+  /** Words right after an option whose value needs `=` (`--tune native`): word → the option's name. */
+  readonly afterOptional?: Readonly<Record<string, string>>;
 }
 
 /** Parse argv against a table. `--` ends options; the rest goes to `rest`. */
@@ -41,6 +43,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   const values: ParsedArgs['values'] = {};
   const positionals: string[] = [];
   const ordered: ParsedArgs['ordered'] = [];
+  const afterOptional: Record<string, string> = {};
   let rest: string[] = [];
 
   // `separate`: the value is the next word (`--with-input X`), not joined (`--with-input=X`).
@@ -64,8 +67,13 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     } else values[spec.name] = v;
   };
 
-  const unknown = (flag: string): never => {
+  const unknown = (flag: string, word = flag): never => {
     const names = specs.map((s) => `--${s.name}`);
+    // `-with-input=scotch=pt-scotch`: a long option written with one dash reads as short ones.
+    const single = /^-([a-z][a-z0-9-]+)(=.*)?$/s.exec(word);
+    if (single && byName.has(single[1]!)) throw new TsdslError(`tsdsl ${command}: \`${word}\` reads as the one-letter option \`${flag}\`; long options take two dashes: \`-${word}\``);
+    // The JSON form of a command with backends is one of them.
+    if (flag === '--json' && byName.get('backend')) throw new TsdslError(`tsdsl ${command}: unknown option \`--json\`; JSON is one of its backends: --backend=json (see \`tsdsl ${command} --help\`)`);
     // A one-letter flag is not compared with long names (`-V` is not close to `--with-version`).
     const close = /^-[^-]$/.test(flag) ? '' : didYouMean(flag, names);
     if ((flag === '-V' || flag === '--version') && !takesCommand) throw new TsdslError(`tsdsl ${command}: unknown option \`${flag}\`; tsdsl's version is \`tsdsl --version\`, given before any command`);
@@ -100,7 +108,13 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
         }
         set(spec!, a.slice(eq + 1), `--${name}`);
       }
-      else if (spec!.optionalValue !== undefined) set(spec!, spec!.optionalValue, `--${name}`);
+      else if (spec!.optionalValue !== undefined) {
+        set(spec!, spec!.optionalValue, `--${name}`);
+        // `--tune native`: the next word is not the option's value (only `=` gives one); kept to
+        // say so should it name no package.
+        const next = argv[i + 1];
+        if (next !== undefined && !next.startsWith('-')) afterOptional[next] = name;
+      }
       else {
         const v = argv[++i];
         if (v === undefined) throw new TsdslError(`tsdsl ${command}: --${name} needs a value (${spec!.arg ?? 'VALUE'})`);
@@ -113,7 +127,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       for (let j = 1; j < a.length; j++) {
         const c = a[j]!;
         const spec = byShort.get(c);
-        if (!spec) unknown(`-${c}`);
+        if (!spec) unknown(`-${c}`, a);
         if (spec!.kind === 'boolean') {
           set(spec!, true, `-${c}`);
           continue;
@@ -131,7 +145,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     }
     positionals.push(a);
   }
-  return { values, positionals, ordered, rest };
+  return { values, positionals, ordered, rest, afterOptional };
 }
 
 /**

@@ -61,6 +61,12 @@ export function resolveWords(collection: Collection, words: readonly string[]): 
 /** Resolve spec words (`resolveWords`) and apply every transformation option, warning about those with no effect. */
 export async function packagesFrom(args: ParsedArgs, specs: readonly string[], collection?: Collection): Promise<{ collection: Collection; packages: Package[] }> {
   const c = collection ?? (await collectionFrom(args));
+  for (const w of specs) {
+    const option = args.afterOptional?.[w];
+    if (option !== undefined && c.versions(w.split(/[@+~ ]/)[0]!).length === 0) {
+      throw new TsdslError(`\`${w}\` after --${option} is read as a package, and there is none of that name: --${option} takes a value only with \`=\`; write --${option}=${w}`);
+    }
+  }
   const resolved = resolveWords(c, specs);
   const packages = await applyTransformOptions(resolved, args.ordered, c, { warn });
   return { collection: c, packages };
