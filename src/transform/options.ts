@@ -113,13 +113,20 @@ function everywhere(spec: PackageSpecString, fn: (p: Package) => Package) {
  * `hwloc-2.9.0-mine.tar.gz` → hwloc, `2.9.0-mine`.
  */
 export function nameAndVersionFromFile(file: string): { name: string; version: string } | undefined {
-  // As Guix's tarball-sans-extension, everything from `.tar` (any compression after it), `.tgz`,
-  // `.tbz`, `.txz` or `.zip` is extension; so is Debian's `.orig` before it (hwloc_2.2.orig.tar.gz).
-  const base = basename(file.replace(/[?#].*$/, ''))
-    .replace(/(\.orig)?\.(tar|tgz|tbz2?|txz|zip)(\..*)?$/, '')
-    .replace(/\.(gem|crate)$/, '');
+  const base = tarballBase(file);
   const m = /^(.+?)[-_](\d[^/]*)$/.exec(base) ?? /^(.+?)[-_](v\d[^/]*)$/.exec(base);
   return m ? { name: m[1]!, version: m[2]!.replace(/^v(?=\d)/, '') } : undefined;
+}
+
+/**
+ * A source file's name without its extension: as Guix's tarball-sans-extension, everything from
+ * `.tar` (any compression after it), `.tgz`, `.tbz`, `.txz` or `.zip`; so is Debian's `.orig`
+ * before it (hwloc_2.2.orig.tar.gz).
+ */
+function tarballBase(file: string): string {
+  return basename(file.replace(/[?#].*$/, ''))
+    .replace(/(\.orig)?\.(tar|tgz|tbz2?|txz|zip)(\..*)?$/, '')
+    .replace(/\.(gem|crate)$/, '');
 }
 
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
@@ -241,13 +248,10 @@ export const transformations: readonly Transformation[] = [
         // As Guix does: the file's version even when its name is another (`mysrc-3.1.tar.gz` for hwloc).
         version = at < 0 ? inferred?.version : target.slice(at + 1);
       } else {
-        if (!inferred) {
-          throw new TsdslError(
-            `--with-source=${spec}: cannot infer a package name and version from \`${basename(source)}\` (expected NAME-VERSION.tar.gz); write --with-source=PACKAGE@VERSION=${source}`,
-          );
-        }
-        name = inferred.name;
-        version = inferred.version;
+        // As Guix does: a name without a version (`hwloc.tar.gz`) is the package's, whose version stays.
+        name = inferred?.name ?? tarballBase(source);
+        version = inferred?.version;
+        if (!name) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', `hwloc@2.0.0rc1=${source}`);
       }
       if (version === '') malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', `${name}@2.0.0rc1=${source}`);
       if (version !== undefined && versionProblem(version)) {

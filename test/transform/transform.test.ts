@@ -203,6 +203,10 @@ describe('transformation options', () => {
     writeFileSync(join(dir, 'mysrc-7.5.tar.gz'), 'not really a tarball');
     const other = run(f.app, [['with-source', `scotch=${join(dir, 'mysrc-7.5.tar.gz')}`]], f.collection);
     expect(closure(other).find((p) => p.name === 'scotch')!.version).toBe('7.5');
+    // A file name without a version names the package, whose version stays (as in Guix).
+    writeFileSync(join(dir, 'scotch.tar.gz'), 'not really a tarball');
+    const unversioned = closure(run(f.app, [['with-source', join(dir, 'scotch.tar.gz')]], f.collection)).find((p) => p.name === 'scotch')!;
+    expect([unversioned.version, unversioned.source]).toMatchObject([f.scotch.version, { kind: 'local', path: join(dir, 'scotch.tar.gz') }]);
     const patched = run(app, [['with-patch', `scotch=${join(dir, 'fix.patch')}`]], f.collection);
     expect(closure(patched).find((p) => p.name === 'scotch')!.source!.patches).toEqual([join(dir, 'fix.patch')]);
     // --with-source after --with-patch: the patch goes with the old source, and that is said.
@@ -292,7 +296,7 @@ describe('transformation options', () => {
     expect(t('with-input', 'a=b=c')).toThrow(/with one `=`/);
     expect(t('with-input', 'scoth=pt-scotch')).toThrow(/^--with-input=scoth=pt-scotch: unknown package `scoth`; did you mean `scotch`/);
     expect(t('with-input', 'scotch=pt-scoth')).toThrow(/^--with-input=scotch=pt-scoth: unknown package `pt-scoth`; did you mean `pt-scotch`/);
-    expect(t('with-source', './scotch.tar.gz')).toThrow(/cannot infer a package name and version from `scotch.tar.gz`/);
+    expect(t('with-source', '/x/nope.tar.gz')).toThrow(/does not exist/);
     // Written after @, a version is taken as written (not `~rc1` read as a variant), and checked.
     expect(t('with-source', 'scotch@7.1~rc1=/x/mysrc.tar.gz')).toThrow(/^--with-source=scotch@7\.1~rc1=\/x\/mysrc\.tar\.gz: the version `7\.1~rc1` cannot be part of a store path name .*; give one that can: --with-source=scotch@7\.1rc1=\/x\/mysrc\.tar\.gz$/);
     expect(t('with-source', 'scotch@1:7.1=/x/mysrc.tar.gz')).toThrow(/: the version `1:7\.1` cannot be part of a store path name .*: --with-source=scotch@7\.1=/);
