@@ -34,7 +34,7 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
   for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));
   const needed = new Set<string>();
   for (const d of drvs) for (const src of d.inputSrcs ?? d.drv.inputSrcs) needed.add(src);
-  const validSrcs = store.validAmong([...needed]);
+  const validSrcs = stillValid(store, store.validAmong([...needed]));
   for (const path of needed) {
     if (validSrcs.has(path)) continue;
     const item = lowerer.items.get(path);
@@ -45,7 +45,19 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
         : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
     if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
   }
-  const valid = store.validAmong(drvs.map((d) => d.drvPath));
+  const valid = stillValid(store, store.validAmong(drvs.map((d) => d.drvPath)));
   const todo = drvs.filter((d) => !valid.has(d.drvPath));
   if (todo.length) store.writeDerivations(todo, files);
+}
+
+/**
+ * Of `valid` (found valid just now), those still valid once protected: what is not written
+ * again because it is valid is what the new items refer to, so it gets a temporary root, and
+ * then is looked at again, as a collector may have deleted some before the root was there
+ * (from then on it keeps them: it re-reads the roots under the write lock as it deletes).
+ */
+function stillValid(store: Store, valid: ReadonlySet<string>): ReadonlySet<string> {
+  if (valid.size === 0) return valid;
+  store.addTempRoots(valid);
+  return store.validAmong([...valid]);
 }

@@ -1,0 +1,64 @@
+/**
+ * `instantiate` (what `tsdsl build -d` runs) beside a garbage collector: the derivations it
+ * finds valid and does not write again are what the new ones refer to, so it must protect them
+ * (temporary roots) before relying on them, as Nix's addTempRoot-then-isValidPath does.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { instantiate } from '../../src/derivation/instantiate.js';
+import { Lowerer } from '../../src/derivation/lower.js';
+import { collectGarbage, verifyStore } from '../../src/store/gc.js';
+import { openStore, type LocalStore } from '../../src/store/store.js';
+import { dummyPackage } from '../fixtures/dummy.js';
+
+const roots: string[] = [];
+afterEach(() => {
+  for (const r of roots.splice(0)) {
+    spawnSync('chmod', ['-R', 'u+w', r]);
+    rmSync(r, { recursive: true, force: true });
+  }
+});
+
+function freshStore(): { root: string; store: LocalStore } {
+  const root = mkdtempSync(join(tmpdir(), 'tsdsl-instantiate-'));
+  roots.push(root);
+  return { root, store: openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false }) };
+}
+
+describe('instantiate beside a garbage collector', () => {
+  it('keeps the valid derivations it builds on: a collection between its check and its write deletes none of them', async () => {
+    const { root, store } = freshStore();
+    const lib = dummyPackage({ name: 'lib', version: '1' });
+    const mid = dummyPackage({ name: 'mid', version: '1', inputs: [lib] });
+    const first = dummyPackage({ name: 'first', version: '1', inputs: [mid] });
+    const second = dummyPackage({ name: 'second', version: '1', inputs: [mid] });
+    // `first` and what it needs are valid and unrooted (a `build -d` whose process ended).
+    const l1 = new Lowerer(store.storeDir);
+    const r1 = l1.lower(first);
+    await instantiate(store, l1, [r1.drvPath]);
+    store.close();
+    const writer = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    const l2 = new Lowerer(writer.storeDir);
+    const r2 = l2.lower(second);
+    const midDrv = l2.lower(mid).drvPath;
+    // A collector runs (another process: its own handle) once the writer has decided what to write.
+    const collector = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    const write = writer.writeDerivations.bind(writer);
+    let collected: string[] = [];
+    writer.writeDerivations = (items, files) => {
+      collected = collectGarbage(collector).deleted;
+      return write(items, files);
+    };
+    await instantiate(writer, l2, [r2.drvPath]);
+    // Only what nothing new needs went: first's .drv (and the builder text, if only it used it).
+    expect(collected).toContain(r1.drvPath);
+    expect(collected).not.toContain(midDrv);
+    expect(writer.isValid(r2.drvPath) && writer.isValid(midDrv)).toBe(true);
+    expect((await verifyStore(writer)).problems).toEqual([]);
+    writer.close();
+    collector.close();
+  });
+});
