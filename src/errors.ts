@@ -154,12 +154,20 @@ export function warnOnStderr(text: string): void {
   process.stderr.write(`tsdsl: warning: ${text}\n`);
 }
 
+/** Whether `e` says the file system (or the user's quota) is full. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null | undefined)?.code;
+  // SQLite cannot size its shared-memory file on a full disk: IOERR_SHMSIZE is that symptom.
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE';
+}
+
 /**
  * A failure of the machine rather than of tsdsl — a full disk, a damaged or locked database —
  * as one paragraph with the way out, or undefined for anything else. The CLI says these as
  * errors, not as internal errors to report; `database` names the store's database file, and
  * `command` the tsdsl command that failed (`gc` cannot be the way out of a disk too full for it).
  */
+
 export function systemFailure(e: unknown, database?: string, command?: string): TsdslError | undefined {
   const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown; dest?: unknown };
   // A copy's error names its source as `path` and what it was writing as `dest`.
@@ -167,8 +175,7 @@ export function systemFailure(e: unknown, database?: string, command?: string): 
   const code = typeof err.code === 'string' ? err.code : '';
   const message = typeof err.message === 'string' ? err.message : String(e);
   const db = database ? `the store database ${database}` : 'the store database';
-  // SQLite cannot size its shared-memory file on a full disk: IOERR_SHMSIZE is that symptom.
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
+  if (isDiskFull(e)) {
     const what = written !== undefined ? ` (writing ${written})` : code.startsWith('SQLITE_') ? ` (writing ${db})` : '';
     return new TsdslError(
       `the file system is full${what}: ${code === 'EDQUOT' ? 'your disk quota is used up' : 'no space is left'}. ${

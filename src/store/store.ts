@@ -80,7 +80,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
-import { TsdslError, systemFailure } from '../errors.js';
+import { TsdslError, isDiskFull, systemFailure } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree, makeDirectories } from './tree.js';
@@ -502,7 +502,7 @@ export class LocalStore implements Store {
       try {
         this.db = new StoreDb(dbFile, storeDir, newDatabase);
       } catch (e) {
-        if (!(options.useReserve && systemFailure(e) && existsSync(reserved))) throw e;
+        if (!(options.useReserve && isDiskFull(e) && existsSync(reserved))) throw e;
         rmSync(reserved, { force: true });
         this.db = new StoreDb(dbFile, storeDir, newDatabase);
       }

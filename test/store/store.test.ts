@@ -128,6 +128,11 @@ describe('opening', () => {
     writeFileSync(db, 'not a database '.repeat(500));
     for (const f of ['db.sqlite-wal', 'db.sqlite-shm']) rmSync(join(root, 'var', f), { force: true });
     expect(() => openStore({ root, storeDir: SD, env: {} })).toThrow(/the store database .*db\.sqlite is damaged \(file is not a database\)\. Restore it from a backup .*; without one, move the store \(.*\) away and build again/);
+    // A damaged database is no full disk: gc's reserve stays (freeing it would not help).
+    const reserve = join(root, 'var', 'reserved');
+    writeFileSync(reserve, Buffer.alloc(1 << 20));
+    expect(() => openStore({ root, storeDir: SD, env: {}, useReserve: true })).toThrow(/is damaged/);
+    expect(existsSync(reserve)).toBe(true);
     // The test's own handle, for afterEach.
     rmSync(root, { recursive: true, force: true });
     store = openStore({ root, storeDir: SD, env: {}, durable: false });

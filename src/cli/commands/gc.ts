@@ -265,7 +265,8 @@ export const command: Command = {
       throw new TsdslError(`tsdsl gc: unexpected argument \`${args.positionals[0]}\`; to query it, add an option such as \`--requisites\` (see \`tsdsl gc --help\`)`);
     }
     const { openStore } = await import('../../store/store.js');
-    const store = openStore({ existing: true, useReserve: query.length === 0 });
+    // Only a collection that deletes may give up the reserve on a full disk (it frees more).
+    const store = openStore({ existing: true, useReserve: query.length === 0 && listing.length === 0 && !args.values['dry-run'] });
     try {
       if (query[0]) {
         if (args.positionals.length === 0) throw new TsdslError(`tsdsl gc: --${query[0].name} needs at least one PATH or package; try \`tsdsl gc --${query[0].name} hwloc\``);
