@@ -122,7 +122,9 @@ function checkUrl(u: unknown, problems: string[]): void {
     else if (!KNOWN_MIRRORS.includes(m[1]!)) problems.push(`unknown mirror \`${m[1]}\` in \`${u}\`${didYouMean(m[1]!, KNOWN_MIRRORS)} (the mirrors: ${KNOWN_MIRRORS.join(', ')}; or give the full https:// URL)`);
     return;
   }
-  if (!/^(https?|ftp|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, ftp://, file:// or mirror://`);
+  // FTP is refused here rather than at the fetch, long after: the fetcher speaks HTTP(S) only.
+  if (/^ftp:\/\//i.test(u)) problems.push(`URL \`${u}\`: tsdsl fetches https://, http:// and file:// URLs, not FTP; give the https:// URL of the same file (most FTP servers serve their files over HTTPS too, e.g. https://${u.slice(6)})`);
+  else if (!/^(https?|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, file:// or mirror://`);
 }
 
 function normaliseSha256(text: unknown, problems: string[]): string {
