@@ -26,7 +26,7 @@ import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
 import { LockDirectory, PID_NAMESPACE, abortReason, removeLeftoversOfDead, sleep } from '../store/lock.js';
 import { makeCacheDirectories } from '../store/tree.js';
-import { resolveMirrorUrl } from './mirrors.js';
+import { mirrorEnvVar, resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
 
 /** The download cache directory: `TSDSL_DOWNLOAD_CACHE`, else `$XDG_CACHE_HOME/tsdsl/downloads`, else `~/.cache/tsdsl/downloads`. */
@@ -376,8 +376,15 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
     `could not fetch \`${request.fileName}\`: ${failures.length === 1 ? 'its only URL' : `each of its ${failures.length} URLs`} failed:\n${lines}\n` +
       (mismatch
         ? 'A hash mismatch means the file changed upstream or the pinned sha256 is wrong; if the new file is right, update the sha256 in the package.'
-        : 'Check the network, or add a working mirror (TSDSL_MIRROR_<NAME>, e.g. TSDSL_MIRROR_DEBIAN).'),
+        : `Check the network${mirrorHint(request.urls)}.`),
   );
+}
+
+/** How to add a working mirror, for the `mirror://NAME/…` URLs among `urls` (a plain URL has none). */
+function mirrorHint(urls: readonly string[]): string {
+  const names = [...new Set(urls.map((u) => /^mirror:\/\/([^/]+)\//.exec(u)?.[1]).filter((n): n is string => n !== undefined))];
+  if (names.length === 0) return ', and that the URL is right';
+  return `, or add a working mirror (${names.map((n) => `${mirrorEnvVar(n)}=https://…`).join(', ')}: roots tried first)`;
 }
 
 // ---------------------------------------------------------------------------------------

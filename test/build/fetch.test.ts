@@ -181,6 +181,10 @@ describe('fetchUrl', () => {
     expect(msg).toContain('ftp://127.0.0.1/x.tar.gz: unsupported URL scheme');
     expect(msg).toContain('mirror://cpan/authors/x.tar.gz: mirror `cpan` has no built-in hosts; set TSDSL_MIRROR_CPAN');
     expect(msg).toMatch(/absent: .*ENOENT/);
+    // The way out names the mirror the URLs used; without one, the URL itself may be wrong.
+    expect(msg).toMatch(/Check the network, or add a working mirror \(TSDSL_MIRROR_CPAN=https:\/\/…: roots tried first\)\.$/);
+    const plain = await fetchUrl({ urls: [`${base}/also-missing.tar.gz`], sha256: payloadSha, fileName: 'x.tar.gz' }, { cacheDir: join(dir, 'c'), ...fast, env: {} }).catch((e: unknown) => e);
+    expect((plain as Error).message).toMatch(/Check the network, and that the URL is right\.$/);
     // A 404 and a refused connection are not retried.
     expect(hits.get('/missing.tar.gz')).toBe(1);
   });
