@@ -183,6 +183,10 @@ describe('tsdsl derivation show on store paths', () => {
     expect(byDrv.code, byDrv.stderr).toBe(0);
     expect(byDrv.stdout).toBe(byPackage);
     expect(run(['derivation', 'show', out]).stdout).toBe(byPackage);
+    // A transformation cannot change a store path: shown as stored, and said.
+    const transformed = run(['derivation', 'show', '--with-input=scotch=pt-scotch', drvPath]);
+    expect(transformed.stdout).toBe(byPackage);
+    expect(transformed.stderr).toBe(`tsdsl: warning: --with-input=scotch=pt-scotch does not change ${drvPath}: a store path is taken as it is; name its package instead\n`);
     // --json, which other commands take, changes nothing: the output is JSON.
     expect(run(['derivation', 'show', '--json', 'hwloc']).stdout).toBe(byPackage);
     const all = (words: string[]) => Object.keys(JSON.parse(run(['derivation', 'show', '-r', ...words]).stdout) as object).sort();

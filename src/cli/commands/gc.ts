@@ -13,7 +13,8 @@ import { TsdslError } from '../../errors.js';
 import { joinVariantWords } from '../../registry/spec.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
-import { err, out } from '../command.js';
+import { err, out, warn } from '../command.js';
+import { findTransformation } from '../../transform/options.js';
 import type { OptionSpec, ParsedArgs } from '../options.js';
 import { commandWithPackageOptions, packageOptions, packagesFrom } from '../packages.js';
 
@@ -75,6 +76,13 @@ export async function storeArguments(
     return { arg: w, paths: [path] };
   });
   const specs = joined.filter((_, i) => resolved[i] === undefined);
+  // A store path is what it is: transformations change packages, not items already made.
+  const paths = resolved.filter((r): r is StoreArgument => r !== undefined);
+  const changes = args.ordered.filter((o) => findTransformation(o.name));
+  if (paths.length > 0 && changes.length > 0) {
+    const given = changes.map((o) => (o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`)).join(' ');
+    warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${paths.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${paths.length === 1 ? 'its package' : 'their packages'} instead`);
+  }
   if (specs.length > 0) {
     const { packages } = await packagesFrom(args, specs);
     // One package per spec: they are joined already.
