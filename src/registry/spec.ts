@@ -39,7 +39,9 @@ export function parseSpec(text: string): PackageSpecString {
   const m = NAME.exec(input);
   if (!m || !m[0]) {
     if (VARIANT_WORD.test(input)) throw new TsdslError(`\`${text}\` is a variant, not a package: give it after its package (\`mumps ~metis\`, \`openblas arch=HASWELL\`, or as one word: \`mumps~metis\`)`);
-    throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)`);
+    // A package file named where a package is expected: it is loaded with -L.
+    const file = /[/\\]|\.[cm]?[jt]s$/.test(input) ? ` (to load the packages of the file or directory \`${text}\`, give it to -L: -L ${text} NAME)` : '';
+    throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)${file}`);
   }
   const name = m[0];
   let rest = input.slice(name.length);

@@ -167,6 +167,9 @@ describe('tsdsl log', () => {
     // A .drv (from build -d) that was never built: not built yet, not "imported".
     const zlibDrv = run(['build', '-d', 'zlib']).stdout.trim();
     expect(run(['log', zlibDrv]).stderr).toBe(`tsdsl: error: tsdsl log: no build log for ${zlibDrv}: it was not built here yet (none of its outputs is in the store); build its package with \`tsdsl build\`\n`);
+    // A path that is not a valid item (a leftover of an interrupted write, say): said so, not "imported".
+    const ghost = `${SD}/${'0'.repeat(32)}-ghost-1.0.drv`;
+    expect(run(['log', ghost]).stderr).toMatch(new RegExp(`^tsdsl: error: tsdsl log: no build log for ${ghost}: it is not a valid item of the store at `));
     // A builtin's log is empty: said, not printed as nothing.
     const libc = Object.keys(JSON.parse(run(['derivation', 'show', 'libc6']).stdout) as object)[0]!;
     withStore((s) => writeFileSync(logPath(s, libc), ''));

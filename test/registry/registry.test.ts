@@ -22,6 +22,9 @@ describe('parseSpec', () => {
 
   it('rejects what is not a spec, saying what is expected', () => {
     expect(() => parseSpec('@2')).toThrow(/is not a package spec; write NAME, NAME@VERSION/);
+    // A package file where a package is expected: -L loads it.
+    expect(() => parseSpec('my-packages/solver.ts')).toThrow(/\(to load the packages of the file or directory `my-packages\/solver\.ts`, give it to -L: -L my-packages\/solver\.ts NAME\)$/);
+    expect(() => parseSpec('@2')).not.toThrow(/-L/);
     expect(() => parseSpec('hwloc@')).toThrow(/the version after `@` is empty/);
     expect(() => parseSpec('scotch+mpi !x')).toThrow(/cannot read `!x`/);
     expect(() => parseSpec('scotch+mpi~mpi')).toThrow(/^`scotch\+mpi~mpi`: variant `mpi` is given twice; give it once$/);

@@ -19,7 +19,7 @@ async function storeDerivations(store: LocalStore, items: ReadonlyArray<{ arg: s
   const { parseStorePath } = await import('../../derivation/hash.js');
   const json: Record<string, unknown> = {};
   const read = (drvPath: string, why: string) => {
-    if (!store.isValid(drvPath)) throw new TsdslError(`tsdsl derivation show: ${drvPath} (${why}) is not in the store at ${store.root}; write it with \`tsdsl build -d PACKAGE\`, or show the package instead`);
+    if (!store.isValid(drvPath)) throw new TsdslError(`tsdsl derivation show: ${drvPath}${why ? ` (${why})` : ''} is not in the store at ${store.root}; write it with \`tsdsl build -d PACKAGE\`, or show the package instead`);
     let drv;
     try {
       drv = store.readDerivation(drvPath);
@@ -31,7 +31,8 @@ async function storeDerivations(store: LocalStore, items: ReadonlyArray<{ arg: s
   const stack: Array<[string, string]> = [];
   for (const { arg, paths } of items) {
     const p = paths[0]!;
-    if (p.endsWith('.drv')) stack.push([p, `given as ${arg}`]);
+    // Given as its path, the path says it all; given as a file or link, both are said.
+    if (p.endsWith('.drv')) stack.push([p, arg === p ? '' : `given as ${arg}`]);
     else {
       if (!store.isValid(p)) throw new TsdslError(`tsdsl derivation show: ${p} is not a valid item of the store at ${store.root}; give a package, or a .drv path`);
       const deriver = store.queryPathInfo(p)?.deriver ?? store.queryDerivers(p)[0];

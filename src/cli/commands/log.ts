@@ -69,7 +69,9 @@ export const command: Command = {
               ? `tsdsl log: no build log for \`${item.arg}\`: it was not built here yet (${item.drvPath}); build it with \`${commandWithPackageOptions('build', args, [item.arg])}\``
               : unbuilt
                 ? `tsdsl log: no build log for ${path}: it was not built here yet (none of its outputs is in the store); build its package with \`tsdsl build\``
-                : `tsdsl log: no build log for ${path}: it was not built here (it was added or imported, or its log was deleted)`,
+                : !registered
+                  ? `tsdsl log: no build log for ${path}: it is not a valid item of the store at ${store.root} (never built or added here, or collected; a file left by an interrupted write is not one)`
+                  : `tsdsl log: no build log for ${path}: it was not built here (it was added or imported, or its log was deleted)`,
           );
         }
         // A builtin (unpacking a .deb, fetching a file) runs no build script: its log is empty.
