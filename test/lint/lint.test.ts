@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -177,6 +177,18 @@ describe('tsdsl lint', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('');
     expect(r.code).toBe(0);
+  });
+
+  it('fails when a package file of TSDSL_PACKAGE_PATH does not load (elsewhere only a warning)', () => {
+    const broken = mkdtempSync(join(tmpdir(), 'tsdsl-lint-broken-'));
+    writeFileSync(join(broken, 'b.ts'), "import { definePackage } from 'tsdsl';\nexport const b = definePackage({ name: 'b', properties: { e: undefinedThing } });\n");
+    const r = tsdsl(['lint', '-c', 'synopsis'], { env: { TSDSL_PACKAGE_PATH: broken }, timeoutMs: 120_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/warning: loading package file .*b\.ts:2 failed: undefinedThing is not defined/);
+    expect(r.stderr).toMatch(/tsdsl lint: 1 package file of TSDSL_PACKAGE_PATH did not load \(see the warning above\), so its packages were not checked: .*b\.ts\n$/);
+    // Naming packages checks those alone: the broken file does not concern them.
+    expect(tsdsl(['lint', '-c', 'synopsis', 'zlib'], { env: { TSDSL_PACKAGE_PATH: broken } }).code).toBe(0);
+    rmSync(broken, { recursive: true });
   });
 
   it('-c and -x that leave no checker are an error, not a clean bill', () => {

@@ -65,6 +65,10 @@ export const command: Command = {
     out(findings.map((f) => `${show(f.file)}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}\n`).join(''));
     if (tty)
       err(findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'} in ${new Set(findings.map((f) => f.package)).size} of ${packages.length} packages` : `${packages.length} packages, no findings`);
-    return findings.length ? 1 : 0;
+    // A package file of TSDSL_PACKAGE_PATH that does not load was a warning above (other
+    // commands go on without its packages); a lint of them all fails for it, as CI needs.
+    const broken = args.positionals.length ? [] : collection.failedFiles;
+    if (broken.length) err(`tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
+    return findings.length || broken.length ? 1 : 0;
   },
 };
