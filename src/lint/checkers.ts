@@ -307,7 +307,7 @@ const nativeChecker: LintChecker = {
 
 const flagVariablesChecker: LintChecker = {
   name: 'flag-variables',
-  description: 'flags name an input\'s prefix as ${name}, and name only variables the build sets',
+  description: 'flags name an input\'s prefix as ${name}, and name only variables the build sets; phases name no near miss of an input',
   network: false,
   check(p) {
     const out: Problem[] = [];
@@ -325,6 +325,15 @@ const flagVariablesChecker: LintChecker = {
           if (set.has(name) || mayBeBuildVariable(name) || snippetsSet(name, snippets)) continue;
           out.push(problem(`\`${flag}\`: \`\${${name}}\` is not an input of this package nor a variable of its build${didYouMean(name, known, (c) => '${' + c + '}')}`, 'arguments'));
         }
+      }
+    }
+    // Phases are shell, with variables of their own: a name is said only when it is set nowhere
+    // and is a near miss of an input's (`${zlbi}`, which the shell would expand to nothing).
+    for (const [phase, script] of Object.entries(p.arguments.phases ?? {})) {
+      for (const name of new Set(flagReferences(script))) {
+        if (set.has(name) || mayBeBuildVariable(name) || snippetsSet(name, snippets)) continue;
+        const close = didYouMean(name, known, (c) => '${' + c + '}');
+        if (close) out.push(problem(`phase \`${phase}\`: \`\${${name}}\` is set nowhere (the shell expands it to nothing)${close}`, 'arguments'));
       }
     }
     return out;
