@@ -18,7 +18,7 @@ import {
   type BuildSystem,
 } from './build-systems.js';
 import { isKnownLicense, licenses, type License } from './licenses.js';
-import { captureLocation, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
+import { captureLocation, formatLocation, lineWhere, resolveLocation, type CapturedLocation, type Location } from './location.js';
 import { isOrigin, type Origin } from './origin.js';
 import { PACKAGE_BRAND, isPackage } from './brand.js';
 
@@ -610,11 +610,13 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     problems.push('properties must be an object');
 
   if (problems.length) {
-    const where = formatLocation(resolveLocation(recipe.captured));
+    const loc = resolveLocation(recipe.captured);
+    const where = formatLocation(loc);
+    const said = problems.map((p) => withFieldLine(p, loc));
     throw new TsdslError(
-      problems.length === 1
-        ? `${label} at ${where}: ${problems[0]}`
-        : `${label} at ${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      said.length === 1
+        ? `${label} at ${where}: ${said[0]}`
+        : `${label} at ${where} has ${said.length} problems:\n${said.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
 
@@ -1051,6 +1053,20 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
     memo.set(key, out);
   }
   return out;
+}
+
+/**
+ * An unknown field's problem with the line the field is written on, when it is found below the
+ * definition at `loc` (its name is the evidence: a value may come from elsewhere, but a
+ * misspelt key is written there): the definition's line alone leaves the user to look.
+ */
+function withFieldLine(problem: string, loc: Location | undefined): string {
+  const field = /^unknown field `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
+  if (!loc || !field) return problem;
+  const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
+  let n = 0;
+  const line = lineWhere(loc.file, (l) => ++n > loc.line && n <= loc.line + 200 && re.test(l));
+  return line === undefined ? problem : `${problem} (${formatLocation({ file: loc.file, line, column: 1 })})`;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   definePackage,
   directInputs,
@@ -184,6 +186,15 @@ describe('definePackage', () => {
     expect(e.message).toContain('unknown field `tests` (a build argument: put it in `arguments: { tests: … }`)');
     expect(e.message).toContain('unknown field `sha256` (a field of the source: put it in `source: url({ …, sha256 })`)');
     expect(e.message).toMatch(/unknown field `synopsys`; did you mean `synopsis`/);
+    // Written in the definition on a line of its own, an unknown field is pointed at.
+    const placed = errorOf(() =>
+      definePackage({
+        name: 'placed', version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat,
+        sypnosis: 'misspelt',
+      } as never),
+    );
+    const line = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').findIndex((l) => l.includes("sypnosis: 'misspelt'")) + 1;
+    expect(placed.message).toMatch(new RegExp(`unknown field \`sypnosis\`; did you mean \`synopsis\`\\? \\(test/dsl/package\\.test\\.ts:${line}\\)$`));
     for (const [arg, shown] of [['a', 'the string "a"'], [null, 'null'], [undefined, 'undefined'], [[], 'an empty list']] as const) {
       const m = errorOf(() => definePackage(arg as never)).message;
       expect(m).toMatch(new RegExp(`^definePackage at test/dsl/package\\.test\\.ts:\\d+ takes one object of fields \\(\\{ name, version, source, buildSystem, inputs, … \\}\\), not ${shown.replace(/[()[\]]/g, '\\$&')}$`));
