@@ -7,7 +7,7 @@
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
-import { fullName, isPackage, withVariants, type Package, type VariantValue } from '../dsl/package.js';
+import { fullName, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
 import { parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
@@ -140,7 +140,10 @@ export class Collection {
       }
       pkg = match;
     }
-    const twins = candidates.filter((q) => q !== pkg && q.version === pkg.version);
+    // A variant of the same definition exported beside it (`withVariants(mine, …)`) is no second definition.
+    const twins = candidates
+      .filter((q) => q !== pkg && q.version === pkg.version && !isVariantOf(q, pkg))
+      .filter((q, i, all) => !all.slice(0, i).some((r) => isVariantOf(q, r)));
     if (twins.length && !this.warned.has(fullName(pkg))) {
       // As Guix does: say so, and which one is used (the one loaded last, so -L overrides the default collection).
       this.warned.add(fullName(pkg));

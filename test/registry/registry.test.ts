@@ -71,7 +71,7 @@ describe('Collection', () => {
     expect(c.resolve('hwloc@<2.10')).toBe(h2);
   });
 
-  it('one version defined twice: the one added last wins, with one warning naming both places', () => {
+  it('one version defined twice: the one added last wins, with one warning naming both places', async () => {
     const first = dummyPackage({ name: 'twin', version: '1.0' });
     const second = dummyPackage({ name: 'twin', version: '1.0' });
     const older = dummyPackage({ name: 'twin', version: '0.9' });
@@ -84,6 +84,15 @@ describe('Collection', () => {
     expect(warnings).toEqual([
       expect.stringMatching(/^ambiguous package specification `twin`: `twin@1\.0` is defined 2 times \(test\/fixtures\/dummy\.ts:\d+, test\/fixtures\/dummy\.ts:\d+\); choosing the one at .*, loaded last$/),
     ]);
+    // Variants of one definition exported beside it are not more definitions of it.
+    const { withVariants } = await import('../../src/dsl/index.js');
+    const base = dummyPackage({ name: 'vtwin', version: '1.0', variants: { x: false } } as never);
+    const other = dummyPackage({ name: 'vtwin', version: '1.0', variants: { x: false } } as never);
+    const v = new Collection([base, other, withVariants(other, { x: true })]);
+    const said: string[] = [];
+    v.warn = (w) => said.push(w);
+    v.resolve('vtwin');
+    expect(said).toEqual([expect.stringMatching(/is defined 2 times \(test\/fixtures\/dummy\.ts:\d+, test\/fixtures\/dummy\.ts:\d+\)/)]);
   });
 
   it('a hidden package is chosen by name only when no visible one has that name', () => {
