@@ -50,6 +50,12 @@ export async function load(url: string, context: { format?: string | null }, nex
   if (url.startsWith('file:') && TS.test(url)) {
     const file = fileURLToPath(url);
     const source = readFileSync(file, 'utf8');
+    // Sucrase drops a namespace (it is code, not a type): its name would be undefined at run time.
+    const ns = /^[ \t]*(?:export[ \t]+)?(?:namespace|module)[ \t]+([A-Za-z_$][\w$.]*)[ \t]*\{/m.exec(source);
+    if (ns) {
+      const line = source.slice(0, ns.index).split('\n').length;
+      throw new SyntaxError(`${file}:${line}: TypeScript namespaces (\`namespace ${ns[1]}\`) are not supported in package files: their types are stripped, not compiled, and a namespace is code; use an object (\`export const ${ns[1]!.split('.')[0]} = { … }\`) or a module of its own`);
+    }
     const { transform } = await import('sucrase');
     try {
       const code = transform(source, { transforms: ['typescript'], filePath: file, disableESTransforms: true }).code;

@@ -226,6 +226,10 @@ export const helper = definePackage({
     expect(r.code).toBe(1);
     // Line and column of the `;` where the value should be (counted from 1), said once.
     expect(r.stderr).toBe(`tsdsl: error: syntax error in package file ${bad}/broken.ts:4:12: Unexpected token\n`);
+    // A namespace, which stripping types would drop (its name undefined at run time), is refused where it is.
+    const ns = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(ns, 'n.ts'), 'import { definePackage } from "tsdsl";\n// namespace in a comment\nexport namespace Defaults {\n  export const v = "1";\n}\n');
+    expect(tsdsl(['graph', '-L', ns, 'x']).stderr).toMatch(new RegExp(`^tsdsl: error: syntax error in package file ${ns}/n\\.ts:3: TypeScript namespaces \\(\`namespace Defaults\`\\) are not supported in package files`));
     const bad2 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     writeFileSync(join(bad2, 'invalid.ts'), 'import { definePackage, trivial, licenses } from "tsdsl";\n\nexport const y = definePackage({\n  name: "y", version: 42 as unknown as string, buildSystem: trivial,\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat, inputs: [undefined as never],\n});\n');
     const r2 = tsdsl(['graph', '-L', bad2, 'y']);
