@@ -1,4 +1,5 @@
 /** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
+import { constants as osConstants } from 'node:os';
 import type { Lowerer } from '../../derivation/lower.js';
 import { TsdslError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
@@ -62,8 +63,14 @@ export const command: Command = {
     const files = store.derivationFiles();
     const lowerer = new Lowerer(store.storeDir);
     lowerer.onDerivation = (path, bytes) => files.add(path, bytes);
+    // Ctrl-C, kill or a closed terminal while the derivations are computed and written: lowering
+    // cannot stop midway (it runs without yielding), so it ends, nothing more is written, and the
+    // .drv files made meanwhile, never registered, are removed (files.abort()), as after an error.
+    // A second signal ends the process at once (the files are then the collector's to remove).
+    const writing = interruptible();
     try {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
+      await writing.check();
       // With -S the "packages" are their sources: the fetched file, or the patched tree.
       const results = args.values['source']
         ? packages.map((p) => {
@@ -73,6 +80,8 @@ export const command: Command = {
         : lowered;
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       await instantiate(store, lowerer, roots, files);
+      await writing.check();
+      writing.end();
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
         await checkPrintedExist(store, roots);
@@ -112,12 +121,37 @@ export const command: Command = {
       out(paths.join('\n') + '\n');
       return 0;
     } finally {
+      writing.end();
       lowerer.onDerivation = undefined;
       files.abort();
       store.close();
     }
   },
 };
+
+/** Holds Ctrl-C, kill and SIGHUP until `check()` (which throws the interrupted error) or `end()`. */
+function interruptible(): { check(): Promise<void>; end(): void } {
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (received) process.exit(128 + (osConstants.signals[signal] ?? 2));
+    received = signal;
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return {
+    async check() {
+      // A signal that came during synchronous work waits in the event loop until its next poll:
+      // two turns (this one's check phase, then the next one's, after its poll) let it be handled.
+      for (let i = 0; i < 2; i++) await new Promise((turn) => setImmediate(turn));
+      if (!received) return;
+      const { interruptedError } = await import('../../build/scheduler.js');
+      throw interruptedError(received);
+    },
+    end() {
+      for (const s of SIGNALS) process.off(s, onSignal);
+    },
+  };
+}
 
 /** `-r FILE`: FILE, FILE-2, … symlinks to the store items `paths`, each a garbage-collector root. */
 async function makeRoots(store: LocalStore, paths: readonly string[], file: string): Promise<void> {
