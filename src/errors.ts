@@ -5,6 +5,7 @@
  * printed with its stack.
  */
 
+import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { compareNames } from './compare.js';
 
@@ -212,4 +213,10 @@ export function systemFailure(e: unknown, database?: string, command?: string): 
     );
   }
   return undefined;
+}
+
+/** What work stopped by a signal (Ctrl-C, `kill`, an `AbortSignal`) reports; the exit status is 128 + the signal's number (130 without one). */
+export function interruptedError(signal?: NodeJS.Signals): TsdslError {
+  const n = signal ? osConstants.signals[signal] : undefined;
+  return new TsdslError(`interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}; what was built so far stays in the store`, { exitCode: 128 + (n ?? 2) });
 }

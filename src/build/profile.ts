@@ -3,7 +3,7 @@
  * transformation options, in order), then lower their profile, build what the store lacks, and
  * read the profile's closure and search paths back from the store.
  */
-import { warnOnStderr } from '../errors.js';
+import { interruptedError, warnOnStderr } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -59,7 +59,7 @@ export interface BuiltProfile {
 export async function buildProfile(store: LocalStore, packages: readonly Package[], options: ProfileBuild = {}): Promise<BuiltProfile> {
   const { Lowerer } = await import('../derivation/lower.js');
   const { instantiate } = await import('../derivation/instantiate.js');
-  const { interruptedError, realise } = await import('./scheduler.js');
+  const { realise } = await import('./scheduler.js');
   const { profileSearchPaths } = await import('./builtins.js');
   const carried = options.carried ?? [];
   const lowerer = new Lowerer(store.storeDir);

@@ -8,7 +8,6 @@
  * fails, is interrupted or killed leaves nothing valid-looking behind (outputs only become store
  * items at registration).
  */
-import { constants as osConstants } from 'node:os';
 import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -359,12 +358,6 @@ async function register(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivat
 }
 
 /** Build `roots` (drv paths): everything missing, in dependency order, `maxJobs` at a time. */
-/** What a build stopped by its signal (Ctrl-C, `AbortSignal`) reports; the exit status is 128 + the signal's number (130 without one). */
-export function interruptedError(signal?: NodeJS.Signals): TsdslError {
-  const n = signal ? osConstants.signals[signal] : undefined;
-  return new TsdslError(`interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}; what was built so far stays in the store`, { exitCode: 128 + (n ?? 2) });
-}
-
 export async function realise(
   store: LocalStore,
   lowerer: Lowerer,

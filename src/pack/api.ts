@@ -6,7 +6,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
 import { packageListCheck, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -302,7 +302,7 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     const dest = resolve(request.output ?? `${name}${format.extension(options)}`);
     // squashfs stages the tree by hard links: beside the store, on its file system, they need
     // no copy of the closure (beside the destination, on another one, they would).
-    if (request.signal?.aborted) throw (await import('../build/scheduler.js')).interruptedError();
+    if (request.signal?.aborted) throw interruptedError();
     const workDir = format.name === 'squashfs' ? store.makeTempDir('pack') : undefined;
     try {
       await format.write(

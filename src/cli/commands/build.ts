@@ -1,7 +1,6 @@
 /** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
-import { constants as osConstants } from 'node:os';
 import type { Lowerer } from '../../derivation/lower.js';
-import { TsdslError } from '../../errors.js';
+import { TsdslError, interruptedError } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
@@ -63,14 +62,19 @@ export const command: Command = {
     const files = store.derivationFiles();
     const lowerer = new Lowerer(store.storeDir);
     lowerer.onDerivation = (path, bytes) => files.add(path, bytes);
-    // Ctrl-C, kill or a closed terminal while the derivations are computed and written: lowering
-    // cannot stop midway (it runs without yielding), so it ends, nothing more is written, and the
-    // .drv files made meanwhile, never registered, are removed (files.abort()), as after an error.
-    // A second signal ends the process at once (the files are then the collector's to remove).
-    const writing = interruptible();
+    // Ctrl-C, kill or a closed terminal while the derivations are computed and written: the
+    // .drv files made so far, never registered, are removed (files.abort()), as after an error,
+    // and the command says it was interrupted. Lowering runs without yielding, so a signal
+    // during it is handled as it ends; one during a wait (a download to hash), at once.
+    const writing = onInterrupt((signal) => {
+      files.abort();
+      store.close();
+      err(`tsdsl: error: ${interruptedError(signal).message}`);
+      process.exit(interruptedError(signal).exitCode);
+    });
     try {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
-      await writing.check();
+      await writing.handlePending();
       // With -S the "packages" are their sources: the fetched file, or the patched tree.
       const results = args.values['source']
         ? packages.map((p) => {
@@ -80,7 +84,7 @@ export const command: Command = {
         : lowered;
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       await instantiate(store, lowerer, roots, files);
-      await writing.check();
+      await writing.handlePending();
       writing.end();
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
@@ -129,26 +133,18 @@ export const command: Command = {
   },
 };
 
-/** Holds Ctrl-C, kill and SIGHUP until `check()` (which throws the interrupted error) or `end()`. */
-function interruptible(): { check(): Promise<void>; end(): void } {
+/** Runs `stop` on Ctrl-C, kill or SIGHUP until `end()`. */
+function onInterrupt(stop: (signal: NodeJS.Signals) => void): { handlePending(): Promise<void>; end(): void } {
   const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  let received: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (received) process.exit(128 + (osConstants.signals[signal] ?? 2));
-    received = signal;
-  };
-  for (const s of SIGNALS) process.on(s, onSignal);
+  for (const s of SIGNALS) process.on(s, stop);
   return {
-    async check() {
-      // A signal that came during synchronous work waits in the event loop until its next poll:
-      // two turns (this one's check phase, then the next one's, after its poll) let it be handled.
+    // A signal that came during synchronous work (lowering, a commit) waits for the event loop's
+    // next poll: two turns (this one's check phase, then the next one's, after its poll) run it.
+    async handlePending() {
       for (let i = 0; i < 2; i++) await new Promise((turn) => setImmediate(turn));
-      if (!received) return;
-      const { interruptedError } = await import('../../build/scheduler.js');
-      throw interruptedError(received);
     },
     end() {
-      for (const s of SIGNALS) process.off(s, onSignal);
+      for (const s of SIGNALS) process.off(s, stop);
     },
   };
 }
@@ -195,7 +191,7 @@ async function makeRoot(store: LocalStore, path: string, file: string): Promise<
 /** Builds what ROOTS need, with the progress display and Ctrl-C handling of the command line. */
 async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: readonly string[], args: ParsedArgs, settings: { maxJobs: number; cores: number }): Promise<void> {
   const rounds = args.values['rounds'] as number | undefined;
-  const { interruptedError, realise } = await import('../../build/scheduler.js');
+  const { realise } = await import('../../build/scheduler.js');
   const reporter = progressReporter({ quiet: Boolean(args.values['quiet']) });
   const controller = new AbortController();
   // Ctrl-C, kill, and a closed terminal or dropped ssh (SIGHUP): each stops the builds cleanly,
