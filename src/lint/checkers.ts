@@ -356,7 +356,7 @@ function bagVariables(p: Package): string[] {
 
 const duplicateChecker: LintChecker = {
   name: 'duplicate-inputs',
-  description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs, and no two inputs share a build variable (foo-bar, foo_bar)',
+  description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs, no two inputs share a build variable (foo-bar, foo_bar), and none is named as a variable the build sets (libc, an output)',
   network: false,
   check(p) {
     // Native inputs run on the build machine; the same package among the (propagated) inputs is
@@ -380,6 +380,12 @@ const duplicateChecker: LintChecker = {
     for (const field of ['nativeInputs', 'inputs', 'propagatedInputs'] as const) {
       for (const i of p[field]) {
         const v = inputVariable(i.name);
+        // Named as a variable the build sets itself (`out`, an output, `name`, `system`): none of its own.
+        const own = variableOf(i.name);
+        if ((v === '' && /^[A-Za-z_]/.test(own)) || p.outputs.includes(v)) {
+          out.push(problem(`input \`${i.name}\` has no build variable: \`$${own}\` is the build's own (${p.outputs.includes(own) ? 'an output' : 'set by every build'}), so a flag naming \`\${${own}}\` does not get its prefix; find it through \`$inputs\`, or give the package another name`, field));
+          continue;
+        }
         if (v === '') continue;
         const l = byVariable.get(v) ?? [];
         if (!l.some(([n]) => n === i.name)) l.push([i.name, field]);

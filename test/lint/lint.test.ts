@@ -329,6 +329,23 @@ describe('unused-variants on a chosen variant', () => {
     expect(l.lower(top).derivation.drv.env['foo_bar']).toBe(l.lower(c!).outputs['out']);
   });
 
+  it("duplicate-inputs: an input named as a variable the build sets itself (libc, an output) has none of its own", async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const meta = { synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat };
+    const [libc, doc] = ['libc', 'doc'].map((name) => definePackage({ name, version: '1', buildSystem: trivial, ...meta }));
+    const top = definePackage({ name: 'top', version: '1', buildSystem: trivial, outputs: ['out', 'doc'], inputs: [libc!, doc!], ...meta });
+    const found = await lintPackages([top], checkers.filter((x) => x.name === 'duplicate-inputs'));
+    expect(found.map((f) => f.message)).toEqual([
+      "input `libc` has no build variable: `$libc` is the build's own (set by every build), so a flag naming `${libc}` does not get its prefix; find it through `$inputs`, or give the package another name",
+      "input `doc` has no build variable: `$doc` is the build's own (an output), so a flag naming `${doc}` does not get its prefix; find it through `$inputs`, or give the package another name",
+    ]);
+    // Lowering agrees: $doc is the output.
+    const { Lowerer } = await import('../../src/derivation/lower.js');
+    const l = new Lowerer('/tsdsl/store');
+    expect(l.lower(top).derivation.drv.env['doc']).toBe(l.lower(top).outputs['doc']);
+  });
+
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
