@@ -289,7 +289,9 @@ function checkVariantChoice(name: string, decls: VariantDecls, choice: Readonly<
       problems.push(`variant \`${k}\` of \`${name}\` is a ${typeof def}, not ${describe(v)}`);
     } else if (typeof d === 'object' && 'values' in d && !d.values.includes(v as string)) {
       const sameBut = d.values.find((x) => x.toLowerCase() === String(v).toLowerCase());
-      problems.push(`variant \`${k}\` of \`${name}\` must be one of ${d.values.join(', ')}, not \`${String(v)}\`${sameBut ? `; did you mean \`${sameBut}\`?` : ''}`);
+      // Else the closest, letter case aside (`HASWEL`, `haswel` → HASWELL).
+      const near = sameBut ? `; did you mean \`${sameBut}\`?` : didYouMean(String(v).toLowerCase(), d.values.map((x) => x.toLowerCase())).replace(/`([^`]*)`/g, (_, low: string) => `\`${d.values.find((x) => x.toLowerCase() === low) ?? low}\``);
+      problems.push(`variant \`${k}\` of \`${name}\` must be one of ${d.values.join(', ')}, not \`${String(v)}\`${near}`);
     }
   }
   return problems;

@@ -442,6 +442,9 @@ describe('variants', () => {
     expect(() => withVariants(solver, { mip: true })).toThrow(/has no variant `mip`; did you mean `mpi`\? Its variants: metis \(boolean\), mpi \(boolean\), int \(string\)/);
     expect(() => withVariants(solver, { mpi: 'yes' })).toThrow(/variant `mpi` of `solver` is a boolean/);
     expect(() => withVariants(solver, { int: '16' })).toThrow(/must be one of 32, 64/);
+    const openblasLike = definePackage({ name: 'blasish', version: '1', buildSystem: trivial, variants: { arch: { default: 'GENERIC', values: ['GENERIC', 'HASWELL', 'SKYLAKEX'] } }, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });
+    expect(() => withVariants(openblasLike, { arch: 'HASWEL' })).toThrow(/not `HASWEL`; did you mean `HASWELL`\?$/);
+    expect(() => withVariants(openblasLike, { arch: 'skylakx' })).toThrow(/not `skylakx`; did you mean `SKYLAKEX`\?$/);
     expect(() => withVariants(solver, { zzz: true })).toThrow(/has no variant `zzz`\. Its variants: metis/);
   });
 
