@@ -67,7 +67,8 @@ function malformed(option: string, spec: string, expected: string, example: stri
 
 /** Split `LEFT=RIGHT` at the first `=`; `RIGHT` may contain `=` only when allowed. */
 function splitPair(option: string, spec: string, expected: string, example: string, allowEqualsInRight = false): [string, string] {
-  const i = spec.indexOf('=');
+  // The `=` of a version range (`scotch@>=7`, `@<=2`) is part of the package.
+  const i = spec.search(/(?<![<>])=/);
   if (i < 0) malformed(option, spec, expected, example);
   const left = spec.slice(0, i);
   const right = spec.slice(i + 1);

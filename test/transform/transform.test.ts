@@ -294,6 +294,8 @@ describe('transformation options', () => {
     expect(t('with-input', 'scotch')).toThrow(/--with-input=scotch: expected PACKAGE=REPLACEMENT \(e\.g\. --with-input=scotch=pt-scotch\)/);
     expect(t('with-input', '=pt-scotch')).toThrow(/the package before `=` is missing/);
     expect(t('with-input', 'a=b=c')).toThrow(/with one `=`/);
+    // The `=` of a version range belongs to the package, not the option.
+    expect(t('with-input', 'scotch@>=8=pt-scotch')).toThrow(/`scotch` has no version matching `>=8`/);
     expect(t('with-input', 'scoth=pt-scotch')).toThrow(/^--with-input=scoth=pt-scotch: unknown package `scoth`; did you mean `scotch`/);
     expect(t('with-input', 'scotch=pt-scoth')).toThrow(/^--with-input=scotch=pt-scoth: unknown package `pt-scoth`; did you mean `pt-scotch`/);
     expect(t('with-source', '/x/nope.tar.gz')).toThrow(/does not exist/);
