@@ -135,7 +135,10 @@ export class Collection {
       const match = candidates.find((p) => versionMatches(s.version!, p.version));
       if (!match) {
         throw new TsdslError(
-          `\`${s.name}\` has no version matching \`${s.version}\`; available: ${candidates.map((p) => p.version).join(', ')}`,
+          `\`${s.name}\` has no version matching \`${s.version}\`; available: ${candidates.map((p) => p.version).join(', ')}${
+            // Spack's ranges (`@2.9:`, `@:3`, `@2.1:2.9`) are npm's semver ranges here.
+            s.version.includes(':') ? ` (a range is written as in npm's semver: ${spackRange(s.version)})` : ''
+          }`,
         );
       }
       pkg = match;
@@ -235,3 +238,9 @@ export function describePackage(p: Package): string {
   return `${fullName(p)} (${formatLocation(p.location)})`;
 }
 
+/** A Spack version range (`2.9:`, `:3`, `2.1:2.9`) as the semver range it means, for a hint. */
+function spackRange(v: string): string {
+  const [low, high] = v.split(':', 2) as [string, string];
+  const parts = [low ? `>=${low}` : '', high ? `<=${high}` : ''].filter(Boolean);
+  return parts.length ? `\`${parts.join(' ')}\`` : '`*`';
+}

@@ -51,6 +51,11 @@ export function parseSpec(text: string): PackageSpecString {
     version = vm?.[1] ?? '';
     if (!version) throw new TsdslError(`\`${text}\`: the version after \`@\` is empty; write e.g. ${name}@2 or ${name}@^2.9`);
     rest = rest.slice(1 + version.length);
+    // A range's further comparators (`hwloc@>=1.11 <2`, quoted as one word) are the version's.
+    for (let more = /^\s+[<>]=?[^\s+~]+/.exec(rest); more; more = /^\s+[<>]=?[^\s+~]+/.exec(rest)) {
+      version += ` ${more[0].trim()}`;
+      rest = rest.slice(more[0].length);
+    }
   }
   const variants: Record<string, boolean | string> = {};
   const re = /^\s*(?:([+~])([A-Za-z][A-Za-z0-9_-]*)(?:=([^\s+~]+))?|([A-Za-z][A-Za-z0-9_-]*)=([^\s]+))/;

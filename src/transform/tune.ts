@@ -36,7 +36,9 @@ export function detectCpu(cpuinfo?: string): string {
 export function resolveCpu(value: string): string {
   if (value === '' || value === 'native') return detectCpu();
   if (!KNOWN_CPUS.includes(value)) {
-    throw new TsdslError(`--tune: unknown CPU \`${value}\`${didYouMean(value, KNOWN_CPUS)} (known: ${KNOWN_CPUS.join(', ')}, or native)`);
+    // `generic` is what tuning for no CPU in particular is called elsewhere: here, no --tune at all.
+    const none = /^(generic|none|default)$/i.test(value) ? '; for no tuning, leave --tune out' : '';
+    throw new TsdslError(`--tune: unknown CPU \`${value}\`${didYouMean(value, KNOWN_CPUS)}${none} (known: ${KNOWN_CPUS.join(', ')}, or native)`);
   }
   return value;
 }

@@ -156,6 +156,10 @@ describe('bad input', () => {
 
   it('an unknown version, type, backend or option is a one-line error', () => {
     expect(tsdsl(['show', 'hwloc@7']).stderr).toMatch(/`hwloc` has no version matching `7`; available: 2\.9\.0, 1\.11\.13/);
+    // Spack's range syntax gets the semver range it means; --tune=generic, the way to no tuning.
+    expect(tsdsl(['show', 'hwloc@2.1:2.9']).stderr).toMatch(/has no version matching `2\.1:2\.9`; available: 2\.9\.0, 1\.11\.13 \(a range is written as in npm's semver: `>=2\.1 <=2\.9`\)\n$/);
+    expect(tsdsl(['show', 'hwloc@>=2.1 <=2.9']).stdout).toMatch(/^version: 2\.9\.0$/m);
+    expect(tsdsl(['show', 'hwloc', '--tune=generic']).stderr).toMatch(/unknown CPU `generic`; for no tuning, leave --tune out/);
     expect(tsdsl(['graph', 'mumps', '--type=bagg']).stderr).toMatch(/unknown graph type `bagg`; did you mean `bag`/);
     expect(tsdsl(['graph', 'mumps', '--backend=dott']).stderr).toMatch(/unknown graph backend `dott`/);
     expect(tsdsl(['graph', 'mumps', '--max-dept=1']).stderr).toMatch(/unknown option `--max-dept`; did you mean `--max-depth`/);

@@ -12,6 +12,8 @@ describe('parseSpec', () => {
     expect(parseSpec('hwloc@1')).toMatchObject({ name: 'hwloc', version: '1' });
     expect(parseSpec('hwloc@^2')).toMatchObject({ name: 'hwloc', version: '^2' });
     expect(parseSpec('hwloc@~2.9')).toMatchObject({ name: 'hwloc', version: '~2.9' });
+    // A two-sided range, quoted as one word, then variants.
+    expect(parseSpec('hwloc@>=1.11 <2 +libxml2')).toMatchObject({ name: 'hwloc', version: '>=1.11 <2', variants: { libxml2: true } });
     expect(parseSpec('scotch+mpi')).toMatchObject({ name: 'scotch', variants: { mpi: true } });
     expect(parseSpec('mumps@5.5~metis+int64')).toMatchObject({ name: 'mumps', version: '5.5', variants: { metis: false, int64: true } });
     expect(parseSpec('openblas target=generic')).toMatchObject({ name: 'openblas', variants: { target: 'generic' } });
