@@ -11,7 +11,7 @@ import { MIRRORS } from '../build/mirrors.js';
 import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
-import { BUILD_ENV_NAMES, flagReferences, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
+import { BUILD_ENV_NAMES, flagReferences, implicitInputs, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
 import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
@@ -477,6 +477,10 @@ const derivationChecker: LintChecker = {
       p.buildSystem.name === 'trivial' && !p.arguments.phases?.['build']
         ? [problem("the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }", 'buildSystem')]
         : [];
+    // Its script runs with the bash of its native inputs; without one, with a /bin/sh the sandbox lacks.
+    if (p.buildSystem.name === 'trivial' && p.arguments.phases?.['build'] && ![...p.nativeInputs, ...implicitInputs(p.buildSystem)].some((i) => i.name === 'bash')) {
+      empty.push(problem("the trivial build system runs arguments.phases.build with the bash of nativeInputs, and none is there, so the build would find no shell: add it, nativeInputs: [bash, coreutils] (import { bash, coreutils } from 'tsdsl/packages')", 'nativeInputs'));
+    }
     try {
       await ctx.prepare(p);
       lowerer.lowerGrafted(p);

@@ -19,12 +19,12 @@ const gnuRoot = MIRRORS['gnu']![MIRRORS['gnu']!.length - 1]!;
 
 /** One bad package per checker; each line noted is where that checker's finding must point. */
 const BAD = `import { definePackage, gnu, inherit, licenses, local, trivial, url } from 'tsdsl';
-import { pkgconf, zlib } from 'tsdsl/packages';
+import { bash, pkgconf, zlib } from 'tsdsl/packages';
 
 export const badName = definePackage({
   name: 'Bad_Name',
   version: '1.0',
-  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
+  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Name checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -36,7 +36,7 @@ export const badVersion = inherit(badName, { name: 'bad-version', version: 'v2.0
 export const badMeta = definePackage({
   name: 'bad-meta',
   version: '1.0',
-  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
+  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'A library for things.',
   description: 'does things',
   homePage: 'https://example.org:99999/',
@@ -51,7 +51,7 @@ export const badSource = definePackage({
     sha256: '1j69p8a1pjpbpwn4w7l4dfxmaxxqikchjzqw1ncw05zmcmvlnjd4',
     patches: ['./Fix_Build.patch'],
   }),
-  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
+  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Source checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -75,7 +75,7 @@ export const badDerivation = definePackage({
   name: 'bad-derivation',
   version: '1.0',
   source: local('./no-such-directory'),
-  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
+  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Derivation checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -85,7 +85,7 @@ export const badDerivation = definePackage({
 export const badFormat = definePackage({
   version: '1.0',
   name: 'bad-format',
-  buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } },
+  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Formatting checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -94,7 +94,7 @@ export const badFormat = definePackage({
 `;
 
 const GOOD = `import { definePackage, licenses, trivial, url } from 'tsdsl';
-import { zlib } from 'tsdsl/packages';
+import { bash, zlib } from 'tsdsl/packages';
 
 // A sha256 written as an expression: its text is no hash to compare with.
 const DIGEST = 'a'.repeat(64);
@@ -102,7 +102,7 @@ export const goodHash = definePackage({
   name: 'good-hash',
   version: '1.0',
   source: url({ urls: 'https://example.org/good-hash-1.0.tar.gz', sha256: 'b'.repeat(64) }),
-  buildSystem: trivial,
+  buildSystem: trivial, nativeInputs: [bash],
   arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Package whose sha256 is an expression',
   description: 'good-hash has a hash computed by an expression.',
@@ -117,6 +117,7 @@ export const good = definePackage({
   buildSystem: trivial,
   variants: { compress: true },
   inputs: (v) => (v.compress ? [zlib] : []),
+  nativeInputs: [bash],
   arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Package that lints clean',
   description: 'good is a package with nothing to say against it.',
@@ -281,8 +282,9 @@ describe('unused-variants on a chosen variant', () => {
   it('derivation: a package that fails only with another variant value is reported, naming the value', async () => {
     const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
+    const { bash } = await import('../../packages/index.js');
     const p = definePackage({
-      name: 'varfn', version: '1', buildSystem: trivial, variants: { debug: false },
+      name: 'varfn', version: '1', buildSystem: trivial, nativeInputs: [bash], variants: { debug: false },
       arguments: (v) => (v['debug'] ? ({ phase: { build: 'x' } } as never) : { phases: { build: 'mkdir -p $out' } }),
       synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat,
     });
@@ -292,6 +294,12 @@ describe('unused-variants on a chosen variant', () => {
     const empty = definePackage({ name: 'empty', version: '1', buildSystem: trivial, synopsis: 'E', description: 'E.', homePage: 'https://example.org/', license: licenses.expat });
     expect((await lintPackages([empty], checkers.filter((c) => c.name === 'derivation'))).map((f) => f.message)).toEqual([
       "the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }",
+    ]);
+    // One with its phase but no bash among its native inputs would find no shell to run it.
+    const shell = definePackage({ name: 'no-shell', version: '1', buildSystem: trivial, arguments: { phases: { build: 'mkdir -p $out' } }, synopsis: 'E', description: 'E.', homePage: 'https://example.org/', license: licenses.expat });
+    const said = await lintPackages([shell], checkers.filter((c) => c.name === 'derivation'));
+    expect(said.map((f) => [f.message, f.line > 0])).toEqual([
+      ["the trivial build system runs arguments.phases.build with the bash of nativeInputs, and none is there, so the build would find no shell: add it, nativeInputs: [bash, coreutils] (import { bash, coreutils } from 'tsdsl/packages')", true],
     ]);
   });
 
@@ -349,7 +357,8 @@ describe('unused-variants on a chosen variant', () => {
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
-    const meta = { synopsis: 'G', description: 'G.', homePage: 'https://example.org/', license: licenses.expat, arguments: { phases: { build: 'mkdir -p $out' } } };
+    const { bash } = await import('../../packages/index.js');
+    const meta = { synopsis: 'G', description: 'G.', homePage: 'https://example.org/', license: licenses.expat, arguments: { phases: { build: 'mkdir -p $out' } }, nativeInputs: [bash] };
     const g = definePackage({ name: 'unpinned', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'a'.repeat(40) }), buildSystem: trivial, ...meta });
     const user = definePackage({ name: 'user-of-unpinned', version: '1', buildSystem: trivial, inputs: [g], ...meta });
     const found = await lintPackages([g, user], checkers.filter((c) => c.name === 'derivation' || c.name === 'source'));
