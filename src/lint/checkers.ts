@@ -185,6 +185,8 @@ function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
   const out: Problem[] = [];
   if (o.kind === 'url') {
     if (o.sha256 === undefined) out.push(problem('source is not pinned: give its sha256 (`tsdsl hash FILE`, or `sha256sum FILE`)', 'source'));
+    // Zeros are what one writes until the file is at hand: the build would fail on the hash.
+    else if (/^0+$/.test(o.sha256)) out.push(problem("sha256 is all zeros, a placeholder: give the file's (`tsdsl hash FILE` of the downloaded file; `tsdsl build -d PACKAGE --with-source=PACKAGE=URL` fetches it and prints it)", 'source', 'sha256'));
     else {
       // The hash as written, when it is a literal: a base-32 or SRI one is converted when loaded.
       const written = ctx.sources.literal(p.location, ['source', 'sha256']);

@@ -354,6 +354,14 @@ describe('unused-variants on a chosen variant', () => {
     expect(l.lower(top).derivation.drv.env['doc']).toBe(l.lower(top).outputs['doc']);
   });
 
+  it('source: an all-zero sha256 (the placeholder one writes until the file is at hand) is said', async () => {
+    const { definePackage, url, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const p = definePackage({ name: 'zeros', version: '1', source: url({ urls: 'https://example.org/zeros-1.tar.gz', sha256: '0'.repeat(64) }), buildSystem: trivial, synopsis: 'Z', description: 'Z.', homePage: 'https://example.org/', license: licenses.expat });
+    const found = await lintPackages([p], checkers.filter((c) => c.name === 'source'));
+    expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^sha256 is all zeros, a placeholder: give the file's \(`tsdsl hash FILE`/)]);
+  });
+
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
