@@ -30,13 +30,28 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
   // Temporary roots: a garbage collection running meanwhile keeps these (and what they need).
   store.addTempRoots(drvPaths);
   const drvs: FinalizedDerivation[] = [];
-  const seen = new Set<string>();
-  for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!seen.has(d.drvPath)) (seen.add(d.drvPath), drvs.push(d));
+  const byPath = new Map<string, FinalizedDerivation>();
+  for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!byPath.has(d.drvPath)) (byPath.set(d.drvPath, d), drvs.push(d));
+  // What is written: the derivations not valid yet. The valid ones they refer to are not written
+  // again; those are protected, then looked at again (a collector may have taken one first,
+  // and then it is written too, and so on down). The top ones are rooted already: a valid one
+  // keeps its closure, so a re-run that writes nothing roots nothing more.
+  const valid = store.validAmong([...byPath.keys()]);
+  const todo = new Map<string, FinalizedDerivation>();
+  for (const d of drvs) if (!valid.has(d.drvPath)) todo.set(d.drvPath, d);
+  for (let fresh = [...todo.values()]; fresh.length; ) {
+    const relied = new Set<string>();
+    for (const d of fresh) for (const i of d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs)) if (!todo.has(i)) relied.add(i);
+    fresh = gone(store, relied).map((path) => byPath.get(path)!);
+    for (const d of fresh) todo.set(d.drvPath, d);
+  }
+  // The sources of what is written: those missing are added, the valid ones protected likewise.
   const needed = new Set<string>();
-  for (const d of drvs) for (const src of d.inputSrcs ?? d.drv.inputSrcs) needed.add(src);
-  const validSrcs = stillValid(store, store.validAmong([...needed]));
+  for (const d of todo.values()) for (const src of d.inputSrcs ?? d.drv.inputSrcs) needed.add(src);
+  const present = store.validAmong([...needed]);
+  const lost = new Set(gone(store, present));
   for (const path of needed) {
-    if (validSrcs.has(path)) continue;
+    if (present.has(path) && !lost.has(path)) continue;
     const item = lowerer.items.get(path);
     if (!item) throw new TsdslError(`internal error: ${path} is an input of a derivation but was not made by the lowering`);
     const got =
@@ -45,19 +60,19 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
         : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
     if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
   }
-  const valid = stillValid(store, store.validAmong(drvs.map((d) => d.drvPath)));
-  const todo = drvs.filter((d) => !valid.has(d.drvPath));
-  if (todo.length) store.writeDerivations(todo, files);
+  // In dependency order, as lowering made them.
+  if (todo.size) store.writeDerivations(drvs.filter((d) => todo.has(d.drvPath)), files);
 }
 
 /**
- * Of `valid` (found valid just now), those still valid once protected: what is not written
- * again because it is valid is what the new items refer to, so it gets a temporary root, and
- * then is looked at again, as a collector may have deleted some before the root was there
- * (from then on it keeps them: it re-reads the roots under the write lock as it deletes).
+ * Of `valid` (paths found valid, which new items will refer to), those gone once protected:
+ * each gets a temporary root and is looked at again, as a collector may have deleted one
+ * before its root was there (from then on it keeps them: it re-reads the roots under the
+ * write lock as it deletes).
  */
-function stillValid(store: Store, valid: ReadonlySet<string>): ReadonlySet<string> {
-  if (valid.size === 0) return valid;
+function gone(store: Store, valid: ReadonlySet<string>): string[] {
+  if (valid.size === 0) return [];
   store.addTempRoots(valid);
-  return store.validAmong([...valid]);
+  const still = store.validAmong([...valid]);
+  return [...valid].filter((p) => !still.has(p));
 }

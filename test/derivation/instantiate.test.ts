@@ -61,4 +61,34 @@ describe('instantiate beside a garbage collector', () => {
     writer.close();
     collector.close();
   });
+
+  it('writes again what a collection took between its check and its temporary root', async () => {
+    const { root, store } = freshStore();
+    const lib = dummyPackage({ name: 'lib', version: '1' });
+    const mid = dummyPackage({ name: 'mid', version: '1', inputs: [lib] });
+    const first = dummyPackage({ name: 'first', version: '1', inputs: [mid] });
+    const second = dummyPackage({ name: 'second', version: '1', inputs: [mid] });
+    const l1 = new Lowerer(store.storeDir);
+    await instantiate(store, l1, [l1.lower(first).drvPath]);
+    store.close();
+    const writer = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    const collector = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    const l2 = new Lowerer(writer.storeDir);
+    const r2 = l2.lower(second);
+    const midDrv = l2.lower(mid).drvPath;
+    // The collection runs just before the roots of what the new derivation relies on are added.
+    const addTempRoots = writer.addTempRoots.bind(writer);
+    let collected: string[] = [];
+    writer.addTempRoots = (paths) => {
+      if ([...paths].includes(midDrv) && collected.length === 0) collected = collectGarbage(collector).deleted;
+      addTempRoots(paths);
+    };
+    await instantiate(writer, l2, [r2.drvPath]);
+    expect(collected).toContain(midDrv);
+    // mid's .drv, and lib's below it, were written again: the store is whole.
+    expect(writer.isValid(r2.drvPath) && writer.isValid(midDrv) && writer.isValid(l2.lower(lib).drvPath)).toBe(true);
+    expect((await verifyStore(writer)).problems).toEqual([]);
+    writer.close();
+    collector.close();
+  });
 });
