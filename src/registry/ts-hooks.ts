@@ -50,11 +50,13 @@ export async function load(url: string, context: { format?: string | null }, nex
   if (url.startsWith('file:') && TS.test(url)) {
     const file = fileURLToPath(url);
     const source = readFileSync(file, 'utf8');
-    // Sucrase drops a namespace (it is code, not a type): its name would be undefined at run time.
-    const ns = /^[ \t]*(?:export[ \t]+)?(?:namespace|module)[ \t]+([A-Za-z_$][\w$.]*)[ \t]*\{/m.exec(source);
-    if (ns) {
-      const line = source.slice(0, ns.index).split('\n').length;
-      throw new SyntaxError(`${file}:${line}: TypeScript namespaces (\`namespace ${ns[1]}\`) are not supported in package files: their types are stripped, not compiled, and a namespace is code; use an object (\`export const ${ns[1]!.split('.')[0]} = { … }\`) or a module of its own`);
+    // Sucrase drops a namespace that holds values (it is code, not a type): its name would be
+    // undefined at run time. A cheap look first; the TypeScript parser only when it may be one.
+    if (/^[ \t]*(?:export[ \t]+)?(?:namespace|module)[ \t]+[A-Za-z_$]/m.test(source)) {
+      const ns = await valueNamespace(file, source);
+      if (ns) {
+        throw new SyntaxError(`${file}:${ns.line}: TypeScript namespaces that hold values (\`namespace ${ns.name}\`) are not supported in package files: their types are stripped, not compiled, and such a namespace is code; use an object (\`export const ${ns.name.split('.')[0]} = { … }\`) or a module of its own`);
+      }
     }
     const { transform } = await import('sucrase');
     try {
@@ -70,4 +72,31 @@ export async function load(url: string, context: { format?: string | null }, nex
     }
   }
   return next(url, context);
+}
+
+/** The first namespace of `source` that holds values (not `declare`d, not types alone), with its line. */
+async function valueNamespace(file: string, source: string): Promise<{ name: string; line: number } | undefined> {
+  const { ts } = await import('ts-morph');
+  const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  let found: { name: string; line: number } | undefined;
+  type Node = import('ts-morph').ts.Node;
+  const ambient = (n: Node) => (ts.getCombinedModifierFlags(n as import('ts-morph').ts.Declaration) & ts.ModifierFlags.Ambient) !== 0;
+  // Types alone (interfaces, type aliases, namespaces of those, anything `declare`d) are stripped whole.
+  const holdsValues = (n: import('ts-morph').ts.ModuleDeclaration): boolean => {
+    const body = n.body;
+    if (!body) return false;
+    if (ts.isModuleDeclaration(body)) return holdsValues(body);
+    if (!ts.isModuleBlock(body)) return false;
+    return body.statements.some((st) => !(ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ambient(st) || (ts.isModuleDeclaration(st) && !holdsValues(st))));
+  };
+  const visit = (n: Node): void => {
+    if (found) return;
+    if (ts.isModuleDeclaration(n) && ts.isIdentifier(n.name) && !ambient(n) && holdsValues(n)) {
+      found = { name: n.name.text, line: sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1 };
+      return;
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return found;
 }

@@ -233,7 +233,10 @@ export const helper = definePackage({
     // A namespace, which stripping types would drop (its name undefined at run time), is refused where it is.
     const ns = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     writeFileSync(join(ns, 'n.ts'), 'import { definePackage } from "tsdsl";\n// namespace in a comment\nexport namespace Defaults {\n  export const v = "1";\n}\n');
-    expect(tsdsl(['graph', '-L', ns, 'x']).stderr).toMatch(new RegExp(`^tsdsl: error: syntax error in package file ${ns}/n\\.ts:3: TypeScript namespaces \\(\`namespace Defaults\`\\) are not supported in package files`));
+    expect(tsdsl(['graph', '-L', ns, 'x']).stderr).toMatch(new RegExp(`^tsdsl: error: syntax error in package file ${ns}/n\\.ts:3: TypeScript namespaces that hold values \\(\`namespace Defaults\`\\) are not supported in package files`));
+    // A namespace of types alone is stripped whole, and C++ in a template literal is text: both load.
+    writeFileSync(join(ns, 'n.ts'), 'export namespace Opts {\n  export type Flag = string;\n}\nexport const cpp: Opts.Flag = `\nnamespace check {\n  int x;\n}\n`;\n');
+    expect(tsdsl(['show', '-L', ns, 'hwloc']).code).toBe(0);
     const bad2 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     writeFileSync(join(bad2, 'invalid.ts'), 'import { definePackage, trivial, licenses } from "tsdsl";\n\nexport const y = definePackage({\n  name: "y", version: 42 as unknown as string, buildSystem: trivial,\n  synopsis: "s", description: "d", homePage: "https://example.org/", license: licenses.expat, inputs: [undefined as never],\n});\n');
     const r2 = tsdsl(['graph', '-L', bad2, 'y']);
