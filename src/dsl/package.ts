@@ -1093,6 +1093,12 @@ export function variantNeighbours(p: Package): Package[] {
   return out;
 }
 
+/** Whether every variant of `p` has its declared default (`scotch`, not `scotch+mpi`). */
+export function hasDefaultVariants(p: Package): boolean {
+  for (const [k, d] of Object.entries(p.variantDecls)) if (p.variants[k] !== defaultOf(d)) return false;
+  return true;
+}
+
 /** Whether `q` is `p` with other variant values (made by withVariants from one definition). */
 export function isVariantOf(q: Package, p: Package): boolean {
   const r = recipeOf(p);

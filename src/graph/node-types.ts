@@ -5,7 +5,7 @@
  * dependents. Adding a type means adding an entry to `nodeTypes`.
  */
 import { implicitInputs } from '../dsl/build-systems.js';
-import { directInputs, isVariantOf, specString, variantNeighbours, type Package } from '../dsl/package.js';
+import { directInputs, hasDefaultVariants, isVariantOf, specString, variantNeighbours, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { TsdslError } from '../errors.js';
 import { derivationType } from './derivation-type.js';
@@ -115,12 +115,14 @@ function reverseIndex(c: Collection, inputsOf: (p: Package) => readonly Package[
 }
 
 /**
- * The roots of a reverse graph: each package named, and those of its variants something
- * depends on (who depends on scotch includes who depends on `scotch+mpi`), in label order.
+ * The roots of a reverse graph: each package named, and, for one named without variants, those
+ * of its variants something depends on (who depends on scotch includes who depends on
+ * `scotch+mpi`; who depends on `scotch+mpi` is only that), in label order.
  */
 function reverseRoots(pkgs: readonly Package[], idx: Map<Package, Package[]>): Package[] {
   const out = [...pkgs];
   for (const p of pkgs) {
+    if (!hasDefaultVariants(p)) continue;
     const variants = [...idx.keys()].filter((q) => isVariantOf(q, p) && !out.includes(q));
     out.push(...variants.sort((a, b) => (specString(a) < specString(b) ? -1 : 1)));
   }

@@ -7,7 +7,7 @@
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
-import { fullName, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
+import { fullName, hasDefaultVariants, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
 import { parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
@@ -143,7 +143,13 @@ export class Collection {
       }
       pkg = match;
     }
-    // A variant of the same definition exported beside it (`withVariants(mine, …)`) is no second definition.
+    // A name alone means the default variants: of one definition exported also as a variant
+    // (`mine` and `withVariants(mine, { mpi: true })`), the one with its defaults, whichever came last.
+    if (Object.keys(s.variants).length === 0 && !hasDefaultVariants(pkg)) {
+      const plain = candidates.find((q) => q.version === pkg.version && isVariantOf(q, pkg) && hasDefaultVariants(q));
+      if (plain) pkg = plain;
+    }
+    // A variant of the same definition exported beside it is no second definition.
     const twins = candidates
       .filter((q) => q !== pkg && q.version === pkg.version && !isVariantOf(q, pkg))
       .filter((q, i, all) => !all.slice(0, i).some((r) => isVariantOf(q, r)));

@@ -79,6 +79,8 @@ describe('graph engine', () => {
       expect(fromZ.slice(0, 1)).toEqual(['vz@1']);
       expect(fromZ.slice(1).sort()).toEqual(['vlib@3', 'vlib@3+mpi', 'vlib@3+xml', 'vuser@1']);
       expect(await labels(type, vlib)).toEqual(['vlib@3', 'vlib@3+mpi', 'vuser@1']);
+      // Named with a variant, a root stands alone: vlib+mpi's dependents only.
+      expect(await labels(type, withVariants(vlib, { mpi: true }))).toEqual(['vlib@3+mpi', 'vuser@1']);
     }
   });
 

@@ -93,7 +93,9 @@ describe('Collection', () => {
     const v = new Collection([base, other, withVariants(other, { x: true })]);
     const said: string[] = [];
     v.warn = (w) => said.push(w);
-    v.resolve('vtwin');
+    // The name alone is the default variants, though the variant was added last; `+x` is the variant.
+    expect(v.resolve('vtwin')).toBe(other);
+    expect(v.resolve('vtwin+x')).toBe(withVariants(other, { x: true }));
     expect(said).toEqual([expect.stringMatching(/is defined 2 times \(test\/fixtures\/dummy\.ts:\d+, test\/fixtures\/dummy\.ts:\d+\)/)]);
   });
 
