@@ -41,8 +41,8 @@ export function commandWithPackageOptions(command: string, args: ParsedArgs, wor
   const chosen = args.ordered.flatMap((o) =>
     o.name === 'load-path' ? ['-L', String(o.value)] : transformOptionSpecs.some((t) => t.name === o.name) ? [o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`] : [],
   );
-  // A spec with its variants as words of their own (`hwloc +libxml2`) is shown as it was typed.
-  return ['tsdsl', command, ...chosen, ...words.flatMap((w) => w.split(' '))].map(shellWord).join(' ');
+  // A spec with spaces (`hwloc +libxml2`, `hwloc@>=1.11 <2`) is one quoted word, which reads the same.
+  return ['tsdsl', command, ...chosen, ...words].map(shellWord).join(' ');
 }
 
 /** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */

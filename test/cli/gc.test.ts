@@ -156,7 +156,7 @@ describe('tsdsl log', () => {
     const size = run(['size', 'hwloc', '~libxml2']);
     expect(size.code, size.stderr).toBe(0);
     expect(size.stdout).toBe(run(['size', 'hwloc']).stdout);
-    expect(run(['size', 'hwloc', '+libxml2']).stderr).toMatch(/^tsdsl: error: tsdsl size: package `hwloc \+libxml2` is not built yet \(.*\); build it with `tsdsl build hwloc \+libxml2`\n$/);
+    expect(run(['size', 'hwloc', '+libxml2']).stderr).toMatch(/^tsdsl: error: tsdsl size: package `hwloc \+libxml2` is not built yet \(.*\); build it with `tsdsl build 'hwloc \+libxml2'`\n$/);
   });
 
   it('says when there is no log', () => {
