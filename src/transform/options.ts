@@ -66,15 +66,19 @@ function malformed(option: string, spec: string, expected: string, example: stri
 }
 
 /** Split `LEFT=RIGHT` at the first `=`; `RIGHT` may contain `=` only when allowed. */
+/** Where `PACKAGE=…` splits: the first `=` that is not a version range's (`scotch@>=7`, `@<=2`); -1 if none. */
+function pairSeparator(spec: string): number {
+  return spec.search(/(?<![<>])=/);
+}
+
 function splitPair(option: string, spec: string, expected: string, example: string, allowEqualsInRight = false): [string, string] {
-  // The `=` of a version range (`scotch@>=7`, `@<=2`) is part of the package.
-  const i = spec.search(/(?<![<>])=/);
+  const i = pairSeparator(spec);
   if (i < 0) malformed(option, spec, expected, example);
   const left = spec.slice(0, i);
   const right = spec.slice(i + 1);
   if (!left.trim()) malformed(option, spec, `${expected}; the package before \`=\` is missing`, example);
   if (!right.trim()) malformed(option, spec, `${expected}; nothing after \`=\``, example);
-  if (!allowEqualsInRight && right.includes('=')) malformed(option, spec, `${expected}, with one \`=\``, example);
+  if (!allowEqualsInRight && pairSeparator(right) >= 0) malformed(option, spec, `${expected}, with one \`=\``, example);
   return [left, right];
 }
 
@@ -138,7 +142,7 @@ const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 function gitUrlFor(p: Package, option: string, ctx: TransformContext): string {
   for (const o of ctx.all) {
     if (o.name !== 'with-git-url') continue;
-    const i = o.value.indexOf('=');
+    const i = pairSeparator(o.value);
     if (i > 0 && matchesSpec(p, parseSpec(o.value.slice(0, i)))) return o.value.slice(i + 1);
   }
   if (p.source?.kind === 'git') return p.source.url;
@@ -349,7 +353,7 @@ export const transformations: readonly Transformation[] = [
     takesValue: true,
     arg: 'PACKAGE=COMMIT',
     description: 'build PACKAGE from COMMIT (a commit id or a tag) of its git repository',
-    cacheable: (spec) => isCommitId(spec.slice(spec.indexOf('=') + 1)) && spec.length - spec.indexOf('=') - 1 >= 40,
+    cacheable: (spec) => isCommitId(spec.slice(pairSeparator(spec) + 1)) && spec.length - pairSeparator(spec) - 1 >= 40,
     make(spec, ctx) {
       const [left, commit] = splitPair('with-commit', spec, 'PACKAGE=COMMIT', 'hwloc=v2.9.0');
       const target = targetSpec(left, ctx);

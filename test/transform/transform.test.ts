@@ -296,6 +296,7 @@ describe('transformation options', () => {
     expect(t('with-input', 'a=b=c')).toThrow(/with one `=`/);
     // The `=` of a version range belongs to the package, not the option.
     expect(t('with-input', 'scotch@>=8=pt-scotch')).toThrow(/`scotch` has no version matching `>=8`/);
+    expect(t('with-input', 'scotch=pt-scotch@>=9')).toThrow(/`pt-scotch` has no version matching `>=9`/);
     expect(t('with-input', 'scoth=pt-scotch')).toThrow(/^--with-input=scoth=pt-scotch: unknown package `scoth`; did you mean `scotch`/);
     expect(t('with-input', 'scotch=pt-scoth')).toThrow(/^--with-input=scotch=pt-scoth: unknown package `pt-scoth`; did you mean `pt-scotch`/);
     expect(t('with-source', '/x/nope.tar.gz')).toThrow(/does not exist/);
