@@ -67,10 +67,15 @@ export const command: Command = {
     // and the command says it was interrupted. Lowering runs without yielding, so a signal
     // during it is handled as it ends; one during a wait (a download to hash), at once.
     const writing = onInterrupt((signal) => {
-      files.abort();
-      store.close();
-      err(`tsdsl: error: ${interruptedError(signal).message}`);
-      process.exit(interruptedError(signal).exitCode);
+      const said = interruptedError(signal);
+      try {
+        files.abort();
+        store.close();
+        err(`tsdsl: error: ${said.message}`);
+      } finally {
+        // Even with no terminal left to say it to (SIGHUP), the status is the signal's.
+        process.exit(said.exitCode);
+      }
     });
     try {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
@@ -125,6 +130,9 @@ export const command: Command = {
       out(paths.join('\n') + '\n');
       return 0;
     } finally {
+      // Failed while a signal waited (a child such as git got the terminal's Ctrl-C too, and
+      // its failure came first): the interruption is what is said.
+      if (writing.active) await writing.handlePending();
       writing.end();
       lowerer.onDerivation = undefined;
       files.abort();
@@ -133,18 +141,25 @@ export const command: Command = {
   },
 };
 
-/** Runs `stop` on Ctrl-C, kill or SIGHUP until `end()`. */
-function onInterrupt(stop: (signal: NodeJS.Signals) => void): { handlePending(): Promise<void>; end(): void } {
-  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** Ctrl-C, kill, and a closed terminal or dropped ssh. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Runs `stop` on one of SIGNALS until `end()`. */
+function onInterrupt(stop: (signal: NodeJS.Signals) => void): { readonly active: boolean; handlePending(): Promise<void>; end(): void } {
   for (const s of SIGNALS) process.on(s, stop);
+  let active = true;
   return {
+    get active() {
+      return active;
+    },
     // A signal that came during synchronous work (lowering, a commit) waits for the event loop's
     // next poll: two turns (this one's check phase, then the next one's, after its poll) run it.
     async handlePending() {
       for (let i = 0; i < 2; i++) await new Promise((turn) => setImmediate(turn));
     },
     end() {
-      for (const s of SIGNALS) process.off(s, stop);
+      if (active) for (const s of SIGNALS) process.off(s, stop);
+      active = false;
     },
   };
 }
@@ -196,7 +211,6 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   const controller = new AbortController();
   // Ctrl-C, kill, and a closed terminal or dropped ssh (SIGHUP): each stops the builds cleanly,
   // and the exit status is 128 + the signal's number, as a shell reports a killed command.
-  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let received: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     received ??= signal;
