@@ -67,11 +67,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     } else values[spec.name] = v;
   };
 
-  const unknown = (flag: string, word = flag): never => {
+  const unknown = (flag: string): never => {
     const names = specs.map((s) => `--${s.name}`);
-    // `-with-input=scotch=pt-scotch`: a long option written with one dash reads as short ones.
-    const single = /^-([a-z][a-z0-9-]+)(=.*)?$/s.exec(word);
-    if (single && byName.has(single[1]!)) throw new TsdslError(`tsdsl ${command}: \`${word}\` reads as the one-letter option \`${flag}\`; long options take two dashes: \`-${word}\``);
     // The JSON form of a command with backends is one of them.
     if (flag === '--json' && byName.get('backend')) throw new TsdslError(`tsdsl ${command}: unknown option \`--json\`; JSON is one of its backends: --backend=json (see \`tsdsl ${command} --help\`)`);
     // A one-letter flag is not compared with long names (`-V` is not close to `--with-version`).
@@ -123,11 +120,15 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
       continue;
     }
     if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) {
+      // `-dry-run`, `-type=bag`: a long option written with one dash would read as one-letter
+      // ones (`-d -r y-run`), quietly doing something else.
+      const single = /^-([a-z][a-z0-9]*(?:-[a-z0-9]+)+|[a-z]{2,})(=.*)?$/s.exec(a);
+      if (single && byName.has(single[1]!)) throw new TsdslError(`tsdsl ${command}: \`${a}\` has one dash; long options take two: \`-${a}\``);
       // Short options: -x, -xVALUE, -x VALUE, and bundles of switches (-dK).
       for (let j = 1; j < a.length; j++) {
         const c = a[j]!;
         const spec = byShort.get(c);
-        if (!spec) unknown(`-${c}`, a);
+        if (!spec) unknown(`-${c}`);
         if (spec!.kind === 'boolean') {
           set(spec!, true, `-${c}`);
           continue;

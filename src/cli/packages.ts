@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Package } from '../dsl/package.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, closest } from '../errors.js';
 import type { Collection } from '../registry/collection.js';
 import { loadCollection } from '../registry/load.js';
 import { joinVariantWords } from '../registry/spec.js';
@@ -45,6 +45,14 @@ export function commandWithPackageOptions(command: string, args: ParsedArgs, wor
   return ['tsdsl', command, ...chosen, ...words].map(shellWord).join(' ');
 }
 
+/** Whether `word` is (or is close to) a value of the optional-valued option `name`. */
+async function isValueOf(name: string, word: string): Promise<boolean> {
+  if (name !== 'tune') return false;
+  const { KNOWN_CPUS } = await import('../transform/tune.js');
+  const values = ['native', ...KNOWN_CPUS];
+  return values.includes(word) || closest(word, values).length > 0;
+}
+
 /** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */
 export async function collectionFrom(args: ParsedArgs): Promise<Collection> {
   return loadCollection({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] });
@@ -63,7 +71,9 @@ export async function packagesFrom(args: ParsedArgs, specs: readonly string[], c
   const c = collection ?? (await collectionFrom(args));
   for (const w of specs) {
     const option = args.afterOptional?.[w];
-    if (option !== undefined && c.versions(w.split(/[@+~ ]/)[0]!).length === 0) {
+    // Said only when the word is a value of the option (`--tune native`, `--tune haswel`); a
+    // misspelt package after it (`--tune hwlocc`) gets the unknown package's own suggestions.
+    if (option !== undefined && c.versions(w.split(/[@+~ ]/)[0]!).length === 0 && (await isValueOf(option, w))) {
       throw new TsdslError(`\`${w}\` after --${option} is read as a package, and there is none of that name: --${option} takes a value only with \`=\`; write --${option}=${w}`);
     }
   }

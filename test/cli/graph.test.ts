@@ -165,8 +165,12 @@ describe('bad input', () => {
     expect(tsdsl(['graph', 'mumps', '--max-dept=1']).stderr).toMatch(/unknown option `--max-dept`; did you mean `--max-depth`/);
     expect(tsdsl(['grpah']).stderr).toMatch(/unknown command `grpah`; did you mean `graph`/);
     // A long option with one dash, an optional value given as the next word, --json for a backend.
-    expect(tsdsl(['graph', 'mumps', '-with-input=scotch=pt-scotch']).stderr).toBe('tsdsl: error: tsdsl graph: `-with-input=scotch=pt-scotch` reads as the one-letter option `-w`; long options take two dashes: `--with-input=scotch=pt-scotch`\n');
+    expect(tsdsl(['graph', 'mumps', '-with-input=scotch=pt-scotch']).stderr).toBe('tsdsl: error: tsdsl graph: `-with-input=scotch=pt-scotch` has one dash; long options take two: `--with-input=scotch=pt-scotch`\n');
+    // Even when each letter is a short option (-d -r y-run would write a root named y-run).
+    expect(tsdsl(['build', '-dry-run', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl build: `-dry-run` has one dash; long options take two: `--dry-run`\n');
     expect(tsdsl(['graph', 'mumps', '--tune', 'native']).stderr).toBe('tsdsl: error: `native` after --tune is read as a package, and there is none of that name: --tune takes a value only with `=`; write --tune=native\n');
+    // A misspelt package after --tune is that, with its suggestion.
+    expect(tsdsl(['graph', '--tune', 'hwlocc']).stderr).toMatch(/unknown package `hwlocc`; did you mean `hwloc`\?/);
     expect(tsdsl(['graph', '--tune', 'mumps']).code).toBe(0);
     expect(tsdsl(['graph', 'mumps', '--json']).stderr).toMatch(/unknown option `--json`; JSON is one of its backends: --backend=json/);
     for (const args of [['show', 'hwloc@7'], ['graph', 'mumps', '--type=bagg'], ['grpah']]) expect(tsdsl(args).code).not.toBe(0);
