@@ -122,9 +122,8 @@ function checkUrl(u: unknown, problems: string[]): void {
     else if (!KNOWN_MIRRORS.includes(m[1]!)) problems.push(`unknown mirror \`${m[1]}\` in \`${u}\`${didYouMean(m[1]!, KNOWN_MIRRORS)} (the mirrors: ${KNOWN_MIRRORS.join(', ')}; or give the full https:// URL)`);
     return;
   }
-  // FTP is refused here rather than at the fetch, long after: the fetcher speaks HTTP(S) only.
-  if (/^ftp:\/\//i.test(u)) problems.push(`URL \`${u}\`: tsdsl fetches https://, http:// and file:// URLs, not FTP; give the https:// URL of the same file (most FTP servers serve their files over HTTPS too, e.g. https://${u.slice(6)})`);
-  else if (!/^(https?|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, file:// or mirror://`);
+  // FTP is let through here (see urlList), and only there.
+  if (!/^(https?|ftp|file):\/\/./.test(u)) problems.push(`URL \`${u}\` must start with https://, http://, file:// or mirror://`);
 }
 
 function normaliseSha256(text: unknown, problems: string[]): string {
@@ -199,6 +198,12 @@ function urlList(urls: unknown, problems: string[]): string[] {
   const list = typeof urls === 'string' ? [urls] : iterable ? [...(urls as Iterable<string>)] : [];
   if (list.length === 0) problems.push('no URL given');
   for (const u of list) checkUrl(u, problems);
+  // The fetcher speaks HTTP(S) and file only: an ftp:// URL among others is passed over (lint
+  // says so), but one with no other is refused here, not at the download long after.
+  const ftp = list.filter((u) => typeof u === 'string' && /^ftp:\/\//i.test(u));
+  if (ftp.length && ftp.length === list.length) {
+    problems.push(`URL \`${ftp[0]}\`: tsdsl fetches https://, http:// and file:// URLs, not FTP; give the https:// URL of the same file (most FTP servers serve their files over HTTPS too, e.g. https://${ftp[0]!.slice(6)})`);
+  }
   return list;
 }
 

@@ -200,6 +200,7 @@ function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
       if (u.startsWith('mirror://')) sawMirror = true;
       else if (sawMirror && !m) out.push(problem(`upstream URL \`${u}\` comes after a mirror:// URL; list upstream URLs first, mirrors after`, 'source', 'urls'));
       if (u.startsWith('http://') && !m) out.push(problem(`URL \`${u}\` uses http://; use https:// where the host offers it`, 'source', 'urls'));
+      if (u.startsWith('ftp://')) out.push(problem(`URL \`${u}\` is never tried: tsdsl fetches over https://, http:// and file://; give the https:// URL of the same file, or drop it`, 'source', 'urls'));
     }
   } else if (o.kind === 'git') {
     if (!/^[0-9a-f]{40}$/.test(o.commit)) out.push(problem(`git commit \`${o.commit}\` is a tag or branch, which can move; pin the 40-hex commit id`, 'source', 'commit'));

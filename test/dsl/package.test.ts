@@ -267,7 +267,9 @@ describe('origins', () => {
     expect(e.message).toContain('gopher://x');
     expect(e.message).toContain('sha256 hash `abc` has 3 characters; expected 64 hex, 52 nix-base32 or 44 base64 characters, or an SRI `sha256-…` string; `tsdsl hash FILE` (or `sha256sum FILE`) prints the sha256 of the downloaded file');
     expect(errorOf(() => url({ urls: 'mirror://gnuu/x.tar.gz', sha256: 'a'.repeat(64) })).message).toMatch(/unknown mirror `gnuu` in `mirror:\/\/gnuu\/x\.tar\.gz`; did you mean `gnu`\? \(the mirrors: debian, gnu, .*; or give the full https:\/\/ URL\)$/);
-    // FTP, which the fetcher does not speak, is refused where it is written, not at the download.
+    // FTP, which the fetcher does not speak, is refused where it is written, not at the download;
+    // as one URL among others it is passed over (lint says so).
+    expect(url({ urls: ['https://example.org/x-1.tar.gz', 'ftp://ftp.example.org/pub/x-1.tar.gz'], sha256: 'a'.repeat(64) }).urls).toHaveLength(2);
     expect(errorOf(() => url({ urls: 'ftp://ftp.example.org/pub/x-1.tar.gz', sha256: 'a'.repeat(64) })).message).toMatch(
       /URL `ftp:\/\/ftp\.example\.org\/pub\/x-1\.tar\.gz`: tsdsl fetches https:\/\/, http:\/\/ and file:\/\/ URLs, not FTP; give the https:\/\/ URL of the same file .*https:\/\/ftp\.example\.org\/pub\/x-1\.tar\.gz\)$/,
     );

@@ -354,12 +354,16 @@ describe('unused-variants on a chosen variant', () => {
     expect(l.lower(top).derivation.drv.env['doc']).toBe(l.lower(top).outputs['doc']);
   });
 
-  it('source: an all-zero sha256 (the placeholder one writes until the file is at hand) is said', async () => {
+  it('source: an all-zero sha256 (the placeholder one writes until the file is at hand), and an ftp:// URL, are said', async () => {
     const { definePackage, url, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
     const p = definePackage({ name: 'zeros', version: '1', source: url({ urls: 'https://example.org/zeros-1.tar.gz', sha256: '0'.repeat(64) }), buildSystem: trivial, synopsis: 'Z', description: 'Z.', homePage: 'https://example.org/', license: licenses.expat });
     const found = await lintPackages([p], checkers.filter((c) => c.name === 'source'));
     expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^sha256 is all zeros, a placeholder: give the file's \(`tsdsl hash FILE`/)]);
+    const ftp = definePackage({ name: 'ftp', version: '1', source: url({ urls: ['https://example.org/ftp-1.tar.gz', 'ftp://example.org/ftp-1.tar.gz'], sha256: 'a'.repeat(64) }), buildSystem: trivial, synopsis: 'F', description: 'F.', homePage: 'https://example.org/', license: licenses.expat });
+    expect((await lintPackages([ftp], checkers.filter((c) => c.name === 'source'))).map((f) => f.message)).toEqual([
+      'URL `ftp://example.org/ftp-1.tar.gz` is never tried: tsdsl fetches over https://, http:// and file://; give the https:// URL of the same file, or drop it',
+    ]);
   });
 
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
