@@ -12,7 +12,7 @@ import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, implicitInputs, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
-import { ancestors, fullName, inputLabels, isPackage, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { ancestors, fullName, inputLabels, isPackage, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
 
@@ -481,7 +481,8 @@ const derivationChecker: LintChecker = {
         ? [problem("the trivial build system runs arguments.phases.build, which is not given, so the build would fail; write what makes $out: phases: { build: 'mkdir -p $out …' }", 'buildSystem')]
         : [];
     // Its script runs with the bash of its native inputs; without one, with a /bin/sh the sandbox lacks.
-    if (p.buildSystem.name === 'trivial' && p.arguments.phases?.['build'] && ![...p.nativeInputs, ...implicitInputs(p.buildSystem)].some((i) => i.name === 'bash')) {
+    // The list lowering takes its shell from: native and implicit inputs, with what they propagate.
+    if (p.buildSystem.name === 'trivial' && p.arguments.phases?.['build'] && !withPropagated(p.nativeInputs, implicitInputs(p.buildSystem)).some((i) => i.name === 'bash')) {
       empty.push(problem("the trivial build system runs arguments.phases.build with the bash of nativeInputs, and none is there, so the build would find no shell: add it, nativeInputs: [bash, coreutils] (import { bash, coreutils } from 'tsdsl/packages')", 'nativeInputs'));
     }
     try {

@@ -301,6 +301,10 @@ describe('unused-variants on a chosen variant', () => {
     expect(said.map((f) => [f.message, f.line > 0])).toEqual([
       ["the trivial build system runs arguments.phases.build with the bash of nativeInputs, and none is there, so the build would find no shell: add it, nativeInputs: [bash, coreutils] (import { bash, coreutils } from 'tsdsl/packages')", true],
     ]);
+    // A native input that propagates bash gives the build its shell, as lowering finds it.
+    const tools = definePackage({ name: 'tools', version: '1', buildSystem: trivial, nativeInputs: [bash], propagatedInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } }, synopsis: 'T', description: 'T.', homePage: 'https://example.org/', license: licenses.expat });
+    const viaTools = definePackage({ name: 'via-tools', version: '1', buildSystem: trivial, nativeInputs: [tools], arguments: { phases: { build: 'mkdir -p $out' } }, synopsis: 'E', description: 'E.', homePage: 'https://example.org/', license: licenses.expat });
+    expect(await lintPackages([viaTools], checkers.filter((c) => c.name === 'derivation'))).toEqual([]);
   });
 
   it('a package whose build system is malformed is one finding; the other packages are linted all the same', async () => {
