@@ -1066,8 +1066,15 @@ function withFieldLine(problem: string, loc: Location | undefined): string {
   const field = /^unknown field `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
   if (!loc || !field) return problem;
   const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
+  // Within the definition: up to the next top-level statement (an unknown key spread in from
+  // elsewhere is not pointed at in the definition that follows).
   let n = 0;
-  const line = lineWhere(loc.file, (l) => ++n > loc.line && n <= loc.line + 200 && re.test(l));
+  let past = false;
+  const line = lineWhere(loc.file, (l) => {
+    if (++n <= loc.line || past) return false;
+    if (/^(export\s+)?(const|let|var|function|class)\s/.test(l)) past = true;
+    return !past && re.test(l);
+  });
   return line === undefined ? problem : `${problem} (${formatLocation({ file: loc.file, line, column: 1 })})`;
 }
 
