@@ -382,7 +382,8 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
 
 /** How to add a working mirror, for the `mirror://NAME/…` URLs among `urls` (a plain URL has none). */
 function mirrorHint(urls: readonly string[]): string {
-  const names = [...new Set(urls.map((u) => /^mirror:\/\/([^/]+)\//.exec(u)?.[1]).filter((n): n is string => n !== undefined))];
+  // Debian's security pool has roots of its own, tried first (see resolveMirrorUrl).
+  const names = [...new Set(urls.map((u) => (u.startsWith('mirror://debian/pool/updates/') ? 'debian-security' : /^mirror:\/\/([^/]+)\//.exec(u)?.[1])).filter((n): n is string => n !== undefined))];
   if (names.length === 0) return ', and that the URL is right';
   return `, or add a working mirror (${names.map((n) => `${mirrorEnvVar(n)}=https://…`).join(', ')}: roots tried first)`;
 }

@@ -185,6 +185,8 @@ describe('fetchUrl', () => {
     expect(msg).toMatch(/Check the network, or add a working mirror \(TSDSL_MIRROR_CPAN=https:\/\/…: roots tried first\)\.$/);
     const plain = await fetchUrl({ urls: [`${base}/also-missing.tar.gz`], sha256: payloadSha, fileName: 'x.tar.gz' }, { cacheDir: join(dir, 'c'), ...fast, env: {} }).catch((e: unknown) => e);
     expect((plain as Error).message).toMatch(/Check the network, and that the URL is right\.$/);
+    const security = await fetchUrl({ urls: ['mirror://debian/pool/updates/main/x/x.deb'], sha256: payloadSha, fileName: 'x.deb' }, { cacheDir: join(dir, 'c'), ...fast, env: { TSDSL_MIRROR_DEBIAN_SECURITY: base, TSDSL_MIRROR_DEBIAN: base } }).catch((e: unknown) => e);
+    expect((security as Error).message).toMatch(/add a working mirror \(TSDSL_MIRROR_DEBIAN_SECURITY=https:\/\/…: roots tried first\)\.$/);
     // A 404 and a refused connection are not retried.
     expect(hits.get('/missing.tar.gz')).toBe(1);
   });
