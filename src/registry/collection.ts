@@ -4,6 +4,7 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
+import { existsSync } from 'node:fs';
 import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
@@ -106,6 +107,10 @@ export class Collection {
     const visible = all.filter((p) => p.properties['hidden'] !== true);
     const candidates = visible.length ? visible : all;
     if (candidates.length === 0) {
+      // A package file named where a package is expected (`tsdsl show solver.ts`): -L loads it.
+      if (/\.[cm]?[jt]s$/.test(s.name) && existsSync(s.name)) {
+        throw new TsdslError(`unknown package \`${s.name}\`: that is a file; to load its packages, give it to -L: -L ${s.name} NAME`);
+      }
       const unexported = this.definedNotExported(s.name);
       if (unexported) {
         throw new TsdslError(
