@@ -22,7 +22,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
@@ -125,7 +125,8 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     const { ordered, objects } = orderedTransformations(spec, 'transform');
     // Relative file names (`withPatch: { hwloc: './fix.patch' }`) are the manifest's neighbours,
     // as a `local()` in it is, wherever tsdsl runs.
-    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(abs) }) };
+    // The real directory, as Node loads the file from its real path (and local() reads from there).
+    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(realpathSync(abs)) }) };
   } catch (e) {
     if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message.replace(/^transform: /, '')}`, { cause: e });
     throw e;

@@ -66,7 +66,7 @@ export const command: Command = {
       if (specs.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
       // Three only as `tsdsl graph A --path A B`; any other extra package would be dropped unsaid.
       if (specs.length > 3 || (specs.length === 3 && specs[0] !== specs[1])) {
-        throw new TsdslError(`tsdsl graph --path takes two packages, FROM and TO, not ${specs.length} (${specs.join(' ')}); FROM depends on TO: e.g. tsdsl graph --path ${specs[0]} ${specs[1]}, one command a pair`);
+        throw new TsdslError(`tsdsl graph --path takes two packages, FROM and TO, not ${specs.length} (${specs.join(' ')}); one command a pair, e.g. tsdsl graph --path ${specs[0]} ${specs[1]}`);
       }
       const [fromSpec, toSpec] = specs.slice(-2) as [string, string];
       refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
