@@ -168,7 +168,6 @@ export function isDiskFull(e: unknown): boolean {
  * errors, not as internal errors to report; `database` names the store's database file, and
  * `command` the tsdsl command that failed (`gc` cannot be the way out of a disk too full for it).
  */
-
 export function systemFailure(e: unknown, database?: string, command?: string): TsdslError | undefined {
   const err = (e ?? {}) as { code?: unknown; message?: unknown; path?: unknown; dest?: unknown };
   // A copy's error names its source as `path` and what it was writing as `dest`.

@@ -13,7 +13,7 @@ import type { OptionSpec, ParsedArgs } from './options.js';
 import { loadOptions } from './options.js';
 import { transformOptionSpecs } from './transform-options.js';
 import { warn } from './command.js';
-import { shellWord } from '../shell.js';
+import { shellWord } from '../shell-quote.js';
 
 /** Load options and transformation options: append to a command's own table. */
 export const packageOptions: readonly OptionSpec[] = [...loadOptions, ...transformOptionSpecs];
@@ -33,13 +33,18 @@ export function buildSettings(args: ParsedArgs): { maxJobs: number; cores: numbe
   return { maxJobs, cores };
 }
 
+/** An option as typed: `--name=value`, or `--name` for a switch. */
+export function optionText(o: { name: string; value: string | boolean | number }): string {
+  return o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`;
+}
+
 /**
  * `tsdsl COMMAND` with the options of ARGS that choose the packages (`-L`, transformations, in
  * their order) and WORDS: a command a hint suggests names the same packages as the one typed.
  */
 export function commandWithPackageOptions(command: string, args: ParsedArgs, words: readonly string[]): string {
   const chosen = args.ordered.flatMap((o) =>
-    o.name === 'load-path' ? ['-L', String(o.value)] : transformOptionSpecs.some((t) => t.name === o.name) ? [o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`] : [],
+    o.name === 'load-path' ? ['-L', String(o.value)] : transformOptionSpecs.some((t) => t.name === o.name) ? [optionText(o)] : [],
   );
   // A spec with spaces (`hwloc +libxml2`, `hwloc@>=1.11 <2`) is one quoted word, which reads the same.
   return ['tsdsl', command, ...chosen, ...words].map(shellWord).join(' ');

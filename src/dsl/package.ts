@@ -1092,8 +1092,9 @@ export function variantNeighbours(p: Package): Package[] {
     for (const v of values) {
       try {
         out.push(withVariants(p, { [k]: v }));
-      } catch {
-        // refused: not a package anyone can use
+      } catch (e) {
+        // Refused (a TsdslError): not a package anyone can use. Anything else is a bug to see.
+        if (!(e instanceof TsdslError)) throw e;
       }
     }
   }

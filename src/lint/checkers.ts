@@ -205,6 +205,7 @@ function checkOrigin(o: Origin, p: Package, ctx: LintContext): Problem[] {
   } else if (o.kind === 'git') {
     if (!/^[0-9a-f]{40}$/.test(o.commit)) out.push(problem(`git commit \`${o.commit}\` is a tag or branch, which can move; pin the 40-hex commit id`, 'source', 'commit'));
     if (o.sha256 === undefined) out.push(problem('git source is not pinned: give the sha256 of the checkout (`tsdsl hash -rx CLONE` of a clone checked out at the commit)', 'source'));
+    else if (/^0+$/.test(o.sha256)) out.push(problem('sha256 is all zeros, a placeholder: give the checkout\'s (`tsdsl hash -rx CLONE` of a clone checked out at the commit)', 'source', 'sha256'));
   } else if (!existsSync(o.path)) {
     out.push(problem(`local source \`${o.path}\` does not exist`, 'source'));
   }

@@ -34,7 +34,7 @@ import { checkDestination, compressOptions, packCompressor, removeTree, temporar
 import type { PackFormat, PackOptions } from './formats.js';
 import { checkPackInput, closureTree } from './tar.js';
 import type { CheckedInput, PackTree, TreeNode } from './tar.js';
-import { shellQuote } from '../shell.js';
+import { shellQuote } from '../shell-quote.js';
 
 // Shells that can be /bin/sh, best first; busybox acts as `sh` when called through a link of that name.
 const SHELLS = ['sh', 'bash', 'dash', 'busybox'];

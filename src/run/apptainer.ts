@@ -29,7 +29,7 @@ import {
   which,
 } from './engines.js';
 import { scratchParent, usernsBlockers } from './userns.js';
-import { shellQuote } from '../shell.js';
+import { shellQuote } from '../shell-quote.js';
 
 /** Which of the two command names. */
 export type ApptainerFlavour = 'apptainer' | 'singularity';

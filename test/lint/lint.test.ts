@@ -364,6 +364,9 @@ describe('unused-variants on a chosen variant', () => {
     const p = definePackage({ name: 'zeros', version: '1', source: url({ urls: 'https://example.org/zeros-1.tar.gz', sha256: '0'.repeat(64) }), buildSystem: trivial, synopsis: 'Z', description: 'Z.', homePage: 'https://example.org/', license: licenses.expat });
     const found = await lintPackages([p], checkers.filter((c) => c.name === 'source'));
     expect(found.map((f) => f.message)).toEqual([expect.stringMatching(/^sha256 is all zeros, a placeholder: give the file's \(`tsdsl hash FILE`/)]);
+    const { git } = await import('../../src/dsl/index.js');
+    const gitZeros = definePackage({ name: 'git-zeros', version: '1', source: git({ url: 'https://example.org/g.git', commit: 'a'.repeat(40), sha256: '0'.repeat(64) }), buildSystem: trivial, synopsis: 'Z', description: 'Z.', homePage: 'https://example.org/', license: licenses.expat });
+    expect((await lintPackages([gitZeros], checkers.filter((c) => c.name === 'source'))).map((f) => f.message)).toEqual([expect.stringMatching(/^sha256 is all zeros, a placeholder: give the checkout's/)]);
     const ftp = definePackage({ name: 'ftp', version: '1', source: url({ urls: ['https://example.org/ftp-1.tar.gz', 'ftp://example.org/ftp-1.tar.gz'], sha256: 'a'.repeat(64) }), buildSystem: trivial, synopsis: 'F', description: 'F.', homePage: 'https://example.org/', license: licenses.expat });
     expect((await lintPackages([ftp], checkers.filter((c) => c.name === 'source'))).map((f) => f.message)).toEqual([
       'URL `ftp://example.org/ftp-1.tar.gz` is never tried: tsdsl fetches over https://, http:// and file://; give the https:// URL of the same file, or drop it',

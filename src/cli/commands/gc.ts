@@ -16,7 +16,7 @@ import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import { findTransformation } from '../../transform/options.js';
 import type { OptionSpec, ParsedArgs } from '../options.js';
-import { commandWithPackageOptions, packageOptions, packagesFrom } from '../packages.js';
+import { commandWithPackageOptions, optionText, packageOptions, packagesFrom } from '../packages.js';
 
 /** A command-line word resolved to store items. */
 export interface StoreArgument {
@@ -80,7 +80,7 @@ export async function storeArguments(
   const paths = resolved.filter((r): r is StoreArgument => r !== undefined);
   const changes = args.ordered.filter((o) => findTransformation(o.name));
   if (paths.length > 0 && changes.length > 0) {
-    const given = changes.map((o) => (o.value === true ? `--${o.name}` : `--${o.name}=${o.value}`)).join(' ');
+    const given = changes.map(optionText).join(' ');
     warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${paths.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${paths.length === 1 ? 'its package' : 'their packages'} instead`);
   }
   if (specs.length > 0) {

@@ -7,5 +7,6 @@ export function shellQuote(s: string): string {
 
 /** `s` as one shell word, quoted only when it has to be (`--with-input=scotch=pt-scotch` stays as it is). */
 export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./~^-]+$/.test(s) ? s : shellQuote(s);
+  // No `~` (a home directory at the start) nor `^` (a pattern in zsh) unquoted.
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : shellQuote(s);
 }
