@@ -70,7 +70,7 @@ while [ -L "$me" ]; do
   case $link in /*) me=$link ;; *) me=\${me%/*}/$link ;; esac
 done
 case $me in */*) dir=\${me%/*} ;; *) dir=. ;; esac
-root=$(cd "$dir/${up}" && pwd -P) || exit 127
+root=$(CDPATH= cd -P -- "$dir/${up}" >/dev/null && pwd -P) || exit 127
 exec "$root${RELOCATABLE_DIR}/run" "$root" "$prog" "$@"
 `;
 }

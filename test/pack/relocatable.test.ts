@@ -111,6 +111,9 @@ describe.skipIf(!support.ok)('tsdsl pack -R / -RR of hwloc', () => {
     expect(run.stdout).toBe('topo.xml\n');
     expect(readFileSync(join(dir, 'w', 'topo.xml'), 'utf8')).toMatch(/<topology/);
     expect(asUser(`${dir}/opt/x/bin/hwloc-calc --no-such-option`).code).not.toBe(0);
+    // Found through a relative directory with CDPATH set (cd prints what CDPATH finds): it still runs.
+    const cdpath = asUser(`cd ${dir}/opt && CDPATH=${dir}/opt x/bin/lstopo-no-graphics --of xml -`);
+    expect([cdpath.code, cdpath.stdout.includes('<topology')]).toEqual([0, true]);
     // Without PRoot in the pack, userns switched off is an explanation, not a crash.
     const off = asUser(`unshare -Ur sh -c 'echo 0 >/proc/sys/user/max_user_namespaces; exec ${dir}/opt/x/bin/lstopo-no-graphics'`);
     expect(off.code).toBe(127);
