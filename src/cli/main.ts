@@ -92,6 +92,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search, style).
   let errorCode = 1;
   try {
+    // A deleted current directory fails deep inside (`ENOENT uv_cwd`): said once, here.
+    try {
+      process.cwd();
+    } catch {
+      throw new TsdslError('the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run tsdsl again');
+    }
     const [first, ...rest] = argv;
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       // `tsdsl help graph` and `tsdsl --help graph`: graph's help.

@@ -262,7 +262,7 @@ export async function run(request: RunRequest): Promise<number> {
   }
   if (request.store !== undefined) (await import('../store/store.js')).checkRequestStore(request.store, 'run()');
   const host = request.host ?? currentHost();
-  const cwd = resolve(request.cwd ?? process.cwd());
+  const cwd = resolve(request.cwd ?? currentDirectory());
   const binds = [...(request.expose ?? []).map((b) => parseBind(b, false, cwd)), ...(request.share ?? []).map((b) => parseBind(b, true, cwd))];
   const options: RunOptions = {
     ...(request.signal ? { signal: request.signal } : {}),
@@ -423,5 +423,14 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   } finally {
     rmSync(scratch.dir, { recursive: true, force: true });
+  }
+}
+
+/** The current directory, or a clear error when it was deleted (Node's own is `ENOENT uv_cwd`). */
+function currentDirectory(): string {
+  try {
+    return process.cwd();
+  } catch {
+    throw new TsdslError('the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run it again');
   }
 }

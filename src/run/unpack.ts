@@ -275,7 +275,14 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const kind = options.kind ?? packKind(file, host);
   if (kind === 'directory') return { root: file, hash: '', kind, addProcess: () => {}, release: () => {} };
   const cacheDir = options.cacheDir ?? packCacheDir();
-  const hash = (await fileSha256(file)).toString('hex');
+  let hash: string;
+  try {
+    hash = (await fileSha256(file)).toString('hex');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new TsdslError(`cannot read the pack ${file}: permission denied; ask its owner to make it readable (chmod a+r), or copy it somewhere you can read`);
+    throw e;
+  }
   const dest = join(cacheDir, hash);
   makeCacheDirectories(cacheDir, 'the cache of unpacked packs', 'TSDSL_PACK_CACHE', '.locks');
   const locks = cacheLocks(cacheDir);

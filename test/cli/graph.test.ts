@@ -238,6 +238,9 @@ export const helper = definePackage({
     const ns = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     writeFileSync(join(ns, 'n.ts'), 'import { definePackage } from "tsdsl";\n// namespace in a comment\nexport namespace Defaults {\n  export const v = "1";\n}\n');
     expect(tsdsl(['graph', '-L', ns, 'x']).stderr).toMatch(new RegExp(`^tsdsl: error: syntax error in package file ${ns}/n\\.ts:3: TypeScript namespaces that hold values \\(\`namespace Defaults\`\\) are not supported in package files`));
+    // Run from a directory deleted meanwhile: said, not `ENOENT uv_cwd` from deep inside.
+    const gone = spawnSync('sh', ['-c', `mkdir ${ns}/gone && cd ${ns}/gone && rmdir ${ns}/gone && exec "${process.execPath}" "${BIN}" graph hwloc`], { encoding: 'utf8' });
+    expect(gone.stderr).toBe('tsdsl: error: the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run tsdsl again\n');
     // A package file named as a package, from its directory: -L loads it.
     expect(tsdsl(['show', 'n.ts'], { cwd: ns }).stderr).toBe('tsdsl: error: unknown package `n.ts`: that is a file; to load its packages, give it to -L: -L n.ts NAME\n');
     // A namespace of types alone is stripped whole, and C++ in a template literal is text: both load.
