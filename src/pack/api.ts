@@ -235,11 +235,13 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
   if (request.entryPoint !== undefined && format.name === 'tarball') {
     throw new TsdslError('--entry-point applies to images (-f docker, oci, squashfs); a tarball has none (drop it, or link the program with -S /bin=bin)');
   }
-  // The image's checks, before anything is built (the image writer makes them again, for its other callers).
-  if (image) {
+  // Before anything is built (the image writer checks again, for its other callers). No link
+  // where a runtime mounts, in any format: `tsdsl run` and every engine mount /dev, /proc, /sys
+  // and /tmp over a tarball's or squashfs's root as over an image's.
+  {
     const docker = await import('./docker.js');
     docker.checkImageLinks(symlinks);
-    if (request.maxLayers !== undefined) docker.checkMaxLayers(request.maxLayers);
+    if (image && request.maxLayers !== undefined) docker.checkMaxLayers(request.maxLayers);
   }
   // The -S links' own checks (a link given twice, links inside each other), before the build.
   {

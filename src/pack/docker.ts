@@ -153,7 +153,7 @@ export function checkImageLinks(symlinks: ReadonlyArray<{ readonly link: string 
     const under = [...MOUNT_POINTS, '/tmp'].find((d) => link === d || link.startsWith(`${d}/`));
     if (under) {
       throw new TsdslError(
-        `-S ${link}: \`${under}\` is where container runtimes mount ${under === '/tmp' ? "the image's temporary directory" : `the host's ${under}`}, so an image can have no link there; choose another path (such as -S /lib=lib)`,
+        `-S ${link}: \`${under}\` is where container runtimes mount ${under === '/tmp' ? "the pack's temporary directory" : `the host's ${under}`}, so a pack can have no link there; choose another path (such as -S /lib=lib)`,
       );
     }
   }

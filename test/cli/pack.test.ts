@@ -51,8 +51,11 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(tsdsl(['pack', '-S', 'bin=bin', 'hwloc'], { env }).stderr).toMatch(/the link must be an absolute path/);
     expect(tsdsl(['pack', '-S', '/bin=/bin', 'hwloc'], { env }).stderr).toMatch(/the target must be relative to the profile/);
     expect(tsdsl(['pack', '-f', 'docker', '--max-layers=1', 'hwloc'], { env }).stderr).toMatch(/at least 2 layers/);
-    expect(tsdsl(['pack', '-f', 'docker', '-S', '/dev=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/dev: `\/dev` is where container runtimes mount the host's \/dev, so an image can have no link there/);
-    expect(tsdsl(['pack', '-f', 'oci', '-S', '/tmp/x=bin', 'hwloc'], { env }).stderr).toMatch(/-S \/tmp\/x: `\/tmp` is where container runtimes mount the image's temporary directory/);
+    expect(tsdsl(['pack', '-f', 'docker', '-S', '/dev=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/dev: `\/dev` is where container runtimes mount the host's \/dev, so a pack can have no link there/);
+    expect(tsdsl(['pack', '-f', 'oci', '-S', '/tmp/x=bin', 'hwloc'], { env }).stderr).toMatch(/-S \/tmp\/x: `\/tmp` is where container runtimes mount the pack's temporary directory/);
+    // As for a squashfs or a tarball, which tsdsl run's engines mount the same places over.
+    expect(tsdsl(['pack', '-f', 'squashfs', '-S', '/proc=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/proc: `\/proc` is where container runtimes mount the host's \/proc/);
+    expect(tsdsl(['pack', '-S', '/tmp=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/tmp: `\/tmp` is where/);
     expect(tsdsl(['pack', '-f', 'docker', '--max-layers=500', 'hwloc'], { env }).stderr).toMatch(/--max-layers=500: Docker and Podman run images of at most 125 layers; give 125 or fewer/);
     expect(tsdsl(['pack', '--list-formats']).stdout).toMatch(/tarball[\s\S]*docker[\s\S]*squashfs/);
     // build, pack and shell share -j/--cores and their checks.
