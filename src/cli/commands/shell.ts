@@ -21,8 +21,8 @@ export const command: Command = {
     ['tsdsl shell mumps --with-input=scotch=pt-scotch', 'an interactive shell, transformations honoured'],
     ['tsdsl shell -j2 --cores=2 hwloc openmpi -- mpirun --version', 'what is missing is built two at a time, two cores each'],
     ['tsdsl shell --pure hwloc coreutils -- env', 'nothing of your environment but TERM, HOME, USER and LOGNAME (env comes from coreutils: only the profile is on PATH)'],
-    ['tsdsl shell -C -N hwloc -- cat /proc/net/dev', 'in a container, but with the host network'],
-    ['tsdsl shell -C --expose=$HOME/data=/data -E "^SLURM_" hwloc -- ls /data', 'a read-only bind and the SLURM_* variables'],
+    ['tsdsl shell -C -N hwloc coreutils -- cat /proc/net/dev', 'in a container, but with the host network'],
+    ['tsdsl shell -C --expose=$HOME/data=/data -E "^SLURM_" hwloc coreutils -- ls /data', 'a read-only bind and the SLURM_* variables'],
   ],
   options: [
     { name: 'container', short: 'C', kind: 'boolean', description: 'isolate: only the closure, /proc, /dev, /sys and the cwd' },
