@@ -45,7 +45,7 @@ import {
   runScratch,
   which,
 } from './engines.js';
-import { NATIVE_IMAGES, acquireUnpacked, packKind, profileOf } from './unpack.js';
+import { NATIVE_IMAGES, acquireUnpacked, packKind, packStoreDir, profileOf } from './unpack.js';
 
 /** A host directory to show inside: `SRC` or `SRC=DST` (as on the command line), or a pair. */
 export type BindRequest = string | { readonly source: string; readonly target?: string };
@@ -278,13 +278,15 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
   const engine = engineOf(request, host); // an unknown name fails before any unpacking
   const kind = packKind(file, host);
   const { storeDirFromEnv } = await import('../derivation/hash.js');
-  const storeDir = storeDirFromEnv();
-  checkBindTargets(binds, storeDir);
   await checkAvailable(engine, host);
   const native = NATIVE_IMAGES[engine.name]?.includes(kind) ?? false;
+  if (native) checkBindTargets(binds, storeDirFromEnv());
   const unpacked = native ? undefined : await acquireUnpacked(file, { kind, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}), host });
   try {
     const root = unpacked?.root ?? '';
+    // The pack's own store directory (a colleague's /gnu/store, say), not this machine's setting.
+    const storeDir = root ? packStoreDir(root, storeDirFromEnv()) : storeDirFromEnv();
+    if (root) checkBindTargets(binds, storeDir);
     const env: Record<string, string> = {};
     const profile = root ? profileOf(root, storeDir) : undefined;
     // A docker image's configuration: its Env when there is no profile to read, and with no

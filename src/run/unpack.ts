@@ -511,6 +511,31 @@ function describeAge(ms: number): string {
 }
 
 
+/**
+ * The store directory of an unpacked pack: the directory (a few levels down, store items not
+ * entered) that holds its `*-profile` item, as the pack was made, whatever this machine's
+ * TSDSL_STORE_DIR; `fallback` when there is none (a pack of store items without a profile).
+ */
+export function packStoreDir(root: string, fallback: string): string {
+  const item = /^[0-9a-df-np-sv-z]{32}-/;
+  let level = [''];
+  for (let depth = 0; depth < 4 && level.length; depth++) {
+    const next: string[] = [];
+    for (const rel of level) {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = readdirSync(join(root, rel), { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      if (rel && entries.some((e) => item.test(e.name) && e.name.endsWith('-profile'))) return `/${rel}`;
+      for (const e of entries) if (e.isDirectory() && !item.test(e.name) && !(depth === 0 && ['proc', 'sys', 'dev', 'tmp'].includes(e.name))) next.push(rel ? `${rel}/${e.name}` : e.name);
+    }
+    level = next.sort();
+  }
+  return fallback;
+}
+
 /** The profile of an unpacked pack: where `/bin` points, or the only `*-profile` item. */
 export function profileOf(root: string, storeDir: string): string | undefined {
   try {
