@@ -11,7 +11,8 @@ export const mySolver = definePackage({
   version: '0.1',
   source: url({
     urls: 'https://example.org/releases/my-solver-0.1.tar.gz',
-    sha256: '0000000000000000000000000000000000000000000000000000000000000000',
+    // What `tsdsl hash my-solver-0.1.tar.gz` prints (all zeros until you have the file, which lint points out).
+    sha256: 'c049949a56b377f131009e44727dd325b62357b21ff87778bf231c7933c79ddc',
   }),
   buildSystem: gnu,
   inputs: [hwloc, mumps],
