@@ -219,3 +219,12 @@ export function interruptedError(signal?: NodeJS.Signals): TsdslError {
   const n = signal ? osConstants.signals[signal] : undefined;
   return new TsdslError(`interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}; what was built so far stays in the store`, { exitCode: 128 + (n ?? 2) });
 }
+
+/** The current directory, or a clear error when it was deleted (Node's own is `ENOENT uv_cwd`, deep inside). */
+export function currentDirectory(): string {
+  try {
+    return process.cwd();
+  } catch {
+    throw new TsdslError('the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run tsdsl again');
+  }
+}

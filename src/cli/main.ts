@@ -4,7 +4,7 @@
  * one-paragraph messages and exit codes. Stack traces only with `--debug`.
  */
 import { readFileSync } from 'node:fs';
-import { TsdslError, didYouMean, isTsdslError, systemFailure } from '../errors.js';
+import { TsdslError, currentDirectory, didYouMean, isTsdslError, systemFailure } from '../errors.js';
 import type { Command } from './command.js';
 import { commonOptions, formatOptions, parseArgs } from './options.js';
 
@@ -92,12 +92,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search, style).
   let errorCode = 1;
   try {
-    // A deleted current directory fails deep inside (`ENOENT uv_cwd`): said once, here.
-    try {
-      process.cwd();
-    } catch {
-      throw new TsdslError('the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run tsdsl again');
-    }
+    // A deleted current directory would fail deep inside: said once, here.
+    currentDirectory();
     const [first, ...rest] = argv;
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       // `tsdsl help graph` and `tsdsl --help graph`: graph's help.

@@ -23,7 +23,7 @@
 import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -425,14 +425,5 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   } finally {
     rmSync(scratch.dir, { recursive: true, force: true });
-  }
-}
-
-/** The current directory, or a clear error when it was deleted (Node's own is `ENOENT uv_cwd`). */
-function currentDirectory(): string {
-  try {
-    return process.cwd();
-  } catch {
-    throw new TsdslError('the current directory no longer exists (it was deleted after you went there); cd to an existing directory and run it again');
   }
 }
