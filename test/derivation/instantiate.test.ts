@@ -28,18 +28,26 @@ function freshStore(): { root: string; store: LocalStore } {
   return { root, store: openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false }) };
 }
 
+/**
+ * lib ← mid ← first, and second (not written) also on mid: `first` and what it needs are valid
+ * and unrooted in a fresh store (a `build -d` whose process ended).
+ */
+async function firstWritten() {
+  const { root, store } = freshStore();
+  const lib = dummyPackage({ name: 'lib', version: '1' });
+  const mid = dummyPackage({ name: 'mid', version: '1', inputs: [lib] });
+  const first = dummyPackage({ name: 'first', version: '1', inputs: [mid] });
+  const second = dummyPackage({ name: 'second', version: '1', inputs: [mid] });
+  const l1 = new Lowerer(store.storeDir);
+  const r1 = l1.lower(first);
+  await instantiate(store, l1, [r1.drvPath]);
+  store.close();
+  return { root, lib, mid, second, r1 };
+}
+
 describe('instantiate beside a garbage collector', () => {
   it('keeps the valid derivations it builds on: a collection between its check and its write deletes none of them', async () => {
-    const { root, store } = freshStore();
-    const lib = dummyPackage({ name: 'lib', version: '1' });
-    const mid = dummyPackage({ name: 'mid', version: '1', inputs: [lib] });
-    const first = dummyPackage({ name: 'first', version: '1', inputs: [mid] });
-    const second = dummyPackage({ name: 'second', version: '1', inputs: [mid] });
-    // `first` and what it needs are valid and unrooted (a `build -d` whose process ended).
-    const l1 = new Lowerer(store.storeDir);
-    const r1 = l1.lower(first);
-    await instantiate(store, l1, [r1.drvPath]);
-    store.close();
+    const { root, mid, second, r1 } = await firstWritten();
     const writer = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
     const l2 = new Lowerer(writer.storeDir);
     const r2 = l2.lower(second);
@@ -63,14 +71,7 @@ describe('instantiate beside a garbage collector', () => {
   });
 
   it('writes again what a collection took between its check and its temporary root', async () => {
-    const { root, store } = freshStore();
-    const lib = dummyPackage({ name: 'lib', version: '1' });
-    const mid = dummyPackage({ name: 'mid', version: '1', inputs: [lib] });
-    const first = dummyPackage({ name: 'first', version: '1', inputs: [mid] });
-    const second = dummyPackage({ name: 'second', version: '1', inputs: [mid] });
-    const l1 = new Lowerer(store.storeDir);
-    await instantiate(store, l1, [l1.lower(first).drvPath]);
-    store.close();
+    const { root, lib, mid, second } = await firstWritten();
     const writer = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
     const collector = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
     const l2 = new Lowerer(writer.storeDir);
