@@ -132,7 +132,8 @@ export function parseBind(b: BindRequest, writable: boolean, cwd = process.cwd()
 
 /**
  * Refuses binds whose target would hide what the run needs: the store (or a directory holding
- * it, such as `/`), a path inside it, or the kernel's `/proc`, `/dev` and `/sys`.
+ * it, such as `/`), a path inside it, or the kernel's `/proc`, `/dev` and `/sys`; and targets
+ * inside `/proc` or `/sys`, which no rootless mount can reach.
  */
 export function checkBindTargets(binds: readonly Bind[], storeDir: string): void {
   for (const b of binds) {
@@ -145,7 +146,9 @@ export function checkBindTargets(binds: readonly Bind[], storeDir: string): void
           ? `a path in the store (${storeDir}), whose items are read-only and part of the run`
           : ['/proc', '/dev', '/sys'].includes(target)
             ? `the container's ${target}, which programs need`
-            : undefined;
+            : ['/proc', '/sys'].some((k) => isAncestor(k, target))
+              ? `a path of the kernel's ${target.split('/')[1] === 'proc' ? '/proc' : '/sys'}, where nothing can be mounted without root`
+              : undefined;
     if (hides) throw new TsdslError(`${flag}: binding onto \`${target}\` would hide ${hides}; choose another target, e.g. ${b.writable ? '--share' : '--expose'}=${b.source}=/data`);
   }
 }

@@ -67,6 +67,9 @@ describe('the API', () => {
       ['/tsdsl/store/abc-x', /would hide a path in the store/],
       ['/proc', /would hide the container's \/proc/],
       ['//dev/', /would hide the container's \/dev/],
+      // Inside the kernel's trees, where a rootless mount fails only later, in mount(8).
+      ['/proc/x', /would hide a path of the kernel's \/proc, where nothing can be mounted without root/],
+      ['/sys/fs/y', /a path of the kernel's \/sys/],
     ] as const) {
       expect(() => checkBindTargets(bind(target), '/tsdsl/store'), target).toThrow(why);
     }
