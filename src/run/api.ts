@@ -20,7 +20,7 @@
  * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
-import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
@@ -306,7 +306,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
     const spec: RunSpec = {
       root,
       storeDir,
-      command: request.command?.length ? request.command : config?.command.length ? config.command : ['sh'],
+      command: request.command?.length ? request.command : config?.command.length ? config.command : runscriptOf(kind, root) ?? ['sh'],
       env,
       cwd,
       binds,
@@ -428,5 +428,22 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
     );
   } finally {
     rmSync(scratch.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * With no command, a squashfs pack runs its runscript, as `apptainer run` does: its entry point
+ * (`--entry-point`), or a shell. One the image engines run natively is taken to have it (tsdsl's
+ * squashfs packs all do); an unpacked one, when it is there.
+ */
+function runscriptOf(kind: string, root: string): string[] | undefined {
+  if (kind !== 'squashfs' && kind !== 'sif') return undefined;
+  const runscript = '/.singularity.d/runscript';
+  if (!root) return [runscript];
+  try {
+    lstatSync(join(root, runscript));
+    return [runscript];
+  } catch {
+    return undefined;
   }
 }

@@ -38,6 +38,9 @@ if (f) {
   packs['docker'] = makeDockerArchive(f, join(f.dir, 'fixture-docker'));
   packs['squashfs'] = join(f.dir, 'fixture-image');
   execFileSync('mksquashfs', [f.root, packs['squashfs'], '-all-root', '-noappend', '-quiet', '-no-progress']);
+  // The same with a runscript (what `--entry-point` makes without a shell): the fixture program.
+  packs['squashfs-entry'] = join(f.dir, 'fixture-image-entry');
+  execFileSync('mksquashfs', [f.root, packs['squashfs-entry'], '-all-root', '-noappend', '-quiet', '-no-progress', '-p', '.singularity.d d 755 0 0', '-p', '.singularity.d/runscript s 777 0 0 /bin/fixture']);
   execFileSync('chmod', ['a+r', ...Object.values(packs)]);
   cache = join(f.dir, 'cache');
   mkdirSync(cache);
@@ -124,7 +127,7 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     }
   });
 
-  it("with no command, a docker pack runs its image's entry point (a tarball, sh)", () => {
+  it("with no command, a docker pack runs its image's entry point, a squashfs its runscript (a tarball, sh)", () => {
     const [docker, tarball] = api([
       { pack: packs['docker']!, engine: 'userns' },
       { pack: packs['tarball']!, engine: 'userns' },
@@ -132,12 +135,15 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     // The fixture's entry point with no argument exits 0; the tarball has no shell.
     expect(codeOf(docker!)).toBe(0);
     expect(tarball!.error).toMatch(/there is no shell to start/);
+    // A squashfs with a runscript runs it, as `apptainer run` does (arguments go with `command`).
+    const [entry] = api([{ pack: packs['squashfs-entry']!, engine: 'userns' }]);
+    expect(codeOf(entry!)).toBe(0);
   });
 
   it('unpacks each pack once into the cache and reuses it', () => {
     api([{ pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'] }]);
     const entries = readdirSync(cache).filter((n) => /^[0-9a-f]{64}$/.test(n));
-    expect(entries.length).toBe(3); // tarball, docker, squashfs
+    expect(entries.length).toBe(4); // tarball, docker, squashfs, squashfs with a runscript
     const before = Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]));
     // What a run killed while unpacking left: removed by the next run.
     const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
