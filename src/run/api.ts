@@ -45,7 +45,7 @@ import {
   runScratch,
   which,
 } from './engines.js';
-import { NATIVE_IMAGES, acquireUnpacked, packKind, packStoreDir, profileOf } from './unpack.js';
+import { NATIVE_IMAGES, acquireUnpacked, packKind, packLayout } from './unpack.js';
 
 /** A host directory to show inside: `SRC` or `SRC=DST` (as on the command line), or a pair. */
 export type BindRequest = string | { readonly source: string; readonly target?: string };
@@ -288,10 +288,9 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
   try {
     const root = unpacked?.root ?? '';
     // The pack's own store directory (a colleague's /gnu/store, say), not this machine's setting.
-    const storeDir = root ? packStoreDir(root, storeDirFromEnv()) : storeDirFromEnv();
+    const { storeDir, profile } = root ? packLayout(root, storeDirFromEnv()) : { storeDir: storeDirFromEnv(), profile: undefined };
     if (root) checkBindTargets(binds, storeDir);
     const env: Record<string, string> = {};
-    const profile = root ? profileOf(root, storeDir) : undefined;
     // A docker image's configuration: its Env when there is no profile to read, and with no
     // command given, the command it runs (`--entry-point`), as `docker run IMAGE` runs it.
     const config = kind === 'docker' && (!profile || !request.command?.length) ? imageConfig(host, file) : undefined;

@@ -512,11 +512,34 @@ function describeAge(ms: number): string {
 
 
 /**
- * The store directory of an unpacked pack: the directory (a few levels down, store items not
- * entered) that holds its `*-profile` item, as the pack was made, whatever this machine's
- * TSDSL_STORE_DIR; `fallback` when there is none (a pack of store items without a profile).
+ * The store directory and profile of an unpacked pack, as the pack was made, whatever this
+ * machine's TSDSL_STORE_DIR: the store directory is the one (a few levels down, store items not
+ * entered) holding its `*-profile` item, else `fallback`; the profile is where `/bin` points, or
+ * the only `*-profile` item there.
  */
-export function packStoreDir(root: string, fallback: string): string {
+export function packLayout(root: string, fallback: string): { storeDir: string; profile: string | undefined } {
+  const found = profilesDirectory(root);
+  const storeDir = found?.storeDir ?? fallback;
+  try {
+    const target = readlinkSync(join(root, 'bin'));
+    const m = /^(?:\/|\.\/)?(.*-profile)\//.exec(target.replace(/^\//, ''));
+    if (m) return { storeDir, profile: `/${m[1]}` };
+  } catch {
+    // no /bin link
+  }
+  let profiles = found?.profiles;
+  if (!profiles) {
+    try {
+      profiles = readdirSync(join(root, fallback.replace(/^\//, ''))).filter((n) => n.endsWith('-profile'));
+    } catch {
+      profiles = [];
+    }
+  }
+  return { storeDir, profile: profiles.length === 1 ? `${storeDir}/${profiles[0]}` : undefined };
+}
+
+/** The directory under `root` (breadth first, four levels at most, store items not entered) that holds `*-profile` items, with them. */
+function profilesDirectory(root: string): { storeDir: string; profiles: string[] } | undefined {
   const item = /^[0-9a-df-np-sv-z]{32}-/;
   let level = [''];
   for (let depth = 0; depth < 4 && level.length; depth++) {
@@ -528,29 +551,11 @@ export function packStoreDir(root: string, fallback: string): string {
       } catch {
         continue;
       }
-      if (rel && entries.some((e) => item.test(e.name) && e.name.endsWith('-profile'))) return `/${rel}`;
+      const profiles = rel ? entries.filter((e) => item.test(e.name) && e.name.endsWith('-profile')).map((e) => e.name) : [];
+      if (profiles.length) return { storeDir: `/${rel}`, profiles };
       for (const e of entries) if (e.isDirectory() && !item.test(e.name) && !(depth === 0 && ['proc', 'sys', 'dev', 'tmp'].includes(e.name))) next.push(rel ? `${rel}/${e.name}` : e.name);
     }
     level = next.sort();
-  }
-  return fallback;
-}
-
-/** The profile of an unpacked pack: where `/bin` points, or the only `*-profile` item. */
-export function profileOf(root: string, storeDir: string): string | undefined {
-  try {
-    const target = readlinkSync(join(root, 'bin'));
-    const m = /^(?:\/|\.\/)?(.*-profile)\//.exec(target.replace(/^\//, ''));
-    if (m) return `/${m[1]}`;
-  } catch {
-    // no /bin link
-  }
-  const storeRel = storeDir.replace(/^\//, '');
-  try {
-    const profiles = readdirSync(join(root, storeRel)).filter((n) => n.endsWith('-profile'));
-    if (profiles.length === 1) return `${storeDir}/${profiles[0]}`;
-  } catch {
-    return undefined;
   }
   return undefined;
 }
