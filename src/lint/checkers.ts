@@ -386,7 +386,7 @@ const duplicateChecker: LintChecker = {
         const v = inputVariable(i.name);
         // Named as a variable the build sets itself (`out`, an output, `name`, `system`): none of its own.
         const own = variableOf(i.name);
-        if ((v === '' && /^[A-Za-z_]/.test(own)) || p.outputs.includes(v)) {
+        if ((v === '' && /^[A-Za-z_]/.test(own)) || p.outputs.includes(own)) {
           out.push(problem(`input \`${i.name}\` has no build variable: \`$${own}\` is the build's own (${p.outputs.includes(own) ? 'an output' : 'set by every build'}), so a flag naming \`\${${own}}\` does not get its prefix; find it through \`$inputs\`, or give the package another name`, field));
           continue;
         }

@@ -124,8 +124,8 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     // effect" is said of a transformation that changes none of them, not of each it leaves.
     const { ordered, objects } = orderedTransformations(spec, 'transform');
     // Relative file names (`withPatch: { hwloc: './fix.patch' }`) are the manifest's neighbours,
-    // as a `local()` in it is, wherever tsdsl runs.
-    // The real directory, as Node loads the file from its real path (and local() reads from there).
+    // as a `local()` in it is, wherever tsdsl runs: in its real directory, as Node loads the
+    // file from its real path (and local() reads from there).
     return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(realpathSync(abs)) }) };
   } catch (e) {
     if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message.replace(/^transform: /, '')}`, { cause: e });

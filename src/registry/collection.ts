@@ -9,7 +9,7 @@ import { TsdslError, closest, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
 import { fullName, hasDefaultVariants, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
-import { parseSpec, type PackageSpecString } from './spec.js';
+import { PACKAGE_FILE, parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
 
@@ -108,7 +108,7 @@ export class Collection {
     const candidates = visible.length ? visible : all;
     if (candidates.length === 0) {
       // A package file named where a package is expected (`tsdsl show solver.ts`): -L loads it.
-      if (/\.[cm]?[jt]s$/.test(s.name) && existsSync(s.name)) {
+      if (PACKAGE_FILE.test(s.name) && existsSync(s.name)) {
         throw new TsdslError(`unknown package \`${s.name}\`: that is a file; to load its packages, give it to -L: -L ${s.name} NAME`);
       }
       const unexported = this.definedNotExported(s.name);

@@ -32,6 +32,12 @@ export function joinVariantWords(words: readonly string[]): string[] {
   return out;
 }
 
+/** A package file's name (`solver.ts`), which a command line may give where a package goes (it takes -L). */
+export const PACKAGE_FILE = /\.[cm]?[jt]s$/;
+
+/** A further comparator of a version range, after a space (`<2` in `hwloc@>=1.11 <2`). */
+const COMPARATOR = /^\s+[<>]=?[^\s+~]+/;
+
 /** Parse `name[@version][+v|~v|-v …][ key=value …]`. */
 export function parseSpec(text: string): PackageSpecString {
   if (typeof text !== 'string') throw new TsdslError(`parseSpec: a package spec is a string such as 'mumps@5.5~metis', not ${text === undefined ? 'nothing' : typeof text}`);
@@ -40,7 +46,7 @@ export function parseSpec(text: string): PackageSpecString {
   if (!m || !m[0]) {
     if (VARIANT_WORD.test(input)) throw new TsdslError(`\`${text}\` is a variant, not a package: give it after its package (\`mumps ~metis\`, \`openblas arch=HASWELL\`, or as one word: \`mumps~metis\`)`);
     // A package file named where a package is expected: it is loaded with -L.
-    const file = /[/\\]|\.[cm]?[jt]s$/.test(input) ? ` (to load the packages of the file or directory \`${text}\`, give it to -L: -L ${text} NAME)` : '';
+    const file = /[/\\]/.test(input) || PACKAGE_FILE.test(input) ? ` (to load the packages of the file or directory \`${text}\`, give it to -L: -L ${text} NAME)` : '';
     throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)${file}`);
   }
   const name = m[0];
@@ -52,7 +58,7 @@ export function parseSpec(text: string): PackageSpecString {
     if (!version) throw new TsdslError(`\`${text}\`: the version after \`@\` is empty; write e.g. ${name}@2 or ${name}@^2.9`);
     rest = rest.slice(1 + version.length);
     // A range's further comparators (`hwloc@>=1.11 <2`, quoted as one word) are the version's.
-    for (let more = /^\s+[<>]=?[^\s+~]+/.exec(rest); more; more = /^\s+[<>]=?[^\s+~]+/.exec(rest)) {
+    for (let more = COMPARATOR.exec(rest); more; more = COMPARATOR.exec(rest)) {
       version += ` ${more[0].trim()}`;
       rest = rest.slice(more[0].length);
     }

@@ -65,12 +65,12 @@ function malformed(option: string, spec: string, expected: string, example: stri
   throw new TsdslError(`--${option}=${spec}: expected ${expected} (e.g. --${option}=${example})`);
 }
 
-/** Split `LEFT=RIGHT` at the first `=`; `RIGHT` may contain `=` only when allowed. */
 /** Where `PACKAGE=…` splits: the first `=` that is not a version range's (`scotch@>=7`, `@<=2`); -1 if none. */
 function pairSeparator(spec: string): number {
   return spec.search(/(?<![<>])=/);
 }
 
+/** Split `LEFT=RIGHT` at `pairSeparator`; `RIGHT` may contain such an `=` only when allowed. */
 function splitPair(option: string, spec: string, expected: string, example: string, allowEqualsInRight = false): [string, string] {
   const i = pairSeparator(spec);
   if (i < 0) malformed(option, spec, expected, example);

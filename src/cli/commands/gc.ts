@@ -77,11 +77,11 @@ export async function storeArguments(
   });
   const specs = joined.filter((_, i) => resolved[i] === undefined);
   // A store path is what it is: transformations change packages, not items already made.
-  const paths = resolved.filter((r): r is StoreArgument => r !== undefined);
+  const pathArgs = resolved.filter((r): r is StoreArgument => r !== undefined);
   const changes = args.ordered.filter((o) => findTransformation(o.name));
-  if (paths.length > 0 && changes.length > 0) {
+  if (pathArgs.length > 0 && changes.length > 0) {
     const given = changes.map(optionText).join(' ');
-    warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${paths.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${paths.length === 1 ? 'its package' : 'their packages'} instead`);
+    warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${pathArgs.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${pathArgs.length === 1 ? 'its package' : 'their packages'} instead`);
   }
   if (specs.length > 0) {
     const { packages } = await packagesFrom(args, specs);
