@@ -12,7 +12,7 @@
  * `CH_RUNNING`. ch-run shares the host network, binds the host /tmp unless isolated (`-t`), and
  * (0.31) cannot make binds read-only.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { TsdslError, causeOf } from '../errors.js';
 import { makeOwnedTempDir } from '../store/lock.js';
@@ -163,10 +163,38 @@ export function ensureInImage(root: string, storeDir: string, path: string, kind
     }
     if (st) continue;
     try {
-      if (last && kind === 'file') writeFileSync(cur, '', { mode: 0o644 });
-      else mkdirSync(cur, { mode: 0o755 });
+      createMountPoint(cur, last && kind === 'file');
     } catch (e) {
       throw new TsdslError(`cannot create ${norm} in the unpacked image ${root} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ch-run needs it — make the directory writable or use --engine userns`, { cause: e });
+    }
+  }
+}
+
+/**
+ * Creates an empty file or directory at `path`, read-only as the rest of an unpacked pack is
+ * (see `makeReadOnly` in unpack.ts). When the directory above is read-only and ours, it is
+ * made writable for the moment: another run doing the same may make it read-only again in
+ * between, so that is tried a few times. Something there already (made by such a run) is fine.
+ */
+function createMountPoint(path: string, file: boolean): void {
+  const parent = dirname(path);
+  for (let attempt = 0; ; attempt++) {
+    let mode: number | undefined;
+    try {
+      if (attempt > 0) {
+        mode = statSync(parent).mode & 0o7777;
+        if (mode & 0o200) mode = undefined; // made writable by another run meanwhile
+        else chmodSync(parent, mode | 0o200);
+      }
+      if (file) closeSync(openSync(path, 'wx', 0o444));
+      else mkdirSync(path, { mode: 0o555 });
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return;
+      if (code !== 'EACCES' || attempt === 5) throw e;
+    } finally {
+      if (mode !== undefined) chmodSync(parent, mode);
     }
   }
 }

@@ -485,6 +485,23 @@ export function resolveInView(root: string, binds: readonly Bind[], path: string
 }
 
 /**
+ * Whether the root carries its own `/etc` file at `path` (passwd, group, hosts, resolv.conf), so
+ * an engine leaves it be rather than showing a generated or the host's one. An empty file is not
+ * one: Charliecloud's runs leave such files in an unpacked pack as mount points, and a later run
+ * with another engine would otherwise find no user and no host names.
+ */
+export function carriesEtcFile(root: string, path: string): boolean {
+  const hp = resolveInView(root, [], path);
+  if (hp === undefined) return false;
+  try {
+    const st = statSync(hp);
+    return !st.isFile() || st.size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Checks the command can be found inside the container before any engine starts, so a typo is
  * one clear sentence rather than an exec failure deep in a namespace. `extra` names what the
  * engine itself shows besides the shares (the host's /tmp, say).

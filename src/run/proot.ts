@@ -29,6 +29,7 @@ import {
   lastLine,
   launch,
   missingBinary,
+  carriesEtcFile,
   passwdFiles,
   planShares,
   probe,
@@ -140,13 +141,13 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
         // PRoot binds need no mount point in the root, so generated /etc files go straight in.
         const pw = passwdFiles(host);
         for (const [name, text] of [['passwd', pw.passwd], ['group', pw.group]] as const) {
-          if (resolveInView(spec.root, [], `/etc/${name}`)) continue;
+          if (carriesEtcFile(spec.root, `/etc/${name}`)) continue;
           const f = join(scratch, name);
           writeFileSync(f, text, { mode: 0o644 });
           add(f, `/etc/${name}`);
         }
         if (sharesNetwork(spec)) {
-          for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (!resolveInView(spec.root, [], f)) add(f);
+          for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (!carriesEtcFile(spec.root, f)) add(f);
         }
         checkCommand(spec, shares, sys);
         const argv = [proot, '-r', spec.root];

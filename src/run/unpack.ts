@@ -8,7 +8,7 @@
  * lands outside the cache), a docker-archive (`tsdsl pack -f docker`: layers flattened, with
  * `ch-convert` when installed) and a squashfs image (`tsdsl pack -f squashfs`, with
  * `unsquashfs`). Unpacking goes to a temporary directory renamed into place, so an interrupted
- * unpack is never mistaken for one.
+ * unpack is never mistaken for one; the entry is read-only from then on (`makeReadOnly`).
  *
  * Concurrency: each entry has a lock file (`.locks/<hash>.lock`, the store's lock protocol) held
  * only for short sections — a run takes it to unpack (if needed) and to register itself as a user
@@ -22,6 +22,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
   appendFileSync,
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -201,6 +202,34 @@ function unpackAs(file: string, kind: PackKind, tmp: string, host: Host): void {
     if (!existsSync(p) && !isLink(p)) mkdirSync(p, { recursive: true });
   }
   writeFileSync(join(tmp, MARKER), '');
+  makeReadOnly(tmp);
+}
+
+/**
+ * Takes the write bits off every file and directory of an unpacked pack (symbolic links are not
+ * followed), so that a command run in it cannot change what later runs get: PRoot runs the
+ * command in the cache entry itself, and a file it wrote (a changed runscript, a new /etc file)
+ * was seen by every later run of the pack, with any engine. As in a store, the owner could still
+ * chmod the files back; nothing is written by accident. Entries unpacked by an older tsdsl are
+ * made so at their next use (`acquireUnpacked`).
+ */
+function makeReadOnly(root: string): void {
+  const walk = (p: string): void => {
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) return;
+    if (st.isDirectory()) for (const name of readdirSync(p)) walk(join(p, name));
+    if (st.mode & 0o222) chmodSync(p, st.mode & 0o7555);
+  };
+  walk(root);
+}
+
+/** Whether an unpacked pack's root directory is still writable (unpacked by an older tsdsl). */
+function writableRoot(root: string): boolean {
+  try {
+    return (lstatSync(root).mode & 0o222) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 function isLink(p: string): boolean {
@@ -327,6 +356,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       }
       await stop(true);
     }
+    else if (writableRoot(dest)) makeReadOnly(dest);
     mkdirSync(usersDir(cacheDir, hash), { recursive: true });
     writeFileSync(user, ownerToken() + '\n');
     touch(join(dest, MARKER));

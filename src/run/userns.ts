@@ -36,6 +36,7 @@ import {
   lastLine,
   launch,
   missingBinary,
+  carriesEtcFile,
   passwdFiles,
   planShares,
   probe,
@@ -298,7 +299,7 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
   // Generated /etc files, for roots that carry none: the user's name, and host name resolution
   // when the network is shared.
   const etc: Array<{ target: string; content?: string; source?: string }> = [];
-  const inRoot = (p: string): boolean => resolveInView(spec.root, [], '/' + p) !== undefined;
+  const inRoot = (p: string): boolean => carriesEtcFile(spec.root, '/' + p);
   const pw = passwdFiles(host, host.uid, host.gid);
   if (!inRoot('etc/passwd')) etc.push({ target: '/etc/passwd', content: pw.passwd });
   if (!inRoot('etc/group')) etc.push({ target: '/etc/group', content: pw.group });

@@ -177,6 +177,10 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     // Only the cache's own lock directory may exist: no entry, no temporary directory.
     expect(existsSync(cache) ? readdirSync(cache).filter((n) => n !== '.locks' && n !== '.users') : []).toEqual([]);
     expect(tsdsl(['run', '--engine=magic', join(dir, 'plain.tar')]).stderr).toMatch(/magic/);
+    // A directory is taken for an unpacked pack only when it holds a store.
+    const plain = join(dir, 'plain-dir');
+    mkdirSync(plain);
+    expect(tsdsl(['run', '--engine=userns', plain, '--', 'true']).stderr).toMatch(/^tsdsl: error: `.*plain-dir` is a directory but not an unpacked pack: it holds no store \(no `\*-profile` item, no \.\/tsdsl\/store\); give a pack made by `tsdsl pack`/);
   });
 
   it.skipIf(process.getuid?.() !== 0)('a pack cache on a full file system: one line that says so, and nothing left in the cache', () => {

@@ -4,7 +4,7 @@
 // runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
@@ -154,6 +154,38 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     expect(Object.fromEntries(entries.map((e) => [e, statSync(join(cache, e)).ino]))).toEqual(before);
     expect(readdirSync(cache).filter((n) => n.startsWith('.tmp-') || n.startsWith('.tsdsl-unpack-'))).toEqual([]);
     expect(existsSync(left)).toBe(false);
+  });
+
+  it('keeps the unpacked pack read-only: a command cannot change what later runs get, whatever the engine', () => {
+    const entry = join(cache, readdirSync(cache).find((n) => /^[0-9a-f]{64}$/.test(n) && existsSync(join(cache, n, 'bin', 'fixture')) && !existsSync(join(cache, n, '.singularity.d')))!);
+    const writable: string[] = [];
+    const walk = (p: string): void => {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) return;
+      if (st.mode & 0o222) writable.push(p);
+      if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    };
+    // As an older tsdsl left it: writable. Its next use makes it read-only.
+    execFileSync('chmod', ['-R', 'u+w', entry]);
+    const usable = ['proot', 'charliecloud'].filter((e) => availability.get(e)?.ok);
+    for (const e of ['proot', 'charliecloud'].filter((x) => !usable.includes(x))) console.log(`read-only pack cache under ${e} skipped: ${availability.get(e)?.reason}`);
+    // PRoot runs the command in the cache entry itself; Charliecloud makes its mount points there.
+    const tarball = packs['tarball']!;
+    const runs = api([
+      ...usable.map((engine) => ({ pack: tarball, engine: engine as EngineName, command: ['fixture', 'write', `/etc/by-${engine}`, 'x'] })),
+      ...usable.map((engine) => ({ pack: tarball, engine: engine as EngineName, command: ['fixture', 'write', '/bin/fixture', 'x'] })),
+      { pack: tarball, engine: 'userns', command: ['fixture', 'exists', ...usable.map((e) => `/etc/by-${e}`)] },
+      // Charliecloud's empty /etc/passwd mount point is not taken for the pack's own.
+      ...['userns', ...usable].map((engine) => ({ pack: tarball, engine: engine as EngineName, command: ['fixture', 'read', '/etc/passwd'] })),
+    ]);
+    const n = usable.length;
+    for (const r of runs.slice(0, 2 * n)) expect(codeOf(r), r.stderr).not.toBe(0);
+    expect(runs[2 * n]!.stdout).toBe(usable.map((e) => `/etc/by-${e} no\n`).join(''));
+    for (const r of runs.slice(2 * n + 1)) expect(r.stdout, r.stderr).toMatch(/^root:x:0:0:/);
+    const proot = runs.slice(2 * n + 1)[1 + usable.indexOf('proot')];
+    if (proot) expect(proot.stdout).toContain(`:x:${user!.uid}:`);
+    walk(entry);
+    expect(writable).toEqual([]);
   });
 
   it('passes -E/--preserve variables and sets env; nothing else of the caller', () => {

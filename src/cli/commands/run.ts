@@ -10,9 +10,10 @@ export const command: Command = {
   usage: 'tsdsl run [OPTION]... PACK [-- COMMAND [ARG]...]',
   details:
     'PACK is what `tsdsl pack` makes: a tarball, a docker-archive (-f docker) or a squashfs image\n' +
-    '(-f squashfs). podman and docker run a docker-archive as it is, apptainer a squashfs image; any other\n' +
-    'engine runs it unpacked, once, into ~/.cache/tsdsl/packs (`tsdsl gc --packs` reclaims that). The\n' +
-    'command (default: a docker pack\'s entry point, else sh) runs with the pack\'s profile as its environment (PATH, LIBRARY_PATH, …) plus\n' +
+    '(-f squashfs), or a directory one was unpacked into. podman and docker run a docker-archive as it is,\n' +
+    'apptainer a squashfs image; any other engine runs it unpacked, once and read-only, into\n' +
+    '~/.cache/tsdsl/packs (`tsdsl gc --packs` reclaims that). The command (default: a docker pack\'s entry\n' +
+    'point, a squashfs pack\'s runscript, else sh) runs with the pack\'s profile as its environment (PATH, LIBRARY_PATH, …) plus\n' +
     'TERM, HOME, USER, LOGNAME, DISPLAY, LANG and what -E/--preserve passes from yours. --engine=auto\n' +
     '(default) tries userns, charliecloud, apptainer, singularity, podman, docker, proot in that order;\n' +
     '--explain says which work here and why the others do not. The exit code is the command\'s.',
