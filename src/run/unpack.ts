@@ -46,7 +46,12 @@ import { unpackDockerArchive } from './charliecloud.js';
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
 export function packCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['TSDSL_PACK_CACHE']) return env['TSDSL_PACK_CACHE'];
+  const set = env['TSDSL_PACK_CACHE'];
+  if (set) {
+    // As TSDSL_ROOT: a relative one would be another cache from each directory tsdsl runs in.
+    if (!set.startsWith('/')) throw new TsdslError(`TSDSL_PACK_CACHE \`${set}\` is not absolute; use an absolute path (e.g. TSDSL_PACK_CACHE=$PWD/${set.replace(/^\.\//, '')})`);
+    return set;
+  }
   const base = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].startsWith('/') ? env['XDG_CACHE_HOME'] : join(env['HOME'] || homedir(), '.cache');
   return join(base, 'tsdsl', 'packs');
 }

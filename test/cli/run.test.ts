@@ -177,6 +177,10 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     // Only the cache's own lock directory may exist: no entry, no temporary directory.
     expect(existsSync(cache) ? readdirSync(cache).filter((n) => n !== '.locks' && n !== '.users') : []).toEqual([]);
     expect(tsdsl(['run', '--engine=magic', join(dir, 'plain.tar')]).stderr).toMatch(/magic/);
+    // A relative cache would be another one from each directory.
+    for (const args of [['run', join(dir, 'plain.tar'), '--', 'true'], ['gc', '--packs']]) {
+      expect(tsdsl(args, { env: { TSDSL_PACK_CACHE: 'cache' } }).stderr, args[0]).toMatch(/^tsdsl: error: TSDSL_PACK_CACHE `cache` is not absolute; use an absolute path \(e\.g\. TSDSL_PACK_CACHE=\$PWD\/cache\)\n$/);
+    }
     // A directory is taken for an unpacked pack only when it holds a store.
     const plain = join(dir, 'plain-dir');
     mkdirSync(plain);
