@@ -25,13 +25,14 @@ import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
 import { LockDirectory, PID_NAMESPACE, abortReason, removeLeftoversOfDead, sleep } from '../store/lock.js';
-import { makeCacheDirectories } from '../store/tree.js';
+import { directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { mirrorEnvVar, resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
 
 /** The download cache directory: `TSDSL_DOWNLOAD_CACHE`, else `$XDG_CACHE_HOME/tsdsl/downloads`, else `~/.cache/tsdsl/downloads`. */
 export function defaultDownloadCache(env: Env = process.env): string {
-  if (env.TSDSL_DOWNLOAD_CACHE) return env.TSDSL_DOWNLOAD_CACHE;
+  const set = directorySetting(env, 'TSDSL_DOWNLOAD_CACHE');
+  if (set) return set;
   const xdg = env.XDG_CACHE_HOME;
   if (xdg && xdg.startsWith('/')) return join(xdg, 'tsdsl', 'downloads');
   return join(env.HOME || homedir(), '.cache', 'tsdsl', 'downloads');

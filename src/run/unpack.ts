@@ -40,18 +40,14 @@ import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, isTsdslError } from '../errors.js';
 import { LockDirectory, PID_NAMESPACE, ownerAlive, ownerToken, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
-import { deleteTree, makeCacheDirectories } from '../store/tree.js';
+import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
 export function packCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const set = env['TSDSL_PACK_CACHE'];
-  if (set) {
-    // As TSDSL_ROOT: a relative one would be another cache from each directory tsdsl runs in.
-    if (!set.startsWith('/')) throw new TsdslError(`TSDSL_PACK_CACHE \`${set}\` is not absolute; use an absolute path (e.g. TSDSL_PACK_CACHE=$PWD/${set.replace(/^\.\//, '')})`);
-    return set;
-  }
+  const set = directorySetting(env, 'TSDSL_PACK_CACHE');
+  if (set) return set;
   const base = env['XDG_CACHE_HOME'] && env['XDG_CACHE_HOME'].startsWith('/') ? env['XDG_CACHE_HOME'] : join(env['HOME'] || homedir(), '.cache');
   return join(base, 'tsdsl', 'packs');
 }

@@ -25,6 +25,18 @@ export function makeDirectories(dir: string): void {
 }
 
 /**
+ * The directory an environment setting names (`TSDSL_PACK_CACHE`, `TSDSL_DOWNLOAD_CACHE`), or
+ * undefined when it is unset or empty. A relative one is refused, as a relative TSDSL_ROOT is:
+ * it would be another directory from each one tsdsl runs in.
+ */
+export function directorySetting(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  const value = env[name];
+  if (!value) return undefined;
+  if (!value.startsWith('/')) throw new TsdslError(`${name} \`${value}\` is not absolute; use an absolute path (e.g. ${name}=$PWD/${value.replace(/^\.\//, '')})`);
+  return value;
+}
+
+/**
  * `makeDirectories` for a cache a setting names (`dir`, or `sub` inside it): a failure is the
  * user's error, naming `dir`, what it is for and the setting to change.
  */

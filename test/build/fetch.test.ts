@@ -218,6 +218,7 @@ describe('fetchUrl', () => {
 
   it('puts its cache under TSDSL_DOWNLOAD_CACHE or the XDG cache directory', () => {
     expect(defaultDownloadCache({ TSDSL_DOWNLOAD_CACHE: '/x/dl' })).toBe('/x/dl');
+    expect(() => defaultDownloadCache({ TSDSL_DOWNLOAD_CACHE: 'dl' })).toThrow(/^TSDSL_DOWNLOAD_CACHE `dl` is not absolute; use an absolute path/);
     expect(defaultDownloadCache({ XDG_CACHE_HOME: '/c' })).toBe('/c/tsdsl/downloads');
     expect(defaultDownloadCache({ HOME: '/home/u' })).toBe('/home/u/.cache/tsdsl/downloads');
   });
