@@ -17,7 +17,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import {
@@ -37,69 +37,22 @@ import {
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
 import { checkCommandInImage } from './archive-files.js';
+import { holdImage, podmanCli, type PodmanCli } from './podman-storage.js';
+import { ownerToken } from '../store/lock.js';
 
 /** Which OCI front end. */
 export type OciKind = 'podman' | 'docker';
 
-interface Cli {
-  readonly bin: string;
-  /** Global flags before the subcommand. */
-  readonly global: readonly string[];
-  /** The CLI's own environment. */
-  readonly env: Record<string, string>;
-}
-
-/**
- * A private 0700 directory for podman's runtime state when the session has no XDG_RUNTIME_DIR:
- * always /tmp/tsdsl-runtime-UID, not under TMPDIR, whose path podman would record (a later run
- * with another TMPDIR then failed with "database configuration mismatch", and a long one with
- * "runroot is longer than 50 characters"). One another user made first is refused.
- */
-function runtimeDir(host: Host): string {
-  const rt = host.env['XDG_RUNTIME_DIR'];
-  if (rt) {
-    try {
-      accessSync(rt, fsConstants.W_OK);
-      return rt;
-    } catch {
-      // fall through
-    }
-  }
-  const dir = `/tmp/tsdsl-runtime-${host.uid}`;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== host.uid || (st.mode & 0o077) !== 0) {
-    throw new TsdslError(`${dir}, podman's runtime directory, is not a private directory of yours; remove it, or set XDG_RUNTIME_DIR to one`);
-  }
-  return dir;
-}
+/** How a front end is run: podman's with tsdsl's storage (`root`), docker's as it is. */
+type Cli = Omit<PodmanCli, 'root'> & { readonly root?: string };
 
 function cli(host: Host, kind: OciKind): Cli | undefined {
+  if (kind === 'podman') return podmanCli(host);
   const bin = which(host, kind);
   if (!bin) return undefined;
-  if (kind === 'docker') {
-    const env: Record<string, string> = { PATH: host.path, HOME: host.home };
-    for (const [k, v] of Object.entries(host.env)) if (v !== undefined && k.startsWith('DOCKER_')) env[k] = v;
-    return { bin, global: [], env };
-  }
-  const rt = runtimeDir(host);
-  const runc = which(host, 'runc');
-  const driver = host.env['TSDSL_PODMAN_STORAGE_DRIVER'] ?? 'vfs';
-  return {
-    bin,
-    global: [
-      '--log-level=error',
-      // Podman's storage records the runroot it was made with: one store per runroot (a session
-      // with XDG_RUNTIME_DIR and a batch job without), so neither finds the other's.
-      `--root=${join(host.cacheDir, 'podman', `${driver}-${createHash('sha256').update(rt).digest('hex').slice(0, 8)}`)}`,
-      `--runroot=${join(rt, 'tsdsl-podman')}`,
-      `--storage-driver=${driver}`,
-      '--cgroup-manager=cgroupfs',
-      '--events-backend=file',
-      ...(runc ? [`--runtime=${runc}`] : []),
-    ],
-    env: { PATH: host.path, HOME: host.home, USER: host.env['USER'] ?? host.user, XDG_RUNTIME_DIR: rt },
-  };
+  const env: Record<string, string> = { PATH: host.path, HOME: host.home };
+  for (const [k, v] of Object.entries(host.env)) if (v !== undefined && k.startsWith('DOCKER_')) env[k] = v;
+  return { bin, global: [], env };
 }
 
 /** Whether /etc/subuid gives the user subordinate ids (needed by `--userns keep-id`). */
@@ -153,20 +106,24 @@ function archiveImageId(host: Host, image: string): string | undefined {
 }
 
 /** Loads the docker-archive (or imports the root) and returns the image reference to run. */
-async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec): Promise<string> {
+async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hold: (ref: string) => void): Promise<string> {
   // A docker-archive as it is; another image (squashfs) with an unpacked root is imported from the root.
   if (spec.image && (!spec.root || !imageMagic(spec.image))) {
     if (!existsSync(spec.image)) throw new TsdslError(`image ${spec.image} does not exist; build it with \`tsdsl pack -f docker\``);
     // The image ID is the sha256 of its config: when the storage has it, skip the load.
     const id = archiveImageId(host, spec.image);
+    if (id) hold(id);
     if (id && probe([c.bin, ...c.global, 'image', 'inspect', '--format', '{{.Id}}', id], { env: c.env }).ok) return id;
     const r = probe([c.bin, ...c.global, 'load', '-i', spec.image], { env: c.env, timeoutMs: 600_000 });
     if (!r.ok) throw new TsdslError(`\`${kind} load -i ${spec.image}\` failed: ${lastLine(r.stderr)}; check that it is a docker-archive (\`skopeo inspect docker-archive:${spec.image}\`)`);
     const m = /Loaded image(?:\(s\))?(?: ID)?:\s*(\S+)/.exec(r.stdout + r.stderr);
     if (!m) throw new TsdslError(`\`${kind} load\` did not say which image it loaded (output: ${lastLine(r.stdout)}); load ${spec.image} by hand and report this`);
-    return m[1]!.split(',')[0]!.trim();
+    const loaded = m[1]!.split(',')[0]!.trim();
+    hold(loaded);
+    return loaded;
   }
   const ref = rootTag(spec);
+  hold(ref);
   const exists = kind === 'podman' ? ['image', 'exists', ref] : ['image', 'inspect', ref];
   if (probe([c.bin, ...c.global, ...exists], { env: c.env }).ok) return ref;
   const tar = which(host, 'tar');
@@ -203,7 +160,8 @@ export function ociRunArgs(host: Host, kind: OciKind, spec: RunSpec, image: stri
   const args = ['run', '--rm', '-i', ...(tty ? ['-t'] : []), `--network=${spec.network === true ? 'host' : 'none'}`, '--security-opt=label=disable'];
   args.push(...init);
   if (kind === 'podman') {
-    args.push('--pull=never', '--unsetenv-all');
+    // Its owner: `tsdsl gc --packs` removes what a run killed before podman removed it.
+    args.push('--pull=never', '--unsetenv-all', `--label=tsdsl.owner=${ownerToken()}`);
     if (host.uid !== 0 && hasSubuids(host)) args.push('--userns=keep-id');
   } else {
     args.push(`--user=${host.uid}:${host.gid}`);
@@ -267,13 +225,22 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
       const shares = planShares(spec, host);
       if (spec.root && existsSync(spec.root)) checkCommand(spec, shares);
       else if (spec.image) checkCommandInImage(spec.image, spec.command[0] ?? '', spec.env['PATH'] ?? '/bin:/usr/bin', shares.cwd, shares.binds.map((b) => b.target));
-      const image = await ensureImage(host, kind, c, spec);
-      const piped = spec.stdio === 'pipe';
-      const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;
-      const init = kind === 'podman' ? podmanInit(host) : ['--init'];
-      const argv = [c.bin, ...c.global, ...ociRunArgs(host, kind, spec, image, tty, init)];
-      const { code } = await launch({ argv, env: c.env, stdio: spec.stdio ?? 'inherit' }, opts);
-      return code;
+      // Podman's images are tsdsl's (its own storage): each is held while used, for `gc --packs`.
+      const held: Array<() => void> = [];
+      const hold = (ref: string): void => {
+        if (c.root !== undefined) held.push(holdImage(host, { root: c.root, env: c.env }, ref));
+      };
+      try {
+        const image = await ensureImage(host, kind, c, spec, hold);
+        const piped = spec.stdio === 'pipe';
+        const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;
+        const init = kind === 'podman' ? podmanInit(host) : ['--init'];
+        const argv = [c.bin, ...c.global, ...ociRunArgs(host, kind, spec, image, tty, init)];
+        const { code } = await launch({ argv, env: c.env, stdio: spec.stdio ?? 'inherit' }, opts);
+        return code;
+      } finally {
+        for (const release of held) release();
+      }
     },
   };
 }

@@ -4,6 +4,7 @@
 // runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,7 +158,9 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
   });
 
   it('keeps the unpacked pack read-only: a command cannot change what later runs get, whatever the engine', () => {
-    const entry = join(cache, readdirSync(cache).find((n) => /^[0-9a-f]{64}$/.test(n) && existsSync(join(cache, n, 'bin', 'fixture')) && !existsSync(join(cache, n, '.singularity.d')))!);
+    // The tarball's entry: named by the sha256 of the file.
+    const entry = join(cache, createHash('sha256').update(readFileSync(packs['tarball']!)).digest('hex'));
+    expect(existsSync(join(entry, 'bin', 'fixture'))).toBe(true);
     const writable: string[] = [];
     const walk = (p: string): void => {
       const st = lstatSync(p);
@@ -246,9 +249,18 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
 });
 
 describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', () => {
+  // A cache directory of this file's own: gc --packs also reclaims tsdsl's podman images there.
+  const xdgCache = (): string => {
+    const d = join(f!.dir, 'xdg-cache');
+    if (!existsSync(d)) {
+      mkdirSync(d);
+      chownSync(d, user!.uid, user!.gid);
+    }
+    return d;
+  };
   const gc = (...args: string[]) => {
     const argv = ['setpriv', `--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', process.execPath, BIN, 'gc', ...args];
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache }, cwd: f!.work });
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache, XDG_CACHE_HOME: xdgCache() }, cwd: f!.work });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
   let gcCache = '';
@@ -338,4 +350,53 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     expect(gc('--packs=soon').stderr).toMatch(/--packs takes a number of days \(e\.g\. --packs=7\) or `all`, not `soon`/);
     expect(gc('--packs', '--list-dead').stderr).toMatch(/--packs and --list-dead cannot be combined/);
   }, 120_000);
+
+  it.skipIf(!availability.get('podman')?.ok)("reclaims tsdsl's podman images: kept while a run holds one or used recently, the containers of killed runs removed", async () => {
+    const env = { XDG_CACHE_HOME: xdgCache() };
+    const podmanRun = { pack: packs['docker']!, engine: 'podman' as EngineName, cwd: f!.work, cacheDir: gcCache };
+    const sleeper = startDriver(f!, { mode: 'api-run', run: { ...podmanRun, command: ['fixture', 'sleep'] } }, { env });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        sleeper.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        sleeper.once('exit', (code) => reject(new Error(`the sleeping podman run exited (${code}) before it was ready`)));
+      });
+      const held = gc('--packs=all');
+      expect(held.stderr).toMatch(/kept podman image \S+: in use by a running `tsdsl run`/);
+      expect(held.stderr).toMatch(/freed 0\.0 MiB in 0 podman images from .*xdg-cache\/tsdsl\/podman; 1 kept/);
+    } finally {
+      const closed = new Promise((resolve) => sleeper.once('close', resolve));
+      sleeper.kill('SIGTERM');
+      await closed;
+    }
+    // Used just now: 30 days keep it.
+    expect(gc('--packs').stderr).toMatch(/freed 0\.0 MiB in 0 podman images .*; 1 kept/);
+    // A container left by a run killed before podman removed it (its owner is gone), made as
+    // tsdsl makes them, in tsdsl's storage with the runtime directory recorded for it.
+    const podmanDir = join(xdgCache(), 'tsdsl', 'podman');
+    const storage = readdirSync(podmanDir).find((n) => /^vfs-[0-9a-f]{8}$/.test(n))!;
+    const rt = readFileSync(join(podmanDir, 'used', storage, '.runroot'), 'utf8').trim();
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
+    const podman = (...args: string[]) =>
+      spawnSync('setpriv', [`--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', 'podman', '--log-level=error', `--root=${join(podmanDir, storage)}`, `--runroot=${rt}/tsdsl-podman`, '--storage-driver=vfs', '--cgroup-manager=cgroupfs', '--events-backend=file', ...args], {
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH']!, HOME: user!.home, XDG_RUNTIME_DIR: rt },
+        cwd: f!.work,
+      });
+    const image = podman('images', '--format', '{{.ID}}').stdout.trim();
+    expect(podman('create', `--label=tsdsl.owner=${dead} 1`, image, 'true').status).toBe(0);
+    const dry = gc('--packs=all', '--dry-run');
+    expect(dry.stdout).toMatch(/^podman image \S+ \(vfs-[0-9a-f]{8}\)$/m);
+    expect(dry.stderr).toMatch(/would free [\d.]+ MiB in 1 podman image \(and 1 container of killed runs\)/);
+    expect(podman('ps', '-aq').stdout.trim()).not.toBe('');
+    const all = gc('--packs=all');
+    expect(all.stderr).toMatch(/freed [1-9][\d.]* MiB in 1 podman image \(and 1 container of killed runs\) .*; 0 kept/);
+    expect(podman('ps', '-aq').stdout.trim()).toBe('');
+    expect(podman('images', '-q').stdout.trim()).toBe('');
+    // And the next run loads it again.
+    expect(codeOf(api([{ ...podmanRun, command: ['fixture', 'exit', '7'] }], env)[0]!)).toBe(7);
+  }, 300_000);
 });

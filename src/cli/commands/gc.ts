@@ -176,7 +176,7 @@ const options: readonly OptionSpec[] = [
     kind: 'string',
     optionalValue: '30',
     arg: 'DAYS|all',
-    description: 'instead of the store, reclaim the packs `tsdsl run` unpacked (~/.cache/tsdsl/packs) not used for DAYS days (default 30), or all not in use',
+    description: 'instead of the store, reclaim the packs `tsdsl run` unpacked (~/.cache/tsdsl/packs) and the podman images it made, not used for DAYS days (default 30), or all not in use',
     group: 'Collecting',
   },
   ...listings.map((l): OptionSpec => ({ name: l.name, kind: 'boolean', description: l.description, group: 'Listing' })),
@@ -205,6 +205,18 @@ async function collectPacks(args: ParsedArgs): Promise<number> {
   const n = r.removed.length;
   const extra = r.leftovers ? ` (and ${r.leftovers} interrupted unpack${r.leftovers > 1 ? 's' : ''})` : '';
   err(`${dryRun ? 'would free' : 'freed'} ${mib(r.freedBytes)} MiB in ${n} unpacked pack${n === 1 ? '' : 's'}${extra} from ${cacheDir}; ${r.kept.length} kept`);
+  // The images `tsdsl run --engine=podman` keeps in tsdsl's own podman storage, judged alike.
+  const { currentHost } = await import('../../run/engines.js');
+  const { collectPodmanImages, hasPodmanStorage, podmanStoragesDir } = await import('../../run/podman-storage.js');
+  const host = currentHost();
+  if (!hasPodmanStorage(host)) return 0;
+  const p = collectPodmanImages(host, { olderThanMs, dryRun });
+  if (dryRun) out(p.removed.map((i) => `podman image ${i.names[0] ?? i.id} (${i.storage})\n`).join(''));
+  for (const s of p.skipped) err(`kept the podman storage ${s.storage}: ${s.reason}`);
+  for (const k of p.kept) if (k.reason !== 'used recently') err(`kept podman image ${k.image.names[0] ?? k.image.id}: ${k.reason}`);
+  const m = p.removed.length;
+  const left = p.leftoverContainers ? ` (and ${p.leftoverContainers} container${p.leftoverContainers > 1 ? 's' : ''} of killed runs)` : '';
+  err(`${dryRun ? 'would free' : 'freed'} ${mib(p.freedBytes)} MiB in ${m} podman image${m === 1 ? '' : 's'}${left} from ${podmanStoragesDir(host)}; ${p.kept.length} kept`);
   return 0;
 }
 
@@ -241,8 +253,9 @@ export const command: Command = {
     'the derivations that built it. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
     'or a package, which stands for its output paths and must be built.\n' +
-    '--packs works on the cache of unpacked packs instead of the store: an entry a running `tsdsl run`\n' +
-    'uses is always kept (each run registers itself under the entry\'s lock).',
+    '--packs works on the cache of unpacked packs instead of the store, and on the images\n' +
+    '`tsdsl run --engine=podman` keeps in its own podman storage: an entry or image a running\n' +
+    '`tsdsl run` uses is always kept (each run registers itself), and so is an image a container uses.',
   examples: [
     ['tsdsl gc', 'delete every dead item; print "freed N MiB in M items"'],
     ['tsdsl gc --dry-run', 'print what would be deleted, delete nothing'],
