@@ -265,20 +265,24 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
   };
   let gcCache = '';
 
+  /** Until the fixture's `sleep` run says it is ready (it is then running, and its run registered). */
+  const untilReady = (sleeper: ReturnType<typeof startDriver>): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      let out = '';
+      sleeper.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ready')) resolve();
+      });
+      sleeper.once('exit', (code) => reject(new Error(`the sleeping run exited (${code}) before it was ready`)));
+    });
+
   it('keeps an entry while a run uses it, removes it afterwards; --dry-run removes nothing', async () => {
     gcCache = join(f!.dir, 'gc-cache');
     mkdirSync(gcCache);
     chownSync(gcCache, user!.uid, user!.gid);
     const sleeper = startDriver(f!, { mode: 'api-run', run: { pack: packs['tarball'], engine: 'userns', command: ['fixture', 'sleep'], cwd: f!.work, cacheDir: gcCache } });
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        sleeper.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('ready')) resolve();
-        });
-        sleeper.once('exit', (code) => reject(new Error(`the sleeping run exited (${code}) before it was ready`)));
-      });
+      await untilReady(sleeper);
       const entry = readdirSync(gcCache).find((n) => /^[0-9a-f]{64}$/.test(n))!;
       const held = gc('--packs=all');
       expect(held.code, held.stderr).toBe(0);
@@ -356,14 +360,7 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     const podmanRun = { pack: packs['docker']!, engine: 'podman' as EngineName, cwd: f!.work, cacheDir: gcCache };
     const sleeper = startDriver(f!, { mode: 'api-run', run: { ...podmanRun, command: ['fixture', 'sleep'] } }, { env });
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        sleeper.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('ready')) resolve();
-        });
-        sleeper.once('exit', (code) => reject(new Error(`the sleeping podman run exited (${code}) before it was ready`)));
-      });
+      await untilReady(sleeper);
       const held = gc('--packs=all');
       expect(held.stderr).toMatch(/kept podman image \S+: in use by a running `tsdsl run`/);
       expect(held.stderr).toMatch(/freed 0\.0 MiB in 0 podman images from .*xdg-cache\/tsdsl\/podman; 1 kept/);
