@@ -16,8 +16,9 @@
  * HOSTNAME, and HOME when the spec's environment has none; docker also keeps the image's Env.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync, rmSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import {
@@ -235,14 +236,41 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
         const piped = spec.stdio === 'pipe';
         const tty = !piped && process.stdin.isTTY === true && process.stdout.isTTY === true;
         const init = kind === 'podman' ? podmanInit(host) : ['--init'];
-        const argv = [c.bin, ...c.global, ...ociRunArgs(host, kind, spec, image, tty, init)];
-        const { code } = await launch({ argv, env: c.env, stdio: spec.stdio ?? 'inherit' }, opts);
-        return code;
+        const args = ociRunArgs(host, kind, spec, image, tty, init);
+        // Podman's container ID, to tell a run a signal stopped before it started (below).
+        const cidfile = kind === 'podman' ? join(tmpdir(), `tsdsl-podman-${process.pid}-${randomBytes(6).toString('hex')}.cid`) : undefined;
+        if (cidfile) args.splice(1, 0, `--cidfile=${cidfile}`);
+        try {
+          const { code, forwarded } = await launch({ argv: [c.bin, ...c.global, ...args], env: c.env, stdio: spec.stdio ?? 'inherit' }, opts);
+          return cidfile && forwarded ? stoppedBeforeStart(c, cidfile, forwarded) ?? code : code;
+        } finally {
+          if (cidfile) rmSync(cidfile, { force: true });
+        }
       } finally {
         for (const release of held) release();
       }
     },
   };
+}
+
+/**
+ * After a signal was passed to `podman run`: whether it stopped podman before the container ran
+ * (podman passes signals on only once the container runs; before, it exits 0 or 1 itself and
+ * leaves the container created). Then the run ends as a signalled one would, 128+n, and the
+ * container goes; a container that ran is gone already (`--rm`), and its exit code stands.
+ */
+function stoppedBeforeStart(c: Cli, cidfile: string, signal: NodeJS.Signals): number | undefined {
+  let cid = '';
+  try {
+    cid = readFileSync(cidfile, 'utf8').trim();
+  } catch {
+    // not created: podman stopped before making the container
+  }
+  const signalled = 128 + (osConstants.signals[signal] ?? 0);
+  if (!cid) return signalled;
+  if (!probe([c.bin, ...c.global, 'container', 'exists', cid], { env: c.env }).ok) return undefined;
+  probe([c.bin, ...c.global, 'rm', '-f', cid], { env: c.env, timeoutMs: 60_000 });
+  return signalled;
 }
 
 /** The `podman` engine on `host`. */

@@ -395,5 +395,16 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     expect(podman('images', '-q').stdout.trim()).toBe('');
     // And the next run loads it again.
     expect(codeOf(api([{ ...podmanRun, command: ['fixture', 'exit', '7'] }], env)[0]!)).toBe(7);
+    // A SIGTERM as soon as podman made the container (its --cidfile is written), before it runs:
+    // podman exits 0 itself then, leaving the container; the run ends 143, the container goes.
+    const early = startDriver(f!, { mode: 'api-run', run: { ...podmanRun, command: ['fixture', 'sleep'] } }, { env });
+    const closed = new Promise<number | null>((resolve) => early.once('close', (code) => resolve(code)));
+    const cid = new RegExp(`^tsdsl-podman-${early.pid}-[0-9a-f]+\\.cid$`);
+    // In the driver's temporary directory: /tmp (its environment sets no TMPDIR).
+    for (let i = 0; i < 4000 && !readdirSync('/tmp').some((n) => cid.test(n)) && early.exitCode === null; i++) await new Promise((r) => setTimeout(r, 5));
+    early.kill('SIGTERM');
+    expect(await closed).toBe(143);
+    expect(podman('ps', '-aq').stdout.trim()).toBe('');
+    expect(readdirSync('/tmp').filter((n) => cid.test(n))).toEqual([]);
   }, 300_000);
 });
