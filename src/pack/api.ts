@@ -5,7 +5,7 @@
  * the same bytes.
  */
 import { rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
 import { packageListCheck, type Package } from '../dsl/package.js';
@@ -85,7 +85,11 @@ export function parseSymlinks(specs: Readonly<Record<string, string>> | readonly
   return pairs.map(([link, target]) => {
     if (!link.startsWith('/')) throw new TsdslError(`-S ${link}=${target}: the link must be an absolute path in the pack, e.g. /bin`);
     if (target.startsWith('/')) throw new TsdslError(`-S ${link}=${target}: the target must be relative to the profile (e.g. bin), not an absolute path`);
-    return { link, target };
+    // One spelling of each path (`//proc`, `/./proc` and `/a/../proc` are `/proc`), so that every
+    // check below, and the pack, see the link where it lands.
+    const normal = posix.normalize(link).replace(/(.)\/+$/, '$1');
+    if (normal === '/') throw new TsdslError(`-S ${link}=${target}: the link would be the pack's root itself; give a path in it, e.g. -S /bin=bin`);
+    return { link: normal, target };
   });
 }
 

@@ -56,6 +56,10 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     // As for a squashfs or a tarball, which tsdsl run's engines mount the same places over.
     expect(tsdsl(['pack', '-f', 'squashfs', '-S', '/proc=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/proc: `\/proc` is where container runtimes mount the host's \/proc/);
     expect(tsdsl(['pack', '-S', '/tmp=lib', 'hwloc'], { env }).stderr).toMatch(/-S \/tmp: `\/tmp` is where/);
+    // However the path is spelt.
+    for (const link of ['//proc', '/./proc', '/a/../proc/']) expect(tsdsl(['pack', '-S', `${link}=bin`, 'hwloc'], { env }).stderr, link).toMatch(/-S \/proc: `\/proc` is where/);
+    expect(tsdsl(['pack', '-f', 'squashfs', '-S', '/./tmp=bin', 'hwloc'], { env }).stderr).toMatch(/-S \/tmp: `\/tmp` is where/);
+    expect(tsdsl(['pack', '-S', '/..=bin', 'hwloc'], { env }).stderr).toMatch(/-S \/\.\.=bin: the link would be the pack's root itself/);
     expect(tsdsl(['pack', '-f', 'docker', '--max-layers=500', 'hwloc'], { env }).stderr).toMatch(/--max-layers=500: Docker and Podman run images of at most 125 layers; give 125 or fewer/);
     expect(tsdsl(['pack', '--list-formats']).stdout).toMatch(/tarball[\s\S]*docker[\s\S]*squashfs/);
     // build, pack and shell share -j/--cores and their checks.
