@@ -33,7 +33,8 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
 
   const draw = () => {
     if (!tty) return;
-    const width = (stream.columns ?? 80) - 1;
+    // A terminal that reports no width (0: `script`, a serial console, before a resize) is 80 wide.
+    const width = (stream.columns || 80) - 1;
     const parts = [...active.values()].map((a) => `${a.name} [${a.phase}] ${Math.round((Date.now() - a.started) / 1000)}s ${a.line}`);
     const text = parts.join(' | ').replace(/\s+/g, ' ').slice(0, width);
     if (text !== last) stream.write(`\r\x1b[K${text}`);

@@ -143,6 +143,28 @@ describe('progress off a terminal', () => {
   });
 });
 
+describe('progress on a terminal', () => {
+  it('draws the whole status line on a terminal that reports no width', async () => {
+    const { progressReporter } = await import('../../src/cli/progress.js');
+    let text = '';
+    const env = { CI: process.env['CI'], TERM: process.env['TERM'] };
+    delete process.env['CI'];
+    process.env['TERM'] = 'xterm';
+    try {
+      const stream = { isTTY: true, columns: 0, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+      const r = progressReporter({ stream });
+      r.event({ kind: 'start', drvPath: '/s/b-x.drv', name: 'x-1' });
+      r.event({ kind: 'line', drvPath: '/s/b-x.drv', line: 'checking for ar... ar' });
+      r.event({ kind: 'phase', drvPath: '/s/b-x.drv', phase: 'configure' });
+      r.close();
+    } finally {
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    expect(text).toContain('x-1 [configure] 0s checking for ar... ar\r');
+  });
+});
+
 describe('causeOf', () => {
   it('quotes the line of a tool\'s error output that tells the cause, not its epilogue', async () => {
     const { causeOf } = await import('../../src/errors.js');
