@@ -171,10 +171,12 @@ export function ensureInImage(root: string, storeDir: string, path: string, kind
 }
 
 /**
- * Creates an empty file or directory at `path`, read-only as the rest of an unpacked pack is
- * (see `makeReadOnly` in unpack.ts). When the directory above is read-only and ours, it is
- * made writable for the moment: another run doing the same may make it read-only again in
- * between, so that is tried a few times. Something there already (made by such a run) is fine.
+ * Creates an empty file or directory at `path`. In a writable directory (a pack the user
+ * unpacked) it is writable too; when the directory above is read-only and ours (an entry of the
+ * pack cache, see `makeReadOnly` in unpack.ts), it is made writable for the moment and what is
+ * made there is read-only, as the rest of the entry: another run doing the same may make it
+ * read-only again in between, so that is tried a few times. Something there already (made by
+ * such a run) is fine.
  */
 function createMountPoint(path: string, file: boolean): void {
   const parent = dirname(path);
@@ -186,8 +188,9 @@ function createMountPoint(path: string, file: boolean): void {
         if (mode & 0o200) mode = undefined; // made writable by another run meanwhile
         else chmodSync(parent, mode | 0o200);
       }
-      if (file) closeSync(openSync(path, 'wx', 0o444));
-      else mkdirSync(path, { mode: 0o555 });
+      const readOnly = attempt > 0;
+      if (file) closeSync(openSync(path, 'wx', readOnly ? 0o444 : 0o644));
+      else mkdirSync(path, { mode: readOnly ? 0o555 : 0o755 });
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

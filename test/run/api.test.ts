@@ -189,6 +189,15 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     if (proot) expect(proot.stdout).toContain(`:x:${user!.uid}:`);
     walk(entry);
     expect(writable).toEqual([]);
+    // A pack the user unpacked is theirs: Charliecloud's mount points there are writable.
+    if (usable.includes('charliecloud')) {
+      const own = join(f!.dir, 'unpacked-by-user');
+      mkdirSync(own);
+      execFileSync('tar', ['-xzf', tarball, '-C', own]);
+      execFileSync('chown', ['-R', `${user!.uid}:${user!.gid}`, own]);
+      expect(codeOf(api([{ pack: own, engine: 'charliecloud', command: ['fixture', 'true'] }])[0]!)).toBe(0);
+      expect(statSync(join(own, 'etc', 'passwd')).mode & 0o200).not.toBe(0);
+    }
   });
 
   it('passes -E/--preserve variables and sets env; nothing else of the caller', () => {
