@@ -23,6 +23,13 @@ export interface Command {
   run(args: ParsedArgs): Promise<number>;
 }
 
+/**
+ * What standard output carries when a reader that goes away early must not look like success
+ * (`tsdsl pack -o - | ssh host tar x`): set while it is written, and the CLI then ends with an
+ * error naming it, instead of quietly. Undefined: text a reader may stop reading (`| head`).
+ */
+export const stdoutData: { what: string | undefined } = { what: undefined };
+
 /** Write to stdout, ending quietly when the reader went away (`tsdsl graph mumps | head`). */
 export function out(text: string): void {
   if (text) process.stdout.write(text);

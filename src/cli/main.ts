@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { TsdslError, currentDirectory, didYouMean, isTsdslError, systemFailure } from '../errors.js';
-import type { Command } from './command.js';
+import { stdoutData, type Command } from './command.js';
 import { commonOptions, formatOptions, parseArgs } from './options.js';
 
 /** The command table: name, one-line summary, and a lazy loader. */
@@ -84,7 +84,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const dashes = argv.indexOf('--');
   const debug = (dashes < 0 ? argv : argv.slice(0, dashes)).includes('--debug');
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
+    if (e.code === 'EPIPE') {
+      if (stdoutData.what === undefined) process.exit(0);
+      process.stderr.write(`tsdsl: error: the reader of standard output stopped before the whole ${stdoutData.what} was written (EPIPE); what it got is not whole\n`);
+      process.exit(1);
+    }
     // A full disk (> /dev/full), a closed file: said as any error is, not as a stack trace.
     process.stderr.write(`tsdsl: error: cannot write to standard output: ${e.code ?? e.message}${e.code === 'ENOSPC' ? ' (no space left on the device)' : ''}\n`);
     process.exit(1);

@@ -57,6 +57,11 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
     expect(createHash('sha256').update(piped.stdout).digest('hex')).toBe(createHash('sha256').update(readFileSync(join(dir, 'p.tar.gz'))).digest('hex'));
     // The temporary copy is gone.
     expect(readdirSync(tmp)).toEqual([]);
+    // A reader that stops early gets an error, not a quiet success (`| ssh host tar x` cut short).
+    const cut = spawnSync('bash', ['-c', `${process.execPath} ${BIN} pack hwloc -S /bin=bin -o - | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8', env: { ...process.env, ...env, TSDSL_PACKAGE_PATH: '', TMPDIR: tmp }, timeout: 600_000 });
+    expect(cut.stdout).toBe('1\n');
+    expect(cut.stderr).toMatch(/^tsdsl: error: the reader of standard output stopped before the whole pack was written \(EPIPE\); what it got is not whole\n$/);
+    expect(readdirSync(tmp)).toEqual([]);
     if (hasScript) {
       const tty = spawnSync('script', ['-qec', `${process.execPath} ${BIN} pack hwloc -o -`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env, TSDSL_PACKAGE_PATH: '' }, timeout: 600_000 });
       expect(tty.status).toBe(1);

@@ -1,7 +1,7 @@
 /** `tsdsl pack`: a reproducible bundle of packages and their whole closure. */
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { err, out, warn } from '../command.js';
+import { err, out, stdoutData, warn } from '../command.js';
 import type { Package } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { CompressionName, PackFormatName } from '../../pack/api.js';
@@ -153,7 +153,10 @@ async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => 
   return {
     file,
     async copyToStdout() {
+      stdoutData.what = 'pack';
       await pipeline(createReadStream(file), process.stdout, { end: false });
+      // Written when the last bytes are handed over: a reader stopping now got them all.
+      stdoutData.what = undefined;
     },
     remove() {
       removeTree(dir);
