@@ -182,20 +182,33 @@ function isExecutable(p: string): boolean {
 
 /** 'squashfs' or 'sif' when a file starts like one of those images (magic bytes), else undefined. */
 export function imageMagic(file: string): 'squashfs' | 'sif' | undefined {
-  const head = Buffer.alloc(64);
+  const head = fileHead(file, 64);
+  if (head === undefined) return undefined;
+  if (head.subarray(0, 4).toString('latin1') === 'hsqs') return 'squashfs';
+  if (head.toString('latin1').includes('SIF_MAGIC')) return 'sif';
+  return undefined;
+}
+
+/** Whether a file is gzip-compressed (a gzip docker-archive, say). */
+export function isGzipFile(file: string): boolean {
+  const head = fileHead(file, 2);
+  return head !== undefined && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** The first `n` bytes of a file (zeros past its end); undefined when it cannot be read. */
+function fileHead(file: string, n: number): Buffer | undefined {
+  const head = Buffer.alloc(n);
   try {
     const fd = openSync(file, 'r');
     try {
-      readSync(fd, head, 0, 64, 0);
+      readSync(fd, head, 0, n, 0);
     } finally {
       closeSync(fd);
     }
   } catch {
     return undefined;
   }
-  if (head.subarray(0, 4).toString('latin1') === 'hsqs') return 'squashfs';
-  if (head.toString('latin1').includes('SIF_MAGIC')) return 'sif';
-  return undefined;
+  return head;
 }
 
 /** Whether a file is a tar archive with a docker-archive `manifest.json` at its top. */

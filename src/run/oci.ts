@@ -29,6 +29,7 @@ import {
   checkCommand,
   currentHost,
   imageMagic,
+  isGzipFile,
   lastLine,
   launch,
   missingBinary,
@@ -115,6 +116,11 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
     const id = archiveImageId(host, spec.image);
     if (id) hold(id);
     if (id && probe([c.bin, ...c.global, 'image', 'inspect', '--format', '{{.Id}}', id], { env: c.env }).ok) return id;
+    if (kind === 'podman' && isGzipFile(spec.image)) {
+      throw new TsdslError(
+        `${spec.image} is a gzip-compressed docker-archive, which podman cannot load (its docker-archive reader fails on it); run it with another engine (--engine=userns), or make the pack with -C xz, -C zstd or -C none`,
+      );
+    }
     const r = probe([c.bin, ...c.global, 'load', '-i', spec.image], { env: c.env, timeoutMs: 600_000 });
     if (!r.ok) throw new TsdslError(`\`${kind} load -i ${spec.image}\` failed: ${lastLine(r.stderr)}; check that it is a docker-archive (\`skopeo inspect docker-archive:${spec.image}\`)`);
     const m = /Loaded image(?:\(s\))?(?: ID)?:\s*(\S+)/.exec(r.stdout + r.stderr);

@@ -254,6 +254,17 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     expect(unknown!.error).toMatch(/unknown run engine `magic`/);
     expect(missing!.error).toMatch(/nope\.tar\.gz` does not exist/);
     expect(notInPack!.error).toMatch(/command `no-such-program` not found/);
+    // A gzip docker-archive, which podman cannot load: said before podman fails on it.
+    if (availability.get('podman')?.ok) {
+      const gz = join(f!.dir, 'fixture-docker.tar.gz');
+      execFileSync('sh', ['-c', `gzip -c ${packs['docker']} > ${gz} && chmod a+r ${gz}`]);
+      // A podman storage of its own, where the image is not loaded yet.
+      const xdg = join(f!.dir, 'xdg-gzip');
+      mkdirSync(xdg);
+      chownSync(xdg, user!.uid, user!.gid);
+      const [gzipped] = api([{ pack: gz, engine: 'podman', command: ['fixture', 'true'] }], { XDG_CACHE_HOME: xdg });
+      expect(gzipped!.error).toMatch(/fixture-docker\.tar\.gz is a gzip-compressed docker-archive, which podman cannot load .*; run it with another engine \(--engine=userns\), or make the pack with -C xz, -C zstd or -C none$/);
+    }
   });
 });
 
