@@ -1,5 +1,5 @@
 /**
- * A custom bundle through the API: hwloc with a configure flag of our own, packed as a tarball
+ * A custom bundle through the API: hwloc transformed to skip its test suite, packed as a tarball
  * with /bin linked to the profile's bin. Run it with
  *
  *   node scripts/run-ts.mjs examples/custom-bundle.ts [OUTPUT.tar.gz]
