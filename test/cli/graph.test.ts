@@ -87,7 +87,7 @@ describe('tsdsl graph', () => {
     // A package more than FROM and TO is not dropped unsaid.
     const three = tsdsl(['graph', '--path', 'mumps', 'scotch', 'zlib']);
     expect(three.code).toBe(1);
-    expect(three.stderr).toBe('tsdsl: error: tsdsl graph --path takes two packages, FROM and TO, not 3 (mumps scotch zlib); one command a pair, e.g. tsdsl graph --path mumps scotch\n');
+    expect(three.stderr).toBe('tsdsl: error: tsdsl graph --path takes two packages, FROM and TO, not 3 (mumps scotch zlib); one command a pair: tsdsl graph --path mumps scotch, tsdsl graph --path scotch zlib\n');
   });
 
   it('--path works in the derivation and module graphs, by package name, .drv path or file', () => {

@@ -19,12 +19,12 @@ export const command: Command = {
   usage: 'tsdsl graph [OPTION]... PACKAGE...',
   details:
     'Prints the graph of PACKAGE and everything it depends on, as DOT by default. With --path, prints the\n' +
-    'shortest dependency path between the last two packages given (FROM TO) instead, one package a line.',
+    'shortest dependency path from FROM to TO instead (`tsdsl graph --path FROM TO`), one package a line.',
   examples: [
     ['tsdsl graph mumps | dot -Tsvg > mumps.svg', 'draw mumps and its dependencies'],
     ['tsdsl graph mumps --type=bag', 'include the build systems\' implicit inputs (toolchain, make, …)'],
     ['tsdsl graph --type=reverse-package scotch', 'everything that depends on scotch'],
-    ['tsdsl graph mumps --path mumps zlib', 'why does mumps depend on zlib?'],
+    ['tsdsl graph --path mumps zlib', 'why does mumps depend on zlib?'],
     ['tsdsl graph mumps --max-depth=1 --backend=mermaid', 'direct dependencies, as a Mermaid chart'],
     ['tsdsl graph mumps --with-input=scotch=pt-scotch --backend=d3 > mumps.html', 'an interactive page of a transformed graph'],
   ],
@@ -33,7 +33,7 @@ export const command: Command = {
     { name: 'backend', short: 'b', kind: 'string', arg: 'BACKEND', description: 'output format: graphviz (default), json, mermaid, … (--list-backends)' },
     { name: 'list-types', kind: 'boolean', description: 'list the node types and exit' },
     { name: 'list-backends', kind: 'boolean', description: 'list the backends and exit' },
-    { name: 'path', kind: 'boolean', description: 'print the shortest path between the two packages given' },
+    { name: 'path', kind: 'boolean', description: 'print the shortest path from FROM to TO, the two packages given' },
     { name: 'max-depth', short: 'M', kind: 'number', arg: 'N', description: 'only nodes at most N edges from the roots' },
     ...packageOptions,
   ],
@@ -66,7 +66,7 @@ export const command: Command = {
       if (specs.length < 2) throw new TsdslError('tsdsl graph --path needs two packages, FROM and TO (e.g. tsdsl graph --path mumps zlib)');
       // Three only as `tsdsl graph A --path A B`; any other extra package would be dropped unsaid.
       if (specs.length > 3 || (specs.length === 3 && specs[0] !== specs[1])) {
-        throw new TsdslError(`tsdsl graph --path takes two packages, FROM and TO, not ${specs.length} (${specs.join(' ')}); one command a pair, e.g. tsdsl graph --path ${specs[0]} ${specs[1]}`);
+        throw new TsdslError(`tsdsl graph --path takes two packages, FROM and TO, not ${specs.length} (${specs.join(' ')}); one command a pair: ${specs.slice(1).map((to, i) => `tsdsl graph --path ${specs[i]} ${to}`).join(', ')}`);
       }
       const [fromSpec, toSpec] = specs.slice(-2) as [string, string];
       refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
