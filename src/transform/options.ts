@@ -282,10 +282,21 @@ export const transformations: readonly Transformation[] = [
         throw new TsdslError(`${e.message}; \`${name}\` was read from the file name: if \`${basename(source)}\` is the source of another package, name it (--with-source=PACKAGE=${source})`, { cause: e });
       }
       const match = parseSpec(name);
+      // Patches given for it after this option: the user has seen to them.
+      const self = ctx.all.findIndex((o) => o.name === 'with-source' && o.value === spec);
+      const patchedLater: PackageSpecString[] = [];
+      for (const o of ctx.all.slice(self + 1)) {
+        if (o.name !== 'with-patch') continue;
+        try {
+          patchedLater.push(parseSpec(o.value.slice(0, o.value.indexOf('='))));
+        } catch {
+          // a malformed one is said by --with-patch itself
+        }
+      }
       return everywhere(match, (p) => {
         // The new source replaces the old one with its patches (as in Guix): said, as --with-latest says it.
         const patches = p.source?.patches ?? [];
-        if (patches.length) {
+        if (patches.length && !patchedLater.some((later) => matchesSpec(p, later))) {
           const names = patches.map((x) => basename(typeof x === 'string' ? x : x.fileName));
           ctx.warn?.(
             `--with-source=${spec}: the source of \`${fullName(p)}\` it replaces had ${names.length === 1 ? 'a patch' : `${names.length} patches`} (${names.join(', ')}), which the new source does not get; to apply ${names.length === 1 ? 'it' : 'them'}, give --with-patch after --with-source`,

@@ -216,6 +216,16 @@ describe('transformation options', () => {
     expect(warnings).toEqual([
       `--with-source=scotch=${join(dir, 'mysrc-7.5.tar.gz')}: the source of \`scotch@7.1.0rc1\` it replaces had a patch (fix.patch), which the new source does not get; to apply it, give --with-patch after --with-source`,
     ]);
+    // --with-patch after it: the patches are seen to, nothing to say.
+    const seen: string[] = [];
+    const repatched = run(
+      app,
+      [['with-patch', `scotch=${join(dir, 'fix.patch')}`], ['with-source', `scotch=${join(dir, 'mysrc-7.5.tar.gz')}`], ['with-patch', `scotch=${join(dir, 'fix.patch')}`]],
+      f.collection,
+      seen,
+    );
+    expect(closure(repatched).find((p) => p.name === 'scotch')!.source!.patches).toEqual([join(dir, 'fix.patch')]);
+    expect(seen).toEqual([]);
     const url = run(f.app, [['with-source', 'scotch@7.2=https://example.org/dl/scotch-7.2.tar.gz']], f.collection);
     const s2 = closure(url).find((p) => p.name === 'scotch')!;
     expect(s2.version).toBe('7.2');
