@@ -5,8 +5,10 @@
  * (named roots, and indirect roots whose symlink still points at their item), of the
  * temporary roots of running processes, and of paths whose per-path lock a live process
  * holds; a derivation a running process wrote or is building from also keeps its outputs and
- * those of its inputs, which that build may be about to use. Roots do not keep their derivers.
- * Everything else valid is dead. Dead paths are deleted referrers first, in batches, through
+ * those of its inputs, which that build may be about to use. A live output keeps the derivation
+ * that built it, with that derivation's closure (Nix's and Guix's `keep-derivations`, on by
+ * default there too): the recipe of what is kept stays to be shown and built again; their other
+ * outputs are not kept for it (`keep-outputs` is off). Everything else valid is dead. Dead paths are deleted referrers first, in batches, through
  * `LocalStore.deletePaths`, which re-checks liveness under the database write lock, so a root
  * added meanwhile still protects its closure. Collection also drops dead indirect roots,
  * crash leftovers, and the merged build roots cached in `<root>/var/roots` (see
@@ -30,7 +32,8 @@ const LEFTOVER_MIN_AGE = 3600;
 
 /**
  * The paths the collector keeps: the closure of live roots, temporary roots and locked
- * paths, plus the outputs (with their closures) of derivations in use by running processes.
+ * paths, plus the outputs (with their closures) of derivations in use by running processes,
+ * and the derivations (with their closures) that built any of those.
  */
 export function liveSet(store: LocalStore): Set<string> {
   const valid = (p: string): boolean => store.isValid(p);
@@ -51,7 +54,24 @@ export function liveSet(store: LocalStore): Set<string> {
       for (const out of Object.values(store.queryDerivationOutputs(d))) if (valid(out)) seeds.add(out);
     }
   }
-  return new Set(seeds.size > 0 ? store.queryRequisites([...seeds]) : []);
+  const live = new Set(seeds.size > 0 ? store.queryRequisites([...seeds]) : []);
+  // The derivers of what is live, until none is new (a derivation's closure holds derivations
+  // and sources, whose own derivers, if any, follow).
+  for (let added = [...live]; added.length > 0; ) {
+    const derivers: string[] = [];
+    for (const p of added) {
+      if (p.endsWith('.drv')) continue;
+      for (const d of store.queryDerivers(p)) if (!live.has(d)) derivers.push(d);
+    }
+    added = [];
+    if (derivers.length === 0) break;
+    for (const p of store.queryRequisites(derivers)) {
+      if (live.has(p)) continue;
+      live.add(p);
+      added.push(p);
+    }
+  }
+  return live;
 }
 
 /**

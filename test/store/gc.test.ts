@@ -251,6 +251,38 @@ describe('collectGarbage', () => {
     expect(collectGarbage(store).deleted.sort()).toEqual([top.drvPath, dep.drvPath, depOut, script].sort());
   });
 
+  it('keeps the derivation that built a live output, with its closure, but not its inputs\' outputs (keep-derivations, as Nix and Guix)', async () => {
+    const hasher = new DerivationHasher(SD);
+    const script = store.addTextToStore('builder.sh', 'make install\n', []);
+    const drv = (name: string, inputDrvs: Record<string, string[]>): Derivation => ({
+      outputs: { out: { path: '', hashAlgo: '', hash: '' } },
+      inputDrvs,
+      inputSrcs: [script],
+      system: 'x86_64-linux',
+      builder: '/bin/sh',
+      args: [script],
+      env: { name },
+    });
+    const dep = finalizeDerivation(drv('dep', {}), 'dep', hasher);
+    const top = finalizeDerivation(drv('top', { [dep.drvPath]: ['out'] }), 'top', hasher);
+    store.writeDerivations([dep, top]);
+    const output = async (d: typeof dep, dir: string) => {
+      mkdirSync(join(work, dir));
+      writeFileSync(join(work, dir, 'file'), `${dir}\n`);
+      const path = d.drv.outputs['out']!.path;
+      await store.registerPath(path, join(work, dir), { deriver: d.drvPath });
+      return path;
+    };
+    const depOut = await output(dep, 'dep-built');
+    const topOut = await output(top, 'top-built');
+    const rootName = store.addRoot(topOut);
+    expect([...liveSet(store)].sort()).toEqual([topOut, top.drvPath, dep.drvPath, script].sort());
+    expect(collectGarbage(store).deleted).toEqual([depOut]);
+    expect(store.isValid(top.drvPath)).toBe(true);
+    store.removeRoot(rootName);
+    expect(collectGarbage(store).deleted.sort()).toEqual([topOut, top.drvPath, dep.drvPath, script].sort());
+  });
+
   it('removes cached build roots whose items are gone, and half-made ones of dead processes', async () => {
     const g = await graph();
     store.addRoot(g.c);

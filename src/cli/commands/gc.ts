@@ -249,8 +249,9 @@ export const command: Command = {
     'Without a query option, deletes every store item that no GC root keeps alive, and prints how much\n' +
     'was freed. Roots are those added by `tsdsl build -r FILE` (FILE keeps the item it links to)\n' +
     'and named roots (scripts make them: `openStore().addRoot(path, name)`); items in use by running\n' +
-    'tsdsl processes (temporary roots, locked builds) are kept too. A root keeps its whole closure, not\n' +
-    'the derivations that built it. The query options print\n' +
+    'tsdsl processes (temporary roots, locked builds) are kept too. A root keeps its whole closure, and\n' +
+    'what is kept keeps the derivation that built it with that one\'s closure (its recipe, as Nix\'s and\n' +
+    'Guix\'s keep-derivations), but not the outputs of its inputs. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
     'or a package, which stands for its output paths and must be built.\n' +
     '--packs works on the cache of unpacked packs instead of the store, and on the images\n' +
