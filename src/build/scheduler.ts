@@ -8,7 +8,7 @@
  * fails, is interrupted or killed leaves nothing valid-looking behind (outputs only become store
  * items at registration).
  */
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -246,16 +246,26 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
     await new Promise<void>((resolve) => fd.end(() => resolve()));
   }
   if (result.code !== 0) {
+    const seconds = (ms: number | undefined): string => (ms === undefined ? '' : ` (${ms / 1000} s)`);
     const why =
       result.killed === 'timeout'
-        ? 'it ran longer than --timeout'
+        ? `it ran longer than --timeout${seconds(opts.timeoutMs)}`
         : result.killed === 'silence'
-          ? 'it printed nothing for longer than --max-silent-time'
+          ? `it printed nothing for longer than --max-silent-time${seconds(opts.maxSilentMs)}`
           : result.killed === 'abort'
             ? 'it was interrupted'
             : result.signal
               ? `it was killed by ${result.signal}`
               : `its builder exited with status ${result.code}`;
+    // The builder says where it failed as it exits; a build stopped from outside cannot, so its
+    // log would just end, like one still running: it is said here.
+    if (result.killed || result.signal) {
+      try {
+        appendFileSync(log, `tsdsl: the build stopped here: ${why}\n`);
+      } catch {
+        // the log's file system is full: the error below says so
+      }
+    }
     // A builder the sandbox cannot run (a trivial package with no bash among its native inputs).
     const hint =
       result.code === 127 && d.drv.builder === '/bin/sh'

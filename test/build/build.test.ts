@@ -294,6 +294,14 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     });
     expect(await new Promise<number | null>((done) => hup.on('close', done))).toBe(129);
     expect(hupErr).toMatch(/tsdsl: error: interrupted \(SIGHUP\); what was built so far stays in the store\n$/);
+    // Its log says how it ended, not just stops as a running build's does.
+    const log = spawnSync(process.execPath, [BIN, 'log', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
+    expect(log.stdout).toMatch(/(^|\n)tsdsl: the build stopped here: it was interrupted\n$/);
+    // As is one stopped by --timeout.
+    const late = spawnSync(process.execPath, [BIN, 'build', '--timeout=1', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
+    expect(late.stderr).toMatch(/failed: it ran longer than --timeout \(1 s\)\./);
+    const timedOut = spawnSync(process.execPath, [BIN, 'log', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
+    expect(timedOut.stdout).toMatch(/(^|\n)tsdsl: the build stopped here: it ran longer than --timeout \(1 s\)\n$/);
     const dry = spawnSync(process.execPath, [BIN, 'build', '-n', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(dry.stderr).toMatch(/^1 derivation would be built:\n.*slow-\d+-1\.drv\n$/);
 
