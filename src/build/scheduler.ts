@@ -61,9 +61,16 @@ export class BuildError extends TsdslError {}
  * The error a build that kept going ends with: the first failure's, then which other builds
  * failed, which were not tried because they depend on a failed one, and how many were built.
  */
-function keptGoing(first: Error, failed: readonly string[], skipped: readonly string[], built: readonly FinalizedDerivation[]): Error {
+function keptGoing(first: Error, failed: ReadonlyArray<{ name: string; error: Error }>, skipped: readonly string[], built: readonly FinalizedDerivation[]): Error {
   if (!(first instanceof TsdslError) || (failed.length < 2 && skipped.length === 0)) return first;
-  const lines = [first.message, `${failed.length} build${failed.length === 1 ? '' : 's'} failed: ${failed.join(', ')}`];
+  // Each failure in a line: why (where the builder says it failed, else the error's first line), and its log.
+  const said = failed.map(({ name, error }) => {
+    const where = /^tsdsl: the build (?:failed in|stopped here:) (.*)$/m.exec(error.message)?.[0]?.replace(/^tsdsl: /, '');
+    const log = /^The whole log: (.*)$/m.exec(error.message)?.[1];
+    const why = where ?? error.message.split('\n')[0]!.replace(/^building \S+ failed: /, '').replace(/\.$/, '');
+    return `  ${name}: ${why}${log ? `; log: ${log}` : ''}`;
+  });
+  const lines = [first.message, `${failed.length} build${failed.length === 1 ? '' : 's'} failed:`, ...said];
   if (skipped.length) lines.push(`${skipped.length} not built, as ${skipped.length === 1 ? 'it depends' : 'they depend'} on a failed build: ${skipped.join(', ')}`);
   // Fixed-output derivations are downloads, said apart from builds.
   const downloads = built.filter((d) => Object.values(d.drv.outputs).some((o) => o.hash !== '')).length;
@@ -407,7 +414,7 @@ export async function realise(
   const maxJobs = Math.max(1, opts.maxJobs ?? 1);
   let firstError: Error | undefined;
   // With keepGoing: the names of the builds that failed, and of those not built because of them.
-  const failedNames: string[] = [];
+  const failures: Array<{ name: string; error: Error }> = [];
   const skippedNames: string[] = [];
 
   const ready = (d: FinalizedDerivation) =>
@@ -522,7 +529,7 @@ export async function realise(
         })
         .catch((e: Error) => {
           failed.push(p);
-          failedNames.push(d.name);
+          failures.push({ name: d.name, error: e });
           firstError ??= e;
           // A build stopped by an interrupt did not fail: the caller says "interrupted".
           if (!opts.signal?.aborted) emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
@@ -542,6 +549,6 @@ export async function realise(
     if (firstError && !opts.keepGoing && running.size === 0) break;
   }
   await Promise.allSettled(running.values());
-  if (firstError) throw keptGoing(firstError, failedNames, skippedNames, built.map((p) => lowerer.derivations.get(p)!));
+  if (firstError) throw keptGoing(firstError, failures, skippedNames, built.map((p) => lowerer.derivations.get(p)!));
   return { built, failed, checked };
 }

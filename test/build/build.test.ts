@@ -149,6 +149,7 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     const t = (name: string, build: string, inputs: Package[] = []) =>
       definePackage({ name, version: v, buildSystem: trivial, nativeInputs: [bash, coreutils], inputs, arguments: { phases: { build } }, ...meta });
     const bad = t('kg-bad', 'exit 3');
+    const bad2 = t('kg-bad2', 'exit 4');
     const dependent = t('kg-dependent', 'echo x > "$out/x"', [bad]);
     // The fine one has a source to download: counted apart from the builds.
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-kg-'));
@@ -160,11 +161,14 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       arguments: { phases: { build: 'cp "$src" "$out/x"' } }, ...meta,
     });
     const l = new Lowerer(store.storeDir);
-    await l.prepare([dependent, fine]);
-    const roots = [dependent, fine].map((p) => l.lowerGrafted(p));
+    await l.prepare([dependent, fine, bad2]);
+    const roots = [dependent, fine, bad2].map((p) => l.lowerGrafted(p));
     await instantiate(store, l, roots.map((r) => r.drvPath));
     const e = await realise(store, l, roots.map((r) => r.drvPath), { cores: 2, keepGoing: true }).then(() => undefined, (x: Error) => x);
-    expect(e?.message).toMatch(new RegExp(`\n1 build failed: kg-bad-${v}\n1 not built, as it depends on a failed build: kg-dependent-${v}\n1 built, 1 downloaded$`));
+    // Every failure said, with why and its log, not only the first.
+    expect(e?.message).toMatch(new RegExp(`\n2 builds failed:\n(  kg-bad2?-${v}: .*\.log\n){2}1 not built, as it depends on a failed build: kg-dependent-${v}\n1 built, 1 downloaded$`));
+    expect(e?.message).toMatch(new RegExp(`\n  kg-bad-${v}: its builder exited with status 3; log: \\S+kg-bad-${v}-\\w+\\.log\n`));
+    expect(e?.message).toMatch(new RegExp(`\n  kg-bad2-${v}: its builder exited with status 4; log: \\S+kg-bad2-${v}-\\w+\\.log\n`));
     expect(store.isValid(roots[1]!.outputs['out']!)).toBe(true);
     expect(store.isValid(roots[0]!.outputs['out']!)).toBe(false);
     rmSync(dir, { recursive: true, force: true });
