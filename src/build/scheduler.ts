@@ -315,6 +315,41 @@ function keepTree(store: LocalStore, tmp: string, name: string): string {
 }
 
 /**
+ * The first few paths (relative, `./x`) at which two trees differ: in kind, mode's execute bit,
+ * contents or link target, or present in one only. For saying where a build is not reproducible.
+ */
+export function differences(a: string, b: string, max = 5): string[] {
+  const found: string[] = [];
+  const walk = (rel: string): void => {
+    if (found.length >= max) return;
+    const pa = join(a, rel);
+    const pb = join(b, rel);
+    let sa;
+    let sb;
+    try {
+      sa = lstatSync(pa);
+      sb = lstatSync(pb);
+    } catch {
+      found.push(`./${rel}`);
+      return;
+    }
+    const kind = (st: typeof sa) => (st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f');
+    if (kind(sa) !== kind(sb) || (sa.mode & 0o100) !== (sb.mode & 0o100)) {
+      found.push(`./${rel}`);
+      return;
+    }
+    if (sa.isDirectory()) {
+      const names = [...new Set([...readdirSync(pa), ...readdirSync(pb)])].sort();
+      for (const n of names) walk(rel ? `${rel}/${n}` : n);
+    } else if (sa.isSymbolicLink() ? readlinkSync(pa) !== readlinkSync(pb) : sa.size !== sb.size || !readFileSync(pa).equals(readFileSync(pb))) {
+      found.push(`./${rel}`);
+    }
+  };
+  walk('');
+  return found.map((f) => (f === './' ? '.' : f));
+}
+
+/**
  * Store paths that an output mentions but that are neither its inputs' closure nor its own
  * outputs: a build can only see its inputs, so such a path was written in by hand (or leaked
  * from the host) and would dangle wherever the closure is copied. Found by pattern over every
@@ -464,15 +499,19 @@ export async function realise(
                         '`tsdsl verify --check-contents` lists damaged items. To replace it, collect it (drop its roots and those of the items that refer to it, then `tsdsl gc`) and build again',
                     );
                   }
+                  // Which files differ, before the trees move.
+                  const differing = differences(reference[o]!, path);
+                  // --rounds: the first round's tree is kept too, for comparing the two (diffoscope
+                  // A B); kept first, so that its number is the lower one.
+                  const firstTmp = first?.tmp;
+                  const firstKept = opts.keepFailed && firstTmp ? keepTree(store, firstTmp, d.name) : undefined;
+                  if (firstKept) first = undefined;
                   const kept = opts.keepFailed ? keepTree(store, tmp, d.name) : undefined;
                   keep = kept !== undefined;
-                  // --rounds: the first round's tree is kept too, for comparing the two (diffoscope A B).
-                  const firstTmp = first?.tmp;
-                  const firstKept = kept && firstTmp ? keepTree(store, firstTmp, d.name) : undefined;
-                  if (firstKept) first = undefined;
                   const where = (dir: string, from: string, p: string) => `${dir}${p.slice(from.length)}`;
+                  const files = differing.length ? ` in ${differing.join(', ')}` : '';
                   throw new BuildError(
-                    `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds (NAR sha256 ${a} vs ${b}); ` +
+                    `${d.drvPath} is not reproducible: output \`${o}\` differs between two builds${files} (NAR sha256 ${a} vs ${b}); ` +
                       (firstKept
                         ? `the first build is kept in ${where(firstKept, firstTmp!, reference[o]!)} and the second in ${where(kept!, tmp, path)}`
                         : kept

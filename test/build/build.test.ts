@@ -255,7 +255,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       arguments: { phases: { build: 'cat /proc/sys/kernel/random/uuid > "$out/id"' } },
       ...meta,
     });
-    await expect(build(p, { rounds: 2 })).rejects.toThrow(/is not reproducible: output `out` differs between two builds .*; run again with -K to keep both builds$/);
+    // Where: the file that differs.
+    await expect(build(p, { rounds: 2 })).rejects.toThrow(/is not reproducible: output `out` differs between two builds in \.\/id \(NAR sha256 .*; run again with -K to keep both builds$/);
     const l = new Lowerer(store.storeDir);
     await l.prepare([p]);
     const out = l.lowerGrafted(p).outputs['out']!;
@@ -265,6 +266,9 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     const [, first, kept] = /the first build is kept in (\S+) and the second in (\S+)$/.exec(e?.message ?? '') ?? [];
     expect(first).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/out-out$`));
     expect(kept).toMatch(new RegExp(`^${root}/var/kept/trivial-nondet-[^/]+-\\d+/out-out$`));
+    // Numbered in order: the first build's copy has the lower number.
+    const number = (dir: string) => Number(/-(\d+)\/out-out$/.exec(dir)![1]);
+    expect(number(first!)).toBeLessThan(number(kept!));
     expect(readFileSync(join(first!, 'id'), 'utf8')).not.toBe(readFileSync(join(kept!, 'id'), 'utf8'));
     // A new store handle (as the next command opens) cleans dead processes' temporary files, not this.
     openStore({ root, storeDir: '/tsdsl/store', durable: false }).close();
