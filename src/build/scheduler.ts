@@ -278,7 +278,13 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
       result.code === 127 && d.drv.builder === '/bin/sh'
         ? '\nIts builder is /bin/sh, and the sandbox holds only the declared inputs: add bash (and coreutils, and what the script runs) to the nativeInputs of a trivial package.'
         : fullDisk(store.root);
-    throw new BuildError(`building ${d.drvPath} failed: ${why}.${hint}\nLast lines of the log:\n${tail(log, 40)}\nThe whole log: ${log}`);
+    const last = tail(log, 40);
+    // What to do next: a failed test suite can be left out; a failed build can be looked into.
+    const next = [
+      /^tsdsl: the build failed in (the check phase|arguments\.phases\.(check|preCheck|postCheck)) /m.test(last) ? 'Its test suite failed: --without-tests=PACKAGE builds it without running the tests.' : '',
+      !opts.keepFailed && !result.killed ? 'To look into the build tree (config.log, …), build again with -K (--keep-failed): it is then kept.' : '',
+    ].filter(Boolean);
+    throw new BuildError(`building ${d.drvPath} failed: ${why}.${hint}\nLast lines of the log:\n${last}\nThe whole log: ${log}${next.map((n) => `\n${n}`).join('')}`);
   }
   return outputs;
 }
