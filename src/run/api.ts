@@ -22,7 +22,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, normalize, resolve } from 'node:path';
+import { join, normalize, posix, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
@@ -41,6 +41,7 @@ import {
   currentHost,
   findEngine,
   probe,
+  resolveInView,
   runEngines,
   runScratch,
   which,
@@ -135,10 +136,11 @@ export function parseBind(b: BindRequest, writable: boolean, cwd = process.cwd()
  * it, such as `/`), a path inside it, or the kernel's `/proc`, `/dev` and `/sys`; and targets
  * inside `/proc` or `/sys`, which no rootless mount can reach.
  */
-export function checkBindTargets(binds: readonly Bind[], storeDir: string): void {
+export function checkBindTargets(binds: readonly Bind[], storeDir: string, root?: string): void {
   for (const b of binds) {
     const target = normalize(b.target).replace(/(.)\/+$/, '$1');
     const flag = `${b.writable ? '--share' : '--expose'}=${b.source === b.target ? b.source : `${b.source}=${b.target}`}`;
+    const linked = root === undefined ? undefined : storeLinkAt(root, storeDir, target);
     const hides =
       target === storeDir || isAncestor(target, storeDir)
         ? `the store (${storeDir}), which the programs run from`
@@ -148,9 +150,26 @@ export function checkBindTargets(binds: readonly Bind[], storeDir: string): void
             ? `the container's ${target}, which programs need`
             : ['/proc', '/sys'].some((k) => isAncestor(k, target))
               ? `a path of the kernel's ${target.split('/')[1] === 'proc' ? '/proc' : '/sys'}, where nothing can be mounted without root`
-              : undefined;
+              : linked !== undefined
+                ? `${linked.at === target ? linked.store : `a path inside ${linked.store}`}, in the store: in the pack, \`${linked.at}\` is a link there (-S)`
+                : undefined;
     if (hides) throw new TsdslError(`${flag}: binding onto \`${target}\` would hide ${hides}; choose another target, e.g. ${b.writable ? '--share' : '--expose'}=${b.source}=/data`);
   }
+}
+
+/**
+ * Where in the store `target` (or the directory it would be made in, `at`) leads in an unpacked
+ * pack, through its links (`-S /bin=bin` makes /bin lead to the profile's bin): an engine that
+ * follows the link would mount over that store path. Undefined when it does not lead there.
+ */
+function storeLinkAt(root: string, storeDir: string, target: string): { at: string; store: string } | undefined {
+  const inStore = join(root, storeDir);
+  for (const at of [target, posix.dirname(target)]) {
+    if (at === '/') continue;
+    const host = resolveInView(root, [], at);
+    if (host !== undefined && isAncestor(inStore, host)) return { at, store: host.slice(root.length) };
+  }
+  return undefined;
 }
 
 function splitBind(s: string): [string, string | undefined] {
@@ -304,7 +323,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
         `\`${packFile}\` is a directory but not an unpacked pack: it holds no store (no \`*-profile\` item, no .${storeDir}); give a pack made by \`tsdsl pack\`, or the directory one was unpacked into`,
       );
     }
-    if (root) checkBindTargets(binds, storeDir);
+    if (root) checkBindTargets(binds, storeDir, root);
     const env: Record<string, string> = {};
     // A docker image's configuration: its Env when there is no profile to read, and with no
     // command given, the command it runs (`--entry-point`), as `docker run IMAGE` runs it.

@@ -254,6 +254,14 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     expect(unknown!.error).toMatch(/unknown run engine `magic`/);
     expect(missing!.error).toMatch(/nope\.tar\.gz` does not exist/);
     expect(notInPack!.error).toMatch(/command `no-such-program` not found/);
+    // A bind onto a link of the pack into the store (-S /bin=bin): the engines that follow the
+    // link would mount over the store item's directory.
+    const [linked, inside] = api([
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'], share: [`${f!.work}=/bin`] },
+      { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'true'], expose: [`${f!.work}=/bin/more`] },
+    ]);
+    expect(linked!.error).toMatch(/^--share=\S+=\/bin: binding onto `\/bin` would hide \/tsdsl\/store\/[0-9a-z]{32}-[^/]+\/bin, in the store: in the pack, `\/bin` is a link there \(-S\); choose another target/);
+    expect(inside!.error).toMatch(/binding onto `\/bin\/more` would hide a path inside \/tsdsl\/store\/\S+\/bin, in the store: in the pack, `\/bin` is a link there/);
     // A gzip docker-archive, which podman cannot load: said before podman fails on it.
     if (availability.get('podman')?.ok) {
       const gz = join(f!.dir, 'fixture-docker.tar.gz');
