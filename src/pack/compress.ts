@@ -262,8 +262,10 @@ function commandSink(fd: number, command: string, args: readonly string[], debia
   };
 }
 
-// A blocking pipe yields to the event loop (signals, timers) after this many bytes.
+// A blocking pipe yields to the event loop (signals, timers) after this many bytes, or this many
+// milliseconds: a slow compressor (xz takes 16 MiB in several seconds) must not hold a signal.
 const BLOCKING_TURN = 16 * 1024 * 1024;
+const BLOCKING_TURN_MS = 100;
 
 /**
  * The two ends of a new pipe with blocking I/O, made through a FIFO (Node has no pipe(2)):
@@ -321,6 +323,7 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
   const watched = watchCommand(child, command, args, debianPackage, closeWriteEnd);
   const { exited } = watched;
   let sinceTurn = 0;
+  let lastTurn = performance.now();
   return {
     async write(chunk, release) {
       if (watched.error) throw watched.error;
@@ -336,9 +339,10 @@ function blockingCommandSink(fd: number, command: string, args: readonly string[
       }
       release?.();
       sinceTurn += chunk.length;
-      if (sinceTurn >= BLOCKING_TURN) {
+      if (sinceTurn >= BLOCKING_TURN || performance.now() - lastTurn >= BLOCKING_TURN_MS) {
         sinceTurn = 0;
         await nextTurn();
+        lastTurn = performance.now();
       }
     },
     async close() {

@@ -121,6 +121,22 @@ describe('compression', () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('gives the event loop turns while a slow compressor takes its input (a signal is not held for long)', async () => {
+    // xz -9 on random bytes takes them at about 1-2 MB/s: 4 MiB is seconds, far below the
+    // 16 MiB after which a turn came before.
+    const sink = openCompressedFile(join(dir, 'slow.xz'), findCompressor('xz'), { level: 9 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 50);
+    try {
+      const data = randomBytes(4 << 20);
+      for (let off = 0; off < data.length; off += 256 << 10) await sink.write(data.subarray(off, off + (256 << 10)));
+      expect(ticks).toBeGreaterThan(2);
+    } finally {
+      clearInterval(timer);
+      await sink.close();
+    }
+  });
+
   it('reports a compressor that fails', async () => {
     const file = join(dir, 'bad');
     // xz with a level it rejects at run time is hard to provoke; a missing command is not.
