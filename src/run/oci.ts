@@ -57,6 +57,18 @@ function cli(host: Host, kind: OciKind): Cli | undefined {
   return { bin, global: [], env };
 }
 
+const CAP_SYS_RESOURCE = 24;
+
+/** Whether this process has capability `bit` in its effective set (/proc/self/status). */
+function hasCapability(bit: number): boolean {
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return eff === undefined || ((BigInt(`0x${eff}`) >> BigInt(bit)) & 1n) === 1n;
+  } catch {
+    return true;
+  }
+}
+
 /** Whether /etc/subuid gives the user subordinate ids (needed by `--userns keep-id`). */
 function hasSubuids(host: Host): boolean {
   try {
@@ -210,6 +222,9 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
       if (host.uid !== 0) {
         const u = usernsAvailability(host);
         if (!u.ok) return { ok: false, reason: `rootless Podman needs user namespaces: ${u.reason}` };
+      } else if (!hasCapability(CAP_SYS_RESOURCE)) {
+        // Root in a container, say: runc then fails to set the container's rlimits (exit 126).
+        return { ok: false, reason: 'podman as root sets the container\'s rlimits, which needs CAP_SYS_RESOURCE, and this root lacks it (a container\'s root, say); run tsdsl as an unprivileged user (rootless podman works there), or use --engine userns' };
       }
       const r = probe([c.bin, ...c.global, 'info', '--format', '{{.Version.Version}} {{.Host.OCIRuntime.Name}}'], { env: c.env, timeoutMs: 30_000 });
       if (!r.ok) return { ok: false, reason: `\`podman info\` fails: ${lastLine(r.stderr)}` };

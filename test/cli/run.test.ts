@@ -155,6 +155,14 @@ describe.skipIf(!support.ok)('tsdsl run', () => {
     const no = asTester(['run', '--explain', '--engine=proot'], { PATH: '/nonexistent' });
     expect(no.status).toBe(1);
     expect(no.stdout).toMatch(/proot\s+no\s+`proot` is not on PATH/);
+    // Root without CAP_SYS_RESOURCE (a container's root, as here): podman's runc cannot set the
+    // container's rlimits, and --explain says so rather than that podman works.
+    const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+    if (process.getuid?.() === 0 && ((capEff >> 24n) & 1n) === 0n && spawnSync('podman', ['--version']).status === 0) {
+      const rootPodman = tsdsl(['run', '--explain', '--engine=podman']);
+      expect(rootPodman.code).toBe(1);
+      expect(rootPodman.stdout).toMatch(/podman\s+no\s+podman as root sets the container's rlimits, which needs CAP_SYS_RESOURCE, and this root lacks it/);
+    } else console.log('podman as root without CAP_SYS_RESOURCE: not this host (not root, the capability held, or no podman)');
   });
 
   it('refuses archives that are not packs or would write outside the cache', () => {
