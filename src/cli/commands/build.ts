@@ -5,7 +5,7 @@ import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
 import { err, out } from '../command.js';
-import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, commandWithPackageOptions, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
@@ -112,6 +112,18 @@ export const command: Command = {
         return 0;
       }
       const paths = results.flatMap((r) => Object.values(r.outputs));
+      // --check compares a rebuild with the store: as Nix's, it refuses what is not there, before
+      // building it (and its whole closure) with nothing to compare it with.
+      if (args.values['check']) {
+        const valid = store.validAmong(paths);
+        // The words the user gave for them (one a package), else the packages' names.
+        const words = packages.length === args.positionals.length ? args.positionals : packages.map((p) => p.name);
+        const unbuilt = words.filter((_, i) => Object.values(results[i]?.outputs ?? {}).some((o) => !valid.has(o)));
+        if (unbuilt.length) {
+          const them = unbuilt.length === 1 ? `\`${unbuilt[0]}\` is` : `${unbuilt.map((u) => `\`${u}\``).join(', ')} are`;
+          throw new TsdslError(`tsdsl build --check: ${them} not built, so there is nothing to compare a rebuild with; build ${unbuilt.length === 1 ? 'it' : 'them'} first (\`${commandWithPackageOptions('build', args, unbuilt)}\`), then check`);
+        }
+      }
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
       if (!upToDate) {
