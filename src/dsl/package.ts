@@ -433,6 +433,9 @@ function checkArguments(args: unknown, bs: BuildSystem | undefined, problems: st
         const systems = `${owners.join(' and ')} build system${owners.length > 1 ? 's' : ''}`;
         const choose = owners.map((o) => `\`buildSystem: ${o}\``).join(' or ');
         problems.push(`argument \`${k}\` belongs to the ${systems}, not to ${bs.name}: choose ${choose}${alt} (the ${bs.name} build system takes: ${known.join(', ')})`);
+      } else if (isPhaseName(k, bs.phases)) {
+        // `postBuild: '…'` written beside the flags: phases and their pre/post steps go in `phases`.
+        problems.push(`unknown argument \`${k}\`: a phase or a step before or after one goes in \`phases\`: \`arguments: { phases: { ${k}: '…' } }\``);
       } else problems.push(`unknown argument \`${k}\`${didYouMean(k, known)} (the ${bs.name} build system takes: ${known.join(', ')})`);
       continue;
     }
@@ -1246,4 +1249,10 @@ export function ancestors(p: Package): Package[] {
 /** Every direct dependency: inputs, native inputs and propagated inputs, in that order. */
 export function directInputs(p: Package): readonly Package[] {
   return [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs];
+}
+
+/** A phase of the build system (`build`), or a step before or after one (`preBuild`, `postInstall`). */
+function isPhaseName(k: string, phases: readonly string[]): boolean {
+  const m = /^(?:pre|post)([A-Z]\w*)$/.exec(k);
+  return phases.includes(k) || (m !== null && phases.includes(m[1]!.charAt(0).toLowerCase() + m[1]!.slice(1)));
 }

@@ -243,6 +243,11 @@ describe('definePackage', () => {
     const e5 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { cmakeFlags: ['-DX=1'] } }));
     // It is cmake's first, whatever it looks like; the close name of gnu's comes after.
     expect(e5.message).toMatch(/argument `cmakeFlags` belongs to the cmake build system, not to gnu: choose `buildSystem: cmake`, or write `makeFlags` if you meant the gnu build system's \(the gnu build system takes: /);
+    // A phase, or a step before or after one, written beside the flags: it goes in `phases`.
+    for (const k of ['postBuild', 'preConfigure', 'install']) {
+      const e6 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { [k]: 'true' } as never }));
+      expect(e6.message, k).toContain(`unknown argument \`${k}\`: a phase or a step before or after one goes in \`phases\`: \`arguments: { phases: { ${k}: '…' } }\``);
+    }
   });
 
   it('requires a build system and says how to add one', () => {
