@@ -183,7 +183,7 @@ export class Collection {
       }
     }
     if (errors.length === 1) throw new TsdslError(errors[0]!);
-    if (errors.length) throw new TsdslError(errors.map((e) => `- ${e}`).join('\n'));
+    if (errors.length) throw new TsdslError(`${errors.length} problems with the packages given:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
     return out;
   }
 
