@@ -115,7 +115,7 @@ describe('tsdsl size', () => {
     const r = run(['size', 'hwloc']);
     expect(r.code, r.stderr).toBe(0);
     const [head, first, second, total] = lines(r.stdout);
-    expect(head).toMatch(/^store item +total +self +share$/);
+    expect(head).toMatch(/^store item +total MiB +self MiB +share$/);
     expect(first).toMatch(new RegExp(`^${out} +0\\.38 +0\\.096 +2[0-9]\\.\\d%$`));
     expect(second).toMatch(new RegExp(`^${lib} +0\\.29 +0\\.29 +7[0-9]\\.\\d%$`));
     expect(total).toBe('total: 0.38 MiB');
@@ -238,23 +238,26 @@ describe('tsdsl gc', () => {
       s.addRoot(out, link);
     });
     expect(run(['gc', '--list-roots']).stdout).toBe(`${link}\t${out}\n`);
-    expect(lines(run(['gc', '--list-live']).stdout)).toEqual([lib, out].sort());
-    expect(lines(run(['gc', '--list-dead']).stdout)).toEqual(all.filter((p) => p !== out && p !== lib));
+    // The root's closure, and the derivation that built it with its own (keep-derivations).
+    const live = withStore((s) => [lib, out, ...s.queryRequisites([drvPath])]).sort();
+    expect(lines(run(['gc', '--list-live']).stdout)).toEqual(live);
+    expect(lines(run(['gc', '--list-dead']).stdout)).toEqual(all.filter((p) => !live.includes(p)));
   });
 
   it('--dry-run deletes nothing; gc deletes the dead items and says how much it freed', () => {
     const before = withStore((s) => s.allValidPaths());
+    const live = withStore((s) => [lib, out, ...s.queryRequisites([drvPath])]).sort();
     const dry = run(['gc', '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(lines(dry.stdout).sort()).toEqual(before.filter((p) => p !== out && p !== lib));
+    expect(lines(dry.stdout).sort()).toEqual(before.filter((p) => !live.includes(p)));
     expect(dry.stderr).toMatch(/^would free about [\d.]+ MiB in \d+ items\n$/);
     expect(withStore((s) => s.allValidPaths())).toEqual(before);
 
     const r = run(['gc']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^freed [\\d.]+ MiB in ${before.length - 2} items\\n$`));
-    expect(withStore((s) => s.allValidPaths())).toEqual([lib, out].sort());
+    expect(r.stderr).toMatch(new RegExp(`^freed [\\d.]+ MiB in ${before.length - live.length} items\\n$`));
+    expect(withStore((s) => s.allValidPaths())).toEqual(live);
     expect(run(['gc', '--list-dead']).stdout).toBe('');
     expect(run(['gc']).stderr).toBe('freed 0.0 MiB in 0 items\n');
     // A root whose link is gone is dropped, and said apart from the items.

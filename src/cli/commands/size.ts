@@ -14,10 +14,10 @@ import { closureSizes, type SizeEntry } from '../../store/gc.js';
 export function formatSizes({ items, total }: { items: readonly SizeEntry[]; total: number }): string {
   const width = Math.max('store item'.length, ...items.map((i) => i.path.length));
   // The last column is the item's own size as a share of the whole closure's.
-  const lines = [`${'store item'.padEnd(width)}  ${'total'.padStart(8)}  ${'self'.padStart(8)}  ${'share'.padStart(6)}`];
+  const lines = [`${'store item'.padEnd(width)}  ${'total MiB'.padStart(9)}  ${'self MiB'.padStart(9)}  ${'share'.padStart(6)}`];
   for (const i of items) {
     const share = total > 0 ? ((100 * i.self) / total).toFixed(1) : '0.0';
-    lines.push(`${i.path.padEnd(width)}  ${mib(i.total).padStart(8)}  ${mib(i.self).padStart(8)}  ${share.padStart(5)}%`);
+    lines.push(`${i.path.padEnd(width)}  ${mib(i.total).padStart(9)}  ${mib(i.self).padStart(9)}  ${share.padStart(5)}%`);
   }
   lines.push(`total: ${mib(total)} MiB`);
   return lines.join('\n') + '\n';
