@@ -184,8 +184,17 @@ function planImage(input: PackInput, options: PackOptions): ImagePlan {
     }
     const entries = planTar(tree);
     const comment = layerComment(items, last);
-    // A legacy layer id, like `docker save`'s: a hash of the layer's description and its parent.
-    const id = createHash('sha256').update(`${parent}\n${comment}\n${paths.join('\n')}`).digest('hex');
+    // A legacy layer id, like `docker save`'s: a hash of its parent and of what it holds (every
+    // member's name, kind, mode, size and link target, and the bytes tsdsl writes itself: the
+    // -S links, the profile's files); files of store items are named by their store paths.
+    const h = createHash('sha256').update(`${parent}\n${comment}\n${paths.join('\n')}\n`);
+    for (const e of entries) {
+      h.update(e.name).update(`\0${e.type}\0${e.mode}\0${e.size}\0`);
+      if (e.linkname) h.update(e.linkname);
+      if (e.content) h.update(e.content);
+      h.update('\n');
+    }
+    const id = h.digest('hex');
     parent = id;
     return { entries, size: tarSize(entries), comment, id };
   });
