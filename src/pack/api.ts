@@ -232,6 +232,9 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
       'a gzip-compressed docker-archive is for `docker load` only: skopeo 1.9 and `podman load` (and so `tsdsl run --engine=podman`) fail on it with "invalid tar header"; use -C xz or zstd, or leave -C out',
     );
   }
+  if (format.name === 'oci' && request.compression === 'zstd') {
+    warn('zstd-compressed OCI layers are read by skopeo and podman, but not by umoci 0.4 (as Debian 12 ships it): "blob is not correct mediatype"; use -C gzip (the default) for umoci');
+  }
   // Options of some formats only: an option the format would drop is an error, as -R's is.
   const image = format.name === 'docker' || format.name === 'oci';
   if (request.maxLayers !== undefined && !image) throw new TsdslError(`--max-layers applies to -f docker and -f oci images; it does not apply to -f ${format.name} (drop it)`);

@@ -169,5 +169,8 @@ describe.skipIf(!support.ok)('tsdsl pack -R / -RR of hwloc', () => {
     // A gzipped docker-archive is for docker load only: said before anything is built.
     const gz = tsdsl(['pack', '-f', 'docker', '-C', 'gzip', '-o', '/nonexistent/x.tar.gz', 'hwloc'], { env });
     expect(gz.stderr).toMatch(/^tsdsl: warning: a gzip-compressed docker-archive is for `docker load` only: skopeo 1\.9 and `podman load`/);
+    // zstd OCI layers are beyond Debian's umoci: said too.
+    const zst = tsdsl(['pack', '-f', 'oci', '-C', 'zstd', '-o', '/nonexistent/x.tar', 'hwloc'], { env });
+    expect(zst.stderr).toMatch(/^tsdsl: warning: zstd-compressed OCI layers are read by skopeo and podman, but not by umoci 0\.4/);
   });
 });
