@@ -339,8 +339,15 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
       reject(new TsdslError(`cannot start \`${cmd}\`: ${e.code === 'ENOENT' ? 'no such file' : e.message}; check that it is installed`, { cause: e }));
     });
     child.once('close', (code, signal) => {
-      cleanup();
-      resolve({ code: exitCode(code, signal), forwarded });
+      // A signal that came with the command's end (a Ctrl-C reaches the whole process group)
+      // may wait in libuv's signal pipe until the next poll: two turns of the loop take it in,
+      // so that `forwarded` says it (PRoot reports a signalled command as 255).
+      setImmediate(() =>
+        setImmediate(() => {
+          cleanup();
+          resolve({ code: exitCode(code, signal), forwarded });
+        }),
+      );
     });
   });
 }
