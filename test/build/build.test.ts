@@ -296,7 +296,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       if (/building slow-/.test(stderr)) setTimeout(() => child.kill('SIGINT'), 1000);
     });
     const code = await new Promise<number | null>((done) => child.on('close', done));
-    expect(stderr).toMatch(/tsdsl: error: interrupted; what was built so far stays in the store\n$/);
+    // Which build it stopped, and where its log is.
+    expect(stderr).toMatch(/tsdsl: error: interrupted while building slow-\d+-1 \(log: \S+\/var\/log\/slow-\d+-1-\w+\.log\); what was built so far stays in the store\n$/);
     expect(stderr).not.toMatch(/^failed: /m); // interrupted, not failed
     expect(code).toBe(130);
     // A closed terminal or a dropped ssh connection (SIGHUP) stops it as cleanly: exit 128 + 1.
@@ -307,7 +308,7 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       if (/building slow-/.test(hupErr)) setTimeout(() => hup.kill('SIGHUP'), 1000);
     });
     expect(await new Promise<number | null>((done) => hup.on('close', done))).toBe(129);
-    expect(hupErr).toMatch(/tsdsl: error: interrupted \(SIGHUP\); what was built so far stays in the store\n$/);
+    expect(hupErr).toMatch(/tsdsl: error: interrupted \(SIGHUP\) while building slow-\d+-1 \(log: \S+\); what was built so far stays in the store\n$/);
     // Its log says how it ended, not just stops as a running build's does.
     const log = spawnSync(process.execPath, [BIN, 'log', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(log.stdout).toMatch(/(^|\n)tsdsl: the build stopped here: it was interrupted\n$/);

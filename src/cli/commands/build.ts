@@ -231,6 +231,7 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   for (const s of SIGNALS) process.once(s, onSignal);
   let built: readonly string[] = [];
   let checked: readonly string[] = [];
+  const active = new Map<string, string>();
   try {
     ({ built, checked } = await realise(store, lowerer, roots, {
       ...settings,
@@ -240,7 +241,12 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
       ...(rounds !== undefined ? { rounds } : {}),
       ...(args.values['timeout'] !== undefined ? { timeoutMs: (args.values['timeout'] as number) * 1000 } : {}),
       ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
-      onEvent: reporter.event,
+      onEvent: (e) => {
+        // Which builds run, to say which an interrupt stopped.
+        if (e.kind === 'start') active.set(e.drvPath, e.name);
+        else if (e.kind === 'done' || e.kind === 'fail') active.delete(e.drvPath);
+        reporter.event(e);
+      },
       signal: controller.signal,
     }));
   } catch (e) {
@@ -251,7 +257,14 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     reporter.close();
     for (const s of SIGNALS) process.off(s, onSignal);
   }
-  if (controller.signal.aborted) throw interruptedError(received);
+  if (controller.signal.aborted) {
+    const e = interruptedError(received);
+    if (active.size === 0) throw e;
+    // The builds it stopped, and where their logs (which say so at their end) are.
+    const { logPath } = await import('../../build/scheduler.js');
+    const stopped = [...active].map(([drvPath, name]) => `${name} (log: ${logPath(store, drvPath)})`);
+    throw new TsdslError(`${e.message.replace(/;/, ` while building ${stopped.join(', ')};`)}`, { exitCode: e.exitCode });
+  }
   // A comparison that found no difference says so (a difference is an error); a package that
   // was not in the store was built, with nothing to compare it to.
   if (args.values['quiet']) return;
