@@ -21,6 +21,7 @@ import type { Lowerer } from '../derivation/lower.js';
 import type { LocalStore, PathLock, RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
 import { builtins } from './builtins.js';
+import { defaultDownloadCache } from './fetch.js';
 import { instantiate } from '../derivation/instantiate.js';
 import { bootstrapRootfs } from './rootfs.js';
 import { checkSandboxSupport, runSandboxed } from './sandbox.js';
@@ -28,7 +29,8 @@ import { compareStrings } from '../compare.js';
 
 /** What the scheduler tells the user interface. */
 export type BuildEvent =
-  | { kind: 'plan'; build: string[]; fetch: string[] }
+  /** `cached`: the downloads whose file the download cache holds already (copied, not fetched). */
+  | { kind: 'plan'; build: string[]; fetch: string[]; cached: string[] }
   | { kind: 'start'; drvPath: string; name: string }
   /** Another process holds the outputs' lock (it is building them); `pid` is its process. */
   | { kind: 'wait'; drvPath: string; name: string; pid: string }
@@ -76,6 +78,17 @@ function keptGoing(first: Error, failed: ReadonlyArray<{ name: string; error: Er
   const downloads = built.filter((d) => Object.values(d.drv.outputs).some((o) => o.hash !== '')).length;
   lines.push(`${built.length - downloads} built${downloads ? `, ${downloads} downloaded` : ''}`);
   return new BuildError(lines.join('\n'));
+}
+
+/** Whether a download's file is in the download cache already (`builtin:fetchurl` then copies it). */
+export function inDownloadCache(d: FinalizedDerivation): boolean {
+  const out = d.drv.outputs['out'];
+  if (d.drv.builder !== 'builtin:fetchurl' || !out || out.hashAlgo !== 'sha256' || !/^[0-9a-f]{64}$/.test(out.hash)) return false;
+  try {
+    return existsSync(join(defaultDownloadCache(), out.hash));
+  } catch {
+    return false; // a setting that is wrong: said when the download runs
+  }
 }
 
 /** The derivations among `roots`' closure whose outputs are not all valid, in build order. */
@@ -436,10 +449,12 @@ export async function realise(
     // Also rebuild the roots themselves even though they are valid.
     for (const r of roots) if (!todo.some((d) => d.drvPath === r)) todo.push(lowerer.derivations.get(r)!);
   }
+  const fetch = todo.filter((d) => isFixedOutput(d.drv));
   emit({
     kind: 'plan',
     build: todo.filter((d) => !isFixedOutput(d.drv)).map((d) => d.drvPath),
-    fetch: todo.filter((d) => isFixedOutput(d.drv)).map((d) => d.drvPath),
+    fetch: fetch.map((d) => d.drvPath),
+    cached: fetch.filter(inDownloadCache).map((d) => d.drvPath),
   });
   if (todo.some((d) => !d.drv.builder.startsWith('builtin:'))) {
     const support = checkSandboxSupport();

@@ -49,18 +49,27 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
   };
   if (tty) timer = setInterval(draw, 250).unref();
 
-  // The fixed-output derivations of the plan: downloads, said as such.
+  // The fixed-output derivations of the plan: downloads, said as such (or copies, when the
+  // download cache holds the file already).
   const fetches = new Set<string>();
+  const cached = new Set<string>();
+  const doing = (drvPath: string, name: string, done: boolean): string =>
+    cached.has(drvPath)
+      ? `${done ? 'copied' : 'copying'} ${name} from the download cache`
+      : `${fetches.has(drvPath) ? (done ? 'downloaded' : 'downloading') : done ? 'built' : 'building'} ${name}`;
   return {
     event(e) {
       switch (e.kind) {
-        case 'plan':
+        case 'plan': {
           for (const d of e.fetch) fetches.add(d);
-          if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download`);
+          for (const d of e.cached) cached.add(d);
+          const copies = !e.cached.length ? '' : e.cached.length === e.fetch.length ? ' (all in the download cache)' : ` (${e.cached.length} of them in the download cache)`;
+          if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download${copies}`);
           break;
+        }
         case 'start':
           active.set(e.drvPath, { name: e.name, phase: 'start', line: '', started: Date.now() });
-          if (!tty) say(`${fetches.has(e.drvPath) ? 'downloading' : 'building'} ${e.name}`);
+          if (!tty) say(doing(e.drvPath, e.name, false));
           draw();
           break;
         case 'wait':
@@ -85,7 +94,7 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
         case 'done':
           active.delete(e.drvPath);
           if (e.elsewhere) say(`${e.name} was ${fetches.has(e.drvPath) ? 'downloaded' : 'built'} by another tsdsl meanwhile`);
-          else say(`${fetches.has(e.drvPath) ? 'downloaded' : 'built'} ${e.name} in ${(e.ms / 1000).toFixed(1)} s`);
+          else say(`${doing(e.drvPath, e.name, true)} in ${(e.ms / 1000).toFixed(1)} s`);
           break;
         case 'fail':
           active.delete(e.drvPath);

@@ -4,6 +4,7 @@
  * out, with exit code 1, never an "internal error", and never a hang.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,13 +134,38 @@ describe('progress off a terminal', () => {
     let text = '';
     const stream = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
     const r = progressReporter({ stream });
-    r.event({ kind: 'plan', build: ['/s/b-hwloc.drv'], fetch: ['/s/f-hwloc.tar.bz2.drv'] });
+    r.event({ kind: 'plan', build: ['/s/b-hwloc.drv'], fetch: ['/s/f-hwloc.tar.bz2.drv', '/s/f-x.deb.drv'], cached: ['/s/f-x.deb.drv'] });
     r.event({ kind: 'start', drvPath: '/s/f-hwloc.tar.bz2.drv', name: 'hwloc.tar.bz2' });
     r.event({ kind: 'done', drvPath: '/s/f-hwloc.tar.bz2.drv', name: 'hwloc.tar.bz2', ms: 1500 });
+    r.event({ kind: 'start', drvPath: '/s/f-x.deb.drv', name: 'x.deb' });
+    r.event({ kind: 'done', drvPath: '/s/f-x.deb.drv', name: 'x.deb', ms: 100 });
     r.event({ kind: 'start', drvPath: '/s/b-hwloc.drv', name: 'hwloc-2.9.0' });
     r.event({ kind: 'done', drvPath: '/s/b-hwloc.drv', name: 'hwloc-2.9.0', ms: 20000 });
     r.close();
-    expect(text).toBe('1 to build, 1 to download\ndownloading hwloc.tar.bz2\ndownloaded hwloc.tar.bz2 in 1.5 s\nbuilding hwloc-2.9.0\nbuilt hwloc-2.9.0 in 20.0 s\n');
+    expect(text).toBe(
+      '1 to build, 2 to download (1 of them in the download cache)\ndownloading hwloc.tar.bz2\ndownloaded hwloc.tar.bz2 in 1.5 s\n' +
+        'copying x.deb from the download cache\ncopied x.deb from the download cache in 0.1 s\nbuilding hwloc-2.9.0\nbuilt hwloc-2.9.0 in 20.0 s\n',
+    );
+  });
+});
+
+describe('build --dry-run', () => {
+  it('marks the downloads whose file the download cache holds (copied, not fetched)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-dry-'));
+    dirs.push(dir);
+    const data = `data ${process.pid}\n`;
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    mkdirSync(join(dir, 'cache'));
+    writeFileSync(join(dir, 'cache', sha256), data);
+    writeFileSync(
+      join(dir, 'cached.ts'),
+      `import { definePackage, trivial, url, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\nexport const cached = definePackage({ name: 'cached-src', version: '1', buildSystem: trivial, nativeInputs: [bash, coreutils], source: url({ urls: 'https://example.org/data-1.txt', sha256: '${sha256}' }), arguments: { phases: { build: 'cp "$src" "$out/x"' } }, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+    );
+    const r = tsdsl(['build', '-n', '-L', dir, 'cached-src'], { env: { TSDSL_ROOT: join(dir, 'root'), TSDSL_DOWNLOAD_CACHE: join(dir, 'cache') } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/ files would be downloaded \(1 of them in the download cache\):\n/);
+    expect(r.stderr).toMatch(/^   https:\/\/example\.org\/data-1\.txt \(in the download cache\)$/m);
+    expect(r.stderr).toMatch(/^   mirror:\/\/debian\/\S+\.deb$/m);
   });
 });
 

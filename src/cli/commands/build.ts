@@ -100,13 +100,21 @@ export const command: Command = {
         return 0;
       }
       if (args.values['dry-run']) {
-        const { missingDerivations } = await import('../../build/scheduler.js');
+        const { inDownloadCache, missingDerivations } = await import('../../build/scheduler.js');
         const missing = missingDerivations(store, lowerer, roots);
         const fetch = missing.filter((d) => d.drv.outputs['out']?.hashAlgo);
         const build = missing.filter((d) => !d.drv.outputs['out']?.hashAlgo);
         const lines: string[] = [];
         if (build.length) lines.push(`${build.length} derivation${build.length > 1 ? 's' : ''} would be built:`, ...build.map((d) => `   ${d.drvPath}`));
-        if (fetch.length) lines.push(`${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded:`, ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}`));
+        if (fetch.length) {
+          // Those in the download cache are copied from there, not fetched: marked.
+          const cached = new Set(fetch.filter(inDownloadCache));
+          const copies = !cached.size ? '' : cached.size === fetch.length ? ' (all in the download cache)' : ` (${cached.size} of them in the download cache)`;
+          lines.push(
+            `${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded${copies}:`,
+            ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}${cached.has(d) ? ' (in the download cache)' : ''}`),
+          );
+        }
         if (!lines.length) lines.push('nothing to be built or downloaded');
         err(lines.join('\n'));
         return 0;
