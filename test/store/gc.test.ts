@@ -214,7 +214,8 @@ describe('collectGarbage', () => {
     expect(collectGarbage(store).deleted).toEqual([x, g.t]);
   });
 
-  it('keeps the outputs of derivations a running process wrote or builds, as its builds may use them', async () => {
+  /** A builder script and two derivations written to the store, `top` built from `dep`. */
+  const twoDerivations = () => {
     const hasher = new DerivationHasher(SD);
     const script = store.addTextToStore('builder.sh', 'make install\n', []);
     const drv = (name: string, inputDrvs: Record<string, string[]>): Derivation => ({
@@ -229,6 +230,11 @@ describe('collectGarbage', () => {
     const dep = finalizeDerivation(drv('dep', {}), 'dep', hasher);
     const top = finalizeDerivation(drv('top', { [dep.drvPath]: ['out'] }), 'top', hasher);
     store.writeDerivations([dep, top]);
+    return { script, dep, top };
+  };
+
+  it('keeps the outputs of derivations a running process wrote or builds, as its builds may use them', async () => {
+    const { script, dep, top } = twoDerivations();
     const depOut = dep.drv.outputs['out']!.path;
     mkdirSync(join(work, 'dep-out'));
     writeFileSync(join(work, 'dep-out/lib'), 'lib\n');
@@ -252,20 +258,7 @@ describe('collectGarbage', () => {
   });
 
   it('keeps the derivation that built a live output, with its closure, but not its inputs\' outputs (keep-derivations, as Nix and Guix)', async () => {
-    const hasher = new DerivationHasher(SD);
-    const script = store.addTextToStore('builder.sh', 'make install\n', []);
-    const drv = (name: string, inputDrvs: Record<string, string[]>): Derivation => ({
-      outputs: { out: { path: '', hashAlgo: '', hash: '' } },
-      inputDrvs,
-      inputSrcs: [script],
-      system: 'x86_64-linux',
-      builder: '/bin/sh',
-      args: [script],
-      env: { name },
-    });
-    const dep = finalizeDerivation(drv('dep', {}), 'dep', hasher);
-    const top = finalizeDerivation(drv('top', { [dep.drvPath]: ['out'] }), 'top', hasher);
-    store.writeDerivations([dep, top]);
+    const { script, dep, top } = twoDerivations();
     const output = async (d: typeof dep, dir: string) => {
       mkdirSync(join(work, dir));
       writeFileSync(join(work, dir, 'file'), `${dir}\n`);
