@@ -147,7 +147,8 @@ export function currentHost(overrides: Partial<Host> = {}): Host {
     user: env['USER'] ?? info?.username ?? `uid${process.getuid?.() ?? 0}`,
     home,
     tmpdir: env['TMPDIR'] ?? tmpdir(),
-    cacheDir: join(env['XDG_CACHE_HOME'] ?? join(home, '.cache'), 'tsdsl'),
+    // A relative XDG_CACHE_HOME is ignored, as the XDG specification says (and packCacheDir does).
+    cacheDir: join(env['XDG_CACHE_HOME']?.startsWith('/') ? env['XDG_CACHE_HOME'] : join(home, '.cache'), 'tsdsl'),
     ...overrides,
   };
 }
