@@ -232,7 +232,7 @@ const VERSION_RE = /^[A-Za-z0-9+\-._]+$/;
 export function versionProblem(version: unknown): string | undefined {
   if (typeof version === 'string' && VERSION_RE.test(version)) return undefined;
   // A number (`version: 1.0`) has lost its form already (1.0 is 1, 2.10 is 2.1): said as a number.
-  if (typeof version === 'number') return `version must be a string, not the number ${version}: quote it as written (\`version: '1.0'\`; a number drops zeros, 1.0 is 1 and 2.10 is 2.1)`;
+  if (typeof version === 'number') return `version ${version} is a number, not a string: quote it as written (\`version: '1.0'\`; a number drops zeros, 1.0 is 1 and 2.10 is 2.1)`;
   if (typeof version !== 'string' || version === '') return `version ${JSON.stringify(version)} must be a non-empty string such as "2.9.0"`;
   const bad = [...version].find((c) => !VERSION_RE.test(c))!;
   const what = bad === ' ' ? 'a space' : /\s/.test(bad) ? 'a blank' : `\`${bad}\``;

@@ -179,7 +179,7 @@ describe('definePackage', () => {
     expect(errorOf(() => dummyPackage({ name: 'epoch', version: '1:2.3' })).message).toMatch(/contains `:`, .*; write it as "2\.3"$/);
     expect(errorOf(() => dummyPackage({ name: 'spaced', version: '1.0 beta' })).message).toMatch(/contains a space, .*; write it as "1\.0-beta"$/);
     // A number has lost its zeros by then (1.0 is 1): it is said to be one.
-    expect(errorOf(() => dummyPackage({ name: 'number', version: 1.0 as never })).message).toMatch(/: version must be a string, not the number 1: quote it as written \(`version: '1\.0'`; a number drops zeros, 1\.0 is 1 and 2\.10 is 2\.1\)$/);
+    expect(errorOf(() => dummyPackage({ name: 'number', version: 1.0 as never })).message).toMatch(/: version 1 is a number, not a string: quote it as written \(`version: '1\.0'`; a number drops zeros, 1\.0 is 1 and 2\.10 is 2\.1\)$/);
   });
 
   it('says where a build argument or a source field written at the top level belongs; refuses anything but an object of fields', () => {
