@@ -170,9 +170,47 @@ phase_strip() {
   done
   find "$out" -type f -name '*.a' -exec strip --strip-debug {} + 2>/dev/null || true
 }
+# Shrinks an ELF file's RUNPATH to the directories that hold a library it needs, as patchelf
+# --shrink-rpath does: the compiler wrappers give every program a RUNPATH with all the
+# toolchain's run-time libraries (libstdc++, libgomp, …), and each directory named there is a
+# reference, so part of every closure and pack. The shorter string is written over the old one
+# in .dynstr (the entry's offset stays), the rest of it zeros. $ORIGIN entries are kept.
+shrink_runpath() {
+  local f="$1" rp needed d lib keep="" have="" found sec str off mode
+  rp=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(RUNPATH).*: \\[\\(.*\\)\\]$/\\1/p')
+  [ -n "$rp" ] || return 0
+  needed=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*: \\[\\(.*\\)\\]$/\\1/p')
+  for d in \${rp//:/ }; do
+    case "$d" in *ORIGIN*) keep="\${keep:+$keep:}$d"; continue ;; esac
+    found=
+    for lib in $needed; do
+      case " $have " in *" $lib "*) continue ;; esac
+      [ -e "$d/$lib" ] && { have="$have $lib"; found=1; }
+    done
+    [ -z "$found" ] || keep="\${keep:+$keep:}$d"
+  done
+  [ "$keep" != "$rp" ] || return 0
+  sec=$(readelf -S -W "$f" | sed -n 's/.*\\] \\.dynstr  *STRTAB  *[0-9a-f]*  *\\([0-9a-f]*\\) .*/\\1/p')
+  str=$(readelf -p .dynstr "$f" | while IFS= read -r line; do
+    case "$line" in *"]  $rp") line=\${line#*\\[}; line=\${line%%]*}; echo \${line// /}; break ;; esac
+  done)
+  [ -n "$sec" ] && [ -n "$str" ] || { echo "$f: cannot find its RUNPATH in .dynstr; left as it is"; return 0; }
+  off=$((16#$sec + 16#$str))
+  mode=$(stat -c %a "$f")
+  chmod u+w "$f"
+  printf '%s' "$keep" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+  head -c $((\${#rp} - \${#keep})) /dev/zero | dd of="$f" bs=1 seek=$((off + \${#keep})) conv=notrunc status=none
+  chmod "$mode" "$f"
+}
 phase_validate() {
   [ -n "\${validateRunpath-}" ] || return 0
   command -v readelf >/dev/null || { echo "no readelf: cannot check that the outputs are self-contained" >&2; return 1; }
+  # First, each RUNPATH holds only what is needed (see shrink_runpath).
+  local elf
+  while IFS= read -r -d '' elf; do
+    [ "$(head -c 4 "$elf" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+    case "$(readelf -h "$elf" 2>/dev/null | sed -n 's/^ *Type: *\\([A-Z]*\\).*/\\1/p')" in EXEC|DYN) shrink_runpath "$elf" ;; esac
+  done < <(find "$out" -type f -print0)
   # Every dynamically linked ELF file (programs and shared libraries) must load from the store
   # alone: its interpreter is in the store, its RUNPATH names only store directories, and each
   # library it needs is found in one of them. Otherwise it would pick up the host's libraries
