@@ -1063,12 +1063,12 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
 }
 
 /**
- * An unknown field's problem with the line the field is written on, when it is found below the
+ * An unknown field's (or argument's) problem with the line the field is written on, when it is found below the
  * definition at `loc` (its name is the evidence: a value may come from elsewhere, but a
  * misspelt key is written there): the definition's line alone leaves the user to look.
  */
 function withFieldLine(problem: string, loc: Location | undefined): string {
-  const field = /^unknown field `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
+  const field = /^(?:unknown field|unknown argument|argument) `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
   if (!loc || !field) return problem;
   const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
   // Within the definition: up to the next top-level statement (an unknown key spread in from

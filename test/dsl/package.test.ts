@@ -197,6 +197,17 @@ describe('definePackage', () => {
     );
     const line = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').findIndex((l) => l.includes("sypnosis: 'misspelt'")) + 1;
     expect(placed.message).toMatch(new RegExp(`unknown field \`sypnosis\`; did you mean \`synopsis\`\\? \\(test/dsl/package\\.test\\.ts:${line}\\)$`));
+    // So is a misspelt argument, on its line inside `arguments`.
+    const arg = errorOf(() =>
+      definePackage({
+        name: 'placed-arg', version: '1', buildSystem: gnu, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat,
+        arguments: {
+          configureflags: ['--x'],
+        },
+      } as never),
+    );
+    const argLine = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').findIndex((l) => l.includes("configureflags: ['--x']")) + 1;
+    expect(arg.message).toMatch(new RegExp(`unknown argument \`configureflags\`; did you mean \`configureFlags\`\\? .* \\(test/dsl/package\\.test\\.ts:${argLine}\\)$`));
     for (const [arg, shown] of [['a', 'the string "a"'], [null, 'null'], [undefined, 'undefined'], [[], 'an empty list']] as const) {
       const m = errorOf(() => definePackage(arg as never)).message;
       expect(m).toMatch(new RegExp(`^definePackage at test/dsl/package\\.test\\.ts:\\d+ takes one object of fields \\(\\{ name, version, source, buildSystem, inputs, … \\}\\), not ${shown.replace(/[()[\]]/g, '\\$&')}$`));
