@@ -23,7 +23,6 @@ import type { TransformOptions } from 'node:stream';
 import { dyingWithParent } from '../child.js';
 import { removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
-import { escapeRegExp } from '../regexp.js';
 import type { PackFormat, PackOptions } from './formats.js';
 
 /**
@@ -556,11 +555,11 @@ export function removeTree(path: string): void {
 
 /**
  * A temporary name next to `dest`, so that the final rename stays on one file system. The
- * temporaries of `dest` left by a process that died (kill -9 leaves them) are removed first.
+ * temporaries left in that directory by a process that died (kill -9 leaves them, and a batch
+ * system's SIGKILL after SIGTERM), of any pack, are removed first.
  */
 export function temporaryName(dest: string, tag = 'tmp'): string {
-  const escaped = escapeRegExp(basename(dest));
-  removeLeftoversOfDead(dirname(dest), new RegExp(`^\\.${escaped}\\.[a-z]+-(\\d+)-[0-9a-f]{8}$`));
+  removeLeftoversOfDead(dirname(dest), /^\..+\.[a-z]+-(\d+)-[0-9a-f]{8}$/);
   return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 

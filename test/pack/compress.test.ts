@@ -169,17 +169,21 @@ describe('writeAtomically', () => {
     expect(readdirSync(dir)).toEqual(['pack.tar']);
   });
 
-  it('removes the temporaries of the same file left by a process that died (kill -9)', async () => {
+  it('removes the temporaries left in the directory by a process that died (kill -9)', async () => {
     const out = join(dir, 'k9');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(out);
     // A pid that is not running (above the usual pid_max of 4194304), and this process's own.
     const dead = join(out, '.pack.tar.tmp-4194999-deadbeef');
     const live = join(out, `.pack.tar.tmp-${process.pid}-cafebabe`);
+    // Of another pack too.
+    const other = join(out, '.other.tar.xz.tmp-4194998-0badf00d');
     writeFileSync(dead, 'partial');
+    writeFileSync(other, 'partial');
     writeFileSync(live, 'in use');
     await writeAtomically(join(out, 'pack.tar'), async (tmp) => writeFileSync(tmp, 'whole'));
     expect(existsSync(dead)).toBe(false);
+    expect(existsSync(other)).toBe(false);
     expect(existsSync(live)).toBe(true);
     expect(readFileSync(join(out, 'pack.tar'), 'utf8')).toBe('whole');
   });
