@@ -20,7 +20,7 @@
  * or `container`, but TERM, HOME, USER, LOGNAME) with the profile prepended. `auto` here means
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
-import { lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, posix, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
@@ -40,6 +40,7 @@ import {
   autoEngine,
   currentHost,
   findEngine,
+  isDirectoryPath,
   probe,
   resolveInView,
   runEngines,
@@ -295,15 +296,6 @@ export async function run(request: RunRequest): Promise<number> {
   return request.pack !== undefined ? runPack(request, request.pack, host, cwd, binds, options) : runPackages(request, host, cwd, binds, options);
 }
 
-/** Whether `p` is a directory (or a link to one). */
-function isDirectoryAt(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 async function runPack(request: RunRequest, packFile: string, host: Host, cwd: string, binds: Bind[], options: RunOptions): Promise<number> {
   const file = resolve(cwd, packFile);
   const engine = engineOf(request, host); // an unknown name fails before any unpacking
@@ -318,7 +310,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
     // The pack's own store directory (a colleague's /gnu/store, say), not this machine's setting.
     const { storeDir, profile } = root ? packLayout(root, storeDirFromEnv()) : { storeDir: storeDirFromEnv(), profile: undefined };
     // A directory is taken for an unpacked pack, as a tarball is checked for one: a store inside.
-    if (kind === 'directory' && !profile && !isDirectoryAt(join(root, storeDir))) {
+    if (kind === 'directory' && !profile && !isDirectoryPath(join(root, storeDir))) {
       throw new TsdslError(
         `\`${packFile}\` is a directory but not an unpacked pack: it holds no store (no \`*-profile\` item, no .${storeDir}); give a pack made by \`tsdsl pack\`, or the directory one was unpacked into`,
       );

@@ -24,6 +24,7 @@ import {
   type RunSpec,
   checkCommand,
   currentHost,
+  isDirectoryPath,
   isDockerArchive,
   lastLine,
   launch,
@@ -202,14 +203,6 @@ function createMountPoint(path: string, file: boolean): void {
   }
 }
 
-function isDirectory(p: string): boolean {
-  try {
-    return lstatSync(p).isDirectory() || (lstatSync(p).isSymbolicLink() && existsSync(join(p, '.')));
-  } catch {
-    return false;
-  }
-}
-
 /** Whether ch-run can honour a spec: it cannot cut the network nor make binds read-only. */
 function accepts(spec: RunSpec): Availability {
   const refused = sharedNetworkWritableBinds(spec, 'ch-run', 'ch-run shares the host network and cannot take it away');
@@ -262,7 +255,7 @@ export function charliecloudEngine(host: Host = currentHost()): RunEngine {
 
       for (const d of ['/dev', '/proc', '/sys', '/tmp', '/etc']) ensureInImage(root, spec.storeDir, d, 'dir');
       for (const f of ['passwd', 'group', 'hosts', 'resolv.conf']) ensureInImage(root, spec.storeDir, `/etc/${f}`, 'file');
-      for (const b of binds) if (!inPrivateTmp(b.target)) ensureInImage(root, spec.storeDir, b.target, isDirectory(b.source) ? 'dir' : 'file');
+      for (const b of binds) if (!inPrivateTmp(b.target)) ensureInImage(root, spec.storeDir, b.target, isDirectoryPath(b.source) ? 'dir' : 'file');
       if (shares.cwd !== '/' && !inPrivateTmp(shares.cwd) && !implicit.some((m) => under(shares.cwd, m.target))) ensureInImage(root, spec.storeDir, shares.cwd, 'dir');
 
       const argv = [chrun, '--unset-env=*', '--env-no-expand'];

@@ -381,6 +381,15 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
+/** Whether `p` is a directory, or a link to one. */
+export function isDirectoryPath(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The names in `dir`, or none when it cannot be read. */
 export function safeReaddir(dir: string): string[] {
   try {
