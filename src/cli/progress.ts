@@ -23,6 +23,11 @@ export function redraws(stream: NodeJS.WriteStream = process.stderr): boolean {
   return Boolean(stream.isTTY) && !process.env['CI'] && process.env['TERM'] !== 'dumb';
 }
 
+/** How many of `total` downloads the download cache holds: ` (all in the download cache)`, or '' for none. */
+export function inCache(cached: number, total: number): string {
+  return !cached ? '' : cached === total ? ' (all in the download cache)' : ` (${cached} of them in the download cache)`;
+}
+
 /** A reporter for stderr: a redrawn status line on a TTY, plain lines otherwise. */
 export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Reporter {
   const stream = options.stream ?? process.stderr;
@@ -63,8 +68,7 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
         case 'plan': {
           for (const d of e.fetch) fetches.add(d);
           for (const d of e.cached) cached.add(d);
-          const copies = !e.cached.length ? '' : e.cached.length === e.fetch.length ? ' (all in the download cache)' : ` (${e.cached.length} of them in the download cache)`;
-          if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download${copies}`);
+          if (e.build.length || e.fetch.length) say(`${e.build.length} to build, ${e.fetch.length} to download${inCache(e.cached.length, e.fetch.length)}`);
           break;
         }
         case 'start':

@@ -62,10 +62,8 @@ function storageName(driver: string, rt: string): string {
   return `${driver}-${createHash('sha256').update(rt).digest('hex').slice(0, 8)}`;
 }
 
-/** podman with tsdsl's storage for the runtime directory `rt`; undefined when podman is not installed. */
-function podmanFor(host: Host, rt: string, driver: string): PodmanCli | undefined {
-  const bin = which(host, 'podman');
-  if (!bin) return undefined;
+/** podman (`bin`) with tsdsl's storage for the runtime directory `rt`. */
+function podmanFor(host: Host, bin: string, rt: string, driver: string): PodmanCli {
   const runc = which(host, 'runc');
   const root = join(podmanStoragesDir(host), storageName(driver, rt));
   return {
@@ -88,8 +86,8 @@ function podmanFor(host: Host, rt: string, driver: string): PodmanCli | undefine
 
 /** podman with tsdsl's storage for this session; undefined when podman is not installed. */
 export function podmanCli(host: Host): PodmanCli | undefined {
-  if (!which(host, 'podman')) return undefined;
-  return podmanFor(host, runtimeDir(host), host.env['TSDSL_PODMAN_STORAGE_DRIVER'] ?? 'vfs');
+  const bin = which(host, 'podman');
+  return bin === undefined ? undefined : podmanFor(host, bin, runtimeDir(host), host.env['TSDSL_PODMAN_STORAGE_DRIVER'] ?? 'vfs');
 }
 
 /** Where the uses of a storage's images are recorded. */
@@ -184,6 +182,7 @@ export function collectPodmanImages(host: Host, options: { olderThanMs: number; 
   const now = (options.now ?? new Date()).getTime();
   const storages = safeReaddir(podmanStoragesDir(host)).filter((n) => STORAGE.test(n));
   let freed = 0;
+  const bin = which(host, 'podman');
   for (const storage of storages) {
     const dir = usesDir(host, storage);
     const driver = storage.slice(0, storage.lastIndexOf('-'));
@@ -198,11 +197,11 @@ export function collectPodmanImages(host: Host, options: { olderThanMs: number; 
       skipped.push({ storage, reason: 'the runtime directory it was made with is not recorded (an older tsdsl made it); run gc from the session that ran podman, or remove it with `podman unshare rm -rf` on it' });
       continue;
     }
-    const c = podmanFor(host, rt, driver);
-    if (!c) {
+    if (bin === undefined) {
       skipped.push({ storage, reason: '`podman` is not on PATH' });
       continue;
     }
+    const c = podmanFor(host, bin, rt, driver);
     const run = (args: string[]) => probe([c.bin, ...c.global, ...args], { env: c.env, timeoutMs: 120_000 });
     // Containers a killed run left (created, or stopped and not removed): their owner is gone.
     const ps = run(['ps', '-a', '--filter', 'label=tsdsl.owner', '--format', '{{.ID}}\t{{.State}}\t{{index .Labels "tsdsl.owner"}}']);

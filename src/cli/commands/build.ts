@@ -6,7 +6,7 @@ import type { Command } from '../command.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
 import { err, out } from '../command.js';
 import { buildOptions, buildSettings, commandWithPackageOptions, packageOptions, packagesFrom } from '../packages.js';
-import { progressReporter } from '../progress.js';
+import { inCache, progressReporter } from '../progress.js';
 
 export const command: Command = {
   name: 'build',
@@ -109,9 +109,8 @@ export const command: Command = {
         if (fetch.length) {
           // Those in the download cache are copied from there, not fetched: marked.
           const cached = new Set(fetch.filter(inDownloadCache));
-          const copies = !cached.size ? '' : cached.size === fetch.length ? ' (all in the download cache)' : ` (${cached.size} of them in the download cache)`;
           lines.push(
-            `${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded${copies}:`,
+            `${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded${inCache(cached.size, fetch.length)}:`,
             ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}${cached.has(d) ? ' (in the download cache)' : ''}`),
           );
         }
