@@ -15,7 +15,7 @@
  * Faithfulness: exit codes and signals pass through (the CLIs proxy signals); both runtimes add
  * HOSTNAME, and HOME when the spec's environment has none; docker also keeps the image's Env.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import {
   type RunEngine,
   type RunSpec,
   checkCommand,
+  FORWARDED_SIGNALS,
   currentHost,
   imageMagic,
   isGzipFile,
@@ -39,8 +40,8 @@ import {
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
 import { checkCommandInImage } from './archive-files.js';
-import { holdImage, podmanCli, type PodmanCli } from './podman-storage.js';
-import { ownerToken } from '../store/lock.js';
+import { holdImage, podmanCli, podmanTempDir, type PodmanCli } from './podman-storage.js';
+import { addDirectoryUser, ownerToken } from '../store/lock.js';
 
 /** Which OCI front end. */
 export type OciKind = 'podman' | 'docker';
@@ -133,7 +134,13 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
         `${spec.image} is a gzip-compressed docker-archive, which podman cannot load (its docker-archive reader fails on it); run it with another engine (--engine=userns), or make the pack with -C xz, -C zstd or -C none`,
       );
     }
-    const r = probe([c.bin, ...c.global, 'load', '-i', spec.image], { env: c.env, timeoutMs: 600_000 });
+    const tmp = kind === 'podman' ? podmanTempDir(host) : undefined;
+    let r: ReturnType<typeof probe>;
+    try {
+      r = probe([c.bin, ...c.global, 'load', '-i', spec.image], { env: tmp ? { ...c.env, TMPDIR: tmp } : c.env, timeoutMs: 600_000 });
+    } finally {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    }
     if (!r.ok) throw new TsdslError(`\`${kind} load -i ${spec.image}\` failed: ${lastLine(r.stderr)}; check that it is a docker-archive (\`skopeo inspect docker-archive:${spec.image}\`)`);
     const m = /Loaded image(?:\(s\))?(?: ID)?:\s*(\S+)/.exec(r.stdout + r.stderr);
     if (!m) throw new TsdslError(`\`${kind} load\` did not say which image it loaded (output: ${lastLine(r.stdout)}); load ${spec.image} by hand and report this`);
@@ -147,21 +154,45 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
   if (probe([c.bin, ...c.global, ...exists], { env: c.env }).ok) return ref;
   const tar = which(host, 'tar');
   if (!tar) throw new TsdslError(`engine ${kind}: ${missingBinary(host, 'tar', 'install GNU tar')}`);
-  await new Promise<void>((resolve, reject) => {
-    const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const imp = spawn(c.bin, [...c.global, 'import', '-', ref], { env: c.env, stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    pack.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    imp.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    pack.stdout.pipe(imp.stdin);
-    imp.stdin.on('error', () => {});
-    pack.on('error', reject);
-    imp.on('error', reject);
-    imp.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new TsdslError(`\`${kind} import\` of ${spec.root} failed: ${lastLine(err)}; pass a docker-archive (\`tsdsl pack -f docker\`) instead`));
+  // podman copies what it imports into TMPDIR first (see podmanTempDir).
+  const tmp = kind === 'podman' ? podmanTempDir(host) : undefined;
+  // A signal meanwhile (Ctrl-C, or `kill` of tsdsl alone) stops the import and ends the run once
+  // the importer is gone and its copy removed, rather than killing tsdsl at once.
+  let interrupted: NodeJS.Signals | undefined;
+  const children: ChildProcess[] = [];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted ??= sig;
+    for (const child of children) child.kill(sig);
+  };
+  for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const imp = spawn(c.bin, [...c.global, 'import', '-', ref], { env: tmp ? { ...c.env, TMPDIR: tmp } : c.env, stdio: ['pipe', 'ignore', 'pipe'] });
+      children.push(pack, imp);
+      // Killed with -9, tsdsl leaves podman importing: its directory is kept while podman runs.
+      if (tmp && imp.pid !== undefined) addDirectoryUser(tmp, imp.pid);
+      let err = '';
+      pack.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      imp.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      pack.stdout.pipe(imp.stdin);
+      imp.stdin.on('error', () => {});
+      pack.on('error', reject);
+      imp.on('error', reject);
+      imp.on('close', (code) => {
+        if (code === 0) resolve();
+        else reject(new TsdslError(`\`${kind} import\` of ${spec.root} failed: ${lastLine(err)}; pass a docker-archive (\`tsdsl pack -f docker\`) instead`));
+      });
     });
-  });
+  } catch (e) {
+    if (!interrupted) throw e;
+  } finally {
+    for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+  if (interrupted) {
+    throw new TsdslError(`interrupted while ${kind} imported ${spec.root}; the command did not run`, { exitCode: 128 + (osConstants.signals[interrupted] ?? 0) });
+  }
   return ref;
 }
 

@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, lstatSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
-import { ownerAlive, ownerToken } from '../store/lock.js';
+import { makeOwnedTempDir, ownerAlive, ownerToken, removeOwnedTempLeftovers } from '../store/lock.js';
 import { lastLine, probe, safeReaddir, which, type Host } from './engines.js';
 
 /** How tsdsl runs podman: its binary, the global flags that select tsdsl's storage, its environment. */
@@ -88,6 +88,26 @@ function podmanFor(host: Host, bin: string, rt: string, driver: string): PodmanC
 export function podmanCli(host: Host): PodmanCli | undefined {
   const bin = which(host, 'podman');
   return bin === undefined ? undefined : podmanFor(host, bin, runtimeDir(host), host.env['TSDSL_PODMAN_STORAGE_DRIVER'] ?? 'vfs');
+}
+
+/** Where podman's temporary copies of what it loads or imports go (see podmanTempDir). */
+function tempParent(host: Host): string {
+  return join(podmanStoragesDir(host), 'tmp');
+}
+
+const TEMP_PREFIX = 'load';
+
+/**
+ * A directory for podman's temporary files of one `load` or `import`, given to it as TMPDIR: podman
+ * first copies the tar it reads there (about the closure's size), and an interrupted one (a Ctrl-C
+ * reaches podman too) left its copy in /var/tmp, 30-45 MB each for the test packs. Here, what a
+ * killed one leaves is removed by the next load or import, or by `tsdsl gc --packs`, once the
+ * tsdsl that made it is gone. The caller removes it when podman is done.
+ */
+export function podmanTempDir(host: Host): string {
+  const parent = tempParent(host);
+  mkdirSync(parent, { recursive: true, mode: 0o700 });
+  return makeOwnedTempDir(parent, TEMP_PREFIX);
 }
 
 /** Where the uses of a storage's images are recorded. */
@@ -166,6 +186,8 @@ export interface PodmanCollection {
   readonly skipped: Array<{ storage: string; reason: string }>;
   /** Containers left by runs that were killed before podman removed them. */
   readonly leftoverContainers: number;
+  /** Temporary copies left by loads and imports that were killed (see podmanTempDir). */
+  readonly leftoverTemporaries: number;
   readonly freedBytes: number;
 }
 
@@ -180,6 +202,7 @@ export function collectPodmanImages(host: Host, options: { olderThanMs: number; 
   const skipped: PodmanCollection['skipped'] = [];
   let leftoverContainers = 0;
   const now = (options.now ?? new Date()).getTime();
+  const leftoverTemporaries = removeOwnedTempLeftovers(tempParent(host), TEMP_PREFIX, options.dryRun).length;
   const storages = safeReaddir(podmanStoragesDir(host)).filter((n) => STORAGE.test(n));
   let freed = 0;
   const bin = which(host, 'podman');
@@ -268,7 +291,7 @@ export function collectPodmanImages(host: Host, options: { olderThanMs: number; 
       freed += image.bytes;
     }
   }
-  return { removed, kept, skipped, leftoverContainers, freedBytes: freed };
+  return { removed, kept, skipped, leftoverContainers, leftoverTemporaries, freedBytes: freed };
 }
 
 /** Whether tsdsl has podman storages here (gc says nothing about podman otherwise). */

@@ -76,31 +76,34 @@ export const PID_NAMESPACE: string = (() => {
 })();
 
 /**
- * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them):
+ * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them), and returns their names:
  * those whose name `pattern` matches, with the process id as its first group, when that process
  * is not this one and no longer runs, nor does any process it lists as users (`addDirectoryUser`).
  * An entry that cannot be removed (another user's) is left. A second group, when it matched, is
  * the PID namespace of the process that made the entry: one of another namespace is left alone,
- * since its process cannot be seen from here.
+ * since its process cannot be seen from here. With `dryRun`, only names them.
  */
-export function removeLeftoversOfDead(dir: string, pattern: RegExp): void {
+export function removeLeftoversOfDead(dir: string, pattern: RegExp, dryRun = false): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return;
+    return [];
   }
+  const removed: string[] = [];
   for (const name of names) {
     const m = pattern.exec(name);
     const pid = m?.[1];
     if (pid === undefined || (m![2] !== undefined && m![2] !== PID_NAMESPACE)) continue;
     if (Number(pid) === process.pid || ownerAlive(`${pid} 0`) || usedByLiving(join(dir, name))) continue;
     try {
-      deleteTree(join(dir, name));
+      if (!dryRun) deleteTree(join(dir, name));
+      removed.push(name);
     } catch {
       // not ours to remove
     }
   }
+  return removed;
 }
 
 /** The file of an owned temporary directory that lists the other processes using it. */
@@ -133,8 +136,13 @@ function usedByLiving(dir: string): boolean {
  * unless a process recorded by `addDirectoryUser` still runs.
  */
 export function makeOwnedTempDir(parent: string, prefix: string): string {
-  removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:ns(\\d+)-)?[A-Za-z0-9]{6}$`));
+  removeOwnedTempLeftovers(parent, prefix);
   return mkdtempSync(join(parent, `${prefix}-${process.pid}-ns${PID_NAMESPACE}-`));
+}
+
+/** Removes what killed processes left of `makeOwnedTempDir(parent, prefix)`; returns their names. */
+export function removeOwnedTempLeftovers(parent: string, prefix: string, dryRun = false): string[] {
+  return removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:ns(\\d+)-)?[A-Za-z0-9]{6}$`), dryRun);
 }
 
 /** Blocks the thread for `ms` milliseconds (for waits inside synchronous code). */

@@ -3,7 +3,7 @@
 // through every engine that works here, the pack cache (unpacked once, held while a command
 // runs, reclaimed by collectPackCache / `tsdsl gc --packs` only when nobody uses it), the
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -383,7 +383,7 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     expect(gc('--packs', '--list-dead').stderr).toMatch(/--packs and --list-dead cannot be combined/);
   }, 120_000);
 
-  it.skipIf(!availability.get('podman')?.ok)("reclaims tsdsl's podman images: kept while a run holds one or used recently, the containers of killed runs removed", async () => {
+  it.skipIf(!availability.get('podman')?.ok)("reclaims tsdsl's podman images: kept while a run holds one or used recently, the containers of killed runs and the copies of interrupted imports removed", async () => {
     const env = { XDG_CACHE_HOME: xdgCache() };
     const podmanRun = { pack: packs['docker']!, engine: 'podman' as EngineName, cwd: f!.work, cacheDir: gcCache };
     const sleeper = startDriver(f!, { mode: 'api-run', run: { ...podmanRun, command: ['fixture', 'sleep'] } }, { env });
@@ -434,5 +434,31 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     expect(await closed).toBe(143);
     expect(podman('ps', '-aq').stdout.trim()).toBe('');
     expect(readdirSync('/tmp').filter((n) => cid.test(n))).toEqual([]);
-  }, 300_000);
+
+    // A SIGTERM while podman imports an unpacked root (a tarball pack): podman copies the tar
+    // into its TMPDIR first, tsdsl's directory, not /var/tmp (an interrupted import left its
+    // copy there, 30-45 MB each). The import stops, its copy goes, the run ends 143.
+    const temps = join(podmanDir, 'tmp');
+    const copying = (): boolean => existsSync(temps) && readdirSync(temps).some((d) => readdirSync(join(temps, d)).some((n) => n.startsWith('podman')));
+    // Through the command line, whose exit status says the signal (the driver's says an error).
+    const cli = ['setpriv', `--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', process.execPath, BIN, 'run', '-e', 'podman', packs['tarball']!, '--', 'fixture', 'true'];
+    const importing = spawn(cli[0]!, cli.slice(1), { env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache, ...env }, cwd: f!.work, stdio: ['ignore', 'pipe', 'pipe'] });
+    let importErr = '';
+    importing.stderr!.on('data', (d: Buffer) => (importErr += d.toString()));
+    const imported = new Promise<number | null>((resolve) => importing.once('close', (code) => resolve(code)));
+    for (let i = 0; i < 12000 && !copying() && importing.exitCode === null; i++) await new Promise((r) => setTimeout(r, 5));
+    importing.kill('SIGTERM');
+    expect(await imported, importErr).toBe(143);
+    expect(importErr).toMatch(/interrupted while podman imported .*; the command did not run/);
+    expect(readdirSync(temps)).toEqual([]);
+    // What a killed one left (kill -9: no clean-up) goes with gc once its tsdsl is gone.
+    const left = join(temps, `load-${dead}-ns${PID_NAMESPACE}-abcdef`);
+    mkdirSync(left);
+    writeFileSync(join(left, 'podman123'), 'x'.repeat(4096));
+    execFileSync('chown', ['-R', `${user!.uid}:${user!.gid}`, left]);
+    expect(gc('--packs', '--dry-run').stderr).toMatch(/would free [\d.]+ MiB in 0 podman images \(and 1 temporary copy podman left\)/);
+    expect(existsSync(left)).toBe(true);
+    expect(gc('--packs').stderr).toMatch(/freed [\d.]+ MiB in 0 podman images \(and 1 temporary copy podman left\)/);
+    expect(existsSync(left)).toBe(false);
+  }, 400_000);
 });

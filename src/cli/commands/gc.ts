@@ -215,9 +215,18 @@ async function collectPacks(args: ParsedArgs): Promise<number> {
   for (const s of p.skipped) err(`kept the podman storage ${s.storage}: ${s.reason}`);
   for (const k of p.kept) if (k.reason !== 'used recently') err(`kept podman image ${k.image.names[0] ?? k.image.id}: ${k.reason}`);
   const m = p.removed.length;
-  const left = p.leftoverContainers ? ` (and ${p.leftoverContainers} container${p.leftoverContainers > 1 ? 's' : ''} of killed runs)` : '';
+  const leftovers = [
+    ...(p.leftoverContainers ? [`${plural(p.leftoverContainers, 'container')} of killed runs`] : []),
+    ...(p.leftoverTemporaries ? [`${plural(p.leftoverTemporaries, 'temporary copy', 'temporary copies')} podman left`] : []),
+  ];
+  const left = leftovers.length ? ` (and ${leftovers.join(' and ')})` : '';
   err(`${dryRun ? 'would free' : 'freed'} ${mib(p.freedBytes)} MiB in ${m} podman image${m === 1 ? '' : 's'}${left} from ${podmanStoragesDir(host)}; ${p.kept.length} kept`);
   return 0;
+}
+
+/** `n` and the noun, singular or plural. */
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 async function collect(store: LocalStore, args: ParsedArgs): Promise<number> {
@@ -230,7 +239,6 @@ async function collect(store: LocalStore, args: ParsedArgs): Promise<number> {
   });
   if (dryRun) out(result.deleted.map((p) => `${p}\n`).join(''));
   // What was deleted, each kind counted apart: the store items, then what lay around them.
-  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const parts = [plural(result.deleted.length, 'item')];
   if (result.leftovers.length) parts.push(plural(result.leftovers.length, 'unregistered leftover'));
   if (result.caches.length) parts.push(plural(result.caches.length, 'cached build root'));
