@@ -11,7 +11,7 @@
  * `spec.env`), and the "view" of a container — which host directories appear where — used to
  * check a command exists before starting anything.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
@@ -282,18 +282,14 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
   const [cmd, ...args] = l.argv;
   if (!cmd) throw new TsdslError('internal: launch with an empty command line');
   const piped = l.stdio === 'pipe';
-  const child = spawn(cmd, args, {
-    env: { ...l.env },
-    ...(l.cwd === undefined ? {} : { cwd: l.cwd }),
-    stdio: piped ? ['pipe', 'pipe', 'pipe'] : 'inherit',
-  });
-  if (child.pid !== undefined) opts.onStart?.(child.pid);
   let forwarded: NodeJS.Signals | undefined;
   const timers: NodeJS.Timeout[] = [];
+  // Set just below; a signal's handler runs at the loop's next turn, by when it is.
+  let child: ChildProcess | undefined;
   const send = (sig: NodeJS.Signals, attempt = 0): void => {
     forwarded = sig;
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const pid = child.pid;
-    if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const targets = l.signalTargets ? l.signalTargets(pid) : [pid];
     // The process behind the front one may not exist yet (signal right at start-up): retry.
     if (targets.length === 0) {
@@ -303,14 +299,28 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
     }
     for (const t of targets) kill(t, sig);
   };
+  // Taken before the command starts: a signal that came between its start and the handlers
+  // (onStart writes files: long on a busy disk) killed tsdsl and left the command running.
   const handlers = FORWARDED_SIGNALS.map((sig) => [sig, () => send(sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
+  try {
+    child = spawn(cmd, args, {
+      env: { ...l.env },
+      ...(l.cwd === undefined ? {} : { cwd: l.cwd }),
+      stdio: piped ? ['pipe', 'pipe', 'pipe'] : 'inherit',
+    });
+  } catch (e) {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    throw e;
+  }
+  const started = child;
+  if (started.pid !== undefined) opts.onStart?.(started.pid);
   const onAbort = (): void => {
     send('SIGTERM');
     const t = setTimeout(() => {
-      if (child.pid !== undefined) {
-        for (const p of l.signalTargets?.(child.pid) ?? []) kill(p, 'SIGKILL');
-        kill(child.pid, 'SIGKILL');
+      if (started.pid !== undefined) {
+        for (const p of l.signalTargets?.(started.pid) ?? []) kill(p, 'SIGKILL');
+        kill(started.pid, 'SIGKILL');
       }
     }, 10_000);
     t.unref();
@@ -322,12 +332,12 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
   }
   if (piped) {
     const input = opts.stdin;
-    child.stdin?.on('error', () => {}); // the command may exit without reading its input
-    if (input === undefined) child.stdin?.end();
-    else if (typeof input === 'string' || input instanceof Uint8Array) child.stdin?.end(input);
-    else input.pipe(child.stdin!);
-    child.stdout?.pipe(opts.stdout ?? process.stdout, { end: false });
-    child.stderr?.pipe(opts.stderr ?? process.stderr, { end: false });
+    started.stdin?.on('error', () => {}); // the command may exit without reading its input
+    if (input === undefined) started.stdin?.end();
+    else if (typeof input === 'string' || input instanceof Uint8Array) started.stdin?.end(input);
+    else input.pipe(started.stdin!);
+    started.stdout?.pipe(opts.stdout ?? process.stdout, { end: false });
+    started.stderr?.pipe(opts.stderr ?? process.stderr, { end: false });
   }
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
@@ -335,11 +345,11 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener('abort', onAbort);
     };
-    child.once('error', (e: NodeJS.ErrnoException) => {
+    started.once('error', (e: NodeJS.ErrnoException) => {
       cleanup();
       reject(new TsdslError(`cannot start \`${cmd}\`: ${e.code === 'ENOENT' ? 'no such file' : e.message}; check that it is installed`, { cause: e }));
     });
-    child.once('close', (code, signal) => {
+    started.once('close', (code, signal) => {
       // A signal that came with the command's end (a Ctrl-C reaches the whole process group)
       // may wait in libuv's signal pipe until the next poll: two turns of the loop take it in,
       // so that `forwarded` says it (PRoot reports a signalled command as 255).

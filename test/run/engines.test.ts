@@ -178,8 +178,8 @@ for (const c of CASES) {
       expect(r!.error).toMatch(/command `fixtur` not found in PATH=\/bin where the command runs .*did you mean `fixture`\?/);
     });
 
-    const signalTest = (signal: NodeJS.Signals, expected: number, more: Partial<RunSpec> = {}) => async () => {
-      const child = startDriver(f!, { mode: 'run', job: { engine: c.engine, spec: spec(['fixture', 'sleep'], more) } });
+    const signalTest = (signal: NodeJS.Signals, expected: number, more: Partial<RunSpec> = {}, startDelayMs = 0) => async () => {
+      const child = startDriver(f!, { mode: 'run', job: { engine: c.engine, spec: spec(['fixture', 'sleep'], more), startDelayMs } });
       let out = '';
       let err = '';
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -212,6 +212,10 @@ for (const c of CASES) {
     // The isolated init starts the command as a background job, which shells start with SIGINT
     // ignored; env --default-signal restores it (the run hung until SIGKILL before).
     it.skipIf(c.probe !== 'userns')('SIGINT reaches the command when isolated too', signalTest('SIGINT', 130, { isolate: true }), 180_000);
+    // tsdsl slow right after the command started (onStart records it as a user of the pack and
+    // the scratch directory: file writes, long on a busy disk), and the signal sent meanwhile:
+    // it was lost (tsdsl died of it, its command ran on holding the output; seen once in CI).
+    it.skipIf(c.engine !== 'userns')('a signal sent while tsdsl is busy starting the command reaches it', signalTest('SIGINT', 130, {}, 2000), 60_000);
 
     it.skipIf(c.probe !== 'userns')('isolated: own PID namespace and a private /tmp', () => {
       // Host PIDs (this test runner's) are not in the fresh /proc; the host's /tmp (holding the
