@@ -333,6 +333,37 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(sleeping()).toBe('');
   }, 300_000);
 
+  it('Ctrl-C during a download says it stopped a download, not a build', async () => {
+    // A server that sends half of a file, then nothing.
+    const server = createServer((_q, res) => {
+      res.writeHead(200, { 'content-length': '1000000' });
+      res.write('x'.repeat(1000));
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-intr-dl-'));
+    try {
+      writeFileSync(
+        join(dir, 'fetched.ts'),
+        `import { definePackage, trivial, licenses, url } from 'tsdsl';\nimport { bash } from 'tsdsl/packages';\nexport const fetched = definePackage({ name: 'fetched-${process.pid}', version: '1', source: url({ urls: 'http://127.0.0.1:${port}/stalled-${process.pid}.tar.gz', sha256: '${'0'.repeat(64)}' }), buildSystem: trivial, nativeInputs: [bash], synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+      );
+      const child = spawn(process.execPath, [BIN, 'build', '-L', dir, `fetched-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root, TSDSL_DOWNLOAD_CACHE: join(dir, 'downloads') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (/downloading stalled-/.test(stderr)) setTimeout(() => child.kill('SIGINT'), 500);
+      });
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      // (Other downloads may run beside it on a fresh machine: the bootstrap's .debs.)
+      expect(stderr).toMatch(new RegExp(`tsdsl: error: interrupted while downloading (?:[^;]*, )?stalled-${process.pid}\\.tar\\.gz(?:, [^;]*)?; what was built so far stays in the store\n$`));
+      expect(code).toBe(130);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('builds a C program with the gnu build system, self-contained in the store', async () => {
     const src = mkdtempSync(join(tmpdir(), 'tsdsl-hello-src-'));
     writeFileSync(join(src, 'hello.c'), '#include <stdio.h>\n#include <zlib.h>\nint main(void){printf("hello %s\\n", zlibVersion());return 0;}\n');

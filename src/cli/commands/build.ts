@@ -239,6 +239,7 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   let built: readonly string[] = [];
   let checked: readonly string[] = [];
   const active = new Map<string, string>();
+  const downloads = new Set<string>();
   try {
     ({ built, checked } = await realise(store, lowerer, roots, {
       ...settings,
@@ -249,8 +250,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
       ...(args.values['timeout'] !== undefined ? { timeoutMs: (args.values['timeout'] as number) * 1000 } : {}),
       ...(args.values['max-silent-time'] !== undefined ? { maxSilentMs: (args.values['max-silent-time'] as number) * 1000 } : {}),
       onEvent: (e) => {
-        // Which builds run, to say which an interrupt stopped.
-        if (e.kind === 'start') active.set(e.drvPath, e.name);
+        // Which builds and downloads run, to say which an interrupt stopped.
+        if (e.kind === 'plan') for (const d of e.fetch) downloads.add(d);
+        else if (e.kind === 'start') active.set(e.drvPath, e.name);
         else if (e.kind === 'done' || e.kind === 'fail') active.delete(e.drvPath);
         reporter.event(e);
       },
@@ -267,10 +269,13 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   if (controller.signal.aborted) {
     const e = interruptedError(received);
     if (active.size === 0) throw e;
-    // The builds it stopped, and where their logs (which say so at their end) are.
+    // The builds it stopped, and where their logs (which say so at their end) are; the downloads.
     const { logPath } = await import('../../build/scheduler.js');
-    const stopped = [...active].map(([drvPath, name]) => `${name} (log: ${logPath(store, drvPath)})`);
-    throw new TsdslError(`${e.message.replace(/;/, ` while building ${stopped.join(', ')};`)}`, { exitCode: e.exitCode });
+    const running = [...active];
+    const building = running.filter(([d]) => !downloads.has(d)).map(([drvPath, name]) => `${name} (log: ${logPath(store, drvPath)})`);
+    const fetching = running.filter(([d]) => downloads.has(d)).map(([, name]) => name);
+    const what = [...(fetching.length ? [`downloading ${fetching.join(', ')}`] : []), ...(building.length ? [`building ${building.join(', ')}`] : [])].join(' and ');
+    throw new TsdslError(`${e.message.replace(/;/, ` while ${what};`)}`, { exitCode: e.exitCode });
   }
   // A comparison that found no difference says so (a difference is an error); a package that
   // was not in the store was built, with nothing to compare it to.
