@@ -466,7 +466,9 @@ const INIT = [
   'exec 3<&0',
   '"$@" 0<&3 3<&- &',
   'c=$!',
-  'exec 3<&-',
+  // The shell's own word on the command's end ("Terminated" when a signal killed it) is not the
+  // command's output: tsdsl's exit status (128+n) says it.
+  'exec 3<&- 2>/dev/null',
   'while :; do wait "$c"; s=$?; kill -0 "$c" 2>/dev/null || exit "$s"; done',
 ].join('\n');
 
