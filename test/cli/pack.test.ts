@@ -5,7 +5,8 @@
  * /bin/lstopo-no-graphics`. The test store is shared by the slow suites (TSDSL_TEST_ROOT).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,9 +27,27 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     const a = tsdsl(['pack', 'hwloc', '-S', '/bin=bin', '-o', join(dir, 'a.tar.gz'), '-j2'], slow);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/a\.tar\.gz\t[\d.]+ MiB\n$/);
-    const b = tsdsl(['pack', 'hwloc', '-S', '/bin=bin', '-o', join(dir, 'b.tar.gz')], slow);
+    // The second one's record as JSON, for scripts: its file, size, sha256, profile and closure.
+    const b = tsdsl(['pack', '--json', 'hwloc', '-S', '/bin=bin', '-o', join(dir, 'b.tar.gz')], slow);
     expect(b.code, b.stderr).toBe(0);
     expect(readFileSync(join(dir, 'a.tar.gz')).equals(readFileSync(join(dir, 'b.tar.gz')))).toBe(true);
+    const record = JSON.parse(b.stdout) as { file: string; bytes: number; sha256: string; format: string; profile: string; closure: string[] };
+    expect(record.file).toBe(join(dir, 'b.tar.gz'));
+    expect(record.bytes).toBe(statSync(record.file).size);
+    expect(record.sha256).toBe(createHash('sha256').update(readFileSync(join(dir, 'a.tar.gz'))).digest('hex'));
+    expect(record.format).toBe('tarball');
+    expect(record.profile).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-profile$/);
+    expect(record.closure).toContain(record.profile);
+    expect(record.closure.some((p) => /-hwloc-2\.9\.0$/.test(p))).toBe(true);
+    expect(tsdsl(['pack', '--json', '-o', '-', 'hwloc'], { env }).stderr).toMatch(/--json prints the pack's record on standard output, where -o - writes the pack itself/);
+    // build --json: the same package's record (built: nothing to do), and what -d and -n say.
+    const built = tsdsl(['build', '--json', 'hwloc'], slow);
+    expect(built.code, built.stderr).toBe(0);
+    const [hw] = JSON.parse(built.stdout) as Array<{ package: string; version: string; drvPath: string; outputs: Record<string, string> }>;
+    expect(hw).toMatchObject({ package: 'hwloc', version: '2.9.0', drvPath: expect.stringMatching(/-hwloc-2\.9\.0\.drv$/) });
+    expect(record.closure).toContain(hw!.outputs['out']);
+    expect(JSON.parse(tsdsl(['build', '-d', '--json', 'hwloc'], { env }).stdout)).toEqual([hw]);
+    expect(JSON.parse(tsdsl(['build', '-n', '--json', 'hwloc'], { env }).stdout)).toEqual({ build: [], download: [] });
     const list = spawnSync('tar', ['-tvzf', join(dir, 'a.tar.gz')], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     expect(list[0]).toMatch(/^l[rwx-]{9} root\/root\s+0 1970-01-01 00:00 \.\/bin -> tsdsl\/store\/[0-9a-z]{32}-profile\/bin$/);
     expect(list.every((l) => / root\/root /.test(l) && / 1970-01-01 00:0[01] /.test(l))).toBe(true);

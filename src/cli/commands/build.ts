@@ -27,6 +27,7 @@ export const command: Command = {
     ['tsdsl build -r ./result hwloc', 'also make ./result a garbage-collector root pointing at the output'],
     ['tsdsl build -d hwloc', 'write hwloc\'s derivation and print its .drv path'],
     ['tsdsl build -S hwloc', 'its source only: the tarball (an unpacked, patched tree when it has patches)'],
+    ['tsdsl build --json hwloc | jq -r \'.[0].outputs.out\'', 'the output path, from JSON for scripts'],
   ],
   options: [
     { name: 'derivations', short: 'd', kind: 'boolean', description: 'write the derivations and print their .drv paths; build nothing' },
@@ -41,6 +42,7 @@ export const command: Command = {
     { name: 'timeout', kind: 'number', arg: 'SECONDS', description: 'kill a build that runs longer than this' },
     { name: 'max-silent-time', kind: 'number', arg: 'SECONDS', description: 'kill a build that prints nothing for this long' },
     { name: 'quiet', short: 'q', kind: 'boolean', description: 'print only the output paths' },
+    { name: 'json', kind: 'boolean', description: 'print [{"package", "drvPath", "outputs": {NAME: PATH}}] (with -n, {"build", "download"}) instead of paths' },
     ...packageOptions,
   ],
   async run(args) {
@@ -88,6 +90,10 @@ export const command: Command = {
           })
         : lowered;
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
+      // --json: one record per package given, in order (Nix's `build --json`, with the package).
+      const json = Boolean(args.values['json']);
+      const records = (keep: (r: (typeof results)[number]) => boolean = () => true) =>
+        JSON.stringify(packages.flatMap((p, i) => (keep(results[i]!) ? [{ package: p.name, version: p.version, drvPath: results[i]!.drvPath ?? null, outputs: results[i]!.outputs }] : []))) + '\n';
       await instantiate(store, lowerer, roots, files);
       await writing.handlePending();
       writing.end();
@@ -96,7 +102,7 @@ export const command: Command = {
         await checkPrintedExist(store, roots);
         // As in Guix, -r with -d roots the derivation.
         if (root) await makeRoots(store, roots, root);
-        out(roots.join('\n') + '\n');
+        out(json ? records() : roots.join('\n') + '\n');
         return 0;
       }
       if (args.values['dry-run']) {
@@ -106,9 +112,9 @@ export const command: Command = {
         const build = missing.filter((d) => !d.drv.outputs['out']?.hashAlgo);
         const lines: string[] = [];
         if (build.length) lines.push(`${build.length} derivation${build.length > 1 ? 's' : ''} would be built:`, ...build.map((d) => `   ${d.drvPath}`));
+        // Those in the download cache are copied from there, not fetched: marked.
+        const cached = new Set(fetch.filter(inDownloadCache));
         if (fetch.length) {
-          // Those in the download cache are copied from there, not fetched: marked.
-          const cached = new Set(fetch.filter(inDownloadCache));
           lines.push(
             `${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded${inCache(cached.size, fetch.length)}:`,
             ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}${cached.has(d) ? ' (in the download cache)' : ''}`),
@@ -116,6 +122,10 @@ export const command: Command = {
         }
         if (!lines.length) lines.push('nothing to be built or downloaded');
         err(lines.join('\n'));
+        if (json) {
+          const download = fetch.map((d) => ({ drvPath: d.drvPath, url: d.drv.env['url'] ?? d.drv.env['urls'] ?? null, cached: cached.has(d) }));
+          out(JSON.stringify({ build: build.map((d) => d.drvPath), download }) + '\n');
+        }
         return 0;
       }
       const paths = results.flatMap((r) => Object.values(r.outputs));
@@ -139,14 +149,14 @@ export const command: Command = {
         } catch (e) {
           // -k: the outputs of the packages that were built are printed before the error.
           const valid = store.validAmong(paths);
-          if (args.values['keep-going'] && valid.size) out(paths.filter((p) => valid.has(p)).join('\n') + '\n');
+          if (args.values['keep-going'] && valid.size) out(json ? records((r) => Object.values(r.outputs).every((o) => valid.has(o))) : paths.filter((p) => valid.has(p)).join('\n') + '\n');
           throw e;
         }
       }
       await checkPrintedExist(store, paths);
       // One root per package (its first output): FILE, FILE-2, FILE-3, … as Nix names them.
       if (root) await makeRoots(store, results.map((r) => Object.values(r.outputs)[0]!), root);
-      out(paths.join('\n') + '\n');
+      out(json ? records() : paths.join('\n') + '\n');
       return 0;
     } finally {
       // Failed while a signal waited (a child such as git got the terminal's Ctrl-C too, and

@@ -30,6 +30,7 @@ export const command: Command = {
     ['tsdsl pack --save-provenance hwloc', 'also record the collection\'s revision in the profile\'s manifest.json'],
     ['tsdsl pack -o - hwloc -S /bin=bin | ssh HOST tar -xzf - -C pack', 'write the pack to standard output'],
     ['tsdsl pack -d hwloc', 'print the profile\'s derivation without building'],
+    ['tsdsl pack --json hwloc -S /bin=bin', 'the pack\'s file, size, sha256, profile and closure as JSON, for scripts'],
     ['tsdsl pack --list-formats', 'the formats'],
   ],
   options: [
@@ -45,6 +46,7 @@ export const command: Command = {
     { name: 'output', short: 'o', kind: 'string', arg: 'FILE', description: 'write the pack to FILE (- for standard output)' },
     { name: 'derivation', short: 'd', kind: 'boolean', description: 'print the profile\'s derivation path and build nothing' },
     { name: 'list-formats', kind: 'boolean', description: 'list the pack formats and exit' },
+    { name: 'json', kind: 'boolean', description: 'print {"file", "bytes", "sha256", "format", "profile", "closure"} (with -d, {"drvPath", "outputs"}) instead of the path' },
     ...buildOptions,
     ...packageOptions,
   ],
@@ -84,12 +86,15 @@ export const command: Command = {
       } finally {
         store.close();
       }
-      out(`${profile.drvPath}\n`);
+      out(args.values['json'] ? `${JSON.stringify({ drvPath: profile.drvPath, outputs: profile.outputs })}\n` : `${profile.drvPath}\n`);
       return 0;
     }
     const { pack, FROM_COMMAND_LINE } = await import('../../pack/api.js');
     // `-o -`: the pack is written to a temporary file, then copied to standard output.
     const toStdout = args.values['output'] === '-';
+    if (toStdout && args.values['json']) {
+      throw new TsdslError('--json prints the pack\'s record on standard output, where -o - writes the pack itself; give -o FILE with --json, or leave --json out');
+    }
     if (toStdout && process.stdout.isTTY) {
       throw new TsdslError('-o -: standard output is a terminal; redirect it (`tsdsl pack -o - hwloc > hwloc.tar.gz`, or `| ssh HOST tar -xzf -`), or give -o FILE');
     }
@@ -131,7 +136,12 @@ export const command: Command = {
       return 0;
     }
     err(`${result.closure.length} store items packed`);
-    out(`${result.path}\t${mib} MiB\n`);
+    if (args.values['json']) {
+      const { fileSha256 } = await import('../../store/nar.js');
+      const { resolve } = await import('node:path');
+      const record = { file: resolve(result.path), bytes: result.size, sha256: (await fileSha256(result.path)).toString('hex'), format, profile: result.profile, closure: result.closure };
+      out(`${JSON.stringify(record)}\n`);
+    } else out(`${result.path}\t${mib} MiB\n`);
     return 0;
   },
 };
