@@ -48,6 +48,7 @@ import {
   which,
 } from './engines.js';
 import { NATIVE_IMAGES, acquireUnpacked, packKind, packLayout } from './unpack.js';
+import { imageFiles, resolvedPath } from './archive-files.js';
 
 /** A host directory to show inside: `SRC` or `SRC=DST` (as on the command line), or a pair. */
 export type BindRequest = string | { readonly source: string; readonly target?: string };
@@ -137,11 +138,21 @@ export function parseBind(b: BindRequest, writable: boolean, cwd = process.cwd()
  * it, such as `/`), a path inside it, or the kernel's `/proc`, `/dev` and `/sys`; and targets
  * inside `/proc` or `/sys`, which no rootless mount can reach.
  */
-export function checkBindTargets(binds: readonly Bind[], storeDir: string, root?: string): void {
+export function checkBindTargets(binds: readonly Bind[], storeDir: string, view: { root?: string; image?: string } = {}): void {
+  // The links of the pack: in its unpacked root, or in a docker-archive an engine runs as it is.
+  const files = view.root === undefined && view.image !== undefined && binds.length ? imageFiles(view.image) : undefined;
   for (const b of binds) {
     const target = normalize(b.target).replace(/(.)\/+$/, '$1');
     const flag = `${b.writable ? '--share' : '--expose'}=${b.source === b.target ? b.source : `${b.source}=${b.target}`}`;
-    const linked = root === undefined ? undefined : storeLinkAt(root, storeDir, target);
+    const linked =
+      view.root !== undefined
+        ? storeLinkAt(storeDir, target, (at) => {
+            const host = resolveInView(view.root!, [], at);
+            return host === undefined ? undefined : host.slice(view.root!.length) || '/';
+          })
+        : files
+          ? storeLinkAt(storeDir, target, (at) => resolvedPath(files, at))
+          : undefined;
     const hides =
       target === storeDir || isAncestor(target, storeDir)
         ? `the store (${storeDir}), which the programs run from`
@@ -159,16 +170,16 @@ export function checkBindTargets(binds: readonly Bind[], storeDir: string, root?
 }
 
 /**
- * Where in the store `target` (or the directory it would be made in, `at`) leads in an unpacked
- * pack, through its links (`-S /bin=bin` makes /bin lead to the profile's bin): an engine that
- * follows the link would mount over that store path. Undefined when it does not lead there.
+ * Where in the store `target` (or the directory it would be made in, `at`) leads in a pack,
+ * through its links (`-S /bin=bin` makes /bin lead to the profile's bin), as `resolve` (the
+ * pack's path a path lands on) says: an engine that follows the link would mount over that store
+ * path. Undefined when it does not lead there.
  */
-function storeLinkAt(root: string, storeDir: string, target: string): { at: string; store: string } | undefined {
-  const inStore = join(root, storeDir);
+function storeLinkAt(storeDir: string, target: string, resolve: (at: string) => string | undefined): { at: string; store: string } | undefined {
   for (const at of [target, posix.dirname(target)]) {
     if (at === '/') continue;
-    const host = resolveInView(root, [], at);
-    if (host !== undefined && isAncestor(inStore, host)) return { at, store: host.slice(root.length) };
+    const real = resolve(at);
+    if (real !== undefined && isAncestor(storeDir, real)) return { at, store: real };
   }
   return undefined;
 }
@@ -303,7 +314,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
   const { storeDirFromEnv } = await import('../derivation/hash.js');
   await checkAvailable(engine, host);
   const native = NATIVE_IMAGES[engine.name]?.includes(kind) ?? false;
-  if (native) checkBindTargets(binds, storeDirFromEnv());
+  if (native) checkBindTargets(binds, storeDirFromEnv(), kind === 'docker' ? { image: file } : {});
   const unpacked = native ? undefined : await acquireUnpacked(file, { kind, ...(request.cacheDir ? { cacheDir: request.cacheDir } : {}), host });
   try {
     const root = unpacked?.root ?? '';
@@ -315,7 +326,7 @@ async function runPack(request: RunRequest, packFile: string, host: Host, cwd: s
         `\`${packFile}\` is a directory but not an unpacked pack: it holds no store (no \`*-profile\` item, no .${storeDir}); give a pack made by \`tsdsl pack\`, or the directory one was unpacked into`,
       );
     }
-    if (root) checkBindTargets(binds, storeDir, root);
+    if (root) checkBindTargets(binds, storeDir, { root });
     const env: Record<string, string> = {};
     // A docker image's configuration: its Env when there is no profile to read, and with no
     // command given, the command it runs (`--entry-point`), as `docker run IMAGE` runs it.

@@ -5,7 +5,7 @@
  * only as "failed to exec pid1", exit 1; with this, `tsdsl run --engine=podman` says it as the
  * other engines do. A compressed archive is not read (that would mean decompressing it all).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { TsdslError, didYouMean } from '../errors.js';
 
@@ -146,6 +146,23 @@ function absolute(name: string): string {
  * docker-archive).
  */
 export function imageFiles(image: string): Map<string, ImageFile> | undefined {
+  // Read once a run (the bind check and the command check both ask), while the file is unchanged.
+  let key: string;
+  try {
+    const st = statSync(image);
+    key = `${image}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  } catch {
+    return undefined;
+  }
+  if (lastRead?.key === key) return lastRead.files;
+  const files = readImageFiles(image);
+  lastRead = { key, files };
+  return files;
+}
+
+let lastRead: { key: string; files: Map<string, ImageFile> | undefined } | undefined;
+
+function readImageFiles(image: string): Map<string, ImageFile> | undefined {
   let fd: number;
   try {
     fd = openSync(image, 'r');
@@ -279,7 +296,8 @@ export function checkCommandInImage(image: string, argv0: string, path: string, 
 }
 
 /** `path` with every symlink in it followed (at most 40); undefined for a loop. */
-function resolvedPath(files: ReadonlyMap<string, ImageFile>, path: string): string | undefined {
+/** Where `path` lands in `files` once every symlink on the way is followed; undefined past 40 links. */
+export function resolvedPath(files: ReadonlyMap<string, ImageFile>, path: string): string | undefined {
   let parts = absolute(path).split('/').filter(Boolean);
   let hops = 0;
   let cur = '';

@@ -262,6 +262,11 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     ]);
     expect(linked!.error).toMatch(/^--share=\S+=\/bin: binding onto `\/bin` would hide \/tsdsl\/store\/[0-9a-z]{32}-[^/]+\/bin, in the store: in the pack, `\/bin` is a link there \(-S\); choose another target/);
     expect(inside!.error).toMatch(/binding onto `\/bin\/more` would hide a path inside \/tsdsl\/store\/\S+\/bin, in the store: in the pack, `\/bin` is a link there/);
+    // The same in a docker-archive podman runs as it is (not unpacked): read from its layers.
+    if (availability.get('podman')?.ok) {
+      const [native] = api([{ pack: packs['docker']!, engine: 'podman', command: ['fixture', 'true'], share: [`${f!.work}=/bin`] }]);
+      expect(native!.error).toMatch(/^--share=\S+=\/bin: binding onto `\/bin` would hide \/tsdsl\/store\/[0-9a-z]{32}-[^/]+\/bin, in the store: in the pack, `\/bin` is a link there \(-S\)/);
+    }
     // A gzip docker-archive, which podman cannot load: said before podman fails on it.
     if (availability.get('podman')?.ok) {
       const gz = join(f!.dir, 'fixture-docker.tar.gz');
