@@ -145,7 +145,9 @@ function gitRevision(dir: string): string | undefined {
   const status = spawnSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=all', '--', '.'], { encoding: 'utf8' });
   const lines = status.status === 0 ? status.stdout.split('\n').filter(Boolean) : [];
   const dirty = lines.some((l) => !l.startsWith('?? ') || PACKAGE_FILE_OR_PATCH.test(l));
-  return `git:${head.stdout.trim()}${dirty ? '-dirty' : ''}`;
+  // A dirty checkout's commit alone does not say what was packed: the files' hash is added, so
+  // that two different edits give two different records (and the same edit the same one).
+  return `git:${head.stdout.trim()}${dirty ? `-dirty+${filesHash(dir)}` : ''}`;
 }
 
 const PACKAGE_FILE_OR_PATCH = /\.(ts|mts|js|mjs|patch|diff)$/;

@@ -95,7 +95,7 @@ describe('pack manifests', () => {
   it('computes the same collection revision twice, and another one when a user file changes', () => {
     const file = manifest('rev.ts', 'export default { packages: ["hwloc"] };\n');
     const a = collectionRevision([file]);
-    expect(a).toMatch(/^tsdsl \d+\.\d+\.\d+ (git:[0-9a-f]{40}(-dirty)?|sha256:[0-9a-f]{64}); rev\.ts sha256:[0-9a-f]{64}$/);
+    expect(a).toMatch(/^tsdsl \d+\.\d+\.\d+ (git:[0-9a-f]{40}(-dirty\+sha256:[0-9a-f]{64})?|sha256:[0-9a-f]{64}); rev\.ts sha256:[0-9a-f]{64}$/);
     expect(collectionRevision([file])).toBe(a);
     writeFileSync(file, 'export default { packages: ["mumps"] };\n');
     expect(collectionRevision([file])).not.toBe(a);
@@ -113,7 +113,13 @@ describe('pack manifests', () => {
     writeFileSync(join(repo, 'notes.txt'), 'not a package file\n');
     expect(collectionRevision([repo])).toMatch(/git:[0-9a-f]{40}$/);
     writeFileSync(join(repo, 'b.ts'), "import { definePackage } from 'tsdsl';\n");
-    expect(collectionRevision([repo])).toMatch(/git:[0-9a-f]{40}-dirty$/);
+    const dirty = collectionRevision([repo]);
+    expect(dirty).toMatch(/git:[0-9a-f]{40}-dirty\+sha256:[0-9a-f]{64}$/);
+    // The same edit, the same record; another edit, another one (the commit alone cannot tell).
+    expect(collectionRevision([repo])).toBe(dirty);
+    writeFileSync(join(repo, 'b.ts'), "import { definePackage } from 'tsdsl'; // changed\n");
+    expect(collectionRevision([repo])).toMatch(/git:[0-9a-f]{40}-dirty\+sha256:[0-9a-f]{64}$/);
+    expect(collectionRevision([repo])).not.toBe(dirty);
     const { definingDirectories } = await import('../../src/pack/manifest.js');
     const { dummyPackage } = await import('../fixtures/dummy.js');
     const { getDefaultCollection } = await import('../../src/transform/api.js');
