@@ -44,10 +44,15 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     const built = tsdsl(['build', '--json', 'hwloc'], slow);
     expect(built.code, built.stderr).toBe(0);
     const [hw] = JSON.parse(built.stdout) as Array<{ package: string; version: string; drvPath: string; outputs: Record<string, string> }>;
-    expect(hw).toMatchObject({ package: 'hwloc', version: '2.9.0', drvPath: expect.stringMatching(/-hwloc-2\.9\.0\.drv$/) });
+    expect(hw).toMatchObject({ spec: 'hwloc', package: 'hwloc', version: '2.9.0', drvPath: expect.stringMatching(/-hwloc-2\.9\.0\.drv$/) });
     expect(record.closure).toContain(hw!.outputs['out']);
     expect(JSON.parse(tsdsl(['build', '-d', '--json', 'hwloc'], { env }).stdout)).toEqual([hw]);
     expect(JSON.parse(tsdsl(['build', '-n', '--json', 'hwloc'], { env }).stdout)).toEqual({ build: [], download: [] });
+    // A dry run of --check says it would build it again (it said "nothing to be built"); -r is refused.
+    const dryCheck = tsdsl(['build', '-n', '--check', '--json', 'hwloc'], { env });
+    expect(dryCheck.stderr).toMatch(/^1 derivation in the store would be built again and compared bit for bit with it:\n {3}\S+-hwloc-2\.9\.0\.drv\n$/);
+    expect(JSON.parse(dryCheck.stdout)).toEqual({ build: [], check: [hw!.drvPath], download: [] });
+    expect(tsdsl(['build', '-n', '-r', join(dir, 'r'), 'hwloc'], { env }).stderr).toMatch(/-n builds nothing, so --root has no effect/);
     const list = spawnSync('tar', ['-tvzf', join(dir, 'a.tar.gz')], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     expect(list[0]).toMatch(/^l[rwx-]{9} root\/root\s+0 1970-01-01 00:00 \.\/bin -> tsdsl\/store\/[0-9a-z]{32}-profile\/bin$/);
     expect(list.every((l) => / root\/root /.test(l) && / 1970-01-01 00:0[01] /.test(l))).toBe(true);

@@ -42,7 +42,7 @@ export const command: Command = {
     { name: 'timeout', kind: 'number', arg: 'SECONDS', description: 'kill a build that runs longer than this' },
     { name: 'max-silent-time', kind: 'number', arg: 'SECONDS', description: 'kill a build that prints nothing for this long' },
     { name: 'quiet', short: 'q', kind: 'boolean', description: 'print only the output paths' },
-    { name: 'json', kind: 'boolean', description: 'print [{"package", "drvPath", "outputs": {NAME: PATH}}] (with -n, {"build", "download"}) instead of paths' },
+    { name: 'json', kind: 'boolean', description: 'print [{"spec", "package", "version", "drvPath", "outputs": {NAME: PATH}}] (with -n, {"build", "download"}) instead of paths' },
     ...packageOptions,
   ],
   async run(args) {
@@ -53,6 +53,8 @@ export const command: Command = {
       const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'];
       refuseWith(args, building, 'tsdsl build: -d writes derivations and builds nothing, so');
     }
+    // A dry run makes nothing: a root it would not make is said, not silently skipped.
+    if (args.values['dry-run']) refuseWith(args, ['root'], 'tsdsl build: -n builds nothing, so');
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args);
     const { packages } = await packagesFrom(args, args.positionals);
@@ -92,8 +94,10 @@ export const command: Command = {
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       // --json: one record per package given, in order (Nix's `build --json`, with the package).
       const json = Boolean(args.values['json']);
+      // The argument as given (`mumps~metis`, which tells apart records of one package), else the name.
+      const specs = packages.length === args.positionals.length ? args.positionals : packages.map((p) => p.name);
       const records = (keep: (r: (typeof results)[number]) => boolean = () => true) =>
-        JSON.stringify(packages.flatMap((p, i) => (keep(results[i]!) ? [{ package: p.name, version: p.version, drvPath: results[i]!.drvPath ?? null, outputs: results[i]!.outputs }] : []))) + '\n';
+        JSON.stringify(packages.flatMap((p, i) => (keep(results[i]!) ? [{ spec: specs[i], package: p.name, version: p.version, drvPath: results[i]!.drvPath ?? null, outputs: results[i]!.outputs }] : []))) + '\n';
       await instantiate(store, lowerer, roots, files);
       await writing.handlePending();
       writing.end();
@@ -105,13 +109,32 @@ export const command: Command = {
         out(json ? records() : roots.join('\n') + '\n');
         return 0;
       }
+      const paths = results.flatMap((r) => Object.values(r.outputs));
+      // --check compares a rebuild with the store: as Nix's, it refuses what is not there, before
+      // building it (and its whole closure) with nothing to compare it with.
+      if (args.values['check']) {
+        const valid = store.validAmong(paths);
+        // The words the user gave for them (one a package), else the packages' names.
+        const unbuilt = specs.filter((_, i) => Object.values(results[i]?.outputs ?? {}).some((o) => !valid.has(o)));
+        if (unbuilt.length) {
+          const them = unbuilt.length === 1 ? `\`${unbuilt[0]}\` is` : `${unbuilt.map((u) => `\`${u}\``).join(', ')} are`;
+          throw new TsdslError(`tsdsl build --check: ${them} not built, so there is nothing to compare a rebuild with; build ${unbuilt.length === 1 ? 'it' : 'them'} first (\`${commandWithPackageOptions('build', args, unbuilt)}\`), then check`);
+        }
+      }
       if (args.values['dry-run']) {
         const { inDownloadCache, missingDerivations } = await import('../../build/scheduler.js');
         const missing = missingDerivations(store, lowerer, roots);
         const fetch = missing.filter((d) => d.drv.outputs['out']?.hashAlgo);
         const build = missing.filter((d) => !d.drv.outputs['out']?.hashAlgo);
         const lines: string[] = [];
-        if (build.length) lines.push(`${build.length} derivation${build.length > 1 ? 's' : ''} would be built:`, ...build.map((d) => `   ${d.drvPath}`));
+        const times = rounds !== undefined && rounds > 1 ? ` (each ${rounds} times, compared bit for bit)` : '';
+        if (build.length) lines.push(`${build.length} derivation${build.length > 1 ? 's' : ''} would be built${times}:`, ...build.map((d) => `   ${d.drvPath}`));
+        // --check (refused above for what is not built) and --rounds rebuild what is in the store.
+        const again = args.values['check'] || times ? roots.filter((r) => !build.some((d) => d.drvPath === r)) : [];
+        if (again.length) {
+          const n = args.values['check'] ? Math.max(1, (rounds ?? 2) - 1) : rounds! - 1;
+          lines.push(`${again.length} derivation${again.length > 1 ? 's' : ''} in the store would be built again${n > 1 ? ` ${n} times` : ''} and compared bit for bit with it:`, ...again.map((r) => `   ${r}`));
+        }
         // Those in the download cache are copied from there, not fetched: marked.
         const cached = new Set(fetch.filter(inDownloadCache));
         if (fetch.length) {
@@ -124,22 +147,9 @@ export const command: Command = {
         err(lines.join('\n'));
         if (json) {
           const download = fetch.map((d) => ({ drvPath: d.drvPath, url: d.drv.env['url'] ?? d.drv.env['urls'] ?? null, cached: cached.has(d) }));
-          out(JSON.stringify({ build: build.map((d) => d.drvPath), download }) + '\n');
+          out(JSON.stringify({ build: build.map((d) => d.drvPath), ...(again.length ? { check: again } : {}), download }) + '\n');
         }
         return 0;
-      }
-      const paths = results.flatMap((r) => Object.values(r.outputs));
-      // --check compares a rebuild with the store: as Nix's, it refuses what is not there, before
-      // building it (and its whole closure) with nothing to compare it with.
-      if (args.values['check']) {
-        const valid = store.validAmong(paths);
-        // The words the user gave for them (one a package), else the packages' names.
-        const words = packages.length === args.positionals.length ? args.positionals : packages.map((p) => p.name);
-        const unbuilt = words.filter((_, i) => Object.values(results[i]?.outputs ?? {}).some((o) => !valid.has(o)));
-        if (unbuilt.length) {
-          const them = unbuilt.length === 1 ? `\`${unbuilt[0]}\` is` : `${unbuilt.map((u) => `\`${u}\``).join(', ')} are`;
-          throw new TsdslError(`tsdsl build --check: ${them} not built, so there is nothing to compare a rebuild with; build ${unbuilt.length === 1 ? 'it' : 'them'} first (\`${commandWithPackageOptions('build', args, unbuilt)}\`), then check`);
-        }
       }
       // Everything already built (the common case of a re-run): the scheduler is not even loaded.
       const upToDate = !args.values['check'] && rounds === undefined && store.validAmong(paths).size === new Set(paths).size;
