@@ -29,6 +29,9 @@ describe('tsdsl show', () => {
     expect(rest).toEqual([]);
     expect((JSON.parse(tsdsl(['show', 'mumps', 'hwloc', '--json']).stdout) as Array<{ name: string }>).map((x) => x.name)).toEqual(['mumps', 'hwloc']);
     expect(j!['name']).toBe('mumps');
+    expect(j!['transformations']).toEqual([]);
+    const [t] = JSON.parse(tsdsl(['show', 'mumps', '--json', '--with-input=scotch=pt-scotch']).stdout) as Array<Record<string, unknown>>;
+    expect(t!['transformations']).toEqual([expect.objectContaining({ option: 'with-input', spec: 'scotch=pt-scotch' })]);
     expect(j!['inputs']).toEqual(expect.arrayContaining([expect.stringMatching(/^scotch@/), expect.stringMatching(/^metis@/)]));
     expect((j!['location'] as { file: string }).file).toMatch(/packages\/maths\.ts$/);
     expect((j!['source'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);

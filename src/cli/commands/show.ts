@@ -51,6 +51,8 @@ export function packageJson(p: Package, collection?: Collection): Record<string,
     source: src === null ? null : { ...originJson(src), ...sourceChanges(src) },
     arguments: p.arguments,
     properties: p.properties,
+    // As the record's `transformations:` line says them (also kept in properties).
+    transformations: Array.isArray(p.properties['transformations']) ? p.properties['transformations'] : [],
     otherVersions: collection ? collection.versions(p.name).filter((q) => q.version !== p.version).map((q) => q.version) : [],
   };
 }
