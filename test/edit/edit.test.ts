@@ -40,6 +40,12 @@ describe('tsdsl edit', () => {
     expect(args[4]).toBe(join(ROOT, 'packages', 'maths.ts'));
   });
 
+  it('an editor that fails is said, with its status', () => {
+    const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: 'false', VISUAL: '' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('tsdsl: error: the editor `false` (from EDITOR) exited with status 1; check EDITOR, or use --print for FILE:LINE\n');
+  });
+
   it('prints FILE:LINE when no editor is set, or with --print', () => {
     const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: '', VISUAL: '' } });
     expect(r.code).toBe(0);

@@ -4,6 +4,7 @@
  * TypeScript sources (src/dsl/location.ts maps them back), so the editor gets packages/x.ts.
  */
 import { spawnSync } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { TsdslError } from '../../errors.js';
 import { formatLocation } from '../../dsl/location.js';
@@ -90,6 +91,11 @@ export const command: Command = {
     const [cmd, ...cmdArgs] = editorWords(editor, variable) as [string, ...string[]];
     const r = spawnSync(cmd, [...cmdArgs, ...editorArguments(cmd, locations)], { stdio: 'inherit' });
     if (r.error) throw new TsdslError(`cannot start the editor \`${cmd}\` (from ${variable}): ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message}; set VISUAL or EDITOR to an installed editor, or use --print`);
-    return r.status ?? 1;
+    // An editor that fails (or is killed) is said: its own message, if any, may not name it.
+    if (r.status !== 0) {
+      const how = r.status !== null ? `exited with status ${r.status}` : `was killed by ${r.signal}`;
+      throw new TsdslError(`the editor \`${cmd}\` (from ${variable}) ${how}; check ${variable}, or use --print for FILE:LINE`, { exitCode: r.status ?? 128 + (osConstants.signals[r.signal!] ?? 0) });
+    }
+    return 0;
   },
 };
