@@ -144,7 +144,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (isTsdslError(e)) {
       process.stderr.write(`tsdsl: error: ${e.message}\n`);
-      if (debug) process.stderr.write(`${e.stack}\n`);
+      // The frames only: the message was just said.
+      const head = `${e.name}: ${e.message}\n`;
+      if (debug) process.stderr.write(`${e.stack?.startsWith(head) ? e.stack.slice(head.length) : e.stack}\n`);
       return (e as TsdslError).exitCode ?? errorCode;
     }
     // A full disk, a damaged or locked database: the machine's trouble, said with the way out.

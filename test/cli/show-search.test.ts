@@ -52,6 +52,8 @@ describe('tsdsl show', () => {
     const debug = tsdsl(['--debug', 'show', 'nosuchpkg']);
     expect(debug.stderr).toMatch(/^tsdsl: error: unknown package `nosuchpkg`/);
     expect(debug.stderr).toMatch(/\n\s+at /);
+    // The message once, then the frames (the stack's own first line repeated it).
+    expect(debug.stderr.match(/unknown package `nosuchpkg`/g)).toHaveLength(1);
   });
 
   it('words after -- are an error for a command that runs none (they were dropped)', () => {
