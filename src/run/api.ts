@@ -45,6 +45,7 @@ import {
   resolveInView,
   runEngines,
   runScratch,
+  SCRATCH_PREFIXES,
   which,
 } from './engines.js';
 import { NATIVE_IMAGES, acquireUnpacked, packKind, packLayout } from './unpack.js';
@@ -434,7 +435,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   // host's top-level directories bound at their own (its /bin included: $SHELL is often
   // /bin/bash), or, isolated, /bin pointing at the profile's bin.
   // The root is a directory of the scratch one, which also lists the command as its user.
-  const scratch = runScratch(host.tmpdir || tmpdir(), 'tsdsl-shell', options);
+  const scratch = runScratch(host.tmpdir || tmpdir(), SCRATCH_PREFIXES.shell, options);
   const root = join(scratch.dir, 'root');
   try {
     mkdirSync(root);

@@ -26,6 +26,7 @@ import {
   planShares,
   probe,
   runScratch,
+  SCRATCH_PREFIXES,
   which,
 } from './engines.js';
 import { scratchParent, usernsBlockers } from './userns.js';
@@ -113,7 +114,7 @@ export function apptainerEngine(host: Host = currentHost(), flavour: ApptainerFl
       // The image as it is, but a docker-archive through its unpacked root.
       const image = spec.image && !(spec.root && isDockerArchive(host, spec.image)) ? spec.image : spec.root;
       if (!existsSync(image)) throw new TsdslError(`engine ${flavour}: ${image} does not exist; build a squashfs image with \`tsdsl pack -f squashfs\``);
-      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), 'tsdsl-apptainer', opts);
+      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), SCRATCH_PREFIXES.apptainer, opts);
       try {
         const envPath = join(scratch, 'env');
         writeFileSync(envPath, envFile(spec.env), { mode: 0o600 });

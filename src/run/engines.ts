@@ -17,7 +17,7 @@ import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
-import { addDirectoryUser, makeOwnedTempDir } from '../store/lock.js';
+import { addDirectoryUser, makeOwnedTempDir, removeOwnedTempLeftovers } from '../store/lock.js';
 import { usernsEngine } from './userns.js';
 import { charliecloudEngine } from './charliecloud.js';
 import { apptainerEngine } from './apptainer.js';
@@ -79,13 +79,28 @@ export interface RunOptions {
   readonly onStart?: (pid: number) => void;
 }
 
+/** The names of the scratch directories of runs (see runScratch), by what makes them. */
+export const SCRATCH_PREFIXES = { userns: 'tsdsl-run', proot: 'tsdsl-proot', apptainer: 'tsdsl-apptainer', shell: 'tsdsl-shell' } as const;
+export type ScratchPrefix = (typeof SCRATCH_PREFIXES)[keyof typeof SCRATCH_PREFIXES];
+
+/**
+ * Removes (with `dryRun`, counts) the scratch directories of runs killed with -9 whose commands
+ * are gone too, in `parent` (the engines') and `shellParent` (`tsdsl shell`'s); a later run of
+ * the same kind removes them too. Returns how many.
+ */
+export function removeRunScratchLeftovers(parent: string, shellParent: string, dryRun = false): number {
+  let n = 0;
+  for (const prefix of Object.values(SCRATCH_PREFIXES)) n += removeOwnedTempLeftovers(prefix === SCRATCH_PREFIXES.shell ? shellParent : parent, prefix, dryRun).length;
+  return n;
+}
+
 /**
  * A scratch directory for one run, `PREFIX-PID-nsNS-XXXXXX` in `parent` (see makeOwnedTempDir),
  * and `opts` that record the command, once started, as a user of it. A run killed with -9
  * cleans nothing up while its command goes on using the directory; a later run removes it
  * once both are gone.
  */
-export function runScratch(parent: string, prefix: string, opts: RunOptions): { dir: string; opts: RunOptions } {
+export function runScratch(parent: string, prefix: ScratchPrefix, opts: RunOptions): { dir: string; opts: RunOptions } {
   const dir = makeOwnedTempDir(parent, prefix);
   const onStart = (pid: number): void => {
     try {

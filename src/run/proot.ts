@@ -35,6 +35,7 @@ import {
   probe,
   resolveInView,
   runScratch,
+  SCRATCH_PREFIXES,
   sharedNetworkWritableBinds,
   sharesNetwork,
   which,
@@ -123,7 +124,7 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
       if (!proot) throw new TsdslError(`engine proot: ${missingBinary(host, 'proot', 'install PRoot or set TSDSL_PROOT to a static PRoot binary')}`);
       const isolate = spec.isolate === true;
       const shares = planShares(spec, host);
-      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), 'tsdsl-proot', opts);
+      const { dir: scratch, opts: runOpts } = runScratch(scratchParent(host), SCRATCH_PREFIXES.proot, opts);
       try {
         const sys: Bind[] = [];
         const add = (source: string, target = source): void => {

@@ -42,6 +42,7 @@ import {
   probe,
   resolveInView,
   runScratch,
+  SCRATCH_PREFIXES,
   safeReaddir,
   sharesNetwork,
   which,
@@ -268,7 +269,7 @@ export function scratchParent(host: Host): string {
  */
 function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network: boolean, runOpts: RunOptions): Skeleton {
   const isolate = spec.isolate === true;
-  const { dir: work, opts } = runScratch(scratchParent(host), 'tsdsl-run', runOpts);
+  const { dir: work, opts } = runScratch(scratchParent(host), SCRATCH_PREFIXES.userns, runOpts);
   const rootfs = join(work, 'root');
   mkdirSync(rootfs, { mode: 0o755 });
   const lines: MountLine[] = [];

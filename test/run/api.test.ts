@@ -386,6 +386,16 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     expect(readdirSync(gcCache).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([entries[1]]);
     expect(gc('--packs=soon').stderr).toMatch(/--packs takes a number of days \(e\.g\. --packs=7\) or `all`, not `soon`/);
     expect(gc('--packs', '--list-dead').stderr).toMatch(/--packs and --list-dead cannot be combined/);
+    // The scratch directory a run killed with -9 left in /dev/shm (its command gone too) goes with
+    // gc --packs, not only with the next run.
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
+    const scratch = join('/dev/shm', `tsdsl-run-${deadPid}-ns${PID_NAMESPACE}-abcdef`);
+    mkdirSync(join(scratch, 'root'), { recursive: true });
+    execFileSync('chown', ['-R', `${user!.uid}:${user!.gid}`, scratch]);
+    expect(gc('--packs', '--dry-run').stderr).toMatch(/would free [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
+    expect(existsSync(scratch)).toBe(true);
+    expect(gc('--packs').stderr).toMatch(/freed [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
+    expect(existsSync(scratch)).toBe(false);
   }, 120_000);
 
   it.skipIf(!availability.get('podman')?.ok)("reclaims tsdsl's podman images: kept while a run holds one or used recently, the containers of killed runs and the copies of interrupted imports removed", async () => {

@@ -203,25 +203,33 @@ async function collectPacks(args: ParsedArgs): Promise<number> {
   if (dryRun) out(r.removed.map((e) => `${e.root}\n`).join(''));
   for (const k of r.kept) if (k.entry.users > 0 || k.reason.startsWith('locked')) err(`kept ${k.entry.root}: ${k.reason}`);
   const n = r.removed.length;
-  const extra = r.leftovers ? ` (and ${r.leftovers} interrupted unpack${r.leftovers > 1 ? 's' : ''})` : '';
+  // The scratch directories of runs killed with -9 (in /dev/shm, say), once their commands are gone.
+  const { currentHost, removeRunScratchLeftovers } = await import('../../run/engines.js');
+  const { scratchParent } = await import('../../run/userns.js');
+  const host = currentHost();
+  const scratch = removeRunScratchLeftovers(scratchParent(host), host.tmpdir, dryRun);
+  const extra = alsoRemoved([r.leftovers ? plural(r.leftovers, 'interrupted unpack') : '', scratch ? `${plural(scratch, 'scratch directory', 'scratch directories')} of killed runs` : '']);
   err(`${dryRun ? 'would free' : 'freed'} ${mib(r.freedBytes)} MiB in ${n} unpacked pack${n === 1 ? '' : 's'}${extra} from ${cacheDir}; ${r.kept.length} kept`);
   // The images `tsdsl run --engine=podman` keeps in tsdsl's own podman storage, judged alike.
-  const { currentHost } = await import('../../run/engines.js');
   const { collectPodmanImages, hasPodmanStorage, podmanStoragesDir } = await import('../../run/podman-storage.js');
-  const host = currentHost();
   if (!hasPodmanStorage(host)) return 0;
   const p = collectPodmanImages(host, { olderThanMs, dryRun });
   if (dryRun) out(p.removed.map((i) => `podman image ${i.names[0] ?? i.id} (${i.storage})\n`).join(''));
   for (const s of p.skipped) err(`kept the podman storage ${s.storage}: ${s.reason}`);
   for (const k of p.kept) if (k.reason !== 'used recently') err(`kept podman image ${k.image.names[0] ?? k.image.id}: ${k.reason}`);
   const m = p.removed.length;
-  const leftovers = [
-    ...(p.leftoverContainers ? [`${plural(p.leftoverContainers, 'container')} of killed runs`] : []),
-    ...(p.leftoverTemporaries ? [`${plural(p.leftoverTemporaries, 'temporary copy', 'temporary copies')} podman left`] : []),
-  ];
-  const left = leftovers.length ? ` (and ${leftovers.join(' and ')})` : '';
+  const left = alsoRemoved([
+    p.leftoverContainers ? `${plural(p.leftoverContainers, 'container')} of killed runs` : '',
+    p.leftoverTemporaries ? plural(p.leftoverTemporaries, 'temporary copy podman left', 'temporary copies podman left') : '',
+  ]);
   err(`${dryRun ? 'would free' : 'freed'} ${mib(p.freedBytes)} MiB in ${m} podman image${m === 1 ? '' : 's'}${left} from ${podmanStoragesDir(host)}; ${p.kept.length} kept`);
   return 0;
+}
+
+/** ` (and A and B)` for the non-empty parts, or nothing. */
+function alsoRemoved(parts: readonly string[]): string {
+  const said = parts.filter(Boolean);
+  return said.length ? ` (and ${said.join(' and ')})` : '';
 }
 
 /** `n` and the noun, singular or plural. */
