@@ -227,6 +227,7 @@ export class StoreDb {
     danglingRefs: Statement<[], { referrer: string | null; reference: string | null }>;
     addTempRoot: Statement<[string, string]>;
     tempRoots: Statement<[], { owner: string; path: string }>;
+    tempRootOwners: Statement<[], { owner: string }>;
     removeTempRoots: Statement<[string]>;
     removals: Statement<[], string>;
     countRemoval: Statement<[]>;
@@ -349,6 +350,7 @@ export class StoreDb {
       ),
       addTempRoot: db.prepare('INSERT OR IGNORE INTO TempRoots (owner, path) VALUES (?, ?)'),
       tempRoots: db.prepare<[], { owner: string; path: string }>('SELECT owner, path FROM TempRoots ORDER BY owner, path'),
+      tempRootOwners: db.prepare<[], { owner: string }>('SELECT DISTINCT owner FROM TempRoots'),
       removeTempRoots: db.prepare('DELETE FROM TempRoots WHERE owner = ?'),
     };
   }
@@ -604,6 +606,11 @@ export class StoreDb {
   /** Every temporary root with its owner, live or not. */
   tempRoots(): Array<{ owner: string; path: string }> {
     return this.stmts.tempRoots.all();
+  }
+
+  /** The owners of temporary roots, live or not. */
+  tempRootOwners(): string[] {
+    return this.stmts.tempRootOwners.all().map((r) => r.owner);
   }
 
   /** Forgets the temporary roots of `owner`; returns how many there were. */

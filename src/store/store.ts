@@ -567,6 +567,8 @@ export class LocalStore implements Store {
 
   private cleanup(): void {
     this.removeStaleTemporaries();
+    // The temporary roots of a process killed with -9 (build -d roots what it relies on).
+    this.purgeStaleTempRoots();
   }
 
   /** False once `close()` was called. */
@@ -1210,10 +1212,12 @@ export class LocalStore implements Store {
 
   /** Forgets the temporary roots of processes that died without closing the store; returns how many. */
   purgeStaleTempRoots(): number {
+    // Looked at first without a write transaction: at every open, most often there is none.
+    const dead = this.db.tempRootOwners().filter((o) => !ownerAlive(o));
+    if (dead.length === 0) return 0;
     return this.db.exclusive(() => {
       let removed = 0;
-      const owners = new Set(this.db.tempRoots().map((r) => r.owner));
-      for (const owner of owners) if (!ownerAlive(owner)) removed += this.db.removeTempRoots(owner);
+      for (const owner of dead) removed += this.db.removeTempRoots(owner);
       return removed;
     });
   }

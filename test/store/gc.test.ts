@@ -11,6 +11,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -453,6 +454,11 @@ if (op === 'write') {
     if (i % 50 === 0) s.addRoot(tree, 'root' + i);
   }
   s.close();
+} else if (op === 'add-and-die') {
+  // A writer killed with -9 while it holds temporary roots (as build -d roots what it relies on).
+  const s = open();
+  s.addTextToStore('dying', 'added by a process killed with -9', []);
+  process.kill(process.pid, 'SIGKILL');
 } else if (op === 'collect-once') {
   const s = open();
   console.log('started');
@@ -492,6 +498,23 @@ describe('several processes', () => {
     expect(readdirSync(join(root, 'store/.tmp'))).toEqual([]);
     for (const r of store.listRoots()) expect(store.isValid(r.path)).toBe(true);
   }, 60_000);
+
+  it('the temporary roots of a process killed with -9 are forgotten at the next open, not only by gc', async () => {
+    store.close();
+    await child('add-and-die', '').output;
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { prepare(sql: string): { get(): { n: number } }; close(): void };
+    const rows = (): number => {
+      const db = new Sqlite(join(root, 'var', 'db.sqlite'));
+      try {
+        return db.prepare('SELECT count(*) AS n FROM TempRoots').get().n;
+      } finally {
+        db.close();
+      }
+    };
+    expect(rows()).toBeGreaterThan(0);
+    store = other();
+    expect(rows()).toBe(0);
+  });
 
   it('kill -9 of the collector at any moment leaves a sound store', async () => {
     store.close();
