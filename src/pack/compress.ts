@@ -21,7 +21,7 @@ import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import type { TransformOptions } from 'node:stream';
 import { dyingWithParent } from '../child.js';
-import { removeLeftoversOfDead } from '../store/lock.js';
+import { PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import type { PackFormat, PackOptions } from './formats.js';
 
@@ -554,14 +554,19 @@ export function removeTree(path: string): void {
 }
 
 /**
- * A temporary name next to `dest`, so that the final rename stays on one file system. The
- * temporaries left in that directory by a process that died (kill -9 leaves them, and a batch
- * system's SIGKILL after SIGTERM), of any pack, are removed first.
+ * A temporary name next to `dest`, so that the final rename stays on one file system, named by
+ * this process and its PID namespace. The temporaries left in that directory by a process that
+ * died (kill -9 leaves them, and a batch system's SIGKILL after SIGTERM), of any pack, are
+ * removed first; only names of this form (and the older ones without the namespace), and not
+ * those of a process of another PID namespace, which cannot be judged from here.
  */
-export function temporaryName(dest: string, tag = 'tmp'): string {
-  removeLeftoversOfDead(dirname(dest), /^\..+\.[a-z]+-(\d+)-[0-9a-f]{8}$/);
-  return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+export function temporaryName(dest: string, tag: TemporaryTag = 'tmp'): string {
+  removeLeftoversOfDead(dirname(dest), /^\..+\.(?:tmp|layers|stage)-(\d+)-(?:ns(\d+)-)?[0-9a-f]{8}$/);
+  return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-ns${PID_NAMESPACE}-${randomBytes(4).toString('hex')}`);
 }
+
+/** What a temporary name holds: the pack file, docker's layers, squashfs's stage. */
+type TemporaryTag = 'tmp' | 'layers' | 'stage';
 
 /**
  * A TsdslError unless a file can be created at `dest`: its directory exists and is writable, and

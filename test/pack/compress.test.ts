@@ -2,11 +2,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compressors, findCompressor, openCompressedFile, removeTree, writeAtomically, writeCompressedFile } from '../../src/pack/compress.js';
 import { ensureDist, itWith } from './fixtures/tools.js';
+import { PID_NAMESPACE } from '../../src/store/lock.js';
 
 let dir: string;
 beforeEach(() => {
@@ -176,14 +177,21 @@ describe('writeAtomically', () => {
     // A pid that is not running (above the usual pid_max of 4194304), and this process's own.
     const dead = join(out, '.pack.tar.tmp-4194999-deadbeef');
     const live = join(out, `.pack.tar.tmp-${process.pid}-cafebabe`);
-    // Of another pack too.
-    const other = join(out, '.other.tar.xz.tmp-4194998-0badf00d');
-    writeFileSync(dead, 'partial');
-    writeFileSync(other, 'partial');
+    // Of another pack too, named with the PID namespace as they are now.
+    const other = join(out, `.other.tar.xz.tmp-4194998-ns${PID_NAMESPACE}-0badf00d`);
+    // Not judged: a pack of another PID namespace (a container sharing the directory), and a
+    // user's file that only looks alike (not one of the tags tsdsl writes).
+    const foreign = join(out, '.p.tar.tmp-4194997-ns1-0badf00d');
+    const users = join(out, '.notes.txt.bak-4194996-0badf00d');
+    for (const f of [dead, other, foreign, users]) writeFileSync(f, 'partial');
     writeFileSync(live, 'in use');
-    await writeAtomically(join(out, 'pack.tar'), async (tmp) => writeFileSync(tmp, 'whole'));
+    await writeAtomically(join(out, 'pack.tar'), async (tmp) => {
+      expect(basename(tmp)).toMatch(new RegExp(`^\\.pack\\.tar\\.tmp-${process.pid}-ns${PID_NAMESPACE}-[0-9a-f]{8}$`));
+      writeFileSync(tmp, 'whole');
+    });
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(other)).toBe(false);
+    expect(existsSync(foreign) && existsSync(users)).toBe(true);
     expect(existsSync(live)).toBe(true);
     expect(readFileSync(join(out, 'pack.tar'), 'utf8')).toBe('whole');
   });
