@@ -295,8 +295,7 @@ export function checkCommandInImage(image: string, argv0: string, path: string, 
   );
 }
 
-/** `path` with every symlink in it followed (at most 40); undefined for a loop. */
-/** Where `path` lands in `files` once every symlink on the way is followed; undefined past 40 links. */
+/** `path` with every symlink in it followed (at most 40), where it lands in `files`; undefined for a loop. */
 export function resolvedPath(files: ReadonlyMap<string, ImageFile>, path: string): string | undefined {
   let parts = absolute(path).split('/').filter(Boolean);
   let hops = 0;
