@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ownerWhere } from '../store/lock.js';
 
 /** Alternatives Debian's maintainer scripts would create: link → target (relative to usr/bin). */
 const ALTERNATIVES: ReadonlyArray<[string, string]> = [
@@ -70,7 +71,8 @@ export function bootstrapRootfs(cacheDir: string, items: ReadonlyArray<readonly 
   const final = join(cacheDir, key);
   if (existsSync(join(final, '.complete'))) return final;
   mkdirSync(cacheDir, { recursive: true });
-  const tmp = join(cacheDir, `.tmp-${key}-${process.pid}-${Date.now()}`);
+  // Named by its process and where it runs (see ownerToken): the store may be shared.
+  const tmp = join(cacheDir, `.tmp-${key}-${process.pid}-${ownerWhere()}-${Date.now()}`);
   mkdirSync(tmp, { mode: 0o755 });
   try {
     for (const [, physical] of items) if (lstatSync(physical).isDirectory()) merge(physical, tmp);

@@ -19,7 +19,7 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareStrings } from '../compare.js';
 import { nix32Encode } from '../derivation/hash.js';
-import { ownerAlive } from './lock.js';
+import { WHERE_PATTERN, ownerAlive } from './lock.js';
 import { narHash } from './nar.js';
 import { deleteTree } from './store.js';
 import type { LocalStore } from './store.js';
@@ -204,9 +204,12 @@ export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcRe
   return { dryRun: false, deleted, freedBytes, leftovers, caches, deadRoots, tempFiles };
 }
 
+/** A half-made build root's name: `.tmp-<key>-<pid>-[<where>-]<time>` (see bootstrapRootfs). */
+const HALF_MADE_ROOT = new RegExp(`^\\.tmp-[0-9a-f]+-(\\d+)-(?:(${WHERE_PATTERN})-)?\\d+$`);
+
 /**
  * Cached merged build roots (`<root>/var/roots/<key>`) that list an item that is no longer
- * valid or is in `goingAway`, and half-made ones (`.tmp-<key>-<pid>-<time>`) of dead processes.
+ * valid or is in `goingAway`, and half-made ones (`.tmp-<key>-<pid>-<where>-<time>`) of dead processes.
  */
 function staleRootfsCaches(store: LocalStore, goingAway: ReadonlySet<string>): string[] {
   const dir = join(store.root, 'var', 'roots');
@@ -219,9 +222,9 @@ function staleRootfsCaches(store: LocalStore, goingAway: ReadonlySet<string>): s
   const stale: string[] = [];
   for (const name of names.sort()) {
     const full = join(dir, name);
-    const tmp = /^\.tmp-[0-9a-f]+-(\d+)-\d+$/.exec(name);
+    const tmp = HALF_MADE_ROOT.exec(name);
     if (tmp) {
-      if (!ownerAlive(`${tmp[1]} 0`)) stale.push(full);
+      if (!ownerAlive(`${tmp[1]} 0${tmp[2] ? ` ${tmp[2]}` : ''}`)) stale.push(full);
       continue;
     }
     let items: string[];

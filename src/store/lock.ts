@@ -13,7 +13,8 @@
  * An owner is `<pid> <start time>`: the start time (from /proc) tells a live owner from
  * an unrelated process that later got the same pid.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { appendFileSync, linkSync, mkdtempSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
@@ -39,16 +40,35 @@ function processStartTime(pid: number): string | undefined {
 
 const HAVE_PROC = processStartTime(process.pid) !== undefined;
 
-/** This process's owner token, `<pid> <start time>`. */
+/**
+ * The owner token of process `pid` (default this one), `<pid> <start time> <where>`: where is
+ * `ns<PID namespace>.<boot>.<host>` (the boot id and a hash of the host name, 8 hex digits each),
+ * for a process id means something only in its PID namespace, on its host, in its boot.
+ */
 export function ownerToken(pid = process.pid): string {
-  return `${pid} ${HAVE_PROC ? (processStartTime(pid) ?? '0') : '0'}`;
+  return `${pid} ${HAVE_PROC ? (processStartTime(pid) ?? '0') : '0'} ${WHERE}`;
 }
 
-/** True when the process named by an owner token is still running. */
+/** A token's (or a name's) `where` part; see ownerToken. */
+export const WHERE_PATTERN = 'ns\\d+\\.[0-9a-f]{8}\\.[0-9a-f]{8}';
+const WHERE_RE = new RegExp(`^${WHERE_PATTERN}$`);
+
+/**
+ * True when the process named by an owner token is still running, or may be: a process of
+ * another PID namespace or host (a container with its own PID namespace, a node sharing the store
+ * over NFS) cannot be judged from here, so it is taken for alive, and what it holds is left
+ * alone. One of an earlier boot of this host is not running. Older tokens have no `where`.
+ */
 export function ownerAlive(token: string): boolean {
-  const [pidText, start] = token.trim().split(' ');
+  const [pidText, start, where] = token.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (where !== undefined && where !== WHERE && WHERE_RE.test(where)) {
+    const [ns, boot, host] = where.split('.');
+    if (host !== WHERE_HOST) return true;
+    if (boot !== WHERE_BOOT) return false;
+    if (ns !== `ns${PID_NAMESPACE}`) return true;
+  }
   if (pid === process.pid) return start === ownerToken().split(' ')[1];
   if (HAVE_PROC) {
     const actual = processStartTime(pid);
@@ -74,6 +94,26 @@ export const PID_NAMESPACE: string = (() => {
     return '0';
   }
 })();
+
+/** This boot of this machine (the kernel's boot id), 8 hex digits; '00000000' without /proc. */
+const WHERE_BOOT: string = (() => {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-f]/g, '').slice(0, 8).padEnd(8, '0');
+  } catch {
+    return '00000000';
+  }
+})();
+
+/** This host, as a hash of its name, 8 hex digits. */
+const WHERE_HOST: string = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** Where this process runs (see ownerToken). */
+const WHERE = `ns${PID_NAMESPACE}.${WHERE_BOOT}.${WHERE_HOST}`;
+
+/** Where this process runs, as ownerToken says it: for names of temporary files that ownerAlive judges. */
+export function ownerWhere(): string {
+  return WHERE;
+}
 
 /**
  * Removes the entries of `dir` that a process left behind when it died (kill -9 leaves them), and returns their names:

@@ -79,7 +79,7 @@ import {
 import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/hash.js';
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
-import { LockDirectory, ownerAlive, ownerToken } from './lock.js';
+import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
 import { TsdslError, isDiskFull, systemFailure } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
@@ -275,7 +275,9 @@ const UMASK_HIDES_READ = (process.umask() & 0o444) !== 0;
 const FSYNC_EACH_LIMIT = 32;
 const TMP_DIR = '.tmp';
 /** Names of items a collector moved into TMP_DIR: `<pid>-<start>-<n>~<store base name>`. */
-const TRASH_NAME = /^\d+-\d+-\d+~(.+)$/;
+const TRASH_NAME = new RegExp(`^\\d+-\\d+-(?:${WHERE_PATTERN}-)?\\d+~(.+)$`);
+/** A temporary item's owner in its name: pid, start time, and (since they carry it) where. */
+const TEMP_OWNER = new RegExp(`^(\\d+)-(\\d+)-(?:(${WHERE_PATTERN})-)?`);
 
 // `syncFileSystem` in a worker thread (startSync); reports 1 when done, 2 when it failed.
 const SYNC_WORKER = syncWorkerScript(`
@@ -439,7 +441,8 @@ export class LocalStore implements Store {
   private readonly locks: LockDirectory;
   private readonly durable: boolean;
   private readonly now: () => number;
-  private readonly owner = ownerToken().replace(' ', '-');
+  // In the names of its temporary items: `PID-START-WHERE` (see ownerToken).
+  private readonly owner = ownerToken().replaceAll(' ', '-');
   /** Owner of this instance's temporary roots: the process token plus an instance id. */
   private readonly tempRootOwner = `${ownerToken()} ${randomBytes(4).toString('hex')}`;
   /** Paths whose temporary root is committed, so they need no second insert. */
@@ -540,8 +543,8 @@ export class LocalStore implements Store {
   removeStaleTemporaries(): number {
     let removed = 0;
     for (const name of readdirSync(this.tmpRoot)) {
-      const m = /^(\d+)-(\d+)-/.exec(name);
-      if (m && ownerAlive(`${m[1]} ${m[2]}`)) continue;
+      const m = TEMP_OWNER.exec(name);
+      if (m && ownerAlive(`${m[1]} ${m[2]}${m[3] ? ` ${m[3]}` : ''}`)) continue;
       const file = join(this.tmpRoot, name);
       const trash = TRASH_NAME.exec(name);
       if (trash && this.restoreTrash(file, trash[1]!)) continue;

@@ -20,6 +20,7 @@ import { DerivationHasher, finalizeDerivation } from '../../src/derivation/aterm
 import type { Derivation } from '../../src/derivation/aterm.js';
 import { collectGarbage, deadPaths, liveSet, referrersFirst, verifyStore } from '../../src/store/gc.js';
 import { openStore } from '../../src/store/store.js';
+import { ownerWhere } from '../../src/store/lock.js';
 import type { LocalStore } from '../../src/store/store.js';
 import { compileStoreModules } from './compile.js';
 
@@ -288,12 +289,19 @@ describe('collectGarbage', () => {
     };
     make('live', [g.a, g.c]);
     make('dead', [g.a, g.e]);
+    // Half-made ones: an older name, and a dead process's of here; one of another PID
+    // namespace (a container sharing the store) is not judged, so kept.
+    const here = ownerWhere();
+    const elsewhere = here.replace(/^ns\d+/, 'ns1');
     mkdirSync(join(roots, '.tmp-0123abcd-999999999-1'));
+    mkdirSync(join(roots, `.tmp-0123abcd-999999999-${here}-1`));
+    mkdirSync(join(roots, `.tmp-0123abcd-999999999-${elsewhere}-1`));
+    const stale = ['.tmp-0123abcd-999999999-1', `.tmp-0123abcd-999999999-${here}-1`, 'dead'].sort();
     const dry = collectGarbage(store, { dryRun: true });
-    expect(dry.caches.map((c) => basename(c)).sort()).toEqual(['.tmp-0123abcd-999999999-1', 'dead']);
+    expect(dry.caches.map((c) => basename(c)).sort()).toEqual(stale);
     const r = collectGarbage(store);
-    expect(r.caches.map((c) => basename(c)).sort()).toEqual(['.tmp-0123abcd-999999999-1', 'dead']);
-    expect(readdirSync(roots)).toEqual(['live']);
+    expect(r.caches.map((c) => basename(c)).sort()).toEqual(stale);
+    expect(readdirSync(roots).sort()).toEqual([`.tmp-0123abcd-999999999-${elsewhere}-1`, 'live'].sort());
   });
 
   it('deletes old unregistered leftovers, and never a valid item', async () => {

@@ -25,6 +25,7 @@ import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 
 import { StoreDb } from '../../src/store/db.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
+import { ownerAlive, ownerToken } from '../../src/store/lock.js';
 import { compileStoreModules } from './compile.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
@@ -362,6 +363,34 @@ describe('addToStoreFromPath', () => {
     openStore({ root, storeDir: SD, env: {}, durable: false }).close();
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(live)).toBe(true);
+  });
+
+  it("leaves what a process of another PID namespace or host holds: its pid means nothing here", () => {
+    // This process's `where` (ownerToken's third field), and others made from it.
+    const [ns, boot, host] = ownerToken().split(' ')[2]!.split('.') as [string, string, string];
+    const otherNs = `ns1.${boot}.${host}`; // a container with its own PID namespace
+    const otherHost = `${ns}.${boot}.00000000`; // a node sharing the store over NFS
+    const rebooted = `${ns}.00000000.${host}`; // this host before a reboot: gone
+    const dead = deadPid();
+    expect(ownerAlive(`${dead} 12345 ${otherNs}`)).toBe(true);
+    expect(ownerAlive(`${dead} 12345 ${otherHost}`)).toBe(true);
+    expect(ownerAlive(`${dead} 12345 ${rebooted}`)).toBe(false);
+    expect(ownerAlive(`${dead} 12345 ${ns}.${boot}.${host}`)).toBe(false);
+    expect(ownerAlive(`${dead} 12345`)).toBe(false); // an older token
+    // Opening the store (any command, verify too) keeps their build trees and locks; a dead one's of here goes.
+    const theirs = join(root, 'store/.tmp', `${dead}-12345-${otherNs}-1-build-zlib-1.2.13`);
+    const mine = join(root, 'store/.tmp', `${dead}-12345-${ns}.${boot}.${host}-1-build-zlib-1.2.13`);
+    mkdirSync(theirs);
+    mkdirSync(mine);
+    const lock = join(root, 'var/locks', 'feedface.lock');
+    writeFileSync(lock, `${dead} 12345 ${otherHost}\n`);
+    openStore({ root, storeDir: SD, env: {}, durable: false }).close();
+    expect(existsSync(theirs)).toBe(true);
+    expect(existsSync(mine)).toBe(false);
+    expect(existsSync(lock)).toBe(true);
+    // This store's own temporary names carry its `where`.
+    const t = store.makeTempDir('x');
+    expect(t.slice(t.lastIndexOf('/') + 1)).toMatch(new RegExp(`^${process.pid}-\\d+-${ns}\\.${boot}\\.${host}-\\d+-x$`));
   });
 
   it('waits for a lock held by a live owner', async () => {
