@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { nix32Encode, parseHash } from '../derivation/hash.js';
 import { TsdslError } from '../errors.js';
 import { narHash } from '../store/nar.js';
-import { LockDirectory, PID_NAMESPACE, abortReason, removeLeftoversOfDead, sleep } from '../store/lock.js';
+import { LockDirectory, OWNED_AT, abortReason, ownerWhere, removeLeftoversOfDead, sleep } from '../store/lock.js';
 import { directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { mirrorEnvVar, resolveMirrorUrl } from './mirrors.js';
 import type { Env } from './mirrors.js';
@@ -40,7 +40,7 @@ export function defaultDownloadCache(env: Env = process.env): string {
 
 /** Makes a directory of the download cache, or says which setting to change. */
 /** A partial download's name: its process and PID namespace (the cache may be shared across containers). */
-const PARTIAL = /^\.tmp-(\d+)-ns(\d+)-[0-9a-f]{12}$/;
+const PARTIAL = new RegExp(`^\\.tmp-(\\d+)-${OWNED_AT}-[0-9a-f]{12}$`);
 
 const makeCache = (dir: string): void => makeCacheDirectories(dir, 'the download cache', 'TSDSL_DOWNLOAD_CACHE');
 
@@ -337,7 +337,7 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
 
   for (const url of candidates) {
     if (options.signal?.aborted) throw abortReason(options.signal);
-    const tmp = join(cacheDir, `.tmp-${process.pid}-ns${PID_NAMESPACE}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(cacheDir, `.tmp-${process.pid}-${ownerWhere()}-${randomBytes(6).toString('hex')}`);
     const handle = await fsp.open(tmp, 'w+', 0o644);
     let moved = false;
     try {

@@ -21,7 +21,7 @@ import { constants as zlibConstants, createGzip } from 'node:zlib';
 import type { ZlibOptions } from 'node:zlib';
 import type { TransformOptions } from 'node:stream';
 import { dyingWithParent } from '../child.js';
-import { PID_NAMESPACE, removeLeftoversOfDead } from '../store/lock.js';
+import { OWNED_AT, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import type { PackFormat, PackOptions } from './formats.js';
 
@@ -561,9 +561,11 @@ export function removeTree(path: string): void {
  * those of a process of another PID namespace, which cannot be judged from here.
  */
 export function temporaryName(dest: string, tag: TemporaryTag = 'tmp'): string {
-  removeLeftoversOfDead(dirname(dest), /^\..+\.(?:tmp|layers|stage)-(\d+)-(?:ns(\d+)-)?[0-9a-f]{8}$/);
-  return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-ns${PID_NAMESPACE}-${randomBytes(4).toString('hex')}`);
+  removeLeftoversOfDead(dirname(dest), TEMPORARY);
+  return join(dirname(dest), `.${basename(dest)}.${tag}-${process.pid}-${ownerWhere()}-${randomBytes(4).toString('hex')}`);
 }
+
+const TEMPORARY = new RegExp(`^\\..+\\.(?:tmp|layers|stage)-(\\d+)-(?:${OWNED_AT}-)?[0-9a-f]{8}$`);
 
 /** What a temporary name holds: the pack file, docker's layers, squashfs's stage. */
 type TemporaryTag = 'tmp' | 'layers' | 'stage';

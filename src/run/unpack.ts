@@ -38,7 +38,12 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, isTsdslError } from '../errors.js';
-import { LockDirectory, PID_NAMESPACE, ownerAlive, ownerToken, removeLeftoversOfDead } from '../store/lock.js';
+import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
+
+/** An unpacking or a deletion in the cache: `.tmp-HASH-PID-AT`, `.trash-HASH-PID-AT` (older ones without AT). */
+const LEFTOVER_TMP = new RegExp(`^\\.(?:tmp|trash)-[0-9a-f]{64}-(\\d+)(?:-${OWNED_AT})?$`);
+/** A docker-archive's unpacking (makeOwnedTempDir). */
+const LEFTOVER_UNPACK = new RegExp(`^\\.tsdsl-unpack-(\\d+)-${OWNED_AT}-[A-Za-z0-9]{6}$`);
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
@@ -320,11 +325,11 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
   // Unpackings are named by process and PID namespace: what a killed run left (kill -9 runs no
   // clean-up) goes at the next run, of any pack, once its process is gone.
-  removeLeftoversOfDead(cacheDir, /^\.tmp-[0-9a-f]{64}-(\d+)-ns(\d+)$/);
+  removeLeftoversOfDead(cacheDir, new RegExp(`^\\.tmp-[0-9a-f]{64}-(\\d+)-${OWNED_AT}$`));
   try {
     if (!existsSync(join(dest, MARKER))) {
       if (existsSync(dest)) deleteTree(dest); // a foreign or broken directory under our name
-      const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}-ns${PID_NAMESPACE}`);
+      const tmp = join(cacheDir, `.tmp-${hash}-${process.pid}-${ownerWhere()}`);
       deleteTree(tmp);
       // A Ctrl-C or SIGTERM meanwhile is held until the unpacking (synchronous) ends, so that
       // no half-unpacked directory stays behind; then it ends the command (128+n).
@@ -493,7 +498,7 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
         continue;
       }
       if (!options.dryRun) {
-        trash = join(cacheDir, `.trash-${entry.hash}-${process.pid}`);
+        trash = join(cacheDir, `.trash-${entry.hash}-${process.pid}-${ownerWhere()}`);
         renameSync(entry.root, trash);
         rmSync(usersDir(cacheDir, entry.hash), { recursive: true, force: true });
       }
@@ -506,16 +511,13 @@ export function collectPackCache(options: { cacheDir?: string; olderThanMs: numb
   }
   // Interrupted unpacks and deletions of processes that are gone.
   for (const name of safeReaddir(cacheDir)) {
-    // Docker-archive unpacks: `.tsdsl-unpack-PID-nsNS-XXXXXX` (makeOwnedTempDir), older ones
+    // Docker-archive unpacks: `.tsdsl-unpack-PID-AT-XXXXXX` (makeOwnedTempDir), older ones
     // `.tsdsl-unpack-XXXXXX` (judged by age).
-    const m =
-      /^\.(?:tmp|trash)-[0-9a-f]{64}-(\d+)(?:-ns(\d+))?$/.exec(name) ??
-      /^\.tsdsl-unpack-(\d+)-ns(\d+)-[A-Za-z0-9]{6}$/.exec(name) ??
-      /^\.tsdsl-unpack-[A-Za-z0-9]{6}$/.exec(name);
-    // Another PID namespace's process cannot be judged from here.
-    if (!m || (m[2] !== undefined && m[2] !== PID_NAMESPACE)) continue;
+    const m = LEFTOVER_TMP.exec(name) ?? LEFTOVER_UNPACK.exec(name) ?? /^\.tsdsl-unpack-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
     const p = join(cacheDir, name);
-    const dead = m[1] !== undefined ? !ownerAlive(`${m[1]} 0`) : now - safeMtime(p) > 86_400_000;
+    // Another PID namespace's or host's process cannot be judged from here: not dead.
+    const dead = m[1] !== undefined ? leftoverOwnerDead(m[1], m[2]) : now - safeMtime(p) > 86_400_000;
     if (!dead) continue;
     leftovers++;
     freed += treeBytes(p);

@@ -120,8 +120,9 @@ export function ownerWhere(): string {
  * those whose name `pattern` matches, with the process id as its first group, when that process
  * is not this one and no longer runs, nor does any process it lists as users (`addDirectoryUser`).
  * An entry that cannot be removed (another user's) is left. A second group, when it matched, is
- * the PID namespace of the process that made the entry: one of another namespace is left alone,
- * since its process cannot be seen from here. With `dryRun`, only names them.
+ * where the process that made the entry ran (OWNED_AT: its PID namespace, and in newer names its
+ * boot and host): one of another namespace or host is left alone, since its process cannot be
+ * seen from here. With `dryRun`, only names them.
  */
 export function removeLeftoversOfDead(dir: string, pattern: RegExp, dryRun = false): string[] {
   let names: string[];
@@ -134,8 +135,7 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp, dryRun = fal
   for (const name of names) {
     const m = pattern.exec(name);
     const pid = m?.[1];
-    if (pid === undefined || (m![2] !== undefined && m![2] !== PID_NAMESPACE)) continue;
-    if (Number(pid) === process.pid || ownerAlive(`${pid} 0`) || usedByLiving(join(dir, name))) continue;
+    if (pid === undefined || !leftoverOwnerDead(pid, m![2]) || usedByLiving(join(dir, name))) continue;
     try {
       if (!dryRun) deleteTree(join(dir, name));
       removed.push(name);
@@ -144,6 +144,25 @@ export function removeLeftoversOfDead(dir: string, pattern: RegExp, dryRun = fal
     }
   }
   return removed;
+}
+
+/**
+ * Where a process that names its temporary files ran, in their names: `ns<inode>` (older names)
+ * or `ns<inode>.<boot>.<host>` (ownerWhere). As a regular expression group, capturing what
+ * follows `ns`.
+ */
+export const OWNED_AT = 'ns(\\d+(?:\\.[0-9a-f]{8}\\.[0-9a-f]{8})?)';
+
+/**
+ * Whether the process `pid` that named a leftover is gone, where `at` (OWNED_AT's group, if the
+ * name has it) says it ran: false while it runs, and for one of another PID namespace or host,
+ * which cannot be judged from here.
+ */
+export function leftoverOwnerDead(pid: string, at: string | undefined): boolean {
+  if (Number(pid) === process.pid) return false;
+  if (at === undefined) return !ownerAlive(`${pid} 0`);
+  if (!at.includes('.')) return at === PID_NAMESPACE && !ownerAlive(`${pid} 0`);
+  return !ownerAlive(`${pid} 0 ns${at}`);
 }
 
 /** The file of an owned temporary directory that lists the other processes using it. */
@@ -177,12 +196,12 @@ function usedByLiving(dir: string): boolean {
  */
 export function makeOwnedTempDir(parent: string, prefix: string): string {
   removeOwnedTempLeftovers(parent, prefix);
-  return mkdtempSync(join(parent, `${prefix}-${process.pid}-ns${PID_NAMESPACE}-`));
+  return mkdtempSync(join(parent, `${prefix}-${process.pid}-${WHERE}-`));
 }
 
 /** Removes what killed processes left of `makeOwnedTempDir(parent, prefix)`; returns their names. */
 export function removeOwnedTempLeftovers(parent: string, prefix: string, dryRun = false): string[] {
-  return removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:ns(\\d+)-)?[A-Za-z0-9]{6}$`), dryRun);
+  return removeLeftoversOfDead(parent, new RegExp(`^${escapeRegExp(prefix)}-(\\d+)-(?:${OWNED_AT}-)?[A-Za-z0-9]{6}$`), dryRun);
 }
 
 /** Blocks the thread for `ms` milliseconds (for waits inside synchronous code). */

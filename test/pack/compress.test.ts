@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compressors, findCompressor, openCompressedFile, removeTree, writeAtomically, writeCompressedFile } from '../../src/pack/compress.js';
 import { ensureDist, itWith } from './fixtures/tools.js';
-import { PID_NAMESPACE } from '../../src/store/lock.js';
+import { PID_NAMESPACE, ownerWhere } from '../../src/store/lock.js';
 
 let dir: string;
 beforeEach(() => {
@@ -182,16 +182,19 @@ describe('writeAtomically', () => {
     // Not judged: a pack of another PID namespace (a container sharing the directory), and a
     // user's file that only looks alike (not one of the tags tsdsl writes).
     const foreign = join(out, '.p.tar.tmp-4194997-ns1-0badf00d');
+    // Nor one of another host sharing the directory (NFS), named as they are now.
+    const otherHost = join(out, `.q.tar.tmp-4194995-${ownerWhere().replace(/[0-9a-f]{8}$/, '00000000')}-0badf00d`);
+    writeFileSync(otherHost, 'partial');
     const users = join(out, '.notes.txt.bak-4194996-0badf00d');
     for (const f of [dead, other, foreign, users]) writeFileSync(f, 'partial');
     writeFileSync(live, 'in use');
     await writeAtomically(join(out, 'pack.tar'), async (tmp) => {
-      expect(basename(tmp)).toMatch(new RegExp(`^\\.pack\\.tar\\.tmp-${process.pid}-ns${PID_NAMESPACE}-[0-9a-f]{8}$`));
+      expect(basename(tmp)).toMatch(new RegExp(`^\\.pack\\.tar\\.tmp-${process.pid}-${ownerWhere().replaceAll('.', '\\.')}-[0-9a-f]{8}$`));
       writeFileSync(tmp, 'whole');
     });
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(other)).toBe(false);
-    expect(existsSync(foreign) && existsSync(users)).toBe(true);
+    expect(existsSync(foreign) && existsSync(users) && existsSync(otherHost)).toBe(true);
     expect(existsSync(live)).toBe(true);
     expect(readFileSync(join(out, 'pack.tar'), 'utf8')).toBe('whole');
   });

@@ -9,7 +9,7 @@ import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
-import { PID_NAMESPACE } from '../../src/store/lock.js';
+import { PID_NAMESPACE, ownerWhere } from '../../src/store/lock.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineName, RunRequest } from '../../src/run/api.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
@@ -331,7 +331,7 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
       expect(existsSync(join(gcCache, entry))).toBe(true);
       // Its scratch directory (in /dev/shm) too: the command uses the root made there. A later
       // run leaves it while the command runs, and removes it once the command is gone.
-      const scratch = () => readdirSync('/dev/shm').filter((n) => n.startsWith(`tsdsl-run-${sleeper.pid}-ns${PID_NAMESPACE}-`));
+      const scratch = () => readdirSync('/dev/shm').filter((n) => n.startsWith(`tsdsl-run-${sleeper.pid}-${ownerWhere()}-`));
       const quick = { pack: packs['tarball']!, engine: 'userns' as EngineName, command: ['fixture', 'true'], cacheDir: gcCache };
       expect(scratch()).toHaveLength(1);
       expect(codeOf(api([quick])[0]!)).toBe(0);

@@ -25,7 +25,7 @@ import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 
 import { StoreDb } from '../../src/store/db.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
-import { ownerAlive, ownerToken } from '../../src/store/lock.js';
+import { leftoverOwnerDead, ownerAlive, ownerToken } from '../../src/store/lock.js';
 import { compileStoreModules } from './compile.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
@@ -388,6 +388,13 @@ describe('addToStoreFromPath', () => {
     expect(existsSync(theirs)).toBe(true);
     expect(existsSync(mine)).toBe(false);
     expect(existsSync(lock)).toBe(true);
+    // The same for the names of other temporaries (packs, unpacks, downloads, scratch directories).
+    expect(leftoverOwnerDead(String(dead), `${ns.slice(2)}.${boot}.${host}`)).toBe(true);
+    expect(leftoverOwnerDead(String(dead), `${otherNs.slice(2)}`)).toBe(false);
+    expect(leftoverOwnerDead(String(dead), `${otherHost.slice(2)}`)).toBe(false);
+    expect(leftoverOwnerDead(String(dead), ns.slice(2))).toBe(true); // an older name: ns only
+    expect(leftoverOwnerDead(String(dead), '1')).toBe(false);
+    expect(leftoverOwnerDead(String(process.pid), undefined)).toBe(false);
     // This store's own temporary names carry its `where`.
     const t = store.makeTempDir('x');
     expect(t.slice(t.lastIndexOf('/') + 1)).toMatch(new RegExp(`^${process.pid}-\\d+-${ns}\\.${boot}\\.${host}-\\d+-x$`));
