@@ -65,6 +65,9 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
     // Containment, either way (`mump` in `mumps`, `hwloc` in `hwloc2`); a short candidate found
     // inside a long word (`ack` in `nosuchpackagexyz`) says nothing.
     if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2 && 2 * c.length >= w.length))) d = limit;
+    // Two edits leave a word of three letters one in common (`foo` and `dot`): for those, only
+    // two letters swapped (`mip` for `mpi`), or the word inside the candidate, is as close.
+    if (d >= 2 && w.length <= 3 && !lc.includes(w) && [...w].sort().join('') !== [...lc].sort().join('')) continue;
     if (d <= limit) scored.push([c, d]);
   }
   scored.sort((x, y) => x[1] - y[1] || compareNames(x[0], y[0]));

@@ -152,6 +152,9 @@ describe('bad input', () => {
     // Case does not hide a name: MUMPS finds mumps, JSON the json backend.
     expect(tsdsl(['graph', 'MUMPS']).stderr).toMatch(/unknown package `MUMPS`; did you mean `mumps`/);
     expect(tsdsl(['graph', 'hwloc', '--backend=JSON']).stderr).toMatch(/unknown graph backend `JSON`; did you mean `json`/);
+    // A three-letter word two edits away shares one letter: no suggestion (`foo` is not `dot`).
+    expect(tsdsl(['graph', 'hwloc', '--backend=foo']).stderr).not.toMatch(/did you mean/);
+    expect(tsdsl(['graph', 'hwloc', '--backend=dat']).stderr).toMatch(/did you mean `dot`/);
   });
 
   it('an unknown version, type, backend or option is a one-line error', () => {
