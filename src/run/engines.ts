@@ -95,7 +95,7 @@ export function removeRunScratchLeftovers(parent: string, shellParent: string, d
 }
 
 /**
- * A scratch directory for one run, `PREFIX-PID-nsNS-XXXXXX` in `parent` (see makeOwnedTempDir),
+ * A scratch directory for one run, `PREFIX-PID-nsNS.BOOT.HOST-XXXXXX` in `parent` (see makeOwnedTempDir),
  * and `opts` that record the command, once started, as a user of it. A run killed with -9
  * cleans nothing up while its command goes on using the directory; a later run removes it
  * once both are gone.

@@ -10,8 +10,9 @@
  * write transaction, whose kernel lock dies with its holder), so two breakers cannot
  * delete each other's fresh locks.
  *
- * An owner is `<pid> <start time>`: the start time (from /proc) tells a live owner from
- * an unrelated process that later got the same pid.
+ * An owner is `<pid> <start time> <where>`: the start time (from /proc) tells a live owner from
+ * an unrelated process that later got the same pid; where (PID namespace, boot, host) tells
+ * whether /proc can answer for it at all (ownerToken, ownerAlive).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -189,10 +190,11 @@ function usedByLiving(dir: string): boolean {
 }
 
 /**
- * A new temporary directory `PREFIX-PID-nsNS-XXXXXX` in `parent`, named by this process and its
- * PID namespace so that what a killed one left (kill -9 runs no clean-up) can be told apart: those
- * of processes gone from this namespace are removed first (and older names without `ns`),
- * unless a process recorded by `addDirectoryUser` still runs.
+ * A new temporary directory `PREFIX-PID-nsNS.BOOT.HOST-XXXXXX` in `parent`, named by this process
+ * and where it runs (ownerWhere) so that what a killed one left (kill -9 runs no clean-up) can be
+ * told apart: those of processes gone from this namespace of this host are removed first (and
+ * older names, with `nsNS` only or nothing), unless a process recorded by `addDirectoryUser`
+ * still runs.
  */
 export function makeOwnedTempDir(parent: string, prefix: string): string {
   removeOwnedTempLeftovers(parent, prefix);
