@@ -39,7 +39,7 @@ export function defaultDownloadCache(env: Env = process.env): string {
 }
 
 /** Makes a directory of the download cache, or says which setting to change. */
-/** A partial download's name: its process and PID namespace (the cache may be shared across containers). */
+/** A partial download's name: its process and where it runs (the cache may be shared across containers and hosts). */
 const PARTIAL = new RegExp(`^\\.tmp-(\\d+)-${OWNED_AT}-[0-9a-f]{12}$`);
 
 const makeCache = (dir: string): void => makeCacheDirectories(dir, 'the download cache', 'TSDSL_DOWNLOAD_CACHE');

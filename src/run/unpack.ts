@@ -40,14 +40,15 @@ import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, isTsdslError } from '../errors.js';
 import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
 
-/** An unpacking or a deletion in the cache: `.tmp-HASH-PID-AT`, `.trash-HASH-PID-AT` (older ones without AT). */
-const LEFTOVER_TMP = new RegExp(`^\\.(?:tmp|trash)-[0-9a-f]{64}-(\\d+)(?:-${OWNED_AT})?$`);
-/** A docker-archive's unpacking (makeOwnedTempDir). */
-const LEFTOVER_UNPACK = new RegExp(`^\\.tsdsl-unpack-(\\d+)-${OWNED_AT}-[A-Za-z0-9]{6}$`);
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
 import { unpackDockerArchive } from './charliecloud.js';
+
+/** An unpacking or a deletion in the cache: `.tmp-HASH-PID-AT`, `.trash-HASH-PID-AT` (older ones without AT). */
+const LEFTOVER_TMP = new RegExp(`^\\.(?:tmp|trash)-[0-9a-f]{64}-(\\d+)(?:-${OWNED_AT})?$`);
+/** A docker-archive's unpacking (makeOwnedTempDir). */
+const LEFTOVER_UNPACK = new RegExp(`^\\.tsdsl-unpack-(\\d+)-${OWNED_AT}-[A-Za-z0-9]{6}$`);
 
 /** The per-user cache of unpacked packs (TSDSL_PACK_CACHE, else $XDG_CACHE_HOME/tsdsl/packs). */
 export function packCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -323,7 +324,7 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
   const locks = cacheLocks(cacheDir);
   await locks.acquire(hash);
   const user = join(usersDir(cacheDir, hash), `${process.pid}-${randomBytes(4).toString('hex')}`);
-  // Unpackings are named by process and PID namespace: what a killed run left (kill -9 runs no
+  // Unpackings are named by process and where it runs: what a killed run left (kill -9 runs no
   // clean-up) goes at the next run, of any pack, once its process is gone.
   removeLeftoversOfDead(cacheDir, new RegExp(`^\\.tmp-[0-9a-f]{64}-(\\d+)-${OWNED_AT}$`));
   try {
