@@ -39,7 +39,6 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, isTsdslError } from '../errors.js';
 import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
-
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
