@@ -20,6 +20,7 @@ import { parseHash, storePathName } from '../derivation/hash.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { LocalStore, PathLock, RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
+import { ownerElsewhere } from '../store/lock.js';
 import { builtins } from './builtins.js';
 import { defaultDownloadCache } from './fetch.js';
 import { instantiate } from '../derivation/instantiate.js';
@@ -32,8 +33,11 @@ export type BuildEvent =
   /** `cached`: the downloads whose file the download cache holds already (copied, not fetched). */
   | { kind: 'plan'; build: string[]; fetch: string[]; cached: string[] }
   | { kind: 'start'; drvPath: string; name: string }
-  /** Another process holds the outputs' lock (it is building them); `pid` is its process. */
-  | { kind: 'wait'; drvPath: string; name: string; pid: string }
+  /**
+   * Another process holds the outputs' lock (it is building them); `pid` is its process, of
+   * another PID namespace or host when `elsewhere` (whether it still runs cannot be told).
+   */
+  | { kind: 'wait'; drvPath: string; name: string; pid: string; elsewhere?: true }
   | { kind: 'phase'; drvPath: string; phase: string }
   | { kind: 'line'; drvPath: string; line: string }
   | { kind: 'progress'; drvPath: string; bytes: number; total: number | undefined }
@@ -481,7 +485,7 @@ export async function realise(
     const started = Date.now();
     const outPaths = Object.values(d.drv.outputs).map((o) => o.path);
     const lock = await store.lockPaths(outPaths, {
-      onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]! }),
+      onWait: (owner) => emit({ kind: 'wait', drvPath: d.drvPath, name: d.name, pid: owner.split(' ')[0]!, ...(ownerElsewhere(owner) ? { elsewhere: true as const } : {}) }),
       // Ctrl-C stops the wait for another process's build at once, not when that build ends.
       ...(opts.signal ? { signal: opts.signal } : {}),
     });

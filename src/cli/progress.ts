@@ -77,7 +77,11 @@ export function progressReporter(options: { quiet?: boolean; stream?: NodeJS.Wri
           draw();
           break;
         case 'wait':
-          say(`waiting for process ${e.pid}, which holds the lock on ${e.name} (another tsdsl building it)`);
+          say(
+            e.elsewhere
+              ? `waiting for process ${e.pid} of another PID namespace or host, which holds the lock on ${e.name} (another tsdsl building it); whether it still runs cannot be told from here: if it is gone, remove its lock file in ${'$'}TSDSL_ROOT/var/locks`
+              : `waiting for process ${e.pid}, which holds the lock on ${e.name} (another tsdsl building it)`,
+          );
           break;
         case 'phase': {
           const a = active.get(e.drvPath);

@@ -50,6 +50,14 @@ export function ownerToken(pid = process.pid): string {
   return `${pid} ${HAVE_PROC ? (processStartTime(pid) ?? '0') : '0'} ${WHERE}`;
 }
 
+/** Whether the owner token names a process of another PID namespace or host (which ownerAlive cannot judge). */
+export function ownerElsewhere(token: string): boolean {
+  const where = token.trim().split(' ')[2];
+  if (where === undefined || where === WHERE || !WHERE_RE.test(where)) return false;
+  const [ns, boot, host] = where.split('.');
+  return host !== WHERE_HOST || (boot === WHERE_BOOT && ns !== `ns${PID_NAMESPACE}`);
+}
+
 /** A token's (or a name's) `where` part; see ownerToken. */
 export const WHERE_PATTERN = 'ns\\d+\\.[0-9a-f]{8}\\.[0-9a-f]{8}';
 const WHERE_RE = new RegExp(`^${WHERE_PATTERN}$`);

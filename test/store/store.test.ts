@@ -25,7 +25,7 @@ import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 
 import { StoreDb } from '../../src/store/db.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
-import { leftoverOwnerDead, ownerAlive, ownerToken } from '../../src/store/lock.js';
+import { leftoverOwnerDead, ownerAlive, ownerElsewhere, ownerToken } from '../../src/store/lock.js';
 import { compileStoreModules } from './compile.js';
 import { openStore, storeRootFromEnv } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
@@ -377,6 +377,8 @@ describe('addToStoreFromPath', () => {
     expect(ownerAlive(`${dead} 12345 ${rebooted}`)).toBe(false);
     expect(ownerAlive(`${dead} 12345 ${ns}.${boot}.${host}`)).toBe(false);
     expect(ownerAlive(`${dead} 12345`)).toBe(false); // an older token
+    // A build waiting for such an owner's lock says where it is (whether it runs cannot be told).
+    expect([otherNs, otherHost, rebooted, `${ns}.${boot}.${host}`].map((w) => ownerElsewhere(`${dead} 12345 ${w}`))).toEqual([true, true, false, false]);
     // Opening the store (any command, verify too) keeps their build trees and locks; a dead one's of here goes.
     const theirs = join(root, 'store/.tmp', `${dead}-12345-${otherNs}-1-build-zlib-1.2.13`);
     const mine = join(root, 'store/.tmp', `${dead}-12345-${ns}.${boot}.${host}-1-build-zlib-1.2.13`);
