@@ -25,11 +25,11 @@ export const buildOptions: readonly OptionSpec[] = [
 ];
 
 /** `--max-jobs` and `--cores` with the same defaults for every command: one job, every core. */
-export function buildSettings(args: ParsedArgs): { maxJobs: number; cores: number } {
+export function buildSettings(args: ParsedArgs, command: string): { maxJobs: number; cores: number } {
   const maxJobs = (args.values['max-jobs'] as number | undefined) ?? 1;
   const cores = (args.values['cores'] as number | undefined) ?? availableParallelism();
-  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`-j/--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
-  if (!Number.isInteger(cores) || cores < 1) throw new TsdslError(`--cores ${cores}: give a whole number of cores, 1 or more (e.g. --cores=2)`);
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new TsdslError(`tsdsl ${command}: -j/--max-jobs ${maxJobs}: give a whole number of builds, 1 or more (e.g. -j2)`);
+  if (!Number.isInteger(cores) || cores < 1) throw new TsdslError(`tsdsl ${command}: --cores ${cores}: give a whole number of cores, 1 or more (e.g. --cores=2)`);
   return { maxJobs, cores };
 }
 

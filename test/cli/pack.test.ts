@@ -88,8 +88,8 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(tsdsl(['pack', '--list-formats']).stdout).toMatch(/tarball[\s\S]*docker[\s\S]*squashfs/);
     // build, pack and shell share -j/--cores and their checks.
     for (const cmd of ['build', 'pack', 'shell']) {
-      expect(tsdsl([cmd, '-j0', 'hwloc'], { env }).stderr).toMatch(/--max-jobs 0: give a whole number of builds, 1 or more/);
-      expect(tsdsl([cmd, '--cores=0', 'hwloc'], { env }).stderr).toMatch(/--cores 0: give a whole number of cores/);
+      expect(tsdsl([cmd, '-j0', 'hwloc'], { env }).stderr).toMatch(new RegExp(`^tsdsl: error: tsdsl ${cmd}: -j/--max-jobs 0: give a whole number of builds, 1 or more`));
+      expect(tsdsl([cmd, '--cores=0', 'hwloc'], { env }).stderr).toMatch(new RegExp(`^tsdsl: error: tsdsl ${cmd}: --cores 0: give a whole number of cores`));
     }
     expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('x');
     // Where the pack would go is checked before anything is built: an empty store stays empty.

@@ -56,7 +56,7 @@ export const command: Command = {
     // A dry run makes nothing: a root it would not make is said, not silently skipped.
     if (args.values['dry-run']) refuseWith(args, ['root'], 'tsdsl build: -n builds nothing, so');
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
-    const settings = buildSettings(args);
+    const settings = buildSettings(args, 'build');
     const { packages } = await packagesFrom(args, args.positionals);
     const { lowerPackages, Lowerer } = await import('../../derivation/lower.js');
     const { instantiate } = await import('../../derivation/instantiate.js');

@@ -51,7 +51,7 @@ export const command: Command = {
     ...packageOptions,
   ],
   async run(args) {
-    const settings = buildSettings(args);
+    const settings = buildSettings(args, 'pack');
     const { packFormats } = await import('../../pack/formats.js');
     if (args.values['list-formats']) {
       const w = Math.max(...packFormats.map((f) => f.name.length));

@@ -45,7 +45,7 @@ export const command: Command = {
     if ((args.values['preserve'] as string[] | undefined)?.length && !args.values['pure'] && !args.values['container']) {
       warn('-E/--preserve means nothing without --pure or -C/--container: every variable of yours is passed already');
     }
-    const settings = buildSettings(args);
+    const settings = buildSettings(args, 'shell');
     const { packages } = await packagesFrom(args, args.positionals).catch((e: unknown) => {
       // `tsdsl shell hwloc lstopo-no-graphics`: a command where packages go.
       const word = isTsdslError(e) && args.rest.length === 0 ? /unknown package `([^`]+)`/.exec(e.message)?.[1] : undefined;
