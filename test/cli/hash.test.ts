@@ -34,6 +34,10 @@ describe('tsdsl hash', () => {
     const sri = `sha256-${Buffer.from(hex, 'hex').toString('base64')}`;
     expect(tsdsl(['hash', '-f', 'sri', file, file]).stdout).toBe(`${sri}\n${sri}\n`);
     expect(tsdsl(['hash', '--format=nix32', file]).stdout).toMatch(/^[0-9a-df-np-sv-z]{52}\n$/);
+    // `-` is standard input, as for sha256sum (`curl … | tsdsl hash -`).
+    const piped = tsdsl(['hash', '-', file], { input: 'a source, piped\n' });
+    expect(piped.stdout).toBe(`${createHash('sha256').update('a source, piped\n').digest('hex')}\n${hex}\n`);
+    expect(tsdsl(['hash', '-r', '-']).stderr).toMatch(/standard input \(`-`\) is hashed as a file only, without -r/);
   });
 
   it.skipIf(spawnSync('nix-hash', ['--version']).status !== 0)('-r is the NAR hash Nix computes (the executable bit counts)', () => {

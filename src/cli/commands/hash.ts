@@ -18,7 +18,7 @@ export const command: Command = {
   summary: 'print the sha256 of files or directories, as package sources pin them',
   usage: 'tsdsl hash [OPTION]... FILE...',
   details:
-    'Prints the sha256 of each FILE, one a line, in the order given: of the file itself, or with -r of\n' +
+    'Prints the sha256 of each FILE (- for standard input), one a line, in the order given: of the file itself, or with -r of\n' +
     'its NAR serialisation (what a directory, a `local()` directory source or a `git()` checkout is pinned\n' +
     'with). -x leaves out `.git` entries at any depth, as a `git()` source is fetched: the hash of a clone\n' +
     'checked out at the commit is then the one its package writes. Hexadecimal by default, the form\n' +
@@ -48,6 +48,15 @@ export const command: Command = {
     const git = Buffer.from('.git');
     const lines: string[] = [];
     for (const file of files) {
+      // `-`: standard input, as sha256sum reads it (`curl … | tsdsl hash -`), once.
+      if (file === '-') {
+        if (recursive) throw new TsdslError('tsdsl hash: -r hashes a directory or file by its NAR serialisation; standard input (`-`) is hashed as a file only, without -r');
+        const { createHash } = await import('node:crypto');
+        const h = createHash('sha256');
+        for await (const chunk of process.stdin) h.update(chunk as Buffer);
+        lines.push(formatHash({ algo: 'sha256', digest: h.digest() }, encoding));
+        continue;
+      }
       let st;
       try {
         st = lstatSync(file);
