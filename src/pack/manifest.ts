@@ -27,7 +27,8 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { directInputs, isPackage, type Package } from '../dsl/package.js';
-import { captureLocation, formatLocation, resolveLocation, type CapturedLocation } from '../dsl/location.js';
+import { captureLocation, formatLocation, lineWhere, resolveLocation, type CapturedLocation } from '../dsl/location.js';
+import { escapeRegExp } from '../regexp.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
 
@@ -45,9 +46,17 @@ interface Located {
   readonly [WHERE]?: CapturedLocation;
 }
 
-function where(manifest: PackManifest, file: string): string {
+function where(manifest: PackManifest, file: string, word?: string): string {
   const loc = resolveLocation((manifest as Located)[WHERE]);
-  return loc ? formatLocation(loc) : file;
+  if (!loc) return file;
+  // The line of the entry at fault, when one line names it (quoted, or as a key): not the call's.
+  if (word !== undefined) {
+    const e = escapeRegExp(word);
+    const names = new RegExp(`(['"\`])${e}\\1|(^|[\\s{,])${e}\\s*:`);
+    const line = lineWhere(loc.file, (l) => names.test(l));
+    if (line !== undefined) return formatLocation({ ...loc, line });
+  }
+  return formatLocation(loc);
 }
 
 function checkShape(m: unknown, at: () => string): asserts m is PackManifest {
@@ -105,7 +114,6 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     throw new TsdslError(`-m ${file}: the manifest file has no default export; end it with \`export default defineManifest({ packages: ['hwloc'] })\``);
   }
   checkShape(manifest, () => file);
-  const at = where(manifest, file);
   const { orderedTransformations } = await import('../transform/api.js');
   const { applyTransformations } = await import('../transform/options.js');
   const packages = manifest.packages.map((p) => {
@@ -113,7 +121,7 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     try {
       return collection.resolve(p);
     } catch (e) {
-      if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message}`, { cause: e });
+      if (isTsdslError(e)) throw new TsdslError(`${where(manifest, file, p)}: ${e.message}`, { cause: e });
       throw e;
     }
   });
@@ -128,7 +136,8 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     // file from its real path (and local() reads from there).
     return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(realpathSync(abs)) }) };
   } catch (e) {
-    if (isTsdslError(e)) throw new TsdslError(`${at}: ${e.message.replace(/^transform: /, '')}`, { cause: e });
+    // The word the message is about (`withInptu`, a package name) finds its line.
+    if (isTsdslError(e)) throw new TsdslError(`${where(manifest, file, /`([^`]+)`/.exec(e.message)?.[1])}: ${e.message.replace(/^transform: /, '')}`, { cause: e });
     throw e;
   }
 }

@@ -69,9 +69,9 @@ describe('pack manifests', () => {
 
   it('reports errors with the manifest file and line', () => {
     const unknown = manifest('unknown.ts', `import { defineManifest } from 'tsdsl';\n\nexport default defineManifest({\n  packages: ['hwlok'],\n});\n`);
-    expect(tsdsl(['pack', '-d', '-m', unknown], { env, cwd: dir }).stderr).toMatch(/unknown\.ts:3: unknown package `hwlok`; did you mean `hwloc`/);
+    expect(tsdsl(['pack', '-d', '-m', unknown], { env, cwd: dir }).stderr).toMatch(/unknown\.ts:4: unknown package `hwlok`; did you mean `hwloc`/); // the entry's line, not the call's
     const badKey = manifest('bad-key.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withFoo: {} },\n});\n`);
-    expect(tsdsl(['pack', '-d', '-m', badKey], { env, cwd: dir }).stderr).toMatch(/bad-key\.ts:2: unknown transformation `withFoo`/);
+    expect(tsdsl(['pack', '-d', '-m', badKey], { env, cwd: dir }).stderr).toMatch(/bad-key\.ts:4: unknown transformation `withFoo`/);
     const badField = manifest('bad-field.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  package: ['hwloc'],\n} as never);\n`);
     expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:2: unknown manifest field `package`/);
     const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
