@@ -188,7 +188,7 @@ describe('tsdsl lint', () => {
     const r = tsdsl(['lint', '-c', 'synopsis'], { env: { TSDSL_PACKAGE_PATH: broken }, timeoutMs: 120_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/warning: loading package file .*b\.ts:2 failed: undefinedThing is not defined/);
-    expect(r.stderr).toMatch(/tsdsl lint: 1 package file of TSDSL_PACKAGE_PATH did not load \(see the warning above\), so its packages were not checked: .*b\.ts\n$/);
+    expect(r.stderr).toMatch(/\ntsdsl: error: tsdsl lint: 1 package file of TSDSL_PACKAGE_PATH did not load \(see the warning above\), so its packages were not checked: .*b\.ts\n$/);
     // Naming packages checks those alone: the broken file does not concern them.
     expect(tsdsl(['lint', '-c', 'synopsis', 'zlib'], { env: { TSDSL_PACKAGE_PATH: broken } }).code).toBe(0);
     rmSync(broken, { recursive: true });

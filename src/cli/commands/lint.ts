@@ -68,7 +68,7 @@ export const command: Command = {
     // A package file of TSDSL_PACKAGE_PATH that does not load was a warning above (other
     // commands go on without its packages); a lint of them all fails for it, as CI needs.
     const broken = args.positionals.length ? [] : collection.failedFiles;
-    if (broken.length) err(`tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
+    if (broken.length) err(`tsdsl: error: tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
     return findings.length || broken.length ? 1 : 0;
   },
 };
