@@ -163,7 +163,7 @@ const listings: readonly Listing[] = [
   },
   {
     name: 'list-roots',
-    description: 'list the GC roots as NAME<TAB>PATH; indirect roots whose link is gone are marked (dead)',
+    description: 'list the GC roots as NAME<TAB>PATH; indirect roots whose link is gone, or leads to no valid item, are marked (dead)',
     run: async (s) => s.listRoots().map((r) => `${r.name}\t${r.path}${r.indirect && !r.live ? '\t(dead)' : ''}`),
   },
 ];
