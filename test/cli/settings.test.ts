@@ -166,6 +166,10 @@ describe('build --dry-run', () => {
     expect(r.stderr).toMatch(/ files would be downloaded \(1 of them in the download cache\):\n/);
     expect(r.stderr).toMatch(/^   https:\/\/example\.org\/data-1\.txt \(in the download cache\)$/m);
     expect(r.stderr).toMatch(/^   mirror:\/\/debian\/\S+\.deb$/m);
+    // A relative cache setting is said by the dry run, as the downloads would say it.
+    const rel = tsdsl(['build', '-n', '-L', dir, 'cached-src'], { env: { TSDSL_ROOT: join(dir, 'root'), TSDSL_DOWNLOAD_CACHE: 'cache' } });
+    expect(rel.stderr).toMatch(/^tsdsl: error: TSDSL_DOWNLOAD_CACHE `cache` is not absolute; use an absolute path/m);
+    expect(rel.code).toBe(1);
   });
 });
 

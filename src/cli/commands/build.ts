@@ -135,7 +135,9 @@ export const command: Command = {
           const n = args.values['check'] ? Math.max(1, (rounds ?? 2) - 1) : rounds! - 1;
           lines.push(`${again.length} derivation${again.length > 1 ? 's' : ''} in the store would be built again${n > 1 ? ` ${n} times` : ''} and compared bit for bit with it:`, ...again.map((r) => `   ${r}`));
         }
-        // Those in the download cache are copied from there, not fetched: marked.
+        // Those in the download cache are copied from there, not fetched: marked. A wrong cache
+        // setting (a relative TSDSL_DOWNLOAD_CACHE) is said now, as the downloads would say it.
+        if (fetch.length) (await import('../../build/fetch.js')).defaultDownloadCache();
         const cached = new Set(fetch.filter(inDownloadCache));
         if (fetch.length) {
           lines.push(
