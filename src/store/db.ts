@@ -6,10 +6,14 @@
  * It sits under `store.ts`, which alone decides when rows are written (after an item is
  * complete on disk). The schema follows Nix's (ValidPaths, Refs, DerivationOutputs) so its
  * tools and ideas carry over. SQLite runs in WAL mode, so readers never block the writer
- * and a crash loses at most uncommitted transactions. `better-sqlite3` is loaded on first
+ * and a crash loses at most uncommitted transactions; on a network file system (a home
+ * directory on NFS, Lustre or GPFS, as HPC clusters have), with its rollback journal instead:
+ * WAL's index is shared memory, which processes on two machines do not share. `better-sqlite3` is loaded on first
  * open, not at import, so commands that never touch the store start fast.
  */
+import { statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TsdslError } from '../errors.js';
 import { sleepSync } from './lock.js';
@@ -177,19 +181,39 @@ class RowBatch {
   }
 }
 
-/**
- * Puts the database in WAL mode (which the file keeps). Two processes opening a new store at
- * once both try to switch it, and SQLite answers the loser SQLITE_BUSY at once, without waiting
- * for its busy timeout: wait and look again.
- */
 /** How long a statement waits for another process's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 60_000;
 
-function setWal(db: Database): void {
+/**
+ * File systems (statfs's f_type) that several machines mount: NFS, SMB/CIFS (two), Lustre, GPFS,
+ * BeeGFS, CephFS, 9p, and FUSE (sshfs and the like). SQLite's WAL keeps its index in shared
+ * memory (the `-shm` file, mapped), which works among the processes of one machine only.
+ */
+const NETWORK_FILE_SYSTEMS = new Set([0x6969, 0xff534d42, 0xfe534d42, 0x0bd00bd0, 0x47504653, 0x19830326, 0x00c36400, 0x01021997, 0x65735546]);
+
+/** The journal mode for a database in a directory of file system type `fsType` (undefined: unknown). */
+export function journalModeFor(fsType: number | undefined): 'wal' | 'delete' {
+  return fsType !== undefined && NETWORK_FILE_SYSTEMS.has(fsType) ? 'delete' : 'wal';
+}
+
+function fileSystemType(dir: string): number | undefined {
+  try {
+    return statfsSync(dir).type;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Puts the database in journal mode `mode` (which the file keeps). Two processes opening a new
+ * store at once both try to switch it, and SQLite answers the loser SQLITE_BUSY at once, without
+ * waiting for its busy timeout: wait and look again.
+ */
+function setJournalMode(db: Database, mode: 'wal' | 'delete'): void {
   const until = Date.now() + 60_000;
   for (;;) {
     try {
-      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      if (db.pragma('journal_mode', { simple: true }) !== mode) db.pragma(`journal_mode = ${mode.toUpperCase()}`);
       return;
     } catch (e) {
       if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) throw e;
@@ -252,14 +276,17 @@ export class StoreDb {
     private readonly file: string,
     storeDir: string,
     onCreate?: () => void,
+    /** The journal mode; by default, the one for the file system the database is on. */
+    readonly journalMode: 'wal' | 'delete' = journalModeFor(fileSystemType(dirname(file))),
   ) {
     const Driver = loadDriver();
     this.db = new Driver(file, { timeout: BUSY_TIMEOUT_MS });
     // A database that cannot be set up is closed again: its open file would keep the file system busy.
     try {
-      setWal(this.db);
-      // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never corrupt.
-      this.db.pragma('synchronous = NORMAL');
+      setJournalMode(this.db, journalMode);
+      // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never
+      // corrupt; with a rollback journal, FULL is what keeps that promise.
+      this.db.pragma(`synchronous = ${journalMode === 'wal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('foreign_keys = ON');
       // Statement and savepoint journals in memory: in a temporary file, registering a graph's
       // derivations (tens of thousands of statements inside a transaction) wrote some 70,000

@@ -22,7 +22,7 @@ import { systemFailure } from '../../src/errors.js';
 import { DerivationHasher, finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation, FinalizedDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, makeTextPath, nix32Encode, parseStorePath, sha256 } from '../../src/derivation/hash.js';
-import { StoreDb } from '../../src/store/db.js';
+import { StoreDb, journalModeFor } from '../../src/store/db.js';
 import { DerivationFiles } from '../../src/store/drv-files.js';
 import { narHash } from '../../src/store/nar.js';
 import { leftoverOwnerDead, ownerAlive, ownerElsewhere, ownerToken } from '../../src/store/lock.js';
@@ -235,6 +235,23 @@ describe('opening', () => {
     expect(db.db.pragma('temp_store', { simple: true })).toBe(2);
     expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+  });
+
+  it('uses the rollback journal on a network file system, where WAL\'s shared memory is per machine', () => {
+    // statfs's f_type: NFS, Lustre, GPFS, SMB take the rollback journal; ext4, tmpfs, XFS and an unknown one WAL.
+    expect([0x6969, 0x0bd00bd0, 0x47504653, 0xfe534d42].map(journalModeFor)).toEqual(['delete', 'delete', 'delete', 'delete']);
+    expect([0xef53, 0x01021994, 0x58465342, undefined].map(journalModeFor)).toEqual(['wal', 'wal', 'wal', 'wal']);
+    // A store made on a local disk and then opened from a network mount is switched (the file keeps the mode).
+    store.close();
+    const shared = new StoreDb(join(root, 'var/db.sqlite'), SD, undefined, 'delete');
+    expect(shared.db.pragma('journal_mode', { simple: true })).toBe('delete');
+    expect(shared.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    shared.close();
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+    expect(store.addTextToStore('after-switch', 'x', [])).toMatch(/-after-switch$/);
+    const local = new StoreDb(join(root, 'var/db.sqlite'), SD);
+    expect(local.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    local.close();
   });
 
   it('reads TSDSL_STORE_DIR and TSDSL_ROOT', () => {
