@@ -163,14 +163,17 @@ export function formatLocation(loc: Location | undefined, cwd = process.cwd()): 
   return `${file}:${loc.line}`;
 }
 
-/** The 1-based number of the first line of `file` that passes `test`; undefined when none does or the file cannot be read. */
-export function lineWhere(file: string, test: (line: string) => boolean): number | undefined {
+/**
+ * The 1-based number of the first line of `file` (from line `from` on) that passes `test`;
+ * undefined when none does or the file cannot be read.
+ */
+export function lineWhere(file: string, test: (line: string) => boolean, from = 1): number | undefined {
   let lines: string[];
   try {
     lines = readFileSync(file, 'utf8').split('\n');
   } catch {
     return undefined;
   }
-  const i = lines.findIndex(test);
-  return i >= 0 ? i + 1 : undefined;
+  for (let i = Math.max(0, from - 1); i < lines.length; i++) if (test(lines[i]!)) return i + 1;
+  return undefined;
 }

@@ -47,29 +47,36 @@ interface Located {
 }
 
 function where(manifest: PackManifest, file: string, word?: string): string {
-  const loc = resolveLocation((manifest as Located)[WHERE]);
-  if (!loc) return file;
+  return lineNaming((manifest as Located)[WHERE], file, word);
+}
+
+/** `FILE:LINE` of a manifest defined at `captured` (`fallback` when unknown), at the line naming `word` if one does. */
+function lineNaming(captured: CapturedLocation | undefined, fallback: string, word?: string): string {
+  const loc = resolveLocation(captured);
+  if (!loc) return fallback;
   // The line of the entry at fault, when one line names it (quoted, or as a key): not the call's.
   if (word !== undefined) {
     const e = escapeRegExp(word);
     const names = new RegExp(`(['"\`])${e}\\1|(^|[\\s{,])${e}\\s*:`);
-    const line = lineWhere(loc.file, (l) => names.test(l));
+    // From the call on: the manifest's fields follow `defineManifest(`.
+    const line = lineWhere(loc.file, (l) => names.test(l), loc.line);
     if (line !== undefined) return formatLocation({ ...loc, line });
   }
   return formatLocation(loc);
 }
 
-function checkShape(m: unknown, at: () => string): asserts m is PackManifest {
+/** Checks a manifest's shape; `at(word)` says where (the line naming `word`, when given). */
+function checkShape(m: unknown, at: (word?: string) => string): asserts m is PackManifest {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) {
     throw new TsdslError(`${at()}: a manifest is an object { packages: [...], transformations?: {...} }, not ${Array.isArray(m) ? 'an array' : typeof m}`);
   }
   const known = ['packages', 'transformations'];
   for (const key of Object.keys(m)) {
-    if (!known.includes(key)) throw new TsdslError(`${at()}: unknown manifest field \`${key}\`${didYouMean(key, known)} (fields: ${known.join(', ')})`);
+    if (!known.includes(key)) throw new TsdslError(`${at(key)}: unknown manifest field \`${key}\`${didYouMean(key, known)} (fields: ${known.join(', ')})`);
   }
   const { packages, transformations } = m as Record<string, unknown>;
   if (!Array.isArray(packages) || packages.length === 0) {
-    throw new TsdslError(`${at()}: \`packages\` must be a non-empty list of package names or packages, e.g. packages: ['hwloc']`);
+    throw new TsdslError(`${at('packages')}: \`packages\` must be a non-empty list of package names or packages, e.g. packages: ['hwloc']`);
   }
   packages.forEach((p, i) => {
     if (typeof p !== 'string' && !isPackage(p)) throw new TsdslError(`${at()}: packages[${i}] is neither a package name nor a package (${String(p)})`);
@@ -78,7 +85,7 @@ function checkShape(m: unknown, at: () => string): asserts m is PackManifest {
     const strings = Array.isArray(transformations) && transformations.every((t) => typeof t === 'string');
     const object = typeof transformations === 'object' && transformations !== null && !Array.isArray(transformations);
     if (!strings && !object) {
-      throw new TsdslError(`${at()}: \`transformations\` is an object such as { withInput: { scotch: 'pt-scotch' } } or a list of strings such as ['--with-input=scotch=pt-scotch']`);
+      throw new TsdslError(`${at('transformations')}: \`transformations\` is an object such as { withInput: { scotch: 'pt-scotch' } } or a list of strings such as ['--with-input=scotch=pt-scotch']`);
     }
   }
 }
@@ -86,7 +93,7 @@ function checkShape(m: unknown, at: () => string): asserts m is PackManifest {
 /** Declares a pack manifest (checked now; errors name the file and line of this call). */
 export function defineManifest(manifest: PackManifest): PackManifest {
   const captured = captureLocation(defineManifest);
-  checkShape(manifest, () => formatLocation(resolveLocation(captured)));
+  checkShape(manifest, (word) => lineNaming(captured, '<unknown location>', word));
   return Object.freeze({ ...manifest, [WHERE]: captured });
 }
 
@@ -113,7 +120,7 @@ export async function loadManifest(file: string, collection: Collection, warn: (
   if (manifest === undefined) {
     throw new TsdslError(`-m ${file}: the manifest file has no default export; end it with \`export default defineManifest({ packages: ['hwloc'] })\``);
   }
-  checkShape(manifest, () => file);
+  checkShape(manifest, (word) => where(manifest as PackManifest, file, word));
   const { orderedTransformations } = await import('../transform/api.js');
   const { applyTransformations } = await import('../transform/options.js');
   const packages = manifest.packages.map((p) => {

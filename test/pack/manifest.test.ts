@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { removeTree } from '../../src/pack/compress.js';
@@ -73,7 +74,7 @@ describe('pack manifests', () => {
     const badKey = manifest('bad-key.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withFoo: {} },\n});\n`);
     expect(tsdsl(['pack', '-d', '-m', badKey], { env, cwd: dir }).stderr).toMatch(/bad-key\.ts:4: unknown transformation `withFoo`/);
     const badField = manifest('bad-field.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  package: ['hwloc'],\n} as never);\n`);
-    expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:2: unknown manifest field `package`/);
+    expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:3: unknown manifest field `package`/);
     const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
     expect(tsdsl(['pack', '-d', '-m', syntax], { env, cwd: dir }).stderr).toMatch(/syntax error in manifest file \(-m\) .*syntax\.ts:4/);
     // A file the manifest imports is said to be that, with the manifest.
@@ -88,7 +89,10 @@ describe('pack manifests', () => {
   }, 300_000);
 
   it('checks the manifest where defineManifest is called', () => {
-    expect(() => defineManifest({ packages: [] })).toThrow(/manifest\.test\.ts:\d+: `packages` must be a non-empty list/);
+    // The line of the call (where its `packages` is), not the first `packages:` of the file.
+    const marker = '// @' + 'empty-packages';
+    const line = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').findIndex((l) => l.includes(marker)) + 1;
+    expect(() => defineManifest({ packages: [] })).toThrow(new RegExp(`manifest\\.test\\.ts:${line}: \`packages\` must be a non-empty list`)); // @empty-packages
     expect(() => defineManifest({ packages: ['hwloc'], transformations: 3 as never })).toThrow(/`transformations` is an object/);
   });
 
