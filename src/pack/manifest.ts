@@ -46,8 +46,10 @@ interface Located {
   readonly [WHERE]?: CapturedLocation;
 }
 
-function where(manifest: PackManifest, file: string, word?: string): string {
-  return lineNaming((manifest as Located)[WHERE], file, word);
+/** Where a loaded manifest (any value a manifest file exported) was defined, or its file. */
+function where(manifest: unknown, file: string, word?: string): string {
+  const captured = typeof manifest === 'object' && manifest !== null ? (manifest as Located)[WHERE] : undefined;
+  return lineNaming(captured, file, word);
 }
 
 /** `FILE:LINE` of a manifest defined at `captured` (`fallback` when unknown), at the line naming `word` if one does. */
@@ -68,7 +70,7 @@ function lineNaming(captured: CapturedLocation | undefined, fallback: string, wo
 /** Checks a manifest's shape; `at(word)` says where (the line naming `word`, when given). */
 function checkShape(m: unknown, at: (word?: string) => string): asserts m is PackManifest {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) {
-    throw new TsdslError(`${at()}: a manifest is an object { packages: [...], transformations?: {...} }, not ${Array.isArray(m) ? 'an array' : typeof m}`);
+    throw new TsdslError(`${at()}: a manifest is an object { packages: [...], transformations?: {...} }, not ${m === null ? 'null' : Array.isArray(m) ? 'an array' : typeof m}`);
   }
   const known = ['packages', 'transformations'];
   for (const key of Object.keys(m)) {
@@ -120,7 +122,7 @@ export async function loadManifest(file: string, collection: Collection, warn: (
   if (manifest === undefined) {
     throw new TsdslError(`-m ${file}: the manifest file has no default export; end it with \`export default defineManifest({ packages: ['hwloc'] })\``);
   }
-  checkShape(manifest, (word) => where(manifest as PackManifest, file, word));
+  checkShape(manifest, (word) => where(manifest, file, word));
   const { orderedTransformations } = await import('../transform/api.js');
   const { applyTransformations } = await import('../transform/options.js');
   const packages = manifest.packages.map((p) => {

@@ -73,6 +73,9 @@ describe('pack manifests', () => {
     expect(tsdsl(['pack', '-d', '-m', unknown], { env, cwd: dir }).stderr).toMatch(/unknown\.ts:4: unknown package `hwlok`; did you mean `hwloc`/); // the entry's line, not the call's
     const badKey = manifest('bad-key.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc'],\n  transformations: { withFoo: {} },\n});\n`);
     expect(tsdsl(['pack', '-d', '-m', badKey], { env, cwd: dir }).stderr).toMatch(/bad-key\.ts:4: unknown transformation `withFoo`/);
+    // Not an object at all (null, a number): said, not an internal error.
+    const none = manifest('null.ts', `export default null;\n`);
+    expect(tsdsl(['pack', '-d', '-m', none], { env, cwd: dir }).stderr).toMatch(/^tsdsl: error: \S*null\.ts: a manifest is an object \{ packages: \[\.\.\.\], transformations\?: \{\.\.\.\} \}, not null/);
     const badField = manifest('bad-field.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  package: ['hwloc'],\n} as never);\n`);
     expect(tsdsl(['pack', '-d', '-m', badField], { env, cwd: dir }).stderr).toMatch(/bad-field\.ts:3: unknown manifest field `package`/);
     const syntax = manifest('syntax.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: ['hwloc',\n});\n`);
