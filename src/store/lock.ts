@@ -52,10 +52,20 @@ export function ownerToken(pid = process.pid): string {
 
 /** Whether the owner token names a process of another PID namespace or host (which ownerAlive cannot judge). */
 export function ownerElsewhere(token: string): boolean {
-  const where = token.trim().split(' ')[2];
-  if (where === undefined || where === WHERE || !WHERE_RE.test(where)) return false;
+  return placeOf(token.trim().split(' ')[2]) === 'elsewhere';
+}
+
+/**
+ * Where a token's `where` part says its process ran, as seen from here: `here` (this PID
+ * namespace, host and boot, or a token without one, judged by /proc), `elsewhere` (another PID
+ * namespace or host: cannot be judged), or `gone` (an earlier boot of this host).
+ */
+function placeOf(where: string | undefined): 'here' | 'elsewhere' | 'gone' {
+  if (where === undefined || where === WHERE || !WHERE_RE.test(where)) return 'here';
   const [ns, boot, host] = where.split('.');
-  return host !== WHERE_HOST || (boot === WHERE_BOOT && ns !== `ns${PID_NAMESPACE}`);
+  if (host !== WHERE_HOST) return 'elsewhere';
+  if (boot !== WHERE_BOOT) return 'gone';
+  return ns !== `ns${PID_NAMESPACE}` ? 'elsewhere' : 'here';
 }
 
 /** A token's (or a name's) `where` part; see ownerToken. */
@@ -72,12 +82,8 @@ export function ownerAlive(token: string): boolean {
   const [pidText, start, where] = token.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (where !== undefined && where !== WHERE && WHERE_RE.test(where)) {
-    const [ns, boot, host] = where.split('.');
-    if (host !== WHERE_HOST) return true;
-    if (boot !== WHERE_BOOT) return false;
-    if (ns !== `ns${PID_NAMESPACE}`) return true;
-  }
+  const place = placeOf(where);
+  if (place !== 'here') return place === 'elsewhere';
   if (pid === process.pid) return start === ownerToken().split(' ')[1];
   if (HAVE_PROC) {
     const actual = processStartTime(pid);
