@@ -570,8 +570,9 @@ export class LocalStore implements Store {
 
   private cleanup(): void {
     this.removeStaleTemporaries();
-    // The temporary roots of a process killed with -9 (build -d roots what it relies on).
-    this.purgeStaleTempRoots();
+    // The temporary roots of a process killed with -9 (build -d roots what it relies on). Not
+    // worth a wait: opening takes no write lock behind another process's; gc purges them too.
+    this.purgeStaleTempRoots({ waitMs: 0 });
   }
 
   /** False once `close()` was called. */
@@ -1213,16 +1214,20 @@ export class LocalStore implements Store {
     return [...paths].sort();
   }
 
-  /** Forgets the temporary roots of processes that died without closing the store; returns how many. */
-  purgeStaleTempRoots(): number {
+  /**
+   * Forgets the temporary roots of processes that died without closing the store; returns how
+   * many. With `waitMs`, gives up (0) when another process holds the write lock longer.
+   */
+  purgeStaleTempRoots(options: { waitMs?: number } = {}): number {
     // Looked at first without a write transaction: at every open, most often there is none.
     const dead = this.db.tempRootOwners().filter((o) => !ownerAlive(o));
     if (dead.length === 0) return 0;
-    return this.db.exclusive(() => {
+    const purge = (): number => {
       let removed = 0;
       for (const owner of dead) removed += this.db.removeTempRoots(owner);
       return removed;
-    });
+    };
+    return options.waitMs === undefined ? this.db.exclusive(purge) : (this.db.tryExclusive(purge, options.waitMs) ?? 0);
   }
 
   /**
