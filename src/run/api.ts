@@ -21,7 +21,6 @@
  * userns, else PRoot: the image runtimes cannot bind items into the store directory.
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, normalize, posix, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
@@ -46,6 +45,7 @@ import {
   runEngines,
   runScratch,
   SCRATCH_PREFIXES,
+  shellScratchParent,
   which,
 } from './engines.js';
 import { NATIVE_IMAGES, acquireUnpacked, packKind, packLayout } from './unpack.js';
@@ -435,7 +435,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   // host's top-level directories bound at their own (its /bin included: $SHELL is often
   // /bin/bash), or, isolated, /bin pointing at the profile's bin.
   // The root is a directory of the scratch one, which also lists the command as its user.
-  const scratch = runScratch(host.tmpdir || tmpdir(), SCRATCH_PREFIXES.shell, options);
+  const scratch = runScratch(shellScratchParent(host), SCRATCH_PREFIXES.shell, options);
   const root = join(scratch.dir, 'root');
   try {
     mkdirSync(root);

@@ -18,7 +18,7 @@ import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
 import { addDirectoryUser, makeOwnedTempDir, removeOwnedTempLeftovers } from '../store/lock.js';
-import { usernsEngine } from './userns.js';
+import { scratchParent, usernsEngine } from './userns.js';
 import { charliecloudEngine } from './charliecloud.js';
 import { apptainerEngine } from './apptainer.js';
 import { dockerEngine, podmanEngine } from './oci.js';
@@ -83,14 +83,21 @@ export interface RunOptions {
 export const SCRATCH_PREFIXES = { userns: 'tsdsl-run', proot: 'tsdsl-proot', apptainer: 'tsdsl-apptainer', shell: 'tsdsl-shell' } as const;
 export type ScratchPrefix = (typeof SCRATCH_PREFIXES)[keyof typeof SCRATCH_PREFIXES];
 
+/** Where `tsdsl shell` makes its scratch directories (the engines': scratchParent). */
+export function shellScratchParent(host: Host): string {
+  return host.tmpdir || tmpdir();
+}
+
 /**
  * Removes (with `dryRun`, counts) the scratch directories of runs killed with -9 whose commands
- * are gone too, in `parent` (the engines') and `shellParent` (`tsdsl shell`'s); a later run of
- * the same kind removes them too. Returns how many.
+ * are gone too, where the engines and `tsdsl shell` make them; a later run of the same kind
+ * removes them too. Returns how many.
  */
-export function removeRunScratchLeftovers(parent: string, shellParent: string, dryRun = false): number {
+export function removeRunScratchLeftovers(host: Host, dryRun = false): number {
   let n = 0;
-  for (const prefix of Object.values(SCRATCH_PREFIXES)) n += removeOwnedTempLeftovers(prefix === SCRATCH_PREFIXES.shell ? shellParent : parent, prefix, dryRun).length;
+  for (const prefix of Object.values(SCRATCH_PREFIXES)) {
+    n += removeOwnedTempLeftovers(prefix === SCRATCH_PREFIXES.shell ? shellScratchParent(host) : scratchParent(host), prefix, dryRun).length;
+  }
   return n;
 }
 

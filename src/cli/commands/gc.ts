@@ -205,9 +205,8 @@ async function collectPacks(args: ParsedArgs): Promise<number> {
   const n = r.removed.length;
   // The scratch directories of runs killed with -9 (in /dev/shm, say), once their commands are gone.
   const { currentHost, removeRunScratchLeftovers } = await import('../../run/engines.js');
-  const { scratchParent } = await import('../../run/userns.js');
   const host = currentHost();
-  const scratch = removeRunScratchLeftovers(scratchParent(host), host.tmpdir, dryRun);
+  const scratch = removeRunScratchLeftovers(host, dryRun);
   const extra = alsoRemoved([r.leftovers ? plural(r.leftovers, 'interrupted unpack') : '', scratch ? `${plural(scratch, 'scratch directory', 'scratch directories')} of killed runs` : '']);
   err(`${dryRun ? 'would free' : 'freed'} ${mib(r.freedBytes)} MiB in ${n} unpacked pack${n === 1 ? '' : 's'}${extra} from ${cacheDir}; ${r.kept.length} kept`);
   // The images `tsdsl run --engine=podman` keeps in tsdsl's own podman storage, judged alike.
