@@ -555,10 +555,10 @@ export function removeTree(path: string): void {
 
 /**
  * A temporary name next to `dest`, so that the final rename stays on one file system, named by
- * this process and its PID namespace. The temporaries left in that directory by a process that
- * died (kill -9 leaves them, and a batch system's SIGKILL after SIGTERM), of any pack, are
- * removed first; only names of this form (and the older ones without the namespace), and not
- * those of a process of another PID namespace, which cannot be judged from here.
+ * this process and where it runs (ownerWhere). The temporaries left in that directory by a
+ * process that died (kill -9 leaves them, and a batch system's SIGKILL after SIGTERM), of any
+ * pack, are removed first; only names of this form (and older ones), and not those of a process
+ * of another PID namespace or host, which cannot be judged from here.
  */
 export function temporaryName(dest: string, tag: TemporaryTag = 'tmp'): string {
   removeLeftoversOfDead(dirname(dest), TEMPORARY);

@@ -42,7 +42,7 @@ export const command: Command = {
     { name: 'timeout', kind: 'number', arg: 'SECONDS', description: 'kill a build that runs longer than this' },
     { name: 'max-silent-time', kind: 'number', arg: 'SECONDS', description: 'kill a build that prints nothing for this long' },
     { name: 'quiet', short: 'q', kind: 'boolean', description: 'print only the output paths' },
-    { name: 'json', kind: 'boolean', description: 'print [{"spec", "package", "version", "drvPath", "outputs": {NAME: PATH}}] (with -n, {"build", "download"}) instead of paths' },
+    { name: 'json', kind: 'boolean', description: 'print [{"spec", "package", "version", "drvPath", "outputs": {NAME: PATH}}] (with -n, {"build", "check", "download"}) instead of paths' },
     ...packageOptions,
   ],
   async run(args) {
@@ -139,16 +139,17 @@ export const command: Command = {
         // setting (a relative TSDSL_DOWNLOAD_CACHE) is said now, as the downloads would say it.
         if (fetch.length) (await import('../../build/fetch.js')).defaultDownloadCache();
         const cached = new Set(fetch.filter(inDownloadCache));
+        const urlOf = (d: (typeof fetch)[number]): string | undefined => d.drv.env['url'] ?? d.drv.env['urls'];
         if (fetch.length) {
           lines.push(
             `${fetch.length} file${fetch.length > 1 ? 's' : ''} would be downloaded${inCache(cached.size, fetch.length)}:`,
-            ...fetch.map((d) => `   ${d.drv.env['url'] ?? d.drv.env['urls'] ?? d.name}${cached.has(d) ? ' (in the download cache)' : ''}`),
+            ...fetch.map((d) => `   ${urlOf(d) ?? d.name}${cached.has(d) ? ' (in the download cache)' : ''}`),
           );
         }
         if (!lines.length) lines.push('nothing to be built or downloaded');
         err(lines.join('\n'));
         if (json) {
-          const download = fetch.map((d) => ({ drvPath: d.drvPath, url: d.drv.env['url'] ?? d.drv.env['urls'] ?? null, cached: cached.has(d) }));
+          const download = fetch.map((d) => ({ drvPath: d.drvPath, url: urlOf(d) ?? null, cached: cached.has(d) }));
           out(JSON.stringify({ build: build.map((d) => d.drvPath), ...(again.length ? { check: again } : {}), download }) + '\n');
         }
         return 0;
