@@ -27,6 +27,7 @@ export const command: Command = {
     ['tsdsl hash hwloc-2.9.0.tar.bz2', 'the sha256 to write in url({ …, sha256 })'],
     ['tsdsl hash -rx ./hwloc', 'the sha256 of a git() source, from a clone checked out at its commit'],
     ['tsdsl hash -r --format=nix32 ./dir', 'as `nix hash path --base32` prints it'],
+    ['xz -dc hwloc-2.9.0.tar.xz | tsdsl hash -', 'standard input: the sha256 of the decompressed tar'],
   ],
   options: [
     { name: 'recursive', short: 'r', kind: 'boolean', description: 'hash the NAR serialisation (directories, symlinks; the executable bit counts)' },
