@@ -22,7 +22,8 @@ export class Collection {
   private sorted = true;
   /**
    * Files under -L that look like package files (they call definePackage) but were not loaded,
-   * since they do not import 'tsdsl': named when a package is not found.
+   * since they do not import 'tsdsl', not even through their relative imports: named when a
+   * package is not found.
    */
   skippedFiles: string[] = [];
   /** The user's package files loaded (-L), searched for a package defined but not exported. */
@@ -130,7 +131,7 @@ export class Collection {
           (failed.length
             ? ` (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
             : this.skippedFiles.length
-            ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages': ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
+            ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages', directly or through a module of ${this.skippedFiles.length === 1 ? 'its' : 'their'} own: ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
             : ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)'),
       );
     }

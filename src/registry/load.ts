@@ -5,7 +5,7 @@
  * `tsdsl graph mumps` pays nothing for them.
  */
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, delimiter, join, resolve as resolvePath } from 'node:path';
+import { basename, delimiter, dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
@@ -60,15 +60,63 @@ async function registerHooks(): Promise<void> {
 }
 
 const PACKAGE_FILE = /\.(ts|mts|js|mjs)$/;
-// A package file imports the DSL or the collection; other scripts under a package directory (a
-// `local('./src')` tree, helpers) are not loaded, so running a command never runs them.
+// A package file imports the DSL or the collection, directly or through modules of its own (a
+// file whose packages a helper of the user's makes: `import { pyPackage } from './helpers'`);
+// other scripts under a package directory (a `local('./src')` tree) are not loaded, so running
+// a command never runs them.
 const IMPORTS_TSDSL = /\b(?:from|import)\s*\(?\s*['"]tsdsl(?:\/[^'"]*)?['"]/;
+const RELATIVE_IMPORT = /\b(?:from|import)\s*\(?\s*['"](\.\.?\/[^'"]*)['"]/g;
+
+/**
+ * Whether `file` (whose text is `text`) imports tsdsl, directly or through the modules it
+ * imports by relative specifiers, resolved as the loader resolves them (the extension may be
+ * left out, `./lib` may be `./lib/index.ts`). `known` keeps the answers: a file that reaches
+ * tsdsl, and every file of a closure that does not.
+ */
+function reachesTsdsl(file: string, text: string, known: Map<string, boolean>): boolean {
+  const answer = known.get(file);
+  if (answer !== undefined) return answer;
+  const visited = new Set<string>([file]);
+  const texts = [text];
+  const files = [file];
+  while (files.length) {
+    const at = files.pop()!;
+    const source = texts.pop()!;
+    if (known.get(at) === true || IMPORTS_TSDSL.test(source)) {
+      known.set(file, true);
+      return true;
+    }
+    for (const m of source.matchAll(RELATIVE_IMPORT)) {
+      const target = relativeModule(at, m[1]!);
+      if (target === undefined || visited.has(target) || known.get(target) === false) continue;
+      visited.add(target);
+      files.push(target);
+      texts.push(readText(target));
+    }
+  }
+  // Nothing this file imports, however indirectly, imports tsdsl.
+  for (const f of visited) known.set(f, false);
+  return false;
+}
+
+/** The file a relative specifier of `from` names, as ts-hooks.ts resolves it; undefined if none. */
+function relativeModule(from: string, specifier: string): string | undefined {
+  const path = join(dirname(from), specifier).replace(/(.)\/+$/, '$1');
+  for (const candidate of [path, path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
 
 /**
  * The package files below `entry`, sorted. Links are followed, but a directory is read once
  * (a link loop ends there) and a dangling link is skipped.
  */
-function packageFiles(entry: string, unreadable: string[], skipped: string[] = [], seen = new Set<string>()): string[] {
+function packageFiles(entry: string, unreadable: string[], skipped: string[] = [], seen = new Set<string>(), reaches = new Map<string, boolean>()): string[] {
   const st = statSync(entry);
   if (st.isFile()) return [entry];
   const real = realpathSync(entry);
@@ -92,10 +140,10 @@ function packageFiles(entry: string, unreadable: string[], skipped: string[] = [
     } catch {
       continue; // a dangling link, a link loop, or a file that went away
     }
-    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, skipped, seen));
+    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, skipped, seen, reaches));
     else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name)) {
       const text = readText(p);
-      if (IMPORTS_TSDSL.test(text)) out.push(p);
+      if (reachesTsdsl(p, text, reaches)) out.push(p);
       else if (/\bdefinePackage\s*\(/.test(text)) skipped.push(p);
     }
   }

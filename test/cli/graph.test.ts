@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -376,7 +376,28 @@ export const helper = definePackage({
     writeFileSync(join(dir, 'a.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { zlib } from 'tsdsl/package';\n${body.replace('version:', 'inputs: [zlib], version:')}`);
     expect(tsdsl(['show', '-L', dir, 'w']).stderr).toContain(`${dir}/a.ts:2 imports 'tsdsl/package', which tsdsl does not have; did you mean \`tsdsl/packages\`? (its modules are 'tsdsl' and 'tsdsl/packages')`);
     writeFileSync(join(dir, 'a.ts'), `import { definePackage, trivial, licenses } from '${ROOT}/dist/src/index.js';\n${body}`);
-    expect(tsdsl(['show', '-L', dir, 'w']).stderr).toMatch(new RegExp(`unknown package \`w\`.*\\(not loaded, as it does not import from 'tsdsl' or 'tsdsl/packages': ${dir}/a\\.ts; import the DSL as`));
+    expect(tsdsl(['show', '-L', dir, 'w']).stderr).toMatch(new RegExp(`unknown package \`w\`.*\\(not loaded, as it does not import from 'tsdsl' or 'tsdsl/packages', directly or through a module of its own: ${dir}/a\\.ts; import the DSL as`));
+  });
+
+  it('a file whose packages a helper module of the user makes is loaded; a script importing no tsdsl is not run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-helpers-'));
+    mkdirSync(join(dir, 'lib'));
+    mkdirSync(join(dir, 'src'));
+    // lib/index.ts imports tsdsl; mid.ts imports it as './lib' (and is imported back: a cycle);
+    // mine.ts reaches tsdsl only through mid.
+    writeFileSync(
+      join(dir, 'lib', 'index.ts'),
+      `import { definePackage, trivial, licenses } from 'tsdsl';\nimport './../mid';\nexport const simple = (name: string) => definePackage({ name, version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+    );
+    writeFileSync(join(dir, 'mid.ts'), `export { simple } from './lib';\n`);
+    writeFileSync(join(dir, 'mine.ts'), `import { simple } from './mid.js';\nexport const helped = simple('helped');\n`);
+    // A source tree's script, with a helper of its own: never run by a command.
+    writeFileSync(join(dir, 'src', 'util.mjs'), `export const x = 1;\n`);
+    writeFileSync(join(dir, 'src', 'run.mjs'), `import { x } from './util.mjs';\nimport { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(join(dir, 'ran'))}, String(x));\n`);
+    const r = tsdsl(['show', '-L', dir, 'helped']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('name: helped');
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
   });
 
   it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
