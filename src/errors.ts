@@ -5,9 +5,9 @@
  * printed with its stack.
  */
 
-import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { compareNames } from './compare.js';
+import { signalExitCode } from './signals.js';
 
 /** A user-facing error: `message` is the whole paragraph the CLI prints. */
 export class TsdslError extends Error {
@@ -219,8 +219,7 @@ export function systemFailure(e: unknown, database?: string, command?: string): 
 
 /** What work stopped by a signal (Ctrl-C, `kill`, an `AbortSignal`) reports; the exit status is 128 + the signal's number (130 without one). */
 export function interruptedError(signal?: NodeJS.Signals): TsdslError {
-  const n = signal ? osConstants.signals[signal] : undefined;
-  return new TsdslError(`interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}; what was built so far stays in the store`, { exitCode: 128 + (n ?? 2) });
+  return new TsdslError(`interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}; what was built so far stays in the store`, { exitCode: signalExitCode(signal, 2) });
 }
 
 /** The current directory, or a clear error when it was deleted (Node's own is `ENOENT uv_cwd`, deep inside). */

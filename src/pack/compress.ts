@@ -24,6 +24,7 @@ import { dyingWithParent } from '../child.js';
 import { OWNED_AT, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import type { PackFormat, PackOptions } from './formats.js';
+import { INTERRUPTS } from '../signals.js';
 
 /**
  * Where a pack writes its bytes, in order. `write` may return a promise: the caller awaits it
@@ -486,14 +487,13 @@ export function compressOptions(options: PackOptions): CompressOptions {
 
 // Temporary files and directories of packs in progress, removed if the process is interrupted.
 const pending = new Set<string>();
-const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function onSignal(signal: NodeJS.Signals): void {
   // A program that handles the signal itself (a script's own Ctrl-C handler) decides whether
   // its packs go on: their files stay, and what is unfinished when it exits is removed then.
   if (process.listenerCount(signal) > 1) return;
   cleanupPending();
-  for (const s of SIGNALS) process.off(s, onSignal);
+  for (const s of INTERRUPTS) process.off(s, onSignal);
   // Die of the same signal, so the shell sees it; say so first, as an interrupted build does.
   process.stderr.write('tsdsl: error: interrupted; the partly written files were removed\n');
   process.kill(process.pid, signal);
@@ -510,14 +510,14 @@ function cleanupPending(): void {
  */
 export function trackTemporary(path: string): () => void {
   if (pending.size === 0) {
-    for (const s of SIGNALS) process.on(s, onSignal);
+    for (const s of INTERRUPTS) process.on(s, onSignal);
     process.on('exit', cleanupPending);
   }
   pending.add(path);
   return () => {
     pending.delete(path);
     if (pending.size === 0) {
-      for (const s of SIGNALS) process.off(s, onSignal);
+      for (const s of INTERRUPTS) process.off(s, onSignal);
       process.off('exit', cleanupPending);
     }
   };

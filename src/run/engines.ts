@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { constants as osConstants, homedir, tmpdir, userInfo } from 'node:os';
+import { homedir, tmpdir, userInfo } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
@@ -23,6 +23,7 @@ import { charliecloudEngine } from './charliecloud.js';
 import { apptainerEngine } from './apptainer.js';
 import { dockerEngine, podmanEngine } from './oci.js';
 import { prootEngine } from './proot.js';
+import { holdSignals, signalExitCode } from '../signals.js';
 
 // ---------------------------------------------------------------------------------------------
 // The signature
@@ -290,9 +291,7 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
 
 /** Exit code of a process, shell style: its status, or 128+n when signal n killed it. */
 export function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  const n = signal ? osConstants.signals[signal] : undefined;
-  return 128 + (n ?? 0);
+  return code ?? signalExitCode(signal);
 }
 
 /**
@@ -323,8 +322,7 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
   };
   // Taken before the command starts: a signal that came between its start and the handlers
   // (onStart writes files: long on a busy disk) killed tsdsl and left the command running.
-  const handlers = FORWARDED_SIGNALS.map((sig) => [sig, () => send(sig)] as const);
-  for (const [sig, h] of handlers) process.on(sig, h);
+  const interrupts = holdSignals((sig) => send(sig), FORWARDED_SIGNALS);
   try {
     child = spawn(cmd, args, {
       env: { ...l.env },
@@ -332,7 +330,7 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
       stdio: piped ? ['pipe', 'pipe', 'pipe'] : 'inherit',
     });
   } catch (e) {
-    for (const [sig, h] of handlers) process.off(sig, h);
+    interrupts.end();
     throw e;
   }
   const started = child;
@@ -363,7 +361,7 @@ export function launch(l: Launch, opts: RunOptions = {}): Promise<{ code: number
   }
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
-      for (const [sig, h] of handlers) process.off(sig, h);
+      interrupts.end();
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener('abort', onAbort);
     };

@@ -18,7 +18,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, lstatSync, rmSync } from 'node:fs';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import {
@@ -42,6 +42,7 @@ import { usernsAvailability } from './userns.js';
 import { checkCommandInImage } from './archive-files.js';
 import { holdImage, podmanCli, podmanTempDir, type PodmanCli } from './podman-storage.js';
 import { addDirectoryUser, ownerToken } from '../store/lock.js';
+import { holdSignals, signalExitCode } from '../signals.js';
 
 /** Which OCI front end. */
 export type OciKind = 'podman' | 'docker';
@@ -158,13 +159,10 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
   const tmp = kind === 'podman' ? podmanTempDir(host) : undefined;
   // A signal meanwhile (Ctrl-C, or `kill` of tsdsl alone) stops the import and ends the run once
   // the importer is gone and its copy removed, rather than killing tsdsl at once.
-  let interrupted: NodeJS.Signals | undefined;
   const children: ChildProcess[] = [];
-  const onSignal = (sig: NodeJS.Signals): void => {
-    interrupted ??= sig;
+  const interrupts = holdSignals((sig) => {
     for (const child of children) child.kill(sig);
-  };
-  for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);
+  }, FORWARDED_SIGNALS);
   try {
     await new Promise<void>((resolve, reject) => {
       const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -185,13 +183,13 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
       });
     });
   } catch (e) {
-    if (!interrupted) throw e;
+    if (!interrupts.received) throw e;
   } finally {
-    for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
+    interrupts.end();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
-  if (interrupted) {
-    throw new TsdslError(`interrupted while ${kind} imported ${spec.root}; the command did not run`, { exitCode: 128 + (osConstants.signals[interrupted] ?? 0) });
+  if (interrupts.received) {
+    throw new TsdslError(`interrupted while ${kind} imported ${spec.root}; the command did not run`, { exitCode: signalExitCode(interrupts.received) });
   }
   return ref;
 }
@@ -318,7 +316,7 @@ function stoppedBeforeStart(c: Cli, cidfile: string, signal: NodeJS.Signals): nu
   } catch {
     // not created: podman stopped before making the container
   }
-  const signalled = 128 + (osConstants.signals[signal] ?? 0);
+  const signalled = signalExitCode(signal);
   if (!cid) return signalled;
   if (!probe([c.bin, ...c.global, 'container', 'exists', cid], { env: c.env }).ok) return undefined;
   probe([c.bin, ...c.global, 'rm', '-f', cid], { env: c.env, timeoutMs: 60_000 });

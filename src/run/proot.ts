@@ -12,7 +12,6 @@
  * read-only nor take the network away.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { TsdslError } from '../errors.js';
 import { readElf } from '../store/elf.js';
@@ -41,6 +40,7 @@ import {
   which,
 } from './engines.js';
 import { scratchParent } from './userns.js';
+import { signalExitCode } from '../signals.js';
 
 /** The ELF interpreter a binary asks for, '' for a static binary, undefined when not ELF (or unreadable). */
 export function elfInterpreter(path: string): string | undefined {
@@ -159,7 +159,7 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
           runOpts,
         );
         // PRoot exits 255 when the traced command was killed by a signal.
-        if (code === 255 && forwarded) return 128 + signalNumber(forwarded);
+        if (code === 255 && forwarded) return signalExitCode(forwarded);
         return code;
       } finally {
         rmSync(scratch, { recursive: true, force: true });
@@ -168,6 +168,3 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
   };
 }
 
-function signalNumber(sig: NodeJS.Signals): number {
-  return osConstants.signals[sig] ?? 0;
-}

@@ -38,6 +38,7 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, isTsdslError } from '../errors.js';
+import { holdSignals, signalExitCode } from '../signals.js';
 import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
@@ -333,23 +334,13 @@ export async function acquireUnpacked(file: string, options: { kind?: PackKind; 
       deleteTree(tmp);
       // A Ctrl-C or SIGTERM meanwhile is held until the unpacking (synchronous) ends, so that
       // no half-unpacked directory stays behind; then it ends the command (128+n).
-      let interrupted: NodeJS.Signals | undefined;
-      const hold = (sig: NodeJS.Signals): void => {
-        interrupted ??= sig;
-      };
-      process.on('SIGINT', hold);
-      process.on('SIGTERM', hold);
+      const interrupts = holdSignals(undefined, ['SIGINT', 'SIGTERM']);
       const stop = async (unpacked: boolean): Promise<void> => {
-        // A signal that came during the synchronous unpacking waits in libuv's signal pipe until
-        // the event loop next polls. A timer does not wait for that poll: its start is the loop's
-        // time from before the unpacking, so it is due at once and may run first. Two turns of
-        // the loop (setImmediate twice) take in one poll at least.
-        for (let turn = 0; turn < 2; turn++) await new Promise((r) => setImmediate(r));
-        process.off('SIGINT', hold);
-        process.off('SIGTERM', hold);
-        if (interrupted) {
+        await interrupts.pending();
+        interrupts.end();
+        if (interrupts.received) {
           const kept = unpacked ? `; it was unpacked whole, and the next run uses it (${dest})` : '; nothing half-unpacked was left';
-          throw new TsdslError(`interrupted while unpacking ${file}${kept}`, { exitCode: interrupted === 'SIGINT' ? 130 : 143 });
+          throw new TsdslError(`interrupted while unpacking ${file}${kept}`, { exitCode: signalExitCode(interrupts.received) });
         }
       };
       try {

@@ -1,6 +1,7 @@
 /** `tsdsl build`: build packages from source in the rootless sandbox, or write their derivations (`-d`). */
 import type { Lowerer } from '../../derivation/lower.js';
 import { TsdslError, interruptedError } from '../../errors.js';
+import { holdSignals } from '../../signals.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
@@ -70,7 +71,7 @@ export const command: Command = {
     // .drv files made so far, never registered, are removed (files.abort()), as after an error,
     // and the command says it was interrupted. Lowering runs without yielding, so a signal
     // during it is handled as it ends; one during a wait (a download to hash), at once.
-    const writing = onInterrupt((signal) => {
+    const writing = holdSignals((signal) => {
       const said = interruptedError(signal);
       try {
         files.abort();
@@ -83,7 +84,7 @@ export const command: Command = {
     });
     try {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
-      await writing.handlePending();
+      await writing.pending();
       // With -S the "packages" are their sources: the fetched file, or the patched tree.
       const results = args.values['source']
         ? packages.map((p) => {
@@ -99,7 +100,7 @@ export const command: Command = {
       const records = (keep: (r: (typeof results)[number]) => boolean = () => true) =>
         JSON.stringify(packages.flatMap((p, i) => (keep(results[i]!) ? [{ spec: specs[i], package: p.name, version: p.version, drvPath: results[i]!.drvPath ?? null, outputs: results[i]!.outputs }] : []))) + '\n';
       await instantiate(store, lowerer, roots, files);
-      await writing.handlePending();
+      await writing.pending();
       writing.end();
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
@@ -174,7 +175,7 @@ export const command: Command = {
     } finally {
       // Failed while a signal waited (a child such as git got the terminal's Ctrl-C too, and
       // its failure came first): the interruption is what is said.
-      if (writing.active) await writing.handlePending();
+      if (writing.active) await writing.pending();
       writing.end();
       lowerer.onDerivation = undefined;
       files.abort();
@@ -182,29 +183,6 @@ export const command: Command = {
     }
   },
 };
-
-/** Ctrl-C, kill, and a closed terminal or dropped ssh. */
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/** Runs `stop` on one of SIGNALS until `end()`. */
-function onInterrupt(stop: (signal: NodeJS.Signals) => void): { readonly active: boolean; handlePending(): Promise<void>; end(): void } {
-  for (const s of SIGNALS) process.on(s, stop);
-  let active = true;
-  return {
-    get active() {
-      return active;
-    },
-    // A signal that came during synchronous work (lowering, a commit) waits for the event loop's
-    // next poll: two turns (this one's check phase, then the next one's, after its poll) run it.
-    async handlePending() {
-      for (let i = 0; i < 2; i++) await new Promise((turn) => setImmediate(turn));
-    },
-    end() {
-      if (active) for (const s of SIGNALS) process.off(s, stop);
-      active = false;
-    },
-  };
-}
 
 /** `-r FILE`: FILE, FILE-2, … symlinks to the store items `paths`, each a garbage-collector root. */
 async function makeRoots(store: LocalStore, paths: readonly string[], file: string): Promise<void> {
@@ -253,12 +231,12 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   const controller = new AbortController();
   // Ctrl-C, kill, and a closed terminal or dropped ssh (SIGHUP): each stops the builds cleanly,
   // and the exit status is 128 + the signal's number, as a shell reports a killed command.
-  let received: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    received ??= signal;
+  // Only the first: a second one ends tsdsl at once, should stopping the builds hang (what it
+  // leaves is cleaned up as after a kill -9).
+  const interrupts = holdSignals(() => {
     controller.abort();
-  };
-  for (const s of SIGNALS) process.once(s, onSignal);
+    interrupts.end();
+  });
   let built: readonly string[] = [];
   let checked: readonly string[] = [];
   const active = new Map<string, string>();
@@ -287,10 +265,10 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     if (!controller.signal.aborted) throw e;
   } finally {
     reporter.close();
-    for (const s of SIGNALS) process.off(s, onSignal);
+    interrupts.end();
   }
   if (controller.signal.aborted) {
-    const e = interruptedError(received);
+    const e = interruptedError(interrupts.received);
     if (active.size === 0) throw e;
     // The builds it stopped, and where their logs (which say so at their end) are; the downloads.
     const { logPath } = await import('../../build/scheduler.js');

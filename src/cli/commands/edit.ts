@@ -4,7 +4,6 @@
  * TypeScript sources (src/dsl/location.ts maps them back), so the editor gets packages/x.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { TsdslError } from '../../errors.js';
 import { formatLocation } from '../../dsl/location.js';
@@ -13,6 +12,7 @@ import type { Command } from '../command.js';
 import { out } from '../command.js';
 import { loadOptions } from '../options.js';
 import { collectionFrom, resolveWords } from '../packages.js';
+import { signalExitCode } from '../../signals.js';
 
 /** Editors that take `--goto FILE:LINE:COLUMN` rather than the common `+LINE FILE`. */
 const GOTO_EDITORS = ['code', 'codium', 'code-insiders'];
@@ -94,7 +94,7 @@ export const command: Command = {
     // An editor that fails (or is killed) is said: its own message, if any, may not name it.
     if (r.status !== 0) {
       const how = r.status !== null ? `exited with status ${r.status}` : `was killed by ${r.signal}`;
-      throw new TsdslError(`the editor \`${cmd}\` (from ${variable}) ${how}; check ${variable}, or use --print for FILE:LINE`, { exitCode: r.status ?? 128 + (osConstants.signals[r.signal!] ?? 0) });
+      throw new TsdslError(`the editor \`${cmd}\` (from ${variable}) ${how}; check ${variable}, or use --print for FILE:LINE`, { exitCode: r.status ?? signalExitCode(r.signal) });
     }
     return 0;
   },
