@@ -61,11 +61,23 @@ describe('maintenance functions of the API', () => {
       expect(sizes.items.map((i) => i.path)).toEqual([path]);
       expect(sizes.total).toBeGreaterThan(1000);
       expect((await verifyStore(store)).problems).toEqual([]);
+      // A misspelt option is refused before anything is done: `dryrun` deleted for real.
+      expect(() => collectGarbage(store, { dryrun: true } as never)).toThrow(/^collectGarbage\(\): unknown field `dryrun`; did you mean `dryRun`\?/);
+      expect(() => collectGarbage({ dryRun: true } as never)).toThrow(/^collectGarbage\(\) takes a store made by openStore\(\) first, not another object/);
+      await expect(verifyStore(store, { checkcontents: true } as never)).rejects.toThrow(/^verifyStore\(\): unknown field `checkcontents`; did you mean `checkContents`\?/);
+      expect(store.isValid(path)).toBe(true);
       const gc = collectGarbage(store);
       expect(gc.deleted).toEqual([path]);
       expect(store.isValid(path)).toBe(false);
     } finally {
       store.close();
     }
+    expect(() => collectGarbage(store)).toThrow(/^collectGarbage\(\): the store \(.*\) was closed before collectGarbage\(\) used it/);
+  });
+
+  it('openStore() refuses a misspelt field rather than opening the default store', () => {
+    const root = tempDir('tsdsl-api-open-');
+    expect(() => openStore({ rooot: root } as never)).toThrow(/^openStore\(\): unknown field `rooot`; did you mean `root`\?/);
+    expect(() => openStore({ root: 42 } as never)).toThrow(/^openStore\(\): `root` must be a non-empty string, not 42/);
   });
 });

@@ -12,13 +12,13 @@ import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatS
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { TsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
 import type { Lowerer } from '../derivation/lower.js';
-import type { LocalStore, PathLock, RegisterOptions } from '../store/store.js';
+import { checkStoreArgument, type LocalStore, type PathLock, type RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
 import { ownerElsewhere } from '../store/lock.js';
 import { builtins } from './builtins.js';
@@ -45,20 +45,47 @@ export type BuildEvent =
   | { kind: 'done'; drvPath: string; name: string; ms: number; elsewhere?: true }
   | { kind: 'fail'; drvPath: string; name: string; message: string };
 
+/**
+ * How `realise` builds. A build that fails rejects it with a `BuildError` (with `keepGoing`, once
+ * every build that does not depend on it has been tried; its message then lists every failure);
+ * `signal` aborted rejects it with the "interrupted" error, what was built so far staying valid.
+ */
 export interface BuildOptions {
+  /** Builds at once (default 1). */
   maxJobs?: number;
+  /** Cores each build may use (NIX_BUILD_CORES, make's -j; default 1). */
   cores?: number;
+  /** Keep a failed build's tree (its path is in the error). */
   keepFailed?: boolean;
+  /** Go on with the builds that do not depend on a failed one. */
   keepGoing?: boolean;
   /** Rebuild derivations whose outputs are valid and compare (`--check`, `--rounds`). */
   check?: boolean;
   /** Build each derivation this many times and compare (≥ 2 implies check). */
   rounds?: number;
+  /** Stop a build that runs longer than this. */
   timeoutMs?: number;
+  /** Stop a build that prints nothing for this long. */
   maxSilentMs?: number;
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }
+
+const BUILD_OPTION_KEYS = Object.keys({
+  maxJobs: 1, cores: 1, keepFailed: 1, keepGoing: 1, check: 1, rounds: 1, timeoutMs: 1, maxSilentMs: 1, onEvent: 1, signal: 1,
+} satisfies Record<keyof BuildOptions, 1>);
+const BUILD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  maxJobs: fieldChecks.count,
+  cores: fieldChecks.count,
+  rounds: fieldChecks.count,
+  keepFailed: fieldChecks.boolean,
+  keepGoing: fieldChecks.boolean,
+  check: fieldChecks.boolean,
+  timeoutMs: [(v) => typeof v === 'number' && v > 0, 'a number of milliseconds, more than 0'],
+  maxSilentMs: [(v) => typeof v === 'number' && v > 0, 'a number of milliseconds, more than 0'],
+  onEvent: fieldChecks.function,
+  signal: [(v) => v instanceof AbortSignal, 'an AbortSignal (new AbortController().signal)'],
+};
 
 /** A failed build: the message holds the last lines of its log and the log's path. */
 export class BuildError extends TsdslError {}
@@ -438,12 +465,13 @@ export async function realise(
   lowerer: Lowerer,
   roots: readonly string[],
   opts: BuildOptions = {},
-): Promise<{ built: string[]; failed: string[]; checked: string[] }> {
-  if (!lowerer?.derivations) throw new TsdslError('realise: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
-  // The CLI checks its flags; this is for the API's callers (pack(), run(), realise()).
-  for (const [field, value] of [['maxJobs', opts.maxJobs], ['cores', opts.cores], ['rounds', opts.rounds]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new TsdslError(`\`${field}: ${value}\`: give a whole number, 1 or more (e.g. ${field}: 2)`);
-  }
+): Promise<{ built: string[]; checked: string[] }> {
+  checkStoreArgument(store, 'realise()');
+  if (!lowerer?.derivations) throw new TsdslError('realise(): the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
+  // The CLI checks its flags; this is for the API's callers (pack(), run(), realise()): a
+  // misspelt option (`dryrun`, `chek`) would build for real, or build everything again.
+  checkRequestKeys(opts, BUILD_OPTION_KEYS, 'realise()');
+  checkRequestTypes(opts, BUILD_OPTION_CHECKS, 'realise()');
   const emit = opts.onEvent ?? (() => {});
   let todo = missingDerivations(store, lowerer, roots);
   // What the builds need in the store: their .drv files, builder scripts and local sources
@@ -613,6 +641,8 @@ export async function realise(
     if (firstError && !opts.keepGoing && running.size === 0) break;
   }
   await Promise.allSettled(running.values());
+  // Stopped by `signal`: not built, whatever the builds it stopped said.
+  if (opts.signal?.aborted) throw interruptedError();
   if (firstError) throw keptGoing(firstError, failures, skippedNames, built.map((p) => lowerer.derivations.get(p)!));
-  return { built, failed, checked };
+  return { built, checked };
 }

@@ -21,7 +21,8 @@ import { compareStrings } from '../compare.js';
 import { nix32Encode } from '../derivation/hash.js';
 import { WHERE_PATTERN, ownerAlive } from './lock.js';
 import { narHash } from './nar.js';
-import { deleteTree } from './store.js';
+import { checkRequestKeys, checkRequestTypes, fieldChecks, type FieldCheck } from '../errors.js';
+import { checkStoreArgument, deleteTree } from './store.js';
 import type { LocalStore } from './store.js';
 
 /** How many dead paths are deleted per database transaction. */
@@ -126,6 +127,13 @@ export interface GcOptions {
   onDeleted?: (paths: readonly string[]) => void;
 }
 
+const GC_OPTION_KEYS = Object.keys({ dryRun: 1, maxFreed: 1, onDeleted: 1 } satisfies Record<keyof GcOptions, 1>);
+const GC_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  dryRun: fieldChecks.boolean,
+  maxFreed: [(v) => typeof v === 'number' && v >= 0, 'a number of bytes, 0 or more'],
+  onDeleted: fieldChecks.function,
+};
+
 /** What `collectGarbage` did (or, with `dryRun`, would do). */
 export interface GcResult {
   dryRun: boolean;
@@ -151,6 +159,10 @@ export interface GcResult {
  * around them. Safe to run while other processes use the store: see the module comment.
  */
 export function collectGarbage(store: LocalStore, options: GcOptions = {}): GcResult {
+  // A misspelt `dryRun` would delete for real: every field is checked first.
+  checkStoreArgument(store, 'collectGarbage()');
+  checkRequestKeys(options, GC_OPTION_KEYS, 'collectGarbage()');
+  checkRequestTypes(options, GC_OPTION_CHECKS, 'collectGarbage()');
   const maxFreed = options.maxFreed ?? Number.POSITIVE_INFINITY;
   const narSize = (p: string): number => store.queryPathInfo(p)?.narSize ?? 0;
   if (options.dryRun) {
@@ -256,12 +268,17 @@ export interface VerifyOptions {
   onItem?: (path: string, index: number, total: number) => void;
 }
 
+const VERIFY_OPTION_KEYS = Object.keys({ checkContents: 1, onItem: 1 } satisfies Record<keyof VerifyOptions, 1>);
+
 /**
  * Checks the store against its database: every valid path's files exist (and, with
  * `checkContents`, hash to the recorded NAR hash and size), every reference row names valid
  * paths, and every live root points at a valid path. Returns all problems found.
  */
 export async function verifyStore(store: LocalStore, options: VerifyOptions = {}): Promise<{ checked: number; problems: StoreProblem[] }> {
+  checkStoreArgument(store, 'verifyStore()');
+  checkRequestKeys(options, VERIFY_OPTION_KEYS, 'verifyStore()');
+  checkRequestTypes(options, { checkContents: fieldChecks.boolean, onItem: fieldChecks.function }, 'verifyStore()');
   const problems: StoreProblem[] = [];
   const paths = store.allValidPaths();
   for (let i = 0; i < paths.length; i++) {
@@ -330,6 +347,7 @@ export function isDamagedItem(p: StoreProblem): boolean {
  * repaired here.
  */
 export function repairStore(store: LocalStore, problems: readonly StoreProblem[]): RepairResult {
+  checkStoreArgument(store, 'repairStore()');
   const damaged = problems.filter(isDamagedItem).map((p) => p.path);
   const set = new Set<string>();
   const stack = [...damaged];
@@ -357,6 +375,7 @@ export interface SizeEntry {
 
 /** The closure of `paths` with sizes, sorted by closure size (largest first), then by path. */
 export function closureSizes(store: LocalStore, paths: readonly string[]): { items: SizeEntry[]; total: number } {
+  checkStoreArgument(store, 'closureSizes()');
   const closure = store.queryRequisites(paths);
   const self = new Map(closure.map((p) => [p, store.queryPathInfo(p)?.narSize ?? 0]));
   const items = closure.map((path) => ({

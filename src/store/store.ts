@@ -80,7 +80,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
-import { TsdslError, isDiskFull, systemFailure } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree, makeDirectories } from './tree.js';
@@ -217,6 +217,17 @@ export interface OpenStoreOptions {
 
 const RESERVED_BYTES = 1 << 20;
 
+const OPEN_STORE_KEYS = Object.keys({ root: 1, storeDir: 1, env: 1, durable: 1, now: 1, existing: 1, useReserve: 1 } satisfies Record<keyof OpenStoreOptions, 1>);
+const OPEN_STORE_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  root: fieldChecks.text,
+  storeDir: fieldChecks.text,
+  env: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object of variables, as process.env'],
+  durable: fieldChecks.boolean,
+  now: fieldChecks.function,
+  existing: fieldChecks.boolean,
+  useReserve: fieldChecks.boolean,
+};
+
 /** The physical root of the local store, from `TSDSL_ROOT`, `XDG_DATA_HOME` or the home dir. */
 export function storeRootFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const root = env['TSDSL_ROOT'];
@@ -241,8 +252,19 @@ export function checkRequestStore(given: unknown, who: string): void {
   }
 }
 
+/** Checks the store an API function takes first (`collectGarbage(store, …)`): one openStore() made, still open. */
+export function checkStoreArgument(given: unknown, who: string): void {
+  if (!(given instanceof LocalStore)) {
+    throw new TsdslError(`${who} takes a store made by openStore() first, not ${given === undefined ? 'nothing' : typeof given === 'object' && given !== null ? 'another object' : typeof given}: ${who.replace('()', '')}(openStore(), …)`);
+  }
+  if (!given.isOpen) throw new TsdslError(`${who}: the store (${given.root}) was closed before ${who} used it; close it once ${who} has returned`);
+}
+
 /** Opens (creating if needed) the local store. Loads the SQLite binding on first use. */
 export function openStore(options: OpenStoreOptions = {}): LocalStore {
+  // A misspelt field (`rooot`) would open the default store, the user's own, instead.
+  checkRequestKeys(options, OPEN_STORE_KEYS, 'openStore()');
+  checkRequestTypes(options, OPEN_STORE_CHECKS, 'openStore()');
   const env = options.env ?? process.env;
   const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
   const root = options.root ?? storeRootFromEnv(env);

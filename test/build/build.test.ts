@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { definePackage, licenses, local, trivial, url, type Package } from '../../src/dsl/index.js';
+import { definePackage, inherit, licenses, local, trivial, url, type Package } from '../../src/dsl/index.js';
 import { Lowerer } from '../../src/derivation/lower.js';
 import { instantiate } from '../../src/derivation/instantiate.js';
 import { openStore, type LocalStore } from '../../src/store/store.js';
@@ -100,7 +100,16 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await realise(store, l, [r.drvPath], { cores: 1 });
     expect(store.isValid(r.drvPath)).toBe(true);
     expect(readFileSync(join(store.physicalPath(r.outputs['out']!), 'data.txt'), 'utf8')).toBe(readFileSync(join(dir, 'data.txt'), 'utf8'));
-    await expect(realise(store, l, [r.drvPath], { cores: 0 })).rejects.toThrow(/`cores: 0`: give a whole number, 1 or more/);
+    await expect(realise(store, l, [r.drvPath], { cores: 0 })).rejects.toThrow(/^realise\(\): `cores` must be a whole number of at least 1, not 0/);
+    await expect(realise(store, l, [r.drvPath], { rounds: '2' } as never)).rejects.toThrow(/^realise\(\): `rounds` must be a whole number of at least 1, not "2"/);
+    // A misspelt option would rebuild for real (`chek`) or build everything (`dryRun`).
+    await expect(realise(store, l, [r.drvPath], { chek: true } as never)).rejects.toThrow(/^realise\(\): unknown field `chek`; did you mean `check`\?/);
+    // Aborted: rejected as interrupted, not resolved as if it had built.
+    const aborted = new AbortController();
+    aborted.abort();
+    const other = l.lowerGrafted(inherit(p, { name: 'realise-aborted' }));
+    await expect(realise(store, l, [other.drvPath], { cores: 1, signal: aborted.signal })).rejects.toThrow(/^interrupted/);
+    expect(store.isValid(other.outputs['out']!)).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -50,6 +50,10 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl build: no package given; try `tsdsl build hwloc`');
     const rounds = args.values['rounds'] as number | undefined;
     if (rounds !== undefined && rounds < 1) throw new TsdslError('tsdsl build: --rounds must be 1 or more');
+    for (const limit of ['timeout', 'max-silent-time']) {
+      const seconds = args.values[limit] as number | undefined;
+      if (seconds !== undefined && !(seconds > 0)) throw new TsdslError(`tsdsl build: --${limit}=${seconds}: give a number of seconds, more than 0 (leave the option out for no limit)`);
+    }
     if (args.values['derivations']) {
       const building = ['dry-run', 'check', 'rounds', 'keep-failed', 'keep-going', 'timeout', 'max-silent-time', 'max-jobs', 'cores'];
       refuseWith(args, building, 'tsdsl build: -d writes derivations and builds nothing, so');
