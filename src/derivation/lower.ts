@@ -895,6 +895,14 @@ export class Lowerer {
       const patches = source.patches.map((patch, i) =>
         useOrigin(typeof patch === 'string' ? { path: this.addSource(p, patch, `source.patches[${i}]`) } : this.lowerOrigin(p, patch, `source.patches[${i}]`), o),
       );
+      // The trivial builder runs the build phase on $src as it is: nothing would apply them.
+      if (bs.name === 'trivial' && (patches.length || source.snippet)) {
+        fail(
+          p,
+          patches.length ? 'source.patches' : 'source.snippet',
+          `the trivial build system does not unpack or patch its source (its build phase gets $src as it is in the store), so the ${patches.length ? 'patches' : 'snippet'} would be ignored; apply ${patches.length ? 'them' : 'it'} in arguments.phases.build, or use the gnu build system, which unpacks and patches`,
+        );
+      }
       if (patches.length) env.set('patches', patches.join(' '));
       if (source.patchFlags.length !== 1 || source.patchFlags[0] !== '-p1') env.set('patchFlags', source.patchFlags.join(' '));
       if (source.snippet) env.set('snippet', source.snippet);

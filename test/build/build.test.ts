@@ -401,6 +401,28 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await expect(build(failingTests)).rejects.toThrow(/\nIts test suite failed: --without-tests=PACKAGE builds it without running the tests\.\nTo look into/);
   }, 600_000);
 
+  it('a source patch is applied; one already applied fails the build, naming it, rather than being reversed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-patch-'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src', 'msg'), 'hello\n');
+    writeFileSync(join(dir, 'bonjour.patch'), '--- a/msg\n+++ b/msg\n@@ -1 +1 @@\n-hello\n+bonjour\n');
+    const spec = (name: string, source: string) =>
+      definePackage({
+        name, version: '1', source: local(join(dir, source), { patches: [join(dir, 'bonjour.patch')] }), buildSystem: gnu,
+        arguments: { phases: { configure: 'true', build: 'true', check: 'true', install: 'mkdir -p "$out" && cp msg "$out/"' } }, ...meta,
+      });
+    const r = await build(spec('patched', 'src'));
+    expect(readFileSync(join(store.physicalPath(r.outputs['out']!), 'msg'), 'utf8')).toBe('bonjour\n');
+    // The same patch on a source that has it already (merged upstream): --batch alone took it
+    // for reversed and undid it, and the build succeeded with the fix removed.
+    mkdirSync(join(dir, 'merged'));
+    writeFileSync(join(dir, 'merged', 'msg'), 'bonjour\n');
+    await expect(build(spec('merged', 'merged'))).rejects.toThrow(/Reversed \(or previously applied\) patch detected!  Skipping patch\.[^]*tsdsl: the patch bonjour\.patch does not apply to this source \(see above\): it may be applied already/);
+    // The trivial build system applies no patch: refused, not ignored.
+    const trivialPatched = definePackage({ name: 'trivial-patched', version: '1', source: local(join(dir, 'src'), { patches: [join(dir, 'bonjour.patch')] }), buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'cp -r "$src" "$out"' } }, ...meta });
+    await expect(build(trivialPatched)).rejects.toThrow(/trivial-patched@1.*source\.patches: the trivial build system does not unpack or patch its source .* so the patches would be ignored; apply them in arguments\.phases\.build, or use the gnu build system/);
+  }, 600_000);
+
   it('is hermetic: no host files, no network, no writes outside $out', async () => {
     const server = createServer((_q, res) => res.end('reachable')).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));

@@ -144,10 +144,17 @@ phase_unpack() {
   chmod -R u+w .
 }
 phase_patch() {
-  local p
+  local p name
   for p in \${patches-}; do
-    echo "applying $(basename "$p")"
-    patch \${patchFlags:--p1} --batch < "$p"
+    # The patch's own name, without its store path's hash.
+    name="$(basename "$p")"; [[ ! "$name" =~ ^[0-9a-z]{32}- ]] || name="\${name:33}"
+    echo "applying $name"
+    # --forward: a patch that looks applied already (merged upstream) fails the build, as in
+    # Guix and Nix, rather than being reversed (--batch alone assumes -R, undoing the fix).
+    if ! patch \${patchFlags:--p1} --batch --forward --no-backup-if-mismatch < "$p"; then
+      echo "tsdsl: the patch $name does not apply to this source (see above): it may be applied already, or made for another version; drop it or make it again" >&2
+      return 1
+    fi
   done
   if [ -n "\${snippet-}" ]; then eval "$snippet"; fi
 }
