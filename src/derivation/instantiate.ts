@@ -48,9 +48,20 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
   // The sources of what is written: those missing are added, the valid ones protected likewise.
   const needed = new Set<string>();
   for (const d of todo.values()) for (const src of d.inputSrcs ?? d.drv.inputSrcs) needed.add(src);
-  const present = store.validAmong([...needed]);
+  await addItems(store, lowerer, needed);
+  // In dependency order, as lowering made them.
+  if (todo.size) store.writeDerivations(drvs.filter((d) => todo.has(d.drvPath)), files);
+}
+
+/**
+ * Adds the text and source items `paths` (made by `lowerer`: builder scripts, local sources and
+ * patches) that are not valid yet; the valid ones get temporary roots. `tsdsl build -S` of a
+ * local source, which no derivation builds, adds its item so.
+ */
+export async function addItems(store: Store, lowerer: Lowerer, paths: ReadonlySet<string>): Promise<void> {
+  const present = store.validAmong([...paths]);
   const lost = new Set(gone(store, present));
-  for (const path of needed) {
+  for (const path of paths) {
     if (present.has(path) && !lost.has(path)) continue;
     const item = lowerer.items.get(path);
     if (!item) throw new TsdslError(`internal error: ${path} is an input of a derivation but was not made by the lowering`);
@@ -60,8 +71,6 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
         : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
     if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
   }
-  // In dependency order, as lowering made them.
-  if (todo.size) store.writeDerivations(drvs.filter((d) => todo.has(d.drvPath)), files);
 }
 
 /**

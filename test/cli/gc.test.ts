@@ -349,3 +349,27 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     }
   });
 });
+
+describe('tsdsl build -S', () => {
+  it('of a local source with no patch adds its store item (no derivation makes it) and prints it, with -d too', () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'tsdsl-cli-source-'));
+    const dir = join(fresh, 'pkgs');
+    mkdirSync(join(dir, 'fresh-src'), { recursive: true });
+    writeFileSync(join(dir, 'fresh-src', 'x.c'), 'int main(void) { return 0; }\n');
+    writeFileSync(
+      join(dir, 'l.ts'),
+      "import { definePackage, gnu, licenses, local } from 'tsdsl';\nexport const fresh = definePackage({ name: 'fresh', version: '1.0', source: local('./fresh-src'), buildSystem: gnu, synopsis: 'Fresh', description: 'Fresh.', homePage: 'https://example.org/', license: licenses.expat });\n",
+    );
+    const env = { TSDSL_ROOT: join(fresh, 'root'), TSDSL_STORE_DIR: SD };
+    // It said the item "is registered, but its files are gone", and to run gc.
+    const r = tsdsl(['build', '-S', '-L', dir, 'fresh'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const path = r.stdout.trim();
+    expect(path).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-fresh-src$/);
+    expect(readFileSync(join(fresh, 'root', 'store', path.slice(SD.length + 1), 'x.c'), 'utf8')).toContain('main');
+    const d = tsdsl(['build', '-S', '-d', '-L', dir, 'fresh'], { env });
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toBe(`${path}\n`);
+    rmSync(fresh, { recursive: true, force: true });
+  });
+});

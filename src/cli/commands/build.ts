@@ -64,7 +64,7 @@ export const command: Command = {
     const settings = buildSettings(args, 'build');
     const { packages } = await packagesFrom(args, args.positionals);
     const { lowerPackages, Lowerer } = await import('../../derivation/lower.js');
-    const { instantiate } = await import('../../derivation/instantiate.js');
+    const { addItems, instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
     const store = openStore();
     // Big graphs: a worker thread creates the .drv files while lowering runs (drv-files.ts).
@@ -104,14 +104,21 @@ export const command: Command = {
       const records = (keep: (r: (typeof results)[number]) => boolean = () => true) =>
         JSON.stringify(packages.flatMap((p, i) => (keep(results[i]!) ? [{ spec: specs[i], package: p.name, version: p.version, drvPath: results[i]!.drvPath ?? null, outputs: results[i]!.outputs }] : []))) + '\n';
       await instantiate(store, lowerer, roots, files);
+      // -S of a local source with no patch: its store item, which no derivation makes.
+      if (args.values['source']) {
+        const items = new Set(results.flatMap((r) => (r.drvPath ? [] : Object.values(r.outputs))));
+        if (items.size) await addItems(store, lowerer, items);
+      }
       await writing.pending();
       writing.end();
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
-        await checkPrintedExist(store, roots);
+        // A local source (-S) has no derivation: its store item stands for it.
+        const printed = results.map((r) => r.drvPath ?? Object.values(r.outputs)[0]!);
+        await checkPrintedExist(store, printed);
         // As in Guix, -r with -d roots the derivation.
-        if (root) await makeRoots(store, roots, root);
-        out(json ? records() : roots.join('\n') + '\n');
+        if (root) await makeRoots(store, printed, root);
+        out(json ? records() : printed.join('\n') + '\n');
         return 0;
       }
       const paths = results.flatMap((r) => Object.values(r.outputs));
