@@ -7,6 +7,7 @@
  * Nothing here touches the network, the store or the file system.
  */
 import { types } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { TsdslError, closest, didYouMean, type FieldCheck } from '../errors.js';
 import {
   setByBuild,
@@ -331,15 +332,34 @@ const undeclaredReads = new WeakSet<Error>();
  * some variant values (`v.mpi && v.mpii`), long after the file loaded, and is said with the
  * package's location all the same.
  */
-function evaluate<T>(value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined, problems: string[], fallback?: T): T {
+function evaluate<T>(field: string, value: unknown, variants: Readonly<Record<string, VariantValue>>, parent: Package | undefined, problems: string[], fallback?: T, chosen = ''): T {
   if (typeof value !== 'function') return value as T;
   try {
     return (value as (v: unknown, p: unknown) => T)(variants, parent);
   } catch (e) {
-    if (!(e instanceof Error && undeclaredReads.has(e))) throw e;
-    if (!problems.includes(e.message)) problems.push(e.message);
+    // tsdsl's own errors (a package it makes in there that is wrong) say what they are already.
+    if (e instanceof TsdslError && !undeclaredReads.has(e)) throw e;
+    // The function's own error (`throw new Error('high is not supported yet')` for one variant
+    // value): a problem of the package, said with its place, not an internal error of tsdsl.
+    const message = e instanceof Error && undeclaredReads.has(e) ? e.message : `\`${field}\` (a function of the variants) threw${chosen}: ${thrownText(e)}`;
+    if (!problems.includes(message)) problems.push(message);
     return fallback as T;
   }
+}
+
+/** What a package's function threw, with the line of its file that threw it when known. */
+function thrownText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const frame = /\(?(file:\/\/[^\s)]+):(\d+):\d+\)?/.exec(e.stack?.split('\n').slice(1).join('\n') ?? '');
+  let at = '';
+  if (frame) {
+    try {
+      at = ` (at ${formatLocation({ file: fileURLToPath(frame[1]!), line: Number(frame[2]), column: 0 })})`;
+    } catch {
+      // not a file URL after all
+    }
+  }
+  return `${e.message}${at}`;
 }
 
 // Empty lists and records are one frozen value each, shared by every package that has them
@@ -604,10 +624,14 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
 
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
   const seen = guardVariants(values);
-  const inputs = checkInputs('inputs', evaluate(spec.inputs, seen, parent, problems), problems);
-  const nativeInputs = checkInputs('nativeInputs', evaluate(spec.nativeInputs, seen, parent, problems), problems);
-  const propagatedInputs = checkInputs('propagatedInputs', evaluate(spec.propagatedInputs, seen, parent, problems), problems);
-  let args = evaluate<unknown>(spec.arguments, seen, parent, problems, {});
+  // The choice said when a function throws for it (`with level=high`).
+  const chosen = Object.keys(choice).length
+    ? ` with ${Object.entries(choice).map(([k, v]) => (typeof v === 'boolean' ? `${v ? '+' : '~'}${k}` : `${k}=${v}`)).join(' ')}`
+    : '';
+  const inputs = checkInputs('inputs', evaluate('inputs', spec.inputs, seen, parent, problems, undefined, chosen), problems);
+  const nativeInputs = checkInputs('nativeInputs', evaluate('nativeInputs', spec.nativeInputs, seen, parent, problems, undefined, chosen), problems);
+  const propagatedInputs = checkInputs('propagatedInputs', evaluate('propagatedInputs', spec.propagatedInputs, seen, parent, problems, undefined, chosen), problems);
+  let args = evaluate<unknown>('arguments', spec.arguments, seen, parent, problems, {}, chosen);
   if (recipe.parent && recipe.overrides && typeof recipe.overrides.arguments === 'object' && parent) {
     args = mergeArguments(parent.arguments, args as BuildArguments);
   }

@@ -503,7 +503,10 @@ const derivationChecker: LintChecker = {
           await ctx.prepare(q);
           lowerer.lowerGrafted(q);
         } catch (e) {
-          out.push(problem(`with ${typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`}, ${e instanceof Error ? e.message : String(e)}`, 'variants', name));
+          const choice = typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`;
+          // The package's place and the choice are said here already: not again from the error.
+          const said = (e instanceof Error ? e.message : String(e)).replace(/^package `[^`]*` at \S+: /, '').replace(` threw with ${choice}:`, ' threw:');
+          out.push(problem(`with ${choice}, ${said}`, 'variants', name));
         }
       }
     }

@@ -455,6 +455,13 @@ export const helper = definePackage({
     expect(tsdsl(['show', '-L', bad, 'w', '+mpi']).stderr).toBe(
       `tsdsl: error: package \`w\` at ${bad}/w.ts:3: a variant function reads the variant \`mpii\`, which the package does not declare; did you mean \`mpi\`? (its variants: mpi)\n`,
     );
+    // The function's own error, for one choice: the package's problem, with the choice and the
+    // line that threw (it was an internal error of tsdsl).
+    writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  arguments: (v) => {\n    if (v.mpi) throw new Error("mpi is not supported yet");\n    return {};\n  },')};\n`);
+    expect(tsdsl(['show', '-L', bad, 'w']).code).toBe(0);
+    const threw = tsdsl(['show', '-L', bad, 'w+mpi']);
+    expect(threw.code).toBe(1);
+    expect(threw.stderr).toBe(`tsdsl: error: package \`w\` at ${bad}/w.ts:3: \`arguments\` (a function of the variants) threw with +mpi: mpi is not supported yet (at ${bad}/w.ts:7)\n`);
     // Declared variants, and the names every object has, read as before.
     writeFileSync(join(bad, 'w.ts'), `${head}export const w = ${pkg('\n  variants: { mpi: false },\n  inputs: (v) => (v.mpi || String(v.toString) === "" ? [zlib] : []),')};\n`);
     expect(tsdsl(['show', '-L', bad, 'w+mpi']).stdout).toMatch(/^dependencies: zlib@1\.2\.13$/m);

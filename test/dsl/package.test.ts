@@ -121,7 +121,7 @@ describe('definePackage', () => {
           return [];
         },
       }),
-    ).toThrow(TypeError);
+    ).toThrow(/package `meddler` at .*: `inputs` \(a function of the variants\) threw: Cannot assign to read only property 'mpi'/);
   });
 
   it('refuses env entries, flags and outputs the build could not pass or would silently override', () => {
