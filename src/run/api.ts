@@ -82,11 +82,11 @@ export interface RunRequest {
   readonly preserve?: ReadonlyArray<string | RegExp>;
   /** Variables to set, last (they win). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Host directories shown read-only (`--expose`). */
+  /** Host directories shown read-only (`--expose`); relative ones are of the caller's current directory. */
   readonly expose?: readonly BindRequest[];
   /** Host directories shown writable (`--share`). */
   readonly share?: readonly BindRequest[];
-  /** Working directory (default: the current one). */
+  /** The command's working directory, which must exist (default: the current one; `pack` and the binds are the caller's paths, not relative to it). */
   readonly cwd?: string;
   /** 'inherit' (default) passes the terminal through; 'pipe' uses stdin/stdout/stderr below. */
   readonly stdio?: 'inherit' | 'pipe';
@@ -278,15 +278,29 @@ const RUN_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   pure: fieldChecks.boolean,
   preserve: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string' || x instanceof RegExp), 'an array of strings or regular expressions'],
   env: fieldChecks.textRecord,
+  expose: [isBindList, "an array of host directories ('/data', '/data=/mnt', or { source, target })"],
+  share: [isBindList, "an array of host directories ('/data', '/data=/mnt', or { source, target })"],
   cwd: fieldChecks.text,
+  stdio: [(v) => v === 'inherit' || v === 'pipe', "'inherit' or 'pipe'"],
   cacheDir: fieldChecks.text,
   cores: fieldChecks.count,
   maxJobs: fieldChecks.count,
 };
 
+function isBindList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((b) => typeof b === 'string' || (typeof b === 'object' && b !== null && typeof b.source === 'string' && (b.target === undefined || typeof b.target === 'string')));
+}
+
 export async function run(request: RunRequest): Promise<number> {
   checkRequestKeys(request, RUN_REQUEST_KEYS, 'run()');
   checkRequestTypes(request, RUN_FIELD_CHECKS, 'run()');
+  for (const k of ['stdin', 'stdout', 'stderr'] as const) {
+    if (request[k] !== undefined && request.stdio !== 'pipe') throw new TsdslError(`run(): \`${k}\` is used with \`stdio: 'pipe'\` only (the command has the terminal otherwise); add it`);
+  }
+  for (const [name, value] of Object.entries(request.env ?? {})) {
+    if (!/^[^=\0]+$/.test(name)) throw new TsdslError(`run(): \`env\` names a variable ${JSON.stringify(name)}, which no environment can hold (a name is not empty and has no \`=\` or NUL)`);
+    if (value.includes('\0')) throw new TsdslError(`run(): \`env.${name}\` holds a NUL character, which no environment variable can`);
+  }
   if ((request.pack === undefined) === (request.packages === undefined)) {
     throw new TsdslError('run(): give either `pack` (a file made by `tsdsl pack`) or `packages` (to build and run with), not both or neither');
   }
@@ -297,19 +311,22 @@ export async function run(request: RunRequest): Promise<number> {
   }
   if (request.store !== undefined) (await import('../store/store.js')).checkRequestStore(request.store, 'run()');
   const host = request.host ?? currentHost();
-  const cwd = resolve(request.cwd ?? currentDirectory());
-  const binds = [...(request.expose ?? []).map((b) => parseBind(b, false, cwd)), ...(request.share ?? []).map((b) => parseBind(b, true, cwd))];
+  // The pack and the binds' sources are the caller's paths, relative to its directory; `cwd` is
+  // where the command runs.
+  const here = currentDirectory();
+  const cwd = resolve(here, request.cwd ?? '.');
+  if (request.cwd !== undefined && !isDirectoryPath(cwd)) throw new TsdslError(`run(): \`cwd\` ${cwd} is not a directory here; the command runs in it, so it must exist`);
+  const binds = [...(request.expose ?? []).map((b) => parseBind(b, false, here)), ...(request.share ?? []).map((b) => parseBind(b, true, here))];
   const options: RunOptions = {
     ...(request.signal ? { signal: request.signal } : {}),
     ...(request.stdin !== undefined ? { stdin: request.stdin } : {}),
     ...(request.stdout ? { stdout: request.stdout } : {}),
     ...(request.stderr ? { stderr: request.stderr } : {}),
   };
-  return request.pack !== undefined ? runPack(request, request.pack, host, cwd, binds, options) : runPackages(request, host, cwd, binds, options);
+  return request.pack !== undefined ? runPack(request, request.pack, resolve(here, request.pack), host, cwd, binds, options) : runPackages(request, host, cwd, binds, options);
 }
 
-async function runPack(request: RunRequest, packFile: string, host: Host, cwd: string, binds: Bind[], options: RunOptions): Promise<number> {
-  const file = resolve(cwd, packFile);
+async function runPack(request: RunRequest, packFile: string, file: string, host: Host, cwd: string, binds: Bind[], options: RunOptions): Promise<number> {
   const engine = engineOf(request, host); // an unknown name fails before any unpacking
   const kind = packKind(file, host);
   const { storeDirFromEnv } = await import('../derivation/hash.js');

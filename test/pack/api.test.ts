@@ -48,6 +48,16 @@ describe('pack() and run() requests', () => {
     await expect(bad({ packages: ['hwloc'], maxLayers: '3' })).rejects.toThrow(/^pack\(\): `maxLayers` must be a whole number of at least 1, not "3"/);
     await expect(run({ pack: 'x.tar.gz', command: 'lstopo-no-graphics' as never })).rejects.toThrow(/^run\(\): `command` must be an array of strings, the program first .*, not "lstopo-no-graphics"/);
     await expect(run({ pack: 'x.tar.gz', env: { A: 1 } as never })).rejects.toThrow(/^run\(\): `env` must be an object of strings, not \{"A":1\}/);
+    // A string where a list goes: `expose.map is not a function` before.
+    await expect(run({ pack: 'x.tar.gz', expose: '/tmp' as never })).rejects.toThrow(/^run\(\): `expose` must be an array of host directories .*, not "\/tmp"/);
+    await expect(run({ pack: 'x.tar.gz', share: [42] as never })).rejects.toThrow(/^run\(\): `share` must be an array of host directories .*, not \[42\]/);
+    // 'pipee' ran with the terminal; stdout without 'pipe' was ignored.
+    await expect(run({ pack: 'x.tar.gz', stdio: 'pipee' as never })).rejects.toThrow(/^run\(\): `stdio` must be 'inherit' or 'pipe', not "pipee"/);
+    await expect(run({ pack: 'x.tar.gz', stdout: process.stdout })).rejects.toThrow(/^run\(\): `stdout` is used with `stdio: 'pipe'` only/);
+    await expect(run({ pack: 'x.tar.gz', env: { 'A=B': 'x' } })).rejects.toThrow(/^run\(\): `env` names a variable "A=B", which no environment can hold/);
+    await expect(run({ pack: 'x.tar.gz', cwd: '/nonexistent' })).rejects.toThrow(/^run\(\): `cwd` \/nonexistent is not a directory here/);
+    // `cwd` is the command's: a relative pack is the caller's (it was looked for under cwd).
+    await expect(run({ pack: 'no-such-pack.tar.gz', cwd: '/tmp' })).rejects.toThrow(`pack \`${join(process.cwd(), 'no-such-pack.tar.gz')}\` does not exist`);
   });
 
   it('refuse -S links given twice or inside each other before anything is built', async () => {
