@@ -132,7 +132,7 @@ export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: r
     const d = lowerer.derivations.get(drvPath);
     if (!d) {
       const what = drvPath.endsWith('.drv') ? 'a derivation' : 'a .drv path';
-      throw new TsdslError(`realise: \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`);
+      throw new TsdslError(`realise(): \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`);
     }
     if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
     for (const input of Object.keys(d.drv.inputDrvs)) visit(input);

@@ -14,7 +14,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
 import { PackageMap, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
@@ -1082,7 +1082,15 @@ export async function lowerPackages(requested: ReadonlyArray<Package | string>, 
         return requested.map((p) => (typeof p === 'string' ? c.resolve(p) : p));
       })()
     : (requested as readonly Package[]);
-  for (const p of packages) if (!isPackage(p)) throw new TsdslError(`lowerPackages: ${String(p)} is neither a package nor a package name`);
+  for (const p of packages) if (!isPackage(p)) throw new TsdslError(`lowerPackages(): ${shown(p)} is neither a package nor a package name`);
+  // A lowerer computes for its own store directory and system: another one asked for alongside
+  // it would be silently ignored.
+  for (const k of ['storeDir', 'system'] as const) {
+    const asked = options[k];
+    if (options.lowerer && asked !== undefined && asked !== options.lowerer[k]) {
+      throw new TsdslError(`lowerPackages(): \`${k}\` is ${JSON.stringify(asked)}, but the \`lowerer\` given computes for ${JSON.stringify(options.lowerer[k])}; drop one of them (a lowerer is made for one: new Lowerer(storeDir))`);
+    }
+  }
   const lowerer = options.lowerer ?? new Lowerer(options.storeDir, options.system);
   await lowerer.prepare(packages);
   return { lowerer, results: packages.map((p) => lowerer.lowerGrafted(p)) };

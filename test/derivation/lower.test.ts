@@ -257,13 +257,18 @@ describe('lowering', () => {
   it('lowerPackages resolves spec strings; realise refuses what its lowerer did not make, by name', async () => {
     const { results } = await lowerPackages(['zlib'], { storeDir: '/tsdsl/store' });
     expect(results[0]!.drvPath).toMatch(/-zlib-1\.2\.13\.drv$/);
-    await expect(lowerPackages([42 as never])).rejects.toThrow(/lowerPackages: 42 is neither a package nor a package name/);
+    await expect(lowerPackages([42 as never])).rejects.toThrow(/lowerPackages\(\): 42 is neither a package nor a package name/);
+    await expect(lowerPackages([{} as never])).rejects.toThrow(/lowerPackages\(\): \{\} is neither a package/);
+    // A lowerer computes for its own store dir and system: another asked for beside it is refused, not ignored.
+    const { lowerer } = await lowerPackages(['zlib'], { storeDir: '/tsdsl/store' });
+    await expect(lowerPackages(['hwloc'], { lowerer, storeDir: '/nix/store' })).rejects.toThrow(/^lowerPackages\(\): `storeDir` is "\/nix\/store", but the `lowerer` given computes for "\/tsdsl\/store"/);
+    await expect(lowerPackages(['hwloc'], { lowerer, system: 'i686-linux' })).rejects.toThrow(/^lowerPackages\(\): `system` is "i686-linux"/);
     const { openStore } = await import('../../src/store/store.js');
     const { realise } = await import('../../src/build/scheduler.js');
     const store = openStore({ root: mkdtempSync(join(tmpdir(), 'tsdsl-realise-')), storeDir: '/tsdsl/store', durable: false });
     try {
-      await expect(realise(store, new Lowerer('/tsdsl/store'), [results[0]!.drvPath])).rejects.toThrow(/^realise: `.*-zlib-1\.2\.13\.drv` is not a derivation this Lowerer made/);
-      await expect(realise(store, undefined as never, [])).rejects.toThrow(/^realise: the second argument must be the Lowerer/);
+      await expect(realise(store, new Lowerer('/tsdsl/store'), [results[0]!.drvPath])).rejects.toThrow(/^realise\(\): `.*-zlib-1\.2\.13\.drv` is not a derivation this Lowerer made/);
+      await expect(realise(store, undefined as never, [])).rejects.toThrow(/^realise\(\): the second argument must be the Lowerer/);
     } finally {
       store.close();
     }
