@@ -226,7 +226,8 @@ describe('lowering', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-'));
     writeFileSync(join(dir, 'fix.patch'), '--- a/x\n+++ b/x\n');
     writeFileSync(join(dir, 'src.tar.gz'), 'tarball bytes');
-    const p = dummyPackage({ name: 'loc', version: '1', source: local(join(dir, 'src.tar.gz'), { patches: [join(dir, 'fix.patch')] }) });
+    // (gnu: the trivial build system applies no patch, and refuses them.)
+    const p = dummyPackage({ name: 'loc', version: '1', buildSystem: gnu, source: local(join(dir, 'src.tar.gz'), { patches: [join(dir, 'fix.patch')] }) });
     const { l, r } = await lower(p);
     const nar = await narHash(join(dir, 'src.tar.gz'));
     const srcPath = makeSourcePath('src.tar.gz', nar.hash, [], '/tsdsl/store');
