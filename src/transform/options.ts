@@ -15,7 +15,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
-import { TsdslError, isTsdslError } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
 import { derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
@@ -216,7 +216,7 @@ async function loadLatest(): Promise<typeof Latest> {
 
 function latest(option: string): typeof Latest {
   if (!latestModule) {
-    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: use applyTransformOptions (as the CLI does), not the synchronous transform()`);
+    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: give it in the \`transformations\` of pack() or run(), or use \`await applyTransformOptions(packages, [{ name: '${option}', value: 'hwloc' }], collection, { warn })\` (as the CLI does), not the synchronous transform()`);
   }
   return latestModule;
 }
@@ -621,6 +621,17 @@ export async function applyTransformOptions(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Promise<Package[]> {
+  // The command line's other options come along (and are skipped); a name meant as a
+  // transformation but not one (`--with-latest`, `withLatest`, `with-lates`) is refused.
+  for (const o of ordered) {
+    if (!findTransformation(o.name) && /^(?:-|with|tune)/i.test(o.name)) {
+      const bare = o.name.replace(/^-+/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const names = transformations.map((t) => t.name);
+      throw new TsdslError(
+        `applyTransformOptions(): \`${o.name}\` is not a transformation option${findTransformation(bare) ? `; write \`${bare}\`` : didYouMean(bare, names)} (names are the command line's without their dashes: { name: 'with-latest', value: 'hwloc' })`,
+      );
+    }
+  }
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   for (const o of all) {
