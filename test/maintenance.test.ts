@@ -35,6 +35,13 @@ describe('maintenance functions of the API', () => {
     await expect(lint({ checker: ['name'] } as never)).rejects.toThrow(/^lint\(\): unknown field `checker`; did you mean `checkers`\?/);
   });
 
+  it('lint() takes a one-letter package named in its description for the package, as longer names are', async () => {
+    const x = definePackage({ name: 'x', version: '1.0', buildSystem: trivial, synopsis: 'x tool', description: 'x is a tool.', homePage: 'https://example.org/', license: licenses.expat });
+    const said = (await lint({ packages: [x], checkers: ['synopsis', 'description'] })).map((f) => f.message);
+    // It said "should start with a capital letter or the package name, not `x`" of `x`.
+    expect(said).toEqual(['synopsis should not start with the package name `x`']);
+  });
+
   it('style() gives the canonical text, and writes it only when asked', async () => {
     const file = join(tempDir('tsdsl-api-style-'), 'p.ts');
     const text = `import { definePackage, licenses, trivial } from 'tsdsl';\n\nexport const p = definePackage({\n  version: '1.0',\n  name: 'p',\n  buildSystem: trivial,\n  synopsis: 'S',\n  description: 'D.',\n  homePage: 'https://example.org/',\n  license: licenses.expat,\n});\n`;

@@ -82,7 +82,8 @@ const ARTICLE = /^(a|an|the)\s/i;
 function namesPackage(word: string, name: string): boolean {
   const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '').replace(/\d+$/, '');
   const w = norm(word);
-  return w.length >= 3 && norm(name).includes(w);
+  // A short word only when it is the whole name (`r`, `x`): a one-letter package says its name so.
+  return w.length > 0 && (w === norm(name) || (w.length >= 3 && norm(name).includes(w)));
 }
 
 const synopsisChecker: LintChecker = {
