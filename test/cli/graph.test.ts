@@ -82,6 +82,11 @@ describe('tsdsl graph', () => {
     // In a reverse graph the edges go the other way: no such hint.
     expect(tsdsl(['graph', '--type=reverse-package', '--path', 'mumps', 'zlib']).stderr).toMatch(/^tsdsl: error: no path from `mumps@5\.5\.1` to `zlib` in the reverse-package graph\n$/);
     expect(tsdsl(['graph', '--path', 'zlib', 'metis']).stderr).toBe('tsdsl: error: no path from `zlib@1.2.13` to `metis` in the package graph\n');
+    // Looking the other way round does not load the collection again, nor warn again.
+    const dup = mkdtempSync(join(tmpdir(), 'tsdsl-path-dup-'));
+    writeFileSync(join(dup, 'zlib.ts'), "import { definePackage, gnu, licenses } from 'tsdsl';\nexport const myZlib = definePackage({ name: 'zlib', version: '1.2.13', source: null, buildSystem: gnu, synopsis: 'My zlib', description: 'Mine.', homePage: 'https://example.org/', license: licenses.expat });\n");
+    const warned = tsdsl(['graph', '-L', dup, '--path', 'hwloc', 'zlib']).stderr;
+    expect(warned.match(/ambiguous package specification/g)).toHaveLength(1);
     // --type=bag is suggested only when it has a path: to an implicit input.
     expect(tsdsl(['graph', '--path', 'hwloc', 'make']).stderr).toBe('tsdsl: error: no path from `hwloc@2.9.0` to `make` in the package graph (there is one through implicit inputs: add --type=bag)\n');
     // A package more than FROM and TO is not dropped unsaid.

@@ -104,7 +104,8 @@ export const command: Command = {
         if (!isTsdslError(e) || !byPackage || type.name.startsWith('reverse')) throw e;
         const { findTransformation } = await import('../../transform/options.js');
         if (args.ordered.some((o) => findTransformation(o.name))) throw e;
-        const back = (await type.roots((await packagesFrom(args, [toSpec])).packages, { collection }))[0]!;
+        // In the collection loaded already: loading it again said its warnings twice.
+        const back = (await type.roots([collection.resolve(toSpec)], { collection }))[0]!;
         const fromLabel = type.label(roots[0]!);
         try {
           shortestPath(type, back, (n) => type.label(n) === fromLabel, { collection });
