@@ -237,6 +237,14 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
         onProgress: (bytes, total) => emit({ kind: 'progress', drvPath: d.drvPath, bytes, total }),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
+    } catch (e) {
+      // A source whose file is not the one pinned: where the sha256 is written, to change it.
+      const place = lowerer.originPlace(d.drvPath);
+      if (place && e instanceof TsdslError && /^hash mismatch|: hash mismatch/m.test(e.message)) {
+        const placeholder = /^0+$/.test(drv.outputs['out']?.hash ?? '') ? ' (all zeros: a placeholder, so the sha256 got above is the one to write)' : '';
+        throw new TsdslError(`${e.message}\nThe sha256 of ${place.package}'s source is written at ${place.where}${placeholder}.`, { cause: e });
+      }
+      throw e;
     } finally {
       writeFileSync(log, lines.join('\n') + (lines.length ? '\n' : ''));
     }

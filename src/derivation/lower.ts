@@ -336,6 +336,13 @@ export class Lowerer {
    */
   fetchUnpinned: ((origin: UrlOrigin | GitOrigin) => Promise<string>) | undefined = fetchAndHash;
   private readonly builderScripts = new Map<string, BuilderScript>();
+  /** Where each source fetched (a fixed-output derivation) is written, by .drv path: the first package lowered with it. */
+  private readonly originPlaces = new Map<string, { package: string; where: string }>();
+
+  /** The package and file:line of the `url()` or `git()` that the fetch `drvPath` fetches, if this lowerer made it. */
+  originPlace(drvPath: string): { package: string; where: string } | undefined {
+    return this.originPlaces.get(drvPath);
+  }
 
   constructor(
     readonly storeDir: string = storeDirFromEnv(),
@@ -798,6 +805,7 @@ export class Lowerer {
         fail(p, field, (e as Error).message);
       }
       this.record(fin);
+      if (origin.location) this.originPlaces.set(fin.drvPath, { package: fullName(p), where: formatLocation(origin.location) });
       result = { path: fin.outputPaths![0]!, drvPath: fin.drvPath, derivation: fin };
     }
     this.originMemo.set(origin, result);

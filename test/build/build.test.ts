@@ -474,6 +474,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await l.prepare([p]);
     const fodPath = l.lower(p).derivation.drv.env['src']!;
     await expect(build(p)).rejects.toThrow(/expected[\s\S]*0000000000000000[\s\S]*(actual|got)/i);
+    // Where the sha256 is written, and that zeros are a placeholder: the sha256 got is the one.
+    await expect(build(p)).rejects.toThrow(/\nThe sha256 of fod@1\.0's source is written at .*build\.test\.ts:467 \(all zeros: a placeholder, so the sha256 got above is the one to write\)\.$/);
     expect(store.isValid(fodPath)).toBe(false);
   }, 120_000);
 
