@@ -334,7 +334,7 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
     // What to do next: a failed test suite can be left out; a failed build can be looked into.
     const next = [
       /^tsdsl: the build failed in (the check phase|arguments\.phases\.(check|preCheck|postCheck)) /m.test(last) ? 'Its test suite failed: --without-tests=PACKAGE builds it without running the tests.' : '',
-      !opts.keepFailed && !result.killed ? 'To look into the build tree (config.log, …), build again with -K (--keep-failed): it is then kept.' : '',
+      !opts.keepFailed && !result.killed ? 'To look into the build tree (config.log, …), build it again with `tsdsl build -K` (--keep-failed; realise()\'s `keepFailed` in code): it is then kept.' : '',
     ].filter(Boolean);
     throw new BuildError(`building ${d.drvPath} failed: ${why}.${hint}\nLast lines of the log:\n${last}\nThe whole log: ${log}${next.map((n) => `\n${n}`).join('')}`);
   }

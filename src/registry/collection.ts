@@ -132,7 +132,7 @@ export class Collection {
             ? ` (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
             : this.skippedFiles.length
             ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages', directly or through a module of ${this.skippedFiles.length === 1 ? 'its' : 'their'} own: ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
-            : ' (add your own package files with -L DIR or TSDSL_PACKAGE_PATH)'),
+            : " (add your own package files with -L DIR or TSDSL_PACKAGE_PATH; in code, pass `collection: await loadCollection({ loadPath: 'DIR' })`)"),
       );
     }
     let pkg = candidates[0]!;

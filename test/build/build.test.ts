@@ -395,7 +395,7 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await build(p, { check: true });
     // A failing step is named at the end of the log, which the error shows.
     const failing = definePackage({ ...spec, name: 'hello-zlib-fails', arguments: { phases: { configure: 'true', postBuild: 'echo about to fail; false' }, makeFlags: ['CC=gcc'] } });
-    await expect(build(failing)).rejects.toThrow(/about to fail\ntsdsl: the build failed in arguments\.phases\.postBuild \(status 1\)\n\nThe whole log: \S+\nTo look into the build tree \(config\.log, …\), build again with -K \(--keep-failed\): it is then kept\.$/);
+    await expect(build(failing)).rejects.toThrow(/about to fail\ntsdsl: the build failed in arguments\.phases\.postBuild \(status 1\)\n\nThe whole log: \S+\nTo look into the build tree \(config\.log, …\), build it again with `tsdsl build -K` \(--keep-failed; realise\(\)'s `keepFailed` in code\): it is then kept\.$/);
     // A failing test suite: the way to build without it is said too.
     const failingTests = definePackage({ ...spec, name: 'hello-zlib-tests-fail', arguments: { phases: { configure: 'true', check: 'false' }, makeFlags: ['CC=gcc'] } });
     await expect(build(failingTests)).rejects.toThrow(/\nIts test suite failed: --without-tests=PACKAGE builds it without running the tests\.\nTo look into/);
