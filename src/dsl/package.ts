@@ -265,6 +265,19 @@ function variantDeclProblem(d: unknown): string {
   return `has the default ${JSON.stringify(o.default)}, which is not among its values (${o.values.map((v) => JSON.stringify(v)).join(', ')}); add it, or choose one of them`;
 }
 
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !isPackage(x);
+}
+
+/** `inherit: the first argument is undefined, not a package (is it imported? …)`. */
+function notAPackage(who: string, x: unknown): TsdslError {
+  return new TsdslError(
+    `${who}: the first argument is ${describe(x)}, not a package` +
+      (x === undefined ? ' (is it imported? a misspelt import, a package used before its definition in the same module, or an import cycle between package modules gives undefined)' : '') +
+      (typeof x === 'string' ? ` (resolve a name first: getDefaultCollection().resolve('${x}'))` : ''),
+  );
+}
+
 function describe(x: unknown): string {
   if (x === undefined) return 'undefined';
   if (x === null) return 'null';
@@ -924,7 +937,7 @@ function ownSpec(spec: Record<string, unknown>): PackageSpec<VariantDecls> {
 }
 
 function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation, labels = inputLabels(parent)): Package {
-  if (!isPackage(parent)) throw new TsdslError(`inherit: the first argument is ${describe(parent)}, not a package`);
+  if (!isPackage(parent)) throw notAPackage('inherit', parent);
   const spec = inheritedSpec(parent, overrides);
   // The heir keeps the parent's variant values (`inherit(withVariants(mumps, { metis: false }), …)`
   // is ~metis, as its inputs are), where it still declares the variant and the value fits.
@@ -1051,7 +1064,7 @@ export function inherit(parent: Package, overrides: Overrides): Package {
  * the same object, so graphs stay DAGs and derivations are computed once.
  */
 export function withVariants(p: Package, choice: Readonly<Record<string, VariantValue>>): Package {
-  if (!isPackage(p)) throw new TsdslError(`withVariants: the first argument is ${describe(p)}, not a package${typeof p === 'string' ? ` (resolve a name first: getDefaultCollection().resolve('${p}'))` : ''}`);
+  if (!isPackage(p)) throw notAPackage('withVariants', p);
   if (typeof choice !== 'object' || choice === null || Array.isArray(choice)) throw new TsdslError(`withVariants(${p.name}, …): the variants are ${describe(choice)}; give an object such as { mpi: true }`);
   const problems = checkVariantChoice(p.name, p.variantDecls, choice);
   if (problems.length) throw new TsdslError(problems.join('; '));
@@ -1174,30 +1187,35 @@ const EDIT_KEYS = ['replace', 'delete', 'append', 'prepend'];
 const SYNONYM_EDITS: Readonly<Record<string, string>> = { add: 'append', remove: 'delete', drop: 'delete', substitute: 'replace' };
 
 /** Refuses edits of the wrong shape: an unknown key, a name instead of a list, a list instead of a table. */
-function checkEdits(edits: InputEdits, where: string): void {
+function checkEdits(edits: InputEdits, where: string, more: readonly string[] = []): void {
   if (typeof edits !== 'object' || edits === null || Array.isArray(edits)) {
     throw new TsdslError(`${where}: the edits are ${describe(edits)}; give an object such as { replace: { scotch: ptScotch }, append: [hwloc] }`);
   }
+  // Every problem at once, as definePackage says them.
+  const problems: string[] = [];
   for (const k of Object.keys(edits)) {
     if (!EDIT_KEYS.includes(k)) {
       const meant = Object.hasOwn(SYNONYM_EDITS, k) ? `; did you mean \`${SYNONYM_EDITS[k]}\`?` : didYouMean(k, EDIT_KEYS);
-      throw new TsdslError(`${where}: unknown edit \`${k}\`${meant} (the edits are replace, delete, append and prepend)`);
+      problems.push(`unknown edit \`${k}\`${meant} (the edits are replace, delete, append and prepend)`);
     }
   }
   const del: unknown = edits.delete;
   if (del !== undefined && (!Array.isArray(del) || del.some((n) => typeof n !== 'string'))) {
-    throw new TsdslError(`${where}: \`delete\` is ${describe(del)}; give a list of input names${typeof del === 'string' ? `: delete: ['${del}']` : ", such as delete: ['metis']"}`);
+    problems.push(`\`delete\` is ${describe(del)}; give a list of input names${typeof del === 'string' ? `: delete: ['${del}']` : ", such as delete: ['metis']"}`);
   }
   const rep: unknown = edits.replace;
   if (rep !== undefined && (typeof rep !== 'object' || rep === null || Array.isArray(rep) || isPackage(rep))) {
-    throw new TsdslError(`${where}: \`replace\` is ${describe(rep)}; give a table from input names to packages, such as replace: { scotch: ptScotch }`);
+    problems.push(`\`replace\` is ${describe(rep)}; give a table from input names to packages, such as replace: { scotch: ptScotch }`);
   }
   for (const k of ['append', 'prepend'] as const) {
     const list: unknown = edits[k];
     if (list === undefined) continue;
-    if (isPackage(list)) throw new TsdslError(`${where}: \`${k}\` is one package; wrap it in a list: ${k}: [${(list as Package).name.replace(/-(.)/g, (_m, c: string) => c.toUpperCase())}]`);
-    if (!Array.isArray(list) || !list.every(isPackage)) throw new TsdslError(`${where}: \`${k}\` is ${describe(list)}; give a list of packages, such as ${k}: [hwloc]`);
+    if (isPackage(list)) problems.push(`\`${k}\` is one package; wrap it in a list: ${k}: [${(list as Package).name.replace(/-(.)/g, (_m, c: string) => c.toUpperCase())}]`);
+    else if (!Array.isArray(list) || !list.every(isPackage)) problems.push(`\`${k}\` is ${describe(list)}; give a list of packages, such as ${k}: [hwloc]`);
   }
+  problems.push(...more);
+  if (problems.length === 1) throw new TsdslError(`${where}: ${problems[0]}`);
+  if (problems.length) throw new TsdslError(`${where} has ${problems.length} problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 /** Apply `edits` to one input list; unknown names are an error listing the list. */
@@ -1222,15 +1240,14 @@ export function modifyInputList(list: readonly Package[], edits: InputEdits, wha
  */
 export function modifyInputs(p: Package, edits: InputEdits): Package {
   const loc = captureLocation(modifyInputs);
-  checkEdits(edits, `modifyInputs at ${formatLocation(resolveLocation(loc))}`);
+  const where = `modifyInputs at ${formatLocation(resolveLocation(loc))}`;
+  if (!isPackage(p)) throw notAPackage(where, p);
   const lists = { inputs: p.inputs, nativeInputs: p.nativeInputs, propagatedInputs: p.propagatedInputs };
   const all = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].map((x) => x.name);
-  const wanted = [...Object.keys(edits.replace ?? {}), ...(edits.delete ?? [])];
-  const missing = wanted.filter((n) => !all.includes(n));
-  if (missing.length)
-    throw new TsdslError(
-      `modifyInputs at ${formatLocation(resolveLocation(loc))}: \`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`,
-    );
+  // Names of inputs it does not have are said with the edits' other problems.
+  const named = typeof edits === 'object' && edits !== null ? [...(isRecord(edits.replace) ? Object.keys(edits.replace) : []), ...(Array.isArray(edits.delete) ? edits.delete.filter((n) => typeof n === 'string') : [])] : [];
+  const missing = named.filter((n) => !all.includes(n));
+  checkEdits(edits, where, missing.length ? [`\`${fullName(p)}\` has no input named ${missing.map((n) => `\`${n}\`${didYouMean(n, all)}`).join(', ')} (its inputs: ${all.join(', ') || 'none'})`] : []);
   // Each list is edited from the parent's for the variant values in force, so another variant
   // of the result (`withVariants(mine, { metis: true })`) has its own inputs, edited alike.
   const editsFor = (field: keyof typeof lists, list: readonly Package[]): InputEdits => {

@@ -406,6 +406,11 @@ describe('inherit, with and modifyInputs', () => {
       expect(e.message, JSON.stringify(edits)).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:\d+: /);
       expect(e.message).toMatch(why);
     }
+    // Every problem at once: a misspelt edit, and names of inputs it does not have.
+    const all = errorOf(() => modifyInputs(scotch, { replace: { zlibb: mpi }, delete: ['bisonn'], apend: [mpi] } as never)).message;
+    expect(all).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:\d+ has 2 problems:\n  - unknown edit `apend`; did you mean `append`\?.*\n  - `scotch@7\.0\.3` has no input named `zlibb`; did you mean `zlib`\?, `bisonn` \(its inputs: zlib\)$/);
+    // Not a package (a misspelt import is undefined): said, not "cannot read properties of undefined".
+    expect(errorOf(() => modifyInputs(undefined as never, { append: [mpi] })).message).toMatch(/^modifyInputs at test\/dsl\/package\.test\.ts:\d+: the first argument is undefined, not a package \(is it imported\?/);
   });
 
   it('an heir keeps its parent\'s variant values, so its variants and inputs agree', () => {
