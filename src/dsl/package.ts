@@ -1105,19 +1105,30 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
  * misspelt key is written there): the definition's line alone leaves the user to look.
  */
 function withFieldLine(problem: string, loc: Location | undefined): string {
-  const field = /^(?:unknown field|unknown argument|argument) `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
+  // `unknown field \`sypnosis\``, or a problem that starts with the field it is about (`version 42.1
+  // is a number…`, `inputs[0] is undefined…`, `homePage \`x\` is not…`).
+  const m = /^(?:unknown field|unknown argument|argument) `([A-Za-z_$][\w$]*)`|^(name|version|source|buildSystem|arguments|inputs|nativeInputs|propagatedInputs|outputs|variants|synopsis|description|homePage|license|properties|replacement)\b/.exec(problem);
+  const field = m?.[1] ?? m?.[2];
   if (!loc || !field) return problem;
   const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
   // Within the definition: up to the next top-level statement (an unknown key spread in from
   // elsewhere is not pointed at in the definition that follows).
   let n = 0;
   let past = false;
-  const line = lineWhere(loc.file, (l) => {
-    if (++n <= loc.line || past) return false;
-    if (/^(export\s+)?(const|let|var|function|class)\s/.test(l)) past = true;
-    return !past && re.test(l);
+  let found: number | undefined;
+  let spread = false;
+  lineWhere(loc.file, (l) => {
+    if (++n < loc.line || past) return past;
+    if (n > loc.line && /^(export\s+)?(const|let|var|function|class)\s/.test(l)) past = true;
+    if (past) return true;
+    if (/\.\.\.[A-Za-z_$({]/.test(l)) spread = true;
+    if (found === undefined && n > loc.line && re.test(l)) found = n;
+    return false;
   });
-  return line === undefined ? problem : `${problem} (${formatLocation({ file: loc.file, line, column: 1 })})`;
+  // A definition that spreads fields in (a helper's `...overrides`) may take the value at fault
+  // from there, not from the line written here: only an unknown field is pointed at then.
+  if (found === undefined || (spread && m?.[2] !== undefined)) return problem;
+  return `${problem} (${formatLocation({ file: loc.file, line: found, column: 1 })})`;
 }
 
 /**

@@ -405,6 +405,25 @@ export const helper = definePackage({
     expect(existsSync(join(dir, 'ran'))).toBe(false);
   });
 
+  it("each of a definition's problems names the line of its field, unless the definition spreads fields in", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-field-lines-'));
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      "import { definePackage, gnu, licenses } from 'tsdsl';\nexport const bad = definePackage({\n  name: 'bad1',\n  version: 42.10,\n  source: null,\n  buildSystem: gnu,\n  sypnosis: 'x',\n  description: 'D.',\n  homePage: 'not a url',\n  license: 'MIT',\n});\n",
+    );
+    const said = tsdsl(['show', '-L', dir, 'bad1']).stderr;
+    expect(said).toContain('unknown field `sypnosis`; did you mean `synopsis`? (' + dir + '/bad.ts:7)');
+    expect(said).toMatch(new RegExp(`- version 42\\.1 is a number.* \\(${dir}/bad\\.ts:4\\)\n`));
+    expect(said).toContain(`homePage \`not a url\` is not an http(s) URL (${dir}/bad.ts:9)`);
+    expect(said).toMatch(new RegExp(`- license must be .* \\(${dir}/bad\\.ts:10\\)\n`));
+    // A helper's defaults overridden by a spread: its own `version:` line is not the one at fault.
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      "import { definePackage, gnu, licenses } from 'tsdsl';\nconst make = (o: object) => definePackage({\n  name: 'bad1',\n  version: '1.0',\n  source: null, buildSystem: gnu, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat,\n  ...o,\n});\nexport const bad = make({ version: 42.10 });\n",
+    );
+    expect(tsdsl(['show', '-L', dir, 'bad1']).stderr).toMatch(/version 42\.1 is a number, not a string: quote it as written \(`version: '1\.0'`; a number drops zeros, 1\.0 is 1 and 2\.10 is 2\.1\)\n$/);
+  });
+
   it('a name used without its import, or imported from the wrong module: the import to add, or the closest names', () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const file = (input: string) =>
