@@ -295,7 +295,7 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     // Programs that would load something from outside the pack (the host's /lib) are reported,
     // not refused: the pack may still be meant for a host that has it.
     const { checkLoadable, describeLoadProblem } = await import('./loadable.js');
-    const problems = checkLoadable({ storeDir: store.storeDir, items, programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`] });
+    const problems = checkLoadable({ storeDir: store.storeDir, items, programDirs: [`${profilePath}/bin`, `${profilePath}/sbin`], links: symlinks, profile: profilePath });
     for (const problem of problems) warn(describeLoadProblem(problem));
     const references = new Map(closure.map((p) => [p, store.queryReferences(p)]));
     // A relocatable tarball is named apart from a plain one (it would replace it otherwise).

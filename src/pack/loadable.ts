@@ -8,14 +8,20 @@
  * runs on: the program fails there, or loads a foreign copy. Debian's run-time libraries have no
  * RUNPATH (libgfortran.so.5 needs libquadmath.so.0), which is how such a pack comes about.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { readElf, type ElfInfo } from '../store/elf.js';
 
 export interface LoadProblem {
-  /** `needed`: a library an object needs is not found; `interpreter`: programs ask for a loader outside the pack. */
-  kind: 'needed' | 'interpreter';
-  /** The object (logical path) whose NEEDED entry is not found; for `interpreter`, the store item of the programs. */
+  /**
+   * `needed`: a library an object needs is not found; `interpreter`: programs ask for a loader
+   * outside the pack; `script`: scripts (`#!`) ask for an interpreter the pack does not hold.
+   */
+  kind: 'needed' | 'interpreter' | 'script';
+  /**
+   * The object (logical path) whose NEEDED entry is not found; for `interpreter`, the store item
+   * of the programs; for `script`, `host` or `store`: where the interpreter's path points.
+   */
   object: string;
   /** The library it needs; for `interpreter`, the loader the programs ask for. */
   needed: string;
@@ -29,8 +35,11 @@ export interface LoadCheckInput {
   storeDir: string;
   /** The closure: every store item of the pack, with where its files are here. */
   items: ReadonlyArray<{ path: string; physical: string }>;
-  /** Directories (logical, e.g. `<profile>/bin`) whose ELF programs are checked. */
+  /** Directories (logical, e.g. `<profile>/bin`) whose ELF programs (and scripts) are checked. */
   programDirs: readonly string[];
+  /** The pack's `-S` links (`/bin` → `bin`, relative to `profile`): a script's `#!/bin/sh` may be one of them. */
+  links?: ReadonlyArray<{ readonly link: string; readonly target: string }>;
+  profile?: string;
 }
 
 /** Every way the programs of `programDirs` would reach outside the closure when loaded. */
@@ -95,8 +104,9 @@ export function checkLoadable(input: LoadCheckInput): LoadProblem[] {
     return elfCache.get(logical);
   };
 
-  // The programs: ELF files with an interpreter in the given directories.
+  // The programs: ELF files with an interpreter in the given directories; and the scripts.
   const programs = new Set<string>();
+  const scripts = new Map<string, string>();
   for (const dir of input.programDirs) {
     const real = resolve(dir);
     const phys = real === undefined ? undefined : toPhysical(real);
@@ -109,7 +119,12 @@ export function checkLoadable(input: LoadCheckInput): LoadProblem[] {
     }
     for (const name of names) {
       const p = resolve(`${real}/${name}`);
-      if (p !== undefined && elfOf(p)?.interpreter !== undefined) programs.add(p);
+      if (p === undefined) continue;
+      if (elfOf(p)?.interpreter !== undefined) programs.add(p);
+      else {
+        const interpreter = shebangOf(toPhysical(p));
+        if (interpreter !== undefined) scripts.set(`${real}/${name}`, interpreter);
+      }
     }
   }
 
@@ -127,6 +142,21 @@ export function checkLoadable(input: LoadCheckInput): LoadProblem[] {
   };
   const expand = (dirs: readonly string[] | undefined, origin: string): string[] =>
     (dirs ?? []).map((d) => d.replaceAll('${ORIGIN}', origin).replaceAll('$ORIGIN', origin));
+
+  // A script's interpreter: in the closure, or where a -S link puts a file of the profile.
+  const linked = (path: string): string | undefined => {
+    if (!input.profile) return undefined;
+    for (const { link, target } of input.links ?? []) {
+      if (path === link || path.startsWith(`${link}/`)) return resolve(`${input.profile}/${target}${path.slice(link.length)}`);
+    }
+    return undefined;
+  };
+  for (const [script, interpreter] of scripts) {
+    const inStore = interpreter.startsWith(`${storeDir}/`);
+    if (inStore ? resolve(interpreter) === undefined : linked(interpreter) === undefined) {
+      report('script', inStore ? 'store' : 'host', interpreter, script, outside(interpreter));
+    }
+  }
 
   for (const program of programs) {
     const main = elfOf(program)!;
@@ -178,9 +208,37 @@ export function checkLoadable(input: LoadCheckInput): LoadProblem[] {
     .sort((a, b) => (a.object === b.object ? (a.needed < b.needed ? -1 : a.needed > b.needed ? 1 : 0) : a.object < b.object ? -1 : 1));
 }
 
+/** The interpreter a `#!` line names (its first word), if the file starts with one. */
+function shebangOf(physical: string | undefined): string | undefined {
+  if (physical === undefined) return undefined;
+  let head: string;
+  try {
+    const fd = openSync(physical, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      head = buf.toString('latin1', 0, readSync(fd, buf, 0, 256, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const m = /^#!\s*(\S+)/.exec(head);
+  return m?.[1];
+}
+
 /** One paragraph per problem, for `tsdsl pack`'s warnings. */
 export function describeLoadProblem(p: LoadProblem): string {
   const seenFrom = `${p.programs[0]}${p.programs.length > 1 ? ` and ${p.programs.length - 1} other program${p.programs.length > 2 ? 's' : ''}` : ''}`;
+  if (p.kind === 'script') {
+    const names = p.programs.map((q) => q.slice(q.lastIndexOf('/') + 1));
+    const list = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+    const them = names.length === 1 ? 'it runs' : 'they run';
+    return p.object === 'host'
+      ? `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which the pack does not hold: ${them} only where the host's ${p.needed} is seen (tsdsl run without -C), not in a container or a Docker image. ` +
+          `Add it to the pack (\`-S ${p.needed.slice(0, p.needed.lastIndexOf('/')) || '/'}=bin\` with a package providing ${p.needed.slice(p.needed.lastIndexOf('/') + 1)} among those packed), or write the #! line with the store path of an interpreter among the package's inputs`
+      : `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which is not in the pack${p.outsideClosure ? ` (${p.outsideClosure} is not in the closure)` : ''}: add the package providing it to the script's package's inputs, so that it is a reference`;
+  }
   if (p.kind === 'interpreter') {
     const names = p.programs.map((q) => q.slice(p.object.length + 1));
     const list = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');

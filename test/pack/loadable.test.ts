@@ -132,10 +132,13 @@ describe('readElf', () => {
 describe('checkLoadable', () => {
   it('follows the loader from each program: already-loaded sonames, RUNPATH, $ORIGIN, links', () => {
     const problems = checkLoadable({ storeDir: STORE, items: items([...base, app]), programDirs: [`${app}/bin`] });
-    // Only `solver`: libgfortran (no RUNPATH) needs libquadmath, which nothing loaded before.
+    // `solver`: libgfortran (no RUNPATH) needs libquadmath, which nothing loaded before; and
+    // `script` asks for /bin/sh, which no pack without a link holds.
     expect(problems).toEqual([
       { kind: 'needed', object: `${gfortran}/lib/libgfortran.so.5.0.0`, needed: 'libquadmath.so.0', programs: [`${app}/bin/solver`], outsideClosure: undefined },
+      { kind: 'script', object: 'host', needed: '/bin/sh', programs: [`${app}/bin/script`], outsideClosure: undefined },
     ]);
+    expect(describeLoadProblem(problems[1]!)).toMatch(/^the script script asks for \/bin\/sh \(its #! line\), which the pack does not hold: it runs only where the host's \/bin\/sh is seen .*-S \/bin=bin/);
     expect(describeLoadProblem(problems[0]!)).toMatch(/libgfortran\.so\.5\.0\.0 needs libquadmath\.so\.0, which none of its RUNPATH directories hold[\s\S]*-lquadmath/);
   });
 
@@ -155,6 +158,15 @@ describe('checkLoadable', () => {
     const profile = item('profile');
     put(`${profile}/bin/fixed`, { link: `${app}/bin/fixed` });
     put(`${profile}/bin/script`, { link: `${app}/bin/script` });
-    expect(checkLoadable({ storeDir: STORE, items: items([...base, app, profile]), programDirs: [`${profile}/bin`, `${profile}/sbin`] })).toEqual([]);
+    put(`${profile}/bin/sh`, { link: `${app}/bin/fixed` });
+    const dirs = [`${profile}/bin`, `${profile}/sbin`];
+    // The script's /bin/sh: held by the pack once -S /bin=bin puts the profile's bin there.
+    expect(checkLoadable({ storeDir: STORE, items: items([...base, app, profile]), programDirs: dirs }).map((p) => p.kind)).toEqual(['script']);
+    expect(checkLoadable({ storeDir: STORE, items: items([...base, app, profile]), programDirs: dirs, links: [{ link: '/bin', target: 'bin' }], profile })).toEqual([]);
+    // A #! line naming a store item the closure lacks.
+    put(`${app}/bin/stored`, Buffer.from(`#!${missing}/bin/sh\n`));
+    const stored = checkLoadable({ storeDir: STORE, items: items([...base, app, profile]), programDirs: [`${app}/bin`], links: [{ link: '/bin', target: 'bin' }], profile }).find((p) => p.kind === 'script')!;
+    expect(stored).toMatchObject({ object: 'store', needed: `${missing}/bin/sh`, outsideClosure: missing });
+    expect(describeLoadProblem(stored)).toMatch(/asks for .*missing-1\/bin\/sh \(its #! line\), which is not in the pack \(.*missing-1 is not in the closure\)/);
   });
 });
