@@ -360,10 +360,14 @@ function evaluate<T>(field: string, value: unknown, variants: Readonly<Record<st
   }
 }
 
+/** tsdsl's own modules (src/ or dist/src/ of this checkout): not where a package's error is. */
+const OWN_MODULES = /^(.*\/)(?:dist\/)?src\/dsl\/[^/]+$/.exec(import.meta.url)?.[1];
+
 /** What a package's function threw, with the line of its file that threw it when known. */
 function thrownText(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
-  const frame = /\(?(file:\/\/[^\s)]+):(\d+):\d+\)?/.exec(e.stack?.split('\n').slice(1).join('\n') ?? '');
+  const own = (url: string) => OWN_MODULES !== undefined && (url.startsWith(`${OWN_MODULES}src/`) || url.startsWith(`${OWN_MODULES}dist/src/`));
+  const frame = [...(e.stack ?? '').split('\n').slice(1).join('\n').matchAll(/\(?(file:\/\/[^\s)]+):(\d+):\d+\)?/g)].find((f) => !own(f[1]!));
   let at = '';
   if (frame) {
     try {
