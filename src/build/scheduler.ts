@@ -74,6 +74,7 @@ export interface BuildOptions {
 const BUILD_OPTION_KEYS = Object.keys({
   maxJobs: 1, cores: 1, keepFailed: 1, keepGoing: 1, check: 1, rounds: 1, timeoutMs: 1, maxSilentMs: 1, onEvent: 1, signal: 1,
 } satisfies Record<keyof BuildOptions, 1>);
+const MILLISECONDS: FieldCheck = [(v) => typeof v === 'number' && v > 0, 'a number of milliseconds, more than 0'];
 const BUILD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
   maxJobs: fieldChecks.count,
   cores: fieldChecks.count,
@@ -81,8 +82,8 @@ const BUILD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
   keepFailed: fieldChecks.boolean,
   keepGoing: fieldChecks.boolean,
   check: fieldChecks.boolean,
-  timeoutMs: [(v) => typeof v === 'number' && v > 0, 'a number of milliseconds, more than 0'],
-  maxSilentMs: [(v) => typeof v === 'number' && v > 0, 'a number of milliseconds, more than 0'],
+  timeoutMs: MILLISECONDS,
+  maxSilentMs: MILLISECONDS,
   onEvent: fieldChecks.function,
   signal: [(v) => v instanceof AbortSignal, 'an AbortSignal (new AbortController().signal)'],
 };

@@ -186,6 +186,11 @@ export function fullName(p: Package): string {
   return `${p.name}@${p.version}`;
 }
 
+/** One variant choice as a spec writes it: `+mpi`, `~metis`, `level=high`. */
+export function choiceText(name: string, value: unknown): string {
+  return typeof value === 'boolean' ? `${value ? '+' : '~'}${name}` : `${name}=${String(value)}`;
+}
+
 /** `name@version+a~b` including non-default variants, for graph labels and messages. */
 export function specString(p: Package): string {
   let s = fullName(p);
@@ -642,9 +647,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   const parent = recipe.parent && Object.keys(choice).length ? withVariants(recipe.parent, pick(choice, recipe.parent.variantDecls)) : recipe.parent;
   const seen = guardVariants(values);
   // The choice said when a function throws for it (`with level=high`).
-  const chosen = Object.keys(choice).length
-    ? ` with ${Object.entries(choice).map(([k, v]) => (typeof v === 'boolean' ? `${v ? '+' : '~'}${k}` : `${k}=${v}`)).join(' ')}`
-    : '';
+  const chosen = Object.keys(choice).length ? ` with ${Object.entries(choice).map(([k, v]) => choiceText(k, v)).join(' ')}` : '';
   const inputs = checkInputs('inputs', evaluate('inputs', spec.inputs, seen, parent, problems, undefined, chosen), problems);
   const nativeInputs = checkInputs('nativeInputs', evaluate('nativeInputs', spec.nativeInputs, seen, parent, problems, undefined, chosen), problems);
   const propagatedInputs = checkInputs('propagatedInputs', evaluate('propagatedInputs', spec.propagatedInputs, seen, parent, problems, undefined, chosen), problems);

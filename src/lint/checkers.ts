@@ -12,7 +12,7 @@ import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, implicitInputs, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
-import { ancestors, fullName, inputLabels, isPackage, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { ancestors, choiceText, fullName, inputLabels, isPackage, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { SourceIndex } from './positions.js';
 
@@ -504,7 +504,7 @@ const derivationChecker: LintChecker = {
           await ctx.prepare(q);
           lowerer.lowerGrafted(q);
         } catch (e) {
-          const choice = typeof v === 'boolean' ? `${v ? '+' : '~'}${name}` : `${name}=${v}`;
+          const choice = choiceText(name, v);
           // The package's place and the choice are said here already: not again from the error.
           const said = (e instanceof Error ? e.message : String(e)).replace(/^package `[^`]*` at \S+: /, '').replace(` threw with ${choice}:`, ' threw:');
           out.push(problem(`with ${choice}, ${said}`, 'variants', name));

@@ -227,12 +227,17 @@ function shebangOf(physical: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/** `a, b, c and 4 more`. */
+function fewNames(names: readonly string[]): string {
+  return names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+}
+
 /** One paragraph per problem, for `tsdsl pack`'s warnings. */
 export function describeLoadProblem(p: LoadProblem): string {
   const seenFrom = `${p.programs[0]}${p.programs.length > 1 ? ` and ${p.programs.length - 1} other program${p.programs.length > 2 ? 's' : ''}` : ''}`;
   if (p.kind === 'script') {
     const names = p.programs.map((q) => q.slice(q.lastIndexOf('/') + 1));
-    const list = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+    const list = fewNames(names);
     const them = names.length === 1 ? 'it runs' : 'they run';
     return p.object === 'host'
       ? `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which the pack does not hold: ${them} only where the host's ${p.needed} is seen (tsdsl run without -C), not in a container or a Docker image. ` +
@@ -241,7 +246,7 @@ export function describeLoadProblem(p: LoadProblem): string {
   }
   if (p.kind === 'interpreter') {
     const names = p.programs.map((q) => q.slice(p.object.length + 1));
-    const list = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+    const list = fewNames(names);
     return (
       `${names.length === 1 ? 'the program' : `${names.length} programs`} of ${p.object} (${list}) ${names.length === 1 ? 'asks' : 'ask'} for the loader ${p.needed}, ` +
       `which is not in the pack${p.outsideClosure ? ` (${p.outsideClosure} is not in the closure)` : ''}: ${names.length === 1 ? 'it starts' : 'they start'} only where the host has a compatible C library at that path. ` +

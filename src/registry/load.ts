@@ -12,6 +12,7 @@ import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldCheck
 import { escapeRegExp } from '../regexp.js';
 import { lineWhere } from '../dsl/location.js';
 import { Collection } from './collection.js';
+import { moduleCandidates } from './ts-hooks.js';
 
 /** Where to find package files beyond the default collection. */
 export interface LoadOptions {
@@ -102,7 +103,7 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>): 
 /** The file a relative specifier of `from` names, as ts-hooks.ts resolves it; undefined if none. */
 function relativeModule(from: string, specifier: string): string | undefined {
   const path = join(dirname(from), specifier).replace(/(.)\/+$/, '$1');
-  for (const candidate of [path, path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {
+  for (const candidate of [path, ...moduleCandidates(path)]) {
     try {
       if (statSync(candidate).isFile()) return candidate;
     } catch {

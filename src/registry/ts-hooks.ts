@@ -24,6 +24,14 @@ type Load = (url: string, context: { format?: string | null }) => Promise<{ form
 
 const TS = /\.(ts|mts)$/;
 
+/**
+ * What a relative import of a TypeScript file may name when `path` itself is not a file: the
+ * `.ts` file of a `.js` specifier, the extension left out, or a directory's `index.ts`.
+ */
+export function moduleCandidates(path: string): string[] {
+  return [path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`];
+}
+
 export async function resolve(specifier: string, context: { parentURL?: string }, next: Resolve) {
   const alias = aliases[specifier];
   if (alias) return { url: alias, shortCircuit: true };
@@ -38,7 +46,7 @@ export async function resolve(specifier: string, context: { parentURL?: string }
     const path = fileURLToPath(base).replace(/(.)\/+$/, '$1');
     // Not there, or a directory (`./lib` for `./lib/index.ts`; Node's own resolver refuses those).
     if (!existsSync(path) || statSync(path).isDirectory()) {
-      for (const candidate of [path.replace(/\.js$/, '.ts'), `${path}.ts`, `${path}/index.ts`]) {
+      for (const candidate of moduleCandidates(path)) {
         if (candidate !== path && existsSync(candidate)) return { url: new URL(`file://${candidate}`).href, shortCircuit: true };
       }
     }
