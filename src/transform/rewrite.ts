@@ -28,15 +28,15 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
   const bsMemo = new Map<BuildSystem, BuildSystem>();
   let created = 0;
 
-  /** Maps a list; a replacement of another name goes in `renamed` (replaced → replacement). */
-  const mapList = (list: readonly Package[], renamed?: Array<[Package, Package]>): readonly Package[] => {
+  /** Maps a list; each input it changes goes in `changed` (input → what takes its place). */
+  const mapList = (list: readonly Package[], changed?: Array<[Package, Package]>): readonly Package[] => {
     let out: Package[] | undefined;
     for (let i = 0; i < list.length; i++) {
       const q = visit(list[i]!);
       if (q !== list[i] && !out) out = list.slice(0, i);
       // A replacement that is already in the list (--with-input=scotch=metis on mumps) is kept once.
       if (out && !out.includes(q)) out.push(q);
-      if (renamed && q.name !== list[i]!.name) renamed.push([list[i]!, q]);
+      if (changed && q !== list[i]) changed.push([list[i]!, q]);
     }
     return out ?? list;
   };
@@ -66,10 +66,10 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
     if (hit) return hit;
     let q = p;
     if (!options.cut?.(p)) {
-      const renamed: Array<[Package, Package]> = [];
-      const inputs = mapList(p.inputs, renamed);
-      const nativeInputs = mapList(p.nativeInputs, renamed);
-      const propagatedInputs = mapList(p.propagatedInputs, renamed);
+      const changed: Array<[Package, Package]> = [];
+      const inputs = mapList(p.inputs, changed);
+      const nativeInputs = mapList(p.nativeInputs, changed);
+      const propagatedInputs = mapList(p.propagatedInputs, changed);
       const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
       if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
         // Only the fields that changed: derive checks each one it is given.
@@ -80,11 +80,16 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
         if (buildSystem !== p.buildSystem) changes.buildSystem = buildSystem;
         q = derive(p, changes);
         created++;
-        // The replacement keeps the label of what it replaces (`$scotch` for pt-scotch).
-        if (renamed.length) {
-          const old = inputLabels(p);
+        // A replacement keeps the label of what it replaces (`$scotch` for pt-scotch), and so
+        // does a rewritten input that had one: after --with-input=scotch=pt-scotch, a second
+        // rewrite that changes pt-scotch itself (--without-tests=hwloc) must not lose `$scotch`.
+        const old = inputLabels(p);
+        if (old || changed.some(([from, to]) => from.name !== to.name)) {
           const labels = new Map(old);
-          for (const [from, to] of renamed) labels.set(to, old?.get(from) ?? from.name);
+          for (const [from, to] of changed) {
+            const label = old?.get(from) ?? (to.name !== from.name ? from.name : undefined);
+            if (label !== undefined) labels.set(to, label);
+          }
           setInputLabels(q, labels);
         }
       }

@@ -348,6 +348,13 @@ describe('lowering', () => {
     expect(env2['scotch']).not.toBe(r1.derivation.drv.env['scotch']);
     expect(env2['pt_scotch']).toBeUndefined();
     expect(env2['doCheck']).toBe('');
+    // A later rewrite that changes the replacement itself (PT-Scotch depends on hwloc) keeps the
+    // label: `${scotch}` was lost, and the build stopped with "scotch: unbound variable".
+    const deeper = transform(mumps, ['--with-input=scotch=pt-scotch', '--without-tests=hwloc'], { collection: c, warn: () => {} });
+    const env3 = (await lower(deeper)).r.derivation.drv.env;
+    expect(env3['scotch']).toMatch(/-pt-scotch-7\.0\.3$/);
+    expect(env3['scotch']).not.toBe(env['scotch']);
+    expect(env3['pt_scotch']).toBe(env3['scotch']);
   });
 
   it('variants, without-tests, tune, debug info and another toolchain change the derivation', async () => {
