@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, directInputs, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -224,6 +224,44 @@ function checkDashed(p: Package, env: EnvVars, where: string, text: string): voi
     const v = variableOf(name);
     if (v === m[1] || !env.has(v)) continue;
     fail(p, where, `\`\${${name}}\` is read by the shell as \`$${m[1]}\`, or \`${m[2]}\` when that is unset, not as the input \`${name}\`: an input's variable has \`_\` for \`-\`; write \`\${${v}}\``);
+  }
+}
+
+/**
+ * Refuses a phase that uses `${metis}` (or `$metis`) when `metis` is an input of a package this
+ * one was made from but not of this one (`modifyInputs(mumps, { delete: ['metis'] })`, or
+ * `inherit` with other inputs): the phases came with the parent, and the build would stop there
+ * ("metis: unbound variable"), after every input was built. Only packages made from another and
+ * with phases of their own are looked at, so lowering most packages costs one test.
+ */
+function checkRemovedInputReferences(p: Package, env: EnvVars): void {
+  const phases = p.arguments.phases;
+  if (!phases) return;
+  const from = ancestors(p);
+  if (from.length === 0) return;
+  let snippets: string[] | undefined;
+  const names = Object.keys(phases);
+  const seen = new Set<string>();
+  for (const parent of from) {
+    for (const input of directInputs(parent)) {
+      const v = inputVariable(input.name);
+      if (v === '' || seen.has(v) || env.has(v) || p.outputs.includes(v) || mayBeBuildVariable(v)) continue;
+      seen.add(v);
+      const uses = new RegExp(`\\$(?:\\{${v}\\}|${v}(?![A-Za-z0-9_]))`);
+      for (const phase of names) {
+        if (!phases[phase]!.includes(v) || !uses.test(phases[phase]!) || snippetsSet(v, (snippets ??= packageSnippets(p)))) continue;
+        // A variant named after the input (mumps's `metis`) is the way to build without it.
+        const variant = [input.name, v].find((k) => parent.variants[k] === true);
+        fail(
+          p,
+          `arguments.phases.${phase}`,
+          `uses \`\${${v}}\`, the prefix of the input \`${input.name}\` of \`${fullName(parent)}\` it was made from, which it does not have: the build would stop there ("${v}: unbound variable") after its inputs were built. ` +
+            (variant
+              ? `\`${parent.name}\` has a variant \`${variant}\`: build \`${parent.name}~${variant}\` (in code, \`withVariants(${parent.name.replace(/[^A-Za-z0-9]+(.)/g, (_, c: string) => c.toUpperCase())}, { ${variant}: false })\`) rather than removing the input`
+              : `Keep the input, or give the package phases of its own that do without it (\`inherit(…, { arguments: … })\`)`),
+        );
+      }
+    }
   }
 }
 
@@ -1014,6 +1052,7 @@ export class Lowerer {
         }
         checkFlagReferences(p, env);
         checkDashedReferences(p, env);
+        checkRemovedInputReferences(p, env);
       }
     }
     env.set('builder', builder);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { defineBuildSystem, definePackage, licenses, local, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
+import { defineBuildSystem, definePackage, inherit, licenses, local, modifyInputs, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
 import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
 import { finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
@@ -310,6 +310,21 @@ describe('lowering', () => {
     // A default the author meant (no input of that name) is left alone.
     const meant = dummyPackage({ name: 'dashed-default', buildSystem: gnu, arguments: { phases: { build: 'echo ${CC-gcc}' } } });
     await expect(lower(meant)).resolves.toBeDefined();
+  });
+
+  it('a phase using ${x} for an input its parent had and it lacks (modifyInputs delete) is an error, suggesting the variant', async () => {
+    const mumps = c.resolve('mumps');
+    const noMetis = inherit(modifyInputs(mumps, { delete: ['metis'] }), { name: 'mumps-nometis' });
+    await expect(lower(noMetis)).rejects.toThrow(/package `mumps-nometis@[\d.]+` .*, arguments\.phases\.configure: uses `\$\{metis\}`, the prefix of the input `metis` of `mumps@[\d.]+` it was made from, which it does not have: the build would stop there \("metis: unbound variable"\) after its inputs were built\. `mumps` has a variant `metis`: build `mumps~metis` \(in code, `withVariants\(mumps, \{ metis: false \}\)`\)/);
+    // Without a variant of that name: keep the input, or phases of its own. `$zlib` counts too.
+    const zlib = c.resolve('zlib');
+    const parent = dummyPackage({ name: 'uses-zlib', buildSystem: gnu, inputs: [zlib], arguments: { phases: { build: 'cc -I$zlib/include x.c' } } });
+    await expect(lower(inherit(parent, { name: 'no-zlib', inputs: [] }))).rejects.toThrow(/no-zlib@1\.0.*arguments\.phases\.build: uses `\$\{zlib\}`, the prefix of the input `zlib` of `uses-zlib@1\.0` .*Keep the input, or give the package phases of its own that do without it/);
+    // A phase that sets the variable itself, a default (${zlib-}), or a longer name is left alone; so is the variant's own package.
+    for (const build of ['zlib=/opt/z; cc -I$zlib/include x.c', 'cc ${zlib-} $zlibx x.c']) {
+      await expect(lower(inherit(parent, { name: 'no-zlib-ok', inputs: [], arguments: { phases: { build } } }))).resolves.toBeDefined();
+    }
+    await expect(lower(c.resolve('mumps~metis'))).resolves.toBeDefined();
   });
 
   it('is deterministic across processes, and the store dir changes every path', () => {
