@@ -17,7 +17,7 @@ const gnuTools = () => [
 export const gnu: BuildSystem = defineBuildSystem({
   name: 'gnu',
   description: 'GNU build system: ./configure && make && make check && make install',
-  phases: ['unpack', 'patch', 'bootstrap', 'configure', 'build', 'check', 'install', 'strip', 'validate'],
+  phases: ['unpack', 'patch', 'bootstrap', 'configure', 'build', 'check', 'install', 'shebangs', 'strip', 'validate'],
   argumentKeys: ['configureFlags', 'makeFlags', 'testTarget', 'installTarget', 'parallelTests'],
   toolchain: () => [boot.gccToolchain],
   tools: gnuTools,
@@ -27,7 +27,7 @@ export const gnu: BuildSystem = defineBuildSystem({
 export const cmake: BuildSystem = defineBuildSystem({
   name: 'cmake',
   description: 'CMake: cmake && make && ctest && make install',
-  phases: ['unpack', 'patch', 'configure', 'build', 'check', 'install', 'strip', 'validate'],
+  phases: ['unpack', 'patch', 'configure', 'build', 'check', 'install', 'shebangs', 'strip', 'validate'],
   argumentKeys: ['cmakeFlags', 'configureFlags', 'makeFlags', 'testTarget', 'parallelTests', 'buildType'],
   toolchain: () => [boot.gccToolchain],
   tools: () => [cmakeMinimal, ...gnuTools()],

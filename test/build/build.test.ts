@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -423,6 +423,51 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await expect(build(trivialPatched)).rejects.toThrow(/trivial-patched@1.*source\.patches: the trivial build system does not unpack or patch its source .* so the patches would be ignored; apply them in arguments\.phases\.build, or use the gnu build system/);
   }, 600_000);
 
+  it('installed scripts run their interpreter from an input\'s store path; one found nowhere is kept and said', async () => {
+    // An "interpreter": a C program that prints the arguments the kernel gives it.
+    const src = mkdtempSync(join(tmpdir(), 'tsdsl-interp-src-'));
+    writeFileSync(join(src, 'interp.c'), '#include <stdio.h>\nint main(int c, char **v){printf("interp");for(int i=1;i<c;i++)printf(" %s",v[i]);printf("\\n");return 0;}\n');
+    const interp = definePackage({
+      name: 'tiny-interp', version: '1', source: local(src), buildSystem: gnu, ...meta,
+      arguments: { phases: { configure: 'true', build: 'gcc -O2 -o tiny-interp interp.c', check: 'true', install: 'mkdir -p "$out/bin" && cp tiny-interp "$out/bin/"' } },
+    });
+    const install = [
+      'mkdir -p "$out/bin" "$out/share"',
+      `printf '#!/usr/bin/tiny-interp -x\\n' > "$out/bin/direct"`,
+      `printf '#!/usr/bin/env tiny-interp\\n' > "$out/bin/via-env"`,
+      `printf '#!/usr/bin/nowhere\\n' > "$out/bin/lost"`,
+      `printf '#!/usr/bin/tiny-interp\\n' > "$out/share/not-executable"`,
+      'chmod 555 "$out/bin/"* && chmod 444 "$out/share/not-executable"',
+    ].join('\n');
+    const scripted = (name: string, deps: { inputs?: Package[]; nativeInputs?: Package[] }) =>
+      definePackage({ name, version: '1', buildSystem: gnu, ...deps, ...meta, arguments: { phases: { unpack: 'true', configure: 'true', build: 'true', check: 'true', install } } });
+    const r = await build(scripted('scripted', { inputs: [interp] }));
+    const out = r.outputs['out']!;
+    const at = (f: string) => readFileSync(join(store.physicalPath(out), f), 'utf8');
+    const interpOut = store.queryReferences(out).find((p) => p.endsWith('-tiny-interp-1'))!;
+    // The interpreter is now a reference: part of the closure and of every pack of it.
+    expect(interpOut).toBeDefined();
+    expect(at('bin/direct')).toBe(`#!${interpOut}/bin/tiny-interp -x\n`);
+    expect(at('bin/via-env')).toBe(`#!${interpOut}/bin/tiny-interp\n`);
+    expect(at('bin/lost')).toBe('#!/usr/bin/nowhere\n');
+    expect(at('share/not-executable')).toBe('#!/usr/bin/tiny-interp\n');
+    // The mode is kept.
+    expect(statSync(join(store.physicalPath(out), 'bin/direct')).mode & 0o777).toBe(0o555);
+    expect(await readLog(store, r.drvPath)).toMatch(/bin\/lost: keeps #!\/usr\/bin\/nowhere: no nowhere among the programs of \$out and the inputs/);
+    // The script runs from a chroot holding its closure alone.
+    const closure = store.queryRequisites([out]);
+    const chroot = mkdtempSync(join(tmpdir(), 'tsdsl-chroot-'));
+    for (const p of closure) mkdirSync(join(chroot, p), { recursive: true });
+    const binds = closure.map((p) => `mount --bind ${store.physicalPath(p)} ${chroot}${p}`).join('; ');
+    const run = spawnSync('unshare', ['-mrf', 'sh', '-c', `${binds}; exec chroot ${chroot} ${out}/bin/direct arg`], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe(`interp -x ${out}/bin/direct arg\n`);
+    // A native input is a tool of the build, not there at run time: its programs are not used.
+    const native = await build(scripted('scripted-native', { nativeInputs: [interp] }));
+    expect(readFileSync(join(store.physicalPath(native.outputs['out']!), 'bin/direct'), 'utf8')).toBe('#!/usr/bin/tiny-interp -x\n');
+    expect(store.queryReferences(native.outputs['out']!)).toEqual([]);
+  }, 600_000);
+
   it('is hermetic: no host files, no network, no writes outside $out', async () => {
     const server = createServer((_q, res) => res.end('reachable')).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -475,7 +520,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     const fodPath = l.lower(p).derivation.drv.env['src']!;
     await expect(build(p)).rejects.toThrow(/expected[\s\S]*0000000000000000[\s\S]*(actual|got)/i);
     // Where the sha256 is written, and that zeros are a placeholder: the sha256 got is the one.
-    await expect(build(p)).rejects.toThrow(/\nThe sha256 of fod@1\.0's source is written at .*build\.test\.ts:467 \(all zeros: a placeholder, so the sha256 got above is the one to write\)\.$/);
+    const line = readFileSync(new URL(import.meta.url), 'utf8').split('\n').findIndex((l) => l.includes("data-1.0.tar.gz`, sha256: '0'.repeat(64)")) + 1;
+    await expect(build(p)).rejects.toThrow(new RegExp(`\\nThe sha256 of fod@1\\.0's source is written at .*build\\.test\\.ts:${line} \\(all zeros: a placeholder, so the sha256 got above is the one to write\\)\\.$`));
     expect(store.isValid(fodPath)).toBe(false);
   }, 120_000);
 

@@ -9,8 +9,8 @@
 
 /** Phases of each build system that this script implements, in order. */
 export const SCRIPT_PHASES: Readonly<Record<string, readonly string[]>> = {
-  gnu: ['unpack', 'patch', 'bootstrap', 'configure', 'build', 'check', 'install', 'strip', 'validate'],
-  cmake: ['unpack', 'patch', 'configure', 'build', 'check', 'install', 'strip', 'validate'],
+  gnu: ['unpack', 'patch', 'bootstrap', 'configure', 'build', 'check', 'install', 'shebangs', 'strip', 'validate'],
+  cmake: ['unpack', 'patch', 'configure', 'build', 'check', 'install', 'shebangs', 'strip', 'validate'],
 };
 
 /** The script for `buildSystem` ("gnu" or "cmake"). Changing it changes every derivation path. */
@@ -168,6 +168,49 @@ phase_install() {
   local flags=()
   read_flags flags "\${makeFlags-}"
   make "\${flags[@]}" "\${installTarget:-install}"
+}
+# Makes each installed script run its interpreter from the store, as Guix's patch-shebangs and
+# Nix's patchShebangs do: '#!/usr/bin/perl -w' becomes '#!<perl's store path>/bin/perl -w', and
+# '#!/usr/bin/env python3' python3's store path. The interpreter is the first program of that
+# name in $out's or an input's bin or sbin directory: an input, because a script's interpreter is
+# needed where it runs (not a native input, a tool of the build, nor the bootstrap root's). The
+# rewritten line is a reference, so the interpreter joins the package's closure and its packs.
+# An interpreter found nowhere is kept, and said (tsdsl pack warns about it too).
+phase_shebangs() {
+  local dirs=() p d f magic line interp args name found mode new
+  for p in "$out" \${inputs-}; do
+    for d in bin sbin usr/bin usr/sbin; do [ -d "$p/$d" ] && dirs+=("$p/$d"); done
+  done
+  while IFS= read -r -d '' f; do
+    magic=; IFS= read -r -N 2 magic < "$f" 2>/dev/null || true
+    [ "$magic" = '#!' ] || continue
+    line=; IFS= read -r line < "$f" || true
+    line="\${line#??}"; line="\${line%$'\\r'}"
+    args="\${line#"\${line%%[![:blank:]]*}"}"; interp="\${args%%[[:blank:]]*}"; args="\${args:\${#interp}}"
+    case "$interp" in ''|"$NIX_STORE"/*) continue ;; esac
+    name="\${interp##*/}"
+    if [ "$name" = env ]; then
+      name="\${args#"\${args%%[![:blank:]]*}"}"; name="\${name%%[[:blank:]]*}"
+      case "$name" in ''|-*) echo "\${f#"$out"/}: keeps #!$line (env with options)"; continue ;; esac
+      args="\${args#*"$name"}"
+    fi
+    found=
+    for d in "\${dirs[@]}"; do
+      if [ -f "$d/$name" ] && [ -x "$d/$name" ]; then found="$d/$name"; break; fi
+    done
+    if [ -z "$found" ]; then
+      echo "\${f#"$out"/}: keeps #!$line: no $name among the programs of \\$out and the inputs (list its package among the inputs to run it from the store)"
+      continue
+    fi
+    new="#!$found$args"
+    # Kernels before Linux 5.1 read only the first 127 bytes of a #! line.
+    if [ \${#new} -gt 127 ]; then echo "\${f#"$out"/}: keeps #!$line: #!$found is longer than old kernels read"; continue; fi
+    mode=$(stat -c %a "$f"); chmod u+w "$f"
+    { printf '%s\\n' "$new"; tail -n +2 "$f"; } > "$f.tsdsl-shebang"
+    cat "$f.tsdsl-shebang" > "$f" && rm "$f.tsdsl-shebang"
+    chmod "$mode" "$f"
+    echo "\${f#"$out"/}: #!$line -> $new"
+  done < <(find "$out" -type f -perm -u+x -print0 | sort -z)
 }
 phase_strip() {
   [ -z "\${dontStrip-}" ] || { echo "keeping debugging information"; return 0; }
