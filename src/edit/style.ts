@@ -80,6 +80,19 @@ function scanComments(text: string): boolean {
   return false;
 }
 
+/** The lines (as ts-morph numbers them) on which a comment inside `n` starts or ends. */
+function commentLines(n: Node): Set<number> {
+  const sf = n.getSourceFile();
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, false, ts.LanguageVariant.Standard, sf.getFullText(), undefined, n.getStart(), n.getEnd() - n.getStart());
+  const lines = new Set<number>();
+  for (let k = scanner.scan(); k !== ts.SyntaxKind.EndOfFileToken; k = scanner.scan()) {
+    if (k === ts.SyntaxKind.SingleLineCommentTrivia || k === ts.SyntaxKind.MultiLineCommentTrivia) {
+      lines.add(sf.getLineAndColumnAtPos(scanner.getTokenPos()).line).add(sf.getLineAndColumnAtPos(scanner.getTextPos()).line);
+    }
+  }
+  return lines;
+}
+
 /** A list we may sort: plain package expressions, no spreads, no holes, no comments. */
 function sortableElements(a: ArrayLiteralExpression): Node[] | undefined {
   const els = a.getElements();
@@ -154,6 +167,46 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
   const sf = obj.getSourceFile();
   const text = sf.getFullText();
   const lineOf = (pos: number) => sf.getLineAndColumnAtPos(pos).line;
+  const firstWrong = order.findIndex((v, i) => v !== i);
+  const should = names[order[firstWrong]!]!;
+  const problem = {
+    start: obj.getStart(),
+    end: obj.getEnd(),
+    pos: props[order[firstWrong]!]!.getStart(),
+    message: `fields are not in canonical order: \`${should}\` should come before \`${names[firstWrong]!}\` (order: ${FIELD_ORDER.join(', ')})`,
+  };
+  // Fields sharing a line with a comment are first put on lines of their own (the next pass
+  // orders them): the comment would otherwise end up before a field moved behind it on that
+  // line (\`name: 'a', // note version: '1'\`). Lines of fields alone are reordered in place.
+  const shared = props.map((_, i) => i).filter((i) => i > 0 && lineOf(props[i]!.getStart()) === lineOf(props[i - 1]!.getEnd()));
+  const commented = shared.length ? commentLines(obj) : undefined;
+  if (shared.some((i) => commented!.has(lineOf(props[i]!.getStart())))) {
+    const firstLine = text.slice(text.lastIndexOf('\n', props[0]!.getStart() - 1) + 1, props[0]!.getStart());
+    const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
+    const indent = /^[ \t]*$/.test(firstLine) ? firstLine : `${outer}  `;
+    let out = '';
+    let last = obj.getStart();
+    // \`{ name: …\` on one line: the fields start on the next one, and \`}\` gets a line of its own.
+    if (lineOf(props[0]!.getStart()) === lineOf(obj.getStart())) {
+      out = `{\n${indent}`;
+      last = props[0]!.getStart();
+    }
+    for (const i of shared) {
+      const prevEnd = props[i - 1]!.getEnd();
+      const comma = /^[ \t]*,/.exec(text.slice(prevEnd))?.[0] ?? '';
+      out += text.slice(last, prevEnd + comma.length) + `\n${indent}`;
+      // Whatever stood between the two fields (a /* comment */) stays before the second one.
+      last = prevEnd + comma.length;
+      while (text[last] === ' ' || text[last] === '\t') last++;
+    }
+    const end = props[props.length - 1]!.getEnd();
+    if (lineOf(end) === lineOf(obj.getEnd())) {
+      // What stood before \`}\` (a /* comment */) stays after the last field.
+      const tail = text.slice(end, obj.getEnd() - 1).replace(/^[ \t]*,/, '').trimEnd();
+      return { ...problem, text: `${out}${text.slice(last, end)},${tail}\n${outer}}` };
+    }
+    return { ...problem, text: out + text.slice(last, obj.getEnd()) };
+  }
   // Each slot: [start, end) is the field with its own-line leading comments; trail is a comment
   // on the field's last line after the comma; sepStart..next slot is the separator kept in place.
   const slots = props.map((p, i) => {
@@ -189,15 +242,7 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
     out += moved.body + comma + moved.trail + p.sep.slice(comma.length);
   });
   out += text.slice(obj.getEnd() - 1, obj.getEnd());
-  const firstWrong = order.findIndex((v, i) => v !== i);
-  const should = names[order[firstWrong]!]!;
-  return {
-    start: obj.getStart(),
-    end: obj.getEnd(),
-    text: out,
-    pos: props[order[firstWrong]!]!.getStart(),
-    message: `fields are not in canonical order: \`${should}\` should come before \`${names[firstWrong]!}\` (order: ${FIELD_ORDER.join(', ')})`,
-  };
+  return { ...problem, text: out };
 }
 
 /**

@@ -83,6 +83,18 @@ describe('tsdsl style', () => {
     expect(styleText('a.ts', input).text).toBe("x = definePackage({\n  name: 'a', // last\n  license: licenses.expat // lic\n  // dangling\n});\n");
   });
 
+  it('fields sharing a line with a comment get lines of their own: the comment never swallows a moved field', () => {
+    // Reordered in place, \`version\` landed after the line's \`// …\` comment: commented out.
+    const input = "x = definePackage({\n  version: '1', name: 'a', // both\n  synopsis: 's', /* s */ buildSystem: gnu,\n});\n";
+    const { text, edits } = styleText('a.ts', input);
+    expect(text).toBe("x = definePackage({\n  name: 'a', // both\n  version: '1',\n  /* s */ buildSystem: gnu,\n  synopsis: 's',\n});\n");
+    expect(edits.map((e) => [e.line, e.column])).toEqual([[2, 17]]);
+    // On the opening line too; the closing brace gets a line of its own.
+    expect(styleText('b.ts', "x = definePackage({ version: '1', name: 'b' /* b */ });\n").text).toBe("x = definePackage({\n  name: 'b', /* b */\n  version: '1',\n});\n");
+    // Without a comment, a line of fields is reordered in place.
+    expect(styleText('c.ts', "x = definePackage({ version: '1', name: 'c' });\n").text).toBe("x = definePackage({ name: 'c', version: '1' });\n");
+  });
+
   it('a file with CRLF line ends keeps CRLF throughout', () => {
     const crlf = (t: string) => t.replace(/\n/g, '\r\n');
     const { text, edits } = styleText('fixture.ts', crlf(INPUT));
