@@ -323,7 +323,7 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
   // Partial downloads of processes that were killed (kill -9 runs no clean-up).
   removeLeftoversOfDead(cacheDir, PARTIAL);
 
-  const failures: Array<{ url: string; error: string }> = [];
+  const failures: Array<{ url: string; error: string; mismatch?: true }> = [];
   const candidates: string[] = [];
   for (const u of request.urls) {
     try {
@@ -354,6 +354,7 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
         failures.push({
           url,
           error: `hash mismatch: expected sha256 ${bothForms(expected)}, got ${bothForms(actual)}`,
+          mismatch: true,
         });
         continue;
       }
@@ -372,13 +373,26 @@ export async function fetchUrl(request: FetchUrlRequest, options: FetchUrlOption
   }
 
   const lines = failures.map((f) => `  ${f.url}: ${f.error}`).join('\n');
-  const mismatch = failures.some((f) => f.error.startsWith('hash mismatch'));
-  throw new TsdslError(
+  const mismatch = failures.some((f) => f.mismatch === true);
+  throw hashMismatchIf(mismatch, new TsdslError(
     `could not fetch \`${request.fileName}\`: ${failures.length === 1 ? 'its only URL' : `each of its ${failures.length} URLs`} failed:\n${lines}\n` +
       (mismatch
         ? 'A hash mismatch means the file changed upstream or the pinned sha256 is wrong; if the new file is right, update the sha256 in the package.'
         : `Check the network${mirrorHint(request.urls)}.`),
-  );
+  ));
+}
+
+/**
+ * Marks a fetch's error as a hash mismatch (a file or checkout that is not the one pinned), so
+ * that the builder can say where the sha256 is written without reading the message.
+ */
+function hashMismatchIf<E extends Error>(mismatch: boolean, e: E): E {
+  return mismatch ? Object.assign(e, { hashMismatch: true as const }) : e;
+}
+
+/** Whether `e` is a fetch's error for content that is not the one pinned. */
+export function isHashMismatch(e: unknown): boolean {
+  return e instanceof Error && (e as { hashMismatch?: unknown }).hashMismatch === true;
 }
 
 /** How to add a working mirror, for the `mirror://NAME/…` URLs among `urls` (a plain URL has none). */
@@ -574,10 +588,10 @@ export async function fetchGit(request: FetchGitRequest, options: FetchGitOption
 }
 
 function gitMismatch(request: FetchGitRequest, commit: string, expected: string, actual: string): TsdslError {
-  return new TsdslError(
+  return hashMismatchIf(true, new TsdslError(
     `hash mismatch for commit ${commit} of ${request.url}${request.recursive ? ' (with submodules)' : ''}: ` +
       `expected NAR sha256 ${bothForms(expected)}, got ${bothForms(actual)}; if the checkout is right, update the sha256 in the package`,
-  );
+  ));
 }
 
 /** Finds the full id of `request.commit` in the cached repository, fetching from the remote when needed. */

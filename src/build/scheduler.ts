@@ -22,7 +22,7 @@ import { checkStoreArgument, type LocalStore, type PathLock, type RegisterOption
 import { narHash } from '../store/nar.js';
 import { ownerElsewhere } from '../store/lock.js';
 import { builtins } from './builtins.js';
-import { defaultDownloadCache } from './fetch.js';
+import { defaultDownloadCache, isHashMismatch } from './fetch.js';
 import { instantiate } from '../derivation/instantiate.js';
 import { bootstrapRootfs } from './rootfs.js';
 import { checkSandboxSupport, runSandboxed } from './sandbox.js';
@@ -241,7 +241,7 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
     } catch (e) {
       // A source whose file is not the one pinned: where the sha256 is written, to change it.
       const place = lowerer.originPlace(d.drvPath);
-      if (place && e instanceof TsdslError && /^hash mismatch|: hash mismatch/m.test(e.message)) {
+      if (place && e instanceof TsdslError && isHashMismatch(e)) {
         const placeholder = /^0+$/.test(drv.outputs['out']?.hash ?? '') ? ' (all zeros: a placeholder, so the sha256 got above is the one to write)' : '';
         throw new TsdslError(`${e.message}\nThe sha256 of ${place.package}'s source is written at ${place.where}${placeholder}.`, { cause: e });
       }
