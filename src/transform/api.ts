@@ -76,7 +76,10 @@ function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: stri
     if (!t) throw new TsdslError(`${who}: unknown transformation \`${key}\`${didYouMean(key, transformations.map((x) => x.key))} (known: ${transformations.map((x) => x.key).join(', ')})`);
     if (value === undefined) continue;
     // A value of another shape (`withoutTests: 3`, `tune: false`) would change nothing, unsaid.
-    const ok = key === 'tune' ? value === true || typeof value === 'string' : typeof value === 'string' || (typeof value === 'object' && value !== null);
+    const ok =
+      key === 'tune'
+        ? value === true || typeof value === 'string'
+        : typeof value === 'string' || (LISTED.has(key) ? Array.isArray(value) : typeof value === 'object' && value !== null && !Array.isArray(value));
     if (!ok) {
       const example = key === 'tune' ? "true (the build machine's CPU) or a CPU name such as 'skylake'" : LISTED.has(key) ? "a list of package names, such as ['hwloc']" : "an object of package = value, such as { hwloc: '…' }";
       throw new TsdslError(`${who}: \`${key}\` is ${shown(value)}; give ${example} (or leave it out)`);

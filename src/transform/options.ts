@@ -18,11 +18,11 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
+import { choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
-import { matchesSpec } from './match.js';
+import { matchesSpec, type TargetSpec } from './match.js';
 import { packageMapping } from './rewrite.js';
 import { resolveCpu } from './tune.js';
 import type * as Latest from './latest.js';
@@ -37,6 +37,10 @@ export interface TransformContext {
   readonly cwd: string;
   /** Where transformations report what they could not keep (dropped patches). */
   readonly warn?: (text: string) => void;
+  /** The index in `all` of the option being read (options before it may make versions). */
+  readonly current?: number;
+  /** Warnings already given (one per replaced package and option). */
+  readonly warned?: Set<string>;
 }
 
 /** One transformation option. */
@@ -82,11 +86,61 @@ function splitPair(option: string, spec: string, expected: string, example: stri
   return [left, right];
 }
 
-/** Parse a package spec on the left of an option and check the name exists. */
-function targetSpec(text: string, ctx: TransformContext): PackageSpecString {
+/**
+ * Warns when a replacement declares a variant of the replaced package with another value
+ * (`mumps+int64` with `--with-input=scotch=pt-scotch`: its 64-bit Scotch replaced by a 32-bit
+ * PT-Scotch, which links but breaks at run time): said once per pair, with the spec to write.
+ */
+function warnVariantMismatch(option: string, left: string, right: string, replaced: Package, replacement: Package, ctx: TransformContext): void {
+  const differ = Object.keys(replaced.variants).filter((k) => k in replacement.variantDecls && replacement.variants[k] !== replaced.variants[k]);
+  if (differ.length === 0) return;
+  const key = `${option}=${left}=${right}\0${specString(replaced)}`;
+  if (ctx.warned?.has(key)) return;
+  ctx.warned?.add(key);
+  const wanted = differ.map((k) => choiceText(k, replaced.variants[k])).join('');
+  ctx.warn?.(
+    `--${option}=${left}=${right}: \`${specString(replaced)}\` is replaced by \`${specString(replacement)}\`, whose ${differ.map((k) => `\`${k}\``).join(', ')} ${differ.length === 1 ? 'differs' : 'differ'} (${differ.map((k) => choiceText(k, replacement.variants[k])).join('')}); ` +
+      `to keep ${differ.length === 1 ? 'it' : 'them'}, write --${option}=${left}=${right}${wanted}`,
+  );
+}
+
+/** Options that may give a package a version the collection does not have. */
+const VERSION_MAKERS: ReadonlySet<string> = new Set(['with-source', 'with-version', 'with-latest', 'with-branch', 'with-commit', 'with-git-url']);
+
+/**
+ * Parse a package spec on the left of an option and check it: the name exists, the variants
+ * are the package's, the version is one it has (or one an option given before this one may
+ * make: `--with-source=…hwloc-2.0.0rc1.tar.gz --without-tests=hwloc@2.0.0rc1`). A hidden
+ * package is meant only when the name means it (see matchesSpec).
+ */
+function targetSpec(text: string, ctx: TransformContext): TargetSpec {
   const s = parseSpec(text);
-  if (!ctx.objects?.has(s.name)) ctx.collection.resolve({ ...s, variants: {} });
-  return s;
+  const object = ctx.objects?.get(s.name);
+  if (object) return s;
+  let meant: Package;
+  try {
+    meant = ctx.collection.resolve(s);
+  } catch (e) {
+    if (s.version === undefined || !isTsdslError(e) || !madeBefore(s.name, ctx)) throw e;
+    // The version may be one an earlier option makes: the variants are still checked.
+    meant = ctx.collection.resolve({ ...s, version: undefined, text: s.name });
+  }
+  return { ...s, hidden: meant.properties['hidden'] === true };
+}
+
+/** Whether an option given before the one being read may change the version of `name`. */
+function madeBefore(name: string, ctx: TransformContext): boolean {
+  const current = ctx.current ?? ctx.all.length;
+  return ctx.all.slice(0, current).some((o) => {
+    if (!VERSION_MAKERS.has(o.name)) return false;
+    const i = pairSeparator(o.value);
+    const left = o.name === 'with-latest' ? o.value : o.name === 'with-source' ? withSourceTarget(o.value).name : i > 0 ? o.value.slice(0, i) : '';
+    try {
+      return left !== undefined && parseSpec(left).name === name;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Resolve a package named on the right of an option (objects from the API first). */
@@ -136,6 +190,24 @@ function tarballBase(file: string): string {
 
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 
+/**
+ * `[PACKAGE[@VERSION]=]SOURCE` split: `PACKAGE=SOURCE` when what precedes the first `=` reads as
+ * a package spec, not a path or URL (a `:` before any `@` is a URL's scheme; after it, part of a
+ * version, refused later). `https://host/f.tar.gz?raw=1` is a source alone.
+ */
+function splitWithSource(spec: string): { target: string | undefined; source: string } {
+  const i = spec.indexOf('=');
+  if (i > 0 && !spec.slice(0, i).includes('/') && !/^[^@]*:/.test(spec.slice(0, i))) return { target: spec.slice(0, i), source: spec.slice(i + 1) };
+  return { target: undefined, source: spec };
+}
+
+/** The name of the package `--with-source=SPEC` is for: the one before `=`, or the file's. */
+function withSourceTarget(spec: string): { name: string | undefined } {
+  const { target, source } = splitWithSource(spec);
+  if (target !== undefined) return { name: target.split('@')[0] };
+  return { name: nameAndVersionFromFile(source)?.name ?? (tarballBase(source) || undefined) };
+}
+
 // --- git options -------------------------------------------------------------------------------
 
 /** The git URL to use for `p`: its source's, or a `--with-git-url` given for it anywhere. */
@@ -155,8 +227,15 @@ function gitUrlFor(p: Package, option: string, ctx: TransformContext): string {
 
 type GitRef = { kind: 'branch' | 'tag' | 'commit' | 'head'; name: string };
 
+/** A root transformation that says, once applied, the commits its git references resolved to. */
+type Resolving = ((root: Package) => Package) & { readonly resolved: () => readonly string[] };
+
+function resolving(commits: ReadonlySet<string>, fn: (root: Package) => Package): Resolving {
+  return Object.assign(fn, { resolved: () => [...commits].sort() });
+}
+
 /** A package built from `url` at `ref`, the ref resolved to a commit now. */
-function withGitSource(p: Package, url: string, ref: GitRef): Package {
+function withGitSource(p: Package, url: string, ref: GitRef, resolved: Set<string>): Package {
   let commit: string;
   let version: string;
   if (ref.kind === 'branch') {
@@ -182,6 +261,7 @@ function withGitSource(p: Package, url: string, ref: GitRef): Package {
     commit = head.commit;
     version = `git.${head.branch.replaceAll('/', '-')}`;
   }
+  resolved.add(commit);
   const source: GitOrigin = git({ url, commit, recursive: true });
   return derive(p, { version, source, properties: { ...p.properties, gitRef: ref } });
 }
@@ -230,17 +310,14 @@ export const transformations: readonly Transformation[] = [
     takesValue: true,
     arg: '[PACKAGE[@VERSION]=]SOURCE',
     description: 'use SOURCE (a file, directory or URL) as the source of PACKAGE, and VERSION as its version',
-    cacheable: (spec) => !isUrl(spec.slice(spec.indexOf('=') + 1)),
+    // A file is pinned by the hash the store gives it; a URL's file may change.
+    cacheable: (spec) => {
+      const { source } = splitWithSource(spec);
+      return !isUrl(source) || source.startsWith('file://');
+    },
     make(spec, ctx) {
-      let target: string | undefined;
-      let source = spec;
-      const i = spec.indexOf('=');
-      // `PACKAGE=SOURCE` when what precedes the first `=` reads as a package spec, not a path or
-      // URL (a `:` before any `@` is a URL's scheme; after it, part of a version, refused below).
-      if (i > 0 && !spec.slice(0, i).includes('/') && !/^[^@]*:/.test(spec.slice(0, i))) {
-        target = spec.slice(0, i);
-        source = spec.slice(i + 1);
-      } else if (i === 0) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', 'hwloc@2.0.0rc1=./hwloc-2.0.0rc1.tar.gz');
+      const { target, source } = splitWithSource(spec);
+      if (spec.startsWith('=')) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', 'hwloc@2.0.0rc1=./hwloc-2.0.0rc1.tar.gz');
       if (!source) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', './hwloc-2.0.0rc1.tar.gz');
       const inferred = nameAndVersionFromFile(source);
       let name: string;
@@ -270,18 +347,25 @@ export const transformations: readonly Transformation[] = [
       if (isUrl(source) && !source.startsWith('file://')) origin = unpinnedUrl(source);
       else {
         const path = resolvePath(ctx.cwd, source.replace(/^file:\/\//, ''));
-        if (!existsSync(path)) throw new TsdslError(`--with-source=${spec}: \`${source}\` does not exist (looked for ${path})`);
+        if (!existsSync(path)) {
+          // `--with-source=scotch`: a package's name, the file forgotten.
+          const named = !target && !/[/.]/.test(source) && ctx.collection.versions(source).length > 0;
+          throw new TsdslError(
+            `--with-source=${spec}: \`${source}\` does not exist (looked for ${path})` +
+              (named ? `; \`${source}\` is a package: to give its source, write --with-source=${source}=FILE (a tarball, directory or URL)` : ''),
+          );
+        }
         statSync(path);
         origin = local(path);
       }
+      let match: TargetSpec;
       try {
-        targetSpec(name, ctx);
+        match = targetSpec(name, ctx);
       } catch (e) {
         // A name read from the file: it may be another package's source.
         if (target || !isTsdslError(e)) throw e;
         throw new TsdslError(`${e.message}; \`${name}\` was read from the file name: if \`${basename(source)}\` is the source of another package, name it (--with-source=PACKAGE=${source})`, { cause: e });
       }
-      const match = parseSpec(name);
       // Patches given for it after this option: the user has seen to them.
       const self = ctx.all.findIndex((o) => o.name === 'with-source' && o.value === spec);
       const patchedLater: PackageSpecString[] = [];
@@ -318,7 +402,11 @@ export const transformations: readonly Transformation[] = [
       const target = targetSpec(left, ctx);
       const replacement = packageArg(right, ctx);
       const matches = (p: Package) => p !== replacement && matchesSpec(p, target);
-      return dependenciesOnly((p) => (matches(p) ? replacement : p), matches, true);
+      const replace = (p: Package) => {
+        warnVariantMismatch('with-input', left, right, p, replacement, ctx);
+        return replacement;
+      };
+      return dependenciesOnly((p) => (matches(p) ? replace(p) : p), matches, true);
     },
   },
   {
@@ -355,7 +443,8 @@ export const transformations: readonly Transformation[] = [
     make(spec, ctx) {
       const [left, branch] = splitPair('with-branch', spec, 'PACKAGE=BRANCH', 'hwloc=master');
       const target = targetSpec(left, ctx);
-      return everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-branch', ctx), { kind: 'branch', name: branch }));
+      const commits = new Set<string>();
+      return resolving(commits, everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-branch', ctx), { kind: 'branch', name: branch }, commits)));
     },
   },
   {
@@ -369,7 +458,8 @@ export const transformations: readonly Transformation[] = [
       const [left, commit] = splitPair('with-commit', spec, 'PACKAGE=COMMIT', 'hwloc=v2.9.0');
       const target = targetSpec(left, ctx);
       const ref: GitRef = isCommitId(commit) ? { kind: 'commit', name: commit } : { kind: 'tag', name: commit };
-      return everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-commit', ctx), ref));
+      const commits = new Set<string>();
+      return resolving(commits, everywhere(target, (p) => withGitSource(p, gitUrlFor(p, 'with-commit', ctx), ref, commits)));
     },
   },
   {
@@ -383,10 +473,11 @@ export const transformations: readonly Transformation[] = [
       const [left, url] = splitPair('with-git-url', spec, 'PACKAGE=URL', 'hwloc=https://github.com/open-mpi/hwloc.git', true);
       const target = targetSpec(left, ctx);
       lsRemote(url); // checked now, even where the package is not in the graph
-      return everywhere(target, (p) => {
+      const commits = new Set<string>();
+      return resolving(commits, everywhere(target, (p) => {
         const ref = p.properties['gitRef'] as GitRef | undefined;
-        return withGitSource(p, url, ref ?? { kind: 'head', name: 'HEAD' });
-      });
+        return withGitSource(p, url, ref ?? { kind: 'head', name: 'HEAD' }, commits);
+      }));
     },
   },
   {
@@ -570,6 +661,8 @@ export interface AppliedTransformation {
   readonly option: string;
   readonly spec: string;
   readonly cacheable: boolean;
+  /** For the git options: the commit (or commits) the reference resolved to when it was read. */
+  readonly commit?: string;
 }
 
 /** The name the code API gives its `n`th package object in option values (see `shown`). */
@@ -651,21 +744,28 @@ export function applyTransformations(
 ): Package[] {
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const warn = (text: string) => io.warn(shown(text, extra.objects));
-  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, ...(extra.objects ? { objects: extra.objects } : {}) };
-  const steps = all.map((o) => {
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, warned: new Set(), ...(extra.objects ? { objects: extra.objects } : {}) };
+  const steps = all.map((o, current) => {
     const t = findTransformation(o.name)!;
-    return { o, t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, ctx)) };
+    return { o, t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, { ...ctx, current })) };
   });
   let current = [...roots];
   for (const { o, t, spec, fn } of steps) {
     // Errors found while applying it (a git ref, a version, a flag) name the option too.
     const next = current.map((r) => inOption(o, extra.objects, () => fn(r)));
     if (next.every((r, i) => r === current[i])) {
-      warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${fullName(r)}\``).join(', ')}`);
+      warn(`--${t.name}=${spec} had no effect on ${current.map((r) => `\`${specString(r)}\``).join(', ')}`);
       continue;
     }
-    // Provenance names a package object by its spec, as the command line would.
-    const applied = { option: t.name, spec: shown(t.recorded?.(spec) ?? spec, extra.objects), cacheable: t.cacheable(spec) };
+    // Provenance names a package object by its spec, as the command line would, and a git
+    // reference's commit (a branch moves).
+    const commits = (fn as Partial<Resolving>).resolved?.() ?? [];
+    const applied: AppliedTransformation = {
+      option: t.name,
+      spec: shown(t.recorded?.(spec) ?? spec, extra.objects),
+      cacheable: t.cacheable(spec),
+      ...(commits.length ? { commit: commits.join(' ') } : {}),
+    };
     current = next.map((r, i) => (r === current[i] ? r : record(r, applied)));
   }
   return current;

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defineBuildSystem, definePackage, directInputs, licenses, trivial, type Package } from '../../src/dsl/index.js';
+import { defineBuildSystem, definePackage, directInputs, licenses, trivial, withVariants, type Package } from '../../src/dsl/index.js';
 import { Collection } from '../../src/registry/collection.js';
-import { applyTransformations } from '../../src/transform/options.js';
+import { applyTransformations, findTransformation } from '../../src/transform/options.js';
 import { packageMapping } from '../../src/transform/rewrite.js';
 import { transform } from '../../src/transform/api.js';
 import { nameAndVersionFromFile } from '../../src/transform/options.js';
@@ -272,6 +272,11 @@ describe('transformation options', () => {
     const sb = closure(b).find((p) => p.name === 'scotch')!;
     expect(sb.version).toBe('git.master');
     expect(sb.source).toMatchObject({ kind: 'git', commit: head });
+    // The provenance says what the branch was when it was read, not only its name.
+    expect(b.properties['transformations']).toEqual([
+      { option: 'with-git-url', spec: `scotch=${url}`, cacheable: false, commit: head },
+      { option: 'with-branch', spec: 'scotch=master', cacheable: false, commit: head },
+    ]);
 
     const c = run(f.app, [['with-commit', `scotch=${tagged}`], ['with-git-url', `scotch=${url}`]], f.collection);
     expect(closure(c).find((p) => p.name === 'scotch')!.version).toBe(`git.${tagged.slice(0, 7)}`);
@@ -296,6 +301,54 @@ describe('transformation options', () => {
     expect(() => run(f.app, [['with-branch', 'scotch=nope'], ['with-git-url', `scotch=${url}`]], f.collection)).toThrow(/^--with-branch=scotch=nope: git repository .* has no branch `nope` \(branches: master\)/);
     expect(() => run(f.app, [['with-git-url', 'scotch=file:///nonexistent/repo.git']], f.collection)).toThrow(/does not answer/);
     expect(() => run(f.app, [['with-branch', 'scotch=master']], f.collection)).toThrow(/not a git repository and no URL is known; add --with-git-url=scotch=URL/);
+  });
+
+  it('the package on the left is matched by its variants too, hidden ones only when meant, and by versions earlier options make', () => {
+    const int64 = dummyPackage({ name: 'solver', version: '1', variants: { int64: false } });
+    const lib = dummyPackage({ name: 'lib', version: '1', variants: { int64: false } });
+    const pt = dummyPackage({ name: 'pt-lib', version: '1', variants: { int64: false } });
+    const app = dummyPackage({ name: 'app', version: '1', variants: { int64: false }, inputs: (v) => [withVariants(lib, { int64: v['int64'] === true })] });
+    const hiddenTool = dummyPackage({ name: 'tool', version: '1', properties: { hidden: true } });
+    const tool = dummyPackage({ name: 'tool', version: '2' });
+    const user = dummyPackage({ name: 'user', version: '1', inputs: [hiddenTool] });
+    const c = new Collection([int64, lib, pt, app, hiddenTool, tool, user]);
+    const big = withVariants(app, { int64: true });
+    const libOf = (p: Package) => directInputs(p).find((q) => q.name === 'lib')!;
+    // `lib~int64` is not the 64-bit lib; `lib+int64` is.
+    const warnings: string[] = [];
+    expect(run(big, [['without-tests', 'lib~int64']], c, warnings)).toBe(big);
+    expect(warnings).toEqual(['--without-tests=lib~int64 had no effect on `app@1+int64`']);
+    expect(libOf(run(big, [['without-tests', 'lib+int64']], c)).arguments.tests).toBe(false);
+    expect(() => run(big, [['without-tests', 'lib+bogus']], c)).toThrow(/^--without-tests=lib\+bogus: `lib` has no variant `bogus`/);
+    // A replacement whose variant differs is said, with the spec to write.
+    const replaced: string[] = [];
+    const r = run(big, [['with-input', 'lib=pt-lib']], c, replaced);
+    expect(directInputs(r).map((q) => q.name)).toEqual(['pt-lib']);
+    expect(replaced).toEqual(['--with-input=lib=pt-lib: `lib@1+int64` is replaced by `pt-lib@1`, whose `int64` differs (~int64); to keep it, write --with-input=lib=pt-lib+int64']);
+    const kept: string[] = [];
+    run(big, [['with-input', 'lib=pt-lib+int64']], c, kept);
+    expect(kept).toEqual([]);
+    // `tool` means version 2, the visible one: the hidden tool among user's inputs is not matched.
+    const hidden: string[] = [];
+    expect(run(user, [['without-tests', 'tool']], c, hidden)).toBe(user);
+    expect(hidden).toEqual(['--without-tests=tool had no effect on `user@1`']);
+    // A version an earlier option makes may be named; one nothing makes is still an error.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-made-version-'));
+    writeFileSync(join(dir, 'lib-2.0rc1.tar.gz'), 'x');
+    const made = run(app, [['with-source', join(dir, 'lib-2.0rc1.tar.gz')], ['without-tests', 'lib@2.0rc1']], c);
+    expect(libOf(made)).toMatchObject({ version: '2.0rc1', arguments: { tests: false } });
+    expect(() => run(app, [['without-tests', 'lib@2.0rc1']], c)).toThrow(/^--without-tests=lib@2\.0rc1: `lib` has no version matching `2\.0rc1`/);
+  });
+
+  it('--with-source is cacheable for files, not for URLs, whatever their query says', () => {
+    const t = findTransformation('with-source')!;
+    expect(t.cacheable('https://example.org/hwloc-2.1.tar.gz?raw=1')).toBe(false);
+    expect(t.cacheable('hwloc=https://example.org/x.tar.gz?a=b')).toBe(false);
+    expect(t.cacheable('file:///tmp/hwloc-2.0.0rc1.tar.gz')).toBe(true);
+    expect(t.cacheable('./hwloc-2.0.0rc1.tar.gz')).toBe(true);
+    // A package's name without its file: said so.
+    const f = fixture();
+    expect(() => run(f.app, [['with-source', 'scotch']], f.collection)).toThrow(/`scotch` is a package: to give its source, write --with-source=scotch=FILE/);
   });
 
   it('malformed specs and unknown packages are clear errors', () => {
