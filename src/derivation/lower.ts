@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, directInputs, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, directInputs, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -655,10 +655,33 @@ export class Lowerer {
    */
   lowerProfile(packages: readonly Package[], extra: { collectionRevision?: string } = {}): LoweredPackage {
     const all = withPropagated(packages);
-    const entries = all.map((p) => {
+    // One entry per derivation: a package given and also propagated by another (`pack scotch
+    // zlib --without-tests=zlib`, where the root records the transformation and scotch's input
+    // does not) is listed once, as given; so is one given twice (`-m m.ts -m m.ts`).
+    const entries: Array<{ p: Package; l: Lowered }> = [];
+    const at = new Map<string, number>();
+    for (const p of all) {
       const l = this.graftedEntry(p);
-      return { p, l };
-    });
+      const i = at.get(l.drvPath);
+      if (i === undefined) {
+        at.set(l.drvPath, entries.length);
+        entries.push({ p, l });
+      } else if (packages.includes(p) && !packages.includes(entries[i]!.p)) entries[i] = { p, l };
+    }
+    // Two different derivations of one name, one of them asked for: the union would keep the
+    // first one's files in silence (Guix refuses such a profile too).
+    for (const a of entries) {
+      if (!packages.includes(a.p)) continue;
+      const b = entries.find((e) => e !== a && e.p.name === a.p.name);
+      if (b === undefined) continue;
+      const describe = (e: { p: Package }) => {
+        const applied = (e.p.properties['transformations'] as Array<{ option: string; spec: string }> | undefined) ?? [];
+        return `\`${specString(e.p)}\`${applied.length ? ` (${applied.map((t) => `--${t.option}=${t.spec}`).join(' ')})` : ''}${packages.includes(e.p) ? '' : ', which another package propagates'}`;
+      };
+      throw new TsdslError(
+        `a profile cannot hold two different \`${a.p.name}\`: ${describe(a)} and ${describe(b)} would install the same files, and one would hide the other; ask for one of them (the same transformations apply to every package given, on the command line or in a manifest)`,
+      );
+    }
     const manifest = {
       version: 1,
       packages: entries.map(({ p, l }) => ({

@@ -58,6 +58,26 @@ describe('pack manifests', () => {
     expect([both.stdout.trim(), both.stderr]).toEqual([cli, '']);
   }, 300_000);
 
+  it('lists each package of a profile once, and refuses two different derivations of one name', () => {
+    // zlib given and also propagated by scotch: one entry, the one given (with its transformation).
+    const profile = drv(['scotch', 'zlib', '--without-tests=zlib']);
+    const shown = JSON.parse(tsdsl(['derivation', 'show', profile], { env, cwd: dir }).stdout) as Record<string, { env: Record<string, string> }>;
+    const { env: penv } = Object.values(shown)[0]!;
+    const listed = (JSON.parse(penv['manifest']!) as { packages: Array<{ name: string; propagated: boolean; transformations: Array<{ option: string }> }> }).packages;
+    expect(listed.map((p) => [p.name, p.propagated, p.transformations.map((t) => t.option)])).toEqual([
+      ['scotch', false, ['without-tests']],
+      ['zlib', false, ['without-tests']],
+    ]);
+    expect(new Set(penv['inputs']!.split(' ')).size).toBe(penv['inputs']!.split(' ').length);
+    // A manifest that transforms mumps, and mumps on the command line: two mumps, refused.
+    const m = manifest('conflict.ts', `import { defineManifest } from 'tsdsl';\nexport default defineManifest({ packages: ['mumps'], transformations: { withInput: { scotch: 'pt-scotch' } } });\n`);
+    const both = tsdsl(['pack', '-d', '-m', m, 'mumps'], { env, cwd: dir });
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/^tsdsl: error: a profile cannot hold two different `mumps`: `mumps@5\.5\.1` and `mumps@5\.5\.1` \(--with-input=scotch=pt-scotch\) would install the same files/);
+    // The same manifest twice is one profile of one mumps.
+    expect(drv(['-m', m, '-m', m])).toBe(drv(['-m', m]));
+  }, 300_000);
+
   it("reads relative file names from the manifest's directory, wherever tsdsl runs", () => {
     const patch = join(dir, 'fix.patch');
     writeFileSync(patch, '--- a/README\n+++ b/README\n@@ -1 +1,2 @@\n x\n+y\n');
