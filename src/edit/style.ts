@@ -179,19 +179,21 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
   // orders them): the comment would otherwise end up before a field moved behind it on that
   // line (\`name: 'a', // note version: '1'\`). Lines of fields alone are reordered in place.
   const shared = props.map((_, i) => i).filter((i) => i > 0 && lineOf(props[i]!.getStart()) === lineOf(props[i - 1]!.getEnd()));
-  const commented = shared.length ? commentLines(obj) : undefined;
-  if (shared.some((i) => commented!.has(lineOf(props[i]!.getStart())))) {
+  const commented = shared.length ? commentLines(obj) : new Set<number>();
+  const split = shared.filter((i) => commented.has(lineOf(props[i]!.getStart())));
+  if (split.length) {
     const firstLine = text.slice(text.lastIndexOf('\n', props[0]!.getStart() - 1) + 1, props[0]!.getStart());
     const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
     const indent = /^[ \t]*$/.test(firstLine) ? firstLine : `${outer}  `;
     let out = '';
     let last = obj.getStart();
-    // \`{ name: …\` on one line: the fields start on the next one, and \`}\` gets a line of its own.
-    if (lineOf(props[0]!.getStart()) === lineOf(obj.getStart())) {
+    // `{ name: …, // note` on one line: the fields start on the next one (and `}` gets a line
+    // of its own when it ends a commented line too).
+    if (lineOf(props[0]!.getStart()) === lineOf(obj.getStart()) && commented.has(lineOf(obj.getStart()))) {
       out = `{\n${indent}`;
       last = props[0]!.getStart();
     }
-    for (const i of shared) {
+    for (const i of split) {
       const prevEnd = props[i - 1]!.getEnd();
       const comma = /^[ \t]*,/.exec(text.slice(prevEnd))?.[0] ?? '';
       out += text.slice(last, prevEnd + comma.length) + `\n${indent}`;
@@ -200,8 +202,8 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
       while (text[last] === ' ' || text[last] === '\t') last++;
     }
     const end = props[props.length - 1]!.getEnd();
-    if (lineOf(end) === lineOf(obj.getEnd())) {
-      // What stood before \`}\` (a /* comment */) stays after the last field.
+    if (lineOf(end) === lineOf(obj.getEnd()) && commented.has(lineOf(end))) {
+      // What stood before `}` (a /* comment */) stays after the last field.
       const tail = text.slice(end, obj.getEnd() - 1).replace(/^[ \t]*,/, '').trimEnd();
       return { ...problem, text: `${out}${text.slice(last, end)},${tail}\n${outer}}` };
     }

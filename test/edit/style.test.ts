@@ -91,8 +91,10 @@ describe('tsdsl style', () => {
     expect(edits.map((e) => [e.line, e.column])).toEqual([[2, 17]]);
     // On the opening line too; the closing brace gets a line of its own.
     expect(styleText('b.ts', "x = definePackage({ version: '1', name: 'b' /* b */ });\n").text).toBe("x = definePackage({\n  name: 'b', /* b */\n  version: '1',\n});\n");
-    // Without a comment, a line of fields is reordered in place.
+    // Without a comment, a line of fields is reordered in place, also beside a commented one.
     expect(styleText('c.ts', "x = definePackage({ version: '1', name: 'c' });\n").text).toBe("x = definePackage({ name: 'c', version: '1' });\n");
+    const mixed = "x = definePackage({\n  version: '1', name: 'd', // both\n  buildSystem: gnu, source: null,\n  synopsis: 's', description: 'd.',\n});\n";
+    expect(styleText('d.ts', mixed).text).toBe("x = definePackage({\n  name: 'd', // both\n  version: '1',\n  source: null, buildSystem: gnu,\n  synopsis: 's', description: 'd.',\n});\n");
   });
 
   it('a file with CRLF line ends keeps CRLF throughout', () => {
