@@ -65,19 +65,10 @@ function inputKey(n: Node): string {
   return n.getText();
 }
 
+/** True when `n` holds a comment outside string literals. */
 function hasComments(n: Node): boolean {
-  const text = n.getSourceFile().getFullText();
-  const inner = text.slice(n.getStart(), n.getEnd());
-  return inner.includes('//') || inner.includes('/*') ? scanComments(inner) : false;
-}
-
-/** True when `text` holds a comment outside string literals. */
-function scanComments(text: string): boolean {
-  const scanner = ts.createScanner(ts.ScriptTarget.Latest, false, ts.LanguageVariant.Standard, text);
-  for (let k = scanner.scan(); k !== ts.SyntaxKind.EndOfFileToken; k = scanner.scan()) {
-    if (k === ts.SyntaxKind.SingleLineCommentTrivia || k === ts.SyntaxKind.MultiLineCommentTrivia) return true;
-  }
-  return false;
+  const inner = n.getSourceFile().getFullText().slice(n.getStart(), n.getEnd());
+  return inner.includes('//') || inner.includes('/*') ? commentLines(n).size > 0 : false;
 }
 
 /** The lines (as ts-morph numbers them) on which a comment inside `n` starts or ends. */
@@ -177,7 +168,7 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
   };
   // Fields sharing a line with a comment are first put on lines of their own (the next pass
   // orders them): the comment would otherwise end up before a field moved behind it on that
-  // line (\`name: 'a', // note version: '1'\`). Lines of fields alone are reordered in place.
+  // line (`name: 'a', // note version: '1'`). Lines of fields alone are reordered in place.
   const shared = props.map((_, i) => i).filter((i) => i > 0 && lineOf(props[i]!.getStart()) === lineOf(props[i - 1]!.getEnd()));
   const commented = shared.length ? commentLines(obj) : new Set<number>();
   const split = shared.filter((i) => commented.has(lineOf(props[i]!.getStart())));
