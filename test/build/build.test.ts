@@ -437,7 +437,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       `printf '#!/usr/bin/env tiny-interp\\n' > "$out/bin/via-env"`,
       `printf '#!/usr/bin/nowhere\\n' > "$out/bin/lost"`,
       `printf '#!/usr/bin/tiny-interp\\n' > "$out/share/not-executable"`,
-      'chmod 555 "$out/bin/"* && chmod 444 "$out/share/not-executable"',
+      // A directory that is not writable: the scripts are rewritten in place all the same.
+      'chmod 555 "$out/bin/"* "$out/bin" && chmod 444 "$out/share/not-executable"',
     ].join('\n');
     const scripted = (name: string, deps: { inputs?: Package[]; nativeInputs?: Package[] }) =>
       definePackage({ name, version: '1', buildSystem: gnu, ...deps, ...meta, arguments: { phases: { unpack: 'true', configure: 'true', build: 'true', check: 'true', install } } });

@@ -205,9 +205,10 @@ phase_shebangs() {
     new="#!$found$args"
     # Kernels before Linux 5.1 read only the first 127 bytes of a #! line.
     if [ \${#new} -gt 127 ]; then echo "\${f#"$out"/}: keeps #!$line: #!$found is longer than old kernels read"; continue; fi
+    # Rewritten in place (its directory may not be writable), through a copy in the build tree.
     mode=$(stat -c %a "$f"); chmod u+w "$f"
-    { printf '%s\\n' "$new"; tail -n +2 "$f"; } > "$f.tsdsl-shebang"
-    cat "$f.tsdsl-shebang" > "$f" && rm "$f.tsdsl-shebang"
+    { printf '%s\\n' "$new"; tail -n +2 "$f"; } > "\${TMPDIR:-/build}/.tsdsl-shebang"
+    cat "\${TMPDIR:-/build}/.tsdsl-shebang" > "$f"; rm "\${TMPDIR:-/build}/.tsdsl-shebang"
     chmod "$mode" "$f"
     echo "\${f#"$out"/}: #!$line -> $new"
   done < <(find "$out" -type f -perm -u+x -print0 | sort -z)
