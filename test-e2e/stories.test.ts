@@ -116,7 +116,11 @@ describe.skipIf(!asRoot)('the seed story: MUMPS with PT-Scotch, packed, run with
     expect(packed.code, packed.stderr).toBe(0);
     // bash is the one built from source, linked against the store's C library, not the
     // toolchain's Debian binary (which asks for the host's /lib64 loader): no load warnings.
-    expect(packed.stderr).not.toMatch(/warning/);
+    // Open MPI's two profiling scripts ask for /usr/bin/perl (its build's perl is a native
+    // input, the bootstrap's, not something to pack): said, and nothing else is.
+    const scripts = /^tsdsl: warning: 2 scripts aggregate_profile\.pl, profile2mat\.pl ask for \/usr\/bin\/perl \(its #! line\), which the pack does not hold: .*\n/m;
+    expect(packed.stderr).toMatch(scripts);
+    expect(packed.stderr.replace(scripts, '')).not.toMatch(/warning/);
     chmodSync(rr, 0o644);
     // uid 0 in the user namespace; no ssh: both ranks start locally and talk through shared memory.
     const mpiEnv = 'OMPI_MCA_plm=isolated OMPI_MCA_rmaps_base_oversubscribe=true OMPI_MCA_btl=self,vader OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TMPDIR=/tmp';
