@@ -60,7 +60,9 @@ async function isValueOf(name: string, word: string): Promise<boolean> {
 
 /** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */
 export async function collectionFrom(args: ParsedArgs): Promise<Collection> {
-  return loadCollection({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] });
+  const collection = await loadCollection({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] });
+  collection.forCommandLine = true;
+  return collection;
 }
 
 /**

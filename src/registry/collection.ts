@@ -32,6 +32,8 @@ export class Collection {
   failedFiles: string[] = [];
   /** Where warnings go (an ambiguous name: one version defined twice). */
   warn: (text: string) => void = warnOnStderr;
+  /** Loaded for the command line: errors give its ways (-L), not the code API's too. */
+  forCommandLine = false;
 
   constructor(packages: Iterable<Package> = []) {
     for (const p of packages) this.add(p);
@@ -132,7 +134,7 @@ export class Collection {
             ? ` (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
             : this.skippedFiles.length
             ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages', directly or through a module of ${this.skippedFiles.length === 1 ? 'its' : 'their'} own: ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
-            : " (add your own package files with -L DIR or TSDSL_PACKAGE_PATH; in code, pass `collection: await loadCollection({ loadPath: 'DIR' })`)"),
+            : ` (add your own package files with -L DIR or TSDSL_PACKAGE_PATH${this.forCommandLine ? '' : "; in code, pass `collection: await loadCollection({ loadPath: 'DIR' })`"})`),
       );
     }
     let pkg = candidates[0]!;

@@ -152,6 +152,8 @@ describe('bad input', () => {
     const r = tsdsl(['graph', 'mumsp']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tsdsl: error: unknown package `mumsp`; did you mean `mumps`/);
+    // The command line's ways to add packages, not the code API's.
+    expect(r.stderr).toMatch(/\(add your own package files with -L DIR or TSDSL_PACKAGE_PATH\)\n$/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe('');
     // Case does not hide a name: MUMPS finds mumps, JSON the json backend.

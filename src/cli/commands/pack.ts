@@ -188,6 +188,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
   const { loadCollection } = await import('../../registry/load.js');
   const collection = await loadCollection({ loadPath: [...loadPath, ...manifests], manifests });
+  collection.forCommandLine = true;
   let packages: Package[];
   if (manifests.length === 0) packages = (await packagesFrom(args, args.positionals, collection)).packages;
   else {
