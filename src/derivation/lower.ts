@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, directInputs, fullName, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, directInputs, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -257,7 +257,7 @@ function checkRemovedInputReferences(p: Package, env: EnvVars): void {
           `arguments.phases.${phase}`,
           `uses \`\${${v}}\`, the prefix of the input \`${input.name}\` of \`${fullName(parent)}\` it was made from, which it does not have: the build would stop there ("${v}: unbound variable") after its inputs were built. ` +
             (variant
-              ? `\`${parent.name}\` has a variant \`${variant}\`: build \`${parent.name}~${variant}\` (in code, \`withVariants(${parent.name.replace(/[^A-Za-z0-9]+(.)/g, (_, c: string) => c.toUpperCase())}, { ${variant}: false })\`) rather than removing the input`
+              ? `\`${parent.name}\` has a variant \`${variant}\`: build \`${parent.name}~${variant}\` (in code, \`withVariants(${identifierFor(parent.name)}, { ${variant}: false })\`) rather than removing the input`
               : `Keep the input, or give the package phases of its own that do without it (\`inherit(…, { arguments: … })\`)`),
         );
       }
@@ -658,6 +658,7 @@ export class Lowerer {
     // One entry per derivation: a package given and also propagated by another (`pack scotch
     // zlib --without-tests=zlib`, where the root records the transformation and scotch's input
     // does not) is listed once, as given; so is one given twice (`-m m.ts -m m.ts`).
+    const given = new Set(packages);
     const entries: Array<{ p: Package; l: Lowered }> = [];
     const at = new Map<string, number>();
     for (const p of all) {
@@ -666,17 +667,17 @@ export class Lowerer {
       if (i === undefined) {
         at.set(l.drvPath, entries.length);
         entries.push({ p, l });
-      } else if (packages.includes(p) && !packages.includes(entries[i]!.p)) entries[i] = { p, l };
+      } else if (given.has(p) && !given.has(entries[i]!.p)) entries[i] = { p, l };
     }
     // Two different derivations of one name, one of them asked for: the union would keep the
     // first one's files in silence (Guix refuses such a profile too).
     for (const a of entries) {
-      if (!packages.includes(a.p)) continue;
+      if (!given.has(a.p)) continue;
       const b = entries.find((e) => e !== a && e.p.name === a.p.name);
       if (b === undefined) continue;
       const describe = (e: { p: Package }) => {
         const applied = (e.p.properties['transformations'] as Array<{ option: string; spec: string }> | undefined) ?? [];
-        return `\`${specString(e.p)}\`${applied.length ? ` (${applied.map((t) => `--${t.option}=${t.spec}`).join(' ')})` : ''}${packages.includes(e.p) ? '' : ', which another package propagates'}`;
+        return `\`${specString(e.p)}\`${applied.length ? ` (${applied.map((t) => `--${t.option}=${t.spec}`).join(' ')})` : ''}${given.has(e.p) ? '' : ', which another package propagates'}`;
       };
       throw new TsdslError(
         `a profile cannot hold two different \`${a.p.name}\`: ${describe(a)} and ${describe(b)} would install the same files, and one would hide the other; ask for one of them (the same transformations apply to every package given, on the command line or in a manifest)`,
@@ -689,7 +690,7 @@ export class Lowerer {
         version: p.version,
         variants: p.variants,
         outputs: l.outputs,
-        propagated: !packages.includes(p),
+        propagated: !given.has(p),
         transformations: (p.properties['transformations'] as unknown[] | undefined) ?? [],
       })),
       ...(extra.collectionRevision ? { collectionRevision: extra.collectionRevision } : {}),

@@ -186,6 +186,12 @@ export function fullName(p: Package): string {
   return `${p.name}@${p.version}`;
 }
 
+/** `pt-scotch` → `ptScotch`, `hwloc` → `hwloc`: the identifier a definition is exported as. */
+export function identifierFor(name: string): string {
+  const id = name.replace(/[^A-Za-z0-9]+([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
+  return /^[0-9]/.test(id) ? `p${id}` : id;
+}
+
 /** One variant choice as a spec writes it: `+mpi`, `~metis`, `level=high`. */
 export function choiceText(name: string, value: unknown): string {
   return typeof value === 'boolean' ? `${value ? '+' : '~'}${name}` : `${name}=${String(value)}`;
@@ -404,7 +410,7 @@ function checkInputs(field: string, list: unknown, problems: string[]): readonly
   if (!Array.isArray(list)) {
     problems.push(
       isPackage(list)
-        ? `${field} must be a list of packages, not one package; wrap it: [${(list as Package).name.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase())}]`
+        ? `${field} must be a list of packages, not one package; wrap it: [${identifierFor((list as Package).name)}]`
         : `${field} must be an array of packages, not ${describe(list)}`,
     );
     return EMPTY;
@@ -1228,7 +1234,7 @@ function checkEdits(edits: InputEdits, where: string, more: readonly string[] = 
   for (const k of ['append', 'prepend'] as const) {
     const list: unknown = edits[k];
     if (list === undefined) continue;
-    if (isPackage(list)) problems.push(`\`${k}\` is one package; wrap it in a list: ${k}: [${(list as Package).name.replace(/-(.)/g, (_m, c: string) => c.toUpperCase())}]`);
+    if (isPackage(list)) problems.push(`\`${k}\` is one package; wrap it in a list: ${k}: [${identifierFor((list as Package).name)}]`);
     else if (!Array.isArray(list) || !list.every(isPackage)) problems.push(`\`${k}\` is ${describe(list)}; give a list of packages, such as ${k}: [hwloc]`);
   }
   problems.push(...more);

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { dirname, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
-import type { Package } from '../dsl/package.js';
+import { identifierFor, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
 import { packageVersion, type Release, type Updater } from './updater.js';
@@ -71,12 +71,6 @@ export async function inspectTarball(path: string): Promise<TarballFacts> {
     license = LICENSE_TEXTS.find(([re]) => re.test(text.slice(0, 4000)))?.[1];
   }
   return { buildSystem, reason, license, licenseFile: licenseFile?.split('/').slice(1).join('/') };
-}
-
-/** `pt-scotch` → `ptScotch`, `hwloc` → `hwloc`: the identifier a definition is exported as. */
-export function identifierFor(name: string): string {
-  const id = name.replace(/[^A-Za-z0-9]+([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
-  return /^[0-9]/.test(id) ? `p${id}` : id;
 }
 
 /** An input found for a Build-Depends entry. */
