@@ -153,17 +153,20 @@ function isToolchain(p: Package): boolean {
   return withPropagated([p]).some((q) => q.properties['toolchain'] === true);
 }
 
+// Each option's rewrite is one mapping for all the roots it is applied to, so a root that is
+// also a dependency of another (`graph mumps scotch`) becomes one package object, not one per
+// root: one node in graphs, one entry in profiles.
+
 /** A rewrite of everything but the root itself (Guix: "replaces its dependencies"). */
 function dependenciesOnly(fn: (p: Package) => Package, cut: (p: Package) => boolean, deep: boolean) {
-  return (root: Package) => {
-    const mapping = packageMapping((p) => (p === root ? p : fn(p)), { cut: (p) => p !== root && cut(p), deep });
-    return mapping(root);
-  };
+  const mapping = packageMapping(fn, { cut, deep });
+  return (root: Package) => mapping.rebuilt(root);
 }
 
 /** Apply `fn` to every package matching `spec`, root included, implicit inputs too. */
 function everywhere(spec: PackageSpecString, fn: (p: Package) => Package) {
-  return (root: Package) => packageMapping((p) => (matchesSpec(p, spec) ? fn(p) : p), { deep: true })(root);
+  const mapping = packageMapping((p) => (matchesSpec(p, spec) ? fn(p) : p), { deep: true });
+  return (root: Package) => mapping(root);
 }
 
 /**
@@ -558,20 +561,18 @@ export const transformations: readonly Transformation[] = [
             `so the build would find no compiler. Toolchains known here: ${names}. A toolchain package of your own needs that property.`,
         );
       }
-      return (root: Package) => {
-        const changed = new Set<Package>();
-        const mapping = packageMapping((p) => {
-          const inputChanged = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
-          if (!inputChanged && !matchesSpec(p, target)) return p;
-          // Already that toolchain, and no input changed: the very same package (so "had no effect").
-          const current = p.buildSystem.toolchain();
-          if (!inputChanged && current.length === toolchain.length && current.every((t, i) => t === toolchain[i])) return p;
-          const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
-          changed.add(q);
-          return q;
-        });
-        return mapping(root);
-      };
+      const changed = new Set<Package>();
+      const mapping = packageMapping((p) => {
+        const inputChanged = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
+        if (!inputChanged && !matchesSpec(p, target)) return p;
+        // Already that toolchain, and no input changed: the very same package (so "had no effect").
+        const current = p.buildSystem.toolchain();
+        if (!inputChanged && current.length === toolchain.length && current.every((t, i) => t === toolchain[i])) return p;
+        const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
+        changed.add(q);
+        return q;
+      });
+      return (root: Package) => mapping(root);
     },
   },
   {
@@ -643,10 +644,8 @@ export const transformations: readonly Transformation[] = [
       // As Guix: a tuned package's tests are not run, since the machine that builds it may not
       // run code for that CPU; they run in the package's generic build.
       const tuned = (p: Package) => derive(p, { properties: { ...p.properties, tune: cpu }, arguments: { tests: false } });
-      return (root: Package) =>
-        packageMapping((p) => (p.properties['tunable'] === true && p.properties['tune'] !== cpu ? tuned(p) : p), {
-          deep: true,
-        })(root);
+      const mapping = packageMapping((p) => (p.properties['tunable'] === true && p.properties['tune'] !== cpu ? tuned(p) : p), { deep: true });
+      return (root: Package) => mapping(root);
     },
   },
 ];
@@ -698,9 +697,23 @@ function inOption<T>(o: { name: string; value: string }, objects: ReadonlyMap<st
 }
 
 /** Record `applied` on a root package. */
-function record(root: Package, applied: AppliedTransformation): Package {
+function record(root: Package, applied: readonly AppliedTransformation[]): Package {
   const prev = (root.properties['transformations'] as AppliedTransformation[] | undefined) ?? [];
-  return derive(root, { properties: { ...root.properties, transformations: [...prev, applied] } });
+  return derive(root, { properties: { ...root.properties, transformations: [...prev, ...applied] } });
+}
+
+/**
+ * The roots with what was applied to each recorded. A root that another root depends on is
+ * recorded there too (its users get the recorded object): one package, not a recorded root
+ * beside an unrecorded copy in its users' graphs.
+ */
+function recordAll(roots: readonly Package[], applied: ReadonlyArray<readonly AppliedTransformation[]>): Package[] {
+  const recorded = new Map<Package, readonly AppliedTransformation[]>();
+  roots.forEach((r, i) => applied[i]!.length && recorded.set(r, applied[i]!));
+  if (recorded.size === 0) return [...roots];
+  if (roots.length === 1) return [record(roots[0]!, applied[0]!)];
+  const mapping = packageMapping((q, p) => (recorded.has(p) ? record(q, recorded.get(p)!) : q), { deep: true });
+  return roots.map((r) => mapping(r));
 }
 
 /**
@@ -749,7 +762,9 @@ export function applyTransformations(
     const t = findTransformation(o.name)!;
     return { o, t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, { ...ctx, current })) };
   });
+  // The options are applied to the roots as they come, and what each did is recorded at the end.
   let current = [...roots];
+  const applied: AppliedTransformation[][] = roots.map(() => []);
   for (const { o, t, spec, fn } of steps) {
     // Errors found while applying it (a git ref, a version, a flag) name the option too.
     const next = current.map((r) => inOption(o, extra.objects, () => fn(r)));
@@ -760,14 +775,15 @@ export function applyTransformations(
     // Provenance names a package object by its spec, as the command line would, and a git
     // reference's commit (a branch moves).
     const commits = (fn as Partial<Resolving>).resolved?.() ?? [];
-    const applied: AppliedTransformation = {
+    const done: AppliedTransformation = {
       option: t.name,
       spec: shown(t.recorded?.(spec) ?? spec, extra.objects),
       cacheable: t.cacheable(spec),
       ...(commits.length ? { commit: commits.join(' ') } : {}),
     };
-    current = next.map((r, i) => (r === current[i] ? r : record(r, applied)));
+    next.forEach((r, i) => r !== current[i] && applied[i]!.push(done));
+    current = next;
   }
-  return current;
+  return recordAll(current, applied);
 }
 

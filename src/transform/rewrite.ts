@@ -19,12 +19,22 @@ export interface MappingOptions {
 /** A memoized graph rewrite; `created` counts the new package objects it made. */
 export interface PackageMapping {
   (p: Package): Package;
+  /**
+   * `p` with its inputs rewritten (its build system's too when deep) but not itself given to
+   * `fn`, and descended into even where `cut` says not to: a root whose dependencies only are
+   * rewritten (Guix's "replace dependencies"), sharing the memo with the other roots.
+   */
+  rebuilt(p: Package): Package;
   readonly created: number;
 }
 
-/** Build a rewrite of whole dependency graphs from a per-package function. */
-export function packageMapping(fn: (p: Package) => Package, options: MappingOptions = {}): PackageMapping {
+/**
+ * Build a rewrite of whole dependency graphs from a per-package function, which gets each
+ * package with its inputs rewritten and, second, the package as it was.
+ */
+export function packageMapping(fn: (p: Package, original: Package) => Package, options: MappingOptions = {}): PackageMapping {
   const memo = new Map<Package, Package>();
+  const rebuiltMemo = new Map<Package, Package>();
   const bsMemo = new Map<BuildSystem, BuildSystem>();
   let created = 0;
 
@@ -64,42 +74,49 @@ export function packageMapping(fn: (p: Package) => Package, options: MappingOpti
   function visit(p: Package): Package {
     const hit = memo.get(p);
     if (hit) return hit;
-    let q = p;
-    if (!options.cut?.(p)) {
-      const changed: Array<[Package, Package]> = [];
-      const inputs = mapList(p.inputs, changed);
-      const nativeInputs = mapList(p.nativeInputs, changed);
-      const propagatedInputs = mapList(p.propagatedInputs, changed);
-      const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
-      if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
-        // Only the fields that changed: derive checks each one it is given.
-        const changes: { -readonly [K in 'inputs' | 'nativeInputs' | 'propagatedInputs' | 'buildSystem']?: Overrides[K] } = {};
-        if (inputs !== p.inputs) changes.inputs = inputs;
-        if (nativeInputs !== p.nativeInputs) changes.nativeInputs = nativeInputs;
-        if (propagatedInputs !== p.propagatedInputs) changes.propagatedInputs = propagatedInputs;
-        if (buildSystem !== p.buildSystem) changes.buildSystem = buildSystem;
-        q = derive(p, changes);
-        created++;
-        // A replacement keeps the label of what it replaces (`$scotch` for pt-scotch), and so
-        // does a rewritten input that had one: after --with-input=scotch=pt-scotch, a second
-        // rewrite that changes pt-scotch itself (--without-tests=hwloc) must not lose `$scotch`.
-        const old = inputLabels(p);
-        if (old || changed.some(([from, to]) => from.name !== to.name)) {
-          const labels = new Map(old);
-          for (const [from, to] of changed) {
-            const label = old?.get(from) ?? (to.name !== from.name ? from.name : undefined);
-            if (label !== undefined) labels.set(to, label);
-          }
-          setInputLabels(q, labels);
-        }
-      }
-    }
-    const r = fn(q);
+    const r = fn(options.cut?.(p) ? p : rebuild(p), p);
     memo.set(p, r);
     return r;
   }
 
+  /** `p` with its inputs (and build system, when deep) rewritten: the very same object when none changed. */
+  function rebuild(p: Package): Package {
+    const hit = rebuiltMemo.get(p);
+    if (hit) return hit;
+    let q = p;
+    const changed: Array<[Package, Package]> = [];
+    const inputs = mapList(p.inputs, changed);
+    const nativeInputs = mapList(p.nativeInputs, changed);
+    const propagatedInputs = mapList(p.propagatedInputs, changed);
+    const buildSystem = options.deep ? mapBuildSystem(p.buildSystem) : p.buildSystem;
+    if (inputs !== p.inputs || nativeInputs !== p.nativeInputs || propagatedInputs !== p.propagatedInputs || buildSystem !== p.buildSystem) {
+      // Only the fields that changed: derive checks each one it is given.
+      const changes: { -readonly [K in 'inputs' | 'nativeInputs' | 'propagatedInputs' | 'buildSystem']?: Overrides[K] } = {};
+      if (inputs !== p.inputs) changes.inputs = inputs;
+      if (nativeInputs !== p.nativeInputs) changes.nativeInputs = nativeInputs;
+      if (propagatedInputs !== p.propagatedInputs) changes.propagatedInputs = propagatedInputs;
+      if (buildSystem !== p.buildSystem) changes.buildSystem = buildSystem;
+      q = derive(p, changes);
+      created++;
+      // A replacement keeps the label of what it replaces (`$scotch` for pt-scotch), and so
+      // does a rewritten input that had one: after --with-input=scotch=pt-scotch, a second
+      // rewrite that changes pt-scotch itself (--without-tests=hwloc) must not lose `$scotch`.
+      const old = inputLabels(p);
+      if (old || changed.some(([from, to]) => from.name !== to.name)) {
+        const labels = new Map(old);
+        for (const [from, to] of changed) {
+          const label = old?.get(from) ?? (to.name !== from.name ? from.name : undefined);
+          if (label !== undefined) labels.set(to, label);
+        }
+        setInputLabels(q, labels);
+      }
+    }
+    rebuiltMemo.set(p, q);
+    return q;
+  }
+
   const mapping = ((p: Package) => visit(p)) as PackageMapping;
+  mapping.rebuilt = rebuild;
   Object.defineProperty(mapping, 'created', { get: () => created });
   return mapping;
 }

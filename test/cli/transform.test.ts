@@ -21,6 +21,16 @@ describe('transformations on the command line', () => {
     expect(cli.stdout).not.toMatch(/"scotch@/);
   });
 
+  it('a package given that another one given depends on is one node after a transformation', () => {
+    for (const option of ['--without-tests=scotch', '--with-configure-flag=zlib=--static']) {
+      const r = tsdsl(['graph', 'mumps', 'scotch', option, '--backend=json']);
+      expect(r.code, r.stderr).toBe(0);
+      const ids = (JSON.parse(r.stdout) as { nodes: Array<{ id: string }> }).nodes.map((n) => n.id);
+      expect(ids.filter((k) => k.startsWith('scotch@'))).toEqual(['scotch@7.0.3']);
+      expect(ids.filter((k) => k.startsWith('zlib@'))).toEqual(['zlib@1.2.13']);
+    }
+  });
+
   it('records provenance, applies in order, warns about no-ops, and reads variants', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-cli-tr-'));
     writeFileSync(join(dir, 'fix.patch'), '--- a/x\n+++ b/x\n');

@@ -77,6 +77,27 @@ describe('packageMapping', () => {
     const shallow = packageMapping((p) => (p === f.make ? make2 : p))(f.mumps);
     expect(shallow).toBe(f.mumps);
   });
+
+  it('rebuilt() rewrites a root\'s inputs, not the root, sharing the memo; fn gets the original second', () => {
+    const f = fixture();
+    const other = dummyPackage({ name: 'zlib-ng' });
+    const seen: Array<[string, boolean]> = [];
+    const mapping = packageMapping(
+      (q, p) => {
+        seen.push([p.name, q === p]);
+        return p === f.zlib || p === f.scotch ? (p === f.zlib ? other : q.with({ name: 'scotch2' })) : q;
+      },
+      { cut: (p) => p === f.scotch },
+    );
+    const scotch = mapping.rebuilt(f.scotch); // cut is not consulted for the root itself
+    expect(scotch.name).toBe('scotch');
+    expect(scotch.inputs).toEqual([other]);
+    const mumps = mapping(f.mumps);
+    expect(mumps.inputs[1]!.name).toBe('scotch2'); // fn was given scotch as it was (cut): not rebuilt
+    expect(mumps.inputs[1]!.inputs).toEqual([f.zlib]);
+    expect(seen).toContainEqual(['scotch', true]);
+    expect(mapping.rebuilt(f.scotch)).toBe(scotch);
+  });
 });
 
 describe('transformation options', () => {
@@ -89,6 +110,30 @@ describe('transformation options', () => {
     expect(app.inputs[0]!.inputs[0]).toBe(f.metis);
     expect(app.properties['transformations']).toEqual([{ option: 'with-input', spec: 'scotch=pt-scotch', cacheable: true }]);
     expect(f.app.properties['transformations']).toBeUndefined();
+  });
+
+  it('a root that another root depends on stays one package, recorded, in both graphs', () => {
+    const f = fixture();
+    const apply = (opts: Array<[string, string]>) =>
+      applyTransformations([f.mumps, f.scotch], opts.map(([name, value]) => ({ name, value })), f.collection, { warn: () => {} }, { cwd: process.cwd() });
+    // Both change, and mumps's scotch is the recorded root itself (was a second, unrecorded copy).
+    for (const opts of [[['without-tests', 'scotch']], [['without-tests', 'zlib']], [['with-configure-flag', 'scotch=--y'], ['tune', 'x86-64-v3']]] as Array<Array<[string, string]>>) {
+      const [mumps, scotch] = apply(opts);
+      expect(mumps!.inputs[1]).toBe(scotch);
+      expect((scotch!.properties['transformations'] as Array<{ option: string }>).map((t) => t.option)).toEqual(opts.map(([o]) => o));
+      // zlib, reached through both, is one object too.
+      expect(closure(mumps!).filter((p) => p.name === 'zlib')).toHaveLength(1);
+    }
+    // --with-input replaces the dependencies of each root, not the root: scotch given stays scotch.
+    const [mumps, scotch] = apply([['with-input', 'scotch=pt-scotch']]);
+    expect(scotch).toBe(f.scotch);
+    expect(mumps!.inputs[1]!.name).toBe('pt-scotch');
+    // ... and a root's dependency it changes is the one object the other root's graph holds.
+    const zlib2 = dummyPackage({ name: 'zlib-ng', version: '2.0' });
+    const c = new Collection([...f.collection.all(), zlib2]);
+    const [m2, s2] = applyTransformations([f.mumps, f.scotch], [{ name: 'with-input', value: 'zlib=zlib-ng' }], c, { warn: () => {} }, { cwd: process.cwd() });
+    expect(m2!.inputs[1]).toBe(s2);
+    expect(s2!.inputs[0]!.name).toBe('zlib-ng');
   });
 
   it('--with-input reaches implicit inputs (deep)', () => {
