@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, directInputs, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, appliedOptionsText, directInputs, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -676,8 +676,8 @@ export class Lowerer {
       const b = entries.find((e) => e !== a && e.p.name === a.p.name);
       if (b === undefined) continue;
       const describe = (e: { p: Package }) => {
-        const applied = (e.p.properties['transformations'] as Array<{ option: string; spec: string }> | undefined) ?? [];
-        return `\`${specString(e.p)}\`${applied.length ? ` (${applied.map((t) => `--${t.option}=${t.spec}`).join(' ')})` : ''}${given.has(e.p) ? '' : ', which another package propagates'}`;
+        const applied = appliedOptionsText(e.p);
+        return `\`${specString(e.p)}\`${applied ? ` (${applied})` : ''}${given.has(e.p) ? '' : ', which another package propagates'}`;
       };
       throw new TsdslError(
         `a profile cannot hold two different \`${a.p.name}\`: ${describe(a)} and ${describe(b)} would install the same files, and one would hide the other; ask for one of them (the same transformations apply to every package given, on the command line or in a manifest)`,

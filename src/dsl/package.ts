@@ -192,6 +192,13 @@ export function identifierFor(name: string): string {
   return /^[0-9]/.test(id) ? `p${id}` : id;
 }
 
+/** The transformations recorded on `p` as the command line writes them (`--without-tests=scotch --tune=…`), or ''. */
+export function appliedOptionsText(p: Package): string {
+  const applied = p.properties['transformations'];
+  if (!Array.isArray(applied)) return '';
+  return applied.map((t: { option: string; spec?: string }) => `--${t.option}${t.spec ? `=${t.spec}` : ''}`).join(' ');
+}
+
 /** One variant choice as a spec writes it: `+mpi`, `~metis`, `level=high`. */
 export function choiceText(name: string, value: unknown): string {
   return typeof value === 'boolean' ? `${value ? '+' : '~'}${name}` : `${name}=${String(value)}`;

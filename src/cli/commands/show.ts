@@ -1,6 +1,6 @@
 /** `tsdsl show`: a package's metadata, in recutils-like records (Guix's format) or JSON. */
 import { formatLocation } from '../../dsl/location.js';
-import { fullName, type Package } from '../../dsl/package.js';
+import { appliedOptionsText, fullName, type Package } from '../../dsl/package.js';
 import type { License } from '../../dsl/licenses.js';
 import type { Origin } from '../../dsl/origin.js';
 import type { Collection } from '../../registry/collection.js';
@@ -93,9 +93,8 @@ export function packageRecord(p: Package, collection?: Collection): string {
   const patches = p.source?.patches ?? [];
   if (patches.length) lines.push(recField('patches', patches.map((x) => (typeof x === 'string' ? x : x.urls[0]!)).join(' ')));
   if (p.source?.snippet) lines.push(recField('snippet', p.source.snippet));
-  const transformations = p.properties['transformations'];
-  if (Array.isArray(transformations) && transformations.length)
-    lines.push(recField('transformations', transformations.map((t: { option: string; spec: string }) => `--${t.option}${t.spec ? `=${t.spec}` : ''}`).join(' ')));
+  const applied = appliedOptionsText(p);
+  if (applied) lines.push(recField('transformations', applied));
   lines.push(recField('synopsis', p.synopsis));
   lines.push(recField('description', p.description));
   const others = collection?.versions(p.name).filter((q) => q !== p && q.version !== p.version) ?? [];
