@@ -4,7 +4,7 @@
  * the input untouched; names are resolved in the default collection unless another is given.
  */
 import { TsdslError, checkRequestKeys, didYouMean, shown, warnOnStderr } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { isPackage, specString, type Package } from '../dsl/package.js';
 import { callerDirectory } from '../dsl/location.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
@@ -61,15 +61,23 @@ export function getDefaultCollection(): Collection {
 /** The object form's keys whose value is a list of package names. */
 const LISTED: ReadonlySet<string> = new Set(['withoutTests', 'withDebugInfo', 'withLatest']);
 
+/** The object form's keys whose values may be package objects. */
+const PACKAGE_VALUED: ReadonlySet<string> = new Set(['withInput', 'withGraft', 'withCToolchain']);
+
 /** Turn the object form into ordered `--option=value` pairs; package objects get placeholders. */
 function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: string): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
-  const ref = (x: PackageRef): string => {
+  // `where` names the value (`withInput.scotch`), so an error says which one is wrong.
+  const ref = (x: unknown, where: string, key: string): string => {
     if (typeof x === 'string') return x;
-    if (!isPackage(x)) throw new TsdslError(`${who}: ${String(x)} is neither a package nor a package name`);
-    const key = objectPlaceholder(objects.size);
-    objects.set(key, x);
-    return key;
+    if (isPackage(x) && PACKAGE_VALUED.has(key)) {
+      const placeholder = objectPlaceholder(objects.size);
+      objects.set(placeholder, x);
+      return placeholder;
+    }
+    const what = PACKAGE_VALUED.has(key) ? 'a package or a package name' : LISTED.has(key) ? 'a package name' : key === 'withSource' || key === 'withPatch' ? 'a file name or URL' : 'a string';
+    const hint = isPackage(x) ? ` ('${specString(x)}')` : '';
+    throw new TsdslError(`${who}: \`${where}\` is ${isPackage(x) ? `the package object \`${specString(x)}\`` : shown(x)}; give ${what}${hint}`);
   };
   for (const [key, value] of Object.entries(spec)) {
     const t = transformations.find((x) => x.key === key);
@@ -86,10 +94,11 @@ function toOrdered(spec: TransformSpec, objects: Map<string, Package>, who: stri
     }
     if (key === 'tune') out.push({ name: t.name, value: value === true ? 'native' : String(value) });
     else if (typeof value === 'string') out.push({ name: t.name, value });
-    else if (Array.isArray(value)) for (const v of value) out.push({ name: t.name, value: String(v) });
+    else if (Array.isArray(value)) value.forEach((v: unknown, i) => out.push({ name: t.name, value: ref(v, `${key}[${i}]`, key) }));
     else
       for (const [pkg, v] of Object.entries(value as Record<string, unknown>)) {
-        for (const one of Array.isArray(v) ? v : [v]) out.push({ name: t.name, value: `${pkg}=${ref(one as PackageRef)}` });
+        const list = Array.isArray(v) ? v : [v];
+        list.forEach((one: unknown, i) => out.push({ name: t.name, value: `${pkg}=${ref(one, Array.isArray(v) ? `${key}.${pkg}[${i}]` : `${key}.${pkg}`, key)}` }));
       }
   }
   return out;
@@ -125,13 +134,30 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
   return { ordered, objects };
 }
 
-/** Apply transformations to a package; returns the new package (or the same one if nothing changed). */
-export function transform(pkg: Package, spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package {
-  if (!isPackage(pkg)) throw new TsdslError('transform: the first argument is not a package');
+/**
+ * Apply transformations to a package; returns the new package (or the same one if nothing
+ * changed). Given a list of packages, returns the list transformed together: a package of the
+ * list that another one depends on is then one object in both graphs (as on the command line,
+ * `tsdsl graph mumps scotch --without-tests=scotch`), where two calls would make two.
+ */
+export function transform(pkg: Package, spec: TransformSpec | readonly string[], options?: TransformOptions): Package;
+export function transform(pkgs: readonly Package[], spec: TransformSpec | readonly string[], options?: TransformOptions): Package[];
+export function transform(pkg: Package | readonly Package[], spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package | Package[] {
+  const list = Array.isArray(pkg) ? (pkg as readonly unknown[]) : [pkg];
+  list.forEach((p, i) => {
+    if (isPackage(p)) return;
+    const which = Array.isArray(pkg) ? `the first argument's item ${i}` : 'the first argument';
+    throw new TsdslError(
+      `transform: ${which} is ${typeof p === 'string' ? `the string '${p}'` : shown(p)}, not a package; ${typeof p === 'string' ? `resolve it first (getDefaultCollection().resolve('${p}')) or import it from 'tsdsl/packages'` : 'give a package, or a list of packages'}`,
+    );
+  });
   checkRequestKeys(options, TRANSFORM_OPTION_KEYS, 'transform');
+  if (options.warn !== undefined && typeof options.warn !== 'function') throw new TsdslError(`transform: \`warn\` is ${shown(options.warn)}; give a function taking the warning's text, such as (text) => console.warn(text)`);
+  if (options.collection !== undefined && !(options.collection instanceof Collection)) throw new TsdslError(`transform: \`collection\` is ${shown(options.collection)}; give a Collection (loadCollection(), or getDefaultCollection())`);
+  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw new TsdslError(`transform: \`cwd\` is ${shown(options.cwd)}; give a directory name`);
   const cwd = options.cwd ?? callerDirectory(transform);
   const { ordered, objects } = orderedTransformations(spec, 'transform');
   const warn = options.warn ?? warnOnStderr;
-  const [out] = applyTransformations([pkg], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(cwd ? { cwd } : {}) });
-  return out!;
+  const out = applyTransformations(list as Package[], ordered, options.collection ?? getDefaultCollection(), { warn }, { objects, ...(cwd ? { cwd } : {}) });
+  return Array.isArray(pkg) ? out : out[0]!;
 }

@@ -92,15 +92,21 @@ function splitPair(option: string, spec: string, expected: string, example: stri
  * PT-Scotch, which links but breaks at run time): said once per pair, with the spec to write.
  */
 function warnVariantMismatch(option: string, left: string, right: string, replaced: Package, replacement: Package, ctx: TransformContext): void {
-  const differ = Object.keys(replaced.variants).filter((k) => k in replacement.variantDecls && replacement.variants[k] !== replaced.variants[k]);
+  // A variant written on the right (`scotch=scotch+mpi`) is a choice, not an oversight.
+  const object = ctx.objects?.get(right);
+  const written = object ? {} : parseSpec(right).variants;
+  const differ = Object.keys(replaced.variants).filter((k) => k in replacement.variantDecls && replacement.variants[k] !== replaced.variants[k] && !(k in written));
   if (differ.length === 0) return;
   const key = `${option}=${left}=${right}\0${specString(replaced)}`;
   if (ctx.warned?.has(key)) return;
   ctx.warned?.add(key);
   const wanted = differ.map((k) => choiceText(k, replaced.variants[k])).join('');
+  const keep = object
+    ? `give withVariants(…, { ${differ.map((k) => `${k}: ${JSON.stringify(replaced.variants[k])}`).join(', ')} }) of it instead`
+    : `write --${option}=${left}=${right}${wanted}`;
   ctx.warn?.(
     `--${option}=${left}=${right}: \`${specString(replaced)}\` is replaced by \`${specString(replacement)}\`, whose ${differ.map((k) => `\`${k}\``).join(', ')} ${differ.length === 1 ? 'differs' : 'differ'} (${differ.map((k) => choiceText(k, replacement.variants[k])).join('')}); ` +
-      `to keep ${differ.length === 1 ? 'it' : 'them'}, write --${option}=${left}=${right}${wanted}`,
+      `to keep ${differ.length === 1 ? 'it' : 'them'}, ${keep}`,
   );
 }
 
@@ -299,7 +305,7 @@ async function loadLatest(): Promise<typeof Latest> {
 
 function latest(option: string): typeof Latest {
   if (!latestModule) {
-    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: give it in the \`transformations\` of pack() or run(), or use \`await applyTransformOptions(packages, [{ name: '${option}', value: 'hwloc' }], collection, { warn })\` (as the CLI does), not the synchronous transform()`);
+    throw new TsdslError(`--${option} looks releases up in an updater's index, which is asynchronous: give it in the \`transformations\` of pack() or run(), or use \`await applyTransformOptions(packages, [{ name: '${option}', value: '${option === 'with-version' ? 'hwloc=2.15.0' : 'hwloc'}' }], collection, { warn })\` (as the CLI does), not the synchronous transform()`);
   }
   return latestModule;
 }

@@ -136,6 +136,14 @@ describe('transformation options', () => {
     expect(s2!.inputs[0]!.name).toBe('zlib-ng');
   });
 
+  it('transform() of a list transforms the packages together, as the command line does', () => {
+    const f = fixture();
+    const [mumps, scotch] = transform([f.mumps, f.scotch], { withoutTests: ['scotch'] }, { collection: f.collection });
+    expect(mumps!.inputs[1]).toBe(scotch);
+    expect(scotch!.arguments.tests).toBe(false);
+    expect(transform([f.mumps], ['--without-tests=scotch'], { collection: f.collection })).toHaveLength(1);
+  });
+
   it('--with-input reaches implicit inputs (deep)', () => {
     const f = fixture();
     const zlib2 = dummyPackage({ name: 'zlib-ng', version: '2.0' });
@@ -373,6 +381,13 @@ describe('transformation options', () => {
     const kept: string[] = [];
     run(big, [['with-input', 'lib=pt-lib+int64']], c, kept);
     expect(kept).toEqual([]);
+    // A variant written on the right is a choice: not warned, even when it differs.
+    run(big, [['with-input', 'lib=pt-lib~int64']], c, kept);
+    expect(kept).toEqual([]);
+    // A replacement given as an object is pointed to withVariants, not to a spec to write.
+    const asObject: string[] = [];
+    transform(big, { withInput: { lib: pt } }, { collection: c, warn: (w) => asObject.push(w) });
+    expect(asObject).toEqual(['--with-input=lib=pt-lib@1: `lib@1+int64` is replaced by `pt-lib@1`, whose `int64` differs (~int64); to keep it, give withVariants(…, { int64: true }) of it instead']);
     // `tool` means version 2, the visible one: the hidden tool among user's inputs is not matched.
     const hidden: string[] = [];
     expect(run(user, [['without-tests', 'tool']], c, hidden)).toBe(user);
@@ -478,6 +493,16 @@ describe('transform (code API)', () => {
     expect(() => transform(f.app, { withoutTests: 3 } as never, c)).toThrow(/^transform: `withoutTests` is 3; give a list of package names, such as \['hwloc'\] \(or leave it out\)$/);
     expect(() => transform(f.app, { tune: false } as never, c)).toThrow(/^transform: `tune` is false; give true \(the build machine's CPU\) or a CPU name/);
     expect(() => transform(f.app, ['--without-tests=app'], { colection: f.collection } as never)).toThrow(/^transform: unknown field `colection`; did you mean `collection`/);
+    // Each value says which it is and what it takes.
+    expect(() => transform(f.app, { withoutTests: [f.scotch] } as never, c)).toThrow("transform: `withoutTests[0]` is the package object `scotch@7.0.3`; give a package name ('scotch@7.0.3')");
+    expect(() => transform(f.app, { withSource: { scotch: 5 } } as never, c)).toThrow('transform: `withSource.scotch` is 5; give a file name or URL');
+    expect(() => transform(f.app, { withInput: { scotch: [f.ptScotch, 5] } } as never, c)).toThrow('transform: `withInput.scotch[1]` is 5; give a package or a package name');
+    // The options themselves, checked (they failed later as TypeErrors).
+    expect(() => transform(f.app, ['--without-tests=app'], { ...c, warn: 'yes' } as never)).toThrow(/^transform: `warn` is "yes"; give a function/);
+    expect(() => transform(f.app, ['--without-tests=app'], { collection: 'x' } as never)).toThrow(/^transform: `collection` is "x"; give a Collection/);
+    expect(() => transform(f.app, ['--without-tests=app'], { ...c, cwd: 5 } as never)).toThrow(/^transform: `cwd` is 5; give a directory name$/);
+    expect(() => transform('app' as never, ['--without-tests=app'], c)).toThrow(/^transform: the first argument is the string 'app', not a package; resolve it first/);
+    expect(() => transform([f.app, undefined] as never, ['--without-tests=app'], c)).toThrow(/^transform: the first argument's item 1 is undefined, not a package/);
     const { lowerPackages } = await import('../../src/derivation/lower.js');
     await expect(lowerPackages([f.app], { storedir: '/nix/store' } as never)).rejects.toThrow(/^lowerPackages\(\): unknown field `storedir`; did you mean `storeDir`/);
     await expect(lowerPackages(f.app as never)).rejects.toThrow('lowerPackages() takes an array of packages or package names, not one package: wrap it, [app]');
