@@ -8,7 +8,7 @@
  * `debianBinary`, which need nothing, live here.
  */
 import type { Package } from './package.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, didYouMean } from '../errors.js';
 import { isPackage } from './brand.js';
 
 export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system') as never;
@@ -150,6 +150,7 @@ export function buildSystemsTaking(key: string): string[] {
 
 /** Make a build system; the implicit-input thunks are evaluated once, on first use. */
 export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
+  checkBuildSystemSpec(spec);
   for (const k of spec.argumentKeys ?? []) {
     let owners = argumentOwners.get(k);
     if (!owners) argumentOwners.set(k, (owners = new Set()));
@@ -177,6 +178,28 @@ export function defineBuildSystem(spec: BuildSystemSpec): BuildSystem {
   // A thunk may define packages (a local helper) when first called: prepare() settles them first.
   if (spec.toolchain || spec.tools) unsettled().add(new WeakRef(bs));
   return bs;
+}
+
+const BUILD_SYSTEM_KEYS = Object.keys({ name: 1, description: 1, phases: 1, argumentKeys: 1, toolchain: 1, tools: 1 } satisfies Record<keyof BuildSystemSpec, 1>);
+
+/** defineBuildSystem's fields, checked as definePackage checks its own: a misspelt one is an error, not dropped. */
+function checkBuildSystemSpec(spec: BuildSystemSpec): void {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new TsdslError(`defineBuildSystem takes one object of fields (${BUILD_SYSTEM_KEYS.join(', ')}), not ${valueText(spec)}`);
+  }
+  const who = typeof spec.name === 'string' && spec.name !== '' ? `build system \`${spec.name}\`` : 'defineBuildSystem';
+  for (const k of Object.keys(spec)) {
+    if (!BUILD_SYSTEM_KEYS.includes(k)) throw new TsdslError(`${who}: unknown field \`${k}\`${didYouMean(k, BUILD_SYSTEM_KEYS)} (the fields: ${BUILD_SYSTEM_KEYS.join(', ')})`);
+  }
+  if (typeof spec.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(spec.name)) {
+    throw new TsdslError(`${who}: name is ${valueText(spec.name)}; give a lower-case name such as 'gnu' or 'my-build' (letters, digits and dashes)`);
+  }
+  if (typeof spec.description !== 'string' || spec.description.trim() === '') throw new TsdslError(`${who}: description is ${valueText(spec.description)}; give a sentence saying what the build system does`);
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
+  if (!strings(spec.phases)) throw new TsdslError(`${who}: phases is ${valueText(spec.phases)}; give a list of phase names, such as ['configure', 'build', 'check', 'install']`);
+  if (spec.argumentKeys !== undefined && !strings(spec.argumentKeys)) {
+    throw new TsdslError(`${who}: argumentKeys is ${valueText(spec.argumentKeys)}; give a list of the argument names its packages may set, such as ['configureFlags']`);
+  }
 }
 
 // Build systems (of any loaded copy) whose thunks may not have run yet, on the global object as the

@@ -6,8 +6,16 @@
  * very same object. `cut(p)` stops the descent at `p`; `deep` also rewrites the build
  * systems' implicit inputs (toolchain, make, …). Every transformation option is built on it.
  */
+import { TsdslError, checkRequestKeys, shown } from '../errors.js';
 import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
-import { derive, inputLabels, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
+import { derive, fullName, inputLabels, isPackage, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
+
+const MAPPING_OPTION_KEYS = Object.keys({ cut: 1, deep: 1 } satisfies Record<keyof MappingOptions, 1>);
+
+/** A package argument of a mapping, checked (a name or nothing would fail deep inside, blaming another package). */
+function checkPackage(p: unknown, who: string): asserts p is Package {
+  if (!isPackage(p)) throw new TsdslError(`${who}: ${typeof p === 'string' ? `the string '${p}' is not a package; resolve it first (getDefaultCollection().resolve('${p}')) or import it from 'tsdsl/packages'` : `${shown(p)} is not a package`}`);
+}
 
 export interface MappingOptions {
   /** Do not descend into packages for which this is true (fn is still applied to them). */
@@ -33,6 +41,10 @@ export interface PackageMapping {
  * package with its inputs rewritten and, second, the package as it was.
  */
 export function packageMapping(fn: (p: Package, original: Package) => Package, options: MappingOptions = {}): PackageMapping {
+  if (typeof fn !== 'function') throw new TsdslError(`packageMapping: the first argument is ${shown(fn)}; give a function from a package to the package to put in its place, such as (p) => (p.name === 'zlib' ? zlibNg : p)`);
+  checkRequestKeys(options, MAPPING_OPTION_KEYS, 'packageMapping');
+  if (options.cut !== undefined && typeof options.cut !== 'function') throw new TsdslError(`packageMapping: \`cut\` is ${shown(options.cut)}; give a function of a package saying whether not to descend into it`);
+  if (options.deep !== undefined && typeof options.deep !== 'boolean') throw new TsdslError(`packageMapping: \`deep\` is ${shown(options.deep)}; give true or false`);
   const memo = new Map<Package, Package>();
   const rebuiltMemo = new Map<Package, Package>();
   const bsMemo = new Map<BuildSystem, BuildSystem>();
@@ -75,6 +87,7 @@ export function packageMapping(fn: (p: Package, original: Package) => Package, o
     const hit = memo.get(p);
     if (hit) return hit;
     const r = fn(options.cut?.(p) ? p : rebuild(p), p);
+    if (!isPackage(r)) throw new TsdslError(`packageMapping: the function returned ${typeof r === 'string' ? `the string '${r}'` : shown(r)} for \`${fullName(p)}\`; it must return a package (the one it was given, to keep it)`);
     memo.set(p, r);
     return r;
   }
@@ -115,18 +128,30 @@ export function packageMapping(fn: (p: Package, original: Package) => Package, o
     return q;
   }
 
-  const mapping = ((p: Package) => visit(p)) as PackageMapping;
-  mapping.rebuilt = rebuild;
+  const mapping = ((p: Package) => {
+    checkPackage(p, 'packageMapping');
+    return visit(p);
+  }) as PackageMapping;
+  mapping.rebuilt = (p: Package) => {
+    checkPackage(p, 'packageMapping: rebuilt()');
+    return rebuild(p);
+  };
   Object.defineProperty(mapping, 'created', { get: () => created });
   return mapping;
 }
 
 /** Rewrite one package's graph (a one-off `packageMapping`). */
-export function mapPackages(root: Package, fn: (p: Package) => Package, options: MappingOptions = {}): Package {
+export function mapPackages(root: Package, fn: (p: Package, original: Package) => Package, options: MappingOptions = {}): Package {
   return packageMapping(fn, options)(root);
 }
 
 /** Replace packages by identity, everywhere in the graph (implicit inputs too when deep). */
 export function rewriteInputs(replacements: ReadonlyMap<Package, Package>, options: { deep?: boolean } = { deep: true }): PackageMapping {
+  if (!(replacements instanceof Map)) throw new TsdslError(`rewriteInputs: the replacements are ${shown(replacements)}; give a Map from package to package, such as new Map([[scotch, ptScotch]]) (packages are matched by object, not by name)`);
+  for (const [from, to] of replacements) {
+    checkPackage(from, 'rewriteInputs: a key of the replacements');
+    checkPackage(to, `rewriteInputs: the replacement of \`${fullName(from)}\``);
+  }
+  checkRequestKeys(options, ['deep'], 'rewriteInputs');
   return packageMapping((p) => replacements.get(p) ?? p, { cut: (p) => replacements.has(p), deep: options.deep ?? true });
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  defineBuildSystem,
   definePackage,
   directInputs,
   inherit,
@@ -548,5 +549,18 @@ describe('PackageMap', () => {
     expect([...m.entries()].map(([, v]) => v)).toEqual(['first', 'last']);
     m.delete(first);
     expect([m.has(first), m.get(last)]).toEqual([false, 'last']);
+  });
+});
+
+describe('defineBuildSystem', () => {
+  it('checks its fields as definePackage does: a misspelt or mistyped one is an error', () => {
+    expect(() => defineBuildSystem({ name: 'mine', descripton: 'd', phases: ['build'] } as never)).toThrow(/^build system `mine`: unknown field `descripton`; did you mean `description`/);
+    expect(() => defineBuildSystem({ name: 'mine', description: 'd', phases: 'build' } as never)).toThrow(/^build system `mine`: phases is the string "build"; give a list of phase names/);
+    expect(() => defineBuildSystem({ name: 'mine', description: 'd', phases: ['build'], tolchain: () => [] } as never)).toThrow(/unknown field `tolchain`; did you mean `toolchain`/);
+    expect(() => defineBuildSystem({ name: 'My Build', description: 'd', phases: ['build'] })).toThrow(/^build system `My Build`: name is the string "My Build"; give a lower-case name/);
+    expect(() => defineBuildSystem({ name: 'mine', phases: ['build'] } as never)).toThrow(/^build system `mine`: description is undefined; give a sentence/);
+    expect(() => defineBuildSystem({ name: 'mine', description: 'd', phases: ['build'], argumentKeys: 'flags' } as never)).toThrow(/argumentKeys is the string "flags"; give a list/);
+    expect(() => defineBuildSystem(undefined as never)).toThrow(/^defineBuildSystem takes one object of fields/);
+    expect(defineBuildSystem({ name: 'mine', description: 'd', phases: ['build'] }).phases).toEqual(['build']);
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { defineBuildSystem, definePackage, directInputs, licenses, trivial, withVariants, type Package } from '../../src/dsl/index.js';
 import { Collection } from '../../src/registry/collection.js';
 import { applyTransformations, findTransformation } from '../../src/transform/options.js';
-import { packageMapping } from '../../src/transform/rewrite.js';
+import { packageMapping, rewriteInputs } from '../../src/transform/rewrite.js';
 import { transform } from '../../src/transform/api.js';
 import { nameAndVersionFromFile } from '../../src/transform/options.js';
 import { dummyPackage } from '../fixtures/dummy.js';
@@ -76,6 +76,16 @@ describe('packageMapping', () => {
     expect(mumps2.inputs[0]!.buildSystem).toBe(mumps2.buildSystem);
     const shallow = packageMapping((p) => (p === f.make ? make2 : p))(f.mumps);
     expect(shallow).toBe(f.mumps);
+  });
+
+  it('says what is wrong with its arguments and with what the function returns, naming the package', () => {
+    const f = fixture();
+    expect(() => packageMapping(() => undefined as never)(f.mumps)).toThrow(/^packageMapping: the function returned undefined for `\w[\w-]*@[\w.]+`; it must return a package/);
+    expect(() => packageMapping((p) => (p === f.zlib ? ('zlib' as never) : p))(f.mumps)).toThrow("packageMapping: the function returned the string 'zlib' for `zlib@1.2.13`; it must return a package");
+    expect(() => packageMapping('x' as never)).toThrow(/^packageMapping: the first argument is "x"; give a function/);
+    expect(() => packageMapping((p) => p)('mumps' as never)).toThrow(/^packageMapping: the string 'mumps' is not a package; resolve it first/);
+    expect(() => packageMapping((p) => p, { deeep: true } as never)).toThrow(/^packageMapping: unknown field `deeep`; did you mean `deep`/);
+    expect(() => rewriteInputs({ scotch: f.ptScotch } as never)).toThrow(/^rewriteInputs: the replacements are .*; give a Map from package to package/);
   });
 
   it('rebuilt() rewrites a root\'s inputs, not the root, sharing the memo; fn gets the original second', () => {
