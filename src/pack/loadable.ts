@@ -240,7 +240,7 @@ export function describeLoadProblem(p: LoadProblem): string {
     const list = fewNames(names);
     const them = names.length === 1 ? 'it runs' : 'they run';
     return p.object === 'host'
-      ? `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which the pack does not hold: ${them} only where the host's ${p.needed} is seen (tsdsl run without -C), not in a container or a Docker image. ` +
+      ? `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which the pack does not hold: ${them} only where the host's ${p.needed} is seen (the pack's store unpacked on the host and its programs run from there), not under \`tsdsl run\`, in a container or a Docker image. ` +
           `Add it to the pack (\`-S ${p.needed.slice(0, p.needed.lastIndexOf('/')) || '/'}=bin\` with a package providing ${p.needed.slice(p.needed.lastIndexOf('/') + 1)} among those packed), or list a package providing it among the script's package's inputs: its build (the shebangs phase) then writes that store path in the #! line`
       : `${names.length === 1 ? 'the script' : `${names.length} scripts`} ${list} ${names.length === 1 ? 'asks' : 'ask'} for ${p.needed} (its #! line), which is not in the pack${p.outsideClosure ? ` (${p.outsideClosure} is not in the closure)` : ''}: add the package providing it to the script's package's inputs, so that it is a reference`;
   }

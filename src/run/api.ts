@@ -190,18 +190,21 @@ function splitBind(s: string): [string, string | undefined] {
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
 }
 
+/** `preserve`'s patterns as regular expressions; run() compiles them first, so a bad one stops it before anything is built. */
+function preservePatterns(preserve: ReadonlyArray<string | RegExp>): RegExp[] {
+  return preserve.map((p) => {
+    if (p instanceof RegExp) return statelessRegExp(p);
+    try {
+      return new RegExp(p);
+    } catch (e) {
+      throw new TsdslError(`--preserve=${p} is not a valid regular expression (${(e as Error).message}); e.g. --preserve='^SLURM_'`);
+    }
+  });
+}
+
 /** Adds the caller's variables whose names match `preserve` to `env`. */
 function preserveInto(env: Record<string, string>, preserve: ReadonlyArray<string | RegExp>, from: NodeJS.ProcessEnv): void {
-  for (const p of preserve) {
-    let re: RegExp;
-    if (p instanceof RegExp) re = statelessRegExp(p);
-    else {
-      try {
-        re = new RegExp(p);
-      } catch (e) {
-        throw new TsdslError(`--preserve=${p} is not a valid regular expression (${(e as Error).message}); e.g. --preserve='^SLURM_'`);
-      }
-    }
+  for (const re of preservePatterns(preserve)) {
     for (const [k, v] of Object.entries(from)) if (v !== undefined && re.test(k)) env[k] = v;
   }
 }
@@ -294,6 +297,7 @@ function isBindList(v: unknown): boolean {
 export async function run(request: RunRequest): Promise<number> {
   checkRequestKeys(request, RUN_REQUEST_KEYS, 'run()');
   checkRequestTypes(request, RUN_FIELD_CHECKS, 'run()');
+  preservePatterns(request.preserve ?? []);
   for (const k of ['stdin', 'stdout', 'stderr'] as const) {
     if (request[k] !== undefined && request.stdio !== 'pipe') throw new TsdslError(`run(): \`${k}\` is used with \`stdio: 'pipe'\` only (the command has the terminal otherwise); add it`);
   }

@@ -138,7 +138,7 @@ describe('checkLoadable', () => {
       { kind: 'needed', object: `${gfortran}/lib/libgfortran.so.5.0.0`, needed: 'libquadmath.so.0', programs: [`${app}/bin/solver`], outsideClosure: undefined },
       { kind: 'script', object: 'host', needed: '/bin/sh', programs: [`${app}/bin/script`], outsideClosure: undefined },
     ]);
-    expect(describeLoadProblem(problems[1]!)).toMatch(/^the script script asks for \/bin\/sh \(its #! line\), which the pack does not hold: it runs only where the host's \/bin\/sh is seen .*-S \/bin=bin/);
+    expect(describeLoadProblem(problems[1]!)).toMatch(/^the script script asks for \/bin\/sh \(its #! line\), which the pack does not hold: it runs only where the host's \/bin\/sh is seen .*not under `tsdsl run`.*-S \/bin=bin/);
     expect(describeLoadProblem(problems[0]!)).toMatch(/libgfortran\.so\.5\.0\.0 needs libquadmath\.so\.0, which none of its RUNPATH directories hold[\s\S]*-lquadmath/);
   });
 
