@@ -81,6 +81,12 @@ export function didYouMean(wanted: string, candidates: Iterable<string>, show: (
   return `; did you mean ${close.map((c) => `\`${show(c)}\``).join(close.length === 2 ? ' or ' : ', ')}?`;
 }
 
+/** Refuses an argument that is not an array of strings (a string alone would be read one character at a time). */
+export function checkStringList(v: unknown, who: string, what: string): void {
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return;
+  throw new TsdslError(`${who} takes an array of ${what}${typeof v === 'string' ? `, not a string: wrap it, ['${v}']` : `, not ${shown(v)}`}`);
+}
+
 /**
  * Refuses keys of an API request that it does not know (`symlink:` for `symlinks:`), which would
  * otherwise be dropped without a word; `known` lists every key of the request's type.

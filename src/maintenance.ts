@@ -4,7 +4,7 @@
  * imported), and, over a store, `collectGarbage()`, `verifyStore()` (with `repairStore()`) and `closureSizes()` (as
  * `tsdsl gc`, `tsdsl verify` and `tsdsl size`).
  */
-import { checkRequestKeys, TsdslError } from './errors.js';
+import { checkRequestKeys, shown, TsdslError } from './errors.js';
 import { isPackage, type Package } from './dsl/package.js';
 import type { Collection } from './registry/collection.js';
 import type { Finding } from './lint/lint.js';
@@ -87,6 +87,7 @@ export interface StyleResult {
  * syntax error is refused and left as it is.
  */
 export async function style(file: string, options: { write?: boolean } = {}): Promise<StyleResult> {
+  if (typeof file !== 'string' || file === '') throw new TsdslError(`style() takes the name of a package file, not ${typeof file === 'string' ? 'an empty string' : shown(file)}`);
   checkRequestKeys(options, ['write'], 'style()');
   const { styleFile } = await import('./edit/style.js');
   const r = styleFile(file);

@@ -12,7 +12,7 @@ import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatS
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkStringList, checkRequestTypes, fieldChecks, interruptedError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
@@ -476,6 +476,7 @@ export async function realise(
   opts: BuildOptions = {},
 ): Promise<{ built: string[]; checked: string[] }> {
   checkStoreArgument(store, 'realise()');
+  checkStringList(roots, 'realise()', '.drv paths');
   if (!lowerer?.derivations) throw new TsdslError('realise(): the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
   // The CLI checks its flags; this is for the API's callers (pack(), run(), realise()): a
   // misspelt option (`dryrun`, `chek`) would build for real, or build everything again.

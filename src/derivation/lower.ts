@@ -483,6 +483,7 @@ export class Lowerer {
 
   /** The derivation that builds `p` (its own build, before any graft). */
   lower(p: Package): LoweredPackage {
+    if (!isPackage(p)) throw new TsdslError(`Lowerer.lower(): ${typeof p === 'string' ? `the string '${p}' is not a package; resolve it first (getDefaultCollection().resolve('${p}')), or use lowerPackages(['${p}'])` : `${shown(p)} is not a package`}`);
     return resultOf(this.lowerEntry(p));
   }
 

@@ -5,7 +5,7 @@
  * version (variants, transformed copies).
  */
 import { CompactGraph } from './compact.js';
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, checkRequestKeys, didYouMean, shown } from '../errors.js';
 import { isPackage, type Package } from '../dsl/package.js';
 import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
@@ -63,6 +63,16 @@ export async function buildGraph(type: NodeType, packages: readonly Package[], o
     throw new TsdslError(`buildGraph: the first argument is a node type, such as findNodeType(${typeof type === 'string' ? `'${type}'` : "'package'"}), not ${typeof type === 'string' ? `the string '${type}'` : String(type)}`);
   }
   if (!Array.isArray(packages)) throw new TsdslError('buildGraph: the second argument is an array of packages (the roots)');
+  packages.forEach((p: unknown, i) => {
+    if (isPackage(p)) return;
+    throw new TsdslError(
+      `buildGraph: root ${i} is ${typeof p === 'string' ? `the string '${p}'` : shown(p)}, not a package; ${typeof p === 'string' ? `resolve names first (getDefaultCollection().resolve('${p}')) or import the package from 'tsdsl/packages'` : 'give package objects'}`,
+    );
+  });
+  checkRequestKeys(options, ['maxDepth', 'ctx'], 'buildGraph');
+  if (options.maxDepth !== undefined && !(options.maxDepth === Infinity || (Number.isInteger(options.maxDepth) && options.maxDepth >= 0))) {
+    throw new TsdslError(`buildGraph: \`maxDepth\` is ${shown(options.maxDepth)}; give a whole number of edges from the roots, 0 or more (leave it out for the whole graph)`);
+  }
   let ctx = options.ctx ?? {};
   // A reverse graph searches a collection for dependents: the default one unless given.
   if (type.needsCollection && !ctx.collection) ctx = { ...ctx, collection: (await import('../transform/api.js')).getDefaultCollection() };

@@ -2,8 +2,17 @@
  * Shortest dependency path between two nodes of a node type (`tsdsl graph --path A B`):
  * breadth-first from A along the type's edges until B, without building the whole graph.
  */
-import { TsdslError } from '../errors.js';
+import { TsdslError, shown } from '../errors.js';
+import { isPackage } from '../dsl/package.js';
 import { bagType, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
+
+/** A node of a graph: a package, or a record with an id (a derivation, a module). */
+function checkNode(x: unknown, what: string): void {
+  if (isPackage(x) || (typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string')) return;
+  throw new TsdslError(
+    `shortestPath: ${what} is ${typeof x === 'string' ? `the string '${x}'` : shown(x)}, not a node; give a package${typeof x === 'string' ? ` (getDefaultCollection().resolve('${x}'))` : ''}`,
+  );
+}
 
 /** The nodes from `from` to `to` inclusive, or throws naming both when there is no path. */
 export function shortestPath(
@@ -11,8 +20,12 @@ export function shortestPath(
   from: GraphNode,
   to: GraphNode | ((node: GraphNode) => boolean),
   ctx: GraphContext = {},
-  toLabel = typeof to === 'function' ? 'the target' : type.label(to),
+  label?: string,
 ): GraphNode[] {
+  if (typeof (type as Partial<NodeType> | undefined)?.edges !== 'function') throw new TsdslError(`shortestPath: the first argument is a node type, such as findNodeType('package'), not ${shown(type)}`);
+  checkNode(from, 'the start');
+  if (typeof to !== 'function') checkNode(to, 'the end');
+  const toLabel = label ?? (typeof to === 'function' ? 'the target' : type.label(to));
   const isTarget = typeof to === 'function' ? to : (n: GraphNode) => n === to;
   const parent = new Map<GraphNode, GraphNode | null>([[from, null]]);
   const queue: GraphNode[] = [from];

@@ -5,7 +5,7 @@
  * collection, `-L` directories), taking every exported package.
  */
 import { existsSync } from 'node:fs';
-import { TsdslError, closest, warnOnStderr } from '../errors.js';
+import { TsdslError, closest, shown, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
 import { fullName, hasDefaultVariants, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
@@ -103,6 +103,9 @@ export class Collection {
 
   /** Resolve a spec string or parsed spec to one package (newest matching, variants applied). */
   resolve(spec: string | PackageSpecString): Package {
+    if (typeof spec !== 'string' && (typeof spec !== 'object' || spec === null || typeof (spec as Partial<PackageSpecString>).name !== 'string')) {
+      throw new TsdslError(`resolve(): a package spec is a string such as 'mumps@5.5~metis', not ${shown(spec)}`);
+    }
     const s = typeof spec === 'string' ? parseSpec(spec) : spec;
     // A hidden package (properties.hidden, as Guix's hidden-package) is chosen by name only when
     // no visible one has that name: the toolchain's Debian bash stays behind the bash built here.

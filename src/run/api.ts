@@ -285,6 +285,10 @@ const RUN_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   share: [isBindList, "an array of host directories ('/data', '/data=/mnt', or { source, target })"],
   cwd: fieldChecks.text,
   stdio: [(v) => v === 'inherit' || v === 'pipe', "'inherit' or 'pipe'"],
+  engine: [
+    (v) => typeof v === 'string' || (typeof v === 'object' && v !== null && typeof (v as RunEngine).name === 'string' && typeof (v as RunEngine).available === 'function' && typeof (v as RunEngine).run === 'function'),
+    "an engine name ('auto', 'userns', 'proot', …) or an engine object with a name, available() and run()",
+  ],
   cacheDir: fieldChecks.text,
   cores: fieldChecks.count,
   maxJobs: fieldChecks.count,

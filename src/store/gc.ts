@@ -21,7 +21,7 @@ import { compareStrings } from '../compare.js';
 import { nix32Encode } from '../derivation/hash.js';
 import { WHERE_PATTERN, ownerAlive } from './lock.js';
 import { narHash } from './nar.js';
-import { checkRequestKeys, checkRequestTypes, fieldChecks, type FieldCheck } from '../errors.js';
+import { checkRequestKeys, checkStringList, checkRequestTypes, fieldChecks, type FieldCheck } from '../errors.js';
 import { checkStoreArgument, deleteTree } from './store.js';
 import type { LocalStore } from './store.js';
 
@@ -376,6 +376,7 @@ export interface SizeEntry {
 /** The closure of `paths` with sizes, sorted by closure size (largest first), then by path. */
 export function closureSizes(store: LocalStore, paths: readonly string[]): { items: SizeEntry[]; total: number } {
   checkStoreArgument(store, 'closureSizes()');
+  checkStringList(paths, 'closureSizes()', 'store paths');
   const closure = store.queryRequisites(paths);
   const self = new Map(closure.map((p) => [p, store.queryPathInfo(p)?.narSize ?? 0]));
   const items = closure.map((path) => ({

@@ -540,6 +540,28 @@ describe('transform (code API)', () => {
     expect(await said(() => api.pack(undefined as never))).toMatch(/^pack\(\) takes one object of fields \(packages, .*\), not nothing$/);
     expect(await said(() => api.run(undefined as never))).toMatch(/^run\(\) takes one object of fields \(pack, packages, .*\), not nothing$/);
     expect(await said(() => api.parseSpec(undefined as never))).toBe("parseSpec: a package spec is a string such as 'mumps@5.5~metis', not nothing");
+    // These failed as TypeErrors, or read a string one character at a time, or took a misspelt option.
+    const type = api.findNodeType('package');
+    const g = fixture();
+    expect(await said(() => api.buildGraph(type, ['mumps'] as never))).toMatch(/^buildGraph: root 0 is the string 'mumps', not a package; resolve names first/);
+    expect(await said(() => api.buildGraph(type, [g.mumps], { maxdepth: 1 } as never))).toMatch(/^buildGraph: unknown field `maxdepth`; did you mean `maxDepth`/);
+    expect(await said(() => api.buildGraph(type, [g.mumps], { maxDepth: -1 }))).toMatch(/^buildGraph: `maxDepth` is -1; give a whole number/);
+    const { graph } = await api.buildGraph(type, [g.mumps], { maxDepth: 1 });
+    expect(api.findBackend('graphviz').render(graph)).toContain('digraph "tsdsl package"'); // options may be left out
+    expect(await said(() => api.shortestPath(type, 'mumps' as never, 'zlib' as never))).toMatch(/^shortestPath: the start is the string 'mumps', not a node; give a package \(getDefaultCollection\(\)\.resolve\('mumps'\)\)/);
+    expect(await said(() => api.getDefaultCollection().resolve(5 as never))).toBe("resolve(): a package spec is a string such as 'mumps@5.5~metis', not 5");
+    expect(await said(() => new api.Lowerer().lower('hwloc' as never))).toMatch(/^Lowerer\.lower\(\): the string 'hwloc' is not a package; resolve it first/);
+    expect(await said(() => api.style(5 as never))).toBe('style() takes the name of a package file, not 5');
+    expect(await said(() => api.run({ packages: ['hwloc'], engine: { name: 'x' } as never }))).toMatch(/^run\(\): `engine` must be an engine name .* or an engine object with a name, available\(\) and run\(\), not \{"name":"x"\}/);
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-api-store-'));
+    const store = api.openStore({ root: dir });
+    try {
+      expect(await said(() => api.closureSizes(store, '/tsdsl/store/x' as never))).toBe("closureSizes() takes an array of store paths, not a string: wrap it, ['/tsdsl/store/x']");
+      expect(await said(() => api.realise(store, new api.Lowerer(), '/tsdsl/store/x.drv' as never))).toBe("realise() takes an array of .drv paths, not a string: wrap it, ['/tsdsl/store/x.drv']");
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts variants in replacement specs', () => {

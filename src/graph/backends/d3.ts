@@ -4,7 +4,7 @@
  * offline, from a cluster's file system, with nothing fetched from the network.
  */
 import type { GraphBackend } from './index.js';
-import { orderedEdges } from './index.js';
+import { DEFAULT_RENDER, orderedEdges } from './index.js';
 import { xmlEscape } from './graphml.js';
 
 const SCRIPT = `
@@ -59,7 +59,7 @@ tick();
 export const d3: GraphBackend = {
   name: 'd3',
   description: 'a self-contained HTML page with an interactive force layout (opens offline)',
-  render(graph, { typeName }) {
+  render(graph, { typeName } = DEFAULT_RENDER) {
     const nodes: unknown[] = [];
     graph.forEachNode((id, a) => nodes.push({ id, label: a.label, kind: a.kind, root: a.root }));
     const edges = orderedEdges(graph).map(([source, target]) => ({ source, target }));

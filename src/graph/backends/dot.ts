@@ -1,6 +1,6 @@
 /** The Graphviz DOT backend (the default), shaped like `guix graph`'s output. */
 import type { GraphBackend } from './index.js';
-import { orderedEdges } from './index.js';
+import { DEFAULT_RENDER, orderedEdges } from './index.js';
 
 /** A DOT double-quoted string. */
 export function dotString(s: string): string {
@@ -13,7 +13,7 @@ const COLOURS = ['dimgrey', 'darkgoldenrod', 'darkviolet', 'peachpuff', 'darkcya
 export const graphviz: GraphBackend = {
   name: 'graphviz',
   description: 'Graphviz DOT, for `dot -Tsvg` (default; also `-b dot`)',
-  render(graph, { typeName }) {
+  render(graph, { typeName } = DEFAULT_RENDER) {
     // No `colorscheme = "svg"` (Guix writes it): Graphviz 2.43 then warns "transparent is not a known
     // color" on every graph, and the colours below are X11 names, Graphviz's default scheme.
     const lines = [`digraph ${dotString(`tsdsl ${typeName}`)} {`];

@@ -1,6 +1,6 @@
 /** GraphML backend, for Gephi, yEd, NetworkX and graph databases. */
 import type { GraphBackend } from './index.js';
-import { orderedEdges } from './index.js';
+import { DEFAULT_RENDER, orderedEdges } from './index.js';
 
 export function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -9,7 +9,7 @@ export function xmlEscape(s: string): string {
 export const graphml: GraphBackend = {
   name: 'graphml',
   description: 'GraphML (XML), for Gephi, yEd and NetworkX',
-  render(graph, { typeName }) {
+  render(graph, { typeName } = DEFAULT_RENDER) {
     const lines = [
       '<?xml version="1.0" encoding="UTF-8"?>',
       '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',

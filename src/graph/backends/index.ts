@@ -18,10 +18,13 @@ export interface RenderOptions {
   readonly typeName: string;
 }
 
+/** The options when none are given: a package graph. */
+export const DEFAULT_RENDER: RenderOptions = { typeName: 'package' };
+
 export interface GraphBackend {
   readonly name: string;
   readonly description: string;
-  render(graph: PackageGraph, options: RenderOptions): string;
+  render(graph: PackageGraph, options?: RenderOptions): string;
 }
 
 export const backends: readonly GraphBackend[] = [graphviz, json, mermaid, graphml, cypher, d3];
