@@ -127,11 +127,35 @@ function targetSpec(text: string, ctx: TransformContext): TargetSpec {
   try {
     meant = ctx.collection.resolve(s);
   } catch (e) {
+    // A package an earlier option put in as an object (`withInput: { zlib: zlibNg }`), which
+    // the collection need not hold, may be named by a later one (`withoutTests: ['zlib-ng']`).
+    const inserted = isTsdslError(e) ? insertedBefore(s.name, ctx) : undefined;
+    if (inserted) {
+      const unknown = Object.keys(s.variants).filter((k) => !(k in inserted.variantDecls));
+      if (unknown.length) throw new TsdslError(`\`${s.name}\` has no variant ${unknown.map((k) => `\`${k}\``).join(', ')}${didYouMean(unknown[0]!, Object.keys(inserted.variantDecls))}`);
+      return { ...s, hidden: false };
+    }
     if (s.version === undefined || !isTsdslError(e) || !madeBefore(s.name, ctx)) throw e;
     // The version may be one an earlier option makes: the variants are still checked.
     meant = ctx.collection.resolve({ ...s, version: undefined, text: s.name });
   }
   return { ...s, hidden: meant.properties['hidden'] === true };
+}
+
+/** Options whose right-hand side puts a package in the graph. */
+const INSERTERS: ReadonlySet<string> = new Set(['with-input', 'with-graft', 'with-c-toolchain']);
+
+/** A package named `name` that an option given before the one being read puts in as an object. */
+function insertedBefore(name: string, ctx: TransformContext): Package | undefined {
+  if (!ctx.objects) return undefined;
+  for (const o of ctx.all.slice(0, ctx.current ?? ctx.all.length)) {
+    if (!INSERTERS.has(o.name)) continue;
+    for (const right of o.value.slice(pairSeparator(o.value) + 1).split(',')) {
+      const p = ctx.objects.get(right.trim());
+      if (p?.name === name) return p;
+    }
+  }
+  return undefined;
 }
 
 /** Whether an option given before the one being read may change the version of `name`. */

@@ -146,6 +146,17 @@ describe('transformation options', () => {
     expect(s2!.inputs[0]!.name).toBe('zlib-ng');
   });
 
+  it('a package an earlier option puts in as an object may be named by a later one', () => {
+    const f = fixture();
+    const zlibNg = dummyPackage({ name: 'zlib-ng', version: '2.0', variants: { compat: false } });
+    const t = transform(f.mumps, { withInput: { zlib: zlibNg }, withoutTests: ['zlib-ng'] }, { collection: f.collection });
+    const put = closure(t, true).find((p) => p.name === 'zlib-ng')!;
+    expect(put.arguments.tests).toBe(false);
+    expect(() => transform(f.mumps, { withInput: { zlib: zlibNg }, withoutTests: ['zlib-ng+compt'] }, { collection: f.collection })).toThrow(/`zlib-ng` has no variant `compt`; did you mean `compat`/);
+    // Named before it is put in: still unknown.
+    expect(() => transform(f.mumps, ['--without-tests=zlib-ng'], { collection: f.collection })).toThrow(/zlib-ng/);
+  });
+
   it('transform() of a list transforms the packages together, as the command line does', () => {
     const f = fixture();
     const [mumps, scotch] = transform([f.mumps, f.scotch], { withoutTests: ['scotch'] }, { collection: f.collection });
