@@ -166,12 +166,15 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
     pos: props[order[firstWrong]!]!.getStart(),
     message: `fields are not in canonical order: \`${should}\` should come before \`${names[firstWrong]!}\` (order: ${FIELD_ORDER.join(', ')})`,
   };
-  // Fields sharing a line with a comment are first put on lines of their own (the next pass
-  // orders them): the comment would otherwise end up before a field moved behind it on that
-  // line (`name: 'a', // note version: '1'`). Lines of fields alone are reordered in place.
+  // In a definition written over several lines, fields sharing a line are first put on lines
+  // of their own (the next pass orders them), so that each field keeps a line and its comment:
+  // reordered in place, a line's fields would be others (`inputs` taking `synopsis`'s place
+  // beside `description`), and a comment would end up before a field moved behind it on that
+  // line (`name: 'a', // note version: '1'`). A definition on one line is reordered in place.
   const shared = props.map((_, i) => i).filter((i) => i > 0 && lineOf(props[i]!.getStart()) === lineOf(props[i - 1]!.getEnd()));
+  const oneLine = lineOf(obj.getStart()) === lineOf(obj.getEnd());
   const commented = shared.length ? commentLines(obj) : new Set<number>();
-  const split = shared.filter((i) => commented.has(lineOf(props[i]!.getStart())));
+  const split = oneLine ? shared.filter((i) => commented.has(lineOf(props[i]!.getStart()))) : shared;
   if (split.length) {
     const firstLine = text.slice(text.lastIndexOf('\n', props[0]!.getStart() - 1) + 1, props[0]!.getStart());
     const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
@@ -227,12 +230,17 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
     return { body: sub(s.start, s.end), trail, sep };
   });
   let out = text.slice(obj.getStart(), slots[0]!.start);
+  const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
   order.forEach((from, i) => {
     const p = pieces[i]!;
     const moved = pieces[from]!;
     // Keep the slot's comma, put the moved field's trailing comment after it.
     const comma = /^\s*,/.exec(p.sep)?.[0] ?? '';
-    out += moved.body + comma + moved.trail + p.sep.slice(comma.length);
+    let rest = p.sep.slice(comma.length);
+    // A line comment moved into a slot with more after it on its line (the last field, before
+    // `}`) would swallow the rest: the line ends after it.
+    if (moved.trail.startsWith('//', moved.trail.search(/\S/)) && !/^[ \t]*\n/.test(rest)) rest = `\n${i + 1 < pieces.length ? `${outer}  ` : outer}${rest.trimStart()}`;
+    out += moved.body + comma + moved.trail + rest;
   });
   out += text.slice(obj.getEnd() - 1, obj.getEnd());
   return { ...problem, text: out };
@@ -311,15 +319,29 @@ export function styleText(file: string, text: string): { text: string; edits: Ar
   const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
   let current = (crlf ? text.replace(/\r\n/g, '\n') : text).slice(bom.length);
   const report: Array<StyleEdit & { line: number; column: number }> = [];
+  let fieldsBefore: string | undefined;
   for (let pass = 0; pass < 10; pass++) {
     const sf = parseFile(file, current);
-    const edits = definitionObjects(sf).flatMap(styleDefinition);
+    const objects = definitionObjects(sf);
+    fieldsBefore ??= fieldsOf(objects);
+    const edits = objects.flatMap(styleDefinition);
     if (!edits.length) break;
     if (pass === 0) for (const e of edits) report.push({ ...e, ...sf.getLineAndColumnAtPos(e.pos) });
     current = applyEdits(current, edits);
   }
   if (!report.length) return { text, edits: report };
+  // Styling moves fields and comments, never adds or drops one: checked on the result, which is
+  // refused (the file left as it is) rather than written with a field lost in a comment.
+  const after = fieldsOf(definitionObjects(parseFile(file, current)));
+  if (after !== fieldsBefore) {
+    throw new TsdslError(`${file}: style would change the fields of a definition (${fieldsBefore} became ${after}), so the file was not changed; this is a bug in tsdsl style: please report it with the file`);
+  }
   return { text: bom + (crlf ? current.replace(/\n/g, '\r\n') : current), edits: report };
+}
+
+/** Each definition's field names, sorted: what styling must keep. */
+function fieldsOf(objects: readonly ObjectLiteralExpression[]): string {
+  return objects.map((o) => `{${o.getProperties().map((p) => propName(p) ?? p.getText()).sort().join(', ')}}`).join(' ');
 }
 
 /** Read and style a file (nothing written). */

@@ -91,10 +91,18 @@ describe('tsdsl style', () => {
     expect(edits.map((e) => [e.line, e.column])).toEqual([[2, 17]]);
     // On the opening line too; the closing brace gets a line of its own.
     expect(styleText('b.ts', "x = definePackage({ version: '1', name: 'b' /* b */ });\n").text).toBe("x = definePackage({\n  name: 'b', /* b */\n  version: '1',\n});\n");
-    // Without a comment, a line of fields is reordered in place, also beside a commented one.
+    // A definition on one line is reordered in place.
     expect(styleText('c.ts', "x = definePackage({ version: '1', name: 'c' });\n").text).toBe("x = definePackage({ name: 'c', version: '1' });\n");
+    // Over several lines, every field gets a line of its own: lines of several fields, reordered
+    // in place, would hold other fields than they did.
     const mixed = "x = definePackage({\n  version: '1', name: 'd', // both\n  buildSystem: gnu, source: null,\n  synopsis: 's', description: 'd.',\n});\n";
-    expect(styleText('d.ts', mixed).text).toBe("x = definePackage({\n  name: 'd', // both\n  version: '1',\n  source: null, buildSystem: gnu,\n  synopsis: 's', description: 'd.',\n});\n");
+    expect(styleText('d.ts', mixed).text).toBe("x = definePackage({\n  name: 'd', // both\n  version: '1',\n  source: null,\n  buildSystem: gnu,\n  synopsis: 's',\n  description: 'd.',\n});\n");
+    // A commented field on a line of its own, moved among lines of several fields (it was put
+    // on one of them, and its comment swallowed the fields after it).
+    const own = "x = definePackage({\n  synopsis: 'P', description: 'P.',\n  buildSystem: trivial, nativeInputs: [bash],\n  name: 'p', // the name\n  version: '1.0',\n});\n";
+    expect(styleText('e.ts', own).text).toBe("x = definePackage({\n  name: 'p', // the name\n  version: '1.0',\n  buildSystem: trivial,\n  nativeInputs: [bash],\n  synopsis: 'P',\n  description: 'P.',\n});\n");
+    // ... and moved to the last field, before a `}` on its line: the brace goes to the next line.
+    expect(styleText('f.ts', "x = definePackage({\n  version: '1', // v\n  name: 'f' });\n").text).toBe("x = definePackage({\n  name: 'f',\n  version: '1' // v\n});\n");
   });
 
   it('a file with CRLF line ends keeps CRLF throughout', () => {
