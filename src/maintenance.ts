@@ -68,7 +68,7 @@ export async function lint(request: LintRequest = {}): Promise<Finding[]> {
         return p;
       })
     : collection.all();
-  return lintPackages(packages, selected, request.onProgress ? { onProgress: request.onProgress } : {});
+  return lintPackages(packages, selected, request.onProgress ? { onProgress: request.onProgress, collection } : { collection });
 }
 
 /** What `style()` did to a file. */

@@ -12,8 +12,10 @@ import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, implicitInputs, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
-import { ancestors, choiceText, fullName, inputLabels, isPackage, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { ancestors, choiceText, fullName, inputLabels, isPackage, isVariantOf, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
+import type { Collection } from '../registry/collection.js';
+import { formatLocation } from '../dsl/location.js';
 import type { SourceIndex } from './positions.js';
 
 /** One problem a checker found. */
@@ -28,6 +30,8 @@ export interface Problem {
 /** What checkers may use beyond the package. */
 export interface LintContext {
   readonly sources: SourceIndex;
+  /** The collection the packages come from, when known: definitions are compared with its others. */
+  readonly collection?: Collection;
   /** The shared lowerer for the derivation checker (created on first use). */
   lowerer(): Promise<Lowerer>;
   /** Hash the local files `p`'s closure refers to (once for the whole run when they all exist). */
@@ -359,6 +363,27 @@ function bagVariables(p: Package): string[] {
   return [...[...seen].map((q) => q.name), ...(inputLabels(p)?.values() ?? [])].map(variableOf);
 }
 
+const definitionsChecker: LintChecker = {
+  name: 'duplicate-definitions',
+  description: 'no other definition of the collection (your files or tsdsl\'s) has the same name and version: a command naming it would take one of them, the one loaded last',
+  network: false,
+  check(p, ctx) {
+    if (!ctx.collection || p.properties['hidden'] === true) return [];
+    // Variants of one definition exported beside it (`mine`, `withVariants(mine, …)`) are one.
+    const same = ctx.collection.versions(p.name).filter((q) => q.version === p.version && q.properties['hidden'] !== true);
+    const others = same.filter((q) => q !== p && !isVariantOf(q, p) && !isVariantOf(p, q)).filter((q, i, all) => !all.slice(0, i).some((r) => isVariantOf(q, r)));
+    if (others.length === 0) return [];
+    const chosen = same[0]!;
+    const taken = chosen === p || isVariantOf(chosen, p) || isVariantOf(p, chosen) ? 'this one' : `the one at ${formatLocation(chosen.location)}`;
+    return [
+      problem(
+        `\`${fullName(p)}\` is also defined at ${others.map((q) => formatLocation(q.location)).join(', ')}; a command naming it takes ${taken}, loaded last. Give one another name or version, or remove one (a package of your own replacing tsdsl's is better made with inherit() under another name, or given with --with-input)`,
+        'name',
+      ),
+    ];
+  },
+};
+
 const duplicateChecker: LintChecker = {
   name: 'duplicate-inputs',
   description: 'no package is listed twice among inputs and propagatedInputs, or twice in nativeInputs, no two inputs share a build variable (foo-bar, foo_bar), and none is named as a variable the build sets (libc, an output)',
@@ -553,6 +578,7 @@ export const checkers: readonly LintChecker[] = [
   nativeChecker,
   flagVariablesChecker,
   duplicateChecker,
+  definitionsChecker,
   variantsChecker,
   derivationChecker,
   formattingChecker,

@@ -6,6 +6,7 @@
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { fullName, type Package } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
+import type { Collection } from '../registry/collection.js';
 import { checkers, type LintChecker, type LintContext } from './checkers.js';
 import { SourceIndex } from './positions.js';
 
@@ -52,7 +53,7 @@ const NOWHERE = { file: '<unknown>', line: 0, column: 0 } as const;
 export async function lintPackages(
   packages: readonly Package[],
   selected: readonly LintChecker[] = checkers.filter((c) => !c.network),
-  options: { onProgress?: (done: number, total: number) => void } = {},
+  options: { onProgress?: (done: number, total: number) => void; collection?: Collection } = {},
 ): Promise<Finding[]> {
   const sources = new SourceIndex();
   let lowerer: Lowerer | undefined;
@@ -62,6 +63,7 @@ export async function lintPackages(
   let listed: Set<Package> | undefined;
   const ctx: LintContext = {
     sources,
+    ...(options.collection ? { collection: options.collection } : {}),
     async lowerer() {
       if (!lowerer) {
         const { Lowerer: L } = await import('../derivation/lower.js');

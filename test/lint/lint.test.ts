@@ -91,6 +91,20 @@ export const badFormat = definePackage({
   homePage: 'https://example.org/',
   license: licenses.expat,
 });
+
+export const badTwice = definePackage({
+  name: 'bad-twice',
+  version: '1.0',
+  buildSystem: trivial,
+  nativeInputs: [bash],
+  arguments: { phases: { build: 'mkdir -p $out' } },
+  synopsis: 'Definitions checker fixture',
+  description: 'Fixture.',
+  homePage: 'https://example.org/',
+  license: licenses.expat,
+});
+
+export const badTwiceAgain = badTwice.with({ synopsis: 'Definitions checker fixture, again' });
 `;
 
 const GOOD = `import { definePackage, licenses, trivial, url } from 'tsdsl';
@@ -132,9 +146,10 @@ describe('tsdsl lint', () => {
   const lines = (out: string) => out.split('\n').filter(Boolean);
 
   it('every checker fires on a crafted bad package, at the field it is about', () => {
-    const names = ['bad-name', 'bad-version', 'bad-meta', 'bad-source', 'bad-inputs', 'bad-derivation', 'bad-format'].map((n) => (n === 'bad-name' ? 'Bad_Name' : n));
+    const names = ['bad-name', 'bad-version', 'bad-meta', 'bad-source', 'bad-inputs', 'bad-derivation', 'bad-format', 'bad-twice'].map((n) => (n === 'bad-name' ? 'Bad_Name' : n));
     const r = run(...names);
-    expect(r.stderr).toBe('');
+    // Naming the package defined twice says so (and which is taken), as any command would.
+    expect(r.stderr).toBe('tsdsl: warning: ambiguous package specification `bad-twice`: `bad-twice@1.0` is defined 2 times (pkgs/bad.ts:87, pkgs/bad.ts:75); choosing the one at pkgs/bad.ts:87, loaded last\n');
     expect(r.code).toBe(1);
     const out = lines(r.stdout);
     const fired = new Set(out.map((l) => l.split(': ')[1]));
@@ -164,6 +179,7 @@ describe('tsdsl lint', () => {
     expect(out.filter((l) => l.includes('flag-variables'))).toHaveLength(3);
     at(54, 'derivation', /bad-derivation@1.0: lowering to a derivation fails/);
     at(67, 'formatting', /`name` should come before `version`.*; run `tsdsl style pkgs\/bad.ts`/);
+    at(87, 'duplicate-definitions', /`bad-twice@1.0` is also defined at pkgs\/bad\.ts:75; a command naming it takes this one, loaded last/);
     // Each line has the documented shape.
     for (const l of out) expect(l).toMatch(/^pkgs\/bad\.ts:\d+:\d+: [a-z-]+: [A-Za-z_-]+@[\w.]+: .+$/);
   });
@@ -339,6 +355,23 @@ describe('unused-variants on a chosen variant', () => {
     const { Lowerer } = await import('../../src/derivation/lower.js');
     const l = new Lowerer('/tsdsl/store');
     expect(l.lower(top).derivation.drv.env['foo_bar']).toBe(l.lower(c!).outputs['out']);
+  });
+
+  it('duplicate-definitions: two definitions of one name and version are each a finding; variants of one definition are not', async () => {
+    const { definePackage, trivial, licenses, withVariants } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const { Collection } = await import('../../src/registry/collection.js');
+    const meta = { version: '1', buildSystem: trivial, synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat };
+    const a = definePackage({ name: 'dupe', ...meta });
+    const b = definePackage({ name: 'dupe', ...meta });
+    const v = definePackage({ name: 'solo', variants: { mpi: false }, ...meta });
+    const c = new Collection([a, b, v, withVariants(v, { mpi: true })]);
+    const only = checkers.filter((x) => x.name === 'duplicate-definitions');
+    const found = await lintPackages(c.all(), only, { collection: c });
+    expect(found.map((f) => f.package)).toEqual(['dupe@1', 'dupe@1']);
+    expect(found[0]!.message).toMatch(/^`dupe@1` is also defined at .*lint\.test\.ts:\d+; a command naming it takes /);
+    // Without the collection (a list of packages alone), nothing to compare with.
+    expect(await lintPackages([a, b], only)).toEqual([]);
   });
 
   it("duplicate-inputs: an input named as a variable the build sets itself (libc, an output) has none of its own", async () => {

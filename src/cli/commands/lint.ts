@@ -54,7 +54,7 @@ export const command: Command = {
     // On a terminal, a redrawn count; otherwise nothing but the findings.
     const tty = (await import('../progress.js')).redraws();
     const onProgress = (done: number, total: number) => process.stderr.write(`\r\x1b[Klinting: ${done}/${total} packages`);
-    const findings = await lintPackages(packages, selected, tty ? { onProgress } : {});
+    const findings = await lintPackages(packages, selected, tty ? { onProgress, collection } : { collection });
     if (tty) process.stderr.write('\r\x1b[K');
     const cwd = process.cwd();
     const show = (f: string) => {
