@@ -152,7 +152,7 @@ export interface Host {
   readonly home: string;
   /** Where per-run scratch directories go. */
   readonly tmpdir: string;
-  /** Long-lived per-user cache (podman storage). */
+  /** Long-lived per-user cache (podman storage): TSDSL_PACK_CACHE when set, as the packs' cache is. */
   readonly cacheDir: string;
 }
 
@@ -170,8 +170,12 @@ export function currentHost(overrides: Partial<Host> = {}): Host {
     user: env['USER'] ?? info?.username ?? `uid${process.getuid?.() ?? 0}`,
     home,
     tmpdir: env['TMPDIR'] ?? tmpdir(),
-    // A relative XDG_CACHE_HOME is ignored, as the XDG specification says (and packCacheDir does).
-    cacheDir: join(env['XDG_CACHE_HOME']?.startsWith('/') ? env['XDG_CACHE_HOME'] : join(home, '.cache'), 'tsdsl'),
+    // The images podman keeps of packs go where the unpacked packs go when TSDSL_PACK_CACHE says
+    // where (so `gc --packs` stays in it). A relative XDG_CACHE_HOME is ignored, as the XDG
+    // specification says (and packCacheDir does).
+    cacheDir: env['TSDSL_PACK_CACHE']?.startsWith('/')
+      ? env['TSDSL_PACK_CACHE']
+      : join(env['XDG_CACHE_HOME']?.startsWith('/') ? env['XDG_CACHE_HOME'] : join(home, '.cache'), 'tsdsl'),
     ...overrides,
   };
 }

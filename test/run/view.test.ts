@@ -293,3 +293,12 @@ describe('small parsers', () => {
     expect(nixBase32(sha1)).toBe('143xibwh31h9bvxzalr0sjvbbvpa6ffs');
   });
 });
+
+describe('the podman storage', () => {
+  it('is in TSDSL_PACK_CACHE when that is set (gc --packs stays in it), else in the user cache', async () => {
+    const { podmanStoragesDir } = await import('../../src/run/podman-storage.js');
+    expect(podmanStoragesDir(currentHost({ env: { HOME: '/home/u', TSDSL_PACK_CACHE: '/scratch/packs' } }))).toBe('/scratch/packs/podman');
+    expect(podmanStoragesDir(currentHost({ env: { HOME: '/home/u' }, home: '/home/u' }))).toBe('/home/u/.cache/tsdsl/podman');
+    expect(podmanStoragesDir(currentHost({ env: { HOME: '/home/u', XDG_CACHE_HOME: '/xdg' } }))).toBe('/xdg/tsdsl/podman');
+  });
+});
