@@ -21,8 +21,8 @@ export const command: Command = {
   details:
     'Runs the checkers over PACKAGE (every package of the collection and -L directories when none is\n' +
     'given) and prints one line per finding: FILE:LINE:COLUMN: CHECKER: PACKAGE: MESSAGE. Exits with 1\n' +
-    'when there are findings, 0 when there are none. Checkers that need the network run only when\n' +
-    'named with -c or when --network is given.',
+    'when there are findings, 0 when there are none, 2 on an error (a package file that did not\n' +
+    'load). Checkers that need the network run only when named with -c or when --network is given.',
   exitOneIsResult: true,
   examples: [
     ['tsdsl lint hwloc', 'every checker on hwloc'],
@@ -68,7 +68,11 @@ export const command: Command = {
     // A package file of TSDSL_PACKAGE_PATH that does not load was a warning above (other
     // commands go on without its packages); a lint of them all fails for it, as CI needs.
     const broken = args.positionals.length ? [] : collection.failedFiles;
-    if (broken.length) err(`tsdsl: error: tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
-    return findings.length || broken.length ? 1 : 0;
+    // An error (exit 2, as for every error of lint's), not a finding: what was not loaded was not checked.
+    if (broken.length) {
+      err(`tsdsl: error: tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning${broken.length === 1 ? '' : 's'} above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
+      return 2;
+    }
+    return findings.length ? 1 : 0;
   },
 };
