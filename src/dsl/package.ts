@@ -261,7 +261,11 @@ export function versionProblem(version: unknown): string | undefined {
 
 /** `version` made fit for a store path (`1:2.3~rc1` → `2.3rc1`, `1.0 beta` → `1.0-beta`), or undefined. */
 export function versionLike(version: string): string | undefined {
-  const fixed = version.replace(/^\d+:/, '').replace(/[^A-Za-z0-9+\-._]+/g, (m, at: number) => (at > 0 && m.trim() === '' ? '-' : ''));
+  // Blanks around it are dropped, blanks inside become `-`.
+  const fixed = version
+    .trim()
+    .replace(/^\d+:/, '')
+    .replace(/[^A-Za-z0-9+\-._]+/g, (m, at: number) => (at > 0 && m.trim() === '' ? '-' : ''));
   return VERSION_RE.test(fixed) ? fixed : undefined;
 }
 // Each output is an environment variable of the build, so its name must be one.

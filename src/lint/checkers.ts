@@ -67,9 +67,11 @@ const versionChecker: LintChecker = {
   network: false,
   check(p) {
     const v = p.version;
-    if (/^v\d/i.test(v)) return [problem(`version \`${v}\` should not start with \`${v[0]}\`; write \`${v.slice(1)}\``, 'version')];
+    // The suggestion fixes every problem at once (`v1.0-` → `1.0`).
+    const fixed = v.replace(/^v(?=\d)/i, '').replace(/[.\-_+~]+$/, '');
+    if (/^v\d/i.test(v)) return [problem(`version \`${v}\` should not start with \`${v[0]}\`; write \`${fixed}\``, 'version')];
     if (!/^\d/.test(v)) return [problem(`version \`${v}\` should start with a digit (the upstream release number, e.g. 2.9.0)`, 'version')];
-    if (/[.\-_+~]$/.test(v)) return [problem(`version \`${v}\` should not end with \`${v.slice(-1)}\``, 'version')];
+    if (/[.\-_+~]$/.test(v)) return [problem(`version \`${v}\` should not end with \`${v.slice(-1)}\`; write \`${fixed}\``, 'version')];
     return [];
   },
 };

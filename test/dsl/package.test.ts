@@ -179,6 +179,8 @@ describe('definePackage', () => {
     expect(errorOf(() => dummyPackage({ name: 'tilde', version: '1.0~rc1' })).message).toMatch(/: version "1\.0~rc1" contains `~`, which a store path name cannot hold \(letters, digits and \+ - \. _ only\); write it as "1\.0rc1"$/);
     expect(errorOf(() => dummyPackage({ name: 'epoch', version: '1:2.3' })).message).toMatch(/contains `:`, .*; write it as "2\.3"$/);
     expect(errorOf(() => dummyPackage({ name: 'spaced', version: '1.0 beta' })).message).toMatch(/contains a space, .*; write it as "1\.0-beta"$/);
+    // A blank at either end is dropped, not made a `-` (which lint would then flag).
+    expect(errorOf(() => dummyPackage({ name: 'trailing', version: '1.0 ' })).message).toMatch(/contains a space, .*; write it as "1\.0"$/);
     // A number has lost its zeros by then (1.0 is 1): it is said to be one.
     expect(errorOf(() => dummyPackage({ name: 'number', version: 1.0 as never })).message).toMatch(/: version 1 is a number, not a string: quote it as written \(`version: '1\.0'`; a number drops zeros, 1\.0 is 1 and 2\.10 is 2\.1\)$/);
   });

@@ -357,6 +357,16 @@ describe('unused-variants on a chosen variant', () => {
     expect(l.lower(top).derivation.drv.env['foo_bar']).toBe(l.lower(c!).outputs['out']);
   });
 
+  it('version: the suggestion fixes every problem of the version at once', async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const meta = { buildSystem: trivial, synopsis: 'V', description: 'V.', homePage: 'https://example.org/', license: licenses.expat };
+    const only = checkers.filter((x) => x.name === 'version');
+    const said = async (version: string) => (await lintPackages([definePackage({ name: 'v', version, ...meta })], only)).map((f) => f.message);
+    expect(await said('v1.0-')).toEqual(['version `v1.0-` should not start with `v`; write `1.0`']);
+    expect(await said('1.0-')).toEqual(['version `1.0-` should not end with `-`; write `1.0`']);
+  });
+
   it('duplicate-definitions: two definitions of one name and version are each a finding; variants of one definition are not', async () => {
     const { definePackage, trivial, licenses, withVariants } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
