@@ -1,12 +1,12 @@
 /**
  * Building a graph: walk a node type from root packages into a graphology directed graph,
  * optionally to a maximum depth, and check it is a DAG (a cycle is an error that prints it).
- * Node ids are `name@version`, made unique when two different objects share a name and
- * version (variants, transformed copies).
+ * Node ids are `name@version` with the variants other than the defaults (`mumps@5.5.1~metis`),
+ * made unique when two different objects share them (transformed copies: `zlib@1.2.13#1`).
  */
 import { CompactGraph } from './compact.js';
 import { TsdslError, checkRequestKeys, didYouMean, shown } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { isPackage, specString, type Package } from '../dsl/package.js';
 import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** Node attributes every backend can rely on. */
@@ -48,7 +48,9 @@ export class NodeIds {
   id(node: GraphNode): string {
     let id = this.ids.get(node);
     if (id !== undefined) return id;
-    const base = isPackage(node) ? `${node.name}@${node.version}` : node.id;
+    // A variant other than the defaults is in its id (`mumps@5.5.1~metis`), so the defaults'
+    // package keeps the plain id whichever is met first (reverse graphs meet variants first).
+    const base = isPackage(node) ? specString(node) : node.id;
     const n = this.taken.get(base) ?? 0;
     this.taken.set(base, n + 1);
     id = n === 0 ? base : `${base}#${n}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineBuildSystem, specString, type Package } from '../../src/dsl/index.js';
+import { defineBuildSystem, specString, withVariants, type Package } from '../../src/dsl/index.js';
 import { buildGraph, findCycle, findNodeType, topologicalOrder } from '../../src/graph/build.js';
 import { bagType, packageType } from '../../src/graph/node-types.js';
 import { shortestPath } from '../../src/graph/path.js';
@@ -21,6 +21,13 @@ describe('graph engine', () => {
     expect(topologicalOrder(graph)[0]).toBe('mumps@5.5.1');
     expect((await buildGraph(packageType, [mumps], { maxDepth: 1 })).graph.order).toBe(4);
     expect((await buildGraph(packageType, [mumps], { maxDepth: 0 })).graph.order).toBe(1);
+  });
+
+  it('names a variant other than the defaults in its id, whichever is met first', async () => {
+    const lib = dummyPackage({ name: 'lib', version: '1', variants: { x: false } });
+    const top = dummyPackage({ name: 'top', version: '1', inputs: [withVariants(lib, { x: true }), lib] });
+    const { graph } = await buildGraph(packageType, [top]);
+    expect(graph.nodes()).toEqual(['top@1', 'lib@1+x', 'lib@1']);
   });
 
   it('distinguishes two objects with the same name and version', async () => {
@@ -68,7 +75,6 @@ describe('graph engine', () => {
     const vx = dummyPackage({ name: 'vx', version: '2' });
     // vlib+xml needs vx; no package of the collection uses that variant: it still depends on vx.
     const vlib = dummyPackage({ name: 'vlib', version: '3', variants: { xml: false, mpi: false }, inputs: (v: { xml: boolean }) => (v.xml ? [vz, vx] : [vz]) } as never);
-    const { withVariants } = await import('../../src/dsl/index.js');
     // A package using vlib+mpi depends on vlib: the variant is a root beside vlib itself.
     const user = dummyPackage({ name: 'vuser', version: '1', inputs: [withVariants(vlib, { mpi: true })] });
     const c = new Collection([vz, vx, vlib, user]);
