@@ -133,7 +133,9 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
           set(spec!, true, `-${c}`);
           continue;
         }
-        const attached = a.slice(j + 1);
+        // `-L=DIR` as `--load-path=DIR` would be: the value is what follows the `=`.
+        if (a.slice(j + 1) === '=') throw new TsdslError(`tsdsl ${command}: -${c}= has an empty value; give one (-${c} ${spec!.arg ?? 'VALUE'})`);
+        const attached = a.slice(j + 1).replace(/^=/, '');
         if (attached) set(spec!, attached, `-${c}`);
         else {
           const v = argv[++i];

@@ -13,7 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TsMorph from 'ts-morph';
 import { TsdslError } from '../errors.js';
-import type { Location } from '../dsl/location.js';
+import { sourceFileOf, type Location } from '../dsl/location.js';
 import { compareNames } from '../compare.js';
 
 type Morph = typeof TsMorph;
@@ -317,7 +317,12 @@ export async function definitionsIn(file: string, name: string): Promise<{ m: Mo
       const init = d.getInitializer();
       if (init && m.Node.isCallExpression(init) && calleeName(init) === 'definePackage') {
         const n = definedName(m, init);
-        if (n === name) throw new TsdslError(`${at(st)}: \`${name}\` is already defined here; use \`tsdsl refresh -u ${name}\` to update it`);
+        if (n === name) {
+          // tsdsl's own package files are loaded always; a directory of one's own, with -L.
+          const own = dirname(sourceFileOf(fileURLToPath(new URL('../../packages/index.js', import.meta.url))));
+          const load = dirname(path) === own ? '' : ` -L ${dirname(file) || '.'}`;
+          throw new TsdslError(`${at(st)}: \`${name}\` is already defined here; use \`tsdsl refresh -u${load} ${name}\` to update it`);
+        }
         if (n !== undefined) defs.push({ name: n, statement: st });
       }
     }

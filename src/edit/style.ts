@@ -330,6 +330,7 @@ export function styleText(file: string, text: string): { text: string; edits: Ar
     current = applyEdits(current, edits);
   }
   if (!report.length) return { text, edits: report };
+  report.sort((a, b) => a.line - b.line || a.column - b.column);
   // Styling moves fields and comments, never adds or drops one: checked on the result, which is
   // refused (the file left as it is) rather than written with a field lost in a comment.
   const after = fieldsOf(definitionObjects(parseFile(file, current)));

@@ -81,6 +81,9 @@ const versionChecker: LintChecker = {
 
 const ARTICLE = /^(a|an|the)\s/i;
 
+/** A text left to be written (`tsdsl import` writes `'TODO'`). */
+const PLACEHOLDER = /^\s*(?:TODO|FIXME|XXX|TBD)\b[^a-z]*$/i;
+
 /**
  * True when a lower-case first word is the package's own (lower-case) name, as in "hwloc
  * provides…" or "libgomp is…" for libgomp1: equal once punctuation and the soname digits go.
@@ -101,6 +104,7 @@ const synopsisChecker: LintChecker = {
     const out: Problem[] = [];
     const add = (m: string) => out.push(problem(m, 'synopsis'));
     if (!s.trim()) return [problem('synopsis is empty; say in a few words what the package is', 'synopsis')];
+    if (PLACEHOLDER.test(s)) return [problem(`synopsis \`${s.trim()}\` is a placeholder; say in a few words what the package is`, 'synopsis')];
     if (s !== s.trim()) add('synopsis has leading or trailing white space');
     const t = s.trim();
     if (ARTICLE.test(t)) add(`synopsis should not start with an article: drop \`${t.split(/\s/)[0]}\``);
@@ -121,6 +125,7 @@ const descriptionChecker: LintChecker = {
     const out: Problem[] = [];
     const add = (m: string) => out.push(problem(m, 'description'));
     if (!d.trim()) return [problem('description is empty; describe what the package does in a few sentences', 'description')];
+    if (PLACEHOLDER.test(d)) return [problem(`description \`${d.trim().slice(0, 40)}\` is a placeholder; describe what the package does in a few sentences`, 'description')];
     if (d !== d.trim()) add('description has leading or trailing white space');
     const t = d.trim();
     const first = t.split(/[\s,.:;]/)[0] ?? '';

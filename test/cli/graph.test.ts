@@ -178,6 +178,9 @@ describe('bad input', () => {
     expect(tsdsl(['graph', 'mumps', '-with-input=scotch=pt-scotch']).stderr).toBe('tsdsl: error: tsdsl graph: `-with-input=scotch=pt-scotch` has one dash; long options take two: `--with-input=scotch=pt-scotch`\n');
     // Even when each letter is a short option (-d -r y-run would write a root named y-run).
     expect(tsdsl(['build', '-dry-run', 'hwloc']).stderr).toBe('tsdsl: error: tsdsl build: `-dry-run` has one dash; long options take two: `--dry-run`\n');
+    // `-t=bag` is `-t bag` (the value was `=bag`); `-t=` has none.
+    expect(tsdsl(['graph', 'mumps', '-t=bag', '-b=json']).code).toBe(0);
+    expect(tsdsl(['graph', 'mumps', '-t=']).stderr).toBe('tsdsl: error: tsdsl graph: -t= has an empty value; give one (-t TYPE)\n');
     expect(tsdsl(['graph', 'mumps', '--tune', 'native']).stderr).toBe('tsdsl: error: `native` after --tune is read as a package, and there is none of that name: --tune takes a value only with `=`; write --tune=native\n');
     // A misspelt package after --tune is that, with its suggestion.
     expect(tsdsl(['graph', '--tune', 'hwlocc']).stderr).toMatch(/unknown package `hwlocc`; did you mean `hwloc`\?/);

@@ -99,7 +99,7 @@ describe('insertDefinition', () => {
       .replace("import { definePackage, gnu, licenses, url } from 'tsdsl';", "import { cmake, definePackage, gnu, licenses, url } from 'tsdsl';\nimport { gfortran } from 'tsdsl/packages';")
       .replace('export const mpfr = definePackage({', `${libxc}\nexport const mpfr = definePackage({`);
     expect(readFileSync(file, 'utf8')).toBe(expected);
-    await expect(insertDefinition(file, 'libxc', libxc, [])).rejects.toThrow(/`libxc` is already defined here; use `tsdsl refresh -u libxc`/);
+    await expect(insertDefinition(file, 'libxc', libxc, [])).rejects.toThrow(/`libxc` is already defined here; use `tsdsl refresh -u -L \/\S+ libxc`/);
   });
 
   it('appends after the last definition when the name sorts last', async () => {

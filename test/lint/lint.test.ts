@@ -367,6 +367,17 @@ describe('unused-variants on a chosen variant', () => {
     expect(await said('1.0-')).toEqual(['version `1.0-` should not end with `-`; write `1.0`']);
   });
 
+  it('synopsis and description: a placeholder (what tsdsl import writes) is a finding', async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const p = definePackage({ name: 'todo', version: '1', buildSystem: trivial, synopsis: 'TODO', description: 'TODO', homePage: 'https://example.org/', license: licenses.expat });
+    const found = await lintPackages([p], checkers.filter((x) => x.name === 'synopsis' || x.name === 'description'));
+    expect(found.map((f) => f.message)).toEqual([
+      'synopsis `TODO` is a placeholder; say in a few words what the package is',
+      'description `TODO` is a placeholder; describe what the package does in a few sentences',
+    ]);
+  });
+
   it('duplicate-definitions: two definitions of one name and version are each a finding; variants of one definition are not', async () => {
     const { definePackage, trivial, licenses, withVariants } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');

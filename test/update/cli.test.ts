@@ -125,7 +125,7 @@ describe('tsdsl import', () => {
     const downloads = mkdtempSync(join(dir, 'downloads-'));
     const r = tsdsl(['import', 'debian', 'hwloc', '--insert', p.file, '-n'], { env: { ...env, TSDSL_DOWNLOAD_CACHE: downloads } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/hpc\.ts:\d+: `hwloc` is already defined here; use `tsdsl refresh -u hwloc` to update it/);
+    expect(r.stderr).toMatch(/hpc\.ts:\d+: `hwloc` is already defined here; use `tsdsl refresh -u -L \S+ hwloc` to update it/);
     expect(readdirSync(downloads).filter((n) => n.includes('hwloc'))).toEqual([]);
   });
 

@@ -73,6 +73,8 @@ export const command: Command = {
     });
     const update = args.values['update'] === true;
     const dryRun = args.values['dry-run'] === true;
+    // Without -u nothing is written anyway: -n alone would read as a choice it is not.
+    if (dryRun && !update) warn('-n/--dry-run means something with -u only (refresh without -u writes nothing already)');
     const work = named.length ? named : candidates(collection.all()).map((pkg) => ({ pkg, version: undefined as string | undefined }));
     let changed = 0;
     let failed = 0;
