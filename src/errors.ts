@@ -115,6 +115,7 @@ export const fieldChecks = {
     'an object of strings',
   ],
   function: [(v) => typeof v === 'function', 'a function'],
+  signal: [(v) => v instanceof AbortSignal, 'an AbortSignal (new AbortController().signal)'],
 } satisfies Record<string, FieldCheck>;
 
 /** Says a value in an error: short JSON for data, the kind of anything else. */

@@ -85,7 +85,7 @@ const BUILD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
   timeoutMs: MILLISECONDS,
   maxSilentMs: MILLISECONDS,
   onEvent: fieldChecks.function,
-  signal: [(v) => v instanceof AbortSignal, 'an AbortSignal (new AbortController().signal)'],
+  signal: fieldChecks.signal,
 };
 
 /** A failed build: the message holds the last lines of its log and the log's path. */

@@ -207,6 +207,7 @@ const PACK_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   onEvent: fieldChecks.function,
   onWarning: fieldChecks.function,
   onProgress: fieldChecks.function,
+  signal: fieldChecks.signal,
 };
 
 async function buildAndPack(request: PackRequest): Promise<PackResult> {

@@ -290,6 +290,7 @@ const RUN_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
     "an engine name ('auto', 'userns', 'proot', …) or an engine object with a name, available() and run()",
   ],
   cacheDir: fieldChecks.text,
+  signal: fieldChecks.signal,
   cores: fieldChecks.count,
   maxJobs: fieldChecks.count,
 };

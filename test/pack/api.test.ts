@@ -46,6 +46,9 @@ describe('pack() and run() requests', () => {
     await expect(bad({ packages: ['hwloc'], imageTag: '' })).rejects.toThrow(/^pack\(\): `imageTag` must be a non-empty string, not ""/);
     await expect(bad({ packages: ['hwloc'], entryPoint: '' })).rejects.toThrow(/`entryPoint` must be a non-empty string/);
     await expect(bad({ packages: ['hwloc'], maxLayers: '3' })).rejects.toThrow(/^pack\(\): `maxLayers` must be a whole number of at least 1, not "3"/);
+    // Said by pack() before lowering (it was said by realise(), after).
+    await expect(bad({ packages: ['hwloc'], signal: 'x' })).rejects.toThrow(/^pack\(\): `signal` must be an AbortSignal/);
+    await expect(run({ pack: 'x.tar.gz', signal: 'x' as never })).rejects.toThrow(/^run\(\): `signal` must be an AbortSignal/);
     await expect(run({ pack: 'x.tar.gz', command: 'lstopo-no-graphics' as never })).rejects.toThrow(/^run\(\): `command` must be an array of strings, the program first .*, not "lstopo-no-graphics"/);
     await expect(run({ pack: 'x.tar.gz', env: { A: 1 } as never })).rejects.toThrow(/^run\(\): `env` must be an object of strings, not \{"A":1\}/);
     // A string where a list goes: `expose.map is not a function` before.
