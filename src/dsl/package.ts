@@ -304,7 +304,7 @@ function describe(x: unknown): string {
   if (x === undefined) return 'undefined';
   if (x === null) return 'null';
   if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
-  if (typeof x === 'object') return Array.isArray(x) ? (x.length ? 'an array' : 'an empty list') : 'an object that is not a package';
+  if (typeof x === 'object') return Array.isArray(x) ? (x.length ? 'an array' : 'an empty list') : 'an object';
   return `${typeof x} ${String(x)}`;
 }
 
@@ -613,7 +613,8 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
         : `buildSystem must be a build system such as gnu, cmake or trivial, not ${describe(spec.buildSystem)}`,
     );
   for (const k of ['synopsis', 'description', 'homePage'] as const) {
-    if (typeof spec[k] !== 'string' && !missingButMisspelt(k)) problems.push(`${k} must be a string, not ${describe(spec[k])}`);
+    if (spec[k] === undefined && !missingButMisspelt(k)) problems.push(`${k} is missing; add ${k}: '…' (${k === 'homePage' ? "the project's web page" : k === 'synopsis' ? 'a few words saying what the package is' : 'a few sentences saying what it does'})`);
+    else if (typeof spec[k] !== 'string' && !missingButMisspelt(k)) problems.push(`${k} must be a string, not ${describe(spec[k])}`);
   }
   if (typeof spec.homePage === 'string' && spec.homePage && !/^https?:\/\/[^\s/]+\.[^\s]*$/.test(spec.homePage))
     problems.push(`homePage \`${spec.homePage}\` is not an http(s) URL`);
@@ -962,6 +963,7 @@ function ownSpec(spec: Record<string, unknown>): PackageSpec<VariantDecls> {
 
 function inheritAt(parent: Package, overrides: Overrides, captured: CapturedLocation, labels = inputLabels(parent)): Package {
   if (!isPackage(parent)) throw notAPackage('inherit', parent);
+  if (!isRecord(overrides)) throw new TsdslError(`inheriting from \`${fullName(parent)}\`: the fields to change are an object, such as { version: '2.0' }, not ${describe(overrides)}`);
   const spec = inheritedSpec(parent, overrides);
   // The heir keeps the parent's variant values (`inherit(withVariants(mumps, { metis: false }), …)`
   // is ~metis, as its inputs are), where it still declares the variant and the value fits.

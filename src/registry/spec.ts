@@ -56,6 +56,7 @@ export function parseSpec(text: string): PackageSpecString {
     const vm = /^@([^+\s]*?)(?=~[A-Za-z]|\+[A-Za-z]|\s|$)/.exec(rest);
     version = vm?.[1] ?? '';
     if (!version) throw new TsdslError(`\`${text}\`: the version after \`@\` is empty; write e.g. ${name}@2 or ${name}@^2.9`);
+    if (version.startsWith('@')) throw new TsdslError(`\`${text}\`: \`@\` is written twice; write ${name}${version}`);
     rest = rest.slice(1 + version.length);
     // A range's further comparators (`hwloc@>=1.11 <2`, quoted as one word) are the version's.
     for (let more = COMPARATOR.exec(rest); more; more = COMPARATOR.exec(rest)) {

@@ -269,6 +269,10 @@ describe('definePackage', () => {
   it('requires a build system and says how to add one', () => {
     const e = errorOf(() => dummyPackage({ buildSystem: undefined as never }));
     expect(e.message).toContain('buildSystem is missing; add e.g. `buildSystem: gnu`');
+    // So for the metadata fields, and for overrides that are not an object.
+    expect(errorOf(() => dummyPackage({ description: undefined as never })).message).toContain("description is missing; add description: '…' (a few sentences saying what it does)");
+    expect(errorOf(() => dummyPackage({ name: 'w' }).with('x' as never)).message).toMatch(/^inheriting from `w@[^`]+`: the fields to change are an object, such as \{ version: '2\.0' \}, not the string "x"$/);
+    expect(errorOf(() => inherit({ name: 'x' } as never, {})).message).toMatch(/^inherit: the first argument is an object, not a package/);
   });
 });
 

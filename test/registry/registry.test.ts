@@ -28,6 +28,7 @@ describe('parseSpec', () => {
     expect(() => parseSpec('my-packages/solver.ts')).toThrow(/\(to load the packages of the file or directory `my-packages\/solver\.ts`, give it to -L: -L my-packages\/solver\.ts NAME\)$/);
     expect(() => parseSpec('@2')).not.toThrow(/-L/);
     expect(() => parseSpec('hwloc@')).toThrow(/the version after `@` is empty/);
+    expect(() => parseSpec('scotch@@7')).toThrow('`scotch@@7`: `@` is written twice; write scotch@7');
     expect(() => parseSpec('scotch+mpi !x')).toThrow(/cannot read `!x`/);
     expect(() => parseSpec('scotch+mpi~mpi')).toThrow(/^`scotch\+mpi~mpi`: variant `mpi` is given twice; give it once$/);
     expect(() => parseSpec('openblas arch=a arch=b')).toThrow(/variant `arch` is given twice/);
