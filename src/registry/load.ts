@@ -25,16 +25,22 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Files of `loadPath` that are pack manifests (`tsdsl pack -m`): their errors say so. */
   manifests?: readonly string[];
+  /**
+   * Where the collection's warnings go (a file of TSDSL_PACKAGE_PATH that does not load, a name
+   * defined twice when it is resolved); default: stderr.
+   */
+  onWarning?: (text: string) => void;
 }
 
 // Every field of LoadOptions, so that a misspelt one is an error (checked by the type).
-const LOAD_OPTION_KEYS = Object.keys({ loadPath: 1, useEnv: 1, noDefault: 1, env: 1, manifests: 1 } satisfies Record<keyof LoadOptions, 1>);
+const LOAD_OPTION_KEYS = Object.keys({ loadPath: 1, useEnv: 1, noDefault: 1, env: 1, manifests: 1, onWarning: 1 } satisfies Record<keyof LoadOptions, 1>);
 const LOAD_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
   loadPath: [(v) => (typeof v === 'string' && v !== '') || fieldChecks.texts[0](v), 'a directory, or an array of directories'],
   useEnv: fieldChecks.boolean,
   noDefault: fieldChecks.boolean,
   env: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object of variables, as process.env'],
   manifests: fieldChecks.texts,
+  onWarning: fieldChecks.function,
 };
 
 let hooksRegistered = false;
@@ -321,6 +327,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   checkRequestKeys(options, LOAD_OPTION_KEYS, 'loadCollection()');
   checkRequestTypes(options, LOAD_OPTION_CHECKS, 'loadCollection()');
   const collection = new Collection();
+  if (options.onWarning) collection.warn = options.onWarning;
   if (!options.noDefault) {
     const ns = (await import('../../packages/index.js')) as Record<string, unknown>;
     collection.addModule(ns);

@@ -366,6 +366,10 @@ export const helper = definePackage({
     writeFileSync(join(dir, 'one.ts'), `import { definePackage, trivial, licenses } from 'tsdsl';\nexport const one = definePackage({ name: 'one', version: '1', buildSystem: trivial, synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`);
     const c = await loadCollection({ loadPath: dir, useEnv: false });
     expect(c.resolve('one').name).toBe('one');
+    // Its warnings go where onWarning says (a stale TSDSL_PACKAGE_PATH entry here).
+    const heard: string[] = [];
+    await loadCollection({ loadPath: dir, env: { TSDSL_PACKAGE_PATH: '/nonexistent-tsdsl-dir' }, noDefault: true, onWarning: (w: string) => heard.push(w) });
+    expect(heard).toEqual(['package directory `/nonexistent-tsdsl-dir` (from TSDSL_PACKAGE_PATH) does not exist; it is left out (remove it from TSDSL_PACKAGE_PATH)']);
     // The loader's hook answers for tsdsl/* in the whole process (a Node process: vitest's own
     // module runner does not go through it): package.json stays importable after loading.
     const script = join(mkdtempSync(join(tmpdir(), 'tsdsl-load-json-')), 'reads-version.mjs');
