@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, appliedOptionsText, directInputs, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, appliedOptionsText, directInputs, notAPackageText, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -483,7 +483,7 @@ export class Lowerer {
 
   /** The derivation that builds `p` (its own build, before any graft). */
   lower(p: Package): LoweredPackage {
-    if (!isPackage(p)) throw new TsdslError(`Lowerer.lower(): ${typeof p === 'string' ? `the string '${p}' is not a package; resolve it first (getDefaultCollection().resolve('${p}')), or use lowerPackages(['${p}'])` : `${shown(p)} is not a package`}`);
+    if (!isPackage(p)) throw new TsdslError(`Lowerer.lower(): the argument is ${notAPackageText(p)}${typeof p === 'string' ? `, or give lowerPackages() the name: lowerPackages(['${p}'])` : ''}`);
     return resultOf(this.lowerEntry(p));
   }
 

@@ -8,7 +8,7 @@
  */
 import { types } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { TsdslError, closest, didYouMean, type FieldCheck } from '../errors.js';
+import { TsdslError, closest, didYouMean, shown, type FieldCheck } from '../errors.js';
 import {
   setByBuild,
   COMMON_ARGUMENT_KEYS,
@@ -186,6 +186,15 @@ export function fullName(p: Package): string {
   return `${p.name}@${p.version}`;
 }
 
+/**
+ * What the code API's errors say of a value given where a package goes: `the string 'mumps', not
+ * a package; resolve it first (…)`, `undefined, not a package`.
+ */
+export function notAPackageText(x: unknown): string {
+  if (typeof x === 'string') return `the string '${x}', not a package; resolve it first (getDefaultCollection().resolve('${x}')) or import it from 'tsdsl/packages'`;
+  return `${shown(x)}, not a package`;
+}
+
 /** `pt-scotch` → `ptScotch`, `hwloc` → `hwloc`: the identifier a definition is exported as. */
 export function identifierFor(name: string): string {
   const id = name.replace(/[^A-Za-z0-9]+([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
@@ -294,9 +303,8 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 /** `inherit: the first argument is undefined, not a package (is it imported? …)`. */
 function notAPackage(who: string, x: unknown): TsdslError {
   return new TsdslError(
-    `${who}: the first argument is ${describe(x)}, not a package` +
-      (x === undefined ? ' (is it imported? a misspelt import, a package used before its definition in the same module, or an import cycle between package modules gives undefined)' : '') +
-      (typeof x === 'string' ? ` (resolve a name first: getDefaultCollection().resolve('${x}'))` : ''),
+    `${who}: the first argument is ${notAPackageText(x)}` +
+      (x === undefined ? ' (is it imported? a misspelt import, a package used before its definition in the same module, or an import cycle between package modules gives undefined)' : ''),
   );
 }
 

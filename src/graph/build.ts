@@ -6,7 +6,7 @@
  */
 import { CompactGraph } from './compact.js';
 import { TsdslError, checkRequestKeys, didYouMean, shown } from '../errors.js';
-import { isPackage, specString, type Package } from '../dsl/package.js';
+import { isPackage, notAPackageText, specString, type Package } from '../dsl/package.js';
 import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** Node attributes every backend can rely on. */
@@ -67,9 +67,7 @@ export async function buildGraph(type: NodeType, packages: readonly Package[], o
   if (!Array.isArray(packages)) throw new TsdslError('buildGraph: the second argument is an array of packages (the roots)');
   packages.forEach((p: unknown, i) => {
     if (isPackage(p)) return;
-    throw new TsdslError(
-      `buildGraph: root ${i} is ${typeof p === 'string' ? `the string '${p}'` : shown(p)}, not a package; ${typeof p === 'string' ? `resolve names first (getDefaultCollection().resolve('${p}')) or import the package from 'tsdsl/packages'` : 'give package objects'}`,
-    );
+    throw new TsdslError(`buildGraph: root ${i} is ${notAPackageText(p)}`);
   });
   checkRequestKeys(options, ['maxDepth', 'ctx'], 'buildGraph');
   if (options.maxDepth !== undefined && !(options.maxDepth === Infinity || (Number.isInteger(options.maxDepth) && options.maxDepth >= 0))) {

@@ -4,7 +4,7 @@
  * the input untouched; names are resolved in the default collection unless another is given.
  */
 import { TsdslError, checkRequestKeys, didYouMean, shown, warnOnStderr } from '../errors.js';
-import { isPackage, specString, type Package } from '../dsl/package.js';
+import { isPackage, notAPackageText, specString, type Package } from '../dsl/package.js';
 import { callerDirectory } from '../dsl/location.js';
 import { Collection } from '../registry/collection.js';
 import * as defaultPackages from '../../packages/index.js';
@@ -147,9 +147,7 @@ export function transform(pkg: Package | readonly Package[], spec: TransformSpec
   list.forEach((p, i) => {
     if (isPackage(p)) return;
     const which = Array.isArray(pkg) ? `the first argument's item ${i}` : 'the first argument';
-    throw new TsdslError(
-      `transform: ${which} is ${typeof p === 'string' ? `the string '${p}'` : shown(p)}, not a package; ${typeof p === 'string' ? `resolve it first (getDefaultCollection().resolve('${p}')) or import it from 'tsdsl/packages'` : 'give a package, or a list of packages'}`,
-    );
+    throw new TsdslError(`transform: ${which} is ${notAPackageText(p)}`);
   });
   checkRequestKeys(options, TRANSFORM_OPTION_KEYS, 'transform');
   if (options.warn !== undefined && typeof options.warn !== 'function') throw new TsdslError(`transform: \`warn\` is ${shown(options.warn)}; give a function taking the warning's text, such as (text) => console.warn(text)`);

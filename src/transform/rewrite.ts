@@ -8,13 +8,13 @@
  */
 import { TsdslError, checkRequestKeys, shown } from '../errors.js';
 import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
-import { derive, fullName, inputLabels, isPackage, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
+import { derive, fullName, inputLabels, isPackage, notAPackageText, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
 
 const MAPPING_OPTION_KEYS = Object.keys({ cut: 1, deep: 1 } satisfies Record<keyof MappingOptions, 1>);
 
 /** A package argument of a mapping, checked (a name or nothing would fail deep inside, blaming another package). */
 function checkPackage(p: unknown, who: string): asserts p is Package {
-  if (!isPackage(p)) throw new TsdslError(`${who}: ${typeof p === 'string' ? `the string '${p}' is not a package; resolve it first (getDefaultCollection().resolve('${p}')) or import it from 'tsdsl/packages'` : `${shown(p)} is not a package`}`);
+  if (!isPackage(p)) throw new TsdslError(`${who} is ${notAPackageText(p)}`);
 }
 
 export interface MappingOptions {
@@ -129,11 +129,11 @@ export function packageMapping(fn: (p: Package, original: Package) => Package, o
   }
 
   const mapping = ((p: Package) => {
-    checkPackage(p, 'packageMapping');
+    checkPackage(p, 'packageMapping: the package to map');
     return visit(p);
   }) as PackageMapping;
   mapping.rebuilt = (p: Package) => {
-    checkPackage(p, 'packageMapping: rebuilt()');
+    checkPackage(p, 'packageMapping: rebuilt()\'s argument');
     return rebuild(p);
   };
   Object.defineProperty(mapping, 'created', { get: () => created });

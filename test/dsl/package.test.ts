@@ -272,7 +272,7 @@ describe('definePackage', () => {
     // So for the metadata fields, and for overrides that are not an object.
     expect(errorOf(() => dummyPackage({ description: undefined as never })).message).toContain("description is missing; add description: '…' (a few sentences saying what it does)");
     expect(errorOf(() => dummyPackage({ name: 'w' }).with('x' as never)).message).toMatch(/^inheriting from `w@[^`]+`: the fields to change are an object, such as \{ version: '2\.0' \}, not the string "x"$/);
-    expect(errorOf(() => inherit({ name: 'x' } as never, {})).message).toMatch(/^inherit: the first argument is an object, not a package/);
+    expect(errorOf(() => inherit({ name: 'x' } as never, {})).message).toMatch(/^inherit: the first argument is \{"name":"x"\}, not a package$/);
   });
 });
 

@@ -83,7 +83,7 @@ describe('packageMapping', () => {
     expect(() => packageMapping(() => undefined as never)(f.mumps)).toThrow(/^packageMapping: the function returned undefined for `\w[\w-]*@[\w.]+`; it must return a package/);
     expect(() => packageMapping((p) => (p === f.zlib ? ('zlib' as never) : p))(f.mumps)).toThrow("packageMapping: the function returned the string 'zlib' for `zlib@1.2.13`; it must return a package");
     expect(() => packageMapping('x' as never)).toThrow(/^packageMapping: the first argument is "x"; give a function/);
-    expect(() => packageMapping((p) => p)('mumps' as never)).toThrow(/^packageMapping: the string 'mumps' is not a package; resolve it first/);
+    expect(() => packageMapping((p) => p)('mumps' as never)).toThrow(/^packageMapping: the package to map is the string 'mumps', not a package; resolve it first/);
     expect(() => packageMapping((p) => p, { deeep: true } as never)).toThrow(/^packageMapping: unknown field `deeep`; did you mean `deep`/);
     expect(() => rewriteInputs({ scotch: f.ptScotch } as never)).toThrow(/^rewriteInputs: the replacements are .*; give a Map from package to package/);
   });
@@ -545,7 +545,7 @@ describe('transform (code API)', () => {
       }
       return 'no error';
     };
-    expect(await said(() => api.withVariants('mumps' as never, {}))).toBe(`withVariants: the first argument is the string "mumps", not a package (resolve a name first: getDefaultCollection().resolve('mumps'))`);
+    expect(await said(() => api.withVariants('mumps' as never, {}))).toBe(`withVariants: the first argument is the string 'mumps', not a package; resolve it first (getDefaultCollection().resolve('mumps')) or import it from 'tsdsl/packages'`);
     expect(await said(() => api.buildGraph('package' as never, []))).toBe("buildGraph: the first argument is a node type, such as findNodeType('package'), not the string 'package'");
     expect(await said(() => api.lint({ packages: 'hwloc' as never }))).toBe("lint(): `packages` is an array of packages or package names: wrap it, ['hwloc']");
     expect(await said(() => api.pack(undefined as never))).toMatch(/^pack\(\) takes one object of fields \(packages, .*\), not nothing$/);
@@ -554,14 +554,14 @@ describe('transform (code API)', () => {
     // These failed as TypeErrors, or read a string one character at a time, or took a misspelt option.
     const type = api.findNodeType('package');
     const g = fixture();
-    expect(await said(() => api.buildGraph(type, ['mumps'] as never))).toMatch(/^buildGraph: root 0 is the string 'mumps', not a package; resolve names first/);
+    expect(await said(() => api.buildGraph(type, ['mumps'] as never))).toMatch(/^buildGraph: root 0 is the string 'mumps', not a package; resolve it first/);
     expect(await said(() => api.buildGraph(type, [g.mumps], { maxdepth: 1 } as never))).toMatch(/^buildGraph: unknown field `maxdepth`; did you mean `maxDepth`/);
     expect(await said(() => api.buildGraph(type, [g.mumps], { maxDepth: -1 }))).toMatch(/^buildGraph: `maxDepth` is -1; give a whole number/);
     const { graph } = await api.buildGraph(type, [g.mumps], { maxDepth: 1 });
     expect(api.findBackend('graphviz').render(graph)).toContain('digraph "tsdsl package"'); // options may be left out
     expect(await said(() => api.shortestPath(type, 'mumps' as never, 'zlib' as never))).toMatch(/^shortestPath: the start is the string 'mumps', not a node; give a package \(getDefaultCollection\(\)\.resolve\('mumps'\)\)/);
     expect(await said(() => api.getDefaultCollection().resolve(5 as never))).toBe("resolve(): a package spec is a string such as 'mumps@5.5~metis', not 5");
-    expect(await said(() => new api.Lowerer().lower('hwloc' as never))).toMatch(/^Lowerer\.lower\(\): the string 'hwloc' is not a package; resolve it first/);
+    expect(await said(() => new api.Lowerer().lower('hwloc' as never))).toMatch(/^Lowerer\.lower\(\): the argument is the string 'hwloc', not a package; resolve it first .*, or give lowerPackages\(\) the name: lowerPackages\(\['hwloc'\]\)$/);
     expect(await said(() => api.style(5 as never))).toBe('style() takes the name of a package file, not 5');
     expect(await said(() => api.run({ packages: ['hwloc'], engine: { name: 'x' } as never }))).toMatch(/^run\(\): `engine` must be an engine name .* or an engine object with a name, available\(\) and run\(\), not \{"name":"x"\}/);
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-api-store-'));
