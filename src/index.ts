@@ -24,7 +24,7 @@ export { lowerPackages, Lowerer, derivationJson, type LoweredPackage, type Lower
 export type { Derivation, DerivationOutput, FinalizedDerivation } from './derivation/aterm.js';
 export type { DerivationTable } from './derivation/table.js';
 export { openStore, type Store, type LocalStore } from './store/store.js';
-export { realise, readLog, type BuildEvent, type BuildOptions } from './build/scheduler.js';
+export { realise, readLog, BuildError, type BuildEvent, type BuildOptions } from './build/scheduler.js';
 export { instantiate } from './derivation/instantiate.js';
 export { runEngines, findEngine, autoEngine, type RunEngine, type RunSpec } from './run/engines.js';
 export { explainEngines, formatExplanation } from './run/diagnose.js';

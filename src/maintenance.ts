@@ -4,7 +4,7 @@
  * imported), and, over a store, `collectGarbage()`, `verifyStore()` (with `repairStore()`) and `closureSizes()` (as
  * `tsdsl gc`, `tsdsl verify` and `tsdsl size`).
  */
-import { checkRequestKeys, shown, TsdslError } from './errors.js';
+import { checkRequestKeys, checkRequestTypes, fieldChecks, shown, TsdslError, type FieldCheck } from './errors.js';
 import { isPackage, type Package } from './dsl/package.js';
 import type { Collection } from './registry/collection.js';
 import type { Finding } from './lint/lint.js';
@@ -31,6 +31,13 @@ export interface LintRequest {
 }
 
 const LINT_REQUEST_KEYS = Object.keys({ packages: 1, collection: 1, checkers: 1, exclude: 1, network: 1, onProgress: 1 } satisfies Record<keyof LintRequest, 1>);
+const LINT_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  checkers: fieldChecks.texts,
+  exclude: fieldChecks.texts,
+  network: fieldChecks.boolean,
+  onProgress: fieldChecks.function,
+  collection: [(v) => typeof v === 'object' && v !== null && typeof (v as Collection).resolve === 'function', 'a Collection (loadCollection())'],
+};
 
 /** The checkers `lint()` can run (`tsdsl lint --list-checkers`); those with `network` run only when asked. */
 export function lintCheckers(): Array<{ name: string; description: string; network: boolean }> {
@@ -40,6 +47,7 @@ export function lintCheckers(): Array<{ name: string; description: string; netwo
 /** Lints packages as `tsdsl lint` does; the findings (file, line, column, checker, message) sorted by place. */
 export async function lint(request: LintRequest = {}): Promise<Finding[]> {
   checkRequestKeys(request, LINT_REQUEST_KEYS, 'lint()');
+  checkRequestTypes(request, LINT_FIELD_CHECKS, 'lint()');
   if (request.packages !== undefined && !Array.isArray(request.packages)) {
     throw new TsdslError(`lint(): \`packages\` is an array of packages or package names${typeof request.packages === 'string' ? `: wrap it, ['${request.packages}']` : ''}`);
   }

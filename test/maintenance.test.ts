@@ -33,6 +33,9 @@ describe('maintenance functions of the API', () => {
     await expect(lint({ exclude: ['nmae'] })).rejects.toThrow(/^lint\(\): `exclude`: unknown lint checker `nmae`/);
     await expect(lint({ checkers: ['name'], exclude: ['name'] })).rejects.toThrow(/^lint\(\): `exclude` excludes every checker `checkers` names \(name\)/);
     await expect(lint({ checker: ['name'] } as never)).rejects.toThrow(/^lint\(\): unknown field `checker`; did you mean `checkers`\?/);
+    // Field types too (a string for the list was a TypeError's text; a string for a switch, taken).
+    await expect(lint({ checkers: 'source' } as never)).rejects.toThrow(/^lint\(\): `checkers` must be an array of strings, not "source"/);
+    await expect(lint({ network: 'yes' } as never)).rejects.toThrow(/^lint\(\): `network` must be true or false, not "yes"/);
   });
 
   it('lint() takes a one-letter package named in its description for the package, as longer names are', async () => {

@@ -151,7 +151,7 @@ export function findCycle(graph: PackageGraph): string[] | undefined {
   return undefined;
 }
 
-/** Node ids in topological order (dependents before dependencies: roots first). */
+/** Node ids in topological order (dependents before dependencies: roots first); a cycle is an error. */
 export function topologicalOrder(graph: PackageGraph): string[] {
   const n = graph.order;
   const indeg = new Int32Array(n);
@@ -161,5 +161,7 @@ export function topologicalOrder(graph: PackageGraph): string[] {
   for (let q = 0; q < queue.length; q++) {
     for (const m of graph.successorsOf(queue[q]!)) if ((indeg[m] = indeg[m]! - 1) === 0) queue.push(m);
   }
+  // Nodes on a cycle never reach in-degree 0: a partial order would look like a whole one.
+  if (queue.length < n) throw new TsdslError(`topologicalOrder: the graph has a cycle (${(findCycle(graph) ?? []).join(' → ')}), so it has no topological order`);
   return queue.map((i) => graph.keyOf(i));
 }

@@ -23,6 +23,7 @@ export function shortestPath(
   label?: string,
 ): GraphNode[] {
   if (typeof (type as Partial<NodeType> | undefined)?.edges !== 'function') throw new TsdslError(`shortestPath: the first argument is a node type, such as findNodeType('package'), not ${shown(type)}`);
+  if (type.needsCollection && !ctx.collection) throw new TsdslError(`shortestPath: a ${type.name} graph searches the collection for dependents: give it, shortestPath(type, from, to, { collection })`);
   checkNode(from, 'the start');
   if (typeof to !== 'function') checkNode(to, 'the end');
   const toLabel = label ?? (typeof to === 'function' ? 'the target' : type.label(to));

@@ -257,6 +257,8 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     const { problems } = checkLinkSpecs(symlinks, request.store?.storeDir ?? (await import('../derivation/hash.js')).storeDirFromEnv());
     if (problems.length) throw packInputError(problems);
   }
+  // A signal aborted already: nothing lowered or written (the request was checked above).
+  if (request.signal?.aborted) throw interruptedError();
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const packages = await requestedPackages(request.packages, request.transformations, request.collection, warn);
   if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');

@@ -22,7 +22,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, normalize, posix, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, warnOnStderr, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, interruptedError, warnOnStderr, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -332,6 +332,8 @@ export async function run(request: RunRequest): Promise<number> {
     ...(request.stdout ? { stdout: request.stdout } : {}),
     ...(request.stderr ? { stderr: request.stderr } : {}),
   };
+  // A signal aborted already: nothing built, unpacked or run (the request was checked above).
+  if (request.signal?.aborted) throw interruptedError();
   return request.pack !== undefined ? runPack(request, request.pack, resolve(here, request.pack), host, cwd, binds, options) : runPackages(request, host, cwd, binds, options);
 }
 

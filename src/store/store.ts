@@ -459,7 +459,13 @@ export class LocalStore implements Store {
   /** `<root>/store`: where items live. */
   readonly storeRoot: string;
   private readonly tmpRoot: string;
-  private readonly db: StoreDb;
+  private readonly openDb: StoreDb;
+
+  /** The database, while the store is open: once closed, a TsdslError, not SQLite's own. */
+  private get db(): StoreDb {
+    if (!this.openDb.db.open) throw new TsdslError(`the store at ${this.root} was closed; open it again with openStore() (or close it only once you are done with it)`);
+    return this.openDb;
+  }
   private readonly locks: LockDirectory;
   private readonly durable: boolean;
   private readonly now: () => number;
@@ -525,11 +531,11 @@ export class LocalStore implements Store {
     const reserved = join(varDir, 'reserved');
     try {
       try {
-        this.db = new StoreDb(dbFile, storeDir, newDatabase);
+        this.openDb = new StoreDb(dbFile, storeDir, newDatabase);
       } catch (e) {
         if (!(options.useReserve && isDiskFull(e) && existsSync(reserved))) throw e;
         rmSync(reserved, { force: true });
-        this.db = new StoreDb(dbFile, storeDir, newDatabase);
+        this.openDb = new StoreDb(dbFile, storeDir, newDatabase);
       }
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
@@ -599,20 +605,20 @@ export class LocalStore implements Store {
 
   /** False once `close()` was called. */
   get isOpen(): boolean {
-    return this.db.db.open;
+    return this.openDb.db.open;
   }
 
   close(): void {
-    if (this.hasTempRoots && this.db.db.open) {
+    if (this.hasTempRoots && this.openDb.db.open) {
       try {
-        this.db.removeTempRoots(this.tempRootOwner);
+        this.openDb.removeTempRoots(this.tempRootOwner);
       } catch {
         // The rows of a dead or closed owner are ignored and purged by the next collection.
       }
       this.tempRooted.clear();
       this.hasTempRoots = false;
     }
-    this.db.close();
+    this.openDb.close();
   }
 
   physicalPath(storePath: string): string {

@@ -757,17 +757,7 @@ export async function applyTransformOptions(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Promise<Package[]> {
-  // The command line's other options come along (and are skipped); a name meant as a
-  // transformation but not one (`--with-latest`, `withLatest`, `with-lates`) is refused.
-  for (const o of ordered) {
-    if (!findTransformation(o.name) && /^(?:-|with|tune)/i.test(o.name)) {
-      const bare = o.name.replace(/^-+/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-      const names = transformations.map((t) => t.name);
-      throw new TsdslError(
-        `applyTransformOptions(): \`${o.name}\` is not a transformation option${findTransformation(bare) ? `; write \`${bare}\`` : didYouMean(bare, names)} (names are the command line's without their dashes: { name: 'with-latest', value: 'hwloc' })`,
-      );
-    }
-  }
+  checkOptionNames(ordered, 'applyTransformOptions()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
   for (const o of all) {
@@ -775,6 +765,22 @@ export async function applyTransformOptions(
     if (t.prepare) await inOption(o, extra.objects, () => t.prepare!(o.value, ctx));
   }
   return applyTransformations(roots, ordered, collection, io, extra);
+}
+
+/**
+ * The command line's other options come along (and are skipped); a name meant as a
+ * transformation but not one (`--with-latest`, `withLatest`, `with-lates`) is refused.
+ */
+function checkOptionNames(ordered: ReadonlyArray<{ name: string }>, who: string): void {
+  for (const o of ordered) {
+    if (!findTransformation(o.name) && /^(?:-|with|tune)/i.test(o.name)) {
+      const bare = o.name.replace(/^-+/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const names = transformations.map((t) => t.name);
+      throw new TsdslError(
+        `${who}: \`${o.name}\` is not a transformation option${findTransformation(bare) ? `; write \`${bare}\`` : didYouMean(bare, names)} (names are the command line's without their dashes: { name: 'with-latest', value: 'hwloc' })`,
+      );
+    }
+  }
 }
 
 /** Synchronous core of applyTransformOptions (the code API uses it directly). */
@@ -785,6 +791,7 @@ export function applyTransformations(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Package[] {
+  checkOptionNames(ordered, 'applyTransformations()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const warn = (text: string) => io.warn(shown(text, extra.objects));
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, warned: new Set(), ...(extra.objects ? { objects: extra.objects } : {}) };

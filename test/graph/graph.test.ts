@@ -51,6 +51,12 @@ describe('graph engine', () => {
     graph.addDirectedEdge('zlib@1.2.13', 'mumps@5.5.1');
     const cycle = findCycle(graph)!;
     expect(cycle[0]).toBe(cycle.at(-1));
+    // No order for it (the nodes on the cycle were left out in silence).
+    expect(() => topologicalOrder(graph)).toThrow(/^topologicalOrder: the graph has a cycle \(.*zlib@1\.2\.13.*\), so it has no topological order$/);
+  });
+
+  it('shortest path in a reverse graph needs the collection, and says so in its own terms', () => {
+    expect(() => shortestPath(findNodeType('reverse-package'), zlib, mumps)).toThrow('shortestPath: a reverse-package graph searches the collection for dependents: give it, shortestPath(type, from, to, { collection })');
   });
 
   it('shortest path, and a clear error when there is none', () => {

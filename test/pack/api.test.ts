@@ -79,6 +79,19 @@ describe('pack() and run() requests', () => {
     }
   });
 
+  it('stop at once on a signal aborted already: nothing lowered or written', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-pack-aborted-'));
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    try {
+      await expect(pack({ packages: ['hwloc'], store, signal: AbortSignal.abort() })).rejects.toThrow(/interrupted/);
+      await expect(run({ packages: ['hwloc'], command: ['true'], store, signal: AbortSignal.abort() })).rejects.toThrow(/interrupted/);
+      expect(store.allValidPaths()).toEqual([]);
+    } finally {
+      store.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('refuse a store that was closed, or is not one, naming it', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tsdsl-pack-closed-'));
     const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });

@@ -85,6 +85,14 @@ async function expectIntact(s: LocalStore, path: string): Promise<void> {
 }
 
 describe('opening', () => {
+  it('a closed store says so, as a TsdslError, not as SQLite', () => {
+    const other = openStore({ root: mkdtempSync(join(tmpdir(), 'tsdsl-closed-')), storeDir: SD, env: {}, durable: false });
+    other.close();
+    expect(other.isOpen).toBe(false);
+    expect(() => other.isValid(`${SD}/00000000000000000000000000000000-x`)).toThrow(/^the store at .* was closed; open it again with openStore\(\)/);
+    other.close(); // closing twice is harmless
+  });
+
   it('finds the root from the environment', () => {
     expect(storeRootFromEnv({ TSDSL_ROOT: '/x/y' })).toBe('/x/y');
     expect(storeRootFromEnv({ XDG_DATA_HOME: '/d' })).toBe('/d/tsdsl');

@@ -157,6 +157,13 @@ describe('transformation options', () => {
     expect(() => transform(f.mumps, ['--without-tests=zlib-ng'], { collection: f.collection })).toThrow(/zlib-ng/);
   });
 
+  it('applyTransformations refuses an option name that is not one, as applyTransformOptions does', () => {
+    const f = fixture();
+    expect(() => applyTransformations([f.mumps], [{ name: 'withInput', value: 'scotch=pt-scotch' }], f.collection, { warn: () => {} })).toThrow(
+      /^applyTransformations\(\): `withInput` is not a transformation option; write `with-input`/,
+    );
+  });
+
   it('transform() of a list transforms the packages together, as the command line does', () => {
     const f = fixture();
     const [mumps, scotch] = transform([f.mumps, f.scotch], { withoutTests: ['scotch'] }, { collection: f.collection });
