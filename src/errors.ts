@@ -116,6 +116,8 @@ export const fieldChecks = {
   ],
   function: [(v) => typeof v === 'function', 'a function'],
   signal: [(v) => v instanceof AbortSignal, 'an AbortSignal (new AbortController().signal)'],
+  // By shape: a collection of another loaded copy of tsdsl is one too.
+  collection: [(v) => typeof v === 'object' && v !== null && typeof (v as { resolve?: unknown }).resolve === 'function', 'a collection (loadCollection(), or getDefaultCollection())'],
 } satisfies Record<string, FieldCheck>;
 
 /** Says a value in an error: short JSON for data, the kind of anything else. */

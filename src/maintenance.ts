@@ -36,7 +36,7 @@ const LINT_FIELD_CHECKS: Readonly<Record<string, FieldCheck>> = {
   exclude: fieldChecks.texts,
   network: fieldChecks.boolean,
   onProgress: fieldChecks.function,
-  collection: [(v) => typeof v === 'object' && v !== null && typeof (v as Collection).resolve === 'function', 'a Collection (loadCollection())'],
+  collection: fieldChecks.collection,
 };
 
 /** The checkers `lint()` can run (`tsdsl lint --list-checkers`); those with `network` run only when asked. */

@@ -1132,7 +1132,7 @@ const LOWER_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = {
   storeDir: fieldChecks.text,
   system: fieldChecks.text,
   lowerer: [(v) => v instanceof Lowerer, 'a Lowerer'],
-  collection: [(v) => typeof v === 'object' && v !== null && typeof (v as Collection).resolve === 'function', 'a collection (loadCollection())'],
+  collection: fieldChecks.collection,
 };
 
 /**

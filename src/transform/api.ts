@@ -3,7 +3,7 @@
  * `transform(mumps, ['--with-input=scotch=pt-scotch'])`. Both return a new package and leave
  * the input untouched; names are resolved in the default collection unless another is given.
  */
-import { TsdslError, checkRequestKeys, didYouMean, shown, warnOnStderr } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, warnOnStderr, type FieldCheck } from '../errors.js';
 import { isPackage, notAPackageText, specString, type Package } from '../dsl/package.js';
 import { callerDirectory } from '../dsl/location.js';
 import { Collection } from '../registry/collection.js';
@@ -46,6 +46,7 @@ export interface TransformOptions {
 
 // Every field of TransformOptions, so that a misspelt one is an error (checked by the type).
 const TRANSFORM_OPTION_KEYS = Object.keys({ collection: 1, warn: 1, cwd: 1 } satisfies Record<keyof TransformOptions, 1>);
+const TRANSFORM_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = { collection: fieldChecks.collection, warn: fieldChecks.function, cwd: fieldChecks.text };
 
 let defaultCollection: Collection | undefined;
 
@@ -150,9 +151,7 @@ export function transform(pkg: Package | readonly Package[], spec: TransformSpec
     throw new TsdslError(`transform: ${which} is ${notAPackageText(p)}`);
   });
   checkRequestKeys(options, TRANSFORM_OPTION_KEYS, 'transform');
-  if (options.warn !== undefined && typeof options.warn !== 'function') throw new TsdslError(`transform: \`warn\` is ${shown(options.warn)}; give a function taking the warning's text, such as (text) => console.warn(text)`);
-  if (options.collection !== undefined && !(options.collection instanceof Collection)) throw new TsdslError(`transform: \`collection\` is ${shown(options.collection)}; give a Collection (loadCollection(), or getDefaultCollection())`);
-  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw new TsdslError(`transform: \`cwd\` is ${shown(options.cwd)}; give a directory name`);
+  checkRequestTypes(options, TRANSFORM_OPTION_CHECKS, 'transform');
   const cwd = options.cwd ?? callerDirectory(transform);
   const { ordered, objects } = orderedTransformations(spec, 'transform');
   const warn = options.warn ?? warnOnStderr;

@@ -526,9 +526,9 @@ describe('transform (code API)', () => {
     expect(() => transform(f.app, { withSource: { scotch: 5 } } as never, c)).toThrow('transform: `withSource.scotch` is 5; give a file name or URL');
     expect(() => transform(f.app, { withInput: { scotch: [f.ptScotch, 5] } } as never, c)).toThrow('transform: `withInput.scotch[1]` is 5; give a package or a package name');
     // The options themselves, checked (they failed later as TypeErrors).
-    expect(() => transform(f.app, ['--without-tests=app'], { ...c, warn: 'yes' } as never)).toThrow(/^transform: `warn` is "yes"; give a function/);
-    expect(() => transform(f.app, ['--without-tests=app'], { collection: 'x' } as never)).toThrow(/^transform: `collection` is "x"; give a Collection/);
-    expect(() => transform(f.app, ['--without-tests=app'], { ...c, cwd: 5 } as never)).toThrow(/^transform: `cwd` is 5; give a directory name$/);
+    expect(() => transform(f.app, ['--without-tests=app'], { ...c, warn: 'yes' } as never)).toThrow(/^transform: `warn` must be a function, not "yes"/);
+    expect(() => transform(f.app, ['--without-tests=app'], { collection: 'x' } as never)).toThrow(/`collection` must be a collection \(loadCollection\(\), or getDefaultCollection\(\)\), not "x"/);
+    expect(() => transform(f.app, ['--without-tests=app'], { ...c, cwd: 5 } as never)).toThrow(/`cwd` must be a non-empty string, not 5$/);
     expect(() => transform('app' as never, ['--without-tests=app'], c)).toThrow(/^transform: the first argument is the string 'app', not a package; resolve it first/);
     expect(() => transform([f.app, undefined] as never, ['--without-tests=app'], c)).toThrow(/^transform: the first argument's item 1 is undefined, not a package/);
     const { lowerPackages } = await import('../../src/derivation/lower.js');
