@@ -99,7 +99,7 @@ export interface RunRequest {
    * rejects with an `interrupted` error.
    */
   readonly signal?: AbortSignal;
-  /** The unpacked-pack cache (default: TSDSL_PACK_CACHE, else ~/.cache/tsdsl/packs). */
+  /** The unpacked-pack cache, which also holds podman's images of packs (default: TSDSL_PACK_CACHE, else ~/.cache/tsdsl/packs and ~/.cache/tsdsl/podman). */
   readonly cacheDir?: string;
   /** The host to probe (tests hide binaries or fake /proc/sys). */
   readonly host?: Host;
@@ -319,7 +319,8 @@ export async function run(request: RunRequest): Promise<number> {
     if (request.pack !== undefined && v !== undefined && v !== false) throw new TsdslError(`run(): \`${k}\` applies with \`packages\`; a pack is run as it was made (drop it, or give packages)`);
   }
   if (request.store !== undefined) (await import('../store/store.js')).checkRequestStore(request.store, 'run()');
-  const host = request.host ?? currentHost();
+  // The pack cache named (`cacheDir`) holds podman's images of packs too, as TSDSL_PACK_CACHE does.
+  const host = request.cacheDir ? { ...(request.host ?? currentHost()), cacheDir: request.cacheDir } : (request.host ?? currentHost());
   // The pack and the binds' sources are the caller's paths, relative to its directory; `cwd` is
   // where the command runs.
   const here = currentDirectory();
