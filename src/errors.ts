@@ -120,12 +120,15 @@ export const fieldChecks = {
   collection: [(v) => typeof v === 'object' && v !== null && typeof (v as { resolve?: unknown }).resolve === 'function', 'a collection (loadCollection(), or getDefaultCollection())'],
 } satisfies Record<string, FieldCheck>;
 
+const UNDEFINED = '@@tsdsl-undefined@@';
+
 /** Says a value in an error: short JSON for data, the kind of anything else. */
 export function shown(v: unknown): string {
   if (typeof v === 'function') return 'a function';
   if (typeof v === 'symbol' || typeof v === 'bigint') return String(v);
   try {
-    const text = JSON.stringify(v);
+    // `[undefined]` as written, not as JSON's `[null]`.
+    const text = JSON.stringify(v, (_, x: unknown) => (x === undefined ? UNDEFINED : x))?.replaceAll(`"${UNDEFINED}"`, 'undefined');
     if (text === undefined) return String(v);
     return text.length > 60 ? `${text.slice(0, 57)}…` : text;
   } catch {

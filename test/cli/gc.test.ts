@@ -290,7 +290,7 @@ describe('tsdsl gc', () => {
     const repaired = run(['verify', '--check-contents', '--repair']);
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(lines(repaired.stdout).filter((l) => l.startsWith('forgotten: '))).toEqual([lib, out].sort().map((p) => `forgotten: ${p}`));
-    expect(repaired.stderr).toMatch(/\nrepaired: forgot 2 items \(2 damaged\); building again makes them at the same paths\n$/);
+    expect(repaired.stderr).toMatch(/\nrepaired: forgot 2 items \(2 missing or damaged\); building again makes them at the same paths\n$/);
     expect(withStore((s) => s.allValidPaths())).toEqual(before.filter((p) => p !== lib && p !== out));
     expect(withStore((s) => existsSync(s.physicalPath(out)))).toBe(false);
     const after = run(['verify', '--check-contents']);

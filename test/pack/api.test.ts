@@ -38,7 +38,7 @@ describe('pack() and run() requests', () => {
     const bad = (request: object) => pack(request as never);
     await expect(bad({})).rejects.toThrow(/^pack\(\): `packages` is missing: give what to pack, e\.g\. \{ packages: \['hwloc'\] \}/);
     await expect(bad({ packages: 'hwloc' })).rejects.toThrow(/^pack\(\): `packages` must be a non-empty array of packages or specs \(\['hwloc'\]\), not "hwloc"/);
-    await expect(bad({ packages: [undefined] })).rejects.toThrow(/`packages` must be .*, not \[null\]/);
+    await expect(bad({ packages: [undefined] })).rejects.toThrow(/`packages` must be .*, not \[undefined\]/);
     await expect(bad({ packages: [42] })).rejects.toThrow(/`packages` must be .*, not \[42\]/);
     await expect(bad({ packages: ['hwloc'], symlinks: '/bin=bin' })).rejects.toThrow(/^pack\(\): `symlinks` must be an array of LINK=TARGET strings .*, not "\/bin=bin"/);
     await expect(bad({ packages: ['hwloc'], symlinks: { '/bin': 42 } })).rejects.toThrow(/`symlinks` must be .*, not \{"\/bin":42\}/);

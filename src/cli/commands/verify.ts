@@ -57,7 +57,7 @@ export const command: Command = {
         const { forgotten, busy } = repairStore(store, problems);
         out(forgotten.map((p) => `forgotten: ${p}\n`).join(''));
         err(
-          `repaired: forgot ${forgotten.length} item${forgotten.length === 1 ? '' : 's'} (${damaged} damaged${forgotten.length > damaged ? `, and ${forgotten.length - damaged} that refer${forgotten.length - damaged === 1 ? 's' : ''} to ${damaged === 1 ? 'it' : 'them'}` : ''}); building again makes them at the same paths` +
+          `repaired: forgot ${forgotten.length} item${forgotten.length === 1 ? '' : 's'} (${damaged} missing or damaged${forgotten.length > damaged ? `, and ${forgotten.length - damaged} that refer${forgotten.length - damaged === 1 ? 's' : ''} to ${damaged === 1 ? 'it' : 'them'}` : ''}); building again makes them at the same paths` +
             (busy.length ? `; ${busy.length} could not be forgotten, being built or added meanwhile (${busy.slice(0, 3).join(', ')}): run again once that is done` : ''),
         );
         if (database) err(databaseAdvice);
