@@ -689,7 +689,11 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   if (problems.length) {
     const loc = resolveLocation(recipe.captured);
     const where = formatLocation(loc);
-    const said = problems.map((p) => withFieldLine(p, loc));
+    // In the order of their lines (those not found on a line last), as an editor shows them.
+    const said = problems
+      .map((p, i) => ({ ...withFieldLine(p, loc), i }))
+      .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.i - b.i)
+      .map((p) => p.text);
     throw new TsdslError(
       said.length === 1
         ? `${label} at ${where}: ${said[0]}`
@@ -1138,12 +1142,19 @@ export function withVariants(p: Package, choice: Readonly<Record<string, Variant
  * definition at `loc` (its name is the evidence: a value may come from elsewhere, but a
  * misspelt key is written there): the definition's line alone leaves the user to look.
  */
-function withFieldLine(problem: string, loc: Location | undefined): string {
+function withFieldLine(problem: string, loc: Location | undefined): { text: string; line?: number } {
   // `unknown field \`sypnosis\``, or a problem that starts with the field it is about (`version 42.1
-  // is a number…`, `inputs[0] is undefined…`, `homePage \`x\` is not…`).
+  // is a number…`, `inputs[0] is undefined…`, `homePage \`x\` is not…`); a phase's, at its line
+  // or else at `arguments`.
   const m = /^(?:unknown field|unknown argument|argument) `([A-Za-z_$][\w$]*)`|^(name|version|source|buildSystem|arguments|inputs|nativeInputs|propagatedInputs|outputs|variants|synopsis|description|homePage|license|properties|replacement)\b/.exec(problem);
+  const phase = /^unknown phase `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
+  if (phase !== undefined) {
+    const at = withFieldLine(`unknown argument \`${phase}\``, loc);
+    const found = at.line !== undefined ? at : withFieldLine('arguments', loc);
+    return found.line === undefined ? { text: problem } : { text: `${problem} (${formatLocation({ file: loc!.file, line: found.line, column: 1 })})`, line: found.line };
+  }
   const field = m?.[1] ?? m?.[2];
-  if (!loc || !field) return problem;
+  if (!loc || !field) return { text: problem };
   const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
   // Within the definition: up to the next top-level statement (an unknown key spread in from
   // elsewhere is not pointed at in the definition that follows).
@@ -1161,8 +1172,8 @@ function withFieldLine(problem: string, loc: Location | undefined): string {
   });
   // A definition that spreads fields in (a helper's `...overrides`) may take the value at fault
   // from there, not from the line written here: only an unknown field is pointed at then.
-  if (found === undefined || (spread && m?.[2] !== undefined)) return problem;
-  return `${problem} (${formatLocation({ file: loc.file, line: found, column: 1 })})`;
+  if (found === undefined || (spread && m?.[2] !== undefined)) return { text: problem };
+  return { text: `${problem} (${formatLocation({ file: loc.file, line: found, column: 1 })})`, line: found };
 }
 
 /**

@@ -265,6 +265,13 @@ export const helper = definePackage({
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain(`package \`y\` at ${bad2}/invalid.ts:3 has 2 problems`);
     expect(r2.stderr).toContain('version 42');
+    // Several problems are listed in the order of their lines, a phase's at its line too.
+    writeFileSync(
+      join(bad2, 'invalid.ts'),
+      'import { definePackage, gnu, licenses } from "tsdsl";\n\nexport const y = definePackage({\n  name: "y",\n  version: "1",\n  buildSystem: gnu,\n  synopsis: 5 as never,\n  description: "D.",\n  homePage: "nope",\n  license: licenses.expat,\n  arguments: { configureFlags: "--x" as never, phases: { buld: "true" } as never },\n  inputs: ["zlib" as never],\n});\n',
+    );
+    const lines = [...tsdsl(['show', '-L', bad2, 'y']).stderr.matchAll(/invalid\.ts:(\d+)\)$/gm)].map((m) => Number(m[1]));
+    expect(lines).toEqual([7, 9, 11, 11, 12]);
     const bad3 = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     writeFileSync(join(bad3, 'throws.ts'), 'import "tsdsl/packages";\nthrow new Error("boom");\n');
     const r3 = tsdsl(['graph', '-L', bad3, 'z']);
