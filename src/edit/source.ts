@@ -105,7 +105,10 @@ function errorsOf(m: Morph, sf: TsMorph.SourceFile): Array<{ key: string; text: 
       const message = m.ts.flattenDiagnosticMessageText(d.compilerObject.messageText, ' ');
       const start = d.getStart();
       const pos = start === undefined ? { line: 1, column: 1 } : sf.getLineAndColumnAtPos(start);
-      return { key: `${d.getCode()} ${message}`, text: `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${message}` };
+      // The line itself: after an edit, its number is the edited text's, which the unchanged file has not.
+      const source = (sf.getFullText().split('\n')[pos.line - 1] ?? '').trim();
+      const shownLine = source.length > 60 ? `${source.slice(0, 57)}…` : source;
+      return { key: `${d.getCode()} ${message}`, text: `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${message}${shownLine ? ` (at \`${shownLine}\`)` : ''}` };
     });
 }
 
@@ -116,7 +119,7 @@ function checkSyntax(m: Morph, sf: TsMorph.SourceFile): void {
   if (!first) return;
   const pos = sf.getLineAndColumnAtPos(first.start);
   throw new TsdslError(
-    `${display(sf.getFilePath())}:${pos.line}:${pos.column}: ${m.ts.flattenDiagnosticMessageText(first.messageText, ' ')}; ` +
+    `${display(sf.getFilePath())}:${pos.line}:${pos.column}: syntax error: ${m.ts.flattenDiagnosticMessageText(first.messageText, ' ').replace(/\.$/, '')}; ` +
       'the file does not parse, so it was not edited (fix it, then run the command again)',
   );
 }
@@ -135,7 +138,7 @@ function checkEdit(m: Morph, sf: TsMorph.SourceFile, original: string, what: str
   const added = after.filter((e) => !before.has(e.key));
   if (added.length === 0) return;
   throw new TsdslError(
-    `${what} would break ${display(sf.getFilePath())}, so it was rolled back (the file is unchanged):\n${added
+    `${what} would break ${display(sf.getFilePath())}, so it was rolled back (the file is unchanged; the lines below are the edited text's):\n${added
       .slice(0, 5)
       .map((e) => `  ${e.text}`)
       .join('\n')}`,

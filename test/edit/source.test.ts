@@ -113,7 +113,7 @@ describe('insertDefinition', () => {
     const file = copy();
     const bad = libxc.replace('buildSystem: cmake', 'buildSystem: nosuchSystem');
     await expect(insertDefinition(file, 'libxc', bad, [{ module: 'tsdsl/packages', names: ['gfortran'] }])).rejects.toThrow(
-      /inserting `libxc` would break .*hpc\.ts, so it was rolled back \(the file is unchanged\):\n {2}.*hpc\.ts:\d+:\d+: Cannot find name 'nosuchSystem'/,
+      /inserting `libxc` would break .*hpc\.ts, so it was rolled back \(the file is unchanged; the lines below are the edited text's\):\n {2}.*hpc\.ts:\d+:\d+: Cannot find name 'nosuchSystem'\.? \(at `buildSystem: nosuchSystem,`\)/,
     );
     expect(readFileSync(file, 'utf8')).toBe(original);
   });
