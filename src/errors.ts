@@ -120,6 +120,24 @@ export const fieldChecks = {
   collection: [(v) => typeof v === 'object' && v !== null && typeof (v as { resolve?: unknown }).resolve === 'function', 'a collection (loadCollection(), or getDefaultCollection())'],
 } satisfies Record<string, FieldCheck>;
 
+/**
+ * Set on a request by the command line. The checks' errors name the command-line flags
+ * (`-S /proc=proc: …`); without this mark, pack() and run() add which request field each flag is.
+ */
+export const FROM_COMMAND_LINE: unique symbol = Symbol('tsdsl from the command line');
+
+/**
+ * An error of an API function's checks, for a caller of the API (a request without
+ * FROM_COMMAND_LINE): the same message, followed by the request fields its flags stand for, when
+ * the message is about the options (`about`); any other error as it is.
+ */
+export function withRequestFields(e: unknown, request: unknown, who: string, about: RegExp, fieldsOfFlags: ReadonlyArray<readonly [RegExp, string]>): unknown {
+  if (!isTsdslError(e) || (request as { [FROM_COMMAND_LINE]?: true } | undefined)?.[FROM_COMMAND_LINE]) return e;
+  const fields = about.test(e.message) ? fieldsOfFlags.filter(([re]) => re.test(e.message)).map(([, said]) => said) : [];
+  if (fields.length === 0) return e;
+  return new TsdslError(`${e.message} (in ${who}'s request, ${fields.join(', ')})`, { cause: e, exitCode: e.exitCode });
+}
+
 const UNDEFINED = '@@tsdsl-undefined@@';
 
 /** Says a value in an error: short JSON for data, the kind of anything else. */

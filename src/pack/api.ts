@@ -6,7 +6,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, isTsdslError, warnOnStderr, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, isTsdslError, warnOnStderr, withRequestFields, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
 import { packageListCheck, type Package } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
@@ -148,11 +148,7 @@ function writeError(e: unknown, output: string): unknown {
   return new TsdslError(`cannot write the pack ${output}: ${why[code]} (${code}); nothing was left there. Free space, or choose another place with -o`, { cause: e });
 }
 
-/**
- * Set on a request by the command line. The checks' errors name the command-line flags
- * (`-S /proc=proc: …`); without this mark, pack() adds which request field each flag is.
- */
-export const FROM_COMMAND_LINE: unique symbol = Symbol('tsdsl pack from the command line');
+export { FROM_COMMAND_LINE } from '../errors.js';
 
 // The flags the checks' errors name, and the request fields they stand for.
 const FIELDS_OF_FLAGS: ReadonlyArray<[RegExp, string]> = [
@@ -166,25 +162,16 @@ const FIELDS_OF_FLAGS: ReadonlyArray<[RegExp, string]> = [
   [/--entry-point\b/, '--entry-point is `entryPoint`'],
 ];
 
-/**
- * An error of pack()'s checks, for a caller of the API: the same message, followed by the
- * request fields its flags stand for. Only messages that are about the options (they start
- * with a flag, or end by pointing at one) are changed; a build's error is left as it is.
- */
-function withRequestFields(e: unknown): unknown {
-  if (!isTsdslError(e)) return e;
-  const aboutOptions = /^(-S|-RR?|-o|--max-layers|--image-tag|--entry-point)\b|^cannot pack -RR|^cannot write .*with -o( FILE)?$/s.test(e.message);
-  const fields = aboutOptions ? FIELDS_OF_FLAGS.filter(([re]) => re.test(e.message)).map(([, said]) => said) : [];
-  if (fields.length === 0) return e;
-  return new TsdslError(`${e.message} (in pack()'s request, ${fields.join(', ')})`, { cause: e, exitCode: e.exitCode });
-}
+// Only messages that are about the options (they start with a flag, or end by pointing at one)
+// are changed; a build's error is left as it is.
+const ABOUT_OPTIONS = /^(-S|-RR?|-o|--max-layers|--image-tag|--entry-point)\b|^cannot pack -RR|^cannot write .*with -o( FILE)?$/s;
 
 /** Build and pack. */
 export async function pack(request: PackRequest): Promise<PackResult> {
   try {
     return await buildAndPack(request);
   } catch (e) {
-    throw (request as { [FROM_COMMAND_LINE]?: true } | undefined)?.[FROM_COMMAND_LINE] ? e : withRequestFields(e);
+    throw withRequestFields(e, request, 'pack()', ABOUT_OPTIONS, FIELDS_OF_FLAGS);
   }
 }
 

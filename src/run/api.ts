@@ -22,7 +22,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, normalize, posix, resolve } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, interruptedError, warnOnStderr, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fieldChecks, interruptedError, warnOnStderr, withRequestFields, type FieldCheck } from '../errors.js';
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
@@ -259,11 +259,6 @@ async function checkAvailable(engine: RunEngine, host: Host): Promise<void> {
   throw new TsdslError(`the ${engine.name} engine cannot run here: ${ok.reason.replace(/\.$/, '')}${others}`);
 }
 
-/**
- * Runs a command from a pack or with packages, through an engine; resolves to its exit status
- * (128+n when killed by signal n). Throws a TsdslError for bad input (no such pack, a corrupt
- * one, an unknown engine, a command not in the pack) and when no engine can run here.
- */
 // Every field of a RunRequest, so that a misspelt one is an error (checked by the type).
 const RUN_REQUEST_KEYS = Object.keys({
   pack: 1, packages: 1, transformations: 1, collection: 1, store: 1, command: 1, engine: 1, container: 1, network: 1, pure: 1,
@@ -299,7 +294,28 @@ function isBindList(v: unknown): boolean {
   return Array.isArray(v) && v.every((b) => typeof b === 'string' || (typeof b === 'object' && b !== null && typeof b.source === 'string' && (b.target === undefined || typeof b.target === 'string')));
 }
 
+// The flags run()'s checks name (the command line's), and the request fields they stand for.
+const FIELDS_OF_FLAGS: ReadonlyArray<[RegExp, string]> = [
+  [/--expose\b/, '--expose is `expose`'],
+  [/--share\b/, '--share is `share`'],
+  [/--preserve\b/, '--preserve is `preserve`'],
+];
+const ABOUT_OPTIONS = /^(--expose|--share|--preserve)\b|the --expose\/--share argument$/;
+
+/**
+ * Runs a command from a pack or with packages, through an engine; resolves to its exit status
+ * (128+n when killed by signal n). Throws a TsdslError for bad input (no such pack, a corrupt
+ * one, an unknown engine, a command not in the pack) and when no engine can run here.
+ */
 export async function run(request: RunRequest): Promise<number> {
+  try {
+    return await checkedRun(request);
+  } catch (e) {
+    throw withRequestFields(e, request, 'run()', ABOUT_OPTIONS, FIELDS_OF_FLAGS);
+  }
+}
+
+async function checkedRun(request: RunRequest): Promise<number> {
   checkRequestKeys(request, RUN_REQUEST_KEYS, 'run()');
   checkRequestTypes(request, RUN_FIELD_CHECKS, 'run()');
   preservePatterns(request.preserve ?? []);

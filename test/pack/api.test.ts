@@ -56,8 +56,10 @@ describe('pack() and run() requests', () => {
     await expect(run({ pack: 'x.tar.gz', share: [42] as never })).rejects.toThrow(/^run\(\): `share` must be an array of host directories .*, not \[42\]/);
     // 'pipee' ran with the terminal; stdout without 'pipe' was ignored.
     await expect(run({ pack: 'x.tar.gz', stdio: 'pipee' as never })).rejects.toThrow(/^run\(\): `stdio` must be 'inherit' or 'pipe', not "pipee"/);
-    // A bad pattern stops run() before anything is built (it was found after the build).
-    await expect(run({ packages: ['hwloc'], preserve: ['(['], command: ['true'] })).rejects.toThrow(/^--preserve=\(\[ is not a valid regular expression/);
+    // A bad pattern stops run() before anything is built (it was found after the build); the
+    // message names the flag, and then the request field it is.
+    await expect(run({ packages: ['hwloc'], preserve: ['(['], command: ['true'] })).rejects.toThrow(/^--preserve=\(\[ is not a valid regular expression.* \(in run\(\)'s request, --preserve is `preserve`\)$/);
+    await expect(run({ packages: ['hwloc'], expose: ['/nonexistent-src=/data'], command: ['true'] })).rejects.toThrow(/^--expose=\/nonexistent-src=\/data: .* does not exist.* \(in run\(\)'s request, --expose is `expose`\)$/);
     await expect(run({ pack: 'x.tar.gz', stdout: process.stdout })).rejects.toThrow(/^run\(\): `stdout` is used with `stdio: 'pipe'` only/);
     await expect(run({ pack: 'x.tar.gz', env: { 'A=B': 'x' } })).rejects.toThrow(/^run\(\): `env` names a variable "A=B", which no environment can hold/);
     await expect(run({ pack: 'x.tar.gz', cwd: '/nonexistent' })).rejects.toThrow(/^run\(\): `cwd` \/nonexistent is not a directory here/);

@@ -60,7 +60,9 @@ export const command: Command = {
     const [pack, ...extra] = args.positionals;
     if (!pack) throw new TsdslError('tsdsl run: no pack given; try `tsdsl run hwloc-tarball-pack.tar.gz -- lstopo-no-graphics`');
     const { run } = await import('../../run/api.js');
+    const { FROM_COMMAND_LINE } = await import('../../errors.js');
     return run({
+      [FROM_COMMAND_LINE]: true,
       pack,
       command: [...extra, ...args.rest],
       engine: ((args.values['engine'] as string | undefined) ?? 'auto') as EngineName, // checked by run()

@@ -55,6 +55,8 @@ export const command: Command = {
       throw new TsdslError(`${(e as Error).message}; if \`${word}\` is the command to run, put it after \`--\` (\`tsdsl shell ${before} -- ${after}\`)`, { cause: e });
     });
     const { run } = await import('../../run/api.js');
+    // The flags as given: run()'s messages name them (a request from code gets its fields said too).
+    const { FROM_COMMAND_LINE } = await import('../../errors.js');
     const reporter = progressReporter();
     let closed = false;
     const close = (): void => {
@@ -63,6 +65,7 @@ export const command: Command = {
     };
     try {
       return await run({
+        [FROM_COMMAND_LINE]: true,
         packages,
         command: args.rest,
         engine: ((args.values['engine'] as string | undefined) ?? 'auto') as EngineName, // checked by run()
