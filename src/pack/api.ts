@@ -47,7 +47,9 @@ export interface PackRequest {
   collection?: Collection;
   /** The store to build into (default: the user's store). */
   store?: LocalStore;
+  /** Builds at once (default 1). */
   maxJobs?: number;
+  /** Cores each build may use (default: every core of this machine, as `tsdsl build` does; realise()'s default is 1). */
   cores?: number;
   onEvent?: (e: BuildEvent) => void;
   /** Warnings (a transformation that matched nothing, a program that needs the host's loader); default: printed on stderr. */

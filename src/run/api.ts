@@ -109,7 +109,9 @@ export interface RunRequest {
   readonly onBuilt?: () => void;
   /** With `packages`: warnings (a transformation that matched nothing, a host-bound binary); default: printed on stderr. */
   readonly onWarning?: (message: string) => void;
+  /** With `packages`: cores each build may use (default: every core of this machine, as `tsdsl shell` does). */
   readonly cores?: number;
+  /** With `packages`: builds at once (default 1). */
   readonly maxJobs?: number;
 }
 
