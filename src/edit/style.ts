@@ -175,9 +175,10 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
   const oneLine = lineOf(obj.getStart()) === lineOf(obj.getEnd());
   const commented = shared.length ? commentLines(obj) : new Set<number>();
   const split = oneLine ? shared.filter((i) => commented.has(lineOf(props[i]!.getStart()))) : shared;
+  // The indentation of the definition's own line.
+  const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
   if (split.length) {
     const firstLine = text.slice(text.lastIndexOf('\n', props[0]!.getStart() - 1) + 1, props[0]!.getStart());
-    const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
     const indent = /^[ \t]*$/.test(firstLine) ? firstLine : `${outer}  `;
     let out = '';
     let last = obj.getStart();
@@ -230,7 +231,6 @@ function orderEdit(obj: ObjectLiteralExpression, sub: (start: number, end: numbe
     return { body: sub(s.start, s.end), trail, sep };
   });
   let out = text.slice(obj.getStart(), slots[0]!.start);
-  const outer = /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', obj.getStart() - 1) + 1))![0];
   order.forEach((from, i) => {
     const p = pieces[i]!;
     const moved = pieces[from]!;
