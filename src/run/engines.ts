@@ -535,6 +535,12 @@ export function resolveInView(root: string, binds: readonly Bind[], path: string
     try {
       st = lstatSync(hp);
     } catch {
+      // A directory on the way to a bind the root lacks (a working directory under /tmp): the
+      // engine makes it as the bind's mount point.
+      if (binds.some((b) => b.target.startsWith(`${next}/`))) {
+        cur = next;
+        continue;
+      }
       return undefined;
     }
     if (st.isSymbolicLink()) {

@@ -86,7 +86,9 @@ function hasSubuids(host: Host): boolean {
 function rootTag(spec: RunSpec): string {
   const h = createHash('sha256');
   const real = realpathSync(spec.root);
-  h.update(real);
+  // The import's form: 2 leaves /tmp out (a tmpfs of the run's own is mounted there), where the
+  // first imports carried the cache's read-only one.
+  h.update(`2\0${real}`);
   const list = (dir: string): void => {
     try {
       for (const name of readdirSync(dir).sort()) {
@@ -165,7 +167,7 @@ async function ensureImage(host: Host, kind: OciKind, c: Cli, spec: RunSpec, hol
   }, FORWARDED_SIGNALS);
   try {
     await new Promise<void>((resolve, reject) => {
-      const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const pack = spawn(tar, ['-C', spec.root, '--numeric-owner', '--exclude=./tmp', '-cf', '-', '.'], { env: { PATH: host.path }, stdio: ['ignore', 'pipe', 'pipe'] });
       const imp = spawn(c.bin, [...c.global, 'import', '-', ref], { env: tmp ? { ...c.env, TMPDIR: tmp } : c.env, stdio: ['pipe', 'ignore', 'pipe'] });
       children.push(pack, imp);
       // Killed with -9, tsdsl leaves podman importing: its directory is kept while podman runs.
@@ -215,6 +217,11 @@ export function ociRunArgs(host: Host, kind: OciKind, spec: RunSpec, image: stri
     args.push(`--user=${host.uid}:${host.gid}`);
   }
   for (const [k, v] of Object.entries(spec.env)) args.push(`--env=${k}=${v}`);
+  // A writable /tmp of the run's own, as compilers, MPI and Python need: a pack unpacked into the
+  // cache is read-only, and its /tmp is left out of the import (podman would give the tmpfs the
+  // mode of the image's directory); a docker-archive's is 1777 already. Not where a bind shows a
+  // host directory there.
+  if (kind === 'podman' && !shares.binds.some((b) => b.target === '/tmp' || b.target === '/')) args.push('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
   for (const b of shares.binds) {
     if (b.source.includes(',') || b.target.includes(',')) throw new TsdslError(`engine ${kind} cannot bind ${b.source}: its --mount syntax does not allow ',' in paths; rename it or use --engine userns`);
     args.push(`--mount=type=bind,source=${b.source},target=${b.target}${b.writable ? '' : ',readonly'}`);

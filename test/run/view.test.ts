@@ -127,6 +127,10 @@ describe('the container view', () => {
     expect(resolveInView(root, [], '/bin/hello')).toBe(join(root, 'tsdsl/store/aaaa-hello-1.0/bin/hello'));
     expect(resolveInView(root, [], '/bin/nope')).toBeUndefined();
     expect(resolveInView(root, [{ source: join(dir, 'share'), target: '/data', writable: false }], '/data/data.txt')).toBe(join(dir, 'share/data.txt'));
+    // A bind below directories the root lacks (a working directory under /tmp/…): the engine
+    // makes them as its mount point, so the path is there (podman refused ./script, exit 127).
+    expect(resolveInView(root, [{ source: join(dir, 'share'), target: '/work/deep/d', writable: true }], '/work/deep/d/data.txt')).toBe(join(dir, 'share/data.txt'));
+    expect(resolveInView(root, [{ source: join(dir, 'share'), target: '/work/deep/d', writable: true }], '/work/other')).toBeUndefined();
   });
 
   it('checkCommand, a script whose #! interpreter is missing there is one sentence, exit 126', () => {
@@ -278,6 +282,12 @@ describe('argv builders', () => {
       'run', '--rm', '-i', '--network=none', '--security-opt=label=disable', '--init', '--user=1001:1001',
       '--env=PATH=/bin', '--env=X=1', `--mount=type=bind,source=${dir},target=${dir}`, `--workdir=${dir}`, '--entrypoint=hello', 'img:1', '-v',
     ]);
+    // podman gets a writable /tmp of the run's own (an imported pack's is left out, its cache read-only),
+    // unless a bind shows a host directory there.
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'] }), 'img:1', false, [])).toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
+    const tmp = mkdtempSync(join(tmpdir(), 'tsdsl-tmp-bind-'));
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], binds: [{ source: tmp, target: '/tmp', writable: true }] }), 'img:1', false, [])).not.toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
+    rmSync(tmp, { recursive: true });
   });
 });
 
