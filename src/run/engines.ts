@@ -488,7 +488,16 @@ export function planShares(spec: RunSpec, host: Host, options: { home?: boolean 
   else if (cwd !== '/' && !resolveInView(spec.root, binds, cwd)) {
     throw new TsdslError(`working directory \`${cwd}\` exists neither on this host nor inside the root ${spec.root}; cd to an existing directory or pass another cwd`);
   }
-  for (const b of spec.binds ?? []) add(b);
+  for (const b of spec.binds ?? []) {
+    add(b);
+    // A bind over a directory holding the working directory would hide it (the command then
+    // starts nowhere: unshare's "cannot chdir"), unless it shows the same host directory there.
+    const target = posix.normalize(b.target);
+    if (cwd.startsWith(`${target}/`) && existsSync(cwd) && posix.join(realpathSafe(b.source), posix.relative(target, cwd)) !== realpathSafe(cwd)) {
+      const flag = b.writable ? '--share' : '--expose';
+      throw new TsdslError(`${flag}=${b.source}=${target} would hide the working directory ${cwd}, which is inside ${target}; run from another directory, or bind at another target (${flag}=${b.source}=/data)`);
+    }
+  }
   return { binds, cwd };
 }
 

@@ -187,6 +187,13 @@ describe('the container view', () => {
   it('planShares, rejects a missing source and a relative target', () => {
     expect(() => planShares(spec({ binds: [{ source: join(dir, 'missing'), target: '/x', writable: false }] }), host)).toThrow(/bind source .*missing.* does not exist/);
     expect(() => planShares(spec({ binds: [{ source: dir, target: 'x', writable: false }] }), host)).toThrow(/not an absolute path/);
+    // A bind over a parent of the working directory would hide it (the engine then failed to chdir),
+    // unless it shows the same host directory.
+    const parent = posix.dirname(dir);
+    expect(() => planShares(spec({ binds: [{ source: join(dir, 'share'), target: parent, writable: true }] }), host)).toThrow(
+      new RegExp(`^--share=.*share=${parent} would hide the working directory ${dir}, which is inside ${parent}; run from another directory`),
+    );
+    expect(() => planShares(spec({ binds: [{ source: parent, target: parent, writable: true }] }), host)).not.toThrow();
   });
 
   it('checkCommand, finds names through PATH and symlinks; a typo is one sentence with a suggestion', () => {
@@ -286,7 +293,7 @@ describe('argv builders', () => {
     // unless a bind shows a host directory there.
     expect(ociRunArgs(host, 'podman', spec({ command: ['hello'] }), 'img:1', false, [])).toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
     const tmp = mkdtempSync(join(tmpdir(), 'tsdsl-tmp-bind-'));
-    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], binds: [{ source: tmp, target: '/tmp', writable: true }] }), 'img:1', false, [])).not.toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], cwd: '/', binds: [{ source: tmp, target: '/tmp', writable: true }] }), 'img:1', false, [])).not.toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
     rmSync(tmp, { recursive: true });
   });
 });
