@@ -40,7 +40,7 @@ import {
 } from './engines.js';
 import { usernsAvailability } from './userns.js';
 import { checkCommandInImage } from './archive-files.js';
-import { holdImage, podmanCli, podmanTempDir, type PodmanCli } from './podman-storage.js';
+import { holdImage, podmanCli, podmanStoragesDir, podmanTempDir, type PodmanCli } from './podman-storage.js';
 import { addDirectoryUser, ownerToken } from '../store/lock.js';
 import { holdSignals, signalExitCode } from '../signals.js';
 
@@ -266,7 +266,7 @@ function ociEngine(host: Host, kind: OciKind): RunEngine {
       if (!r.ok) return { ok: false, reason: `\`podman info\` fails: ${lastLine(r.stderr)}` };
       const [version, runtime] = r.stdout.trim().split(/\s+/);
       const driver = c.global.find((g) => g.startsWith('--storage-driver='))!.slice('--storage-driver='.length);
-      return { ok: true, detail: `Podman ${version}; runtime ${basename(runtime ?? '?')}; ${driver} storage in ${host.cacheDir}` };
+      return { ok: true, detail: `Podman ${version}; runtime ${basename(runtime ?? '?')}; ${driver} storage in ${podmanStoragesDir(host)}` };
     },
 
     accepts(spec: RunSpec): Availability {
