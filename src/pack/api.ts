@@ -114,14 +114,21 @@ function misnamedCompression(output: string, extension: string): string | undefi
   const base = output.slice(0, output.length - suffix.length);
   const actual = endingOf(extension)?.[1];
   // A squashfs image is no tar at all.
-  if (actual === undefined) return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is not a tar archive; name it ${base}${extension}`;
+  if (actual === undefined) return `-o ${output}: the name ends as ${tarKind(named)} would, but the pack is not a tar archive; name it ${base}${extension}`;
   if (ending[1] === actual) return undefined;
-  return `-o ${output}: the name ends as a ${named === 'none' ? 'plain' : named} tar would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
+  return `-o ${output}: the name ends as ${tarKind(named)} would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
 }
 
 /** The default file name of a pack: `hwloc-tarball-pack.tar.gz`. */
+/** `a plain tar`, `an xz tar`, `a gzip tar`. */
+function tarKind(compression: string): string {
+  const word = compression === 'none' ? 'plain' : compression;
+  return `${/^[aeiox]/.test(word) ? 'an' : 'a'} ${word} tar`;
+}
+
 export function defaultPackName(packages: readonly Package[], format: string): string {
-  const names = packages.map((p) => p.name);
+  // A package named twice (`pack zlib zlib`) is named once.
+  const names = [...new Set(packages.map((p) => p.name))];
   return `${names.slice(0, 3).join('-')}${names.length > 3 ? '-etc' : ''}-${format}-pack`;
 }
 

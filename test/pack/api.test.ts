@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/store.js';
-import { FROM_COMMAND_LINE, pack } from '../../src/pack/api.js';
+import { FROM_COMMAND_LINE, defaultPackName, pack } from '../../src/pack/api.js';
 import { run } from '../../src/run/api.js';
 import { requestedPackages } from '../../src/build/profile.js';
 
@@ -79,6 +79,11 @@ describe('pack() and run() requests', () => {
       store.close();
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('name a pack of a package given twice once (zlib-tarball-pack, not zlib-zlib-…)', async () => {
+    const [zlib] = await requestedPackages(['zlib'], undefined, undefined, () => {});
+    expect(defaultPackName([zlib!, zlib!], 'tarball')).toBe('zlib-tarball-pack');
   });
 
   it('stop at once on a signal aborted already: nothing lowered or written', async () => {

@@ -76,6 +76,7 @@ describe.skipIf(!checkSandboxSupport().ok)('tsdsl pack output', () => {
     const r = tsdsl(['pack', 'hwloc', '-C', 'none', '-o', out], { env, timeoutMs: 600_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/-o .*plain\.tar\.gz: the name ends as a gzip tar would, but the pack is not compressed; name it .*plain\.tar, or choose -C gzip/);
+    expect(tsdsl(['pack', 'hwloc', '-C', 'none', '-o', join(dir, 'plain.tar.xz')], { env, timeoutMs: 600_000 }).stderr).toMatch(/the name ends as an xz tar would/);
     const agree = tsdsl(['pack', 'hwloc', '-C', 'xz', '-o', join(dir, 'x.tar.xz')], { env, timeoutMs: 600_000 });
     expect(agree.stderr).not.toMatch(/the name ends/);
     const image = tsdsl(['pack', '-f', 'squashfs', 'hwloc', '-o', join(dir, 'image.tar.gz')], { env, timeoutMs: 600_000 });

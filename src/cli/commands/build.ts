@@ -297,7 +297,12 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
   if (args.values['check']) {
     if (checked.length) err(`checked ${count(checked)}: bit-identical to the outputs in the store`);
     if (fresh.length) err(`not checked, as ${fresh.length === 1 ? 'it was' : 'they were'} not in the store (built now; run --check again to compare): ${fresh.map((r) => lowerer.derivations.get(r)!.name).join(', ')}`);
-  } else if (rounds !== undefined && rounds > 1 && built.length) err(`${count(built)} done ${rounds} times each: bit-identical every time`);
+  } else if (rounds !== undefined && rounds > 1) {
+    // Downloads are fetched once (their hash is checked instead); the builds are repeated.
+    const repeated = built.filter((d) => !downloads.has(d));
+    const fetched = built.length - repeated.length;
+    if (repeated.length) err(`${count(repeated)} done ${rounds} times each: bit-identical every time${fetched ? ` (and ${fetched} download${fetched === 1 ? '' : 's'}, once, checked by hash)` : ''}`);
+  }
 }
 
 /**
