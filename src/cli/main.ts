@@ -93,6 +93,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tsdsl: error: cannot write to standard output: ${e.code ?? e.message}${e.code === 'ENOSPC' ? ' (no space left on the device)' : ''}\n`);
     process.exit(1);
   });
+  // A reader of standard error that stopped (`2>&1 | head -1`) is no reason to stop a build or a
+  // run halfway, leaving its scratch directories: what would have been said is dropped.
+  process.stderr.on('error', () => {});
   // The exit code of an error: 1, or 2 for a command whose exit 1 is a result (lint, search, style).
   let errorCode = 1;
   try {
