@@ -637,21 +637,31 @@ export function checkCommand(spec: RunSpec, shares: Shares, extra: readonly Bind
       { exitCode: 126 },
     );
   };
+  // A file without an execute bit, as a shell says it (exit 126), not as the engine's exec error.
+  const executable = (p: string): boolean => (statSync(p).mode & 0o111) !== 0;
+  const notExecutable = (shown: string): TsdslError =>
+    new TsdslError(`command \`${argv0}\` (${shown}) is not executable (no x permission); chmod +x it, or run it through its interpreter (\`-- sh ${argv0}\`)`, { exitCode: 126 });
   if (argv0.includes('/')) {
     const abs = posix.resolve(shares.cwd, argv0);
     const host = resolveInView(spec.root, view, abs);
     if (!isFile(host)) {
       throw new TsdslError(`command \`${argv0}\` does not exist ${where} (root ${spec.root}); check the path or the pack's contents`, { exitCode: 127 });
     }
+    if (!executable(host!)) throw notExecutable(abs);
     loaderFound(host!, abs);
     return;
   }
   const path = spec.env['PATH'] ?? '/bin:/usr/bin';
+  // As a shell searches: a file that cannot be run is passed over, and said if nothing else is found.
+  let unrunnable: string | undefined;
   for (const dir of path.split(':')) {
     const d = dir === '' ? shares.cwd : posix.resolve(shares.cwd, dir);
     const host = resolveInView(spec.root, view, posix.join(d, argv0));
-    if (isFile(host)) return loaderFound(host!, posix.join(d, argv0));
+    if (!isFile(host)) continue;
+    if (executable(host!)) return loaderFound(host!, posix.join(d, argv0));
+    unrunnable ??= posix.join(d, argv0);
   }
+  if (unrunnable !== undefined) throw notExecutable(unrunnable);
   const names = new Set<string>();
   for (const dir of path.split(':')) {
     const hp = resolveInView(spec.root, view, posix.resolve(shares.cwd, dir || '.'));

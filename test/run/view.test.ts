@@ -213,6 +213,21 @@ describe('the container view', () => {
         expect((e as TsdslError).exitCode).toBe(127);
       }
     }
+    // A file without an execute bit: 126 and what to do, by path or found through PATH.
+    const plain = join(dir, 'not-executable.sh');
+    writeFileSync(plain, 'echo hi\n', { mode: 0o644 });
+    try {
+      const sp = planShares(spec(), host);
+      expect(() => checkCommand(spec({ command: [plain] }), sp)).toThrow(/is not executable \(no x permission\); chmod \+x it/);
+      try {
+        checkCommand(spec({ command: ['not-executable.sh'], env: { PATH: dir } }), sp);
+        expect.unreachable();
+      } catch (e) {
+        expect((e as TsdslError).exitCode).toBe(126);
+      }
+    } finally {
+      rmSync(plain);
+    }
   });
 });
 
