@@ -271,11 +271,12 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     if (availability.get('podman')?.ok) {
       const gz = join(f!.dir, 'fixture-docker.tar.gz');
       execFileSync('sh', ['-c', `gzip -c ${packs['docker']} > ${gz} && chmod a+r ${gz}`]);
-      // A podman storage of its own, where the image is not loaded yet.
-      const xdg = join(f!.dir, 'xdg-gzip');
-      mkdirSync(xdg);
-      chownSync(xdg, user!.uid, user!.gid);
-      const [gzipped] = api([{ pack: gz, engine: 'podman', command: ['fixture', 'true'] }], { XDG_CACHE_HOME: xdg });
+      // A pack cache, and so a podman storage, of its own, where the image is not loaded yet (the
+      // same image already loaded from another compression would run).
+      const fresh = join(f!.dir, 'gzip-cache');
+      mkdirSync(fresh);
+      chownSync(fresh, user!.uid, user!.gid);
+      const [gzipped] = api([{ pack: gz, engine: 'podman', command: ['fixture', 'true'], cacheDir: fresh }]);
       expect(gzipped!.error).toMatch(/fixture-docker\.tar\.gz is a gzip-compressed docker-archive, which podman cannot load .*; run it with another engine \(--engine=userns\), or make the pack with -C xz, -C zstd or -C none$/);
     }
   });
