@@ -234,6 +234,15 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
     expect(missing!.error).toMatch(/--share=\/no\/such\/dir=\/x: `\/no\/such\/dir` does not exist/);
   });
 
+  it.skipIf(!availability.get('podman')?.ok)('podman gives a tarball pack (imported from the read-only cache) a writable /tmp', () => {
+    const [tmp, isolated] = api([
+      { pack: packs['tarball']!, engine: 'podman', command: ['fixture', 'write', '/tmp/by-podman', 'x'] },
+      { pack: packs['tarball']!, engine: 'podman', command: ['fixture', 'write', '/tmp/by-podman', 'x'], container: true },
+    ]);
+    expect(codeOf(tmp!), tmp!.stderr).toBe(0);
+    expect(codeOf(isolated!), isolated!.stderr).toBe(0);
+  });
+
   it('refuses bad requests with one clear sentence', () => {
     const [both, unknown, missing, notInPack, unwritable, procfs, existing] = api([
       { pack: packs['tarball']!, packages: ['hwloc'], command: ['true'] },
