@@ -1097,6 +1097,12 @@ export function inherit(parent: Package, overrides: Overrides): Package {
   return inheritAt(parent, overrides, captureLocation(inherit));
 }
 
+/** Refuses a variant choice `p` does not declare, or a value its variant does not take (what withVariants checks first). */
+export function checkVariants(p: Package, choice: Readonly<Record<string, unknown>>): void {
+  const problems = checkVariantChoice(p.name, p.variantDecls, choice);
+  if (problems.length) throw new TsdslError(problems.join('; '));
+}
+
 /**
  * The same package with other variant values (`scotch+mpi`). Memoized: the same choice gives
  * the same object, so graphs stay DAGs and derivations are computed once.
@@ -1104,8 +1110,7 @@ export function inherit(parent: Package, overrides: Overrides): Package {
 export function withVariants(p: Package, choice: Readonly<Record<string, VariantValue>>): Package {
   if (!isPackage(p)) throw notAPackage('withVariants', p);
   if (typeof choice !== 'object' || choice === null || Array.isArray(choice)) throw new TsdslError(`withVariants(${p.name}, …): the variants are ${describe(choice)}; give an object such as { mpi: true }`);
-  const problems = checkVariantChoice(p.name, p.variantDecls, choice);
-  if (problems.length) throw new TsdslError(problems.join('; '));
+  checkVariants(p, choice);
   const full = { ...p.variants, ...choice };
   if (Object.entries(full).every(([k, v]) => p.variants[k] === v)) return p;
   const recipe = recipeOf(p);

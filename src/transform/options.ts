@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
+import { checkVariants, choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -131,8 +131,7 @@ function targetSpec(text: string, ctx: TransformContext): TargetSpec {
     // the collection need not hold, may be named by a later one (`withoutTests: ['zlib-ng']`).
     const inserted = isTsdslError(e) ? insertedBefore(s.name, ctx) : undefined;
     if (inserted) {
-      const unknown = Object.keys(s.variants).filter((k) => !(k in inserted.variantDecls));
-      if (unknown.length) throw new TsdslError(`\`${s.name}\` has no variant ${unknown.map((k) => `\`${k}\``).join(', ')}${didYouMean(unknown[0]!, Object.keys(inserted.variantDecls))}`);
+      checkVariants(inserted, s.variants);
       return { ...s, hidden: false };
     }
     if (s.version === undefined || !isTsdslError(e) || !madeBefore(s.name, ctx)) throw e;
