@@ -8,7 +8,7 @@
  * `debianBinary`, which need nothing, live here.
  */
 import type { Package } from './package.js';
-import { TsdslError, didYouMean } from '../errors.js';
+import { TsdslError, checkRequestKeys } from '../errors.js';
 import { isPackage } from './brand.js';
 
 export const BUILD_SYSTEM_BRAND: unique symbol = Symbol.for('tsdsl.build-system') as never;
@@ -184,13 +184,9 @@ const BUILD_SYSTEM_KEYS = Object.keys({ name: 1, description: 1, phases: 1, argu
 
 /** defineBuildSystem's fields, checked as definePackage checks its own: a misspelt one is an error, not dropped. */
 function checkBuildSystemSpec(spec: BuildSystemSpec): void {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    throw new TsdslError(`defineBuildSystem takes one object of fields (${BUILD_SYSTEM_KEYS.join(', ')}), not ${valueText(spec)}`);
-  }
-  const who = typeof spec.name === 'string' && spec.name !== '' ? `build system \`${spec.name}\`` : 'defineBuildSystem';
-  for (const k of Object.keys(spec)) {
-    if (!BUILD_SYSTEM_KEYS.includes(k)) throw new TsdslError(`${who}: unknown field \`${k}\`${didYouMean(k, BUILD_SYSTEM_KEYS)} (the fields: ${BUILD_SYSTEM_KEYS.join(', ')})`);
-  }
+  const name = (spec as Partial<BuildSystemSpec> | undefined)?.name;
+  const who = typeof name === 'string' && name !== '' ? `build system \`${name}\`` : 'defineBuildSystem';
+  checkRequestKeys(spec, BUILD_SYSTEM_KEYS, who);
   if (typeof spec.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(spec.name)) {
     throw new TsdslError(`${who}: name is ${valueText(spec.name)}; give a lower-case name such as 'gnu' or 'my-build' (letters, digits and dashes)`);
   }

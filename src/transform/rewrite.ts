@@ -6,11 +6,12 @@
  * very same object. `cut(p)` stops the descent at `p`; `deep` also rewrites the build
  * systems' implicit inputs (toolchain, make, …). Every transformation option is built on it.
  */
-import { TsdslError, checkRequestKeys, shown } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { defineBuildSystem, type BuildSystem } from '../dsl/build-systems.js';
 import { derive, fullName, inputLabels, isPackage, notAPackageText, setInputLabels, type Overrides, type Package } from '../dsl/package.js';
 
 const MAPPING_OPTION_KEYS = Object.keys({ cut: 1, deep: 1 } satisfies Record<keyof MappingOptions, 1>);
+const MAPPING_OPTION_CHECKS: Readonly<Record<string, FieldCheck>> = { cut: fieldChecks.function, deep: fieldChecks.boolean };
 
 /** A package argument of a mapping, checked (a name or nothing would fail deep inside, blaming another package). */
 function checkPackage(p: unknown, who: string): asserts p is Package {
@@ -43,8 +44,7 @@ export interface PackageMapping {
 export function packageMapping(fn: (p: Package, original: Package) => Package, options: MappingOptions = {}): PackageMapping {
   if (typeof fn !== 'function') throw new TsdslError(`packageMapping: the first argument is ${shown(fn)}; give a function from a package to the package to put in its place, such as (p) => (p.name === 'zlib' ? zlibNg : p)`);
   checkRequestKeys(options, MAPPING_OPTION_KEYS, 'packageMapping');
-  if (options.cut !== undefined && typeof options.cut !== 'function') throw new TsdslError(`packageMapping: \`cut\` is ${shown(options.cut)}; give a function of a package saying whether not to descend into it`);
-  if (options.deep !== undefined && typeof options.deep !== 'boolean') throw new TsdslError(`packageMapping: \`deep\` is ${shown(options.deep)}; give true or false`);
+  checkRequestTypes(options, MAPPING_OPTION_CHECKS, 'packageMapping');
   const memo = new Map<Package, Package>();
   const rebuiltMemo = new Map<Package, Package>();
   const bsMemo = new Map<BuildSystem, BuildSystem>();
