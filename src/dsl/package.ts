@@ -1153,13 +1153,19 @@ function withFieldLine(problem: string, loc: Location | undefined): { text: stri
   // or else at `arguments`.
   const m = /^(?:unknown field|unknown argument|argument) `([A-Za-z_$][\w$]*)`|^(name|version|source|buildSystem|arguments|inputs|nativeInputs|propagatedInputs|outputs|variants|synopsis|description|homePage|license|properties|replacement)\b/.exec(problem);
   const phase = /^unknown phase `([A-Za-z_$][\w$]*)`/.exec(problem)?.[1];
-  if (phase !== undefined) {
-    const at = withFieldLine(`unknown argument \`${phase}\``, loc);
-    const found = at.line !== undefined ? at : withFieldLine('arguments', loc);
-    return found.line === undefined ? { text: problem } : { text: `${problem} (${formatLocation({ file: loc!.file, line: found.line, column: 1 })})`, line: found.line };
-  }
-  const field = m?.[1] ?? m?.[2];
-  if (!loc || !field) return { text: problem };
+  if (!loc) return { text: problem };
+  let line: number | undefined;
+  if (phase !== undefined) line = fieldLine(phase, loc, false) ?? fieldLine('arguments', loc, true);
+  else if (m) line = fieldLine((m[1] ?? m[2])!, loc, m[2] !== undefined);
+  return line === undefined ? { text: problem } : { text: `${problem} (${formatLocation({ file: loc.file, line, column: 1 })})`, line };
+}
+
+/**
+ * The line `field:` is written on below the definition at `loc`, if any. A definition that
+ * spreads fields in (a helper's `...overrides`) may take a value from there, not from the line
+ * written here: a field the definition has (`known`, not a misspelt one) is not pointed at then.
+ */
+function fieldLine(field: string, loc: Location, known: boolean): number | undefined {
   const re = new RegExp(`^\\s*['"]?${field.replace(/\$/g, '\\$')}['"]?\\s*:`);
   // Within the definition: up to the next top-level statement (an unknown key spread in from
   // elsewhere is not pointed at in the definition that follows).
@@ -1175,10 +1181,7 @@ function withFieldLine(problem: string, loc: Location | undefined): { text: stri
     if (found === undefined && n > loc.line && re.test(l)) found = n;
     return false;
   });
-  // A definition that spreads fields in (a helper's `...overrides`) may take the value at fault
-  // from there, not from the line written here: only an unknown field is pointed at then.
-  if (found === undefined || (spread && m?.[2] !== undefined)) return { text: problem };
-  return { text: `${problem} (${formatLocation({ file: loc.file, line: found, column: 1 })})`, line: found };
+  return spread && known ? undefined : found;
 }
 
 /**
