@@ -82,7 +82,7 @@ export function didYouMean(wanted: string, candidates: Iterable<string>, show: (
 }
 
 /** Refuses an argument that is not an array of strings (a string alone would be read one character at a time). */
-export function checkStringList(v: unknown, who: string, what: string): void {
+export function checkStringList(v: unknown, who: string, what: string): asserts v is readonly string[] {
   if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return;
   throw new TsdslError(`${who} takes an array of ${what}${typeof v === 'string' ? `, not a string: wrap it, ['${v}']` : `, not ${shown(v)}`}`);
 }

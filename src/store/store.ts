@@ -80,7 +80,7 @@ import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/h
 import { StoreDb } from './db.js';
 import type { NewPathInfo, PathInfo } from './db.js';
 import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
-import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, fieldChecks, shown, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
 import { syncFileSystem, syncWorkerScript } from './sync.js';
 import { deleteTree, makeDirectories } from './tree.js';
@@ -218,6 +218,17 @@ export interface OpenStoreOptions {
 const RESERVED_BYTES = 1 << 20;
 
 const OPEN_STORE_KEYS = Object.keys({ root: 1, storeDir: 1, env: 1, durable: 1, now: 1, existing: 1, useReserve: 1 } satisfies Record<keyof OpenStoreOptions, 1>);
+const ADD_PATH_KEYS = Object.keys({ method: 1, references: 1 } satisfies Record<keyof AddPathOptions, 1>);
+const ADD_PATH_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  method: [(v) => v === 'flat' || v === 'recursive', "'flat' or 'recursive'"],
+  references: fieldChecks.texts,
+};
+const REGISTER_KEYS = Object.keys({ references: 1, referenceCandidates: 1, deriver: 1, fixed: 1, lock: 1 } satisfies Record<keyof RegisterOptions, 1>);
+const REGISTER_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  references: fieldChecks.texts,
+  referenceCandidates: fieldChecks.texts,
+  deriver: fieldChecks.text,
+};
 const OPEN_STORE_CHECKS: Readonly<Record<string, FieldCheck>> = {
   root: fieldChecks.text,
   storeDir: fieldChecks.text,
@@ -463,8 +474,12 @@ export class LocalStore implements Store {
 
   /** The database, while the store is open: once closed, a TsdslError, not SQLite's own. */
   private get db(): StoreDb {
-    if (!this.openDb.db.open) throw new TsdslError(`the store at ${this.root} was closed; open it again with openStore() (or close it only once you are done with it)`);
+    this.requireOpen();
     return this.openDb;
+  }
+
+  private requireOpen(): void {
+    if (!this.openDb.db.open) throw new TsdslError(`the store at ${this.root} was closed; open it again with openStore() (or close it only once you are done with it)`);
   }
   private readonly locks: LockDirectory;
   private readonly durable: boolean;
@@ -630,6 +645,7 @@ export class LocalStore implements Store {
     return this.db.isValid(path);
   }
   validAmong(paths: readonly string[]): Set<string> {
+    checkStringList(paths, 'validAmong()', 'store paths');
     return this.db.validAmong(paths);
   }
 
@@ -657,6 +673,7 @@ export class LocalStore implements Store {
   }
 
   queryRequisites(paths: readonly string[]): string[] {
+    checkStringList(paths, 'queryRequisites()', 'store paths');
     for (const p of paths) this.requireValid(p, 'path');
     return this.db.requisites(paths);
   }
@@ -671,9 +688,30 @@ export class LocalStore implements Store {
   }
 
   makeTempDir(label = 'build'): string {
+    this.requireOpen();
+    checkRequestTypes({ label }, { label: fieldChecks.text }, 'makeTempDir()');
     const path = this.tempName(label);
     mkdirSync(path, { mode: 0o755 });
     return path;
+  }
+
+  /**
+   * Refuses to add a directory that holds this store's root: copying it would copy the copy
+   * being made (in the store's temporary directory) until names grew too long.
+   */
+  private refuseHoldingStore(srcPath: string): void {
+    const real = (p: string): string => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    };
+    const src = real(srcPath);
+    const root = real(this.root);
+    if (root === src || root.startsWith(src.endsWith('/') ? src : `${src}/`)) {
+      throw new TsdslError(`cannot add \`${srcPath}\` to the store: it holds the store's own root (${this.root}); add a directory that does not, or keep the store (TSDSL_ROOT) elsewhere`);
+    }
   }
 
   private tempName(label: string): string {
@@ -882,7 +920,25 @@ export class LocalStore implements Store {
   }
 
   addTextToStore(name: string, text: string | Uint8Array, references: readonly string[]): string {
+    checkRequestTypes({ name, text }, { name: fieldChecks.text, text: [(v) => typeof v === 'string' || v instanceof Uint8Array, 'a string or a Uint8Array'] }, 'addTextToStore()');
+    checkStringList(references, 'addTextToStore()', 'store paths as its references');
     const path = makeTextPath(name, text, references, this.storeDir);
+    if (name.endsWith('.drv')) {
+      // As Nix: a `.drv` in the store is a derivation whose outputs are recorded, never other text.
+      const drvText = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+      let drv: Derivation;
+      try {
+        drv = parseDerivation(drvText);
+      } catch (e) {
+        throw new TsdslError(`addTextToStore(): \`${name}\` is named as a derivation but is not one (${(e as Error).message}); give the text another name, or a derivation to writeDerivation()`);
+      }
+      const f = verifyDerivation(drv, name.slice(0, -'.drv'.length), this.hasher);
+      if (f.drvPath !== path) {
+        throw new TsdslError(`addTextToStore(): \`${name}\` is a derivation, but not as tsdsl prints it with these references (that would be ${f.drvPath}); store it with writeDerivation()`);
+      }
+      this.writeDerivations([f]);
+      return path;
+    }
     this.writeTextItems([{ path, contents: text, references: [...new Set(references)].sort() }]);
     return path;
   }
@@ -947,6 +1003,8 @@ export class LocalStore implements Store {
   }
 
   async lockPaths(paths: readonly string[], options: AcquireOptions = {}): Promise<PathLock> {
+    this.requireOpen();
+    checkStringList(paths, 'lockPaths()', 'store paths');
     // A fixed order stops two processes locking the same set from deadlocking.
     const keys = [...new Set(paths.map((p) => parseStorePath(p, this.storeDir).hash))].sort();
     const taken: string[] = [];
@@ -971,6 +1029,10 @@ export class LocalStore implements Store {
   }
 
   async addToStoreFromPath(name: string, srcPath: string, options: AddPathOptions = {}): Promise<string> {
+    const who = 'addToStoreFromPath()';
+    checkRequestTypes({ name, srcPath }, { name: fieldChecks.text, srcPath: fieldChecks.text }, who);
+    checkRequestKeys(options, ADD_PATH_KEYS, who);
+    checkRequestTypes(options, ADD_PATH_CHECKS, who);
     const method = options.method ?? 'recursive';
     const references = [...new Set(options.references ?? [])].sort();
     if (method === 'flat' && references.length > 0) {
@@ -986,9 +1048,15 @@ export class LocalStore implements Store {
     if (method === 'flat' && !st.isFile()) {
       throw new TsdslError(`cannot add \`${srcPath}\` flat: it is not a regular file; use method 'recursive' for directories and symlinks`);
     }
+    if (st.isDirectory()) this.refuseHoldingStore(srcPath);
     const tmp = this.tempName(name);
     try {
-      copyTree(Buffer.from(srcPath), Buffer.from(tmp), true);
+      if (method === 'flat') {
+        // The file's bytes, as Nix stores a flat item: a symlink's target, never executable.
+        copyFileSync(srcPath, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+        chmodSync(tmp, 0o444);
+        lutimesSync(tmp, CANONICAL_TIME, CANONICAL_TIME);
+      } else copyTree(Buffer.from(srcPath), Buffer.from(tmp), true);
       const nar = await narHash(tmp);
       const digest = method === 'flat' ? fileHash('sha256', tmp) : nar.hash;
       const path = makeFixedOutputPath(name, { method, algo: 'sha256', digest }, this.storeDir, references);
@@ -1015,6 +1083,16 @@ export class LocalStore implements Store {
    * both ways between them are refused, as Nix refuses them: closures must stay acyclic.
    */
   async registerPaths(items: ReadonlyArray<{ path: string; tempPath: string; options?: RegisterOptions }>): Promise<PathInfo[]> {
+    for (const item of items) {
+      checkRequestTypes(item, { path: fieldChecks.text, tempPath: fieldChecks.text }, 'registerPaths()');
+      const options = item.options ?? {};
+      checkRequestKeys(options, REGISTER_KEYS, 'registerPath()');
+      checkRequestTypes(options, REGISTER_CHECKS, 'registerPath()');
+      if (options.deriver !== undefined) {
+        if (!options.deriver.endsWith('.drv')) throw new TsdslError(`registerPath(): \`deriver\` must be the .drv path that produced ${item.path}, not \`${options.deriver}\``);
+        parseStorePath(options.deriver, this.storeDir);
+      }
+    }
     const together = new Set(items.map((i) => i.path));
     const prepared: Array<{ path: string; staged: string; info: NewPathInfo }> = [];
     const lock = items.find((i) => i.options?.lock)?.options?.lock;
@@ -1157,7 +1235,11 @@ export class LocalStore implements Store {
    * which keeps whatever store item that symlink leads to, for as long as it leads to one (create
    * the link as well).
    */
-  addRoot(storePath: string, name: string = basename(storePath)): string {
+  addRoot(storePath: string, name: string = typeof storePath === 'string' ? basename(storePath) : ''): string {
+    checkRequestTypes({ storePath, name }, { storePath: fieldChecks.text, name: [(v) => typeof v === 'string', 'a string'] }, 'addRoot()');
+    if (name.includes('/') && !name.startsWith('/')) {
+      throw new TsdslError(`addRoot(): root name \`${name}\` is neither a plain name (no \`/\`) nor an absolute file name (an indirect root); give one or the other`);
+    }
     if (name === '') throw new TsdslError('GC root name is empty; give the root a name');
     // Checked under the write lock, so a collector cannot delete the item in between.
     this.db.exclusive(() => {
@@ -1217,6 +1299,9 @@ export class LocalStore implements Store {
   }
 
   addTempRoots(paths: Iterable<string>): void {
+    if (typeof paths === 'string' || typeof (paths as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+      throw new TsdslError(`addTempRoots() takes a list (or set) of store paths, not ${typeof paths === 'string' ? `a string: wrap it, ['${paths}']` : shown(paths)}`);
+    }
     const fresh: string[] = [];
     for (const p of paths) if (!this.tempRooted.has(p)) fresh.push(p);
     if (fresh.length === 0) return;

@@ -965,3 +965,69 @@ describe('several processes', () => {
     s.close();
   }, 180_000);
 });
+
+describe('the store API refuses what it cannot store as asked', () => {
+  it('stores the bytes a symlink names when added flat (as Nix), not the link', async () => {
+    writeFileSync(join(work, 'real.txt'), 'hello\n');
+    symlinkSync(join(work, 'real.txt'), join(work, 'link'));
+    symlinkSync('real.txt', join(work, 'rel'));
+    const viaLink = await store.addToStoreFromPath('f', join(work, 'link'), { method: 'flat' });
+    const viaRel = await store.addToStoreFromPath('f', join(work, 'rel'), { method: 'flat' });
+    expect(viaRel).toBe(viaLink);
+    expect(await store.addToStoreFromPath('f', join(work, 'real.txt'), { method: 'flat' })).toBe(viaLink);
+    const st = lstatSync(store.physicalPath(viaLink));
+    expect(st.isFile()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o444);
+    expect(readFileSync(store.physicalPath(viaLink), 'utf8')).toBe('hello\n');
+    // The recorded NAR hash is the stored file's: a content check finds nothing wrong.
+    expect(store.queryPathInfo(viaLink)!.narHash).toBe(`sha256:${nix32Encode((await narHash(store.physicalPath(viaLink))).hash)}`);
+  });
+
+  it('refuses an unknown ingestion method or option, and wrong argument types', async () => {
+    makeTree(join(work, 'src'));
+    await expect(store.addToStoreFromPath('src', join(work, 'src'), { method: 'nar' as 'flat' })).rejects.toThrow(/`method` must be 'flat' or 'recursive', not "nar"/);
+    await expect(store.addToStoreFromPath('src', join(work, 'src'), { refs: [] } as object)).rejects.toThrow(/unknown field `refs`/);
+    await expect(store.addToStoreFromPath(5 as unknown as string, join(work, 'src'))).rejects.toThrow(/`name` must be a non-empty string, not 5/);
+    expect(() => store.addTextToStore(42 as unknown as string, 'x', [])).toThrow(/`name` must be a non-empty string/);
+    expect(() => store.addTextToStore('a', 'x', undefined as unknown as string[])).toThrow(/takes an array of store paths as its references, not undefined/);
+    expect(() => store.addTextToStore('a', 'x', `${SD}/x` as unknown as string[])).toThrow(/not a string: wrap it/);
+    expect(() => store.addRoot(5 as unknown as string)).toThrow(/`storePath` must be a non-empty string/);
+    expect(() => store.addRoot(`${SD}/x`, 'a/b')).toThrow(/neither a plain name .* nor an absolute file name/);
+    expect(() => store.addTempRoots(`${SD}/x`)).toThrow(/not a string: wrap it/);
+    expect(() => store.validAmong(`${SD}/x` as unknown as string[])).toThrow(/not a string: wrap it/);
+    expect(() => store.queryRequisites(`${SD}/x` as unknown as string[])).toThrow(/not a string: wrap it/);
+    await expect(store.registerPath(`${SD}/${'0'.repeat(32)}-x`, join(work, 'src'), { deriver: 'not a path' })).rejects.toThrow(/`deriver` must be the .drv path/);
+    await expect(store.registerPath(`${SD}/${'0'.repeat(32)}-x`, join(work, 'src'), { refs: [] } as object)).rejects.toThrow(/unknown field `refs`/);
+    expect(store.allValidPaths()).toEqual([]);
+  });
+
+  it('refuses to add a directory that holds the store (it would copy its own copy)', async () => {
+    const inner = openStore({ root: join(work, 'proj/.tsdsl'), storeDir: SD, env: {}, durable: false });
+    try {
+      writeFileSync(join(work, 'proj/a'), 'a');
+      await expect(inner.addToStoreFromPath('proj', join(work, 'proj'))).rejects.toThrow(/holds the store's own root/);
+      await expect(inner.addToStoreFromPath('work', work)).rejects.toThrow(/holds the store's own root/);
+      expect(readdirSync(join(work, 'proj/.tsdsl/store/.tmp'))).toEqual([]);
+    } finally {
+      inner.close();
+    }
+  });
+
+  it('takes a .drv text only when it is a derivation with the right outputs (as Nix), and records its outputs', () => {
+    expect(() => store.addTextToStore('garbage.drv', 'not a derivation', [])).toThrow(/is named as a derivation but is not one/);
+    const f = finalizeDerivation(partial({ env: { name: 'x' } }), 'x', new DerivationHasher(SD));
+    const wrong = serializeDerivation({ ...f.drv, outputs: { out: { path: `${SD}/${'0'.repeat(32)}-x`, hashAlgo: '', hash: '' } } });
+    expect(() => store.addTextToStore('x.drv', wrong, [])).toThrow(/has output `out` at/);
+    expect(store.allValidPaths()).toEqual([]);
+    const path = store.addTextToStore('x.drv', f.text, []);
+    expect(path).toBe(f.drvPath);
+    expect(store.queryDerivationOutputs(path)).toEqual({ out: f.drv.outputs['out']!.path });
+  });
+
+  it('refuses every method on a closed store', async () => {
+    store.close();
+    expect(() => store.makeTempDir()).toThrow(/was closed/);
+    await expect(store.lockPaths([])).rejects.toThrow(/was closed/);
+    store = openStore({ root, storeDir: SD, env: {}, durable: false });
+  });
+});
