@@ -12,12 +12,12 @@ import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatS
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { TsdslError, checkRequestKeys, checkStringList, checkRequestTypes, fieldChecks, interruptedError, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
-import type { Lowerer } from '../derivation/lower.js';
+import { checkLoweredPaths, type Lowerer } from '../derivation/lower.js';
 import { checkStoreArgument, type LocalStore, type PathLock, type RegisterOptions } from '../store/store.js';
 import { narHash } from '../store/nar.js';
 import { ownerElsewhere } from '../store/lock.js';
@@ -130,11 +130,7 @@ export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: r
   const visit = (drvPath: string) => {
     if (seen.has(drvPath)) return;
     seen.add(drvPath);
-    const d = lowerer.derivations.get(drvPath);
-    if (!d) {
-      const what = drvPath.endsWith('.drv') ? 'a derivation' : 'a .drv path';
-      throw new TsdslError(`realise(): \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`);
-    }
+    const d = lowerer.derivations.get(drvPath)!;
     if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
     for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
     order.push(d);
@@ -476,8 +472,7 @@ export async function realise(
   opts: BuildOptions = {},
 ): Promise<{ built: string[]; checked: string[] }> {
   checkStoreArgument(store, 'realise()');
-  checkStringList(roots, 'realise()', '.drv paths');
-  if (!lowerer?.derivations) throw new TsdslError('realise(): the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p))');
+  checkLoweredPaths(lowerer, roots, 'realise()');
   // The CLI checks its flags; this is for the API's callers (pack(), run(), realise()): a
   // misspelt option (`dryrun`, `chek`) would build for real, or build everything again.
   checkRequestKeys(opts, BUILD_OPTION_KEYS, 'realise()');

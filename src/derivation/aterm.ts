@@ -28,6 +28,7 @@ import {
 } from './hash.js';
 import type { HashAlgo } from './hash.js';
 import { compareStrings } from '../compare.js';
+import { TsdslError } from '../errors.js';
 import { latin1Slice, utf8Write } from './buffer-native.js';
 
 /** One output of a derivation. `hashAlgo`/`hash` are empty unless the output is fixed (content-addressed). */
@@ -163,7 +164,7 @@ const UNQUOTABLE = /["\\]/;
 
 function quoteRaw(s: string, what: string): string {
   if (UNQUOTABLE.test(s)) {
-    throw new Error(`${what} \`${s}\` contains \`"\` or \`\\\`, which Nix writes unescaped and could not read back; remove them`);
+    throw new TsdslError(`${what} \`${s}\` contains \`"\` or \`\\\`, which Nix writes unescaped and could not read back; remove them`);
   }
   return '"' + s + '"';
 }
@@ -285,7 +286,7 @@ class ATermParser {
   fail(expected: string): never {
     const context = JSON.stringify(this.text.slice(this.pos, this.pos + 20));
     const found = this.pos >= this.text.length ? 'the end of the text' : context;
-    throw new Error(`derivation ATerm: expected ${expected} at character ${this.pos}, found ${found}; the file is damaged or not a .drv file`);
+    throw new TsdslError(`derivation ATerm: expected ${expected} at character ${this.pos}, found ${found}; the file is damaged or not a .drv file`);
   }
 
   expect(token: string): void {
@@ -383,7 +384,7 @@ function nullRecord<T>(): Record<string, T> {
 export function parseDerivation(text: string): Derivation {
   const p = new ATermParser(text);
   if (text.startsWith('DrvWithVersion(')) {
-    throw new Error('derivation ATerm: `DrvWithVersion` (Nix dynamic derivations) is not supported; only `Derive(...)` files can be read');
+    throw new TsdslError('derivation ATerm: `DrvWithVersion` (Nix dynamic derivations) is not supported; only `Derive(...)` files can be read');
   }
   p.expect('Derive(');
   const outputs = p.keyedList<DerivationOutput>('output name', () => {
@@ -533,7 +534,7 @@ export class DerivationHasher {
     if (hit !== undefined) return hit;
     const resolve = this.resolve;
     if (!resolve) {
-      throw new Error(`hash modulo of \`${drvPath}\` is unknown and no resolver was given; finalize input derivations first or pass a resolver to DerivationHasher`);
+      throw new TsdslError(`hash modulo of \`${drvPath}\` is unknown and no resolver was given; finalize input derivations first or pass a resolver to DerivationHasher`);
     }
     const loaded = new Map<string, Derivation>();
     const onStack = new Set<string>();
@@ -555,7 +556,7 @@ export class DerivationHasher {
         for (const input of Object.keys(drv.inputDrvs)) {
           if (this.has(input)) continue;
           if (onStack.has(input)) {
-            throw new Error(`derivation \`${input}\` depends on itself through its inputs; the .drv files are inconsistent`);
+            throw new TsdslError(`derivation \`${input}\` depends on itself through its inputs; the .drv files are inconsistent`);
           }
           stack.push(input);
           pending = true;
@@ -676,7 +677,7 @@ function checkShape(partial: Derivation, name: string, hasher: DerivationHasher)
   }
   for (const path of partial.inputSrcs) if (!hasher.checkedSources.has(path)) checkStorePath(path, storeDir, 'input source', problems);
   if (problems.length > 0) {
-    throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+    throw new TsdslError(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
   }
   // The same few sources (builder scripts) recur in thousands of derivations: check each once.
   for (const path of partial.inputSrcs) hasher.checkedSources.add(path);
@@ -695,7 +696,7 @@ function checkKnownShape(spec: KnownInputsDerivation, name: string, hasher: Deri
   const srcs = spec.inputSrcs;
   const checked = hasher.checkedSources;
   for (let i = 0; i < srcs.length; i++) if (!checked.has(srcs[i]!)) checkStorePath(srcs[i]!, hasher.storeDir, 'input source', (problems ??= []));
-  if (problems !== undefined && problems.length > 0) throw new Error(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
+  if (problems !== undefined && problems.length > 0) throw new TsdslError(`derivation \`${name}\` is invalid: ${problems.join('; ')}`);
   for (let i = 0; i < srcs.length; i++) checked.add(srcs[i]!);
 }
 
@@ -718,7 +719,7 @@ function copyRecord<T>(record: Record<string, T>): Record<string, T> {
 function normaliseFixedOutput(name: string, out: DerivationOutput): { hashAlgo: string; hash: string; algo: HashAlgo; recursive: boolean; digest: Buffer } {
   const m = FIXED_ALGO_RE.exec(out.hashAlgo);
   if (!m) {
-    throw new Error(`derivation \`${name}\`: fixed output hash algorithm \`${out.hashAlgo}\` is not one of md5, sha1, sha256, sha512 (prefixed with \`r:\` for recursive)`);
+    throw new TsdslError(`derivation \`${name}\`: fixed output hash algorithm \`${out.hashAlgo}\` is not one of md5, sha1, sha256, sha512 (prefixed with \`r:\` for recursive)`);
   }
   const algo = m[2] as HashAlgo;
   const digest = out.hash.length === HASH_SIZES[algo] * 2 && /^[0-9a-f]+$/.test(out.hash)
@@ -1576,11 +1577,11 @@ export function finalizeDerivation(partial: Derivation, name: string, hasher: De
   let textHex: string | undefined;
   if (fixed.length > 0) {
     if (outputNames.length !== 1 || outputNames[0] !== 'out') {
-      throw new Error(`derivation \`${name}\` has a fixed hash on output${fixed.length > 1 ? 's' : ''} ${fixed.map((o) => `\`${o}\``).join(', ')}; a fixed-output derivation must have exactly one output, \`out\``);
+      throw new TsdslError(`derivation \`${name}\` has a fixed hash on output${fixed.length > 1 ? 's' : ''} ${fixed.map((o) => `\`${o}\``).join(', ')}; a fixed-output derivation must have exactly one output, \`out\``);
     }
     const declared = partial.outputs['out']!;
     if (declared.hashAlgo === '' || declared.hash === '') {
-      throw new Error(`derivation \`${name}\`: output \`out\` has ${declared.hash === '' ? 'a hash algorithm but no hash' : 'a hash but no algorithm'}; give both or neither`);
+      throw new TsdslError(`derivation \`${name}\`: output \`out\` has ${declared.hash === '' ? 'a hash algorithm but no hash' : 'a hash but no algorithm'}; give both or neither`);
     }
     const f = normaliseFixedOutput(name, declared);
     const path = makeFixedOutputPath(name, { method: f.recursive ? 'recursive' : 'flat', algo: f.algo, digest: f.digest }, storeDir);
@@ -1688,7 +1689,7 @@ export function finalizeKnownInputs(
   const env = spec.env;
   const outs = outputNames.length === 1 ? outputNames : sortNix(outputNames.slice());
   for (let j = 0; j < outs.length; j++) {
-    if (j > 0 && outs[j] === outs[j - 1]) throw new Error(`derivation \`${name}\` is invalid: output \`${outs[j]}\` is declared twice`);
+    if (j > 0 && outs[j] === outs[j - 1]) throw new TsdslError(`derivation \`${name}\` is invalid: output \`${outs[j]}\` is declared twice`);
     env.delete(outs[j]!);
   }
   // Inputs by path, each path once, output names sorted: the caller's list, in place.
@@ -1755,10 +1756,10 @@ export function verifyDerivation(drv: Derivation, name: string, hasher: Derivati
   for (const o of Object.keys(drv.outputs)) {
     const want = expected.drv.outputs[o]!.path;
     if (drv.outputs[o]!.path !== want) {
-      throw new Error(`derivation \`${name}\` has output \`${o}\` at \`${drv.outputs[o]!.path}\`, but its contents give \`${want}\`; finalize it with finalizeDerivation`);
+      throw new TsdslError(`derivation \`${name}\` has output \`${o}\` at \`${drv.outputs[o]!.path}\`, but its contents give \`${want}\`; finalize it with finalizeDerivation`);
     }
     if (drv.env[o] !== want) {
-      throw new Error(`derivation \`${name}\` has env var \`${o}\` = \`${drv.env[o] ?? '(missing)'}\`, but it must hold the output path \`${want}\``);
+      throw new TsdslError(`derivation \`${name}\` has env var \`${o}\` = \`${drv.env[o] ?? '(missing)'}\`, but it must hold the output path \`${want}\``);
     }
   }
   return expected;

@@ -6,9 +6,9 @@
  */
 import { TsdslError } from '../errors.js';
 import type { DerivationFiles } from '../store/drv-files.js';
-import type { Store } from '../store/store.js';
+import { checkStoreArgument, type Store } from '../store/store.js';
 import type { FinalizedDerivation } from './aterm.js';
-import type { Lowerer } from './lower.js';
+import { checkLoweredPaths, type Lowerer } from './lower.js';
 
 /**
  * Write the derivations (and everything they refer to) needed for `drvPaths` into `store`.
@@ -17,6 +17,8 @@ import type { Lowerer } from './lower.js';
  */
 export async function instantiate(store: Store, lowerer: Lowerer, drvPaths: readonly string[], files?: DerivationFiles): Promise<void> {
   try {
+    checkStoreArgument(store, 'instantiate()');
+    checkLoweredPaths(lowerer, drvPaths, 'instantiate()');
     await write(store, lowerer, drvPaths, files);
   } finally {
     files?.abort();

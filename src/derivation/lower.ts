@@ -12,12 +12,12 @@
  * I/O — hashing local files, and fetching sources that have no sha256 to hash them — happens in
  * `prepare()`, before the synchronous `lower()`.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, appliedOptionsText, directInputs, notAPackageText, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, appliedOptionsText, checkPackage, checkPackageList, directInputs, notAPackageText, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -126,6 +126,23 @@ function outputRecord(d: FinalizedDerivation): Record<string, string> {
  * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
  * made per call; the lowerer keeps the leaner `Lowered`.
  */
+/**
+ * Refuses, for an API function `who`, a second argument that is not a Lowerer and `.drv` paths
+ * that are not a list of derivations it made (a string alone, a path of another lowering).
+ */
+export function checkLoweredPaths(lowerer: unknown, drvPaths: unknown, who: string): asserts lowerer is Lowerer {
+  if (!(lowerer instanceof Lowerer)) {
+    throw new TsdslError(`${who}: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p)), not ${shown(lowerer)}`);
+  }
+  checkStringList(drvPaths, who, '.drv paths');
+  for (const drvPath of drvPaths) if (!lowerer.derivations.has(drvPath)) throw new TsdslError(unknownDerivationText(drvPath, who));
+}
+
+function unknownDerivationText(drvPath: string, who: string): string {
+  const what = drvPath.endsWith('.drv') ? 'a derivation' : 'a .drv path';
+  return `${who}: \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`;
+}
+
 function resultOf(l: Lowered): LoweredPackage {
   return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs: outputRecord(l.derivation) };
 }
@@ -363,7 +380,7 @@ export class Lowerer {
   private readonly memo = new PackageMap<Lowered | WalkMark>();
   private readonly graftMemo = new WeakMap<Package, Lowered>();
   private readonly originMemo = new WeakMap<Origin, LoweredOrigin>();
-  private readonly fileHashes = new Map<string, { hash: Buffer; size: number }>();
+  private readonly fileHashes = new Map<string, { hash: Buffer; size: number; file: string }>();
   /** The sha256 of each unpinned origin, found by fetching it in prepare(). */
   private readonly unpinnedHashes = new WeakMap<Origin, string>();
   /**
@@ -386,6 +403,7 @@ export class Lowerer {
     readonly storeDir: string = storeDirFromEnv(),
     readonly system: string = DEFAULT_SYSTEM,
   ) {
+    checkRequestTypes({ storeDir, system }, { storeDir: fieldChecks.text, system: fieldChecks.text }, 'new Lowerer()');
     validateStoreDir(storeDir);
     this.derivations = new DerivationTable(storeDir);
     // The collection's toolchain is Debian's amd64 binaries: derivations for another system
@@ -403,6 +421,7 @@ export class Lowerer {
    * look for, and the graph is not walked.
    */
   async prepare(roots: readonly Package[]): Promise<void> {
+    checkPackageList(roots, 'Lowerer.prepare()');
     // Nothing to look for while no package made so far has a local or unpinned source, once the
     // build systems' lists (made when first needed, and they may make packages) are made. The
     // packages of another copy of tsdsl (an older one) may not be counted: their graphs are walked.
@@ -446,8 +465,12 @@ export class Lowerer {
       [...files].map(async ([file, [p, field]]) => {
         if (this.fileHashes.has(file)) return;
         try {
-          const st = statSync(file);
-          this.fileHashes.set(file, st.isFile() ? narHashOfBytes(readFileSync(file), (st.mode & 0o100) !== 0) : await narHash(file));
+          // A symlink given as the file is followed: the source is what it names (its target,
+          // outside the store, would not be there in a build).
+          const real = realpathSync(file);
+          const st = statSync(real);
+          const h = st.isFile() ? narHashOfBytes(readFileSync(real), (st.mode & 0o100) !== 0) : await narHash(real);
+          this.fileHashes.set(file, { hash: h.hash, size: h.size, file: real });
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           const why = code === 'ENOENT' ? 'does not exist' : code ? `cannot be read (${code})` : `cannot be hashed: ${(e as Error).message}`;
@@ -493,6 +516,7 @@ export class Lowerer {
    * each replaced dependency into references to its replacement (recursively, as Guix does).
    */
   lowerGrafted(p: Package): LoweredPackage {
+    checkPackage(p, 'Lowerer.lowerGrafted()');
     return resultOf(this.graftedEntry(p));
   }
 
@@ -624,6 +648,7 @@ export class Lowerer {
    * snippet (the gnu builder with only its unpack and patch phases), whose output is the tree.
    */
   lowerSource(p: Package): { path: string; drvPath?: string } {
+    checkPackage(p, 'Lowerer.lowerSource()');
     if (!p.source) fail(p, 'source', 'the package has no source');
     if (!p.source.patches.length && !p.source.snippet) {
       const o = this.lowerOrigin(p, p.source, 'source');
@@ -655,6 +680,9 @@ export class Lowerer {
    * transformations) and `etc/profile` setting the search paths. Built by `builtin:profile`.
    */
   lowerProfile(packages: readonly Package[], extra: { collectionRevision?: string } = {}): LoweredPackage {
+    checkPackageList(packages, 'Lowerer.lowerProfile()');
+    checkRequestKeys(extra, ['collectionRevision'], 'Lowerer.lowerProfile()');
+    checkRequestTypes(extra, { collectionRevision: fieldChecks.text }, 'Lowerer.lowerProfile()');
     const all = withPropagated(packages);
     // One entry per derivation: a package given and also propagated by another (`pack scotch
     // zlib --without-tests=zlib`, where the root records the transformation and scotch's input
@@ -717,6 +745,7 @@ export class Lowerer {
 
   /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
   closureOf(drvPath: string): FinalizedDerivation[] {
+    if (typeof drvPath !== 'string' || !this.derivations.has(drvPath)) throw new TsdslError(unknownDerivationText(typeof drvPath === 'string' ? drvPath : shown(drvPath), 'Lowerer.closureOf()'));
     const out: FinalizedDerivation[] = [];
     const seen = new Set<string>([drvPath]);
     // Depth-first, inputs before users, without recursion (graphs can be deep).
@@ -792,7 +821,7 @@ export class Lowerer {
     if (!h) fail(p, field, `\`${file}\` was not hashed; call prepare() before lower() (or check that it exists)${this.skippedHint()}`);
     const name = basename(file).replace(/[^A-Za-z0-9+\-._?=]/g, '_');
     const path = makeSourcePath(name, h.hash, [], this.storeDir);
-    if (!this.items.has(path)) this.items.set(path, { kind: 'source', path, name, file, narHash: h.hash, narSize: h.size });
+    if (!this.items.has(path)) this.items.set(path, { kind: 'source', path, name, file: h.file, narHash: h.hash, narSize: h.size });
     return path;
   }
 
@@ -1170,6 +1199,9 @@ export async function lowerPackages(requested: ReadonlyArray<Package | string>, 
 
 /** Nix's JSON form of a derivation (`nix derivation show`). */
 export function derivationJson(fin: Pick<FinalizedDerivation, 'drvPath' | 'name' | 'drv'>): Record<string, unknown> {
+  if (typeof fin?.drvPath !== 'string' || typeof fin.drv?.outputs !== 'object') {
+    throw new TsdslError(`derivationJson() takes a lowered derivation (lowerer.lowerGrafted(p).derivation, or one of lowerer.derivations), not ${shown(fin)}`);
+  }
   const d = fin.drv;
   return {
     [fin.drvPath]: {

@@ -195,6 +195,21 @@ export function notAPackageText(x: unknown): string {
   return `${shown(x)}, not a package`;
 }
 
+/** Refuses, for an API function `who`, an argument that is not a package. */
+export function checkPackage(x: unknown, who: string): asserts x is Package {
+  if (!isPackage(x)) throw new TsdslError(`${who}: the argument is ${notAPackageText(x)}`);
+}
+
+/** Refuses, for an API function `who`, an argument that is not an array of packages (one package alone too). */
+export function checkPackageList(x: unknown, who: string): asserts x is readonly Package[] {
+  if (!Array.isArray(x)) {
+    throw new TsdslError(`${who} takes an array of packages, not ${isPackage(x) ? `one package: wrap it, [${identifierFor(x.name)}]` : notAPackageText(x)}`);
+  }
+  x.forEach((p: unknown, i) => {
+    if (!isPackage(p)) throw new TsdslError(`${who}: item ${i} is ${notAPackageText(p)}`);
+  });
+}
+
 /** `pt-scotch` → `ptScotch`, `hwloc` → `hwloc`: the identifier a definition is exported as. */
 export function identifierFor(name: string): string {
   const id = name.replace(/[^A-Za-z0-9]+([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');

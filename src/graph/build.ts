@@ -6,7 +6,7 @@
  */
 import { CompactGraph } from './compact.js';
 import { TsdslError, checkRequestKeys, didYouMean, shown } from '../errors.js';
-import { isPackage, notAPackageText, specString, type Package } from '../dsl/package.js';
+import { checkPackageList, isPackage, specString, type Package } from '../dsl/package.js';
 import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** Node attributes every backend can rely on. */
@@ -64,11 +64,7 @@ export async function buildGraph(type: NodeType, packages: readonly Package[], o
   if (typeof (type as Partial<NodeType> | undefined)?.roots !== 'function') {
     throw new TsdslError(`buildGraph: the first argument is a node type, such as findNodeType(${typeof type === 'string' ? `'${type}'` : "'package'"}), not ${typeof type === 'string' ? `the string '${type}'` : String(type)}`);
   }
-  if (!Array.isArray(packages)) throw new TsdslError('buildGraph: the second argument is an array of packages (the roots)');
-  packages.forEach((p: unknown, i) => {
-    if (isPackage(p)) return;
-    throw new TsdslError(`buildGraph: root ${i} is ${notAPackageText(p)}`);
-  });
+  checkPackageList(packages, 'buildGraph (its second argument, the roots)');
   checkRequestKeys(options, ['maxDepth', 'ctx'], 'buildGraph');
   if (options.maxDepth !== undefined && !(options.maxDepth === Infinity || (Number.isInteger(options.maxDepth) && options.maxDepth >= 0))) {
     throw new TsdslError(`buildGraph: \`maxDepth\` is ${shown(options.maxDepth)}; give a whole number of edges from the roots, 0 or more (leave it out for the whole graph)`);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { defineBuildSystem, definePackage, inherit, licenses, local, modifyInputs, trivial, url, git, unpinnedUrl, type Package } from '../../src/dsl/index.js';
-import { Lowerer, lowerPackages } from '../../src/derivation/lower.js';
+import { Lowerer, derivationJson, lowerPackages } from '../../src/derivation/lower.js';
 import { finalizeDerivation, serializeDerivation } from '../../src/derivation/aterm.js';
 import { makeFixedOutputPath, parseHash, makeSourcePath } from '../../src/derivation/hash.js';
 import { narHash } from '../../src/store/nar.js';
@@ -235,6 +235,63 @@ describe('lowering', () => {
     expect(r.derivation.drv.env['src']).toBe(srcPath);
     expect(r.derivation.drv.env['patches']).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-fix\.patch$/);
     expect(l.items.get(srcPath)).toMatchObject({ kind: 'source', file: join(dir, 'src.tar.gz') });
+  });
+
+  it('a local source given as a symlink is what it names, in the lowering and in the store alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-link-'));
+    writeFileSync(join(dir, 'real.patch'), '--- a/x\n+++ b/x\n');
+    mkdirSync(join(dir, 'tree'));
+    writeFileSync(join(dir, 'tree/a'), 'a');
+    symlinkSync('real.patch', join(dir, 'link.patch'));
+    symlinkSync(join(dir, 'tree'), join(dir, 'tree-link'));
+    const viaLinks = dummyPackage({ name: 'linked', version: '1', buildSystem: gnu, source: local(join(dir, 'tree-link'), { patches: [join(dir, 'link.patch')] }) });
+    const { l, r } = await lower(viaLinks);
+    // The names are the links', the contents the targets'.
+    expect(r.derivation.drv.env['src']).toBe(makeSourcePath('tree-link', (await narHash(join(dir, 'tree'))).hash, [], '/tsdsl/store'));
+    expect(r.derivation.drv.env['patches']).toBe(makeSourcePath('link.patch', (await narHash(join(dir, 'real.patch'))).hash, [], '/tsdsl/store'));
+    const { openStore } = await import('../../src/store/store.js');
+    const { instantiate } = await import('../../src/derivation/instantiate.js');
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-lower-link-store-'));
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    try {
+      await instantiate(store, l, [r.drvPath]);
+      expect(store.isValid(r.drvPath)).toBe(true);
+      expect(readFileSync(store.physicalPath(r.derivation.drv.env['patches']!), 'utf8')).toBe('--- a/x\n+++ b/x\n');
+      expect(readdirSync(store.physicalPath(r.derivation.drv.env['src']!))).toEqual(['a']);
+    } finally {
+      store.close();
+      execFileSync('chmod', ['-R', 'u+w', root]);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('the Lowerer, instantiate and derivationJson refuse arguments of the wrong kind by name', async () => {
+    const zlib = c.resolve('zlib');
+    expect(() => new Lowerer(5 as never)).toThrow(/^new Lowerer\(\): `storeDir` must be a non-empty string, not 5/);
+    const l = new Lowerer('/tsdsl/store');
+    await expect(l.prepare(zlib as never)).rejects.toThrow(/^Lowerer\.prepare\(\) takes an array of packages, not one package: wrap it, \[zlib\]/);
+    await expect(l.prepare(['zlib'] as never)).rejects.toThrow(/^Lowerer\.prepare\(\): item 0 is the string 'zlib', not a package/);
+    expect(() => l.lowerGrafted('zlib' as never)).toThrow(/^Lowerer\.lowerGrafted\(\): the argument is the string 'zlib'/);
+    expect(() => l.lowerSource('zlib' as never)).toThrow(/^Lowerer\.lowerSource\(\): the argument is the string 'zlib'/);
+    expect(() => l.lowerProfile([zlib], { revision: 'x' } as never)).toThrow(/unknown field `revision`; did you mean `collectionRevision`\?/);
+    expect(() => l.closureOf('/tsdsl/store/x.drv')).toThrow(/^Lowerer\.closureOf\(\): `\/tsdsl\/store\/x\.drv` is not a derivation this Lowerer made/);
+    expect(() => derivationJson(undefined as never)).toThrow(/^derivationJson\(\) takes a lowered derivation/);
+    const { openStore } = await import('../../src/store/store.js');
+    const { instantiate } = await import('../../src/derivation/instantiate.js');
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-instantiate-args-'));
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    try {
+      await l.prepare([zlib]);
+      const { drvPath } = l.lowerGrafted(zlib);
+      await expect(instantiate(store, l, drvPath as never)).rejects.toThrow(/^instantiate\(\) takes an array of \.drv paths, not a string: wrap it/);
+      await expect(instantiate(store, l, ['hello'])).rejects.toThrow(/^instantiate\(\): `hello` is not a \.drv path this Lowerer made/);
+      await expect(instantiate(store, undefined as never, [drvPath])).rejects.toThrow(/^instantiate\(\): the second argument must be the Lowerer/);
+      await expect(instantiate(undefined as never, l, [drvPath])).rejects.toThrow(/^instantiate\(\) takes a store made by openStore\(\)/);
+      expect(store.allValidPaths()).toEqual([]);
+    } finally {
+      store.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('a missing patch file names the package, the field and the file; nothing is lowered', async () => {
