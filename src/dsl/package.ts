@@ -570,7 +570,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** What is wrong with one `arguments.env` entry (the phases given beside it may set the same variable). */
 function envProblems(k: string, v: string, bs: BuildSystem | undefined, phases: readonly string[]): string[] {
   const out: string[] = [];
-  if (!ENV_NAME.test(k)) out.push(`arguments.env: ${JSON.stringify(k)} is not a variable name (letters, digits and underscores, not starting with a digit)`);
+  if (k === '__proto__') out.push('arguments.env: `__proto__` cannot be given as a variable name (a JavaScript object copied the usual way drops it); choose another name');
+  else if (!ENV_NAME.test(k)) out.push(`arguments.env: ${JSON.stringify(k)} is not a variable name (letters, digits and underscores, not starting with a digit)`);
   else if (setByBuild(k, bs)) out.push(`arguments.env.${k}: \`${k}\` is set by the build system; choose another variable name`);
   else if (NIX_SPECIAL_ENV.has(k)) out.push(`arguments.env.${k}: \`${k}\` means something to Nix (a fixed output, reference checks, structured attributes, …) that tsdsl's builder does not do; choose another variable name`);
   if (v.includes('\0')) out.push(`arguments.env.${k} holds a NUL byte, which no environment can carry`);
@@ -594,7 +595,11 @@ function deepFreeze<T>(x: T): T {
   if (proto !== Object.prototype && proto !== null) return x;
   if (!hasOwnKey(x)) return (proto === null ? NO_KEYS_NULL : NO_KEYS) as T;
   const out = Object.create(proto) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(x)) out[k] = deepFreeze(v);
+  for (const [k, v] of Object.entries(x)) {
+    // `__proto__` (from JSON.parse) kept as the data it is, not taken for the prototype's setter.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: deepFreeze(v), enumerable: true, writable: true, configurable: true });
+    else out[k] = deepFreeze(v);
+  }
   return Object.freeze(out) as T;
 }
 

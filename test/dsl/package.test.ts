@@ -148,6 +148,9 @@ describe('definePackage', () => {
     expect(e.message).toContain('arguments.env.doCheck: `doCheck` is set by the build system');
     expect(e.message).toContain('arguments.env.buildPhase and arguments.phases.build both set `buildPhase`; keep one');
     expect(e.message).toContain('output name `lib-dev` must be words of letters, digits and _ (not -)');
+    // `__proto__` (as JSON.parse makes it) would be dropped by the copies made of the record.
+    const proto = errorOf(() => dummyPackage({ name: 'proto', arguments: { env: JSON.parse('{"__proto__":"x","B":"y"}') as Record<string, string> } }));
+    expect(proto.message).toContain('arguments.env: `__proto__` cannot be given as a variable name');
     // Found together with the bad name, not one fix at a time.
     expect(e.message).toContain('output `inputs` is named after a variable the build system sets');
     expect(errorOf(() => dummyPackage({ name: 'two', outputs: ['lib', 'bad-name'] })).message).toMatch(/has 2 problems:\n  - output name `bad-name` .*\n  - outputs must include "out"$/);
