@@ -626,5 +626,18 @@ export function validateStoreDir(dir: string, what = 'store directory'): string 
   if (dir.includes(' ')) {
     throw new TsdslError(`${what} \`${dir}\` contains a space, which would split every list of store paths a build is given; use a path without spaces such as ${DEFAULT_STORE_DIR}`);
   }
+  // Builds join store directories with `:` (PATH, CPATH, LIBRARY_PATH, PKG_CONFIG_PATH).
+  if (dir.includes(':')) {
+    throw new TsdslError(`${what} \`${dir}\` contains \`:\`, which would split every search path a build sets (PATH, CPATH, LIBRARY_PATH); use a path without it such as ${DEFAULT_STORE_DIR}`);
+  }
+  // Builder scripts and wrappers write store paths inside shell quotes.
+  const shell = /['$`]/.exec(dir);
+  if (shell) {
+    throw new TsdslError(`${what} \`${dir}\` contains \`${shell[0]}\`, which the build's shell scripts would read as quoting or expansion; use a plain path such as ${DEFAULT_STORE_DIR}`);
+  }
+  const long = dir.split('/').find((c) => Buffer.byteLength(c) > 255);
+  if (long !== undefined) {
+    throw new TsdslError(`${what} has a component of ${Buffer.byteLength(long)} bytes (\`${long.slice(0, 20)}…\`), more than the 255 a file name may have here; use a shorter path such as ${DEFAULT_STORE_DIR}`);
+  }
   return dir;
 }

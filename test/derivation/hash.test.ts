@@ -294,6 +294,11 @@ describe('storeDirFromEnv', () => {
       expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: bad })).toThrow(/contains a quote, backslash or control character/);
     }
     expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/a b/store' })).toThrow(/contains a space, which would split every list of store paths/);
+    expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/a:b/store' })).toThrow(/contains `:`, which would split every search path a build sets/);
+    expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: "/a'b/store" })).toThrow(/contains `'`, which the build's shell scripts would read as quoting/);
+    expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: '/a$b/store' })).toThrow(/contains `\$`/);
+    expect(() => storeDirFromEnv({ TSDSL_STORE_DIR: `/${'a'.repeat(256)}` })).toThrow(/has a component of 256 bytes .* more than the 255 a file name may have/);
+    expect(storeDirFromEnv({ TSDSL_STORE_DIR: `/${'a'.repeat(255)}/st@re+x_1.2-3~4` })).toBe(`/${'a'.repeat(255)}/st@re+x_1.2-3~4`);
   });
 });
 
