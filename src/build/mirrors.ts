@@ -7,8 +7,9 @@
  * `%mirrors`. `mirror://debian/…` is special: the Debian archive is the seed of the bootstrap
  * toolchain and its host is whatever this machine's apt already uses, so the roots come from the
  * apt sources (`/etc/apt/sources.list` and `/etc/apt/sources.list.d/*.{list,sources}`) and are
- * never written in the code. `TSDSL_MIRROR_<NAME>` (space-separated base URLs) overrides or
- * supplies the roots of any mirror and is tried first — a snapshot archive, a local mirror, a
+ * never written in the code. `TSDSL_MIRROR_<NAME>` (space-separated base URLs) puts roots first
+ * for any mirror of the table (a name outside it is an error where the package is defined: a
+ * package file's mirror means the same everywhere) and is tried first — a snapshot archive, a local mirror, a
  * proxy.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -234,7 +235,7 @@ export function resolveMirrorUrl(url: string, env: Env = process.env, options: M
   const table = MIRRORS[name];
   if (table === undefined) {
     throw new TsdslError(
-      `unknown mirror \`${name}\` in \`${url}\`; known mirrors are ${Object.keys(MIRRORS).join(', ')}, or set ${mirrorEnvVar(name)} to its base URLs`,
+      `unknown mirror \`${name}\` in \`${url}\`; the mirrors are ${Object.keys(MIRRORS).join(', ')} (TSDSL_MIRROR_<NAME> gives one of them roots of your own); or give the full https:// URL`,
     );
   }
   const bases: string[] = [];

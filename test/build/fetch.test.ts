@@ -324,7 +324,7 @@ describe('mirrors', () => {
     expect(resolveMirrorUrl('mirror://gnu/x', { TSDSL_MIRROR_GNU: 'http://local/gnu' })[0]).toBe('http://local/gnu/x');
     for (const name of ['sourceforge', 'savannah', 'kernel', 'apache', 'xorg']) expect(resolveMirrorUrl(`mirror://${name}/a/b`, {}).length).toBeGreaterThan(0);
     expect(resolveMirrorUrl('mirror://cpan/authors/id/x.tar.gz', { TSDSL_MIRROR_CPAN: 'https://cpan.local/' })).toEqual(['https://cpan.local/authors/id/x.tar.gz']);
-    expect(() => resolveMirrorUrl('mirror://nosuch/x', {})).toThrow(/unknown mirror `nosuch`.*known mirrors are/);
+    expect(() => resolveMirrorUrl('mirror://nosuch/x', {})).toThrow(/unknown mirror `nosuch`.*the mirrors are gnu, .*TSDSL_MIRROR_<NAME> gives one of them roots of your own.*full https:\/\/ URL/);
     expect(() => resolveMirrorUrl('mirror://gnu', {})).toThrow(/malformed/);
     expect(resolveMirrorUrl('https://example.org/a.tar.gz', {})).toEqual(['https://example.org/a.tar.gz']);
   });
