@@ -4,6 +4,7 @@
  * batch (one database transaction for the derivations). This is `tsdsl build -d`. Idempotent:
  * what is already valid is skipped; the paths the store computes must equal the lowering's.
  */
+import { existsSync } from 'node:fs';
 import { TsdslError } from '../errors.js';
 import type { DerivationFiles } from '../store/drv-files.js';
 import { checkStoreArgument, type Store } from '../store/store.js';
@@ -39,6 +40,7 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
   // and then it is written too, and so on down). The top ones are rooted already: a valid one
   // keeps its closure, so a re-run that writes nothing roots nothing more.
   const valid = store.validAmong([...byPath.keys()]);
+  refuseMissingFiles(store, valid);
   const todo = new Map<string, FinalizedDerivation>();
   for (const d of drvs) if (!valid.has(d.drvPath)) todo.set(d.drvPath, d);
   for (let fresh = [...todo.values()]; fresh.length; ) {
@@ -62,6 +64,7 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
  */
 export async function addItems(store: Store, lowerer: Lowerer, paths: ReadonlySet<string>): Promise<void> {
   const present = store.validAmong([...paths]);
+  refuseMissingFiles(store, present);
   const lost = new Set(gone(store, present));
   for (const path of paths) {
     if (present.has(path) && !lost.has(path)) continue;
@@ -73,6 +76,21 @@ export async function addItems(store: Store, lowerer: Lowerer, paths: ReadonlySe
         : await store.addToStoreFromPath(item.name, item.file, { method: 'recursive' });
     if (got !== path) throw new TsdslError(`the store put \`${item.name}\` at ${got}, but the derivation expects ${path} (did the file change since it was hashed?)`);
   }
+}
+
+/**
+ * Refuses to build on valid items whose files were deleted by hand (the database trusts files
+ * nobody should touch): what is written would refer to them, and a build would fail on them.
+ * One stat per item.
+ */
+function refuseMissingFiles(store: Store, valid: ReadonlySet<string>): void {
+  const gone: string[] = [];
+  for (const p of valid) if (!existsSync(store.physicalPath(p))) gone.push(p);
+  if (gone.length === 0) return;
+  throw new TsdslError(
+    `${gone.length === 1 ? 'the store item' : `${gone.length} store items`} needed here ${gone.length === 1 ? 'is' : 'are'} registered but missing from disk (${gone.slice(0, 3).join(', ')}${gone.length > 3 ? ', …' : ''}); ` +
+      'run `tsdsl verify --repair` to forget the damaged items and those that refer to them, then run this again',
+  );
 }
 
 /**

@@ -994,7 +994,13 @@ export class LocalStore implements Store {
 
   readDerivation(drvPath: string): Derivation {
     this.requireValid(drvPath, 'derivation');
-    const text = readFileSync(this.physicalPath(drvPath), 'utf8');
+    let text: string;
+    try {
+      text = readFileSync(this.physicalPath(drvPath), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      throw new TsdslError(`derivation ${drvPath} is registered but missing from disk (${this.physicalPath(drvPath)}); run \`tsdsl verify --repair\` to forget it and what refers to it, then write it again (\`tsdsl build -d\`)`);
+    }
     try {
       return parseDerivation(text);
     } catch (e) {

@@ -203,6 +203,10 @@ describe('tsdsl derivation show on store paths', () => {
     for (const path of fetches) expect(run(['derivation', 'show', path]).stdout).toBe(`${JSON.stringify({ [path]: recursive[path] }, null, 2)}\n`);
     expect(run(['derivation', 'show', lib]).stderr).toMatch(/libfake-1\.0 was not built from a derivation here \(it was added or imported\)/);
     expect(run(['derivation', 'show', `${SD}/${'3'.repeat(32)}-nothing.drv`]).stderr).toMatch(/is not in the store at .*; write it with `tsdsl build -d PACKAGE`/);
+    // Words that name no item here are said as what they are.
+    expect(run(['derivation', 'show', `${drvPath}/foo`]).stderr).toBe(`tsdsl: error: tsdsl derivation show: \`${drvPath}/foo\` does not exist: ${drvPath} has no \`foo\`; give the store path itself, ${drvPath}\n`);
+    expect(run(['derivation', 'show', SD]).stderr).toMatch(/`\/tsdsl\/store` is the store directory itself; give a store path in it/);
+    expect(run(['derivation', 'show', `/nix/store/${'3'.repeat(32)}-hwloc-2.9.0.drv`]).stderr).toMatch(/is a store path of \/nix\/store, but this store's directory is \/tsdsl\/store; run with TSDSL_STORE_DIR=\/nix\/store/);
   });
 });
 
@@ -322,7 +326,7 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     expect(readFileSync(precious, 'utf8')).toBe('data');
   });
 
-  it('a registered .drv deleted by hand is not printed (or rooted): said, as build says it of outputs', () => {
+  it('a registered .drv deleted by hand is not printed (or rooted): said, with the way out', () => {
     const own = mkdtempSync(join(tmpdir(), 'tsdsl-cli-gone-'));
     const runOwn = (args: string[]) => tsdsl(args, { env: { TSDSL_ROOT: own, TSDSL_STORE_DIR: SD } });
     const drv = runOwn(['build', '-d', 'zlib']).stdout.trim();
@@ -332,7 +336,7 @@ describe('tsdsl build -d with -r, and options -d cannot honour', () => {
     const r = runOwn(['build', '-d', '-r', join(own, 'r'), 'zlib']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`tsdsl: error: ${drv} is registered, but its files are gone from ${own}/store; \`tsdsl verify\` lists what else is missing. Drop its roots and run \`tsdsl gc\`, then build again\n`);
+    expect(r.stderr).toBe(`tsdsl: error: the store item needed here is registered but missing from disk (${drv}); run \`tsdsl verify --repair\` to forget the damaged items and those that refer to them, then run this again\n`);
     expect(runOwn(['gc', '--list-roots']).stdout).toBe('');
     expect(runOwn(['log', drv]).stderr).toBe(`tsdsl: error: tsdsl log: no build log for ${drv}, and it is registered, but its files are gone from ${own}/store; \`tsdsl verify\` lists what else is missing\n`);
     chmodSync(own, 0o755);

@@ -93,3 +93,21 @@ describe('instantiate beside a garbage collector', () => {
     collector.close();
   });
 });
+
+describe('instantiate over a store whose files were deleted by hand', () => {
+  it('refuses to build on a registered .drv whose file is gone, with the way out; readDerivation says the same', async () => {
+    const { root, mid, second } = await firstWritten();
+    const store = openStore({ root, storeDir: '/tsdsl/store', env: {}, durable: false });
+    try {
+      const l = new Lowerer(store.storeDir);
+      const r = l.lower(second);
+      const midDrv = l.lower(mid).drvPath;
+      rmSync(store.physicalPath(midDrv));
+      await expect(instantiate(store, l, [r.drvPath])).rejects.toThrow(/the store item needed here is registered but missing from disk \(.*-mid-1\.drv\); run `tsdsl verify --repair`/);
+      expect(store.isValid(r.drvPath)).toBe(false);
+      expect(() => store.readDerivation(midDrv)).toThrow(/registered but missing from disk .* `tsdsl verify --repair`/);
+    } finally {
+      store.close();
+    }
+  });
+});

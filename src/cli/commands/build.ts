@@ -114,8 +114,8 @@ export const command: Command = {
       const root = args.values['root'] as string | undefined;
       if (args.values['derivations']) {
         // A local source (-S) has no derivation: its store item stands for it.
+        // (instantiate and addItems refused registered items whose files are gone.)
         const printed = results.map((r) => r.drvPath ?? Object.values(r.outputs)[0]!);
-        await checkPrintedExist(store, printed);
         // As in Guix, -r with -d roots the derivation.
         if (root) await makeRoots(store, printed, root);
         out(json ? records() : printed.join('\n') + '\n');

@@ -8,7 +8,8 @@
  * one, or its physical path), a symlink into the store such as `./result`, or a package
  * spec, which is lowered to its derivation and output paths.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { TsdslError } from '../../errors.js';
 import { joinVariantWords } from '../../registry/spec.js';
 import type { LocalStore } from '../../store/store.js';
@@ -31,13 +32,30 @@ export interface StoreArgument {
 /** The store path a word names, if it names one (store path, file in the store, or symlink into it). */
 function storePathOf(store: LocalStore, word: string, command: string): string | undefined {
   const itemOf = (rest: string): string => `${store.storeDir}/${rest.split('/')[0]}`;
-  if (word.startsWith(`${store.storeDir}/`)) return itemOf(word.slice(store.storeDir.length + 1));
+  if (word === store.storeDir || word === `${store.storeDir}/`) {
+    throw new TsdslError(`tsdsl ${command}: \`${word}\` is the store directory itself; give a store path in it (${store.storeDir}/…) or a package`);
+  }
+  if (word.startsWith(`${store.storeDir}/`)) {
+    const rest = word.slice(store.storeDir.length + 1).replace(/\/+$/, '');
+    const item = itemOf(rest);
+    // A file inside an item names the item; one that is not there names nothing.
+    if (rest.includes('/') && store.isValid(item) && !existsSync(join(store.storeRoot, rest))) {
+      throw new TsdslError(`tsdsl ${command}: \`${word}\` does not exist: ${item} has no \`${rest.slice(rest.indexOf('/') + 1)}\`; give the store path itself, ${item}`);
+    }
+    return item;
+  }
   // Package specs never contain a slash; anything else with one is a file name.
   if (!word.includes('/')) return undefined;
   let real: string;
   try {
     real = realpathSync(word);
   } catch {
+    const other = /^(\/.*?)\/[0-9a-df-np-sv-z]{32}-[^/]+/.exec(word);
+    if (other) {
+      throw new TsdslError(
+        `tsdsl ${command}: \`${word}\` is a store path of ${other[1]}, but this store's directory is ${store.storeDir}; run with TSDSL_STORE_DIR=${other[1]} (and the store root kept for it) to look at that store`,
+      );
+    }
     throw new TsdslError(`tsdsl ${command}: \`${word}\` does not exist (a dangling link to a collected item?); give a store path or a package`);
   }
   let physical: string;
