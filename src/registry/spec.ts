@@ -45,6 +45,11 @@ export function parseSpec(text: string): PackageSpecString {
   const m = NAME.exec(input);
   if (!m || !m[0]) {
     if (VARIANT_WORD.test(input)) throw new TsdslError(`\`${text}\` is a variant, not a package: give it after its package (\`mumps ~metis\`, \`openblas arch=HASWELL\`, or as one word: \`mumps~metis\`)`);
+    if (/^\/.*\/[0-9a-df-np-sv-z]{32}-[^/]+/.test(input)) {
+      throw new TsdslError(
+        `\`${text}\` is a store path, not a package: name the package instead (its name is the path's end, without the version); \`tsdsl derivation show -r PATH\`, \`tsdsl gc --requisites PATH\` and \`tsdsl size PATH\` take store paths`,
+      );
+    }
     // A package file named where a package is expected: it is loaded with -L.
     const file = /[/\\]/.test(input) || PACKAGE_FILE.test(input) ? ` (to load the packages of the file or directory \`${text}\`, give it to -L: -L ${text} NAME)` : '';
     throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)${file}`);

@@ -26,6 +26,7 @@ describe('parseSpec', () => {
     expect(() => parseSpec('@2')).toThrow(/is not a package spec; write NAME, NAME@VERSION/);
     // A package file where a package is expected: -L loads it.
     expect(() => parseSpec('my-packages/solver.ts')).toThrow(/\(to load the packages of the file or directory `my-packages\/solver\.ts`, give it to -L: -L my-packages\/solver\.ts NAME\)$/);
+    expect(() => parseSpec('/tsdsl/store/hs830fip93bb76bvjnrw0a2mcgkxxj30-zlib-1.2.13.drv')).toThrow(/is a store path, not a package: name the package instead .*`tsdsl derivation show -r PATH`/);
     expect(() => parseSpec('@2')).not.toThrow(/-L/);
     expect(() => parseSpec('hwloc@')).toThrow(/the version after `@` is empty/);
     expect(() => parseSpec('scotch@@7')).toThrow('`scotch@@7`: `@` is written twice; write scotch@7');
