@@ -281,6 +281,14 @@ export function phaseKeys(bs: BuildSystem): string[] {
   return bs.phases.flatMap((p) => [p, `pre${cap(p)}`, `post${cap(p)}`]);
 }
 
+/**
+ * Build systems tsdsl carries out itself, with no builder script (`debian-binary`, `union`):
+ * the script's switches, such as `tests`, mean nothing to them and are not in their derivations.
+ */
+export function runByTsdsl(bs: BuildSystem): boolean {
+  return bs.name === 'debian-binary' || bs.name === 'union';
+}
+
 /** Runs `arguments.phases.build` (a shell script) with `$out` set; no implicit inputs. */
 export const trivial: BuildSystem = defineBuildSystem({
   name: 'trivial',

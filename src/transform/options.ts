@@ -16,7 +16,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
-import { withToolchain } from '../dsl/build-systems.js';
+import { runByTsdsl, withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
 import { checkVariants, choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
@@ -564,7 +564,8 @@ export const transformations: readonly Transformation[] = [
     make(spec, ctx) {
       if (spec.includes('=')) malformed('without-tests', spec, 'a package name', 'scotch');
       const target = targetSpec(spec, ctx);
-      return everywhere(target, (p) => (p.arguments.tests === false ? p : derive(p, { arguments: { tests: false } })));
+      // A package tsdsl assembles itself (a union, a Debian binary) runs no tests: nothing to turn off ("had no effect").
+      return everywhere(target, (p) => (p.arguments.tests === false || runByTsdsl(p.buildSystem) ? p : derive(p, { arguments: { tests: false } })));
     },
   },
   {

@@ -262,6 +262,14 @@ describe('transformation options', () => {
     expect(warnings).toEqual([expect.stringMatching(/^--with-c-toolchain=scotch=gcc-toolchain had no effect/)]);
   });
 
+  it('--without-tests of a package tsdsl assembles itself (a union, a Debian binary) has no effect, and says so', () => {
+    const union = defineBuildSystem({ name: 'union', description: 'a symlink union', phases: ['install'] });
+    const bundle = dummyPackage({ name: 'bundle', buildSystem: union });
+    const warnings: string[] = [];
+    expect(run(bundle, [['without-tests', 'bundle']], new Collection([bundle]), warnings)).toBe(bundle);
+    expect(warnings).toEqual(['--without-tests=bundle had no effect on `bundle@1.0`']);
+  });
+
   it('--with-c-toolchain refuses a package that is not a toolchain, and lists the ones there are', () => {
     const f = fixture();
     expect(() => run(f.app, [['with-c-toolchain', 'scotch=metis']], f.collection)).toThrow(
@@ -561,7 +569,7 @@ describe('transform (code API)', () => {
     // These failed as TypeErrors, or read a string one character at a time, or took a misspelt option.
     const type = api.findNodeType('package');
     const g = fixture();
-    expect(await said(() => api.buildGraph(type, ['mumps'] as never))).toMatch(/^buildGraph: root 0 is the string 'mumps', not a package; resolve it first/);
+    expect(await said(() => api.buildGraph(type, ['mumps'] as never))).toMatch(/^buildGraph \(its second argument, the roots\): item 0 is the string 'mumps', not a package; resolve it first/);
     expect(await said(() => api.buildGraph(type, [g.mumps], { maxdepth: 1 } as never))).toMatch(/^buildGraph: unknown field `maxdepth`; did you mean `maxDepth`/);
     expect(await said(() => api.buildGraph(type, [g.mumps], { maxDepth: -1 }))).toMatch(/^buildGraph: `maxDepth` is -1; give a whole number/);
     const { graph } = await api.buildGraph(type, [g.mumps], { maxDepth: 1 });
