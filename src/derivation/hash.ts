@@ -305,7 +305,10 @@ function storeNameProblem(name: string): string | undefined {
 /** `validateStoreName(name + '.drv')`, without making that string when `name` is valid already. */
 export function validateDrvName(name: string): string | undefined {
   // A valid name of 207 characters or fewer stays valid with `.drv` after it.
-  return name.length <= MAX_STORE_NAME_LENGTH - 4 && validateStoreName(name) === undefined ? undefined : validateStoreName(name + '.drv');
+  if (name.length <= MAX_STORE_NAME_LENGTH - 4) return validateStoreName(name) === undefined ? undefined : validateStoreName(name + '.drv');
+  // Too long with `.drv` after it: said of the name as written, unless its characters are wrong too.
+  if (validateStoreName(name.slice(0, MAX_STORE_NAME_LENGTH - 4)) !== undefined) return validateStoreName(name + '.drv');
+  return `store path name \`${name.slice(0, 40)}…\` is ${name.length} characters long: with \`.drv\` after it, the derivation's file name would be ${name.length + 4}, and the limit is ${MAX_STORE_NAME_LENGTH}; shorten it to ${MAX_STORE_NAME_LENGTH - 4} or fewer`;
 }
 
 function assertStoreName(name: string): void {

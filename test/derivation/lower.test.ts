@@ -308,7 +308,7 @@ describe('lowering', () => {
     // (Characters a store path cannot hold are refused by definePackage already.)
     expect(() => dummyPackage({ name: 'tilde', version: '1.0~rc1' })).toThrow(/version "1\.0~rc1" contains `~`/);
     const p = dummyPackage({ name: 'long', version: '1'.repeat(220) });
-    await expect(lower(p)).rejects.toThrow(/package `long@1{220}` .*name and version: store path name `long-1+…` is 229 characters long; the limit is 211, so shorten it/);
+    await expect(lower(p)).rejects.toThrow(/package `long@1{220}` .*name and version: store path name `long-1+…` is 225 characters long: with `\.drv` after it, the derivation's file name would be 229, and the limit is 211; shorten it to 207 or fewer/);
   });
 
 
