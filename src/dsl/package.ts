@@ -277,19 +277,21 @@ export function versionProblem(version: unknown): string | undefined {
   // A number (`version: 1.0`) has lost its form already (1.0 is 1, 2.10 is 2.1): said as a number.
   if (typeof version === 'number') return `version ${version} is a number, not a string: quote it as written (\`version: '1.0'\`; a number drops zeros, 1.0 is 1 and 2.10 is 2.1)`;
   if (typeof version !== 'string' || version === '') return `version ${JSON.stringify(version)} must be a non-empty string such as "2.9.0"`;
-  const bad = [...version].find((c) => !VERSION_RE.test(c))!;
-  const what = bad === ' ' ? 'a space' : /\s/.test(bad) ? 'a blank' : `\`${bad}\``;
-  const fixed = versionLike(version);
+  const bad = [...new Set([...version].filter((c) => !VERSION_RE.test(c)))];
+  const said = (c: string) => (c === ' ' ? 'a space' : /\s/.test(c) ? 'a blank' : `\`${c}\``);
+  const what = bad.length === 1 ? said(bad[0]!) : `${bad.slice(0, -1).map(said).join(', ')} and ${said(bad[bad.length - 1]!)}`;
+  // Letters outside ASCII cannot be spelt for it: no suggestion, rather than one with letters missing.
+  const fixed = bad.some((c) => c.codePointAt(0)! > 0x7f) ? undefined : versionLike(version);
   return `version ${JSON.stringify(version)} contains ${what}, which a store path name cannot hold (letters, digits and + - . _ only)${fixed ? `; write it as "${fixed}"` : ''}`;
 }
 
-/** `version` made fit for a store path (`1:2.3~rc1` → `2.3rc1`, `1.0 beta` → `1.0-beta`), or undefined. */
+/** `version` made fit for a store path (`1:2.3~rc1` → `2.3rc1`, `1.0 beta` and `1.0/beta` → `1.0-beta`), or undefined. */
 export function versionLike(version: string): string | undefined {
   // Blanks around it are dropped, blanks inside become `-`.
   const fixed = version
     .trim()
     .replace(/^\d+:/, '')
-    .replace(/[^A-Za-z0-9+\-._]+/g, (m, at: number) => (at > 0 && m.trim() === '' ? '-' : ''));
+    .replace(/[^A-Za-z0-9+\-._]+/g, (m, at: number) => (at > 0 && (m.trim() === '' || m === '/') ? '-' : ''));
   return VERSION_RE.test(fixed) ? fixed : undefined;
 }
 // Each output is an environment variable of the build, so its name must be one.

@@ -184,6 +184,9 @@ describe('definePackage', () => {
     expect(errorOf(() => dummyPackage({ name: 'spaced', version: '1.0 beta' })).message).toMatch(/contains a space, .*; write it as "1\.0-beta"$/);
     // A blank at either end is dropped, not made a `-` (which lint would then flag).
     expect(errorOf(() => dummyPackage({ name: 'trailing', version: '1.0 ' })).message).toMatch(/contains a space, .*; write it as "1\.0"$/);
+    // Every character said; a slash is a separator; no suggestion that would drop letters.
+    expect(errorOf(() => dummyPackage({ name: 'slashed', version: '1.0/beta' })).message).toMatch(/contains `\/`, .*; write it as "1\.0-beta"$/);
+    expect(errorOf(() => dummyPackage({ name: 'accented', version: '1.0/évil' })).message).toMatch(/contains `\/` and `é`, which a store path name cannot hold \(letters, digits and \+ - \. _ only\)$/);
     // A number has lost its zeros by then (1.0 is 1): it is said to be one.
     expect(errorOf(() => dummyPackage({ name: 'number', version: 1.0 as never })).message).toMatch(/: version 1 is a number, not a string: quote it as written \(`version: '1\.0'`; a number drops zeros, 1\.0 is 1 and 2\.10 is 2\.1\)$/);
   });
