@@ -460,7 +460,7 @@ export class Lowerer {
       push(p.buildSystem.tools());
       if (p.replacement) stack.push(p.replacement);
     }
-    const missing: string[] = [];
+    const problems: Array<[message: string, gone: boolean]> = [];
     await Promise.all(
       [...files].map(async ([file, [p, field]]) => {
         if (this.fileHashes.has(file)) return;
@@ -473,13 +473,24 @@ export class Lowerer {
           this.fileHashes.set(file, { hash: h.hash, size: h.size, file: real });
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          const why = code === 'ENOENT' ? 'does not exist' : code ? `cannot be read (${code})` : `cannot be hashed: ${(e as Error).message}`;
-          missing.push(`\`${fullName(p)}\` (${formatLocation(p.location)}), ${field}: \`${file}\` ${why}`);
+          // A relative path was taken from the file that wrote it: said, since that is the usual slip.
+          const why =
+            code === 'ENOENT'
+              ? `does not exist (a relative path${field === 'source' ? '' : ' of a patch'} is taken from the directory of the file that calls ${field === 'source' ? 'local()' : 'url(), git() or local()'})`
+              : code
+                ? `cannot be read (${code})`
+                : `cannot be hashed: ${(e as Error).message}`;
+          // The line of the origin (url(), local()) that names the file, else the definition's.
+          const where = formatLocation(p.source?.location ?? p.location);
+          problems.push([`\`${fullName(p)}\` (${where}), ${field}: \`${file}\` ${why}`, code === 'ENOENT']);
         }
       }),
     );
-    if (missing.length === 1) throw new TsdslError(`missing file: ${missing[0]}`);
-    if (missing.length) throw new TsdslError(`missing files:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    // Files that are not there, and trees that cannot be stored (a FIFO inside), said as such.
+    const missing = problems.filter(([, gone]) => gone).map(([m]) => m);
+    const unreadable = problems.filter(([, gone]) => !gone).map(([m]) => m);
+    const list = (what: string, ms: string[]) => (ms.length === 1 ? `${what}: ${ms[0]}` : `${what}s:\n${ms.map((m) => `  - ${m}`).join('\n')}`);
+    if (problems.length) throw new TsdslError([missing.length ? list('missing file', missing) : '', unreadable.length ? list('unusable local file', unreadable) : ''].filter(Boolean).join('\n'));
     // One at a time: each may be a large download, and they share the cache's locks.
     const fetch = this.fetchUnpinned;
     if (!fetch) return;

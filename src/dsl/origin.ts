@@ -5,7 +5,7 @@
  * lowering stage turns it into a fixed-output derivation (url, git) or a store item (local).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { parseHash } from '../derivation/hash.js';
+import { parseHash, validateStoreName } from '../derivation/hash.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import { captureLocation, directoryOf, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 
@@ -48,6 +48,7 @@ export function unpinnedUrl(urls: string | readonly string[], fileName?: string)
   for (const u of list) checkUrl(u, problems);
   const name = fileName ?? decodeURIComponent(String(list[0] ?? '').replace(/[?#].*$/, '').split('/').pop() ?? '');
   if (!name) problems.push('cannot infer a file name from the URL');
+  else checkFileName(name, fileName !== undefined, problems);
   if (problems.length) fail('url', loc, problems);
   return withLocation({ ...commonFields({}, loc, problems), kind: 'url' as const, urls: Object.freeze(list), sha256: undefined, fileName: name } as UrlOrigin, loc);
 }
@@ -222,6 +223,19 @@ function localPath(path: unknown, base: () => string, problems: string[]): strin
   return isAbsolute(path) ? path : resolve(base(), path);
 }
 
+/**
+ * The fetched file's name is its store path's name: one a store path cannot hold (a space, `%20`
+ * decoded) is said here, where the URL is written, with a name to set instead.
+ */
+function checkFileName(fileName: string, given: boolean, problems: string[]): void {
+  if (typeof fileName !== 'string' || validateStoreName(fileName) === undefined) return;
+  // Blanks and separators become `-`; a name with other letters (é) is left to the writer.
+  const fixed = /[^\x00-\x7f]/.test(fileName) ? '' : fileName.replace(/[^A-Za-z0-9+\-._?=]+/g, '-').replace(/^[.-]+/, '').slice(0, 211);
+  const advice = fixed && validateStoreName(fixed) === undefined ? `${given ? 'write' : 'set'} \`fileName: '${fixed}'\`` : `${given ? 'write' : 'set'} fileName to a name of letters, digits and + - . _`;
+  const what = given ? `fileName ${JSON.stringify(fileName)}` : `the file name taken from the first URL, ${JSON.stringify(fileName)},`;
+  problems.push(`${what} cannot name a store path (letters, digits and + - . _ ? = only); ${advice}`);
+}
+
 /** A source tarball fetched by URL and checked against its sha256. */
 export function url(spec: UrlSpec): UrlOrigin {
   const loc = captureLocation(url);
@@ -235,6 +249,7 @@ export function url(spec: UrlSpec): UrlOrigin {
       : normaliseSha256(spec.sha256, problems);
   const fileName = spec.fileName ?? (urls[0] ? decodeURIComponent(String(urls[0]).replace(/[?#].*$/, '').split('/').pop() ?? '') : '');
   if (!fileName && urls.length) problems.push('cannot infer a file name from the first URL; set fileName');
+  else if (fileName) checkFileName(fileName, spec.fileName !== undefined, problems);
   const common = commonFields(spec, loc, problems);
   if (problems.length) fail('url', loc, problems);
   return withLocation({ ...common, kind: 'url' as const, urls: Object.freeze(urls), sha256, fileName } as UrlOrigin, loc);

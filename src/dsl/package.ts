@@ -629,8 +629,15 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
     }
   }
   const missingButMisspelt = (k: string) => (spec as unknown as Record<string, unknown>)[k] === undefined && misspelt.has(k);
-  if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name))
-    problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)`);
+  if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name)) {
+    // Blanks and other characters between words become `-` (`foo bar!` → `foo-bar`), when that is all.
+    const fixed =
+      typeof spec.name === 'string' && !/[^\x00-\x7f]/.test(spec.name)
+        ? spec.name.trim().replace(/[^A-Za-z0-9+\-._]+/g, '-').replace(/^[.-]+|[.-]+$/g, '')
+        : '';
+    const advice = fixed && NAME_RE.test(fixed) ? `; write it as "${fixed}"` : '';
+    problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)${advice}`);
+  }
   const badVersion = versionProblem(spec.version);
   if (badVersion) problems.push(badVersion);
   if (spec.source !== undefined && spec.source !== null && !isOrigin(spec.source))

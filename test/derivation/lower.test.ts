@@ -296,12 +296,12 @@ describe('lowering', () => {
 
   it('a missing patch file names the package, the field and the file; nothing is lowered', async () => {
     const p = dummyPackage({ name: 'nopatch', version: '1', source: url({ urls: 'https://example.org/a-1.tar.gz', sha256: SHA, patches: ['/nonexistent/fix.patch'] }) });
-    await expect(lower(p)).rejects.toThrow(/missing file: `nopatch@1` \(.*\), source\.patches\[0\]: `\/nonexistent\/fix.patch` does not exist/);
+    await expect(lower(p)).rejects.toThrow(/^missing file: `nopatch@1` \(.*lower\.test\.ts:\d+\), source\.patches\[0\]: `\/nonexistent\/fix.patch` does not exist \(a relative path of a patch is taken from the directory of the file that calls url\(\), git\(\) or local\(\)\)$/);
     // A tree holding what a store item cannot (a FIFO) says what and where.
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lower-fifo-'));
     execFileSync('mkfifo', [join(dir, 'pipe')]);
     const fifo = dummyPackage({ name: 'fifo', version: '1', source: local(dir) });
-    await expect(lower(fifo)).rejects.toThrow(/`fifo@1` \(.*\), source: `.*` cannot be hashed: cannot archive `.*\/pipe`: it is a FIFO; only regular files, symlinks and directories/);
+    await expect(lower(fifo)).rejects.toThrow(/^unusable local file: `fifo@1` \(.*\), source: `.*` cannot be hashed: cannot archive `.*\/pipe`: it is a FIFO; only regular files, symlinks and directories/);
   });
 
   it('a name and version too long for a store path is an error naming the package and field', async () => {

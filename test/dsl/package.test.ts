@@ -184,6 +184,10 @@ describe('definePackage', () => {
     expect(errorOf(() => dummyPackage({ name: 'spaced', version: '1.0 beta' })).message).toMatch(/contains a space, .*; write it as "1\.0-beta"$/);
     // A blank at either end is dropped, not made a `-` (which lint would then flag).
     expect(errorOf(() => dummyPackage({ name: 'trailing', version: '1.0 ' })).message).toMatch(/contains a space, .*; write it as "1\.0"$/);
+    // A URL's file name names its store item: one a store path cannot hold is said where it is written.
+    expect(() => url({ urls: 'https://example.org/foo%201.0.tar.gz', sha256: 'a'.repeat(64) })).toThrow(/the file name taken from the first URL, "foo 1\.0\.tar\.gz", cannot name a store path .*; set `fileName: 'foo-1\.0\.tar\.gz'`$/);
+    expect(() => url({ urls: 'https://example.org/x.tar.gz', sha256: 'a'.repeat(64), fileName: 'été.tgz' })).toThrow(/fileName "été\.tgz" cannot name a store path .*; write fileName to a name of letters, digits and \+ - \. _$/);
+    expect(errorOf(() => dummyPackage({ name: 'foo bar!' })).message).toMatch(/name "foo bar!" must be a non-empty string of letters, digits and \+ - \. _ \(not starting with \. or -\); write it as "foo-bar"/);
     // Every character said; a slash is a separator; no suggestion that would drop letters.
     expect(errorOf(() => dummyPackage({ name: 'slashed', version: '1.0/beta' })).message).toMatch(/contains `\/`, .*; write it as "1\.0-beta"$/);
     expect(errorOf(() => dummyPackage({ name: 'accented', version: '1.0/évil' })).message).toMatch(/contains `\/` and `é`, which a store path name cannot hold \(letters, digits and \+ - \. _ only\)$/);
