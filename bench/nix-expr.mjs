@@ -53,7 +53,8 @@ export function toNixExpression(derivations, items) {
       if (k in d.drv.outputs || k === 'outputs') continue;
       attrs.push(`${JSON.stringify(k)} = ${interpolate(value)};`);
     }
-    const outs = Object.keys(d.drv.outputs);
+    // In the order declared (the env's `outputs`), which Nix keeps there; `drv.outputs` is sorted.
+    const outs = d.drv.env['outputs']?.split(' ') ?? Object.keys(d.drv.outputs);
     if (outs.length > 1 || outs[0] !== 'out') attrs.push(`outputs = [ ${outs.map((o) => nixString(o)).join(' ')} ];`);
     attrs.push(`args = [ ${d.drv.args.map(interpolate).join(' ')} ];`);
     lines.push(`  ${v} = derivation { ${attrs.join(' ')} };`);

@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { inherit } from '../../src/dsl/index.js';
 import { Lowerer } from '../../src/derivation/lower.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
 // @ts-expect-error — a plain ES module shared with the benchmarks
@@ -22,7 +23,9 @@ describe.skipIf(!hasNix)('Nix computes the same derivations as tsdsl', () => {
     it(`for mumps, mumps~metis, pt-scotch, hwloc and cmake-minimal under ${storeDir}`, async () => {
       const c = getDefaultCollection();
       const l = new Lowerer(storeDir);
-      const pkgs = ['mumps', 'mumps~metis', 'pt-scotch', 'hwloc', 'cmake-minimal', 'mumps-openmpi'].map((s) => c.resolve(s));
+      // With a package of several outputs, declared out of name order (the env keeps that order).
+      const split = inherit(c.resolve('zlib'), { name: 'zlib-split', outputs: ['out', 'lib', 'doc'] });
+      const pkgs = [...['mumps', 'mumps~metis', 'pt-scotch', 'hwloc', 'cmake-minimal', 'mumps-openmpi'].map((s) => c.resolve(s)), split];
       await l.prepare(pkgs);
       for (const p of pkgs) l.lowerGrafted(p);
       const { expr, order } = toNixExpression([...l.derivations.values()], l.items) as { expr: string; order: string[] };
