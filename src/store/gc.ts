@@ -21,7 +21,7 @@ import { compareStrings } from '../compare.js';
 import { nix32Encode } from '../derivation/hash.js';
 import { WHERE_PATTERN, ownerAlive } from './lock.js';
 import { narHash } from './nar.js';
-import { checkRequestKeys, checkStringList, checkRequestTypes, fieldChecks, type FieldCheck } from '../errors.js';
+import { TsdslError, checkRequestKeys, checkStringList, checkRequestTypes, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { checkStoreArgument, deleteTree } from './store.js';
 import type { LocalStore } from './store.js';
 
@@ -348,6 +348,9 @@ export function isDamagedItem(p: StoreProblem): boolean {
  */
 export function repairStore(store: LocalStore, problems: readonly StoreProblem[]): RepairResult {
   checkStoreArgument(store, 'repairStore()');
+  if (!Array.isArray(problems) || !problems.every((p: unknown) => typeof (p as StoreProblem | null)?.kind === 'string' && typeof (p as StoreProblem).path === 'string')) {
+    throw new TsdslError(`repairStore() takes the problems verifyStore() found (repairStore(store, (await verifyStore(store)).problems)), not ${shown(problems)}`);
+  }
   const damaged = problems.filter(isDamagedItem).map((p) => p.path);
   const set = new Set<string>();
   const stack = [...damaged];

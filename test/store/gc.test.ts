@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DerivationHasher, finalizeDerivation } from '../../src/derivation/aterm.js';
 import type { Derivation } from '../../src/derivation/aterm.js';
-import { collectGarbage, deadPaths, liveSet, referrersFirst, verifyStore } from '../../src/store/gc.js';
+import { collectGarbage, deadPaths, liveSet, referrersFirst, repairStore, verifyStore } from '../../src/store/gc.js';
 import { openStore } from '../../src/store/store.js';
 import { ownerWhere } from '../../src/store/lock.js';
 import type { LocalStore } from '../../src/store/store.js';
@@ -554,4 +554,19 @@ describe('several processes', () => {
     expect(live).toBeLessThan(total);
     expect((await verifyStore(store, { checkContents: true })).problems).toEqual([]);
   }, 120_000);
+});
+
+describe('repairStore from code', () => {
+  it('forgets what verifyStore found missing, with its referrers, and refuses anything but its problems', async () => {
+    const a = store.addTextToStore('a', 'A', []);
+    const b = store.addTextToStore('b', `B ${a}`, [a]);
+    const c = store.addTextToStore('c', 'C', []);
+    spawnSync('chmod', ['u+w', join(root, 'store')]);
+    rmSync(store.physicalPath(a));
+    expect(() => repairStore(store, 'x' as never)).toThrow(/^repairStore\(\) takes the problems verifyStore\(\) found .*, not "x"$/);
+    expect(() => repairStore(store, [null] as never)).toThrow(/^repairStore\(\) takes the problems verifyStore\(\) found/);
+    repairStore(store, (await verifyStore(store)).problems);
+    expect(store.allValidPaths()).toEqual([c]);
+    expect(store.isValid(b)).toBe(false);
+  });
 });
