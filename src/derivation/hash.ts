@@ -302,6 +302,16 @@ function storeNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * `text` respelt for a store path name, as a suggestion: each run of other characters between
+ * words becomes `-` (`foo bar!` → `foo-bar`), dots and dashes at the ends dropped. Undefined when
+ * it holds letters outside ASCII (`é`), which cannot be respelt without guessing.
+ */
+export function storeNameSpelling(text: string): string | undefined {
+  if (/[^\x00-\x7f]/.test(text)) return undefined;
+  return text.replace(/[^A-Za-z0-9+\-._]+/g, '-').replace(/^[.-]+|[.-]+$/g, '').slice(0, MAX_STORE_NAME_LENGTH) || undefined;
+}
+
 /** `validateStoreName(name + '.drv')`, without making that string when `name` is valid already. */
 export function validateDrvName(name: string): string | undefined {
   // A valid name of 207 characters or fewer stays valid with `.drv` after it.

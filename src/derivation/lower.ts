@@ -123,19 +123,17 @@ function outputRecord(d: FinalizedDerivation): Record<string, string> {
 }
 
 /**
- * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
- * made per call; the lowerer keeps the leaner `Lowered`.
- */
-/**
  * Refuses, for an API function `who`, a second argument that is not a Lowerer and `.drv` paths
  * that are not a list of derivations it made (a string alone, a path of another lowering).
  */
 export function checkLoweredPaths(lowerer: unknown, drvPaths: unknown, who: string): asserts lowerer is Lowerer {
-  if (!(lowerer instanceof Lowerer)) {
+  // By shape, as a Lowerer of another loaded copy of tsdsl is one too.
+  if (typeof (lowerer as Partial<Lowerer> | null)?.derivations?.has !== 'function') {
     throw new TsdslError(`${who}: the second argument must be the Lowerer that lowered the roots (new Lowerer(store.storeDir), then lowerer.lowerGrafted(p)), not ${shown(lowerer)}`);
   }
   checkStringList(drvPaths, who, '.drv paths');
-  for (const drvPath of drvPaths) if (!lowerer.derivations.has(drvPath)) throw new TsdslError(unknownDerivationText(drvPath, who));
+  const made = (lowerer as Lowerer).derivations;
+  for (const drvPath of drvPaths) if (!made.has(drvPath)) throw new TsdslError(unknownDerivationText(drvPath, who));
 }
 
 function unknownDerivationText(drvPath: string, who: string): string {
@@ -143,6 +141,10 @@ function unknownDerivationText(drvPath: string, who: string): string {
   return `${who}: \`${drvPath}\` is not ${what} this Lowerer made; lower the package with it first (lowerer.lowerGrafted(p).drvPath), and pass that`;
 }
 
+/**
+ * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
+ * made per call; the lowerer keeps the leaner `Lowered`.
+ */
 function resultOf(l: Lowered): LoweredPackage {
   return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs: outputRecord(l.derivation) };
 }

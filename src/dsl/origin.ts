@@ -5,7 +5,7 @@
  * lowering stage turns it into a fixed-output derivation (url, git) or a store item (local).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { parseHash, validateStoreName } from '../derivation/hash.js';
+import { parseHash, storeNameSpelling, validateStoreName } from '../derivation/hash.js';
 import { TsdslError, didYouMean } from '../errors.js';
 import { captureLocation, directoryOf, formatLocation, resolveLocation, type CapturedLocation, type Location } from './location.js';
 
@@ -229,8 +229,7 @@ function localPath(path: unknown, base: () => string, problems: string[]): strin
  */
 function checkFileName(fileName: string, given: boolean, problems: string[]): void {
   if (typeof fileName !== 'string' || validateStoreName(fileName) === undefined) return;
-  // Blanks and separators become `-`; a name with other letters (é) is left to the writer.
-  const fixed = /[^\x00-\x7f]/.test(fileName) ? '' : fileName.replace(/[^A-Za-z0-9+\-._?=]+/g, '-').replace(/^[.-]+/, '').slice(0, 211);
+  const fixed = storeNameSpelling(fileName);
   const advice = fixed && validateStoreName(fixed) === undefined ? `${given ? 'write' : 'set'} \`fileName: '${fixed}'\`` : `${given ? 'write' : 'set'} fileName to a name of letters, digits and + - . _`;
   const what = given ? `fileName ${JSON.stringify(fileName)}` : `the file name taken from the first URL, ${JSON.stringify(fileName)},`;
   problems.push(`${what} cannot name a store path (letters, digits and + - . _ ? = only); ${advice}`);

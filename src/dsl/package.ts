@@ -21,6 +21,7 @@ import {
 import { isKnownLicense, licenses, type License } from './licenses.js';
 import { captureLocation, formatLocation, lineWhere, resolveLocation, type CapturedLocation, type Location } from './location.js';
 import { isOrigin, type Origin } from './origin.js';
+import { storeNameSpelling } from '../derivation/hash.js';
 import { PACKAGE_BRAND, isPackage } from './brand.js';
 
 export { PACKAGE_BRAND, isPackage };
@@ -630,11 +631,7 @@ function make(recipe: Recipe, choice: Readonly<Record<string, VariantValue>>): P
   }
   const missingButMisspelt = (k: string) => (spec as unknown as Record<string, unknown>)[k] === undefined && misspelt.has(k);
   if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name)) {
-    // Blanks and other characters between words become `-` (`foo bar!` → `foo-bar`), when that is all.
-    const fixed =
-      typeof spec.name === 'string' && !/[^\x00-\x7f]/.test(spec.name)
-        ? spec.name.trim().replace(/[^A-Za-z0-9+\-._]+/g, '-').replace(/^[.-]+|[.-]+$/g, '')
-        : '';
+    const fixed = typeof spec.name === 'string' ? storeNameSpelling(spec.name) : undefined;
     const advice = fixed && NAME_RE.test(fixed) ? `; write it as "${fixed}"` : '';
     problems.push(`name ${JSON.stringify(spec.name)} must be a non-empty string of letters, digits and + - . _ (not starting with . or -)${advice}`);
   }
