@@ -28,7 +28,7 @@ export const cmake: BuildSystem = defineBuildSystem({
   name: 'cmake',
   description: 'CMake: cmake && make && ctest && make install',
   phases: ['unpack', 'patch', 'configure', 'build', 'check', 'install', 'shebangs', 'strip', 'validate'],
-  argumentKeys: ['cmakeFlags', 'configureFlags', 'makeFlags', 'testTarget', 'parallelTests', 'buildType'],
+  argumentKeys: ['cmakeFlags', 'configureFlags', 'makeFlags', 'buildType'],
   toolchain: () => [boot.gccToolchain],
   tools: () => [cmakeMinimal, ...gnuTools()],
 });

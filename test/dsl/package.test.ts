@@ -22,7 +22,7 @@ import {
 import { PackageMap, derive, inputLabels } from '../../src/dsl/package.js';
 import { TsdslError } from '../../src/errors.js';
 import { dummyPackage } from '../fixtures/dummy.js';
-import { gnu } from '../../packages/build-systems.js';
+import { cmake, gnu } from '../../packages/build-systems.js';
 
 const SHA_HEX = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 const SHA_NIX32 = '1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s';
@@ -269,6 +269,11 @@ describe('definePackage', () => {
     const e5 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { cmakeFlags: ['-DX=1'] } }));
     // It is cmake's first, whatever it looks like; the close name of gnu's comes after.
     expect(e5.message).toMatch(/argument `cmakeFlags` belongs to the cmake build system, not to gnu: choose `buildSystem: cmake`, or write `makeFlags` if you meant the gnu build system's \(the gnu build system takes: /);
+    // cmake's check phase runs ctest, which neither names a make target nor is made serial: refused.
+    for (const k of ['testTarget', 'parallelTests']) {
+      const e7 = errorOf(() => dummyPackage({ buildSystem: cmake, arguments: { [k]: k === 'testTarget' ? 'unit' : false } as never }));
+      expect(e7.message, k).toMatch(new RegExp(`argument \`${k}\` belongs to the gnu build system, not to cmake`));
+    }
     // A phase, or a step before or after one, written beside the flags: it goes in `phases`.
     for (const k of ['postBuild', 'preConfigure', 'install']) {
       const e6 = errorOf(() => dummyPackage({ buildSystem: gnu, arguments: { [k]: 'true' } as never }));
