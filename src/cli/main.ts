@@ -56,10 +56,10 @@ function mainHelp(): string {
     '',
     'Environment:',
     '  TSDSL_PACKAGE_PATH    extra package directories, colon-separated',
-    '  TSDSL_ROOT            where the store and its database live (default ~/.local/share/tsdsl)',
+    '  TSDSL_ROOT            where the store and its database live (default $XDG_DATA_HOME/tsdsl or ~/.local/share/tsdsl)',
     '  TSDSL_STORE_DIR       the logical store directory (default /tsdsl/store)',
-    '  TSDSL_DOWNLOAD_CACHE  fetched sources, by hash (default ~/.cache/tsdsl/downloads)',
-    '  TSDSL_PACK_CACHE      where tsdsl run unpacks packs (default ~/.cache/tsdsl/packs)',
+    '  TSDSL_DOWNLOAD_CACHE  fetched sources, by hash (default $XDG_CACHE_HOME/tsdsl/downloads or ~/.cache/…)',
+    '  TSDSL_PACK_CACHE      where tsdsl run unpacks packs (default $XDG_CACHE_HOME/tsdsl/packs or ~/.cache/…)',
     'and more in docs/cli.md (Environment).',
     '',
   ].join('\n');

@@ -302,6 +302,17 @@ describe('tsdsl gc', () => {
   });
 });
 
+describe('tsdsl build -n --json', () => {
+  it('has `check` whenever a rebuild is asked for, empty when nothing is in the store to build again', () => {
+    const r = run(['build', '-n', '--rounds=2', '--json', 'zlib']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as { build: string[]; check?: string[]; download: unknown[] };
+    expect(got.check).toEqual([]);
+    expect(got.build.some((p) => p.endsWith('-zlib-1.2.13.drv'))).toBe(true);
+    expect(JSON.parse(run(['build', '-n', '--json', 'zlib']).stdout)).not.toHaveProperty('check');
+  });
+});
+
 describe('tsdsl build -d with -r, and options -d cannot honour', () => {
   it('-r roots the .drv (and so its closure of derivations and sources), as Guix does', () => {
     const link = join(work, 'drv-root');

@@ -162,7 +162,8 @@ export const command: Command = {
         err(lines.join('\n'));
         if (json) {
           const download = fetch.map((d) => ({ drvPath: d.drvPath, url: urlOf(d) ?? null, cached: cached.has(d) }));
-          out(JSON.stringify({ build: build.map((d) => d.drvPath), ...(again.length ? { check: again } : {}), download }) + '\n');
+          // `check` whenever a rebuild was asked for (empty when nothing is in the store yet).
+          out(JSON.stringify({ build: build.map((d) => d.drvPath), ...(args.values['check'] || times ? { check: again } : {}), download }) + '\n');
         }
         return 0;
       }
