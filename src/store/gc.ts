@@ -285,23 +285,26 @@ export async function verifyStore(store: LocalStore, options: VerifyOptions = {}
     const path = paths[i]!;
     options.onItem?.(path, i, paths.length);
     const physical = store.physicalPath(path);
+    // A collector running beside may delete an item after the list was read: what is no longer
+    // valid when its problem is found is not a problem.
     try {
       lstatSync(physical);
     } catch {
-      problems.push({ kind: 'missing', path, message: `missing: ${path} is valid but ${physical} does not exist` });
+      if (store.isValid(path)) problems.push({ kind: 'missing', path, message: `missing: ${path} is valid but ${physical} does not exist` });
       continue;
     }
     if (!options.checkContents) continue;
-    const info = store.queryPathInfo(path)!;
+    const info = store.queryPathInfo(path);
+    if (!info) continue;
     let actual: { hash: Buffer; size: number };
     try {
       actual = await narHash(physical);
     } catch (e) {
-      problems.push({ kind: 'hash-mismatch', path, message: `hash mismatch: ${path} cannot be read (${(e as Error).message})` });
+      if (store.isValid(path)) problems.push({ kind: 'hash-mismatch', path, message: `hash mismatch: ${path} cannot be read (${(e as Error).message})` });
       continue;
     }
     const hash = `sha256:${nix32Encode(actual.hash)}`;
-    if (hash !== info.narHash || actual.size !== info.narSize) {
+    if ((hash !== info.narHash || actual.size !== info.narSize) && store.isValid(path)) {
       problems.push({
         kind: 'hash-mismatch',
         path,
@@ -353,7 +356,8 @@ export function repairStore(store: LocalStore, problems: readonly StoreProblem[]
   }
   const damaged = problems.filter(isDamagedItem).map((p) => p.path);
   const set = new Set<string>();
-  const stack = [...damaged];
+  // An item a collector deleted since it was found (verify beside gc) is no longer valid: not damaged.
+  const stack = damaged.filter((p) => store.isValid(p));
   while (stack.length) {
     const p = stack.pop()!;
     if (set.has(p)) continue;
@@ -364,6 +368,9 @@ export function repairStore(store: LocalStore, problems: readonly StoreProblem[]
   const order = [...set].sort(compareStrings);
   const { deleted } = store.deletePaths(order);
   const gone = new Set(deleted);
+  // Cached build roots hold hard links to the files of what was forgotten (the damaged files
+  // themselves): the item made again must not be met through them.
+  for (const cache of staleRootfsCaches(store, gone)) deleteTree(cache);
   return { forgotten: deleted.sort(compareStrings), busy: order.filter((p) => !gone.has(p)) };
 }
 

@@ -565,8 +565,17 @@ describe('repairStore from code', () => {
     rmSync(store.physicalPath(a));
     expect(() => repairStore(store, 'x' as never)).toThrow(/^repairStore\(\) takes the problems verifyStore\(\) found .*, not "x"$/);
     expect(() => repairStore(store, [null] as never)).toThrow(/^repairStore\(\) takes the problems verifyStore\(\) found/);
+    // A cached build root listing the damaged item (hard links to its files) goes with it; one that does not, stays.
+    const roots = join(root, 'var', 'roots');
+    mkdirSync(join(roots, 'k1'), { recursive: true });
+    writeFileSync(join(roots, 'k1', '.complete'), `${a}\n`);
+    mkdirSync(join(roots, 'k2'));
+    writeFileSync(join(roots, 'k2', '.complete'), `${c}\n`);
     repairStore(store, (await verifyStore(store)).problems);
     expect(store.allValidPaths()).toEqual([c]);
     expect(store.isValid(b)).toBe(false);
+    expect(readdirSync(roots)).toEqual(['k2']);
+    // A problem whose item a collector deleted meanwhile is no longer one: nothing to forget, no error.
+    expect(repairStore(store, [{ kind: 'missing', path: a, message: 'missing' }])).toEqual({ forgotten: [], busy: [] });
   });
 });
