@@ -8,7 +8,7 @@
  * fails, is interrupted or killed leaves nothing valid-looking behind (outputs only become store
  * items at registration).
  */
-import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +19,7 @@ import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
 import { checkLoweredPaths, type Lowerer } from '../derivation/lower.js';
 import { checkStoreArgument, type LocalStore, type PathLock, type RegisterOptions } from '../store/store.js';
+import { deleteTree } from '../store/tree.js';
 import { narHash } from '../store/nar.js';
 import { ownerElsewhere } from '../store/lock.js';
 import { builtins } from './builtins.js';
@@ -590,12 +591,13 @@ export async function realise(
             }
             throw e;
           } finally {
-            if (!keep) rmSync(tmp, { recursive: true, force: true });
+            // A build may leave read-only directories (chmod 555): deleteTree makes them writable first.
+            if (!keep) deleteTree(tmp);
           }
         }
         if (first) await register(store, lowerer, d, first.outputs, lock);
       } finally {
-        if (first) rmSync(first.tmp, { recursive: true, force: true });
+        if (first) deleteTree(first.tmp);
       }
       const log = logPath(store, d.drvPath);
       if (existsSync(log) && statSync(log).size > 0) await compressLog(log);

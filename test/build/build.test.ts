@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -632,6 +632,33 @@ describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status 
     expect(check.status, check.stderr).toBe(0);
     expect(check.stderr).toMatch(/\nchecked 1 build: bit-identical to the outputs in the store\n$/);
   }, 600_000);
+  it('a build that leaves read-only directories in its tree succeeds as tsdsltest, and the tree is removed', () => {
+    expect(userHome).not.toBe('');
+    const pkgs = join(userHome, 'pkgs');
+    mkdirSync(pkgs, { mode: 0o755 });
+    writeFileSync(
+      join(pkgs, 'rook.ts'),
+      [
+        "import { definePackage, licenses, trivial } from 'tsdsl';",
+        "import { bash, coreutils } from 'tsdsl/packages';",
+        'export const rook = definePackage({',
+        "  name: 'rook', version: '1', source: null, buildSystem: trivial, nativeInputs: [bash, coreutils],",
+        "  arguments: { phases: { build: 'mkdir -p ro/sub \"$out\" && echo x > ro/sub/f && chmod 555 ro/sub ro && echo ok > \"$out/ok\"' } },",
+        "  synopsis: 'Leaves a read-only tree', description: 'Leaves a read-only tree.', homePage: 'https://example.org/', license: licenses.expat,",
+        '});',
+      ].join('\n'),
+    );
+    const r = spawnSync('runuser', ['-u', 'tsdsltest', '--', 'env', `HOME=${userHome}`, `TSDSL_ROOT=${userHome}/tsdsl`, process.execPath, BIN, 'build', '-q', '-L', pkgs, 'rook'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 300_000,
+    });
+    // It said "internal error: EACCES … rmdir" (the tree could not be deleted) though the output was registered.
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\/tsdsl\/store\/[0-9a-z]{32}-rook-1$/);
+    expect(readdirSync(join(userHome, 'tsdsl', 'store', '.tmp'))).toEqual([]);
+  }, 300_000);
   // The user's store holds a whole bootstrap (about 400 MB): every run left one in /tmp.
   afterAll(() => {
     if (userHome) deleteTree(userHome);
