@@ -626,11 +626,14 @@ export async function realise(
         .then(() => {
           done.add(p);
         })
-        .catch((e: Error) => {
+        .catch(async (e: Error) => {
           failed.push(p);
           failures.push({ name: d.name, error: e });
           firstError ??= e;
-          // A build stopped by an interrupt did not fail: the caller says "interrupted".
+          // A build stopped by an interrupt did not fail: the caller says "interrupted". A child
+          // blocking the event loop (tar unpacking a .deb) got the terminal's Ctrl-C first and
+          // failed before tsdsl's own handler ran: let the signal be handled, then look.
+          if (opts.signal && !opts.signal.aborted) for (let turn = 0; turn < 2; turn++) await new Promise((next) => setImmediate(next));
           if (!opts.signal?.aborted) emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
         })
         .finally(() => running.delete(p));

@@ -665,6 +665,35 @@ describe.skipIf(!support.ok || !isRoot || spawnSync('id', ['tsdsltest']).status 
   });
 });
 
+describe.skipIf(!support.ok)('Ctrl-C at a terminal while the bootstrap is unpacked', () => {
+  it('says interrupted (130), not an internal error, though tar got the signal first', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tsdsl-pgint-'));
+    try {
+      // A terminal sends SIGINT to the whole process group: tar, which blocks tsdsl's event loop
+      // while it unpacks a .deb, dies of it before tsdsl's own handler has run.
+      const proc = spawn(process.execPath, [BIN, 'build', 'zlib'], { cwd: ROOT, detached: true, env: { ...process.env, TSDSL_ROOT: root, TSDSL_PACKAGE_PATH: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      const done = new Promise<number | null>((res) => proc.on('close', (code) => res(code)));
+      let sent = false;
+      proc.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // The biggest .deb of the bootstrap: its tar runs long enough to be hit.
+        if (!sent && /^building linux-libc-dev-/m.test(stderr)) {
+          sent = true;
+          process.kill(-proc.pid!, 'SIGINT');
+        }
+      });
+      const code = await done;
+      expect(sent).toBe(true);
+      expect(stderr).not.toMatch(/internal error|^failed:/m);
+      expect(stderr).toMatch(/^tsdsl: error: interrupted[; ]/m);
+      expect(code).toBe(130);
+    } finally {
+      deleteTree(root);
+    }
+  }, 300_000);
+});
+
 describe('tsdsl build hwloc@1', () => {
   // hwloc 1.11 is not in Debian any more, and its upstream hosts are not reachable from the build
   // machines: the build must stop at the fetch with each URL and its error, and register nothing.

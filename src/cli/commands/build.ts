@@ -273,7 +273,9 @@ async function realiseWithProgress(store: LocalStore, lowerer: Lowerer, roots: r
     }));
   } catch (e) {
     // Whatever failed once interrupted (a build, or a tar unpacking the bootstrap, which got the
-    // terminal's SIGINT too) failed because of the interruption: say that, with one exit code.
+    // terminal's SIGINT too, maybe before tsdsl's handler ran) failed because of the
+    // interruption: say that, with one exit code.
+    await interrupts.pending();
     if (!controller.signal.aborted) throw e;
   } finally {
     reporter.close();
