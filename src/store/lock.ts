@@ -15,7 +15,7 @@
  * whether /proc can answer for it at all (ownerToken, ownerAlive).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { appendFileSync, linkSync, mkdtempSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteTree } from './tree.js';
@@ -211,8 +211,18 @@ function usedByLiving(dir: string): boolean {
  * still runs.
  */
 export function makeOwnedTempDir(parent: string, prefix: string): string {
-  removeOwnedTempLeftovers(parent, prefix);
-  return mkdtempSync(join(parent, `${prefix}-${process.pid}-${WHERE}-`));
+  try {
+    removeOwnedTempLeftovers(parent, prefix);
+    return mkdtempSync(join(parent, `${prefix}-${process.pid}-${WHERE}-`));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'it is not writable' : code === 'ENOTDIR' ? 'it is not a directory' : undefined;
+    if (!why) throw e;
+    // The system's temporary directory is TMPDIR's (a cluster job's may be gone already).
+    const isTmp = parent === tmpdir();
+    const fix = isTmp ? 'create it, or set TMPDIR to a directory you can write, with room to spare' : 'create it, or choose another directory';
+    throw new TsdslError(`cannot make a temporary directory in ${parent}${isTmp ? ' (TMPDIR)' : ''}: ${why}; ${fix}`);
+  }
 }
 
 /** Removes what killed processes left of `makeOwnedTempDir(parent, prefix)`; returns their names. */

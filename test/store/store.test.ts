@@ -1031,3 +1031,12 @@ describe('the store API refuses what it cannot store as asked', () => {
     store = openStore({ root, storeDir: SD, env: {}, durable: false });
   });
 });
+
+describe('makeOwnedTempDir', () => {
+  it('says which directory cannot hold it and what to do, naming TMPDIR when it is that', async () => {
+    const { makeOwnedTempDir } = await import('../../src/store/lock.js');
+    expect(() => makeOwnedTempDir(join(work, 'gone'), 'tsdsl-x')).toThrow(/^cannot make a temporary directory in .*\/gone: it does not exist; create it, or choose another directory$/);
+    const made = makeOwnedTempDir(work, 'tsdsl-x');
+    expect(made.startsWith(join(work, 'tsdsl-x-'))).toBe(true);
+  });
+});
