@@ -280,12 +280,26 @@ export function openStore(options: OpenStoreOptions = {}): LocalStore {
   const storeDir = validateStoreDir(options.storeDir ?? storeDirFromEnv(env), 'store directory');
   const root = options.root ?? storeRootFromEnv(env);
   if (!root.startsWith('/')) throw new TsdslError(`store root \`${root}\` is not absolute; use an absolute path`);
+  refuseRootInsideStore(root, options.root !== undefined ? 'the root given to openStore()' : 'TSDSL_ROOT');
   // With items but no database, the store was not "never built in": LocalStore says what it is.
   if (options.existing && !existsSync(join(root, 'var', 'db.sqlite')) && itemNames(join(root, 'store')).length === 0) {
     const named = options.root !== undefined ? 'the root given to openStore()' : env['TSDSL_ROOT'] ? 'TSDSL_ROOT' : 'the default; TSDSL_ROOT is unset';
     throw new TsdslError(`there is no store at ${root} (${named}): nothing was built there yet, or ${options.root !== undefined ? 'the root' : 'TSDSL_ROOT'} is misspelt`);
   }
   return new LocalStore(root, storeDir, options);
+}
+
+/**
+ * Refuses a root inside another store's `store/` or `var/` (`…/tsdsl/store` given as the root):
+ * a new store would be made among the first one's items.
+ */
+function refuseRootInsideStore(root: string, named: string): void {
+  for (let below = resolve(root), dir = dirname(below); below !== '/'; below = dir, dir = dirname(dir)) {
+    const part = basename(below);
+    if ((part === 'store' || part === 'var') && existsSync(join(dir, 'var', 'db.sqlite')) && existsSync(join(dir, 'store'))) {
+      throw new TsdslError(`the store root ${root} (${named}) is inside the store at ${dir}, among its own files; give that store's root, ${dir}, or a directory outside it`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1040,3 +1040,15 @@ describe('makeOwnedTempDir', () => {
     expect(made.startsWith(join(work, 'tsdsl-x-'))).toBe(true);
   });
 });
+
+describe('a store root inside another store', () => {
+  it('is refused, naming the store it is inside (a new store would be made among its files)', () => {
+    store.addTextToStore('a', 'A', []);
+    for (const inner of ['store', 'var', 'var/log']) {
+      expect(() => openStore({ root: join(root, inner), storeDir: SD, env: {}, durable: false })).toThrow(
+        new RegExp(`^the store root ${root}/${inner} \\(the root given to openStore\\(\\)\\) is inside the store at ${root}, among its own files`),
+      );
+    }
+    expect(existsSync(join(root, 'store', 'var'))).toBe(false);
+  });
+});
