@@ -30,6 +30,14 @@ export interface SignalHold {
 }
 
 /**
+ * Resolves once a signal already delivered has been handled: its event waits behind the
+ * current task (two turns of the event loop, as its watcher runs in the poll phase).
+ */
+export async function signalsHandled(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise((next) => setImmediate(next));
+}
+
+/**
  * Catches `signals` (by default INTERRUPTS) until `end()`: each calls `onSignal` (to stop a child,
  * abort a controller), and the first is kept as `received`, for the caller to end with
  * `signalExitCode` once the work is safely stopped.
@@ -49,9 +57,7 @@ export function holdSignals(onSignal?: (signal: NodeJS.Signals) => void, signals
     get active() {
       return active;
     },
-    async pending() {
-      for (let turn = 0; turn < 2; turn++) await new Promise((next) => setImmediate(next));
-    },
+    pending: signalsHandled,
     end() {
       if (active) for (const s of signals) process.off(s, handler);
       active = false;

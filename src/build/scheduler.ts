@@ -28,6 +28,7 @@ import { instantiate } from '../derivation/instantiate.js';
 import { bootstrapRootfs } from './rootfs.js';
 import { checkSandboxSupport, runSandboxed } from './sandbox.js';
 import { compareStrings } from '../compare.js';
+import { signalsHandled } from '../signals.js';
 
 /** What the scheduler tells the user interface. */
 export type BuildEvent =
@@ -585,7 +586,10 @@ export async function realise(
               keep = true;
             } else await register(store, lowerer, d, outputs, lock);
           } catch (e) {
-            if (opts.keepFailed && e instanceof TsdslError && !keep) {
+            // -K keeps failed builds; one stopped by an interrupt did not fail (the signal may
+            // still be on its way: the build's processes got it first), and is not kept.
+            if (opts.keepFailed && opts.signal && !opts.signal.aborted) await signalsHandled();
+            if (opts.keepFailed && e instanceof TsdslError && !keep && !opts.signal?.aborted) {
               keep = true;
               throw new BuildError(`${e.message}\nThe failed build tree is kept in ${keepTree(store, tmp, d.name)}/build`);
             }
@@ -633,7 +637,7 @@ export async function realise(
           // A build stopped by an interrupt did not fail: the caller says "interrupted". A child
           // blocking the event loop (tar unpacking a .deb) got the terminal's Ctrl-C first and
           // failed before tsdsl's own handler ran: let the signal be handled, then look.
-          if (opts.signal && !opts.signal.aborted) for (let turn = 0; turn < 2; turn++) await new Promise((next) => setImmediate(next));
+          if (opts.signal && !opts.signal.aborted) await signalsHandled();
           if (!opts.signal?.aborted) emit({ kind: 'fail', drvPath: p, name: d.name, message: e.message });
         })
         .finally(() => running.delete(p));

@@ -309,8 +309,9 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     expect(stderr).toMatch(/tsdsl: error: interrupted while building slow-\d+-1 \(log: \S+\/var\/log\/slow-\d+-1-\w+\.log\); what was built so far stays in the store\n$/);
     expect(stderr).not.toMatch(/^failed: /m); // interrupted, not failed
     expect(code).toBe(130);
-    // A closed terminal or a dropped ssh connection (SIGHUP) stops it as cleanly: exit 128 + 1.
-    const hup = spawn(process.execPath, [BIN, 'build', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A closed terminal or a dropped ssh connection (SIGHUP) stops it as cleanly: exit 128 + 1;
+    // with -K too, which keeps failed builds: an interrupted one did not fail, and is not kept.
+    const hup = spawn(process.execPath, [BIN, 'build', '-K', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
     let hupErr = '';
     hup.stderr.on('data', (b: Buffer) => {
       hupErr += b.toString();
@@ -318,6 +319,8 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     });
     expect(await new Promise<number | null>((done) => hup.on('close', done))).toBe(129);
     expect(hupErr).toMatch(/tsdsl: error: interrupted \(SIGHUP\) while building slow-\d+-1 \(log: \S+\); what was built so far stays in the store\n$/);
+    const kept = existsSync(join(root, 'var', 'kept')) ? readdirSync(join(root, 'var', 'kept')) : [];
+    expect(kept.filter((k) => k.startsWith(`slow-${process.pid}-`))).toEqual([]);
     // Its log says how it ended, not just stops as a running build's does.
     const log = spawnSync(process.execPath, [BIN, 'log', '-L', dir, `slow-${process.pid}`], { env: { ...process.env, TSDSL_ROOT: root }, encoding: 'utf8' });
     expect(log.stdout).toMatch(/(^|\n)tsdsl: the build stopped here: it was interrupted\n$/);
