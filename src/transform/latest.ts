@@ -65,7 +65,9 @@ export function withRelease(p: Package, release: Release, option: string, warn: 
   if (patches > 0) {
     warn(`--${option}: the ${patches} patch${patches === 1 ? '' : 'es'} of ${fullName(p)} ${patches === 1 ? 'is' : 'are'} dropped (written for version ${p.version}, not ${release.version})`);
   }
-  const source = url({ urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName });
+  // Debian's file names hold `~` (hwloc_3.0.0~rc1.orig.tar.bz2), which a store path cannot: the
+  // item is named without it, as the version is (3.0.0rc1).
+  const source = url({ urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName.replace(/~/g, '') });
   const properties = { ...p.properties, ...(typeof p.properties['debianVersion'] === 'string' ? { debianVersion: release.fullVersion } : {}) };
   return derive(p, { version, source, properties });
 }

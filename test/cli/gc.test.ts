@@ -304,12 +304,20 @@ describe('tsdsl gc', () => {
 
 describe('tsdsl build -n --json', () => {
   it('has `check` whenever a rebuild is asked for, empty when nothing is in the store to build again', () => {
-    const r = run(['build', '-n', '--rounds=2', '--json', 'zlib']);
-    expect(r.code, r.stderr).toBe(0);
-    const got = JSON.parse(r.stdout) as { build: string[]; check?: string[]; download: unknown[] };
-    expect(got.check).toEqual([]);
-    expect(got.build.some((p) => p.endsWith('-zlib-1.2.13.drv'))).toBe(true);
-    expect(JSON.parse(run(['build', '-n', '--json', 'zlib']).stdout)).not.toHaveProperty('check');
+    // A store of its own: -n writes the .drv files, which the shared store's gc tests would see.
+    const own = mkdtempSync(join(tmpdir(), 'tsdsl-cli-dry-'));
+    const runOwn = (args: string[]) => tsdsl(args, { env: { TSDSL_ROOT: own, TSDSL_STORE_DIR: SD } });
+    try {
+      const r = runOwn(['build', '-n', '--rounds=2', '--json', 'zlib']);
+      expect(r.code, r.stderr).toBe(0);
+      const got = JSON.parse(r.stdout) as { build: string[]; check?: string[]; download: unknown[] };
+      expect(got.check).toEqual([]);
+      expect(got.build.some((p) => p.endsWith('-zlib-1.2.13.drv'))).toBe(true);
+      expect(JSON.parse(runOwn(['build', '-n', '--json', 'zlib']).stdout)).not.toHaveProperty('check');
+    } finally {
+      spawnSync('chmod', ['-R', 'u+w', own]);
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
 

@@ -95,6 +95,8 @@ describe('a release whose version a store path cannot hold', () => {
     });
     const rc = withRelease(base, release('3.0.0~rc1', '3.0.0~rc1-1'), 'with-version', () => {});
     expect(rc.version).toBe('3.0.0rc1');
+    // Its store item too is named without `~` (url() refuses a file name a store path cannot hold).
+    expect(rc.source?.kind === 'url' && rc.source.fileName).toBe('hwloc_3.0.0rc1.orig.tar.bz2');
     expect(rc.properties['debianVersion']).toBe('3.0.0~rc1-1');
     // The final release is newer than the candidate built from 3.0.0~rc1, though `3.0.0rc1` sorts after `3.0.0`.
     expect(isNewer(release('3.0.0', '3.0.0-1'), rc)).toBe(true);
