@@ -24,7 +24,7 @@ import { narHash } from '../store/nar.js';
 import { ownerElsewhere } from '../store/lock.js';
 import { builtins } from './builtins.js';
 import { defaultDownloadCache, isHashMismatch } from './fetch.js';
-import { instantiate } from '../derivation/instantiate.js';
+import { instantiate, missingFromDisk, missingFromDiskText } from '../derivation/instantiate.js';
 import { bootstrapRootfs } from './rootfs.js';
 import { checkSandboxSupport, runSandboxed } from './sandbox.js';
 import { compareStrings } from '../compare.js';
@@ -254,12 +254,9 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
   const inputPaths = [...Object.entries(drv.inputDrvs).flatMap(([p, outs]) => outs.map((o) => lowerer.derivations.get(p)!.drv.outputs[o]!.path)), ...drv.inputSrcs];
   const closure = store.queryRequisites(inputPaths);
   // An item valid in the database whose files were deleted by hand: said as that, with the way out.
-  const gone = closure.filter((p) => !existsSync(store.physicalPath(p)));
+  const gone = missingFromDisk(store, closure);
   if (gone.length) {
-    throw new BuildError(
-      `cannot build ${d.drvPath}: ${gone.length === 1 ? 'the store item' : `${gone.length} store items`} it needs ${gone.length === 1 ? 'is' : 'are'} registered but missing from disk (${gone.slice(0, 3).join(', ')}${gone.length > 3 ? ', …' : ''}); ` +
-        'run `tsdsl verify --repair` to forget the damaged items and those that refer to them, then build again',
-    );
+    throw new BuildError(`cannot build ${d.drvPath}: ${missingFromDiskText(gone, 'it needs', 'build again')}`);
   }
   const debs: Array<[string, string]> = [];
   for (const p of closure) {

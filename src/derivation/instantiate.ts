@@ -83,13 +83,23 @@ export async function addItems(store: Store, lowerer: Lowerer, paths: ReadonlySe
  * nobody should touch): what is written would refer to them, and a build would fail on them.
  * One stat per item.
  */
-function refuseMissingFiles(store: Store, valid: ReadonlySet<string>): void {
+function refuseMissingFiles(store: Store, valid: Iterable<string>): void {
+  const gone = missingFromDisk(store, valid);
+  if (gone.length) throw new TsdslError(missingFromDiskText(gone, 'needed here', 'run this again'));
+}
+
+/** Of `valid` (paths valid in the database), those whose files are gone (one stat each). */
+export function missingFromDisk(store: Store, valid: Iterable<string>): string[] {
   const gone: string[] = [];
   for (const p of valid) if (!existsSync(store.physicalPath(p))) gone.push(p);
-  if (gone.length === 0) return;
-  throw new TsdslError(
-    `${gone.length === 1 ? 'the store item' : `${gone.length} store items`} needed here ${gone.length === 1 ? 'is' : 'are'} registered but missing from disk (${gone.slice(0, 3).join(', ')}${gone.length > 3 ? ', …' : ''}); ` +
-      'run `tsdsl verify --repair` to forget the damaged items and those that refer to them, then run this again',
+  return gone;
+}
+
+/** Says registered items whose files are gone (`gone`, those `what`), and the way out, then `then`. */
+export function missingFromDiskText(gone: readonly string[], what: string, then: string): string {
+  return (
+    `${gone.length === 1 ? 'the store item' : `${gone.length} store items`} ${what} ${gone.length === 1 ? 'is' : 'are'} registered but missing from disk (${gone.slice(0, 3).join(', ')}${gone.length > 3 ? ', …' : ''}); ` +
+    `run \`tsdsl verify --repair\` to forget the damaged items and those that refer to them, then ${then}`
   );
 }
 

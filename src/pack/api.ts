@@ -119,13 +119,13 @@ function misnamedCompression(output: string, extension: string): string | undefi
   return `-o ${output}: the name ends as ${tarKind(named)} would, but the pack is ${actual === 'none' ? 'not compressed' : `compressed with ${actual}`}; name it ${base}${extension.slice(extension.indexOf('.tar'))}, or choose -C ${named}`;
 }
 
-/** The default file name of a pack: `hwloc-tarball-pack.tar.gz`. */
 /** `a plain tar`, `an xz tar`, `a gzip tar`. */
 function tarKind(compression: string): string {
   const word = compression === 'none' ? 'plain' : compression;
   return `${/^[aeiox]/.test(word) ? 'an' : 'a'} ${word} tar`;
 }
 
+/** The default file name of a pack: `hwloc-tarball-pack.tar.gz`. */
 export function defaultPackName(packages: readonly Package[], format: string): string {
   // A package named twice (`pack zlib zlib`) is named once.
   const names = [...new Set(packages.map((p) => p.name))];

@@ -183,8 +183,9 @@ async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => 
 async function packagesAndManifests(args: ParsedArgs, manifests: readonly string[]): Promise<{ packages: Package[]; collection: Collection; userPaths: string[] }> {
   const { existsSync, statSync } = await import('node:fs');
   for (const m of manifests) {
-    if (existsSync(m) && statSync(m).isDirectory()) throw new TsdslError(`-m ${m}: is a directory; give the manifest file itself (a .ts file with \`export default defineManifest({ packages: ['hwloc'] })\`)`);
-    if (!existsSync(m) || !statSync(m).isFile()) throw new TsdslError(`-m ${m}: no such manifest file; write one with \`export default defineManifest({ packages: ['hwloc'] })\``);
+    const st = existsSync(m) ? statSync(m) : undefined;
+    if (st?.isDirectory()) throw new TsdslError(`-m ${m}: is a directory; give the manifest file itself (a .ts file with \`export default defineManifest({ packages: ['hwloc'] })\`)`);
+    if (!st?.isFile()) throw new TsdslError(`-m ${m}: no such manifest file; write one with \`export default defineManifest({ packages: ['hwloc'] })\``);
   }
   const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
   const { loadCollection } = await import('../../registry/load.js');
