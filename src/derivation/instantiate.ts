@@ -34,7 +34,8 @@ async function write(store: Store, lowerer: Lowerer, drvPaths: readonly string[]
   store.addTempRoots(drvPaths);
   const drvs: FinalizedDerivation[] = [];
   const byPath = new Map<string, FinalizedDerivation>();
-  for (const p of drvPaths) for (const d of lowerer.closureOf(p)) if (!byPath.has(d.drvPath)) (byPath.set(d.drvPath, d), drvs.push(d));
+  // One walk over every root together: a walk per root costs roots × closure.
+  for (const d of lowerer.closureOf(drvPaths)) (byPath.set(d.drvPath, d), drvs.push(d));
   // What is written: the derivations not valid yet. The valid ones they refer to are not written
   // again; those are protected, then looked at again (a collector may have taken one first,
   // and then it is written too, and so on down). The top ones are rooted already: a valid one

@@ -756,18 +756,39 @@ export class Lowerer {
     return withPropagated(p.inputs, p.nativeInputs, p.propagatedInputs, p.buildSystem.toolchain(), p.buildSystem.tools());
   }
 
-  /** Every derivation and item needed for `p`, in dependency order (for writing to a store). */
-  closureOf(drvPath: string): FinalizedDerivation[] {
-    if (typeof drvPath !== 'string' || !this.derivations.has(drvPath)) throw new TsdslError(unknownDerivationText(typeof drvPath === 'string' ? drvPath : shown(drvPath), 'Lowerer.closureOf()'));
+  /**
+   * Every derivation needed for `drvPath` (or for each of several), in dependency order (for
+   * writing to a store), each once: several roots are walked together, so a thousand packages
+   * that share their inputs cost one walk of the union, not one walk of it per package.
+   */
+  closureOf(drvPath: string | readonly string[]): FinalizedDerivation[] {
+    const roots: readonly unknown[] = Array.isArray(drvPath) ? drvPath : [drvPath];
+    for (const r of roots) {
+      if (typeof r !== 'string' || !this.derivations.has(r)) throw new TsdslError(unknownDerivationText(typeof r === 'string' ? r : shown(r), 'Lowerer.closureOf()'));
+    }
     const out: FinalizedDerivation[] = [];
-    const seen = new Set<string>([drvPath]);
+    const seen = new Set<string>();
     // Depth-first, inputs before users, without recursion (graphs can be deep).
     const stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }> = [];
     const enter = (path: string) => {
       const d = this.derivations.get(path);
       if (d) stack.push({ d, inputs: d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs), i: 0 });
     };
-    enter(drvPath);
+    for (const root of roots as readonly string[]) {
+      if (seen.has(root)) continue;
+      seen.add(root);
+      enter(root);
+      this.closureWalk(stack, seen, enter, out);
+    }
+    return out;
+  }
+
+  private closureWalk(
+    stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }>,
+    seen: Set<string>,
+    enter: (path: string) => void,
+    out: FinalizedDerivation[],
+  ): void {
     while (stack.length) {
       const top = stack[stack.length - 1]!;
       if (top.i < top.inputs.length) {
@@ -778,7 +799,6 @@ export class Lowerer {
         out.push(top.d);
       }
     }
-    return out;
   }
 
   // --- internals -------------------------------------------------------------------------------

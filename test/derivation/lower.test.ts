@@ -265,6 +265,29 @@ describe('lowering', () => {
     }
   });
 
+  it('closureOf() of several roots walks their shared closure once (build -d and derivation show -r of many packages)', () => {
+    // A shared base of 200 derivations under 100 roots: a walk per root looked at 100 × 200.
+    let below: Package[] = [];
+    for (let i = 0; i < 200; i++) below = [dummyPackage({ name: `base${i}`, inputs: below.slice(-2) })];
+    const shared = below[0]!;
+    const roots = Array.from({ length: 100 }, (_, i) => dummyPackage({ name: `root${i}`, inputs: [shared] }));
+    const l = new Lowerer('/tsdsl/store');
+    const drvPaths = roots.map((r) => l.lower(r).drvPath);
+    const get = vi.spyOn(l.derivations, 'get');
+    const all = l.closureOf(drvPaths);
+    // Each derivation once, every input before its users, the roots included.
+    expect(new Set(all.map((d) => d.drvPath)).size).toBe(all.length);
+    expect(all.length).toBe(300);
+    const at = new Map(all.map((d, i) => [d.drvPath, i]));
+    for (const d of all) for (const input of Object.keys(d.drv.inputDrvs)) expect(at.get(input)).toBeLessThan(at.get(d.drvPath)!);
+    expect(drvPaths.every((p) => at.has(p))).toBe(true);
+    expect(get.mock.calls.length).toBeLessThan(1000);
+    get.mockRestore();
+    // One root, as before.
+    expect(l.closureOf(drvPaths[0]!).map((d) => d.drvPath)).toEqual(l.closureOf([drvPaths[0]!]).map((d) => d.drvPath));
+    expect(() => l.closureOf([drvPaths[0]!, '/tsdsl/store/x.drv'])).toThrow(/^Lowerer\.closureOf\(\): `\/tsdsl\/store\/x\.drv` is not a derivation this Lowerer made/);
+  });
+
   it('the Lowerer, instantiate and derivationJson refuse arguments of the wrong kind by name', async () => {
     const zlib = c.resolve('zlib');
     expect(() => new Lowerer(5 as never)).toThrow(/^new Lowerer\(\): `storeDir` must be a non-empty string, not 5/);

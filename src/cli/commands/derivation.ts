@@ -96,10 +96,10 @@ export const command: Command = {
       const { packages } = await packagesFrom(args, packageSpecs);
       const { lowerPackages, derivationJson } = await import('../../derivation/lower.js');
       const { lowerer, results } = await lowerPackages(packages);
-      for (const r of results) {
-        const list = recursive ? lowerer.closureOf(r.drvPath) : [r.derivation];
-        for (const d of list) Object.assign(json, derivationJson(d));
-      }
+      // With -r, one walk over every package's closure together, each derivation printed once
+      // (a walk per package made `-r` of a hundred packages a hundred times the work).
+      const list = recursive ? lowerer.closureOf(results.map((r) => r.drvPath)) : results.map((r) => r.derivation);
+      for (const d of list) if (!(d.drvPath in json)) Object.assign(json, derivationJson(d));
     }
     out(JSON.stringify(json, null, 2) + '\n');
     return 0;
