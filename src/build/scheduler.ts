@@ -129,15 +129,24 @@ export function inDownloadCache(d: FinalizedDerivation): boolean {
 export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: readonly string[]): FinalizedDerivation[] {
   const order: FinalizedDerivation[] = [];
   const seen = new Set<string>();
-  const visit = (drvPath: string) => {
+  // Depth-first, inputs before users, without recursion: a chain of ten thousand derivations
+  // overflowed the call stack (an internal error of `build -n`).
+  const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
+  const enter = (drvPath: string) => {
     if (seen.has(drvPath)) return;
     seen.add(drvPath);
     const d = lowerer.derivations.get(drvPath)!;
     if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
-    for (const input of Object.keys(d.drv.inputDrvs)) visit(input);
-    order.push(d);
+    stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
   };
-  for (const r of roots) visit(r);
+  for (const r of roots) {
+    enter(r);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.inputs.length) enter(top.inputs[top.i++]!);
+      else (stack.pop(), order.push(top.d));
+    }
+  }
   return order;
 }
 
