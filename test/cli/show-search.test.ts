@@ -18,6 +18,18 @@ describe('tsdsl show', () => {
     expect(r.stdout).toMatch(/^other-versions: 1\.11\.13$/m);
   });
 
+  it('other-versions goes on over lines of at most 78 columns, as dependencies do', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-versions-'));
+    const defs = Array.from({ length: 60 }, (_, i) => `export const v${i} = definePackage({ name: 'multi', version: '1.${i}.0', buildSystem: trivial, synopsis: 'Kept at many versions', description: 'A package kept at many versions.', homePage: 'https://example.org/', license: licenses.expat });`);
+    writeFileSync(join(dir, 'multi.ts'), `import { definePackage, licenses, trivial } from 'tsdsl';\n${defs.join('\n')}\n`);
+    const r = tsdsl(['show', '-L', dir, 'multi']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^other-versions: 1\.58\.0 1\.57\.0 /m);
+    expect(Math.max(...r.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(78);
+    const listed = r.stdout.slice(r.stdout.indexOf('other-versions:')).replace(/^other-versions: /, '').replace(/\n\+ /g, ' ').trim().split(' ');
+    expect(listed).toHaveLength(59);
+  });
+
   it('hwloc@1 is another version of the same package', () => {
     const r = tsdsl(['show', 'hwloc@1']);
     expect(r.stdout).toMatch(/^version: 1\.11\.13$/m);

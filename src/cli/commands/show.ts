@@ -98,7 +98,8 @@ export function packageRecord(p: Package, collection?: Collection): string {
   lines.push(recField('synopsis', p.synopsis));
   lines.push(recField('description', p.description));
   const others = collection?.versions(p.name).filter((q) => q !== p && q.version !== p.version) ?? [];
-  if (others.length) lines.push(`other-versions: ${others.map((q) => q.version).join(' ')}`);
+  // Wrapped as the other long fields are: a package kept at hundreds of versions made one line of thousands of columns.
+  if (others.length) lines.push(recField('other-versions', others.map((q) => q.version).join(' ')));
   return lines.join('\n') + '\n';
 }
 
