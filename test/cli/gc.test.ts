@@ -88,6 +88,23 @@ describe('tsdsl gc queries', () => {
     unlinkSync(link);
   });
 
+  it('a link named without ./ (`size result`) is read as a package, and the error says to write ./result', () => {
+    const link = join(work, 'result');
+    withStore((s) => symlinkSync(s.physicalPath(out), link));
+    try {
+      for (const cmd of [['size'], ['gc', '--references'], ['log']]) {
+        const r = tsdsl([...cmd, 'result'], { cwd: work, env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^tsdsl: error: unknown package `result`.*; `result` is a file here: to name the store item it leads to, write `\.\/result`\n$/);
+      }
+      expect(tsdsl(['gc', '--references', './result'], { cwd: work, env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } }).stdout).toBe(`${lib}\n`);
+      // No such file: the error is the one it was.
+      expect(run(['size', 'result']).stderr).not.toMatch(/is a file here/);
+    } finally {
+      unlinkSync(link);
+    }
+  });
+
   it('says clearly when a path is not valid or a package not built', () => {
     const bogus = `${SD}/${'2'.repeat(32)}-nothing-1.0`;
     const r = run(['gc', '--references', bogus]);

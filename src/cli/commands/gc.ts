@@ -8,9 +8,9 @@
  * one, or its physical path), a symlink into the store such as `./result`, or a package
  * spec, which is lowered to its derivation and output paths.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { TsdslError } from '../../errors.js';
+import { TsdslError, isTsdslError } from '../../errors.js';
 import { joinVariantWords } from '../../registry/spec.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
@@ -102,7 +102,19 @@ export async function storeArguments(
     warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${pathArgs.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${pathArgs.length === 1 ? 'its package' : 'their packages'} instead`);
   }
   if (specs.length > 0) {
-    const { packages } = await packagesFrom(args, specs);
+    let packages;
+    try {
+      ({ packages } = await packagesFrom(args, specs));
+    } catch (e) {
+      // `tsdsl size result`: the link `build -r result` made, named without `./`, read as a package.
+      const files = specs.filter((w) => isTsdslError(e) && e.message.includes(`unknown package \`${w}\``) && lstatSync(w, { throwIfNoEntry: false }) !== undefined);
+      if (!files.length) throw e;
+      const said = files.map((f) => `\`${f}\``).join(', ');
+      throw new TsdslError(`${(e as Error).message}; ${said} ${files.length === 1 ? 'is a file' : 'are files'} here: to name the store item${files.length === 1 ? ' it leads' : 's they lead'} to, write ${files.map((f) => `\`./${f}\``).join(', ')}`, {
+        cause: e,
+        exitCode: (e as TsdslError).exitCode,
+      });
+    }
     // One package per spec: they are joined already.
     if (packages.length !== specs.length) throw new Error(`storeArguments: ${specs.length} specs gave ${packages.length} packages`);
     const { lowerPackages } = await import('../../derivation/lower.js');
