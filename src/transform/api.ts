@@ -141,8 +141,11 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
  * list that another one depends on is then one object in both graphs (as on the command line,
  * `tsdsl graph mumps scotch --without-tests=scotch`), where two calls would make two.
  */
-export function transform(pkg: Package, spec: TransformSpec | readonly string[], options?: TransformOptions): Package;
-export function transform(pkgs: readonly Package[], spec: TransformSpec | readonly string[], options?: TransformOptions): Package[];
+// One generic signature rather than two overloads: with overloads, a mistake in `spec` or
+// `options` (`withoutTest`, `colection`) was reported against the last overload only, as "Type
+// 'Package' is missing the following properties from type 'readonly Package[]'", never naming
+// the misspelt key; checked against one signature, it is "did you mean `withoutTests`?".
+export function transform<P extends Package | readonly Package[]>(pkg: P, spec: TransformSpec | readonly string[], options?: TransformOptions): P extends readonly Package[] ? Package[] : Package;
 export function transform(pkg: Package | readonly Package[], spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package | Package[] {
   const list = Array.isArray(pkg) ? (pkg as readonly unknown[]) : [pkg];
   list.forEach((p, i) => {
