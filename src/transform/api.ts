@@ -14,21 +14,24 @@ import { applyTransformations, objectPlaceholder, transformations } from './opti
 type PackageRef = Package | string;
 type PerPackage<T> = Readonly<Record<string, T | readonly T[]>>;
 
-/** The object form: one key per option, camelCase. */
+/**
+ * The object form: one key per option, camelCase. Every key also takes one option's value as a
+ * string, as the command line writes it (`withoutTests: 'hwloc'`, `withInput: 'scotch=pt-scotch'`).
+ */
 export interface TransformSpec {
   withSource?: string | readonly string[] | PerPackage<string>;
-  withInput?: PerPackage<PackageRef>;
-  withGraft?: PerPackage<PackageRef>;
-  withBranch?: PerPackage<string>;
-  withCommit?: PerPackage<string>;
-  withGitUrl?: PerPackage<string>;
-  withPatch?: PerPackage<string>;
-  withConfigureFlag?: PerPackage<string>;
-  withoutTests?: readonly string[];
-  withCToolchain?: PerPackage<PackageRef>;
-  withDebugInfo?: readonly string[];
-  withLatest?: readonly string[];
-  withVersion?: PerPackage<string>;
+  withInput?: string | PerPackage<PackageRef>;
+  withGraft?: string | PerPackage<PackageRef>;
+  withBranch?: string | PerPackage<string>;
+  withCommit?: string | PerPackage<string>;
+  withGitUrl?: string | PerPackage<string>;
+  withPatch?: string | PerPackage<string>;
+  withConfigureFlag?: string | PerPackage<string>;
+  withoutTests?: string | readonly string[];
+  withCToolchain?: string | PerPackage<PackageRef>;
+  withDebugInfo?: string | readonly string[];
+  withLatest?: string | readonly string[];
+  withVersion?: string | PerPackage<string>;
   tune?: string | true;
 }
 

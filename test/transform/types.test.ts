@@ -51,3 +51,15 @@ describe('transform() as the declaration files type it', () => {
     expect(status).toBe(0);
   }, 60_000);
 });
+
+describe('the object form as the declaration files type it', () => {
+  it('takes one option value as a string for every key, as transform() does at run time', () => {
+    const { status, out } = compile(
+      "import { transform } from 'tsdsl';\nimport { hwloc, mumps } from 'tsdsl/packages';\n" +
+        "export const a = transform(hwloc, { withoutTests: 'hwloc', withDebugInfo: 'hwloc' }, { warn: () => {} });\n" +
+        "export const b = transform(mumps, { withInput: 'scotch=pt-scotch', withConfigureFlag: 'hwloc=--disable-cairo' }, { warn: () => {} });\n",
+    );
+    expect(out).toBe('');
+    expect(status).toBe(0);
+  }, 60_000);
+});
