@@ -28,6 +28,19 @@ const DSL_DIR = (() => {
 })();
 const DSL_URL = pathToFileURL(DSL_DIR).href;
 
+/**
+ * The tsdsl installation DSL_DIR is in (`dist/src/dsl/` or `src/dsl/` under it). Its own files
+ * (the default collection in `dist/packages/`) are never a dependency's, even when tsdsl itself
+ * is installed in a `node_modules` (an `npm pack` tarball installed in a user's project).
+ */
+const TSDSL_ROOT = DSL_DIR.replace(new RegExp(`(?:dist\\${sep})?src\\${sep}dsl\\${sep}$`), '');
+
+/** True for a path inside a dependency's `node_modules`, other than tsdsl's own files. */
+function inDependency(file: string): boolean {
+  const rest = file.startsWith(TSDSL_ROOT) ? file.slice(TSDSL_ROOT.length - 1) : file;
+  return rest.includes(`${sep}node_modules${sep}`);
+}
+
 /** Hands V8's call sites over as they are, instead of formatting them. */
 const rawSites = (_e: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] => sites;
 
@@ -96,8 +109,8 @@ export function sourceFileOf(file: string): string {
 
 /** True for a frame's file (a path or a `file:` URL) that is not where a package was defined. */
 function skipFile(file: string): boolean {
-  if (file.startsWith('file://')) return file.startsWith(DSL_URL) || file.includes('/node_modules/');
-  return !file.startsWith('/') || file.startsWith(DSL_DIR) || file.includes(`${sep}node_modules${sep}`);
+  if (file.startsWith('file://')) return file.startsWith(DSL_URL) || inDependency(fileURLToPath(file));
+  return !file.startsWith('/') || file.startsWith(DSL_DIR) || inDependency(file);
 }
 
 /** The location of a call site: the file (a `dist/` one mapped to its source), line and column. */
@@ -136,7 +149,7 @@ export function resolveLocation(captured: CapturedLocation | undefined): Locatio
     if (!m) continue;
     let file = m[1]!;
     if (file.startsWith('file://')) file = fileURLToPath(file);
-    if (file.startsWith(DSL_DIR) || file.includes(`${sep}node_modules${sep}`) || file.startsWith('node:')) continue;
+    if (file.startsWith(DSL_DIR) || inDependency(file) || file.startsWith('node:')) continue;
     return { file: sourceFileOf(file), line: Number(m[2]), column: Number(m[3]) };
   }
   return undefined;

@@ -39,9 +39,11 @@ function node(file: string): ModuleNode {
 
 /** True for files that belong to a package collection rather than to tsdsl or a dependency. */
 function inCollection(file: string): boolean {
-  if (file.includes(`${sep}node_modules${sep}`) || file.endsWith('.d.ts')) return false;
+  if (file.endsWith('.d.ts')) return false;
   for (const own of ['src', 'dist']) if (file.startsWith(join(ROOT, own) + sep)) return false;
-  return true;
+  // tsdsl's own packages/ are the default collection even where tsdsl is installed in a node_modules.
+  const rest = file.startsWith(ROOT + sep) ? file.slice(ROOT.length) : file;
+  return !rest.includes(`${sep}node_modules${sep}`);
 }
 
 /** The source files defining `packages` (the roots; their inputs are reached through imports). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -86,4 +86,25 @@ describe('package locations (built modules, no source-map hook)', () => {
     ) as string;
     expect(got).toMatch(/package `bad` at .*defs\.mjs:5: version "" must be/);
   });
+});
+
+describe('package locations where tsdsl is installed in a node_modules (an npm pack tarball)', () => {
+  it('are the collection\'s files, for show, edit and the module graph', () => {
+    // Installed from a tarball, tsdsl's files are copies under the user's node_modules (a link
+    // to a checkout resolves to the checkout): the collection is not a dependency's code to pass over.
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-installed-'));
+    try {
+      const inst = join(dir, 'node_modules', 'tsdsl');
+      mkdirSync(inst, { recursive: true });
+      for (const d of ['bin', 'dist', 'packages', 'src', 'package.json']) cpSync(join(ROOT, d), join(inst, d), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules'), join(inst, 'node_modules'));
+      const cli = (args: string[], env: Record<string, string> = {}) =>
+        execFileSync(process.execPath, [join(inst, 'bin', 'tsdsl.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '', ...env } });
+      expect(cli(['show', 'hwloc'])).toContain('location: node_modules/tsdsl/packages/mpi.ts:28\n');
+      expect(cli(['edit', 'hwloc'], { EDITOR: 'echo', VISUAL: '' })).toBe(`+28 ${join(inst, 'packages', 'mpi.ts')}\n`);
+      expect(cli(['graph', '--type=module', 'hwloc'])).toContain('"node_modules/tsdsl/packages/mpi.ts" -> "node_modules/tsdsl/packages/base.ts"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
