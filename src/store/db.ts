@@ -21,34 +21,10 @@ import { sleepSync } from './lock.js';
 type Database = BetterSqlite3.Database;
 type Statement<P extends unknown[] = unknown[], R = unknown> = BetterSqlite3.Statement<P, R>;
 
-/** What the store knows about a valid path. */
-export interface PathInfo {
-  path: string;
-  /** `sha256:<nix32>`, as narinfo files write it. */
-  narHash: string;
-  narSize: number;
-  /** Seconds since the epoch; informational only (nothing reproducible depends on it). */
-  registrationTime: number;
-  /** The `.drv` that built this path, if known. */
-  deriver: string | undefined;
-  /** Content address (`text:sha256:…`, `fixed:r:sha256:…`, `fixed:sha256:…`), if any. */
-  ca: string | undefined;
-  /** Full store paths this path refers to, sorted (may include itself). */
-  references: string[];
-}
-
-/** A row to insert for a newly valid path. */
-export interface NewPathInfo {
-  path: string;
-  narHash: string;
-  narSize: number;
-  registrationTime: number;
-  deriver?: string | undefined;
-  ca?: string | undefined;
-  references: readonly string[];
-  /** For `.drv` files: output name → output path. */
-  derivationOutputs?: Readonly<Record<string, string>>;
-}
+// The row types live in path-info.ts, which the declaration files of the public API import
+// without reaching this module's better-sqlite3 types (a devDependency users do not have).
+import type { NewPathInfo, PathInfo } from './path-info.js';
+export type { NewPathInfo, PathInfo } from './path-info.js';
 
 const SCHEMA_VERSION = '2';
 

@@ -78,7 +78,7 @@ import {
 } from '../derivation/hash.js';
 import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/hash.js';
 import { StoreDb } from './db.js';
-import type { NewPathInfo, PathInfo } from './db.js';
+import type { NewPathInfo, PathInfo } from './path-info.js';
 import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
 import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, fieldChecks, shown, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
 import { DerivationFiles } from './drv-files.js';
@@ -88,7 +88,7 @@ export { deleteTree };
 import type { AcquireOptions } from './lock.js';
 import { ReferenceScanner, narHash, narHashOfBytes, narHashWith } from './nar.js';
 
-export type { PathInfo } from './db.js';
+export type { PathInfo } from './path-info.js';
 
 /** Locks held on store paths; release them when the work on those paths is done. */
 export interface PathLock {
