@@ -3,6 +3,10 @@
  * import from here (`import { definePackage, url } from 'tsdsl'`) and the default collection
  * from `tsdsl/packages`.
  */
+// Node's types, which the declarations use (Buffer, NodeJS.CallSite, node:fs): without this
+// line a user's compiler finds them only when her tsconfig lists "node" in `types` (TypeScript 6
+// and later include no @types package by default), and otherwise stops in tsdsl's declaration files.
+/// <reference types="node" preserve="true" />
 export * from './dsl/index.js';
 export { TsdslError, isTsdslError } from './errors.js';
 export { Collection } from './registry/collection.js';

@@ -1,5 +1,7 @@
 /** The declaration files a user's compiler reads: what they import must be there in her project. */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './cli/helpers.js';
@@ -41,4 +43,30 @@ describe('the declaration files of the exports', () => {
     });
     expect(wrong.map(([spec, file]) => `${spec} (${relative(ROOT, file)})`)).toEqual([]);
   });
+});
+
+describe('a user project compiling against the declaration files', () => {
+  it('needs no `types: ["node"]` and no skipLibCheck: the declarations bring Node\'s types themselves', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-consumer-'));
+    try {
+      mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(ROOT, join(dir, 'node_modules', 'tsdsl'));
+      symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'));
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+      // TypeScript 6 and later include no @types package unless `types` lists it.
+      const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true };
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
+      writeFileSync(
+        join(dir, 'user.ts'),
+        "import { lowerPackages, openStore, transform } from 'tsdsl';\nimport { hwloc } from 'tsdsl/packages';\n" +
+          "const { results } = await lowerPackages([transform(hwloc, { withoutTests: ['hwloc'] })]);\nexport const drv: string = results[0]!.drvPath;\nexport const open = openStore;\n",
+      );
+      writeFileSync(join(dir, 'only-packages.ts'), "import { hwloc } from 'tsdsl/packages';\nexport const name: string = hwloc.name;\n");
+      const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir], { encoding: 'utf8' });
+      expect(r.stdout + r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
