@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
-import { lineWhere } from '../dsl/location.js';
+import { captureLocation, lineWhere, resolveLocation } from '../dsl/location.js';
 import { Collection } from './collection.js';
 import { moduleCandidates } from './ts-hooks.js';
 
@@ -154,6 +154,25 @@ function packageFiles(entry: string, unreadable: string[], skipped: string[] = [
       else if (/\bdefinePackage\s*\(/.test(text)) skipped.push(p);
     }
   }
+  return out;
+}
+
+/** A path with its links resolved, or as it is when it cannot be. */
+function realOrSame(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
+/** The files of the scripts running now: the one that called (`captured`) and the main one. */
+function runningScripts(captured: ReturnType<typeof captureLocation>): Set<string> {
+  const out = new Set<string>();
+  const caller = resolveLocation(captured)?.file;
+  if (caller) out.add(realOrSame(caller));
+  const main = process.argv[1];
+  if (main) out.add(realOrSame(resolvePath(main)));
   return out;
 }
 
@@ -326,6 +345,11 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   }
   checkRequestKeys(options, LOAD_OPTION_KEYS, 'loadCollection()');
   checkRequestTypes(options, LOAD_OPTION_CHECKS, 'loadCollection()');
+  // The script calling loadCollection (and the main script) is evaluating its top-level await:
+  // imported as a package file, it would wait for itself, and Node would exit (status 13) with
+  // nothing said. So a script kept among the package files it loads (`loadPath: '.'`,
+  // examples/check-packages.ts given `examples`) is not one of them.
+  const running = runningScripts(captureLocation(loadCollection));
   const collection = new Collection();
   if (options.onWarning) collection.warn = options.onWarning;
   if (!options.noDefault) {
@@ -369,6 +393,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
       }
       for (const file of files) {
+        if (running.has(realOrSame(file))) continue;
         let ns: Record<string, unknown>;
         try {
           ns = await importUserFile(file, manifests.has(file) ? 'manifest file (-m)' : undefined);
