@@ -37,7 +37,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { TsdslError, causeOf, isTsdslError } from '../errors.js';
+import { TsdslError, causeOf, checkRequestKeys, checkRequestTypes, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { holdSignals, signalExitCode } from '../signals.js';
 import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
 import { fileSha256 } from '../store/nar.js';
@@ -456,12 +456,24 @@ export interface PackCacheCollection {
   readonly freedBytes: number;
 }
 
+const COLLECT_PACK_CACHE_KEYS = Object.keys({ cacheDir: 1, olderThanMs: 1, dryRun: 1, now: 1 } satisfies Record<keyof Parameters<typeof collectPackCache>[0], 1>);
+const COLLECT_PACK_CACHE_CHECKS: Readonly<Record<string, FieldCheck>> = {
+  cacheDir: fieldChecks.text,
+  olderThanMs: [(v) => typeof v === 'number' && v >= 0 && !Number.isNaN(v), 'a number of milliseconds, 0 or more'],
+  dryRun: fieldChecks.boolean,
+  now: [(v) => v instanceof Date && !Number.isNaN(v.getTime()), 'a Date'],
+};
+
 /**
  * Removes the unpacked packs not used for `olderThanMs` (0: all not in use). An entry a running
  * `tsdsl run` uses, or whose lock another process holds, is kept. With `dryRun`, removes nothing
  * and reports what would go.
  */
 export function collectPackCache(options: { cacheDir?: string; olderThanMs: number; dryRun?: boolean; now?: Date }): PackCacheCollection {
+  // A misspelt `dryRun` (or a missing age) would remove the entries for real, not said.
+  checkRequestKeys(options, COLLECT_PACK_CACHE_KEYS, 'collectPackCache()');
+  if (options.olderThanMs === undefined) throw new TsdslError('collectPackCache(): `olderThanMs` is required: the age in milliseconds of the entries to remove (0: all not in use)');
+  checkRequestTypes(options, COLLECT_PACK_CACHE_CHECKS, 'collectPackCache()');
   const cacheDir = options.cacheDir ?? packCacheDir();
   const now = (options.now ?? new Date()).getTime();
   const removed: PackCacheEntry[] = [];
