@@ -3,7 +3,7 @@
  * sharing one signature; `--list-backends` prints it. Output is deterministic: nodes and edges
  * in the order the walk met them.
  */
-import { TsdslError, didYouMean } from '../../errors.js';
+import { TsdslError, checkRequestKeys, didYouMean, shown } from '../../errors.js';
 import type { PackageGraph } from '../build.js';
 import { graphviz } from './dot.js';
 import { json } from './json.js';
@@ -14,8 +14,8 @@ import { d3 } from './d3.js';
 
 /** What every backend gets besides the graph. */
 export interface RenderOptions {
-  /** The node type's name (for titles). */
-  readonly typeName: string;
+  /** The node type's name (for titles); default `package`. */
+  readonly typeName?: string;
 }
 
 /** The options when none are given: a package graph. */
@@ -27,7 +27,25 @@ export interface GraphBackend {
   render(graph: PackageGraph, options?: RenderOptions): string;
 }
 
-export const backends: readonly GraphBackend[] = [graphviz, json, mermaid, graphml, cypher, d3];
+/**
+ * `render`'s options as given, checked (a misspelt `typename` is refused, naming `typeName`),
+ * with the default type: `{}` is a package graph, not one titled "tsdsl undefined".
+ */
+function renderOptions(options: unknown): RenderOptions {
+  if (options === undefined) return DEFAULT_RENDER;
+  checkRequestKeys(options as object, ['typeName'], 'render()');
+  const { typeName } = options as { typeName?: unknown };
+  if (typeName === undefined) return DEFAULT_RENDER;
+  if (typeof typeName !== 'string' || typeName === '') throw new TsdslError(`render(): \`typeName\` must be a non-empty string (a node type's name, such as 'package'), not ${shown(typeName)}`);
+  return { typeName };
+}
+
+/** A backend whose `render` checks its options first. */
+function checked(b: GraphBackend): GraphBackend {
+  return Object.freeze({ name: b.name, description: b.description, render: (graph: PackageGraph, options?: RenderOptions) => b.render(graph, renderOptions(options)) });
+}
+
+export const backends: readonly GraphBackend[] = [graphviz, json, mermaid, graphml, cypher, d3].map(checked);
 
 export function findBackend(name: string): GraphBackend {
   const b = backends.find((x) => x.name === name || (name === 'dot' && x.name === 'graphviz'));
