@@ -15,7 +15,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
-import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys, didYouMean, isTsdslError, shown as shownValue } from '../errors.js';
 import { runByTsdsl, withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
 import { checkVariants, choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
@@ -757,6 +757,7 @@ export async function applyTransformOptions(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Promise<Package[]> {
+  checkArguments(roots, ordered, io, extra, 'applyTransformOptions()');
   checkOptionNames(ordered, 'applyTransformOptions()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
@@ -765,6 +766,23 @@ export async function applyTransformOptions(
     if (t.prepare) await inOption(o, extra.objects, () => t.prepare!(o.value, ctx));
   }
   return applyTransformations(roots, ordered, collection, io, extra);
+}
+
+/**
+ * The arguments of the two functions above, as a script gives them: a misspelt `warn` was a
+ * TypeError ("io.warn is not a function") at the first warning, and a misspelt `cwd` was
+ * dropped, relative file names then read from the current directory.
+ */
+function checkArguments(roots: unknown, ordered: unknown, io: unknown, extra: unknown, who: string): void {
+  if (!Array.isArray(roots)) throw new TsdslError(`${who}: the packages are ${shownValue(roots)}, not an array of packages`);
+  if (!Array.isArray(ordered) || !ordered.every((o: unknown) => typeof o === 'object' && o !== null && typeof (o as { name?: unknown }).name === 'string')) {
+    throw new TsdslError(`${who}: the options are ${shownValue(ordered)}; give an array of { name, value } such as [{ name: 'with-input', value: 'scotch=pt-scotch' }]`);
+  }
+  checkRequestKeys(io as object, ['warn'], `${who}'s io`);
+  if (typeof (io as { warn?: unknown }).warn !== 'function') throw new TsdslError(`${who}: io.warn must be a function, such as { warn: console.error }`);
+  checkRequestKeys(extra as object, ['objects', 'cwd'], `${who}'s extra`);
+  const { cwd } = extra as { cwd?: unknown };
+  if (cwd !== undefined && (typeof cwd !== 'string' || cwd === '')) throw new TsdslError(`${who}: extra.cwd must be a directory name, not ${shownValue(cwd)}`);
 }
 
 /**
@@ -791,6 +809,7 @@ export function applyTransformations(
   io: { warn(text: string): void },
   extra: { objects?: ReadonlyMap<string, Package>; cwd?: string } = {},
 ): Package[] {
+  checkArguments(roots, ordered, io, extra, 'applyTransformations()');
   checkOptionNames(ordered, 'applyTransformations()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const warn = (text: string) => io.warn(shown(text, extra.objects));
