@@ -7,7 +7,7 @@
 import { CompactGraph } from './compact.js';
 import { TsdslError, checkRequestKeys, didYouMean, shown } from '../errors.js';
 import { checkPackageList, isPackage, specString, type Package } from '../dsl/package.js';
-import { nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
+import { checkGraphContext, nodeTypes, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** Node attributes every backend can rely on. */
 export interface NodeAttributes {
@@ -69,6 +69,9 @@ export async function buildGraph(type: NodeType, packages: readonly Package[], o
   if (options.maxDepth !== undefined && !(options.maxDepth === Infinity || (Number.isInteger(options.maxDepth) && options.maxDepth >= 0))) {
     throw new TsdslError(`buildGraph: \`maxDepth\` is ${shown(options.maxDepth)}; give a whole number of edges from the roots, 0 or more (leave it out for the whole graph)`);
   }
+  // A misspelt `collection` would leave a reverse graph searching the default collection, without
+  // the dependents the given one holds.
+  if (options.ctx !== undefined) checkGraphContext(options.ctx, 'buildGraph: ctx');
   let ctx = options.ctx ?? {};
   // A reverse graph searches a collection for dependents: the default one unless given.
   if (type.needsCollection && !ctx.collection) ctx = { ...ctx, collection: (await import('../transform/api.js')).getDefaultCollection() };

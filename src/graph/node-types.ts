@@ -7,13 +7,20 @@
 import { implicitInputs } from '../dsl/build-systems.js';
 import { directInputs, hasDefaultVariants, isVariantOf, specString, variantNeighbours, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
-import { TsdslError } from '../errors.js';
+import { TsdslError, checkRequestKeys, shown } from '../errors.js';
 import { derivationType } from './derivation-type.js';
 import { moduleType } from './module-type.js';
 
 /** What a node type may need beyond the nodes themselves. */
 export interface GraphContext {
   readonly collection?: Collection;
+}
+
+/** Checks a context given by a script: an object of known fields, its collection one. */
+export function checkGraphContext(ctx: unknown, who: string): void {
+  checkRequestKeys(ctx as object, ['collection'], who);
+  const c = (ctx as GraphContext).collection;
+  if (c !== undefined && typeof (c as { resolve?: unknown }).resolve !== 'function') throw new TsdslError(`${who}: \`collection\` must be a collection (loadCollection(), or getDefaultCollection()), not ${shown(c)}`);
 }
 
 /** A node of any type: a package, or something else (a derivation, a file) with an id. */

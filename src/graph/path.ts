@@ -4,7 +4,7 @@
  */
 import { TsdslError, shown } from '../errors.js';
 import { isPackage } from '../dsl/package.js';
-import { bagType, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
+import { bagType, checkGraphContext, type GraphContext, type GraphNode, type NodeType } from './node-types.js';
 
 /** A node of a graph: a package, or a record with an id (a derivation, a module). */
 function checkNode(x: unknown, what: string): void {
@@ -23,6 +23,7 @@ export function shortestPath(
   label?: string,
 ): GraphNode[] {
   if (typeof (type as Partial<NodeType> | undefined)?.edges !== 'function') throw new TsdslError(`shortestPath: the first argument is a node type, such as findNodeType('package'), not ${shown(type)}`);
+  checkGraphContext(ctx, 'shortestPath: the context');
   if (type.needsCollection && !ctx.collection) throw new TsdslError(`shortestPath: a ${type.name} graph searches the collection for dependents: give it, shortestPath(type, from, to, { collection })`);
   checkNode(from, 'the start');
   if (typeof to !== 'function') checkNode(to, 'the end');
