@@ -1239,6 +1239,13 @@ export function hasDefaultVariants(p: Package): boolean {
   return true;
 }
 
+/** The variants of `p` whose values are not their defaults (what `specString` writes after the version). */
+export function chosenVariants(p: Package): Record<string, VariantValue> {
+  const out: Record<string, VariantValue> = {};
+  for (const [k, d] of Object.entries(p.variantDecls)) if (p.variants[k] !== defaultOf(d)) out[k] = p.variants[k]!;
+  return out;
+}
+
 /** Whether `q` is `p` with other variant values (made by withVariants from one definition). */
 export function isVariantOf(q: Package, p: Package): boolean {
   const r = recipeOf(p);

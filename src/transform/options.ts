@@ -18,7 +18,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, checkRequestKeys, didYouMean, isTsdslError, shown as shownValue } from '../errors.js';
 import { runByTsdsl, withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { checkVariants, choiceText, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
+import { checkVariants, choiceText, chosenVariants, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
@@ -92,9 +92,10 @@ function splitPair(option: string, spec: string, expected: string, example: stri
  * PT-Scotch, which links but breaks at run time): said once per pair, with the spec to write.
  */
 function warnVariantMismatch(option: string, left: string, right: string, replaced: Package, replacement: Package, ctx: TransformContext): void {
-  // A variant written on the right (`scotch=scotch+mpi`) is a choice, not an oversight.
+  // A variant written on the right (`scotch=scotch+mpi`) is a choice, not an oversight; so is
+  // one an object was given with (`withVariants(hwloc, { libxml2: true })`, `hwloc+libxml2`).
   const object = ctx.objects?.get(right);
-  const written = object ? {} : parseSpec(right).variants;
+  const written = object ? chosenVariants(object) : parseSpec(right).variants;
   const differ = Object.keys(replaced.variants).filter((k) => k in replacement.variantDecls && replacement.variants[k] !== replaced.variants[k] && !(k in written));
   if (differ.length === 0) return;
   const key = `${option}=${left}=${right}\0${specString(replaced)}`;

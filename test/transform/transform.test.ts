@@ -424,6 +424,10 @@ describe('transformation options', () => {
     const asObject: string[] = [];
     transform(big, { withInput: { lib: pt } }, { collection: c, warn: (w) => asObject.push(w) });
     expect(asObject).toEqual(['--with-input=lib=pt-lib@1: `lib@1+int64` is replaced by `pt-lib@1`, whose `int64` differs (~int64); to keep it, give withVariants(…, { int64: true }) of it instead']);
+    // An object given with a variant chosen (withVariants) is a choice, as `pt-lib+int64` written is.
+    const chosen: string[] = [];
+    transform(app, { withInput: { lib: withVariants(pt, { int64: true }) } }, { collection: c, warn: (w) => chosen.push(w) });
+    expect(chosen).toEqual([]);
     // `tool` means version 2, the visible one: the hidden tool among user's inputs is not matched.
     const hidden: string[] = [];
     expect(run(user, [['without-tests', 'tool']], c, hidden)).toBe(user);
