@@ -16,10 +16,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
 import { TsdslError, checkRequestKeys, didYouMean, isTsdslError, shown as shownValue } from '../errors.js';
-import { runByTsdsl, withToolchain } from '../dsl/build-systems.js';
+import { implicitInputs, runByTsdsl, withToolchain } from '../dsl/build-systems.js';
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
-import { checkVariants, choiceText, chosenVariants, derive, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
-import type { Collection } from '../registry/collection.js';
+import { checkVariants, choiceText, chosenVariants, derive, directInputs, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
+import { Collection } from '../registry/collection.js';
 import { parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
 import { matchesSpec, type TargetSpec } from './match.js';
@@ -41,6 +41,12 @@ export interface TransformContext {
   readonly current?: number;
   /** Warnings already given (one per replaced package and option). */
   readonly warned?: Set<string>;
+  /**
+   * The packages of the roots' graphs, implicit inputs included, as a collection: a package on
+   * the left of an option that the collection lacks is still meant when the graph holds it (a
+   * script's own package, transformed without its collection).
+   */
+  readonly inGraph?: () => Collection;
 }
 
 /** One transformation option. */
@@ -135,6 +141,13 @@ function targetSpec(text: string, ctx: TransformContext): TargetSpec {
       checkVariants(inserted, s.variants);
       return { ...s, hidden: false };
     }
+    // A package of the graph being transformed, which the collection need not hold: its
+    // version and variants are checked there (an error about them, not "unknown package").
+    const graph = isTsdslError(e) ? ctx.inGraph?.() : undefined;
+    if (graph && graph.versions(s.name).length > 0) {
+      const found = s.version !== undefined && madeBefore(s.name, ctx) ? graph.resolve({ ...s, version: undefined, text: s.name }) : graph.resolve(s);
+      return { ...s, hidden: found.properties['hidden'] === true };
+    }
     if (s.version === undefined || !isTsdslError(e) || !madeBefore(s.name, ctx)) throw e;
     // The version may be one an earlier option makes: the variants are still checked.
     meant = ctx.collection.resolve({ ...s, version: undefined, text: s.name });
@@ -156,6 +169,26 @@ function insertedBefore(name: string, ctx: TransformContext): Package | undefine
     }
   }
   return undefined;
+}
+
+/** Every package of the graphs of `roots`, implicit inputs included, as a collection (`inGraph`). */
+function graphCollection(roots: readonly Package[]): () => Collection {
+  let made: Collection | undefined;
+  return () => {
+    if (made) return made;
+    const seen = new Set<Package>();
+    const queue = [...roots];
+    while (queue.length) {
+      const p = queue.pop()!;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      queue.push(...directInputs(p), ...implicitInputs(p.buildSystem));
+    }
+    made = new Collection(seen);
+    // Two objects of one name and version (a package and its transformed copy) are no ambiguity here.
+    made.warn = () => {};
+    return made;
+  };
 }
 
 /** Whether an option given before the one being read may change the version of `name`. */
@@ -761,7 +794,7 @@ export async function applyTransformOptions(
   checkArguments(roots, ordered, io, extra, 'applyTransformOptions()');
   checkOptionNames(ordered, 'applyTransformOptions()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
-  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, ...(extra.objects ? { objects: extra.objects } : {}) };
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn: io.warn, inGraph: graphCollection(roots), ...(extra.objects ? { objects: extra.objects } : {}) };
   for (const o of all) {
     const t = findTransformation(o.name)!;
     if (t.prepare) await inOption(o, extra.objects, () => t.prepare!(o.value, ctx));
@@ -814,7 +847,7 @@ export function applyTransformations(
   checkOptionNames(ordered, 'applyTransformations()');
   const all = ordered.filter((o) => findTransformation(o.name)).map((o) => ({ name: o.name, value: String(o.value) }));
   const warn = (text: string) => io.warn(shown(text, extra.objects));
-  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, warned: new Set(), ...(extra.objects ? { objects: extra.objects } : {}) };
+  const ctx: TransformContext = { collection, all, cwd: extra.cwd ?? process.cwd(), warn, warned: new Set(), inGraph: graphCollection(roots), ...(extra.objects ? { objects: extra.objects } : {}) };
   const steps = all.map((o, current) => {
     const t = findTransformation(o.name)!;
     return { o, t, spec: o.value, fn: inOption(o, extra.objects, () => t.make(o.value, { ...ctx, current })) };
