@@ -144,11 +144,14 @@ export function orderedTransformations(spec: TransformSpec | readonly string[], 
  * list that another one depends on is then one object in both graphs (as on the command line,
  * `tsdsl graph mumps scotch --without-tests=scotch`), where two calls would make two.
  */
+/** What transform() returns for `P`: a list for a list, a package otherwise (`any` too, as the overloads gave). */
+export type Transformed<P> = 0 extends 1 & P ? Package : P extends readonly Package[] ? Package[] : Package;
+
 // One generic signature rather than two overloads: with overloads, a mistake in `spec` or
 // `options` (`withoutTest`, `colection`) was reported against the last overload only, as "Type
 // 'Package' is missing the following properties from type 'readonly Package[]'", never naming
 // the misspelt key; checked against one signature, it is "did you mean `withoutTests`?".
-export function transform<P extends Package | readonly Package[]>(pkg: P, spec: TransformSpec | readonly string[], options?: TransformOptions): P extends readonly Package[] ? Package[] : Package;
+export function transform<P extends Package | readonly Package[]>(pkg: P, spec: TransformSpec | readonly string[], options?: TransformOptions): Transformed<P>;
 export function transform(pkg: Package | readonly Package[], spec: TransformSpec | readonly string[], options: TransformOptions = {}): Package | Package[] {
   const list = Array.isArray(pkg) ? (pkg as readonly unknown[]) : [pkg];
   list.forEach((p, i) => {

@@ -45,7 +45,8 @@ describe('transform() as the declaration files type it', () => {
         "export const one: Package = transform(hwloc, { withoutTests: ['hwloc'] });\n" +
         "export const two: Package[] = transform([hwloc, scotch], ['--without-tests=hwloc']);\n" +
         "const list: readonly Package[] = [hwloc];\nexport const three: Package[] = transform(list, {});\n" +
-        "// @ts-expect-error: a list gives a list\nexport const four: Package = transform([hwloc], {});\n",
+        "// @ts-expect-error: a list gives a list\nexport const four: Package = transform([hwloc], {});\n" +
+        "const loose: any = hwloc;\nexport const five: string = transform(loose, {}).name;\n",
     );
     expect(out).toBe('');
     expect(status).toBe(0);
