@@ -364,6 +364,8 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   const fromEnv = dirs.length;
   const manifests = new Set((options.manifests ?? []).map((m) => resolvePath(m)));
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
+  // Files of TSDSL_PACKAGE_PATH that failed to load, by their error (a file's own name left out).
+  const failures = new Map<string, { message: string; files: string[] }>();
   if (dirs.length) {
     await registerHooks();
     for (const [index, d] of dirs.entries()) {
@@ -403,7 +405,15 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
           // GUIX_PACKAGE_PATH, it is a warning and its packages are left out. -L is the user's
           // request now, and stays an error.
           if (index < fromEnv || !isTsdslError(e)) throw e;
-          collection.warn(`${e.message} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)`);
+          // Every file that imports a broken one fails with its error: one warning for them all.
+          // The same text (the broken file's own error), or the same but for this file's name.
+          const generic = e.message.split(file).join('\0');
+          const group = failures.get(e.message) ?? failures.get(generic);
+          if (group) group.files.push(file);
+          else {
+            const fresh = { message: e.message, files: [file] };
+            failures.set(e.message, fresh).set(generic, fresh);
+          }
           collection.failedFiles.push(file);
           continue;
         }
@@ -411,6 +421,14 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         collection.userFiles.push(file);
       }
     }
+  }
+  for (const { message, files } of new Set(failures.values())) {
+    if (files.length === 1) {
+      collection.warn(`${message} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)`);
+      continue;
+    }
+    const shown = files.slice(0, 5).join(', ') + (files.length > 5 ? `, and ${files.length - 5} more` : '');
+    collection.warn(`${message} (the same error stops ${files.length} files of TSDSL_PACKAGE_PATH, that file and those that import it; their packages are left out until it loads: ${shown})`);
   }
   return collection;
 }

@@ -474,6 +474,19 @@ export const helper = definePackage({
     expect(tsdsl(['show', '-L', bad, 'zlib']).stderr).toBe(`tsdsl: error: ${problem}\n`);
   });
 
+  it('a broken file of TSDSL_PACKAGE_PATH that many files import is one warning naming them, not one per importer', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(bad, 'common.ts'), 'import { licenses } from "tsdsl";\nexport const lic = licenses.expat;\nthrow new Error("boom");\n');
+    for (let i = 0; i < 8; i++) writeFileSync(join(bad, `user${i}.ts`), 'import { lic } from "./common";\nexport const x = lic;\n');
+    const r = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: bad } });
+    expect(r.code).toBe(0);
+    const warnings = r.stderr.split('\n').filter(Boolean);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toBe(
+      `tsdsl: warning: loading package file ${bad}/common.ts:3 failed: boom (the same error stops 9 files of TSDSL_PACKAGE_PATH, that file and those that import it; their packages are left out until it loads: ${bad}/common.ts, ${bad}/user0.ts, ${bad}/user1.ts, ${bad}/user2.ts, ${bad}/user3.ts, and 4 more)`,
+    );
+  });
+
   it("a helper's error names the line that called it; a misspelt variant in a variant function is an error; an unexported package is said to be one", () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const pkg = (fields: string) =>
