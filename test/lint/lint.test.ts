@@ -210,6 +210,17 @@ describe('tsdsl lint', () => {
     rmSync(broken, { recursive: true });
   });
 
+  it('names the first ten files that did not load, and counts the others (one broken file many import stopped thousands)', () => {
+    const broken = mkdtempSync(join(tmpdir(), 'tsdsl-lint-broken-'));
+    writeFileSync(join(broken, 'common.ts'), "import { licenses } from 'tsdsl';\nexport const lic = licenses.expat;\nthrow new Error('boom');\n");
+    for (let i = 10; i < 40; i++) writeFileSync(join(broken, `u${i}.ts`), "import { lic } from './common';\nexport const x = lic;\n");
+    const r = tsdsl(['lint', '-c', 'synopsis'], { env: { TSDSL_PACKAGE_PATH: broken }, timeoutMs: 120_000 });
+    expect(r.code).toBe(2);
+    const last = r.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^tsdsl: error: tsdsl lint: 31 package files of TSDSL_PACKAGE_PATH did not load \(see the warnings above\), so their packages were not checked: (\S+\.ts, ){10}and 21 more$/);
+    rmSync(broken, { recursive: true });
+  });
+
   it('-c and -x that leave no checker are an error, not a clean bill', () => {
     expect(run('good', '-c', 'synopsis', '-x', 'synopsis').stderr).toBe('tsdsl: error: -x excludes every checker -c names (synopsis), so nothing would be checked; drop one of them\n');
   });

@@ -70,7 +70,7 @@ export const command: Command = {
     const broken = args.positionals.length ? [] : collection.failedFiles;
     // An error (exit 2, as for every error of lint's), not a finding: what was not loaded was not checked.
     if (broken.length) {
-      err(`tsdsl: error: tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning${broken.length === 1 ? '' : 's'} above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.map(show).join(', ')}`);
+      err(`tsdsl: error: tsdsl lint: ${broken.length} package file${broken.length === 1 ? '' : 's'} of TSDSL_PACKAGE_PATH did not load (see the warning${broken.length === 1 ? '' : 's'} above), so ${broken.length === 1 ? 'its' : 'their'} packages were not checked: ${broken.slice(0, 10).map(show).join(', ')}${broken.length > 10 ? `, and ${broken.length - 10} more` : ''}`);
       return 2;
     }
     return findings.length ? 1 : 0;
