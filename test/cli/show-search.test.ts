@@ -30,6 +30,19 @@ describe('tsdsl show', () => {
     expect(listed).toHaveLength(59);
   });
 
+  it('--json of properties holding a BigInt or a package: digits and name@version, not an internal error or a whole record', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-props-'));
+    writeFileSync(
+      join(dir, 'p.ts'),
+      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { hwloc } from 'tsdsl/packages';\nexport const p = definePackage({ name: 'propy', version: '1.0', buildSystem: trivial, synopsis: 'Odd properties', description: 'Odd properties.', homePage: 'https://example.org/', license: licenses.expat, properties: { related: hwloc, serial: 10n } as never });\n",
+    );
+    for (const args of [['show', 'propy', '--json'], ['search', '^propy$', '--json']]) {
+      const r = tsdsl([...args, '-L', dir]);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect((JSON.parse(r.stdout) as Array<{ properties: unknown }>)[0]!.properties).toEqual({ related: 'hwloc@2.9.0', serial: '10' });
+    }
+  });
+
   it('hwloc@1 is another version of the same package', () => {
     const r = tsdsl(['show', 'hwloc@1']);
     expect(r.stdout).toMatch(/^version: 1\.11\.13$/m);

@@ -5,7 +5,7 @@ import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import { collectionFrom } from '../packages.js';
 import { loadOptions } from '../options.js';
-import { packageJson } from './show.js';
+import { packageJson, packagesJsonText } from './show.js';
 
 export const command: Command = {
   name: 'search',
@@ -32,7 +32,7 @@ export const command: Command = {
     const collection = await collectionFrom(args);
     const hits = collection.search(patterns);
     if (args.values['json']) {
-      out(JSON.stringify(hits.map((h) => ({ ...packageJson(h.pkg, collection), relevance: h.score })), null, 2) + '\n');
+      out(packagesJsonText(hits.map((h) => ({ ...packageJson(h.pkg, collection), relevance: h.score }))));
       // `[]` and exit code 1, as without --json: a script can test either.
       return hits.length ? 0 : 1;
     }

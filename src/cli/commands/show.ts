@@ -1,6 +1,7 @@
 /** `tsdsl show`: a package's metadata, in recutils-like records (Guix's format) or JSON. */
 import { formatLocation } from '../../dsl/location.js';
 import { appliedOptionsText, fullName, type Package } from '../../dsl/package.js';
+import { isPackage } from '../../dsl/brand.js';
 import type { License } from '../../dsl/licenses.js';
 import type { Origin } from '../../dsl/origin.js';
 import type { Collection } from '../../registry/collection.js';
@@ -55,6 +56,15 @@ export function packageJson(p: Package, collection?: Collection): Record<string,
     transformations: Array.isArray(p.properties['transformations']) ? p.properties['transformations'] : [],
     otherVersions: collection ? collection.versions(p.name).filter((q) => q.version !== p.version).map((q) => q.version) : [],
   };
+}
+
+/**
+ * `show --json` and `search --json` text. Properties and arguments are open maps: a package kept
+ * in one (`properties: { related: hwloc }`) is its `name@version`, not its whole record, and a
+ * BigInt its digits (JSON.stringify throws on one: an internal error, exit 70).
+ */
+export function packagesJsonText(records: unknown): string {
+  return JSON.stringify(records, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : isPackage(v) ? fullName(v) : v), 2) + '\n';
 }
 
 /** Wrap text at 78 columns, continuation lines prefixed with `+ ` as recutils does. */
@@ -119,7 +129,7 @@ export const command: Command = {
     const { packages, collection } = await packagesFrom(args, args.positionals);
     if (args.values['json']) {
       // Always a list, one element per package named, so scripts see one shape.
-      out(JSON.stringify(packages.map((p) => packageJson(p, collection)), null, 2) + '\n');
+      out(packagesJsonText(packages.map((p) => packageJson(p, collection))));
     } else out(packages.map((p) => packageRecord(p, collection)).join('\n'));
     return 0;
   },
