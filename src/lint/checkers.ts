@@ -450,7 +450,8 @@ const duplicateChecker: LintChecker = {
 function fingerprint(p: Package): string {
   return JSON.stringify(
     { i: p.inputs, n: p.nativeInputs, g: p.propagatedInputs, a: p.arguments, s: p.source, o: p.outputs, p: p.properties, b: p.buildSystem.name },
-    (_k, v: unknown) => (isPackage(v) ? `${fullName(v)}:${JSON.stringify(v.variants)}:${fingerprintId(v)}` : v),
+    // A BigInt in properties (an open map) made JSON.stringify throw: an internal error of lint.
+    (_k, v: unknown) => (isPackage(v) ? `${fullName(v)}:${JSON.stringify(v.variants)}:${fingerprintId(v)}` : typeof v === 'bigint' ? `${v}n` : v),
   );
 }
 

@@ -306,6 +306,18 @@ describe('unused-variants on a chosen variant', () => {
     expect(await checker.check(threshold, {} as never)).toEqual([]);
   });
 
+  it('a BigInt in properties is a value like any other (it was an internal error of lint)', async () => {
+    const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
+    const p = definePackage({
+      name: 'serial', version: '1', buildSystem: trivial, variants: { big: false },
+      arguments: (v: Record<string, unknown>) => ({ phases: { build: v['big'] ? 'big' : 'small' } }),
+      properties: { serial: 10n ** 20n },
+      synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat,
+    } as never);
+    const checker = checkers.find((c) => c.name === 'unused-variants')!;
+    expect(await checker.check(p, {} as never)).toEqual([]);
+  });
+
   it('derivation: a package that fails only with another variant value is reported, naming the value', async () => {
     const { definePackage, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
