@@ -143,6 +143,12 @@ describe('tsdsl search', () => {
     expect(j.map((x) => x.relevance)).toEqual([...j.map((x) => x.relevance)].sort((a, b) => b - a));
   });
 
+  it('Unicode property escapes are what they mean (`\\p{L}` a letter), and the older syntax still works', () => {
+    const names = [...tsdsl(['search', '^h\\p{L}+c$']).stdout.matchAll(/^name: (.*)$/gm)].map((m) => m[1]);
+    expect(names).toContain('hwloc');
+    expect(tsdsl(['search', 'pt\\-scotch']).stdout).toMatch(/^name: pt-scotch$/m);
+  });
+
   it('no match exits 1; a bad regexp is a clear error', () => {
     expect(tsdsl(['search', 'zzzzqqq']).code).toBe(1);
     // No match is a result (1, as grep's); a mistake is an error (2).

@@ -23,6 +23,13 @@ export const command: Command = {
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError("tsdsl search: no regular expression given; try `tsdsl search 'sparse.*solver'`");
     const patterns = args.positionals.map((p) => {
+      // Unicode mode first, so `\p{L}` is a letter (without it, the text `p{L}`); a pattern only
+      // the older syntax takes (`\-` outside a class, say) is read as that.
+      try {
+        return new RegExp(p, 'iu');
+      } catch {
+        // not a Unicode pattern
+      }
       try {
         return new RegExp(p, 'i');
       } catch (e) {
