@@ -183,19 +183,41 @@ function calleeName(call: TsMorph.CallExpression): string {
   return e.getText().split('.').pop() ?? '';
 }
 
-/** The definition starting at `line` of `sf` (the line its location names). */
-function definitionAt(m: Morph, sf: TsMorph.SourceFile, line: number, name: string): Definition {
+/**
+ * The definition of package `name` starting at `line` of `sf` (the line its location names).
+ * Several calls may start on one line (`[definePackage({…}), definePackage({…})]`, a loop):
+ * the one whose `name:` is `name`, else the one nearest `column` (a stack frame's column, which
+ * a compiled file may have shifted). One whose `name:` literal is another package's is never
+ * taken: that would rewrite the other package.
+ */
+function definitionAt(m: Morph, sf: TsMorph.SourceFile, line: number, column: number, name: string): Definition {
+  const found: Array<Definition & { named: string | undefined }> = [];
   for (const call of sf.getDescendantsOfKind(m.SyntaxKind.CallExpression)) {
     const kind = calleeName(call);
     if (kind !== 'definePackage' && kind !== 'inherit') continue;
     if (call.getExpression().getStartLineNumber() !== line) continue;
     const arg = call.getArguments()[kind === 'definePackage' ? 0 : 1];
     if (!arg || !m.Node.isObjectLiteralExpression(arg)) continue;
-    return { call, fields: arg, kind };
+    const init = property(m, arg, 'name')?.getInitializer();
+    const named = init && (m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init)) ? init.getLiteralValue() : undefined;
+    found.push({ call, fields: arg, kind, named });
   }
+  const lineStart = sf.compilerNode.getLineStarts()[line - 1] ?? 0;
+  // The callee's own name is where a stack frame's column points (`definePackage` of `x.definePackage(`).
+  const calleeColumn = (d: Definition) => {
+    const e = d.call.getExpression();
+    const at = m.Node.isPropertyAccessExpression(e) ? e.getNameNode().getStart() : e.getStart();
+    return at - lineStart + 1;
+  };
+  const byName = found.filter((d) => d.named === name);
+  const pool = byName.length ? byName : found.filter((d) => d.named === undefined);
+  const def = [...pool].sort((a, b) => Math.abs(calleeColumn(a) - column) - Math.abs(calleeColumn(b) - column))[0];
+  if (def) return def;
+  const others = found.map((d) => `\`${d.named}\``).join(', ');
   throw new TsdslError(
-    `${display(sf.getFilePath())}:${line}: no definePackage(…) or inherit(…, {…}) call for \`${name}\` starts on this line; ` +
-      'the file changed since the package was loaded, or the definition is built by other code (edit it by hand)',
+    `${display(sf.getFilePath())}:${line}: no definePackage(…) or inherit(…, {…}) call for \`${name}\` starts on this line` +
+      (others ? ` (only one for ${others})` : '') +
+      '; the file changed since the package was loaded, or the definition is built by other code (edit it by hand)',
   );
 }
 
@@ -246,7 +268,7 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
   const { m, sf } = await projectFor(location.file);
   checkSyntax(m, sf);
   const original = sf.getFullText();
-  const def = definitionAt(m, sf, location.line, name);
+  const def = definitionAt(m, sf, location.line, location.column, name);
   const where = at(def.call);
   let changed = false;
   if (edit.version !== undefined) {

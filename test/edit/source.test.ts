@@ -63,6 +63,27 @@ describe('rewritePackage', () => {
     expect(readFileSync(file, 'utf8')).toBe(broken);
   });
 
+  it('rewrites the definition of the package named when two start on one line, never its neighbour', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tsdsl-oneline-')), 'tools.ts');
+    const def = (name: string, version: string, sha: string) =>
+      `definePackage({ name: '${name}', version: '${version}', source: url({ urls: 'mirror://debian/pool/main/p/${name}/${name}_${version}.orig.tar.gz', sha256: '${sha.repeat(64)}' }), buildSystem: gnu, synopsis: 'Tool', description: 'A tool.', homePage: 'https://example.org', license: licenses.gpl3Plus })`;
+    const text = `import { definePackage, gnu, licenses, url } from 'tsdsl';\n\nexport const tools = [${def('patchelf', '0.14.3', '4')}, ${def('proot', '5.1.0', '5')}];\n`;
+    writeFileSync(file, text);
+    const column = text.split('\n')[2]!.lastIndexOf('definePackage') + 1;
+    const edit = { version: '5.4.0', sha256: '6'.repeat(64), urls: (old: readonly string[]) => old.map((u) => u.replaceAll('5.1.0', '5.4.0')) };
+    // The column of a compiled file may be off: the name decides.
+    for (const col of [column, 1]) {
+      writeFileSync(file, text);
+      await rewritePackage({ file, line: 3, column: col }, 'proot', edit);
+      const after = readFileSync(file, 'utf8');
+      expect(after).toContain(def('patchelf', '0.14.3', '4'));
+      expect(after).toContain(def('proot', '5.4.0', '6'));
+    }
+    writeFileSync(file, text);
+    await expect(rewritePackage({ file, line: 3, column }, 'spglib', edit)).rejects.toThrow(/tools\.ts:3: no definePackage\(…\) or inherit\(…, \{…\}\) call for `spglib` starts on this line \(only one for `patchelf`, `proot`\)/);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+
   it('says so when no definition starts at the given line', async () => {
     const file = copy();
     await expect(rewritePackage({ file, line: 3, column: 1 }, 'hwloc', { version: '2.9.0' })).rejects.toThrow(/hpc\.ts:3: no definePackage/);
