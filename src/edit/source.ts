@@ -154,6 +154,11 @@ export function writeAtomically(path: string, text: string): boolean {
   // A byte-order mark the file had is kept (ts-morph's text of it has none).
   if (old?.startsWith('\uFEFF') && !text.startsWith('\uFEFF')) text = `\uFEFF${text}`;
   if (old === text) return false;
+  // A file made read-only is one its owner wants left alone: the rename below would replace it
+  // all the same (it needs only the directory to be writable), and root would write it anyway.
+  if (old !== undefined && (statSync(file).mode & 0o222) === 0) {
+    throw new TsdslError(`${display(file)} is read-only, so it was not changed; make it writable (\`chmod u+w ${display(file)}\`) and run the command again`);
+  }
   const tmp = join(dirname(file), `.${randomBytes(6).toString('hex')}.tsdsl-edit`);
   try {
     writeFileSync(tmp, text);

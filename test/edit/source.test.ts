@@ -4,7 +4,7 @@
  * alphabetical order with its imports, and edits that break or cannot read a file leave it
  * untouched with a file:line error.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +50,17 @@ describe('rewritePackage', () => {
     expect(writeAtomically(file, 'export const a = 2;\n')).toBe(true);
     expect(readFileSync(file, 'utf8')).toBe('\uFEFFexport const a = 2;\n');
     expect(writeAtomically(file, 'export const a = 2;\n')).toBe(false);
+  });
+
+  it('leaves a read-only file as it is, saying so, rather than replacing it by a rename', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tsdsl-ro-')), 'a.ts');
+    writeFileSync(file, 'export const a = 1;\n');
+    chmodSync(file, 0o444);
+    expect(() => writeAtomically(file, 'export const a = 2;\n')).toThrow(/a\.ts is read-only, so it was not changed; make it writable \(`chmod u\+w \S+a\.ts`\)/);
+    expect(readFileSync(file, 'utf8')).toBe('export const a = 1;\n');
+    expect(statSync(file).mode & 0o777).toBe(0o444);
+    chmodSync(file, 0o644);
+    expect(writeAtomically(file, 'export const a = 2;\n')).toBe(true);
   });
 
   it('refuses a file that does not parse, naming file:line, and leaves it untouched', async () => {
