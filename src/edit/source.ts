@@ -253,6 +253,8 @@ export interface PackageEdit {
   sha256?: string;
   /** New URLs from the old ones (same count: each literal is replaced in place). */
   urls?: (old: readonly string[]) => readonly string[];
+  /** The url() origin's `fileName` from the old one, where the definition sets one. */
+  fileName?: (old: string) => string;
   /** String fields of `properties` to set where they already exist (`debianVersion`). */
   properties?: Readonly<Record<string, string>>;
 }
@@ -281,7 +283,7 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
     if (!p) throw new TsdslError(`${where}: \`${name}\` has no version field of its own (it inherits it); give it one, then run again`);
     changed = setString(m, p.getInitializerOrThrow(), edit.version, at(p)) || changed;
   }
-  if (edit.sha256 !== undefined || edit.urls) {
+  if (edit.sha256 !== undefined || edit.urls || edit.fileName) {
     const src = property(m, def.fields, 'source');
     const init = src?.getInitializer();
     const arg = init && m.Node.isCallExpression(init) && calleeName(init) === 'url' ? init.getArguments()[0] : undefined;
@@ -301,6 +303,14 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
       const next = edit.urls(old);
       // Replace from the last so that earlier nodes stay valid.
       for (let i = literals.length - 1; i >= 0; i--) changed = setString(m, literals[i]!, next[i] ?? old[i]!, at(literals[i]!)) || changed;
+    }
+    const f = edit.fileName && property(m, arg, 'fileName');
+    if (f && edit.fileName) {
+      const init = f.getInitializerOrThrow();
+      // Its store item is named after it: left as it was, 2.15.0's tarball would be stored as `hwloc-2.9.0.tar.bz2`.
+      const old = m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init) ? init.getLiteralValue() : undefined;
+      if (old === undefined) throw new TsdslError(`${at(f)}: expected a string literal for fileName, found \`${init.getText()}\`; edit this field by hand`);
+      changed = setString(m, init, edit.fileName(old), at(f)) || changed;
     }
   }
   for (const [key, value] of Object.entries(edit.properties ?? {})) {

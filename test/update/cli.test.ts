@@ -73,6 +73,23 @@ describe('tsdsl refresh', () => {
     expect(readFileSync(p.file, 'utf8')).toBe(expected);
   });
 
+  it('-u renames the tarball a fileName names, as its URLs are: its store item is named after it', () => {
+    const p = pkgDir();
+    const text = readFileSync(p.file, 'utf8');
+    const withName = text.replace(
+      "    sha256: '311d44e99bbf6d269c2cbc569d073978d88352bc31d51e31457d4df94783172d',\n",
+      "    sha256: '311d44e99bbf6d269c2cbc569d073978d88352bc31d51e31457d4df94783172d',\n    fileName: 'hwloc-2.8.0.tar.bz2', // ours\n",
+    );
+    expect(withName).not.toBe(text);
+    writeFileSync(p.file, withName);
+    const r = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0'], { env, timeoutMs: 180_000 });
+    expect(r.stderr).not.toMatch(/error|warning/);
+    expect(r.code).toBe(0);
+    const after = readFileSync(p.file, 'utf8');
+    expect(after).toContain("    fileName: 'hwloc-2.15.0.tar.bz2', // ours\n");
+    expect(after.replace("    fileName: 'hwloc-2.15.0.tar.bz2', // ours\n", '')).toBe(readFileSync(join(FIXTURES, 'expected/hpc.refresh-hwloc.ts'), 'utf8'));
+  });
+
   it('-u NAME=VERSION picks a release, and an unknown release lists the known ones', () => {
     const p = pkgDir();
     const bad = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0=2.10.0'], { env });

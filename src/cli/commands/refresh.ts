@@ -112,6 +112,10 @@ export const command: Command = {
             version: next,
             sha256: release.source.sha256,
             urls: (old) => newUrls(old, from, release!, where),
+            fileName: (old) => {
+              if (!old.includes(from)) throw new TsdslError(`${where}: the fileName ${old} does not contain the version ${from}, so its new form is unknown; update it by hand`);
+              return old.split(from).join(next);
+            },
             properties: { debianVersion: release.fullVersion },
           },
           { dryRun },
