@@ -247,6 +247,59 @@ function at(node: TsMorph.Node): string {
   return `${display(node.getSourceFile().getFilePath())}:${node.getStartLineNumber()}`;
 }
 
+/** A `const NAME = '1.0'` of the file that gives a definition its version, and only that definition. */
+interface VersionConstant {
+  /** Its declaration (a node stays itself across edits; a symbol is the checker's of the moment). */
+  declaration: TsMorph.VariableDeclaration;
+  literal: TsMorph.StringLiteral | TsMorph.NoSubstitutionTemplateLiteral;
+  value: string;
+}
+
+/**
+ * The constant the `version` field `raw` (`version,` or `version: v`) names, or an error that
+ * says why refresh cannot set it: a helper's parameter (each call gives its own), a constant
+ * other code uses too (setting it would change them as well), anything but a string constant.
+ */
+function constantOf(m: Morph, sf: TsMorph.SourceFile, def: Definition, raw: TsMorph.ObjectLiteralElementLike, name: string): VersionConstant {
+  const init = m.Node.isPropertyAssignment(raw) ? raw.getInitializer() : undefined;
+  const ident = m.Node.isShorthandPropertyAssignment(raw) ? raw.getNameNode() : init && m.Node.isIdentifier(init) ? init : undefined;
+  const shown = ident ? `\`${ident.getText()}\`` : `\`${(init ?? raw).getText()}\``;
+  const byHand = `${at(raw)}: the version of \`${name}\` is ${shown}, not a string literal`;
+  if (!ident) throw new TsdslError(`${byHand}; edit it by hand`);
+  const checker = sf.getProject().getTypeChecker();
+  const symbol = m.Node.isShorthandPropertyAssignment(raw) ? checker.getShorthandAssignmentValueSymbol(raw) : ident.getSymbol();
+  const decl = symbol?.getDeclarations()[0];
+  if (!symbol || !decl) throw new TsdslError(`${byHand}, and its declaration is not found; edit it by hand`);
+  if (m.Node.isParameterDeclaration(decl)) {
+    throw new TsdslError(`${byHand} but a parameter of the function at ${at(decl)}: each call gives its own, so change the version where \`${name}\` is made, by hand`);
+  }
+  const value = m.Node.isVariableDeclaration(decl) ? decl.getInitializer() : undefined;
+  const statement = m.Node.isVariableDeclaration(decl) ? decl.getVariableStatement() : undefined;
+  if (!value || !(m.Node.isStringLiteral(value) || m.Node.isNoSubstitutionTemplateLiteral(value)) || decl.getSourceFile() !== sf || statement?.getDeclarationKind() !== 'const') {
+    throw new TsdslError(`${byHand} nor a \`const\` of this file set to one (${at(decl)}); edit it by hand`);
+  }
+  const [start, end] = [def.call.getStart(), def.call.getEnd()];
+  const elsewhere = statement.isExported()
+    ? [decl]
+    : (decl as TsMorph.VariableDeclaration).getNameNode().asKindOrThrow(m.SyntaxKind.Identifier).findReferencesAsNodes().filter((r) => r.getSourceFile() !== sf || r.getStart() < start || r.getEnd() > end);
+  if (elsewhere.length) {
+    throw new TsdslError(`${byHand}; the constant at ${at(decl)} is used ${statement.isExported() ? 'by other files (it is exported)' : `by other code too (${at(elsewhere[0]!)})`}, so setting it would change that as well: edit it by hand`);
+  }
+  return { declaration: decl as TsMorph.VariableDeclaration, literal: value, value: value.getLiteralValue() };
+}
+
+/** The value of the template `node` with the version constant as `version`; undefined when it holds anything else. */
+function templateValue(m: Morph, node: TsMorph.Node, constant: VersionConstant, version: string): string | undefined {
+  if (!m.Node.isTemplateExpression(node)) return undefined;
+  let text = node.getHead().compilerNode.text;
+  for (const span of node.getTemplateSpans()) {
+    const e = span.getExpression();
+    if (!m.Node.isIdentifier(e) || e.getSymbol()?.getDeclarations()[0] !== constant.declaration) return undefined;
+    text += version + span.getLiteral().compilerNode.text;
+  }
+  return text;
+}
+
 /** What `rewritePackage` changes; each field is optional. */
 export interface PackageEdit {
   version?: string;
@@ -278,10 +331,15 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
   const def = definitionAt(m, sf, location.line, location.column, name);
   const where = at(def.call);
   let changed = false;
+  // A version given by a constant of the file (`const version = '1.0'`, `version,`) is set
+  // there, last; URLs written as templates of it then need no edit of their own.
+  let versionConstant: VersionConstant | undefined;
   if (edit.version !== undefined) {
-    const p = property(m, def.fields, 'version');
-    if (!p) throw new TsdslError(`${where}: \`${name}\` has no version field of its own (it inherits it); give it one, then run again`);
-    changed = setString(m, p.getInitializerOrThrow(), edit.version, at(p)) || changed;
+    const raw = def.fields.getProperty('version');
+    if (!raw) throw new TsdslError(`${where}: \`${name}\` has no version field of its own (it inherits it); give it one, then run again`);
+    const init = m.Node.isPropertyAssignment(raw) ? raw.getInitializer() : undefined;
+    if (init && (m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init))) changed = setString(m, init, edit.version, at(raw)) || changed;
+    else versionConstant = constantOf(m, sf, def, raw, name);
   }
   if (edit.sha256 !== undefined || edit.urls || edit.fileName) {
     const src = property(m, def.fields, 'source');
@@ -299,10 +357,22 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
       const u = property(m, arg, 'urls')?.getInitializer();
       if (!u) throw new TsdslError(`${at(arg)}: the url() origin of \`${name}\` has no urls field`);
       const literals = m.Node.isArrayLiteralExpression(u) ? u.getElements() : [u];
-      const old = literals.map((l) => (m.Node.isStringLiteral(l) || m.Node.isNoSubstitutionTemplateLiteral(l) ? l.getLiteralValue() : l.getText()));
+      const valueOf = (l: TsMorph.Node, version: string | undefined) =>
+        m.Node.isStringLiteral(l) || m.Node.isNoSubstitutionTemplateLiteral(l) ? l.getLiteralValue() : versionConstant && version !== undefined ? templateValue(m, l, versionConstant, version) : undefined;
+      const old = literals.map((l) => valueOf(l, versionConstant?.value) ?? l.getText());
       const next = edit.urls(old);
       // Replace from the last so that earlier nodes stay valid.
-      for (let i = literals.length - 1; i >= 0; i--) changed = setString(m, literals[i]!, next[i] ?? old[i]!, at(literals[i]!)) || changed;
+      for (let i = literals.length - 1; i >= 0; i--) {
+        const l = literals[i]!;
+        const wanted = next[i] ?? old[i]!;
+        if (m.Node.isTemplateExpression(l) && versionConstant && edit.version !== undefined) {
+          // A template of the version constant follows it; one that would not give the new URL is left to the user.
+          const got = valueOf(l, edit.version);
+          if (got === wanted) continue;
+          throw new TsdslError(`${at(l)}: this URL would read ${got ?? l.getText()} once the version is ${edit.version}, not ${wanted}; edit it by hand`);
+        }
+        changed = setString(m, l, wanted, at(l)) || changed;
+      }
     }
     const f = edit.fileName && property(m, arg, 'fileName');
     if (f && edit.fileName) {
@@ -319,6 +389,7 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
     const p = property(m, props, key);
     if (p) changed = setString(m, p.getInitializerOrThrow(), value, at(p)) || changed;
   }
+  if (versionConstant && edit.version !== undefined) changed = setString(m, versionConstant.literal, edit.version, at(versionConstant.literal)) || changed;
   const text = sf.getFullText();
   if (!changed) return { file: location.file, changed: false, text: original };
   checkEdit(m, sf, original, `updating \`${name}\``);

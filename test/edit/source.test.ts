@@ -95,6 +95,54 @@ describe('rewritePackage', () => {
     expect(readFileSync(file, 'utf8')).toBe(text);
   });
 
+  it('sets a version given by a constant of the file, leaving URLs written as templates of it as they are', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-const-'));
+    const file = join(dir, 'cmocka.ts');
+    const def = (ext: string) =>
+      [
+        "import { definePackage, gnu, licenses, url } from 'tsdsl';",
+        '',
+        "const version = '1.1.4'; // ours",
+        'export const cmocka = definePackage({',
+        "  name: 'cmocka',",
+        '  version,',
+        `  source: url({ urls: \`mirror://debian/pool/main/c/cmocka/cmocka_\${version}.orig.tar.${ext}\`, sha256: '${'0'.repeat(63)}9' }),`,
+        "  buildSystem: gnu, synopsis: 'Unit testing for C', description: 'Cmocka tests C.', homePage: 'https://cmocka.org', license: licenses.asl2,",
+        '});',
+        '',
+      ].join('\n');
+    const edit = { version: '2.0.2', sha256: 'a'.repeat(64), urls: () => ['mirror://debian/pool/main/c/cmocka/cmocka_2.0.2.orig.tar.xz'] };
+    writeFileSync(file, def('xz'));
+    const r = await rewritePackage({ file, line: 4, column: 23 }, 'cmocka', edit);
+    expect(r.changed).toBe(true);
+    const expected = def('xz').replace("'1.1.4'; // ours", "'2.0.2'; // ours").replace(`'${'0'.repeat(63)}9'`, `'${'a'.repeat(64)}'`);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+    expect((await rewritePackage({ file, line: 4, column: 23 }, 'cmocka', edit)).changed).toBe(false);
+    // A template that would not give the new URL (Debian's file is now .tar.xz) is left to the user.
+    writeFileSync(file, def('gz'));
+    await expect(rewritePackage({ file, line: 4, column: 23 }, 'cmocka', edit)).rejects.toThrow(
+      /cmocka\.ts:7: this URL would read mirror:\/\/debian\/pool\/main\/c\/cmocka\/cmocka_2\.0\.2\.orig\.tar\.gz once the version is 2\.0\.2, not \S+\.tar\.xz; edit it by hand/,
+    );
+    expect(readFileSync(file, 'utf8')).toBe(def('gz'));
+    // A constant another definition uses too is not set for one of them.
+    const shared = `${def('xz')}export const cmocka2 = definePackage({ name: 'cmocka2', version, buildSystem: gnu, synopsis: 'Unit testing for C', description: 'Cmocka tests C.', homePage: 'https://cmocka.org', license: licenses.asl2 });\n`;
+    writeFileSync(file, shared);
+    await expect(rewritePackage({ file, line: 4, column: 23 }, 'cmocka', edit)).rejects.toThrow(/cmocka\.ts:6: the version of `cmocka` is `version`, not a string literal; the constant at \S+cmocka\.ts:3 is used by other code too \(\S+cmocka\.ts:10\)/);
+    expect(readFileSync(file, 'utf8')).toBe(shared);
+    // A helper's parameter: each call has its own; not "it inherits it".
+    const helper = [
+      "import { definePackage, gnu, licenses, url } from 'tsdsl';",
+      'const mk = (name: string, version: string) => definePackage({',
+      "  name, version, source: url({ urls: 'mirror://debian/pool/main/c/cmocka/cmocka_1.1.4.orig.tar.xz', sha256: '" + '0'.repeat(64) + "' }),",
+      "  buildSystem: gnu, synopsis: 'Unit testing for C', description: 'Cmocka tests C.', homePage: 'https://cmocka.org', license: licenses.asl2 });",
+      "export const cmocka = mk('cmocka', '1.1.4');",
+      '',
+    ].join('\n');
+    writeFileSync(file, helper);
+    await expect(rewritePackage({ file, line: 2, column: 47 }, 'cmocka', edit)).rejects.toThrow(/the version of `cmocka` is `version`, not a string literal but a parameter of the function at \S+cmocka\.ts:2: each call gives its own/);
+    expect(readFileSync(file, 'utf8')).toBe(helper);
+  });
+
   it('says so when no definition starts at the given line', async () => {
     const file = copy();
     await expect(rewritePackage({ file, line: 3, column: 1 }, 'hwloc', { version: '2.9.0' })).rejects.toThrow(/hpc\.ts:3: no definePackage/);
