@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +38,32 @@ describe('tsdsl edit', () => {
     expect(args.slice(0, 3)).toEqual(['-n', `+${hwlocLine()}`, join(ROOT, 'packages', 'mpi.ts')]);
     expect(args[3]).toMatch(/^\+\d+$/);
     expect(args[4]).toBe(join(ROOT, 'packages', 'maths.ts'));
+  });
+
+  it('says that the compiled collection must be rebuilt when its file was saved, and nothing for a file of one\'s own', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-edit-save-'));
+    const script = join(dir, 'vi');
+    // Saves the file unchanged (its mtime moves), as `:w` does.
+    writeFileSync(script, '#!/bin/sh\ntouch "$2"\n');
+    chmodSync(script, 0o755);
+    const mpi = join(ROOT, 'packages', 'mpi.ts');
+    const { atime, mtime } = statSync(mpi);
+    try {
+      const r = tsdsl(['edit', 'hwloc'], { env: { EDITOR: script, VISUAL: '' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^tsdsl: note: packages\/mpi\.ts belongs to the compiled default collection: run `node scripts\/build\.mjs` \(or `npm run build`\)/);
+    } finally {
+      utimesSync(mpi, atime, mtime);
+    }
+    const mine = join(dir, 'mine');
+    mkdirSync(mine);
+    writeFileSync(
+      join(mine, 'a.ts'),
+      "import { definePackage, trivial, licenses } from 'tsdsl';\nexport const a = definePackage({ name: 'a', version: '1', buildSystem: trivial, synopsis: 'A', description: 'A.', homePage: 'https://example.org', license: licenses.expat });\n",
+    );
+    const own = tsdsl(['edit', '-L', mine, 'a'], { env: { EDITOR: script, VISUAL: '' } });
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stderr).toBe('');
   });
 
   it('an editor that fails is said, with its status', () => {

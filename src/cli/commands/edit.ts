@@ -4,12 +4,13 @@
  * TypeScript sources (src/dsl/location.ts maps them back), so the editor gets packages/x.ts.
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { TsdslError } from '../../errors.js';
 import { formatLocation } from '../../dsl/location.js';
 import { fullName } from '../../dsl/package.js';
 import type { Command } from '../command.js';
-import { out } from '../command.js';
+import { err, out } from '../command.js';
 import { loadOptions } from '../options.js';
 import { collectionFrom, resolveWords } from '../packages.js';
 import { signalExitCode } from '../../signals.js';
@@ -89,12 +90,30 @@ export const command: Command = {
     // Like Guix, the variable may hold a command with arguments (`emacsclient -nw`), quoted as for a shell.
     const variable = process.env['VISUAL'] ? 'VISUAL' : 'EDITOR';
     const [cmd, ...cmdArgs] = editorWords(editor, variable) as [string, ...string[]];
+    // The default collection runs compiled from dist/: a change to packages/*.ts is seen once it is rebuilt.
+    const files = [...new Set(locations.map((l) => l.file))];
+    const mtimeOf = (f: string) => {
+      try {
+        return statSync(f).mtimeMs;
+      } catch {
+        return undefined;
+      }
+    };
+    const before = files.map(mtimeOf);
     const r = spawnSync(cmd, [...cmdArgs, ...editorArguments(cmd, locations)], { stdio: 'inherit' });
     if (r.error) throw new TsdslError(`cannot start the editor \`${cmd}\` (from ${variable}): ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message}; set VISUAL or EDITOR to an installed editor, or use --print`);
     // An editor that fails (or is killed) is said: its own message, if any, may not name it.
     if (r.status !== 0) {
       const how = r.status !== null ? `exited with status ${r.status}` : `was killed by ${r.signal}`;
       throw new TsdslError(`the editor \`${cmd}\` (from ${variable}) ${how}; check ${variable}, or use --print for FILE:LINE`, { exitCode: r.status ?? signalExitCode(r.signal) });
+    }
+    const saved = files.filter((f, i) => mtimeOf(f) !== before[i]);
+    if (saved.length) {
+      const { rebuildNote } = await import('../../edit/source.js');
+      for (const f of saved) {
+        const note = rebuildNote(f);
+        if (note) err(`tsdsl: note: ${note}`);
+      }
     }
     return 0;
   },
