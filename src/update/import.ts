@@ -10,6 +10,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
 import { identifierFor, type Package } from '../dsl/package.js';
+import { implicitInputs } from '../dsl/build-systems.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
 import { packageVersion, type Release, type Updater } from './updater.js';
@@ -113,6 +114,29 @@ export interface ImportedDefinition {
   facts: TarballFacts;
   mapped: string[];
   unmapped: string[];
+  /** Build-Depends the build system brings itself (gcc, make, gawk, binutils, cmake): left out. */
+  provided: string[];
+}
+
+/**
+ * The Debian names of what build system `name` brings to every build: its toolchain (the
+ * members of a union such as gcc-toolchain: gcc-12, binutils, libc6-dev, … and `gcc` for
+ * gcc-12) and its tools (make, gawk, cmake, …), plus build-essential. Build-Depends on these
+ * are not inputs: `gawk` or `gcc` would otherwise be made native inputs or TODOs.
+ */
+function implicitNames(collection: Collection, name: string): Set<string> {
+  const names = new Set(['build-essential']);
+  const bs = collection.all().find((p) => p.buildSystem.name === name)?.buildSystem;
+  if (!bs) return names;
+  for (const p of implicitInputs(bs)) {
+    for (const q of p.buildSystem.name === 'union' ? [p, ...p.inputs, ...p.propagatedInputs] : [p]) {
+      names.add(q.name);
+      names.add(q.name.replace(/-\d+$/, ''));
+      const debian = q.properties['debianName'];
+      if (typeof debian === 'string') names.add(debian);
+    }
+  }
+  return names;
 }
 
 /**
@@ -155,22 +179,30 @@ export async function importDefinition(
   const facts = await inspectTarball(fetched.path);
   const inputs: MappedInput[] = [];
   const unmapped: string[] = [];
+  const provided: string[] = [];
+  const implicit = implicitNames(collection, facts.buildSystem);
   for (const dep of release.buildDepends) {
     if (PACKAGING.test(dep)) continue;
-    if (facts.buildSystem === 'cmake' && dep === 'cmake') continue;
+    // The build system's toolchain and tools are there already: not inputs, nor TODOs.
+    if (implicit.has(dep)) {
+      if (dep !== 'cmake') provided.push(dep);
+      continue;
+    }
     const source = await updater.sourceOfBinary(dep);
     const candidates = [dep, source, dep.replace(/-dev$/, ''), dep === 'pkg-config' ? 'pkgconf' : undefined].filter((x): x is string => !!x);
-    let pkg: Package | undefined;
-    for (const c of candidates) {
-      pkg = collection.versions(c)[0] ?? collection.all().find((p) => p.properties['debianName'] === c);
-      if (pkg) break;
-    }
+    const found = candidates.map((c) => collection.versions(c)[0] ?? collection.all().find((p) => p.properties['debianName'] === c));
+    // A package built here before a bootstrap seed of the same name: `zlib1g-dev` is zlib, not
+    // the Debian binary the toolchain unpacks; a bare seed (a .deb) is never an input to give.
+    const pkg =
+      found.find((p) => p !== undefined && p.properties['bootstrap'] !== true) ??
+      found.find((p) => p !== undefined && p.buildSystem.name !== 'debian-binary');
     if (!pkg || !exportName(pkg) || pkg.name === release.name) {
       if (!pkg || pkg.name !== release.name) unmapped.push(dep);
       continue;
     }
     if (inputs.some((i) => i.pkg === pkg)) continue;
-    inputs.push({ pkg, native: !/^lib.*-dev$/.test(dep) });
+    // Debian's development packages (`libxml2-dev`, `zlib1g-dev`, `mpi-default-dev`) are libraries to link with.
+    inputs.push({ pkg, native: !/-dev$/.test(dep) });
   }
   const upstream = upstreamUrls(release, collection);
   const identifier = identifierFor(release.name);
@@ -223,5 +255,5 @@ export async function importDefinition(
     `  properties: { debianVersion: ${quote(release.fullVersion)} },`,
     '});',
   );
-  return { release, identifier, text: `${lines.join('\n')}\n`, imports, facts, mapped: inputs.map((i) => i.pkg.name), unmapped };
+  return { release, identifier, text: `${lines.join('\n')}\n`, imports, facts, mapped: inputs.map((i) => i.pkg.name), unmapped, provided };
 }

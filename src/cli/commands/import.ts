@@ -99,6 +99,7 @@ export const command: Command = {
       (p) => names.get(p) ?? (p.location ? identifierFor(p.name) : undefined),
     );
     if (def.unmapped.length) err(`tsdsl: ${name}: no package here for ${def.unmapped.join(', ')} (left as a TODO comment)`);
+    if (def.provided.length) err(`tsdsl: ${name}: ${def.provided.join(', ')} ${def.provided.length === 1 ? 'comes' : 'come'} with the ${def.facts.buildSystem} build system (left out of the inputs)`);
     if (file === undefined) {
       const imports = def.imports.map((x) => `import { ${[...x.names].sort().join(', ')} } from '${x.module}';`).join('\n');
       out(`${imports}\n\n${def.text}`);

@@ -1,0 +1,55 @@
+/**
+ * importDefinition on a tarball of our own and a stand-in updater: which Debian build
+ * dependencies become inputs, which are left as TODOs, and which the build system brings.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getDefaultCollection } from '../../src/transform/api.js';
+import { importDefinition } from '../../src/update/import.js';
+import type { Release, Updater } from '../../src/update/updater.js';
+
+describe('importDefinition', () => {
+  it('leaves out the Build-Depends the build system brings (gcc, make, gawk, binutils), and maps zlib1g-dev to zlib among inputs, not to the bootstrap seed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
+    mkdirSync(join(dir, 'src/foo-1.0'), { recursive: true });
+    writeFileSync(join(dir, 'src/foo-1.0/configure'), '#!/bin/sh\n');
+    const tarball = join(dir, 'foo_1.0.orig.tar.gz');
+    execFileSync('tar', ['-czf', tarball, '-C', join(dir, 'src'), 'foo-1.0']);
+    const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
+    const release: Release = {
+      name: 'foo',
+      version: '1.0',
+      fullVersion: '1.0-1',
+      where: 'unstable',
+      source: { urls: [`file://${tarball}`], sha256, size: 0, fileName: 'foo_1.0.orig.tar.gz' },
+      repacked: false,
+      homePage: 'https://example.org/foo',
+      buildDepends: ['debhelper-compat', 'gcc', 'make', 'gawk', 'binutils', 'build-essential', 'zlib1g-dev', 'pkgconf', 'nosuchtool'],
+    };
+    const updater: Updater = {
+      name: 'debian',
+      description: 'a stand-in',
+      latest: async () => release,
+      releases: async () => [release],
+      names: async () => ['foo'],
+      sourceOfBinary: async (b) => ({ 'zlib1g-dev': 'zlib' })[b],
+    };
+    const collection = await getDefaultCollection();
+    const names = new Map<unknown, string>([
+      [collection.versions('zlib')[0], 'zlib'],
+      [collection.versions('pkgconf')[0], 'pkgconf'],
+      // Exported by the collection, as the toolchain's seed: never what `zlib1g-dev` asks for.
+      [collection.versions('zlib1g-dev')[0], 'zlib1gDev'],
+    ]);
+    const def = await importDefinition(updater, release, collection, { file: undefined, dslModule: undefined, root: process.cwd() }, (p) => names.get(p), {
+      cacheDir: join(dir, 'cache'),
+    });
+    expect(def.provided).toEqual(['gcc', 'make', 'gawk', 'binutils', 'build-essential']);
+    expect(def.unmapped).toEqual(['nosuchtool']);
+    expect(def.text).toContain('  inputs: [zlib],\n  nativeInputs: [pkgconf],\n  // TODO(inputs): Debian build dependencies with no package here: nosuchtool.\n');
+  });
+});
