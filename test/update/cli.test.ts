@@ -103,6 +103,15 @@ describe('tsdsl refresh', () => {
     expect(text).toContain("'https://download.open-mpi.org/release/hwloc/v2.9/hwloc-2.9.0.tar.bz2'");
   });
 
+  it('-u with a package the index lacks among those named writes nothing, not the ones before it', () => {
+    const p = pkgDir();
+    const r = tsdsl(['refresh', '-L', p.dir, '-u', 'hwloc@2.8.0', 'mpfr'], { env, timeoutMs: 180_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the debian updater knows no package `mpfr`/);
+    expect(r.stdout).toBe('');
+    expect(readFileSync(p.file, 'utf8')).toBe(readFileSync(join(FIXTURES, 'pkgs/hpc.ts'), 'utf8'));
+  });
+
   it('an unreachable index is a clear error and writes nothing', () => {
     const p = pkgDir();
     const cache = join(dir, 'unreachable-cache');

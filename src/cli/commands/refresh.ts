@@ -76,15 +76,19 @@ export const command: Command = {
     // Without -u nothing is written anyway: -n alone would read as a choice it is not.
     if (dryRun && !update) warn('-n/--dry-run means something with -u only (refresh without -u writes nothing already)');
     const work = named.length ? named : candidates(collection.all()).map((pkg) => ({ pkg, version: undefined as string | undefined }));
+    // Every named package's release first: one the index lacks (a misspelt version, a package
+    // Debian calls otherwise) stops the command before any file is rewritten, not after some were.
+    const releases = new Map<(typeof work)[number], Release>();
+    if (named.length) {
+      for (const w of work) releases.set(w, w.version !== undefined ? await findRelease(updater, updaterName(w.pkg), w.version) : await latestRelease(updater, updaterName(w.pkg)));
+    }
     let changed = 0;
     let failed = 0;
     const edited = new Set<string>();
-    for (const { pkg, version } of work) {
+    for (const w of work) {
+      const { pkg, version } = w;
       const where = formatLocation(pkg.location);
-      let release: Release | undefined;
-      if (version !== undefined) release = await findRelease(updater, updaterName(pkg), version);
-      else if (named.length) release = await latestRelease(updater, updaterName(pkg));
-      else release = await updater.latest(updaterName(pkg));
+      const release = releases.get(w) ?? (await updater.latest(updaterName(pkg)));
       if (!release) continue;
       const wanted = version !== undefined || isNewer(release, pkg);
       // The version the package gets (`3.0.0rc1` for Debian's 3.0.0~rc1).
