@@ -80,7 +80,18 @@ export const command: Command = {
     // Debian calls otherwise) stops the command before any file is rewritten, not after some were.
     const releases = new Map<(typeof work)[number], Release>();
     if (named.length) {
-      for (const w of work) releases.set(w, w.version !== undefined ? await findRelease(updater, updaterName(w.pkg), w.version) : await latestRelease(updater, updaterName(w.pkg)));
+      for (const w of work) {
+        const name = updaterName(w.pkg);
+        try {
+          releases.set(w, w.version !== undefined ? await findRelease(updater, name, w.version) : await latestRelease(updater, name));
+        } catch (e) {
+          // Debian may know it under another name (xz is xz-utils): the definition can say so.
+          if (!(e instanceof TsdslError) || !/knows no package/.test(e.message) || w.pkg.properties['debianName'] !== undefined) throw e;
+          throw new TsdslError(
+            `${e.message}. If Debian's source package for \`${w.pkg.name}\` has another name, give it in the definition (${formatLocation(w.pkg.location)}): \`properties: { debianName: '…' }\``,
+          );
+        }
+      }
     }
     let changed = 0;
     let failed = 0;
