@@ -1379,6 +1379,16 @@ export function versionParent(p: Package): Package | undefined {
   return r?.parent && r.overrides && !('version' in r.overrides) ? r.parent : undefined;
 }
 
+/**
+ * The package `p` was inherited from when `p` changes the version (`inherit(hwloc, { version:
+ * '2.8.0' })`) but not the source, which is then still the parent's release: undefined otherwise.
+ */
+export function staleSourceParent(p: Package): Package | undefined {
+  const r = recipeOf(p);
+  if (!r?.parent || !r.overrides || !('version' in r.overrides) || 'source' in r.overrides) return undefined;
+  return r.parent.version !== p.version && p.source && p.source.kind !== 'local' && p.source === r.parent.source ? r.parent : undefined;
+}
+
 /** The packages `p` was inherited from (`inherit`, `modifyInputs`, rewrites), nearest first. */
 export function ancestors(p: Package): Package[] {
   const out: Package[] = [];

@@ -12,7 +12,7 @@ import { didYouMean } from '../errors.js';
 import { isKnownLicense, type License } from '../dsl/licenses.js';
 import type { Origin } from '../dsl/origin.js';
 import { BUILD_ENV_NAMES, flagReferences, implicitInputs, inputVariable, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf } from '../dsl/build-systems.js';
-import { ancestors, choiceText, fullName, inputLabels, isPackage, isVariantOf, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
+import { ancestors, choiceText, fullName, inputLabels, isPackage, isVariantOf, staleSourceParent, withPropagated, withVariants, type Package, type VariantDecl, type VariantValue } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { Collection } from '../registry/collection.js';
 import { formatLocation } from '../dsl/location.js';
@@ -229,7 +229,13 @@ const sourceChecker: LintChecker = {
   description: 'the source is pinned by a hex sha256, uses mirror:// URLs for mirrored hosts, upstream first',
   network: false,
   check(p, ctx) {
-    return p.source ? checkOrigin(p.source, p, ctx) : [];
+    if (!p.source) return [];
+    const stale = staleSourceParent(p);
+    // The parent's tarball, built as another version: what it says it is, it is not.
+    const inherited = stale
+      ? [problem(`version ${p.version} keeps the source of \`${stale.name}@${stale.version}\`, which it inherits (${stale.source?.kind === 'url' ? stale.source.urls[0] : 'its git checkout'}); give this version's source too (\`source: url({ urls, sha256 })\`)`, 'version')]
+      : [];
+    return [...inherited, ...checkOrigin(p.source, p, ctx)];
   },
 };
 

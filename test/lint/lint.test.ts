@@ -450,6 +450,20 @@ describe('unused-variants on a chosen variant', () => {
     ]);
   });
 
+  it("source: an inherit() that changes the version and not the source builds the parent's tarball: said, naming it", async () => {
+    const { definePackage, inherit, url, trivial, licenses } = await import('../../src/dsl/index.js');
+    const { lintPackages } = await import('../../src/lint/lint.js');
+    const base = definePackage({ name: 'solver', version: '2.9.0', source: url({ urls: 'https://example.org/solver-2.9.0.tar.gz', sha256: 'a'.repeat(64) }), buildSystem: trivial, synopsis: 'S', description: 'S.', homePage: 'https://example.org/', license: licenses.expat });
+    const old = inherit(base, { version: '2.8.0' });
+    const source = checkers.filter((c) => c.name === 'source');
+    expect((await lintPackages([old], source)).map((f) => f.message)).toEqual([
+      "version 2.8.0 keeps the source of `solver@2.9.0`, which it inherits (https://example.org/solver-2.9.0.tar.gz); give this version's source too (`source: url({ urls, sha256 })`)",
+    ]);
+    // With its own source, or the version unchanged (a renamed copy), there is nothing to say.
+    const own = inherit(base, { version: '2.8.0', source: url({ urls: 'https://example.org/solver-2.8.0.tar.gz', sha256: 'b'.repeat(64) }) });
+    expect(await lintPackages([own, inherit(base, { name: 'solver-mine' })], source)).toEqual([]);
+  });
+
   it('an unpinned git source (and a user of it) is said not pinned, not said to fail to lower: build -d fetches and hashes it', async () => {
     const { definePackage, git, trivial, licenses } = await import('../../src/dsl/index.js');
     const { lintPackages } = await import('../../src/lint/lint.js');
