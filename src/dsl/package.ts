@@ -211,10 +211,21 @@ export function checkPackageList(x: unknown, who: string): asserts x is readonly
   });
 }
 
+/** Words a `const` cannot be named in a module (strict mode), and `undefined`, `NaN`, `Infinity`. */
+const RESERVED_WORDS = new Set(
+  (
+    'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in ' +
+    'instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package ' +
+    'private protected public await arguments eval undefined NaN Infinity'
+  ).split(' '),
+);
+
 /** `pt-scotch` → `ptScotch`, `hwloc` → `hwloc`: the identifier a definition is exported as. */
 export function identifierFor(name: string): string {
   const id = name.replace(/[^A-Za-z0-9]+([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '');
-  return /^[0-9]/.test(id) ? `p${id}` : id;
+  if (/^[0-9]/.test(id)) return `p${id}`;
+  // Debian has sources named `catch`, `enum` and `super`: `export const catch = …` does not parse.
+  return RESERVED_WORDS.has(id) ? `${id}Package` : id;
 }
 
 /** The transformations recorded on `p` as the command line writes them (`--without-tests=scotch --tune=…`), or ''. */

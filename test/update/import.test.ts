@@ -53,3 +53,13 @@ describe('importDefinition', () => {
     expect(def.text).toContain('  inputs: [zlib],\n  nativeInputs: [pkgconf],\n  // TODO(inputs): Debian build dependencies with no package here: nosuchtool.\n');
   });
 });
+
+describe('identifierFor', () => {
+  it('names a definition with an identifier a module can declare, never a reserved word', async () => {
+    const { identifierFor } = await import('../../src/dsl/package.js');
+    expect(identifierFor('pt-scotch')).toBe('ptScotch');
+    expect(identifierFor('7zip')).toBe('p7zip');
+    // Debian sources named so: `export const catch = …` would not parse.
+    expect(['catch', 'enum', 'super', 'delete', 'package'].map(identifierFor)).toEqual(['catchPackage', 'enumPackage', 'superPackage', 'deletePackage', 'packagePackage']);
+  });
+});
