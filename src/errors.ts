@@ -62,6 +62,9 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
     const lc = c.toLowerCase();
     let d = editDistance(w, lc);
     if (d === 0 && c !== wanted) d = 0.5;
+    // Two neighbouring letters swapped (`gls` for `gsl`, `hwlco`) is the commonest slip: closer
+    // than one letter changed, which a short name shares with many others (`gjs`, `gle`, `glm`).
+    else if (d === 2 && swapsTwoNeighbours(w, lc)) d = 0.9;
     // Containment, either way (`mump` in `mumps`, `hwloc` in `hwloc2`); a short candidate found
     // inside a long word (`ack` in `nosuchpackagexyz`) says nothing.
     if (d > limit && (lc.includes(w) || (w.includes(lc) && c.length > 2 && 2 * c.length >= w.length))) d = limit;
@@ -72,6 +75,13 @@ export function closest(wanted: string, candidates: Iterable<string>, max = 3): 
   }
   scored.sort((x, y) => x[1] - y[1] || compareNames(x[0], y[0]));
   return [...new Set(scored.map(([c]) => c))].slice(0, max);
+}
+
+/** Whether `b` is `a` with two neighbouring (different) letters swapped. */
+function swapsTwoNeighbours(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  const i = [...a].findIndex((ch, k) => ch !== b[k]);
+  return i >= 0 && i + 1 < a.length && a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
 }
 
 /** "; did you mean `a` or `b`?" or the empty string; `show` writes a candidate as the user would (`${a}`). */

@@ -218,4 +218,12 @@ describe('closest', () => {
     expect(closest('MUMPS', ['mumps'])).toEqual(['mumps']);
     expect(closest('nosuchpackagexyz', ['ack', 'age', 'zlib'])).toEqual([]);
   });
+
+  it('puts a name with two neighbouring letters swapped before names one letter away', async () => {
+    const { closest } = await import('../../src/errors.js');
+    // Debian's index has many three-letter names one letter from `gls`: `gsl` was left out.
+    expect(closest('gls', ['gjs', 'gle', 'glm', 'gsl', 'gts'])).toEqual(['gsl', 'gjs', 'gle']);
+    expect(closest('hwlco', ['hwloc', 'hwlock'])[0]).toBe('hwloc');
+    expect(closest('mpi', ['mip', 'mpc'])).toEqual(['mip', 'mpc']);
+  });
 });
