@@ -100,6 +100,6 @@ export async function style(file: string, options: { write?: boolean } = {}): Pr
   const { styleFile } = await import('./edit/style.js');
   const r = styleFile(file);
   const changed = r.text !== r.original;
-  if (changed && options.write === true) (await import('./edit/source.js')).writeAtomically(file, r.text);
+  if (changed && options.write === true) (await import('./edit/source.js')).writeAtomically(file, r.text, r.original);
   return { changed, text: r.text, edits: r.edits };
 }

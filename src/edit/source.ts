@@ -61,7 +61,7 @@ let shared: TsMorph.Project | undefined;
  * building the program (tsdsl's sources and Node's types) is most of an edit's cost, so a
  * `refresh -u` of many packages pays it once; each file is re-read from disk before an edit.
  */
-async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Project; sf: TsMorph.SourceFile }> {
+async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Project; sf: TsMorph.SourceFile; read: string }> {
   const m = await loadTsMorph();
   const root = tsdslRoot();
   shared ??= new m.Project({
@@ -88,12 +88,14 @@ async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Pr
   project.manipulationSettings.set({ quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double });
   let sf = project.getSourceFile(file);
   // Always the text on disk: an earlier dry run or refused edit may have left another in memory.
-  if (sf) sf.replaceWithText(readFileSync(file, 'utf8'));
+  const read = readFileSync(file, 'utf8');
+  if (sf) sf.replaceWithText(read);
   else {
     sf = project.addSourceFileAtPath(file);
+    sf.replaceWithText(read);
     project.resolveSourceFileDependencies();
   }
-  return { m, project, sf };
+  return { m, project, sf, read };
 }
 
 /** Errors TypeScript reports in `sf`, as `file:line:col: message` keyed without the position. */
@@ -145,12 +147,21 @@ function checkEdit(m: Morph, sf: TsMorph.SourceFile, original: string, what: str
   );
 }
 
-/** Replace `file` with `text` in one rename, keeping its mode; a no-op when the text is the same. */
-export function writeAtomically(path: string, text: string): boolean {
+/**
+ * Replace `file` with `text` in one rename, keeping its mode; a no-op when the text is the same.
+ * With `expected`, the text the edit was made from: a file that no longer holds it (saved from
+ * an editor meanwhile, or rewritten by another tsdsl) is left as it is, with an error, rather
+ * than losing that change.
+ */
+export function writeAtomically(path: string, text: string, expected?: string): boolean {
   // A link is followed: its target is rewritten and the link stays (a renamed temporary file
   // would replace the link itself).
   const file = existsSync(path) ? realpathSync(path) : path;
   const old = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const bare = (t: string | undefined) => t?.replace(/^\uFEFF/, '');
+  if (expected !== undefined && bare(old) !== bare(expected)) {
+    throw new TsdslError(`${display(file)} changed while it was being edited (saved from an editor, or by another tsdsl), so it was left as it is; run the command again`);
+  }
   // A byte-order mark the file had is kept (ts-morph's text of it has none).
   if (old?.startsWith('\uFEFF') && !text.startsWith('\uFEFF')) text = `\uFEFF${text}`;
   if (old === text) return false;
@@ -325,7 +336,7 @@ export interface EditResult {
  * changes (running it twice is a no-op) or when `dryRun` is set.
  */
 export async function rewritePackage(location: Location, name: string, edit: PackageEdit, options: { dryRun?: boolean } = {}): Promise<EditResult> {
-  const { m, sf } = await projectFor(location.file);
+  const { m, sf, read } = await projectFor(location.file);
   checkSyntax(m, sf);
   const original = sf.getFullText();
   const def = definitionAt(m, sf, location.line, location.column, name);
@@ -393,7 +404,7 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
   const text = sf.getFullText();
   if (!changed) return { file: location.file, changed: false, text: original };
   checkEdit(m, sf, original, `updating \`${name}\``);
-  if (!options.dryRun) writeAtomically(location.file, text);
+  if (!options.dryRun) writeAtomically(location.file, text, read);
   return { file: location.file, changed: true, text };
 }
 
@@ -416,10 +427,10 @@ function definedName(m: Morph, call: TsMorph.CallExpression): string | undefined
  * file parses and does not define `name` already (what insertDefinition refuses: `tsdsl import
  * --insert` asks first, before downloading anything).
  */
-export async function definitionsIn(file: string, name: string): Promise<{ m: Morph; sf: TsMorph.SourceFile; defs: Array<{ name: string; statement: TsMorph.Statement }> }> {
+export async function definitionsIn(file: string, name: string): Promise<{ m: Morph; sf: TsMorph.SourceFile; read: string; defs: Array<{ name: string; statement: TsMorph.Statement }> }> {
   const path = resolve(file);
   if (!existsSync(path)) throw new TsdslError(`--insert ${file}: no such file; give an existing package file (e.g. packages/maths.ts)`);
-  const { m, sf } = await projectFor(path);
+  const { m, sf, read } = await projectFor(path);
   checkSyntax(m, sf);
   const defs: Array<{ name: string; statement: TsMorph.Statement }> = [];
   for (const st of sf.getStatements()) {
@@ -438,7 +449,7 @@ export async function definitionsIn(file: string, name: string): Promise<{ m: Mo
       }
     }
   }
-  return { m, sf, defs };
+  return { m, sf, read, defs };
 }
 
 /**
@@ -449,7 +460,7 @@ export async function definitionsIn(file: string, name: string): Promise<{ m: Mo
  */
 export async function insertDefinition(file: string, name: string, text: string, imports: readonly NeededImport[], options: { dryRun?: boolean } = {}): Promise<EditResult> {
   const path = resolve(file);
-  const { m, sf, defs } = await definitionsIn(path, name);
+  const { m, sf, read, defs } = await definitionsIn(path, name);
   const original = sf.getFullText();
   const body = text.replace(/\s+$/, '');
   const after = defs.find((d) => compareNames(d.name, name) > 0);
@@ -484,6 +495,6 @@ export async function insertDefinition(file: string, name: string, text: string,
   }
   checkEdit(m, sf, original, `inserting \`${name}\``);
   const result = sf.getFullText();
-  if (!options.dryRun) writeAtomically(path, result);
+  if (!options.dryRun) writeAtomically(path, result, read);
   return { file: path, changed: result !== original, text: result };
 }

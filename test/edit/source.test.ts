@@ -63,6 +63,24 @@ describe('rewritePackage', () => {
     expect(writeAtomically(file, 'export const a = 2;\n')).toBe(true);
   });
 
+  it('leaves a file saved meanwhile (from an editor, by another tsdsl) as it is, rather than losing that change', async () => {
+    const file = copy();
+    const saved = original.replace('// An older hwloc', '// An older hwloc (saved from the editor meanwhile)');
+    expect(saved).not.toBe(original);
+    // The URLs are computed between reading the file and writing it: the editor saves then.
+    const edit = {
+      version: '2.9.0',
+      urls: (old: readonly string[]) => {
+        writeFileSync(file, saved);
+        return old.map((u) => u.replaceAll('2.8', '2.9'));
+      },
+    };
+    await expect(rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', edit)).rejects.toThrow(/hpc\.ts changed while it was being edited \(saved from an editor, or by another tsdsl\), so it was left as it is; run the command again/);
+    expect(readFileSync(file, 'utf8')).toBe(saved);
+    expect(() => writeAtomically(file, 'x', original)).toThrow(/changed while it was being edited/);
+    expect(writeAtomically(file, 'export const a = 1;\n', saved)).toBe(true);
+  });
+
   it('refuses a file that does not parse, naming file:line, and leaves it untouched', async () => {
     const file = copy();
     const broken = original.replace("  buildSystem: gnu,\n  arguments:", "  buildSystem: gnu,,\n  arguments:");

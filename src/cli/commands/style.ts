@@ -37,7 +37,7 @@ export const command: Command = {
         out(r.edits.map((e) => `${r.file}:${e.line}:${e.column}: ${e.message}\n`).join(''));
         continue;
       }
-      writeAtomically(r.file, r.text);
+      writeAtomically(r.file, r.text, r.original);
       if (process.stderr.isTTY) err(`styled ${r.file} (${r.edits.length} definition${r.edits.length === 1 ? '' : 's'})`);
       // Said always: the packages' store paths change, and they are built again.
       for (const e of r.edits.filter((x) => x.reordersInputs)) {
