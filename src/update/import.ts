@@ -149,7 +149,7 @@ function upstreamUrls(release: Release, collection: Collection): { urls: string[
   const known = [...collection.versions(release.name), ...collection.all().filter((p) => p.properties['debianName'] === release.name)];
   for (const p of known) {
     if (p.source?.kind !== 'url') continue;
-    const urls = p.source.urls.filter((u) => !u.startsWith('mirror://') && u.includes(p.version));
+    const urls = p.source.urls.filter((u) => !u.startsWith('mirror://debian/') && u.includes(p.version));
     if (urls.length === 0) continue;
     return { urls: newUrls(urls, p.version, release, `${p.name}@${p.version}`), from: `${p.name}@${p.version}` };
   }

@@ -63,3 +63,29 @@ describe('identifierFor', () => {
     expect(['catch', 'enum', 'super', 'delete', 'package'].map(identifierFor)).toEqual(['catchPackage', 'enumPackage', 'superPackage', 'deletePackage', 'packagePackage']);
   });
 });
+
+/** A tarball `NAME-VERSION/configure` in its own directory, with its sha256. */
+function tarball(name: string, version: string): { path: string; sha256: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
+  mkdirSync(join(dir, `src/${name}-${version}`), { recursive: true });
+  writeFileSync(join(dir, `src/${name}-${version}/configure`), '#!/bin/sh\n');
+  const path = join(dir, `${name}_${version}.orig.tar.xz`);
+  execFileSync('tar', ['-cJf', path, '-C', join(dir, 'src'), `${name}-${version}`]);
+  return { path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), dir };
+}
+
+function standIn(release: Release): Updater {
+  return { name: 'debian', description: 'a stand-in', latest: async () => release, releases: async () => [release], names: async () => [release.name], sourceOfBinary: async () => undefined };
+}
+
+describe('importDefinition and the tarball', () => {
+  it('carries over a mirror://gnu URL of the collection, version substituted, before Debian\'s file', async () => {
+    const t = tarball('m4', '1.4.21');
+    const release: Release = {
+      name: 'm4', version: '1.4.21', fullVersion: '1.4.21-1', where: 'unstable', repacked: false, homePage: 'https://www.gnu.org/software/m4/', buildDepends: [],
+      source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'm4_1.4.21.orig.tar.xz' },
+    };
+    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    expect(def.text).toContain(`    urls: [\n      'mirror://gnu/m4/m4-1.4.21.tar.xz',\n      'file://${t.path}',\n    ],\n`);
+  });
+});
