@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { dirname, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
+import { isTsdslError } from '../errors.js';
 import { identifierFor, type Package } from '../dsl/package.js';
 import { implicitInputs } from '../dsl/build-systems.js';
 import type { Collection } from '../registry/collection.js';
@@ -25,6 +26,8 @@ export interface TarballFacts {
   reason: string;
   license: string | undefined;
   licenseFile: string | undefined;
+  /** The tarball could not be fetched: nothing was read from it. */
+  unread?: true;
 }
 
 /** Debian packaging tools among Build-Depends: not software the package needs. */
@@ -170,13 +173,25 @@ export async function importDefinition(
   collection: Collection,
   target: ImportTarget,
   exportName: (p: Package) => string | undefined,
-  options: { cacheDir?: string } = {},
+  options: { cacheDir?: string; warn?: (text: string) => void } = {},
 ): Promise<ImportedDefinition> {
-  const fetched = await fetchUrl(
-    { urls: release.source.urls, sha256: release.source.sha256, fileName: release.source.fileName },
-    options.cacheDir ? { cacheDir: options.cacheDir } : {},
-  );
-  const facts = await inspectTarball(fetched.path);
+  const upstream = upstreamUrls(release, collection);
+  // The tarball is read only to guess the build system and the license: the index gives its
+  // sha256, so a definition is written even when no URL serves it (no network, a pool that lacks
+  // it), with those two left as TODOs. Upstream's URLs serve the same file when Debian did not repack it.
+  let facts: TarballFacts;
+  try {
+    const fetched = await fetchUrl(
+      { urls: [...release.source.urls, ...(upstream?.urls ?? [])], sha256: release.source.sha256, fileName: release.source.fileName },
+      options.cacheDir ? { cacheDir: options.cacheDir } : {},
+    );
+    facts = await inspectTarball(fetched.path);
+  } catch (e) {
+    if (!isTsdslError(e)) throw e;
+    const why = e.message.split('\n')[0]!.replace(/:$/, '');
+    options.warn?.(`${release.name}: ${why}; the build system and license are left as TODOs`);
+    facts = { buildSystem: 'gnu', reason: `TODO(build): ${release.source.fileName} could not be fetched to look inside; check the build system`, license: undefined, licenseFile: undefined, unread: true };
+  }
   const inputs: MappedInput[] = [];
   const unmapped: string[] = [];
   const provided: string[] = [];
@@ -204,7 +219,6 @@ export async function importDefinition(
     // Debian's development packages (`libxml2-dev`, `zlib1g-dev`, `mpi-default-dev`) are libraries to link with.
     inputs.push({ pkg, native: !/-dev$/.test(dep) });
   }
-  const upstream = upstreamUrls(release, collection);
   const identifier = identifierFor(release.name);
   const imports: NeededImport[] = [];
   const need = (module: string, name: string) => {
@@ -250,7 +264,7 @@ export async function importDefinition(
     `  homePage: ${quote(release.homePage ?? '')},`,
     facts.license
       ? `  // TODO(license): guessed from ${facts.licenseFile}; check it.`
-      : `  // TODO(license): ${facts.licenseFile ? `${facts.licenseFile} was not recognised` : 'the tarball has no COPYING or LICENSE file'}; set the real license.`,
+      : `  // TODO(license): ${facts.unread ? 'the tarball could not be read' : facts.licenseFile ? `${facts.licenseFile} was not recognised` : 'the tarball has no COPYING or LICENSE file'}; set the real license.`,
     `  license: licenses.${facts.license ?? 'publicDomain'},`,
     `  properties: { debianVersion: ${quote(release.fullVersion)} },`,
     '});',

@@ -88,4 +88,21 @@ describe('importDefinition and the tarball', () => {
     const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
     expect(def.text).toContain(`    urls: [\n      'mirror://gnu/m4/m4-1.4.21.tar.xz',\n      'file://${t.path}',\n    ],\n`);
   });
+
+  it('writes the definition, with the build system and license as TODOs, when no URL serves the tarball', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
+    const release: Release = {
+      name: 'libfoo', version: '2.0', fullVersion: '2.0-1', where: 'unstable', repacked: false, homePage: 'https://example.org/foo', buildDepends: [],
+      source: { urls: [`file://${dir}/libfoo_2.0.orig.tar.gz`], sha256: 'c'.repeat(64), size: 0, fileName: 'libfoo_2.0.orig.tar.gz' },
+    };
+    const warnings: string[] = [];
+    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, {
+      cacheDir: join(dir, 'cache'),
+      warn: (t) => warnings.push(t),
+    });
+    expect(warnings).toEqual([expect.stringMatching(/^libfoo: could not fetch `libfoo_2\.0\.orig\.tar\.gz`.*; the build system and license are left as TODOs$/)]);
+    expect(def.text).toContain(`    sha256: '${'c'.repeat(64)}',\n`);
+    expect(def.text).toContain('  // TODO(build): libfoo_2.0.orig.tar.gz could not be fetched to look inside; check the build system\n  buildSystem: gnu,\n');
+    expect(def.text).toContain('  // TODO(license): the tarball could not be read; set the real license.\n');
+  });
 });

@@ -14,7 +14,7 @@ import { findRelease, latestRelease, makeUpdater, updaters } from '../../update/
 import { importDefinition } from '../../update/import.js';
 import { identifierFor } from '../../dsl/package.js';
 import type { Command } from '../command.js';
-import { err, out } from '../command.js';
+import { err, out, warn } from '../command.js';
 import { collectionFrom } from '../packages.js';
 import { loadOptions } from '../options.js';
 
@@ -97,6 +97,7 @@ export const command: Command = {
       collection,
       { file, dslModule: file ? dslModuleOf(file) : undefined, root: root() },
       (p) => names.get(p) ?? (p.location ? identifierFor(p.name) : undefined),
+      { warn },
     );
     if (def.unmapped.length) err(`tsdsl: ${name}: no package here for ${def.unmapped.join(', ')} (left as a TODO comment)`);
     if (def.provided.length) err(`tsdsl: ${name}: ${def.provided.join(', ')} ${def.provided.length === 1 ? 'comes' : 'come'} with the ${def.facts.buildSystem} build system (left out of the inputs)`);
