@@ -58,6 +58,14 @@ export class SourceIndex {
     return value && (Node.isStringLiteral(value) || Node.isNoSubstitutionTemplateLiteral(value)) ? value.getLiteralValue() : undefined;
   }
 
+  /** The comments just above the property at `path` and after it on its line (`// TODO(license): …`), as written. */
+  comments(loc: Location | undefined, path: readonly string[]): string[] {
+    const obj = this.definition(loc);
+    const node = obj ? propertyAt(obj, path) : undefined;
+    if (!node || !Node.isPropertyAssignment(node) || node.getName() !== path[path.length - 1]) return [];
+    return [...node.getLeadingCommentRanges(), ...node.getTrailingCommentRanges()].map((c) => c.getText());
+  }
+
   /** Position of the property at `path` (e.g. ['source', 'sha256']) in the definition, or the definition itself. */
   position(loc: Location | undefined, path: readonly string[] = []): Position | undefined {
     if (!loc) return undefined;

@@ -191,6 +191,30 @@ describe('tsdsl lint', () => {
     expect(r.code).toBe(0);
   });
 
+  it('license: the guess tsdsl import leaves under a TODO(license) comment is a finding until the comment goes', () => {
+    const def = (comment: string) => `import { definePackage, licenses, trivial } from 'tsdsl';
+export const guessed = definePackage({
+  name: 'guessed',
+  version: '1.0',
+  buildSystem: trivial,
+  synopsis: 'Guessed license',
+  description: 'Its license was guessed.',
+  homePage: 'https://example.org/',
+${comment}  license: licenses.publicDomain,
+});
+`;
+    const d = fixtureDir({ 'guessed.ts': def('  // TODO(license): the tarball has no COPYING or LICENSE file; set the real license.\n') });
+    const r = tsdsl(['lint', '-L', 'pkgs', '-c', 'license', 'guessed'], { cwd: d });
+    expect(r.stdout).toBe(
+      'pkgs/guessed.ts:10:3: license: guessed@1.0: license is still a guess to check (`TODO(license): the tarball has no COPYING or LICENSE file; set the real license.`); set the real one and remove the comment\n',
+    );
+    expect(r.code).toBe(1);
+    writeFileSync(join(d, 'pkgs', 'guessed.ts'), def('  // Checked against the README: public domain.\n'));
+    const ok = tsdsl(['lint', '-L', 'pkgs', '-c', 'license', 'guessed'], { cwd: d });
+    expect(ok.stdout).toBe('');
+    expect(ok.code).toBe(0);
+  });
+
   it('is silent on the default collection', () => {
     const r = tsdsl(['lint'], { timeoutMs: 120_000 });
     expect(r.stderr).toBe('');
