@@ -83,12 +83,17 @@ async function projectFor(file: string): Promise<{ m: Morph; project: TsMorph.Pr
     },
   });
   const project = shared;
-  // New import declarations use the file's own quotes.
-  const single = !/^import[^\n]*from\s*"/m.test(readFileSync(file, 'utf8'));
-  project.manipulationSettings.set({ quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double });
+  const read = readFileSync(file, 'utf8');
+  // New import declarations use the file's own quotes, and every line keeps the file's own ending:
+  // ts-morph writes a text it is given with its setting's, LF, so a CRLF file had every line changed.
+  const single = !/^import[^\n]*from\s*"/m.test(read);
+  const crlf = /\r\n/.test(read);
+  project.manipulationSettings.set({
+    quoteKind: single ? m.QuoteKind.Single : m.QuoteKind.Double,
+    newLineKind: crlf ? m.NewLineKind.CarriageReturnLineFeed : m.NewLineKind.LineFeed,
+  });
   let sf = project.getSourceFile(file);
   // Always the text on disk: an earlier dry run or refused edit may have left another in memory.
-  const read = readFileSync(file, 'utf8');
   if (sf) sf.replaceWithText(read);
   else {
     sf = project.addSourceFileAtPath(file);

@@ -44,6 +44,21 @@ describe('rewritePackage', () => {
     expect(readFileSync(file, 'utf8')).toBe(expected);
   });
 
+  it('keeps the CRLF line endings of a file, changing only the edited lines', async () => {
+    const file = copy();
+    const crlf = original.replace(/\n/g, '\r\n');
+    writeFileSync(file, crlf);
+    const edit = { version: '2.9.0', sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970', urls: (old: readonly string[]) => old.map((u) => u.replaceAll('2.8', '2.9')) };
+    await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', edit);
+    // A second edit in the same process reads the file anew.
+    await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', { ...edit, version: '2.9.1' });
+    const after = readFileSync(file, 'utf8');
+    expect(after.split('\r\n')).toHaveLength(crlf.split('\r\n').length);
+    expect(after.replace(/\r\n/g, '')).not.toContain('\n');
+    const changed = after.split('\r\n').filter((l, i) => l !== crlf.split('\r\n')[i]);
+    expect(changed).toEqual(['  version: "2.9.1",   // quoted and spaced on purpose: the rewrite keeps both', expect.stringContaining('/v2.9/hwloc-2.9.0.tar.bz2'), expect.stringContaining('hwloc_2.9.0.orig.tar.bz2'), expect.stringContaining('b3fb1a43')]);
+  });
+
   it('keeps a byte-order mark the file had when it writes the edited text', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tsdsl-bom-')), 'a.ts');
     writeFileSync(file, '\uFEFFexport const a = 1;\n');
