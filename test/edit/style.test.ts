@@ -188,3 +188,12 @@ describe('tsdsl style', () => {
     expect(tsdsl(['style', '--dry-run', ...files], { cwd: dir }).code).toBe(0);
   });
 });
+
+describe('tsdsl style PACKAGE', () => {
+  it('says which file defines a package named where a file was meant', () => {
+    const r = tsdsl(['style', 'hwloc'], { env: { TSDSL_PACKAGE_PATH: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('tsdsl: error: tsdsl style takes package files, and `hwloc` is a package, not a file: it is defined in packages/mpi.ts; run `tsdsl style packages/mpi.ts`\n');
+    expect(tsdsl(['style', 'no-such-thing.ts']).stderr).toBe('tsdsl: error: cannot read `no-such-thing.ts`: no such file\n');
+  });
+});

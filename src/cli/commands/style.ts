@@ -1,4 +1,6 @@
 /** `tsdsl style`: put package files in canonical form (Guix's `guix style`). */
+import { existsSync } from 'node:fs';
+import { formatLocation } from '../../dsl/location.js';
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
@@ -27,6 +29,17 @@ export const command: Command = {
     const { styleFile } = await import('../../edit/style.js');
     const { writeAtomically } = await import('../../edit/source.js');
     const dry = args.values['dry-run'] === true;
+    // A package's name where a file was meant (`guix style hwloc` takes one): say which file defines it.
+    for (const file of args.positionals) {
+      if (existsSync(file) || !/^[A-Za-z0-9][\w+.@-]*$/.test(file)) continue;
+      const { loadCollection } = await import('../../registry/load.js');
+      const collection = await loadCollection({ loadPath: [] });
+      const pkg = collection.versions(file.split('@')[0]!)[0];
+      if (pkg?.location) {
+        const where = formatLocation(pkg.location).replace(/:\d+$/, '');
+        throw new TsdslError(`tsdsl style takes package files, and \`${file}\` is a package, not a file: it is defined in ${where}; run \`tsdsl style ${where}\``);
+      }
+    }
     // Style every file first, so a syntax error in one leaves all of them untouched.
     const results = args.positionals.map((file) => ({ file, ...styleFile(file) }));
     let changed = 0;
