@@ -147,14 +147,14 @@ function implicitNames(collection: Collection, name: string): Set<string> {
  * contain its version (they are carried over, version substituted); undefined otherwise, or
  * when Debian repacked the tarball (upstream's file then differs).
  */
-function upstreamUrls(release: Release, collection: Collection): { urls: string[]; from: string } | undefined {
+function upstreamUrls(release: Release, collection: Collection): { urls: string[]; name: string } | undefined {
   if (release.repacked) return undefined;
   const known = [...collection.versions(release.name), ...collection.all().filter((p) => p.properties['debianName'] === release.name)];
   for (const p of known) {
     if (p.source?.kind !== 'url') continue;
     const urls = p.source.urls.filter((u) => !u.startsWith('mirror://debian/') && u.includes(p.version));
     if (urls.length === 0) continue;
-    return { urls: newUrls(urls, p.version, release, `${p.name}@${p.version}`), from: `${p.name}@${p.version}` };
+    return { urls: newUrls(urls, p.version, release, `${p.name}@${p.version}`), name: p.name };
   }
   return undefined;
 }
@@ -240,14 +240,15 @@ export async function importDefinition(
     '  source: url({',
     ...(upstream
       ? [
-          `    // Upstream URLs as in the collection's ${upstream.from} (version substituted); the sha256 is that of`,
-          `    // Debian's ${release.source.fileName} (${release.name} ${release.fullVersion}, ${release.where}), tried when upstream's file differs.`,
+          // No version here: `tsdsl refresh -u` rewrites the URLs, not the comments (debianVersion says which it is).
+          `    // Upstream URLs as in the collection's ${upstream.name} (version substituted); the sha256 is that of`,
+          "    // Debian's .orig tarball (properties.debianVersion), tried when upstream's file differs.",
           '    urls: [',
           ...[...upstream.urls, release.source.urls[0]!].map((u) => `      ${quote(u)},`),
           '    ],',
         ]
       : [
-          `    // Debian's ${release.source.fileName} (${release.name} ${release.fullVersion}, ${release.where})${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
+          `    // Debian's .orig tarball (properties.debianVersion)${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
           `    urls: ${quote(release.source.urls[0]!)},`,
         ]),
     `    sha256: ${quote(release.source.sha256)},`,

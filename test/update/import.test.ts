@@ -89,6 +89,19 @@ describe('importDefinition and the tarball', () => {
     expect(def.text).toContain(`    urls: [\n      'mirror://gnu/m4/m4-1.4.21.tar.xz',\n      'file://${t.path}',\n    ],\n`);
   });
 
+  it('writes no version in its comments, which refresh -u would leave stale: debianVersion says it', async () => {
+    const t = tarball('libbar', '3.1');
+    const release: Release = {
+      name: 'libbar', version: '3.1', fullVersion: '3.1+dfsg-2', where: 'unstable', repacked: true, homePage: 'https://example.org/bar', buildDepends: [],
+      source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'libbar_3.1+dfsg.orig.tar.xz' },
+    };
+    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    const comments = def.text.split('\n').filter((l) => l.trim().startsWith('//'));
+    expect(comments.filter((l) => l.includes('3.1'))).toEqual([]);
+    expect(def.text).toContain("    // Debian's .orig tarball (properties.debianVersion), repacked by Debian: only its pool has this file.\n");
+    expect(def.text).toContain("  properties: { debianVersion: '3.1+dfsg-2' },\n");
+  });
+
   it('writes the definition, with the build system and license as TODOs, when no URL serves the tarball', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
     const release: Release = {
