@@ -17,7 +17,7 @@ import { escapeRegExp } from '../regexp.js';
 import type { FinalizedDerivation } from '../derivation/aterm.js';
 import { isFixedOutput } from '../derivation/aterm.js';
 import { parseHash, storePathName } from '../derivation/hash.js';
-import { checkLoweredPaths, type Lowerer } from '../derivation/lower.js';
+import { checkLoweredPaths, derivationsInOrder, type Lowerer } from '../derivation/lower.js';
 import { checkStoreArgument, type LocalStore, type PathLock, type RegisterOptions } from '../store/store.js';
 import { deleteTree } from '../store/tree.js';
 import { narHash } from '../store/nar.js';
@@ -127,27 +127,7 @@ export function inDownloadCache(d: FinalizedDerivation): boolean {
 
 /** The derivations among `roots`' closure whose outputs are not all valid, in build order. */
 export function missingDerivations(store: LocalStore, lowerer: Lowerer, roots: readonly string[]): FinalizedDerivation[] {
-  const order: FinalizedDerivation[] = [];
-  const seen = new Set<string>();
-  // Depth-first, inputs before users, without recursion: a chain of ten thousand derivations
-  // overflowed the call stack (an internal error of `build -n`).
-  const stack: Array<{ d: FinalizedDerivation; inputs: string[]; i: number }> = [];
-  const enter = (drvPath: string) => {
-    if (seen.has(drvPath)) return;
-    seen.add(drvPath);
-    const d = lowerer.derivations.get(drvPath)!;
-    if (Object.values(d.drv.outputs).every((o) => store.isValid(o.path))) return;
-    stack.push({ d, inputs: Object.keys(d.drv.inputDrvs), i: 0 });
-  };
-  for (const r of roots) {
-    enter(r);
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      if (top.i < top.inputs.length) enter(top.inputs[top.i++]!);
-      else (stack.pop(), order.push(top.d));
-    }
-  }
-  return order;
+  return derivationsInOrder(lowerer, roots, (d) => Object.values(d.drv.outputs).every((o) => store.isValid(o.path)));
 }
 
 /** The log file of a derivation (plain while building, gzipped after). */

@@ -145,6 +145,32 @@ function unknownDerivationText(drvPath: string, who: string): string {
  * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
  * made per call; the lowerer keeps the leaner `Lowered`.
  */
+/**
+ * The derivations of the closure of `roots` (lowered by `lowerer`), inputs before their users,
+ * each once, walked without recursion (a chain of ten thousand overflowed the call stack); a
+ * derivation `prune` is true of is left out, with what only it needs.
+ */
+export function derivationsInOrder(lowerer: Lowerer, roots: readonly string[], prune?: (d: FinalizedDerivation) => boolean): FinalizedDerivation[] {
+  const out: FinalizedDerivation[] = [];
+  const seen = new Set<string>();
+  const stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }> = [];
+  const enter = (path: string): void => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    const d = lowerer.derivations.get(path);
+    if (d && !prune?.(d)) stack.push({ d, inputs: d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs), i: 0 });
+  };
+  for (const root of roots) {
+    enter(root);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.i < top.inputs.length) enter(top.inputs[top.i++]!);
+      else (stack.pop(), out.push(top.d));
+    }
+  }
+  return out;
+}
+
 function resultOf(l: Lowered): LoweredPackage {
   return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs: outputRecord(l.derivation) };
 }
@@ -766,39 +792,7 @@ export class Lowerer {
     for (const r of roots) {
       if (typeof r !== 'string' || !this.derivations.has(r)) throw new TsdslError(unknownDerivationText(typeof r === 'string' ? r : shown(r), 'Lowerer.closureOf()'));
     }
-    const out: FinalizedDerivation[] = [];
-    const seen = new Set<string>();
-    // Depth-first, inputs before users, without recursion (graphs can be deep).
-    const stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }> = [];
-    const enter = (path: string) => {
-      const d = this.derivations.get(path);
-      if (d) stack.push({ d, inputs: d.inputDrvPaths ?? Object.keys(d.drv.inputDrvs), i: 0 });
-    };
-    for (const root of roots as readonly string[]) {
-      if (seen.has(root)) continue;
-      seen.add(root);
-      enter(root);
-      this.closureWalk(stack, seen, enter, out);
-    }
-    return out;
-  }
-
-  private closureWalk(
-    stack: Array<{ d: FinalizedDerivation; inputs: readonly string[]; i: number }>,
-    seen: Set<string>,
-    enter: (path: string) => void,
-    out: FinalizedDerivation[],
-  ): void {
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      if (top.i < top.inputs.length) {
-        const input = top.inputs[top.i++]!;
-        if (!seen.has(input)) (seen.add(input), enter(input));
-      } else {
-        stack.pop();
-        out.push(top.d);
-      }
-    }
+    return derivationsInOrder(this, roots as readonly string[]);
   }
 
   // --- internals -------------------------------------------------------------------------------
