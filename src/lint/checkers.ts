@@ -42,6 +42,8 @@ export interface LintChecker {
   readonly name: string;
   readonly description: string;
   readonly network: boolean;
+  /** Reads the package files (`ctx.sources`, which parses them with ts-morph: loaded only when needed). */
+  readonly readsSources?: true;
   check(p: Package, ctx: LintContext): readonly Problem[] | Promise<readonly Problem[]>;
 }
 
@@ -142,6 +144,7 @@ const licenseChecker: LintChecker = {
   name: 'license',
   description: 'the license is from the license table, listed once',
   network: false,
+  readsSources: true,
   check(p, ctx) {
     const list: readonly License[] = Array.isArray(p.license) ? (p.license as readonly License[]) : [p.license as License];
     const out: Problem[] = [];
@@ -232,6 +235,7 @@ const sourceChecker: LintChecker = {
   name: 'source',
   description: 'the source is pinned by a hex sha256, uses mirror:// URLs for mirrored hosts, upstream first',
   network: false,
+  readsSources: true,
   check(p, ctx) {
     if (!p.source) return [];
     const stale = staleSourceParent(p);
@@ -564,6 +568,7 @@ const formattingChecker: LintChecker = {
   name: 'formatting',
   description: 'the definition is in the canonical form of `tsdsl style` (field order, sorted inputs)',
   network: false,
+  readsSources: true,
   async check(p, ctx) {
     const obj = ctx.sources.definition(p.location);
     if (!obj || !p.location) return [];

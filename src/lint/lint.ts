@@ -7,8 +7,8 @@ import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
 import { fullName, type Package } from '../dsl/package.js';
 import type { Lowerer } from '../derivation/lower.js';
 import type { Collection } from '../registry/collection.js';
-import { checkers, type LintChecker, type LintContext } from './checkers.js';
-import { SourceIndex } from './positions.js';
+import { checkers, type LintChecker, type LintContext, type Problem } from './checkers.js';
+import type { SourceIndex } from './positions.js';
 
 /** One finding, ready to print. */
 export interface Finding {
@@ -55,14 +55,21 @@ export async function lintPackages(
   selected: readonly LintChecker[] = checkers.filter((c) => !c.network),
   options: { onProgress?: (done: number, total: number) => void; collection?: Collection } = {},
 ): Promise<Finding[]> {
-  const sources = new SourceIndex();
+  // The package files are parsed (ts-morph, a second to load) only when a checker reads them or
+  // a finding needs its place in them: `lint -c name` of clean packages never loads it.
+  let sources: SourceIndex | undefined;
+  const loadSources = async (): Promise<SourceIndex> => (sources ??= new (await import('./positions.js')).SourceIndex());
+  if (selected.some((c) => c.readsSources)) await loadSources();
   let lowerer: Lowerer | undefined;
   // Preparing walks a package's whole closure: do it once for every package linted, and fall
   // back to one package at a time only when some file is missing, to say which package it is.
   let preparedAll: boolean | undefined;
   let listed: Set<Package> | undefined;
   const ctx: LintContext = {
-    sources,
+    get sources(): SourceIndex {
+      if (!sources) throw new Error('lint: a checker read the package files without `readsSources`');
+      return sources;
+    },
     ...(options.collection ? { collection: options.collection } : {}),
     async lowerer() {
       if (!lowerer) {
@@ -87,7 +94,8 @@ export async function lintPackages(
       if (!preparedAll || !(listed ??= new Set(packages)).has(p)) await l.prepare([p]);
     },
   };
-  const findings: Finding[] = [];
+  // Found, and placed in their files once every package is checked.
+  const found: Array<{ p: Package; checker: string; message: string; at: Problem['at']; field: readonly string[] }> = [];
   const seen = new Set<string>();
   let done = 0;
   for (const p of packages) {
@@ -95,7 +103,7 @@ export async function lintPackages(
     // A package that stops a checker with an error of tsdsl's (its build system's toolchain() is
     // malformed, say) gets that error as a finding of the first checker it stopped, unless
     // another checker reported it already; the other packages are linted all the same.
-    const before = findings.length;
+    const before = found.length;
     const stopped = new Map<string, LintChecker>();
     for (const c of selected) {
       let problems: Awaited<ReturnType<LintChecker['check']>>;
@@ -107,20 +115,25 @@ export async function lintPackages(
         continue;
       }
       for (const prob of problems) {
-        const pos = prob.at ?? sources.position(p.location, prob.field ?? []) ?? NOWHERE;
         // Packages sharing one definition (a helper function) report its formatting once.
-        const key = `${pos.file}:${pos.line}:${pos.column}:${c.name}:${prob.message}`;
-        if (prob.at && seen.has(key)) continue;
-        seen.add(key);
-        findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message: prob.message });
+        if (prob.at) {
+          const key = `${prob.at.file}:${prob.at.line}:${prob.at.column}:${c.name}:${prob.message}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+        }
+        found.push({ p, checker: c.name, message: prob.message, at: prob.at, field: prob.field ?? [] });
       }
     }
     for (const [message, c] of stopped) {
-      if (findings.slice(before).some((f) => f.message.includes(message))) continue;
-      const pos = sources.position(p.location, []) ?? NOWHERE;
-      findings.push({ file: pos.file, line: pos.line, column: pos.column, checker: c.name, package: fullName(p), message });
+      if (found.slice(before).some((f) => f.message.includes(message))) continue;
+      found.push({ p, checker: c.name, message, at: undefined, field: [] });
     }
   }
+  const index = found.some((f) => !f.at) ? await loadSources() : undefined;
+  const findings: Finding[] = found.map((f) => {
+    const pos = f.at ?? index?.position(f.p.location, f.field) ?? NOWHERE;
+    return { file: pos.file, line: pos.line, column: pos.column, checker: f.checker, package: fullName(f.p), message: f.message };
+  });
   findings.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column || (a.checker < b.checker ? -1 : a.checker > b.checker ? 1 : 0)));
   return findings;
 }

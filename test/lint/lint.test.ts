@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MIRRORS } from '../../src/build/mirrors.js';
 import { checkers } from '../../src/lint/checkers.js';
-import { tsdsl } from '../cli/helpers.js';
+import { ROOT, tsdsl } from '../cli/helpers.js';
 
 /** A fixture directory of package files, loaded with -L. */
 function fixtureDir(files: Record<string, string>): string {
@@ -512,5 +513,35 @@ describe('unused-variants on a chosen variant', () => {
     expect(await checker.check(inherit(hello, { name: 'hello-mine' }), {} as never)).toEqual([]);
     const other = definePackage({ ...{ name: 'other', version: '1', buildSystem: trivial, synopsis: 'O', description: 'O.', homePage: 'https://example.org/', license: licenses.expat }, source: hello.source });
     expect((await checker.check(other, {} as never)).map((f) => f.message)).toEqual(['patch file name `hello-fix.patch` should start with the package name: `other-hello-fix.patch`']);
+  });
+});
+
+describe('lint loads ts-morph only when it needs the package files', () => {
+  it('not for checkers that do not read them on packages without findings; for placing a finding, and for those that read them', () => {
+    // A child process: this one has ts-morph loaded already (other tests parse files).
+    const script = (checker: string, pkg: string) => `
+      import { createRequire } from 'node:module';
+      const { lintPackages } = await import(${JSON.stringify(`${ROOT}/dist/src/lint/lint.js`)});
+      const { checkers } = await import(${JSON.stringify(`${ROOT}/dist/src/lint/checkers.js`)});
+      const { definePackage, trivial, licenses } = await import(${JSON.stringify(`${ROOT}/dist/src/index.js`)});
+      const pkgs = { good: definePackage({ name: 'good', version: '1.0', source: undefined, buildSystem: trivial, arguments: { phases: { build: 'true' } }, synopsis: 'a', description: 'a.', homePage: 'https://example.org', license: licenses.expat }),
+        Bad: definePackage({ name: 'Bad', version: '1.0', source: undefined, buildSystem: trivial, arguments: { phases: { build: 'true' } }, synopsis: 'a', description: 'a.', homePage: 'https://example.org', license: licenses.expat }) };
+      const found = await lintPackages([pkgs[${JSON.stringify(pkg)}]], checkers.filter((c) => c.name === ${JSON.stringify(checker)}));
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/ts-morph/'));
+      console.log(JSON.stringify({ loaded, found: found.map((f) => [f.checker, f.line > 0]) }));`;
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-lint-lazy-'));
+    const child = (checker: string, pkg: string) => {
+      const file = join(dir, `${checker}-${pkg}.mjs`);
+      writeFileSync(file, script(checker, pkg));
+      return JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8' })) as { loaded: boolean; found: Array<[string, boolean]> };
+    };
+    try {
+      expect(child('name', 'good')).toEqual({ loaded: false, found: [] });
+      // A finding is placed at its field in the file: that parses it.
+      expect(child('name', 'Bad')).toEqual({ loaded: true, found: [['name', true]] });
+      expect(child('formatting', 'good').loaded).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
