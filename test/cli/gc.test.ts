@@ -165,6 +165,10 @@ describe('tsdsl log', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe(LOG);
     }
+    // Several: each headed, as tail heads several files (they ran together with nothing between).
+    const two = run(['log', 'hwloc', drvPath]);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toBe(`==> hwloc <==\n${LOG}\n==> ${drvPath} <==\n${LOG}`);
   });
 
   it('a variant typed as a word of its own is part of the package before it (log, size)', () => {

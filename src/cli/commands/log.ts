@@ -35,10 +35,12 @@ export const command: Command = {
     'Prints the log of the build of each PACKAGE (of its derivation, with the transformation options\n' +
     'applied), of a .drv file, or of the derivation that built a store item. Logs are kept in\n' +
     '$TSDSL_ROOT/var/log, gzipped once the build succeeded. While the outputs are valid, the log is\n' +
-    'that of the build that made them; otherwise that of the build in progress or the one that failed.',
+    'that of the build that made them; otherwise that of the build in progress or the one that failed.\n' +
+    'Several logs are each headed by a line `==> WORD <==`, as tail(1) heads several files.',
   examples: [
     ['tsdsl log hwloc', "hwloc's build log"],
     ['tsdsl log hwloc | grep -i warning', 'the warnings of that build'],
+    ['tsdsl log hwloc zlib', 'two logs, each after a line `==> hwloc <==`'],
     ['tsdsl log /tsdsl/store/…-hwloc-2.9.0.drv', 'the log of a given derivation'],
     ['tsdsl log ./result', 'the log of the build that made the item ./result points at'],
   ],
@@ -50,7 +52,7 @@ export const command: Command = {
     const store = openStore({ existing: true });
     try {
       const items = await storeArguments(args, store, args.positionals, { command: 'log', requireValid: false });
-      for (const item of items) {
+      for (const [i, item] of items.entries()) {
         let text: string | undefined;
         for (const drv of candidateDerivations(store, item)) {
           text = await readLog(store, drv);
@@ -79,6 +81,8 @@ export const command: Command = {
           const builtin = item.drvPath && store.isValid(item.drvPath) && store.readDerivation(item.drvPath).builder.startsWith('builtin:');
           warn(`the build of ${item.arg} wrote nothing to its log${builtin ? ' (a builtin builder, such as unpacking a Debian package or fetching a file, runs no build script)' : ': its build script printed nothing'}`);
         }
+        // Several logs one after another: each headed, as tail(1) heads several files.
+        if (items.length > 1) out(`${i ? '\n' : ''}==> ${item.arg} <==\n`);
         out(text);
       }
       return 0;
