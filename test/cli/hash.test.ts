@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,5 +93,12 @@ export const fromgit = definePackage({
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     expect(tsdsl(['hash', fifo], { timeoutMs: 10_000 }).stderr).toMatch(/`.*fifo` is a FIFO, not a file/);
+    // With -r too, as a command's error (the archiver's said no command).
+    expect(tsdsl(['hash', '-r', fifo], { timeoutMs: 10_000 }).stderr).toMatch(/^tsdsl: error: tsdsl hash: cannot archive `.*fifo`: it is a FIFO/);
+    // A dangling link is named as one, not as ENOENT; with -r the link itself is hashed.
+    const dangling = join(dir, 'dangling');
+    symlinkSync('nowhere', dangling);
+    expect(tsdsl(['hash', dangling]).stderr).toBe(`tsdsl: error: tsdsl hash: \`${dangling}\` is a symbolic link to \`nowhere\`, which does not exist; hash what it should name, or hash the link itself with -r (as a NAR holds it)\n`);
+    expect(tsdsl(['hash', '-r', dangling]).stdout).toMatch(/^[0-9a-f]{64}\n$/);
   });
 });

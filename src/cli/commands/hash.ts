@@ -4,7 +4,7 @@
  * checkout's (`-rx`), is the hash of its NAR serialisation, exactly as tsdsl computes it for a
  * `local()` directory or a `git()` source, so the value can be written into the package.
  */
-import { lstatSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { TsdslError, didYouMean } from '../../errors.js';
 import type { HashEncoding } from '../../derivation/hash.js';
 import type { Command } from '../command.js';
@@ -75,8 +75,12 @@ export const command: Command = {
           digest = await fileSha256(file);
         }
       } catch (e) {
-        if (e instanceof TsdslError) throw e;
+        // The archiver's refusals (a FIFO inside a directory) name no command.
+        if (e instanceof TsdslError) throw e.message.startsWith('tsdsl hash:') ? e : new TsdslError(`tsdsl hash: ${e.message}`, { cause: e });
         const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && st.isSymbolicLink()) {
+          throw new TsdslError(`tsdsl hash: \`${file}\` is a symbolic link to \`${readlinkSync(file)}\`, which does not exist; hash what it should name, or hash the link itself with -r (as a NAR holds it)`);
+        }
         throw new TsdslError(`tsdsl hash: \`${file}\` cannot be hashed: ${code ? `${code} reading it` : (e as Error).message}`);
       }
       lines.push(formatHash({ algo: 'sha256', digest }, encoding));
