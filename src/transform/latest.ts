@@ -9,6 +9,7 @@
  * cacheable: the latest release moves.
  */
 import { TsdslError } from '../errors.js';
+import { formatLocation } from '../dsl/location.js';
 import { url } from '../dsl/origin.js';
 import { derive, fullName, versionLike, type Package } from '../dsl/package.js';
 import { DebianUpdater } from '../update/debian.js';
@@ -29,12 +30,30 @@ export function updaterName(p: Package): string {
   return typeof n === 'string' ? n : p.name;
 }
 
-/** Look up (and remember) the latest release of `name`, or release `version` of it. */
-export async function prepareRelease(name: string, version?: string): Promise<Release> {
+/**
+ * The error of looking `p` up, with how to name Debian's source package when the index knows
+ * none of `p`'s name (xz is xz-utils) and the definition names none (`properties.debianName`).
+ */
+export function debianNameHint(e: unknown, p: Package): unknown {
+  if (!(e instanceof TsdslError) || !/knows no package|has no package/.test(e.message) || p.properties['debianName'] !== undefined) return e;
+  return new TsdslError(
+    `${e.message}. If Debian's source package for \`${p.name}\` has another name, give it in the definition (${formatLocation(p.location)}): \`properties: { debianName: '…' }\``,
+    { cause: e },
+  );
+}
+
+/** Look up (and remember) the latest release of `p`, or release `version` of it. */
+export async function prepareRelease(p: Package, version?: string): Promise<Release> {
+  const name = updaterName(p);
   const hit = prepared.get(key(name, version));
   if (hit) return hit;
   const updater = defaultUpdater('debian', (t) => process.stderr.write(`tsdsl: ${t}\n`));
-  const r = version === undefined ? await latestRelease(updater, name) : await findRelease(updater, name, version);
+  let r: Release;
+  try {
+    r = version === undefined ? await latestRelease(updater, name) : await findRelease(updater, name, version);
+  } catch (e) {
+    throw debianNameHint(e, p);
+  }
   prepared.set(key(name, version), r);
   return r;
 }

@@ -664,7 +664,7 @@ export const transformations: readonly Transformation[] = [
     async prepare(spec, ctx) {
       if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
       const l = await loadLatest();
-      await l.prepareRelease(l.updaterName(packageArg(spec, ctx)));
+      await l.prepareRelease(packageArg(spec, ctx));
     },
     make(spec, ctx) {
       if (spec.includes('=')) malformed('with-latest', spec, 'a package name', 'hwloc');
@@ -684,7 +684,7 @@ export const transformations: readonly Transformation[] = [
     async prepare(spec, ctx) {
       const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');
       const l = await loadLatest();
-      await l.prepareRelease(l.updaterName(packageArg(left, ctx)), version);
+      await l.prepareRelease(packageArg(left, ctx), version);
     },
     make(spec, ctx) {
       const [left, version] = splitPair('with-version', spec, 'PACKAGE=VERSION', 'hwloc=2.15.0');

@@ -42,6 +42,22 @@ describe('--with-latest / --with-version', () => {
     expect(warnings).toEqual([]);
   });
 
+  it("a package the index does not know says how to name Debian's source package (properties.debianName), with the definition's place", async () => {
+    const collection = getDefaultCollection();
+    // hwloc under a name Debian's index lacks, as xz is xz-utils there.
+    const renamed = derive(collection.resolve('hwloc'), { name: 'hwloc-renamed' });
+    const mine = new Collection();
+    mine.add(renamed);
+    await expect(applyTransformOptions([renamed], [{ name: 'with-latest', value: 'hwloc-renamed' }], mine, { warn: () => {} })).rejects.toThrow(
+      /knows no package `hwloc-renamed`.*\. If Debian's source package for `hwloc-renamed` has another name, give it in the definition \(\S+:\d+\): `properties: \{ debianName: '…' \}`$/,
+    );
+    // With the name given, the index's release is found.
+    const named = derive(renamed, { properties: { ...renamed.properties, debianName: 'hwloc' } });
+    mine.add(named);
+    const [p] = await applyTransformOptions([named], [{ name: 'with-version', value: 'hwloc-renamed=2.15.0' }], mine, { warn: () => {} });
+    expect(p!.version).toBe('2.15.0');
+  });
+
   it('drops the patches of the old version and says so', async () => {
     const patch = join(dir, 'fix.patch');
     writeFileSync(patch, '--- a/x\n+++ b/x\n');

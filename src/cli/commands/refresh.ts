@@ -6,7 +6,7 @@
 import { formatLocation } from '../../dsl/location.js';
 import { versionParent, type Package } from '../../dsl/package.js';
 import { TsdslError } from '../../errors.js';
-import { isNewer, updaterName } from '../../transform/latest.js';
+import { debianNameHint, isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
 import { packageVersion } from '../../update/updater.js';
 import { newUrls } from '../../update/urls.js';
@@ -86,10 +86,7 @@ export const command: Command = {
           releases.set(w, w.version !== undefined ? await findRelease(updater, name, w.version) : await latestRelease(updater, name));
         } catch (e) {
           // Debian may know it under another name (xz is xz-utils): the definition can say so.
-          if (!(e instanceof TsdslError) || !/knows no package/.test(e.message) || w.pkg.properties['debianName'] !== undefined) throw e;
-          throw new TsdslError(
-            `${e.message}. If Debian's source package for \`${w.pkg.name}\` has another name, give it in the definition (${formatLocation(w.pkg.location)}): \`properties: { debianName: '…' }\``,
-          );
+          throw debianNameHint(e, w.pkg);
         }
       }
     }
