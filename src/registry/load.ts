@@ -406,8 +406,12 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
           // request now, and stays an error.
           if (index < fromEnv || !isTsdslError(e)) throw e;
           // Every file that imports a broken one fails with its error: one warning for them all.
-          // The same text (the broken file's own error), or the same but for this file's name.
-          const generic = e.message.split(file).join('\0');
+          // The same text (the broken file's own error), or the same but for the name of the file
+          // being loaded where the text starts with it. Only there: a name elsewhere in it is the
+          // place of the error (`imported from …/a.ts`, `…/c.ts:2:18`), and two files each broken
+          // on their own the same way are two warnings, each with its own place.
+          const own = `loading package file ${file} `;
+          const generic = e.message.startsWith(own) ? `loading package file \0 ${e.message.slice(own.length)}` : e.message;
           const group = failures.get(e.message) ?? failures.get(generic);
           if (group) group.files.push(file);
           else {

@@ -487,6 +487,25 @@ export const helper = definePackage({
     );
   });
 
+  it('files of TSDSL_PACKAGE_PATH broken each on its own, the same way, are a warning each, not one said to import the other', () => {
+    const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    // The same syntax error at the same place in two files that do not import each other.
+    for (const f of ['c.ts', 'd.ts']) writeFileSync(join(bad, f), "import { licenses } from 'tsdsl';\nexport const y = ;\n");
+    const r = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: bad } });
+    expect(r.code).toBe(0);
+    const warnings = r.stderr.split('\n').filter(Boolean);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(new RegExp(`^tsdsl: warning: syntax error in package file ${bad}/c\\.ts:2:\\d+: .*\\(a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads\\)$`));
+    expect(warnings[1]).toMatch(new RegExp(`^tsdsl: warning: syntax error in package file ${bad}/d\\.ts:2:\\d+: `));
+    // A file importing a broken one is said with it: its error names the broken file, not itself.
+    const imp = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(imp, 'a.ts'), "import { licenses } from 'tsdsl';\nimport 'no-such-module-of-tsdsl-tests';\nexport const lic = licenses.expat;\n");
+    writeFileSync(join(imp, 'f.ts'), "import { lic } from './a.ts';\nexport const x = lic;\n");
+    const both = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: imp } }).stderr.split('\n').filter(Boolean);
+    expect(both).toHaveLength(1);
+    expect(both[0]).toContain(`(the same error stops 2 files of TSDSL_PACKAGE_PATH, that file and those that import it; their packages are left out until it loads: ${imp}/a.ts, ${imp}/f.ts)`);
+  });
+
   it("a helper's error names the line that called it; a misspelt variant in a variant function is an error; an unexported package is said to be one", () => {
     const bad = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
     const pkg = (fields: string) =>
