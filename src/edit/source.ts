@@ -394,9 +394,19 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
     if (f && edit.fileName) {
       const init = f.getInitializerOrThrow();
       // Its store item is named after it: left as it was, 2.15.0's tarball would be stored as `hwloc-2.9.0.tar.bz2`.
-      const old = m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init) ? init.getLiteralValue() : undefined;
-      if (old === undefined) throw new TsdslError(`${at(f)}: expected a string literal for fileName, found \`${init.getText()}\`; edit this field by hand`);
-      changed = setString(m, init, edit.fileName(old), at(f)) || changed;
+      if (m.Node.isTemplateExpression(init) && versionConstant && edit.version !== undefined) {
+        // A template of the version constant follows it, as the URLs do; one that would not give the new name is left to the user.
+        const before = templateValue(m, init, versionConstant, versionConstant.value);
+        const got = templateValue(m, init, versionConstant, edit.version);
+        const wanted = before === undefined ? undefined : edit.fileName(before);
+        if (got === undefined || got !== wanted) {
+          throw new TsdslError(`${at(f)}: this fileName would read ${got ?? init.getText()} once the version is ${edit.version}${wanted === undefined ? '' : `, not ${wanted}`}; edit it by hand`);
+        }
+      } else {
+        const old = m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init) ? init.getLiteralValue() : undefined;
+        if (old === undefined) throw new TsdslError(`${at(f)}: expected a string literal for fileName, found \`${init.getText()}\`; edit this field by hand`);
+        changed = setString(m, init, edit.fileName(old), at(f)) || changed;
+      }
     }
   }
   for (const [key, value] of Object.entries(edit.properties ?? {})) {

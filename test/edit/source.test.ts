@@ -176,6 +176,36 @@ describe('rewritePackage', () => {
     expect(readFileSync(file, 'utf8')).toBe(helper);
   });
 
+  it('leaves a fileName written as a template of the version constant to follow it, as its URLs do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-const-'));
+    const file = join(dir, 'scotch.ts');
+    const def = (fileName: string) =>
+      [
+        "import { definePackage, gnu, licenses, url } from 'tsdsl';",
+        "const version = '7.0.3';",
+        'export const scotch = definePackage({',
+        "  name: 'scotch',",
+        '  version,',
+        `  source: url({ urls: \`https://example.org/scotch-\${version}.tar.gz\`, fileName: ${fileName}, sha256: '${'0'.repeat(63)}9' }),`,
+        "  buildSystem: gnu, synopsis: 'S', description: 'S.', homePage: 'https://example.org', license: licenses.asl2,",
+        '});',
+        '',
+      ].join('\n');
+    const edit = {
+      version: '7.0.6',
+      sha256: 'a'.repeat(64),
+      urls: (old: readonly string[]) => old.map((u) => u.split('7.0.3').join('7.0.6')),
+      fileName: (old: string) => old.split('7.0.3').join('7.0.6'),
+    };
+    writeFileSync(file, def('`scotch-${version}.tar.gz`'));
+    expect((await rewritePackage({ file, line: 3, column: 23 }, 'scotch', edit)).changed).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(def('`scotch-${version}.tar.gz`').replace("'7.0.3'", "'7.0.6'").replace(`'${'0'.repeat(63)}9'`, `'${'a'.repeat(64)}'`));
+    // One that would not give the new name is said, and the file left as it is.
+    writeFileSync(file, def('`scotch-${version}-1.tar.gz`'));
+    await expect(rewritePackage({ file, line: 3, column: 23 }, 'scotch', { ...edit, fileName: () => 'scotch-7.0.6.tar.gz' })).rejects.toThrow(/scotch\.ts:6: this fileName would read scotch-7\.0\.6-1\.tar\.gz once the version is 7\.0\.6, not scotch-7\.0\.6\.tar\.gz; edit it by hand/);
+    expect(readFileSync(file, 'utf8')).toBe(def('`scotch-${version}-1.tar.gz`'));
+  });
+
   it('says so when no definition starts at the given line', async () => {
     const file = copy();
     await expect(rewritePackage({ file, line: 3, column: 1 }, 'hwloc', { version: '2.9.0' })).rejects.toThrow(/hpc\.ts:3: no definePackage/);
