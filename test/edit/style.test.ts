@@ -153,6 +153,12 @@ describe('tsdsl style', () => {
     const again = tsdsl(['style', '--dry-run', 'solver.ts'], { cwd: dir });
     expect(again.stdout).toBe('');
     expect(again.code).toBe(0);
+    // One file named twice (and through the link) is styled once: not 'changed while it was being edited'.
+    writeFileSync(file, INPUT);
+    const twice = tsdsl(['style', 'solver.ts', './solver.ts', 'link.ts'], { cwd: dir });
+    expect(twice.stderr).toBe(sorted('7:3') + sorted('31:46'));
+    expect(twice.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(EXPECTED);
   });
 
   it('a file that does not parse is an error with file:line, and no file is touched', () => {

@@ -1,5 +1,6 @@
 /** `tsdsl style`: put package files in canonical form (Guix's `guix style`). */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { formatLocation } from '../../dsl/location.js';
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
@@ -40,8 +41,15 @@ export const command: Command = {
         throw new TsdslError(`tsdsl style takes package files, and \`${file}\` is a package, not a file: it is defined in ${where}; run \`tsdsl style ${where}\``);
       }
     }
+    // Each file once, however it is named (`x.ts ./x.ts`, a link to it): styled twice from the
+    // text read before either write, the second write found the first one's text and refused it.
+    const seen = new Set<string>();
+    const files = args.positionals.filter((file) => {
+      const key = existsSync(file) ? realpathSync(file) : resolve(file);
+      return !seen.has(key) && Boolean(seen.add(key));
+    });
     // Style every file first, so a syntax error in one leaves all of them untouched.
-    const results = args.positionals.map((file) => ({ file, ...styleFile(file) }));
+    const results = files.map((file) => ({ file, ...styleFile(file) }));
     let changed = 0;
     for (const r of results) {
       if (r.text === r.original) continue;
