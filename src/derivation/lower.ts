@@ -142,10 +142,6 @@ function unknownDerivationText(drvPath: string, who: string): string {
 }
 
 /**
- * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
- * made per call; the lowerer keeps the leaner `Lowered`.
- */
-/**
  * The derivations of the closure of `roots` (lowered by `lowerer`), inputs before their users,
  * each once, walked without recursion (a chain of ten thousand overflowed the call stack); a
  * derivation `prune` is true of is left out, with what only it needs.
@@ -171,6 +167,10 @@ export function derivationsInOrder(lowerer: Lowerer, roots: readonly string[], p
   return out;
 }
 
+/**
+ * What `lower` and `lowerGrafted` return: a plain record (its fields survive spreading and JSON),
+ * made per call; the lowerer keeps the leaner `Lowered`.
+ */
 function resultOf(l: Lowered): LoweredPackage {
   return { package: l.package, derivation: l.derivation, drvPath: l.drvPath, outputs: outputRecord(l.derivation) };
 }
