@@ -812,8 +812,12 @@ function checkArguments(roots: unknown, ordered: unknown, io: unknown, extra: un
   if (!Array.isArray(ordered) || !ordered.every((o: unknown) => typeof o === 'object' && o !== null && typeof (o as { name?: unknown }).name === 'string')) {
     throw new TsdslError(`${who}: the options are ${shownValue(ordered)}; give an array of { name, value } such as [{ name: 'with-input', value: 'scotch=pt-scotch' }]`);
   }
-  checkRequestKeys(io as object, ['warn'], `${who}'s io`);
-  if (typeof (io as { warn?: unknown }).warn !== 'function') throw new TsdslError(`${who}: io.warn must be a function, such as { warn: console.error }`);
+  // Only `warn` is used, and an object with more (`console`, a logger) serves: its other fields
+  // are looked at only to name a misspelt `warn`.
+  if (typeof (io as { warn?: unknown } | null | undefined)?.warn !== 'function') {
+    if (typeof io === 'object' && io !== null) checkRequestKeys(io, ['warn'], `${who}'s io`);
+    throw new TsdslError(`${who}: io.warn must be a function, such as { warn: console.error }`);
+  }
   checkRequestKeys(extra as object, ['objects', 'cwd'], `${who}'s extra`);
   const { cwd } = extra as { cwd?: unknown };
   if (cwd !== undefined && (typeof cwd !== 'string' || cwd === '')) throw new TsdslError(`${who}: extra.cwd must be a directory name, not ${shownValue(cwd)}`);

@@ -24,6 +24,12 @@ describe('applyTransformOptions() and applyTransformations()', () => {
     expect(() => applyTransformations(hwloc as never, [], c, { warn: () => {} })).toThrow('applyTransformations(): the packages are');
   });
 
+  it('take an io with more than warn (console, a logger), as its type allows', async () => {
+    const logger = { info: () => {}, warn: () => {}, error: () => {} };
+    expect(applyTransformations([hwloc], noEffect, c, logger)).toEqual([hwloc]);
+    expect(await applyTransformOptions([hwloc], [], c, console)).toEqual([hwloc]);
+  });
+
   it('still warn through io.warn', () => {
     const said: string[] = [];
     expect(applyTransformations([hwloc], noEffect, c, { warn: (w) => said.push(w) })).toEqual([hwloc]);
