@@ -29,3 +29,12 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
   });
 }
 
+
+/**
+ * A url() origin's `fileName` (its store item's name) for `release`: the version in it replaced
+ * as in the URLs. One without the version (`hwloc.tar.bz2`) names every release alike and is
+ * kept as it is.
+ */
+export function newFileName(old: string, from: string, release: Release): string {
+  return old.includes(from) ? old.split(from).join(packageVersion(release)) : old;
+}

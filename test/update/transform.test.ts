@@ -11,7 +11,7 @@ import { withOrigin } from '../../src/dsl/origin.js';
 import { derive, type Package } from '../../src/dsl/package.js';
 import { Collection } from '../../src/registry/collection.js';
 import { applyTransformOptions } from '../../src/transform/options.js';
-import { newUrls } from '../../src/update/urls.js';
+import { newFileName, newUrls } from '../../src/update/urls.js';
 import { getDefaultCollection } from '../../src/transform/api.js';
 import { tsdsl } from '../cli/helpers.js';
 import { archiveEnv, makeArchive } from './archive.js';
@@ -124,5 +124,8 @@ describe('a release whose version a store path cannot hold', () => {
       'https://download.example.org/hwloc/v3.0/hwloc-3.0.0rc1.tar.bz2',
       'mirror://debian/pool/main/h/hwloc/hwloc_3.0.0~rc1.orig.tar.bz2',
     ]);
+    // A fileName gets the version as the URLs do; one without it names every release alike and is kept (refresh -u refused it).
+    expect(newFileName('hwloc-2.9.0.tar.bz2', '2.9.0', release('3.0.0~rc1', '3.0.0~rc1-1'))).toBe('hwloc-3.0.0rc1.tar.bz2');
+    expect(newFileName('hwloc.tar.bz2', '2.9.0', release('3.0.0~rc1', '3.0.0~rc1-1'))).toBe('hwloc.tar.bz2');
   });
 });

@@ -9,7 +9,7 @@ import { TsdslError } from '../../errors.js';
 import { debianNameHint, isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
 import { packageVersion } from '../../update/updater.js';
-import { newUrls } from '../../update/urls.js';
+import { newFileName, newUrls } from '../../update/urls.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import { collectionFrom } from '../packages.js';
@@ -124,10 +124,7 @@ export const command: Command = {
             version: next,
             sha256: release.source.sha256,
             urls: (old) => newUrls(old, from, release!, where),
-            fileName: (old) => {
-              if (!old.includes(from)) throw new TsdslError(`${where}: the fileName ${old} does not contain the version ${from}, so its new form is unknown; update it by hand`);
-              return old.split(from).join(next);
-            },
+            fileName: (old) => newFileName(old, from, release!),
             properties: { debianVersion: release.fullVersion },
           },
           { dryRun },
