@@ -92,7 +92,7 @@ describe('tsdsl gc queries', () => {
     const link = join(work, 'result');
     withStore((s) => symlinkSync(s.physicalPath(out), link));
     try {
-      for (const cmd of [['size'], ['gc', '--references'], ['log']]) {
+      for (const cmd of [['size'], ['gc', '--references'], ['log'], ['derivation', 'show']]) {
         const r = tsdsl([...cmd, 'result'], { cwd: work, env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } });
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(/^tsdsl: error: unknown package `result`.*; `result` is a file here: to name the store item it leads to, write `\.\/result`\n$/);

@@ -7,7 +7,7 @@ import { TsdslError, didYouMean } from '../../errors.js';
 import type { LocalStore } from '../../store/store.js';
 import type { Command } from '../command.js';
 import { out } from '../command.js';
-import { packageOptions, packagesFrom } from '../packages.js';
+import { packageOptions } from '../packages.js';
 
 /**
  * The JSON of the derivations the store-path words name: each `.drv` itself, or for an output
@@ -93,7 +93,9 @@ export const command: Command = {
       }
     }
     if (packageSpecs.length) {
-      const { packages } = await packagesFrom(args, packageSpecs);
+      // `derivation show result`: a link named without `./` is said to be one, as `size` says it.
+      const { packagesOrFiles } = await import('./gc.js');
+      const { packages } = await packagesOrFiles(args, packageSpecs);
       const { lowerPackages, derivationJson } = await import('../../derivation/lower.js');
       const { lowerer, results } = await lowerPackages(packages);
       // With -r, one walk over every package's closure together, each derivation printed once

@@ -69,6 +69,24 @@ function storePathOf(store: LocalStore, word: string, command: string): string |
 }
 
 /**
+ * `packagesFrom`, with a word that is no package but a file here (`tsdsl size result`: the link
+ * `build -r result` made, named without `./`, read as a package) said to be one.
+ */
+export async function packagesOrFiles(args: ParsedArgs, specs: readonly string[]): Promise<Awaited<ReturnType<typeof packagesFrom>>> {
+  try {
+    return await packagesFrom(args, specs);
+  } catch (e) {
+    const files = specs.filter((w) => isTsdslError(e) && e.message.includes(`unknown package \`${w}\``) && lstatSync(w, { throwIfNoEntry: false }) !== undefined);
+    if (!files.length) throw e;
+    const said = files.map((f) => `\`${f}\``).join(', ');
+    throw new TsdslError(`${(e as Error).message}; ${said} ${files.length === 1 ? 'is a file' : 'are files'} here: to name the store item${files.length === 1 ? ' it leads' : 's they lead'} to, write ${files.map((f) => `\`./${f}\``).join(', ')}`, {
+      cause: e,
+      exitCode: (e as TsdslError).exitCode,
+    });
+  }
+}
+
+/**
  * Resolves words to store items. Packages are loaded (with `-L` and the transformation
  * options) and lowered only when some word is not a path. With `requireValid`, every path
  * must be valid in the store, and the error says how to get it there.
@@ -102,19 +120,7 @@ export async function storeArguments(
     warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${pathArgs.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${pathArgs.length === 1 ? 'its package' : 'their packages'} instead`);
   }
   if (specs.length > 0) {
-    let packages;
-    try {
-      ({ packages } = await packagesFrom(args, specs));
-    } catch (e) {
-      // `tsdsl size result`: the link `build -r result` made, named without `./`, read as a package.
-      const files = specs.filter((w) => isTsdslError(e) && e.message.includes(`unknown package \`${w}\``) && lstatSync(w, { throwIfNoEntry: false }) !== undefined);
-      if (!files.length) throw e;
-      const said = files.map((f) => `\`${f}\``).join(', ');
-      throw new TsdslError(`${(e as Error).message}; ${said} ${files.length === 1 ? 'is a file' : 'are files'} here: to name the store item${files.length === 1 ? ' it leads' : 's they lead'} to, write ${files.map((f) => `\`./${f}\``).join(', ')}`, {
-        cause: e,
-        exitCode: (e as TsdslError).exitCode,
-      });
-    }
+    const { packages } = await packagesOrFiles(args, specs);
     // One package per spec: they are joined already.
     if (packages.length !== specs.length) throw new Error(`storeArguments: ${specs.length} specs gave ${packages.length} packages`);
     const { lowerPackages } = await import('../../derivation/lower.js');
