@@ -176,6 +176,43 @@ function runningScripts(captured: ReturnType<typeof captureLocation>): Set<strin
   return out;
 }
 
+/**
+ * The package files among `files` that import one of the `running` scripts, however indirectly
+ * (relative specifiers, as `reachesTsdsl` follows them), as real paths. While that script runs
+ * its top-level `await`, importing any of them waits for it as importing the script itself
+ * would (`main.ts` → `mid.ts` → `helper.ts`, which calls loadCollection: mid.ts too). Looked for
+ * only when a running script is itself among `files`, the case of a script kept among them.
+ */
+function importersOfRunning(files: readonly string[], running: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  if (!files.some((f) => running.has(realOrSame(f)))) return out;
+  const importers = new Map<string, string[]>();
+  const seen = new Set<string>();
+  const todo = [...files];
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const m of readText(f).matchAll(RELATIVE_IMPORT)) {
+      const target = relativeModule(f, m[1]!);
+      if (target === undefined) continue;
+      const key = realOrSame(target);
+      const list = importers.get(key);
+      if (list) list.push(f);
+      else importers.set(key, [f]);
+      todo.push(target);
+    }
+  }
+  const queue = [...running];
+  while (queue.length) {
+    for (const f of importers.get(queue.pop()!) ?? []) {
+      const real = realOrSame(f);
+      if (!out.has(real)) (out.add(real), queue.push(real));
+    }
+  }
+  return out;
+}
+
 /** A file's text, or '' when it cannot be read. */
 function readText(file: string): string {
   try {
@@ -394,8 +431,9 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         const shown = unreadable.slice(0, 3).join(', ') + (unreadable.length > 3 ? `, and ${unreadable.length - 3} more` : '');
         collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
       }
+      const waiting = importersOfRunning(files, running);
       for (const file of files) {
-        if (running.has(realOrSame(file))) continue;
+        if (running.has(realOrSame(file)) || waiting.has(realOrSame(file))) continue;
         let ns: Record<string, unknown>;
         try {
           ns = await importUserFile(file, manifests.has(file) ? 'manifest file (-m)' : undefined);

@@ -46,4 +46,16 @@ describe('loadCollection() from a script in the directory it loads', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('["selfp"]\n');
   });
+
+  it('nor a module between the main script and the one that calls it, which waits for it too (Node exited 13 without a word)', () => {
+    const dir = fixture({
+      'helper.ts': "import { loadCollection } from 'tsdsl';\nexport const c = await loadCollection({ loadPath: '.', useEnv: false, noDefault: true });\n",
+      'mid.ts': "export { c } from './helper.ts';\n",
+      'main.ts': "import { c } from './mid.ts';\nconsole.log(JSON.stringify(c.names()));\n",
+    });
+    const r = runTs(dir, 'main.ts');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('["selfp"]\n');
+  });
 });
