@@ -166,6 +166,9 @@ function realOrSame(file: string): string {
   }
 }
 
+/** A call that makes a package, in a file's text. */
+const DEFINES_PACKAGES = /\b(?:definePackage|inherit)\s*\(/;
+
 /** The files of the scripts running now: the one that called (`captured`) and the main one. */
 function runningScripts(captured: ReturnType<typeof captureLocation>): Set<string> {
   const out = new Set<string>();
@@ -433,7 +436,16 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
       }
       const waiting = importersOfRunning(files, running);
       for (const file of files) {
-        if (running.has(realOrSame(file)) || waiting.has(realOrSame(file))) continue;
+        if (running.has(realOrSame(file)) || waiting.has(realOrSame(file))) {
+          // Said when it defines packages: a script that calls loadCollection() once loaded
+          // (from `void main()`) had them in its collection before it was skipped.
+          if (DEFINES_PACKAGES.test(readText(file))) {
+            collection.warn(
+              `${file} defines packages, but its packages are left out: it is the script running loadCollection()${running.has(realOrSame(file)) ? '' : ' or imports it'}, and importing it would wait for its own top-level await; keep the packages in a file of their own`,
+            );
+          }
+          continue;
+        }
         let ns: Record<string, unknown>;
         try {
           ns = await importUserFile(file, manifests.has(file) ? 'manifest file (-m)' : undefined);

@@ -58,4 +58,22 @@ describe('loadCollection() from a script in the directory it loads', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('["selfp"]\n');
   });
+
+  it('says so when the script it leaves out defines packages (they are not in the collection)', () => {
+    const dir = fixture({
+      'main.ts':
+        "import { definePackage, licenses, loadCollection, trivial } from 'tsdsl';\n" +
+        "export const mine = definePackage({ name: 'minepkg', version: '1', buildSystem: trivial, synopsis: 'M', description: 'M.', homePage: 'https://example.org/', license: licenses.expat });\n" +
+        'const warnings: string[] = [];\n' +
+        "const c = await loadCollection({ loadPath: '.', useEnv: false, noDefault: true, onWarning: (t) => warnings.push(t) });\n" +
+        'console.log(JSON.stringify({ names: c.names(), warnings }));\n',
+    });
+    const r = runTs(dir, 'main.ts');
+    expect(r.status, r.stderr).toBe(0);
+    const { names, warnings } = JSON.parse(r.stdout) as { names: string[]; warnings: string[] };
+    expect(names).toEqual(['selfp']);
+    expect(warnings).toEqual([
+      `${join(dir, 'main.ts')} defines packages, but its packages are left out: it is the script running loadCollection(), and importing it would wait for its own top-level await; keep the packages in a file of their own`,
+    ]);
+  });
 });
