@@ -388,8 +388,9 @@ export function closureSizes(store: LocalStore, paths: readonly string[]): { ite
   checkStoreArgument(store, 'closureSizes()');
   checkStringList(paths, 'closureSizes()', 'store paths');
   const closure = store.queryRequisites(paths);
-  const self = closure.map((p) => store.queryPathInfo(p)?.narSize ?? 0);
-  const totals = closureTotals(closure.map((p) => store.queryReferences(p)), closure, self);
+  const infos = closure.map((p) => store.queryPathInfo(p));
+  const self = infos.map((info) => info?.narSize ?? 0);
+  const totals = closureTotals(infos.map((info) => info?.references ?? []), closure, self);
   const items = closure.map((path, i) => ({ path, self: self[i]!, total: totals[i]! }));
   items.sort((a, b) => b.total - a.total || compareStrings(a.path, b.path));
   return { items, total: self.reduce((n, s) => n + s, 0) };
