@@ -33,11 +33,11 @@ const DSL_URL = pathToFileURL(DSL_DIR).href;
  * (the default collection in `dist/packages/`) are never a dependency's, even when tsdsl itself
  * is installed in a `node_modules` (an `npm pack` tarball installed in a user's project).
  */
-const TSDSL_ROOT = DSL_DIR.replace(new RegExp(`(?:dist\\${sep})?src\\${sep}dsl\\${sep}$`), '');
+const INSTALL_DIR = DSL_DIR.replace(new RegExp(`(?:dist\\${sep})?src\\${sep}dsl\\${sep}$`), '');
 
 /** True for a path inside a dependency's `node_modules`, other than tsdsl's own files. */
-function inDependency(file: string): boolean {
-  const rest = file.startsWith(TSDSL_ROOT) ? file.slice(TSDSL_ROOT.length - 1) : file;
+export function inDependency(file: string): boolean {
+  const rest = file.startsWith(INSTALL_DIR) ? file.slice(INSTALL_DIR.length - 1) : file;
   return rest.includes(`${sep}node_modules${sep}`);
 }
 

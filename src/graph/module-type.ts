@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inDependency } from '../dsl/location.js';
 import type { Package } from '../dsl/package.js';
 import type { GraphNode, NodeType } from './node-types.js';
 
@@ -42,8 +43,7 @@ function inCollection(file: string): boolean {
   if (file.endsWith('.d.ts')) return false;
   for (const own of ['src', 'dist']) if (file.startsWith(join(ROOT, own) + sep)) return false;
   // tsdsl's own packages/ are the default collection even where tsdsl is installed in a node_modules.
-  const rest = file.startsWith(ROOT + sep) ? file.slice(ROOT.length) : file;
-  return !rest.includes(`${sep}node_modules${sep}`);
+  return !inDependency(file);
 }
 
 /** The source files defining `packages` (the roots; their inputs are reached through imports). */
