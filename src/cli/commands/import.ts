@@ -54,8 +54,10 @@ export const command: Command = {
   details:
     "UPDATER is where the release comes from (debian: the Sources index of the archive in apt's sources). The tarball is " +
     'downloaded (through the download cache) to guess the build system (configure → gnu, CMakeLists.txt → cmake) and the ' +
-    "license; Debian's Build-Depends that name packages of the collection become inputs, the others TODO comments. " +
-    'Synopsis and description are left as TODO.',
+    "license; Debian's Build-Depends that name packages of the collection become inputs (libraries, `…-dev`) or native " +
+    'inputs (tools), those the build system brings itself (gcc, make, binutils) are left out, and the others become TODO ' +
+    'comments. When no URL serves the tarball, the definition is written all the same with the build system and license ' +
+    'as TODO, and a warning. Synopsis and description are left as TODO.',
   examples: [
     ['tsdsl import debian libxc', 'print a definition of libxc'],
     ['tsdsl import debian libxc --insert packages/maths.ts', 'add it to packages/maths.ts, in alphabetical order'],

@@ -34,9 +34,11 @@ export const command: Command = {
   usage: 'tsdsl refresh [OPTION]... [PACKAGE[=VERSION]]...',
   details:
     "Compares package versions with the updater's index (Debian's Sources index of the archive in apt's sources; " +
-    'suites `unstable` and apt\'s own unless TSDSL_DEBIAN_SUITES says otherwise). With -u, rewrites version, sha256, ' +
-    'URLs and debianVersion in the package files, keeping their comments and layout; an edit that would break the file ' +
-    'is refused and the file left as it was. PACKAGE=VERSION picks a release instead of the latest.',
+    'suites `unstable` and apt\'s own unless TSDSL_DEBIAN_SUITES says otherwise). With -u, rewrites version (or the ' +
+    "file's version constant the definition uses), sha256, URLs, a url()'s fileName and debianVersion in the package files, " +
+    'keeping their comments, layout and line endings; every named release is looked up before any file is written; an edit ' +
+    'that would break the file, or a file that is read-only or changed meanwhile, is refused and the file left as it was. ' +
+    'PACKAGE=VERSION picks a release instead of the latest.',
   examples: [
     ['tsdsl refresh', 'which packages have a newer version in the index'],
     ['tsdsl refresh -u hwloc', "rewrite hwloc's definition to the latest version (version and sha256)"],
