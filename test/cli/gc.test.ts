@@ -95,7 +95,7 @@ describe('tsdsl gc queries', () => {
       for (const cmd of [['size'], ['gc', '--references'], ['log'], ['derivation', 'show']]) {
         const r = tsdsl([...cmd, 'result'], { cwd: work, env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } });
         expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/^tsdsl: error: unknown package `result`.*; `result` is a file here: to name the store item it leads to, write `\.\/result`\n$/);
+        expect(r.stderr).toMatch(/^tsdsl: error: unknown package `result`.*; `result` is a file here: a path is written with a slash, `\.\/result` \(a link to a store item, such as \.\/result, names that item\)\n$/);
       }
       expect(tsdsl(['gc', '--references', './result'], { cwd: work, env: { TSDSL_ROOT: root, TSDSL_STORE_DIR: SD } }).stdout).toBe(`${lib}\n`);
       // No such file: the error is the one it was.

@@ -79,7 +79,7 @@ export async function packagesOrFiles(args: ParsedArgs, specs: readonly string[]
     const files = specs.filter((w) => isTsdslError(e) && e.message.includes(`unknown package \`${w}\``) && lstatSync(w, { throwIfNoEntry: false }) !== undefined);
     if (!files.length) throw e;
     const said = files.map((f) => `\`${f}\``).join(', ');
-    throw new TsdslError(`${(e as Error).message}; ${said} ${files.length === 1 ? 'is a file' : 'are files'} here: to name the store item${files.length === 1 ? ' it leads' : 's they lead'} to, write ${files.map((f) => `\`./${f}\``).join(', ')}`, {
+    throw new TsdslError(`${(e as Error).message}; ${said} ${files.length === 1 ? 'is a file' : 'are files'} here: a path is written with a slash, ${files.map((f) => `\`./${f}\``).join(', ')} (a link to a store item, such as ./result, names that item)`, {
       cause: e,
       exitCode: (e as TsdslError).exitCode,
     });
