@@ -11,11 +11,11 @@
  * WAL's index is shared memory, which processes on two machines do not share. `better-sqlite3` is loaded on first
  * open, not at import, so commands that never touch the store start fast.
  */
-import { statfsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { TsdslError } from '../errors.js';
+import { TsdslError, isTsdslError } from '../errors.js';
 import { sleepSync } from './lock.js';
 
 type Database = BetterSqlite3.Database;
@@ -198,6 +198,70 @@ function setJournalMode(db: Database, mode: 'wal' | 'delete'): void {
   }
 }
 
+/**
+ * Opens a database this process may not write (another user's store, read-only files or mount),
+ * creating nothing beside it. A reader of a WAL database needs its `-wal` and `-shm` files: while
+ * its owner has the database open they are there, and SQLite reads through them (the `-shm`
+ * read-only, or shared as any reader's when it may be written) and sees every commit. Once the
+ * owner has closed it they are gone, everything is in the database file, and SQLite would make
+ * them (ours, in their directory) or fail: the file is then read whole into memory, as Nix's
+ * read-only store opens it `immutable` (better-sqlite3 takes no URI file names), so a commit made
+ * meanwhile is not seen, and a checkpoint at that very moment can make a read fail (said then).
+ * (The owner closing it between the check and the open could leave the two files made by us, where
+ * we may write there: a narrow race, only for root or a store opened up to everyone.)
+ */
+function openReadOnly(Driver: typeof BetterSqlite3, file: string): Database {
+  const unreadable = (e: unknown): TsdslError =>
+    new TsdslError(`cannot read the store database ${file} (${(e as Error).message}): the store at ${dirname(dirname(file))} is not yours, and its owner does not let others read it; ask them to, or set TSDSL_ROOT to a store of your own`, { cause: e });
+  const header = Buffer.alloc(20);
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, header, 0, 20, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw unreadable(e);
+  }
+  // Bytes 18 and 19 of the header are 2 in WAL mode, 1 with a rollback journal.
+  const wal = header[18] === 2;
+  if (!wal || (existsSync(`${file}-wal`) && existsSync(`${file}-shm`))) {
+    try {
+      return new Driver(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    } catch (e) {
+      throw unreadable(e);
+    }
+  }
+  if ((statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+    throw new TsdslError(
+      `the store database ${file} has commits in ${file}-wal that only its owner can fold into it (its -shm file is gone): the store cannot be read without writing to it; ask its owner to run a tsdsl command on it (\`tsdsl verify\`), then try again`,
+    );
+  }
+  for (let attempt = 0; ; attempt++) {
+    let bytes: Buffer;
+    let same: boolean;
+    try {
+      const before = statSync(file, { bigint: true });
+      bytes = readFileSync(file);
+      const after = statSync(file, { bigint: true });
+      same = before.mtimeNs === after.mtimeNs && BigInt(bytes.length) === after.size;
+    } catch (e) {
+      throw unreadable(e);
+    }
+    if (same) {
+      // As a database with a rollback journal: in memory, there is no WAL to read.
+      bytes[18] = 1;
+      bytes[19] = 1;
+      return new Driver(bytes, { readonly: true, timeout: BUSY_TIMEOUT_MS });
+    }
+    if (attempt === 4) {
+      throw new TsdslError(`the store database ${file} kept changing while it was read: its owner is writing to it (the store is opened read-only, so it is read whole); try again once that is done`);
+    }
+    sleepSync(100);
+  }
+}
+
 /** Typed access to the store database; every method is synchronous. */
 export class StoreDb {
   readonly db: Database;
@@ -254,47 +318,65 @@ export class StoreDb {
     onCreate?: () => void,
     /** The journal mode; by default, the one for the file system the database is on. */
     readonly journalMode: 'wal' | 'delete' = journalModeFor(fileSystemType(dirname(file))),
+    /**
+     * Why the database is only read (another user's store, read-only files), or undefined: it is
+     * then opened with SQLite's read-only flag, never set up or migrated, and every write refused.
+     */
+    readonly readOnly?: string,
   ) {
     const Driver = loadDriver();
-    this.db = new Driver(file, { timeout: BUSY_TIMEOUT_MS });
-    // A database that cannot be set up is closed again: its open file would keep the file system busy.
-    try {
-      setJournalMode(this.db, journalMode);
-      // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never
-      // corrupt; with a rollback journal, FULL is what keeps that promise.
-      this.db.pragma(`synchronous = ${journalMode === 'wal' ? 'NORMAL' : 'FULL'}`);
-      this.db.pragma('foreign_keys = ON');
-      // Statement and savepoint journals in memory: in a temporary file, registering a graph's
-      // derivations (tens of thousands of statements inside a transaction) wrote some 70,000
-      // pages to it, twenty times the size of the database.
-      this.db.pragma('temp_store = MEMORY');
-      // An up-to-date database is only read here: opening takes no write lock, so read-only
-      // commands work while another process writes, and gc opens a store on a full disk.
-      if (!this.current(storeDir)) this.db.transaction(() => {
-        this.db.exec(SCHEMA);
-        const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
-        const dir = meta.get('storeDir');
-        if (dir === undefined) {
-          // Throwing here rolls the new tables back: the file stays as it was.
-          onCreate?.();
-          const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
-          put.run('storeDir', storeDir);
-          put.run('schema', SCHEMA_VERSION);
-        } else if (dir !== storeDir) {
-          throw new TsdslError(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
-        } else if (meta.get('schema') === '1') {
-          this.db.exec(MIGRATE_1_TO_2);
-        } else if (meta.get('schema') !== SCHEMA_VERSION) {
-          throw new TsdslError(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
-        }
-      }).immediate();
-    } catch (e) {
-      this.db.close();
-      throw e;
+    if (readOnly !== undefined) {
+      this.db = openReadOnly(Driver, file);
+      try {
+        this.db.pragma('foreign_keys = ON');
+        this.db.pragma('temp_store = MEMORY');
+        if (!this.readFailures(() => this.current(storeDir))) this.refuseOutdated(storeDir, onCreate);
+      } catch (e) {
+        this.db.close();
+        throw e;
+      }
+    } else {
+      this.db = new Driver(file, { timeout: BUSY_TIMEOUT_MS });
+      // A database that cannot be set up is closed again: its open file would keep the file system busy.
+      try {
+        setJournalMode(this.db, journalMode);
+        // NORMAL is safe in WAL mode: a crash or power loss can drop the last commits, never
+        // corrupt; with a rollback journal, FULL is what keeps that promise.
+        this.db.pragma(`synchronous = ${journalMode === 'wal' ? 'NORMAL' : 'FULL'}`);
+        this.db.pragma('foreign_keys = ON');
+        // Statement and savepoint journals in memory: in a temporary file, registering a graph's
+        // derivations (tens of thousands of statements inside a transaction) wrote some 70,000
+        // pages to it, twenty times the size of the database.
+        this.db.pragma('temp_store = MEMORY');
+        // An up-to-date database is only read here: opening takes no write lock, so read-only
+        // commands work while another process writes, and gc opens a store on a full disk.
+        if (!this.current(storeDir)) this.db.transaction(() => {
+          this.db.exec(SCHEMA);
+          const meta = this.db.prepare<[string], string>('SELECT value FROM Meta WHERE key = ?').pluck();
+          const dir = meta.get('storeDir');
+          if (dir === undefined) {
+            // Throwing here rolls the new tables back: the file stays as it was.
+            onCreate?.();
+            const put = this.db.prepare('INSERT INTO Meta (key, value) VALUES (?, ?)');
+            put.run('storeDir', storeDir);
+            put.run('schema', SCHEMA_VERSION);
+          } else if (dir !== storeDir) {
+            throw new TsdslError(`the store database ${file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+          } else if (meta.get('schema') === '1') {
+            this.db.exec(MIGRATE_1_TO_2);
+          } else if (meta.get('schema') !== SCHEMA_VERSION) {
+            throw new TsdslError(`the store database ${file} has schema version ${meta.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; use a matching tsdsl version`);
+          }
+        }).immediate();
+      } catch (e) {
+        this.db.close();
+        throw e;
+      }
     }
 
     const db = this.db;
-    this.stmts = {
+    // (Read-only, even preparing reads the schema, which can fail while the owner writes.)
+    this.stmts = this.readFailures(() => ({
       removals: db.prepare<[], string>("SELECT value FROM Meta WHERE key = 'removals'").pluck(),
       countRemoval: db.prepare<[]>("INSERT INTO Meta (key, value) VALUES ('removals', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"),
       pathId: db.prepare<[string], number>('SELECT id FROM ValidPaths WHERE path = ?').pluck(),
@@ -355,7 +437,74 @@ export class StoreDb {
       tempRoots: db.prepare<[], { owner: string; path: string }>('SELECT owner, path FROM TempRoots ORDER BY owner, path'),
       tempRootOwners: db.prepare<[], { owner: string }>('SELECT DISTINCT owner FROM TempRoots'),
       removeTempRoots: db.prepare('DELETE FROM TempRoots WHERE owner = ?'),
-    };
+    }));
+    // Read-only, a failed read is said as such (the owner may be writing), and a write refused.
+    if (readOnly !== undefined) {
+      for (const [name, stmt] of Object.entries(this.stmts)) (this.stmts as Record<string, unknown>)[name] = this.guarded(stmt);
+    }
+  }
+
+  /** A statement whose SQLite errors become `readFailures`' TsdslErrors. */
+  private guarded<S extends object>(stmt: S): S {
+    return new Proxy(stmt, {
+      get: (target, key) => {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const r = this.readFailures(() => (value as (...a: unknown[]) => unknown).apply(target, args));
+          // pluck(), raw() and the like return the statement itself: keep it guarded.
+          return r === target ? this.guarded(target) : r;
+        };
+      },
+    });
+  }
+
+  /**
+   * Runs `fn` on a read-only database, saying its SQLite errors as TsdslErrors: a write is refused
+   * as such, and a failed read blamed on its owner writing meanwhile (a read-only reader does
+   * not, or cannot, take part in their locking), with the way out: run it again.
+   */
+  private readFailures<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? '');
+      if (this.readOnly === undefined || isTsdslError(e) || !code.startsWith('SQLITE_')) throw e;
+      if (code.startsWith('SQLITE_READONLY')) throw this.readOnlyError('writing to its database');
+      throw new TsdslError(
+        `reading the store database ${this.file} failed (${(e as Error).message}, ${code}): the store is opened read-only (${this.readOnly}), and a change its owner is making to it right now can make a read fail; run the command again (if it keeps failing, its owner's \`tsdsl verify\` checks it)`,
+        { cause: e },
+      );
+    }
+  }
+
+  /** The error of a write through a read-only store. */
+  readOnlyError(what: string): TsdslError {
+    const root = dirname(dirname(this.file));
+    return new TsdslError(`the store at ${root} was opened read-only (${this.readOnly}), so ${what} is refused; set TSDSL_ROOT to a store of your own to write to`);
+  }
+
+  /** Read-only, the database is not made, upgraded or moved to another store dir here: says why it cannot be used. */
+  private refuseOutdated(storeDir: string, onCreate?: () => void): never {
+    const meta = this.readFailures(() => {
+      try {
+        return new Map(this.db.prepare<[], { key: string; value: string }>('SELECT key, value FROM Meta').all().map((r) => [r.key, r.value]));
+      } catch (e) {
+        if (!/no such table/.test((e as Error).message)) throw e;
+        return undefined;
+      }
+    });
+    const dir = meta?.get('storeDir');
+    if (dir === undefined) {
+      onCreate?.();
+      throw new TsdslError(`the store database ${this.file} has no tables yet: nothing was stored at ${dirname(dirname(this.file))}`);
+    }
+    if (dir !== storeDir) {
+      throw new TsdslError(`the store database ${this.file} belongs to the store dir ${dir}, not ${storeDir}; use another TSDSL_ROOT for ${storeDir}, or set TSDSL_STORE_DIR=${dir}`);
+    }
+    throw new TsdslError(
+      `the store database ${this.file} has schema version ${meta?.get('schema') ?? '?'}, but this tsdsl understands ${SCHEMA_VERSION}; it is opened read-only (${this.readOnly}), so it cannot be upgraded here: its owner's next tsdsl command that writes (a build, \`tsdsl gc\`) upgrades it, or use a matching tsdsl version`,
+    );
   }
 
   close(): void {
@@ -368,12 +517,14 @@ export class StoreDb {
    * upgrade once another process had committed (SQLite fails at once, without waiting).
    */
   transaction<T>(fn: () => T): T {
+    if (this.readOnly !== undefined) throw this.readOnlyError('writing to its database');
     if (this.db.inTransaction) return this.db.transaction(fn)();
     return this.immediate(fn);
   }
 
   /** Runs `fn` holding the database write lock, excluding every other writer process. */
   exclusive<T>(fn: () => T): T {
+    if (this.readOnly !== undefined) throw this.readOnlyError('taking its write lock');
     if (this.db.inTransaction) return fn();
     return this.immediate(fn);
   }
@@ -405,6 +556,7 @@ export class StoreDb {
    * after a failure, whose own error should not wait behind a message about the lock).
    */
   tryExclusive<T>(fn: () => T, waitMs: number): T | undefined {
+    if (this.readOnly !== undefined) throw this.readOnlyError('taking its write lock');
     if (this.db.inTransaction) return fn();
     const tx = this.db.transaction(fn);
     this.db.pragma(`busy_timeout = ${waitMs}`);

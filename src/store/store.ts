@@ -213,11 +213,20 @@ export interface OpenStoreOptions {
    * that `tsdsl gc` can run and free more. It is made again once there is room.
    */
   useReserve?: boolean;
+  /**
+   * Opens the store only to read it: no directory is made, nothing tidied, no reserve or temporary
+   * root written, the database opened with SQLite's read-only flag (Nix's `?read-only=true`), and
+   * every write a TsdslError saying so. `'if-not-writable'`: only a store this user may not write
+   * (another user's, read-only files or mount), which is otherwise refused; the query commands
+   * (size, log, verify, gc's queries and listings, derivation show PATH) open stores so. Safe
+   * while nothing changes the store: a change its owner makes meanwhile can make a read fail.
+   */
+  readOnly?: boolean | 'if-not-writable';
 }
 
 const RESERVED_BYTES = 1 << 20;
 
-const OPEN_STORE_KEYS = Object.keys({ root: 1, storeDir: 1, env: 1, durable: 1, now: 1, existing: 1, useReserve: 1 } satisfies Record<keyof OpenStoreOptions, 1>);
+const OPEN_STORE_KEYS = Object.keys({ root: 1, storeDir: 1, env: 1, durable: 1, now: 1, existing: 1, useReserve: 1, readOnly: 1 } satisfies Record<keyof OpenStoreOptions, 1>);
 const ADD_PATH_KEYS = Object.keys({ method: 1, references: 1 } satisfies Record<keyof AddPathOptions, 1>);
 const ADD_PATH_CHECKS: Readonly<Record<string, FieldCheck>> = {
   method: [(v) => v === 'flat' || v === 'recursive', "'flat' or 'recursive'"],
@@ -237,6 +246,7 @@ const OPEN_STORE_CHECKS: Readonly<Record<string, FieldCheck>> = {
   now: fieldChecks.function,
   existing: fieldChecks.boolean,
   useReserve: fieldChecks.boolean,
+  readOnly: [(v) => typeof v === 'boolean' || v === 'if-not-writable', "true, false or 'if-not-writable'"],
 };
 
 /** The physical root of the local store, from `TSDSL_ROOT`, `XDG_DATA_HOME` or the home dir. */
@@ -300,6 +310,26 @@ function refuseRootInsideStore(root: string, named: string): void {
       throw new TsdslError(`the store root ${root} (${named}) is inside the store at ${dir}, among its own files; give that store's root, ${dir}, or a directory outside it`);
     }
   }
+}
+
+/**
+ * Why this user may not write the store at `root` (whose files are `files`): another user's (even
+ * one opened up with chmod, or root looking at a user's: items of mixed owners could be collected
+ * or repaired by neither), or one whose files or mount are read-only; undefined when it may be
+ * written, or is not there yet (it is made, or refused, as for writing).
+ */
+function notWritable(root: string, files: readonly string[]): string | undefined {
+  const st = statSync(root, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  if (process.getuid && st.uid !== process.getuid()) return `it belongs to another user, uid ${st.uid}`;
+  for (const f of files) {
+    try {
+      accessSync(f, fsConstants.W_OK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${f} is not writable by you`;
+    }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,6 +526,8 @@ export class LocalStore implements Store {
     if (!this.openDb.db.open) throw new TsdslError(`the store at ${this.root} was closed; open it again with openStore() (or close it only once you are done with it)`);
   }
   private readonly locks: LockDirectory;
+  /** Why the store was opened read-only (`openStore({ readOnly })`), or undefined when it may be written. */
+  readonly readOnly: string | undefined;
   private readonly durable: boolean;
   private readonly now: () => number;
   // In the names of its temporary items: `PID-START-WHERE` (see ownerToken).
@@ -521,6 +553,19 @@ export class LocalStore implements Store {
     this.tmpRoot = join(this.storeRoot, TMP_DIR);
     const varDir = join(root, 'var');
     const lockDir = join(varDir, 'locks');
+    const dbFile = join(varDir, 'db.sqlite');
+    this.readOnly = options.readOnly === true ? 'as asked' : options.readOnly === 'if-not-writable' ? notWritable(root, [this.storeRoot, this.tmpRoot, varDir, lockDir, dbFile]) : undefined;
+    this.durable = options.durable ?? true;
+    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    if (this.readOnly !== undefined) {
+      // Nothing made, tidied or reserved: what is there is only read.
+      if (!existsSync(dbFile) && itemNames(this.storeRoot).length === 0) throw new TsdslError(`there is no store at ${root}: nothing was built there yet`);
+      this.lostDatabase(dbFile);
+      this.openDb = new StoreDb(dbFile, storeDir, () => this.lostDatabase(dbFile, 'has no tables'), undefined, this.readOnly);
+      this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
+      this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
+      return;
+    }
     try {
       for (const d of [this.storeRoot, this.tmpRoot, varDir, lockDir]) makeDirectories(d);
     } catch (e) {
@@ -534,7 +579,6 @@ export class LocalStore implements Store {
     }
     // A read-only one opens, but its first write would fail deep in a command (SQLite opens a
     // file it cannot write read-only, without a word): refuse it here.
-    const dbFile = join(varDir, 'db.sqlite');
     for (const f of [this.storeRoot, this.tmpRoot, varDir, lockDir, ...(existsSync(dbFile) ? [dbFile] : [])]) {
       try {
         accessSync(f, fsConstants.W_OK);
@@ -542,21 +586,9 @@ export class LocalStore implements Store {
         throw new TsdslError(`the store at ${root} is not writable by you (${f}): it belongs to another user or is read-only; set TSDSL_ROOT to a store of your own`);
       }
     }
-    this.durable = options.durable ?? true;
-    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    // A missing or emptied database beside a store that holds items was lost or replaced: a new
-    // one would call every item a leftover of a crash, for the next gc to delete.
-    const lost = (what: string): void => {
-      const items = itemNames(this.storeRoot);
-      if (items.length) {
-        throw new TsdslError(
-          `the store database ${dbFile} ${what}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${root} away (a new store is made at the next command)`,
-        );
-      }
-    };
-    if (!existsSync(dbFile) || statSync(dbFile).size === 0) lost(existsSync(dbFile) ? 'is empty' : 'is missing');
+    this.lostDatabase(dbFile);
     // A database file without the store's tables (what a failed recovery leaves) too.
-    const newDatabase = () => lost('has no tables');
+    const newDatabase = () => this.lostDatabase(dbFile, 'has no tables');
     const reserved = join(varDir, 'reserved');
     try {
       try {
@@ -593,11 +625,33 @@ export class LocalStore implements Store {
   }
 
   /**
+   * Refuses a missing or emptied database (or, with `what`, one without tables) beside a store
+   * that holds items: it was lost or replaced, and a new one would call every item a leftover of
+   * a crash, for the next gc to delete.
+   */
+  private lostDatabase(dbFile: string, what?: string): void {
+    what ??= !existsSync(dbFile) ? 'is missing' : statSync(dbFile).size === 0 ? 'is empty' : undefined;
+    if (what === undefined) return;
+    const items = itemNames(this.storeRoot);
+    if (items.length) {
+      throw new TsdslError(
+        `the store database ${dbFile} ${what}, but ${this.storeRoot} holds ${items.length} item${items.length === 1 ? '' : 's'}: the database was lost or replaced. Restore it from a backup; or, to start over, move ${this.root} away (a new store is made at the next command)`,
+      );
+    }
+  }
+
+  /** Refuses a write when the store was opened read-only. */
+  private requireWritable(what: string): void {
+    if (this.readOnly !== undefined) throw this.openDb.readOnlyError(what);
+  }
+
+  /**
    * Removes temporary items and lock scraps left by processes that died, and puts back the
    * items of a collector that died before committing their deletion. Returns how many
    * leftovers it removed.
    */
   removeStaleTemporaries(): number {
+    this.requireWritable('removing stale temporaries');
     let removed = 0;
     for (const name of readdirSync(this.tmpRoot)) {
       const m = TEMP_OWNER.exec(name);
@@ -703,6 +757,7 @@ export class LocalStore implements Store {
 
   makeTempDir(label = 'build'): string {
     this.requireOpen();
+    this.requireWritable('making a temporary directory in it');
     checkRequestTypes({ label }, { label: fieldChecks.text }, 'makeTempDir()');
     const path = this.tempName(label);
     mkdirSync(path, { mode: 0o755 });
@@ -734,6 +789,7 @@ export class LocalStore implements Store {
   }
 
   batch<T>(fn: () => T): T {
+    this.requireWritable('a batch of writes');
     this.batchDepth++;
     try {
       return this.db.transaction(() => {
@@ -934,6 +990,7 @@ export class LocalStore implements Store {
   }
 
   addTextToStore(name: string, text: string | Uint8Array, references: readonly string[]): string {
+    this.requireWritable('adding a file to it');
     checkRequestTypes({ name, text }, { name: fieldChecks.text, text: [(v) => typeof v === 'string' || v instanceof Uint8Array, 'a string or a Uint8Array'] }, 'addTextToStore()');
     checkStringList(references, 'addTextToStore()', 'store paths as its references');
     const path = makeTextPath(name, text, references, this.storeDir);
@@ -958,6 +1015,7 @@ export class LocalStore implements Store {
   }
 
   writeDerivation(drv: Derivation, name: string): string {
+    this.requireWritable('writing a derivation to it');
     // Check the output paths as Nix does on registration, so no wrong .drv gets in.
     const f = verifyDerivation(drv, name, this.hasher);
     this.writeDerivations([f]);
@@ -970,6 +1028,7 @@ export class LocalStore implements Store {
    * whole graph. The items must come from `finalizeDerivation` for this store dir.
    */
   writeDerivations(items: readonly FinalizedDerivation[], files?: DerivationFiles): string[] {
+    this.requireWritable('writing derivations to it');
     const textItems: TextItem[] = items.map((f) => {
       if (!f.drvPath.startsWith(this.storeDir + '/') || f.drvPath.includes('/', this.storeDir.length + 1)) {
         throw new TsdslError(`derivation ${f.drvPath} was finalized for another store dir than ${this.storeDir}; finalize it with a DerivationHasher for ${this.storeDir}`);
@@ -985,6 +1044,7 @@ export class LocalStore implements Store {
   }
 
   derivationFiles(): DerivationFiles {
+    this.requireWritable('writing derivations to it');
     return new DerivationFiles(this.storeRoot, this.storeDir, this.durable, undefined, (dests) => this.removeUnregistered(dests), this.db.removals());
   }
 
@@ -996,6 +1056,7 @@ export class LocalStore implements Store {
    * again what is gone.
    */
   removeUnregistered(dests: readonly string[]): void {
+    this.requireWritable('removing files from it');
     // A few seconds at most: when a long write holds the lock, the files stay, as a killed
     // process leaves them (the next add of a path replaces its file, the collector the rest).
     this.db.tryExclusive(() => {
@@ -1024,6 +1085,7 @@ export class LocalStore implements Store {
 
   async lockPaths(paths: readonly string[], options: AcquireOptions = {}): Promise<PathLock> {
     this.requireOpen();
+    this.requireWritable('locking store paths');
     checkStringList(paths, 'lockPaths()', 'store paths');
     // A fixed order stops two processes locking the same set from deadlocking.
     const keys = [...new Set(paths.map((p) => parseStorePath(p, this.storeDir).hash))].sort();
@@ -1049,6 +1111,7 @@ export class LocalStore implements Store {
   }
 
   async addToStoreFromPath(name: string, srcPath: string, options: AddPathOptions = {}): Promise<string> {
+    this.requireWritable('adding to it');
     const who = 'addToStoreFromPath()';
     checkRequestTypes({ name, srcPath }, { name: fieldChecks.text, srcPath: fieldChecks.text }, who);
     checkRequestKeys(options, ADD_PATH_KEYS, who);
@@ -1103,6 +1166,7 @@ export class LocalStore implements Store {
    * both ways between them are refused, as Nix refuses them: closures must stay acyclic.
    */
   async registerPaths(items: ReadonlyArray<{ path: string; tempPath: string; options?: RegisterOptions }>): Promise<PathInfo[]> {
+    this.requireWritable('registering items in it');
     for (const item of items) {
       checkRequestTypes(item, { path: fieldChecks.text, tempPath: fieldChecks.text }, 'registerPaths()');
       const options = item.options ?? {};
@@ -1261,6 +1325,7 @@ export class LocalStore implements Store {
       throw new TsdslError(`addRoot(): root name \`${name}\` is neither a plain name (no \`/\`) nor an absolute file name (an indirect root); give one or the other`);
     }
     if (name === '') throw new TsdslError('GC root name is empty; give the root a name');
+    this.requireWritable('adding a GC root');
     // Checked under the write lock, so a collector cannot delete the item in between.
     this.db.exclusive(() => {
       this.requireValid(storePath, 'GC root target');
@@ -1270,6 +1335,7 @@ export class LocalStore implements Store {
   }
 
   removeRoot(name: string): boolean {
+    this.requireWritable('removing a GC root');
     return this.db.removeRoot(name);
   }
 
@@ -1311,6 +1377,7 @@ export class LocalStore implements Store {
 
   /** Forgets the indirect roots whose symlink is gone or points elsewhere; returns their names. */
   removeDeadIndirectRoots(): string[] {
+    this.requireWritable('removing dead roots');
     return this.db.exclusive(() => {
       const dead = this.listRoots().filter((r) => r.indirect && !r.live);
       for (const r of dead) this.db.removeRoot(r.name);
@@ -1319,6 +1386,7 @@ export class LocalStore implements Store {
   }
 
   addTempRoots(paths: Iterable<string>): void {
+    this.requireWritable('adding temporary roots');
     if (typeof paths === 'string' || typeof (paths as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
       throw new TsdslError(`addTempRoots() takes a list (or set) of store paths, not ${typeof paths === 'string' ? `a string: wrap it, ['${paths}']` : shown(paths)}`);
     }
@@ -1352,6 +1420,7 @@ export class LocalStore implements Store {
    * many. With `waitMs`, gives up (0) when another process holds the write lock longer.
    */
   purgeStaleTempRoots(options: { waitMs?: number } = {}): number {
+    this.requireWritable('purging stale temporary roots');
     // Looked at first without a write transaction: at every open, most often there is none.
     const dead = this.db.tempRootOwners().filter((o) => !ownerAlive(o));
     if (dead.length === 0) return 0;
@@ -1417,6 +1486,7 @@ export class LocalStore implements Store {
    * refuses (changing nothing) when a remaining valid path refers to one of them.
    */
   invalidatePaths(paths: readonly string[]): void {
+    this.requireWritable('invalidating paths');
     this.db.exclusive(() => this.db.invalidatePaths(paths));
   }
 
@@ -1430,6 +1500,7 @@ export class LocalStore implements Store {
    * whose files are gone, nor put files in place that this then moves away.
    */
   deletePaths(paths: readonly string[], options: DeleteOptions = {}): DeleteResult {
+    this.requireWritable('deleting items');
     if (this.db.db.inTransaction) throw new TsdslError('store.deletePaths() cannot run inside a batch or transaction; call it on its own');
     const candidates = [...new Set(paths)];
     for (const p of candidates) parseStorePath(p, this.storeDir);
@@ -1529,6 +1600,7 @@ export class LocalStore implements Store {
 
   /** Deletes the `leftovers(minAgeSeconds)` whose lock is free; returns what went and the bytes freed. */
   deleteLeftovers(minAgeSeconds = 3600): DeleteResult {
+    this.requireWritable('deleting leftovers');
     const deleted: string[] = [];
     let freedBytes = 0;
     for (const path of this.leftovers(minAgeSeconds)) {
