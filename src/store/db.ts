@@ -210,9 +210,8 @@ function setJournalMode(db: Database, mode: 'wal' | 'delete'): void {
  * (The owner closing it between the check and the open could leave the two files made by us, where
  * we may write there: a narrow race, only for root or a store opened up to everyone.)
  */
-function openReadOnly(Driver: typeof BetterSqlite3, file: string): Database {
-  const unreadable = (e: unknown): TsdslError =>
-    new TsdslError(`cannot read the store database ${file} (${(e as Error).message}): the store at ${dirname(dirname(file))} is not yours, and its owner does not let others read it; ask them to, or set TSDSL_ROOT to a store of your own`, { cause: e });
+function openReadOnly(Driver: typeof BetterSqlite3, file: string, why: string): Database {
+  const unreadable = (e: unknown): TsdslError => unreadableDatabase(file, why, e);
   const header = Buffer.alloc(20);
   try {
     const fd = openSync(file, 'r');
@@ -260,6 +259,14 @@ function openReadOnly(Driver: typeof BetterSqlite3, file: string): Database {
     }
     sleepSync(100);
   }
+}
+
+/** The error of a store database this user may not read (a store opened read-only because of `why`). */
+export function unreadableDatabase(file: string, why: string, e: unknown): TsdslError {
+  return new TsdslError(
+    `cannot read the store database ${file} (${(e as Error).message}): the store at ${dirname(dirname(file))} is opened read-only (${why}), and its database is not readable by you either; ask its owner to let others read it, or set TSDSL_ROOT to a store of your own`,
+    { cause: e },
+  );
 }
 
 /** Typed access to the store database; every method is synchronous. */
@@ -326,7 +333,7 @@ export class StoreDb {
   ) {
     const Driver = loadDriver();
     if (readOnly !== undefined) {
-      this.db = openReadOnly(Driver, file);
+      this.db = openReadOnly(Driver, file, readOnly);
       try {
         this.db.pragma('foreign_keys = ON');
         this.db.pragma('temp_store = MEMORY');

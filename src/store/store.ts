@@ -77,7 +77,7 @@ import {
   validateStoreDir,
 } from '../derivation/hash.js';
 import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/hash.js';
-import { StoreDb } from './db.js';
+import { StoreDb, unreadableDatabase } from './db.js';
 import type { NewPathInfo, PathInfo } from './path-info.js';
 import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
 import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, fieldChecks, shown, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
@@ -559,6 +559,12 @@ export class LocalStore implements Store {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     if (this.readOnly !== undefined) {
       // Nothing made, tidied or reserved: what is there is only read.
+      try {
+        statSync(dbFile);
+      } catch (e) {
+        // Behind a directory this user may not enter, it is not missing, but unreadable.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadableDatabase(dbFile, this.readOnly, e);
+      }
       if (!existsSync(dbFile) && itemNames(this.storeRoot).length === 0) throw new TsdslError(`there is no store at ${root}: nothing was built there yet`);
       this.lostDatabase(dbFile);
       this.openDb = new StoreDb(dbFile, storeDir, () => this.lostDatabase(dbFile, 'has no tables'), undefined, this.readOnly);
