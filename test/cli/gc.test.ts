@@ -4,7 +4,7 @@
  * a fake library) and a build log, so nothing needs to be compiled.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logPath } from '../../src/build/scheduler.js';
 import { openStore } from '../../src/store/store.js';
 import type { LocalStore } from '../../src/store/store.js';
-import { tsdsl } from './helpers.js';
+import { cannotSwitchUser, testUser } from '../run/fixtures/closure.js';
+import { BIN, ROOT, tsdsl } from './helpers.js';
 
 const SD = '/tsdsl/store';
 let root: string;
@@ -250,6 +251,106 @@ describe('tsdsl verify', () => {
     } finally {
       rmSync(left);
     }
+  });
+});
+
+/** Every file and directory under `dir`, with its owner and size: what a command may not change. */
+function listing(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const full = join(d, name);
+      const st = lstatSync(full);
+      found.push(`${full} ${st.uid} ${st.isDirectory() ? 'dir' : st.size}`);
+      if (st.isDirectory()) walk(full);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+const switchUser = cannotSwitchUser();
+if (switchUser) console.log(`skipping the queries of another user's store: ${switchUser}`);
+
+describe("another user's store", () => {
+  it.skipIf(switchUser !== undefined)('is read by the query commands (read-only), refused by those that write, and left as it was', () => {
+    const user = testUser()!;
+    chmodSync(root, 0o755);
+    const asUser = (args: string[]) => {
+      const r = spawnSync('runuser', ['-u', 'tsdsltest', '--', 'env', `HOME=${user.home}`, `TSDSL_ROOT=${root}`, `TSDSL_STORE_DIR=${SD}`, 'TSDSL_PACKAGE_PATH=', process.execPath, BIN, ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const queries = [
+      ['size', out],
+      ['gc', '--references', out],
+      ['gc', '--requisites', out],
+      ['gc', '--referrers', lib],
+      ['gc', '--derivers', out],
+      ['gc', '--list-roots'],
+      ['gc', '--list-dead'],
+      ['log', drvPath],
+      ['log', out],
+      ['derivation', 'show', drvPath],
+      ['verify'],
+    ];
+    // What the owner gets, before the listing: the owner's commands may tidy.
+    const expected = queries.map((q) => run(q));
+    const before = listing(root);
+    for (const [i, q] of queries.entries()) {
+      const r = asUser(q);
+      expect(r.stderr, q.join(' ')).not.toMatch(/internal error|belongs to another user/);
+      expect(r, q.join(' ')).toEqual(expected[i]);
+      expect(r.code, q.join(' ')).toBe(0);
+    }
+    expect(expected[7]!.stdout).toBe(LOG);
+    // What writes keeps its refusal.
+    for (const q of [['build', '-d', 'hwloc'], ['gc'], ['verify', '--repair']]) {
+      const r = asUser(q);
+      expect(r.stderr, q.join(' ')).toBe(`tsdsl: error: the store at ${root} belongs to another user (uid 0); set TSDSL_ROOT to a store of your own\n`);
+      expect(r.code, q.join(' ')).toBe(1);
+    }
+    // Nothing was made, tidied or changed in it: no -wal or -shm, no reserve, no lock.
+    expect(listing(root)).toEqual(before);
+  });
+
+  it.skipIf(switchUser !== undefined)("one's own store on read-only files is read too, and a write refused, saying why", () => {
+    const user = testUser()!;
+    const dirs = [join(root, 'store'), join(root, 'store', '.tmp'), join(root, 'var'), join(root, 'var', 'locks')];
+    const as = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, uid: user.uid, gid: user.gid, env: { ...process.env, HOME: user.home, TSDSL_ROOT: root, TSDSL_STORE_DIR: SD, TSDSL_PACKAGE_PATH: '' }, encoding: 'utf8', timeout: 60_000 });
+    chownSync(root, user.uid, user.gid);
+    for (const d of dirs) chmodSync(d, 0o555);
+    chmodSync(join(root, 'var', 'db.sqlite'), 0o444);
+    try {
+      const q = as(['gc', '--references', out]);
+      expect(q.stderr).toBe('');
+      expect(q.stdout).toBe(`${lib}\n`);
+      const w = as(['build', '-d', 'hwloc']);
+      expect(w.stderr).toMatch(new RegExp(`^tsdsl: error: the store at ${root} is not writable by you \\(${root}/store\\): it belongs to another user or is read-only`));
+      expect(w.status).toBe(1);
+    } finally {
+      chownSync(root, 0, 0);
+      for (const d of dirs) chmodSync(d, 0o755);
+      chmodSync(join(root, 'var', 'db.sqlite'), 0o644);
+    }
+  });
+
+  it('opened read-only from code, refuses a write with a TsdslError that says so', () => {
+    const before = listing(root);
+    const s = openStore({ root, storeDir: SD, env: {}, readOnly: true });
+    try {
+      expect(s.readOnly).toBe('as asked');
+      expect(s.queryReferences(out)).toEqual([lib]);
+      for (const write of [() => s.addRoot(out, 'mine'), () => s.addTextToStore('x', 'y', []), () => s.addTempRoots([out]), () => s.deletePaths([out]), () => s.makeTempDir()]) {
+        expect(write).toThrow(new RegExp(`^the store at ${root} was opened read-only \\(as asked\\), so .* is refused; set TSDSL_ROOT to a store of your own to write to$`));
+      }
+    } finally {
+      s.close();
+    }
+    expect(listing(root)).toEqual(before);
   });
 });
 

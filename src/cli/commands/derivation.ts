@@ -85,7 +85,8 @@ export const command: Command = {
     if (paths.length) {
       const { openStore } = await import('../../store/store.js');
       const { storeArguments } = await import('./gc.js');
-      const store = openStore({ existing: true });
+      // Only read: another user's store (or a read-only one) is read, not refused.
+      const store = openStore({ existing: true, readOnly: 'if-not-writable' });
       try {
         Object.assign(json, await storeDerivations(store, await storeArguments(args, store, paths, { command: 'derivation show', requireValid: false }), recursive));
       } finally {

@@ -338,8 +338,10 @@ export const command: Command = {
       throw new TsdslError(`tsdsl gc: unexpected argument \`${args.positionals[0]}\`; to query it, add an option such as \`--requisites\` (see \`tsdsl gc --help\`)`);
     }
     const { openStore } = await import('../../store/store.js');
-    // Only a collection that deletes may give up the reserve on a full disk (it frees more).
-    const store = openStore({ existing: true, useReserve: query.length === 0 && listing.length === 0 && !args.values['dry-run'] });
+    // Only a collection that deletes may give up the reserve on a full disk (it frees more); the
+    // rest only read, so another user's store (or a read-only one) is read, not refused.
+    const deletes = query.length === 0 && listing.length === 0 && !args.values['dry-run'];
+    const store = openStore({ existing: true, ...(deletes ? { useReserve: true } : { readOnly: 'if-not-writable' as const }) });
     try {
       if (query[0]) {
         if (args.positionals.length === 0) throw new TsdslError(`tsdsl gc: --${query[0].name} needs at least one PATH or package; try \`tsdsl gc --${query[0].name} hwloc\``);

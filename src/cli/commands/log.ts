@@ -49,7 +49,8 @@ export const command: Command = {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl log: no package or store path given; try `tsdsl log hwloc`');
     const { openStore } = await import('../../store/store.js');
     const { readLog } = await import('../../build/scheduler.js');
-    const store = openStore({ existing: true });
+    // Only read: another user's store (or a read-only one) is read, not refused.
+    const store = openStore({ existing: true, readOnly: 'if-not-writable' });
     try {
       const items = await storeArguments(args, store, args.positionals, { command: 'log', requireValid: false });
       for (const [i, item] of items.entries()) {

@@ -42,7 +42,8 @@ export const command: Command = {
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl size: no package or store path given; try `tsdsl size hwloc`');
     const { openStore } = await import('../../store/store.js');
-    const store = openStore({ existing: true });
+    // Only read: another user's store (or a read-only one) is read, not refused.
+    const store = openStore({ existing: true, readOnly: 'if-not-writable' });
     try {
       const items = await storeArguments(args, store, args.positionals, { command: 'size', requireValid: true });
       const sizes = closureSizes(store, items.flatMap((i) => i.paths));

@@ -35,7 +35,8 @@ export const command: Command = {
     }
     const { openStore } = await import('../../store/store.js');
     const { isDamagedItem, repairStore, verifyStore } = await import('../../store/gc.js');
-    const store = openStore({ existing: true });
+    // Checking only reads: another user's store (or a read-only one) is read; --repair writes.
+    const store = openStore({ existing: true, ...(args.values['repair'] ? {} : { readOnly: 'if-not-writable' as const }) });
     try {
       const { checked, problems } = await verifyStore(store, { checkContents: Boolean(args.values['check-contents']) });
       out(problems.map((p) => `${p.message}\n`).join(''));
