@@ -315,6 +315,16 @@ describe("another user's store", () => {
     }
     // Nothing was made, tidied or changed in it: no -wal or -shm, no reserve, no lock.
     expect(listing(root)).toEqual(before);
+    // While its owner has the database open, it is read through the owner's -wal and -shm.
+    const s = openStore({ root, storeDir: SD, env: {}, durable: false });
+    try {
+      expect(existsSync(join(root, 'var', 'db.sqlite-shm'))).toBe(true);
+      const during = listing(root);
+      expect(asUser(['gc', '--references', out])).toEqual(expected[1]);
+      expect(listing(root)).toEqual(during);
+    } finally {
+      s.close();
+    }
   });
 
   it.skipIf(switchUser !== undefined)("one's own store on read-only files is read too, and a write refused, saying why", () => {
