@@ -304,7 +304,9 @@ export const command: Command = {
     'what is kept keeps the derivation that built it with that one\'s closure (its recipe, as Nix\'s and\n' +
     'Guix\'s keep-derivations), but not the outputs of its inputs. The query options print\n' +
     'store paths, sorted, one a line; a PATH may be a store path, a link into the store such as ./result,\n' +
-    'or a package, which stands for its output paths and must be built.\n' +
+    'or a package, which stands for its output paths and must be built. The queries, listings and\n' +
+    '--dry-run only read the store: another user\'s, or one you cannot write, is read (read-only),\n' +
+    'where collecting refuses it.\n' +
     '--packs works on the cache of unpacked packs instead of the store, and on the images\n' +
     '`tsdsl run --engine=podman` keeps in its own podman storage: an entry or image a running\n' +
     '`tsdsl run` uses is always kept (each run registers itself), and so is an image a container uses.',

@@ -19,7 +19,8 @@ export const command: Command = {
     'refers to them, and what is left of their files deleted: the next build makes them again, at the\n' +
     'same paths. Unregistered entries in the store directory (what a killed writer left) are noted,\n' +
     'not counted as problems: `tsdsl gc` deletes them once they are an hour old. The store is the\n' +
-    'one at TSDSL_ROOT (default ~/.local/share/tsdsl).',
+    'one at TSDSL_ROOT (default ~/.local/share/tsdsl); another user\'s, or one you cannot write, is\n' +
+    'checked read-only (--repair refuses it).',
   examples: [
     ['tsdsl verify', 'quick check: every valid item is present'],
     ['tsdsl verify --check-contents', 'also rehash every item and compare with the database'],
