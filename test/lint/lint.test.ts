@@ -185,6 +185,21 @@ describe('tsdsl lint', () => {
     for (const l of out) expect(l).toMatch(/^pkgs\/bad\.ts:\d+:\d+: [a-z-]+: [A-Za-z_-]+@[\w.]+: .+$/);
   });
 
+  it('--json gives the findings the lines give, as one array (and the checkers with -l)', () => {
+    const names = ['bad-meta', 'bad-version'];
+    const text = run(...names);
+    const json = run(...names, '--json');
+    expect([json.code, json.stderr]).toEqual([1, '']);
+    const found = JSON.parse(json.stdout) as Array<{ file: string; line: number; column: number; checker: string; package: string; message: string }>;
+    expect(found.map((f) => `${f.file}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}`)).toEqual(lines(text.stdout));
+    expect(Object.keys(found[0]!)).toEqual(['file', 'line', 'column', 'checker', 'package', 'message']);
+    const clean = run('good', '--json');
+    expect([clean.code, clean.stdout]).toEqual([0, '[]\n']);
+    const listed = JSON.parse(run('--list-checkers', '--json').stdout) as Array<{ name: string; network: boolean }>;
+    expect(listed.map((c) => c.name)).toEqual(checkers.map((c) => c.name));
+    expect(listed.find((c) => c.name === 'source-available')?.network).toBe(true);
+  });
+
   it('is silent on a clean package, and exits 0', () => {
     const r = run('good', 'good-hash', 'good-const');
     expect(r.stdout).toBe('');

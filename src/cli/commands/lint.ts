@@ -22,7 +22,9 @@ export const command: Command = {
     'Runs the checkers over PACKAGE (every package of the collection and -L directories when none is\n' +
     'given) and prints one line per finding: FILE:LINE:COLUMN: CHECKER: PACKAGE: MESSAGE. Exits with 1\n' +
     'when there are findings, 0 when there are none, 2 on an error (a package file that did not\n' +
-    'load). Checkers that need the network run only when named with -c or when --network is given.',
+    'load). Checkers that need the network run only when named with -c or when --network is given.\n' +
+    'With --json, one JSON array of {"file", "line", "column", "checker", "package", "message"}\n' +
+    '(with --list-checkers, of {"name", "description", "network"}), the exit codes as without it.',
   exitOneIsResult: true,
   examples: [
     ['tsdsl lint hwloc', 'every checker on hwloc'],
@@ -30,12 +32,14 @@ export const command: Command = {
     ['tsdsl lint -c synopsis,description -L ./my-packages', 'only the metadata checkers, on my packages too'],
     ['tsdsl lint -x derivation,formatting', 'all but the slower checkers'],
     ['tsdsl lint --list-checkers', 'what each checker looks for'],
+    ["tsdsl lint --json | jq -r '.[] | select(.checker == \"synopsis\") | .package'", 'the packages whose synopsis has a finding'],
   ],
   options: [
     { name: 'checkers', short: 'c', kind: 'string', multiple: true, arg: 'NAME,…', description: 'run only these checkers (comma-separated; repeatable)' },
     { name: 'exclude', short: 'x', kind: 'string', multiple: true, arg: 'NAME,…', description: 'skip these checkers' },
     { name: 'list-checkers', short: 'l', kind: 'boolean', description: 'list the checkers and exit' },
     { name: 'network', short: 'n', kind: 'boolean', description: 'also run the checkers that need the network' },
+    { name: 'json', kind: 'boolean', description: 'print the findings (or the checkers) as one JSON array' },
     ...loadOptions,
   ],
   async run(args) {
@@ -43,6 +47,10 @@ export const command: Command = {
     if (args.values['list-checkers']) {
       refuseWith(args, ['checkers', 'exclude', 'network'], 'tsdsl lint: --list-checkers lists every checker, so');
       if (args.positionals.length) throw new TsdslError(`tsdsl lint: --list-checkers lists the checkers and checks no package; drop ${args.positionals.join(' ')}, or --list-checkers`);
+      if (args.values['json']) {
+        out(`${JSON.stringify(checkers.map((c) => ({ name: c.name, description: c.description, network: c.network })), null, 2)}\n`);
+        return 0;
+      }
       const w = Math.max(...checkers.map((c) => c.name.length));
       out(['Available checkers:', ...checkers.map((c) => `  ${c.name.padEnd(w)}  ${c.description}${c.network ? ' (network)' : ''}`), ''].join('\n'));
       return 0;
@@ -62,7 +70,8 @@ export const command: Command = {
       const r = relative(cwd, f);
       return r.startsWith('..') ? f : r;
     };
-    out(findings.map((f) => `${show(f.file)}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}\n`).join(''));
+    if (args.values['json']) out(`${JSON.stringify(findings.map((f) => ({ ...f, file: show(f.file) })), null, 2)}\n`);
+    else out(findings.map((f) => `${show(f.file)}:${f.line}:${f.column}: ${f.checker}: ${f.package}: ${f.message}\n`).join(''));
     if (tty)
       err(findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'} in ${new Set(findings.map((f) => f.package)).size} of ${packages.length} packages` : `${packages.length} packages, no findings`);
     // A package file of TSDSL_PACKAGE_PATH that does not load was a warning above (other
