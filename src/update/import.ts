@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { dirname, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
-import { isTsdslError } from '../errors.js';
+import { TsdslError, isTsdslError } from '../errors.js';
 import { identifierFor, type Package } from '../dsl/package.js';
 import { implicitInputs } from '../dsl/build-systems.js';
 import type { Collection } from '../registry/collection.js';
@@ -53,7 +53,14 @@ const LICENSE_TEXTS: ReadonlyArray<[RegExp, string]> = [
  * (else gnu with a TODO), and the license of its COPYING/LICENSE file when recognised.
  */
 export async function inspectTarball(path: string): Promise<TarballFacts> {
-  const { stdout } = await run('tar', ['-tf', path], { maxBuffer: 256 << 20 });
+  let stdout: string;
+  try {
+    ({ stdout } = await run('tar', ['-tf', path], { maxBuffer: 256 << 20 }));
+  } catch (e) {
+    // Not an archive tar reads (a truncated or mislabelled file): said, not an internal error.
+    const said = String((e as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0] || (e as Error).message;
+    throw new TsdslError(`cannot list the tarball ${path}: ${said}`, { cause: e });
+  }
   const entries = stdout.split('\n').filter(Boolean);
   const top = new Map<string, string>();
   for (const e of entries) {
@@ -180,17 +187,21 @@ export async function importDefinition(
   // sha256, so a definition is written even when no URL serves it (no network, a pool that lacks
   // it), with those two left as TODOs. Upstream's URLs serve the same file when Debian did not repack it.
   let facts: TarballFacts;
+  let fetched = false;
   try {
-    const fetched = await fetchUrl(
+    const got = await fetchUrl(
       { urls: [...release.source.urls, ...(upstream?.urls ?? [])], sha256: release.source.sha256, fileName: release.source.fileName },
       options.cacheDir ? { cacheDir: options.cacheDir } : {},
     );
-    facts = await inspectTarball(fetched.path);
+    fetched = true;
+    facts = await inspectTarball(got.path);
   } catch (e) {
     if (!isTsdslError(e)) throw e;
     const why = e.message.split('\n')[0]!.replace(/:$/, '');
     options.warn?.(`${release.name}: ${why}; the build system and license are left as TODOs`);
-    facts = { buildSystem: 'gnu', reason: `TODO(build): ${release.source.fileName} could not be fetched to look inside; check the build system`, license: undefined, licenseFile: undefined, unread: true };
+    // Fetched but not readable (an archive tar cannot list) is not "could not be fetched".
+    const failed = fetched ? 'was fetched but could not be read' : 'could not be fetched';
+    facts = { buildSystem: 'gnu', reason: `TODO(build): ${release.source.fileName} ${failed} to look inside; check the build system`, license: undefined, licenseFile: undefined, unread: true };
   }
   const inputs: MappedInput[] = [];
   const unmapped: string[] = [];

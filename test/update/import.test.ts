@@ -118,4 +118,22 @@ describe('importDefinition and the tarball', () => {
     expect(def.text).toContain('  // TODO(build): libfoo_2.0.orig.tar.gz could not be fetched to look inside; check the build system\n  buildSystem: gnu,\n');
     expect(def.text).toContain('  // TODO(license): the tarball could not be read; set the real license.\n');
   });
+
+  it('says the tarball was fetched but could not be read when tar cannot list it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
+    const bytes = Buffer.from('not a tarball\n');
+    writeFileSync(join(dir, 'libqux_1.0.orig.tar.gz'), bytes);
+    const release: Release = {
+      name: 'libqux', version: '1.0', fullVersion: '1.0-1', where: 'unstable', repacked: false, homePage: 'https://example.org/qux', buildDepends: [],
+      source: { urls: [`file://${dir}/libqux_1.0.orig.tar.gz`], sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, fileName: 'libqux_1.0.orig.tar.gz' },
+    };
+    const warnings: string[] = [];
+    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, {
+      cacheDir: join(dir, 'cache'),
+      warn: (t) => warnings.push(t),
+    });
+    // tar's own refusal, as a warning (it was an internal error: tar's failure was no TsdslError).
+    expect(warnings).toEqual([expect.stringMatching(/^libqux: cannot list the tarball .*: tar: .*; the build system and license are left as TODOs$/)]);
+    expect(def.text).toContain('  // TODO(build): libqux_1.0.orig.tar.gz was fetched but could not be read to look inside; check the build system\n');
+  });
 });
