@@ -172,6 +172,10 @@ describe('tsdsl import', () => {
     const p = pkgDir();
     const r = tsdsl(['import', '-L', p.dir, 'debian', 'hwloc=2.9.0'], { env, timeoutMs: 240_000 });
     expect(r.code, r.stderr).toBe(0);
+    // The collection has hwloc 2.9.0 (and the -L directory 2.8.0): said, the same version as a duplicate.
+    expect(r.stderr).toMatch(/^tsdsl: warning: hwloc@2\.9\.0 is defined already, at \S*packages\/mpi\.ts:\d+: a second definition of the same version is a duplicate \(lint's duplicate-definitions\); update that one with `tsdsl refresh -u hwloc` instead$/m);
+    const other = tsdsl(['import', '-L', p.dir, 'debian', 'hwloc'], { env, timeoutMs: 240_000 });
+    expect(other.stderr).toMatch(/^tsdsl: warning: hwloc is defined already \(.*2\.8\.0 at \S+hpc\.ts:\d+.*\); this one adds version 2\.15\.0 beside them$/m);
     expect(r.stdout).toContain("import { libxml2, pkgconf } from 'tsdsl/packages';");
     expect(r.stdout).toContain(
       "    urls: [\n      'https://download.open-mpi.org/release/hwloc/v2.9/hwloc-2.9.0.tar.bz2',\n      'mirror://debian/pool/main/h/hwloc/hwloc_2.9.0.orig.tar.bz2',\n    ],\n",

@@ -12,6 +12,8 @@ import { isPackage } from '../../dsl/package.js';
 import { TsdslError } from '../../errors.js';
 import { findRelease, latestRelease, makeUpdater, updaters } from '../../update/index.js';
 import { importDefinition } from '../../update/import.js';
+import { packageVersion } from '../../update/updater.js';
+import { formatLocation } from '../../dsl/location.js';
 import { identifierFor } from '../../dsl/package.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
@@ -101,6 +103,18 @@ export const command: Command = {
       (p) => names.get(p) ?? (p.location ? identifierFor(p.name) : undefined),
       { warn },
     );
+    // The collection has it already (another file, another version): two definitions of one
+    // name, which every command then chooses between; the same version twice is a duplicate.
+    const version = packageVersion(release);
+    const existing = collection.versions(release.name).filter((p) => p.location && (file === undefined || resolve(p.location.file) !== file));
+    if (existing.length) {
+      const same = existing.find((p) => p.version === version);
+      warn(
+        same
+          ? `${release.name}@${version} is defined already, at ${formatLocation(same.location)}: a second definition of the same version is a duplicate (lint's duplicate-definitions); update that one with \`tsdsl refresh -u ${release.name}\` instead`
+          : `${release.name} is defined already (${existing.map((p) => `${p.version} at ${formatLocation(p.location)}`).join(', ')}); this one adds version ${version} beside ${existing.length === 1 ? 'it' : 'them'}`,
+      );
+    }
     if (def.unmapped.length) err(`tsdsl: ${name}: no package here for ${def.unmapped.join(', ')} (left as a TODO comment)`);
     if (def.provided.length) err(`tsdsl: ${name}: ${def.provided.join(', ')} ${def.provided.length === 1 ? 'comes' : 'come'} with the ${def.facts.buildSystem} build system (left out of the inputs)`);
     if (file === undefined) {
