@@ -27,14 +27,15 @@ export function loadTsMorph(): Promise<Morph> {
 }
 
 /**
- * A note for files of the default collection, which commands load compiled from `dist/`: an
- * edit there is seen after a rebuild. Undefined for user package files (loaded as TypeScript).
+ * A note for each of `files` that belongs to the default collection, which commands load compiled
+ * from `dist/`: an edit there is seen after a rebuild. None for user package files (loaded as TypeScript).
  */
-export function rebuildNote(file: string): string | undefined {
+export function rebuildNotes(files: Iterable<string>): string[] {
   const packages = join(tsdslRoot(), 'packages') + '/';
-  if (!resolve(file).startsWith(packages)) return undefined;
   const where = display(tsdslRoot());
-  return `${display(file)} belongs to the compiled default collection: run \`node scripts/build.mjs\` (or \`npm run build\`)${where ? ` in ${where}` : ''} for commands to see the change`;
+  return [...files]
+    .filter((file) => resolve(file).startsWith(packages))
+    .map((file) => `${display(file)} belongs to the compiled default collection: run \`node scripts/build.mjs\` (or \`npm run build\`)${where ? ` in ${where}` : ''} for commands to see the change`);
 }
 
 /** The root of this tsdsl (where its package.json is), for `tsdsl` and `tsdsl/packages` imports. */

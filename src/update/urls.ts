@@ -29,7 +29,6 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
   });
 }
 
-
 /**
  * A url() origin's `fileName` (its store item's name) for `release`: the version in it replaced
  * as in the URLs. One without the version (`hwloc.tar.bz2`) names every release alike and is

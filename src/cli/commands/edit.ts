@@ -108,13 +108,7 @@ export const command: Command = {
       throw new TsdslError(`the editor \`${cmd}\` (from ${variable}) ${how}; check ${variable}, or use --print for FILE:LINE`, { exitCode: r.status ?? signalExitCode(r.signal) });
     }
     const saved = files.filter((f, i) => mtimeOf(f) !== before[i]);
-    if (saved.length) {
-      const { rebuildNote } = await import('../../edit/source.js');
-      for (const f of saved) {
-        const note = rebuildNote(f);
-        if (note) err(`tsdsl: note: ${note}`);
-      }
-    }
+    if (saved.length) for (const note of (await import('../../edit/source.js')).rebuildNotes(saved)) err(`tsdsl: note: ${note}`);
     return 0;
   },
 };

@@ -128,9 +128,7 @@ export const command: Command = {
     if (dryRun) out(result.text);
     else {
       err(`tsdsl: ${insert}: inserted ${def.identifier} (${release.name} ${release.version})`);
-      const { rebuildNote } = await import('../../edit/source.js');
-      const note = rebuildNote(file);
-      if (note) err(`tsdsl: note: ${note}`);
+      for (const note of (await import('../../edit/source.js')).rebuildNotes([file])) err(`tsdsl: note: ${note}`);
     }
     return 0;
   },

@@ -144,13 +144,7 @@ export const command: Command = {
         out(`${where}: ${pkg.name}: ${dryRun ? 'would update' : 'updated'} from version ${from} to version ${next}\n`);
       }
     }
-    if (edited.size) {
-      const { rebuildNote } = await import('../../edit/source.js');
-      for (const f of edited) {
-        const note = rebuildNote(f);
-        if (note) err(`tsdsl: note: ${note}`);
-      }
-    }
+    if (edited.size) for (const note of (await import('../../edit/source.js')).rebuildNotes(edited)) err(`tsdsl: note: ${note}`);
     if (changed === 0 && failed === 0 && named.length === 0) err('tsdsl: every package is up to date with the index, or unknown to it');
     return failed ? 1 : 0;
   },
