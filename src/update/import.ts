@@ -26,7 +26,7 @@ export interface TarballFacts {
   reason: string;
   license: string | undefined;
   licenseFile: string | undefined;
-  /** The tarball could not be fetched: nothing was read from it. */
+  /** The tarball could not be fetched, or tar could not list it: nothing was read from it. */
   unread?: true;
 }
 
