@@ -19,7 +19,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import {
   appendFileSync,
   chmodSync,
@@ -40,6 +39,7 @@ import { dirname, join } from 'node:path';
 import { TsdslError, causeOf, checkRequestKeys, checkRequestTypes, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { holdSignals, signalExitCode } from '../signals.js';
 import { LockDirectory, OWNED_AT, leftoverOwnerDead, ownerAlive, ownerToken, ownerWhere, removeLeftoversOfDead } from '../store/lock.js';
+import { loadDriver } from '../store/db.js';
 import { fileSha256 } from '../store/nar.js';
 import { deleteTree, directorySetting, makeCacheDirectories } from '../store/tree.js';
 import { currentHost, imageMagic, isDockerArchive, probe, safeReaddir, which, type Host } from './engines.js';
@@ -256,7 +256,7 @@ function cacheLocks(cacheDir: string): LockDirectory {
   mkdirSync(dir, { recursive: true });
   return new LockDirectory(dir, <T>(fn: () => T): T => {
     // Only reached to break the lock of a process that died holding it.
-    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+    const Database = loadDriver();
     const db = new Database(join(dir, 'break.sqlite'));
     try {
       db.pragma('busy_timeout = 60000');

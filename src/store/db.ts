@@ -92,14 +92,31 @@ CREATE TABLE IF NOT EXISTS TempRoots (
 
 let driver: typeof BetterSqlite3 | undefined;
 
-function loadDriver(): typeof BetterSqlite3 {
+/**
+ * better-sqlite3, its native part loaded. The package loads its `.node` file only when the first
+ * database is opened, so an install whose script did not run (npm 12 skips the install scripts
+ * of dependencies a project has not approved; `--ignore-scripts`) would fail there, deep in a
+ * command; an in-memory database opened here turns that into one error saying what to run.
+ */
+export function loadDriver(): typeof BetterSqlite3 {
   if (!driver) {
     const require = createRequire(import.meta.url);
+    let loaded: typeof BetterSqlite3;
     try {
-      driver = require('better-sqlite3') as typeof BetterSqlite3;
+      loaded = require('better-sqlite3') as typeof BetterSqlite3;
+      new loaded(':memory:').close();
     } catch (e) {
-      throw new TsdslError(`cannot load the SQLite binding better-sqlite3 (${(e as Error).message.split('\n')[0]}); run \`npm install\` in the tsdsl directory`);
+      const first = ((e as Error).message.split('\n')[0] ?? '').replace(/\s*Tried:$/, '');
+      const missing = /bindings file|Cannot find module|ERR_DLOPEN_FAILED|invalid ELF|NODE_MODULE_VERSION|was compiled against/.test(String((e as Error).message) + String((e as NodeJS.ErrnoException).code));
+      throw new TsdslError(
+        `cannot load the SQLite binding better-sqlite3, which tsdsl's store needs (${first}). ` +
+          (missing
+            ? 'Its native part is missing or was built for another Node.js: its install script did not run (npm 12 skips the install scripts of dependencies a project has not approved) or ran under another Node.js version. ' +
+              'Run `npm rebuild better-sqlite3` in the directory that holds node_modules (in your own project, first `npm install-scripts approve better-sqlite3`), then try again.'
+            : 'Run `npm install` in the tsdsl directory, then try again.'),
+      );
     }
+    driver = loaded;
   }
   return driver;
 }

@@ -52,6 +52,28 @@ describe('settings', () => {
     expectUserError(r, /belongs to the store dir \/tsdsl\/store, not \/nix\/store; use another TSDSL_ROOT for \/nix\/store, or set TSDSL_STORE_DIR=\/tsdsl\/store/);
   });
 
+  it('better-sqlite3 without its native part (an install script npm skipped): what to run, nothing made', () => {
+    // better-sqlite3 finds its .node file through `bindings` when the first database opens; a
+    // preloaded script makes that lookup fail as it does when the install script never ran.
+    const root = newRoot();
+    const preload = join(root, 'no-binding.cjs');
+    const bindings = join(root, 'bindings.cjs');
+    writeFileSync(bindings, "module.exports = () => { throw new Error('Could not locate the bindings file. Tried:\\n → build/Release/better_sqlite3.node'); };\n");
+    writeFileSync(
+      preload,
+      `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  return request === 'bindings' ? ${JSON.stringify(bindings)} : resolve.call(this, request, ...rest);
+};
+`,
+    );
+    const store = join(root, 'store');
+    const r = tsdsl(['build', '-d', 'hwloc'], { env: { TSDSL_ROOT: store, NODE_OPTIONS: `--require ${preload}` } });
+    expectUserError(r, /cannot load the SQLite binding better-sqlite3, which tsdsl's store needs \(Could not locate the bindings file\.\)\. Its native part is missing .* Run `npm rebuild better-sqlite3`/);
+    expect(existsSync(join(store, 'var', 'db.sqlite'))).toBe(false);
+  });
+
   // The kernel answers ENOENT for any new name under /proc: the cache fails at once, before a
   // download, instead of looping in Node's recursive mkdir. (The updaters' cache: test/update.)
   const caches: Array<[string, string[], Record<string, string>, RegExp]> = [
