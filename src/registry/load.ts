@@ -216,6 +216,31 @@ function importersOfRunning(files: readonly string[], running: ReadonlySet<strin
   return out;
 }
 
+/**
+ * The first of the `broken` files (ones that failed to load) that `file` imports, however
+ * indirectly (relative specifiers, as `reachesTsdsl` follows them), or undefined. Importing such
+ * a file fails too, and not always with the broken file's error: Node 20 then reports its own
+ * "request for 'tsdsl' is not in cache", which names neither file. `known` keeps the files
+ * found so far (`broken` only grows, so a file found stays so).
+ */
+function brokenImport(file: string, broken: ReadonlyMap<string, unknown>, known: Map<string, string>): string | undefined {
+  const seen = new Set<string>([file]);
+  const todo = [file];
+  while (todo.length) {
+    const at = todo.pop()!;
+    const answer = at === file ? undefined : known.get(at);
+    if (answer) return (known.set(file, answer), answer);
+    for (const m of readText(at).matchAll(RELATIVE_IMPORT)) {
+      const target = relativeModule(at, m[1]!);
+      if (target === undefined || seen.has(target)) continue;
+      if (broken.has(target)) return (known.set(file, target), target);
+      seen.add(target);
+      todo.push(target);
+    }
+  }
+  return undefined;
+}
+
 /** A file's text, or '' when it cannot be read. */
 function readText(file: string): string {
   try {
@@ -404,8 +429,11 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   const fromEnv = dirs.length;
   const manifests = new Set((options.manifests ?? []).map((m) => resolvePath(m)));
   if (options.useEnv !== false && env['TSDSL_PACKAGE_PATH']) dirs.push(...env['TSDSL_PACKAGE_PATH'].split(delimiter).filter(Boolean));
-  // Files of TSDSL_PACKAGE_PATH that failed to load, by their error (a file's own name left out).
+  // Files of TSDSL_PACKAGE_PATH that failed to load, by their error (a file's own name left out),
+  // and by the file that failed (for the files importing it).
   const failures = new Map<string, { message: string; files: string[] }>();
+  const failedFile = new Map<string, { message: string; files: string[] }>();
+  const importsBroken = new Map<string, string>();
   if (dirs.length) {
     await registerHooks();
     for (const [index, d] of dirs.entries()) {
@@ -446,6 +474,15 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
           }
           continue;
         }
+        // A file importing one that failed in TSDSL_PACKAGE_PATH fails too: said with that one.
+        const broken = index >= fromEnv && failedFile.size ? brokenImport(file, failedFile, importsBroken) : undefined;
+        if (broken !== undefined) {
+          const group = failedFile.get(broken)!;
+          group.files.push(file);
+          failedFile.set(file, group);
+          collection.failedFiles.push(file);
+          continue;
+        }
         let ns: Record<string, unknown>;
         try {
           ns = await importUserFile(file, manifests.has(file) ? 'manifest file (-m)' : undefined);
@@ -468,6 +505,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
             const fresh = { message: e.message, files: [file] };
             failures.set(e.message, fresh).set(generic, fresh);
           }
+          failedFile.set(file, (failures.get(e.message) ?? failures.get(generic))!);
           collection.failedFiles.push(file);
           continue;
         }

@@ -504,6 +504,21 @@ export const helper = definePackage({
     const both = tsdsl(['show', 'zlib'], { env: { TSDSL_PACKAGE_PATH: imp } }).stderr.split('\n').filter(Boolean);
     expect(both).toHaveLength(1);
     expect(both[0]).toContain(`(the same error stops 2 files of TSDSL_PACKAGE_PATH, that file and those that import it; their packages are left out until it loads: ${imp}/a.ts, ${imp}/f.ts)`);
+    // A file that fails to link (an import tsdsl does not export): Node then fails every file
+    // importing it with "request for 'tsdsl' is not in cache", naming neither; they are said
+    // with the broken file, directly or not, and not imported at all.
+    const link = mkdtempSync(join(tmpdir(), 'tsdsl-bad-'));
+    writeFileSync(join(link, 'a.ts'), "import { licenses } from 'tsdsl';\nimport { nosuch } from 'tsdsl/packages';\nexport const lic = [licenses.expat, nosuch];\n");
+    writeFileSync(join(link, 'b.ts'), "import { trivial } from 'tsdsl';\nimport { lic } from './a.ts';\nexport const x = [lic, trivial];\n");
+    writeFileSync(join(link, 'c.ts'), "import { x } from './b';\nimport { licenses } from 'tsdsl';\nexport const y = [x, licenses];\n");
+    writeFileSync(join(link, 'd.ts'), "import { definePackage, licenses, trivial } from 'tsdsl';\nexport const d = definePackage({ name: 'd-fine', version: '1', buildSystem: trivial, synopsis: 's', description: 'd.', homePage: 'https://example.org/', license: licenses.expat });\n");
+    const chain = tsdsl(['show', 'd-fine'], { env: { TSDSL_PACKAGE_PATH: link } });
+    expect(chain.code).toBe(0);
+    const said = chain.stderr.split('\n').filter(Boolean);
+    expect(said).toEqual([
+      `tsdsl: warning: loading package file ${link}/a.ts:2 failed: The requested module 'tsdsl/packages' does not provide an export named 'nosuch' (the same error stops 3 files of TSDSL_PACKAGE_PATH, that file and those that import it; their packages are left out until it loads: ${link}/a.ts, ${link}/b.ts, ${link}/c.ts)`,
+    ]);
+    expect(chain.stderr).not.toMatch(/not in cache/);
   });
 
   it("a helper's error names the line that called it; a misspelt variant in a variant function is an error; an unexported package is said to be one", () => {
