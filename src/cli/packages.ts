@@ -5,8 +5,8 @@
 import { availableParallelism } from 'node:os';
 import type { Package } from '../dsl/package.js';
 import { TsdslError, closest } from '../errors.js';
-import type { Collection } from '../registry/collection.js';
-import { loadCollection } from '../registry/load.js';
+import { PartialCollectionMiss, type Collection } from '../registry/collection.js';
+import { loadCollectionFor } from '../registry/load.js';
 import { joinVariantWords } from '../registry/spec.js';
 import { applyTransformOptions } from '../transform/options.js';
 import type { OptionSpec, ParsedArgs } from './options.js';
@@ -58,9 +58,13 @@ async function isValueOf(name: string, word: string): Promise<boolean> {
   return values.includes(word) || closest(word, values).length > 0;
 }
 
-/** Load the collection named by `-L`/TSDSL_PACKAGE_PATH. */
-export async function collectionFrom(args: ParsedArgs): Promise<Collection> {
-  const collection = await loadCollection({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] });
+/**
+ * Load the collection named by `-L`/TSDSL_PACKAGE_PATH: every package file (and the package
+ * index is written again when it is out of date), or, given the command line's `words`, only
+ * the files defining a name among them when the index is up to date (a partial collection).
+ */
+export async function collectionFrom(args: ParsedArgs, words?: readonly string[]): Promise<Collection> {
+  const collection = await loadCollectionFor({ loadPath: (args.values['load-path'] as string[] | undefined) ?? [] }, words);
   collection.forCommandLine = true;
   return collection;
 }
@@ -73,9 +77,43 @@ export function resolveWords(collection: Collection, words: readonly string[]): 
   return collection.resolveAll(joinVariantWords(words));
 }
 
-/** Resolve spec words (`resolveWords`) and apply every transformation option, warning about those with no effect. */
-export async function packagesFrom(args: ParsedArgs, specs: readonly string[], collection?: Collection): Promise<{ collection: Collection; packages: Package[] }> {
-  const c = collection ?? (await collectionFrom(args));
+/**
+ * Resolve spec words (`resolveWords`) and apply every transformation option, warning about those
+ * with no effect. Without `collection`, only the package files defining a name the command line
+ * gives are loaded (through the package index) unless `whole`; when that proves not to be enough
+ * (an unknown name, which needs every name for its suggestions, or a name a file left out
+ * defines too), every file is loaded and it is done again: the warnings of the first try are
+ * said only when it succeeds.
+ */
+export async function packagesFrom(
+  args: ParsedArgs,
+  specs: readonly string[],
+  collection?: Collection,
+  options: { whole?: boolean } = {},
+): Promise<{ collection: Collection; packages: Package[] }> {
+  if (collection || options.whole) return packagesIn(collection ?? (await collectionFrom(args)), args, specs, warn);
+  const words = [...args.positionals, ...specs, ...args.ordered.flatMap((o) => (typeof o.value === 'string' ? [o.value] : []))];
+  const c = await collectionFrom(args, words);
+  if (!c.partial) return packagesIn(c, args, specs, warn);
+  const said: Array<() => void> = [];
+  const own = c.warn;
+  c.warn = (text) => said.push(() => own(text));
+  try {
+    const out = await packagesIn(c, args, specs, (text) => said.push(() => warn(text)));
+    c.warn = own;
+    for (const say of said) say();
+    return out;
+  } catch (e) {
+    c.warn = own;
+    if (!(e instanceof PartialCollectionMiss)) {
+      for (const say of said) say();
+      throw e;
+    }
+  }
+  return packagesIn(await collectionFrom(args), args, specs, warn);
+}
+
+async function packagesIn(c: Collection, args: ParsedArgs, specs: readonly string[], warn: (text: string) => void): Promise<{ collection: Collection; packages: Package[] }> {
   for (const w of specs) {
     const option = args.afterOptional?.[w];
     // Said only when the word is a value of the option (`--tune native`, `--tune haswel`); a

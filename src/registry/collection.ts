@@ -13,6 +13,29 @@ import { PACKAGE_FILE, parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
 
+/**
+ * What a collection loaded for some names only (the package index, package-index.ts) throws when
+ * asked about a name it may not hold all of, or about all of them: the command line then loads
+ * every package file and asks again. Not a TsdslError, so that no code takes it for the user's
+ * mistake; seen by a user, it is a tsdsl bug.
+ */
+export class PartialCollectionMiss extends Error {
+  constructor(what: string) {
+    super(`the collection was loaded only for the packages named, and ${what} needs all of them`);
+    this.name = 'PartialCollectionMiss';
+  }
+}
+
+/** The packages a module namespace exports, at its top level or in exported arrays. */
+export function packagesOf(ns: Readonly<Record<string, unknown>>): Package[] {
+  const out: Package[] = [];
+  for (const v of Object.values(ns)) {
+    if (isPackage(v)) out.push(v);
+    else if (Array.isArray(v)) for (const x of v) if (isPackage(x)) out.push(x);
+  }
+  return out;
+}
+
 /** Packages by name, several versions each, newest first. */
 export class Collection {
   private readonly byName = new Map<string, Package[]>();
@@ -34,6 +57,12 @@ export class Collection {
   warn: (text: string) => void = warnOnStderr;
   /** Loaded for the command line: errors give its ways (-L), not the code API's too. */
   forCommandLine = false;
+  /**
+   * Set when only the package files defining some names were loaded: the names that files left
+   * out define. Asking about one of them, about a name it does not hold, or for every package
+   * throws PartialCollectionMiss.
+   */
+  partial: ReadonlySet<string> | undefined;
 
   constructor(packages: Iterable<Package> = []) {
     for (const p of packages) this.add(p);
@@ -51,16 +80,9 @@ export class Collection {
 
   /** Add every exported package of a module namespace (hidden ones included, flagged). */
   addModule(ns: Readonly<Record<string, unknown>>): number {
-    let n = 0;
-    for (const v of Object.values(ns)) {
-      if (isPackage(v)) {
-        this.add(v);
-        n++;
-      } else if (Array.isArray(v)) {
-        for (const x of v) if (isPackage(x)) (this.add(x), n++);
-      }
-    }
-    return n;
+    const list = packagesOf(ns);
+    for (const p of list) this.add(p);
+    return list.length;
   }
 
   private sort(): void {
@@ -71,12 +93,14 @@ export class Collection {
 
   /** Every package, by name then newest version first. */
   all(): Package[] {
+    if (this.partial) throw new PartialCollectionMiss('listing every package');
     this.sort();
     return [...this.byName.keys()].sort().flatMap((n) => this.byName.get(n)!);
   }
 
   /** Every distinct name. */
   names(): string[] {
+    if (this.partial) throw new PartialCollectionMiss('listing every name');
     return [...this.byName.keys()].sort();
   }
 
@@ -86,6 +110,7 @@ export class Collection {
 
   /** All versions of `name`, newest first (empty when unknown). */
   versions(name: string): readonly Package[] {
+    if (this.partial?.has(name)) throw new PartialCollectionMiss(`\`${name}\``);
     this.sort();
     return this.byName.get(name) ?? [];
   }
@@ -113,6 +138,7 @@ export class Collection {
     const visible = all.filter((p) => p.properties['hidden'] !== true);
     const candidates = visible.length ? visible : all;
     if (candidates.length === 0) {
+      if (this.partial) throw new PartialCollectionMiss(`\`${s.name}\`, which it does not hold,`);
       // A package file named where a package is expected (`tsdsl show solver.ts`): -L loads it.
       if (PACKAGE_FILE.test(s.name) && existsSync(s.name)) {
         throw new TsdslError(`unknown package \`${s.name}\`: that is a file; to load its packages, give it to -L: -L ${s.name} NAME`);
@@ -200,6 +226,7 @@ export class Collection {
    * twice one inside a word (`mpi` in "compiler").
    */
   search(patterns: readonly RegExp[]): Array<{ pkg: Package; score: number }> {
+    if (this.partial) throw new PartialCollectionMiss('a search');
     this.sort();
     const res = patterns.map(statelessRegExp);
     // The same pattern, matching only where no letter or digit (of any script) comes before;

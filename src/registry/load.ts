@@ -11,7 +11,8 @@ import { inspect } from 'node:util';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import { captureLocation, lineWhere, resolveLocation } from '../dsl/location.js';
-import { Collection } from './collection.js';
+import { Collection, packagesOf } from './collection.js';
+import { candidateNames, readIndex, tsdslIdentity, writeIndex, type IndexedFile } from './package-index.js';
 import { moduleCandidates } from './ts-hooks.js';
 
 /** Where to find package files beyond the default collection. */
@@ -80,7 +81,7 @@ const RELATIVE_IMPORT = /\b(?:from|import)\s*\(?\s*['"](\.\.?\/[^'"]*)['"]/g;
  * left out, `./lib` may be `./lib/index.ts`). `known` keeps the answers: a file that reaches
  * tsdsl, and every file of a closure that does not.
  */
-function reachesTsdsl(file: string, text: string, known: Map<string, boolean>): boolean {
+function reachesTsdsl(file: string, text: string, known: Map<string, boolean>, watched?: Set<string>): boolean {
   const answer = known.get(file);
   if (answer !== undefined) return answer;
   const visited = new Set<string>([file]);
@@ -97,6 +98,7 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>): 
       const target = relativeModule(at, m[1]!);
       if (target === undefined || visited.has(target) || known.get(target) === false) continue;
       visited.add(target);
+      watched?.add(target);
       files.push(target);
       texts.push(readText(target));
     }
@@ -121,10 +123,12 @@ function relativeModule(from: string, specifier: string): string | undefined {
 
 /**
  * The package files below `entry`, sorted. Links are followed, but a directory is read once
- * (a link loop ends there) and a dangling link is skipped.
+ * (a link loop ends there) and a dangling link is skipped. `watched` gets every directory read
+ * and every file that was looked at as a package file, or read to tell (the package index).
  */
-function packageFiles(entry: string, unreadable: string[], skipped: string[] = [], seen = new Set<string>(), reaches = new Map<string, boolean>()): string[] {
+function packageFiles(entry: string, unreadable: string[], skipped: string[] = [], seen = new Set<string>(), reaches = new Map<string, boolean>(), watched?: Set<string>): string[] {
   const st = statSync(entry);
+  watched?.add(entry);
   if (st.isFile()) return [entry];
   const real = realpathSync(entry);
   if (seen.has(real)) return [];
@@ -147,10 +151,11 @@ function packageFiles(entry: string, unreadable: string[], skipped: string[] = [
     } catch {
       continue; // a dangling link, a link loop, or a file that went away
     }
-    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, skipped, seen, reaches));
+    if (s.isDirectory()) out.push(...packageFiles(p, unreadable, skipped, seen, reaches, watched));
     else if (s.isFile() && PACKAGE_FILE.test(name) && !name.endsWith('.d.ts') && !/\.test\.[mc]?[jt]s$/.test(name)) {
+      watched?.add(p);
       const text = readText(p);
-      if (reachesTsdsl(p, text, reaches)) out.push(p);
+      if (reachesTsdsl(p, text, reaches, watched)) out.push(p);
       else if (/\bdefinePackage\s*\(/.test(text)) skipped.push(p);
     }
   }
@@ -410,17 +415,77 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   }
   checkRequestKeys(options, LOAD_OPTION_KEYS, 'loadCollection()');
   checkRequestTypes(options, LOAD_OPTION_CHECKS, 'loadCollection()');
+  return load(options, runningScripts(captureLocation(loadCollection)), undefined);
+}
+
+/**
+ * For the command line: `loadCollection`, through the package index (package-index.ts). With
+ * `words` (the command line's words and option values), when the index is up to date, only the
+ * user files that define a name among them are imported, and the collection is partial (see
+ * `Collection.partial`); otherwise every file is, and the index is written again.
+ */
+export async function loadCollectionFor(options: LoadOptions, words: readonly string[] | undefined): Promise<Collection> {
+  return load(options, runningScripts(captureLocation(loadCollectionFor)), { words });
+}
+
+/** The modules whose build decides what a package file defines: this one, the DSL's and the default collection's. */
+function tsdslModules(): string[] {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return [import.meta.url, new URL(`../index${ext}`, import.meta.url).href, new URL(`../../packages/index${ext}`, import.meta.url).href].map((u) => fileURLToPath(u));
+}
+
+/**
+ * The files `files` import by relative specifiers, however indirectly (as `reachesTsdsl` follows
+ * them), added to `into`: what a package file defines may come from a helper of the user's.
+ */
+function importClosure(files: Iterable<string>, into: Set<string>): void {
+  const todo = [...files];
+  const seen = new Set(todo);
+  while (todo.length) {
+    const at = todo.pop()!;
+    into.add(at);
+    for (const m of readText(at).matchAll(RELATIVE_IMPORT)) {
+      const target = relativeModule(at, m[1]!);
+      if (target !== undefined && !seen.has(target)) (seen.add(target), todo.push(target));
+    }
+  }
+}
+
+/**
+ * Import the indexed files that define one of `wanted` into `collection` (which holds the
+ * default collection), in the order of a full load, and mark it partial with the names of the
+ * files left out. Undefined when a file fails or is one of the `running` scripts: the full load
+ * then says why, as it always does.
+ */
+async function loadIndexed(collection: Collection, files: readonly IndexedFile[], wanted: ReadonlySet<string>, running: ReadonlySet<string>): Promise<Collection | undefined> {
+  const left = new Set<string>();
+  const imported: Array<Record<string, unknown>> = [];
+  for (const { file, names } of files) {
+    if (!names.some((n) => wanted.has(n))) {
+      for (const n of names) left.add(n);
+      continue;
+    }
+    if (running.has(realOrSame(file))) return undefined;
+    try {
+      imported.push(await importUserFile(file));
+    } catch {
+      return undefined;
+    }
+  }
+  for (const ns of imported) collection.addModule(ns);
+  collection.userFiles.push(...files.filter(({ names }) => names.some((n) => wanted.has(n))).map((f) => f.file));
+  if (left.size) collection.partial = left;
+  return collection;
+}
+
+async function load(options: LoadOptions, running: ReadonlySet<string>, indexed: { words: readonly string[] | undefined } | undefined): Promise<Collection> {
   // The script calling loadCollection (and the main script) is evaluating its top-level await:
   // imported as a package file, it would wait for itself, and Node would exit (status 13) with
   // nothing said. So a script kept among the package files it loads (`loadPath: '.'`,
-  // examples/check-packages.ts given `examples`) is not one of them.
-  const running = runningScripts(captureLocation(loadCollection));
+  // examples/check-packages.ts given `examples`) is not one of them (`running`).
+  const startedMs = Date.now();
   const collection = new Collection();
   if (options.onWarning) collection.warn = options.onWarning;
-  if (!options.noDefault) {
-    const ns = (await import('../../packages/index.js')) as Record<string, unknown>;
-    collection.addModule(ns);
-  }
   const env = options.env ?? process.env;
   const dirs = typeof options.loadPath === 'string' ? [options.loadPath] : [...(options.loadPath ?? [])];
   // `-L ''` (or `--load-path=` with a variable that was empty) would be the working directory.
@@ -434,6 +499,26 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
   const failures = new Map<string, { message: string; files: string[] }>();
   const failedFile = new Map<string, { message: string; files: string[] }>();
   const importsBroken = new Map<string, string>();
+  // The package index: for a command naming packages, only the files defining them.
+  const indexDirs = indexed && !manifests.size && dirs.length ? dirs.map((d) => resolvePath(d)) : undefined;
+  const identity = indexDirs ? tsdslIdentity(tsdslModules()) : '';
+  // The default collection before the hooks: every module imported after them, tsdsl's own
+  // too, costs a round trip to the hooks' thread.
+  if (!options.noDefault) {
+    const ns = (await import('../../packages/index.js')) as Record<string, unknown>;
+    collection.addModule(ns);
+  }
+  const indexedFiles = indexDirs && indexed?.words ? readIndex(indexDirs, identity, env) : undefined;
+  if (indexedFiles) {
+    const wanted = candidateNames(indexed?.words ?? []);
+    if (indexedFiles.some(({ names }) => names.some((n) => wanted.has(n)))) await registerHooks();
+    const partial = await loadIndexed(collection, indexedFiles, wanted, running);
+    if (partial) return partial;
+  }
+  // For the index: the files loaded, with their packages' names, and what that depends on.
+  const loaded: IndexedFile[] = [];
+  const watched = indexDirs ? new Set<string>() : undefined;
+  let complete = true;
   if (dirs.length) {
     await registerHooks();
     for (const [index, d] of dirs.entries()) {
@@ -446,6 +531,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         // file there that fails to load is: it would otherwise stop every command.
         if (index >= fromEnv) {
           collection.warn(`package directory \`${d}\` (${from}) does not exist; it is left out (remove it from TSDSL_PACKAGE_PATH)`);
+          complete = false;
           continue;
         }
         throw new TsdslError(`package directory \`${d}\` (${from}) does not exist`);
@@ -454,11 +540,12 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
         throw new TsdslError(`\`${d}\` (${from}) is neither a directory nor a package file (.ts, .mts, .js or .mjs); give the directory that holds your package files`);
       }
       const unreadable: string[] = [];
-      const files = packageFiles(dir, unreadable, collection.skippedFiles);
+      const files = packageFiles(dir, unreadable, collection.skippedFiles, undefined, undefined, watched);
       if (unreadable.length === 1 && unreadable[0]!.startsWith(`${dir} (`)) {
         throw new TsdslError(`package directory \`${d}\` (${from}) cannot be read ${unreadable[0]!.slice(dir.length + 1)}; check its permissions`);
       }
       if (unreadable.length) {
+        complete = false;
         const shown = unreadable.slice(0, 3).join(', ') + (unreadable.length > 3 ? `, and ${unreadable.length - 3} more` : '');
         collection.warn(`-L ${d}: ${unreadable.length} director${unreadable.length === 1 ? 'y' : 'ies'} under it cannot be read and ${unreadable.length === 1 ? 'was' : 'were'} skipped: ${shown}`);
       }
@@ -472,6 +559,7 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
               `${file} defines packages, but its packages are left out: it is the script running loadCollection()${running.has(realOrSame(file)) ? '' : ' or imports it'}, and importing it would wait for its own top-level await; keep the packages in a file of their own`,
             );
           }
+          complete = false;
           continue;
         }
         // A file importing one that failed in TSDSL_PACKAGE_PATH fails too: said with that one.
@@ -509,10 +597,16 @@ export async function loadCollection(options: LoadOptions = {}): Promise<Collect
           collection.failedFiles.push(file);
           continue;
         }
-        collection.addModule(ns);
+        const packages = packagesOf(ns);
+        for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
+        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))] });
       }
     }
+  }
+  if (indexDirs && watched && complete && failedFile.size === 0) {
+    importClosure(loaded.map((l) => l.file), watched);
+    writeIndex(indexDirs, identity, env, loaded, watched, startedMs);
   }
   for (const { message, files } of new Set(failures.values())) {
     if (files.length === 1) {

@@ -70,7 +70,8 @@ export const command: Command = {
       }
       const [fromSpec, toSpec] = specs.slice(-2) as [string, string];
       refuseWith(args, ['max-depth', 'backend'], 'tsdsl graph: --path prints one node a line, so');
-      const { packages, collection } = await packagesFrom(args, [fromSpec]);
+      // TO is looked up in the collection afterwards: every package file, not those naming FROM.
+      const { packages, collection } = await packagesFrom(args, [fromSpec], undefined, { whole: true });
       const roots = await type.roots(packages, { collection });
       let matches: (n: unknown) => boolean;
       let label = toSpec;
@@ -118,7 +119,8 @@ export const command: Command = {
       return 0;
     }
 
-    const { packages, collection } = await packagesFrom(args, args.positionals);
+    // A reverse graph searches the whole collection for dependents.
+    const { packages, collection } = await packagesFrom(args, args.positionals, undefined, { whole: type.needsCollection === true });
     const { graph } = await buildGraph(type, packages, { ctx: { collection }, ...(maxDepth !== undefined ? { maxDepth } : {}) });
     out(backend.render(graph, { typeName: type.name }));
     return 0;

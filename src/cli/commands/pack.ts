@@ -188,23 +188,22 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
     if (!st?.isFile()) throw new TsdslError(`-m ${m}: no such manifest file; write one with \`export default defineManifest({ packages: ['hwloc'] })\``);
   }
   const loadPath = (args.values['load-path'] as string[] | undefined) ?? [];
+  const env = process.env['TSDSL_PACKAGE_PATH'];
+  const { delimiter } = await import('node:path');
+  const userPaths = [...loadPath, ...(env ? env.split(delimiter).filter(Boolean) : []), ...manifests];
+  // Without manifests, as other commands: only the package files defining the packages named.
+  if (manifests.length === 0) return { ...(await packagesFrom(args, args.positionals)), userPaths };
   const { loadCollection } = await import('../../registry/load.js');
   const collection = await loadCollection({ loadPath: [...loadPath, ...manifests], manifests });
   collection.forCommandLine = true;
-  let packages: Package[];
-  if (manifests.length === 0) packages = (await packagesFrom(args, args.positionals, collection)).packages;
-  else {
-    // The command line's packages and the manifests' together, then the command line's
-    // transformations once over all of them (so "had no effect" speaks of all of them).
-    const { loadManifest } = await import('../../pack/manifest.js');
-    const { applyTransformOptions } = await import('../../transform/options.js');
-    const roots = resolveWords(collection, args.positionals);
-    for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
-    packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
-  }
-  const env = process.env['TSDSL_PACKAGE_PATH'];
-  const { delimiter } = await import('node:path');
-  return { packages, collection, userPaths: [...loadPath, ...(env ? env.split(delimiter).filter(Boolean) : []), ...manifests] };
+  // The command line's packages and the manifests' together, then the command line's
+  // transformations once over all of them (so "had no effect" speaks of all of them).
+  const { loadManifest } = await import('../../pack/manifest.js');
+  const { applyTransformOptions } = await import('../../transform/options.js');
+  const roots = resolveWords(collection, args.positionals);
+  for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
+  const packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
+  return { packages, collection, userPaths };
 }
 
 /** A redrawn `packing NN%` line on a TTY (nothing otherwise; the last line says where the pack is). */

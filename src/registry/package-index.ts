@@ -1,0 +1,150 @@
+/**
+ * The package index: which package names each user package file (-L, TSDSL_PACKAGE_PATH)
+ * defines, kept between commands, as Guix keeps its package cache. A command that names a few
+ * packages then imports only the files that define them (and, through their imports, what they
+ * use), not every file of a lab's collection: each file costs Node several milliseconds to
+ * resolve, strip and link (a 300-file directory took 4 s a command, a 3,000-file one 10–15 s).
+ *
+ * The index is a cache, never a source of truth. It holds the modification time, size and inode
+ * of everything the answer depends on: every directory walked (a file added, removed or renamed
+ * changes its directory's), every file that may be a package file and every file they import by
+ * a relative specifier, wherever it is; and tsdsl's own build. One that differs in anything is
+ * not used, and the next full load writes it again. A load with a failure writes none, and one
+ * within two seconds of a change to a file it read writes none either (a second change in the
+ * same tick of a coarse clock would go unseen, as git's "racy" index entries). What it cannot
+ * see: a package file whose packages depend on something else than those files (an environment
+ * variable, a module from node_modules, the clock).
+ *
+ * Kept in `$XDG_CACHE_HOME/tsdsl/package-index` (else `~/.cache/…`), one file per list of
+ * directories, the 64 most recently written kept. Nothing here is ever an error: a cache that
+ * cannot be read or written is a full load.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** A package file and the names of the packages it exports, in loading order. */
+export interface IndexedFile {
+  file: string;
+  names: string[];
+}
+
+interface IndexData {
+  format: number;
+  tsdsl: string;
+  dirs: string[];
+  /** Path → `mtime:size:inode` (nanoseconds), for every path the index depends on. */
+  stats: Record<string, string>;
+  files: IndexedFile[];
+}
+
+const FORMAT = 1;
+const KEEP = 64;
+/** A path changed less than this before the load began may change again unseen (FAT's mtime ticks in 2 s). */
+const RACY_MS = 2000;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function indexDir(env: Env): string {
+  const xdg = env['XDG_CACHE_HOME'];
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'tsdsl', 'package-index');
+  return join(env['HOME'] || homedir(), '.cache', 'tsdsl', 'package-index');
+}
+
+function indexFile(dirs: readonly string[], env: Env): string {
+  return join(indexDir(env), `${createHash('sha256').update(JSON.stringify(dirs)).digest('hex').slice(0, 32)}.json`);
+}
+
+/** `mtime:size:inode` of a path (links followed), or undefined when it is gone. */
+function fingerprint(path: string): { text: string; mtimeMs: number } | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return { text: `${st.mtimeNs}:${st.size}:${st.ino}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * tsdsl's own build: the DSL and the default collection decide what a package file defines
+ * (`inherit(hwloc, …)` keeps hwloc's name), so a rebuilt tsdsl does not trust an older index.
+ */
+export function tsdslIdentity(modules: readonly string[]): string {
+  return modules.map((m) => fingerprint(m)?.text ?? '-').join(' ');
+}
+
+/** The index for `dirs` when everything it depends on is as it was when written; else undefined. */
+export function readIndex(dirs: readonly string[], tsdsl: string, env: Env): IndexedFile[] | undefined {
+  let data: IndexData;
+  try {
+    data = JSON.parse(readFileSync(indexFile(dirs, env), 'utf8')) as IndexData;
+  } catch {
+    return undefined;
+  }
+  if (data?.format !== FORMAT || data.tsdsl !== tsdsl || JSON.stringify(data.dirs) !== JSON.stringify(dirs) || !Array.isArray(data.files)) return undefined;
+  for (const [path, text] of Object.entries(data.stats ?? {})) if (fingerprint(path)?.text !== text) return undefined;
+  return data.files;
+}
+
+/**
+ * Write the index of a full load that began at `startedMs`: `files` as loaded, `watched` the
+ * paths the answer depends on. Not written when one of them changed within RACY_MS of the start
+ * (or after it), or is gone.
+ */
+export function writeIndex(dirs: readonly string[], tsdsl: string, env: Env, files: readonly IndexedFile[], watched: Iterable<string>, startedMs: number): void {
+  const stats: Record<string, string> = {};
+  for (const path of watched) {
+    const f = fingerprint(path);
+    if (!f || f.mtimeMs > startedMs - RACY_MS) return;
+    stats[path] = f.text;
+  }
+  const data: IndexData = { format: FORMAT, tsdsl, dirs: [...dirs], stats, files: [...files] };
+  const file = indexFile(dirs, env);
+  const dir = indexDir(env);
+  const temp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(temp, JSON.stringify(data));
+    renameSync(temp, file);
+  } catch {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // never made
+    }
+    return;
+  }
+  prune(dir);
+}
+
+/** Keep the KEEP most recently written indexes (a test suite or a lab's many directory lists make more). */
+function prune(dir: string): void {
+  try {
+    const entries = readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => ({ path: join(dir, n), mtime: fingerprint(join(dir, n))?.mtimeMs ?? 0 }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const e of entries.slice(KEEP)) unlinkSync(e.path);
+  } catch {
+    // another process pruned meanwhile, or the directory went: nothing to keep tidy
+  }
+}
+
+/**
+ * The words of a command line that may name packages: every word and option value, cut at `=`,
+ * `,` and spaces, each piece also without what follows an `@`, `+` or `~` in it (`mumps+metis@5`
+ * gives `mumps`, `mumps+metis`, and the piece). More than the names given (versions, file
+ * names) is harmless: only names some indexed file defines count.
+ */
+export function candidateNames(words: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const word of words) {
+    for (const piece of word.split(/[\s=,]+/)) {
+      if (!piece) continue;
+      out.add(piece);
+      for (let i = 1; i < piece.length; i++) if ('@+~'.includes(piece[i]!)) out.add(piece.slice(0, i));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,156 @@
+/**
+ * The package index: a command naming packages imports only the package files that define them
+ * once an index of the directory is written, and gives what a full load gives; anything changed
+ * (a file edited, added, a helper it imports) makes the next command load everything again.
+ * Package files here leave a mark when they are imported, so the tests see which ones were.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { tsdsl } from './helpers.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+let lab: string;
+let marks: string;
+let cache: string;
+
+/** A package file defining `names` (each version 1, or `name@version`), importing `imports`, that marks its import. */
+function packageFile(file: string, names: string[], imports: string[] = [], extra = ''): void {
+  const lines = [
+    "import { definePackage, licenses, trivial } from 'tsdsl';",
+    "import { writeFileSync } from 'node:fs';",
+    ...imports.map((i) => `import * as ${i.replace(/\W/g, '_')} from './${i}';`),
+    `writeFileSync(process.env.MARKS + '/${file}', '');`,
+    extra,
+    ...names.map((n, k) => {
+      const [name, version = '1'] = n.split('@') as [string, string?];
+      const inputs = k === 0 ? imports.map((i) => `...Object.values(${i.replace(/\W/g, '_')}).filter((x) => typeof x === 'object')`) : [];
+      return `export const p${k} = definePackage({ name: '${name}', version: '${version}', buildSystem: trivial, inputs: [${inputs.join(', ')}], synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });`;
+    }),
+  ];
+  writeFileSync(join(lab, file), lines.join('\n') + '\n');
+}
+
+/** Every file and directory of the lab dated a minute ago: an index is written only for what has not changed in the last seconds. */
+function settle(): void {
+  const past = new Date(Date.now() - 60_000);
+  for (const f of readdirSync(lab, { recursive: true }) as string[]) utimesSync(join(lab, f), past, past);
+  utimesSync(lab, past, past);
+}
+
+function run(args: string[]) {
+  rmSync(marks, { recursive: true, force: true });
+  mkdirSync(marks);
+  const r = tsdsl(args, { env: { TSDSL_PACKAGE_PATH: lab, MARKS: marks, XDG_CACHE_HOME: cache } });
+  return { ...r, imported: readdirSync(marks).sort() };
+}
+
+beforeEach(() => {
+  const root = mkdtempSync(join(tmpdir(), 'tsdsl-index-'));
+  dirs.push(root);
+  lab = join(root, 'lab');
+  marks = join(root, 'marks');
+  cache = join(root, 'cache');
+  mkdirSync(lab);
+  packageFile('a.ts', ['lab-a']);
+  packageFile('b.ts', ['lab-b'], ['a.ts']);
+  packageFile('c.ts', ['lab-c', 'lab-c2']);
+  packageFile('d.ts', ['lab-d']);
+  settle();
+});
+
+describe('the package index', () => {
+  it('imports only the files defining the packages named, once written, and shows the same', () => {
+    const full = run(['show', 'lab-b']);
+    expect(full.code).toBe(0);
+    expect(full.imported).toEqual(['a.ts', 'b.ts', 'c.ts', 'd.ts']);
+    expect(readdirSync(join(cache, 'tsdsl', 'package-index')).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+    const indexed = run(['show', 'lab-b']);
+    expect(indexed.code).toBe(0);
+    expect(indexed.imported).toEqual(['a.ts', 'b.ts']);
+    expect(indexed.stdout).toBe(full.stdout);
+    expect(indexed.stderr).toBe('');
+    // A name of the default collection alone: no file of the lab at all.
+    expect(run(['show', 'zlib']).imported).toEqual([]);
+    // Names in a transformation's value count: lab-c's file is loaded for --with-input.
+    const transformed = run(['graph', 'lab-b', '--with-input=lab-a=lab-c2']);
+    expect(transformed.code).toBe(0);
+    expect(transformed.stdout).toContain('lab-c2');
+    expect(transformed.imported).toEqual(['a.ts', 'b.ts', 'c.ts']);
+  });
+
+  it('loads everything again for a misspelt name, a reverse graph or a search, and their answers know every file', () => {
+    expect(run(['show', 'lab-a']).code).toBe(0);
+    const misspelt = run(['show', 'lab-dd']);
+    expect(misspelt.code).toBe(1);
+    expect(misspelt.stderr).toMatch(/unknown package `lab-dd`; did you mean `lab-d`/);
+    expect(misspelt.imported).toEqual(['a.ts', 'b.ts', 'c.ts', 'd.ts']);
+    const reverse = run(['graph', '--type=reverse-package', 'lab-a']);
+    expect(reverse.code).toBe(0);
+    expect(reverse.stdout).toContain('lab-b');
+    expect(run(['search', 'lab-c2']).stdout).toMatch(/lab-c2/);
+  });
+
+  it('sees a file changed, added or removed, and a helper a package file imports', () => {
+    expect(run(['show', 'lab-a']).imported).toHaveLength(4);
+    expect(run(['show', 'lab-a']).imported).toEqual(['a.ts']);
+    // A second version of lab-a in another file: the index is out of date, and the next
+    // command loads everything, finds both, and writes it again.
+    packageFile('e.ts', ['lab-a@2']);
+    const added = run(['show', 'lab-a']);
+    expect(added.imported).toHaveLength(5);
+    expect(added.stdout).toMatch(/^version: 2$/m);
+    settle();
+    run(['show', 'lab-a']);
+    const both = run(['show', 'lab-a']);
+    expect(both.imported).toEqual(['a.ts', 'e.ts']);
+    expect(both.stdout).toMatch(/^version: 2$/m);
+    expect(both.stdout).toMatch(/other-versions: 1/);
+    // A file edited (even with the same size), then removed.
+    packageFile('d.ts', ['lab-x']);
+    expect(run(['show', 'lab-x']).imported).toHaveLength(5);
+    settle();
+    run(['show', 'lab-x']);
+    expect(run(['show', 'lab-x']).imported).toEqual(['d.ts']);
+    rmSync(join(lab, 'd.ts'));
+    const gone = run(['show', 'lab-x']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/unknown package `lab-x`/);
+    // A helper outside the directory, imported by a package file, names its package: when it
+    // names lab-a instead, a stale index would show lab-a@2 from the files it knew of.
+    const helpers = join(lab, '..', 'helpers');
+    mkdirSync(helpers);
+    writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-h1';\n");
+    writeFileSync(
+      join(lab, 'h.ts'),
+      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { name } from '../helpers/name.ts';\nexport const h = definePackage({ name, version: '3', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n",
+    );
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(helpers, 'name.ts'), past, past);
+    settle();
+    expect(run(['show', 'lab-h1']).code).toBe(0);
+    expect(run(['show', 'lab-h1']).code).toBe(0);
+    writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-a';\n");
+    const renamed = run(['show', 'lab-a']);
+    expect(renamed.stdout).toMatch(/^version: 3$/m);
+  });
+
+  it('is not written while a file read has just changed, nor when a file fails to load', () => {
+    packageFile('a.ts', ['lab-a']);
+    run(['show', 'lab-a']);
+    expect(existsSync(join(cache, 'tsdsl', 'package-index'))).toBe(false);
+    settle();
+    writeFileSync(join(lab, 'broken.ts'), "import { definePackage } from 'tsdsl';\nthrow new Error('boom');\n");
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(lab, 'broken.ts'), past, past);
+    utimesSync(lab, past, past);
+    const r = run(['show', 'lab-a']);
+    expect(r.stderr).toMatch(/broken\.ts:2 failed: boom/);
+    expect(existsSync(join(cache, 'tsdsl', 'package-index'))).toBe(false);
+    // Said again each time, as without an index.
+    expect(run(['show', 'lab-a']).stderr).toMatch(/broken\.ts:2 failed: boom/);
+  });
+});
