@@ -78,28 +78,22 @@ export function resolveWords(collection: Collection, words: readonly string[]): 
 }
 
 /**
- * Resolve spec words (`resolveWords`) and apply every transformation option, warning about those
- * with no effect. Without `collection`, only the package files defining a name the command line
- * gives are loaded (through the package index) unless `whole`; when that proves not to be enough
- * (an unknown name, which needs every name for its suggestions, or a name a file left out
- * defines too), every file is loaded and it is done again: the warnings of the first try are
- * said only when it succeeds.
+ * `fn` on the collection loaded for the command line's packages: only the package files defining
+ * a name among the command line's words and option values (through the package index), and when
+ * that proves not to be enough (an unknown name, whose suggestions need every name, or a name a
+ * file left out defines too: PartialCollectionMiss), on every file, from the start again. The
+ * warnings of a first try (the collection's, and those `fn` gives its `warn`) are said only when
+ * it is not the one thrown away.
  */
-export async function packagesFrom(
-  args: ParsedArgs,
-  specs: readonly string[],
-  collection?: Collection,
-  options: { whole?: boolean } = {},
-): Promise<{ collection: Collection; packages: Package[] }> {
-  if (collection || options.whole) return packagesIn(collection ?? (await collectionFrom(args)), args, specs, warn);
-  const words = [...args.positionals, ...specs, ...args.ordered.flatMap((o) => (typeof o.value === 'string' ? [o.value] : []))];
-  const c = await collectionFrom(args, words);
-  if (!c.partial) return packagesIn(c, args, specs, warn);
+export async function withCollectionFor<T>(args: ParsedArgs, words: readonly string[], fn: (c: Collection, warn: (text: string) => void) => Promise<T> | T): Promise<T> {
+  const all = [...args.positionals, ...words, ...args.ordered.flatMap((o) => (typeof o.value === 'string' ? [o.value] : []))];
+  const c = await collectionFrom(args, all);
+  if (!c.partial) return fn(c, warn);
   const said: Array<() => void> = [];
   const own = c.warn;
   c.warn = (text) => said.push(() => own(text));
   try {
-    const out = await packagesIn(c, args, specs, (text) => said.push(() => warn(text)));
+    const out = await fn(c, (text) => said.push(() => warn(text)));
     c.warn = own;
     for (const say of said) say();
     return out;
@@ -110,7 +104,22 @@ export async function packagesFrom(
       throw e;
     }
   }
-  return packagesIn(await collectionFrom(args), args, specs, warn);
+  return fn(await collectionFrom(args), warn);
+}
+
+/**
+ * Resolve spec words (`resolveWords`) and apply every transformation option, warning about those
+ * with no effect. Without `collection`, the collection is loaded for them (`withCollectionFor`),
+ * or, with `whole`, every package file is.
+ */
+export async function packagesFrom(
+  args: ParsedArgs,
+  specs: readonly string[],
+  collection?: Collection,
+  options: { whole?: boolean } = {},
+): Promise<{ collection: Collection; packages: Package[] }> {
+  if (collection || options.whole) return packagesIn(collection ?? (await collectionFrom(args)), args, specs, warn);
+  return withCollectionFor(args, specs, (c, say) => packagesIn(c, args, specs, say));
 }
 
 async function packagesIn(c: Collection, args: ParsedArgs, specs: readonly string[], warn: (text: string) => void): Promise<{ collection: Collection; packages: Package[] }> {

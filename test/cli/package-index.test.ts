@@ -73,6 +73,10 @@ describe('the package index', () => {
     expect(indexed.imported).toEqual(['a.ts', 'b.ts']);
     expect(indexed.stdout).toBe(full.stdout);
     expect(indexed.stderr).toBe('');
+    // tsdsl edit too.
+    const edit = run(['edit', '--print', 'lab-b']);
+    expect(edit.stdout).toBe(`${join(lab, 'b.ts')}:6\n`);
+    expect(edit.imported).toEqual(['a.ts', 'b.ts']);
     // A name of the default collection alone: no file of the lab at all.
     expect(run(['show', 'zlib']).imported).toEqual([]);
     // Names in a transformation's value count: lab-c's file is loaded for --with-input.

@@ -12,7 +12,7 @@ import { fullName } from '../../dsl/package.js';
 import type { Command } from '../command.js';
 import { err, out } from '../command.js';
 import { loadOptions } from '../options.js';
-import { collectionFrom, resolveWords } from '../packages.js';
+import { resolveWords, withCollectionFor } from '../packages.js';
 import { signalExitCode } from '../../signals.js';
 
 /** Editors that take `--goto FILE:LINE:COLUMN` rather than the common `+LINE FILE`. */
@@ -75,8 +75,7 @@ export const command: Command = {
   options: [{ name: 'print', short: 'p', kind: 'boolean', description: 'print FILE:LINE instead of starting an editor' }, ...loadOptions],
   async run(args) {
     if (args.positionals.length === 0) throw new TsdslError('tsdsl edit: no package given; try `tsdsl edit hwloc` (see --help)');
-    const collection = await collectionFrom(args);
-    const packages = resolveWords(collection, args.positionals);
+    const packages = await withCollectionFor(args, [], (c) => resolveWords(c, args.positionals));
     const locations = packages.map((p) => {
       const l = p.location;
       if (!l) throw new TsdslError(`cannot tell where \`${fullName(p)}\` is defined (it was not made by definePackage or inherit in a file)`);
