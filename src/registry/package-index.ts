@@ -5,8 +5,8 @@
  * use), not every file of a lab's collection: each file costs Node several milliseconds to
  * resolve, strip and link (a 300-file directory took 4 s a command, a 3,000-file one 10–15 s).
  *
- * The index is a cache, never a source of truth. It holds the modification time, size and inode
- * of everything the answer depends on: every directory walked (a file added, removed or renamed
+ * The index is a cache, never a source of truth. It holds the modification and change times,
+ * size and inode of everything the answer depends on: every directory walked (a file added, removed or renamed
  * changes its directory's), every file that may be a package file and every file they import by
  * a relative specifier, wherever it is; and tsdsl's own build. One that differs in anything is
  * not used, and the next full load writes it again. A load with a failure writes none, and one
@@ -34,12 +34,12 @@ interface IndexData {
   format: number;
   tsdsl: string;
   dirs: string[];
-  /** Path → `mtime:size:inode` (nanoseconds), for every path the index depends on. */
+  /** Path → `mtime:ctime:size:inode` (nanoseconds), for every path the index depends on. */
   stats: Record<string, string>;
   files: IndexedFile[];
 }
 
-const FORMAT = 1;
+const FORMAT = 2;
 const KEEP = 64;
 /** A path changed less than this before the load began may change again unseen (FAT's mtime ticks in 2 s). */
 const RACY_MS = 2000;
@@ -56,11 +56,16 @@ function indexFile(dirs: readonly string[], env: Env): string {
   return join(indexDir(env), `${createHash('sha256').update(JSON.stringify(dirs)).digest('hex').slice(0, 32)}.json`);
 }
 
-/** `mtime:size:inode` of a path (links followed), or undefined when it is gone. */
+/**
+ * `mtime:ctime:size:inode` of a path (links followed), or undefined when it is gone. The ctime
+ * too, as git's index has it: a package file that could not be read (and so was no package
+ * file) made readable by chmod, or a file whose mtime was put back (`touch -r`, `cp -p` over it),
+ * changes nothing else.
+ */
 function fingerprint(path: string): { text: string; mtimeMs: number } | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    return { text: `${st.mtimeNs}:${st.size}:${st.ino}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
+    return { text: `${st.mtimeNs}:${st.ctimeNs}:${st.size}:${st.ino}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@
  * (a file edited, added, a helper it imports) makes the next command load everything again.
  * Package files here leave a mark when they are imported, so the tests see which ones were.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +140,20 @@ describe('the package index', () => {
     writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-a';\n");
     const renamed = run(['show', 'lab-a']);
     expect(renamed.stdout).toMatch(/^version: 3$/m);
+  });
+
+  it('sees a file whose modification time was put back (cp -p, touch -r, a chmod making it readable): its ctime changed', () => {
+    run(['show', 'lab-a']);
+    expect(run(['show', 'lab-a']).imported).toEqual(['a.ts']);
+    // d.ts now defines lab-a@9 (the same size), its modification time as it was.
+    const before = statSync(join(lab, 'd.ts'));
+    packageFile('d.ts', ['lab-a@9']);
+    utimesSync(join(lab, 'd.ts'), before.atime, before.mtime);
+    expect(statSync(join(lab, 'd.ts')).size).toBe(before.size);
+    expect(statSync(join(lab, 'd.ts')).mtimeMs).toBe(before.mtimeMs);
+    const r = run(['show', 'lab-a']);
+    expect(r.stdout).toMatch(/^version: 9$/m);
+    expect(r.imported).toHaveLength(4);
   });
 
   it('is not written while a file read has just changed, nor when a file fails to load', () => {
