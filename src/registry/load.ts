@@ -96,6 +96,7 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>, w
     }
     for (const m of source.matchAll(RELATIVE_IMPORT)) {
       const target = relativeModule(at, m[1]!);
+      if (watched) watchImportDirectory(at, m[1]!, watched);
       if (target === undefined || visited.has(target) || known.get(target) === false) continue;
       visited.add(target);
       watched?.add(target);
@@ -106,6 +107,17 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>, w
   // Nothing this file imports, however indirectly, imports tsdsl.
   for (const f of visited) known.set(f, false);
   return false;
+}
+
+/**
+ * For the package index: the directory in which a relative specifier of `from` is looked for
+ * (`../lib/ver.js` may be `../lib/ver.ts`, `./lib` may be `./lib/index.ts`): a file added there
+ * (`ver.js` beside `ver.ts`, `lib.ts` beside `lib/`) is what the loader takes instead, and only
+ * the directory's modification time says so when it is outside the directories walked.
+ */
+function watchImportDirectory(from: string, specifier: string, watched: Set<string>): void {
+  const dir = dirname(join(dirname(from), specifier).replace(/(.)\/+$/, '$1'));
+  if (existsSync(dir)) watched.add(dir);
 }
 
 /** The file a relative specifier of `from` names, as ts-hooks.ts resolves it; undefined if none. */
@@ -436,7 +448,8 @@ function tsdslModules(): string[] {
 
 /**
  * The files `files` import by relative specifiers, however indirectly (as `reachesTsdsl` follows
- * them), added to `into`: what a package file defines may come from a helper of the user's.
+ * them), and the directories they are looked for in, added to `into`: what a package file
+ * defines may come from a helper of the user's.
  */
 function importClosure(files: Iterable<string>, into: Set<string>): void {
   const todo = [...files];
@@ -446,6 +459,7 @@ function importClosure(files: Iterable<string>, into: Set<string>): void {
     into.add(at);
     for (const m of readText(at).matchAll(RELATIVE_IMPORT)) {
       const target = relativeModule(at, m[1]!);
+      watchImportDirectory(at, m[1]!, into);
       if (target !== undefined && !seen.has(target)) (seen.add(target), todo.push(target));
     }
   }

@@ -8,7 +8,8 @@
  * The index is a cache, never a source of truth. It holds the modification and change times,
  * size and inode of everything the answer depends on: every directory walked (a file added, removed or renamed
  * changes its directory's), every file that may be a package file and every file they import by
- * a relative specifier, wherever it is; and tsdsl's own build. One that differs in anything is
+ * a relative specifier, wherever it is (and the directories they are looked for in, where a
+ * module added may be taken instead); and tsdsl's own build. One that differs in anything is
  * not used, and the next full load writes it again. A load with a failure writes none, and one
  * within two seconds of a change to a file it read writes none either (a second change in the
  * same tick of a coarse clock would go unseen, as git's "racy" index entries). What it cannot

@@ -134,12 +134,34 @@ describe('the package index', () => {
     );
     const past = new Date(Date.now() - 60_000);
     utimesSync(join(helpers, 'name.ts'), past, past);
+    utimesSync(helpers, past, past);
     settle();
     expect(run(['show', 'lab-h1']).code).toBe(0);
-    expect(run(['show', 'lab-h1']).code).toBe(0);
+    expect(run(['show', 'lab-h1']).imported).toEqual([]); // h.ts leaves no mark; none of the others
     writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-a';\n");
     const renamed = run(['show', 'lab-a']);
     expect(renamed.stdout).toMatch(/^version: 3$/m);
+  });
+
+  it('sees a module added beside a helper outside the directory, which the loader now takes instead', () => {
+    // h.ts imports '../helpers/name.js', which is name.ts until a name.js is there.
+    const helpers = join(lab, '..', 'helpers');
+    mkdirSync(helpers);
+    writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-h1';\n");
+    writeFileSync(
+      join(lab, 'h.ts'),
+      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { name } from '../helpers/name.js';\nexport const h = definePackage({ name, version: '3', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n",
+    );
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(helpers, 'name.ts'), past, past);
+    utimesSync(helpers, past, past);
+    settle();
+    run(['show', 'lab-a']);
+    expect(run(['show', 'lab-a']).imported).toEqual(['a.ts']);
+    writeFileSync(join(helpers, 'name.js'), "export const name = 'lab-a';\n");
+    const shadowed = run(['show', 'lab-a']);
+    expect(shadowed.stdout).toMatch(/^version: 3$/m);
+    expect(shadowed.imported).toHaveLength(4);
   });
 
   it('sees a file whose modification time was put back (cp -p, touch -r, a chmod making it readable): its ctime changed', () => {
