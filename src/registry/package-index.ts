@@ -89,7 +89,10 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env): Ind
     return undefined;
   }
   if (data?.format !== FORMAT || data.tsdsl !== tsdsl || JSON.stringify(data.dirs) !== JSON.stringify(dirs) || !Array.isArray(data.files)) return undefined;
-  for (const [path, text] of Object.entries(data.stats ?? {})) if (fingerprint(path)?.text !== text) return undefined;
+  // A file damaged or edited by hand is no index either, never an error.
+  if (typeof data.stats !== 'object' || data.stats === null) return undefined;
+  if (!data.files.every((f) => typeof f?.file === 'string' && Array.isArray(f.names) && f.names.every((n) => typeof n === 'string'))) return undefined;
+  for (const [path, text] of Object.entries(data.stats)) if (fingerprint(path)?.text !== text) return undefined;
   return data.files;
 }
 

@@ -4,7 +4,7 @@
  * (a file edited, added, a helper it imports) makes the next command load everything again.
  * Package files here leave a mark when they are imported, so the tests see which ones were.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -176,6 +176,24 @@ describe('the package index', () => {
     const r = run(['show', 'lab-a']);
     expect(r.stdout).toMatch(/^version: 9$/m);
     expect(r.imported).toHaveLength(4);
+  });
+
+  it('is no error when damaged: a full load, as without it', () => {
+    run(['show', 'lab-a']);
+    const dir = join(cache, 'tsdsl', 'package-index');
+    const [name] = readdirSync(dir);
+    const data = JSON.parse(readFileSync(join(dir, name!), 'utf8')) as { files: unknown[] };
+    for (const damaged of [
+      { ...data, files: [{ file: join(lab, 'a.ts'), names: null }] },
+      { ...data, files: [...data.files, 5] },
+      { ...data, stats: null },
+    ]) {
+      writeFileSync(join(dir, name!), JSON.stringify(damaged));
+      const r = run(['show', 'lab-a']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.imported).toHaveLength(4);
+    }
   });
 
   it('is not written while a file read has just changed, nor when a file fails to load', () => {
