@@ -11,6 +11,7 @@ import { inspect } from 'node:util';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import { captureLocation, lineWhere, resolveLocation } from '../dsl/location.js';
+import type { Package } from '../dsl/package.js';
 import { Collection, packagesOf } from './collection.js';
 import { candidateNames, readIndex, tsdslIdentity, writeIndex, type IndexedFile } from './package-index.js';
 import { moduleCandidates } from './ts-hooks.js';
@@ -468,25 +469,31 @@ function importClosure(files: Iterable<string>, into: Set<string>): void {
 /**
  * Import the indexed files that define one of `wanted` into `collection` (which holds the
  * default collection), in the order of a full load, and mark it partial with the names of the
- * files left out. Undefined when a file fails or is one of the `running` scripts: the full load
- * then says why, as it always does.
+ * files left out. Undefined when a file fails or is one of the `running` scripts (the full load
+ * then says why, as it always does), or exports other packages than the full load saw: a file
+ * may export an array that files left out push packages into.
  */
 async function loadIndexed(collection: Collection, files: readonly IndexedFile[], wanted: ReadonlySet<string>, running: ReadonlySet<string>): Promise<Collection | undefined> {
   const left = new Set<string>();
-  const imported: Array<Record<string, unknown>> = [];
-  for (const { file, names } of files) {
+  const imported: Package[][] = [];
+  for (const { file, names, count } of files) {
     if (!names.some((n) => wanted.has(n))) {
       for (const n of names) left.add(n);
       continue;
     }
     if (running.has(realOrSame(file))) return undefined;
+    let packages: Package[];
     try {
-      imported.push(await importUserFile(file));
+      // Its packages as the full load took them: right after its import.
+      packages = packagesOf(await importUserFile(file));
     } catch {
       return undefined;
     }
+    const got = new Set(packages.map((p) => p.name));
+    if (packages.length !== count || got.size !== names.length || !names.every((n) => got.has(n))) return undefined;
+    imported.push(packages);
   }
-  for (const ns of imported) collection.addModule(ns);
+  for (const p of imported.flat()) collection.add(p);
   collection.userFiles.push(...files.filter(({ names }) => names.some((n) => wanted.has(n))).map((f) => f.file));
   if (left.size) collection.partial = left;
   return collection;
@@ -614,7 +621,7 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
         const packages = packagesOf(ns);
         for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
-        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))] });
+        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length });
       }
     }
   }

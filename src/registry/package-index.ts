@@ -25,10 +25,15 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync,
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** A package file and the names of the packages it exports, in loading order. */
+/**
+ * A package file, the names of the packages it exports, in loading order, and how many it
+ * exports: imported alone, a file must give the same, or the index is not used (an array
+ * another file pushes packages into gives fewer).
+ */
 export interface IndexedFile {
   file: string;
   names: string[];
+  count: number;
 }
 
 interface IndexData {
@@ -91,7 +96,7 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env): Ind
   if (data?.format !== FORMAT || data.tsdsl !== tsdsl || JSON.stringify(data.dirs) !== JSON.stringify(dirs) || !Array.isArray(data.files)) return undefined;
   // A file damaged or edited by hand is no index either, never an error.
   if (typeof data.stats !== 'object' || data.stats === null) return undefined;
-  if (!data.files.every((f) => typeof f?.file === 'string' && Array.isArray(f.names) && f.names.every((n) => typeof n === 'string'))) return undefined;
+  if (!data.files.every((f) => typeof f?.file === 'string' && typeof f.count === 'number' && Array.isArray(f.names) && f.names.every((n) => typeof n === 'string'))) return undefined;
   for (const [path, text] of Object.entries(data.stats)) if (fingerprint(path)?.text !== text) return undefined;
   return data.files;
 }

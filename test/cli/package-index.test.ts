@@ -178,6 +178,24 @@ describe('the package index', () => {
     expect(r.imported).toHaveLength(4);
   });
 
+  it('is not used when a file imported alone exports other packages than in the full load: an array other files push into', () => {
+    writeFileSync(
+      join(lab, 'registry.ts'),
+      "import type { Package } from 'tsdsl';\nexport const all: Package[] = [];\nimport { definePackage, licenses, trivial } from 'tsdsl';\nexport const r = definePackage({ name: 'lab-r', version: '1', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n",
+    );
+    // Sorted before registry.ts: its zlib is in the array when the full load takes registry.ts's packages.
+    writeFileSync(
+      join(lab, 'push.ts'),
+      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { all } from './registry.ts';\nall.push(definePackage({ name: 'zlib', version: '77', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat }));\n",
+    );
+    settle();
+    const full = run(['show', 'zlib']);
+    expect(full.stdout).toMatch(/^version: 77$/m);
+    const again = run(['show', 'zlib']);
+    expect(again.stdout).toBe(full.stdout);
+    expect(again.stderr).toBe(full.stderr);
+  });
+
   it('is no error when damaged: a full load, as without it', () => {
     run(['show', 'lab-a']);
     const dir = join(cache, 'tsdsl', 'package-index');
