@@ -58,9 +58,11 @@ export class Collection {
   /** Loaded for the command line: errors give its ways (-L), not the code API's too. */
   forCommandLine = false;
   /**
-   * Set when only the package files defining some names were loaded: the names that files left
-   * out define. Asking about one of them, about a name it does not hold, or for every package
-   * throws PartialCollectionMiss.
+   * Set when only the package files defining some names were loaded (through the package index):
+   * the names that files left out define, none when every file was loaded, as the index does
+   * not know all a full load finds either (the files skipped, for an unknown name's error).
+   * Asking about one of them, about a name it does not hold, or for every package throws
+   * PartialCollectionMiss.
    */
   partial: ReadonlySet<string> | undefined;
 

@@ -495,7 +495,9 @@ async function loadIndexed(collection: Collection, files: readonly IndexedFile[]
   }
   for (const p of imported.flat()) collection.add(p);
   collection.userFiles.push(...files.filter(({ names }) => names.some((n) => wanted.has(n))).map((f) => f.file));
-  if (left.size) collection.partial = left;
+  // Partial even when every file was loaded: an unknown name's error also says which files
+  // were skipped (not importing tsdsl), which only a full load finds.
+  collection.partial = left;
   return collection;
 }
 

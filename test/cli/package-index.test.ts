@@ -196,6 +196,20 @@ describe('the package index', () => {
     expect(again.stderr).toBe(full.stderr);
   });
 
+  it('says of an unknown name what a full load says, every indexed file being loaded: the files skipped', () => {
+    rmSync(join(lab, 'b.ts'));
+    rmSync(join(lab, 'c.ts'));
+    rmSync(join(lab, 'd.ts'));
+    // Defines a package, but without tsdsl: skipped, and named by an unknown name's error.
+    writeFileSync(join(lab, 's.ts'), "const definePackage = (x: unknown) => x;\nexport const s = definePackage({ name: 'lab-s' });\n");
+    settle();
+    const full = run(['show', 'lab-a', 'lab-s']);
+    expect(full.stderr).toMatch(/not loaded, as it does not import from 'tsdsl'.*s\.ts/);
+    const again = run(['show', 'lab-a', 'lab-s']);
+    expect(again.stderr).toBe(full.stderr);
+    expect(again.code).toBe(full.code);
+  });
+
   it('is no error when damaged: a full load, as without it', () => {
     run(['show', 'lab-a']);
     const dir = join(cache, 'tsdsl', 'package-index');
