@@ -531,9 +531,10 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
     const ns = (await import('../../packages/index.js')) as Record<string, unknown>;
     collection.addModule(ns);
   }
-  const indexedFiles = indexDirs && indexed?.words ? readIndex(indexDirs, identity, env) : undefined;
-  if (indexedFiles) {
-    const wanted = candidateNames(indexed?.words ?? []);
+  const words = indexed?.words;
+  const indexedFiles = indexDirs && words ? readIndex(indexDirs, identity, env) : undefined;
+  if (indexedFiles && words) {
+    const wanted = candidateNames(words);
     if (indexedFiles.some(({ names }) => names.some((n) => wanted.has(n)))) await registerHooks();
     const partial = await loadIndexed(collection, indexedFiles, wanted, running);
     if (partial) return partial;

@@ -3,7 +3,7 @@
  * defines, kept between commands, as Guix keeps its package cache. A command that names a few
  * packages then imports only the files that define them (and, through their imports, what they
  * use), not every file of a lab's collection: each file costs Node several milliseconds to
- * resolve, strip and link (a 300-file directory took 4 s a command, a 3,000-file one 10–15 s).
+ * resolve, strip and link (a 300-file directory took 4 s a command, a 3,000-file one 10–20 s).
  *
  * The index is a cache, never a source of truth. It holds the modification and change times,
  * size and inode of everything the answer depends on: every directory walked (a file added, removed or renamed
