@@ -13,8 +13,9 @@
  * not used, and the next full load writes it again. A load with a failure writes none, and one
  * within two seconds of a change to a file it read writes none either (a second change in the
  * same tick of a coarse clock would go unseen, as git's "racy" index entries). What it cannot
- * see: a package file whose packages depend on something else than those files (an environment
- * variable, a module from node_modules, the clock).
+ * see: a package file whose packages, or whether it loads, depend on something else than those
+ * files (an environment variable, a module from node_modules, a file it reads, an import by an
+ * absolute path, the clock).
  *
  * Kept in `$XDG_CACHE_HOME/tsdsl/package-index` (else `~/.cache/…`), one file per list of
  * directories, the 64 most recently written kept. Nothing here is ever an error: a cache that
