@@ -133,9 +133,16 @@ export function writeIndex(dirs: readonly string[], tsdsl: string, env: Env, fil
   prune(dir);
 }
 
-/** Keep the KEEP most recently written indexes (a test suite or a lab's many directory lists make more). */
+/**
+ * Keep the KEEP most recently written indexes (a test suite or a lab's many directory lists make
+ * more), and remove the temporary files of writers killed over an hour ago.
+ */
 function prune(dir: string): void {
   try {
+    for (const n of readdirSync(dir)) {
+      const path = join(dir, n);
+      if (n.startsWith('.tmp-') && (fingerprint(path)?.mtimeMs ?? Infinity) < Date.now() - 3_600_000) unlinkSync(path);
+    }
     const entries = readdirSync(dir)
       .filter((n) => n.endsWith('.json'))
       .map((n) => ({ path: join(dir, n), mtime: fingerprint(join(dir, n))?.mtimeMs ?? 0 }))

@@ -244,3 +244,20 @@ describe('the package index', () => {
     expect(run(['show', 'lab-a']).stderr).toMatch(/broken\.ts:2 failed: boom/);
   });
 });
+
+describe('the package index directory', () => {
+  it("keeps a writer's temporary file for an hour, then removes it as an index is written", () => {
+    const dir = join(cache, 'tsdsl', 'package-index');
+    mkdirSync(dir, { recursive: true });
+    const old = join(dir, '.tmp-1-000000000000');
+    const fresh = join(dir, '.tmp-2-000000000000');
+    writeFileSync(old, '{');
+    writeFileSync(fresh, '{');
+    const hours = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(old, hours, hours);
+    expect(run(['show', 'lab-a']).code).toBe(0);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(1);
+  });
+});
