@@ -3,7 +3,7 @@
 // loaded (no package index yet), then through the package index, against `tsdsl show` with no
 // directory at all. Prints one line per measurement and a JSON summary, like run.mjs.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -71,6 +71,14 @@ const same = indexedRuns.every((r) => r.stdout === full.stdout);
 report(`  the same through the package index (median of 3)`, indexed.toFixed(0), 'ms', '≤ a fifth of that, same output', same && indexed <= full.ms / 5);
 const other = median([0, 1, 2].map(() => wall(['show', 'hwloc'], { TSDSL_PACKAGE_PATH: lab }).ms));
 report(`tsdsl show hwloc beside them, through the index (median of 3)`, other.toFixed(0), 'ms', '≤ 2× no directory', other <= 2 * alone);
+// An edit, as a scientist makes one between two builds: one file of the first project changes
+// (dated a minute ago, as a save a while before the command), and the next command imports it
+// and the files importing it, not the whole directory.
+const edited = join(lab, 'lab3.ts');
+writeFileSync(edited, readFileSync(edited, 'utf8').replace("description: 'A package of the lab.'", "description: 'A package of the lab, edited.'"));
+utimesSync(edited, past, past);
+const afterEdit = wall(['show', target], { TSDSL_PACKAGE_PATH: lab });
+report(`tsdsl show ${target} after an edit of another project's file`, afterEdit.ms.toFixed(0), 'ms', '≤ a fifth of every file loaded', afterEdit.ms <= full.ms / 5);
 rmSync(dir, { recursive: true, force: true });
 
 console.log(JSON.stringify({ results }, null, 0));

@@ -13,7 +13,7 @@ import { escapeRegExp } from '../regexp.js';
 import { captureLocation, lineWhere, resolveLocation } from '../dsl/location.js';
 import type { Package } from '../dsl/package.js';
 import { Collection, packagesOf } from './collection.js';
-import { candidateNames, readIndex, tsdslIdentity, writeIndex, type IndexedFile } from './package-index.js';
+import { candidateNames, readIndex, tsdslIdentity, writeIndex, type IndexedFile, type PackageIndex, type RelativeImport } from './package-index.js';
 import { moduleCandidates } from './ts-hooks.js';
 
 /** Where to find package files beyond the default collection. */
@@ -102,7 +102,8 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>, w
     }
     for (const m of source.matchAll(RELATIVE_IMPORT)) {
       const target = relativeModule(at, m[1]!);
-      if (watched) watchImportDirectory(at, m[1]!, watched);
+      const dir = watched && importDirectory(at, m[1]!);
+      if (dir) watched!.add(dir);
       if (target === undefined || visited.has(target) || known.get(target) === false) continue;
       visited.add(target);
       watched?.add(target);
@@ -117,13 +118,13 @@ function reachesTsdsl(file: string, text: string, known: Map<string, boolean>, w
 
 /**
  * For the package index: the directory in which a relative specifier of `from` is looked for
- * (`../lib/ver.js` may be `../lib/ver.ts`, `./lib` may be `./lib/index.ts`): a file added there
- * (`ver.js` beside `ver.ts`, `lib.ts` beside `lib/`) is what the loader takes instead, and only
- * the directory's modification time says so when it is outside the directories walked.
+ * (`../lib/ver.js` may be `../lib/ver.ts`, `./lib` may be `./lib/index.ts`), when it exists: a
+ * file added there (`ver.js` beside `ver.ts`, `lib.ts` beside `lib/`) is what the loader takes
+ * instead, and only the directory's modification time says so when it is outside the walk.
  */
-function watchImportDirectory(from: string, specifier: string, watched: Set<string>): void {
+function importDirectory(from: string, specifier: string): string | undefined {
   const dir = dirname(join(dirname(from), specifier).replace(/(.)\/+$/, '$1'));
-  if (existsSync(dir)) watched.add(dir);
+  return existsSync(dir) ? dir : undefined;
 }
 
 /** The file a relative specifier of `from` names, as ts-hooks.ts resolves it; undefined if none. */
@@ -453,56 +454,98 @@ function tsdslModules(): string[] {
 }
 
 /**
- * The files `files` import by relative specifiers, however indirectly (as `reachesTsdsl` follows
- * them), and the directories they are looked for in, added to `into`: what a package file
- * defines may come from a helper of the user's.
+ * For the package index: the relative imports of `files` and of every module they import so,
+ * however indirectly (as `reachesTsdsl` follows them), each with the directory it is looked for
+ * in and the module it names. What a package file defines may come from a helper of the user's.
  */
-function importClosure(files: Iterable<string>, into: Set<string>): void {
+function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
+  const graph = new Map<string, RelativeImport[]>();
   const todo = [...files];
-  const seen = new Set(todo);
   while (todo.length) {
     const at = todo.pop()!;
-    into.add(at);
+    if (graph.has(at)) continue;
+    const list: RelativeImport[] = [];
+    graph.set(at, list);
     for (const m of readText(at).matchAll(RELATIVE_IMPORT)) {
       const target = relativeModule(at, m[1]!);
-      watchImportDirectory(at, m[1]!, into);
-      if (target !== undefined && !seen.has(target)) (seen.add(target), todo.push(target));
+      list.push({ specifier: m[1]!, dir: importDirectory(at, m[1]!), target });
+      if (target !== undefined) todo.push(target);
     }
   }
+  return graph;
 }
 
 /**
- * Import the indexed files that define one of `wanted` into `collection` (which holds the
- * default collection), in the order of a full load, and mark it partial with the names of the
- * files left out. Undefined when a file fails or is one of the `running` scripts (the full load
- * then says why, as it always does), or exports other packages than the full load saw: a file
- * may export an array that files left out push packages into.
+ * Load `collection` (which holds the default collection) through the package index: the package
+ * files in the order of a full load, importing those that define one of `wanted` and those out
+ * of date (changed, or importing what changed; found again by walking `dirs` when the walk's
+ * paths changed), and marking it partial with the names of the files left out. The index is
+ * written again when anything was out of date. Undefined, for a full load that says why, when
+ * a directory is gone or unreadable, a file fails or is one of the `running` scripts, or a file
+ * exports other packages than the index says (a file may export an array that files left out
+ * push packages into).
  */
-async function loadIndexed(collection: Collection, files: readonly IndexedFile[], wanted: ReadonlySet<string>, running: ReadonlySet<string>): Promise<Collection | undefined> {
+async function loadIndexed(
+  collection: Collection,
+  index: PackageIndex,
+  dirs: readonly string[],
+  wanted: ReadonlySet<string>,
+  running: ReadonlySet<string>,
+  write: (files: IndexedFile[], walk: Iterable<string>, imports: Map<string, RelativeImport[]>) => void,
+): Promise<Collection | undefined> {
+  let list = index.files.map((f) => f.file);
+  let walk: Iterable<string> = index.walk;
+  if (index.rewalk) {
+    const found: string[] = [];
+    const watched = new Set<string>();
+    for (const dir of dirs) {
+      const unreadable: string[] = [];
+      if (!existsSync(dir) || (statSync(dir).isFile() && !PACKAGE_FILE.test(dir))) return undefined;
+      found.push(...packageFiles(dir, unreadable, [], undefined, undefined, watched));
+      if (unreadable.length) return undefined;
+    }
+    [list, walk] = [found, watched];
+  }
+  const entries = new Map(index.files.map((f) => [f.file, f]));
+  const needed = (file: string): boolean => {
+    const e = entries.get(file);
+    return e === undefined || index.outOfDate(file) || e.names.some((n) => wanted.has(n));
+  };
+  if (list.some(needed)) await registerHooks();
   const left = new Set<string>();
-  const imported: Package[][] = [];
-  for (const { file, names, count } of files) {
-    if (!names.some((n) => wanted.has(n))) {
-      for (const n of names) left.add(n);
+  const took: IndexedFile[] = [];
+  // Added once every file is in: a full load after a failure here starts from the default collection.
+  const imported: Package[] = [];
+  const importedFiles: string[] = [];
+  let changed = index.rewalk;
+  for (const file of list) {
+    const e = entries.get(file);
+    if (!needed(file)) {
+      for (const n of e!.names) left.add(n);
+      took.push(e!);
       continue;
     }
     if (running.has(realOrSame(file))) return undefined;
     let packages: Package[];
     try {
-      // Its packages as the full load took them: right after its import.
+      // Its packages as the full load takes them: right after its import.
       packages = packagesOf(await importUserFile(file));
     } catch {
       return undefined;
     }
-    const got = new Set(packages.map((p) => p.name));
-    if (packages.length !== count || got.size !== names.length || !names.every((n) => got.has(n))) return undefined;
-    imported.push(packages);
+    const names = [...new Set(packages.map((p) => p.name))];
+    if (e && !index.outOfDate(file) && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
+    if (!e || index.outOfDate(file)) changed = true;
+    took.push({ file, names, count: packages.length });
+    imported.push(...packages);
+    importedFiles.push(file);
   }
-  for (const p of imported.flat()) collection.add(p);
-  collection.userFiles.push(...files.filter(({ names }) => names.some((n) => wanted.has(n))).map((f) => f.file));
+  for (const p of imported) collection.add(p);
+  collection.userFiles.push(...importedFiles);
   // Partial even when every file was loaded: an unknown name's error also says which files
   // were skipped (not importing tsdsl), which only a full load finds.
   collection.partial = left;
+  if (changed) write(took, walk, moduleGraph(list));
   return collection;
 }
 
@@ -537,11 +580,10 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
     collection.addModule(ns);
   }
   const words = indexed?.words;
-  const indexedFiles = indexDirs && words ? readIndex(indexDirs, identity, env) : undefined;
-  if (indexedFiles && words) {
-    const wanted = candidateNames(words);
-    if (indexedFiles.some(({ names }) => names.some((n) => wanted.has(n)))) await registerHooks();
-    const partial = await loadIndexed(collection, indexedFiles, wanted, running);
+  const index = indexDirs && words ? readIndex(indexDirs, identity, env, relativeModule) : undefined;
+  if (indexDirs && index && words) {
+    const write = (files: IndexedFile[], walk: Iterable<string>, imports: Map<string, RelativeImport[]>) => writeIndex(indexDirs, identity, env, files, walk, imports, startedMs);
+    const partial = await loadIndexed(collection, index, indexDirs, candidateNames(words), running, write);
     if (partial) return partial;
   }
   // For the index: the files loaded, with their packages' names, and what that depends on.
@@ -633,10 +675,7 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
       }
     }
   }
-  if (indexDirs && watched && complete && failedFile.size === 0) {
-    importClosure(loaded.map((l) => l.file), watched);
-    writeIndex(indexDirs, identity, env, loaded, watched, startedMs);
-  }
+  if (indexDirs && watched && complete && failedFile.size === 0) writeIndex(indexDirs, identity, env, loaded, watched, moduleGraph(loaded.map((l) => l.file)), startedMs);
   for (const { message, files } of new Set(failures.values())) {
     if (files.length === 1) {
       collection.warn(`${message} (a file of TSDSL_PACKAGE_PATH: its packages are left out until it loads)`);

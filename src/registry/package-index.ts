@@ -6,15 +6,20 @@
  * resolve, strip and link (a 300-file directory took 4 s a command, a 3,000-file one 10–20 s).
  *
  * The index is a cache, never a source of truth. It holds the modification and change times,
- * size and inode of everything the answer depends on: every directory walked (a file added, removed or renamed
- * changes its directory's), every file that may be a package file and every file they import by
- * a relative specifier, wherever it is (and the directories they are looked for in, where a
- * module added may be taken instead); and tsdsl's own build. One that differs in anything is
- * not used, and the next full load writes it again. A load with a failure writes none, and one
- * within two seconds of a change to a file it read writes none either (a second change in the
- * same tick of a coarse clock would go unseen, as git's "racy" index entries). What it cannot
- * see: a package file whose packages, or whether it loads, depend on something else than those
- * files (an environment variable, a module from node_modules, a file it reads, an import by an
+ * size and inode of everything the answer depends on, and tsdsl's own build: the walk's (every
+ * directory walked, where a file added, removed or renamed changes the directory's, and every
+ * file that was looked at as a package file, or read to tell), and each package file's (the
+ * file, the files it imports by a relative specifier, wherever they are, and the directories
+ * they are looked for in, where a module added may be taken instead), kept as a graph of direct
+ * imports. What changed is known file by file: a file is out of date when it or anything it
+ * imports, however indirectly, changed; such files are imported again (with the files that
+ * define the names asked for), and the walk is done again when one of its paths changed. So
+ * after an edit, the next command imports the edited file and what imports it, not the whole
+ * lab. A path that changed less than two seconds before the load is recorded as unknown, so out
+ * of date next time (a second change in the same tick of a coarse clock would go unseen, as
+ * git's "racy" index entries). A load with a failure writes nothing. What it cannot see: a
+ * package file whose packages, or whether it loads, depend on something else than those files
+ * (an environment variable, a module from node_modules, a file it reads, an import by an
  * absolute path, the clock).
  *
  * Kept in `$XDG_CACHE_HOME/tsdsl/package-index` (else `~/.cache/…`), one file per list of
@@ -41,12 +46,40 @@ interface IndexData {
   format: number;
   tsdsl: string;
   dirs: string[];
-  /** Path → `mtime:ctime:size:inode` (nanoseconds), for every path the index depends on. */
-  stats: Record<string, string>;
-  files: IndexedFile[];
+  /** Every path the index depends on, and its `mtime:ctime:size:inode` (nanoseconds; '' unknown). */
+  paths: string[];
+  stats: string[];
+  /** The paths of the walk (indexes into `paths`): one changed, and the walk is done again. */
+  walk: number[];
+  /**
+   * A file's relative imports (by its index into `paths`): each specifier, the directory it is
+   * looked for in and the file it named (indexes into `paths`, -1 for none).
+   */
+  imports: Record<string, Array<[string, number, number]>>;
+  /** The package files in loading order, each with its index into `paths`. */
+  files: Array<IndexedFile & { path: number }>;
 }
 
-const FORMAT = 2;
+/** A relative import: its specifier, the directory it is looked for in, and the module it named. */
+export interface RelativeImport {
+  specifier: string;
+  dir: string | undefined;
+  target: string | undefined;
+}
+
+/** An index read, with what changed since it was written. */
+export interface PackageIndex {
+  /** The package files in loading order, as the last load found them. */
+  files: IndexedFile[];
+  /** Whether a path of the walk changed: the package files must be found again. */
+  rewalk: boolean;
+  /** The walk's paths, as recorded (when nothing of it changed, what a new index keeps). */
+  walk: string[];
+  /** Whether `file` (a package file or a module one imports), or anything it imports, changed. */
+  outOfDate(file: string): boolean;
+}
+
+const FORMAT = 4;
 const KEEP = 64;
 /** A path changed less than this before the load began may change again unseen (FAT's mtime ticks in 2 s). */
 const RACY_MS = 2000;
@@ -86,35 +119,95 @@ export function tsdslIdentity(modules: readonly string[]): string {
   return modules.map((m) => fingerprint(m)?.text ?? '-').join(' ');
 }
 
-/** The index for `dirs` when everything it depends on is as it was when written; else undefined. */
-export function readIndex(dirs: readonly string[], tsdsl: string, env: Env): IndexedFile[] | undefined {
+const isIndexes = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.every((i) => Number.isInteger(i) && i >= 0 && i < n);
+
+/**
+ * The index for `dirs` and what changed since it was written, or undefined (none, another
+ * tsdsl's, damaged). `resolve` finds the module a relative specifier names now, as the loader
+ * does: asked only for imports whose directory changed.
+ */
+export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, resolve: (from: string, specifier: string) => string | undefined): PackageIndex | undefined {
   let data: IndexData;
   try {
     data = JSON.parse(readFileSync(indexFile(dirs, env), 'utf8')) as IndexData;
   } catch {
     return undefined;
   }
-  if (data?.format !== FORMAT || data.tsdsl !== tsdsl || JSON.stringify(data.dirs) !== JSON.stringify(dirs) || !Array.isArray(data.files)) return undefined;
+  if (data?.format !== FORMAT || data.tsdsl !== tsdsl || JSON.stringify(data.dirs) !== JSON.stringify(dirs)) return undefined;
   // A file damaged or edited by hand is no index either, never an error.
-  if (typeof data.stats !== 'object' || data.stats === null) return undefined;
-  if (!data.files.every((f) => typeof f?.file === 'string' && typeof f.count === 'number' && Array.isArray(f.names) && f.names.every((n) => typeof n === 'string'))) return undefined;
-  for (const [path, text] of Object.entries(data.stats)) if (fingerprint(path)?.text !== text) return undefined;
-  return data.files;
+  const { paths, stats, walk, imports, files } = data;
+  if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string') || !Array.isArray(stats) || stats.length !== paths.length) return undefined;
+  const n = paths.length;
+  const isImport = (v: unknown): v is [string, number, number] =>
+    Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && [v[1], v[2]].every((i) => i === -1 || isIndexes([i], n));
+  if (!isIndexes(walk, n) || typeof imports !== 'object' || imports === null || !Object.entries(imports).every(([k, v]) => isIndexes([Number(k)], n) && Array.isArray(v) && v.every(isImport))) {
+    return undefined;
+  }
+  if (!Array.isArray(files) || !files.every((f) => typeof f?.file === 'string' && isIndexes([f.path], n) && paths[f.path] === f.file && Number.isInteger(f.count) && Array.isArray(f.names) && f.names.every((x) => typeof x === 'string'))) {
+    return undefined;
+  }
+  const changed = paths.map((p, i) => stats[i] === '' || fingerprint(p)?.text !== stats[i]);
+  // Out of date: changed, importing by a specifier that now names another module (one added in
+  // its directory), or importing (however indirectly) what is out of date: found from the
+  // first two along the imports backwards, each module once.
+  const renamed = ([specifier, dir, target]: [string, number, number], from: number): boolean =>
+    (dir === -1 || changed[dir]!) && resolve(paths[from]!, specifier) !== (target === -1 ? undefined : paths[target]);
+  const importers = new Map<number, number[]>();
+  const stale = new Set<number>();
+  for (const [key, list] of Object.entries(imports)) {
+    const i = Number(key);
+    if (changed[i] || list.some((imp) => renamed(imp, i))) stale.add(i);
+    for (const [, , j] of list) {
+      if (j === -1) continue;
+      const known = importers.get(j);
+      if (known) known.push(i);
+      else importers.set(j, [i]);
+    }
+  }
+  for (let i = 0; i < n; i++) if (changed[i]) stale.add(i);
+  const todo = [...stale];
+  while (todo.length) for (const i of importers.get(todo.pop()!) ?? []) if (!stale.has(i)) (stale.add(i), todo.push(i));
+  const byPath = new Map(paths.map((p, i) => [p, i]));
+  return {
+    files: files.map(({ file, names, count }) => ({ file, names, count })),
+    rewalk: walk.some((i) => changed[i]),
+    walk: walk.map((i) => paths[i]!),
+    outOfDate: (file) => {
+      const i = byPath.get(file);
+      return i === undefined || stale.has(i);
+    },
+  };
 }
 
 /**
- * Write the index of a full load that began at `startedMs`: `files` as loaded, `watched` the
- * paths the answer depends on. Not written when one of them changed within RACY_MS of the start
- * (or after it), or is gone.
+ * Write the index of a load that began at `startedMs`: the package files `files` in loading
+ * order, the walk's paths, and the relative imports of every module imported. A path changed
+ * within RACY_MS of the start, or after it, or gone, is recorded as unknown.
  */
-export function writeIndex(dirs: readonly string[], tsdsl: string, env: Env, files: readonly IndexedFile[], watched: Iterable<string>, startedMs: number): void {
-  const stats: Record<string, string> = {};
-  for (const path of watched) {
-    const f = fingerprint(path);
-    if (!f || f.mtimeMs > startedMs - RACY_MS) return;
-    stats[path] = f.text;
-  }
-  const data: IndexData = { format: FORMAT, tsdsl, dirs: [...dirs], stats, files: [...files] };
+export function writeIndex(
+  dirs: readonly string[],
+  tsdsl: string,
+  env: Env,
+  files: readonly IndexedFile[],
+  walk: Iterable<string>,
+  imports: ReadonlyMap<string, readonly RelativeImport[]>,
+  startedMs: number,
+): void {
+  const paths: string[] = [];
+  const at = new Map<string, number>();
+  const indexOf = (p: string): number => {
+    let i = at.get(p);
+    if (i === undefined) (i = paths.length), at.set(p, i), paths.push(p);
+    return i;
+  };
+  const data: IndexData = { format: FORMAT, tsdsl, dirs: [...dirs], paths, stats: [], walk: [...new Set(walk)].map(indexOf), imports: {}, files: [] };
+  const orNone = (p: string | undefined): number => (p === undefined ? -1 : indexOf(p));
+  for (const [from, list] of imports) data.imports[indexOf(from)] = list.map((i) => [i.specifier, orNone(i.dir), orNone(i.target)]);
+  data.files = files.map((f) => ({ ...f, path: indexOf(f.file) }));
+  data.stats = paths.map((p) => {
+    const f = fingerprint(p);
+    return f && f.mtimeMs <= startedMs - RACY_MS ? f.text : '';
+  });
   const file = indexFile(dirs, env);
   const dir = indexDir(env);
   const temp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
