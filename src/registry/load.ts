@@ -475,6 +475,46 @@ function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
   return graph;
 }
 
+/** Whether a module exports an array (which other modules may push packages into). */
+function exportsArray(ns: Readonly<Record<string, unknown>>): boolean {
+  return Object.values(ns).some((v) => Array.isArray(v));
+}
+
+/**
+ * The modules of `graph` that import (however indirectly, or are) a module that an out-of-date
+ * one imports (however indirectly, or is): those whose exports an out-of-date module may have
+ * changed, or whose code may change what an out-of-date one exports. Each module once: forwards
+ * from the out-of-date ones, then backwards.
+ */
+function sharingWithOutOfDate(graph: ReadonlyMap<string, readonly RelativeImport[]>, outOfDate: (module: string) => boolean): Set<string> {
+  const reached = new Set<string>();
+  const todo = [...graph.keys()].filter(outOfDate);
+  while (todo.length) {
+    const m = todo.pop()!;
+    if (reached.has(m)) continue;
+    reached.add(m);
+    for (const { target } of graph.get(m) ?? []) if (target !== undefined) todo.push(target);
+  }
+  const importers = new Map<string, string[]>();
+  for (const [from, list] of graph) {
+    for (const { target } of list) {
+      if (target === undefined) continue;
+      const known = importers.get(target);
+      if (known) known.push(from);
+      else importers.set(target, [from]);
+    }
+  }
+  const out = new Set<string>();
+  const back = [...reached];
+  while (back.length) {
+    const m = back.pop()!;
+    if (out.has(m)) continue;
+    out.add(m);
+    back.push(...(importers.get(m) ?? []));
+  }
+  return out;
+}
+
 /**
  * Load `collection` (which holds the default collection) through the package index: the package
  * files in the order of a full load, importing those that define one of `wanted` and those out
@@ -507,10 +547,21 @@ async function loadIndexed(
     [list, walk] = [found, watched];
   }
   const entries = new Map(index.files.map((f) => [f.file, f]));
+  // A file may change what another exports without either importing the other: both import a
+  // module holding an array, one pushes into it, the other exports it (a registry). So with a
+  // file out of date, the files sharing a module with it (their import closures meet) are
+  // `affected`: one exporting an array is imported (and must give what the index says, or
+  // everything is loaded), and one out of date exporting an array is loaded with all of them,
+  // so as to get the pushes a full load gives it. Else the index kept a file's old names where
+  // a full load gave others, and a name another file defines was answered from that file alone.
+  const fresh = list.some((f) => !entries.has(f) || index.outOfDate(f));
+  const graph = fresh || index.rewalk ? moduleGraph(list) : undefined;
+  const affected = fresh && graph ? sharingWithOutOfDate(graph, (m) => index.outOfDate(m)) : new Set<string>();
   const needed = (file: string): boolean => {
     const e = entries.get(file);
-    return e === undefined || index.outOfDate(file) || e.names.some((n) => wanted.has(n));
+    return e === undefined || index.outOfDate(file) || (e.arrays && affected.has(file)) || e.names.some((n) => wanted.has(n));
   };
+  let affectedLeft = false;
   if (list.some(needed)) await registerHooks();
   const left = new Set<string>();
   const took: IndexedFile[] = [];
@@ -521,22 +572,29 @@ async function loadIndexed(
   for (const file of list) {
     const e = entries.get(file);
     if (!needed(file)) {
+      if (affected.has(file)) affectedLeft = true;
       for (const n of e!.names) left.add(n);
       took.push(e!);
       continue;
     }
     if (running.has(realOrSame(file))) return undefined;
     let packages: Package[];
+    let arrays: boolean;
     try {
       // Its packages as the full load takes them: right after its import.
-      packages = packagesOf(await importUserFile(file));
+      const ns = await importUserFile(file);
+      packages = packagesOf(ns);
+      arrays = exportsArray(ns);
     } catch {
       return undefined;
     }
     const names = [...new Set(packages.map((p) => p.name))];
-    if (e && !index.outOfDate(file) && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
-    if (!e || index.outOfDate(file)) changed = true;
-    took.push({ file, names, count: packages.length });
+    const stale = !e || index.outOfDate(file);
+    if (!stale && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
+    // An array a file left out before it may have pushed into.
+    if (stale && arrays && affectedLeft) return undefined;
+    if (stale) changed = true;
+    took.push({ file, names, count: packages.length, arrays });
     imported.push(...packages);
     importedFiles.push(file);
   }
@@ -545,7 +603,7 @@ async function loadIndexed(
   // Partial even when every file was loaded: an unknown name's error also says which files
   // were skipped (not importing tsdsl), which only a full load finds.
   collection.partial = left;
-  if (changed) write(took, walk, moduleGraph(list));
+  if (changed) write(took, walk, graph ?? moduleGraph(list));
   return collection;
 }
 
@@ -671,7 +729,7 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
         const packages = packagesOf(ns);
         for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
-        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length });
+        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length, arrays: exportsArray(ns) });
       }
     }
   }

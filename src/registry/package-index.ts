@@ -34,12 +34,14 @@ import { join } from 'node:path';
 /**
  * A package file, the names of the packages it exports, in loading order, and how many it
  * exports: imported alone, a file must give the same, or the index is not used (an array
- * another file pushes packages into gives fewer).
+ * another file pushes packages into gives fewer). `arrays`: whether it exports an array, whose
+ * packages another file sharing a module with it may change.
  */
 export interface IndexedFile {
   file: string;
   names: string[];
   count: number;
+  arrays: boolean;
 }
 
 interface IndexData {
@@ -79,7 +81,7 @@ export interface PackageIndex {
   outOfDate(file: string): boolean;
 }
 
-const FORMAT = 4;
+const FORMAT = 5;
 const KEEP = 64;
 /** A path changed less than this before the load began may change again unseen (FAT's mtime ticks in 2 s). */
 const RACY_MS = 2000;
@@ -143,7 +145,7 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, reso
   if (!isIndexes(walk, n) || typeof imports !== 'object' || imports === null || !Object.entries(imports).every(([k, v]) => isIndexes([Number(k)], n) && Array.isArray(v) && v.every(isImport))) {
     return undefined;
   }
-  if (!Array.isArray(files) || !files.every((f) => typeof f?.file === 'string' && isIndexes([f.path], n) && paths[f.path] === f.file && Number.isInteger(f.count) && Array.isArray(f.names) && f.names.every((x) => typeof x === 'string'))) {
+  if (!Array.isArray(files) || !files.every((f) => typeof f?.file === 'string' && isIndexes([f.path], n) && paths[f.path] === f.file && Number.isInteger(f.count) && typeof f.arrays === 'boolean' && Array.isArray(f.names) && f.names.every((x) => typeof x === 'string'))) {
     return undefined;
   }
   const changed = paths.map((p, i) => stats[i] === '' || fingerprint(p)?.text !== stats[i]);
@@ -169,7 +171,7 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, reso
   while (todo.length) for (const i of importers.get(todo.pop()!) ?? []) if (!stale.has(i)) (stale.add(i), todo.push(i));
   const byPath = new Map(paths.map((p, i) => [p, i]));
   return {
-    files: files.map(({ file, names, count }) => ({ file, names, count })),
+    files: files.map(({ file, names, count, arrays }) => ({ file, names, count, arrays })),
     rewalk: walk.some((i) => changed[i]),
     walk: walk.map((i) => paths[i]!),
     outOfDate: (file) => {

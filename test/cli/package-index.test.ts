@@ -202,6 +202,34 @@ describe('the package index', () => {
     expect(again.stderr).toBe(full.stderr);
   });
 
+  it('imports with a file out of date the files sharing a module with it: one may push into an array the other exports', () => {
+    const past = new Date(Date.now() - 60_000);
+    const pkg = (name: string, version: string) =>
+      `definePackage({ name: '${name}', version: '${version}', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat })`;
+    const head = "import { definePackage, licenses, trivial } from 'tsdsl';\n";
+    // push.ts (sorted first) pushes into the array registry.ts exports; neither imports the other.
+    mkdirSync(join(lab, 'lib'));
+    writeFileSync(join(lab, 'lib', 'all.ts'), 'export const all: unknown[] = [];\n');
+    const push = (name: string) => writeFileSync(join(lab, '0-push.ts'), `${head}import { all } from './lib/all.ts';\nall.push(${pkg(name, '9')});\n`);
+    const registry = (comment: string) => writeFileSync(join(lab, 'registry.ts'), `import type { Package } from 'tsdsl';\nimport { all } from './lib/all.ts';\nexport const all2 = all as Package[]; // ${comment}\n`);
+    push('lab-y');
+    registry('first');
+    settle();
+    run(['show', 'lab-d']);
+    // The pusher edited: registry.ts exports lab-a@9 now (not lab-y), as a full load says after
+    // a command that imported only the pusher (and lab-d's file).
+    push('lab-a');
+    utimesSync(join(lab, '0-push.ts'), past, past);
+    run(['show', 'lab-d']);
+    const a = run(['show', 'lab-a']);
+    expect(a.stdout).toMatch(/^version: 9$/m);
+    // registry.ts edited: imported with the pusher, its array has lab-a@9 as in a full load.
+    registry('second');
+    utimesSync(join(lab, 'registry.ts'), past, past);
+    run(['show', 'lab-d']);
+    expect(run(['show', 'lab-a']).stdout).toBe(a.stdout);
+  });
+
   it('says of an unknown name what a full load says, every indexed file being loaded: the files skipped', () => {
     rmSync(join(lab, 'b.ts'));
     rmSync(join(lab, 'c.ts'));
