@@ -85,6 +85,8 @@ const FORMAT = 5;
 const KEEP = 64;
 /** A path changed less than this before the load began may change again unseen (FAT's mtime ticks in 2 s). */
 const RACY_MS = 2000;
+/** How far the file system's clock (the kernel's coarse one) may lag Date.now(). */
+const CLOCK_SLACK_MS = 20;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -104,10 +106,10 @@ function indexFile(dirs: readonly string[], env: Env): string {
  * file) made readable by chmod, or a file whose mtime was put back (`touch -r`, `cp -p` over it),
  * changes nothing else.
  */
-function fingerprint(path: string): { text: string; mtimeMs: number } | undefined {
+function fingerprint(path: string): { text: string; mtimeMs: number; ctimeMs: number } | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    return { text: `${st.mtimeNs}:${st.ctimeNs}:${st.size}:${st.ino}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
+    return { text: `${st.mtimeNs}:${st.ctimeNs}:${st.size}:${st.ino}`, mtimeMs: Number(st.mtimeNs / 1_000_000n), ctimeMs: Number(st.ctimeNs / 1_000_000n) };
   } catch {
     return undefined;
   }
@@ -184,7 +186,9 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, reso
 /**
  * Write the index of a load that began at `startedMs`: the package files `files` in loading
  * order, the walk's paths, and the relative imports of every module imported. A path changed
- * within RACY_MS of the start, or after it, or gone, is recorded as unknown.
+ * within RACY_MS of the start, or after it, or gone, is recorded as unknown. After it by its
+ * ctime too, which no one sets back: a file rewritten during the load with its mtime put back
+ * (`cp -p`, `rsync -t`) was read as it was before, and its new fingerprint would vouch for that.
  */
 export function writeIndex(
   dirs: readonly string[],
@@ -208,7 +212,7 @@ export function writeIndex(
   data.files = files.map((f) => ({ ...f, path: indexOf(f.file) }));
   data.stats = paths.map((p) => {
     const f = fingerprint(p);
-    return f && f.mtimeMs <= startedMs - RACY_MS ? f.text : '';
+    return f && f.mtimeMs <= startedMs - RACY_MS && f.ctimeMs < startedMs - CLOCK_SLACK_MS ? f.text : '';
   });
   const file = indexFile(dirs, env);
   const dir = indexDir(env);

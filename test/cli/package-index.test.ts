@@ -230,6 +230,32 @@ describe('the package index', () => {
     expect(run(['show', 'lab-a']).stdout).toBe(a.stdout);
   });
 
+  it('records as unknown a file rewritten during the load with its modification time put back (cp -p): its ctime is after the start', () => {
+    // m.ts, imported after a.ts, rewrites a.ts once (lab-a becomes lab-d@5), dating it a minute ago.
+    writeFileSync(
+      join(lab, 'm.ts'),
+      [
+        "import type { Package } from 'tsdsl';",
+        "import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';",
+        `const file = ${JSON.stringify(join(lab, 'a.ts'))};`,
+        `const flag = ${JSON.stringify(join(lab, '..', 'rewritten'))};`,
+        'if (!existsSync(flag)) {',
+        "  writeFileSync(flag, '');",
+        "  writeFileSync(file, readFileSync(file, 'utf8').replace(\"name: 'lab-a', version: '1'\", \"name: 'lab-d', version: '5'\"));",
+        '  utimesSync(file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));',
+        '}',
+        'export const none: Package[] = [];',
+        '',
+      ].join('\n'),
+    );
+    settle();
+    run(['show', 'lab-c']);
+    // a.ts defines lab-d@5 now, newer than d.ts's: a full load shows it.
+    const d = run(['show', 'lab-d']);
+    expect(d.stdout).toMatch(/^version: 5$/m);
+    expect(d.imported).toContain('a.ts');
+  });
+
   it('says of an unknown name what a full load says, every indexed file being loaded: the files skipped', () => {
     rmSync(join(lab, 'b.ts'));
     rmSync(join(lab, 'c.ts'));
