@@ -517,9 +517,9 @@ function sharingWithOutOfDate(graph: ReadonlyMap<string, readonly RelativeImport
 
 /**
  * Load `collection` (which holds the default collection) through the package index: the package
- * files in the order of a full load, importing those that define one of `wanted` and those out
+ * files in the order of a full load, importing those that define one of `wanted`, those out
  * of date (changed, or importing what changed; found again by walking `dirs` when the walk's
- * paths changed), and marking it partial with the names of the files left out. The index is
+ * paths changed) and those exporting an array that share a module with one out of date, and marking it partial with the names of the files left out. The index is
  * written again when anything was out of date. Undefined, for a full load that says why, when
  * a directory is gone or unreadable, a file fails or is one of the `running` scripts, or a file
  * exports other packages than the index says (a file may export an array that files left out

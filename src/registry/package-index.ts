@@ -128,7 +128,7 @@ const isIndexes = (v: unknown, n: number): v is number[] => Array.isArray(v) && 
 /**
  * The index for `dirs` and what changed since it was written, or undefined (none, another
  * tsdsl's, damaged). `resolve` finds the module a relative specifier names now, as the loader
- * does: asked only for imports whose directory changed.
+ * does: asked only for imports whose directory changed, or did not exist.
  */
 export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, resolve: (from: string, specifier: string) => string | undefined): PackageIndex | undefined {
   let data: IndexData;
