@@ -475,20 +475,26 @@ function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
   return graph;
 }
 
+/**
+ * The packages a load through the index took from each file it imported, at the file's place in
+ * the loading order: a full load after it in this process (the index's load failed, or a name was
+ * not in the partial collection) takes these, not what the file's arrays hold by then.
+ */
+const taken = new Map<string, Package[]>();
+
 /** Whether a module exports an array (which other modules may push packages into). */
 function exportsArray(ns: Readonly<Record<string, unknown>>): boolean {
   return Object.values(ns).some((v) => Array.isArray(v));
 }
 
 /**
- * The modules of `graph` that import (however indirectly, or are) a module that an out-of-date
- * one imports (however indirectly, or is): those whose exports an out-of-date module may have
- * changed, or whose code may change what an out-of-date one exports. Each module once: forwards
- * from the out-of-date ones, then backwards.
+ * The modules of `graph` that import (however indirectly, or are) a module that one of `sources`
+ * imports (however indirectly, or is): those whose exports a source may change, or whose code
+ * may change what a source exports. Each module once: forwards from the sources, then backwards.
  */
-function sharingWithOutOfDate(graph: ReadonlyMap<string, readonly RelativeImport[]>, outOfDate: (module: string) => boolean): Set<string> {
+function sharingWith(graph: ReadonlyMap<string, readonly RelativeImport[]>, sources: readonly string[]): Set<string> {
   const reached = new Set<string>();
-  const todo = [...graph.keys()].filter(outOfDate);
+  const todo = [...sources];
   while (todo.length) {
     const m = todo.pop()!;
     if (reached.has(m)) continue;
@@ -519,8 +525,9 @@ function sharingWithOutOfDate(graph: ReadonlyMap<string, readonly RelativeImport
  * Load `collection` (which holds the default collection) through the package index: the package
  * files in the order of a full load, importing those that define one of `wanted`, those out
  * of date (changed, or importing what changed; found again by walking `dirs` when the walk's
- * paths changed) and those exporting an array that share a module with one out of date, and marking it partial with the names of the files left out. The index is
- * written again when anything was out of date. Undefined, for a full load that says why, when
+ * paths changed) and those exporting an array that share a module with one of those, and
+ * marking it partial with the names of the files left out. The index is written again when
+ * anything was out of date. Undefined, for a full load that says why, when
  * a directory is gone or unreadable, a file fails or is one of the `running` scripts, or a file
  * exports other packages than the index says (a file may export an array that files left out
  * push packages into).
@@ -554,13 +561,28 @@ async function loadIndexed(
   // everything is loaded), and one out of date exporting an array is loaded with all of them,
   // so as to get the pushes a full load gives it. Else the index kept a file's old names where
   // a full load gave others, and a name another file defines was answered from that file alone.
+  // The same holds for a file imported because it is wanted: an array exporter sharing a module
+  // with it is imported at its place (else, when everything is loaded after all, in this process,
+  // the array would hold what the wanted file pushed after the full load took its packages).
   const fresh = list.some((f) => !entries.has(f) || index.outOfDate(f));
-  const graph = fresh || index.rewalk ? moduleGraph(list) : undefined;
-  const affected = fresh && graph ? sharingWithOutOfDate(graph, (m) => index.outOfDate(m)) : new Set<string>();
-  const needed = (file: string): boolean => {
+  const arrays = index.files.some((f) => f.arrays);
+  const graph = fresh || index.rewalk || arrays ? moduleGraph(list) : undefined;
+  const base = (file: string): boolean => {
     const e = entries.get(file);
-    return e === undefined || index.outOfDate(file) || (e.arrays && affected.has(file)) || e.names.some((n) => wanted.has(n));
+    return e === undefined || index.outOfDate(file) || e.names.some((n) => wanted.has(n));
   };
+  const touched = fresh && graph ? sharingWith(graph, [...graph.keys()].filter((m) => index.outOfDate(m))) : new Set<string>();
+  let affected = new Set<string>();
+  if (graph && (fresh || arrays)) {
+    const sources = new Set([...[...graph.keys()].filter((m) => index.outOfDate(m)), ...list.filter(base)]);
+    for (;;) {
+      affected = sharingWith(graph, [...sources]);
+      const more = list.filter((f) => entries.get(f)?.arrays && affected.has(f) && !sources.has(f));
+      if (!more.length) break;
+      for (const f of more) sources.add(f);
+    }
+  }
+  const needed = (file: string): boolean => base(file) || (entries.get(file)!.arrays && affected.has(file));
   let affectedLeft = false;
   if (list.some(needed)) await registerHooks();
   const left = new Set<string>();
@@ -572,7 +594,7 @@ async function loadIndexed(
   for (const file of list) {
     const e = entries.get(file);
     if (!needed(file)) {
-      if (affected.has(file)) affectedLeft = true;
+      if (touched.has(file)) affectedLeft = true;
       for (const n of e!.names) left.add(n);
       took.push(e!);
       continue;
@@ -594,6 +616,7 @@ async function loadIndexed(
     // An array a file left out before it may have pushed into.
     if (stale && arrays && affectedLeft) return undefined;
     if (stale) changed = true;
+    taken.set(file, packages);
     took.push({ file, names, count: packages.length, arrays });
     imported.push(...packages);
     importedFiles.push(file);
@@ -726,7 +749,9 @@ async function load(options: LoadOptions, running: ReadonlySet<string>, indexed:
           collection.failedFiles.push(file);
           continue;
         }
-        const packages = packagesOf(ns);
+        // As a load through the index took them, at the file's place, if it did: since, files
+        // after it may have pushed into its arrays.
+        const packages = taken.get(file) ?? packagesOf(ns);
         for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
         loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length, arrays: exportsArray(ns) });

@@ -256,6 +256,31 @@ describe('the package index', () => {
     expect(d.imported).toContain('a.ts');
   });
 
+  it('gives, when everything is loaded after a load through it failed, the packages a full load takes: not what files imported then pushed since', () => {
+    const past = new Date(Date.now() - 60_000);
+    // 0-all.ts (sorted first) exports an array; p.ts, after it, pushes lab-a@9 into it: a full
+    // load takes 0-all.ts's packages before, so lab-a is 1.
+    writeFileSync(join(lab, '0-all.ts'), "import type { Package } from 'tsdsl';\nexport const all: Package[] = [];\n");
+    const push = (comment: string) =>
+      writeFileSync(
+        join(lab, 'p.ts'),
+        `import { definePackage, licenses, trivial } from 'tsdsl';\nimport { all } from './0-all.ts';\nall.push(definePackage({ name: 'lab-a', version: '9', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat })); // ${comment}\n`,
+      );
+    push('first');
+    settle();
+    expect(run(['show', 'lab-a']).stdout).toMatch(/^version: 1$/m);
+    // p.ts edited and a failing file added: the load through the index imports p.ts, then fails,
+    // and the full load after it, in the same process, must still take 0-all.ts's packages empty.
+    push('second');
+    utimesSync(join(lab, 'p.ts'), past, past);
+    writeFileSync(join(lab, 'z.ts'), "import { definePackage } from 'tsdsl';\nthrow new Error('boom');\n");
+    utimesSync(join(lab, 'z.ts'), past, past);
+    utimesSync(lab, past, past);
+    const r = run(['show', 'lab-a']);
+    expect(r.stderr).toMatch(/z\.ts:2 failed: boom/);
+    expect(r.stdout).toMatch(/^version: 1$/m);
+  });
+
   it('says of an unknown name what a full load says, every indexed file being loaded: the files skipped', () => {
     rmSync(join(lab, 'b.ts'));
     rmSync(join(lab, 'c.ts'));
