@@ -488,49 +488,17 @@ function exportsArray(ns: Readonly<Record<string, unknown>>): boolean {
 }
 
 /**
- * The modules of `graph` that import (however indirectly, or are) a module that one of `sources`
- * imports (however indirectly, or is): those whose exports a source may change, or whose code
- * may change what a source exports. Each module once: forwards from the sources, then backwards.
- */
-function sharingWith(graph: ReadonlyMap<string, readonly RelativeImport[]>, sources: readonly string[]): Set<string> {
-  const reached = new Set<string>();
-  const todo = [...sources];
-  while (todo.length) {
-    const m = todo.pop()!;
-    if (reached.has(m)) continue;
-    reached.add(m);
-    for (const { target } of graph.get(m) ?? []) if (target !== undefined) todo.push(target);
-  }
-  const importers = new Map<string, string[]>();
-  for (const [from, list] of graph) {
-    for (const { target } of list) {
-      if (target === undefined) continue;
-      const known = importers.get(target);
-      if (known) known.push(from);
-      else importers.set(target, [from]);
-    }
-  }
-  const out = new Set<string>();
-  const back = [...reached];
-  while (back.length) {
-    const m = back.pop()!;
-    if (out.has(m)) continue;
-    out.add(m);
-    back.push(...(importers.get(m) ?? []));
-  }
-  return out;
-}
-
-/**
  * Load `collection` (which holds the default collection) through the package index: the package
- * files in the order of a full load, importing those that define one of `wanted`, those out
+ * files in the order of a full load, importing those that define one of `wanted` and those out
  * of date (changed, or importing what changed; found again by walking `dirs` when the walk's
- * paths changed) and those exporting an array that share a module with one of those, and
- * marking it partial with the names of the files left out. The index is written again when
- * anything was out of date. Undefined, for a full load that says why, when
+ * paths changed), and marking it partial with the names of the files left out. The index is
+ * written again when anything was out of date. Undefined, for a full load that says why, when
  * a directory is gone or unreadable, a file fails or is one of the `running` scripts, or a file
- * exports other packages than the index says (a file may export an array that files left out
- * push packages into).
+ * exports other packages than the index says; and whenever a package file exports an array.
+ * An array is the one export other files can change without either importing the other (both
+ * import a module holding it; one pushes, the other exports it: a registry), so which files a
+ * change affects, and what a file imported alone exports, cannot be told from the imports; and
+ * a full load after a try in this process would see what the try's files pushed.
  */
 async function loadIndexed(
   collection: Collection,
@@ -540,6 +508,7 @@ async function loadIndexed(
   running: ReadonlySet<string>,
   write: (files: IndexedFile[], walk: Iterable<string>, imports: Map<string, RelativeImport[]>) => void,
 ): Promise<Collection | undefined> {
+  if (index.files.some((f) => f.arrays)) return undefined;
   let list = index.files.map((f) => f.file);
   let walk: Iterable<string> = index.walk;
   if (index.rewalk) {
@@ -554,36 +523,10 @@ async function loadIndexed(
     [list, walk] = [found, watched];
   }
   const entries = new Map(index.files.map((f) => [f.file, f]));
-  // A file may change what another exports without either importing the other: both import a
-  // module holding an array, one pushes into it, the other exports it (a registry). So with a
-  // file out of date, the files sharing a module with it (their import closures meet) are
-  // `affected`: one exporting an array is imported (and must give what the index says, or
-  // everything is loaded), and one out of date exporting an array is loaded with all of them,
-  // so as to get the pushes a full load gives it. Else the index kept a file's old names where
-  // a full load gave others, and a name another file defines was answered from that file alone.
-  // The same holds for a file imported because it is wanted: an array exporter sharing a module
-  // with it is imported at its place (else, when everything is loaded after all, in this process,
-  // the array would hold what the wanted file pushed after the full load took its packages).
-  const fresh = list.some((f) => !entries.has(f) || index.outOfDate(f));
-  const arrays = index.files.some((f) => f.arrays);
-  const graph = fresh || index.rewalk || arrays ? moduleGraph(list) : undefined;
-  const base = (file: string): boolean => {
+  const needed = (file: string): boolean => {
     const e = entries.get(file);
     return e === undefined || index.outOfDate(file) || e.names.some((n) => wanted.has(n));
   };
-  const touched = fresh && graph ? sharingWith(graph, [...graph.keys()].filter((m) => index.outOfDate(m))) : new Set<string>();
-  let affected = new Set<string>();
-  if (graph && (fresh || arrays)) {
-    const sources = new Set([...[...graph.keys()].filter((m) => index.outOfDate(m)), ...list.filter(base)]);
-    for (;;) {
-      affected = sharingWith(graph, [...sources]);
-      const more = list.filter((f) => entries.get(f)?.arrays && affected.has(f) && !sources.has(f));
-      if (!more.length) break;
-      for (const f of more) sources.add(f);
-    }
-  }
-  const needed = (file: string): boolean => base(file) || (entries.get(file)!.arrays && affected.has(file));
-  let affectedLeft = false;
   if (list.some(needed)) await registerHooks();
   const left = new Set<string>();
   const took: IndexedFile[] = [];
@@ -594,7 +537,6 @@ async function loadIndexed(
   for (const file of list) {
     const e = entries.get(file);
     if (!needed(file)) {
-      if (touched.has(file)) affectedLeft = true;
       for (const n of e!.names) left.add(n);
       took.push(e!);
       continue;
@@ -610,14 +552,14 @@ async function loadIndexed(
     } catch {
       return undefined;
     }
+    // A file that exports an array now (see above): everything is loaded.
+    if (arrays) return undefined;
     const names = [...new Set(packages.map((p) => p.name))];
     const stale = !e || index.outOfDate(file);
     if (!stale && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
-    // An array a file left out before it may have pushed into.
-    if (stale && arrays && affectedLeft) return undefined;
     if (stale) changed = true;
     taken.set(file, packages);
-    took.push({ file, names, count: packages.length, arrays });
+    took.push({ file, names, count: packages.length, arrays: false });
     imported.push(...packages);
     importedFiles.push(file);
   }
@@ -626,7 +568,7 @@ async function loadIndexed(
   // Partial even when every file was loaded: an unknown name's error also says which files
   // were skipped (not importing tsdsl), which only a full load finds.
   collection.partial = left;
-  if (changed) write(took, walk, graph ?? moduleGraph(list));
+  if (changed) write(took, walk, moduleGraph(list));
   return collection;
 }
 

@@ -15,9 +15,10 @@
  * imports, however indirectly, changed; such files are imported again (with the files that
  * define the names asked for), and the walk is done again when one of its paths changed. So
  * after an edit, the next command imports the edited file and what imports it, not the whole
- * lab. A path that changed less than two seconds before the load is recorded as unknown, so out
- * of date next time (a second change in the same tick of a coarse clock would go unseen, as
- * git's "racy" index entries). A load with a failure writes nothing. What it cannot see: a
+ * lab (unless a package file exports an array: see loadIndexed in load.ts). A path that changed
+ * less than two seconds before the load, or during it, is recorded as unknown, so out of date
+ * next time (a second change in the same tick of a coarse clock would go unseen, as git's
+ * "racy" index entries). A load with a failure writes nothing. What it cannot see: a
  * package file whose packages, or whether it loads, depend on something else than those files
  * (an environment variable, a module from node_modules, a file it reads, an import by an
  * absolute path, the clock).

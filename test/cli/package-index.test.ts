@@ -202,7 +202,7 @@ describe('the package index', () => {
     expect(again.stderr).toBe(full.stderr);
   });
 
-  it('imports with a file out of date the files sharing a module with it: one may push into an array the other exports', () => {
+  it('loads every file while a package file exports an array: another may push into it without either importing the other', () => {
     const past = new Date(Date.now() - 60_000);
     const pkg = (name: string, version: string) =>
       `definePackage({ name: '${name}', version: '${version}', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat })`;
@@ -216,8 +216,8 @@ describe('the package index', () => {
     registry('first');
     settle();
     run(['show', 'lab-d']);
-    // The pusher edited: registry.ts exports lab-a@9 now (not lab-y), as a full load says after
-    // a command that imported only the pusher (and lab-d's file).
+    expect(run(['show', 'lab-d']).imported).toHaveLength(4);
+    // The pusher edited: registry.ts exports lab-a@9 now (not lab-y), as a full load says.
     push('lab-a');
     utimesSync(join(lab, '0-push.ts'), past, past);
     run(['show', 'lab-d']);
