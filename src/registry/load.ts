@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { TsdslError, checkRequestKeys, checkRequestTypes, didYouMean, fieldChecks, isTsdslError, type FieldCheck } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
 import { captureLocation, lineWhere, resolveLocation } from '../dsl/location.js';
-import type { Package } from '../dsl/package.js';
+import { isPackage, type Package } from '../dsl/package.js';
 import { Collection, packagesOf } from './collection.js';
 import { candidateNames, readIndex, tsdslIdentity, writeIndex, type IndexedFile, type PackageIndex, type RelativeImport } from './package-index.js';
 import { moduleCandidates } from './ts-hooks.js';
@@ -482,9 +482,13 @@ function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
  */
 const taken = new Map<string, Package[]>();
 
-/** Whether a module exports an array (which other modules may push packages into). */
+/**
+ * Whether a module exports an array of packages (which other modules may push packages into):
+ * one holding a package, or an empty one (a registry, before the pushes). An array of
+ * configure flags or names is not one.
+ */
 function exportsArray(ns: Readonly<Record<string, unknown>>): boolean {
-  return Object.values(ns).some((v) => Array.isArray(v));
+  return Object.values(ns).some((v) => Array.isArray(v) && (v.length === 0 || v.some(isPackage)));
 }
 
 /**

@@ -372,3 +372,12 @@ describe('the package index over a deep graph of imports', () => {
     expect(edited.imported).toHaveLength(40);
   });
 });
+
+describe('the package index beside arrays that hold no packages', () => {
+  it('is used when a package file exports an array of configure flags', () => {
+    writeFileSync(join(lab, 'flags.ts'), "import { licenses } from 'tsdsl';\nexport const flags = ['--enable-shared', '--disable-static'];\nexport const lic = licenses.expat;\n");
+    settle();
+    run(['show', 'lab-a']);
+    expect(run(['show', 'lab-a']).imported).toEqual(['a.ts']);
+  });
+});
