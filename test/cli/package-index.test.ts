@@ -41,6 +41,22 @@ function settle(): void {
   utimesSync(lab, past, past);
 }
 
+/** `../helpers/name.ts` (naming `name`) and `h.ts`, whose package (version 3) takes its name from `../helpers/${specifier}`; all dated a minute ago. */
+function helperAndUser(name: string, specifier: string): string {
+  const helpers = join(lab, '..', 'helpers');
+  mkdirSync(helpers);
+  writeFileSync(join(helpers, 'name.ts'), `export const name = '${name}';\n`);
+  writeFileSync(
+    join(lab, 'h.ts'),
+    `import { definePackage, licenses, trivial } from 'tsdsl';\nimport { name } from '../helpers/${specifier}';\nexport const h = definePackage({ name, version: '3', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+  );
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(join(helpers, 'name.ts'), past, past);
+  utimesSync(helpers, past, past);
+  settle();
+  return helpers;
+}
+
 function run(args: string[]) {
   rmSync(marks, { recursive: true, force: true });
   mkdirSync(marks);
@@ -129,17 +145,7 @@ describe('the package index', () => {
     expect(gone.stderr).toMatch(/unknown package `lab-x`/);
     // A helper outside the directory, imported by a package file, names its package: when it
     // names lab-a instead, a stale index would show lab-a@2 from the files it knew of.
-    const helpers = join(lab, '..', 'helpers');
-    mkdirSync(helpers);
-    writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-h1';\n");
-    writeFileSync(
-      join(lab, 'h.ts'),
-      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { name } from '../helpers/name.ts';\nexport const h = definePackage({ name, version: '3', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n",
-    );
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(join(helpers, 'name.ts'), past, past);
-    utimesSync(helpers, past, past);
-    settle();
+    const helpers = helperAndUser('lab-h1', 'name.ts');
     expect(run(['show', 'lab-h1']).code).toBe(0);
     expect(run(['show', 'lab-h1']).imported).toEqual([]); // h.ts leaves no mark; none of the others
     // h.ts is imported again (it imports what changed), with lab-a's files; b, c and d are not.
@@ -151,17 +157,7 @@ describe('the package index', () => {
 
   it('sees a module added beside a helper outside the directory, which the loader now takes instead', () => {
     // h.ts imports '../helpers/name.js', which is name.ts until a name.js is there.
-    const helpers = join(lab, '..', 'helpers');
-    mkdirSync(helpers);
-    writeFileSync(join(helpers, 'name.ts'), "export const name = 'lab-h1';\n");
-    writeFileSync(
-      join(lab, 'h.ts'),
-      "import { definePackage, licenses, trivial } from 'tsdsl';\nimport { name } from '../helpers/name.js';\nexport const h = definePackage({ name, version: '3', buildSystem: trivial, synopsis: 's', description: 'A package of the lab.', homePage: 'https://example.org/', license: licenses.expat });\n",
-    );
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(join(helpers, 'name.ts'), past, past);
-    utimesSync(helpers, past, past);
-    settle();
+    const helpers = helperAndUser('lab-h1', 'name.js');
     run(['show', 'lab-a']);
     expect(run(['show', 'lab-a']).imported).toEqual(['a.ts']);
     writeFileSync(join(helpers, 'name.js'), "export const name = 'lab-a';\n");
