@@ -267,12 +267,24 @@ function brokenImport(file: string, broken: ReadonlyMap<string, unknown>, known:
 
 /** A file's text, or '' when it cannot be read. */
 function readText(file: string): string {
+  const kept = texts?.get(file);
+  if (kept !== undefined) return kept;
+  let text: string;
   try {
-    return readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
-    return '';
+    text = '';
   }
+  texts?.set(file, text);
+  return text;
 }
+
+/**
+ * The texts read during one load (the walk, and the import graph written into the package
+ * index, read each file again otherwise); undefined between loads, so that a file changed
+ * since is read anew.
+ */
+let texts: Map<string, string> | undefined;
 
 /**
  * The package file being imported, while one is: a file whose top-level `await` never settles
@@ -577,6 +589,15 @@ async function loadIndexed(
 }
 
 async function load(options: LoadOptions, running: ReadonlySet<string>, indexed: { words: readonly string[] | undefined } | undefined): Promise<Collection> {
+  texts = new Map();
+  try {
+    return await loadWithTexts(options, running, indexed);
+  } finally {
+    texts = undefined;
+  }
+}
+
+async function loadWithTexts(options: LoadOptions, running: ReadonlySet<string>, indexed: { words: readonly string[] | undefined } | undefined): Promise<Collection> {
   // The script calling loadCollection (and the main script) is evaluating its top-level await:
   // imported as a package file, it would wait for itself, and Node would exit (status 13) with
   // nothing said. So a script kept among the package files it loads (`loadPath: '.'`,
