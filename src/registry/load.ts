@@ -488,13 +488,6 @@ function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
 }
 
 /**
- * The packages a load through the index took from each file it imported, at the file's place in
- * the loading order: a full load after it in this process (the index's load failed, or a name was
- * not in the partial collection) takes these, not what the file's arrays hold by then.
- */
-const taken = new Map<string, Package[]>();
-
-/**
  * Whether a module exports an array of packages (which other modules may push packages into):
  * one holding a package, or an empty one (a registry, before the pushes). An array of
  * configure flags or names is not one.
@@ -574,7 +567,6 @@ async function loadIndexed(
     const stale = !e || index.outOfDate(file);
     if (!stale && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
     if (stale) changed = true;
-    taken.set(file, packages);
     took.push({ file, names, count: packages.length, arrays: false });
     imported.push(...packages);
     importedFiles.push(file);
@@ -716,9 +708,7 @@ async function loadWithTexts(options: LoadOptions, running: ReadonlySet<string>,
           collection.failedFiles.push(file);
           continue;
         }
-        // As a load through the index took them, at the file's place, if it did: since, files
-        // after it may have pushed into its arrays.
-        const packages = taken.get(file) ?? packagesOf(ns);
+        const packages = packagesOf(ns);
         for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
         loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length, arrays: exportsArray(ns) });
