@@ -214,20 +214,13 @@ function importersOfRunning(files: readonly string[], running: ReadonlySet<strin
   const out = new Set<string>();
   if (!files.some((f) => running.has(realOrSame(f)))) return out;
   const importers = new Map<string, string[]>();
-  const seen = new Set<string>();
-  const todo = [...files];
-  while (todo.length) {
-    const f = todo.pop()!;
-    if (seen.has(f)) continue;
-    seen.add(f);
-    for (const m of readText(f).matchAll(RELATIVE_IMPORT)) {
-      const target = relativeModule(f, m[1]!);
+  for (const [f, imports] of moduleGraph(files)) {
+    for (const { target } of imports) {
       if (target === undefined) continue;
       const key = realOrSame(target);
       const list = importers.get(key);
       if (list) list.push(f);
       else importers.set(key, [f]);
-      todo.push(target);
     }
   }
   const queue = [...running];
