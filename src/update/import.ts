@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { identifierFor, type Package } from '../dsl/package.js';
+import { validateStoreName } from '../derivation/hash.js';
 import { implicitInputs } from '../dsl/build-systems.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
@@ -261,6 +262,9 @@ export async function importDefinition(
       : [
           `    // Debian's .orig tarball (properties.debianVersion)${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
           `    urls: ${quote(release.source.urls[0]!)},`,
+          // Debian's file names may hold a `~` (emmax_0~beta.20100307.orig.tar.gz), which a
+          // store path cannot: named as the version is (0beta.20100307), as --with-latest does.
+          ...(validateStoreName(release.source.fileName) === undefined ? [] : [`    fileName: ${quote(release.source.fileName.replace(/~/g, ''))},`]),
         ]),
     `    sha256: ${quote(release.source.sha256)},`,
     '  }),',

@@ -102,6 +102,21 @@ describe('importDefinition and the tarball', () => {
     expect(def.text).toContain("  properties: { debianVersion: '3.1+dfsg-2' },\n");
   });
 
+  it("names the source without Debian's `~` (a store path cannot hold it), so the definition written can be lowered", async () => {
+    const t = tarball('emmax', '0~beta.20100307');
+    const release: Release = {
+      name: 'emmax', version: '0~beta.20100307', fullVersion: '0~beta.20100307-6', where: 'unstable', repacked: false, homePage: 'https://example.org/emmax', buildDepends: [],
+      source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'emmax_0~beta.20100307.orig.tar.xz' },
+    };
+    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    expect(def.text).toContain(`    urls: 'file://${t.path}',\n    fileName: 'emmax_0beta.20100307.orig.tar.xz',\n`);
+    expect(def.text).toContain("  version: '0beta.20100307',\n");
+    // The source as written is accepted; without the name, url() refuses Debian's.
+    const { url } = await import('../../src/dsl/index.js');
+    expect(url({ urls: `file://${t.path}`, sha256: t.sha256, fileName: 'emmax_0beta.20100307.orig.tar.xz' }).fileName).toBe('emmax_0beta.20100307.orig.tar.xz');
+    expect(() => url({ urls: `file://${t.path}`, sha256: t.sha256 })).toThrow(/cannot name a store path/);
+  });
+
   it('writes the definition, with the build system and license as TODOs, when no URL serves the tarball', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsdsl-import-'));
     const release: Release = {
