@@ -630,8 +630,14 @@ export const transformations: readonly Transformation[] = [
         const inputChanged = [...p.inputs, ...p.nativeInputs, ...p.propagatedInputs].some((x) => changed.has(x));
         if (!inputChanged && !matchesSpec(p, target)) return p;
         // Already that toolchain, and no input changed: the very same package (so "had no effect").
+        // So too a toolchain that leaves the bag as it was (gfortran, which propagates
+        // gcc-toolchain, for a package with gfortran among its native inputs): the same derivation.
         const current = p.buildSystem.toolchain();
-        if (!inputChanged && current.length === toolchain.length && current.every((t, i) => t === toolchain[i])) return p;
+        if (!inputChanged) {
+          if (sameList(current, toolchain)) return p;
+          const tools = p.buildSystem.tools();
+          if (sameList(withPropagated(p.nativeInputs, current, tools), withPropagated(p.nativeInputs, toolchain, tools))) return p;
+        }
         const q = derive(p, { buildSystem: withToolchain(p.buildSystem, toolchain) });
         changed.add(q);
         return q;
@@ -821,6 +827,11 @@ function checkArguments(roots: unknown, ordered: unknown, io: unknown, extra: un
   checkRequestKeys(extra as object, ['objects', 'cwd'], `${who}'s extra`);
   const { cwd } = extra as { cwd?: unknown };
   if (cwd !== undefined && (typeof cwd !== 'string' || cwd === '')) throw new TsdslError(`${who}: extra.cwd must be a directory name, not ${shownValue(cwd)}`);
+}
+
+/** Whether two lists hold the same packages in the same order. */
+function sameList(a: readonly Package[], b: readonly Package[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

@@ -262,6 +262,20 @@ describe('transformation options', () => {
     expect(warnings).toEqual([expect.stringMatching(/^--with-c-toolchain=scotch=gcc-toolchain had no effect/)]);
   });
 
+  it('--with-c-toolchain with a toolchain that leaves the bag as it was (a Fortran compiler propagating the same C toolchain, already a native input) has no effect, and says so', () => {
+    const f = fixture();
+    const fortran = dummyPackage({ name: 'gfortran', version: '12.2.0', propagatedInputs: [f.gcc] });
+    const scotch = f.scotch.with({ nativeInputs: [fortran] });
+    const c = new Collection([...f.collection.all().filter((p) => p !== f.scotch), fortran, scotch]);
+    const warnings: string[] = [];
+    expect(run(scotch, [['with-c-toolchain', 'scotch=gfortran']], c, warnings)).toBe(scotch);
+    expect(warnings).toEqual([expect.stringMatching(/^--with-c-toolchain=scotch=gfortran had no effect on `scotch@7\.0\.3`/)]);
+    // Without it among the native inputs, the bag changes (the compiler is added): an effect.
+    const warned: string[] = [];
+    expect(run(f.scotch, [['with-c-toolchain', 'scotch=gfortran']], new Collection([...f.collection.all(), fortran]), warned).buildSystem.toolchain()).toEqual([fortran]);
+    expect(warned).toEqual([]);
+  });
+
   it('--without-tests of a package tsdsl assembles itself (a union, a Debian binary) has no effect, and says so', () => {
     const union = defineBuildSystem({ name: 'union', description: 'a symlink union', phases: ['install'] });
     const bundle = dummyPackage({ name: 'bundle', buildSystem: union });
