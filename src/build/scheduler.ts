@@ -9,6 +9,7 @@
  * items at registration).
  */
 import { appendFileSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -55,7 +56,7 @@ export type BuildEvent =
 export interface BuildOptions {
   /** Builds at once (default 1). */
   maxJobs?: number;
-  /** Cores each build may use (NIX_BUILD_CORES, make's -j; default 1). */
+  /** Cores each build may use (NIX_BUILD_CORES, make's -j; default: every core of this machine, as `tsdsl build`, pack() and run() do). */
   cores?: number;
   /** Keep a failed build's tree (its path is in the error). */
   keepFailed?: boolean;
@@ -259,7 +260,7 @@ async function runOne(store: LocalStore, lowerer: Lowerer, d: FinalizedDerivatio
   const buildDir = join(tmp, 'build');
   mkdirSync(buildDir, { mode: 0o755 });
   for (const o of Object.values(outputs)) mkdirSync(o, { mode: 0o755 });
-  const env = buildEnvironment(drv.env, store.storeDir, opts.cores ?? 1);
+  const env = buildEnvironment(drv.env, store.storeDir, opts.cores ?? availableParallelism());
   const fd = createWriteStream(log);
   await new Promise<void>((resolve, reject) => fd.once('open', () => resolve()).once('error', reject));
   let result;

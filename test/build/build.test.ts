@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePackage, inherit, licenses, local, trivial, url, type Package } from '../../src/dsl/index.js';
@@ -91,15 +91,17 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
       source: local(dir),
       buildSystem: trivial,
       nativeInputs: [bash, coreutils],
-      arguments: { phases: { build: 'cp "$src/data.txt" "$out"' } },
+      arguments: { phases: { build: 'cp "$src/data.txt" "$out"; echo "$NIX_BUILD_CORES" > "$out/cores"' } },
       ...meta,
     });
     const l = new Lowerer(store.storeDir);
     await l.prepare([p]);
     const r = l.lowerGrafted(p);
-    await realise(store, l, [r.drvPath], { cores: 1 });
+    await realise(store, l, [r.drvPath]);
     expect(store.isValid(r.drvPath)).toBe(true);
     expect(readFileSync(join(store.physicalPath(r.outputs['out']!), 'data.txt'), 'utf8')).toBe(readFileSync(join(dir, 'data.txt'), 'utf8'));
+    // Every core by default, as `tsdsl build`, pack() and run() (it was one).
+    expect(readFileSync(join(store.physicalPath(r.outputs['out']!), 'cores'), 'utf8')).toBe(`${availableParallelism()}\n`);
     await expect(realise(store, l, [r.drvPath], { cores: 0 })).rejects.toThrow(/^realise\(\): `cores` must be a whole number of at least 1, not 0/);
     await expect(realise(store, l, [r.drvPath], { rounds: '2' } as never)).rejects.toThrow(/^realise\(\): `rounds` must be a whole number of at least 1, not "2"/);
     // A misspelt option would rebuild for real (`chek`) or build everything (`dryRun`).
