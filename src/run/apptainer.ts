@@ -4,7 +4,7 @@
  * the runtimes most clusters already have, often installed setuid-root, so they work even where
  * unprivileged user namespaces are off.
  *
- * Isolated runs use `--containall` (no $HOME, private /tmp, PID and IPC namespaces) with the
+ * Isolated runs use `--containall` (an empty $HOME, private /tmp, PID and IPC namespaces) with the
  * working directory bound back; otherwise Apptainer's defaults share $HOME, the working directory
  * and /tmp, as the other engines do. The environment goes through `--cleanenv` plus an env file,
  * but Apptainer adds its own variables (APPTAINER_*, SINGULARITY_*, and a LD_LIBRARY_PATH entry

@@ -30,12 +30,15 @@ import {
   launch,
   missingBinary,
   planShares,
+  privateHome,
   probe,
   resolveInView,
+  runScratch,
+  SCRATCH_PREFIXES,
   sharedNetworkWritableBinds,
   which,
 } from './engines.js';
-import { usernsAvailability } from './userns.js';
+import { scratchParent, usernsAvailability } from './userns.js';
 
 /** The environment ch-run itself needs ($USER above all), never the command's. */
 function chEnv(host: Host, extra: Record<string, string> = {}): Record<string, string> {
@@ -252,6 +255,22 @@ export function charliecloudEngine(host: Host = currentHost()): RunEngine {
       });
       const inPrivateTmp = (p: string): boolean => isolate && under(p, '/tmp');
       checkCommand({ ...spec, root }, { binds, cwd: shares.cwd }, implicit);
+      // Isolated, $HOME is private, empty and writable (as the userns engine's): a scratch
+      // directory bound there, before the working directory (which may be inside it).
+      const home = isolate ? privateHome(spec) : undefined;
+      const scratch = home ? runScratch(scratchParent(host), SCRATCH_PREFIXES.charliecloud, opts) : undefined;
+      if (home && scratch) {
+        const dir = join(scratch.dir, 'home');
+        mkdirSync(dir, { mode: 0o700 });
+        // ch-run makes no mount point: those of the binds inside $HOME are made in it.
+        for (const b of binds) {
+          if (!under(b.target, home) || b.target === home) continue;
+          const at = join(dir, posix.relative(home, b.target));
+          if (isDirectoryPath(b.source)) mkdirSync(at, { recursive: true, mode: 0o755 });
+          else (mkdirSync(dirname(at), { recursive: true, mode: 0o755 }), closeSync(openSync(at, 'a', 0o644)));
+        }
+        binds.unshift({ source: dir, target: home, writable: true });
+      }
 
       for (const d of ['/dev', '/proc', '/sys', '/tmp', '/etc']) ensureInImage(root, spec.storeDir, d, 'dir');
       for (const f of ['passwd', 'group', 'hosts', 'resolv.conf']) ensureInImage(root, spec.storeDir, `/etc/${f}`, 'file');
@@ -266,8 +285,12 @@ export function charliecloudEngine(host: Host = currentHost()): RunEngine {
         argv.push(`--bind=${b.source}:${b.target}`);
       }
       argv.push(`--cd=${shares.cwd}`, root, '--', ...spec.command);
-      const { code } = await launch({ argv, env: chEnv(host), stdio: spec.stdio ?? 'inherit' }, opts);
-      return code;
+      try {
+        const { code } = await launch({ argv, env: chEnv(host), stdio: spec.stdio ?? 'inherit' }, scratch?.opts ?? opts);
+        return code;
+      } finally {
+        if (scratch) rmSync(scratch.dir, { recursive: true, force: true });
+      }
     },
   };
 }

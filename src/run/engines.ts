@@ -54,7 +54,7 @@ export interface RunSpec {
   readonly cwd?: string;
   /** Extra host directories to show inside. */
   readonly binds?: readonly Bind[];
-  /** Container mode: only the root, /proc, /dev, /sys and the working directory — no $HOME, no host dirs. */
+  /** Container mode: only the root, /proc, /dev, /sys and the working directory — no host dirs; $HOME empty and private (privateHome). */
   readonly isolate?: boolean;
   /** true: share the host network; false: none. Default: shared, except when isolated; podman/docker: none unless true. */
   readonly network?: boolean;
@@ -81,7 +81,7 @@ export interface RunOptions {
 }
 
 /** The names of the scratch directories of runs (see runScratch), by what makes them. */
-export const SCRATCH_PREFIXES = { userns: 'tsdsl-run', proot: 'tsdsl-proot', apptainer: 'tsdsl-apptainer', shell: 'tsdsl-shell' } as const;
+export const SCRATCH_PREFIXES = { userns: 'tsdsl-run', proot: 'tsdsl-proot', charliecloud: 'tsdsl-ch', apptainer: 'tsdsl-apptainer', shell: 'tsdsl-shell' } as const;
 export type ScratchPrefix = (typeof SCRATCH_PREFIXES)[keyof typeof SCRATCH_PREFIXES];
 
 /** Where `tsdsl shell` makes its scratch directories (the engines': scratchParent). */
@@ -458,6 +458,20 @@ export function sharedNetworkWritableBinds(spec: RunSpec, who: string, cannotCut
   const ro = (spec.binds ?? []).find((b) => !b.writable && !b.storeItem);
   if (ro) return { ok: false, reason: `${who} cannot make the bind of ${ro.source} read-only; use --share, or userns` };
   return undefined;
+}
+
+/**
+ * Where an isolated run (`--container`) gets a private, empty, writable directory: its `$HOME`,
+ * when that is an absolute path outside the directories the engine mounts itself and the
+ * store. Undefined otherwise (no HOME, `/`, a relative one).
+ */
+export function privateHome(spec: RunSpec): string | undefined {
+  const home = spec.env['HOME'];
+  if (!home || !posix.isAbsolute(home)) return undefined;
+  const h = posix.normalize(home).replace(/\/+$/, '');
+  const inside = (dir: string): boolean => h === dir || h.startsWith(dir + '/');
+  if (h === '' || h === '/' || h === '/tmp' || ['/proc', '/sys', '/dev', '/etc', spec.storeDir].some(inside)) return undefined;
+  return h;
 }
 
 /**

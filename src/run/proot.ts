@@ -31,6 +31,7 @@ import {
   carriesEtcFile,
   passwdFiles,
   planShares,
+  privateHome,
   probe,
   resolveInView,
   runScratch,
@@ -138,6 +139,13 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
           mkdirSync(tmp);
           chmodSync(tmp, 0o1777);
           add(tmp, '/tmp');
+          // $HOME: private, empty and writable (the userns engine's, made here in the scratch directory).
+          const home = privateHome(spec);
+          if (home) {
+            const dir = join(scratch, 'home');
+            mkdirSync(dir, { mode: 0o700 });
+            add(dir, home);
+          }
         } else add('/tmp');
         // PRoot binds need no mount point in the root, so generated /etc files go straight in.
         const pw = passwdFiles(host);

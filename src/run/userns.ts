@@ -39,6 +39,7 @@ import {
   carriesEtcFile,
   passwdFiles,
   planShares,
+  privateHome,
   probe,
   resolveInView,
   runScratch,
@@ -268,8 +269,20 @@ export function scratchParent(host: Host): string {
  * files for bound files, the root's symlinks, generated /etc files.
  */
 function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network: boolean, runOpts: RunOptions): Skeleton {
-  const isolate = spec.isolate === true;
   const { dir: work, opts } = runScratch(scratchParent(host), SCRATCH_PREFIXES.userns, runOpts);
+  try {
+    return { ...fillSkeleton(spec, host, binds, network, work), opts };
+  } catch (e) {
+    // Nothing is mounted yet (that happens in the run's namespace): the scratch directory goes
+    // now rather than waiting for the next run or `gc --packs` to take it for a killed run's.
+    rmSync(work, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** buildSkeleton's work in its scratch directory `work`. */
+function fillSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network: boolean, work: string): Omit<Skeleton, 'opts'> {
+  const isolate = spec.isolate === true;
   const rootfs = join(work, 'root');
   mkdirSync(rootfs, { mode: 0o755 });
   const lines: MountLine[] = [];
@@ -310,10 +323,13 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
 
   // What the skeleton reserves: the root's own entries at these paths are replaced, and the
   // root's directories above them are rebuilt entry by entry.
-  const reserved = ['/tmp', '/proc', '/sys', '/dev', ...etc.map((e) => e.target), ...binds.map((b) => b.target)];
+  // Isolated, $HOME is a private, empty and writable directory (as Apptainer's --containall and
+  // `guix shell -C` give): programs that keep caches or settings there run.
+  const home = isolate ? privateHome(spec) : undefined;
+  const reserved = ['/tmp', '/proc', '/sys', '/dev', ...(home && !home.startsWith('/tmp/') ? [home] : []), ...etc.map((e) => e.target), ...binds.map((b) => b.target)];
 
-  const tmpfs = (target: string): void => {
-    lines.push({ source: 'tmpfs', target: at(target), type: 'tmpfs', options: 'mode=1777,nosuid,nodev' });
+  const tmpfs = (target: string, mode = '1777', mkdir = false): void => {
+    lines.push({ source: 'tmpfs', target: at(target), type: 'tmpfs', options: `mode=${mode},nosuid,nodev${mkdir ? ',X-mount.mkdir' : ''}` });
     mountedTargets.push(target);
   };
 
@@ -404,10 +420,18 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
 
   // 7. $HOME, the working directory and --expose/--share binds. A target inside another mount
   //    gets its mount point made at mount time (X-mount.mkdir), in whatever is mounted there.
+  //    Isolated, $HOME is a tmpfs of its own, mounted before the binds (the working directory
+  //    may be inside it).
+  const underMount = (target: string): boolean => mountedTargets.some((m) => target.startsWith(m === '/' ? '/' : m + '/'));
+  if (home) {
+    const under = underMount(home);
+    if (!under) placeholder(home, true);
+    tmpfs(home, '0700', under);
+  }
   for (const b of binds) {
     // Already visible through the host /tmp bound above (the working directory often is).
     if (!isolate && b.writable && b.target.startsWith('/tmp/') && b.source === b.target) continue;
-    const under = mountedTargets.some((m) => b.target.startsWith(m === '/' ? '/' : m + '/'));
+    const under = underMount(b.target);
     const dir = isDir(b.source);
     if (!under) placeholder(b.target, dir);
     bind(b.source, b.target, { rec: dir, ro: !b.writable, mkdir: under && dir });
@@ -415,7 +439,7 @@ function buildSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], networ
 
   const fstab = join(work, 'fstab');
   writeFileSync(fstab, lines.map((l) => `${fstabEscape(l.source)} ${fstabEscape(l.target)} ${l.type} ${l.options} 0 0\n`).join(''), { mode: 0o600 });
-  return { work, rootfs, fstab, opts };
+  return { work, rootfs, fstab };
 }
 
 function existsFile(p: string): boolean {

@@ -225,7 +225,7 @@ describe.skipIf(skipAll !== undefined)('run({ pack })', () => {
       { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'write', '/data/out', 'no'], expose: [`${dir}=/data`] },
       { pack: packs['tarball']!, engine: 'userns', command: ['fixture', 'write', join(dir, 'out'), 'shared'], share: [dir], container: true },
     ]);
-    expect(read!.stdout).toBe('exposed');
+    expect(read!.stdout, JSON.stringify(read)).toBe('exposed');
     expect(denied!.code).not.toBe(0);
     expect(denied!.stderr).toMatch(/Read-only file system/);
     expect(codeOf(written!)).toBe(0);

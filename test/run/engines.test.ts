@@ -3,7 +3,7 @@
 // isolation, binds, the working directory and uid. Engines the host lacks are skipped with the
 // reason their own probe gives.
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findEngine, type Bind, type RunSpec } from '../../src/run/engines.js';
@@ -224,6 +224,30 @@ for (const c of CASES) {
       // fixture's directory) is replaced by a private one.
       const [r] = batch([{ spec: spec(['fixture', 'exists', '/proc/1', `/proc/${process.pid}`, join(f!.dir, 'share'), '/tmp'], { isolate: true }) }]);
       expect(ok(r!).stdout).toBe(`/proc/1 yes\n/proc/${process.pid} no\n${join(f!.dir, 'share')} no\n/tmp yes\n`);
+    });
+
+    it('isolated: $HOME is private, empty and writable; a working directory inside it is still shown', () => {
+      const home = user!.home;
+      const cwd = join(home, `.tsdsl-run-cwd-${process.pid}`);
+      mkdirSync(cwd, { recursive: true });
+      writeFileSync(join(cwd, 'file'), 'in the cwd');
+      execFileSync('chown', ['-R', `${uid}:${user!.gid}`, cwd]);
+      const written = join(home, `.tsdsl-run-private-${process.pid}`);
+      try {
+        const [w, seen, inCwd] = batch([
+          { spec: spec(['fixture', 'write', written, 'x'], ISOLATED) },
+          { spec: spec(['fixture', 'exists', home, join(home, MARKER)], ISOLATED) },
+          { spec: spec(['fixture', 'read', 'file'], { ...ISOLATED, cwd }) },
+        ]);
+        expect(ok(w!).code).toBe(0);
+        expect(ok(seen!).stdout).toBe(`${home} yes\n${join(home, MARKER)} no\n`);
+        expect(ok(inCwd!).stdout).toBe('in the cwd');
+        // What the command wrote there went with the run.
+        expect(existsSync(written)).toBe(false);
+      } finally {
+        rmSync(cwd, { recursive: true, force: true });
+        rmSync(written, { force: true });
+      }
     });
 
     it.skipIf(c.probe !== 'userns')('network: false leaves only the loopback device', () => {

@@ -30,7 +30,7 @@ export const command: Command = {
   options: [
     { name: 'engine', short: 'e', kind: 'string', arg: 'ENGINE', description: 'auto (default), userns, proot, charliecloud, podman, docker, apptainer, singularity' },
     { name: 'explain', kind: 'boolean', description: 'say which engines work here and why the others do not' },
-    { name: 'container', short: 'C', kind: 'boolean', description: 'isolate: no $HOME, no host directories but the cwd' },
+    { name: 'container', short: 'C', kind: 'boolean', description: 'isolate: no host directories but the cwd, an empty private $HOME' },
     { name: 'network', short: 'N', kind: 'boolean', description: 'keep the network: in a container (-C), and under podman or docker, which cut it otherwise' },
     { name: 'preserve', short: 'E', kind: 'string', multiple: true, arg: 'REGEX', description: 'pass the variables of your environment matching REGEX' },
     { name: 'expose', kind: 'string', multiple: true, arg: 'SRC[=DST]', description: 'show host directory SRC at DST, read-only' },
