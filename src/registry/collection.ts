@@ -4,7 +4,7 @@
  * fails with the closest names. Collections are built from module namespaces (the default
  * collection, `-L` directories), taking every exported package.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { TsdslError, closest, shown, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
@@ -162,7 +162,7 @@ export class Collection {
         `unknown package \`${s.name}\`` +
           (near.length ? `; did you mean ${near.map((n) => `\`${n}\``).join(', ')}?` : failed.length ? '' : '; `tsdsl search REGEXP` lists packages by name and description') +
           (failed.length
-            ? ` (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
+            ? ` (${failed.slice(0, 3).map(shownFile).join(', ')}${failed.length > 3 ? ', …' : ''} failed to load, see the warning above, and may define it)`
             : this.skippedFiles.length
             ? ` (not loaded, as ${this.skippedFiles.length === 1 ? 'it does' : 'they do'} not import from 'tsdsl' or 'tsdsl/packages', directly or through a module of ${this.skippedFiles.length === 1 ? 'its' : 'their'} own: ${this.skippedFiles.slice(0, 3).join(', ')}${this.skippedFiles.length > 3 ? ', …' : ''}; import the DSL as \`import { definePackage } from 'tsdsl'\`, not by a path)`
             : ` (add your own package files with -L DIR or TSDSL_PACKAGE_PATH${this.forCommandLine ? '' : "; in code, pass `collection: await loadCollection({ loadPath: 'DIR' })`"})`),
@@ -289,4 +289,16 @@ function spackRange(v: string): string {
   const [low, high] = v.split(':', 2) as [string, string];
   const parts = [low ? `>=${low}` : '', high ? `<=${high}` : ''].filter(Boolean);
   return parts.length ? `\`${parts.join(' ')}\`` : '`*`';
+}
+
+/**
+ * A package file as the warnings above an error name it: by its real path (as a definition's
+ * location, or the place a load failed), not through a symlinked directory of the load path.
+ */
+function shownFile(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
 }

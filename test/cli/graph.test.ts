@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -472,6 +472,13 @@ export const helper = definePackage({
     // A misspelt name keeps its suggestion.
     expect(tsdsl(['show', 'zlibb'], { env: { TSDSL_PACKAGE_PATH: bad } }).stderr).toMatch(new RegExp(`unknown package \`zlibb\`; did you mean \`zlib\`.*\\? \\(${bad}/a\\.ts failed to load`));
     expect(tsdsl(['show', '-L', bad, 'zlib']).stderr).toBe(`tsdsl: error: ${problem}\n`);
+    // Through a symlinked directory, the error names the file as the warning does (its real path).
+    const link = `${bad}-link`;
+    symlinkSync(bad, link);
+    const linked = tsdsl(['show', 'a'], { env: { TSDSL_PACKAGE_PATH: link } });
+    expect(linked.stderr).toContain(`at ${bad}/a.ts:2`);
+    expect(linked.stderr).toMatch(new RegExp(`unknown package \`a\`.* \\(${bad}/a\\.ts failed to load, see the warning above`));
+    rmSync(link);
   });
 
   it('a broken file of TSDSL_PACKAGE_PATH that many files import is one warning naming them, not one per importer', () => {
