@@ -175,6 +175,9 @@ class RowBatch {
 }
 
 /** How long a statement waits for another process's lock before SQLITE_BUSY. */
+/** Why a store whose file system is full was opened read-only (a query on a full disk). */
+export const DISK_FULL = 'its file system is full';
+
 const BUSY_TIMEOUT_MS = 60_000;
 
 /**
@@ -242,14 +245,21 @@ function openReadOnly(Driver: typeof BetterSqlite3, file: string, why: string): 
   }
   // Bytes 18 and 19 of the header are 2 in WAL mode, 1 with a rollback journal.
   const wal = header[18] === 2;
-  if (!wal || (existsSync(`${file}-wal`) && existsSync(`${file}-shm`))) {
+  const walBytes = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size;
+  if (!wal || (walBytes !== undefined && existsSync(`${file}-shm`))) {
+    let db: Database | undefined;
     try {
-      return new Driver(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      db = new Driver(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      // A first read, which maps the -shm file: one a full disk left unsized fails here.
+      db.pragma('schema_version');
+      return db;
     } catch (e) {
-      throw unreadable(e);
+      db?.close();
+      // Nothing in the WAL: the file alone is the database, read whole below.
+      if (!(wal && walBytes === 0)) throw unreadable(e);
     }
   }
-  if ((statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+  if ((walBytes ?? 0) > 0) {
     throw new TsdslError(
       `the store database ${file} has commits in ${file}-wal that only its owner can fold into it (its -shm file is gone): the store cannot be read without writing to it; ask its owner to run a tsdsl command on it (\`tsdsl verify\`), then try again`,
     );
@@ -505,7 +515,8 @@ export class StoreDb {
   /** The error of a write through a read-only store. */
   readOnlyError(what: string): TsdslError {
     const root = dirname(dirname(this.file));
-    return new TsdslError(`the store at ${root} was opened read-only (${this.readOnly}), so ${what} is refused; set TSDSL_ROOT to a store of your own to write to`);
+    const fix = this.readOnly === DISK_FULL ? 'free some space (`tsdsl gc` deletes the store items no root needs) and open it again' : 'set TSDSL_ROOT to a store of your own to write to';
+    return new TsdslError(`the store at ${root} was opened read-only (${this.readOnly}), so ${what} is refused; ${fix}`);
   }
 
   /** Read-only, the database is not made, upgraded or moved to another store dir here: says why it cannot be used. */

@@ -77,7 +77,7 @@ import {
   validateStoreDir,
 } from '../derivation/hash.js';
 import type { FixedOutputHash, HashAlgo, IngestionMethod } from '../derivation/hash.js';
-import { StoreDb, unreadableDatabase } from './db.js';
+import { DISK_FULL, StoreDb, unreadableDatabase } from './db.js';
 import type { NewPathInfo, PathInfo } from './path-info.js';
 import { LockDirectory, WHERE_PATTERN, ownerAlive, ownerToken } from './lock.js';
 import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, fieldChecks, shown, isDiskFull, systemFailure, type FieldCheck } from '../errors.js';
@@ -557,19 +557,10 @@ export class LocalStore implements Store {
     this.readOnly = options.readOnly === true ? 'as asked' : options.readOnly === 'if-not-writable' ? notWritable(root, [this.storeRoot, this.tmpRoot, varDir, lockDir, dbFile]) : undefined;
     this.durable = options.durable ?? true;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
     if (this.readOnly !== undefined) {
-      // Nothing made, tidied or reserved: what is there is only read.
-      try {
-        statSync(dbFile);
-      } catch (e) {
-        // Behind a directory this user may not enter, it is not missing, but unreadable.
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadableDatabase(dbFile, this.readOnly, e);
-      }
-      if (!existsSync(dbFile) && itemNames(this.storeRoot).length === 0) throw new TsdslError(`there is no store at ${root}: nothing was built there yet`);
-      this.lostDatabase(dbFile);
-      this.openDb = new StoreDb(dbFile, storeDir, () => this.lostDatabase(dbFile, 'has no tables'), undefined, this.readOnly);
+      this.openDb = this.openReadOnly(dbFile, this.readOnly);
       this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
-      this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
       return;
     }
     try {
@@ -605,6 +596,15 @@ export class LocalStore implements Store {
         this.openDb = new StoreDb(dbFile, storeDir, newDatabase);
       }
     } catch (e) {
+      // A query on a full disk (which cannot make the database's WAL files, nor tidy): read-only,
+      // as for a store this user may not write, so that `size`, `log` and `gc --list-dead` still
+      // answer (the database of a store closed cleanly is whole in its file).
+      if (options.readOnly === 'if-not-writable' && isDiskFull(e)) {
+        this.readOnly = DISK_FULL;
+        this.openDb = this.openReadOnly(dbFile, this.readOnly);
+        this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
+        return;
+      }
       const code = (e as { code?: string }).code ?? '';
       if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) {
         throw new TsdslError(
@@ -614,7 +614,6 @@ export class LocalStore implements Store {
       throw systemFailure(e, dbFile) ?? e;
     }
     this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
-    this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
     try {
       this.cleanup();
     } catch (e) {
@@ -628,6 +627,19 @@ export class LocalStore implements Store {
         rmSync(reserved, { force: true }); // no room yet: made at a later open
       }
     }
+  }
+
+  /** The database opened read-only (because of `why`): nothing made, tidied or reserved; what is there is only read. */
+  private openReadOnly(dbFile: string, why: string): StoreDb {
+    try {
+      statSync(dbFile);
+    } catch (e) {
+      // Behind a directory this user may not enter, it is not missing, but unreadable.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadableDatabase(dbFile, why, e);
+    }
+    if (!existsSync(dbFile) && itemNames(this.storeRoot).length === 0) throw new TsdslError(`there is no store at ${this.root}: nothing was built there yet`);
+    this.lostDatabase(dbFile);
+    return new StoreDb(dbFile, this.storeDir, () => this.lostDatabase(dbFile, 'has no tables'), undefined, why);
   }
 
   /**

@@ -171,6 +171,12 @@ describe('opening', () => {
       expect(lstatSync(join(r, 'var', 'reserved')).size).toBe(1 << 20);
       spawnSync('sh', ['-c', `cat /dev/zero > ${mnt}/filler`]);
       expect(() => openStore({ root: r, storeDir: SD, env: {} })).toThrow(/the file system is full .*no space is left\. Free some space and try again: `tsdsl gc`/);
+      // A query (size, log, gc --list-dead) still answers: the store opens read-only, saying why.
+      const q = openStore({ root: r, storeDir: SD, env: {}, readOnly: 'if-not-writable' });
+      expect(q.readOnly).toBe('its file system is full');
+      expect(q.allValidPaths()).toEqual(valid);
+      expect(() => q.addTextToStore('more', 'M', [])).toThrow(/was opened read-only \(its file system is full\), so adding a file to it is refused; free some space \(`tsdsl gc`/);
+      q.close();
       const g = openStore({ root: r, storeDir: SD, env: {}, useReserve: true });
       expect(g.allValidPaths()).toHaveLength(1);
       g.close();
