@@ -312,6 +312,27 @@ const patchChecker: LintChecker = {
   },
 };
 
+/**
+ * Guix's `source-file-name`: a url() source named by its version alone (`v1.2.tar.gz`, from a
+ * forge's archive URL) names a store item that says nothing of the package, and two packages'
+ * tarballs of one version get the same name in the download cache's listings and build logs.
+ */
+const sourceFileNameChecker: LintChecker = {
+  name: 'source-file-name',
+  description: 'a url() source has a file name that says which package it is, not just its version',
+  network: false,
+  check(p) {
+    const src = p.source;
+    if (src?.kind !== 'url') return [];
+    const name = src.fileName;
+    const version = p.version.toLowerCase();
+    const lower = name.toLowerCase();
+    if (!(lower.startsWith(version) || lower.startsWith(`v${version}`) || lower.startsWith(`release-${version}`))) return [];
+    const ext = /\.(tar\.(?:gz|bz2|xz|zst|lz|Z)|tgz|tbz2|txz|zip)$/.exec(name)?.[0] ?? '';
+    return [problem(`the source file name \`${name}\` says nothing of the package (only its version): set \`fileName: '${p.name}-${p.version}${ext}'\` in url()`, 'source', 'urls')];
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
@@ -597,6 +618,7 @@ export const checkers: readonly LintChecker[] = [
   homePageChecker,
   sourceChecker,
   sourceAvailableChecker,
+  sourceFileNameChecker,
   patchChecker,
   nativeChecker,
   flagVariablesChecker,

@@ -25,7 +25,7 @@ import { bash, pkgconf, zlib } from 'tsdsl/packages';
 export const badName = definePackage({
   name: 'Bad_Name',
   version: '1.0',
-  buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
+  source: url({ urls: 'https://example.org/archive/v1.0.tar.gz', sha256: '${'a'.repeat(64)}' }), buildSystem: trivial, nativeInputs: [bash], arguments: { phases: { build: 'mkdir -p $out' } },
   synopsis: 'Name checker fixture',
   description: 'Fixture.',
   homePage: 'https://example.org/',
@@ -158,6 +158,7 @@ describe('tsdsl lint', () => {
     const at = (line: number, checker: string, text: RegExp) =>
       expect(out.some((l) => l.startsWith(`pkgs/bad.ts:${line}:`) && l.includes(`: ${checker}: `) && text.test(l)), `${checker} at line ${line}`).toBe(true);
     at(5, 'name', /`Bad_Name` should be lower case .* `bad_name`/);
+    at(7, 'source-file-name', /the source file name `v1\.0\.tar\.gz` says nothing of the package \(only its version\): set `fileName: 'Bad_Name-1\.0\.tar\.gz'` in url\(\)/);
     at(14, 'version', /should not start with `v`; write `2.0`/);
     at(20, 'synopsis', /should not start with an article: drop `A`/);
     at(20, 'synopsis', /should not end with a period/);
@@ -528,6 +529,27 @@ describe('unused-variants on a chosen variant', () => {
     expect(await checker.check(inherit(hello, { name: 'hello-mine' }), {} as never)).toEqual([]);
     const other = definePackage({ ...{ name: 'other', version: '1', buildSystem: trivial, synopsis: 'O', description: 'O.', homePage: 'https://example.org/', license: licenses.expat }, source: hello.source });
     expect((await checker.check(other, {} as never)).map((f) => f.message)).toEqual(['patch file name `hello-fix.patch` should start with the package name: `other-hello-fix.patch`']);
+  });
+});
+
+describe('source-file-name', () => {
+  it("flags a url() source named by its version alone (a forge's archive URL), as Guix's source-file-name does", async () => {
+    const { definePackage, trivial, licenses, url } = await import('../../src/dsl/index.js');
+    const { getDefaultCollection } = await import('../../src/transform/api.js');
+    type Package = ReturnType<typeof definePackage>;
+    const checker = checkers.find((c) => c.name === 'source-file-name')!;
+    const meta = { version: '1.2', buildSystem: trivial, synopsis: 'F', description: 'F.', homePage: 'https://example.org/', license: licenses.expat } as const;
+    const sha256 = 'a'.repeat(64);
+    const at = (urls: string, fileName?: string) => definePackage({ name: 'foo', ...meta, source: url({ urls, sha256, ...(fileName ? { fileName } : {}) }) });
+    const found = async (p: Package) => (await checker.check(p, {} as never)).map((f) => f.message);
+    expect(await found(at('https://example.org/foo/archive/v1.2.tar.gz'))).toEqual(["the source file name `v1.2.tar.gz` says nothing of the package (only its version): set `fileName: 'foo-1.2.tar.gz'` in url()"]);
+    expect(await found(at('https://example.org/foo/archive/1.2.zip'))).toEqual(["the source file name `1.2.zip` says nothing of the package (only its version): set `fileName: 'foo-1.2.zip'` in url()"]);
+    expect(await found(at('https://example.org/foo/archive/v1.2.tar.gz', 'foo-1.2.tar.gz'))).toEqual([]);
+    expect(await found(at('https://example.org/foo-1.2.tar.gz'))).toEqual([]);
+    // The whole collection is clean.
+    const collection = await getDefaultCollection();
+    const all = (await Promise.all(collection.all().map((p) => checker.check(p, {} as never)))).flat();
+    expect(all).toEqual([]);
   });
 });
 
