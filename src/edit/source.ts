@@ -325,6 +325,11 @@ export interface PackageEdit {
   urls?: (old: readonly string[]) => readonly string[];
   /** The url() origin's `fileName` from the old one, where the definition sets one. */
   fileName?: (old: string) => string;
+  /**
+   * Where the url() origin sets no `fileName`: the one to add (after `urls`) given its new URLs,
+   * or undefined for none (the first URL's file name names the store item well).
+   */
+  addFileName?: (urls: readonly string[]) => string | undefined;
   /** String fields of `properties` to set where they already exist (`debianVersion`). */
   properties?: Readonly<Record<string, string>>;
 }
@@ -358,6 +363,8 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
     if (init && (m.Node.isStringLiteral(init) || m.Node.isNoSubstitutionTemplateLiteral(init))) changed = setString(m, init, edit.version, at(raw)) || changed;
     else versionConstant = constantOf(m, sf, def, raw, name);
   }
+  let newUrls: readonly string[] | undefined;
+  let addFileName: { urlsProp: TsMorph.PropertyAssignment; name: string; quote: string } | undefined;
   if (edit.sha256 !== undefined || edit.urls || edit.fileName) {
     const src = property(m, def.fields, 'source');
     const init = src?.getInitializer();
@@ -378,6 +385,7 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
         m.Node.isStringLiteral(l) || m.Node.isNoSubstitutionTemplateLiteral(l) ? l.getLiteralValue() : versionConstant && version !== undefined ? templateValue(m, l, versionConstant, version) : undefined;
       const old = literals.map((l) => valueOf(l, versionConstant?.value) ?? l.getText());
       const next = edit.urls(old);
+      newUrls = next;
       // Replace from the last so that earlier nodes stay valid.
       for (let i = literals.length - 1; i >= 0; i--) {
         const l = literals[i]!;
@@ -392,6 +400,11 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
       }
     }
     const f = edit.fileName && property(m, arg, 'fileName');
+    // None, and the new first URL's file name cannot name a store item (Debian's `~`): one is added.
+    const added = !property(m, arg, 'fileName') && newUrls && edit.addFileName ? edit.addFileName(newUrls) : undefined;
+    // Added last (after the literals' edits, which keep nodes; inserting text does not), on a line
+    // of its own after `urls`, indented as it is.
+    if (added !== undefined) addFileName = { urlsProp: property(m, arg, 'urls')!, name: added, quote: property(m, arg, 'sha256')?.getInitializer()?.getText()[0] === '"' ? '"' : "'" };
     if (f && edit.fileName) {
       const init = f.getInitializerOrThrow();
       // Its store item is named after it: left as it was, 2.15.0's tarball would be stored as `hwloc-2.9.0.tar.bz2`.
@@ -417,6 +430,23 @@ export async function rewritePackage(location: Location, name: string, edit: Pac
     if (p) changed = setString(m, p.getInitializerOrThrow(), value, at(p)) || changed;
   }
   if (versionConstant && edit.version !== undefined) changed = setString(m, versionConstant.literal, edit.version, at(versionConstant.literal)) || changed;
+  if (addFileName) {
+    const { urlsProp, name: fileName, quote: q } = addFileName;
+    const full = sf.getFullText();
+    let end = urlsProp.getEnd();
+    const comma = full[end] === ',';
+    if (comma) end++;
+    // After a comment ending the line, not before it (the comment is the URLs').
+    const nl = full.indexOf('\n', end);
+    const rest = full.slice(end, nl < 0 ? undefined : nl).replace(/\r$/, '');
+    const at = comma && /^\s*(\/\/.*)?$/.test(rest) ? end + rest.length : end;
+    const lineStart = full.lastIndexOf('\n', urlsProp.getStart()) + 1;
+    const indent = /^[ \t]*/.exec(full.slice(lineStart))![0];
+    const eol = /\r\n/.test(full) ? '\r\n' : '\n';
+    const literal = `${q}${fileName.replace(/\\/g, '\\\\').split(q).join(`\\${q}`)}${q}`;
+    sf.insertText(at, `${comma ? '' : ','}${eol}${indent}fileName: ${literal}${comma ? ',' : ''}`);
+    changed = true;
+  }
   const text = sf.getFullText();
   if (!changed) return { file: location.file, changed: false, text: original };
   checkEdit(m, sf, original, `updating \`${name}\``);

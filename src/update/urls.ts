@@ -6,6 +6,7 @@
  */
 import { TsdslError } from '../errors.js';
 import { escapeRegExp } from '../regexp.js';
+import { validateStoreName } from '../derivation/hash.js';
 import { packageVersion, type Release } from './updater.js';
 
 /** `old` (the URLs of a definition of version `from`) for `release`; `where` names it in errors. */
@@ -36,4 +37,24 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
  */
 export function newFileName(old: string, from: string, release: Release): string {
   return old.includes(from) ? old.split(from).join(packageVersion(release)) : old;
+}
+
+/**
+ * The `fileName` to add to a url() origin that has none, given its new URLs: the first URL's file
+ * name when a store path cannot hold it (Debian's `emmax_0~beta.20200101.orig.tar.gz`), without
+ * the `~` as `tsdsl import` and `--with-latest` write it; undefined when it can.
+ */
+export function addedFileName(urls: readonly string[]): string | undefined {
+  const first = urls[0];
+  if (first === undefined) return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(first.replace(/[?#].*$/, '').split('/').pop() ?? '');
+  } catch {
+    return undefined;
+  }
+  if (name === '' || validateStoreName(name) === undefined) return undefined;
+  const fixed = name.replace(/~/g, '');
+  // Only the `~` is Debian's doing; any other trouble is left for url() to report.
+  return validateStoreName(fixed) === undefined ? fixed : undefined;
 }

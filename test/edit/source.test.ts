@@ -44,6 +44,34 @@ describe('rewritePackage', () => {
     expect(readFileSync(file, 'utf8')).toBe(expected);
   });
 
+  it("adds a fileName, after the URLs and their comment, when the new Debian file name holds a `~` (a store path cannot): refresh -u wrote a definition url() refused", async () => {
+    const file = copy();
+    const { addedFileName } = await import('../../src/update/urls.js');
+    const edit = {
+      version: '3.0rc1',
+      sha256: 'b3fb1a43a14d8fbcd8e976de5ede2ea7ce1d768ed173adb33c7ceaaf098dc970',
+      urls: (old: readonly string[]) => old.map((u) => (u.startsWith('mirror://debian/') ? 'mirror://debian/pool/main/h/hwloc/hwloc_3.0~rc1.orig.tar.bz2' : u)),
+      fileName: (old: string) => old,
+      addFileName: addedFileName,
+    };
+    // Debian's file first (the upstream URL dropped): its name needs a fileName.
+    writeFileSync(file, original.replace("      'https://download.open-mpi.org/release/hwloc/v2.8/hwloc-2.8.0.tar.bz2',\n", ''));
+    await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', edit);
+    const after = readFileSync(file, 'utf8');
+    expect(after).toContain("      'mirror://debian/pool/main/h/hwloc/hwloc_3.0~rc1.orig.tar.bz2', // Debian's copy\n    ],\n    fileName: 'hwloc_3.0rc1.orig.tar.bz2',\n    sha256: 'b3fb");
+    // Written once: a second run changes nothing.
+    expect((await rewritePackage({ file, line: HWLOC_LINE, column: 22 }, 'hwloc', edit)).changed).toBe(false);
+    // A single URL with a comment after it: the fileName goes on the next line.
+    const one = copy();
+    writeFileSync(one, original.replace(/    urls: \[\n[^\]]*\],\n/, "    urls: 'mirror://debian/pool/main/h/hwloc/hwloc_2.8.0.orig.tar.bz2', // Debian's\n"));
+    await rewritePackage({ file: one, line: HWLOC_LINE, column: 22 }, 'hwloc', edit);
+    expect(readFileSync(one, 'utf8')).toContain("    urls: 'mirror://debian/pool/main/h/hwloc/hwloc_3.0~rc1.orig.tar.bz2', // Debian's\n    fileName: 'hwloc_3.0rc1.orig.tar.bz2',\n");
+    // An upstream URL first names the store item well: nothing added.
+    const up = copy();
+    await rewritePackage({ file: up, line: HWLOC_LINE, column: 22 }, 'hwloc', edit);
+    expect(readFileSync(up, 'utf8')).not.toContain('fileName');
+  });
+
   it('keeps the CRLF line endings of a file, changing only the edited lines', async () => {
     const file = copy();
     const crlf = original.replace(/\n/g, '\r\n');

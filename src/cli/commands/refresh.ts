@@ -9,7 +9,7 @@ import { TsdslError } from '../../errors.js';
 import { debianNameHint, isNewer, updaterName } from '../../transform/latest.js';
 import { findRelease, latestRelease, makeUpdater, updaters, type Release } from '../../update/index.js';
 import { packageVersion } from '../../update/updater.js';
-import { newFileName, newUrls } from '../../update/urls.js';
+import { addedFileName, newFileName, newUrls } from '../../update/urls.js';
 import type { Command } from '../command.js';
 import { err, out, warn } from '../command.js';
 import { collectionFrom } from '../packages.js';
@@ -127,6 +127,7 @@ export const command: Command = {
             sha256: release.source.sha256,
             urls: (old) => newUrls(old, from, release!, where),
             fileName: (old) => newFileName(old, from, release!),
+            addFileName: addedFileName,
             properties: { debianVersion: release.fullVersion },
           },
           { dryRun },
