@@ -426,7 +426,20 @@ function fillSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network
   if (home) {
     const under = underMount(home);
     if (!under) placeholder(home, true);
-    tmpfs(home, '0700', under);
+    // A file bound inside it needs its mount point made beforehand (X-mount.mkdir makes only
+    // directories; a fresh tmpfs has none): $HOME is then a directory of the scratch one, with
+    // those mount points, bound there (`--expose ~/.netrc=…` failed with "mount point does not exist").
+    const inside = binds.filter((b) => b.target !== home && b.target.startsWith(home + '/'));
+    if (inside.some((b) => !isDir(b.source))) {
+      const dir = join(work, 'home');
+      mkdirSync(dir, { mode: 0o700 });
+      for (const b of inside) {
+        const p = join(dir, posix.relative(home, b.target));
+        mkdirSync(isDir(b.source) ? p : posix.dirname(p), { recursive: true, mode: 0o755 });
+        if (!isDir(b.source)) writeFileSync(p, '', { mode: 0o644, flag: 'a' });
+      }
+      bind(dir, home, { rec: false, mkdir: under });
+    } else tmpfs(home, '0700', under);
   }
   for (const b of binds) {
     // Already visible through the host /tmp bound above (the working directory often is).

@@ -250,6 +250,18 @@ for (const c of CASES) {
       }
     });
 
+    it('isolated: a file and a directory bound inside the private $HOME are shown there', () => {
+      const home = user!.home;
+      const file: Bind = { source: join(f!.dir, 'share', 'file'), target: join(home, `.tsdsl-run-file-${process.pid}`), writable: !c.readOnlyBinds };
+      const dir: Bind = { source: join(f!.dir, 'share'), target: join(home, `.tsdsl-run-dir-${process.pid}`, 'data'), writable: !c.readOnlyBinds };
+      const [r, d] = batch([
+        { spec: spec(['fixture', 'read', file.target], { ...ISOLATED, binds: [file] }) },
+        { spec: spec(['fixture', 'read', join(dir.target, 'file')], { ...ISOLATED, binds: [dir] }) },
+      ]);
+      expect(ok(r!).stdout).toBe('shared-content');
+      expect(ok(d!).stdout).toBe('shared-content');
+    });
+
     it.skipIf(c.probe !== 'userns')('network: false leaves only the loopback device', () => {
       const [cut, kept] = batch([{ spec: spec(['fixture', 'read', '/proc/net/dev'], { network: false }) }, { spec: spec(['fixture', 'read', '/proc/net/dev']) }]);
       const devices = (r: Result): string[] => [...ok(r).stdout.matchAll(/^\s*([^\s:]+):/gm)].map((m) => m[1]!);
