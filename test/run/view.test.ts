@@ -310,6 +310,14 @@ describe('argv builders', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'tsdsl-tmp-bind-'));
     expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], cwd: '/', binds: [{ source: tmp, target: '/tmp', writable: true }] }), 'img:1', false, [])).not.toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
     rmSync(tmp, { recursive: true });
+    // Isolated, $HOME is a tmpfs of the run's own; not when the working directory is $HOME itself
+    // (bound there: podman refuses two mounts at one destination).
+    const home = join(dir, 'share');
+    const homeTmpfs = `--mount=type=tmpfs,destination=${home},tmpfs-mode=0700,U=true`;
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, env: { PATH: '/bin', HOME: home } }), 'img:1', false, [])).toContain(homeTmpfs);
+    const fromHome = ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, cwd: home, env: { PATH: '/bin', HOME: home } }), 'img:1', false, []);
+    expect(fromHome).not.toContain(homeTmpfs);
+    expect(fromHome.filter((a) => a.includes(`destination=${home},`) || a.includes(`target=${home},`) || a.endsWith(`target=${home}`))).toHaveLength(1);
   });
 });
 
