@@ -258,37 +258,41 @@ export function charliecloudEngine(host: Host = currentHost()): RunEngine {
       // Isolated, $HOME is private, empty and writable (as the userns engine's): a scratch
       // directory bound there, before the working directory (which may be inside it).
       const home = isolate ? privateHome(spec) : undefined;
+      // Checked before the scratch directory is made (it was left behind), and said of $HOME, not
+      // of that directory's name.
+      const colon = (b: Bind): boolean => b.source.includes(':') || b.target.includes(':');
+      const refused = binds.find(colon);
+      if (refused) throw new TsdslError(`engine charliecloud cannot bind ${refused.source}: ch-run's -b SRC:DST syntax does not allow ':' in paths; rename it or use --engine userns`);
+      if (home?.includes(':')) throw new TsdslError(`engine charliecloud cannot give the container a private $HOME at ${home}: ch-run's -b SRC:DST syntax does not allow ':' in paths; set HOME to another directory or use --engine userns`);
       const scratch = home ? runScratch(scratchParent(host), SCRATCH_PREFIXES.charliecloud, opts) : undefined;
-      if (home && scratch) {
-        const dir = join(scratch.dir, 'home');
-        mkdirSync(dir, { mode: 0o700 });
-        // ch-run makes no mount point: those of the binds inside $HOME are made in it.
-        for (const b of binds) {
-          if (!under(b.target, home) || b.target === home) continue;
-          const at = join(dir, posix.relative(home, b.target));
-          if (isDirectoryPath(b.source)) mkdirSync(at, { recursive: true, mode: 0o755 });
-          else (mkdirSync(dirname(at), { recursive: true, mode: 0o755 }), closeSync(openSync(at, 'a', 0o644)));
-        }
-        binds.unshift({ source: dir, target: home, writable: true });
-      }
-
-      for (const d of ['/dev', '/proc', '/sys', '/tmp', '/etc']) ensureInImage(root, spec.storeDir, d, 'dir');
-      for (const f of ['passwd', 'group', 'hosts', 'resolv.conf']) ensureInImage(root, spec.storeDir, `/etc/${f}`, 'file');
-      for (const b of binds) if (!inPrivateTmp(b.target)) ensureInImage(root, spec.storeDir, b.target, isDirectoryPath(b.source) ? 'dir' : 'file');
-      if (shares.cwd !== '/' && !inPrivateTmp(shares.cwd) && !implicit.some((m) => under(shares.cwd, m.target))) ensureInImage(root, spec.storeDir, shares.cwd, 'dir');
-
-      const argv = [chrun, '--unset-env=*', '--env-no-expand'];
-      for (const [k, v] of Object.entries(spec.env)) argv.push(`--set-env=${k}=${v}`);
-      if (isolate) argv.push('--private-tmp');
-      for (const b of binds) {
-        if (b.source.includes(':') || b.target.includes(':')) throw new TsdslError(`engine charliecloud cannot bind ${b.source}: ch-run's -b SRC:DST syntax does not allow ':' in paths; rename it or use --engine userns`);
-        argv.push(`--bind=${b.source}:${b.target}`);
-      }
-      argv.push(`--cd=${shares.cwd}`, root, '--', ...spec.command);
       try {
+        if (home && scratch) {
+          const dir = join(scratch.dir, 'home');
+          mkdirSync(dir, { mode: 0o700 });
+          // ch-run makes no mount point: those of the binds inside $HOME are made in it.
+          for (const b of binds) {
+            if (!under(b.target, home) || b.target === home) continue;
+            const at = join(dir, posix.relative(home, b.target));
+            if (isDirectoryPath(b.source)) mkdirSync(at, { recursive: true, mode: 0o755 });
+            else (mkdirSync(dirname(at), { recursive: true, mode: 0o755 }), closeSync(openSync(at, 'a', 0o644)));
+          }
+          binds.unshift({ source: dir, target: home, writable: true });
+        }
+
+        for (const d of ['/dev', '/proc', '/sys', '/tmp', '/etc']) ensureInImage(root, spec.storeDir, d, 'dir');
+        for (const f of ['passwd', 'group', 'hosts', 'resolv.conf']) ensureInImage(root, spec.storeDir, `/etc/${f}`, 'file');
+        for (const b of binds) if (!inPrivateTmp(b.target)) ensureInImage(root, spec.storeDir, b.target, isDirectoryPath(b.source) ? 'dir' : 'file');
+        if (shares.cwd !== '/' && !inPrivateTmp(shares.cwd) && !implicit.some((m) => under(shares.cwd, m.target))) ensureInImage(root, spec.storeDir, shares.cwd, 'dir');
+
+        const argv = [chrun, '--unset-env=*', '--env-no-expand'];
+        for (const [k, v] of Object.entries(spec.env)) argv.push(`--set-env=${k}=${v}`);
+        if (isolate) argv.push('--private-tmp');
+        for (const b of binds) argv.push(`--bind=${b.source}:${b.target}`);
+        argv.push(`--cd=${shares.cwd}`, root, '--', ...spec.command);
         const { code } = await launch({ argv, env: chEnv(host), stdio: spec.stdio ?? 'inherit' }, scratch?.opts ?? opts);
         return code;
       } finally {
+        // Whatever stopped the run (a mount point the image cannot take, ch-run failing), the scratch $HOME goes.
         if (scratch) rmSync(scratch.dir, { recursive: true, force: true });
       }
     },

@@ -3,7 +3,7 @@
 // isolation, binds, the working directory and uid. Engines the host lacks are skipped with the
 // reason their own probe gives.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findEngine, type Bind, type RunSpec } from '../../src/run/engines.js';
@@ -260,6 +260,14 @@ for (const c of CASES) {
       ]);
       expect(ok(r!).stdout).toBe('shared-content');
       expect(ok(d!).stdout).toBe('shared-content');
+    });
+
+    it.skipIf(c.engine !== 'charliecloud')("isolated with a ':' in $HOME: refused in one sentence naming $HOME, and no scratch directory left behind", () => {
+      const before = new Set(readdirSync('/dev/shm'));
+      const [r] = batch([{ spec: spec(['fixture', 'true'], { ...ISOLATED, env: { PATH: '/bin', HOME: '/home/a:b' } }) }]);
+      expect(r!.tsdsl).toBe(true);
+      expect(r!.error).toMatch(/^engine charliecloud cannot give the container a private \$HOME at \/home\/a:b: ch-run's -b SRC:DST syntax does not allow ':'/);
+      expect(readdirSync('/dev/shm').filter((n) => n.startsWith('tsdsl-ch-') && !before.has(n))).toEqual([]);
     });
 
     it.skipIf(c.probe !== 'userns')('network: false leaves only the loopback device', () => {
