@@ -463,7 +463,7 @@ export function sharedNetworkWritableBinds(spec: RunSpec, who: string, cannotCut
 /**
  * Where an isolated run (`--container`) gets a private, empty, writable directory: its `$HOME`,
  * when that is an absolute path outside the directories the engine mounts itself and the
- * store. Undefined otherwise (no HOME, `/`, a relative one).
+ * store. Undefined otherwise (no HOME, `/`, a relative one, one holding the store).
  */
 export function privateHome(spec: RunSpec): string | undefined {
   const home = spec.env['HOME'];
@@ -471,6 +471,9 @@ export function privateHome(spec: RunSpec): string | undefined {
   const h = posix.normalize(home).replace(/\/+$/, '');
   const inside = (dir: string): boolean => h === dir || h.startsWith(dir + '/');
   if (h === '' || h === '/' || h === '/tmp' || ['/proc', '/sys', '/dev', '/etc', spec.storeDir].some(inside)) return undefined;
+  // A store inside $HOME (TSDSL_STORE_DIR=~/tsdsl/store on a machine without /tsdsl): an empty
+  // $HOME would hide it, and with it every program of the closure.
+  if (spec.storeDir.startsWith(h + '/')) return undefined;
   return h;
 }
 

@@ -270,6 +270,12 @@ for (const c of CASES) {
       expect(readdirSync('/dev/shm').filter((n) => n.startsWith('tsdsl-ch-') && !before.has(n))).toEqual([]);
     });
 
+    it('isolated with the store inside $HOME: $HOME is not made empty over it, and the command runs', () => {
+      const above = f!.storeDir.split('/').slice(0, -1).join('/');
+      const [r] = batch([{ spec: spec(['fixture', 'exit', '7'], { ...ISOLATED, env: { PATH: '/bin', HOME: above } }) }]);
+      expect(ok(r!).code, r!.stderr).toBe(7);
+    });
+
     it.skipIf(c.probe !== 'userns')('network: false leaves only the loopback device', () => {
       const [cut, kept] = batch([{ spec: spec(['fixture', 'read', '/proc/net/dev'], { network: false }) }, { spec: spec(['fixture', 'read', '/proc/net/dev']) }]);
       const devices = (r: Result): string[] => [...ok(r).stdout.matchAll(/^\s*([^\s:]+):/gm)].map((m) => m[1]!);
