@@ -303,13 +303,15 @@ function storeNameProblem(name: string): string | undefined {
 }
 
 /**
- * `text` respelt for a store path name, as a suggestion: each run of other characters between
- * words becomes `-` (`foo bar!` → `foo-bar`), dots and dashes at the ends dropped. Undefined when
+ * `text` respelt for a store path name, as a suggestion: `~` dropped (`0~beta` → `0beta`, as a
+ * version), each run of other characters between words becomes `-` (`foo bar!` → `foo-bar`),
+ * dots and dashes at the ends dropped. Undefined when
  * it holds letters outside ASCII (`é`), which cannot be respelt without guessing.
  */
 export function storeNameSpelling(text: string): string | undefined {
   if (/[^\x00-\x7f]/.test(text)) return undefined;
-  return text.replace(/[^A-Za-z0-9+\-._]+/g, '-').replace(/^[.-]+|[.-]+$/g, '').slice(0, MAX_STORE_NAME_LENGTH) || undefined;
+  // Debian's `~` (`0~beta`, `3.0~rc1`) is dropped, as versions drop it (`0beta`, `3.0rc1`).
+  return text.replace(/~/g, '').replace(/[^A-Za-z0-9+\-._]+/g, '-').replace(/^[.-]+|[.-]+$/g, '').slice(0, MAX_STORE_NAME_LENGTH) || undefined;
 }
 
 /** `validateStoreName(name + '.drv')`, without making that string when `name` is valid already. */

@@ -114,7 +114,7 @@ describe('importDefinition and the tarball', () => {
     // The source as written is accepted; without the name, url() refuses Debian's.
     const { url } = await import('../../src/dsl/index.js');
     expect(url({ urls: `file://${t.path}`, sha256: t.sha256, fileName: 'emmax_0beta.20100307.orig.tar.xz' }).fileName).toBe('emmax_0beta.20100307.orig.tar.xz');
-    expect(() => url({ urls: `file://${t.path}`, sha256: t.sha256 })).toThrow(/cannot name a store path/);
+    expect(() => url({ urls: `file://${t.path}`, sha256: t.sha256 })).toThrow(/cannot name a store path .*; set `fileName: 'emmax_0beta\.20100307\.orig\.tar\.xz'`/);
   });
 
   it('writes the definition, with the build system and license as TODOs, when no URL serves the tarball', async () => {
