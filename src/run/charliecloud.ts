@@ -257,7 +257,7 @@ export function charliecloudEngine(host: Host = currentHost()): RunEngine {
       checkCommand({ ...spec, root }, { binds, cwd: shares.cwd }, implicit);
       // Isolated, $HOME is private, empty and writable (as the userns engine's): a scratch
       // directory bound there, before the working directory (which may be inside it).
-      const home = isolate ? privateHome(spec) : undefined;
+      const home = isolate ? privateHome(spec, binds) : undefined;
       // Checked before the scratch directory is made (it was left behind), and said of $HOME, not
       // of that directory's name.
       const colon = (b: Bind): boolean => b.source.includes(':') || b.target.includes(':');

@@ -463,9 +463,12 @@ export function sharedNetworkWritableBinds(spec: RunSpec, who: string, cannotCut
 /**
  * Where an isolated run (`--container`) gets a private, empty, writable directory: its `$HOME`,
  * when that is an absolute path outside the directories the engine mounts itself and the
- * store. Undefined otherwise (no HOME, `/`, a relative one, one holding the store).
+ * store. Undefined otherwise (no HOME, `/`, a relative one, one holding the store), and where
+ * `shown` (the working directory's and the --expose/--share binds) shows a host directory at
+ * `$HOME` or above it: the user asked to see that directory, `$HOME` included, and every engine
+ * then shows it so (run from `/home` or from `$HOME` itself).
  */
-export function privateHome(spec: RunSpec): string | undefined {
+export function privateHome(spec: RunSpec, shown: readonly Bind[]): string | undefined {
   const home = spec.env['HOME'];
   if (!home || !posix.isAbsolute(home)) return undefined;
   const h = posix.normalize(home).replace(/\/+$/, '');
@@ -474,6 +477,7 @@ export function privateHome(spec: RunSpec): string | undefined {
   // A store inside $HOME (TSDSL_STORE_DIR=~/tsdsl/store on a machine without /tsdsl): an empty
   // $HOME would hide it, and with it every program of the closure.
   if (spec.storeDir.startsWith(h + '/')) return undefined;
+  if (shown.some((b) => b.target === h || h.startsWith(b.target.replace(/\/+$/, '') + '/'))) return undefined;
   return h;
 }
 

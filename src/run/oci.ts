@@ -225,10 +225,10 @@ export function ociRunArgs(host: Host, kind: OciKind, spec: RunSpec, image: stri
   if (kind === 'podman' && !shares.binds.some((b) => b.target === '/tmp' || b.target === '/')) args.push('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
   // Isolated, $HOME is private, empty and writable, as the other engines give it: a tmpfs, made
   // the user's by podman (U); docker's tmpfs cannot be chowned, so anyone in the container may write it.
-  // Not where a bind shows a host directory at $HOME itself (run from the home directory, the
-  // working directory is bound there): podman refused the two as a "duplicate mount destination".
-  const home = spec.isolate === true ? privateHome(spec) : undefined;
-  if (home && !home.includes(',') && !shares.binds.some((b) => b.target === home)) args.push(`--mount=type=tmpfs,destination=${home},${kind === 'podman' ? 'tmpfs-mode=0700,U=true' : 'tmpfs-mode=1777'}`);
+  // Not where a bind shows a host directory at $HOME or above it (run from the home directory,
+  // the working directory is bound there: podman refused the two as a "duplicate mount destination").
+  const home = spec.isolate === true ? privateHome(spec, shares.binds) : undefined;
+  if (home && !home.includes(',')) args.push(`--mount=type=tmpfs,destination=${home},${kind === 'podman' ? 'tmpfs-mode=0700,U=true' : 'tmpfs-mode=1777'}`);
   for (const b of shares.binds) {
     if (b.source.includes(',') || b.target.includes(',')) throw new TsdslError(`engine ${kind} cannot bind ${b.source}: its --mount syntax does not allow ',' in paths; rename it or use --engine userns`);
     args.push(`--mount=type=bind,source=${b.source},target=${b.target}${b.writable ? '' : ',readonly'}`);

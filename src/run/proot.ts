@@ -140,7 +140,7 @@ export function prootEngine(host: Host = currentHost()): RunEngine {
           chmodSync(tmp, 0o1777);
           add(tmp, '/tmp');
           // $HOME: private, empty and writable (the userns engine's, made here in the scratch directory).
-          const home = privateHome(spec);
+          const home = privateHome(spec, shares.binds);
           if (home) {
             const dir = join(scratch, 'home');
             mkdirSync(dir, { mode: 0o700 });

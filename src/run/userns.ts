@@ -325,7 +325,7 @@ function fillSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network
   // root's directories above them are rebuilt entry by entry.
   // Isolated, $HOME is a private, empty and writable directory (as Apptainer's --containall and
   // `guix shell -C` give): programs that keep caches or settings there run.
-  const home = isolate ? privateHome(spec) : undefined;
+  const home = isolate ? privateHome(spec, binds) : undefined;
   const reserved = ['/tmp', '/proc', '/sys', '/dev', ...(home && !home.startsWith('/tmp/') ? [home] : []), ...etc.map((e) => e.target), ...binds.map((b) => b.target)];
 
   const tmpfs = (target: string, mode = '1777', mkdir = false): void => {

@@ -4,7 +4,7 @@
 // reason their own probe gives.
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findEngine, type Bind, type RunSpec } from '../../src/run/engines.js';
 import { buildFixture, cannotSwitchUser, makeDockerArchive, runDriver, startDriver, testUser, type Fixture } from './fixtures/closure.js';
@@ -242,6 +242,13 @@ for (const c of CASES) {
         expect(ok(w!).code).toBe(0);
         expect(ok(seen!).stdout).toBe(`${home} yes\n${join(home, MARKER)} no\n`);
         expect(ok(inCwd!).stdout).toBe('in the cwd');
+        // Run from the directory holding $HOME (or from $HOME), it is seen through the working directory, by every engine.
+        const [above, at] = batch([
+          { spec: spec(['fixture', 'exists', join(home, MARKER)], { ...ISOLATED, cwd: dirname(home) }) },
+          { spec: spec(['fixture', 'exists', join(home, MARKER)], { ...ISOLATED, cwd: home }) },
+        ]);
+        expect(ok(above!).stdout).toBe(`${join(home, MARKER)} yes\n`);
+        expect(ok(at!).stdout).toBe(`${join(home, MARKER)} yes\n`);
         // What the command wrote there went with the run.
         expect(existsSync(written)).toBe(false);
       } finally {
