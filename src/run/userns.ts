@@ -420,8 +420,8 @@ function fillSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network
 
   // 7. $HOME, the working directory and --expose/--share binds. A target inside another mount
   //    gets its mount point made at mount time (X-mount.mkdir), in whatever is mounted there.
-  //    Isolated, $HOME is a tmpfs of its own, mounted before the binds (the working directory
-  //    may be inside it).
+  //    Isolated, $HOME is a tmpfs of its own (or a scratch directory, below), mounted before the
+  //    binds (the working directory may be inside it).
   const underMount = (target: string): boolean => mountedTargets.some((m) => target.startsWith(m === '/' ? '/' : m + '/'));
   if (home) {
     const under = underMount(home);

@@ -174,10 +174,10 @@ class RowBatch {
   }
 }
 
-/** How long a statement waits for another process's lock before SQLITE_BUSY. */
 /** Why a store whose file system is full was opened read-only (a query on a full disk). */
 export const DISK_FULL = 'its file system is full';
 
+/** How long a statement waits for another process's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 60_000;
 
 /**

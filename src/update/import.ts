@@ -11,12 +11,11 @@ import { promisify } from 'node:util';
 import { fetchUrl } from '../build/fetch.js';
 import { TsdslError, isTsdslError } from '../errors.js';
 import { identifierFor, type Package } from '../dsl/package.js';
-import { validateStoreName } from '../derivation/hash.js';
 import { implicitInputs } from '../dsl/build-systems.js';
 import type { Collection } from '../registry/collection.js';
 import type { NeededImport } from '../edit/source.js';
 import { packageVersion, type Release, type Updater } from './updater.js';
-import { newUrls } from './urls.js';
+import { addedFileName, newUrls } from './urls.js';
 
 const run = promisify(execFile);
 
@@ -245,6 +244,9 @@ export async function importDefinition(
   const list = (xs: MappedInput[]) => `[${xs.map((x) => exportName(x.pkg)!).sort().join(', ')}]`;
   const regular = inputs.filter((i) => !i.native);
   const native = inputs.filter((i) => i.native);
+  // Debian's file names may hold a `~` (emmax_0~beta.20100307.orig.tar.gz), which a store path
+  // cannot: named as the version is (0beta.20100307), as --with-latest and refresh -u do.
+  const fileName = addedFileName([release.source.urls[0]!]);
   const lines = [
     `export const ${identifier} = definePackage({`,
     `  name: ${quote(release.name)},`,
@@ -262,9 +264,7 @@ export async function importDefinition(
       : [
           `    // Debian's .orig tarball (properties.debianVersion)${release.repacked ? ', repacked by Debian: only its pool has this file' : ''}.`,
           `    urls: ${quote(release.source.urls[0]!)},`,
-          // Debian's file names may hold a `~` (emmax_0~beta.20100307.orig.tar.gz), which a
-          // store path cannot: named as the version is (0beta.20100307), as --with-latest does.
-          ...(validateStoreName(release.source.fileName) === undefined ? [] : [`    fileName: ${quote(release.source.fileName.replace(/~/g, ''))},`]),
+          ...(fileName === undefined ? [] : [`    fileName: ${quote(fileName)},`]),
         ]),
     `    sha256: ${quote(release.source.sha256)},`,
     '  }),',
