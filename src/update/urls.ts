@@ -32,12 +32,19 @@ export function newUrls(old: readonly string[], from: string, release: Release, 
 
 /**
  * A url() origin's `fileName` (its store item's name) for `release`: the version in it replaced
- * as in the URLs. One without the version (`hwloc.tar.bz2`) names every release alike and is
- * kept as it is.
+ * as in the URLs (one without it, `hwloc.tar.bz2`, names every release alike and keeps its name),
+ * and its compression suffix that of the release's file.
  */
 export function newFileName(old: string, from: string, release: Release): string {
-  return old.includes(from) ? old.split(from).join(packageVersion(release)) : old;
+  const name = old.includes(from) ? old.split(from).join(packageVersion(release)) : old;
+  // The release's sha256 is that of Debian's file: where its compression differs from the old
+  // name's (`.tar.gz` → `.tar.xz`), the store item is named for what it holds.
+  const was = ARCHIVE_SUFFIX.exec(name)?.[0];
+  const now = ARCHIVE_SUFFIX.exec(release.source.fileName)?.[0];
+  return was && now && was !== now ? name.slice(0, -was.length) + now : name;
 }
+
+const ARCHIVE_SUFFIX = /\.(?:tar\.(?:gz|bz2|xz|zst|lz|lzma|Z)|tgz|tbz2?|txz|zip)$/;
 
 /**
  * The `fileName` to add to a url() origin that has none, given its new URLs: the first URL's file

@@ -127,5 +127,9 @@ describe('a release whose version a store path cannot hold', () => {
     // A fileName gets the version as the URLs do; one without it names every release alike and is kept (refresh -u refused it).
     expect(newFileName('hwloc-2.9.0.tar.bz2', '2.9.0', release('3.0.0~rc1', '3.0.0~rc1-1'))).toBe('hwloc-3.0.0rc1.tar.bz2');
     expect(newFileName('hwloc.tar.bz2', '2.9.0', release('3.0.0~rc1', '3.0.0~rc1-1'))).toBe('hwloc.tar.bz2');
+    // Debian's file (whose sha256 the release gives) compressed otherwise: the name follows it.
+    const xz = { ...release('3.0.0', '3.0.0-1'), source: { ...release('3.0.0', '3.0.0-1').source, fileName: 'hwloc_3.0.0.orig.tar.xz' } };
+    expect(newFileName('hwloc-2.9.0.tar.bz2', '2.9.0', xz)).toBe('hwloc-3.0.0.tar.xz');
+    expect(newFileName('hwloc.tar.bz2', '2.9.0', xz)).toBe('hwloc.tar.xz');
   });
 });
