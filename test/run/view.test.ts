@@ -311,10 +311,11 @@ describe('argv builders', () => {
     expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], cwd: '/', binds: [{ source: tmp, target: '/tmp', writable: true }] }), 'img:1', false, [])).not.toContain('--mount=type=tmpfs,destination=/tmp,tmpfs-mode=1777');
     rmSync(tmp, { recursive: true });
     // Isolated, $HOME is a tmpfs of the run's own; not when the working directory is $HOME itself
-    // (bound there: podman refuses two mounts at one destination).
+    // (bound there: podman refuses two mounts at one destination), nor one holding it (which shows it).
     const home = join(dir, 'share');
     const homeTmpfs = `--mount=type=tmpfs,destination=${home},tmpfs-mode=0700,U=true`;
-    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, env: { PATH: '/bin', HOME: home } }), 'img:1', false, [])).toContain(homeTmpfs);
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, cwd: '/', env: { PATH: '/bin', HOME: home } }), 'img:1', false, [])).toContain(homeTmpfs);
+    expect(ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, env: { PATH: '/bin', HOME: home } }), 'img:1', false, [])).not.toContain(homeTmpfs);
     const fromHome = ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, cwd: home, env: { PATH: '/bin', HOME: home } }), 'img:1', false, []);
     expect(fromHome).not.toContain(homeTmpfs);
     expect(fromHome.filter((a) => a.includes(`destination=${home},`) || a.includes(`target=${home},`) || a.endsWith(`target=${home}`))).toHaveLength(1);
