@@ -211,6 +211,9 @@ function accepts(spec: RunSpec): Availability {
   const refused = sharedNetworkWritableBinds(spec, 'ch-run', 'ch-run shares the host network and cannot take it away');
   if (refused) return refused;
   if (!isNonEmptyDir(spec.root) && !spec.image) return { ok: false, reason: `no unpacked image at ${spec.root} and no image given` };
+  // ch-run's private /tmp (-t) takes mount points for directories only.
+  const file = spec.isolate === true ? (spec.binds ?? []).find((b) => (b.target === '/tmp' || b.target.startsWith('/tmp/')) && !isDirectoryPath(b.source)) : undefined;
+  if (file) return { ok: false, reason: `ch-run cannot bind the file ${file.source} into its private /tmp (it makes mount points there for directories only); bind its directory, or use --engine userns` };
   return { ok: true };
 }
 

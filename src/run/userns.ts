@@ -243,6 +243,12 @@ interface Skeleton {
   readonly opts: RunOptions;
   readonly rootfs: string;
   readonly fstab: string;
+  /**
+   * Files bound inside a tmpfs of the run (the isolated /tmp, $HOME): their mount points, one per line,
+   * made once the first fstab is mounted, then `fstabAfter` (the binds) is; empty when none.
+   */
+  readonly mountPoints: string;
+  readonly fstabAfter: string;
 }
 
 /**
@@ -420,39 +426,46 @@ function fillSkeleton(spec: RunSpec, host: Host, binds: readonly Bind[], network
 
   // 7. $HOME, the working directory and --expose/--share binds. A target inside another mount
   //    gets its mount point made at mount time (X-mount.mkdir), in whatever is mounted there.
-  //    Isolated, $HOME is a tmpfs of its own (or a scratch directory, below), mounted before the
-  //    binds (the working directory may be inside it).
+  //    Isolated, $HOME is a tmpfs of its own, mounted before the binds (the working directory may
+  //    be inside it).
   const underMount = (target: string): boolean => mountedTargets.some((m) => target.startsWith(m === '/' ? '/' : m + '/'));
   if (home) {
     const under = underMount(home);
     if (!under) placeholder(home, true);
-    // A file bound inside it needs its mount point made beforehand (X-mount.mkdir makes only
-    // directories; a fresh tmpfs has none): $HOME is then a directory of the scratch one, with
-    // those mount points, bound there (`--expose ~/.netrc=…` failed with "mount point does not exist").
-    const inside = binds.filter((b) => b.target !== home && b.target.startsWith(home + '/'));
-    if (inside.some((b) => !isDir(b.source))) {
-      const dir = join(work, 'home');
-      mkdirSync(dir, { mode: 0o700 });
-      for (const b of inside) {
-        const p = join(dir, posix.relative(home, b.target));
-        mkdirSync(isDir(b.source) ? p : posix.dirname(p), { recursive: true, mode: 0o755 });
-        if (!isDir(b.source)) writeFileSync(p, '', { mode: 0o644, flag: 'a' });
-      }
-      bind(dir, home, { rec: false, mkdir: under });
-    } else tmpfs(home, '0700', under);
+    // A file bound inside it (`--expose ~/.netrc=…`) gets its mount point made between the two
+    // rounds of mounts below, as one in the isolated /tmp does.
+    tmpfs(home, '0700', under);
   }
+  const bindsFrom = lines.length;
+  // A file bound inside a tmpfs mounted above (the isolated /tmp, $HOME) has no mount point
+  // there, and X-mount.mkdir makes only directories: its mount point is made between two rounds
+  // of mounts (`--expose ~/.netrc=…` failed with "mount point does not exist").
+  const filePoints: string[] = [];
   for (const b of binds) {
     // Already visible through the host /tmp bound above (the working directory often is).
     if (!isolate && b.writable && b.target.startsWith('/tmp/') && b.source === b.target) continue;
     const under = underMount(b.target);
     const dir = isDir(b.source);
     if (!under) placeholder(b.target, dir);
+    else if (!dir) {
+      if (/[\n\r]/.test(b.target)) throw new TsdslError(`cannot bind ${b.source} at ${JSON.stringify(b.target)}: a line break in a path inside the container's /tmp or $HOME is not supported; choose another target`);
+      filePoints.push(at(b.target));
+    }
     bind(b.source, b.target, { rec: dir, ro: !b.writable, mkdir: under && dir });
   }
 
+  const fstabText = (ls: readonly MountLine[]): string => ls.map((l) => `${fstabEscape(l.source)} ${fstabEscape(l.target)} ${l.type} ${l.options} 0 0\n`).join('');
   const fstab = join(work, 'fstab');
-  writeFileSync(fstab, lines.map((l) => `${fstabEscape(l.source)} ${fstabEscape(l.target)} ${l.type} ${l.options} 0 0\n`).join(''), { mode: 0o600 });
-  return { work, rootfs, fstab };
+  if (filePoints.length === 0) {
+    writeFileSync(fstab, fstabText(lines), { mode: 0o600 });
+    return { work, rootfs, fstab, mountPoints: '', fstabAfter: '' };
+  }
+  writeFileSync(fstab, fstabText(lines.slice(0, bindsFrom)), { mode: 0o600 });
+  const fstabAfter = join(work, 'fstab-binds');
+  writeFileSync(fstabAfter, fstabText(lines.slice(bindsFrom)), { mode: 0o600 });
+  const mountPoints = join(work, 'mount-points');
+  writeFileSync(mountPoints, filePoints.map((p) => `${p}\n`).join(''), { mode: 0o600 });
+  return { work, rootfs, fstab, mountPoints, fstabAfter };
 }
 
 function existsFile(p: string): boolean {
@@ -490,9 +503,14 @@ function removeSkeleton(work: string): void {
 /** Mount, then hand over to the chroot step — exec'd directly, or under a signal-forwarding init. */
 const SETUP = [
   '"$1" -a -n -T "$2" || { echo "tsdsl: userns: mounting the container\'s file systems failed (mount said why above)" >&2; exit 125; }',
+  // Files bound inside a tmpfs of the run: their mount points, then the binds.
+  'if [ -n "$5" ]; then',
+  '  while IFS= read -r f; do "$7" -p -- "${f%/*}" && : > "$f" || { echo "tsdsl: userns: cannot make the mount point $f" >&2; exit 125; }; done < "$5"',
+  '  "$1" -a -n -T "$6" || { echo "tsdsl: userns: mounting the container\'s file systems failed (mount said why above)" >&2; exit 125; }',
+  'fi',
   'if [ -n "$4" ]; then "$1" -n -t proc proc "$4" 2>/dev/null || "$1" -n --rbind /proc "$4" || exit 125; fi',
   'if [ -n "$3" ]; then "$3" link set lo up 2>/dev/null; fi',
-  'shift 4',
+  'shift 7',
 ].join('\n');
 
 const EXEC = `${SETUP}\nexec "$@"`;
@@ -512,7 +530,7 @@ const INIT = [
 
 /** The `userns` engine on `host`. */
 export function usernsEngine(host: Host = currentHost(), options: UsernsOptions = {}): RunEngine {
-  const tools = (): { unshare: string; mount: string; sh: string; env: string } => {
+  const tools = (): { unshare: string; mount: string; sh: string; env: string; mkdir: () => string } => {
     const need = (name: string, fix: string): string => {
       const p = which(host, name);
       if (!p) throw new TsdslError(`engine userns: ${missingBinary(host, name, fix)}`);
@@ -523,6 +541,8 @@ export function usernsEngine(host: Host = currentHost(), options: UsernsOptions 
       mount: need('mount', 'install util-linux (mount)'),
       sh: which(host, 'sh') ?? need('dash', 'install a POSIX shell'),
       env: need('env', 'install coreutils'),
+      // Only for files bound inside the isolated /tmp.
+      mkdir: () => need('mkdir', 'install coreutils'),
     };
   };
 
@@ -598,6 +618,9 @@ export function usernsEngine(host: Host = currentHost(), options: UsernsOptions 
           sk.fstab,
           ip,
           isolate ? join(sk.rootfs, 'proc') : '',
+          sk.mountPoints,
+          sk.fstabAfter,
+          sk.mountPoints ? t.mkdir() : '',
           // `env -i` sets the command's environment exactly: a shell would add PWD and drop or
           // rewrite names it does not like (IFS, A-B, …).
           t.env,

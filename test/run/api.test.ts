@@ -5,7 +5,7 @@
 // environment (-E/--preserve) and binds (--expose/--share), and bad requests.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
@@ -302,9 +302,10 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     }
     return d;
   };
-  const gc = (...args: string[]) => {
+  const gc = (...args: string[]) => gcWith({}, ...args);
+  const gcWith = (env: Record<string, string>, ...args: string[]) => {
     const argv = ['setpriv', `--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', process.execPath, BIN, 'gc', ...args];
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache, XDG_CACHE_HOME: xdgCache() }, cwd: f!.work });
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env['PATH']!, HOME: user!.home, TSDSL_PACK_CACHE: gcCache, XDG_CACHE_HOME: xdgCache(), ...env }, cwd: f!.work });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
   let gcCache = '';
@@ -400,13 +401,18 @@ describe.skipIf(skipAll !== undefined)('the pack cache and `tsdsl gc --packs`', 
     // The scratch directory a run killed with -9 left in /dev/shm (its command gone too) goes with
     // gc --packs, not only with the next run.
     const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout);
-    const scratch = join('/dev/shm', `tsdsl-run-${deadPid}-ns${PID_NAMESPACE}-abcdef`);
+    // In a runtime directory of this test's own: the runs of other test files, sweeping /dev/shm
+    // as they start, would take it first.
+    const runtime = mkdtempSync(join(tmpdir(), 'tsdsl-runtime-gc-'));
+    const scratch = join(runtime, `tsdsl-run-${deadPid}-ns${PID_NAMESPACE}-abcdef`);
     mkdirSync(join(scratch, 'root'), { recursive: true });
-    execFileSync('chown', ['-R', `${user!.uid}:${user!.gid}`, scratch]);
-    expect(gc('--packs', '--dry-run').stderr).toMatch(/would free [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
+    execFileSync('chown', ['-R', `${user!.uid}:${user!.gid}`, runtime]);
+    chmodSync(runtime, 0o700);
+    expect(gcWith({ XDG_RUNTIME_DIR: runtime }, '--packs', '--dry-run').stderr).toMatch(/would free [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
     expect(existsSync(scratch)).toBe(true);
-    expect(gc('--packs').stderr).toMatch(/freed [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
+    expect(gcWith({ XDG_RUNTIME_DIR: runtime }, '--packs').stderr).toMatch(/freed [\d.]+ MiB in 0 unpacked packs \(and 1 scratch directory of killed runs\)/);
     expect(existsSync(scratch)).toBe(false);
+    rmSync(runtime, { recursive: true, force: true });
   }, 120_000);
 
   it.skipIf(!availability.get('podman')?.ok)("reclaims tsdsl's podman images: kept while a run holds one or used recently, the containers of killed runs and the copies of interrupted imports removed", async () => {

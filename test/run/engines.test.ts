@@ -283,6 +283,14 @@ for (const c of CASES) {
       expect(ok(r!).code, r!.stderr).toBe(7);
     });
 
+    it('isolated: a file bound into the private /tmp is there (charliecloud refuses it, saying why)', () => {
+      const file = join(f!.dir, 'share', 'file');
+      const [r] = batch([{ spec: spec(['fixture', 'read', '/tmp/bound-file'], { ...ISOLATED, binds: [{ source: file, target: '/tmp/bound-file', writable: !c.readOnlyBinds }] }) }]);
+      // userns mounted the binds over a fresh tmpfs, where X-mount.mkdir makes no file ("mount point does not exist").
+      if (c.probe === 'charliecloud') expect(r!.error).toMatch(/ch-run cannot bind the file .*share\/file into its private \/tmp \(it makes mount points there for directories only\); bind its directory, or use --engine userns/);
+      else expect(ok(r!).stdout, r!.stderr).toBe('shared-content');
+    });
+
     it.skipIf(c.probe !== 'userns')('network: false leaves only the loopback device', () => {
       const [cut, kept] = batch([{ spec: spec(['fixture', 'read', '/proc/net/dev'], { network: false }) }, { spec: spec(['fixture', 'read', '/proc/net/dev']) }]);
       const devices = (r: Result): string[] => [...ok(r).stdout.matchAll(/^\s*([^\s:]+):/gm)].map((m) => m[1]!);
