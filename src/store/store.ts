@@ -558,9 +558,9 @@ export class LocalStore implements Store {
     this.durable = options.durable ?? true;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.hasher = new DerivationHasher(storeDir, (p) => this.readDerivation(p));
+    this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
     if (this.readOnly !== undefined) {
       this.openDb = this.openReadOnly(dbFile, this.readOnly);
-      this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
       return;
     }
     try {
@@ -602,7 +602,6 @@ export class LocalStore implements Store {
       if (options.readOnly === 'if-not-writable' && isDiskFull(e)) {
         this.readOnly = DISK_FULL;
         this.openDb = this.openReadOnly(dbFile, this.readOnly);
-        this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
         return;
       }
       const code = (e as { code?: string }).code ?? '';
@@ -613,7 +612,6 @@ export class LocalStore implements Store {
       }
       throw systemFailure(e, dbFile) ?? e;
     }
-    this.locks = new LockDirectory(lockDir, (fn) => this.db.exclusive(fn));
     try {
       this.cleanup();
     } catch (e) {
