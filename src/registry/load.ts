@@ -480,6 +480,11 @@ function moduleGraph(files: Iterable<string>): Map<string, RelativeImport[]> {
   return graph;
 }
 
+/** What the package index keeps of a package file: the names of its packages, how many, and whether it exports an array. */
+function indexEntry(file: string, ns: Readonly<Record<string, unknown>>, packages: readonly Package[]): IndexedFile {
+  return { file, names: [...new Set(packages.map((p) => p.name))], count: packages.length, arrays: exportsArray(ns) };
+}
+
 /**
  * Whether a module exports an array of packages (which other modules may push packages into):
  * one holding a package, or an empty one (a registry, before the pushes). An array of
@@ -545,22 +550,22 @@ async function loadIndexed(
     }
     if (running.has(realOrSame(file))) return undefined;
     let packages: Package[];
-    let arrays: boolean;
+    let entry: IndexedFile;
     try {
       // Its packages as the full load takes them: right after its import.
       const ns = await importUserFile(file);
       packages = packagesOf(ns);
-      arrays = exportsArray(ns);
+      entry = indexEntry(file, ns, packages);
     } catch {
       return undefined;
     }
     // A file that exports an array now (see above): everything is loaded.
-    if (arrays) return undefined;
-    const names = [...new Set(packages.map((p) => p.name))];
+    if (entry.arrays) return undefined;
+    const { names } = entry;
     const stale = !e || index.outOfDate(file);
     if (!stale && (packages.length !== e.count || names.length !== e.names.length || !e.names.every((n) => names.includes(n)))) return undefined;
     if (stale) changed = true;
-    took.push({ file, names, count: packages.length, arrays: false });
+    took.push(entry);
     imported.push(...packages);
     importedFiles.push(file);
   }
@@ -704,7 +709,7 @@ async function loadWithTexts(options: LoadOptions, running: ReadonlySet<string>,
         const packages = packagesOf(ns);
         for (const p of packages) collection.add(p);
         collection.userFiles.push(file);
-        loaded.push({ file, names: [...new Set(packages.map((p) => p.name))], count: packages.length, arrays: exportsArray(ns) });
+        loaded.push(indexEntry(file, ns, packages));
       }
     }
   }

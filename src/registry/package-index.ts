@@ -124,7 +124,8 @@ export function tsdslIdentity(modules: readonly string[]): string {
   return modules.map((m) => fingerprint(m)?.text ?? '-').join(' ');
 }
 
-const isIndexes = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.every((i) => Number.isInteger(i) && i >= 0 && i < n);
+const isIndex = (i: unknown, n: number): i is number => Number.isInteger(i) && (i as number) >= 0 && (i as number) < n;
+const isIndexes = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.every((i) => isIndex(i, n));
 
 /**
  * The index for `dirs` and what changed since it was written, or undefined (none, another
@@ -144,11 +145,11 @@ export function readIndex(dirs: readonly string[], tsdsl: string, env: Env, reso
   if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string') || !Array.isArray(stats) || stats.length !== paths.length) return undefined;
   const n = paths.length;
   const isImport = (v: unknown): v is [string, number, number] =>
-    Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && [v[1], v[2]].every((i) => i === -1 || isIndexes([i], n));
-  if (!isIndexes(walk, n) || typeof imports !== 'object' || imports === null || !Object.entries(imports).every(([k, v]) => isIndexes([Number(k)], n) && Array.isArray(v) && v.every(isImport))) {
+    Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && [v[1], v[2]].every((i) => i === -1 || isIndex(i, n));
+  if (!isIndexes(walk, n) || typeof imports !== 'object' || imports === null || !Object.entries(imports).every(([k, v]) => isIndex(Number(k), n) && Array.isArray(v) && v.every(isImport))) {
     return undefined;
   }
-  if (!Array.isArray(files) || !files.every((f) => typeof f?.file === 'string' && isIndexes([f.path], n) && paths[f.path] === f.file && Number.isInteger(f.count) && typeof f.arrays === 'boolean' && Array.isArray(f.names) && f.names.every((x) => typeof x === 'string'))) {
+  if (!Array.isArray(files) || !files.every((f) => typeof f?.file === 'string' && isIndex(f.path, n) && paths[f.path] === f.file && Number.isInteger(f.count) && typeof f.arrays === 'boolean' && Array.isArray(f.names) && f.names.every((x) => typeof x === 'string'))) {
     return undefined;
   }
   const changed = paths.map((p, i) => stats[i] === '' || fingerprint(p)?.text !== stats[i]);
