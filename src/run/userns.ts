@@ -502,11 +502,13 @@ function removeSkeleton(work: string): void {
 
 /** Mount, then hand over to the chroot step — exec'd directly, or under a signal-forwarding init. */
 const SETUP = [
-  '"$1" -a -n -T "$2" || { echo "tsdsl: userns: mounting the container\'s file systems failed (mount said why above)" >&2; exit 125; }',
+  'fail() { echo "tsdsl: userns: $1" >&2; exit 125; }',
+  'mounted="mounting the container\'s file systems failed (mount said why above)"',
+  '"$1" -a -n -T "$2" || fail "$mounted"',
   // Files bound inside a tmpfs of the run: their mount points, then the binds.
   'if [ -n "$5" ]; then',
-  '  while IFS= read -r f; do "$7" -p -- "${f%/*}" && : > "$f" || { echo "tsdsl: userns: cannot make the mount point $f" >&2; exit 125; }; done < "$5"',
-  '  "$1" -a -n -T "$6" || { echo "tsdsl: userns: mounting the container\'s file systems failed (mount said why above)" >&2; exit 125; }',
+  '  while IFS= read -r f; do "$7" -p -- "${f%/*}" && : > "$f" || fail "cannot make the mount point $f"; done < "$5"',
+  '  "$1" -a -n -T "$6" || fail "$mounted"',
   'fi',
   'if [ -n "$4" ]; then "$1" -n -t proc proc "$4" 2>/dev/null || "$1" -n --rbind /proc "$4" || exit 125; fi',
   'if [ -n "$3" ]; then "$3" link set lo up 2>/dev/null; fi',
