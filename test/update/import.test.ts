@@ -78,6 +78,14 @@ function standIn(release: Release): Updater {
   return { name: 'debian', description: 'a stand-in', latest: async () => release, releases: async () => [release], names: async () => [release.name], sourceOfBinary: async () => undefined };
 }
 
+/** importDefinition of `release` from a stand-in updater, printed (no file), its downloads cached in `dir`. */
+async function imported(release: Release, dir: string, warn?: (text: string) => void) {
+  return importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, {
+    cacheDir: join(dir, 'cache'),
+    ...(warn ? { warn } : {}),
+  });
+}
+
 describe('importDefinition and the tarball', () => {
   it('carries over a mirror://gnu URL of the collection, version substituted, before Debian\'s file', async () => {
     const t = tarball('m4', '1.4.21');
@@ -85,7 +93,7 @@ describe('importDefinition and the tarball', () => {
       name: 'm4', version: '1.4.21', fullVersion: '1.4.21-1', where: 'unstable', repacked: false, homePage: 'https://www.gnu.org/software/m4/', buildDepends: [],
       source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'm4_1.4.21.orig.tar.xz' },
     };
-    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    const def = await imported(release, t.dir);
     expect(def.text).toContain(`    urls: [\n      'mirror://gnu/m4/m4-1.4.21.tar.xz',\n      'file://${t.path}',\n    ],\n`);
   });
 
@@ -95,7 +103,7 @@ describe('importDefinition and the tarball', () => {
       name: 'libbar', version: '3.1', fullVersion: '3.1+dfsg-2', where: 'unstable', repacked: true, homePage: 'https://example.org/bar', buildDepends: [],
       source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'libbar_3.1+dfsg.orig.tar.xz' },
     };
-    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    const def = await imported(release, t.dir);
     const comments = def.text.split('\n').filter((l) => l.trim().startsWith('//'));
     expect(comments.filter((l) => l.includes('3.1'))).toEqual([]);
     expect(def.text).toContain("    // Debian's .orig tarball (properties.debianVersion), repacked by Debian: only its pool has this file.\n");
@@ -108,7 +116,7 @@ describe('importDefinition and the tarball', () => {
       name: 'emmax', version: '0~beta.20100307', fullVersion: '0~beta.20100307-6', where: 'unstable', repacked: false, homePage: 'https://example.org/emmax', buildDepends: [],
       source: { urls: [`file://${t.path}`], sha256: t.sha256, size: 0, fileName: 'emmax_0~beta.20100307.orig.tar.xz' },
     };
-    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, { cacheDir: join(t.dir, 'cache') });
+    const def = await imported(release, t.dir);
     expect(def.text).toContain(`    urls: 'file://${t.path}',\n    fileName: 'emmax_0beta.20100307.orig.tar.xz',\n`);
     expect(def.text).toContain("  version: '0beta.20100307',\n");
     // The source as written is accepted; without the name, url() refuses Debian's.
@@ -124,10 +132,7 @@ describe('importDefinition and the tarball', () => {
       source: { urls: [`file://${dir}/libfoo_2.0.orig.tar.gz`], sha256: 'c'.repeat(64), size: 0, fileName: 'libfoo_2.0.orig.tar.gz' },
     };
     const warnings: string[] = [];
-    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, {
-      cacheDir: join(dir, 'cache'),
-      warn: (t) => warnings.push(t),
-    });
+    const def = await imported(release, dir, (t) => warnings.push(t));
     expect(warnings).toEqual([expect.stringMatching(/^libfoo: could not fetch `libfoo_2\.0\.orig\.tar\.gz`.*; the build system and license are left as TODOs$/)]);
     expect(def.text).toContain(`    sha256: '${'c'.repeat(64)}',\n`);
     expect(def.text).toContain('  // TODO(build): libfoo_2.0.orig.tar.gz could not be fetched to look inside; check the build system\n  buildSystem: gnu,\n');
@@ -143,10 +148,7 @@ describe('importDefinition and the tarball', () => {
       source: { urls: [`file://${dir}/libqux_1.0.orig.tar.gz`], sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, fileName: 'libqux_1.0.orig.tar.gz' },
     };
     const warnings: string[] = [];
-    const def = await importDefinition(standIn(release), release, await getDefaultCollection(), { file: undefined, dslModule: undefined, root: process.cwd() }, () => undefined, {
-      cacheDir: join(dir, 'cache'),
-      warn: (t) => warnings.push(t),
-    });
+    const def = await imported(release, dir, (t) => warnings.push(t));
     // tar's own refusal, as a warning (it was an internal error: tar's failure was no TsdslError).
     expect(warnings).toEqual([expect.stringMatching(/^libqux: cannot list the tarball .*: tar: .*; the build system and license are left as TODOs$/)]);
     expect(def.text).toContain('  // TODO(build): libqux_1.0.orig.tar.gz was fetched but could not be read to look inside; check the build system\n');
