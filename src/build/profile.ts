@@ -4,32 +4,33 @@
  * read the profile's closure and search paths back from the store.
  */
 import { interruptedError, warnOnStderr } from '../errors.js';
-import { isPackage, type Package } from '../dsl/package.js';
+import { checkOutput, isPackageOutput, itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { LocalStore } from '../store/store.js';
 import type { BuildEvent } from './scheduler.js';
 
 /**
- * Packages (or spec strings resolved in `collection`, default the default collection) with the
- * transformation options (`--with-input=scotch=pt-scotch`, …) applied in order. The async form:
- * `--with-latest`/`--with-version` look releases up first.
+ * Packages and outputs (or spec strings, `hwloc:lib` too, resolved in `collection`, default the
+ * default collection) with the transformation options (`--with-input=scotch=pt-scotch`, …)
+ * applied in order. The async form: `--with-latest`/`--with-version` look releases up first.
  */
 export async function requestedPackages(
-  requested: ReadonlyArray<Package | string>,
+  requested: ReadonlyArray<ProfileItem | string>,
   transformations: TransformSpec | readonly string[] | undefined,
   collection: Collection | undefined,
   warn: (message: string) => void = warnOnStderr,
   who = 'pack()',
-): Promise<Package[]> {
+): Promise<ProfileItem[]> {
   const { getDefaultCollection, orderedTransformations } = await import('../transform/api.js');
   const { applyTransformOptions } = await import('../transform/options.js');
   const c = collection ?? getDefaultCollection();
-  const packages = requested.map((p) => (isPackage(p) ? p : c.resolve(p)));
-  if (transformations === undefined) return packages;
+  const items = requested.map((p) => (typeof p === 'string' ? c.resolveItem(p) : p));
+  for (const x of items) if (isPackageOutput(x)) checkOutput(x[0], x[1]);
+  if (transformations === undefined) return items;
   const { ordered, objects } = orderedTransformations(transformations, who);
-  if (ordered.length === 0) return packages;
-  return applyTransformOptions(packages, ordered, c, { warn }, { objects });
+  if (ordered.length === 0) return items;
+  return withItemPackages(items, await applyTransformOptions(items.map(itemPackage), ordered, c, { warn }, { objects }));
 }
 
 export interface ProfileBuild {
@@ -55,16 +56,16 @@ export interface BuiltProfile {
   env: Record<string, string>;
 }
 
-/** Lower the profile of `packages`, build what `store` lacks, and read its closure. */
-export async function buildProfile(store: LocalStore, packages: readonly Package[], options: ProfileBuild = {}): Promise<BuiltProfile> {
+/** Lower the profile of `items` (packages and outputs), build what `store` lacks, and read its closure. */
+export async function buildProfile(store: LocalStore, items: readonly ProfileItem[], options: ProfileBuild = {}): Promise<BuiltProfile> {
   const { Lowerer } = await import('../derivation/lower.js');
   const { instantiate } = await import('../derivation/instantiate.js');
   const { realise } = await import('./scheduler.js');
   const { profileSearchPaths } = await import('./builtins.js');
   const carried = options.carried ?? [];
   const lowerer = new Lowerer(store.storeDir);
-  await lowerer.prepare([...packages, ...carried]);
-  const profile = lowerer.lowerProfile(packages, options.collectionRevision ? { collectionRevision: options.collectionRevision } : {});
+  await lowerer.prepare([...items.map(itemPackage), ...carried]);
+  const profile = lowerer.lowerProfile(items, options.collectionRevision ? { collectionRevision: options.collectionRevision } : {});
   const carriedOut = carried.map((p) => lowerer.lowerGrafted(p));
   const drvPaths = [profile.drvPath, ...carriedOut.map((l) => l.drvPath)];
   await instantiate(store, lowerer, drvPaths);

@@ -3,7 +3,7 @@
  * resolve the spec arguments, and apply the transformation options in command-line order.
  */
 import { availableParallelism } from 'node:os';
-import type { Package } from '../dsl/package.js';
+import { itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
 import { TsdslError, closest } from '../errors.js';
 import { PartialCollectionMiss, type Collection } from '../registry/collection.js';
 import { loadCollectionFor } from '../registry/load.js';
@@ -110,28 +110,36 @@ export async function withCollectionFor<T>(args: ParsedArgs, words: readonly str
 /**
  * Resolve spec words (`resolveWords`) and apply every transformation option, warning about those
  * with no effect. Without `collection`, the collection is loaded for them (`withCollectionFor`),
- * or, with `whole`, every package file is.
+ * or, with `whole`, every package file is. With `outputs` (build, pack, shell, run), a spec may
+ * end in an output (`hwloc:lib`), kept in `items` (one per spec, beside `packages`).
  */
 export async function packagesFrom(
   args: ParsedArgs,
   specs: readonly string[],
   collection?: Collection,
-  options: { whole?: boolean } = {},
-): Promise<{ collection: Collection; packages: Package[] }> {
-  if (collection || options.whole) return packagesIn(collection ?? (await collectionFrom(args)), args, specs, warn);
-  return withCollectionFor(args, specs, (c, say) => packagesIn(c, args, specs, say));
+  options: { whole?: boolean; outputs?: boolean } = {},
+): Promise<{ collection: Collection; packages: Package[]; items: ProfileItem[] }> {
+  const outputs = options.outputs ?? false;
+  if (collection || options.whole) return packagesIn(collection ?? (await collectionFrom(args)), args, specs, warn, outputs);
+  return withCollectionFor(args, specs, (c, say) => packagesIn(c, args, specs, say, outputs));
 }
 
-async function packagesIn(c: Collection, args: ParsedArgs, specs: readonly string[], warn: (text: string) => void): Promise<{ collection: Collection; packages: Package[] }> {
+async function packagesIn(
+  c: Collection,
+  args: ParsedArgs,
+  specs: readonly string[],
+  warn: (text: string) => void,
+  outputs: boolean,
+): Promise<{ collection: Collection; packages: Package[]; items: ProfileItem[] }> {
   for (const w of specs) {
     const option = args.afterOptional?.[w];
     // Said only when the word is a value of the option (`--tune native`, `--tune haswel`); a
     // misspelt package after it (`--tune hwlocc`) gets the unknown package's own suggestions.
-    if (option !== undefined && c.versions(w.split(/[@+~ ]/)[0]!).length === 0 && (await isValueOf(option, w))) {
+    if (option !== undefined && c.versions(w.split(/[@+~ :]/)[0]!).length === 0 && (await isValueOf(option, w))) {
       throw new TsdslError(`\`${w}\` after --${option} is read as a package, and there is none of that name: --${option} takes a value only with \`=\`; write --${option}=${w}`);
     }
   }
-  const resolved = resolveWords(c, specs);
-  const packages = await applyTransformOptions(resolved, args.ordered, c, { warn });
-  return { collection: c, packages };
+  const resolved = outputs ? c.resolveItems(joinVariantWords(specs)) : resolveWords(c, specs);
+  const packages = await applyTransformOptions(resolved.map(itemPackage), args.ordered, c, { warn });
+  return { collection: c, packages, items: withItemPackages(resolved, packages) };
 }

@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, checkStringList, didYouMean, fieldChecks, shown, type FieldCheck } from '../errors.js';
 import { flagReferences, inputVariable, settleBuildSystems, setByBuild, mayBeBuildVariable, packageSnippets, snippetsSet, variableOf, type BuildSystem } from '../dsl/build-systems.js';
 import type { GitOrigin, Origin, UrlOrigin } from '../dsl/origin.js';
-import { PackageMap, ancestors, appliedOptionsText, checkPackage, checkPackageList, directInputs, notAPackageText, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package } from '../dsl/package.js';
+import { PackageMap, ancestors, appliedOptionsText, checkPackage, checkPackageList, checkProfileItems, directInputs, isPackageOutput, itemPackage, notAPackageText, fullName, identifierFor, inputLabels, isPackage, madeHere, packagesToPrepare, specString, withPropagated, withPropagatedShared, type Package, type ProfileItem } from '../dsl/package.js';
 import { formatLocation } from '../dsl/location.js';
 import { DerivationHasher, EnvVars, finalizeDerivation, finalizeKnownInputs, type Derivation, type FinalizedDerivation, type KnownInput, type Reprinter } from './aterm.js';
 import { makeSourcePath, makeTextPath, storeDirFromEnv, validateDrvName, validateStoreDir, validateStoreName } from './hash.js';
@@ -718,24 +718,43 @@ export class Lowerer {
    * as symlinks, with `manifest.json` (packages, versions, outputs, store paths,
    * transformations) and `etc/profile` setting the search paths. Built by `builtin:profile`.
    */
-  lowerProfile(packages: readonly Package[], extra: { collectionRevision?: string } = {}): LoweredPackage {
-    checkPackageList(packages, 'Lowerer.lowerProfile()');
+  lowerProfile(items: readonly ProfileItem[], extra: { collectionRevision?: string } = {}): LoweredPackage {
+    checkProfileItems(items, 'Lowerer.lowerProfile()');
     checkRequestKeys(extra, ['collectionRevision'], 'Lowerer.lowerProfile()');
     checkRequestTypes(extra, { collectionRevision: fieldChecks.text }, 'Lowerer.lowerProfile()');
+    const packages = items.map(itemPackage);
+    // The outputs asked for of each package given (`hwloc:lib`). A package given alone, and one
+    // another propagates (its users need all of it), brings all of its outputs.
+    const asked = new Map<Package, Set<string> | 'all'>();
+    for (const x of items) {
+      const p = itemPackage(x);
+      const had = asked.get(p);
+      if (!isPackageOutput(x)) asked.set(p, 'all');
+      else if (had === undefined) asked.set(p, new Set([x[1]]));
+      else if (had !== 'all') had.add(x[1]);
+    }
+    const propagated = new Set(withPropagated(packages.flatMap((p) => p.propagatedInputs)));
     const all = withPropagated(packages);
     // One entry per derivation: a package given and also propagated by another (`pack scotch
     // zlib --without-tests=zlib`, where the root records the transformation and scotch's input
-    // does not) is listed once, as given; so is one given twice (`-m m.ts -m m.ts`).
+    // does not) is listed once, as given; so is one given twice (`-m m.ts -m m.ts`), with the
+    // outputs asked for each time (`hwloc:lib hwloc:doc`).
     const given = new Set(packages);
-    const entries: Array<{ p: Package; l: Lowered }> = [];
+    const entries: Array<{ p: Package; l: Lowered; outputs: Set<string> | 'all' }> = [];
     const at = new Map<string, number>();
     for (const p of all) {
       const l = this.graftedEntry(p);
+      const outputs = propagated.has(p) ? 'all' : asked.get(p) ?? 'all';
       const i = at.get(l.drvPath);
       if (i === undefined) {
         at.set(l.drvPath, entries.length);
-        entries.push({ p, l });
-      } else if (given.has(p) && !given.has(entries[i]!.p)) entries[i] = { p, l };
+        entries.push({ p, l, outputs });
+        continue;
+      }
+      const e = entries[i]!;
+      if (given.has(p) && !given.has(e.p)) entries[i] = { p, l, outputs: 'all' };
+      else if (outputs === 'all' || e.outputs === 'all') e.outputs = 'all';
+      else for (const o of outputs) e.outputs.add(o);
     }
     // Two different derivations of one name, one of them asked for: the union would keep the
     // first one's files in silence (Guix refuses such a profile too).
@@ -751,25 +770,29 @@ export class Lowerer {
         `a profile cannot hold two different \`${a.p.name}\`: ${describe(a)} and ${describe(b)} would install the same files, and one would hide the other; ask for one of them (the same transformations apply to every package given, on the command line or in a manifest)`,
       );
     }
+    // The outputs each entry installs, in the package's order of outputs.
+    const installed = entries.map(({ l, outputs }) =>
+      outputs === 'all' ? l.outputs : Object.fromEntries(Object.entries(l.outputs).filter(([o]) => outputs.has(o))),
+    );
     const manifest = {
       version: 1,
-      packages: entries.map(({ p, l }) => ({
+      packages: entries.map(({ p }, i) => ({
         name: p.name,
         version: p.version,
         variants: p.variants,
-        outputs: l.outputs,
+        outputs: installed[i]!,
         propagated: !given.has(p),
         transformations: (p.properties['transformations'] as unknown[] | undefined) ?? [],
       })),
       ...(extra.collectionRevision ? { collectionRevision: extra.collectionRevision } : {}),
     };
     const inputDrvs: Record<string, string[]> = {};
-    for (const { l } of entries) inputDrvs[l.drvPath] = Object.keys(l.outputs);
+    entries.forEach(({ l }, i) => (inputDrvs[l.drvPath] = Object.keys(installed[i]!)));
     const env: Record<string, string> = {
       name: 'profile',
       builder: 'builtin:profile',
       system: this.system,
-      inputs: entries.flatMap(({ l }) => Object.values(l.outputs)).join(' '),
+      inputs: installed.flatMap((o) => Object.values(o)).join(' '),
       manifest: JSON.stringify(manifest),
     };
     const owner = packages[0] ?? all[0];

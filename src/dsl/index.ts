@@ -7,6 +7,7 @@ export {
   modifyInputs,
   modifyInputList,
   isPackage,
+  isPackageOutput,
   fullName,
   specString,
   directInputs,
@@ -14,6 +15,8 @@ export {
 } from './package.js';
 export type {
   Package,
+  PackageOutput,
+  ProfileItem,
   PackageSpec,
   Overrides,
   BuildArguments,

@@ -176,10 +176,51 @@ function addPropagated(list: readonly Package[], into: Package[], seen: Set<Pack
   return seen;
 }
 
-/** The API's check of a `packages` field (pack(), run()): a non-empty array of packages or specs. */
+/**
+ * One output of a package, where a profile takes outputs (pack(), run(), manifests,
+ * `lowerProfile`): `[glib, 'bin']`, as Guix's manifests write `(list glib "bin")`. A package
+ * alone stands for all its outputs.
+ */
+export type PackageOutput = readonly [Package, string];
+
+/** What a profile is made of: packages (all their outputs) and outputs of packages. */
+export type ProfileItem = Package | PackageOutput;
+
+export function isPackageOutput(x: unknown): x is PackageOutput {
+  return Array.isArray(x) && x.length === 2 && isPackage(x[0]) && typeof x[1] === 'string';
+}
+
+/** The package of a profile item. */
+export function itemPackage(x: ProfileItem): Package {
+  return isPackageOutput(x) ? x[0] : x;
+}
+
+/**
+ * `items` with their packages replaced by `packages` (one each, in order, as a transformation
+ * gives them back), their outputs kept: checked again, as the new package may lack one.
+ */
+export function withItemPackages(items: readonly ProfileItem[], packages: readonly Package[]): ProfileItem[] {
+  return items.map((x, i) => {
+    const p = packages[i]!;
+    if (!isPackageOutput(x)) return p;
+    checkOutput(p, x[1]);
+    return [p, x[1]] as const;
+  });
+}
+
+/** Refuses an output the package does not have, suggesting the closest it has. */
+export function checkOutput(p: Package, output: string, shownAs = `${p.name}:${output}`): void {
+  if (p.outputs.includes(output)) return;
+  const near = closest(output, p.outputs, 1);
+  throw new TsdslError(
+    `\`${shownAs}\`: ${fullName(p)} has no output \`${output}\`${near.length ? `; did you mean \`${near[0]}\`?` : ''} (its outputs: ${p.outputs.join(', ')})`,
+  );
+}
+
+/** The API's check of a `packages` field (pack(), run()): a non-empty array of packages, specs or outputs. */
 export const packageListCheck: FieldCheck = [
-  (v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x)),
-  "a non-empty array of packages or specs (['hwloc'])",
+  (v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === 'string' && x !== '') || isPackage(x) || isPackageOutput(x)),
+  "a non-empty array of packages, specs or outputs (['hwloc', 'mumps:doc', [scotch, 'lib']])",
 ];
 
 /** `name@version`, the way packages are named to users. */
@@ -199,6 +240,15 @@ export function notAPackageText(x: unknown): string {
 /** Refuses, for an API function `who`, an argument that is not a package. */
 export function checkPackage(x: unknown, who: string): asserts x is Package {
   if (!isPackage(x)) throw new TsdslError(`${who}: the argument is ${notAPackageText(x)}`);
+}
+
+/** Refuses, for an API function `who`, an argument that is not an array of packages and outputs, and outputs the packages lack. */
+export function checkProfileItems(x: unknown, who: string): asserts x is readonly ProfileItem[] {
+  if (!Array.isArray(x)) checkPackageList(x, who);
+  (x as unknown[]).forEach((p: unknown, i) => {
+    if (isPackageOutput(p)) checkOutput(p[0], p[1]);
+    else if (!isPackage(p)) throw new TsdslError(`${who}: item ${i} is ${notAPackageText(p)}${Array.isArray(p) ? ' (an output is written [package, \'name\'])' : ''}`);
+  });
 }
 
 /** Refuses, for an API function `who`, an argument that is not an array of packages (one package alone too). */

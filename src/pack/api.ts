@@ -8,7 +8,7 @@ import { rmSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { TsdslError, checkRequestKeys, checkRequestTypes, fieldChecks, interruptedError, isTsdslError, warnOnStderr, withRequestFields, type FieldCheck } from '../errors.js';
 import type { TransformSpec } from '../transform/api.js';
-import { packageListCheck, type Package } from '../dsl/package.js';
+import { itemPackage, packageListCheck, type Package, type ProfileItem } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -20,8 +20,11 @@ export type PackFormatName = 'tarball' | 'docker' | 'oci' | 'squashfs';
 export type CompressionName = 'gzip' | 'xz' | 'zstd' | 'none';
 
 export interface PackRequest {
-  /** Packages, or spec strings resolved in `collection` (default: the default collection). */
-  packages: ReadonlyArray<Package | string>;
+  /**
+   * Packages, outputs of packages (`[hwloc, 'lib']`), or spec strings resolved in `collection`
+   * (default: the default collection), `'hwloc:lib'` too; a package alone packs all its outputs.
+   */
+  packages: ReadonlyArray<ProfileItem | string>;
   /** Transformations applied to every package: options (`['--with-input=scotch=pt-scotch']`) or the object form of `transform()`. */
   transformations?: TransformSpec | readonly string[];
   /** `tarball` (default), `docker`, `oci`, `squashfs`. */
@@ -256,8 +259,9 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
   // A signal aborted already: nothing lowered or written (the request was checked above).
   if (request.signal?.aborted) throw interruptedError();
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
-  const packages = await requestedPackages(request.packages, request.transformations, request.collection, warn);
-  if (packages.length === 0) throw new TsdslError('nothing to pack: give at least one package');
+  const wanted = await requestedPackages(request.packages, request.transformations, request.collection, warn);
+  if (wanted.length === 0) throw new TsdslError('nothing to pack: give at least one package');
+  const packages = wanted.map(itemPackage);
 
   // Where the pack goes is checked before anything is built: a typo in -o costs no build.
   if (request.output === '') throw new TsdslError('-o: the file name is empty; give one (-o pack.tar.gz), or leave -o out for the default name');
@@ -280,7 +284,7 @@ async function buildAndPack(request: PackRequest): Promise<PackResult> {
     const revision = typeof request.provenance === 'string' ? request.provenance : manifest?.collectionRevision(manifest.definingDirectories(packages));
     // `-S` targets and the entry point are checked by the format (checkPackInput), through the
     // closure: the profile's links point at logical store paths, which need not exist here.
-    const built = await buildProfile(store, packages, {
+    const built = await buildProfile(store, wanted, {
       carried: relocation ? [relocation.proot, relocation.libtalloc2, libc6] : [],
       ...(revision ? { collectionRevision: revision } : {}),
       ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),

@@ -26,7 +26,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'n
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
-import { directInputs, isPackage, type Package } from '../dsl/package.js';
+import { checkOutput, directInputs, isPackage, isPackageOutput, itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
 import { captureLocation, formatLocation, lineWhere, resolveLocation, type CapturedLocation } from '../dsl/location.js';
 import { escapeRegExp } from '../regexp.js';
 import type { Collection } from '../registry/collection.js';
@@ -34,8 +34,8 @@ import type { TransformSpec } from '../transform/api.js';
 
 /** What a manifest file declares. */
 export interface PackManifest {
-  /** Spec strings (`hwloc`, `mumps@5.6`) or packages. */
-  readonly packages: ReadonlyArray<Package | string>;
+  /** Spec strings (`hwloc`, `mumps@5.6`, `hwloc:lib`), packages, or outputs of packages (`[hwloc, 'lib']`). */
+  readonly packages: ReadonlyArray<ProfileItem | string>;
   /** Applied to every package, in order: the object form of `transform()` or `--with-…` strings. */
   readonly transformations?: TransformSpec | readonly string[];
 }
@@ -81,7 +81,16 @@ function checkShape(m: unknown, at: (word?: string) => string): asserts m is Pac
     throw new TsdslError(`${at('packages')}: \`packages\` must be a non-empty list of package names or packages, e.g. packages: ['hwloc']`);
   }
   packages.forEach((p, i) => {
-    if (typeof p !== 'string' && !isPackage(p)) throw new TsdslError(`${at()}: packages[${i}] is neither a package name nor a package (${String(p)})`);
+    if (isPackageOutput(p)) {
+      try {
+        checkOutput(p[0], p[1]);
+      } catch (e) {
+        if (isTsdslError(e)) throw new TsdslError(`${at(p[1])}: packages[${i}]: ${e.message}`, { cause: e });
+        throw e;
+      }
+    } else if (typeof p !== 'string' && !isPackage(p)) {
+      throw new TsdslError(`${at()}: packages[${i}] is neither a package name, a package nor an output of one ([hwloc, 'lib']) (${String(p)})`);
+    }
   });
   if (transformations !== undefined) {
     const strings = Array.isArray(transformations) && transformations.every((t) => typeof t === 'string');
@@ -99,10 +108,10 @@ export function defineManifest(manifest: PackManifest): PackManifest {
   return Object.freeze({ ...manifest, [WHERE]: captured });
 }
 
-/** The packages of a manifest file, resolved in `collection` and transformed. */
+/** The packages (and outputs) of a manifest file, resolved in `collection` and transformed. */
 export interface LoadedManifest {
   readonly file: string;
-  readonly packages: Package[];
+  readonly packages: ProfileItem[];
 }
 
 /**
@@ -126,9 +135,9 @@ export async function loadManifest(file: string, collection: Collection, warn: (
   const { orderedTransformations } = await import('../transform/api.js');
   const { applyTransformations } = await import('../transform/options.js');
   const packages = manifest.packages.map((p) => {
-    if (isPackage(p)) return p;
+    if (typeof p !== 'string') return p;
     try {
-      return collection.resolve(p);
+      return collection.resolveItem(p);
     } catch (e) {
       if (isTsdslError(e)) throw new TsdslError(`${where(manifest, file, p)}: ${e.message}`, { cause: e });
       throw e;
@@ -143,7 +152,8 @@ export async function loadManifest(file: string, collection: Collection, warn: (
     // Relative file names (`withPatch: { hwloc: './fix.patch' }`) are the manifest's neighbours,
     // as a `local()` in it is, wherever tsdsl runs: in its real directory, as Node loads the
     // file from its real path (and local() reads from there).
-    return { file: abs, packages: applyTransformations(packages, ordered, collection, { warn }, { objects, cwd: dirname(realpathSync(abs)) }) };
+    const transformed = applyTransformations(packages.map(itemPackage), ordered, collection, { warn }, { objects, cwd: dirname(realpathSync(abs)) });
+    return { file: abs, packages: withItemPackages(packages, transformed) };
   } catch (e) {
     // The word the message is about (`withInptu`, a package name) finds its line.
     if (isTsdslError(e)) throw new TsdslError(`${where(manifest, file, /`([^`]+)`/.exec(e.message)?.[1])}: ${e.message.replace(/^transform: /, '')}`, { cause: e });

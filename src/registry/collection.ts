@@ -8,8 +8,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { TsdslError, closest, shown, warnOnStderr } from '../errors.js';
 import { escapeRegExp, statelessRegExp } from '../regexp.js';
 import { formatLocation, lineWhere } from '../dsl/location.js';
-import { fullName, hasDefaultVariants, isPackage, isVariantOf, withVariants, type Package, type VariantValue } from '../dsl/package.js';
-import { PACKAGE_FILE, parseSpec, type PackageSpecString } from './spec.js';
+import { checkOutput, fullName, hasDefaultVariants, isPackage, isVariantOf, withVariants, type Package, type ProfileItem, type VariantValue } from '../dsl/package.js';
+import { PACKAGE_FILE, outputRefused, parseSpec, type PackageSpecString } from './spec.js';
 import { compareVersions, validRange, versionMatches } from './version.js';
 import { compareNames } from '../compare.js';
 
@@ -134,6 +134,7 @@ export class Collection {
       throw new TsdslError(`resolve(): a package spec is a string such as 'mumps@5.5~metis', not ${shown(spec)}`);
     }
     const s = typeof spec === 'string' ? parseSpec(spec) : spec;
+    if (s.output !== undefined) throw outputRefused(s.text, s.output, s.text.replace(/:[^:]*$/, ''));
     // A hidden package (properties.hidden, as Guix's hidden-package) is chosen by name only when
     // no visible one has that name: the toolchain's Debian bash stays behind the bash built here.
     const all = this.versions(s.name);
@@ -204,13 +205,35 @@ export class Collection {
     return pkg;
   }
 
+  /**
+   * Resolve a spec where an output may end it (`hwloc:lib`, as build, pack, shell and run take):
+   * the package, or the package and that output, which it must have.
+   */
+  resolveItem(spec: string): ProfileItem {
+    const s = parseSpec(spec, { outputs: true });
+    if (s.output === undefined) return this.resolve(s);
+    const { output, ...bare } = s;
+    const p = this.resolve(bare);
+    checkOutput(p, output, s.text);
+    return [p, output];
+  }
+
   /** Like resolve, but for many specs (one package each), reporting every unknown one at once. */
   resolveAll(specs: readonly string[]): Package[] {
-    const out: Package[] = [];
+    return this.resolveEach(specs, (s) => this.resolve(s));
+  }
+
+  /** Like resolveItem, for many specs, reporting every problem at once. */
+  resolveItems(specs: readonly string[]): ProfileItem[] {
+    return this.resolveEach(specs, (s) => this.resolveItem(s));
+  }
+
+  private resolveEach<T>(specs: readonly string[], resolve: (spec: string) => T): T[] {
+    const out: T[] = [];
     const errors: string[] = [];
     for (const s of specs) {
       try {
-        out.push(this.resolve(s));
+        out.push(resolve(s));
       } catch (e) {
         if (e instanceof TsdslError) errors.push(e.message);
         else throw e;

@@ -256,8 +256,8 @@ function prune(dir: string): void {
 
 /**
  * The words of a command line that may name packages: every word and option value, cut at `=`,
- * `,` and spaces, each piece also without what follows an `@`, `+` or `~` in it (`mumps+metis@5`
- * gives `mumps`, `mumps+metis`, and the piece). More than the names given (versions, file
+ * `,` and spaces, each piece also without what follows an `@`, `+`, `~` or `:` in it (`mumps+metis@5`
+ * gives `mumps`, `mumps+metis`, and the piece; `hwloc:lib`, `hwloc`). More than the names given (versions, file
  * names) is harmless: only names some indexed file defines count.
  */
 export function candidateNames(words: readonly string[]): Set<string> {
@@ -266,7 +266,7 @@ export function candidateNames(words: readonly string[]): Set<string> {
     for (const piece of word.split(/[\s=,]+/)) {
       if (!piece) continue;
       out.add(piece);
-      for (let i = 1; i < piece.length; i++) if ('@+~'.includes(piece[i]!)) out.add(piece.slice(0, i));
+      for (let i = 1; i < piece.length; i++) if ('@+~:'.includes(piece[i]!)) out.add(piece.slice(0, i));
     }
   }
   return out;

@@ -1,6 +1,8 @@
 /**
  * Package specs as users type them: `name`, `name@version-prefix`, `name@^2`, with variants in
- * Spack's syntax: `scotch+mpi`, `mumps~metis`, `mumps+int64~metis`, `openblas target=generic`.
+ * Spack's syntax: `scotch+mpi`, `mumps~metis`, `mumps+int64~metis`, `openblas target=generic`,
+ * and, where outputs are meant (build, pack, shell, run, manifests), one output last, as Guix
+ * writes it: `hwloc:lib`, `mumps@5~metis:doc`.
  * Parsing is separate from lookup so every command reads specs the same way.
  */
 import { TsdslError } from '../errors.js';
@@ -11,7 +13,12 @@ export interface PackageSpecString {
   readonly name: string;
   readonly version: string | undefined;
   readonly variants: Readonly<Record<string, boolean | string>>;
+  /** The output after `:` (`lib` in `hwloc:lib`), read only when `parseSpec` is told outputs are meant. */
+  readonly output?: string;
 }
+
+/** An output written last (`:lib`): a store name cannot hold `:`, so neither a name nor a version does. */
+const OUTPUT_SUFFIX = /:([A-Za-z][A-Za-z0-9_]*)$/;
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9+\-._]*?(?=[@~]|\+[A-Za-z]|\s|$)/;
 
@@ -35,12 +42,34 @@ export function joinVariantWords(words: readonly string[]): string[] {
 /** A package file's name (`solver.ts`), which a command line may give where a package goes (it takes -L). */
 export const PACKAGE_FILE = /\.[cm]?[jt]s$/;
 
+/** The error for a spec naming an output (`hwloc:lib`) where a package is meant. */
+export function outputRefused(text: string, output: string, bare: string): TsdslError {
+  return new TsdslError(`\`${text}\` names the output \`${output}\` of a package, where a package is meant; write \`${bare}\` (build, pack and shell take outputs)`);
+}
+
+/** What a spec with an output written before its variants (`mumps:lib~metis`) is told. */
+function outputNotLast(input: string): string {
+  const m = /^([^:]*):([A-Za-z][A-Za-z0-9_]*)(.+)$/.exec(input);
+  return m ? `; an output is written last: \`${m[1]}${m[3]}:${m[2]}\`` : '';
+}
+
 /** A further comparator of a version range, after a space (`<2` in `hwloc@>=1.11 <2`). */
 const COMPARATOR = /^\s+[<>]=?[^\s+~]+/;
 
-/** Parse `name[@version][+v|~v|-v …][ key=value …]`. */
-export function parseSpec(text: string): PackageSpecString {
+/**
+ * Parse `name[@version][+v|~v|-v …][ key=value …][:output]`. The output is read with
+ * `{ outputs: true }`, where a command takes outputs; elsewhere a spec naming one is refused,
+ * not read as its package (`show hwloc:lib`, `--with-input=hwloc:lib=…`), as Guix does.
+ */
+export function parseSpec(text: string, options: { outputs?: boolean } = {}): PackageSpecString {
   if (typeof text !== 'string') throw new TsdslError(`parseSpec: a package spec is a string such as 'mumps@5.5~metis', not ${text === undefined ? 'nothing' : typeof text}`);
+  const suffix = OUTPUT_SUFFIX.exec(text.trim());
+  if (suffix) {
+    const bare = text.trim().slice(0, suffix.index);
+    if (!options.outputs) throw outputRefused(text, suffix[1]!, bare);
+    if (!bare) throw new TsdslError(`\`${text}\` names an output but no package; write NAME:OUTPUT (e.g. hwloc:lib)`);
+    return { ...parseSpec(bare), text, output: suffix[1]! };
+  }
   const input = text.trim();
   const m = NAME.exec(input);
   if (!m || !m[0]) {
@@ -52,7 +81,7 @@ export function parseSpec(text: string): PackageSpecString {
     }
     // A package file named where a package is expected: it is loaded with -L.
     const file = /[/\\]/.test(input) || PACKAGE_FILE.test(input) ? ` (to load the packages of the file or directory \`${text}\`, give it to -L: -L ${text} NAME)` : '';
-    throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)${file}`);
+    throw new TsdslError(`\`${text}\` is not a package spec; write NAME, NAME@VERSION or NAME@VERSION+VARIANT~VARIANT (e.g. hwloc@2, scotch+mpi)${file}${outputNotLast(input)}`);
   }
   const name = m[0];
   let rest = input.slice(name.length);
@@ -62,6 +91,8 @@ export function parseSpec(text: string): PackageSpecString {
     version = vm?.[1] ?? '';
     if (!version) throw new TsdslError(`\`${text}\`: the version after \`@\` is empty; write e.g. ${name}@2 or ${name}@^2.9`);
     if (version.startsWith('@')) throw new TsdslError(`\`${text}\`: \`@\` is written twice; write ${name}${version}`);
+    // A version holds no `:NAME` (Spack's ranges have numbers there): an output before the variants.
+    if (/:[A-Za-z]/.test(version)) throw new TsdslError(`\`${text}\`: \`${version}\` is no version${outputNotLast(input)}`);
     rest = rest.slice(1 + version.length);
     // A range's further comparators (`hwloc@>=1.11 <2`, quoted as one word) are the version's.
     for (let more = COMPARATOR.exec(rest); more; more = COMPARATOR.exec(rest)) {
@@ -73,7 +104,7 @@ export function parseSpec(text: string): PackageSpecString {
   const re = /^\s*(?:([+~])([A-Za-z][A-Za-z0-9_-]*)(?:=([^\s+~]+))?|([A-Za-z][A-Za-z0-9_-]*)=([^\s]+))/;
   while (rest.trim()) {
     const vm = re.exec(rest);
-    if (!vm) throw new TsdslError(`\`${text}\`: cannot read \`${rest.trim()}\`; variants are written +name, ~name or name=value (e.g. scotch+mpi~int64)`);
+    if (!vm) throw new TsdslError(`\`${text}\`: cannot read \`${rest.trim()}\`; variants are written +name, ~name or name=value (e.g. scotch+mpi~int64)${outputNotLast(input)}`);
     const key = vm[2] ?? vm[4]!;
     if (Object.hasOwn(variants, key)) throw new TsdslError(`\`${text}\`: variant \`${key}\` is given twice; give it once`);
     if (vm[2] !== undefined) variants[key] = vm[3] !== undefined ? vm[3] : vm[1] === '+';

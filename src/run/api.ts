@@ -26,7 +26,7 @@ import { TsdslError, checkRequestKeys, checkRequestTypes, currentDirectory, fiel
 import { statelessRegExp } from '../regexp.js';
 import { isAncestor } from '../store/tree.js';
 import type { TransformSpec } from '../transform/api.js';
-import { packageListCheck, type Package } from '../dsl/package.js';
+import { itemPackage, packageListCheck, type ProfileItem } from '../dsl/package.js';
 import type { BuildEvent } from '../build/scheduler.js';
 import type { Collection } from '../registry/collection.js';
 import type { LocalStore } from '../store/store.js';
@@ -61,8 +61,8 @@ export type EngineName = 'auto' | 'userns' | 'proot' | 'charliecloud' | 'podman'
 export interface RunRequest {
   /** A pack file (tarball, docker-archive, squashfs/SIF image) or a directory holding an unpacked pack. */
   readonly pack?: string;
-  /** Packages, or spec strings resolved in `collection` (default: the default collection); built on demand. */
-  readonly packages?: ReadonlyArray<Package | string>;
+  /** Packages, outputs of packages (`[hwloc, 'lib']`), or spec strings (`'hwloc:lib'` too) resolved in `collection` (default: the default collection); built on demand. */
+  readonly packages?: ReadonlyArray<ProfileItem | string>;
   /** With `packages`: transformations, as options in order (`['--with-input=scotch=pt-scotch']`) or the object form of `transform()`. */
   readonly transformations?: TransformSpec | readonly string[];
   readonly collection?: Collection;
@@ -431,7 +431,8 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   await checkAvailable(engine, host);
   const { requestedPackages, buildProfile } = await import('../build/profile.js');
   const warn = request.onWarning ?? warnOnStderr;
-  const packages = await requestedPackages(request.packages!, request.transformations, request.collection, warn, 'run()');
+  const items = await requestedPackages(request.packages!, request.transformations, request.collection, warn, 'run()');
+  const packages = items.map(itemPackage);
   if (packages.length === 0) throw new TsdslError('run(): `packages` is empty; give at least one package, e.g. packages: [\'hwloc\']');
   // The toolchain's Debian binaries name the FHS loader: they start only where the host has it.
   // (A pack says the same of each program, after checking its ELF files.)
@@ -453,7 +454,7 @@ async function runPackages(request: RunRequest, host: Host, cwd: string, binds: 
   let storeDir: string;
   let profileEnv: Record<string, string>;
   try {
-    const built = await buildProfile(store, packages, {
+    const built = await buildProfile(store, items, {
       ...(request.maxJobs !== undefined ? { maxJobs: request.maxJobs } : {}),
       ...(request.cores !== undefined ? { cores: request.cores } : {}),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),

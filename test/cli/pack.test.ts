@@ -6,9 +6,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSandboxSupport } from '../../src/build/sandbox.js';
 import { tsdsl } from './helpers.js';
@@ -119,4 +119,59 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
       } else console.log('skipped the full-disk case: mounting a tmpfs failed');
     }
   }, 600_000);
+
+  it('builds, packs and runs one output of a package (`two-outs:doc`), as Guix reads PACKAGE:OUTPUT', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsdsl-pack-output-'));
+    chmodSync(dir, 0o755);
+    // The package file in a directory of its own: -L loads every file of its directory.
+    mkdirSync(join(dir, 'pkgs'));
+    writeFileSync(
+      join(dir, 'pkgs', 'two.ts'),
+      `import { definePackage, trivial, licenses } from 'tsdsl';\nimport { bash, coreutils } from 'tsdsl/packages';\n` +
+        `export const two = definePackage({ name: 'two-outs', version: '1', outputs: ['out', 'doc'], buildSystem: trivial, nativeInputs: [bash, coreutils], ` +
+        `arguments: { phases: { build: 'mkdir -p "$out/bin" "$doc/share/doc"; echo tool > "$out/bin/two"; echo readme > "$doc/share/doc/readme"' } }, ` +
+        `synopsis: 'S', description: 'D.', homePage: 'https://example.org/', license: licenses.expat });\n`,
+    );
+    const L = ['-L', join(dir, 'pkgs')];
+    const both = tsdsl(['build', ...L, 'two-outs'], slow);
+    expect(both.code, both.stderr).toBe(0);
+    const [out, doc] = both.stdout.trim().split('\n');
+    expect(out).toMatch(/-two-outs-1$/);
+    expect(doc).toMatch(/-two-outs-1-doc$/);
+    // The output asked for is the one printed, given in JSON and rooted; the derivation is the same.
+    expect(tsdsl(['build', ...L, 'two-outs:doc'], { env }).stdout).toBe(`${doc}\n`);
+    const [record] = JSON.parse(tsdsl(['build', '--json', ...L, 'two-outs:doc'], { env }).stdout) as Array<{ spec: string; drvPath: string; outputs: Record<string, string> }>;
+    expect(record).toMatchObject({ spec: 'two-outs:doc', outputs: { doc } });
+    expect(tsdsl(['build', '-d', ...L, 'two-outs:doc'], { env }).stdout).toBe(`${record!.drvPath}\n`);
+    expect(tsdsl(['build', ...L, '-r', join(dir, 'result'), 'two-outs:doc'], { env }).code).toBe(0);
+    // (to the output as this store holds it, which may be elsewhere than its logical path)
+    expect(readlinkSync(join(dir, 'result')).endsWith(`/${basename(doc!)}`)).toBe(true);
+    // A pack of the doc output holds it and not the out output; asking for both is packing the package.
+    const packed = tsdsl(['pack', '--json', ...L, 'two-outs:doc', '-o', join(dir, 'doc.tar.gz')], { env });
+    expect(packed.code, packed.stderr).toBe(0);
+    const { closure } = JSON.parse(packed.stdout) as { closure: string[] };
+    expect(closure).toContain(doc);
+    expect(closure).not.toContain(out);
+    const listing = spawnSync('tar', ['-tzf', join(dir, 'doc.tar.gz')], { encoding: 'utf8' }).stdout;
+    expect(listing).toMatch(/-profile\/share\/doc\/readme$/m);
+    expect(listing).not.toMatch(/-profile\/bin/);
+    const profile = (specs: string[]) => tsdsl(['pack', '-d', ...L, ...specs], { env }).stdout;
+    expect(profile(['two-outs:out', 'two-outs:doc'])).toBe(profile(['two-outs']));
+    expect(profile(['two-outs:doc'])).not.toBe(profile(['two-outs']));
+    // A manifest takes them too: as a string, or as [package, output].
+    writeFileSync(join(dir, 'm.ts'), `import { defineManifest } from 'tsdsl';\nimport { two } from './pkgs/two.ts';\nexport default defineManifest({ packages: [[two, 'doc']] });\n`);
+    writeFileSync(join(dir, 'n.ts'), `import { defineManifest } from 'tsdsl';\nexport default defineManifest({ packages: ['two-outs:doc'] });\n`);
+    expect(tsdsl(['pack', '-d', ...L, '-m', join(dir, 'm.ts')], { env }).stdout).toBe(profile(['two-outs:doc']));
+    expect(tsdsl(['pack', '-d', ...L, '-m', join(dir, 'n.ts')], { env }).stdout).toBe(profile(['two-outs:doc']));
+    writeFileSync(join(dir, 'bad.ts'), `import { defineManifest } from 'tsdsl';\nimport { two } from './pkgs/two.ts';\nexport default defineManifest({\n  packages: [[two, 'dco']],\n});\n`);
+    expect(tsdsl(['pack', '-d', ...L, '-m', join(dir, 'bad.ts')], { env }).stderr).toMatch(/^tsdsl: error: .*bad\.ts:4: packages\[0\]: `two-outs:dco`: two-outs@1 has no output `dco`; did you mean `doc`\?/);
+    // A shell of the doc output has its files, and not the others.
+    const shell = tsdsl(['shell', ...L, 'two-outs:doc', '--', 'sh', '-c', 'cat "$TSDSL_PROFILE/share/doc/readme"; ls "$TSDSL_PROFILE"'], { env });
+    expect(shell.stdout, shell.stderr).toBe('readme\netc\nmanifest.json\nshare\n');
+    // An output the package lacks, an output where a package is meant, an output of a source.
+    expect(tsdsl(['build', ...L, 'two-outs:dco'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:dco`: two-outs@1 has no output `dco`; did you mean `doc`\? \(its outputs: out, doc\)$/m);
+    expect(tsdsl(['show', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:doc` names the output `doc` of a package, where a package is meant; write `two-outs` \(build, pack and shell take outputs\)$/m);
+    expect(tsdsl(['build', '-S', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl build -S: `two-outs:doc` names an output, and a source has none; write `two-outs`$/m);
+    expect(tsdsl(['pack', '-d', ...L, '--with-input=two-outs:doc=hwloc', 'two-outs'], { env }).stderr).toMatch(/`two-outs:doc` names the output `doc` of a package, where a package is meant/);
+  }, 1_200_000);
 });

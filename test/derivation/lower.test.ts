@@ -489,6 +489,38 @@ describe('lowering', () => {
     expect(l.lower(grafted).derivation.drv.env['inputs']).toBe(plain.derivation.drv.env['inputs']);
   });
 
+  it('a profile holds the outputs asked for (`[pkg, \'doc\']`, as `pkg:doc`), and all of a package given alone or propagated', async () => {
+    const two = dummyPackage({ name: 'two', outputs: ['out', 'doc', 'lib'] });
+    const user = dummyPackage({ name: 'user', propagatedInputs: [two] });
+    const l = new Lowerer('/tsdsl/store');
+    await l.prepare([two, user]);
+    const t = l.lowerGrafted(two);
+    const profileOf = (items: Parameters<Lowerer['lowerProfile']>[0]) => {
+      const p = l.lowerProfile(items);
+      const manifest = JSON.parse(p.derivation.drv.env['manifest']!) as { packages: Array<{ name: string; outputs: Record<string, string> }> };
+      return { drvPath: p.drvPath, inputs: p.derivation.drv.env['inputs']!.split(' '), asked: p.derivation.drv.inputDrvs[t.drvPath], manifest: Object.fromEntries(manifest.packages.map((e) => [e.name, Object.keys(e.outputs)])) };
+    };
+    const doc = profileOf([[two, 'doc']]);
+    expect(doc.inputs).toEqual([t.outputs['doc']]);
+    expect(doc.asked).toEqual(['doc']);
+    expect(doc.manifest).toEqual({ two: ['doc'] });
+    // Asked for apart, in any order: one entry, in the package's order of outputs.
+    const docLib = profileOf([[two, 'lib'], [two, 'doc']]);
+    expect(docLib.inputs).toEqual([t.outputs['doc'], t.outputs['lib']]);
+    expect(docLib.manifest).toEqual({ two: ['doc', 'lib'] });
+    // Every output asked for, or the package alone (or both): the same profile.
+    const whole = profileOf([two]);
+    expect(whole.manifest).toEqual({ two: ['out', 'doc', 'lib'] });
+    expect(profileOf([[two, 'out'], [two, 'doc'], [two, 'lib']]).drvPath).toBe(whole.drvPath);
+    expect(profileOf([[two, 'doc'], two]).drvPath).toBe(whole.drvPath);
+    expect(doc.drvPath).not.toBe(whole.drvPath);
+    // Propagated by a package given, it is all there, whatever output is asked for beside.
+    expect(profileOf([user, [two, 'doc']]).manifest).toEqual({ user: ['out'], two: ['out', 'doc', 'lib'] });
+    expect(() => l.lowerProfile([[two, 'docs']])).toThrow(/^`two:docs`: two@1\.0 has no output `docs`; did you mean `doc`\? \(its outputs: out, doc, lib\)$/);
+    expect(() => l.lowerProfile([two, 'doc'] as never)).toThrow(/^Lowerer\.lowerProfile\(\): item 1 is the string 'doc', not a package/);
+    expect(() => l.lowerProfile([[two]] as never)).toThrow(/^Lowerer\.lowerProfile\(\): item 0 is .*\(an output is written \[package, 'name'\]\)$/);
+  });
+
   it('lowers the whole default collection', async () => {
     const { results } = await lowerPackages(c.all(), { lowerer: new Lowerer('/tsdsl/store') });
     expect(new Set(results.map((r) => r.drvPath)).size).toBe(results.length);

@@ -11,6 +11,7 @@ import { openStore } from '../../src/store/store.js';
 import { FROM_COMMAND_LINE, defaultPackName, pack } from '../../src/pack/api.js';
 import { run } from '../../src/run/api.js';
 import { requestedPackages } from '../../src/build/profile.js';
+import type { Package } from '../../src/dsl/package.js';
 
 describe('pack() and run() requests', () => {
   it('refuse a transformation they do not know, in either form, with the closest name', async () => {
@@ -37,7 +38,12 @@ describe('pack() and run() requests', () => {
   it('refuse a field of the wrong type, naming it, what it must be and what it was', async () => {
     const bad = (request: object) => pack(request as never);
     await expect(bad({})).rejects.toThrow(/^pack\(\): `packages` is missing: give what to pack, e\.g\. \{ packages: \['hwloc'\] \}/);
-    await expect(bad({ packages: 'hwloc' })).rejects.toThrow(/^pack\(\): `packages` must be a non-empty array of packages or specs \(\['hwloc'\]\), not "hwloc"/);
+    await expect(bad({ packages: 'hwloc' })).rejects.toThrow(/^pack\(\): `packages` must be a non-empty array of packages, specs or outputs \(\['hwloc', 'mumps:doc', \[scotch, 'lib'\]\]\), not "hwloc"/);
+    // An output the package lacks, as a spec or as [package, output], before anything is built.
+    const [hwloc] = (await requestedPackages(['hwloc'], undefined, undefined)) as Package[];
+    await expect(bad({ packages: ['hwloc:lib'] })).rejects.toThrow(/^`hwloc:lib`: hwloc@2\.9\.0 has no output `lib` \(its outputs: out\)$/);
+    await expect(bad({ packages: [[hwloc, 'lib']] })).rejects.toThrow(/^`hwloc:lib`: hwloc@2\.9\.0 has no output `lib`/);
+    await expect(run({ packages: [[hwloc!, 'doc']], command: ['true'] })).rejects.toThrow(/^`hwloc:doc`: hwloc@2\.9\.0 has no output `doc`/);
     await expect(bad({ packages: [undefined] })).rejects.toThrow(/`packages` must be .*, not \[undefined\]/);
     await expect(bad({ packages: [42] })).rejects.toThrow(/`packages` must be .*, not \[42\]/);
     await expect(bad({ packages: ['hwloc'], symlinks: '/bin=bin' })).rejects.toThrow(/^pack\(\): `symlinks` must be an array of LINK=TARGET strings .*, not "\/bin=bin"/);
@@ -82,7 +88,7 @@ describe('pack() and run() requests', () => {
   });
 
   it('name a pack of a package given twice once (zlib-tarball-pack, not zlib-zlib-…)', async () => {
-    const [zlib] = await requestedPackages(['zlib'], undefined, undefined, () => {});
+    const [zlib] = (await requestedPackages(['zlib'], undefined, undefined, () => {})) as Package[];
     expect(defaultPackName([zlib!, zlib!], 'tarball')).toBe('zlib-tarball-pack');
   });
 
@@ -113,9 +119,9 @@ describe('pack() and run() requests', () => {
   });
 
   it('apply the object form of transform() as they apply options', async () => {
-    const [byObject] = await requestedPackages(['hwloc'], { withoutTests: ['hwloc'] }, undefined);
-    const [byOption] = await requestedPackages(['hwloc'], ['--without-tests=hwloc'], undefined);
-    const [plain] = await requestedPackages(['hwloc'], undefined, undefined);
+    const [byObject] = (await requestedPackages(['hwloc'], { withoutTests: ['hwloc'] }, undefined)) as Package[];
+    const [byOption] = (await requestedPackages(['hwloc'], ['--without-tests=hwloc'], undefined)) as Package[];
+    const [plain] = (await requestedPackages(['hwloc'], undefined, undefined)) as Package[];
     expect(byObject!.arguments.tests).toBe(false);
     expect(byOption!.arguments.tests).toBe(false);
     expect(plain!.arguments.tests).not.toBe(false);

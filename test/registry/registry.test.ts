@@ -34,6 +34,23 @@ describe('parseSpec', () => {
     expect(() => parseSpec('scotch+mpi~mpi')).toThrow(/^`scotch\+mpi~mpi`: variant `mpi` is given twice; give it once$/);
     expect(() => parseSpec('openblas arch=a arch=b')).toThrow(/variant `arch` is given twice/);
   });
+
+  it('reads an output last where outputs are meant, and refuses one elsewhere', () => {
+    expect(parseSpec('hwloc:lib', { outputs: true })).toEqual({ text: 'hwloc:lib', name: 'hwloc', version: undefined, variants: {}, output: 'lib' });
+    expect(parseSpec('mumps@5.5~metis:doc', { outputs: true })).toMatchObject({ name: 'mumps', version: '5.5', variants: { metis: false }, output: 'doc' });
+    expect(parseSpec('openblas target=generic:doc', { outputs: true })).toMatchObject({ variants: { target: 'generic' }, output: 'doc' });
+    expect(parseSpec('hwloc', { outputs: true }).output).toBeUndefined();
+    // A shell's words: the variant joins its package, with the output after it.
+    expect(joinVariantWords(['mumps', '~metis:lib'])).toEqual(['mumps ~metis:lib']);
+    expect(parseSpec('mumps ~metis:lib', { outputs: true })).toMatchObject({ name: 'mumps', variants: { metis: false }, output: 'lib' });
+    expect(() => parseSpec('hwloc:lib')).toThrow(/^`hwloc:lib` names the output `lib` of a package, where a package is meant; write `hwloc` \(build, pack and shell take outputs\)$/);
+    expect(() => parseSpec('mumps:lib~metis', { outputs: true })).toThrow(/is not a package spec; .*; an output is written last: `mumps~metis:lib`$/);
+    expect(() => parseSpec('mumps@5:lib+mpi')).toThrow(/^`mumps@5:lib\+mpi`: `5:lib` is no version; an output is written last: `mumps@5\+mpi:lib`$/);
+    expect(() => parseSpec(':lib', { outputs: true })).toThrow(/^`:lib` names an output but no package; write NAME:OUTPUT/);
+    // Spack's ranges (`@2.9:`, `@2.1:2.9`) are no outputs: what follows `:` is not a name.
+    expect(parseSpec('hwloc@2.9:', { outputs: true })).toEqual({ text: 'hwloc@2.9:', name: 'hwloc', version: '2.9:', variants: {} });
+    expect(parseSpec('hwloc@2.1:2.9', { outputs: true })).toEqual({ text: 'hwloc@2.1:2.9', name: 'hwloc', version: '2.1:2.9', variants: {} });
+  });
 });
 
 describe('versions', () => {
@@ -66,6 +83,19 @@ describe('Collection', () => {
   });
   const mumps = dummyPackage({ name: 'mumps', version: '5.5.1', synopsis: 'Multifrontal sparse direct solver', description: 'Solves sparse linear systems.' });
   const c = new Collection([h2, h1, h210, scotch, mumps]);
+
+  it('resolves an output where outputs are meant, checking the package has it', () => {
+    const two = dummyPackage({ name: 'two', outputs: ['out', 'doc'] });
+    const c2 = new Collection([two, scotch]);
+    expect(c2.resolveItem('two:doc')).toEqual([two, 'doc']);
+    expect(c2.resolveItem('two')).toBe(two);
+    expect((c2.resolveItem('scotch+mpi:out') as readonly unknown[])[1]).toBe('out');
+    expect(() => c2.resolveItem('two:dco')).toThrow(/^`two:dco`: two@1\.0 has no output `dco`; did you mean `doc`\? \(its outputs: out, doc\)$/);
+    expect(() => c2.resolve('two:doc')).toThrow(/names the output `doc` of a package, where a package is meant/);
+    expect(() => c2.resolve({ ...parseSpec('two:doc', { outputs: true }) })).toThrow(/names the output `doc`/);
+    // Every problem at once, as resolveAll says them.
+    expect(() => c2.resolveItems(['two:bin', 'tow'])).toThrow(/^2 problems with the packages given:\n  - `two:bin`: two@1\.0 has no output `bin`.*\n  - unknown package `tow`; did you mean `two`\?/);
+  });
 
   it('the highest matching version wins', () => {
     expect(c.resolve('hwloc')).toBe(h210);

@@ -62,7 +62,16 @@ export const command: Command = {
     if (args.values['dry-run']) refuseWith(args, ['root'], 'tsdsl build: -n builds nothing, so');
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args, 'build');
-    const { packages } = await packagesFrom(args, args.positionals);
+    const { packages, items } = await packagesFrom(args, args.positionals, undefined, { outputs: true });
+    const { isPackageOutput } = await import('../../dsl/package.js');
+    const output = (i: number): string | undefined => {
+      const x = items[i]!;
+      return isPackageOutput(x) ? x[1] : undefined;
+    };
+    if (args.values['source']) {
+      const i = items.findIndex(isPackageOutput);
+      if (i >= 0) throw new TsdslError(`tsdsl build -S: \`${packages[i]!.name}:${output(i)}\` names an output, and a source has none; write \`${packages[i]!.name}\``);
+    }
     const { lowerPackages, Lowerer } = await import('../../derivation/lower.js');
     const { addItems, instantiate } = await import('../../derivation/instantiate.js');
     const { openStore } = await import('../../store/store.js');
@@ -90,12 +99,17 @@ export const command: Command = {
       const { results: lowered } = await lowerPackages(packages, { lowerer });
       await writing.pending();
       // With -S the "packages" are their sources: the fetched file, or the patched tree.
+      // An output asked for (`hwloc:lib`) is the one printed, rooted and checked: the
+      // derivation builds all of its outputs, as in Nix and Guix.
       const results = args.values['source']
         ? packages.map((p) => {
             const s = lowerer.lowerSource(p);
             return { drvPath: s.drvPath, outputs: { out: s.path } };
           })
-        : lowered;
+        : lowered.map((r, i) => {
+            const o = output(i);
+            return o === undefined ? r : { ...r, outputs: { [o]: r.outputs[o]! } };
+          });
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       // --json: one record per package given, in order (Nix's `build --json`, with the package).
       const json = Boolean(args.values['json']);

@@ -2,11 +2,11 @@
 import { TsdslError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { err, out, stdoutData, warn } from '../command.js';
-import type { Package } from '../../dsl/package.js';
+import type { Package, ProfileItem } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { CompressionName, PackFormatName } from '../../pack/api.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
-import { buildOptions, buildSettings, packageOptions, packagesFrom, resolveWords } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
 import { progressReporter, redraws } from '../progress.js';
 
 export const command: Command = {
@@ -72,14 +72,14 @@ export const command: Command = {
     if (args.positionals.length === 0 && manifests.length === 0) {
       throw new TsdslError('tsdsl pack: no package given; try `tsdsl pack hwloc -S /bin=bin` or `tsdsl pack -m manifest.ts`');
     }
-    const { packages, collection, userPaths } = await packagesAndManifests(args, manifests);
+    const { packages, items, collection, userPaths } = await packagesAndManifests(args, manifests);
     const provenance = args.values['save-provenance'] ? (await import('../../pack/manifest.js')).collectionRevision(userPaths) : undefined;
     if (args.values['derivation']) {
       const { lowerPackages } = await import('../../derivation/lower.js');
       const { instantiate } = await import('../../derivation/instantiate.js');
       const { openStore } = await import('../../store/store.js');
       const { lowerer } = await lowerPackages(packages);
-      const profile = lowerer.lowerProfile(packages, provenance ? { collectionRevision: provenance } : {});
+      const profile = lowerer.lowerProfile(items, provenance ? { collectionRevision: provenance } : {});
       const store = openStore();
       try {
         await instantiate(store, lowerer, [profile.drvPath]);
@@ -105,7 +105,7 @@ export const command: Command = {
     let result;
     try {
       result = await pack({
-        packages,
+        packages: items,
         collection,
         // The words as given: pack() checks them, with its messages naming the flags.
         [FROM_COMMAND_LINE]: true,
@@ -180,7 +180,7 @@ async function temporaryPackFile(): Promise<{ file: string; copyToStdout: () => 
  * loaded like a `-L` file, so packages it defines join the collection), all with the command
  * line's transformation options applied after the manifests' own.
  */
-async function packagesAndManifests(args: ParsedArgs, manifests: readonly string[]): Promise<{ packages: Package[]; collection: Collection; userPaths: string[] }> {
+async function packagesAndManifests(args: ParsedArgs, manifests: readonly string[]): Promise<{ packages: Package[]; items: ProfileItem[]; collection: Collection; userPaths: string[] }> {
   const { existsSync, statSync } = await import('node:fs');
   for (const m of manifests) {
     const st = existsSync(m) ? statSync(m) : undefined;
@@ -192,7 +192,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   const { delimiter } = await import('node:path');
   const userPaths = [...loadPath, ...(env ? env.split(delimiter).filter(Boolean) : []), ...manifests];
   // Without manifests, as other commands: only the package files defining the packages named.
-  if (manifests.length === 0) return { ...(await packagesFrom(args, args.positionals)), userPaths };
+  if (manifests.length === 0) return { ...(await packagesFrom(args, args.positionals, undefined, { outputs: true })), userPaths };
   const { loadCollection } = await import('../../registry/load.js');
   const collection = await loadCollection({ loadPath: [...loadPath, ...manifests], manifests });
   collection.forCommandLine = true;
@@ -200,10 +200,12 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   // transformations once over all of them (so "had no effect" speaks of all of them).
   const { loadManifest } = await import('../../pack/manifest.js');
   const { applyTransformOptions } = await import('../../transform/options.js');
-  const roots = resolveWords(collection, args.positionals);
+  const { itemPackage, withItemPackages } = await import('../../dsl/package.js');
+  const { joinVariantWords } = await import('../../registry/spec.js');
+  const roots = collection.resolveItems(joinVariantWords(args.positionals));
   for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
-  const packages = await applyTransformOptions(roots, args.ordered, collection, { warn });
-  return { packages, collection, userPaths };
+  const packages = await applyTransformOptions(roots.map(itemPackage), args.ordered, collection, { warn });
+  return { packages, items: withItemPackages(roots, packages), collection, userPaths };
 }
 
 /** A redrawn `packing NN%` line on a TTY (nothing otherwise; the last line says where the pack is). */

@@ -46,7 +46,7 @@ export const command: Command = {
       warn('-E/--preserve means nothing without --pure or -C/--container: every variable of yours is passed already');
     }
     const settings = buildSettings(args, 'shell');
-    const { packages } = await packagesFrom(args, args.positionals).catch((e: unknown) => {
+    const { items } = await packagesFrom(args, args.positionals, undefined, { outputs: true }).catch((e: unknown) => {
       // `tsdsl shell hwloc lstopo-no-graphics`: a command where packages go.
       const word = isTsdslError(e) && args.rest.length === 0 ? /unknown package `([^`]+)`/.exec(e.message)?.[1] : undefined;
       const at = word === undefined ? -1 : args.positionals.indexOf(word);
@@ -66,7 +66,7 @@ export const command: Command = {
     try {
       return await run({
         [FROM_COMMAND_LINE]: true,
-        packages,
+        packages: items,
         command: args.rest,
         engine: ((args.values['engine'] as string | undefined) ?? 'auto') as EngineName, // checked by run()
         container: Boolean(args.values['container']),
