@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { TsdslError, didYouMean, isTsdslError } from '../errors.js';
+import { TsdslError, didYouMean, isTsdslError, shown } from '../errors.js';
 import { checkOutput, directInputs, isPackage, isPackageOutput, itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
 import { captureLocation, formatLocation, lineWhere, resolveLocation, type CapturedLocation } from '../dsl/location.js';
 import { escapeRegExp } from '../regexp.js';
@@ -88,8 +88,13 @@ function checkShape(m: unknown, at: (word?: string) => string): asserts m is Pac
         if (isTsdslError(e)) throw new TsdslError(`${at(p[1])}: packages[${i}]: ${e.message}`, { cause: e });
         throw e;
       }
+    } else if (Array.isArray(p)) {
+      // `['two', 'doc']`: the spec string says it in one.
+      const spec = p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string' ? `; for a package by name, write '${p[0]}:${p[1]}'` : '';
+      const items = `[${p.map((x: unknown) => (isPackage(x) ? `package ${x.name}` : shown(x))).join(', ')}]`;
+      throw new TsdslError(`${at()}: packages[${i}] is ${items}; an output of a package is written [package, 'output'] (a package object and an output name)${spec}`);
     } else if (typeof p !== 'string' && !isPackage(p)) {
-      throw new TsdslError(`${at()}: packages[${i}] is neither a package name, a package nor an output of one ([hwloc, 'lib']) (${String(p)})`);
+      throw new TsdslError(`${at()}: packages[${i}] is ${shown(p)}, neither a package name, a package nor an output of one ([package, 'output'])`);
     }
   });
   if (transformations !== undefined) {

@@ -25,15 +25,20 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9+\-._]*?(?=[@~]|\+[A-Za-z]|\s|$)/;
 /** A word that is a variant alone: `+mpi`, `~metis`, `arch=HASWELL`. */
 const VARIANT_WORD = /^(?:[+~][A-Za-z][^\s]*|[A-Za-z][A-Za-z0-9_-]*=[^\s=]+)$/;
 
+/** A word that is an output alone (`two ~x :doc`): it ends the spec before it. */
+const OUTPUT_WORD = /^:[A-Za-z][A-Za-z0-9_]*$/;
+
 /**
  * Specs as a shell splits them: a variant typed as a word of its own (`openblas arch=HASWELL`,
- * `mumps ~metis`, as Spack reads them) belongs to the spec before it. No package name starts
- * with `+` or `~` or holds `=`, so nothing else is joined.
+ * `mumps ~metis`, as Spack reads them) belongs to the spec before it, and so does an output
+ * (`mumps ~metis :doc`). No package name starts with `+`, `~` or `:` or holds `=`, so nothing
+ * else is joined.
  */
 export function joinVariantWords(words: readonly string[]): string[] {
   const out: string[] = [];
   for (const w of words) {
     if (out.length > 0 && VARIANT_WORD.test(w.trim())) out[out.length - 1] += ` ${w.trim()}`;
+    else if (out.length > 0 && OUTPUT_WORD.test(w.trim()) && !OUTPUT_SUFFIX.test(out[out.length - 1]!.trim())) out[out.length - 1] += w.trim();
     else out.push(w);
   }
   return out;
@@ -44,7 +49,9 @@ export const PACKAGE_FILE = /\.[cm]?[jt]s$/;
 
 /** The error for a spec naming an output (`hwloc:lib`) where a package is meant. */
 export function outputRefused(text: string, output: string, bare: string): TsdslError {
-  return new TsdslError(`\`${text}\` names the output \`${output}\` of a package, where a package is meant; write \`${bare}\` (build, pack and shell take outputs)`);
+  return new TsdslError(
+    `\`${text}\` names the output \`${output}\` of a package, where a package is meant; write \`${bare}\` (only the package arguments of build, pack and shell, and pack manifests, take an output)`,
+  );
 }
 
 /** What a spec with an output written before its variants (`mumps:lib~metis`) is told. */
@@ -67,7 +74,17 @@ export function parseSpec(text: string, options: { outputs?: boolean } = {}): Pa
   if (suffix) {
     const bare = text.trim().slice(0, suffix.index);
     if (!options.outputs) throw outputRefused(text, suffix[1]!, bare);
-    if (!bare) throw new TsdslError(`\`${text}\` names an output but no package; write NAME:OUTPUT (e.g. hwloc:lib)`);
+    if (!bare.trim()) throw new TsdslError(`\`${text}\` names an output but no package; write NAME:OUTPUT, the output after its package (e.g. mysolver:doc)`);
+    // `two:doc:lib`, `two::doc`: one output, after one `:`.
+    const other = /:([A-Za-z][A-Za-z0-9_]*)?$/.exec(bare.trim());
+    if (other) {
+      const pkg = bare.trim().slice(0, other.index);
+      throw new TsdslError(
+        other[1] === undefined
+          ? `\`${text}\`: write one \`:\` before the output: \`${pkg}:${suffix[1]}\``
+          : `\`${text}\` names two outputs; a spec names one: give \`${pkg}:${other[1]}\` and \`${pkg}:${suffix[1]}\` as two arguments`,
+      );
+    }
     return { ...parseSpec(bare), text, output: suffix[1]! };
   }
   const input = text.trim();

@@ -20,7 +20,7 @@ import { implicitInputs, runByTsdsl, withToolchain } from '../dsl/build-systems.
 import { git, local, unpinnedUrl, withOrigin, type GitOrigin, type Origin } from '../dsl/origin.js';
 import { checkVariants, choiceText, chosenVariants, derive, directInputs, flagProblems, fullName, specString, versionLike, versionProblem, withPropagated, type Package } from '../dsl/package.js';
 import { Collection } from '../registry/collection.js';
-import { parseSpec, type PackageSpecString } from '../registry/spec.js';
+import { outputRefused, parseSpec, type PackageSpecString } from '../registry/spec.js';
 import { isCommitId, lsRemote, resolveBranch, resolveHead, resolveTag } from './git.js';
 import { matchesSpec, type TargetSpec } from './match.js';
 import { packageMapping } from './rewrite.js';
@@ -382,6 +382,9 @@ export const transformations: readonly Transformation[] = [
       return !isUrl(source) || source.startsWith('file://');
     },
     make(spec, ctx) {
+      // `two:doc=FILE`: an output, where the package is meant (a URL's `:` is followed by `/`).
+      const output = /^([^=/:]+):([A-Za-z][A-Za-z0-9_]*)=/.exec(spec);
+      if (output) throw new TsdslError(`--with-source=${spec}: ${outputRefused(`${output[1]}:${output[2]}`, output[2]!, output[1]!).message}`);
       const { target, source } = splitWithSource(spec);
       if (spec.startsWith('=')) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', 'hwloc@2.0.0rc1=./hwloc-2.0.0rc1.tar.gz');
       if (!source) malformed('with-source', spec, '[PACKAGE[@VERSION]=]SOURCE', './hwloc-2.0.0rc1.tar.gz');

@@ -170,8 +170,14 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(shell.stdout, shell.stderr).toBe('readme\netc\nmanifest.json\nshare\n');
     // An output the package lacks, an output where a package is meant, an output of a source.
     expect(tsdsl(['build', ...L, 'two-outs:dco'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:dco`: two-outs@1 has no output `dco`; did you mean `doc`\? \(its outputs: out, doc\)$/m);
-    expect(tsdsl(['show', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:doc` names the output `doc` of a package, where a package is meant; write `two-outs` \(build, pack and shell take outputs\)$/m);
-    expect(tsdsl(['build', '-S', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl build -S: `two-outs:doc` names an output, and a source has none; write `two-outs`$/m);
-    expect(tsdsl(['pack', '-d', ...L, '--with-input=two-outs:doc=hwloc', 'two-outs'], { env }).stderr).toMatch(/`two-outs:doc` names the output `doc` of a package, where a package is meant/);
+    expect(tsdsl(['show', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:doc` names the output `doc` of a package, where a package is meant; write `two-outs` \(only the package arguments of build, pack and shell, and pack manifests, take an output\)$/m);
+    expect(tsdsl(['build', '-S', ...L, 'two-outs@1', ':doc'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl build -S: `two-outs@1:doc` names an output, and a source has none; write `two-outs@1`$/m);
+    expect(tsdsl(['pack', '-d', ...L, '--with-input=two-outs:doc=hwloc', 'two-outs'], { env }).stderr).toMatch(/^tsdsl: error: --with-input=two-outs:doc=hwloc: `two-outs:doc` names the output `doc` of a package, where a package is meant/m);
+    expect(tsdsl(['pack', '-d', ...L, '--with-source=two-outs@1:doc=/etc/hostname', 'two-outs'], { env }).stderr).toMatch(/^tsdsl: error: --with-source=two-outs@1:doc=\/etc\/hostname: `two-outs@1:doc` names the output `doc` of a package, where a package is meant; write `two-outs@1`/m);
+    // A manifest's item that is no [package, output] says what it is and how to write one.
+    writeFileSync(join(dir, 'bad.ts'), `import { defineManifest } from 'tsdsl';\nimport { two } from './pkgs/two.ts';\nexport default defineManifest({\n  packages: [[two, 'doc', 'x'], ['two-outs', 'doc']],\n});\n`);
+    expect(tsdsl(['pack', '-d', ...L, '-m', join(dir, 'bad.ts')], { env }).stderr).toMatch(/^tsdsl: error: .*bad\.ts:3: packages\[0\] is \[package two-outs, "doc", "x"\]; an output of a package is written \[package, 'output'\]/m);
+    writeFileSync(join(dir, 'bad.ts'), `import { defineManifest } from 'tsdsl';\nexport default defineManifest({\n  packages: [['two-outs', 'doc']],\n});\n`);
+    expect(tsdsl(['pack', '-d', ...L, '-m', join(dir, 'bad.ts')], { env }).stderr).toMatch(/packages\[0\] is \["two-outs", "doc"\]; .*; for a package by name, write 'two-outs:doc'$/m);
   }, 1_200_000);
 });

@@ -43,10 +43,15 @@ describe('parseSpec', () => {
     // A shell's words: the variant joins its package, with the output after it.
     expect(joinVariantWords(['mumps', '~metis:lib'])).toEqual(['mumps ~metis:lib']);
     expect(parseSpec('mumps ~metis:lib', { outputs: true })).toMatchObject({ name: 'mumps', variants: { metis: false }, output: 'lib' });
-    expect(() => parseSpec('hwloc:lib')).toThrow(/^`hwloc:lib` names the output `lib` of a package, where a package is meant; write `hwloc` \(build, pack and shell take outputs\)$/);
+    expect(() => parseSpec('hwloc:lib')).toThrow(/^`hwloc:lib` names the output `lib` of a package, where a package is meant; write `hwloc` \(only the package arguments of build, pack and shell, and pack manifests, take an output\)$/);
+    expect(() => parseSpec('two:doc:lib', { outputs: true })).toThrow(/^`two:doc:lib` names two outputs; a spec names one: give `two:doc` and `two:lib` as two arguments$/);
+    expect(() => parseSpec('two::doc', { outputs: true })).toThrow(/^`two::doc`: write one `:` before the output: `two:doc`$/);
+    // An output typed as a word of its own ends the spec before it; a second one is not joined.
+    expect(joinVariantWords(['two', '~x', ':doc', 'three'])).toEqual(['two ~x:doc', 'three']);
+    expect(joinVariantWords(['two:doc', ':lib'])).toEqual(['two:doc', ':lib']);
     expect(() => parseSpec('mumps:lib~metis', { outputs: true })).toThrow(/is not a package spec; .*; an output is written last: `mumps~metis:lib`$/);
     expect(() => parseSpec('mumps@5:lib+mpi')).toThrow(/^`mumps@5:lib\+mpi`: `5:lib` is no version; an output is written last: `mumps@5\+mpi:lib`$/);
-    expect(() => parseSpec(':lib', { outputs: true })).toThrow(/^`:lib` names an output but no package; write NAME:OUTPUT/);
+    expect(() => parseSpec(':lib', { outputs: true })).toThrow(/^`:lib` names an output but no package; write NAME:OUTPUT, the output after its package/);
     // Spack's ranges (`@2.9:`, `@2.1:2.9`) are no outputs: what follows `:` is not a name.
     expect(parseSpec('hwloc@2.9:', { outputs: true })).toEqual({ text: 'hwloc@2.9:', name: 'hwloc', version: '2.9:', variants: {} });
     expect(parseSpec('hwloc@2.1:2.9', { outputs: true })).toEqual({ text: 'hwloc@2.1:2.9', name: 'hwloc', version: '2.1:2.9', variants: {} });

@@ -18,7 +18,8 @@ export const command: Command = {
     'rootless sandbox that sees only the declared inputs, and prints the output paths. Builds run in\n' +
     'dependency order, --max-jobs at a time. With -d, only writes the derivations (.drv files) and prints\n' +
     'their paths. TSDSL_ROOT says where the store lives (default ~/.local/share/tsdsl), TSDSL_STORE_DIR\n' +
-    'its logical directory (default /tsdsl/store).',
+    'its logical directory (default /tsdsl/store). A PACKAGE may end in one of its outputs, as in Guix\n' +
+    '(my-solver:doc): that output is the one printed.',
   examples: [
     ['tsdsl build hwloc', 'fetch, unpack, patch, configure, make, make check, install; print the output path'],
     ['tsdsl build hwloc zlib xz -j2 --cores=2', 'two builds at a time, two cores each'],
@@ -64,13 +65,16 @@ export const command: Command = {
     const settings = buildSettings(args, 'build');
     const { packages, items } = await packagesFrom(args, args.positionals, undefined, { outputs: true });
     const { isPackageOutput } = await import('../../dsl/package.js');
+    const { joinVariantWords } = await import('../../registry/spec.js');
     const output = (i: number): string | undefined => {
       const x = items[i]!;
       return isPackageOutput(x) ? x[1] : undefined;
     };
     if (args.values['source']) {
       const i = items.findIndex(isPackageOutput);
-      if (i >= 0) throw new TsdslError(`tsdsl build -S: \`${packages[i]!.name}:${output(i)}\` names an output, and a source has none; write \`${packages[i]!.name}\``);
+      const spec = joinVariantWords(args.positionals)[i]?.trim();
+      const bare = spec?.slice(0, spec.lastIndexOf(':'));
+      if (i >= 0) throw new TsdslError(`tsdsl build -S: \`${spec}\` names an output, and a source has none; write \`${bare}\``);
     }
     const { lowerPackages, Lowerer } = await import('../../derivation/lower.js');
     const { addItems, instantiate } = await import('../../derivation/instantiate.js');

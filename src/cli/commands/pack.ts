@@ -18,6 +18,7 @@ export const command: Command = {
     'manifest.json and etc/profile), and writes the profile\'s closure — exactly the store items it\n' +
     'refers to — in the chosen format. The same packages give the same bytes. The last line printed is\n' +
     'the pack\'s path and size; on a terminal a progress line is shown while the pack is written.\n' +
+    'A PACKAGE may end in one of its outputs, as in Guix (my-solver:doc): the profile holds that one.\n' +
     'Relocatable packs (-R, -RR): TSDSL_RELOCATABLE_ENGINE=userns|proot picks how their programs run.',
   examples: [
     ['tsdsl pack hwloc -S /bin=bin', 'hwloc-tarball-pack.tar.gz; then: mkdir ~/hw && tar xf … -C ~/hw && unshare -mrf /usr/sbin/chroot ~/hw /bin/lstopo-no-graphics'],

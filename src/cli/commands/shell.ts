@@ -14,7 +14,8 @@ export const command: Command = {
     'Builds what the store lacks, makes a profile of the packages, and runs COMMAND (default: $SHELL or\n' +
     'sh) with the profile first on PATH, LIBRARY_PATH, CPATH, … The store is mounted at its logical\n' +
     'directory in a user namespace; the host\'s file system stays visible unless --container, which\n' +
-    'shows only the packages\' closure, /proc, /dev, /sys and the current directory.',
+    'shows only the packages\' closure, /proc, /dev, /sys and the current directory. A PACKAGE may end\n' +
+    'in one of its outputs, as in Guix (my-solver:doc): the profile holds that one.',
   examples: [
     ['tsdsl shell hwloc -- lstopo-no-graphics', 'run a program from a package'],
     ['tsdsl shell --container hwloc -- lstopo-no-graphics', 'only the closure visible'],
