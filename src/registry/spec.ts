@@ -74,7 +74,7 @@ export function parseSpec(text: string, options: { outputs?: boolean } = {}): Pa
   if (suffix) {
     const bare = text.trim().slice(0, suffix.index);
     if (!options.outputs) throw outputRefused(text, suffix[1]!, bare);
-    if (!bare.trim()) throw new TsdslError(`\`${text}\` names an output but no package; write NAME:OUTPUT, the output after its package (e.g. mysolver:doc)`);
+    if (!bare.trim()) throw new TsdslError(`\`${text}\` names an output but no package; write NAME:OUTPUT, the output after its package (e.g. my-solver:doc)`);
     // `two:doc:lib`, `two::doc`: one output, after one `:`.
     const other = /:([A-Za-z][A-Za-z0-9_]*)?$/.exec(bare.trim());
     if (other) {
