@@ -50,7 +50,7 @@ export const PACKAGE_FILE = /\.[cm]?[jt]s$/;
 /** The error for a spec naming an output (`hwloc:lib`) where a package is meant. */
 export function outputRefused(text: string, output: string, bare: string): TsdslError {
   return new TsdslError(
-    `\`${text}\` names the output \`${output}\` of a package, where a package is meant; write \`${bare}\` (only the package arguments of build, pack and shell, and pack manifests, take an output)`,
+    `\`${text}\` names the output \`${output}\` of a package, where a package is meant; write \`${bare}\` (an output is taken by build, pack, shell, size, gc and log, and by pack manifests)`,
   );
 }
 

@@ -146,6 +146,10 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(tsdsl(['build', ...L, '-r', join(dir, 'result'), 'two-outs:doc'], { env }).code).toBe(0);
     // (to the output as this store holds it, which may be elsewhere than its logical path)
     expect(readlinkSync(join(dir, 'result')).endsWith(`/${basename(doc!)}`)).toBe(true);
+    // size and gc look at that output's item (`guix size glib:bin`).
+    const sizes = JSON.parse(tsdsl(['size', '--json', ...L, 'two-outs:doc'], { env }).stdout) as { items: Array<{ path: string }> };
+    expect(sizes.items.map((i) => i.path)).toEqual([doc]);
+    expect(tsdsl(['gc', '--requisites', ...L, 'two-outs', ':doc'], { env }).stdout).toBe(`${doc}\n`);
     // A pack of the doc output holds it and not the out output; asking for both is packing the package.
     const packed = tsdsl(['pack', '--json', ...L, 'two-outs:doc', '-o', join(dir, 'doc.tar.gz')], { env });
     expect(packed.code, packed.stderr).toBe(0);
@@ -170,7 +174,7 @@ describe.skipIf(!support.ok)('tsdsl pack', () => {
     expect(shell.stdout, shell.stderr).toBe('readme\netc\nmanifest.json\nshare\n');
     // An output the package lacks, an output where a package is meant, an output of a source.
     expect(tsdsl(['build', ...L, 'two-outs:dco'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:dco`: two-outs@1 has no output `dco`; did you mean `doc`\? \(its outputs: out, doc\)$/m);
-    expect(tsdsl(['show', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:doc` names the output `doc` of a package, where a package is meant; write `two-outs` \(only the package arguments of build, pack and shell, and pack manifests, take an output\)$/m);
+    expect(tsdsl(['show', ...L, 'two-outs:doc'], { env }).stderr).toMatch(/^tsdsl: error: `two-outs:doc` names the output `doc` of a package, where a package is meant; write `two-outs` \(an output is taken by build, pack, shell, size, gc and log, and by pack manifests\)$/m);
     expect(tsdsl(['build', '-S', ...L, 'two-outs@1', ':doc'], { env }).stderr).toMatch(/^tsdsl: error: tsdsl build -S: `two-outs@1:doc` names an output, and a source has none; write `two-outs@1`$/m);
     expect(tsdsl(['pack', '-d', ...L, '--with-input=two-outs:doc=hwloc', 'two-outs'], { env }).stderr).toMatch(/^tsdsl: error: --with-input=two-outs:doc=hwloc: `two-outs:doc` names the output `doc` of a package, where a package is meant/m);
     expect(tsdsl(['pack', '-d', ...L, '--with-source=two-outs@1:doc=/etc/hostname', 'two-outs'], { env }).stderr).toMatch(/^tsdsl: error: --with-source=two-outs@1:doc=\/etc\/hostname: `two-outs@1:doc` names the output `doc` of a package, where a package is meant; write `two-outs@1`/m);

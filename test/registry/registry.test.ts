@@ -43,7 +43,7 @@ describe('parseSpec', () => {
     // A shell's words: the variant joins its package, with the output after it.
     expect(joinVariantWords(['mumps', '~metis:lib'])).toEqual(['mumps ~metis:lib']);
     expect(parseSpec('mumps ~metis:lib', { outputs: true })).toMatchObject({ name: 'mumps', variants: { metis: false }, output: 'lib' });
-    expect(() => parseSpec('hwloc:lib')).toThrow(/^`hwloc:lib` names the output `lib` of a package, where a package is meant; write `hwloc` \(only the package arguments of build, pack and shell, and pack manifests, take an output\)$/);
+    expect(() => parseSpec('hwloc:lib')).toThrow(/^`hwloc:lib` names the output `lib` of a package, where a package is meant; write `hwloc` \(an output is taken by build, pack, shell, size, gc and log, and by pack manifests\)$/);
     expect(() => parseSpec('two:doc:lib', { outputs: true })).toThrow(/^`two:doc:lib` names two outputs; a spec names one: give `two:doc` and `two:lib` as two arguments$/);
     expect(() => parseSpec('two::doc', { outputs: true })).toThrow(/^`two::doc`: write one `:` before the output: `two:doc`$/);
     // An output typed as a word of its own ends the spec before it; a second one is not joined.

@@ -72,9 +72,9 @@ function storePathOf(store: LocalStore, word: string, command: string): string |
  * `packagesFrom`, with a word that is no package but a file here (`tsdsl size result`: the link
  * `build -r result` made, named without `./`, read as a package) said to be one.
  */
-export async function packagesOrFiles(args: ParsedArgs, specs: readonly string[]): Promise<Awaited<ReturnType<typeof packagesFrom>>> {
+export async function packagesOrFiles(args: ParsedArgs, specs: readonly string[], options: { outputs?: boolean } = {}): Promise<Awaited<ReturnType<typeof packagesFrom>>> {
   try {
-    return await packagesFrom(args, specs);
+    return await packagesFrom(args, specs, undefined, options);
   } catch (e) {
     const files = specs.filter((w) => isTsdslError(e) && e.message.includes(`unknown package \`${w}\``) && lstatSync(w, { throwIfNoEntry: false }) !== undefined);
     if (!files.length) throw e;
@@ -120,16 +120,19 @@ export async function storeArguments(
     warn(`${given} ${changes.length === 1 ? 'does' : 'do'} not change ${pathArgs.map((r) => r.arg).join(', ')}: a store path is taken as it is; name ${pathArgs.length === 1 ? 'its package' : 'their packages'} instead`);
   }
   if (specs.length > 0) {
-    const { packages } = await packagesOrFiles(args, specs);
+    // `two:doc` names that output's item (`guix size glib:bin`).
+    const { packages, items } = await packagesOrFiles(args, specs, { outputs: true });
     // One package per spec: they are joined already.
     if (packages.length !== specs.length) throw new Error(`storeArguments: ${specs.length} specs gave ${packages.length} packages`);
+    const { isPackageOutput } = await import('../../dsl/package.js');
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { results } = await lowerPackages(packages, { storeDir: store.storeDir });
     let k = 0;
     for (let i = 0; i < joined.length; i++) {
       if (resolved[i] !== undefined) continue;
+      const item = items[k];
       const r = results[k++]!;
-      const paths = Object.values(r.outputs);
+      const paths = isPackageOutput(item) ? [r.outputs[item[1]]!] : Object.values(r.outputs);
       if (options.requireValid) {
         const missing = paths.find((p) => !store.isValid(p));
         if (missing) {
