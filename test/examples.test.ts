@@ -28,6 +28,13 @@ describe('examples', () => {
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }));
     for (const f of ['custom-bundle.ts', 'run-pack.ts', 'check-packages.ts']) writeFileSync(join(dir, f), readFileSync(join(ROOT, 'examples', f)));
     writeFileSync(join(dir, 'typed.ts'), "import { pack } from 'tsdsl';\nconst r = await pack({ packages: ['hwloc'] });\n// @ts-expect-error: a size is a number\nexport const size: string = r.size;\n");
+    // Outputs of packages, as the docs write them: inline pairs, and a list typed ProfileItem[].
+    writeFileSync(
+      join(dir, 'outputs.ts'),
+      "import { isPackageOutput, pack, type ProfileItem } from 'tsdsl';\nimport { hwloc } from 'tsdsl/packages';\n" +
+        "const items: ProfileItem[] = [[hwloc, 'out'], hwloc];\nexport const packed = pack({ packages: [...items, 'hwloc:out', [hwloc, 'out']] });\n" +
+        "export const first: boolean = isPackageOutput(items[0]);\n// @ts-expect-error: an output is named by a string\nexport const bad = pack({ packages: [[hwloc, 1]] });\n",
+    );
     const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir, '--listFiles'], { encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(join(ROOT, 'dist', 'types', 'src', 'index.d.ts'));
