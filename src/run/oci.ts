@@ -228,7 +228,11 @@ export function ociRunArgs(host: Host, kind: OciKind, spec: RunSpec, image: stri
   // Not where a bind shows a host directory at $HOME or above it (run from the home directory,
   // the working directory is bound there: podman refused the two as a "duplicate mount destination").
   const home = spec.isolate === true ? privateHome(spec, shares.binds) : undefined;
-  if (home && !home.includes(',')) args.push(`--mount=type=tmpfs,destination=${home},${kind === 'podman' ? 'tmpfs-mode=0700,U=true' : 'tmpfs-mode=1777'}`);
+  // Left as the image has it, $HOME would name a directory that is not there: said, as a bind's is.
+  if (home?.includes(',')) {
+    throw new TsdslError(`engine ${kind} cannot give the container an empty, private $HOME (${home}): its --mount syntax does not allow ',' in paths; set HOME to another directory for the run, or use --engine userns`);
+  }
+  if (home) args.push(`--mount=type=tmpfs,destination=${home},${kind === 'podman' ? 'tmpfs-mode=0700,U=true' : 'tmpfs-mode=1777'}`);
   for (const b of shares.binds) {
     if (b.source.includes(',') || b.target.includes(',')) throw new TsdslError(`engine ${kind} cannot bind ${b.source}: its --mount syntax does not allow ',' in paths; rename it or use --engine userns`);
     args.push(`--mount=type=bind,source=${b.source},target=${b.target}${b.writable ? '' : ',readonly'}`);

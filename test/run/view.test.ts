@@ -319,6 +319,12 @@ describe('argv builders', () => {
     const fromHome = ociRunArgs(host, 'podman', spec({ command: ['hello'], isolate: true, cwd: home, env: { PATH: '/bin', HOME: home } }), 'img:1', false, []);
     expect(fromHome).not.toContain(homeTmpfs);
     expect(fromHome.filter((a) => a.includes(`destination=${home},`) || a.includes(`target=${home},`) || a.endsWith(`target=${home}`))).toHaveLength(1);
+    // A $HOME its --mount syntax cannot name is said, as a bind's source is, not left to the image.
+    for (const kind of ['podman', 'docker'] as const) {
+      expect(() => ociRunArgs(host, kind, spec({ command: ['hello'], isolate: true, cwd: '/', env: { PATH: '/bin', HOME: '/home/a,b' } }), 'img:1', false, [])).toThrow(
+        new RegExp(`^engine ${kind} cannot give the container an empty, private \\$HOME \\(/home/a,b\\): its --mount syntax does not allow ',' in paths`),
+      );
+    }
   });
 });
 
