@@ -240,6 +240,22 @@ function checkFlagReferences(p: Package, env: EnvVars): void {
 
 const FLAG_FIELDS = ['configureFlags', 'makeFlags', 'cmakeFlags'] as const;
 
+/**
+ * The ./configure flags that put files in the outputs named for them (`bin`, `lib`, `include`,
+ * `doc`), as Guix's gnu build system passes them: a `lib` output takes the libraries, and the
+ * headers too unless there is an `include` output; `doc` takes the documentation directory.
+ */
+function outputDirectoryFlags(p: Package): string[] {
+  const has = (o: string) => p.outputs.includes(o);
+  const flags: string[] = [];
+  if (has('bin')) flags.push('--bindir=${bin}/bin');
+  if (has('lib')) flags.push('--libdir=${lib}/lib');
+  if (has('include')) flags.push('--includedir=${include}/include');
+  else if (has('lib')) flags.push('--includedir=${lib}/include');
+  if (has('doc')) flags.push(`--docdir=\${doc}/share/doc/${p.name}`);
+  return flags;
+}
+
 /** `${NAME-REST}`: to the shell, `$NAME` with REST as its default. */
 const DASHED_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)-([^}]*)\}/g;
 
@@ -1094,7 +1110,8 @@ export class Lowerer {
         // gnu, cmake, trivial — and any build system defined elsewhere that follows gnu's
         // conventions — are run by bash from the bag's native inputs.
         const shell = findNamed(native, 'bash');
-        const script = this.builderScript(bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu');
+        const kind = bs.name === 'cmake' ? 'cmake' : bs.name === 'trivial' ? 'trivial' : 'gnu';
+        const script = this.builderScript(kind);
         // Kept by the derivation: the common list of the builder script alone is shared.
         srcs = origins?.srcs.length ? [...origins.srcs, script.path] : script.sources;
         let shellDrv: KnownInput | undefined;
@@ -1124,7 +1141,10 @@ export class Lowerer {
           setInputVariables(env, nativeL, labelVariable);
           setInputVariables(env, hostL, labelVariable);
         }
-        if (args.configureFlags?.length) env.set('configureFlags', args.configureFlags.join('\n'));
+        // ./configure puts each kind of file in the output named after it, as Guix's gnu build
+        // system does (before the package's own flags, which may say otherwise).
+        const configureFlags = kind === 'gnu' && p.outputs.length > 1 ? [...outputDirectoryFlags(p), ...(args.configureFlags ?? [])] : args.configureFlags;
+        if (configureFlags?.length) env.set('configureFlags', configureFlags.join('\n'));
         if (args.makeFlags?.length) env.set('makeFlags', args.makeFlags.join('\n'));
         if (args.cmakeFlags?.length) env.set('cmakeFlags', args.cmakeFlags.join('\n'));
         if (typeof args['buildType'] === 'string') env.set('buildType', args['buildType']);

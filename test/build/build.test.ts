@@ -428,6 +428,51 @@ describe.skipIf(!support.ok)('tsdsl build (real sandbox)', () => {
     await expect(build(trivialPatched)).rejects.toThrow(/trivial-patched@1.*source\.patches: the trivial build system does not unpack or patch its source .* so the patches would be ignored; apply them in arguments\.phases\.build, or use the gnu build system/);
   }, 600_000);
 
+  it('./configure puts programs, libraries, headers and docs in the outputs named for them (bin, lib, include, doc), as Guix does; each output is patched and checked', async () => {
+    // A configure script that honours the usual directories, and a makefile installing into each.
+    const src = mkdtempSync(join(tmpdir(), 'tsdsl-outputs-src-'));
+    writeFileSync(
+      join(src, 'configure'),
+      [
+        '#!/bin/sh',
+        'for a; do case "$a" in --prefix=*) prefix=${a#*=};; --bindir=*) bindir=${a#*=};; --libdir=*) libdir=${a#*=};; --includedir=*) includedir=${a#*=};; --docdir=*) docdir=${a#*=};; esac; done',
+        'sed -e "s|@bindir@|${bindir:-$prefix/bin}|g" -e "s|@libdir@|${libdir:-$prefix/lib}|g" -e "s|@includedir@|${includedir:-$prefix/include}|g" -e "s|@docdir@|${docdir:-$prefix/share/doc/split}|g" Makefile.in > Makefile',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(src, 'Makefile.in'),
+      'all:\ncheck:\ninstall:\n\tmkdir -p @bindir@ @libdir@ @includedir@ @docdir@\n\tcp tool.sh @bindir@/tool\n\tcp helper.sh @bindir@/helper\n\tgcc -shared -fPIC -o @libdir@/libsplit.so split.c\n\tgcc -o @bindir@/prog prog.c -L@libdir@ -lsplit\n\techo lib > @libdir@/libsplit.a\n\techo h > @includedir@/split.h\n\techo doc > @docdir@/README\n',
+    );
+    // prog needs libsplit.so, which goes to the lib output: linked without libtool, it finds it
+    // through the compiler wrappers' RUNPATH, which names each output's lib.
+    writeFileSync(join(src, 'split.c'), 'int split(void) { return 42; }\n');
+    writeFileSync(join(src, 'prog.c'), 'int split(void);\nint main(void) { return split() == 42 ? 0 : 1; }\n');
+    // tool runs helper, an interpreter it installs beside itself.
+    writeFileSync(join(src, 'tool.sh'), '#!/usr/bin/helper\necho tool\n');
+    writeFileSync(join(src, 'helper.sh'), '#!/bin/sh\n');
+    chmodSync(join(src, 'tool.sh'), 0o755);
+    chmodSync(join(src, 'helper.sh'), 0o755);
+    chmodSync(join(src, 'configure'), 0o755);
+    const split = (name: string, outputs: string[]) => definePackage({ name, version: '1', source: local(src), buildSystem: gnu, outputs, ...meta });
+    const files = (r: { outputs: Readonly<Record<string, string>> }) =>
+      Object.fromEntries(Object.entries(r.outputs).map(([o, path]) => [o, execFileSync('find', ['.', '-type', 'f'], { cwd: store.physicalPath(path), encoding: 'utf8' }).split('\n').filter(Boolean).sort()]));
+    const all = await build(split('split-all', ['out', 'bin', 'lib', 'include', 'doc']));
+    // $out is empty: the other outputs hold what was installed, which is enough.
+    expect(files(all)).toEqual({ out: [], bin: ['./bin/helper', './bin/prog', './bin/tool'], lib: ['./lib/libsplit.a', './lib/libsplit.so'], include: ['./include/split.h'], doc: ['./share/doc/split-all/README'] });
+    const runpath = execFileSync('readelf', ['-d', join(store.physicalPath(all.outputs['bin']!), 'bin', 'prog')], { encoding: 'utf8' });
+    expect(runpath).toContain(`${all.outputs['lib']}/lib`);
+    // The script in the bin output runs its interpreter from the store, found in that output, as in $out.
+    expect(readFileSync(join(store.physicalPath(all.outputs['bin']!), 'bin', 'tool'), 'utf8')).toBe(`#!${all.outputs['bin']}/bin/helper\necho tool\n`);
+    // Without an include output, the headers go with the libraries; an output of another name gets nothing.
+    expect(files(await build(split('split-lib', ['out', 'lib', 'extra'])))).toEqual({
+      out: ['./bin/helper', './bin/prog', './bin/tool', './share/doc/split/README'], lib: ['./include/split.h', './lib/libsplit.a', './lib/libsplit.so'], extra: [],
+    });
+    // A package's own flag comes after, and wins.
+    const own = definePackage({ name: 'split-own', version: '1', source: local(src), buildSystem: gnu, outputs: ['out', 'doc'], arguments: { configureFlags: ['--docdir=${out}/doc'] }, ...meta });
+    expect(files(await build(own))).toEqual({ out: ['./bin/helper', './bin/prog', './bin/tool', './doc/README', './include/split.h', './lib/libsplit.a', './lib/libsplit.so'], doc: [] });
+  }, 600_000);
+
   it('installed scripts run their interpreter from an input\'s store path; one found nowhere is kept and said', async () => {
     // An "interpreter": a C program that prints the arguments the kernel gives it.
     const src = mkdtempSync(join(tmpdir(), 'tsdsl-interp-src-'));

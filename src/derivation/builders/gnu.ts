@@ -73,14 +73,23 @@ for p in \${nativeInputs-} \${inputs-}; do add_prefix "$p"; done
 # Then the root file system: the bootstrap toolchain in its Debian (FHS) layout.
 PATH="\${PATH:+$PATH:}/usr/bin:/bin:/usr/sbin:/sbin"
 export PATH CPATH LIBRARY_PATH PKG_CONFIG_PATH
+# The outputs' directories: $out, and each other output a package declares (\$outputs, as Nix sets
+# it for several), which ./configure fills from --bindir, --libdir, --docdir, …
+output_dirs=()
+set_output_dirs() { local _o; for _o in \${outputs:-out}; do output_dirs+=("\${!_o}"); done; }
+set_output_dirs
+# A file's name as the log shows it: within \$out, or its store path.
+shown_file() { printf '%s' "\${1#"$out"/}"; }
 # Self-contained outputs: compiler wrappers add a specs file so that every link gets the store's
-# dynamic linker and a RUNPATH with $out/lib, the run-time libraries and the inputs' libraries.
+# dynamic linker and a RUNPATH with $out/lib (and each other output's lib), the run-time libraries
+# and the inputs' libraries.
 if [ -n "\${libc-}" ]; then
   interp=
   for d in lib/x86_64-linux-gnu lib64 lib; do
     if [ -e "$libc/$d/ld-linux-x86-64.so.2" ]; then interp="$libc/$d/ld-linux-x86-64.so.2"; break; fi
   done
-  rpath="$out/lib"
+  rpath=
+  for p in "\${output_dirs[@]}"; do rpath="\${rpath:+$rpath:}$p/lib"; done
   for p in $libc \${runtimeLibs-} \${inputs-}; do
     for d in lib lib64 lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do [ -d "$p/$d" ] && rpath="$rpath:$p/$d"; done
   done
@@ -178,7 +187,7 @@ phase_install() {
 # An interpreter found nowhere is kept, and said (tsdsl pack warns about it too).
 phase_shebangs() {
   local dirs=() p d f magic line interp args name found mode new
-  for p in "$out" \${inputs-}; do
+  for p in "\${output_dirs[@]}" \${inputs-}; do
     for d in bin sbin usr/bin usr/sbin; do [ -d "$p/$d" ] && dirs+=("$p/$d"); done
   done
   while IFS= read -r -d '' f; do
@@ -191,7 +200,7 @@ phase_shebangs() {
     name="\${interp##*/}"
     if [ "$name" = env ]; then
       name="\${args#"\${args%%[![:blank:]]*}"}"; name="\${name%%[[:blank:]]*}"
-      case "$name" in ''|-*) echo "\${f#"$out"/}: keeps #!$line (env with options)"; continue ;; esac
+      case "$name" in ''|-*) echo "$(shown_file "$f"): keeps #!$line (env with options)"; continue ;; esac
       args="\${args#*"$name"}"
     fi
     found=
@@ -199,27 +208,27 @@ phase_shebangs() {
       if [ -f "$d/$name" ] && [ -x "$d/$name" ]; then found="$d/$name"; break; fi
     done
     if [ -z "$found" ]; then
-      echo "\${f#"$out"/}: keeps #!$line: no $name among the programs of \\$out and the inputs (list its package among the inputs to run it from the store)"
+      echo "$(shown_file "$f"): keeps #!$line: no $name among the programs of \\$out\${outputs:+, the other outputs} and the inputs (list its package among the inputs to run it from the store)"
       continue
     fi
     new="#!$found$args"
     # Kernels before Linux 5.1 read only the first 127 bytes of a #! line.
-    if [ \${#new} -gt 127 ]; then echo "\${f#"$out"/}: keeps #!$line: #!$found is longer than old kernels read"; continue; fi
+    if [ \${#new} -gt 127 ]; then echo "$(shown_file "$f"): keeps #!$line: #!$found is longer than old kernels read"; continue; fi
     # Rewritten in place (its directory may not be writable), through a copy in the build tree.
     mode=$(stat -c %a "$f"); chmod u+w "$f"
     { printf '%s\\n' "$new"; tail -n +2 "$f"; } > "\${TMPDIR:-/build}/.tsdsl-shebang"
     cat "\${TMPDIR:-/build}/.tsdsl-shebang" > "$f"; rm "\${TMPDIR:-/build}/.tsdsl-shebang"
     chmod "$mode" "$f"
-    echo "\${f#"$out"/}: #!$line -> $new"
-  done < <(find "$out" -type f -perm -u+x -print0 | sort -z)
+    echo "$(shown_file "$f"): #!$line -> $new"
+  done < <(find "\${output_dirs[@]}" -type f -perm -u+x -print0 | sort -z)
 }
 phase_strip() {
   [ -z "\${dontStrip-}" ] || { echo "keeping debugging information"; return 0; }
   local f
-  find "$out" -type f -perm -u+x 2>/dev/null | while IFS= read -r f; do
+  find "\${output_dirs[@]}" -type f -perm -u+x 2>/dev/null | while IFS= read -r f; do
     case "$(head -c 4 "$f" | od -An -c | tr -d ' ')" in *ELF*) strip --strip-unneeded "$f" 2>/dev/null || true ;; esac
   done
-  find "$out" -type f -name '*.a' -exec strip --strip-debug {} + 2>/dev/null || true
+  find "\${output_dirs[@]}" -type f -name '*.a' -exec strip --strip-debug {} + 2>/dev/null || true
 }
 # Shrinks an ELF file's RUNPATH to the directories that hold a library it needs, as patchelf
 # --shrink-rpath does: the compiler wrappers give every program a RUNPATH with all the
@@ -261,7 +270,7 @@ phase_validate() {
   while IFS= read -r -d '' elf; do
     [ "$(head -c 4 "$elf" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
     case "$(readelf -h "$elf" 2>/dev/null | sed -n 's/^ *Type: *\\([A-Z]*\\).*/\\1/p')" in EXEC|DYN) shrink_runpath "$elf" ;; esac
-  done < <(find "$out" -type f -print0)
+  done < <(find "\${output_dirs[@]}" -type f -print0)
   # Every dynamically linked ELF file (programs and shared libraries) must load from the store
   # alone: its interpreter is in the store, its RUNPATH names only store directories, and each
   # library it needs is found in one of them. Otherwise it would pick up the host's libraries
@@ -284,13 +293,15 @@ phase_validate() {
       for d in \${rp//:/ }; do [ -e "$d/$lib" ] && { found=1; break; }; done
       [ -n "$found" ] || { echo "$f: needs $lib, which is in none of its RUNPATH directories (\${rp:-none})"; bad=1; }
     done
-  done < <(find "$out" -type f -print0)
-  if [ -z "$(ls -A "$out")" ]; then
-    echo "the install phase put nothing in \$out; check that it installs into \$out (e.g. PREFIX=\\\${out} among the make flags)" >&2
+  done < <(find "\${output_dirs[@]}" -type f -print0)
+  local _o filled=
+  for _o in "\${output_dirs[@]}"; do [ -z "$(ls -A "$_o")" ] || filled=1; done
+  if [ -z "$filled" ]; then
+    echo "the install phase put nothing in \$out\${outputs:+ nor in the other outputs}; check that it installs into \$out (e.g. PREFIX=\\\${out} among the make flags)" >&2
     return 1
   fi
   if [ "$bad" != 0 ]; then
-    echo 'some ELF files of $out are not self-contained in the store: link them with the compiler wrappers (store C library and RUNPATH) and list every library they need among the inputs' >&2
+    echo 'some ELF files of $out (or of the other outputs) are not self-contained in the store: link them with the compiler wrappers (store C library and RUNPATH) and list every library they need among the inputs' >&2
     return 1
   fi
 }
