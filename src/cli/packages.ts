@@ -110,7 +110,7 @@ export async function withCollectionFor<T>(args: ParsedArgs, words: readonly str
 /**
  * Resolve spec words (`resolveWords`) and apply every transformation option, warning about those
  * with no effect. Without `collection`, the collection is loaded for them (`withCollectionFor`),
- * or, with `whole`, every package file is. With `outputs` (build, pack, shell, run), a spec may
+ * or, with `whole`, every package file is. With `outputs` (build, pack, shell, size, gc, log), a spec may
  * end in an output (`hwloc:lib`), kept in `items` (one per spec, beside `packages`).
  */
 export async function packagesFrom(

@@ -206,7 +206,7 @@ export class Collection {
   }
 
   /**
-   * Resolve a spec where an output may end it (`hwloc:lib`, as build, pack, shell and run take):
+   * Resolve a spec where an output may end it (`hwloc:lib`, as build, pack, shell, size, gc, log and run() take):
    * the package, or the package and that output, which it must have.
    */
   resolveItem(spec: string): ProfileItem {
