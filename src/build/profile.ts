@@ -4,7 +4,7 @@
  * read the profile's closure and search paths back from the store.
  */
 import { interruptedError, warnOnStderr } from '../errors.js';
-import { checkOutput, isPackageOutput, itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
+import { checkProfileItems, itemPackage, withItemPackages, type Package, type ProfileItem } from '../dsl/package.js';
 import type { Collection } from '../registry/collection.js';
 import type { TransformSpec } from '../transform/api.js';
 import type { LocalStore } from '../store/store.js';
@@ -26,7 +26,8 @@ export async function requestedPackages(
   const { applyTransformOptions } = await import('../transform/options.js');
   const c = collection ?? getDefaultCollection();
   const items = requested.map((p) => (typeof p === 'string' ? c.resolveItem(p) : p));
-  for (const x of items) if (isPackageOutput(x)) checkOutput(x[0], x[1]);
+  // An output a package lacks is said now, before anything is built.
+  checkProfileItems(items, who);
   if (transformations === undefined) return items;
   const { ordered, objects } = orderedTransformations(transformations, who);
   if (ordered.length === 0) return items;

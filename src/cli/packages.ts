@@ -77,6 +77,11 @@ export function resolveWords(collection: Collection, words: readonly string[]): 
   return collection.resolveAll(joinVariantWords(words));
 }
 
+/** As resolveWords, where a spec may end in an output (`hwloc:lib`): the packages and outputs named. */
+export function resolveItemWords(collection: Collection, words: readonly string[]): ProfileItem[] {
+  return collection.resolveItems(joinVariantWords(words));
+}
+
 /**
  * `fn` on the collection loaded for the command line's packages: only the package files defining
  * a name among the command line's words and option values (through the package index), and when
@@ -139,7 +144,7 @@ async function packagesIn(
       throw new TsdslError(`\`${w}\` after --${option} is read as a package, and there is none of that name: --${option} takes a value only with \`=\`; write --${option}=${w}`);
     }
   }
-  const resolved = outputs ? c.resolveItems(joinVariantWords(specs)) : resolveWords(c, specs);
+  const resolved = outputs ? resolveItemWords(c, specs) : resolveWords(c, specs);
   const packages = await applyTransformOptions(resolved.map(itemPackage), args.ordered, c, { warn });
   return { collection: c, packages, items: withItemPackages(resolved, packages) };
 }

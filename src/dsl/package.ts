@@ -195,6 +195,11 @@ export function itemPackage(x: ProfileItem): Package {
   return isPackageOutput(x) ? x[0] : x;
 }
 
+/** Of a lowered package's outputs (name → path), those a profile item asks for: the one it names, or all. */
+export function itemOutputs(x: ProfileItem, outputs: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  return isPackageOutput(x) ? { [x[1]]: outputs[x[1]]! } : outputs;
+}
+
 /**
  * `items` with their packages replaced by `packages` (one each, in order, as a transformation
  * gives them back), their outputs kept: checked again, as the new package may lack one.

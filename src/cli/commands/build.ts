@@ -64,12 +64,8 @@ export const command: Command = {
     if (args.values['root'] !== undefined) await checkRootFile(args.values['root'] as string);
     const settings = buildSettings(args, 'build');
     const { packages, items } = await packagesFrom(args, args.positionals, undefined, { outputs: true });
-    const { isPackageOutput } = await import('../../dsl/package.js');
+    const { isPackageOutput, itemOutputs } = await import('../../dsl/package.js');
     const { joinVariantWords } = await import('../../registry/spec.js');
-    const output = (i: number): string | undefined => {
-      const x = items[i]!;
-      return isPackageOutput(x) ? x[1] : undefined;
-    };
     if (args.values['source']) {
       const i = items.findIndex(isPackageOutput);
       const spec = joinVariantWords(args.positionals)[i]?.trim();
@@ -110,10 +106,7 @@ export const command: Command = {
             const s = lowerer.lowerSource(p);
             return { drvPath: s.drvPath, outputs: { out: s.path } };
           })
-        : lowered.map((r, i) => {
-            const o = output(i);
-            return o === undefined ? r : { ...r, outputs: { [o]: r.outputs[o]! } };
-          });
+        : lowered.map((r, i) => (isPackageOutput(items[i]) ? { ...r, outputs: itemOutputs(items[i]!, r.outputs) } : r));
       const roots = results.flatMap((r) => (r.drvPath ? [r.drvPath] : []));
       // --json: one record per package given, in order (Nix's `build --json`, with the package).
       const json = Boolean(args.values['json']);

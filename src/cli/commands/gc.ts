@@ -124,15 +124,14 @@ export async function storeArguments(
     const { packages, items } = await packagesOrFiles(args, specs, { outputs: true });
     // One package per spec: they are joined already.
     if (packages.length !== specs.length) throw new Error(`storeArguments: ${specs.length} specs gave ${packages.length} packages`);
-    const { isPackageOutput } = await import('../../dsl/package.js');
+    const { itemOutputs } = await import('../../dsl/package.js');
     const { lowerPackages } = await import('../../derivation/lower.js');
     const { results } = await lowerPackages(packages, { storeDir: store.storeDir });
     let k = 0;
     for (let i = 0; i < joined.length; i++) {
       if (resolved[i] !== undefined) continue;
-      const item = items[k];
-      const r = results[k++]!;
-      const paths = isPackageOutput(item) ? [r.outputs[item[1]]!] : Object.values(r.outputs);
+      const r = results[k]!;
+      const paths = Object.values(itemOutputs(items[k++]!, r.outputs));
       if (options.requireValid) {
         const missing = paths.find((p) => !store.isValid(p));
         if (missing) {

@@ -6,7 +6,7 @@ import type { Package, ProfileItem } from '../../dsl/package.js';
 import type { Collection } from '../../registry/collection.js';
 import type { CompressionName, PackFormatName } from '../../pack/api.js';
 import { refuseWith, type ParsedArgs } from '../options.js';
-import { buildOptions, buildSettings, packageOptions, packagesFrom } from '../packages.js';
+import { buildOptions, buildSettings, packageOptions, packagesFrom, resolveItemWords } from '../packages.js';
 import { progressReporter, redraws } from '../progress.js';
 
 export const command: Command = {
@@ -202,8 +202,7 @@ async function packagesAndManifests(args: ParsedArgs, manifests: readonly string
   const { loadManifest } = await import('../../pack/manifest.js');
   const { applyTransformOptions } = await import('../../transform/options.js');
   const { itemPackage, withItemPackages } = await import('../../dsl/package.js');
-  const { joinVariantWords } = await import('../../registry/spec.js');
-  const roots = collection.resolveItems(joinVariantWords(args.positionals));
+  const roots = resolveItemWords(collection, args.positionals);
   for (const m of manifests) roots.push(...(await loadManifest(m, collection, warn)).packages);
   const packages = await applyTransformOptions(roots.map(itemPackage), args.ordered, collection, { warn });
   return { packages, items: withItemPackages(roots, packages), collection, userPaths };
