@@ -32,7 +32,8 @@ export const command: Command = {
     'recursively) with the size of its own closure (total) and its own size (self), in MiB, largest\n' +
     'closure first, and its own size as a share of the whole (share); then the whole. Sizes are NAR sizes from the store\n' +
     'database of the store at TSDSL_ROOT (default ~/.local/share/tsdsl). Packages must be built first\n' +
-    '(`tsdsl build PACKAGE`).',
+    '(`tsdsl build PACKAGE`). A PACKAGE may end in one of its outputs, as in Guix (my-solver:doc): then\n' +
+    'the closure of that output alone.',
   examples: [
     ['tsdsl size hwloc', "hwloc's runtime closure, item by item"],
     ['tsdsl size ./result', 'the closure of the item ./result points at'],
