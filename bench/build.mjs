@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { median } from './common.mjs';
+import { median, tsdslArgv } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
@@ -14,18 +14,17 @@ const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 export async function benchBuilds(report) {
   const storeRoot = process.env.TSDSL_TEST_ROOT ?? join(tmpdir(), 'tsdsl-test-store');
   const env = { ...process.env, TSDSL_ROOT: storeRoot };
-  const bin = join(root, 'bin', 'tsdsl.js');
   const { checkSandboxSupport } = await import(dist('src/build/sandbox.js'));
   if (!checkSandboxSupport().ok) {
     console.log('builds: skipped, user namespaces are not available');
     return;
   }
   // Make sure hwloc is built, then time a no-op build.
-  spawnSync(process.execPath, [bin, 'build', '-q', 'hwloc'], { env, stdio: 'ignore' });
+  spawnSync(process.execPath, tsdslArgv('build', '-q', 'hwloc'), { env, stdio: 'ignore' });
   const noop = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    spawnSync(process.execPath, [bin, 'build', '-q', 'hwloc'], { env, stdio: 'ignore' });
+    spawnSync(process.execPath, tsdslArgv('build', '-q', 'hwloc'), { env, stdio: 'ignore' });
     noop.push(performance.now() - t0);
   }
   const noopMs = median(noop);
@@ -64,7 +63,7 @@ export async function benchBuilds(report) {
   // CPU use with -j2: two independent builds of the same length (two copies of xz that differ
   // only in their name, new each run), one core each. xz itself is built first, so that the
   // toolchain and the source are in the store and only the two builds are timed.
-  spawnSync(process.execPath, [bin, 'build', '-q', 'xz'], { env, stdio: 'ignore' });
+  spawnSync(process.execPath, tsdslArgv('build', '-q', 'xz'), { env, stdio: 'ignore' });
   const pair = spawnSync('/usr/bin/time', ['-f', '%P %e', process.execPath, join(root, 'bench', 'build-pair-child.mjs'), String(Date.now())], { env, encoding: 'utf8' });
   const m = /(\d+)% ([\d.]+)\s*$/.exec(pair.stderr.trim());
   if (pair.status !== 0 || !m) console.log(`builds: the -j2 pair failed:\n${pair.stderr.slice(-3000)}`);

@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeSyntheticCollection } from './synthetic.mjs';
-import { median, reporter } from './common.mjs';
+import { median, reporter, tsdslArgv } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const bin = join(root, 'bin', 'tsdsl.js');
 const results = [];
 
 const report = reporter(results);
@@ -23,7 +22,7 @@ function wall(args, runs, cwd = root) {
   let last;
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    last = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+    last = spawnSync(process.execPath, tsdslArgv(...args), { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
     times.push(performance.now() - t0);
     if (last.status !== 0 && last.status !== 1) throw new Error(`tsdsl ${args.join(' ')} failed: ${last.stderr}`);
   }

@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { median, reporter } from './common.mjs';
+import { median, reporter, tsdslArgv } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const bin = join(root, 'bin', 'tsdsl.js');
 const results = [];
 const report = reporter(results);
 const FILES = Number(process.env['TSDSL_BENCH_LAB_FILES'] ?? 3000);
@@ -54,7 +53,7 @@ utimesSync(lab, past, past);
 
 function wall(args, env) {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '', XDG_CACHE_HOME: cache, ...env } });
+  const r = spawnSync(process.execPath, tsdslArgv(...args), { cwd: root, encoding: 'utf8', env: { ...process.env, TSDSL_PACKAGE_PATH: '', XDG_CACHE_HOME: cache, ...env } });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`tsdsl ${args.join(' ')} failed: ${r.stderr}`);
   return { ms, stdout: r.stdout };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { writeSyntheticCollection } from './synthetic.mjs';
-import { median, reporter } from './common.mjs';
+import { median, reporter, tsdslArgv } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
@@ -123,7 +123,7 @@ if (!process.argv.includes('--no-builds')) {
 
 // --- CLI start-up -------------------------------------------------------------------------------
 const nodeMs = wall(process.execPath, ['-e', '0']);
-const graphMs = wall(process.execPath, [join(root, 'bin', 'tsdsl.js'), 'graph', 'mumps']);
+const graphMs = wall(process.execPath, tsdslArgv('graph', 'mumps'));
 report('node -e 0 (cold start, median of 7)', nodeMs.toFixed(0), 'ms');
 report('tsdsl graph mumps (cold start, median of 7)', graphMs.toFixed(0), 'ms', `≤ 3 × node = ${(3 * nodeMs).toFixed(0)} ms`, graphMs <= 3 * nodeMs);
 

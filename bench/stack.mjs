@@ -16,10 +16,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median } from './common.mjs';
+import { median, tsdslArgv } from './common.mjs';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const bin = join(root, 'bin', 'tsdsl.js');
 const STORE_DIR = '/tsdsl/store';
 const STACK = ['metis', 'scotch', 'pt-scotch', 'openblas', 'openmpi', 'mumps', 'mumps-openmpi'];
 const SUBJECT = ['mumps', '--with-input=scotch=pt-scotch'];
@@ -32,7 +31,7 @@ function report(name, value, unit, note = '') {
 
 /** `tsdsl ARGS` on STORE_ROOT; throws with the end of stderr when it fails. */
 function tsdsl(storeRoot, argv, options = {}) {
-  const r = spawnSync(process.execPath, [bin, ...argv], {
+  const r = spawnSync(process.execPath, tsdslArgv(...argv), {
     env: { ...process.env, TSDSL_ROOT: storeRoot, TSDSL_STORE_DIR: STORE_DIR, TSDSL_PACKAGE_PATH: '' },
     encoding: 'utf8',
     maxBuffer: 64 << 20,
